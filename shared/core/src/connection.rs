@@ -1,0 +1,260 @@
+//! Connections, their status machine and their versioned configuration.
+
+use crate::CoreError;
+use crate::trigger::Trigger;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The statuses of the seeds: Pending until the other side accepts, Active, Deactivated
+/// (paused with every change kept), Error (a functional problem stops processing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Hash)]
+pub enum ConnectionStatus {
+    Pending,
+    Active,
+    Deactivated,
+    Error,
+}
+
+impl ConnectionStatus {
+    /// Whether the status machine allows `self -> to`.
+    pub fn can_become(self, to: ConnectionStatus) -> bool {
+        use ConnectionStatus::*;
+        matches!(
+            (self, to),
+            (Pending, Active)
+                | (Pending, Deactivated)
+                | (Active, Deactivated)
+                | (Active, Error)
+                | (Deactivated, Active)
+                | (Error, Active)
+                | (Error, Deactivated)
+                | (Error, Error)
+        )
+    }
+
+    /// Whether changes may leave this node now; otherwise they are held.
+    pub fn sends(self) -> bool {
+        self == ConnectionStatus::Active
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionStatus::Pending => "Pending",
+            ConnectionStatus::Active => "Active",
+            ConnectionStatus::Deactivated => "Deactivated",
+            ConnectionStatus::Error => "Error",
+        }
+    }
+}
+
+/// How a field changed on both sides since the last sync is resolved.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "policy", content = "node")]
+pub enum ConflictPolicy {
+    RemoteWins,
+    LocalWins,
+    NewestWins,
+    /// The named node's value wins.
+    SideOfTruth(String),
+}
+
+/// Conflict policy per field, with a default for the rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConflictSettings {
+    pub default: ConflictPolicy,
+    pub fields: BTreeMap<String, ConflictPolicy>,
+}
+
+impl Default for ConflictSettings {
+    fn default() -> Self {
+        Self {
+            default: ConflictPolicy::NewestWins,
+            fields: BTreeMap::new(),
+        }
+    }
+}
+
+impl ConflictSettings {
+    pub fn for_field(&self, field: &str) -> &ConflictPolicy {
+        self.fields.get(field).unwrap_or(&self.default)
+    }
+}
+
+/// The maps `nodeHelper` reads: remote value name -> local value name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct NodeHelperMaps {
+    pub statuses: BTreeMap<String, String>,
+    pub priorities: BTreeMap<String, String>,
+    /// Remote email -> local email.
+    pub users: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum VersionStatus {
+    Draft,
+    Active,
+    Archived,
+}
+
+/// A saved snapshot of a connection's configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ConfigVersion {
+    pub number: u32,
+    pub status: VersionStatus,
+    pub outgoing: String,
+    pub incoming: String,
+    pub helper_maps: NodeHelperMaps,
+    pub conflicts: ConflictSettings,
+    pub created_ms: i64,
+    pub note: String,
+}
+
+impl Default for ConfigVersion {
+    fn default() -> Self {
+        Self {
+            number: 1,
+            status: VersionStatus::Draft,
+            outgoing: String::new(),
+            incoming: String::new(),
+            helper_maps: NodeHelperMaps::default(),
+            conflicts: ConflictSettings::default(),
+            created_ms: 0,
+            note: String::new(),
+        }
+    }
+}
+
+/// One side's record of a connection between two nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    pub id: String,
+    pub name: String,
+    /// This node's id.
+    pub local_node: String,
+    /// The other node's id.
+    pub remote_node: String,
+    /// The tracker instance this side syncs with.
+    pub local_instance: String,
+    /// The project new twins are created in on this side.
+    pub target_project: String,
+    pub status: ConnectionStatus,
+    pub status_reason: Option<String>,
+    pub triggers: Vec<Trigger>,
+    pub versions: Vec<ConfigVersion>,
+    /// Bumped by every write; stores use it for conditional updates.
+    pub revision: u64,
+    pub updated_ms: i64,
+}
+
+impl Connection {
+    /// The version in production, if one was activated.
+    pub fn active_version(&self) -> Option<&ConfigVersion> {
+        self.versions
+            .iter()
+            .find(|v| v.status == VersionStatus::Active)
+    }
+
+    pub fn version(&self, number: u32) -> Option<&ConfigVersion> {
+        self.versions.iter().find(|v| v.number == number)
+    }
+
+    /// Moves the status machine, keeping the reason for the monitor.
+    pub fn transition(
+        &mut self,
+        to: ConnectionStatus,
+        reason: Option<String>,
+    ) -> Result<(), CoreError> {
+        if !self.status.can_become(to) {
+            return Err(CoreError::StatusTransition {
+                connection: self.id.clone(),
+                from: self.status,
+                to,
+            });
+        }
+        self.status = to;
+        self.status_reason = reason;
+        Ok(())
+    }
+
+    /// Saves a new draft built from `template`; returns its number.
+    pub fn add_draft(&mut self, mut template: ConfigVersion, now_ms: i64) -> u32 {
+        let number = self.versions.iter().map(|v| v.number).max().unwrap_or(0) + 1;
+        template.number = number;
+        template.status = VersionStatus::Draft;
+        template.created_ms = now_ms;
+        self.versions.push(template);
+        number
+    }
+
+    /// Makes a draft the active version; the old active one is archived.
+    pub fn activate(&mut self, number: u32) -> Result<(), CoreError> {
+        let status = self
+            .version(number)
+            .map(|v| v.status)
+            .ok_or(CoreError::Version(number, "no such version"))?;
+        if status != VersionStatus::Draft {
+            return Err(CoreError::Version(number, "only a draft can be activated"));
+        }
+        for v in &mut self.versions {
+            if v.status == VersionStatus::Active {
+                v.status = VersionStatus::Archived;
+            }
+            if v.number == number {
+                v.status = VersionStatus::Active;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ConnectionStatus::*;
+
+    #[test]
+    fn status_machine_table() {
+        let table = [
+            (Pending, Active, true),
+            (Active, Deactivated, true),
+            (Deactivated, Active, true),
+            (Active, Error, true),
+            (Error, Active, true),
+            (Deactivated, Error, false),
+            (Active, Pending, false),
+            (Deactivated, Pending, false),
+        ];
+        for (from, to, ok) in table {
+            assert_eq!(from.can_become(to), ok, "{from:?} -> {to:?}");
+        }
+    }
+
+    #[test]
+    fn activating_a_draft_archives_the_old_version() {
+        let mut c = Connection {
+            id: "c".into(),
+            name: "c".into(),
+            local_node: "a".into(),
+            remote_node: "b".into(),
+            local_instance: "i".into(),
+            target_project: "P".into(),
+            status: Active,
+            status_reason: None,
+            triggers: vec![],
+            versions: vec![],
+            revision: 0,
+            updated_ms: 0,
+        };
+        let v1 = c.add_draft(ConfigVersion::default(), 1);
+        c.activate(v1).unwrap();
+        let v2 = c.add_draft(ConfigVersion::default(), 2);
+        assert_eq!(c.active_version().unwrap().number, v1);
+        c.activate(v2).unwrap();
+        assert_eq!(c.active_version().unwrap().number, v2);
+        assert_eq!(c.version(v1).unwrap().status, VersionStatus::Archived);
+        assert!(c.activate(v1).is_err(), "archived versions are read-only");
+    }
+}

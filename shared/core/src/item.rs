@@ -1,0 +1,137 @@
+//! The normalized item every connector maps its records to.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// A value known by its name, like a status or a priority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Named {
+    pub name: String,
+}
+
+impl Named {
+    pub fn new(name: impl Into<String>) -> Self {
+        Self { name: name.into() }
+    }
+}
+
+/// A person, identified across trackers by email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct User {
+    pub email: String,
+    pub display_name: String,
+}
+
+/// A comment. `origin` is the marker a synced comment carries in its tracker;
+/// `remote_id` is set on replica comments the sender knows the receiver's id of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Comment {
+    pub id: String,
+    pub author: Option<User>,
+    /// Markdown.
+    pub body: String,
+    pub created_ms: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+}
+
+/// Attachment metadata; content moves by URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Attachment {
+    pub id: String,
+    pub filename: String,
+    pub mime_type: String,
+    pub size: u64,
+    pub url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote_id: Option<String>,
+}
+
+/// An item (issue, work item, incident, case, ticket) as the domain sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Item {
+    /// The tracker's key, empty for an item not created yet.
+    pub key: String,
+    pub project: String,
+    pub url: String,
+    pub summary: String,
+    /// Markdown.
+    pub description: String,
+    pub status: Option<Named>,
+    pub priority: Option<Named>,
+    pub labels: Vec<String>,
+    pub assignee: Option<User>,
+    pub reporter: Option<User>,
+    pub comments: Vec<Comment>,
+    pub attachments: Vec<Attachment>,
+    pub custom_fields: BTreeMap<String, Value>,
+    /// The tracker's revision of the item; grows with every write.
+    pub version: u64,
+    pub updated_ms: i64,
+    /// The origin marker sync wrote on the item, if any.
+    pub origin: Option<String>,
+}
+
+impl Item {
+    pub fn status_name(&self) -> Option<&str> {
+        self.status.as_ref().map(|s| s.name.as_str())
+    }
+    pub fn priority_name(&self) -> Option<&str> {
+        self.priority.as_ref().map(|s| s.name.as_str())
+    }
+    pub fn assignee_email(&self) -> Option<&str> {
+        self.assignee.as_ref().map(|u| u.email.as_str())
+    }
+
+    /// The scalar fields a write must change to turn `self` into `target`.
+    /// Comments are written one by one and are not part of the update.
+    pub fn update_to(&self, target: &Item) -> ItemUpdate {
+        ItemUpdate {
+            summary: (self.summary != target.summary).then(|| target.summary.clone()),
+            description: (self.description != target.description)
+                .then(|| target.description.clone()),
+            status: (self.status_name() != target.status_name())
+                .then(|| target.status_name().unwrap_or_default().to_string()),
+            priority: (self.priority_name() != target.priority_name())
+                .then(|| target.priority_name().unwrap_or_default().to_string()),
+            labels: (self.labels != target.labels).then(|| target.labels.clone()),
+            assignee: (self.assignee_email() != target.assignee_email())
+                .then(|| target.assignee.clone()),
+            custom_fields: (self.custom_fields != target.custom_fields)
+                .then(|| target.custom_fields.clone()),
+        }
+    }
+}
+
+/// The fields of an item one write changes; `None` leaves a field alone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ItemUpdate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub assignee: Option<Option<User>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub custom_fields: Option<BTreeMap<String, Value>>,
+}
+
+impl ItemUpdate {
+    pub fn is_empty(&self) -> bool {
+        *self == ItemUpdate::default()
+    }
+}

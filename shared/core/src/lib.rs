@@ -1,0 +1,44 @@
+//! The domain of twinsync, in the seeds' words.
+//!
+//! This crate has no IO and no async runtime: everything here is a pure function of its
+//! inputs, so the handlers in `twinsync-node` stay thin and the rules are testable in tables.
+
+pub mod clock;
+pub mod connection;
+pub mod item;
+pub mod merge;
+pub mod message;
+pub mod trigger;
+pub mod twin;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use connection::{
+    ConfigVersion, ConflictPolicy, Connection, ConnectionStatus, NodeHelperMaps, VersionStatus,
+};
+pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User};
+pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};
+pub use message::{AckMessage, ChangeEvent, ReplicaMessage, TransportMessage};
+pub use trigger::{Filter, Trigger};
+pub use twin::{CommentLink, SyncEvent, SyncEventKind, Twin, TwinStatus};
+
+/// Errors of the domain layer. None of them is retryable: they describe bad input.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum CoreError {
+    #[error("invalid filter at column {column}: {message}")]
+    Filter { column: usize, message: String },
+    #[error("connection {connection} cannot go from {from:?} to {to:?}")]
+    StatusTransition {
+        connection: String,
+        from: ConnectionStatus,
+        to: ConnectionStatus,
+    },
+    #[error("version {0} cannot be changed: {1}")]
+    Version(u32, &'static str),
+}
+
+impl CoreError {
+    /// Domain errors come from bad input, so retrying cannot help.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}

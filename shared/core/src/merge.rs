@@ -1,0 +1,490 @@
+//! The per-field 3-way merge of an incoming change with the local item.
+//!
+//! Three versions of each field meet here, all in the local item's vocabulary:
+//! `base` (what both sides last agreed on), `local` (the item now) and `remote`
+//! (what the incoming rules make of the new replica). `remote_prev` is what the same
+//! rules make of the previous replica, so a field the remote did not touch is seen as
+//! unchanged even if the rules map it. A field changed on one side only takes that
+//! side's value; changed on both sides to different values, the connection's policy
+//! for the field decides and a conflict is reported.
+
+use crate::connection::{ConflictPolicy, ConflictSettings};
+use crate::item::Item;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Everything the merge needs besides the items.
+#[derive(Debug, Clone)]
+pub struct MergeContext<'a> {
+    pub settings: &'a ConflictSettings,
+    /// This node's id, for side-of-truth policies.
+    pub local_node: &'a str,
+    pub remote_node: &'a str,
+    /// When the remote item changed, for newest-wins.
+    pub remote_updated_ms: i64,
+}
+
+/// A field both sides changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Conflict {
+    pub field: String,
+    pub local: Value,
+    pub remote: Value,
+    /// "local" or "remote".
+    pub winner: String,
+    pub policy: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeOutcome {
+    pub merged: Item,
+    pub conflicts: Vec<Conflict>,
+    /// Fields where the merged item keeps a local value the remote does not have;
+    /// when not empty the local side must send its own replica back.
+    pub local_kept: Vec<String>,
+}
+
+fn to_value<T: Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
+}
+
+enum Pick {
+    Local,
+    Remote,
+}
+
+struct Merger<'a> {
+    ctx: &'a MergeContext<'a>,
+    local_updated_ms: i64,
+    conflicts: Vec<Conflict>,
+    local_kept: Vec<String>,
+}
+
+impl Merger<'_> {
+    /// Decides one field. `local_changed` and `remote_changed` are relative to the base.
+    fn decide(
+        &mut self,
+        field: &str,
+        local: Value,
+        remote: Value,
+        local_changed: bool,
+        remote_changed: bool,
+    ) -> Pick {
+        if local == remote {
+            return Pick::Remote;
+        }
+        let pick = match (local_changed, remote_changed) {
+            (_, false) => Pick::Local,
+            (false, true) => Pick::Remote,
+            (true, true) => {
+                let policy = self.ctx.settings.for_field(field);
+                let remote_wins = match policy {
+                    ConflictPolicy::RemoteWins => true,
+                    ConflictPolicy::LocalWins => false,
+                    ConflictPolicy::NewestWins => {
+                        self.ctx.remote_updated_ms >= self.local_updated_ms
+                    }
+                    ConflictPolicy::SideOfTruth(node) => node != self.ctx.local_node,
+                };
+                self.conflicts.push(Conflict {
+                    field: field.to_string(),
+                    local,
+                    remote,
+                    winner: if remote_wins { "remote" } else { "local" }.into(),
+                    policy: to_value(policy).to_string(),
+                });
+                if remote_wins {
+                    Pick::Remote
+                } else {
+                    Pick::Local
+                }
+            }
+        };
+        if matches!(pick, Pick::Local) {
+            self.local_kept.push(field.to_string());
+        }
+        pick
+    }
+}
+
+macro_rules! merge_field {
+    ($m:expr, $out:expr, $base:expr, $local:expr, $remote:expr, $prev:expr, $field:ident, $name:expr) => {{
+        let local_changed = $base.is_some_and(|b: &Item| b.$field != $local.$field);
+        let remote_changed = $prev.is_none_or(|p: &Item| p.$field != $remote.$field);
+        if let Pick::Remote = $m.decide(
+            $name,
+            to_value(&$local.$field),
+            to_value(&$remote.$field),
+            local_changed,
+            remote_changed,
+        ) {
+            $out.$field = $remote.$field.clone();
+        }
+    }};
+}
+
+/// Merges `remote` into `local`. With no base (first sync), the remote side wins every
+/// field it sets. Comments and attachments come from `remote`, where the helpers already
+/// merged them with the local ones.
+pub fn merge_items(
+    ctx: &MergeContext<'_>,
+    base: Option<&Item>,
+    local: &Item,
+    remote: &Item,
+    remote_prev: Option<&Item>,
+) -> MergeOutcome {
+    let mut m = Merger {
+        ctx,
+        local_updated_ms: local.updated_ms,
+        conflicts: Vec::new(),
+        local_kept: Vec::new(),
+    };
+    let mut out = local.clone();
+    merge_field!(m, out, base, local, remote, remote_prev, summary, "summary");
+    merge_field!(
+        m,
+        out,
+        base,
+        local,
+        remote,
+        remote_prev,
+        description,
+        "description"
+    );
+    merge_field!(m, out, base, local, remote, remote_prev, status, "status");
+    merge_field!(
+        m,
+        out,
+        base,
+        local,
+        remote,
+        remote_prev,
+        priority,
+        "priority"
+    );
+    merge_field!(
+        m,
+        out,
+        base,
+        local,
+        remote,
+        remote_prev,
+        assignee,
+        "assignee"
+    );
+    merge_field!(
+        m,
+        out,
+        base,
+        local,
+        remote,
+        remote_prev,
+        reporter,
+        "reporter"
+    );
+    out.labels = merge_labels(&mut m, base, local, remote, remote_prev);
+    let keys: std::collections::BTreeSet<&String> = local
+        .custom_fields
+        .keys()
+        .chain(remote.custom_fields.keys())
+        .collect();
+    for key in keys {
+        let get = |i: &Item| i.custom_fields.get(key).cloned().unwrap_or(Value::Null);
+        let local_changed = base.is_some_and(|b| get(b) != get(local));
+        let remote_changed = remote_prev.is_none_or(|p| get(p) != get(remote));
+        let name = format!("customFields.{key}");
+        if let Pick::Remote = m.decide(
+            &name,
+            get(local),
+            get(remote),
+            local_changed,
+            remote_changed,
+        ) {
+            match get(remote) {
+                Value::Null => out.custom_fields.remove(key),
+                v => out.custom_fields.insert(key.clone(), v),
+            };
+        }
+    }
+    out.comments = remote.comments.clone();
+    out.attachments = remote.attachments.clone();
+    MergeOutcome {
+        merged: out,
+        conflicts: m.conflicts,
+        local_kept: m.local_kept,
+    }
+}
+
+/// Labels merge as a set: what the remote added is added, what it removed is removed,
+/// and local additions stay. Without a base the remote set replaces the local one.
+fn merge_labels(
+    m: &mut Merger<'_>,
+    base: Option<&Item>,
+    local: &Item,
+    remote: &Item,
+    remote_prev: Option<&Item>,
+) -> Vec<String> {
+    let (Some(base), Some(prev)) = (base, remote_prev) else {
+        if base.is_some_and(|b| b.labels != local.labels) && remote_prev.is_none() {
+            // The local labels changed and the remote has no history: keep both.
+            let mut all = local.labels.clone();
+            for l in &remote.labels {
+                if !all.contains(l) {
+                    all.push(l.clone());
+                }
+            }
+            if all != remote.labels {
+                m.local_kept.push("labels".into());
+            }
+            return all;
+        }
+        return remote.labels.clone();
+    };
+    let _ = base;
+    let added: Vec<&String> = remote
+        .labels
+        .iter()
+        .filter(|l| !prev.labels.contains(l))
+        .collect();
+    let removed: Vec<&String> = prev
+        .labels
+        .iter()
+        .filter(|l| !remote.labels.contains(l))
+        .collect();
+    let mut out: Vec<String> = local
+        .labels
+        .iter()
+        .filter(|l| !removed.contains(l))
+        .cloned()
+        .collect();
+    for l in added {
+        if !out.contains(l) {
+            out.push(l.clone());
+        }
+    }
+    let mut sorted_out = out.clone();
+    sorted_out.sort();
+    let mut sorted_remote = remote.labels.clone();
+    sorted_remote.sort();
+    if sorted_out != sorted_remote {
+        m.local_kept.push("labels".into());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::Named;
+
+    fn item(summary: &str, status: &str, priority: &str, labels: &[&str], updated: i64) -> Item {
+        Item {
+            key: "K-1".into(),
+            summary: summary.into(),
+            status: Some(Named::new(status)),
+            priority: Some(Named::new(priority)),
+            labels: labels.iter().map(|s| s.to_string()).collect(),
+            updated_ms: updated,
+            ..Item::default()
+        }
+    }
+
+    struct Case {
+        name: &'static str,
+        base: Option<Item>,
+        local: Item,
+        remote: Item,
+        prev: Option<Item>,
+        policy: ConflictPolicy,
+        want: Item,
+        conflicts: usize,
+        local_kept: &'static [&'static str],
+    }
+
+    #[test]
+    fn merge_table() {
+        let b = item("S1", "Open", "Low", &["a"], 10);
+        let cases = vec![
+            Case {
+                name: "first sync takes the remote",
+                base: None,
+                local: Item::default(),
+                remote: item("S1", "Open", "Low", &["a"], 10),
+                prev: None,
+                policy: ConflictPolicy::LocalWins,
+                want: item("S1", "Open", "Low", &["a"], 0),
+                conflicts: 0,
+                local_kept: &[],
+            },
+            Case {
+                name: "remote-only change is taken",
+                base: Some(b.clone()),
+                local: b.clone(),
+                remote: item("S2", "Open", "Low", &["a"], 20),
+                prev: Some(b.clone()),
+                policy: ConflictPolicy::LocalWins,
+                want: item("S2", "Open", "Low", &["a"], 10),
+                conflicts: 0,
+                local_kept: &[],
+            },
+            Case {
+                name: "local-only change is kept and reported",
+                base: Some(b.clone()),
+                local: item("S1", "Done", "Low", &["a"], 30),
+                remote: item("S1", "Open", "High", &["a"], 20),
+                prev: Some(b.clone()),
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Done", "High", &["a"], 30),
+                conflicts: 0,
+                local_kept: &["status"],
+            },
+            Case {
+                name: "both changed, remote wins",
+                base: Some(b.clone()),
+                local: item("L", "Open", "Low", &["a"], 30),
+                remote: item("R", "Open", "Low", &["a"], 20),
+                prev: Some(b.clone()),
+                policy: ConflictPolicy::RemoteWins,
+                want: item("R", "Open", "Low", &["a"], 30),
+                conflicts: 1,
+                local_kept: &[],
+            },
+            Case {
+                name: "both changed, local wins",
+                base: Some(b.clone()),
+                local: item("L", "Open", "Low", &["a"], 30),
+                remote: item("R", "Open", "Low", &["a"], 20),
+                prev: Some(b.clone()),
+                policy: ConflictPolicy::LocalWins,
+                want: item("L", "Open", "Low", &["a"], 30),
+                conflicts: 1,
+                local_kept: &["summary"],
+            },
+            Case {
+                name: "both changed, newest wins (local newer)",
+                base: Some(b.clone()),
+                local: item("L", "Open", "Low", &["a"], 30),
+                remote: item("R", "Open", "Low", &["a"], 20),
+                prev: Some(b.clone()),
+                policy: ConflictPolicy::NewestWins,
+                want: item("L", "Open", "Low", &["a"], 30),
+                conflicts: 1,
+                local_kept: &["summary"],
+            },
+            Case {
+                name: "both changed, newest wins (remote newer)",
+                base: Some(b.clone()),
+                local: item("L", "Open", "Low", &["a"], 30),
+                remote: item("R", "Open", "Low", &["a"], 40),
+                prev: Some(b.clone()),
+                policy: ConflictPolicy::NewestWins,
+                want: item("R", "Open", "Low", &["a"], 30),
+                conflicts: 1,
+                local_kept: &[],
+            },
+            Case {
+                name: "both changed, side of truth is the remote node",
+                base: Some(b.clone()),
+                local: item("L", "Open", "Low", &["a"], 30),
+                remote: item("R", "Open", "Low", &["a"], 20),
+                prev: Some(b.clone()),
+                policy: ConflictPolicy::SideOfTruth("node-b".into()),
+                want: item("R", "Open", "Low", &["a"], 30),
+                conflicts: 1,
+                local_kept: &[],
+            },
+            Case {
+                name: "both changed, side of truth is this node",
+                base: Some(b.clone()),
+                local: item("L", "Open", "Low", &["a"], 30),
+                remote: item("R", "Open", "Low", &["a"], 20),
+                prev: Some(b.clone()),
+                policy: ConflictPolicy::SideOfTruth("node-a".into()),
+                want: item("L", "Open", "Low", &["a"], 30),
+                conflicts: 1,
+                local_kept: &["summary"],
+            },
+            Case {
+                name: "both changed to the same value is no conflict",
+                base: Some(b.clone()),
+                local: item("X", "Open", "Low", &["a"], 30),
+                remote: item("X", "Open", "Low", &["a"], 20),
+                prev: Some(b.clone()),
+                policy: ConflictPolicy::LocalWins,
+                want: item("X", "Open", "Low", &["a"], 30),
+                conflicts: 0,
+                local_kept: &[],
+            },
+            Case {
+                name: "labels merge as sets",
+                base: Some(b.clone()),
+                local: item("S1", "Open", "Low", &["a", "local"], 30),
+                remote: item("S1", "Open", "Low", &["remote"], 20),
+                prev: Some(b.clone()),
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Open", "Low", &["local", "remote"], 30),
+                conflicts: 0,
+                local_kept: &["labels"],
+            },
+            Case {
+                name: "no previous replica: remote counts as changed, local as base",
+                base: Some(b.clone()),
+                local: b.clone(),
+                remote: item("S1", "Done", "Low", &["a"], 20),
+                prev: None,
+                policy: ConflictPolicy::LocalWins,
+                want: item("S1", "Done", "Low", &["a"], 10),
+                conflicts: 0,
+                local_kept: &[],
+            },
+        ];
+        for c in cases {
+            let settings = ConflictSettings {
+                default: c.policy.clone(),
+                fields: Default::default(),
+            };
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node: "node-a",
+                remote_node: "node-b",
+                remote_updated_ms: c.remote.updated_ms,
+            };
+            let out = merge_items(&ctx, c.base.as_ref(), &c.local, &c.remote, c.prev.as_ref());
+            assert_eq!(out.merged.summary, c.want.summary, "{}", c.name);
+            assert_eq!(out.merged.status, c.want.status, "{}", c.name);
+            assert_eq!(out.merged.priority, c.want.priority, "{}", c.name);
+            let mut got_labels = out.merged.labels.clone();
+            got_labels.sort();
+            assert_eq!(got_labels, c.want.labels, "{}", c.name);
+            assert_eq!(
+                out.conflicts.len(),
+                c.conflicts,
+                "{}: {:?}",
+                c.name,
+                out.conflicts
+            );
+            assert_eq!(out.local_kept, c.local_kept, "{}", c.name);
+        }
+    }
+
+    #[test]
+    fn per_field_policy_overrides_the_default() {
+        let b = item("S1", "Open", "Low", &[], 10);
+        let settings = ConflictSettings {
+            default: ConflictPolicy::RemoteWins,
+            fields: [("status".to_string(), ConflictPolicy::LocalWins)].into(),
+        };
+        let ctx = MergeContext {
+            settings: &settings,
+            local_node: "a",
+            remote_node: "b",
+            remote_updated_ms: 0,
+        };
+        let local = item("L", "Done", "Low", &[], 30);
+        let remote = item("R", "Closed", "Low", &[], 20);
+        let out = merge_items(&ctx, Some(&b), &local, &remote, Some(&b));
+        assert_eq!(out.merged.summary, "R");
+        assert_eq!(out.merged.status_name(), Some("Done"));
+        assert_eq!(out.conflicts.len(), 2);
+    }
+}

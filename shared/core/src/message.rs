@@ -1,0 +1,108 @@
+//! The messages that move between the handlers and between nodes.
+
+use crate::twin::CommentLink;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A tracker said an item changed (by webhook or poll), or an operator asked for a sync.
+/// It is a signal: the outgoing handler reads the item fresh.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeEvent {
+    pub connection_id: String,
+    pub instance: String,
+    pub item_key: String,
+    pub observed_version: u64,
+    pub delivery_id: String,
+    /// Set by the Sync operation: bring the item under sync even if no trigger matches.
+    #[serde(default)]
+    pub force: bool,
+}
+
+impl ChangeEvent {
+    /// FIFO group: one per connection and item, so changes to an item stay in order.
+    pub fn group_id(&self) -> String {
+        format!("{}:{}", self.connection_id, self.item_key)
+    }
+}
+
+/// A replica on its way to the other node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaMessage {
+    pub connection_id: String,
+    pub from_node: String,
+    /// The item's key on the sending side.
+    pub source_key: String,
+    pub source_url: String,
+    /// The twin's key on the receiving side, when the sender knows it.
+    pub target_key: Option<String>,
+    /// Per-twin replica version, strictly increasing.
+    pub version: u64,
+    /// The hubIssue the outgoing rules built.
+    pub hub_issue: Value,
+    /// When the source item was last updated, for newest-wins conflicts.
+    pub source_updated_ms: i64,
+    pub sent_ms: i64,
+    pub trace_id: String,
+}
+
+/// The receiver's answer to a replica. `error` set makes it a negative ack.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AckMessage {
+    pub connection_id: String,
+    pub from_node: String,
+    /// The replica's source key (the key on the node receiving this ack).
+    pub source_key: String,
+    /// The twin's key on the acking side.
+    pub target_key: Option<String>,
+    pub target_url: Option<String>,
+    pub applied_version: u64,
+    /// Links from the acker's point of view: local = acker's comment, remote = ours.
+    pub comment_links: Vec<CommentLink>,
+    /// The acker's outgoing replica of its item after the apply: what we now know it has.
+    pub remote_view: Option<Value>,
+    /// The acker's own replica counter when it built `remote_view`.
+    pub remote_out_version: u64,
+    pub error: Option<String>,
+    pub trace_id: String,
+}
+
+/// What travels between nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum TransportMessage {
+    Replica(ReplicaMessage),
+    Ack(AckMessage),
+}
+
+impl TransportMessage {
+    pub fn connection_id(&self) -> &str {
+        match self {
+            TransportMessage::Replica(r) => &r.connection_id,
+            TransportMessage::Ack(a) => &a.connection_id,
+        }
+    }
+
+    /// FIFO group on the receiving side: per connection and twin, so per-twin order holds.
+    pub fn group_id(&self) -> String {
+        match self {
+            TransportMessage::Replica(r) => format!("{}:{}", r.connection_id, r.source_key),
+            TransportMessage::Ack(a) => format!("{}:{}", a.connection_id, a.source_key),
+        }
+    }
+
+    /// Deduplication id: a replica version or an ack of one is delivered once.
+    pub fn dedup_id(&self) -> String {
+        match self {
+            TransportMessage::Replica(r) => {
+                format!("r:{}:{}:{}", r.connection_id, r.source_key, r.version)
+            }
+            TransportMessage::Ack(a) => format!(
+                "a:{}:{}:{}:{}",
+                a.connection_id,
+                a.source_key,
+                a.applied_version,
+                a.error.is_some()
+            ),
+        }
+    }
+}

@@ -1,0 +1,144 @@
+//! Twins: a local item and its remote counterpart joined by a connection.
+
+use crate::item::Item;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", content = "message", rename_all = "snake_case")]
+pub enum TwinStatus {
+    Syncing,
+    Synced,
+    Error(String),
+    Unlinked,
+}
+
+impl TwinStatus {
+    pub fn label(&self) -> &str {
+        match self {
+            TwinStatus::Syncing => "syncing",
+            TwinStatus::Synced => "synced",
+            TwinStatus::Error(_) => "error",
+            TwinStatus::Unlinked => "unlinked",
+        }
+    }
+}
+
+/// A local comment and the comment it is synced with on the other side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentLink {
+    pub local_id: String,
+    pub remote_id: String,
+}
+
+/// This node's record of one twin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Twin {
+    pub id: String,
+    pub connection_id: String,
+    /// The item on this side; `None` while a create is reserved but not done.
+    pub local_key: Option<String>,
+    pub local_url: Option<String>,
+    /// The item on the other side, once known (from a replica or an ack).
+    pub remote_key: Option<String>,
+    pub remote_url: Option<String>,
+    pub status: TwinStatus,
+    /// Last replica version this node sent.
+    pub out_version: u64,
+    /// Last of our versions the other side acknowledged.
+    pub acked_version: u64,
+    /// Last replica version of the other side applied here.
+    pub in_version: u64,
+    /// The replica (in our outgoing vocabulary) the other side is believed to have;
+    /// an outgoing replica equal to it is an echo or a no-op and is not sent.
+    pub baseline: Option<Value>,
+    /// The other side's replica as last known (the scripts' `previous`).
+    pub previous: Option<Value>,
+    /// The local item as both sides last agreed on it: the merge base.
+    pub base_item: Option<Item>,
+    pub comment_links: Vec<CommentLink>,
+    /// Idempotency key of the create that reserved this twin.
+    pub reservation: Option<String>,
+    /// Bumped by every write; stores use it for conditional updates.
+    pub revision: u64,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+impl Twin {
+    pub fn new(id: String, connection_id: String, now_ms: i64) -> Self {
+        Self {
+            id,
+            connection_id,
+            local_key: None,
+            local_url: None,
+            remote_key: None,
+            remote_url: None,
+            status: TwinStatus::Syncing,
+            out_version: 0,
+            acked_version: 0,
+            in_version: 0,
+            baseline: None,
+            previous: None,
+            base_item: None,
+            comment_links: Vec::new(),
+            reservation: None,
+            revision: 0,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+        }
+    }
+
+    pub fn remote_comment_for(&self, local_id: &str) -> Option<&str> {
+        self.comment_links
+            .iter()
+            .find(|l| l.local_id == local_id)
+            .map(|l| l.remote_id.as_str())
+    }
+
+    pub fn local_comment_for(&self, remote_id: &str) -> Option<&str> {
+        self.comment_links
+            .iter()
+            .find(|l| l.remote_id == remote_id)
+            .map(|l| l.local_id.as_str())
+    }
+
+    /// Records a comment link once.
+    pub fn link_comment(&mut self, local_id: &str, remote_id: &str) {
+        if !self
+            .comment_links
+            .iter()
+            .any(|l| l.local_id == local_id && l.remote_id == remote_id)
+        {
+            self.comment_links.push(CommentLink {
+                local_id: local_id.to_string(),
+                remote_id: remote_id.to_string(),
+            });
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncEventKind {
+    Outgoing,
+    Suppressed,
+    Held,
+    Incoming,
+    Ack,
+    Nack,
+    Conflict,
+    Error,
+    Operation,
+    ConnectionStatus,
+}
+
+/// One line of a twin's (or connection's) history in the Item Sync Monitor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncEvent {
+    pub connection_id: String,
+    pub twin_id: Option<String>,
+    pub at_ms: i64,
+    pub kind: SyncEventKind,
+    pub detail: String,
+}

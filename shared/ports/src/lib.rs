@@ -1,0 +1,312 @@
+//! Ports: the IO the handlers need, as small async traits.
+//!
+//! Every trait has one local implementation (SQLite, HTTP to the sandbox tracker, an
+//! in-process peer) and, with the AWS work, one AWS implementation. Handlers see only these.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use twinsync_core::{
+    Attachment, Comment, Connection, Item, ItemUpdate, SyncEvent, TransportMessage, Twin, User,
+};
+
+/// The one error type of the ports. `is_retryable` tells a handler whether to try again
+/// later (extend the message's visibility) or to record a permanent failure.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum PortError {
+    /// A conditional write lost a race; re-read and try again.
+    #[error("conditional write failed: {0}")]
+    Conflict(String),
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// The other end is down or timed out.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("rate limited; retry after {retry_after_ms} ms")]
+    RateLimited { retry_after_ms: u64 },
+    /// The other end refused the request for good (bad input, permission, validation).
+    #[error("rejected: {0}")]
+    Rejected(String),
+    /// Local storage failed (disk, corruption, a bug in a query).
+    #[error("storage error: {0}")]
+    Storage(String),
+}
+
+impl PortError {
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            PortError::Conflict(_)
+                | PortError::Unavailable(_)
+                | PortError::RateLimited { .. }
+                | PortError::Storage(_)
+        )
+    }
+
+    /// How long to wait before the next try, if the other end said so.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            PortError::RateLimited { retry_after_ms } => Some(*retry_after_ms),
+            _ => None,
+        }
+    }
+}
+
+pub type PortResult<T> = Result<T, PortError>;
+
+/// The queues between the handlers.
+pub mod queues {
+    pub const OUTGOING: &str = "outgoing";
+    pub const TRANSPORT: &str = "transport";
+    pub const INCOMING: &str = "incoming";
+    pub const ACK: &str = "ack";
+
+    /// The queue that keeps a paused connection's outgoing messages.
+    pub fn held(connection_id: &str) -> String {
+        format!("held-{connection_id}")
+    }
+
+    /// The dead-letter queue of a queue.
+    pub fn dlq(queue: &str) -> String {
+        format!("{queue}-dlq")
+    }
+}
+
+/// A message to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewMessage {
+    /// Messages of one group are delivered in order, one batch in flight at a time.
+    pub group_id: String,
+    /// A second message with the same id within the deduplication window is dropped.
+    pub dedup_id: String,
+    pub body: String,
+}
+
+/// A received message. `receipt` names this delivery for delete and change-visibility.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueMessage {
+    pub id: String,
+    pub receipt: String,
+    pub group_id: String,
+    pub dedup_id: String,
+    pub body: String,
+    /// 1 on the first delivery.
+    pub receive_count: u32,
+    pub sent_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SendOutcome {
+    Enqueued,
+    /// Dropped by the deduplication window.
+    Duplicate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct QueueDepth {
+    /// Ready to be received.
+    pub visible: u64,
+    /// Received and not yet deleted.
+    pub in_flight: u64,
+    /// Waiting for their visibility timeout (retries with backoff).
+    pub delayed: u64,
+}
+
+impl QueueDepth {
+    pub fn total(&self) -> u64 {
+        self.visible + self.in_flight + self.delayed
+    }
+}
+
+/// A queue service with SQS FIFO semantics.
+#[async_trait]
+pub trait Queue: Send + Sync {
+    async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome>;
+    /// Sends in order; used to drain and to fan out.
+    async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()>;
+    /// Up to `max` messages; a group with a message in flight gives none.
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility_ms: i64,
+    ) -> PortResult<Vec<QueueMessage>>;
+    async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()>;
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &str,
+        visibility_ms: i64,
+    ) -> PortResult<()>;
+    async fn depth(&self, queue: &str) -> PortResult<QueueDepth>;
+    /// Drops every message of a group (Force Unlink clears pending transactions).
+    async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64>;
+    /// The queues that exist, for the monitor and for draining held queues.
+    async fn queue_names(&self) -> PortResult<Vec<String>>;
+}
+
+/// One replica in a twin's history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaRecord {
+    pub twin_id: String,
+    /// "out" for replicas this node sent, "in" for replicas it applied.
+    pub direction: String,
+    pub version: u64,
+    pub replica: serde_json::Value,
+    pub at_ms: i64,
+}
+
+/// A page of twins for listings.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TwinQuery {
+    pub connection_id: Option<String>,
+    /// "syncing", "synced", "error" or "unlinked".
+    pub status: Option<String>,
+    /// Matches local or remote key by prefix.
+    pub key_prefix: Option<String>,
+    pub limit: usize,
+    pub offset: usize,
+}
+
+/// Twins, their replica history and their sync events.
+#[async_trait]
+pub trait TwinStore: Send + Sync {
+    async fn get(&self, id: &str) -> PortResult<Option<Twin>>;
+    async fn find_by_local(&self, connection_id: &str, local_key: &str)
+    -> PortResult<Option<Twin>>;
+    async fn find_by_remote(
+        &self,
+        connection_id: &str,
+        remote_key: &str,
+    ) -> PortResult<Option<Twin>>;
+    /// Fails with `Conflict` when the id, (connection, local key) or (connection, remote key)
+    /// is taken: this is how exactly one twin per item is kept.
+    async fn insert(&self, twin: &Twin) -> PortResult<()>;
+    /// Writes `twin` if the stored revision still equals `twin.revision`; returns the twin
+    /// as stored, with its revision bumped. `Conflict` otherwise.
+    async fn update(&self, twin: &Twin) -> PortResult<Twin>;
+    async fn delete(&self, id: &str) -> PortResult<()>;
+    async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>>;
+    async fn count(&self, connection_id: Option<&str>) -> PortResult<u64>;
+    async fn add_event(&self, event: &SyncEvent) -> PortResult<()>;
+    /// Newest first.
+    async fn events(
+        &self,
+        connection_id: Option<&str>,
+        twin_id: Option<&str>,
+        limit: usize,
+    ) -> PortResult<Vec<SyncEvent>>;
+    async fn add_replica(&self, record: &ReplicaRecord) -> PortResult<()>;
+    /// Oldest first.
+    async fn replicas(&self, twin_id: &str) -> PortResult<Vec<ReplicaRecord>>;
+}
+
+/// Where a polling trigger has got to. Items updated exactly at `since_ms` that were
+/// already seen are listed in `seen`, so an edit in the same millisecond (or second,
+/// for trackers with coarse timestamps) is neither missed nor sent forever.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollCursor {
+    pub since_ms: i64,
+    /// (item key, item version) seen at `since_ms`.
+    pub seen: Vec<(String, u64)>,
+}
+
+/// Connections, trigger cursors, transport nonces and small scheduler state.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync {
+    async fn get(&self, id: &str) -> PortResult<Option<Connection>>;
+    async fn list(&self) -> PortResult<Vec<Connection>>;
+    /// `Conflict` if the id exists.
+    async fn insert(&self, connection: &Connection) -> PortResult<()>;
+    /// Conditional on `connection.revision`; returns the stored record, revision bumped.
+    async fn update(&self, connection: &Connection) -> PortResult<Connection>;
+    async fn delete(&self, id: &str) -> PortResult<()>;
+    async fn cursor(&self, connection_id: &str, trigger_id: &str)
+    -> PortResult<Option<PollCursor>>;
+    async fn set_cursor(
+        &self,
+        connection_id: &str,
+        trigger_id: &str,
+        cursor: &PollCursor,
+    ) -> PortResult<()>;
+    /// Remembers a transport nonce until `expires_ms`; false if it was already seen.
+    async fn remember_nonce(&self, nonce: &str, expires_ms: i64) -> PortResult<bool>;
+    /// Forgets nonces (and other expiring records) older than `now_ms`; returns how many.
+    async fn purge_expired(&self, now_ms: i64) -> PortResult<u64>;
+    async fn get_meta(&self, key: &str) -> PortResult<Option<String>>;
+    async fn set_meta(&self, key: &str, value: &str) -> PortResult<()>;
+}
+
+/// A change a tracker told us about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeSignal {
+    pub item_key: String,
+    pub project: String,
+    pub version: u64,
+    pub delivery_id: String,
+}
+
+/// Why a webhook was refused. All are the caller's fault (4xx).
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum WebhookError {
+    #[error("missing header {0}")]
+    MissingHeader(&'static str),
+    #[error("signature does not match")]
+    BadSignature,
+    #[error("timestamp {0} is outside the allowed window")]
+    Stale(i64),
+    #[error("malformed payload: {0}")]
+    Malformed(String),
+}
+
+/// A page of items from a search.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ItemPage {
+    pub items: Vec<Item>,
+    /// Token for the next page, if any.
+    pub next: Option<String>,
+}
+
+/// A tracker instance. Each connector implements it over the vendor's API.
+#[async_trait]
+pub trait Tracker: Send + Sync {
+    /// The connector's name, e.g. "sandbox".
+    fn kind(&self) -> &str;
+    /// The instance id from the node config.
+    fn instance(&self) -> &str;
+    async fn get_item(&self, key: &str) -> PortResult<Option<Item>>;
+    /// Creates an item from the scalar fields of `item` and stamps it with `origin`.
+    async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item>;
+    async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item>;
+    async fn add_comment(
+        &self,
+        key: &str,
+        body: &str,
+        author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<Comment>;
+    async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()>;
+    async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment>;
+    /// The item stamped with `origin`, if one exists: finds a twin again after a crash.
+    async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>>;
+    /// Items matching `query` (the trigger's filter) updated at or after `since_ms`,
+    /// oldest first.
+    async fn search_updated(
+        &self,
+        query: &str,
+        since_ms: i64,
+        page: Option<String>,
+    ) -> PortResult<ItemPage>;
+    /// Verifies a webhook delivery and says which items changed.
+    fn verify_webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Vec<ChangeSignal>, WebhookError>;
+}
+
+/// The other node of a connection, as the transport handler sees it.
+#[async_trait]
+pub trait Peer: Send + Sync {
+    async fn deliver(&self, message: &TransportMessage) -> PortResult<()>;
+}

@@ -81,8 +81,14 @@ impl Merger<'_> {
                 let remote_wins = match policy {
                     ConflictPolicy::RemoteWins => true,
                     ConflictPolicy::LocalWins => false,
+                    // Both nodes must pick the same winner, so a tie goes to the node
+                    // whose id sorts first.
                     ConflictPolicy::NewestWins => {
-                        self.ctx.remote_updated_ms >= self.local_updated_ms
+                        match self.ctx.remote_updated_ms.cmp(&self.local_updated_ms) {
+                            std::cmp::Ordering::Greater => true,
+                            std::cmp::Ordering::Less => false,
+                            std::cmp::Ordering::Equal => self.ctx.remote_node < self.ctx.local_node,
+                        }
                     }
                     ConflictPolicy::SideOfTruth(node) => node != self.ctx.local_node,
                 };
@@ -465,6 +471,25 @@ mod tests {
             );
             assert_eq!(out.local_kept, c.local_kept, "{}", c.name);
         }
+    }
+
+    #[test]
+    fn newest_wins_ties_pick_the_same_winner_on_both_nodes() {
+        let b = item("S1", "Open", "Low", &[], 10);
+        let settings = ConflictSettings::default();
+        let on = |local_node, remote_node, local: &Item, remote: &Item| {
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node,
+                remote_node,
+                remote_updated_ms: remote.updated_ms,
+            };
+            merge_items(&ctx, Some(&b), local, remote, Some(&b)).merged.summary
+        };
+        let at_a = item("A", "Open", "Low", &[], 50);
+        let at_b = item("B", "Open", "Low", &[], 50);
+        assert_eq!(on("node-a", "node-b", &at_a, &at_b), "A");
+        assert_eq!(on("node-b", "node-a", &at_b, &at_a), "A");
     }
 
     #[test]

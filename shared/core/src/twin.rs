@@ -59,6 +59,10 @@ pub struct Twin {
     pub comment_links: Vec<CommentLink>,
     /// Idempotency key of the create that reserved this twin.
     pub reservation: Option<String>,
+    /// While an incoming replica is being written to the local item, the outgoing side
+    /// waits: the tracker's echo of that write must meet the new baseline, not the old.
+    #[serde(default)]
+    pub applying_until_ms: i64,
     /// Bumped by every write; stores use it for conditional updates.
     pub revision: u64,
     pub created_ms: i64,
@@ -83,6 +87,7 @@ impl Twin {
             base_item: None,
             comment_links: Vec::new(),
             reservation: None,
+            applying_until_ms: 0,
             revision: 0,
             created_ms: now_ms,
             updated_ms: now_ms,

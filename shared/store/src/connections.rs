@@ -1,0 +1,165 @@
+//! Connections, trigger cursors, transport nonces and scheduler state.
+
+use crate::{Db, json_err, port_err, queue::purge_dedup};
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+use std::sync::Arc;
+use twinsync_core::{Clock, Connection};
+use twinsync_ports::{ConnectionStore, PollCursor, PortError, PortResult};
+
+pub struct SqliteConnectionStore {
+    db: Db,
+    clock: Arc<dyn Clock>,
+}
+
+impl SqliteConnectionStore {
+    pub fn new(db: Db, clock: Arc<dyn Clock>) -> Self {
+        Self { db, clock }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> PortResult<String> {
+    serde_json::to_string(v).map_err(|e| PortError::Storage(e.to_string()))
+}
+
+#[async_trait]
+impl ConnectionStore for SqliteConnectionStore {
+    async fn get(&self, id: &str) -> PortResult<Option<Connection>> {
+        let conn = self.db.lock();
+        let body: Option<String> = conn
+            .prepare_cached("SELECT body FROM connections WHERE id = ?1")
+            .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
+            .map_err(port_err)?;
+        body.map(|b| serde_json::from_str(&b).map_err(json_err))
+            .transpose()
+    }
+
+    async fn list(&self) -> PortResult<Vec<Connection>> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT body FROM connections ORDER BY id")
+            .map_err(port_err)?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(port_err)?;
+        let mut out = Vec::new();
+        for body in rows {
+            out.push(serde_json::from_str(&body.map_err(port_err)?).map_err(json_err)?);
+        }
+        Ok(out)
+    }
+
+    async fn insert(&self, connection: &Connection) -> PortResult<()> {
+        let body = to_json(connection)?;
+        let conn = self.db.lock();
+        conn.execute(
+            "INSERT INTO connections (id, revision, body) VALUES (?1, ?2, ?3)",
+            params![connection.id, connection.revision as i64, body],
+        )
+        .map_err(port_err)?;
+        Ok(())
+    }
+
+    async fn update(&self, connection: &Connection) -> PortResult<Connection> {
+        let mut stored = connection.clone();
+        stored.revision = connection.revision + 1;
+        let body = to_json(&stored)?;
+        let conn = self.db.lock();
+        let n = conn
+            .execute(
+                "UPDATE connections SET revision = ?1, body = ?2 WHERE id = ?3 AND revision = ?4",
+                params![stored.revision as i64, body, stored.id, connection.revision as i64],
+            )
+            .map_err(port_err)?;
+        if n == 0 {
+            return Err(PortError::Conflict(format!(
+                "connection {} changed since revision {}",
+                connection.id, connection.revision
+            )));
+        }
+        Ok(stored)
+    }
+
+    async fn delete(&self, id: &str) -> PortResult<()> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        tx.execute("DELETE FROM connections WHERE id = ?1", params![id])
+            .map_err(port_err)?;
+        tx.execute("DELETE FROM cursors WHERE connection_id = ?1", params![id])
+            .map_err(port_err)?;
+        tx.commit().map_err(port_err)
+    }
+
+    async fn cursor(&self, connection_id: &str, trigger_id: &str) -> PortResult<Option<PollCursor>> {
+        let conn = self.db.lock();
+        let body: Option<String> = conn
+            .query_row(
+                "SELECT body FROM cursors WHERE connection_id = ?1 AND trigger_id = ?2",
+                params![connection_id, trigger_id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(port_err)?;
+        body.map(|b| serde_json::from_str(&b).map_err(json_err))
+            .transpose()
+    }
+
+    async fn set_cursor(&self, connection_id: &str, trigger_id: &str, cursor: &PollCursor) -> PortResult<()> {
+        let body = to_json(cursor)?;
+        let conn = self.db.lock();
+        conn.execute(
+            "INSERT INTO cursors (connection_id, trigger_id, body) VALUES (?1, ?2, ?3)
+             ON CONFLICT (connection_id, trigger_id) DO UPDATE SET body = excluded.body",
+            params![connection_id, trigger_id, body],
+        )
+        .map_err(port_err)?;
+        Ok(())
+    }
+
+    async fn remember_nonce(&self, nonce: &str, expires_ms: i64) -> PortResult<bool> {
+        let now = self.clock.now_ms();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        let known: Option<i64> = tx
+            .query_row("SELECT expires_ms FROM nonces WHERE nonce = ?1", params![nonce], |r| r.get(0))
+            .optional()
+            .map_err(port_err)?;
+        if known.is_some_and(|e| e > now) {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO nonces (nonce, expires_ms) VALUES (?1, ?2)
+             ON CONFLICT (nonce) DO UPDATE SET expires_ms = excluded.expires_ms",
+            params![nonce, expires_ms],
+        )
+        .map_err(port_err)?;
+        tx.commit().map_err(port_err)?;
+        Ok(true)
+    }
+
+    async fn purge_expired(&self, now_ms: i64) -> PortResult<u64> {
+        let conn = self.db.lock();
+        let nonces = conn
+            .execute("DELETE FROM nonces WHERE expires_ms <= ?1", params![now_ms])
+            .map_err(port_err)?;
+        let dedup = purge_dedup(&conn, now_ms).map_err(port_err)?;
+        Ok((nonces + dedup) as u64)
+    }
+
+    async fn get_meta(&self, key: &str) -> PortResult<Option<String>> {
+        let conn = self.db.lock();
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))
+            .optional()
+            .map_err(port_err)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> PortResult<()> {
+        let conn = self.db.lock();
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )
+        .map_err(port_err)?;
+        Ok(())
+    }
+}

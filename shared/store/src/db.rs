@@ -1,0 +1,144 @@
+//! The database handle and its schema.
+
+use crate::StoreError;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// One SQLite database shared by a node's stores. Queries are short, so a mutex around
+/// one connection is simpler and faster than a pool; it is never held across an await.
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Db")
+    }
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    queue TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    dedup_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sent_ms INTEGER NOT NULL,
+    visible_at INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT,
+    delayed INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS messages_group ON messages(queue, group_id, seq);
+CREATE TABLE IF NOT EXISTS message_groups (
+    queue TEXT NOT NULL,
+    group_id TEXT NOT NULL,
+    head_seq INTEGER NOT NULL,
+    available_at INTEGER NOT NULL,
+    PRIMARY KEY (queue, group_id)
+);
+CREATE INDEX IF NOT EXISTS message_groups_order ON message_groups(queue, head_seq);
+CREATE TABLE IF NOT EXISTS dedup (
+    queue TEXT NOT NULL,
+    dedup_id TEXT NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    PRIMARY KEY (queue, dedup_id)
+);
+CREATE INDEX IF NOT EXISTS dedup_expiry ON dedup(expires_ms);
+CREATE TABLE IF NOT EXISTS queue_names (name TEXT PRIMARY KEY);
+
+CREATE TABLE IF NOT EXISTS twins (
+    id TEXT PRIMARY KEY,
+    connection_id TEXT NOT NULL,
+    local_key TEXT,
+    remote_key TEXT,
+    status TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS twins_local ON twins(connection_id, local_key);
+CREATE UNIQUE INDEX IF NOT EXISTS twins_remote ON twins(connection_id, remote_key);
+CREATE INDEX IF NOT EXISTS twins_order ON twins(connection_id, created_ms, id);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    connection_id TEXT NOT NULL,
+    twin_id TEXT,
+    at_ms INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_twin ON events(twin_id, seq);
+CREATE INDEX IF NOT EXISTS events_connection ON events(connection_id, seq);
+CREATE TABLE IF NOT EXISTS replicas (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    twin_id TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS replicas_twin ON replicas(twin_id, seq);
+
+CREATE TABLE IF NOT EXISTS connections (
+    id TEXT PRIMARY KEY,
+    revision INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS cursors (
+    connection_id TEXT NOT NULL,
+    trigger_id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (connection_id, trigger_id)
+);
+CREATE TABLE IF NOT EXISTS nonces (
+    nonce TEXT PRIMARY KEY,
+    expires_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces(expires_ms);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+"#;
+
+impl Db {
+    pub fn open(path: &Path) -> Result<Db, StoreError> {
+        let conn = Connection::open(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::init(conn)
+    }
+
+    pub fn open_in_memory() -> Result<Db, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Db, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // WAL lets readers run beside the writer; NORMAL sync is durable across process
+        // crashes, which is what the queue semantics need.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::Corrupt(format!(
+                "database schema {version} is newer than this build ({SCHEMA_VERSION})"
+            )));
+        }
+        conn.execute_batch(SCHEMA)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        Ok(Db {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// The connection; a poisoned lock (a panic elsewhere) still gives it back, since
+    /// every write is a transaction and cannot be left half-done.
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

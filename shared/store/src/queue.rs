@@ -1,0 +1,328 @@
+//! A queue with SQS FIFO semantics on SQLite.
+//!
+//! Messages of a group are delivered in send order and a group delivers nothing while
+//! any of its messages is invisible (in flight or delayed), which keeps per-group order
+//! across retries. `message_groups` holds one row per non-empty group with its head and
+//! the time it becomes available, so a receive reads only the groups it returns.
+
+use crate::{Db, port_err};
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::sync::Arc;
+use twinsync_core::Clock;
+use twinsync_ports::{
+    NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome, queues,
+};
+
+/// Redrive and deduplication settings.
+#[derive(Debug, Clone)]
+pub struct QueueSettings {
+    /// A message received this many times goes to the dead-letter queue instead of
+    /// being delivered again.
+    pub max_receive_count: u32,
+    pub dedup_window_ms: i64,
+    /// Queues with their own max receive count (e.g. transport, which waits out outages).
+    pub overrides: Vec<(String, u32)>,
+}
+
+impl Default for QueueSettings {
+    fn default() -> Self {
+        Self {
+            max_receive_count: 10,
+            dedup_window_ms: 300_000,
+            // Delivery to another node retries with backoff through long outages; held
+            // queues are drained, never failed.
+            overrides: vec![(queues::TRANSPORT.to_string(), 1_000)],
+        }
+    }
+}
+
+impl QueueSettings {
+    fn max_receives(&self, queue: &str) -> u32 {
+        if queue.starts_with("held-") || queue.ends_with("-dlq") {
+            return u32::MAX;
+        }
+        self.overrides
+            .iter()
+            .find(|(q, _)| q == queue)
+            .map(|(_, n)| *n)
+            .unwrap_or(self.max_receive_count)
+    }
+}
+
+pub struct SqliteQueue {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    settings: QueueSettings,
+}
+
+impl SqliteQueue {
+    pub fn new(db: Db, clock: Arc<dyn Clock>, settings: QueueSettings) -> Self {
+        Self { db, clock, settings }
+    }
+}
+
+/// Recomputes a group's row after its messages changed.
+fn refresh_group(tx: &Transaction<'_>, queue: &str, group: &str) -> rusqlite::Result<()> {
+    let (head, available, count): (Option<i64>, Option<i64>, i64) = tx.query_row(
+        "SELECT MIN(seq), MAX(visible_at), COUNT(*) FROM messages WHERE queue = ?1 AND group_id = ?2",
+        params![queue, group],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    match (count, head) {
+        (0, _) | (_, None) => {
+            tx.execute(
+                "DELETE FROM message_groups WHERE queue = ?1 AND group_id = ?2",
+                params![queue, group],
+            )?;
+        }
+        (_, Some(head)) => {
+            tx.execute(
+                "INSERT INTO message_groups (queue, group_id, head_seq, available_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (queue, group_id) DO UPDATE SET head_seq = excluded.head_seq, available_at = excluded.available_at",
+                params![queue, group, head, available.unwrap_or(0)],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Inserts one message unless its dedup id is in the window.
+fn insert(
+    tx: &Transaction<'_>,
+    queue: &str,
+    message: &NewMessage,
+    now: i64,
+    window: i64,
+) -> rusqlite::Result<SendOutcome> {
+    let seen: Option<i64> = tx
+        .query_row(
+            "SELECT expires_ms FROM dedup WHERE queue = ?1 AND dedup_id = ?2",
+            params![queue, message.dedup_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if seen.is_some_and(|expires| expires > now) {
+        return Ok(SendOutcome::Duplicate);
+    }
+    tx.execute(
+        "INSERT INTO dedup (queue, dedup_id, expires_ms) VALUES (?1, ?2, ?3)
+         ON CONFLICT (queue, dedup_id) DO UPDATE SET expires_ms = excluded.expires_ms",
+        params![queue, message.dedup_id, now + window],
+    )?;
+    tx.execute(
+        "INSERT INTO messages (id, queue, group_id, dedup_id, body, sent_ms, visible_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
+        params![
+            uuid::Uuid::now_v7().to_string(),
+            queue,
+            message.group_id,
+            message.dedup_id,
+            message.body,
+            now
+        ],
+    )?;
+    tx.execute("INSERT OR IGNORE INTO queue_names (name) VALUES (?1)", params![queue])?;
+    refresh_group(tx, queue, &message.group_id)?;
+    Ok(SendOutcome::Enqueued)
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
+        let now = self.clock.now_ms();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        let outcome = insert(&tx, queue, &message, now, self.settings.dedup_window_ms).map_err(port_err)?;
+        tx.commit().map_err(port_err)?;
+        Ok(outcome)
+    }
+
+    async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        for m in &messages {
+            insert(&tx, queue, m, now, self.settings.dedup_window_ms).map_err(port_err)?;
+        }
+        tx.commit().map_err(port_err)
+    }
+
+    async fn receive(&self, queue: &str, max: usize, visibility_ms: i64) -> PortResult<Vec<QueueMessage>> {
+        let now = self.clock.now_ms();
+        let max_receives = self.settings.max_receives(queue);
+        let dlq = queues::dlq(queue);
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        let mut out = Vec::new();
+        {
+            let groups: Vec<String> = {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "SELECT group_id FROM message_groups WHERE queue = ?1 AND available_at <= ?2 ORDER BY head_seq LIMIT ?3",
+                    )
+                    .map_err(port_err)?;
+                stmt.query_map(params![queue, now, max as i64], |r| r.get(0))
+                    .map_err(port_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(port_err)?
+            };
+            for group in groups {
+                if out.len() >= max {
+                    break;
+                }
+                type Row = (i64, String, String, String, i64, u32);
+                let rows: Vec<Row> = {
+                    let mut stmt = tx
+                        .prepare_cached(
+                            "SELECT seq, id, dedup_id, body, sent_ms, receive_count FROM messages
+                             WHERE queue = ?1 AND group_id = ?2 ORDER BY seq LIMIT ?3",
+                        )
+                        .map_err(port_err)?;
+                    stmt.query_map(params![queue, group, (max - out.len()) as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                    })
+                    .map_err(port_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(port_err)?
+                };
+                for (seq, id, dedup_id, body, sent_ms, count) in rows {
+                    if count >= max_receives {
+                        // Received too often without success: redrive to the DLQ.
+                        tx.execute(
+                            "UPDATE messages SET queue = ?1, visible_at = 0, receipt = NULL, delayed = 0, receive_count = 0 WHERE seq = ?2",
+                            params![dlq, seq],
+                        )
+                        .map_err(port_err)?;
+                        tx.execute("INSERT OR IGNORE INTO queue_names (name) VALUES (?1)", params![dlq])
+                            .map_err(port_err)?;
+                        refresh_group(&tx, &dlq, &group).map_err(port_err)?;
+                        tracing::warn!(queue, id = %id, receives = count, "message moved to the dead-letter queue");
+                        continue;
+                    }
+                    let receipt = uuid::Uuid::new_v4().to_string();
+                    tx.execute(
+                        "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1, receipt = ?2, delayed = 0 WHERE seq = ?3",
+                        params![now + visibility_ms.max(0), receipt, seq],
+                    )
+                    .map_err(port_err)?;
+                    out.push(QueueMessage {
+                        id,
+                        receipt,
+                        group_id: group.clone(),
+                        dedup_id,
+                        body,
+                        receive_count: count + 1,
+                        sent_ms,
+                    });
+                }
+                refresh_group(&tx, queue, &group).map_err(port_err)?;
+            }
+        }
+        tx.commit().map_err(port_err)?;
+        Ok(out)
+    }
+
+    async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        let group: Option<String> = tx
+            .query_row(
+                "SELECT group_id FROM messages WHERE queue = ?1 AND receipt = ?2",
+                params![queue, receipt],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(port_err)?;
+        let Some(group) = group else {
+            return Err(PortError::Rejected(format!("receipt {receipt} is not valid on {queue}")));
+        };
+        tx.execute(
+            "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
+            params![queue, receipt],
+        )
+        .map_err(port_err)?;
+        refresh_group(&tx, queue, &group).map_err(port_err)?;
+        tx.commit().map_err(port_err)
+    }
+
+    async fn change_visibility(&self, queue: &str, receipt: &str, visibility_ms: i64) -> PortResult<()> {
+        let now = self.clock.now_ms();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        let group: Option<String> = tx
+            .query_row(
+                "SELECT group_id FROM messages WHERE queue = ?1 AND receipt = ?2",
+                params![queue, receipt],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(port_err)?;
+        let Some(group) = group else {
+            return Err(PortError::Rejected(format!("receipt {receipt} is not valid on {queue}")));
+        };
+        let delayed = i64::from(visibility_ms > 0);
+        tx.execute(
+            "UPDATE messages SET visible_at = ?1, delayed = ?2 WHERE queue = ?3 AND receipt = ?4",
+            params![now + visibility_ms.max(0), delayed, queue, receipt],
+        )
+        .map_err(port_err)?;
+        refresh_group(&tx, queue, &group).map_err(port_err)?;
+        tx.commit().map_err(port_err)
+    }
+
+    async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
+        let now = self.clock.now_ms();
+        let conn = self.db.lock();
+        conn.query_row(
+            "SELECT
+                COALESCE(SUM(visible_at <= ?2), 0),
+                COALESCE(SUM(visible_at > ?2 AND delayed = 0), 0),
+                COALESCE(SUM(visible_at > ?2 AND delayed = 1), 0)
+             FROM messages WHERE queue = ?1",
+            params![queue, now],
+            |r| {
+                Ok(QueueDepth {
+                    visible: r.get::<_, i64>(0)? as u64,
+                    in_flight: r.get::<_, i64>(1)? as u64,
+                    delayed: r.get::<_, i64>(2)? as u64,
+                })
+            },
+        )
+        .map_err(port_err)
+    }
+
+    async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        let n = tx
+            .execute(
+                "DELETE FROM messages WHERE queue = ?1 AND group_id = ?2",
+                params![queue, group_id],
+            )
+            .map_err(port_err)?;
+        refresh_group(&tx, queue, group_id).map_err(port_err)?;
+        tx.commit().map_err(port_err)?;
+        Ok(n as u64)
+    }
+
+    async fn queue_names(&self) -> PortResult<Vec<String>> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare("SELECT name FROM queue_names ORDER BY name")
+            .map_err(port_err)?;
+        let names = stmt
+            .query_map([], |r| r.get(0))
+            .map_err(port_err)?
+            .collect::<Result<_, _>>()
+            .map_err(port_err)?;
+        Ok(names)
+    }
+}
+
+/// Forgets dedup records past their window; called by the connection store's purge.
+pub(crate) fn purge_dedup(conn: &rusqlite::Connection, now: i64) -> rusqlite::Result<usize> {
+    conn.execute("DELETE FROM dedup WHERE expires_ms <= ?1", params![now])
+}

@@ -1,0 +1,156 @@
+//! The queue's SQS FIFO semantics, checked against a manual clock.
+
+use std::sync::Arc;
+use twinsync_core::ManualClock;
+use twinsync_ports::{NewMessage, PortError, Queue, SendOutcome, queues};
+use twinsync_store::{Db, QueueSettings, SqliteQueue};
+
+fn queue(clock: &ManualClock) -> SqliteQueue {
+    SqliteQueue::new(
+        Db::open_in_memory().unwrap(),
+        Arc::new(clock.clone()),
+        QueueSettings {
+            max_receive_count: 3,
+            ..QueueSettings::default()
+        },
+    )
+}
+
+fn msg(group: &str, body: &str) -> NewMessage {
+    NewMessage {
+        group_id: group.into(),
+        dedup_id: format!("{group}:{body}"),
+        body: body.into(),
+    }
+}
+
+async fn bodies(q: &SqliteQueue, max: usize) -> Vec<String> {
+    q.receive("q", max, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.body)
+        .collect()
+}
+
+#[tokio::test]
+async fn groups_deliver_in_order_and_lock_while_in_flight() {
+    let clock = ManualClock::new(1_000);
+    let q = queue(&clock);
+    for (g, b) in [("a", "a1"), ("b", "b1"), ("a", "a2"), ("a", "a3"), ("b", "b2")] {
+        q.send("q", msg(g, b)).await.unwrap();
+    }
+    // Groups by their head, messages of a group in order.
+    assert_eq!(bodies(&q, 2).await, vec!["a1", "a2"]);
+    // Group a is locked while a1 and a2 are in flight; b goes on.
+    assert_eq!(bodies(&q, 10).await, vec!["b1", "b2"]);
+    assert!(bodies(&q, 10).await.is_empty());
+    // After the visibility timeout both come back, in order, a3 still behind them.
+    clock.advance_ms(1_001);
+    let again = q.receive("q", 10, 1_000).await.unwrap();
+    let got: Vec<(&str, u32)> = again.iter().map(|m| (m.body.as_str(), m.receive_count)).collect();
+    assert_eq!(got, vec![("a1", 2), ("a2", 2), ("a3", 1), ("b1", 2), ("b2", 2)]);
+}
+
+#[tokio::test]
+async fn delete_needs_the_latest_receipt() {
+    let clock = ManualClock::new(0);
+    let q = queue(&clock);
+    q.send("q", msg("g", "m")).await.unwrap();
+    let first = q.receive("q", 1, 100).await.unwrap().remove(0);
+    clock.advance_ms(101);
+    let second = q.receive("q", 1, 100).await.unwrap().remove(0);
+    assert_ne!(first.receipt, second.receipt);
+    assert!(matches!(q.delete("q", &first.receipt).await, Err(PortError::Rejected(_))));
+    q.delete("q", &second.receipt).await.unwrap();
+    assert_eq!(q.depth("q").await.unwrap().total(), 0);
+}
+
+#[tokio::test]
+async fn change_visibility_delays_the_group_and_zero_releases_it() {
+    let clock = ManualClock::new(0);
+    let q = queue(&clock);
+    q.send("q", msg("g", "1")).await.unwrap();
+    q.send("q", msg("g", "2")).await.unwrap();
+    let m = q.receive("q", 1, 30_000).await.unwrap().remove(0);
+    q.change_visibility("q", &m.receipt, 5_000).await.unwrap();
+    let d = q.depth("q").await.unwrap();
+    assert_eq!((d.visible, d.in_flight, d.delayed), (1, 0, 1));
+    // The head is delayed, so "2" must wait too: order per group holds across retries.
+    assert!(bodies(&q, 10).await.is_empty());
+    clock.advance_ms(5_000);
+    let m = q.receive("q", 1, 30_000).await.unwrap().remove(0);
+    assert_eq!(m.body, "1");
+    q.change_visibility("q", &m.receipt, 0).await.unwrap();
+    assert_eq!(bodies(&q, 10).await, vec!["1", "2"]);
+}
+
+#[tokio::test]
+async fn dedup_window() {
+    let clock = ManualClock::new(0);
+    let q = queue(&clock);
+    let table = [
+        (0, SendOutcome::Enqueued),
+        (1_000, SendOutcome::Duplicate),
+        (299_999, SendOutcome::Duplicate),
+        (300_000, SendOutcome::Enqueued),
+    ];
+    for (at, want) in table {
+        clock.set_ms(at);
+        assert_eq!(q.send("q", msg("g", "same")).await.unwrap(), want, "at {at}");
+    }
+    // A deleted message still counts for the window.
+    let m = q.receive("q", 1, 10).await.unwrap().remove(0);
+    q.delete("q", &m.receipt).await.unwrap();
+    assert_eq!(q.send("q", msg("g", "same")).await.unwrap(), SendOutcome::Duplicate);
+}
+
+#[tokio::test]
+async fn dead_letter_after_max_receives() {
+    let clock = ManualClock::new(0);
+    let q = queue(&clock);
+    q.send("q", msg("g", "poison")).await.unwrap();
+    q.send("q", msg("g", "next")).await.unwrap();
+    for _ in 0..3 {
+        let got = q.receive("q", 1, 10).await.unwrap();
+        assert_eq!(got[0].body, "poison");
+        clock.advance_ms(11);
+    }
+    // The fourth delivery would exceed the limit: it goes to the DLQ, the group goes on.
+    assert_eq!(bodies(&q, 10).await, vec!["next"]);
+    let dlq = queues::dlq("q");
+    let dead = q.receive(&dlq, 10, 10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body, "poison");
+    assert!(q.queue_names().await.unwrap().contains(&dlq));
+}
+
+#[tokio::test]
+async fn batch_send_keeps_order_and_purge_group_drops_a_group() {
+    let clock = ManualClock::new(0);
+    let q = queue(&clock);
+    q.send_batch("q", (0..5).map(|i| msg("g", &i.to_string())).collect())
+        .await
+        .unwrap();
+    q.send("q", msg("h", "other")).await.unwrap();
+    assert_eq!(q.purge_group("q", "h").await.unwrap(), 1);
+    assert_eq!(bodies(&q, 10).await, vec!["0", "1", "2", "3", "4"]);
+}
+
+#[tokio::test]
+async fn messages_and_in_flight_state_survive_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.db");
+    let clock = ManualClock::new(0);
+    {
+        let q = SqliteQueue::new(Db::open(&path).unwrap(), Arc::new(clock.clone()), QueueSettings::default());
+        q.send("q", msg("g", "1")).await.unwrap();
+        q.send("q", msg("g", "2")).await.unwrap();
+        q.receive("q", 1, 1_000).await.unwrap();
+    }
+    let q = SqliteQueue::new(Db::open(&path).unwrap(), Arc::new(clock.clone()), QueueSettings::default());
+    assert!(q.receive("q", 10, 1_000).await.unwrap().is_empty(), "still in flight");
+    clock.advance_ms(1_000);
+    let got = q.receive("q", 10, 1_000).await.unwrap();
+    assert_eq!(got.iter().map(|m| (m.body.as_str(), m.receive_count)).collect::<Vec<_>>(), vec![("1", 2), ("2", 1)]);
+}

@@ -1,0 +1,165 @@
+//! Twin and connection stores: uniqueness, conditional writes, cursors, nonces.
+
+use std::sync::Arc;
+use twinsync_core::{Connection, ConnectionStatus, ManualClock, SyncEvent, SyncEventKind, Twin, TwinStatus};
+use twinsync_ports::{ConnectionStore, PollCursor, PortError, ReplicaRecord, TwinQuery, TwinStore};
+use twinsync_store::open_in_memory;
+
+fn twin(id: &str, local: Option<&str>, remote: Option<&str>) -> Twin {
+    let mut t = Twin::new(id.into(), "c".into(), 0);
+    t.local_key = local.map(String::from);
+    t.remote_key = remote.map(String::from);
+    t
+}
+
+#[tokio::test]
+async fn one_twin_per_item() {
+    let (_, twins, _) = open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
+    twins.insert(&twin("1", Some("A-1"), None)).await.unwrap();
+    twins.insert(&twin("2", None, Some("B-1"))).await.unwrap();
+    // Two reservations without keys are fine (NULLs do not collide).
+    twins.insert(&twin("3", None, None)).await.unwrap();
+    twins.insert(&twin("4", None, None)).await.unwrap();
+    let table = [
+        twin("5", Some("A-1"), None),
+        twin("6", None, Some("B-1")),
+        twin("1", Some("A-9"), None),
+    ];
+    for t in table {
+        assert!(matches!(twins.insert(&t).await, Err(PortError::Conflict(_))), "{}", t.id);
+    }
+    // An update that would take another twin's key is a conflict too.
+    let mut t3 = twins.get("3").await.unwrap().unwrap();
+    t3.local_key = Some("A-1".into());
+    assert!(matches!(twins.update(&t3).await, Err(PortError::Conflict(_))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reservations_of_the_same_remote_item_leave_one_twin() {
+    let (_, twins, _) = open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
+    let twins = Arc::new(twins);
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let twins = twins.clone();
+        tasks.push(tokio::spawn(async move {
+            twins.insert(&twin(&format!("t{i}"), None, Some("B-7"))).await.is_ok()
+        }));
+    }
+    let mut won = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(twins.count(Some("c")).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn conditional_update_wins_once() {
+    let (_, twins, _) = open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
+    twins.insert(&twin("1", Some("A-1"), None)).await.unwrap();
+    let read1 = twins.get("1").await.unwrap().unwrap();
+    let read2 = read1.clone();
+    let mut w1 = read1;
+    w1.out_version = 1;
+    let stored = twins.update(&w1).await.unwrap();
+    assert_eq!(stored.revision, 1);
+    let mut w2 = read2;
+    w2.out_version = 7;
+    assert!(matches!(twins.update(&w2).await, Err(PortError::Conflict(_))));
+    assert_eq!(twins.get("1").await.unwrap().unwrap().out_version, 1);
+}
+
+#[tokio::test]
+async fn list_filters_events_and_replicas() {
+    let (_, twins, _) = open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
+    for i in 0..5 {
+        let mut t = twin(&format!("{i}"), Some(&format!("A-{i}")), Some(&format!("B-{i}")));
+        t.created_ms = i;
+        if i % 2 == 0 {
+            t.status = TwinStatus::Error("boom".into());
+        }
+        twins.insert(&t).await.unwrap();
+    }
+    let q = |status: Option<&str>, key: Option<&str>, limit, offset| TwinQuery {
+        connection_id: Some("c".into()),
+        status: status.map(String::from),
+        key_prefix: key.map(String::from),
+        limit,
+        offset,
+    };
+    let table = [
+        (q(None, None, 0, 0), vec!["0", "1", "2", "3", "4"]),
+        (q(Some("error"), None, 0, 0), vec!["0", "2", "4"]),
+        (q(None, Some("B-3"), 0, 0), vec!["3"]),
+        (q(None, None, 2, 1), vec!["1", "2"]),
+    ];
+    for (query, want) in table {
+        let got: Vec<String> = twins.list(&query).await.unwrap().into_iter().map(|t| t.id).collect();
+        assert_eq!(got, want, "{query:?}");
+    }
+    for (i, kind) in [SyncEventKind::Outgoing, SyncEventKind::Ack].into_iter().enumerate() {
+        twins
+            .add_event(&SyncEvent { connection_id: "c".into(), twin_id: Some("1".into()), at_ms: i as i64, kind, detail: format!("e{i}") })
+            .await
+            .unwrap();
+    }
+    let events = twins.events(Some("c"), Some("1"), 10).await.unwrap();
+    assert_eq!(events.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(), vec!["e1", "e0"]);
+    for v in 1..=2 {
+        twins
+            .add_replica(&ReplicaRecord { twin_id: "1".into(), direction: "out".into(), version: v, replica: serde_json::json!({"v": v}), at_ms: 0 })
+            .await
+            .unwrap();
+    }
+    let versions: Vec<u64> = twins.replicas("1").await.unwrap().iter().map(|r| r.version).collect();
+    assert_eq!(versions, vec![1, 2]);
+}
+
+fn connection() -> Connection {
+    Connection {
+        id: "c".into(),
+        name: "c".into(),
+        local_node: "a".into(),
+        remote_node: "b".into(),
+        local_instance: "i".into(),
+        target_project: "P".into(),
+        status: ConnectionStatus::Active,
+        status_reason: None,
+        triggers: vec![],
+        versions: vec![],
+        revision: 0,
+        updated_ms: 0,
+    }
+}
+
+#[tokio::test]
+async fn connections_cursors_nonces_and_meta() {
+    let clock = ManualClock::new(0);
+    let (_, _, store) = open_in_memory(Arc::new(clock.clone())).unwrap();
+    store.insert(&connection()).await.unwrap();
+    assert!(matches!(store.insert(&connection()).await, Err(PortError::Conflict(_))));
+    let c = store.get("c").await.unwrap().unwrap();
+    let mut stale = c.clone();
+    let mut fresh = c;
+    fresh.status = ConnectionStatus::Deactivated;
+    assert_eq!(store.update(&fresh).await.unwrap().revision, 1);
+    stale.name = "lost".into();
+    assert!(matches!(store.update(&stale).await, Err(PortError::Conflict(_))));
+
+    assert_eq!(store.cursor("c", "t").await.unwrap(), None);
+    let cursor = PollCursor { since_ms: 5, seen: vec![("A-1".into(), 3)] };
+    store.set_cursor("c", "t", &cursor).await.unwrap();
+    assert_eq!(store.cursor("c", "t").await.unwrap(), Some(cursor));
+
+    assert!(store.remember_nonce("n1", 100).await.unwrap());
+    assert!(!store.remember_nonce("n1", 100).await.unwrap(), "replay");
+    clock.set_ms(100);
+    assert_eq!(store.purge_expired(100).await.unwrap(), 1);
+    assert!(store.remember_nonce("n1", 200).await.unwrap());
+
+    store.set_meta("k", "v1").await.unwrap();
+    store.set_meta("k", "v2").await.unwrap();
+    assert_eq!(store.get_meta("k").await.unwrap().as_deref(), Some("v2"));
+}

@@ -1,1 +1,147 @@
-fn main() {}
+//! The `twinsync` command.
+
+use twinsync_cli::{admin, demo};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "twinsync", version, about = "Two-way sync between issue trackers")]
+struct Cli {
+    /// Log level filter (e.g. info, debug, twinsync_node=debug).
+    #[arg(long, global = true, env = "TWINSYNC_LOG", default_value = "warn")]
+    log: String,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    log_json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a real two-way sync between two sandbox trackers in this process and show it.
+    Demo(demo::DemoArgs),
+    /// Run the nodes (and sandbox trackers) described by a config file until Ctrl-C.
+    Up {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run the sandbox tracker alone.
+    Sandbox {
+        #[arg(long, default_value_t = 7800)]
+        port: u16,
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// SQLite file; in memory when absent.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Require `Authorization: Bearer TOKEN`.
+        #[arg(long, env = "TWINSYNC_SANDBOX_TOKEN")]
+        token: Option<String>,
+    },
+    /// Check a config file and say what is wrong, with key and line.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Talk to a running node's admin API.
+    #[command(flatten)]
+    Admin(admin::AdminCommand),
+}
+
+fn init_tracing(filter: &str, json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log, cli.log_json);
+    let result = match cli.command {
+        Command::Demo(args) => demo::run(args).await,
+        Command::Up { config } => up(config).await,
+        Command::Sandbox {
+            port,
+            host,
+            db,
+            token,
+        } => sandbox(&host, port, db, token).await,
+        Command::Check { config } => twinsync_node::config::ProcessConfig::load(&config)
+            .map(|c| {
+                println!(
+                    "{}: ok ({} node(s), {} sandbox(es))",
+                    config.display(),
+                    c.node.len(),
+                    c.sandbox.len()
+                );
+                ExitCode::SUCCESS
+            })
+            .map_err(|e| e.to_string()),
+        Command::Admin(cmd) => admin::run(cmd).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn up(config_path: PathBuf) -> Result<ExitCode, String> {
+    let config =
+        twinsync_node::config::ProcessConfig::load(&config_path).map_err(|e| e.to_string())?;
+    let base_dir = config_path
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let process = twinsync_node::process::Process::start(
+        &config,
+        &base_dir,
+        twinsync_node::process::ProcessOptions::default(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    for (id, url) in &process.sandbox_urls {
+        println!("sandbox {id}: {url}");
+    }
+    for (id, url) in &process.node_urls {
+        println!("node {id}: {url} (monitor: {url}/monitor)");
+    }
+    println!("running; Ctrl-C stops");
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    process.stop().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn sandbox(
+    host: &str,
+    port: u16,
+    db: Option<PathBuf>,
+    token: Option<String>,
+) -> Result<ExitCode, String> {
+    let running = twinsync_sandbox::server::spawn(
+        &format!("{host}:{port}"),
+        twinsync_sandbox::server::SandboxServerConfig {
+            db_path: db,
+            token,
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    println!("sandbox tracker on {}; Ctrl-C stops", running.base_url);
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    running.stop().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -13,7 +13,8 @@ pub mod twin;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
-    ConfigVersion, ConflictPolicy, Connection, ConnectionStatus, NodeHelperMaps, VersionStatus,
+    ConfigVersion, ConflictPolicy, ConflictSettings, Connection, ConnectionStatus, NodeHelperMaps,
+    VersionStatus,
 };
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User};
 pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};

@@ -1,1 +1,204 @@
+//! A twinsync node: the handlers of the message flow as plain async functions over the
+//! ports, the batch semantics every deployment shares, the local runner, the node config
+//! and the HTTP router (webhooks, admin API, monitor).
+//!
+//! The same handler functions run in the local process (driven by [`runner`]) and in the
+//! Lambda functions (driven by SQS event source mappings); only the adapters differ.
 
+pub mod batch;
+pub mod config;
+pub mod faults;
+pub mod handlers;
+pub mod monitor;
+pub mod operations;
+pub mod peer;
+pub mod process;
+pub mod router;
+pub mod runner;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use twinsync_core::{Clock, Connection, SyncEvent, SyncEventKind};
+use twinsync_ports::{ConnectionStore, Peer, PortError, Queue, Tracker, TwinStore};
+use twinsync_rules::{RuleSet, RulesCache, RulesError};
+
+/// The error of a handler. `is_retryable` decides between "try again later" (the message
+/// stays queued, with backoff) and "record the failure and move on".
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+    #[error("malformed message: {0}")]
+    BadMessage(String),
+    #[error("unknown connection {0}")]
+    UnknownConnection(String),
+    #[error("unknown tracker instance {0}")]
+    UnknownInstance(String),
+    #[error("no route to node {0}")]
+    NoPeer(String),
+    #[error("connection {0} has no active configuration version")]
+    NoActiveVersion(String),
+    #[error("connection {0} is paused")]
+    Paused(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Operation(String),
+}
+
+impl NodeError {
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            NodeError::Port(e) => e.is_retryable(),
+            NodeError::NoPeer(_) | NodeError::Paused(_) => true,
+            _ => false,
+        }
+    }
+
+    /// A wait the other end asked for, if any.
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            NodeError::Port(e) => e.retry_after_ms(),
+            _ => None,
+        }
+    }
+}
+
+pub type NodeResult<T> = Result<T, NodeError>;
+
+/// Tunables of a node. Defaults suit the local runner; Lambda uses the same.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// How long a received message stays invisible while a handler works on it.
+    pub visibility_ms: i64,
+    /// Backoff for retryable failures: base * 2^(receives-1), capped.
+    pub backoff_base_ms: i64,
+    pub backoff_max_ms: i64,
+    /// Failed deliveries to a peer before the connection goes to Error.
+    pub error_after_failures: u32,
+}
+
+impl Default for NodeSettings {
+    fn default() -> Self {
+        Self {
+            visibility_ms: 30_000,
+            backoff_base_ms: 200,
+            backoff_max_ms: 60_000,
+            error_after_failures: 5,
+        }
+    }
+}
+
+/// One node: its identity, its ports and its compiled rules.
+pub struct Node {
+    pub id: String,
+    pub queue: Arc<dyn Queue>,
+    pub twins: Arc<dyn TwinStore>,
+    pub connections: Arc<dyn ConnectionStore>,
+    pub trackers: HashMap<String, Arc<dyn Tracker>>,
+    peers: RwLock<HashMap<String, Arc<dyn Peer>>>,
+    pub rules: RulesCache,
+    pub clock: Arc<dyn Clock>,
+    pub settings: NodeSettings,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    pub fn new(
+        id: impl Into<String>,
+        queue: Arc<dyn Queue>,
+        twins: Arc<dyn TwinStore>,
+        connections: Arc<dyn ConnectionStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            id: id.into(),
+            queue,
+            twins,
+            connections,
+            trackers: HashMap::new(),
+            peers: RwLock::new(HashMap::new()),
+            rules: RulesCache::default(),
+            clock,
+            settings: NodeSettings::default(),
+        }
+    }
+
+    pub fn with_tracker(mut self, tracker: Arc<dyn Tracker>) -> Self {
+        self.trackers.insert(tracker.instance().to_string(), tracker);
+        self
+    }
+
+    /// Registers how to reach another node.
+    pub fn add_peer(&self, node_id: &str, peer: Arc<dyn Peer>) {
+        if let Ok(mut peers) = self.peers.write() {
+            peers.insert(node_id.to_string(), peer);
+        }
+    }
+
+    pub fn peer(&self, node_id: &str) -> NodeResult<Arc<dyn Peer>> {
+        self.peers
+            .read()
+            .ok()
+            .and_then(|p| p.get(node_id).cloned())
+            .ok_or_else(|| NodeError::NoPeer(node_id.to_string()))
+    }
+
+    pub fn now_ms(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    pub fn tracker(&self, instance: &str) -> NodeResult<Arc<dyn Tracker>> {
+        self.trackers
+            .get(instance)
+            .cloned()
+            .ok_or_else(|| NodeError::UnknownInstance(instance.to_string()))
+    }
+
+    pub async fn connection(&self, id: &str) -> NodeResult<Connection> {
+        self.connections
+            .get(id)
+            .await?
+            .ok_or_else(|| NodeError::UnknownConnection(id.to_string()))
+    }
+
+    /// The compiled rules of the connection's active version.
+    pub fn rules_for(&self, connection: &Connection) -> NodeResult<Arc<RuleSet>> {
+        let version = connection
+            .active_version()
+            .ok_or_else(|| NodeError::NoActiveVersion(connection.id.clone()))?;
+        Ok(self.rules.get_or_compile(&connection.id, version)?)
+    }
+
+    /// Records an event for the monitor. Losing one is not worth failing a handler for.
+    pub async fn event(
+        &self,
+        connection_id: &str,
+        twin_id: Option<&str>,
+        kind: SyncEventKind,
+        detail: impl Into<String>,
+    ) {
+        let event = SyncEvent {
+            connection_id: connection_id.to_string(),
+            twin_id: twin_id.map(str::to_string),
+            at_ms: self.now_ms(),
+            kind,
+            detail: detail.into(),
+        };
+        if let Err(e) = self.twins.add_event(&event).await {
+            tracing::warn!(error = %e, "could not record a sync event");
+        }
+    }
+
+    /// The origin marker sync writes on items and comments it creates for `connection`.
+    pub fn origin_prefix(connection_id: &str) -> String {
+        format!("twinsync:{connection_id}:")
+    }
+}

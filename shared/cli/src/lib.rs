@@ -1,0 +1,4 @@
+//! The `twinsync` command's library part, so the end-to-end tests run the very same demo.
+
+pub mod admin;
+pub mod demo;

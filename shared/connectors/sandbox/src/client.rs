@@ -1,0 +1,198 @@
+//! The sandbox REST client and its `Tracker` implementation.
+
+use crate::mapping::{WireAttachment, WireComment, WireItem, WirePage, WireUser, create_body};
+use crate::{SandboxConfig, SandboxError, webhook};
+use async_trait::async_trait;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::time::Duration;
+use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
+use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
+
+/// One sandbox tracker instance as a node sees it.
+pub struct SandboxTracker {
+    instance: String,
+    config: SandboxConfig,
+    http: reqwest::Client,
+}
+
+impl std::fmt::Debug for SandboxTracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxTracker")
+            .field("instance", &self.instance)
+            .field("config", &self.config)
+            .finish()
+    }
+}
+
+/// Maps an HTTP failure to the ports' error, keeping the server's reason.
+fn status_error(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> PortError {
+    let reason = serde_json::from_str::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| body.chars().take(200).collect());
+    match status.as_u16() {
+        429 => {
+            let secs = headers
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(1);
+            PortError::RateLimited { retry_after_ms: secs * 1000 }
+        }
+        404 => PortError::NotFound(reason),
+        409 => PortError::Conflict(reason),
+        s if s >= 500 => PortError::Unavailable(format!("{status}: {reason}")),
+        _ => PortError::Rejected(format!("{status}: {reason}")),
+    }
+}
+
+impl SandboxTracker {
+    pub fn new(instance: impl Into<String>, config: SandboxConfig) -> Result<Self, SandboxError> {
+        if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
+            return Err(SandboxError::Config(format!("base_url {:?} must be http(s)", config.base_url)));
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
+            .build()
+            .map_err(|e| SandboxError::Http(e.to_string()))?;
+        Ok(Self {
+            instance: instance.into(),
+            config: SandboxConfig {
+                base_url: config.base_url.trim_end_matches('/').to_string(),
+                ..config
+            },
+            http,
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.base_url)
+    }
+
+    async fn call<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> PortResult<T> {
+        let req = match &self.config.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PortError::Unavailable(format!("sandbox {}: {e}", self.instance)))?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| PortError::Unavailable(format!("sandbox {}: {e}", self.instance)))?;
+        if !status.is_success() {
+            return Err(status_error(status, &headers, &text));
+        }
+        serde_json::from_str(&text).map_err(|e| PortError::Rejected(format!("unexpected answer from sandbox {}: {e}", self.instance)))
+    }
+
+    /// Creates an item as a person would (no origin marker).
+    pub async fn create_raw(&self, body: &Value) -> PortResult<Item> {
+        let w: WireItem = self.call(self.http.post(self.url("/api/items")).json(body)).await?;
+        Ok(w.into())
+    }
+}
+
+#[async_trait]
+impl Tracker for SandboxTracker {
+    fn kind(&self) -> &str {
+        "sandbox"
+    }
+
+    fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
+        match self.call::<WireItem>(self.http.get(self.url(&format!("/api/items/{key}")))).await {
+            Ok(w) => Ok(Some(w.into())),
+            Err(PortError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
+        let origin = (!origin.is_empty()).then_some(origin);
+        self.create_raw(&create_body(project, item, origin)).await
+    }
+
+    async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
+        let mut body = serde_json::to_value(update).map_err(|e| PortError::Rejected(e.to_string()))?;
+        // The sandbox wants users as {email, displayName} and no status as no key.
+        if let Some(obj) = body.as_object_mut() {
+            if let Some(Some(u)) = &update.assignee {
+                obj.insert("assignee".into(), json!(WireUser::from(u)));
+            }
+            if update.status.as_deref() == Some("") {
+                obj.remove("status");
+            }
+        }
+        let w: WireItem = self.call(self.http.patch(self.url(&format!("/api/items/{key}"))).json(&body)).await?;
+        Ok(w.into())
+    }
+
+    async fn add_comment(&self, key: &str, body: &str, author: Option<&User>, origin: Option<&str>) -> PortResult<Comment> {
+        let c: WireComment = self
+            .call(self.http.post(self.url(&format!("/api/items/{key}/comments"))).json(&json!({
+                "body": body,
+                "author": author.map(WireUser::from),
+                "origin": origin,
+            })))
+            .await?;
+        Ok(c.into())
+    }
+
+    async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
+        let _: Value = self
+            .call(self.http.patch(self.url(&format!("/api/items/{key}/comments/{comment_id}"))).json(&json!({ "body": body })))
+            .await?;
+        Ok(())
+    }
+
+    async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
+        let a: WireAttachment = self
+            .call(self.http.post(self.url(&format!("/api/items/{key}/attachments"))).json(&json!({
+                "filename": attachment.filename,
+                "mimeType": attachment.mime_type,
+                "size": attachment.size,
+                "url": attachment.url,
+            })))
+            .await?;
+        Ok(a.into())
+    }
+
+    async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
+        let page: WirePage = self
+            .call(self.http.get(self.url("/api/items")).query(&[("project", project), ("origin", origin), ("limit", "1")]))
+            .await?;
+        Ok(page.items.into_iter().next().map(Item::from))
+    }
+
+    async fn search_updated(&self, query: &str, since_ms: i64, page: Option<String>) -> PortResult<ItemPage> {
+        let mut params: Vec<(&str, String)> = vec![("updatedSince", since_ms.to_string()), ("limit", "100".into())];
+        if !query.trim().is_empty() {
+            params.push(("filter", query.to_string()));
+        }
+        if let Some(p) = &self.config.project {
+            params.push(("project", p.clone()));
+        }
+        if let Some(c) = page {
+            params.push(("cursor", c));
+        }
+        let page: WirePage = self.call(self.http.get(self.url("/api/items")).query(&params)).await?;
+        Ok(ItemPage {
+            items: page.items.into_iter().map(Item::from).collect(),
+            next: page.next,
+        })
+    }
+
+    fn verify_webhook(&self, headers: &[(String, String)], body: &[u8], now_ms: i64) -> Result<Vec<ChangeSignal>, WebhookError> {
+        webhook::verify(&self.config.webhook_secret, headers, body, now_ms).map(|s| vec![s])
+    }
+}

@@ -1,0 +1,91 @@
+//! Outgoing webhooks: one background task delivers events in order, with retries.
+
+use super::AppState;
+use crate::webhook::{self, WebhookItem, WebhookPayload};
+use backon::{ExponentialBuilder, Retryable};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use twinsync_core::Clock;
+
+pub struct Event {
+    pub event: String,
+    pub item: WebhookItem,
+}
+
+pub fn start(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<Event>) {
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(2))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    // The task holds the state weakly so the server can be dropped; it ends with it.
+    let weak = Arc::downgrade(&state);
+    drop(state);
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            let Some(state) = weak.upgrade() else { break };
+            let subscriptions: Vec<(String, String)> = {
+                let conn = state.db();
+                let rows = conn
+                    .prepare_cached("SELECT url, secret FROM webhooks ORDER BY id")
+                    .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
+                match rows {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot read webhook subscriptions");
+                        continue;
+                    }
+                }
+            };
+            drop(state);
+            for (url, secret) in subscriptions {
+                deliver(&client, &url, &secret, &event).await;
+            }
+        }
+    });
+}
+
+async fn deliver(client: &reqwest::Client, url: &str, secret: &str, event: &Event) {
+    let now_ms = twinsync_core::SystemClock.now_ms();
+    let timestamp = now_ms / 1000;
+    let payload = WebhookPayload {
+        event: event.event.clone(),
+        delivery_id: uuid::Uuid::new_v4().to_string(),
+        timestamp,
+        item: event.item.clone(),
+    };
+    let Ok(body) = serde_json::to_vec(&payload) else { return };
+    let signature = webhook::sign(secret, timestamp, &body);
+    let send = || async {
+        let resp = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header(webhook::SIGNATURE, &signature)
+            .header(webhook::TIMESTAMP, timestamp.to_string())
+            .header(webhook::DELIVERY, &payload.delivery_id)
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if resp.status().is_server_error() {
+            return Err(format!("{} answered {}", url, resp.status()));
+        }
+        if !resp.status().is_success() {
+            // A 4xx will not improve with retries; log it once.
+            tracing::warn!(%url, status = %resp.status(), "webhook refused");
+        }
+        Ok(())
+    };
+    let result = send
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(100))
+                .with_max_times(3),
+        )
+        .await;
+    if let Err(e) = result {
+        // Polling is the fallback for a lost webhook.
+        tracing::warn!(%url, error = %e, "webhook delivery failed");
+    }
+}

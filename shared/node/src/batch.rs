@@ -1,0 +1,61 @@
+//! Batch semantics shared by the local runner and the Lambda functions: a FIFO batch is
+//! processed in order and stops at the first retryable failure, which is reported with
+//! every message after it, exactly like an SQS event source mapping with
+//! `ReportBatchItemFailures`.
+
+use crate::handlers::dispatch;
+use crate::{Node, NodeError};
+use twinsync_ports::QueueMessage;
+
+/// What became of one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled: delete it.
+    Done,
+    /// Failed, may succeed later: make it visible again after `after_ms`.
+    Retry { after_ms: i64, reason: String },
+    /// Not tried because an earlier message of the FIFO batch failed.
+    NotProcessed,
+    /// Can never succeed: move it to the dead-letter queue with the reason.
+    DeadLetter { reason: String },
+}
+
+/// The backoff for the `receive_count`-th failed delivery.
+pub fn backoff_ms(node: &Node, receive_count: u32, error: &NodeError) -> i64 {
+    if let Some(ms) = error.retry_after_ms() {
+        return (ms as i64).min(node.settings.backoff_max_ms);
+    }
+    let exp = receive_count.saturating_sub(1).min(20);
+    (node.settings.backoff_base_ms.saturating_mul(1_i64 << exp)).min(node.settings.backoff_max_ms)
+}
+
+/// Processes a FIFO batch of `queue` in order.
+pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut stopped = false;
+    for message in batch {
+        if stopped {
+            outcomes.push(Outcome::NotProcessed);
+            continue;
+        }
+        let outcome = match dispatch(node, queue, &message.body, message.receive_count).await {
+            Ok(()) => Outcome::Done,
+            Err(e) if e.is_retryable() => {
+                stopped = true;
+                tracing::debug!(queue, id = %message.id, error = %e, "will retry");
+                Outcome::Retry {
+                    after_ms: backoff_ms(node, message.receive_count, &e),
+                    reason: e.to_string(),
+                }
+            }
+            Err(e) => {
+                tracing::error!(queue, id = %message.id, error = %e, "message cannot be processed; dead-lettered");
+                Outcome::DeadLetter {
+                    reason: e.to_string(),
+                }
+            }
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}

@@ -1,0 +1,275 @@
+//! The node config file (TOML): sandbox trackers to start, nodes, their tracker
+//! instances, connections, triggers and rules files. One file can hold several nodes;
+//! nodes in the same process reach each other without a network hop.
+//!
+//! A config error names the key and, where it can, the line.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use twinsync_core::{ConflictSettings, Filter, NodeHelperMaps};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessConfig {
+    /// Sandbox trackers this process runs itself.
+    #[serde(default)]
+    pub sandbox: Vec<SandboxSection>,
+    pub node: Vec<NodeSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSection {
+    pub id: String,
+    /// Address to listen on, e.g. "127.0.0.1:7801" (port 0 picks one).
+    pub listen: String,
+    /// SQLite file; relative to the config file. In memory when absent.
+    pub db: Option<PathBuf>,
+    pub token: Option<String>,
+    /// Projects to create at start: key -> name.
+    #[serde(default)]
+    pub projects: Vec<ProjectSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSection {
+    pub key: String,
+    pub name: String,
+    pub statuses: Option<Vec<String>>,
+    pub priorities: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSection {
+    pub id: String,
+    /// Where the node keeps its SQLite database; relative to the config file.
+    pub data_dir: PathBuf,
+    /// Webhooks, admin API and monitor; loopback by default.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    #[serde(default = "default_poll")]
+    pub poll_interval_ms: i64,
+    #[serde(default)]
+    pub instance: Vec<InstanceSection>,
+    #[serde(default)]
+    pub connection: Vec<ConnectionSection>,
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:0".into()
+}
+
+fn default_poll() -> i64 {
+    10_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceSection {
+    pub id: String,
+    /// "sandbox" (more connectors come with their issues).
+    pub connector: String,
+    /// The tracker's base URL, or `sandbox:<id>` for a sandbox of this process.
+    pub base_url: String,
+    pub webhook_secret: String,
+    pub token: Option<String>,
+    /// Subscribe this node's webhook URL on the tracker at start.
+    #[serde(default = "yes")]
+    pub register_webhook: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSection {
+    pub id: String,
+    pub name: String,
+    pub instance: String,
+    pub remote_node: String,
+    pub target_project: String,
+    /// Rules files; the default rules when absent.
+    pub outgoing: Option<PathBuf>,
+    pub incoming: Option<PathBuf>,
+    pub conflicts: Option<ConflictSettings>,
+    pub helper_maps: Option<NodeHelperMaps>,
+    #[serde(default)]
+    pub trigger: Vec<TriggerSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerSection {
+    pub id: Option<String>,
+    pub query: String,
+}
+
+/// A config that does not load, with where.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {message}")]
+    Read { path: String, message: String },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: line {line}: key `{key}`: {message}")]
+    Invalid {
+        path: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+}
+
+impl ConfigError {
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+/// The 1-based line where `needle` first appears, for error messages.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.find(needle)
+        .map(|at| text[..at].matches('\n').count() + 1)
+        .unwrap_or(0)
+}
+
+impl ProcessConfig {
+    pub fn load(path: &Path) -> Result<ProcessConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and checks a config; `path` is only used in messages.
+    pub fn parse(text: &str, path: &str) -> Result<ProcessConfig, ConfigError> {
+        let config: ProcessConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.check(text, path)?;
+        Ok(config)
+    }
+
+    fn check(&self, text: &str, path: &str) -> Result<(), ConfigError> {
+        let invalid = |key: String, needle: &str, message: String| ConfigError::Invalid {
+            path: path.to_string(),
+            line: line_of(text, needle),
+            key,
+            message,
+        };
+        if self.node.is_empty() {
+            return Err(invalid("node".into(), "", "at least one [[node]] is needed".into()));
+        }
+        let mut node_ids = std::collections::HashSet::new();
+        for (n, node) in self.node.iter().enumerate() {
+            if !node_ids.insert(&node.id) {
+                return Err(invalid(format!("node[{n}].id"), &node.id, format!("duplicate node id {:?}", node.id)));
+            }
+            let mut ids = std::collections::HashSet::new();
+            for (i, inst) in node.instance.iter().enumerate() {
+                if inst.connector != "sandbox" {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}].connector"),
+                        &format!("\"{}\"", inst.connector),
+                        format!("unknown connector {:?} (available: sandbox)", inst.connector),
+                    ));
+                }
+                if !ids.insert(&inst.id) {
+                    return Err(invalid(format!("node[{n}].instance[{i}].id"), &inst.id, format!("duplicate instance id {:?}", inst.id)));
+                }
+                if let Some(sandbox) = inst.base_url.strip_prefix("sandbox:") {
+                    if !self.sandbox.iter().any(|s| s.id == sandbox) {
+                        return Err(invalid(
+                            format!("node[{n}].instance[{i}].base_url"),
+                            &inst.base_url,
+                            format!("no [[sandbox]] with id {sandbox:?}"),
+                        ));
+                    }
+                }
+            }
+            let mut conn_ids = std::collections::HashSet::new();
+            for (c, conn) in node.connection.iter().enumerate() {
+                if !conn_ids.insert(&conn.id) {
+                    return Err(invalid(format!("node[{n}].connection[{c}].id"), &conn.id, format!("duplicate connection id {:?}", conn.id)));
+                }
+                if !node.instance.iter().any(|i| i.id == conn.instance) {
+                    return Err(invalid(
+                        format!("node[{n}].connection[{c}].instance"),
+                        &format!("\"{}\"", conn.instance),
+                        format!("no instance {:?} on node {:?}", conn.instance, node.id),
+                    ));
+                }
+                for (t, trigger) in conn.trigger.iter().enumerate() {
+                    if let Err(e) = Filter::parse(&trigger.query) {
+                        return Err(invalid(
+                            format!("node[{n}].connection[{c}].trigger[{t}].query"),
+                            &trigger.query,
+                            e.to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[[sandbox]]
+id = "a"
+listen = "127.0.0.1:0"
+
+[[node]]
+id = "node-a"
+data_dir = "data/a"
+
+[[node.instance]]
+id = "sandbox-a"
+connector = "sandbox"
+base_url = "sandbox:a"
+webhook_secret = "s3cret"
+
+[[node.connection]]
+id = "demo"
+name = "Demo"
+instance = "sandbox-a"
+remote_node = "node-b"
+target_project = "DEMO"
+
+[[node.connection.trigger]]
+query = "project = DEMO AND labels = sync"
+"#;
+
+    #[test]
+    fn a_good_config_loads() {
+        let c = ProcessConfig::parse(GOOD, "node.toml").unwrap();
+        assert_eq!(c.node[0].connection[0].trigger.len(), 1);
+    }
+
+    #[test]
+    fn errors_name_key_and_line() {
+        let table = [
+            (GOOD.replace("connector = \"sandbox\"", "connector = \"jura\""), "node[0].instance[0].connector", "line 12"),
+            (GOOD.replace("labels = sync\"", "labels =\""), "trigger[0].query", "line 23"),
+            (GOOD.replace("instance = \"sandbox-a\"", "instance = \"nope\""), "node[0].connection[0].instance", "line 19"),
+            (GOOD.replace("base_url = \"sandbox:a\"", "base_url = \"sandbox:zz\""), "base_url", "line 13"),
+            (GOOD.replace("name = \"Demo\"", "name = \"Demo\"\ncolour = 1"), "unknown field `colour`", "line 19"),
+            (GOOD.replace("target_project = \"DEMO\"", ""), "missing field `target_project`", "line"),
+        ];
+        for (text, key, line) in table {
+            let e = ProcessConfig::parse(&text, "node.toml").expect_err(key).to_string();
+            assert!(e.contains(key), "{e}");
+            assert!(e.contains(line), "{e}");
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! ack: record on the source twin what the other side did with our replica.
+
+use crate::{Node, NodeResult};
+use twinsync_core::{AckMessage, SyncEventKind, TwinStatus};
+use twinsync_ports::PortError;
+
+pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
+    for _ in 0..8 {
+        let Some(mut twin) = node
+            .twins
+            .find_by_local(&ack.connection_id, &ack.source_key)
+            .await?
+        else {
+            tracing::warn!(connection = %ack.connection_id, item = %ack.source_key, "ack for an unknown twin dropped");
+            return Ok(());
+        };
+        if twin.status == TwinStatus::Unlinked {
+            return Ok(());
+        }
+        if let Some(error) = &ack.error {
+            twin.status = TwinStatus::Error(format!("remote: {error}"));
+        } else {
+            if let Some(key) = &ack.target_key {
+                twin.remote_key = Some(key.clone());
+            }
+            if ack.target_url.is_some() {
+                twin.remote_url = ack.target_url.clone();
+            }
+            twin.acked_version = twin.acked_version.max(ack.applied_version);
+            for link in &ack.comment_links {
+                // The acker's local comment is our remote one, and the other way round.
+                twin.link_comment(&link.remote_id, &link.local_id);
+            }
+            if let Some(view) = &ack.remote_view {
+                if twin.in_version <= ack.remote_out_version {
+                    twin.previous = Some(view.clone());
+                }
+            }
+            if twin.acked_version >= twin.out_version {
+                twin.status = TwinStatus::Synced;
+            }
+        }
+        twin.updated_ms = node.now_ms();
+        match node.twins.update(&twin).await {
+            Ok(twin) => {
+                let (kind, detail) = match &ack.error {
+                    Some(e) => (SyncEventKind::Nack, format!("v{} refused: {e}", ack.applied_version)),
+                    None => (
+                        SyncEventKind::Ack,
+                        format!(
+                            "v{} applied as {}",
+                            ack.applied_version,
+                            ack.target_key.as_deref().unwrap_or("?")
+                        ),
+                    ),
+                };
+                node.event(&ack.connection_id, Some(&twin.id), kind, detail).await;
+                return Ok(());
+            }
+            // Our outgoing handler wrote the twin meanwhile: read it again.
+            Err(PortError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(PortError::Conflict(format!("twin of {} is changing too often", ack.source_key)).into())
+}

@@ -1,0 +1,361 @@
+//! incoming: apply a replica to the local twin item with the incoming rules and the
+//! 3-way merge, then acknowledge it.
+
+use crate::handlers::{annotate, send_or_hold, to_body};
+use crate::{Node, NodeError, NodeResult};
+use serde_json::Value;
+use twinsync_core::{
+    AckMessage, ChangeEvent, Connection, ConnectionStatus, Item, MergeContext, ReplicaMessage,
+    SyncEventKind, TransportMessage, Twin, TwinStatus, merge_items,
+};
+use twinsync_ports::{NewMessage, PortError, ReplicaRecord, queues};
+use twinsync_rules::IncomingContext;
+
+pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
+    let Some(connection) = node.connections.get(&message.connection_id).await? else {
+        tracing::warn!(connection = %message.connection_id, "replica for an unknown connection dropped");
+        return Ok(());
+    };
+    if connection.status == ConnectionStatus::Deactivated {
+        let wrapped = TransportMessage::Replica(message);
+        return send_or_hold(
+            node,
+            &connection.id,
+            true,
+            queues::INCOMING,
+            NewMessage {
+                group_id: wrapped.group_id(),
+                dedup_id: wrapped.dedup_id(),
+                body: to_body(&wrapped)?,
+            },
+        )
+        .await;
+    }
+    let found = find_twin(node, &connection, &message).await?;
+    if let Some(twin) = &found {
+        if twin.status == TwinStatus::Unlinked {
+            return Ok(());
+        }
+        if message.version <= twin.in_version {
+            // Applied before: the ack may have been lost, so answer again (deduplicated).
+            return send_ack(node, &connection, twin, &message, twin.baseline.clone(), None).await;
+        }
+    }
+    let (twin, fresh) = match found {
+        Some(t) => (t, false),
+        None => reserve_remote(node, &connection, &message.source_key).await?,
+    };
+    match apply(node, &connection, twin, fresh, &message).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_retryable() => Err(e),
+        Err(e) => {
+            // A permanent failure (script error, refused write) stops this twin only.
+            let reason = e.to_string();
+            if let Some(twin) = find_twin(node, &connection, &message).await? {
+                let mut twin = twin;
+                twin.applying_until_ms = 0;
+                let twin = crate::handlers::outgoing::mark_error(node, twin, &reason).await?;
+                send_ack(node, &connection, &twin, &message, None, Some(reason)).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn find_twin(
+    node: &Node,
+    connection: &Connection,
+    message: &ReplicaMessage,
+) -> NodeResult<Option<Twin>> {
+    if let Some(t) = node
+        .twins
+        .find_by_remote(&connection.id, &message.source_key)
+        .await?
+    {
+        return Ok(Some(t));
+    }
+    // The other side knows our key (it was created here) but our ack has not reached it
+    // yet, or this is the first replica back for a twin that started here.
+    if let Some(key) = &message.target_key {
+        if let Some(mut t) = node.twins.find_by_local(&connection.id, key).await? {
+            t.remote_key = Some(message.source_key.clone());
+            return Ok(Some(t));
+        }
+    }
+    Ok(None)
+}
+
+/// Reserves the twin of a remote item with a conditional insert: of two workers (or a
+/// retry after a crash) only one holds the reservation. Returns (twin, newly reserved).
+async fn reserve_remote(
+    node: &Node,
+    connection: &Connection,
+    remote_key: &str,
+) -> NodeResult<(Twin, bool)> {
+    let mut twin = Twin::new(
+        uuid::Uuid::now_v7().to_string(),
+        connection.id.clone(),
+        node.now_ms(),
+    );
+    twin.remote_key = Some(remote_key.to_string());
+    twin.reservation = Some(uuid::Uuid::new_v4().to_string());
+    match node.twins.insert(&twin).await {
+        Ok(()) => Ok((twin, true)),
+        Err(PortError::Conflict(_)) => match node.twins.find_by_remote(&connection.id, remote_key).await? {
+            Some(t) => Ok((t, false)),
+            None => Err(PortError::Conflict(format!("twin of {remote_key} is being created")).into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn apply(
+    node: &Node,
+    connection: &Connection,
+    mut twin: Twin,
+    fresh: bool,
+    message: &ReplicaMessage,
+) -> NodeResult<()> {
+    let tracker = node.tracker(&connection.local_instance)?;
+    let rules = node.rules_for(connection)?;
+    let version = connection
+        .active_version()
+        .ok_or_else(|| NodeError::NoActiveVersion(connection.id.clone()))?;
+    let prefix = Node::origin_prefix(&connection.id);
+    let origin = format!("{prefix}{}", message.source_key);
+
+    // Hold off our own outgoing handler until the write and the new baseline are stored.
+    twin.applying_until_ms = node.now_ms() + node.settings.visibility_ms;
+    twin = node.twins.update(&twin).await?;
+
+    let local = match &twin.local_key {
+        Some(key) => Some(tracker.get_item(key).await?.ok_or_else(|| {
+            NodeError::Operation(format!("local item {key} no longer exists"))
+        })?),
+        // A reservation left by an earlier attempt: that attempt may have created the item.
+        None if !fresh => tracker.find_by_origin(&connection.target_project, &origin).await?,
+        None => None,
+    };
+    if let (Some(item), None) = (&local, &twin.local_key) {
+        twin.local_key = Some(item.key.clone());
+        twin.local_url = Some(item.url.clone());
+    }
+    let first_sync = local.is_none();
+    let current = local.unwrap_or_else(|| Item {
+        project: connection.target_project.clone(),
+        ..Item::default()
+    });
+    let remote_now = rules.incoming(&IncomingContext {
+        replica: &message.hub_issue,
+        previous: twin.previous.as_ref(),
+        issue: &current,
+        first_sync,
+        comment_links: &twin.comment_links,
+        origin_prefix: &prefix,
+    })?;
+    let remote_prev = match &twin.previous {
+        Some(previous) => Some(rules.incoming(&IncomingContext {
+            replica: previous,
+            previous: None,
+            issue: &current,
+            first_sync,
+            comment_links: &twin.comment_links,
+            origin_prefix: &prefix,
+        })?),
+        None => None,
+    };
+    let outcome = merge_items(
+        &MergeContext {
+            settings: &version.conflicts,
+            local_node: &node.id,
+            remote_node: &connection.remote_node,
+            remote_updated_ms: message.source_updated_ms,
+        },
+        twin.base_item.as_ref(),
+        &current,
+        &remote_now,
+        remote_prev.as_ref(),
+    );
+
+    let key = if first_sync {
+        let created = tracker
+            .create_item(&connection.target_project, &outcome.merged, &origin)
+            .await?;
+        twin.local_key = Some(created.key.clone());
+        twin.local_url = Some(created.url.clone());
+        // The link to the new item is durable before anything else is written.
+        twin = node.twins.update(&twin).await?;
+        created.key
+    } else {
+        let key = current.key.clone();
+        let update = current.update_to(&outcome.merged);
+        if !update.is_empty() {
+            tracker.update_item(&key, &update).await?;
+        }
+        key
+    };
+    for comment in &outcome.merged.comments {
+        if comment.id.is_empty() {
+            let created = tracker
+                .add_comment(&key, &comment.body, comment.author.as_ref(), comment.origin.as_deref())
+                .await?;
+            if let Some(remote) = &comment.remote_id {
+                twin.link_comment(&created.id, remote);
+            }
+        } else {
+            if let Some(existing) = current.comments.iter().find(|c| c.id == comment.id) {
+                if existing.body != comment.body {
+                    tracker.update_comment(&key, &comment.id, &comment.body).await?;
+                }
+            }
+            let remote = comment
+                .remote_id
+                .as_deref()
+                .or_else(|| comment.origin.as_deref().and_then(|o| o.strip_prefix(&prefix)));
+            if let Some(remote) = remote {
+                twin.link_comment(&comment.id, remote);
+            }
+        }
+    }
+    for attachment in &outcome.merged.attachments {
+        if attachment.id.is_empty() {
+            tracker.add_attachment(&key, attachment).await?;
+        }
+    }
+    let after = tracker
+        .get_item(&key)
+        .await?
+        .ok_or_else(|| NodeError::Operation(format!("item {key} vanished while being written")))?;
+
+    // What the other side has now, in our vocabulary: our item with the remote's values
+    // where we kept our own. It is the merge base and the echo baseline from here on.
+    let remote_state = overlay(&after, &remote_now, &outcome.local_kept);
+    let view = rules.outgoing(&annotate(&remote_state, Some(&twin)))?;
+    twin.baseline = Some(view.clone());
+    twin.base_item = Some(remote_state);
+    twin.previous = Some(message.hub_issue.clone());
+    twin.in_version = message.version;
+    twin.remote_key = Some(message.source_key.clone());
+    twin.remote_url = Some(message.source_url.clone());
+    twin.local_url = Some(after.url.clone());
+    twin.status = TwinStatus::Synced;
+    twin.applying_until_ms = 0;
+    twin.updated_ms = node.now_ms();
+    let twin = node.twins.update(&twin).await?;
+    node.twins
+        .add_replica(&ReplicaRecord {
+            twin_id: twin.id.clone(),
+            direction: "in".into(),
+            version: message.version,
+            replica: message.hub_issue.clone(),
+            at_ms: node.now_ms(),
+        })
+        .await?;
+    for conflict in &outcome.conflicts {
+        node.event(
+            &connection.id,
+            Some(&twin.id),
+            SyncEventKind::Conflict,
+            format!(
+                "{}: local {} vs remote {} -> {} wins ({})",
+                conflict.field, conflict.local, conflict.remote, conflict.winner, conflict.policy
+            ),
+        )
+        .await;
+    }
+    node.event(
+        &connection.id,
+        Some(&twin.id),
+        SyncEventKind::Incoming,
+        format!(
+            "{} v{} from {} applied to {}",
+            if first_sync { "created from" } else { "updated from" },
+            message.version,
+            message.source_key,
+            key
+        ),
+    )
+    .await;
+    if !outcome.local_kept.is_empty() {
+        // We kept local values the other side does not have: send them back.
+        let event = ChangeEvent {
+            connection_id: connection.id.clone(),
+            instance: connection.local_instance.clone(),
+            item_key: key.clone(),
+            observed_version: after.version,
+            delivery_id: format!("merge:{}:{}", twin.id, message.version),
+            force: false,
+        };
+        node.queue
+            .send(
+                queues::OUTGOING,
+                NewMessage {
+                    group_id: event.group_id(),
+                    dedup_id: event.delivery_id.clone(),
+                    body: to_body(&event)?,
+                },
+            )
+            .await?;
+    }
+    send_ack(node, connection, &twin, message, Some(view), None).await
+}
+
+/// `after` with the fields in `kept` taken from `remote`.
+fn overlay(after: &Item, remote: &Item, kept: &[String]) -> Item {
+    let mut out = after.clone();
+    for field in kept {
+        match field.as_str() {
+            "summary" => out.summary = remote.summary.clone(),
+            "description" => out.description = remote.description.clone(),
+            "status" => out.status = remote.status.clone(),
+            "priority" => out.priority = remote.priority.clone(),
+            "assignee" => out.assignee = remote.assignee.clone(),
+            "reporter" => out.reporter = remote.reporter.clone(),
+            "labels" => out.labels = remote.labels.clone(),
+            custom => {
+                if let Some(name) = custom.strip_prefix("customFields.") {
+                    match remote.custom_fields.get(name) {
+                        Some(v) => out.custom_fields.insert(name.to_string(), v.clone()),
+                        None => out.custom_fields.remove(name),
+                    };
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn send_ack(
+    node: &Node,
+    connection: &Connection,
+    twin: &Twin,
+    message: &ReplicaMessage,
+    view: Option<Value>,
+    error: Option<String>,
+) -> NodeResult<()> {
+    let ack = TransportMessage::Ack(AckMessage {
+        connection_id: connection.id.clone(),
+        from_node: node.id.clone(),
+        source_key: message.source_key.clone(),
+        target_key: twin.local_key.clone(),
+        target_url: twin.local_url.clone(),
+        applied_version: message.version,
+        comment_links: twin.comment_links.clone(),
+        remote_view: view,
+        remote_out_version: twin.out_version,
+        error,
+        trace_id: message.trace_id.clone(),
+    });
+    send_or_hold(
+        node,
+        &connection.id,
+        connection.status == ConnectionStatus::Deactivated,
+        queues::TRANSPORT,
+        NewMessage {
+            group_id: format!("{}:{}", connection.id, twin.local_key.as_deref().unwrap_or(&message.source_key)),
+            dedup_id: ack.dedup_id(),
+            body: to_body(&ack)?,
+        },
+    )
+    .await
+}

@@ -1,0 +1,99 @@
+//! The handlers of the message flow, one module each, in flow order.
+
+pub mod ack;
+pub mod incoming;
+pub mod ingest;
+pub mod outgoing;
+pub mod scheduler;
+pub mod transport;
+
+use crate::{Node, NodeError, NodeResult};
+use serde::{Deserialize, Serialize};
+use twinsync_core::{ChangeEvent, Item, Twin, TransportMessage};
+use twinsync_ports::{NewMessage, queues};
+
+/// A message parked in a paused connection's held queue, with the queue it goes back to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HeldMessage {
+    pub queue: String,
+    pub group_id: String,
+    pub dedup_id: String,
+    pub body: String,
+}
+
+/// Runs the handler of `queue` on one message body.
+/// `receive_count` is 1 on a message's first delivery.
+pub async fn dispatch(node: &Node, queue: &str, body: &str, receive_count: u32) -> NodeResult<()> {
+    match queue {
+        queues::OUTGOING => outgoing::handle(node, parse::<ChangeEvent>(body)?).await,
+        queues::TRANSPORT => {
+            transport::handle(node, parse::<TransportMessage>(body)?, receive_count).await
+        },
+        queues::INCOMING => match parse::<TransportMessage>(body)? {
+            TransportMessage::Replica(r) => incoming::handle(node, r).await,
+            TransportMessage::Ack(_) => Err(NodeError::BadMessage(
+                "an ack was queued for the incoming handler".into(),
+            )),
+        },
+        queues::ACK => match parse::<TransportMessage>(body)? {
+            TransportMessage::Ack(a) => ack::handle(node, a).await,
+            TransportMessage::Replica(_) => Err(NodeError::BadMessage(
+                "a replica was queued for the ack handler".into(),
+            )),
+        },
+        other => Err(NodeError::BadMessage(format!("no handler for queue {other}"))),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &str) -> NodeResult<T> {
+    serde_json::from_str(body).map_err(|e| NodeError::BadMessage(e.to_string()))
+}
+
+pub(crate) fn to_body<T: Serialize>(value: &T) -> NodeResult<String> {
+    serde_json::to_string(value).map_err(|e| NodeError::BadMessage(e.to_string()))
+}
+
+/// Sends a message to `queue`, or to the connection's held queue while it is paused.
+pub(crate) async fn send_or_hold(
+    node: &Node,
+    connection_id: &str,
+    paused: bool,
+    queue: &str,
+    message: NewMessage,
+) -> NodeResult<()> {
+    if paused {
+        let held = HeldMessage {
+            queue: queue.to_string(),
+            group_id: message.group_id.clone(),
+            dedup_id: message.dedup_id.clone(),
+            body: message.body,
+        };
+        node.queue
+            .send(
+                &queues::held(connection_id),
+                NewMessage {
+                    group_id: message.group_id,
+                    dedup_id: message.dedup_id,
+                    body: to_body(&held)?,
+                },
+            )
+            .await?;
+    } else {
+        node.queue.send(queue, message).await?;
+    }
+    Ok(())
+}
+
+/// Gives the outgoing rules the remote ids of comments and attachments the twin knows,
+/// so the receiver matches them without a lookup.
+pub(crate) fn annotate(item: &Item, twin: Option<&Twin>) -> Item {
+    let mut item = item.clone();
+    if let Some(twin) = twin {
+        for c in &mut item.comments {
+            if let Some(remote) = twin.remote_comment_for(&c.id) {
+                c.remote_id = Some(remote.to_string());
+            }
+        }
+    }
+    item
+}

@@ -1,0 +1,184 @@
+//! outgoing: read the item fresh, run the outgoing rules, and send the replica when it
+//! differs from what the other side is known to have.
+
+use crate::handlers::{annotate, send_or_hold, to_body};
+use crate::{Node, NodeError, NodeResult};
+use twinsync_core::{
+    ChangeEvent, Connection, ConnectionStatus, ReplicaMessage, SyncEventKind, TransportMessage,
+    Twin, TwinStatus,
+};
+use twinsync_ports::{NewMessage, PortError, ReplicaRecord, queues};
+
+pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
+    let connection = match node.connections.get(&event.connection_id).await? {
+        Some(c) => c,
+        None => {
+            tracing::warn!(connection = %event.connection_id, "change for an unknown connection dropped");
+            return Ok(());
+        }
+    };
+    if connection.status == ConnectionStatus::Pending {
+        return Ok(());
+    }
+    let tracker = node.tracker(&connection.local_instance)?;
+    let Some(item) = tracker.get_item(&event.item_key).await? else {
+        tracing::info!(item = %event.item_key, "item is gone; nothing to send");
+        return Ok(());
+    };
+    let twin = node
+        .twins
+        .find_by_local(&connection.id, &item.key)
+        .await?;
+    if let Some(t) = &twin {
+        if t.status == TwinStatus::Unlinked {
+            return Ok(());
+        }
+        if t.applying_until_ms > node.now_ms() {
+            // Our incoming handler is writing this item; its echo must meet the new baseline.
+            return Err(PortError::Conflict(format!("{} is being applied", item.key)).into());
+        }
+    } else if !event.force && !under_trigger(&connection, &item) {
+        return Ok(());
+    }
+    let rules = node.rules_for(&connection)?;
+    let replica = match rules.outgoing(&annotate(&item, twin.as_ref())) {
+        Ok(r) => r,
+        Err(e) => {
+            // A script error stops this item only; the queue goes on with the others.
+            let twin = match twin {
+                Some(t) => t,
+                None => reserve_local(node, &connection, &item.key).await?,
+            };
+            mark_error(node, twin, &e.to_string()).await?;
+            return Ok(());
+        }
+    };
+    let mut twin = match twin {
+        Some(t) => t,
+        None => reserve_local(node, &connection, &item.key).await?,
+    };
+    if twin.baseline.as_ref() == Some(&replica) {
+        // The other side has this already: an echo of our own write or a no-op change.
+        if twin.acked_version < twin.out_version {
+            // The last send may have been lost in a crash before the transport queue got it;
+            // sending the same version again is deduplicated and applied at most once.
+            send_replica(node, &connection, &twin, &item, replica).await?;
+        }
+        return Ok(());
+    }
+    twin.out_version += 1;
+    twin.baseline = Some(replica.clone());
+    twin.base_item = Some(item.clone());
+    twin.local_url = Some(item.url.clone());
+    // A new send is a new attempt, so an earlier error no longer describes the twin.
+    twin.status = TwinStatus::Syncing;
+    twin.updated_ms = node.now_ms();
+    // The twin is durable before the message leaves: a crash in between is repaired by
+    // the resend above when the change event is delivered again.
+    let twin = node.twins.update(&twin).await?;
+    node.twins
+        .add_replica(&ReplicaRecord {
+            twin_id: twin.id.clone(),
+            direction: "out".into(),
+            version: twin.out_version,
+            replica: replica.clone(),
+            at_ms: node.now_ms(),
+        })
+        .await?;
+    send_replica(node, &connection, &twin, &item, replica).await?;
+    node.event(
+        &connection.id,
+        Some(&twin.id),
+        if connection.status.sends() || connection.status == ConnectionStatus::Error {
+            SyncEventKind::Outgoing
+        } else {
+            SyncEventKind::Held
+        },
+        format!("replica v{} of {}", twin.out_version, item.key),
+    )
+    .await;
+    Ok(())
+}
+
+fn under_trigger(connection: &Connection, item: &twinsync_core::Item) -> bool {
+    connection.triggers.iter().filter(|t| t.active).any(|t| match t.filter() {
+        Ok(f) => f.matches(item),
+        Err(e) => {
+            tracing::warn!(trigger = %t.id, error = %e, "trigger query does not parse");
+            false
+        }
+    })
+}
+
+async fn send_replica(
+    node: &Node,
+    connection: &Connection,
+    twin: &Twin,
+    item: &twinsync_core::Item,
+    replica: serde_json::Value,
+) -> NodeResult<()> {
+    let message = TransportMessage::Replica(ReplicaMessage {
+        connection_id: connection.id.clone(),
+        from_node: node.id.clone(),
+        source_key: item.key.clone(),
+        source_url: item.url.clone(),
+        target_key: twin.remote_key.clone(),
+        version: twin.out_version,
+        hub_issue: replica,
+        source_updated_ms: item.updated_ms,
+        sent_ms: node.now_ms(),
+        trace_id: format!("{}:{}:{}", connection.id, item.key, twin.out_version),
+    });
+    let paused = connection.status == ConnectionStatus::Deactivated;
+    send_or_hold(
+        node,
+        &connection.id,
+        paused,
+        queues::TRANSPORT,
+        NewMessage {
+            group_id: message.group_id(),
+            dedup_id: message.dedup_id(),
+            body: to_body(&message)?,
+        },
+    )
+    .await
+}
+
+/// Creates this side's twin record for a local item brought under sync. A concurrent
+/// worker may have created it first; then that record is the one.
+pub(crate) async fn reserve_local(
+    node: &Node,
+    connection: &Connection,
+    local_key: &str,
+) -> NodeResult<Twin> {
+    let mut twin = Twin::new(
+        uuid::Uuid::now_v7().to_string(),
+        connection.id.clone(),
+        node.now_ms(),
+    );
+    twin.local_key = Some(local_key.to_string());
+    match node.twins.insert(&twin).await {
+        Ok(()) => Ok(twin),
+        Err(PortError::Conflict(_)) => node
+            .twins
+            .find_by_local(&connection.id, local_key)
+            .await?
+            .ok_or_else(|| {
+                NodeError::Port(PortError::Conflict(format!(
+                    "twin for {local_key} is being created"
+                )))
+            }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Puts a twin in Error with the reason, for the monitor; retried writes are fine.
+pub(crate) async fn mark_error(node: &Node, mut twin: Twin, message: &str) -> NodeResult<Twin> {
+    twin.status = TwinStatus::Error(message.to_string());
+    twin.updated_ms = node.now_ms();
+    let twin = node.twins.update(&twin).await?;
+    node.event(&twin.connection_id, Some(&twin.id), SyncEventKind::Error, message)
+        .await;
+    tracing::warn!(twin = %twin.id, error = %message, "twin in error");
+    Ok(twin)
+}

@@ -1,0 +1,176 @@
+//! scheduler: polling triggers, SynchronizationPlans, resume of reactivated connections
+//! and clean-up. On AWS an EventBridge schedule calls [`tick`] every minute; the local
+//! runner calls it every second.
+
+use crate::handlers::{HeldMessage, ingest::queue_changes};
+use crate::{Node, NodeResult};
+use twinsync_core::{Connection, ConnectionStatus};
+use twinsync_ports::{ChangeSignal, NewMessage, PollCursor, queues};
+
+/// What one tick did, for logs and metrics.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TickReport {
+    pub polled_changes: usize,
+    pub plan_runs: usize,
+    pub resumed_messages: usize,
+    pub purged: u64,
+}
+
+/// The cursor id of the sweep that polls items already under sync.
+pub const TWINS_SWEEP: &str = "__twins";
+
+/// Runs everything that is due. Errors of one connection do not stop the others.
+pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> {
+    let mut report = TickReport::default();
+    let now = node.now_ms();
+    for connection in node.connections.list().await? {
+        if connection.status == ConnectionStatus::Pending {
+            continue;
+        }
+        if connection.status == ConnectionStatus::Active {
+            match resume(node, &connection).await {
+                Ok(n) => report.resumed_messages += n,
+                Err(e) => tracing::warn!(connection = %connection.id, error = %e, "resume failed"),
+            }
+        }
+        let key = format!("poll:{}", connection.id);
+        let last = node
+            .connections
+            .get_meta(&key)
+            .await?
+            .and_then(|v| v.parse::<i64>().ok())
+            .unwrap_or(0);
+        if now - last >= poll_interval_ms {
+            match poll(node, &connection).await {
+                Ok(n) => report.polled_changes += n,
+                Err(e) => tracing::warn!(connection = %connection.id, error = %e, "poll failed"),
+            }
+            node.connections.set_meta(&key, &now.to_string()).await?;
+        }
+    }
+    report.purged = node.connections.purge_expired(now).await?;
+    Ok(report)
+}
+
+/// Polls each active trigger since its cursor, and sweeps items already under sync.
+pub async fn poll(node: &Node, connection: &Connection) -> NodeResult<usize> {
+    let mut queued = 0;
+    for trigger in connection.triggers.iter().filter(|t| t.active) {
+        queued += poll_query(node, connection, &trigger.id, &trigger.query, false).await?;
+    }
+    queued += poll_query(node, connection, TWINS_SWEEP, "", true).await?;
+    Ok(queued)
+}
+
+async fn poll_query(
+    node: &Node,
+    connection: &Connection,
+    cursor_id: &str,
+    query: &str,
+    only_twins: bool,
+) -> NodeResult<usize> {
+    let tracker = node.tracker(&connection.local_instance)?;
+    let cursor = node
+        .connections
+        .cursor(&connection.id, cursor_id)
+        .await?
+        .unwrap_or_default();
+    let mut next = cursor.clone();
+    let mut page = None;
+    let mut signals = Vec::new();
+    loop {
+        let result = tracker.search_updated(query, cursor.since_ms, page).await?;
+        for item in result.items {
+            let seen = (item.key.clone(), item.version);
+            if item.updated_ms > next.since_ms {
+                next.since_ms = item.updated_ms;
+                next.seen.clear();
+            }
+            if item.updated_ms == next.since_ms && !next.seen.contains(&seen) {
+                next.seen.push(seen.clone());
+            }
+            if item.updated_ms == cursor.since_ms && cursor.seen.contains(&seen) {
+                continue;
+            }
+            if only_twins
+                && node
+                    .twins
+                    .find_by_local(&connection.id, &item.key)
+                    .await?
+                    .is_none()
+            {
+                continue;
+            }
+            signals.push(ChangeSignal {
+                delivery_id: format!("poll:{}:{}", item.key, item.version),
+                item_key: item.key,
+                project: item.project,
+                version: item.version,
+            });
+        }
+        match result.next {
+            Some(token) => page = Some(token),
+            None => break,
+        }
+    }
+    let queued = if signals.is_empty() {
+        0
+    } else {
+        queue_changes(node, connection, &signals, false).await?
+    };
+    // The cursor moves only after the changes are queued: a crash re-polls, never skips.
+    if next != cursor {
+        node.connections
+            .set_cursor(&connection.id, cursor_id, &PollCursor { ..next })
+            .await?;
+    }
+    Ok(queued)
+}
+
+/// Drains a reactivated connection's held queue into the queues its messages were
+/// meant for, in order. Returns how many messages moved.
+pub async fn resume(node: &Node, connection: &Connection) -> NodeResult<usize> {
+    let held = queues::held(&connection.id);
+    let mut moved = 0;
+    loop {
+        let batch = node
+            .queue
+            .receive(&held, 100, node.settings.visibility_ms)
+            .await?;
+        if batch.is_empty() {
+            return Ok(moved);
+        }
+        for message in batch {
+            match serde_json::from_str::<HeldMessage>(&message.body) {
+                Ok(h) => {
+                    // A new dedup id: the original may still sit in the target queue's window.
+                    node.queue
+                        .send(
+                            &h.queue,
+                            NewMessage {
+                                group_id: h.group_id,
+                                dedup_id: format!("{}:resumed:{}", h.dedup_id, message.id),
+                                body: h.body,
+                            },
+                        )
+                        .await?;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "unreadable held message moved to the dead-letter queue");
+                    node.queue
+                        .send(
+                            &queues::dlq(&held),
+                            NewMessage {
+                                group_id: message.group_id.clone(),
+                                dedup_id: message.dedup_id.clone(),
+                                body: message.body.clone(),
+                            },
+                        )
+                        .await?;
+                }
+            }
+            node.queue.delete(&held, &message.receipt).await?;
+            moved += 1;
+        }
+    }
+}

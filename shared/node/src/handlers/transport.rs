@@ -1,0 +1,147 @@
+//! transport: deliver replicas and acks to the other node, and accept the other node's.
+
+use crate::handlers::{HeldMessage, outgoing, send_or_hold, to_body};
+use crate::{Node, NodeError, NodeResult};
+use twinsync_core::{ConnectionStatus, SyncEventKind, TransportMessage};
+use twinsync_ports::{NewMessage, PortError, queues};
+
+/// Delivers one message to the connection's remote node. A retryable failure leaves the
+/// message queued (the runner backs off); after `error_after_failures` tries in a row the
+/// connection goes to Error, and it returns to Active by itself on the next success.
+pub async fn handle(node: &Node, message: TransportMessage, receive_count: u32) -> NodeResult<()> {
+    let Some(connection) = node.connections.get(message.connection_id()).await? else {
+        tracing::warn!(connection = %message.connection_id(), "message for an unknown connection dropped");
+        return Ok(());
+    };
+    if connection.status == ConnectionStatus::Deactivated {
+        // Paused after the message was queued: park it with the rest, in order.
+        return send_or_hold(
+            node,
+            &connection.id,
+            true,
+            queues::TRANSPORT,
+            NewMessage {
+                group_id: message.group_id(),
+                dedup_id: message.dedup_id(),
+                body: to_body(&message)?,
+            },
+        )
+        .await;
+    }
+    let peer = node.peer(&connection.remote_node)?;
+    match peer.deliver(&message).await {
+        Ok(()) => {
+            if connection.status == ConnectionStatus::Error {
+                set_status(node, &connection.id, ConnectionStatus::Active, None).await?;
+            }
+            Ok(())
+        }
+        Err(e) if e.is_retryable() => {
+            if receive_count >= node.settings.error_after_failures
+                && connection.status == ConnectionStatus::Active
+            {
+                set_status(
+                    node,
+                    &connection.id,
+                    ConnectionStatus::Error,
+                    Some(format!("node {} unreachable: {e}", connection.remote_node)),
+                )
+                .await?;
+            }
+            Err(e.into())
+        }
+        Err(e) => {
+            // The other node refused the message for good; the twin shows why.
+            if let TransportMessage::Replica(r) = &message {
+                if let Some(twin) = node.twins.find_by_local(&r.connection_id, &r.source_key).await? {
+                    outgoing::mark_error(node, twin, &format!("remote node refused the replica: {e}"))
+                        .await?;
+                }
+            }
+            tracing::warn!(error = %e, "transport message refused by the remote node");
+            Ok(())
+        }
+    }
+}
+
+/// Receiving side: a message from another node goes to the `incoming` or `ack` queue,
+/// or to the connection's held queue while it is paused here.
+pub async fn accept(node: &Node, message: &TransportMessage) -> Result<(), PortError> {
+    let connection = node
+        .connections
+        .get(message.connection_id())
+        .await?
+        .ok_or_else(|| PortError::Rejected(format!("unknown connection {}", message.connection_id())))?;
+    let queue = match message {
+        TransportMessage::Replica(_) => queues::INCOMING,
+        TransportMessage::Ack(_) => queues::ACK,
+    };
+    let body = serde_json::to_string(message).map_err(|e| PortError::Rejected(e.to_string()))?;
+    let new = NewMessage {
+        group_id: message.group_id(),
+        dedup_id: message.dedup_id(),
+        body,
+    };
+    if connection.status == ConnectionStatus::Deactivated {
+        let held = HeldMessage {
+            queue: queue.to_string(),
+            group_id: new.group_id.clone(),
+            dedup_id: new.dedup_id.clone(),
+            body: new.body,
+        };
+        let body = serde_json::to_string(&held).map_err(|e| PortError::Rejected(e.to_string()))?;
+        node.queue
+            .send(
+                &queues::held(&connection.id),
+                NewMessage {
+                    group_id: new.group_id,
+                    dedup_id: new.dedup_id,
+                    body,
+                },
+            )
+            .await?;
+    } else {
+        node.queue.send(queue, new).await?;
+    }
+    Ok(())
+}
+
+/// Moves a connection's status with a conditional write, retrying lost races.
+pub async fn set_status(
+    node: &Node,
+    connection_id: &str,
+    to: ConnectionStatus,
+    reason: Option<String>,
+) -> NodeResult<()> {
+    for _ in 0..8 {
+        let mut connection = node.connection(connection_id).await?;
+        if connection.status == to && connection.status_reason == reason {
+            return Ok(());
+        }
+        let from = connection.status;
+        connection
+            .transition(to, reason.clone())
+            .map_err(|e| NodeError::Operation(e.to_string()))?;
+        connection.updated_ms = node.now_ms();
+        match node.connections.update(&connection).await {
+            Ok(_) => {
+                node.event(
+                    connection_id,
+                    None,
+                    SyncEventKind::ConnectionStatus,
+                    format!(
+                        "{} -> {}{}",
+                        from.as_str(),
+                        to.as_str(),
+                        reason.map(|r| format!(": {r}")).unwrap_or_default()
+                    ),
+                )
+                .await;
+                return Ok(());
+            }
+            Err(PortError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(PortError::Conflict(format!("connection {connection_id} is changing too often")).into())
+}

@@ -1,0 +1,39 @@
+//! Peers: how a node reaches the other node of a connection.
+
+use crate::Node;
+use crate::handlers::transport;
+use async_trait::async_trait;
+use std::sync::{Arc, Weak};
+use twinsync_core::TransportMessage;
+use twinsync_ports::{Peer, PortError, PortResult};
+
+/// A node in the same process: delivery is an enqueue on its side, no network hop.
+/// It holds a weak reference so two nodes pointing at each other can still be dropped.
+pub struct LocalPeer {
+    target: Weak<Node>,
+}
+
+impl LocalPeer {
+    pub fn new(target: &Arc<Node>) -> Self {
+        Self {
+            target: Arc::downgrade(target),
+        }
+    }
+}
+
+#[async_trait]
+impl Peer for LocalPeer {
+    async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
+        let node = self
+            .target
+            .upgrade()
+            .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))?;
+        transport::accept(&node, message).await
+    }
+}
+
+/// Connects two in-process nodes both ways.
+pub fn link_local(a: &Arc<Node>, b: &Arc<Node>) {
+    a.add_peer(&b.id, Arc::new(LocalPeer::new(b)));
+    b.add_peer(&a.id, Arc::new(LocalPeer::new(a)));
+}

@@ -1,0 +1,399 @@
+//! Starting a whole local process from a [`ProcessConfig`]: sandbox trackers, nodes with
+//! their SQLite stores, connections, HTTP servers, webhook subscriptions and runners.
+//! `twinsync up` and `twinsync demo` both go through here.
+
+use crate::config::{ConnectionSection, NodeSection, ProcessConfig};
+use crate::peer::link_local;
+use crate::runner::{Runner, RunnerSettings};
+use crate::{Node, NodeError, NodeResult, NodeSettings, router};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use twinsync_core::{Clock, ConfigVersion, Connection, ConnectionStatus, Trigger};
+use twinsync_ports::{PortError, Queue};
+use twinsync_sandbox::{SandboxConfig, SandboxTracker};
+
+/// Turns a node's queue into another, e.g. one that injects faults in tests.
+pub type QueueDecorator = Arc<dyn Fn(Arc<dyn Queue>) -> Arc<dyn Queue> + Send + Sync>;
+
+/// How to start a process.
+#[derive(Clone)]
+pub struct ProcessOptions {
+    pub runner: RunnerSettings,
+    pub node: NodeSettings,
+    pub clock: Arc<dyn Clock>,
+    pub queue_decorator: Option<QueueDecorator>,
+}
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        Self {
+            runner: RunnerSettings::default(),
+            node: NodeSettings::default(),
+            clock: Arc::new(twinsync_core::SystemClock),
+            queue_decorator: None,
+        }
+    }
+}
+
+/// A running local process.
+pub struct Process {
+    pub nodes: Vec<Arc<Node>>,
+    /// Base URL of each node's HTTP server, by node id.
+    pub node_urls: HashMap<String, String>,
+    /// Base URL of each sandbox tracker, by sandbox id.
+    pub sandbox_urls: HashMap<String, String>,
+    sandboxes: Vec<twinsync_sandbox::server::RunningSandbox>,
+    runners: Vec<Runner>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+fn config_err(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Config(e.to_string())
+}
+
+impl Process {
+    pub fn node(&self, id: &str) -> Option<&Arc<Node>> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub async fn start(
+        config: &ProcessConfig,
+        base_dir: &Path,
+        options: ProcessOptions,
+    ) -> NodeResult<Process> {
+        let runner = options.runner.clone();
+        let http = reqwest::Client::new();
+        let mut sandboxes = Vec::new();
+        let mut sandbox_urls = HashMap::new();
+        for s in &config.sandbox {
+            let db_path = s.db.as_ref().map(|p| base_dir.join(p));
+            if let Some(parent) = db_path.as_ref().and_then(|p| p.parent()) {
+                std::fs::create_dir_all(parent).map_err(config_err)?;
+            }
+            let running = twinsync_sandbox::server::spawn(
+                &s.listen,
+                twinsync_sandbox::server::SandboxServerConfig {
+                    db_path,
+                    token: s.token.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(config_err)?;
+            let url = running.base_url.clone();
+            for p in &s.projects {
+                let mut body = serde_json::json!({ "key": p.key, "name": p.name });
+                if let Some(st) = &p.statuses {
+                    body["statuses"] = serde_json::json!(st);
+                }
+                if let Some(pr) = &p.priorities {
+                    body["priorities"] = serde_json::json!(pr);
+                }
+                let mut req = http.post(format!("{url}/api/projects")).json(&body);
+                if let Some(t) = &s.token {
+                    req = req.bearer_auth(t);
+                }
+                let resp = req.send().await.map_err(config_err)?;
+                // 409: the project exists from an earlier run.
+                if !resp.status().is_success() && resp.status().as_u16() != 409 {
+                    return Err(config_err(format!(
+                        "sandbox {}: creating project {} failed: {}",
+                        s.id,
+                        p.key,
+                        resp.text().await.unwrap_or_default()
+                    )));
+                }
+            }
+            sandbox_urls.insert(s.id.clone(), url);
+            sandboxes.push(running);
+        }
+
+        let local_ids: Vec<&str> = config.node.iter().map(|n| n.id.as_str()).collect();
+        let mut nodes = Vec::new();
+        for section in &config.node {
+            nodes.push(Arc::new(
+                build_node(section, base_dir, &sandbox_urls, &local_ids, &options).await?,
+            ));
+        }
+        for (i, a) in nodes.iter().enumerate() {
+            for b in nodes.iter().skip(i + 1) {
+                link_local(a, b);
+            }
+        }
+
+        let mut node_urls = HashMap::new();
+        let mut servers = Vec::new();
+        for (node, section) in nodes.iter().zip(&config.node) {
+            let listener = tokio::net::TcpListener::bind(&section.listen)
+                .await
+                .map_err(|e| config_err(format!("node {}: cannot listen on {}: {e}", node.id, section.listen)))?;
+            let addr = listener.local_addr().map_err(config_err)?;
+            let app = router::router(node.clone());
+            servers.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "node server stopped");
+                }
+            }));
+            let url = format!("http://{addr}");
+            for inst in section.instance.iter().filter(|i| i.register_webhook) {
+                let base = resolve_url(&inst.base_url, &sandbox_urls)?;
+                register_webhook(
+                    &http,
+                    &base,
+                    inst.token.as_deref(),
+                    &format!("{url}/webhooks/{}/{}", inst.connector, inst.id),
+                    &inst.webhook_secret,
+                )
+                .await?;
+            }
+            tracing::info!(node = %node.id, %url, "node listening");
+            node_urls.insert(node.id.clone(), url);
+        }
+
+        let runners = nodes
+            .iter()
+            .zip(&config.node)
+            .map(|(n, s)| {
+                Runner::start(
+                    n.clone(),
+                    RunnerSettings {
+                        poll_interval_ms: s.poll_interval_ms,
+                        ..runner.clone()
+                    },
+                )
+            })
+            .collect();
+        Ok(Process {
+            nodes,
+            node_urls,
+            sandbox_urls,
+            sandboxes,
+            runners,
+            servers,
+        })
+    }
+
+    /// Stops runners (finishing batches in hand), servers and sandboxes.
+    pub async fn stop(self) {
+        for r in self.runners {
+            r.stop().await;
+        }
+        for s in self.servers {
+            s.abort();
+        }
+        for s in self.sandboxes {
+            s.stop().await;
+        }
+    }
+
+    /// Stops everything at once, as a crash would: messages in hand stay in flight.
+    pub async fn kill(self) {
+        for r in self.runners {
+            r.abort();
+        }
+        for s in self.servers {
+            s.abort();
+        }
+        for s in self.sandboxes {
+            s.stop().await;
+        }
+    }
+}
+
+fn resolve_url(base_url: &str, sandboxes: &HashMap<String, String>) -> NodeResult<String> {
+    match base_url.strip_prefix("sandbox:") {
+        Some(id) => sandboxes
+            .get(id)
+            .cloned()
+            .ok_or_else(|| config_err(format!("no sandbox {id}"))),
+        None => Ok(base_url.trim_end_matches('/').to_string()),
+    }
+}
+
+async fn register_webhook(
+    http: &reqwest::Client,
+    base: &str,
+    token: Option<&str>,
+    url: &str,
+    secret: &str,
+) -> NodeResult<()> {
+    let auth = |r: reqwest::RequestBuilder| match token {
+        Some(t) => r.bearer_auth(t),
+        None => r,
+    };
+    let unavailable = |e: reqwest::Error| NodeError::Port(PortError::Unavailable(e.to_string()));
+    let existing: serde_json::Value = auth(http.get(format!("{base}/api/webhooks")))
+        .send()
+        .await
+        .map_err(unavailable)?
+        .json()
+        .await
+        .map_err(unavailable)?;
+    let list = existing
+        .as_array()
+        .or_else(|| existing.get("webhooks").and_then(|w| w.as_array()))
+        .cloned()
+        .unwrap_or_default();
+    let known = list.iter().any(|w| w.get("url").and_then(|u| u.as_str()) == Some(url));
+    // A subscription for the same node path on another address is from an earlier run of
+    // this node (it listened elsewhere); deliveries there would only fail.
+    let path = url.find("/webhooks/").map(|at| &url[at..]).unwrap_or(url);
+    for stale in list.iter().filter(|w| {
+        w.get("url")
+            .and_then(|u| u.as_str())
+            .is_some_and(|u| u != url && u.ends_with(path))
+    }) {
+        if let Some(id) = stale.get("id").map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())) {
+            let _ = auth(http.delete(format!("{base}/api/webhooks/{id}"))).send().await;
+        }
+    }
+    if !known {
+        let resp = auth(http.post(format!("{base}/api/webhooks")))
+            .json(&serde_json::json!({ "url": url, "secret": secret }))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        if !resp.status().is_success() {
+            return Err(config_err(format!(
+                "registering the webhook on {base} failed: {}",
+                resp.text().await.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn build_node(
+    section: &NodeSection,
+    base_dir: &Path,
+    sandbox_urls: &HashMap<String, String>,
+    local_ids: &[&str],
+    options: &ProcessOptions,
+) -> NodeResult<Node> {
+    let clock = options.clock.clone();
+    let data_dir = base_dir.join(&section.data_dir);
+    std::fs::create_dir_all(&data_dir).map_err(config_err)?;
+    let (queue, twins, connections) =
+        twinsync_store::open_node_store(&data_dir.join("node.db"), clock.clone()).map_err(config_err)?;
+    let mut queue: Arc<dyn Queue> = Arc::new(queue);
+    if let Some(decorate) = &options.queue_decorator {
+        queue = decorate(queue);
+    }
+    let mut node = Node::new(section.id.clone(), queue, Arc::new(twins), Arc::new(connections), clock);
+    node.settings = options.node.clone();
+    for inst in &section.instance {
+        let tracker = SandboxTracker::new(
+            inst.id.clone(),
+            SandboxConfig {
+                base_url: resolve_url(&inst.base_url, sandbox_urls)?,
+                token: inst.token.clone(),
+                webhook_secret: inst.webhook_secret.clone(),
+                project: None,
+            },
+        )
+        .map_err(config_err)?;
+        node = node.with_tracker(Arc::new(tracker));
+    }
+    for c in &section.connection {
+        upsert_connection(&node, c, base_dir, local_ids.contains(&c.remote_node.as_str())).await?;
+    }
+    Ok(node)
+}
+
+/// The configuration version a connection section describes.
+pub fn version_from(section: &ConnectionSection, base_dir: &Path) -> NodeResult<ConfigVersion> {
+    let read = |p: &Path| {
+        std::fs::read_to_string(base_dir.join(p))
+            .map_err(|e| config_err(format!("connection {}: cannot read {}: {e}", section.id, p.display())))
+    };
+    let defaults = twinsync_rules::defaults::version();
+    Ok(ConfigVersion {
+        outgoing: match &section.outgoing {
+            Some(p) => read(p)?,
+            None => defaults.outgoing.clone(),
+        },
+        incoming: match &section.incoming {
+            Some(p) => read(p)?,
+            None => defaults.incoming.clone(),
+        },
+        helper_maps: section.helper_maps.clone().unwrap_or_default(),
+        conflicts: section.conflicts.clone().unwrap_or_default(),
+        ..defaults
+    })
+}
+
+fn same_config(a: &ConfigVersion, b: &ConfigVersion) -> bool {
+    a.outgoing == b.outgoing
+        && a.incoming == b.incoming
+        && a.helper_maps == b.helper_maps
+        && a.conflicts == b.conflicts
+}
+
+/// Creates the connection from the config, or brings it in line: a changed rules set
+/// becomes a new active version, the old one is archived.
+async fn upsert_connection(
+    node: &Node,
+    section: &ConnectionSection,
+    base_dir: &Path,
+    remote_is_local: bool,
+) -> NodeResult<()> {
+    let version = version_from(section, base_dir)?;
+    twinsync_rules::RuleSet::compile(&version, twinsync_rules::Limits::default())
+        .map_err(|e| config_err(format!("connection {}: {e}", section.id)))?;
+    let triggers: Vec<Trigger> = section
+        .trigger
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Trigger {
+            id: t.id.clone().unwrap_or_else(|| format!("t{}", i + 1)),
+            query: t.query.clone(),
+            active: true,
+        })
+        .collect();
+    let now = node.now_ms();
+    match node.connections.get(&section.id).await? {
+        None => {
+            let mut connection = Connection {
+                id: section.id.clone(),
+                name: section.name.clone(),
+                local_node: node.id.clone(),
+                remote_node: section.remote_node.clone(),
+                local_instance: section.instance.clone(),
+                target_project: section.target_project.clone(),
+                // Nodes of one process accept each other; others wait for an invitation.
+                status: if remote_is_local {
+                    ConnectionStatus::Active
+                } else {
+                    ConnectionStatus::Pending
+                },
+                status_reason: None,
+                triggers,
+                versions: vec![],
+                revision: 0,
+                updated_ms: now,
+            };
+            let number = connection.add_draft(version, now);
+            connection
+                .activate(number)
+                .map_err(|e| config_err(e.to_string()))?;
+            node.connections.insert(&connection).await?;
+        }
+        Some(mut connection) => {
+            connection.name = section.name.clone();
+            connection.triggers = triggers;
+            connection.target_project = section.target_project.clone();
+            connection.local_instance = section.instance.clone();
+            if !connection.active_version().is_some_and(|v| same_config(v, &version)) {
+                let number = connection.add_draft(version, now);
+                connection
+                    .activate(number)
+                    .map_err(|e| config_err(e.to_string()))?;
+            }
+            connection.updated_ms = now;
+            node.connections.update(&connection).await?;
+        }
+    }
+    Ok(())
+}

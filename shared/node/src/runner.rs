@@ -1,0 +1,152 @@
+//! The local runner: drives the handlers from the SQLite queues with tokio tasks, the way
+//! Lambda event source mappings drive them from SQS.
+
+use crate::batch::{Outcome, process_batch};
+use crate::handlers::scheduler;
+use crate::Node;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use twinsync_ports::{NewMessage, queues};
+
+/// How the runner polls.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Concurrent consumers per queue; FIFO groups keep per-twin order regardless.
+    pub workers_per_queue: usize,
+    pub batch_size: usize,
+    /// Pause when a queue is empty.
+    pub idle_ms: u64,
+    pub scheduler_every_ms: u64,
+    pub poll_interval_ms: i64,
+}
+
+impl Default for RunnerSettings {
+    fn default() -> Self {
+        Self {
+            workers_per_queue: 2,
+            batch_size: 10,
+            idle_ms: 15,
+            scheduler_every_ms: 1_000,
+            poll_interval_ms: 10_000,
+        }
+    }
+}
+
+/// Running workers of one node. Dropping it does not stop them; call [`Runner::stop`].
+pub struct Runner {
+    stop: Arc<AtomicBool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Runner {
+    pub fn start(node: Arc<Node>, settings: RunnerSettings) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut tasks = Vec::new();
+        for queue in [queues::OUTGOING, queues::TRANSPORT, queues::INCOMING, queues::ACK] {
+            for _ in 0..settings.workers_per_queue.max(1) {
+                tasks.push(tokio::spawn(consume(
+                    node.clone(),
+                    queue,
+                    settings.clone(),
+                    stop.clone(),
+                )));
+            }
+        }
+        tasks.push(tokio::spawn(schedule(node, settings, stop.clone())));
+        Self { stop, tasks }
+    }
+
+    /// Stops taking new messages and waits for the batches in hand.
+    pub async fn stop(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+
+    /// Stops at once, like a killed process: batches in hand stay in flight and are
+    /// redelivered after their visibility timeout.
+    pub fn abort(self) {
+        for task in self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// Receives and processes one batch; returns how many messages it handled.
+pub async fn run_once(node: &Node, queue: &str, batch_size: usize) -> usize {
+    let batch = match node
+        .queue
+        .receive(queue, batch_size, node.settings.visibility_ms)
+        .await
+    {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(queue, error = %e, "receive failed");
+            return 0;
+        }
+    };
+    if batch.is_empty() {
+        return 0;
+    }
+    let outcomes = process_batch(node, queue, &batch).await;
+    for (message, outcome) in batch.iter().zip(outcomes) {
+        let result = match outcome {
+            Outcome::Done => node.queue.delete(queue, &message.receipt).await,
+            Outcome::Retry { after_ms, .. } => {
+                node.queue
+                    .change_visibility(queue, &message.receipt, after_ms)
+                    .await
+            }
+            Outcome::NotProcessed => node.queue.change_visibility(queue, &message.receipt, 0).await,
+            Outcome::DeadLetter { reason } => {
+                let moved = node
+                    .queue
+                    .send(
+                        &queues::dlq(queue),
+                        NewMessage {
+                            group_id: message.group_id.clone(),
+                            dedup_id: format!("{}:dead:{}", message.dedup_id, message.id),
+                            body: message.body.clone(),
+                        },
+                    )
+                    .await;
+                match moved {
+                    Ok(_) => {
+                        tracing::error!(queue, id = %message.id, %reason, "moved to the dead-letter queue");
+                        node.queue.delete(queue, &message.receipt).await
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::warn!(queue, id = %message.id, error = %e, "could not settle a message; it will be redelivered");
+        }
+    }
+    batch.len()
+}
+
+async fn consume(node: Arc<Node>, queue: &'static str, settings: RunnerSettings, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        if run_once(&node, queue, settings.batch_size).await == 0 {
+            tokio::time::sleep(Duration::from_millis(settings.idle_ms)).await;
+        }
+    }
+}
+
+async fn schedule(node: Arc<Node>, settings: RunnerSettings, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        if let Err(e) = scheduler::tick(&node, settings.poll_interval_ms).await {
+            tracing::warn!(error = %e, "scheduler tick failed");
+        }
+        // Sleep in small steps so stop() is prompt.
+        let mut slept = 0;
+        while slept < settings.scheduler_every_ms && !stop.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            slept += 50;
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! The demo scenario end to end, plainly and with every queue message delivered twice.
+
+use std::sync::Arc;
+use twinsync_cli::demo::{DemoArgs, scenario};
+use twinsync_node::faults::DuplicatingQueue;
+use twinsync_node::process::ProcessOptions;
+
+fn args(items: usize) -> DemoArgs {
+    DemoArgs {
+        items,
+        json: true,
+        data_dir: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_converges_without_duplicates() {
+    let report = scenario(&args(20), &ProcessOptions::default()).await.unwrap();
+    assert!(report.converged, "{:#?}", report);
+    assert_eq!(report.duplicates, 0);
+    assert_eq!(report.items_a_to_b, 20);
+    assert_eq!(report.items_b_to_a, 2);
+    // Two comments per item from A plus the one added on B.
+    assert!(report.comments_synced >= 41, "{}", report.comments_synced);
+    // The same-field edit on both sides is a conflict on each node.
+    assert!(report.conflicts >= 1, "{}", report.conflicts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_message_delivered_twice_changes_nothing() {
+    let options = ProcessOptions {
+        queue_decorator: Some(Arc::new(DuplicatingQueue::wrap)),
+        ..ProcessOptions::default()
+    };
+    let report = scenario(&args(12), &options).await.unwrap();
+    assert!(report.converged, "{:#?}", report);
+    assert_eq!(report.duplicates, 0);
+    assert_eq!(report.items_a_to_b, 12);
+    assert_eq!(report.items_b_to_a, 2);
+}

@@ -1,0 +1,106 @@
+//! Nodes killed mid-stream and restarted on the same SQLite files still converge with
+//! exactly one twin per item.
+
+use std::time::Duration;
+use twinsync_cli::demo::{self, CONNECTION, PROJECT_A};
+use twinsync_core::{ItemUpdate, TwinStatus};
+use twinsync_node::NodeSettings;
+use twinsync_node::handlers::scheduler;
+use twinsync_node::process::{Process, ProcessOptions};
+
+fn options() -> ProcessOptions {
+    ProcessOptions {
+        // Short visibility so messages a killed worker held come back quickly.
+        node: NodeSettings {
+            visibility_ms: 1_500,
+            ..NodeSettings::default()
+        },
+        ..ProcessOptions::default()
+    }
+}
+
+async fn poll_all(p: &Process) {
+    for node in &p.nodes {
+        let connection = node.connection(CONNECTION).await.unwrap();
+        scheduler::poll(node, &connection).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killed_nodes_resume_on_the_same_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo::config("restart-secret");
+    let http = reqwest::Client::new();
+
+    let p = Process::start(&config, dir.path(), options()).await.unwrap();
+    let url_a = p.sandbox_urls["a"].clone();
+    let mut keys = Vec::new();
+    for i in 0..30 {
+        keys.push(
+            demo::create_item(&http, &url_a, demo::item_body(PROJECT_A, i, "sync"))
+                .await
+                .unwrap(),
+        );
+    }
+    // Kill while the first items are in flight.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    p.kill().await;
+
+    let p = Process::start(&config, dir.path(), options()).await.unwrap();
+    poll_all(&p).await;
+    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+
+    // Edit on B, kill before it settles, restart once more.
+    let node_a = p.node("node-a").unwrap().clone();
+    let b_key = node_a
+        .twins
+        .find_by_local(CONNECTION, &keys[0])
+        .await
+        .unwrap()
+        .and_then(|t| t.remote_key)
+        .expect("first item has a twin");
+    let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
+    b.update_item(
+        &b_key,
+        &ItemUpdate {
+            summary: Some("Edited on B just before a crash".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    p.kill().await;
+
+    let p = Process::start(&config, dir.path(), options()).await.unwrap();
+    poll_all(&p).await;
+    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+
+    let a = p.node("node-a").unwrap().tracker("sandbox-a").unwrap();
+    let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
+    let pairing = demo::pair_up(a.as_ref(), b.as_ref()).await.unwrap();
+    assert_eq!(pairing.duplicates, 0);
+    assert_eq!(pairing.a_to_b, 30);
+    let (mismatches, _, duplicate_comments) =
+        demo::compare(a.as_ref(), b.as_ref(), &pairing.pairs).await.unwrap();
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+    assert_eq!(duplicate_comments, 0);
+    let first = a.get_item(&keys[0]).await.unwrap().unwrap();
+    assert_eq!(first.summary, "Edited on B just before a crash");
+
+    // Exactly one twin per item on each node, all synced.
+    for node in &p.nodes {
+        let twins = node
+            .twins
+            .list(&twinsync_ports::TwinQuery {
+                connection_id: Some(CONNECTION.into()),
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(twins.len(), 30, "node {}", node.id);
+        assert!(twins.iter().all(|t| t.status == TwinStatus::Synced), "node {}: {:?}", node.id, twins.iter().map(|t| &t.status).collect::<Vec<_>>());
+    }
+    p.stop().await;
+}

@@ -224,7 +224,7 @@ pub async fn wait_quiet(nodes: &[Arc<Node>], timeout: Duration) -> bool {
     while start.elapsed() < timeout {
         let mut busy = false;
         for node in nodes {
-            for q in [queues::OUTGOING, queues::TRANSPORT, queues::INCOMING, queues::ACK] {
+            for q in queues::HANDLED {
                 if node.queue.depth(q).await.map(|d| d.total()).unwrap_or(1) > 0 {
                     busy = true;
                 }

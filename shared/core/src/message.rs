@@ -82,11 +82,16 @@ impl TransportMessage {
         }
     }
 
-    /// FIFO group on the receiving side: per connection and twin, so per-twin order holds.
+    /// FIFO group: per connection and the sending node's key of the twin, so replicas
+    /// and acks about one twin from one node stay in the order they were sent.
     pub fn group_id(&self) -> String {
         match self {
             TransportMessage::Replica(r) => format!("{}:{}", r.connection_id, r.source_key),
-            TransportMessage::Ack(a) => format!("{}:{}", a.connection_id, a.source_key),
+            TransportMessage::Ack(a) => format!(
+                "{}:{}",
+                a.connection_id,
+                a.target_key.as_deref().unwrap_or(&a.source_key)
+            ),
         }
     }
 

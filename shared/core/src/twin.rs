@@ -56,6 +56,13 @@ pub struct Twin {
     pub previous: Option<Value>,
     /// The local item as both sides last agreed on it: the merge base.
     pub base_item: Option<Item>,
+    /// The local item as it was when the last replica was sent; it becomes the merge
+    /// base when the other side acknowledges that replica.
+    #[serde(default)]
+    pub sent_item: Option<Item>,
+    /// `in_version` at that send: if a replica was applied since, the apply's base is newer.
+    #[serde(default)]
+    pub sent_in_version: u64,
     pub comment_links: Vec<CommentLink>,
     /// Idempotency key of the create that reserved this twin.
     pub reservation: Option<String>,
@@ -85,6 +92,8 @@ impl Twin {
             baseline: None,
             previous: None,
             base_item: None,
+            sent_item: None,
+            sent_in_version: 0,
             comment_links: Vec::new(),
             reservation: None,
             applying_until_ms: 0,

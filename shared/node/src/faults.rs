@@ -18,7 +18,7 @@ impl DuplicatingQueue {
 }
 
 fn duplicated(queue: &str) -> bool {
-    [queues::OUTGOING, queues::TRANSPORT, queues::INCOMING, queues::ACK].contains(&queue)
+    queues::HANDLED.contains(&queue)
 }
 
 fn twin_of(m: &NewMessage) -> NewMessage {

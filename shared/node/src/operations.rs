@@ -153,9 +153,7 @@ pub async fn force_unlink(node: &Node, connection_id: &str, local_key: &str) -> 
     }
     if let Some(remote) = &twin.remote_key {
         let group = format!("{connection_id}:{remote}");
-        for queue in [queues::INCOMING, queues::ACK] {
-            dropped += node.queue.purge_group(queue, &group).await?;
-        }
+        dropped += node.queue.purge_group(queues::INCOMING, &group).await?;
     }
     node.twins.delete(&twin.id).await?;
     node.event(connection_id, None, SyncEventKind::Operation, format!("force-unlinked {local_key}; {dropped} pending messages dropped")).await;

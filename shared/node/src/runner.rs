@@ -44,7 +44,7 @@ impl Runner {
     pub fn start(node: Arc<Node>, settings: RunnerSettings) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
-        for queue in [queues::OUTGOING, queues::TRANSPORT, queues::INCOMING, queues::ACK] {
+        for queue in queues::HANDLED {
             for _ in 0..settings.workers_per_queue.max(1) {
                 tasks.push(tokio::spawn(consume(
                     node.clone(),

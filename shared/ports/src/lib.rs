@@ -57,8 +57,13 @@ pub type PortResult<T> = Result<T, PortError>;
 pub mod queues {
     pub const OUTGOING: &str = "outgoing";
     pub const TRANSPORT: &str = "transport";
+    /// Replicas and acks from the other node. Acks share this queue (and the FIFO group
+    /// of their twin) with replicas so that an ack never overtakes a replica the other
+    /// node sent before it: the merge base depends on that order.
     pub const INCOMING: &str = "incoming";
-    pub const ACK: &str = "ack";
+
+    /// The queues the runner consumes, in flow order.
+    pub const HANDLED: [&str; 3] = [OUTGOING, TRANSPORT, INCOMING];
 
     /// The queue that keeps a paused connection's outgoing messages.
     pub fn held(connection_id: &str) -> String {

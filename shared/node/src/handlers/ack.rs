@@ -36,6 +36,13 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
                     twin.previous = Some(view.clone());
                 }
             }
+            if ack.applied_version == twin.out_version && twin.in_version == twin.sent_in_version {
+                // Our latest replica is applied and nothing came back in between: what we
+                // sent is now the state both sides agree on.
+                if let Some(sent) = &twin.sent_item {
+                    twin.base_item = Some(sent.clone());
+                }
+            }
             if twin.acked_version >= twin.out_version {
                 twin.status = TwinStatus::Synced;
             }

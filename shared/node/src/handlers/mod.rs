@@ -31,15 +31,7 @@ pub async fn dispatch(node: &Node, queue: &str, body: &str, receive_count: u32) 
         },
         queues::INCOMING => match parse::<TransportMessage>(body)? {
             TransportMessage::Replica(r) => incoming::handle(node, r).await,
-            TransportMessage::Ack(_) => Err(NodeError::BadMessage(
-                "an ack was queued for the incoming handler".into(),
-            )),
-        },
-        queues::ACK => match parse::<TransportMessage>(body)? {
             TransportMessage::Ack(a) => ack::handle(node, a).await,
-            TransportMessage::Replica(_) => Err(NodeError::BadMessage(
-                "a replica was queued for the ack handler".into(),
-            )),
         },
         other => Err(NodeError::BadMessage(format!("no handler for queue {other}"))),
     }

@@ -68,7 +68,10 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     }
     twin.out_version += 1;
     twin.baseline = Some(replica.clone());
-    twin.base_item = Some(item.clone());
+    // The merge base moves when the other side acknowledges, not now: a replica it sent
+    // before seeing this one must still be merged against what both sides agreed on.
+    twin.sent_item = Some(item.clone());
+    twin.sent_in_version = twin.in_version;
     twin.local_url = Some(item.url.clone());
     // A new send is a new attempt, so an earlier error no longer describes the twin.
     twin.status = TwinStatus::Syncing;

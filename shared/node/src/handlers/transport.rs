@@ -72,10 +72,7 @@ pub async fn accept(node: &Node, message: &TransportMessage) -> Result<(), PortE
         .get(message.connection_id())
         .await?
         .ok_or_else(|| PortError::Rejected(format!("unknown connection {}", message.connection_id())))?;
-    let queue = match message {
-        TransportMessage::Replica(_) => queues::INCOMING,
-        TransportMessage::Ack(_) => queues::ACK,
-    };
+    let queue = queues::INCOMING;
     let body = serde_json::to_string(message).map_err(|e| PortError::Rejected(e.to_string()))?;
     let new = NewMessage {
         group_id: message.group_id(),

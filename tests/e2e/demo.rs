@@ -15,7 +15,9 @@ fn args(items: usize) -> DemoArgs {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn demo_converges_without_duplicates() {
-    let report = scenario(&args(20), &ProcessOptions::default()).await.unwrap();
+    let report = scenario(&args(20), &ProcessOptions::default())
+        .await
+        .unwrap();
     assert!(report.converged, "{:#?}", report);
     assert_eq!(report.duplicates, 0);
     assert_eq!(report.items_a_to_b, 20);

@@ -32,7 +32,9 @@ async fn killed_nodes_resume_on_the_same_files() {
     let config = demo::config("restart-secret");
     let http = reqwest::Client::new();
 
-    let p = Process::start(&config, dir.path(), options()).await.unwrap();
+    let p = Process::start(&config, dir.path(), options())
+        .await
+        .unwrap();
     let url_a = p.sandbox_urls["a"].clone();
     let mut keys = Vec::new();
     for i in 0..30 {
@@ -46,7 +48,9 @@ async fn killed_nodes_resume_on_the_same_files() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     p.kill().await;
 
-    let p = Process::start(&config, dir.path(), options()).await.unwrap();
+    let p = Process::start(&config, dir.path(), options())
+        .await
+        .unwrap();
     poll_all(&p).await;
     assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
 
@@ -72,7 +76,9 @@ async fn killed_nodes_resume_on_the_same_files() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     p.kill().await;
 
-    let p = Process::start(&config, dir.path(), options()).await.unwrap();
+    let p = Process::start(&config, dir.path(), options())
+        .await
+        .unwrap();
     poll_all(&p).await;
     assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
 
@@ -81,8 +87,9 @@ async fn killed_nodes_resume_on_the_same_files() {
     let pairing = demo::pair_up(a.as_ref(), b.as_ref()).await.unwrap();
     assert_eq!(pairing.duplicates, 0);
     assert_eq!(pairing.a_to_b, 30);
-    let (mismatches, _, duplicate_comments) =
-        demo::compare(a.as_ref(), b.as_ref(), &pairing.pairs).await.unwrap();
+    let (mismatches, _, duplicate_comments) = demo::compare(a.as_ref(), b.as_ref(), &pairing.pairs)
+        .await
+        .unwrap();
     assert!(mismatches.is_empty(), "{mismatches:?}");
     assert_eq!(duplicate_comments, 0);
     let first = a.get_item(&keys[0]).await.unwrap().unwrap();
@@ -100,7 +107,12 @@ async fn killed_nodes_resume_on_the_same_files() {
             .await
             .unwrap();
         assert_eq!(twins.len(), 30, "node {}", node.id);
-        assert!(twins.iter().all(|t| t.status == TwinStatus::Synced), "node {}: {:?}", node.id, twins.iter().map(|t| &t.status).collect::<Vec<_>>());
+        assert!(
+            twins.iter().all(|t| t.status == TwinStatus::Synced),
+            "node {}: {:?}",
+            node.id,
+            twins.iter().map(|t| &t.status).collect::<Vec<_>>()
+        );
     }
     p.stop().await;
 }

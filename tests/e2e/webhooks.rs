@@ -20,7 +20,8 @@ async fn bad_webhooks_are_refused_and_nothing_is_stored() {
         .unwrap()
         .as_secs() as i64;
     let good_body = br#"{"event":"item.updated","deliveryId":"d-1","timestamp":0,"item":{"key":"DEMO-404","project":"DEMO","version":3,"updatedMs":1}}"#;
-    let sign = |ts: i64, body: &[u8], secret: &str| twinsync_sandbox::webhook::sign(secret, ts, body);
+    let sign =
+        |ts: i64, body: &[u8], secret: &str| twinsync_sandbox::webhook::sign(secret, ts, body);
     let http = reqwest::Client::new();
 
     struct Case {
@@ -39,13 +40,65 @@ async fn bad_webhooks_are_refused_and_nothing_is_stored() {
         ]
     };
     let cases = vec![
-        Case { name: "unsigned", url: url.clone(), headers: vec![], body: good_body.to_vec(), status: 401, reason: "missing header" },
-        Case { name: "wrong secret", url: url.clone(), headers: headers(now, sign(now, good_body, "other")), body: good_body.to_vec(), status: 401, reason: "signature" },
-        Case { name: "tampered body", url: url.clone(), headers: headers(now, sign(now, good_body, SECRET)), body: good_body.iter().map(|b| if *b == b'3' { b'4' } else { *b }).collect(), status: 401, reason: "signature" },
-        Case { name: "stale", url: url.clone(), headers: headers(now - 3600, sign(now - 3600, good_body, SECRET)), body: good_body.to_vec(), status: 401, reason: "window" },
-        Case { name: "malformed", url: url.clone(), headers: headers(now, sign(now, b"{not json", SECRET)), body: b"{not json".to_vec(), status: 400, reason: "malformed" },
-        Case { name: "unknown instance", url: format!("{base}/webhooks/sandbox/nope"), headers: headers(now, sign(now, good_body, SECRET)), body: good_body.to_vec(), status: 404, reason: "unknown tracker instance" },
-        Case { name: "wrong connector", url: format!("{base}/webhooks/jira/sandbox-a"), headers: headers(now, sign(now, good_body, SECRET)), body: good_body.to_vec(), status: 400, reason: "not jira" },
+        Case {
+            name: "unsigned",
+            url: url.clone(),
+            headers: vec![],
+            body: good_body.to_vec(),
+            status: 401,
+            reason: "missing header",
+        },
+        Case {
+            name: "wrong secret",
+            url: url.clone(),
+            headers: headers(now, sign(now, good_body, "other")),
+            body: good_body.to_vec(),
+            status: 401,
+            reason: "signature",
+        },
+        Case {
+            name: "tampered body",
+            url: url.clone(),
+            headers: headers(now, sign(now, good_body, SECRET)),
+            body: good_body
+                .iter()
+                .map(|b| if *b == b'3' { b'4' } else { *b })
+                .collect(),
+            status: 401,
+            reason: "signature",
+        },
+        Case {
+            name: "stale",
+            url: url.clone(),
+            headers: headers(now - 3600, sign(now - 3600, good_body, SECRET)),
+            body: good_body.to_vec(),
+            status: 401,
+            reason: "window",
+        },
+        Case {
+            name: "malformed",
+            url: url.clone(),
+            headers: headers(now, sign(now, b"{not json", SECRET)),
+            body: b"{not json".to_vec(),
+            status: 400,
+            reason: "malformed",
+        },
+        Case {
+            name: "unknown instance",
+            url: format!("{base}/webhooks/sandbox/nope"),
+            headers: headers(now, sign(now, good_body, SECRET)),
+            body: good_body.to_vec(),
+            status: 404,
+            reason: "unknown tracker instance",
+        },
+        Case {
+            name: "wrong connector",
+            url: format!("{base}/webhooks/jira/sandbox-a"),
+            headers: headers(now, sign(now, good_body, SECRET)),
+            body: good_body.to_vec(),
+            status: 400,
+            reason: "not jira",
+        },
     ];
     for case in cases {
         let mut req = http.post(&case.url).body(case.body.clone());

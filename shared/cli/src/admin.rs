@@ -68,7 +68,12 @@ fn cell(v: &Value, key: &str) -> String {
 pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
     match cmd {
         AdminCommand::Connections { node } => {
-            let list = call(reqwest::Method::GET, format!("{node}/api/connections"), None).await?;
+            let list = call(
+                reqwest::Method::GET,
+                format!("{node}/api/connections"),
+                None,
+            )
+            .await?;
             let mut table = Table::new();
             table.set_header(["id", "name", "status", "remote node", "instance"]);
             for c in list.as_array().into_iter().flatten() {
@@ -100,7 +105,9 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
             for t in list.as_array().into_iter().flatten() {
                 let status = match t.get("status") {
                     Some(Value::Object(o)) => match (o.get("status"), o.get("message")) {
-                        (Some(s), Some(m)) => format!("{}: {}", s.as_str().unwrap_or(""), m.as_str().unwrap_or("")),
+                        (Some(s), Some(m)) => {
+                            format!("{}: {}", s.as_str().unwrap_or(""), m.as_str().unwrap_or(""))
+                        }
                         (Some(s), None) => s.as_str().unwrap_or("").to_string(),
                         _ => "-".into(),
                     },
@@ -125,14 +132,20 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
             remote,
         } => {
             let (url, body) = match operation.as_str() {
-                "activate" | "deactivate" => (format!("{node}/api/connections/{connection}/{operation}"), None),
+                "activate" | "deactivate" => (
+                    format!("{node}/api/connections/{connection}/{operation}"),
+                    None,
+                ),
                 _ => (
                     format!("{node}/api/connections/{connection}/operations/{operation}"),
                     Some(json!({ "item": item, "remote": remote })),
                 ),
             };
             let result = call(reqwest::Method::POST, url, body).await?;
-            println!("{}", serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

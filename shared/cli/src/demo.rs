@@ -12,12 +12,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinsync_core::{Item, ItemUpdate, SyncEventKind, User};
+use twinsync_node::Node;
 use twinsync_node::config::{
-    ConnectionSection, InstanceSection, NodeSection, ProcessConfig, ProjectSection,
-    SandboxSection, TriggerSection,
+    ConnectionSection, InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
+    TriggerSection,
 };
 use twinsync_node::process::{Process, ProcessOptions};
-use twinsync_node::Node;
 use twinsync_ports::{Tracker, queues};
 
 #[derive(clap::Args, Debug)]
@@ -76,35 +76,36 @@ pub fn config(secret: &str) -> ProcessConfig {
         statuses: from.into_iter().zip(to).collect(),
         ..Default::default()
     };
-    let node = |id: &str, inst: &str, sandbox: &str, project: &str, trigger: &str, helper| NodeSection {
-        id: id.into(),
-        data_dir: id.into(),
-        listen: "127.0.0.1:0".into(),
-        poll_interval_ms: 5_000,
-        instance: vec![InstanceSection {
-            id: inst.into(),
-            connector: "sandbox".into(),
-            base_url: format!("sandbox:{sandbox}"),
-            webhook_secret: secret.into(),
-            token: None,
-            register_webhook: true,
-        }],
-        connection: vec![ConnectionSection {
-            id: CONNECTION.into(),
-            name: "Demo: DEMO <-> SUPPORT".into(),
-            instance: inst.into(),
-            remote_node: if id == "node-a" { "node-b" } else { "node-a" }.into(),
-            target_project: project.into(),
-            outgoing: None,
-            incoming: None,
-            conflicts: None,
-            helper_maps: Some(helper),
-            trigger: vec![TriggerSection {
-                id: None,
-                query: trigger.into(),
+    let node =
+        |id: &str, inst: &str, sandbox: &str, project: &str, trigger: &str, helper| NodeSection {
+            id: id.into(),
+            data_dir: id.into(),
+            listen: "127.0.0.1:0".into(),
+            poll_interval_ms: 5_000,
+            instance: vec![InstanceSection {
+                id: inst.into(),
+                connector: "sandbox".into(),
+                base_url: format!("sandbox:{sandbox}"),
+                webhook_secret: secret.into(),
+                token: None,
+                register_webhook: true,
             }],
-        }],
-    };
+            connection: vec![ConnectionSection {
+                id: CONNECTION.into(),
+                name: "Demo: DEMO <-> SUPPORT".into(),
+                instance: inst.into(),
+                remote_node: if id == "node-a" { "node-b" } else { "node-a" }.into(),
+                target_project: project.into(),
+                outgoing: None,
+                incoming: None,
+                conflicts: None,
+                helper_maps: Some(helper),
+                trigger: vec![TriggerSection {
+                    id: None,
+                    query: trigger.into(),
+                }],
+            }],
+        };
     ProcessConfig {
         sandbox: vec![
             SandboxSection {
@@ -154,7 +155,11 @@ pub fn config(secret: &str) -> ProcessConfig {
 }
 
 /// Creates items through the tracker's REST API, as a person using tracker A would.
-pub async fn create_item(http: &reqwest::Client, base: &str, body: serde_json::Value) -> Result<String, String> {
+pub async fn create_item(
+    http: &reqwest::Client,
+    base: &str,
+    body: serde_json::Value,
+) -> Result<String, String> {
     let resp = http
         .post(format!("{base}/api/items"))
         .json(&body)
@@ -288,7 +293,10 @@ pub async fn pair_up(a: &dyn Tracker, b: &dyn Tracker) -> Result<Pairing, String
     let mut by_origin: HashMap<String, Vec<String>> = HashMap::new();
     for i in &items_b {
         if let Some(src) = i.origin.as_deref().and_then(|o| o.strip_prefix(&prefix)) {
-            by_origin.entry(src.to_string()).or_default().push(i.key.clone());
+            by_origin
+                .entry(src.to_string())
+                .or_default()
+                .push(i.key.clone());
         }
     }
     for i in &items_a {
@@ -301,7 +309,10 @@ pub async fn pair_up(a: &dyn Tracker, b: &dyn Tracker) -> Result<Pairing, String
     let mut a_by_origin: HashMap<String, Vec<String>> = HashMap::new();
     for i in &items_a {
         if let Some(src) = i.origin.as_deref().and_then(|o| o.strip_prefix(&prefix)) {
-            a_by_origin.entry(src.to_string()).or_default().push(i.key.clone());
+            a_by_origin
+                .entry(src.to_string())
+                .or_default()
+                .push(i.key.clone());
         }
     }
     for i in &items_b {
@@ -320,7 +331,11 @@ pub async fn pair_up(a: &dyn Tracker, b: &dyn Tracker) -> Result<Pairing, String
 }
 
 /// Compares every pair field by field; returns the mismatches and the synced comments.
-pub async fn compare(a: &dyn Tracker, b: &dyn Tracker, pairs: &[(String, String)]) -> Result<(Vec<String>, usize, usize), String> {
+pub async fn compare(
+    a: &dyn Tracker,
+    b: &dyn Tracker,
+    pairs: &[(String, String)],
+) -> Result<(Vec<String>, usize, usize), String> {
     let mut mismatches = Vec::new();
     let mut comments = 0;
     let mut duplicate_comments = 0;
@@ -374,7 +389,10 @@ async fn count_conflicts(nodes: &[Arc<Node>]) -> usize {
     let mut n = 0;
     for node in nodes {
         if let Ok(events) = node.twins.events(Some(CONNECTION), None, 100_000).await {
-            n += events.iter().filter(|e| e.kind == SyncEventKind::Conflict).count();
+            n += events
+                .iter()
+                .filter(|e| e.kind == SyncEventKind::Conflict)
+                .count();
         }
     }
     n
@@ -392,7 +410,10 @@ async fn find_twin_key(node: &Node, local_key: &str) -> Result<String, String> {
 pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
     let report = scenario(&args, &ProcessOptions::default()).await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
     } else {
         let mut table = Table::new();
         table.set_header(["step", "ms", "what happened"]);
@@ -401,7 +422,16 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         }
         println!("{table}");
         let mut summary = Table::new();
-        summary.set_header(["converged", "A→B items", "B→A items", "comments synced", "duplicates", "conflicts", "elapsed ms", "items/s"]);
+        summary.set_header([
+            "converged",
+            "A→B items",
+            "B→A items",
+            "comments synced",
+            "duplicates",
+            "conflicts",
+            "elapsed ms",
+            "items/s",
+        ]);
         summary.add_row([
             report.converged.to_string(),
             report.items_a_to_b.to_string(),
@@ -429,7 +459,10 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
 pub async fn scenario(args: &DemoArgs, options: &ProcessOptions) -> Result<DemoReport, String> {
     let started = Instant::now();
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let dir = args.data_dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let secret = uuid::Uuid::new_v4().to_string();
     let process = Process::start(&config(&secret), &dir, options.clone())
@@ -440,15 +473,22 @@ pub async fn scenario(args: &DemoArgs, options: &ProcessOptions) -> Result<DemoR
     result
 }
 
-
 async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<DemoReport, String> {
     let node_a = process.node("node-a").ok_or("node-a missing")?.clone();
     let node_b = process.node("node-b").ok_or("node-b missing")?.clone();
     let nodes = vec![node_a.clone(), node_b.clone()];
     let a = node_a.tracker("sandbox-a").map_err(|e| e.to_string())?;
     let b = node_b.tracker("sandbox-b").map_err(|e| e.to_string())?;
-    let url_a = process.sandbox_urls.get("a").ok_or("sandbox a missing")?.clone();
-    let url_b = process.sandbox_urls.get("b").ok_or("sandbox b missing")?.clone();
+    let url_a = process
+        .sandbox_urls
+        .get("a")
+        .ok_or("sandbox a missing")?
+        .clone();
+    let url_b = process
+        .sandbox_urls
+        .get("b")
+        .ok_or("sandbox b missing")?
+        .clone();
     let http = reqwest::Client::new();
     let timeout = Duration::from_secs(120 + (args.items as u64) / 20);
     let mut steps = Vec::new();
@@ -463,11 +503,25 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
         let a = a.clone();
         async move {
             let key = create_item(&http, &url, item_body(PROJECT_A, i, "sync")).await?;
-            for (j, text) in ["First seen after the 2.3 deploy.", "Customer **Acme** is affected."].iter().enumerate() {
+            for (j, text) in [
+                "First seen after the 2.3 deploy.",
+                "Customer **Acme** is affected.",
+            ]
+            .iter()
+            .enumerate()
+            {
                 let (email, name) = PEOPLE[(i + j) % 3];
-                a.add_comment(&key, &format!("{text} (#{i})"), Some(&User { email: email.into(), display_name: name.into() }), None)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                a.add_comment(
+                    &key,
+                    &format!("{text} (#{i})"),
+                    Some(&User {
+                        email: email.into(),
+                        display_name: name.into(),
+                    }),
+                    None,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
             }
             Ok(key)
         }
@@ -494,12 +548,26 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
     // 2. An edit on B flows back to A.
     let t = Instant::now();
     let b1 = find_twin_key(&node_a, &keys_a[0]).await?;
-    b.update_item(&b1, &ItemUpdate { status: Some("Doing".into()), ..Default::default() })
-        .await
-        .map_err(|e| e.to_string())?;
-    b.add_comment(&b1, "Reproduced on staging; fix in review.", Some(&User { email: "bo@example.com".into(), display_name: "Bo Chen".into() }), None)
-        .await
-        .map_err(|e| e.to_string())?;
+    b.update_item(
+        &b1,
+        &ItemUpdate {
+            status: Some("Doing".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    b.add_comment(
+        &b1,
+        "Reproduced on staging; fix in review.",
+        Some(&User {
+            email: "bo@example.com".into(),
+            display_name: "Bo Chen".into(),
+        }),
+        None,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let quiet2 = wait_quiet(&nodes, timeout).await;
     let a1 = full(a.as_ref(), &keys_a[0]).await?;
     steps.push(Step {
@@ -510,7 +578,11 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
             keys_a[0],
             a1.status_name().unwrap_or("-"),
             a1.comments.len(),
-            if quiet2 { "" } else { " (queues did NOT drain)" }
+            if quiet2 {
+                ""
+            } else {
+                " (queues did NOT drain)"
+            }
         ),
     });
 
@@ -518,14 +590,23 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
     let t = Instant::now();
     let b2 = find_twin_key(&node_a, &keys_a[1]).await?;
     let (ua, ub) = (
-        ItemUpdate { summary: Some("Checkout fails for order #1 (card payments only)".into()), ..Default::default() },
-        ItemUpdate { priority: Some("Highest".into()), ..Default::default() },
+        ItemUpdate {
+            summary: Some("Checkout fails for order #1 (card payments only)".into()),
+            ..Default::default()
+        },
+        ItemUpdate {
+            priority: Some("Highest".into()),
+            ..Default::default()
+        },
     );
     let (ra, rb) = tokio::join!(a.update_item(&keys_a[1], &ua), b.update_item(&b2, &ub));
     ra.map_err(|e| e.to_string())?;
     rb.map_err(|e| e.to_string())?;
     let quiet3 = wait_quiet(&nodes, timeout).await;
-    let (m2a, m2b) = (full(a.as_ref(), &keys_a[1]).await?, full(b.as_ref(), &b2).await?);
+    let (m2a, m2b) = (
+        full(a.as_ref(), &keys_a[1]).await?,
+        full(b.as_ref(), &b2).await?,
+    );
     steps.push(Step {
         step: "concurrent edit, two fields".into(),
         ms: t.elapsed().as_millis(),
@@ -543,14 +624,23 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
     let t = Instant::now();
     let b3 = find_twin_key(&node_a, &keys_a[2]).await?;
     let (ua, ub) = (
-        ItemUpdate { status: Some("Done".into()), ..Default::default() },
-        ItemUpdate { status: Some("Doing".into()), ..Default::default() },
+        ItemUpdate {
+            status: Some("Done".into()),
+            ..Default::default()
+        },
+        ItemUpdate {
+            status: Some("Doing".into()),
+            ..Default::default()
+        },
     );
     let (ra, rb) = tokio::join!(a.update_item(&keys_a[2], &ua), b.update_item(&b3, &ub));
     ra.map_err(|e| e.to_string())?;
     rb.map_err(|e| e.to_string())?;
     let quiet4 = wait_quiet(&nodes, timeout).await;
-    let (m3a, m3b) = (full(a.as_ref(), &keys_a[2]).await?, full(b.as_ref(), &b3).await?);
+    let (m3a, m3b) = (
+        full(a.as_ref(), &keys_a[2]).await?,
+        full(b.as_ref(), &b3).await?,
+    );
     steps.push(Step {
         step: "concurrent edit, same field".into(),
         ms: t.elapsed().as_millis(),
@@ -558,18 +648,27 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
             "A set Done while B set Doing -> A: {:?}, B: {:?} (newest wins){}",
             m3a.status_name().unwrap_or("-"),
             m3b.status_name().unwrap_or("-"),
-            if quiet4 { "" } else { " (queues did NOT drain)" }
+            if quiet4 {
+                ""
+            } else {
+                " (queues did NOT drain)"
+            }
         ),
     });
 
     // 5. Verify everything, field by field.
     let t = Instant::now();
     let pairing = pair_up(a.as_ref(), b.as_ref()).await?;
-    let (mismatches, comments, duplicate_comments) = compare(a.as_ref(), b.as_ref(), &pairing.pairs).await?;
+    let (mismatches, comments, duplicate_comments) =
+        compare(a.as_ref(), b.as_ref(), &pairing.pairs).await?;
     let outsider_synced = pairing.pairs.iter().any(|(ka, _)| *ka == outsider);
     let conflicts = count_conflicts(&nodes).await;
-    let all_a = keys_a.iter().all(|k| pairing.pairs.iter().any(|(ka, _)| ka == k));
-    let all_b = keys_b.iter().all(|k| pairing.pairs.iter().any(|(_, kb)| kb == k));
+    let all_a = keys_a
+        .iter()
+        .all(|k| pairing.pairs.iter().any(|(ka, _)| ka == k));
+    let all_b = keys_b
+        .iter()
+        .all(|k| pairing.pairs.iter().any(|(_, kb)| kb == k));
     let mut problems = mismatches;
     if !all_a || !all_b {
         problems.push("not every item reached the other side".into());
@@ -600,7 +699,8 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
         conflicts,
         mismatches: problems,
         elapsed_ms: elapsed.as_millis(),
-        items_per_second: (pairing.a_to_b + pairing.b_to_a) as f64 / elapsed.as_secs_f64().max(0.001),
+        items_per_second: (pairing.a_to_b + pairing.b_to_a) as f64
+            / elapsed.as_secs_f64().max(0.001),
         steps,
     })
 }

@@ -1,12 +1,16 @@
 //! The `twinsync` command.
 
-use twinsync_cli::{admin, demo};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use twinsync_cli::{admin, demo};
 
 #[derive(Parser)]
-#[command(name = "twinsync", version, about = "Two-way sync between issue trackers")]
+#[command(
+    name = "twinsync",
+    version,
+    about = "Two-way sync between issue trackers"
+)]
 struct Cli {
     /// Log level filter (e.g. info, debug, twinsync_node=debug).
     #[arg(long, global = true, env = "TWINSYNC_LOG", default_value = "warn")]

@@ -484,7 +484,9 @@ mod tests {
                 remote_node,
                 remote_updated_ms: remote.updated_ms,
             };
-            merge_items(&ctx, Some(&b), local, remote, Some(&b)).merged.summary
+            merge_items(&ctx, Some(&b), local, remote, Some(&b))
+                .merged
+                .summary
         };
         let at_a = item("A", "Open", "Low", &[], 50);
         let at_b = item("B", "Open", "Low", &[], 50);

@@ -164,12 +164,20 @@ impl ProcessConfig {
             message,
         };
         if self.node.is_empty() {
-            return Err(invalid("node".into(), "", "at least one [[node]] is needed".into()));
+            return Err(invalid(
+                "node".into(),
+                "",
+                "at least one [[node]] is needed".into(),
+            ));
         }
         let mut node_ids = std::collections::HashSet::new();
         for (n, node) in self.node.iter().enumerate() {
             if !node_ids.insert(&node.id) {
-                return Err(invalid(format!("node[{n}].id"), &node.id, format!("duplicate node id {:?}", node.id)));
+                return Err(invalid(
+                    format!("node[{n}].id"),
+                    &node.id,
+                    format!("duplicate node id {:?}", node.id),
+                ));
             }
             let mut ids = std::collections::HashSet::new();
             for (i, inst) in node.instance.iter().enumerate() {
@@ -177,11 +185,18 @@ impl ProcessConfig {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].connector"),
                         &format!("\"{}\"", inst.connector),
-                        format!("unknown connector {:?} (available: sandbox)", inst.connector),
+                        format!(
+                            "unknown connector {:?} (available: sandbox)",
+                            inst.connector
+                        ),
                     ));
                 }
                 if !ids.insert(&inst.id) {
-                    return Err(invalid(format!("node[{n}].instance[{i}].id"), &inst.id, format!("duplicate instance id {:?}", inst.id)));
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}].id"),
+                        &inst.id,
+                        format!("duplicate instance id {:?}", inst.id),
+                    ));
                 }
                 if let Some(sandbox) = inst.base_url.strip_prefix("sandbox:") {
                     if !self.sandbox.iter().any(|s| s.id == sandbox) {
@@ -196,7 +211,11 @@ impl ProcessConfig {
             let mut conn_ids = std::collections::HashSet::new();
             for (c, conn) in node.connection.iter().enumerate() {
                 if !conn_ids.insert(&conn.id) {
-                    return Err(invalid(format!("node[{n}].connection[{c}].id"), &conn.id, format!("duplicate connection id {:?}", conn.id)));
+                    return Err(invalid(
+                        format!("node[{n}].connection[{c}].id"),
+                        &conn.id,
+                        format!("duplicate connection id {:?}", conn.id),
+                    ));
                 }
                 if !node.instance.iter().any(|i| i.id == conn.instance) {
                     return Err(invalid(
@@ -259,15 +278,41 @@ query = "project = DEMO AND labels = sync"
     #[test]
     fn errors_name_key_and_line() {
         let table = [
-            (GOOD.replace("connector = \"sandbox\"", "connector = \"jura\""), "node[0].instance[0].connector", "line 12"),
-            (GOOD.replace("labels = sync\"", "labels =\""), "trigger[0].query", "line 23"),
-            (GOOD.replace("instance = \"sandbox-a\"", "instance = \"nope\""), "node[0].connection[0].instance", "line 19"),
-            (GOOD.replace("base_url = \"sandbox:a\"", "base_url = \"sandbox:zz\""), "base_url", "line 13"),
-            (GOOD.replace("name = \"Demo\"", "name = \"Demo\"\ncolour = 1"), "unknown field `colour`", "line 19"),
-            (GOOD.replace("target_project = \"DEMO\"", ""), "missing field `target_project`", "line"),
+            (
+                GOOD.replace("connector = \"sandbox\"", "connector = \"jura\""),
+                "node[0].instance[0].connector",
+                "line 12",
+            ),
+            (
+                GOOD.replace("labels = sync\"", "labels =\""),
+                "trigger[0].query",
+                "line 24",
+            ),
+            (
+                GOOD.replace("instance = \"sandbox-a\"", "instance = \"nope\""),
+                "node[0].connection[0].instance",
+                "line 19",
+            ),
+            (
+                GOOD.replace("base_url = \"sandbox:a\"", "base_url = \"sandbox:zz\""),
+                "base_url",
+                "line 13",
+            ),
+            (
+                GOOD.replace("name = \"Demo\"", "name = \"Demo\"\ncolour = 1"),
+                "unknown field `colour`",
+                "line 19",
+            ),
+            (
+                GOOD.replace("target_project = \"DEMO\"", ""),
+                "missing field `target_project`",
+                "line",
+            ),
         ];
         for (text, key, line) in table {
-            let e = ProcessConfig::parse(&text, "node.toml").expect_err(key).to_string();
+            let e = ProcessConfig::parse(&text, "node.toml")
+                .expect_err(key)
+                .to_string();
             assert!(e.contains(key), "{e}");
             assert!(e.contains(line), "{e}");
         }

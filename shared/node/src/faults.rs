@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use std::sync::Arc;
-use twinsync_ports::{NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome, queues};
+use twinsync_ports::{
+    NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome, queues,
+};
 
 /// Sends every message of the handler queues twice, under two dedup ids, so each
 /// handler sees each message twice, as SQS's at-least-once delivery allows.
@@ -43,17 +45,32 @@ impl Queue for DuplicatingQueue {
         if !duplicated(queue) {
             return self.inner.send_batch(queue, messages).await;
         }
-        let doubled = messages.iter().flat_map(|m| [m.clone(), twin_of(m)]).collect();
+        let doubled = messages
+            .iter()
+            .flat_map(|m| [m.clone(), twin_of(m)])
+            .collect();
         self.inner.send_batch(queue, doubled).await
     }
-    async fn receive(&self, queue: &str, max: usize, visibility_ms: i64) -> PortResult<Vec<QueueMessage>> {
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility_ms: i64,
+    ) -> PortResult<Vec<QueueMessage>> {
         self.inner.receive(queue, max, visibility_ms).await
     }
     async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
         self.inner.delete(queue, receipt).await
     }
-    async fn change_visibility(&self, queue: &str, receipt: &str, visibility_ms: i64) -> PortResult<()> {
-        self.inner.change_visibility(queue, receipt, visibility_ms).await
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &str,
+        visibility_ms: i64,
+    ) -> PortResult<()> {
+        self.inner
+            .change_visibility(queue, receipt, visibility_ms)
+            .await
     }
     async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
         self.inner.depth(queue).await

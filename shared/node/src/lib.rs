@@ -106,7 +106,9 @@ pub struct Node {
 
 impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Node").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Node")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -132,7 +134,8 @@ impl Node {
     }
 
     pub fn with_tracker(mut self, tracker: Arc<dyn Tracker>) -> Self {
-        self.trackers.insert(tracker.instance().to_string(), tracker);
+        self.trackers
+            .insert(tracker.instance().to_string(), tracker);
         self
     }
 

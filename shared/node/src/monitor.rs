@@ -50,9 +50,14 @@ pub async fn render(
             esc(&c.id),
             esc(&c.name),
             c.status.as_str(),
-            c.status_reason.as_deref().map(|r| format!(" ({})", esc(r))).unwrap_or_default(),
+            c.status_reason
+                .as_deref()
+                .map(|r| format!(" ({})", esc(r)))
+                .unwrap_or_default(),
             esc(&c.remote_node),
-            c.active_version().map(|v| v.number.to_string()).unwrap_or_else(|| "-".into())
+            c.active_version()
+                .map(|v| v.number.to_string())
+                .unwrap_or_else(|| "-".into())
         );
     }
     html.push_str("</table><h2>Sync pairs</h2><form method=get>");

@@ -4,9 +4,7 @@
 use crate::handlers::{annotate, ingest::queue_changes, transport};
 use crate::{Node, NodeError, NodeResult};
 use serde::Serialize;
-use twinsync_core::{
-    ConfigVersion, ConnectionStatus, Item, SyncEventKind, Twin, TwinStatus,
-};
+use twinsync_core::{ConfigVersion, ConnectionStatus, Item, SyncEventKind, Twin, TwinStatus};
 use twinsync_ports::{ChangeSignal, PortError, TwinQuery, queues};
 use twinsync_rules::{IncomingContext, Limits, RuleSet};
 
@@ -34,7 +32,12 @@ pub async fn bulk_exalate(node: &Node, connection_id: &str) -> NodeResult<usize>
         let mut page = None;
         loop {
             let result = tracker.search_updated(&trigger.query, 0, page).await?;
-            signals.extend(result.items.iter().map(|i| signal(&i.key, i.version, "bulk")));
+            signals.extend(
+                result
+                    .items
+                    .iter()
+                    .map(|i| signal(&i.key, i.version, "bulk")),
+            );
             match result.next {
                 Some(p) => page = Some(p),
                 None => break,
@@ -87,9 +90,15 @@ pub async fn relink(
     let connection = node.connection(connection_id).await?;
     let tracker = node.tracker(&connection.local_instance)?;
     if tracker.get_item(local_key).await?.is_none() {
-        return Err(NodeError::Operation(format!("local item {local_key} does not exist")));
+        return Err(NodeError::Operation(format!(
+            "local item {local_key} does not exist"
+        )));
     }
-    let mut twin = Twin::new(uuid::Uuid::now_v7().to_string(), connection.id.clone(), node.now_ms());
+    let mut twin = Twin::new(
+        uuid::Uuid::now_v7().to_string(),
+        connection.id.clone(),
+        node.now_ms(),
+    );
     twin.local_key = Some(local_key.to_string());
     twin.remote_key = Some(remote_key.to_string());
     match node.twins.insert(&twin).await {
@@ -101,7 +110,13 @@ pub async fn relink(
         }
         Err(e) => return Err(e.into()),
     }
-    node.event(&connection.id, Some(&twin.id), SyncEventKind::Operation, format!("relinked {local_key} <-> {remote_key}")).await;
+    node.event(
+        &connection.id,
+        Some(&twin.id),
+        SyncEventKind::Operation,
+        format!("relinked {local_key} <-> {remote_key}"),
+    )
+    .await;
     queue_changes(node, &connection, &[signal(local_key, 0, "relink")], true).await?;
     Ok(twin)
 }
@@ -113,7 +128,11 @@ pub async fn bulk_connect(
 ) -> NodeResult<Vec<Result<Twin, String>>> {
     let mut out = Vec::with_capacity(pairs.len());
     for (local, remote) in pairs {
-        out.push(relink(node, connection_id, local, remote).await.map_err(|e| e.to_string()));
+        out.push(
+            relink(node, connection_id, local, remote)
+                .await
+                .map_err(|e| e.to_string()),
+        );
     }
     Ok(out)
 }
@@ -122,7 +141,9 @@ async fn twin_of(node: &Node, connection_id: &str, local_key: &str) -> NodeResul
     node.twins
         .find_by_local(connection_id, local_key)
         .await?
-        .ok_or_else(|| NodeError::Operation(format!("{local_key} is not under sync on {connection_id}")))
+        .ok_or_else(|| {
+            NodeError::Operation(format!("{local_key} is not under sync on {connection_id}"))
+        })
 }
 
 /// Unlink: the twin stays on record as unlinked; no further updates flow either way.
@@ -131,7 +152,13 @@ pub async fn unlink(node: &Node, connection_id: &str, local_key: &str) -> NodeRe
     twin.status = TwinStatus::Unlinked;
     twin.updated_ms = node.now_ms();
     let twin = node.twins.update(&twin).await?;
-    node.event(connection_id, Some(&twin.id), SyncEventKind::Operation, format!("unlinked {local_key}")).await;
+    node.event(
+        connection_id,
+        Some(&twin.id),
+        SyncEventKind::Operation,
+        format!("unlinked {local_key}"),
+    )
+    .await;
     Ok(twin)
 }
 
@@ -139,7 +166,13 @@ pub async fn unlink(node: &Node, connection_id: &str, local_key: &str) -> NodeRe
 pub async fn unexalate(node: &Node, connection_id: &str, local_key: &str) -> NodeResult<()> {
     let twin = twin_of(node, connection_id, local_key).await?;
     node.twins.delete(&twin.id).await?;
-    node.event(connection_id, None, SyncEventKind::Operation, format!("unexalated {local_key}")).await;
+    node.event(
+        connection_id,
+        None,
+        SyncEventKind::Operation,
+        format!("unexalated {local_key}"),
+    )
+    .await;
     Ok(())
 }
 
@@ -148,7 +181,11 @@ pub async fn force_unlink(node: &Node, connection_id: &str, local_key: &str) -> 
     let twin = twin_of(node, connection_id, local_key).await?;
     let group = format!("{connection_id}:{local_key}");
     let mut dropped = 0;
-    for queue in [queues::OUTGOING.to_string(), queues::TRANSPORT.to_string(), queues::held(connection_id)] {
+    for queue in [
+        queues::OUTGOING.to_string(),
+        queues::TRANSPORT.to_string(),
+        queues::held(connection_id),
+    ] {
         dropped += node.queue.purge_group(&queue, &group).await?;
     }
     if let Some(remote) = &twin.remote_key {
@@ -156,7 +193,13 @@ pub async fn force_unlink(node: &Node, connection_id: &str, local_key: &str) -> 
         dropped += node.queue.purge_group(queues::INCOMING, &group).await?;
     }
     node.twins.delete(&twin.id).await?;
-    node.event(connection_id, None, SyncEventKind::Operation, format!("force-unlinked {local_key}; {dropped} pending messages dropped")).await;
+    node.event(
+        connection_id,
+        None,
+        SyncEventKind::Operation,
+        format!("force-unlinked {local_key}; {dropped} pending messages dropped"),
+    )
+    .await;
     Ok(dropped)
 }
 
@@ -175,7 +218,13 @@ pub async fn clean_up(node: &Node, connection_id: &str) -> NodeResult<usize> {
             removed += 1;
         }
     }
-    node.event(connection_id, None, SyncEventKind::Operation, format!("clean-up removed {removed} twins")).await;
+    node.event(
+        connection_id,
+        None,
+        SyncEventKind::Operation,
+        format!("clean-up removed {removed} twins"),
+    )
+    .await;
     Ok(removed)
 }
 
@@ -193,7 +242,11 @@ pub async fn activate(node: &Node, connection_id: &str) -> NodeResult<usize> {
 
 /// Saves a draft version of the connection's rules; returns its number. The scripts
 /// must compile.
-pub async fn save_draft(node: &Node, connection_id: &str, template: ConfigVersion) -> NodeResult<u32> {
+pub async fn save_draft(
+    node: &Node,
+    connection_id: &str,
+    template: ConfigVersion,
+) -> NodeResult<u32> {
     RuleSet::compile(&template, Limits::default())?;
     for _ in 0..8 {
         let mut connection = node.connection(connection_id).await?;
@@ -211,10 +264,18 @@ pub async fn save_draft(node: &Node, connection_id: &str, template: ConfigVersio
 pub async fn activate_version(node: &Node, connection_id: &str, number: u32) -> NodeResult<()> {
     for _ in 0..8 {
         let mut connection = node.connection(connection_id).await?;
-        connection.activate(number).map_err(|e| NodeError::Operation(e.to_string()))?;
+        connection
+            .activate(number)
+            .map_err(|e| NodeError::Operation(e.to_string()))?;
         match node.connections.update(&connection).await {
             Ok(_) => {
-                node.event(connection_id, None, SyncEventKind::Operation, format!("version {number} activated")).await;
+                node.event(
+                    connection_id,
+                    None,
+                    SyncEventKind::Operation,
+                    format!("version {number} activated"),
+                )
+                .await;
                 return Ok(());
             }
             Err(PortError::Conflict(_)) => continue,
@@ -236,11 +297,18 @@ pub struct TestRunReport {
 }
 
 /// Test Run: runs a version (usually a draft) on a live item without writing anything.
-pub async fn test_run(node: &Node, connection_id: &str, number: u32, item_key: &str) -> NodeResult<TestRunReport> {
+pub async fn test_run(
+    node: &Node,
+    connection_id: &str,
+    number: u32,
+    item_key: &str,
+) -> NodeResult<TestRunReport> {
     let connection = node.connection(connection_id).await?;
-    let version = connection
-        .version(number)
-        .ok_or_else(|| NodeError::Operation(format!("connection {connection_id} has no version {number}")))?;
+    let version = connection.version(number).ok_or_else(|| {
+        NodeError::Operation(format!(
+            "connection {connection_id} has no version {number}"
+        ))
+    })?;
     let rules = RuleSet::compile(version, Limits::default())?;
     let tracker = node.tracker(&connection.local_instance)?;
     let item = tracker
@@ -250,7 +318,10 @@ pub async fn test_run(node: &Node, connection_id: &str, number: u32, item_key: &
     let twin = node.twins.find_by_local(connection_id, item_key).await?;
     let replica = rules.outgoing(&annotate(&item, twin.as_ref()))?;
     let prefix = Node::origin_prefix(connection_id);
-    let links = twin.as_ref().map(|t| t.comment_links.clone()).unwrap_or_default();
+    let links = twin
+        .as_ref()
+        .map(|t| t.comment_links.clone())
+        .unwrap_or_default();
     let incoming_result = rules.incoming(&IncomingContext {
         replica: &replica,
         previous: twin.as_ref().and_then(|t| t.previous.as_ref()),

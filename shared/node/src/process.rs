@@ -128,7 +128,12 @@ impl Process {
         for (node, section) in nodes.iter().zip(&config.node) {
             let listener = tokio::net::TcpListener::bind(&section.listen)
                 .await
-                .map_err(|e| config_err(format!("node {}: cannot listen on {}: {e}", node.id, section.listen)))?;
+                .map_err(|e| {
+                    config_err(format!(
+                        "node {}: cannot listen on {}: {e}",
+                        node.id, section.listen
+                    ))
+                })?;
             let addr = listener.local_addr().map_err(config_err)?;
             let app = router::router(node.clone());
             servers.push(tokio::spawn(async move {
@@ -236,7 +241,9 @@ async fn register_webhook(
         .or_else(|| existing.get("webhooks").and_then(|w| w.as_array()))
         .cloned()
         .unwrap_or_default();
-    let known = list.iter().any(|w| w.get("url").and_then(|u| u.as_str()) == Some(url));
+    let known = list
+        .iter()
+        .any(|w| w.get("url").and_then(|u| u.as_str()) == Some(url));
     // A subscription for the same node path on another address is from an earlier run of
     // this node (it listened elsewhere); deliveries there would only fail.
     let path = url.find("/webhooks/").map(|at| &url[at..]).unwrap_or(url);
@@ -245,8 +252,14 @@ async fn register_webhook(
             .and_then(|u| u.as_str())
             .is_some_and(|u| u != url && u.ends_with(path))
     }) {
-        if let Some(id) = stale.get("id").map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())) {
-            let _ = auth(http.delete(format!("{base}/api/webhooks/{id}"))).send().await;
+        if let Some(id) = stale.get("id").map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string())
+        }) {
+            let _ = auth(http.delete(format!("{base}/api/webhooks/{id}")))
+                .send()
+                .await;
         }
     }
     if !known {
@@ -276,12 +289,19 @@ async fn build_node(
     let data_dir = base_dir.join(&section.data_dir);
     std::fs::create_dir_all(&data_dir).map_err(config_err)?;
     let (queue, twins, connections) =
-        twinsync_store::open_node_store(&data_dir.join("node.db"), clock.clone()).map_err(config_err)?;
+        twinsync_store::open_node_store(&data_dir.join("node.db"), clock.clone())
+            .map_err(config_err)?;
     let mut queue: Arc<dyn Queue> = Arc::new(queue);
     if let Some(decorate) = &options.queue_decorator {
         queue = decorate(queue);
     }
-    let mut node = Node::new(section.id.clone(), queue, Arc::new(twins), Arc::new(connections), clock);
+    let mut node = Node::new(
+        section.id.clone(),
+        queue,
+        Arc::new(twins),
+        Arc::new(connections),
+        clock,
+    );
     node.settings = options.node.clone();
     for inst in &section.instance {
         let tracker = SandboxTracker::new(
@@ -297,7 +317,13 @@ async fn build_node(
         node = node.with_tracker(Arc::new(tracker));
     }
     for c in &section.connection {
-        upsert_connection(&node, c, base_dir, local_ids.contains(&c.remote_node.as_str())).await?;
+        upsert_connection(
+            &node,
+            c,
+            base_dir,
+            local_ids.contains(&c.remote_node.as_str()),
+        )
+        .await?;
     }
     Ok(node)
 }
@@ -305,8 +331,13 @@ async fn build_node(
 /// The configuration version a connection section describes.
 pub fn version_from(section: &ConnectionSection, base_dir: &Path) -> NodeResult<ConfigVersion> {
     let read = |p: &Path| {
-        std::fs::read_to_string(base_dir.join(p))
-            .map_err(|e| config_err(format!("connection {}: cannot read {}: {e}", section.id, p.display())))
+        std::fs::read_to_string(base_dir.join(p)).map_err(|e| {
+            config_err(format!(
+                "connection {}: cannot read {}: {e}",
+                section.id,
+                p.display()
+            ))
+        })
     };
     let defaults = twinsync_rules::defaults::version();
     Ok(ConfigVersion {
@@ -385,7 +416,10 @@ async fn upsert_connection(
             connection.triggers = triggers;
             connection.target_project = section.target_project.clone();
             connection.local_instance = section.instance.clone();
-            if !connection.active_version().is_some_and(|v| same_config(v, &version)) {
+            if !connection
+                .active_version()
+                .is_some_and(|v| same_config(v, &version))
+            {
                 let number = connection.add_draft(version, now);
                 connection
                     .activate(number)

@@ -28,10 +28,13 @@ impl IntoResponse for ApiError {
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         let status = match &e {
-            NodeError::UnknownConnection(_) | NodeError::UnknownInstance(_) => StatusCode::NOT_FOUND,
-            NodeError::Operation(_) | NodeError::Rules(_) | NodeError::BadMessage(_) | NodeError::Config(_) => {
-                StatusCode::BAD_REQUEST
+            NodeError::UnknownConnection(_) | NodeError::UnknownInstance(_) => {
+                StatusCode::NOT_FOUND
             }
+            NodeError::Operation(_)
+            | NodeError::Rules(_)
+            | NodeError::BadMessage(_)
+            | NodeError::Config(_) => StatusCode::BAD_REQUEST,
             e if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -44,14 +47,23 @@ type ApiResult<T> = Result<T, ApiError>;
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/webhooks/{connector}/{instance}", post(webhook))
-        .route("/api/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route(
+            "/api/health",
+            get(|| async { Json(json!({"status": "ok"})) }),
+        )
         .route("/api/connections", get(list_connections))
         .route("/api/connections/{id}", get(get_connection))
         .route("/api/connections/{id}/activate", post(activate))
         .route("/api/connections/{id}/deactivate", post(deactivate))
         .route("/api/connections/{id}/versions", post(save_draft))
-        .route("/api/connections/{id}/versions/{number}/activate", post(activate_version))
-        .route("/api/connections/{id}/versions/{number}/test-run", post(test_run))
+        .route(
+            "/api/connections/{id}/versions/{number}/activate",
+            post(activate_version),
+        )
+        .route(
+            "/api/connections/{id}/versions/{number}/test-run",
+            post(test_run),
+        )
         .route("/api/connections/{id}/operations/{op}", post(operation))
         .route("/api/twins", get(list_twins))
         .route("/api/twins/{id}", get(get_twin))
@@ -69,7 +81,11 @@ async fn webhook(
 ) -> ApiResult<impl IntoResponse> {
     let headers: Vec<(String, String)> = headers
         .iter()
-        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_string(), v.to_string()))
+        })
         .collect();
     match ingest::webhook(&node, &connector, &instance, &headers, &body).await {
         Ok(queued) => Ok((StatusCode::ACCEPTED, Json(json!({ "queued": queued })))),
@@ -77,7 +93,9 @@ async fn webhook(
             let status = match &e {
                 IngestError::UnknownInstance(_) => StatusCode::NOT_FOUND,
                 IngestError::WrongConnector { .. } => StatusCode::BAD_REQUEST,
-                IngestError::Webhook(twinsync_ports::WebhookError::Malformed(_)) => StatusCode::BAD_REQUEST,
+                IngestError::Webhook(twinsync_ports::WebhookError::Malformed(_)) => {
+                    StatusCode::BAD_REQUEST
+                }
                 IngestError::Webhook(_) => StatusCode::UNAUTHORIZED,
                 IngestError::Node(n) if n.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
                 IngestError::Node(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -89,19 +107,30 @@ async fn webhook(
 }
 
 async fn list_connections(State(node): State<Arc<Node>>) -> ApiResult<impl IntoResponse> {
-    Ok(Json(node.connections.list().await.map_err(NodeError::from)?))
+    Ok(Json(
+        node.connections.list().await.map_err(NodeError::from)?,
+    ))
 }
 
-async fn get_connection(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn get_connection(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     Ok(Json(node.connection(&id).await?))
 }
 
-async fn activate(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn activate(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let resumed = operations::activate(&node, &id).await?;
     Ok(Json(json!({ "status": "Active", "resumed": resumed })))
 }
 
-async fn deactivate(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn deactivate(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     operations::deactivate(&node, &id).await?;
     Ok(Json(json!({ "status": "Deactivated" })))
 }
@@ -125,10 +154,18 @@ async fn save_draft(
     let number = operations::save_draft(
         &node,
         &id,
-        ConfigVersion { outgoing: req.outgoing, incoming: req.incoming, note: req.note, ..base },
+        ConfigVersion {
+            outgoing: req.outgoing,
+            incoming: req.incoming,
+            note: req.note,
+            ..base
+        },
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "version": number, "status": "Draft" }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "version": number, "status": "Draft" })),
+    ))
 }
 
 async fn activate_version(
@@ -150,7 +187,9 @@ async fn test_run(
     Path((id, number)): Path<(String, u32)>,
     Json(req): Json<TestRunRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(operations::test_run(&node, &id, number, &req.item).await?))
+    Ok(Json(
+        operations::test_run(&node, &id, number, &req.item).await?,
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -178,21 +217,29 @@ async fn operation(
         "bulk-exalate" => json!({ "queued": operations::bulk_exalate(&node, &id).await? }),
         "bulk-sync" => json!({ "queued": operations::bulk_sync(&node, &id).await? }),
         "relink" => {
-            let remote = req
-                .remote
-                .clone()
-                .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "relink needs \"remote\"".into()))?;
+            let remote = req.remote.clone().ok_or_else(|| {
+                ApiError(StatusCode::BAD_REQUEST, "relink needs \"remote\"".into())
+            })?;
             json!({ "twin": operations::relink(&node, &id, &item()?, &remote).await? })
         }
-        "bulk-connect" => json!({ "results": operations::bulk_connect(&node, &id, &req.pairs).await? }),
+        "bulk-connect" => {
+            json!({ "results": operations::bulk_connect(&node, &id, &req.pairs).await? })
+        }
         "unlink" => json!({ "twin": operations::unlink(&node, &id, &item()?).await? }),
         "unexalate" => {
             operations::unexalate(&node, &id, &item()?).await?;
             json!({ "unexalated": true })
         }
-        "force-unlink" => json!({ "dropped": operations::force_unlink(&node, &id, &item()?).await? }),
+        "force-unlink" => {
+            json!({ "dropped": operations::force_unlink(&node, &id, &item()?).await? })
+        }
         "clean-up" => json!({ "removed": operations::clean_up(&node, &id).await? }),
-        other => return Err(ApiError(StatusCode::NOT_FOUND, format!("unknown operation {other}"))),
+        other => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                format!("unknown operation {other}"),
+            ));
+        }
     };
     Ok(Json(result))
 }
@@ -206,7 +253,10 @@ struct TwinParams {
     offset: Option<usize>,
 }
 
-async fn list_twins(State(node): State<Arc<Node>>, Query(p): Query<TwinParams>) -> ApiResult<impl IntoResponse> {
+async fn list_twins(
+    State(node): State<Arc<Node>>,
+    Query(p): Query<TwinParams>,
+) -> ApiResult<impl IntoResponse> {
     let twins = node
         .twins
         .list(&TwinQuery {
@@ -221,16 +271,25 @@ async fn list_twins(State(node): State<Arc<Node>>, Query(p): Query<TwinParams>) 
     Ok(Json(twins))
 }
 
-async fn get_twin(State(node): State<Arc<Node>>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn get_twin(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let twin = node
         .twins
         .get(&id)
         .await
         .map_err(NodeError::from)?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no twin {id}")))?;
-    let events = node.twins.events(None, Some(&id), 200).await.map_err(NodeError::from)?;
+    let events = node
+        .twins
+        .events(None, Some(&id), 200)
+        .await
+        .map_err(NodeError::from)?;
     let replicas = node.twins.replicas(&id).await.map_err(NodeError::from)?;
-    Ok(Json(json!({ "twin": twin, "events": events, "replicas": replicas })))
+    Ok(Json(
+        json!({ "twin": twin, "events": events, "replicas": replicas }),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -239,10 +298,17 @@ struct EventParams {
     limit: Option<usize>,
 }
 
-async fn list_events(State(node): State<Arc<Node>>, Query(p): Query<EventParams>) -> ApiResult<impl IntoResponse> {
+async fn list_events(
+    State(node): State<Arc<Node>>,
+    Query(p): Query<EventParams>,
+) -> ApiResult<impl IntoResponse> {
     let events = node
         .twins
-        .events(p.connection.as_deref(), None, p.limit.unwrap_or(100).min(1000))
+        .events(
+            p.connection.as_deref(),
+            None,
+            p.limit.unwrap_or(100).min(1000),
+        )
         .await
         .map_err(NodeError::from)?;
     Ok(Json(events))
@@ -257,6 +323,11 @@ async fn queue_depths(State(node): State<Arc<Node>>) -> ApiResult<impl IntoRespo
     Ok(Json(out))
 }
 
-async fn monitor_page(State(node): State<Arc<Node>>, Query(p): Query<TwinParams>) -> ApiResult<Html<String>> {
-    Ok(Html(monitor::render(&node, &p.connection, &p.status, &p.key).await?))
+async fn monitor_page(
+    State(node): State<Arc<Node>>,
+    Query(p): Query<TwinParams>,
+) -> ApiResult<Html<String>> {
+    Ok(Html(
+        monitor::render(&node, &p.connection, &p.status, &p.key).await?,
+    ))
 }

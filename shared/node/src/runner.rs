@@ -1,9 +1,9 @@
 //! The local runner: drives the handlers from the SQLite queues with tokio tasks, the way
 //! Lambda event source mappings drive them from SQS.
 
+use crate::Node;
 use crate::batch::{Outcome, process_batch};
 use crate::handlers::scheduler;
-use crate::Node;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -100,7 +100,11 @@ pub async fn run_once(node: &Node, queue: &str, batch_size: usize) -> usize {
                     .change_visibility(queue, &message.receipt, after_ms)
                     .await
             }
-            Outcome::NotProcessed => node.queue.change_visibility(queue, &message.receipt, 0).await,
+            Outcome::NotProcessed => {
+                node.queue
+                    .change_visibility(queue, &message.receipt, 0)
+                    .await
+            }
             Outcome::DeadLetter { reason } => {
                 let moved = node
                     .queue
@@ -129,7 +133,12 @@ pub async fn run_once(node: &Node, queue: &str, batch_size: usize) -> usize {
     batch.len()
 }
 
-async fn consume(node: Arc<Node>, queue: &'static str, settings: RunnerSettings, stop: Arc<AtomicBool>) {
+async fn consume(
+    node: Arc<Node>,
+    queue: &'static str,
+    settings: RunnerSettings,
+    stop: Arc<AtomicBool>,
+) {
     while !stop.load(Ordering::SeqCst) {
         if run_once(&node, queue, settings.batch_size).await == 0 {
             tokio::time::sleep(Duration::from_millis(settings.idle_ms)).await;

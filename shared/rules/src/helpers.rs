@@ -24,7 +24,10 @@ pub struct CommentHelper {
 
 impl CommentHelper {
     pub fn new(links: Vec<CommentLink>, origin_prefix: String) -> Self {
-        Self { links, origin_prefix }
+        Self {
+            links,
+            origin_prefix,
+        }
     }
 }
 
@@ -63,7 +66,9 @@ fn user(maps: &NodeHelperMaps, email: Dynamic, display_name: Dynamic) -> Dynamic
     }
 }
 
-fn list<T: serde::de::DeserializeOwned>(value: Option<&Dynamic>) -> Result<Vec<T>, Box<rhai::EvalAltResult>> {
+fn list<T: serde::de::DeserializeOwned>(
+    value: Option<&Dynamic>,
+) -> Result<Vec<T>, Box<rhai::EvalAltResult>> {
     match value {
         None => Ok(Vec::new()),
         Some(v) if v.is_unit() => Ok(Vec::new()),
@@ -86,15 +91,27 @@ impl CommentHelper {
                 .find(|l| l.remote_id == rc.id)
                 .map(|l| l.local_id.clone())
                 .filter(|id| out.iter().any(|c| &c.id == id))
-                .or_else(|| rc.remote_id.clone().filter(|id| out.iter().any(|c| &c.id == id)))
+                .or_else(|| {
+                    rc.remote_id
+                        .clone()
+                        .filter(|id| out.iter().any(|c| &c.id == id))
+                })
                 .or_else(|| {
                     out.iter()
-                        .find(|c| c.origin.as_deref() == Some(origin.as_str()) || (c.id.is_empty() && c.remote_id.as_deref() == Some(rc.id.as_str())))
+                        .find(|c| {
+                            c.origin.as_deref() == Some(origin.as_str())
+                                || (c.id.is_empty()
+                                    && c.remote_id.as_deref() == Some(rc.id.as_str()))
+                        })
                         .map(|c| c.id.clone())
                 });
             match target {
                 Some(local_id) => {
-                    if let Some(c) = out.iter_mut().find(|c| c.id == local_id && (!local_id.is_empty() || c.remote_id.as_deref() == Some(rc.id.as_str()))) {
+                    if let Some(c) = out.iter_mut().find(|c| {
+                        c.id == local_id
+                            && (!local_id.is_empty()
+                                || c.remote_id.as_deref() == Some(rc.id.as_str()))
+                    }) {
                         if c.body != rc.body {
                             c.body = rc.body.clone();
                         }
@@ -143,16 +160,31 @@ fn to_array<T: serde::Serialize>(items: &[T]) -> Result<Array, Box<rhai::EvalAlt
 pub fn register(engine: &mut Engine) {
     engine
         .register_type_with_name::<NodeHelper>("NodeHelper")
-        .register_fn("getStatus", |h: &mut NodeHelper, name: Dynamic| named(&h.maps.statuses, name))
-        .register_fn("getPriority", |h: &mut NodeHelper, name: Dynamic| named(&h.maps.priorities, name))
-        .register_fn("getUserByEmail", |h: &mut NodeHelper, email: Dynamic| user(&h.maps, email, Dynamic::UNIT))
-        .register_fn("getUserByEmail", |h: &mut NodeHelper, email: Dynamic, name: Dynamic| user(&h.maps, email, name));
+        .register_fn("getStatus", |h: &mut NodeHelper, name: Dynamic| {
+            named(&h.maps.statuses, name)
+        })
+        .register_fn("getPriority", |h: &mut NodeHelper, name: Dynamic| {
+            named(&h.maps.priorities, name)
+        })
+        .register_fn("getUserByEmail", |h: &mut NodeHelper, email: Dynamic| {
+            user(&h.maps, email, Dynamic::UNIT)
+        })
+        .register_fn(
+            "getUserByEmail",
+            |h: &mut NodeHelper, email: Dynamic, name: Dynamic| user(&h.maps, email, name),
+        );
     engine
         .register_type_with_name::<CommentHelper>("CommentHelper")
-        .register_fn("mergeComments", |h: &mut CommentHelper, issue: Map, replica: Map| h.merge(&issue, &replica));
+        .register_fn(
+            "mergeComments",
+            |h: &mut CommentHelper, issue: Map, replica: Map| h.merge(&issue, &replica),
+        );
     engine
         .register_type_with_name::<AttachmentHelper>("AttachmentHelper")
-        .register_fn("mergeAttachments", |_: &mut AttachmentHelper, issue: Map, replica: Map| {
-            merge_attachments(&issue, &replica)
-        });
+        .register_fn(
+            "mergeAttachments",
+            |_: &mut AttachmentHelper, issue: Map, replica: Map| {
+                merge_attachments(&issue, &replica)
+            },
+        );
 }

@@ -142,16 +142,33 @@ fn classify(script: Script, e: &EvalAltResult) -> RulesError {
         EvalAltResult::ErrorTooManyOperations(_)
         | EvalAltResult::ErrorDataTooLarge(..)
         | EvalAltResult::ErrorStackOverflow(_)
-        | EvalAltResult::ErrorTooManyModules(_) => RulesError::Limit { script, message, line },
-        _ => RulesError::Runtime { script, message, line },
+        | EvalAltResult::ErrorTooManyModules(_) => RulesError::Limit {
+            script,
+            message,
+            line,
+        },
+        _ => RulesError::Runtime {
+            script,
+            message,
+            line,
+        },
     }
 }
 
 /// Fields of [`Item`] that are not optional: a script that sets them to `()` leaves them
 /// as they were, while `()` on an optional field (status, assignee, …) clears it.
 const REQUIRED_FIELDS: &[&str] = &[
-    "key", "project", "url", "summary", "description", "labels", "comments", "attachments",
-    "customFields", "version", "updatedMs",
+    "key",
+    "project",
+    "url",
+    "summary",
+    "description",
+    "labels",
+    "comments",
+    "attachments",
+    "customFields",
+    "version",
+    "updatedMs",
 ];
 
 impl RuleSet {
@@ -188,7 +205,10 @@ impl RuleSet {
             .map_err(|e| classify(script, &e))?;
         let replica = scope
             .get_value::<Dynamic>("replica")
-            .ok_or_else(|| RulesError::Output { script, message: "replica: the script removed it".into() })?;
+            .ok_or_else(|| RulesError::Output {
+                script,
+                message: "replica: the script removed it".into(),
+            })?;
         if !replica.is_map() {
             return Err(RulesError::Output {
                 script,
@@ -226,9 +246,15 @@ impl RuleSet {
             .map_err(|e| classify(script, &e))?;
         let result = scope
             .get_value::<Dynamic>("issue")
-            .ok_or_else(|| RulesError::Output { script, message: "issue: the script removed it".into() })?;
+            .ok_or_else(|| RulesError::Output {
+                script,
+                message: "issue: the script removed it".into(),
+            })?;
         let Some(mut map) = result.try_cast::<Map>() else {
-            return Err(RulesError::Output { script, message: "issue: expected a map".into() });
+            return Err(RulesError::Output {
+                script,
+                message: "issue: expected a map".into(),
+            });
         };
         let original = issue_dyn.try_cast::<Map>().unwrap_or_default();
         for field in REQUIRED_FIELDS {
@@ -261,7 +287,11 @@ pub struct RulesCache {
 }
 
 impl RulesCache {
-    pub fn get_or_compile(&self, connection_id: &str, version: &ConfigVersion) -> Result<Arc<RuleSet>, RulesError> {
+    pub fn get_or_compile(
+        &self,
+        connection_id: &str,
+        version: &ConfigVersion,
+    ) -> Result<Arc<RuleSet>, RulesError> {
         let key = (connection_id.to_string(), version.number);
         if let Some((stored, set)) = self.lock().get(&key) {
             // A version's content is fixed once saved; compare anyway so an edited draft
@@ -271,7 +301,8 @@ impl RulesCache {
             }
         }
         let set = Arc::new(RuleSet::compile(version, Limits::default())?);
-        self.compiled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.compiled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.lock().insert(key, (version.clone(), set.clone()));
         Ok(set)
     }
@@ -281,7 +312,9 @@ impl RulesCache {
         self.compiled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, u32), (ConfigVersion, Arc<RuleSet>)>> {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<(String, u32), (ConfigVersion, Arc<RuleSet>)>> {
         self.sets.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -13,8 +13,16 @@ fn item() -> Item {
         status: Some(Named::new("Open")),
         priority: Some(Named::new("High")),
         labels: vec!["sync".into()],
-        assignee: Some(User { email: "ana@a.example".into(), display_name: "Ana".into() }),
-        comments: vec![Comment { id: "c1".into(), body: "first".into(), created_ms: 5, ..Comment::default() }],
+        assignee: Some(User {
+            email: "ana@a.example".into(),
+            display_name: "Ana".into(),
+        }),
+        comments: vec![Comment {
+            id: "c1".into(),
+            body: "first".into(),
+            created_ms: 5,
+            ..Comment::default()
+        }],
         custom_fields: [("team".to_string(), json!("red"))].into(),
         version: 3,
         updated_ms: 99,
@@ -23,18 +31,41 @@ fn item() -> Item {
 }
 
 fn rules(maps: NodeHelperMaps) -> RuleSet {
-    RuleSet::compile(&ConfigVersion { helper_maps: maps, ..defaults::version() }, Limits::default()).unwrap()
+    RuleSet::compile(
+        &ConfigVersion {
+            helper_maps: maps,
+            ..defaults::version()
+        },
+        Limits::default(),
+    )
+    .unwrap()
 }
 
 fn with(outgoing: &str, incoming: &str) -> Result<RuleSet, RulesError> {
     RuleSet::compile(
-        &ConfigVersion { outgoing: outgoing.into(), incoming: incoming.into(), ..ConfigVersion::default() },
+        &ConfigVersion {
+            outgoing: outgoing.into(),
+            incoming: incoming.into(),
+            ..ConfigVersion::default()
+        },
         Limits::default(),
     )
 }
 
-fn ctx<'a>(replica: &'a serde_json::Value, issue: &'a Item, links: &'a [CommentLink], first: bool) -> IncomingContext<'a> {
-    IncomingContext { replica, previous: None, issue, first_sync: first, comment_links: links, origin_prefix: "twinsync:c:" }
+fn ctx<'a>(
+    replica: &'a serde_json::Value,
+    issue: &'a Item,
+    links: &'a [CommentLink],
+    first: bool,
+) -> IncomingContext<'a> {
+    IncomingContext {
+        replica,
+        previous: None,
+        issue,
+        first_sync: first,
+        comment_links: links,
+        origin_prefix: "twinsync:c:",
+    }
 }
 
 #[test]
@@ -45,7 +76,10 @@ fn default_outgoing_shares_the_fields() {
     assert_eq!(replica["labels"], json!(["sync"]));
     assert_eq!(replica["comments"][0]["id"], "c1");
     assert_eq!(replica["customFields"]["team"], "red");
-    assert!(replica.get("version").is_none(), "tracker internals are not shared");
+    assert!(
+        replica.get("version").is_none(),
+        "tracker internals are not shared"
+    );
 }
 
 #[test]
@@ -57,14 +91,23 @@ fn default_incoming_maps_status_priority_and_users() {
     };
     let r = rules(maps);
     let replica = r.outgoing(&item()).unwrap();
-    let empty = Item { project: "SUP".into(), ..Item::default() };
+    let empty = Item {
+        project: "SUP".into(),
+        ..Item::default()
+    };
     let out = r.incoming(&ctx(&replica, &empty, &[], true)).unwrap();
     assert_eq!(out.project, "SUP");
     assert_eq!(out.summary, "Login fails");
     assert_eq!(out.status_name(), Some("To Do"));
     assert_eq!(out.priority_name(), Some("P1"));
-    assert_eq!(out.assignee.as_ref().map(|u| u.email.as_str()), Some("ana@b.example"));
-    assert_eq!(out.assignee.as_ref().map(|u| u.display_name.as_str()), Some("Ana"));
+    assert_eq!(
+        out.assignee.as_ref().map(|u| u.email.as_str()),
+        Some("ana@b.example")
+    );
+    assert_eq!(
+        out.assignee.as_ref().map(|u| u.display_name.as_str()),
+        Some("Ana")
+    );
     assert_eq!(out.comments.len(), 1);
     assert_eq!(out.comments[0].id, "");
     assert_eq!(out.comments[0].remote_id.as_deref(), Some("c1"));
@@ -78,7 +121,10 @@ fn absent_optional_fields_clear_and_absent_required_fields_stay() {
     let local = item();
     let out = r.incoming(&ctx(&replica, &local, &[], false)).unwrap();
     assert_eq!(out.summary, "only this");
-    assert_eq!(out.description, local.description, "() keeps a required field");
+    assert_eq!(
+        out.description, local.description,
+        "() keeps a required field"
+    );
     assert_eq!(out.status, None, "() clears an optional field");
     assert_eq!(out.comments, local.comments);
 }
@@ -87,8 +133,15 @@ fn absent_optional_fields_clear_and_absent_required_fields_stay() {
 fn merge_comments_table() {
     let r = rules(NodeHelperMaps::default());
     let local = |comments: Vec<Comment>| Item { comments, ..item() };
-    let c = |id: &str, body: &str| Comment { id: id.into(), body: body.into(), ..Comment::default() };
-    let linked = CommentLink { local_id: "L1".into(), remote_id: "R1".into() };
+    let c = |id: &str, body: &str| Comment {
+        id: id.into(),
+        body: body.into(),
+        ..Comment::default()
+    };
+    let linked = CommentLink {
+        local_id: "L1".into(),
+        remote_id: "R1".into(),
+    };
     struct Case {
         name: &'static str,
         local: Vec<Comment>,
@@ -97,20 +150,72 @@ fn merge_comments_table() {
         want: Vec<(&'static str, &'static str)>,
     }
     let cases = vec![
-        Case { name: "new remote comment is appended", local: vec![c("L0", "mine")], replica: json!({"comments": [{"id": "R9", "body": "theirs"}]}), links: vec![], want: vec![("L0", "mine"), ("", "theirs")] },
-        Case { name: "linked comment edited remotely", local: vec![c("L1", "old")], replica: json!({"comments": [{"id": "R1", "body": "new"}]}), links: vec![linked.clone()], want: vec![("L1", "new")] },
-        Case { name: "sender knew our id", local: vec![c("L5", "same")], replica: json!({"comments": [{"id": "R5", "body": "same", "remoteId": "L5"}]}), links: vec![], want: vec![("L5", "same")] },
-        Case { name: "found again by origin marker", local: vec![Comment { origin: Some("twinsync:c:R7".into()), ..c("L7", "x") }], replica: json!({"comments": [{"id": "R7", "body": "x"}]}), links: vec![], want: vec![("L7", "x")] },
-        Case { name: "no comments in replica", local: vec![c("L0", "mine")], replica: json!({}), links: vec![], want: vec![("L0", "mine")] },
+        Case {
+            name: "new remote comment is appended",
+            local: vec![c("L0", "mine")],
+            replica: json!({"comments": [{"id": "R9", "body": "theirs"}]}),
+            links: vec![],
+            want: vec![("L0", "mine"), ("", "theirs")],
+        },
+        Case {
+            name: "linked comment edited remotely",
+            local: vec![c("L1", "old")],
+            replica: json!({"comments": [{"id": "R1", "body": "new"}]}),
+            links: vec![linked.clone()],
+            want: vec![("L1", "new")],
+        },
+        Case {
+            name: "sender knew our id",
+            local: vec![c("L5", "same")],
+            replica: json!({"comments": [{"id": "R5", "body": "same", "remoteId": "L5"}]}),
+            links: vec![],
+            want: vec![("L5", "same")],
+        },
+        Case {
+            name: "found again by origin marker",
+            local: vec![Comment {
+                origin: Some("twinsync:c:R7".into()),
+                ..c("L7", "x")
+            }],
+            replica: json!({"comments": [{"id": "R7", "body": "x"}]}),
+            links: vec![],
+            want: vec![("L7", "x")],
+        },
+        Case {
+            name: "no comments in replica",
+            local: vec![c("L0", "mine")],
+            replica: json!({}),
+            links: vec![],
+            want: vec![("L0", "mine")],
+        },
     ];
     for case in cases {
         let issue = local(case.local);
-        let out = r.incoming(&IncomingContext { comment_links: &case.links, ..ctx(&case.replica, &issue, &[], false) }).unwrap();
-        let got: Vec<(&str, &str)> = out.comments.iter().map(|c| (c.id.as_str(), c.body.as_str())).collect();
+        let out = r
+            .incoming(&IncomingContext {
+                comment_links: &case.links,
+                ..ctx(&case.replica, &issue, &[], false)
+            })
+            .unwrap();
+        let got: Vec<(&str, &str)> = out
+            .comments
+            .iter()
+            .map(|c| (c.id.as_str(), c.body.as_str()))
+            .collect();
         assert_eq!(got, case.want, "{}", case.name);
         // Merging the same replica into the result again adds nothing.
-        let again = r.incoming(&IncomingContext { comment_links: &case.links, ..ctx(&case.replica, &out, &[], false) }).unwrap();
-        assert_eq!(again.comments.len(), out.comments.len(), "{}: merged twice", case.name);
+        let again = r
+            .incoming(&IncomingContext {
+                comment_links: &case.links,
+                ..ctx(&case.replica, &out, &[], false)
+            })
+            .unwrap();
+        assert_eq!(
+            again.comments.len(),
+            out.comments.len(),
+            "{}: merged twice",
+            case.name
+        );
     }
 }
 
@@ -135,7 +240,10 @@ fn limits_stop_runaway_scripts() {
     for (script, what) in table {
         let r = with(script, "").unwrap();
         match r.outgoing(&item()) {
-            Err(RulesError::Limit { script: Script::Outgoing, .. }) => {}
+            Err(RulesError::Limit {
+                script: Script::Outgoing,
+                ..
+            }) => {}
             other => panic!("{what}: expected a limit error, got {other:?}"),
         }
     }
@@ -144,16 +252,31 @@ fn limits_stop_runaway_scripts() {
 #[test]
 fn errors_say_where() {
     match with("replica.summary = ;", "") {
-        Err(RulesError::Compile { script: Script::Outgoing, line: 1, column, .. }) => assert!(column > 0),
+        Err(RulesError::Compile {
+            script: Script::Outgoing,
+            line: 1,
+            column,
+            ..
+        }) => assert!(column > 0),
         other => panic!("{other:?}"),
     }
     let r = with("", "let a = 1;\nlet b = 2;\nissue.summary = nosuch(a);").unwrap();
     let replica = json!({});
     match r.incoming(&ctx(&replica, &item(), &[], false)) {
-        Err(RulesError::Runtime { script: Script::Incoming, line: 3, .. }) => {}
+        Err(RulesError::Runtime {
+            script: Script::Incoming,
+            line: 3,
+            ..
+        }) => {}
         other => panic!("{other:?}"),
     }
-    assert!(matches!(with("import \"fs\" as fs;", ""), Err(_)) || with("import \"fs\" as fs;", "").unwrap().outgoing(&item()).is_err());
+    assert!(
+        matches!(with("import \"fs\" as fs;", ""), Err(_))
+            || with("import \"fs\" as fs;", "")
+                .unwrap()
+                .outgoing(&item())
+                .is_err()
+    );
     assert!(with("eval(\"1\")", "").is_err_and(|e| matches!(e, RulesError::Compile { .. })));
     let bad = with("", "issue.labels = \"x\";").unwrap();
     match bad.incoming(&ctx(&replica, &item(), &[], false)) {

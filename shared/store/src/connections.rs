@@ -68,7 +68,12 @@ impl ConnectionStore for SqliteConnectionStore {
         let n = conn
             .execute(
                 "UPDATE connections SET revision = ?1, body = ?2 WHERE id = ?3 AND revision = ?4",
-                params![stored.revision as i64, body, stored.id, connection.revision as i64],
+                params![
+                    stored.revision as i64,
+                    body,
+                    stored.id,
+                    connection.revision as i64
+                ],
             )
             .map_err(port_err)?;
         if n == 0 {
@@ -90,7 +95,11 @@ impl ConnectionStore for SqliteConnectionStore {
         tx.commit().map_err(port_err)
     }
 
-    async fn cursor(&self, connection_id: &str, trigger_id: &str) -> PortResult<Option<PollCursor>> {
+    async fn cursor(
+        &self,
+        connection_id: &str,
+        trigger_id: &str,
+    ) -> PortResult<Option<PollCursor>> {
         let conn = self.db.lock();
         let body: Option<String> = conn
             .query_row(
@@ -104,7 +113,12 @@ impl ConnectionStore for SqliteConnectionStore {
             .transpose()
     }
 
-    async fn set_cursor(&self, connection_id: &str, trigger_id: &str, cursor: &PollCursor) -> PortResult<()> {
+    async fn set_cursor(
+        &self,
+        connection_id: &str,
+        trigger_id: &str,
+        cursor: &PollCursor,
+    ) -> PortResult<()> {
         let body = to_json(cursor)?;
         let conn = self.db.lock();
         conn.execute(
@@ -121,7 +135,11 @@ impl ConnectionStore for SqliteConnectionStore {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
         let known: Option<i64> = tx
-            .query_row("SELECT expires_ms FROM nonces WHERE nonce = ?1", params![nonce], |r| r.get(0))
+            .query_row(
+                "SELECT expires_ms FROM nonces WHERE nonce = ?1",
+                params![nonce],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(port_err)?;
         if known.is_some_and(|e| e > now) {
@@ -148,9 +166,11 @@ impl ConnectionStore for SqliteConnectionStore {
 
     async fn get_meta(&self, key: &str) -> PortResult<Option<String>> {
         let conn = self.db.lock();
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| r.get(0))
-            .optional()
-            .map_err(port_err)
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(port_err)
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> PortResult<()> {

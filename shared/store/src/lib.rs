@@ -41,7 +41,9 @@ impl StoreError {
 /// Maps a SQLite error to the ports' error: a unique-constraint failure is a lost race.
 pub(crate) fn port_err(e: rusqlite::Error) -> PortError {
     match &e {
-        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
             PortError::Conflict(e.to_string())
         }
         _ => PortError::Storage(e.to_string()),

@@ -58,7 +58,11 @@ pub struct SqliteQueue {
 
 impl SqliteQueue {
     pub fn new(db: Db, clock: Arc<dyn Clock>, settings: QueueSettings) -> Self {
-        Self { db, clock, settings }
+        Self {
+            db,
+            clock,
+            settings,
+        }
     }
 }
 
@@ -121,7 +125,10 @@ fn insert(
             now
         ],
     )?;
-    tx.execute("INSERT OR IGNORE INTO queue_names (name) VALUES (?1)", params![queue])?;
+    tx.execute(
+        "INSERT OR IGNORE INTO queue_names (name) VALUES (?1)",
+        params![queue],
+    )?;
     refresh_group(tx, queue, &message.group_id)?;
     Ok(SendOutcome::Enqueued)
 }
@@ -132,7 +139,8 @@ impl Queue for SqliteQueue {
         let now = self.clock.now_ms();
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
-        let outcome = insert(&tx, queue, &message, now, self.settings.dedup_window_ms).map_err(port_err)?;
+        let outcome =
+            insert(&tx, queue, &message, now, self.settings.dedup_window_ms).map_err(port_err)?;
         tx.commit().map_err(port_err)?;
         Ok(outcome)
     }
@@ -150,7 +158,12 @@ impl Queue for SqliteQueue {
         tx.commit().map_err(port_err)
     }
 
-    async fn receive(&self, queue: &str, max: usize, visibility_ms: i64) -> PortResult<Vec<QueueMessage>> {
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility_ms: i64,
+    ) -> PortResult<Vec<QueueMessage>> {
         let now = self.clock.now_ms();
         let max_receives = self.settings.max_receives(queue);
         let dlq = queues::dlq(queue);
@@ -182,7 +195,14 @@ impl Queue for SqliteQueue {
                         )
                         .map_err(port_err)?;
                     stmt.query_map(params![queue, group, (max - out.len()) as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                        ))
                     })
                     .map_err(port_err)?
                     .collect::<Result<_, _>>()
@@ -196,8 +216,11 @@ impl Queue for SqliteQueue {
                             params![dlq, seq],
                         )
                         .map_err(port_err)?;
-                        tx.execute("INSERT OR IGNORE INTO queue_names (name) VALUES (?1)", params![dlq])
-                            .map_err(port_err)?;
+                        tx.execute(
+                            "INSERT OR IGNORE INTO queue_names (name) VALUES (?1)",
+                            params![dlq],
+                        )
+                        .map_err(port_err)?;
                         refresh_group(&tx, &dlq, &group).map_err(port_err)?;
                         tracing::warn!(queue, id = %id, receives = count, "message moved to the dead-letter queue");
                         continue;
@@ -237,7 +260,9 @@ impl Queue for SqliteQueue {
             .optional()
             .map_err(port_err)?;
         let Some(group) = group else {
-            return Err(PortError::Rejected(format!("receipt {receipt} is not valid on {queue}")));
+            return Err(PortError::Rejected(format!(
+                "receipt {receipt} is not valid on {queue}"
+            )));
         };
         tx.execute(
             "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
@@ -248,7 +273,12 @@ impl Queue for SqliteQueue {
         tx.commit().map_err(port_err)
     }
 
-    async fn change_visibility(&self, queue: &str, receipt: &str, visibility_ms: i64) -> PortResult<()> {
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &str,
+        visibility_ms: i64,
+    ) -> PortResult<()> {
         let now = self.clock.now_ms();
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
@@ -261,7 +291,9 @@ impl Queue for SqliteQueue {
             .optional()
             .map_err(port_err)?;
         let Some(group) = group else {
-            return Err(PortError::Rejected(format!("receipt {receipt} is not valid on {queue}")));
+            return Err(PortError::Rejected(format!(
+                "receipt {receipt} is not valid on {queue}"
+            )));
         };
         let delayed = i64::from(visibility_ms > 0);
         tx.execute(

@@ -39,7 +39,11 @@ impl TwinStore for SqliteTwinStore {
         self.one("SELECT body FROM twins WHERE id = ?1", id, None)
     }
 
-    async fn find_by_local(&self, connection_id: &str, local_key: &str) -> PortResult<Option<Twin>> {
+    async fn find_by_local(
+        &self,
+        connection_id: &str,
+        local_key: &str,
+    ) -> PortResult<Option<Twin>> {
         self.one(
             "SELECT body FROM twins WHERE connection_id = ?1 AND local_key = ?2",
             connection_id,
@@ -47,7 +51,11 @@ impl TwinStore for SqliteTwinStore {
         )
     }
 
-    async fn find_by_remote(&self, connection_id: &str, remote_key: &str) -> PortResult<Option<Twin>> {
+    async fn find_by_remote(
+        &self,
+        connection_id: &str,
+        remote_key: &str,
+    ) -> PortResult<Option<Twin>> {
         self.one(
             "SELECT body FROM twins WHERE connection_id = ?1 AND remote_key = ?2",
             connection_id,
@@ -117,7 +125,10 @@ impl TwinStore for SqliteTwinStore {
     async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>> {
         let limit = if query.limit == 0 { 100 } else { query.limit } as i64;
         let prefix = query.key_prefix.as_ref().map(|p| {
-            let escaped = p.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+            let escaped = p
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
             format!("{escaped}%")
         });
         let conn = self.db.lock();
@@ -132,7 +143,13 @@ impl TwinStore for SqliteTwinStore {
             .map_err(port_err)?;
         let rows = stmt
             .query_map(
-                params![query.connection_id, query.status, prefix, limit, query.offset as i64],
+                params![
+                    query.connection_id,
+                    query.status,
+                    prefix,
+                    limit,
+                    query.offset as i64
+                ],
                 |r| r.get::<_, String>(0),
             )
             .map_err(port_err)?;
@@ -180,7 +197,9 @@ impl TwinStore for SqliteTwinStore {
             )
             .map_err(port_err)?;
         let rows = stmt
-            .query_map(params![connection_id, twin_id, limit as i64], |r| r.get::<_, String>(0))
+            .query_map(params![connection_id, twin_id, limit as i64], |r| {
+                r.get::<_, String>(0)
+            })
             .map_err(port_err)?;
         let mut out = Vec::new();
         for body in rows {

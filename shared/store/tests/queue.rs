@@ -37,7 +37,13 @@ async fn bodies(q: &SqliteQueue, max: usize) -> Vec<String> {
 async fn groups_deliver_in_order_and_lock_while_in_flight() {
     let clock = ManualClock::new(1_000);
     let q = queue(&clock);
-    for (g, b) in [("a", "a1"), ("b", "b1"), ("a", "a2"), ("a", "a3"), ("b", "b2")] {
+    for (g, b) in [
+        ("a", "a1"),
+        ("b", "b1"),
+        ("a", "a2"),
+        ("a", "a3"),
+        ("b", "b2"),
+    ] {
         q.send("q", msg(g, b)).await.unwrap();
     }
     // Groups by their head, messages of a group in order.
@@ -48,8 +54,14 @@ async fn groups_deliver_in_order_and_lock_while_in_flight() {
     // After the visibility timeout both come back, in order, a3 still behind them.
     clock.advance_ms(1_001);
     let again = q.receive("q", 10, 1_000).await.unwrap();
-    let got: Vec<(&str, u32)> = again.iter().map(|m| (m.body.as_str(), m.receive_count)).collect();
-    assert_eq!(got, vec![("a1", 2), ("a2", 2), ("a3", 1), ("b1", 2), ("b2", 2)]);
+    let got: Vec<(&str, u32)> = again
+        .iter()
+        .map(|m| (m.body.as_str(), m.receive_count))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("a1", 2), ("a2", 2), ("a3", 1), ("b1", 2), ("b2", 2)]
+    );
 }
 
 #[tokio::test]
@@ -61,7 +73,10 @@ async fn delete_needs_the_latest_receipt() {
     clock.advance_ms(101);
     let second = q.receive("q", 1, 100).await.unwrap().remove(0);
     assert_ne!(first.receipt, second.receipt);
-    assert!(matches!(q.delete("q", &first.receipt).await, Err(PortError::Rejected(_))));
+    assert!(matches!(
+        q.delete("q", &first.receipt).await,
+        Err(PortError::Rejected(_))
+    ));
     q.delete("q", &second.receipt).await.unwrap();
     assert_eq!(q.depth("q").await.unwrap().total(), 0);
 }
@@ -97,12 +112,19 @@ async fn dedup_window() {
     ];
     for (at, want) in table {
         clock.set_ms(at);
-        assert_eq!(q.send("q", msg("g", "same")).await.unwrap(), want, "at {at}");
+        assert_eq!(
+            q.send("q", msg("g", "same")).await.unwrap(),
+            want,
+            "at {at}"
+        );
     }
     // A deleted message still counts for the window.
     let m = q.receive("q", 1, 10).await.unwrap().remove(0);
     q.delete("q", &m.receipt).await.unwrap();
-    assert_eq!(q.send("q", msg("g", "same")).await.unwrap(), SendOutcome::Duplicate);
+    assert_eq!(
+        q.send("q", msg("g", "same")).await.unwrap(),
+        SendOutcome::Duplicate
+    );
 }
 
 #[tokio::test]
@@ -143,14 +165,30 @@ async fn messages_and_in_flight_state_survive_a_reopen() {
     let path = dir.path().join("node.db");
     let clock = ManualClock::new(0);
     {
-        let q = SqliteQueue::new(Db::open(&path).unwrap(), Arc::new(clock.clone()), QueueSettings::default());
+        let q = SqliteQueue::new(
+            Db::open(&path).unwrap(),
+            Arc::new(clock.clone()),
+            QueueSettings::default(),
+        );
         q.send("q", msg("g", "1")).await.unwrap();
         q.send("q", msg("g", "2")).await.unwrap();
         q.receive("q", 1, 1_000).await.unwrap();
     }
-    let q = SqliteQueue::new(Db::open(&path).unwrap(), Arc::new(clock.clone()), QueueSettings::default());
-    assert!(q.receive("q", 10, 1_000).await.unwrap().is_empty(), "still in flight");
+    let q = SqliteQueue::new(
+        Db::open(&path).unwrap(),
+        Arc::new(clock.clone()),
+        QueueSettings::default(),
+    );
+    assert!(
+        q.receive("q", 10, 1_000).await.unwrap().is_empty(),
+        "still in flight"
+    );
     clock.advance_ms(1_000);
     let got = q.receive("q", 10, 1_000).await.unwrap();
-    assert_eq!(got.iter().map(|m| (m.body.as_str(), m.receive_count)).collect::<Vec<_>>(), vec![("1", 2), ("2", 1)]);
+    assert_eq!(
+        got.iter()
+            .map(|m| (m.body.as_str(), m.receive_count))
+            .collect::<Vec<_>>(),
+        vec![("1", 2), ("2", 1)]
+    );
 }

@@ -1,7 +1,9 @@
 //! Twin and connection stores: uniqueness, conditional writes, cursors, nonces.
 
 use std::sync::Arc;
-use twinsync_core::{Connection, ConnectionStatus, ManualClock, SyncEvent, SyncEventKind, Twin, TwinStatus};
+use twinsync_core::{
+    Connection, ConnectionStatus, ManualClock, SyncEvent, SyncEventKind, Twin, TwinStatus,
+};
 use twinsync_ports::{ConnectionStore, PollCursor, PortError, ReplicaRecord, TwinQuery, TwinStore};
 use twinsync_store::open_in_memory;
 
@@ -26,12 +28,19 @@ async fn one_twin_per_item() {
         twin("1", Some("A-9"), None),
     ];
     for t in table {
-        assert!(matches!(twins.insert(&t).await, Err(PortError::Conflict(_))), "{}", t.id);
+        assert!(
+            matches!(twins.insert(&t).await, Err(PortError::Conflict(_))),
+            "{}",
+            t.id
+        );
     }
     // An update that would take another twin's key is a conflict too.
     let mut t3 = twins.get("3").await.unwrap().unwrap();
     t3.local_key = Some("A-1".into());
-    assert!(matches!(twins.update(&t3).await, Err(PortError::Conflict(_))));
+    assert!(matches!(
+        twins.update(&t3).await,
+        Err(PortError::Conflict(_))
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -42,7 +51,10 @@ async fn concurrent_reservations_of_the_same_remote_item_leave_one_twin() {
     for i in 0..32 {
         let twins = twins.clone();
         tasks.push(tokio::spawn(async move {
-            twins.insert(&twin(&format!("t{i}"), None, Some("B-7"))).await.is_ok()
+            twins
+                .insert(&twin(&format!("t{i}"), None, Some("B-7")))
+                .await
+                .is_ok()
         }));
     }
     let mut won = 0;
@@ -67,7 +79,10 @@ async fn conditional_update_wins_once() {
     assert_eq!(stored.revision, 1);
     let mut w2 = read2;
     w2.out_version = 7;
-    assert!(matches!(twins.update(&w2).await, Err(PortError::Conflict(_))));
+    assert!(matches!(
+        twins.update(&w2).await,
+        Err(PortError::Conflict(_))
+    ));
     assert_eq!(twins.get("1").await.unwrap().unwrap().out_version, 1);
 }
 
@@ -75,7 +90,11 @@ async fn conditional_update_wins_once() {
 async fn list_filters_events_and_replicas() {
     let (_, twins, _) = open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
     for i in 0..5 {
-        let mut t = twin(&format!("{i}"), Some(&format!("A-{i}")), Some(&format!("B-{i}")));
+        let mut t = twin(
+            &format!("{i}"),
+            Some(&format!("A-{i}")),
+            Some(&format!("B-{i}")),
+        );
         t.created_ms = i;
         if i % 2 == 0 {
             t.status = TwinStatus::Error("boom".into());
@@ -96,24 +115,54 @@ async fn list_filters_events_and_replicas() {
         (q(None, None, 2, 1), vec!["1", "2"]),
     ];
     for (query, want) in table {
-        let got: Vec<String> = twins.list(&query).await.unwrap().into_iter().map(|t| t.id).collect();
+        let got: Vec<String> = twins
+            .list(&query)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
         assert_eq!(got, want, "{query:?}");
     }
-    for (i, kind) in [SyncEventKind::Outgoing, SyncEventKind::Ack].into_iter().enumerate() {
+    for (i, kind) in [SyncEventKind::Outgoing, SyncEventKind::Ack]
+        .into_iter()
+        .enumerate()
+    {
         twins
-            .add_event(&SyncEvent { connection_id: "c".into(), twin_id: Some("1".into()), at_ms: i as i64, kind, detail: format!("e{i}") })
+            .add_event(&SyncEvent {
+                connection_id: "c".into(),
+                twin_id: Some("1".into()),
+                at_ms: i as i64,
+                kind,
+                detail: format!("e{i}"),
+            })
             .await
             .unwrap();
     }
     let events = twins.events(Some("c"), Some("1"), 10).await.unwrap();
-    assert_eq!(events.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(), vec!["e1", "e0"]);
+    assert_eq!(
+        events.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(),
+        vec!["e1", "e0"]
+    );
     for v in 1..=2 {
         twins
-            .add_replica(&ReplicaRecord { twin_id: "1".into(), direction: "out".into(), version: v, replica: serde_json::json!({"v": v}), at_ms: 0 })
+            .add_replica(&ReplicaRecord {
+                twin_id: "1".into(),
+                direction: "out".into(),
+                version: v,
+                replica: serde_json::json!({"v": v}),
+                at_ms: 0,
+            })
             .await
             .unwrap();
     }
-    let versions: Vec<u64> = twins.replicas("1").await.unwrap().iter().map(|r| r.version).collect();
+    let versions: Vec<u64> = twins
+        .replicas("1")
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.version)
+        .collect();
     assert_eq!(versions, vec![1, 2]);
 }
 
@@ -139,17 +188,26 @@ async fn connections_cursors_nonces_and_meta() {
     let clock = ManualClock::new(0);
     let (_, _, store) = open_in_memory(Arc::new(clock.clone())).unwrap();
     store.insert(&connection()).await.unwrap();
-    assert!(matches!(store.insert(&connection()).await, Err(PortError::Conflict(_))));
+    assert!(matches!(
+        store.insert(&connection()).await,
+        Err(PortError::Conflict(_))
+    ));
     let c = store.get("c").await.unwrap().unwrap();
     let mut stale = c.clone();
     let mut fresh = c;
     fresh.status = ConnectionStatus::Deactivated;
     assert_eq!(store.update(&fresh).await.unwrap().revision, 1);
     stale.name = "lost".into();
-    assert!(matches!(store.update(&stale).await, Err(PortError::Conflict(_))));
+    assert!(matches!(
+        store.update(&stale).await,
+        Err(PortError::Conflict(_))
+    ));
 
     assert_eq!(store.cursor("c", "t").await.unwrap(), None);
-    let cursor = PollCursor { since_ms: 5, seen: vec![("A-1".into(), 3)] };
+    let cursor = PollCursor {
+        since_ms: 5,
+        seen: vec![("A-1".into(), 3)],
+    };
     store.set_cursor("c", "t", &cursor).await.unwrap();
     assert_eq!(store.cursor("c", "t").await.unwrap(), Some(cursor));
 

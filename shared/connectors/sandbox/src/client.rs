@@ -26,7 +26,11 @@ impl std::fmt::Debug for SandboxTracker {
 }
 
 /// Maps an HTTP failure to the ports' error, keeping the server's reason.
-fn status_error(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> PortError {
+fn status_error(
+    status: reqwest::StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> PortError {
     let reason = serde_json::from_str::<Value>(body)
         .ok()
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
@@ -38,7 +42,9 @@ fn status_error(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMa
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.trim().parse::<u64>().ok())
                 .unwrap_or(1);
-            PortError::RateLimited { retry_after_ms: secs * 1000 }
+            PortError::RateLimited {
+                retry_after_ms: secs * 1000,
+            }
         }
         404 => PortError::NotFound(reason),
         409 => PortError::Conflict(reason),
@@ -50,7 +56,10 @@ fn status_error(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMa
 impl SandboxTracker {
     pub fn new(instance: impl Into<String>, config: SandboxConfig) -> Result<Self, SandboxError> {
         if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
-            return Err(SandboxError::Config(format!("base_url {:?} must be http(s)", config.base_url)));
+            return Err(SandboxError::Config(format!(
+                "base_url {:?} must be http(s)",
+                config.base_url
+            )));
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -89,12 +98,19 @@ impl SandboxTracker {
         if !status.is_success() {
             return Err(status_error(status, &headers, &text));
         }
-        serde_json::from_str(&text).map_err(|e| PortError::Rejected(format!("unexpected answer from sandbox {}: {e}", self.instance)))
+        serde_json::from_str(&text).map_err(|e| {
+            PortError::Rejected(format!(
+                "unexpected answer from sandbox {}: {e}",
+                self.instance
+            ))
+        })
     }
 
     /// Creates an item as a person would (no origin marker).
     pub async fn create_raw(&self, body: &Value) -> PortResult<Item> {
-        let w: WireItem = self.call(self.http.post(self.url("/api/items")).json(body)).await?;
+        let w: WireItem = self
+            .call(self.http.post(self.url("/api/items")).json(body))
+            .await?;
         Ok(w.into())
     }
 }
@@ -110,7 +126,10 @@ impl Tracker for SandboxTracker {
     }
 
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
-        match self.call::<WireItem>(self.http.get(self.url(&format!("/api/items/{key}")))).await {
+        match self
+            .call::<WireItem>(self.http.get(self.url(&format!("/api/items/{key}"))))
+            .await
+        {
             Ok(w) => Ok(Some(w.into())),
             Err(PortError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
@@ -123,7 +142,8 @@ impl Tracker for SandboxTracker {
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
-        let mut body = serde_json::to_value(update).map_err(|e| PortError::Rejected(e.to_string()))?;
+        let mut body =
+            serde_json::to_value(update).map_err(|e| PortError::Rejected(e.to_string()))?;
         // The sandbox wants users as {email, displayName} and no status as no key.
         if let Some(obj) = body.as_object_mut() {
             if let Some(Some(u)) = &update.assignee {
@@ -133,49 +153,85 @@ impl Tracker for SandboxTracker {
                 obj.remove("status");
             }
         }
-        let w: WireItem = self.call(self.http.patch(self.url(&format!("/api/items/{key}"))).json(&body)).await?;
+        let w: WireItem = self
+            .call(
+                self.http
+                    .patch(self.url(&format!("/api/items/{key}")))
+                    .json(&body),
+            )
+            .await?;
         Ok(w.into())
     }
 
-    async fn add_comment(&self, key: &str, body: &str, author: Option<&User>, origin: Option<&str>) -> PortResult<Comment> {
+    async fn add_comment(
+        &self,
+        key: &str,
+        body: &str,
+        author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<Comment> {
         let c: WireComment = self
-            .call(self.http.post(self.url(&format!("/api/items/{key}/comments"))).json(&json!({
-                "body": body,
-                "author": author.map(WireUser::from),
-                "origin": origin,
-            })))
+            .call(
+                self.http
+                    .post(self.url(&format!("/api/items/{key}/comments")))
+                    .json(&json!({
+                        "body": body,
+                        "author": author.map(WireUser::from),
+                        "origin": origin,
+                    })),
+            )
             .await?;
         Ok(c.into())
     }
 
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
         let _: Value = self
-            .call(self.http.patch(self.url(&format!("/api/items/{key}/comments/{comment_id}"))).json(&json!({ "body": body })))
+            .call(
+                self.http
+                    .patch(self.url(&format!("/api/items/{key}/comments/{comment_id}")))
+                    .json(&json!({ "body": body })),
+            )
             .await?;
         Ok(())
     }
 
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
         let a: WireAttachment = self
-            .call(self.http.post(self.url(&format!("/api/items/{key}/attachments"))).json(&json!({
-                "filename": attachment.filename,
-                "mimeType": attachment.mime_type,
-                "size": attachment.size,
-                "url": attachment.url,
-            })))
+            .call(
+                self.http
+                    .post(self.url(&format!("/api/items/{key}/attachments")))
+                    .json(&json!({
+                        "filename": attachment.filename,
+                        "mimeType": attachment.mime_type,
+                        "size": attachment.size,
+                        "url": attachment.url,
+                    })),
+            )
             .await?;
         Ok(a.into())
     }
 
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
         let page: WirePage = self
-            .call(self.http.get(self.url("/api/items")).query(&[("project", project), ("origin", origin), ("limit", "1")]))
+            .call(self.http.get(self.url("/api/items")).query(&[
+                ("project", project),
+                ("origin", origin),
+                ("limit", "1"),
+            ]))
             .await?;
         Ok(page.items.into_iter().next().map(Item::from))
     }
 
-    async fn search_updated(&self, query: &str, since_ms: i64, page: Option<String>) -> PortResult<ItemPage> {
-        let mut params: Vec<(&str, String)> = vec![("updatedSince", since_ms.to_string()), ("limit", "100".into())];
+    async fn search_updated(
+        &self,
+        query: &str,
+        since_ms: i64,
+        page: Option<String>,
+    ) -> PortResult<ItemPage> {
+        let mut params: Vec<(&str, String)> = vec![
+            ("updatedSince", since_ms.to_string()),
+            ("limit", "100".into()),
+        ];
         if !query.trim().is_empty() {
             params.push(("filter", query.to_string()));
         }
@@ -185,14 +241,21 @@ impl Tracker for SandboxTracker {
         if let Some(c) = page {
             params.push(("cursor", c));
         }
-        let page: WirePage = self.call(self.http.get(self.url("/api/items")).query(&params)).await?;
+        let page: WirePage = self
+            .call(self.http.get(self.url("/api/items")).query(&params))
+            .await?;
         Ok(ItemPage {
             items: page.items.into_iter().map(Item::from).collect(),
             next: page.next,
         })
     }
 
-    fn verify_webhook(&self, headers: &[(String, String)], body: &[u8], now_ms: i64) -> Result<Vec<ChangeSignal>, WebhookError> {
+    fn verify_webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Vec<ChangeSignal>, WebhookError> {
         webhook::verify(&self.config.webhook_secret, headers, body, now_ms).map(|s| vec![s])
     }
 }

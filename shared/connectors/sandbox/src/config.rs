@@ -39,10 +39,15 @@ mod tests {
         )
         .unwrap();
         let shown = format!("{c:?}");
-        assert!(!shown.contains("tok-123") && !shown.contains("sec-456"), "{shown}");
-        let err = serde_json::from_str::<SandboxConfig>(r#"{"base_url":"x","webhook_secret":"s","colour":1}"#)
-            .unwrap_err()
-            .to_string();
+        assert!(
+            !shown.contains("tok-123") && !shown.contains("sec-456"),
+            "{shown}"
+        );
+        let err = serde_json::from_str::<SandboxConfig>(
+            r#"{"base_url":"x","webhook_secret":"s","colour":1}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("unknown field `colour`"), "{err}");
     }
 }

@@ -8,7 +8,10 @@ pub async fn start(projects: &[&str]) -> Result<RunningSandbox, SandboxError> {
     start_with(projects, SandboxServerConfig::default()).await
 }
 
-pub async fn start_with(projects: &[&str], config: SandboxServerConfig) -> Result<RunningSandbox, SandboxError> {
+pub async fn start_with(
+    projects: &[&str],
+    config: SandboxServerConfig,
+) -> Result<RunningSandbox, SandboxError> {
     let token = config.token.clone();
     let running = spawn("127.0.0.1:0", config).await?;
     let http = reqwest::Client::new();
@@ -19,13 +22,20 @@ pub async fn start_with(projects: &[&str], config: SandboxServerConfig) -> Resul
         if let Some(t) = &token {
             req = req.bearer_auth(t);
         }
-        req.send().await.map_err(|e| SandboxError::Http(e.to_string()))?;
+        req.send()
+            .await
+            .map_err(|e| SandboxError::Http(e.to_string()))?;
     }
     Ok(running)
 }
 
 /// A connector for a running sandbox.
-pub fn tracker(instance: &str, running: &RunningSandbox, secret: &str, token: Option<&str>) -> Result<SandboxTracker, SandboxError> {
+pub fn tracker(
+    instance: &str,
+    running: &RunningSandbox,
+    secret: &str,
+    token: Option<&str>,
+) -> Result<SandboxTracker, SandboxError> {
     SandboxTracker::new(
         instance,
         SandboxConfig {

@@ -50,7 +50,10 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={digest}")
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &'static str) -> Result<&'a str, WebhookError> {
+fn header<'a>(
+    headers: &'a [(String, String)],
+    name: &'static str,
+) -> Result<&'a str, WebhookError> {
     headers
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -76,7 +79,9 @@ pub fn verify(
     if (now_ms / 1000 - ts).abs() > WINDOW_SECS {
         return Err(WebhookError::Stale(ts));
     }
-    let hex_sig = signature.strip_prefix("sha256=").ok_or(WebhookError::BadSignature)?;
+    let hex_sig = signature
+        .strip_prefix("sha256=")
+        .ok_or(WebhookError::BadSignature)?;
     let bytes = hex::decode(hex_sig).map_err(|_| WebhookError::BadSignature)?;
     mac(secret, ts, body)
         .ok_or(WebhookError::BadSignature)?
@@ -91,7 +96,11 @@ pub fn verify(
         item_key: payload.item.key,
         project: payload.item.project,
         version: payload.item.version,
-        delivery_id: if payload.delivery_id.is_empty() { delivery.to_string() } else { payload.delivery_id },
+        delivery_id: if payload.delivery_id.is_empty() {
+            delivery.to_string()
+        } else {
+            payload.delivery_id
+        },
     })
 }
 
@@ -106,7 +115,12 @@ mod tests {
             event: "item.updated".into(),
             delivery_id: "d-1".into(),
             timestamp: 1_000,
-            item: WebhookItem { key: "DEMO-1".into(), project: "DEMO".into(), version: 4, updated_ms: 1 },
+            item: WebhookItem {
+                key: "DEMO-1".into(),
+                project: "DEMO".into(),
+                version: 4,
+                updated_ms: 1,
+            },
         })
         .unwrap()
     }
@@ -128,24 +142,82 @@ mod tests {
         tampered[10] ^= 1;
         let malformed = b"{\"event\":1}".to_vec();
         let drop = |name: &str| {
-            headers(ts, sign(SECRET, ts, &good)).into_iter().filter(|(k, _)| !k.eq_ignore_ascii_case(name)).collect::<Vec<_>>()
+            headers(ts, sign(SECRET, ts, &good))
+                .into_iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case(name))
+                .collect::<Vec<_>>()
         };
-        let cases: Vec<(&str, Vec<(String, String)>, Vec<u8>, Result<(), WebhookError>)> = vec![
-            ("valid", headers(ts, sign(SECRET, ts, &good)), good.clone(), Ok(())),
-            ("wrong secret", headers(ts, sign("other", ts, &good)), good.clone(), Err(WebhookError::BadSignature)),
-            ("tampered body", headers(ts, sign(SECRET, ts, &good)), tampered, Err(WebhookError::BadSignature)),
-            ("not hex", headers(ts, "sha256=zz".into()), good.clone(), Err(WebhookError::BadSignature)),
-            ("stale", headers(ts - 301, sign(SECRET, ts - 301, &good)), good.clone(), Err(WebhookError::Stale(ts - 301))),
-            ("future", headers(ts + 301, sign(SECRET, ts + 301, &good)), good.clone(), Err(WebhookError::Stale(ts + 301))),
-            ("no signature", drop(SIGNATURE), good.clone(), Err(WebhookError::MissingHeader(SIGNATURE))),
-            ("no timestamp", drop(TIMESTAMP), good.clone(), Err(WebhookError::MissingHeader(TIMESTAMP))),
-            ("no delivery", drop(DELIVERY), good.clone(), Err(WebhookError::MissingHeader(DELIVERY))),
+        let cases: Vec<(
+            &str,
+            Vec<(String, String)>,
+            Vec<u8>,
+            Result<(), WebhookError>,
+        )> = vec![
+            (
+                "valid",
+                headers(ts, sign(SECRET, ts, &good)),
+                good.clone(),
+                Ok(()),
+            ),
+            (
+                "wrong secret",
+                headers(ts, sign("other", ts, &good)),
+                good.clone(),
+                Err(WebhookError::BadSignature),
+            ),
+            (
+                "tampered body",
+                headers(ts, sign(SECRET, ts, &good)),
+                tampered,
+                Err(WebhookError::BadSignature),
+            ),
+            (
+                "not hex",
+                headers(ts, "sha256=zz".into()),
+                good.clone(),
+                Err(WebhookError::BadSignature),
+            ),
+            (
+                "stale",
+                headers(ts - 301, sign(SECRET, ts - 301, &good)),
+                good.clone(),
+                Err(WebhookError::Stale(ts - 301)),
+            ),
+            (
+                "future",
+                headers(ts + 301, sign(SECRET, ts + 301, &good)),
+                good.clone(),
+                Err(WebhookError::Stale(ts + 301)),
+            ),
+            (
+                "no signature",
+                drop(SIGNATURE),
+                good.clone(),
+                Err(WebhookError::MissingHeader(SIGNATURE)),
+            ),
+            (
+                "no timestamp",
+                drop(TIMESTAMP),
+                good.clone(),
+                Err(WebhookError::MissingHeader(TIMESTAMP)),
+            ),
+            (
+                "no delivery",
+                drop(DELIVERY),
+                good.clone(),
+                Err(WebhookError::MissingHeader(DELIVERY)),
+            ),
         ];
         for (name, h, b, want) in cases {
             let got = verify(SECRET, &h, &b, now_ms).map(|_| ());
             assert_eq!(got, want, "{name}");
         }
-        let got = verify(SECRET, &headers(ts, sign(SECRET, ts, &malformed)), &malformed, now_ms);
+        let got = verify(
+            SECRET,
+            &headers(ts, sign(SECRET, ts, &malformed)),
+            &malformed,
+            now_ms,
+        );
         assert!(matches!(got, Err(WebhookError::Malformed(_))), "{got:?}");
         let signal = verify(SECRET, &headers(ts, sign(SECRET, ts, &good)), &good, now_ms).unwrap();
         assert_eq!((signal.item_key.as_str(), signal.version), ("DEMO-1", 4));

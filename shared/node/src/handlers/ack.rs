@@ -51,7 +51,10 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
         match node.twins.update(&twin).await {
             Ok(twin) => {
                 let (kind, detail) = match &ack.error {
-                    Some(e) => (SyncEventKind::Nack, format!("v{} refused: {e}", ack.applied_version)),
+                    Some(e) => (
+                        SyncEventKind::Nack,
+                        format!("v{} refused: {e}", ack.applied_version),
+                    ),
                     None => (
                         SyncEventKind::Ack,
                         format!(
@@ -61,7 +64,8 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
                         ),
                     ),
                 };
-                node.event(&ack.connection_id, Some(&twin.id), kind, detail).await;
+                node.event(&ack.connection_id, Some(&twin.id), kind, detail)
+                    .await;
                 return Ok(());
             }
             // Our outgoing handler wrote the twin meanwhile: read it again.

@@ -38,7 +38,15 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
         }
         if message.version <= twin.in_version {
             // Applied before: the ack may have been lost, so answer again (deduplicated).
-            return send_ack(node, &connection, twin, &message, twin.baseline.clone(), None).await;
+            return send_ack(
+                node,
+                &connection,
+                twin,
+                &message,
+                twin.baseline.clone(),
+                None,
+            )
+            .await;
         }
     }
     let (twin, fresh) = match found {
@@ -101,9 +109,15 @@ async fn reserve_remote(
     twin.reservation = Some(uuid::Uuid::new_v4().to_string());
     match node.twins.insert(&twin).await {
         Ok(()) => Ok((twin, true)),
-        Err(PortError::Conflict(_)) => match node.twins.find_by_remote(&connection.id, remote_key).await? {
+        Err(PortError::Conflict(_)) => match node
+            .twins
+            .find_by_remote(&connection.id, remote_key)
+            .await?
+        {
             Some(t) => Ok((t, false)),
-            None => Err(PortError::Conflict(format!("twin of {remote_key} is being created")).into()),
+            None => {
+                Err(PortError::Conflict(format!("twin of {remote_key} is being created")).into())
+            }
         },
         Err(e) => Err(e.into()),
     }
@@ -128,14 +142,19 @@ async fn apply(
     twin.applying_until_ms = node.now_ms() + node.settings.visibility_ms;
     twin = node.twins.update(&twin).await?;
 
-    let local = match &twin.local_key {
-        Some(key) => Some(tracker.get_item(key).await?.ok_or_else(|| {
-            NodeError::Operation(format!("local item {key} no longer exists"))
-        })?),
-        // A reservation left by an earlier attempt: that attempt may have created the item.
-        None if !fresh => tracker.find_by_origin(&connection.target_project, &origin).await?,
-        None => None,
-    };
+    let local =
+        match &twin.local_key {
+            Some(key) => Some(tracker.get_item(key).await?.ok_or_else(|| {
+                NodeError::Operation(format!("local item {key} no longer exists"))
+            })?),
+            // A reservation left by an earlier attempt: that attempt may have created the item.
+            None if !fresh => {
+                tracker
+                    .find_by_origin(&connection.target_project, &origin)
+                    .await?
+            }
+            None => None,
+        };
     if let (Some(item), None) = (&local, &twin.local_key) {
         twin.local_key = Some(item.key.clone());
         twin.local_url = Some(item.url.clone());
@@ -197,7 +216,12 @@ async fn apply(
     for comment in &outcome.merged.comments {
         if comment.id.is_empty() {
             let created = tracker
-                .add_comment(&key, &comment.body, comment.author.as_ref(), comment.origin.as_deref())
+                .add_comment(
+                    &key,
+                    &comment.body,
+                    comment.author.as_ref(),
+                    comment.origin.as_deref(),
+                )
                 .await?;
             if let Some(remote) = &comment.remote_id {
                 twin.link_comment(&created.id, remote);
@@ -205,13 +229,17 @@ async fn apply(
         } else {
             if let Some(existing) = current.comments.iter().find(|c| c.id == comment.id) {
                 if existing.body != comment.body {
-                    tracker.update_comment(&key, &comment.id, &comment.body).await?;
+                    tracker
+                        .update_comment(&key, &comment.id, &comment.body)
+                        .await?;
                 }
             }
-            let remote = comment
-                .remote_id
-                .as_deref()
-                .or_else(|| comment.origin.as_deref().and_then(|o| o.strip_prefix(&prefix)));
+            let remote = comment.remote_id.as_deref().or_else(|| {
+                comment
+                    .origin
+                    .as_deref()
+                    .and_then(|o| o.strip_prefix(&prefix))
+            });
             if let Some(remote) = remote {
                 twin.link_comment(&comment.id, remote);
             }
@@ -269,7 +297,11 @@ async fn apply(
         SyncEventKind::Incoming,
         format!(
             "{} v{} from {} applied to {}",
-            if first_sync { "created from" } else { "updated from" },
+            if first_sync {
+                "created from"
+            } else {
+                "updated from"
+            },
             message.version,
             message.source_key,
             key
@@ -352,7 +384,11 @@ async fn send_ack(
         connection.status == ConnectionStatus::Deactivated,
         queues::TRANSPORT,
         NewMessage {
-            group_id: format!("{}:{}", connection.id, twin.local_key.as_deref().unwrap_or(&message.source_key)),
+            group_id: format!(
+                "{}:{}",
+                connection.id,
+                twin.local_key.as_deref().unwrap_or(&message.source_key)
+            ),
             dedup_id: ack.dedup_id(),
             body: to_body(&ack)?,
         },

@@ -9,7 +9,7 @@ pub mod transport;
 
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
-use twinsync_core::{ChangeEvent, Item, Twin, TransportMessage};
+use twinsync_core::{ChangeEvent, Item, TransportMessage, Twin};
 use twinsync_ports::{NewMessage, queues};
 
 /// A message parked in a paused connection's held queue, with the queue it goes back to.
@@ -28,12 +28,14 @@ pub async fn dispatch(node: &Node, queue: &str, body: &str, receive_count: u32) 
         queues::OUTGOING => outgoing::handle(node, parse::<ChangeEvent>(body)?).await,
         queues::TRANSPORT => {
             transport::handle(node, parse::<TransportMessage>(body)?, receive_count).await
-        },
+        }
         queues::INCOMING => match parse::<TransportMessage>(body)? {
             TransportMessage::Replica(r) => incoming::handle(node, r).await,
             TransportMessage::Ack(a) => ack::handle(node, a).await,
         },
-        other => Err(NodeError::BadMessage(format!("no handler for queue {other}"))),
+        other => Err(NodeError::BadMessage(format!(
+            "no handler for queue {other}"
+        ))),
     }
 }
 

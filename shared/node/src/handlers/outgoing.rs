@@ -25,10 +25,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         tracing::info!(item = %event.item_key, "item is gone; nothing to send");
         return Ok(());
     };
-    let twin = node
-        .twins
-        .find_by_local(&connection.id, &item.key)
-        .await?;
+    let twin = node.twins.find_by_local(&connection.id, &item.key).await?;
     if let Some(t) = &twin {
         if t.status == TwinStatus::Unlinked {
             return Ok(());
@@ -104,13 +101,17 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
 }
 
 fn under_trigger(connection: &Connection, item: &twinsync_core::Item) -> bool {
-    connection.triggers.iter().filter(|t| t.active).any(|t| match t.filter() {
-        Ok(f) => f.matches(item),
-        Err(e) => {
-            tracing::warn!(trigger = %t.id, error = %e, "trigger query does not parse");
-            false
-        }
-    })
+    connection
+        .triggers
+        .iter()
+        .filter(|t| t.active)
+        .any(|t| match t.filter() {
+            Ok(f) => f.matches(item),
+            Err(e) => {
+                tracing::warn!(trigger = %t.id, error = %e, "trigger query does not parse");
+                false
+            }
+        })
 }
 
 async fn send_replica(
@@ -180,8 +181,13 @@ pub(crate) async fn mark_error(node: &Node, mut twin: Twin, message: &str) -> No
     twin.status = TwinStatus::Error(message.to_string());
     twin.updated_ms = node.now_ms();
     let twin = node.twins.update(&twin).await?;
-    node.event(&twin.connection_id, Some(&twin.id), SyncEventKind::Error, message)
-        .await;
+    node.event(
+        &twin.connection_id,
+        Some(&twin.id),
+        SyncEventKind::Error,
+        message,
+    )
+    .await;
     tracing::warn!(twin = %twin.id, error = %message, "twin in error");
     Ok(twin)
 }

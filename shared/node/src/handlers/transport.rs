@@ -53,9 +53,17 @@ pub async fn handle(node: &Node, message: TransportMessage, receive_count: u32) 
         Err(e) => {
             // The other node refused the message for good; the twin shows why.
             if let TransportMessage::Replica(r) = &message {
-                if let Some(twin) = node.twins.find_by_local(&r.connection_id, &r.source_key).await? {
-                    outgoing::mark_error(node, twin, &format!("remote node refused the replica: {e}"))
-                        .await?;
+                if let Some(twin) = node
+                    .twins
+                    .find_by_local(&r.connection_id, &r.source_key)
+                    .await?
+                {
+                    outgoing::mark_error(
+                        node,
+                        twin,
+                        &format!("remote node refused the replica: {e}"),
+                    )
+                    .await?;
                 }
             }
             tracing::warn!(error = %e, "transport message refused by the remote node");
@@ -71,7 +79,9 @@ pub async fn accept(node: &Node, message: &TransportMessage) -> Result<(), PortE
         .connections
         .get(message.connection_id())
         .await?
-        .ok_or_else(|| PortError::Rejected(format!("unknown connection {}", message.connection_id())))?;
+        .ok_or_else(|| {
+            PortError::Rejected(format!("unknown connection {}", message.connection_id()))
+        })?;
     let queue = queues::INCOMING;
     let body = serde_json::to_string(message).map_err(|e| PortError::Rejected(e.to_string()))?;
     let new = NewMessage {

@@ -132,7 +132,11 @@ pub fn load_children(conn: &Connection, item: &mut WireItem) -> rusqlite::Result
     Ok(())
 }
 
-pub fn get_item(conn: &Connection, key: &str, base_url: &str) -> rusqlite::Result<Option<WireItem>> {
+pub fn get_item(
+    conn: &Connection,
+    key: &str,
+    base_url: &str,
+) -> rusqlite::Result<Option<WireItem>> {
     let mut item = conn
         .prepare_cached(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE key = ?1"))?
         .query_row(params![key], |r| item_from_row(r, base_url))
@@ -144,7 +148,10 @@ pub fn get_item(conn: &Connection, key: &str, base_url: &str) -> rusqlite::Resul
 }
 
 /// The project's allowed statuses and priorities.
-pub fn project_lists(conn: &Connection, key: &str) -> rusqlite::Result<Option<(Vec<String>, Vec<String>)>> {
+pub fn project_lists(
+    conn: &Connection,
+    key: &str,
+) -> rusqlite::Result<Option<(Vec<String>, Vec<String>)>> {
     conn.prepare_cached("SELECT statuses, priorities FROM projects WHERE key = ?1")?
         .query_row(params![key], |r| {
             let s: String = r.get(0)?;

@@ -55,7 +55,9 @@ async fn deliver(client: &reqwest::Client, url: &str, secret: &str, event: &Even
         timestamp,
         item: event.item.clone(),
     };
-    let Ok(body) = serde_json::to_vec(&payload) else { return };
+    let Ok(body) = serde_json::to_vec(&payload) else {
+        return;
+    };
     let signature = webhook::sign(secret, timestamp, &body);
     let send = || async {
         let resp = client

@@ -44,7 +44,9 @@ impl Default for SandboxServerConfig {
             db_path: None,
             token: None,
             statuses: ["Open", "In Progress", "Done"].map(String::from).to_vec(),
-            priorities: ["Low", "Medium", "High", "Highest"].map(String::from).to_vec(),
+            priorities: ["Low", "Medium", "High", "Highest"]
+                .map(String::from)
+                .to_vec(),
             rate_limit_per_sec: None,
         }
     }
@@ -89,13 +91,19 @@ impl IntoResponse for ApiError {
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
         tracing::error!(error = %e, "sandbox database error");
-        ApiError(StatusCode::INTERNAL_SERVER_ERROR, format!("database error: {e}"))
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("database error: {e}"),
+        )
     }
 }
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
-        ApiError(StatusCode::BAD_REQUEST, format!("invalid JSON body: {}", e.body_text()))
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("invalid JSON body: {}", e.body_text()),
+        )
     }
 }
 
@@ -124,13 +132,20 @@ impl RunningSandbox {
 }
 
 /// Starts a sandbox on `addr` (e.g. "127.0.0.1:0") in the background.
-pub async fn spawn(addr: &str, config: SandboxServerConfig) -> Result<RunningSandbox, SandboxError> {
+pub async fn spawn(
+    addr: &str,
+    config: SandboxServerConfig,
+) -> Result<RunningSandbox, SandboxError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| SandboxError::Listen { addr: addr.to_string(), message: e.to_string() })?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| SandboxError::Listen { addr: addr.to_string(), message: e.to_string() })?;
+        .map_err(|e| SandboxError::Listen {
+            addr: addr.to_string(),
+            message: e.to_string(),
+        })?;
+    let local = listener.local_addr().map_err(|e| SandboxError::Listen {
+        addr: addr.to_string(),
+        message: e.to_string(),
+    })?;
     let base_url = format!("http://{local}");
     let app = router(&base_url, config)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -144,18 +159,29 @@ pub async fn spawn(addr: &str, config: SandboxServerConfig) -> Result<RunningSan
             tracing::error!(error = %e, "sandbox server stopped");
         }
     });
-    Ok(RunningSandbox { base_url, shutdown: tx, task })
+    Ok(RunningSandbox {
+        base_url,
+        shutdown: tx,
+        task,
+    })
 }
 
 /// Serves a sandbox on `listener` until the process ends.
-pub async fn serve(listener: tokio::net::TcpListener, config: SandboxServerConfig) -> Result<(), SandboxError> {
-    let local = listener
-        .local_addr()
-        .map_err(|e| SandboxError::Listen { addr: "?".into(), message: e.to_string() })?;
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    config: SandboxServerConfig,
+) -> Result<(), SandboxError> {
+    let local = listener.local_addr().map_err(|e| SandboxError::Listen {
+        addr: "?".into(),
+        message: e.to_string(),
+    })?;
     let app = router(&format!("http://{local}"), config)?;
     axum::serve(listener, app)
         .await
-        .map_err(|e| SandboxError::Listen { addr: local.to_string(), message: e.to_string() })
+        .map_err(|e| SandboxError::Listen {
+            addr: local.to_string(),
+            message: e.to_string(),
+        })
 }
 
 /// The sandbox's Router; `base_url` is where it is reachable, for item URLs.
@@ -164,7 +190,8 @@ pub fn router(base_url: &str, config: SandboxServerConfig) -> Result<Router, San
     let (events, rx) = mpsc::unbounded_channel();
     let limiter = match config.rate_limit_per_sec {
         Some(n) => Some(RateLimiter::direct(Quota::per_second(
-            NonZeroU32::new(n).ok_or_else(|| SandboxError::Config("rate limit must be above 0".into()))?,
+            NonZeroU32::new(n)
+                .ok_or_else(|| SandboxError::Config("rate limit must be above 0".into()))?,
         ))),
         None => None,
     };
@@ -178,13 +205,22 @@ pub fn router(base_url: &str, config: SandboxServerConfig) -> Result<Router, San
     });
     deliver::start(state.clone(), rx);
     Ok(Router::new()
-        .route("/api/health", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route(
+            "/api/health",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
         .route("/api/projects", get(list_projects).post(create_project))
         .route("/api/items", get(list_items).post(create_item))
         .route("/api/items/{key}", get(get_item).patch(update_item))
-        .route("/api/items/{key}/comments", axum::routing::post(add_comment))
+        .route(
+            "/api/items/{key}/comments",
+            axum::routing::post(add_comment),
+        )
         .route("/api/items/{key}/comments/{id}", patch(update_comment))
-        .route("/api/items/{key}/attachments", axum::routing::post(add_attachment))
+        .route(
+            "/api/items/{key}/attachments",
+            axum::routing::post(add_attachment),
+        )
         .route("/api/webhooks", get(list_webhooks).post(create_webhook))
         .route("/api/webhooks/{id}", axum::routing::delete(delete_webhook))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
@@ -193,12 +229,20 @@ pub fn router(base_url: &str, config: SandboxServerConfig) -> Result<Router, San
 }
 
 /// Token check and rate limit, before any handler.
-async fn guard(State(state): State<Arc<AppState>>, headers: HeaderMap, request: Request, next: Next) -> Response {
+async fn guard(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    request: Request,
+    next: Next,
+) -> Response {
     if let Some(limiter) = &state.limiter {
         if let Err(not_until) = limiter.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(&governor::clock::DefaultClock::default()));
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
             let secs = wait.as_secs() + 1;
-            let mut resp = ApiError(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded".into()).into_response();
+            let mut resp = ApiError(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded".into())
+                .into_response();
             if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
                 resp.headers_mut().insert("retry-after", v);
             }
@@ -212,7 +256,11 @@ async fn guard(State(state): State<Arc<AppState>>, headers: HeaderMap, request: 
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
         if !bool::from(given.as_bytes().ct_eq(token.as_bytes())) {
-            return ApiError(StatusCode::UNAUTHORIZED, "missing or wrong bearer token".into()).into_response();
+            return ApiError(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token".into(),
+            )
+            .into_response();
         }
     }
     next.run(request).await
@@ -227,11 +275,20 @@ struct NewProject {
     priorities: Option<Vec<String>>,
 }
 
-async fn create_project(State(s): State<Arc<AppState>>, body: Result<Json<NewProject>, JsonRejection>) -> ApiResult<impl IntoResponse> {
+async fn create_project(
+    State(s): State<Arc<AppState>>,
+    body: Result<Json<NewProject>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
     let Json(p) = body?;
-    let valid_key = !p.key.is_empty() && p.key.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    let valid_key = !p.key.is_empty()
+        && p.key
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
     if !valid_key {
-        return Err(bad(format!("project key {:?} must be upper-case letters and digits", p.key)));
+        return Err(bad(format!(
+            "project key {:?} must be upper-case letters and digits",
+            p.key
+        )));
     }
     let statuses = p.statuses.unwrap_or_else(|| s.config.statuses.clone());
     let priorities = p.priorities.unwrap_or_else(|| s.config.priorities.clone());
@@ -244,14 +301,23 @@ async fn create_project(State(s): State<Arc<AppState>>, body: Result<Json<NewPro
         params![p.key, p.name, db::json(&statuses), db::json(&priorities)],
     )?;
     if inserted == 0 {
-        return Err(ApiError(StatusCode::CONFLICT, format!("project {} exists", p.key)));
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("project {} exists", p.key),
+        ));
     }
-    Ok((StatusCode::CREATED, Json(json!({ "key": p.key, "name": p.name, "statuses": statuses, "priorities": priorities }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "key": p.key, "name": p.name, "statuses": statuses, "priorities": priorities }),
+        ),
+    ))
 }
 
 async fn list_projects(State(s): State<Arc<AppState>>) -> ApiResult<impl IntoResponse> {
     let conn = s.db();
-    let mut stmt = conn.prepare("SELECT key, name, statuses, priorities FROM projects ORDER BY key")?;
+    let mut stmt =
+        conn.prepare("SELECT key, name, statuses, priorities FROM projects ORDER BY key")?;
     let rows: Vec<Value> = stmt
         .query_map([], |r| {
             let st: String = r.get(2)?;
@@ -271,7 +337,10 @@ fn check_in(what: &str, value: &str, allowed: &[String]) -> ApiResult<()> {
     if allowed.iter().any(|a| a == value) {
         Ok(())
     } else {
-        Err(bad(format!("unknown {what} {value:?} (allowed: {})", allowed.join(", "))))
+        Err(bad(format!(
+            "unknown {what} {value:?} (allowed: {})",
+            allowed.join(", ")
+        )))
     }
 }
 
@@ -286,7 +355,9 @@ fn str_field(body: &Map<String, Value>, key: &str) -> ApiResult<Option<String>> 
 fn labels_field(body: &Map<String, Value>) -> ApiResult<Option<Vec<String>>> {
     match body.get("labels") {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|_| bad("labels must be an array of strings")),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .map_err(|_| bad("labels must be an array of strings")),
     }
 }
 
@@ -295,8 +366,8 @@ fn user_field(body: &Map<String, Value>, key: &str) -> ApiResult<Option<Option<S
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(v) => {
-            let u: crate::mapping::WireUser =
-                serde_json::from_value(v.clone()).map_err(|_| bad(format!("{key} must be {{email, displayName}}")))?;
+            let u: crate::mapping::WireUser = serde_json::from_value(v.clone())
+                .map_err(|_| bad(format!("{key} must be {{email, displayName}}")))?;
             if u.email.is_empty() {
                 return Err(bad(format!("{key}.email is required")));
             }
@@ -314,13 +385,33 @@ fn custom_field(body: &Map<String, Value>) -> ApiResult<Option<String>> {
 }
 
 const CREATE_FIELDS: &[&str] = &[
-    "project", "summary", "description", "status", "priority", "labels", "assignee", "reporter", "customFields", "origin",
+    "project",
+    "summary",
+    "description",
+    "status",
+    "priority",
+    "labels",
+    "assignee",
+    "reporter",
+    "customFields",
+    "origin",
 ];
-const UPDATE_FIELDS: &[&str] = &["summary", "description", "status", "priority", "labels", "assignee", "customFields"];
+const UPDATE_FIELDS: &[&str] = &[
+    "summary",
+    "description",
+    "status",
+    "priority",
+    "labels",
+    "assignee",
+    "customFields",
+];
 
 fn only(body: &Map<String, Value>, allowed: &[&str]) -> ApiResult<()> {
     match body.keys().find(|k| !allowed.contains(&k.as_str())) {
-        Some(k) => Err(bad(format!("unknown field {k:?} (allowed: {})", allowed.join(", ")))),
+        Some(k) => Err(bad(format!(
+            "unknown field {k:?} (allowed: {})",
+            allowed.join(", ")
+        ))),
         None => Ok(()),
     }
 }
@@ -346,7 +437,10 @@ impl AppState {
     }
 }
 
-async fn create_item(State(s): State<Arc<AppState>>, body: Result<Json<Map<String, Value>>, JsonRejection>) -> ApiResult<impl IntoResponse> {
+async fn create_item(
+    State(s): State<Arc<AppState>>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
     let Json(body) = body?;
     only(&body, CREATE_FIELDS)?;
     let project = str_field(&body, "project")?.ok_or_else(|| bad("project is required"))?;
@@ -361,8 +455,8 @@ async fn create_item(State(s): State<Arc<AppState>>, body: Result<Json<Map<Strin
     let custom = custom_field(&body)?.unwrap_or_else(|| "{}".into());
     let origin = str_field(&body, "origin")?.filter(|o| !o.is_empty());
     let mut conn = s.db();
-    let (statuses, priorities) =
-        db::project_lists(&conn, &project)?.ok_or_else(|| bad(format!("unknown project {project:?}")))?;
+    let (statuses, priorities) = db::project_lists(&conn, &project)?
+        .ok_or_else(|| bad(format!("unknown project {project:?}")))?;
     let status = match str_field(&body, "status")? {
         Some(st) => {
             check_in("status", &st, &statuses)?;
@@ -393,7 +487,10 @@ async fn create_item(State(s): State<Arc<AppState>>, body: Result<Json<Map<Strin
     Ok((StatusCode::CREATED, Json(item)))
 }
 
-async fn get_item(State(s): State<Arc<AppState>>, Path(key): Path<String>) -> ApiResult<impl IntoResponse> {
+async fn get_item(
+    State(s): State<Arc<AppState>>,
+    Path(key): Path<String>,
+) -> ApiResult<impl IntoResponse> {
     let conn = s.db();
     Ok(Json(s.read(&conn, &key)?))
 }
@@ -457,12 +554,19 @@ async fn update_item(
         // Nothing changes, so nothing is recorded and no webhook fires.
         return Ok(Json(current));
     }
-    let assignments: Vec<String> = sets.iter().enumerate().map(|(i, (c, _))| format!("{c} = ?{}", i + 3)).collect();
+    let assignments: Vec<String> = sets
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| format!("{c} = ?{}", i + 3))
+        .collect();
     let sql = format!(
         "UPDATE items SET version = version + 1, updated_ms = ?1, {} WHERE key = ?2",
         assignments.join(", ")
     );
-    let mut values: Vec<Option<String>> = vec![Some(s.tick(current.updated_ms).to_string()), Some(key.clone())];
+    let mut values: Vec<Option<String>> = vec![
+        Some(s.tick(current.updated_ms).to_string()),
+        Some(key.clone()),
+    ];
     values.extend(sets.into_iter().map(|(_, v)| v));
     conn.execute(&sql, rusqlite::params_from_iter(values.iter()))?;
     let item = s.read(&conn, &key)?;
@@ -498,7 +602,11 @@ async fn add_comment(
     let item = s.touch(&conn, &key)?;
     drop(conn);
     s.emit("comment.created", &item);
-    let comment = item.comments.iter().find(|c| c.id == id.to_string()).cloned();
+    let comment = item
+        .comments
+        .iter()
+        .find(|c| c.id == id.to_string())
+        .cloned();
     Ok((StatusCode::CREATED, Json(comment)))
 }
 
@@ -517,7 +625,9 @@ async fn update_comment(
     if edit.body.trim().is_empty() {
         return Err(bad("comment body is required"));
     }
-    let seq: i64 = id.parse().map_err(|_| not_found(format!("no comment {id} on {key}")))?;
+    let seq: i64 = id
+        .parse()
+        .map_err(|_| not_found(format!("no comment {id} on {key}")))?;
     let conn = s.db();
     let n = conn.execute(
         "UPDATE comments SET body = ?1 WHERE seq = ?2 AND item_key = ?3 AND body != ?1",
@@ -531,7 +641,11 @@ async fn update_comment(
     if !exists {
         return Err(not_found(format!("no comment {id} on {key}")));
     }
-    let item = if n > 0 { s.touch(&conn, &key)? } else { s.read(&conn, &key)? };
+    let item = if n > 0 {
+        s.touch(&conn, &key)?
+    } else {
+        s.read(&conn, &key)?
+    };
     drop(conn);
     if n > 0 {
         s.emit("comment.updated", &item);
@@ -569,7 +683,14 @@ async fn add_attachment(
     let item = s.touch(&conn, &key)?;
     drop(conn);
     s.emit("attachment.created", &item);
-    Ok((StatusCode::CREATED, Json(item.attachments.into_iter().find(|x| x.id == id.to_string()))))
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            item.attachments
+                .into_iter()
+                .find(|x| x.id == id.to_string()),
+        ),
+    ))
 }
 
 #[derive(Deserialize, Default)]
@@ -583,7 +704,10 @@ struct ListParams {
     cursor: Option<String>,
 }
 
-async fn list_items(State(s): State<Arc<AppState>>, Query(p): Query<ListParams>) -> ApiResult<impl IntoResponse> {
+async fn list_items(
+    State(s): State<Arc<AppState>>,
+    Query(p): Query<ListParams>,
+) -> ApiResult<impl IntoResponse> {
     let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
         Some(f) => Some(Filter::parse(f).map_err(|e| bad(format!("bad filter: {e}")))?),
         None => None,
@@ -592,7 +716,10 @@ async fn list_items(State(s): State<Arc<AppState>>, Query(p): Query<ListParams>)
     let (mut after_ms, mut after_key) = match &p.cursor {
         Some(c) => {
             let (ms, key) = c.split_once(':').ok_or_else(|| bad("bad cursor"))?;
-            (ms.parse::<i64>().map_err(|_| bad("bad cursor"))?, key.to_string())
+            (
+                ms.parse::<i64>().map_err(|_| bad("bad cursor"))?,
+                key.to_string(),
+            )
         }
         None => (i64::MIN, String::new()),
     };
@@ -610,7 +737,10 @@ async fn list_items(State(s): State<Arc<AppState>>, Query(p): Query<ListParams>)
             db::ITEM_COLUMNS
         ))?;
         let rows: Vec<WireItem> = stmt
-            .query_map(params![since, after_ms, after_key, p.project, p.origin], |r| db::item_from_row(r, &s.base_url))?
+            .query_map(
+                params![since, after_ms, after_key, p.project, p.origin],
+                |r| db::item_from_row(r, &s.base_url),
+            )?
             .collect::<Result<_, _>>()?;
         if rows.len() < 200 {
             exhausted = true;
@@ -634,14 +764,16 @@ async fn list_items(State(s): State<Arc<AppState>>, Query(p): Query<ListParams>)
             break;
         }
     }
-    let more = !exhausted || out.len() == limit && {
-        // A full page may still be the last one; look one row ahead.
-        conn.query_row(
+    let more = !exhausted
+        || out.len() == limit
+            && {
+                // A full page may still be the last one; look one row ahead.
+                conn.query_row(
             "SELECT COUNT(*) FROM items WHERE updated_ms >= ?1 AND (updated_ms, key) > (?2, ?3) AND (?4 IS NULL OR project = ?4) AND (?5 IS NULL OR origin = ?5)",
             params![since, after_ms, after_key, p.project, p.origin],
             |r| r.get::<_, i64>(0),
         )? > 0
-    };
+            };
     let next = more.then(|| format!("{after_ms}:{after_key}"));
     Ok(Json(WirePage { items: out, next }))
 }
@@ -653,7 +785,10 @@ struct NewWebhook {
     secret: String,
 }
 
-async fn create_webhook(State(s): State<Arc<AppState>>, body: Result<Json<NewWebhook>, JsonRejection>) -> ApiResult<impl IntoResponse> {
+async fn create_webhook(
+    State(s): State<Arc<AppState>>,
+    body: Result<Json<NewWebhook>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
     let Json(w) = body?;
     if !(w.url.starts_with("http://") || w.url.starts_with("https://")) {
         return Err(bad("url must be http(s)"));
@@ -662,7 +797,10 @@ async fn create_webhook(State(s): State<Arc<AppState>>, body: Result<Json<NewWeb
         return Err(bad("secret must be at least 8 characters"));
     }
     let id = uuid::Uuid::new_v4().to_string();
-    s.db().execute("INSERT INTO webhooks (id, url, secret) VALUES (?1, ?2, ?3)", params![id, w.url, w.secret])?;
+    s.db().execute(
+        "INSERT INTO webhooks (id, url, secret) VALUES (?1, ?2, ?3)",
+        params![id, w.url, w.secret],
+    )?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "url": w.url }))))
 }
 
@@ -671,13 +809,20 @@ async fn list_webhooks(State(s): State<Arc<AppState>>) -> ApiResult<impl IntoRes
     let mut stmt = conn.prepare("SELECT id, url FROM webhooks ORDER BY id")?;
     // Secrets are write-only.
     let rows: Vec<Value> = stmt
-        .query_map([], |r| Ok(json!({ "id": r.get::<_, String>(0)?, "url": r.get::<_, String>(1)? })))?
+        .query_map([], |r| {
+            Ok(json!({ "id": r.get::<_, String>(0)?, "url": r.get::<_, String>(1)? }))
+        })?
         .collect::<Result<_, _>>()?;
     Ok(Json(rows))
 }
 
-async fn delete_webhook(State(s): State<Arc<AppState>>, Path(id): Path<String>) -> ApiResult<impl IntoResponse> {
-    let n = s.db().execute("DELETE FROM webhooks WHERE id = ?1", params![id])?;
+async fn delete_webhook(
+    State(s): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let n = s
+        .db()
+        .execute("DELETE FROM webhooks WHERE id = ?1", params![id])?;
     if n == 0 {
         return Err(not_found(format!("no webhook {id}")));
     }

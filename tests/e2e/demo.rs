@@ -1,5 +1,7 @@
 //! The demo scenario end to end, plainly and with every queue message delivered twice.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use twinsync_cli::demo::{DemoArgs, scenario};
 use twinsync_node::faults::DuplicatingQueue;

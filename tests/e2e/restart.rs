@@ -1,6 +1,8 @@
 //! Nodes killed mid-stream and restarted on the same SQLite files still converge with
 //! exactly one twin per item.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Duration;
 use twinsync_cli::demo::{self, CONNECTION, PROJECT_A};
 use twinsync_core::{ItemUpdate, TwinStatus};

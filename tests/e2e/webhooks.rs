@@ -1,5 +1,7 @@
 //! Bad webhooks get a 4xx with a clear reason and store nothing.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use twinsync_cli::demo;
 use twinsync_node::process::{Process, ProcessOptions};
 use twinsync_ports::queues;

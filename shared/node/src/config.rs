@@ -198,14 +198,14 @@ impl ProcessConfig {
                         format!("duplicate instance id {:?}", inst.id),
                     ));
                 }
-                if let Some(sandbox) = inst.base_url.strip_prefix("sandbox:") {
-                    if !self.sandbox.iter().any(|s| s.id == sandbox) {
-                        return Err(invalid(
-                            format!("node[{n}].instance[{i}].base_url"),
-                            &inst.base_url,
-                            format!("no [[sandbox]] with id {sandbox:?}"),
-                        ));
-                    }
+                if let Some(sandbox) = inst.base_url.strip_prefix("sandbox:")
+                    && !self.sandbox.iter().any(|s| s.id == sandbox)
+                {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}].base_url"),
+                        &inst.base_url,
+                        format!("no [[sandbox]] with id {sandbox:?}"),
+                    ));
                 }
             }
             let mut conn_ids = std::collections::HashSet::new();

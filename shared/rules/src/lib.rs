@@ -279,10 +279,13 @@ fn to_dynamic<T: serde::Serialize>(script: Script, value: &T) -> Result<Dynamic,
     })
 }
 
+/// (connection id, version number) -> the version compiled and its rule set.
+type Compiled = HashMap<(String, u32), (ConfigVersion, Arc<RuleSet>)>;
+
 /// Compiled rule sets by (connection, version number): each version compiles once.
 #[derive(Default)]
 pub struct RulesCache {
-    sets: Mutex<HashMap<(String, u32), (ConfigVersion, Arc<RuleSet>)>>,
+    sets: Mutex<Compiled>,
     compiled: std::sync::atomic::AtomicUsize,
 }
 
@@ -312,9 +315,7 @@ impl RulesCache {
         self.compiled.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<(String, u32), (ConfigVersion, Arc<RuleSet>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Compiled> {
         self.sets.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -1,5 +1,7 @@
 //! The queue's SQS FIFO semantics, checked against a manual clock.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use twinsync_core::ManualClock;
 use twinsync_ports::{NewMessage, PortError, Queue, SendOutcome, queues};

@@ -1,5 +1,7 @@
 //! Twin and connection stores: uniqueness, conditional writes, cursors, nonces.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 use twinsync_core::{
     Connection, ConnectionStatus, ManualClock, SyncEvent, SyncEventKind, Twin, TwinStatus,

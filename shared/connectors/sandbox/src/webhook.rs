@@ -147,12 +147,13 @@ mod tests {
                 .filter(|(k, _)| !k.eq_ignore_ascii_case(name))
                 .collect::<Vec<_>>()
         };
-        let cases: Vec<(
-            &str,
+        type Case = (
+            &'static str,
             Vec<(String, String)>,
             Vec<u8>,
             Result<(), WebhookError>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 "valid",
                 headers(ts, sign(SECRET, ts, &good)),

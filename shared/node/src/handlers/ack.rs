@@ -31,10 +31,10 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
                 // The acker's local comment is our remote one, and the other way round.
                 twin.link_comment(&link.remote_id, &link.local_id);
             }
-            if let Some(view) = &ack.remote_view {
-                if twin.in_version <= ack.remote_out_version {
-                    twin.previous = Some(view.clone());
-                }
+            if let Some(view) = &ack.remote_view
+                && twin.in_version <= ack.remote_out_version
+            {
+                twin.previous = Some(view.clone());
             }
             if ack.applied_version == twin.out_version && twin.in_version == twin.sent_in_version {
                 // Our latest replica is applied and nothing came back in between: what we

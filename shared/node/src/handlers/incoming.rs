@@ -84,11 +84,11 @@ async fn find_twin(
     }
     // The other side knows our key (it was created here) but our ack has not reached it
     // yet, or this is the first replica back for a twin that started here.
-    if let Some(key) = &message.target_key {
-        if let Some(mut t) = node.twins.find_by_local(&connection.id, key).await? {
-            t.remote_key = Some(message.source_key.clone());
-            return Ok(Some(t));
-        }
+    if let Some(key) = &message.target_key
+        && let Some(mut t) = node.twins.find_by_local(&connection.id, key).await?
+    {
+        t.remote_key = Some(message.source_key.clone());
+        return Ok(Some(t));
     }
     Ok(None)
 }
@@ -227,12 +227,12 @@ async fn apply(
                 twin.link_comment(&created.id, remote);
             }
         } else {
-            if let Some(existing) = current.comments.iter().find(|c| c.id == comment.id) {
-                if existing.body != comment.body {
-                    tracker
-                        .update_comment(&key, &comment.id, &comment.body)
-                        .await?;
-                }
+            if let Some(existing) = current.comments.iter().find(|c| c.id == comment.id)
+                && existing.body != comment.body
+            {
+                tracker
+                    .update_comment(&key, &comment.id, &comment.body)
+                    .await?;
             }
             let remote = comment.remote_id.as_deref().or_else(|| {
                 comment

@@ -52,19 +52,14 @@ pub async fn handle(node: &Node, message: TransportMessage, receive_count: u32) 
         }
         Err(e) => {
             // The other node refused the message for good; the twin shows why.
-            if let TransportMessage::Replica(r) = &message {
-                if let Some(twin) = node
+            if let TransportMessage::Replica(r) = &message
+                && let Some(twin) = node
                     .twins
                     .find_by_local(&r.connection_id, &r.source_key)
                     .await?
-                {
-                    outgoing::mark_error(
-                        node,
-                        twin,
-                        &format!("remote node refused the replica: {e}"),
-                    )
+            {
+                outgoing::mark_error(node, twin, &format!("remote node refused the replica: {e}"))
                     .await?;
-                }
             }
             tracing::warn!(error = %e, "transport message refused by the remote node");
             Ok(())

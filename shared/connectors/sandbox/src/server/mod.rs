@@ -235,19 +235,19 @@ async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    if let Some(limiter) = &state.limiter {
-        if let Err(not_until) = limiter.check() {
-            let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                &governor::clock::DefaultClock::default(),
-            ));
-            let secs = wait.as_secs() + 1;
-            let mut resp = ApiError(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded".into())
-                .into_response();
-            if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert("retry-after", v);
-            }
-            return resp;
+    if let Some(limiter) = &state.limiter
+        && let Err(not_until) = limiter.check()
+    {
+        let wait = not_until.wait_time_from(governor::clock::Clock::now(
+            &governor::clock::DefaultClock::default(),
+        ));
+        let secs = wait.as_secs() + 1;
+        let mut resp =
+            ApiError(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded".into()).into_response();
+        if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+            resp.headers_mut().insert("retry-after", v);
         }
+        return resp;
     }
     if let Some(token) = &state.config.token {
         let given = headers
@@ -514,10 +514,10 @@ async fn update_item(
             sets.push(("summary", Some(v)));
         }
     }
-    if let Some(v) = str_field(&body, "description")? {
-        if v != current.description {
-            sets.push(("description", Some(v)));
-        }
+    if let Some(v) = str_field(&body, "description")?
+        && v != current.description
+    {
+        sets.push(("description", Some(v)));
     }
     if let Some(v) = str_field(&body, "status")? {
         check_in("status", &v, &statuses)?;
@@ -534,10 +534,10 @@ async fn update_item(
             sets.push(("priority", v));
         }
     }
-    if let Some(v) = labels_field(&body)? {
-        if v != current.labels {
-            sets.push(("labels", Some(db::json(&v))));
-        }
+    if let Some(v) = labels_field(&body)?
+        && v != current.labels
+    {
+        sets.push(("labels", Some(db::json(&v))));
     }
     if let Some(v) = user_field(&body, "assignee")? {
         let now = current.assignee.as_ref().map(db::json);
@@ -545,10 +545,10 @@ async fn update_item(
             sets.push(("assignee", v));
         }
     }
-    if let Some(v) = custom_field(&body)? {
-        if v != db::json(&current.custom_fields) {
-            sets.push(("custom_fields", Some(v)));
-        }
+    if let Some(v) = custom_field(&body)?
+        && v != db::json(&current.custom_fields)
+    {
+        sets.push(("custom_fields", Some(v)));
     }
     if sets.is_empty() {
         // Nothing changes, so nothing is recorded and no webhook fires.

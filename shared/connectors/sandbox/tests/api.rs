@@ -329,7 +329,8 @@ async fn data_survives_a_restart() {
 
 #[tokio::test]
 async fn webhooks_arrive_signed_and_verify() {
-    let received: Arc<Mutex<Vec<(Vec<(String, String)>, Vec<u8>)>>> = Arc::default();
+    type Delivery = (Vec<(String, String)>, Vec<u8>);
+    let received: Arc<Mutex<Vec<Delivery>>> = Arc::default();
     let sink = received.clone();
     let app = Router::new().route(
         "/hook",

@@ -25,9 +25,9 @@ pub struct RunnerSettings {
 impl Default for RunnerSettings {
     fn default() -> Self {
         Self {
-            workers_per_queue: 2,
+            workers_per_queue: 4,
             batch_size: 10,
-            idle_ms: 15,
+            idle_ms: 10,
             scheduler_every_ms: 1_000,
             poll_interval_ms: 10_000,
         }

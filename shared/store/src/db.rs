@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS messages (
     delayed INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS messages_group ON messages(queue, group_id, seq);
+CREATE INDEX IF NOT EXISTS messages_receipt ON messages(receipt);
 CREATE TABLE IF NOT EXISTS message_groups (
     queue TEXT NOT NULL,
     group_id TEXT NOT NULL,
@@ -123,6 +124,8 @@ impl Db {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // 64 MiB of page cache: a node's hot set (queues, twins) stays in memory.
+        conn.pragma_update(None, "cache_size", -65536)?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if version > SCHEMA_VERSION {
             return Err(StoreError::Corrupt(format!(

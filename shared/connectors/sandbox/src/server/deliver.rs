@@ -13,34 +13,58 @@ pub struct Event {
     pub item: WebhookItem,
 }
 
+/// Parallel delivery lanes; an item always uses the same lane, so its webhooks arrive
+/// in order while different items do not wait for each other.
+const LANES: usize = 4;
+
 pub fn start(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<Event>) {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap_or_default();
-    // The task holds the state weakly so the server can be dropped; it ends with it.
+    // The tasks hold the state weakly so the server can be dropped; they end with it.
     let weak = Arc::downgrade(&state);
     drop(state);
+    let mut lanes = Vec::with_capacity(LANES);
+    for _ in 0..LANES {
+        let (tx, mut lane_rx) = mpsc::unbounded_channel::<Event>();
+        lanes.push(tx);
+        let weak = weak.clone();
+        let client = client.clone();
+        tokio::spawn(async move {
+            while let Some(event) = lane_rx.recv().await {
+                let Some(state) = weak.upgrade() else { break };
+                let subscriptions: Vec<(String, String)> = {
+                    let conn = state.db();
+                    let rows = conn
+                        .prepare_cached("SELECT url, secret FROM webhooks ORDER BY id")
+                        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
+                    match rows {
+                        Ok(r) => r,
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot read webhook subscriptions");
+                            continue;
+                        }
+                    }
+                };
+                drop(state);
+                for (url, secret) in subscriptions {
+                    deliver(&client, &url, &secret, &event).await;
+                }
+            }
+        });
+    }
     tokio::spawn(async move {
         while let Some(event) = rx.recv().await {
-            let Some(state) = weak.upgrade() else { break };
-            let subscriptions: Vec<(String, String)> = {
-                let conn = state.db();
-                let rows = conn
-                    .prepare_cached("SELECT url, secret FROM webhooks ORDER BY id")
-                    .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
-                match rows {
-                    Ok(r) => r,
-                    Err(e) => {
-                        tracing::error!(error = %e, "cannot read webhook subscriptions");
-                        continue;
-                    }
-                }
-            };
-            drop(state);
-            for (url, secret) in subscriptions {
-                deliver(&client, &url, &secret, &event).await;
+            let lane = event
+                .item
+                .key
+                .bytes()
+                .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+                % LANES;
+            if lanes[lane].send(event).is_err() {
+                break;
             }
         }
     });

@@ -728,19 +728,28 @@ async fn list_items(
     let mut out: Vec<WireItem> = Vec::new();
     let mut exhausted = false;
     // Scan in pages so a selective filter does not load every item at once.
+    // Only the conditions given go into the query, so SQLite can use the origin and
+    // project indexes instead of scanning by time.
+    let mut conditions = vec!["updated_ms >= ?1".to_string(), "(updated_ms, key) > (?2, ?3)".to_string()];
+    let mut extra: Vec<String> = Vec::new();
+    if let Some(project) = &p.project {
+        extra.push(project.clone());
+        conditions.push(format!("project = ?{}", 3 + extra.len()));
+    }
+    if let Some(origin) = &p.origin {
+        extra.push(origin.clone());
+        conditions.push(format!("origin = ?{}", 3 + extra.len()));
+    }
+    let where_clause = conditions.join(" AND ");
     while out.len() < limit {
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {} FROM items
-             WHERE updated_ms >= ?1 AND (updated_ms, key) > (?2, ?3)
-               AND (?4 IS NULL OR project = ?4) AND (?5 IS NULL OR origin = ?5)
-             ORDER BY updated_ms, key LIMIT 200",
+            "SELECT {} FROM items WHERE {where_clause} ORDER BY updated_ms, key LIMIT 200",
             db::ITEM_COLUMNS
         ))?;
+        let mut args: Vec<rusqlite::types::Value> = vec![since.into(), after_ms.into(), after_key.clone().into()];
+        args.extend(extra.iter().map(|e| rusqlite::types::Value::from(e.clone())));
         let rows: Vec<WireItem> = stmt
-            .query_map(
-                params![since, after_ms, after_key, p.project, p.origin],
-                |r| db::item_from_row(r, &s.base_url),
-            )?
+            .query_map(rusqlite::params_from_iter(args), |r| db::item_from_row(r, &s.base_url))?
             .collect::<Result<_, _>>()?;
         if rows.len() < 200 {
             exhausted = true;
@@ -764,16 +773,16 @@ async fn list_items(
             break;
         }
     }
-    let more = !exhausted
-        || out.len() == limit
-            && {
-                // A full page may still be the last one; look one row ahead.
-                conn.query_row(
-            "SELECT COUNT(*) FROM items WHERE updated_ms >= ?1 AND (updated_ms, key) > (?2, ?3) AND (?4 IS NULL OR project = ?4) AND (?5 IS NULL OR origin = ?5)",
-            params![since, after_ms, after_key, p.project, p.origin],
-            |r| r.get::<_, i64>(0),
-        )? > 0
-            };
+    let more = !exhausted || out.len() == limit && {
+        // A full page may still be the last one; look one row ahead.
+        let mut args: Vec<rusqlite::types::Value> = vec![since.into(), after_ms.into(), after_key.clone().into()];
+        args.extend(extra.iter().map(|e| rusqlite::types::Value::from(e.clone())));
+        conn.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM items WHERE {where_clause})"),
+            rusqlite::params_from_iter(args),
+            |r| r.get::<_, bool>(0),
+        )?
+    };
     let next = more.then(|| format!("{after_ms}:{after_key}"));
     Ok(Json(WirePage { items: out, next }))
 }

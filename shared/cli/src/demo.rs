@@ -104,6 +104,7 @@ pub fn config(secret: &str) -> ProcessConfig {
                     id: None,
                     query: trigger.into(),
                 }],
+                plan: vec![],
             }],
         };
     ProcessConfig {

@@ -127,6 +127,20 @@ impl Default for ConfigVersion {
     }
 }
 
+/// A SynchronizationPlan: at each cron occurrence (seconds optional, UTC) the scheduler
+/// runs a Synchronization of every item the connection's triggers match.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncPlan {
+    pub id: String,
+    pub cron: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// One side's record of a connection between two nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Connection {
@@ -143,6 +157,9 @@ pub struct Connection {
     pub status: ConnectionStatus,
     pub status_reason: Option<String>,
     pub triggers: Vec<Trigger>,
+    /// SynchronizationPlans: cron schedules that re-sync every item under a trigger.
+    #[serde(default)]
+    pub plans: Vec<SyncPlan>,
     pub versions: Vec<ConfigVersion>,
     /// Bumped by every write; stores use it for conditional updates.
     pub revision: u64,
@@ -244,6 +261,7 @@ mod tests {
             status: Active,
             status_reason: None,
             triggers: vec![],
+            plans: vec![],
             versions: vec![],
             revision: 0,
             updated_ms: 0,

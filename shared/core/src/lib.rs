@@ -14,7 +14,7 @@ pub mod twin;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
     ConfigVersion, ConflictPolicy, ConflictSettings, Connection, ConnectionStatus, NodeHelperMaps,
-    VersionStatus,
+    SyncPlan, VersionStatus,
 };
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User};
 pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};

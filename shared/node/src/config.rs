@@ -99,6 +99,17 @@ pub struct ConnectionSection {
     pub helper_maps: Option<NodeHelperMaps>,
     #[serde(default)]
     pub trigger: Vec<TriggerSection>,
+    /// SynchronizationPlans.
+    #[serde(default)]
+    pub plan: Vec<PlanSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSection {
+    pub id: Option<String>,
+    /// A cron pattern, seconds optional, evaluated in UTC.
+    pub cron: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -224,6 +235,15 @@ impl ProcessConfig {
                         format!("no instance {:?} on node {:?}", conn.instance, node.id),
                     ));
                 }
+                for (p, plan) in conn.plan.iter().enumerate() {
+                    if let Err(e) = crate::handlers::scheduler::parse_cron(&plan.cron) {
+                        return Err(invalid(
+                            format!("node[{n}].connection[{c}].plan[{p}].cron"),
+                            &plan.cron,
+                            e,
+                        ));
+                    }
+                }
                 for (t, trigger) in conn.trigger.iter().enumerate() {
                     if let Err(e) = Filter::parse(&trigger.query) {
                         return Err(invalid(
@@ -307,6 +327,11 @@ query = "project = DEMO AND labels = sync"
                 GOOD.replace("target_project = \"DEMO\"", ""),
                 "missing field `target_project`",
                 "line",
+            ),
+            (
+                format!("{GOOD}\n[[node.connection.plan]]\ncron = \"61 * * * *\"\n"),
+                "node[0].connection[0].plan[0].cron",
+                "line 27",
             ),
         ];
         for (text, key, line) in table {

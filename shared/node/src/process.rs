@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
-use twinsync_core::{Clock, ConfigVersion, Connection, ConnectionStatus, Trigger};
+use twinsync_core::{Clock, ConfigVersion, Connection, ConnectionStatus, SyncPlan, Trigger};
 use twinsync_ports::{PortError, Queue};
 use twinsync_sandbox::{SandboxConfig, SandboxTracker};
 
@@ -383,6 +383,16 @@ async fn upsert_connection(
             active: true,
         })
         .collect();
+    let plans: Vec<SyncPlan> = section
+        .plan
+        .iter()
+        .enumerate()
+        .map(|(i, p)| SyncPlan {
+            id: p.id.clone().unwrap_or_else(|| format!("p{}", i + 1)),
+            cron: p.cron.clone(),
+            active: true,
+        })
+        .collect();
     let now = node.now_ms();
     match node.connections.get(&section.id).await? {
         None => {
@@ -401,6 +411,7 @@ async fn upsert_connection(
                 },
                 status_reason: None,
                 triggers,
+                plans,
                 versions: vec![],
                 revision: 0,
                 updated_ms: now,
@@ -414,6 +425,7 @@ async fn upsert_connection(
         Some(mut connection) => {
             connection.name = section.name.clone();
             connection.triggers = triggers;
+            connection.plans = plans;
             connection.target_project = section.target_project.clone();
             connection.local_instance = section.instance.clone();
             if !connection

@@ -179,6 +179,7 @@ fn connection() -> Connection {
         status: ConnectionStatus::Active,
         status_reason: None,
         triggers: vec![],
+        plans: vec![],
         versions: vec![],
         revision: 0,
         updated_ms: 0,

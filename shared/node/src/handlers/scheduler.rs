@@ -27,6 +27,10 @@ pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> 
         if connection.status == ConnectionStatus::Pending {
             continue;
         }
+        match run_due_plans(node, &connection, now).await {
+            Ok(n) => report.plan_runs += n,
+            Err(e) => tracing::warn!(connection = %connection.id, error = %e, "plan run failed"),
+        }
         if connection.status == ConnectionStatus::Active {
             match resume(node, &connection).await {
                 Ok(n) => report.resumed_messages += n,
@@ -50,6 +54,62 @@ pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> 
     }
     report.purged = node.connections.purge_expired(now).await?;
     Ok(report)
+}
+
+/// Parses a plan's cron pattern (seconds optional).
+pub fn parse_cron(pattern: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Optional)
+        .build()
+        .parse(pattern)
+        .map_err(|e| format!("invalid cron pattern {pattern:?}: {e}"))
+}
+
+/// The plan's next occurrence after `after_ms`.
+fn next_run(cron: &croner::Cron, after_ms: i64) -> Option<i64> {
+    let after = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(after_ms)?;
+    cron.find_next_occurrence(&after, false)
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// Runs the SynchronizationPlans that are due: each queues a Synchronization of every
+/// item the triggers match; unchanged items are suppressed by the outgoing handler.
+pub async fn run_due_plans(node: &Node, connection: &Connection, now: i64) -> NodeResult<usize> {
+    let mut runs = 0;
+    for plan in connection.plans.iter().filter(|p| p.active) {
+        let key = format!("plan:{}:{}", connection.id, plan.id);
+        let last = node
+            .connections
+            .get_meta(&key)
+            .await?
+            .and_then(|v| v.parse::<i64>().ok());
+        let Some(last) = last else {
+            // First sight: the plan runs at its next occurrence, not at start-up.
+            node.connections.set_meta(&key, &now.to_string()).await?;
+            continue;
+        };
+        let cron = match parse_cron(&plan.cron) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(plan = %plan.id, error = %e, "plan skipped");
+                continue;
+            }
+        };
+        if next_run(&cron, last).is_some_and(|next| next <= now) {
+            let queued = crate::operations::bulk_exalate(node, &connection.id).await?;
+            node.connections.set_meta(&key, &now.to_string()).await?;
+            node.event(
+                &connection.id,
+                None,
+                twinsync_core::SyncEventKind::Operation,
+                format!("plan {} ({}) queued {queued} items", plan.id, plan.cron),
+            )
+            .await;
+            runs += 1;
+        }
+    }
+    Ok(runs)
 }
 
 /// Polls each active trigger since its cursor, and sweeps items already under sync.

@@ -39,7 +39,9 @@ pub fn start(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<Event>) {
                     let conn = state.db();
                     let rows = conn
                         .prepare_cached("SELECT url, secret FROM webhooks ORDER BY id")
-                        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
+                        .and_then(|mut s| {
+                            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+                        });
                     match rows {
                         Ok(r) => r,
                         Err(e) => {

@@ -730,7 +730,10 @@ async fn list_items(
     // Scan in pages so a selective filter does not load every item at once.
     // Only the conditions given go into the query, so SQLite can use the origin and
     // project indexes instead of scanning by time.
-    let mut conditions = vec!["updated_ms >= ?1".to_string(), "(updated_ms, key) > (?2, ?3)".to_string()];
+    let mut conditions = vec![
+        "updated_ms >= ?1".to_string(),
+        "(updated_ms, key) > (?2, ?3)".to_string(),
+    ];
     let mut extra: Vec<String> = Vec::new();
     if let Some(project) = &p.project {
         extra.push(project.clone());
@@ -746,10 +749,17 @@ async fn list_items(
             "SELECT {} FROM items WHERE {where_clause} ORDER BY updated_ms, key LIMIT 200",
             db::ITEM_COLUMNS
         ))?;
-        let mut args: Vec<rusqlite::types::Value> = vec![since.into(), after_ms.into(), after_key.clone().into()];
-        args.extend(extra.iter().map(|e| rusqlite::types::Value::from(e.clone())));
+        let mut args: Vec<rusqlite::types::Value> =
+            vec![since.into(), after_ms.into(), after_key.clone().into()];
+        args.extend(
+            extra
+                .iter()
+                .map(|e| rusqlite::types::Value::from(e.clone())),
+        );
         let rows: Vec<WireItem> = stmt
-            .query_map(rusqlite::params_from_iter(args), |r| db::item_from_row(r, &s.base_url))?
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                db::item_from_row(r, &s.base_url)
+            })?
             .collect::<Result<_, _>>()?;
         if rows.len() < 200 {
             exhausted = true;
@@ -773,16 +783,22 @@ async fn list_items(
             break;
         }
     }
-    let more = !exhausted || out.len() == limit && {
-        // A full page may still be the last one; look one row ahead.
-        let mut args: Vec<rusqlite::types::Value> = vec![since.into(), after_ms.into(), after_key.clone().into()];
-        args.extend(extra.iter().map(|e| rusqlite::types::Value::from(e.clone())));
-        conn.query_row(
-            &format!("SELECT EXISTS (SELECT 1 FROM items WHERE {where_clause})"),
-            rusqlite::params_from_iter(args),
-            |r| r.get::<_, bool>(0),
-        )?
-    };
+    let more = !exhausted
+        || out.len() == limit && {
+            // A full page may still be the last one; look one row ahead.
+            let mut args: Vec<rusqlite::types::Value> =
+                vec![since.into(), after_ms.into(), after_key.clone().into()];
+            args.extend(
+                extra
+                    .iter()
+                    .map(|e| rusqlite::types::Value::from(e.clone())),
+            );
+            conn.query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM items WHERE {where_clause})"),
+                rusqlite::params_from_iter(args),
+                |r| r.get::<_, bool>(0),
+            )?
+        };
     let next = more.then(|| format!("{after_ms}:{after_key}"));
     Ok(Json(WirePage { items: out, next }))
 }

@@ -1,0 +1,152 @@
+//! The scheduler: polling cursors that neither miss nor repeat, and SynchronizationPlans.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use twinsync_core::{
+    Clock, Connection, ConnectionStatus, ItemUpdate, ManualClock, SyncPlan, Trigger,
+};
+use twinsync_node::Node;
+use twinsync_node::handlers::scheduler;
+use twinsync_ports::{Tracker, queues};
+use twinsync_sandbox::testing;
+
+async fn setup(
+    clock: &ManualClock,
+    plans: Vec<SyncPlan>,
+) -> (
+    Arc<Node>,
+    Arc<dyn Tracker>,
+    twinsync_sandbox::server::RunningSandbox,
+) {
+    let sb = testing::start(&["DEMO"]).await.unwrap();
+    let tracker: Arc<dyn Tracker> =
+        Arc::new(testing::tracker("sb", &sb, "secret-123", None).unwrap());
+    let (q, t, c) = twinsync_store::open_in_memory(Arc::new(clock.clone())).unwrap();
+    let node = Node::new(
+        "node-a",
+        Arc::new(q),
+        Arc::new(t),
+        Arc::new(c),
+        Arc::new(clock.clone()),
+    )
+    .with_tracker(tracker.clone());
+    let mut connection = Connection {
+        id: "c".into(),
+        name: "c".into(),
+        local_node: "node-a".into(),
+        remote_node: "node-b".into(),
+        local_instance: "sb".into(),
+        target_project: "DEMO".into(),
+        status: ConnectionStatus::Active,
+        status_reason: None,
+        triggers: vec![Trigger {
+            id: "t1".into(),
+            query: "labels = sync".into(),
+            active: true,
+        }],
+        plans,
+        versions: vec![],
+        revision: 0,
+        updated_ms: 0,
+    };
+    let v = connection.add_draft(twinsync_rules::defaults::version(), 0);
+    connection.activate(v).unwrap();
+    node.connections.insert(&connection).await.unwrap();
+    (Arc::new(node), tracker, sb)
+}
+
+async fn drain(node: &Node) -> Vec<String> {
+    let mut keys = Vec::new();
+    loop {
+        let batch = node
+            .queue
+            .receive(queues::OUTGOING, 100, 1_000)
+            .await
+            .unwrap();
+        if batch.is_empty() {
+            return keys;
+        }
+        for m in batch {
+            let e: twinsync_core::ChangeEvent = serde_json::from_str(&m.body).unwrap();
+            keys.push(e.item_key);
+            node.queue
+                .delete(queues::OUTGOING, &m.receipt)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn body(summary: &str, label: &str) -> serde_json::Value {
+    serde_json::json!({ "project": "DEMO", "summary": summary, "labels": [label] })
+}
+
+#[tokio::test]
+async fn polling_queues_each_change_once() {
+    let clock = ManualClock::new(twinsync_core::SystemClock.now_ms());
+    let (node, tracker, sb) = setup(&clock, vec![]).await;
+    let t: &twinsync_sandbox::SandboxTracker =
+        &testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    for i in 0..3 {
+        t.create_raw(&body(&format!("s{i}"), "sync")).await.unwrap();
+    }
+    t.create_raw(&body("not under a trigger", "other"))
+        .await
+        .unwrap();
+    let connection = node.connection("c").await.unwrap();
+    scheduler::poll(&node, &connection).await.unwrap();
+    let mut first = drain(&node).await;
+    first.sort();
+    assert_eq!(first, vec!["DEMO-1", "DEMO-2", "DEMO-3"]);
+    // Nothing changed: nothing is queued again, even for items at the cursor's instant.
+    scheduler::poll(&node, &connection).await.unwrap();
+    assert_eq!(drain(&node).await, Vec::<String>::new());
+    // An edit is seen once.
+    tracker
+        .update_item(
+            "DEMO-2",
+            &ItemUpdate {
+                summary: Some("edited".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    scheduler::poll(&node, &connection).await.unwrap();
+    assert_eq!(drain(&node).await, vec!["DEMO-2"]);
+    scheduler::poll(&node, &connection).await.unwrap();
+    assert_eq!(drain(&node).await, Vec::<String>::new());
+    sb.stop().await;
+}
+
+#[tokio::test]
+async fn a_plan_runs_at_its_cron_occurrences() {
+    let start = 1_700_000_000_000; // 2023-11-14T22:13:20Z
+    let clock = ManualClock::new(start);
+    let plan = SyncPlan {
+        id: "every-minute".into(),
+        cron: "0 * * * * *".into(),
+        active: true,
+    };
+    let (node, _tracker, sb) = setup(&clock, vec![plan]).await;
+    let t = testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    t.create_raw(&body("planned", "sync")).await.unwrap();
+    let connection = node.connection("c").await.unwrap();
+    let table = [
+        (0, 0),       // first sight records the plan, no run at start-up
+        (10_000, 0),  // 22:13:30, before the next minute
+        (40_000, 1),  // 22:14:00 passed
+        (50_000, 0),  // same minute
+        (100_000, 1), // 22:15:00 passed
+    ];
+    for (at, runs) in table {
+        clock.set_ms(start + at);
+        let n = scheduler::run_due_plans(&node, &connection, clock.now_ms())
+            .await
+            .unwrap();
+        assert_eq!(n, runs, "at +{at} ms");
+    }
+    assert_eq!(drain(&node).await, vec!["DEMO-1", "DEMO-1"]);
+    sb.stop().await;
+}

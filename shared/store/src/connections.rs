@@ -1,6 +1,6 @@
 //! Connections, trigger cursors, transport nonces and scheduler state.
 
-use crate::{Db, json_err, port_err, queue::purge_dedup};
+use crate::{Db, collect_json, json_err, port_err, queue::purge_dedup};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use std::sync::Arc;
@@ -39,14 +39,7 @@ impl ConnectionStore for SqliteConnectionStore {
         let mut stmt = conn
             .prepare_cached("SELECT body FROM connections ORDER BY id")
             .map_err(port_err)?;
-        let rows = stmt
-            .query_map([], |r| r.get::<_, String>(0))
-            .map_err(port_err)?;
-        let mut out = Vec::new();
-        for body in rows {
-            out.push(serde_json::from_str(&body.map_err(port_err)?).map_err(json_err)?);
-        }
-        Ok(out)
+        collect_json(&mut stmt, [])
     }
 
     async fn insert(&self, connection: &Connection) -> PortResult<()> {

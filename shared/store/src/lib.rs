@@ -54,6 +54,21 @@ pub(crate) fn json_err(e: serde_json::Error) -> PortError {
     PortError::Storage(format!("stored record is unreadable: {e}"))
 }
 
+/// Runs a prepared query whose first column is a JSON record and decodes every row.
+pub(crate) fn collect_json<T: serde::de::DeserializeOwned>(
+    stmt: &mut rusqlite::CachedStatement<'_>,
+    params: impl rusqlite::Params,
+) -> twinsync_ports::PortResult<Vec<T>> {
+    let rows = stmt
+        .query_map(params, |r| r.get::<_, String>(0))
+        .map_err(port_err)?;
+    let mut out = Vec::new();
+    for body in rows {
+        out.push(serde_json::from_str(&body.map_err(port_err)?).map_err(json_err)?);
+    }
+    Ok(out)
+}
+
 /// The three stores of one node over one database file.
 pub fn open_node_store(
     path: &Path,

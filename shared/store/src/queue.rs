@@ -133,6 +133,18 @@ fn insert(
     Ok(SendOutcome::Enqueued)
 }
 
+/// The group of the message a receipt names; a stale or unknown receipt is refused.
+fn group_of_receipt(tx: &Transaction<'_>, queue: &str, receipt: &str) -> PortResult<String> {
+    tx.query_row(
+        "SELECT group_id FROM messages WHERE queue = ?1 AND receipt = ?2",
+        params![queue, receipt],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(port_err)?
+    .ok_or_else(|| PortError::Rejected(format!("receipt {receipt} is not valid on {queue}")))
+}
+
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
@@ -251,19 +263,7 @@ impl Queue for SqliteQueue {
     async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
-        let group: Option<String> = tx
-            .query_row(
-                "SELECT group_id FROM messages WHERE queue = ?1 AND receipt = ?2",
-                params![queue, receipt],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(port_err)?;
-        let Some(group) = group else {
-            return Err(PortError::Rejected(format!(
-                "receipt {receipt} is not valid on {queue}"
-            )));
-        };
+        let group = group_of_receipt(&tx, queue, receipt)?;
         tx.execute(
             "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
             params![queue, receipt],
@@ -282,19 +282,7 @@ impl Queue for SqliteQueue {
         let now = self.clock.now_ms();
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
-        let group: Option<String> = tx
-            .query_row(
-                "SELECT group_id FROM messages WHERE queue = ?1 AND receipt = ?2",
-                params![queue, receipt],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(port_err)?;
-        let Some(group) = group else {
-            return Err(PortError::Rejected(format!(
-                "receipt {receipt} is not valid on {queue}"
-            )));
-        };
+        let group = group_of_receipt(&tx, queue, receipt)?;
         let delayed = i64::from(visibility_ms > 0);
         tx.execute(
             "UPDATE messages SET visible_at = ?1, delayed = ?2 WHERE queue = ?3 AND receipt = ?4",

@@ -1,6 +1,6 @@
 //! Twins, their replica history and their sync events.
 
-use crate::{Db, json_err, port_err};
+use crate::{Db, collect_json, json_err, port_err};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use twinsync_core::{SyncEvent, Twin};
@@ -224,13 +224,6 @@ impl TwinStore for SqliteTwinStore {
         let mut stmt = conn
             .prepare_cached("SELECT body FROM replicas WHERE twin_id = ?1 ORDER BY seq")
             .map_err(port_err)?;
-        let rows = stmt
-            .query_map(params![twin_id], |r| r.get::<_, String>(0))
-            .map_err(port_err)?;
-        let mut out = Vec::new();
-        for body in rows {
-            out.push(serde_json::from_str(&body.map_err(port_err)?).map_err(json_err)?);
-        }
-        Ok(out)
+        collect_json(&mut stmt, params![twin_id])
     }
 }

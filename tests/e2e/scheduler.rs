@@ -47,6 +47,7 @@ async fn setup(
         }],
         plans,
         versions: vec![],
+        link: None,
         revision: 0,
         updated_ms: 0,
     };

@@ -127,6 +127,44 @@ impl Default for ConfigVersion {
     }
 }
 
+/// How the two nodes of a connection reach each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionKind {
+    /// Both nodes are reachable over HTTP.
+    Public,
+    /// One node is behind a firewall and pulls its messages.
+    Private,
+    /// Both sides on one node: no network hop.
+    Local,
+}
+
+/// A shared secret. Debug never shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// The trust between the two nodes of a connection made by invitation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    pub kind: ConnectionKind,
+    /// The other node's base URL, once known.
+    pub peer_url: Option<String>,
+    pub secret: Secret,
+    /// For the initiator: until when the invitation code may be accepted.
+    #[serde(default)]
+    pub invitation_expires_ms: i64,
+    /// For the initiator: a code is accepted once.
+    #[serde(default)]
+    pub invitation_used: bool,
+}
+
 /// A SynchronizationPlan: at each cron occurrence (seconds optional, UTC) the scheduler
 /// runs a Synchronization of every item the connection's triggers match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +199,9 @@ pub struct Connection {
     #[serde(default)]
     pub plans: Vec<SyncPlan>,
     pub versions: Vec<ConfigVersion>,
+    /// Set for connections made by invitation between nodes that do not share a process.
+    #[serde(default)]
+    pub link: Option<Link>,
     /// Bumped by every write; stores use it for conditional updates.
     pub revision: u64,
     pub updated_ms: i64,
@@ -263,6 +304,7 @@ mod tests {
             triggers: vec![],
             plans: vec![],
             versions: vec![],
+            link: None,
             revision: 0,
             updated_ms: 0,
         };

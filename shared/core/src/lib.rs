@@ -13,8 +13,8 @@ pub mod twin;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
-    ConfigVersion, ConflictPolicy, ConflictSettings, Connection, ConnectionStatus, NodeHelperMaps,
-    SyncPlan, VersionStatus,
+    ConfigVersion, ConflictPolicy, ConflictSettings, Connection, ConnectionKind, ConnectionStatus,
+    Link, NodeHelperMaps, Secret, SyncPlan, VersionStatus,
 };
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User};
 pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};

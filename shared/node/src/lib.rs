@@ -9,6 +9,7 @@ pub mod batch;
 pub mod config;
 pub mod faults;
 pub mod handlers;
+pub mod link;
 pub mod monitor;
 pub mod operations;
 pub mod peer;
@@ -102,6 +103,10 @@ pub struct Node {
     pub rules: RulesCache,
     pub clock: Arc<dyn Clock>,
     pub settings: NodeSettings,
+    /// Client for other nodes' transport endpoints.
+    pub http: reqwest::Client,
+    /// Where other nodes reach this one (set when the HTTP server is up).
+    public_url: RwLock<Option<String>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -130,7 +135,23 @@ impl Node {
             rules: RulesCache::default(),
             clock,
             settings: NodeSettings::default(),
+            http: reqwest::Client::builder()
+                .connect_timeout(std::time::Duration::from_secs(5))
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .unwrap_or_default(),
+            public_url: RwLock::new(None),
         }
+    }
+
+    pub fn set_public_url(&self, url: &str) {
+        if let Ok(mut u) = self.public_url.write() {
+            *u = Some(url.trim_end_matches('/').to_string());
+        }
+    }
+
+    pub fn public_url(&self) -> Option<String> {
+        self.public_url.read().ok().and_then(|u| u.clone())
     }
 
     pub fn with_tracker(mut self, tracker: Arc<dyn Tracker>) -> Self {

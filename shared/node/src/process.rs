@@ -142,6 +142,7 @@ impl Process {
                 }
             }));
             let url = format!("http://{addr}");
+            node.set_public_url(&url);
             for inst in section.instance.iter().filter(|i| i.register_webhook) {
                 let base = resolve_url(&inst.base_url, &sandbox_urls)?;
                 register_webhook(
@@ -413,6 +414,7 @@ async fn upsert_connection(
                 triggers,
                 plans,
                 versions: vec![],
+                link: None,
                 revision: 0,
                 updated_ms: now,
             };

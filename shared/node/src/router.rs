@@ -52,6 +52,10 @@ pub fn router(node: Arc<Node>) -> Router {
             get(|| async { Json(json!({"status": "ok"})) }),
         )
         .route("/api/connections", get(list_connections))
+        .route("/api/connections/invite", post(invite))
+        .route("/api/connections/accept", post(accept))
+        .route("/v1/handshake", post(handshake))
+        .route("/v1/transport", post(transport_in))
         .route("/api/connections/{id}", get(get_connection))
         .route("/api/connections/{id}/activate", post(activate))
         .route("/api/connections/{id}/deactivate", post(deactivate))
@@ -106,17 +110,100 @@ async fn webhook(
     }
 }
 
-async fn list_connections(State(node): State<Arc<Node>>) -> ApiResult<impl IntoResponse> {
-    Ok(Json(
-        node.connections.list().await.map_err(NodeError::from)?,
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+async fn invite(
+    State(node): State<Arc<Node>>,
+    Json(req): Json<crate::link::LinkRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let (connection, code) = crate::link::invite(&node, &req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "connection": connection.id, "status": "Pending", "code": code })),
     ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptRequest {
+    code: String,
+    #[serde(flatten)]
+    link: crate::link::LinkRequest,
+}
+
+async fn accept(
+    State(node): State<Arc<Node>>,
+    Json(req): Json<AcceptRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let connection = crate::link::accept(&node, &req.code, &req.link).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "connection": connection.id, "status": "Active", "remote_node": connection.remote_node }),
+        ),
+    ))
+}
+
+fn link_error(e: crate::link::LinkError) -> ApiError {
+    tracing::warn!(error = %e, "node-to-node request refused");
+    ApiError(
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+        e.to_string(),
+    )
+}
+
+async fn handshake(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let connection = crate::link::receive_handshake(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok(Json(
+        json!({ "connection": connection.id, "initiator_node": node.id, "product_version": crate::link::PRODUCT_VERSION }),
+    ))
+}
+
+async fn transport_in(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    crate::link::receive_transport(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))))
+}
+
+/// A connection as the admin API shows it: the shared secret is never returned.
+fn public_view(c: &twinsync_core::Connection) -> serde_json::Value {
+    let mut v = json!(c);
+    if let Some(link) = v.get_mut("link").and_then(|l| l.as_object_mut()) {
+        link.remove("secret");
+    }
+    v
+}
+
+async fn list_connections(State(node): State<Arc<Node>>) -> ApiResult<impl IntoResponse> {
+    let list = node.connections.list().await.map_err(NodeError::from)?;
+    Ok(Json(list.iter().map(public_view).collect::<Vec<_>>()))
 }
 
 async fn get_connection(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(node.connection(&id).await?))
+    Ok(Json(public_view(&node.connection(&id).await?)))
 }
 
 async fn activate(

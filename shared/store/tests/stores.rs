@@ -181,6 +181,7 @@ fn connection() -> Connection {
         triggers: vec![],
         plans: vec![],
         versions: vec![],
+        link: None,
         revision: 0,
         updated_ms: 0,
     }

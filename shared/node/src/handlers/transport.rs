@@ -28,7 +28,12 @@ pub async fn handle(node: &Node, message: TransportMessage, receive_count: u32) 
         )
         .await;
     }
-    let peer = node.peer(&connection.remote_node)?;
+    // A connection made by invitation talks HTTP; nodes of one process short-circuit.
+    let peer: std::sync::Arc<dyn twinsync_ports::Peer> =
+        match connection.link.as_ref().and_then(|l| l.peer_url.clone()) {
+            Some(url) => std::sync::Arc::new(crate::link::HttpPeer::new(node, &connection, &url)),
+            None => node.peer(&connection.remote_node)?,
+        };
     match peer.deliver(&message).await {
         Ok(()) => {
             if connection.status == ConnectionStatus::Error {

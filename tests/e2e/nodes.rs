@@ -1,0 +1,348 @@
+//! Two nodes in two processes: invitation, acceptance, signed transport both ways, and
+//! refused node-to-node requests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use twinsync_cli::demo;
+use twinsync_node::config::{
+    InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
+};
+use twinsync_node::process::{Process, ProcessOptions};
+use twinsync_ports::queues;
+use twinsync_security::{derive_key, sign_request};
+
+fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
+    ProcessConfig {
+        sandbox: vec![SandboxSection {
+            id: sandbox.into(),
+            listen: "127.0.0.1:0".into(),
+            db: None,
+            token: None,
+            projects: vec![ProjectSection {
+                key: project.into(),
+                name: project.into(),
+                statuses: None,
+                priorities: None,
+            }],
+        }],
+        node: vec![NodeSection {
+            id: node.into(),
+            data_dir: node.into(),
+            listen: "127.0.0.1:0".into(),
+            poll_interval_ms: 5_000,
+            instance: vec![InstanceSection {
+                id: format!("sandbox-{sandbox}"),
+                connector: "sandbox".into(),
+                base_url: format!("sandbox:{sandbox}"),
+                webhook_secret: format!("secret-of-{sandbox}"),
+                token: None,
+                register_webhook: true,
+            }],
+            connection: vec![],
+        }],
+    }
+}
+
+async fn post(url: &str, body: Value) -> (u16, Value) {
+    let resp = reqwest::Client::new()
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn invite_accept_and_sync_over_signed_http() {
+    let (da, db, dc) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let pa = Process::start(
+        &config("node-a", "a", "DEMO"),
+        da.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let pb = Process::start(
+        &config("node-b", "b", "SUPPORT"),
+        db.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (url_a, url_b) = (
+        pa.node_urls["node-a"].clone(),
+        pb.node_urls["node-b"].clone(),
+    );
+
+    let (status, invited) = post(
+        &format!("{url_a}/api/connections/invite"),
+        json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync", "name": "A to B"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{invited}");
+    let code = invited["code"].as_str().unwrap().to_string();
+    let conn = invited["connection"].as_str().unwrap().to_string();
+    let listed: Value = reqwest::get(format!("{url_a}/api/connections"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["status"], "Pending");
+    let secret_a = pa.nodes[0]
+        .connection(&conn)
+        .await
+        .unwrap()
+        .link
+        .unwrap()
+        .secret
+        .0;
+    assert!(listed.to_string().contains("\"link\""));
+    assert!(
+        !listed.to_string().contains(&secret_a),
+        "the admin API never shows the secret"
+    );
+    let one: Value = reqwest::get(format!("{url_a}/api/connections/{conn}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!one.to_string().contains(&secret_a));
+
+    // Bad codes are refused clearly.
+    for (bad, want) in [
+        ("tsinv1.abc", "truncated"),
+        ("", "empty"),
+        (&code.replacen("tsinv1", "tsinv7", 1)[..], "version"),
+    ] {
+        let (status, body) = post(
+            &format!("{url_b}/api/connections/accept"),
+            json!({"code": bad, "instance": "sandbox-b", "target_project": "SUPPORT"}),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(want),
+            "{bad}: {body}"
+        );
+    }
+
+    let (status, accepted) = post(
+        &format!("{url_b}/api/connections/accept"),
+        json!({"code": code, "instance": "sandbox-b", "target_project": "SUPPORT"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{accepted}");
+    assert_eq!(accepted["remote_node"], "node-a");
+    let on_a = pa.nodes[0].connection(&conn).await.unwrap();
+    assert_eq!(on_a.status, twinsync_core::ConnectionStatus::Active);
+    assert_eq!(on_a.remote_node, "node-b");
+
+    // The code works once: a third node is refused by the initiator.
+    let pc = Process::start(
+        &config("node-c", "c", "OPS"),
+        dc.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (status, body) = post(
+        &format!("{}/api/connections/accept", pc.node_urls["node-c"]),
+        json!({"code": code, "instance": "sandbox-c", "target_project": "OPS"}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("already used"),
+        "{body}"
+    );
+    pc.stop().await;
+
+    // Items flow A -> B over HTTP, and an edit on B flows back.
+    let http = reqwest::Client::new();
+    let mut keys = Vec::new();
+    for i in 0..5 {
+        keys.push(
+            demo::create_item(
+                &http,
+                &pa.sandbox_urls["a"],
+                demo::item_body("DEMO", i, "sync"),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    let nodes = vec![pa.nodes[0].clone(), pb.nodes[0].clone()];
+    assert!(demo::wait_quiet(&nodes, Duration::from_secs(60)).await);
+    let a = pa.nodes[0].tracker("sandbox-a").unwrap();
+    let b = pb.nodes[0].tracker("sandbox-b").unwrap();
+    let mut pairs = Vec::new();
+    for key in &keys {
+        let twin = pa.nodes[0]
+            .twins
+            .find_by_local(&conn, key)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(twin.status, twinsync_core::TwinStatus::Synced, "{key}");
+        pairs.push((key.clone(), twin.remote_key.unwrap()));
+    }
+    b.update_item(
+        &pairs[0].1,
+        &twinsync_core::ItemUpdate {
+            status: Some("Done".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(demo::wait_quiet(&nodes, Duration::from_secs(60)).await);
+    assert_eq!(
+        a.get_item(&keys[0]).await.unwrap().unwrap().status_name(),
+        Some("Done")
+    );
+    for (ka, kb) in &pairs {
+        let (ia, ib) = (
+            a.get_item(ka).await.unwrap().unwrap(),
+            b.get_item(kb).await.unwrap().unwrap(),
+        );
+        assert_eq!(
+            (ia.summary, ia.comments.len()),
+            (ib.summary, ib.comments.len())
+        );
+    }
+
+    // Refused transport requests: 4xx with a reason, nothing queued on B.
+    let secret = pb.nodes[0]
+        .connection(&conn)
+        .await
+        .unwrap()
+        .link
+        .unwrap()
+        .secret
+        .0;
+    let key = derive_key(&secret, &conn, "node-a", "node-b");
+    let now = twinsync_core::Clock::now_ms(&twinsync_core::SystemClock);
+    let body = serde_json::to_vec(&json!({"type": "ack", "connection_id": conn, "from_node": "node-a", "source_key": "X", "target_key": null, "target_url": null, "applied_version": 1, "comment_links": [], "remote_view": null, "remote_out_version": 0, "error": null, "trace_id": "t"})).unwrap();
+    let good = sign_request(&key, &conn, "node-a", "POST", "/v1/transport", now, &body);
+    let send = |headers: Vec<(&'static str, String)>, body: Vec<u8>| {
+        let url = format!("{url_b}/v1/transport");
+        async move {
+            let mut r = reqwest::Client::new().post(url).body(body);
+            for (k, v) in headers {
+                r = r.header(k, v);
+            }
+            let resp = r.send().await.unwrap();
+            (resp.status().as_u16(), resp.text().await.unwrap())
+        }
+    };
+    let with = |f: &dyn Fn(&mut twinsync_security::SignedHeaders)| {
+        let mut h = good.clone();
+        f(&mut h);
+        h.pairs().to_vec()
+    };
+    let wrong_key = derive_key(&secret, &conn, "node-b", "node-a");
+    let stale = sign_request(
+        &key,
+        &conn,
+        "node-a",
+        "POST",
+        "/v1/transport",
+        now - 600_000,
+        &body,
+    );
+    let cases: Vec<(&str, Vec<(&'static str, String)>, Vec<u8>, u16, &str)> = vec![
+        ("no headers", vec![], body.clone(), 401, "missing header"),
+        (
+            "wrong key",
+            sign_request(
+                &wrong_key,
+                &conn,
+                "node-a",
+                "POST",
+                "/v1/transport",
+                now,
+                &body,
+            )
+            .pairs()
+            .to_vec(),
+            body.clone(),
+            401,
+            "signature",
+        ),
+        (
+            "stale",
+            stale.pairs().to_vec(),
+            body.clone(),
+            401,
+            "away from this node's clock",
+        ),
+        (
+            "unknown connection",
+            with(&|h| h.connection_id = "nope".into()),
+            body.clone(),
+            404,
+            "unknown connection",
+        ),
+        (
+            "other sender",
+            with(&|h| h.node = "node-z".into()),
+            body.clone(),
+            401,
+            "signature",
+        ),
+        (
+            "tampered body",
+            good.pairs().to_vec(),
+            b"{}".to_vec(),
+            401,
+            "signature",
+        ),
+        (
+            "oversize",
+            good.pairs().to_vec(),
+            vec![b' '; (1 << 20) + 10],
+            413,
+            "",
+        ),
+    ];
+    let depth_before = pb.nodes[0]
+        .queue
+        .depth(queues::INCOMING)
+        .await
+        .unwrap()
+        .total();
+    for (name, headers, b, status, reason) in cases {
+        let (got, text) = send(headers, b).await;
+        assert_eq!(got, status, "{name}: {text}");
+        assert!(text.contains(reason), "{name}: {text}");
+    }
+    assert_eq!(
+        pb.nodes[0]
+            .queue
+            .depth(queues::INCOMING)
+            .await
+            .unwrap()
+            .total(),
+        depth_before,
+        "nothing queued"
+    );
+    // The correctly signed request passes once; its replay is refused.
+    assert_eq!(send(good.pairs().to_vec(), body.clone()).await.0, 202);
+    let (got, text) = send(good.pairs().to_vec(), body.clone()).await;
+    assert_eq!(got, 401, "{text}");
+    assert!(text.contains("replay"), "{text}");
+
+    pa.stop().await;
+    pb.stop().await;
+}

@@ -228,6 +228,32 @@ pub async fn clean_up(node: &Node, connection_id: &str) -> NodeResult<usize> {
     Ok(removed)
 }
 
+/// Deletes a connection, its twins (with their history) and its held messages.
+pub async fn delete_connection(node: &Node, connection_id: &str) -> NodeResult<usize> {
+    node.connection(connection_id).await?;
+    let twins = all_twins(node, connection_id).await?;
+    for twin in &twins {
+        node.twins.delete(&twin.id).await?;
+    }
+    let held = queues::held(connection_id);
+    loop {
+        let batch = node.queue.receive(&held, 100, 60_000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for m in batch {
+            node.queue.delete(&held, &m.receipt).await?;
+        }
+    }
+    node.connections.delete(connection_id).await?;
+    tracing::info!(
+        connection = connection_id,
+        twins = twins.len(),
+        "connection deleted"
+    );
+    Ok(twins.len())
+}
+
 /// Deactivate pauses the connection; changes are kept in its held queue.
 pub async fn deactivate(node: &Node, connection_id: &str) -> NodeResult<()> {
     transport::set_status(node, connection_id, ConnectionStatus::Deactivated, None).await

@@ -56,7 +56,10 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/connections/accept", post(accept))
         .route("/v1/handshake", post(handshake))
         .route("/v1/transport", post(transport_in))
-        .route("/api/connections/{id}", get(get_connection))
+        .route(
+            "/api/connections/{id}",
+            get(get_connection).delete(delete_connection),
+        )
         .route("/api/connections/{id}/activate", post(activate))
         .route("/api/connections/{id}/deactivate", post(deactivate))
         .route("/api/connections/{id}/versions", post(save_draft))
@@ -204,6 +207,26 @@ async fn get_connection(
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     Ok(Json(public_view(&node.connection(&id).await?)))
+}
+
+#[derive(Deserialize)]
+struct DeleteParams {
+    confirm: Option<String>,
+}
+
+async fn delete_connection(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Query(p): Query<DeleteParams>,
+) -> ApiResult<impl IntoResponse> {
+    if p.confirm.as_deref() != Some(id.as_str()) {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("deleting {id} removes its twins' sync info; confirm with ?confirm={id}"),
+        ));
+    }
+    let removed = operations::delete_connection(&node, &id).await?;
+    Ok(Json(json!({ "deleted": id, "twins_removed": removed })))
 }
 
 async fn activate(

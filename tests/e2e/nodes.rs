@@ -346,3 +346,186 @@ async fn invite_accept_and_sync_over_signed_http() {
     pa.stop().await;
     pb.stop().await;
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn status_of(p: &Process, conn: &str) -> twinsync_core::ConnectionStatus {
+    p.nodes[0].connection(conn).await.unwrap().status
+}
+
+/// Deactivate, change many items while paused, activate: every change arrives, in order,
+/// once. Then the remote node dies: the connection goes to Error and recovers by itself.
+/// `TWINSYNC_PAUSED_CHANGES` scales the paused part (the closing note's 10,000 run).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn paused_changes_resume_in_order_and_outages_recover() {
+    let n: usize = std::env::var("TWINSYNC_PAUSED_CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let options = ProcessOptions {
+        node: twinsync_node::NodeSettings {
+            error_after_failures: 3,
+            backoff_max_ms: 2_000,
+            ..Default::default()
+        },
+        ..ProcessOptions::default()
+    };
+    let pa = Process::start(&config("node-a", "a", "DEMO"), da.path(), options.clone())
+        .await
+        .unwrap();
+    let mut cfg_b = config("node-b", "b", "SUPPORT");
+    cfg_b.node[0].listen = format!("127.0.0.1:{}", free_port());
+    cfg_b.sandbox[0].db = Some("sandbox-b.db".into());
+    let pb = Process::start(&cfg_b, db.path(), options.clone())
+        .await
+        .unwrap();
+    let (url_a, url_b) = (
+        pa.node_urls["node-a"].clone(),
+        pb.node_urls["node-b"].clone(),
+    );
+    let (_, invited) = post(
+        &format!("{url_a}/api/connections/invite"),
+        json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync"}),
+    )
+    .await;
+    let conn = invited["connection"].as_str().unwrap().to_string();
+    let (status, _) = post(
+        &format!("{url_b}/api/connections/accept"),
+        json!({"code": invited["code"], "instance": "sandbox-b", "target_project": "SUPPORT"}),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // Pause on A, then create and edit items: A keeps every change.
+    let (status, _) = post(
+        &format!("{url_a}/api/connections/{conn}/deactivate"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let http = reqwest::Client::new();
+    let a = pa.nodes[0].tracker("sandbox-a").unwrap();
+    let mut keys = Vec::new();
+    for i in 0..n {
+        keys.push(
+            demo::create_item(
+                &http,
+                &pa.sandbox_urls["a"],
+                demo::item_body("DEMO", i, "sync"),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    for (i, key) in keys.iter().enumerate() {
+        let update = twinsync_core::ItemUpdate {
+            summary: Some(format!("final summary {i}")),
+            ..Default::default()
+        };
+        a.update_item(key, &update).await.unwrap();
+    }
+    let nodes = vec![pa.nodes[0].clone(), pb.nodes[0].clone()];
+    assert!(demo::wait_quiet(&nodes, Duration::from_secs(600)).await);
+    let held = pa.nodes[0]
+        .queue
+        .depth(&queues::held(&conn))
+        .await
+        .unwrap()
+        .total();
+    assert!(held as usize >= n, "{held} held for {n} items");
+    let b = pb.nodes[0].tracker("sandbox-b").unwrap();
+    assert!(
+        b.search_updated("", 0, None)
+            .await
+            .unwrap()
+            .items
+            .is_empty(),
+        "nothing left A while paused"
+    );
+
+    let started = std::time::Instant::now();
+    let (status, resumed) = post(
+        &format!("{url_a}/api/connections/{conn}/activate"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{resumed}");
+    assert!(demo::wait_quiet(&nodes, Duration::from_secs(1_200)).await);
+    println!(
+        "drained {held} held changes for {n} items in {} ms",
+        started.elapsed().as_millis()
+    );
+    let pairing = demo::pair_up_on(a.as_ref(), b.as_ref(), &conn)
+        .await
+        .unwrap();
+    assert_eq!(pairing.a_to_b, n);
+    assert_eq!(pairing.duplicates, 0);
+    for (ka, kb) in &pairing.pairs {
+        let (ia, ib) = (
+            a.get_item(ka).await.unwrap().unwrap(),
+            b.get_item(kb).await.unwrap().unwrap(),
+        );
+        assert!(
+            ib.summary.starts_with("final summary"),
+            "the last change wins: {}",
+            ib.summary
+        );
+        assert_eq!(ia.summary, ib.summary);
+    }
+
+    // B dies: A's deliveries fail, the connection goes to Error with the reason.
+    pb.kill().await;
+    let late = demo::create_item(
+        &http,
+        &pa.sandbox_urls["a"],
+        demo::item_body("DEMO", 90_000, "sync"),
+    )
+    .await
+    .unwrap();
+    let mut saw_error = false;
+    for _ in 0..300 {
+        if status_of(&pa, &conn).await == twinsync_core::ConnectionStatus::Error {
+            saw_error = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(saw_error, "connection did not go to Error");
+    let reason = pa.nodes[0]
+        .connection(&conn)
+        .await
+        .unwrap()
+        .status_reason
+        .unwrap_or_default();
+    assert!(reason.contains("unreachable"), "{reason}");
+
+    // B comes back on the same address and files: A returns to Active by itself.
+    let pb = Process::start(&cfg_b, db.path(), options).await.unwrap();
+    let nodes = vec![pa.nodes[0].clone(), pb.nodes[0].clone()];
+    let mut recovered = false;
+    for _ in 0..300 {
+        if status_of(&pa, &conn).await == twinsync_core::ConnectionStatus::Active {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "connection did not return to Active");
+    assert!(demo::wait_quiet(&nodes, Duration::from_secs(60)).await);
+    let twin = pa.nodes[0]
+        .twins
+        .find_by_local(&conn, &late)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(twin.status, twinsync_core::TwinStatus::Synced);
+    pa.stop().await;
+    pb.stop().await;
+}

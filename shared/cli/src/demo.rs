@@ -284,7 +284,16 @@ pub struct Pairing {
 }
 
 pub async fn pair_up(a: &dyn Tracker, b: &dyn Tracker) -> Result<Pairing, String> {
-    let prefix = Node::origin_prefix(CONNECTION);
+    pair_up_on(a, b, CONNECTION).await
+}
+
+/// Pairs items by the origin markers of `connection`.
+pub async fn pair_up_on(
+    a: &dyn Tracker,
+    b: &dyn Tracker,
+    connection: &str,
+) -> Result<Pairing, String> {
+    let prefix = Node::origin_prefix(connection);
     let items_a = all_items(a).await?;
     let items_b = all_items(b).await?;
     let mut pairs = Vec::new();

@@ -529,3 +529,98 @@ async fn paused_changes_resume_in_order_and_outages_recover() {
     pa.stop().await;
     pb.stop().await;
 }
+
+/// A private connection: B cannot be reached, so it pulls its messages from A and posts
+/// its own. Same signatures, same exactly-once outcome.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_private_node_pulls_its_messages() {
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pa = Process::start(
+        &config("node-a", "a", "DEMO"),
+        da.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let pb = Process::start(
+        &config("node-b", "b", "SUPPORT"),
+        db.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (url_a, url_b) = (
+        pa.node_urls["node-a"].clone(),
+        pb.node_urls["node-b"].clone(),
+    );
+    let (status, invited) = post(
+        &format!("{url_a}/api/connections/invite"),
+        json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync", "kind": "private"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{invited}");
+    let conn = invited["connection"].as_str().unwrap().to_string();
+    let (status, body) = post(
+        &format!("{url_b}/api/connections/accept"),
+        json!({"code": invited["code"], "instance": "sandbox-b", "target_project": "SUPPORT", "trigger": "labels = escalate"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let link_a = pa.nodes[0].connection(&conn).await.unwrap().link.unwrap();
+    assert_eq!(link_a.peer_url, None, "A never learns an address for B");
+    assert!(
+        pb.nodes[0]
+            .connection(&conn)
+            .await
+            .unwrap()
+            .link
+            .unwrap()
+            .pulls
+    );
+
+    let http = reqwest::Client::new();
+    let ka = demo::create_item(
+        &http,
+        &pa.sandbox_urls["a"],
+        demo::item_body("DEMO", 1, "sync"),
+    )
+    .await
+    .unwrap();
+    let mut body_b = demo::item_body("SUPPORT", 2, "escalate");
+    body_b["status"] = json!("Open");
+    let kb = demo::create_item(&http, &pb.sandbox_urls["b"], body_b)
+        .await
+        .unwrap();
+    let nodes = vec![pa.nodes[0].clone(), pb.nodes[0].clone()];
+    let a = pa.nodes[0].tracker("sandbox-a").unwrap();
+    let b = pb.nodes[0].tracker("sandbox-b").unwrap();
+    let mut synced = false;
+    for _ in 0..200 {
+        let ta = pa.nodes[0].twins.find_by_local(&conn, &ka).await.unwrap();
+        let tb = pb.nodes[0].twins.find_by_local(&conn, &kb).await.unwrap();
+        if ta.is_some_and(|t| t.status == twinsync_core::TwinStatus::Synced)
+            && tb.is_some_and(|t| t.status == twinsync_core::TwinStatus::Synced)
+        {
+            synced = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(synced, "both items synced through a pulling node");
+    assert!(demo::wait_quiet(&nodes, Duration::from_secs(30)).await);
+    let pairing = demo::pair_up_on(a.as_ref(), b.as_ref(), &conn)
+        .await
+        .unwrap();
+    assert_eq!(
+        (pairing.a_to_b, pairing.b_to_a, pairing.duplicates),
+        (1, 1, 0)
+    );
+    let outbox = pa.nodes[0]
+        .queue
+        .depth(&queues::outbox(&conn))
+        .await
+        .unwrap();
+    assert_eq!(outbox.total(), 0, "everything pulled and acknowledged");
+    pa.stop().await;
+    pb.stop().await;
+}

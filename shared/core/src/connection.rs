@@ -163,6 +163,10 @@ pub struct Link {
     /// For the initiator: a code is accepted once.
     #[serde(default)]
     pub invitation_used: bool,
+    /// This node cannot be reached (private connection): it pulls its messages from the
+    /// other node instead of receiving them.
+    #[serde(default)]
+    pub pulls: bool,
 }
 
 /// A SynchronizationPlan: at each cron occurrence (seconds optional, UTC) the scheduler

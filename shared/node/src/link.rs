@@ -179,6 +179,7 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
             secret: Secret(secret.clone()),
             invitation_expires_ms: expires,
             invitation_used: false,
+            pulls: false,
         },
     )?;
     node.connections.insert(&connection).await?;
@@ -211,7 +212,8 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
 pub struct Handshake {
     pub connection_id: String,
     pub acceptor_node: String,
-    pub acceptor_url: String,
+    /// `None` when the acceptor cannot be reached: it will pull (private connection).
+    pub acceptor_url: Option<String>,
     pub product_version: String,
 }
 
@@ -225,9 +227,15 @@ pub async fn accept(node: &Node, code: &str, req: &LinkRequest) -> NodeResult<Co
             "a node cannot accept its own invitation".into(),
         ));
     }
-    let url = node
-        .public_url()
-        .ok_or_else(|| NodeError::Operation("this node has no public URL yet".into()))?;
+    let private = invitation.connection_type == "private";
+    let url = if private {
+        None
+    } else {
+        Some(
+            node.public_url()
+                .ok_or_else(|| NodeError::Operation("this node has no public URL yet".into()))?,
+        )
+    };
     if node
         .connections
         .get(&invitation.connection_id)
@@ -293,11 +301,16 @@ pub async fn accept(node: &Node, code: &str, req: &LinkRequest) -> NodeResult<Co
         req,
         ConnectionStatus::Active,
         Link {
-            kind: req.kind,
+            kind: if private {
+                ConnectionKind::Private
+            } else {
+                req.kind
+            },
             peer_url: Some(invitation.node_url.clone()),
             secret: Secret(invitation.secret.clone()),
             invitation_expires_ms: 0,
             invitation_used: true,
+            pulls: private,
         },
     )?;
     node.connections.insert(&connection).await?;
@@ -426,7 +439,7 @@ pub async fn receive_handshake(
         return Err(LinkError::Refused("this invitation code expired".into()));
     }
     link.invitation_used = true;
-    link.peer_url = Some(hs.acceptor_url.clone());
+    link.peer_url = hs.acceptor_url.clone();
     connection.remote_node = hs.acceptor_node.clone();
     connection
         .transition(ConnectionStatus::Active, None)
@@ -451,6 +464,155 @@ pub async fn receive_handshake(
     )
     .await;
     Ok(stored)
+}
+
+/// What a private node asks for when it pulls.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    pub max: usize,
+    /// Long poll: wait up to this long for a first message.
+    pub wait_ms: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PulledMessage {
+    pub receipt: String,
+    pub body: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullAck {
+    pub receipts: Vec<String>,
+}
+
+pub const PULL_PATH: &str = "/v1/pull";
+pub const PULL_ACK_PATH: &str = "/v1/pull/ack";
+/// How long a pulled message stays invisible before it is offered again.
+const PULL_VISIBILITY_MS: i64 = 30_000;
+
+/// `POST /v1/pull` on the public node: hands the private node its waiting messages.
+pub async fn serve_pull(
+    node: &Node,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Vec<PulledMessage>, LinkError> {
+    let (connection, _) = verify(node, PULL_PATH, headers, body, false).await?;
+    let req: PullRequest =
+        serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
+    let outbox = twinsync_ports::queues::outbox(&connection.id);
+    let deadline =
+        std::time::Instant::now() + std::time::Duration::from_millis(req.wait_ms.min(25_000));
+    loop {
+        let batch = node
+            .queue
+            .receive(&outbox, req.max.clamp(1, 100), PULL_VISIBILITY_MS)
+            .await?;
+        if !batch.is_empty() || std::time::Instant::now() >= deadline {
+            return Ok(batch
+                .into_iter()
+                .map(|m| PulledMessage {
+                    receipt: m.receipt,
+                    body: m.body,
+                })
+                .collect());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// `POST /v1/pull/ack`: the private node has queued these; they can go.
+pub async fn serve_pull_ack(
+    node: &Node,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<usize, LinkError> {
+    let (connection, _) = verify(node, PULL_ACK_PATH, headers, body, false).await?;
+    let ack: PullAck =
+        serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
+    let outbox = twinsync_ports::queues::outbox(&connection.id);
+    let mut deleted = 0;
+    for receipt in &ack.receipts {
+        // A receipt that timed out and was handed out again is refused; the message is
+        // then pulled once more and deduplicated on arrival.
+        if node.queue.delete(&outbox, receipt).await.is_ok() {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+async fn signed_post<T: serde::de::DeserializeOwned>(
+    node: &Node,
+    connection: &Connection,
+    base: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> PortResult<T> {
+    let secret = connection
+        .link
+        .as_ref()
+        .map(|l| l.secret.0.clone())
+        .unwrap_or_default();
+    let key = derive_key(&secret, &connection.id, &node.id, &connection.remote_node);
+    let signed = sign_request(
+        &key,
+        &connection.id,
+        &node.id,
+        "POST",
+        path,
+        node.now_ms(),
+        &body,
+    );
+    let mut r = node
+        .http
+        .post(format!("{}{path}", base.trim_end_matches('/')))
+        .header("content-type", "application/json")
+        .timeout(std::time::Duration::from_secs(40))
+        .body(body);
+    for (k, v) in signed.pairs() {
+        r = r.header(k, v);
+    }
+    let resp = r
+        .send()
+        .await
+        .map_err(|e| PortError::Unavailable(format!("{base}: {e}")))?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        return Err(if status.is_server_error() {
+            PortError::Unavailable(format!("{base}{path}: {status} {text}"))
+        } else {
+            PortError::Rejected(format!("{base}{path}: {status} {text}"))
+        });
+    }
+    serde_json::from_str(&text).map_err(|e| PortError::Rejected(format!("{base}{path}: {e}")))
+}
+
+/// On the private node: pulls once from the public node (long poll), queues what came,
+/// then acknowledges it. Returns how many messages arrived.
+pub async fn pull_once(node: &Node, connection: &Connection, wait_ms: u64) -> NodeResult<usize> {
+    let Some(base) = connection.link.as_ref().and_then(|l| l.peer_url.clone()) else {
+        return Ok(0);
+    };
+    let req = serde_json::to_vec(&PullRequest { max: 50, wait_ms })
+        .map_err(|e| NodeError::BadMessage(e.to_string()))?;
+    let pulled: Vec<PulledMessage> = signed_post(node, connection, &base, PULL_PATH, req).await?;
+    let mut receipts = Vec::with_capacity(pulled.len());
+    for m in &pulled {
+        match serde_json::from_str::<TransportMessage>(&m.body) {
+            Ok(message) => transport::accept(node, &message).await?,
+            Err(e) => tracing::error!(error = %e, "pulled message is unreadable; dropped"),
+        }
+        receipts.push(m.receipt.clone());
+    }
+    if !receipts.is_empty() {
+        let ack = serde_json::to_vec(&PullAck { receipts })
+            .map_err(|e| NodeError::BadMessage(e.to_string()))?;
+        let _: serde_json::Value = signed_post(node, connection, &base, PULL_ACK_PATH, ack).await?;
+    }
+    Ok(pulled.len())
 }
 
 /// `POST /v1/transport`: a replica or ack from the other node.

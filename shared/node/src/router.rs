@@ -56,6 +56,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/connections/accept", post(accept))
         .route("/v1/handshake", post(handshake))
         .route("/v1/transport", post(transport_in))
+        .route("/v1/pull", post(pull))
+        .route("/v1/pull/ack", post(pull_ack))
         .route(
             "/api/connections/{id}",
             get(get_connection).delete(delete_connection),
@@ -175,6 +177,28 @@ async fn handshake(
     Ok(Json(
         json!({ "connection": connection.id, "initiator_node": node.id, "product_version": crate::link::PRODUCT_VERSION }),
     ))
+}
+
+async fn pull(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let messages = crate::link::serve_pull(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok(Json(messages))
+}
+
+async fn pull_ack(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let deleted = crate::link::serve_pull_ack(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok(Json(json!({ "deleted": deleted })))
 }
 
 async fn transport_in(

@@ -54,6 +54,7 @@ impl Runner {
                 )));
             }
         }
+        tasks.push(tokio::spawn(pull(node.clone(), stop.clone())));
         tasks.push(tokio::spawn(schedule(node, settings, stop.clone())));
         Self { stop, tasks }
     }
@@ -142,6 +143,35 @@ async fn consume(
     while !stop.load(Ordering::SeqCst) {
         if run_once(&node, queue, settings.batch_size).await == 0 {
             tokio::time::sleep(Duration::from_millis(settings.idle_ms)).await;
+        }
+    }
+}
+
+/// For private connections on this node: long-polls the public node for our messages.
+async fn pull(node: Arc<Node>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        let connections = node.connections.list().await.unwrap_or_default();
+        let pulling: Vec<_> = connections
+            .into_iter()
+            .filter(|c| c.status != twinsync_core::ConnectionStatus::Deactivated)
+            .filter(|c| c.link.as_ref().is_some_and(|l| l.pulls))
+            .collect();
+        if pulling.is_empty() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        let mut got = 0;
+        for c in &pulling {
+            match crate::link::pull_once(&node, c, 1_000).await {
+                Ok(n) => got += n,
+                Err(e) => {
+                    tracing::warn!(connection = %c.id, error = %e, "pull failed");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+        }
+        if got == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 }

@@ -70,6 +70,11 @@ pub mod queues {
         format!("held-{connection_id}")
     }
 
+    /// Messages waiting for the private node of a connection to pull them.
+    pub fn outbox(connection_id: &str) -> String {
+        format!("outbox-{connection_id}")
+    }
+
     /// The dead-letter queue of a queue.
     pub fn dlq(queue: &str) -> String {
         format!("{queue}-dlq")

@@ -39,7 +39,7 @@ impl Default for QueueSettings {
 
 impl QueueSettings {
     fn max_receives(&self, queue: &str) -> u32 {
-        if queue.starts_with("held-") || queue.ends_with("-dlq") {
+        if queue.starts_with("held-") || queue.starts_with("outbox-") || queue.ends_with("-dlq") {
             return u32::MAX;
         }
         self.overrides

@@ -30,20 +30,21 @@ pub async fn handle(node: &Node, message: TransportMessage, receive_count: u32) 
     }
     // The other node of a private connection cannot be reached: its messages wait in the
     // outbox until it pulls them.
-    if let Some(link) = &connection.link {
-        if link.kind == twinsync_core::ConnectionKind::Private && link.peer_url.is_none() {
-            node.queue
-                .send(
-                    &queues::outbox(&connection.id),
-                    NewMessage {
-                        group_id: message.group_id(),
-                        dedup_id: message.dedup_id(),
-                        body: to_body(&message)?,
-                    },
-                )
-                .await?;
-            return Ok(());
-        }
+    if let Some(link) = &connection.link
+        && link.kind == twinsync_core::ConnectionKind::Private
+        && link.peer_url.is_none()
+    {
+        node.queue
+            .send(
+                &queues::outbox(&connection.id),
+                NewMessage {
+                    group_id: message.group_id(),
+                    dedup_id: message.dedup_id(),
+                    body: to_body(&message)?,
+                },
+            )
+            .await?;
+        return Ok(());
     }
     // A connection made by invitation talks HTTP; nodes of one process short-circuit.
     let peer: std::sync::Arc<dyn twinsync_ports::Peer> =

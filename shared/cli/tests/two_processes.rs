@@ -1,0 +1,208 @@
+//! Two real `twinsync up` processes on loopback with their own data dirs and sandbox
+//! trackers: invite, accept, sync both ways, kill one for a while, converge.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_twinsync");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Kills the process when the test ends, however it ends.
+struct Up(Child);
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn write_config(
+    dir: &Path,
+    x: &str,
+    project: &str,
+    sandbox_port: u16,
+    node_port: u16,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("node-{x}.toml"));
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[[sandbox]]
+id = "{x}"
+listen = "127.0.0.1:{sandbox_port}"
+db = "data-{x}/sandbox.db"
+projects = [{{ key = "{project}", name = "{project}" }}]
+
+[[node]]
+id = "node-{x}"
+data_dir = "data-{x}/node"
+listen = "127.0.0.1:{node_port}"
+poll_interval_ms = 1000
+
+[[node.instance]]
+id = "sandbox-{x}"
+connector = "sandbox"
+base_url = "sandbox:{x}"
+webhook_secret = "secret-of-{x}"
+"#
+        ),
+    )
+    .unwrap();
+    path
+}
+
+async fn up(config: &Path, node_url: &str) -> Up {
+    let child = Command::new(BIN)
+        .args(["up", "--config"])
+        .arg(config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if reqwest::get(format!("{node_url}/api/health")).await.is_ok() {
+            return Up(child);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{node_url} did not come up");
+}
+
+fn cli(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+async fn items(sandbox: &str) -> Vec<Value> {
+    let page: Value = reqwest::get(format!("{sandbox}/api/items"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    page["items"].as_array().cloned().unwrap_or_default()
+}
+
+async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..300 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_connect_sync_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sa, na, sb, nb) = (free_port(), free_port(), free_port(), free_port());
+    let ca = write_config(dir.path(), "a", "DEMO", sa, na);
+    let cb = write_config(dir.path(), "b", "SUPPORT", sb, nb);
+    let (node_a, node_b) = (
+        format!("http://127.0.0.1:{na}"),
+        format!("http://127.0.0.1:{nb}"),
+    );
+    let (sandbox_a, sandbox_b) = (
+        format!("http://127.0.0.1:{sa}"),
+        format!("http://127.0.0.1:{sb}"),
+    );
+    let _a = up(&ca, &node_a).await;
+    let b = up(&cb, &node_b).await;
+
+    let code = cli(&[
+        "connection",
+        "invite",
+        "--node",
+        &node_a,
+        "--instance",
+        "sandbox-a",
+        "--project",
+        "DEMO",
+        "--trigger",
+        "labels = sync",
+    ]);
+    assert!(code.starts_with("tsinv1."), "{code}");
+    let accepted = cli(&[
+        "connection",
+        "accept",
+        "--node",
+        &node_b,
+        "--instance",
+        "sandbox-b",
+        "--project",
+        "SUPPORT",
+        &code,
+    ]);
+    assert!(
+        accepted.contains("is Active with node node-a"),
+        "{accepted}"
+    );
+
+    let http = reqwest::Client::new();
+    let create = |summary: &str| {
+        http.post(format!("{sandbox_a}/api/items"))
+            .json(&json!({"project": "DEMO", "summary": summary, "labels": ["sync"]}))
+            .send()
+    };
+    create("first across processes").await.unwrap();
+    wait_for("the item on B", async || items(&sandbox_b).await.len() == 1).await;
+
+    // An edit on B comes back to A.
+    let b_key = items(&sandbox_b).await[0]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    http.patch(format!("{sandbox_b}/api/items/{b_key}"))
+        .json(&json!({"status": "Done"}))
+        .send()
+        .await
+        .unwrap();
+    wait_for("the edit on A", async || {
+        items(&sandbox_a).await[0]["status"] == "Done"
+    })
+    .await;
+
+    // B goes away; A keeps the change; B comes back on its files and gets it.
+    drop(b);
+    create("made while B was down").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let _b = up(&cb, &node_b).await;
+    wait_for("the item made during the outage", async || {
+        items(&sandbox_b).await.len() == 2
+    })
+    .await;
+    let list = cli(&["connection", "list", "--node", &node_a]);
+    assert!(list.contains("Active"), "{list}");
+    let origins: Vec<String> = items(&sandbox_b)
+        .await
+        .iter()
+        .map(|i| i["origin"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(
+        origins
+            .iter()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        2,
+        "no duplicates: {origins:?}"
+    );
+}

@@ -65,16 +65,17 @@ webhook_secret = "secret-of-{x}"
 }
 
 async fn up(config: &Path, node_url: &str) -> Up {
-    let child = Command::new(BIN)
+    // The guard owns the child from the start, so it is killed and waited for on every path.
+    let guard = Up(Command::new(BIN)
         .args(["up", "--config"])
         .arg(config)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .unwrap());
     for _ in 0..100 {
         if reqwest::get(format!("{node_url}/api/health")).await.is_ok() {
-            return Up(child);
+            return guard;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -222,6 +222,79 @@ async fn invite_accept_and_sync_over_signed_http() {
         );
     }
 
+    // Rotate the secret: both sides move to the same new secret, a message signed with the
+    // old one (in flight during the rotation) is still accepted, and sync goes on.
+    let old_secret = pb.nodes[0]
+        .connection(&conn)
+        .await
+        .unwrap()
+        .link
+        .unwrap()
+        .secret
+        .0;
+    let (status, body) = post(
+        &format!("{url_a}/api/connections/{conn}/rotate-secret"),
+        json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (sa, sb) = (
+        pa.nodes[0]
+            .connection(&conn)
+            .await
+            .unwrap()
+            .link
+            .unwrap()
+            .secret
+            .0,
+        pb.nodes[0]
+            .connection(&conn)
+            .await
+            .unwrap()
+            .link
+            .unwrap()
+            .secret
+            .0,
+    );
+    assert_eq!(sa, sb);
+    assert_ne!(sa, old_secret);
+    let in_flight = sign_request(
+        &derive_key(&old_secret, &conn, "node-a", "node-b"),
+        &conn,
+        "node-a",
+        "POST",
+        "/v1/transport",
+        twinsync_core::Clock::now_ms(&twinsync_core::SystemClock),
+        b"{}",
+    );
+    let mut r = reqwest::Client::new()
+        .post(format!("{url_b}/v1/transport"))
+        .body("{}");
+    for (k, v) in in_flight.pairs() {
+        r = r.header(k, v);
+    }
+    let resp = r.send().await.unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        400,
+        "old-key signature verified; the body is what is wrong"
+    );
+    b.update_item(
+        &pairs[1].1,
+        &twinsync_core::ItemUpdate {
+            summary: Some("after rotation".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(demo::wait_quiet(&nodes, Duration::from_secs(60)).await);
+    assert_eq!(
+        a.get_item(&keys[1]).await.unwrap().unwrap().summary,
+        "after rotation"
+    );
+
     // Refused transport requests: 4xx with a reason, nothing queued on B.
     let secret = pb.nodes[0]
         .connection(&conn)

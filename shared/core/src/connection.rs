@@ -167,6 +167,12 @@ pub struct Link {
     /// other node instead of receiving them.
     #[serde(default)]
     pub pulls: bool,
+    /// After a rotation the old secret still verifies messages signed before it, until
+    /// `previous_until_ms`: nothing in flight is lost.
+    #[serde(default)]
+    pub previous_secret: Option<Secret>,
+    #[serde(default)]
+    pub previous_until_ms: i64,
 }
 
 /// A SynchronizationPlan: at each cron occurrence (seconds optional, UTC) the scheduler

@@ -180,6 +180,8 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
             invitation_expires_ms: expires,
             invitation_used: false,
             pulls: false,
+            previous_secret: None,
+            previous_until_ms: 0,
         },
     )?;
     node.connections.insert(&connection).await?;
@@ -311,6 +313,8 @@ pub async fn accept(node: &Node, code: &str, req: &LinkRequest) -> NodeResult<Co
             invitation_expires_ms: 0,
             invitation_used: true,
             pulls: private,
+            previous_secret: None,
+            previous_until_ms: 0,
         },
     )?;
     node.connections.insert(&connection).await?;
@@ -392,7 +396,17 @@ async fn verify(
         return Err(LinkError::Signature(SignatureError::BadSignature));
     }
     let key = derive_key(&link.secret.0, &connection.id, &signed.node, &node.id);
-    verify_request(&key, &signed, "POST", path, body, node.now_ms())?;
+    let now = node.now_ms();
+    if let Err(e) = verify_request(&key, &signed, "POST", path, body, now) {
+        // A message signed just before a rotation still verifies with the old secret.
+        let old = link
+            .previous_secret
+            .as_ref()
+            .filter(|_| now < link.previous_until_ms);
+        let Some(old) = old else { return Err(e.into()) };
+        let old_key = derive_key(&old.0, &connection.id, &signed.node, &node.id);
+        verify_request(&old_key, &signed, "POST", path, body, now)?;
+    }
     let expires = signed.timestamp_ms + 2 * twinsync_security::signing::WINDOW_MS;
     if !node
         .connections
@@ -613,6 +627,80 @@ pub async fn pull_once(node: &Node, connection: &Connection, wait_ms: u64) -> No
         let _: serde_json::Value = signed_post(node, connection, &base, PULL_ACK_PATH, ack).await?;
     }
     Ok(pulled.len())
+}
+
+pub const ROTATE_PATH: &str = "/v1/rotate";
+/// How long the old secret keeps verifying after a rotation.
+const ROTATION_GRACE_MS: i64 = 15 * 60 * 1000;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// Random salt; the new secret is HKDF(old secret, salt), so the secret itself never
+    /// travels.
+    pub salt: String,
+}
+
+fn rotated(secret: &str, salt: &str) -> String {
+    let key = derive_key(secret, salt, "rotate", "rotate");
+    hex::encode(key.0)
+}
+
+/// Rotates a connection's secret: the other node is told first (signed with the current
+/// secret); both keep the old secret for a grace period so in-flight messages still verify.
+pub async fn rotate_secret(node: &Node, connection_id: &str) -> NodeResult<()> {
+    let connection = node.connection(connection_id).await?;
+    let link = connection
+        .link
+        .clone()
+        .ok_or_else(|| NodeError::Operation(format!("{connection_id} has no shared secret")))?;
+    let Some(peer) = link.peer_url.clone() else {
+        return Err(NodeError::Operation(
+            "the other node of this private connection cannot be reached; rotate from there".into(),
+        ));
+    };
+    let salt = twinsync_security::new_secret();
+    let body = serde_json::to_vec(&Rotation { salt: salt.clone() })
+        .map_err(|e| NodeError::BadMessage(e.to_string()))?;
+    let _: serde_json::Value = signed_post(node, &connection, &peer, ROTATE_PATH, body).await?;
+    apply_rotation(node, connection, &salt).await?;
+    Ok(())
+}
+
+async fn apply_rotation(node: &Node, mut connection: Connection, salt: &str) -> NodeResult<()> {
+    let now = node.now_ms();
+    if let Some(link) = connection.link.as_mut() {
+        let new = rotated(&link.secret.0, salt);
+        link.previous_secret = Some(link.secret.clone());
+        link.previous_until_ms = now + ROTATION_GRACE_MS;
+        link.secret = Secret(new);
+    }
+    connection.updated_ms = now;
+    node.connections.update(&connection).await?;
+    node.event(
+        &connection.id,
+        None,
+        SyncEventKind::ConnectionStatus,
+        "shared secret rotated",
+    )
+    .await;
+    Ok(())
+}
+
+/// `POST /v1/rotate`: the other node rotates the shared secret.
+pub async fn receive_rotation(
+    node: &Node,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(), LinkError> {
+    let (connection, _) = verify(node, ROTATE_PATH, headers, body, false).await?;
+    let rotation: Rotation =
+        serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
+    if rotation.salt.len() < 32 {
+        return Err(LinkError::Malformed("salt too short".into()));
+    }
+    apply_rotation(node, connection, &rotation.salt).await?;
+    Ok(())
 }
 
 /// `POST /v1/transport`: a replica or ack from the other node.

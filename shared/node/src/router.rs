@@ -57,6 +57,8 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/v1/handshake", post(handshake))
         .route("/v1/transport", post(transport_in))
         .route("/v1/pull", post(pull))
+        .route("/v1/rotate", post(rotate_in))
+        .route("/api/connections/{id}/rotate-secret", post(rotate_secret))
         .route("/v1/pull/ack", post(pull_ack))
         .route(
             "/api/connections/{id}",
@@ -177,6 +179,25 @@ async fn handshake(
     Ok(Json(
         json!({ "connection": connection.id, "initiator_node": node.id, "product_version": crate::link::PRODUCT_VERSION }),
     ))
+}
+
+async fn rotate_in(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    crate::link::receive_rotation(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok(Json(json!({ "rotated": true })))
+}
+
+async fn rotate_secret(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    crate::link::rotate_secret(&node, &id).await?;
+    Ok(Json(json!({ "rotated": id })))
 }
 
 async fn pull(

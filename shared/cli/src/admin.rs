@@ -93,6 +93,12 @@ pub enum ConnectionCommand {
         node: String,
         id: String,
     },
+    /// Rotate the shared secret; in-flight messages still verify during a grace period.
+    Rotate {
+        #[arg(long, env = "TWINSYNC_NODE")]
+        node: String,
+        id: String,
+    },
     /// Delete a connection with its twins' sync info; needs --confirm ID.
     Delete {
         #[arg(long, env = "TWINSYNC_NODE")]
@@ -293,6 +299,10 @@ async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
             )
             .await?;
             println!("connection {id} is Deactivated; changes are kept until it is activated");
+        }
+        ConnectionCommand::Rotate { node, id } => {
+            call(Method::POST, format!("{node}/api/connections/{id}/rotate-secret"), None).await?;
+            println!("connection {id}: shared secret rotated on both nodes");
         }
         ConnectionCommand::Delete { node, id, confirm } => {
             if confirm.as_deref() != Some(id.as_str()) {

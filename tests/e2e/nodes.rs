@@ -147,6 +147,57 @@ async fn invite_accept_and_sync_over_signed_http() {
     assert_eq!(on_a.status, twinsync_core::ConnectionStatus::Active);
     assert_eq!(on_a.remote_node, "node-b");
 
+    // A handshake from a node of another major version is refused with a clear reason.
+    {
+        let dx = tempfile::tempdir().unwrap();
+        let px = Process::start(
+            &config("node-x", "x", "X"),
+            dx.path(),
+            ProcessOptions::default(),
+        )
+        .await
+        .unwrap();
+        let (_, inv) = post(
+            &format!("{url_a}/api/connections/invite"),
+            json!({"instance": "sandbox-a", "target_project": "DEMO"}),
+        )
+        .await;
+        let invitation =
+            twinsync_security::Invitation::decode(inv["code"].as_str().unwrap(), 0).unwrap();
+        assert!(
+            invitation.tracker_url.starts_with("http://127.0.0.1:"),
+            "{}",
+            invitation.tracker_url
+        );
+        let body = serde_json::to_vec(&json!({"connection_id": invitation.connection_id, "acceptor_node": "node-x", "acceptor_url": px.node_urls["node-x"], "product_version": "9.0.0"})).unwrap();
+        let key = derive_key(
+            &invitation.secret,
+            &invitation.connection_id,
+            "node-x",
+            "node-a",
+        );
+        let now = twinsync_core::Clock::now_ms(&twinsync_core::SystemClock);
+        let signed = sign_request(
+            &key,
+            &invitation.connection_id,
+            "node-x",
+            "POST",
+            "/v1/handshake",
+            now,
+            &body,
+        );
+        let mut r = reqwest::Client::new()
+            .post(format!("{url_a}/v1/handshake"))
+            .body(body);
+        for (k, v) in signed.pairs() {
+            r = r.header(k, v);
+        }
+        let resp = r.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 409);
+        assert!(resp.text().await.unwrap().contains("version mismatch"));
+        px.stop().await;
+    }
+
     // The code works once: a third node is refused by the initiator.
     let pc = Process::start(
         &config("node-c", "c", "OPS"),
@@ -694,6 +745,22 @@ async fn a_private_node_pulls_its_messages() {
         .await
         .unwrap();
     assert_eq!(outbox.total(), 0, "everything pulled and acknowledged");
+
+    // Delete needs a confirmation, then removes the connection and its twins' sync info.
+    let del = |q: String| {
+        reqwest::Client::new()
+            .delete(format!("{url_a}/api/connections/{conn}{q}"))
+            .send()
+    };
+    let resp = del(String::new()).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 400);
+    assert!(resp.text().await.unwrap().contains("confirm"));
+    let resp = del(format!("?confirm={conn}")).await.unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["twins_removed"], 2);
+    assert!(pa.nodes[0].connections.get(&conn).await.unwrap().is_none());
+    assert_eq!(pa.nodes[0].twins.count(Some(&conn)).await.unwrap(), 0);
     pa.stop().await;
     pb.stop().await;
 }

@@ -301,7 +301,12 @@ async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
             println!("connection {id} is Deactivated; changes are kept until it is activated");
         }
         ConnectionCommand::Rotate { node, id } => {
-            call(Method::POST, format!("{node}/api/connections/{id}/rotate-secret"), None).await?;
+            call(
+                Method::POST,
+                format!("{node}/api/connections/{id}/rotate-secret"),
+                None,
+            )
+            .await?;
             println!("connection {id}: shared secret rotated on both nodes");
         }
         ConnectionCommand::Delete { node, id, confirm } => {

@@ -200,7 +200,7 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
         initiator_node: node.id.clone(),
         product_version: PRODUCT_VERSION.into(),
         tracker_type: tracker.kind().into(),
-        tracker_url: String::new(),
+        tracker_url: tracker.url().to_string(),
         node_url: url,
         instance_id: req.instance.clone(),
         expires_ms: expires,

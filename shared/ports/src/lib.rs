@@ -283,6 +283,10 @@ pub trait Tracker: Send + Sync {
     fn kind(&self) -> &str;
     /// The instance id from the node config.
     fn instance(&self) -> &str;
+    /// The tracker's base URL, for invitation codes and the monitor.
+    fn url(&self) -> &str {
+        ""
+    }
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>>;
     /// Creates an item from the scalar fields of `item` and stamps it with `origin`.
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item>;

@@ -125,6 +125,10 @@ impl Tracker for SandboxTracker {
         &self.instance
     }
 
+    fn url(&self) -> &str {
+        &self.config.base_url
+    }
+
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
         match self
             .call::<WireItem>(self.http.get(self.url(&format!("/api/items/{key}"))))

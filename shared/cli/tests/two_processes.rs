@@ -92,14 +92,22 @@ fn cli(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
+/// Every item of a sandbox, across pages.
 async fn items(sandbox: &str) -> Vec<Value> {
-    let page: Value = reqwest::get(format!("{sandbox}/api/items"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    page["items"].as_array().cloned().unwrap_or_default()
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let url = match &cursor {
+            Some(c) => format!("{sandbox}/api/items?cursor={c}"),
+            None => format!("{sandbox}/api/items"),
+        };
+        let page: Value = reqwest::get(url).await.unwrap().json().await.unwrap();
+        all.extend(page["items"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return all,
+        }
+    }
 }
 
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
@@ -193,17 +201,50 @@ async fn two_processes_connect_sync_and_survive_a_restart() {
     .await;
     let list = cli(&["connection", "list", "--node", &node_a]);
     assert!(list.contains("Active"), "{list}");
+
+    // Pause A, make changes, resume: all of them arrive, once.
+    let conn = list
+        .lines()
+        .find_map(|l| {
+            l.split('|')
+                .nth(1)
+                .map(str::trim)
+                .filter(|c| c.starts_with("conn-"))
+        })
+        .unwrap()
+        .to_string();
+    cli(&["connection", "deactivate", "--node", &node_a, &conn]);
+    let n: usize = std::env::var("TWINSYNC_PAUSED_CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    for i in 0..n {
+        create(&format!("paused change {i}")).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        items(&sandbox_b).await.len(),
+        2,
+        "nothing crosses while paused"
+    );
+    let resumed = cli(&["connection", "activate", "--node", &node_a, &conn]);
+    assert!(resumed.contains("is Active"), "{resumed}");
+    wait_for("every paused change on B", async || {
+        items(&sandbox_b).await.len() == 2 + n
+    })
+    .await;
     let origins: Vec<String> = items(&sandbox_b)
         .await
         .iter()
         .map(|i| i["origin"].as_str().unwrap_or("").to_string())
         .collect();
+    let unique = origins
+        .iter()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
     assert_eq!(
-        origins
-            .iter()
-            .collect::<std::collections::HashSet<_>>()
-            .len(),
-        2,
+        (unique, origins.len()),
+        (2 + n, 2 + n),
         "no duplicates: {origins:?}"
     );
 }

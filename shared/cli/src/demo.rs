@@ -89,6 +89,9 @@ pub fn config(secret: &str) -> ProcessConfig {
                 webhook_secret: secret.into(),
                 token: None,
                 register_webhook: true,
+                origin_field_id: None,
+                project: None,
+                tracker: None,
             }],
             connection: vec![ConnectionSection {
                 id: CONNECTION.into(),

@@ -73,8 +73,16 @@ pub struct InstanceSection {
     pub connector: String,
     /// The tracker's base URL, or `sandbox:<id>` for a sandbox of this process.
     pub base_url: String,
+    /// The secret webhooks are signed with (sandbox).
+    #[serde(default)]
     pub webhook_secret: String,
+    /// Bearer token (sandbox) or API key (redmine).
     pub token: Option<String>,
+    /// Redmine: the custom field that holds the origin marker.
+    pub origin_field_id: Option<u32>,
+    /// Redmine: the project to poll, and the tracker new issues get.
+    pub project: Option<String>,
+    pub tracker: Option<String>,
     /// Subscribe this node's webhook URL on the tracker at start.
     #[serde(default = "yes")]
     pub register_webhook: bool,
@@ -192,14 +200,23 @@ impl ProcessConfig {
             }
             let mut ids = std::collections::HashSet::new();
             for (i, inst) in node.instance.iter().enumerate() {
-                if inst.connector != "sandbox" {
+                if !["sandbox", "redmine"].contains(&inst.connector.as_str()) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].connector"),
                         &format!("\"{}\"", inst.connector),
                         format!(
-                            "unknown connector {:?} (available: sandbox)",
+                            "unknown connector {:?} (available: sandbox, redmine)",
                             inst.connector
                         ),
+                    ));
+                }
+                if inst.connector == "redmine"
+                    && (inst.token.is_none() || inst.origin_field_id.is_none())
+                {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}]"),
+                        &inst.id,
+                        "a redmine instance needs token (the API key) and origin_field_id".into(),
                     ));
                 }
                 if !ids.insert(&inst.id) {

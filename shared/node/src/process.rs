@@ -143,7 +143,12 @@ impl Process {
             }));
             let url = format!("http://{addr}");
             node.set_public_url(&url);
-            for inst in section.instance.iter().filter(|i| i.register_webhook) {
+            // Only the sandbox sends webhooks; the others are polled.
+            for inst in section
+                .instance
+                .iter()
+                .filter(|i| i.register_webhook && i.connector == "sandbox")
+            {
                 let base = resolve_url(&inst.base_url, &sandbox_urls)?;
                 register_webhook(
                     &http,
@@ -305,17 +310,35 @@ async fn build_node(
     );
     node.settings = options.node.clone();
     for inst in &section.instance {
-        let tracker = SandboxTracker::new(
-            inst.id.clone(),
-            SandboxConfig {
-                base_url: resolve_url(&inst.base_url, sandbox_urls)?,
-                token: inst.token.clone(),
-                webhook_secret: inst.webhook_secret.clone(),
-                project: None,
-            },
-        )
-        .map_err(config_err)?;
-        node = node.with_tracker(Arc::new(tracker));
+        let base_url = resolve_url(&inst.base_url, sandbox_urls)?;
+        let tracker: Arc<dyn twinsync_ports::Tracker> = match inst.connector.as_str() {
+            "redmine" => Arc::new(
+                twinsync_redmine::RedmineTracker::new(
+                    inst.id.clone(),
+                    twinsync_redmine::RedmineConfig {
+                        base_url,
+                        api_key: inst.token.clone().unwrap_or_default(),
+                        origin_field_id: inst.origin_field_id.unwrap_or_default(),
+                        tracker: inst.tracker.clone(),
+                        project: inst.project.clone(),
+                    },
+                )
+                .map_err(config_err)?,
+            ),
+            _ => Arc::new(
+                SandboxTracker::new(
+                    inst.id.clone(),
+                    SandboxConfig {
+                        base_url,
+                        token: inst.token.clone(),
+                        webhook_secret: inst.webhook_secret.clone(),
+                        project: None,
+                    },
+                )
+                .map_err(config_err)?,
+            ),
+        };
+        node = node.with_tracker(tracker);
     }
     for c in &section.connection {
         upsert_connection(

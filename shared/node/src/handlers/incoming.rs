@@ -49,11 +49,11 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
             .await;
         }
     }
-    let (twin, fresh) = match found {
-        Some(t) => (t, false),
+    let twin = match found {
+        Some(t) => t,
         None => reserve_remote(node, &connection, &message.source_key).await?,
     };
-    match apply(node, &connection, twin, fresh, &message).await {
+    match apply(node, &connection, twin, &message).await {
         Ok(()) => Ok(()),
         Err(e) if e.is_retryable() => Err(e),
         Err(e) => {
@@ -94,12 +94,12 @@ async fn find_twin(
 }
 
 /// Reserves the twin of a remote item with a conditional insert: of two workers (or a
-/// retry after a crash) only one holds the reservation. Returns (twin, newly reserved).
+/// retry after a crash) only one holds the reservation.
 async fn reserve_remote(
     node: &Node,
     connection: &Connection,
     remote_key: &str,
-) -> NodeResult<(Twin, bool)> {
+) -> NodeResult<Twin> {
     let mut twin = Twin::new(
         uuid::Uuid::now_v7().to_string(),
         connection.id.clone(),
@@ -108,13 +108,13 @@ async fn reserve_remote(
     twin.remote_key = Some(remote_key.to_string());
     twin.reservation = Some(uuid::Uuid::new_v4().to_string());
     match node.twins.insert(&twin).await {
-        Ok(()) => Ok((twin, true)),
+        Ok(()) => Ok(twin),
         Err(PortError::Conflict(_)) => match node
             .twins
             .find_by_remote(&connection.id, remote_key)
             .await?
         {
-            Some(t) => Ok((t, false)),
+            Some(t) => Ok(t),
             None => {
                 Err(PortError::Conflict(format!("twin of {remote_key} is being created")).into())
             }
@@ -127,7 +127,6 @@ async fn apply(
     node: &Node,
     connection: &Connection,
     mut twin: Twin,
-    fresh: bool,
     message: &ReplicaMessage,
 ) -> NodeResult<()> {
     let tracker = node.tracker(&connection.local_instance)?;
@@ -147,13 +146,13 @@ async fn apply(
             Some(key) => Some(tracker.get_item(key).await?.ok_or_else(|| {
                 NodeError::Operation(format!("local item {key} no longer exists"))
             })?),
-            // A reservation left by an earlier attempt: that attempt may have created the item.
-            None if !fresh => {
+            // Before creating, look for an item stamped with this origin: an earlier attempt
+            // may have created it before a crash, or the twin store was wiped (relink).
+            None => {
                 tracker
                     .find_by_origin(&connection.target_project, &origin)
                     .await?
             }
-            None => None,
         };
     if let (Some(item), None) = (&local, &twin.local_key) {
         twin.local_key = Some(item.key.clone());

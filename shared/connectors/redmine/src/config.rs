@@ -1,0 +1,30 @@
+//! What a node config says about a Redmine instance.
+
+use serde::Deserialize;
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedmineConfig {
+    pub base_url: String,
+    /// The REST API key (`X-Redmine-API-Key`).
+    pub api_key: String,
+    /// The id of the custom field that holds the origin marker.
+    pub origin_field_id: u32,
+    /// The tracker new issues get; the first one when absent.
+    pub tracker: Option<String>,
+    /// Polls only this project (identifier), when set.
+    pub project: Option<String>,
+}
+
+// The API key never reaches a log.
+impl std::fmt::Debug for RedmineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedmineConfig")
+            .field("base_url", &self.base_url)
+            .field("api_key", &"<redacted>")
+            .field("origin_field_id", &self.origin_field_id)
+            .field("tracker", &self.tracker)
+            .field("project", &self.project)
+            .finish()
+    }
+}

@@ -1,0 +1,359 @@
+//! The sandbox and a real Redmine, synced both ways through the Redmine connector.
+//! Needs REDMINE_URL, REDMINE_API_KEY and REDMINE_ORIGIN_FIELD: `scripts/test` starts
+//! Redmine with `scripts/redmine-up` and sets them.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use twinsync_cli::demo;
+use twinsync_core::{ItemUpdate, NodeHelperMaps, TwinStatus};
+use twinsync_node::config::{
+    ConnectionSection, InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
+    TriggerSection,
+};
+use twinsync_node::process::{Process, ProcessOptions};
+use twinsync_ports::TwinQuery;
+
+struct Redmine {
+    url: String,
+    key: String,
+    field: u32,
+}
+
+fn redmine() -> Redmine {
+    let get = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: start Redmine with scripts/redmine-up (scripts/test does) and export what it prints")
+        })
+    };
+    Redmine {
+        url: get("REDMINE_URL"),
+        key: get("REDMINE_API_KEY"),
+        field: get("REDMINE_ORIGIN_FIELD").parse().unwrap(),
+    }
+}
+
+impl Redmine {
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .header("X-Redmine-API-Key", &self.key)
+    }
+    async fn issues(&self, project: &str) -> Vec<Value> {
+        let v: Value = self
+            .req(
+                reqwest::Method::GET,
+                &format!("/issues.json?project_id={project}&status_id=*&limit=100"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["issues"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+fn maps(pairs: &[(&str, &str)], priorities: &[(&str, &str)]) -> NodeHelperMaps {
+    NodeHelperMaps {
+        statuses: pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        priorities: priorities
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn config(rm: &Redmine, project: &str) -> ProcessConfig {
+    let connection = |instance: &str, remote: &str, target: &str, helper, trigger: Option<&str>| {
+        ConnectionSection {
+            id: "rm".into(),
+            name: "sandbox <-> redmine".into(),
+            instance: instance.into(),
+            remote_node: remote.into(),
+            target_project: target.into(),
+            outgoing: None,
+            incoming: None,
+            conflicts: None,
+            helper_maps: Some(helper),
+            trigger: trigger
+                .map(|q| {
+                    vec![TriggerSection {
+                        id: None,
+                        query: q.into(),
+                    }]
+                })
+                .unwrap_or_default(),
+            plan: vec![],
+        }
+    };
+    ProcessConfig {
+        sandbox: vec![SandboxSection {
+            id: "a".into(),
+            listen: "127.0.0.1:0".into(),
+            db: None,
+            token: None,
+            projects: vec![ProjectSection {
+                key: "DEMO".into(),
+                name: "Demo".into(),
+                statuses: None,
+                priorities: None,
+            }],
+        }],
+        node: vec![
+            NodeSection {
+                id: "node-a".into(),
+                data_dir: "node-a".into(),
+                listen: "127.0.0.1:0".into(),
+                poll_interval_ms: 1_000,
+                instance: vec![InstanceSection {
+                    id: "sandbox-a".into(),
+                    connector: "sandbox".into(),
+                    base_url: "sandbox:a".into(),
+                    webhook_secret: "secret-a".into(),
+                    token: None,
+                    origin_field_id: None,
+                    project: None,
+                    tracker: None,
+                    register_webhook: true,
+                }],
+                connection: vec![connection(
+                    "sandbox-a",
+                    "node-r",
+                    "DEMO",
+                    maps(
+                        &[("New", "Open"), ("Resolved", "Done"), ("Closed", "Done")],
+                        &[
+                            ("Normal", "Medium"),
+                            ("Urgent", "Highest"),
+                            ("Immediate", "Highest"),
+                        ],
+                    ),
+                    Some("labels = sync"),
+                )],
+            },
+            NodeSection {
+                id: "node-r".into(),
+                data_dir: "node-r".into(),
+                listen: "127.0.0.1:0".into(),
+                poll_interval_ms: 500,
+                instance: vec![InstanceSection {
+                    id: "redmine".into(),
+                    connector: "redmine".into(),
+                    base_url: rm.url.clone(),
+                    webhook_secret: String::new(),
+                    token: Some(rm.key.clone()),
+                    origin_field_id: Some(rm.field),
+                    project: Some(project.into()),
+                    tracker: None,
+                    register_webhook: false,
+                }],
+                connection: vec![connection(
+                    "redmine",
+                    "node-a",
+                    project,
+                    maps(
+                        &[("Open", "New"), ("Done", "Closed")],
+                        &[("Medium", "Normal"), ("Highest", "Urgent")],
+                    ),
+                    None,
+                )],
+            },
+        ],
+    }
+}
+
+async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
+    for _ in 0..secs * 10 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sandbox_and_redmine_sync_both_ways() {
+    let rm = redmine();
+    // A project of its own, so runs against a shared Redmine do not meet.
+    let project = format!(
+        "ts{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let resp = rm
+        .req(reqwest::Method::POST, "/projects.json")
+        .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "{}",
+        resp.text().await.unwrap()
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(
+        &config(&rm, &project),
+        dir.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let node_a = p.node("node-a").unwrap().clone();
+    let node_r = p.node("node-r").unwrap().clone();
+    let a = node_a.tracker("sandbox-a").unwrap();
+    let http = reqwest::Client::new();
+
+    // Items with comments go to Redmine as issues with notes.
+    let mut keys = Vec::new();
+    for i in 0..3 {
+        let mut body = demo::item_body("DEMO", i, "sync");
+        body["status"] = json!("Open");
+        let key = demo::create_item(&http, &p.sandbox_urls["a"], body)
+            .await
+            .unwrap();
+        a.add_comment(&key, &format!("first comment on {i}"), None, None)
+            .await
+            .unwrap();
+        keys.push(key);
+    }
+    let synced = async || {
+        let twins = node_a
+            .twins
+            .list(&TwinQuery {
+                connection_id: Some("rm".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        twins.len() == keys.len() && twins.iter().all(|t| t.status == TwinStatus::Synced)
+    };
+    until("three synced twins", 60, synced).await;
+    let issues = rm.issues(&project).await;
+    assert_eq!(issues.len(), 3);
+    let twin0 = node_a
+        .twins
+        .find_by_local("rm", &keys[0])
+        .await
+        .unwrap()
+        .unwrap();
+    let issue_id = twin0.remote_key.clone().unwrap();
+    let r = node_r.tracker("redmine").unwrap();
+    let issue = r.get_item(&issue_id).await.unwrap().unwrap();
+    let item0 = a.get_item(&keys[0]).await.unwrap().unwrap();
+    assert_eq!(issue.summary, item0.summary);
+    assert_eq!(
+        issue.description, item0.description,
+        "Markdown goes through unchanged (CommonMark)"
+    );
+    assert_eq!(issue.status_name(), Some("New"));
+    assert_eq!(issue.priority_name(), Some("Low"));
+    assert_eq!(issue.comments.len(), 1);
+    assert_eq!(
+        issue.comments[0].body, "first comment on 0",
+        "the origin marker is not part of the text"
+    );
+    assert_eq!(
+        issue.origin.as_deref(),
+        Some(format!("twinsync:rm:{}", keys[0]).as_str())
+    );
+
+    // An edit and a note made in Redmine come back by polling.
+    let resp = rm
+        .req(reqwest::Method::PUT, &format!("/issues/{issue_id}.json"))
+        .json(&json!({"issue": {"subject": "Edited in Redmine", "priority_id": 4, "notes": "Looked at it in Redmine."}}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+    until("the Redmine edit in the sandbox", 60, async || {
+        let i = a.get_item(&keys[0]).await.unwrap().unwrap();
+        i.summary == "Edited in Redmine"
+            && i.priority_name() == Some("Highest")
+            && i.comments.len() == 2
+    })
+    .await;
+
+    // Both sides edit the same item within one second: different fields merge.
+    let b_issue = node_a
+        .twins
+        .find_by_local("rm", &keys[1])
+        .await
+        .unwrap()
+        .unwrap()
+        .remote_key
+        .unwrap();
+    let ua = ItemUpdate {
+        summary: Some("summary from the sandbox".into()),
+        ..Default::default()
+    };
+    let (ra, rr) = tokio::join!(
+        a.update_item(&keys[1], &ua),
+        rm.req(reqwest::Method::PUT, &format!("/issues/{b_issue}.json"))
+            .json(&json!({"issue": {"status_id": 5}}))
+            .send(),
+    );
+    ra.unwrap();
+    assert!(rr.unwrap().status().is_success());
+    until("both concurrent edits on both sides", 60, async || {
+        let (i, j) = (
+            a.get_item(&keys[1]).await.unwrap().unwrap(),
+            r.get_item(&b_issue).await.unwrap().unwrap(),
+        );
+        i.summary == "summary from the sandbox"
+            && j.summary == i.summary
+            && i.status_name() == Some("Done")
+            && j.status_name() == Some("Closed")
+    })
+    .await;
+
+    // Wipe the Redmine side's twin store: the next change finds the issue again by its
+    // origin marker instead of creating a second one.
+    for t in node_r
+        .twins
+        .list(&TwinQuery {
+            connection_id: Some("rm".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    {
+        node_r.twins.delete(&t.id).await.unwrap();
+    }
+    a.update_item(
+        &keys[2],
+        &ItemUpdate {
+            summary: Some("after the wipe".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    until("the change after the wipe", 60, async || {
+        rm.issues(&project)
+            .await
+            .iter()
+            .any(|i| i["subject"] == "after the wipe")
+    })
+    .await;
+    assert_eq!(
+        rm.issues(&project).await.len(),
+        3,
+        "no duplicate issue after the wipe"
+    );
+    p.stop().await;
+}

@@ -162,7 +162,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                         &[("Open", "New"), ("Done", "Closed")],
                         &[("Medium", "Normal"), ("Highest", "Urgent")],
                     ),
-                    None,
+                    Some("summary ~ \"[sync]\""),
                 )],
             },
         ],
@@ -287,6 +287,35 @@ async fn sandbox_and_redmine_sync_both_ways() {
     })
     .await;
 
+    // An issue made in Redmine under the Redmine side's trigger reaches the sandbox, with
+    // its note.
+    let resp = rm
+        .req(reqwest::Method::POST, "/issues.json")
+        .json(&json!({"issue": {"project_id": project, "subject": "[sync] raised in Redmine", "description": "From **Redmine**", "priority_id": 3}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let created: Value = resp.json().await.unwrap();
+    let new_id = created["issue"]["id"].as_u64().unwrap();
+    rm.req(reqwest::Method::PUT, &format!("/issues/{new_id}.json"))
+        .json(&json!({"issue": {"notes": "A note from Redmine."}}))
+        .send()
+        .await
+        .unwrap();
+    until("the Redmine issue in the sandbox", 60, async || {
+        let origin = format!("twinsync:rm:{new_id}");
+        match a.find_by_origin("DEMO", &origin).await.unwrap() {
+            Some(i) => {
+                i.summary == "[sync] raised in Redmine"
+                    && i.priority_name() == Some("High")
+                    && i.comments.len() == 1
+            }
+            None => false,
+        }
+    })
+    .await;
+
     // Both sides edit the same item within one second: different fields merge.
     let b_issue = node_a
         .twins
@@ -352,8 +381,121 @@ async fn sandbox_and_redmine_sync_both_ways() {
     .await;
     assert_eq!(
         rm.issues(&project).await.len(),
-        3,
+        4,
         "no duplicate issue after the wipe"
+    );
+    p.stop().await;
+}
+
+/// Bulk: many items to Redmine, with the whole process killed and restarted on its files
+/// midway. `TWINSYNC_REDMINE_BULK` sets the count (1,000 by default).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bulk_sync_to_redmine_survives_a_restart() {
+    let n: usize = std::env::var("TWINSYNC_REDMINE_BULK")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let rm = redmine();
+    let project = format!(
+        "bulk{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let resp = rm
+        .req(reqwest::Method::POST, "/projects.json")
+        .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(&rm, &project);
+    cfg.sandbox[0].db = Some("sandbox-a.db".into());
+    let started = std::time::Instant::now();
+    let p = Process::start(&cfg, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+    let url = p.sandbox_urls["a"].clone();
+    for i in 0..n {
+        let mut body = demo::item_body("DEMO", i, "sync");
+        body["status"] = json!("Open");
+        demo::create_item(&http, &url, body).await.unwrap();
+    }
+    // Kill everything while the sync is under way, then start again on the same files.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let calls_before = p
+        .node("node-r")
+        .unwrap()
+        .tracker("redmine")
+        .unwrap()
+        .calls();
+    p.kill().await;
+    let p = Process::start(&cfg, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let node_a = p.node("node-a").unwrap().clone();
+    until("every item synced", 1_800, async || {
+        let synced = node_a
+            .twins
+            .list(&TwinQuery {
+                connection_id: Some("rm".into()),
+                status: Some("synced".into()),
+                limit: 10_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len();
+        synced == n
+    })
+    .await;
+    let elapsed = started.elapsed();
+    let calls = calls_before
+        + p.node("node-r")
+            .unwrap()
+            .tracker("redmine")
+            .unwrap()
+            .calls();
+    // Every issue in the project, by origin marker: exactly one per item.
+    let mut origins = std::collections::HashMap::<String, usize>::new();
+    let mut offset = 0;
+    loop {
+        let v: Value = rm
+            .req(
+                reqwest::Method::GET,
+                &format!("/issues.json?project_id={project}&status_id=*&limit=100&offset={offset}"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let page = v["issues"].as_array().cloned().unwrap_or_default();
+        for issue in &page {
+            let origin = issue["custom_fields"]
+                .as_array()
+                .and_then(|f| f.iter().find(|c| c["id"] == rm.field))
+                .and_then(|c| c["value"].as_str())
+                .unwrap_or("")
+                .to_string();
+            *origins.entry(origin).or_default() += 1;
+        }
+        offset += page.len();
+        if page.is_empty() || offset >= v["total_count"].as_u64().unwrap_or(0) as usize {
+            break;
+        }
+    }
+    assert_eq!(origins.len(), n, "one issue per item");
+    assert!(origins.values().all(|c| *c == 1), "no duplicates");
+    println!(
+        "redmine bulk: {n} items in {:.1} s ({:.1} items/s), {calls} Redmine API calls ({:.1} per item), one restart midway",
+        elapsed.as_secs_f64(),
+        n as f64 / elapsed.as_secs_f64(),
+        calls as f64 / n as f64
     );
     p.stop().await;
 }

@@ -287,6 +287,10 @@ pub trait Tracker: Send + Sync {
     fn url(&self) -> &str {
         ""
     }
+    /// API calls made so far, for metrics and benchmarks; 0 where not counted.
+    fn calls(&self) -> u64 {
+        0
+    }
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>>;
     /// Creates an item from the scalar fields of `item` and stamps it with `origin`.
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item>;

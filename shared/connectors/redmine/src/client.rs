@@ -23,6 +23,8 @@ pub struct RedmineTracker {
     config: RedmineConfig,
     http: reqwest::Client,
     lookups: Mutex<Option<Lookups>>,
+    /// API calls made, for the benchmark's calls-per-change figure.
+    calls: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for RedmineTracker {
@@ -68,6 +70,7 @@ impl RedmineTracker {
             },
             http,
             lookups: Mutex::new(None),
+            calls: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -79,6 +82,8 @@ impl RedmineTracker {
         &self,
         req: reqwest::RequestBuilder,
     ) -> PortResult<(reqwest::StatusCode, String)> {
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = req
             .header("X-Redmine-API-Key", &self.config.api_key)
             .send()
@@ -217,6 +222,10 @@ impl Tracker for RedmineTracker {
 
     fn url(&self) -> &str {
         &self.config.base_url
+    }
+
+    fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {

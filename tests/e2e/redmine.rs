@@ -15,6 +15,10 @@ use twinsync_node::config::{
 use twinsync_node::process::{Process, ProcessOptions};
 use twinsync_ports::TwinQuery;
 
+/// The tests share one Redmine on SQLite, which answers "database is locked" (500) under
+/// concurrent bulk writes; they take turns.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 struct Redmine {
     url: String,
     key: String,
@@ -40,19 +44,30 @@ impl Redmine {
             .request(method, format!("{}{path}", self.url))
             .header("X-Redmine-API-Key", &self.key)
     }
+    /// The project's issues; a busy server (5xx) is asked again, as the connector does.
     async fn issues(&self, project: &str) -> Vec<Value> {
-        let v: Value = self
-            .req(
-                reqwest::Method::GET,
-                &format!("/issues.json?project_id={project}&status_id=*&limit=100"),
-            )
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v["issues"].as_array().cloned().unwrap_or_default()
+        for _ in 0..20 {
+            let resp = self
+                .req(
+                    reqwest::Method::GET,
+                    &format!("/issues.json?project_id={project}&status_id=*&limit=100"),
+                )
+                .send()
+                .await
+                .unwrap();
+            if resp.status().is_server_error() {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                continue;
+            }
+            assert!(
+                resp.status().is_success(),
+                "listing issues: {}",
+                resp.status()
+            );
+            let v: Value = resp.json().await.unwrap();
+            return v["issues"].as_array().cloned().unwrap_or_default();
+        }
+        panic!("Redmine kept answering 5xx");
     }
 }
 
@@ -181,6 +196,7 @@ async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sandbox_and_redmine_sync_both_ways() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let rm = redmine();
     // A project of its own, so runs against a shared Redmine do not meet.
     let project = format!(
@@ -391,6 +407,7 @@ async fn sandbox_and_redmine_sync_both_ways() {
 /// midway. `TWINSYNC_REDMINE_BULK` sets the count (1,000 by default).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bulk_sync_to_redmine_survives_a_restart() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let n: usize = std::env::var("TWINSYNC_REDMINE_BULK")
         .ok()
         .and_then(|v| v.parse().ok())

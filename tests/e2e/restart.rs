@@ -118,3 +118,103 @@ async fn killed_nodes_resume_on_the_same_files() {
     }
     p.stop().await;
 }
+
+/// A tracker slower than the visibility timeout: the runner keeps extending the messages
+/// it holds, so no second worker gets one while the first is still writing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tracker_slower_than_the_visibility_timeout_writes_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo::config("slow-secret");
+    let http = reqwest::Client::new();
+    let options = ProcessOptions {
+        node: NodeSettings {
+            visibility_ms: 300,
+            ..NodeSettings::default()
+        },
+        tracker_decorator: Some(std::sync::Arc::new(|t| {
+            twinsync_node::faults::SlowTracker::wrap(t, Duration::from_millis(1_000))
+        })),
+        ..ProcessOptions::default()
+    };
+    let p = Process::start(&config, dir.path(), options).await.unwrap();
+    let url_a = p.sandbox_urls["a"].clone();
+    for i in 0..6 {
+        demo::create_item(&http, &url_a, demo::item_body(PROJECT_A, i, "sync"))
+            .await
+            .unwrap();
+    }
+    poll_all(&p).await;
+    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(120)).await);
+    let a = p.node("node-a").unwrap().tracker("sandbox-a").unwrap();
+    let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
+    let pairing = demo::pair_up(a.as_ref(), b.as_ref()).await.unwrap();
+    assert_eq!(pairing.a_to_b, 6);
+    assert_eq!(pairing.duplicates, 0, "no item written twice");
+    let (mismatches, _, duplicate_comments) = demo::compare(a.as_ref(), b.as_ref(), &pairing.pairs)
+        .await
+        .unwrap();
+    assert!(mismatches.is_empty(), "{mismatches:?}");
+    assert_eq!(duplicate_comments, 0, "no comment written twice");
+    p.stop().await;
+}
+
+/// A twin whose lease another worker holds is not written until the lease is given back
+/// or runs out: the replica waits in its queue instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leased_twin_waits_for_its_lease() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo::config("lease-secret");
+    let http = reqwest::Client::new();
+    let p = Process::start(&config, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let url_a = p.sandbox_urls["a"].clone();
+    let key = demo::create_item(&http, &url_a, demo::item_body(PROJECT_A, 0, "sync"))
+        .await
+        .unwrap();
+    poll_all(&p).await;
+    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    let node_a = p.node("node-a").unwrap().clone();
+    let node_b = p.node("node-b").unwrap().clone();
+    let b_key = node_a
+        .twins
+        .find_by_local(CONNECTION, &key)
+        .await
+        .unwrap()
+        .and_then(|t| t.remote_key)
+        .unwrap();
+    // Another worker (as far as node B can tell) is writing this twin for 3 s.
+    let mut twin = node_b
+        .twins
+        .find_by_local(CONNECTION, &b_key)
+        .await
+        .unwrap()
+        .unwrap();
+    twin.applying_until_ms = node_b.now_ms() + 3_000;
+    node_b.twins.update(&twin).await.unwrap();
+
+    let a = node_a.tracker("sandbox-a").unwrap();
+    let b = node_b.tracker("sandbox-b").unwrap();
+    a.update_item(
+        &key,
+        &ItemUpdate {
+            summary: Some("while leased".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_ne!(
+        b.get_item(&b_key).await.unwrap().unwrap().summary,
+        "while leased",
+        "not written while another worker holds the twin"
+    );
+    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    assert_eq!(
+        b.get_item(&b_key).await.unwrap().unwrap().summary,
+        "while leased",
+        "written once the lease ran out"
+    );
+    p.stop().await;
+}

@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod connection;
 pub mod item;
+pub mod marker;
 pub mod merge;
 pub mod message;
 pub mod trigger;

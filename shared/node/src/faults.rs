@@ -1,10 +1,12 @@
 //! Fault injection for the end-to-end tests and for trying a deployment's resilience:
-//! a queue that delivers every message twice.
+//! a queue that delivers every message twice, and a tracker that answers slowly.
 
 use async_trait::async_trait;
 use std::sync::Arc;
+use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
-    NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome, queues,
+    ChangeSignal, ItemPage, NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome,
+    Tracker, WebhookError, queues,
 };
 
 /// Sends every message of the handler queues twice, under two dedup ids, so each
@@ -80,5 +82,81 @@ impl Queue for DuplicatingQueue {
     }
     async fn queue_names(&self) -> PortResult<Vec<String>> {
         self.inner.queue_names().await
+    }
+}
+
+/// A tracker whose writes take `delay`: longer than a visibility timeout, it shows whether
+/// a message can reach a second worker while the first one is still writing.
+pub struct SlowTracker {
+    inner: Arc<dyn Tracker>,
+    delay: std::time::Duration,
+}
+
+impl SlowTracker {
+    pub fn wrap(inner: Arc<dyn Tracker>, delay: std::time::Duration) -> Arc<dyn Tracker> {
+        Arc::new(Self { inner, delay })
+    }
+}
+
+#[async_trait]
+impl Tracker for SlowTracker {
+    fn kind(&self) -> &str {
+        self.inner.kind()
+    }
+    fn instance(&self) -> &str {
+        self.inner.instance()
+    }
+    fn url(&self) -> &str {
+        self.inner.url()
+    }
+    fn calls(&self) -> u64 {
+        self.inner.calls()
+    }
+    async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
+        self.inner.get_item(key).await
+    }
+    async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
+        // The server takes its time before the write lands, as a busy tracker does.
+        tokio::time::sleep(self.delay).await;
+        self.inner.create_item(project, item, origin).await
+    }
+    async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.update_item(key, update).await
+    }
+    async fn add_comment(
+        &self,
+        key: &str,
+        body: &str,
+        author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<Comment> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.add_comment(key, body, author, origin).await
+    }
+    async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
+        self.inner.update_comment(key, comment_id, body).await
+    }
+    async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
+        self.inner.add_attachment(key, attachment).await
+    }
+    async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
+        self.inner.find_by_origin(project, origin).await
+    }
+    async fn search_updated(
+        &self,
+        query: &str,
+        since_ms: i64,
+        page: Option<String>,
+    ) -> PortResult<ItemPage> {
+        self.inner.search_updated(query, since_ms, page).await
+    }
+    fn verify_webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Vec<ChangeSignal>, WebhookError> {
+        self.inner.verify_webhook(headers, body, now_ms)
     }
 }

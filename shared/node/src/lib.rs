@@ -47,13 +47,16 @@ pub enum NodeError {
     Config(String),
     #[error("{0}")]
     Operation(String),
+    /// Another worker holds the twin (it is writing the item right now).
+    #[error("{what}; retry in {retry_after_ms} ms")]
+    Busy { what: String, retry_after_ms: u64 },
 }
 
 impl NodeError {
     pub fn is_retryable(&self) -> bool {
         match self {
             NodeError::Port(e) => e.is_retryable(),
-            NodeError::NoPeer(_) | NodeError::Paused(_) => true,
+            NodeError::NoPeer(_) | NodeError::Paused(_) | NodeError::Busy { .. } => true,
             _ => false,
         }
     }
@@ -62,6 +65,7 @@ impl NodeError {
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
             NodeError::Port(e) => e.retry_after_ms(),
+            NodeError::Busy { retry_after_ms, .. } => Some(*retry_after_ms),
             _ => None,
         }
     }

@@ -16,6 +16,8 @@ use twinsync_sandbox::{SandboxConfig, SandboxTracker};
 
 /// Turns a node's queue into another, e.g. one that injects faults in tests.
 pub type QueueDecorator = Arc<dyn Fn(Arc<dyn Queue>) -> Arc<dyn Queue> + Send + Sync>;
+pub type TrackerDecorator =
+    Arc<dyn Fn(Arc<dyn twinsync_ports::Tracker>) -> Arc<dyn twinsync_ports::Tracker> + Send + Sync>;
 
 /// How to start a process.
 #[derive(Clone)]
@@ -24,6 +26,8 @@ pub struct ProcessOptions {
     pub node: NodeSettings,
     pub clock: Arc<dyn Clock>,
     pub queue_decorator: Option<QueueDecorator>,
+    /// Wraps every tracker client, e.g. to slow it down in a test.
+    pub tracker_decorator: Option<TrackerDecorator>,
 }
 
 impl Default for ProcessOptions {
@@ -33,6 +37,7 @@ impl Default for ProcessOptions {
             node: NodeSettings::default(),
             clock: Arc::new(twinsync_core::SystemClock),
             queue_decorator: None,
+            tracker_decorator: None,
         }
     }
 }
@@ -337,6 +342,10 @@ async fn build_node(
                 )
                 .map_err(config_err)?,
             ),
+        };
+        let tracker = match &options.tracker_decorator {
+            Some(decorate) => decorate(tracker),
+            None => tracker,
         };
         node = node.with_tracker(tracker);
     }

@@ -92,7 +92,19 @@ pub async fn run_once(node: &Node, queue: &str, batch_size: usize) -> usize {
     if batch.is_empty() {
         return 0;
     }
-    let outcomes = process_batch(node, queue, &batch).await;
+    // Keep the batch invisible while we work on it: a slow tracker must not let a message
+    // reach a second worker while the first is still writing it.
+    let outcomes = {
+        let work = process_batch(node, queue, &batch);
+        tokio::pin!(work);
+        let every = Duration::from_millis((node.settings.visibility_ms / 3).max(100) as u64);
+        loop {
+            tokio::select! {
+                outcomes = &mut work => break outcomes,
+                _ = tokio::time::sleep(every) => extend(node, queue, &batch).await,
+            }
+        }
+    };
     for (message, outcome) in batch.iter().zip(outcomes) {
         let result = match outcome {
             Outcome::Done => node.queue.delete(queue, &message.receipt).await,
@@ -132,6 +144,19 @@ pub async fn run_once(node: &Node, queue: &str, batch_size: usize) -> usize {
         }
     }
     batch.len()
+}
+
+/// Pushes the visibility of messages in hand out by another timeout.
+async fn extend(node: &Node, queue: &str, batch: &[twinsync_ports::QueueMessage]) {
+    for message in batch {
+        if let Err(e) = node
+            .queue
+            .change_visibility(queue, &message.receipt, node.settings.visibility_ms)
+            .await
+        {
+            tracing::warn!(queue, id = %message.id, error = %e, "could not extend a message's visibility");
+        }
+    }
 }
 
 async fn consume(

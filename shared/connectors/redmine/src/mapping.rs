@@ -66,26 +66,14 @@ pub fn millis(ts: &str) -> i64 {
         .unwrap_or(0)
 }
 
-const MARKER_OPEN: &str = "\n\n<!-- twinsync-origin: ";
-const MARKER_CLOSE: &str = " -->";
-
 /// A note's text with the comment's origin marker appended.
 pub fn note_with_marker(body: &str, origin: Option<&str>) -> String {
-    match origin {
-        Some(o) => format!("{body}{MARKER_OPEN}{o}{MARKER_CLOSE}"),
-        None => body.to_string(),
-    }
+    twinsync_core::marker::with_origin(body, origin)
 }
 
 /// Splits a note into its text and its origin marker.
 pub fn split_marker(notes: &str) -> (String, Option<String>) {
-    if let Some(at) = notes.rfind(MARKER_OPEN) {
-        let rest = &notes[at + MARKER_OPEN.len()..];
-        if let Some(origin) = rest.strip_suffix(MARKER_CLOSE) {
-            return (notes[..at].to_string(), Some(origin.to_string()));
-        }
-    }
-    (notes.to_string(), None)
+    twinsync_core::marker::split_origin(notes)
 }
 
 impl Issue {

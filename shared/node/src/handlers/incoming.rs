@@ -129,6 +129,42 @@ async fn apply(
     mut twin: Twin,
     message: &ReplicaMessage,
 ) -> NodeResult<()> {
+    // The lease doubles as a lock: a worker that got this message again while the first one
+    // is still writing (a slow tracker outlived the visibility timeout) must not write twice.
+    let now = node.now_ms();
+    if twin.applying_until_ms > now {
+        return Err(NodeError::Busy {
+            what: format!("twin {} is being applied by another worker", twin.id),
+            retry_after_ms: (twin.applying_until_ms - now) as u64,
+        });
+    }
+    // Hold off our own outgoing handler until the write and the new baseline are stored.
+    twin.applying_until_ms = now + node.settings.visibility_ms;
+    twin = node.twins.update(&twin).await?;
+    let lease = twin.applying_until_ms;
+    match write(node, connection, twin, message).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            // Give the lease back so a retry need not wait for it to run out.
+            if let Ok(Some(mut t)) = find_twin(node, connection, message).await
+                && t.applying_until_ms == lease
+            {
+                t.applying_until_ms = 0;
+                let _ = node.twins.update(&t).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Writes the replica into the local item and stores the new baseline; the caller holds
+/// the twin's lease.
+async fn write(
+    node: &Node,
+    connection: &Connection,
+    mut twin: Twin,
+    message: &ReplicaMessage,
+) -> NodeResult<()> {
     let tracker = node.tracker(&connection.local_instance)?;
     let rules = node.rules_for(connection)?;
     let version = connection
@@ -136,10 +172,6 @@ async fn apply(
         .ok_or_else(|| NodeError::NoActiveVersion(connection.id.clone()))?;
     let prefix = Node::origin_prefix(&connection.id);
     let origin = format!("{prefix}{}", message.source_key);
-
-    // Hold off our own outgoing handler until the write and the new baseline are stored.
-    twin.applying_until_ms = node.now_ms() + node.settings.visibility_ms;
-    twin = node.twins.update(&twin).await?;
 
     let local =
         match &twin.local_key {

@@ -39,6 +39,7 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
                 webhook_secret: format!("secret-of-{sandbox}"),
                 token: None,
                 register_webhook: true,
+                github: None,
                 origin_field_id: None,
                 project: None,
                 tracker: None,

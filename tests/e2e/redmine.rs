@@ -137,6 +137,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     project: None,
                     tracker: None,
                     register_webhook: true,
+                    github: None,
                 }],
                 connection: vec![connection(
                     "sandbox-a",
@@ -168,6 +169,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     project: Some(project.into()),
                     tracker: None,
                     register_webhook: false,
+                    github: None,
                 }],
                 connection: vec![connection(
                     "redmine",

@@ -89,6 +89,7 @@ pub fn config(secret: &str) -> ProcessConfig {
                 webhook_secret: secret.into(),
                 token: None,
                 register_webhook: true,
+                github: None,
                 origin_field_id: None,
                 project: None,
                 tracker: None,

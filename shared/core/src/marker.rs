@@ -60,6 +60,9 @@ mod tests {
         let (_, found) = split_origin(&marked.replace("\r\n", "\n"));
         assert_eq!(found.as_deref(), Some("twinsync:c:9"));
         let (body, found) = split_origin("Body\n<!-- twinsync-origin: twinsync:c:9 -->\n");
-        assert_eq!((body.as_str(), found.as_deref()), ("Body", Some("twinsync:c:9")));
+        assert_eq!(
+            (body.as_str(), found.as_deref()),
+            ("Body", Some("twinsync:c:9"))
+        );
     }
 }

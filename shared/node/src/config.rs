@@ -86,6 +86,31 @@ pub struct InstanceSection {
     /// Subscribe this node's webhook URL on the tracker at start.
     #[serde(default = "yes")]
     pub register_webhook: bool,
+    /// GitHub: the repository, app credentials, users directory and budget.
+    #[serde(default)]
+    pub github: Option<GithubSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubSection {
+    /// `owner/name`, the repository the triggers poll.
+    pub repo: String,
+    /// A GitHub App instead of the instance's `token`.
+    pub app: Option<GithubAppSection>,
+    #[serde(default)]
+    pub users: Vec<twinsync_github::UserEntry>,
+    pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GithubAppSection {
+    pub app_id: u64,
+    pub installation_id: u64,
+    /// The app's private key (PEM), relative to the config file.
+    pub private_key_file: PathBuf,
 }
 
 fn yes() -> bool {
@@ -200,12 +225,12 @@ impl ProcessConfig {
             }
             let mut ids = std::collections::HashSet::new();
             for (i, inst) in node.instance.iter().enumerate() {
-                if !["sandbox", "redmine"].contains(&inst.connector.as_str()) {
+                if !["sandbox", "redmine", "github"].contains(&inst.connector.as_str()) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].connector"),
                         &format!("\"{}\"", inst.connector),
                         format!(
-                            "unknown connector {:?} (available: sandbox, redmine)",
+                            "unknown connector {:?} (available: sandbox, redmine, github)",
                             inst.connector
                         ),
                     ));
@@ -218,6 +243,25 @@ impl ProcessConfig {
                         &inst.id,
                         "a redmine instance needs token (the API key) and origin_field_id".into(),
                     ));
+                }
+                if inst.connector == "github" {
+                    let problem = match &inst.github {
+                        None => Some("a github instance needs a [github] table with repo"),
+                        Some(g) if g.app.is_some() == inst.token.is_some() => {
+                            Some("a github instance needs either token or [github.app]")
+                        }
+                        Some(_) if inst.webhook_secret.is_empty() && inst.register_webhook => {
+                            Some("a github instance with register_webhook needs webhook_secret")
+                        }
+                        Some(_) => None,
+                    };
+                    if let Some(message) = problem {
+                        return Err(invalid(
+                            format!("node[{n}].instance[{i}]"),
+                            &inst.id,
+                            message.into(),
+                        ));
+                    }
                 }
                 if !ids.insert(&inst.id) {
                     return Err(invalid(

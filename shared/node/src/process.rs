@@ -164,6 +164,18 @@ impl Process {
                 )
                 .await?;
             }
+            // Other trackers that send webhooks subscribe through their connector.
+            for inst in section
+                .instance
+                .iter()
+                .filter(|i| i.register_webhook && i.connector != "sandbox")
+            {
+                let tracker = node.tracker(&inst.id)?;
+                let hook = format!("{url}/webhooks/{}/{}", inst.connector, inst.id);
+                if tracker.register_webhook(&hook).await? {
+                    tracing::info!(instance = %inst.id, %hook, "webhook registered");
+                }
+            }
             tracing::info!(node = %node.id, %url, "node listening");
             node_urls.insert(node.id.clone(), url);
         }
@@ -330,6 +342,7 @@ async fn build_node(
                 )
                 .map_err(config_err)?,
             ),
+            "github" => Arc::new(github_tracker(inst, base_url, base_dir)?),
             _ => Arc::new(
                 SandboxTracker::new(
                     inst.id.clone(),
@@ -359,6 +372,45 @@ async fn build_node(
         .await?;
     }
     Ok(node)
+}
+
+fn github_tracker(
+    inst: &crate::config::InstanceSection,
+    api_url: String,
+    base_dir: &Path,
+) -> NodeResult<twinsync_github::GithubTracker> {
+    let section = inst
+        .github
+        .as_ref()
+        .ok_or_else(|| config_err(format!("instance {}: no [github] table", inst.id)))?;
+    let app = match &section.app {
+        Some(a) => Some(twinsync_github::GithubApp {
+            app_id: a.app_id,
+            installation_id: a.installation_id,
+            private_key_pem: std::fs::read_to_string(base_dir.join(&a.private_key_file)).map_err(
+                |e| {
+                    config_err(format!(
+                        "instance {}: cannot read {}: {e}",
+                        inst.id,
+                        a.private_key_file.display()
+                    ))
+                },
+            )?,
+        }),
+        None => None,
+    };
+    let mut config = twinsync_github::GithubConfig::with_token(&api_url, &section.repo, "");
+    config.token = inst.token.clone();
+    config.app = app;
+    config.webhook_secret = inst.webhook_secret.clone();
+    config.users = section.users.clone();
+    if let Some(r) = section.requests_per_minute {
+        config.requests_per_minute = r;
+    }
+    if let Some(b) = section.burst {
+        config.burst = b;
+    }
+    twinsync_github::GithubTracker::new(inst.id.clone(), config).map_err(config_err)
 }
 
 /// The configuration version a connection section describes.

@@ -314,6 +314,11 @@ pub trait Tracker: Send + Sync {
         since_ms: i64,
         page: Option<String>,
     ) -> PortResult<ItemPage>;
+    /// Subscribes `url` to the tracker's change notifications. Returns false when the
+    /// tracker sends none (its triggers are polled).
+    async fn register_webhook(&self, _url: &str) -> PortResult<bool> {
+        Ok(false)
+    }
     /// Verifies a webhook delivery and says which items changed.
     fn verify_webhook(
         &self,

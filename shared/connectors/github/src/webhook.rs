@@ -1,0 +1,101 @@
+//! GitHub webhooks: `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(secret, body)>`, the
+//! event in `X-GitHub-Event` and a unique `X-GitHub-Delivery`, which becomes the change's
+//! dedup id (a redelivery of the same delivery is dropped by the queue).
+//!
+//! GitHub puts no timestamp in a delivery, so there is no freshness window: a replayed
+//! delivery only re-announces an item, and the outgoing handler reads the item itself and
+//! sends nothing when it has not changed.
+
+use crate::mapping::{GhIssue, key_of, version};
+use hmac::{Hmac, KeyInit, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+use twinsync_ports::{ChangeSignal, WebhookError};
+
+pub const SIGNATURE: &str = "x-hub-signature-256";
+pub const EVENT: &str = "x-github-event";
+pub const DELIVERY: &str = "x-github-delivery";
+
+/// The signature header value for a body.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let digest = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .map(|mut m| {
+            m.update(body);
+            hex::encode(m.finalize().into_bytes())
+        })
+        .unwrap_or_default();
+    format!("sha256={digest}")
+}
+
+fn header<'a>(
+    headers: &'a [(String, String)],
+    name: &'static str,
+) -> Result<&'a str, WebhookError> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .ok_or(WebhookError::MissingHeader(name))
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    full_name: String,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    issue: Option<GhIssue>,
+    repository: Option<Repository>,
+}
+
+/// Checks a delivery (signature in constant time, then the payload) and says which issue
+/// it announces. `ping` and events about pull requests announce nothing.
+pub fn verify(
+    secret: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Vec<ChangeSignal>, WebhookError> {
+    if secret.is_empty() {
+        // An unsigned hook would let anyone announce changes; refuse rather than trust.
+        return Err(WebhookError::Malformed(
+            "no webhook_secret is configured for this GitHub instance".into(),
+        ));
+    }
+    let signature = header(headers, SIGNATURE)?;
+    let event = header(headers, EVENT)?;
+    let delivery = header(headers, DELIVERY)?;
+    let given = signature
+        .strip_prefix("sha256=")
+        .and_then(|h| hex::decode(h.trim()).ok())
+        .ok_or(WebhookError::BadSignature)?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .map_err(|_| WebhookError::BadSignature)?;
+    mac.update(body);
+    mac.verify_slice(&given)
+        .map_err(|_| WebhookError::BadSignature)?;
+
+    match event {
+        "issues" | "issue_comment" => {}
+        // `ping` (sent when a hook is made) and every other event: accepted, nothing to do.
+        _ => return Ok(Vec::new()),
+    }
+    let payload: Payload = serde_json::from_slice(body)
+        .map_err(|e| WebhookError::Malformed(format!("{event} payload: {e}")))?;
+    let issue = payload
+        .issue
+        .ok_or_else(|| WebhookError::Malformed(format!("{event} payload has no issue")))?;
+    if issue.is_pull_request() {
+        return Ok(Vec::new());
+    }
+    let repo = match payload.repository {
+        Some(r) => r.full_name,
+        None => issue.repo(),
+    };
+    Ok(vec![ChangeSignal {
+        item_key: key_of(&repo, issue.number),
+        project: repo,
+        version: version(&issue),
+        delivery_id: format!("github:{delivery}"),
+    }])
+}

@@ -688,3 +688,350 @@ async fn every_exchange_follows_githubs_openapi_description() {
         );
     }
 }
+
+mod sync {
+    use super::*;
+    use twinsync_cli::demo;
+    use twinsync_core::NodeHelperMaps;
+    use twinsync_node::config::{
+        ConnectionSection, GithubSection, InstanceSection, NodeSection, ProcessConfig,
+        ProjectSection, SandboxSection, TriggerSection,
+    };
+    use twinsync_node::process::{Process, ProcessOptions};
+
+    fn connection(
+        instance: &str,
+        remote: &str,
+        target: &str,
+        maps: NodeHelperMaps,
+    ) -> ConnectionSection {
+        ConnectionSection {
+            id: "gh".into(),
+            name: "sandbox <-> github".into(),
+            instance: instance.into(),
+            remote_node: remote.into(),
+            target_project: target.into(),
+            outgoing: None,
+            incoming: None,
+            conflicts: None,
+            helper_maps: Some(maps),
+            trigger: vec![TriggerSection {
+                id: None,
+                query: "labels = sync".into(),
+            }],
+            plan: vec![],
+        }
+    }
+
+    fn config(api_url: &str) -> ProcessConfig {
+        let people = [
+            ("ana", "ana@example.com", "Ana Lima"),
+            ("bo", "bo@example.com", "Bo Chen"),
+            ("cy", "cy@example.com", "Cy Okafor"),
+        ];
+        ProcessConfig {
+            sandbox: vec![SandboxSection {
+                id: "a".into(),
+                listen: "127.0.0.1:0".into(),
+                db: None,
+                token: None,
+                projects: vec![ProjectSection {
+                    key: "DEMO".into(),
+                    name: "Demo".into(),
+                    statuses: None,
+                    priorities: None,
+                }],
+            }],
+            node: vec![
+                NodeSection {
+                    id: "node-a".into(),
+                    data_dir: "node-a".into(),
+                    listen: "127.0.0.1:0".into(),
+                    poll_interval_ms: 1_000,
+                    instance: vec![InstanceSection {
+                        id: "sandbox-a".into(),
+                        connector: "sandbox".into(),
+                        base_url: "sandbox:a".into(),
+                        webhook_secret: "secret-a".into(),
+                        token: None,
+                        origin_field_id: None,
+                        project: None,
+                        tracker: None,
+                        register_webhook: true,
+                        github: None,
+                    }],
+                    connection: vec![connection(
+                        "sandbox-a",
+                        "node-g",
+                        "DEMO",
+                        NodeHelperMaps {
+                            statuses: [("open", "Open"), ("closed", "Done")]
+                                .map(|(a, b)| (a.to_string(), b.to_string()))
+                                .into(),
+                            ..NodeHelperMaps::default()
+                        },
+                    )],
+                },
+                NodeSection {
+                    id: "node-g".into(),
+                    data_dir: "node-g".into(),
+                    listen: "127.0.0.1:0".into(),
+                    // Webhooks bring GitHub's changes; polling is the safety net.
+                    poll_interval_ms: 5_000,
+                    instance: vec![InstanceSection {
+                        id: "github".into(),
+                        connector: "github".into(),
+                        base_url: api_url.into(),
+                        webhook_secret: "hook-secret".into(),
+                        token: Some(TOKEN.into()),
+                        origin_field_id: None,
+                        project: None,
+                        tracker: None,
+                        register_webhook: true,
+                        github: Some(GithubSection {
+                            repo: REPO.into(),
+                            app: None,
+                            users: people
+                                .iter()
+                                .map(|(login, email, name)| UserEntry {
+                                    login: login.to_string(),
+                                    email: email.to_string(),
+                                    name: name.to_string(),
+                                })
+                                .collect(),
+                            requests_per_minute: Some(100_000),
+                            burst: Some(1_000),
+                        }),
+                    }],
+                    connection: vec![connection(
+                        "github",
+                        "node-a",
+                        REPO,
+                        NodeHelperMaps::default(),
+                    )],
+                },
+            ],
+        }
+    }
+
+    async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
+        for _ in 0..secs * 10 {
+            if check().await {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+
+    /// Exchanges with the fake since `from`, leaving out webhook-free reads of the test.
+    /// The node's requests to the fake since `from`, without polling (which costs the
+    /// same whatever changes) and without the test's own reads (another token).
+    fn calls_since(gh: &FakeGithub, from: usize) -> Vec<String> {
+        gh.exchanges()[from..]
+            .iter()
+            .filter(|e| e.caller == "twinsync-bot")
+            .filter(|e| {
+                !(e.template == "/repos/{owner}/{repo}/issues" && e.query.contains("sort=updated"))
+            })
+            .map(|e| format!("{} {}", e.method, e.template))
+            .collect()
+    }
+
+    /// The sandbox and the fake GitHub, synced both ways by two nodes, with webhooks from
+    /// the fake, and with 429s and secondary limits injected along the way.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn sandbox_and_github_sync_both_ways_through_rate_limits() {
+        let gh = FakeGithub::start(
+            "127.0.0.1:0",
+            FakeOptions {
+                tokens: vec![
+                    (TOKEN.into(), "twinsync-bot".into()),
+                    ("mona-token".into(), "bo".into()),
+                ],
+                repos: vec![REPO.into()],
+                ..FakeOptions::default()
+            },
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let p = Process::start(&config(&gh.url), dir.path(), ProcessOptions::default())
+            .await
+            .unwrap();
+        let node_a = p.node("node-a").unwrap().clone();
+        let a = node_a.tracker("sandbox-a").unwrap();
+        let http = reqwest::Client::new();
+        let url = p.sandbox_urls["a"].clone();
+
+        // One item first, to count what a created item costs at GitHub.
+        let before = gh.exchanges().len();
+        let first = demo::create_item(&http, &url, demo::item_body("DEMO", 0, "sync"))
+            .await
+            .unwrap();
+        until("the first issue on GitHub", 30, async || {
+            gh.issue_count(REPO) == 1
+        })
+        .await;
+        assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(30)).await);
+        let create_calls = calls_since(&gh, before);
+
+        // A field edit, then a comment.
+        let before = gh.exchanges().len();
+        a.update_item(
+            &first,
+            &ItemUpdate {
+                summary: Some("Checkout fails for order #0 (edited)".into()),
+                ..ItemUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        // The test reads GitHub with its own token, so its reads are not counted.
+        let mut reader = GithubConfig::with_token(&gh.url, REPO, "mona-token");
+        reader.requests_per_minute = 100_000;
+        reader.burst = 1_000;
+        reader.users = config(&gh.url).node[1].instance[0]
+            .github
+            .as_ref()
+            .unwrap()
+            .users
+            .clone();
+        let g = GithubTracker::new("reader", reader).unwrap();
+        until("the edit on GitHub", 30, async || {
+            g.get_item("octo/demo#1")
+                .await
+                .unwrap()
+                .unwrap()
+                .summary
+                .ends_with("(edited)")
+        })
+        .await;
+        assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(30)).await);
+        let edit_calls = calls_since(&gh, before);
+        let before = gh.exchanges().len();
+        let ana = User {
+            email: "ana@example.com".into(),
+            display_name: "Ana Lima".into(),
+        };
+        a.add_comment(&first, "Seen on **staging** too.", Some(&ana), None)
+            .await
+            .unwrap();
+        until("the comment on GitHub", 30, async || {
+            g.get_item("octo/demo#1")
+                .await
+                .unwrap()
+                .unwrap()
+                .comments
+                .len()
+                == 1
+        })
+        .await;
+        assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(30)).await);
+        let comment_calls = calls_since(&gh, before);
+
+        // More items while GitHub answers with 429s and a secondary limit.
+        gh.inject([
+            Fault::TooManyRequests(1),
+            Fault::SecondaryLimit(1),
+            Fault::TooManyRequests(1),
+            Fault::BadGateway,
+        ]);
+        for i in 1..12 {
+            demo::create_item(&http, &url, demo::item_body("DEMO", i, "sync"))
+                .await
+                .unwrap();
+        }
+        until("12 issues on GitHub", 90, async || {
+            gh.issue_count(REPO) == 12
+        })
+        .await;
+        assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+
+        let issue = g.get_item("octo/demo#1").await.unwrap().unwrap();
+        assert_eq!(issue.summary, "Checkout fails for order #0 (edited)");
+        assert!(
+            issue.description.starts_with("## Steps"),
+            "{}",
+            issue.description
+        );
+        assert_eq!(issue.status_name(), Some("open"));
+        assert!(issue.labels.contains(&"sync".to_string()));
+        assert!(
+            issue.labels.contains(&"priority: low".to_string()),
+            "{:?}",
+            issue.labels
+        );
+        assert_eq!(
+            issue.assignee.as_ref().map(|u| u.email.as_str()),
+            Some("ana@example.com")
+        );
+        assert_eq!(
+            issue.comments[0].body,
+            "**Ana Lima** wrote:\n\nSeen on **staging** too."
+        );
+
+        // Someone on GitHub closes the issue and comments: webhooks bring both back.
+        let mona = &g;
+        mona.update_item(
+            "octo/demo#1",
+            &ItemUpdate {
+                status: Some("closed".into()),
+                ..ItemUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        mona.add_comment("octo/demo#1", "Fixed in **v2.1**.", None, None)
+            .await
+            .unwrap();
+        until("the close and the comment in the sandbox", 30, async || {
+            let i = a.get_item(&first).await.unwrap().unwrap();
+            i.status_name() == Some("Done") && i.comments.len() == 2
+        })
+        .await;
+        assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(30)).await);
+        let back = a.get_item(&first).await.unwrap().unwrap();
+        assert_eq!(
+            back.comments[0].body, "Seen on **staging** too.",
+            "no attribution echo"
+        );
+        assert_eq!(back.comments[1].body, "Fixed in **v2.1**.");
+        assert_eq!(
+            back.priority_name(),
+            Some("Low"),
+            "priority came back from the label"
+        );
+        assert!(!back.labels.iter().any(|l| l.starts_with("priority: ")));
+        assert!(
+            gh.deliveries()
+                .iter()
+                .any(|d| d.event == "ping" && (200..300).contains(&d.status)),
+            "the node answered GitHub's ping"
+        );
+        assert!(
+            gh.deliveries()
+                .iter()
+                .filter(|d| d.event != "ping")
+                .all(|d| d.status == 202),
+            "every delivery was accepted"
+        );
+        // Exactly one issue per item, and one comment each.
+        assert_eq!(gh.issue_count(REPO), 12, "no duplicate issue");
+        let again = g.get_item("octo/demo#1").await.unwrap().unwrap();
+        assert_eq!(again.comments.len(), 2, "no duplicate comment");
+        let limited = gh
+            .exchanges()
+            .iter()
+            .filter(|e| e.status == 429 || e.status == 403)
+            .count();
+        assert!(limited >= 3, "the faults were met");
+        println!(
+            "github calls per change: created item {} {create_calls:?}, field edit {} {edit_calls:?}, comment {} {comment_calls:?}",
+            create_calls.len(),
+            edit_calls.len(),
+            comment_calls.len()
+        );
+        p.stop().await;
+    }
+}

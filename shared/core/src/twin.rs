@@ -52,6 +52,10 @@ pub struct Twin {
     /// The replica (in our outgoing vocabulary) the other side is believed to have;
     /// an outgoing replica equal to it is an echo or a no-op and is not sent.
     pub baseline: Option<Value>,
+    /// The local item's version the baseline was made from: a change event for exactly
+    /// this version is our own write (or one already sent) and needs no read.
+    #[serde(default)]
+    pub baseline_version: u64,
     /// The other side's replica as last known (the scripts' `previous`).
     pub previous: Option<Value>,
     /// The local item as both sides last agreed on it: the merge base.
@@ -90,6 +94,7 @@ impl Twin {
             acked_version: 0,
             in_version: 0,
             baseline: None,
+            baseline_version: 0,
             previous: None,
             base_item: None,
             sent_item: None,

@@ -356,6 +356,58 @@ query = "project = DEMO AND labels = sync"
         assert_eq!(c.node[0].connection[0].trigger.len(), 1);
     }
 
+    const GITHUB: &str = r#"
+[[node]]
+id = "node-g"
+data_dir = "data/g"
+
+[[node.instance]]
+id = "github"
+connector = "github"
+base_url = "https://api.github.com"
+token = "github_pat_x"
+webhook_secret = "hook"
+[node.instance.github]
+repo = "octo/demo"
+requests_per_minute = 900
+users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
+"#;
+
+    #[test]
+    fn a_github_instance_loads_and_is_checked() {
+        let c = ProcessConfig::parse(GITHUB, "node.toml").unwrap();
+        let g = c.node[0].instance[0].github.as_ref().unwrap();
+        assert_eq!((g.repo.as_str(), g.users.len()), ("octo/demo", 1));
+        let table = [
+            (
+                GITHUB.replace("repo = \"octo/demo\"\n", ""),
+                "missing field `repo`",
+            ),
+            (
+                GITHUB.replace("token = \"github_pat_x\"\n", ""),
+                "either token or [github.app]",
+            ),
+            (
+                GITHUB.replace("webhook_secret = \"hook\"\n", ""),
+                "needs webhook_secret",
+            ),
+            (
+                GITHUB.replace("[node.instance.github]", "[node.instance.gh]"),
+                "unknown field `gh`",
+            ),
+            (
+                GITHUB.replace("requests_per_minute", "rpm"),
+                "unknown field `rpm`",
+            ),
+        ];
+        for (text, expected) in table {
+            let err = ProcessConfig::parse(&text, "node.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+
     #[test]
     fn errors_name_key_and_line() {
         let table = [

@@ -414,7 +414,11 @@ fn github_tracker(
 }
 
 /// The configuration version a connection section describes.
-pub fn version_from(section: &ConnectionSection, base_dir: &Path) -> NodeResult<ConfigVersion> {
+pub fn version_from(
+    section: &ConnectionSection,
+    base_dir: &Path,
+    connector: &str,
+) -> NodeResult<ConfigVersion> {
     let read = |p: &Path| {
         std::fs::read_to_string(base_dir.join(p)).map_err(|e| {
             config_err(format!(
@@ -424,7 +428,7 @@ pub fn version_from(section: &ConnectionSection, base_dir: &Path) -> NodeResult<
             ))
         })
     };
-    let defaults = twinsync_rules::defaults::version();
+    let defaults = twinsync_rules::defaults::for_connector(connector);
     Ok(ConfigVersion {
         outgoing: match &section.outgoing {
             Some(p) => read(p)?,
@@ -455,7 +459,8 @@ async fn upsert_connection(
     base_dir: &Path,
     remote_is_local: bool,
 ) -> NodeResult<()> {
-    let version = version_from(section, base_dir)?;
+    let connector = node.tracker(&section.instance)?.kind().to_string();
+    let version = version_from(section, base_dir, &connector)?;
     twinsync_rules::RuleSet::compile(&version, twinsync_rules::Limits::default())
         .map_err(|e| config_err(format!("connection {}: {e}", section.id)))?;
     let triggers: Vec<Trigger> = section

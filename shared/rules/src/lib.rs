@@ -327,6 +327,23 @@ pub mod defaults {
     pub const OUTGOING: &str = include_str!("../defaults/sandbox-sandbox/outgoing.rhai");
     pub const INCOMING: &str = include_str!("../defaults/sandbox-sandbox/incoming.rhai");
 
+    /// GitHub: open/closed, priority as a label, attachments as links, attributed comments.
+    pub const GITHUB_OUTGOING: &str = include_str!("../defaults/github/outgoing.rhai");
+    pub const GITHUB_INCOMING: &str = include_str!("../defaults/github/incoming.rhai");
+
+    /// The default rules for a connector's side of a connection.
+    pub fn for_connector(connector: &str) -> ConfigVersion {
+        match connector {
+            "github" => ConfigVersion {
+                outgoing: GITHUB_OUTGOING.to_string(),
+                incoming: GITHUB_INCOMING.to_string(),
+                note: "default rules for GitHub".into(),
+                ..ConfigVersion::default()
+            },
+            _ => version(),
+        }
+    }
+
     /// The default rules as a draft version 1.
     pub fn version() -> ConfigVersion {
         ConfigVersion {

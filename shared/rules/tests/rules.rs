@@ -301,3 +301,75 @@ fn cache_compiles_once_per_version() {
     cache.get_or_compile("c", &v).unwrap();
     assert_eq!(cache.compilations(), 3);
 }
+
+fn github_rules() -> RuleSet {
+    RuleSet::compile(&defaults::for_connector("github"), Limits::default()).unwrap()
+}
+
+/// From another tracker into GitHub and back: status to open/closed, priority to a label
+/// and back, attachments to links and back out, comments attributed and unattributed.
+#[test]
+fn github_rules_round_trip() {
+    let gh = github_rules();
+    let mut source = item();
+    source.attachments = vec![twinsync_core::Attachment {
+        id: "a1".into(),
+        filename: "trace.log".into(),
+        url: "https://a.example/trace.log".into(),
+        ..Default::default()
+    }];
+    source.comments[0].author = Some(User {
+        email: "ana@a.example".into(),
+        display_name: "Ana".into(),
+    });
+    let table = [
+        ("Open", "open"),
+        ("In Progress", "open"),
+        ("Done", "closed"),
+        ("Won't Do", "closed"),
+    ];
+    for (status, expected) in table {
+        source.status = Some(Named::new(status));
+        let replica = rules(NodeHelperMaps::default()).outgoing(&source).unwrap();
+        let empty = Item::default();
+        let on_github = gh.incoming(&ctx(&replica, &empty, &[], true)).unwrap();
+        assert_eq!(on_github.status_name(), Some(expected), "{status}");
+        assert_eq!(on_github.labels, vec!["sync", "priority: high"]);
+        assert!(
+            on_github
+                .description
+                .ends_with("**Attachments**\n- [trace.log](https://a.example/trace.log)"),
+            "{}",
+            on_github.description
+        );
+        assert!(on_github.attachments.is_empty(), "nothing to upload");
+        assert_eq!(on_github.comments[0].body, "**Ana** wrote:\n\nfirst");
+    }
+
+    // Back from GitHub: what the other side had, without the GitHub-only dressing.
+    let mut written = item();
+    written.description =
+        "## Steps\n\n1. open\n\n<!-- twinsync-attachments -->\n**Attachments**\n- [x](y)".into();
+    written.labels = vec!["sync".into(), "priority: high".into()];
+    written.status = Some(Named::new("closed"));
+    written.comments = vec![
+        Comment {
+            id: "9".into(),
+            body: "**Ana** wrote:\n\nfirst".into(),
+            origin: Some("twinsync:c:c1".into()),
+            ..Comment::default()
+        },
+        Comment {
+            id: "10".into(),
+            body: "**Native** bold start".into(),
+            ..Comment::default()
+        },
+    ];
+    let replica = gh.outgoing(&written).unwrap();
+    assert_eq!(replica["description"], "## Steps\n\n1. open");
+    assert_eq!(replica["labels"], json!(["sync"]));
+    assert_eq!(replica["priority"], json!({"name": "High"}));
+    assert_eq!(replica["status"], json!({"name": "closed"}));
+    assert_eq!(replica["comments"][0]["body"], "first");
+    assert_eq!(replica["comments"][1]["body"], "**Native** bold start");
+}

@@ -55,6 +55,8 @@ pub enum Fault {
 #[derive(Debug, Clone)]
 pub struct Exchange {
     pub method: String,
+    /// The login of the token used, empty when none was valid.
+    pub caller: String,
     /// The route, in the OpenAPI description's words (`/repos/{owner}/{repo}/issues`).
     pub template: String,
     pub path: String,
@@ -359,8 +361,12 @@ async fn guard(
     let request_json: Option<Value> = serde_json::from_slice(&bytes).ok();
 
     let mut rate_headers = None;
+    let who;
     let early = {
         let mut data = fake.lock();
+        who = caller(&fake, &data, &parts.headers)
+            .map(|(_, login)| login)
+            .unwrap_or_default();
         if let Some(fault) = data.faults.pop_front() {
             Some(match fault {
                 Fault::TooManyRequests(s) => {
@@ -415,9 +421,8 @@ async fn guard(
     let mut response = match early {
         Some(r) => r,
         None => {
-            let mut request = Request::from_parts(parts, Body::from(bytes));
-            request.extensions_mut().insert(template.clone());
-            next.run(request).await
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
         }
     };
     if let Some((limit, used, reset)) = rate_headers {
@@ -441,6 +446,7 @@ async fn guard(
         .unwrap_or_default();
     fake.lock().exchanges.push(Exchange {
         method,
+        caller: who,
         template,
         path,
         query,

@@ -160,8 +160,9 @@ impl Directory {
 }
 
 /// The item's version: GitHub has no revision counter and `updated_at` has one-second
-/// resolution, so the version is the second times 1,000 plus a digest of what changed
-/// within it. Two edits in one second still get two versions.
+/// resolution, so the version is the second times 1,000,000 plus a digest of the fields
+/// sync reads. Two edits in one second still get two versions (but for a one-in-a-million
+/// digest collision).
 pub fn version(issue: &GhIssue) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     issue.title.hash(&mut h);
@@ -176,7 +177,7 @@ pub fn version(issue: &GhIssue) -> u64 {
     }
     issue.comments.hash(&mut h);
     let seconds = (millis(&issue.updated_at) / 1000).max(0) as u64;
-    seconds * 1000 + h.finish() % 1000
+    seconds * 1_000_000 + h.finish() % 1_000_000
 }
 
 const ATTACHMENT: &str = "attachment:";
@@ -374,7 +375,7 @@ mod tests {
         let mut b = issue("one");
         b.title = "changed".into();
         assert_ne!(version(&a), version(&b));
-        assert_eq!(version(&a) / 1000, version(&b) / 1000);
+        assert_eq!(version(&a) / 1_000_000, version(&b) / 1_000_000);
         let mut later = issue("one");
         later.updated_at = "2026-11-23T10:00:01Z".into();
         assert!(version(&later) > version(&a));

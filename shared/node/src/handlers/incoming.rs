@@ -291,6 +291,13 @@ async fn write(
     let remote_state = overlay(&after, &remote_now, &outcome.local_kept);
     let view = rules.outgoing(&annotate(&remote_state, Some(&twin)))?;
     twin.baseline = Some(view.clone());
+    // The baseline is `after` only when we kept nothing of our own; otherwise the kept
+    // values still have to go out, and the next change event must read the item.
+    twin.baseline_version = if outcome.local_kept.is_empty() {
+        after.version
+    } else {
+        0
+    };
     twin.base_item = Some(remote_state);
     twin.previous = Some(message.hub_issue.clone());
     twin.in_version = message.version;

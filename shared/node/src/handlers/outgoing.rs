@@ -20,6 +20,21 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     if connection.status == ConnectionStatus::Pending {
         return Ok(());
     }
+    if !event.force
+        && event.observed_version > 0
+        && let Some(t) = node
+            .twins
+            .find_by_local(&connection.id, &event.item_key)
+            .await?
+        && t.baseline.is_some()
+        && t.baseline_version == event.observed_version
+        && t.acked_version >= t.out_version
+        && t.applying_until_ms <= node.now_ms()
+    {
+        // The webhook of our own write, or a version already sent and acknowledged: the
+        // other side has it, and the tracker need not be asked.
+        return Ok(());
+    }
     let tracker = node.tracker(&connection.local_instance)?;
     let Some(item) = tracker.get_item(&event.item_key).await? else {
         tracing::info!(item = %event.item_key, "item is gone; nothing to send");
@@ -65,6 +80,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     }
     twin.out_version += 1;
     twin.baseline = Some(replica.clone());
+    twin.baseline_version = item.version;
     // The merge base moves when the other side acknowledges, not now: a replica it sent
     // before seeing this one must still be merged against what both sides agreed on.
     twin.sent_item = Some(item.clone());

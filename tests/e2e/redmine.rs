@@ -199,6 +199,11 @@ async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sandbox_and_redmine_sync_both_ways() {
     let _turn = ONE_AT_A_TIME.lock().await;
+    // The handlers' log is shown when this test fails (the harness captures it).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("twinsync_node=debug,twinsync_redmine=debug")
+        .try_init();
     let rm = redmine();
     // A project of its own, so runs against a shared Redmine do not meet.
     let project = format!(
@@ -355,7 +360,7 @@ async fn sandbox_and_redmine_sync_both_ways() {
     );
     ra.unwrap();
     assert!(rr.unwrap().status().is_success());
-    until("both concurrent edits on both sides", 60, async || {
+    let converged = async || {
         let (i, j) = (
             a.get_item(&keys[1]).await.unwrap().unwrap(),
             r.get_item(&b_issue).await.unwrap().unwrap(),
@@ -364,8 +369,59 @@ async fn sandbox_and_redmine_sync_both_ways() {
             && j.summary == i.summary
             && i.status_name() == Some("Done")
             && j.status_name() == Some("Closed")
-    })
-    .await;
+    };
+    for _ in 0..600 {
+        if converged().await {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if !converged().await {
+        let (i, j) = (
+            a.get_item(&keys[1]).await.unwrap().unwrap(),
+            r.get_item(&b_issue).await.unwrap().unwrap(),
+        );
+        for node in [&node_a, p.node("node-r").unwrap()] {
+            let twins = node
+                .twins
+                .list(&TwinQuery {
+                    connection_id: Some("rm".into()),
+                    limit: 100,
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            for t in twins.iter().filter(|t| {
+                t.local_key.as_deref() == Some(keys[1].as_str())
+                    || t.local_key.as_deref() == Some(b_issue.as_str())
+            }) {
+                println!("{} twin: {}", node.id, serde_json::to_string(t).unwrap());
+                for e in node
+                    .twins
+                    .events(Some("rm"), Some(&t.id), 20)
+                    .await
+                    .unwrap()
+                {
+                    println!("  event: {e:?}");
+                }
+                for r in node.twins.replicas(&t.id).await.unwrap() {
+                    println!(
+                        "  replica {} v{} at {}: status {} summary {}",
+                        r.direction, r.version, r.at_ms, r.replica["status"], r.replica["summary"]
+                    );
+                }
+            }
+        }
+        panic!(
+            "concurrent edits did not converge: sandbox {:?} {:?} v{}, redmine {:?} {:?} v{}",
+            i.summary,
+            i.status_name(),
+            i.version,
+            j.summary,
+            j.status_name(),
+            j.version
+        );
+    }
 
     // Wipe the Redmine side's twin store: the next change finds the issue again by its
     // origin marker instead of creating a second one.

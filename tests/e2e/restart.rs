@@ -218,3 +218,80 @@ async fn a_leased_twin_waits_for_its_lease() {
     );
     p.stop().await;
 }
+
+/// Someone closes the item on B between sync's read of it and sync's write of a summary
+/// edit from A. The close is not what A has, so it must still reach A, and the summary
+/// must reach B: nothing is lost. (Before the fix the read-back, close included, became
+/// "what A has", and the close was never sent; a Redmine test caught it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_edit_made_while_sync_writes_is_not_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo::config("interleave-secret");
+    let http = reqwest::Client::new();
+    let options = ProcessOptions {
+        // Only B's tracker has the person editing.
+        tracker_decorator: Some(std::sync::Arc::new(|t| {
+            if t.instance() == "sandbox-b" {
+                twinsync_node::faults::EditingTracker::wrap(t, "Closed")
+            } else {
+                t
+            }
+        })),
+        ..ProcessOptions::default()
+    };
+    let p = Process::start(&config, dir.path(), options).await.unwrap();
+    let url_a = p.sandbox_urls["a"].clone();
+    let key = demo::create_item(&http, &url_a, demo::item_body(PROJECT_A, 0, "sync"))
+        .await
+        .unwrap();
+    poll_all(&p).await;
+    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    let node_a = p.node("node-a").unwrap().clone();
+    let a = node_a.tracker("sandbox-a").unwrap();
+    let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
+    let b_key = node_a
+        .twins
+        .find_by_local(CONNECTION, &key)
+        .await
+        .unwrap()
+        .and_then(|t| t.remote_key)
+        .unwrap();
+    a.update_item(
+        &key,
+        &ItemUpdate {
+            summary: Some("edited on A".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut converged = false;
+    for _ in 0..300 {
+        let (x, y) = (
+            a.get_item(&key).await.unwrap().unwrap(),
+            b.get_item(&b_key).await.unwrap().unwrap(),
+        );
+        if x.summary == "edited on A"
+            && y.summary == "edited on A"
+            && y.status_name() == Some("Closed")
+            && x.status_name() == Some("Done")
+        {
+            converged = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (x, y) = (
+        a.get_item(&key).await.unwrap().unwrap(),
+        b.get_item(&b_key).await.unwrap().unwrap(),
+    );
+    assert!(
+        converged,
+        "A: {:?} {:?}; B: {:?} {:?}",
+        x.summary,
+        x.status_name(),
+        y.summary,
+        y.status_name()
+    );
+    p.stop().await;
+}

@@ -1,5 +1,6 @@
 //! Fault injection for the end-to-end tests and for trying a deployment's resilience:
-//! a queue that delivers every message twice, and a tracker that answers slowly.
+//! a queue that delivers every message twice, a tracker that answers slowly, and a
+//! tracker where a person edits an item while sync is writing it.
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -132,6 +133,98 @@ impl Tracker for SlowTracker {
         origin: Option<&str>,
     ) -> PortResult<Comment> {
         tokio::time::sleep(self.delay).await;
+        self.inner.add_comment(key, body, author, origin).await
+    }
+    async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
+        self.inner.update_comment(key, comment_id, body).await
+    }
+    async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
+        self.inner.add_attachment(key, attachment).await
+    }
+    async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
+        self.inner.find_by_origin(project, origin).await
+    }
+    async fn search_updated(
+        &self,
+        query: &str,
+        since_ms: i64,
+        page: Option<String>,
+    ) -> PortResult<ItemPage> {
+        self.inner.search_updated(query, since_ms, page).await
+    }
+    fn verify_webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Vec<ChangeSignal>, WebhookError> {
+        self.inner.verify_webhook(headers, body, now_ms)
+    }
+}
+
+/// A tracker where, the first time sync writes the summary of an item, a person changes
+/// its status in between sync's read and sync's write: the race that loses an update when
+/// sync takes the read-back for what the other side has.
+pub struct EditingTracker {
+    inner: Arc<dyn Tracker>,
+    status: String,
+    edited: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl EditingTracker {
+    pub fn wrap(inner: Arc<dyn Tracker>, status: &str) -> Arc<dyn Tracker> {
+        Arc::new(Self {
+            inner,
+            status: status.to_string(),
+            edited: std::sync::Mutex::new(std::collections::HashSet::new()),
+        })
+    }
+}
+
+#[async_trait]
+impl Tracker for EditingTracker {
+    fn kind(&self) -> &str {
+        self.inner.kind()
+    }
+    fn instance(&self) -> &str {
+        self.inner.instance()
+    }
+    fn url(&self) -> &str {
+        self.inner.url()
+    }
+    async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
+        self.inner.get_item(key).await
+    }
+    async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
+        self.inner.create_item(project, item, origin).await
+    }
+    async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
+        let first = update.summary.is_some()
+            && self
+                .edited
+                .lock()
+                .map(|mut e| e.insert(key.to_string()))
+                .unwrap_or(false);
+        if first {
+            self.inner
+                .update_item(
+                    key,
+                    &ItemUpdate {
+                        status: Some(self.status.clone()),
+                        ..ItemUpdate::default()
+                    },
+                )
+                .await?;
+        }
+        self.inner.update_item(key, update).await
+    }
+    async fn add_comment(
+        &self,
+        key: &str,
+        body: &str,
+        author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<Comment> {
         self.inner.add_comment(key, body, author, origin).await
     }
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {

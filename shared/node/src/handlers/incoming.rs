@@ -227,6 +227,16 @@ async fn write(
         remote_prev.as_ref(),
     );
 
+    tracing::debug!(
+        twin = %twin.id,
+        version = message.version,
+        base_status = ?twin.base_item.as_ref().and_then(|b| b.status_name().map(str::to_string)),
+        local_status = ?current.status_name(),
+        remote_status = ?remote_now.status_name(),
+        merged_status = ?outcome.merged.status_name(),
+        local_kept = ?outcome.local_kept,
+        "merged"
+    );
     let key = if first_sync {
         let created = tracker
             .create_item(&connection.target_project, &outcome.merged, &origin)
@@ -288,12 +298,20 @@ async fn write(
 
     // What the other side has now, in our vocabulary: our item with the remote's values
     // where we kept our own. It is the merge base and the echo baseline from here on.
-    let remote_state = overlay(&after, &remote_now, &outcome.local_kept);
+    // On a first sync the item did not exist before our write: the tracker's defaults in
+    // `after` are not edits.
+    let settled = if first_sync {
+        after.clone()
+    } else {
+        without_concurrent_edits(&after, &current, &outcome.merged)
+    };
+    let remote_state = overlay(&settled, &remote_now, &outcome.local_kept);
     let view = rules.outgoing(&annotate(&remote_state, Some(&twin)))?;
     twin.baseline = Some(view.clone());
-    // The baseline is `after` only when we kept nothing of our own; otherwise the kept
-    // values still have to go out, and the next change event must read the item.
-    twin.baseline_version = if outcome.local_kept.is_empty() {
+    // The baseline stands for `after`'s version only if it is exactly what outgoing makes
+    // of `after`: values we kept, or an edit that landed between our read and the write,
+    // still have to go out, so the next change event must read the item.
+    twin.baseline_version = if rules.outgoing(&annotate(&after, Some(&twin)))? == view {
         after.version
     } else {
         0
@@ -371,6 +389,38 @@ async fn write(
 }
 
 /// `after` with the fields in `kept` taken from `remote`.
+/// `after` without the edits someone made between our read (`before`) and our read-back:
+/// a field we did not write (`written` has the value we read) but that changed meanwhile
+/// is not something the other side has, nor part of the merge base; the next change event
+/// sends it.
+fn without_concurrent_edits(after: &Item, before: &Item, written: &Item) -> Item {
+    let mut out = after.clone();
+    macro_rules! settle {
+        ($($field:ident),*) => {$(
+            if written.$field == before.$field && after.$field != before.$field {
+                out.$field = before.$field.clone();
+            }
+        )*};
+    }
+    settle!(
+        summary,
+        description,
+        status,
+        priority,
+        assignee,
+        reporter,
+        labels
+    );
+    for (name, value) in &before.custom_fields {
+        if written.custom_fields.get(name) == Some(value)
+            && after.custom_fields.get(name) != Some(value)
+        {
+            out.custom_fields.insert(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
 fn overlay(after: &Item, remote: &Item, kept: &[String]) -> Item {
     let mut out = after.clone();
     for field in kept {

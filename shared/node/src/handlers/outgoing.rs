@@ -21,19 +21,26 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         return Ok(());
     }
     if !event.force
-        && event.observed_version > 0
         && let Some(t) = node
             .twins
             .find_by_local(&connection.id, &event.item_key)
             .await?
-        && t.baseline.is_some()
-        && t.baseline_version == event.observed_version
-        && t.acked_version >= t.out_version
-        && t.applying_until_ms <= node.now_ms()
     {
-        // The webhook of our own write, or a version already sent and acknowledged: the
-        // other side has it, and the tracker need not be asked.
-        return Ok(());
+        if t.applying_until_ms > node.now_ms() {
+            // Our incoming handler is writing this item; its echo must meet the new
+            // baseline, so wait for it before reading anything.
+            return Err(PortError::Conflict(format!("{} is being applied", t.id)).into());
+        }
+        if event.observed_version > 0
+            && t.baseline.is_some()
+            && t.baseline_version == event.observed_version
+            && t.acked_version >= t.out_version
+        {
+            // The webhook of our own write, or a version already sent and acknowledged:
+            // the other side has it, and the tracker need not be asked.
+            tracing::debug!(item = %event.item_key, version = event.observed_version, "own write; not read");
+            return Ok(());
+        }
     }
     let tracker = node.tracker(&connection.local_instance)?;
     let Some(item) = tracker.get_item(&event.item_key).await? else {
@@ -69,6 +76,14 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         Some(t) => t,
         None => reserve_local(node, &connection, &item.key).await?,
     };
+    tracing::debug!(
+        item = %item.key,
+        observed = event.observed_version,
+        version = item.version,
+        status = ?item.status_name(),
+        same = twin.baseline.as_ref() == Some(&replica),
+        "outgoing read"
+    );
     if twin.baseline.as_ref() == Some(&replica) {
         // The other side has this already: an echo of our own write or a no-op change.
         if twin.acked_version < twin.out_version {

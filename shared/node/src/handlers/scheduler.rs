@@ -161,6 +161,7 @@ async fn poll_query(
             {
                 continue;
             }
+            tracing::debug!(item = %item.key, version = item.version, updated_ms = item.updated_ms, "poll found a change");
             signals.push(ChangeSignal {
                 delivery_id: format!("poll:{}:{}", item.key, item.version),
                 item_key: item.key,

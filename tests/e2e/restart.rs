@@ -132,7 +132,7 @@ async fn a_tracker_slower_than_the_visibility_timeout_writes_once() {
             ..NodeSettings::default()
         },
         tracker_decorator: Some(std::sync::Arc::new(|t| {
-            twinsync_node::faults::SlowTracker::wrap(t, Duration::from_millis(1_000))
+            twinsync_node::faults::FaultyTracker::slow(t, Duration::from_millis(1_000))
         })),
         ..ProcessOptions::default()
     };
@@ -232,7 +232,7 @@ async fn an_edit_made_while_sync_writes_is_not_lost() {
         // Only B's tracker has the person editing.
         tracker_decorator: Some(std::sync::Arc::new(|t| {
             if t.instance() == "sandbox-b" {
-                twinsync_node::faults::EditingTracker::wrap(t, "Closed")
+                twinsync_node::faults::FaultyTracker::editing(t, "Closed")
             } else {
                 t
             }

@@ -1,6 +1,6 @@
 //! Fault injection for the end-to-end tests and for trying a deployment's resilience:
-//! a queue that delivers every message twice, a tracker that answers slowly, and a
-//! tracker where a person edits an item while sync is writing it.
+//! a queue that delivers every message twice, and a tracker that is slow or where a
+//! person edits an item while sync is writing it.
 
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -86,21 +86,50 @@ impl Queue for DuplicatingQueue {
     }
 }
 
-/// A tracker whose writes take `delay`: longer than a visibility timeout, it shows whether
-/// a message can reach a second worker while the first one is still writing.
-pub struct SlowTracker {
+/// A tracker with a fault: writes that take `delay` (longer than a visibility timeout, it
+/// shows whether a message can reach a second worker while the first one is still
+/// writing), or a person who changes the status of an item between sync's read and sync's
+/// first write of its summary (the race that loses an update when sync takes the read-back
+/// for what the other side has).
+pub struct FaultyTracker {
     inner: Arc<dyn Tracker>,
     delay: std::time::Duration,
+    edit_status: Option<String>,
+    edited: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
-impl SlowTracker {
-    pub fn wrap(inner: Arc<dyn Tracker>, delay: std::time::Duration) -> Arc<dyn Tracker> {
-        Arc::new(Self { inner, delay })
+impl FaultyTracker {
+    fn wrap(
+        inner: Arc<dyn Tracker>,
+        delay: std::time::Duration,
+        edit_status: Option<String>,
+    ) -> Arc<dyn Tracker> {
+        Arc::new(Self {
+            inner,
+            delay,
+            edit_status,
+            edited: std::sync::Mutex::new(std::collections::HashSet::new()),
+        })
+    }
+
+    pub fn slow(inner: Arc<dyn Tracker>, delay: std::time::Duration) -> Arc<dyn Tracker> {
+        Self::wrap(inner, delay, None)
+    }
+
+    pub fn editing(inner: Arc<dyn Tracker>, status: &str) -> Arc<dyn Tracker> {
+        Self::wrap(inner, std::time::Duration::ZERO, Some(status.to_string()))
+    }
+
+    /// The server takes its time before a write lands, as a busy tracker does.
+    async fn pause(&self) {
+        if !self.delay.is_zero() {
+            tokio::time::sleep(self.delay).await;
+        }
     }
 }
 
 #[async_trait]
-impl Tracker for SlowTracker {
+impl Tracker for FaultyTracker {
     fn kind(&self) -> &str {
         self.inner.kind()
     }
@@ -117,104 +146,24 @@ impl Tracker for SlowTracker {
         self.inner.get_item(key).await
     }
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
-        // The server takes its time before the write lands, as a busy tracker does.
-        tokio::time::sleep(self.delay).await;
+        self.pause().await;
         self.inner.create_item(project, item, origin).await
     }
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.update_item(key, update).await
-    }
-    async fn add_comment(
-        &self,
-        key: &str,
-        body: &str,
-        author: Option<&User>,
-        origin: Option<&str>,
-    ) -> PortResult<Comment> {
-        tokio::time::sleep(self.delay).await;
-        self.inner.add_comment(key, body, author, origin).await
-    }
-    async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
-        self.inner.update_comment(key, comment_id, body).await
-    }
-    async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
-        self.inner.add_attachment(key, attachment).await
-    }
-    async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
-        self.inner.find_by_origin(project, origin).await
-    }
-    async fn search_updated(
-        &self,
-        query: &str,
-        since_ms: i64,
-        page: Option<String>,
-    ) -> PortResult<ItemPage> {
-        self.inner.search_updated(query, since_ms, page).await
-    }
-    fn verify_webhook(
-        &self,
-        headers: &[(String, String)],
-        body: &[u8],
-        now_ms: i64,
-    ) -> Result<Vec<ChangeSignal>, WebhookError> {
-        self.inner.verify_webhook(headers, body, now_ms)
-    }
-}
-
-/// A tracker where, the first time sync writes the summary of an item, a person changes
-/// its status in between sync's read and sync's write: the race that loses an update when
-/// sync takes the read-back for what the other side has.
-pub struct EditingTracker {
-    inner: Arc<dyn Tracker>,
-    status: String,
-    edited: std::sync::Mutex<std::collections::HashSet<String>>,
-}
-
-impl EditingTracker {
-    pub fn wrap(inner: Arc<dyn Tracker>, status: &str) -> Arc<dyn Tracker> {
-        Arc::new(Self {
-            inner,
-            status: status.to_string(),
-            edited: std::sync::Mutex::new(std::collections::HashSet::new()),
-        })
-    }
-}
-
-#[async_trait]
-impl Tracker for EditingTracker {
-    fn kind(&self) -> &str {
-        self.inner.kind()
-    }
-    fn instance(&self) -> &str {
-        self.inner.instance()
-    }
-    fn url(&self) -> &str {
-        self.inner.url()
-    }
-    async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
-        self.inner.get_item(key).await
-    }
-    async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
-        self.inner.create_item(project, item, origin).await
-    }
-    async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
-        let first = update.summary.is_some()
+        self.pause().await;
+        if let Some(status) = &self.edit_status
+            && update.summary.is_some()
             && self
                 .edited
                 .lock()
                 .map(|mut e| e.insert(key.to_string()))
-                .unwrap_or(false);
-        if first {
-            self.inner
-                .update_item(
-                    key,
-                    &ItemUpdate {
-                        status: Some(self.status.clone()),
-                        ..ItemUpdate::default()
-                    },
-                )
-                .await?;
+                .unwrap_or(false)
+        {
+            let edit = ItemUpdate {
+                status: Some(status.clone()),
+                ..ItemUpdate::default()
+            };
+            self.inner.update_item(key, &edit).await?;
         }
         self.inner.update_item(key, update).await
     }
@@ -225,6 +174,7 @@ impl Tracker for EditingTracker {
         author: Option<&User>,
         origin: Option<&str>,
     ) -> PortResult<Comment> {
+        self.pause().await;
         self.inner.add_comment(key, body, author, origin).await
     }
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {

@@ -268,6 +268,18 @@ pub enum WebhookError {
     Malformed(String),
 }
 
+/// The value of a webhook delivery's header (names compare case-insensitively).
+pub fn webhook_header<'a>(
+    headers: &'a [(String, String)],
+    name: &'static str,
+) -> Result<&'a str, WebhookError> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+        .ok_or(WebhookError::MissingHeader(name))
+}
+
 /// A page of items from a search.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemPage {

@@ -27,16 +27,7 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     format!("sha256={digest}")
 }
 
-fn header<'a>(
-    headers: &'a [(String, String)],
-    name: &'static str,
-) -> Result<&'a str, WebhookError> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .ok_or(WebhookError::MissingHeader(name))
-}
+use twinsync_ports::webhook_header as header;
 
 #[derive(Deserialize)]
 struct Repository {

@@ -50,16 +50,7 @@ pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
     format!("sha256={digest}")
 }
 
-fn header<'a>(
-    headers: &'a [(String, String)],
-    name: &'static str,
-) -> Result<&'a str, WebhookError> {
-    headers
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-        .ok_or(WebhookError::MissingHeader(name))
-}
+use twinsync_ports::webhook_header as header;
 
 /// Checks a delivery: headers present, timestamp in the window, signature equal in
 /// constant time, then the payload. Returns the change it announces.

@@ -12,6 +12,7 @@ fn args(items: usize) -> DemoArgs {
         items,
         json: true,
         data_dir: None,
+        pair: twinsync_cli::demo::Pair::SandboxSandbox,
     }
 }
 

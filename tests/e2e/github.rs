@@ -757,6 +757,7 @@ mod sync {
                         origin_field_id: None,
                         project: None,
                         tracker: None,
+                        text_formatting: None,
                         register_webhook: true,
                         github: None,
                     }],
@@ -787,6 +788,7 @@ mod sync {
                         origin_field_id: None,
                         project: None,
                         tracker: None,
+                        text_formatting: None,
                         register_webhook: true,
                         github: Some(GithubSection {
                             repo: REPO.into(),

@@ -43,6 +43,7 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
                 origin_field_id: None,
                 project: None,
                 tracker: None,
+                text_formatting: None,
             }],
             connection: vec![],
         }],

@@ -44,6 +44,38 @@ impl Redmine {
             .request(method, format!("{}{path}", self.url))
             .header("X-Redmine-API-Key", &self.key)
     }
+    /// Makes Ana (made by redmine-up) a member of `project`, so issues can be assigned to
+    /// her (the demo items are assigned to ana@example.com); returns her id.
+    async fn add_ana(&self, project: &str) -> u64 {
+        let ana: Value = self
+            .req(reqwest::Method::GET, "/users.json?name=ana")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let id = ana["users"][0]["id"]
+            .as_u64()
+            .expect("redmine-up makes user ana");
+        let resp = self
+            .req(
+                reqwest::Method::POST,
+                &format!("/projects/{project}/memberships.json"),
+            )
+            .json(&json!({"membership": {"user_id": id, "role_ids": [4]}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.status().as_u16(),
+            201,
+            "{}",
+            resp.text().await.unwrap()
+        );
+        id
+    }
+
     /// The project's issues; a busy server (5xx) is asked again, as the connector does.
     async fn issues(&self, project: &str) -> Vec<Value> {
         for _ in 0..20 {
@@ -136,6 +168,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     origin_field_id: None,
                     project: None,
                     tracker: None,
+                    text_formatting: None,
                     register_webhook: true,
                     github: None,
                 }],
@@ -168,6 +201,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     origin_field_id: Some(rm.field),
                     project: Some(project.into()),
                     tracker: None,
+                    text_formatting: None,
                     register_webhook: false,
                     github: None,
                 }],
@@ -225,6 +259,8 @@ async fn sandbox_and_redmine_sync_both_ways() {
         "{}",
         resp.text().await.unwrap()
     );
+
+    let ana_id = rm.add_ana(&project).await;
 
     let dir = tempfile::tempdir().unwrap();
     let p = Process::start(
@@ -458,6 +494,64 @@ async fn sandbox_and_redmine_sync_both_ways() {
         4,
         "no duplicate issue after the wipe"
     );
+
+    // The assignee goes by email to the Redmine user with that email; custom fields go
+    // by name, both ways.
+    let fields: Value = rm
+        .req(reqwest::Method::GET, "/custom_fields.json")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let team = fields["custom_fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "Team")
+        .and_then(|f| f["id"].as_u64())
+        .expect("redmine-up makes the Team field");
+    a.update_item(
+        &keys[2],
+        &ItemUpdate {
+            assignee: Some(Some(twinsync_core::User {
+                email: "ana@example.com".into(),
+                display_name: "Ana Lima".into(),
+            })),
+            custom_fields: Some([("Team".to_string(), json!("red"))].into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let issue_of = |issues: Vec<Value>| {
+        issues
+            .into_iter()
+            .find(|i| i["subject"] == "after the wipe")
+            .unwrap()
+    };
+    until("ana assigned and Team red in Redmine", 60, async || {
+        let i = issue_of(rm.issues(&project).await);
+        let team_value = i["custom_fields"]
+            .as_array()
+            .and_then(|f| f.iter().find(|c| c["id"] == team))
+            .map(|c| c["value"].clone());
+        i["assigned_to"]["id"] == ana_id && team_value == Some(json!("red"))
+    })
+    .await;
+    let id = issue_of(rm.issues(&project).await)["id"].as_u64().unwrap();
+    rm.req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
+        .json(&json!({"issue": {"custom_fields": [{"id": team, "value": "blue"}]}}))
+        .send()
+        .await
+        .unwrap();
+    until("Team blue in the sandbox", 60, async || {
+        let i = a.get_item(&keys[2]).await.unwrap().unwrap();
+        i.custom_fields.get("Team") == Some(&json!("blue"))
+            && i.assignee.as_ref().map(|u| u.email.as_str()) == Some("ana@example.com")
+    })
+    .await;
     p.stop().await;
 }
 
@@ -485,6 +579,7 @@ async fn bulk_sync_to_redmine_survives_a_restart() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 201);
+    rm.add_ana(&project).await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(&rm, &project);
     cfg.sandbox[0].db = Some("sandbox-a.db".into());
@@ -571,6 +666,85 @@ async fn bulk_sync_to_redmine_survives_a_restart() {
         elapsed.as_secs_f64(),
         n as f64 / elapsed.as_secs_f64(),
         calls as f64 / n as f64
+    );
+    p.stop().await;
+}
+
+/// A Redmine that formats text with Textile: the connector stores Textile and reads
+/// Markdown back (pandoc converts), so the sandbox side sees Markdown both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn textile_redmines_store_textile() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("twinsync_node=debug,twinsync_redmine=debug,redmine=debug")
+        .try_init();
+    let rm = redmine();
+    let project = format!(
+        "tx{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis()
+    );
+    let resp = rm
+        .req(reqwest::Method::POST, "/projects.json")
+        .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    rm.add_ana(&project).await;
+    let mut cfg = config(&rm, &project);
+    cfg.node[1].instance[0].text_formatting = Some("textile".into());
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(&cfg, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let node_a = p.node("node-a").unwrap().clone();
+    let a = node_a.tracker("sandbox-a").unwrap();
+    let http = reqwest::Client::new();
+    let mut body = demo::item_body("DEMO", 0, "sync");
+    body["status"] = json!("Open");
+    body["description"] = json!("## Steps\n\nPay with **card**, see `/pay`.");
+    let key = demo::create_item(&http, &p.sandbox_urls["a"], body)
+        .await
+        .unwrap();
+    until("the issue in Redmine, in Textile", 60, async || {
+        rm.issues(&project).await.first().is_some_and(|i| {
+            i["description"]
+                .as_str()
+                .unwrap_or("")
+                .replace("\r\n", "\n")
+                == "h2. Steps\n\nPay with *card*, see @/pay@."
+        })
+    })
+    .await;
+    let id = rm.issues(&project).await[0]["id"].as_u64().unwrap();
+    rm.req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
+        .json(&json!({"issue": {"notes": "Fixed in *v2.1*, see \"notes\":https://x.example."}}))
+        .send()
+        .await
+        .unwrap();
+    until(
+        "the Textile note as Markdown in the sandbox",
+        60,
+        async || {
+            a.get_item(&key)
+                .await
+                .unwrap()
+                .unwrap()
+                .comments
+                .iter()
+                .inspect(|c| eprintln!("sandbox comment: {:?}", c.body))
+                .any(|c| c.body == "Fixed in **v2.1**, see [notes](https://x.example).")
+        },
+    )
+    .await;
+    let item = a.get_item(&key).await.unwrap().unwrap();
+    assert_eq!(
+        item.description, "## Steps\n\nPay with **card**, see `/pay`.",
+        "the description did not change on its way back"
     );
     p.stop().await;
 }

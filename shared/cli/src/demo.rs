@@ -31,6 +31,16 @@ pub struct DemoArgs {
     /// Keep the databases here instead of a temporary directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// Which trackers: two sandboxes, or a sandbox and a real Redmine (REDMINE_URL,
+    /// REDMINE_API_KEY and REDMINE_ORIGIN_FIELD from `scripts/redmine-up`).
+    #[arg(long, value_enum, default_value_t = Pair::SandboxSandbox)]
+    pub pair: Pair,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pair {
+    SandboxSandbox,
+    RedmineSandbox,
 }
 
 #[derive(Debug, Serialize)]
@@ -93,6 +103,7 @@ pub fn config(secret: &str) -> ProcessConfig {
                 origin_field_id: None,
                 project: None,
                 tracker: None,
+                text_formatting: None,
             }],
             connection: vec![ConnectionSection {
                 id: CONNECTION.into(),
@@ -183,7 +194,7 @@ pub async fn create_item(
         .ok_or_else(|| format!("no key in {value}"))
 }
 
-const PEOPLE: [(&str, &str); 3] = [
+pub(crate) const PEOPLE: [(&str, &str); 3] = [
     ("ana@example.com", "Ana Lima"),
     ("bo@example.com", "Bo Chen"),
     ("cy@example.com", "Cy Okafor"),
@@ -204,7 +215,11 @@ pub fn item_body(project: &str, i: usize, label: &str) -> serde_json::Value {
     })
 }
 
-async fn for_each_limited<F, Fut>(n: usize, limit: usize, f: F) -> Result<Vec<String>, String>
+pub(crate) async fn for_each_limited<F, Fut>(
+    n: usize,
+    limit: usize,
+    f: F,
+) -> Result<Vec<String>, String>
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = Result<String, String>> + Send + 'static,
@@ -271,7 +286,7 @@ async fn all_items(tracker: &dyn Tracker) -> Result<Vec<Item>, String> {
     Ok(items)
 }
 
-async fn full(tracker: &dyn Tracker, key: &str) -> Result<Item, String> {
+pub(crate) async fn full(tracker: &dyn Tracker, key: &str) -> Result<Item, String> {
     tracker
         .get_item(key)
         .await
@@ -422,7 +437,10 @@ async fn find_twin_key(node: &Node, local_key: &str) -> Result<String, String> {
 }
 
 pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
-    let report = scenario(&args, &ProcessOptions::default()).await?;
+    let report = match args.pair {
+        Pair::SandboxSandbox => scenario(&args, &ProcessOptions::default()).await?,
+        Pair::RedmineSandbox => crate::demo_redmine::scenario(&args).await?,
+    };
     if args.json {
         println!(
             "{}",

@@ -2,3 +2,4 @@
 
 pub mod admin;
 pub mod demo;
+pub mod demo_redmine;

@@ -83,6 +83,8 @@ pub struct InstanceSection {
     /// Redmine: the project to poll, and the tracker new issues get.
     pub project: Option<String>,
     pub tracker: Option<String>,
+    /// Redmine: the server's text formatting (`common_mark`, `markdown` or `textile`).
+    pub text_formatting: Option<String>,
     /// Subscribe this node's webhook URL on the tracker at start.
     #[serde(default = "yes")]
     pub register_webhook: bool,

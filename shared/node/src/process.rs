@@ -338,6 +338,7 @@ async fn build_node(
                         origin_field_id: inst.origin_field_id.unwrap_or_default(),
                         tracker: inst.tracker.clone(),
                         project: inst.project.clone(),
+                        text_formatting: inst.text_formatting.clone(),
                     },
                 )
                 .map_err(config_err)?,

@@ -331,6 +331,10 @@ pub mod defaults {
     pub const GITHUB_OUTGOING: &str = include_str!("../defaults/github/outgoing.rhai");
     pub const GITHUB_INCOMING: &str = include_str!("../defaults/github/incoming.rhai");
 
+    /// Redmine: statuses and priorities mapped by meaning when no map names them; no labels.
+    pub const REDMINE_OUTGOING: &str = include_str!("../defaults/redmine/outgoing.rhai");
+    pub const REDMINE_INCOMING: &str = include_str!("../defaults/redmine/incoming.rhai");
+
     /// The default rules for a connector's side of a connection.
     pub fn for_connector(connector: &str) -> ConfigVersion {
         match connector {
@@ -338,6 +342,12 @@ pub mod defaults {
                 outgoing: GITHUB_OUTGOING.to_string(),
                 incoming: GITHUB_INCOMING.to_string(),
                 note: "default rules for GitHub".into(),
+                ..ConfigVersion::default()
+            },
+            "redmine" => ConfigVersion {
+                outgoing: REDMINE_OUTGOING.to_string(),
+                incoming: REDMINE_INCOMING.to_string(),
+                note: "default rules for Redmine".into(),
                 ..ConfigVersion::default()
             },
             _ => version(),

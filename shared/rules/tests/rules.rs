@@ -373,3 +373,53 @@ fn github_rules_round_trip() {
     assert_eq!(replica["comments"][0]["body"], "first");
     assert_eq!(replica["comments"][1]["body"], "**Native** bold start");
 }
+
+/// What Redmine's default incoming rules make of other trackers' names: sandbox, GitHub and
+/// Jira statuses and priorities, with and without a nodeHelper map.
+#[test]
+fn redmine_rules_map_other_trackers_names() {
+    let redmine = |maps: NodeHelperMaps| {
+        RuleSet::compile(
+            &ConfigVersion {
+                helper_maps: maps,
+                ..defaults::for_connector("redmine")
+            },
+            Limits::default(),
+        )
+        .unwrap()
+    };
+    let table = [
+        ("Open", "Medium", "New", "Normal"),
+        ("In Progress", "High", "In Progress", "High"),
+        ("Done", "Highest", "Closed", "Urgent"),
+        ("open", "Low", "New", "Low"),
+        ("closed", "Lowest", "Closed", "Low"),
+        ("To Do", "Blocker", "New", "Immediate"),
+        ("Won't Do", "Critical", "Rejected", "Urgent"),
+        ("Feedback", "Normal", "Feedback", "Normal"),
+    ];
+    for (status, priority, want_status, want_priority) in table {
+        let mut source = item();
+        source.status = Some(Named::new(status));
+        source.priority = Some(Named::new(priority));
+        let replica = rules(NodeHelperMaps::default()).outgoing(&source).unwrap();
+        let empty = Item::default();
+        let out = redmine(NodeHelperMaps::default())
+            .incoming(&ctx(&replica, &empty, &[], true))
+            .unwrap();
+        assert_eq!(out.status_name(), Some(want_status), "{status}");
+        assert_eq!(out.priority_name(), Some(want_priority), "{priority}");
+    }
+    // A map wins over the meaning of a name.
+    let maps = NodeHelperMaps {
+        statuses: [("Done".to_string(), "Resolved".to_string())].into(),
+        ..NodeHelperMaps::default()
+    };
+    let mut source = item();
+    source.status = Some(Named::new("Done"));
+    let replica = rules(NodeHelperMaps::default()).outgoing(&source).unwrap();
+    let out = redmine(maps)
+        .incoming(&ctx(&replica, &Item::default(), &[], true))
+        .unwrap();
+    assert_eq!(out.status_name(), Some("Resolved"));
+}

@@ -1,6 +1,6 @@
 //! The Redmine REST client and its `Tracker` implementation.
 
-use crate::mapping::{IdName, Issue, note_with_marker, split_marker};
+use crate::mapping::{IdName, Issue, RmUser, find_user, note_with_marker, split_marker};
 use crate::{RedmineConfig, RedmineError};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -16,6 +16,10 @@ struct Lookups {
     statuses: Vec<IdName>,
     priorities: Vec<IdName>,
     trackers: Vec<IdName>,
+    /// Users and issue custom fields: Redmine lists them to administrators only, so they
+    /// are empty for a non-admin key (assignees then cannot be matched by email).
+    users: Vec<RmUser>,
+    custom_fields: Vec<IdName>,
 }
 
 pub struct RedmineTracker {
@@ -56,6 +60,21 @@ impl RedmineTracker {
                 "base_url {:?} must be http(s)",
                 config.base_url
             )));
+        }
+        match config.text_formatting.as_deref() {
+            None | Some("" | "common_mark" | "markdown") => {}
+            Some("textile") if crate::textile::available() => {}
+            Some("textile") => {
+                return Err(RedmineError::Config(
+                    "text_formatting = \"textile\" needs pandoc on PATH (apt-get install pandoc)"
+                        .into(),
+                ));
+            }
+            Some(other) => {
+                return Err(RedmineError::Config(format!(
+                    "text_formatting {other:?}: use common_mark, markdown or textile"
+                )));
+            }
         }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
@@ -142,10 +161,51 @@ impl RedmineTracker {
             )
             .await?;
         let t: Value = self.json(self.http.get(self.url("/trackers.json"))).await?;
+        let mut users = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page: Value = match self
+                .json(
+                    self.http
+                        .get(self.url(&format!("/users.json?status=1&limit=100&offset={offset}"))),
+                )
+                .await
+            {
+                Ok(v) => v,
+                Err(PortError::Rejected(_) | PortError::NotFound(_)) => break,
+                Err(e) => return Err(e),
+            };
+            let batch: Vec<RmUser> =
+                serde_json::from_value(page["users"].clone()).unwrap_or_default();
+            offset += batch.len();
+            let done =
+                batch.is_empty() || offset as u64 >= page["total_count"].as_u64().unwrap_or(0);
+            users.extend(batch);
+            if done {
+                break;
+            }
+        }
+        let custom_fields = match self
+            .json::<Value>(self.http.get(self.url("/custom_fields.json")))
+            .await
+        {
+            Ok(v) => v["custom_fields"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|f| f["customized_type"] == "issue")
+                .filter_map(|f| serde_json::from_value(f).ok())
+                .collect(),
+            Err(PortError::Rejected(_) | PortError::NotFound(_)) => Vec::new(),
+            Err(e) => return Err(e),
+        };
         let l = Lookups {
             statuses: list(&s, "issue_statuses"),
             priorities: list(&p, "issue_priorities"),
             trackers: list(&t, "trackers"),
+            users,
+            custom_fields,
         };
         *guard = Some(l.clone());
         Ok(l)
@@ -171,11 +231,84 @@ impl RedmineTracker {
         }
     }
 
+    fn textile(&self) -> bool {
+        self.config.text_formatting.as_deref() == Some("textile")
+    }
+
+    /// The domain's Markdown in the server's formatting.
+    async fn to_server(&self, markdown: &str) -> PortResult<String> {
+        if self.textile() {
+            crate::textile::from_markdown(markdown).await
+        } else {
+            Ok(markdown.to_string())
+        }
+    }
+
     async fn full(&self, key: &str) -> PortResult<Item> {
-        self.issue(key)
+        self.item(key)
             .await?
-            .map(|i| i.to_item(&self.config.base_url, self.config.origin_field_id))
             .ok_or_else(|| PortError::NotFound(format!("issue {key}")))
+    }
+
+    async fn item(&self, key: &str) -> PortResult<Option<Item>> {
+        let users = self.lookups().await?.users;
+        let Some(issue) = self.issue(key).await? else {
+            return Ok(None);
+        };
+        let mut item = issue.to_item(&self.config.base_url, self.config.origin_field_id, &users);
+        if self.textile() {
+            item.description = crate::textile::to_markdown(&item.description).await?;
+            for c in &mut item.comments {
+                c.body = crate::textile::to_markdown(&c.body).await?;
+            }
+        }
+        Ok(Some(item))
+    }
+
+    /// `assigned_to_id` and `custom_fields` of a write.
+    async fn people_and_custom(
+        &self,
+        fields: &mut serde_json::Map<String, Value>,
+        assignee: Option<Option<&User>>,
+        custom: Option<&std::collections::BTreeMap<String, Value>>,
+        origin: Option<&str>,
+    ) -> PortResult<()> {
+        let l = self.lookups().await?;
+        match assignee {
+            Some(None) => {
+                fields.insert("assigned_to_id".into(), json!(""));
+            }
+            Some(Some(user)) => match find_user(user, &l.users) {
+                Some(u) => {
+                    fields.insert("assigned_to_id".into(), json!(u.id));
+                }
+                None => {
+                    tracing::warn!(instance = %self.instance, email = %user.email, "no Redmine user with this email or login; the assignee is left as is")
+                }
+            },
+            None => {}
+        }
+        let mut values = Vec::new();
+        if let Some(o) = origin.filter(|o| !o.is_empty()) {
+            values.push(json!({ "id": self.config.origin_field_id, "value": o }));
+        }
+        for (name, value) in custom.into_iter().flatten() {
+            match l.custom_fields.iter().find(|f| f.name == *name) {
+                Some(f) if f.id != u64::from(self.config.origin_field_id) => {
+                    values.push(json!({ "id": f.id, "value": value }));
+                }
+                Some(_) => {}
+                None => {
+                    return Err(PortError::Rejected(format!(
+                        "Redmine has no issue custom field {name:?}"
+                    )));
+                }
+            }
+        }
+        if !values.is_empty() {
+            fields.insert("custom_fields".into(), Value::Array(values));
+        }
+        Ok(())
     }
 
     /// Fields of an update or create in Redmine's terms.
@@ -192,7 +325,7 @@ impl RedmineTracker {
             m.insert("subject".into(), json!(s));
         }
         if let Some(d) = description {
-            m.insert("description".into(), json!(d));
+            m.insert("description".into(), json!(self.to_server(d).await?));
         }
         if let Some(s) = status.filter(|s| !s.is_empty()) {
             m.insert(
@@ -229,10 +362,7 @@ impl Tracker for RedmineTracker {
     }
 
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
-        Ok(self
-            .issue(key)
-            .await?
-            .map(|i| i.to_item(&self.config.base_url, self.config.origin_field_id)))
+        self.item(key).await
     }
 
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
@@ -251,12 +381,14 @@ impl Tracker for RedmineTracker {
             None => l.trackers.first().map(|t| t.id).unwrap_or(1),
         };
         fields.insert("tracker_id".into(), json!(tracker));
-        if !origin.is_empty() {
-            fields.insert(
-                "custom_fields".into(),
-                json!([{ "id": self.config.origin_field_id, "value": origin }]),
-            );
-        }
+        let custom = (!item.custom_fields.is_empty()).then_some(&item.custom_fields);
+        self.people_and_custom(
+            &mut fields,
+            item.assignee.as_ref().map(Some),
+            custom,
+            Some(origin),
+        )
+        .await?;
         let created: Value = self
             .json(
                 self.http
@@ -279,9 +411,13 @@ impl Tracker for RedmineTracker {
                 update.priority.as_deref(),
             )
             .await?;
-        if let Some(None) = &update.assignee {
-            fields.insert("assigned_to_id".into(), json!(""));
-        }
+        self.people_and_custom(
+            &mut fields,
+            update.assignee.as_ref().map(Option::as_ref),
+            update.custom_fields.as_ref(),
+            None,
+        )
+        .await?;
         if !fields.is_empty() {
             self.send(
                 self.http
@@ -301,7 +437,7 @@ impl Tracker for RedmineTracker {
         origin: Option<&str>,
     ) -> PortResult<Comment> {
         // The API writes notes as the API key's user; the marker finds the note again.
-        let notes = note_with_marker(body, origin);
+        let notes = note_with_marker(&self.to_server(body).await?, origin);
         self.send(
             self.http
                 .put(self.url(&format!("/issues/{key}.json")))
@@ -312,7 +448,8 @@ impl Tracker for RedmineTracker {
         item.comments
             .into_iter()
             .rev()
-            .find(|c| c.body == body && c.origin.as_deref() == origin)
+            // A marked note is found by its marker (its text may come back reformatted).
+            .find(|c| c.origin.as_deref() == origin && (origin.is_some() || c.body == body))
             .ok_or_else(|| {
                 PortError::Unavailable(format!("note on {key} not found after writing it"))
             })
@@ -330,7 +467,7 @@ impl Tracker for RedmineTracker {
             .find(|j| j.id.to_string() == comment_id)
             .and_then(|j| j.notes)
             .and_then(|n| split_marker(&n).1);
-        let notes = note_with_marker(body, origin.as_deref());
+        let notes = note_with_marker(&self.to_server(body).await?, origin.as_deref());
         self.send(
             self.http
                 .put(self.url(&format!("/journals/{comment_id}.json")))

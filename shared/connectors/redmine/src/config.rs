@@ -14,6 +14,10 @@ pub struct RedmineConfig {
     pub tracker: Option<String>,
     /// Polls only this project (identifier), when set.
     pub project: Option<String>,
+    /// The server's text formatting: `common_mark` or `markdown` (stored as is) or
+    /// `textile` (converted to and from the domain's Markdown with pandoc).
+    #[serde(default)]
+    pub text_formatting: Option<String>,
 }
 
 // The API key never reaches a log.
@@ -25,6 +29,7 @@ impl std::fmt::Debug for RedmineConfig {
             .field("origin_field_id", &self.origin_field_id)
             .field("tracker", &self.tracker)
             .field("project", &self.project)
+            .field("text_formatting", &self.text_formatting)
             .finish()
     }
 }

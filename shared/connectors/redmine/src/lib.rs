@@ -10,6 +10,7 @@
 pub mod client;
 pub mod config;
 pub mod mapping;
+pub mod textile;
 
 pub use client::RedmineTracker;
 pub use config::RedmineConfig;

@@ -14,7 +14,59 @@ pub struct IdName {
 #[serde(default)]
 pub struct CustomValue {
     pub id: u32,
+    pub name: String,
     pub value: serde_json::Value,
+}
+
+/// A Redmine user as `/users.json` lists it (admin only; emails are not public).
+#[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
+#[serde(default)]
+pub struct RmUser {
+    pub id: u64,
+    pub login: String,
+    pub firstname: String,
+    pub lastname: String,
+    pub mail: String,
+}
+
+impl RmUser {
+    pub fn name(&self) -> String {
+        format!("{} {}", self.firstname, self.lastname)
+            .trim()
+            .to_string()
+    }
+}
+
+/// A domain user for a Redmine `{id, name}`: with the email when the directory has it.
+pub fn user_of(who: &IdName, users: &[RmUser]) -> User {
+    match users.iter().find(|u| u.id == who.id) {
+        Some(u) => User {
+            email: u.mail.clone(),
+            display_name: who.name.clone(),
+        },
+        None => User {
+            email: String::new(),
+            display_name: who.name.clone(),
+        },
+    }
+}
+
+/// The Redmine user a domain user is: by email, else by login (the email's local part or
+/// the whole address).
+pub fn find_user<'a>(user: &User, users: &'a [RmUser]) -> Option<&'a RmUser> {
+    let email = user.email.trim();
+    if email.is_empty() {
+        return None;
+    }
+    let local = email.split('@').next().unwrap_or(email);
+    users
+        .iter()
+        .find(|u| u.mail.eq_ignore_ascii_case(email))
+        .or_else(|| {
+            users.iter().find(|u| {
+                u.login.eq_ignore_ascii_case(email) || u.login.eq_ignore_ascii_case(local)
+            })
+        })
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -91,7 +143,7 @@ impl Issue {
     }
 
     /// The domain item; `base_url` makes the item's URL.
-    pub fn to_item(&self, base_url: &str, origin_field: u32) -> Item {
+    pub fn to_item(&self, base_url: &str, origin_field: u32, users: &[RmUser]) -> Item {
         let journals = self.journals.clone().unwrap_or_default();
         let comments = journals
             .iter()
@@ -100,10 +152,7 @@ impl Issue {
                 let (body, origin) = split_marker(&lf(notes));
                 Some(Comment {
                     id: j.id.to_string(),
-                    author: j.user.as_ref().map(|u| User {
-                        email: String::new(),
-                        display_name: u.name.clone(),
-                    }),
+                    author: j.user.as_ref().map(|u| user_of(u, users)),
                     body,
                     created_ms: millis(&j.created_on),
                     origin,
@@ -120,14 +169,8 @@ impl Issue {
             status: Some(Named::new(self.status.name.clone())),
             priority: Some(Named::new(self.priority.name.clone())),
             labels: vec![],
-            assignee: self.assigned_to.as_ref().map(|u| User {
-                email: String::new(),
-                display_name: u.name.clone(),
-            }),
-            reporter: self.author.as_ref().map(|u| User {
-                email: String::new(),
-                display_name: u.name.clone(),
-            }),
+            assignee: self.assigned_to.as_ref().map(|u| user_of(u, users)),
+            reporter: self.author.as_ref().map(|u| user_of(u, users)),
             comments,
             attachments: self
                 .attachments
@@ -143,7 +186,13 @@ impl Issue {
                     remote_id: None,
                 })
                 .collect(),
-            custom_fields: Default::default(),
+            // Custom fields by name; the origin marker's own field is not one of them.
+            custom_fields: self
+                .custom_fields
+                .iter()
+                .filter(|c| c.id != origin_field && !c.name.is_empty())
+                .map(|c| (c.name.clone(), c.value.clone()))
+                .collect(),
             // Every change with an effect adds a journal; this counts them.
             version: 1 + journals.len() as u64,
             updated_ms: millis(&self.updated_on),
@@ -188,7 +237,7 @@ mod tests {
             "journals": [{"id": 1, "notes": "", "created_on": "2026-11-23T04:59:09Z"}, {"id": 2, "notes": "hi", "created_on": "2026-11-23T04:59:10Z"}]
         }))
         .unwrap();
-        let item = issue.to_item("http://r", 3);
+        let item = issue.to_item("http://r", 3, &[]);
         assert_eq!(item.version, 3);
         assert_eq!(
             item.comments.len(),
@@ -197,5 +246,55 @@ mod tests {
         );
         assert_eq!(item.origin.as_deref(), Some("twinsync:c:A-1"));
         assert_eq!(item.updated_ms % 1000, 0);
+    }
+
+    #[test]
+    fn users_by_email_or_login_and_custom_fields_by_name() {
+        let users = vec![
+            RmUser {
+                id: 5,
+                login: "ana".into(),
+                firstname: "Ana".into(),
+                lastname: "Lima".into(),
+                mail: "ana@example.com".into(),
+            },
+            RmUser {
+                id: 6,
+                login: "bo".into(),
+                mail: "bo.chen@corp.example".into(),
+                ..RmUser::default()
+            },
+        ];
+        let table = [
+            ("ana@example.com", Some(5)),
+            ("ANA@example.com", Some(5)),
+            ("bo@example.com", Some(6)),
+            ("cy@example.com", None),
+            ("", None),
+        ];
+        for (email, want) in table {
+            let u = User {
+                email: email.into(),
+                display_name: String::new(),
+            };
+            assert_eq!(find_user(&u, &users).map(|u| u.id), want, "{email}");
+        }
+        let issue: Issue = serde_json::from_value(serde_json::json!({
+            "id": 1, "subject": "s", "updated_on": "2026-11-23T04:59:09Z",
+            "assigned_to": {"id": 5, "name": "Ana Lima"},
+            "custom_fields": [
+                {"id": 3, "name": "twinsync origin", "value": "twinsync:c:A-1"},
+                {"id": 4, "name": "Team", "value": "red"}
+            ]
+        }))
+        .unwrap();
+        let item = issue.to_item("http://r", 3, &users);
+        assert_eq!(item.assignee_email(), Some("ana@example.com"));
+        assert_eq!(
+            item.custom_fields.len(),
+            1,
+            "the origin field is not a custom field"
+        );
+        assert_eq!(item.custom_fields["Team"], "red");
     }
 }

@@ -300,11 +300,14 @@ async fn write(
     // where we kept our own. It is the merge base and the echo baseline from here on.
     // On a first sync the item did not exist before our write: the tracker's defaults in
     // `after` are not edits.
-    let settled = if first_sync {
-        after.clone()
-    } else {
-        without_concurrent_edits(&after, &current, &outcome.merged)
-    };
+    let settled = without_concurrent_comments(
+        &if first_sync {
+            after.clone()
+        } else {
+            without_concurrent_edits(&after, &current, &outcome.merged)
+        },
+        &current,
+    );
     let remote_state = overlay(&settled, &remote_now, &outcome.local_kept);
     let view = rules.outgoing(&annotate(&remote_state, Some(&twin)))?;
     twin.baseline = Some(view.clone());
@@ -421,6 +424,16 @@ fn without_concurrent_edits(after: &Item, before: &Item, written: &Item) -> Item
     out
 }
 
+/// `after` without the comments someone wrote on this side while we wrote: they carry no
+/// origin marker (every comment we write has one) and were not there before. They still
+/// have to go out, so they must not enter the baseline, even on a first sync.
+fn without_concurrent_comments(after: &Item, before: &Item) -> Item {
+    let mut out = after.clone();
+    out.comments
+        .retain(|c| c.origin.is_some() || before.comments.iter().any(|b| b.id == c.id));
+    out
+}
+
 fn overlay(after: &Item, remote: &Item, kept: &[String]) -> Item {
     let mut out = after.clone();
     for field in kept {
@@ -482,4 +495,41 @@ async fn send_ack(
         },
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use twinsync_core::Comment;
+
+    fn comment(id: &str, origin: Option<&str>) -> Comment {
+        Comment {
+            id: id.into(),
+            body: format!("comment {id}"),
+            origin: origin.map(str::to_string),
+            ..Comment::default()
+        }
+    }
+
+    #[test]
+    fn a_comment_written_during_the_write_stays_out_of_the_baseline() {
+        let before = Item {
+            comments: vec![comment("1", None)],
+            ..Item::default()
+        };
+        let after = Item {
+            comments: vec![
+                comment("1", None),
+                comment("2", Some("twinsync:x:9")),
+                comment("3", None),
+            ],
+            ..Item::default()
+        };
+        let ids: Vec<String> = without_concurrent_comments(&after, &before)
+            .comments
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, ["1", "2"]);
+    }
 }

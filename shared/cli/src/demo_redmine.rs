@@ -1,0 +1,462 @@
+//! `twinsync demo --pair redmine-sandbox`: the demo scenario between the sandbox and a real
+//! Redmine. Redmine is not started here (it needs root and a few minutes the first time):
+//! `scripts/redmine-up` starts it and prints the three variables this reads.
+
+use crate::demo::{
+    CONNECTION, DemoArgs, DemoReport, PEOPLE, PROJECT_A, Step, create_item, for_each_limited, full,
+    item_body, wait_quiet,
+};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+use twinsync_core::{ItemUpdate, NodeHelperMaps, User};
+use twinsync_node::config::{
+    ConnectionSection, InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
+    TriggerSection,
+};
+use twinsync_node::process::{Process, ProcessOptions};
+
+/// Where the Redmine is, from the environment `scripts/redmine-up` prints.
+pub struct RedmineEnv {
+    pub url: String,
+    pub key: String,
+    pub origin_field: u32,
+}
+
+impl RedmineEnv {
+    pub fn from_env() -> Result<Self, String> {
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match (
+            get("REDMINE_URL"),
+            get("REDMINE_API_KEY"),
+            get("REDMINE_ORIGIN_FIELD"),
+        ) {
+            (Some(url), Some(key), Some(field)) => Ok(Self {
+                url: url.trim_end_matches('/').to_string(),
+                key,
+                origin_field: field.parse().map_err(|_| {
+                    format!("REDMINE_ORIGIN_FIELD must be the custom field's id, not {field:?}")
+                })?,
+            }),
+            _ => Err(
+                "the redmine-sandbox pair needs a running Redmine: REDMINE_URL, \
+                      REDMINE_API_KEY and REDMINE_ORIGIN_FIELD are not all set.\n\
+                      Start one with `sudo scripts/redmine-up --dir /tmp/redmine-test` \
+                      (Debian's redmine package; a few minutes the first time), then \
+                      `set -a; . /tmp/redmine-test/env; set +a` and run the demo again."
+                    .into(),
+            ),
+        }
+    }
+
+    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .header("X-Redmine-API-Key", &self.key)
+    }
+}
+
+fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
+    let pairs = |p: &[(&str, &str)]| {
+        p.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    let connection =
+        |instance: &str, remote: &str, target: &str, maps, trigger: &str| ConnectionSection {
+            id: CONNECTION.into(),
+            name: "Demo: sandbox <-> Redmine".into(),
+            instance: instance.into(),
+            remote_node: remote.into(),
+            target_project: target.into(),
+            outgoing: None,
+            incoming: None,
+            conflicts: None,
+            helper_maps: Some(maps),
+            trigger: vec![TriggerSection {
+                id: None,
+                query: trigger.into(),
+            }],
+            plan: vec![],
+        };
+    let instance = |id: &str, connector: &str, base_url: &str| InstanceSection {
+        id: id.into(),
+        connector: connector.into(),
+        base_url: base_url.into(),
+        webhook_secret: if connector == "sandbox" {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            String::new()
+        },
+        token: (connector == "redmine").then(|| rm.key.clone()),
+        origin_field_id: (connector == "redmine").then_some(rm.origin_field),
+        project: (connector == "redmine").then(|| project.to_string()),
+        tracker: None,
+        text_formatting: None,
+        // Redmine sends no webhooks: its triggers are polled.
+        register_webhook: connector == "sandbox",
+        github: None,
+    };
+    ProcessConfig {
+        sandbox: vec![SandboxSection {
+            id: "a".into(),
+            listen: "127.0.0.1:0".into(),
+            db: Some("sandbox-a.db".into()),
+            token: None,
+            projects: vec![ProjectSection {
+                key: PROJECT_A.into(),
+                name: "Demo".into(),
+                statuses: None,
+                priorities: None,
+            }],
+        }],
+        node: vec![
+            NodeSection {
+                id: "node-a".into(),
+                data_dir: "node-a".into(),
+                listen: "127.0.0.1:0".into(),
+                poll_interval_ms: 5_000,
+                instance: vec![instance("sandbox-a", "sandbox", "sandbox:a")],
+                connection: vec![connection(
+                    "sandbox-a",
+                    "node-r",
+                    PROJECT_A,
+                    // Redmine's names in the sandbox's words; Redmine's default rules map
+                    // the other way by meaning.
+                    NodeHelperMaps {
+                        statuses: pairs(&[
+                            ("New", "Open"),
+                            ("Feedback", "Open"),
+                            ("Resolved", "Done"),
+                            ("Closed", "Done"),
+                            ("Rejected", "Done"),
+                        ]),
+                        priorities: pairs(&[
+                            ("Normal", "Medium"),
+                            ("Urgent", "Highest"),
+                            ("Immediate", "Highest"),
+                        ]),
+                        ..NodeHelperMaps::default()
+                    },
+                    "project = DEMO AND labels = sync",
+                )],
+            },
+            NodeSection {
+                id: "node-r".into(),
+                data_dir: "node-r".into(),
+                listen: "127.0.0.1:0".into(),
+                poll_interval_ms: 1_000,
+                instance: vec![instance("redmine", "redmine", &rm.url)],
+                connection: vec![connection(
+                    "redmine",
+                    "node-a",
+                    project,
+                    NodeHelperMaps::default(),
+                    "summary ~ \"[sync]\"",
+                )],
+            },
+        ],
+    }
+}
+
+/// Sandbox status for a Redmine status, as the connection's maps say.
+fn sandbox_status(redmine: &str) -> &str {
+    match redmine {
+        "New" | "Feedback" => "Open",
+        "Resolved" | "Closed" | "Rejected" => "Done",
+        other => other,
+    }
+}
+
+pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
+    let rm = RedmineEnv::from_env()?;
+    let started = Instant::now();
+    let project = format!(
+        "demo{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    );
+    let resp = rm
+        .req(reqwest::Method::POST, "/projects.json")
+        .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach Redmine at {}: {e}", rm.url))?;
+    if resp.status().as_u16() != 201 {
+        return Err(format!(
+            "Redmine refused to create project {project}: {} {}",
+            resp.status(),
+            resp.text().await.unwrap_or_default()
+        ));
+    }
+    // The demo's people who have a Redmine account may be assigned issues of the project.
+    for (email, _) in PEOPLE {
+        let found: Value = match rm
+            .req(reqwest::Method::GET, &format!("/users.json?name={email}"))
+            .send()
+            .await
+        {
+            Ok(r) if r.status().is_success() => r.json().await.unwrap_or_default(),
+            _ => continue,
+        };
+        if let Some(id) = found["users"][0]["id"].as_u64() {
+            let _ = rm
+                .req(
+                    reqwest::Method::POST,
+                    &format!("/projects/{project}/memberships.json"),
+                )
+                .json(&json!({"membership": {"user_id": id, "role_ids": [4]}}))
+                .send()
+                .await;
+        }
+    }
+    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| tmp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let process = Process::start(&config(&rm, &project), &dir, ProcessOptions::default())
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = steps(&process, &rm, &project, args, started).await;
+    process.stop().await;
+    result
+}
+
+async fn steps(
+    process: &Process,
+    rm: &RedmineEnv,
+    project: &str,
+    args: &DemoArgs,
+    started: Instant,
+) -> Result<DemoReport, String> {
+    let node_a = process.node("node-a").ok_or("node-a missing")?.clone();
+    let node_r = process.node("node-r").ok_or("node-r missing")?.clone();
+    let nodes = vec![node_a.clone(), node_r.clone()];
+    let a = node_a.tracker("sandbox-a").map_err(|e| e.to_string())?;
+    let r = node_r.tracker("redmine").map_err(|e| e.to_string())?;
+    let url_a = process
+        .sandbox_urls
+        .get("a")
+        .ok_or("sandbox a missing")?
+        .clone();
+    let http = reqwest::Client::new();
+    let timeout = Duration::from_secs(120 + (args.items as u64) / 4);
+    let n = args.items.max(2);
+    let mut steps = Vec::new();
+
+    // 1. Items in the sandbox, each with a comment, reach Redmine.
+    let t = Instant::now();
+    let keys = for_each_limited(n, 4, |i| {
+        let http = http.clone();
+        let url = url_a.clone();
+        let a = a.clone();
+        async move {
+            let mut body = item_body(PROJECT_A, i, "sync");
+            body["status"] = json!("Open");
+            let key = create_item(&http, &url, body).await?;
+            let (email, name) = PEOPLE[i % 3];
+            let author = User {
+                email: email.into(),
+                display_name: name.into(),
+            };
+            a.add_comment(
+                &key,
+                &format!("Customer **Acme** is affected (#{i})."),
+                Some(&author),
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(key)
+        }
+    })
+    .await?;
+    let quiet = wait_quiet(&nodes, timeout).await;
+    steps.push(Step {
+        step: "create and sync".into(),
+        ms: t.elapsed().as_millis(),
+        detail: format!(
+            "{n} items with a comment created in the sandbox; {}",
+            if quiet {
+                "all queues drained"
+            } else {
+                "queues did NOT drain in time"
+            }
+        ),
+    });
+
+    // 2. An edit in Redmine (status and a note) flows back.
+    let t = Instant::now();
+    let twin_key = |key: String| {
+        let node_a = node_a.clone();
+        async move {
+            node_a
+                .twins
+                .find_by_local(CONNECTION, &key)
+                .await
+                .map_err(|e| e.to_string())?
+                .and_then(|t| t.remote_key)
+                .ok_or_else(|| format!("{key} has no twin in Redmine"))
+        }
+    };
+    let r0 = twin_key(keys[0].clone()).await?;
+    let resp = rm
+        .req(reqwest::Method::PUT, &format!("/issues/{r0}.json"))
+        .json(&json!({"issue": {"status_id": 2, "notes": "Reproduced; fix in review."}}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("editing Redmine issue {r0}: {}", resp.status()));
+    }
+    // Redmine is polled: let the poll see it before waiting for quiet queues.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let quiet2 = wait_quiet(&nodes, timeout).await;
+    let a0 = full(a.as_ref(), &keys[0]).await?;
+    steps.push(Step {
+        step: "edit in Redmine".into(),
+        ms: t.elapsed().as_millis(),
+        detail: format!(
+            "#{r0}: status In Progress + a note -> {} is {:?} with {} comments{}",
+            keys[0],
+            a0.status_name().unwrap_or("-"),
+            a0.comments.len(),
+            if quiet2 {
+                ""
+            } else {
+                " (queues did NOT drain)"
+            }
+        ),
+    });
+
+    // 3. Both sides edit the same item at once: different fields merge.
+    let t = Instant::now();
+    let r1 = twin_key(keys[1].clone()).await?;
+    let summary = ItemUpdate {
+        summary: Some("Checkout fails for order #1 (card payments only)".into()),
+        ..Default::default()
+    };
+    let (ra, rr) = tokio::join!(
+        a.update_item(&keys[1], &summary),
+        rm.req(reqwest::Method::PUT, &format!("/issues/{r1}.json"))
+            .json(&json!({"issue": {"priority_id": 4}}))
+            .send(),
+    );
+    ra.map_err(|e| e.to_string())?;
+    rr.map_err(|e| e.to_string())?;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let quiet3 = wait_quiet(&nodes, timeout).await;
+    let (m1a, m1r) = (
+        full(a.as_ref(), &keys[1]).await?,
+        full(r.as_ref(), &r1).await?,
+    );
+    steps.push(Step {
+        step: "concurrent edit, two fields".into(),
+        ms: t.elapsed().as_millis(),
+        detail: format!(
+            "the sandbox changed the summary while Redmine changed the priority -> sandbox {:?}/{:?}, Redmine {:?}/{:?}{}",
+            m1a.summary,
+            m1a.priority_name().unwrap_or("-"),
+            m1r.summary,
+            m1r.priority_name().unwrap_or("-"),
+            if quiet3 { "" } else { " (queues did NOT drain)" }
+        ),
+    });
+
+    // 4. Compare every pair; count Redmine issues per origin marker.
+    let t = Instant::now();
+    let mut mismatches = Vec::new();
+    let mut comments_synced = 0;
+    for key in &keys {
+        let x = full(a.as_ref(), key).await?;
+        let rk = match twin_key(key.clone()).await {
+            Ok(k) => k,
+            Err(e) => {
+                mismatches.push(e);
+                continue;
+            }
+        };
+        let y = full(r.as_ref(), &rk).await?;
+        if x.summary != y.summary {
+            mismatches.push(format!(
+                "{key}/#{rk}: summary {:?} vs {:?}",
+                x.summary, y.summary
+            ));
+        }
+        if x.description != y.description {
+            mismatches.push(format!("{key}/#{rk}: description differs"));
+        }
+        let ys = y.status_name().map(sandbox_status);
+        if x.status_name() != ys {
+            mismatches.push(format!(
+                "{key}/#{rk}: status {:?} vs {:?}",
+                x.status_name(),
+                y.status_name()
+            ));
+        }
+        if x.comments.len() != y.comments.len() {
+            mismatches.push(format!(
+                "{key}/#{rk}: {} comments vs {}",
+                x.comments.len(),
+                y.comments.len()
+            ));
+        }
+        comments_synced += y.comments.len().min(x.comments.len());
+    }
+    let mut origins = std::collections::HashMap::<String, usize>::new();
+    let mut offset = 0usize;
+    loop {
+        let page: Value = rm
+            .req(
+                reqwest::Method::GET,
+                &format!("/issues.json?project_id={project}&status_id=*&limit=100&offset={offset}"),
+            )
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .json()
+            .await
+            .map_err(|e| e.to_string())?;
+        let issues = page["issues"].as_array().cloned().unwrap_or_default();
+        for i in &issues {
+            let origin = i["custom_fields"]
+                .as_array()
+                .and_then(|f| f.iter().find(|c| c["id"] == rm.origin_field))
+                .and_then(|c| c["value"].as_str())
+                .unwrap_or("")
+                .to_string();
+            *origins.entry(origin).or_default() += 1;
+        }
+        offset += issues.len();
+        if issues.is_empty() || offset as u64 >= page["total_count"].as_u64().unwrap_or(0) {
+            break;
+        }
+    }
+    let duplicates: usize = origins.values().map(|c| c.saturating_sub(1)).sum();
+    steps.push(Step {
+        step: "compare".into(),
+        ms: t.elapsed().as_millis(),
+        detail: format!(
+            "{} pairs compared field by field: {} mismatches; {} Redmine issues, {duplicates} duplicates",
+            keys.len(),
+            mismatches.len(),
+            origins.values().sum::<usize>()
+        ),
+    });
+    let elapsed = started.elapsed();
+    Ok(DemoReport {
+        converged: mismatches.is_empty() && quiet && quiet2 && quiet3,
+        items_a_to_b: origins.values().sum(),
+        items_b_to_a: 0,
+        comments_synced,
+        duplicates,
+        conflicts: 0,
+        mismatches,
+        elapsed_ms: elapsed.as_millis(),
+        items_per_second: n as f64 / elapsed.as_secs_f64().max(0.001),
+        steps,
+    })
+}

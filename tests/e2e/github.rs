@@ -760,6 +760,7 @@ mod sync {
                         text_formatting: None,
                         register_webhook: true,
                         github: None,
+                        jira: None,
                     }],
                     connection: vec![connection(
                         "sandbox-a",
@@ -804,6 +805,7 @@ mod sync {
                             requests_per_minute: Some(100_000),
                             burst: Some(1_000),
                         }),
+                        jira: None,
                     }],
                     connection: vec![connection(
                         "github",

@@ -40,6 +40,7 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
                 token: None,
                 register_webhook: true,
                 github: None,
+                jira: None,
                 origin_field_id: None,
                 project: None,
                 tracker: None,

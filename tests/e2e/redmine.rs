@@ -171,6 +171,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     text_formatting: None,
                     register_webhook: true,
                     github: None,
+                    jira: None,
                 }],
                 connection: vec![connection(
                     "sandbox-a",
@@ -204,6 +205,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     text_formatting: None,
                     register_webhook: false,
                     github: None,
+                    jira: None,
                 }],
                 connection: vec![connection(
                     "redmine",

@@ -100,6 +100,7 @@ pub fn config(secret: &str) -> ProcessConfig {
                 token: None,
                 register_webhook: true,
                 github: None,
+                jira: None,
                 origin_field_id: None,
                 project: None,
                 tracker: None,

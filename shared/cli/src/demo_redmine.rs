@@ -95,6 +95,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
         // Redmine sends no webhooks: its triggers are polled.
         register_webhook: connector == "sandbox",
         github: None,
+        jira: None,
     };
     ProcessConfig {
         sandbox: vec![SandboxSection {

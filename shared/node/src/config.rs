@@ -91,6 +91,23 @@ pub struct InstanceSection {
     /// GitHub: the repository, app credentials, users directory and budget.
     #[serde(default)]
     pub github: Option<GithubSection>,
+    /// Jira Cloud: the project, the account and the budget.
+    #[serde(default)]
+    pub jira: Option<JiraSection>,
+}
+
+/// A Jira site: the instance's `token` is the API token (Basic auth with `email`) or,
+/// without `email`, an OAuth 2.0 access token.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JiraSection {
+    /// The project key the triggers poll and new issues go to by default.
+    pub project: String,
+    pub email: Option<String>,
+    pub issue_type: Option<String>,
+    pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
+    pub attachment_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -227,12 +244,12 @@ impl ProcessConfig {
             }
             let mut ids = std::collections::HashSet::new();
             for (i, inst) in node.instance.iter().enumerate() {
-                if !["sandbox", "redmine", "github"].contains(&inst.connector.as_str()) {
+                if !["sandbox", "redmine", "github", "jira"].contains(&inst.connector.as_str()) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].connector"),
                         &format!("\"{}\"", inst.connector),
                         format!(
-                            "unknown connector {:?} (available: sandbox, redmine, github)",
+                            "unknown connector {:?} (available: sandbox, redmine, github, jira)",
                             inst.connector
                         ),
                     ));
@@ -264,6 +281,13 @@ impl ProcessConfig {
                             message.into(),
                         ));
                     }
+                }
+                if inst.connector == "jira" && (inst.jira.is_none() || inst.token.is_none()) {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}]"),
+                        &inst.id,
+                        "a jira instance needs token (API token with [jira] email, or an OAuth token) and a [jira] table with project".into(),
+                    ));
                 }
                 if !ids.insert(&inst.id) {
                     return Err(invalid(

@@ -344,6 +344,7 @@ async fn build_node(
                 .map_err(config_err)?,
             ),
             "github" => Arc::new(github_tracker(inst, base_url, base_dir)?),
+            "jira" => Arc::new(jira_tracker(inst, base_url)?),
             _ => Arc::new(
                 SandboxTracker::new(
                     inst.id.clone(),
@@ -412,6 +413,42 @@ fn github_tracker(
         config.burst = b;
     }
     twinsync_github::GithubTracker::new(inst.id.clone(), config).map_err(config_err)
+}
+
+fn jira_tracker(
+    inst: &crate::config::InstanceSection,
+    base_url: String,
+) -> NodeResult<twinsync_jira::JiraTracker> {
+    let section = inst
+        .jira
+        .as_ref()
+        .ok_or_else(|| config_err(format!("instance {}: no [jira] table", inst.id)))?;
+    let token = inst.token.clone().unwrap_or_default();
+    let mut config = twinsync_jira::JiraConfig::basic(
+        &base_url,
+        &section.project,
+        section.email.as_deref().unwrap_or(""),
+        &token,
+    );
+    if section.email.is_none() {
+        config.email = None;
+        config.api_token = None;
+        config.oauth_token = Some(token);
+    }
+    config.webhook_secret = inst.webhook_secret.clone();
+    if let Some(t) = &section.issue_type {
+        config.issue_type = t.clone();
+    }
+    if let Some(r) = section.requests_per_minute {
+        config.requests_per_minute = r;
+    }
+    if let Some(b) = section.burst {
+        config.burst = b;
+    }
+    if let Some(m) = section.attachment_max_bytes {
+        config.attachment_max_bytes = m;
+    }
+    twinsync_jira::JiraTracker::new(inst.id.clone(), config).map_err(config_err)
 }
 
 /// The configuration version a connection section describes.

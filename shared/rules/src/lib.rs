@@ -335,6 +335,10 @@ pub mod defaults {
     pub const REDMINE_OUTGOING: &str = include_str!("../defaults/redmine/outgoing.rhai");
     pub const REDMINE_INCOMING: &str = include_str!("../defaults/redmine/incoming.rhai");
 
+    /// Jira: workflow statuses and priorities by meaning, attributed comments.
+    pub const JIRA_OUTGOING: &str = include_str!("../defaults/jira/outgoing.rhai");
+    pub const JIRA_INCOMING: &str = include_str!("../defaults/jira/incoming.rhai");
+
     /// The default rules for a connector's side of a connection.
     pub fn for_connector(connector: &str) -> ConfigVersion {
         match connector {
@@ -342,6 +346,12 @@ pub mod defaults {
                 outgoing: GITHUB_OUTGOING.to_string(),
                 incoming: GITHUB_INCOMING.to_string(),
                 note: "default rules for GitHub".into(),
+                ..ConfigVersion::default()
+            },
+            "jira" => ConfigVersion {
+                outgoing: JIRA_OUTGOING.to_string(),
+                incoming: JIRA_INCOMING.to_string(),
+                note: "default rules for Jira".into(),
                 ..ConfigVersion::default()
             },
             "redmine" => ConfigVersion {

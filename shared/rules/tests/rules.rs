@@ -423,3 +423,76 @@ fn redmine_rules_map_other_trackers_names() {
         .unwrap();
     assert_eq!(out.status_name(), Some("Resolved"));
 }
+
+/// What Jira's default incoming rules make of other trackers' names; GitHub's "open"
+/// leaves an issue in progress where it is; only the custom fields Jira has are applied;
+/// comments from elsewhere are attributed and the attribution is stripped going out.
+#[test]
+fn jira_rules_map_other_trackers_names() {
+    let jira = RuleSet::compile(&defaults::for_connector("jira"), Limits::default()).unwrap();
+    let table = [
+        // (other side's status, priority, Jira's current status, wanted status, priority)
+        ("open", "High", "To Do", "To Do", "High"),
+        ("open", "Low", "In Progress", "In Progress", "Low"),
+        ("closed", "Urgent", "In Progress", "Done", "Highest"),
+        ("New", "Normal", "Done", "To Do", "Medium"),
+        ("Resolved", "Immediate", "To Do", "Done", "Highest"),
+        ("In Progress", "Lowest", "To Do", "In Progress", "Lowest"),
+        ("Done", "Medium", "To Do", "Done", "Medium"),
+    ];
+    for (status, priority, current, want_status, want_priority) in table {
+        let mut source = item();
+        source.status = Some(Named::new(status));
+        source.priority = Some(Named::new(priority));
+        let replica = rules(NodeHelperMaps::default()).outgoing(&source).unwrap();
+        let local = Item {
+            key: "DEMO-1".into(),
+            status: Some(Named::new(current)),
+            ..Item::default()
+        };
+        let out = jira.incoming(&ctx(&replica, &local, &[], false)).unwrap();
+        assert_eq!(
+            out.status_name(),
+            Some(want_status),
+            "{status} on {current}"
+        );
+        assert_eq!(out.priority_name(), Some(want_priority), "{priority}");
+    }
+    let mut source = item();
+    source.custom_fields = [
+        ("Team".to_string(), serde_json::json!("Payments")),
+        ("milestone".to_string(), serde_json::json!("v2")),
+    ]
+    .into();
+    source.comments = vec![Comment {
+        id: "c1".into(),
+        author: Some(User {
+            email: "ana@example.com".into(),
+            display_name: "Ana Lima".into(),
+        }),
+        body: "Seen on mobile too.".into(),
+        ..Comment::default()
+    }];
+    let replica = rules(NodeHelperMaps::default()).outgoing(&source).unwrap();
+    let local = Item {
+        key: "DEMO-1".into(),
+        custom_fields: [("Team".to_string(), serde_json::json!("Core"))].into(),
+        ..Item::default()
+    };
+    let out = jira.incoming(&ctx(&replica, &local, &[], false)).unwrap();
+    assert_eq!(
+        out.custom_fields,
+        [("Team".to_string(), serde_json::json!("Payments"))].into()
+    );
+    assert_eq!(out.comments.len(), 1);
+    assert_eq!(
+        out.comments[0].body,
+        "**Ana Lima** wrote:\n\nSeen on mobile too."
+    );
+    // Going out, the attribution of a synced comment is stripped.
+    let mut synced = out.clone();
+    synced.comments[0].id = "10020".into();
+    synced.comments[0].origin = Some("twinsync:x:c1".into());
+    let back = jira.outgoing(&synced).unwrap();
+    assert_eq!(back["comments"][0]["body"], "Seen on mobile too.");
+}

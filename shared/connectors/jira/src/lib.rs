@@ -1,9 +1,35 @@
-//! The Jira Cloud connector. Jira keeps descriptions and comments in the Atlassian
-//! Document Format (ADF, a JSON tree); the domain keeps Markdown. `adf` converts both ways
-//! with a Markdown parser and a Markdown writer made for the job (`pulldown-cmark`,
-//! `pulldown-cmark-to-cmark`) on either side of an event stream.
-//!
-//! The REST client, webhooks, transitions and the fake Jira come with the rest of the
-//! Jira work; this crate starts with the format, which everything else builds on.
+//! The Jira Cloud connector, in the shape every connector has: `config` (what the node
+//! config says: Basic email + API token, or an OAuth 2.0 bearer token), `client` (REST API
+//! v3 and the `Tracker` implementation, with rate-limit handling and workflow
+//! transitions), `webhook` (event parsing, `X-Hub-Signature` when a secret is set),
+//! `mapping` (Jira's JSON to the domain `Item`; entity properties as origin markers),
+//! `adf` (Atlassian Document Format <-> Markdown) and `fake` (a Jira that follows the
+//! real contract, for tests and the demo).
 
 pub mod adf;
+pub mod client;
+pub mod config;
+pub mod fake;
+pub mod mapping;
+pub mod webhook;
+
+pub use client::JiraTracker;
+pub use config::JiraConfig;
+
+/// Errors of the Jira connector that are not port errors (setting it up).
+#[derive(Debug, thiserror::Error)]
+pub enum JiraError {
+    #[error("invalid Jira configuration: {0}")]
+    Config(String),
+    #[error("http client error: {0}")]
+    Http(String),
+    #[error("cannot listen on {addr}: {message}")]
+    Listen { addr: String, message: String },
+}
+
+impl JiraError {
+    /// A bad configuration will not fix itself; a network hiccup may.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, JiraError::Http(_))
+    }
+}

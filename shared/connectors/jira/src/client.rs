@@ -1,0 +1,788 @@
+//! The REST client (API v3) and the `Tracker` implementation.
+//!
+//! Every request goes through [`JiraTracker::send`]: the connector's own budget first
+//! (`governor`), then Jira's answer read for its limits. A 429 (or a 503 with
+//! `Retry-After`) becomes `PortError::RateLimited` with the wait Jira asked for: the
+//! handler hands it to the queue, which extends the message's visibility instead of
+//! sleeping in a worker.
+
+use crate::config::JiraConfig;
+use crate::mapping::{
+    FIELDS, FieldIndex, ORIGIN_PROPERTY, custom_input, field_index, origin_property, to_item,
+};
+use crate::{JiraError, adf, webhook};
+use async_trait::async_trait;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::RequestBuilder;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
+use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
+
+/// The longest the budget may hold a request in the worker; longer waits go back to the
+/// queue as `RateLimited`.
+const MAX_BUDGET_WAIT: Duration = Duration::from_secs(2);
+
+/// Jira answers an unnamed 429 with this wait when it sends no `Retry-After`.
+const DEFAULT_RETRY_MS: u64 = 10_000;
+
+pub struct JiraTracker {
+    instance: String,
+    config: JiraConfig,
+    authorization: String,
+    http: reqwest::Client,
+    budget: DefaultDirectRateLimiter,
+    blocked_until_ms: AtomicI64,
+    calls: AtomicU64,
+    throttled_ms: AtomicU64,
+    /// Account ids by email (`None`: searched, nobody found).
+    accounts: tokio::sync::Mutex<HashMap<String, Option<String>>>,
+    fields: tokio::sync::Mutex<Option<FieldIndex>>,
+    /// The status new issues start in, per project, learned from the first create.
+    initial_status: tokio::sync::Mutex<HashMap<String, String>>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Jira explains errors as `{"errorMessages": [...], "errors": {"field": "message"}}`.
+pub fn explain(text: &str) -> String {
+    match serde_json::from_str::<Value>(text) {
+        Ok(v) => {
+            let mut parts: Vec<String> = v["errorMessages"]
+                .as_array()
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if let Some(errors) = v["errors"].as_object() {
+                for (field, message) in errors {
+                    parts.push(format!("{field}: {}", message.as_str().unwrap_or("")));
+                }
+            }
+            if parts.is_empty() {
+                v["message"].as_str().unwrap_or("").to_string()
+            } else {
+                parts.join("; ")
+            }
+        }
+        Err(_) => text.chars().take(200).collect(),
+    }
+}
+
+/// A JQL string literal.
+pub fn jql_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// The `updated` window of a poll since `since_ms`, as a relative JQL date. JQL dates
+/// have minute resolution and absolute ones are read in the API user's time zone; a
+/// relative one is neither. It reaches back to the start of the cursor's minute and one
+/// minute more for clock skew, so an edit in the same minute is never missed; the
+/// scheduler's cursor (keys and versions seen) drops what was already sent.
+pub fn updated_window(since_ms: i64, now_ms: i64) -> Option<String> {
+    if since_ms <= 0 {
+        return None;
+    }
+    let minutes = (now_ms - since_ms).max(0) / 60_000 + 2;
+    Some(format!("updated >= \"-{minutes}m\""))
+}
+
+impl JiraTracker {
+    pub fn new(instance: impl Into<String>, config: JiraConfig) -> Result<Self, JiraError> {
+        config.check()?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| JiraError::Http(e.to_string()))?;
+        let per_minute = NonZeroU32::new(config.requests_per_minute)
+            .ok_or_else(|| JiraError::Config("requests_per_minute must be above 0".into()))?;
+        let burst = NonZeroU32::new(config.burst)
+            .ok_or_else(|| JiraError::Config("burst must be above 0".into()))?;
+        Ok(Self {
+            instance: instance.into(),
+            authorization: config.authorization(),
+            config: JiraConfig {
+                base_url: config.base_url.trim_end_matches('/').to_string(),
+                ..config
+            },
+            http,
+            budget: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
+            blocked_until_ms: AtomicI64::new(0),
+            calls: AtomicU64::new(0),
+            throttled_ms: AtomicU64::new(0),
+            accounts: tokio::sync::Mutex::new(HashMap::new()),
+            fields: tokio::sync::Mutex::new(None),
+            initial_status: tokio::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Time spent waiting for rate limits (ours and Jira's), for metrics.
+    pub fn throttled_ms(&self) -> u64 {
+        self.throttled_ms.load(Ordering::Relaxed)
+    }
+
+    fn api(&self, path: &str) -> String {
+        format!("{}/rest/api/3{path}", self.config.base_url)
+    }
+
+    fn throttled(&self, wait_ms: u64) -> PortError {
+        self.throttled_ms.fetch_add(wait_ms, Ordering::Relaxed);
+        PortError::RateLimited {
+            retry_after_ms: wait_ms,
+        }
+    }
+
+    /// One request: budget, auth, send, limits, status → error. Returns the body
+    /// (`Null` for 204).
+    async fn send(&self, request: RequestBuilder) -> PortResult<Value> {
+        let now = now_ms();
+        let blocked = self.blocked_until_ms.load(Ordering::Relaxed);
+        if blocked > now {
+            return Err(self.throttled((blocked - now) as u64));
+        }
+        if self.budget.check().is_err() {
+            let started = std::time::Instant::now();
+            if tokio::time::timeout(MAX_BUDGET_WAIT, self.budget.until_ready())
+                .await
+                .is_err()
+            {
+                return Err(self.throttled(MAX_BUDGET_WAIT.as_millis() as u64));
+            }
+            self.throttled_ms
+                .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
+        }
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let resp = request
+            .header("authorization", &self.authorization)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| PortError::Unavailable(format!("jira {}: {e}", self.instance)))?;
+        let status = resp.status().as_u16();
+        let retry_after_ms = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(|s| s.max(1) * 1000);
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| PortError::Unavailable(e.to_string()))?;
+        match status {
+            200..=299 => {
+                if text.trim().is_empty() {
+                    Ok(Value::Null)
+                } else {
+                    serde_json::from_str(&text).map_err(|e| {
+                        PortError::Rejected(format!("unexpected answer from Jira: {e}"))
+                    })
+                }
+            }
+            429 | 503 if status == 429 || retry_after_ms.is_some() => {
+                let wait = retry_after_ms.unwrap_or(DEFAULT_RETRY_MS);
+                // Every further call waits too: Jira counts the ones it refuses.
+                self.blocked_until_ms
+                    .fetch_max(now_ms() + wait as i64, Ordering::Relaxed);
+                tracing::warn!(instance = %self.instance, status, wait_ms = wait, "Jira rate limit");
+                Err(self.throttled(wait))
+            }
+            404 => Err(PortError::NotFound(explain(&text))),
+            409 => Err(PortError::Conflict(explain(&text))),
+            s if s >= 500 => Err(PortError::Unavailable(format!(
+                "jira {}: {s}: {}",
+                self.instance,
+                explain(&text)
+            ))),
+            s => Err(PortError::Rejected(format!(
+                "jira {}: {s}: {}",
+                self.instance,
+                explain(&text)
+            ))),
+        }
+    }
+
+    /// The custom fields by name, read once.
+    async fn field_index(&self) -> PortResult<FieldIndex> {
+        let mut cache = self.fields.lock().await;
+        if let Some(index) = cache.as_ref() {
+            return Ok(index.clone());
+        }
+        let fields = self.send(self.http.get(self.api("/field"))).await?;
+        let index = field_index(&fields);
+        *cache = Some(index.clone());
+        Ok(index)
+    }
+
+    /// The account id of the user with `email`, from the user search (cached).
+    pub async fn account_id(&self, email: &str) -> PortResult<Option<String>> {
+        if email.is_empty() {
+            return Ok(None);
+        }
+        if let Some(known) = self.accounts.lock().await.get(email) {
+            return Ok(known.clone());
+        }
+        let found = self
+            .send(
+                self.http
+                    .get(self.api("/user/search"))
+                    .query(&[("query", email)]),
+            )
+            .await?;
+        let id = found
+            .as_array()
+            .and_then(|users| {
+                users
+                    .iter()
+                    .find(|u| {
+                        u["emailAddress"]
+                            .as_str()
+                            .is_some_and(|e| e.eq_ignore_ascii_case(email))
+                    })
+                    .or_else(|| (users.len() == 1).then(|| &users[0]))
+            })
+            .and_then(|u| u["accountId"].as_str().map(str::to_string));
+        if id.is_none() {
+            tracing::warn!(instance = %self.instance, %email, "no Jira account for this email; the user is left as is");
+        }
+        self.accounts
+            .lock()
+            .await
+            .insert(email.to_string(), id.clone());
+        Ok(id)
+    }
+
+    /// The `fields` of a create or an edit, in Jira's words.
+    async fn fields(&self, update: &ItemUpdate) -> PortResult<serde_json::Map<String, Value>> {
+        let mut fields = serde_json::Map::new();
+        if let Some(s) = &update.summary {
+            fields.insert("summary".into(), json!(s));
+        }
+        if let Some(d) = &update.description {
+            let doc = if d.trim().is_empty() {
+                Value::Null
+            } else {
+                adf::from_markdown(d)
+            };
+            fields.insert("description".into(), doc);
+        }
+        if let Some(labels) = &update.labels {
+            // Jira labels cannot hold spaces.
+            let labels: Vec<String> = labels.iter().map(|l| l.replace(' ', "_")).collect();
+            fields.insert("labels".into(), json!(labels));
+        }
+        if let Some(p) = &update.priority {
+            fields.insert(
+                "priority".into(),
+                if p.is_empty() {
+                    Value::Null
+                } else {
+                    json!({ "name": p })
+                },
+            );
+        }
+        match &update.assignee {
+            Some(None) => {
+                fields.insert("assignee".into(), Value::Null);
+            }
+            Some(Some(user)) => {
+                if let Some(id) = self.account_id(&user.email).await? {
+                    fields.insert("assignee".into(), json!({ "accountId": id }));
+                }
+            }
+            None => {}
+        }
+        if let Some(custom) = &update.custom_fields
+            && !custom.is_empty()
+        {
+            let index = self.field_index().await?;
+            for (name, value) in custom {
+                match index.get(name) {
+                    Some((id, schema)) => {
+                        fields.insert(id.clone(), custom_input(schema, value));
+                    }
+                    None if name.starts_with("customfield_") => {
+                        fields.insert(name.clone(), value.clone());
+                    }
+                    None => {
+                        tracing::debug!(instance = %self.instance, field = %name, "no such Jira custom field; not written");
+                    }
+                }
+            }
+        }
+        Ok(fields)
+    }
+
+    /// Moves the issue to `target` through the workflow: the transition that reaches it.
+    async fn transition(&self, key: &str, target: &str) -> PortResult<bool> {
+        let available = self
+            .send(
+                self.http
+                    .get(self.api(&format!("/issue/{key}/transitions"))),
+            )
+            .await?;
+        let transitions = available["transitions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let found = transitions.iter().find(|t| {
+            t["to"]["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case(target))
+        });
+        let Some(t) = found else {
+            return Ok(false);
+        };
+        self.send(
+            self.http
+                .post(self.api(&format!("/issue/{key}/transitions")))
+                .json(&json!({ "transition": { "id": t["id"] } })),
+        )
+        .await?;
+        Ok(true)
+    }
+
+    fn no_transition(key: &str, target: &str) -> PortError {
+        PortError::Rejected(format!(
+            "Jira's workflow has no transition that takes {key} to {target:?}: add one, or map the status in the rules"
+        ))
+    }
+
+    async fn comments(&self, key: &str) -> PortResult<Vec<Value>> {
+        let mut out = Vec::new();
+        loop {
+            let page = self
+                .send(
+                    self.http
+                        .get(self.api(&format!("/issue/{key}/comment")))
+                        .query(&[
+                            ("startAt", out.len().to_string()),
+                            ("maxResults", "100".to_string()),
+                            ("expand", "properties".to_string()),
+                        ]),
+                )
+                .await?;
+            let list = page["comments"].as_array().cloned().unwrap_or_default();
+            let total = page["total"].as_u64().unwrap_or(0) as usize;
+            let empty = list.is_empty();
+            out.extend(list);
+            if empty || out.len() >= total {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// One page of a JQL search (the enhanced endpoint, `nextPageToken` paging).
+    async fn search(&self, jql: &str, page: Option<String>, max: u32) -> PortResult<Value> {
+        let mut body = json!({
+            "jql": jql,
+            "fields": FIELDS.split(',').collect::<Vec<_>>(),
+            "properties": [ORIGIN_PROPERTY],
+            "expand": "names",
+            "maxResults": max,
+        });
+        if let Some(token) = page {
+            body["nextPageToken"] = json!(token);
+        }
+        self.send(self.http.post(self.api("/search/jql")).json(&body))
+            .await
+    }
+
+    /// Registers a webhook for this node's URL with a JQL filter, or refreshes the one
+    /// registered before (Jira drops REST-registered webhooks after 30 days).
+    pub async fn subscribe(&self, url: &str, jql: &str) -> PortResult<Vec<u64>> {
+        let existing = self.send(self.http.get(self.api("/webhook"))).await?;
+        let ids: Vec<u64> = existing["values"]
+            .as_array()
+            .map(|hooks| {
+                hooks
+                    .iter()
+                    .filter(|h| h["url"].as_str() == Some(url))
+                    .filter_map(|h| h["id"].as_u64())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !ids.is_empty() {
+            self.send(
+                self.http
+                    .put(self.api("/webhook/refresh"))
+                    .json(&json!({ "webhookIds": ids })),
+            )
+            .await?;
+            return Ok(ids);
+        }
+        let made = self
+            .send(self.http.post(self.api("/webhook")).json(&json!({
+                "url": url,
+                "webhooks": [{ "events": webhook::EVENTS, "jqlFilter": jql }]
+            })))
+            .await?;
+        let results = made["webhookRegistrationResult"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for r in results {
+            match r["createdWebhookId"].as_u64() {
+                Some(id) => out.push(id),
+                None => {
+                    return Err(PortError::Rejected(format!(
+                        "Jira refused the webhook: {}",
+                        r["errors"]
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Tracker for JiraTracker {
+    fn kind(&self) -> &str {
+        "jira"
+    }
+
+    fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    fn url(&self) -> &str {
+        &self.config.base_url
+    }
+
+    fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
+    }
+
+    async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
+        let issue = match self
+            .send(self.http.get(self.api(&format!("/issue/{key}"))).query(&[
+                ("fields", FIELDS),
+                ("expand", "names"),
+                ("properties", ORIGIN_PROPERTY),
+            ]))
+            .await
+        {
+            Ok(v) => v,
+            Err(PortError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // The issue says how many comments it has; their origin markers are comment
+        // properties, which only the comment listing returns.
+        let comments = if issue["fields"]["comment"]["total"].as_u64().unwrap_or(0) > 0 {
+            self.comments(key).await?
+        } else {
+            Vec::new()
+        };
+        Ok(Some(to_item(&self.config.base_url, &issue, &comments)))
+    }
+
+    async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
+        let project = if project.trim().is_empty() {
+            self.config.project.as_str()
+        } else {
+            project
+        };
+        let mut fields = self
+            .fields(&ItemUpdate {
+                summary: Some(item.summary.clone()),
+                description: Some(item.description.clone()),
+                labels: Some(item.labels.clone()),
+                priority: item.priority_name().map(str::to_string),
+                assignee: item.assignee.clone().map(Some),
+                custom_fields: Some(item.custom_fields.clone()),
+                ..ItemUpdate::default()
+            })
+            .await?;
+        if fields.get("description") == Some(&Value::Null) {
+            fields.remove("description");
+        }
+        fields.insert("project".into(), json!({ "key": project }));
+        fields.insert(
+            "issuetype".into(),
+            json!({ "name": self.config.issue_type }),
+        );
+        // The origin marker is written with the issue, so no crash can leave it unmarked.
+        let created = self
+            .send(self.http.post(self.api("/issue")).json(&json!({
+                "fields": fields,
+                "properties": origin_property(origin),
+            })))
+            .await?;
+        let key = created["key"]
+            .as_str()
+            .ok_or_else(|| PortError::Rejected("Jira created an issue without a key".into()))?
+            .to_string();
+        if let Some(target) = item.status_name() {
+            let initial = self.initial_status.lock().await.get(project).cloned();
+            if initial
+                .as_deref()
+                .is_none_or(|s| !s.eq_ignore_ascii_case(target))
+                && !self.transition(&key, target).await?
+            {
+                // No transition to it: the issue may already be there (the initial status).
+                let now = self.get_item(&key).await?;
+                let status = now.as_ref().and_then(|i| i.status_name()).unwrap_or("");
+                if !status.is_empty() {
+                    self.initial_status
+                        .lock()
+                        .await
+                        .insert(project.to_string(), status.to_string());
+                }
+                if !status.eq_ignore_ascii_case(target) {
+                    return Err(Self::no_transition(&key, target));
+                }
+            }
+        }
+        Ok(Item {
+            url: format!("{}/browse/{key}", self.config.base_url),
+            key,
+            project: project.to_string(),
+            origin: Some(origin.to_string()),
+            ..item.clone()
+        })
+    }
+
+    /// Edits the issue (fields in one PUT, the status by a transition); the answer is the
+    /// item as asked for, without a read.
+    async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
+        let fields = self.fields(update).await?;
+        if !fields.is_empty() {
+            self.send(
+                self.http
+                    .put(self.api(&format!("/issue/{key}")))
+                    .query(&[("notifyUsers", "false")])
+                    .json(&json!({ "fields": fields })),
+            )
+            .await?;
+        }
+        if let Some(target) = update.status.as_deref().filter(|s| !s.is_empty())
+            && !self.transition(key, target).await?
+        {
+            return Err(Self::no_transition(key, target));
+        }
+        Ok(Item {
+            key: key.to_string(),
+            url: format!("{}/browse/{key}", self.config.base_url),
+            ..Item::default()
+        })
+    }
+
+    async fn add_comment(
+        &self,
+        key: &str,
+        body: &str,
+        _author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<Comment> {
+        // Author attribution is the rules' job (Jira posts as the API user).
+        let mut request = json!({ "body": adf::from_markdown(body) });
+        if let Some(o) = origin {
+            request["properties"] = origin_property(o);
+        }
+        let created = self
+            .send(
+                self.http
+                    .post(self.api(&format!("/issue/{key}/comment")))
+                    .json(&request),
+            )
+            .await?;
+        let mut comment = crate::mapping::comment(&created);
+        comment.body = body.to_string();
+        comment.origin = origin.map(str::to_string);
+        Ok(comment)
+    }
+
+    async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
+        // The origin marker is a property of the comment: an edit of the body keeps it.
+        self.send(
+            self.http
+                .put(self.api(&format!("/issue/{key}/comment/{comment_id}")))
+                .query(&[("notifyUsers", "false")])
+                .json(&json!({ "body": adf::from_markdown(body) })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
+        let max = self.config.attachment_max_bytes;
+        if attachment.size > max {
+            return Err(PortError::Rejected(format!(
+                "attachment {:?} is {} bytes, over this Jira's limit of {max} bytes: it was not uploaded",
+                attachment.filename, attachment.size
+            )));
+        }
+        let mut download = self.http.get(&attachment.url);
+        if attachment.url.starts_with(&self.config.base_url) {
+            download = download.header("authorization", &self.authorization);
+        }
+        let bytes = download
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| {
+                PortError::Unavailable(format!("cannot download {}: {e}", attachment.url))
+            })?
+            .bytes()
+            .await
+            .map_err(|e| PortError::Unavailable(e.to_string()))?;
+        if bytes.len() as u64 > max {
+            return Err(PortError::Rejected(format!(
+                "attachment {:?} is {} bytes, over this Jira's limit of {max} bytes: it was not uploaded",
+                attachment.filename,
+                bytes.len()
+            )));
+        }
+        let mime = if attachment.mime_type.is_empty() {
+            "application/octet-stream"
+        } else {
+            attachment.mime_type.as_str()
+        };
+        let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+            .file_name(attachment.filename.clone())
+            .mime_str(mime)
+            .map_err(|e| PortError::Rejected(format!("attachment type {mime:?}: {e}")))?;
+        let uploaded = self
+            .send(
+                self.http
+                    .post(self.api(&format!("/issue/{key}/attachments")))
+                    // Jira refuses multipart uploads without it (XSRF protection).
+                    .header("x-atlassian-token", "no-check")
+                    .multipart(reqwest::multipart::Form::new().part("file", part)),
+            )
+            .await?;
+        let first = uploaded
+            .as_array()
+            .and_then(|a| a.first())
+            .ok_or_else(|| PortError::Rejected("Jira stored no attachment".into()))?;
+        Ok(Attachment {
+            remote_id: Some(
+                attachment
+                    .remote_id
+                    .clone()
+                    .unwrap_or_else(|| attachment.id.clone()),
+            ),
+            ..crate::mapping::attachment(first)
+        })
+    }
+
+    /// A JQL search on the origin property. (On Jira Cloud, entity properties are
+    /// searchable when an app's descriptor indexes them; see README.)
+    async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
+        let project = if project.trim().is_empty() {
+            self.config.project.as_str()
+        } else {
+            project
+        };
+        let jql = format!(
+            "project = {} AND issue.property[{ORIGIN_PROPERTY}].origin = {}",
+            jql_string(project),
+            jql_string(origin)
+        );
+        let found = self.search(&jql, None, 1).await?;
+        match found["issues"][0]["key"].as_str() {
+            Some(key) => self.get_item(key).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn search_updated(
+        &self,
+        query: &str,
+        since_ms: i64,
+        page: Option<String>,
+    ) -> PortResult<ItemPage> {
+        let mut clauses = Vec::new();
+        match query.trim() {
+            "" => clauses.push(format!("project = {}", jql_string(&self.config.project))),
+            q => clauses.push(format!("({q})")),
+        }
+        if let Some(window) = updated_window(since_ms, now_ms()) {
+            clauses.push(window);
+        }
+        let jql = format!("{} ORDER BY updated ASC, key ASC", clauses.join(" AND "));
+        let found = self.search(&jql, page, 100).await?;
+        let items = found["issues"]
+            .as_array()
+            .map(|list| {
+                list.iter()
+                    .map(|issue| {
+                        let mut issue = issue.clone();
+                        if issue.get("names").is_none() {
+                            issue["names"] = found["names"].clone();
+                        }
+                        to_item(&self.config.base_url, &issue, &[])
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let next = if found["isLast"].as_bool() == Some(false) {
+            found["nextPageToken"].as_str().map(str::to_string)
+        } else {
+            None
+        };
+        Ok(ItemPage { items, next })
+    }
+
+    async fn register_webhook(&self, url: &str) -> PortResult<bool> {
+        let jql = format!("project = {}", jql_string(&self.config.project));
+        self.subscribe(url, &jql).await?;
+        Ok(true)
+    }
+
+    fn verify_webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        _now_ms: i64,
+    ) -> Result<Vec<ChangeSignal>, WebhookError> {
+        webhook::verify(&self.config.webhook_secret, headers, body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_poll_window_covers_the_cursor_minute_and_skew() {
+        let cases = [
+            (0, 1_000_000, None),
+            (1_000_000, 1_000_000, Some("updated >= \"-2m\"")),
+            (1_000_000, 1_059_999, Some("updated >= \"-2m\"")),
+            (1_000_000, 1_060_000, Some("updated >= \"-3m\"")),
+            (1_000_000, 990_000, Some("updated >= \"-2m\"")),
+        ];
+        for (since, now, want) in cases {
+            assert_eq!(updated_window(since, now).as_deref(), want, "{since} {now}");
+        }
+    }
+
+    #[test]
+    fn errors_and_strings_read_as_jira_writes_them() {
+        assert_eq!(
+            explain(r#"{"errorMessages":["Issue does not exist"],"errors":{}}"#),
+            "Issue does not exist"
+        );
+        assert_eq!(
+            explain(
+                r#"{"errorMessages":[],"errors":{"summary":"You must specify a summary of the issue."}}"#
+            ),
+            "summary: You must specify a summary of the issue."
+        );
+        assert_eq!(jql_string("a \"b\""), "\"a \\\"b\\\"\"");
+    }
+}

@@ -1,0 +1,170 @@
+//! Jira webhooks: `jira:issue_created`, `jira:issue_updated`, `comment_created`,
+//! `comment_updated` (and `jira:issue_deleted`, which announces nothing to read).
+//!
+//! An admin webhook with a secret signs each delivery: `X-Hub-Signature: sha256=<hex
+//! HMAC-SHA256(secret, body)>`, checked in constant time. Webhooks registered through the
+//! REST API (by an OAuth app) carry no signature; with no secret configured a delivery is
+//! taken as a signal only: the outgoing handler reads the item itself and sends nothing
+//! when it has not changed, so a forged or replayed delivery costs one read.
+//!
+//! Jira retries a failed delivery with the same `X-Atlassian-Webhook-Identifier`, which
+//! becomes the dedup id; a late delivery names an older `updated` than the item has, and
+//! the read finds the item as it is now.
+
+use crate::mapping::millis;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use twinsync_ports::{ChangeSignal, WebhookError, webhook_header as header};
+
+pub const SIGNATURE: &str = "x-hub-signature";
+pub const IDENTIFIER: &str = "x-atlassian-webhook-identifier";
+
+/// The events a registration asks for.
+pub const EVENTS: [&str; 4] = [
+    "jira:issue_created",
+    "jira:issue_updated",
+    "comment_created",
+    "comment_updated",
+];
+
+/// The signature header value for a body.
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    let digest = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+        .map(|mut m| {
+            m.update(body);
+            hex::encode(m.finalize().into_bytes())
+        })
+        .unwrap_or_default();
+    format!("sha256={digest}")
+}
+
+/// Checks a delivery and says which issue it announces.
+pub fn verify(
+    secret: &str,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<Vec<ChangeSignal>, WebhookError> {
+    if !secret.is_empty() {
+        let given = header(headers, SIGNATURE)?
+            .strip_prefix("sha256=")
+            .and_then(|h| hex::decode(h.trim()).ok())
+            .ok_or(WebhookError::BadSignature)?;
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
+            .map_err(|_| WebhookError::BadSignature)?;
+        mac.update(body);
+        mac.verify_slice(&given)
+            .map_err(|_| WebhookError::BadSignature)?;
+    }
+    let payload: Value = serde_json::from_slice(body)
+        .map_err(|e| WebhookError::Malformed(format!("Jira webhook payload: {e}")))?;
+    let event = payload["webhookEvent"].as_str().ok_or_else(|| {
+        WebhookError::Malformed("Jira webhook payload has no webhookEvent".into())
+    })?;
+    if !EVENTS.contains(&event) {
+        return Ok(Vec::new());
+    }
+    let issue = &payload["issue"];
+    let key = issue["key"]
+        .as_str()
+        .ok_or_else(|| WebhookError::Malformed(format!("{event} payload has no issue key")))?;
+    let updated = issue["fields"]["updated"]
+        .as_str()
+        .or(payload["comment"]["updated"].as_str())
+        .map(millis)
+        .unwrap_or(0);
+    let project = issue["fields"]["project"]["key"]
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| {
+            key.rsplit_once('-')
+                .map(|(p, _)| p)
+                .unwrap_or("")
+                .to_string()
+        });
+    let delivery = match header(headers, IDENTIFIER) {
+        Ok(id) => format!("jira:{id}"),
+        Err(_) => format!(
+            "jira:{key}:{updated}:{}",
+            payload["timestamp"].as_i64().unwrap_or(0)
+        ),
+    };
+    Ok(vec![ChangeSignal {
+        item_key: key.to_string(),
+        project,
+        version: updated.max(0) as u64,
+        delivery_id: delivery,
+    }])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn deliveries_are_checked_and_read() {
+        let updated = br#"{"timestamp":1,"webhookEvent":"jira:issue_updated","issue":{"id":"1","key":"DEMO-4","fields":{"updated":"2026-11-23T10:14:01.123+0000","project":{"key":"DEMO"}}}}"#;
+        let comment = br#"{"timestamp":2,"webhookEvent":"comment_created","comment":{"id":"9","updated":"2026-11-23T10:15:00.000+0000"},"issue":{"id":"1","key":"DEMO-4","fields":{}}}"#;
+        let other = br#"{"timestamp":3,"webhookEvent":"worklog_updated"}"#;
+        let signed = |b: &[u8]| sign("s3cret", b);
+        type Case<'a> = (
+            &'a str,
+            &'a str,
+            &'a [u8],
+            Vec<(String, String)>,
+            Result<usize, WebhookError>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "signed update",
+                "s3cret",
+                updated,
+                headers(&[("X-Hub-Signature", &signed(updated)), (IDENTIFIER, "w-1")]),
+                Ok(1),
+            ),
+            (
+                "bad signature",
+                "s3cret",
+                updated,
+                headers(&[("X-Hub-Signature", &signed(comment))]),
+                Err(WebhookError::BadSignature),
+            ),
+            (
+                "missing signature",
+                "s3cret",
+                updated,
+                headers(&[]),
+                Err(WebhookError::MissingHeader(SIGNATURE)),
+            ),
+            ("unsigned, no secret", "", comment, headers(&[]), Ok(1)),
+            ("other event", "", other, headers(&[]), Ok(0)),
+        ];
+        for (name, secret, body, h, want) in cases {
+            let got = verify(secret, &h, body).map(|s| s.len());
+            assert_eq!(got, want, "{name}");
+        }
+        let s = verify(
+            "s3cret",
+            &headers(&[("X-Hub-Signature", &signed(updated)), (IDENTIFIER, "w-1")]),
+            updated,
+        )
+        .unwrap_or_default();
+        assert_eq!(s[0].item_key, "DEMO-4");
+        assert_eq!(s[0].project, "DEMO");
+        assert_eq!(s[0].delivery_id, "jira:w-1");
+        assert_eq!(s[0].version, 1_795_428_841_123);
+        let c = verify("", &[], comment).unwrap_or_default();
+        assert_eq!(
+            (c[0].project.as_str(), c[0].version),
+            ("DEMO", 1_795_428_900_000)
+        );
+        assert!(verify("", &[], b"{}").is_err());
+    }
+}

@@ -3,6 +3,8 @@
 //! limits; and the contract fixtures: the documented request and response examples of
 //! Jira's REST reference, which the connector must read and the fake must match.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use twinsync_core::{Attachment, Item, ItemUpdate, Named, User};

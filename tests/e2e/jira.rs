@@ -27,6 +27,7 @@ fn options() -> FakeOptions {
         oauth_tokens: vec!["oauth-access-token".into()],
         custom_fields: vec![("customfield_10020".into(), "Team".into(), "option".into())],
         webhook_secret: String::new(),
+        every_nth_429: 0,
     }
 }
 
@@ -604,4 +605,36 @@ fn shape(documented: &Value, actual: &Value, at: &str, problems: &mut Vec<String
         | (Value::Bool(_), Value::Bool(_)) => {}
         (d, a) => problems.push(format!("{at}: documented {d}, got {a}")),
     }
+}
+
+/// `twinsync demo --pair jira-github`, as a test: issues made in Jira reach GitHub, a close
+/// and a comment in GitHub come back, a concurrent edit merges, with every 40th request to
+/// either fake answered 429 (and a few more), and nothing is duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_jira_github_demo_converges_through_rate_limits() {
+    // The handlers' log is shown when this test fails (the harness captures it).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(
+            "twinsync_node=debug,twinsync_store=warn,twinsync_jira=warn,twinsync_github=warn",
+        )
+        .try_init();
+    let report = twinsync_cli::demo_jira_github::scenario(&twinsync_cli::demo::DemoArgs {
+        items: 30,
+        json: true,
+        data_dir: None,
+        pair: twinsync_cli::demo::Pair::JiraGithub,
+    })
+    .await
+    .unwrap();
+    assert!(report.converged, "{:#?}", report.mismatches);
+    assert_eq!((report.items_a_to_b, report.duplicates), (30, 0));
+    // One comment per issue, one more from Jira and one back from GitHub.
+    assert_eq!(report.comments_synced, 32);
+    let compare = report
+        .steps
+        .last()
+        .map(|s| s.detail.clone())
+        .unwrap_or_default();
+    assert!(!compare.contains(" 0 429s from Jira"), "{compare}");
 }

@@ -31,8 +31,9 @@ pub struct DemoArgs {
     /// Keep the databases here instead of a temporary directory.
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
-    /// Which trackers: two sandboxes, or a sandbox and a real Redmine (REDMINE_URL,
-    /// REDMINE_API_KEY and REDMINE_ORIGIN_FIELD from `scripts/redmine-up`).
+    /// Which trackers: two sandboxes; a sandbox and a real Redmine (REDMINE_URL,
+    /// REDMINE_API_KEY and REDMINE_ORIGIN_FIELD from `scripts/redmine-up`); or the fake
+    /// Jira Cloud and the fake GitHub, started in this process.
     #[arg(long, value_enum, default_value_t = Pair::SandboxSandbox)]
     pub pair: Pair,
 }
@@ -41,6 +42,7 @@ pub struct DemoArgs {
 pub enum Pair {
     SandboxSandbox,
     RedmineSandbox,
+    JiraGithub,
 }
 
 #[derive(Debug, Serialize)]
@@ -441,6 +443,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
     let report = match args.pair {
         Pair::SandboxSandbox => scenario(&args, &ProcessOptions::default()).await?,
         Pair::RedmineSandbox => crate::demo_redmine::scenario(&args).await?,
+        Pair::JiraGithub => crate::demo_jira_github::scenario(&args).await?,
     };
     if args.json {
         println!(

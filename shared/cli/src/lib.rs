@@ -2,4 +2,5 @@
 
 pub mod admin;
 pub mod demo;
+pub mod demo_jira_github;
 pub mod demo_redmine;

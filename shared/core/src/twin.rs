@@ -74,6 +74,11 @@ pub struct Twin {
     /// waits: the tracker's echo of that write must meet the new baseline, not the old.
     #[serde(default)]
     pub applying_until_ms: i64,
+    /// The apply that took the lease failed and will be retried: the next incoming attempt
+    /// may take the lease at once, while the outgoing side still waits until
+    /// `applying_until_ms`, so a half-written item is never sent back as a change.
+    #[serde(default)]
+    pub lease_released: bool,
     /// Bumped by every write; stores use it for conditional updates.
     pub revision: u64,
     pub created_ms: i64,
@@ -102,6 +107,7 @@ impl Twin {
             comment_links: Vec::new(),
             reservation: None,
             applying_until_ms: 0,
+            lease_released: false,
             revision: 0,
             created_ms: now_ms,
             updated_ms: now_ms,

@@ -14,8 +14,12 @@ pub enum Outcome {
     Done,
     /// Failed, may succeed later: make it visible again after `after_ms`.
     Retry { after_ms: i64, reason: String },
-    /// Not tried because an earlier message of the FIFO batch failed.
-    NotProcessed,
+    /// Told to wait (a rate limit, a twin being written): visible again after `after_ms`,
+    /// and the receive does not count towards the dead-letter limit.
+    Postponed { after_ms: i64, reason: String },
+    /// Not tried because an earlier message of the FIFO batch failed; `after_ms` is the
+    /// wait that failure asked for when it holds for every message (a rate limit).
+    NotProcessed { after_ms: i64 },
     /// Can never succeed: move it to the dead-letter queue with the reason.
     DeadLetter { reason: String },
 }
@@ -32,20 +36,31 @@ pub fn backoff_ms(node: &Node, receive_count: u32, error: &NodeError) -> i64 {
 /// Processes a FIFO batch of `queue` in order.
 pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> Vec<Outcome> {
     let mut outcomes = Vec::with_capacity(batch.len());
-    let mut stopped = false;
+    let mut stopped: Option<i64> = None;
     for message in batch {
-        if stopped {
-            outcomes.push(Outcome::NotProcessed);
+        if let Some(after_ms) = stopped {
+            outcomes.push(Outcome::NotProcessed { after_ms });
             continue;
         }
         let outcome = match dispatch(node, queue, &message.body, message.receive_count).await {
             Ok(()) => Outcome::Done,
             Err(e) if e.is_retryable() => {
-                stopped = true;
+                let after_ms = backoff_ms(node, message.receive_count, &e);
                 tracing::debug!(queue, id = %message.id, error = %e, "will retry");
-                Outcome::Retry {
-                    after_ms: backoff_ms(node, message.receive_count, &e),
-                    reason: e.to_string(),
+                if e.is_wait() {
+                    // A rate limit holds for the whole tracker: the rest of the batch
+                    // would meet it too.
+                    stopped = Some(if e.is_rate_limit() { after_ms } else { 0 });
+                    Outcome::Postponed {
+                        after_ms,
+                        reason: e.to_string(),
+                    }
+                } else {
+                    stopped = Some(0);
+                    Outcome::Retry {
+                        after_ms,
+                        reason: e.to_string(),
+                    }
                 }
             }
             Err(e) => {

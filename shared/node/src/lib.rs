@@ -61,6 +61,16 @@ impl NodeError {
         }
     }
 
+    /// Told to wait rather than failed: a rate limit, or a twin another handler is
+    /// writing. Such a retry says nothing about the message and is not counted against it.
+    pub fn is_wait(&self) -> bool {
+        self.is_rate_limit() || matches!(self, NodeError::Busy { .. })
+    }
+
+    pub fn is_rate_limit(&self) -> bool {
+        matches!(self, NodeError::Port(PortError::RateLimited { .. }))
+    }
+
     /// A wait the other end asked for, if any.
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {

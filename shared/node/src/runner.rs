@@ -113,10 +113,12 @@ pub async fn run_once(node: &Node, queue: &str, batch_size: usize) -> usize {
                     .change_visibility(queue, &message.receipt, after_ms)
                     .await
             }
-            Outcome::NotProcessed => {
-                node.queue
-                    .change_visibility(queue, &message.receipt, 0)
-                    .await
+            Outcome::Postponed { after_ms, .. } => {
+                node.queue.postpone(queue, &message.receipt, after_ms).await
+            }
+            // It was not tried, so the receive is not counted against it either.
+            Outcome::NotProcessed { after_ms } => {
+                node.queue.postpone(queue, &message.receipt, after_ms).await
             }
             Outcome::DeadLetter { reason } => {
                 let moved = node

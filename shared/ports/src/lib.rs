@@ -147,6 +147,13 @@ pub trait Queue: Send + Sync {
         receipt: &str,
         visibility_ms: i64,
     ) -> PortResult<()>;
+    /// Makes a received message visible again after `delay_ms` without counting the
+    /// receive as a failed delivery: the handler was told to wait (a rate limit, a twin
+    /// being written), which says nothing about the message. Queues that cannot give a
+    /// receive back (SQS) change the visibility only; their redrive policy allows for it.
+    async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
+        self.change_visibility(queue, receipt, delay_ms).await
+    }
     async fn depth(&self, queue: &str) -> PortResult<QueueDepth>;
     /// Drops every message of a group (Force Unlink clears pending transactions).
     async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64>;

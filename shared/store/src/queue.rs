@@ -293,6 +293,21 @@ impl Queue for SqliteQueue {
         tx.commit().map_err(port_err)
     }
 
+    async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
+        let now = self.clock.now_ms();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        let group = group_of_receipt(&tx, queue, receipt)?;
+        tx.execute(
+            "UPDATE messages SET visible_at = ?1, delayed = 1, receive_count = MAX(receive_count - 1, 0)
+             WHERE queue = ?2 AND receipt = ?3",
+            params![now + delay_ms.max(0), queue, receipt],
+        )
+        .map_err(port_err)?;
+        refresh_group(&tx, queue, &group).map_err(port_err)?;
+        tx.commit().map_err(port_err)
+    }
+
     async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
         let now = self.clock.now_ms();
         let conn = self.db.lock();

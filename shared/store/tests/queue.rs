@@ -149,6 +149,33 @@ async fn dead_letter_after_max_receives() {
     assert!(q.queue_names().await.unwrap().contains(&dlq));
 }
 
+/// A message told to wait (rate limits, a busy twin) is not a poison message: however
+/// often it is postponed, it stays in its queue, and the wait is kept.
+#[tokio::test]
+async fn postponed_receives_do_not_count_towards_the_dead_letter_limit() {
+    let clock = ManualClock::new(0);
+    let q = queue(&clock);
+    q.send("q", msg("g", "throttled")).await.unwrap();
+    for _ in 0..20 {
+        let got = q.receive("q", 1, 10).await.unwrap();
+        assert_eq!(got[0].body, "throttled");
+        q.postpone("q", &got[0].receipt, 5).await.unwrap();
+        assert!(
+            q.receive("q", 1, 10).await.unwrap().is_empty(),
+            "waits 5 ms"
+        );
+        clock.advance_ms(5);
+    }
+    let got = q.receive("q", 1, 10).await.unwrap();
+    assert_eq!(got[0].receive_count, 1);
+    assert!(
+        q.receive(&queues::dlq("q"), 10, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 #[tokio::test]
 async fn batch_send_keeps_order_and_purge_group_drops_a_group() {
     let clock = ManualClock::new(0);

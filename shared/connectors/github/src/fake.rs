@@ -38,6 +38,9 @@ pub struct FakeOptions {
     pub search_lag_ms: i64,
     /// Installation tokens expire after this long (0: one hour, as on GitHub).
     pub installation_token_ttl_ms: i64,
+    /// Every n-th request is answered 429 with `Retry-After: 1` (0: never), so a whole run
+    /// meets rate limits, not just its start.
+    pub every_nth_429: u64,
 }
 
 /// A failure to inject into the next request.
@@ -124,6 +127,8 @@ struct Hook {
 struct Data {
     repos: HashMap<String, RepoData>,
     seq: u64,
+    /// Requests seen, for `every_nth_429`.
+    requests: u64,
     hooks: Vec<Hook>,
     faults: VecDeque<Fault>,
     /// Requests used per token in the current hour, and when that hour ends (s).
@@ -138,6 +143,8 @@ struct Fake {
     options: FakeOptions,
     data: Mutex<Data>,
     outbox: mpsc::UnboundedSender<(Hook, String, Value)>,
+    /// Deliveries queued and not yet made, so a demo can tell when the tracker is done.
+    pending: std::sync::atomic::AtomicUsize,
 }
 
 /// A running fake GitHub.
@@ -321,7 +328,16 @@ impl Fake {
                     secret: h.secret.clone(),
                     events: Vec::new(),
                 };
-                let _ = self.outbox.send((hook, event.to_string(), payload.clone()));
+                self.pending
+                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if self
+                    .outbox
+                    .send((hook, event.to_string(), payload.clone()))
+                    .is_err()
+                {
+                    self.pending
+                        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                }
             }
         }
     }
@@ -367,6 +383,11 @@ async fn guard(
         who = caller(&fake, &data, &parts.headers)
             .map(|(_, login)| login)
             .unwrap_or_default();
+        data.requests += 1;
+        let nth = fake.options.every_nth_429;
+        if nth > 0 && data.requests.is_multiple_of(nth) {
+            data.faults.push_front(Fault::TooManyRequests(1));
+        }
         if let Some(fault) = data.faults.pop_front() {
             Some(match fault {
                 Fault::TooManyRequests(s) => {
@@ -1176,6 +1197,8 @@ async fn deliver(fake: Arc<Fake>, mut rx: mpsc::UnboundedReceiver<(Hook, String,
             payload,
             status,
         });
+        fake.pending
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -1210,6 +1233,7 @@ impl FakeGithub {
             options,
             data: Mutex::new(data),
             outbox: tx,
+            pending: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = Router::new()
             .route(
@@ -1265,6 +1289,11 @@ impl FakeGithub {
 
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.fake.lock().deliveries.clone()
+    }
+
+    /// Webhook deliveries queued and not yet made.
+    pub fn pending_deliveries(&self) -> usize {
+        self.fake.pending.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn add_milestone(&self, repo: &str, title: &str) -> Option<u64> {

@@ -59,6 +59,8 @@ pub struct FakeOptions {
     pub custom_fields: Vec<(String, String, String)>,
     /// The secret deliveries are signed with (`X-Hub-Signature`); empty: unsigned.
     pub webhook_secret: String,
+    /// Every n-th request is answered 429 with `Retry-After: 1` (0: never).
+    pub every_nth_429: u64,
 }
 
 /// A failure to inject into the next request.
@@ -147,6 +149,8 @@ struct Data {
     projects: HashMap<String, u64>,
     issues: BTreeMap<u64, IssueData>,
     seq: u64,
+    /// Requests seen, for `every_nth_429`.
+    requests: u64,
     hooks: Vec<Hook>,
     faults: VecDeque<Fault>,
     exchanges: Vec<Exchange>,
@@ -160,6 +164,8 @@ struct Fake {
     options: FakeOptions,
     data: Mutex<Data>,
     outbox: mpsc::UnboundedSender<(String, String, Value)>,
+    /// Deliveries queued and not yet made, so a demo can tell when the tracker is done.
+    pending: std::sync::atomic::AtomicUsize,
 }
 
 /// A running fake Jira.
@@ -449,9 +455,16 @@ impl Fake {
             if let Some(c) = comment {
                 payload["comment"] = self.comment(data, c, false);
             }
-            let _ = self
+            self.pending
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if self
                 .outbox
-                .send((h.url.clone(), event.to_string(), payload));
+                .send((h.url.clone(), event.to_string(), payload))
+                .is_err()
+            {
+                self.pending
+                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            }
         }
     }
 }
@@ -509,7 +522,15 @@ async fn guard(
         .unwrap_or_default();
     let request_json: Option<Value> = serde_json::from_slice(&bytes).ok();
     let who = caller(&fake, &parts.headers).unwrap_or_default();
-    let fault = fake.lock().faults.pop_front();
+    let fault = {
+        let mut data = fake.lock();
+        data.requests += 1;
+        let nth = fake.options.every_nth_429;
+        if nth > 0 && data.requests.is_multiple_of(nth) {
+            data.faults.push_front(Fault::TooManyRequests(1));
+        }
+        data.faults.pop_front()
+    };
     let mut response = match fault {
         Some(Fault::TooManyRequests(s)) => {
             let mut r = error(
@@ -1487,6 +1508,8 @@ async fn deliver(fake: Arc<Fake>, mut rx: mpsc::UnboundedReceiver<(String, Strin
             payload,
             status,
         });
+        fake.pending
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -1521,6 +1544,7 @@ impl FakeJira {
             options,
             data: Mutex::new(data),
             outbox: tx,
+            pending: std::sync::atomic::AtomicUsize::new(0),
         });
         let app = Router::new()
             .route("/rest/api/3/issue", post(create_issue))
@@ -1592,6 +1616,11 @@ impl FakeJira {
 
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.fake.lock().deliveries.clone()
+    }
+
+    /// Webhook deliveries queued and not yet made.
+    pub fn pending_deliveries(&self) -> usize {
+        self.fake.pending.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Issue count of a project.

@@ -62,6 +62,7 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
             if let Some(twin) = find_twin(node, &connection, &message).await? {
                 let mut twin = twin;
                 twin.applying_until_ms = 0;
+                twin.lease_released = false;
                 let twin = crate::handlers::outgoing::mark_error(node, twin, &reason).await?;
                 send_ack(node, &connection, &twin, &message, None, Some(reason)).await?;
             }
@@ -132,7 +133,7 @@ async fn apply(
     // The lease doubles as a lock: a worker that got this message again while the first one
     // is still writing (a slow tracker outlived the visibility timeout) must not write twice.
     let now = node.now_ms();
-    if twin.applying_until_ms > now {
+    if twin.applying_until_ms > now && !twin.lease_released {
         return Err(NodeError::Busy {
             what: format!("twin {} is being applied by another worker", twin.id),
             retry_after_ms: (twin.applying_until_ms - now) as u64,
@@ -140,16 +141,26 @@ async fn apply(
     }
     // Hold off our own outgoing handler until the write and the new baseline are stored.
     twin.applying_until_ms = now + node.settings.visibility_ms;
+    twin.lease_released = false;
     twin = node.twins.update(&twin).await?;
     let lease = twin.applying_until_ms;
     match write(node, connection, twin, message).await {
         Ok(()) => Ok(()),
         Err(e) => {
-            // Give the lease back so a retry need not wait for it to run out.
             if let Ok(Some(mut t)) = find_twin(node, connection, message).await
                 && t.applying_until_ms == lease
             {
-                t.applying_until_ms = 0;
+                if e.is_retryable() {
+                    // The item may be half written (created, comments not yet added).
+                    // The retry may take the lease at once; the outgoing side keeps
+                    // waiting until the retry is due and has had time to finish.
+                    t.lease_released = true;
+                    t.applying_until_ms = node.now_ms()
+                        + e.retry_after_ms().unwrap_or(0) as i64
+                        + node.settings.visibility_ms;
+                } else {
+                    t.applying_until_ms = 0;
+                }
                 let _ = node.twins.update(&t).await;
             }
             Err(e)
@@ -327,6 +338,7 @@ async fn write(
     twin.local_url = Some(after.url.clone());
     twin.status = TwinStatus::Synced;
     twin.applying_until_ms = 0;
+    twin.lease_released = false;
     twin.updated_ms = node.now_ms();
     let twin = node.twins.update(&twin).await?;
     node.twins
@@ -391,17 +403,17 @@ async fn write(
     send_ack(node, connection, &twin, message, Some(view), None).await
 }
 
-/// `after` with the fields in `kept` taken from `remote`.
-/// `after` without the edits someone made between our read (`before`) and our read-back:
-/// a field we did not write (`written` has the value we read) but that changed meanwhile
-/// is not something the other side has, nor part of the merge base; the next change event
-/// sends it.
+/// `after` without the edits someone made while we wrote: a field whose read-back
+/// differs from what we wrote (`written`) was changed by someone else between our read and
+/// our read-back (or the tracker keeps it in another form). The other side has what we
+/// wrote, so that is what the baseline and the merge base hold; the next change event
+/// sends the tracker's value.
 fn without_concurrent_edits(after: &Item, before: &Item, written: &Item) -> Item {
     let mut out = after.clone();
     macro_rules! settle {
         ($($field:ident),*) => {$(
-            if written.$field == before.$field && after.$field != before.$field {
-                out.$field = before.$field.clone();
+            if after.$field != written.$field {
+                out.$field = written.$field.clone();
             }
         )*};
     }
@@ -414,11 +426,18 @@ fn without_concurrent_edits(after: &Item, before: &Item, written: &Item) -> Item
         reporter,
         labels
     );
-    for (name, value) in &before.custom_fields {
-        if written.custom_fields.get(name) == Some(value)
-            && after.custom_fields.get(name) != Some(value)
-        {
-            out.custom_fields.insert(name.clone(), value.clone());
+    // The custom fields we manage: those we wrote and those the item had.
+    let names: std::collections::BTreeSet<&String> = written
+        .custom_fields
+        .keys()
+        .chain(before.custom_fields.keys())
+        .collect();
+    for name in names {
+        if after.custom_fields.get(name) != written.custom_fields.get(name) {
+            match written.custom_fields.get(name) {
+                Some(v) => out.custom_fields.insert(name.clone(), v.clone()),
+                None => out.custom_fields.remove(name),
+            };
         }
     }
     out
@@ -434,6 +453,7 @@ fn without_concurrent_comments(after: &Item, before: &Item) -> Item {
     out
 }
 
+/// `after` with the fields in `kept` taken from `remote`.
 fn overlay(after: &Item, remote: &Item, kept: &[String]) -> Item {
     let mut out = after.clone();
     for field in kept {
@@ -508,6 +528,59 @@ mod tests {
             body: format!("comment {id}"),
             origin: origin.map(str::to_string),
             ..Comment::default()
+        }
+    }
+
+    #[test]
+    fn edits_made_while_we_wrote_stay_out_of_the_baseline() {
+        let item = |summary: &str, status: &str, team: Option<&str>| {
+            let mut i = Item {
+                summary: summary.into(),
+                status: Some(twinsync_core::Named::new(status)),
+                ..Item::default()
+            };
+            if let Some(t) = team {
+                i.custom_fields.insert("Team".into(), serde_json::json!(t));
+            }
+            i
+        };
+        // (before, written, after, settled)
+        let cases = [
+            // Nothing happened meanwhile: the read-back is the baseline.
+            (
+                item("a", "Open", None),
+                item("b", "Done", Some("red")),
+                item("b", "Done", Some("red")),
+                item("b", "Done", Some("red")),
+            ),
+            // Someone changed a field we did not write.
+            (
+                item("a", "Open", None),
+                item("a", "Done", None),
+                item("x", "Done", None),
+                item("a", "Done", None),
+            ),
+            // Someone changed a field we did write, right after our write.
+            (
+                item("a", "Open", None),
+                item("a", "Done", Some("red")),
+                item("a", "Open", Some("blue")),
+                item("a", "Done", Some("red")),
+            ),
+            // Someone cleared a custom field the item had and we kept.
+            (
+                item("a", "Open", Some("red")),
+                item("a", "Open", Some("red")),
+                item("a", "Open", None),
+                item("a", "Open", Some("red")),
+            ),
+        ];
+        for (i, (before, written, after, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                without_concurrent_edits(&after, &before, &written),
+                want,
+                "case {i}"
+            );
         }
     }
 

@@ -29,7 +29,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         if t.applying_until_ms > node.now_ms() {
             // Our incoming handler is writing this item; its echo must meet the new
             // baseline, so wait for it before reading anything.
-            return Err(PortError::Conflict(format!("{} is being applied", t.id)).into());
+            return Err(being_applied(node, &t));
         }
         if event.observed_version > 0
             && t.baseline.is_some()
@@ -54,7 +54,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         }
         if t.applying_until_ms > node.now_ms() {
             // Our incoming handler is writing this item; its echo must meet the new baseline.
-            return Err(PortError::Conflict(format!("{} is being applied", item.key)).into());
+            return Err(being_applied(node, t));
         }
     } else if !event.force && !under_trigger(&connection, &item) {
         return Ok(());
@@ -129,6 +129,15 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     )
     .await;
     Ok(())
+}
+
+/// The wait for a twin our incoming handler is writing: short, since the write is quick,
+/// and never longer than the lease.
+fn being_applied(node: &Node, twin: &Twin) -> NodeError {
+    NodeError::Busy {
+        what: format!("twin {} is being applied", twin.id),
+        retry_after_ms: (twin.applying_until_ms - node.now_ms()).clamp(1, 200) as u64,
+    }
 }
 
 fn under_trigger(connection: &Connection, item: &twinsync_core::Item) -> bool {

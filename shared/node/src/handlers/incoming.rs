@@ -340,6 +340,11 @@ async fn write(
     twin.applying_until_ms = 0;
     twin.lease_released = false;
     twin.updated_ms = node.now_ms();
+    // The ack is queued while the lease still holds: once it is given back, our outgoing
+    // handler may send a replica of this item, and the other node must get the ack (which
+    // links the twin) first, or it takes that replica for a new item. Should the store
+    // below fail, the retry applies again and its ack is deduplicated.
+    send_ack(node, connection, &twin, message, Some(view), None).await?;
     let twin = node.twins.update(&twin).await?;
     node.twins
         .add_replica(&ReplicaRecord {
@@ -400,7 +405,7 @@ async fn write(
             )
             .await?;
     }
-    send_ack(node, connection, &twin, message, Some(view), None).await
+    Ok(())
 }
 
 /// `after` without the edits someone made while we wrote: a field whose read-back

@@ -398,8 +398,25 @@ impl Tracker for RedmineTracker {
             .await?;
         let id = created["issue"]["id"]
             .as_u64()
-            .ok_or_else(|| PortError::Rejected("no id in Redmine's answer".into()))?;
-        self.full(&id.to_string()).await
+            .ok_or_else(|| PortError::Rejected("no id in Redmine's answer".into()))?
+            .to_string();
+        let made = self.full(&id).await?;
+        // Redmine starts a new issue in the tracker's default status whatever the create
+        // asked for (its workflow only offers the others as transitions): move it there.
+        match item.status_name() {
+            Some(status) if made.status_name() != Some(status) => {
+                self.update_item(
+                    &id,
+                    &ItemUpdate {
+                        status: Some(status.to_string()),
+                        ..ItemUpdate::default()
+                    },
+                )
+                .await?;
+                self.full(&id).await
+            }
+            _ => Ok(made),
+        }
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {

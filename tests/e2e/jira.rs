@@ -638,3 +638,110 @@ async fn the_jira_github_demo_converges_through_rate_limits() {
         .unwrap_or_default();
     assert!(!compare.contains(" 0 429s from Jira"), "{compare}");
 }
+
+/// A node registers its Jira webhook at start; the scheduler refreshes it (Jira drops
+/// REST-registered webhooks after 30 days) and then not again for a day; the metrics
+/// endpoint shows the connector's calls and throttled time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() {
+    use twinsync_node::config::{
+        ConnectionSection, InstanceSection, JiraSection, NodeSection, ProcessConfig, TriggerSection,
+    };
+    use twinsync_node::process::{Process, ProcessOptions};
+    let fake = FakeJira::start("127.0.0.1:0", options()).await.unwrap();
+    let cfg = ProcessConfig {
+        sandbox: vec![],
+        node: vec![NodeSection {
+            id: "node-j".into(),
+            data_dir: "node-j".into(),
+            listen: "127.0.0.1:0".into(),
+            poll_interval_ms: 60_000,
+            instance: vec![InstanceSection {
+                id: "jira".into(),
+                connector: "jira".into(),
+                base_url: fake.url.clone(),
+                webhook_secret: String::new(),
+                token: Some(TOKEN.into()),
+                origin_field_id: None,
+                project: None,
+                tracker: None,
+                text_formatting: None,
+                register_webhook: true,
+                github: None,
+                jira: Some(JiraSection {
+                    project: "DEMO".into(),
+                    email: Some(EMAIL.into()),
+                    issue_type: None,
+                    requests_per_minute: None,
+                    burst: None,
+                    attachment_max_bytes: None,
+                }),
+            }],
+            connection: vec![ConnectionSection {
+                id: "c".into(),
+                name: "jira alone".into(),
+                instance: "jira".into(),
+                remote_node: "node-x".into(),
+                target_project: "DEMO".into(),
+                outgoing: None,
+                incoming: None,
+                conflicts: None,
+                helper_maps: None,
+                trigger: vec![TriggerSection {
+                    id: None,
+                    query: "project = DEMO".into(),
+                }],
+                plan: vec![],
+            }],
+        }],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(&cfg, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let count = |template: &str, method: &str| {
+        fake.exchanges()
+            .iter()
+            .filter(|e| e.template == template && e.method == method)
+            .count()
+    };
+    assert_eq!(
+        count("/rest/api/3/webhook", "POST"),
+        1,
+        "registered at start"
+    );
+    for _ in 0..100 {
+        if count("/rest/api/3/webhook/refresh", "PUT") > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        count("/rest/api/3/webhook/refresh", "PUT"),
+        1,
+        "refreshed by the scheduler"
+    );
+    // The next refresh is a day away: a few more ticks do nothing.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    assert_eq!(count("/rest/api/3/webhook/refresh", "PUT"), 1);
+    assert_eq!(
+        count("/rest/api/3/webhook", "POST"),
+        1,
+        "never registered twice"
+    );
+
+    let metrics: Value = reqwest::get(format!("{}/api/metrics", p.node_urls["node-j"]))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metrics["trackers"]["jira"]["kind"], "jira");
+    assert!(
+        metrics["trackers"]["jira"]["calls"].as_u64().unwrap() >= 3,
+        "{metrics}"
+    );
+    assert_eq!(metrics["trackers"]["jira"]["throttled_ms"], 0);
+    assert!(metrics["queues"]["outgoing"].is_object(), "{metrics}");
+    p.stop().await;
+}

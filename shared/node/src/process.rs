@@ -174,6 +174,10 @@ impl Process {
                 let hook = format!("{url}/webhooks/{}/{}", inst.connector, inst.id);
                 if tracker.register_webhook(&hook).await? {
                     tracing::info!(instance = %inst.id, %hook, "webhook registered");
+                    // The scheduler refreshes it where the tracker lets webhooks expire.
+                    node.connections
+                        .set_meta(&format!("webhook:{}", inst.id), &hook)
+                        .await?;
                 }
             }
             tracing::info!(node = %node.id, %url, "node listening");

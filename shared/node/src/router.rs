@@ -44,6 +44,26 @@ impl From<NodeError> for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// Per tracker: API calls made and time spent waiting for rate limits; per handled
+/// queue: its depth. For dashboards and alarms.
+async fn metrics(State(node): State<Arc<Node>>) -> ApiResult<Json<serde_json::Value>> {
+    let mut trackers = serde_json::Map::new();
+    for (instance, t) in &node.trackers {
+        trackers.insert(
+            instance.clone(),
+            json!({"kind": t.kind(), "calls": t.calls(), "throttled_ms": t.throttled_ms()}),
+        );
+    }
+    let mut queues = serde_json::Map::new();
+    for q in twinsync_ports::queues::HANDLED {
+        let d = node.queue.depth(q).await.map_err(crate::NodeError::from)?;
+        queues.insert(q.to_string(), json!(d));
+    }
+    Ok(Json(
+        json!({"node": node.id, "trackers": trackers, "queues": queues}),
+    ))
+}
+
 pub fn router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/webhooks/{connector}/{instance}", post(webhook))
@@ -51,6 +71,7 @@ pub fn router(node: Arc<Node>) -> Router {
             "/api/health",
             get(|| async { Json(json!({"status": "ok"})) }),
         )
+        .route("/api/metrics", get(metrics))
         .route("/api/connections", get(list_connections))
         .route("/api/connections/invite", post(invite))
         .route("/api/connections/accept", post(accept))

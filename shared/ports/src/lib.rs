@@ -338,6 +338,16 @@ pub trait Tracker: Send + Sync {
     async fn register_webhook(&self, _url: &str) -> PortResult<bool> {
         Ok(false)
     }
+    /// Keeps the subscription of `url` alive where the tracker lets webhooks expire (Jira
+    /// drops REST-registered ones after 30 days). Returns when the next refresh is due
+    /// (ms since the epoch), or `None` when the tracker's webhooks do not expire.
+    async fn refresh_webhook(&self, _url: &str, _now_ms: i64) -> PortResult<Option<i64>> {
+        Ok(None)
+    }
+    /// Time spent waiting for the tracker's rate limits, for metrics; 0 where not counted.
+    fn throttled_ms(&self) -> u64 {
+        0
+    }
     /// Verifies a webhook delivery and says which items changed.
     fn verify_webhook(
         &self,

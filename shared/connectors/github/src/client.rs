@@ -673,6 +673,10 @@ impl Tracker for GithubTracker {
         Ok(true)
     }
 
+    fn throttled_ms(&self) -> u64 {
+        self.throttled_ms.load(Ordering::Relaxed)
+    }
+
     fn verify_webhook(
         &self,
         headers: &[(String, String)],

@@ -26,6 +26,9 @@ use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, Web
 /// queue as `RateLimited`.
 const MAX_BUDGET_WAIT: Duration = Duration::from_secs(2);
 
+/// How often a registered webhook is refreshed (Jira drops them after 30 days).
+pub const WEBHOOK_REFRESH_MS: i64 = 24 * 3_600_000;
+
 /// Jira answers an unnamed 429 with this wait when it sends no `Retry-After`.
 const DEFAULT_RETRY_MS: u64 = 10_000;
 
@@ -741,6 +744,17 @@ impl Tracker for JiraTracker {
         let jql = format!("project = {}", jql_string(&self.config.project));
         self.subscribe(url, &jql).await?;
         Ok(true)
+    }
+
+    /// Refreshes the registration (or makes it again if Jira dropped it) once a day, well
+    /// inside Jira's 30 days.
+    async fn refresh_webhook(&self, url: &str, now_ms: i64) -> PortResult<Option<i64>> {
+        self.register_webhook(url).await?;
+        Ok(Some(now_ms + WEBHOOK_REFRESH_MS))
+    }
+
+    fn throttled_ms(&self) -> u64 {
+        self.throttled_ms.load(Ordering::Relaxed)
     }
 
     fn verify_webhook(

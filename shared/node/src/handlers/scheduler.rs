@@ -52,8 +52,55 @@ pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> 
             node.connections.set_meta(&key, &now.to_string()).await?;
         }
     }
+    refresh_webhooks(node, now).await;
     report.purged = node.connections.purge_expired(now).await?;
     Ok(report)
+}
+
+/// Refreshes the webhooks registered at start-up where they expire, when due.
+async fn refresh_webhooks(node: &Node, now: i64) {
+    for (instance, tracker) in &node.trackers {
+        let Ok(Some(hook)) = node
+            .connections
+            .get_meta(&format!("webhook:{instance}"))
+            .await
+        else {
+            continue;
+        };
+        let due_key = format!("webhook-refresh:{instance}");
+        let due = node
+            .connections
+            .get_meta(&due_key)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse::<i64>().ok());
+        if due.is_some_and(|d| d > now) {
+            continue;
+        }
+        match tracker.refresh_webhook(&hook, now).await {
+            Ok(Some(next)) => {
+                if due.is_some() {
+                    tracing::info!(%instance, %hook, "webhook refreshed");
+                }
+                let _ = node.connections.set_meta(&due_key, &next.to_string()).await;
+            }
+            // Webhooks that do not expire: look again in a day, in case that changes.
+            Ok(None) => {
+                let _ = node
+                    .connections
+                    .set_meta(&due_key, &(now + 86_400_000).to_string())
+                    .await;
+            }
+            Err(e) => {
+                tracing::warn!(%instance, error = %e, "webhook refresh failed; retried in a minute");
+                let _ = node
+                    .connections
+                    .set_meta(&due_key, &(now + 60_000).to_string())
+                    .await;
+            }
+        }
+    }
 }
 
 /// Parses a plan's cron pattern (seconds optional).

@@ -745,3 +745,69 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
     assert!(metrics["queues"]["outgoing"].is_object(), "{metrics}");
     p.stop().await;
 }
+
+/// The vendors' own client libraries (GitHub's Octokit; jira.js, generated from
+/// Atlassian's OpenAPI description) work against the fakes: create, comment, change state
+/// through the real calls, page through listings and searches, and read a 404 as one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendors_client_libraries_talk_to_the_fakes() {
+    let contracts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contracts");
+    assert!(
+        contracts.join("node_modules/@octokit/rest").exists()
+            && contracts.join("node_modules/jira.js").exists(),
+        "the client libraries are missing: run `npm ci --prefix tests/contracts` (scripts/test does)"
+    );
+    let run = |args: Vec<String>| {
+        let contracts = contracts.clone();
+        async move {
+            let out = tokio::process::Command::new("node")
+                .arg(contracts.join("official-clients.mjs"))
+                .args(&args)
+                .output()
+                .await
+                .expect("node runs");
+            assert!(
+                out.status.success(),
+                "{args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        }
+    };
+
+    let jira = FakeJira::start("127.0.0.1:0", options()).await.unwrap();
+    let seen = run(vec![
+        "jira".into(),
+        jira.url.clone(),
+        EMAIL.into(),
+        TOKEN.into(),
+        "DEMO".into(),
+    ])
+    .await;
+    assert_eq!(
+        seen,
+        json!({"key": "DEMO-1", "status": "Done", "listed": 5, "comments": 1, "notFound": 404})
+    );
+
+    let github = twinsync_github::fake::FakeGithub::start(
+        "127.0.0.1:0",
+        twinsync_github::fake::FakeOptions {
+            tokens: vec![("ghp-octokit".into(), "mona".into())],
+            repos: vec!["acme/demo".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let seen = run(vec![
+        "github".into(),
+        github.url.clone(),
+        "ghp-octokit".into(),
+        "acme/demo".into(),
+    ])
+    .await;
+    assert_eq!(
+        seen,
+        json!({"number": 1, "state": "closed", "listed": 5, "comments": 1, "notFound": 404})
+    );
+}

@@ -44,6 +44,27 @@ impl Redmine {
             .request(method, format!("{}{path}", self.url))
             .header("X-Redmine-API-Key", &self.key)
     }
+    /// A project of its own (so runs against a shared Redmine do not meet), named
+    /// `{prefix}{ms}`, with Ana as a member; returns it and Ana's id.
+    async fn new_project(&self, prefix: &str) -> (String, u64) {
+        let project = format!(
+            "{prefix}{}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_millis()
+        );
+        let resp = self
+            .req(reqwest::Method::POST, "/projects.json")
+            .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201, "creating project {project}");
+        let ana = self.add_ana(&project).await;
+        (project, ana)
+    }
+
     /// Makes Ana (made by redmine-up) a member of `project`, so issues can be assigned to
     /// her (the demo items are assigned to ana@example.com); returns her id.
     async fn add_ana(&self, project: &str) -> u64 {
@@ -241,28 +262,7 @@ async fn sandbox_and_redmine_sync_both_ways() {
         .with_env_filter("twinsync_node=debug,twinsync_redmine=debug")
         .try_init();
     let rm = redmine();
-    // A project of its own, so runs against a shared Redmine do not meet.
-    let project = format!(
-        "ts{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
-    let resp = rm
-        .req(reqwest::Method::POST, "/projects.json")
-        .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        resp.status().as_u16(),
-        201,
-        "{}",
-        resp.text().await.unwrap()
-    );
-
-    let ana_id = rm.add_ana(&project).await;
+    let (project, ana_id) = rm.new_project("ts").await;
 
     let dir = tempfile::tempdir().unwrap();
     let p = Process::start(
@@ -567,21 +567,7 @@ async fn bulk_sync_to_redmine_survives_a_restart() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000);
     let rm = redmine();
-    let project = format!(
-        "bulk{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
-    let resp = rm
-        .req(reqwest::Method::POST, "/projects.json")
-        .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    rm.add_ana(&project).await;
+    let (project, _) = rm.new_project("bulk").await;
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(&rm, &project);
     cfg.sandbox[0].db = Some("sandbox-a.db".into());
@@ -682,21 +668,7 @@ async fn textile_redmines_store_textile() {
         .with_env_filter("twinsync_node=debug,twinsync_redmine=debug,redmine=debug")
         .try_init();
     let rm = redmine();
-    let project = format!(
-        "tx{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
-    let resp = rm
-        .req(reqwest::Method::POST, "/projects.json")
-        .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    rm.add_ana(&project).await;
+    let (project, _) = rm.new_project("tx").await;
     let mut cfg = config(&rm, &project);
     cfg.node[1].instance[0].text_formatting = Some("textile".into());
     let dir = tempfile::tempdir().unwrap();
@@ -764,21 +736,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
         .with_env_filter("twinsync_node=debug,twinsync_redmine=warn")
         .try_init();
     let rm = redmine();
-    let project = format!(
-        "jg{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis()
-    );
-    let resp = rm
-        .req(reqwest::Method::POST, "/projects.json")
-        .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 201);
-    rm.add_ana(&project).await;
+    let (project, _) = rm.new_project("jg").await;
     let people = [
         ("bot@example.com".to_string(), "twinsync bot".to_string()),
         ("ana@example.com".to_string(), "Ana Lima".to_string()),

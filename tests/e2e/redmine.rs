@@ -996,6 +996,29 @@ async fn redmine_rules_pair_with_jira_and_github() {
         },
     )
     .await;
+    // Settled: no replica goes back and forth any more (a field one tracker cannot hold
+    // once made the Redmine and GitHub nodes echo each other forever).
+    let node_r = p.node("node-r").unwrap().clone();
+    let sent = async || {
+        node_r
+            .twins
+            .list(&TwinQuery {
+                limit: 1_000,
+                ..TwinQuery::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.out_version + t.in_version)
+            .sum::<u64>()
+    };
+    let settled = sent().await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        sent().await,
+        settled,
+        "replicas still flow after convergence"
+    );
     // Nothing came back as a new item anywhere.
     assert_eq!(jira.issue_count("DEMO"), 1);
     assert_eq!(github.issue_count("acme/rm"), 1);

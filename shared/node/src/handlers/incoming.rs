@@ -408,11 +408,15 @@ async fn write(
     Ok(())
 }
 
-/// `after` without the edits someone made while we wrote: a field whose read-back
-/// differs from what we wrote (`written`) was changed by someone else between our read and
-/// our read-back (or the tracker keeps it in another form). The other side has what we
-/// wrote, so that is what the baseline and the merge base hold; the next change event
-/// sends the tracker's value.
+/// `after` without the edits someone made while we wrote. Every tracker holds summary,
+/// description, status, priority and labels: a read-back of one of them that differs from
+/// what sync wrote (`written`) was changed by someone between sync's read and its
+/// read-back (or the tracker refused or reshaped the value). The other side has what sync
+/// wrote, so the baseline and the merge base hold that, and the next change event sends
+/// the tracker's value. Assignee, reporter and custom fields may not take at all (a user
+/// the tracker does not know, a field it does not have): a read-back equal to what the
+/// item had before (`before`) is then no edit and stays, or every echo would be sent again
+/// and an unknown assignee would unassign the other side.
 fn without_concurrent_edits(after: &Item, before: &Item, written: &Item) -> Item {
     let mut out = after.clone();
     macro_rules! settle {
@@ -422,23 +426,24 @@ fn without_concurrent_edits(after: &Item, before: &Item, written: &Item) -> Item
             }
         )*};
     }
-    settle!(
-        summary,
-        description,
-        status,
-        priority,
-        assignee,
-        reporter,
-        labels
-    );
-    // The custom fields we manage: those we wrote and those the item had.
+    settle!(summary, description, status, priority, labels);
+    macro_rules! settle_if_moved {
+        ($($field:ident),*) => {$(
+            if after.$field != written.$field && after.$field != before.$field {
+                out.$field = written.$field.clone();
+            }
+        )*};
+    }
+    settle_if_moved!(assignee, reporter);
     let names: std::collections::BTreeSet<&String> = written
         .custom_fields
         .keys()
         .chain(before.custom_fields.keys())
+        .chain(after.custom_fields.keys())
         .collect();
     for name in names {
-        if after.custom_fields.get(name) != written.custom_fields.get(name) {
+        let now = after.custom_fields.get(name);
+        if now != written.custom_fields.get(name) && now != before.custom_fields.get(name) {
             match written.custom_fields.get(name) {
                 Some(v) => out.custom_fields.insert(name.clone(), v.clone()),
                 None => out.custom_fields.remove(name),
@@ -578,6 +583,20 @@ mod tests {
                 item("a", "Open", Some("red")),
                 item("a", "Open", None),
                 item("a", "Open", Some("red")),
+            ),
+            // The tracker has no such field: what we wrote did not stick, and that is no edit.
+            (
+                item("a", "Open", None),
+                item("a", "Open", Some("red")),
+                item("a", "Open", None),
+                item("a", "Open", None),
+            ),
+            // Someone set a custom field we did not write.
+            (
+                item("a", "Open", None),
+                item("a", "Done", None),
+                item("a", "Done", Some("blue")),
+                item("a", "Done", None),
             ),
         ];
         for (i, (before, written, after, want)) in cases.into_iter().enumerate() {

@@ -298,10 +298,10 @@ impl RedmineTracker {
                     values.push(json!({ "id": f.id, "value": value }));
                 }
                 Some(_) => {}
+                // Another tracker's own field (GitHub's `state_reason`, a milestone): this
+                // Redmine cannot hold it, and the rest of the change must not fail for it.
                 None => {
-                    return Err(PortError::Rejected(format!(
-                        "Redmine has no issue custom field {name:?}"
-                    )));
+                    tracing::warn!(field = %name, "Redmine has no issue custom field of this name; not written");
                 }
             }
         }

@@ -295,3 +295,87 @@ async fn an_edit_made_while_sync_writes_is_not_lost() {
     );
     p.stop().await;
 }
+
+/// A node whose twin store is wiped (or whose pair is relinked) makes new twin records
+/// whose replica versions start again at 1; the other side must still apply them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_wiped_twin_store_keeps_syncing_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo::config("wipe-secret");
+    let http = reqwest::Client::new();
+    let p = Process::start(&config, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let key = demo::create_item(
+        &http,
+        &p.sandbox_urls["a"],
+        demo::item_body(PROJECT_A, 0, "sync"),
+    )
+    .await
+    .unwrap();
+    poll_all(&p).await;
+    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    let node_a = p.node("node-a").unwrap().clone();
+    let node_b = p.node("node-b").unwrap().clone();
+    let a = node_a.tracker("sandbox-a").unwrap();
+    let b = node_b.tracker("sandbox-b").unwrap();
+    let b_key = node_a
+        .twins
+        .find_by_local(CONNECTION, &key)
+        .await
+        .unwrap()
+        .and_then(|t| t.remote_key)
+        .unwrap();
+    let edit = async |tracker: &std::sync::Arc<dyn twinsync_ports::Tracker>, key: &str, s: &str| {
+        tracker
+            .update_item(
+                key,
+                &ItemUpdate {
+                    summary: Some(s.into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+    };
+    let converged = async |s: &str| {
+        for _ in 0..300 {
+            let (x, y) = (
+                a.get_item(&key).await.unwrap().unwrap(),
+                b.get_item(&b_key).await.unwrap().unwrap(),
+            );
+            if x.summary == s && y.summary == s {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    // B sends a few replicas, so A has applied B's versions 1..3.
+    for s in ["from B 1", "from B 2", "from B 3"] {
+        edit(&b, &b_key, s).await;
+        assert!(converged(s).await, "{s} reached A");
+    }
+    for t in node_b
+        .twins
+        .list(&twinsync_ports::TwinQuery {
+            connection_id: Some(CONNECTION.into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    {
+        node_b.twins.delete(&t.id).await.unwrap();
+    }
+    // A's change finds B's item again by its origin marker; B's new twin record counts
+    // its replicas from 1, which A must not take for versions it applied before.
+    edit(&a, &key, "from A after the wipe").await;
+    assert!(converged("from A after the wipe").await);
+    edit(&b, &b_key, "from B after the wipe").await;
+    assert!(
+        converged("from B after the wipe").await,
+        "B's first replica after the wipe reached A"
+    );
+    p.stop().await;
+}

@@ -35,8 +35,12 @@ pub struct ReplicaMessage {
     pub source_url: String,
     /// The twin's key on the receiving side, when the sender knows it.
     pub target_key: Option<String>,
-    /// Per-twin replica version, strictly increasing.
+    /// Per-twin replica version, strictly increasing for one `source_twin`.
     pub version: u64,
+    /// The sender's twin record. Its ids are time-ordered (UUIDv7): a larger one is a new
+    /// record for the same item, whose versions start again at 1.
+    #[serde(default)]
+    pub source_twin: String,
     /// The hubIssue the outgoing rules built.
     pub hub_issue: Value,
     /// When the source item was last updated, for newest-wins conflicts.
@@ -56,6 +60,9 @@ pub struct AckMessage {
     pub target_key: Option<String>,
     pub target_url: Option<String>,
     pub applied_version: u64,
+    /// The replica's `source_twin`: which of our twin records that version counts on.
+    #[serde(default)]
+    pub source_twin: String,
     /// Links from the acker's point of view: local = acker's comment, remote = ours.
     pub comment_links: Vec<CommentLink>,
     /// The acker's outgoing replica of its item after the apply: what we now know it has.
@@ -99,12 +106,17 @@ impl TransportMessage {
     pub fn dedup_id(&self) -> String {
         match self {
             TransportMessage::Replica(r) => {
-                format!("r:{}:{}:{}", r.connection_id, r.source_key, r.version)
+                // A new twin record counts from 1 again: its versions are new messages.
+                format!(
+                    "r:{}:{}:{}:{}",
+                    r.connection_id, r.source_key, r.source_twin, r.version
+                )
             }
             TransportMessage::Ack(a) => format!(
-                "a:{}:{}:{}:{}",
+                "a:{}:{}:{}:{}:{}",
                 a.connection_id,
                 a.source_key,
+                a.source_twin,
                 a.applied_version,
                 a.error.is_some()
             ),

@@ -49,6 +49,10 @@ pub struct Twin {
     pub acked_version: u64,
     /// Last replica version of the other side applied here.
     pub in_version: u64,
+    /// The other side's twin record those versions count on. A newer one (its store was
+    /// wiped, or the pair relinked there) starts counting again.
+    #[serde(default)]
+    pub remote_twin: Option<String>,
     /// The replica (in our outgoing vocabulary) the other side is believed to have;
     /// an outgoing replica equal to it is an echo or a no-op and is not sent.
     pub baseline: Option<Value>,
@@ -98,6 +102,7 @@ impl Twin {
             out_version: 0,
             acked_version: 0,
             in_version: 0,
+            remote_twin: None,
             baseline: None,
             baseline_version: 0,
             previous: None,

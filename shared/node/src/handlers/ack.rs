@@ -17,6 +17,12 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
         if twin.status == TwinStatus::Unlinked {
             return Ok(());
         }
+        if !ack.source_twin.is_empty() && ack.source_twin != twin.id {
+            // The answer to a replica of a twin record this store no longer has (it was
+            // wiped, or the pair relinked): its versions are not this record's.
+            tracing::info!(twin = %twin.id, acked_twin = %ack.source_twin, "ack for a replaced twin record dropped");
+            return Ok(());
+        }
         if let Some(error) = &ack.error {
             twin.status = TwinStatus::Error(format!("remote: {error}"));
         } else {

@@ -36,17 +36,24 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
         if twin.status == TwinStatus::Unlinked {
             return Ok(());
         }
-        if message.version <= twin.in_version {
-            // Applied before: the ack may have been lost, so answer again (deduplicated).
-            return send_ack(
-                node,
-                &connection,
-                twin,
-                &message,
-                twin.baseline.clone(),
-                None,
-            )
-            .await;
+        match replica_order(twin, &message) {
+            ReplicaOrder::Next => {}
+            ReplicaOrder::Stale => {
+                tracing::info!(twin = %twin.id, source_twin = %message.source_twin, version = message.version, "replica of a replaced twin record dropped");
+                return Ok(());
+            }
+            ReplicaOrder::Applied => {
+                // Applied before: the ack may have been lost, so answer again (deduplicated).
+                return send_ack(
+                    node,
+                    &connection,
+                    twin,
+                    &message,
+                    twin.baseline.clone(),
+                    None,
+                )
+                .await;
+            }
         }
     }
     let twin = match found {
@@ -68,6 +75,34 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
             }
             Ok(())
         }
+    }
+}
+
+/// Where a replica stands against what this twin has applied.
+#[derive(Debug, PartialEq)]
+enum ReplicaOrder {
+    /// Newer than anything applied: apply it.
+    Next,
+    /// This version (or a later one) of the same twin record is applied already.
+    Applied,
+    /// From a twin record the other side has since replaced.
+    Stale,
+}
+
+/// Versions count per twin record of the sender. When its store was wiped or the pair
+/// relinked there, its new record starts again at 1; its id is time-ordered, so a larger
+/// id is the newer record and a smaller one a leftover still in a queue.
+fn replica_order(twin: &Twin, message: &ReplicaMessage) -> ReplicaOrder {
+    match twin.remote_twin.as_deref() {
+        Some(known) if !message.source_twin.is_empty() && message.source_twin != known => {
+            if message.source_twin.as_str() > known {
+                ReplicaOrder::Next
+            } else {
+                ReplicaOrder::Stale
+            }
+        }
+        _ if message.version <= twin.in_version => ReplicaOrder::Applied,
+        _ => ReplicaOrder::Next,
     }
 }
 
@@ -333,6 +368,9 @@ async fn write(
     twin.base_item = Some(remote_state);
     twin.previous = Some(message.hub_issue.clone());
     twin.in_version = message.version;
+    if !message.source_twin.is_empty() {
+        twin.remote_twin = Some(message.source_twin.clone());
+    }
     twin.remote_key = Some(message.source_key.clone());
     twin.remote_url = Some(message.source_url.clone());
     twin.local_url = Some(after.url.clone());
@@ -503,6 +541,7 @@ async fn send_ack(
         target_key: twin.local_key.clone(),
         target_url: twin.local_url.clone(),
         applied_version: message.version,
+        source_twin: message.source_twin.clone(),
         comment_links: twin.comment_links.clone(),
         remote_view: view,
         remote_out_version: twin.out_version,
@@ -530,6 +569,49 @@ async fn send_ack(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replica_order_counts_per_sender_twin_record() {
+        let older = "01a2087c-7e7b-769e-94f7-ed906c162ae6";
+        let newer = "01a2087c-9d38-7326-bab9-abe08737f8a3";
+        // (twin's remote record, twin's in_version, message's record, message's version, expected)
+        let cases = [
+            (None, 0, older, 1, ReplicaOrder::Next),
+            (Some(older), 3, older, 4, ReplicaOrder::Next),
+            (Some(older), 3, older, 3, ReplicaOrder::Applied),
+            (Some(older), 3, older, 2, ReplicaOrder::Applied),
+            // The sender's store was wiped: its new record counts from 1.
+            (Some(older), 3, newer, 1, ReplicaOrder::Next),
+            // A leftover of the replaced record.
+            (Some(newer), 1, older, 4, ReplicaOrder::Stale),
+            // A sender from before records were named: versions alone decide.
+            (Some(older), 3, "", 3, ReplicaOrder::Applied),
+            (None, 3, newer, 2, ReplicaOrder::Applied),
+        ];
+        for (remote, in_version, source, version, expected) in cases {
+            let mut twin = Twin::new("t".into(), "c".into(), 0);
+            twin.remote_twin = remote.map(str::to_string);
+            twin.in_version = in_version;
+            let message = ReplicaMessage {
+                connection_id: "c".into(),
+                from_node: "n".into(),
+                source_key: "K-1".into(),
+                source_url: String::new(),
+                target_key: None,
+                version,
+                source_twin: source.into(),
+                hub_issue: Value::Null,
+                source_updated_ms: 0,
+                sent_ms: 0,
+                trace_id: String::new(),
+            };
+            assert_eq!(
+                replica_order(&twin, &message),
+                expected,
+                "{remote:?} v{in_version} <- {source:?} v{version}"
+            );
+        }
+    }
     use twinsync_core::Comment;
 
     fn comment(id: &str, origin: Option<&str>) -> Comment {

@@ -168,6 +168,7 @@ async fn send_replica(
         source_url: item.url.clone(),
         target_key: twin.remote_key.clone(),
         version: twin.out_version,
+        source_twin: twin.id.clone(),
         hub_issue: replica,
         source_updated_ms: item.updated_ms,
         sent_ms: node.now_ms(),

@@ -722,3 +722,310 @@ async fn textile_redmines_store_textile() {
     );
     p.stop().await;
 }
+/// Redmine's default rules against the other trackers' default rules, with no maps in
+/// the connections: a Jira issue and a GitHub issue reach Redmine with their statuses and
+/// priorities judged by meaning, and Redmine's answers (closed with a note, rejected) come
+/// back as Jira's Done with the comment and as GitHub's closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redmine_rules_pair_with_jira_and_github() {
+    use twinsync_node::config::{GithubSection, JiraSection};
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("twinsync_node=debug,twinsync_redmine=warn")
+        .try_init();
+    let rm = redmine();
+    let (project, _) = rm.new_project("jg").await;
+    let people = [
+        ("bot@example.com".to_string(), "twinsync bot".to_string()),
+        ("ana@example.com".to_string(), "Ana Lima".to_string()),
+    ];
+    let jira = twinsync_jira::fake::FakeJira::start(
+        "127.0.0.1:0",
+        twinsync_jira::fake::FakeOptions {
+            projects: vec!["DEMO".into()],
+            accounts: people.to_vec(),
+            api_tokens: vec![
+                ("bot-token".into(), "bot@example.com".into()),
+                ("ana-token".into(), "ana@example.com".into()),
+            ],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let github = twinsync_github::fake::FakeGithub::start(
+        "127.0.0.1:0",
+        twinsync_github::fake::FakeOptions {
+            tokens: vec![
+                ("ghp-bot".into(), "twinsync-bot".into()),
+                ("ghp-ana".into(), "ana".into()),
+            ],
+            repos: vec!["acme/rm".into()],
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let connection =
+        |id: &str, instance: &str, remote: &str, target: &str, trigger: &str| ConnectionSection {
+            id: id.into(),
+            name: format!("{id}: redmine <-> {remote}"),
+            instance: instance.into(),
+            remote_node: remote.into(),
+            target_project: target.into(),
+            outgoing: None,
+            incoming: None,
+            conflicts: None,
+            helper_maps: None,
+            trigger: vec![TriggerSection {
+                id: None,
+                query: trigger.into(),
+            }],
+            plan: vec![],
+        };
+    let instance = |id: &str, connector: &str, url: &str, token: &str| InstanceSection {
+        id: id.into(),
+        connector: connector.into(),
+        base_url: url.into(),
+        webhook_secret: "hook-secret".into(),
+        token: Some(token.into()),
+        origin_field_id: None,
+        project: None,
+        tracker: None,
+        text_formatting: None,
+        register_webhook: connector != "redmine",
+        github: None,
+        jira: None,
+    };
+    let mut redmine_instance = instance("redmine", "redmine", &rm.url, &rm.key);
+    redmine_instance.origin_field_id = Some(rm.field);
+    redmine_instance.project = Some(project.clone());
+    let mut jira_instance = instance("jira", "jira", &jira.url, "bot-token");
+    jira_instance.jira = Some(JiraSection {
+        project: "DEMO".into(),
+        email: Some("bot@example.com".into()),
+        issue_type: None,
+        requests_per_minute: None,
+        burst: None,
+        attachment_max_bytes: None,
+    });
+    let mut github_instance = instance("github", "github", &github.url, "ghp-bot");
+    github_instance.github = Some(GithubSection {
+        repo: "acme/rm".into(),
+        app: None,
+        users: vec![twinsync_github::UserEntry {
+            login: "ana".into(),
+            email: "ana@example.com".into(),
+            name: "Ana Lima".into(),
+        }],
+        requests_per_minute: None,
+        burst: None,
+    });
+    let node =
+        |id: &str, instance: InstanceSection, connection: Vec<ConnectionSection>| NodeSection {
+            id: id.into(),
+            data_dir: id.into(),
+            listen: "127.0.0.1:0".into(),
+            poll_interval_ms: 500,
+            instance: vec![instance],
+            connection,
+        };
+    // Redmine brings nothing under sync by itself here: only the twins of the others.
+    let nothing = "summary ~ \"[never]\"";
+    let cfg = ProcessConfig {
+        sandbox: vec![],
+        node: vec![
+            node(
+                "node-r",
+                redmine_instance,
+                vec![
+                    connection("rj", "redmine", "node-j", &project, nothing),
+                    connection("rg", "redmine", "node-g", &project, nothing),
+                ],
+            ),
+            node(
+                "node-j",
+                jira_instance,
+                vec![connection(
+                    "rj",
+                    "jira",
+                    "node-r",
+                    "DEMO",
+                    "project = DEMO AND labels = sync",
+                )],
+            ),
+            node(
+                "node-g",
+                github_instance,
+                vec![connection(
+                    "rg",
+                    "github",
+                    "node-r",
+                    "acme/rm",
+                    "labels = sync",
+                )],
+            ),
+        ],
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(&cfg, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let http = reqwest::Client::new();
+
+    // A Jira issue in progress, priority Highest, assigned to Ana.
+    let ana_id: Value = http
+        .get(format!(
+            "{}/rest/api/3/user/search?query=ana@example.com",
+            jira.url
+        ))
+        .basic_auth("ana@example.com", Some("ana-token"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created: Value = http
+        .post(format!("{}/rest/api/3/issue", jira.url))
+        .basic_auth("ana@example.com", Some("ana-token"))
+        .json(&json!({"fields": {
+            "project": {"key": "DEMO"}, "issuetype": {"name": "Task"},
+            "summary": "Refunds stuck [jira]",
+            "description": twinsync_jira::adf::from_markdown("Refund **#7** is stuck."),
+            "labels": ["sync"], "priority": {"name": "Highest"},
+            "assignee": {"accountId": ana_id[0]["accountId"]}
+        }}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jira_key = created["key"].as_str().unwrap().to_string();
+    let to_progress = http
+        .post(format!(
+            "{}/rest/api/3/issue/{jira_key}/transitions",
+            jira.url
+        ))
+        .basic_auth("ana@example.com", Some("ana-token"))
+        .json(&json!({"transition": {"id": "21"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(to_progress.status().as_u16(), 204);
+    // A GitHub issue with an urgent priority label.
+    let gh: Value = http
+        .post(format!("{}/repos/acme/rm/issues", github.url))
+        .bearer_auth("ghp-ana")
+        .header("user-agent", "test")
+        .json(&json!({"title": "Export times out [github]", "body": "CSV export of 10k rows.", "labels": ["sync", "priority: urgent"]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let gh_number = gh["number"].as_u64().unwrap();
+
+    let find = |issues: &[Value], tag: &str| {
+        issues
+            .iter()
+            .find(|i| i["subject"].as_str().unwrap_or("").contains(tag))
+            .cloned()
+    };
+    until(
+        "both issues in Redmine, judged by meaning",
+        90,
+        async || {
+            let issues = rm.issues(&project).await;
+            match (find(&issues, "[jira]"), find(&issues, "[github]")) {
+                (Some(j), Some(g)) => {
+                    j["status"]["name"] == "In Progress"
+                        && j["priority"]["name"] == "Urgent"
+                        && j["assigned_to"]["name"] == "Ana Lima"
+                        && g["status"]["name"] == "New"
+                        && g["priority"]["name"] == "Urgent"
+                }
+                _ => false,
+            }
+        },
+    )
+    .await;
+    let issues = rm.issues(&project).await;
+    let (rj, rg) = (
+        find(&issues, "[jira]").unwrap()["id"].as_u64().unwrap(),
+        find(&issues, "[github]").unwrap()["id"].as_u64().unwrap(),
+    );
+    assert_eq!(issues.len(), 2, "one Redmine issue each");
+
+    // Redmine answers: the Jira one closed with a note, the GitHub one rejected.
+    for (id, body) in [
+        (
+            rj,
+            json!({"issue": {"status_id": 5, "notes": "Fixed in the refund job."}}),
+        ),
+        (rg, json!({"issue": {"status_id": 6}})),
+    ] {
+        let r = rm
+            .req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+    }
+    let j = p.node("node-j").unwrap().tracker("jira").unwrap();
+    let g = p.node("node-g").unwrap().tracker("github").unwrap();
+    until(
+        "Done with the note in Jira, closed in GitHub",
+        90,
+        async || {
+            let ji = j.get_item(&jira_key).await.ok().flatten();
+            let gi = g
+                .get_item(&format!("acme/rm#{gh_number}"))
+                .await
+                .ok()
+                .flatten();
+            matches!((ji, gi), (Some(ji), Some(gi))
+            if ji.status_name() == Some("Done")
+                && ji.comments.iter().any(|c| c.body.contains("Fixed in the refund job."))
+                && gi.status_name() == Some("closed"))
+        },
+    )
+    .await;
+    // Settled: no replica goes back and forth any more (a field one tracker cannot hold
+    // once made the Redmine and GitHub nodes echo each other forever).
+    let node_r = p.node("node-r").unwrap().clone();
+    let sent = async || {
+        node_r
+            .twins
+            .list(&TwinQuery {
+                limit: 1_000,
+                ..TwinQuery::default()
+            })
+            .await
+            .unwrap()
+            .iter()
+            .map(|t| t.out_version + t.in_version)
+            .sum::<u64>()
+    };
+    // The last replicas (GitHub's state_reason after the close) may still be on their
+    // way; settled means no replica for 3 s, and a ping-pong never gets there.
+    let mut quiet = false;
+    for _ in 0..10 {
+        let before = sent().await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        if sent().await == before {
+            quiet = true;
+            break;
+        }
+    }
+    assert!(quiet, "replicas still flow 30 s after convergence");
+    // Nothing came back as a new item anywhere.
+    assert_eq!(jira.issue_count("DEMO"), 1);
+    assert_eq!(github.issue_count("acme/rm"), 1);
+    assert_eq!(rm.issues(&project).await.len(), 2);
+    p.stop().await;
+}

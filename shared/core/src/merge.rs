@@ -106,7 +106,11 @@ impl Merger<'_> {
                 }
             }
         };
-        if matches!(pick, Pick::Local) {
+        // Only news goes back: a field neither side changed since they agreed differs
+        // because the rules cannot carry it both ways (Redmine's Rejected comes back from
+        // GitHub as Closed), and sending it again would make the other side answer the
+        // same way forever.
+        if matches!(pick, Pick::Local) && local_changed {
             self.local_kept.push(field.to_string());
         }
         pick
@@ -246,7 +250,6 @@ fn merge_labels(
         }
         return remote.labels.clone();
     };
-    let _ = base;
     let added: Vec<&String> = remote
         .labels
         .iter()
@@ -272,7 +275,12 @@ fn merge_labels(
     sorted_out.sort();
     let mut sorted_remote = remote.labels.clone();
     sorted_remote.sort();
-    if sorted_out != sorted_remote {
+    let mut sorted_base = base.labels.clone();
+    sorted_base.sort();
+    let mut sorted_local = local.labels.clone();
+    sorted_local.sort();
+    // As for single fields: labels the other side cannot hold are no news to send back.
+    if sorted_out != sorted_remote && sorted_local != sorted_base {
         m.local_kept.push("labels".into());
     }
     out
@@ -431,6 +439,19 @@ mod tests {
                 want: item("S1", "Open", "Low", &["local", "remote"], 30),
                 conflicts: 0,
                 local_kept: &["labels"],
+            },
+            Case {
+                // Redmine's Rejected reaches GitHub as closed and comes back as Closed;
+                // GitHub cannot hold Redmine's labels-less state and keeps `sync`.
+                name: "a value the rules cannot carry both ways is kept, not sent back",
+                base: Some(item("S1", "Rejected", "Low", &["a", "sync"], 10)),
+                local: item("S1", "Rejected", "Low", &["a", "sync"], 10),
+                remote: item("S1", "Closed", "Low", &["a"], 20),
+                prev: Some(item("S1", "Closed", "Low", &["a"], 15)),
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Rejected", "Low", &["a", "sync"], 10),
+                conflicts: 0,
+                local_kept: &[],
             },
             Case {
                 name: "no previous replica: remote counts as changed, local as base",

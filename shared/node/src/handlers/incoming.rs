@@ -344,11 +344,9 @@ async fn write(
 
     // What the other side has now, in our vocabulary: our item with the remote's values
     // where we kept our own. It is the merge base and the echo baseline from here on.
-    // On a first sync the item did not exist before our write: the tracker's defaults in
-    // `after` are not edits.
     let settled = without_concurrent_comments(
         &if first_sync {
-            after.clone()
+            without_edits_since_create(&after, &outcome.merged)
         } else {
             without_concurrent_edits(&after, &current, &outcome.merged)
         },
@@ -487,6 +485,29 @@ fn without_concurrent_edits(after: &Item, before: &Item, written: &Item) -> Item
                 None => out.custom_fields.remove(name),
             };
         }
+    }
+    out
+}
+
+/// `after` without the edits someone made between our create and its read-back. The
+/// item did not exist before, so a field we left unset holds the tracker's default, not
+/// an edit; a description may come back in the tracker's own form (Textile, ADF); an
+/// assignee or custom field may not take. A summary, status, priority or labels we set
+/// that read back otherwise were changed by someone (the person who closes the new issue
+/// at once): the baseline holds what we wrote, so that change still goes out.
+fn without_edits_since_create(after: &Item, written: &Item) -> Item {
+    let mut out = after.clone();
+    if after.summary != written.summary {
+        out.summary = written.summary.clone();
+    }
+    if written.status.is_some() && after.status != written.status {
+        out.status = written.status.clone();
+    }
+    if written.priority.is_some() && after.priority != written.priority {
+        out.priority = written.priority.clone();
+    }
+    if !written.labels.is_empty() && after.labels != written.labels {
+        out.labels = written.labels.clone();
     }
     out
 }
@@ -684,6 +705,51 @@ mod tests {
         for (i, (before, written, after, want)) in cases.into_iter().enumerate() {
             assert_eq!(
                 without_concurrent_edits(&after, &before, &written),
+                want,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn edits_made_right_after_a_create_stay_out_of_the_baseline() {
+        let item = |status: Option<&str>, priority: Option<&str>, team: Option<&str>| {
+            let mut i = Item {
+                summary: "s".into(),
+                description: "d".into(),
+                status: status.map(twinsync_core::Named::new),
+                priority: priority.map(twinsync_core::Named::new),
+                ..Item::default()
+            };
+            if let Some(t) = team {
+                i.custom_fields.insert("Team".into(), serde_json::json!(t));
+            }
+            i
+        };
+        // (written, after, settled)
+        let cases = [
+            // The tracker's defaults for what we left unset are no edits.
+            (
+                item(None, None, None),
+                item(Some("New"), Some("Normal"), None),
+                item(Some("New"), Some("Normal"), None),
+            ),
+            // Someone closed the new item at once: the close still goes out.
+            (
+                item(Some("In Progress"), Some("Urgent"), None),
+                item(Some("Closed"), Some("Urgent"), None),
+                item(Some("In Progress"), Some("Urgent"), None),
+            ),
+            // A custom field that did not take is no edit.
+            (
+                item(Some("New"), None, Some("red")),
+                item(Some("New"), Some("Normal"), None),
+                item(Some("New"), Some("Normal"), None),
+            ),
+        ];
+        for (i, (written, after, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                without_edits_since_create(&after, &written),
                 want,
                 "case {i}"
             );

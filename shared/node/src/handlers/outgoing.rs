@@ -81,7 +81,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         observed = event.observed_version,
         version = item.version,
         status = ?item.status_name(),
-        same = twin.baseline.as_ref() == Some(&replica),
+        changed = ?changed_fields(twin.baseline.as_ref(), &replica),
         "outgoing read"
     );
     if twin.baseline.as_ref() == Some(&replica) {
@@ -129,6 +129,30 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     )
     .await;
     Ok(())
+}
+
+/// The replica's top-level fields that differ from the baseline, for the log: what made
+/// this read a change to send.
+fn changed_fields(
+    baseline: Option<&serde_json::Value>,
+    replica: &serde_json::Value,
+) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let before = baseline.and_then(|b| b.as_object()).unwrap_or(&empty);
+    let Some(after) = replica.as_object() else {
+        return Vec::new();
+    };
+    after
+        .iter()
+        .filter(|(k, v)| before.get(k.as_str()) != Some(v))
+        .map(|(k, _)| k.clone())
+        .chain(
+            before
+                .keys()
+                .filter(|k| !after.contains_key(k.as_str()))
+                .cloned(),
+        )
+        .collect()
 }
 
 /// The wait for a twin our incoming handler is writing: short, since the write is quick,

@@ -1,0 +1,730 @@
+//! The `TwinStore` and `ConnectionStore` ports on two DynamoDB tables with a string
+//! partition key `pk` and sort key `sk` (see `infra/template.yaml`).
+//!
+//! twins table:
+//! - `twin#{id}` / `twin`: the twin as JSON in `doc`, with `revision`, `connection_id`,
+//!   `status`, `local_key`, `remote_key` and `created_ms` beside it for conditions and
+//!   filters. Every update is conditional on `revision`.
+//! - `local#{connection}#{key}` / `key` and `remote#{connection}#{key}` / `key`: which twin
+//!   holds an item. A twin and its keys are written in one transaction whose puts require
+//!   the keys to be free: that is the exactly-one-twin reservation, across any number of
+//!   concurrent Lambda invocations.
+//! - `twin#{id}` / `replica#{at}#{direction}#{version}`: the replica history.
+//! - `events#{connection}` / `{at}#{uuid}` and `twin#{id}` / `event#{at}#{uuid}`: sync
+//!   events, expiring after 30 days (`expires_at`, the table's TTL attribute).
+//!
+//! connections table:
+//! - `connection` / `{id}`: connections (one partition: there are few, and a listing is a
+//!   strongly consistent query).
+//! - `cursor#{connection}` / `{trigger}`: polling cursors.
+//! - `nonce#{nonce}` / `nonce`: transport nonces until `expires_at` (TTL).
+//! - `meta` / `{key}`: small scheduler state.
+
+use crate::error::AwsError;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::{AttributeValue, Delete, Put, TransactWriteItem};
+use std::collections::HashMap;
+use twinsync_core::{Connection, SyncEvent, Twin};
+use twinsync_ports::{
+    ConnectionStore, PollCursor, PortError, PortResult, ReplicaRecord, TwinQuery, TwinStore,
+};
+
+type Record = HashMap<String, AttributeValue>;
+
+/// Sync events are kept this long.
+const EVENT_TTL_SECONDS: i64 = 30 * 24 * 3_600;
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> Record {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn get_s<'a>(r: &'a Record, name: &str) -> Option<&'a str> {
+    r.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn doc<T: serde::de::DeserializeOwned>(r: &Record) -> PortResult<T> {
+    let body = get_s(r, "doc").ok_or_else(|| PortError::Storage("record without a doc".into()))?;
+    serde_json::from_str(body).map_err(|e| PortError::Storage(format!("unreadable record: {e}")))
+}
+
+fn to_doc<T: serde::Serialize>(v: &T) -> PortResult<AttributeValue> {
+    serde_json::to_string(v)
+        .map(s)
+        .map_err(|e| PortError::Storage(e.to_string()))
+}
+
+fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> PortResult<T> {
+    r.map_err(|e| PortError::Storage(format!("malformed request: {e}")))
+}
+
+fn now_seconds() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Reads every page of a query or scan.
+macro_rules! all_pages {
+    ($req:expr, $what:expr) => {{
+        let mut items: Vec<Record> = Vec::new();
+        let mut start: Option<Record> = None;
+        loop {
+            let out = $req
+                .clone()
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk($what, &e))?;
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        items
+    }};
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoTwinStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoTwinStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_record(&self, pk: &str, sk: &str) -> PortResult<Option<Record>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("get {pk}"), &e))?;
+        Ok(out.item().cloned())
+    }
+
+    fn twin_record(&self, twin: &Twin) -> PortResult<Record> {
+        let mut r = key(format!("twin#{}", twin.id), "twin");
+        r.insert("doc".into(), to_doc(twin)?);
+        r.insert("revision".into(), n(twin.revision));
+        r.insert("connection_id".into(), s(&twin.connection_id));
+        r.insert("status".into(), s(twin.status.label()));
+        r.insert("created_ms".into(), n(twin.created_ms));
+        if let Some(k) = &twin.local_key {
+            r.insert("local_key".into(), s(k));
+        }
+        if let Some(k) = &twin.remote_key {
+            r.insert("remote_key".into(), s(k));
+        }
+        Ok(r)
+    }
+
+    /// The key records of a twin, as conditional puts: free, or already this twin's.
+    fn key_puts(&self, twin: &Twin) -> PortResult<Vec<TransactWriteItem>> {
+        let mut puts = Vec::new();
+        for (side, k) in [("local", &twin.local_key), ("remote", &twin.remote_key)] {
+            let Some(k) = k else { continue };
+            let mut item = key(format!("{side}#{}#{k}", twin.connection_id), "key");
+            item.insert("twin_id".into(), s(&twin.id));
+            puts.push(
+                TransactWriteItem::builder()
+                    .put(built(
+                        Put::builder()
+                            .table_name(&self.table)
+                            .set_item(Some(item))
+                            .condition_expression("attribute_not_exists(pk) OR twin_id = :id")
+                            .expression_attribute_values(":id", s(&twin.id))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+        }
+        Ok(puts)
+    }
+
+    async fn transact(&self, what: String, items: Vec<TransactWriteItem>) -> PortResult<()> {
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(what, &e))?;
+        Ok(())
+    }
+
+    async fn by_key(&self, side: &str, connection_id: &str, k: &str) -> PortResult<Option<Twin>> {
+        let Some(r) = self
+            .get_record(&format!("{side}#{connection_id}#{k}"), "key")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let Some(id) = get_s(&r, "twin_id") else {
+            return Ok(None);
+        };
+        let twin = self.get(id).await?;
+        // A key record left behind by a twin that since moved to another key (a relink)
+        // does not name this item any more.
+        Ok(twin.filter(|t| {
+            t.connection_id == connection_id
+                && match side {
+                    "local" => t.local_key.as_deref() == Some(k),
+                    _ => t.remote_key.as_deref() == Some(k),
+                }
+        }))
+    }
+
+    async fn put_plain(&self, item: Record) -> PortResult<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("put", &e))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TwinStore for DynamoTwinStore {
+    async fn get(&self, id: &str) -> PortResult<Option<Twin>> {
+        match self.get_record(&format!("twin#{id}"), "twin").await? {
+            Some(r) => Ok(Some(doc(&r)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn find_by_local(
+        &self,
+        connection_id: &str,
+        local_key: &str,
+    ) -> PortResult<Option<Twin>> {
+        self.by_key("local", connection_id, local_key).await
+    }
+
+    async fn find_by_remote(
+        &self,
+        connection_id: &str,
+        remote_key: &str,
+    ) -> PortResult<Option<Twin>> {
+        self.by_key("remote", connection_id, remote_key).await
+    }
+
+    async fn insert(&self, twin: &Twin) -> PortResult<()> {
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(self.twin_record(twin)?))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build(),
+        ];
+        // On insert a key must be free, not merely ours.
+        for mut put in self.key_puts(twin)? {
+            if let Some(p) = put.put.as_mut() {
+                p.condition_expression = Some("attribute_not_exists(pk)".into());
+                p.expression_attribute_values = None;
+            }
+            items.push(put);
+        }
+        self.transact(format!("insert twin {}", twin.id), items)
+            .await
+    }
+
+    async fn update(&self, twin: &Twin) -> PortResult<Twin> {
+        let mut stored = twin.clone();
+        stored.revision = twin.revision + 1;
+        // The common case writes one item: same keys as stored, revision unchanged.
+        let mut condition = "revision = :rev".to_string();
+        let mut values = HashMap::from([(":rev".to_string(), n(twin.revision))]);
+        for (name, k) in [
+            ("local_key", &twin.local_key),
+            ("remote_key", &twin.remote_key),
+        ] {
+            match k {
+                Some(k) => {
+                    condition.push_str(&format!(" AND {name} = :{name}"));
+                    values.insert(format!(":{name}"), s(k));
+                }
+                None => condition.push_str(&format!(" AND attribute_not_exists({name})")),
+            }
+        }
+        let fast = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.twin_record(&stored)?))
+            .condition_expression(condition)
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await;
+        match fast {
+            Ok(_) => return Ok(stored),
+            Err(e) => match AwsError::from_sdk(format!("update twin {}", twin.id), &e) {
+                AwsError::Conflict { .. } => {}
+                other => return Err(other.into()),
+            },
+        }
+        // The condition failed: a newer revision, or keys that are new (a create linked
+        // the item, an ack told the remote key). New keys are claimed in one transaction.
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(self.twin_record(&stored)?))
+                        .condition_expression("revision = :rev")
+                        .expression_attribute_values(":rev", n(twin.revision))
+                        .build(),
+                )?)
+                .build(),
+        ];
+        items.extend(self.key_puts(&stored)?);
+        match self
+            .transact(format!("update twin {}", twin.id), items)
+            .await
+        {
+            Ok(()) => Ok(stored),
+            Err(PortError::Conflict(_)) => Err(PortError::Conflict(format!(
+                "twin {} changed since revision {}",
+                twin.id, twin.revision
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&self, id: &str) -> PortResult<()> {
+        let Some(twin) = self.get(id).await? else {
+            return Ok(());
+        };
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .delete(built(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(key(format!("twin#{id}"), "twin")))
+                        .build(),
+                )?)
+                .build(),
+        ];
+        for (side, k) in [("local", &twin.local_key), ("remote", &twin.remote_key)] {
+            if let Some(k) = k {
+                items.push(
+                    TransactWriteItem::builder()
+                        .delete(built(
+                            Delete::builder()
+                                .table_name(&self.table)
+                                .set_key(Some(key(
+                                    format!("{side}#{}#{k}", twin.connection_id),
+                                    "key",
+                                )))
+                                // Only if the key is still this twin's.
+                                .condition_expression("attribute_not_exists(pk) OR twin_id = :id")
+                                .expression_attribute_values(":id", s(id))
+                                .build(),
+                        )?)
+                        .build(),
+                );
+            }
+        }
+        self.transact(format!("delete twin {id}"), items).await?;
+        // The replica history and the twin's events go with it.
+        let rest = all_pages!(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("twin#{id}"))),
+            format!("history of twin {id}")
+        );
+        for r in rest {
+            if let (Some(pk), Some(sk)) = (get_s(&r, "pk"), get_s(&r, "sk")) {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk, sk)))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(format!("delete history of twin {id}"), &e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A scan: listings are for operators (monitor, bulk operations), not the sync path.
+    async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>> {
+        let mut filter = "sk = :twin".to_string();
+        let mut values = HashMap::from([(":twin".to_string(), s("twin"))]);
+        if let Some(c) = &query.connection_id {
+            filter.push_str(" AND connection_id = :c");
+            values.insert(":c".into(), s(c));
+        }
+        if let Some(st) = &query.status {
+            filter.push_str(" AND #status = :s");
+            values.insert(":s".into(), s(st));
+        }
+        if let Some(p) = &query.key_prefix {
+            filter.push_str(" AND (begins_with(local_key, :p) OR begins_with(remote_key, :p))");
+            values.insert(":p".into(), s(p));
+        }
+        let mut req = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(filter)
+            .set_expression_attribute_values(Some(values))
+            .consistent_read(true);
+        if query.status.is_some() {
+            req = req.expression_attribute_names("#status", "status");
+        }
+        let records = all_pages!(req, "list twins");
+        let mut twins = records
+            .iter()
+            .map(doc::<Twin>)
+            .collect::<PortResult<Vec<_>>>()?;
+        twins.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        let limit = if query.limit == 0 { 100 } else { query.limit };
+        Ok(twins.into_iter().skip(query.offset).take(limit).collect())
+    }
+
+    async fn count(&self, connection_id: Option<&str>) -> PortResult<u64> {
+        let mut filter = "sk = :twin".to_string();
+        let mut values = HashMap::from([(":twin".to_string(), s("twin"))]);
+        if let Some(c) = connection_id {
+            filter.push_str(" AND connection_id = :c");
+            values.insert(":c".into(), s(c));
+        }
+        let mut total = 0u64;
+        let mut start: Option<Record> = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(&filter)
+                .set_expression_attribute_values(Some(values.clone()))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("count twins", &e))?;
+            total += out.count().max(0) as u64;
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(total)
+    }
+
+    async fn add_event(&self, event: &SyncEvent) -> PortResult<()> {
+        let at = format!("{:015}#{}", event.at_ms.max(0), uuid::Uuid::now_v7());
+        let expires = n(event.at_ms / 1_000 + EVENT_TTL_SECONDS);
+        let mut by_connection = key(format!("events#{}", event.connection_id), &at);
+        by_connection.insert("doc".into(), to_doc(event)?);
+        by_connection.insert("expires_at".into(), expires.clone());
+        self.put_plain(by_connection).await?;
+        if let Some(twin) = &event.twin_id {
+            let mut by_twin = key(format!("twin#{twin}"), format!("event#{at}"));
+            by_twin.insert("doc".into(), to_doc(event)?);
+            by_twin.insert("expires_at".into(), expires);
+            self.put_plain(by_twin).await?;
+        }
+        Ok(())
+    }
+
+    async fn events(
+        &self,
+        connection_id: Option<&str>,
+        twin_id: Option<&str>,
+        limit: usize,
+    ) -> PortResult<Vec<SyncEvent>> {
+        let records = match (twin_id, connection_id) {
+            (Some(t), _) => self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
+                .expression_attribute_values(":pk", s(format!("twin#{t}")))
+                .expression_attribute_values(":e", s("event#"))
+                .scan_index_forward(false)
+                .limit(limit.clamp(1, 1_000) as i32)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("events of a twin", &e))?
+                .items()
+                .to_vec(),
+            (None, Some(c)) => self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("events#{c}")))
+                .scan_index_forward(false)
+                .limit(limit.clamp(1, 1_000) as i32)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("events of a connection", &e))?
+                .items()
+                .to_vec(),
+            (None, None) => {
+                let mut all = all_pages!(
+                    self.client
+                        .scan()
+                        .table_name(&self.table)
+                        .filter_expression("begins_with(pk, :e)")
+                        .expression_attribute_values(":e", s("events#")),
+                    "all events"
+                );
+                all.sort_by(|a, b| get_s(b, "sk").cmp(&get_s(a, "sk")));
+                all.truncate(limit);
+                all
+            }
+        };
+        let mut events: Vec<SyncEvent> = records.iter().map(doc).collect::<PortResult<_>>()?;
+        if let (Some(c), Some(_)) = (connection_id, twin_id) {
+            events.retain(|e| e.connection_id == c);
+        }
+        Ok(events)
+    }
+
+    async fn add_replica(&self, record: &ReplicaRecord) -> PortResult<()> {
+        let mut item = key(
+            format!("twin#{}", record.twin_id),
+            format!(
+                "replica#{:015}#{}#{:012}",
+                record.at_ms.max(0),
+                record.direction,
+                record.version
+            ),
+        );
+        item.insert("doc".into(), to_doc(record)?);
+        self.put_plain(item).await
+    }
+
+    async fn replicas(&self, twin_id: &str) -> PortResult<Vec<ReplicaRecord>> {
+        let records = all_pages!(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :r)")
+                .expression_attribute_values(":pk", s(format!("twin#{twin_id}")))
+                .expression_attribute_values(":r", s("replica#"))
+                .consistent_read(true),
+            format!("replicas of twin {twin_id}")
+        );
+        records.iter().map(doc).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoConnectionStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoConnectionStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_doc(&self, pk: &str, sk: &str) -> PortResult<Option<Record>> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("get {pk}/{sk}"), &e))?;
+        Ok(out.item().cloned())
+    }
+
+    async fn put(&self, item: Record, condition: Option<(&str, Record)>) -> PortResult<()> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        if let Some((c, values)) = condition {
+            req = req.condition_expression(c);
+            if !values.is_empty() {
+                req = req.set_expression_attribute_values(Some(values));
+            }
+        }
+        req.send()
+            .await
+            .map_err(|e| AwsError::from_sdk("put", &e))?;
+        Ok(())
+    }
+
+    fn connection_record(connection: &Connection) -> PortResult<Record> {
+        let mut item = key("connection", &connection.id);
+        item.insert("doc".into(), to_doc(connection)?);
+        item.insert("revision".into(), n(connection.revision));
+        Ok(item)
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for DynamoConnectionStore {
+    async fn get(&self, id: &str) -> PortResult<Option<Connection>> {
+        match self.get_doc("connection", id).await? {
+            Some(r) => Ok(Some(doc(&r)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn list(&self) -> PortResult<Vec<Connection>> {
+        let records = all_pages!(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s("connection"))
+                .consistent_read(true),
+            "list connections"
+        );
+        records.iter().map(doc).collect()
+    }
+
+    async fn insert(&self, connection: &Connection) -> PortResult<()> {
+        self.put(
+            Self::connection_record(connection)?,
+            Some(("attribute_not_exists(pk)", Record::new())),
+        )
+        .await
+        .map_err(|e| match e {
+            PortError::Conflict(_) => {
+                PortError::Conflict(format!("connection {} exists", connection.id))
+            }
+            e => e,
+        })
+    }
+
+    async fn update(&self, connection: &Connection) -> PortResult<Connection> {
+        let mut stored = connection.clone();
+        stored.revision = connection.revision + 1;
+        self.put(
+            Self::connection_record(&stored)?,
+            Some((
+                "revision = :rev",
+                HashMap::from([(":rev".to_string(), n(connection.revision))]),
+            )),
+        )
+        .await
+        .map_err(|e| match e {
+            PortError::Conflict(_) => PortError::Conflict(format!(
+                "connection {} changed since revision {}",
+                connection.id, connection.revision
+            )),
+            e => e,
+        })?;
+        Ok(stored)
+    }
+
+    async fn delete(&self, id: &str) -> PortResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key("connection", id)))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("delete connection {id}"), &e))?;
+        Ok(())
+    }
+
+    async fn cursor(
+        &self,
+        connection_id: &str,
+        trigger_id: &str,
+    ) -> PortResult<Option<PollCursor>> {
+        match self
+            .get_doc(&format!("cursor#{connection_id}"), trigger_id)
+            .await?
+        {
+            Some(r) => Ok(Some(doc(&r)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_cursor(
+        &self,
+        connection_id: &str,
+        trigger_id: &str,
+        cursor: &PollCursor,
+    ) -> PortResult<()> {
+        let mut item = key(format!("cursor#{connection_id}"), trigger_id);
+        item.insert("doc".into(), to_doc(cursor)?);
+        self.put(item, None).await
+    }
+
+    /// A nonce is new if no record has it, or the record has expired (DynamoDB's TTL
+    /// deletes expired records within a day or two, not at once).
+    async fn remember_nonce(&self, nonce: &str, expires_ms: i64) -> PortResult<bool> {
+        let mut item = key(format!("nonce#{nonce}"), "nonce");
+        item.insert("expires_ms".into(), n(expires_ms));
+        item.insert("expires_at".into(), n(expires_ms / 1_000 + 1));
+        let now_ms = now_seconds() * 1_000;
+        match self
+            .put(
+                item,
+                Some((
+                    "attribute_not_exists(pk) OR expires_ms < :now",
+                    HashMap::from([(":now".to_string(), n(now_ms))]),
+                )),
+            )
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(PortError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Expired nonces and events are deleted by the tables' TTL (`expires_at`), which
+    /// costs no write capacity; a scan here would read the whole table every minute.
+    async fn purge_expired(&self, _now_ms: i64) -> PortResult<u64> {
+        Ok(0)
+    }
+
+    async fn get_meta(&self, k: &str) -> PortResult<Option<String>> {
+        Ok(self
+            .get_doc("meta", k)
+            .await?
+            .and_then(|r| get_s(&r, "value").map(str::to_string)))
+    }
+
+    async fn set_meta(&self, k: &str, value: &str) -> PortResult<()> {
+        let mut item = key("meta", k);
+        item.insert("value".into(), s(value));
+        self.put(item, None).await
+    }
+}

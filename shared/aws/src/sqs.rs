@@ -1,0 +1,492 @@
+//! The `Queue` port on SQS FIFO queues.
+//!
+//! A port queue `name` is the SQS queue `{prefix}{name}.fifo`. The handled queues and their
+//! dead-letter queues come from the SAM template; a paused connection's held queue and a
+//! private connection's outbox are created on the first send. Bodies over SQS's 256 KiB
+//! limit are stored in S3 and the message carries the object's key (see `PayloadStore`).
+
+use crate::error::AwsError;
+use crate::payload::PayloadStore;
+use async_trait::async_trait;
+use aws_sdk_sqs::Client;
+use aws_sdk_sqs::types::{
+    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
+    SendMessageBatchRequestEntry,
+};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use twinsync_ports::{NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome};
+
+/// The message attribute that marks a body stored in S3; its value is the object key.
+pub const PAYLOAD_ATTRIBUTE: &str = "twinsync-payload";
+
+/// SQS's limit for a message (body and attributes) is 262,144 bytes; what is larger goes
+/// to S3. The margin leaves room for the attributes.
+pub const MAX_INLINE_BODY: usize = 250_000;
+
+/// Held queues keep a paused connection's changes for SQS's longest retention.
+const RETENTION_SECONDS: &str = "1209600";
+
+/// SQS's longest visibility timeout.
+const MAX_VISIBILITY_SECONDS: i64 = 43_200;
+
+pub struct SqsQueue {
+    client: Client,
+    prefix: String,
+    payloads: Option<PayloadStore>,
+    urls: Mutex<HashMap<String, String>>,
+}
+
+impl std::fmt::Debug for SqsQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsQueue")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, prefix: impl Into<String>, payloads: Option<PayloadStore>) -> Self {
+        Self {
+            client,
+            prefix: prefix.into(),
+            payloads,
+            urls: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The SQS name of a port queue. SQS allows letters, digits, `-` and `_`, 80 characters
+    /// with the `.fifo` suffix.
+    pub fn sqs_name(&self, queue: &str) -> String {
+        let clean: String = format!("{}{queue}", self.prefix)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let clean = if clean.len() > 75 {
+            // Long connection ids keep a readable start and a hash of the whole name.
+            format!("{}-{}", &clean[..58], &short_hash(&clean)[..16])
+        } else {
+            clean
+        };
+        format!("{clean}.fifo")
+    }
+
+    /// Held queues and outboxes exist only while there is something in them.
+    fn created_on_demand(queue: &str) -> bool {
+        queue.starts_with("held-") || queue.starts_with("outbox-")
+    }
+
+    async fn url(&self, queue: &str, create: bool) -> Result<Option<String>, AwsError> {
+        if let Ok(urls) = self.urls.lock()
+            && let Some(u) = urls.get(queue)
+        {
+            return Ok(Some(u.clone()));
+        }
+        let name = self.sqs_name(queue);
+        let url = match self.client.get_queue_url().queue_name(&name).send().await {
+            Ok(out) => out.queue_url().map(str::to_string),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
+            {
+                if !(create && Self::created_on_demand(queue)) {
+                    return Ok(None);
+                }
+                let created = self
+                    .client
+                    .create_queue()
+                    .queue_name(&name)
+                    .attributes(QueueAttributeName::FifoQueue, "true")
+                    .attributes(
+                        QueueAttributeName::MessageRetentionPeriod,
+                        RETENTION_SECONDS,
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(format!("create queue {name}"), &e))?;
+                tracing::info!(queue = %name, "queue created");
+                created.queue_url().map(str::to_string)
+            }
+            Err(e) => return Err(AwsError::from_sdk(format!("queue url of {name}"), &e)),
+        };
+        if let (Some(u), Ok(mut urls)) = (&url, self.urls.lock()) {
+            urls.insert(queue.to_string(), u.clone());
+        }
+        Ok(url)
+    }
+
+    async fn existing_url(&self, queue: &str) -> Result<String, AwsError> {
+        self.url(queue, true)
+            .await?
+            .ok_or_else(|| AwsError::Rejected {
+                what: format!("queue {}", self.sqs_name(queue)),
+                code: "QueueDoesNotExist".into(),
+                detail: "the SAM template creates it; is the stack deployed?".into(),
+            })
+    }
+
+    /// The body to send: inline, or stored in S3 with the key in an attribute.
+    async fn outgoing_body(
+        &self,
+        queue: &str,
+        body: String,
+    ) -> Result<(String, Option<String>), AwsError> {
+        if body.len() <= MAX_INLINE_BODY {
+            return Ok((body, None));
+        }
+        let Some(payloads) = &self.payloads else {
+            return Err(AwsError::Config(format!(
+                "a {} byte message for {queue} is over SQS's limit and no payload bucket is set",
+                body.len()
+            )));
+        };
+        let key = payloads.put(queue, body.into_bytes()).await?;
+        Ok((format!("payload in s3: {key}"), Some(key)))
+    }
+
+    /// A received body: read from S3 when the message carries a payload key. The Lambda
+    /// functions call this for the records of their events too.
+    pub async fn resolve_body(&self, body: &str, payload_key: Option<&str>) -> PortResult<String> {
+        match (payload_key, &self.payloads) {
+            (None, _) => Ok(body.to_string()),
+            (Some(key), Some(payloads)) => Ok(payloads.get(key).await?),
+            (Some(key), None) => Err(AwsError::Config(format!(
+                "message body is in s3 ({key}) but no payload bucket is set"
+            ))
+            .into()),
+        }
+    }
+}
+
+fn short_hash(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// SQS takes group and deduplication ids of up to 128 printable ASCII characters; others
+/// are replaced by their hash, which keeps them distinct and stable.
+pub fn sqs_id(id: &str) -> String {
+    if !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()) {
+        id.to_string()
+    } else {
+        format!("h:{}", short_hash(id))
+    }
+}
+
+fn visibility_seconds(ms: i64) -> i32 {
+    // Round up: a wait asked for in milliseconds must not end early.
+    ((ms.max(0) + 999) / 1_000).min(MAX_VISIBILITY_SECONDS) as i32
+}
+
+fn payload_attribute(key: &str) -> Result<MessageAttributeValue, AwsError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(key)
+        .build()
+        .map_err(|e| AwsError::Config(e.to_string()))
+}
+
+#[async_trait]
+impl Queue for SqsQueue {
+    async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
+        let url = self.existing_url(queue).await?;
+        let (body, key) = self.outgoing_body(queue, message.body).await?;
+        let mut req = self
+            .client
+            .send_message()
+            .queue_url(&url)
+            .message_body(body)
+            .message_group_id(sqs_id(&message.group_id))
+            .message_deduplication_id(sqs_id(&message.dedup_id));
+        if let Some(k) = &key {
+            req = req.message_attributes(PAYLOAD_ATTRIBUTE, payload_attribute(k)?);
+        }
+        req.send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("send to {queue}"), &e))?;
+        // SQS answers a duplicate like a new message; the dedup id keeps it from being
+        // delivered twice all the same.
+        Ok(SendOutcome::Enqueued)
+    }
+
+    async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()> {
+        let url = self.existing_url(queue).await?;
+        let mut entries: Vec<SendMessageBatchRequestEntry> = Vec::new();
+        let mut size = 0;
+        for (i, m) in messages.into_iter().enumerate() {
+            let (body, key) = self.outgoing_body(queue, m.body).await?;
+            // A batch carries at most 10 messages and 256 KiB in all.
+            if entries.len() == 10 || (size + body.len() > MAX_INLINE_BODY && !entries.is_empty()) {
+                self.flush(queue, &url, std::mem::take(&mut entries))
+                    .await?;
+                size = 0;
+            }
+            size += body.len();
+            let mut entry = SendMessageBatchRequestEntry::builder()
+                .id(format!("m{i}"))
+                .message_body(body)
+                .message_group_id(sqs_id(&m.group_id))
+                .message_deduplication_id(sqs_id(&m.dedup_id));
+            if let Some(k) = &key {
+                entry = entry.message_attributes(PAYLOAD_ATTRIBUTE, payload_attribute(k)?);
+            }
+            entries.push(entry.build().map_err(|e| AwsError::Config(e.to_string()))?);
+        }
+        if !entries.is_empty() {
+            self.flush(queue, &url, entries).await?;
+        }
+        Ok(())
+    }
+
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility_ms: i64,
+    ) -> PortResult<Vec<QueueMessage>> {
+        let Some(url) = self.url(queue, false).await? else {
+            // A held queue or outbox nobody sent to yet is empty.
+            return Ok(Vec::new());
+        };
+        let out = self
+            .client
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(max.clamp(1, 10) as i32)
+            .visibility_timeout(visibility_seconds(visibility_ms))
+            // A short long-poll asks every SQS server, so an empty answer means empty.
+            .wait_time_seconds(1)
+            .message_system_attribute_names(MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("receive from {queue}"), &e))?;
+        let mut messages = Vec::new();
+        for m in out.messages() {
+            let attr = |name: MessageSystemAttributeName| {
+                m.attributes()
+                    .and_then(|a| a.get(&name))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let key = m
+                .message_attributes()
+                .and_then(|a| a.get(PAYLOAD_ATTRIBUTE))
+                .and_then(|v| v.string_value());
+            messages.push(QueueMessage {
+                id: m.message_id().unwrap_or_default().to_string(),
+                receipt: m.receipt_handle().unwrap_or_default().to_string(),
+                group_id: attr(MessageSystemAttributeName::MessageGroupId),
+                dedup_id: attr(MessageSystemAttributeName::MessageDeduplicationId),
+                body: self.resolve_body(m.body().unwrap_or_default(), key).await?,
+                receive_count: attr(MessageSystemAttributeName::ApproximateReceiveCount)
+                    .parse()
+                    .unwrap_or(1),
+                sent_ms: attr(MessageSystemAttributeName::SentTimestamp)
+                    .parse()
+                    .unwrap_or(0),
+            });
+        }
+        Ok(messages)
+    }
+
+    async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
+        let url = self.existing_url(queue).await?;
+        self.client
+            .delete_message()
+            .queue_url(&url)
+            .receipt_handle(receipt)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("delete from {queue}"), &e))?;
+        Ok(())
+    }
+
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &str,
+        visibility_ms: i64,
+    ) -> PortResult<()> {
+        let url = self.existing_url(queue).await?;
+        self.client
+            .change_message_visibility()
+            .queue_url(&url)
+            .receipt_handle(receipt)
+            .visibility_timeout(visibility_seconds(visibility_ms))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("change visibility in {queue}"), &e))?;
+        Ok(())
+    }
+
+    async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
+        let Some(url) = self.url(queue, false).await? else {
+            return Ok(QueueDepth::default());
+        };
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("depth of {queue}"), &e))?;
+        let get = |name: QueueAttributeName| {
+            out.attributes()
+                .and_then(|a| a.get(&name))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Ok(QueueDepth {
+            visible: get(QueueAttributeName::ApproximateNumberOfMessages),
+            in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
+            delayed: get(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+        })
+    }
+
+    /// SQS cannot drop one group's messages: they are received, deleted when they belong to
+    /// the group and made visible again at once when not. A group whose messages are in
+    /// flight elsewhere is out of reach until they come back.
+    async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64> {
+        let group = sqs_id(group_id);
+        let mut dropped = 0;
+        let mut others = Vec::new();
+        // Bounded: a busy queue is not scanned forever.
+        for _ in 0..20 {
+            let batch = self.receive(queue, 10, 30_000).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                if m.group_id == group {
+                    self.delete(queue, &m.receipt).await?;
+                    dropped += 1;
+                } else {
+                    others.push(m.receipt);
+                }
+            }
+        }
+        for receipt in others {
+            self.change_visibility(queue, &receipt, 0).await?;
+        }
+        Ok(dropped)
+    }
+
+    async fn queue_names(&self) -> PortResult<Vec<String>> {
+        let mut names = Vec::new();
+        let mut next: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_queues()
+                .queue_name_prefix(&self.prefix)
+                .max_results(1_000)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("list queues", &e))?;
+            for url in out.queue_urls() {
+                let name = url.rsplit('/').next().unwrap_or_default();
+                if let Some(n) = name
+                    .strip_prefix(&self.prefix)
+                    .and_then(|n| n.strip_suffix(".fifo"))
+                {
+                    names.push(n.to_string());
+                }
+            }
+            match out.next_token() {
+                Some(t) => next = Some(t.to_string()),
+                None => break,
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl SqsQueue {
+    /// Sends one batch. A batch that partly failed is an error for the whole: the caller
+    /// sends it again, and the dedup ids drop what went through the first time.
+    async fn flush(
+        &self,
+        queue: &str,
+        url: &str,
+        entries: Vec<SendMessageBatchRequestEntry>,
+    ) -> Result<(), AwsError> {
+        let out = self
+            .client
+            .send_message_batch()
+            .queue_url(url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("send batch to {queue}"), &e))?;
+        if let Some(f) = out.failed().first() {
+            let what = format!(
+                "send batch to {queue}: {} of {} failed",
+                out.failed().len(),
+                out.failed().len() + out.successful().len()
+            );
+            return Err(if f.sender_fault() {
+                AwsError::Rejected {
+                    what,
+                    code: f.code().to_string(),
+                    detail: f.message().unwrap_or_default().to_string(),
+                }
+            } else {
+                AwsError::Unavailable {
+                    what,
+                    detail: f.message().unwrap_or_default().to_string(),
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sqs_takes_pass_and_others_are_hashed() {
+        let long = "x".repeat(129);
+        let cases = [
+            ("c1:DEMO-1", true),
+            ("r:c1:acme/rm#1:01a2-uuid:3", true),
+            ("c1:Ünïcode-1", false),
+            ("has space", false),
+            ("", false),
+            (long.as_str(), false),
+        ];
+        for (id, kept) in cases {
+            let out = sqs_id(id);
+            assert_eq!(out == id, kept, "{id}");
+            assert!(out.len() <= 128 && out.chars().all(|c| c.is_ascii_graphic()));
+        }
+        assert_ne!(sqs_id("a b"), sqs_id("a  b"));
+    }
+
+    #[test]
+    fn visibility_rounds_up_and_is_capped() {
+        for (ms, s) in [
+            (0, 0),
+            (1, 1),
+            (1_000, 1),
+            (1_001, 2),
+            (-5, 0),
+            (i64::MAX / 2, 43_200),
+        ] {
+            assert_eq!(visibility_seconds(ms), s, "{ms}");
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! The AWS adapters against the moto emulator: the same port contracts the SQLite
+//! implementations keep (FIFO groups, deduplication, visibility, conditional writes, the
+//! exactly-one-twin reservation under concurrency).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod emulator;
+
+use std::sync::Arc;
+use twinsync_aws::env::ports;
+use twinsync_core::{Connection, SyncEvent, SyncEventKind, Twin, TwinStatus};
+use twinsync_ports::{
+    ConnectionStore, NewMessage, PollCursor, PortError, Queue, ReplicaRecord, TwinQuery, TwinStore,
+};
+
+fn message(group: &str, dedup: &str, body: &str) -> NewMessage {
+    NewMessage {
+        group_id: group.into(),
+        dedup_id: dedup.into(),
+        body: body.into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_queue_keeps_fifo_semantics() {
+    let (_moto, config, resources) = emulator::start("qtest").await;
+    let (queue, _, _) = ports(&config, &resources);
+    let q = "outgoing";
+
+    // One group is delivered in order, one message in flight at a time.
+    for (d, b) in [("a", "first"), ("b", "second")] {
+        queue.send(q, message("c1:K-1", d, b)).await.unwrap();
+    }
+    // The same dedup id within the window is dropped.
+    queue
+        .send(q, message("c1:K-1", "a", "first again"))
+        .await
+        .unwrap();
+    let got = queue.receive(q, 1, 30_000).await.unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, "first");
+    assert_eq!(got[0].group_id, "c1:K-1");
+    assert_eq!(got[0].receive_count, 1);
+    assert!(
+        queue.receive(q, 10, 30_000).await.unwrap().is_empty(),
+        "the group is locked while its first message is in flight"
+    );
+    let depth = queue.depth(q).await.unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (1, 1));
+    // Made visible again, it comes back first, counted as a second receive.
+    queue
+        .change_visibility(q, &got[0].receipt, 0)
+        .await
+        .unwrap();
+    let again = queue.receive(q, 1, 30_000).await.unwrap();
+    assert_eq!(again[0].body, "first");
+    assert_eq!(again[0].receive_count, 2);
+    queue.delete(q, &again[0].receipt).await.unwrap();
+    let next = queue.receive(q, 10, 30_000).await.unwrap();
+    assert_eq!(
+        next.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["second"],
+        "the duplicate was dropped"
+    );
+    queue.delete(q, &next[0].receipt).await.unwrap();
+
+    // Batches keep order; ids SQS would refuse (spaces, non-ASCII) are hashed, not lost.
+    let batch: Vec<NewMessage> = (0..23)
+        .map(|i| message("c1:Ünïcode key", &format!("batch {i}"), &format!("m{i}")))
+        .collect();
+    queue.send_batch(q, batch).await.unwrap();
+    let mut bodies = Vec::new();
+    while bodies.len() < 23 {
+        let got = queue.receive(q, 10, 30_000).await.unwrap();
+        assert!(!got.is_empty(), "all 23 arrive");
+        for m in got {
+            bodies.push(m.body.clone());
+            queue.delete(q, &m.receipt).await.unwrap();
+        }
+    }
+    assert_eq!(bodies, (0..23).map(|i| format!("m{i}")).collect::<Vec<_>>());
+
+    // A body over SQS's 256 KiB goes by S3 and comes back whole.
+    let big = "x".repeat(600_000);
+    queue.send(q, message("c1:K-2", "big", &big)).await.unwrap();
+    let got = queue.receive(q, 10, 30_000).await.unwrap();
+    assert_eq!(got[0].body.len(), big.len());
+    assert_eq!(got[0].body, big);
+    queue.delete(q, &got[0].receipt).await.unwrap();
+
+    // A held queue is created by the first send; an outbox nobody used reads as empty.
+    assert!(
+        queue
+            .receive("outbox-none", 10, 1_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    queue
+        .send("held-c1", message("c1:K-3", "h1", "held"))
+        .await
+        .unwrap();
+    let names = queue.queue_names().await.unwrap();
+    for n in ["outgoing", "transport", "incoming", "ack", "held-c1"] {
+        assert!(names.contains(&n.to_string()), "{n} in {names:?}");
+    }
+    assert!(!names.contains(&"outbox-none".to_string()));
+
+    // Force Unlink drops one group and leaves the others.
+    for (g, d) in [("c1:K-4", "p1"), ("c1:K-5", "p2"), ("c1:K-4", "p3")] {
+        queue.send("transport", message(g, d, d)).await.unwrap();
+    }
+    assert_eq!(queue.purge_group("transport", "c1:K-4").await.unwrap(), 2);
+    let left = queue.receive("transport", 10, 30_000).await.unwrap();
+    assert_eq!(
+        left.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["p2"]
+    );
+}
+
+fn twin(id: &str, local: Option<&str>, remote: Option<&str>) -> Twin {
+    let mut t = Twin::new(id.into(), "c1".into(), 1_000);
+    t.local_key = local.map(str::to_string);
+    t.remote_key = remote.map(str::to_string);
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_twin_store_keeps_one_twin_per_item() {
+    let (_moto, config, resources) = emulator::start("ttest").await;
+    let (_, twins, _) = ports(&config, &resources);
+    let twins = Arc::new(twins);
+
+    // Many workers reserve the twin of one item at once: exactly one wins.
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let twins = twins.clone();
+        tasks.push(tokio::spawn(async move {
+            twins
+                .insert(&twin(&format!("t{i}"), None, Some("R-1")))
+                .await
+        }));
+    }
+    let mut won = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => won.push(()),
+            Err(PortError::Conflict(_)) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(won.len(), 1, "one reservation");
+    let reserved = twins.find_by_remote("c1", "R-1").await.unwrap().unwrap();
+    assert_eq!(reserved.revision, 0);
+
+    // The create links the local key; the conditional update bumps the revision.
+    let mut t = reserved.clone();
+    t.local_key = Some("L-1".into());
+    t.status = TwinStatus::Synced;
+    let stored = twins.update(&t).await.unwrap();
+    assert_eq!(stored.revision, 1);
+    assert_eq!(
+        twins.find_by_local("c1", "L-1").await.unwrap().unwrap().id,
+        t.id
+    );
+    // A stale writer loses.
+    assert!(matches!(
+        twins.update(&t).await,
+        Err(PortError::Conflict(_))
+    ));
+    // Another twin cannot take a key this one holds.
+    assert!(matches!(
+        twins.insert(&twin("other", Some("L-1"), None)).await,
+        Err(PortError::Conflict(_))
+    ));
+    let mut moved = stored.clone();
+    moved.remote_key = Some("R-1".into());
+    moved.comment_links.clear();
+    let stored = twins.update(&moved).await.unwrap();
+    assert_eq!(stored.revision, 2);
+
+    // History, events, listings.
+    for v in 1..=3 {
+        twins
+            .add_replica(&ReplicaRecord {
+                twin_id: stored.id.clone(),
+                direction: "out".into(),
+                version: v,
+                replica: serde_json::json!({"summary": format!("v{v}")}),
+                at_ms: 1_000 + v as i64,
+            })
+            .await
+            .unwrap();
+        twins
+            .add_event(&SyncEvent {
+                connection_id: "c1".into(),
+                twin_id: Some(stored.id.clone()),
+                at_ms: 1_000 + v as i64,
+                kind: SyncEventKind::Outgoing,
+                detail: format!("replica v{v}"),
+            })
+            .await
+            .unwrap();
+    }
+    let versions: Vec<u64> = twins
+        .replicas(&stored.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.version)
+        .collect();
+    assert_eq!(versions, [1, 2, 3]);
+    let details: Vec<String> = twins
+        .events(Some("c1"), None, 2)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(details, ["replica v3", "replica v2"], "newest first");
+    assert_eq!(
+        twins
+            .events(None, Some(&stored.id), 10)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(twins.events(None, None, 10).await.unwrap().len(), 3);
+    twins.insert(&twin("t-b", Some("L-2"), None)).await.unwrap();
+    assert_eq!(twins.count(Some("c1")).await.unwrap(), 2);
+    let synced = twins
+        .list(&TwinQuery {
+            connection_id: Some("c1".into()),
+            status: Some("synced".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(synced.len(), 1);
+    let by_prefix = twins
+        .list(&TwinQuery {
+            key_prefix: Some("L-2".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_prefix[0].id, "t-b");
+
+    // Deleting frees the keys for a new twin (a relink after a wipe).
+    twins.delete(&stored.id).await.unwrap();
+    assert!(twins.find_by_local("c1", "L-1").await.unwrap().is_none());
+    assert!(twins.replicas(&stored.id).await.unwrap().is_empty());
+    twins
+        .insert(&twin("t-new", Some("L-1"), Some("R-1")))
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_connection_store() {
+    let (_moto, config, resources) = emulator::start("ctest").await;
+    let (_, _, connections) = ports(&config, &resources);
+    let c: Connection = serde_json::from_str(
+        &std::fs::read_to_string(emulator::repo_root().join("tests/fixtures/aws/connection.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    connections.insert(&c).await.unwrap();
+    assert!(matches!(
+        connections.insert(&c).await,
+        Err(PortError::Conflict(_))
+    ));
+    let stored = connections.update(&c).await.unwrap();
+    assert_eq!(stored.revision, c.revision + 1);
+    assert!(matches!(
+        connections.update(&c).await,
+        Err(PortError::Conflict(_))
+    ));
+    assert_eq!(connections.list().await.unwrap().len(), 1);
+    assert_eq!(connections.get(&c.id).await.unwrap().unwrap(), stored);
+
+    let cursor = PollCursor {
+        since_ms: 42,
+        seen: vec![("K-1".into(), 3)],
+    };
+    assert!(connections.cursor(&c.id, "t1").await.unwrap().is_none());
+    connections.set_cursor(&c.id, "t1", &cursor).await.unwrap();
+    assert_eq!(connections.cursor(&c.id, "t1").await.unwrap(), Some(cursor));
+
+    let later = 4_102_444_800_000; // 2100-01-01
+    assert!(connections.remember_nonce("n1", later).await.unwrap());
+    assert!(
+        !connections.remember_nonce("n1", later).await.unwrap(),
+        "a replay"
+    );
+    // An expired record no longer blocks its nonce (TTL deletes it later).
+    assert!(connections.remember_nonce("n2", 1_000).await.unwrap());
+    assert!(connections.remember_nonce("n2", later).await.unwrap());
+
+    connections
+        .set_meta("webhook:jira", "https://x")
+        .await
+        .unwrap();
+    assert_eq!(
+        connections
+            .get_meta("webhook:jira")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("https://x")
+    );
+    connections.delete(&c.id).await.unwrap();
+    assert!(connections.list().await.unwrap().is_empty());
+}

@@ -1,0 +1,122 @@
+//! The moto emulator for the adapters' tests: a `moto_server` on a free loopback port,
+//! with the stack's queues, tables and bucket created from `infra/template.yaml` by
+//! `scripts/aws-emulator-setup`. `scripts/test` installs moto
+//! (`scripts/aws-requirements.txt`); without it these tests fail and say so.
+
+#![allow(dead_code)]
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use twinsync_aws::env::Resources;
+
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Starts moto and creates the stack `stack` in it.
+pub async fn start(stack: &str) -> (Moto, SdkConfig, Resources) {
+    let port = free_port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect(
+            "moto_server is not installed: pip install -r scripts/aws-requirements.txt \
+             (scripts/test does)",
+        );
+    let moto = Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let mut up = false;
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(up, "moto_server did not start on port {port}");
+    let out = Command::new("python3")
+        .arg(repo_root().join("scripts/aws-emulator-setup"))
+        .args([
+            "--endpoint",
+            &moto.url,
+            "--stack",
+            stack,
+            "--region",
+            "us-east-1",
+        ])
+        .output()
+        .expect("python3 runs scripts/aws-emulator-setup");
+    assert!(
+        out.status.success(),
+        "aws-emulator-setup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exports = parse_exports(&String::from_utf8_lossy(&out.stdout));
+    let get = |k: &str| {
+        exports
+            .get(k)
+            .cloned()
+            .unwrap_or_else(|| panic!("aws-emulator-setup did not export {k}: {exports:?}"))
+    };
+    let resources = Resources {
+        queue_prefix: get("TWINSYNC_QUEUE_PREFIX"),
+        twins_table: get("TWINSYNC_TWINS_TABLE"),
+        connections_table: get("TWINSYNC_CONNECTIONS_TABLE"),
+        payload_bucket: Some(get("TWINSYNC_PAYLOAD_BUCKET")),
+    };
+    let config = sdk_config(&moto.url).await;
+    (moto, config, resources)
+}
+
+pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
+        .load()
+        .await
+}
+
+/// `export NAME=value` lines (values possibly quoted) into a map.
+pub fn parse_exports(text: &str) -> HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("export "))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            (
+                k.trim().to_string(),
+                v.trim().trim_matches(|c| c == '\'' || c == '"').to_string(),
+            )
+        })
+        .collect()
+}

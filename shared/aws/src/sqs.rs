@@ -36,6 +36,7 @@ pub struct SqsQueue {
     prefix: String,
     payloads: Option<PayloadStore>,
     urls: Mutex<HashMap<String, String>>,
+    receive_wait_seconds: i32,
 }
 
 impl std::fmt::Debug for SqsQueue {
@@ -53,7 +54,16 @@ impl SqsQueue {
             prefix: prefix.into(),
             payloads,
             urls: Mutex::new(HashMap::new()),
+            // A short long-poll asks every SQS server, so an empty answer means empty.
+            receive_wait_seconds: 1,
         }
+    }
+
+    /// How long an empty receive waits for a message (0 to 20 s). The emulator answers
+    /// from one place, so its tests need not wait.
+    pub fn with_receive_wait(mut self, seconds: i32) -> Self {
+        self.receive_wait_seconds = seconds.clamp(0, 20);
+        self
     }
 
     /// The SQS name of a port queue. SQS allows letters, digits, `-` and `_`, 80 characters
@@ -260,8 +270,7 @@ impl Queue for SqsQueue {
             .queue_url(&url)
             .max_number_of_messages(max.clamp(1, 10) as i32)
             .visibility_timeout(visibility_seconds(visibility_ms))
-            // A short long-poll asks every SQS server, so an empty answer means empty.
-            .wait_time_seconds(1)
+            .wait_time_seconds(self.receive_wait_seconds)
             .message_system_attribute_names(MessageSystemAttributeName::All)
             .message_attribute_names("All")
             .send()

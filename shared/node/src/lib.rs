@@ -93,6 +93,9 @@ pub struct NodeSettings {
     pub backoff_max_ms: i64,
     /// Failed deliveries to a peer before the connection goes to Error.
     pub error_after_failures: u32,
+    /// Acks reaching `incoming` go on to the `ack` queue (the AWS deployment, where the
+    /// ack function consumes it) instead of being handled there.
+    pub ack_queue: bool,
 }
 
 impl Default for NodeSettings {
@@ -102,6 +105,7 @@ impl Default for NodeSettings {
             backoff_base_ms: 200,
             backoff_max_ms: 60_000,
             error_after_failures: 5,
+            ack_queue: false,
         }
     }
 }

@@ -28,7 +28,13 @@ pub struct ProcessOptions {
     pub queue_decorator: Option<QueueDecorator>,
     /// Wraps every tracker client, e.g. to slow it down in a test.
     pub tracker_decorator: Option<TrackerDecorator>,
+    /// The ports of each node; SQLite files under the node's data dir when not set.
+    pub ports: Option<PortsFactory>,
 }
+
+/// Makes the ports of a node from its section (the emulator tests put nodes on SQS and
+/// DynamoDB this way).
+pub type PortsFactory = Arc<dyn Fn(&NodeSection) -> NodePorts + Send + Sync>;
 
 impl Default for ProcessOptions {
     fn default() -> Self {
@@ -38,6 +44,7 @@ impl Default for ProcessOptions {
             clock: Arc::new(twinsync_core::SystemClock),
             queue_decorator: None,
             tracker_decorator: None,
+            ports: None,
         }
     }
 }
@@ -312,22 +319,65 @@ async fn build_node(
     local_ids: &[&str],
     options: &ProcessOptions,
 ) -> NodeResult<Node> {
+    if let Some(make) = &options.ports {
+        return build_node_on(
+            section,
+            base_dir,
+            sandbox_urls,
+            local_ids,
+            options,
+            make(section),
+        )
+        .await;
+    }
     let clock = options.clock.clone();
     let data_dir = base_dir.join(&section.data_dir);
     std::fs::create_dir_all(&data_dir).map_err(config_err)?;
     let (queue, twins, connections) =
         twinsync_store::open_node_store(&data_dir.join("node.db"), clock.clone())
             .map_err(config_err)?;
-    let mut queue: Arc<dyn Queue> = Arc::new(queue);
+    build_node_on(
+        section,
+        base_dir,
+        sandbox_urls,
+        local_ids,
+        options,
+        NodePorts {
+            queue: Arc::new(queue),
+            twins: Arc::new(twins),
+            connections: Arc::new(connections),
+        },
+    )
+    .await
+}
+
+/// The stores and queues a node runs on: SQLite locally, SQS and DynamoDB on AWS.
+pub struct NodePorts {
+    pub queue: Arc<dyn Queue>,
+    pub twins: Arc<dyn twinsync_ports::TwinStore>,
+    pub connections: Arc<dyn twinsync_ports::ConnectionStore>,
+}
+
+/// A node of `section` on the given ports: its trackers, and its connections written
+/// from the section (a changed rule set becomes a new active version).
+pub async fn build_node_on(
+    section: &NodeSection,
+    base_dir: &Path,
+    sandbox_urls: &HashMap<String, String>,
+    local_ids: &[&str],
+    options: &ProcessOptions,
+    ports: NodePorts,
+) -> NodeResult<Node> {
+    let mut queue = ports.queue;
     if let Some(decorate) = &options.queue_decorator {
         queue = decorate(queue);
     }
     let mut node = Node::new(
         section.id.clone(),
         queue,
-        Arc::new(twins),
-        Arc::new(connections),
-        clock,
+        ports.twins,
+        ports.connections,
+        options.clock.clone(),
     );
     node.settings = options.node.clone();
     for inst in &section.instance {

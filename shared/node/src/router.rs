@@ -64,9 +64,27 @@ async fn metrics(State(node): State<Arc<Node>>) -> ApiResult<Json<serde_json::Va
     ))
 }
 
-pub fn router(node: Arc<Node>) -> Router {
+/// What may face the internet: tracker webhooks (checked by the vendors' signatures) and
+/// the node-to-node endpoints (checked by the connection's HMAC). The AWS function URLs
+/// serve only this; the operator API stays off them.
+pub fn public_router(node: Arc<Node>) -> Router {
+    public_routes().with_state(node)
+}
+
+fn public_routes() -> Router<Arc<Node>> {
     Router::new()
         .route("/webhooks/{connector}/{instance}", post(webhook))
+        .route("/v1/handshake", post(handshake))
+        .route("/v1/transport", post(transport_in))
+        .route("/v1/pull", post(pull))
+        .route("/v1/rotate", post(rotate_in))
+        .route("/v1/pull/ack", post(pull_ack))
+}
+
+/// The local node's whole API: the public routes and the operator API (connections,
+/// versions, operations, twins, events, the monitor), which listens on loopback.
+pub fn router(node: Arc<Node>) -> Router {
+    public_routes()
         .route(
             "/api/health",
             get(|| async { Json(json!({"status": "ok"})) }),
@@ -75,12 +93,7 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/connections", get(list_connections))
         .route("/api/connections/invite", post(invite))
         .route("/api/connections/accept", post(accept))
-        .route("/v1/handshake", post(handshake))
-        .route("/v1/transport", post(transport_in))
-        .route("/v1/pull", post(pull))
-        .route("/v1/rotate", post(rotate_in))
         .route("/api/connections/{id}/rotate-secret", post(rotate_secret))
-        .route("/v1/pull/ack", post(pull_ack))
         .route(
             "/api/connections/{id}",
             get(get_connection).delete(delete_connection),

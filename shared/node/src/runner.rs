@@ -20,6 +20,9 @@ pub struct RunnerSettings {
     pub idle_ms: u64,
     pub scheduler_every_ms: u64,
     pub poll_interval_ms: i64,
+    /// Consume the queues here. Off when something else does (the Lambda driver of the
+    /// emulator tests); the scheduler and the pull loop run either way.
+    pub consume_queues: bool,
 }
 
 impl Default for RunnerSettings {
@@ -30,6 +33,7 @@ impl Default for RunnerSettings {
             idle_ms: 10,
             scheduler_every_ms: 1_000,
             poll_interval_ms: 10_000,
+            consume_queues: true,
         }
     }
 }
@@ -44,7 +48,10 @@ impl Runner {
     pub fn start(node: Arc<Node>, settings: RunnerSettings) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
-        for queue in queues::HANDLED {
+        for queue in queues::HANDLED
+            .into_iter()
+            .filter(|_| settings.consume_queues)
+        {
             for _ in 0..settings.workers_per_queue.max(1) {
                 tasks.push(tokio::spawn(consume(
                     node.clone(),

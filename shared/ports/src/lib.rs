@@ -61,6 +61,10 @@ pub mod queues {
     /// of their twin) with replicas so that an ack never overtakes a replica the other
     /// node sent before it: the merge base depends on that order.
     pub const INCOMING: &str = "incoming";
+    /// Acks for the separate `ack` function on AWS: the incoming function forwards each
+    /// ack here when it reaches it in its FIFO group, so an ack still never overtakes a
+    /// replica sent before it. The local node handles acks in `incoming` directly.
+    pub const ACK: &str = "ack";
 
     /// The queues the runner consumes, in flow order.
     pub const HANDLED: [&str; 3] = [OUTGOING, TRANSPORT, INCOMING];

@@ -31,8 +31,23 @@ pub async fn dispatch(node: &Node, queue: &str, body: &str, receive_count: u32) 
         }
         queues::INCOMING => match parse::<TransportMessage>(body)? {
             TransportMessage::Replica(r) => incoming::handle(node, r).await,
+            TransportMessage::Ack(a) if node.settings.ack_queue => {
+                let forwarded = TransportMessage::Ack(a);
+                node.queue
+                    .send(
+                        queues::ACK,
+                        NewMessage {
+                            group_id: forwarded.group_id(),
+                            dedup_id: format!("{}:fwd", forwarded.dedup_id()),
+                            body: body.to_string(),
+                        },
+                    )
+                    .await?;
+                Ok(())
+            }
             TransportMessage::Ack(a) => ack::handle(node, a).await,
         },
+        queues::ACK => ack::handle(node, parse(body)?).await,
         other => Err(NodeError::BadMessage(format!(
             "no handler for queue {other}"
         ))),

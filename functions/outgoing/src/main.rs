@@ -1,0 +1,6 @@
+//! The outgoing function: consumes the `outgoing` SQS FIFO queue with partial batch failures.
+
+#[tokio::main]
+async fn main() -> Result<(), twinsync_lambda::Error> {
+    twinsync_lambda::run_sqs(twinsync_lambda::queues::OUTGOING).await
+}

@@ -1,0 +1,299 @@
+//! What the six Lambda functions share. Each `functions/*/src/main.rs` is one call:
+//! [`run_sqs`] for the queue consumers (outgoing, transport, incoming, ack), [`run_http`]
+//! for the function URLs (ingest, transport) and [`run_scheduler`] for the EventBridge
+//! schedule. The handlers are `twinsync-node`'s, on the AWS ports of `twinsync-aws`.
+
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::{LambdaEvent, service_fn};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use twinsync_aws::env::{self, Resources};
+use twinsync_aws::sqs::PAYLOAD_ATTRIBUTE;
+use twinsync_aws::{AwsError, SqsQueue};
+use twinsync_node::batch::{Outcome, process_batch};
+use twinsync_node::config::ProcessConfig;
+use twinsync_node::process::{NodePorts, ProcessOptions, build_node_on};
+use twinsync_node::{Node, NodeError, NodeSettings};
+use twinsync_ports::{NewMessage, PortError, QueueMessage};
+
+pub use twinsync_ports::queues;
+
+/// Why a function could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum LambdaError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+impl LambdaError {
+    /// A cold start that failed on a lost race (two instances writing the connection) or
+    /// an unreachable service may work on Lambda's next try; bad configuration will not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            LambdaError::Config(_) => false,
+            LambdaError::Aws(e) => e.is_retryable(),
+            LambdaError::Node(e) => e.is_retryable(),
+        }
+    }
+}
+
+pub type Error = lambda_runtime::Error;
+
+/// A node on the stack's queues and tables, and the SQS adapter itself (records of an
+/// event carry S3 payload keys it resolves).
+pub struct Function {
+    pub node: Arc<Node>,
+    pub sqs: Arc<SqsQueue>,
+}
+
+/// JSON logs (Lambda's JSON log format), filtered by `RUST_LOG`.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_current_span(false)
+        .try_init();
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// Builds the node at cold start: resource names from the environment, the node's TOML
+/// from the SSM parameter `TWINSYNC_CONFIG_PARAMETER` (or a file, `TWINSYNC_CONFIG_FILE`,
+/// for the emulator), the `[[node]]` whose id is `TWINSYNC_NODE_ID`.
+pub async fn node_from_env() -> Result<Function, LambdaError> {
+    let sdk = env::sdk_config().await;
+    let resources = Resources::from_env()?;
+    let node_id = var("TWINSYNC_NODE_ID")
+        .ok_or_else(|| LambdaError::Config("TWINSYNC_NODE_ID is not set".into()))?;
+    let text = match (
+        var("TWINSYNC_CONFIG_FILE"),
+        var("TWINSYNC_CONFIG_PARAMETER"),
+    ) {
+        (Some(file), _) => std::fs::read_to_string(&file)
+            .map_err(|e| LambdaError::Config(format!("cannot read {file}: {e}")))?,
+        (None, Some(parameter)) => env::node_config(&sdk, &parameter).await?,
+        (None, None) => {
+            return Err(LambdaError::Config(
+                "set TWINSYNC_CONFIG_PARAMETER (or TWINSYNC_CONFIG_FILE)".into(),
+            ));
+        }
+    };
+    // The message only: the TOML error's excerpt of the line could show a credential.
+    let config: ProcessConfig = toml::from_str(&text).map_err(|e| {
+        LambdaError::Config(format!("the node config is not valid: {}", e.message()))
+    })?;
+    let section = config
+        .node
+        .iter()
+        .find(|n| n.id == node_id)
+        .ok_or_else(|| LambdaError::Config(format!("the node config has no [[node]] {node_id}")))?;
+    let (queue, twins, connections) = env::ports(&sdk, &resources);
+    let sqs = Arc::new(queue);
+    let options = ProcessOptions {
+        node: NodeSettings {
+            ack_queue: true,
+            ..NodeSettings::default()
+        },
+        ..ProcessOptions::default()
+    };
+    // Rule files named in the config are read relative to it.
+    let base_dir = var("TWINSYNC_CONFIG_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::current_dir().ok())
+        .unwrap_or_default();
+    let mut attempt = 0;
+    let node = loop {
+        let ports = NodePorts {
+            queue: sqs.clone(),
+            twins: Arc::new(twins.clone()),
+            connections: Arc::new(connections.clone()),
+        };
+        match build_node_on(section, &base_dir, &HashMap::new(), &[], &options, ports).await {
+            Ok(node) => break node,
+            // Another instance's cold start wrote the connection first: read it again.
+            Err(e) if attempt < 5 && matches!(e, NodeError::Port(PortError::Conflict(_))) => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    };
+    if let Some(url) = var("TWINSYNC_PUBLIC_URL") {
+        node.set_public_url(&url);
+    }
+    Ok(Function {
+        node: Arc::new(node),
+        sqs,
+    })
+}
+
+fn record_to_message(record: &SqsMessage, body: String) -> QueueMessage {
+    let attr = |name: &str| record.attributes.get(name).cloned().unwrap_or_default();
+    QueueMessage {
+        id: record.message_id.clone().unwrap_or_default(),
+        receipt: record.receipt_handle.clone().unwrap_or_default(),
+        group_id: attr("MessageGroupId"),
+        dedup_id: attr("MessageDeduplicationId"),
+        body,
+        receive_count: attr("ApproximateReceiveCount").parse().unwrap_or(1),
+        sent_ms: attr("SentTimestamp").parse().unwrap_or(0),
+    }
+}
+
+fn failure(id: &str) -> BatchItemFailure {
+    let mut f = BatchItemFailure::default();
+    f.item_identifier = id.to_string();
+    f
+}
+
+/// Runs a FIFO batch of `queue` the way the local runner does, and answers Lambda's event
+/// source mapping: what succeeded (or was dead-lettered with its reason) is left for it to
+/// delete; a failure is reported with every message after it, each made visible again
+/// after its backoff.
+pub async fn handle_sqs_batch(f: &Function, queue: &str, event: SqsEvent) -> SqsBatchResponse {
+    let mut messages = Vec::new();
+    let mut unread = Vec::new();
+    for record in &event.records {
+        if !unread.is_empty() {
+            unread.push(record.message_id.clone().unwrap_or_default());
+            continue;
+        }
+        let key = record
+            .message_attributes
+            .get(PAYLOAD_ATTRIBUTE)
+            .and_then(|a| a.string_value.as_deref());
+        match f
+            .sqs
+            .resolve_body(record.body.as_deref().unwrap_or_default(), key)
+            .await
+        {
+            Ok(body) => messages.push(record_to_message(record, body)),
+            Err(e) => {
+                // Its group must not go on without it: it and the rest come back later.
+                tracing::warn!(queue, id = ?record.message_id, error = %e, "message body unreadable; retried");
+                unread.push(record.message_id.clone().unwrap_or_default());
+            }
+        }
+    }
+    let outcomes = process_batch(&f.node, queue, &messages).await;
+    let mut response = SqsBatchResponse::default();
+    for (message, outcome) in messages.iter().zip(outcomes) {
+        let delay = match outcome {
+            Outcome::Done => continue,
+            Outcome::Retry { after_ms, .. }
+            | Outcome::Postponed { after_ms, .. }
+            | Outcome::NotProcessed { after_ms } => after_ms,
+            Outcome::DeadLetter { reason } => {
+                let moved = f
+                    .node
+                    .queue
+                    .send(
+                        &queues::dlq(queue),
+                        NewMessage {
+                            group_id: message.group_id.clone(),
+                            dedup_id: format!("{}:dead:{}", message.dedup_id, message.id),
+                            body: message.body.clone(),
+                        },
+                    )
+                    .await;
+                match moved {
+                    Ok(_) => {
+                        tracing::error!(queue, id = %message.id, %reason, "moved to the dead-letter queue");
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(queue, id = %message.id, error = %e, "dead-lettering failed; retried");
+                        0
+                    }
+                }
+            }
+        };
+        // The backoff: visible again after `delay`, not after the queue's full timeout.
+        if let Err(e) = f
+            .node
+            .queue
+            .change_visibility(queue, &message.receipt, delay)
+            .await
+        {
+            tracing::warn!(queue, id = %message.id, error = %e, "could not set the retry delay");
+        }
+        response.batch_item_failures.push(failure(&message.id));
+    }
+    for id in unread {
+        response.batch_item_failures.push(failure(&id));
+    }
+    response
+}
+
+/// The main of a queue consumer.
+pub async fn run_sqs(queue: &'static str) -> Result<(), Error> {
+    init_tracing();
+    let f = Arc::new(node_from_env().await?);
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let f = f.clone();
+        async move { Ok::<_, Error>(handle_sqs_batch(&f, queue, event.payload).await) }
+    }))
+    .await
+}
+
+/// The main of a function URL: the node's public routes (webhooks, `/v1/*`).
+pub async fn run_http() -> Result<(), Error> {
+    init_tracing();
+    let f = node_from_env().await?;
+    lambda_http::run(twinsync_node::router::public_router(f.node)).await
+}
+
+/// The main of the transport function, which has both an SQS event source (replicas and
+/// acks to deliver) and a function URL (`/v1/transport` from the other node): an event
+/// with `Records` is a batch, anything else a function URL request.
+pub async fn run_sqs_and_http(queue: &'static str) -> Result<(), Error> {
+    use lambda_http::tower::ServiceExt;
+    init_tracing();
+    let f = Arc::new(node_from_env().await?);
+    let router = twinsync_node::router::public_router(f.node.clone());
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+        let (f, router) = (f.clone(), router.clone());
+        async move {
+            let LambdaEvent { payload, context } = event;
+            if payload.get("Records").is_some() {
+                let batch: SqsEvent = serde_json::from_value(payload)?;
+                return Ok::<_, Error>(serde_json::to_value(
+                    handle_sqs_batch(&f, queue, batch).await,
+                )?);
+            }
+            let request: lambda_http::request::LambdaRequest = serde_json::from_value(payload)?;
+            // lambda_http's own adapter between the event and axum (what `run_http` uses).
+            let response = lambda_http::Adapter::from(router)
+                .oneshot(LambdaEvent::new(request, context))
+                .await?;
+            Ok(serde_json::to_value(response)?)
+        }
+    }))
+    .await
+}
+
+/// The main of the scheduler: one tick per EventBridge invocation (every minute).
+pub async fn run_scheduler() -> Result<(), Error> {
+    init_tracing();
+    let f = Arc::new(node_from_env().await?);
+    // Polling triggers are due every minute at most on AWS: the schedule's rate.
+    let poll_interval_ms = var("TWINSYNC_POLL_INTERVAL_MS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(60_000);
+    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
+        let f = f.clone();
+        async move {
+            let report = twinsync_node::handlers::scheduler::tick(&f.node, poll_interval_ms)
+                .await
+                .map_err(|e| Box::new(e) as Error)?;
+            Ok::<_, Error>(serde_json::json!(format!("{report:?}")))
+        }
+    }))
+    .await
+}

@@ -1,0 +1,268 @@
+//! The functions' batch handler on the AWS ports, against moto: two nodes, each on its own
+//! stack (queues, tables, bucket made from `infra/template.yaml`), driven the way Lambda's
+//! event source mappings drive the functions — receive a batch from the queue, hand it to
+//! the function as an `SqsEvent`, delete what it did not report as failed. The scheduler
+//! (polling, resume) runs as the schedule would.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../../aws/tests/emulator/mod.rs"]
+mod emulator;
+
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use twinsync_aws::SqsQueue;
+use twinsync_aws::env::ports;
+use twinsync_cli::demo::{self, CONNECTION, PROJECT_A, PROJECT_B};
+use twinsync_core::ItemUpdate;
+use twinsync_lambda::{Function, handle_sqs_batch, queues};
+use twinsync_node::NodeSettings;
+use twinsync_node::process::{NodePorts, Process, ProcessOptions};
+use twinsync_node::runner::RunnerSettings;
+use twinsync_ports::{Queue, Tracker, TwinQuery};
+
+const FUNCTION_QUEUES: [&str; 4] = [
+    queues::OUTGOING,
+    queues::TRANSPORT,
+    queues::INCOMING,
+    queues::ACK,
+];
+
+/// One round of every node's event source mappings; returns how many messages the
+/// functions were given.
+async fn drive(functions: &[Function]) -> usize {
+    let mut given = 0;
+    for f in functions {
+        for queue in FUNCTION_QUEUES {
+            let batch = f.sqs.receive(queue, 10, 360_000).await.unwrap();
+            if batch.is_empty() {
+                continue;
+            }
+            given += batch.len();
+            let mut event = SqsEvent::default();
+            for m in &batch {
+                let mut record = SqsMessage::default();
+                record.message_id = Some(m.id.clone());
+                record.receipt_handle = Some(m.receipt.clone());
+                record.body = Some(m.body.clone());
+                record.attributes = HashMap::from([
+                    ("MessageGroupId".to_string(), m.group_id.clone()),
+                    ("MessageDeduplicationId".to_string(), m.dedup_id.clone()),
+                    (
+                        "ApproximateReceiveCount".to_string(),
+                        m.receive_count.to_string(),
+                    ),
+                    ("SentTimestamp".to_string(), m.sent_ms.to_string()),
+                ]);
+                event.records.push(record);
+            }
+            let response = handle_sqs_batch(f, queue, event).await;
+            let failed: Vec<&str> = response
+                .batch_item_failures
+                .iter()
+                .map(|b| b.item_identifier.as_str())
+                .collect();
+            for m in batch.iter().filter(|m| !failed.contains(&m.id.as_str())) {
+                f.sqs.delete(queue, &m.receipt).await.unwrap();
+            }
+        }
+    }
+    given
+}
+
+/// Drives until the queues stay empty for a while (webhooks arrive on their own time).
+async fn drive_until_quiet(functions: &[Function], timeout: Duration) -> bool {
+    let start = Instant::now();
+    let mut idle = 0;
+    while start.elapsed() < timeout {
+        if drive(functions).await == 0 {
+            idle += 1;
+            if idle >= 6 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        } else {
+            idle = 0;
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_converges_through_the_functions_on_moto() {
+    let (_moto, config, res_a) = emulator::start("node-a").await;
+    let out = std::process::Command::new("python3")
+        .arg(emulator::repo_root().join("scripts/aws-emulator-setup"))
+        .args([
+            "--endpoint",
+            &_moto.url,
+            "--stack",
+            "node-b",
+            "--region",
+            "us-east-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let exports = emulator::parse_exports(&String::from_utf8_lossy(&out.stdout));
+    let res_b = twinsync_aws::env::Resources {
+        queue_prefix: exports["TWINSYNC_QUEUE_PREFIX"].clone(),
+        twins_table: exports["TWINSYNC_TWINS_TABLE"].clone(),
+        connections_table: exports["TWINSYNC_CONNECTIONS_TABLE"].clone(),
+        payload_bucket: Some(exports["TWINSYNC_PAYLOAD_BUCKET"].clone()),
+    };
+    let mut stacks = HashMap::new();
+    for (node, res) in [("node-a", &res_a), ("node-b", &res_b)] {
+        let (queue, twins, connections) = ports(&config, res);
+        stacks.insert(
+            node.to_string(),
+            (Arc::new(queue.with_receive_wait(0)), twins, connections),
+        );
+    }
+    let stacks = Arc::new(stacks);
+    let factory = {
+        let stacks = stacks.clone();
+        Arc::new(move |section: &twinsync_node::config::NodeSection| {
+            let (queue, twins, connections) = &stacks[&section.id];
+            NodePorts {
+                queue: queue.clone(),
+                twins: Arc::new(twins.clone()),
+                connections: Arc::new(connections.clone()),
+            }
+        })
+    };
+    let options = ProcessOptions {
+        node: NodeSettings {
+            ack_queue: true,
+            ..NodeSettings::default()
+        },
+        runner: RunnerSettings {
+            // The driver below is Lambda's event source mapping; only the scheduler runs.
+            consume_queues: false,
+            poll_interval_ms: 1_000,
+            ..RunnerSettings::default()
+        },
+        ports: Some(factory),
+        ..ProcessOptions::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(&demo::config("moto-secret"), dir.path(), options)
+        .await
+        .unwrap();
+    let functions: Vec<Function> = ["node-a", "node-b"]
+        .into_iter()
+        .map(|id| Function {
+            node: p.node(id).unwrap().clone(),
+            sqs: stacks[id].0.clone(),
+        })
+        .collect();
+    let sqs_of = |id: &str| -> Arc<SqsQueue> { stacks[id].0.clone() };
+
+    // Items both ways.
+    let http = reqwest::Client::new();
+    let mut a_keys = Vec::new();
+    for i in 0..8 {
+        a_keys.push(
+            demo::create_item(
+                &http,
+                &p.sandbox_urls["a"],
+                demo::item_body(PROJECT_A, i, "sync"),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    for i in 0..3 {
+        demo::create_item(
+            &http,
+            &p.sandbox_urls["b"],
+            demo::item_body(PROJECT_B, 100 + i, "escalate"),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(drive_until_quiet(&functions, Duration::from_secs(120)).await);
+    let node_a = p.node("node-a").unwrap().clone();
+    let node_b = p.node("node-b").unwrap().clone();
+    let a = node_a.tracker("sandbox-a").unwrap();
+    let b = node_b.tracker("sandbox-b").unwrap();
+    let twins_of = async |node: &twinsync_node::Node| {
+        node.twins
+            .list(&TwinQuery {
+                connection_id: Some(CONNECTION.into()),
+                limit: 1_000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(twins_of(&node_a).await.len(), 11, "a twin per item on A");
+    assert_eq!(twins_of(&node_b).await.len(), 11, "a twin per item on B");
+
+    // Concurrent edits of one item on both sides.
+    let b_key = node_a
+        .twins
+        .find_by_local(CONNECTION, &a_keys[0])
+        .await
+        .unwrap()
+        .and_then(|t| t.remote_key)
+        .unwrap();
+    a.update_item(
+        &a_keys[0],
+        &ItemUpdate {
+            summary: Some("edited on A".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    b.update_item(
+        &b_key,
+        &ItemUpdate {
+            description: Some("edited on B".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(drive_until_quiet(&functions, Duration::from_secs(120)).await);
+    let (x, y) = (
+        a.get_item(&a_keys[0]).await.unwrap().unwrap(),
+        b.get_item(&b_key).await.unwrap().unwrap(),
+    );
+    assert_eq!(
+        (x.summary.as_str(), x.description.as_str()),
+        ("edited on A", "edited on B")
+    );
+    assert_eq!(
+        (y.summary.as_str(), y.description.as_str()),
+        ("edited on A", "edited on B")
+    );
+
+    // No duplicates: each side holds its own items and one twin item per other item.
+    let count =
+        async |t: &Arc<dyn Tracker>| t.search_updated("", 0, None).await.unwrap().items.len();
+    assert_eq!(count(&a).await, 11);
+    assert_eq!(count(&b).await, 11);
+
+    // The replica history is in the twins table.
+    let twin = node_a
+        .twins
+        .find_by_local(CONNECTION, &a_keys[0])
+        .await
+        .unwrap()
+        .unwrap();
+    let history = node_a.twins.replicas(&twin.id).await.unwrap();
+    assert!(history.iter().any(|r| r.direction == "out"));
+    assert!(history.iter().any(|r| r.direction == "in"));
+
+    // Nothing is left in any queue, dead-letter queues included.
+    for id in ["node-a", "node-b"] {
+        for q in sqs_of(id).queue_names().await.unwrap() {
+            assert_eq!(sqs_of(id).depth(&q).await.unwrap().total(), 0, "{id} {q}");
+        }
+    }
+    p.stop().await;
+}

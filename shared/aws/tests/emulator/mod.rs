@@ -37,8 +37,9 @@ fn free_port() -> u16 {
 /// Starts moto and creates the stack `stack` in it.
 pub async fn start(stack: &str) -> (Moto, SdkConfig, Resources) {
     let port = free_port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // As a module of the interpreter that has moto: no console script on PATH needed.
+    let child = Command::new("python3")
+        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -39,7 +39,14 @@ pub async fn start(stack: &str) -> (Moto, SdkConfig, Resources) {
     let port = free_port();
     // As a module of the interpreter that has moto: no console script on PATH needed.
     let child = Command::new("python3")
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()

@@ -1,7 +1,7 @@
 //! The REST client and the `Tracker` implementation.
 //!
 //! Every request goes through [`GithubTracker::send`]: the connector's own budget first
-//! (`governor`), then GitHub's answer read for its limits. A 429, a secondary-limit 403
+//! (`RateGate` of twinsync-connector-kit), then GitHub's answer read for its limits. A 429, a secondary-limit 403
 //! with `Retry-After`, or an exhausted `x-ratelimit-remaining` becomes
 //! `PortError::RateLimited` with the wait GitHub asked for: the handler hands it to the
 //! queue, which extends the message's visibility instead of sleeping in a worker.
@@ -13,13 +13,12 @@ use crate::mapping::{
 };
 use crate::{GithubError, webhook};
 use async_trait::async_trait;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+use twinsync_connector_kit::{RateGate, now_ms};
 use twinsync_core::marker::{split_origin, with_origin};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -27,32 +26,18 @@ use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, Web
 pub const API_VERSION: &str = "2022-11-28";
 pub const USER_AGENT: &str = concat!("twinsync/", env!("CARGO_PKG_VERSION"));
 
-/// The longest the budget may hold a request in the worker; longer waits go back to the
-/// queue as `RateLimited`.
-const MAX_BUDGET_WAIT: Duration = Duration::from_secs(2);
-
 pub struct GithubTracker {
     instance: String,
     config: GithubConfig,
     users: Directory,
     auth: Auth,
     http: reqwest::Client,
-    budget: DefaultDirectRateLimiter,
+    gate: RateGate,
     /// GitHub said we are out of requests until then (ms since the epoch).
-    blocked_until_ms: AtomicI64,
-    calls: AtomicU64,
-    throttled_ms: AtomicU64,
     /// Origin markers of issues and comments we have read, so an edit can keep them
     /// without reading the text again.
     origins: Mutex<HashMap<String, Option<String>>>,
     milestones: tokio::sync::Mutex<HashMap<String, HashMap<String, u64>>>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn header_i64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
@@ -107,10 +92,7 @@ impl GithubTracker {
             },
             auth,
             http,
-            budget: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
-            blocked_until_ms: AtomicI64::new(0),
-            calls: AtomicU64::new(0),
-            throttled_ms: AtomicU64::new(0),
+            gate: RateGate::per_minute(per_minute, burst),
             origins: Mutex::new(HashMap::new()),
             milestones: tokio::sync::Mutex::new(HashMap::new()),
         })
@@ -118,7 +100,7 @@ impl GithubTracker {
 
     /// Time spent waiting for rate limits (ours and GitHub's), for metrics.
     pub fn throttled_ms(&self) -> u64 {
-        self.throttled_ms.load(Ordering::Relaxed)
+        self.gate.throttled_ms()
     }
 
     fn url(&self, path: &str) -> String {
@@ -126,10 +108,7 @@ impl GithubTracker {
     }
 
     fn throttled(&self, wait_ms: u64) -> PortError {
-        self.throttled_ms.fetch_add(wait_ms, Ordering::Relaxed);
-        PortError::RateLimited {
-            retry_after_ms: wait_ms,
-        }
+        self.gate.throttled(wait_ms)
     }
 
     /// One request: budget, auth, send, limits, status → error. Returns the body and the
@@ -141,26 +120,11 @@ impl GithubTracker {
         body: Option<&Value>,
     ) -> PortResult<(Value, Option<String>)> {
         let now = now_ms();
-        let blocked = self.blocked_until_ms.load(Ordering::Relaxed);
-        if blocked > now {
-            return Err(self.throttled((blocked - now) as u64));
-        }
-        if self.budget.check().is_err() {
-            let started = std::time::Instant::now();
-            if tokio::time::timeout(MAX_BUDGET_WAIT, self.budget.until_ready())
-                .await
-                .is_err()
-            {
-                return Err(self.throttled(MAX_BUDGET_WAIT.as_millis() as u64));
-            }
-            self.throttled_ms
-                .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-        }
+        self.gate.admit().await?;
         let authorization = self
             .auth
             .header(&self.http, &self.config.api_url, now)
             .await?;
-        self.calls.fetch_add(1, Ordering::Relaxed);
         let mut req = self
             .http
             .request(method, url)
@@ -187,7 +151,7 @@ impl GithubTracker {
             && let Some(reset) = reset_ms
         {
             // Out of requests: hold every further call until the window resets.
-            self.blocked_until_ms.fetch_max(reset, Ordering::Relaxed);
+            self.gate.block_until(reset);
         }
         let retry_after_ms = header_i64(&headers, "retry-after").map(|s| s.max(1) as u64 * 1000);
         match status {
@@ -415,7 +379,7 @@ impl Tracker for GithubTracker {
     }
 
     fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.gate.calls()
     }
 
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
@@ -674,7 +638,7 @@ impl Tracker for GithubTracker {
     }
 
     fn throttled_ms(&self) -> u64 {
-        self.throttled_ms.load(Ordering::Relaxed)
+        self.gate.throttled_ms()
     }
 
     fn verify_webhook(

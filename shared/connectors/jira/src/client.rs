@@ -1,7 +1,7 @@
 //! The REST client (API v3) and the `Tracker` implementation.
 //!
 //! Every request goes through [`JiraTracker::send`]: the connector's own budget first
-//! (`governor`), then Jira's answer read for its limits. A 429 (or a 503 with
+//! (`RateGate` of twinsync-connector-kit), then Jira's answer read for its limits. A 429 (or a 503 with
 //! `Retry-After`) becomes `PortError::RateLimited` with the wait Jira asked for: the
 //! handler hands it to the queue, which extends the message's visibility instead of
 //! sleeping in a worker.
@@ -12,19 +12,14 @@ use crate::mapping::{
 };
 use crate::{JiraError, adf, webhook};
 use async_trait::async_trait;
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+use twinsync_connector_kit::{RateGate, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
-
-/// The longest the budget may hold a request in the worker; longer waits go back to the
-/// queue as `RateLimited`.
-const MAX_BUDGET_WAIT: Duration = Duration::from_secs(2);
 
 /// How often a registered webhook is refreshed (Jira drops them after 30 days).
 pub const WEBHOOK_REFRESH_MS: i64 = 24 * 3_600_000;
@@ -37,22 +32,12 @@ pub struct JiraTracker {
     config: JiraConfig,
     authorization: String,
     http: reqwest::Client,
-    budget: DefaultDirectRateLimiter,
-    blocked_until_ms: AtomicI64,
-    calls: AtomicU64,
-    throttled_ms: AtomicU64,
+    gate: RateGate,
     /// Account ids by email (`None`: searched, nobody found).
     accounts: tokio::sync::Mutex<HashMap<String, Option<String>>>,
     fields: tokio::sync::Mutex<Option<FieldIndex>>,
     /// The status new issues start in, per project, learned from the first create.
     initial_status: tokio::sync::Mutex<HashMap<String, String>>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 /// Jira explains errors as `{"errorMessages": [...], "errors": {"field": "message"}}`.
@@ -120,10 +105,7 @@ impl JiraTracker {
                 ..config
             },
             http,
-            budget: RateLimiter::direct(Quota::per_minute(per_minute).allow_burst(burst)),
-            blocked_until_ms: AtomicI64::new(0),
-            calls: AtomicU64::new(0),
-            throttled_ms: AtomicU64::new(0),
+            gate: RateGate::per_minute(per_minute, burst),
             accounts: tokio::sync::Mutex::new(HashMap::new()),
             fields: tokio::sync::Mutex::new(None),
             initial_status: tokio::sync::Mutex::new(HashMap::new()),
@@ -132,7 +114,7 @@ impl JiraTracker {
 
     /// Time spent waiting for rate limits (ours and Jira's), for metrics.
     pub fn throttled_ms(&self) -> u64 {
-        self.throttled_ms.load(Ordering::Relaxed)
+        self.gate.throttled_ms()
     }
 
     fn api(&self, path: &str) -> String {
@@ -140,32 +122,13 @@ impl JiraTracker {
     }
 
     fn throttled(&self, wait_ms: u64) -> PortError {
-        self.throttled_ms.fetch_add(wait_ms, Ordering::Relaxed);
-        PortError::RateLimited {
-            retry_after_ms: wait_ms,
-        }
+        self.gate.throttled(wait_ms)
     }
 
     /// One request: budget, auth, send, limits, status → error. Returns the body
     /// (`Null` for 204).
     async fn send(&self, request: RequestBuilder) -> PortResult<Value> {
-        let now = now_ms();
-        let blocked = self.blocked_until_ms.load(Ordering::Relaxed);
-        if blocked > now {
-            return Err(self.throttled((blocked - now) as u64));
-        }
-        if self.budget.check().is_err() {
-            let started = std::time::Instant::now();
-            if tokio::time::timeout(MAX_BUDGET_WAIT, self.budget.until_ready())
-                .await
-                .is_err()
-            {
-                return Err(self.throttled(MAX_BUDGET_WAIT.as_millis() as u64));
-            }
-            self.throttled_ms
-                .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-        }
-        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.gate.admit().await?;
         let resp = request
             .header("authorization", &self.authorization)
             .header("accept", "application/json")
@@ -196,8 +159,7 @@ impl JiraTracker {
             429 | 503 if status == 429 || retry_after_ms.is_some() => {
                 let wait = retry_after_ms.unwrap_or(DEFAULT_RETRY_MS);
                 // Every further call waits too: Jira counts the ones it refuses.
-                self.blocked_until_ms
-                    .fetch_max(now_ms() + wait as i64, Ordering::Relaxed);
+                self.gate.block_until(now_ms() + wait as i64);
                 tracing::warn!(instance = %self.instance, status, wait_ms = wait, "Jira rate limit");
                 Err(self.throttled(wait))
             }
@@ -466,7 +428,7 @@ impl Tracker for JiraTracker {
     }
 
     fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
+        self.gate.calls()
     }
 
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
@@ -754,7 +716,7 @@ impl Tracker for JiraTracker {
     }
 
     fn throttled_ms(&self) -> u64 {
-        self.throttled_ms.load(Ordering::Relaxed)
+        self.gate.throttled_ms()
     }
 
     fn verify_webhook(

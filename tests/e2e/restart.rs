@@ -379,3 +379,44 @@ async fn a_wiped_twin_store_keeps_syncing_both_ways() {
     );
     p.stop().await;
 }
+
+/// The tracker's webhook for an item sync just created can arrive before sync has linked
+/// the item to its twin; when the new item also matches this side's trigger, it must not be
+/// taken for a person's new item and sent back (that made a duplicate on the first side).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_item_sync_created_is_not_sent_back_as_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = demo::config("echo-create-secret");
+    let options = ProcessOptions {
+        tracker_decorator: Some(std::sync::Arc::new(|t| {
+            if t.instance() == "sandbox-b" {
+                twinsync_node::faults::FaultyTracker::slow_to_answer_creates(
+                    t,
+                    Duration::from_millis(1_500),
+                )
+            } else {
+                t
+            }
+        })),
+        ..ProcessOptions::default()
+    };
+    let p = Process::start(&config, dir.path(), options).await.unwrap();
+    let http = reqwest::Client::new();
+    for i in 0..3 {
+        let mut body = demo::item_body(PROJECT_A, i, "sync");
+        // B's trigger (labels = escalate) matches the copy sync makes on B too.
+        body["labels"] = serde_json::json!(["sync", "escalate"]);
+        demo::create_item(&http, &p.sandbox_urls["a"], body)
+            .await
+            .unwrap();
+    }
+    poll_all(&p).await;
+    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    let a = p.node("node-a").unwrap().tracker("sandbox-a").unwrap();
+    let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
+    let pairing = demo::pair_up(a.as_ref(), b.as_ref()).await.unwrap();
+    assert_eq!(pairing.a_to_b, 3);
+    assert_eq!(pairing.b_to_a, 0, "no copy came back to A as a new item");
+    assert_eq!(pairing.duplicates, 0);
+    p.stop().await;
+}

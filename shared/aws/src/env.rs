@@ -5,7 +5,7 @@
 //! SDK finds region, credentials and, for the emulator, `AWS_ENDPOINT_URL` on its own.
 
 use crate::error::AwsError;
-use crate::{DynamoConnectionStore, DynamoTwinStore, PayloadStore, SqsQueue};
+use crate::{DynamoConnectionStore, DynamoTwinStore, OperationCounter, PayloadStore, SqsQueue};
 use aws_config::{BehaviorVersion, SdkConfig};
 
 /// The stack's resource names.
@@ -44,16 +44,29 @@ pub fn ports(
     config: &SdkConfig,
     resources: &Resources,
 ) -> (SqsQueue, DynamoTwinStore, DynamoConnectionStore) {
+    counted_ports(config, resources, None)
+}
+
+/// The ports, with every AWS call counted by `counter` when given.
+pub fn counted_ports(
+    config: &SdkConfig,
+    resources: &Resources,
+    counter: Option<&OperationCounter>,
+) -> (SqsQueue, DynamoTwinStore, DynamoConnectionStore) {
     // Path-style addressing works with the real S3 and with the emulator on loopback.
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(config)
-            .force_path_style(true)
-            .build(),
-    );
-    let dynamo = aws_sdk_dynamodb::Client::new(config);
+    let mut s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(true);
+    let mut sqs = aws_sdk_sqs::config::Builder::from(config);
+    let mut dynamo = aws_sdk_dynamodb::config::Builder::from(config);
+    if let Some(c) = counter {
+        s3 = s3.interceptor(c.clone());
+        sqs = sqs.interceptor(c.clone());
+        dynamo = dynamo.interceptor(c.clone());
+    }
+    let s3 = aws_sdk_s3::Client::from_conf(s3.build());
+    let dynamo = aws_sdk_dynamodb::Client::from_conf(dynamo.build());
     (
         SqsQueue::new(
-            aws_sdk_sqs::Client::new(config),
+            aws_sdk_sqs::Client::from_conf(sqs.build()),
             resources.queue_prefix.clone(),
             resources
                 .payload_bucket

@@ -3,12 +3,14 @@
 //! over SQS's limit (`PayloadStore`) and the node's configuration from an SSM SecureString.
 //! Handlers see only the ports; the Lambda functions build a node from these.
 
+pub mod count;
 pub mod dynamo;
 pub mod env;
 pub mod error;
 pub mod payload;
 pub mod sqs;
 
+pub use count::OperationCounter;
 pub use dynamo::{DynamoConnectionStore, DynamoTwinStore};
 pub use error::AwsError;
 pub use payload::PayloadStore;

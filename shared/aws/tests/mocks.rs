@@ -215,3 +215,28 @@ async fn dynamodb_lost_races_and_throttling() {
         .unwrap_err();
     assert!(matches!(err, PortError::RateLimited { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn the_operation_counter_counts_every_call() {
+    use aws_sdk_sqs::Client;
+    use aws_sdk_sqs::operation::get_queue_url::GetQueueUrlOutput;
+    use aws_sdk_sqs::operation::send_message::SendMessageOutput;
+    let counter = twinsync_aws::OperationCounter::default();
+    let url = mock!(Client::get_queue_url).then_output(|| {
+        GetQueueUrlOutput::builder()
+            .queue_url("https://sqs.example/1/s-outgoing.fifo")
+            .build()
+    });
+    let send = mock!(Client::send_message).then_output(|| SendMessageOutput::builder().build());
+    let c = counter.clone();
+    let client = mock_client!(aws_sdk_sqs, RuleMode::MatchAny, [&url, &send], move |b| b
+        .interceptor(c.clone()));
+    let queue = SqsQueue::new(client, "s-", None);
+    for _ in 0..3 {
+        queue.send("outgoing", message()).await.unwrap();
+    }
+    let tally = counter.snapshot();
+    // The queue's URL is looked up once and cached.
+    assert_eq!(tally.get("SQS.GetQueueUrl"), Some(&1), "{tally:?}");
+    assert_eq!(tally.get("SQS.SendMessage"), Some(&3), "{tally:?}");
+}

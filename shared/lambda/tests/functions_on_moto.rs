@@ -13,8 +13,9 @@ use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use twinsync_aws::OperationCounter;
 use twinsync_aws::SqsQueue;
-use twinsync_aws::env::ports;
+use twinsync_aws::env::counted_ports;
 use twinsync_cli::demo::{self, CONNECTION, PROJECT_A, PROJECT_B};
 use twinsync_core::ItemUpdate;
 use twinsync_lambda::{Function, handle_sqs_batch, queues};
@@ -22,6 +23,9 @@ use twinsync_node::NodeSettings;
 use twinsync_node::process::{NodePorts, Process, ProcessOptions};
 use twinsync_node::runner::RunnerSettings;
 use twinsync_ports::{Queue, Tracker, TwinQuery};
+
+/// Lambda invocations the driver made (one per batch handed to a function).
+static INVOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 const FUNCTION_QUEUES: [&str; 4] = [
     queues::OUTGOING,
@@ -32,11 +36,11 @@ const FUNCTION_QUEUES: [&str; 4] = [
 
 /// One round of every node's event source mappings; returns how many messages the
 /// functions were given.
-async fn drive(functions: &[Function]) -> usize {
+async fn drive(functions: &[(Function, Arc<SqsQueue>)]) -> usize {
     let mut given = 0;
-    for f in functions {
+    for (f, mapping) in functions {
         for queue in FUNCTION_QUEUES {
-            let batch = f.sqs.receive(queue, 10, 360_000).await.unwrap();
+            let batch = mapping.receive(queue, 10, 360_000).await.unwrap();
             if batch.is_empty() {
                 continue;
             }
@@ -58,6 +62,7 @@ async fn drive(functions: &[Function]) -> usize {
                 ]);
                 event.records.push(record);
             }
+            INVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let response = handle_sqs_batch(f, queue, event).await;
             let failed: Vec<&str> = response
                 .batch_item_failures
@@ -65,7 +70,7 @@ async fn drive(functions: &[Function]) -> usize {
                 .map(|b| b.item_identifier.as_str())
                 .collect();
             for m in batch.iter().filter(|m| !failed.contains(&m.id.as_str())) {
-                f.sqs.delete(queue, &m.receipt).await.unwrap();
+                mapping.delete(queue, &m.receipt).await.unwrap();
             }
         }
     }
@@ -73,7 +78,7 @@ async fn drive(functions: &[Function]) -> usize {
 }
 
 /// Drives until the queues stay empty for a while (webhooks arrive on their own time).
-async fn drive_until_quiet(functions: &[Function], timeout: Duration) -> bool {
+async fn drive_until_quiet(functions: &[(Function, Arc<SqsQueue>)], timeout: Duration) -> bool {
     let start = Instant::now();
     let mut idle = 0;
     while start.elapsed() < timeout {
@@ -90,14 +95,31 @@ async fn drive_until_quiet(functions: &[Function], timeout: Duration) -> bool {
     false
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn demo_converges_through_the_functions_on_moto() {
-    let (_moto, config, res_a) = emulator::start("node-a").await;
+/// Two nodes, each on its own stack in one moto, with the functions and their event
+/// source mappings' clients.
+struct Harness {
+    _moto: emulator::Moto,
+    p: Process,
+    functions: Vec<(Function, Arc<SqsQueue>)>,
+    counter: OperationCounter,
+    mapping: HashMap<String, Arc<SqsQueue>>,
+    _dir: tempfile::TempDir,
+}
+
+type Stack = (
+    Arc<SqsQueue>,
+    twinsync_aws::DynamoTwinStore,
+    twinsync_aws::DynamoConnectionStore,
+    Arc<SqsQueue>,
+);
+
+async fn two_stacks() -> Harness {
+    let (moto, config, res_a) = emulator::start("node-a").await;
     let out = std::process::Command::new("python3")
         .arg(emulator::repo_root().join("scripts/aws-emulator-setup"))
         .args([
             "--endpoint",
-            &_moto.url,
+            &moto.url,
             "--stack",
             "node-b",
             "--region",
@@ -113,19 +135,27 @@ async fn demo_converges_through_the_functions_on_moto() {
         connections_table: exports["TWINSYNC_CONNECTIONS_TABLE"].clone(),
         payload_bucket: Some(exports["TWINSYNC_PAYLOAD_BUCKET"].clone()),
     };
+    let counter = OperationCounter::default();
     let mut stacks = HashMap::new();
     for (node, res) in [("node-a", &res_a), ("node-b", &res_b)] {
-        let (queue, twins, connections) = ports(&config, res);
+        let (queue, twins, connections) = counted_ports(&config, res, Some(&counter));
+        // The event source mapping's own client: its polling is not the functions' work.
+        let (mapping, _, _) = counted_ports(&config, res, None);
         stacks.insert(
             node.to_string(),
-            (Arc::new(queue.with_receive_wait(0)), twins, connections),
+            (
+                Arc::new(queue.with_receive_wait(0)),
+                twins,
+                connections,
+                Arc::new(mapping.with_receive_wait(0)),
+            ),
         );
     }
-    let stacks = Arc::new(stacks);
+    let stacks: Arc<HashMap<String, Stack>> = Arc::new(stacks);
     let factory = {
         let stacks = stacks.clone();
         Arc::new(move |section: &twinsync_node::config::NodeSection| {
-            let (queue, twins, connections) = &stacks[&section.id];
+            let (queue, twins, connections, _) = &stacks[&section.id];
             NodePorts {
                 queue: queue.clone(),
                 twins: Arc::new(twins.clone()),
@@ -151,14 +181,43 @@ async fn demo_converges_through_the_functions_on_moto() {
     let p = Process::start(&demo::config("moto-secret"), dir.path(), options)
         .await
         .unwrap();
-    let functions: Vec<Function> = ["node-a", "node-b"]
+    let functions: Vec<(Function, Arc<SqsQueue>)> = ["node-a", "node-b"]
         .into_iter()
-        .map(|id| Function {
-            node: p.node(id).unwrap().clone(),
-            sqs: stacks[id].0.clone(),
+        .map(|id| {
+            (
+                Function {
+                    node: p.node(id).unwrap().clone(),
+                    sqs: stacks[id].0.clone(),
+                },
+                stacks[id].3.clone(),
+            )
         })
         .collect();
-    let sqs_of = |id: &str| -> Arc<SqsQueue> { stacks[id].0.clone() };
+    Harness {
+        _moto: moto,
+        p,
+        functions,
+        counter,
+        mapping: stacks
+            .iter()
+            .map(|(k, v)| (k.clone(), v.3.clone()))
+            .collect(),
+        _dir: dir,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn demo_converges_through_the_functions_on_moto() {
+    // Bound by name, not `..`: moto and the directory must live to the end.
+    let Harness {
+        _moto,
+        p,
+        functions,
+        counter,
+        mapping,
+        _dir,
+    } = two_stacks().await;
+    let sqs_of = |id: &str| -> Arc<SqsQueue> { mapping[id].clone() };
 
     // Items both ways.
     let http = reqwest::Client::new();
@@ -258,11 +317,181 @@ async fn demo_converges_through_the_functions_on_moto() {
     assert!(history.iter().any(|r| r.direction == "out"));
     assert!(history.iter().any(|r| r.direction == "in"));
 
+    // What one change costs on AWS, both nodes together (docs/aws-cost.md): a summary
+    // edit on A, read, sent, applied on B and acknowledged. Webhooks carry the changes.
+    let before = counter.snapshot();
+    let invocations_before = INVOCATIONS.load(std::sync::atomic::Ordering::Relaxed);
+    let edits = 10;
+    for (i, key) in a_keys.iter().enumerate().skip(1).take(edits) {
+        a.update_item(
+            key,
+            &ItemUpdate {
+                summary: Some(format!("measured edit {i}")),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        // One change at a time, as changes usually come.
+        assert!(drive_until_quiet(&functions, Duration::from_secs(60)).await);
+    }
+    let edits = a_keys.len().saturating_sub(1).min(edits) as f64;
+    let after = counter.snapshot();
+    let mut per_change = std::collections::BTreeMap::new();
+    for (op, n) in &after {
+        let d = n - before.get(op).copied().unwrap_or(0);
+        if d > 0 {
+            per_change.insert(op.clone(), d as f64 / edits);
+        }
+    }
+    let invocations = (INVOCATIONS.load(std::sync::atomic::Ordering::Relaxed) - invocations_before)
+        as f64
+        / edits;
+    let twin_bytes = serde_json::to_string(&twin).unwrap().len();
+    println!(
+        "aws per change: {}",
+        serde_json::json!({"operations": per_change, "function_invocations": invocations,
+            "twin_record_bytes": twin_bytes})
+    );
+    let sum = |prefix: &str| -> f64 {
+        per_change
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, v)| v)
+            .sum()
+    };
+    // Bounds that catch a regression in calls per change (counts, not time).
+    assert!(sum("SQS.SendMessage") >= 3.0, "{per_change:?}");
+    assert!(sum("SQS.") <= 20.0, "{per_change:?}");
+    assert!(sum("DynamoDB.") <= 40.0, "{per_change:?}");
+
     // Nothing is left in any queue, dead-letter queues included.
     for id in ["node-a", "node-b"] {
         for q in sqs_of(id).queue_names().await.unwrap() {
             assert_eq!(sqs_of(id).depth(&q).await.unwrap().total(), 0, "{id} {q}");
         }
     }
+    p.stop().await;
+}
+
+/// A paused connection keeps every change in its held SQS queue and nothing reaches the
+/// other side; resume delivers them all, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_paused_connection_holds_changes_in_sqs_and_resumes_in_order() {
+    let Harness {
+        _moto,
+        p,
+        functions,
+        mapping,
+        _dir,
+        ..
+    } = two_stacks().await;
+    let node_a = p.node("node-a").unwrap().clone();
+    let node_b = p.node("node-b").unwrap().clone();
+    let a = node_a.tracker("sandbox-a").unwrap();
+    let b = node_b.tracker("sandbox-b").unwrap();
+    let http = reqwest::Client::new();
+    let items = 10;
+    let edits = 100;
+    let mut keys = Vec::new();
+    for i in 0..items {
+        keys.push(
+            demo::create_item(
+                &http,
+                &p.sandbox_urls["a"],
+                demo::item_body(PROJECT_A, i, "sync"),
+            )
+            .await
+            .unwrap(),
+        );
+    }
+    assert!(drive_until_quiet(&functions, Duration::from_secs(120)).await);
+    let b_keys: Vec<String> = {
+        let mut out = Vec::new();
+        for k in &keys {
+            out.push(
+                node_a
+                    .twins
+                    .find_by_local(CONNECTION, k)
+                    .await
+                    .unwrap()
+                    .and_then(|t| t.remote_key)
+                    .unwrap(),
+            );
+        }
+        out
+    };
+
+    twinsync_node::operations::deactivate(&node_a, CONNECTION)
+        .await
+        .unwrap();
+    // items x edits = 1,000 changes, each driven through the functions as it comes.
+    for n in 1..=edits {
+        for k in &keys {
+            a.update_item(
+                k,
+                &ItemUpdate {
+                    summary: Some(format!("edit {n}")),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        }
+        drive(&functions).await;
+    }
+    assert!(drive_until_quiet(&functions, Duration::from_secs(300)).await);
+    let held = mapping["node-a"]
+        .depth(&queues::held(CONNECTION))
+        .await
+        .unwrap()
+        .total();
+    assert!(
+        held >= edits as u64,
+        "the held queue keeps the changes: {held}"
+    );
+    for bk in &b_keys {
+        let item = b.get_item(bk).await.unwrap().unwrap();
+        assert!(
+            !item.summary.starts_with("edit "),
+            "nothing reached B while paused"
+        );
+    }
+
+    // Activate drains the held queue; the scheduler's tick may drain beside it (both
+    // keep each group's order: a group is locked while one of its messages is out).
+    twinsync_node::operations::activate(&node_a, CONNECTION)
+        .await
+        .unwrap();
+    assert!(drive_until_quiet(&functions, Duration::from_secs(300)).await);
+    for bk in &b_keys {
+        let item = b.get_item(bk).await.unwrap().unwrap();
+        assert_eq!(item.summary, format!("edit {edits}"));
+        // B applied A's replicas in the order A made them.
+        let twin = node_b
+            .twins
+            .find_by_local(CONNECTION, bk)
+            .await
+            .unwrap()
+            .unwrap();
+        let applied: Vec<u64> = node_b
+            .twins
+            .replicas(&twin.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.direction == "in")
+            .map(|r| r.version)
+            .collect();
+        assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
+    }
+    assert_eq!(
+        mapping["node-a"]
+            .depth(&queues::held(CONNECTION))
+            .await
+            .unwrap()
+            .total(),
+        0
+    );
     p.stop().await;
 }

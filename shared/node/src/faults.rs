@@ -96,6 +96,7 @@ pub struct FaultyTracker {
     delay: std::time::Duration,
     edit_status: Option<String>,
     edited: std::sync::Mutex<std::collections::HashSet<String>>,
+    answer_delay: std::time::Duration,
 }
 
 impl FaultyTracker {
@@ -109,6 +110,22 @@ impl FaultyTracker {
             delay,
             edit_status,
             edited: std::sync::Mutex::new(std::collections::HashSet::new()),
+            answer_delay: std::time::Duration::ZERO,
+        })
+    }
+
+    /// A create lands at once but its answer comes `delay` later, so the tracker's
+    /// webhook for the new item reaches the node before sync knows the item's key.
+    pub fn slow_to_answer_creates(
+        inner: Arc<dyn Tracker>,
+        delay: std::time::Duration,
+    ) -> Arc<dyn Tracker> {
+        Arc::new(Self {
+            inner,
+            delay: std::time::Duration::ZERO,
+            edit_status: None,
+            edited: std::sync::Mutex::new(std::collections::HashSet::new()),
+            answer_delay: delay,
         })
     }
 
@@ -147,7 +164,11 @@ impl Tracker for FaultyTracker {
     }
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
         self.pause().await;
-        self.inner.create_item(project, item, origin).await
+        let created = self.inner.create_item(project, item, origin).await?;
+        if !self.answer_delay.is_zero() {
+            tokio::time::sleep(self.answer_delay).await;
+        }
+        Ok(created)
     }
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         self.pause().await;

@@ -4,8 +4,8 @@
 use crate::handlers::{annotate, send_or_hold, to_body};
 use crate::{Node, NodeError, NodeResult};
 use twinsync_core::{
-    ChangeEvent, Connection, ConnectionStatus, ReplicaMessage, SyncEventKind, TransportMessage,
-    Twin, TwinStatus,
+    ChangeEvent, Connection, ConnectionStatus, Item, ReplicaMessage, SyncEventKind,
+    TransportMessage, Twin, TwinStatus,
 };
 use twinsync_ports::{NewMessage, PortError, ReplicaRecord, queues};
 
@@ -47,7 +47,17 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         tracing::info!(item = %event.item_key, "item is gone; nothing to send");
         return Ok(());
     };
-    let twin = node.twins.find_by_local(&connection.id, &item.key).await?;
+    let twin = match node.twins.find_by_local(&connection.id, &item.key).await? {
+        Some(t) => Some(t),
+        None => match made_by_sync(node, &connection, &item).await? {
+            MadeBySync::No => None,
+            MadeBySync::Twin(t) => Some(t),
+            MadeBySync::Stray(remote) => {
+                tracing::warn!(item = %item.key, %remote, "item carries the origin marker of a remote item linked to another item; not sent");
+                return Ok(());
+            }
+        },
+    };
     if let Some(t) = &twin {
         if t.status == TwinStatus::Unlinked {
             return Ok(());
@@ -211,6 +221,41 @@ async fn send_replica(
         },
     )
     .await
+}
+
+/// What the origin marker of an item without a twin says.
+enum MadeBySync {
+    /// No marker of this connection: a person's item.
+    No,
+    /// Sync created it for this twin, whose incoming handler has not stored the link yet
+    /// (the tracker's webhook for the create can come first); now linked.
+    Twin(Twin),
+    /// Sync created it for a remote item that is linked to another local item (a copy
+    /// left by a failed attempt): sending it would make one more on the other side.
+    Stray(String),
+}
+
+async fn made_by_sync(node: &Node, connection: &Connection, item: &Item) -> NodeResult<MadeBySync> {
+    let prefix = Node::origin_prefix(&connection.id);
+    let Some(remote) = item.origin.as_deref().and_then(|o| o.strip_prefix(&prefix)) else {
+        return Ok(MadeBySync::No);
+    };
+    let Some(mut twin) = node.twins.find_by_remote(&connection.id, remote).await? else {
+        // The twin store lost the pair (wiped): a new twin relinks it.
+        return Ok(MadeBySync::No);
+    };
+    match &twin.local_key {
+        Some(k) if *k == item.key => Ok(MadeBySync::Twin(twin)),
+        Some(_) => Ok(MadeBySync::Stray(remote.to_string())),
+        None if twin.applying_until_ms > node.now_ms() => Err(being_applied(node, &twin)),
+        None => {
+            // The apply that created the item stopped before linking it; link it here so
+            // that neither side makes a second one.
+            twin.local_key = Some(item.key.clone());
+            twin.local_url = Some(item.url.clone());
+            Ok(MadeBySync::Twin(node.twins.update(&twin).await?))
+        }
+    }
 }
 
 /// Creates this side's twin record for a local item brought under sync. A concurrent

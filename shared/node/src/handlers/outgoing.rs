@@ -51,7 +51,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         Some(t) => Some(t),
         None => match made_by_sync(node, &connection, &item).await? {
             MadeBySync::No => None,
-            MadeBySync::Twin(t) => Some(t),
+            MadeBySync::Twin(t) => Some(*t),
             MadeBySync::Stray(remote) => {
                 tracing::warn!(item = %item.key, %remote, "item carries the origin marker of a remote item linked to another item; not sent");
                 return Ok(());
@@ -229,7 +229,7 @@ enum MadeBySync {
     No,
     /// Sync created it for this twin, whose incoming handler has not stored the link yet
     /// (the tracker's webhook for the create can come first); now linked.
-    Twin(Twin),
+    Twin(Box<Twin>),
     /// Sync created it for a remote item that is linked to another local item (a copy
     /// left by a failed attempt): sending it would make one more on the other side.
     Stray(String),
@@ -245,7 +245,7 @@ async fn made_by_sync(node: &Node, connection: &Connection, item: &Item) -> Node
         return Ok(MadeBySync::No);
     };
     match &twin.local_key {
-        Some(k) if *k == item.key => Ok(MadeBySync::Twin(twin)),
+        Some(k) if *k == item.key => Ok(MadeBySync::Twin(Box::new(twin))),
         Some(_) => Ok(MadeBySync::Stray(remote.to_string())),
         None if twin.applying_until_ms > node.now_ms() => Err(being_applied(node, &twin)),
         None => {
@@ -253,7 +253,7 @@ async fn made_by_sync(node: &Node, connection: &Connection, item: &Item) -> Node
             // that neither side makes a second one.
             twin.local_key = Some(item.key.clone());
             twin.local_url = Some(item.url.clone());
-            Ok(MadeBySync::Twin(node.twins.update(&twin).await?))
+            Ok(MadeBySync::Twin(Box::new(node.twins.update(&twin).await?)))
         }
     }
 }

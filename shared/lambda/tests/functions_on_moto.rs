@@ -169,9 +169,12 @@ async fn two_stacks() -> Harness {
             ..NodeSettings::default()
         },
         runner: RunnerSettings {
-            // The driver below is Lambda's event source mapping; only the scheduler runs.
+            // The driver below is Lambda's event source mapping. The scheduler ticks once
+            // at start and then as rarely as the real one (every minute): webhooks carry
+            // the changes, and its calls are not a change's cost.
             consume_queues: false,
-            poll_interval_ms: 1_000,
+            scheduler_every_ms: 60_000,
+            poll_interval_ms: 60_000,
             ..RunnerSettings::default()
         },
         ports: Some(factory),
@@ -362,8 +365,8 @@ async fn demo_converges_through_the_functions_on_moto() {
     };
     // Bounds that catch a regression in calls per change (counts, not time).
     assert!(sum("SQS.SendMessage") >= 3.0, "{per_change:?}");
-    assert!(sum("SQS.") <= 20.0, "{per_change:?}");
-    assert!(sum("DynamoDB.") <= 40.0, "{per_change:?}");
+    assert!(sum("SQS.") <= 15.0, "{per_change:?}");
+    assert!(sum("DynamoDB.") <= 60.0, "{per_change:?}");
 
     // Nothing is left in any queue, dead-letter queues included.
     for id in ["node-a", "node-b"] {
@@ -391,8 +394,14 @@ async fn a_paused_connection_holds_changes_in_sqs_and_resumes_in_order() {
     let a = node_a.tracker("sandbox-a").unwrap();
     let b = node_b.tracker("sandbox-b").unwrap();
     let http = reqwest::Client::new();
+    // 1,000 changes by default (10 items x 100 edits); TWINSYNC_AWS_PAUSE_EDITS sets the
+    // edits per item. The driver hands one batch at a time to each function, where Lambda
+    // runs several at once, so a full run takes minutes.
     let items = 10;
-    let edits = 100;
+    let edits: usize = std::env::var("TWINSYNC_AWS_PAUSE_EDITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
     let mut keys = Vec::new();
     for i in 0..items {
         keys.push(
@@ -440,7 +449,7 @@ async fn a_paused_connection_holds_changes_in_sqs_and_resumes_in_order() {
         }
         drive(&functions).await;
     }
-    assert!(drive_until_quiet(&functions, Duration::from_secs(300)).await);
+    assert!(drive_until_quiet(&functions, Duration::from_secs(1_200)).await);
     let held = mapping["node-a"]
         .depth(&queues::held(CONNECTION))
         .await
@@ -463,7 +472,7 @@ async fn a_paused_connection_holds_changes_in_sqs_and_resumes_in_order() {
     twinsync_node::operations::activate(&node_a, CONNECTION)
         .await
         .unwrap();
-    assert!(drive_until_quiet(&functions, Duration::from_secs(300)).await);
+    assert!(drive_until_quiet(&functions, Duration::from_secs(1_200)).await);
     for bk in &b_keys {
         let item = b.get_item(bk).await.unwrap().unwrap();
         assert_eq!(item.summary, format!("edit {edits}"));

@@ -66,6 +66,24 @@ fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> PortResult<T> {
     r.map_err(|e| PortError::Storage(format!("malformed request: {e}")))
 }
 
+/// One record by its key, strongly consistent: both stores decide on what they read.
+async fn get_record(
+    client: &Client,
+    table: &str,
+    pk: &str,
+    sk: &str,
+) -> PortResult<Option<Record>> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key(pk, sk)))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("get {pk}/{sk}"), &e))?;
+    Ok(out.item().cloned())
+}
+
 fn now_seconds() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -110,16 +128,7 @@ impl DynamoTwinStore {
     }
 
     async fn get_record(&self, pk: &str, sk: &str) -> PortResult<Option<Record>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("get {pk}"), &e))?;
-        Ok(out.item().cloned())
+        get_record(&self.client, &self.table, pk, sk).await
     }
 
     fn twin_record(&self, twin: &Twin) -> PortResult<Record> {
@@ -555,16 +564,7 @@ impl DynamoConnectionStore {
     }
 
     async fn get_doc(&self, pk: &str, sk: &str) -> PortResult<Option<Record>> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk, sk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("get {pk}/{sk}"), &e))?;
-        Ok(out.item().cloned())
+        get_record(&self.client, &self.table, pk, sk).await
     }
 
     async fn put(&self, item: Record, condition: Option<(&str, Record)>) -> PortResult<()> {

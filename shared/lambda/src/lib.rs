@@ -11,11 +11,11 @@ use std::sync::Arc;
 use twinsync_aws::env::{self, Resources};
 use twinsync_aws::sqs::PAYLOAD_ATTRIBUTE;
 use twinsync_aws::{AwsError, SqsQueue};
-use twinsync_node::batch::{Outcome, process_batch};
+use twinsync_node::batch::{Outcome, dead_letter, process_batch};
 use twinsync_node::config::ProcessConfig;
 use twinsync_node::process::{NodePorts, ProcessOptions, build_node_on};
 use twinsync_node::{Node, NodeError, NodeSettings};
-use twinsync_ports::{NewMessage, PortError, QueueMessage};
+use twinsync_ports::{PortError, QueueMessage};
 
 pub use twinsync_ports::queues;
 
@@ -190,23 +190,8 @@ pub async fn handle_sqs_batch(f: &Function, queue: &str, event: SqsEvent) -> Sqs
             | Outcome::Postponed { after_ms, .. }
             | Outcome::NotProcessed { after_ms } => after_ms,
             Outcome::DeadLetter { reason } => {
-                let moved = f
-                    .node
-                    .queue
-                    .send(
-                        &queues::dlq(queue),
-                        NewMessage {
-                            group_id: message.group_id.clone(),
-                            dedup_id: format!("{}:dead:{}", message.dedup_id, message.id),
-                            body: message.body.clone(),
-                        },
-                    )
-                    .await;
-                match moved {
-                    Ok(_) => {
-                        tracing::error!(queue, id = %message.id, %reason, "moved to the dead-letter queue");
-                        continue;
-                    }
+                match dead_letter(&f.node, queue, message, &reason).await {
+                    Ok(()) => continue,
                     Err(e) => {
                         tracing::warn!(queue, id = %message.id, error = %e, "dead-lettering failed; retried");
                         0

@@ -5,7 +5,7 @@
 
 use crate::handlers::dispatch;
 use crate::{Node, NodeError};
-use twinsync_ports::QueueMessage;
+use twinsync_ports::{NewMessage, PortResult, QueueMessage, queues};
 
 /// What became of one message of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,4 +73,27 @@ pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> 
         outcomes.push(outcome);
     }
     outcomes
+}
+
+/// Copies a message that can never succeed to the queue's dead-letter queue, with the
+/// reason in the log. The caller deletes it from `queue` (the local runner) or lets the
+/// event source mapping do so (Lambda).
+pub async fn dead_letter(
+    node: &Node,
+    queue: &str,
+    message: &QueueMessage,
+    reason: &str,
+) -> PortResult<()> {
+    node.queue
+        .send(
+            &queues::dlq(queue),
+            NewMessage {
+                group_id: message.group_id.clone(),
+                dedup_id: format!("{}:dead:{}", message.dedup_id, message.id),
+                body: message.body.clone(),
+            },
+        )
+        .await?;
+    tracing::error!(queue, id = %message.id, %reason, "moved to the dead-letter queue");
+    Ok(())
 }

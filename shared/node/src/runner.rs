@@ -2,13 +2,13 @@
 //! Lambda event source mappings drive them from SQS.
 
 use crate::Node;
-use crate::batch::{Outcome, process_batch};
+use crate::batch::{Outcome, dead_letter, process_batch};
 use crate::handlers::scheduler;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use twinsync_ports::{NewMessage, queues};
+use twinsync_ports::queues;
 
 /// How the runner polls.
 #[derive(Debug, Clone)]
@@ -128,22 +128,8 @@ pub async fn run_once(node: &Node, queue: &str, batch_size: usize) -> usize {
                 node.queue.postpone(queue, &message.receipt, after_ms).await
             }
             Outcome::DeadLetter { reason } => {
-                let moved = node
-                    .queue
-                    .send(
-                        &queues::dlq(queue),
-                        NewMessage {
-                            group_id: message.group_id.clone(),
-                            dedup_id: format!("{}:dead:{}", message.dedup_id, message.id),
-                            body: message.body.clone(),
-                        },
-                    )
-                    .await;
-                match moved {
-                    Ok(_) => {
-                        tracing::error!(queue, id = %message.id, %reason, "moved to the dead-letter queue");
-                        node.queue.delete(queue, &message.receipt).await
-                    }
+                match dead_letter(node, queue, message, &reason).await {
+                    Ok(()) => node.queue.delete(queue, &message.receipt).await,
                     Err(e) => Err(e),
                 }
             }

@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 use twinsync_core::{
-    Clock, Connection, ConnectionStatus, ItemUpdate, ManualClock, SyncPlan, Trigger,
+    Clock, Connection, ConnectionStatus, ItemUpdate, ManualClock, SyncPlan, Trigger, Twin,
 };
-use twinsync_node::Node;
 use twinsync_node::handlers::scheduler;
+use twinsync_node::{Node, operations};
 use twinsync_ports::{Tracker, queues};
 use twinsync_sandbox::testing;
 
@@ -149,5 +149,52 @@ async fn a_plan_runs_at_its_cron_occurrences() {
         assert_eq!(n, runs, "at +{at} ms");
     }
     assert_eq!(drain(&node).await, vec!["DEMO-1", "DEMO-1"]);
+    sb.stop().await;
+}
+
+/// A pause longer than the held queue keeps messages (SQS drops them after 14 days) ends
+/// with every twin, and every item under a trigger, queued again; a short pause does not.
+#[tokio::test]
+async fn a_resume_after_a_pause_longer_than_retention_reads_every_twin_again() {
+    const DAY: i64 = 24 * 3_600_000;
+    let start = twinsync_core::SystemClock.now_ms();
+    let clock = ManualClock::new(start);
+    let (node, _tracker, sb) = setup(&clock, vec![]).await;
+    let t = testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    t.create_raw(&body("under the trigger", "sync"))
+        .await
+        .unwrap();
+    t.create_raw(&body("synced once, no longer under the trigger", "other"))
+        .await
+        .unwrap();
+    let mut twin = Twin::new("tw-2".into(), "c".into(), start);
+    twin.local_key = Some("DEMO-2".into());
+    node.twins.insert(&twin).await.unwrap();
+
+    // A short pause: the held queue has every change, nothing is read again.
+    operations::deactivate(&node, "c").await.unwrap();
+    clock.set_ms(start + 3 * DAY);
+    assert_eq!(operations::activate(&node, "c").await.unwrap(), 0);
+    assert_eq!(drain(&node).await, Vec::<String>::new());
+
+    // A pause of 15 days.
+    operations::deactivate(&node, "c").await.unwrap();
+    clock.set_ms(start + 18 * DAY);
+    let queued = operations::activate(&node, "c").await.unwrap();
+    let mut keys = drain(&node).await;
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys, vec!["DEMO-1", "DEMO-2"]);
+    assert!(queued >= 2, "{queued}");
+    let events = node.twins.events(Some("c"), None, 100).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.detail.contains("every twin is read again")),
+        "{events:?}"
+    );
+    // Once: the scheduler's pass after the resume finds nothing more to read.
+    let connection = node.connection("c").await.unwrap();
+    assert_eq!(scheduler::after_pause(&node, &connection).await.unwrap(), 0);
     sb.stop().await;
 }

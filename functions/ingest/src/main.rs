@@ -3,5 +3,5 @@
 
 #[tokio::main]
 async fn main() -> Result<(), twinsync_lambda::Error> {
-    twinsync_lambda::run_http().await
+    twinsync_lambda::run_http("ingest").await
 }

@@ -71,9 +71,21 @@ impl AwsError {
             | "InternalError"
             | "InternalFailure"
             | "ServiceUnavailable"
-            | "AWS.SimpleQueueService.InternalError" => AwsError::Unavailable { what, detail },
+            | "AWS.SimpleQueueService.InternalError"
+            // A drained held queue was deleted less than a minute ago: SQS lets its name
+            // be used again after 60 seconds.
+            | "AWS.SimpleQueueService.QueueDeletedRecently"
+            | "QueueDeletedRecently" => AwsError::Unavailable { what, detail },
             _ => AwsError::Rejected { what, code, detail },
         }
+    }
+}
+
+impl AwsError {
+    /// The queue named by a request does not exist (any more).
+    pub fn is_missing_queue(&self) -> bool {
+        matches!(self, AwsError::Rejected { code, .. }
+            if code == "AWS.SimpleQueueService.NonExistentQueue" || code == "QueueDoesNotExist")
     }
 }
 

@@ -132,6 +132,22 @@ impl SqsQueue {
         Ok(url)
     }
 
+    /// A held queue or outbox can be deleted (drained) by another instance while this one
+    /// has its URL: forget the URL, and let the caller retry, which creates it again or,
+    /// now that the connection is active, sends elsewhere.
+    fn missing_queue(&self, queue: &str, e: AwsError) -> AwsError {
+        if !(e.is_missing_queue() && Self::created_on_demand(queue)) {
+            return e;
+        }
+        if let Ok(mut urls) = self.urls.lock() {
+            urls.remove(queue);
+        }
+        AwsError::Unavailable {
+            what: format!("queue {}", self.sqs_name(queue)),
+            detail: "deleted since its URL was looked up".into(),
+        }
+    }
+
     async fn existing_url(&self, queue: &str) -> Result<String, AwsError> {
         self.url(queue, true)
             .await?
@@ -217,9 +233,9 @@ impl Queue for SqsQueue {
         if let Some(k) = &key {
             req = req.message_attributes(PAYLOAD_ATTRIBUTE, payload_attribute(k)?);
         }
-        req.send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("send to {queue}"), &e))?;
+        req.send().await.map_err(|e| {
+            self.missing_queue(queue, AwsError::from_sdk(format!("send to {queue}"), &e))
+        })?;
         // SQS answers a duplicate like a new message; the dedup id keeps it from being
         // delivered twice all the same.
         Ok(SendOutcome::Enqueued)
@@ -365,6 +381,29 @@ impl Queue for SqsQueue {
     /// SQS cannot drop one group's messages: they are received, deleted when they belong to
     /// the group and made visible again at once when not. A group whose messages are in
     /// flight elsewhere is out of reach until they come back.
+    async fn remove_if_empty(&self, queue: &str) -> PortResult<bool> {
+        if !Self::created_on_demand(queue) {
+            return Ok(false);
+        }
+        let Some(url) = self.url(queue, false).await? else {
+            return Ok(false);
+        };
+        if self.depth(queue).await?.total() > 0 {
+            return Ok(false);
+        }
+        self.client
+            .delete_queue()
+            .queue_url(&url)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("delete queue {queue}"), &e))?;
+        if let Ok(mut urls) = self.urls.lock() {
+            urls.remove(queue);
+        }
+        tracing::info!(queue = %self.sqs_name(queue), "drained queue deleted");
+        Ok(true)
+    }
+
     async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64> {
         let group = sqs_id(group_id);
         let mut dropped = 0;
@@ -438,7 +477,12 @@ impl SqsQueue {
             .set_entries(Some(entries))
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(format!("send batch to {queue}"), &e))?;
+            .map_err(|e| {
+                self.missing_queue(
+                    queue,
+                    AwsError::from_sdk(format!("send batch to {queue}"), &e),
+                )
+            })?;
         if let Some(f) = out.failed().first() {
             let what = format!(
                 "send batch to {queue}: {} of {} failed",

@@ -16,6 +16,9 @@ pub struct ChangeEvent {
     /// Set by the Sync operation: bring the item under sync even if no trigger matches.
     #[serde(default)]
     pub force: bool,
+    /// Follows the change through both nodes' logs: the replica and its ack carry it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub trace_id: String,
 }
 
 impl ChangeEvent {

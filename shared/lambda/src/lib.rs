@@ -5,6 +5,7 @@
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{LambdaEvent, service_fn};
+use metrics_cloudwatch_embedded::lambda::MetricsLayer;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,7 +13,7 @@ use twinsync_aws::env::{self, Resources};
 use twinsync_aws::sqs::PAYLOAD_ATTRIBUTE;
 use twinsync_aws::{AwsError, SqsQueue};
 use twinsync_node::batch::{Outcome, dead_letter, process_batch};
-use twinsync_node::config::ProcessConfig;
+use twinsync_node::config::{NodeSection, ProcessConfig};
 use twinsync_node::process::{NodePorts, ProcessOptions, build_node_on};
 use twinsync_node::{Node, NodeError, NodeSettings};
 use twinsync_ports::{PortError, QueueMessage};
@@ -51,23 +52,55 @@ pub struct Function {
     pub sqs: Arc<SqsQueue>,
 }
 
-/// JSON logs (Lambda's JSON log format), filtered by `RUST_LOG`.
+/// JSON logs (Lambda's JSON log format), filtered by `RUST_LOG`. A line logged while a
+/// message is handled carries the message's span: its queue and the change's trace id.
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_current_span(false)
+        .with_current_span(true)
+        .with_span_list(false)
         .try_init();
+}
+
+/// CloudWatch metrics in the embedded metric format: what the handlers record
+/// (`ChangesProcessed`, `Failures`, `Postponed` by queue and outcome; `ProcessingLatency`
+/// and `QueueAge` in milliseconds) is written to stdout as one EMF document after each
+/// invocation, with the function and node as dimensions, plus a `ColdStart` count.
+/// The namespace is `TWINSYNC_METRICS_NAMESPACE` (default `twinsync`).
+pub fn init_metrics(
+    function: &str,
+    node_id: &str,
+) -> Result<&'static metrics_cloudwatch_embedded::Collector, LambdaError> {
+    metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(
+            var("TWINSYNC_METRICS_NAMESPACE").unwrap_or_else(|| "twinsync".into()),
+        )
+        .with_dimension("function", function.to_string())
+        .with_dimension("node", node_id.to_string())
+        .lambda_cold_start_metric("ColdStart")
+        .with_lambda_request_id("RequestId")
+        .with_lambda_xray_trace_id("XRayTraceId")
+        .init()
+        .map_err(|e| LambdaError::Config(format!("metrics: {e}")))
 }
 
 fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Builds the node at cold start: resource names from the environment, the node's TOML
-/// from the SSM parameter `TWINSYNC_CONFIG_PARAMETER` (or a file, `TWINSYNC_CONFIG_FILE`,
-/// for the emulator), the `[[node]]` whose id is `TWINSYNC_NODE_ID`.
-pub async fn node_from_env() -> Result<Function, LambdaError> {
+/// What a function reads at cold start: the SDK's configuration, the stack's resource
+/// names and this node's section of the config.
+struct Environment {
+    sdk: aws_config::SdkConfig,
+    resources: Resources,
+    section: NodeSection,
+}
+
+/// Resource names from the environment, the node's TOML from the SSM parameter
+/// `TWINSYNC_CONFIG_PARAMETER` (or a file, `TWINSYNC_CONFIG_FILE`, for the emulator), the
+/// `[[node]]` whose id is `TWINSYNC_NODE_ID`.
+async fn environment() -> Result<Environment, LambdaError> {
     let sdk = env::sdk_config().await;
     let resources = Resources::from_env()?;
     let node_id = var("TWINSYNC_NODE_ID")
@@ -91,10 +124,23 @@ pub async fn node_from_env() -> Result<Function, LambdaError> {
     })?;
     let section = config
         .node
-        .iter()
+        .into_iter()
         .find(|n| n.id == node_id)
         .ok_or_else(|| LambdaError::Config(format!("the node config has no [[node]] {node_id}")))?;
-    let (queue, twins, connections) = env::ports(&sdk, &resources);
+    Ok(Environment {
+        sdk,
+        resources,
+        section,
+    })
+}
+
+/// Builds the node at cold start (see [`environment`] for what it reads).
+pub async fn node_from_env() -> Result<Function, LambdaError> {
+    build(&environment().await?).await
+}
+
+async fn build(environment: &Environment) -> Result<Function, LambdaError> {
+    let (queue, twins, connections) = env::ports(&environment.sdk, &environment.resources);
     let sqs = Arc::new(queue);
     let options = ProcessOptions {
         node: NodeSettings {
@@ -115,7 +161,16 @@ pub async fn node_from_env() -> Result<Function, LambdaError> {
             twins: Arc::new(twins.clone()),
             connections: Arc::new(connections.clone()),
         };
-        match build_node_on(section, &base_dir, &HashMap::new(), &[], &options, ports).await {
+        match build_node_on(
+            &environment.section,
+            &base_dir,
+            &HashMap::new(),
+            &[],
+            &options,
+            ports,
+        )
+        .await
+        {
             Ok(node) => break node,
             // Another instance's cold start wrote the connection first: read it again.
             Err(e) if attempt < 5 && matches!(e, NodeError::Port(PortError::Conflict(_))) => {
@@ -220,18 +275,27 @@ pub async fn handle_sqs_batch(f: &Function, queue: &str, event: SqsEvent) -> Sqs
 pub async fn run_sqs(queue: &'static str) -> Result<(), Error> {
     init_tracing();
     let f = Arc::new(node_from_env().await?);
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    let metrics = init_metrics(queue, &f.node.id)?;
+    let handler = service_fn(move |event: LambdaEvent<SqsEvent>| {
         let f = f.clone();
         async move { Ok::<_, Error>(handle_sqs_batch(&f, queue, event.payload).await) }
-    }))
-    .await
+    });
+    lambda_runtime::Runtime::new(handler)
+        .layer(MetricsLayer::new(metrics))
+        .run()
+        .await
 }
 
 /// The main of a function URL: the node's public routes (webhooks, `/v1/*`).
-pub async fn run_http() -> Result<(), Error> {
+pub async fn run_http(function: &'static str) -> Result<(), Error> {
     init_tracing();
     let f = node_from_env().await?;
-    lambda_http::run(twinsync_node::router::public_router(f.node)).await
+    let metrics = init_metrics(function, &f.node.id)?;
+    let router = twinsync_node::router::public_router(f.node);
+    lambda_runtime::Runtime::new(lambda_http::Adapter::from(router))
+        .layer(MetricsLayer::new(metrics))
+        .run()
+        .await
 }
 
 /// The main of the transport function, which has both an SQS event source (replicas and
@@ -241,8 +305,9 @@ pub async fn run_sqs_and_http(queue: &'static str) -> Result<(), Error> {
     use lambda_http::tower::ServiceExt;
     init_tracing();
     let f = Arc::new(node_from_env().await?);
+    let metrics = init_metrics(queue, &f.node.id)?;
     let router = twinsync_node::router::public_router(f.node.clone());
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<serde_json::Value>| {
+    let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let (f, router) = (f.clone(), router.clone());
         async move {
             let LambdaEvent { payload, context } = event;
@@ -259,26 +324,70 @@ pub async fn run_sqs_and_http(queue: &'static str) -> Result<(), Error> {
                 .await?;
             Ok(serde_json::to_value(response)?)
         }
-    }))
-    .await
+    });
+    lambda_runtime::Runtime::new(handler)
+        .layer(MetricsLayer::new(metrics))
+        .run()
+        .await
 }
 
 /// The main of the scheduler: one tick per EventBridge invocation (every minute).
 pub async fn run_scheduler() -> Result<(), Error> {
     init_tracing();
     let f = Arc::new(node_from_env().await?);
+    let metrics = init_metrics("scheduler", &f.node.id)?;
     // Polling triggers are due every minute at most on AWS: the schedule's rate.
     let poll_interval_ms = var("TWINSYNC_POLL_INTERVAL_MS")
         .and_then(|v| v.parse().ok())
         .unwrap_or(60_000);
-    lambda_runtime::run(service_fn(move |_: LambdaEvent<serde_json::Value>| {
+    let handler = service_fn(move |_: LambdaEvent<serde_json::Value>| {
         let f = f.clone();
         async move {
             let report = twinsync_node::handlers::scheduler::tick(&f.node, poll_interval_ms)
                 .await
                 .map_err(|e| Box::new(e) as Error)?;
-            Ok::<_, Error>(serde_json::json!(format!("{report:?}")))
+            tracing::info!(?report, "scheduler tick");
+            Ok::<_, Error>(serde_json::to_value(&report)?)
         }
-    }))
-    .await
+    });
+    lambda_runtime::Runtime::new(handler)
+        .layer(MetricsLayer::new(metrics))
+        .run()
+        .await
+}
+
+/// The operator console of a node on AWS: the local node's whole API (connections,
+/// invitations, versions, operations, twins, the Item Sync Monitor) on `listen`, on the
+/// stack's queues and tables, so `twinsync admin --node http://{listen}` works as it does
+/// locally. It runs on the operator's machine with their AWS credentials; the function
+/// URLs never serve this API. With `TWINSYNC_INGEST_URL` set (the stack's `IngestUrl`),
+/// it first subscribes the trackers' webhooks to the ingest function.
+pub async fn run_console(listen: &str) -> Result<(), Error> {
+    init_tracing();
+    let environment = environment().await?;
+    let f = build(&environment).await?;
+    if f.node.public_url().is_none() {
+        tracing::warn!(
+            "TWINSYNC_PUBLIC_URL is not set (the stack's TransportUrl): invitations cannot be made or accepted"
+        );
+    }
+    if let Some(ingest) = var("TWINSYNC_INGEST_URL") {
+        twinsync_node::process::register_webhooks(
+            &f.node.http,
+            &f.node,
+            &environment.section,
+            &ingest,
+            &HashMap::new(),
+        )
+        .await?;
+    }
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "the operator API has no authentication of its own: keep it on loopback");
+    }
+    tracing::info!(node = %f.node.id, %addr, "operator console listening");
+    println!("twinsync console for node {} on http://{addr}", f.node.id);
+    axum::serve(listener, twinsync_node::router::router(f.node)).await?;
+    Ok(())
 }

@@ -1,8 +1,9 @@
-//! The functions' batch handler on the AWS ports, against moto: two nodes, each on its own
-//! stack (queues, tables, bucket made from `infra/template.yaml`), driven the way Lambda's
-//! event source mappings drive the functions — receive a batch from the queue, hand it to
-//! the function as an `SqsEvent`, delete what it did not report as failed. The scheduler
-//! (polling, resume) runs as the schedule would.
+//! The functions' batch handler on the AWS ports, in this process, against moto: two
+//! nodes, each on its own stack (queues, tables, bucket made from `infra/template.yaml`),
+//! driven the way Lambda's event source mappings drive the functions — receive a batch
+//! from the queue, hand it to the function as an `SqsEvent`, delete what it did not report
+//! as failed. In one process every AWS call can be counted: this test measures what one
+//! change costs (docs/aws-cost.md). The real binaries run in `functions_under_watch.rs`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -115,26 +116,7 @@ type Stack = (
 
 async fn two_stacks() -> Harness {
     let (moto, config, res_a) = emulator::start("node-a").await;
-    let out = std::process::Command::new("python3")
-        .arg(emulator::repo_root().join("scripts/aws-emulator-setup"))
-        .args([
-            "--endpoint",
-            &moto.url,
-            "--stack",
-            "node-b",
-            "--region",
-            "us-east-1",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let exports = emulator::parse_exports(&String::from_utf8_lossy(&out.stdout));
-    let res_b = twinsync_aws::env::Resources {
-        queue_prefix: exports["TWINSYNC_QUEUE_PREFIX"].clone(),
-        twins_table: exports["TWINSYNC_TWINS_TABLE"].clone(),
-        connections_table: exports["TWINSYNC_CONNECTIONS_TABLE"].clone(),
-        payload_bucket: Some(exports["TWINSYNC_PAYLOAD_BUCKET"].clone()),
-    };
+    let res_b = emulator::create_stack(&moto.url, "node-b");
     let counter = OperationCounter::default();
     let mut stacks = HashMap::new();
     for (node, res) in [("node-a", &res_a), ("node-b", &res_b)] {
@@ -374,133 +356,5 @@ async fn demo_converges_through_the_functions_on_moto() {
             assert_eq!(sqs_of(id).depth(&q).await.unwrap().total(), 0, "{id} {q}");
         }
     }
-    p.stop().await;
-}
-
-/// A paused connection keeps every change in its held SQS queue and nothing reaches the
-/// other side; resume delivers them all, in order.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_paused_connection_holds_changes_in_sqs_and_resumes_in_order() {
-    let Harness {
-        _moto,
-        p,
-        functions,
-        mapping,
-        _dir,
-        ..
-    } = two_stacks().await;
-    let node_a = p.node("node-a").unwrap().clone();
-    let node_b = p.node("node-b").unwrap().clone();
-    let a = node_a.tracker("sandbox-a").unwrap();
-    let b = node_b.tracker("sandbox-b").unwrap();
-    let http = reqwest::Client::new();
-    // 1,000 changes by default (10 items x 100 edits); TWINSYNC_AWS_PAUSE_EDITS sets the
-    // edits per item. The driver hands one batch at a time to each function, where Lambda
-    // runs several at once, so a full run takes minutes.
-    let items = 10;
-    let edits: usize = std::env::var("TWINSYNC_AWS_PAUSE_EDITS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
-    let mut keys = Vec::new();
-    for i in 0..items {
-        keys.push(
-            demo::create_item(
-                &http,
-                &p.sandbox_urls["a"],
-                demo::item_body(PROJECT_A, i, "sync"),
-            )
-            .await
-            .unwrap(),
-        );
-    }
-    assert!(drive_until_quiet(&functions, Duration::from_secs(120)).await);
-    let b_keys: Vec<String> = {
-        let mut out = Vec::new();
-        for k in &keys {
-            out.push(
-                node_a
-                    .twins
-                    .find_by_local(CONNECTION, k)
-                    .await
-                    .unwrap()
-                    .and_then(|t| t.remote_key)
-                    .unwrap(),
-            );
-        }
-        out
-    };
-
-    twinsync_node::operations::deactivate(&node_a, CONNECTION)
-        .await
-        .unwrap();
-    // items x edits = 1,000 changes, each driven through the functions as it comes.
-    for n in 1..=edits {
-        for k in &keys {
-            a.update_item(
-                k,
-                &ItemUpdate {
-                    summary: Some(format!("edit {n}")),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-        }
-        drive(&functions).await;
-    }
-    assert!(drive_until_quiet(&functions, Duration::from_secs(1_200)).await);
-    let held = mapping["node-a"]
-        .depth(&queues::held(CONNECTION))
-        .await
-        .unwrap()
-        .total();
-    assert!(
-        held >= edits as u64,
-        "the held queue keeps the changes: {held}"
-    );
-    for bk in &b_keys {
-        let item = b.get_item(bk).await.unwrap().unwrap();
-        assert!(
-            !item.summary.starts_with("edit "),
-            "nothing reached B while paused"
-        );
-    }
-
-    // Activate drains the held queue; the scheduler's tick may drain beside it (both
-    // keep each group's order: a group is locked while one of its messages is out).
-    twinsync_node::operations::activate(&node_a, CONNECTION)
-        .await
-        .unwrap();
-    assert!(drive_until_quiet(&functions, Duration::from_secs(1_200)).await);
-    for bk in &b_keys {
-        let item = b.get_item(bk).await.unwrap().unwrap();
-        assert_eq!(item.summary, format!("edit {edits}"));
-        // B applied A's replicas in the order A made them.
-        let twin = node_b
-            .twins
-            .find_by_local(CONNECTION, bk)
-            .await
-            .unwrap()
-            .unwrap();
-        let applied: Vec<u64> = node_b
-            .twins
-            .replicas(&twin.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|r| r.direction == "in")
-            .map(|r| r.version)
-            .collect();
-        assert!(applied.windows(2).all(|w| w[0] < w[1]), "{applied:?}");
-    }
-    assert_eq!(
-        mapping["node-a"]
-            .depth(&queues::held(CONNECTION))
-            .await
-            .unwrap()
-            .total(),
-        0
-    );
     p.stop().await;
 }

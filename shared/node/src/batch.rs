@@ -5,7 +5,20 @@
 
 use crate::handlers::dispatch;
 use crate::{Node, NodeError};
+use tracing::Instrument;
 use twinsync_ports::{NewMessage, PortResult, QueueMessage, queues};
+
+/// The trace id a message body carries (change events, replicas, acks), if any.
+pub fn trace_id_of(body: &str) -> String {
+    #[derive(serde::Deserialize)]
+    struct Traced {
+        #[serde(default)]
+        trace_id: String,
+    }
+    serde_json::from_str::<Traced>(body)
+        .map(|t| t.trace_id)
+        .unwrap_or_default()
+}
 
 /// What became of one message of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +55,18 @@ pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> 
             outcomes.push(Outcome::NotProcessed { after_ms });
             continue;
         }
-        let outcome = match dispatch(node, queue, &message.body, message.receive_count).await {
+        // Every log line of this message's handling carries the change's trace id.
+        let span = tracing::info_span!("message", queue, trace_id = %trace_id_of(&message.body));
+        let age_ms = node.now_ms().saturating_sub(message.sent_ms).max(0);
+        metrics::histogram!("QueueAge", "queue" => queue.to_string()).record(age_ms as f64);
+        let started = std::time::Instant::now();
+        let result = dispatch(node, queue, &message.body, message.receive_count)
+            .instrument(span.clone())
+            .await;
+        metrics::histogram!("ProcessingLatency", "queue" => queue.to_string())
+            .record(started.elapsed().as_secs_f64() * 1_000.0);
+        let _entered = span.enter();
+        let outcome = match result {
             Ok(()) => Outcome::Done,
             Err(e) if e.is_retryable() => {
                 let after_ms = backoff_ms(node, message.receive_count, &e);
@@ -70,6 +94,15 @@ pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> 
                 }
             }
         };
+        let (metric, label) = match &outcome {
+            Outcome::Done => ("ChangesProcessed", "done"),
+            Outcome::Retry { .. } => ("Failures", "retry"),
+            Outcome::Postponed { .. } => ("Postponed", "postponed"),
+            Outcome::NotProcessed { .. } => ("Postponed", "not_processed"),
+            Outcome::DeadLetter { .. } => ("Failures", "dead_letter"),
+        };
+        metrics::counter!(metric, "queue" => queue.to_string(), "outcome" => label).increment(1);
+        tracing::info!(id = %message.id, outcome = label, age_ms, "message handled");
         outcomes.push(outcome);
     }
     outcomes

@@ -65,6 +65,9 @@ impl Queue for DuplicatingQueue {
     async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
         self.inner.delete(queue, receipt).await
     }
+    async fn remove_if_empty(&self, queue: &str) -> PortResult<bool> {
+        self.inner.remove_if_empty(queue).await
+    }
     async fn change_visibility(
         &self,
         queue: &str,

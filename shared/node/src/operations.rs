@@ -259,11 +259,14 @@ pub async fn deactivate(node: &Node, connection_id: &str) -> NodeResult<()> {
     transport::set_status(node, connection_id, ConnectionStatus::Deactivated, None).await
 }
 
-/// Activate resumes it; the scheduler drains the held queue in order.
+/// Activate resumes it: drains the held queue in order (the scheduler drains what
+/// arrives there later) and, after a pause longer than the held queue keeps messages,
+/// queues every twin again.
 pub async fn activate(node: &Node, connection_id: &str) -> NodeResult<usize> {
     transport::set_status(node, connection_id, ConnectionStatus::Active, None).await?;
     let connection = node.connection(connection_id).await?;
-    crate::handlers::scheduler::resume(node, &connection).await
+    let moved = crate::handlers::scheduler::resume(node, &connection).await?;
+    Ok(moved + crate::handlers::scheduler::after_pause(node, &connection).await?)
 }
 
 /// Saves a draft version of the connection's rules; returns its number. The scripts

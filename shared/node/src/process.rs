@@ -155,38 +155,7 @@ impl Process {
             }));
             let url = format!("http://{addr}");
             node.set_public_url(&url);
-            // Only the sandbox sends webhooks; the others are polled.
-            for inst in section
-                .instance
-                .iter()
-                .filter(|i| i.register_webhook && i.connector == "sandbox")
-            {
-                let base = resolve_url(&inst.base_url, &sandbox_urls)?;
-                register_webhook(
-                    &http,
-                    &base,
-                    inst.token.as_deref(),
-                    &format!("{url}/webhooks/{}/{}", inst.connector, inst.id),
-                    &inst.webhook_secret,
-                )
-                .await?;
-            }
-            // Other trackers that send webhooks subscribe through their connector.
-            for inst in section
-                .instance
-                .iter()
-                .filter(|i| i.register_webhook && i.connector != "sandbox")
-            {
-                let tracker = node.tracker(&inst.id)?;
-                let hook = format!("{url}/webhooks/{}/{}", inst.connector, inst.id);
-                if tracker.register_webhook(&hook).await? {
-                    tracing::info!(instance = %inst.id, %hook, "webhook registered");
-                    // The scheduler refreshes it where the tracker lets webhooks expire.
-                    node.connections
-                        .set_meta(&format!("webhook:{}", inst.id), &hook)
-                        .await?;
-                }
-            }
+            register_webhooks(&http, node, section, &url, &sandbox_urls).await?;
             tracing::info!(node = %node.id, %url, "node listening");
             node_urls.insert(node.id.clone(), url);
         }
@@ -249,6 +218,52 @@ fn resolve_url(base_url: &str, sandboxes: &HashMap<String, String>) -> NodeResul
             .ok_or_else(|| config_err(format!("no sandbox {id}"))),
         None => Ok(base_url.trim_end_matches('/').to_string()),
     }
+}
+
+/// Subscribes `node_url`'s `/webhooks/{connector}/{instance}` to each instance of
+/// `section` that asks for it (`register_webhook`). Run by the local process at start and
+/// by the AWS console, where `node_url` is the ingest function's URL.
+pub async fn register_webhooks(
+    http: &reqwest::Client,
+    node: &Node,
+    section: &NodeSection,
+    node_url: &str,
+    sandbox_urls: &HashMap<String, String>,
+) -> NodeResult<()> {
+    let node_url = node_url.trim_end_matches('/');
+    // The sandbox has a webhook API of its own; other trackers subscribe through their
+    // connector.
+    for inst in section
+        .instance
+        .iter()
+        .filter(|i| i.register_webhook && i.connector == "sandbox")
+    {
+        let base = resolve_url(&inst.base_url, sandbox_urls)?;
+        register_webhook(
+            http,
+            &base,
+            inst.token.as_deref(),
+            &format!("{node_url}/webhooks/{}/{}", inst.connector, inst.id),
+            &inst.webhook_secret,
+        )
+        .await?;
+    }
+    for inst in section
+        .instance
+        .iter()
+        .filter(|i| i.register_webhook && i.connector != "sandbox")
+    {
+        let tracker = node.tracker(&inst.id)?;
+        let hook = format!("{node_url}/webhooks/{}/{}", inst.connector, inst.id);
+        if tracker.register_webhook(&hook).await? {
+            tracing::info!(instance = %inst.id, %hook, "webhook registered");
+            // The scheduler refreshes it where the tracker lets webhooks expire.
+            node.connections
+                .set_meta(&format!("webhook:{}", inst.id), &hook)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 async fn register_webhook(

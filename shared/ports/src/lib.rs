@@ -65,6 +65,8 @@ pub mod queues {
     /// ack here when it reaches it in its FIFO group, so an ack still never overtakes a
     /// replica sent before it. The local node handles acks in `incoming` directly.
     pub const ACK: &str = "ack";
+    /// How long a held queue keeps a message: SQS's longest retention, 14 days.
+    pub const HELD_RETENTION_MS: i64 = 14 * 24 * 3_600_000;
 
     /// The queues the runner consumes, in flow order.
     pub const HANDLED: [&str; 3] = [OUTGOING, TRANSPORT, INCOMING];
@@ -161,6 +163,12 @@ pub trait Queue: Send + Sync {
     async fn depth(&self, queue: &str) -> PortResult<QueueDepth>;
     /// Drops every message of a group (Force Unlink clears pending transactions).
     async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64>;
+    /// Deletes a queue that exists only while it holds something (a held queue, an
+    /// outbox) when it is empty; true when it was deleted. Queues that are rows of one
+    /// table (SQLite) have nothing to delete.
+    async fn remove_if_empty(&self, _queue: &str) -> PortResult<bool> {
+        Ok(false)
+    }
     /// The queues that exist, for the monitor and for draining held queues.
     async fn queue_names(&self) -> PortResult<Vec<String>>;
 }

@@ -1,6 +1,6 @@
-//! The moto emulator for the adapters' tests: a `moto_server` on a free loopback port,
-//! with the stack's queues, tables and bucket created from `infra/template.yaml` by
-//! `scripts/aws-emulator-setup`. `scripts/test` installs moto
+//! The moto emulator for the adapters' tests: moto's server (`scripts/moto-server`) on a
+//! free loopback port, with the stack's queues, tables and bucket created from
+//! `infra/template.yaml` by `scripts/aws-emulator-setup`. `scripts/test` installs moto
 //! (`scripts/aws-requirements.txt`); without it these tests fail and say so.
 
 #![allow(dead_code)]
@@ -36,17 +36,19 @@ fn free_port() -> u16 {
 
 /// Starts moto and creates the stack `stack` in it.
 pub async fn start(stack: &str) -> (Moto, SdkConfig, Resources) {
+    let (moto, config) = start_moto().await;
+    let resources = create_stack(&moto.url, stack);
+    (moto, config, resources)
+}
+
+/// Starts moto with nothing in it.
+pub async fn start_moto() -> (Moto, SdkConfig) {
     let port = free_port();
-    // As a module of the interpreter that has moto: no console script on PATH needed.
+    // moto's server with DynamoDB requests one at a time (see the script for why), run by
+    // the interpreter that has moto: no console script on PATH needed.
     let child = Command::new("python3")
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
+        .arg(repo_root().join("scripts/moto-server"))
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -69,12 +71,23 @@ pub async fn start(stack: &str) -> (Moto, SdkConfig, Resources) {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(up, "moto_server did not start on port {port}");
+    assert!(
+        up,
+        "moto did not start on port {port}: pip install -r scripts/aws-requirements.txt \
+         (scripts/test does)"
+    );
+    let config = sdk_config(&moto.url).await;
+    (moto, config)
+}
+
+/// Creates the queues, tables and bucket of `stack` in the emulator at `endpoint`, from
+/// the SAM template, and returns their names.
+pub fn create_stack(endpoint: &str, stack: &str) -> Resources {
     let out = Command::new("python3")
         .arg(repo_root().join("scripts/aws-emulator-setup"))
         .args([
             "--endpoint",
-            &moto.url,
+            endpoint,
             "--stack",
             stack,
             "--region",
@@ -94,14 +107,12 @@ pub async fn start(stack: &str) -> (Moto, SdkConfig, Resources) {
             .cloned()
             .unwrap_or_else(|| panic!("aws-emulator-setup did not export {k}: {exports:?}"))
     };
-    let resources = Resources {
+    Resources {
         queue_prefix: get("TWINSYNC_QUEUE_PREFIX"),
         twins_table: get("TWINSYNC_TWINS_TABLE"),
         connections_table: get("TWINSYNC_CONNECTIONS_TABLE"),
         payload_bucket: Some(get("TWINSYNC_PAYLOAD_BUCKET")),
-    };
-    let config = sdk_config(&moto.url).await;
-    (moto, config, resources)
+    }
 }
 
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {

@@ -429,6 +429,7 @@ async fn write(
             observed_version: after.version,
             delivery_id: format!("merge:{}:{}", twin.id, message.version),
             force: false,
+            trace_id: message.trace_id.clone(),
         };
         node.queue
             .send(

@@ -75,6 +75,7 @@ pub async fn queue_changes(
     let instance = connection.local_instance.as_str();
     {
         let mut batch = Vec::with_capacity(signals.len());
+        let mut traces = Vec::with_capacity(signals.len());
         for s in signals {
             let event = ChangeEvent {
                 connection_id: connection.id.clone(),
@@ -83,12 +84,14 @@ pub async fn queue_changes(
                 observed_version: s.version,
                 delivery_id: s.delivery_id.clone(),
                 force,
+                trace_id: super::new_trace_id(),
             };
             let dedup_id = if force {
                 format!("{}:{}:force:{}", connection.id, s.item_key, s.delivery_id)
             } else {
                 format!("{}:{}:{}", connection.id, s.item_key, s.version)
             };
+            traces.push(event.trace_id.clone());
             batch.push(NewMessage {
                 group_id: event.group_id(),
                 dedup_id,
@@ -97,6 +100,9 @@ pub async fn queue_changes(
         }
         let queued = batch.len();
         node.queue.send_batch(queues::OUTGOING, batch).await?;
+        for (s, m) in signals.iter().zip(&traces) {
+            tracing::info!(connection = %connection.id, item = %s.item_key, trace_id = %m, "change queued");
+        }
         Ok(queued)
     }
 }

@@ -12,6 +12,12 @@ use serde::{Deserialize, Serialize};
 use twinsync_core::{ChangeEvent, Item, TransportMessage, Twin};
 use twinsync_ports::{NewMessage, queues};
 
+/// A new trace id for a change: time-ordered, so a log search by id also sorts by when
+/// the change began.
+pub fn new_trace_id() -> String {
+    uuid::Uuid::now_v7().simple().to_string()
+}
+
 /// A message parked in a paused connection's held queue, with the queue it goes back to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HeldMessage {

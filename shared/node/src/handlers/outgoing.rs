@@ -99,7 +99,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         if twin.acked_version < twin.out_version {
             // The last send may have been lost in a crash before the transport queue got it;
             // sending the same version again is deduplicated and applied at most once.
-            send_replica(node, &connection, &twin, &item, replica).await?;
+            send_replica(node, &connection, &twin, &item, replica, &event.trace_id).await?;
         }
         return Ok(());
     }
@@ -126,7 +126,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
             at_ms: node.now_ms(),
         })
         .await?;
-    send_replica(node, &connection, &twin, &item, replica).await?;
+    send_replica(node, &connection, &twin, &item, replica, &event.trace_id).await?;
     node.event(
         &connection.id,
         Some(&twin.id),
@@ -194,6 +194,7 @@ async fn send_replica(
     twin: &Twin,
     item: &twinsync_core::Item,
     replica: serde_json::Value,
+    trace_id: &str,
 ) -> NodeResult<()> {
     let message = TransportMessage::Replica(ReplicaMessage {
         connection_id: connection.id.clone(),
@@ -206,7 +207,12 @@ async fn send_replica(
         hub_issue: replica,
         source_updated_ms: item.updated_ms,
         sent_ms: node.now_ms(),
-        trace_id: format!("{}:{}:{}", connection.id, item.key, twin.out_version),
+        // The change's trace id; changes queued before trace ids existed get a stable one.
+        trace_id: if trace_id.is_empty() {
+            format!("{}:{}:{}", connection.id, item.key, twin.out_version)
+        } else {
+            trace_id.to_string()
+        },
     });
     let paused = connection.status == ConnectionStatus::Deactivated;
     send_or_hold(

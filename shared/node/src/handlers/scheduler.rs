@@ -3,8 +3,8 @@
 //! runner calls it every second.
 
 use crate::handlers::{HeldMessage, ingest::queue_changes};
-use crate::{Node, NodeResult};
-use twinsync_core::{Connection, ConnectionStatus};
+use crate::{Node, NodeResult, operations};
+use twinsync_core::{Connection, ConnectionStatus, SyncEventKind};
 use twinsync_ports::{ChangeSignal, NewMessage, PollCursor, queues};
 
 /// What one tick did, for logs and metrics.
@@ -14,6 +14,59 @@ pub struct TickReport {
     pub plan_runs: usize,
     pub resumed_messages: usize,
     pub purged: u64,
+    /// Drained held queues deleted (SQS; held queues exist only while needed).
+    pub removed_queues: usize,
+}
+
+/// An empty held queue is deleted this long after the connection last changed: by then
+/// no function that read it as Deactivated can still be sending to it.
+pub const HELD_QUEUE_KEPT_MS: i64 = 15 * 60_000;
+
+const DAY_MS: i64 = 24 * 3_600_000;
+
+/// A pause longer than this may have outlived held messages (SQS keeps them 14 days; a
+/// day of margin for the drain), so its resume reads every twin again.
+pub const REREAD_AFTER_PAUSE_MS: i64 = queues::HELD_RETENTION_MS - DAY_MS;
+
+/// The connection meta key that holds when the connection was paused, until its resume
+/// is complete.
+pub fn paused_key(connection_id: &str) -> String {
+    format!("paused:{connection_id}")
+}
+
+/// Completes the resume of a connection that was paused. When the pause was longer than
+/// the held queue keeps messages, some changes may be gone with it: every twin, and every
+/// item under a trigger, is queued again (unchanged ones are suppressed by outgoing), so
+/// nothing is lost. Returns how many changes were queued.
+pub async fn after_pause(node: &Node, connection: &Connection) -> NodeResult<usize> {
+    let key = paused_key(&connection.id);
+    let Some(since) = node
+        .connections
+        .get_meta(&key)
+        .await?
+        .and_then(|v| v.parse::<i64>().ok())
+    else {
+        return Ok(0);
+    };
+    let paused_ms = node.now_ms() - since;
+    let mut queued = 0;
+    if paused_ms > REREAD_AFTER_PAUSE_MS {
+        node.event(
+            &connection.id,
+            None,
+            SyncEventKind::ConnectionStatus,
+            format!(
+                "paused {} days, longer than held changes are kept: every twin is read again",
+                paused_ms / DAY_MS
+            ),
+        )
+        .await;
+        queued += operations::bulk_sync(node, &connection.id).await?;
+        queued += operations::bulk_exalate(node, &connection.id).await?;
+    }
+    // Cleared last: a crash before this only reads the twins again.
+    node.connections.set_meta(&key, "").await?;
+    Ok(queued)
 }
 
 /// The cursor id of the sweep that polls items already under sync.
@@ -35,6 +88,26 @@ pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> 
             match resume(node, &connection).await {
                 Ok(n) => report.resumed_messages += n,
                 Err(e) => tracing::warn!(connection = %connection.id, error = %e, "resume failed"),
+            }
+            match after_pause(node, &connection).await {
+                Ok(n) => report.resumed_messages += n,
+                Err(e) => {
+                    tracing::warn!(connection = %connection.id, error = %e, "re-reading after a pause failed")
+                }
+            }
+            // Long after the resume no instance can still be sending to the held queue.
+            if now - connection.updated_ms > HELD_QUEUE_KEPT_MS {
+                match node
+                    .queue
+                    .remove_if_empty(&queues::held(&connection.id))
+                    .await
+                {
+                    Ok(true) => report.removed_queues += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        tracing::warn!(connection = %connection.id, error = %e, "removing the drained held queue failed")
+                    }
+                }
             }
         }
         let key = format!("poll:{}", connection.id);

@@ -150,6 +150,16 @@ pub async fn set_status(
         connection.updated_ms = node.now_ms();
         match node.connections.update(&connection).await {
             Ok(_) => {
+                if to == ConnectionStatus::Deactivated {
+                    // When the pause began: a resume after the held queue's retention
+                    // reads every twin again (scheduler::after_pause).
+                    node.connections
+                        .set_meta(
+                            &crate::handlers::scheduler::paused_key(connection_id),
+                            &node.now_ms().to_string(),
+                        )
+                        .await?;
+                }
                 node.event(
                     connection_id,
                     None,

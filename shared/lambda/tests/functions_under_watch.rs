@@ -113,10 +113,7 @@ struct Node {
 
 impl Node {
     fn invoke_url(&self, function: &str) -> String {
-        format!(
-            "{}/2015-03-31/functions/{function}/invocations",
-            self.invoke
-        )
+        invoke_url_of(&self.invoke, function)
     }
 }
 

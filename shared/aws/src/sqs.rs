@@ -139,12 +139,16 @@ impl SqsQueue {
         if !(e.is_missing_queue() && Self::created_on_demand(queue)) {
             return e;
         }
-        if let Ok(mut urls) = self.urls.lock() {
-            urls.remove(queue);
-        }
+        self.forget_url(queue);
         AwsError::Unavailable {
             what: format!("queue {}", self.sqs_name(queue)),
             detail: "deleted since its URL was looked up".into(),
+        }
+    }
+
+    fn forget_url(&self, queue: &str) {
+        if let Ok(mut urls) = self.urls.lock() {
+            urls.remove(queue);
         }
     }
 
@@ -363,8 +367,20 @@ impl Queue for SqsQueue {
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
             .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
             .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("depth of {queue}"), &e))?;
+            .await;
+        // A held queue or outbox that was drained and deleted since its URL was cached
+        // holds nothing: its depth is 0 for every caller, not an error.
+        let out = match out {
+            Ok(out) => out,
+            Err(e) => {
+                let e = AwsError::from_sdk(format!("depth of {queue}"), &e);
+                if e.is_missing_queue() && Self::created_on_demand(queue) {
+                    self.forget_url(queue);
+                    return Ok(QueueDepth::default());
+                }
+                return Err(e.into());
+            }
+        };
         let get = |name: QueueAttributeName| {
             out.attributes()
                 .and_then(|a| a.get(&name))

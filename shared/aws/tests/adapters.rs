@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod emulator;
+use crate::emulator;
 
 use std::sync::Arc;
 use twinsync_aws::env::ports;
@@ -105,6 +105,15 @@ async fn sqs_queue_keeps_fifo_semantics() {
         assert!(names.contains(&n.to_string()), "{n} in {names:?}");
     }
     assert!(!names.contains(&"outbox-none".to_string()));
+
+    // Another instance (the scheduler) drains the held queue and deletes it while this one
+    // still has its URL: the depth here is 0, not an error (a test once failed on it).
+    let (scheduler, _, _) = ports(&config, &resources);
+    let held = scheduler.receive("held-c1", 10, 30_000).await.unwrap();
+    scheduler.delete("held-c1", &held[0].receipt).await.unwrap();
+    assert!(scheduler.remove_if_empty("held-c1").await.unwrap());
+    assert_eq!(queue.depth("held-c1").await.unwrap().total(), 0);
+    assert_eq!(scheduler.depth("held-c1").await.unwrap().total(), 0);
 
     // Force Unlink drops one group and leaves the others.
     for (g, d) in [("c1:K-4", "p1"), ("c1:K-5", "p2"), ("c1:K-4", "p3")] {

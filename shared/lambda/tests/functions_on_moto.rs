@@ -7,8 +7,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../../aws/tests/emulator/mod.rs"]
-mod emulator;
+use crate::emulator;
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use std::collections::HashMap;

@@ -1,0 +1,12 @@
+//! The cross-crate end-to-end tests, one test binary with a module per area: one link of
+//! the whole engine instead of nine.
+
+mod demo;
+mod github;
+mod jira;
+mod nodes;
+mod redmine;
+mod restart;
+mod rule_errors;
+mod scheduler;
+mod webhooks;

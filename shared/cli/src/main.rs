@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use twinsync_cli::{admin, demo};
+use twinsync_cli::{admin, demo, latency};
 
 #[derive(Parser)]
 #[command(
@@ -26,6 +26,9 @@ struct Cli {
 enum Command {
     /// Run a real two-way sync between two sandbox trackers in this process and show it.
     Demo(demo::DemoArgs),
+    /// Time one change at a time through two local nodes: webhook received -> twin
+    /// written, p50 and p99 (scripts/bench runs it).
+    Latency(latency::LatencyArgs),
     /// Run the nodes (and sandbox trackers) described by a config file until Ctrl-C.
     Up {
         #[arg(long, short)]
@@ -73,6 +76,7 @@ async fn main() -> ExitCode {
     init_tracing(&cli.log, cli.log_json);
     let result = match cli.command {
         Command::Demo(args) => demo::run(args).await,
+        Command::Latency(args) => latency::run(args).await,
         Command::Up { config } => up(config).await,
         Command::Sandbox {
             port,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
     ChangeSignal, ItemPage, NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome,
-    Tracker, WebhookError, queues,
+    Tracker, Wait, WebhookError, queues,
 };
 
 /// Sends every message of the handler queues twice, under two dedup ids, so each
@@ -35,6 +35,12 @@ fn twin_of(m: &NewMessage) -> NewMessage {
 
 #[async_trait]
 impl Queue for DuplicatingQueue {
+    fn activity(&self, queue: &str) -> u64 {
+        self.inner.activity(queue)
+    }
+    async fn wait_for_work(&self, queue: &str, seen: u64, max_ms: u64) -> Wait {
+        self.inner.wait_for_work(queue, seen, max_ms).await
+    }
     async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
         if !duplicated(queue) {
             return self.inner.send(queue, message).await;

@@ -5,10 +5,9 @@ use crate::Node;
 use crate::batch::{Outcome, dead_letter, process_batch};
 use crate::handlers::scheduler;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::task::JoinHandle;
-use twinsync_ports::queues;
+use twinsync_ports::{Wait, queues};
 
 /// How the runner polls.
 #[derive(Debug, Clone)]
@@ -16,7 +15,9 @@ pub struct RunnerSettings {
     /// Concurrent consumers per queue; FIFO groups keep per-twin order regardless.
     pub workers_per_queue: usize,
     pub batch_size: usize,
-    /// Pause when a queue is empty.
+    /// The longest a consumer of an empty queue sleeps. A send to the queue wakes it at
+    /// once and a delayed message when it is due, so this only bounds the wait for
+    /// queues that cannot notify (and for writers in another process).
     pub idle_ms: u64,
     pub scheduler_every_ms: u64,
     pub poll_interval_ms: i64,
@@ -30,7 +31,7 @@ impl Default for RunnerSettings {
         Self {
             workers_per_queue: 4,
             batch_size: 10,
-            idle_ms: 10,
+            idle_ms: 1_000,
             scheduler_every_ms: 1_000,
             poll_interval_ms: 10_000,
             consume_queues: true,
@@ -40,13 +41,13 @@ impl Default for RunnerSettings {
 
 /// Running workers of one node. Dropping it does not stop them; call [`Runner::stop`].
 pub struct Runner {
-    stop: Arc<AtomicBool>,
+    stop: Stop,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Runner {
     pub fn start(node: Arc<Node>, settings: RunnerSettings) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
+        let stop = Stop::default();
         let mut tasks = Vec::new();
         for queue in queues::HANDLED
             .into_iter()
@@ -68,7 +69,7 @@ impl Runner {
 
     /// Stops taking new messages and waits for the batches in hand.
     pub async fn stop(self) {
-        self.stop.store(true, Ordering::SeqCst);
+        self.stop.set();
         for task in self.tasks {
             let _ = task.await;
         }
@@ -154,22 +155,28 @@ async fn extend(node: &Node, queue: &str, batch: &[twinsync_ports::QueueMessage]
     }
 }
 
-async fn consume(
-    node: Arc<Node>,
-    queue: &'static str,
-    settings: RunnerSettings,
-    stop: Arc<AtomicBool>,
-) {
-    while !stop.load(Ordering::SeqCst) {
-        if run_once(&node, queue, settings.batch_size).await == 0 {
-            tokio::time::sleep(Duration::from_millis(settings.idle_ms)).await;
+async fn consume(node: Arc<Node>, queue: &'static str, settings: RunnerSettings, stop: Stop) {
+    while !stop.is_set() {
+        let seen = node.queue.activity(queue);
+        if run_once(&node, queue, settings.batch_size).await > 0 {
+            continue;
         }
+        let wait = async {
+            let woke = node
+                .queue
+                .wait_for_work(queue, seen, settings.idle_ms)
+                .await;
+            if woke == Wait::Unsupported {
+                tokio::time::sleep(Duration::from_millis(settings.idle_ms)).await;
+            }
+        };
+        stop.or(wait).await;
     }
 }
 
 /// For private connections on this node: long-polls the public node for our messages.
-async fn pull(node: Arc<Node>, stop: Arc<AtomicBool>) {
-    while !stop.load(Ordering::SeqCst) {
+async fn pull(node: Arc<Node>, stop: Stop) {
+    while !stop.is_set() {
         let connections = node.connections.list().await.unwrap_or_default();
         let pulling: Vec<_> = connections
             .into_iter()
@@ -177,7 +184,8 @@ async fn pull(node: Arc<Node>, stop: Arc<AtomicBool>) {
             .filter(|c| c.link.as_ref().is_some_and(|l| l.pulls))
             .collect();
         if pulling.is_empty() {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            stop.or(tokio::time::sleep(Duration::from_millis(500)))
+                .await;
             continue;
         }
         let mut got = 0;
@@ -196,16 +204,36 @@ async fn pull(node: Arc<Node>, stop: Arc<AtomicBool>) {
     }
 }
 
-async fn schedule(node: Arc<Node>, settings: RunnerSettings, stop: Arc<AtomicBool>) {
-    while !stop.load(Ordering::SeqCst) {
+async fn schedule(node: Arc<Node>, settings: RunnerSettings, stop: Stop) {
+    while !stop.is_set() {
         if let Err(e) = scheduler::tick(&node, settings.poll_interval_ms).await {
             tracing::warn!(error = %e, "scheduler tick failed");
         }
-        // Sleep in small steps so stop() is prompt.
-        let mut slept = 0;
-        while slept < settings.scheduler_every_ms && !stop.load(Ordering::SeqCst) {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            slept += 50;
+        let pause = Duration::from_millis(settings.scheduler_every_ms);
+        stop.or(tokio::time::sleep(pause)).await;
+    }
+}
+
+/// The runner's stop signal: set once, and every wait of a worker ends on it at once, so
+/// an idle worker needs no wake-ups of its own to notice it.
+#[derive(Clone, Default)]
+struct Stop(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Stop {
+    fn set(&self) {
+        self.0.send_replace(true);
+    }
+
+    fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Runs `work` until it ends or the runner stops.
+    async fn or(&self, work: impl std::future::Future<Output = ()>) {
+        let mut stopped = self.0.subscribe();
+        tokio::select! {
+            () = work => {}
+            _ = stopped.wait_for(|s| *s) => {}
         }
     }
 }

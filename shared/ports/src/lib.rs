@@ -171,6 +171,30 @@ pub trait Queue: Send + Sync {
     }
     /// The queues that exist, for the monitor and for draining held queues.
     async fn queue_names(&self) -> PortResult<Vec<String>>;
+    /// A counter that moves whenever a message of `queue` may have become receivable
+    /// (sent, deleted, given back). A consumer reads it before `receive` and passes it to
+    /// `wait_for_work`, so a send between the two is never slept through.
+    fn activity(&self, _queue: &str) -> u64 {
+        0
+    }
+    /// Waits at most `max_ms` until `queue` may have work: its activity moved past
+    /// `seen`, or a delayed or in-flight message becomes visible. `Wait::Unsupported`
+    /// from queues that cannot tell (SQS: Lambda polls it); the consumer then pauses on
+    /// its own.
+    async fn wait_for_work(&self, _queue: &str, _seen: u64, _max_ms: u64) -> Wait {
+        Wait::Unsupported
+    }
+}
+
+/// How [`Queue::wait_for_work`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// There may be work now.
+    Woken,
+    /// `max_ms` passed with nothing new.
+    TimedOut,
+    /// This queue cannot wait for work.
+    Unsupported,
 }
 
 /// One replica in a twin's history.

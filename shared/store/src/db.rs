@@ -2,14 +2,19 @@
 
 use crate::StoreError;
 use rusqlite::Connection;
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::watch;
 
 /// One SQLite database shared by a node's stores. Queries are short, so a mutex around
 /// one connection is simpler and faster than a pool; it is never held across an await.
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    /// One activity counter per queue name, shared by every handle on this database, so
+    /// a send through any of them wakes the consumers of that queue.
+    wakers: Arc<Mutex<HashMap<String, watch::Sender<u64>>>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -136,6 +141,7 @@ impl Db {
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
+            wakers: Arc::default(),
         })
     }
 
@@ -143,5 +149,19 @@ impl Db {
     /// every write is a transaction and cannot be left half-done.
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The activity counter of `queue`, made on first use.
+    pub(crate) fn waker(&self, queue: &str) -> watch::Sender<u64> {
+        let mut wakers = self.wakers.lock().unwrap_or_else(|p| p.into_inner());
+        wakers
+            .entry(queue.to_string())
+            .or_insert_with(|| watch::Sender::new(0))
+            .clone()
+    }
+
+    /// Tells the consumers of `queue` that a message may have become receivable.
+    pub(crate) fn wake(&self, queue: &str) {
+        self.waker(queue).send_modify(|n| *n = n.wrapping_add(1));
     }
 }

@@ -9,9 +9,10 @@ use crate::{Db, port_err};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
 use std::sync::Arc;
+use std::time::Duration;
 use twinsync_core::Clock;
 use twinsync_ports::{
-    NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome, queues,
+    NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome, Wait, queues,
 };
 
 /// Redrive and deduplication settings.
@@ -63,6 +64,23 @@ impl SqliteQueue {
             clock,
             settings,
         }
+    }
+}
+
+impl SqliteQueue {
+    /// When the first group of `queue` that is not receivable now becomes receivable; a
+    /// failed read counts as "none", and the caller's own limit applies.
+    fn next_available(&self, queue: &str) -> Option<i64> {
+        let conn = self.db.lock();
+        conn.query_row(
+            "SELECT MIN(available_at) FROM message_groups WHERE queue = ?1",
+            params![queue],
+            |r| r.get::<_, Option<i64>>(0),
+        )
+        .unwrap_or_else(|e| {
+            tracing::warn!(queue, error = %e, "cannot read when the next message is due");
+            None
+        })
     }
 }
 
@@ -154,6 +172,7 @@ impl Queue for SqliteQueue {
         let outcome =
             insert(&tx, queue, &message, now, self.settings.dedup_window_ms).map_err(port_err)?;
         tx.commit().map_err(port_err)?;
+        self.db.wake(queue);
         Ok(outcome)
     }
 
@@ -167,7 +186,9 @@ impl Queue for SqliteQueue {
         for m in &messages {
             insert(&tx, queue, m, now, self.settings.dedup_window_ms).map_err(port_err)?;
         }
-        tx.commit().map_err(port_err)
+        tx.commit().map_err(port_err)?;
+        self.db.wake(queue);
+        Ok(())
     }
 
     async fn receive(
@@ -270,7 +291,9 @@ impl Queue for SqliteQueue {
         )
         .map_err(port_err)?;
         refresh_group(&tx, queue, &group).map_err(port_err)?;
-        tx.commit().map_err(port_err)
+        tx.commit().map_err(port_err)?;
+        self.db.wake(queue);
+        Ok(())
     }
 
     async fn change_visibility(
@@ -290,7 +313,9 @@ impl Queue for SqliteQueue {
         )
         .map_err(port_err)?;
         refresh_group(&tx, queue, &group).map_err(port_err)?;
-        tx.commit().map_err(port_err)
+        tx.commit().map_err(port_err)?;
+        self.db.wake(queue);
+        Ok(())
     }
 
     async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
@@ -305,7 +330,34 @@ impl Queue for SqliteQueue {
         )
         .map_err(port_err)?;
         refresh_group(&tx, queue, &group).map_err(port_err)?;
-        tx.commit().map_err(port_err)
+        tx.commit().map_err(port_err)?;
+        self.db.wake(queue);
+        Ok(())
+    }
+
+    fn activity(&self, queue: &str) -> u64 {
+        *self.db.waker(queue).borrow()
+    }
+
+    async fn wait_for_work(&self, queue: &str, seen: u64, max_ms: u64) -> Wait {
+        let mut activity = self.db.waker(queue).subscribe();
+        if *activity.borrow_and_update() != seen {
+            return Wait::Woken;
+        }
+        // A message that is delayed or in flight becomes receivable at its group's
+        // `available_at`: wake then, or on the next activity, whichever comes first.
+        let next = self.next_available(queue);
+        let until_next = next.map(|at| (at - self.clock.now_ms()).max(0).unsigned_abs());
+        let wait_ms = until_next.map_or(max_ms, |ms| ms.min(max_ms));
+        if wait_ms == 0 {
+            return Wait::Woken;
+        }
+        tokio::select! {
+            _ = activity.changed() => Wait::Woken,
+            _ = tokio::time::sleep(Duration::from_millis(wait_ms)) => {
+                if until_next.is_some_and(|ms| ms <= max_ms) { Wait::Woken } else { Wait::TimedOut }
+            }
+        }
     }
 
     async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {

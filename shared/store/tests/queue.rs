@@ -221,3 +221,52 @@ async fn messages_and_in_flight_state_survive_a_reopen() {
         vec![("1", 2), ("2", 1)]
     );
 }
+
+/// Consumers wait on the queue instead of polling it: a send through any handle on the
+/// database wakes them, a send made between reading the activity and waiting is not slept
+/// through, a delayed message wakes them when it is due, and an idle queue lets them sleep
+/// the whole wait. The long limits only bound a failure; a pass never waits for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_wake_on_work_not_on_a_timer() {
+    use twinsync_ports::Wait;
+    let db = Db::open_in_memory().unwrap();
+    let clock: Arc<dyn twinsync_core::Clock> = Arc::new(twinsync_core::SystemClock);
+    let consumer = SqliteQueue::new(db.clone(), clock.clone(), QueueSettings::default());
+    let producer = Arc::new(SqliteQueue::new(db, clock, QueueSettings::default()));
+
+    // Nothing to do: the whole (short) wait is slept.
+    let seen = consumer.activity("q");
+    assert_eq!(consumer.wait_for_work("q", seen, 20).await, Wait::TimedOut);
+
+    // A send from another task, through another handle, ends a long wait.
+    let seen = consumer.activity("q");
+    let sender = producer.clone();
+    let send = tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        sender.send("q", msg("g", "woken")).await.unwrap();
+    });
+    assert_eq!(consumer.wait_for_work("q", seen, 60_000).await, Wait::Woken);
+    send.await.unwrap();
+    let got = consumer.receive("q", 10, 30_000).await.unwrap();
+    assert_eq!(got[0].body, "woken");
+
+    // A send between reading the activity and waiting returns at once.
+    let seen = consumer.activity("q");
+    producer.send("q", msg("h", "early")).await.unwrap();
+    assert_eq!(consumer.wait_for_work("q", seen, 60_000).await, Wait::Woken);
+
+    // Another queue's sends do not wake this one's consumers.
+    let seen = consumer.activity("other");
+    assert_eq!(
+        consumer.wait_for_work("other", seen, 20).await,
+        Wait::TimedOut
+    );
+
+    // A message given back with a delay wakes the consumer when it is due.
+    consumer.delete("q", &got[0].receipt).await.unwrap();
+    let early = consumer.receive("q", 10, 30_000).await.unwrap();
+    consumer.postpone("q", &early[0].receipt, 30).await.unwrap();
+    let seen = consumer.activity("q");
+    assert_eq!(consumer.wait_for_work("q", seen, 60_000).await, Wait::Woken);
+    assert_eq!(bodies(&consumer, 10).await, ["early"]);
+}

@@ -1,0 +1,259 @@
+//! `twinsync latency`: how long one change takes through a local node pair, from the
+//! webhook that names it to the twin written on the other side.
+//!
+//! Two sandbox trackers and two nodes run in this process, as in the demo. A probe wraps
+//! each node's queue: the start of a change is its `ChangeEvent` reaching node A's
+//! `outgoing` queue (ingest has verified the webhook), its end is node B's ack of it
+//! reaching B's `transport` queue (incoming has written the item and the twin). The trace
+//! id that ingest gives a change and that its replica and ack carry pairs the two. One
+//! change at a time, so the figures are latency, not throughput under load.
+
+use crate::demo;
+use async_trait::async_trait;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+use twinsync_core::{ChangeEvent, TransportMessage};
+use twinsync_node::process::{Process, ProcessOptions};
+use twinsync_ports::{
+    NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome, Wait, queues,
+};
+
+#[derive(clap::Args, Debug)]
+pub struct LatencyArgs {
+    /// How many creates and how many edits to time, one at a time.
+    #[arg(long, default_value_t = 200)]
+    pub changes: usize,
+    /// Print one JSON object instead of a line per kind of change.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The latency figures of one kind of change, in milliseconds.
+#[derive(Debug, Serialize)]
+pub struct Figures {
+    pub changes: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LatencyReport {
+    pub create: Figures,
+    pub edit: Figures,
+}
+
+/// Start and end instants of the changes seen so far, by trace id.
+#[derive(Default)]
+struct Probe {
+    started: Mutex<HashMap<String, Instant>>,
+    /// In the order the changes finished: one change at a time, so creates come first.
+    finished: Mutex<Vec<(String, Duration)>>,
+    acked: Notify,
+}
+
+impl Probe {
+    fn seen(&self, queue: &str, body: &str) {
+        let now = Instant::now();
+        if queue == queues::OUTGOING
+            && let Ok(event) = serde_json::from_str::<ChangeEvent>(body)
+            && !event.trace_id.is_empty()
+            && let Ok(mut started) = self.started.lock()
+        {
+            started.entry(event.trace_id).or_insert(now);
+        } else if queue == queues::TRANSPORT
+            && let Ok(TransportMessage::Ack(ack)) = serde_json::from_str(body)
+            && let Ok(started) = self.started.lock()
+            && let Some(start) = started.get(&ack.trace_id)
+            && let Ok(mut finished) = self.finished.lock()
+            && !finished.iter().any(|(trace, _)| *trace == ack.trace_id)
+        {
+            finished.push((ack.trace_id, now.duration_since(*start)));
+            self.acked.notify_waiters();
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.finished.lock().map(|f| f.len()).unwrap_or(0)
+    }
+
+    /// Waits until `n` changes have finished.
+    async fn wait_for(&self, n: usize, timeout: Duration) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let acked = self.acked.notified();
+            if self.count() >= n {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(format!("change {n} was not acked within {timeout:?}"));
+            }
+            let _ = tokio::time::timeout(left, acked).await;
+        }
+    }
+
+    /// The durations of the changes that finished `from`th to `to`th.
+    fn durations(&self, from: usize, to: usize) -> Vec<Duration> {
+        self.finished
+            .lock()
+            .map(|f| {
+                f.iter()
+                    .skip(from)
+                    .take(to - from)
+                    .map(|(_, d)| *d)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// A node's queue with the probe watching what is sent.
+struct ProbedQueue {
+    inner: Arc<dyn Queue>,
+    probe: Arc<Probe>,
+}
+
+#[async_trait]
+impl Queue for ProbedQueue {
+    async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
+        let body = message.body.clone();
+        let outcome = self.inner.send(queue, message).await?;
+        self.probe.seen(queue, &body);
+        Ok(outcome)
+    }
+    async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()> {
+        let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
+        self.inner.send_batch(queue, messages).await?;
+        for body in bodies {
+            self.probe.seen(queue, &body);
+        }
+        Ok(())
+    }
+    async fn receive(&self, q: &str, max: usize, vis: i64) -> PortResult<Vec<QueueMessage>> {
+        self.inner.receive(q, max, vis).await
+    }
+    async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
+        self.inner.delete(queue, receipt).await
+    }
+    async fn change_visibility(&self, q: &str, receipt: &str, vis: i64) -> PortResult<()> {
+        self.inner.change_visibility(q, receipt, vis).await
+    }
+    async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
+        self.inner.postpone(queue, receipt, delay_ms).await
+    }
+    async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
+        self.inner.depth(queue).await
+    }
+    async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64> {
+        self.inner.purge_group(queue, group_id).await
+    }
+    async fn remove_if_empty(&self, queue: &str) -> PortResult<bool> {
+        self.inner.remove_if_empty(queue).await
+    }
+    async fn queue_names(&self) -> PortResult<Vec<String>> {
+        self.inner.queue_names().await
+    }
+    fn activity(&self, queue: &str) -> u64 {
+        self.inner.activity(queue)
+    }
+    async fn wait_for_work(&self, queue: &str, seen: u64, max_ms: u64) -> Wait {
+        self.inner.wait_for_work(queue, seen, max_ms).await
+    }
+}
+
+/// p50, p99 and max of `samples`.
+fn figures(mut samples: Vec<Duration>) -> Figures {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
+    let at = |q: f64| {
+        let i = ((samples.len() as f64 * q).ceil() as usize).saturating_sub(1);
+        samples.get(i).copied().map_or(0.0, ms)
+    };
+    Figures {
+        changes: samples.len(),
+        p50_ms: at(0.50),
+        p99_ms: at(0.99),
+        max_ms: samples.last().copied().map_or(0.0, ms),
+    }
+}
+
+pub async fn run(args: LatencyArgs) -> Result<ExitCode, String> {
+    let report = measure(args.changes.max(1)).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string(&report).map_err(|e| e.to_string())?
+        );
+    } else {
+        for (kind, f) in [("create", &report.create), ("edit", &report.edit)] {
+            println!(
+                "latency, webhook received -> twin written, {kind}: {} changes, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                f.changes, f.p50_ms, f.p99_ms, f.max_ms
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Times `n` creates, then `n` edits of the created items, one at a time.
+pub async fn measure(n: usize) -> Result<LatencyReport, String> {
+    let probe = Arc::new(Probe::default());
+    let options = ProcessOptions {
+        queue_decorator: Some({
+            let probe = probe.clone();
+            Arc::new(move |inner| {
+                Arc::new(ProbedQueue {
+                    inner,
+                    probe: probe.clone(),
+                }) as Arc<dyn Queue>
+            })
+        }),
+        ..ProcessOptions::default()
+    };
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let secret = uuid::Uuid::new_v4().to_string();
+    let process = Process::start(&demo::config(&secret), dir.path(), options)
+        .await
+        .map_err(|e| e.to_string())?;
+    let result = changes(&process, &probe, n).await;
+    process.stop().await;
+    result
+}
+
+async fn changes(process: &Process, probe: &Probe, n: usize) -> Result<LatencyReport, String> {
+    let url = process
+        .sandbox_urls
+        .get("a")
+        .ok_or("sandbox a missing")?
+        .clone();
+    let http = reqwest::Client::new();
+    let timeout = Duration::from_secs(60);
+    let mut keys = Vec::with_capacity(n);
+    for i in 0..n {
+        let body = demo::item_body(demo::PROJECT_A, i, "sync");
+        keys.push(demo::create_item(&http, &url, body).await?);
+        probe.wait_for(i + 1, timeout).await?;
+    }
+    let create = figures(probe.durations(0, n));
+    for (i, key) in keys.iter().enumerate() {
+        let resp = http
+            .patch(format!("{url}/api/items/{key}"))
+            .json(&serde_json::json!({ "summary": format!("Edited for the latency bench ({i})") }))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("editing {key} failed: {}", resp.status()));
+        }
+        probe.wait_for(n + i + 1, timeout).await?;
+    }
+    Ok(LatencyReport {
+        create,
+        edit: figures(probe.durations(n, 2 * n)),
+    })
+}

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 use twinsync_core::{Attachment, Item, ItemUpdate, Named, User};
-use twinsync_github::fake::{Exchange, FakeGithub, FakeOptions, Fault};
+use twinsync_fakes::github::{Exchange, FakeGithub, FakeOptions, Fault};
 use twinsync_github::{GithubApp, GithubConfig, GithubTracker, UserEntry, webhook};
 use twinsync_ports::{PortError, Tracker, WebhookError};
 
@@ -698,6 +698,7 @@ mod sync {
         ProjectSection, SandboxSection, TriggerSection,
     };
     use twinsync_node::process::{Process, ProcessOptions};
+    use twinsync_node::quiet::wait_quiet;
 
     fn connection(
         instance: &str,
@@ -867,6 +868,7 @@ mod sync {
         let a = node_a.tracker("sandbox-a").unwrap();
         let http = reqwest::Client::new();
         let url = p.sandbox_urls["a"].clone();
+        let webhooks = [p.webhooks(), vec![gh.webhooks()]].concat();
 
         // One item first, to count what a created item costs at GitHub.
         let before = gh.exchanges().len();
@@ -877,7 +879,7 @@ mod sync {
             gh.issue_count(REPO) == 1
         })
         .await;
-        assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(30)).await);
+        assert!(wait_quiet(&p.nodes, &webhooks, Duration::from_secs(30)).await);
         let create_calls = calls_since(&gh, before);
 
         // A field edit, then a comment.
@@ -911,7 +913,7 @@ mod sync {
                 .ends_with("(edited)")
         })
         .await;
-        assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(30)).await);
+        assert!(wait_quiet(&p.nodes, &webhooks, Duration::from_secs(30)).await);
         let edit_calls = calls_since(&gh, before);
         let before = gh.exchanges().len();
         let ana = User {
@@ -931,7 +933,7 @@ mod sync {
                 == 1
         })
         .await;
-        assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(30)).await);
+        assert!(wait_quiet(&p.nodes, &webhooks, Duration::from_secs(30)).await);
         let comment_calls = calls_since(&gh, before);
 
         // More items while GitHub answers with 429s and a secondary limit.
@@ -950,7 +952,7 @@ mod sync {
             gh.issue_count(REPO) == 12
         })
         .await;
-        assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+        assert!(wait_quiet(&p.nodes, &webhooks, Duration::from_secs(60)).await);
 
         let issue = g.get_item("octo/demo#1").await.unwrap().unwrap();
         assert_eq!(issue.summary, "Checkout fails for order #0 (edited)");
@@ -994,7 +996,7 @@ mod sync {
             i.status_name() == Some("Done") && i.comments.len() == 2
         })
         .await;
-        assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(30)).await);
+        assert!(wait_quiet(&p.nodes, &webhooks, Duration::from_secs(30)).await);
         let back = a.get_item(&first).await.unwrap().unwrap();
         assert_eq!(
             back.comments[0].body, "Seen on **staging** too.",

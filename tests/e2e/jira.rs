@@ -8,7 +8,7 @@
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use twinsync_core::{Attachment, Item, ItemUpdate, Named, User};
-use twinsync_jira::fake::{FakeJira, FakeOptions, Fault};
+use twinsync_fakes::jira::{FakeJira, FakeOptions, Fault};
 use twinsync_jira::mapping::{ORIGIN_PROPERTY, to_item};
 use twinsync_jira::{JiraConfig, JiraTracker, webhook};
 use twinsync_ports::{PortError, Tracker};
@@ -789,9 +789,9 @@ async fn the_vendors_client_libraries_talk_to_the_fakes() {
         json!({"key": "DEMO-1", "status": "Done", "listed": 5, "comments": 1, "notFound": 404})
     );
 
-    let github = twinsync_github::fake::FakeGithub::start(
+    let github = twinsync_fakes::github::FakeGithub::start(
         "127.0.0.1:0",
-        twinsync_github::fake::FakeOptions {
+        twinsync_fakes::github::FakeOptions {
             tokens: vec![("ghp-octokit".into(), "mona".into())],
             repos: vec!["acme/demo".into()],
             ..Default::default()

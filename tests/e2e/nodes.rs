@@ -10,6 +10,7 @@ use twinsync_node::config::{
     InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
 };
 use twinsync_node::process::{Process, ProcessOptions};
+use twinsync_node::quiet::wait_quiet;
 use twinsync_ports::queues;
 use twinsync_security::{derive_key, sign_request};
 
@@ -239,7 +240,8 @@ async fn invite_accept_and_sync_over_signed_http() {
         );
     }
     let nodes = vec![pa.nodes[0].clone(), pb.nodes[0].clone()];
-    assert!(demo::wait_quiet(&nodes, Duration::from_secs(60)).await);
+    let webhooks = [pa.webhooks(), pb.webhooks()].concat();
+    assert!(wait_quiet(&nodes, &webhooks, Duration::from_secs(60)).await);
     let a = pa.nodes[0].tracker("sandbox-a").unwrap();
     let b = pb.nodes[0].tracker("sandbox-b").unwrap();
     let mut pairs = Vec::new();
@@ -262,8 +264,7 @@ async fn invite_accept_and_sync_over_signed_http() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(demo::wait_quiet(&nodes, Duration::from_secs(60)).await);
+    assert!(wait_quiet(&nodes, &webhooks, Duration::from_secs(60)).await);
     assert_eq!(
         a.get_item(&keys[0]).await.unwrap().unwrap().status_name(),
         Some("Done")
@@ -345,8 +346,7 @@ async fn invite_accept_and_sync_over_signed_http() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(demo::wait_quiet(&nodes, Duration::from_secs(60)).await);
+    assert!(wait_quiet(&nodes, &webhooks, Duration::from_secs(60)).await);
     assert_eq!(
         a.get_item(&keys[1]).await.unwrap().unwrap().summary,
         "after rotation"
@@ -563,7 +563,8 @@ async fn paused_changes_resume_in_order_and_outages_recover() {
         a.update_item(key, &update).await.unwrap();
     }
     let nodes = vec![pa.nodes[0].clone(), pb.nodes[0].clone()];
-    assert!(demo::wait_quiet(&nodes, Duration::from_secs(600)).await);
+    let webhooks = [pa.webhooks(), pb.webhooks()].concat();
+    assert!(wait_quiet(&nodes, &webhooks, Duration::from_secs(600)).await);
     let held = pa.nodes[0]
         .queue
         .depth(&queues::held(&conn))
@@ -588,7 +589,7 @@ async fn paused_changes_resume_in_order_and_outages_recover() {
     )
     .await;
     assert_eq!(status, 200, "{resumed}");
-    assert!(demo::wait_quiet(&nodes, Duration::from_secs(1_200)).await);
+    assert!(wait_quiet(&nodes, &webhooks, Duration::from_secs(1_200)).await);
     println!(
         "drained {held} held changes for {n} items in {} ms",
         started.elapsed().as_millis()
@@ -640,6 +641,7 @@ async fn paused_changes_resume_in_order_and_outages_recover() {
     // B comes back on the same address and files: A returns to Active by itself.
     let pb = Process::start(&cfg_b, db.path(), options).await.unwrap();
     let nodes = vec![pa.nodes[0].clone(), pb.nodes[0].clone()];
+    let webhooks = [pa.webhooks(), pb.webhooks()].concat();
     let mut recovered = false;
     for _ in 0..300 {
         if status_of(&pa, &conn).await == twinsync_core::ConnectionStatus::Active {
@@ -649,7 +651,7 @@ async fn paused_changes_resume_in_order_and_outages_recover() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(recovered, "connection did not return to Active");
-    assert!(demo::wait_quiet(&nodes, Duration::from_secs(60)).await);
+    assert!(wait_quiet(&nodes, &webhooks, Duration::from_secs(60)).await);
     let twin = pa.nodes[0]
         .twins
         .find_by_local(&conn, &late)
@@ -723,6 +725,7 @@ async fn a_private_node_pulls_its_messages() {
         .await
         .unwrap();
     let nodes = vec![pa.nodes[0].clone(), pb.nodes[0].clone()];
+    let webhooks = [pa.webhooks(), pb.webhooks()].concat();
     let a = pa.nodes[0].tracker("sandbox-a").unwrap();
     let b = pb.nodes[0].tracker("sandbox-b").unwrap();
     let mut synced = false;
@@ -738,7 +741,7 @@ async fn a_private_node_pulls_its_messages() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(synced, "both items synced through a pulling node");
-    assert!(demo::wait_quiet(&nodes, Duration::from_secs(30)).await);
+    assert!(wait_quiet(&nodes, &webhooks, Duration::from_secs(30)).await);
     let pairing = demo::pair_up_on(a.as_ref(), b.as_ref(), &conn)
         .await
         .unwrap();

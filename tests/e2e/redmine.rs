@@ -750,9 +750,9 @@ async fn redmine_rules_pair_with_jira_and_github() {
         ("bot@example.com".to_string(), "twinsync bot".to_string()),
         ("ana@example.com".to_string(), "Ana Lima".to_string()),
     ];
-    let jira = twinsync_jira::fake::FakeJira::start(
+    let jira = twinsync_fakes::jira::FakeJira::start(
         "127.0.0.1:0",
-        twinsync_jira::fake::FakeOptions {
+        twinsync_fakes::jira::FakeOptions {
             projects: vec!["DEMO".into()],
             accounts: people.to_vec(),
             api_tokens: vec![
@@ -764,9 +764,9 @@ async fn redmine_rules_pair_with_jira_and_github() {
     )
     .await
     .unwrap();
-    let github = twinsync_github::fake::FakeGithub::start(
+    let github = twinsync_fakes::github::FakeGithub::start(
         "127.0.0.1:0",
-        twinsync_github::fake::FakeOptions {
+        twinsync_fakes::github::FakeOptions {
             tokens: vec![
                 ("ghp-bot".into(), "twinsync-bot".into()),
                 ("ghp-ana".into(), "ana".into()),

@@ -54,7 +54,7 @@ async fn killed_nodes_resume_on_the_same_files() {
         .await
         .unwrap();
     poll_all(&p).await;
-    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
 
     // Edit on B, kill before it settles, restart once more.
     let node_a = p.node("node-a").unwrap().clone();
@@ -82,7 +82,7 @@ async fn killed_nodes_resume_on_the_same_files() {
         .await
         .unwrap();
     poll_all(&p).await;
-    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
 
     let a = p.node("node-a").unwrap().tracker("sandbox-a").unwrap();
     let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
@@ -144,7 +144,7 @@ async fn a_tracker_slower_than_the_visibility_timeout_writes_once() {
             .unwrap();
     }
     poll_all(&p).await;
-    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(120)).await);
+    assert!(p.wait_quiet(Duration::from_secs(120)).await);
     let a = p.node("node-a").unwrap().tracker("sandbox-a").unwrap();
     let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
     let pairing = demo::pair_up(a.as_ref(), b.as_ref()).await.unwrap();
@@ -173,7 +173,7 @@ async fn a_leased_twin_waits_for_its_lease() {
         .await
         .unwrap();
     poll_all(&p).await;
-    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
     let node_a = p.node("node-a").unwrap().clone();
     let node_b = p.node("node-b").unwrap().clone();
     let b_key = node_a
@@ -210,7 +210,7 @@ async fn a_leased_twin_waits_for_its_lease() {
         "while leased",
         "not written while another worker holds the twin"
     );
-    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
     assert_eq!(
         b.get_item(&b_key).await.unwrap().unwrap().summary,
         "while leased",
@@ -245,7 +245,7 @@ async fn an_edit_made_while_sync_writes_is_not_lost() {
         .await
         .unwrap();
     poll_all(&p).await;
-    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
     let node_a = p.node("node-a").unwrap().clone();
     let a = node_a.tracker("sandbox-a").unwrap();
     let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
@@ -314,7 +314,7 @@ async fn a_wiped_twin_store_keeps_syncing_both_ways() {
     .await
     .unwrap();
     poll_all(&p).await;
-    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
     let node_a = p.node("node-a").unwrap().clone();
     let node_b = p.node("node-b").unwrap().clone();
     let a = node_a.tracker("sandbox-a").unwrap();
@@ -411,7 +411,7 @@ async fn an_item_sync_created_is_not_sent_back_as_new() {
             .unwrap();
     }
     poll_all(&p).await;
-    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
     let a = p.node("node-a").unwrap().tracker("sandbox-a").unwrap();
     let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
     let pairing = demo::pair_up(a.as_ref(), b.as_ref()).await.unwrap();

@@ -24,7 +24,7 @@ async fn a_script_error_stops_one_item_only() {
         body["labels"] = serde_json::json!(["sync", label]);
         keys.push(demo::create_item(&http, &url, body).await.unwrap());
     }
-    assert!(demo::wait_quiet(&p.nodes, Duration::from_secs(60)).await);
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
     let node_a = p.node("node-a").unwrap();
     let boom = node_a
         .twins

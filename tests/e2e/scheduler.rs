@@ -6,10 +6,10 @@ use std::sync::Arc;
 use twinsync_core::{
     Clock, Connection, ConnectionStatus, ItemUpdate, ManualClock, SyncPlan, Trigger, Twin,
 };
+use twinsync_fakes::sandbox::testing;
 use twinsync_node::handlers::scheduler;
 use twinsync_node::{Node, operations};
 use twinsync_ports::{Tracker, queues};
-use twinsync_sandbox::testing;
 
 async fn setup(
     clock: &ManualClock,
@@ -17,7 +17,7 @@ async fn setup(
 ) -> (
     Arc<Node>,
     Arc<dyn Tracker>,
-    twinsync_sandbox::server::RunningSandbox,
+    twinsync_fakes::sandbox::RunningSandbox,
 ) {
     let sb = testing::start(&["DEMO"]).await.unwrap();
     let tracker: Arc<dyn Tracker> =

@@ -18,7 +18,7 @@ use twinsync_node::config::{
     TriggerSection,
 };
 use twinsync_node::process::{Process, ProcessOptions};
-use twinsync_ports::{Tracker, queues};
+use twinsync_ports::Tracker;
 
 #[derive(clap::Args, Debug)]
 pub struct DemoArgs {
@@ -243,30 +243,6 @@ where
         }
     }
     Ok(out)
-}
-
-/// Waits until every queue of both nodes has been empty for a while.
-pub async fn wait_quiet(nodes: &[Arc<Node>], timeout: Duration) -> bool {
-    let start = Instant::now();
-    let mut quiet_checks = 0;
-    while start.elapsed() < timeout {
-        let mut busy = false;
-        for node in nodes {
-            for q in queues::HANDLED {
-                if node.queue.depth(q).await.map(|d| d.total()).unwrap_or(1) > 0 {
-                    busy = true;
-                }
-            }
-        }
-        quiet_checks = if busy { 0 } else { quiet_checks + 1 };
-        // Webhooks are delivered asynchronously by the trackers; a quiet stretch means
-        // none is still on its way.
-        if quiet_checks >= 8 {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
 }
 
 async fn all_items(tracker: &dyn Tracker) -> Result<Vec<Item>, String> {
@@ -571,7 +547,7 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
     .await?;
     // One item outside the trigger: it must stay where it is.
     let outsider = create_item(&http, &url_a, item_body(PROJECT_A, 99_999, "internal")).await?;
-    let quiet = wait_quiet(&nodes, timeout).await;
+    let quiet = process.wait_quiet(timeout).await;
     steps.push(Step {
         step: "create and sync".into(),
         ms: t.elapsed().as_millis(),
@@ -604,7 +580,7 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
     )
     .await
     .map_err(|e| e.to_string())?;
-    let quiet2 = wait_quiet(&nodes, timeout).await;
+    let quiet2 = process.wait_quiet(timeout).await;
     let a1 = full(a.as_ref(), &keys_a[0]).await?;
     steps.push(Step {
         step: "edit on B".into(),
@@ -638,7 +614,7 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
     let (ra, rb) = tokio::join!(a.update_item(&keys_a[1], &ua), b.update_item(&b2, &ub));
     ra.map_err(|e| e.to_string())?;
     rb.map_err(|e| e.to_string())?;
-    let quiet3 = wait_quiet(&nodes, timeout).await;
+    let quiet3 = process.wait_quiet(timeout).await;
     let (m2a, m2b) = (
         full(a.as_ref(), &keys_a[1]).await?,
         full(b.as_ref(), &b2).await?,
@@ -672,7 +648,7 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
     let (ra, rb) = tokio::join!(a.update_item(&keys_a[2], &ua), b.update_item(&b3, &ub));
     ra.map_err(|e| e.to_string())?;
     rb.map_err(|e| e.to_string())?;
-    let quiet4 = wait_quiet(&nodes, timeout).await;
+    let quiet4 = process.wait_quiet(timeout).await;
     let (m3a, m3b) = (
         full(a.as_ref(), &keys_a[2]).await?,
         full(b.as_ref(), &b3).await?,

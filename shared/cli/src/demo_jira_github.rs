@@ -1,24 +1,25 @@
 //! `twinsync demo --pair jira-github`: the demo scenario between a fake Jira Cloud and a
 //! fake GitHub, both started in this process (the fakes follow the vendors' contracts;
-//! see `twinsync_jira::fake` and `twinsync_github::fake`). People work in the trackers
+//! see `twinsync_fakes::jira` and `twinsync_fakes::github`). People work in the trackers
 //! through the vendors' REST APIs with their own tokens; the nodes sync with theirs.
 //! Both fakes answer some requests with 429s and secondary limits along the way.
 
-use crate::demo::{CONNECTION, DemoArgs, DemoReport, PEOPLE, Step, for_each_limited, wait_quiet};
+use crate::demo::{CONNECTION, DemoArgs, DemoReport, PEOPLE, Step, for_each_limited};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinsync_core::Item;
+use twinsync_fakes::github::{FakeGithub, Fault as GithubFault};
+use twinsync_fakes::jira::{FakeJira, Fault as JiraFault};
 use twinsync_github::UserEntry;
-use twinsync_github::fake::{FakeGithub, Fault as GithubFault};
 use twinsync_jira::adf;
-use twinsync_jira::fake::{FakeJira, Fault as JiraFault};
 use twinsync_node::config::{
     ConnectionSection, GithubSection, InstanceSection, JiraSection, NodeSection, ProcessConfig,
     TriggerSection,
 };
 use twinsync_node::process::{Process, ProcessOptions};
+use twinsync_node::quiet::wait_quiet;
 use twinsync_ports::Tracker;
 
 const PROJECT: &str = "DEMO";
@@ -215,7 +216,7 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
     );
     let jira_fake = FakeJira::start(
         "127.0.0.1:0",
-        twinsync_jira::fake::FakeOptions {
+        twinsync_fakes::jira::FakeOptions {
             projects: vec![PROJECT.into()],
             accounts,
             api_tokens,
@@ -235,11 +236,11 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
     );
     let github_fake = FakeGithub::start(
         "127.0.0.1:0",
-        twinsync_github::fake::FakeOptions {
+        twinsync_fakes::github::FakeOptions {
             tokens,
             repos: vec![REPO.into()],
             every_nth_429: 40,
-            ..twinsync_github::fake::FakeOptions::default()
+            ..twinsync_fakes::github::FakeOptions::default()
         },
     )
     .await
@@ -262,27 +263,15 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
     result
 }
 
-/// Waits until neither fake has a webhook delivery on its way and both nodes' queues have
-/// been empty for a while.
+/// Waits until neither fake has a webhook delivery on its way and both nodes' queues are
+/// empty ([`wait_quiet`]).
 async fn settle(
     nodes: &[Arc<twinsync_node::Node>],
     jira: &FakeJira,
     github: &FakeGithub,
     timeout: Duration,
 ) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if jira.pending_deliveries() == 0
-            && github.pending_deliveries() == 0
-            && wait_quiet(nodes, timeout.saturating_sub(start.elapsed())).await
-            && jira.pending_deliveries() == 0
-            && github.pending_deliveries() == 0
-        {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
+    wait_quiet(nodes, &[jira.webhooks(), github.webhooks()], timeout).await
 }
 
 /// The node's calls to a fake since `from`, without polling (it costs the same whatever

@@ -4,7 +4,7 @@
 
 use crate::demo::{
     CONNECTION, DemoArgs, DemoReport, PEOPLE, PROJECT_A, Step, create_item, for_each_limited, full,
-    item_body, wait_quiet,
+    item_body,
 };
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -14,6 +14,7 @@ use twinsync_node::config::{
     TriggerSection,
 };
 use twinsync_node::process::{Process, ProcessOptions};
+use twinsync_node::quiet::wait_polled;
 
 /// Where the Redmine is, from the environment `scripts/redmine-up` prints.
 pub struct RedmineEnv {
@@ -226,6 +227,19 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
     result
 }
 
+/// Waits until `node` has polled the Redmine issue `key` as it is now.
+async fn polled(
+    node: &twinsync_node::Node,
+    redmine: &dyn twinsync_ports::Tracker,
+    key: &str,
+    timeout: Duration,
+) -> bool {
+    match redmine.get_item(key).await {
+        Ok(Some(item)) => wait_polled(node, CONNECTION, item.updated_ms, timeout).await,
+        _ => false,
+    }
+}
+
 async fn steps(
     process: &Process,
     rm: &RedmineEnv,
@@ -235,7 +249,6 @@ async fn steps(
 ) -> Result<DemoReport, String> {
     let node_a = process.node("node-a").ok_or("node-a missing")?.clone();
     let node_r = process.node("node-r").ok_or("node-r missing")?.clone();
-    let nodes = vec![node_a.clone(), node_r.clone()];
     let a = node_a.tracker("sandbox-a").map_err(|e| e.to_string())?;
     let r = node_r.tracker("redmine").map_err(|e| e.to_string())?;
     let url_a = process
@@ -275,7 +288,7 @@ async fn steps(
         }
     })
     .await?;
-    let quiet = wait_quiet(&nodes, timeout).await;
+    let quiet = process.wait_quiet(timeout).await;
     steps.push(Step {
         step: "create and sync".into(),
         ms: t.elapsed().as_millis(),
@@ -313,9 +326,10 @@ async fn steps(
     if !resp.status().is_success() {
         return Err(format!("editing Redmine issue {r0}: {}", resp.status()));
     }
-    // Redmine is polled: let the poll see it before waiting for quiet queues.
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let quiet2 = wait_quiet(&nodes, timeout).await;
+    // Redmine sends no webhooks: wait until the node's poll has seen the edit, then
+    // until nothing is left to do.
+    let quiet2 =
+        polled(&node_r, r.as_ref(), &r0, timeout).await && process.wait_quiet(timeout).await;
     let a0 = full(a.as_ref(), &keys[0]).await?;
     steps.push(Step {
         step: "edit in Redmine".into(),
@@ -348,8 +362,8 @@ async fn steps(
     );
     ra.map_err(|e| e.to_string())?;
     rr.map_err(|e| e.to_string())?;
-    tokio::time::sleep(Duration::from_millis(2_500)).await;
-    let quiet3 = wait_quiet(&nodes, timeout).await;
+    let quiet3 =
+        polled(&node_r, r.as_ref(), &r1, timeout).await && process.wait_quiet(timeout).await;
     let (m1a, m1r) = (
         full(a.as_ref(), &keys[1]).await?,
         full(r.as_ref(), &r1).await?,

@@ -138,9 +138,9 @@ async fn sandbox(
     db: Option<PathBuf>,
     token: Option<String>,
 ) -> Result<ExitCode, String> {
-    let running = twinsync_sandbox::server::spawn(
+    let running = twinsync_fakes::sandbox::spawn(
         &format!("{host}:{port}"),
-        twinsync_sandbox::server::SandboxServerConfig {
+        twinsync_fakes::sandbox::SandboxServerConfig {
             db_path: db,
             token,
             ..Default::default()

@@ -107,7 +107,7 @@ struct Node {
     sandbox_url: String,
     _watch: Group,
     _console: Group,
-    _sandbox: twinsync_sandbox::server::RunningSandbox,
+    _sandbox: twinsync_fakes::sandbox::RunningSandbox,
 }
 
 impl Node {
@@ -406,9 +406,9 @@ async fn start_node(
     sdk: &aws_config::SdkConfig,
     dir: &Path,
 ) -> Node {
-    let sandbox = twinsync_sandbox::server::spawn(
+    let sandbox = twinsync_fakes::sandbox::spawn(
         "127.0.0.1:0",
-        twinsync_sandbox::server::SandboxServerConfig::default(),
+        twinsync_fakes::sandbox::SandboxServerConfig::default(),
     )
     .await
     .unwrap();

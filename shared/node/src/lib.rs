@@ -14,6 +14,7 @@ pub mod monitor;
 pub mod operations;
 pub mod peer;
 pub mod process;
+pub mod quiet;
 pub mod router;
 pub mod runner;
 

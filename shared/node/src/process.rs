@@ -56,7 +56,7 @@ pub struct Process {
     pub node_urls: HashMap<String, String>,
     /// Base URL of each sandbox tracker, by sandbox id.
     pub sandbox_urls: HashMap<String, String>,
-    sandboxes: Vec<twinsync_sandbox::server::RunningSandbox>,
+    sandboxes: Vec<twinsync_fakes::sandbox::RunningSandbox>,
     runners: Vec<Runner>,
     servers: Vec<JoinHandle<()>>,
 }
@@ -68,6 +68,17 @@ fn config_err(e: impl std::fmt::Display) -> NodeError {
 impl Process {
     pub fn node(&self, id: &str) -> Option<&Arc<Node>> {
         self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The webhook delivery counts of this process's sandbox trackers.
+    pub fn webhooks(&self) -> Vec<Arc<twinsync_fakes::deliveries::Deliveries>> {
+        self.sandboxes.iter().map(|s| s.webhooks.clone()).collect()
+    }
+
+    /// Waits until this process's nodes and sandboxes have nothing left to do
+    /// ([`crate::quiet::wait_quiet`]).
+    pub async fn wait_quiet(&self, timeout: std::time::Duration) -> bool {
+        crate::quiet::wait_quiet(&self.nodes, &self.webhooks(), timeout).await
     }
 
     pub async fn start(
@@ -84,9 +95,9 @@ impl Process {
             if let Some(parent) = db_path.as_ref().and_then(|p| p.parent()) {
                 std::fs::create_dir_all(parent).map_err(config_err)?;
             }
-            let running = twinsync_sandbox::server::spawn(
+            let running = twinsync_fakes::sandbox::spawn(
                 &s.listen,
-                twinsync_sandbox::server::SandboxServerConfig {
+                twinsync_fakes::sandbox::SandboxServerConfig {
                     db_path,
                     token: s.token.clone(),
                     ..Default::default()

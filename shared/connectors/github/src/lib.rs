@@ -11,7 +11,6 @@
 pub mod auth;
 pub mod client;
 pub mod config;
-pub mod fake;
 pub mod mapping;
 pub mod webhook;
 

@@ -9,7 +9,6 @@
 pub mod adf;
 pub mod client;
 pub mod config;
-pub mod fake;
 pub mod mapping;
 pub mod webhook;
 

@@ -10,8 +10,6 @@
 pub mod client;
 pub mod config;
 pub mod mapping;
-pub mod server;
-pub mod testing;
 pub mod webhook;
 
 pub use client::SandboxTracker;

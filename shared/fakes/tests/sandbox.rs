@@ -9,9 +9,9 @@ use axum::routing::post;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use twinsync_core::{Attachment, Item, ItemUpdate, Named, User};
+use twinsync_fakes::sandbox::SandboxServerConfig;
+use twinsync_fakes::sandbox::testing;
 use twinsync_ports::{PortError, Tracker};
-use twinsync_sandbox::server::SandboxServerConfig;
-use twinsync_sandbox::testing;
 
 fn item(summary: &str, labels: &[&str]) -> Item {
     Item {

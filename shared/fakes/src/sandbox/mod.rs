@@ -2,10 +2,9 @@
 
 mod db;
 mod deliver;
+pub mod testing;
 
-use crate::SandboxError;
-use crate::mapping::{WireItem, WirePage};
-use crate::webhook::WebhookItem;
+use crate::deliveries::Deliveries;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -23,6 +22,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 use twinsync_core::{Clock, Filter, Item, SystemClock};
+use twinsync_sandbox::SandboxError;
+use twinsync_sandbox::mapping::{WireItem, WirePage};
+use twinsync_sandbox::webhook::WebhookItem;
 
 /// How to run a sandbox tracker.
 #[derive(Debug, Clone)]
@@ -58,6 +60,7 @@ struct AppState {
     config: SandboxServerConfig,
     limiter: Option<DefaultDirectRateLimiter>,
     events: mpsc::UnboundedSender<deliver::Event>,
+    webhooks: Arc<Deliveries>,
     clock: SystemClock,
 }
 
@@ -67,7 +70,8 @@ impl AppState {
     }
     fn emit(&self, event: &str, item: &WireItem) {
         // The receiver lives as long as the server; a send error only means shutdown.
-        let _ = self.events.send(deliver::Event {
+        self.webhooks.queued();
+        let sent = self.events.send(deliver::Event {
             event: event.to_string(),
             item: WebhookItem {
                 key: item.key.clone(),
@@ -76,6 +80,9 @@ impl AppState {
                 updated_ms: item.updated_ms,
             },
         });
+        if sent.is_err() {
+            self.webhooks.finished();
+        }
     }
 }
 
@@ -120,6 +127,8 @@ fn not_found(msg: impl Into<String>) -> ApiError {
 /// A running sandbox; `stop` shuts it down.
 pub struct RunningSandbox {
     pub base_url: String,
+    /// Its webhook deliveries, queued and finished.
+    pub webhooks: Arc<Deliveries>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -147,7 +156,7 @@ pub async fn spawn(
         message: e.to_string(),
     })?;
     let base_url = format!("http://{local}");
-    let app = router(&base_url, config)?;
+    let (app, webhooks) = router_and_deliveries(&base_url, config)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -161,6 +170,7 @@ pub async fn spawn(
     });
     Ok(RunningSandbox {
         base_url,
+        webhooks,
         shutdown: tx,
         task,
     })
@@ -186,6 +196,14 @@ pub async fn serve(
 
 /// The sandbox's Router; `base_url` is where it is reachable, for item URLs.
 pub fn router(base_url: &str, config: SandboxServerConfig) -> Result<Router, SandboxError> {
+    router_and_deliveries(base_url, config).map(|(router, _)| router)
+}
+
+/// The Router and the counts of the webhook deliveries it makes.
+fn router_and_deliveries(
+    base_url: &str,
+    config: SandboxServerConfig,
+) -> Result<(Router, Arc<Deliveries>), SandboxError> {
     let conn = db::open(config.db_path.as_deref())?;
     let (events, rx) = mpsc::unbounded_channel();
     let limiter = match config.rate_limit_per_sec {
@@ -201,10 +219,12 @@ pub fn router(base_url: &str, config: SandboxServerConfig) -> Result<Router, San
         config,
         limiter,
         events,
+        webhooks: Arc::default(),
         clock: SystemClock,
     });
+    let webhooks = state.webhooks.clone();
     deliver::start(state.clone(), rx);
-    Ok(Router::new()
+    let router = Router::new()
         .route(
             "/api/health",
             get(|| async { Json(json!({ "status": "ok" })) }),
@@ -225,7 +245,8 @@ pub fn router(base_url: &str, config: SandboxServerConfig) -> Result<Router, San
         .route("/api/webhooks/{id}", axum::routing::delete(delete_webhook))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(DefaultBodyLimit::max(1 << 20))
-        .with_state(state))
+        .with_state(state);
+    Ok((router, webhooks))
 }
 
 /// Token check and rate limit, before any handler.
@@ -366,7 +387,7 @@ fn user_field(body: &Map<String, Value>, key: &str) -> ApiResult<Option<Option<S
         None => Ok(None),
         Some(Value::Null) => Ok(Some(None)),
         Some(v) => {
-            let u: crate::mapping::WireUser = serde_json::from_value(v.clone())
+            let u: twinsync_sandbox::mapping::WireUser = serde_json::from_value(v.clone())
                 .map_err(|_| bad(format!("{key} must be {{email, displayName}}")))?;
             if u.email.is_empty() {
                 return Err(bad(format!("{key}.email is required")));
@@ -579,7 +600,7 @@ async fn update_item(
 #[serde(deny_unknown_fields)]
 struct NewComment {
     body: String,
-    author: Option<crate::mapping::WireUser>,
+    author: Option<twinsync_sandbox::mapping::WireUser>,
     origin: Option<String>,
 }
 

@@ -1,12 +1,12 @@
 //! Outgoing webhooks: one background task delivers events in order, with retries.
 
 use super::AppState;
-use crate::webhook::{self, WebhookItem, WebhookPayload};
 use backon::{ExponentialBuilder, Retryable};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use twinsync_core::Clock;
+use twinsync_sandbox::webhook::{self, WebhookItem, WebhookPayload};
 
 pub struct Event {
     pub event: String,
@@ -46,14 +46,17 @@ pub fn start(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<Event>) {
                         Ok(r) => r,
                         Err(e) => {
                             tracing::error!(error = %e, "cannot read webhook subscriptions");
+                            state.webhooks.finished();
                             continue;
                         }
                     }
                 };
+                let webhooks = state.webhooks.clone();
                 drop(state);
                 for (url, secret) in subscriptions {
                     deliver(&client, &url, &secret, &event).await;
                 }
+                webhooks.finished();
             }
         });
     }

@@ -1,7 +1,7 @@
 //! Helpers for tests in other crates: a sandbox on a free loopback port.
 
-use crate::server::{RunningSandbox, SandboxServerConfig, spawn};
-use crate::{SandboxConfig, SandboxError, SandboxTracker};
+use super::{RunningSandbox, SandboxServerConfig, spawn};
+use twinsync_sandbox::{SandboxConfig, SandboxError, SandboxTracker};
 
 /// Starts an in-memory sandbox with one project per key in `projects`.
 pub async fn start(projects: &[&str]) -> Result<RunningSandbox, SandboxError> {

@@ -11,8 +11,6 @@
 //!
 //! State is in memory: a fake lives as long as a test or a demo.
 
-use crate::JiraError;
-use crate::mapping::{millis, timestamp, to_item};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Multipart, Path, Query, Request, State};
@@ -26,6 +24,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 use twinsync_core::Filter;
+use twinsync_jira::JiraError;
+use twinsync_jira::mapping::{millis, timestamp, to_item};
 
 /// The workflow: every status reachable from every other (Jira's "global" transitions),
 /// as in a team-managed project. (status id, name, category key, category name)
@@ -165,7 +165,8 @@ struct Fake {
     data: Mutex<Data>,
     outbox: mpsc::UnboundedSender<(String, String, Value)>,
     /// Deliveries queued and not yet made, so a demo can tell when the tracker is done.
-    pending: std::sync::atomic::AtomicUsize,
+    /// Webhook deliveries queued and finished.
+    webhooks: Arc<crate::deliveries::Deliveries>,
 }
 
 /// A running fake Jira.
@@ -455,15 +456,13 @@ impl Fake {
             if let Some(c) = comment {
                 payload["comment"] = self.comment(data, c, false);
             }
-            self.pending
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.webhooks.queued();
             if self
                 .outbox
                 .send((h.url.clone(), event.to_string(), payload))
                 .is_err()
             {
-                self.pending
-                    .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                self.webhooks.finished();
             }
         }
     }
@@ -1493,7 +1492,7 @@ async fn deliver(fake: Arc<Fake>, mut rx: mpsc::UnboundedReceiver<(String, Strin
         if !fake.options.webhook_secret.is_empty() {
             req = req.header(
                 "x-hub-signature",
-                crate::webhook::sign(&fake.options.webhook_secret, body.as_bytes()),
+                twinsync_jira::webhook::sign(&fake.options.webhook_secret, body.as_bytes()),
             );
         }
         let status = match req.body(body).send().await {
@@ -1508,8 +1507,7 @@ async fn deliver(fake: Arc<Fake>, mut rx: mpsc::UnboundedReceiver<(String, Strin
             payload,
             status,
         });
-        fake.pending
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        fake.webhooks.finished();
     }
 }
 
@@ -1544,7 +1542,7 @@ impl FakeJira {
             options,
             data: Mutex::new(data),
             outbox: tx,
-            pending: std::sync::atomic::AtomicUsize::new(0),
+            webhooks: Arc::default(),
         });
         let app = Router::new()
             .route("/rest/api/3/issue", post(create_issue))
@@ -1620,7 +1618,12 @@ impl FakeJira {
 
     /// Webhook deliveries queued and not yet made.
     pub fn pending_deliveries(&self) -> usize {
-        self.fake.pending.load(std::sync::atomic::Ordering::SeqCst)
+        self.fake.webhooks.pending() as usize
+    }
+
+    /// The counts of webhook deliveries, for waiting until none is on its way.
+    pub fn webhooks(&self) -> Arc<crate::deliveries::Deliveries> {
+        self.fake.webhooks.clone()
     }
 
     /// Issue count of a project.
@@ -1642,7 +1645,7 @@ impl FakeJira {
             .filter(|i| i.project == project)
             .map(|i| {
                 i.properties
-                    .get(crate::mapping::ORIGIN_PROPERTY)
+                    .get(twinsync_jira::mapping::ORIGIN_PROPERTY)
                     .and_then(|v| v["origin"].as_str().map(str::to_string))
             })
             .collect()

@@ -1,7 +1,7 @@
 //! The sandbox tracker's SQLite storage.
 
-use crate::mapping::{WireAttachment, WireComment, WireItem, WireUser};
 use rusqlite::{Connection, OptionalExtension, Row, params};
+use twinsync_sandbox::mapping::{WireAttachment, WireComment, WireItem, WireUser};
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (

@@ -6,9 +6,6 @@
 //!
 //! State is in memory: a fake lives as long as a test or a demo.
 
-use crate::GithubError;
-use crate::auth::AppClaims;
-use crate::mapping::{millis, timestamp};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Path, Query, Request, State};
@@ -20,6 +17,9 @@ use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
+use twinsync_github::GithubError;
+use twinsync_github::auth::AppClaims;
+use twinsync_github::mapping::{millis, timestamp};
 
 const DOCS: &str = "https://docs.github.com/rest";
 
@@ -144,7 +144,8 @@ struct Fake {
     data: Mutex<Data>,
     outbox: mpsc::UnboundedSender<(Hook, String, Value)>,
     /// Deliveries queued and not yet made, so a demo can tell when the tracker is done.
-    pending: std::sync::atomic::AtomicUsize,
+    /// Webhook deliveries queued and finished.
+    webhooks: Arc<crate::deliveries::Deliveries>,
 }
 
 /// A running fake GitHub.
@@ -328,15 +329,13 @@ impl Fake {
                     secret: h.secret.clone(),
                     events: Vec::new(),
                 };
-                self.pending
-                    .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                self.webhooks.queued();
                 if self
                     .outbox
                     .send((hook, event.to_string(), payload.clone()))
                     .is_err()
                 {
-                    self.pending
-                        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                    self.webhooks.finished();
                 }
             }
         }
@@ -1181,7 +1180,7 @@ async fn deliver(fake: Arc<Fake>, mut rx: mpsc::UnboundedReceiver<(Hook, String,
         if !hook.secret.is_empty() {
             req = req.header(
                 "x-hub-signature-256",
-                crate::webhook::sign(&hook.secret, body.as_bytes()),
+                twinsync_github::webhook::sign(&hook.secret, body.as_bytes()),
             );
         }
         let status = match req.body(body).send().await {
@@ -1197,8 +1196,7 @@ async fn deliver(fake: Arc<Fake>, mut rx: mpsc::UnboundedReceiver<(Hook, String,
             payload,
             status,
         });
-        fake.pending
-            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        fake.webhooks.finished();
     }
 }
 
@@ -1233,7 +1231,7 @@ impl FakeGithub {
             options,
             data: Mutex::new(data),
             outbox: tx,
-            pending: std::sync::atomic::AtomicUsize::new(0),
+            webhooks: Arc::default(),
         });
         let app = Router::new()
             .route(
@@ -1293,7 +1291,12 @@ impl FakeGithub {
 
     /// Webhook deliveries queued and not yet made.
     pub fn pending_deliveries(&self) -> usize {
-        self.fake.pending.load(std::sync::atomic::Ordering::SeqCst)
+        self.fake.webhooks.pending() as usize
+    }
+
+    /// The counts of webhook deliveries, for waiting until none is on its way.
+    pub fn webhooks(&self) -> Arc<crate::deliveries::Deliveries> {
+        self.fake.webhooks.clone()
     }
 
     pub fn add_milestone(&self, repo: &str, title: &str) -> Option<u64> {

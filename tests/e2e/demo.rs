@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 use twinsync_cli::demo::{DemoArgs, scenario};
-use twinsync_node::faults::DuplicatingQueue;
-use twinsync_node::process::ProcessOptions;
+use twinsync_local::faults::DuplicatingQueue;
+use twinsync_local::process::ProcessOptions;
 
 fn args(items: usize) -> DemoArgs {
     DemoArgs {

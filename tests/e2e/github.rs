@@ -693,12 +693,12 @@ mod sync {
     use super::*;
     use twinsync_cli::demo;
     use twinsync_core::NodeHelperMaps;
+    use twinsync_local::process::{Process, ProcessOptions};
+    use twinsync_local::quiet::wait_quiet;
     use twinsync_node::config::{
         ConnectionSection, GithubSection, InstanceSection, NodeSection, ProcessConfig,
         ProjectSection, SandboxSection, TriggerSection,
     };
-    use twinsync_node::process::{Process, ProcessOptions};
-    use twinsync_node::quiet::wait_quiet;
 
     fn connection(
         instance: &str,
@@ -751,7 +751,7 @@ mod sync {
                     poll_interval_ms: 1_000,
                     instance: vec![InstanceSection {
                         id: "sandbox-a".into(),
-                        connector: "sandbox".into(),
+                        connector: twinsync_core::ConnectorKind::Sandbox,
                         base_url: "sandbox:a".into(),
                         webhook_secret: "secret-a".into(),
                         token: None,
@@ -783,7 +783,7 @@ mod sync {
                     poll_interval_ms: 5_000,
                     instance: vec![InstanceSection {
                         id: "github".into(),
-                        connector: "github".into(),
+                        connector: twinsync_core::ConnectorKind::Github,
                         base_url: api_url.into(),
                         webhook_secret: "hook-secret".into(),
                         token: Some(TOKEN.into()),

@@ -644,10 +644,10 @@ async fn the_jira_github_demo_converges_through_rate_limits() {
 /// endpoint shows the connector's calls and throttled time.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() {
+    use twinsync_local::process::{Process, ProcessOptions};
     use twinsync_node::config::{
         ConnectionSection, InstanceSection, JiraSection, NodeSection, ProcessConfig, TriggerSection,
     };
-    use twinsync_node::process::{Process, ProcessOptions};
     let fake = FakeJira::start("127.0.0.1:0", options()).await.unwrap();
     let cfg = ProcessConfig {
         sandbox: vec![],
@@ -658,7 +658,7 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
             poll_interval_ms: 60_000,
             instance: vec![InstanceSection {
                 id: "jira".into(),
-                connector: "jira".into(),
+                connector: twinsync_core::ConnectorKind::Jira,
                 base_url: fake.url.clone(),
                 webhook_secret: String::new(),
                 token: Some(TOKEN.into()),

@@ -6,11 +6,11 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use twinsync_cli::demo;
+use twinsync_local::process::{Process, ProcessOptions};
+use twinsync_local::quiet::wait_quiet;
 use twinsync_node::config::{
     InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
 };
-use twinsync_node::process::{Process, ProcessOptions};
-use twinsync_node::quiet::wait_quiet;
 use twinsync_ports::queues;
 use twinsync_security::{derive_key, sign_request};
 
@@ -35,7 +35,7 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
             poll_interval_ms: 5_000,
             instance: vec![InstanceSection {
                 id: format!("sandbox-{sandbox}"),
-                connector: "sandbox".into(),
+                connector: twinsync_core::ConnectorKind::Sandbox,
                 base_url: format!("sandbox:{sandbox}"),
                 webhook_secret: format!("secret-of-{sandbox}"),
                 token: None,

@@ -7,12 +7,12 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use twinsync_cli::demo;
-use twinsync_core::{ItemUpdate, NodeHelperMaps, TwinStatus};
+use twinsync_core::{ConnectorKind, ItemUpdate, NodeHelperMaps, TwinStatus};
+use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::config::{
     ConnectionSection, InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
     TriggerSection,
 };
-use twinsync_node::process::{Process, ProcessOptions};
 use twinsync_ports::TwinQuery;
 
 /// The tests share one Redmine on SQLite, which answers "database is locked" (500) under
@@ -182,7 +182,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 poll_interval_ms: 1_000,
                 instance: vec![InstanceSection {
                     id: "sandbox-a".into(),
-                    connector: "sandbox".into(),
+                    connector: twinsync_core::ConnectorKind::Sandbox,
                     base_url: "sandbox:a".into(),
                     webhook_secret: "secret-a".into(),
                     token: None,
@@ -216,7 +216,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 poll_interval_ms: 500,
                 instance: vec![InstanceSection {
                     id: "redmine".into(),
-                    connector: "redmine".into(),
+                    connector: twinsync_core::ConnectorKind::Redmine,
                     base_url: rm.url.clone(),
                     webhook_secret: String::new(),
                     token: Some(rm.key.clone()),
@@ -794,9 +794,9 @@ async fn redmine_rules_pair_with_jira_and_github() {
             }],
             plan: vec![],
         };
-    let instance = |id: &str, connector: &str, url: &str, token: &str| InstanceSection {
+    let instance = |id: &str, connector: ConnectorKind, url: &str, token: &str| InstanceSection {
         id: id.into(),
-        connector: connector.into(),
+        connector,
         base_url: url.into(),
         webhook_secret: "hook-secret".into(),
         token: Some(token.into()),
@@ -804,14 +804,14 @@ async fn redmine_rules_pair_with_jira_and_github() {
         project: None,
         tracker: None,
         text_formatting: None,
-        register_webhook: connector != "redmine",
+        register_webhook: connector != ConnectorKind::Redmine,
         github: None,
         jira: None,
     };
-    let mut redmine_instance = instance("redmine", "redmine", &rm.url, &rm.key);
+    let mut redmine_instance = instance("redmine", ConnectorKind::Redmine, &rm.url, &rm.key);
     redmine_instance.origin_field_id = Some(rm.field);
     redmine_instance.project = Some(project.clone());
-    let mut jira_instance = instance("jira", "jira", &jira.url, "bot-token");
+    let mut jira_instance = instance("jira", ConnectorKind::Jira, &jira.url, "bot-token");
     jira_instance.jira = Some(JiraSection {
         project: "DEMO".into(),
         email: Some("bot@example.com".into()),
@@ -820,7 +820,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
         burst: None,
         attachment_max_bytes: None,
     });
-    let mut github_instance = instance("github", "github", &github.url, "ghp-bot");
+    let mut github_instance = instance("github", ConnectorKind::Github, &github.url, "ghp-bot");
     github_instance.github = Some(GithubSection {
         repo: "acme/rm".into(),
         app: None,

@@ -6,9 +6,9 @@
 use std::time::Duration;
 use twinsync_cli::demo::{self, CONNECTION, PROJECT_A};
 use twinsync_core::{ItemUpdate, TwinStatus};
+use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::NodeSettings;
 use twinsync_node::handlers::scheduler;
-use twinsync_node::process::{Process, ProcessOptions};
 
 fn options() -> ProcessOptions {
     ProcessOptions {
@@ -132,7 +132,7 @@ async fn a_tracker_slower_than_the_visibility_timeout_writes_once() {
             ..NodeSettings::default()
         },
         tracker_decorator: Some(std::sync::Arc::new(|t| {
-            twinsync_node::faults::FaultyTracker::slow(t, Duration::from_millis(1_000))
+            twinsync_local::faults::FaultyTracker::slow(t, Duration::from_millis(1_000))
         })),
         ..ProcessOptions::default()
     };
@@ -232,7 +232,7 @@ async fn an_edit_made_while_sync_writes_is_not_lost() {
         // Only B's tracker has the person editing.
         tracker_decorator: Some(std::sync::Arc::new(|t| {
             if t.instance() == "sandbox-b" {
-                twinsync_node::faults::FaultyTracker::editing(t, "Closed")
+                twinsync_local::faults::FaultyTracker::editing(t, "Closed")
             } else {
                 t
             }
@@ -390,7 +390,7 @@ async fn an_item_sync_created_is_not_sent_back_as_new() {
     let options = ProcessOptions {
         tracker_decorator: Some(std::sync::Arc::new(|t| {
             if t.instance() == "sandbox-b" {
-                twinsync_node::faults::FaultyTracker::slow_to_answer_creates(
+                twinsync_local::faults::FaultyTracker::slow_to_answer_creates(
                     t,
                     Duration::from_millis(1_500),
                 )

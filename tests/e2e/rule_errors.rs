@@ -5,7 +5,7 @@
 use std::time::Duration;
 use twinsync_cli::demo::{self, CONNECTION, PROJECT_A};
 use twinsync_core::TwinStatus;
-use twinsync_node::process::{Process, ProcessOptions};
+use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_tests::fixture;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use twinsync_cli::demo;
-use twinsync_node::process::{Process, ProcessOptions};
+use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_ports::queues;
 
 const SECRET: &str = "webhook-test-secret";

@@ -12,12 +12,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinsync_core::{Item, ItemUpdate, SyncEventKind, User};
+use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::Node;
 use twinsync_node::config::{
     ConnectionSection, InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
     TriggerSection,
 };
-use twinsync_node::process::{Process, ProcessOptions};
 use twinsync_ports::Tracker;
 
 #[derive(clap::Args, Debug)]
@@ -96,7 +96,7 @@ pub fn config(secret: &str) -> ProcessConfig {
             poll_interval_ms: 5_000,
             instance: vec![InstanceSection {
                 id: inst.into(),
-                connector: "sandbox".into(),
+                connector: twinsync_core::ConnectorKind::Sandbox,
                 base_url: format!("sandbox:{sandbox}"),
                 webhook_secret: secret.into(),
                 token: None,

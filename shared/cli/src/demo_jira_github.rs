@@ -9,17 +9,17 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use twinsync_core::Item;
+use twinsync_core::{ConnectorKind, Item};
 use twinsync_fakes::github::{FakeGithub, Fault as GithubFault};
 use twinsync_fakes::jira::{FakeJira, Fault as JiraFault};
 use twinsync_github::UserEntry;
 use twinsync_jira::adf;
+use twinsync_local::process::{Process, ProcessOptions};
+use twinsync_local::quiet::wait_quiet;
 use twinsync_node::config::{
     ConnectionSection, GithubSection, InstanceSection, JiraSection, NodeSection, ProcessConfig,
     TriggerSection,
 };
-use twinsync_node::process::{Process, ProcessOptions};
-use twinsync_node::quiet::wait_quiet;
 use twinsync_ports::Tracker;
 
 const PROJECT: &str = "DEMO";
@@ -51,9 +51,9 @@ fn config(jira_url: &str, github_url: &str) -> ProcessConfig {
             }],
             plan: vec![],
         };
-    let instance = |id: &str, connector: &str, url: &str, token: &str| InstanceSection {
+    let instance = |id: &str, connector: ConnectorKind, url: &str, token: &str| InstanceSection {
         id: id.into(),
-        connector: connector.into(),
+        connector,
         base_url: url.into(),
         webhook_secret: format!("{connector}-hook-secret"),
         token: Some(token.into()),
@@ -65,7 +65,7 @@ fn config(jira_url: &str, github_url: &str) -> ProcessConfig {
         github: None,
         jira: None,
     };
-    let mut jira = instance("jira", "jira", jira_url, BOT_JIRA_TOKEN);
+    let mut jira = instance("jira", ConnectorKind::Jira, jira_url, BOT_JIRA_TOKEN);
     jira.jira = Some(JiraSection {
         project: PROJECT.into(),
         email: Some(BOT_EMAIL.into()),
@@ -74,7 +74,12 @@ fn config(jira_url: &str, github_url: &str) -> ProcessConfig {
         burst: Some(1_000),
         attachment_max_bytes: None,
     });
-    let mut github = instance("github", "github", github_url, BOT_GITHUB_TOKEN);
+    let mut github = instance(
+        "github",
+        ConnectorKind::Github,
+        github_url,
+        BOT_GITHUB_TOKEN,
+    );
     github.github = Some(GithubSection {
         repo: REPO.into(),
         app: None,

@@ -8,13 +8,13 @@ use crate::demo::{
 };
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
-use twinsync_core::{ItemUpdate, NodeHelperMaps, User};
+use twinsync_core::{ConnectorKind, ItemUpdate, NodeHelperMaps, User};
+use twinsync_local::process::{Process, ProcessOptions};
+use twinsync_local::quiet::wait_polled;
 use twinsync_node::config::{
     ConnectionSection, InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
     TriggerSection,
 };
-use twinsync_node::process::{Process, ProcessOptions};
-use twinsync_node::quiet::wait_polled;
 
 /// Where the Redmine is, from the environment `scripts/redmine-up` prints.
 pub struct RedmineEnv {
@@ -79,22 +79,22 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
             }],
             plan: vec![],
         };
-    let instance = |id: &str, connector: &str, base_url: &str| InstanceSection {
+    let instance = |id: &str, connector: ConnectorKind, base_url: &str| InstanceSection {
         id: id.into(),
-        connector: connector.into(),
+        connector,
         base_url: base_url.into(),
-        webhook_secret: if connector == "sandbox" {
+        webhook_secret: if connector == ConnectorKind::Sandbox {
             uuid::Uuid::new_v4().to_string()
         } else {
             String::new()
         },
-        token: (connector == "redmine").then(|| rm.key.clone()),
-        origin_field_id: (connector == "redmine").then_some(rm.origin_field),
-        project: (connector == "redmine").then(|| project.to_string()),
+        token: (connector == ConnectorKind::Redmine).then(|| rm.key.clone()),
+        origin_field_id: (connector == ConnectorKind::Redmine).then_some(rm.origin_field),
+        project: (connector == ConnectorKind::Redmine).then(|| project.to_string()),
         tracker: None,
         text_formatting: None,
         // Redmine sends no webhooks: its triggers are polled.
-        register_webhook: connector == "sandbox",
+        register_webhook: connector == ConnectorKind::Sandbox,
         github: None,
         jira: None,
     };
@@ -117,7 +117,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 data_dir: "node-a".into(),
                 listen: "127.0.0.1:0".into(),
                 poll_interval_ms: 5_000,
-                instance: vec![instance("sandbox-a", "sandbox", "sandbox:a")],
+                instance: vec![instance("sandbox-a", ConnectorKind::Sandbox, "sandbox:a")],
                 connection: vec![connection(
                     "sandbox-a",
                     "node-r",
@@ -147,7 +147,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 data_dir: "node-r".into(),
                 listen: "127.0.0.1:0".into(),
                 poll_interval_ms: 1_000,
-                instance: vec![instance("redmine", "redmine", &rm.url)],
+                instance: vec![instance("redmine", ConnectorKind::Redmine, &rm.url)],
                 connection: vec![connection(
                     "redmine",
                     "node-a",

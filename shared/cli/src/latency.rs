@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use twinsync_core::{ChangeEvent, TransportMessage};
-use twinsync_node::process::{Process, ProcessOptions};
+use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_ports::{
     NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome, Wait, queues,
 };

@@ -113,10 +113,10 @@ async fn up(config_path: PathBuf) -> Result<ExitCode, String> {
         .parent()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
-    let process = twinsync_node::process::Process::start(
+    let process = twinsync_local::process::Process::start(
         &config,
         &base_dir,
-        twinsync_node::process::ProcessOptions::default(),
+        twinsync_local::process::ProcessOptions::default(),
     )
     .await
     .map_err(|e| e.to_string())?;

@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod connection;
+pub mod connector;
 pub mod item;
 pub mod marker;
 pub mod merge;
@@ -17,6 +18,7 @@ pub use connection::{
     ConfigVersion, ConflictPolicy, ConflictSettings, Connection, ConnectionKind, ConnectionStatus,
     Link, NodeHelperMaps, Secret, SyncPlan, VersionStatus,
 };
+pub use connector::ConnectorKind;
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User};
 pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};
 pub use message::{AckMessage, ChangeEvent, ReplicaMessage, TransportMessage};

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use twinsync_aws::env::{self, Resources};
 use twinsync_aws::sqs::PAYLOAD_ATTRIBUTE;
 use twinsync_aws::{AwsError, SqsQueue};
+use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
 use twinsync_node::batch::{Outcome, dead_letter, process_batch};
-use twinsync_node::config::{NodeSection, ProcessConfig};
-use twinsync_node::process::{NodePorts, ProcessOptions, build_node_on};
+use twinsync_node::config::{ConfigError, NodeSection, ProcessConfig};
 use twinsync_node::{Node, NodeError, NodeSettings};
 use twinsync_ports::{PortError, QueueMessage};
 
@@ -118,9 +118,20 @@ async fn environment() -> Result<Environment, LambdaError> {
             ));
         }
     };
-    // The message only: the TOML error's excerpt of the line could show a credential.
-    let config: ProcessConfig = toml::from_str(&text).map_err(|e| {
-        LambdaError::Config(format!("the node config is not valid: {}", e.message()))
+    // The same checks as `twinsync check` and `twinsync up` (an unknown connector is an
+    // error here, not a sandbox), reported without the TOML excerpt of the line, which
+    // could show a credential.
+    let config = ProcessConfig::parse(&text, "the node config").map_err(|e| {
+        LambdaError::Config(match e {
+            ConfigError::Parse { .. } => format!(
+                "the node config is not valid: {}",
+                toml::from_str::<ProcessConfig>(&text)
+                    .err()
+                    .map(|t| t.message().to_string())
+                    .unwrap_or_default()
+            ),
+            other => other.to_string(),
+        })
     })?;
     let section = config
         .node
@@ -142,12 +153,12 @@ pub async fn node_from_env() -> Result<Function, LambdaError> {
 async fn build(environment: &Environment) -> Result<Function, LambdaError> {
     let (queue, twins, connections) = env::ports(&environment.sdk, &environment.resources);
     let sqs = Arc::new(queue);
-    let options = ProcessOptions {
+    let options = NodeOptions {
         node: NodeSettings {
             ack_queue: true,
             ..NodeSettings::default()
         },
-        ..ProcessOptions::default()
+        ..NodeOptions::default()
     };
     // Rule files named in the config are read relative to it.
     let base_dir = var("TWINSYNC_CONFIG_DIR")
@@ -372,7 +383,7 @@ pub async fn run_console(listen: &str) -> Result<(), Error> {
         );
     }
     if let Some(ingest) = var("TWINSYNC_INGEST_URL") {
-        twinsync_node::process::register_webhooks(
+        twinsync_node::assemble::register_webhooks(
             &f.node.http,
             &f.node,
             &environment.section,

@@ -19,9 +19,10 @@ use twinsync_aws::env::counted_ports;
 use twinsync_cli::demo::{self, CONNECTION, PROJECT_A, PROJECT_B};
 use twinsync_core::ItemUpdate;
 use twinsync_lambda::{Function, handle_sqs_batch, queues};
+use twinsync_local::process::{Process, ProcessOptions};
+use twinsync_local::runner::RunnerSettings;
 use twinsync_node::NodeSettings;
-use twinsync_node::process::{NodePorts, Process, ProcessOptions};
-use twinsync_node::runner::RunnerSettings;
+use twinsync_node::assemble::NodePorts;
 use twinsync_ports::{Queue, Tracker, TwinQuery};
 
 /// Lambda invocations the driver made (one per batch handed to a function).

@@ -6,7 +6,7 @@
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use twinsync_core::{ConflictSettings, Filter, NodeHelperMaps};
+use twinsync_core::{ConflictSettings, ConnectorKind, Filter, NodeHelperMaps};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,8 +69,8 @@ fn default_poll() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct InstanceSection {
     pub id: String,
-    /// "sandbox" (more connectors come with their issues).
-    pub connector: String,
+    /// Which kind of tracker: sandbox, redmine, github or jira.
+    pub connector: ConnectorKind,
     /// The tracker's base URL, or `sandbox:<id>` for a sandbox of this process.
     pub base_url: String,
     /// The secret webhooks are signed with (sandbox).
@@ -244,17 +244,7 @@ impl ProcessConfig {
             }
             let mut ids = std::collections::HashSet::new();
             for (i, inst) in node.instance.iter().enumerate() {
-                if !["sandbox", "redmine", "github", "jira"].contains(&inst.connector.as_str()) {
-                    return Err(invalid(
-                        format!("node[{n}].instance[{i}].connector"),
-                        &format!("\"{}\"", inst.connector),
-                        format!(
-                            "unknown connector {:?} (available: sandbox, redmine, github, jira)",
-                            inst.connector
-                        ),
-                    ));
-                }
-                if inst.connector == "redmine"
+                if inst.connector == ConnectorKind::Redmine
                     && (inst.token.is_none() || inst.origin_field_id.is_none())
                 {
                     return Err(invalid(
@@ -263,7 +253,7 @@ impl ProcessConfig {
                         "a redmine instance needs token (the API key) and origin_field_id".into(),
                     ));
                 }
-                if inst.connector == "github" {
+                if inst.connector == ConnectorKind::Github {
                     let problem = match &inst.github {
                         None => Some("a github instance needs a [github] table with repo"),
                         Some(g) if g.app.is_some() == inst.token.is_some() => {
@@ -282,7 +272,9 @@ impl ProcessConfig {
                         ));
                     }
                 }
-                if inst.connector == "jira" && (inst.jira.is_none() || inst.token.is_none()) {
+                if inst.connector == ConnectorKind::Jira
+                    && (inst.jira.is_none() || inst.token.is_none())
+                {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}]"),
                         &inst.id,
@@ -439,7 +431,7 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
         let table = [
             (
                 GOOD.replace("connector = \"sandbox\"", "connector = \"jura\""),
-                "node[0].instance[0].connector",
+                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`",
                 "line 12",
             ),
             (

@@ -1,22 +1,20 @@
 //! A twinsync node: the handlers of the message flow as plain async functions over the
-//! ports, the batch semantics every deployment shares, the local runner, the node config
-//! and the HTTP router (webhooks, admin API, monitor).
+//! ports, the batch semantics every deployment shares, the node config, assembling a node
+//! from it, and the HTTP router (webhooks, admin API, monitor).
 //!
-//! The same handler functions run in the local process (driven by [`runner`]) and in the
-//! Lambda functions (driven by SQS event source mappings); only the adapters differ.
+//! The same handler functions run in the local process (twinsync-local's runner) and in
+//! the Lambda functions (driven by SQS event source mappings); only the adapters differ.
+//! Nothing here links SQLite or the sandbox server: that wiring is twinsync-local's.
 
+pub mod assemble;
 pub mod batch;
 pub mod config;
-pub mod faults;
 pub mod handlers;
 pub mod link;
 pub mod monitor;
 pub mod operations;
 pub mod peer;
-pub mod process;
-pub mod quiet;
 pub mod router;
-pub mod runner;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

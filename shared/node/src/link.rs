@@ -199,7 +199,7 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
         connection_name: name,
         initiator_node: node.id.clone(),
         product_version: PRODUCT_VERSION.into(),
-        tracker_type: tracker.kind().into(),
+        tracker_type: tracker.kind().to_string(),
         tracker_url: tracker.url().to_string(),
         node_url: url,
         instance_id: req.instance.clone(),

@@ -334,8 +334,8 @@ pub struct ItemPage {
 /// A tracker instance. Each connector implements it over the vendor's API.
 #[async_trait]
 pub trait Tracker: Send + Sync {
-    /// The connector's name, e.g. "sandbox".
-    fn kind(&self) -> &str;
+    /// Which connector this is.
+    fn kind(&self) -> twinsync_core::ConnectorKind;
     /// The instance id from the node config.
     fn instance(&self) -> &str;
     /// The tracker's base URL, for invitation codes and the monitor.

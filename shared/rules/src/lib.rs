@@ -322,7 +322,7 @@ impl RulesCache {
 
 /// The rules that ship with the product.
 pub mod defaults {
-    use twinsync_core::ConfigVersion;
+    use twinsync_core::{ConfigVersion, ConnectorKind};
 
     pub const OUTGOING: &str = include_str!("../defaults/sandbox-sandbox/outgoing.rhai");
     pub const INCOMING: &str = include_str!("../defaults/sandbox-sandbox/incoming.rhai");
@@ -340,27 +340,27 @@ pub mod defaults {
     pub const JIRA_INCOMING: &str = include_str!("../defaults/jira/incoming.rhai");
 
     /// The default rules for a connector's side of a connection.
-    pub fn for_connector(connector: &str) -> ConfigVersion {
+    pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
         match connector {
-            "github" => ConfigVersion {
+            ConnectorKind::Github => ConfigVersion {
                 outgoing: GITHUB_OUTGOING.to_string(),
                 incoming: GITHUB_INCOMING.to_string(),
                 note: "default rules for GitHub".into(),
                 ..ConfigVersion::default()
             },
-            "jira" => ConfigVersion {
+            ConnectorKind::Jira => ConfigVersion {
                 outgoing: JIRA_OUTGOING.to_string(),
                 incoming: JIRA_INCOMING.to_string(),
                 note: "default rules for Jira".into(),
                 ..ConfigVersion::default()
             },
-            "redmine" => ConfigVersion {
+            ConnectorKind::Redmine => ConfigVersion {
                 outgoing: REDMINE_OUTGOING.to_string(),
                 incoming: REDMINE_INCOMING.to_string(),
                 note: "default rules for Redmine".into(),
                 ..ConfigVersion::default()
             },
-            _ => version(),
+            ConnectorKind::Sandbox => version(),
         }
     }
 

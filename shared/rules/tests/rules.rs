@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use serde_json::json;
-use twinsync_core::{Comment, CommentLink, ConfigVersion, Item, Named, NodeHelperMaps, User};
+use twinsync_core::{
+    Comment, CommentLink, ConfigVersion, ConnectorKind, Item, Named, NodeHelperMaps, User,
+};
 use twinsync_rules::{IncomingContext, Limits, RuleSet, RulesCache, RulesError, Script, defaults};
 
 fn item() -> Item {
@@ -303,7 +305,11 @@ fn cache_compiles_once_per_version() {
 }
 
 fn github_rules() -> RuleSet {
-    RuleSet::compile(&defaults::for_connector("github"), Limits::default()).unwrap()
+    RuleSet::compile(
+        &defaults::for_connector(ConnectorKind::Github),
+        Limits::default(),
+    )
+    .unwrap()
 }
 
 /// From another tracker into GitHub and back: status to open/closed, priority to a label
@@ -382,7 +388,7 @@ fn redmine_rules_map_other_trackers_names() {
         RuleSet::compile(
             &ConfigVersion {
                 helper_maps: maps,
-                ..defaults::for_connector("redmine")
+                ..defaults::for_connector(ConnectorKind::Redmine)
             },
             Limits::default(),
         )
@@ -429,7 +435,11 @@ fn redmine_rules_map_other_trackers_names() {
 /// comments from elsewhere are attributed and the attribution is stripped going out.
 #[test]
 fn jira_rules_map_other_trackers_names() {
-    let jira = RuleSet::compile(&defaults::for_connector("jira"), Limits::default()).unwrap();
+    let jira = RuleSet::compile(
+        &defaults::for_connector(ConnectorKind::Jira),
+        Limits::default(),
+    )
+    .unwrap();
     let table = [
         // (other side's status, priority, Jira's current status, wanted status, priority)
         ("open", "High", "To Do", "To Do", "High"),

@@ -366,8 +366,8 @@ impl GithubTracker {
 
 #[async_trait]
 impl Tracker for GithubTracker {
-    fn kind(&self) -> &str {
-        "github"
+    fn kind(&self) -> twinsync_core::ConnectorKind {
+        twinsync_core::ConnectorKind::Github
     }
 
     fn instance(&self) -> &str {

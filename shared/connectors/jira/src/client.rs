@@ -415,8 +415,8 @@ impl JiraTracker {
 
 #[async_trait]
 impl Tracker for JiraTracker {
-    fn kind(&self) -> &str {
-        "jira"
+    fn kind(&self) -> twinsync_core::ConnectorKind {
+        twinsync_core::ConnectorKind::Jira
     }
 
     fn instance(&self) -> &str {

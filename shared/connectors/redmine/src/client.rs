@@ -345,8 +345,8 @@ impl RedmineTracker {
 
 #[async_trait]
 impl Tracker for RedmineTracker {
-    fn kind(&self) -> &str {
-        "redmine"
+    fn kind(&self) -> twinsync_core::ConnectorKind {
+        twinsync_core::ConnectorKind::Redmine
     }
 
     fn instance(&self) -> &str {

@@ -117,8 +117,8 @@ impl SandboxTracker {
 
 #[async_trait]
 impl Tracker for SandboxTracker {
-    fn kind(&self) -> &str {
-        "sandbox"
+    fn kind(&self) -> twinsync_core::ConnectorKind {
+        twinsync_core::ConnectorKind::Sandbox
     }
 
     fn instance(&self) -> &str {

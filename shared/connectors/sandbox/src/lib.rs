@@ -15,13 +15,9 @@ pub mod webhook;
 pub use client::SandboxTracker;
 pub use config::SandboxConfig;
 
-/// Errors of the sandbox tracker and its connector.
+/// Errors of the sandbox connector.
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("cannot listen on {addr}: {message}")]
-    Listen { addr: String, message: String },
-    #[error("database error: {0}")]
-    Db(#[from] rusqlite::Error),
     #[error("invalid configuration: {0}")]
     Config(String),
     #[error("http client error: {0}")]
@@ -29,13 +25,8 @@ pub enum SandboxError {
 }
 
 impl SandboxError {
-    /// A busy database or a network hiccup may pass; a bad address or config will not.
+    /// A network hiccup may pass; a bad config will not.
     pub fn is_retryable(&self) -> bool {
         matches!(self, SandboxError::Http(_))
-            || matches!(
-                self,
-                SandboxError::Db(rusqlite::Error::SqliteFailure(e, _))
-                    if e.code == rusqlite::ErrorCode::DatabaseBusy
-            )
     }
 }

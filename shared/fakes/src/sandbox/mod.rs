@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use subtle::ConstantTimeEq;
 use tokio::sync::mpsc;
 use twinsync_core::{Clock, Filter, Item, SystemClock};
-use twinsync_sandbox::SandboxError;
 use twinsync_sandbox::mapping::{WireItem, WirePage};
 use twinsync_sandbox::webhook::WebhookItem;
 
@@ -86,6 +85,31 @@ impl AppState {
     }
 }
 
+/// Why the sandbox server could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {message}")]
+    Listen { addr: String, message: String },
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("http client error: {0}")]
+    Http(String),
+}
+
+impl ServerError {
+    /// A busy database or a network hiccup may pass; a bad address or config will not.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, ServerError::Http(_))
+            || matches!(
+                self,
+                ServerError::Db(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+            )
+    }
+}
+
 /// An API error: a status and `{"error": reason}`.
 struct ApiError(StatusCode, String);
 
@@ -141,17 +165,14 @@ impl RunningSandbox {
 }
 
 /// Starts a sandbox on `addr` (e.g. "127.0.0.1:0") in the background.
-pub async fn spawn(
-    addr: &str,
-    config: SandboxServerConfig,
-) -> Result<RunningSandbox, SandboxError> {
+pub async fn spawn(addr: &str, config: SandboxServerConfig) -> Result<RunningSandbox, ServerError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| SandboxError::Listen {
+        .map_err(|e| ServerError::Listen {
             addr: addr.to_string(),
             message: e.to_string(),
         })?;
-    let local = listener.local_addr().map_err(|e| SandboxError::Listen {
+    let local = listener.local_addr().map_err(|e| ServerError::Listen {
         addr: addr.to_string(),
         message: e.to_string(),
     })?;
@@ -180,22 +201,22 @@ pub async fn spawn(
 pub async fn serve(
     listener: tokio::net::TcpListener,
     config: SandboxServerConfig,
-) -> Result<(), SandboxError> {
-    let local = listener.local_addr().map_err(|e| SandboxError::Listen {
+) -> Result<(), ServerError> {
+    let local = listener.local_addr().map_err(|e| ServerError::Listen {
         addr: "?".into(),
         message: e.to_string(),
     })?;
     let app = router(&format!("http://{local}"), config)?;
     axum::serve(listener, app)
         .await
-        .map_err(|e| SandboxError::Listen {
+        .map_err(|e| ServerError::Listen {
             addr: local.to_string(),
             message: e.to_string(),
         })
 }
 
 /// The sandbox's Router; `base_url` is where it is reachable, for item URLs.
-pub fn router(base_url: &str, config: SandboxServerConfig) -> Result<Router, SandboxError> {
+pub fn router(base_url: &str, config: SandboxServerConfig) -> Result<Router, ServerError> {
     router_and_deliveries(base_url, config).map(|(router, _)| router)
 }
 
@@ -203,13 +224,13 @@ pub fn router(base_url: &str, config: SandboxServerConfig) -> Result<Router, San
 fn router_and_deliveries(
     base_url: &str,
     config: SandboxServerConfig,
-) -> Result<(Router, Arc<Deliveries>), SandboxError> {
+) -> Result<(Router, Arc<Deliveries>), ServerError> {
     let conn = db::open(config.db_path.as_deref())?;
     let (events, rx) = mpsc::unbounded_channel();
     let limiter = match config.rate_limit_per_sec {
         Some(n) => Some(RateLimiter::direct(Quota::per_second(
             NonZeroU32::new(n)
-                .ok_or_else(|| SandboxError::Config("rate limit must be above 0".into()))?,
+                .ok_or_else(|| ServerError::Config("rate limit must be above 0".into()))?,
         ))),
         None => None,
     };

@@ -1,17 +1,17 @@
 //! Helpers for tests in other crates: a sandbox on a free loopback port.
 
-use super::{RunningSandbox, SandboxServerConfig, spawn};
+use super::{RunningSandbox, SandboxServerConfig, ServerError, spawn};
 use twinsync_sandbox::{SandboxConfig, SandboxError, SandboxTracker};
 
 /// Starts an in-memory sandbox with one project per key in `projects`.
-pub async fn start(projects: &[&str]) -> Result<RunningSandbox, SandboxError> {
+pub async fn start(projects: &[&str]) -> Result<RunningSandbox, ServerError> {
     start_with(projects, SandboxServerConfig::default()).await
 }
 
 pub async fn start_with(
     projects: &[&str],
     config: SandboxServerConfig,
-) -> Result<RunningSandbox, SandboxError> {
+) -> Result<RunningSandbox, ServerError> {
     let token = config.token.clone();
     let running = spawn("127.0.0.1:0", config).await?;
     let http = reqwest::Client::new();
@@ -24,7 +24,7 @@ pub async fn start_with(
         }
         req.send()
             .await
-            .map_err(|e| SandboxError::Http(e.to_string()))?;
+            .map_err(|e| ServerError::Http(e.to_string()))?;
     }
     Ok(running)
 }

@@ -35,7 +35,7 @@ pub async fn webhook(
         .trackers
         .get(instance)
         .ok_or_else(|| IngestError::UnknownInstance(instance.to_string()))?;
-    if tracker.kind() != connector {
+    if tracker.kind().as_str() != connector {
         return Err(IngestError::WrongConnector {
             instance: instance.to_string(),
             actual: tracker.kind().to_string(),

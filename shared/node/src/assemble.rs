@@ -1,16 +1,17 @@
-//! Starting a whole local process from a [`ProcessConfig`]: sandbox trackers, nodes with
-//! their SQLite stores, connections, HTTP servers, webhook subscriptions and runners.
-//! `twinsync up` and `twinsync demo` both go through here.
+//! Assembling a node from its config section on given ports: its tracker clients (one
+//! per instance, by connector), its connections and rule versions, and the webhook
+//! subscriptions of its trackers. The local process (twinsync-local) and the Lambda
+//! functions (twinsync-lambda) both build their nodes here; neither SQLite nor the sandbox
+//! server is needed for it.
 
-use crate::config::{ConnectionSection, NodeSection, ProcessConfig};
-use crate::peer::link_local;
-use crate::runner::{Runner, RunnerSettings};
-use crate::{Node, NodeError, NodeResult, NodeSettings, router};
+use crate::config::{ConnectionSection, NodeSection};
+use crate::{Node, NodeError, NodeResult, NodeSettings};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use tokio::task::JoinHandle;
-use twinsync_core::{Clock, ConfigVersion, Connection, ConnectionStatus, SyncPlan, Trigger};
+use twinsync_core::{
+    Clock, ConfigVersion, Connection, ConnectionStatus, ConnectorKind, SyncPlan, Trigger,
+};
 use twinsync_ports::{PortError, Queue};
 use twinsync_sandbox::{SandboxConfig, SandboxTracker};
 
@@ -18,210 +19,34 @@ use twinsync_sandbox::{SandboxConfig, SandboxTracker};
 pub type QueueDecorator = Arc<dyn Fn(Arc<dyn Queue>) -> Arc<dyn Queue> + Send + Sync>;
 pub type TrackerDecorator =
     Arc<dyn Fn(Arc<dyn twinsync_ports::Tracker>) -> Arc<dyn twinsync_ports::Tracker> + Send + Sync>;
-
-/// How to start a process.
+/// How to build a node: its settings, its clock, and wrappers around its queue and its
+/// tracker clients (tests inject faults this way).
 #[derive(Clone)]
-pub struct ProcessOptions {
-    pub runner: RunnerSettings,
+pub struct NodeOptions {
     pub node: NodeSettings,
     pub clock: Arc<dyn Clock>,
     pub queue_decorator: Option<QueueDecorator>,
     /// Wraps every tracker client, e.g. to slow it down in a test.
     pub tracker_decorator: Option<TrackerDecorator>,
-    /// The ports of each node; SQLite files under the node's data dir when not set.
-    pub ports: Option<PortsFactory>,
 }
 
-/// Makes the ports of a node from its section (the emulator tests put nodes on SQS and
-/// DynamoDB this way).
-pub type PortsFactory = Arc<dyn Fn(&NodeSection) -> NodePorts + Send + Sync>;
-
-impl Default for ProcessOptions {
+impl Default for NodeOptions {
     fn default() -> Self {
         Self {
-            runner: RunnerSettings::default(),
             node: NodeSettings::default(),
             clock: Arc::new(twinsync_core::SystemClock),
             queue_decorator: None,
             tracker_decorator: None,
-            ports: None,
         }
     }
-}
-
-/// A running local process.
-pub struct Process {
-    pub nodes: Vec<Arc<Node>>,
-    /// Base URL of each node's HTTP server, by node id.
-    pub node_urls: HashMap<String, String>,
-    /// Base URL of each sandbox tracker, by sandbox id.
-    pub sandbox_urls: HashMap<String, String>,
-    sandboxes: Vec<twinsync_fakes::sandbox::RunningSandbox>,
-    runners: Vec<Runner>,
-    servers: Vec<JoinHandle<()>>,
 }
 
 fn config_err(e: impl std::fmt::Display) -> NodeError {
     NodeError::Config(e.to_string())
 }
 
-impl Process {
-    pub fn node(&self, id: &str) -> Option<&Arc<Node>> {
-        self.nodes.iter().find(|n| n.id == id)
-    }
-
-    /// The webhook delivery counts of this process's sandbox trackers.
-    pub fn webhooks(&self) -> Vec<Arc<twinsync_fakes::deliveries::Deliveries>> {
-        self.sandboxes.iter().map(|s| s.webhooks.clone()).collect()
-    }
-
-    /// Waits until this process's nodes and sandboxes have nothing left to do
-    /// ([`crate::quiet::wait_quiet`]).
-    pub async fn wait_quiet(&self, timeout: std::time::Duration) -> bool {
-        crate::quiet::wait_quiet(&self.nodes, &self.webhooks(), timeout).await
-    }
-
-    pub async fn start(
-        config: &ProcessConfig,
-        base_dir: &Path,
-        options: ProcessOptions,
-    ) -> NodeResult<Process> {
-        let runner = options.runner.clone();
-        let http = reqwest::Client::new();
-        let mut sandboxes = Vec::new();
-        let mut sandbox_urls = HashMap::new();
-        for s in &config.sandbox {
-            let db_path = s.db.as_ref().map(|p| base_dir.join(p));
-            if let Some(parent) = db_path.as_ref().and_then(|p| p.parent()) {
-                std::fs::create_dir_all(parent).map_err(config_err)?;
-            }
-            let running = twinsync_fakes::sandbox::spawn(
-                &s.listen,
-                twinsync_fakes::sandbox::SandboxServerConfig {
-                    db_path,
-                    token: s.token.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(config_err)?;
-            let url = running.base_url.clone();
-            for p in &s.projects {
-                let mut body = serde_json::json!({ "key": p.key, "name": p.name });
-                if let Some(st) = &p.statuses {
-                    body["statuses"] = serde_json::json!(st);
-                }
-                if let Some(pr) = &p.priorities {
-                    body["priorities"] = serde_json::json!(pr);
-                }
-                let mut req = http.post(format!("{url}/api/projects")).json(&body);
-                if let Some(t) = &s.token {
-                    req = req.bearer_auth(t);
-                }
-                let resp = req.send().await.map_err(config_err)?;
-                // 409: the project exists from an earlier run.
-                if !resp.status().is_success() && resp.status().as_u16() != 409 {
-                    return Err(config_err(format!(
-                        "sandbox {}: creating project {} failed: {}",
-                        s.id,
-                        p.key,
-                        resp.text().await.unwrap_or_default()
-                    )));
-                }
-            }
-            sandbox_urls.insert(s.id.clone(), url);
-            sandboxes.push(running);
-        }
-
-        let local_ids: Vec<&str> = config.node.iter().map(|n| n.id.as_str()).collect();
-        let mut nodes = Vec::new();
-        for section in &config.node {
-            nodes.push(Arc::new(
-                build_node(section, base_dir, &sandbox_urls, &local_ids, &options).await?,
-            ));
-        }
-        for (i, a) in nodes.iter().enumerate() {
-            for b in nodes.iter().skip(i + 1) {
-                link_local(a, b);
-            }
-        }
-
-        let mut node_urls = HashMap::new();
-        let mut servers = Vec::new();
-        for (node, section) in nodes.iter().zip(&config.node) {
-            let listener = tokio::net::TcpListener::bind(&section.listen)
-                .await
-                .map_err(|e| {
-                    config_err(format!(
-                        "node {}: cannot listen on {}: {e}",
-                        node.id, section.listen
-                    ))
-                })?;
-            let addr = listener.local_addr().map_err(config_err)?;
-            let app = router::router(node.clone());
-            servers.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!(error = %e, "node server stopped");
-                }
-            }));
-            let url = format!("http://{addr}");
-            node.set_public_url(&url);
-            register_webhooks(&http, node, section, &url, &sandbox_urls).await?;
-            tracing::info!(node = %node.id, %url, "node listening");
-            node_urls.insert(node.id.clone(), url);
-        }
-
-        let runners = nodes
-            .iter()
-            .zip(&config.node)
-            .map(|(n, s)| {
-                Runner::start(
-                    n.clone(),
-                    RunnerSettings {
-                        poll_interval_ms: s.poll_interval_ms,
-                        ..runner.clone()
-                    },
-                )
-            })
-            .collect();
-        Ok(Process {
-            nodes,
-            node_urls,
-            sandbox_urls,
-            sandboxes,
-            runners,
-            servers,
-        })
-    }
-
-    /// Stops runners (finishing batches in hand), servers and sandboxes.
-    pub async fn stop(self) {
-        for r in self.runners {
-            r.stop().await;
-        }
-        for s in self.servers {
-            s.abort();
-        }
-        for s in self.sandboxes {
-            s.stop().await;
-        }
-    }
-
-    /// Stops everything at once, as a crash would: messages in hand stay in flight.
-    pub async fn kill(self) {
-        for r in self.runners {
-            r.abort();
-        }
-        for s in self.servers {
-            s.abort();
-        }
-        for s in self.sandboxes {
-            s.stop().await;
-        }
-    }
-}
-
-fn resolve_url(base_url: &str, sandboxes: &HashMap<String, String>) -> NodeResult<String> {
+/// A tracker URL from the config: `sandbox:<id>` names a sandbox of this process.
+pub fn resolve_url(base_url: &str, sandboxes: &HashMap<String, String>) -> NodeResult<String> {
     match base_url.strip_prefix("sandbox:") {
         Some(id) => sandboxes
             .get(id)
@@ -247,7 +72,7 @@ pub async fn register_webhooks(
     for inst in section
         .instance
         .iter()
-        .filter(|i| i.register_webhook && i.connector == "sandbox")
+        .filter(|i| i.register_webhook && i.connector == ConnectorKind::Sandbox)
     {
         let base = resolve_url(&inst.base_url, sandbox_urls)?;
         register_webhook(
@@ -262,7 +87,7 @@ pub async fn register_webhooks(
     for inst in section
         .instance
         .iter()
-        .filter(|i| i.register_webhook && i.connector != "sandbox")
+        .filter(|i| i.register_webhook && i.connector != ConnectorKind::Sandbox)
     {
         let tracker = node.tracker(&inst.id)?;
         let hook = format!("{node_url}/webhooks/{}/{}", inst.connector, inst.id);
@@ -338,45 +163,6 @@ async fn register_webhook(
     Ok(())
 }
 
-async fn build_node(
-    section: &NodeSection,
-    base_dir: &Path,
-    sandbox_urls: &HashMap<String, String>,
-    local_ids: &[&str],
-    options: &ProcessOptions,
-) -> NodeResult<Node> {
-    if let Some(make) = &options.ports {
-        return build_node_on(
-            section,
-            base_dir,
-            sandbox_urls,
-            local_ids,
-            options,
-            make(section),
-        )
-        .await;
-    }
-    let clock = options.clock.clone();
-    let data_dir = base_dir.join(&section.data_dir);
-    std::fs::create_dir_all(&data_dir).map_err(config_err)?;
-    let (queue, twins, connections) =
-        twinsync_store::open_node_store(&data_dir.join("node.db"), clock.clone())
-            .map_err(config_err)?;
-    build_node_on(
-        section,
-        base_dir,
-        sandbox_urls,
-        local_ids,
-        options,
-        NodePorts {
-            queue: Arc::new(queue),
-            twins: Arc::new(twins),
-            connections: Arc::new(connections),
-        },
-    )
-    .await
-}
-
 /// The stores and queues a node runs on: SQLite locally, SQS and DynamoDB on AWS.
 pub struct NodePorts {
     pub queue: Arc<dyn Queue>,
@@ -391,7 +177,7 @@ pub async fn build_node_on(
     base_dir: &Path,
     sandbox_urls: &HashMap<String, String>,
     local_ids: &[&str],
-    options: &ProcessOptions,
+    options: &NodeOptions,
     ports: NodePorts,
 ) -> NodeResult<Node> {
     let mut queue = ports.queue;
@@ -408,8 +194,8 @@ pub async fn build_node_on(
     node.settings = options.node.clone();
     for inst in &section.instance {
         let base_url = resolve_url(&inst.base_url, sandbox_urls)?;
-        let tracker: Arc<dyn twinsync_ports::Tracker> = match inst.connector.as_str() {
-            "redmine" => Arc::new(
+        let tracker: Arc<dyn twinsync_ports::Tracker> = match inst.connector {
+            ConnectorKind::Redmine => Arc::new(
                 twinsync_redmine::RedmineTracker::new(
                     inst.id.clone(),
                     twinsync_redmine::RedmineConfig {
@@ -423,9 +209,9 @@ pub async fn build_node_on(
                 )
                 .map_err(config_err)?,
             ),
-            "github" => Arc::new(github_tracker(inst, base_url, base_dir)?),
-            "jira" => Arc::new(jira_tracker(inst, base_url)?),
-            _ => Arc::new(
+            ConnectorKind::Github => Arc::new(github_tracker(inst, base_url, base_dir)?),
+            ConnectorKind::Jira => Arc::new(jira_tracker(inst, base_url)?),
+            ConnectorKind::Sandbox => Arc::new(
                 SandboxTracker::new(
                     inst.id.clone(),
                     SandboxConfig {
@@ -535,7 +321,7 @@ fn jira_tracker(
 pub fn version_from(
     section: &ConnectionSection,
     base_dir: &Path,
-    connector: &str,
+    connector: ConnectorKind,
 ) -> NodeResult<ConfigVersion> {
     let read = |p: &Path| {
         std::fs::read_to_string(base_dir.join(p)).map_err(|e| {
@@ -577,8 +363,8 @@ async fn upsert_connection(
     base_dir: &Path,
     remote_is_local: bool,
 ) -> NodeResult<()> {
-    let connector = node.tracker(&section.instance)?.kind().to_string();
-    let version = version_from(section, base_dir, &connector)?;
+    let connector = node.tracker(&section.instance)?.kind();
+    let version = version_from(section, base_dir, connector)?;
     twinsync_rules::RuleSet::compile(&version, twinsync_rules::Limits::default())
         .map_err(|e| config_err(format!("connection {}: {e}", section.id)))?;
     let triggers: Vec<Trigger> = section

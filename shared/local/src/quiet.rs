@@ -2,11 +2,11 @@
 //! quiet stretch of time: for the demo, the tests and anything that must read a settled
 //! state.
 
-use crate::Node;
-use crate::handlers::scheduler::TWINS_SWEEP;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinsync_fakes::deliveries::{self, Deliveries};
+use twinsync_node::Node;
+use twinsync_node::handlers::scheduler::TWINS_SWEEP;
 use twinsync_ports::queues;
 
 /// How often the conditions are read again while something is still moving.

@@ -156,7 +156,7 @@ impl FaultyTracker {
 
 #[async_trait]
 impl Tracker for FaultyTracker {
-    fn kind(&self) -> &str {
+    fn kind(&self) -> twinsync_core::ConnectorKind {
         self.inner.kind()
     }
     fn instance(&self) -> &str {

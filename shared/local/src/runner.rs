@@ -1,12 +1,12 @@
 //! The local runner: drives the handlers from the SQLite queues with tokio tasks, the way
 //! Lambda event source mappings drive them from SQS.
 
-use crate::Node;
-use crate::batch::{Outcome, dead_letter, process_batch};
-use crate::handlers::scheduler;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use twinsync_node::Node;
+use twinsync_node::batch::{Outcome, dead_letter, process_batch};
+use twinsync_node::handlers::scheduler;
 use twinsync_ports::{Wait, queues};
 
 /// How the runner polls.
@@ -190,7 +190,7 @@ async fn pull(node: Arc<Node>, stop: Stop) {
         }
         let mut got = 0;
         for c in &pulling {
-            match crate::link::pull_once(&node, c, 1_000).await {
+            match twinsync_node::link::pull_once(&node, c, 1_000).await {
                 Ok(n) => got += n,
                 Err(e) => {
                     tracing::warn!(connection = %c.id, error = %e, "pull failed");

@@ -1,0 +1,268 @@
+//! Starting a whole local process from a [`ProcessConfig`]: sandbox trackers, nodes with
+//! their SQLite stores, connections, HTTP servers, webhook subscriptions and runners.
+//! `twinsync up` and `twinsync demo` both go through here.
+
+use crate::runner::{Runner, RunnerSettings};
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use twinsync_core::Clock;
+use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on, register_webhooks};
+pub use twinsync_node::assemble::{QueueDecorator, TrackerDecorator};
+use twinsync_node::config::{NodeSection, ProcessConfig};
+use twinsync_node::peer::link_local;
+use twinsync_node::{Node, NodeError, NodeResult, NodeSettings, router};
+
+/// How to start a process.
+#[derive(Clone)]
+pub struct ProcessOptions {
+    pub runner: RunnerSettings,
+    pub node: NodeSettings,
+    pub clock: Arc<dyn Clock>,
+    pub queue_decorator: Option<QueueDecorator>,
+    /// Wraps every tracker client, e.g. to slow it down in a test.
+    pub tracker_decorator: Option<TrackerDecorator>,
+    /// The ports of each node; SQLite files under the node's data dir when not set.
+    pub ports: Option<PortsFactory>,
+}
+
+/// Makes the ports of a node from its section (the emulator tests put nodes on SQS and
+/// DynamoDB this way).
+pub type PortsFactory = Arc<dyn Fn(&NodeSection) -> NodePorts + Send + Sync>;
+
+impl Default for ProcessOptions {
+    fn default() -> Self {
+        Self {
+            runner: RunnerSettings::default(),
+            node: NodeSettings::default(),
+            clock: Arc::new(twinsync_core::SystemClock),
+            queue_decorator: None,
+            tracker_decorator: None,
+            ports: None,
+        }
+    }
+}
+
+impl ProcessOptions {
+    /// What building each node needs of these options.
+    pub fn node_options(&self) -> NodeOptions {
+        NodeOptions {
+            node: self.node.clone(),
+            clock: self.clock.clone(),
+            queue_decorator: self.queue_decorator.clone(),
+            tracker_decorator: self.tracker_decorator.clone(),
+        }
+    }
+}
+
+/// A running local process.
+pub struct Process {
+    pub nodes: Vec<Arc<Node>>,
+    /// Base URL of each node's HTTP server, by node id.
+    pub node_urls: HashMap<String, String>,
+    /// Base URL of each sandbox tracker, by sandbox id.
+    pub sandbox_urls: HashMap<String, String>,
+    sandboxes: Vec<twinsync_fakes::sandbox::RunningSandbox>,
+    runners: Vec<Runner>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+fn config_err(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Config(e.to_string())
+}
+
+impl Process {
+    pub fn node(&self, id: &str) -> Option<&Arc<Node>> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    /// The webhook delivery counts of this process's sandbox trackers.
+    pub fn webhooks(&self) -> Vec<Arc<twinsync_fakes::deliveries::Deliveries>> {
+        self.sandboxes.iter().map(|s| s.webhooks.clone()).collect()
+    }
+
+    /// Waits until this process's nodes and sandboxes have nothing left to do
+    /// ([`crate::quiet::wait_quiet`]).
+    pub async fn wait_quiet(&self, timeout: std::time::Duration) -> bool {
+        crate::quiet::wait_quiet(&self.nodes, &self.webhooks(), timeout).await
+    }
+
+    pub async fn start(
+        config: &ProcessConfig,
+        base_dir: &Path,
+        options: ProcessOptions,
+    ) -> NodeResult<Process> {
+        let runner = options.runner.clone();
+        let http = reqwest::Client::new();
+        let mut sandboxes = Vec::new();
+        let mut sandbox_urls = HashMap::new();
+        for s in &config.sandbox {
+            let db_path = s.db.as_ref().map(|p| base_dir.join(p));
+            if let Some(parent) = db_path.as_ref().and_then(|p| p.parent()) {
+                std::fs::create_dir_all(parent).map_err(config_err)?;
+            }
+            let running = twinsync_fakes::sandbox::spawn(
+                &s.listen,
+                twinsync_fakes::sandbox::SandboxServerConfig {
+                    db_path,
+                    token: s.token.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(config_err)?;
+            let url = running.base_url.clone();
+            for p in &s.projects {
+                let mut body = serde_json::json!({ "key": p.key, "name": p.name });
+                if let Some(st) = &p.statuses {
+                    body["statuses"] = serde_json::json!(st);
+                }
+                if let Some(pr) = &p.priorities {
+                    body["priorities"] = serde_json::json!(pr);
+                }
+                let mut req = http.post(format!("{url}/api/projects")).json(&body);
+                if let Some(t) = &s.token {
+                    req = req.bearer_auth(t);
+                }
+                let resp = req.send().await.map_err(config_err)?;
+                // 409: the project exists from an earlier run.
+                if !resp.status().is_success() && resp.status().as_u16() != 409 {
+                    return Err(config_err(format!(
+                        "sandbox {}: creating project {} failed: {}",
+                        s.id,
+                        p.key,
+                        resp.text().await.unwrap_or_default()
+                    )));
+                }
+            }
+            sandbox_urls.insert(s.id.clone(), url);
+            sandboxes.push(running);
+        }
+
+        let local_ids: Vec<&str> = config.node.iter().map(|n| n.id.as_str()).collect();
+        let mut nodes = Vec::new();
+        for section in &config.node {
+            nodes.push(Arc::new(
+                build_node(section, base_dir, &sandbox_urls, &local_ids, &options).await?,
+            ));
+        }
+        for (i, a) in nodes.iter().enumerate() {
+            for b in nodes.iter().skip(i + 1) {
+                link_local(a, b);
+            }
+        }
+
+        let mut node_urls = HashMap::new();
+        let mut servers = Vec::new();
+        for (node, section) in nodes.iter().zip(&config.node) {
+            let listener = tokio::net::TcpListener::bind(&section.listen)
+                .await
+                .map_err(|e| {
+                    config_err(format!(
+                        "node {}: cannot listen on {}: {e}",
+                        node.id, section.listen
+                    ))
+                })?;
+            let addr = listener.local_addr().map_err(config_err)?;
+            let app = router::router(node.clone());
+            servers.push(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "node server stopped");
+                }
+            }));
+            let url = format!("http://{addr}");
+            node.set_public_url(&url);
+            register_webhooks(&http, node, section, &url, &sandbox_urls).await?;
+            tracing::info!(node = %node.id, %url, "node listening");
+            node_urls.insert(node.id.clone(), url);
+        }
+
+        let runners = nodes
+            .iter()
+            .zip(&config.node)
+            .map(|(n, s)| {
+                Runner::start(
+                    n.clone(),
+                    RunnerSettings {
+                        poll_interval_ms: s.poll_interval_ms,
+                        ..runner.clone()
+                    },
+                )
+            })
+            .collect();
+        Ok(Process {
+            nodes,
+            node_urls,
+            sandbox_urls,
+            sandboxes,
+            runners,
+            servers,
+        })
+    }
+
+    /// Stops runners (finishing batches in hand), servers and sandboxes.
+    pub async fn stop(self) {
+        for r in self.runners {
+            r.stop().await;
+        }
+        for s in self.servers {
+            s.abort();
+        }
+        for s in self.sandboxes {
+            s.stop().await;
+        }
+    }
+
+    /// Stops everything at once, as a crash would: messages in hand stay in flight.
+    pub async fn kill(self) {
+        for r in self.runners {
+            r.abort();
+        }
+        for s in self.servers {
+            s.abort();
+        }
+        for s in self.sandboxes {
+            s.stop().await;
+        }
+    }
+}
+
+async fn build_node(
+    section: &NodeSection,
+    base_dir: &Path,
+    sandbox_urls: &HashMap<String, String>,
+    local_ids: &[&str],
+    options: &ProcessOptions,
+) -> NodeResult<Node> {
+    if let Some(make) = &options.ports {
+        return build_node_on(
+            section,
+            base_dir,
+            sandbox_urls,
+            local_ids,
+            &options.node_options(),
+            make(section),
+        )
+        .await;
+    }
+    let clock = options.clock.clone();
+    let data_dir = base_dir.join(&section.data_dir);
+    std::fs::create_dir_all(&data_dir).map_err(config_err)?;
+    let (queue, twins, connections) =
+        twinsync_store::open_node_store(&data_dir.join("node.db"), clock.clone())
+            .map_err(config_err)?;
+    build_node_on(
+        section,
+        base_dir,
+        sandbox_urls,
+        local_ids,
+        &options.node_options(),
+        NodePorts {
+            queue: Arc::new(queue),
+            twins: Arc::new(twins),
+            connections: Arc::new(connections),
+        },
+    )
+    .await
+}

@@ -652,7 +652,6 @@ async fn every_exchange_follows_githubs_openapi_description() {
             "l",
         )
         .await;
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
 
     let exchanges = gh.exchanges();
     let mut operations = std::collections::BTreeSet::new();

@@ -710,7 +710,7 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
         1,
         "registered at start"
     );
-    for _ in 0..100 {
+    for _ in 0..600 {
         if count("/rest/api/3/webhook/refresh", "PUT") > 0 {
             break;
         }
@@ -721,8 +721,14 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
         1,
         "refreshed by the scheduler"
     );
-    // The next refresh is a day away: a few more ticks do nothing.
-    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    // The next refresh is a day away: a few more ticks (run here, not waited for) do
+    // nothing.
+    let node = p.node("node-j").unwrap().clone();
+    for _ in 0..3 {
+        twinsync_node::handlers::scheduler::tick(&node, 10_000)
+            .await
+            .unwrap();
+    }
     assert_eq!(count("/rest/api/3/webhook/refresh", "PUT"), 1);
     assert_eq!(
         count("/rest/api/3/webhook", "POST"),

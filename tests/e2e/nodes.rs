@@ -477,13 +477,6 @@ async fn invite_accept_and_sync_over_signed_http() {
     pb.stop().await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 async fn status_of(p: &Process, conn: &str) -> twinsync_core::ConnectionStatus {
     p.nodes[0].connection(conn).await.unwrap().status
@@ -512,7 +505,9 @@ async fn paused_changes_resume_in_order_and_outages_recover() {
         .await
         .unwrap();
     let mut cfg_b = config("node-b", "b", "SUPPORT");
-    cfg_b.node[0].listen = format!("127.0.0.1:{}", free_port());
+    // Node B comes back on the same port after the outage below.
+    let port_b = twinsync_fakes::ports::reserve_port().unwrap();
+    cfg_b.node[0].listen = format!("127.0.0.1:{}", port_b.port());
     cfg_b.sandbox[0].db = Some("sandbox-b.db".into());
     let pb = Process::start(&cfg_b, db.path(), options.clone())
         .await

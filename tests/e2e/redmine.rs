@@ -9,6 +9,7 @@ use std::time::Duration;
 use twinsync_cli::demo;
 use twinsync_core::{ConnectorKind, ItemUpdate, NodeHelperMaps, TwinStatus};
 use twinsync_local::process::{Process, ProcessOptions};
+use twinsync_local::quiet::wait_quiet;
 use twinsync_node::config::{
     ConnectionSection, InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
     TriggerSection,
@@ -1021,18 +1022,17 @@ async fn redmine_rules_pair_with_jira_and_github() {
             .map(|t| t.out_version + t.in_version)
             .sum::<u64>()
     };
-    // The last replicas (GitHub's state_reason after the close) may still be on their
-    // way; settled means no replica for 3 s, and a ping-pong never gets there.
-    let mut quiet = false;
-    for _ in 0..10 {
-        let before = sent().await;
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        if sent().await == before {
-            quiet = true;
-            break;
-        }
+    // Settled: nothing left to do anywhere (the last replicas, GitHub's state_reason after
+    // the close, may still be on their way), and then one more poll of every tracker,
+    // made here rather than waited for, brings nothing new: a ping-pong would.
+    let webhooks = [p.webhooks(), vec![jira.webhooks(), github.webhooks()]].concat();
+    assert!(wait_quiet(&p.nodes, &webhooks, Duration::from_secs(120)).await);
+    let before = sent().await;
+    for node in &p.nodes {
+        twinsync_node::handlers::scheduler::tick(node, 0).await.unwrap();
     }
-    assert!(quiet, "replicas still flow 30 s after convergence");
+    assert!(wait_quiet(&p.nodes, &webhooks, Duration::from_secs(120)).await);
+    assert_eq!(sent().await, before, "replicas still flow after convergence");
     // Nothing came back as a new item anywhere.
     assert_eq!(jira.issue_count("DEMO"), 1);
     assert_eq!(github.issue_count("acme/rm"), 1);

@@ -9,6 +9,7 @@ use twinsync_core::{ItemUpdate, TwinStatus};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::NodeSettings;
 use twinsync_node::handlers::scheduler;
+use twinsync_ports::queues;
 
 fn options() -> ProcessOptions {
     ProcessOptions {
@@ -183,14 +184,14 @@ async fn a_leased_twin_waits_for_its_lease() {
         .unwrap()
         .and_then(|t| t.remote_key)
         .unwrap();
-    // Another worker (as far as node B can tell) is writing this twin for 3 s.
+    // Another worker (as far as node B can tell) is writing this twin for 10 s.
     let mut twin = node_b
         .twins
         .find_by_local(CONNECTION, &b_key)
         .await
         .unwrap()
         .unwrap();
-    twin.applying_until_ms = node_b.now_ms() + 3_000;
+    twin.applying_until_ms = node_b.now_ms() + 10_000;
     node_b.twins.update(&twin).await.unwrap();
 
     let a = node_a.tracker("sandbox-a").unwrap();
@@ -204,7 +205,17 @@ async fn a_leased_twin_waits_for_its_lease() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // A worker of B meets the lease and gives the replica back to its queue to wait.
+    let mut postponed = false;
+    for _ in 0..600 {
+        let incoming = node_b.queue.depth(queues::INCOMING).await.unwrap();
+        if incoming.delayed > 0 {
+            postponed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(postponed, "the replica waits in B's incoming queue");
     assert_ne!(
         b.get_item(&b_key).await.unwrap().unwrap().summary,
         "while leased",

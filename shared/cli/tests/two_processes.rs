@@ -10,12 +10,9 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_twinsync");
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// A port reserved for a server of a `twinsync up` child, held until the test ends.
+fn reserve() -> twinsync_fakes::ports::ReservedPort {
+    twinsync_fakes::ports::reserve_port().unwrap()
 }
 
 /// Kills the process when the test ends, however it ends.
@@ -110,8 +107,29 @@ async fn items(sandbox: &str) -> Vec<Value> {
     }
 }
 
+/// The messages of `node`'s queues whose names start with `prefix`, by state
+/// ("visible", "in_flight" or "delayed"), from the admin API.
+async fn queued(node: &str, prefix: &str, state: &str) -> u64 {
+    let depths: Value = reqwest::get(format!("{node}/api/queues"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    depths
+        .as_object()
+        .map(|queues| {
+            queues
+                .iter()
+                .filter(|(name, _)| name.starts_with(prefix))
+                .filter_map(|(_, depth)| depth[state].as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..300 {
+    for _ in 0..1_200 {
         if check().await {
             return;
         }
@@ -123,7 +141,8 @@ async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_processes_connect_sync_and_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let (sa, na, sb, nb) = (free_port(), free_port(), free_port(), free_port());
+    let ports = [reserve(), reserve(), reserve(), reserve()];
+    let [sa, na, sb, nb] = [0, 1, 2, 3].map(|i| ports[i].port());
     let ca = write_config(dir.path(), "a", "DEMO", sa, na);
     let cb = write_config(dir.path(), "b", "SUPPORT", sb, nb);
     let (node_a, node_b) = (
@@ -193,7 +212,10 @@ async fn two_processes_connect_sync_and_survive_a_restart() {
     // B goes away; A keeps the change; B comes back on its files and gets it.
     drop(b);
     create("made while B was down").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    wait_for("A to meet B down and back off", async || {
+        queued(&node_a, "transport", "delayed").await > 0
+    })
+    .await;
     let _b = up(&cb, &node_b).await;
     wait_for("the item made during the outage", async || {
         items(&sandbox_b).await.len() == 2
@@ -221,7 +243,15 @@ async fn two_processes_connect_sync_and_survive_a_restart() {
     for i in 0..n {
         create(&format!("paused change {i}")).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    wait_for("every paused change held on A", async || {
+        let held = ["visible", "in_flight", "delayed"];
+        let mut total = 0;
+        for state in held {
+            total += queued(&node_a, "held-", state).await;
+        }
+        total >= n as u64
+    })
+    .await;
     assert_eq!(
         items(&sandbox_b).await.len(),
         2,

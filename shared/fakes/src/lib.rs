@@ -8,4 +8,5 @@
 pub mod deliveries;
 pub mod github;
 pub mod jira;
+pub mod ports;
 pub mod sandbox;

@@ -9,6 +9,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::emulator;
+use twinsync_fakes::deliveries;
+use twinsync_fakes::ports::{ReservedPort, reserve_port};
 
 use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
@@ -59,13 +61,6 @@ impl Drop for Group {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// What the driver saw: batches in hand and the last time anything moved.
 #[derive(Default)]
 struct Activity {
@@ -105,9 +100,13 @@ struct Node {
     twins: DynamoTwinStore,
     tracker: Arc<dyn Tracker>,
     sandbox_url: String,
+    /// The sandbox's webhook deliveries, queued and finished.
+    webhooks: Arc<deliveries::Deliveries>,
     _watch: Group,
     _console: Group,
     _sandbox: twinsync_fakes::sandbox::RunningSandbox,
+    /// The watch's and the console's ports, reserved while they run.
+    _ports: [ReservedPort; 2],
 }
 
 impl Node {
@@ -366,16 +365,25 @@ async fn queued(nodes: &[Arc<Node>]) -> u64 {
     total
 }
 
-/// Waits until nothing has moved for a few seconds and the function queues are empty
-/// (webhooks arrive on their own time; retried messages wait out their backoff).
+/// Waits until nothing is left to do: no sandbox webhook on its way, no batch in the
+/// driver's hands, every function queue empty (visible, in flight or delayed: retried
+/// messages wait out their backoff), and no webhook queued meanwhile. A function writes
+/// to a tracker (which queues the webhook) before its batch is deleted, and a webhook
+/// delivery finishes only after ingest queued its change, so then no work is left.
 async fn settle(nodes: &[Arc<Node>], act: &Activity, timeout: Duration) {
+    let webhooks: Vec<_> = nodes.iter().map(|n| n.webhooks.clone()).collect();
     let start = Instant::now();
     while start.elapsed() < timeout {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let idle = now_ms().saturating_sub(act.last_ms.load(Ordering::SeqCst));
-        if act.in_flight.load(Ordering::SeqCst) == 0 && idle >= 4_000 && queued(nodes).await == 0 {
+        let before = deliveries::total(&webhooks);
+        if before.pending() == 0
+            && act.in_flight.load(Ordering::SeqCst) == 0
+            && queued(nodes).await == 0
+            && act.in_flight.load(Ordering::SeqCst) == 0
+            && deliveries::total(&webhooks) == before
+        {
             return;
         }
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let mut left = Vec::new();
     for n in nodes {
@@ -432,7 +440,8 @@ async fn start_node(
         ),
     )
     .unwrap();
-    let port = free_port();
+    let invoke_port = reserve_port().expect("a port for cargo lambda watch");
+    let port = invoke_port.port();
     let invoke_base = format!("http://127.0.0.1:{port}");
     let env = env_lines(moto, id, &res, &config, &invoke_base);
     let env_file = dir.join(format!("{id}.env"));
@@ -487,7 +496,8 @@ async fn start_node(
     // The route takes POST only: the function URL reached the node's router.
     assert_eq!(probe.status().as_u16(), 405, "ingest function URL");
 
-    let console_port = free_port();
+    let console_reserved = reserve_port().expect("a port for the console");
+    let console_port = console_reserved.port();
     let console_log = std::fs::File::create(dir.join(format!("{id}-console.log"))).unwrap();
     let console = Group::spawn(
         Command::new(env!("CARGO_BIN_EXE_twinsync-aws-console"))
@@ -543,9 +553,11 @@ async fn start_node(
         twins,
         tracker,
         sandbox_url: sandbox.base_url.clone(),
+        webhooks: sandbox.webhooks.clone(),
         _watch: watch,
         _console: console,
         _sandbox: sandbox,
+        _ports: [invoke_port, console_reserved],
     }
 }
 

@@ -14,6 +14,7 @@ use twinsync_aws::env::Resources;
 pub struct Moto {
     child: Child,
     pub url: String,
+    _port: twinsync_fakes::ports::ReservedPort,
 }
 
 impl Drop for Moto {
@@ -27,13 +28,6 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
 /// Starts moto and creates the stack `stack` in it.
 pub async fn start(stack: &str) -> (Moto, SdkConfig, Resources) {
     let (moto, config) = start_moto().await;
@@ -43,7 +37,8 @@ pub async fn start(stack: &str) -> (Moto, SdkConfig, Resources) {
 
 /// Starts moto with nothing in it.
 pub async fn start_moto() -> (Moto, SdkConfig) {
-    let port = free_port();
+    let reserved = twinsync_fakes::ports::reserve_port().expect("a loopback port for moto");
+    let port = reserved.port();
     // moto's server with DynamoDB requests one at a time (see the script for why), run by
     // the interpreter that has moto: no console script on PATH needed.
     let child = Command::new("python3")
@@ -59,6 +54,7 @@ pub async fn start_moto() -> (Moto, SdkConfig) {
     let moto = Moto {
         child,
         url: format!("http://127.0.0.1:{port}"),
+        _port: reserved,
     };
     let mut up = false;
     for _ in 0..300 {

@@ -477,7 +477,6 @@ async fn invite_accept_and_sync_over_signed_http() {
     pb.stop().await;
 }
 
-
 async fn status_of(p: &Process, conn: &str) -> twinsync_core::ConnectionStatus {
     p.nodes[0].connection(conn).await.unwrap().status
 }

@@ -1029,10 +1029,16 @@ async fn redmine_rules_pair_with_jira_and_github() {
     assert!(wait_quiet(&p.nodes, &webhooks, Duration::from_secs(120)).await);
     let before = sent().await;
     for node in &p.nodes {
-        twinsync_node::handlers::scheduler::tick(node, 0).await.unwrap();
+        twinsync_node::handlers::scheduler::tick(node, 0)
+            .await
+            .unwrap();
     }
     assert!(wait_quiet(&p.nodes, &webhooks, Duration::from_secs(120)).await);
-    assert_eq!(sent().await, before, "replicas still flow after convergence");
+    assert_eq!(
+        sent().await,
+        before,
+        "replicas still flow after convergence"
+    );
     // Nothing came back as a new item anywhere.
     assert_eq!(jira.issue_count("DEMO"), 1);
     assert_eq!(github.issue_count("acme/rm"), 1);

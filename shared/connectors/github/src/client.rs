@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
-use twinsync_connector_kit::{RateGate, now_ms};
+use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::marker::{split_origin, with_origin};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -146,14 +146,18 @@ impl GithubTracker {
             .await
             .map_err(|e| PortError::Unavailable(e.to_string()))?;
         let remaining = header_i64(&headers, "x-ratelimit-remaining");
-        let reset_ms = header_i64(&headers, "x-ratelimit-reset").map(|s| s * 1000);
+        let reset_wait_ms = header_i64(&headers, "x-ratelimit-reset")
+            .map(|reset| http::wait_until_reset_ms(reset, now_ms()));
         if remaining == Some(0)
-            && let Some(reset) = reset_ms
+            && let Some(wait) = reset_wait_ms
         {
             // Out of requests: hold every further call until the window resets.
-            self.gate.block_until(reset);
+            self.gate.block_until(now_ms().saturating_add(wait as i64));
         }
-        let retry_after_ms = header_i64(&headers, "retry-after").map(|s| s.max(1) as u64 * 1000);
+        let retry_after_ms = http::retry_after_ms(
+            headers.get("retry-after").and_then(|v| v.to_str().ok()),
+            now_ms(),
+        );
         match status {
             200..=299 => {
                 let next = headers
@@ -171,27 +175,16 @@ impl GithubTracker {
                 Ok((value, next))
             }
             403 | 429 if retry_after_ms.is_some() || remaining == Some(0) => {
-                let wait = retry_after_ms.unwrap_or_else(|| {
-                    reset_ms
-                        .map(|r| (r - now_ms()).max(1_000) as u64)
-                        .unwrap_or(60_000)
-                });
+                let wait = retry_after_ms.or(reset_wait_ms).unwrap_or(60_000);
                 tracing::warn!(instance = %self.instance, status, wait_ms = wait, "GitHub rate limit");
                 Err(self.throttled(wait))
             }
             429 => Err(self.throttled(60_000)),
-            404 | 410 => Err(PortError::NotFound(explain(&text))),
-            409 => Err(PortError::Conflict(explain(&text))),
-            s if s >= 500 => Err(PortError::Unavailable(format!(
-                "github {}: {s}: {}",
-                self.instance,
-                explain(&text)
-            ))),
-            s => Err(PortError::Rejected(format!(
-                "github {}: {s}: {}",
-                self.instance,
-                explain(&text)
-            ))),
+            s => Err(http::status_error(
+                s,
+                &format!("github {}", self.instance),
+                &explain(&text),
+            )),
         }
     }
 

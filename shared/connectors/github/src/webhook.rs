@@ -7,9 +7,8 @@
 //! sends nothing when it has not changed.
 
 use crate::mapping::{GhIssue, key_of, version};
-use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
-use sha2::Sha256;
+use twinsync_connector_kit::http;
 use twinsync_ports::{ChangeSignal, WebhookError};
 
 pub const SIGNATURE: &str = "x-hub-signature-256";
@@ -18,13 +17,7 @@ pub const DELIVERY: &str = "x-github-delivery";
 
 /// The signature header value for a body.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let digest = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .map(|mut m| {
-            m.update(body);
-            hex::encode(m.finalize().into_bytes())
-        })
-        .unwrap_or_default();
-    format!("sha256={digest}")
+    format!("sha256={}", http::hmac_sha256_hex(secret, &[body]))
 }
 
 use twinsync_ports::webhook_header as header;
@@ -58,13 +51,10 @@ pub fn verify(
     let delivery = header(headers, DELIVERY)?;
     let given = signature
         .strip_prefix("sha256=")
-        .and_then(|h| hex::decode(h.trim()).ok())
         .ok_or(WebhookError::BadSignature)?;
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .map_err(|_| WebhookError::BadSignature)?;
-    mac.update(body);
-    mac.verify_slice(&given)
-        .map_err(|_| WebhookError::BadSignature)?;
+    if !http::hmac_sha256_verify(secret, &[body], given) {
+        return Err(WebhookError::BadSignature);
+    }
 
     match event {
         "issues" | "issue_comment" => {}

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
-use twinsync_connector_kit::{RateGate, now_ms};
+use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
 
@@ -136,12 +136,12 @@ impl JiraTracker {
             .await
             .map_err(|e| PortError::Unavailable(format!("jira {}: {e}", self.instance)))?;
         let status = resp.status().as_u16();
-        let retry_after_ms = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(|s| s.max(1) * 1000);
+        let retry_after_ms = http::retry_after_ms(
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            now_ms(),
+        );
         let text = resp
             .text()
             .await
@@ -159,22 +159,15 @@ impl JiraTracker {
             429 | 503 if status == 429 || retry_after_ms.is_some() => {
                 let wait = retry_after_ms.unwrap_or(DEFAULT_RETRY_MS);
                 // Every further call waits too: Jira counts the ones it refuses.
-                self.gate.block_until(now_ms() + wait as i64);
+                self.gate.block_until(now_ms().saturating_add(wait as i64));
                 tracing::warn!(instance = %self.instance, status, wait_ms = wait, "Jira rate limit");
                 Err(self.throttled(wait))
             }
-            404 => Err(PortError::NotFound(explain(&text))),
-            409 => Err(PortError::Conflict(explain(&text))),
-            s if s >= 500 => Err(PortError::Unavailable(format!(
-                "jira {}: {s}: {}",
-                self.instance,
-                explain(&text)
-            ))),
-            s => Err(PortError::Rejected(format!(
-                "jira {}: {s}: {}",
-                self.instance,
-                explain(&text)
-            ))),
+            s => Err(http::status_error(
+                s,
+                &format!("jira {}", self.instance),
+                &explain(&text),
+            )),
         }
     }
 

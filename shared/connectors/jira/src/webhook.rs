@@ -12,9 +12,8 @@
 //! the read finds the item as it is now.
 
 use crate::mapping::millis;
-use hmac::{Hmac, KeyInit, Mac};
 use serde_json::Value;
-use sha2::Sha256;
+use twinsync_connector_kit::http;
 use twinsync_ports::{ChangeSignal, WebhookError, webhook_header as header};
 
 pub const SIGNATURE: &str = "x-hub-signature";
@@ -30,13 +29,7 @@ pub const EVENTS: [&str; 4] = [
 
 /// The signature header value for a body.
 pub fn sign(secret: &str, body: &[u8]) -> String {
-    let digest = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-        .map(|mut m| {
-            m.update(body);
-            hex::encode(m.finalize().into_bytes())
-        })
-        .unwrap_or_default();
-    format!("sha256={digest}")
+    format!("sha256={}", http::hmac_sha256_hex(secret, &[body]))
 }
 
 /// Checks a delivery and says which issue it announces.
@@ -48,13 +41,10 @@ pub fn verify(
     if !secret.is_empty() {
         let given = header(headers, SIGNATURE)?
             .strip_prefix("sha256=")
-            .and_then(|h| hex::decode(h.trim()).ok())
             .ok_or(WebhookError::BadSignature)?;
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes())
-            .map_err(|_| WebhookError::BadSignature)?;
-        mac.update(body);
-        mac.verify_slice(&given)
-            .map_err(|_| WebhookError::BadSignature)?;
+        if !http::hmac_sha256_verify(secret, &[body], given) {
+            return Err(WebhookError::BadSignature);
+        }
     }
     let payload: Value = serde_json::from_slice(body)
         .map_err(|e| WebhookError::Malformed(format!("Jira webhook payload: {e}")))?;

@@ -4,6 +4,8 @@
 //! budget (`governor`), the time the tracker told us to wait (a 429's `Retry-After`, an
 //! exhausted window), the time spent waiting, and the number of calls, for metrics.
 
+pub mod http;
+
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

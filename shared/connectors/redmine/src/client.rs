@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::Mutex;
+use twinsync_connector_kit::{http, now_ms};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
 
@@ -109,11 +110,12 @@ impl RedmineTracker {
             .await
             .map_err(|e| PortError::Unavailable(format!("redmine {}: {e}", self.instance)))?;
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.parse::<u64>().ok());
+        let retry_after_ms = http::retry_after_ms(
+            resp.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            now_ms(),
+        );
         let text = resp
             .text()
             .await
@@ -123,7 +125,7 @@ impl RedmineTracker {
             404 => Err(PortError::NotFound(text)),
             409 => Err(PortError::Conflict(text)),
             429 => Err(PortError::RateLimited {
-                retry_after_ms: retry_after.unwrap_or(1) * 1000,
+                retry_after_ms: retry_after_ms.unwrap_or(http::MIN_WAIT_MS),
             }),
             s if s >= 500 => Err(PortError::Unavailable(format!(
                 "redmine {}: {status}",

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
+use twinsync_connector_kit::{http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
 
@@ -36,20 +37,14 @@ fn status_error(
         .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
         .unwrap_or_else(|| body.chars().take(200).collect());
     match status.as_u16() {
-        429 => {
-            let secs = headers
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(1);
-            PortError::RateLimited {
-                retry_after_ms: secs * 1000,
-            }
-        }
-        404 => PortError::NotFound(reason),
-        409 => PortError::Conflict(reason),
-        s if s >= 500 => PortError::Unavailable(format!("{status}: {reason}")),
-        _ => PortError::Rejected(format!("{status}: {reason}")),
+        429 => PortError::RateLimited {
+            retry_after_ms: http::retry_after_ms(
+                headers.get("retry-after").and_then(|v| v.to_str().ok()),
+                now_ms(),
+            )
+            .unwrap_or(http::MIN_WAIT_MS),
+        },
+        s => http::status_error(s, "sandbox", &reason),
     }
 }
 

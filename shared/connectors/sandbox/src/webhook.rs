@@ -1,9 +1,8 @@
 //! Webhook signatures: `X-Sandbox-Signature: sha256=<hex HMAC-SHA256(secret, "<ts>.<body>")>`
 //! with `X-Sandbox-Timestamp` (unix seconds) and `X-Sandbox-Delivery` (a uuid).
 
-use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
+use twinsync_connector_kit::http;
 use twinsync_ports::{ChangeSignal, WebhookError};
 
 pub const SIGNATURE: &str = "x-sandbox-signature";
@@ -32,22 +31,13 @@ pub struct WebhookItem {
     pub updated_ms: i64,
 }
 
-/// HMAC accepts keys of any length, so `None` does not happen in practice; callers
-/// still treat it as a failed signature rather than panic.
-fn mac(secret: &str, timestamp: i64, body: &[u8]) -> Option<Hmac<Sha256>> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret.as_bytes()).ok()?;
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    Some(mac)
-}
-
-/// The signature header value for a body.
+/// The signature header value for a body: HMAC-SHA256 over `timestamp.body`.
 pub fn sign(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    let digest = mac(secret, timestamp, body)
-        .map(|m| hex::encode(m.finalize().into_bytes()))
-        .unwrap_or_default();
-    format!("sha256={digest}")
+    let ts = timestamp.to_string();
+    format!(
+        "sha256={}",
+        http::hmac_sha256_hex(secret, &[ts.as_bytes(), b".", body])
+    )
 }
 
 use twinsync_ports::webhook_header as header;
@@ -73,11 +63,10 @@ pub fn verify(
     let hex_sig = signature
         .strip_prefix("sha256=")
         .ok_or(WebhookError::BadSignature)?;
-    let bytes = hex::decode(hex_sig).map_err(|_| WebhookError::BadSignature)?;
-    mac(secret, ts, body)
-        .ok_or(WebhookError::BadSignature)?
-        .verify_slice(&bytes)
-        .map_err(|_| WebhookError::BadSignature)?;
+    let signed_ts = ts.to_string();
+    if !http::hmac_sha256_verify(secret, &[signed_ts.as_bytes(), b".", body], hex_sig) {
+        return Err(WebhookError::BadSignature);
+    }
     let payload: WebhookPayload =
         serde_json::from_slice(body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
     if payload.item.key.is_empty() {

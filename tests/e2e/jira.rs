@@ -619,7 +619,7 @@ async fn the_jira_github_demo_converges_through_rate_limits() {
             "twinsync_node=debug,twinsync_store=warn,twinsync_jira=warn,twinsync_github=warn",
         )
         .try_init();
-    let report = twinsync_cli::demo_jira_github::scenario(&twinsync_cli::demo::DemoArgs {
+    let report = twinsync_cli::demo::jira_github::scenario(&twinsync_cli::demo::DemoArgs {
         items: 30,
         json: true,
         data_dir: None,

@@ -2,6 +2,4 @@
 
 pub mod admin;
 pub mod demo;
-pub mod demo_jira_github;
-pub mod demo_redmine;
 pub mod latency;

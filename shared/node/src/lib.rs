@@ -8,11 +8,13 @@
 
 pub mod assemble;
 pub mod batch;
+pub mod bulk;
 pub mod config;
 pub mod handlers;
 pub mod link;
 pub mod monitor;
 pub mod operations;
+pub mod pause;
 pub mod peer;
 pub mod router;
 

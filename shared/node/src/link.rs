@@ -1,7 +1,7 @@
 //! Connections between nodes that do not share a process: invitation, acceptance with a
 //! signed handshake, and the signed `/v1/transport` endpoint with its HTTP peer.
 
-use crate::handlers::transport;
+use crate::handlers::receive;
 use crate::{Node, NodeError, NodeResult};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -616,7 +616,7 @@ pub async fn pull_once(node: &Node, connection: &Connection, wait_ms: u64) -> No
     let mut receipts = Vec::with_capacity(pulled.len());
     for m in &pulled {
         match serde_json::from_str::<TransportMessage>(&m.body) {
-            Ok(message) => transport::accept(node, &message).await?,
+            Ok(message) => receive::accept(node, &message).await?,
             Err(e) => tracing::error!(error = %e, "pulled message is unreadable; dropped"),
         }
         receipts.push(m.receipt.clone());
@@ -717,10 +717,8 @@ pub async fn receive_transport(
             "message is for another connection".into(),
         ));
     }
-    transport::accept(node, &message)
-        .await
-        .map_err(|e| match e {
-            PortError::Rejected(m) => LinkError::Refused(m),
-            other => other.into(),
-        })
+    receive::accept(node, &message).await.map_err(|e| match e {
+        PortError::Rejected(m) => LinkError::Refused(m),
+        other => other.into(),
+    })
 }

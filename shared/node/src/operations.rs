@@ -1,83 +1,14 @@
 //! Operator actions of the seeds: Sync, Bulk Exalate / Bulk Sync, Bulk Connect / Relink,
 //! Unlink, Unexalate, Force Unlink, Clean-up, versions, Test Run, activate / deactivate.
 
+use crate::bulk::{all_twins, signal};
+pub use crate::bulk::{bulk_exalate, bulk_sync, sync};
 use crate::handlers::{annotate, ingest::queue_changes, transport};
-use crate::{Node, NodeError, NodeResult};
+use crate::{Node, NodeError, NodeResult, pause};
 use serde::Serialize;
 use twinsync_core::{ConfigVersion, ConnectionStatus, Item, SyncEventKind, Twin, TwinStatus};
-use twinsync_ports::{ChangeSignal, PortError, TwinQuery, queues};
+use twinsync_ports::{PortError, queues};
 use twinsync_rules::{IncomingContext, Limits, RuleSet};
-
-fn signal(item_key: &str, version: u64, tag: &str) -> ChangeSignal {
-    ChangeSignal {
-        item_key: item_key.to_string(),
-        project: String::new(),
-        version,
-        delivery_id: format!("{tag}:{}", uuid::Uuid::new_v4()),
-    }
-}
-
-/// Sync: brings one item under sync now, trigger or not.
-pub async fn sync(node: &Node, connection_id: &str, item_key: &str) -> NodeResult<usize> {
-    let connection = node.connection(connection_id).await?;
-    queue_changes(node, &connection, &[signal(item_key, 0, "sync")], true).await
-}
-
-/// Bulk Exalate: every item matching the connection's triggers, whatever its age.
-pub async fn bulk_exalate(node: &Node, connection_id: &str) -> NodeResult<usize> {
-    let connection = node.connection(connection_id).await?;
-    let tracker = node.tracker(&connection.local_instance)?;
-    let mut signals = Vec::new();
-    for trigger in connection.triggers.iter().filter(|t| t.active) {
-        let mut page = None;
-        loop {
-            let result = tracker.search_updated(&trigger.query, 0, page).await?;
-            signals.extend(
-                result
-                    .items
-                    .iter()
-                    .map(|i| signal(&i.key, i.version, "bulk")),
-            );
-            match result.next {
-                Some(p) => page = Some(p),
-                None => break,
-            }
-        }
-    }
-    queue_changes(node, &connection, &signals, true).await
-}
-
-/// Bulk Sync: sends every twin of the connection again (unchanged ones are suppressed).
-pub async fn bulk_sync(node: &Node, connection_id: &str) -> NodeResult<usize> {
-    let connection = node.connection(connection_id).await?;
-    let twins = all_twins(node, connection_id).await?;
-    let signals: Vec<ChangeSignal> = twins
-        .iter()
-        .filter(|t| t.status != TwinStatus::Unlinked)
-        .filter_map(|t| t.local_key.as_deref().map(|k| signal(k, 0, "bulk-sync")))
-        .collect();
-    queue_changes(node, &connection, &signals, true).await
-}
-
-async fn all_twins(node: &Node, connection_id: &str) -> NodeResult<Vec<Twin>> {
-    let mut out = Vec::new();
-    loop {
-        let page = node
-            .twins
-            .list(&TwinQuery {
-                connection_id: Some(connection_id.to_string()),
-                limit: 500,
-                offset: out.len(),
-                ..TwinQuery::default()
-            })
-            .await?;
-        let n = page.len();
-        out.extend(page);
-        if n < 500 {
-            return Ok(out);
-        }
-    }
-}
 
 /// Relink: pairs an existing local item with an existing remote item, then syncs them.
 /// Bulk Connect is Relink over a list of pairs.
@@ -265,8 +196,8 @@ pub async fn deactivate(node: &Node, connection_id: &str) -> NodeResult<()> {
 pub async fn activate(node: &Node, connection_id: &str) -> NodeResult<usize> {
     transport::set_status(node, connection_id, ConnectionStatus::Active, None).await?;
     let connection = node.connection(connection_id).await?;
-    let moved = crate::handlers::scheduler::resume(node, &connection).await?;
-    Ok(moved + crate::handlers::scheduler::after_pause(node, &connection).await?)
+    let moved = pause::resume(node, &connection).await?;
+    Ok(moved + pause::after_pause(node, &connection).await?)
 }
 
 /// Saves a draft version of the connection's rules; returns its number. The scripts

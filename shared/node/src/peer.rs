@@ -1,7 +1,7 @@
 //! Peers: how a node reaches the other node of a connection.
 
 use crate::Node;
-use crate::handlers::transport;
+use crate::handlers::receive;
 use async_trait::async_trait;
 use std::sync::{Arc, Weak};
 use twinsync_core::TransportMessage;
@@ -28,7 +28,7 @@ impl Peer for LocalPeer {
             .target
             .upgrade()
             .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))?;
-        transport::accept(&node, message).await
+        receive::accept(&node, message).await
     }
 }
 

@@ -112,8 +112,8 @@ impl Auth {
                     ))
                     .header("authorization", format!("Bearer {jwt}"))
                     .header("accept", "application/vnd.github+json")
-                    .header("x-github-api-version", crate::client::API_VERSION)
-                    .header("user-agent", crate::client::USER_AGENT)
+                    .header("x-github-api-version", crate::config::API_VERSION)
+                    .header("user-agent", crate::config::USER_AGENT)
                     .send()
                     .await
                     .map_err(|e| PortError::Unavailable(format!("github app token: {e}")))?;

@@ -23,8 +23,7 @@ use twinsync_core::marker::{split_origin, with_origin};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
 
-pub const API_VERSION: &str = "2022-11-28";
-pub const USER_AGENT: &str = concat!("twinsync/", env!("CARGO_PKG_VERSION"));
+pub use crate::config::{API_VERSION, USER_AGENT};
 
 pub struct GithubTracker {
     instance: String,

@@ -43,15 +43,12 @@ pub struct GithubApp {
     pub private_key_pem: String,
 }
 
-/// One person: GitHub login, email (the domain's identity) and display name.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct UserEntry {
-    pub login: String,
-    pub email: String,
-    #[serde(default)]
-    pub name: String,
-}
+pub use crate::mapping::UserEntry;
+
+/// The REST API version every request asks for (`X-GitHub-Api-Version`).
+pub const API_VERSION: &str = "2022-11-28";
+/// Who is calling, as GitHub asks every client to say.
+pub const USER_AGENT: &str = concat!("twinsync/", env!("CARGO_PKG_VERSION"));
 
 fn default_api() -> String {
     "https://api.github.com".into()

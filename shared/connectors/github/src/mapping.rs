@@ -6,11 +6,20 @@
 //! way. GitHub has no attachment API: an attachment from the other side becomes a comment
 //! with a link, marked `attachment:<id>`, which reads back as an attachment.
 
-use crate::config::UserEntry;
 use serde::Deserialize;
 use std::hash::{Hash, Hasher};
 use twinsync_core::marker::{split_origin, with_origin};
 use twinsync_core::{Attachment, Comment, Item, Named, User};
+
+/// One person: GitHub login, email (the domain's identity) and display name.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub login: String,
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+}
 
 #[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(default)]

@@ -4,6 +4,7 @@ pub mod ack;
 pub mod incoming;
 pub mod ingest;
 pub mod outgoing;
+pub mod receive;
 pub mod scheduler;
 pub mod transport;
 

@@ -1,6 +1,6 @@
 //! transport: deliver replicas and acks to the other node, and accept the other node's.
 
-use crate::handlers::{HeldMessage, outgoing, send_or_hold, to_body};
+use crate::handlers::{outgoing, send_or_hold, to_body};
 use crate::{Node, NodeError, NodeResult};
 use twinsync_core::{ConnectionStatus, SyncEventKind, TransportMessage};
 use twinsync_ports::{NewMessage, PortError, queues};
@@ -90,47 +90,6 @@ pub async fn handle(node: &Node, message: TransportMessage, receive_count: u32) 
     }
 }
 
-/// Receiving side: a message from another node goes to the `incoming` or `ack` queue,
-/// or to the connection's held queue while it is paused here.
-pub async fn accept(node: &Node, message: &TransportMessage) -> Result<(), PortError> {
-    let connection = node
-        .connections
-        .get(message.connection_id())
-        .await?
-        .ok_or_else(|| {
-            PortError::Rejected(format!("unknown connection {}", message.connection_id()))
-        })?;
-    let queue = queues::INCOMING;
-    let body = serde_json::to_string(message).map_err(|e| PortError::Rejected(e.to_string()))?;
-    let new = NewMessage {
-        group_id: message.group_id(),
-        dedup_id: message.dedup_id(),
-        body,
-    };
-    if connection.status == ConnectionStatus::Deactivated {
-        let held = HeldMessage {
-            queue: queue.to_string(),
-            group_id: new.group_id.clone(),
-            dedup_id: new.dedup_id.clone(),
-            body: new.body,
-        };
-        let body = serde_json::to_string(&held).map_err(|e| PortError::Rejected(e.to_string()))?;
-        node.queue
-            .send(
-                &queues::held(&connection.id),
-                NewMessage {
-                    group_id: new.group_id,
-                    dedup_id: new.dedup_id,
-                    body,
-                },
-            )
-            .await?;
-    } else {
-        node.queue.send(queue, new).await?;
-    }
-    Ok(())
-}
-
 /// Moves a connection's status with a conditional write, retrying lost races.
 pub async fn set_status(
     node: &Node,
@@ -152,10 +111,10 @@ pub async fn set_status(
             Ok(_) => {
                 if to == ConnectionStatus::Deactivated {
                     // When the pause began: a resume after the held queue's retention
-                    // reads every twin again (scheduler::after_pause).
+                    // reads every twin again (pause::after_pause).
                     node.connections
                         .set_meta(
-                            &crate::handlers::scheduler::paused_key(connection_id),
+                            &crate::pause::paused_key(connection_id),
                             &node.now_ms().to_string(),
                         )
                         .await?;

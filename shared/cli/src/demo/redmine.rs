@@ -2,7 +2,7 @@
 //! Redmine. Redmine is not started here (it needs root and a few minutes the first time):
 //! `scripts/redmine-up` starts it and prints the three variables this reads.
 
-use crate::demo::{
+use super::common::{
     CONNECTION, DemoArgs, DemoReport, PEOPLE, PROJECT_A, Step, create_item, for_each_limited, full,
     item_body,
 };

@@ -1,14 +1,12 @@
-//! `twinsync demo`: two sandbox trackers, two nodes, one connection, a real two-way sync.
-//!
-//! Everything runs in this process but over the real paths: HTTP to the trackers, signed
-//! webhooks into the nodes, SQLite queues between the handlers.
+//! The sandbox pair (the default): two sandbox trackers, two nodes, one connection, a
+//! real two-way sync. Everything runs in this process but over the real paths: HTTP to
+//! the trackers, signed webhooks into the nodes, SQLite queues between the handlers.
 
-use comfy_table::Table;
-use serde::Serialize;
-use serde_json::json;
+use super::common::{
+    CONNECTION, DemoArgs, DemoReport, PEOPLE, PROJECT_A, PROJECT_B, Step, create_item,
+    for_each_limited, full, item_body,
+};
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinsync_core::{Item, ItemUpdate, SyncEventKind, User};
@@ -20,59 +18,10 @@ use twinsync_node::config::{
 };
 use twinsync_ports::Tracker;
 
-#[derive(clap::Args, Debug)]
-pub struct DemoArgs {
-    /// How many items to create in tracker A.
-    #[arg(long, default_value_t = 20)]
-    pub items: usize,
-    /// Print one JSON object instead of tables.
-    #[arg(long)]
-    pub json: bool,
-    /// Keep the databases here instead of a temporary directory.
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Which trackers: two sandboxes; a sandbox and a real Redmine (REDMINE_URL,
-    /// REDMINE_API_KEY and REDMINE_ORIGIN_FIELD from `scripts/redmine-up`); or the fake
-    /// Jira Cloud and the fake GitHub, started in this process.
-    #[arg(long, value_enum, default_value_t = Pair::SandboxSandbox)]
-    pub pair: Pair,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Pair {
-    SandboxSandbox,
-    RedmineSandbox,
-    JiraGithub,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Step {
-    pub step: String,
-    pub ms: u128,
-    pub detail: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DemoReport {
-    pub converged: bool,
-    pub items_a_to_b: usize,
-    pub items_b_to_a: usize,
-    pub comments_synced: usize,
-    pub duplicates: usize,
-    pub conflicts: usize,
-    pub mismatches: Vec<String>,
-    pub elapsed_ms: u128,
-    pub items_per_second: f64,
-    pub steps: Vec<Step>,
-}
-
-pub const PROJECT_A: &str = "DEMO";
-pub const PROJECT_B: &str = "SUPPORT";
-pub const CONNECTION: &str = "demo";
-
 fn statuses_a() -> Vec<String> {
     ["Open", "In Progress", "Done"].map(String::from).to_vec()
 }
+
 fn statuses_b() -> Vec<String> {
     ["To Do", "Doing", "Closed"].map(String::from).to_vec()
 }
@@ -173,78 +122,6 @@ pub fn config(secret: &str) -> ProcessConfig {
     }
 }
 
-/// Creates items through the tracker's REST API, as a person using tracker A would.
-pub async fn create_item(
-    http: &reqwest::Client,
-    base: &str,
-    body: serde_json::Value,
-) -> Result<String, String> {
-    let resp = http
-        .post(format!("{base}/api/items"))
-        .json(&body)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = resp.status();
-    let value: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
-    if !status.is_success() {
-        return Err(format!("creating an item failed: {value}"));
-    }
-    value
-        .get("key")
-        .and_then(|k| k.as_str())
-        .map(str::to_string)
-        .ok_or_else(|| format!("no key in {value}"))
-}
-
-pub(crate) const PEOPLE: [(&str, &str); 3] = [
-    ("ana@example.com", "Ana Lima"),
-    ("bo@example.com", "Bo Chen"),
-    ("cy@example.com", "Cy Okafor"),
-];
-
-pub fn item_body(project: &str, i: usize, label: &str) -> serde_json::Value {
-    let (email, name) = PEOPLE[i % PEOPLE.len()];
-    let priority = ["Low", "Medium", "High"][i % 3];
-    json!({
-        "project": project,
-        "summary": format!("Checkout fails for order #{i}"),
-        "description": format!("## Steps\n\n1. Add item {i} to the cart\n2. Pay with **card**\n\n`HTTP 502` from `/pay`."),
-        "status": if project == PROJECT_A { "Open" } else { "To Do" },
-        "priority": priority,
-        "labels": [label, format!("team-{}", i % 4)],
-        "assignee": { "email": email, "displayName": name },
-        "reporter": { "email": PEOPLE[(i + 1) % 3].0, "displayName": PEOPLE[(i + 1) % 3].1 },
-    })
-}
-
-pub(crate) async fn for_each_limited<F, Fut>(
-    n: usize,
-    limit: usize,
-    f: F,
-) -> Result<Vec<String>, String>
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = Result<String, String>> + Send + 'static,
-{
-    let mut set = tokio::task::JoinSet::new();
-    let mut out = vec![String::new(); n];
-    let mut next = 0;
-    while next < n || !set.is_empty() {
-        while next < n && set.len() < limit {
-            let fut = f(next);
-            let i = next;
-            set.spawn(async move { (i, fut.await) });
-            next += 1;
-        }
-        if let Some(joined) = set.join_next().await {
-            let (i, r) = joined.map_err(|e| e.to_string())?;
-            out[i] = r?;
-        }
-    }
-    Ok(out)
-}
-
 async fn all_items(tracker: &dyn Tracker) -> Result<Vec<Item>, String> {
     let mut items = Vec::new();
     let mut page = None;
@@ -263,14 +140,6 @@ async fn all_items(tracker: &dyn Tracker) -> Result<Vec<Item>, String> {
         }
     }
     Ok(items)
-}
-
-pub(crate) async fn full(tracker: &dyn Tracker, key: &str) -> Result<Item, String> {
-    tracker
-        .get_item(key)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{key} is missing"))
 }
 
 pub struct Pairing {
@@ -413,57 +282,6 @@ async fn find_twin_key(node: &Node, local_key: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())?
         .and_then(|t| t.remote_key)
         .ok_or_else(|| format!("{local_key} has no twin"))
-}
-
-pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
-    let report = match args.pair {
-        Pair::SandboxSandbox => scenario(&args, &ProcessOptions::default()).await?,
-        Pair::RedmineSandbox => crate::demo_redmine::scenario(&args).await?,
-        Pair::JiraGithub => crate::demo_jira_github::scenario(&args).await?,
-    };
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        let mut table = Table::new();
-        table.set_header(["step", "ms", "what happened"]);
-        for s in &report.steps {
-            table.add_row([s.step.clone(), s.ms.to_string(), s.detail.clone()]);
-        }
-        println!("{table}");
-        let mut summary = Table::new();
-        summary.set_header([
-            "converged",
-            "A→B items",
-            "B→A items",
-            "comments synced",
-            "duplicates",
-            "conflicts",
-            "elapsed ms",
-            "items/s",
-        ]);
-        summary.add_row([
-            report.converged.to_string(),
-            report.items_a_to_b.to_string(),
-            report.items_b_to_a.to_string(),
-            report.comments_synced.to_string(),
-            report.duplicates.to_string(),
-            report.conflicts.to_string(),
-            report.elapsed_ms.to_string(),
-            format!("{:.1}", report.items_per_second),
-        ]);
-        println!("{summary}");
-        for m in &report.mismatches {
-            println!("mismatch: {m}");
-        }
-    }
-    Ok(if report.converged && report.duplicates == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
 }
 
 /// Runs the whole scenario and reports it. Public for the end-to-end tests, which pass

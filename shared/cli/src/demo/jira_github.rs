@@ -4,7 +4,7 @@
 //! through the vendors' REST APIs with their own tokens; the nodes sync with theirs.
 //! Both fakes answer some requests with 429s and secondary limits along the way.
 
-use crate::demo::{CONNECTION, DemoArgs, DemoReport, PEOPLE, Step, for_each_limited};
+use super::common::{CONNECTION, DemoArgs, DemoReport, PEOPLE, Step, for_each_limited};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -1,0 +1,140 @@
+//! What the three demo pairs share: the arguments, the report, the items people create
+//! and the helpers that wait for many of them.
+
+use serde::Serialize;
+use serde_json::json;
+use std::path::PathBuf;
+use twinsync_core::Item;
+use twinsync_ports::Tracker;
+
+#[derive(clap::Args, Debug)]
+pub struct DemoArgs {
+    /// How many items to create in tracker A.
+    #[arg(long, default_value_t = 20)]
+    pub items: usize,
+    /// Print one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Keep the databases here instead of a temporary directory.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Which trackers: two sandboxes; a sandbox and a real Redmine (REDMINE_URL,
+    /// REDMINE_API_KEY and REDMINE_ORIGIN_FIELD from `scripts/redmine-up`); or the fake
+    /// Jira Cloud and the fake GitHub, started in this process.
+    #[arg(long, value_enum, default_value_t = Pair::SandboxSandbox)]
+    pub pair: Pair,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pair {
+    SandboxSandbox,
+    RedmineSandbox,
+    JiraGithub,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Step {
+    pub step: String,
+    pub ms: u128,
+    pub detail: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DemoReport {
+    pub converged: bool,
+    pub items_a_to_b: usize,
+    pub items_b_to_a: usize,
+    pub comments_synced: usize,
+    pub duplicates: usize,
+    pub conflicts: usize,
+    pub mismatches: Vec<String>,
+    pub elapsed_ms: u128,
+    pub items_per_second: f64,
+    pub steps: Vec<Step>,
+}
+
+pub const PROJECT_A: &str = "DEMO";
+
+pub const PROJECT_B: &str = "SUPPORT";
+
+pub const CONNECTION: &str = "demo";
+
+/// Creates items through the tracker's REST API, as a person using tracker A would.
+pub async fn create_item(
+    http: &reqwest::Client,
+    base: &str,
+    body: serde_json::Value,
+) -> Result<String, String> {
+    let resp = http
+        .post(format!("{base}/api/items"))
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let value: serde_json::Value = resp.json().await.map_err(|e| e.to_string())?;
+    if !status.is_success() {
+        return Err(format!("creating an item failed: {value}"));
+    }
+    value
+        .get("key")
+        .and_then(|k| k.as_str())
+        .map(str::to_string)
+        .ok_or_else(|| format!("no key in {value}"))
+}
+
+pub(crate) const PEOPLE: [(&str, &str); 3] = [
+    ("ana@example.com", "Ana Lima"),
+    ("bo@example.com", "Bo Chen"),
+    ("cy@example.com", "Cy Okafor"),
+];
+
+pub fn item_body(project: &str, i: usize, label: &str) -> serde_json::Value {
+    let (email, name) = PEOPLE[i % PEOPLE.len()];
+    let priority = ["Low", "Medium", "High"][i % 3];
+    json!({
+        "project": project,
+        "summary": format!("Checkout fails for order #{i}"),
+        "description": format!("## Steps\n\n1. Add item {i} to the cart\n2. Pay with **card**\n\n`HTTP 502` from `/pay`."),
+        "status": if project == PROJECT_A { "Open" } else { "To Do" },
+        "priority": priority,
+        "labels": [label, format!("team-{}", i % 4)],
+        "assignee": { "email": email, "displayName": name },
+        "reporter": { "email": PEOPLE[(i + 1) % 3].0, "displayName": PEOPLE[(i + 1) % 3].1 },
+    })
+}
+
+pub(crate) async fn for_each_limited<F, Fut>(
+    n: usize,
+    limit: usize,
+    f: F,
+) -> Result<Vec<String>, String>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<String, String>> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    let mut out = vec![String::new(); n];
+    let mut next = 0;
+    while next < n || !set.is_empty() {
+        while next < n && set.len() < limit {
+            let fut = f(next);
+            let i = next;
+            set.spawn(async move { (i, fut.await) });
+            next += 1;
+        }
+        if let Some(joined) = set.join_next().await {
+            let (i, r) = joined.map_err(|e| e.to_string())?;
+            out[i] = r?;
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) async fn full(tracker: &dyn Tracker, key: &str) -> Result<Item, String> {
+    tracker
+        .get_item(key)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("{key} is missing"))
+}

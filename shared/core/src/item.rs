@@ -135,3 +135,14 @@ impl ItemUpdate {
         *self == ItemUpdate::default()
     }
 }
+
+/// One person a tracker knows by login (GitHub has no emails to look people up by): the
+/// login, the email (the domain's identity) and a display name.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UserEntry {
+    pub login: String,
+    pub email: String,
+    #[serde(default)]
+    pub name: String,
+}

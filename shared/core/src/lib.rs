@@ -19,7 +19,7 @@ pub use connection::{
     Link, NodeHelperMaps, Secret, SyncPlan, VersionStatus,
 };
 pub use connector::ConnectorKind;
-pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User};
+pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};
 pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};
 pub use message::{AckMessage, ChangeEvent, ReplicaMessage, TransportMessage};
 pub use trigger::{Filter, Trigger};

@@ -13,7 +13,6 @@ use twinsync_core::{
     Clock, ConfigVersion, Connection, ConnectionStatus, ConnectorKind, SyncPlan, Trigger,
 };
 use twinsync_ports::{PortError, Queue};
-use twinsync_sandbox::{SandboxConfig, SandboxTracker};
 
 /// Turns a node's queue into another, e.g. one that injects faults in tests.
 pub type QueueDecorator = Arc<dyn Fn(Arc<dyn Queue>) -> Arc<dyn Queue> + Send + Sync>;
@@ -194,36 +193,7 @@ pub async fn build_node_on(
     node.settings = options.node.clone();
     for inst in &section.instance {
         let base_url = resolve_url(&inst.base_url, sandbox_urls)?;
-        let tracker: Arc<dyn twinsync_ports::Tracker> = match inst.connector {
-            ConnectorKind::Redmine => Arc::new(
-                twinsync_redmine::RedmineTracker::new(
-                    inst.id.clone(),
-                    twinsync_redmine::RedmineConfig {
-                        base_url,
-                        api_key: inst.token.clone().unwrap_or_default(),
-                        origin_field_id: inst.origin_field_id.unwrap_or_default(),
-                        tracker: inst.tracker.clone(),
-                        project: inst.project.clone(),
-                        text_formatting: inst.text_formatting.clone(),
-                    },
-                )
-                .map_err(config_err)?,
-            ),
-            ConnectorKind::Github => Arc::new(github_tracker(inst, base_url, base_dir)?),
-            ConnectorKind::Jira => Arc::new(jira_tracker(inst, base_url)?),
-            ConnectorKind::Sandbox => Arc::new(
-                SandboxTracker::new(
-                    inst.id.clone(),
-                    SandboxConfig {
-                        base_url,
-                        token: inst.token.clone(),
-                        webhook_secret: inst.webhook_secret.clone(),
-                        project: None,
-                    },
-                )
-                .map_err(config_err)?,
-            ),
-        };
+        let tracker = crate::trackers::tracker_for(inst, base_url, base_dir)?;
         let tracker = match &options.tracker_decorator {
             Some(decorate) => decorate(tracker),
             None => tracker,
@@ -240,81 +210,6 @@ pub async fn build_node_on(
         .await?;
     }
     Ok(node)
-}
-
-fn github_tracker(
-    inst: &crate::config::InstanceSection,
-    api_url: String,
-    base_dir: &Path,
-) -> NodeResult<twinsync_github::GithubTracker> {
-    let section = inst
-        .github
-        .as_ref()
-        .ok_or_else(|| config_err(format!("instance {}: no [github] table", inst.id)))?;
-    let app = match &section.app {
-        Some(a) => Some(twinsync_github::GithubApp {
-            app_id: a.app_id,
-            installation_id: a.installation_id,
-            private_key_pem: std::fs::read_to_string(base_dir.join(&a.private_key_file)).map_err(
-                |e| {
-                    config_err(format!(
-                        "instance {}: cannot read {}: {e}",
-                        inst.id,
-                        a.private_key_file.display()
-                    ))
-                },
-            )?,
-        }),
-        None => None,
-    };
-    let mut config = twinsync_github::GithubConfig::with_token(&api_url, &section.repo, "");
-    config.token = inst.token.clone();
-    config.app = app;
-    config.webhook_secret = inst.webhook_secret.clone();
-    config.users = section.users.clone();
-    if let Some(r) = section.requests_per_minute {
-        config.requests_per_minute = r;
-    }
-    if let Some(b) = section.burst {
-        config.burst = b;
-    }
-    twinsync_github::GithubTracker::new(inst.id.clone(), config).map_err(config_err)
-}
-
-fn jira_tracker(
-    inst: &crate::config::InstanceSection,
-    base_url: String,
-) -> NodeResult<twinsync_jira::JiraTracker> {
-    let section = inst
-        .jira
-        .as_ref()
-        .ok_or_else(|| config_err(format!("instance {}: no [jira] table", inst.id)))?;
-    let token = inst.token.clone().unwrap_or_default();
-    let mut config = twinsync_jira::JiraConfig::basic(
-        &base_url,
-        &section.project,
-        section.email.as_deref().unwrap_or(""),
-        &token,
-    );
-    if section.email.is_none() {
-        config.email = None;
-        config.api_token = None;
-        config.oauth_token = Some(token);
-    }
-    config.webhook_secret = inst.webhook_secret.clone();
-    if let Some(t) = &section.issue_type {
-        config.issue_type = t.clone();
-    }
-    if let Some(r) = section.requests_per_minute {
-        config.requests_per_minute = r;
-    }
-    if let Some(b) = section.burst {
-        config.burst = b;
-    }
-    if let Some(m) = section.attachment_max_bytes {
-        config.attachment_max_bytes = m;
-    }
-    twinsync_jira::JiraTracker::new(inst.id.clone(), config).map_err(config_err)
 }
 
 /// The configuration version a connection section describes.

@@ -118,7 +118,7 @@ pub struct GithubSection {
     /// A GitHub App instead of the instance's `token`.
     pub app: Option<GithubAppSection>,
     #[serde(default)]
-    pub users: Vec<twinsync_github::UserEntry>,
+    pub users: Vec<twinsync_core::UserEntry>,
     pub requests_per_minute: Option<u32>,
     pub burst: Option<u32>,
 }

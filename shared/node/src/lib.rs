@@ -17,6 +17,7 @@ pub mod operations;
 pub mod pause;
 pub mod peer;
 pub mod router;
+pub mod trackers;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

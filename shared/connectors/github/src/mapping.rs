@@ -11,15 +11,7 @@ use std::hash::{Hash, Hasher};
 use twinsync_core::marker::{split_origin, with_origin};
 use twinsync_core::{Attachment, Comment, Item, Named, User};
 
-/// One person: GitHub login, email (the domain's identity) and display name.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct UserEntry {
-    pub login: String,
-    pub email: String,
-    #[serde(default)]
-    pub name: String,
-}
+pub use twinsync_core::UserEntry;
 
 #[derive(Debug, Clone, Deserialize, Default, PartialEq, Eq)]
 #[serde(default)]

@@ -1,0 +1,144 @@
+//! The tracker client of each instance in a node's config, by connector. Each connector
+//! but the sandbox's is a cargo feature of this crate: a deployment builds only the
+//! connectors it uses, and a config naming one that is not built in is refused with the
+//! feature to add.
+
+use crate::config::InstanceSection;
+use crate::{NodeError, NodeResult};
+use std::path::Path;
+use std::sync::Arc;
+use twinsync_core::ConnectorKind;
+use twinsync_ports::Tracker;
+use twinsync_sandbox::{SandboxConfig, SandboxTracker};
+
+fn config_err(e: impl std::fmt::Display) -> NodeError {
+    NodeError::Config(e.to_string())
+}
+
+/// The client for `inst`, talking to `base_url` (already resolved). Rule and key files
+/// named in the config are read relative to `base_dir`.
+pub fn tracker_for(
+    inst: &InstanceSection,
+    base_url: String,
+    base_dir: &Path,
+) -> NodeResult<Arc<dyn Tracker>> {
+    // Unused when every optional connector is left out.
+    let _ = base_dir;
+    Ok(match inst.connector {
+        ConnectorKind::Sandbox => Arc::new(
+            SandboxTracker::new(
+                inst.id.clone(),
+                SandboxConfig {
+                    base_url,
+                    token: inst.token.clone(),
+                    webhook_secret: inst.webhook_secret.clone(),
+                    project: None,
+                },
+            )
+            .map_err(config_err)?,
+        ),
+        #[cfg(feature = "redmine")]
+        ConnectorKind::Redmine => Arc::new(
+            twinsync_redmine::RedmineTracker::new(
+                inst.id.clone(),
+                twinsync_redmine::RedmineConfig {
+                    base_url,
+                    api_key: inst.token.clone().unwrap_or_default(),
+                    origin_field_id: inst.origin_field_id.unwrap_or_default(),
+                    tracker: inst.tracker.clone(),
+                    project: inst.project.clone(),
+                    text_formatting: inst.text_formatting.clone(),
+                },
+            )
+            .map_err(config_err)?,
+        ),
+        #[cfg(feature = "github")]
+        ConnectorKind::Github => Arc::new(github_tracker(inst, base_url, base_dir)?),
+        #[cfg(feature = "jira")]
+        ConnectorKind::Jira => Arc::new(jira_tracker(inst, base_url)?),
+        #[allow(unreachable_patterns)]
+        other => {
+            return Err(config_err(format!(
+                "instance {}: the {other} connector is not in this build (cargo feature `{other}`)",
+                inst.id
+            )));
+        }
+    })
+}
+
+#[cfg(feature = "github")]
+fn github_tracker(
+    inst: &InstanceSection,
+    api_url: String,
+    base_dir: &Path,
+) -> NodeResult<twinsync_github::GithubTracker> {
+    let section = inst
+        .github
+        .as_ref()
+        .ok_or_else(|| config_err(format!("instance {}: no [github] table", inst.id)))?;
+    let app = match &section.app {
+        Some(a) => Some(twinsync_github::GithubApp {
+            app_id: a.app_id,
+            installation_id: a.installation_id,
+            private_key_pem: std::fs::read_to_string(base_dir.join(&a.private_key_file)).map_err(
+                |e| {
+                    config_err(format!(
+                        "instance {}: cannot read {}: {e}",
+                        inst.id,
+                        a.private_key_file.display()
+                    ))
+                },
+            )?,
+        }),
+        None => None,
+    };
+    let mut config = twinsync_github::GithubConfig::with_token(&api_url, &section.repo, "");
+    config.token = inst.token.clone();
+    config.app = app;
+    config.webhook_secret = inst.webhook_secret.clone();
+    config.users = section.users.clone();
+    if let Some(r) = section.requests_per_minute {
+        config.requests_per_minute = r;
+    }
+    if let Some(b) = section.burst {
+        config.burst = b;
+    }
+    twinsync_github::GithubTracker::new(inst.id.clone(), config).map_err(config_err)
+}
+
+#[cfg(feature = "jira")]
+fn jira_tracker(
+    inst: &InstanceSection,
+    base_url: String,
+) -> NodeResult<twinsync_jira::JiraTracker> {
+    let section = inst
+        .jira
+        .as_ref()
+        .ok_or_else(|| config_err(format!("instance {}: no [jira] table", inst.id)))?;
+    let token = inst.token.clone().unwrap_or_default();
+    let mut config = twinsync_jira::JiraConfig::basic(
+        &base_url,
+        &section.project,
+        section.email.as_deref().unwrap_or(""),
+        &token,
+    );
+    if section.email.is_none() {
+        config.email = None;
+        config.api_token = None;
+        config.oauth_token = Some(token);
+    }
+    config.webhook_secret = inst.webhook_secret.clone();
+    if let Some(t) = &section.issue_type {
+        config.issue_type = t.clone();
+    }
+    if let Some(r) = section.requests_per_minute {
+        config.requests_per_minute = r;
+    }
+    if let Some(b) = section.burst {
+        config.burst = b;
+    }
+    if let Some(m) = section.attachment_max_bytes {
+        config.attachment_max_bytes = m;
+    }
+    twinsync_jira::JiraTracker::new(inst.id.clone(), config).map_err(config_err)
+}

@@ -12,6 +12,7 @@ pub mod merge;
 pub mod message;
 pub mod trigger;
 pub mod twin;
+pub mod twin_state;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
@@ -24,6 +25,7 @@ pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};
 pub use message::{AckMessage, ChangeEvent, ReplicaMessage, TransportMessage};
 pub use trigger::{Filter, Trigger};
 pub use twin::{CommentLink, SyncEvent, SyncEventKind, Twin, TwinStatus};
+pub use twin_state::{Applied, ApplyFailure};
 
 /// Errors of the domain layer. None of them is retryable: they describe bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

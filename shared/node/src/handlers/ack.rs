@@ -23,37 +23,7 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
             tracing::info!(twin = %twin.id, acked_twin = %ack.source_twin, "ack for a replaced twin record dropped");
             return Ok(());
         }
-        if let Some(error) = &ack.error {
-            twin.status = TwinStatus::Error(format!("remote: {error}"));
-        } else {
-            if let Some(key) = &ack.target_key {
-                twin.remote_key = Some(key.clone());
-            }
-            if ack.target_url.is_some() {
-                twin.remote_url = ack.target_url.clone();
-            }
-            twin.acked_version = twin.acked_version.max(ack.applied_version);
-            for link in &ack.comment_links {
-                // The acker's local comment is our remote one, and the other way round.
-                twin.link_comment(&link.remote_id, &link.local_id);
-            }
-            if let Some(view) = &ack.remote_view
-                && twin.in_version <= ack.remote_out_version
-            {
-                twin.previous = Some(view.clone());
-            }
-            if ack.applied_version == twin.out_version && twin.in_version == twin.sent_in_version {
-                // Our latest replica is applied and nothing came back in between: what we
-                // sent is now the state both sides agree on.
-                if let Some(sent) = &twin.sent_item {
-                    twin.base_item = Some(sent.clone());
-                }
-            }
-            if twin.acked_version >= twin.out_version {
-                twin.status = TwinStatus::Synced;
-            }
-        }
-        twin.updated_ms = node.now_ms();
+        twin.record_ack(&ack, node.now_ms());
         match node.twins.update(&twin).await {
             Ok(twin) => {
                 let (kind, detail) = match &ack.error {

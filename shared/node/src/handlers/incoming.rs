@@ -5,8 +5,8 @@ use crate::handlers::{annotate, send_or_hold, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use twinsync_core::{
-    AckMessage, ChangeEvent, Connection, ConnectionStatus, Item, MergeContext, ReplicaMessage,
-    SyncEventKind, TransportMessage, Twin, TwinStatus, merge_items,
+    AckMessage, ApplyFailure, ChangeEvent, Connection, ConnectionStatus, Item, MergeContext,
+    ReplicaMessage, SyncEventKind, TransportMessage, Twin, TwinStatus, merge_items,
 };
 use twinsync_ports::{NewMessage, PortError, ReplicaRecord, queues};
 use twinsync_rules::IncomingContext;
@@ -168,15 +168,14 @@ async fn apply(
     // The lease doubles as a lock: a worker that got this message again while the first one
     // is still writing (a slow tracker outlived the visibility timeout) must not write twice.
     let now = node.now_ms();
-    if twin.applying_until_ms > now && !twin.lease_released {
+    if let Some(retry_after_ms) = twin.lease_wait(now) {
         return Err(NodeError::Busy {
             what: format!("twin {} is being applied by another worker", twin.id),
-            retry_after_ms: (twin.applying_until_ms - now) as u64,
+            retry_after_ms,
         });
     }
     // Hold off our own outgoing handler until the write and the new baseline are stored.
-    twin.applying_until_ms = now + node.settings.visibility_ms;
-    twin.lease_released = false;
+    twin.take_lease(now, node.settings.visibility_ms);
     twin = node.twins.update(&twin).await?;
     let lease = twin.applying_until_ms;
     match write(node, connection, twin, message).await {
@@ -185,17 +184,14 @@ async fn apply(
             if let Ok(Some(mut t)) = find_twin(node, connection, message).await
                 && t.applying_until_ms == lease
             {
-                if e.is_retryable() {
-                    // The item may be half written (created, comments not yet added).
-                    // The retry may take the lease at once; the outgoing side keeps
-                    // waiting until the retry is due and has had time to finish.
-                    t.lease_released = true;
-                    t.applying_until_ms = node.now_ms()
-                        + e.retry_after_ms().unwrap_or(0) as i64
-                        + node.settings.visibility_ms;
+                let failure = if e.is_retryable() {
+                    ApplyFailure::Retryable {
+                        retry_after_ms: e.retry_after_ms().unwrap_or(0),
+                    }
                 } else {
-                    t.applying_until_ms = 0;
-                }
+                    ApplyFailure::Permanent
+                };
+                t.give_back_lease(failure, node.now_ms(), node.settings.visibility_ms);
                 let _ = node.twins.update(&t).await;
             }
             Err(e)
@@ -354,28 +350,28 @@ async fn write(
     );
     let remote_state = overlay(&settled, &remote_now, &outcome.local_kept);
     let view = rules.outgoing(&annotate(&remote_state, Some(&twin)))?;
-    twin.baseline = Some(view.clone());
     // The baseline stands for `after`'s version only if it is exactly what outgoing makes
     // of `after`: values we kept, or an edit that landed between our read and the write,
     // still have to go out, so the next change event must read the item.
-    twin.baseline_version = if rules.outgoing(&annotate(&after, Some(&twin)))? == view {
+    let baseline_version = if rules.outgoing(&annotate(&after, Some(&twin)))? == view {
         after.version
     } else {
         0
     };
-    twin.base_item = Some(remote_state);
-    twin.previous = Some(message.hub_issue.clone());
-    twin.in_version = message.version;
-    if !message.source_twin.is_empty() {
-        twin.remote_twin = Some(message.source_twin.clone());
-    }
-    twin.remote_key = Some(message.source_key.clone());
-    twin.remote_url = Some(message.source_url.clone());
-    twin.local_url = Some(after.url.clone());
-    twin.status = TwinStatus::Synced;
-    twin.applying_until_ms = 0;
-    twin.lease_released = false;
-    twin.updated_ms = node.now_ms();
+    twin.record_apply(
+        twinsync_core::Applied {
+            view: view.clone(),
+            baseline_version,
+            base_item: remote_state,
+            previous: message.hub_issue.clone(),
+            version: message.version,
+            source_twin: message.source_twin.clone(),
+            source_key: message.source_key.clone(),
+            source_url: message.source_url.clone(),
+            local_url: after.url.clone(),
+        },
+        node.now_ms(),
+    );
     // The ack is queued while the lease still holds: once it is given back, our outgoing
     // handler may send a replica of this item, and the other node must get the ack (which
     // links the twin) first, or it takes that replica for a new item. Should the store

@@ -103,17 +103,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         }
         return Ok(());
     }
-    twin.out_version += 1;
-    twin.baseline = Some(replica.clone());
-    twin.baseline_version = item.version;
-    // The merge base moves when the other side acknowledges, not now: a replica it sent
-    // before seeing this one must still be merged against what both sides agreed on.
-    twin.sent_item = Some(item.clone());
-    twin.sent_in_version = twin.in_version;
-    twin.local_url = Some(item.url.clone());
-    // A new send is a new attempt, so an earlier error no longer describes the twin.
-    twin.status = TwinStatus::Syncing;
-    twin.updated_ms = node.now_ms();
+    twin.record_send(replica.clone(), &item, node.now_ms());
     // The twin is durable before the message leaves: a crash in between is repaired by
     // the resend above when the change event is delivered again.
     let twin = node.twins.update(&twin).await?;

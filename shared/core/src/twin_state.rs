@@ -1,0 +1,292 @@
+//! How a twin's record changes as its replicas are sent, applied and acknowledged, and
+//! how the lease on it is taken and given back. Pure: the handlers read the twin, call
+//! one of these, and store the result with a conditional write.
+
+use crate::item::Item;
+use crate::message::AckMessage;
+use crate::twin::{Twin, TwinStatus};
+use serde_json::Value;
+
+/// How an apply that held the lease ended, when it did not succeed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyFailure {
+    /// It will be retried after `retry_after_ms`; the item may be half written.
+    Retryable { retry_after_ms: u64 },
+    /// It will not be retried.
+    Permanent,
+}
+
+/// What an apply wrote, for [`Twin::record_apply`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// Our outgoing replica of the item as the other side now has it.
+    pub view: Value,
+    /// The local item version `view` stands for (0: the next change event must read).
+    pub baseline_version: u64,
+    /// The local item as both sides now agree on it: the next merge base.
+    pub base_item: Item,
+    /// The replica applied (the scripts' `previous` next time).
+    pub previous: Value,
+    pub version: u64,
+    /// The sender's twin record the version counts on (empty from old senders).
+    pub source_twin: String,
+    pub source_key: String,
+    pub source_url: String,
+    pub local_url: String,
+}
+
+impl Twin {
+    /// How long until the lease another worker holds runs out; `None` when it may be taken.
+    pub fn lease_wait(&self, now_ms: i64) -> Option<u64> {
+        (self.applying_until_ms > now_ms && !self.lease_released)
+            .then(|| (self.applying_until_ms - now_ms).unsigned_abs())
+    }
+
+    /// Takes the lease for `lease_ms`: the outgoing side waits meanwhile, so the tracker's
+    /// echo of the write meets the new baseline.
+    pub fn take_lease(&mut self, now_ms: i64, lease_ms: i64) {
+        self.applying_until_ms = now_ms.saturating_add(lease_ms);
+        self.lease_released = false;
+    }
+
+    /// Gives the lease back after a failed apply. A retry may take it at once, while the
+    /// outgoing side keeps waiting until the retry is due and has had time to finish: the
+    /// item may be half written and must not be sent back as a change.
+    pub fn give_back_lease(&mut self, failure: ApplyFailure, now_ms: i64, lease_ms: i64) {
+        match failure {
+            ApplyFailure::Retryable { retry_after_ms } => {
+                self.lease_released = true;
+                self.applying_until_ms = now_ms
+                    .saturating_add(i64::try_from(retry_after_ms).unwrap_or(i64::MAX))
+                    .saturating_add(lease_ms);
+            }
+            ApplyFailure::Permanent => self.applying_until_ms = 0,
+        }
+    }
+
+    /// Records a new replica of `item` (`replica`, in our outgoing vocabulary) about to be
+    /// sent; returns its version. The merge base moves only when the other side
+    /// acknowledges it: a replica it sent before seeing this one must still be merged
+    /// against what both sides agreed on.
+    pub fn record_send(&mut self, replica: Value, item: &Item, now_ms: i64) -> u64 {
+        self.out_version += 1;
+        self.baseline = Some(replica);
+        self.baseline_version = item.version;
+        self.sent_item = Some(item.clone());
+        self.sent_in_version = self.in_version;
+        self.local_url = Some(item.url.clone());
+        // A new send is a new attempt, so an earlier error no longer describes the twin.
+        self.status = TwinStatus::Syncing;
+        self.updated_ms = now_ms;
+        self.out_version
+    }
+
+    /// Records a replica applied here and gives the lease back.
+    pub fn record_apply(&mut self, applied: Applied, now_ms: i64) {
+        self.baseline = Some(applied.view);
+        self.baseline_version = applied.baseline_version;
+        self.base_item = Some(applied.base_item);
+        self.previous = Some(applied.previous);
+        self.in_version = applied.version;
+        if !applied.source_twin.is_empty() {
+            self.remote_twin = Some(applied.source_twin);
+        }
+        self.remote_key = Some(applied.source_key);
+        self.remote_url = Some(applied.source_url);
+        self.local_url = Some(applied.local_url);
+        self.status = TwinStatus::Synced;
+        self.applying_until_ms = 0;
+        self.lease_released = false;
+        self.updated_ms = now_ms;
+    }
+
+    /// Records the other side's answer to one of our replicas.
+    pub fn record_ack(&mut self, ack: &AckMessage, now_ms: i64) {
+        self.updated_ms = now_ms;
+        if let Some(error) = &ack.error {
+            self.status = TwinStatus::Error(format!("remote: {error}"));
+            return;
+        }
+        if let Some(key) = &ack.target_key {
+            self.remote_key = Some(key.clone());
+        }
+        if ack.target_url.is_some() {
+            self.remote_url = ack.target_url.clone();
+        }
+        self.acked_version = self.acked_version.max(ack.applied_version);
+        for link in &ack.comment_links {
+            // The acker's local comment is our remote one, and the other way round.
+            self.link_comment(&link.remote_id, &link.local_id);
+        }
+        if let Some(view) = &ack.remote_view
+            && self.in_version <= ack.remote_out_version
+        {
+            self.previous = Some(view.clone());
+        }
+        if ack.applied_version == self.out_version
+            && self.in_version == self.sent_in_version
+            && let Some(sent) = &self.sent_item
+        {
+            // Our latest replica is applied and nothing came back in between: what we
+            // sent is now the state both sides agree on.
+            self.base_item = Some(sent.clone());
+        }
+        if self.acked_version >= self.out_version {
+            self.status = TwinStatus::Synced;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn twin() -> Twin {
+        Twin::new("t1".into(), "c1".into(), 1_000)
+    }
+
+    #[test]
+    fn lease_table() {
+        // (applying_until_ms, lease_released, now) -> wait
+        let table = [
+            (0, false, 5_000, None),
+            (6_000, false, 5_000, Some(1_000)),
+            (6_000, true, 5_000, None),
+            (5_000, false, 5_000, None),
+        ];
+        for (until, released, now, want) in table {
+            let mut t = twin();
+            t.applying_until_ms = until;
+            t.lease_released = released;
+            assert_eq!(t.lease_wait(now), want, "{until} {released} {now}");
+        }
+        let mut t = twin();
+        t.take_lease(5_000, 30_000);
+        assert_eq!(t.lease_wait(5_000), Some(30_000));
+        t.give_back_lease(
+            ApplyFailure::Retryable {
+                retry_after_ms: 2_000,
+            },
+            6_000,
+            30_000,
+        );
+        assert_eq!((t.lease_wait(6_000), t.applying_until_ms), (None, 38_000));
+        t.take_lease(7_000, 30_000);
+        t.give_back_lease(ApplyFailure::Permanent, 8_000, 30_000);
+        assert_eq!((t.lease_wait(8_000), t.applying_until_ms), (None, 0));
+        t.give_back_lease(
+            ApplyFailure::Retryable {
+                retry_after_ms: u64::MAX,
+            },
+            8_000,
+            30_000,
+        );
+        assert_eq!(t.applying_until_ms, i64::MAX);
+    }
+
+    #[test]
+    fn a_send_bumps_the_version_and_clears_an_error() {
+        let mut t = twin();
+        t.status = TwinStatus::Error("boom".into());
+        t.in_version = 3;
+        let item = Item {
+            version: 7,
+            url: "https://t/1".into(),
+            ..Item::default()
+        };
+        assert_eq!(t.record_send(json!({"summary": "a"}), &item, 2_000), 1);
+        assert_eq!(t.record_send(json!({"summary": "b"}), &item, 3_000), 2);
+        assert_eq!(t.status, TwinStatus::Syncing);
+        assert_eq!(
+            (t.baseline_version, t.sent_in_version, t.updated_ms),
+            (7, 3, 3_000)
+        );
+        assert_eq!(t.baseline, Some(json!({"summary": "b"})));
+        assert_eq!(t.base_item, None, "the merge base waits for the ack");
+    }
+
+    fn ack(applied: u64, error: Option<&str>) -> AckMessage {
+        AckMessage {
+            connection_id: "c1".into(),
+            from_node: "b".into(),
+            source_key: "A-1".into(),
+            target_key: Some("B-1".into()),
+            target_url: Some("https://b/1".into()),
+            applied_version: applied,
+            source_twin: "t1".into(),
+            comment_links: Vec::new(),
+            remote_view: Some(json!({"summary": "theirs"})),
+            remote_out_version: 0,
+            error: error.map(str::to_string),
+            trace_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn ack_table() {
+        let sent = Item {
+            summary: "sent".into(),
+            ..Item::default()
+        };
+        // (out, in, sent_in, ack applied, error) -> (status, acked, base is the sent item)
+        let table = [
+            // The latest replica, nothing applied since: synced, and the base moves.
+            (2, 0, 0, 2, None, TwinStatus::Synced, 2, true),
+            // An older replica: still syncing, the base stays.
+            (2, 0, 0, 1, None, TwinStatus::Syncing, 1, false),
+            // A replica came back in between: synced, but the base is the apply's.
+            (2, 1, 0, 2, None, TwinStatus::Synced, 2, false),
+            // A negative ack: the error, nothing else moves.
+            (
+                2,
+                0,
+                0,
+                2,
+                Some("no such project"),
+                TwinStatus::Error("remote: no such project".into()),
+                0,
+                false,
+            ),
+        ];
+        for (out, inv, sent_in, applied, error, status, acked, base_moved) in table {
+            let mut t = twin();
+            t.out_version = out;
+            t.in_version = inv;
+            t.sent_in_version = sent_in;
+            t.sent_item = Some(sent.clone());
+            t.status = TwinStatus::Syncing;
+            t.record_ack(&ack(applied, error), 9_000);
+            assert_eq!(t.status, status, "{out} {inv} {applied} {error:?}");
+            assert_eq!(t.acked_version, acked);
+            assert_eq!(t.base_item.is_some(), base_moved);
+            assert_eq!(t.updated_ms, 9_000);
+            assert_eq!(t.remote_key.is_some(), error.is_none());
+        }
+    }
+
+    #[test]
+    fn an_apply_records_the_pair_and_gives_the_lease_back() {
+        let mut t = twin();
+        t.take_lease(1_000, 30_000);
+        t.record_apply(
+            Applied {
+                view: json!({"summary": "x"}),
+                baseline_version: 4,
+                base_item: Item::default(),
+                previous: json!({"summary": "theirs"}),
+                version: 5,
+                source_twin: "r9".into(),
+                source_key: "B-1".into(),
+                source_url: "https://b/1".into(),
+                local_url: "https://a/1".into(),
+            },
+            2_000,
+        );
+        assert_eq!(t.status, TwinStatus::Synced);
+        assert_eq!((t.in_version, t.baseline_version), (5, 4));
+        assert_eq!(t.remote_twin.as_deref(), Some("r9"));
+        assert_eq!(t.lease_wait(2_000), None);
+        assert_eq!(t.applying_until_ms, 0);
+    }
+}

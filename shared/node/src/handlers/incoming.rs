@@ -4,12 +4,13 @@
 use crate::handlers::{annotate, send_or_hold, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
+use std::sync::Arc;
 use twinsync_core::{
     AckMessage, ApplyFailure, ChangeEvent, Connection, ConnectionStatus, Item, MergeContext,
-    ReplicaMessage, SyncEventKind, TransportMessage, Twin, TwinStatus, merge_items,
+    MergeOutcome, ReplicaMessage, SyncEventKind, TransportMessage, Twin, TwinStatus, merge_items,
 };
-use twinsync_ports::{NewMessage, PortError, ReplicaRecord, queues};
-use twinsync_rules::IncomingContext;
+use twinsync_ports::{NewMessage, PortError, ReplicaRecord, Tracker, queues};
+use twinsync_rules::{IncomingContext, RuleSet};
 
 pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
     let Some(connection) = node.connections.get(&message.connection_id).await? else {
@@ -200,13 +201,46 @@ async fn apply(
 }
 
 /// Writes the replica into the local item and stores the new baseline; the caller holds
-/// the twin's lease.
+/// the twin's lease. Four steps: plan (read the item, run the rules, merge), write (create
+/// or update the item, its comments and attachments), settle (read it back: what the
+/// other side now has) and record (the twin, the ack, the events).
 async fn write(
     node: &Node,
     connection: &Connection,
     mut twin: Twin,
     message: &ReplicaMessage,
 ) -> NodeResult<()> {
+    let plan = plan(node, connection, &mut twin, message).await?;
+    let key = write_item(node, &plan, &mut twin).await?;
+    let settled = settle(&plan, &twin, &key).await?;
+    record(node, connection, twin, message, &plan, &key, settled).await
+}
+
+/// What an apply is about to write, and from what.
+struct Plan {
+    tracker: Arc<dyn Tracker>,
+    rules: Arc<RuleSet>,
+    /// Origin markers of this connection start with it.
+    prefix: String,
+    /// The origin marker of the item: the replica's source key.
+    origin: String,
+    target_project: String,
+    first_sync: bool,
+    /// The local item before the write (an empty one on a first sync).
+    current: Item,
+    /// The incoming rules' result for the new replica.
+    remote_now: Item,
+    outcome: MergeOutcome,
+}
+
+/// Reads the local item (or finds one an earlier attempt created), runs the incoming
+/// rules on the new and the previous replica, and merges.
+async fn plan(
+    node: &Node,
+    connection: &Connection,
+    twin: &mut Twin,
+    message: &ReplicaMessage,
+) -> NodeResult<Plan> {
     let tracker = node.tracker(&connection.local_instance)?;
     let rules = node.rules_for(connection)?;
     let version = connection
@@ -279,14 +313,40 @@ async fn write(
         local_kept = ?outcome.local_kept,
         "merged"
     );
-    let key = if first_sync {
+    Ok(Plan {
+        tracker,
+        rules,
+        prefix,
+        origin,
+        target_project: connection.target_project.clone(),
+        first_sync,
+        current,
+        remote_now,
+        outcome,
+    })
+}
+
+/// Creates or updates the item, its comments and attachments; returns its key. A created
+/// item is linked to the twin durably before anything else is written.
+async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<String> {
+    let Plan {
+        tracker,
+        prefix,
+        origin,
+        target_project,
+        first_sync,
+        current,
+        outcome,
+        ..
+    } = plan;
+    let key = if *first_sync {
         let created = tracker
-            .create_item(&connection.target_project, &outcome.merged, &origin)
+            .create_item(target_project, &outcome.merged, origin)
             .await?;
         twin.local_key = Some(created.key.clone());
         twin.local_url = Some(created.url.clone());
         // The link to the new item is durable before anything else is written.
-        twin = node.twins.update(&twin).await?;
+        *twin = node.twins.update(twin).await?;
         created.key
     } else {
         let key = current.key.clone();
@@ -321,7 +381,7 @@ async fn write(
                 comment
                     .origin
                     .as_deref()
-                    .and_then(|o| o.strip_prefix(&prefix))
+                    .and_then(|o| o.strip_prefix(prefix.as_str()))
             });
             if let Some(remote) = remote {
                 twin.link_comment(&comment.id, remote);
@@ -333,31 +393,80 @@ async fn write(
             tracker.add_attachment(&key, attachment).await?;
         }
     }
+    Ok(key)
+}
+
+/// What the other side has after the write, in our vocabulary.
+struct Settled {
+    after: Item,
+    remote_state: Item,
+    view: Value,
+    baseline_version: u64,
+}
+
+/// Reads the item back and works out what the other side now has: our item with the
+/// remote's values where we kept our own, without edits people made meanwhile.
+async fn settle(plan: &Plan, twin: &Twin, key: &str) -> NodeResult<Settled> {
+    let Plan {
+        tracker,
+        rules,
+        first_sync,
+        current,
+        remote_now,
+        outcome,
+        ..
+    } = plan;
     let after = tracker
-        .get_item(&key)
+        .get_item(key)
         .await?
         .ok_or_else(|| NodeError::Operation(format!("item {key} vanished while being written")))?;
 
     // What the other side has now, in our vocabulary: our item with the remote's values
     // where we kept our own. It is the merge base and the echo baseline from here on.
     let settled = without_concurrent_comments(
-        &if first_sync {
+        &if *first_sync {
             without_edits_since_create(&after, &outcome.merged)
         } else {
-            without_concurrent_edits(&after, &current, &outcome.merged)
+            without_concurrent_edits(&after, current, &outcome.merged)
         },
-        &current,
+        current,
     );
-    let remote_state = overlay(&settled, &remote_now, &outcome.local_kept);
-    let view = rules.outgoing(&annotate(&remote_state, Some(&twin)))?;
+    let remote_state = overlay(&settled, remote_now, &outcome.local_kept);
+    let view = rules.outgoing(&annotate(&remote_state, Some(twin)))?;
     // The baseline stands for `after`'s version only if it is exactly what outgoing makes
     // of `after`: values we kept, or an edit that landed between our read and the write,
     // still have to go out, so the next change event must read the item.
-    let baseline_version = if rules.outgoing(&annotate(&after, Some(&twin)))? == view {
+    let baseline_version = if rules.outgoing(&annotate(&after, Some(twin)))? == view {
         after.version
     } else {
         0
     };
+    Ok(Settled {
+        after,
+        remote_state,
+        view,
+        baseline_version,
+    })
+}
+
+/// Records the apply on the twin, acks it, and logs it; values kept here that the other
+/// side lacks go back out as a change.
+async fn record(
+    node: &Node,
+    connection: &Connection,
+    mut twin: Twin,
+    message: &ReplicaMessage,
+    plan: &Plan,
+    key: &str,
+    settled: Settled,
+) -> NodeResult<()> {
+    let Settled {
+        after,
+        remote_state,
+        view,
+        baseline_version,
+    } = settled;
+    let (first_sync, outcome) = (plan.first_sync, &plan.outcome);
     twin.record_apply(
         twinsync_core::Applied {
             view: view.clone(),
@@ -421,7 +530,7 @@ async fn write(
         let event = ChangeEvent {
             connection_id: connection.id.clone(),
             instance: connection.local_instance.clone(),
-            item_key: key.clone(),
+            item_key: key.to_string(),
             observed_version: after.version,
             delivery_id: format!("merge:{}:{}", twin.id, message.version),
             force: false,

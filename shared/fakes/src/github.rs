@@ -6,15 +6,16 @@
 //!
 //! State is in memory: a fake lives as long as a test or a demo.
 
+use crate::plumbing::{self, Faults, Received};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{MatchedPath, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 use twinsync_github::GithubError;
@@ -54,20 +55,7 @@ pub enum Fault {
     BadGateway,
 }
 
-/// One request and its answer, for the contract tests.
-#[derive(Debug, Clone)]
-pub struct Exchange {
-    pub method: String,
-    /// The login of the token used, empty when none was valid.
-    pub caller: String,
-    /// The route, in the OpenAPI description's words (`/repos/{owner}/{repo}/issues`).
-    pub template: String,
-    pub path: String,
-    pub query: String,
-    pub request: Option<Value>,
-    pub status: u16,
-    pub response: Option<Value>,
-}
+pub use crate::plumbing::Exchange;
 
 /// A webhook delivery the fake made.
 #[derive(Debug, Clone)]
@@ -128,9 +116,8 @@ struct Data {
     repos: HashMap<String, RepoData>,
     seq: u64,
     /// Requests seen, for `every_nth_429`.
-    requests: u64,
     hooks: Vec<Hook>,
-    faults: VecDeque<Fault>,
+    faults: Faults<Fault>,
     /// Requests used per token in the current hour, and when that hour ends (s).
     used: HashMap<String, (u32, i64)>,
     installation_tokens: HashMap<String, i64>,
@@ -365,15 +352,12 @@ async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    let template = matched.as_str().to_string();
-    let method = request.method().to_string();
-    let path = request.uri().path().to_string();
-    let query = request.uri().query().unwrap_or("").to_string();
-    let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20)
-        .await
-        .unwrap_or_default();
-    let request_json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let Received {
+        parts,
+        body: bytes,
+        mut exchange,
+    } = Received::read(&matched, request, 1 << 20).await;
+    let template = exchange.template.clone();
 
     let mut rate_headers = None;
     let who;
@@ -382,12 +366,8 @@ async fn guard(
         who = caller(&fake, &data, &parts.headers)
             .map(|(_, login)| login)
             .unwrap_or_default();
-        data.requests += 1;
         let nth = fake.options.every_nth_429;
-        if nth > 0 && data.requests.is_multiple_of(nth) {
-            data.faults.push_front(Fault::TooManyRequests(1));
-        }
-        if let Some(fault) = data.faults.pop_front() {
+        if let Some(fault) = data.faults.next(nth, || Fault::TooManyRequests(1)) {
             Some(match fault {
                 Fault::TooManyRequests(s) => {
                     let mut r = error(StatusCode::TOO_MANY_REQUESTS, "API rate limit exceeded");
@@ -440,10 +420,7 @@ async fn guard(
     };
     let mut response = match early {
         Some(r) => r,
-        None => {
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
-        }
+        None => next.run(Received::into_request(parts, bytes)).await,
     };
     if let Some((limit, used, reset)) = rate_headers {
         let h = response.headers_mut();
@@ -460,21 +437,10 @@ async fn guard(
         "x-github-api-version-selected",
         HeaderValue::from_static("2022-11-28"),
     );
-    let (parts, body) = response.into_parts();
-    let bytes: Bytes = axum::body::to_bytes(body, 16 << 20)
-        .await
-        .unwrap_or_default();
-    fake.lock().exchanges.push(Exchange {
-        method,
-        caller: who,
-        template,
-        path,
-        query,
-        request: request_json,
-        status: parts.status.as_u16(),
-        response: serde_json::from_slice(&bytes).ok(),
-    });
-    Response::from_parts(parts, Body::from(bytes))
+    exchange.caller = who;
+    let (exchange, response) = plumbing::answered(exchange, response, 16 << 20).await;
+    fake.lock().exchanges.push(exchange);
+    response
 }
 
 fn login_of(fake: &Fake, data: &Data, headers: &HeaderMap) -> String {
@@ -1277,7 +1243,7 @@ impl FakeGithub {
 
     /// Makes the next requests fail, in order.
     pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.fake.lock().faults.extend(faults);
+        self.fake.lock().faults.inject(faults);
     }
 
     /// Every request so far and its answer.

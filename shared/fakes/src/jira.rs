@@ -11,8 +11,9 @@
 //!
 //! State is in memory: a fake lives as long as a test or a demo.
 
+use crate::plumbing::{self, Faults, Received};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{MatchedPath, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -20,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use base64::Engine;
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::mpsc;
 use twinsync_core::Filter;
@@ -72,20 +73,7 @@ pub enum Fault {
     Unavailable,
 }
 
-/// One request and its answer, for the contract tests and the call counts.
-#[derive(Debug, Clone)]
-pub struct Exchange {
-    pub method: String,
-    /// The route, in the REST reference's words (`/rest/api/3/issue/{issueIdOrKey}`).
-    pub template: String,
-    pub path: String,
-    pub query: String,
-    pub request: Option<Value>,
-    pub status: u16,
-    pub response: Option<Value>,
-    /// The email of the caller, empty when refused.
-    pub caller: String,
-}
+pub use crate::plumbing::Exchange;
 
 /// A webhook delivery the fake made.
 #[derive(Debug, Clone)]
@@ -150,9 +138,8 @@ struct Data {
     issues: BTreeMap<u64, IssueData>,
     seq: u64,
     /// Requests seen, for `every_nth_429`.
-    requests: u64,
     hooks: Vec<Hook>,
-    faults: VecDeque<Fault>,
+    faults: Faults<Fault>,
     exchanges: Vec<Exchange>,
     deliveries: Vec<Delivery>,
     /// Accounts: email → (account id, display name).
@@ -511,25 +498,16 @@ async fn guard(
     request: Request,
     next: Next,
 ) -> Response {
-    let template = matched.as_str().to_string();
-    let method = request.method().to_string();
-    let path = request.uri().path().to_string();
-    let query = request.uri().query().unwrap_or("").to_string();
-    let (parts, body) = request.into_parts();
-    let bytes = axum::body::to_bytes(body, 64 << 20)
-        .await
-        .unwrap_or_default();
-    let request_json: Option<Value> = serde_json::from_slice(&bytes).ok();
+    let Received {
+        parts,
+        body: bytes,
+        mut exchange,
+    } = Received::read(&matched, request, 64 << 20).await;
     let who = caller(&fake, &parts.headers).unwrap_or_default();
-    let fault = {
-        let mut data = fake.lock();
-        data.requests += 1;
-        let nth = fake.options.every_nth_429;
-        if nth > 0 && data.requests.is_multiple_of(nth) {
-            data.faults.push_front(Fault::TooManyRequests(1));
-        }
-        data.faults.pop_front()
-    };
+    let fault = fake
+        .lock()
+        .faults
+        .next(fake.options.every_nth_429, || Fault::TooManyRequests(1));
     let mut response = match fault {
         Some(Fault::TooManyRequests(s)) => {
             let mut r = error(
@@ -560,28 +538,16 @@ async fn guard(
                 "x-fake-caller",
                 HeaderValue::from_str(&who).unwrap_or(HeaderValue::from_static("")),
             );
-            next.run(Request::from_parts(parts, Body::from(bytes)))
-                .await
+            next.run(Received::into_request(parts, bytes)).await
         }
     };
     response
         .headers_mut()
         .insert("x-arequestid", HeaderValue::from_static("fake-jira"));
-    let (parts, body) = response.into_parts();
-    let bytes: Bytes = axum::body::to_bytes(body, 64 << 20)
-        .await
-        .unwrap_or_default();
-    fake.lock().exchanges.push(Exchange {
-        method,
-        template,
-        path,
-        query,
-        request: request_json,
-        status: parts.status.as_u16(),
-        response: serde_json::from_slice(&bytes).ok(),
-        caller: who,
-    });
-    Response::from_parts(parts, Body::from(bytes))
+    exchange.caller = who;
+    let (exchange, response) = plumbing::answered(exchange, response, 64 << 20).await;
+    fake.lock().exchanges.push(exchange);
+    response
 }
 
 fn caller_account(data: &Data, headers: &HeaderMap) -> String {
@@ -1604,7 +1570,7 @@ impl FakeJira {
 
     /// Makes the next requests fail, in order.
     pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
-        self.fake.lock().faults.extend(faults);
+        self.fake.lock().faults.inject(faults);
     }
 
     /// Every request so far and its answer.

@@ -8,5 +8,6 @@
 pub mod deliveries;
 pub mod github;
 pub mod jira;
+pub mod plumbing;
 pub mod ports;
 pub mod sandbox;

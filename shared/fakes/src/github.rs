@@ -6,6 +6,7 @@
 //!
 //! State is in memory: a fake lives as long as a test or a demo.
 
+use crate::deliveries::{Outbox, Outgoing};
 use crate::plumbing::{self, Faults, Received};
 use axum::Router;
 use axum::body::Bytes;
@@ -17,7 +18,6 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::mpsc;
 use twinsync_github::GithubError;
 use twinsync_github::auth::AppClaims;
 use twinsync_github::mapping::{millis, timestamp};
@@ -57,14 +57,7 @@ pub enum Fault {
 
 pub use crate::plumbing::Exchange;
 
-/// A webhook delivery the fake made.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub event: String,
-    pub action: String,
-    pub payload: Value,
-    pub status: u16,
-}
+pub use crate::deliveries::Delivery;
 
 #[derive(Clone)]
 struct IssueData {
@@ -122,17 +115,14 @@ struct Data {
     used: HashMap<String, (u32, i64)>,
     installation_tokens: HashMap<String, i64>,
     exchanges: Vec<Exchange>,
-    deliveries: Vec<Delivery>,
 }
 
 struct Fake {
     base: String,
     options: FakeOptions,
     data: Mutex<Data>,
-    outbox: mpsc::UnboundedSender<(Hook, String, Value)>,
-    /// Deliveries queued and not yet made, so a demo can tell when the tracker is done.
-    /// Webhook deliveries queued and finished.
-    webhooks: Arc<crate::deliveries::Deliveries>,
+    /// Webhook deliveries: sent in order, counted, kept.
+    outbox: Outbox,
 }
 
 /// A running fake GitHub.
@@ -309,21 +299,31 @@ impl Fake {
         payload["sender"] = self.user(actor);
         for h in data.hooks.iter().filter(|h| h.repo == repo) {
             if event == "ping" || h.events.iter().any(|e| e == event || e == "*") {
-                let hook = Hook {
-                    id: h.id,
-                    repo: h.repo.clone(),
-                    url: h.url.clone(),
-                    secret: h.secret.clone(),
-                    events: Vec::new(),
-                };
-                self.webhooks.queued();
-                if self
-                    .outbox
-                    .send((hook, event.to_string(), payload.clone()))
-                    .is_err()
-                {
-                    self.webhooks.finished();
+                // GitHub's headers (docs: "Webhook events and payloads", delivery headers).
+                let mut headers = vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("user-agent".into(), "GitHub-Hookshot/fake".into()),
+                    ("x-github-event".into(), event.to_string()),
+                    ("x-github-delivery".into(), uuid::Uuid::new_v4().to_string()),
+                    ("x-github-hook-id".into(), h.id.to_string()),
+                    (
+                        "x-github-hook-installation-target-type".into(),
+                        "repository".into(),
+                    ),
+                ];
+                if !h.secret.is_empty() {
+                    let body = payload.to_string();
+                    headers.push((
+                        "x-hub-signature-256".into(),
+                        twinsync_github::webhook::sign(&h.secret, body.as_bytes()),
+                    ));
                 }
+                self.outbox.send(Outgoing {
+                    url: h.url.clone(),
+                    event: event.to_string(),
+                    headers,
+                    payload: payload.clone(),
+                });
             }
         }
     }
@@ -1130,42 +1130,6 @@ async fn rate_limit(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> Respon
         .into_response()
 }
 
-/// Sends queued deliveries one by one, in order, as GitHub's hookshot does per hook.
-async fn deliver(fake: Arc<Fake>, mut rx: mpsc::UnboundedReceiver<(Hook, String, Value)>) {
-    let http = reqwest::Client::new();
-    while let Some((hook, event, payload)) = rx.recv().await {
-        let body = payload.to_string();
-        let mut req = http
-            .post(&hook.url)
-            .header("content-type", "application/json")
-            .header("user-agent", "GitHub-Hookshot/fake")
-            .header("x-github-event", &event)
-            .header("x-github-delivery", uuid::Uuid::new_v4().to_string())
-            .header("x-github-hook-id", hook.id.to_string())
-            .header("x-github-hook-installation-target-type", "repository");
-        if !hook.secret.is_empty() {
-            req = req.header(
-                "x-hub-signature-256",
-                twinsync_github::webhook::sign(&hook.secret, body.as_bytes()),
-            );
-        }
-        let status = match req.body(body).send().await {
-            Ok(r) => r.status().as_u16(),
-            Err(e) => {
-                tracing::warn!(hook = hook.id, repo = %hook.repo, error = %e, "fake GitHub could not deliver a webhook");
-                0
-            }
-        };
-        fake.lock().deliveries.push(Delivery {
-            event,
-            action: payload["action"].as_str().unwrap_or("").to_string(),
-            payload,
-            status,
-        });
-        fake.webhooks.finished();
-    }
-}
-
 impl FakeGithub {
     /// Starts on `addr` (`127.0.0.1:0` for any port).
     pub async fn start(addr: &str, options: FakeOptions) -> Result<FakeGithub, GithubError> {
@@ -1181,7 +1145,7 @@ impl FakeGithub {
             message: e.to_string(),
         })?;
         let base = format!("http://{local}");
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (outbox, sender) = Outbox::start("GitHub");
         let mut data = Data::default();
         for (n, repo) in options.repos.iter().enumerate() {
             data.repos.insert(
@@ -1196,8 +1160,7 @@ impl FakeGithub {
             base: base.clone(),
             options,
             data: Mutex::new(data),
-            outbox: tx,
-            webhooks: Arc::default(),
+            outbox,
         });
         let app = Router::new()
             .route(
@@ -1232,7 +1195,6 @@ impl FakeGithub {
                 tracing::error!(error = %e, "fake GitHub stopped");
             }
         });
-        let sender = tokio::spawn(deliver(fake.clone(), rx));
         Ok(FakeGithub {
             url: base,
             fake,
@@ -1252,17 +1214,17 @@ impl FakeGithub {
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.fake.lock().deliveries.clone()
+        self.fake.outbox.made()
     }
 
     /// Webhook deliveries queued and not yet made.
     pub fn pending_deliveries(&self) -> usize {
-        self.fake.webhooks.pending() as usize
+        self.fake.outbox.counts().pending() as usize
     }
 
     /// The counts of webhook deliveries, for waiting until none is on its way.
     pub fn webhooks(&self) -> Arc<crate::deliveries::Deliveries> {
-        self.fake.webhooks.clone()
+        self.fake.outbox.counts()
     }
 
     pub fn add_milestone(&self, repo: &str, title: &str) -> Option<u64> {

@@ -11,6 +11,7 @@
 //!
 //! State is in memory: a fake lives as long as a test or a demo.
 
+use crate::deliveries::{Outbox, Outgoing};
 use crate::plumbing::{self, Faults, Received};
 use axum::Router;
 use axum::body::Bytes;
@@ -23,7 +24,6 @@ use base64::Engine;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::mpsc;
 use twinsync_core::Filter;
 use twinsync_jira::JiraError;
 use twinsync_jira::mapping::{millis, timestamp, to_item};
@@ -75,13 +75,7 @@ pub enum Fault {
 
 pub use crate::plumbing::Exchange;
 
-/// A webhook delivery the fake made.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    pub event: String,
-    pub payload: Value,
-    pub status: u16,
-}
+pub use crate::deliveries::Delivery;
 
 #[derive(Clone)]
 struct CommentData {
@@ -141,7 +135,6 @@ struct Data {
     hooks: Vec<Hook>,
     faults: Faults<Fault>,
     exchanges: Vec<Exchange>,
-    deliveries: Vec<Delivery>,
     /// Accounts: email → (account id, display name).
     accounts: BTreeMap<String, (String, String)>,
 }
@@ -150,10 +143,8 @@ struct Fake {
     base: String,
     options: FakeOptions,
     data: Mutex<Data>,
-    outbox: mpsc::UnboundedSender<(String, String, Value)>,
-    /// Deliveries queued and not yet made, so a demo can tell when the tracker is done.
-    /// Webhook deliveries queued and finished.
-    webhooks: Arc<crate::deliveries::Deliveries>,
+    /// Webhook deliveries: sent in order, counted, kept.
+    outbox: Outbox,
 }
 
 /// A running fake Jira.
@@ -443,14 +434,29 @@ impl Fake {
             if let Some(c) = comment {
                 payload["comment"] = self.comment(data, c, false);
             }
-            self.webhooks.queued();
-            if self
-                .outbox
-                .send((h.url.clone(), event.to_string(), payload))
-                .is_err()
-            {
-                self.webhooks.finished();
+            // Jira's headers (docs: "Webhooks", secure admin webhooks).
+            let mut headers = vec![
+                ("content-type".into(), "application/json".into()),
+                ("user-agent".into(), "Atlassian Webhook HTTP Client".into()),
+                (
+                    "x-atlassian-webhook-identifier".into(),
+                    uuid::Uuid::new_v4().to_string(),
+                ),
+                ("x-atlassian-webhook-retry".into(), "0".into()),
+            ];
+            if !self.options.webhook_secret.is_empty() {
+                let body = payload.to_string();
+                headers.push((
+                    "x-hub-signature".into(),
+                    twinsync_jira::webhook::sign(&self.options.webhook_secret, body.as_bytes()),
+                ));
             }
+            self.outbox.send(Outgoing {
+                url: h.url.clone(),
+                event: event.to_string(),
+                headers,
+                payload,
+            });
         }
     }
 }
@@ -1441,42 +1447,6 @@ async fn refresh_webhooks(State(fake): State<Arc<Fake>>, body: Bytes) -> Respons
     axum::Json(json!({"expirationDate": timestamp(expires)})).into_response()
 }
 
-/// Sends queued deliveries one by one, in order.
-async fn deliver(fake: Arc<Fake>, mut rx: mpsc::UnboundedReceiver<(String, String, Value)>) {
-    let http = reqwest::Client::new();
-    while let Some((url, event, payload)) = rx.recv().await {
-        let body = payload.to_string();
-        let mut req = http
-            .post(&url)
-            .header("content-type", "application/json")
-            .header("user-agent", "Atlassian Webhook HTTP Client")
-            .header(
-                "x-atlassian-webhook-identifier",
-                uuid::Uuid::new_v4().to_string(),
-            )
-            .header("x-atlassian-webhook-retry", "0");
-        if !fake.options.webhook_secret.is_empty() {
-            req = req.header(
-                "x-hub-signature",
-                twinsync_jira::webhook::sign(&fake.options.webhook_secret, body.as_bytes()),
-            );
-        }
-        let status = match req.body(body).send().await {
-            Ok(r) => r.status().as_u16(),
-            Err(e) => {
-                tracing::warn!(%url, error = %e, "fake Jira could not deliver a webhook");
-                0
-            }
-        };
-        fake.lock().deliveries.push(Delivery {
-            event,
-            payload,
-            status,
-        });
-        fake.webhooks.finished();
-    }
-}
-
 impl FakeJira {
     /// Starts on `addr` (`127.0.0.1:0` for any port).
     pub async fn start(addr: &str, options: FakeOptions) -> Result<FakeJira, JiraError> {
@@ -1492,7 +1462,7 @@ impl FakeJira {
             message: e.to_string(),
         })?;
         let base = format!("http://{local}");
-        let (tx, rx) = mpsc::unbounded_channel();
+        let (outbox, sender) = Outbox::start("Jira");
         let mut data = Data::default();
         for p in &options.projects {
             data.projects.insert(p.clone(), 0);
@@ -1507,8 +1477,7 @@ impl FakeJira {
             base: base.clone(),
             options,
             data: Mutex::new(data),
-            outbox: tx,
-            webhooks: Arc::default(),
+            outbox,
         });
         let app = Router::new()
             .route("/rest/api/3/issue", post(create_issue))
@@ -1559,7 +1528,6 @@ impl FakeJira {
                 tracing::error!(error = %e, "fake Jira stopped");
             }
         });
-        let sender = tokio::spawn(deliver(fake.clone(), rx));
         Ok(FakeJira {
             url: base,
             fake,
@@ -1579,17 +1547,17 @@ impl FakeJira {
     }
 
     pub fn deliveries(&self) -> Vec<Delivery> {
-        self.fake.lock().deliveries.clone()
+        self.fake.outbox.made()
     }
 
     /// Webhook deliveries queued and not yet made.
     pub fn pending_deliveries(&self) -> usize {
-        self.fake.webhooks.pending() as usize
+        self.fake.outbox.counts().pending() as usize
     }
 
     /// The counts of webhook deliveries, for waiting until none is on its way.
     pub fn webhooks(&self) -> Arc<crate::deliveries::Deliveries> {
-        self.fake.webhooks.clone()
+        self.fake.outbox.counts()
     }
 
     /// Issue count of a project.

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crate::emulator;
+use twinsync_fakes::deliveries::{self, Deliveries};
 
 use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
 use std::collections::HashMap;
@@ -78,22 +79,40 @@ async fn drive(functions: &[(Function, Arc<SqsQueue>)]) -> usize {
     given
 }
 
-/// Drives until the queues stay empty for a while (webhooks arrive on their own time).
-async fn drive_until_quiet(functions: &[(Function, Arc<SqsQueue>)], timeout: Duration) -> bool {
+/// Drives until nothing is left to do: a round gives the functions nothing, no webhook
+/// delivery is on its way, every function queue is empty (retried messages wait out their
+/// visibility), and no delivery was queued meanwhile. Conditions, not a quiet stretch.
+async fn drive_until_quiet(
+    functions: &[(Function, Arc<SqsQueue>)],
+    webhooks: &[Arc<Deliveries>],
+    timeout: Duration,
+) -> bool {
     let start = Instant::now();
-    let mut idle = 0;
     while start.elapsed() < timeout {
-        if drive(functions).await == 0 {
-            idle += 1;
-            if idle >= 6 {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        } else {
-            idle = 0;
+        let before = deliveries::total(webhooks);
+        if drive(functions).await > 0 {
+            continue;
         }
+        if before.pending() == 0
+            && queues_empty(functions).await
+            && deliveries::total(webhooks) == before
+        {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     false
+}
+
+async fn queues_empty(functions: &[(Function, Arc<SqsQueue>)]) -> bool {
+    for (_, mapping) in functions {
+        for queue in FUNCTION_QUEUES {
+            if mapping.depth(queue).await.unwrap().total() > 0 {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Two nodes, each on its own stack in one moto, with the functions and their event
@@ -227,7 +246,7 @@ async fn demo_converges_through_the_functions_on_moto() {
         .await
         .unwrap();
     }
-    assert!(drive_until_quiet(&functions, Duration::from_secs(120)).await);
+    assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(120)).await);
     let node_a = p.node("node-a").unwrap().clone();
     let node_b = p.node("node-b").unwrap().clone();
     let a = node_a.tracker("sandbox-a").unwrap();
@@ -271,7 +290,7 @@ async fn demo_converges_through_the_functions_on_moto() {
     )
     .await
     .unwrap();
-    assert!(drive_until_quiet(&functions, Duration::from_secs(120)).await);
+    assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(120)).await);
     let (x, y) = (
         a.get_item(&a_keys[0]).await.unwrap().unwrap(),
         b.get_item(&b_key).await.unwrap().unwrap(),
@@ -318,7 +337,7 @@ async fn demo_converges_through_the_functions_on_moto() {
         .await
         .unwrap();
         // One change at a time, as changes usually come.
-        assert!(drive_until_quiet(&functions, Duration::from_secs(60)).await);
+        assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(60)).await);
     }
     let edits = a_keys.len().saturating_sub(1).min(edits) as f64;
     let after = counter.snapshot();

@@ -367,7 +367,8 @@ async fn queued(nodes: &[Arc<Node>]) -> u64 {
 
 /// Waits until nothing is left to do: no sandbox webhook on its way, no batch in the
 /// driver's hands, every function queue empty (visible, in flight or delayed: retried
-/// messages wait out their backoff), and no webhook queued meanwhile. A function writes
+/// messages wait out their backoff), and no webhook queued nor function invoked while the
+/// queues were read (a message one invocation moved between two queues is not missed). A function writes
 /// to a tracker (which queues the webhook) before its batch is deleted, and a webhook
 /// delivery finishes only after ingest queued its change, so then no work is left.
 async fn settle(nodes: &[Arc<Node>], act: &Activity, timeout: Duration) {
@@ -375,10 +376,12 @@ async fn settle(nodes: &[Arc<Node>], act: &Activity, timeout: Duration) {
     let start = Instant::now();
     while start.elapsed() < timeout {
         let before = deliveries::total(&webhooks);
+        let invocations = act.invocations.load(Ordering::SeqCst);
         if before.pending() == 0
             && act.in_flight.load(Ordering::SeqCst) == 0
             && queued(nodes).await == 0
             && act.in_flight.load(Ordering::SeqCst) == 0
+            && act.invocations.load(Ordering::SeqCst) == invocations
             && deliveries::total(&webhooks) == before
         {
             return;

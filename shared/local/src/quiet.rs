@@ -13,10 +13,14 @@ use twinsync_ports::queues;
 const RECHECK: Duration = Duration::from_millis(20);
 
 /// Waits until no webhook delivery of `webhooks` is on its way, every handled queue and
-/// outbox of `nodes` is empty (nothing visible, in flight or delayed), and no delivery was
-/// queued meanwhile. A handler writes to a tracker (which queues the webhook) before it
-/// deletes its message, and a delivery finishes only after ingest queued its change, so
-/// when all three hold, no work is left anywhere. False when `timeout` passes first.
+/// outbox of `nodes` is empty (nothing visible, in flight or delayed), and neither a
+/// delivery nor any queue moved while the queues were read. A handler writes to a tracker
+/// (which queues the webhook) before it deletes its message, a delivery finishes only
+/// after ingest queued its change, and a message handed to another node is queued there
+/// before it is deleted here, so when all of this holds no work is left anywhere. The
+/// queues' activity counters make the reads of several nodes' queues one consistent
+/// look: a message that moved from a queue not yet read to one already read moved both
+/// counters. False when `timeout` passes first.
 pub async fn wait_quiet(
     nodes: &[Arc<Node>],
     webhooks: &[Arc<Deliveries>],
@@ -25,9 +29,11 @@ pub async fn wait_quiet(
     let start = Instant::now();
     while start.elapsed() < timeout {
         let before = deliveries::total(webhooks);
+        let moved = activity(nodes).await;
         if before.pending() == 0
             && queues_empty(nodes).await
             && deliveries::total(webhooks) == before
+            && activity(nodes).await == moved
         {
             return true;
         }
@@ -36,20 +42,36 @@ pub async fn wait_quiet(
     false
 }
 
+/// The queues that hold work: the handled ones and the outboxes of private connections.
+async fn work_queues(node: &Node) -> Vec<String> {
+    let outboxes = node
+        .queue
+        .queue_names()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|q| q.starts_with("outbox-"));
+    queues::HANDLED
+        .iter()
+        .map(|q| q.to_string())
+        .chain(outboxes)
+        .collect()
+}
+
+/// Every work queue's activity counter, summed over the nodes.
+async fn activity(nodes: &[Arc<Node>]) -> u64 {
+    let mut sum = 0u64;
+    for node in nodes {
+        for q in work_queues(node).await {
+            sum = sum.wrapping_add(node.queue.activity(&q));
+        }
+    }
+    sum
+}
+
 async fn queues_empty(nodes: &[Arc<Node>]) -> bool {
     for node in nodes {
-        let outboxes = node
-            .queue
-            .queue_names()
-            .await
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|q| q.starts_with("outbox-"));
-        let names = queues::HANDLED
-            .iter()
-            .map(|q| q.to_string())
-            .chain(outboxes);
-        for q in names {
+        for q in work_queues(node).await {
             // An unreadable queue counts as busy: the caller's timeout decides.
             if node.queue.depth(&q).await.map_or(1, |d| d.total()) > 0 {
                 return false;

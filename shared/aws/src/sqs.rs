@@ -413,9 +413,7 @@ impl Queue for SqsQueue {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("delete queue {queue}"), &e))?;
-        if let Ok(mut urls) = self.urls.lock() {
-            urls.remove(queue);
-        }
+        self.forget_url(queue);
         tracing::info!(queue = %self.sqs_name(queue), "drained queue deleted");
         Ok(true)
     }

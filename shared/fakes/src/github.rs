@@ -1217,11 +1217,6 @@ impl FakeGithub {
         self.fake.outbox.made()
     }
 
-    /// Webhook deliveries queued and not yet made.
-    pub fn pending_deliveries(&self) -> usize {
-        self.fake.outbox.counts().pending() as usize
-    }
-
     /// The counts of webhook deliveries, for waiting until none is on its way.
     pub fn webhooks(&self) -> Arc<crate::deliveries::Deliveries> {
         self.fake.outbox.counts()

@@ -1550,11 +1550,6 @@ impl FakeJira {
         self.fake.outbox.made()
     }
 
-    /// Webhook deliveries queued and not yet made.
-    pub fn pending_deliveries(&self) -> usize {
-        self.fake.outbox.counts().pending() as usize
-    }
-
     /// The counts of webhook deliveries, for waiting until none is on its way.
     pub fn webhooks(&self) -> Arc<crate::deliveries::Deliveries> {
         self.fake.outbox.counts()

@@ -68,10 +68,6 @@ pub struct Process {
     servers: Vec<JoinHandle<()>>,
 }
 
-fn config_err(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Config(e.to_string())
-}
-
 impl Process {
     pub fn node(&self, id: &str) -> Option<&Arc<Node>> {
         self.nodes.iter().find(|n| n.id == id)
@@ -100,7 +96,7 @@ impl Process {
         for s in &config.sandbox {
             let db_path = s.db.as_ref().map(|p| base_dir.join(p));
             if let Some(parent) = db_path.as_ref().and_then(|p| p.parent()) {
-                std::fs::create_dir_all(parent).map_err(config_err)?;
+                std::fs::create_dir_all(parent).map_err(NodeError::config)?;
             }
             let running = twinsync_fakes::sandbox::spawn(
                 &s.listen,
@@ -111,7 +107,7 @@ impl Process {
                 },
             )
             .await
-            .map_err(config_err)?;
+            .map_err(NodeError::config)?;
             let url = running.base_url.clone();
             for p in &s.projects {
                 let mut body = serde_json::json!({ "key": p.key, "name": p.name });
@@ -125,10 +121,10 @@ impl Process {
                 if let Some(t) = &s.token {
                     req = req.bearer_auth(t);
                 }
-                let resp = req.send().await.map_err(config_err)?;
+                let resp = req.send().await.map_err(NodeError::config)?;
                 // 409: the project exists from an earlier run.
                 if !resp.status().is_success() && resp.status().as_u16() != 409 {
-                    return Err(config_err(format!(
+                    return Err(NodeError::config(format!(
                         "sandbox {}: creating project {} failed: {}",
                         s.id,
                         p.key,
@@ -159,12 +155,12 @@ impl Process {
             let listener = tokio::net::TcpListener::bind(&section.listen)
                 .await
                 .map_err(|e| {
-                    config_err(format!(
+                    NodeError::config(format!(
                         "node {}: cannot listen on {}: {e}",
                         node.id, section.listen
                     ))
                 })?;
-            let addr = listener.local_addr().map_err(config_err)?;
+            let addr = listener.local_addr().map_err(NodeError::config)?;
             let app = router::router(node.clone());
             servers.push(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
@@ -248,10 +244,10 @@ async fn build_node(
     }
     let clock = options.clock.clone();
     let data_dir = base_dir.join(&section.data_dir);
-    std::fs::create_dir_all(&data_dir).map_err(config_err)?;
+    std::fs::create_dir_all(&data_dir).map_err(NodeError::config)?;
     let (queue, twins, connections) =
         twinsync_store::open_node_store(&data_dir.join("node.db"), clock.clone())
-            .map_err(config_err)?;
+            .map_err(NodeError::config)?;
     build_node_on(
         section,
         base_dir,

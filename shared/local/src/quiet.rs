@@ -28,12 +28,13 @@ pub async fn wait_quiet(
 ) -> bool {
     let start = Instant::now();
     while start.elapsed() < timeout {
+        let queues = work_queues(nodes).await;
         let before = deliveries::total(webhooks);
-        let moved = activity(nodes).await;
+        let moved = activity(&queues);
         if before.pending() == 0
-            && queues_empty(nodes).await
+            && queues_empty(&queues).await
             && deliveries::total(webhooks) == before
-            && activity(nodes).await == moved
+            && activity(&queues) == moved
         {
             return true;
         }
@@ -42,38 +43,42 @@ pub async fn wait_quiet(
     false
 }
 
-/// The queues that hold work: the handled ones and the outboxes of private connections.
-async fn work_queues(node: &Node) -> Vec<String> {
-    let outboxes = node
-        .queue
-        .queue_names()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|q| q.starts_with("outbox-"));
-    queues::HANDLED
-        .iter()
-        .map(|q| q.to_string())
-        .chain(outboxes)
-        .collect()
+/// Each node with the queues that hold its work: the handled ones and the outboxes of
+/// private connections. A new outbox only gets messages a handled queue gave up, so a
+/// look with this list still sees them move.
+async fn work_queues(nodes: &[Arc<Node>]) -> Vec<(&Node, Vec<String>)> {
+    let mut out = Vec::with_capacity(nodes.len());
+    for node in nodes {
+        let outboxes = node
+            .queue
+            .queue_names()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|q| q.starts_with("outbox-"));
+        let names = queues::HANDLED
+            .iter()
+            .map(|q| q.to_string())
+            .chain(outboxes)
+            .collect();
+        out.push((node.as_ref(), names));
+    }
+    out
 }
 
 /// Every work queue's activity counter, summed over the nodes.
-async fn activity(nodes: &[Arc<Node>]) -> u64 {
-    let mut sum = 0u64;
-    for node in nodes {
-        for q in work_queues(node).await {
-            sum = sum.wrapping_add(node.queue.activity(&q));
-        }
-    }
-    sum
+fn activity(queues: &[(&Node, Vec<String>)]) -> u64 {
+    queues
+        .iter()
+        .flat_map(|(node, names)| names.iter().map(|q| node.queue.activity(q)))
+        .fold(0u64, u64::wrapping_add)
 }
 
-async fn queues_empty(nodes: &[Arc<Node>]) -> bool {
-    for node in nodes {
-        for q in work_queues(node).await {
+async fn queues_empty(queues: &[(&Node, Vec<String>)]) -> bool {
+    for (node, names) in queues {
+        for q in names {
             // An unreadable queue counts as busy: the caller's timeout decides.
-            if node.queue.depth(&q).await.map_or(1, |d| d.total()) > 0 {
+            if node.queue.depth(q).await.map_or(1, |d| d.total()) > 0 {
                 return false;
             }
         }

@@ -40,17 +40,13 @@ impl Default for NodeOptions {
     }
 }
 
-fn config_err(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Config(e.to_string())
-}
-
 /// A tracker URL from the config: `sandbox:<id>` names a sandbox of this process.
 pub fn resolve_url(base_url: &str, sandboxes: &HashMap<String, String>) -> NodeResult<String> {
     match base_url.strip_prefix("sandbox:") {
         Some(id) => sandboxes
             .get(id)
             .cloned()
-            .ok_or_else(|| config_err(format!("no sandbox {id}"))),
+            .ok_or_else(|| NodeError::config(format!("no sandbox {id}"))),
         None => Ok(base_url.trim_end_matches('/').to_string()),
     }
 }
@@ -153,7 +149,7 @@ async fn register_webhook(
             .await
             .map_err(unavailable)?;
         if !resp.status().is_success() {
-            return Err(config_err(format!(
+            return Err(NodeError::config(format!(
                 "registering the webhook on {base} failed: {}",
                 resp.text().await.unwrap_or_default()
             )));
@@ -220,7 +216,7 @@ pub fn version_from(
 ) -> NodeResult<ConfigVersion> {
     let read = |p: &Path| {
         std::fs::read_to_string(base_dir.join(p)).map_err(|e| {
-            config_err(format!(
+            NodeError::config(format!(
                 "connection {}: cannot read {}: {e}",
                 section.id,
                 p.display()
@@ -261,7 +257,7 @@ async fn upsert_connection(
     let connector = node.tracker(&section.instance)?.kind();
     let version = version_from(section, base_dir, connector)?;
     twinsync_rules::RuleSet::compile(&version, twinsync_rules::Limits::default())
-        .map_err(|e| config_err(format!("connection {}: {e}", section.id)))?;
+        .map_err(|e| NodeError::config(format!("connection {}: {e}", section.id)))?;
     let triggers: Vec<Trigger> = section
         .trigger
         .iter()
@@ -309,7 +305,7 @@ async fn upsert_connection(
             let number = connection.add_draft(version, now);
             connection
                 .activate(number)
-                .map_err(|e| config_err(e.to_string()))?;
+                .map_err(|e| NodeError::config(e.to_string()))?;
             node.connections.insert(&connection).await?;
         }
         Some(mut connection) => {
@@ -325,7 +321,7 @@ async fn upsert_connection(
                 let number = connection.add_draft(version, now);
                 connection
                     .activate(number)
-                    .map_err(|e| config_err(e.to_string()))?;
+                    .map_err(|e| NodeError::config(e.to_string()))?;
             }
             connection.updated_ms = now;
             node.connections.update(&connection).await?;

@@ -55,6 +55,11 @@ pub enum NodeError {
 }
 
 impl NodeError {
+    /// A configuration error with the reason in words.
+    pub fn config(reason: impl std::fmt::Display) -> NodeError {
+        NodeError::Config(reason.to_string())
+    }
+
     pub fn is_retryable(&self) -> bool {
         match self {
             NodeError::Port(e) => e.is_retryable(),

@@ -11,10 +11,6 @@ use twinsync_core::ConnectorKind;
 use twinsync_ports::Tracker;
 use twinsync_sandbox::{SandboxConfig, SandboxTracker};
 
-fn config_err(e: impl std::fmt::Display) -> NodeError {
-    NodeError::Config(e.to_string())
-}
-
 /// The client for `inst`, talking to `base_url` (already resolved). Rule and key files
 /// named in the config are read relative to `base_dir`.
 pub fn tracker_for(
@@ -35,7 +31,7 @@ pub fn tracker_for(
                     project: None,
                 },
             )
-            .map_err(config_err)?,
+            .map_err(NodeError::config)?,
         ),
         #[cfg(feature = "redmine")]
         ConnectorKind::Redmine => Arc::new(
@@ -50,7 +46,7 @@ pub fn tracker_for(
                     text_formatting: inst.text_formatting.clone(),
                 },
             )
-            .map_err(config_err)?,
+            .map_err(NodeError::config)?,
         ),
         #[cfg(feature = "github")]
         ConnectorKind::Github => Arc::new(github_tracker(inst, base_url, base_dir)?),
@@ -58,7 +54,7 @@ pub fn tracker_for(
         ConnectorKind::Jira => Arc::new(jira_tracker(inst, base_url)?),
         #[allow(unreachable_patterns)]
         other => {
-            return Err(config_err(format!(
+            return Err(NodeError::config(format!(
                 "instance {}: the {other} connector is not in this build (cargo feature `{other}`)",
                 inst.id
             )));
@@ -75,14 +71,14 @@ fn github_tracker(
     let section = inst
         .github
         .as_ref()
-        .ok_or_else(|| config_err(format!("instance {}: no [github] table", inst.id)))?;
+        .ok_or_else(|| NodeError::config(format!("instance {}: no [github] table", inst.id)))?;
     let app = match &section.app {
         Some(a) => Some(twinsync_github::GithubApp {
             app_id: a.app_id,
             installation_id: a.installation_id,
             private_key_pem: std::fs::read_to_string(base_dir.join(&a.private_key_file)).map_err(
                 |e| {
-                    config_err(format!(
+                    NodeError::config(format!(
                         "instance {}: cannot read {}: {e}",
                         inst.id,
                         a.private_key_file.display()
@@ -103,7 +99,7 @@ fn github_tracker(
     if let Some(b) = section.burst {
         config.burst = b;
     }
-    twinsync_github::GithubTracker::new(inst.id.clone(), config).map_err(config_err)
+    twinsync_github::GithubTracker::new(inst.id.clone(), config).map_err(NodeError::config)
 }
 
 #[cfg(feature = "jira")]
@@ -114,7 +110,7 @@ fn jira_tracker(
     let section = inst
         .jira
         .as_ref()
-        .ok_or_else(|| config_err(format!("instance {}: no [jira] table", inst.id)))?;
+        .ok_or_else(|| NodeError::config(format!("instance {}: no [jira] table", inst.id)))?;
     let token = inst.token.clone().unwrap_or_default();
     let mut config = twinsync_jira::JiraConfig::basic(
         &base_url,
@@ -140,5 +136,5 @@ fn jira_tracker(
     if let Some(m) = section.attachment_max_bytes {
         config.attachment_max_bytes = m;
     }
-    twinsync_jira::JiraTracker::new(inst.id.clone(), config).map_err(config_err)
+    twinsync_jira::JiraTracker::new(inst.id.clone(), config).map_err(NodeError::config)
 }

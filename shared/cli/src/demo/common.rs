@@ -4,7 +4,9 @@
 use serde::Serialize;
 use serde_json::json;
 use std::path::PathBuf;
+use std::time::Duration;
 use twinsync_core::Item;
+use twinsync_node::Node;
 use twinsync_ports::Tracker;
 
 #[derive(clap::Args, Debug)]
@@ -131,10 +133,32 @@ where
     Ok(out)
 }
 
+/// Reads an item in full, waiting out a tracker's 429s as the nodes do.
 pub(crate) async fn full(tracker: &dyn Tracker, key: &str) -> Result<Item, String> {
-    tracker
-        .get_item(key)
+    for _ in 0..20 {
+        match tracker.get_item(key).await {
+            Ok(Some(item)) => return Ok(item),
+            Ok(None) => return Err(format!("{key} is missing")),
+            Err(e) => match e.retry_after_ms() {
+                Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                None => return Err(e.to_string()),
+            },
+        }
+    }
+    Err(format!("{key}: still rate limited"))
+}
+
+/// The key of the twin of `key` on the other side of the demo's connection.
+pub(crate) async fn twin_key(node: &Node, key: &str) -> Result<String, String> {
+    match node
+        .twins
+        .find_by_local(CONNECTION, key)
         .await
         .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("{key} is missing"))
+    {
+        Some(twin) => twin
+            .remote_key
+            .ok_or_else(|| format!("{key} has no twin yet: the twin is {:?}", twin.status)),
+        None => Err(format!("{key} is not under sync")),
+    }
 }

@@ -7,6 +7,7 @@
 mod common;
 pub mod jira_github;
 pub mod redmine;
+mod runner;
 pub mod sandbox;
 
 pub use common::{

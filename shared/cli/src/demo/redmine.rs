@@ -3,12 +3,14 @@
 //! `scripts/redmine-up` starts it and prints the three variables this reads.
 
 use super::common::{
-    CONNECTION, DemoArgs, DemoReport, PEOPLE, PROJECT_A, Step, create_item, for_each_limited, full,
-    item_body,
+    CONNECTION, DemoArgs, DemoReport, PEOPLE, PROJECT_A, create_item, for_each_limited, full,
+    item_body, twin_key,
 };
+use super::runner::{self, Outcome, Runner};
 use serde_json::{Value, json};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
-use twinsync_core::{ConnectorKind, ItemUpdate, NodeHelperMaps, User};
+use twinsync_core::{ConnectorKind, Item, ItemUpdate, NodeHelperMaps, User};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_local::quiet::wait_polled;
 use twinsync_node::config::{
@@ -213,215 +215,32 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
                 .await;
         }
     }
-    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    let process = Process::start(&config(&rm, &project), &dir, ProcessOptions::default())
-        .await
-        .map_err(|e| e.to_string())?;
-    let result = steps(&process, &rm, &project, args, started).await;
+    let (process, _dir) =
+        runner::start(args, &config(&rm, &project), ProcessOptions::default()).await?;
+    let result = steps(&process, &rm, &project, args, Runner::new(started)).await;
     process.stop().await;
     result
 }
 
-/// Waits until `node` has polled the Redmine issue `key` as it is now.
-async fn polled(
+/// Waits until `node` has polled the Redmine issue `key` as it is now, then until nothing
+/// is left to do: Redmine sends no webhooks.
+async fn polled_and_quiet(
+    process: &Process,
     node: &twinsync_node::Node,
     redmine: &dyn twinsync_ports::Tracker,
     key: &str,
     timeout: Duration,
 ) -> bool {
-    match redmine.get_item(key).await {
+    let polled = match redmine.get_item(key).await {
         Ok(Some(item)) => wait_polled(node, CONNECTION, item.updated_ms, timeout).await,
         _ => false,
-    }
+    };
+    polled && process.wait_quiet(timeout).await
 }
 
-async fn steps(
-    process: &Process,
-    rm: &RedmineEnv,
-    project: &str,
-    args: &DemoArgs,
-    started: Instant,
-) -> Result<DemoReport, String> {
-    let node_a = process.node("node-a").ok_or("node-a missing")?.clone();
-    let node_r = process.node("node-r").ok_or("node-r missing")?.clone();
-    let a = node_a.tracker("sandbox-a").map_err(|e| e.to_string())?;
-    let r = node_r.tracker("redmine").map_err(|e| e.to_string())?;
-    let url_a = process
-        .sandbox_urls
-        .get("a")
-        .ok_or("sandbox a missing")?
-        .clone();
-    let http = reqwest::Client::new();
-    let timeout = Duration::from_secs(120 + (args.items as u64) / 4);
-    let n = args.items.max(2);
-    let mut steps = Vec::new();
-
-    // 1. Items in the sandbox, each with a comment, reach Redmine.
-    let t = Instant::now();
-    let keys = for_each_limited(n, 4, |i| {
-        let http = http.clone();
-        let url = url_a.clone();
-        let a = a.clone();
-        async move {
-            let mut body = item_body(PROJECT_A, i, "sync");
-            body["status"] = json!("Open");
-            let key = create_item(&http, &url, body).await?;
-            let (email, name) = PEOPLE[i % 3];
-            let author = User {
-                email: email.into(),
-                display_name: name.into(),
-            };
-            a.add_comment(
-                &key,
-                &format!("Customer **Acme** is affected (#{i})."),
-                Some(&author),
-                None,
-            )
-            .await
-            .map_err(|e| e.to_string())?;
-            Ok(key)
-        }
-    })
-    .await?;
-    let quiet = process.wait_quiet(timeout).await;
-    steps.push(Step {
-        step: "create and sync".into(),
-        ms: t.elapsed().as_millis(),
-        detail: format!(
-            "{n} items with a comment created in the sandbox; {}",
-            if quiet {
-                "all queues drained"
-            } else {
-                "queues did NOT drain in time"
-            }
-        ),
-    });
-
-    // 2. An edit in Redmine (status and a note) flows back.
-    let t = Instant::now();
-    let twin_key = |key: String| {
-        let node_a = node_a.clone();
-        async move {
-            node_a
-                .twins
-                .find_by_local(CONNECTION, &key)
-                .await
-                .map_err(|e| e.to_string())?
-                .and_then(|t| t.remote_key)
-                .ok_or_else(|| format!("{key} has no twin in Redmine"))
-        }
-    };
-    let r0 = twin_key(keys[0].clone()).await?;
-    let resp = rm
-        .req(reqwest::Method::PUT, &format!("/issues/{r0}.json"))
-        .json(&json!({"issue": {"status_id": 2, "notes": "Reproduced; fix in review."}}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("editing Redmine issue {r0}: {}", resp.status()));
-    }
-    // Redmine sends no webhooks: wait until the node's poll has seen the edit, then
-    // until nothing is left to do.
-    let quiet2 =
-        polled(&node_r, r.as_ref(), &r0, timeout).await && process.wait_quiet(timeout).await;
-    let a0 = full(a.as_ref(), &keys[0]).await?;
-    steps.push(Step {
-        step: "edit in Redmine".into(),
-        ms: t.elapsed().as_millis(),
-        detail: format!(
-            "#{r0}: status In Progress + a note -> {} is {:?} with {} comments{}",
-            keys[0],
-            a0.status_name().unwrap_or("-"),
-            a0.comments.len(),
-            if quiet2 {
-                ""
-            } else {
-                " (queues did NOT drain)"
-            }
-        ),
-    });
-
-    // 3. Both sides edit the same item at once: different fields merge.
-    let t = Instant::now();
-    let r1 = twin_key(keys[1].clone()).await?;
-    let summary = ItemUpdate {
-        summary: Some("Checkout fails for order #1 (card payments only)".into()),
-        ..Default::default()
-    };
-    let (ra, rr) = tokio::join!(
-        a.update_item(&keys[1], &summary),
-        rm.req(reqwest::Method::PUT, &format!("/issues/{r1}.json"))
-            .json(&json!({"issue": {"priority_id": 4}}))
-            .send(),
-    );
-    ra.map_err(|e| e.to_string())?;
-    rr.map_err(|e| e.to_string())?;
-    let quiet3 =
-        polled(&node_r, r.as_ref(), &r1, timeout).await && process.wait_quiet(timeout).await;
-    let (m1a, m1r) = (
-        full(a.as_ref(), &keys[1]).await?,
-        full(r.as_ref(), &r1).await?,
-    );
-    steps.push(Step {
-        step: "concurrent edit, two fields".into(),
-        ms: t.elapsed().as_millis(),
-        detail: format!(
-            "the sandbox changed the summary while Redmine changed the priority -> sandbox {:?}/{:?}, Redmine {:?}/{:?}{}",
-            m1a.summary,
-            m1a.priority_name().unwrap_or("-"),
-            m1r.summary,
-            m1r.priority_name().unwrap_or("-"),
-            if quiet3 { "" } else { " (queues did NOT drain)" }
-        ),
-    });
-
-    // 4. Compare every pair; count Redmine issues per origin marker.
-    let t = Instant::now();
-    let mut mismatches = Vec::new();
-    let mut comments_synced = 0;
-    for key in &keys {
-        let x = full(a.as_ref(), key).await?;
-        let rk = match twin_key(key.clone()).await {
-            Ok(k) => k,
-            Err(e) => {
-                mismatches.push(e);
-                continue;
-            }
-        };
-        let y = full(r.as_ref(), &rk).await?;
-        if x.summary != y.summary {
-            mismatches.push(format!(
-                "{key}/#{rk}: summary {:?} vs {:?}",
-                x.summary, y.summary
-            ));
-        }
-        if x.description != y.description {
-            mismatches.push(format!("{key}/#{rk}: description differs"));
-        }
-        let ys = y.status_name().map(sandbox_status);
-        if x.status_name() != ys {
-            mismatches.push(format!(
-                "{key}/#{rk}: status {:?} vs {:?}",
-                x.status_name(),
-                y.status_name()
-            ));
-        }
-        if x.comments.len() != y.comments.len() {
-            mismatches.push(format!(
-                "{key}/#{rk}: {} comments vs {}",
-                x.comments.len(),
-                y.comments.len()
-            ));
-        }
-        comments_synced += y.comments.len().min(x.comments.len());
-    }
-    let mut origins = std::collections::HashMap::<String, usize>::new();
+/// How many issues of the project carry each origin marker (empty: none).
+async fn count_by_origin(rm: &RedmineEnv, project: &str) -> Result<HashMap<String, usize>, String> {
+    let mut origins = HashMap::<String, usize>::new();
     let mut offset = 0usize;
     loop {
         let page: Value = rm
@@ -447,31 +266,178 @@ async fn steps(
         }
         offset += issues.len();
         if issues.is_empty() || offset as u64 >= page["total_count"].as_u64().unwrap_or(0) {
-            break;
+            return Ok(origins);
         }
     }
+}
+
+/// A sandbox item and its Redmine twin agree under the connection's maps.
+fn compare(x: &Item, y: &Item, mismatches: &mut Vec<String>) {
+    let pair = format!("{}/#{}", x.key, y.key);
+    if x.summary != y.summary {
+        mismatches.push(format!(
+            "{pair}: summary {:?} vs {:?}",
+            x.summary, y.summary
+        ));
+    }
+    if x.description != y.description {
+        mismatches.push(format!("{pair}: description differs"));
+    }
+    if x.status_name() != y.status_name().map(sandbox_status) {
+        mismatches.push(format!(
+            "{pair}: status {:?} vs {:?}",
+            x.status_name(),
+            y.status_name()
+        ));
+    }
+    if x.comments.len() != y.comments.len() {
+        mismatches.push(format!(
+            "{pair}: {} comments vs {}",
+            x.comments.len(),
+            y.comments.len()
+        ));
+    }
+}
+
+async fn steps(
+    process: &Process,
+    rm: &RedmineEnv,
+    project: &str,
+    args: &DemoArgs,
+    mut run: Runner,
+) -> Result<DemoReport, String> {
+    let node_a = process.node("node-a").ok_or("node-a missing")?.clone();
+    let node_r = process.node("node-r").ok_or("node-r missing")?.clone();
+    let a = node_a.tracker("sandbox-a").map_err(|e| e.to_string())?;
+    let r = node_r.tracker("redmine").map_err(|e| e.to_string())?;
+    let url_a = process
+        .sandbox_urls
+        .get("a")
+        .ok_or("sandbox a missing")?
+        .clone();
+    let http = reqwest::Client::new();
+    let timeout = Duration::from_secs(120 + (args.items as u64) / 4);
+    let n = args.items.max(2);
+
+    // 1. Items in the sandbox, each with a comment, reach Redmine.
+    let keys = for_each_limited(n, 4, |i| {
+        let http = http.clone();
+        let url = url_a.clone();
+        let a = a.clone();
+        async move {
+            let mut body = item_body(PROJECT_A, i, "sync");
+            body["status"] = json!("Open");
+            let key = create_item(&http, &url, body).await?;
+            let (email, name) = PEOPLE[i % 3];
+            let author = User {
+                email: email.into(),
+                display_name: name.into(),
+            };
+            a.add_comment(
+                &key,
+                &format!("Customer **Acme** is affected (#{i})."),
+                Some(&author),
+                None,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            Ok(key)
+        }
+    })
+    .await?;
+    run.settle(process.wait_quiet(timeout)).await;
+    run.record(
+        "create and sync",
+        format!("{n} items with a comment created in the sandbox"),
+    );
+
+    // 2. An edit in Redmine (status and a note) flows back.
+    let r0 = twin_key(&node_a, &keys[0]).await?;
+    let resp = rm
+        .req(reqwest::Method::PUT, &format!("/issues/{r0}.json"))
+        .json(&json!({"issue": {"status_id": 2, "notes": "Reproduced; fix in review."}}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("editing Redmine issue {r0}: {}", resp.status()));
+    }
+    run.settle(polled_and_quiet(process, &node_r, r.as_ref(), &r0, timeout))
+        .await;
+    let a0 = full(a.as_ref(), &keys[0]).await?;
+    run.record(
+        "edit in Redmine",
+        format!(
+            "#{r0}: status In Progress + a note -> {} is {:?} with {} comments",
+            keys[0],
+            a0.status_name().unwrap_or("-"),
+            a0.comments.len(),
+        ),
+    );
+
+    // 3. Both sides edit the same item at once: different fields merge.
+    let r1 = twin_key(&node_a, &keys[1]).await?;
+    let summary = ItemUpdate {
+        summary: Some("Checkout fails for order #1 (card payments only)".into()),
+        ..Default::default()
+    };
+    let (ra, rr) = tokio::join!(
+        a.update_item(&keys[1], &summary),
+        rm.req(reqwest::Method::PUT, &format!("/issues/{r1}.json"))
+            .json(&json!({"issue": {"priority_id": 4}}))
+            .send(),
+    );
+    ra.map_err(|e| e.to_string())?;
+    rr.map_err(|e| e.to_string())?;
+    run.settle(polled_and_quiet(process, &node_r, r.as_ref(), &r1, timeout))
+        .await;
+    let (m1a, m1r) = (
+        full(a.as_ref(), &keys[1]).await?,
+        full(r.as_ref(), &r1).await?,
+    );
+    run.record(
+        "concurrent edit, two fields",
+        format!(
+            "the sandbox changed the summary while Redmine changed the priority -> sandbox {:?}/{:?}, Redmine {:?}/{:?}",
+            m1a.summary,
+            m1a.priority_name().unwrap_or("-"),
+            m1r.summary,
+            m1r.priority_name().unwrap_or("-"),
+        ),
+    );
+
+    // 4. Compare every pair; count Redmine issues per origin marker.
+    let mut mismatches = Vec::new();
+    let mut comments_synced = 0;
+    for key in &keys {
+        let rk = match twin_key(&node_a, key).await {
+            Ok(k) => k,
+            Err(e) => {
+                mismatches.push(e);
+                continue;
+            }
+        };
+        let (x, y) = (full(a.as_ref(), key).await?, full(r.as_ref(), &rk).await?);
+        compare(&x, &y, &mut mismatches);
+        comments_synced += y.comments.len().min(x.comments.len());
+    }
+    let origins = count_by_origin(rm, project).await?;
     let duplicates: usize = origins.values().map(|c| c.saturating_sub(1)).sum();
-    steps.push(Step {
-        step: "compare".into(),
-        ms: t.elapsed().as_millis(),
-        detail: format!(
-            "{} pairs compared field by field: {} mismatches; {} Redmine issues, {duplicates} duplicates",
+    let redmine_issues = origins.values().sum::<usize>();
+    run.record(
+        "compare",
+        format!(
+            "{} pairs compared field by field: {} mismatches; {redmine_issues} Redmine issues, {duplicates} duplicates",
             keys.len(),
             mismatches.len(),
-            origins.values().sum::<usize>()
         ),
-    });
-    let elapsed = started.elapsed();
-    Ok(DemoReport {
-        converged: mismatches.is_empty() && quiet && quiet2 && quiet3,
-        items_a_to_b: origins.values().sum(),
-        items_b_to_a: 0,
+    );
+    Ok(run.report(Outcome {
+        items: n,
+        items_a_to_b: redmine_issues,
         comments_synced,
         duplicates,
-        conflicts: 0,
         mismatches,
-        elapsed_ms: elapsed.as_millis(),
-        items_per_second: n as f64 / elapsed.as_secs_f64().max(0.001),
-        steps,
-    })
+        ..Outcome::default()
+    }))
 }

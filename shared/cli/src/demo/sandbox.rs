@@ -3,9 +3,10 @@
 //! the trackers, signed webhooks into the nodes, SQLite queues between the handlers.
 
 use super::common::{
-    CONNECTION, DemoArgs, DemoReport, PEOPLE, PROJECT_A, PROJECT_B, Step, create_item,
-    for_each_limited, full, item_body,
+    CONNECTION, DemoArgs, DemoReport, PEOPLE, PROJECT_A, PROJECT_B, create_item, for_each_limited,
+    full, item_body, twin_key,
 };
+use super::runner::{self, Outcome, Runner};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -275,35 +276,18 @@ async fn count_conflicts(nodes: &[Arc<Node>]) -> usize {
     n
 }
 
-async fn find_twin_key(node: &Node, local_key: &str) -> Result<String, String> {
-    node.twins
-        .find_by_local(CONNECTION, local_key)
-        .await
-        .map_err(|e| e.to_string())?
-        .and_then(|t| t.remote_key)
-        .ok_or_else(|| format!("{local_key} has no twin"))
-}
-
 /// Runs the whole scenario and reports it. Public for the end-to-end tests, which pass
 /// fault-injecting options.
 pub async fn scenario(args: &DemoArgs, options: &ProcessOptions) -> Result<DemoReport, String> {
     let started = Instant::now();
-    let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| tmp.path().to_path_buf());
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let secret = uuid::Uuid::new_v4().to_string();
-    let process = Process::start(&config(&secret), &dir, options.clone())
-        .await
-        .map_err(|e| e.to_string())?;
-    let result = steps(&process, args, started).await;
+    let (process, _dir) = runner::start(args, &config(&secret), options.clone()).await?;
+    let result = steps(&process, args, Runner::new(started)).await;
     process.stop().await;
     result
 }
 
-async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<DemoReport, String> {
+async fn steps(process: &Process, args: &DemoArgs, mut run: Runner) -> Result<DemoReport, String> {
     let node_a = process.node("node-a").ok_or("node-a missing")?.clone();
     let node_b = process.node("node-b").ok_or("node-b missing")?.clone();
     let nodes = vec![node_a.clone(), node_b.clone()];
@@ -321,12 +305,10 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
         .clone();
     let http = reqwest::Client::new();
     let timeout = Duration::from_secs(120 + (args.items as u64) / 20);
-    let mut steps = Vec::new();
     let n = args.items.max(3);
     let n_b = (n / 10).max(2);
 
     // 1. Items in A (and a few in B), each with two comments.
-    let t = Instant::now();
     let keys_a = for_each_limited(n, 16, |i| {
         let http = http.clone();
         let url = url_a.clone();
@@ -365,60 +347,49 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
     .await?;
     // One item outside the trigger: it must stay where it is.
     let outsider = create_item(&http, &url_a, item_body(PROJECT_A, 99_999, "internal")).await?;
-    let quiet = process.wait_quiet(timeout).await;
-    steps.push(Step {
-        step: "create and sync".into(),
-        ms: t.elapsed().as_millis(),
-        detail: format!(
-            "{n} items created in A (DEMO, label sync) and {n_b} in B (SUPPORT, label escalate), 2 comments each in A; {}",
-            if quiet { "all queues drained" } else { "queues did NOT drain in time" }
+    run.settle(process.wait_quiet(timeout)).await;
+    run.record(
+        "create and sync",
+        format!(
+            "{n} items created in A (DEMO, label sync) and {n_b} in B (SUPPORT, label escalate), 2 comments each in A"
         ),
-    });
+    );
 
     // 2. An edit on B flows back to A.
-    let t = Instant::now();
-    let b1 = find_twin_key(&node_a, &keys_a[0]).await?;
-    b.update_item(
-        &b1,
-        &ItemUpdate {
-            status: Some("Doing".into()),
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let b1 = twin_key(&node_a, &keys_a[0]).await?;
+    let doing = ItemUpdate {
+        status: Some("Doing".into()),
+        ..Default::default()
+    };
+    b.update_item(&b1, &doing)
+        .await
+        .map_err(|e| e.to_string())?;
+    let bo = User {
+        email: "bo@example.com".into(),
+        display_name: "Bo Chen".into(),
+    };
     b.add_comment(
         &b1,
         "Reproduced on staging; fix in review.",
-        Some(&User {
-            email: "bo@example.com".into(),
-            display_name: "Bo Chen".into(),
-        }),
+        Some(&bo),
         None,
     )
     .await
     .map_err(|e| e.to_string())?;
-    let quiet2 = process.wait_quiet(timeout).await;
+    run.settle(process.wait_quiet(timeout)).await;
     let a1 = full(a.as_ref(), &keys_a[0]).await?;
-    steps.push(Step {
-        step: "edit on B".into(),
-        ms: t.elapsed().as_millis(),
-        detail: format!(
-            "{b1}: status Doing + a comment -> {} is now {:?} with {} comments{}",
+    run.record(
+        "edit on B",
+        format!(
+            "{b1}: status Doing + a comment -> {} is now {:?} with {} comments",
             keys_a[0],
             a1.status_name().unwrap_or("-"),
             a1.comments.len(),
-            if quiet2 {
-                ""
-            } else {
-                " (queues did NOT drain)"
-            }
         ),
-    });
+    );
 
     // 3. Both sides edit the same item at once: different fields merge.
-    let t = Instant::now();
-    let b2 = find_twin_key(&node_a, &keys_a[1]).await?;
+    let b2 = twin_key(&node_a, &keys_a[1]).await?;
     let (ua, ub) = (
         ItemUpdate {
             summary: Some("Checkout fails for order #1 (card payments only)".into()),
@@ -432,27 +403,24 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
     let (ra, rb) = tokio::join!(a.update_item(&keys_a[1], &ua), b.update_item(&b2, &ub));
     ra.map_err(|e| e.to_string())?;
     rb.map_err(|e| e.to_string())?;
-    let quiet3 = process.wait_quiet(timeout).await;
+    run.settle(process.wait_quiet(timeout)).await;
     let (m2a, m2b) = (
         full(a.as_ref(), &keys_a[1]).await?,
         full(b.as_ref(), &b2).await?,
     );
-    steps.push(Step {
-        step: "concurrent edit, two fields".into(),
-        ms: t.elapsed().as_millis(),
-        detail: format!(
-            "A changed the summary while B changed the priority of the same item -> A: {:?}/{:?}, B: {:?}/{:?}{}",
+    run.record(
+        "concurrent edit, two fields",
+        format!(
+            "A changed the summary while B changed the priority of the same item -> A: {:?}/{:?}, B: {:?}/{:?}",
             m2a.summary,
             m2a.priority_name().unwrap_or("-"),
             m2b.summary,
             m2b.priority_name().unwrap_or("-"),
-            if quiet3 { "" } else { " (queues did NOT drain)" }
         ),
-    });
+    );
 
     // 4. Both sides change the same field: the connection's policy decides.
-    let t = Instant::now();
-    let b3 = find_twin_key(&node_a, &keys_a[2]).await?;
+    let b3 = twin_key(&node_a, &keys_a[2]).await?;
     let (ua, ub) = (
         ItemUpdate {
             status: Some("Done".into()),
@@ -466,71 +434,50 @@ async fn steps(process: &Process, args: &DemoArgs, started: Instant) -> Result<D
     let (ra, rb) = tokio::join!(a.update_item(&keys_a[2], &ua), b.update_item(&b3, &ub));
     ra.map_err(|e| e.to_string())?;
     rb.map_err(|e| e.to_string())?;
-    let quiet4 = process.wait_quiet(timeout).await;
+    run.settle(process.wait_quiet(timeout)).await;
     let (m3a, m3b) = (
         full(a.as_ref(), &keys_a[2]).await?,
         full(b.as_ref(), &b3).await?,
     );
-    steps.push(Step {
-        step: "concurrent edit, same field".into(),
-        ms: t.elapsed().as_millis(),
-        detail: format!(
-            "A set Done while B set Doing -> A: {:?}, B: {:?} (newest wins){}",
+    run.record(
+        "concurrent edit, same field",
+        format!(
+            "A set Done while B set Doing -> A: {:?}, B: {:?} (newest wins)",
             m3a.status_name().unwrap_or("-"),
             m3b.status_name().unwrap_or("-"),
-            if quiet4 {
-                ""
-            } else {
-                " (queues did NOT drain)"
-            }
         ),
-    });
+    );
 
     // 5. Verify everything, field by field.
-    let t = Instant::now();
     let pairing = pair_up(a.as_ref(), b.as_ref()).await?;
-    let (mismatches, comments, duplicate_comments) =
+    let (mut problems, comments, duplicate_comments) =
         compare(a.as_ref(), b.as_ref(), &pairing.pairs).await?;
-    let outsider_synced = pairing.pairs.iter().any(|(ka, _)| *ka == outsider);
-    let conflicts = count_conflicts(&nodes).await;
-    let all_a = keys_a
-        .iter()
-        .all(|k| pairing.pairs.iter().any(|(ka, _)| ka == k));
-    let all_b = keys_b
-        .iter()
-        .all(|k| pairing.pairs.iter().any(|(_, kb)| kb == k));
-    let mut problems = mismatches;
-    if !all_a || !all_b {
+    let paired_a = |k: &String| pairing.pairs.iter().any(|(ka, _)| ka == k);
+    let paired_b = |k: &String| pairing.pairs.iter().any(|(_, kb)| kb == k);
+    if !keys_a.iter().all(paired_a) || !keys_b.iter().all(paired_b) {
         problems.push("not every item reached the other side".into());
     }
-    if outsider_synced {
+    if paired_a(&outsider) {
         problems.push(format!("{outsider} synced although no trigger matches it"));
     }
     if duplicate_comments > 0 {
         problems.push(format!("{duplicate_comments} duplicated comments"));
     }
-    let converged = problems.is_empty() && quiet && quiet2 && quiet3 && quiet4;
-    steps.push(Step {
-        step: "verify".into(),
-        ms: t.elapsed().as_millis(),
-        detail: format!(
+    run.record(
+        "verify",
+        format!(
             "{} pairs compared field by field (summary, description, status via map, priority, labels, assignee, comments); {} problems",
             pairing.pairs.len(),
             problems.len()
         ),
-    });
-    let elapsed = started.elapsed();
-    Ok(DemoReport {
-        converged,
+    );
+    Ok(run.report(Outcome {
+        items: pairing.a_to_b + pairing.b_to_a,
         items_a_to_b: pairing.a_to_b,
         items_b_to_a: pairing.b_to_a,
         comments_synced: comments,
         duplicates: pairing.duplicates + duplicate_comments,
-        conflicts,
+        conflicts: count_conflicts(&nodes).await,
         mismatches: problems,
-        elapsed_ms: elapsed.as_millis(),
-        items_per_second: (pairing.a_to_b + pairing.b_to_a) as f64
-            / elapsed.as_secs_f64().max(0.001),
-        steps,
-    })
+    }))
 }

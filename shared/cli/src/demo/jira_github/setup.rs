@@ -1,0 +1,241 @@
+//! The world of the Jira–GitHub demo: the fakes with their accounts and tokens, the two
+//! nodes' configuration, and the people who work in the trackers.
+
+use super::super::common::{CONNECTION, PEOPLE};
+use serde_json::Value;
+use std::time::Duration;
+use twinsync_core::ConnectorKind;
+use twinsync_fakes::github::FakeGithub;
+use twinsync_fakes::jira::FakeJira;
+use twinsync_github::UserEntry;
+use twinsync_node::config::{
+    ConnectionSection, GithubSection, InstanceSection, JiraSection, NodeSection, ProcessConfig,
+    TriggerSection,
+};
+
+pub(super) const PROJECT: &str = "DEMO";
+pub(super) const REPO: &str = "acme/demo";
+pub(super) const BOT_EMAIL: &str = "twinsync-bot@example.com";
+pub(super) const BOT_JIRA_TOKEN: &str = "jira-bot-token";
+pub(super) const BOT_GITHUB_TOKEN: &str = "ghp-twinsync-bot";
+pub(super) const BOT_LOGIN: &str = "twinsync-bot";
+
+pub(super) fn login(email: &str) -> String {
+    email.split('@').next().unwrap_or(email).to_string()
+}
+
+pub(super) fn config(jira_url: &str, github_url: &str) -> ProcessConfig {
+    let connection =
+        |instance: &str, remote: &str, target: &str, trigger: &str| ConnectionSection {
+            id: CONNECTION.into(),
+            name: "Demo: Jira <-> GitHub".into(),
+            instance: instance.into(),
+            remote_node: remote.into(),
+            target_project: target.into(),
+            outgoing: None,
+            incoming: None,
+            conflicts: None,
+            helper_maps: None,
+            trigger: vec![TriggerSection {
+                id: None,
+                query: trigger.into(),
+            }],
+            plan: vec![],
+        };
+    let instance = |id: &str, connector: ConnectorKind, url: &str, token: &str| InstanceSection {
+        id: id.into(),
+        connector,
+        base_url: url.into(),
+        webhook_secret: format!("{connector}-hook-secret"),
+        token: Some(token.into()),
+        origin_field_id: None,
+        project: None,
+        tracker: None,
+        text_formatting: None,
+        register_webhook: true,
+        github: None,
+        jira: None,
+    };
+    let mut jira = instance("jira", ConnectorKind::Jira, jira_url, BOT_JIRA_TOKEN);
+    jira.jira = Some(JiraSection {
+        project: PROJECT.into(),
+        email: Some(BOT_EMAIL.into()),
+        issue_type: None,
+        requests_per_minute: Some(100_000),
+        burst: Some(1_000),
+        attachment_max_bytes: None,
+    });
+    let mut github = instance(
+        "github",
+        ConnectorKind::Github,
+        github_url,
+        BOT_GITHUB_TOKEN,
+    );
+    github.github = Some(GithubSection {
+        repo: REPO.into(),
+        app: None,
+        users: PEOPLE
+            .iter()
+            .map(|(email, name)| UserEntry {
+                login: login(email),
+                email: email.to_string(),
+                name: name.to_string(),
+            })
+            .collect(),
+        requests_per_minute: Some(100_000),
+        burst: Some(1_000),
+    });
+    let node = |id: &str, instance: InstanceSection, connection: ConnectionSection| NodeSection {
+        id: id.into(),
+        data_dir: id.into(),
+        listen: "127.0.0.1:0".into(),
+        // Webhooks bring the changes; polling is the safety net.
+        poll_interval_ms: 5_000,
+        instance: vec![instance],
+        connection: vec![connection],
+    };
+    ProcessConfig {
+        sandbox: vec![],
+        node: vec![
+            node(
+                "node-j",
+                jira,
+                connection(
+                    "jira",
+                    "node-g",
+                    PROJECT,
+                    "project = DEMO AND labels = sync",
+                ),
+            ),
+            node(
+                "node-g",
+                github,
+                connection("github", "node-j", REPO, "labels = sync"),
+            ),
+        ],
+    }
+}
+
+/// A person working in the trackers through their REST APIs. A 429 or 503 is waited out
+/// as the vendors ask, as any good client does.
+#[derive(Clone)]
+pub(super) struct Person {
+    pub(super) http: reqwest::Client,
+    pub(super) jira_url: String,
+    pub(super) github_url: String,
+    pub(super) email: String,
+}
+
+impl Person {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        url: String,
+        body: Option<Value>,
+        github: bool,
+    ) -> Result<Value, String> {
+        for _ in 0..10 {
+            let mut req = self.http.request(method.clone(), &url);
+            req = if github {
+                req.bearer_auth(format!("ghp-{}", login(&self.email)))
+                    .header("accept", "application/vnd.github+json")
+                    .header("user-agent", "demo-person")
+            } else {
+                req.basic_auth(&self.email, Some(format!("jira-{}", login(&self.email))))
+            };
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            let resp = req.send().await.map_err(|e| e.to_string())?;
+            let status = resp.status().as_u16();
+            if status == 429
+                || status == 503
+                || (status == 403 && resp.headers().contains_key("retry-after"))
+            {
+                let wait = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                continue;
+            }
+            let text = resp.text().await.map_err(|e| e.to_string())?;
+            if status >= 300 {
+                return Err(format!("{method} {url}: {status} {text}"));
+            }
+            return Ok(serde_json::from_str(&text).unwrap_or(Value::Null));
+        }
+        Err(format!("{method} {url}: still rate limited after 10 tries"))
+    }
+
+    pub(super) async fn jira(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        self.call(
+            method,
+            format!("{}/rest/api/3{path}", self.jira_url),
+            body,
+            false,
+        )
+        .await
+    }
+
+    pub(super) async fn github(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        self.call(method, format!("{}{path}", self.github_url), body, true)
+            .await
+    }
+}
+
+/// Starts the fake Jira and the fake GitHub with the bot's and the people's accounts.
+/// Every 40th request gets a 429, as real trackers under load do.
+pub(super) async fn start_fakes() -> Result<(FakeJira, FakeGithub), String> {
+    let mut accounts = vec![(BOT_EMAIL.to_string(), "twinsync bot".to_string())];
+    accounts.extend(PEOPLE.iter().map(|(e, n)| (e.to_string(), n.to_string())));
+    let mut api_tokens = vec![(BOT_JIRA_TOKEN.to_string(), BOT_EMAIL.to_string())];
+    api_tokens.extend(
+        PEOPLE
+            .iter()
+            .map(|(e, _)| (format!("jira-{}", login(e)), e.to_string())),
+    );
+    let jira_fake = FakeJira::start(
+        "127.0.0.1:0",
+        twinsync_fakes::jira::FakeOptions {
+            projects: vec![PROJECT.into()],
+            accounts,
+            api_tokens,
+            oauth_tokens: vec![],
+            custom_fields: vec![],
+            webhook_secret: "jira-hook-secret".into(),
+            every_nth_429: 40,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let mut tokens = vec![(BOT_GITHUB_TOKEN.to_string(), BOT_LOGIN.to_string())];
+    tokens.extend(
+        PEOPLE
+            .iter()
+            .map(|(e, _)| (format!("ghp-{}", login(e)), login(e))),
+    );
+    let github_fake = FakeGithub::start(
+        "127.0.0.1:0",
+        twinsync_fakes::github::FakeOptions {
+            tokens,
+            repos: vec![REPO.into()],
+            every_nth_429: 40,
+            ..twinsync_fakes::github::FakeOptions::default()
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok((jira_fake, github_fake))
+}

@@ -690,6 +690,7 @@ async fn every_exchange_follows_githubs_openapi_description() {
 
 mod sync {
     use super::*;
+    use crate::support::until;
     use twinsync_cli::demo;
     use twinsync_core::NodeHelperMaps;
     use twinsync_local::process::{Process, ProcessOptions};
@@ -816,16 +817,6 @@ mod sync {
                 },
             ],
         }
-    }
-
-    async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
-        for _ in 0..secs * 10 {
-            if check().await {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("timed out waiting for {what}");
     }
 
     /// Exchanges with the fake since `from`, leaving out webhook-free reads of the test.

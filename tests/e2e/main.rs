@@ -9,4 +9,5 @@ mod redmine;
 mod restart;
 mod rule_errors;
 mod scheduler;
+mod support;
 mod webhooks;

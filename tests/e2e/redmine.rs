@@ -16,6 +16,8 @@ use twinsync_node::config::{
 };
 use twinsync_ports::TwinQuery;
 
+use crate::support::{synced_twins, until};
+
 /// The tests share one Redmine on SQLite, which answers "database is locked" (500) under
 /// concurrent bulk writes; they take turns.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -245,28 +247,6 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
 }
 
 /// How many twins of `connection` on `node` are synced.
-async fn synced_twins(node: &twinsync_node::Node, connection: &str) -> usize {
-    node.twins
-        .list(&TwinQuery {
-            connection_id: Some(connection.into()),
-            status: Some("synced".into()),
-            limit: 100_000,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .len()
-}
-
-async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
-    for _ in 0..secs * 10 {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sandbox_and_redmine_sync_both_ways() {

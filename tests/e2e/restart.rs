@@ -11,6 +11,8 @@ use twinsync_node::NodeSettings;
 use twinsync_node::handlers::scheduler;
 use twinsync_ports::queues;
 
+use crate::support::{synced_twins, until};
+
 fn options() -> ProcessOptions {
     ProcessOptions {
         // Short visibility so messages a killed worker held come back quickly.
@@ -47,8 +49,12 @@ async fn killed_nodes_resume_on_the_same_files() {
                 .unwrap(),
         );
     }
-    // Kill while the first items are in flight.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill while the sync is under way: the first items have twins, most do not yet.
+    let node_a = p.node("node-a").unwrap().clone();
+    until("the first items synced", 60, async || {
+        synced_twins(&node_a, CONNECTION).await >= 3
+    })
+    .await;
     p.kill().await;
 
     let p = Process::start(&config, dir.path(), options())
@@ -67,6 +73,7 @@ async fn killed_nodes_resume_on_the_same_files() {
         .and_then(|t| t.remote_key)
         .expect("first item has a twin");
     let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
+    let outgoing_before = p.node("node-b").unwrap().queue.activity(queues::OUTGOING);
     b.update_item(
         &b_key,
         &ItemUpdate {
@@ -76,7 +83,12 @@ async fn killed_nodes_resume_on_the_same_files() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Kill once B has taken the change in (its webhook queued work), before it settles.
+    let node_b = p.node("node-b").unwrap().clone();
+    until("B took the edit in", 60, async || {
+        node_b.queue.activity(queues::OUTGOING) > outgoing_before
+    })
+    .await;
     p.kill().await;
 
     let p = Process::start(&config, dir.path(), options())

@@ -745,11 +745,13 @@ mod sync {
             }],
             node: vec![
                 NodeSection {
+                    ca_file: None,
                     id: "node-a".into(),
                     data_dir: "node-a".into(),
                     listen: "127.0.0.1:0".into(),
                     poll_interval_ms: 1_000,
                     instance: vec![InstanceSection {
+                        ca_file: None,
                         id: "sandbox-a".into(),
                         connector: twinsync_core::ConnectorKind::Sandbox,
                         base_url: "sandbox:a".into(),
@@ -776,12 +778,14 @@ mod sync {
                     )],
                 },
                 NodeSection {
+                    ca_file: None,
                     id: "node-g".into(),
                     data_dir: "node-g".into(),
                     listen: "127.0.0.1:0".into(),
                     // Webhooks bring GitHub's changes; polling is the safety net.
                     poll_interval_ms: 5_000,
                     instance: vec![InstanceSection {
+                        ca_file: None,
                         id: "github".into(),
                         connector: twinsync_core::ConnectorKind::Github,
                         base_url: api_url.into(),

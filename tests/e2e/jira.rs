@@ -652,11 +652,13 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
     let cfg = ProcessConfig {
         sandbox: vec![],
         node: vec![NodeSection {
+            ca_file: None,
             id: "node-j".into(),
             data_dir: "node-j".into(),
             listen: "127.0.0.1:0".into(),
             poll_interval_ms: 60_000,
             instance: vec![InstanceSection {
+                ca_file: None,
                 id: "jira".into(),
                 connector: twinsync_core::ConnectorKind::Jira,
                 base_url: fake.url.clone(),

@@ -29,11 +29,13 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
             }],
         }],
         node: vec![NodeSection {
+            ca_file: None,
             id: node.into(),
             data_dir: node.into(),
             listen: "127.0.0.1:0".into(),
             poll_interval_ms: 5_000,
             instance: vec![InstanceSection {
+                ca_file: None,
                 id: format!("sandbox-{sandbox}"),
                 connector: twinsync_core::ConnectorKind::Sandbox,
                 base_url: format!("sandbox:{sandbox}"),

@@ -179,11 +179,13 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
         }],
         node: vec![
             NodeSection {
+                ca_file: None,
                 id: "node-a".into(),
                 data_dir: "node-a".into(),
                 listen: "127.0.0.1:0".into(),
                 poll_interval_ms: 1_000,
                 instance: vec![InstanceSection {
+                    ca_file: None,
                     id: "sandbox-a".into(),
                     connector: twinsync_core::ConnectorKind::Sandbox,
                     base_url: "sandbox:a".into(),
@@ -213,11 +215,13 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 )],
             },
             NodeSection {
+                ca_file: None,
                 id: "node-r".into(),
                 data_dir: "node-r".into(),
                 listen: "127.0.0.1:0".into(),
                 poll_interval_ms: 500,
                 instance: vec![InstanceSection {
+                    ca_file: None,
                     id: "redmine".into(),
                     connector: twinsync_core::ConnectorKind::Redmine,
                     base_url: rm.url.clone(),
@@ -776,6 +780,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
             plan: vec![],
         };
     let instance = |id: &str, connector: ConnectorKind, url: &str, token: &str| InstanceSection {
+        ca_file: None,
         id: id.into(),
         connector,
         base_url: url.into(),
@@ -815,6 +820,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
     });
     let node =
         |id: &str, instance: InstanceSection, connection: Vec<ConnectionSection>| NodeSection {
+            ca_file: None,
             id: id.into(),
             data_dir: id.into(),
             listen: "127.0.0.1:0".into(),

@@ -542,6 +542,7 @@ async fn start_node(
                 token: None,
                 webhook_secret: SECRET.into(),
                 project: None,
+                ca_file: None,
             },
         )
         .unwrap(),

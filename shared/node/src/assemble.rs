@@ -9,6 +9,7 @@ use crate::{Node, NodeError, NodeResult, NodeSettings};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_core::{
     Clock, ConfigVersion, Connection, ConnectionStatus, ConnectorKind, SyncPlan, Trigger,
 };
@@ -187,6 +188,17 @@ pub async fn build_node_on(
         options.clock.clone(),
     );
     node.settings = options.node.clone();
+    // Node-to-node calls trust a peer's private CA only when the section names one.
+    node.http = outbound::client(
+        &ClientOptions::with_timeout(std::time::Duration::from_secs(30)).ca_file(
+            section
+                .ca_file
+                .as_ref()
+                .map(|f| base_dir.join(f))
+                .as_deref(),
+        ),
+    )
+    .map_err(|e| NodeError::config(format!("node {}: {e}", section.id)))?;
     for inst in &section.instance {
         let base_url = resolve_url(&inst.base_url, sandbox_urls)?;
         let tracker = crate::trackers::tracker_for(inst, base_url, base_dir)?;

@@ -55,6 +55,10 @@ pub struct NodeSection {
     pub instance: Vec<InstanceSection>,
     #[serde(default)]
     pub connection: Vec<ConnectionSection>,
+    /// PEM certificates trusted besides the platform's roots when this node calls other
+    /// nodes (a peer behind a private CA); relative to the config file.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_listen() -> String {
@@ -94,6 +98,10 @@ pub struct InstanceSection {
     /// Jira Cloud: the project, the account and the budget.
     #[serde(default)]
     pub jira: Option<JiraSection>,
+    /// PEM certificates trusted besides the platform's roots, for a tracker behind a
+    /// private CA (self-hosted Redmine or Jira Data Center); relative to the config file.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 /// A Jira site: the instance's `token` is the API token (Basic auth with `email`) or,

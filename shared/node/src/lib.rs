@@ -160,11 +160,12 @@ impl Node {
             rules: RulesCache::default(),
             clock,
             settings: NodeSettings::default(),
-            http: reqwest::Client::builder()
-                .connect_timeout(std::time::Duration::from_secs(5))
-                .timeout(std::time::Duration::from_secs(30))
-                .build()
-                .unwrap_or_default(),
+            http: twinsync_connector_kit::outbound::client(
+                &twinsync_connector_kit::outbound::ClientOptions::with_timeout(
+                    std::time::Duration::from_secs(30),
+                ),
+            )
+            .unwrap_or_default(),
             public_url: RwLock::new(None),
         }
     }

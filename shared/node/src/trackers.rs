@@ -18,8 +18,7 @@ pub fn tracker_for(
     base_url: String,
     base_dir: &Path,
 ) -> NodeResult<Arc<dyn Tracker>> {
-    // Unused when every optional connector is left out.
-    let _ = base_dir;
+    let ca_file = inst.ca_file.as_ref().map(|f| base_dir.join(f));
     Ok(match inst.connector {
         ConnectorKind::Sandbox => Arc::new(
             SandboxTracker::new(
@@ -29,6 +28,7 @@ pub fn tracker_for(
                     token: inst.token.clone(),
                     webhook_secret: inst.webhook_secret.clone(),
                     project: None,
+                    ca_file,
                 },
             )
             .map_err(NodeError::config)?,
@@ -44,14 +44,15 @@ pub fn tracker_for(
                     tracker: inst.tracker.clone(),
                     project: inst.project.clone(),
                     text_formatting: inst.text_formatting.clone(),
+                    ca_file,
                 },
             )
             .map_err(NodeError::config)?,
         ),
         #[cfg(feature = "github")]
-        ConnectorKind::Github => Arc::new(github_tracker(inst, base_url, base_dir)?),
+        ConnectorKind::Github => Arc::new(github_tracker(inst, base_url, base_dir, ca_file)?),
         #[cfg(feature = "jira")]
-        ConnectorKind::Jira => Arc::new(jira_tracker(inst, base_url)?),
+        ConnectorKind::Jira => Arc::new(jira_tracker(inst, base_url, ca_file)?),
         #[allow(unreachable_patterns)]
         other => {
             return Err(NodeError::config(format!(
@@ -67,6 +68,7 @@ fn github_tracker(
     inst: &InstanceSection,
     api_url: String,
     base_dir: &Path,
+    ca_file: Option<std::path::PathBuf>,
 ) -> NodeResult<twinsync_github::GithubTracker> {
     let section = inst
         .github
@@ -93,6 +95,7 @@ fn github_tracker(
     config.app = app;
     config.webhook_secret = inst.webhook_secret.clone();
     config.users = section.users.clone();
+    config.ca_file = ca_file;
     if let Some(r) = section.requests_per_minute {
         config.requests_per_minute = r;
     }
@@ -106,6 +109,7 @@ fn github_tracker(
 fn jira_tracker(
     inst: &InstanceSection,
     base_url: String,
+    ca_file: Option<std::path::PathBuf>,
 ) -> NodeResult<twinsync_jira::JiraTracker> {
     let section = inst
         .jira
@@ -124,6 +128,7 @@ fn jira_tracker(
         config.oauth_token = Some(token);
     }
     config.webhook_secret = inst.webhook_secret.clone();
+    config.ca_file = ca_file;
     if let Some(t) = &section.issue_type {
         config.issue_type = t.clone();
     }

@@ -82,6 +82,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
             plan: vec![],
         };
     let instance = |id: &str, connector: ConnectorKind, base_url: &str| InstanceSection {
+        ca_file: None,
         id: id.into(),
         connector,
         base_url: base_url.into(),
@@ -115,6 +116,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
         }],
         node: vec![
             NodeSection {
+                ca_file: None,
                 id: "node-a".into(),
                 data_dir: "node-a".into(),
                 listen: "127.0.0.1:0".into(),
@@ -145,6 +147,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 )],
             },
             NodeSection {
+                ca_file: None,
                 id: "node-r".into(),
                 data_dir: "node-r".into(),
                 listen: "127.0.0.1:0".into(),

@@ -40,11 +40,13 @@ pub fn config(secret: &str) -> ProcessConfig {
     };
     let node =
         |id: &str, inst: &str, sandbox: &str, project: &str, trigger: &str, helper| NodeSection {
+            ca_file: None,
             id: id.into(),
             data_dir: id.into(),
             listen: "127.0.0.1:0".into(),
             poll_interval_ms: 5_000,
             instance: vec![InstanceSection {
+                ca_file: None,
                 id: inst.into(),
                 connector: twinsync_core::ConnectorKind::Sandbox,
                 base_url: format!("sandbox:{sandbox}"),

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
+use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::marker::{split_origin, with_origin};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
@@ -73,11 +74,11 @@ impl GithubTracker {
     pub fn new(instance: impl Into<String>, config: GithubConfig) -> Result<Self, GithubError> {
         config.check()?;
         let auth = Auth::from_config(config.token.as_deref(), config.app.as_ref())?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| GithubError::Http(e.to_string()))?;
+        let http = outbound::client(
+            &ClientOptions::with_timeout(Duration::from_secs(30))
+                .ca_file(config.ca_file.as_deref()),
+        )
+        .map_err(|e| GithubError::Http(e.to_string()))?;
         let per_minute = NonZeroU32::new(config.requests_per_minute)
             .ok_or_else(|| GithubError::Config("requests_per_minute must be above 0".into()))?;
         let burst = NonZeroU32::new(config.burst)
@@ -134,10 +135,13 @@ impl GithubTracker {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| PortError::Unavailable(format!("github {}: {e}", self.instance)))?;
+        let resp = req.send().await.map_err(|e| {
+            PortError::Unavailable(format!(
+                "github {}: {}",
+                self.instance,
+                outbound::describe(&e)
+            ))
+        })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp

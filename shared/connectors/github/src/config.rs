@@ -30,6 +30,9 @@ pub struct GithubConfig {
     /// Requests allowed at once before the budget starts spacing them.
     #[serde(default = "default_burst")]
     pub burst: u32,
+    /// PEM certificates trusted besides the platform's roots (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// A GitHub App installation: the node signs a JWT with the app's private key and trades
@@ -73,6 +76,7 @@ impl std::fmt::Debug for GithubConfig {
             .field("webhook_secret", &"<redacted>")
             .field("users", &self.users.len())
             .field("requests_per_minute", &self.requests_per_minute)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -99,6 +103,7 @@ impl GithubConfig {
             users: Vec::new(),
             requests_per_minute: default_per_minute(),
             burst: default_burst(),
+            ca_file: None,
         }
     }
 

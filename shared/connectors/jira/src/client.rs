@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
+use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -88,11 +89,11 @@ pub fn updated_window(since_ms: i64, now_ms: i64) -> Option<String> {
 impl JiraTracker {
     pub fn new(instance: impl Into<String>, config: JiraConfig) -> Result<Self, JiraError> {
         config.check()?;
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| JiraError::Http(e.to_string()))?;
+        let http = outbound::client(
+            &ClientOptions::with_timeout(Duration::from_secs(60))
+                .ca_file(config.ca_file.as_deref()),
+        )
+        .map_err(|e| JiraError::Http(e.to_string()))?;
         let per_minute = NonZeroU32::new(config.requests_per_minute)
             .ok_or_else(|| JiraError::Config("requests_per_minute must be above 0".into()))?;
         let burst = NonZeroU32::new(config.burst)
@@ -134,7 +135,13 @@ impl JiraTracker {
             .header("accept", "application/json")
             .send()
             .await
-            .map_err(|e| PortError::Unavailable(format!("jira {}: {e}", self.instance)))?;
+            .map_err(|e| {
+                PortError::Unavailable(format!(
+                    "jira {}: {}",
+                    self.instance,
+                    outbound::describe(&e)
+                ))
+            })?;
         let status = resp.status().as_u16();
         let retry_after_ms = http::retry_after_ms(
             resp.headers()
@@ -592,7 +599,11 @@ impl Tracker for JiraTracker {
             .await
             .and_then(|r| r.error_for_status())
             .map_err(|e| {
-                PortError::Unavailable(format!("cannot download {}: {e}", attachment.url))
+                PortError::Unavailable(format!(
+                    "cannot download {}: {}",
+                    attachment.url,
+                    outbound::describe(&e)
+                ))
             })?
             .bytes()
             .await

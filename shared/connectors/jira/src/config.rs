@@ -34,6 +34,9 @@ pub struct JiraConfig {
     /// Attachments above this size are not uploaded; the twin says why.
     #[serde(default = "default_attachment_max")]
     pub attachment_max_bytes: u64,
+    /// PEM certificates trusted besides the platform's roots (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 fn default_issue_type() -> String {
@@ -66,6 +69,7 @@ impl std::fmt::Debug for JiraConfig {
             .field("webhook_secret", &"<redacted>")
             .field("requests_per_minute", &self.requests_per_minute)
             .field("attachment_max_bytes", &self.attachment_max_bytes)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }
@@ -84,6 +88,7 @@ impl JiraConfig {
             requests_per_minute: default_per_minute(),
             burst: default_burst(),
             attachment_max_bytes: default_attachment_max(),
+            ca_file: None,
         }
     }
 

@@ -5,6 +5,7 @@
 //! exhausted window), the time spent waiting, and the number of calls, for metrics.
 
 pub mod http;
+pub mod outbound;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;

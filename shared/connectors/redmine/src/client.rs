@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::Mutex;
+use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_connector_kit::{http, now_ms};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -77,11 +78,11 @@ impl RedmineTracker {
                 )));
             }
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
-            .build()
-            .map_err(|e| RedmineError::Http(e.to_string()))?;
+        let http = outbound::client(
+            &ClientOptions::with_timeout(Duration::from_secs(60))
+                .ca_file(config.ca_file.as_deref()),
+        )
+        .map_err(|e| RedmineError::Http(e.to_string()))?;
         Ok(Self {
             instance: instance.into(),
             config: RedmineConfig {
@@ -108,7 +109,13 @@ impl RedmineTracker {
             .header("X-Redmine-API-Key", &self.config.api_key)
             .send()
             .await
-            .map_err(|e| PortError::Unavailable(format!("redmine {}: {e}", self.instance)))?;
+            .map_err(|e| {
+                PortError::Unavailable(format!(
+                    "redmine {}: {}",
+                    self.instance,
+                    outbound::describe(&e)
+                ))
+            })?;
         let status = resp.status();
         let retry_after_ms = http::retry_after_ms(
             resp.headers()
@@ -505,7 +512,11 @@ impl Tracker for RedmineTracker {
             .await
             .and_then(|r| r.error_for_status())
             .map_err(|e| {
-                PortError::Unavailable(format!("cannot download {}: {e}", attachment.url))
+                PortError::Unavailable(format!(
+                    "cannot download {}: {}",
+                    attachment.url,
+                    outbound::describe(&e)
+                ))
             })?
             .bytes()
             .await

@@ -18,6 +18,9 @@ pub struct RedmineConfig {
     /// `textile` (converted to and from the domain's Markdown with pandoc).
     #[serde(default)]
     pub text_formatting: Option<String>,
+    /// PEM certificates trusted besides the platform's roots (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 // The API key never reaches a log.
@@ -30,6 +33,7 @@ impl std::fmt::Debug for RedmineConfig {
             .field("tracker", &self.tracker)
             .field("project", &self.project)
             .field("text_formatting", &self.text_formatting)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
+use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_connector_kit::{http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -56,11 +57,11 @@ impl SandboxTracker {
                 config.base_url
             )));
         }
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(30))
-            .build()
-            .map_err(|e| SandboxError::Http(e.to_string()))?;
+        let http = outbound::client(
+            &ClientOptions::with_timeout(Duration::from_secs(30))
+                .ca_file(config.ca_file.as_deref()),
+        )
+        .map_err(|e| SandboxError::Http(e.to_string()))?;
         Ok(Self {
             instance: instance.into(),
             config: SandboxConfig {
@@ -80,16 +81,22 @@ impl SandboxTracker {
             Some(t) => req.bearer_auth(t),
             None => req,
         };
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| PortError::Unavailable(format!("sandbox {}: {e}", self.instance)))?;
+        let resp = req.send().await.map_err(|e| {
+            PortError::Unavailable(format!(
+                "sandbox {}: {}",
+                self.instance,
+                outbound::describe(&e)
+            ))
+        })?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| PortError::Unavailable(format!("sandbox {}: {e}", self.instance)))?;
+        let text = resp.text().await.map_err(|e| {
+            PortError::Unavailable(format!(
+                "sandbox {}: {}",
+                self.instance,
+                outbound::describe(&e)
+            ))
+        })?;
         if !status.is_success() {
             return Err(status_error(status, &headers, &text));
         }

@@ -14,6 +14,9 @@ pub struct SandboxConfig {
     pub webhook_secret: String,
     /// Restricts listings to one project, when set.
     pub project: Option<String>,
+    /// PEM certificates trusted besides the platform's roots (a private CA).
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 // Secrets never reach logs: Debug shows only whether they are set.
@@ -24,6 +27,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("webhook_secret", &"<redacted>")
             .field("project", &self.project)
+            .field("ca_file", &self.ca_file)
             .finish()
     }
 }

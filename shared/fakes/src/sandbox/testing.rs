@@ -43,6 +43,7 @@ pub fn tracker(
             token: token.map(str::to_string),
             webhook_secret: secret.to_string(),
             project: None,
+            ca_file: None,
         },
     )
 }

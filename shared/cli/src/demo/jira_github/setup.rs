@@ -43,6 +43,7 @@ pub(super) fn config(jira_url: &str, github_url: &str) -> ProcessConfig {
             plan: vec![],
         };
     let instance = |id: &str, connector: ConnectorKind, url: &str, token: &str| InstanceSection {
+        ca_file: None,
         id: id.into(),
         connector,
         base_url: url.into(),
@@ -86,6 +87,7 @@ pub(super) fn config(jira_url: &str, github_url: &str) -> ProcessConfig {
         burst: Some(1_000),
     });
     let node = |id: &str, instance: InstanceSection, connection: ConnectionSection| NodeSection {
+        ca_file: None,
         id: id.into(),
         data_dir: id.into(),
         listen: "127.0.0.1:0".into(),

@@ -1,0 +1,141 @@
+//! The one place that builds the HTTP clients the connectors and the node-to-node
+//! transport use: HTTPS over rustls with the aws-lc-rs provider (the AWS SDK's, so one
+//! crypto stack), the platform's trusted roots plus an optional private CA (`ca_file`,
+//! for self-hosted trackers), and no redirects, so a credential never follows a
+//! `Location` to another host.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// What the crate's fallible calls return.
+#[derive(Debug, thiserror::Error)]
+pub enum KitError {
+    #[error("cannot read the CA file {path}: {reason}")]
+    CaFile { path: PathBuf, reason: String },
+    #[error("the CA file {path} holds no PEM certificate: {reason}")]
+    CaPem { path: PathBuf, reason: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+impl KitError {
+    /// A client that cannot be built stays unbuildable until the configuration changes.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+/// How a client is built; `Default` trusts the platform's roots only.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    /// PEM certificates trusted besides the platform's roots.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(60),
+            ca_file: None,
+        }
+    }
+}
+
+impl ClientOptions {
+    pub fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            ..Self::default()
+        }
+    }
+
+    pub fn ca_file(mut self, ca_file: Option<&Path>) -> Self {
+        self.ca_file = ca_file.map(Path::to_path_buf);
+        self
+    }
+}
+
+/// A client as `options` say.
+pub fn client(options: &ClientOptions) -> Result<reqwest::Client, KitError> {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.timeout)
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(path) = &options.ca_file {
+        builder = builder.tls_certs_merge(read_ca(path)?);
+    }
+    builder.build().map_err(|e| KitError::Client(describe(&e)))
+}
+
+fn read_ca(path: &Path) -> Result<Vec<reqwest::Certificate>, KitError> {
+    let pem = std::fs::read(path).map_err(|e| KitError::CaFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| KitError::CaPem {
+        path: path.to_path_buf(),
+        reason: describe(&e),
+    })?;
+    if certs.is_empty() {
+        return Err(KitError::CaPem {
+            path: path.to_path_buf(),
+            reason: "no certificate in it".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// An error with every cause under it. reqwest's own text ("error sending request") hides
+/// why: an unknown certificate issuer, a refused connection, a name that does not resolve.
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_ca_file_is_a_clear_error() {
+        let dir = std::env::temp_dir().join(format!("kit-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let cases = [
+            (dir.join("missing.pem"), "cannot read the CA file"),
+            (not_pem, "holds no PEM certificate"),
+        ];
+        for (path, says) in cases {
+            let err = client(&ClientOptions::default().ca_file(Some(&path))).unwrap_err();
+            assert!(err.to_string().contains(says), "{err}");
+            assert!(!err.is_retryable());
+        }
+    }
+
+    #[test]
+    fn describe_names_every_cause() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("error sending request")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other(
+            "invalid peer certificate: UnknownIssuer",
+        ));
+        assert_eq!(
+            describe(&e),
+            "error sending request: invalid peer certificate: UnknownIssuer"
+        );
+    }
+}

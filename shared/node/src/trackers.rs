@@ -44,6 +44,7 @@ pub fn tracker_for(
                     tracker: inst.tracker.clone(),
                     project: inst.project.clone(),
                     text_formatting: inst.text_formatting.clone(),
+                    attachment_max_bytes: twinsync_redmine::RedmineConfig::DEFAULT_ATTACHMENT_MAX,
                     ca_file,
                 },
             )

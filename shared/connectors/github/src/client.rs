@@ -19,6 +19,7 @@ use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
 use twinsync_connector_kit::outbound::{self, ClientOptions};
+use twinsync_connector_kit::target::Reach;
 use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::marker::{split_origin, with_origin};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
@@ -76,7 +77,8 @@ impl GithubTracker {
         let auth = Auth::from_config(config.token.as_deref(), config.app.as_ref())?;
         let http = outbound::client(
             &ClientOptions::with_timeout(Duration::from_secs(30))
-                .ca_file(config.ca_file.as_deref()),
+                .ca_file(config.ca_file.as_deref())
+                .reach(Reach::for_base_url(&config.api_url)),
         )
         .map_err(|e| GithubError::Http(e.to_string()))?;
         let per_minute = NonZeroU32::new(config.requests_per_minute)

@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 use twinsync_connector_kit::outbound::{self, ClientOptions};
+use twinsync_connector_kit::target::{self, Reach};
 use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -91,7 +92,8 @@ impl JiraTracker {
         config.check()?;
         let http = outbound::client(
             &ClientOptions::with_timeout(Duration::from_secs(60))
-                .ca_file(config.ca_file.as_deref()),
+                .ca_file(config.ca_file.as_deref())
+                .reach(Reach::for_base_url(&config.base_url)),
         )
         .map_err(|e| JiraError::Http(e.to_string()))?;
         let per_minute = NonZeroU32::new(config.requests_per_minute)
@@ -590,11 +592,15 @@ impl Tracker for JiraTracker {
                 attachment.filename, attachment.size
             )));
         }
-        let mut download = self.http.get(&attachment.url);
-        if attachment.url.starts_with(&self.config.base_url) {
+        // A literal private address never meets the resolver's check: refuse it here.
+        let url = target::check_target(&attachment.url, Reach::for_base_url(&self.config.base_url))
+            .map_err(|e| PortError::Rejected(format!("attachment not downloaded: {e}")))?;
+        // Jira's token goes only to this Jira's exact origin, never to a look-alike host.
+        let mut download = self.http.get(url);
+        if target::same_origin(&attachment.url, &self.config.base_url) {
             download = download.header("authorization", &self.authorization);
         }
-        let bytes = download
+        let response = download
             .send()
             .await
             .and_then(|r| r.error_for_status())
@@ -604,23 +610,19 @@ impl Tracker for JiraTracker {
                     attachment.url,
                     outbound::describe(&e)
                 ))
-            })?
-            .bytes()
-            .await
-            .map_err(|e| PortError::Unavailable(e.to_string()))?;
-        if bytes.len() as u64 > max {
-            return Err(PortError::Rejected(format!(
-                "attachment {:?} is {} bytes, over this Jira's limit of {max} bytes: it was not uploaded",
-                attachment.filename,
-                bytes.len()
-            )));
-        }
+            })?;
+        let bytes = outbound::read_capped(
+            response,
+            max,
+            &format!("attachment {:?}", attachment.filename),
+        )
+        .await?;
         let mime = if attachment.mime_type.is_empty() {
             "application/octet-stream"
         } else {
             attachment.mime_type.as_str()
         };
-        let part = reqwest::multipart::Part::bytes(bytes.to_vec())
+        let part = reqwest::multipart::Part::bytes(bytes)
             .file_name(attachment.filename.clone())
             .mime_str(mime)
             .map_err(|e| PortError::Rejected(format!("attachment type {mime:?}: {e}")))?;

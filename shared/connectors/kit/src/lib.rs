@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod outbound;
+pub mod target;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;

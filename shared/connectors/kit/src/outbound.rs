@@ -2,10 +2,15 @@
 //! transport use: HTTPS over rustls with the aws-lc-rs provider (the AWS SDK's, so one
 //! crypto stack), the platform's trusted roots plus an optional private CA (`ca_file`,
 //! for self-hosted trackers), and no redirects, so a credential never follows a
-//! `Location` to another host.
+//! `Location` to another host. A client for a public tracker resolves names through
+//! [`PublicResolver`], so neither a literal private address nor a name that resolves to one
+//! is reached ([`crate::target`]).
 
+use crate::target::{PublicResolver, Reach};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+use twinsync_ports::PortError;
 
 /// What the crate's fallible calls return.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +37,8 @@ pub struct ClientOptions {
     pub timeout: Duration,
     /// PEM certificates trusted besides the platform's roots.
     pub ca_file: Option<PathBuf>,
+    /// Which addresses the client may reach; public ones only unless said otherwise.
+    pub reach: Reach,
 }
 
 impl Default for ClientOptions {
@@ -40,6 +47,7 @@ impl Default for ClientOptions {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(60),
             ca_file: None,
+            reach: Reach::PublicOnly,
         }
     }
 }
@@ -56,6 +64,11 @@ impl ClientOptions {
         self.ca_file = ca_file.map(Path::to_path_buf);
         self
     }
+
+    pub fn reach(mut self, reach: Reach) -> Self {
+        self.reach = reach;
+        self
+    }
 }
 
 /// A client as `options` say.
@@ -66,6 +79,9 @@ pub fn client(options: &ClientOptions) -> Result<reqwest::Client, KitError> {
         .redirect(reqwest::redirect::Policy::none());
     if let Some(path) = &options.ca_file {
         builder = builder.tls_certs_merge(read_ca(path)?);
+    }
+    if options.reach == Reach::PublicOnly {
+        builder = builder.dns_resolver(Arc::new(PublicResolver));
     }
     builder.build().map_err(|e| KitError::Client(describe(&e)))
 }
@@ -86,6 +102,36 @@ fn read_ca(path: &Path) -> Result<Vec<reqwest::Certificate>, KitError> {
         });
     }
     Ok(certs)
+}
+
+/// The body of `response`, read chunk by chunk and refused as soon as it passes
+/// `max_bytes`: a download never holds more than the cap in memory, whatever the server
+/// says its length is.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    max_bytes: u64,
+    what: &str,
+) -> Result<Vec<u8>, PortError> {
+    let too_big = |n: u64| {
+        PortError::Rejected(format!(
+            "{what} is {n} bytes or more, over the limit of {max_bytes} bytes"
+        ))
+    };
+    if let Some(n) = response.content_length().filter(|n| *n > max_bytes) {
+        return Err(too_big(n));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| PortError::Unavailable(format!("{what}: {}", describe(&e))))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > max_bytes {
+            return Err(too_big(body.len() as u64));
+        }
+    }
+    Ok(body)
 }
 
 /// An error with every cause under it. reqwest's own text ("error sending request") hides

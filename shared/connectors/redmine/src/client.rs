@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use twinsync_connector_kit::outbound::{self, ClientOptions};
+use twinsync_connector_kit::target::{self, Reach};
 use twinsync_connector_kit::{http, now_ms};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -80,7 +81,8 @@ impl RedmineTracker {
         }
         let http = outbound::client(
             &ClientOptions::with_timeout(Duration::from_secs(60))
-                .ca_file(config.ca_file.as_deref()),
+                .ca_file(config.ca_file.as_deref())
+                .reach(Reach::for_base_url(&config.base_url)),
         )
         .map_err(|e| RedmineError::Http(e.to_string()))?;
         Ok(Self {
@@ -505,9 +507,12 @@ impl Tracker for RedmineTracker {
 
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
         // Redmine's upload-token flow: upload the bytes, then attach the token to the issue.
-        let bytes = self
+        let max = self.config.attachment_max_bytes;
+        let url = target::check_target(&attachment.url, Reach::for_base_url(&self.config.base_url))
+            .map_err(|e| PortError::Rejected(format!("attachment not downloaded: {e}")))?;
+        let response = self
             .http
-            .get(&attachment.url)
+            .get(url)
             .send()
             .await
             .and_then(|r| r.error_for_status())
@@ -517,16 +522,19 @@ impl Tracker for RedmineTracker {
                     attachment.url,
                     outbound::describe(&e)
                 ))
-            })?
-            .bytes()
-            .await
-            .map_err(|e| PortError::Unavailable(e.to_string()))?;
+            })?;
+        let bytes = outbound::read_capped(
+            response,
+            max,
+            &format!("attachment {:?}", attachment.filename),
+        )
+        .await?;
         let uploaded: Value = self
             .json(
                 self.http
                     .post(self.url(&format!("/uploads.json?filename={}", attachment.filename)))
                     .header("content-type", "application/octet-stream")
-                    .body(bytes.to_vec()),
+                    .body(bytes),
             )
             .await?;
         let token = uploaded["upload"]["token"]

@@ -18,9 +18,21 @@ pub struct RedmineConfig {
     /// `textile` (converted to and from the domain's Markdown with pandoc).
     #[serde(default)]
     pub text_formatting: Option<String>,
+    /// The largest attachment downloaded for this Redmine; Redmine's own default upload
+    /// limit is 5 MB (Administration → Settings → Files).
+    #[serde(default = "default_attachment_max")]
+    pub attachment_max_bytes: u64,
     /// PEM certificates trusted besides the platform's roots (a private CA).
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+}
+
+fn default_attachment_max() -> u64 {
+    RedmineConfig::DEFAULT_ATTACHMENT_MAX
+}
+
+impl RedmineConfig {
+    pub const DEFAULT_ATTACHMENT_MAX: u64 = 5 * 1024 * 1024;
 }
 
 // The API key never reaches a log.
@@ -33,6 +45,7 @@ impl std::fmt::Debug for RedmineConfig {
             .field("tracker", &self.tracker)
             .field("project", &self.project)
             .field("text_formatting", &self.text_formatting)
+            .field("attachment_max_bytes", &self.attachment_max_bytes)
             .field("ca_file", &self.ca_file)
             .finish()
     }

@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
 use twinsync_connector_kit::outbound::{self, ClientOptions};
+use twinsync_connector_kit::target::Reach;
 use twinsync_connector_kit::{http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -59,7 +60,8 @@ impl SandboxTracker {
         }
         let http = outbound::client(
             &ClientOptions::with_timeout(Duration::from_secs(30))
-                .ca_file(config.ca_file.as_deref()),
+                .ca_file(config.ca_file.as_deref())
+                .reach(Reach::for_base_url(&config.base_url)),
         )
         .map_err(|e| SandboxError::Http(e.to_string()))?;
         Ok(Self {

@@ -5,6 +5,7 @@ use crate::handlers::{annotate, send_or_hold, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use std::sync::Arc;
+use twinsync_connector_kit::target::same_origin;
 use twinsync_core::{
     AckMessage, ApplyFailure, ChangeEvent, Connection, ConnectionStatus, Item, MergeContext,
     MergeOutcome, ReplicaMessage, SyncEventKind, TransportMessage, Twin, TwinStatus, merge_items,
@@ -224,6 +225,8 @@ struct Plan {
     prefix: String,
     /// The origin marker of the item: the replica's source key.
     origin: String,
+    /// The source item's URL: attachments are downloaded only from its host.
+    source_url: String,
     target_project: String,
     first_sync: bool,
     /// The local item before the write (an empty one on a first sync).
@@ -318,6 +321,7 @@ async fn plan(
         rules,
         prefix,
         origin,
+        source_url: message.source_url.clone(),
         target_project: connection.target_project.clone(),
         first_sync,
         current,
@@ -389,9 +393,20 @@ async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<Str
         }
     }
     for attachment in &outcome.merged.attachments {
-        if attachment.id.is_empty() {
-            tracker.add_attachment(&key, attachment).await?;
+        if !attachment.id.is_empty() {
+            continue;
         }
+        // The replica's content may name any URL; only the peer's own tracker is fetched.
+        if !same_origin(&attachment.url, &plan.source_url) {
+            tracing::warn!(
+                item = %key,
+                url = %attachment.url,
+                source = %plan.source_url,
+                "attachment not downloaded: it is not on the source tracker's host"
+            );
+            continue;
+        }
+        tracker.add_attachment(&key, attachment).await?;
     }
     Ok(key)
 }

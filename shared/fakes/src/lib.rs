@@ -11,3 +11,4 @@ pub mod jira;
 pub mod plumbing;
 pub mod ports;
 pub mod sandbox;
+pub mod server;

@@ -1,22 +1,18 @@
 //! Outgoing webhooks: one background task delivers events in order, with retries.
 
-use super::AppState;
+use super::state::{AppState, Event};
 use backon::{ExponentialBuilder, Retryable};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use twinsync_core::Clock;
-use twinsync_sandbox::webhook::{self, WebhookItem, WebhookPayload};
-
-pub struct Event {
-    pub event: String,
-    pub item: WebhookItem,
-}
+use twinsync_sandbox::webhook::{self, WebhookPayload};
 
 /// Parallel delivery lanes; an item always uses the same lane, so its webhooks arrive
 /// in order while different items do not wait for each other.
 const LANES: usize = 4;
 
+/// Starts the lanes and the task that hands each event to its item's lane.
 pub fn start(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<Event>) {
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
@@ -35,21 +31,9 @@ pub fn start(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<Event>) {
         tokio::spawn(async move {
             while let Some(event) = lane_rx.recv().await {
                 let Some(state) = weak.upgrade() else { break };
-                let subscriptions: Vec<(String, String)> = {
-                    let conn = state.db();
-                    let rows = conn
-                        .prepare_cached("SELECT url, secret FROM webhooks ORDER BY id")
-                        .and_then(|mut s| {
-                            s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
-                        });
-                    match rows {
-                        Ok(r) => r,
-                        Err(e) => {
-                            tracing::error!(error = %e, "cannot read webhook subscriptions");
-                            state.webhooks.finished();
-                            continue;
-                        }
-                    }
+                let Some(subscriptions) = subscriptions(&state) else {
+                    state.webhooks.finished();
+                    continue;
                 };
                 let webhooks = state.webhooks.clone();
                 drop(state);
@@ -73,6 +57,21 @@ pub fn start(state: Arc<AppState>, mut rx: mpsc::UnboundedReceiver<Event>) {
             }
         }
     });
+}
+
+/// Every webhook subscription's URL and secret; `None`, logged, when they cannot be read.
+fn subscriptions(state: &AppState) -> Option<Vec<(String, String)>> {
+    let conn = state.db();
+    let rows = conn
+        .prepare_cached("SELECT url, secret FROM webhooks ORDER BY id")
+        .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect());
+    match rows {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read webhook subscriptions");
+            None
+        }
+    }
 }
 
 async fn deliver(client: &reqwest::Client, url: &str, secret: &str, event: &Event) {

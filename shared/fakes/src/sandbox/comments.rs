@@ -1,0 +1,142 @@
+//! The sandbox's routes for an item's children: add and edit a comment, add an
+//! attachment. Each change moves the item's version and time on and sends a webhook.
+
+use super::db;
+use super::error::{ApiResult, bad, not_found};
+use super::state::AppState;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use rusqlite::params;
+use serde::Deserialize;
+use std::sync::Arc;
+use twinsync_core::Clock;
+use twinsync_sandbox::mapping::{WireItem, WireUser};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewComment {
+    body: String,
+    author: Option<WireUser>,
+    origin: Option<String>,
+}
+
+pub(super) async fn add_comment(
+    State(s): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    body: Result<Json<NewComment>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(c) = body?;
+    if c.body.trim().is_empty() {
+        return Err(bad("comment body is required"));
+    }
+    let (item, id) = add_child(
+        &s,
+        &key,
+        "comment.created",
+        "INSERT INTO comments (item_key, author, body, origin, created_ms) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
+        params![
+            key,
+            c.author.as_ref().map(db::json),
+            c.body,
+            c.origin.filter(|o| !o.is_empty()),
+            s.clock.now_ms()
+        ],
+    )?;
+    let comment = item.comments.into_iter().find(|c| c.id == id);
+    Ok((StatusCode::CREATED, Json(comment)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CommentEdit {
+    body: String,
+}
+
+pub(super) async fn update_comment(
+    State(s): State<Arc<AppState>>,
+    Path((key, id)): Path<(String, String)>,
+    body: Result<Json<CommentEdit>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(edit) = body?;
+    if edit.body.trim().is_empty() {
+        return Err(bad("comment body is required"));
+    }
+    let seq: i64 = id
+        .parse()
+        .map_err(|_| not_found(format!("no comment {id} on {key}")))?;
+    let conn = s.db();
+    let n = conn.execute(
+        "UPDATE comments SET body = ?1 WHERE seq = ?2 AND item_key = ?3 AND body != ?1",
+        params![edit.body, seq, key],
+    )?;
+    let exists: bool = conn.query_row(
+        "SELECT COUNT(*) FROM comments WHERE seq = ?1 AND item_key = ?2",
+        params![seq, key],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !exists {
+        return Err(not_found(format!("no comment {id} on {key}")));
+    }
+    let item = if n > 0 {
+        s.touch(&conn, &key)?
+    } else {
+        s.read(&conn, &key)?
+    };
+    drop(conn);
+    if n > 0 {
+        s.emit("comment.updated", &item);
+    }
+    Ok(Json(item.comments.into_iter().find(|c| c.id == id)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct NewAttachment {
+    filename: String,
+    #[serde(default)]
+    mime_type: String,
+    #[serde(default)]
+    size: u64,
+    url: String,
+}
+
+pub(super) async fn add_attachment(
+    State(s): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    body: Result<Json<NewAttachment>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(a) = body?;
+    if a.filename.trim().is_empty() {
+        return Err(bad("filename is required"));
+    }
+    let (item, id) = add_child(
+        &s,
+        &key,
+        "attachment.created",
+        "INSERT INTO attachments (item_key, filename, mime_type, size, url) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
+        params![key, a.filename, a.mime_type, a.size as i64, a.url],
+    )?;
+    let attachment = item.attachments.into_iter().find(|x| x.id == id);
+    Ok((StatusCode::CREATED, Json(attachment)))
+}
+
+/// Adds a child row to item `key` with `insert` (which returns the row's `seq`), moves
+/// the item on and sends `event`; gives the item and the new row's id.
+fn add_child(
+    s: &AppState,
+    key: &str,
+    event: &str,
+    insert: &str,
+    values: impl rusqlite::Params,
+) -> ApiResult<(WireItem, String)> {
+    let conn = s.db();
+    s.read(&conn, key)?;
+    let id: i64 = conn.query_row(insert, values, |r| r.get(0))?;
+    let item = s.touch(&conn, key)?;
+    drop(conn);
+    s.emit(event, &item);
+    Ok((item, id.to_string()))
+}

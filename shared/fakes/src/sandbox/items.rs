@@ -1,0 +1,169 @@
+//! The sandbox's item routes: create, get, and update (which records nothing and sends
+//! no webhook when nothing changes).
+
+use super::db;
+use super::error::{ApiResult, bad};
+use super::fields::{
+    CREATE_FIELDS, UPDATE_FIELDS, check_in, custom_field, labels_field, only, str_field, user_field,
+};
+use super::state::AppState;
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use rusqlite::params;
+use serde_json::{Map, Value};
+use std::sync::Arc;
+use twinsync_core::Clock;
+use twinsync_sandbox::mapping::WireItem;
+
+pub(super) async fn create_item(
+    State(s): State<Arc<AppState>>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(body) = body?;
+    only(&body, CREATE_FIELDS)?;
+    let project = str_field(&body, "project")?.ok_or_else(|| bad("project is required"))?;
+    let summary = str_field(&body, "summary")?.unwrap_or_default();
+    if summary.trim().is_empty() {
+        return Err(bad("summary is required"));
+    }
+    let description = str_field(&body, "description")?.unwrap_or_default();
+    let labels = labels_field(&body)?.unwrap_or_default();
+    let assignee = user_field(&body, "assignee")?.flatten();
+    let reporter = user_field(&body, "reporter")?.flatten();
+    let custom = custom_field(&body)?.unwrap_or_else(|| "{}".into());
+    let origin = str_field(&body, "origin")?.filter(|o| !o.is_empty());
+    let mut conn = s.db();
+    let (statuses, priorities) = db::project_lists(&conn, &project)?
+        .ok_or_else(|| bad(format!("unknown project {project:?}")))?;
+    let status = match str_field(&body, "status")? {
+        Some(st) => {
+            check_in("status", &st, &statuses)?;
+            st
+        }
+        None => statuses.first().cloned().unwrap_or_default(),
+    };
+    let priority = str_field(&body, "priority")?;
+    if let Some(p) = &priority {
+        check_in("priority", p, &priorities)?;
+    }
+    let now = s.clock.now_ms();
+    let tx = conn.transaction()?;
+    let number: i64 = tx.query_row(
+        "UPDATE projects SET next_number = next_number + 1 WHERE key = ?1 RETURNING next_number - 1",
+        params![project],
+        |r| r.get(0),
+    )?;
+    let key = format!("{project}-{number}");
+    tx.execute(
+        &format!("INSERT INTO items ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12)", db::ITEM_COLUMNS),
+        params![key, project, summary, description, status, priority, db::json(&labels), assignee, reporter, custom, origin, now],
+    )?;
+    tx.commit()?;
+    let item = s.read(&conn, &key)?;
+    drop(conn);
+    s.emit("item.created", &item);
+    Ok((StatusCode::CREATED, Json(item)))
+}
+
+pub(super) async fn get_item(
+    State(s): State<Arc<AppState>>,
+    Path(key): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let conn = s.db();
+    Ok(Json(s.read(&conn, &key)?))
+}
+
+pub(super) async fn update_item(
+    State(s): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    body: Result<Json<Map<String, Value>>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(body) = body?;
+    only(&body, UPDATE_FIELDS)?;
+    let conn = s.db();
+    let current = s.read(&conn, &key)?;
+    let (statuses, priorities) = db::project_lists(&conn, &current.project)?.unwrap_or_default();
+    let sets = changes(&body, &current, &statuses, &priorities)?;
+    if sets.is_empty() {
+        // Nothing changes, so nothing is recorded and no webhook fires.
+        return Ok(Json(current));
+    }
+    let assignments: Vec<String> = sets
+        .iter()
+        .enumerate()
+        .map(|(i, (c, _))| format!("{c} = ?{}", i + 3))
+        .collect();
+    let sql = format!(
+        "UPDATE items SET version = version + 1, updated_ms = ?1, {} WHERE key = ?2",
+        assignments.join(", ")
+    );
+    let mut values: Vec<Option<String>> = vec![
+        Some(s.tick(current.updated_ms).to_string()),
+        Some(key.clone()),
+    ];
+    values.extend(sets.into_iter().map(|(_, v)| v));
+    conn.execute(&sql, rusqlite::params_from_iter(values.iter()))?;
+    let item = s.read(&conn, &key)?;
+    drop(conn);
+    s.emit("item.updated", &item);
+    Ok(Json(item))
+}
+
+/// The columns an update changes and their new stored values: only those that differ
+/// from `current`.
+fn changes(
+    body: &Map<String, Value>,
+    current: &WireItem,
+    statuses: &[String],
+    priorities: &[String],
+) -> ApiResult<Vec<(&'static str, Option<String>)>> {
+    let mut sets: Vec<(&str, Option<String>)> = Vec::new();
+    if let Some(v) = str_field(body, "summary")? {
+        if v.trim().is_empty() {
+            return Err(bad("summary cannot be empty"));
+        }
+        if v != current.summary {
+            sets.push(("summary", Some(v)));
+        }
+    }
+    if let Some(v) = str_field(body, "description")?
+        && v != current.description
+    {
+        sets.push(("description", Some(v)));
+    }
+    if let Some(v) = str_field(body, "status")? {
+        check_in("status", &v, statuses)?;
+        if Some(&v) != current.status.as_ref() {
+            sets.push(("status", Some(v)));
+        }
+    }
+    if body.contains_key("priority") {
+        let v = str_field(body, "priority")?.filter(|p| !p.is_empty());
+        if let Some(p) = &v {
+            check_in("priority", p, priorities)?;
+        }
+        if v != current.priority {
+            sets.push(("priority", v));
+        }
+    }
+    if let Some(v) = labels_field(body)?
+        && v != current.labels
+    {
+        sets.push(("labels", Some(db::json(&v))));
+    }
+    if let Some(v) = user_field(body, "assignee")? {
+        let now = current.assignee.as_ref().map(db::json);
+        if v != now {
+            sets.push(("assignee", v));
+        }
+    }
+    if let Some(v) = custom_field(body)?
+        && v != db::json(&current.custom_fields)
+    {
+        sets.push(("custom_fields", Some(v)));
+    }
+    Ok(sets)
+}

@@ -3,6 +3,7 @@
 
 mod demo;
 mod github;
+mod https;
 mod jira;
 mod nodes;
 mod redmine;

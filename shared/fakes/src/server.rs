@@ -8,20 +8,26 @@ use axum::Router;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
+use twinsync_tls::Transport;
 
-/// Binds `addr` and gives the base URL it is reachable at; the error is the reason, for
-/// the caller's `Listen` error.
-pub async fn bind(addr: &str) -> Result<(TcpListener, String), String> {
+/// Binds `addr` and gives the base URL it is reachable at (`https://` when `transport`
+/// is TLS); the error is the reason, for the caller's `Listen` error.
+pub async fn bind(addr: &str, transport: &Transport) -> Result<(TcpListener, String), String> {
     let listener = TcpListener::bind(addr).await.map_err(|e| e.to_string())?;
     let local = listener.local_addr().map_err(|e| e.to_string())?;
-    Ok((listener, format!("http://{local}")))
+    Ok((listener, format!("{}://{local}", transport.scheme())))
 }
 
 /// Serves `app` on `listener` in the background; `name` says in the log which server
 /// stopped, should it stop.
-pub fn spawn_server(listener: TcpListener, app: Router, name: &'static str) -> JoinHandle<()> {
+pub fn spawn_server(
+    listener: TcpListener,
+    app: Router,
+    transport: Transport,
+    name: &'static str,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = twinsync_tls::serve(listener, app, transport).await {
             tracing::error!(error = %e, "{name} stopped");
         }
     })
@@ -63,17 +69,18 @@ pub struct Running<O, D, F> {
 
 impl<O, D, F> Running<O, D, F> {
     /// Binds `addr`, makes the fake's state for the base URL it got, and serves the
-    /// router `app` makes over that state in the background (`name` names it in the
-    /// log). The error is why `addr` could not be bound.
+    /// router `app` makes over that state in the background, over plain HTTP or TLS
+    /// (`name` names it in the log). The error is why `addr` could not be bound.
     pub(crate) async fn serve(
         addr: &str,
+        transport: Transport,
         name: &'static str,
         state: impl FnOnce(String) -> Shared<O, D, F>,
         app: impl FnOnce(Arc<Shared<O, D, F>>) -> Router,
     ) -> Result<Self, String> {
-        let (listener, url) = bind(addr).await?;
+        let (listener, url) = bind(addr, &transport).await?;
         let fake = Arc::new(state(url.clone()));
-        let server = spawn_server(listener, app(fake.clone()), name);
+        let server = spawn_server(listener, app(fake.clone()), transport, name);
         Ok(Running { url, fake, server })
     }
 

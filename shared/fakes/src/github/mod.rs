@@ -21,6 +21,7 @@ use axum::middleware;
 use axum::routing::{get, post};
 use std::sync::Arc;
 use twinsync_github::GithubError;
+use twinsync_tls::Transport;
 
 pub use crate::deliveries::Delivery;
 pub use crate::plumbing::Exchange;
@@ -80,10 +81,20 @@ pub enum Fault {
 pub type FakeGithub = Running<FakeOptions, state::Data, Fault>;
 
 impl FakeGithub {
-    /// Starts on `addr` (`127.0.0.1:0` for any port).
+    /// Starts on `addr` (`127.0.0.1:0` for any port), over plain HTTP.
     pub async fn start(addr: &str, options: FakeOptions) -> Result<FakeGithub, GithubError> {
+        Self::start_on(addr, options, Transport::Plain).await
+    }
+
+    /// Starts on `addr` over plain HTTP or HTTPS, as the real GitHub only speaks.
+    pub async fn start_on(
+        addr: &str,
+        options: FakeOptions,
+        transport: Transport,
+    ) -> Result<FakeGithub, GithubError> {
         Running::serve(
             addr,
+            transport,
             "fake GitHub",
             |base| state::fake(base, options),
             router,

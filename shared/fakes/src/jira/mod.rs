@@ -34,6 +34,7 @@ use axum::middleware;
 use axum::routing::{get, post, put};
 use std::sync::Arc;
 use twinsync_jira::JiraError;
+use twinsync_tls::Transport;
 
 pub use crate::deliveries::Delivery;
 pub use crate::plumbing::Exchange;
@@ -70,14 +71,29 @@ pub enum Fault {
 pub type FakeJira = Running<FakeOptions, state::Data, Fault>;
 
 impl FakeJira {
-    /// Starts on `addr` (`127.0.0.1:0` for any port).
+    /// Starts on `addr` (`127.0.0.1:0` for any port), over plain HTTP.
     pub async fn start(addr: &str, options: FakeOptions) -> Result<FakeJira, JiraError> {
-        Running::serve(addr, "fake Jira", |base| state::fake(base, options), router)
-            .await
-            .map_err(|message| JiraError::Listen {
-                addr: addr.into(),
-                message,
-            })
+        Self::start_on(addr, options, Transport::Plain).await
+    }
+
+    /// Starts on `addr` over plain HTTP or HTTPS, as the real Jira only speaks.
+    pub async fn start_on(
+        addr: &str,
+        options: FakeOptions,
+        transport: Transport,
+    ) -> Result<FakeJira, JiraError> {
+        Running::serve(
+            addr,
+            transport,
+            "fake Jira",
+            |base| state::fake(base, options),
+            router,
+        )
+        .await
+        .map_err(|message| JiraError::Listen {
+            addr: addr.into(),
+            message,
+        })
     }
 }
 

@@ -97,13 +97,12 @@ impl RunningSandbox {
 
 /// Starts a sandbox on `addr` (e.g. "127.0.0.1:0") in the background.
 pub async fn spawn(addr: &str, config: SandboxServerConfig) -> Result<RunningSandbox, ServerError> {
-    let (listener, base_url) =
-        crate::server::bind(addr)
-            .await
-            .map_err(|message| ServerError::Listen {
-                addr: addr.to_string(),
-                message,
-            })?;
+    let (listener, base_url) = crate::server::bind(addr, &twinsync_tls::Transport::Plain)
+        .await
+        .map_err(|message| ServerError::Listen {
+            addr: addr.to_string(),
+            message,
+        })?;
     let (app, webhooks) = router_and_deliveries(&base_url, config)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -19,7 +19,7 @@ use twinsync_local::quiet::wait_quiet;
 
 mod setup;
 
-use setup::{BOT_EMAIL, BOT_LOGIN, PROJECT, Person, REPO, config};
+use setup::{BOT_EMAIL, BOT_LOGIN, DemoCa, PROJECT, Person, REPO, config};
 
 /// GitHub's status for a Jira status under the default rules.
 fn github_state(jira: &str) -> &'static str {
@@ -28,17 +28,19 @@ fn github_state(jira: &str) -> &'static str {
 
 pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
     let started = Instant::now();
-    let (jira_fake, github_fake) = setup::start_fakes().await?;
+    let ca = DemoCa::new()?;
+    let (jira_fake, github_fake) = setup::start_fakes(&ca).await?;
     let (process, _dir) = runner::start(
         args,
-        &config(&jira_fake.url, &github_fake.url),
+        &config(&jira_fake.url, &github_fake.url, &ca.file),
         ProcessOptions::default(),
     )
     .await?;
+    let people_http = ca.client()?;
     let result = steps(
         &process,
-        &jira_fake,
-        &github_fake,
+        (&jira_fake, &github_fake),
+        people_http,
         args,
         Runner::new(started),
     )
@@ -79,8 +81,8 @@ fn node_calls_github(fake: &FakeGithub, from: usize) -> usize {
 
 async fn steps(
     process: &Process,
-    jira_fake: &FakeJira,
-    github_fake: &FakeGithub,
+    (jira_fake, github_fake): (&FakeJira, &FakeGithub),
+    people_http: reqwest::Client,
     args: &DemoArgs,
     mut run: Runner,
 ) -> Result<DemoReport, String> {
@@ -92,7 +94,7 @@ async fn steps(
     let people: Vec<Person> = PEOPLE
         .iter()
         .map(|(email, _)| Person {
-            http: reqwest::Client::new(),
+            http: people_http.clone(),
             jira_url: jira_fake.url.clone(),
             github_url: github_fake.url.clone(),
             email: email.to_string(),
@@ -164,7 +166,7 @@ async fn steps(
     run.record(
         "create in Jira",
         format!(
-            "{n} issues with a comment created in Jira; {created_calls:.1} GitHub calls and {read_calls:.1} Jira calls per item"
+            "{n} issues with a comment created in Jira (both trackers on HTTPS, certificates from the demo's CA); {created_calls:.1} GitHub calls and {read_calls:.1} Jira calls per item"
         ),
     );
 

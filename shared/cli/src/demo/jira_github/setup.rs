@@ -3,6 +3,7 @@
 
 use super::super::common::{CONNECTION, PEOPLE};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use twinsync_core::ConnectorKind;
 use twinsync_fakes::github::FakeGithub;
@@ -12,6 +13,8 @@ use twinsync_node::config::{
     ConnectionSection, GithubSection, InstanceSection, JiraSection, NodeSection, ProcessConfig,
     TriggerSection,
 };
+use twinsync_tls::Transport;
+use twinsync_tls::test_ca::TestCa;
 
 pub(super) const PROJECT: &str = "DEMO";
 pub(super) const REPO: &str = "acme/demo";
@@ -24,7 +27,7 @@ pub(super) fn login(email: &str) -> String {
     email.split('@').next().unwrap_or(email).to_string()
 }
 
-pub(super) fn config(jira_url: &str, github_url: &str) -> ProcessConfig {
+pub(super) fn config(jira_url: &str, github_url: &str, ca_file: &Path) -> ProcessConfig {
     let connection =
         |instance: &str, remote: &str, target: &str, trigger: &str| ConnectionSection {
             id: CONNECTION.into(),
@@ -43,7 +46,8 @@ pub(super) fn config(jira_url: &str, github_url: &str) -> ProcessConfig {
             plan: vec![],
         };
     let instance = |id: &str, connector: ConnectorKind, url: &str, token: &str| InstanceSection {
-        ca_file: None,
+        // Both trackers speak HTTPS, with certificates from the demo's own CA.
+        ca_file: Some(ca_file.to_path_buf()),
         id: id.into(),
         connector,
         base_url: url.into(),
@@ -197,9 +201,44 @@ impl Person {
     }
 }
 
-/// Starts the fake Jira and the fake GitHub with the bot's and the people's accounts.
-/// Every 40th request gets a 429, as real trackers under load do.
-pub(super) async fn start_fakes() -> Result<(FakeJira, FakeGithub), String> {
+/// The certificate authority the demo makes at start: the fakes serve HTTPS with
+/// certificates it signs, and the nodes and the people trust it through its file.
+pub(super) struct DemoCa {
+    ca: TestCa,
+    _dir: tempfile::TempDir,
+    pub(super) file: PathBuf,
+}
+
+impl DemoCa {
+    pub(super) fn new() -> Result<Self, String> {
+        let ca = TestCa::new("twinsync demo CA");
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let file = ca.write_ca(dir.path());
+        Ok(Self {
+            ca,
+            _dir: dir,
+            file,
+        })
+    }
+
+    fn server(&self) -> Transport {
+        Transport::Tls(self.ca.loopback_server())
+    }
+
+    /// A client for the people of the demo, who trust the CA as the nodes do.
+    pub(super) fn client(&self) -> Result<reqwest::Client, String> {
+        let cert = reqwest::Certificate::from_pem(self.ca.ca_pem().as_bytes())
+            .map_err(|e| e.to_string())?;
+        reqwest::Client::builder()
+            .tls_certs_merge([cert])
+            .build()
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// Starts the fake Jira and the fake GitHub over HTTPS with the bot's and the people's
+/// accounts. Every 40th request gets a 429, as real trackers under load do.
+pub(super) async fn start_fakes(ca: &DemoCa) -> Result<(FakeJira, FakeGithub), String> {
     let mut accounts = vec![(BOT_EMAIL.to_string(), "twinsync bot".to_string())];
     accounts.extend(PEOPLE.iter().map(|(e, n)| (e.to_string(), n.to_string())));
     let mut api_tokens = vec![(BOT_JIRA_TOKEN.to_string(), BOT_EMAIL.to_string())];
@@ -208,7 +247,7 @@ pub(super) async fn start_fakes() -> Result<(FakeJira, FakeGithub), String> {
             .iter()
             .map(|(e, _)| (format!("jira-{}", login(e)), e.to_string())),
     );
-    let jira_fake = FakeJira::start(
+    let jira_fake = FakeJira::start_on(
         "127.0.0.1:0",
         twinsync_fakes::jira::FakeOptions {
             projects: vec![PROJECT.into()],
@@ -219,6 +258,7 @@ pub(super) async fn start_fakes() -> Result<(FakeJira, FakeGithub), String> {
             webhook_secret: "jira-hook-secret".into(),
             every_nth_429: 40,
         },
+        ca.server(),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -228,7 +268,7 @@ pub(super) async fn start_fakes() -> Result<(FakeJira, FakeGithub), String> {
             .iter()
             .map(|(e, _)| (format!("ghp-{}", login(e)), login(e))),
     );
-    let github_fake = FakeGithub::start(
+    let github_fake = FakeGithub::start_on(
         "127.0.0.1:0",
         twinsync_fakes::github::FakeOptions {
             tokens,
@@ -236,6 +276,7 @@ pub(super) async fn start_fakes() -> Result<(FakeJira, FakeGithub), String> {
             every_nth_429: 40,
             ..twinsync_fakes::github::FakeOptions::default()
         },
+        ca.server(),
     )
     .await
     .map_err(|e| e.to_string())?;

@@ -113,18 +113,43 @@ async fn up(config_path: PathBuf) -> Result<ExitCode, String> {
         .parent()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
+    // One token for every node of the process when the environment gives it; else each
+    // node's own, in its data dir.
+    let admin_token = match std::env::var(twinsync_node::admin::TOKEN_ENV) {
+        Ok(t) if !t.is_empty() => Some(
+            twinsync_node::admin::AdminToken::parse(&t)
+                .map_err(|e| format!("{}: {e}", twinsync_node::admin::TOKEN_ENV))?,
+        ),
+        _ => None,
+    };
     let process = twinsync_local::process::Process::start(
         &config,
         &base_dir,
-        twinsync_local::process::ProcessOptions::default(),
+        twinsync_local::process::ProcessOptions {
+            admin_token,
+            ..Default::default()
+        },
     )
     .await
     .map_err(|e| e.to_string())?;
     for (id, url) in &process.sandbox_urls {
         println!("sandbox {id}: {url}");
     }
-    for (id, url) in &process.node_urls {
-        println!("node {id}: {url} (monitor: {url}/monitor)");
+    for section in &config.node {
+        let id = &section.id;
+        let (Some(url), Some(admin)) = (process.node_urls.get(id), process.admin.get(id)) else {
+            continue;
+        };
+        let token = match &admin.token_file {
+            Some(file) => format!("token in {}", file.display()),
+            None => format!("token from {}", twinsync_node::admin::TOKEN_ENV),
+        };
+        println!("node {id}: public {url}; admin {} ({token})", admin.url);
+        let data_dir = base_dir.join(&section.data_dir);
+        println!(
+            "  monitor: `twinsync monitor --data-dir {}` prints its link",
+            data_dir.display()
+        );
     }
     println!("running; Ctrl-C stops");
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;

@@ -749,6 +749,11 @@ mod sync {
                     id: "node-a".into(),
                     data_dir: "node-a".into(),
                     listen: "127.0.0.1:0".into(),
+                    admin_listen: "127.0.0.1:0".into(),
+                    admin_allow_remote: false,
+                    admin_hosts: vec![],
+                    public_url: None,
+                    allow_http_public_url: false,
                     poll_interval_ms: 1_000,
                     instance: vec![InstanceSection {
                         ca_file: None,
@@ -782,6 +787,11 @@ mod sync {
                     id: "node-g".into(),
                     data_dir: "node-g".into(),
                     listen: "127.0.0.1:0".into(),
+                    admin_listen: "127.0.0.1:0".into(),
+                    admin_allow_remote: false,
+                    admin_hosts: vec![],
+                    public_url: None,
+                    allow_http_public_url: false,
                     // Webhooks bring GitHub's changes; polling is the safety net.
                     poll_interval_ms: 5_000,
                     instance: vec![InstanceSection {

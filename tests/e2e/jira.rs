@@ -656,6 +656,11 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
             id: "node-j".into(),
             data_dir: "node-j".into(),
             listen: "127.0.0.1:0".into(),
+            admin_listen: "127.0.0.1:0".into(),
+            admin_allow_remote: false,
+            admin_hosts: vec![],
+            public_url: None,
+            allow_http_public_url: false,
             poll_interval_ms: 60_000,
             instance: vec![InstanceSection {
                 ca_file: None,
@@ -738,12 +743,9 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
         "never registered twice"
     );
 
-    let metrics: Value = reqwest::get(format!("{}/api/metrics", p.node_urls["node-j"]))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let metrics = crate::support::Admin::of(&p, "node-j")
+        .get("/api/metrics")
+        .await;
     assert_eq!(metrics["trackers"]["jira"]["kind"], "jira");
     assert!(
         metrics["trackers"]["jira"]["calls"].as_u64().unwrap() >= 3,

@@ -1,6 +1,7 @@
 //! The cross-crate end-to-end tests, one test binary with a module per area: one link of
 //! the whole engine instead of nine.
 
+mod admin;
 mod demo;
 mod github;
 mod https;

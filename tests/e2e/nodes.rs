@@ -3,7 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::type_complexity)]
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 use twinsync_cli::demo;
 use twinsync_local::process::{Process, ProcessOptions};
@@ -13,6 +13,8 @@ use twinsync_node::config::{
 };
 use twinsync_ports::queues;
 use twinsync_security::{derive_key, sign_request};
+
+use crate::support::Admin;
 
 fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
     ProcessConfig {
@@ -33,6 +35,11 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
             id: node.into(),
             data_dir: node.into(),
             listen: "127.0.0.1:0".into(),
+            admin_listen: "127.0.0.1:0".into(),
+            admin_allow_remote: false,
+            admin_hosts: vec![],
+            public_url: None,
+            allow_http_public_url: false,
             poll_interval_ms: 5_000,
             instance: vec![InstanceSection {
                 ca_file: None,
@@ -52,17 +59,6 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
             connection: vec![],
         }],
     }
-}
-
-async fn post(url: &str, body: Value) -> (u16, Value) {
-    let resp = reqwest::Client::new()
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -90,21 +86,17 @@ async fn invite_accept_and_sync_over_signed_http() {
         pa.node_urls["node-a"].clone(),
         pb.node_urls["node-b"].clone(),
     );
+    let (admin_a, admin_b) = (Admin::of(&pa, "node-a"), Admin::of(&pb, "node-b"));
 
-    let (status, invited) = post(
-        &format!("{url_a}/api/connections/invite"),
+    let (status, invited) = admin_a.post(
+        "/api/connections/invite",
         json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync", "name": "A to B"}),
     )
     .await;
     assert_eq!(status, 201, "{invited}");
     let code = invited["code"].as_str().unwrap().to_string();
     let conn = invited["connection"].as_str().unwrap().to_string();
-    let listed: Value = reqwest::get(format!("{url_a}/api/connections"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = admin_a.get("/api/connections").await;
     assert_eq!(listed[0]["status"], "Pending");
     let secret_a = pa.nodes[0]
         .connection(&conn)
@@ -119,12 +111,7 @@ async fn invite_accept_and_sync_over_signed_http() {
         !listed.to_string().contains(&secret_a),
         "the admin API never shows the secret"
     );
-    let one: Value = reqwest::get(format!("{url_a}/api/connections/{conn}"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let one = admin_a.get(&format!("/api/connections/{conn}")).await;
     assert!(!one.to_string().contains(&secret_a));
 
     // Bad codes are refused clearly.
@@ -133,11 +120,12 @@ async fn invite_accept_and_sync_over_signed_http() {
         ("", "empty"),
         (&code.replacen("tsinv1", "tsinv7", 1)[..], "version"),
     ] {
-        let (status, body) = post(
-            &format!("{url_b}/api/connections/accept"),
-            json!({"code": bad, "instance": "sandbox-b", "target_project": "SUPPORT"}),
-        )
-        .await;
+        let (status, body) = admin_b
+            .post(
+                "/api/connections/accept",
+                json!({"code": bad, "instance": "sandbox-b", "target_project": "SUPPORT"}),
+            )
+            .await;
         assert_eq!(status, 400, "{bad}: {body}");
         assert!(
             body["error"].as_str().unwrap().contains(want),
@@ -145,11 +133,12 @@ async fn invite_accept_and_sync_over_signed_http() {
         );
     }
 
-    let (status, accepted) = post(
-        &format!("{url_b}/api/connections/accept"),
-        json!({"code": code, "instance": "sandbox-b", "target_project": "SUPPORT"}),
-    )
-    .await;
+    let (status, accepted) = admin_b
+        .post(
+            "/api/connections/accept",
+            json!({"code": code, "instance": "sandbox-b", "target_project": "SUPPORT"}),
+        )
+        .await;
     assert_eq!(status, 201, "{accepted}");
     assert_eq!(accepted["remote_node"], "node-a");
     let on_a = pa.nodes[0].connection(&conn).await.unwrap();
@@ -166,11 +155,12 @@ async fn invite_accept_and_sync_over_signed_http() {
         )
         .await
         .unwrap();
-        let (_, inv) = post(
-            &format!("{url_a}/api/connections/invite"),
-            json!({"instance": "sandbox-a", "target_project": "DEMO"}),
-        )
-        .await;
+        let (_, inv) = admin_a
+            .post(
+                "/api/connections/invite",
+                json!({"instance": "sandbox-a", "target_project": "DEMO"}),
+            )
+            .await;
         let invitation =
             twinsync_security::Invitation::decode(inv["code"].as_str().unwrap(), 0).unwrap();
         assert!(
@@ -215,11 +205,12 @@ async fn invite_accept_and_sync_over_signed_http() {
     )
     .await
     .unwrap();
-    let (status, body) = post(
-        &format!("{}/api/connections/accept", pc.node_urls["node-c"]),
-        json!({"code": code, "instance": "sandbox-c", "target_project": "OPS"}),
-    )
-    .await;
+    let (status, body) = Admin::of(&pc, "node-c")
+        .post(
+            "/api/connections/accept",
+            json!({"code": code, "instance": "sandbox-c", "target_project": "OPS"}),
+        )
+        .await;
     assert_eq!(status, 400, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("already used"),
@@ -292,11 +283,9 @@ async fn invite_accept_and_sync_over_signed_http() {
         .unwrap()
         .secret
         .0;
-    let (status, body) = post(
-        &format!("{url_a}/api/connections/{conn}/rotate-secret"),
-        json!({}),
-    )
-    .await;
+    let (status, body) = admin_a
+        .post(&format!("/api/connections/{conn}/rotate-secret"), json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
     let (sa, sb) = (
         pa.nodes[0]
@@ -513,29 +502,26 @@ async fn paused_changes_resume_in_order_and_outages_recover() {
     let pb = Process::start(&cfg_b, db.path(), options.clone())
         .await
         .unwrap();
-    let (url_a, url_b) = (
-        pa.node_urls["node-a"].clone(),
-        pb.node_urls["node-b"].clone(),
-    );
-    let (_, invited) = post(
-        &format!("{url_a}/api/connections/invite"),
-        json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync"}),
-    )
-    .await;
+    let (admin_a, admin_b) = (Admin::of(&pa, "node-a"), Admin::of(&pb, "node-b"));
+    let (_, invited) = admin_a
+        .post(
+            "/api/connections/invite",
+            json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync"}),
+        )
+        .await;
     let conn = invited["connection"].as_str().unwrap().to_string();
-    let (status, _) = post(
-        &format!("{url_b}/api/connections/accept"),
-        json!({"code": invited["code"], "instance": "sandbox-b", "target_project": "SUPPORT"}),
-    )
-    .await;
+    let (status, _) = admin_b
+        .post(
+            "/api/connections/accept",
+            json!({"code": invited["code"], "instance": "sandbox-b", "target_project": "SUPPORT"}),
+        )
+        .await;
     assert_eq!(status, 201);
 
     // Pause on A, then create and edit items: A keeps every change.
-    let (status, _) = post(
-        &format!("{url_a}/api/connections/{conn}/deactivate"),
-        json!({}),
-    )
-    .await;
+    let (status, _) = admin_a
+        .post(&format!("/api/connections/{conn}/deactivate"), json!({}))
+        .await;
     assert_eq!(status, 200);
     let http = reqwest::Client::new();
     let a = pa.nodes[0].tracker("sandbox-a").unwrap();
@@ -579,11 +565,9 @@ async fn paused_changes_resume_in_order_and_outages_recover() {
     );
 
     let started = std::time::Instant::now();
-    let (status, resumed) = post(
-        &format!("{url_a}/api/connections/{conn}/activate"),
-        json!({}),
-    )
-    .await;
+    let (status, resumed) = admin_a
+        .post(&format!("/api/connections/{conn}/activate"), json!({}))
+        .await;
     assert_eq!(status, 200, "{resumed}");
     assert!(wait_quiet(&nodes, &webhooks, Duration::from_secs(1_200)).await);
     println!(
@@ -678,19 +662,16 @@ async fn a_private_node_pulls_its_messages() {
     )
     .await
     .unwrap();
-    let (url_a, url_b) = (
-        pa.node_urls["node-a"].clone(),
-        pb.node_urls["node-b"].clone(),
-    );
-    let (status, invited) = post(
-        &format!("{url_a}/api/connections/invite"),
+    let (admin_a, admin_b) = (Admin::of(&pa, "node-a"), Admin::of(&pb, "node-b"));
+    let (status, invited) = admin_a.post(
+        "/api/connections/invite",
         json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync", "kind": "private"}),
     )
     .await;
     assert_eq!(status, 201, "{invited}");
     let conn = invited["connection"].as_str().unwrap().to_string();
-    let (status, body) = post(
-        &format!("{url_b}/api/connections/accept"),
+    let (status, body) = admin_b.post(
+        "/api/connections/accept",
         json!({"code": invited["code"], "instance": "sandbox-b", "target_project": "SUPPORT", "trigger": "labels = escalate"}),
     )
     .await;
@@ -753,17 +734,20 @@ async fn a_private_node_pulls_its_messages() {
     assert_eq!(outbox.total(), 0, "everything pulled and acknowledged");
 
     // Delete needs a confirmation, then removes the connection and its twins' sync info.
-    let del = |q: String| {
-        reqwest::Client::new()
-            .delete(format!("{url_a}/api/connections/{conn}{q}"))
-            .send()
-    };
-    let resp = del(String::new()).await.unwrap();
-    assert_eq!(resp.status().as_u16(), 400);
-    assert!(resp.text().await.unwrap().contains("confirm"));
-    let resp = del(format!("?confirm={conn}")).await.unwrap();
-    assert_eq!(resp.status().as_u16(), 200);
-    let body: Value = resp.json().await.unwrap();
+    let path = format!("/api/connections/{conn}");
+    let (status, body) = admin_a
+        .call(reqwest::Method::DELETE, &path, Some(json!({})))
+        .await;
+    assert_eq!(status, 400);
+    assert!(body.to_string().contains("confirm"), "{body}");
+    let (status, body) = admin_a
+        .call(
+            reqwest::Method::DELETE,
+            &path,
+            Some(json!({"confirm": conn})),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
     assert_eq!(body["twins_removed"], 2);
     assert!(pa.nodes[0].connections.get(&conn).await.unwrap().is_none());
     assert_eq!(pa.nodes[0].twins.count(Some(&conn)).await.unwrap(), 0);

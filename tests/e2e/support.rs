@@ -30,3 +30,47 @@ pub async fn synced_twins(node: &twinsync_node::Node, connection: &str) -> usize
         .unwrap()
         .len()
 }
+
+/// A node's admin API as a test calls it: on the admin listener, with the node's token.
+pub struct Admin {
+    pub url: String,
+    token: String,
+}
+
+impl Admin {
+    pub fn of(p: &twinsync_local::process::Process, node: &str) -> Admin {
+        let endpoint = &p.admin[node];
+        Admin {
+            url: endpoint.url.clone(),
+            token: endpoint.token.expose().to_string(),
+        }
+    }
+
+    /// Status and JSON body (null when there is none).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.call(reqwest::Method::GET, path, None).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+}

@@ -1,9 +1,12 @@
 //! The `twinsync` command.
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use twinsync_cli::{admin, demo, latency};
+use twinsync_local::process::{Process, ProcessOptions};
+use twinsync_node::admin::{AdminToken, TOKEN_ENV};
+use twinsync_node::config::ProcessConfig;
 
 #[derive(Parser)]
 #[command(
@@ -84,7 +87,7 @@ async fn main() -> ExitCode {
             db,
             token,
         } => sandbox(&host, port, db, token).await,
-        Command::Check { config } => twinsync_node::config::ProcessConfig::load(&config)
+        Command::Check { config } => ProcessConfig::load(&config)
             .map(|c| {
                 println!(
                     "{}: ok ({} node(s), {} sandbox(es))",
@@ -107,29 +110,61 @@ async fn main() -> ExitCode {
 }
 
 async fn up(config_path: PathBuf) -> Result<ExitCode, String> {
-    let config =
-        twinsync_node::config::ProcessConfig::load(&config_path).map_err(|e| e.to_string())?;
+    let config = ProcessConfig::load(&config_path).map_err(|e| e.to_string())?;
     let base_dir = config_path
         .parent()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
-    let process = twinsync_local::process::Process::start(
+    let admin_token = admin_token_from_env()?;
+    let process = Process::start(
         &config,
         &base_dir,
-        twinsync_local::process::ProcessOptions::default(),
+        ProcessOptions {
+            admin_token,
+            ..Default::default()
+        },
     )
     .await
     .map_err(|e| e.to_string())?;
     for (id, url) in &process.sandbox_urls {
         println!("sandbox {id}: {url}");
     }
-    for (id, url) in &process.node_urls {
-        println!("node {id}: {url} (monitor: {url}/monitor)");
-    }
+    print_nodes(&config, &base_dir, &process);
     println!("running; Ctrl-C stops");
     tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
     process.stop().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One token for every node of the process when the environment gives it; else each
+/// node keeps its own in its data dir.
+fn admin_token_from_env() -> Result<Option<AdminToken>, String> {
+    match std::env::var(TOKEN_ENV) {
+        Ok(t) if !t.is_empty() => AdminToken::parse(&t)
+            .map(Some)
+            .map_err(|e| format!("{}: {e}", TOKEN_ENV)),
+        _ => Ok(None),
+    }
+}
+
+/// Each node's public and admin URLs, where its token is, and how to open its monitor.
+fn print_nodes(config: &ProcessConfig, base_dir: &Path, process: &Process) {
+    for section in &config.node {
+        let id = &section.id;
+        let (Some(url), Some(endpoint)) = (process.node_urls.get(id), process.admin.get(id)) else {
+            continue;
+        };
+        let token = match &endpoint.token_file {
+            Some(file) => format!("token in {}", file.display()),
+            None => format!("token from {}", TOKEN_ENV),
+        };
+        println!("node {id}: public {url}; admin {} ({token})", endpoint.url);
+        let data_dir = base_dir.join(&section.data_dir);
+        println!(
+            "  monitor: `twinsync monitor --data-dir {}` prints its link",
+            data_dir.display()
+        );
+    }
 }
 
 async fn sandbox(

@@ -1,5 +1,6 @@
 //! Two real `twinsync up` processes on loopback with their own data dirs and sandbox
-//! trackers: invite, accept, sync both ways, kill one for a while, converge.
+//! trackers: invite, accept, sync both ways, kill one for a while, converge. The CLI finds
+//! each node's admin API and token in its data dir.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -61,17 +62,29 @@ webhook_secret = "secret-of-{x}"
     path
 }
 
+/// A node's admin URL and token, as `twinsync up` leaves them in its data dir.
+fn admin_of(data_dir: &Path) -> (String, String) {
+    let read = |f: &str| {
+        std::fs::read_to_string(data_dir.join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    (read("admin-url"), read("admin-token"))
+}
+
 async fn up(config: &Path, node_url: &str) -> Up {
     // The guard owns the child from the start, so it is killed and waited for on every path.
     let guard = Up(Command::new(BIN)
         .args(["up", "--config"])
         .arg(config)
+        .env_remove("TWINSYNC_ADMIN_TOKEN")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap());
     for _ in 0..100 {
-        if reqwest::get(format!("{node_url}/api/health")).await.is_ok() {
+        if reqwest::get(format!("{node_url}/health")).await.is_ok() {
             return guard;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -79,8 +92,19 @@ async fn up(config: &Path, node_url: &str) -> Up {
     panic!("{node_url} did not come up");
 }
 
+/// The CLI with nothing of the test's environment that names a node or a token.
+fn run(args: &[&str]) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("TWINSYNC_NODE")
+        .env_remove("TWINSYNC_DATA_DIR")
+        .env_remove("TWINSYNC_ADMIN_TOKEN")
+        .output()
+        .unwrap()
+}
+
 fn cli(args: &[&str]) -> String {
-    let out = Command::new(BIN).args(args).output().unwrap();
+    let out = run(args);
     assert!(
         out.status.success(),
         "{args:?}: {}",
@@ -107,10 +131,14 @@ async fn items(sandbox: &str) -> Vec<Value> {
     }
 }
 
-/// The messages of `node`'s queues whose names start with `prefix`, by state
-/// ("visible", "in_flight" or "delayed"), from the admin API.
-async fn queued(node: &str, prefix: &str, state: &str) -> u64 {
-    let depths: Value = reqwest::get(format!("{node}/api/queues"))
+/// The messages of the queues whose names start with `prefix` of the node with this data
+/// dir, by state ("visible", "in_flight" or "delayed"), from the admin API.
+async fn queued(data_dir: &Path, prefix: &str, state: &str) -> u64 {
+    let (url, token) = admin_of(data_dir);
+    let depths: Value = reqwest::Client::new()
+        .get(format!("{url}/api/queues"))
+        .bearer_auth(token)
+        .send()
         .await
         .unwrap()
         .json()
@@ -155,12 +183,36 @@ async fn two_processes_connect_sync_and_survive_a_restart() {
     );
     let _a = up(&ca, &node_a).await;
     let b = up(&cb, &node_b).await;
+    let (dir_a, dir_b) = (
+        &dir.path().join("data-a/node"),
+        &dir.path().join("data-b/node"),
+    );
+    let (data_a, data_b) = (dir_a.display().to_string(), dir_b.display().to_string());
+    // The token file is the node's user's alone; without a token the CLI says where it is.
+    for d in [dir_a, dir_b] {
+        let mode = std::fs::metadata(d.join("admin-token"))
+            .unwrap()
+            .permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+    }
+    let (admin_url_a, token_a) = admin_of(dir_a);
+    let refused = run(&["connection", "list", "--node", &admin_url_a]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("--data-dir DIR"),
+        "{refused:?}"
+    );
+    let link = cli(&["monitor", "--data-dir", &data_a]);
+    assert_eq!(link, format!("{admin_url_a}/monitor#token={token_a}"));
 
     let code = cli(&[
         "connection",
         "invite",
-        "--node",
-        &node_a,
+        "--data-dir",
+        &data_a,
         "--instance",
         "sandbox-a",
         "--project",
@@ -172,8 +224,8 @@ async fn two_processes_connect_sync_and_survive_a_restart() {
     let accepted = cli(&[
         "connection",
         "accept",
-        "--node",
-        &node_b,
+        "--data-dir",
+        &data_b,
         "--instance",
         "sandbox-b",
         "--project",
@@ -210,18 +262,24 @@ async fn two_processes_connect_sync_and_survive_a_restart() {
     .await;
 
     // B goes away; A keeps the change; B comes back on its files and gets it.
+    let token_b = admin_of(dir_b).1;
     drop(b);
     create("made while B was down").await.unwrap();
     wait_for("A to meet B down and back off", async || {
-        queued(&node_a, "transport", "delayed").await > 0
+        queued(dir_a, "transport", "delayed").await > 0
     })
     .await;
     let _b = up(&cb, &node_b).await;
+    assert_eq!(
+        admin_of(dir_b).1,
+        token_b,
+        "the token is kept across restarts"
+    );
     wait_for("the item made during the outage", async || {
         items(&sandbox_b).await.len() == 2
     })
     .await;
-    let list = cli(&["connection", "list", "--node", &node_a]);
+    let list = cli(&["connection", "list", "--data-dir", &data_a]);
     assert!(list.contains("Active"), "{list}");
 
     // Pause A, make changes, resume: all of them arrive, once.
@@ -235,7 +293,7 @@ async fn two_processes_connect_sync_and_survive_a_restart() {
         })
         .unwrap()
         .to_string();
-    cli(&["connection", "deactivate", "--node", &node_a, &conn]);
+    cli(&["connection", "deactivate", "--data-dir", &data_a, &conn]);
     let n: usize = std::env::var("TWINSYNC_PAUSED_CHANGES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -247,7 +305,7 @@ async fn two_processes_connect_sync_and_survive_a_restart() {
         let held = ["visible", "in_flight", "delayed"];
         let mut total = 0;
         for state in held {
-            total += queued(&node_a, "held-", state).await;
+            total += queued(dir_a, "held-", state).await;
         }
         total >= n as u64
     })
@@ -257,7 +315,7 @@ async fn two_processes_connect_sync_and_survive_a_restart() {
         2,
         "nothing crosses while paused"
     );
-    let resumed = cli(&["connection", "activate", "--node", &node_a, &conn]);
+    let resumed = cli(&["connection", "activate", "--data-dir", &data_a, &conn]);
     assert!(resumed.contains("is Active"), "{resumed}");
     wait_for("every paused change on B", async || {
         items(&sandbox_b).await.len() == 2 + n

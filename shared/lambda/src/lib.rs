@@ -14,7 +14,9 @@ use twinsync_aws::sqs::PAYLOAD_ATTRIBUTE;
 use twinsync_aws::{AwsError, SqsQueue};
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
 use twinsync_node::batch::{Outcome, dead_letter, process_batch};
-use twinsync_node::config::{ConfigError, NodeSection, ProcessConfig};
+use twinsync_node::config::{
+    ConfigError, HttpPublicUrl, NodeSection, ProcessConfig, check_public_url,
+};
 use twinsync_node::{Node, NodeError, NodeSettings};
 use twinsync_ports::{PortError, QueueMessage};
 
@@ -190,7 +192,11 @@ async fn build(environment: &Environment) -> Result<Function, LambdaError> {
             Err(e) => return Err(e.into()),
         }
     };
-    if let Some(url) = var("TWINSYNC_PUBLIC_URL") {
+    // The stack's TransportUrl, else the config's; held to the same rule as locally.
+    if let Some(url) = var("TWINSYNC_PUBLIC_URL").or(environment.section.public_url.clone()) {
+        let http = HttpPublicUrl::from_setting(environment.section.allow_http_public_url);
+        check_public_url(&url, http)
+            .map_err(|e| LambdaError::Config(format!("the public URL {e}")))?;
         node.set_public_url(&url);
     }
     Ok(Function {
@@ -367,15 +373,47 @@ pub async fn run_scheduler() -> Result<(), Error> {
         .await
 }
 
-/// The operator console of a node on AWS: the local node's whole API (connections,
-/// invitations, versions, operations, twins, the Item Sync Monitor) on `listen`, on the
-/// stack's queues and tables, so `twinsync admin --node http://{listen}` works as it does
-/// locally. It runs on the operator's machine with their AWS credentials; the function
-/// URLs never serve this API. With `TWINSYNC_INGEST_URL` set (the stack's `IngestUrl`),
-/// it first subscribes the trackers' webhooks to the ingest function.
-pub async fn run_console(listen: &str) -> Result<(), Error> {
+/// How to serve a deployed node's operator console.
+#[derive(Debug, Clone)]
+pub struct ConsoleOptions {
+    /// The admin listener's address: loopback unless the node's config has
+    /// `admin_allow_remote`.
+    pub listen: String,
+    /// Where the admin token (made at the first start) and the admin URL are kept, so
+    /// `twinsync admin --data-dir` finds them; `TWINSYNC_ADMIN_TOKEN` overrides the token.
+    pub data_dir: PathBuf,
+}
+
+/// The operator console of a node on AWS: the node's admin API (connections,
+/// invitations, versions, operations, twins, the Item Sync Monitor) on `listen`, behind
+/// the admin token and the Host and Origin checks, as a local node's; on the stack's
+/// queues and tables. It runs on the operator's machine with their AWS credentials; the
+/// function URLs never serve this API. With `TWINSYNC_INGEST_URL` set (the stack's
+/// `IngestUrl`), it first subscribes the trackers' webhooks to the ingest function.
+pub async fn run_console(options: &ConsoleOptions) -> Result<(), Error> {
+    use twinsync_node::admin::{self, AdminToken, RemoteAdmin};
     init_tracing();
     let environment = environment().await?;
+    let section = &environment.section;
+    let listener = admin::bind(
+        &options.listen,
+        RemoteAdmin::from_setting(section.admin_allow_remote),
+    )
+    .await?;
+    let addr = listener.local_addr()?;
+    let (token, token_from) = match var(admin::TOKEN_ENV) {
+        Some(t) => (AdminToken::parse(&t)?, admin::TOKEN_ENV.to_string()),
+        None => (
+            AdminToken::load_or_create(&options.data_dir)?,
+            options
+                .data_dir
+                .join(admin::TOKEN_FILE)
+                .display()
+                .to_string(),
+        ),
+    };
+    let url = admin::local_url(addr);
+    admin::write_url(&options.data_dir, &url)?;
     let f = build(&environment).await?;
     if f.node.public_url().is_none() {
         tracing::warn!(
@@ -386,19 +424,20 @@ pub async fn run_console(listen: &str) -> Result<(), Error> {
         twinsync_node::assemble::register_webhooks(
             &f.node.http,
             &f.node,
-            &environment.section,
+            section,
             &ingest,
             &HashMap::new(),
         )
         .await?;
     }
-    let listener = tokio::net::TcpListener::bind(listen).await?;
-    let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "the operator API has no authentication of its own: keep it on loopback");
-    }
     tracing::info!(node = %f.node.id, %addr, "operator console listening");
-    println!("twinsync console for node {} on http://{addr}", f.node.id);
-    axum::serve(listener, twinsync_node::router::router(f.node)).await?;
+    println!(
+        "twinsync console for node {} on {url} (admin token: {token_from}; \
+         `twinsync connection list --data-dir {}`)",
+        f.node.id,
+        options.data_dir.display()
+    );
+    let guard = twinsync_node::router::AdminGuard::new(token, addr, &section.admin_hosts);
+    axum::serve(listener, twinsync_node::router::admin_router(f.node, guard)).await?;
     Ok(())
 }

@@ -94,6 +94,8 @@ struct Node {
     id: &'static str,
     invoke: String,
     console: String,
+    /// The console's admin token, from its data dir.
+    console_token: String,
     sqs: aws_sdk_sqs::Client,
     queue_urls: HashMap<&'static str, String>,
     depth: SqsQueue,
@@ -401,7 +403,18 @@ async fn settle(nodes: &[Arc<Node>], act: &Activity, timeout: Duration) {
 }
 
 async fn post(http: &reqwest::Client, url: &str, body: Value) -> Value {
-    let resp = http.post(url).json(&body).send().await.unwrap();
+    send(http.post(url).json(&body), url).await
+}
+
+/// A call to a node's console, with its admin token.
+async fn console_post(http: &reqwest::Client, node: &Node, path: &str, body: Value) -> Value {
+    let url = format!("{}{path}", node.console);
+    let req = http.post(&url).bearer_auth(&node.console_token).json(&body);
+    send(req, &url).await
+}
+
+async fn send(req: reqwest::RequestBuilder, url: &str) -> Value {
+    let resp = req.send().await.unwrap();
     let status = resp.status();
     let value: Value = resp.json().await.unwrap_or(Value::Null);
     assert!(status.is_success(), "{url}: {status} {value}");
@@ -502,9 +515,13 @@ async fn start_node(
     let console_reserved = reserve_port().expect("a port for the console");
     let console_port = console_reserved.port();
     let console_log = std::fs::File::create(dir.join(format!("{id}-console.log"))).unwrap();
+    let console_dir = dir.join(format!("{id}-console"));
     let console = Group::spawn(
         Command::new(env!("CARGO_BIN_EXE_twinsync-aws-console"))
             .args(["--listen", &format!("127.0.0.1:{console_port}")])
+            .arg("--data-dir")
+            .arg(&console_dir)
+            .env_remove("TWINSYNC_ADMIN_TOKEN")
             .envs(env.iter().cloned())
             .env("TWINSYNC_INGEST_URL", &ingest)
             .stdin(Stdio::null())
@@ -518,6 +535,11 @@ async fn start_node(
         Duration::from_secs(60),
     )
     .await;
+    // Made at the console's first start, before it answers.
+    let console_token = std::fs::read_to_string(console_dir.join("admin-token"))
+        .unwrap()
+        .trim()
+        .to_string();
 
     let (depth, twins, _) = twinsync_aws::env::ports(sdk, &res);
     let sqs = aws_sdk_sqs::Client::new(sdk);
@@ -551,6 +573,7 @@ async fn start_node(
         id,
         invoke: invoke_base,
         console: console_url,
+        console_token,
         sqs,
         queue_urls,
         depth: depth.with_receive_wait(0),
@@ -621,17 +644,19 @@ async fn the_function_binaries_sync_two_nodes_under_cargo_lambda_watch() {
 
     // The connection, by invitation: A's console invites, B's accepts; the handshake goes
     // to A's transport function URL.
-    let invited = post(
+    let invited = console_post(
         &http,
-        &format!("{}/api/connections/invite", a.console),
+        &a,
+        "/api/connections/invite",
         json!({"instance": "sandbox-a", "target_project": PROJECT_A,
                "trigger": "project = DEMO AND labels = sync", "name": "watch"}),
     )
     .await;
     let connection = invited["connection"].as_str().unwrap().to_string();
-    let accepted = post(
+    let accepted = console_post(
         &http,
-        &format!("{}/api/connections/accept", b.console),
+        &b,
+        "/api/connections/accept",
         json!({"code": invited["code"], "instance": "sandbox-b", "target_project": PROJECT_B,
                "trigger": "project = SUPPORT AND labels = escalate"}),
     )
@@ -737,9 +762,10 @@ async fn the_function_binaries_sync_two_nodes_under_cargo_lambda_watch() {
         }
         out
     };
-    post(
+    console_post(
         &http,
-        &format!("{}/api/connections/{connection}/deactivate", a.console),
+        &a,
+        &format!("/api/connections/{connection}/deactivate"),
         json!({}),
     )
     .await;
@@ -796,9 +822,10 @@ async fn the_function_binaries_sync_two_nodes_under_cargo_lambda_watch() {
     // Resume: the console drains the held queue in order; every item on B ends with
     // A's last edit, and B applied A's replicas in the order A made them.
     let resumed = Instant::now();
-    post(
+    console_post(
         &http,
-        &format!("{}/api/connections/{connection}/activate", a.console),
+        &a,
+        &format!("/api/connections/{connection}/activate"),
         json!({}),
     )
     .await;

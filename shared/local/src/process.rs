@@ -1,18 +1,22 @@
 //! Starting a whole local process from a [`ProcessConfig`]: sandbox trackers, nodes with
-//! their SQLite stores, connections, HTTP servers, webhook subscriptions and runners.
+//! their SQLite stores, connections, HTTP servers (public and admin, [`crate::serve`]),
+//! webhook subscriptions and runners.
 //! `twinsync up` and `twinsync demo` both go through here.
 
 use crate::runner::{Runner, RunnerSettings};
+pub use crate::serve::AdminEndpoint;
+use crate::serve::serve_node;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use twinsync_core::Clock;
+use twinsync_node::admin::AdminToken;
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on, register_webhooks};
 pub use twinsync_node::assemble::{QueueDecorator, TrackerDecorator};
 use twinsync_node::config::{NodeSection, ProcessConfig};
 use twinsync_node::peer::link_local;
-use twinsync_node::{Node, NodeError, NodeResult, NodeSettings, router};
+use twinsync_node::{Node, NodeError, NodeResult, NodeSettings};
 
 /// How to start a process.
 #[derive(Clone)]
@@ -25,6 +29,9 @@ pub struct ProcessOptions {
     pub tracker_decorator: Option<TrackerDecorator>,
     /// The ports of each node; SQLite files under the node's data dir when not set.
     pub ports: Option<PortsFactory>,
+    /// The admin token of every node (`twinsync up` takes it from `TWINSYNC_ADMIN_TOKEN`);
+    /// each node's `admin-token` file when not set.
+    pub admin_token: Option<AdminToken>,
 }
 
 /// Makes the ports of a node from its section (the emulator tests put nodes on SQS and
@@ -40,6 +47,7 @@ impl Default for ProcessOptions {
             queue_decorator: None,
             tracker_decorator: None,
             ports: None,
+            admin_token: None,
         }
     }
 }
@@ -59,8 +67,10 @@ impl ProcessOptions {
 /// A running local process.
 pub struct Process {
     pub nodes: Vec<Arc<Node>>,
-    /// Base URL of each node's HTTP server, by node id.
+    /// Base URL of each node's public listener (webhooks, `/v1/*`), by node id.
     pub node_urls: HashMap<String, String>,
+    /// Each node's admin API (`/api/*`, the monitor) and its token, by node id.
+    pub admin: HashMap<String, AdminEndpoint>,
     /// Base URL of each sandbox tracker, by sandbox id.
     pub sandbox_urls: HashMap<String, String>,
     sandboxes: Vec<twinsync_fakes::sandbox::RunningSandbox>,
@@ -150,28 +160,18 @@ impl Process {
         }
 
         let mut node_urls = HashMap::new();
+        let mut admin = HashMap::new();
         let mut servers = Vec::new();
         for (node, section) in nodes.iter().zip(&config.node) {
-            let listener = tokio::net::TcpListener::bind(&section.listen)
-                .await
-                .map_err(|e| {
-                    NodeError::config(format!(
-                        "node {}: cannot listen on {}: {e}",
-                        node.id, section.listen
-                    ))
-                })?;
-            let addr = listener.local_addr().map_err(NodeError::config)?;
-            let app = router::router(node.clone());
-            servers.push(tokio::spawn(async move {
-                if let Err(e) = axum::serve(listener, app).await {
-                    tracing::error!(error = %e, "node server stopped");
-                }
-            }));
-            let url = format!("http://{addr}");
+            let data_dir = base_dir.join(&section.data_dir);
+            let served = serve_node(node, section, &data_dir, options.admin_token.clone()).await?;
+            servers.extend(served.servers);
+            let url = served.public_url;
             node.set_public_url(&url);
             register_webhooks(&http, node, section, &url, &sandbox_urls).await?;
-            tracing::info!(node = %node.id, %url, "node listening");
+            tracing::info!(node = %node.id, %url, admin = %served.admin.url, "node listening");
             node_urls.insert(node.id.clone(), url);
+            admin.insert(node.id.clone(), served.admin);
         }
 
         let runners = nodes
@@ -190,6 +190,7 @@ impl Process {
         Ok(Process {
             nodes,
             node_urls,
+            admin,
             sandbox_urls,
             sandboxes,
             runners,

@@ -46,9 +46,28 @@ pub struct NodeSection {
     pub id: String,
     /// Where the node keeps its SQLite database; relative to the config file.
     pub data_dir: PathBuf,
-    /// Webhooks, admin API and monitor; loopback by default.
+    /// Tracker webhooks, the node-to-node `/v1/*` endpoints and `/health`; loopback by
+    /// default.
     #[serde(default = "default_listen")]
     pub listen: String,
+    /// The admin API and the monitor: on loopback unless `admin_allow_remote`.
+    #[serde(default = "default_listen")]
+    pub admin_listen: String,
+    /// Lets `admin_listen` take a non-loopback address (the token and the Host and Origin
+    /// checks still apply; put TLS in front of it).
+    #[serde(default)]
+    pub admin_allow_remote: bool,
+    /// More Host values the admin listener answers to (`host` or `host:port`, as the
+    /// browser or a proxy in front of it sends them).
+    #[serde(default)]
+    pub admin_hosts: Vec<String>,
+    /// Where other nodes and trackers reach this node: what invitations advertise and
+    /// webhooks are registered with. https, or http on a loopback address or with
+    /// `allow_http_public_url`; `http://` + the public listener's address when absent,
+    /// which needs `listen` on loopback.
+    pub public_url: Option<String>,
+    #[serde(default)]
+    pub allow_http_public_url: bool,
     #[serde(default = "default_poll")]
     pub poll_interval_ms: i64,
     #[serde(default)]
@@ -179,6 +198,60 @@ pub struct TriggerSection {
     pub query: String,
 }
 
+/// Whether a `public_url` may be plain http on a non-loopback host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpPublicUrl {
+    Refused,
+    Allowed,
+}
+
+impl HttpPublicUrl {
+    /// From the config's `allow_http_public_url`.
+    pub fn from_setting(allow: bool) -> HttpPublicUrl {
+        if allow {
+            HttpPublicUrl::Allowed
+        } else {
+            HttpPublicUrl::Refused
+        }
+    }
+}
+
+/// Checks a public URL: an absolute https URL, or http on a loopback host (or anywhere
+/// when `http` allows it). An invitation carries it, and the other node signs its
+/// requests to it, but only TLS keeps their bodies private.
+pub fn check_public_url(url: &str, http: HttpPublicUrl) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| format!("{url:?} names no host"))?;
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(format!("{url:?}: a public URL has no query or fragment"));
+    }
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if loopback || http == HttpPublicUrl::Allowed => Ok(()),
+        "http" => Err(format!(
+            "{url:?} is plain http on a host other nodes reach over the network; use https \
+             (or set allow_http_public_url = true on a network you trust)"
+        )),
+        other => Err(format!("{url:?}: the scheme must be https, not {other}")),
+    }
+}
+
+/// A literal address that is not loopback (a host name is checked when it is bound).
+fn open_address(listen: &str) -> Option<std::net::SocketAddr> {
+    listen
+        .parse::<std::net::SocketAddr>()
+        .ok()
+        .filter(|a| !a.ip().is_loopback())
+}
+
 /// A config that does not load, with where.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -249,6 +322,9 @@ impl ProcessConfig {
                     &node.id,
                     format!("duplicate node id {:?}", node.id),
                 ));
+            }
+            if let Err((key, needle, message)) = node.check_network() {
+                return Err(invalid(format!("node[{n}].{key}"), &needle, message));
             }
             let mut ids = std::collections::HashSet::new();
             for (i, inst) in node.instance.iter().enumerate() {
@@ -346,6 +422,43 @@ impl ProcessConfig {
     }
 }
 
+impl NodeSection {
+    /// The listeners and the public URL: the admin API on loopback unless allowed, a
+    /// public URL that is https (or http where it may be), and one at all when the public
+    /// listener is not on loopback. An error is (key, text to find its line by, message).
+    fn check_network(&self) -> Result<(), (String, String, String)> {
+        if let Some(open) = open_address(&self.admin_listen)
+            && !self.admin_allow_remote
+        {
+            return Err((
+                "admin_listen".into(),
+                self.admin_listen.clone(),
+                format!(
+                    "{open} is not a loopback address; the admin API controls the node, so it \
+                     listens on loopback unless admin_allow_remote = true"
+                ),
+            ));
+        }
+        match &self.public_url {
+            Some(url) => {
+                check_public_url(url, HttpPublicUrl::from_setting(self.allow_http_public_url))
+                    .map_err(|m| ("public_url".into(), url.clone(), m))
+            }
+            None => match open_address(&self.listen) {
+                Some(open) => Err((
+                    "public_url".into(),
+                    self.listen.clone(),
+                    format!(
+                        "a node listening on {open} needs public_url, the https URL other \
+                         nodes and trackers reach it at"
+                    ),
+                )),
+                None => Ok(()),
+            },
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,6 +544,61 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_admin_listener_and_the_public_url_are_checked() {
+        let table = [
+            ("admin_listen = \"127.0.0.1:7711\"", None),
+            ("admin_listen = \"[::1]:7711\"", None),
+            ("admin_listen = \"localhost:7711\"", None),
+            (
+                "admin_listen = \"0.0.0.0:7711\"",
+                Some("node[0].admin_listen"),
+            ),
+            ("admin_listen = \"[::]:7711\"", Some("admin_allow_remote")),
+            (
+                "admin_listen = \"0.0.0.0:7711\"\nadmin_allow_remote = true",
+                None,
+            ),
+            ("public_url = \"https://sync.example.com/twinsync\"", None),
+            (
+                "public_url = \"http://sync.example.com\"",
+                Some("plain http"),
+            ),
+            (
+                "public_url = \"http://sync.example.com\"\nallow_http_public_url = true",
+                None,
+            ),
+            ("public_url = \"http://127.0.0.1:7701\"", None),
+            ("public_url = \"http://[::1]:7701\"", None),
+            ("public_url = \"http://localhost:7701\"", None),
+            ("public_url = \"ftp://sync.example.com\"", Some("scheme")),
+            ("public_url = \"sync.example.com\"", Some("not a URL")),
+            (
+                "public_url = \"https://sync.example.com/?a=1\"",
+                Some("no query"),
+            ),
+            ("listen = \"0.0.0.0:7701\"", Some("needs public_url")),
+            (
+                "listen = \"0.0.0.0:7701\"\npublic_url = \"https://s.example.com\"",
+                None,
+            ),
+        ];
+        for (extra, expected) in table {
+            let text = GOOD.replace(
+                "data_dir = \"data/a\"",
+                &format!("data_dir = \"data/a\"\n{extra}"),
+            );
+            match (ProcessConfig::parse(&text, "node.toml"), expected) {
+                (Ok(_), None) => {}
+                (Err(e), Some(want)) => {
+                    let e = e.to_string();
+                    assert!(e.contains(want) && e.contains("line 9"), "{extra}: {e}");
+                }
+                (got, want) => panic!("{extra}: {:?}, expected {want:?}", got.err()),
+            }
         }
     }
 

@@ -1,11 +1,13 @@
 //! A twinsync node: the handlers of the message flow as plain async functions over the
 //! ports, the batch semantics every deployment shares, the node config, assembling a node
-//! from it, and the HTTP router (webhooks, admin API, monitor).
+//! from it, and the HTTP routers (public: webhooks and `/v1/*`; admin: the API and the
+//! monitor, behind a token) with the admin listener's token and binding.
 //!
 //! The same handler functions run in the local process (twinsync-local's runner) and in
 //! the Lambda functions (driven by SQS event source mappings); only the adapters differ.
 //! Nothing here links SQLite or the sandbox server: that wiring is twinsync-local's.
 
+pub mod admin;
 pub mod assemble;
 pub mod batch;
 pub mod bulk;

@@ -120,6 +120,11 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 id: "node-a".into(),
                 data_dir: "node-a".into(),
                 listen: "127.0.0.1:0".into(),
+                admin_listen: "127.0.0.1:0".into(),
+                admin_allow_remote: false,
+                admin_hosts: vec![],
+                public_url: None,
+                allow_http_public_url: false,
                 poll_interval_ms: 5_000,
                 instance: vec![instance("sandbox-a", ConnectorKind::Sandbox, "sandbox:a")],
                 connection: vec![connection(
@@ -151,6 +156,11 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 id: "node-r".into(),
                 data_dir: "node-r".into(),
                 listen: "127.0.0.1:0".into(),
+                admin_listen: "127.0.0.1:0".into(),
+                admin_allow_remote: false,
+                admin_hosts: vec![],
+                public_url: None,
+                allow_http_public_url: false,
                 poll_interval_ms: 1_000,
                 instance: vec![instance("redmine", ConnectorKind::Redmine, &rm.url)],
                 connection: vec![connection(

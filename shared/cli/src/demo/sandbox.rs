@@ -44,6 +44,11 @@ pub fn config(secret: &str) -> ProcessConfig {
             id: id.into(),
             data_dir: id.into(),
             listen: "127.0.0.1:0".into(),
+            admin_listen: "127.0.0.1:0".into(),
+            admin_allow_remote: false,
+            admin_hosts: vec![],
+            public_url: None,
+            allow_http_public_url: false,
             poll_interval_ms: 5_000,
             instance: vec![InstanceSection {
                 ca_file: None,

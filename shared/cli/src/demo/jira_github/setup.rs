@@ -95,6 +95,11 @@ pub(super) fn config(jira_url: &str, github_url: &str, ca_file: &Path) -> Proces
         id: id.into(),
         data_dir: id.into(),
         listen: "127.0.0.1:0".into(),
+        admin_listen: "127.0.0.1:0".into(),
+        admin_allow_remote: false,
+        admin_hosts: vec![],
+        public_url: None,
+        allow_http_public_url: false,
         // Webhooks bring the changes; polling is the safety net.
         poll_interval_ms: 5_000,
         instance: vec![instance],

@@ -1,7 +1,12 @@
-//! Operations against a running node's admin API (`twinsync up` serves it).
+//! Operations against a running node's admin API (`twinsync up` serves it), with the
+//! node's admin token ([`client::Target`]).
+
+pub mod client;
 
 use clap::Subcommand;
+pub use client::{AdminClient, Target};
 use comfy_table::Table;
+use reqwest::Method;
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
@@ -12,19 +17,25 @@ pub enum AdminCommand {
     Connection(ConnectionCommand),
     /// List twins (sync pairs) of a node.
     Twins {
-        #[arg(long, env = "TWINSYNC_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: Target,
         #[arg(long)]
         connection: Option<String>,
         /// syncing, synced, error or unlinked.
         #[arg(long)]
         status: Option<String>,
     },
+    /// Print the Item Sync Monitor's link for a browser; it carries the admin token in
+    /// its fragment, which the browser does not send, so treat it like the token.
+    Monitor {
+        #[command(flatten)]
+        node: Target,
+    },
     /// Run an operation: sync, bulk-exalate, bulk-sync, relink, unlink, unexalate,
     /// force-unlink, clean-up, activate, deactivate.
     Op {
-        #[arg(long, env = "TWINSYNC_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: Target,
         #[arg(long)]
         connection: String,
         operation: String,
@@ -41,19 +52,19 @@ pub enum AdminCommand {
 pub enum ConnectionCommand {
     /// List the node's connections.
     List {
-        #[arg(long, env = "TWINSYNC_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: Target,
     },
     /// One connection with its recent events.
     Show {
-        #[arg(long, env = "TWINSYNC_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: Target,
         id: String,
     },
     /// Create a Pending connection and print its invitation code (treat it like a password).
     Invite {
-        #[arg(long, env = "TWINSYNC_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: Target,
         /// The tracker instance this side syncs.
         #[arg(long)]
         instance: String,
@@ -71,8 +82,8 @@ pub enum ConnectionCommand {
     },
     /// Accept an invitation code from another node.
     Accept {
-        #[arg(long, env = "TWINSYNC_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: Target,
         #[arg(long)]
         instance: String,
         #[arg(long)]
@@ -83,48 +94,30 @@ pub enum ConnectionCommand {
     },
     /// Resume a paused connection; held changes are applied in order.
     Activate {
-        #[arg(long, env = "TWINSYNC_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: Target,
         id: String,
     },
     /// Pause a connection; changes are kept.
     Deactivate {
-        #[arg(long, env = "TWINSYNC_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: Target,
         id: String,
     },
     /// Rotate the shared secret; in-flight messages still verify during a grace period.
     Rotate {
-        #[arg(long, env = "TWINSYNC_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: Target,
         id: String,
     },
     /// Delete a connection with its twins' sync info; needs --confirm ID.
     Delete {
-        #[arg(long, env = "TWINSYNC_NODE")]
-        node: String,
+        #[command(flatten)]
+        node: Target,
         id: String,
         #[arg(long)]
         confirm: Option<String>,
     },
-}
-
-async fn call(method: reqwest::Method, url: String, body: Option<Value>) -> Result<Value, String> {
-    let client = reqwest::Client::new();
-    let mut req = client.request(method, &url);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.map_err(|e| format!("{url}: {e}"))?;
-    let status = resp.status();
-    let value: Value = resp.json().await.map_err(|e| format!("{url}: {e}"))?;
-    if !status.is_success() {
-        return Err(format!(
-            "{url}: {status}: {}",
-            value.get("error").and_then(|e| e.as_str()).unwrap_or("")
-        ));
-    }
-    Ok(value)
 }
 
 fn cell(v: &Value, key: &str) -> String {
@@ -143,38 +136,17 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
             connection,
             status,
         } => {
-            let mut url = format!("{node}/api/twins?limit=1000");
+            let mut path = "/api/twins?limit=1000".to_string();
             if let Some(c) = connection {
-                url.push_str(&format!("&connection={c}"));
+                path.push_str(&format!("&connection={c}"));
             }
             if let Some(s) = status {
-                url.push_str(&format!("&status={s}"));
+                path.push_str(&format!("&status={s}"));
             }
-            let list = call(reqwest::Method::GET, url, None).await?;
-            let mut table = Table::new();
-            table.set_header(["local", "remote", "status", "sent", "acked", "applied"]);
-            for t in list.as_array().into_iter().flatten() {
-                let status = match t.get("status") {
-                    Some(Value::Object(o)) => match (o.get("status"), o.get("message")) {
-                        (Some(s), Some(m)) => {
-                            format!("{}: {}", s.as_str().unwrap_or(""), m.as_str().unwrap_or(""))
-                        }
-                        (Some(s), None) => s.as_str().unwrap_or("").to_string(),
-                        _ => "-".into(),
-                    },
-                    _ => "-".into(),
-                };
-                table.add_row([
-                    cell(t, "local_key"),
-                    cell(t, "remote_key"),
-                    status,
-                    cell(t, "out_version"),
-                    cell(t, "acked_version"),
-                    cell(t, "in_version"),
-                ]);
-            }
-            println!("{table}");
+            let list = node.resolve()?.get(&path).await?;
+            println!("{}", twins_table(&list));
         }
+        AdminCommand::Monitor { node } => println!("{}", node.resolve()?.monitor_link()),
         AdminCommand::Op {
             node,
             connection,
@@ -182,17 +154,17 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
             item,
             remote,
         } => {
-            let (url, body) = match operation.as_str() {
+            let (path, body) = match operation.as_str() {
                 "activate" | "deactivate" => (
-                    format!("{node}/api/connections/{connection}/{operation}"),
-                    None,
+                    format!("/api/connections/{connection}/{operation}"),
+                    json!({}),
                 ),
                 _ => (
-                    format!("{node}/api/connections/{connection}/operations/{operation}"),
-                    Some(json!({ "item": item, "remote": remote })),
+                    format!("/api/connections/{connection}/operations/{operation}"),
+                    json!({ "item": item, "remote": remote }),
                 ),
             };
-            let result = call(reqwest::Method::POST, url, body).await?;
+            let result = node.resolve()?.send(Method::POST, &path, body).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
@@ -202,11 +174,36 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn twins_table(list: &Value) -> Table {
+    let mut table = Table::new();
+    table.set_header(["local", "remote", "status", "sent", "acked", "applied"]);
+    for t in list.as_array().into_iter().flatten() {
+        let status = match t.get("status") {
+            Some(Value::Object(o)) => match (o.get("status"), o.get("message")) {
+                (Some(s), Some(m)) => {
+                    format!("{}: {}", s.as_str().unwrap_or(""), m.as_str().unwrap_or(""))
+                }
+                (Some(s), None) => s.as_str().unwrap_or("").to_string(),
+                _ => "-".into(),
+            },
+            _ => "-".into(),
+        };
+        table.add_row([
+            cell(t, "local_key"),
+            cell(t, "remote_key"),
+            status,
+            cell(t, "out_version"),
+            cell(t, "acked_version"),
+            cell(t, "in_version"),
+        ]);
+    }
+    table
+}
+
 async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
-    use reqwest::Method;
     match cmd {
         ConnectionCommand::List { node } => {
-            let list = call(Method::GET, format!("{node}/api/connections"), None).await?;
+            let list = node.resolve()?.get("/api/connections").await?;
             let mut table = Table::new();
             table.set_header(["id", "name", "status", "reason", "remote node", "instance"]);
             for c in list.as_array().into_iter().flatten() {
@@ -222,17 +219,15 @@ async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
             println!("{table}");
         }
         ConnectionCommand::Show { node, id } => {
-            let c = call(Method::GET, format!("{node}/api/connections/{id}"), None).await?;
+            let admin = node.resolve()?;
+            let c = admin.get(&format!("/api/connections/{id}")).await?;
             println!(
                 "{}",
                 serde_json::to_string_pretty(&c).map_err(|e| e.to_string())?
             );
-            let events = call(
-                Method::GET,
-                format!("{node}/api/events?connection={id}&limit=20"),
-                None,
-            )
-            .await?;
+            let events = admin
+                .get(&format!("/api/events?connection={id}&limit=20"))
+                .await?;
             let mut table = Table::new();
             table.set_header(["at (ms)", "kind", "detail"]);
             for e in events.as_array().into_iter().flatten() {
@@ -248,12 +243,14 @@ async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
             kind,
             trigger,
         } => {
-            let r = call(
-                Method::POST,
-                format!("{node}/api/connections/invite"),
-                Some(json!({ "instance": instance, "target_project": project, "name": name, "kind": kind, "trigger": trigger })),
-            )
-            .await?;
+            let r = node
+                .resolve()?
+                .send(
+                    Method::POST,
+                    "/api/connections/invite",
+                    json!({ "instance": instance, "target_project": project, "name": name, "kind": kind, "trigger": trigger }),
+                )
+                .await?;
             eprintln!(
                 "connection {} is Pending; give this code to the other side (it works once, for 7 days):",
                 cell(&r, "connection")
@@ -267,12 +264,14 @@ async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
             trigger,
             code,
         } => {
-            let r = call(
-                Method::POST,
-                format!("{node}/api/connections/accept"),
-                Some(json!({ "code": code, "instance": instance, "target_project": project, "trigger": trigger })),
-            )
-            .await?;
+            let r = node
+                .resolve()?
+                .send(
+                    Method::POST,
+                    "/api/connections/accept",
+                    json!({ "code": code, "instance": instance, "target_project": project, "trigger": trigger }),
+                )
+                .await?;
             println!(
                 "connection {} is Active with node {}",
                 cell(&r, "connection"),
@@ -280,33 +279,18 @@ async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
             );
         }
         ConnectionCommand::Activate { node, id } => {
-            let r = call(
-                Method::POST,
-                format!("{node}/api/connections/{id}/activate"),
-                None,
-            )
-            .await?;
+            let r = post_empty(&node, &format!("/api/connections/{id}/activate")).await?;
             println!(
                 "connection {id} is Active; {} held changes resumed",
                 cell(&r, "resumed")
             );
         }
         ConnectionCommand::Deactivate { node, id } => {
-            call(
-                Method::POST,
-                format!("{node}/api/connections/{id}/deactivate"),
-                None,
-            )
-            .await?;
+            post_empty(&node, &format!("/api/connections/{id}/deactivate")).await?;
             println!("connection {id} is Deactivated; changes are kept until it is activated");
         }
         ConnectionCommand::Rotate { node, id } => {
-            call(
-                Method::POST,
-                format!("{node}/api/connections/{id}/rotate-secret"),
-                None,
-            )
-            .await?;
+            post_empty(&node, &format!("/api/connections/{id}/rotate-secret")).await?;
             println!("connection {id}: shared secret rotated on both nodes");
         }
         ConnectionCommand::Delete { node, id, confirm } => {
@@ -315,12 +299,14 @@ async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
                     "deleting {id} removes its twins' sync info; repeat with --confirm {id}"
                 ));
             }
-            let r = call(
-                Method::DELETE,
-                format!("{node}/api/connections/{id}?confirm={id}"),
-                None,
-            )
-            .await?;
+            let r = node
+                .resolve()?
+                .send(
+                    Method::DELETE,
+                    &format!("/api/connections/{id}"),
+                    json!({ "confirm": id }),
+                )
+                .await?;
             println!(
                 "connection {id} deleted with {} twins",
                 cell(&r, "twins_removed")
@@ -328,4 +314,9 @@ async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// A POST that takes no arguments: its body is `{}`.
+async fn post_empty(node: &Target, path: &str) -> Result<Value, String> {
+    node.resolve()?.send(Method::POST, path, json!({})).await
 }

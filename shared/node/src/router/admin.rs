@@ -1,14 +1,16 @@
-//! The node's HTTP surface: tracker webhooks, the admin API and the Item Sync Monitor.
-//! The same Router serves locally and, on AWS, behind a Lambda function URL.
+//! The operator API (connections, versions, Test Run, operations, twins, events, queues,
+//! metrics) and the Item Sync Monitor, served on the admin listener behind [`super::guard`].
+//! Every call that changes state is a POST or DELETE with a JSON body.
 
-use crate::handlers::ingest::{self, IngestError};
+use super::guard::{self, AdminGuard};
+use super::{ApiError, ApiResult};
 use crate::{Node, NodeError, monitor, operations};
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
+use axum::response::{Html, IntoResponse};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
@@ -16,75 +18,11 @@ use std::sync::Arc;
 use twinsync_core::ConfigVersion;
 use twinsync_ports::TwinQuery;
 
-/// An error answer: status plus `{"error": reason}`.
-pub struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
-}
-
-impl From<NodeError> for ApiError {
-    fn from(e: NodeError) -> Self {
-        let status = match &e {
-            NodeError::UnknownConnection(_) | NodeError::UnknownInstance(_) => {
-                StatusCode::NOT_FOUND
-            }
-            NodeError::Operation(_)
-            | NodeError::Rules(_)
-            | NodeError::BadMessage(_)
-            | NodeError::Config(_) => StatusCode::BAD_REQUEST,
-            e if e.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, e.to_string())
-    }
-}
-
-type ApiResult<T> = Result<T, ApiError>;
-
-/// Per tracker: API calls made and time spent waiting for rate limits; per handled
-/// queue: its depth. For dashboards and alarms.
-async fn metrics(State(node): State<Arc<Node>>) -> ApiResult<Json<serde_json::Value>> {
-    let mut trackers = serde_json::Map::new();
-    for (instance, t) in &node.trackers {
-        trackers.insert(
-            instance.clone(),
-            json!({"kind": t.kind(), "calls": t.calls(), "throttled_ms": t.throttled_ms()}),
-        );
-    }
-    let mut queues = serde_json::Map::new();
-    for q in twinsync_ports::queues::HANDLED {
-        let d = node.queue.depth(q).await.map_err(crate::NodeError::from)?;
-        queues.insert(q.to_string(), json!(d));
-    }
-    Ok(Json(
-        json!({"node": node.id, "trackers": trackers, "queues": queues}),
-    ))
-}
-
-/// What may face the internet: tracker webhooks (checked by the vendors' signatures) and
-/// the node-to-node endpoints (checked by the connection's HMAC). The AWS function URLs
-/// serve only this; the operator API stays off them.
-pub fn public_router(node: Arc<Node>) -> Router {
-    public_routes().with_state(node)
-}
-
-fn public_routes() -> Router<Arc<Node>> {
-    Router::new()
-        .route("/webhooks/{connector}/{instance}", post(webhook))
-        .route("/v1/handshake", post(handshake))
-        .route("/v1/transport", post(transport_in))
-        .route("/v1/pull", post(pull))
-        .route("/v1/rotate", post(rotate_in))
-        .route("/v1/pull/ack", post(pull_ack))
-}
-
-/// The local node's whole API: the public routes and the operator API (connections,
-/// versions, operations, twins, events, the monitor), which listens on loopback.
-pub fn router(node: Arc<Node>) -> Router {
-    public_routes()
+/// The admin routes of `node`, checked by `guard`: the monitor's static page and script
+/// need no token (they hold no data; the script sends the token), everything under
+/// `/api` does.
+pub fn admin_router(node: Arc<Node>, guard: AdminGuard) -> Router {
+    let api = Router::new()
         .route(
             "/api/health",
             get(|| async { Json(json!({"status": "ok"})) }),
@@ -114,52 +52,36 @@ pub fn router(node: Arc<Node>) -> Router {
         .route("/api/twins/{id}", get(get_twin))
         .route("/api/events", get(list_events))
         .route("/api/queues", get(queue_depths))
-        .route("/monitor", get(monitor_page))
+        .route("/api/monitor", get(monitor_view))
+        .route_layer(from_fn_with_state(guard.clone(), guard::token_and_json));
+    api.merge(monitor::page_routes())
+        .layer(from_fn_with_state(guard, guard::same_site))
         .with_state(node)
 }
 
-async fn webhook(
-    State(node): State<Arc<Node>>,
-    Path((connector, instance)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<impl IntoResponse> {
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_string(), v.to_string()))
-        })
-        .collect();
-    match ingest::webhook(&node, &connector, &instance, &headers, &body).await {
-        Ok(queued) => Ok((StatusCode::ACCEPTED, Json(json!({ "queued": queued })))),
-        Err(e) => {
-            let status = match &e {
-                IngestError::UnknownInstance(_) => StatusCode::NOT_FOUND,
-                IngestError::WrongConnector { .. } => StatusCode::BAD_REQUEST,
-                IngestError::Webhook(twinsync_ports::WebhookError::Malformed(_)) => {
-                    StatusCode::BAD_REQUEST
-                }
-                IngestError::Webhook(_) => StatusCode::UNAUTHORIZED,
-                IngestError::Node(n) if n.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
-                IngestError::Node(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            tracing::warn!(%connector, %instance, error = %e, "webhook refused");
-            Err(ApiError(status, e.to_string()))
-        }
-    }
-}
+/// The body of a call that needs no arguments: `{}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoArguments {}
 
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_string(), v.to_string()))
-        })
-        .collect()
+/// Per tracker: API calls made and time spent waiting for rate limits; per handled
+/// queue: its depth. For dashboards and alarms.
+async fn metrics(State(node): State<Arc<Node>>) -> ApiResult<Json<serde_json::Value>> {
+    let mut trackers = serde_json::Map::new();
+    for (instance, t) in &node.trackers {
+        trackers.insert(
+            instance.clone(),
+            json!({"kind": t.kind(), "calls": t.calls(), "throttled_ms": t.throttled_ms()}),
+        );
+    }
+    let mut queues = serde_json::Map::new();
+    for q in twinsync_ports::queues::HANDLED {
+        let d = node.queue.depth(q).await.map_err(NodeError::from)?;
+        queues.insert(q.to_string(), json!(d));
+    }
+    Ok(Json(
+        json!({"node": node.id, "trackers": trackers, "queues": queues}),
+    ))
 }
 
 async fn invite(
@@ -194,77 +116,13 @@ async fn accept(
     ))
 }
 
-fn link_error(e: crate::link::LinkError) -> ApiError {
-    tracing::warn!(error = %e, "node-to-node request refused");
-    ApiError(
-        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
-        e.to_string(),
-    )
-}
-
-async fn handshake(
-    State(node): State<Arc<Node>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<impl IntoResponse> {
-    let connection = crate::link::receive_handshake(&node, &header_pairs(&headers), &body)
-        .await
-        .map_err(link_error)?;
-    Ok(Json(
-        json!({ "connection": connection.id, "initiator_node": node.id, "product_version": crate::link::PRODUCT_VERSION }),
-    ))
-}
-
-async fn rotate_in(
-    State(node): State<Arc<Node>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<impl IntoResponse> {
-    crate::link::receive_rotation(&node, &header_pairs(&headers), &body)
-        .await
-        .map_err(link_error)?;
-    Ok(Json(json!({ "rotated": true })))
-}
-
 async fn rotate_secret(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
+    Json(NoArguments {}): Json<NoArguments>,
 ) -> ApiResult<impl IntoResponse> {
     crate::link::rotate_secret(&node, &id).await?;
     Ok(Json(json!({ "rotated": id })))
-}
-
-async fn pull(
-    State(node): State<Arc<Node>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<impl IntoResponse> {
-    let messages = crate::link::serve_pull(&node, &header_pairs(&headers), &body)
-        .await
-        .map_err(link_error)?;
-    Ok(Json(messages))
-}
-
-async fn pull_ack(
-    State(node): State<Arc<Node>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<impl IntoResponse> {
-    let deleted = crate::link::serve_pull_ack(&node, &header_pairs(&headers), &body)
-        .await
-        .map_err(link_error)?;
-    Ok(Json(json!({ "deleted": deleted })))
-}
-
-async fn transport_in(
-    State(node): State<Arc<Node>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<impl IntoResponse> {
-    crate::link::receive_transport(&node, &header_pairs(&headers), &body)
-        .await
-        .map_err(link_error)?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))))
 }
 
 /// A connection as the admin API shows it: the shared secret is never returned.
@@ -289,19 +147,22 @@ async fn get_connection(
 }
 
 #[derive(Deserialize)]
-struct DeleteParams {
+#[serde(deny_unknown_fields)]
+struct DeleteRequest {
     confirm: Option<String>,
 }
 
 async fn delete_connection(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
-    Query(p): Query<DeleteParams>,
+    Json(req): Json<DeleteRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    if p.confirm.as_deref() != Some(id.as_str()) {
+    if req.confirm.as_deref() != Some(id.as_str()) {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
-            format!("deleting {id} removes its twins' sync info; confirm with ?confirm={id}"),
+            format!(
+                "deleting {id} removes its twins' sync info; confirm with {{\"confirm\": \"{id}\"}}"
+            ),
         ));
     }
     let removed = operations::delete_connection(&node, &id).await?;
@@ -311,6 +172,7 @@ async fn delete_connection(
 async fn activate(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
+    Json(NoArguments {}): Json<NoArguments>,
 ) -> ApiResult<impl IntoResponse> {
     let resumed = operations::activate(&node, &id).await?;
     Ok(Json(json!({ "status": "Active", "resumed": resumed })))
@@ -319,6 +181,7 @@ async fn activate(
 async fn deactivate(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
+    Json(NoArguments {}): Json<NoArguments>,
 ) -> ApiResult<impl IntoResponse> {
     operations::deactivate(&node, &id).await?;
     Ok(Json(json!({ "status": "Deactivated" })))
@@ -360,6 +223,7 @@ async fn save_draft(
 async fn activate_version(
     State(node): State<Arc<Node>>,
     Path((id, number)): Path<(String, u32)>,
+    Json(NoArguments {}): Json<NoArguments>,
 ) -> ApiResult<impl IntoResponse> {
     operations::activate_version(&node, &id, number).await?;
     Ok(Json(json!({ "version": number, "status": "Active" })))
@@ -393,9 +257,8 @@ struct OperationRequest {
 async fn operation(
     State(node): State<Arc<Node>>,
     Path((id, op)): Path<(String, String)>,
-    body: Option<Json<OperationRequest>>,
+    Json(req): Json<OperationRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let req = body.map(|b| b.0).unwrap_or_default();
     let item = || {
         req.item
             .clone()
@@ -512,11 +375,10 @@ async fn queue_depths(State(node): State<Arc<Node>>) -> ApiResult<impl IntoRespo
     Ok(Json(out))
 }
 
-async fn monitor_page(
+/// The monitor's content for the page's script: an HTML fragment, rendered here.
+async fn monitor_view(
     State(node): State<Arc<Node>>,
-    Query(p): Query<TwinParams>,
+    Query(view): Query<monitor::View>,
 ) -> ApiResult<Html<String>> {
-    Ok(Html(
-        monitor::render(&node, &p.connection, &p.status, &p.key).await?,
-    ))
+    Ok(Html(monitor::render(&node, &view).await?))
 }

@@ -1,0 +1,132 @@
+//! What may face the internet: tracker webhooks (checked by the vendors' signatures), the
+//! node-to-node endpoints (checked by the connection's HMAC) and a health check. The AWS
+//! function URLs and the local public listener serve only this; `/api/*` and the monitor
+//! are 404 here.
+
+use super::{ApiError, ApiResult};
+use crate::Node;
+use crate::handlers::ingest::{self, IngestError};
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use serde_json::json;
+use std::sync::Arc;
+
+/// The public routes of `node`.
+pub fn public_router(node: Arc<Node>) -> Router {
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/webhooks/{connector}/{instance}", post(webhook))
+        .route("/v1/handshake", post(handshake))
+        .route("/v1/transport", post(transport_in))
+        .route("/v1/pull", post(pull))
+        .route("/v1/rotate", post(rotate_in))
+        .route("/v1/pull/ack", post(pull_ack))
+        .with_state(node)
+}
+
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| {
+            v.to_str()
+                .ok()
+                .map(|v| (k.as_str().to_string(), v.to_string()))
+        })
+        .collect()
+}
+
+async fn webhook(
+    State(node): State<Arc<Node>>,
+    Path((connector, instance)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let headers = header_pairs(&headers);
+    match ingest::webhook(&node, &connector, &instance, &headers, &body).await {
+        Ok(queued) => Ok((StatusCode::ACCEPTED, Json(json!({ "queued": queued })))),
+        Err(e) => {
+            let status = match &e {
+                IngestError::UnknownInstance(_) => StatusCode::NOT_FOUND,
+                IngestError::WrongConnector { .. } => StatusCode::BAD_REQUEST,
+                IngestError::Webhook(twinsync_ports::WebhookError::Malformed(_)) => {
+                    StatusCode::BAD_REQUEST
+                }
+                IngestError::Webhook(_) => StatusCode::UNAUTHORIZED,
+                IngestError::Node(n) if n.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
+                IngestError::Node(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            tracing::warn!(%connector, %instance, error = %e, "webhook refused");
+            Err(ApiError(status, e.to_string()))
+        }
+    }
+}
+
+fn link_error(e: crate::link::LinkError) -> ApiError {
+    tracing::warn!(error = %e, "node-to-node request refused");
+    ApiError(
+        StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST),
+        e.to_string(),
+    )
+}
+
+async fn handshake(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let connection = crate::link::receive_handshake(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok(Json(
+        json!({ "connection": connection.id, "initiator_node": node.id, "product_version": crate::link::PRODUCT_VERSION }),
+    ))
+}
+
+async fn rotate_in(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    crate::link::receive_rotation(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok(Json(json!({ "rotated": true })))
+}
+
+async fn pull(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let messages = crate::link::serve_pull(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok(Json(messages))
+}
+
+async fn pull_ack(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let deleted = crate::link::serve_pull_ack(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok(Json(json!({ "deleted": deleted })))
+}
+
+async fn transport_in(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    crate::link::receive_transport(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))))
+}

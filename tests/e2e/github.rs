@@ -745,6 +745,7 @@ mod sync {
             }],
             node: vec![
                 NodeSection {
+                    tls: None,
                     ca_file: None,
                     id: "node-a".into(),
                     data_dir: "node-a".into(),
@@ -783,6 +784,7 @@ mod sync {
                     )],
                 },
                 NodeSection {
+                    tls: None,
                     ca_file: None,
                     id: "node-g".into(),
                     data_dir: "node-g".into(),

@@ -4,15 +4,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use serde_json::json;
 use std::path::Path;
-use twinsync_core::Item;
+use twinsync_cli::demo;
+use twinsync_core::{ConnectorKind, Item};
 use twinsync_fakes::github::FakeGithub;
 use twinsync_fakes::jira::FakeJira;
 use twinsync_github::{GithubConfig, GithubTracker};
 use twinsync_jira::{JiraConfig, JiraTracker};
+use twinsync_local::process::{Process, ProcessOptions};
+use twinsync_node::config::{
+    InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection, TlsSection,
+};
 use twinsync_ports::Tracker;
 use twinsync_tls::Transport;
 use twinsync_tls::test_ca::TestCa;
+
+use crate::support::{Admin, synced_twins, until};
 
 const REPO: &str = "octo/demo";
 const GITHUB_TOKEN: &str = "github_pat_test";
@@ -117,4 +125,120 @@ async fn connectors_reach_https_trackers_only_through_a_trusted_ca() {
             }
         }
     }
+}
+
+/// A node whose public listener speaks HTTPS with a certificate from `ca`, trusting `ca`
+/// when it calls other nodes. Its sandbox is polled (the sandbox's webhook sender does not
+/// trust the test CA).
+fn node_config(node: &str, sandbox: &str, project: &str, dir: &Path, ca: &TestCa) -> ProcessConfig {
+    let (cert, key) = ca.server_pem(&["localhost", "127.0.0.1"]);
+    std::fs::write(dir.join("node.crt"), cert).unwrap();
+    std::fs::write(dir.join("node.key"), key).unwrap();
+    let ca_file = ca.write_ca(dir);
+    ProcessConfig {
+        sandbox: vec![SandboxSection {
+            id: sandbox.into(),
+            listen: "127.0.0.1:0".into(),
+            db: None,
+            token: None,
+            projects: vec![ProjectSection {
+                key: project.into(),
+                name: project.into(),
+                statuses: None,
+                priorities: None,
+            }],
+        }],
+        node: vec![NodeSection {
+            ca_file: Some(ca_file),
+            tls: Some(TlsSection {
+                cert_file: "node.crt".into(),
+                key_file: "node.key".into(),
+            }),
+            id: node.into(),
+            data_dir: node.into(),
+            listen: "127.0.0.1:0".into(),
+            admin_listen: "127.0.0.1:0".into(),
+            admin_allow_remote: false,
+            admin_hosts: vec![],
+            public_url: None,
+            allow_http_public_url: false,
+            poll_interval_ms: 300,
+            instance: vec![InstanceSection {
+                ca_file: None,
+                id: format!("sandbox-{sandbox}"),
+                connector: ConnectorKind::Sandbox,
+                base_url: format!("sandbox:{sandbox}"),
+                webhook_secret: format!("secret-of-{sandbox}-0123456789"),
+                token: None,
+                register_webhook: false,
+                github: None,
+                jira: None,
+                origin_field_id: None,
+                project: None,
+                tracker: None,
+                text_formatting: None,
+            }],
+            connection: vec![],
+        }],
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nodes_invite_accept_and_sync_over_https() {
+    let ca = TestCa::new("nodes CA");
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pa = Process::start(
+        &node_config("node-a", "a", "DEMO", da.path(), &ca),
+        da.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let pb = Process::start(
+        &node_config("node-b", "b", "SUPPORT", db.path(), &ca),
+        db.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    assert!(pa.node_urls["node-a"].starts_with("https://"));
+    assert!(pb.node_urls["node-b"].starts_with("https://"));
+    let (admin_a, admin_b) = (Admin::of(&pa, "node-a"), Admin::of(&pb, "node-b"));
+    let (status, invited) = admin_a
+        .post(
+            "/api/connections/invite",
+            json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{invited}");
+    let conn = invited["connection"].as_str().unwrap().to_string();
+    // The handshake goes to A's https URL; B trusts the CA through its node ca_file.
+    let (status, accepted) = admin_b
+        .post(
+            "/api/connections/accept",
+            json!({"code": invited["code"], "instance": "sandbox-b", "target_project": "SUPPORT"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{accepted}");
+
+    let http = reqwest::Client::new();
+    for i in 0..3 {
+        demo::create_item(
+            &http,
+            &pa.sandbox_urls["a"],
+            demo::item_body("DEMO", i, "sync"),
+        )
+        .await
+        .unwrap();
+    }
+    let node_a = pa.nodes[0].clone();
+    until("three twins synced over HTTPS", 60, async || {
+        synced_twins(&node_a, &conn).await == 3
+    })
+    .await;
+    let b = pb.nodes[0].tracker("sandbox-b").unwrap();
+    let on_b = b.search_updated("", 0, None).await.unwrap().items;
+    assert_eq!(on_b.len(), 3, "the replicas crossed to B over HTTPS");
+    pa.stop().await;
+    pb.stop().await;
 }

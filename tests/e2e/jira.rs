@@ -652,6 +652,7 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
     let cfg = ProcessConfig {
         sandbox: vec![],
         node: vec![NodeSection {
+            tls: None,
             ca_file: None,
             id: "node-j".into(),
             data_dir: "node-j".into(),

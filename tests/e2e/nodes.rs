@@ -31,6 +31,7 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
             }],
         }],
         node: vec![NodeSection {
+            tls: None,
             ca_file: None,
             id: node.into(),
             data_dir: node.into(),

@@ -179,6 +179,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
         }],
         node: vec![
             NodeSection {
+                tls: None,
                 ca_file: None,
                 id: "node-a".into(),
                 data_dir: "node-a".into(),
@@ -220,6 +221,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 )],
             },
             NodeSection {
+                tls: None,
                 ca_file: None,
                 id: "node-r".into(),
                 data_dir: "node-r".into(),
@@ -830,6 +832,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
     });
     let node =
         |id: &str, instance: InstanceSection, connection: Vec<ConnectionSection>| NodeSection {
+            tls: None,
             ca_file: None,
             id: id.into(),
             data_dir: id.into(),

@@ -164,7 +164,13 @@ impl Process {
         let mut servers = Vec::new();
         for (node, section) in nodes.iter().zip(&config.node) {
             let data_dir = base_dir.join(&section.data_dir);
-            let served = serve_node(node, section, &data_dir, options.admin_token.clone()).await?;
+            let served = serve_node(
+                node,
+                section,
+                (base_dir, &data_dir),
+                options.admin_token.clone(),
+            )
+            .await?;
             servers.extend(served.servers);
             let url = served.public_url;
             node.set_public_url(&url);

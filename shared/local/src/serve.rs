@@ -11,6 +11,7 @@ use twinsync_node::admin::{self, AdminToken, RemoteAdmin};
 use twinsync_node::config::{HttpPublicUrl, NodeSection, check_public_url};
 use twinsync_node::router::{AdminGuard, admin_router, public_router};
 use twinsync_node::{Node, NodeError, NodeResult};
+use twinsync_tls::{ServerTls, Transport};
 
 /// Where a node's admin API listens and the token it takes.
 #[derive(Debug, Clone)]
@@ -35,10 +36,21 @@ pub struct Served {
 pub async fn serve_node(
     node: &Arc<Node>,
     section: &NodeSection,
-    data_dir: &Path,
+    dirs: (&Path, &Path),
     token: Option<AdminToken>,
 ) -> NodeResult<Served> {
+    let (base_dir, data_dir) = dirs;
     let in_node = |e: NodeError| NodeError::config(format!("node {}: {e}", node.id));
+    let transport = match &section.tls {
+        Some(tls) => Transport::Tls(
+            ServerTls::from_pem_files(
+                &base_dir.join(&tls.cert_file),
+                &base_dir.join(&tls.key_file),
+            )
+            .map_err(|e| NodeError::config(format!("node {}: tls: {e}", node.id)))?,
+        ),
+        None => Transport::Plain,
+    };
     let admin_listener = admin::bind(
         &section.admin_listen,
         RemoteAdmin::from_setting(section.admin_allow_remote),
@@ -68,15 +80,25 @@ pub async fn serve_node(
             .map_err(|e| NodeError::config(format!("node {}: public_url {e}", node.id)))?;
             url.trim_end_matches('/').to_string()
         }
-        None => format!("http://{public_addr}"),
+        None => format!("{}://{public_addr}", transport.scheme()),
     };
     // Written before anything answers, so a client that sees the node up reads this run's.
     let admin_url = admin::local_url(admin_addr);
     admin::write_url(data_dir, &admin_url).map_err(in_node)?;
     let guard = AdminGuard::new(token.clone(), admin_addr, &section.admin_hosts);
     let servers = vec![
-        spawn(public_listener, public_router(node.clone()), "public"),
-        spawn(admin_listener, admin_router(node.clone(), guard), "admin"),
+        spawn(
+            public_listener,
+            public_router(node.clone()),
+            transport,
+            "public",
+        ),
+        spawn(
+            admin_listener,
+            admin_router(node.clone(), guard),
+            Transport::Plain,
+            "admin",
+        ),
     ];
     Ok(Served {
         public_url,
@@ -93,9 +115,15 @@ fn local_addr(listener: &TcpListener) -> NodeResult<SocketAddr> {
     listener.local_addr().map_err(NodeError::config)
 }
 
-fn spawn(listener: TcpListener, app: axum::Router, which: &'static str) -> JoinHandle<()> {
+/// The admin listener stays plain HTTP: it is on loopback, where TLS protects nothing.
+fn spawn(
+    listener: TcpListener,
+    app: axum::Router,
+    transport: Transport,
+    which: &'static str,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
+        if let Err(e) = twinsync_tls::serve(listener, app, transport).await {
             tracing::error!(error = %e, listener = which, "node server stopped");
         }
     })

@@ -78,6 +78,18 @@ pub struct NodeSection {
     /// nodes (a peer behind a private CA); relative to the config file.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Serve the public listener over HTTPS with this certificate, when nothing in front of
+    /// the node terminates TLS.
+    #[serde(default)]
+    pub tls: Option<TlsSection>,
+}
+
+/// A certificate chain (leaf first) and its private key, PEM files relative to the config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSection {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 fn default_listen() -> String {

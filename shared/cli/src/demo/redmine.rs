@@ -116,6 +116,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
         }],
         node: vec![
             NodeSection {
+                tls: None,
                 ca_file: None,
                 id: "node-a".into(),
                 data_dir: "node-a".into(),
@@ -152,6 +153,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 )],
             },
             NodeSection {
+                tls: None,
                 ca_file: None,
                 id: "node-r".into(),
                 data_dir: "node-r".into(),

@@ -40,6 +40,7 @@ pub fn config(secret: &str) -> ProcessConfig {
     };
     let node =
         |id: &str, inst: &str, sandbox: &str, project: &str, trigger: &str, helper| NodeSection {
+            tls: None,
             ca_file: None,
             id: id.into(),
             data_dir: id.into(),

@@ -91,6 +91,7 @@ pub(super) fn config(jira_url: &str, github_url: &str, ca_file: &Path) -> Proces
         burst: Some(1_000),
     });
     let node = |id: &str, instance: InstanceSection, connection: ConnectionSection| NodeSection {
+        tls: None,
         ca_file: None,
         id: id.into(),
         data_dir: id.into(),

@@ -1,0 +1,19 @@
+//! Connections between nodes that do not share a process: invitation and handshake
+//! ([`invite`]), the signed transport both ways ([`peer`]), private connections that pull
+//! ([`pull`]) and secret rotation ([`rotate`]), over what every request shares
+//! ([`signed`]).
+
+mod invite;
+mod peer;
+mod pull;
+mod rotate;
+mod signed;
+
+pub use invite::{Handshake, LinkRequest, accept, invite, receive_handshake};
+pub use peer::{HttpPeer, receive_transport};
+pub use pull::{
+    PULL_ACK_PATH, PULL_PATH, PullAck, PullRequest, PulledMessage, pull_once, serve_pull,
+    serve_pull_ack,
+};
+pub use rotate::{ROTATE_PATH, Rotation, receive_rotation, rotate_secret};
+pub use signed::{HANDSHAKE_PATH, LinkError, MAX_BODY, PRODUCT_VERSION, TRANSPORT_PATH};

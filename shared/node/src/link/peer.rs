@@ -1,0 +1,102 @@
+//! The transport both ways: [`HttpPeer`] delivers replicas and acks to the other node,
+//! signed with this direction's key; [`receive_transport`] takes them in.
+
+use super::signed::{LinkError, TRANSPORT_PATH, verify};
+use crate::Node;
+use crate::handlers::receive;
+use async_trait::async_trait;
+use twinsync_core::{Connection, TransportMessage};
+use twinsync_ports::{Peer, PortError, PortResult};
+use twinsync_security::{derive_key, sign_request};
+
+/// Delivers transport messages to another node over HTTP, signed with this direction's key.
+pub struct HttpPeer {
+    http: reqwest::Client,
+    url: String,
+    connection_id: String,
+    from: String,
+    key: twinsync_security::DirectionKey,
+    clock: std::sync::Arc<dyn twinsync_core::Clock>,
+}
+
+impl HttpPeer {
+    pub fn new(node: &Node, connection: &Connection, peer_url: &str) -> Self {
+        let secret = connection
+            .link
+            .as_ref()
+            .map(|l| l.secret.0.clone())
+            .unwrap_or_default();
+        Self {
+            http: node.http.clone(),
+            url: format!("{}{TRANSPORT_PATH}", peer_url.trim_end_matches('/')),
+            connection_id: connection.id.clone(),
+            from: node.id.clone(),
+            key: derive_key(&secret, &connection.id, &node.id, &connection.remote_node),
+            clock: node.clock.clone(),
+        }
+    }
+}
+
+#[async_trait]
+impl Peer for HttpPeer {
+    async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
+        let body = serde_json::to_vec(message).map_err(|e| PortError::Rejected(e.to_string()))?;
+        let signed = sign_request(
+            &self.key,
+            &self.connection_id,
+            &self.from,
+            "POST",
+            TRANSPORT_PATH,
+            self.clock.now_ms(),
+            &body,
+        );
+        let mut req = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in signed.pairs() {
+            req = req.header(k, v);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| PortError::Unavailable(format!("{}: {e}", self.url)))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = resp.text().await.unwrap_or_default();
+        if status.is_server_error() || status.as_u16() == 429 {
+            Err(PortError::Unavailable(format!(
+                "{}: {status} {text}",
+                self.url
+            )))
+        } else {
+            Err(PortError::Rejected(format!(
+                "{}: {status} {text}",
+                self.url
+            )))
+        }
+    }
+}
+
+/// `POST /v1/transport`: a replica or ack from the other node.
+pub async fn receive_transport(
+    node: &Node,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> Result<(), LinkError> {
+    let (connection, _) = verify(node, TRANSPORT_PATH, headers, body, false).await?;
+    let message: TransportMessage =
+        serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
+    if message.connection_id() != connection.id {
+        return Err(LinkError::Malformed(
+            "message is for another connection".into(),
+        ));
+    }
+    receive::accept(node, &message).await.map_err(|e| match e {
+        PortError::Rejected(m) => LinkError::Refused(m),
+        other => other.into(),
+    })
+}

@@ -308,6 +308,24 @@ async fn invite_accept_and_sync_over_signed_http() {
     );
     assert_eq!(sa, sb);
     assert_ne!(sa, old_secret);
+    // Neither secret is in any API answer; the old one is accepted for a while.
+    for path in [
+        "/api/connections".to_string(),
+        format!("/api/connections/{conn}"),
+    ] {
+        let shown = format!("{}{}", admin_a.get(&path).await, admin_b.get(&path).await);
+        assert!(
+            !shown.contains(&sa) && !shown.contains(&old_secret),
+            "{path}: {shown}"
+        );
+    }
+    let view = admin_b.get(&format!("/api/connections/{conn}")).await;
+    assert!(
+        view["link"]["old_secret_accepted_until_ms"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
     let in_flight = sign_request(
         &derive_key(&old_secret, &conn, "node-a", "node-b"),
         &conn,
@@ -343,6 +361,54 @@ async fn invite_accept_and_sync_over_signed_http() {
         a.get_item(&keys[1]).await.unwrap().unwrap().summary,
         "after rotation"
     );
+    // A rotation request repeated (its answer was lost) gets the same answer and changes
+    // nothing more; the answer is signed for the request.
+    let (_, public) = twinsync_security::rotation_key().unwrap();
+    let rotation =
+        serde_json::to_vec(&json!({"id": "rotation-repeated", "public": public})).unwrap();
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        let signed = sign_request(
+            &derive_key(&sa, &conn, "node-a", "node-b"),
+            &conn,
+            "node-a",
+            "POST",
+            "/v1/rotate",
+            twinsync_core::Clock::now_ms(&twinsync_core::SystemClock),
+            &rotation,
+        );
+        let mut r = reqwest::Client::new()
+            .post(format!("{url_b}/v1/rotate"))
+            .body(rotation.clone());
+        for (k, v) in signed.pairs() {
+            r = r.header(k, v);
+        }
+        let resp = r.send().await.unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        assert!(resp.headers().contains_key("x-twinsync-signature"));
+        let answer: serde_json::Value = resp.json().await.unwrap();
+        answers.push((
+            answer["public"].as_str().unwrap().to_string(),
+            pb.nodes[0]
+                .connection(&conn)
+                .await
+                .unwrap()
+                .link
+                .unwrap()
+                .secret
+                .0,
+        ));
+    }
+    assert_eq!(
+        answers[0], answers[1],
+        "the repeat is answered, not applied again"
+    );
+    // Put B back on the secret A has, as a completed rotation would have.
+    let mut on_b = pb.nodes[0].connection(&conn).await.unwrap();
+    if let Some(link) = on_b.link.as_mut() {
+        link.secret = twinsync_core::Secret(sa.clone());
+    }
+    pb.nodes[0].connections.update(&on_b).await.unwrap();
 
     // Refused transport requests: 4xx with a reason, nothing queued on B.
     let secret = pb.nodes[0]
@@ -733,6 +799,68 @@ async fn a_private_node_pulls_its_messages() {
         .await
         .unwrap();
     assert_eq!(outbox.total(), 0, "everything pulled and acknowledged");
+
+    // A message of another connection in this connection's outbox is refused by the puller
+    // (a peer cannot reach other connections' twins through its own), and an answer not
+    // signed by the peer for this very pull is refused whole.
+    let foreign = json!({
+        "type": "replica", "connection_id": "conn-someone-else", "from_node": "node-a",
+        "source_key": "DEMO-666", "source_url": "http://x/DEMO-666", "target_key": null,
+        "version": 1, "source_twin": "t", "hub_issue": {}, "source_updated_ms": 0,
+        "sent_ms": 0, "trace_id": "t"
+    });
+    pa.nodes[0]
+        .queue
+        .send(
+            &queues::outbox(&conn),
+            twinsync_ports::NewMessage {
+                group_id: "foreign".into(),
+                dedup_id: "foreign-1".into(),
+                body: foreign.to_string(),
+            },
+        )
+        .await
+        .unwrap();
+    let on_b = pb.nodes[0].connection(&conn).await.unwrap();
+    let pulled = twinsync_node::link::pull_once(&pb.nodes[0], &on_b, 0)
+        .await
+        .unwrap();
+    assert_eq!(pulled, 1);
+    let events = pb.nodes[0]
+        .twins
+        .events(Some(&conn), None, 100)
+        .await
+        .unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.detail.contains("conn-someone-else") && e.detail.contains("refused")),
+        "{events:?}"
+    );
+    assert!(
+        pb.nodes[0]
+            .twins
+            .find_by_remote(&conn, "DEMO-666")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing of the foreign message was applied"
+    );
+    let impostor = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let impostor_url = format!("http://{}", impostor.local_addr().unwrap());
+    let unsigned = axum::Router::new().route(
+        "/v1/pull",
+        axum::routing::post(|| async { axum::Json(json!([])) }),
+    );
+    tokio::spawn(async move { axum::serve(impostor, unsigned).await });
+    let mut misled = on_b.clone();
+    if let Some(link) = misled.link.as_mut() {
+        link.peer_url = Some(impostor_url);
+    }
+    let err = twinsync_node::link::pull_once(&pb.nodes[0], &misled, 0)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not the peer's"), "{err}");
 
     // Delete needs a confirmation, then removes the connection and its twins' sync info.
     let path = format!("/api/connections/{conn}");

@@ -173,6 +173,28 @@ pub struct Link {
     pub previous_secret: Option<Secret>,
     #[serde(default)]
     pub previous_until_ms: i64,
+    /// The last rotation this node answered, so a repeated request gets the same answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_rotation: Option<RotationRecord>,
+}
+
+/// A rotation answered: its id and our public half.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationRecord {
+    pub id: String,
+    pub public: String,
+}
+
+impl Link {
+    /// Forgets the previous secret once its grace period is over; says whether it did.
+    pub fn forget_expired_secret(&mut self, now_ms: i64) -> bool {
+        if self.previous_secret.is_some() && now_ms >= self.previous_until_ms {
+            self.previous_secret = None;
+            self.previous_until_ms = 0;
+            return true;
+        }
+        false
+    }
 }
 
 /// A SynchronizationPlan: at each cron occurrence (seconds optional, UTC) the scheduler
@@ -281,6 +303,32 @@ impl Connection {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_old_secret_is_forgotten_when_its_grace_ends() {
+        let link = |previous: Option<&str>, until: i64| Link {
+            kind: ConnectionKind::Public,
+            peer_url: None,
+            secret: Secret("new".into()),
+            invitation_expires_ms: 0,
+            invitation_used: true,
+            pulls: false,
+            previous_secret: previous.map(|p| Secret(p.into())),
+            previous_until_ms: until,
+            last_rotation: None,
+        };
+        let cases = [
+            (link(Some("old"), 1_000), 999, false),
+            (link(Some("old"), 1_000), 1_000, true),
+            (link(Some("old"), 1_000), 5_000, true),
+            (link(None, 0), 5_000, false),
+        ];
+        for (mut l, now, forgets) in cases {
+            let had = l.previous_secret.is_some();
+            assert_eq!(l.forget_expired_secret(now), forgets, "at {now}");
+            assert_eq!(l.previous_secret.is_some(), had && !forgets, "at {now}");
+        }
+    }
     use ConnectionStatus::*;
 
     #[test]

@@ -17,7 +17,7 @@ pub mod twin_state;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
     ConfigVersion, ConflictPolicy, ConflictSettings, Connection, ConnectionKind, ConnectionStatus,
-    Link, NodeHelperMaps, Secret, SyncPlan, VersionStatus,
+    Link, NodeHelperMaps, RotationRecord, Secret, SyncPlan, VersionStatus,
 };
 pub use connector::ConnectorKind;
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};

@@ -26,12 +26,42 @@ pub use crate::pause::{
 pub const TWINS_SWEEP: &str = "__twins";
 
 /// Runs everything that is due. Errors of one connection do not stop the others.
+/// After a rotation's grace period the old secret is dropped from the store, not only
+/// ignored: a later leak of the store does not reveal it.
+async fn forget_expired_secret(
+    node: &Node,
+    connection: &twinsync_core::Connection,
+    now: i64,
+) -> NodeResult<Forgot> {
+    let mut updated = connection.clone();
+    if let Some(link) = updated.link.as_mut()
+        && link.forget_expired_secret(now)
+    {
+        node.connections.update(&updated).await?;
+        return Ok(Forgot::Yes);
+    }
+    Ok(Forgot::Nothing)
+}
+
+enum Forgot {
+    Yes,
+    Nothing,
+}
+
 pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> {
     let mut report = TickReport::default();
     let now = node.now_ms();
     for connection in node.connections.list().await? {
         if connection.status == ConnectionStatus::Pending {
             continue;
+        }
+        // The rest waits for the next tick: the connection's revision has moved.
+        match forget_expired_secret(node, &connection, now).await {
+            Ok(Forgot::Yes) => continue,
+            Ok(Forgot::Nothing) => {}
+            Err(e) => {
+                tracing::warn!(connection = %connection.id, error = %e, "forgetting the old secret failed")
+            }
         }
         match run_due_plans(node, &connection, now).await {
             Ok(n) => report.plan_runs += n,

@@ -1,7 +1,7 @@
 //! Connections between nodes that do not share a process: invitation, acceptance with a
 //! signed handshake, and the handshake's receiving end on the inviting node.
 
-use super::signed::{HANDSHAKE_PATH, LinkError, PRODUCT_VERSION, verify};
+use super::signed::{HANDSHAKE_PATH, LinkError, PRODUCT_VERSION, Verified, verify};
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
 use twinsync_core::{
@@ -100,6 +100,7 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
             pulls: false,
             previous_secret: None,
             previous_until_ms: 0,
+            last_rotation: None,
         },
     )?;
     node.connections.insert(&connection).await?;
@@ -233,6 +234,7 @@ pub async fn accept(node: &Node, code: &str, req: &LinkRequest) -> NodeResult<Co
             pulls: private,
             previous_secret: None,
             previous_until_ms: 0,
+            last_rotation: None,
         },
     )?;
     node.connections.insert(&connection).await?;
@@ -255,7 +257,11 @@ pub async fn receive_handshake(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<Connection, LinkError> {
-    let (mut connection, signed) = verify(node, HANDSHAKE_PATH, headers, body, true).await?;
+    let Verified {
+        mut connection,
+        signed,
+        ..
+    } = verify(node, HANDSHAKE_PATH, headers, body, true).await?;
     let hs: Handshake =
         serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     if hs.connection_id != connection.id || hs.acceptor_node != signed.node {

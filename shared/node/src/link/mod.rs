@@ -15,5 +15,9 @@ pub use pull::{
     PULL_ACK_PATH, PULL_PATH, PullAck, PullRequest, PulledMessage, pull_once, serve_pull,
     serve_pull_ack,
 };
-pub use rotate::{ROTATE_PATH, Rotation, receive_rotation, rotate_secret};
-pub use signed::{HANDSHAKE_PATH, LinkError, MAX_BODY, PRODUCT_VERSION, TRANSPORT_PATH};
+pub use rotate::{
+    ROTATE_PATH, ROTATION_GRACE_MS, Rotation, RotationAnswer, receive_rotation, rotate_secret,
+};
+pub use signed::{
+    HANDSHAKE_PATH, LinkError, MAX_BODY, PRODUCT_VERSION, SignedAnswer, TRANSPORT_PATH,
+};

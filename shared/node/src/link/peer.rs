@@ -1,10 +1,11 @@
 //! The transport both ways: [`HttpPeer`] delivers replicas and acks to the other node,
 //! signed with this direction's key; [`receive_transport`] takes them in.
 
-use super::signed::{LinkError, TRANSPORT_PATH, verify};
+use super::signed::{LinkError, MAX_BODY, TRANSPORT_PATH, peer_refusal, verify};
 use crate::Node;
 use crate::handlers::receive;
 use async_trait::async_trait;
+use twinsync_connector_kit::outbound;
 use twinsync_core::{Connection, TransportMessage};
 use twinsync_ports::{Peer, PortError, PortResult};
 use twinsync_security::{derive_key, sign_request};
@@ -41,6 +42,14 @@ impl HttpPeer {
 impl Peer for HttpPeer {
     async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
         let body = serde_json::to_vec(message).map_err(|e| PortError::Rejected(e.to_string()))?;
+        // The other node refuses bodies over the limit before reading them: say so on the
+        // twin now instead of retrying what cannot pass.
+        if body.len() > MAX_BODY {
+            return Err(PortError::Rejected(format!(
+                "the replica is {} bytes, over the {MAX_BODY} bytes a node accepts",
+                body.len()
+            )));
+        }
         let signed = sign_request(
             &self.key,
             &self.connection_id,
@@ -58,26 +67,15 @@ impl Peer for HttpPeer {
         for (k, v) in signed.pairs() {
             req = req.header(k, v);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| PortError::Unavailable(format!("{}: {e}", self.url)))?;
+        let resp = req.send().await.map_err(|e| {
+            PortError::Unavailable(format!("{}: {}", self.url, outbound::describe(&e)))
+        })?;
         let status = resp.status();
         if status.is_success() {
             return Ok(());
         }
         let text = resp.text().await.unwrap_or_default();
-        if status.is_server_error() || status.as_u16() == 429 {
-            Err(PortError::Unavailable(format!(
-                "{}: {status} {text}",
-                self.url
-            )))
-        } else {
-            Err(PortError::Rejected(format!(
-                "{}: {status} {text}",
-                self.url
-            )))
-        }
+        Err(peer_refusal(&self.url, status.as_u16(), &text))
     }
 }
 
@@ -87,7 +85,9 @@ pub async fn receive_transport(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<(), LinkError> {
-    let (connection, _) = verify(node, TRANSPORT_PATH, headers, body, false).await?;
+    let connection = verify(node, TRANSPORT_PATH, headers, body, false)
+        .await?
+        .connection;
     let message: TransportMessage =
         serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     if message.connection_id() != connection.id {

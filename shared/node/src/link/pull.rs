@@ -1,11 +1,11 @@
 //! Private connections: the node that cannot be reached pulls its messages from the
 //! public one (long poll) and acknowledges what it queued.
 
-use super::signed::{LinkError, signed_post, verify};
+use super::signed::{LinkError, SignedAnswer, answer, signed_post, verify};
 use crate::handlers::receive;
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
-use twinsync_core::{Connection, TransportMessage};
+use twinsync_core::{Connection, SyncEventKind, TransportMessage};
 
 /// What a private node asks for when it pulls.
 #[derive(Debug, Serialize, Deserialize)]
@@ -38,8 +38,9 @@ pub async fn serve_pull(
     node: &Node,
     headers: &[(String, String)],
     body: &[u8],
-) -> Result<Vec<PulledMessage>, LinkError> {
-    let (connection, _) = verify(node, PULL_PATH, headers, body, false).await?;
+) -> Result<SignedAnswer, LinkError> {
+    let request = verify(node, PULL_PATH, headers, body, false).await?;
+    let connection = &request.connection;
     let req: PullRequest =
         serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     let outbox = twinsync_ports::queues::outbox(&connection.id);
@@ -51,13 +52,14 @@ pub async fn serve_pull(
             .receive(&outbox, req.max.clamp(1, 100), PULL_VISIBILITY_MS)
             .await?;
         if !batch.is_empty() || std::time::Instant::now() >= deadline {
-            return Ok(batch
+            let pulled: Vec<PulledMessage> = batch
                 .into_iter()
                 .map(|m| PulledMessage {
                     receipt: m.receipt,
                     body: m.body,
                 })
-                .collect());
+                .collect();
+            return answer(node, &request, PULL_PATH, &pulled);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
@@ -68,8 +70,9 @@ pub async fn serve_pull_ack(
     node: &Node,
     headers: &[(String, String)],
     body: &[u8],
-) -> Result<usize, LinkError> {
-    let (connection, _) = verify(node, PULL_ACK_PATH, headers, body, false).await?;
+) -> Result<SignedAnswer, LinkError> {
+    let request = verify(node, PULL_ACK_PATH, headers, body, false).await?;
+    let connection = &request.connection;
     let ack: PullAck =
         serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     let outbox = twinsync_ports::queues::outbox(&connection.id);
@@ -81,7 +84,12 @@ pub async fn serve_pull_ack(
             deleted += 1;
         }
     }
-    Ok(deleted)
+    answer(
+        node,
+        &request,
+        PULL_ACK_PATH,
+        &serde_json::json!({ "deleted": deleted }),
+    )
 }
 
 /// On the private node: pulls once from the public node (long poll), queues what came,
@@ -96,6 +104,25 @@ pub async fn pull_once(node: &Node, connection: &Connection, wait_ms: u64) -> No
     let mut receipts = Vec::with_capacity(pulled.len());
     for m in &pulled {
         match serde_json::from_str::<TransportMessage>(&m.body) {
+            // The answer is the peer's, but each message must still be of this connection:
+            // a peer must not reach another connection's twins through its own.
+            Ok(message) if message.connection_id() != connection.id => {
+                tracing::error!(
+                    connection = %connection.id,
+                    other = %message.connection_id(),
+                    "pulled message is of another connection; refused"
+                );
+                node.event(
+                    &connection.id,
+                    None,
+                    SyncEventKind::Error,
+                    format!(
+                        "the other node handed over a message of connection {}; refused",
+                        message.connection_id()
+                    ),
+                )
+                .await;
+            }
             Ok(message) => receive::accept(node, &message).await?,
             Err(e) => tracing::error!(error = %e, "pulled message is unreadable; dropped"),
         }

@@ -1,30 +1,39 @@
-//! Rotation of a connection's shared secret, on both nodes.
+//! Rotation of a connection's shared secret, on both nodes. The new secret is agreed with
+//! X25519 under the current one (`twinsync_security::rotation`): it never travels, and the
+//! old secret plus an observed rotation do not give it. A repeated request (its answer was
+//! lost) gets the same answer; the old secret verifies for a grace period, then the
+//! scheduler forgets it.
 
-use super::signed::{LinkError, signed_post, verify};
+use super::signed::{LinkError, SignedAnswer, Verified, answer, signed_post, verify};
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
-use twinsync_core::{Connection, Secret, SyncEventKind};
-use twinsync_security::derive_key;
+use twinsync_core::{Connection, RotationRecord, Secret, SyncEventKind};
+use twinsync_security::{answer_rotation, rotated_secret, rotation_key};
 
 pub const ROTATE_PATH: &str = "/v1/rotate";
 /// How long the old secret keeps verifying after a rotation.
-const ROTATION_GRACE_MS: i64 = 15 * 60 * 1000;
+pub const ROTATION_GRACE_MS: i64 = 15 * 60 * 1000;
 
+/// The initiator's half of a rotation.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
-    /// Random salt; the new secret is HKDF(old secret, salt), so the secret itself never
-    /// travels.
-    pub salt: String,
+    /// Names this rotation, so a repeated request is answered, not applied twice.
+    pub id: String,
+    /// The initiator's ephemeral X25519 public key, hex.
+    pub public: String,
 }
 
-fn rotated(secret: &str, salt: &str) -> String {
-    let key = derive_key(secret, salt, "rotate", "rotate");
-    hex::encode(key.0)
+/// The responder's half.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RotationAnswer {
+    pub public: String,
 }
 
-/// Rotates a connection's secret: the other node is told first (signed with the current
-/// secret); both keep the old secret for a grace period so in-flight messages still verify.
+/// Rotates a connection's secret: the other node answers with its half (signed with the
+/// current secret); both keep the old secret for a grace period so in-flight messages
+/// still verify.
 pub async fn rotate_secret(node: &Node, connection_id: &str) -> NodeResult<()> {
     let connection = node.connection(connection_id).await?;
     let link = connection
@@ -36,21 +45,36 @@ pub async fn rotate_secret(node: &Node, connection_id: &str) -> NodeResult<()> {
             "the other node of this private connection cannot be reached; rotate from there".into(),
         ));
     };
-    let salt = twinsync_security::new_secret();
-    let body = serde_json::to_vec(&Rotation { salt: salt.clone() })
-        .map_err(|e| NodeError::BadMessage(e.to_string()))?;
-    let _: serde_json::Value = signed_post(node, &connection, &peer, ROTATE_PATH, body).await?;
-    apply_rotation(node, connection, &salt).await?;
-    Ok(())
+    let (key, public) = rotation_key().map_err(|e| NodeError::Operation(e.to_string()))?;
+    let id = uuid::Uuid::now_v7().to_string();
+    let body = serde_json::to_vec(&Rotation {
+        id: id.clone(),
+        public,
+    })
+    .map_err(|e| NodeError::BadMessage(e.to_string()))?;
+    let answered: RotationAnswer = signed_post(node, &connection, &peer, ROTATE_PATH, body).await?;
+    let new = rotated_secret(key, &answered.public, &link.secret.0, &id)
+        .map_err(|e| NodeError::Operation(e.to_string()))?;
+    apply_rotation(node, connection, &link.secret.0, new, None).await
 }
 
-async fn apply_rotation(node: &Node, mut connection: Connection, salt: &str) -> NodeResult<()> {
+/// Makes `new` the secret. `signed_with` is the secret both sides shared when the rotation
+/// started; it stays the previous one for the grace period.
+async fn apply_rotation(
+    node: &Node,
+    mut connection: Connection,
+    signed_with: &str,
+    new: String,
+    record: Option<RotationRecord>,
+) -> NodeResult<()> {
     let now = node.now_ms();
     if let Some(link) = connection.link.as_mut() {
-        let new = rotated(&link.secret.0, salt);
-        link.previous_secret = Some(link.secret.clone());
+        link.previous_secret = Some(Secret(signed_with.to_string()));
         link.previous_until_ms = now + ROTATION_GRACE_MS;
         link.secret = Secret(new);
+        if record.is_some() {
+            link.last_rotation = record;
+        }
     }
     connection.updated_ms = now;
     node.connections.update(&connection).await?;
@@ -69,13 +93,40 @@ pub async fn receive_rotation(
     node: &Node,
     headers: &[(String, String)],
     body: &[u8],
-) -> Result<(), LinkError> {
-    let (connection, _) = verify(node, ROTATE_PATH, headers, body, false).await?;
+) -> Result<SignedAnswer, LinkError> {
+    let request = verify(node, ROTATE_PATH, headers, body, false).await?;
     let rotation: Rotation =
         serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
-    if rotation.salt.len() < 32 {
-        return Err(LinkError::Malformed("salt too short".into()));
-    }
-    apply_rotation(node, connection, &rotation.salt).await?;
-    Ok(())
+    let public = match repeated(&request, &rotation) {
+        Some(public) => public,
+        None => {
+            let (public, new) = answer_rotation(&rotation.public, &request.secret, &rotation.id)
+                .map_err(|e| LinkError::Malformed(e.to_string()))?;
+            let record = RotationRecord {
+                id: rotation.id.clone(),
+                public: public.clone(),
+            };
+            apply_rotation(
+                node,
+                request.connection.clone(),
+                &request.secret,
+                new,
+                Some(record),
+            )
+            .await?;
+            public
+        }
+    };
+    answer(node, &request, ROTATE_PATH, &RotationAnswer { public })
+}
+
+/// Our half of a rotation this node already answered, when `rotation` repeats it.
+fn repeated(request: &Verified, rotation: &Rotation) -> Option<String> {
+    request
+        .connection
+        .link
+        .as_ref()
+        .and_then(|l| l.last_rotation.as_ref())
+        .filter(|r| r.id == rotation.id)
+        .map(|r| r.public.clone())
 }

@@ -3,6 +3,7 @@
 //! a node makes to its peer ([`signed_post`]).
 
 use crate::{Node, NodeError};
+use twinsync_connector_kit::outbound;
 use twinsync_core::Connection;
 use twinsync_ports::{PortError, PortResult};
 use twinsync_security::{SignatureError, SignedHeaders, derive_key, sign_request, verify_request};
@@ -52,14 +53,22 @@ impl From<PortError> for LinkError {
     }
 }
 
-/// Verifies a signed request from the connection's other node; returns the connection.
+/// A request that passed [`verify`]: its connection, its headers, and the secret it was
+/// signed with (the current one, or the previous one during a rotation's grace period).
+pub(crate) struct Verified {
+    pub connection: Connection,
+    pub signed: SignedHeaders,
+    pub secret: String,
+}
+
+/// Verifies a signed request from the connection's other node.
 pub(crate) async fn verify(
     node: &Node,
     path: &str,
     headers: &[(String, String)],
     body: &[u8],
     handshake: bool,
-) -> Result<(Connection, SignedHeaders), LinkError> {
+) -> Result<Verified, LinkError> {
     if body.len() > MAX_BODY {
         return Err(LinkError::TooLarge);
     }
@@ -69,26 +78,15 @@ pub(crate) async fn verify(
         .get(&signed.connection_id)
         .await?
         .ok_or_else(|| LinkError::UnknownConnection(signed.connection_id.clone()))?;
-    let link = connection
-        .link
-        .as_ref()
-        .ok_or_else(|| LinkError::UnknownConnection(signed.connection_id.clone()))?;
     // Before the handshake the initiator does not know the acceptor's id yet.
     if !handshake && signed.node != connection.remote_node {
         return Err(LinkError::Signature(SignatureError::BadSignature));
     }
-    let key = derive_key(&link.secret.0, &connection.id, &signed.node, &node.id);
     let now = node.now_ms();
-    if let Err(e) = verify_request(&key, &signed, "POST", path, body, now) {
-        // A message signed just before a rotation still verifies with the old secret.
-        let old = link
-            .previous_secret
-            .as_ref()
-            .filter(|_| now < link.previous_until_ms);
-        let Some(old) = old else { return Err(e.into()) };
-        let old_key = derive_key(&old.0, &connection.id, &signed.node, &node.id);
-        verify_request(&old_key, &signed, "POST", path, body, now)?;
-    }
+    let secret = matching_secret(&connection, now, |secret| {
+        let key = derive_key(secret, &connection.id, &signed.node, &node.id);
+        verify_request(&key, &signed, "POST", path, body, now)
+    })?;
     let expires = signed.timestamp_ms + 2 * twinsync_security::signing::WINDOW_MS;
     if !node
         .connections
@@ -97,9 +95,85 @@ pub(crate) async fn verify(
     {
         return Err(LinkError::Replay);
     }
-    Ok((connection, signed))
+    Ok(Verified {
+        connection,
+        signed,
+        secret,
+    })
 }
 
+/// The secret `check` accepts: the current one, or the previous one while a rotation's
+/// grace period lasts, so a message signed just before a rotation still verifies.
+fn matching_secret(
+    connection: &Connection,
+    now: i64,
+    check: impl Fn(&str) -> Result<(), SignatureError>,
+) -> Result<String, LinkError> {
+    let link = connection
+        .link
+        .as_ref()
+        .ok_or_else(|| LinkError::UnknownConnection(connection.id.clone()))?;
+    match check(&link.secret.0) {
+        Ok(()) => Ok(link.secret.0.clone()),
+        Err(e) => match link.previous_secret.as_ref() {
+            Some(old) if now < link.previous_until_ms => {
+                check(&old.0)?;
+                Ok(old.0.clone())
+            }
+            _ => Err(e.into()),
+        },
+    }
+}
+
+/// The path an answer is signed for: the request's path and nonce, so an answer cannot be
+/// replayed for another request.
+fn answer_path(path: &str, request_nonce: &str) -> String {
+    format!("{path}#{request_nonce}")
+}
+
+/// Signs the answer `body` to a verified request, with the secret the request was signed
+/// with (the asker may not know a newer one yet).
+fn sign_answer(node: &Node, request: &Verified, path: &str, body: &[u8]) -> SignedHeaders {
+    let connection = &request.connection;
+    let key = derive_key(
+        &request.secret,
+        &connection.id,
+        &node.id,
+        &connection.remote_node,
+    );
+    sign_request(
+        &key,
+        &connection.id,
+        &node.id,
+        "ANSWER",
+        &answer_path(path, &request.signed.nonce),
+        node.now_ms(),
+        body,
+    )
+}
+
+/// An answer to a node-to-node request, signed for that request.
+pub struct SignedAnswer {
+    pub headers: SignedHeaders,
+    pub body: Vec<u8>,
+}
+
+/// `value` as the signed answer to `request` on `path`.
+pub(crate) fn answer<T: serde::Serialize>(
+    node: &Node,
+    request: &Verified,
+    path: &str,
+    value: &T,
+) -> Result<SignedAnswer, LinkError> {
+    let body = serde_json::to_vec(value).map_err(|e| LinkError::Malformed(e.to_string()))?;
+    Ok(SignedAnswer {
+        headers: sign_answer(node, request, path, &body),
+        body,
+    })
+}
+
+/// POSTs a signed request to the connection's other node and returns its answer's JSON,
+/// after checking the answer was signed by that node for this very request.
 pub(crate) async fn signed_post<T: serde::de::DeserializeOwned>(
     node: &Node,
     connection: &Connection,
@@ -134,15 +208,62 @@ pub(crate) async fn signed_post<T: serde::de::DeserializeOwned>(
     let resp = r
         .send()
         .await
-        .map_err(|e| PortError::Unavailable(format!("{base}: {e}")))?;
+        .map_err(|e| PortError::Unavailable(format!("{base}: {}", outbound::describe(&e))))?;
     let status = resp.status();
+    let headers: Vec<(String, String)> = resp
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect();
     let text = resp.text().await.unwrap_or_default();
     if !status.is_success() {
-        return Err(if status.is_server_error() {
-            PortError::Unavailable(format!("{base}{path}: {status} {text}"))
-        } else {
-            PortError::Rejected(format!("{base}{path}: {status} {text}"))
-        });
+        return Err(peer_refusal(
+            &format!("{base}{path}"),
+            status.as_u16(),
+            &text,
+        ));
     }
+    check_answer(
+        node,
+        connection,
+        &headers,
+        &answer_path(path, &signed.nonce),
+        text.as_bytes(),
+    )
+    .map_err(|e| PortError::Rejected(format!("{base}{path}: the answer is not the peer's: {e}")))?;
     serde_json::from_str(&text).map_err(|e| PortError::Rejected(format!("{base}{path}: {e}")))
+}
+
+fn check_answer(
+    node: &Node,
+    connection: &Connection,
+    headers: &[(String, String)],
+    path: &str,
+    body: &[u8],
+) -> Result<(), LinkError> {
+    let signed = SignedHeaders::from_pairs(headers)?;
+    if signed.node != connection.remote_node || signed.connection_id != connection.id {
+        return Err(LinkError::Signature(SignatureError::BadSignature));
+    }
+    let now = node.now_ms();
+    matching_secret(connection, now, |secret| {
+        let key = derive_key(secret, &connection.id, &signed.node, &node.id);
+        verify_request(&key, &signed, "ANSWER", path, body, now)
+    })
+    .map(|_| ())
+}
+
+/// How a refusal by the other node is taken. A 5xx or 429 is passing. So are 401, 404, 409
+/// and 413: a secret rotated on one side only, a connection not yet accepted, a limit
+/// raised on the other side — an operator fixes them, and the message must still be there
+/// then. Other answers (400: a message the peer cannot read) are final.
+pub(crate) fn peer_refusal(what: &str, status: u16, text: &str) -> PortError {
+    let reason = format!("{what}: {status} {text}");
+    match status {
+        401 | 404 | 409 | 413 | 429 => {
+            PortError::Unavailable(format!("the other node refused: {reason}"))
+        }
+        s if s >= 500 => PortError::Unavailable(reason),
+        _ => PortError::Rejected(reason),
+    }
 }

@@ -125,11 +125,22 @@ async fn rotate_secret(
     Ok(Json(json!({ "rotated": id })))
 }
 
-/// A connection as the admin API shows it: the shared secret is never returned.
+/// A connection as the admin API shows it. The link is an allow-list: a field added to it
+/// later (a secret, a key) stays out of every answer until someone adds it here.
 fn public_view(c: &twinsync_core::Connection) -> serde_json::Value {
     let mut v = json!(c);
-    if let Some(link) = v.get_mut("link").and_then(|l| l.as_object_mut()) {
-        link.remove("secret");
+    if let Some(object) = v.as_object_mut() {
+        let link = c.link.as_ref().map(|l| {
+            json!({
+                "kind": l.kind,
+                "peer_url": l.peer_url,
+                "invitation_expires_ms": l.invitation_expires_ms,
+                "invitation_used": l.invitation_used,
+                "pulls": l.pulls,
+                "old_secret_accepted_until_ms": l.previous_secret.as_ref().map(|_| l.previous_until_ms),
+            })
+        });
+        object.insert("link".into(), json!(link));
     }
     v
 }

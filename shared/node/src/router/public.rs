@@ -11,7 +11,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::json;
 use std::sync::Arc;
@@ -91,33 +91,48 @@ async fn rotate_in(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<impl IntoResponse> {
-    crate::link::receive_rotation(&node, &header_pairs(&headers), &body)
+) -> ApiResult<Response> {
+    let answer = crate::link::receive_rotation(&node, &header_pairs(&headers), &body)
         .await
         .map_err(link_error)?;
-    Ok(Json(json!({ "rotated": true })))
+    Ok(signed_answer(answer))
 }
 
 async fn pull(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<impl IntoResponse> {
-    let messages = crate::link::serve_pull(&node, &header_pairs(&headers), &body)
+) -> ApiResult<Response> {
+    let answer = crate::link::serve_pull(&node, &header_pairs(&headers), &body)
         .await
         .map_err(link_error)?;
-    Ok(Json(messages))
+    Ok(signed_answer(answer))
 }
 
 async fn pull_ack(
     State(node): State<Arc<Node>>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<impl IntoResponse> {
-    let deleted = crate::link::serve_pull_ack(&node, &header_pairs(&headers), &body)
+) -> ApiResult<Response> {
+    let answer = crate::link::serve_pull_ack(&node, &header_pairs(&headers), &body)
         .await
         .map_err(link_error)?;
-    Ok(Json(json!({ "deleted": deleted })))
+    Ok(signed_answer(answer))
+}
+
+/// A JSON answer with the headers that prove it comes from this node for that request.
+fn signed_answer(answer: crate::link::SignedAnswer) -> Response {
+    let mut response = (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        answer.body,
+    )
+        .into_response();
+    for (name, value) in answer.headers.pairs() {
+        if let Ok(value) = axum::http::HeaderValue::from_str(&value) {
+            response.headers_mut().insert(name, value);
+        }
+    }
+    response
 }
 
 async fn transport_in(

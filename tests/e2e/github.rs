@@ -761,7 +761,7 @@ mod sync {
                         id: "sandbox-a".into(),
                         connector: twinsync_core::ConnectorKind::Sandbox,
                         base_url: "sandbox:a".into(),
-                        webhook_secret: "secret-a".into(),
+                        webhook_secret: "sandbox-secret-a-0123".into(),
                         token: None,
                         origin_field_id: None,
                         project: None,

@@ -454,8 +454,11 @@ async fn the_connector_and_the_fake_follow_the_documented_examples() {
         ("webhook-comment-created.json", "TEST-150"),
     ] {
         let body = serde_json::to_vec(&fixture(name)).unwrap();
-        let signals = webhook::verify("", &[], &body).unwrap();
+        let signals = webhook::verify("", webhook::Unsigned::Allowed, &[], &body).unwrap();
         assert_eq!(signals[0].item_key, want_key, "{name}");
+        // Without a secret and without allow_unsigned, the same delivery is refused.
+        let refused = webhook::verify("", webhook::Unsigned::Refused, &[], &body).unwrap_err();
+        assert!(refused.to_string().contains("allow_unsigned"), "{refused}");
     }
     let search = fixture("search-jql.response.json");
     assert_eq!(search["isLast"], false);
@@ -677,6 +680,7 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
                 register_webhook: true,
                 github: None,
                 jira: Some(JiraSection {
+                    allow_unsigned: false,
                     project: "DEMO".into(),
                     email: Some(EMAIL.into()),
                     issue_type: None,

@@ -47,7 +47,7 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
                 id: format!("sandbox-{sandbox}"),
                 connector: twinsync_core::ConnectorKind::Sandbox,
                 base_url: format!("sandbox:{sandbox}"),
-                webhook_secret: format!("secret-of-{sandbox}"),
+                webhook_secret: format!("secret-of-{sandbox}-0123456789"),
                 token: None,
                 register_webhook: true,
                 github: None,

@@ -195,7 +195,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     id: "sandbox-a".into(),
                     connector: twinsync_core::ConnectorKind::Sandbox,
                     base_url: "sandbox:a".into(),
-                    webhook_secret: "secret-a".into(),
+                    webhook_secret: "sandbox-secret-a-0123".into(),
                     token: None,
                     origin_field_id: None,
                     project: None,
@@ -811,6 +811,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
     redmine_instance.project = Some(project.clone());
     let mut jira_instance = instance("jira", ConnectorKind::Jira, &jira.url, "bot-token");
     jira_instance.jira = Some(JiraSection {
+        allow_unsigned: false,
         project: "DEMO".into(),
         email: Some("bot@example.com".into()),
         issue_type: None,

@@ -34,7 +34,7 @@ async fn poll_all(p: &Process) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_nodes_resume_on_the_same_files() {
     let dir = tempfile::tempdir().unwrap();
-    let config = demo::config("restart-secret");
+    let config = demo::config("restart-secret-0123");
     let http = reqwest::Client::new();
 
     let p = Process::start(&config, dir.path(), options())
@@ -137,7 +137,7 @@ async fn killed_nodes_resume_on_the_same_files() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_tracker_slower_than_the_visibility_timeout_writes_once() {
     let dir = tempfile::tempdir().unwrap();
-    let config = demo::config("slow-secret");
+    let config = demo::config("slow-secret-0123456");
     let http = reqwest::Client::new();
     let options = ProcessOptions {
         node: NodeSettings {
@@ -176,7 +176,7 @@ async fn a_tracker_slower_than_the_visibility_timeout_writes_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_leased_twin_waits_for_its_lease() {
     let dir = tempfile::tempdir().unwrap();
-    let config = demo::config("lease-secret");
+    let config = demo::config("lease-secret-012345");
     let http = reqwest::Client::new();
     let p = Process::start(&config, dir.path(), ProcessOptions::default())
         .await
@@ -249,7 +249,7 @@ async fn a_leased_twin_waits_for_its_lease() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_edit_made_while_sync_writes_is_not_lost() {
     let dir = tempfile::tempdir().unwrap();
-    let config = demo::config("interleave-secret");
+    let config = demo::config("interleave-secret-01");
     let http = reqwest::Client::new();
     let options = ProcessOptions {
         // Only B's tracker has the person editing.
@@ -324,7 +324,7 @@ async fn an_edit_made_while_sync_writes_is_not_lost() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_wiped_twin_store_keeps_syncing_both_ways() {
     let dir = tempfile::tempdir().unwrap();
-    let config = demo::config("wipe-secret");
+    let config = demo::config("wipe-secret-0123456");
     let http = reqwest::Client::new();
     let p = Process::start(&config, dir.path(), ProcessOptions::default())
         .await

@@ -11,7 +11,7 @@ use twinsync_tests::fixture;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_script_error_stops_one_item_only() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = demo::config("rules-secret");
+    let mut config = demo::config("rules-secret-012345");
     config.node[0].connection[0].outgoing = Some(fixture("rules/outgoing-refuses-boom.rhai"));
     let p = Process::start(&config, dir.path(), ProcessOptions::default())
         .await

@@ -21,7 +21,7 @@ async fn setup(
 ) {
     let sb = testing::start(&["DEMO"]).await.unwrap();
     let tracker: Arc<dyn Tracker> =
-        Arc::new(testing::tracker("sb", &sb, "secret-123", None).unwrap());
+        Arc::new(testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap());
     let (q, t, c) = twinsync_store::open_in_memory(Arc::new(clock.clone())).unwrap();
     let node = Node::new(
         "node-a",
@@ -88,7 +88,7 @@ async fn polling_queues_each_change_once() {
     let clock = ManualClock::new(twinsync_core::SystemClock.now_ms());
     let (node, tracker, sb) = setup(&clock, vec![]).await;
     let t: &twinsync_sandbox::SandboxTracker =
-        &testing::tracker("sb", &sb, "secret-123", None).unwrap();
+        &testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
     for i in 0..3 {
         t.create_raw(&body(&format!("s{i}"), "sync")).await.unwrap();
     }
@@ -131,7 +131,7 @@ async fn a_plan_runs_at_its_cron_occurrences() {
         active: true,
     };
     let (node, _tracker, sb) = setup(&clock, vec![plan]).await;
-    let t = testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
     t.create_raw(&body("planned", "sync")).await.unwrap();
     let connection = node.connection("c").await.unwrap();
     let table = [
@@ -160,7 +160,7 @@ async fn a_resume_after_a_pause_longer_than_retention_reads_every_twin_again() {
     let start = twinsync_core::SystemClock.now_ms();
     let clock = ManualClock::new(start);
     let (node, _tracker, sb) = setup(&clock, vec![]).await;
-    let t = testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
     t.create_raw(&body("under the trigger", "sync"))
         .await
         .unwrap();

@@ -126,3 +126,52 @@ async fn bad_webhooks_are_refused_and_nothing_is_stored() {
     assert_eq!(resp.status().as_u16(), 202);
     p.stop().await;
 }
+
+/// A flood of correctly signed deliveries on one instance's route meets the instance's
+/// limit: 429 with Retry-After, and the queue takes no more than the limit let through.
+#[tokio::test]
+async fn a_flood_of_deliveries_meets_the_instance_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = ProcessOptions {
+        node: twinsync_node::NodeSettings {
+            webhooks_per_minute: 60,
+            webhook_burst: 5,
+            ..Default::default()
+        },
+        ..ProcessOptions::default()
+    };
+    let p = Process::start(&demo::config(SECRET), dir.path(), options)
+        .await
+        .unwrap();
+    let url = format!("{}/webhooks/sandbox/sandbox-a", p.node_urls["node-a"]);
+    let http = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let body = format!(
+            r#"{{"event":"item.updated","deliveryId":"d-{i}","timestamp":0,"item":{{"key":"DEMO-{i}","project":"DEMO","version":3,"updatedMs":1}}}}"#
+        );
+        let resp = http
+            .post(&url)
+            .header("X-Sandbox-Delivery", format!("d-{i}"))
+            .header("X-Sandbox-Timestamp", now.to_string())
+            .header(
+                "X-Sandbox-Signature",
+                twinsync_sandbox::webhook::sign(SECRET, now, body.as_bytes()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        if resp.status().as_u16() == 429 {
+            assert!(resp.headers().contains_key("retry-after"));
+        }
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses[..5], [202; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    p.stop().await;
+}

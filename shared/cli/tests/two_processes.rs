@@ -54,7 +54,7 @@ poll_interval_ms = 1000
 id = "sandbox-{x}"
 connector = "sandbox"
 base_url = "sandbox:{x}"
-webhook_secret = "secret-of-{x}"
+webhook_secret = "secret-of-{x}-0123456789"
 "#
         ),
     )

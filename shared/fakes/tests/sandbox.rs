@@ -31,7 +31,7 @@ fn item(summary: &str, labels: &[&str]) -> Item {
 #[tokio::test]
 async fn items_round_trip_through_the_connector() {
     let sb = testing::start(&["DEMO"]).await.unwrap();
-    let t = testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
     let created = t
         .create_item("DEMO", &item("First", &["sync"]), "twinsync:c:X-1")
         .await
@@ -121,7 +121,7 @@ async fn items_round_trip_through_the_connector() {
 #[tokio::test]
 async fn validation_errors_are_clear() {
     let sb = testing::start(&["DEMO"]).await.unwrap();
-    let t = testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
     let table: Vec<(Item, &str, &str)> = vec![
         (
             Item {
@@ -203,7 +203,7 @@ async fn validation_errors_are_clear() {
 #[tokio::test]
 async fn listing_filters_pages_and_is_inclusive_of_since() {
     let sb = testing::start(&["DEMO", "OPS"]).await.unwrap();
-    let t = testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
     for i in 0..130 {
         let labels: &[&str] = if i % 2 == 0 { &["sync"] } else { &["other"] };
         t.create_item(
@@ -266,8 +266,8 @@ async fn token_auth_and_rate_limits() {
     )
     .await
     .unwrap();
-    let good = testing::tracker("sb", &sb, "secret-123", Some("tok-1")).unwrap();
-    let bad = testing::tracker("sb", &sb, "secret-123", Some("wrong")).unwrap();
+    let good = testing::tracker("sb", &sb, "sandbox-secret-0123", Some("tok-1")).unwrap();
+    let bad = testing::tracker("sb", &sb, "sandbox-secret-0123", Some("wrong")).unwrap();
     good.create_item("DEMO", &item("x", &[]), "").await.unwrap();
     match bad.get_item("DEMO-1").await {
         Err(PortError::Rejected(m)) => {
@@ -286,7 +286,7 @@ async fn token_auth_and_rate_limits() {
     )
     .await
     .unwrap();
-    let t = testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
     let mut limited = None;
     for _ in 0..10 {
         if let Err(e) = t.get_item("DEMO-1").await {
@@ -311,11 +311,11 @@ async fn data_survives_a_restart() {
     let sb = testing::start_with(&["DEMO"], config.clone())
         .await
         .unwrap();
-    let t = testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
     t.create_item("DEMO", &item("kept", &[]), "").await.unwrap();
     sb.stop().await;
     let sb = testing::start_with(&[], config).await.unwrap();
-    let t = testing::tracker("sb", &sb, "secret-123", None).unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
     assert_eq!(t.get_item("DEMO-1").await.unwrap().unwrap().summary, "kept");
     assert_eq!(
         t.create_item("DEMO", &item("next", &[]), "")
@@ -354,12 +354,12 @@ async fn webhooks_arrive_signed_and_verify() {
     let http = reqwest::Client::new();
     let resp = http
         .post(format!("{}/api/webhooks", sb.base_url))
-        .json(&json!({"url": hook_url, "secret": "hook-secret"}))
+        .json(&json!({"url": hook_url, "secret": "hook-secret-0123456"}))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
-    let t = testing::tracker("sb", &sb, "hook-secret", None).unwrap();
+    let t = testing::tracker("sb", &sb, "hook-secret-0123456", None).unwrap();
     t.create_item("DEMO", &item("hooked", &[]), "")
         .await
         .unwrap();
@@ -381,7 +381,7 @@ async fn webhooks_arrive_signed_and_verify() {
         .map(|(h, b)| t.verify_webhook(h, b, now).unwrap()[0].version)
         .collect();
     assert_eq!(versions, vec![1, 2], "delivered in order");
-    let other = testing::tracker("sb", &sb, "not-the-secret", None).unwrap();
+    let other = testing::tracker("sb", &sb, "not-the-secret-0123", None).unwrap();
     assert!(other.verify_webhook(&got[0].0, &got[0].1, now).is_err());
     sb.stop().await;
 }

@@ -182,7 +182,7 @@ async fn two_stacks() -> Harness {
         ..ProcessOptions::default()
     };
     let dir = tempfile::tempdir().unwrap();
-    let p = Process::start(&demo::config("moto-secret"), dir.path(), options)
+    let p = Process::start(&demo::config("moto-secret-0123456"), dir.path(), options)
         .await
         .unwrap();
     let functions: Vec<(Function, Arc<SqsQueue>)> = ["node-a", "node-b"]

@@ -188,6 +188,10 @@ pub async fn build_node_on(
         options.clock.clone(),
     );
     node.settings = options.node.clone();
+    node.ingest_gate = crate::handlers::ingest::IngestGate::per_minute(
+        node.settings.webhooks_per_minute,
+        node.settings.webhook_burst,
+    );
     // Node-to-node calls trust a peer's private CA only when the section names one.
     node.http = outbound::client(
         &ClientOptions::with_timeout(std::time::Duration::from_secs(30)).ca_file(

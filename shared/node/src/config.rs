@@ -147,6 +147,9 @@ pub struct JiraSection {
     pub requests_per_minute: Option<u32>,
     pub burst: Option<u32>,
     pub attachment_max_bytes: Option<u64>,
+    /// Take unsigned webhook deliveries (registered by an OAuth app) as change signals.
+    #[serde(default)]
+    pub allow_unsigned: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -377,6 +380,13 @@ impl ProcessConfig {
                         "a jira instance needs token (API token with [jira] email, or an OAuth token) and a [jira] table with project".into(),
                     ));
                 }
+                if let Some(problem) = webhook_problem(inst) {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}].webhook_secret"),
+                        &inst.id,
+                        problem.into(),
+                    ));
+                }
                 if !ids.insert(&inst.id) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].id"),
@@ -471,6 +481,27 @@ impl NodeSection {
     }
 }
 
+/// What is wrong with how an instance's webhooks are authenticated, if anything.
+fn webhook_problem(inst: &InstanceSection) -> Option<&'static str> {
+    match inst.connector {
+        ConnectorKind::Sandbox
+            if inst.webhook_secret.len() < twinsync_sandbox::MIN_WEBHOOK_SECRET =>
+        {
+            Some("a sandbox webhook_secret needs at least 16 bytes: a short one can be guessed")
+        }
+        ConnectorKind::Jira
+            if inst.webhook_secret.is_empty()
+                && !inst.jira.as_ref().is_some_and(|j| j.allow_unsigned) =>
+        {
+            Some(
+                "a jira instance needs webhook_secret (the admin webhook's secret), or \
+                 [jira] allow_unsigned = true to take unsigned deliveries as signals",
+            )
+        }
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,7 +519,7 @@ data_dir = "data/a"
 id = "sandbox-a"
 connector = "sandbox"
 base_url = "sandbox:a"
-webhook_secret = "s3cret"
+webhook_secret = "s3cret-s3cret-s3cret"
 
 [[node.connection]]
 id = "demo"
@@ -652,6 +683,11 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
                 "node[0].connection[0].plan[0].cron",
                 "line 27",
             ),
+            (
+                GOOD.replace("\"s3cret-s3cret-s3cret\"", "\"s3cret\""),
+                "node[0].instance[0].webhook_secret",
+                "at least 16 bytes",
+            ),
         ];
         for (text, key, line) in table {
             let e = ProcessConfig::parse(&text, "node.toml")
@@ -659,6 +695,43 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
                 .to_string();
             assert!(e.contains(key), "{e}");
             assert!(e.contains(line), "{e}");
+        }
+    }
+
+    const JIRA: &str = r#"
+[[node]]
+id = "node-j"
+data_dir = "data/j"
+
+[[node.instance]]
+id = "jira"
+connector = "jira"
+base_url = "https://example.atlassian.net"
+token = "api-token"
+[node.instance.jira]
+project = "DEMO"
+email = "bot@example.com"
+"#;
+
+    #[test]
+    fn jira_webhooks_need_a_secret_unless_unsigned_is_allowed() {
+        let cases = [
+            (JIRA.to_string(), Some("allow_unsigned")),
+            (
+                JIRA.replace(
+                    "token = \"api-token\"",
+                    "token = \"api-token\"\nwebhook_secret = \"hook\"",
+                ),
+                None,
+            ),
+            (format!("{JIRA}allow_unsigned = true\n"), None),
+        ];
+        for (text, error) in cases {
+            match (ProcessConfig::parse(&text, "node.toml"), error) {
+                (Ok(_), None) => {}
+                (Err(e), Some(says)) => assert!(e.to_string().contains(says), "{e}"),
+                (got, want) => panic!("{text}: {got:?}, wanted an error saying {want:?}"),
+            }
         }
     }
 }

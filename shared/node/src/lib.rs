@@ -105,6 +105,9 @@ pub struct NodeSettings {
     /// Acks reaching `incoming` go on to the `ack` queue (the AWS deployment, where the
     /// ack function consumes it) instead of being handled there.
     pub ack_queue: bool,
+    /// Webhook deliveries each instance may bring a minute, and at once.
+    pub webhooks_per_minute: u32,
+    pub webhook_burst: u32,
 }
 
 impl Default for NodeSettings {
@@ -115,6 +118,9 @@ impl Default for NodeSettings {
             backoff_max_ms: 60_000,
             error_after_failures: 5,
             ack_queue: false,
+            // Far above what a busy project sends, far below what would swamp a node.
+            webhooks_per_minute: 1_200,
+            webhook_burst: 300,
         }
     }
 }
@@ -134,6 +140,8 @@ pub struct Node {
     pub http: reqwest::Client,
     /// Where other nodes reach this one (set when the HTTP server is up).
     public_url: RwLock<Option<String>>,
+    /// How many webhook deliveries each instance may bring.
+    pub ingest_gate: handlers::ingest::IngestGate,
 }
 
 impl std::fmt::Debug for Node {
@@ -169,6 +177,7 @@ impl Node {
             )
             .unwrap_or_default(),
             public_url: RwLock::new(None),
+            ingest_gate: handlers::ingest::IngestGate::default(),
         }
     }
 

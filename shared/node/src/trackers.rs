@@ -129,6 +129,7 @@ fn jira_tracker(
         config.oauth_token = Some(token);
     }
     config.webhook_secret = inst.webhook_secret.clone();
+    config.allow_unsigned = section.allow_unsigned;
     config.ca_file = ca_file;
     if let Some(t) = &section.issue_type {
         config.issue_type = t.clone();

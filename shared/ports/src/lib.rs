@@ -305,6 +305,8 @@ pub enum WebhookError {
     MissingHeader(&'static str),
     #[error("signature does not match")]
     BadSignature,
+    #[error("unsigned delivery refused: {0}")]
+    Unsigned(&'static str),
     #[error("timestamp {0} is outside the allowed window")]
     Stale(i64),
     #[error("malformed payload: {0}")]

@@ -731,7 +731,12 @@ impl Tracker for JiraTracker {
         body: &[u8],
         _now_ms: i64,
     ) -> Result<Vec<ChangeSignal>, WebhookError> {
-        webhook::verify(&self.config.webhook_secret, headers, body)
+        webhook::verify(
+            &self.config.webhook_secret,
+            webhook::Unsigned::from_setting(self.config.allow_unsigned),
+            headers,
+            body,
+        )
     }
 }
 

@@ -34,6 +34,10 @@ pub struct JiraConfig {
     /// Attachments above this size are not uploaded; the twin says why.
     #[serde(default = "default_attachment_max")]
     pub attachment_max_bytes: u64,
+    /// Take deliveries without a signature (webhooks an OAuth app registered), as change
+    /// signals only. Off unless set on purpose.
+    #[serde(default)]
+    pub allow_unsigned: bool,
     /// PEM certificates trusted besides the platform's roots (a private CA).
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
@@ -88,6 +92,7 @@ impl JiraConfig {
             requests_per_minute: default_per_minute(),
             burst: default_burst(),
             attachment_max_bytes: default_attachment_max(),
+            allow_unsigned: false,
             ca_file: None,
         }
     }

@@ -3,9 +3,10 @@
 //!
 //! An admin webhook with a secret signs each delivery: `X-Hub-Signature: sha256=<hex
 //! HMAC-SHA256(secret, body)>`, checked in constant time. Webhooks registered through the
-//! REST API (by an OAuth app) carry no signature; with no secret configured a delivery is
-//! taken as a signal only: the outgoing handler reads the item itself and sends nothing
-//! when it has not changed, so a forged or replayed delivery costs one read.
+//! REST API (by an OAuth app) carry no signature: a node takes unsigned deliveries only
+//! when its config says `allow_unsigned = true` on purpose, and then as a signal only (the
+//! outgoing handler reads the item itself and sends nothing when it has not changed, so a
+//! forged or replayed delivery costs one read).
 //!
 //! Jira retries a failed delivery with the same `X-Atlassian-Webhook-Identifier`, which
 //! becomes the dedup id; a late delivery names an older `updated` than the item has, and
@@ -32,12 +33,35 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", http::hmac_sha256_hex(secret, &[body]))
 }
 
+/// Whether deliveries without a signature are taken, when no secret is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsigned {
+    Refused,
+    Allowed,
+}
+
+impl Unsigned {
+    pub fn from_setting(allow_unsigned: bool) -> Self {
+        if allow_unsigned {
+            Unsigned::Allowed
+        } else {
+            Unsigned::Refused
+        }
+    }
+}
+
 /// Checks a delivery and says which issue it announces.
 pub fn verify(
     secret: &str,
+    unsigned: Unsigned,
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<Vec<ChangeSignal>, WebhookError> {
+    if secret.is_empty() && unsigned == Unsigned::Refused {
+        return Err(WebhookError::Unsigned(
+            "this Jira instance has no webhook_secret and allow_unsigned is not set",
+        ));
+    }
     if !secret.is_empty() {
         let given = header(headers, SIGNATURE)?
             .strip_prefix("sha256=")
@@ -133,15 +157,28 @@ mod tests {
                 headers(&[]),
                 Err(WebhookError::MissingHeader(SIGNATURE)),
             ),
-            ("unsigned, no secret", "", comment, headers(&[]), Ok(1)),
+            (
+                "unsigned, no secret, allowed",
+                "",
+                comment,
+                headers(&[]),
+                Ok(1),
+            ),
             ("other event", "", other, headers(&[]), Ok(0)),
         ];
         for (name, secret, body, h, want) in cases {
-            let got = verify(secret, &h, body).map(|s| s.len());
+            let got = verify(secret, Unsigned::Allowed, &h, body).map(|s| s.len());
             assert_eq!(got, want, "{name}");
         }
+        // Unless allowed on purpose, a Jira instance without a secret takes nothing.
+        let refused = verify("", Unsigned::Refused, &headers(&[]), comment);
+        assert!(
+            matches!(refused, Err(WebhookError::Unsigned(_))),
+            "{refused:?}"
+        );
         let s = verify(
             "s3cret",
+            Unsigned::Refused,
             &headers(&[("X-Hub-Signature", &signed(updated)), (IDENTIFIER, "w-1")]),
             updated,
         )
@@ -150,11 +187,11 @@ mod tests {
         assert_eq!(s[0].project, "DEMO");
         assert_eq!(s[0].delivery_id, "jira:w-1");
         assert_eq!(s[0].version, 1_795_428_841_123);
-        let c = verify("", &[], comment).unwrap_or_default();
+        let c = verify("", Unsigned::Allowed, &[], comment).unwrap_or_default();
         assert_eq!(
             (c[0].project.as_str(), c[0].version),
             ("DEMO", 1_795_428_900_000)
         );
-        assert!(verify("", &[], b"{}").is_err());
+        assert!(verify("", Unsigned::Allowed, &[], b"{}").is_err());
     }
 }

@@ -50,12 +50,21 @@ fn status_error(
     }
 }
 
+/// The shortest webhook secret a sandbox instance takes (bytes).
+pub const MIN_WEBHOOK_SECRET: usize = 16;
+
 impl SandboxTracker {
     pub fn new(instance: impl Into<String>, config: SandboxConfig) -> Result<Self, SandboxError> {
         if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
             return Err(SandboxError::Config(format!(
                 "base_url {:?} must be http(s)",
                 config.base_url
+            )));
+        }
+        // A short secret can be guessed, and then anyone can announce changes.
+        if config.webhook_secret.len() < MIN_WEBHOOK_SECRET {
+            return Err(SandboxError::Config(format!(
+                "webhook_secret needs at least {MIN_WEBHOOK_SECRET} bytes"
             )));
         }
         let http = outbound::client(

@@ -12,7 +12,7 @@ pub mod config;
 pub mod mapping;
 pub mod webhook;
 
-pub use client::SandboxTracker;
+pub use client::{MIN_WEBHOOK_SECRET, SandboxTracker};
 pub use config::SandboxConfig;
 
 /// Errors of the sandbox connector.

@@ -2,6 +2,8 @@
 
 use crate::handlers::to_body;
 use crate::{Node, NodeError, NodeResult};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
 use twinsync_core::{ChangeEvent, Connection, ConnectionStatus};
 use twinsync_ports::{ChangeSignal, NewMessage, WebhookError, queues};
 
@@ -18,8 +20,51 @@ pub enum IngestError {
     },
     #[error(transparent)]
     Webhook(#[from] WebhookError),
+    #[error("too many deliveries for instance {instance}; retry after {retry_after_ms} ms")]
+    TooMany {
+        instance: String,
+        retry_after_ms: u64,
+    },
     #[error(transparent)]
     Node(#[from] NodeError),
+}
+
+/// The webhook deliveries each instance may bring, so a flood on one tracker's route (a
+/// misbehaving tracker, someone with the URL) cannot take the node's queues over. A
+/// refused delivery is not lost: polling brings the change in.
+pub struct IngestGate(DefaultKeyedRateLimiter<String>);
+
+impl IngestGate {
+    /// At least one delivery a minute and one at once: a zero in the settings would
+    /// refuse every webhook.
+    pub fn per_minute(deliveries: u32, burst: u32) -> Self {
+        let at_least_one = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
+        Self(RateLimiter::keyed(
+            Quota::per_minute(at_least_one(deliveries)).allow_burst(at_least_one(burst)),
+        ))
+    }
+
+    /// Lets one delivery for `instance` through, or says how long to wait.
+    pub fn admit(&self, instance: &str) -> Result<(), IngestError> {
+        self.0
+            .check_key(&instance.to_string())
+            .map_err(|not_until| {
+                let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                    &governor::clock::DefaultClock::default(),
+                ));
+                IngestError::TooMany {
+                    instance: instance.to_string(),
+                    retry_after_ms: wait.as_millis().max(1) as u64,
+                }
+            })
+    }
+}
+
+impl Default for IngestGate {
+    fn default() -> Self {
+        let settings = crate::NodeSettings::default();
+        Self::per_minute(settings.webhooks_per_minute, settings.webhook_burst)
+    }
 }
 
 /// Verifies a webhook delivery and queues a change per connection using the instance.
@@ -43,6 +88,8 @@ pub async fn webhook(
         });
     }
     let signals = tracker.verify_webhook(headers, body, node.now_ms())?;
+    // Counted after the signature: a stranger's flood cannot use the tracker's budget up.
+    node.ingest_gate.admit(instance)?;
     Ok(signals_to_changes(node, instance, &signals, false).await?)
 }
 

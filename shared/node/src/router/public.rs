@@ -45,10 +45,20 @@ async fn webhook(
     Path((connector, instance)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
     let headers = header_pairs(&headers);
     match ingest::webhook(&node, &connector, &instance, &headers, &body).await {
-        Ok(queued) => Ok((StatusCode::ACCEPTED, Json(json!({ "queued": queued })))),
+        Ok(queued) => Ok((StatusCode::ACCEPTED, Json(json!({ "queued": queued }))).into_response()),
+        Err(IngestError::TooMany { retry_after_ms, .. }) => {
+            let seconds = retry_after_ms.div_ceil(1000).max(1).to_string();
+            tracing::warn!(%connector, %instance, "webhook deliveries over the instance's limit");
+            Ok((
+                StatusCode::TOO_MANY_REQUESTS,
+                [(axum::http::header::RETRY_AFTER, seconds)],
+                Json(json!({ "error": "too many deliveries; polling brings the change in" })),
+            )
+                .into_response())
+        }
         Err(e) => {
             let status = match &e {
                 IngestError::UnknownInstance(_) => StatusCode::NOT_FOUND,
@@ -57,6 +67,7 @@ async fn webhook(
                     StatusCode::BAD_REQUEST
                 }
                 IngestError::Webhook(_) => StatusCode::UNAUTHORIZED,
+                IngestError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
                 IngestError::Node(n) if n.is_retryable() => StatusCode::SERVICE_UNAVAILABLE,
                 IngestError::Node(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };

@@ -63,6 +63,7 @@ pub(super) fn config(jira_url: &str, github_url: &str, ca_file: &Path) -> Proces
     };
     let mut jira = instance("jira", ConnectorKind::Jira, jira_url, BOT_JIRA_TOKEN);
     jira.jira = Some(JiraSection {
+        allow_unsigned: false,
         project: PROJECT.into(),
         email: Some(BOT_EMAIL.into()),
         issue_type: None,

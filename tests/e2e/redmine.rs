@@ -884,7 +884,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
         .json(&json!({"fields": {
             "project": {"key": "DEMO"}, "issuetype": {"name": "Task"},
             "summary": "Refunds stuck [jira]",
-            "description": twinsync_jira::adf::from_markdown("Refund **#7** is stuck."),
+            "description": twinsync_jira::adf::from_markdown("Refund **#7** is stuck.").unwrap(),
             "labels": ["sync"], "priority": {"name": "Highest"},
             "assignee": {"accountId": ana_id[0]["accountId"]}
         }}))

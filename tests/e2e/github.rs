@@ -749,6 +749,7 @@ mod sync {
                     data_dir: "node-a".into(),
                     listen: "127.0.0.1:0".into(),
                     poll_interval_ms: 1_000,
+                    retry_budget_hours: None,
                     instance: vec![InstanceSection {
                         id: "sandbox-a".into(),
                         connector: twinsync_core::ConnectorKind::Sandbox,
@@ -781,6 +782,7 @@ mod sync {
                     listen: "127.0.0.1:0".into(),
                     // Webhooks bring GitHub's changes; polling is the safety net.
                     poll_interval_ms: 5_000,
+                    retry_budget_hours: None,
                     instance: vec![InstanceSection {
                         id: "github".into(),
                         connector: twinsync_core::ConnectorKind::Github,

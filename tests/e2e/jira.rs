@@ -656,6 +656,7 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
             data_dir: "node-j".into(),
             listen: "127.0.0.1:0".into(),
             poll_interval_ms: 60_000,
+            retry_budget_hours: None,
             instance: vec![InstanceSection {
                 id: "jira".into(),
                 connector: twinsync_core::ConnectorKind::Jira,

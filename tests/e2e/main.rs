@@ -5,6 +5,7 @@ mod demo;
 mod github;
 mod jira;
 mod nodes;
+mod outages;
 mod redmine;
 mod restart;
 mod rule_errors;

@@ -33,6 +33,7 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
             data_dir: node.into(),
             listen: "127.0.0.1:0".into(),
             poll_interval_ms: 5_000,
+            retry_budget_hours: None,
             instance: vec![InstanceSection {
                 id: format!("sandbox-{sandbox}"),
                 connector: twinsync_core::ConnectorKind::Sandbox,

@@ -183,6 +183,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 data_dir: "node-a".into(),
                 listen: "127.0.0.1:0".into(),
                 poll_interval_ms: 1_000,
+                retry_budget_hours: None,
                 instance: vec![InstanceSection {
                     id: "sandbox-a".into(),
                     connector: twinsync_core::ConnectorKind::Sandbox,
@@ -217,6 +218,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 data_dir: "node-r".into(),
                 listen: "127.0.0.1:0".into(),
                 poll_interval_ms: 500,
+                retry_budget_hours: None,
                 instance: vec![InstanceSection {
                     id: "redmine".into(),
                     connector: twinsync_core::ConnectorKind::Redmine,
@@ -819,6 +821,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
             data_dir: id.into(),
             listen: "127.0.0.1:0".into(),
             poll_interval_ms: 500,
+            retry_budget_hours: None,
             instance: vec![instance],
             connection,
         };

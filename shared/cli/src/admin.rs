@@ -21,7 +21,8 @@ pub enum AdminCommand {
         status: Option<String>,
     },
     /// Run an operation: sync, bulk-exalate, bulk-sync, relink, unlink, unexalate,
-    /// force-unlink, clean-up, activate, deactivate.
+    /// force-unlink, clean-up, redrive (send the connection's dead-lettered messages
+    /// back), activate, deactivate.
     Op {
         #[arg(long, env = "TWINSYNC_NODE")]
         node: String,

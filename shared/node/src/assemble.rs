@@ -187,6 +187,9 @@ pub async fn build_node_on(
         options.clock.clone(),
     );
     node.settings = options.node.clone();
+    if let Some(budget) = section.retry_budget_ms() {
+        node.settings.retry_budget_ms = budget;
+    }
     for inst in &section.instance {
         let base_url = resolve_url(&inst.base_url, sandbox_urls)?;
         let tracker = crate::trackers::tracker_for(inst, base_url, base_dir)?;

@@ -119,6 +119,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 data_dir: "node-a".into(),
                 listen: "127.0.0.1:0".into(),
                 poll_interval_ms: 5_000,
+                retry_budget_hours: None,
                 instance: vec![instance("sandbox-a", ConnectorKind::Sandbox, "sandbox:a")],
                 connection: vec![connection(
                     "sandbox-a",
@@ -149,6 +150,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 data_dir: "node-r".into(),
                 listen: "127.0.0.1:0".into(),
                 poll_interval_ms: 1_000,
+                retry_budget_hours: None,
                 instance: vec![instance("redmine", ConnectorKind::Redmine, &rm.url)],
                 connection: vec![connection(
                     "redmine",

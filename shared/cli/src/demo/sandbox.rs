@@ -44,6 +44,7 @@ pub fn config(secret: &str) -> ProcessConfig {
             data_dir: id.into(),
             listen: "127.0.0.1:0".into(),
             poll_interval_ms: 5_000,
+            retry_budget_hours: None,
             instance: vec![InstanceSection {
                 id: inst.into(),
                 connector: twinsync_core::ConnectorKind::Sandbox,

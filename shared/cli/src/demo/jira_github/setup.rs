@@ -91,6 +91,7 @@ pub(super) fn config(jira_url: &str, github_url: &str) -> ProcessConfig {
         listen: "127.0.0.1:0".into(),
         // Webhooks bring the changes; polling is the safety net.
         poll_interval_ms: 5_000,
+        retry_budget_hours: None,
         instance: vec![instance],
         connection: vec![connection],
     };

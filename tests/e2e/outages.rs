@@ -218,6 +218,64 @@ async fn past_the_budget_a_message_is_dead_lettered_and_a_redrive_syncs_it() {
     p.stop().await;
 }
 
+/// A redriven change that finds nothing left to send (the edit made during the outage
+/// was undone) still takes its twin out of Error once it is processed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redriven_change_with_nothing_to_send_clears_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let (outage_a, outage_b) = (Outage::new(), Outage::new());
+    let p = Process::start(
+        &demo::config("undone-secret"),
+        dir.path(),
+        options(1_000, &outage_a, &outage_b),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let url_a = p.sandbox_urls["a"].clone();
+    let key = demo::create_item(&http, &url_a, demo::item_body(PROJECT_A, 0, "sync"))
+        .await
+        .unwrap();
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
+    let node_a = p.node("node-a").unwrap().clone();
+    let twin = async || {
+        let twin = node_a.twins.find_by_local(CONNECTION, &key).await.unwrap();
+        twin.unwrap()
+    };
+    let sent = twin().await.out_version;
+
+    outage_a.begin();
+    for summary in ["Edited during the outage", "Checkout fails for order #0"] {
+        http.patch(format!("{url_a}/api/items/{key}"))
+            .json(&serde_json::json!({ "summary": summary }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+    until("both changes dead-lettered", 60, async || {
+        dead_lettered(&node_a).await == 2
+    })
+    .await;
+    assert!(matches!(twin().await.status, TwinStatus::Error(_)));
+
+    outage_a.end();
+    let moved = twinsync_node::operations::redrive(&node_a, CONNECTION)
+        .await
+        .unwrap();
+    assert_eq!(moved, 2);
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
+    let after = twin().await;
+    assert_eq!(after.status, TwinStatus::Synced);
+    assert_eq!(
+        after.out_version, sent,
+        "the item is as the other side has it"
+    );
+    assert_eq!(dead_lettered(&node_a).await, 0);
+    p.stop().await;
+}
+
 /// One node on an in-memory store whose tracker panics when it reads DEMO-2.
 async fn node_with_a_panicking_tracker() -> (Node, twinsync_fakes::sandbox::RunningSandbox) {
     let sb = testing::start(&["DEMO"]).await.unwrap();

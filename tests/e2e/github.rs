@@ -756,6 +756,7 @@ mod sync {
                     public_url: None,
                     allow_http_public_url: false,
                     poll_interval_ms: 1_000,
+                    retry_budget_hours: None,
                     instance: vec![InstanceSection {
                         ca_file: None,
                         id: "sandbox-a".into(),
@@ -796,6 +797,7 @@ mod sync {
                     allow_http_public_url: false,
                     // Webhooks bring GitHub's changes; polling is the safety net.
                     poll_interval_ms: 5_000,
+                    retry_budget_hours: None,
                     instance: vec![InstanceSection {
                         ca_file: None,
                         id: "github".into(),

@@ -163,6 +163,7 @@ fn node_config(node: &str, sandbox: &str, project: &str, dir: &Path, ca: &TestCa
             public_url: None,
             allow_http_public_url: false,
             poll_interval_ms: 300,
+            retry_budget_hours: None,
             instance: vec![InstanceSection {
                 ca_file: None,
                 id: format!("sandbox-{sandbox}"),

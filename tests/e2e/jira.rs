@@ -666,6 +666,7 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
             public_url: None,
             allow_http_public_url: false,
             poll_interval_ms: 60_000,
+            retry_budget_hours: None,
             instance: vec![InstanceSection {
                 ca_file: None,
                 id: "jira".into(),

@@ -7,6 +7,7 @@ mod github;
 mod https;
 mod jira;
 mod nodes;
+mod outages;
 mod redmine;
 mod restart;
 mod rule_errors;

@@ -42,6 +42,7 @@ fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
             public_url: None,
             allow_http_public_url: false,
             poll_interval_ms: 5_000,
+            retry_budget_hours: None,
             instance: vec![InstanceSection {
                 ca_file: None,
                 id: format!("sandbox-{sandbox}"),

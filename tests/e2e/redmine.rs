@@ -190,6 +190,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 public_url: None,
                 allow_http_public_url: false,
                 poll_interval_ms: 1_000,
+                retry_budget_hours: None,
                 instance: vec![InstanceSection {
                     ca_file: None,
                     id: "sandbox-a".into(),
@@ -232,6 +233,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 public_url: None,
                 allow_http_public_url: false,
                 poll_interval_ms: 500,
+                retry_budget_hours: None,
                 instance: vec![InstanceSection {
                     ca_file: None,
                     id: "redmine".into(),
@@ -844,6 +846,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
             public_url: None,
             allow_http_public_url: false,
             poll_interval_ms: 500,
+            retry_budget_hours: None,
             instance: vec![instance],
             connection,
         };
@@ -909,7 +912,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
         .json(&json!({"fields": {
             "project": {"key": "DEMO"}, "issuetype": {"name": "Task"},
             "summary": "Refunds stuck [jira]",
-            "description": twinsync_jira::adf::from_markdown("Refund **#7** is stuck."),
+            "description": twinsync_jira::adf::from_markdown("Refund **#7** is stuck.").unwrap(),
             "labels": ["sync"], "priority": {"name": "Highest"},
             "assignee": {"accountId": ana_id[0]["accountId"]}
         }}))

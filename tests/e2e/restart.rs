@@ -443,3 +443,46 @@ async fn an_item_sync_created_is_not_sent_back_as_new() {
     assert_eq!(pairing.duplicates, 0);
     p.stop().await;
 }
+
+/// A worker that panics outside a message's handling (here: its queue's receive) is
+/// restarted by the runner, so the node still syncs. With one worker per queue, a worker
+/// that stayed dead would leave every change in A's outgoing queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_that_panics_is_restarted() {
+    use std::sync::{Arc, Mutex};
+    use twinsync_local::faults::PanickingQueue;
+    let dir = tempfile::tempdir().unwrap();
+    let panicking: Arc<Mutex<Vec<Arc<PanickingQueue>>>> = Arc::default();
+    let wrapped = panicking.clone();
+    let options = ProcessOptions {
+        runner: twinsync_local::runner::RunnerSettings {
+            workers_per_queue: 1,
+            ..Default::default()
+        },
+        queue_decorator: Some(Arc::new(move |q| {
+            let q = PanickingQueue::wrap(q, queues::OUTGOING, 1);
+            wrapped.lock().unwrap().push(q.clone());
+            q
+        })),
+        ..options()
+    };
+    let p = Process::start(&demo::config("panic-secret-0123456"), dir.path(), options)
+        .await
+        .unwrap();
+    until("each outgoing worker panicked", 30, async || {
+        panicking.lock().unwrap().iter().all(|q| q.left() == 0)
+    })
+    .await;
+    let http = reqwest::Client::new();
+    demo::create_item(
+        &http,
+        &p.sandbox_urls["a"],
+        demo::item_body(PROJECT_A, 0, "sync"),
+    )
+    .await
+    .unwrap();
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
+    let node_a = p.node("node-a").unwrap().clone();
+    assert_eq!(synced_twins(&node_a, CONNECTION).await, 1);
+    p.stop().await;
+}

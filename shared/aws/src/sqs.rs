@@ -10,13 +10,20 @@ use crate::payload::PayloadStore;
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{
-    MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
-    SendMessageBatchRequestEntry,
+    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
-use twinsync_ports::{NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome};
+
+mod ids;
+mod redrive;
+
+pub use ids::sqs_id;
+use ids::{short_hash, string_attribute, visibility_seconds};
+pub use redrive::REDRIVEN_ATTRIBUTE;
+use twinsync_ports::{
+    NewMessage, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome,
+};
 
 /// The message attribute that marks a body stored in S3; its value is the object key.
 pub const PAYLOAD_ATTRIBUTE: &str = "twinsync-payload";
@@ -27,9 +34,6 @@ pub const MAX_INLINE_BODY: usize = 250_000;
 
 /// Held queues keep a paused connection's changes for SQS's longest retention.
 const RETENTION_SECONDS: &str = "1209600";
-
-/// SQS's longest visibility timeout.
-const MAX_VISIBILITY_SECONDS: i64 = 43_200;
 
 pub struct SqsQueue {
     client: Client,
@@ -195,33 +199,6 @@ impl SqsQueue {
     }
 }
 
-fn short_hash(s: &str) -> String {
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-/// SQS takes group and deduplication ids of up to 128 printable ASCII characters; others
-/// are replaced by their hash, which keeps them distinct and stable.
-pub fn sqs_id(id: &str) -> String {
-    if !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic()) {
-        id.to_string()
-    } else {
-        format!("h:{}", short_hash(id))
-    }
-}
-
-fn visibility_seconds(ms: i64) -> i32 {
-    // Round up: a wait asked for in milliseconds must not end early.
-    ((ms.max(0) + 999) / 1_000).min(MAX_VISIBILITY_SECONDS) as i32
-}
-
-fn payload_attribute(key: &str) -> Result<MessageAttributeValue, AwsError> {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(key)
-        .build()
-        .map_err(|e| AwsError::Config(e.to_string()))
-}
-
 #[async_trait]
 impl Queue for SqsQueue {
     async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
@@ -235,7 +212,7 @@ impl Queue for SqsQueue {
             .message_group_id(sqs_id(&message.group_id))
             .message_deduplication_id(sqs_id(&message.dedup_id));
         if let Some(k) = &key {
-            req = req.message_attributes(PAYLOAD_ATTRIBUTE, payload_attribute(k)?);
+            req = req.message_attributes(PAYLOAD_ATTRIBUTE, string_attribute(k)?);
         }
         req.send().await.map_err(|e| {
             self.missing_queue(queue, AwsError::from_sdk(format!("send to {queue}"), &e))
@@ -264,7 +241,7 @@ impl Queue for SqsQueue {
                 .message_group_id(sqs_id(&m.group_id))
                 .message_deduplication_id(sqs_id(&m.dedup_id));
             if let Some(k) = &key {
-                entry = entry.message_attributes(PAYLOAD_ATTRIBUTE, payload_attribute(k)?);
+                entry = entry.message_attributes(PAYLOAD_ATTRIBUTE, string_attribute(k)?);
             }
             entries.push(entry.build().map_err(|e| AwsError::Config(e.to_string()))?);
         }
@@ -308,6 +285,9 @@ impl Queue for SqsQueue {
                 .message_attributes()
                 .and_then(|a| a.get(PAYLOAD_ATTRIBUTE))
                 .and_then(|v| v.string_value());
+            let sent_ms = attr(MessageSystemAttributeName::SentTimestamp)
+                .parse()
+                .unwrap_or(0);
             messages.push(QueueMessage {
                 id: m.message_id().unwrap_or_default().to_string(),
                 receipt: m.receipt_handle().unwrap_or_default().to_string(),
@@ -317,9 +297,15 @@ impl Queue for SqsQueue {
                 receive_count: attr(MessageSystemAttributeName::ApproximateReceiveCount)
                     .parse()
                     .unwrap_or(1),
-                sent_ms: attr(MessageSystemAttributeName::SentTimestamp)
-                    .parse()
-                    .unwrap_or(0),
+                sent_ms,
+                first_receive_ms: attr(
+                    MessageSystemAttributeName::ApproximateFirstReceiveTimestamp,
+                )
+                .parse()
+                .unwrap_or(sent_ms),
+                redriven: m
+                    .message_attributes()
+                    .is_some_and(|a| a.contains_key(REDRIVEN_ATTRIBUTE)),
             });
         }
         Ok(messages)
@@ -443,6 +429,10 @@ impl Queue for SqsQueue {
         Ok(dropped)
     }
 
+    async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
+        self.redrive_picked(queue, select).await
+    }
+
     async fn queue_names(&self) -> PortResult<Vec<String>> {
         let mut names = Vec::new();
         let mut next: Option<String> = None;
@@ -517,43 +507,5 @@ impl SqsQueue {
             });
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ids_sqs_takes_pass_and_others_are_hashed() {
-        let long = "x".repeat(129);
-        let cases = [
-            ("c1:DEMO-1", true),
-            ("r:c1:acme/rm#1:01a2-uuid:3", true),
-            ("c1:Ünïcode-1", false),
-            ("has space", false),
-            ("", false),
-            (long.as_str(), false),
-        ];
-        for (id, kept) in cases {
-            let out = sqs_id(id);
-            assert_eq!(out == id, kept, "{id}");
-            assert!(out.len() <= 128 && out.chars().all(|c| c.is_ascii_graphic()));
-        }
-        assert_ne!(sqs_id("a b"), sqs_id("a  b"));
-    }
-
-    #[test]
-    fn visibility_rounds_up_and_is_capped() {
-        for (ms, s) in [
-            (0, 0),
-            (1, 1),
-            (1_000, 1),
-            (1_001, 2),
-            (-5, 0),
-            (i64::MAX / 2, 43_200),
-        ] {
-            assert_eq!(visibility_seconds(ms), s, "{ms}");
-        }
     }
 }

@@ -127,6 +127,51 @@ async fn sqs_queue_keeps_fifo_semantics() {
     );
 }
 
+/// Redrive on SQS: the dead-lettered messages a filter picks (here: one connection's) go
+/// back to their queue in order and in their groups, marked as redriven, with a new
+/// budget; the others stay in the dead-letter queue, and a second redrive moves nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqs_redrive_moves_the_picked_dead_letters_back() {
+    let (_moto, config, resources) = emulator::start("rtest").await;
+    let (queue, _, _) = ports(&config, &resources);
+    let (q, dlq) = ("incoming", "incoming-dlq");
+    let body = |connection: &str, n: u32| format!(r#"{{"connection_id":"{connection}","n":{n}}}"#);
+    for (group, connection, n) in [
+        ("c1:K-1", "c1", 1),
+        ("c2:K-9", "c2", 2),
+        ("c1:K-1", "c1", 3),
+    ] {
+        let dedup = format!("d{n}");
+        queue
+            .send(dlq, message(group, &dedup, &body(connection, n)))
+            .await
+            .unwrap();
+    }
+    let c1 = |m: &twinsync_ports::QueueMessage| m.body.contains(r#""connection_id":"c1""#);
+    assert_eq!(queue.redrive(q, &c1).await.unwrap(), 2);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let batch = queue.receive(q, 10, 30_000).await.unwrap();
+        assert!(!batch.is_empty(), "both redriven messages arrive");
+        for m in batch {
+            assert!(m.redriven, "{m:?}");
+            assert_eq!((m.group_id.as_str(), m.receive_count), ("c1:K-1", 1));
+            assert!(m.first_receive_ms >= m.sent_ms, "{m:?}");
+            queue.delete(q, &m.receipt).await.unwrap();
+            got.push(m.body);
+        }
+    }
+    assert_eq!(got, [body("c1", 1), body("c1", 3)], "in order");
+    // The other connection's message stays, visible again, and is not moved twice.
+    assert_eq!(queue.redrive(q, &c1).await.unwrap(), 0);
+    let left = queue.receive(dlq, 10, 30_000).await.unwrap();
+    assert_eq!(
+        left.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
+        [body("c2", 2)]
+    );
+    assert!(!left[0].redriven);
+}
+
 fn twin(id: &str, local: Option<&str>, remote: Option<&str>) -> Twin {
     let mut t = Twin::new(id.into(), "c1".into(), 1_000);
     t.local_key = local.map(str::to_string);

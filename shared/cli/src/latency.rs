@@ -19,7 +19,8 @@ use tokio::sync::Notify;
 use twinsync_core::{ChangeEvent, TransportMessage};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_ports::{
-    NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome, Wait, queues,
+    NewMessage, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome, Wait,
+    queues,
 };
 
 #[derive(clap::Args, Debug)]
@@ -157,6 +158,9 @@ impl Queue for ProbedQueue {
     }
     async fn queue_names(&self) -> PortResult<Vec<String>> {
         self.inner.queue_names().await
+    }
+    async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
+        self.inner.redrive(queue, select).await
     }
     fn activity(&self, queue: &str) -> u64 {
         self.inner.activity(queue)

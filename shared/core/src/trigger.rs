@@ -12,6 +12,9 @@
 //! ```
 //! Keywords and values compare case-insensitively; `~` means "contains".
 //! For `labels`, `=` means "has the label" and `!=` "has not".
+//! Parentheses and NOTs nest at most [`MAX_NESTING`] deep and a filter has at most
+//! [`MAX_CONDITIONS`] conditions: parsing, matching and dropping a filter recurse over
+//! its tree, so a deeper one would overflow the stack instead of being refused.
 
 use crate::CoreError;
 use crate::item::Item;
@@ -154,10 +157,19 @@ fn lex(input: &str) -> Result<Vec<(usize, Tok)>, CoreError> {
     Ok(out)
 }
 
+/// How deep parentheses and NOTs may nest; real filters use a handful.
+pub const MAX_NESTING: usize = 32;
+
+/// How many conditions a filter may have; each AND and OR deepens the tree by one.
+pub const MAX_CONDITIONS: usize = 256;
+
 struct Parser {
     toks: Vec<(usize, Tok)>,
     pos: usize,
     end: usize,
+    /// Parentheses and NOTs open at the current token.
+    depth: usize,
+    conditions: usize,
 }
 
 const FIELDS: &[&str] = &[
@@ -208,19 +220,41 @@ impl Parser {
     }
     fn unary(&mut self) -> Result<Filter, CoreError> {
         if self.keyword("NOT") {
-            self.pos += 1;
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+            let inner = self.nested(Self::unary)?;
+            return Ok(Filter::Not(Box::new(inner)));
         }
         if self.peek() == Some(&Tok::LParen) {
-            self.pos += 1;
-            let inner = self.expr()?;
+            let inner = self.nested(Self::expr)?;
             if self.peek() != Some(&Tok::RParen) {
                 return Err(self.err("expected )"));
             }
             self.pos += 1;
             return Ok(inner);
         }
+        self.conditions += 1;
+        if self.conditions > MAX_CONDITIONS {
+            return Err(self.err(format!("too many conditions (at most {MAX_CONDITIONS})")));
+        }
         self.cond()
+    }
+
+    /// Parses what follows the current `(` or NOT one level deeper, refusing a filter
+    /// nested beyond [`MAX_NESTING`] (at that token) before the recursion could exhaust
+    /// the stack.
+    fn nested(
+        &mut self,
+        parse: fn(&mut Self) -> Result<Filter, CoreError>,
+    ) -> Result<Filter, CoreError> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.err(format!(
+                "parentheses and NOTs nest too deep (at most {MAX_NESTING} levels)"
+            )));
+        }
+        self.pos += 1;
+        self.depth += 1;
+        let inner = parse(self);
+        self.depth -= 1;
+        inner
     }
     fn value(&mut self) -> Result<Option<String>, CoreError> {
         let v = match self.peek() {
@@ -350,6 +384,8 @@ impl Filter {
             toks,
             pos: 0,
             end: input.chars().count() + 1,
+            depth: 0,
+            conditions: 0,
         };
         let f = p.expr()?;
         if p.pos != p.toks.len() {
@@ -419,7 +455,14 @@ mod tests {
 
     #[test]
     fn matching_table() {
+        let at_the_limits = format!(
+            "{}labels = sync{} AND {}",
+            "(".repeat(MAX_NESTING),
+            ")".repeat(MAX_NESTING),
+            vec!["NOT labels = x"; MAX_CONDITIONS - 1].join(" AND ")
+        );
         let table = [
+            (at_the_limits.as_str(), true),
             ("project = DEMO AND labels = sync", true),
             ("project = demo and labels = SYNC", true),
             ("project = DEMO AND labels = other", false),
@@ -447,7 +490,14 @@ mod tests {
 
     #[test]
     fn errors_name_the_column() {
-        let table = [
+        let deep = format!(
+            "{}labels = sync{}",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        let not_deep = format!("{}labels = sync", "NOT ".repeat(100_000));
+        let too_long = vec!["labels = sync"; 300].join(" OR ");
+        let table: [(&str, usize, &str); 11] = [
             ("", 1, "empty filter"),
             ("project =", 10, "expected a value"),
             ("colour = red", 1, "unknown field"),
@@ -456,6 +506,10 @@ mod tests {
             ("project = \"DEMO", 11, "unterminated string"),
             ("project = DEMO labels = x", 16, "expected AND, OR"),
             ("status ! Open", 8, "expected != or !~"),
+            // Nesting past the limit is refused at the first token too deep.
+            (&deep, 33, "nest too deep (at most 32 levels)"),
+            (&not_deep, 129, "nest too deep (at most 32 levels)"),
+            (&too_long, 4_353, "too many conditions (at most 256)"),
         ];
         for (q, column, msg) in table {
             match Filter::parse(q) {

@@ -83,6 +83,11 @@ pub struct Twin {
     /// `applying_until_ms`, so a half-written item is never sent back as a change.
     #[serde(default)]
     pub lease_released: bool,
+    /// The queue a message about this twin was dead-lettered from, while the twin's Error
+    /// is that dead letter: processing the message once redriven clears it (and the
+    /// Error), and so does any newer send, apply or ack, whose status says more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter: Option<String>,
     /// Bumped by every write; stores use it for conditional updates.
     pub revision: u64,
     pub created_ms: i64,
@@ -113,6 +118,7 @@ impl Twin {
             reservation: None,
             applying_until_ms: 0,
             lease_released: false,
+            dead_letter: None,
             revision: 0,
             created_ms: now_ms,
             updated_ms: now_ms,
@@ -161,6 +167,10 @@ pub enum SyncEventKind {
     Error,
     Operation,
     ConnectionStatus,
+    /// A message gave up retrying and went to its dead-letter queue.
+    DeadLettered,
+    /// An operator moved dead-lettered messages back to their queue.
+    Redriven,
 }
 
 /// One line of a twin's (or connection's) history in the Item Sync Monitor.

@@ -77,6 +77,7 @@ impl Twin {
         self.local_url = Some(item.url.clone());
         // A new send is a new attempt, so an earlier error no longer describes the twin.
         self.status = TwinStatus::Syncing;
+        self.dead_letter = None;
         self.updated_ms = now_ms;
         self.out_version
     }
@@ -95,6 +96,7 @@ impl Twin {
         self.remote_url = Some(applied.source_url);
         self.local_url = Some(applied.local_url);
         self.status = TwinStatus::Synced;
+        self.dead_letter = None;
         self.applying_until_ms = 0;
         self.lease_released = false;
         self.updated_ms = now_ms;
@@ -103,6 +105,7 @@ impl Twin {
     /// Records the other side's answer to one of our replicas.
     pub fn record_ack(&mut self, ack: &AckMessage, now_ms: i64) {
         self.updated_ms = now_ms;
+        self.dead_letter = None;
         if let Some(error) = &ack.error {
             self.status = TwinStatus::Error(format!("remote: {error}"));
             return;
@@ -134,6 +137,45 @@ impl Twin {
         if self.acked_version >= self.out_version {
             self.status = TwinStatus::Synced;
         }
+    }
+
+    /// Records an error that stops this item (a script error): the twin shows it until a
+    /// later send, apply or ack.
+    pub fn record_error(&mut self, message: &str, now_ms: i64) {
+        self.status = TwinStatus::Error(message.to_string());
+        self.dead_letter = None;
+        self.updated_ms = now_ms;
+    }
+
+    /// Records that a message about this twin gave up retrying and went to the
+    /// dead-letter queue of `queue`: the twin shows Error with the reason until the
+    /// message is redriven and processed. An unlinked twin stays unlinked: nothing syncs
+    /// for it anyway. Returns whether the twin changed.
+    pub fn record_dead_letter(&mut self, queue: &str, reason: &str, now_ms: i64) -> bool {
+        if self.status == TwinStatus::Unlinked {
+            return false;
+        }
+        self.status = TwinStatus::Error(format!("dead-lettered from {queue}: {reason}"));
+        self.dead_letter = Some(queue.to_string());
+        self.updated_ms = now_ms;
+        true
+    }
+
+    /// Records that a redriven message about this twin was processed: the twin leaves the
+    /// Error its dead letter put it in, for Synced when the other side has acknowledged
+    /// everything sent, else Syncing until it does. An Error that came later (a script
+    /// error, a negative ack) stays. Returns whether the twin changed.
+    pub fn record_redriven(&mut self, now_ms: i64) -> bool {
+        if self.dead_letter.take().is_none() {
+            return false;
+        }
+        self.status = if self.acked_version >= self.out_version {
+            TwinStatus::Synced
+        } else {
+            TwinStatus::Syncing
+        };
+        self.updated_ms = now_ms;
+        true
     }
 }
 
@@ -262,6 +304,89 @@ mod tests {
             assert_eq!(t.base_item.is_some(), base_moved);
             assert_eq!(t.updated_ms, 9_000);
             assert_eq!(t.remote_key.is_some(), error.is_none());
+        }
+    }
+
+    /// How a dead letter marks a twin and how it leaves that mark.
+    #[test]
+    fn dead_letter_table() {
+        #[derive(Clone, Copy, Debug)]
+        enum Then {
+            Redriven,
+            Send,
+            Error,
+            Ack,
+        }
+        let dead = || TwinStatus::Error("dead-lettered from outgoing: down".into());
+        // (status before, out, acked, what happens after the dead letter) -> status after
+        let table = [
+            // The redriven message was processed: everything acknowledged -> Synced.
+            (
+                TwinStatus::Synced,
+                2,
+                2,
+                Some(Then::Redriven),
+                TwinStatus::Synced,
+            ),
+            // A replica is still unacknowledged -> Syncing until its ack.
+            (
+                TwinStatus::Syncing,
+                3,
+                2,
+                Some(Then::Redriven),
+                TwinStatus::Syncing,
+            ),
+            // Not processed yet: the Error stays.
+            (TwinStatus::Synced, 1, 1, None, dead()),
+            // A newer send says more than the dead letter.
+            (
+                TwinStatus::Synced,
+                1,
+                1,
+                Some(Then::Send),
+                TwinStatus::Syncing,
+            ),
+            (
+                TwinStatus::Synced,
+                1,
+                0,
+                Some(Then::Ack),
+                TwinStatus::Synced,
+            ),
+            // A later script error is not cleared by the redriven message.
+            (
+                TwinStatus::Synced,
+                1,
+                1,
+                Some(Then::Error),
+                TwinStatus::Error("script".into()),
+            ),
+            // An unlinked twin is not marked.
+            (TwinStatus::Unlinked, 1, 1, None, TwinStatus::Unlinked),
+        ];
+        for (before, out, acked, then, want) in table {
+            let mut t = twin();
+            t.status = before.clone();
+            t.out_version = out;
+            t.acked_version = acked;
+            let marked = t.record_dead_letter("outgoing", "down", 5_000);
+            assert_eq!(marked, before != TwinStatus::Unlinked, "{before:?}");
+            match then {
+                Some(Then::Redriven) => assert!(t.record_redriven(6_000)),
+                Some(Then::Send) => {
+                    t.record_send(json!({}), &Item::default(), 6_000);
+                }
+                Some(Then::Error) => {
+                    t.record_error("script", 6_000);
+                    assert!(!t.record_redriven(7_000), "the script error stays");
+                }
+                Some(Then::Ack) => t.record_ack(&ack(1, None), 6_000),
+                None => {}
+            }
+            assert_eq!(t.status, want, "{before:?} {out} {acked} {then:?}");
+            if then.is_some() {
+                assert_eq!(t.dead_letter, None, "{then:?}");
+            }
         }
     }
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use twinsync_aws::env::{self, Resources};
-use twinsync_aws::sqs::PAYLOAD_ATTRIBUTE;
+use twinsync_aws::sqs::{PAYLOAD_ATTRIBUTE, REDRIVEN_ATTRIBUTE};
 use twinsync_aws::{AwsError, SqsQueue};
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
 use twinsync_node::batch::{Outcome, dead_letter, process_batch};
@@ -158,6 +158,7 @@ async fn build(environment: &Environment) -> Result<Function, LambdaError> {
     let options = NodeOptions {
         node: NodeSettings {
             ack_queue: true,
+            max_receives: Some(max_receive_count()),
             ..NodeSettings::default()
         },
         ..NodeOptions::default()
@@ -205,8 +206,22 @@ async fn build(environment: &Environment) -> Result<Function, LambdaError> {
     })
 }
 
+/// The redrive policy's `maxReceiveCount` (`TWINSYNC_MAX_RECEIVE_COUNT`, which the
+/// template sets to the same number): the handler dead-letters a message at that receive
+/// itself, with its reason and its twin marked, before SQS would move it silently.
+pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 1_000;
+
+fn max_receive_count() -> u32 {
+    var("TWINSYNC_MAX_RECEIVE_COUNT")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_RECEIVE_COUNT)
+}
+
+/// A record of an SQS event as the batch handler takes it. The retry budget counts from
+/// `ApproximateFirstReceiveTimestamp` (SQS counts every receive there, waits included).
 fn record_to_message(record: &SqsMessage, body: String) -> QueueMessage {
     let attr = |name: &str| record.attributes.get(name).cloned().unwrap_or_default();
+    let sent_ms = attr("SentTimestamp").parse().unwrap_or(0);
     QueueMessage {
         id: record.message_id.clone().unwrap_or_default(),
         receipt: record.receipt_handle.clone().unwrap_or_default(),
@@ -214,7 +229,11 @@ fn record_to_message(record: &SqsMessage, body: String) -> QueueMessage {
         dedup_id: attr("MessageDeduplicationId"),
         body,
         receive_count: attr("ApproximateReceiveCount").parse().unwrap_or(1),
-        sent_ms: attr("SentTimestamp").parse().unwrap_or(0),
+        sent_ms,
+        first_receive_ms: attr("ApproximateFirstReceiveTimestamp")
+            .parse()
+            .unwrap_or(sent_ms),
+        redriven: record.message_attributes.contains_key(REDRIVEN_ATTRIBUTE),
     }
 }
 
@@ -225,9 +244,10 @@ fn failure(id: &str) -> BatchItemFailure {
 }
 
 /// Runs a FIFO batch of `queue` the way the local runner does, and answers Lambda's event
-/// source mapping: what succeeded (or was dead-lettered with its reason) is left for it to
-/// delete; a failure is reported with every message after it, each made visible again
-/// after its backoff.
+/// source mapping: what succeeded (or was dead-lettered with its reason, its twin marked:
+/// failing for longer than the retry budget, by its first receive, or at the receive
+/// limit) is left for it to delete; a failure is reported with every message after it,
+/// each made visible again after its backoff.
 pub async fn handle_sqs_batch(f: &Function, queue: &str, event: SqsEvent) -> SqsBatchResponse {
     let mut messages = Vec::new();
     let mut unread = Vec::new();

@@ -10,13 +10,14 @@
 use crate::emulator;
 use twinsync_fakes::deliveries::{self, Deliveries};
 
-use aws_lambda_events::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinsync_aws::OperationCounter;
 use twinsync_aws::SqsQueue;
 use twinsync_aws::env::counted_ports;
+use twinsync_aws::sqs::REDRIVEN_ATTRIBUTE;
 use twinsync_cli::demo::{self, CONNECTION, PROJECT_A, PROJECT_B};
 use twinsync_core::ItemUpdate;
 use twinsync_lambda::{Function, handle_sqs_batch, queues};
@@ -61,7 +62,19 @@ async fn drive(functions: &[(Function, Arc<SqsQueue>)]) -> usize {
                         m.receive_count.to_string(),
                     ),
                     ("SentTimestamp".to_string(), m.sent_ms.to_string()),
+                    (
+                        "ApproximateFirstReceiveTimestamp".to_string(),
+                        m.first_receive_ms.to_string(),
+                    ),
                 ]);
+                if m.redriven {
+                    let mut marked = SqsMessageAttribute::default();
+                    marked.string_value = Some("1".into());
+                    marked.data_type = Some("String".into());
+                    record
+                        .message_attributes
+                        .insert(REDRIVEN_ATTRIBUTE.to_string(), marked);
+                }
                 event.records.push(record);
             }
             INVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -134,6 +147,11 @@ type Stack = (
 );
 
 async fn two_stacks() -> Harness {
+    two_stacks_with(|_| {}).await
+}
+
+/// The two stacks with the functions' options adjusted (settings, faults).
+async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
     let (moto, config, res_a) = emulator::start("node-a").await;
     let res_b = emulator::create_stack(&moto.url, "node-b");
     let counter = OperationCounter::default();
@@ -164,9 +182,10 @@ async fn two_stacks() -> Harness {
             }
         })
     };
-    let options = ProcessOptions {
+    let mut options = ProcessOptions {
         node: NodeSettings {
             ack_queue: true,
+            max_receives: Some(twinsync_lambda::DEFAULT_MAX_RECEIVE_COUNT),
             ..NodeSettings::default()
         },
         runner: RunnerSettings {
@@ -181,6 +200,7 @@ async fn two_stacks() -> Harness {
         ports: Some(factory),
         ..ProcessOptions::default()
     };
+    adjust(&mut options);
     let dir = tempfile::tempdir().unwrap();
     let p = Process::start(&demo::config("moto-secret-0123456"), dir.path(), options)
         .await
@@ -375,5 +395,93 @@ async fn demo_converges_through_the_functions_on_moto() {
             assert_eq!(sqs_of(id).depth(&q).await.unwrap().total(), 0, "{id} {q}");
         }
     }
+    p.stop().await;
+}
+
+/// On SQS the function itself dead-letters a message that keeps failing past the retry
+/// budget, by its `ApproximateFirstReceiveTimestamp` (SQS's own redrive counts receives
+/// and would move it without a word): the twin shows Error with the reason. A redrive
+/// through the SQS adapter sends it again, the functions sync it, the twin is Synced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_message_past_its_budget_is_dead_lettered_by_the_function_and_redriven() {
+    use twinsync_core::TwinStatus;
+    use twinsync_local::faults::{FaultyTracker, Outage};
+    let outage = Outage::new();
+    let down = outage.clone();
+    let Harness {
+        _moto,
+        p,
+        functions,
+        mapping,
+        _dir,
+        ..
+    } = two_stacks_with(move |options| {
+        options.node.retry_budget_ms = 2_000;
+        options.node.backoff_base_ms = 5;
+        options.node.backoff_max_ms = 50;
+        options.tracker_decorator = Some(Arc::new(move |t: Arc<dyn Tracker>| {
+            if t.instance() == "sandbox-a" {
+                FaultyTracker::down_during(t, down.clone())
+            } else {
+                t
+            }
+        }));
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let url_a = p.sandbox_urls["a"].clone();
+    let key = demo::create_item(&http, &url_a, demo::item_body(PROJECT_A, 0, "sync"))
+        .await
+        .unwrap();
+    assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(120)).await);
+    let node_a = p.node("node-a").unwrap().clone();
+    let twin = async || {
+        node_a
+            .twins
+            .find_by_local(CONNECTION, &key)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(twin().await.status, TwinStatus::Synced);
+
+    outage.begin();
+    http.patch(format!("{url_a}/api/items/{key}"))
+        .json(&serde_json::json!({ "summary": "Edited while A's API was down" }))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    // The mappings keep handing the failing change to the function until it gives up.
+    let started = Instant::now();
+    while !matches!(twin().await.status, TwinStatus::Error(_)) {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no dead letter"
+        );
+        drive(&functions).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let TwinStatus::Error(reason) = twin().await.status else {
+        unreachable!("waited for the error");
+    };
+    assert!(reason.contains("dead-lettered from outgoing"), "{reason}");
+    assert!(reason.contains("retry budget 2.0 s"), "{reason}");
+    let sqs = mapping["node-a"].clone();
+    assert_eq!(sqs.depth("outgoing-dlq").await.unwrap().total(), 1);
+
+    outage.end();
+    let moved = twinsync_node::operations::redrive(&node_a, CONNECTION)
+        .await
+        .unwrap();
+    assert_eq!(moved, 1);
+    assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(120)).await);
+    assert_eq!(twin().await.status, TwinStatus::Synced);
+    assert_eq!(sqs.depth("outgoing-dlq").await.unwrap().total(), 0);
+    let b_key = twin().await.remote_key.unwrap();
+    let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
+    let on_b = b.get_item(&b_key).await.unwrap().unwrap();
+    assert_eq!(on_b.summary, "Edited while A's API was down");
     p.stop().await;
 }

@@ -1,13 +1,16 @@
 //! Fault injection for the end-to-end tests and for trying a deployment's resilience:
-//! a queue that delivers every message twice, and a tracker that is slow or where a
+//! a queue that delivers every message twice, a queue whose receives panic, and a tracker
+//! that is slow, down (an outage switched on and off), panics on one item, or where a
 //! person edits an item while sync is writing it.
 
 use async_trait::async_trait;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
-    ChangeSignal, ItemPage, NewMessage, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome,
-    Tracker, Wait, WebhookError, queues,
+    ChangeSignal, ItemPage, NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage,
+    RedriveFilter, SendOutcome, Tracker, Wait, WebhookError, queues,
 };
 
 /// Sends every message of the handler queues twice, under two dedup ids, so each
@@ -93,6 +96,145 @@ impl Queue for DuplicatingQueue {
     async fn queue_names(&self) -> PortResult<Vec<String>> {
         self.inner.queue_names().await
     }
+    async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
+        self.inner.postpone(queue, receipt, delay_ms).await
+    }
+    async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
+        self.inner.redrive(queue, select).await
+    }
+}
+
+/// A queue whose first `times` receives of `queue` panic, as a bug in an adapter would:
+/// the panic ends the runner's worker outside any message's handling.
+pub struct PanickingQueue {
+    inner: Arc<dyn Queue>,
+    queue: String,
+    left: AtomicU32,
+}
+
+impl PanickingQueue {
+    pub fn wrap(inner: Arc<dyn Queue>, queue: &str, times: u32) -> Arc<PanickingQueue> {
+        Arc::new(Self {
+            inner,
+            queue: queue.to_string(),
+            left: AtomicU32::new(times),
+        })
+    }
+
+    /// How many of its panics are still to come.
+    pub fn left(&self) -> u32 {
+        self.left.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl Queue for PanickingQueue {
+    fn activity(&self, queue: &str) -> u64 {
+        self.inner.activity(queue)
+    }
+    async fn wait_for_work(&self, queue: &str, seen: u64, max_ms: u64) -> Wait {
+        self.inner.wait_for_work(queue, seen, max_ms).await
+    }
+    async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
+        self.inner.send(queue, message).await
+    }
+    async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()> {
+        self.inner.send_batch(queue, messages).await
+    }
+    async fn receive(
+        &self,
+        queue: &str,
+        max: usize,
+        visibility_ms: i64,
+    ) -> PortResult<Vec<QueueMessage>> {
+        let take = |n: u32| n.checked_sub(1);
+        if queue == self.queue
+            && self
+                .left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, take)
+                .is_ok()
+        {
+            panic!("injected panic receiving from {queue}");
+        }
+        self.inner.receive(queue, max, visibility_ms).await
+    }
+    async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
+        self.inner.delete(queue, receipt).await
+    }
+    async fn change_visibility(
+        &self,
+        queue: &str,
+        receipt: &str,
+        visibility_ms: i64,
+    ) -> PortResult<()> {
+        self.inner
+            .change_visibility(queue, receipt, visibility_ms)
+            .await
+    }
+    async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
+        self.inner.postpone(queue, receipt, delay_ms).await
+    }
+    async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
+        self.inner.depth(queue).await
+    }
+    async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64> {
+        self.inner.purge_group(queue, group_id).await
+    }
+    async fn queue_names(&self) -> PortResult<Vec<String>> {
+        self.inner.queue_names().await
+    }
+    async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
+        self.inner.redrive(queue, select).await
+    }
+}
+
+/// A tracker outage that a test switches on and off, shared by the trackers it wraps
+/// ([`FaultyTracker::down_during`]): while it lasts every API call fails as unreachable.
+#[derive(Default)]
+pub struct Outage {
+    down: AtomicBool,
+    /// Calls refused, by item key (searches under "").
+    refused: Mutex<HashMap<String, u64>>,
+}
+
+impl Outage {
+    pub fn new() -> Arc<Outage> {
+        Arc::new(Outage::default())
+    }
+
+    pub fn begin(&self) {
+        self.down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn end(&self) {
+        self.down.store(false, Ordering::SeqCst);
+    }
+
+    /// How many calls were refused so far, about any item.
+    pub fn refused_in_all(&self) -> u64 {
+        self.refused.lock().map(|r| r.values().sum()).unwrap_or(0)
+    }
+
+    /// How many calls about `key` were refused so far.
+    pub fn refused(&self, key: &str) -> u64 {
+        self.refused
+            .lock()
+            .map(|r| r.get(key).copied().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
+    /// Fails the call about `key` while the outage lasts.
+    fn check(&self, key: &str) -> PortResult<()> {
+        if !self.down.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if let Ok(mut refused) = self.refused.lock() {
+            *refused.entry(key.to_string()).or_default() += 1;
+        }
+        Err(PortError::Unavailable(
+            "connection refused (an injected tracker outage)".into(),
+        ))
+    }
 }
 
 /// A tracker with a fault: writes that take `delay` (longer than a visibility timeout, it
@@ -106,21 +248,23 @@ pub struct FaultyTracker {
     edit_status: Option<String>,
     edited: std::sync::Mutex<std::collections::HashSet<String>>,
     answer_delay: std::time::Duration,
+    outage: Option<Arc<Outage>>,
+    /// Reading this item panics, as a bug in a connector would.
+    panics_on: Option<String>,
 }
 
 impl FaultyTracker {
-    fn wrap(
-        inner: Arc<dyn Tracker>,
-        delay: std::time::Duration,
-        edit_status: Option<String>,
-    ) -> Arc<dyn Tracker> {
-        Arc::new(Self {
+    /// The tracker without a fault yet.
+    fn over(inner: Arc<dyn Tracker>) -> Self {
+        Self {
             inner,
-            delay,
-            edit_status,
+            delay: std::time::Duration::ZERO,
+            edit_status: None,
             edited: std::sync::Mutex::new(std::collections::HashSet::new()),
             answer_delay: std::time::Duration::ZERO,
-        })
+            outage: None,
+            panics_on: None,
+        }
     }
 
     /// A create lands at once but its answer comes `delay` later, so the tracker's
@@ -130,20 +274,44 @@ impl FaultyTracker {
         delay: std::time::Duration,
     ) -> Arc<dyn Tracker> {
         Arc::new(Self {
-            inner,
-            delay: std::time::Duration::ZERO,
-            edit_status: None,
-            edited: std::sync::Mutex::new(std::collections::HashSet::new()),
             answer_delay: delay,
+            ..Self::over(inner)
         })
     }
 
     pub fn slow(inner: Arc<dyn Tracker>, delay: std::time::Duration) -> Arc<dyn Tracker> {
-        Self::wrap(inner, delay, None)
+        Arc::new(Self {
+            delay,
+            ..Self::over(inner)
+        })
     }
 
     pub fn editing(inner: Arc<dyn Tracker>, status: &str) -> Arc<dyn Tracker> {
-        Self::wrap(inner, std::time::Duration::ZERO, Some(status.to_string()))
+        Arc::new(Self {
+            edit_status: Some(status.to_string()),
+            ..Self::over(inner)
+        })
+    }
+
+    /// Unreachable while `outage` lasts.
+    pub fn down_during(inner: Arc<dyn Tracker>, outage: Arc<Outage>) -> Arc<dyn Tracker> {
+        Arc::new(Self {
+            outage: Some(outage),
+            ..Self::over(inner)
+        })
+    }
+
+    /// Panics when item `key` is read.
+    pub fn panicking_on(inner: Arc<dyn Tracker>, key: &str) -> Arc<dyn Tracker> {
+        Arc::new(Self {
+            panics_on: Some(key.to_string()),
+            ..Self::over(inner)
+        })
+    }
+
+    /// Fails a call about `key` while an outage lasts.
+    fn reachable(&self, key: &str) -> PortResult<()> {
+        self.outage.as_ref().map_or(Ok(()), |o| o.check(key))
     }
 
     /// The server takes its time before a write lands, as a busy tracker does.
@@ -169,9 +337,14 @@ impl Tracker for FaultyTracker {
         self.inner.calls()
     }
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
+        self.reachable(key)?;
+        if self.panics_on.as_deref() == Some(key) {
+            panic!("injected panic reading {key}");
+        }
         self.inner.get_item(key).await
     }
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
+        self.reachable(&item.key)?;
         self.pause().await;
         let created = self.inner.create_item(project, item, origin).await?;
         if !self.answer_delay.is_zero() {
@@ -180,6 +353,7 @@ impl Tracker for FaultyTracker {
         Ok(created)
     }
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
+        self.reachable(key)?;
         self.pause().await;
         if let Some(status) = &self.edit_status
             && update.summary.is_some()
@@ -204,16 +378,20 @@ impl Tracker for FaultyTracker {
         author: Option<&User>,
         origin: Option<&str>,
     ) -> PortResult<Comment> {
+        self.reachable(key)?;
         self.pause().await;
         self.inner.add_comment(key, body, author, origin).await
     }
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
+        self.reachable(key)?;
         self.inner.update_comment(key, comment_id, body).await
     }
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
+        self.reachable(key)?;
         self.inner.add_attachment(key, attachment).await
     }
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
+        self.reachable(origin)?;
         self.inner.find_by_origin(project, origin).await
     }
     async fn search_updated(
@@ -222,6 +400,7 @@ impl Tracker for FaultyTracker {
         since_ms: i64,
         page: Option<String>,
     ) -> PortResult<ItemPage> {
+        self.reachable("")?;
         self.inner.search_updated(query, since_ms, page).await
     }
     fn verify_webhook(

@@ -252,8 +252,18 @@ async fn build_node(
     let clock = options.clock.clone();
     let data_dir = base_dir.join(&section.data_dir);
     std::fs::create_dir_all(&data_dir).map_err(NodeError::config)?;
+    // The queue's own dead-letter move is the last resort behind the handlers, which
+    // dead-letter a failing message at the retry budget and mark its twin: it waits twice
+    // as long, for a message whose handling never ends.
+    let budget = section
+        .retry_budget_ms()
+        .unwrap_or(options.node.retry_budget_ms);
+    let queue_settings = twinsync_store::QueueSettings {
+        dead_letter_after_ms: budget.saturating_mul(2),
+        ..twinsync_store::QueueSettings::default()
+    };
     let (queue, twins, connections) =
-        twinsync_store::open_node_store(&data_dir.join("node.db"), clock.clone())
+        twinsync_store::open_node_store(&data_dir.join("node.db"), clock.clone(), queue_settings)
             .map_err(NodeError::config)?;
     build_node_on(
         section,

@@ -1,11 +1,14 @@
 //! The local runner: drives the handlers from the SQLite queues with tokio tasks, the way
-//! Lambda event source mappings drive them from SQS.
+//! Lambda event source mappings drive them from SQS. Every task is supervised: one that
+//! ends by panic is logged and started again.
 
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
 use twinsync_node::Node;
-use twinsync_node::batch::{Outcome, dead_letter, process_batch};
+use twinsync_node::batch::{Outcome, dead_letter, panic_message, process_batch};
 use twinsync_node::handlers::scheduler;
 use twinsync_ports::{Wait, queues};
 
@@ -45,6 +48,10 @@ pub struct Runner {
     tasks: Vec<JoinHandle<()>>,
 }
 
+/// How long a worker that panicked waits before it starts again, so one that panics at
+/// once does not spin.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
+
 impl Runner {
     pub fn start(node: Arc<Node>, settings: RunnerSettings) -> Self {
         let stop = Stop::default();
@@ -53,17 +60,21 @@ impl Runner {
             .into_iter()
             .filter(|_| settings.consume_queues)
         {
-            for _ in 0..settings.workers_per_queue.max(1) {
-                tasks.push(tokio::spawn(consume(
-                    node.clone(),
-                    queue,
-                    settings.clone(),
-                    stop.clone(),
-                )));
+            for n in 0..settings.workers_per_queue.max(1) {
+                let (node, settings, s) = (node.clone(), settings.clone(), stop.clone());
+                tasks.push(supervise(format!("{queue} {n}"), &stop, move || {
+                    consume(node.clone(), queue, settings.clone(), s.clone())
+                }));
             }
         }
-        tasks.push(tokio::spawn(pull(node.clone(), stop.clone())));
-        tasks.push(tokio::spawn(schedule(node, settings, stop.clone())));
+        let (n, s) = (node.clone(), stop.clone());
+        tasks.push(supervise("pull".into(), &stop, move || {
+            pull(n.clone(), s.clone())
+        }));
+        let s = stop.clone();
+        tasks.push(supervise("scheduler".into(), &stop, move || {
+            schedule(node.clone(), settings.clone(), s.clone())
+        }));
         Self { stop, tasks }
     }
 
@@ -153,6 +164,31 @@ async fn extend(node: &Node, queue: &str, batch: &[twinsync_ports::QueueMessage]
             tracing::warn!(queue, id = %message.id, error = %e, "could not extend a message's visibility");
         }
     }
+}
+
+/// Spawns the worker `start` makes and keeps it running until the runner stops: a worker
+/// that ends by panic (a bug outside a message's handling, which fails only that message)
+/// is logged and started again. The worker runs in the spawned task itself, so aborting
+/// the task ends it.
+fn supervise<W, F>(name: String, stop: &Stop, start: W) -> JoinHandle<()>
+where
+    W: Fn() -> F + Send + 'static,
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        loop {
+            match AssertUnwindSafe(start()).catch_unwind().await {
+                Ok(()) => return,
+                Err(_) if stop.is_set() => return,
+                Err(panic) => {
+                    let reason = panic_message(panic.as_ref());
+                    tracing::error!(worker = %name, %reason, "worker panicked; restarted");
+                    stop.or(tokio::time::sleep(RESTART_PAUSE)).await;
+                }
+            }
+        }
+    })
 }
 
 async fn consume(node: Arc<Node>, queue: &'static str, settings: RunnerSettings, stop: Stop) {

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use twinsync_connector_kit::outbound::{self, ClientOptions};
+use twinsync_connector_kit::target::Reach;
 use twinsync_core::{
     Clock, ConfigVersion, Connection, ConnectionStatus, ConnectorKind, SyncPlan, Trigger,
 };
@@ -192,17 +193,23 @@ pub async fn build_node_on(
         node.settings.webhooks_per_minute,
         node.settings.webhook_burst,
     );
-    // Node-to-node calls trust a peer's private CA only when the section names one.
+    // Node-to-node calls trust a peer's private CA only when the section names one. Peers
+    // may sit on a private network: the operator named them by accepting an invitation.
     node.http = outbound::client(
-        &ClientOptions::with_timeout(std::time::Duration::from_secs(30)).ca_file(
-            section
-                .ca_file
-                .as_ref()
-                .map(|f| base_dir.join(f))
-                .as_deref(),
-        ),
+        &ClientOptions::with_timeout(std::time::Duration::from_secs(30))
+            .ca_file(
+                section
+                    .ca_file
+                    .as_ref()
+                    .map(|f| base_dir.join(f))
+                    .as_deref(),
+            )
+            .reach(Reach::PrivateToo),
     )
     .map_err(|e| NodeError::config(format!("node {}: {e}", section.id)))?;
+    if let Some(budget) = section.retry_budget_ms() {
+        node.settings.retry_budget_ms = budget;
+    }
     for inst in &section.instance {
         let base_url = resolve_url(&inst.base_url, sandbox_urls)?;
         let tracker = crate::trackers::tracker_for(inst, base_url, base_dir)?;

@@ -1,12 +1,19 @@
 //! Batch semantics shared by the local runner and the Lambda functions: a FIFO batch is
 //! processed in order and stops at the first retryable failure, which is reported with
 //! every message after it, exactly like an SQS event source mapping with
-//! `ReportBatchItemFailures`.
+//! `ReportBatchItemFailures`. A handler that panics fails its own message only (and the
+//! rest of its FIFO group); a message failing for longer than the retry budget is
+//! dead-lettered (see [`crate::dead_letters`]).
 
 use crate::handlers::dispatch;
-use crate::{Node, NodeError};
+use crate::{Node, NodeError, NodeSettings, dead_letters};
+use futures::FutureExt;
+use std::collections::HashSet;
+use std::panic::AssertUnwindSafe;
 use tracing::Instrument;
-use twinsync_ports::{NewMessage, PortResult, QueueMessage, queues};
+use twinsync_ports::QueueMessage;
+
+pub use crate::dead_letters::dead_letter;
 
 /// The trace id a message body carries (change events, replicas, acks), if any.
 pub fn trace_id_of(body: &str) -> String {
@@ -33,100 +40,316 @@ pub enum Outcome {
     /// Not tried because an earlier message of the FIFO batch failed; `after_ms` is the
     /// wait that failure asked for when it holds for every message (a rate limit).
     NotProcessed { after_ms: i64 },
-    /// Can never succeed: move it to the dead-letter queue with the reason.
+    /// Can never succeed, or failed for longer than the retry budget: move it to the
+    /// dead-letter queue with the reason.
     DeadLetter { reason: String },
 }
 
-/// The backoff for the `receive_count`-th failed delivery.
-pub fn backoff_ms(node: &Node, receive_count: u32, error: &NodeError) -> i64 {
-    if let Some(ms) = error.retry_after_ms() {
-        return (ms as i64).min(node.settings.backoff_max_ms);
+/// What a failed message means for the rest of its batch.
+enum Stop {
+    /// Nothing: the batch goes on.
+    None,
+    /// The rest of the batch waits `after_ms` (a failure that may hold for every message).
+    Batch { after_ms: i64 },
+    /// The rest of this message's FIFO group waits; other groups go on (a panic, which
+    /// says something about this message only).
+    Group,
+}
+
+/// The backoff for the `receive_count`-th failed delivery; `error` may ask for its own.
+pub fn backoff_ms(settings: &NodeSettings, receive_count: u32, error: Option<&NodeError>) -> i64 {
+    let cap = settings.backoff_cap_ms();
+    if let Some(ms) = error.and_then(NodeError::retry_after_ms) {
+        return i64::try_from(ms).unwrap_or(i64::MAX).min(cap);
     }
     let exp = receive_count.saturating_sub(1).min(20);
-    (node.settings.backoff_base_ms.saturating_mul(1_i64 << exp)).min(node.settings.backoff_max_ms)
+    (settings.backoff_base_ms.saturating_mul(1_i64 << exp)).min(cap)
 }
 
 /// Processes a FIFO batch of `queue` in order.
 pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> Vec<Outcome> {
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut stopped: Option<i64> = None;
+    let mut stopped_groups: HashSet<&str> = HashSet::new();
     for message in batch {
-        if let Some(after_ms) = stopped {
-            outcomes.push(Outcome::NotProcessed { after_ms });
-            continue;
-        }
-        // Every log line of this message's handling carries the change's trace id.
-        let span = tracing::info_span!("message", queue, trace_id = %trace_id_of(&message.body));
-        let age_ms = node.now_ms().saturating_sub(message.sent_ms).max(0);
-        metrics::histogram!("QueueAge", "queue" => queue.to_string()).record(age_ms as f64);
-        let started = std::time::Instant::now();
-        let result = dispatch(node, queue, &message.body, message.receive_count)
-            .instrument(span.clone())
-            .await;
-        metrics::histogram!("ProcessingLatency", "queue" => queue.to_string())
-            .record(started.elapsed().as_secs_f64() * 1_000.0);
-        let _entered = span.enter();
-        let outcome = match result {
-            Ok(()) => Outcome::Done,
-            Err(e) if e.is_retryable() => {
-                let after_ms = backoff_ms(node, message.receive_count, &e);
-                tracing::debug!(queue, id = %message.id, error = %e, "will retry");
-                if e.is_wait() {
-                    // A rate limit holds for the whole tracker: the rest of the batch
-                    // would meet it too.
-                    stopped = Some(if e.is_rate_limit() { after_ms } else { 0 });
-                    Outcome::Postponed {
-                        after_ms,
-                        reason: e.to_string(),
-                    }
-                } else {
-                    stopped = Some(0);
-                    Outcome::Retry {
-                        after_ms,
-                        reason: e.to_string(),
-                    }
+        let outcome = if let Some(after_ms) = stopped {
+            Outcome::NotProcessed { after_ms }
+        } else if stopped_groups.contains(message.group_id.as_str()) {
+            Outcome::NotProcessed { after_ms: 0 }
+        } else {
+            let (outcome, stop) = handle(node, queue, message).await;
+            match stop {
+                Stop::None => {}
+                Stop::Batch { after_ms } => stopped = Some(after_ms),
+                Stop::Group => {
+                    stopped_groups.insert(message.group_id.as_str());
                 }
             }
-            Err(e) => {
-                tracing::error!(queue, id = %message.id, error = %e, "message cannot be processed; dead-lettered");
-                Outcome::DeadLetter {
-                    reason: e.to_string(),
-                }
-            }
+            outcome
         };
-        let (metric, label) = match &outcome {
-            Outcome::Done => ("ChangesProcessed", "done"),
-            Outcome::Retry { .. } => ("Failures", "retry"),
-            Outcome::Postponed { .. } => ("Postponed", "postponed"),
-            Outcome::NotProcessed { .. } => ("Postponed", "not_processed"),
-            Outcome::DeadLetter { .. } => ("Failures", "dead_letter"),
-        };
-        metrics::counter!(metric, "queue" => queue.to_string(), "outcome" => label).increment(1);
-        tracing::info!(id = %message.id, outcome = label, age_ms, "message handled");
+        let now = node.now_ms();
+        let outcome = verdict(&node.settings, message, now, outcome);
+        record(
+            queue,
+            message,
+            &outcome,
+            now.saturating_sub(message.sent_ms).max(0),
+        );
         outcomes.push(outcome);
     }
     outcomes
 }
 
-/// Copies a message that can never succeed to the queue's dead-letter queue, with the
-/// reason in the log. The caller deletes it from `queue` (the local runner) or lets the
-/// event source mapping do so (Lambda).
-pub async fn dead_letter(
-    node: &Node,
-    queue: &str,
+/// Runs the handler of one message in a span with its queue and trace id. A panic is
+/// caught here: it fails this message, not the batch or the worker.
+async fn handle(node: &Node, queue: &str, message: &QueueMessage) -> (Outcome, Stop) {
+    let span = tracing::info_span!("message", queue, trace_id = %trace_id_of(&message.body));
+    let age_ms = node.now_ms().saturating_sub(message.sent_ms).max(0);
+    metrics::histogram!("QueueAge", "queue" => queue.to_string()).record(age_ms as f64);
+    let started = std::time::Instant::now();
+    let result = AssertUnwindSafe(
+        dispatch(node, queue, &message.body, message.receive_count).instrument(span.clone()),
+    )
+    .catch_unwind()
+    .await;
+    metrics::histogram!("ProcessingLatency", "queue" => queue.to_string())
+        .record(started.elapsed().as_secs_f64() * 1_000.0);
+    let _entered = span.enter();
+    let backoff = |error| backoff_ms(&node.settings, message.receive_count, error);
+    match result {
+        Err(panic) => {
+            let reason = format!("the handler panicked: {}", panic_message(panic.as_ref()));
+            tracing::error!(queue, id = %message.id, %reason, "message failed; the rest of the batch goes on");
+            let after_ms = backoff(None);
+            (Outcome::Retry { after_ms, reason }, Stop::Group)
+        }
+        Ok(Ok(())) => {
+            if message.redriven {
+                dead_letters::after_redrive(node, queue, message).await;
+            }
+            (Outcome::Done, Stop::None)
+        }
+        Ok(Err(e)) if e.is_retryable() => {
+            let after_ms = backoff(Some(&e));
+            tracing::debug!(queue, id = %message.id, error = %e, "will retry");
+            let reason = e.to_string();
+            if e.is_wait() {
+                // A rate limit holds for the whole tracker: the rest of the batch would
+                // meet it too.
+                let after = if e.is_rate_limit() { after_ms } else { 0 };
+                let stop = Stop::Batch { after_ms: after };
+                (Outcome::Postponed { after_ms, reason }, stop)
+            } else {
+                (
+                    Outcome::Retry { after_ms, reason },
+                    Stop::Batch { after_ms: 0 },
+                )
+            }
+        }
+        Ok(Err(e)) => {
+            tracing::error!(queue, id = %message.id, error = %e, "message cannot be processed; dead-lettered");
+            let reason = e.to_string();
+            (Outcome::DeadLetter { reason }, Stop::None)
+        }
+    }
+}
+
+/// The text a panic was raised with.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".into())
+}
+
+/// Turns a failure that has used up its budget into a dead letter, so it is marked on its
+/// twin instead of retried forever or dropped by the queue without a word: a retry of a
+/// message failing for longer than the retry budget, and anything not done at the
+/// queue's own last receive (SQS's `maxReceiveCount`), after which SQS would move it.
+pub fn verdict(
+    settings: &NodeSettings,
     message: &QueueMessage,
-    reason: &str,
-) -> PortResult<()> {
-    node.queue
-        .send(
-            &queues::dlq(queue),
-            NewMessage {
-                group_id: message.group_id.clone(),
-                dedup_id: format!("{}:dead:{}", message.dedup_id, message.id),
-                body: message.body.clone(),
-            },
+    now_ms: i64,
+    outcome: Outcome,
+) -> Outcome {
+    let failing_ms = if message.first_receive_ms > 0 {
+        now_ms.saturating_sub(message.first_receive_ms)
+    } else {
+        0
+    };
+    let last_receive = settings
+        .max_receives
+        .is_some_and(|max| message.receive_count >= max);
+    let at_limit = |what: &str| {
+        format!(
+            "received {} times, the queue's limit: {what}",
+            message.receive_count
         )
-        .await?;
-    tracing::error!(queue, id = %message.id, %reason, "moved to the dead-letter queue");
-    Ok(())
+    };
+    match outcome {
+        Outcome::Retry { reason, .. } if failing_ms >= settings.retry_budget_ms => {
+            Outcome::DeadLetter {
+                reason: format!(
+                    "still failing after {} (retry budget {}): {reason}",
+                    in_words(failing_ms),
+                    in_words(settings.retry_budget_ms)
+                ),
+            }
+        }
+        Outcome::Retry { reason, .. } | Outcome::Postponed { reason, .. } if last_receive => {
+            Outcome::DeadLetter {
+                reason: at_limit(&reason),
+            }
+        }
+        Outcome::NotProcessed { .. } if last_receive => Outcome::DeadLetter {
+            reason: at_limit("not tried, an earlier message of its group failed"),
+        },
+        other => other,
+    }
+}
+
+/// A duration for people: "36.0 s", "5.0 min", "24.0 h".
+fn in_words(ms: i64) -> String {
+    let ms = ms as f64;
+    if ms >= 3_600_000.0 {
+        format!("{:.1} h", ms / 3_600_000.0)
+    } else if ms >= 60_000.0 {
+        format!("{:.1} min", ms / 60_000.0)
+    } else {
+        format!("{:.1} s", ms / 1_000.0)
+    }
+}
+
+/// Counts the outcome and logs it.
+fn record(queue: &str, message: &QueueMessage, outcome: &Outcome, age_ms: i64) {
+    let (metric, label) = match outcome {
+        Outcome::Done => ("ChangesProcessed", "done"),
+        Outcome::Retry { .. } => ("Failures", "retry"),
+        Outcome::Postponed { .. } => ("Postponed", "postponed"),
+        Outcome::NotProcessed { .. } => ("Postponed", "not_processed"),
+        Outcome::DeadLetter { .. } => ("Failures", "dead_letter"),
+    };
+    metrics::counter!(metric, "queue" => queue.to_string(), "outcome" => label).increment(1);
+    tracing::info!(queue, id = %message.id, outcome = label, age_ms, "message handled");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(receive_count: u32, first_receive_ms: i64) -> QueueMessage {
+        QueueMessage {
+            id: "m".into(),
+            receipt: "r".into(),
+            group_id: "c:K-1".into(),
+            dedup_id: "d".into(),
+            body: "{}".into(),
+            receive_count,
+            sent_ms: first_receive_ms,
+            first_receive_ms,
+            redriven: false,
+        }
+    }
+
+    #[test]
+    fn verdict_table() {
+        const HOUR: i64 = 3_600_000;
+        let local = NodeSettings::default();
+        let sqs = NodeSettings {
+            max_receives: Some(1_000),
+            ..NodeSettings::default()
+        };
+        let retry = || Outcome::Retry {
+            after_ms: 60_000,
+            reason: "unavailable: tracker down".into(),
+        };
+        let postponed = || Outcome::Postponed {
+            after_ms: 1_000,
+            reason: "rate limited".into(),
+        };
+        let waiting = || Outcome::NotProcessed { after_ms: 0 };
+        let dead = |reason: &str| Outcome::DeadLetter {
+            reason: reason.into(),
+        };
+        let now = 100 * HOUR;
+        // (settings, receives, failing for, outcome) -> outcome
+        let table = [
+            // A long outage within the budget: retried, however many receives.
+            (&local, 5_000, 23 * HOUR, retry(), retry()),
+            // Past the budget: dead-lettered, saying how long and why.
+            (
+                &local,
+                1_500,
+                24 * HOUR,
+                retry(),
+                dead("still failing after 24.0 h (retry budget 24.0 h): unavailable: tracker down"),
+            ),
+            // Waits and done messages are no failures.
+            (&local, 9_000, 30 * HOUR, postponed(), postponed()),
+            (&local, 2, 30 * HOUR, Outcome::Done, Outcome::Done),
+            // SQS: below its receive limit, as locally.
+            (&sqs, 999, HOUR, retry(), retry()),
+            // At it, whatever was not done goes now, before SQS takes it silently.
+            (
+                &sqs,
+                1_000,
+                HOUR,
+                retry(),
+                dead("received 1000 times, the queue's limit: unavailable: tracker down"),
+            ),
+            (
+                &sqs,
+                1_000,
+                HOUR,
+                postponed(),
+                dead("received 1000 times, the queue's limit: rate limited"),
+            ),
+            (
+                &sqs,
+                1_000,
+                HOUR,
+                waiting(),
+                dead(
+                    "received 1000 times, the queue's limit: not tried, an earlier message of its group failed",
+                ),
+            ),
+            (&sqs, 1_000, HOUR, Outcome::Done, Outcome::Done),
+        ];
+        for (settings, receives, failing, outcome, want) in table {
+            let m = message(receives, now - failing);
+            let got = verdict(settings, &m, now, outcome.clone());
+            assert_eq!(
+                got, want,
+                "{receives} receives, failing {failing} ms: {outcome:?}"
+            );
+        }
+        // A message whose first receive is unknown has used none of its budget.
+        assert_eq!(verdict(&local, &message(3, 0), now, retry()), retry());
+    }
+
+    #[test]
+    fn backoff_table() {
+        let local = NodeSettings::default();
+        let sqs = NodeSettings {
+            max_receives: Some(1_000),
+            ..NodeSettings::default()
+        };
+        let limited = NodeError::Port(twinsync_ports::PortError::RateLimited {
+            retry_after_ms: 10_000_000,
+        });
+        // (settings, receive count, error) -> backoff
+        let table = [
+            (&local, 1, None, 200),
+            (&local, 4, None, 1_600),
+            (&local, 50, None, 60_000),
+            (&local, 1, Some(&limited), 60_000),
+            // On SQS the cap spreads the day's budget over 500 receives.
+            (&sqs, 50, None, 172_800),
+            (&sqs, 1, Some(&limited), 172_800),
+        ];
+        for (settings, receives, error, want) in table {
+            assert_eq!(backoff_ms(settings, receives, error), want, "{receives}");
+        }
+    }
 }

@@ -70,6 +70,9 @@ pub struct NodeSection {
     pub allow_http_public_url: bool,
     #[serde(default = "default_poll")]
     pub poll_interval_ms: i64,
+    /// How long a failing message is retried before it is dead-lettered and its twin
+    /// shows Error (24 hours when absent; at most 14 days, what a queue keeps).
+    pub retry_budget_hours: Option<f64>,
     #[serde(default)]
     pub instance: Vec<InstanceSection>,
     #[serde(default)]
@@ -90,6 +93,17 @@ pub struct NodeSection {
 pub struct TlsSection {
     pub cert_file: PathBuf,
     pub key_file: PathBuf,
+}
+
+/// The longest retry budget: SQS keeps a message 14 days.
+const MAX_RETRY_BUDGET_HOURS: f64 = 14.0 * 24.0;
+
+impl NodeSection {
+    /// The retry budget this section sets, in milliseconds.
+    pub fn retry_budget_ms(&self) -> Option<i64> {
+        self.retry_budget_hours
+            .map(|hours| (hours * 3_600_000.0).round() as i64)
+    }
 }
 
 fn default_listen() -> String {
@@ -341,6 +355,15 @@ impl ProcessConfig {
             if let Err((key, needle, message)) = node.check_network() {
                 return Err(invalid(format!("node[{n}].{key}"), &needle, message));
             }
+            if let Some(hours) = node.retry_budget_hours
+                && !(hours > 0.0 && hours <= MAX_RETRY_BUDGET_HOURS)
+            {
+                return Err(invalid(
+                    format!("node[{n}].retry_budget_hours"),
+                    "retry_budget_hours",
+                    format!("must be more than 0 and at most {MAX_RETRY_BUDGET_HOURS} (14 days)"),
+                ));
+            }
             let mut ids = std::collections::HashSet::new();
             for (i, inst) in node.instance.iter().enumerate() {
                 if inst.connector == ConnectorKind::Redmine
@@ -536,6 +559,13 @@ query = "project = DEMO AND labels = sync"
     fn a_good_config_loads() {
         let c = ProcessConfig::parse(GOOD, "node.toml").unwrap();
         assert_eq!(c.node[0].connection[0].trigger.len(), 1);
+        assert_eq!(c.node[0].retry_budget_ms(), None);
+        let text = GOOD.replace(
+            "data_dir = \"data/a\"",
+            "data_dir = \"data/a\"\nretry_budget_hours = 1.5",
+        );
+        let c = ProcessConfig::parse(&text, "node.toml").unwrap();
+        assert_eq!(c.node[0].retry_budget_ms(), Some(5_400_000));
     }
 
     const GITHUB: &str = r#"
@@ -687,6 +717,22 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
                 GOOD.replace("\"s3cret-s3cret-s3cret\"", "\"s3cret\""),
                 "node[0].instance[0].webhook_secret",
                 "at least 16 bytes",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"data/a\"",
+                    "data_dir = \"data/a\"\nretry_budget_hours = 0",
+                ),
+                "node[0].retry_budget_hours",
+                "line 9",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"data/a\"",
+                    "data_dir = \"data/a\"\nretry_budget_hours = 400",
+                ),
+                "at most 336 (14 days)",
+                "line 9",
             ),
         ];
         for (text, key, line) in table {

@@ -12,6 +12,7 @@ pub mod assemble;
 pub mod batch;
 pub mod bulk;
 pub mod config;
+pub mod dead_letters;
 pub mod handlers;
 pub mod link;
 pub mod monitor;
@@ -97,9 +98,18 @@ pub type NodeResult<T> = Result<T, NodeError>;
 pub struct NodeSettings {
     /// How long a received message stays invisible while a handler works on it.
     pub visibility_ms: i64,
-    /// Backoff for retryable failures: base * 2^(receives-1), capped.
+    /// Backoff for retryable failures: base * 2^(receives-1), capped (see
+    /// [`NodeSettings::backoff_cap_ms`]).
     pub backoff_base_ms: i64,
     pub backoff_max_ms: i64,
+    /// How long a message may keep failing before it goes to the dead-letter queue, its
+    /// twin showing Error with the reason until an operator redrives it. Counted from the
+    /// message's first receive, so a tracker outage shorter than this loses nothing.
+    pub retry_budget_ms: i64,
+    /// The receives after which the queue dead-letters a message by itself (SQS's
+    /// `maxReceiveCount`), if it does: the handler dead-letters it at that receive
+    /// instead, so its twin is marked. `None` where the queue counts time (SQLite).
+    pub max_receives: Option<u32>,
     /// Failed deliveries to a peer before the connection goes to Error.
     pub error_after_failures: u32,
     /// Acks reaching `incoming` go on to the `ack` queue (the AWS deployment, where the
@@ -116,11 +126,30 @@ impl Default for NodeSettings {
             visibility_ms: 30_000,
             backoff_base_ms: 200,
             backoff_max_ms: 60_000,
+            retry_budget_ms: DEFAULT_RETRY_BUDGET_MS,
+            max_receives: None,
             error_after_failures: 5,
             ack_queue: false,
             // Far above what a busy project sends, far below what would swamp a node.
             webhooks_per_minute: 1_200,
             webhook_burst: 300,
+        }
+    }
+}
+
+/// A day: an outage of a tracker or of the other node shorter than that loses nothing.
+pub const DEFAULT_RETRY_BUDGET_MS: i64 = 24 * 3_600_000;
+
+impl NodeSettings {
+    /// The longest wait between two tries. Where the queue counts receives
+    /// (`max_receives`), the cap is raised so that the retry budget runs out before the
+    /// receives do, with half of them to spare for the waits (rate limits) SQS counts too.
+    pub fn backoff_cap_ms(&self) -> i64 {
+        match self.max_receives {
+            Some(max) => self
+                .backoff_max_ms
+                .max(self.retry_budget_ms / i64::from((max / 2).max(1))),
+            None => self.backoff_max_ms,
         }
     }
 }

@@ -1,8 +1,10 @@
 //! Operator actions of the seeds: Sync, Bulk Exalate / Bulk Sync, Bulk Connect / Relink,
-//! Unlink, Unexalate, Force Unlink, Clean-up, versions, Test Run, activate / deactivate.
+//! Unlink, Unexalate, Force Unlink, Clean-up, versions, Test Run, activate / deactivate;
+//! and Redrive, which sends a connection's dead-lettered messages back to their queues.
 
 use crate::bulk::{all_twins, signal};
 pub use crate::bulk::{bulk_exalate, bulk_sync, sync};
+pub use crate::dead_letters::redrive;
 use crate::handlers::{annotate, ingest::queue_changes, transport};
 use crate::{Node, NodeError, NodeResult, pause};
 use serde::Serialize;

@@ -108,6 +108,14 @@ pub struct QueueMessage {
     /// 1 on the first delivery.
     pub receive_count: u32,
     pub sent_ms: i64,
+    /// When the message was first received (this receive's time on the first), for the
+    /// retry budget: a message failing for longer goes to the dead-letter queue. Locally a
+    /// receive given back (`postpone`) does not count; SQS's
+    /// `ApproximateFirstReceiveTimestamp` counts every receive.
+    pub first_receive_ms: i64,
+    /// An operator moved it back from the dead-letter queue (`Queue::redrive`):
+    /// processing it clears the dead letter's mark on its twin.
+    pub redriven: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,6 +179,11 @@ pub trait Queue: Send + Sync {
     }
     /// The queues that exist, for the monitor and for draining held queues.
     async fn queue_names(&self) -> PortResult<Vec<String>>;
+    /// Moves the messages of `queue`'s dead-letter queue ([`queues::dlq`]) that `select`
+    /// picks back to the end of `queue`, in their order and FIFO groups, marked
+    /// `redriven`; returns how many. A message moved is not deduplicated against its
+    /// first send, and moving it again after a crash does not duplicate it.
+    async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64>;
     /// A counter that moves whenever a message of `queue` may have become receivable
     /// (sent, deleted, given back). A consumer reads it before `receive` and passes it to
     /// `wait_for_work`, so a send between the two is never slept through.
@@ -185,6 +198,9 @@ pub trait Queue: Send + Sync {
         Wait::Unsupported
     }
 }
+
+/// Which dead-lettered messages [`Queue::redrive`] moves back.
+pub type RedriveFilter = dyn Fn(&QueueMessage) -> bool + Send + Sync;
 
 /// How [`Queue::wait_for_work`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ impl std::fmt::Debug for Db {
     }
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS messages (
@@ -109,6 +109,30 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 "#;
 
+/// The changes from each schema version to the next, applied in order to a database made
+/// by an older build: `MIGRATIONS[i]` takes version `i + 1` to `i + 2`. The schema above
+/// stays the first version's, so a new database goes through the same steps.
+const MIGRATIONS: [&str; 1] = [
+    // 2: the retry budget counts time, not receives: when each message was first
+    // received, and whether an operator redrove it from its dead-letter queue.
+    "ALTER TABLE messages ADD COLUMN first_receive_ms INTEGER;
+     ALTER TABLE messages ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0;",
+];
+
+/// Brings a database at schema version `from` to [`SCHEMA_VERSION`], each step in a
+/// transaction with its version, so a crash leaves it at one version or the next.
+fn migrate(conn: &mut Connection, from: i64) -> Result<(), StoreError> {
+    for (to, step) in (from + 1..=SCHEMA_VERSION).zip(MIGRATIONS.iter().skip((from - 1) as usize)) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", to)?;
+        tx.commit()?;
+        tracing::info!(version = to, "database schema migrated");
+    }
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    Ok(())
+}
+
 impl Db {
     pub fn open(path: &Path) -> Result<Db, StoreError> {
         let conn = Connection::open(path).map_err(|e| StoreError::Open {
@@ -122,7 +146,7 @@ impl Db {
         Self::init(Connection::open_in_memory()?)
     }
 
-    fn init(conn: Connection) -> Result<Db, StoreError> {
+    fn init(mut conn: Connection) -> Result<Db, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         // WAL lets readers run beside the writer; NORMAL sync is durable across process
         // crashes, which is what the queue semantics need.
@@ -138,7 +162,7 @@ impl Db {
             )));
         }
         conn.execute_batch(SCHEMA)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        migrate(&mut conn, version.max(1))?;
         Ok(Db {
             conn: Arc::new(Mutex::new(conn)),
             wakers: Arc::default(),

@@ -3,6 +3,8 @@
 
 mod connections;
 mod db;
+mod dead_letters;
+mod messages;
 mod queue;
 mod twins;
 
@@ -73,21 +75,30 @@ pub(crate) fn collect_json<T: serde::de::DeserializeOwned>(
 pub fn open_node_store(
     path: &Path,
     clock: Arc<dyn Clock>,
+    queue: QueueSettings,
 ) -> Result<(SqliteQueue, SqliteTwinStore, SqliteConnectionStore), StoreError> {
     let db = Db::open(path)?;
-    Ok(stores(db, clock))
+    Ok(stores(db, clock, queue))
 }
 
 /// The same over an in-memory database, for tests.
 pub fn open_in_memory(
     clock: Arc<dyn Clock>,
 ) -> Result<(SqliteQueue, SqliteTwinStore, SqliteConnectionStore), StoreError> {
-    Ok(stores(Db::open_in_memory()?, clock))
+    Ok(stores(
+        Db::open_in_memory()?,
+        clock,
+        QueueSettings::default(),
+    ))
 }
 
-fn stores(db: Db, clock: Arc<dyn Clock>) -> (SqliteQueue, SqliteTwinStore, SqliteConnectionStore) {
+fn stores(
+    db: Db,
+    clock: Arc<dyn Clock>,
+    queue: QueueSettings,
+) -> (SqliteQueue, SqliteTwinStore, SqliteConnectionStore) {
     (
-        SqliteQueue::new(db.clone(), clock.clone(), QueueSettings::default()),
+        SqliteQueue::new(db.clone(), clock.clone(), queue),
         SqliteTwinStore::new(db.clone()),
         SqliteConnectionStore::new(db, clock),
     )

@@ -5,6 +5,8 @@
 //! across retries. `message_groups` holds one row per non-empty group with its head and
 //! the time it becomes available, so a receive reads only the groups it returns.
 
+use crate::dead_letters::{redrive_rows, to_dead_letter_queue};
+use crate::messages::{group_rows, insert, refresh_group};
 use crate::{Db, port_err};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -12,42 +14,38 @@ use std::sync::Arc;
 use std::time::Duration;
 use twinsync_core::Clock;
 use twinsync_ports::{
-    NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage, SendOutcome, Wait, queues,
+    NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome,
+    Wait,
 };
 
-/// Redrive and deduplication settings.
+/// Dead-letter and deduplication settings.
 #[derive(Debug, Clone)]
 pub struct QueueSettings {
-    /// A message received this many times goes to the dead-letter queue instead of
-    /// being delivered again.
-    pub max_receive_count: u32,
+    /// A message first received this long ago goes to the dead-letter queue instead of
+    /// being delivered again. The node's handlers dead-letter a failing message themselves
+    /// at their retry budget, marking its twin; this is the last resort behind them (for
+    /// a message whose handling never ends), so it should be well past that budget.
+    pub dead_letter_after_ms: i64,
     pub dedup_window_ms: i64,
-    /// Queues with their own max receive count (e.g. transport, which waits out outages).
-    pub overrides: Vec<(String, u32)>,
 }
 
 impl Default for QueueSettings {
     fn default() -> Self {
         Self {
-            max_receive_count: 10,
+            // Twice the node's default retry budget of 24 hours.
+            dead_letter_after_ms: 48 * 3_600_000,
             dedup_window_ms: 300_000,
-            // Delivery to another node retries with backoff through long outages; held
-            // queues are drained, never failed.
-            overrides: vec![(queues::TRANSPORT.to_string(), 1_000)],
         }
     }
 }
 
 impl QueueSettings {
-    fn max_receives(&self, queue: &str) -> u32 {
-        if queue.starts_with("held-") || queue.starts_with("outbox-") || queue.ends_with("-dlq") {
-            return u32::MAX;
-        }
-        self.overrides
-            .iter()
-            .find(|(q, _)| q == queue)
-            .map(|(_, n)| *n)
-            .unwrap_or(self.max_receive_count)
+    /// How long a message of `queue` may go unhandled before it is dead-lettered. Held
+    /// queues and outboxes are drained, never failed, and a dead-letter queue keeps.
+    fn dead_letter_after(&self, queue: &str) -> Option<i64> {
+        let kept =
+            queue.starts_with("held-") || queue.starts_with("outbox-") || queue.ends_with("-dlq");
+        (!kept).then_some(self.dead_letter_after_ms)
     }
 }
 
@@ -82,73 +80,6 @@ impl SqliteQueue {
             None
         })
     }
-}
-
-/// Recomputes a group's row after its messages changed.
-fn refresh_group(tx: &Transaction<'_>, queue: &str, group: &str) -> rusqlite::Result<()> {
-    let (head, available, count): (Option<i64>, Option<i64>, i64) = tx.query_row(
-        "SELECT MIN(seq), MAX(visible_at), COUNT(*) FROM messages WHERE queue = ?1 AND group_id = ?2",
-        params![queue, group],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    match (count, head) {
-        (0, _) | (_, None) => {
-            tx.execute(
-                "DELETE FROM message_groups WHERE queue = ?1 AND group_id = ?2",
-                params![queue, group],
-            )?;
-        }
-        (_, Some(head)) => {
-            tx.execute(
-                "INSERT INTO message_groups (queue, group_id, head_seq, available_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (queue, group_id) DO UPDATE SET head_seq = excluded.head_seq, available_at = excluded.available_at",
-                params![queue, group, head, available.unwrap_or(0)],
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Inserts one message unless its dedup id is in the window.
-fn insert(
-    tx: &Transaction<'_>,
-    queue: &str,
-    message: &NewMessage,
-    now: i64,
-    window: i64,
-) -> rusqlite::Result<SendOutcome> {
-    let seen: Option<i64> = tx
-        .query_row(
-            "SELECT expires_ms FROM dedup WHERE queue = ?1 AND dedup_id = ?2",
-            params![queue, message.dedup_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if seen.is_some_and(|expires| expires > now) {
-        return Ok(SendOutcome::Duplicate);
-    }
-    tx.execute(
-        "INSERT INTO dedup (queue, dedup_id, expires_ms) VALUES (?1, ?2, ?3)
-         ON CONFLICT (queue, dedup_id) DO UPDATE SET expires_ms = excluded.expires_ms",
-        params![queue, message.dedup_id, now + window],
-    )?;
-    tx.execute(
-        "INSERT INTO messages (id, queue, group_id, dedup_id, body, sent_ms, visible_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
-        params![
-            uuid::Uuid::now_v7().to_string(),
-            queue,
-            message.group_id,
-            message.dedup_id,
-            message.body,
-            now
-        ],
-    )?;
-    tx.execute(
-        "INSERT OR IGNORE INTO queue_names (name) VALUES (?1)",
-        params![queue],
-    )?;
-    refresh_group(tx, queue, &message.group_id)?;
-    Ok(SendOutcome::Enqueued)
 }
 
 /// The group of the message a receipt names; a stale or unknown receipt is refused.
@@ -198,84 +129,53 @@ impl Queue for SqliteQueue {
         visibility_ms: i64,
     ) -> PortResult<Vec<QueueMessage>> {
         let now = self.clock.now_ms();
-        let max_receives = self.settings.max_receives(queue);
-        let dlq = queues::dlq(queue);
+        let dead_letter_after = self.settings.dead_letter_after(queue);
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
         let mut out = Vec::new();
-        {
-            let groups: Vec<String> = {
-                let mut stmt = tx
-                    .prepare_cached(
-                        "SELECT group_id FROM message_groups WHERE queue = ?1 AND available_at <= ?2 ORDER BY head_seq LIMIT ?3",
-                    )
-                    .map_err(port_err)?;
-                stmt.query_map(params![queue, now, max as i64], |r| r.get(0))
-                    .map_err(port_err)?
-                    .collect::<Result<_, _>>()
-                    .map_err(port_err)?
-            };
-            for group in groups {
-                if out.len() >= max {
-                    break;
-                }
-                type Row = (i64, String, String, String, i64, u32);
-                let rows: Vec<Row> = {
-                    let mut stmt = tx
-                        .prepare_cached(
-                            "SELECT seq, id, dedup_id, body, sent_ms, receive_count FROM messages
-                             WHERE queue = ?1 AND group_id = ?2 ORDER BY seq LIMIT ?3",
-                        )
-                        .map_err(port_err)?;
-                    stmt.query_map(params![queue, group, (max - out.len()) as i64], |r| {
-                        Ok((
-                            r.get(0)?,
-                            r.get(1)?,
-                            r.get(2)?,
-                            r.get(3)?,
-                            r.get(4)?,
-                            r.get(5)?,
-                        ))
-                    })
-                    .map_err(port_err)?
-                    .collect::<Result<_, _>>()
-                    .map_err(port_err)?
-                };
-                for (seq, id, dedup_id, body, sent_ms, count) in rows {
-                    if count >= max_receives {
-                        // Received too often without success: redrive to the DLQ.
-                        tx.execute(
-                            "UPDATE messages SET queue = ?1, visible_at = 0, receipt = NULL, delayed = 0, receive_count = 0 WHERE seq = ?2",
-                            params![dlq, seq],
-                        )
-                        .map_err(port_err)?;
-                        tx.execute(
-                            "INSERT OR IGNORE INTO queue_names (name) VALUES (?1)",
-                            params![dlq],
-                        )
-                        .map_err(port_err)?;
-                        refresh_group(&tx, &dlq, &group).map_err(port_err)?;
-                        tracing::warn!(queue, id = %id, receives = count, "message moved to the dead-letter queue");
-                        continue;
-                    }
-                    let receipt = uuid::Uuid::new_v4().to_string();
-                    tx.execute(
-                        "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1, receipt = ?2, delayed = 0 WHERE seq = ?3",
-                        params![now + visibility_ms.max(0), receipt, seq],
-                    )
-                    .map_err(port_err)?;
-                    out.push(QueueMessage {
-                        id,
-                        receipt,
-                        group_id: group.clone(),
-                        dedup_id,
-                        body,
-                        receive_count: count + 1,
-                        sent_ms,
-                    });
-                }
-                refresh_group(&tx, queue, &group).map_err(port_err)?;
+        let groups: Vec<String> = {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT group_id FROM message_groups WHERE queue = ?1 AND available_at <= ?2 ORDER BY head_seq LIMIT ?3",
+                )
+                .map_err(port_err)?;
+            stmt.query_map(params![queue, now, max as i64], |r| r.get(0))
+                .map_err(port_err)?
+                .collect::<Result<_, _>>()
+                .map_err(port_err)?
+        };
+        for group in groups {
+            if out.len() >= max {
+                break;
             }
+            for row in group_rows(&tx, queue, &group, (max - out.len()) as i64).map_err(port_err)? {
+                let first = row.first_receive_ms.unwrap_or(now);
+                if dead_letter_after.is_some_and(|after| now - first >= after) {
+                    // Unhandled for too long: the last resort behind the handlers' budget.
+                    to_dead_letter_queue(&tx, queue, &group, row.seq).map_err(port_err)?;
+                    tracing::warn!(queue, id = %row.id, receives = row.receive_count, "message moved to the dead-letter queue");
+                    continue;
+                }
+                let receipt = uuid::Uuid::new_v4().to_string();
+                tx.execute(
+                    "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1, receipt = ?2, delayed = 0,
+                     first_receive_ms = ?3 WHERE seq = ?4",
+                    params![now + visibility_ms.max(0), receipt, first, row.seq],
+                )
+                .map_err(port_err)?;
+                out.push(QueueMessage {
+                    id: row.id,
+                    receipt,
+                    group_id: group.clone(),
+                    dedup_id: row.dedup_id,
+                    body: row.body,
+                    receive_count: row.receive_count + 1,
+                    sent_ms: row.sent_ms,
+                    first_receive_ms: first,
+                    redriven: row.redriven,
+                });
+            }
+            refresh_group(&tx, queue, &group).map_err(port_err)?;
         }
         tx.commit().map_err(port_err)?;
         Ok(out)
@@ -324,7 +224,8 @@ impl Queue for SqliteQueue {
         let tx = conn.transaction().map_err(port_err)?;
         let group = group_of_receipt(&tx, queue, receipt)?;
         tx.execute(
-            "UPDATE messages SET visible_at = ?1, delayed = 1, receive_count = MAX(receive_count - 1, 0)
+            "UPDATE messages SET visible_at = ?1, delayed = 1, receive_count = MAX(receive_count - 1, 0),
+                 first_receive_ms = CASE WHEN receive_count <= 1 THEN NULL ELSE first_receive_ms END
              WHERE queue = ?2 AND receipt = ?3",
             params![now + delay_ms.max(0), queue, receipt],
         )
@@ -393,6 +294,19 @@ impl Queue for SqliteQueue {
         refresh_group(&tx, queue, group_id).map_err(port_err)?;
         tx.commit().map_err(port_err)?;
         Ok(n as u64)
+    }
+
+    async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
+        let now = self.clock.now_ms();
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        let moved = redrive_rows(&tx, queue, select, now)?;
+        tx.commit().map_err(port_err)?;
+        if moved > 0 {
+            self.db.wake(queue);
+            tracing::info!(queue, moved, "dead-lettered messages redriven");
+        }
+        Ok(moved)
     }
 
     async fn queue_names(&self) -> PortResult<Vec<String>> {

@@ -3,16 +3,20 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use twinsync_core::Clock;
 use twinsync_core::ManualClock;
-use twinsync_ports::{NewMessage, PortError, Queue, SendOutcome, queues};
+use twinsync_ports::{NewMessage, PortError, Queue, QueueMessage, SendOutcome, queues};
 use twinsync_store::{Db, QueueSettings, SqliteQueue};
+
+/// Unhandled messages go to the dead-letter queue a minute after their first receive.
+const DEAD_LETTER_AFTER_MS: i64 = 60_000;
 
 fn queue(clock: &ManualClock) -> SqliteQueue {
     SqliteQueue::new(
         Db::open_in_memory().unwrap(),
         Arc::new(clock.clone()),
         QueueSettings {
-            max_receive_count: 3,
+            dead_letter_after_ms: DEAD_LETTER_AFTER_MS,
             ..QueueSettings::default()
         },
     )
@@ -129,18 +133,24 @@ async fn dedup_window() {
     );
 }
 
+/// The queue's own dead-letter move counts time since the first receive, not receives:
+/// however often a message comes back within the time, it stays; past it, it goes to the
+/// dead-letter queue and its group goes on.
 #[tokio::test]
-async fn dead_letter_after_max_receives() {
+async fn dead_letter_after_the_time_not_the_receives() {
     let clock = ManualClock::new(0);
     let q = queue(&clock);
     q.send("q", msg("g", "poison")).await.unwrap();
     q.send("q", msg("g", "next")).await.unwrap();
-    for _ in 0..3 {
-        let got = q.receive("q", 1, 10).await.unwrap();
-        assert_eq!(got[0].body, "poison");
-        clock.advance_ms(11);
+    // A receive every 100 ms: 600 receives within the minute are fine.
+    for (n, at) in (0..DEAD_LETTER_AFTER_MS).step_by(100).enumerate() {
+        clock.set_ms(at);
+        let got = q.receive("q", 1, 0).await.unwrap();
+        assert_eq!(got[0].body, "poison", "at {at} ms");
+        assert_eq!(got[0].receive_count as usize, n + 1);
+        assert_eq!(got[0].first_receive_ms, 0);
     }
-    // The fourth delivery would exceed the limit: it goes to the DLQ, the group goes on.
+    clock.set_ms(DEAD_LETTER_AFTER_MS);
     assert_eq!(bodies(&q, 10).await, vec!["next"]);
     let dlq = queues::dlq("q");
     let dead = q.receive(&dlq, 10, 10).await.unwrap();
@@ -166,14 +176,109 @@ async fn postponed_receives_do_not_count_towards_the_dead_letter_limit() {
         );
         clock.advance_ms(5);
     }
+    // Twenty waits took as long as the dead-letter time, yet a wait is no failure: the
+    // message's time starts at this receive.
     let got = q.receive("q", 1, 10).await.unwrap();
     assert_eq!(got[0].receive_count, 1);
+    assert_eq!(got[0].first_receive_ms, clock.now_ms());
     assert!(
         q.receive(&queues::dlq("q"), 10, 10)
             .await
             .unwrap()
             .is_empty()
     );
+}
+
+/// Redrive moves the dead-lettered messages a filter picks back to the end of their
+/// queue, in order and in their groups, with a fresh receive count and time, marked as
+/// redriven; the others stay dead-lettered.
+#[tokio::test]
+async fn redrive_moves_the_picked_messages_back_in_order() {
+    let clock = ManualClock::new(0);
+    let q = queue(&clock);
+    let dlq = queues::dlq("q");
+    for (g, b) in [
+        ("c1:A", "c1-a1"),
+        ("c2:B", "c2-b1"),
+        ("c1:A", "c1-a2"),
+        ("c1:C", "c1-c1"),
+    ] {
+        q.send(&dlq, msg(g, b)).await.unwrap();
+    }
+    // A message sent to the group since it was dead-lettered: the redriven ones follow it.
+    q.send("q", msg("c1:A", "newer")).await.unwrap();
+    let pick_c1 = |m: &QueueMessage| m.body.starts_with("c1-");
+    assert_eq!(q.redrive("q", &pick_c1).await.unwrap(), 3);
+    clock.advance_ms(5);
+    let got = q.receive("q", 10, 1_000).await.unwrap();
+    let seen: Vec<(&str, u32, bool)> = got
+        .iter()
+        .map(|m| (m.body.as_str(), m.receive_count, m.redriven))
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("newer", 1, false),
+            ("c1-a1", 1, true),
+            ("c1-a2", 1, true),
+            ("c1-c1", 1, true)
+        ]
+    );
+    assert!(got.iter().all(|m| m.first_receive_ms == 5));
+    // The dedup window does not drop a redriven message, and redriving again moves nothing.
+    assert_eq!(q.redrive("q", &pick_c1).await.unwrap(), 0);
+    let left = q.receive(&dlq, 10, 1_000).await.unwrap();
+    assert_eq!(
+        left.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),
+        ["c2-b1"]
+    );
+}
+
+/// A database made by schema version 1 (count-based dead letters) opens with this build:
+/// it is migrated, and its messages (in flight, waiting, dead-lettered) are all kept.
+#[tokio::test]
+async fn a_version_1_database_is_migrated_with_its_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.db");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/store/schema-v1.sql");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&std::fs::read_to_string(fixture).unwrap())
+            .unwrap();
+    }
+    let clock = ManualClock::new(4_000);
+    let q = SqliteQueue::new(
+        Db::open(&path).unwrap(),
+        Arc::new(clock.clone()),
+        QueueSettings::default(),
+    );
+    assert!(
+        q.receive("outgoing", 10, 1_000).await.unwrap().is_empty(),
+        "the first message is still in flight"
+    );
+    clock.set_ms(5_000);
+    let got = q.receive("outgoing", 10, 1_000).await.unwrap();
+    let seen: Vec<(&str, u32, i64)> = got
+        .iter()
+        .map(|m| (m.body.as_str(), m.receive_count, m.first_receive_ms))
+        .collect();
+    assert_eq!(seen, vec![("first", 4, 5_000), ("second", 1, 5_000)]);
+    assert_eq!(
+        q.redrive("outgoing", &|_: &QueueMessage| true)
+            .await
+            .unwrap(),
+        1
+    );
+    // Opening it again finds it at the current version: nothing to migrate twice.
+    drop(q);
+    let again = Db::open(&path).unwrap();
+    drop(again);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
 }
 
 #[tokio::test]

@@ -32,7 +32,8 @@ pub enum AdminCommand {
         node: Target,
     },
     /// Run an operation: sync, bulk-exalate, bulk-sync, relink, unlink, unexalate,
-    /// force-unlink, clean-up, activate, deactivate.
+    /// force-unlink, clean-up, redrive (send the connection's dead-lettered messages
+    /// back), activate, deactivate.
     Op {
         #[command(flatten)]
         node: Target,

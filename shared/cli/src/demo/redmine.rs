@@ -127,6 +127,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 public_url: None,
                 allow_http_public_url: false,
                 poll_interval_ms: 5_000,
+                retry_budget_hours: None,
                 instance: vec![instance("sandbox-a", ConnectorKind::Sandbox, "sandbox:a")],
                 connection: vec![connection(
                     "sandbox-a",
@@ -164,6 +165,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 public_url: None,
                 allow_http_public_url: false,
                 poll_interval_ms: 1_000,
+                retry_budget_hours: None,
                 instance: vec![instance("redmine", ConnectorKind::Redmine, &rm.url)],
                 connection: vec![connection(
                     "redmine",

@@ -7,13 +7,23 @@
 //! form for degrades to the nearest readable thing: a mention becomes a link
 //! `[@Name](mention:accountId)` (and comes back as a mention), a panel a quote that starts
 //! with its type, an emoji its text, a card its link, media a note.
+//!
+//! Both directions walk the document's nesting, so it is bounded by [`MAX_DEPTH`]:
+//! Markdown nested deeper is refused with [`JiraError::TooDeep`] (Jira could not take it
+//! either), and ADF nodes deeper than that are flattened to their text, so an item a
+//! person wrote in Jira still syncs, never overflowing the stack.
 
+use crate::JiraError;
 use pulldown_cmark::{
     Alignment, CodeBlockKind, CowStr, Event, HeadingLevel, LinkType, Options, Parser, Tag, TagEnd,
 };
 use serde_json::{Value, json};
 
 const MENTION: &str = "mention:";
+
+/// How deep ADF nodes may nest here: fifteen levels of nested lists, more than a person
+/// writes (or Jira's editor makes), and far less than the stack allows.
+pub const MAX_DEPTH: usize = 32;
 
 /// An empty ADF document.
 pub fn empty() -> Value {
@@ -130,8 +140,8 @@ impl Builder {
     }
 }
 
-/// Markdown to an ADF document.
-pub fn from_markdown(markdown: &str) -> Value {
+/// Markdown to an ADF document; `TooDeep` when its blocks nest deeper than [`MAX_DEPTH`].
+pub fn from_markdown(markdown: &str) -> Result<Value, JiraError> {
     let mut b = Builder {
         stack: vec![json!({"type": "doc", "version": 1, "content": []})],
         marks: Vec::new(),
@@ -140,6 +150,9 @@ pub fn from_markdown(markdown: &str) -> Value {
     };
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH;
     for event in Parser::new_ext(markdown, options) {
+        if matches!(event, Event::Start(_)) && b.stack.len() >= MAX_DEPTH {
+            return Err(JiraError::TooDeep { max: MAX_DEPTH });
+        }
         match event {
             Event::Start(tag) => match tag {
                 Tag::Paragraph => b.open(node("paragraph"), None),
@@ -249,7 +262,7 @@ pub fn from_markdown(markdown: &str) -> Value {
     let mut doc = b.stack.pop().unwrap_or_else(empty);
     // Code blocks that received several text events hold one text node in ADF.
     merge_code_text(&mut doc);
-    doc
+    Ok(doc)
 }
 
 fn merge_code_text(v: &mut Value) {
@@ -286,18 +299,30 @@ fn link<'a>(href: String, title: &str) -> Tag<'a> {
     }
 }
 
-/// Events for one ADF node, appended to `out`.
-fn events(v: &Value, out: &mut Vec<Event<'static>>) {
+/// Events for one ADF node `depth` levels down, appended to `out`. A node deeper than
+/// [`MAX_DEPTH`] becomes its text: the nesting is lost, the words are not.
+fn events(v: &Value, depth: usize, out: &mut Vec<Event<'static>>) {
+    if depth >= MAX_DEPTH {
+        tracing::warn!(
+            max = MAX_DEPTH,
+            "a Jira document nests deeper than twinsync reads; its deepest part is flattened to text"
+        );
+        out.push(Event::Text(CowStr::from(plain_text(v))));
+        return;
+    }
     let kind = v["type"].as_str().unwrap_or("");
+    let each = |out: &mut Vec<Event<'static>>, of: &Value| {
+        for c in children(of) {
+            events(c, depth + 1, out);
+        }
+    };
     let wrap = |out: &mut Vec<Event<'static>>, tag: Tag<'static>, end: TagEnd| {
         out.push(Event::Start(tag));
-        for c in children(v) {
-            events(c, out);
-        }
+        each(out, v);
         out.push(Event::End(end));
     };
     match kind {
-        "doc" => children(v).iter().for_each(|c| events(c, out)),
+        "doc" => each(out, v),
         "paragraph" => wrap(out, Tag::Paragraph, TagEnd::Paragraph),
         "heading" => {
             let l = heading_level(v["attrs"]["level"].as_u64().unwrap_or(1));
@@ -326,7 +351,7 @@ fn events(v: &Value, out: &mut Vec<Event<'static>>) {
             out.push(Event::Text(CowStr::from(format!("{name}:"))));
             out.push(Event::End(TagEnd::Strong));
             out.push(Event::End(TagEnd::Paragraph));
-            children(v).iter().for_each(|c| events(c, out));
+            each(out, v);
             out.push(Event::End(TagEnd::BlockQuote(None)));
         }
         "bulletList" => wrap(out, Tag::List(None), TagEnd::List(false)),
@@ -341,7 +366,7 @@ fn events(v: &Value, out: &mut Vec<Event<'static>>) {
                 && only["type"] == "paragraph"
             {
                 out.push(Event::Start(Tag::Item));
-                children(only).iter().for_each(|c| events(c, out));
+                each(out, only);
                 out.push(Event::End(TagEnd::Item));
             } else {
                 wrap(out, Tag::Item, TagEnd::Item)
@@ -385,14 +410,14 @@ fn events(v: &Value, out: &mut Vec<Event<'static>>) {
             let alt = attr(v, "alt").unwrap_or("attachment");
             out.push(Event::Text(CowStr::from(format!("[{alt}]"))));
         }
-        "table" => table_events(v, out),
+        "table" => table_events(v, depth, out),
         _ => {
             // Unknown blocks (expand, layout, ...) keep their content; unknown inline
             // nodes their text.
             if let Some(t) = v["text"].as_str() {
                 out.push(Event::Text(CowStr::from(t.to_string())));
             }
-            children(v).iter().for_each(|c| events(c, out));
+            each(out, v);
         }
     }
 }
@@ -434,7 +459,7 @@ fn text_events(v: &Value, out: &mut Vec<Event<'static>>) {
     }
 }
 
-fn table_events(v: &Value, out: &mut Vec<Event<'static>>) {
+fn table_events(v: &Value, depth: usize, out: &mut Vec<Event<'static>>) {
     let rows = children(v);
     let columns = rows.iter().map(|r| children(r).len()).max().unwrap_or(0);
     if columns == 0 {
@@ -456,7 +481,10 @@ fn table_events(v: &Value, out: &mut Vec<Event<'static>>) {
                     if n > 0 {
                         out.push(Event::Text(CowStr::from(" ")));
                     }
-                    children(block).iter().for_each(|i| events(i, out));
+                    // Table, row, cell and block lie between the table and this inline.
+                    children(block)
+                        .iter()
+                        .for_each(|i| events(i, depth + 4, out));
                 }
             }
             out.push(Event::End(TagEnd::TableCell));
@@ -473,7 +501,7 @@ fn table_events(v: &Value, out: &mut Vec<Event<'static>>) {
 /// An ADF document (or any ADF node) to Markdown.
 pub fn to_markdown(doc: &Value) -> String {
     let mut evs = Vec::new();
-    events(doc, &mut evs);
+    events(doc, 0, &mut evs);
     let mut out = String::new();
     if pulldown_cmark_to_cmark::cmark(
         evs.iter(),
@@ -488,20 +516,31 @@ pub fn to_markdown(doc: &Value) -> String {
     out.trim().to_string()
 }
 
-/// Plain text of an ADF document, for logs and filters.
+/// Plain text of an ADF document, for logs and filters. It walks the tree with a stack
+/// of its own, so any depth is fine.
 pub fn plain_text(doc: &Value) -> String {
+    enum Step<'a> {
+        Enter(&'a Value),
+        /// After a block's content: it ends its line.
+        Leave(&'a Value),
+    }
     let mut out = String::new();
-    fn walk(v: &Value, out: &mut String) {
-        if let Some(t) = v["text"].as_str() {
-            out.push_str(t);
-        }
-        for c in children(v) {
-            walk(c, out);
-        }
-        if v.get("content").is_some() && !out.ends_with('\n') && v["type"] != "doc" {
-            out.push('\n');
+    let mut todo = vec![Step::Enter(doc)];
+    while let Some(step) = todo.pop() {
+        match step {
+            Step::Enter(v) => {
+                if let Some(t) = v["text"].as_str() {
+                    out.push_str(t);
+                }
+                todo.push(Step::Leave(v));
+                todo.extend(children(v).iter().rev().map(Step::Enter));
+            }
+            Step::Leave(v) => {
+                if v.get("content").is_some() && !out.ends_with('\n') && v["type"] != "doc" {
+                    out.push('\n');
+                }
+            }
         }
     }
-    walk(doc, &mut out);
     out.trim_end().to_string()
 }

@@ -69,6 +69,11 @@ pub fn explain(text: &str) -> String {
     }
 }
 
+/// Markdown as the ADF Jira takes; text nested too deep is refused for good.
+fn markdown_to_adf(markdown: &str) -> PortResult<Value> {
+    adf::from_markdown(markdown).map_err(|e| PortError::Rejected(e.to_string()))
+}
+
 /// A JQL string literal.
 pub fn jql_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -240,7 +245,7 @@ impl JiraTracker {
             let doc = if d.trim().is_empty() {
                 Value::Null
             } else {
-                adf::from_markdown(d)
+                markdown_to_adf(d)?
             };
             fields.insert("description".into(), doc);
         }
@@ -555,7 +560,7 @@ impl Tracker for JiraTracker {
         origin: Option<&str>,
     ) -> PortResult<Comment> {
         // Author attribution is the rules' job (Jira posts as the API user).
-        let mut request = json!({ "body": adf::from_markdown(body) });
+        let mut request = json!({ "body": markdown_to_adf(body)? });
         if let Some(o) = origin {
             request["properties"] = origin_property(o);
         }
@@ -578,7 +583,7 @@ impl Tracker for JiraTracker {
             self.http
                 .put(self.api(&format!("/issue/{key}/comment/{comment_id}")))
                 .query(&[("notifyUsers", "false")])
-                .json(&json!({ "body": adf::from_markdown(body) })),
+                .json(&json!({ "body": markdown_to_adf(body)? })),
         )
         .await?;
         Ok(())

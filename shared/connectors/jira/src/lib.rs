@@ -24,6 +24,11 @@ pub enum JiraError {
     Http(String),
     #[error("cannot listen on {addr}: {message}")]
     Listen { addr: String, message: String },
+    /// Markdown whose blocks (quotes, lists) nest deeper than a Jira document may.
+    #[error(
+        "the text nests quotes or lists too deep for a Jira document (more than {max} levels of blocks)"
+    )]
+    TooDeep { max: usize },
 }
 
 impl JiraError {

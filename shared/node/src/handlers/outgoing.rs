@@ -284,8 +284,7 @@ pub(crate) async fn reserve_local(
 
 /// Puts a twin in Error with the reason, for the monitor; retried writes are fine.
 pub(crate) async fn mark_error(node: &Node, mut twin: Twin, message: &str) -> NodeResult<Twin> {
-    twin.status = TwinStatus::Error(message.to_string());
-    twin.updated_ms = node.now_ms();
+    twin.record_error(message, node.now_ms());
     let twin = node.twins.update(&twin).await?;
     node.event(
         &twin.connection_id,

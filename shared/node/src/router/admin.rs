@@ -297,6 +297,7 @@ async fn operation(
             json!({ "dropped": operations::force_unlink(&node, &id, &item()?).await? })
         }
         "clean-up" => json!({ "removed": operations::clean_up(&node, &id).await? }),
+        "redrive" => json!({ "redriven": operations::redrive(&node, &id).await? }),
         other => {
             return Err(ApiError(
                 StatusCode::NOT_FOUND,

@@ -62,6 +62,11 @@ async fn settle(
 
 /// The node's calls to a fake since `from`, without polling (it costs the same whatever
 /// changes).
+/// What a person's Markdown is in Jira's document format.
+fn markdown(text: &str) -> Result<serde_json::Value, String> {
+    adf::from_markdown(text).map_err(|e| e.to_string())
+}
+
 fn node_calls_jira(fake: &FakeJira, from: usize) -> usize {
     fake.exchanges()[from..]
         .iter()
@@ -138,9 +143,9 @@ async fn steps(
                         "project": {"key": PROJECT},
                         "issuetype": {"name": "Task"},
                         "summary": format!("Checkout fails for order #{i}"),
-                        "description": adf::from_markdown(&format!(
+                        "description": markdown(&format!(
                             "## Steps\n\n1. Add item {i} to the cart\n2. Pay with **card**\n\n`HTTP 502` from `/pay`."
-                        )),
+                        ))?,
                         "labels": ["sync", format!("team-{}", i % 4)],
                         "priority": {"name": (["Low", "Medium", "High"][i % 3])},
                         "assignee": assignee.map(|a| json!({"accountId": a})),
@@ -152,7 +157,7 @@ async fn steps(
                 .jira(
                     reqwest::Method::POST,
                     &format!("/issue/{key}/comment"),
-                    Some(json!({"body": adf::from_markdown(&format!("Customer **Acme** is affected (#{i})."))})),
+                    Some(json!({"body": markdown(&format!("Customer **Acme** is affected (#{i})."))?})),
                 )
                 .await?;
             Ok(key)
@@ -189,7 +194,7 @@ async fn steps(
         .jira(
             reqwest::Method::POST,
             &format!("/issue/{}/comment", keys[2]),
-            Some(json!({"body": adf::from_markdown("Also on *mobile*.")})),
+            Some(json!({"body": markdown("Also on *mobile*.")?})),
         )
         .await?;
     run.settle(settle(&nodes, jira_fake, github_fake, timeout))

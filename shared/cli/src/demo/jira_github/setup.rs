@@ -104,6 +104,7 @@ pub(super) fn config(jira_url: &str, github_url: &str, ca_file: &Path) -> Proces
         allow_http_public_url: false,
         // Webhooks bring the changes; polling is the safety net.
         poll_interval_ms: 5_000,
+        retry_budget_hours: None,
         instance: vec![instance],
         connection: vec![connection],
     };

@@ -5,6 +5,8 @@ mod demo;
 mod github;
 mod https;
 mod jira;
+mod jira_find_again;
+mod jira_strict;
 mod nodes;
 mod redmine;
 mod restart;

@@ -116,6 +116,13 @@ pub struct JiraSection {
     pub requests_per_minute: Option<u32>,
     pub burst: Option<u32>,
     pub attachment_max_bytes: Option<u64>,
+    /// A "Short text" custom field (id or name) holding a searchable token of each
+    /// issue's origin, so issues are found again at any age; without it, only among
+    /// those this account created in the last `origin_lookback_minutes`.
+    #[serde(default)]
+    pub origin_field: Option<String>,
+    #[serde(default)]
+    pub origin_lookback_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -4,12 +4,17 @@
 //! (`RateGate` of twinsync-connector-kit), then Jira's answer read for its limits. A 429 (or a 503 with
 //! `Retry-After`) becomes `PortError::RateLimited` with the wait Jira asked for: the
 //! handler hands it to the queue, which extends the message's visibility instead of
-//! sleeping in a worker.
+//! sleeping in a worker. `find` finds issues again by their origin marker; `hooks`
+//! registers and refreshes webhooks.
+
+mod find;
+mod hooks;
 
 use crate::config::JiraConfig;
 use crate::mapping::{
-    FIELDS, FieldIndex, ORIGIN_PROPERTY, custom_input, field_index, origin_property, to_item,
+    FIELDS, FieldIndex, ORIGIN_PROPERTY, custom_input, field_index, origin_property,
 };
+use crate::origin::{OriginSearch, origin_token};
 use crate::{JiraError, adf, webhook};
 use async_trait::async_trait;
 use reqwest::RequestBuilder;
@@ -40,6 +45,8 @@ pub struct JiraTracker {
     fields: tokio::sync::Mutex<Option<FieldIndex>>,
     /// The status new issues start in, per project, learned from the first create.
     initial_status: tokio::sync::Mutex<HashMap<String, String>>,
+    /// How issues are found again, settled at the first need (`find::origin_search`).
+    origin_search: tokio::sync::Mutex<Option<OriginSearch>>,
 }
 
 /// Jira explains errors as `{"errorMessages": [...], "errors": {"field": "message"}}`.
@@ -112,6 +119,7 @@ impl JiraTracker {
             accounts: tokio::sync::Mutex::new(HashMap::new()),
             fields: tokio::sync::Mutex::new(None),
             initial_status: tokio::sync::Mutex::new(HashMap::new()),
+            origin_search: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -274,7 +282,13 @@ impl JiraTracker {
             && !custom.is_empty()
         {
             let index = self.field_index().await?;
+            let origin = self.origin_search().await?;
             for (name, value) in custom {
+                // The origin field is sync's bookkeeping: no rule writes it.
+                let id = index.get(name).map(|(id, _)| id.as_str()).unwrap_or(name);
+                if origin.is_origin_field(name) || origin.is_origin_field(id) {
+                    continue;
+                }
                 match index.get(name) {
                     Some((id, schema)) => {
                         fields.insert(id.clone(), custom_input(schema, value));
@@ -350,68 +364,26 @@ impl JiraTracker {
         }
     }
 
-    /// One page of a JQL search (the enhanced endpoint, `nextPageToken` paging).
+    /// One page of a JQL search (the enhanced endpoint, `nextPageToken` paging) with the
+    /// fields a read needs and their names.
     async fn search(&self, jql: &str, page: Option<String>, max: u32) -> PortResult<Value> {
-        let mut body = json!({
+        let body = json!({
             "jql": jql,
             "fields": FIELDS.split(',').collect::<Vec<_>>(),
             "properties": [ORIGIN_PROPERTY],
             "expand": "names",
             "maxResults": max,
         });
+        self.search_page(body, page).await
+    }
+
+    /// One page of the enhanced search with `body`, from `page` on.
+    async fn search_page(&self, mut body: Value, page: Option<String>) -> PortResult<Value> {
         if let Some(token) = page {
             body["nextPageToken"] = json!(token);
         }
         self.send(self.http.post(self.api("/search/jql")).json(&body))
             .await
-    }
-
-    /// Registers a webhook for this node's URL with a JQL filter, or refreshes the one
-    /// registered before (Jira drops REST-registered webhooks after 30 days).
-    pub async fn subscribe(&self, url: &str, jql: &str) -> PortResult<Vec<u64>> {
-        let existing = self.send(self.http.get(self.api("/webhook"))).await?;
-        let ids: Vec<u64> = existing["values"]
-            .as_array()
-            .map(|hooks| {
-                hooks
-                    .iter()
-                    .filter(|h| h["url"].as_str() == Some(url))
-                    .filter_map(|h| h["id"].as_u64())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !ids.is_empty() {
-            self.send(
-                self.http
-                    .put(self.api("/webhook/refresh"))
-                    .json(&json!({ "webhookIds": ids })),
-            )
-            .await?;
-            return Ok(ids);
-        }
-        let made = self
-            .send(self.http.post(self.api("/webhook")).json(&json!({
-                "url": url,
-                "webhooks": [{ "events": webhook::EVENTS, "jqlFilter": jql }]
-            })))
-            .await?;
-        let results = made["webhookRegistrationResult"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        for r in results {
-            match r["createdWebhookId"].as_u64() {
-                Some(id) => out.push(id),
-                None => {
-                    return Err(PortError::Rejected(format!(
-                        "Jira refused the webhook: {}",
-                        r["errors"]
-                    )));
-                }
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -453,7 +425,7 @@ impl Tracker for JiraTracker {
         } else {
             Vec::new()
         };
-        Ok(Some(to_item(&self.config.base_url, &issue, &comments)))
+        self.item_of(&issue, &comments).await.map(Some)
     }
 
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
@@ -481,13 +453,19 @@ impl Tracker for JiraTracker {
             "issuetype".into(),
             json!({ "name": self.config.issue_type }),
         );
-        // The origin marker is written with the issue, so no crash can leave it unmarked.
+        let search = self.origin_search().await?;
+        if let OriginSearch::Field { id, .. } = &search {
+            fields.insert(id.clone(), json!(origin_token(origin)));
+        }
+        // The origin marker (and its searchable token) is written with the issue, so no
+        // crash can leave it unmarked.
         let created = self
             .send(self.http.post(self.api("/issue")).json(&json!({
                 "fields": fields,
                 "properties": origin_property(origin),
             })))
-            .await?;
+            .await
+            .map_err(|e| self.explain_create(e, &search, project))?;
         let key = created["key"]
             .as_str()
             .ok_or_else(|| PortError::Rejected("Jira created an issue without a key".into()))?
@@ -650,24 +628,15 @@ impl Tracker for JiraTracker {
         })
     }
 
-    /// A JQL search on the origin property. (On Jira Cloud, entity properties are
-    /// searchable when an app's descriptor indexes them; see README.)
+    /// Candidates from a search Jira Cloud runs without an app, each checked by its
+    /// origin property (`crate::origin`).
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
         let project = if project.trim().is_empty() {
             self.config.project.as_str()
         } else {
             project
         };
-        let jql = format!(
-            "project = {} AND issue.property[{ORIGIN_PROPERTY}].origin = {}",
-            jql_string(project),
-            jql_string(origin)
-        );
-        let found = self.search(&jql, None, 1).await?;
-        match found["issues"][0]["key"].as_str() {
-            Some(key) => self.get_item(key).await,
-            None => Ok(None),
-        }
+        self.find_again(project, origin).await
     }
 
     async fn search_updated(
@@ -686,20 +655,14 @@ impl Tracker for JiraTracker {
         }
         let jql = format!("{} ORDER BY updated ASC, key ASC", clauses.join(" AND "));
         let found = self.search(&jql, page, 100).await?;
-        let items = found["issues"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .map(|issue| {
-                        let mut issue = issue.clone();
-                        if issue.get("names").is_none() {
-                            issue["names"] = found["names"].clone();
-                        }
-                        to_item(&self.config.base_url, &issue, &[])
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut items = Vec::new();
+        for issue in found["issues"].as_array().into_iter().flatten() {
+            let mut issue = issue.clone();
+            if issue.get("names").is_none() {
+                issue["names"] = found["names"].clone();
+            }
+            items.push(self.item_of(&issue, &[]).await?);
+        }
         let next = if found["isLast"].as_bool() == Some(false) {
             found["nextPageToken"].as_str().map(str::to_string)
         } else {
@@ -708,7 +671,10 @@ impl Tracker for JiraTracker {
         Ok(ItemPage { items, next })
     }
 
+    /// Checks how issues are found again first: the node's start calls this, so a
+    /// misconfigured origin field stops the start with the reason.
     async fn register_webhook(&self, url: &str) -> PortResult<bool> {
+        self.origin_search().await?;
         let jql = format!("project = {}", jql_string(&self.config.project));
         self.subscribe(url, &jql).await?;
         Ok(true)

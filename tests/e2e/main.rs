@@ -3,6 +3,7 @@
 
 mod demo;
 mod github;
+mod github_strict;
 mod https;
 mod jira;
 mod jira_find_again;

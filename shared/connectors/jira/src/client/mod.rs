@@ -4,16 +4,19 @@
 //! (`RateGate` of twinsync-connector-kit), then Jira's answer read for its limits. A 429 (or a 503 with
 //! `Retry-After`) becomes `PortError::RateLimited` with the wait Jira asked for: the
 //! handler hands it to the queue, which extends the message's visibility instead of
-//! sleeping in a worker. `find` finds issues again by their origin marker; `hooks`
-//! registers and refreshes webhooks.
+//! sleeping in a worker. `fields` writes a create's or an edit's fields in Jira's words
+//! (people by email, custom fields by name); `find` finds issues again by their origin
+//! marker; `hooks` registers and refreshes webhooks; `workflow` moves statuses by
+//! transitions; `attachments` copies files over.
 
+mod attachments;
+mod fields;
 mod find;
 mod hooks;
+mod workflow;
 
 use crate::config::JiraConfig;
-use crate::mapping::{
-    FIELDS, FieldIndex, ORIGIN_PROPERTY, custom_input, field_index, origin_property,
-};
+use crate::mapping::{FIELDS, FieldIndex, ORIGIN_PROPERTY, origin_property};
 use crate::origin::{OriginSearch, origin_token};
 use crate::{JiraError, adf, webhook};
 use async_trait::async_trait;
@@ -23,7 +26,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 use twinsync_connector_kit::outbound::{self, ClientOptions};
-use twinsync_connector_kit::target::{self, Reach};
+use twinsync_connector_kit::target::Reach;
 use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -186,158 +189,6 @@ impl JiraTracker {
                 &explain(&text),
             )),
         }
-    }
-
-    /// The custom fields by name, read once.
-    async fn field_index(&self) -> PortResult<FieldIndex> {
-        let mut cache = self.fields.lock().await;
-        if let Some(index) = cache.as_ref() {
-            return Ok(index.clone());
-        }
-        let fields = self.send(self.http.get(self.api("/field"))).await?;
-        let index = field_index(&fields);
-        *cache = Some(index.clone());
-        Ok(index)
-    }
-
-    /// The account id of the user with `email`, from the user search (cached).
-    pub async fn account_id(&self, email: &str) -> PortResult<Option<String>> {
-        if email.is_empty() {
-            return Ok(None);
-        }
-        if let Some(known) = self.accounts.lock().await.get(email) {
-            return Ok(known.clone());
-        }
-        let found = self
-            .send(
-                self.http
-                    .get(self.api("/user/search"))
-                    .query(&[("query", email)]),
-            )
-            .await?;
-        let id = found
-            .as_array()
-            .and_then(|users| {
-                users
-                    .iter()
-                    .find(|u| {
-                        u["emailAddress"]
-                            .as_str()
-                            .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                    })
-                    .or_else(|| (users.len() == 1).then(|| &users[0]))
-            })
-            .and_then(|u| u["accountId"].as_str().map(str::to_string));
-        if id.is_none() {
-            tracing::warn!(instance = %self.instance, %email, "no Jira account for this email; the user is left as is");
-        }
-        self.accounts
-            .lock()
-            .await
-            .insert(email.to_string(), id.clone());
-        Ok(id)
-    }
-
-    /// The `fields` of a create or an edit, in Jira's words.
-    async fn fields(&self, update: &ItemUpdate) -> PortResult<serde_json::Map<String, Value>> {
-        let mut fields = serde_json::Map::new();
-        if let Some(s) = &update.summary {
-            fields.insert("summary".into(), json!(s));
-        }
-        if let Some(d) = &update.description {
-            let doc = if d.trim().is_empty() {
-                Value::Null
-            } else {
-                adf::from_markdown(d)
-            };
-            fields.insert("description".into(), doc);
-        }
-        if let Some(labels) = &update.labels {
-            // Jira labels cannot hold spaces.
-            let labels: Vec<String> = labels.iter().map(|l| l.replace(' ', "_")).collect();
-            fields.insert("labels".into(), json!(labels));
-        }
-        if let Some(p) = &update.priority {
-            fields.insert(
-                "priority".into(),
-                if p.is_empty() {
-                    Value::Null
-                } else {
-                    json!({ "name": p })
-                },
-            );
-        }
-        match &update.assignee {
-            Some(None) => {
-                fields.insert("assignee".into(), Value::Null);
-            }
-            Some(Some(user)) => {
-                if let Some(id) = self.account_id(&user.email).await? {
-                    fields.insert("assignee".into(), json!({ "accountId": id }));
-                }
-            }
-            None => {}
-        }
-        if let Some(custom) = &update.custom_fields
-            && !custom.is_empty()
-        {
-            let index = self.field_index().await?;
-            let origin = self.origin_search().await?;
-            for (name, value) in custom {
-                // The origin field is sync's bookkeeping: no rule writes it.
-                let id = index.get(name).map(|(id, _)| id.as_str()).unwrap_or(name);
-                if origin.is_origin_field(name) || origin.is_origin_field(id) {
-                    continue;
-                }
-                match index.get(name) {
-                    Some((id, schema)) => {
-                        fields.insert(id.clone(), custom_input(schema, value));
-                    }
-                    None if name.starts_with("customfield_") => {
-                        fields.insert(name.clone(), value.clone());
-                    }
-                    None => {
-                        tracing::debug!(instance = %self.instance, field = %name, "no such Jira custom field; not written");
-                    }
-                }
-            }
-        }
-        Ok(fields)
-    }
-
-    /// Moves the issue to `target` through the workflow: the transition that reaches it.
-    async fn transition(&self, key: &str, target: &str) -> PortResult<bool> {
-        let available = self
-            .send(
-                self.http
-                    .get(self.api(&format!("/issue/{key}/transitions"))),
-            )
-            .await?;
-        let transitions = available["transitions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let found = transitions.iter().find(|t| {
-            t["to"]["name"]
-                .as_str()
-                .is_some_and(|n| n.eq_ignore_ascii_case(target))
-        });
-        let Some(t) = found else {
-            return Ok(false);
-        };
-        self.send(
-            self.http
-                .post(self.api(&format!("/issue/{key}/transitions")))
-                .json(&json!({ "transition": { "id": t["id"] } })),
-        )
-        .await?;
-        Ok(true)
-    }
-
-    fn no_transition(key: &str, target: &str) -> PortError {
-        PortError::Rejected(format!(
-            "Jira's workflow has no transition that takes {key} to {target:?}: add one, or map the status in the rules"
-        ))
     }
 
     async fn comments(&self, key: &str) -> PortResult<Vec<Value>> {
@@ -563,69 +414,7 @@ impl Tracker for JiraTracker {
     }
 
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
-        let max = self.config.attachment_max_bytes;
-        if attachment.size > max {
-            return Err(PortError::Rejected(format!(
-                "attachment {:?} is {} bytes, over this Jira's limit of {max} bytes: it was not uploaded",
-                attachment.filename, attachment.size
-            )));
-        }
-        // A literal private address never meets the resolver's check: refuse it here.
-        let url = target::check_target(&attachment.url, Reach::for_base_url(&self.config.base_url))
-            .map_err(|e| PortError::Rejected(format!("attachment not downloaded: {e}")))?;
-        // Jira's token goes only to this Jira's exact origin, never to a look-alike host.
-        let mut download = self.http.get(url);
-        if target::same_origin(&attachment.url, &self.config.base_url) {
-            download = download.header("authorization", &self.authorization);
-        }
-        let response = download
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| {
-                PortError::Unavailable(format!(
-                    "cannot download {}: {}",
-                    attachment.url,
-                    outbound::describe(&e)
-                ))
-            })?;
-        let bytes = outbound::read_capped(
-            response,
-            max,
-            &format!("attachment {:?}", attachment.filename),
-        )
-        .await?;
-        let mime = if attachment.mime_type.is_empty() {
-            "application/octet-stream"
-        } else {
-            attachment.mime_type.as_str()
-        };
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(attachment.filename.clone())
-            .mime_str(mime)
-            .map_err(|e| PortError::Rejected(format!("attachment type {mime:?}: {e}")))?;
-        let uploaded = self
-            .send(
-                self.http
-                    .post(self.api(&format!("/issue/{key}/attachments")))
-                    // Jira refuses multipart uploads without it (XSRF protection).
-                    .header("x-atlassian-token", "no-check")
-                    .multipart(reqwest::multipart::Form::new().part("file", part)),
-            )
-            .await?;
-        let first = uploaded
-            .as_array()
-            .and_then(|a| a.first())
-            .ok_or_else(|| PortError::Rejected("Jira stored no attachment".into()))?;
-        Ok(Attachment {
-            remote_id: Some(
-                attachment
-                    .remote_id
-                    .clone()
-                    .unwrap_or_else(|| attachment.id.clone()),
-            ),
-            ..crate::mapping::attachment(first)
-        })
+        self.upload(key, attachment).await
     }
 
     /// Candidates from a search Jira Cloud runs without an app, each checked by its

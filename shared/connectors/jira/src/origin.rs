@@ -3,9 +3,10 @@
 //!
 //! The marker's truth is the issue entity property `twinsync-origin`, written in the
 //! create request itself. JQL cannot search it: Jira Cloud indexes an entity property
-//! only when an installed app's descriptor declares it (Connect `jiraEntityProperties`,
-//! Forge `jira:entityProperty`:
-//! <https://developer.atlassian.com/cloud/jira/platform/modules/entity-property/>), and
+//! only when an installed app's descriptor declares it (Connect `jiraEntityProperties`:
+//! <https://developer.atlassian.com/cloud/jira/platform/modules/entity-property/>; Forge
+//! `jira:entityProperty`:
+//! <https://developer.atlassian.com/platform/forge/manifest-reference/modules/jira-entity-property/>), and
 //! JQL naming any other property is a 400 ("Field ... does not exist or you do not have
 //! permission to view it"). So candidates are searched through what Jira indexes by
 //! itself, and each candidate's property is compared exactly before it is returned:
@@ -29,8 +30,8 @@ use crate::client::jql_string;
 use crate::mapping::{ORIGIN_PROPERTY, origin_of};
 use serde_json::Value;
 
-/// The only custom field type whose value `~` finds as a word: "Short text (plain text
-/// only)".
+/// The custom field type the origin field must have: "Short text (plain text only)", one
+/// line that `~` searches word by word.
 const TEXT_FIELD: &str = "com.atlassian.jira.plugin.system.customfieldtypes:textfield";
 
 /// How find-again searches on this site.

@@ -418,7 +418,8 @@ impl Tracker for JiraTracker {
     }
 
     /// Candidates from a search Jira Cloud runs without an app, each checked by its
-    /// origin property (`crate::origin`).
+    /// origin property (`crate::origin`): JQL cannot name the property unless an app
+    /// indexes it (<https://developer.atlassian.com/cloud/jira/platform/modules/entity-property/>).
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
         let project = if project.trim().is_empty() {
             self.config.project.as_str()

@@ -481,14 +481,14 @@ fn to_json_schema(v: &mut Value) {
     }
 }
 
-struct Contract {
+pub(crate) struct Contract {
     doc: Value,
     components: Value,
     validators: HashMap<String, jsonschema::Validator>,
 }
 
 impl Contract {
-    fn load() -> Self {
+    pub(crate) fn load() -> Self {
         let path = contracts().join("openapi/generated/api.github.com.json");
         let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         to_json_schema(&mut doc);
@@ -518,7 +518,7 @@ impl Contract {
     }
 
     /// Problems with one exchange; documented faults (injected 429/502, 401) are skipped.
-    fn problems(&mut self, e: &Exchange) -> Vec<String> {
+    pub(crate) fn problems(&mut self, e: &Exchange) -> Vec<String> {
         let Some(op) = self.doc["paths"][&e.template]
             .get(e.method.to_lowercase())
             .cloned()

@@ -55,6 +55,7 @@ async fn jira(ca: &TestCa) -> FakeJira {
         custom_fields: vec![],
         webhook_secret: "jira-secret".into(),
         every_nth_429: 0,
+        ..Default::default()
     };
     FakeJira::start_on("127.0.0.1:0", options, Transport::Tls(ca.loopback_server()))
         .await

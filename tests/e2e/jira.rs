@@ -28,6 +28,7 @@ fn options() -> FakeOptions {
         custom_fields: vec![("customfield_10020".into(), "Team".into(), "option".into())],
         webhook_secret: String::new(),
         every_nth_429: 0,
+        ..FakeOptions::default()
     }
 }
 
@@ -688,6 +689,8 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
                     requests_per_minute: None,
                     burst: None,
                     attachment_max_bytes: None,
+                    origin_field: None,
+                    origin_lookback_minutes: None,
                 }),
             }],
             connection: vec![ConnectionSection {

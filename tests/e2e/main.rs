@@ -4,8 +4,11 @@
 mod admin;
 mod demo;
 mod github;
+mod github_strict;
 mod https;
 mod jira;
+mod jira_find_again;
+mod jira_strict;
 mod nodes;
 mod outages;
 mod redmine;

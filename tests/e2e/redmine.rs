@@ -820,6 +820,8 @@ async fn redmine_rules_pair_with_jira_and_github() {
         requests_per_minute: None,
         burst: None,
         attachment_max_bytes: None,
+        origin_field: None,
+        origin_lookback_minutes: None,
     });
     let mut github_instance = instance("github", ConnectorKind::Github, &github.url, "ghp-bot");
     github_instance.github = Some(GithubSection {

@@ -164,6 +164,13 @@ pub struct JiraSection {
     /// Take unsigned webhook deliveries (registered by an OAuth app) as change signals.
     #[serde(default)]
     pub allow_unsigned: bool,
+    /// A "Short text" custom field (id or name) holding a searchable token of each
+    /// issue's origin, so issues are found again at any age; without it, only among
+    /// those this account created in the last `origin_lookback_minutes`.
+    #[serde(default)]
+    pub origin_field: Option<String>,
+    #[serde(default)]
+    pub origin_lookback_minutes: Option<u32>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

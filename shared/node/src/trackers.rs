@@ -143,5 +143,9 @@ fn jira_tracker(
     if let Some(m) = section.attachment_max_bytes {
         config.attachment_max_bytes = m;
     }
+    config.origin_field = section.origin_field.clone();
+    if let Some(m) = section.origin_lookback_minutes {
+        config.origin_lookback_minutes = m;
+    }
     twinsync_jira::JiraTracker::new(inst.id.clone(), config).map_err(NodeError::config)
 }

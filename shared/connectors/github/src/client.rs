@@ -58,7 +58,7 @@ fn explain(text: &str) -> String {
                             "{} {} {}",
                             e["resource"].as_str().unwrap_or(""),
                             e["field"].as_str().unwrap_or(""),
-                            e["code"].as_str().or(e["message"].as_str()).unwrap_or("")
+                            e["message"].as_str().or(e["code"].as_str()).unwrap_or("")
                         ),
                     };
                     out.push_str("; ");
@@ -68,6 +68,17 @@ fn explain(text: &str) -> String {
             out
         }
         Err(_) => text.chars().take(200).collect(),
+    }
+}
+
+/// A 404 on a repository's own routes: GitHub answers so for a repository that does not
+/// exist and for one the token may not see alike.
+fn unreachable(repo: &str, e: PortError) -> PortError {
+    match e {
+        PortError::NotFound(_) => PortError::Rejected(format!(
+            "repository {repo} not found, or this token cannot reach it"
+        )),
+        e => e,
     }
 }
 
@@ -153,7 +164,13 @@ impl GithubTracker {
         let remaining = header_i64(&headers, "x-ratelimit-remaining");
         let reset_wait_ms = header_i64(&headers, "x-ratelimit-reset")
             .map(|reset| http::wait_until_reset_ms(reset, now_ms()));
+        // Searches have a limit of their own (30 a minute): spending it holds no other call.
+        let core = headers
+            .get("x-ratelimit-resource")
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|r| r == "core");
         if remaining == Some(0)
+            && core
             && let Some(wait) = reset_wait_ms
         {
             // Out of requests: hold every further call until the window resets.
@@ -433,7 +450,8 @@ impl Tracker for GithubTracker {
                 &self.url(&format!("/repos/{repo}/issues")),
                 Some(&body),
             )
-            .await?;
+            .await
+            .map_err(|e| unreachable(repo, e))?;
         let mut issue: GhIssue = Self::parse(created)?;
         // An issue is born open; closing it is a second call, made only when needed.
         if state == Some("closed") {
@@ -564,7 +582,8 @@ impl Tracker for GithubTracker {
             .get(&self.url(&format!(
                 "/repos/{repo}/issues?state=all&sort=created&direction=desc&per_page=100"
             )))
-            .await?;
+            .await
+            .map_err(|e| unreachable(repo, e))?;
         let recent: Vec<GhIssue> = Self::parse(recent)?;
         if let Some(item) = self.find_in(&recent, origin).await? {
             return Ok(Some(item));

@@ -41,6 +41,16 @@ pub struct JiraConfig {
     /// PEM certificates trusted besides the platform's roots (a private CA).
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// A "Short text" custom field (id `customfield_10050` or name) that holds a
+    /// searchable token of each issue's origin marker, so an issue is found again at any
+    /// age (see `origin`); an admin creates it and adds it to the create screen. Checked
+    /// at start.
+    #[serde(default)]
+    pub origin_field: Option<String>,
+    /// Without `origin_field`, issues are found again among those this account created
+    /// this many minutes back at most (a day by default).
+    #[serde(default = "default_lookback")]
+    pub origin_lookback_minutes: u32,
 }
 
 fn default_issue_type() -> String {
@@ -53,6 +63,10 @@ fn default_per_minute() -> u32 {
 
 fn default_burst() -> u32 {
     30
+}
+
+fn default_lookback() -> u32 {
+    24 * 60
 }
 
 fn default_attachment_max() -> u64 {
@@ -74,6 +88,8 @@ impl std::fmt::Debug for JiraConfig {
             .field("requests_per_minute", &self.requests_per_minute)
             .field("attachment_max_bytes", &self.attachment_max_bytes)
             .field("ca_file", &self.ca_file)
+            .field("origin_field", &self.origin_field)
+            .field("origin_lookback_minutes", &self.origin_lookback_minutes)
             .finish()
     }
 }
@@ -94,6 +110,8 @@ impl JiraConfig {
             attachment_max_bytes: default_attachment_max(),
             allow_unsigned: false,
             ca_file: None,
+            origin_field: None,
+            origin_lookback_minutes: default_lookback(),
         }
     }
 
@@ -113,6 +131,9 @@ impl JiraConfig {
         }
         if self.requests_per_minute == 0 || self.burst == 0 {
             return bad("requests_per_minute and burst must be above 0");
+        }
+        if self.origin_lookback_minutes == 0 {
+            return bad("origin_lookback_minutes must be above 0");
         }
         Ok(())
     }
@@ -153,6 +174,7 @@ mod tests {
             ("is needed", |c| c.api_token = None),
             ("either", |c| c.oauth_token = Some("o".into())),
             ("above 0", |c| c.requests_per_minute = 0),
+            ("origin_lookback_minutes", |c| c.origin_lookback_minutes = 0),
         ];
         for (message, change) in cases {
             let mut bad = c.clone();

@@ -3,13 +3,15 @@
 //! v3 and the `Tracker` implementation, with rate-limit handling and workflow
 //! transitions), `webhook` (event parsing, `X-Hub-Signature` when a secret is set),
 //! `mapping` (Jira's JSON to the domain `Item`; entity properties as origin markers),
-//! `adf` (Atlassian Document Format <-> Markdown) and `fake` (a Jira that follows the
-//! real contract, for tests and the demo).
+//! `origin` (finding an issue again by its marker without an app: a custom field or the
+//! recent creates, each candidate's property checked) and `adf` (Atlassian Document
+//! Format <-> Markdown). The fake Jira is in twinsync-fakes.
 
 pub mod adf;
 pub mod client;
 pub mod config;
 pub mod mapping;
+pub mod origin;
 pub mod webhook;
 
 pub use client::JiraTracker;

@@ -3,6 +3,7 @@
 
 use super::IssuePath;
 use super::guard::{Input, invalid, login_of, not_found, paged};
+use super::issues::{MAX_BODY, too_long};
 use super::state::{CommentData, Fake};
 use crate::plumbing::now_ms;
 use axum::extract::{FromRequest, Path, Query, Request, State};
@@ -47,7 +48,11 @@ impl<S: Send + Sync> FromRequest<S> for CommentText {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let Input(input) = Input::from_request(request, state).await?;
-        match input["body"].as_str().filter(|b| !b.is_empty()) {
+        let text = input["body"].as_str();
+        if let Some(refused) = too_long("IssueComment", "body", text, MAX_BODY) {
+            return Err(refused);
+        }
+        match text.filter(|b| !b.is_empty()) {
             Some(text) => Ok(CommentText(text.to_string())),
             None => Err(invalid("IssueComment", "body", "missing_field")),
         }

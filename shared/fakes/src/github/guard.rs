@@ -7,7 +7,7 @@ use super::state::{Data, Fake};
 use crate::plumbing::now_ms;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -30,6 +30,17 @@ pub(super) fn error(status: StatusCode, message: &str) -> Response {
 
 pub(super) fn not_found() -> Response {
     error(StatusCode::NOT_FOUND, "Not Found")
+}
+
+/// GitHub's 422 for a field a rule of its own refuses, saying why.
+pub(super) fn invalid_because(resource: &str, field: &str, message: &str) -> Response {
+    let body = json!({
+        "message": "Validation Failed",
+        "errors": [{"resource": resource, "field": field, "code": "custom", "message": message}],
+        "documentation_url": DOCS,
+        "status": "422",
+    });
+    (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(body)).into_response()
 }
 
 pub(super) fn invalid(resource: &str, field: &str, code: &str) -> Response {
@@ -81,23 +92,27 @@ pub(super) fn login_of(fake: &Fake, data: &Data, headers: &HeaderMap) -> String 
         .unwrap_or_default()
 }
 
-/// A token's hourly limit after a request, for the `x-ratelimit-*` headers.
+/// A token's limit in its window after a request, for the `x-ratelimit-*` headers.
 struct Rate {
     limit: u32,
     used: u32,
-    /// When the hour ends (s).
+    /// When the window ends (s).
     reset: i64,
+    /// Which of GitHub's limits: `core`, or `search` (30 requests a minute).
+    resource: &'static str,
 }
 
 /// What the guard decided before the route: who calls, the answer the route is not to
-/// see (a fault, a refused token, a spent hour), and the caller's hourly limit.
+/// see (a fault, a refused token, a spent window, a repository out of reach), and the
+/// caller's limit.
 struct Checked {
     who: String,
     early: Option<Response>,
     rate: Option<Rate>,
 }
 
-/// Auth, rate limit, injected faults and the recording of every exchange.
+/// Auth, rate limit, repository access, injected faults and the recording of every
+/// exchange.
 pub(super) async fn guard(
     State(fake): State<Arc<Fake>>,
     matched: MatchedPath,
@@ -106,7 +121,7 @@ pub(super) async fn guard(
 ) -> Response {
     let template = matched.as_str();
     let answer = async |request: Request| {
-        let checked = check(&fake, request.headers(), template);
+        let checked = check(&fake, &request, template);
         let mut response = match checked.early {
             Some(r) => r,
             None => next.run(request).await,
@@ -124,8 +139,10 @@ pub(super) async fn guard(
 }
 
 /// Finds the caller, then the first reason not to pass the request on: an injected
-/// fault, no or a wrong token, or the token's hour spent (the request counts otherwise).
-fn check(fake: &Fake, headers: &HeaderMap, template: &str) -> Checked {
+/// fault, no or a wrong token, the token's window spent (the request counts otherwise),
+/// or a repository the token may not reach or write.
+fn check(fake: &Fake, request: &Request, template: &str) -> Checked {
+    let headers = request.headers();
     let mut data = fake.lock();
     let who = login_of(fake, &data, headers);
     let nth = fake.options.every_nth_429;
@@ -150,13 +167,32 @@ fn check(fake: &Fake, headers: &HeaderMap, template: &str) -> Checked {
         }
         None => refused(error(StatusCode::UNAUTHORIZED, "Requires authentication")),
         Some((token, _)) => {
-            let (early, rate) = spend(fake, &mut data, token);
+            let search = template == "/search/issues";
+            let (spent, rate) = spend(fake, &mut data, &token, search);
+            let early = spent
+                .or_else(|| out_of_reach(fake, &token, request.method(), request.uri().path()));
             Checked {
                 who,
                 early,
                 rate: Some(rate),
             }
         }
+    }
+}
+
+/// GitHub's answer when `token` may not `method` the repository `path` is under: 404
+/// where it cannot see it (GitHub does not tell a private repository from a missing one),
+/// 403 where it may only read (a fine-grained token without write access to issues).
+fn out_of_reach(fake: &Fake, token: &str, method: &Method, path: &str) -> Option<Response> {
+    let mut parts = path.strip_prefix("/repos/")?.split('/');
+    let repo = format!("{}/{}", parts.next()?, parts.next()?);
+    match fake.options.reach(token, &repo) {
+        None => Some(not_found()),
+        Some(false) if method != Method::GET => Some(error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by personal access token",
+        )),
+        Some(_) => None,
     }
 }
 
@@ -180,14 +216,23 @@ fn fault_answer(fault: Fault) -> Response {
     }
 }
 
-/// Counts a request against `token`'s hour (a new hour starts afresh); the 403 when the
-/// hour's requests are spent.
-fn spend(fake: &Fake, data: &mut Data, token: String) -> (Option<Response>, Rate) {
-    let limit = fake.options.hourly_limit();
+/// Counts a request against `token`'s window (a new window starts afresh): the hour of
+/// the core limit, or the minute of the search limit (30 requests: GitHub's "custom rate
+/// limit for searching", docs.github.com/rest/search/search#rate-limit). The 403 when the
+/// window's requests are spent.
+fn spend(fake: &Fake, data: &mut Data, token: &str, search: bool) -> (Option<Response>, Rate) {
+    let (resource, limit, window) = if search {
+        ("search", 30, 60)
+    } else {
+        ("core", fake.options.hourly_limit(), 3600)
+    };
     let now_s = now_ms() / 1000;
-    let entry = data.used.entry(token).or_insert((0, now_s + 3600));
+    let entry = data
+        .used
+        .entry(format!("{resource}:{token}"))
+        .or_insert((0, now_s + window));
     if entry.1 <= now_s {
-        *entry = (0, now_s + 3600);
+        *entry = (0, now_s + window);
     }
     let over = entry.0 >= limit;
     if !over {
@@ -197,6 +242,7 @@ fn spend(fake: &Fake, data: &mut Data, token: String) -> (Option<Response>, Rate
         limit,
         used: entry.0,
         reset: entry.1,
+        resource,
     };
     let early = over.then(|| {
         error(
@@ -215,7 +261,10 @@ fn insert_rate(h: &mut HeaderMap, rate: &Rate) {
     );
     h.insert("x-ratelimit-reset", HeaderValue::from(rate.reset));
     h.insert("x-ratelimit-used", HeaderValue::from(rate.used));
-    h.insert("x-ratelimit-resource", HeaderValue::from_static("core"));
+    h.insert(
+        "x-ratelimit-resource",
+        HeaderValue::from_static(rate.resource),
+    );
 }
 
 /// The `per_page` (1 to 100, 30 when not given) and `page` (from 1) asked for.

@@ -2,7 +2,9 @@
 //! tokens and the rate limit's state.
 
 use super::RepoPath;
-use super::guard::{Input, caller, error, invalid, login_of, not_found, page_params};
+use super::guard::{
+    Input, caller, error, invalid, invalid_because, login_of, not_found, page_params,
+};
 use super::state::{Fake, Hook, IssueData};
 use crate::plumbing::{now_ms, strings};
 use axum::extract::{Path, Query, State};
@@ -111,8 +113,42 @@ impl SearchQuery {
     }
 }
 
+/// Why GitHub refuses a search before running it (docs.github.com/rest/search/search):
+/// terms over 256 characters, results past the first 1,000, or a `repo:` the caller
+/// cannot see (all 422).
+fn refused_search(
+    query: &SearchQuery,
+    reachable: &[&String],
+    page: (usize, usize),
+) -> Option<Response> {
+    let text: usize = query.terms.iter().map(|t| t.chars().count()).sum();
+    if text > 256 {
+        return Some(invalid_because(
+            "Search",
+            "q",
+            "The search is longer than 256 characters.",
+        ));
+    }
+    let (per_page, page) = page;
+    if (page - 1) * per_page >= 1000 {
+        return Some(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Only the first 1000 search results are available",
+        ));
+    }
+    let hidden = query.repos.iter().any(|r| !reachable.contains(&r));
+    hidden.then(|| {
+        invalid_because(
+            "Search",
+            "q",
+            "The listed users and repositories cannot be searched either because the resources do not exist or you do not have permission to view them.",
+        )
+    })
+}
+
 pub(super) async fn search_issues(
     State(fake): State<Arc<Fake>>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(query) = q.get("q").filter(|s| !s.trim().is_empty()) else {
@@ -120,14 +156,26 @@ pub(super) async fn search_issues(
     };
     let query = SearchQuery::parse(query);
     let data = fake.lock();
+    let token = caller(&fake, &data, &headers)
+        .map(|(t, _)| t)
+        .unwrap_or_default();
+    let reachable: Vec<&String> = data
+        .repos
+        .keys()
+        .filter(|r| fake.options.reach(&token, r).is_some())
+        .collect();
+    let (per_page, page) = page_params(&q);
+    if let Some(refused) = refused_search(&query, &reachable, (per_page, page)) {
+        return refused;
+    }
     // The search index lags behind writes, as GitHub's does.
     let visible_before = now_ms() - fake.options.search_lag_ms;
     let mut items = Vec::new();
-    for (name, r) in data
-        .repos
+    for name in reachable
         .iter()
-        .filter(|(n, _)| query.repos.is_empty() || query.repos.contains(n))
+        .filter(|n| query.repos.is_empty() || query.repos.contains(n))
     {
+        let r = &data.repos[*name];
         for i in r.issues.values() {
             if i.created_ms <= visible_before && query.finds(i) {
                 let mut v = fake.issue(name, r, i);
@@ -137,7 +185,6 @@ pub(super) async fn search_issues(
         }
     }
     let total = items.len();
-    let (per_page, page) = page_params(&q);
     let items: Vec<Value> = items
         .into_iter()
         .skip((page - 1) * per_page)
@@ -209,10 +256,18 @@ fn check_app_jwt(headers: &HeaderMap, app_id: u64, pem: &str) -> Result<(), (Sta
 pub(super) async fn rate_limit(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> Response {
     let data = fake.lock();
     let limit = fake.options.hourly_limit();
-    let (used, reset) = caller(&fake, &data, &headers)
-        .and_then(|(t, _)| data.used.get(&t).copied())
-        .unwrap_or((0, now_ms() / 1000 + 3600));
-    let core = json!({"limit": limit, "used": used, "remaining": limit.saturating_sub(used), "reset": reset});
-    axum::Json(json!({"resources": {"core": core, "search": {"limit": 30, "used": 0, "remaining": 30, "reset": reset}}, "rate": core}))
-        .into_response()
+    let token = caller(&fake, &data, &headers)
+        .map(|(t, _)| t)
+        .unwrap_or_default();
+    let window = |resource: &str, limit: u32, secs: i64| {
+        let (used, reset) = data
+            .used
+            .get(&format!("{resource}:{token}"))
+            .copied()
+            .unwrap_or((0, now_ms() / 1000 + secs));
+        json!({"limit": limit, "used": used, "remaining": limit.saturating_sub(used), "reset": reset})
+    };
+    let core = window("core", limit, 3600);
+    let search = window("search", 30, 60);
+    axum::Json(json!({"resources": {"core": core, "search": search}, "rate": core})).into_response()
 }

@@ -1,6 +1,6 @@
 //! The fake GitHub's issue routes (list, create, get, update) and the milestone list.
 
-use super::guard::{Input, invalid, login_of, not_found, paged};
+use super::guard::{Input, error, invalid, invalid_because, login_of, not_found, paged};
 use super::state::{Fake, IssueData};
 use super::{IssuePath, RepoPath};
 use crate::plumbing::{now_ms, strings};
@@ -60,12 +60,58 @@ fn labels_of(v: &Value) -> Option<Vec<String>> {
     })
 }
 
+/// The longest title and body GitHub stores ("title is too long (maximum is 256
+/// characters)", "body is too long (maximum is 65536 characters)").
+const MAX_TITLE: usize = 256;
+pub(super) const MAX_BODY: usize = 65_536;
+
+/// The `state_reason` values the OpenAPI description lists (`null` clears it).
+const STATE_REASONS: [&str; 4] = ["completed", "not_planned", "duplicate", "reopened"];
+
 /// A title that is not blank; GitHub takes a number as its text.
 fn title_of(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// GitHub's 422 for a text over `max` characters, if `text` is one.
+pub(super) fn too_long(
+    resource: &str,
+    field: &str,
+    text: Option<&str>,
+    max: usize,
+) -> Option<Response> {
+    let over = text.is_some_and(|t| t.chars().count() > max);
+    over.then(|| {
+        let message = format!("{field} is too long (maximum is {max} characters)");
+        invalid_because(resource, field, &message)
+    })
+}
+
+/// GitHub's refusal of a create's or an edit's title, body or state reason, if any (a
+/// missing title is refused by the request schema, a blank one by validation).
+fn refused_texts(input: &Value, create: bool) -> Option<Response> {
+    if create && input.get("title").is_none_or(Value::is_null) {
+        return Some(error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request.\n\n\"title\" wasn't supplied.",
+        ));
+    }
+    if input.get("title").is_some() && title_of(&input["title"]).is_none() {
+        return Some(invalid("Issue", "title", "missing_field"));
+    }
+    let long = too_long("Issue", "title", input["title"].as_str(), MAX_TITLE)
+        .or_else(|| too_long("Issue", "body", input["body"].as_str(), MAX_BODY));
+    if long.is_some() {
+        return long;
+    }
+    match input.get("state_reason") {
+        Some(Value::Null) | None => None,
+        Some(r) if r.as_str().is_some_and(|r| STATE_REASONS.contains(&r)) => None,
+        Some(_) => Some(invalid("Issue", "state_reason", "invalid")),
     }
 }
 
@@ -76,9 +122,10 @@ pub(super) async fn create_issue(
     Input(input): Input,
 ) -> Response {
     let repo = format!("{owner}/{name}");
-    let Some(title) = title_of(&input["title"]) else {
-        return invalid("Issue", "title", "missing_field");
-    };
+    if let Some(refused) = refused_texts(&input, true) {
+        return refused;
+    }
+    let title = title_of(&input["title"]).unwrap_or_default();
     let mut data = fake.lock();
     let login = login_of(&fake, &data, &headers);
     data.seq += 1;
@@ -145,6 +192,9 @@ pub(super) async fn update_issue(
     let Some(issue) = r.issues.get_mut(&number) else {
         return not_found();
     };
+    if let Some(refused) = refused_texts(&input, false) {
+        return refused;
+    }
     let before = issue.clone();
     // What was applied before a refused field stays applied.
     if let Err(field) = apply_edit(issue, &input, &milestones) {
@@ -202,10 +252,8 @@ fn apply_edit(
 /// Opens or closes `issue` as `state` and `state_reason` say; the error names the
 /// invalid field.
 fn apply_state(issue: &mut IssueData, input: &Value) -> Result<(), &'static str> {
+    // GitHub ignores `state_reason` unless `state` changes (the OpenAPI description).
     let Some(s) = input.get("state") else {
-        if let Some(reason) = input["state_reason"].as_str() {
-            issue.state_reason = Some(reason.to_string());
-        }
         return Ok(());
     };
     let was_closed = issue.state == "closed";

@@ -2,7 +2,10 @@
 //! paths, JSON shapes (every property the published OpenAPI description marks required),
 //! `Link` pagination, error bodies, rate-limit headers, 429s and secondary limits, app
 //! installation tokens (RS256 JWTs checked with the app's public key), and signed webhook
-//! deliveries. The contract tests check its answers against `@octokit/openapi`.
+//! deliveries. The contract tests check its answers against `@octokit/openapi`. It refuses
+//! what GitHub refuses: repositories a token may not reach (404) or write (403), invalid
+//! fields and over-long texts (422), searches beyond GitHub's limits (422, or 403 when the
+//! search rate limit of 30 a minute is spent).
 //!
 //! State is in memory: a fake lives as long as a test or a demo. This module holds what
 //! callers see and the route table; `state` the data, `guard` what runs before every
@@ -44,6 +47,10 @@ pub struct FakeOptions {
     /// Every n-th request is answered 429 with `Retry-After: 1` (0: never), so a whole run
     /// meets rate limits, not just its start.
     pub every_nth_429: u64,
+    /// What a token may do where: (token, `owner/name`, may write). A token named here
+    /// reaches only its repositories, read-only where it may not write (a fine-grained
+    /// token); a token not named here reaches every repository (a classic `repo` token).
+    pub grants: Vec<(String, String, bool)>,
 }
 
 impl FakeOptions {
@@ -54,6 +61,17 @@ impl FakeOptions {
         } else {
             self.rate_limit
         }
+    }
+
+    /// Whether `token` reaches `repo` (`None`: it cannot see it) and may write there.
+    pub(super) fn reach(&self, token: &str, repo: &str) -> Option<bool> {
+        if !self.grants.iter().any(|(t, _, _)| t == token) {
+            return Some(true);
+        }
+        self.grants
+            .iter()
+            .find(|(t, r, _)| t == token && r == repo)
+            .map(|(_, _, write)| *write)
     }
 
     /// How long an installation token lives, GitHub's hour unless a test set it.

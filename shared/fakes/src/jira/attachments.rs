@@ -1,8 +1,8 @@
 //! The fake Jira's attachment routes: multipart uploads to an issue (which demand
 //! `X-Atlassian-Token: no-check`, as Jira's XSRF check does) and the content download.
 
-use super::guard::{caller_account, issue_not_found, refused};
-use super::state::{AttachmentData, Fake, find_issue};
+use super::guard::{caller_account, caller_email, issue_not_found, refused, visible_issue};
+use super::state::{AttachmentData, Fake};
 use crate::plumbing::{Refusal, now_ms};
 use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -31,7 +31,7 @@ pub(super) async fn add_attachments(
         Err(refusal) => return *refusal,
     };
     let mut data = fake.lock();
-    let Some(mut issue) = find_issue(&data, &key).cloned() else {
+    let Some(mut issue) = visible_issue(&fake, &data, &headers, &key).cloned() else {
         return issue_not_found();
     };
     if files.is_empty() {
@@ -88,11 +88,14 @@ async fn uploads(mut multipart: Multipart) -> Result<Vec<Upload>, Refusal> {
 pub(super) async fn attachment_content(
     State(fake): State<Arc<Fake>>,
     Path(id): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
     let data = fake.lock();
+    let caller = caller_email(&headers);
     let found = data
         .issues
         .values()
+        .filter(|i| fake.can_browse(caller, &i.project))
         .flat_map(|i| i.attachments.iter())
         .find(|a| a.id.to_string() == id);
     match found {

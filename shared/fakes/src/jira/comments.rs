@@ -1,8 +1,8 @@
 //! The fake Jira's comment routes: list and add on an issue, edit by id.
 
 use super::fields::properties_of;
-use super::guard::{bad_request, caller_account, issue_not_found, refused};
-use super::state::{CommentData, Data, Fake, IssueData, find_issue};
+use super::guard::{bad_request, caller_account, issue_not_found, refused, visible_issue};
+use super::state::{CommentData, Data, Fake, IssueData};
 use crate::plumbing::{Refusal, now_ms};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -15,10 +15,11 @@ use std::sync::Arc;
 pub(super) async fn list_comments(
     State(fake): State<Arc<Fake>>,
     Path(key): Path<String>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let data = fake.lock();
-    let Some(issue) = find_issue(&data, &key) else {
+    let Some(issue) = visible_issue(&fake, &data, &headers, &key) else {
         return issue_not_found();
     };
     let start: usize = q.get("startAt").and_then(|v| v.parse().ok()).unwrap_or(0);
@@ -81,7 +82,7 @@ pub(super) async fn add_comment(
         Err(refusal) => return *refusal,
     };
     let mut data = fake.lock();
-    let Some(mut issue) = find_issue(&data, &key).cloned() else {
+    let Some(mut issue) = visible_issue(&fake, &data, &headers, &key).cloned() else {
         return issue_not_found();
     };
     data.seq += 1;
@@ -102,6 +103,7 @@ pub(super) async fn add_comment(
 pub(super) async fn edit_comment(
     State(fake): State<Arc<Fake>>,
     Path((key, comment_id)): Path<(String, String)>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let doc = match comment_request(&body) {
@@ -109,7 +111,7 @@ pub(super) async fn edit_comment(
         Err(refusal) => return *refusal,
     };
     let mut data = fake.lock();
-    let Some(mut issue) = find_issue(&data, &key).cloned() else {
+    let Some(mut issue) = visible_issue(&fake, &data, &headers, &key).cloned() else {
         return issue_not_found();
     };
     let now = now_ms();

@@ -3,7 +3,7 @@
 //! handlers answer with.
 
 use super::Fault;
-use super::state::{Data, Fake, account_of};
+use super::state::{Data, Fake, IssueData, account_of, find_issue};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -123,11 +123,26 @@ fn fault_answer(fault: Fault) -> Response {
     }
 }
 
-/// The account id of the caller the guard let through.
-pub(super) fn caller_account(data: &Data, headers: &HeaderMap) -> String {
-    let email = headers
+/// The email of the caller the guard let through.
+pub(super) fn caller_email(headers: &HeaderMap) -> &str {
+    headers
         .get("x-fake-caller")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    account_of(data, email)
+        .unwrap_or("")
+}
+
+/// The account id of the caller the guard let through.
+pub(super) fn caller_account(data: &Data, headers: &HeaderMap) -> String {
+    account_of(data, caller_email(headers))
+}
+
+/// The issue `key` names if the caller may browse its project: Jira answers an issue the
+/// caller cannot see as it answers one that does not exist (404).
+pub(super) fn visible_issue<'a>(
+    fake: &Fake,
+    data: &'a Data,
+    headers: &HeaderMap,
+    key: &str,
+) -> Option<&'a IssueData> {
+    find_issue(data, key).filter(|i| fake.can_browse(caller_email(headers), &i.project))
 }

@@ -1,9 +1,11 @@
 //! The fake Jira's issue routes: create, get, edit, and the workflow's transitions.
 
 use super::fields::{apply_fields, properties_of};
-use super::guard::{bad_payload, bad_request, caller_account, issue_not_found};
+use super::guard::{
+    bad_payload, bad_request, caller_account, caller_email, error, issue_not_found, visible_issue,
+};
 use super::render::transition_id;
-use super::state::{Fake, IssueData, STATUSES, find_issue};
+use super::state::{Data, Fake, ISSUE_TYPES, IssueData, STATUSES};
 use crate::plumbing::now_ms;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -22,6 +24,43 @@ fn project_of(fields: &Map<String, Value>) -> String {
         .to_string()
 }
 
+/// What a create lacks, all at once, as Jira lists it in `errors`: a project the caller
+/// may browse, an issue type the project has, a summary. The issue type's index otherwise.
+fn required(
+    fake: &Fake,
+    data: &Data,
+    caller: &str,
+    fields: &Map<String, Value>,
+) -> Result<usize, Value> {
+    let mut errors = Map::new();
+    let project = project_of(fields);
+    // Jira answers a project the caller may not browse as one that does not exist.
+    if !data.projects.contains_key(&project) || !fake.can_browse(caller, &project) {
+        errors.insert("project".into(), json!("Specify a valid project ID or key"));
+    }
+    let wanted = fields.get("issuetype");
+    let kind = wanted.and_then(|t| {
+        ISSUE_TYPES.iter().position(|(id, name, _, _)| {
+            t["id"].as_str() == Some(id) || t["name"].as_str() == Some(name)
+        })
+    });
+    match (wanted, kind) {
+        (None, _) => errors.insert("issuetype".into(), json!("Specify an issue type")),
+        (Some(_), None) => errors.insert("issuetype".into(), json!("Specify a valid issue type")),
+        _ => None,
+    };
+    if !fields.contains_key("summary") {
+        errors.insert(
+            "summary".into(),
+            json!("You must specify a summary of the issue."),
+        );
+    }
+    match kind {
+        Some(k) if errors.is_empty() => Ok(k),
+        _ => Err(Value::Object(errors)),
+    }
+}
+
 pub(super) async fn create_issue(
     State(fake): State<Arc<Fake>>,
     headers: HeaderMap,
@@ -32,20 +71,11 @@ pub(super) async fn create_issue(
     };
     let mut data = fake.lock();
     let fields = request["fields"].as_object().cloned().unwrap_or_default();
+    let kind = match required(&fake, &data, caller_email(&headers), &fields) {
+        Ok(kind) => kind,
+        Err(errors) => return error(StatusCode::BAD_REQUEST, &[], errors),
+    };
     let project = project_of(&fields);
-    if !data.projects.contains_key(&project) {
-        return bad_request("project", "valid project is required");
-    }
-    if fields
-        .get("issuetype")
-        .and_then(|t| t["name"].as_str().or(t["id"].as_str()))
-        .is_none()
-    {
-        return bad_request("issuetype", "Specify an issue type");
-    }
-    if !fields.contains_key("summary") {
-        return bad_request("summary", "You must specify a summary of the issue.");
-    }
     data.seq += 1;
     let id = 10_000 + data.seq;
     let number = data.projects.get(&project).copied().unwrap_or(0) + 1;
@@ -54,6 +84,7 @@ pub(super) async fn create_issue(
     let key = format!("{project}-{number}");
     let mut issue = IssueData {
         properties: properties_of(&request["properties"]),
+        issue_type: kind,
         ..IssueData::new(id, key, project.clone(), me.clone(), now)
     };
     if let Err((field, message)) = apply_fields(&fake, &data, &mut issue, &fields) {
@@ -69,10 +100,11 @@ pub(super) async fn create_issue(
 pub(super) async fn get_issue(
     State(fake): State<Arc<Fake>>,
     Path(key): Path<String>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let data = fake.lock();
-    let Some(issue) = find_issue(&data, &key) else {
+    let Some(issue) = visible_issue(&fake, &data, &headers, &key) else {
         return issue_not_found();
     };
     let props: Vec<&str> = q
@@ -96,7 +128,7 @@ pub(super) async fn edit_issue(
         return bad_payload();
     };
     let mut data = fake.lock();
-    let Some(mut issue) = find_issue(&data, &key).cloned() else {
+    let Some(mut issue) = visible_issue(&fake, &data, &headers, &key).cloned() else {
         return issue_not_found();
     };
     let fields = request["fields"].as_object().cloned().unwrap_or_default();
@@ -126,9 +158,10 @@ pub(super) async fn edit_issue(
 pub(super) async fn get_transitions(
     State(fake): State<Arc<Fake>>,
     Path(key): Path<String>,
+    headers: HeaderMap,
 ) -> Response {
     let data = fake.lock();
-    let Some(issue) = find_issue(&data, &key) else {
+    let Some(issue) = visible_issue(&fake, &data, &headers, &key) else {
         return issue_not_found();
     };
     axum::Json(json!({"expand": "transitions", "transitions": fake.transitions(issue.status)}))
@@ -143,7 +176,7 @@ pub(super) async fn do_transition(
 ) -> Response {
     let request: Value = serde_json::from_slice(&body).unwrap_or_default();
     let mut data = fake.lock();
-    let Some(mut issue) = find_issue(&data, &key).cloned() else {
+    let Some(mut issue) = visible_issue(&fake, &data, &headers, &key).cloned() else {
         return issue_not_found();
     };
     let wanted = request["transition"]["id"].as_str().unwrap_or("");

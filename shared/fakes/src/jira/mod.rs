@@ -5,9 +5,11 @@
 //! uploads that demand `X-Atlassian-Token: no-check`, dynamic webhooks with a JQL filter
 //! and expiry, 429s with `Retry-After`, and signed webhook deliveries.
 //!
-//! JQL: the clauses twinsync writes (`updated >= "-5m"` or a date, `issue.property[k].path
-//! = v`, `ORDER BY`) are read here; the rest is twinsync's trigger language (a JQL subset)
-//! checked on the mapped item. Anything else is refused as Jira refuses it, with a 400.
+//! JQL (`jql`): Jira's syntax, fields (system, `cf[N]` or a custom field's name, entity
+//! properties only when an app indexes them), operators per field type, text search with
+//! stemming, `currentUser()`, relative and absolute dates; anything else is refused as
+//! Jira refuses it, with a 400 and Jira's message. Accounts see only the projects they may
+//! browse: an issue elsewhere is a 404, a search leaves it out.
 //!
 //! State is in memory: a fake lives as long as a test or a demo. This module holds what
 //! callers see and the route table; `state` the data, `render` its JSON, `jql` the
@@ -56,6 +58,13 @@ pub struct FakeOptions {
     pub webhook_secret: String,
     /// Every n-th request is answered 429 with `Retry-After: 1` (0: never).
     pub every_nth_429: u64,
+    /// Issue entity properties an installed app indexes for JQL, as `key.path` (what a
+    /// Connect `jiraEntityProperties` or Forge `jira:entityProperty` module declares); JQL
+    /// on any other property is Jira's 400.
+    pub indexed_properties: Vec<String>,
+    /// The projects each account may browse (email, project key); an account not named
+    /// here sees every project.
+    pub project_access: Vec<(String, String)>,
 }
 
 /// A failure to inject into the next request.

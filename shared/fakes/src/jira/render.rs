@@ -1,7 +1,9 @@
 //! How the fake Jira's state looks in Jira's JSON: users, statuses, transitions,
 //! comments, attachments, and issues with the fields and properties asked for.
 
-use super::state::{AttachmentData, CommentData, Data, Fake, IssueData, PRIORITIES, STATUSES};
+use super::state::{
+    AttachmentData, CommentData, Data, Fake, ISSUE_TYPES, IssueData, PRIORITIES, STATUSES,
+};
 use serde_json::{Map, Value, json};
 use twinsync_jira::mapping::timestamp;
 
@@ -169,13 +171,9 @@ impl Fake {
         all.insert("labels".into(), json!(i.labels));
         all.insert("assignee".into(), user(&i.assignee));
         all.insert("reporter".into(), user(&i.reporter));
-        all.insert("creator".into(), user(&i.reporter));
+        all.insert("creator".into(), self.user(data, &i.creator));
         all.insert("project".into(), self.project(&i.project));
-        all.insert("issuetype".into(), json!({
-            "self": format!("{}/rest/api/3/issuetype/10002", self.base), "id": "10002",
-            "description": "A small, distinct piece of work.", "iconUrl": format!("{}/images/icons/task.svg", self.base),
-            "name": "Task", "subtask": false, "avatarId": 10318, "hierarchyLevel": 0
-        }));
+        all.insert("issuetype".into(), self.issue_type(i.issue_type));
         all.insert("comment".into(), self.comment_page(data, i));
         let attachments = i.attachments.iter().map(|a| self.attachment(data, a));
         all.insert("attachment".into(), Value::Array(attachments.collect()));
@@ -186,6 +184,15 @@ impl Fake {
             all.insert(id.clone(), value);
         }
         all
+    }
+
+    fn issue_type(&self, index: usize) -> Value {
+        let (id, name, description, level) = ISSUE_TYPES[index.min(ISSUE_TYPES.len() - 1)];
+        json!({
+            "self": format!("{}/rest/api/3/issuetype/{id}", self.base), "id": id,
+            "description": description, "iconUrl": format!("{}/images/icons/{}.svg", self.base, name.to_lowercase()),
+            "name": name, "subtask": false, "avatarId": 10318, "hierarchyLevel": level
+        })
     }
 
     fn priority(&self, index: usize) -> Value {

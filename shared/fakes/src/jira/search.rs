@@ -1,13 +1,13 @@
 //! The fake Jira's enhanced JQL search (`/rest/api/3/search/jql`, GET and POST), paged
 //! with `nextPageToken`.
 
-use super::guard::{bad_request, refused};
+use super::guard::{bad_request, caller_email, refused};
 use super::jql;
 use super::state::{Data, Fake, IssueData};
 use crate::plumbing::now_ms;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,9 +26,13 @@ struct SearchRequest {
     expand: Option<String>,
 }
 
-pub(super) async fn search_post(State(fake): State<Arc<Fake>>, body: Bytes) -> Response {
+pub(super) async fn search_post(
+    State(fake): State<Arc<Fake>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     match serde_json::from_slice::<SearchRequest>(&body) {
-        Ok(r) => search_answer(&fake, r),
+        Ok(r) => search_answer(&fake, caller_email(&headers), r),
         Err(e) => refused(
             StatusCode::BAD_REQUEST,
             &format!("Invalid request payload: {e}"),
@@ -38,6 +42,7 @@ pub(super) async fn search_post(State(fake): State<Arc<Fake>>, body: Bytes) -> R
 
 pub(super) async fn search_get(
     State(fake): State<Arc<Fake>>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let list = |k: &str| {
@@ -47,6 +52,7 @@ pub(super) async fn search_get(
     };
     search_answer(
         &fake,
+        caller_email(&headers),
         SearchRequest {
             jql: q.get("jql").cloned().unwrap_or_default(),
             next_page_token: q.get("nextPageToken").cloned(),
@@ -66,7 +72,17 @@ fn split_order(jql: &str) -> (&str, &str) {
     }
 }
 
-fn search_answer(fake: &Fake, request: SearchRequest) -> Response {
+/// The most issues a page holds: 5,000 when only ids or keys are asked for, fewer with
+/// fields ("API may return fewer items per page where a large number of fields are
+/// requested", Atlassian's enhanced search reference); a larger `maxResults` is clamped,
+/// not refused.
+fn page_size(request: &SearchRequest) -> usize {
+    let lean = request.fields.iter().all(|f| f == "id" || f == "key");
+    let cap = if lean { 5000 } else { 100 };
+    request.max_results.unwrap_or(50).clamp(1, cap)
+}
+
+fn search_answer(fake: &Fake, caller: &str, request: SearchRequest) -> Response {
     let data = fake.lock();
     let (filter, order) = split_order(&request.jql);
     if filter.trim().is_empty() {
@@ -76,7 +92,7 @@ fn search_answer(fake: &Fake, request: SearchRequest) -> Response {
             "Unbounded JQL queries are not allowed here. Please add a search restriction to your query.",
         );
     }
-    let found = match found(fake, &data, filter, order) {
+    let found = match found(fake, &data, caller, filter, order) {
         Ok(found) => found,
         Err(message) => return refused(StatusCode::BAD_REQUEST, &message),
     };
@@ -85,7 +101,7 @@ fn search_answer(fake: &Fake, request: SearchRequest) -> Response {
         .as_deref()
         .and_then(offset_of)
         .unwrap_or(0);
-    let max = request.max_results.unwrap_or(50).clamp(1, 5000);
+    let max = page_size(&request);
     let fields = if request.fields.is_empty() {
         "id".to_string()
     } else {
@@ -113,21 +129,22 @@ fn search_answer(fake: &Fake, request: SearchRequest) -> Response {
     axum::Json(body).into_response()
 }
 
-/// The issues `filter` finds, in the `order` asked for (`updated`, or ids, ascending
-/// unless `desc`); the error is Jira's 400 message.
+/// The issues `filter` finds for `caller` (only in projects it may browse), in the
+/// `order` asked for (`updated`, or creation, ascending unless `desc`); the error is
+/// Jira's 400 message.
 fn found<'a>(
     fake: &Fake,
     data: &'a Data,
+    caller: &str,
     filter: &str,
     order: &str,
 ) -> Result<Vec<&'a IssueData>, String> {
-    let now = now_ms();
-    let mut found = Vec::new();
-    for issue in data.issues.values() {
-        if jql::matches(fake, data, filter, issue, now)? {
-            found.push(issue);
-        }
-    }
+    let query = jql::Query::new(fake, data, filter, caller, now_ms())?;
+    let mut found: Vec<&IssueData> = data
+        .issues
+        .values()
+        .filter(|i| fake.can_browse(caller, &i.project) && query.matches(data, i))
+        .collect();
     let order = order.to_ascii_lowercase();
     if order.starts_with("updated") {
         found.sort_by_key(|i| (i.updated_ms, i.id));

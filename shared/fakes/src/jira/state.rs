@@ -16,6 +16,18 @@ pub(super) const STATUSES: [(&str, &str, &str, &str); 3] = [
     ("3", "In Progress", "indeterminate", "In Progress"),
     ("10001", "Done", "done", "Done"),
 ];
+/// The issue types every project has: id, name, description, hierarchy level.
+pub(super) const ISSUE_TYPES: [(&str, &str, &str, i64); 4] = [
+    ("10002", "Task", "A small, distinct piece of work.", 0),
+    ("10003", "Bug", "A problem or error.", 0),
+    ("10004", "Story", "A user story.", 0),
+    (
+        "10000",
+        "Epic",
+        "A big user story that needs to be broken down.",
+        1,
+    ),
+];
 pub(super) const PRIORITIES: [(&str, &str); 5] = [
     ("1", "Highest"),
     ("2", "High"),
@@ -49,6 +61,8 @@ pub(super) struct IssueData {
     pub(super) id: u64,
     pub(super) key: String,
     pub(super) project: String,
+    /// Its index in [`ISSUE_TYPES`].
+    pub(super) issue_type: usize,
     pub(super) summary: String,
     pub(super) description: Option<Value>,
     pub(super) status: usize,
@@ -56,6 +70,8 @@ pub(super) struct IssueData {
     pub(super) labels: Vec<String>,
     pub(super) assignee: Option<String>,
     pub(super) reporter: Option<String>,
+    /// Who created it; unlike the reporter, nobody can change it.
+    pub(super) creator: String,
     pub(super) custom: BTreeMap<String, Value>,
     pub(super) properties: BTreeMap<String, Value>,
     pub(super) comments: Vec<CommentData>,
@@ -65,20 +81,22 @@ pub(super) struct IssueData {
 }
 
 impl IssueData {
-    /// A new issue `key` of `project` as Jira makes it: "To Do", priority "High",
+    /// A new task `key` of `project` as Jira makes it: "To Do", priority "High",
     /// reported by its creator, made at `now`.
-    pub(super) fn new(id: u64, key: String, project: String, reporter: String, now: i64) -> Self {
+    pub(super) fn new(id: u64, key: String, project: String, creator: String, now: i64) -> Self {
         IssueData {
             id,
             key,
             project,
+            issue_type: 0,
             summary: String::new(),
             description: None,
             status: 0,
             priority: Some(2),
             labels: Vec::new(),
             assignee: None,
-            reporter: Some(reporter),
+            reporter: Some(creator.clone()),
+            creator,
             custom: BTreeMap::new(),
             properties: BTreeMap::new(),
             comments: Vec::new(),
@@ -142,6 +160,15 @@ pub(super) fn find_issue<'a>(data: &'a Data, key: &str) -> Option<&'a IssueData>
     }
 }
 
+impl Fake {
+    /// Whether the account `email` may browse `project`.
+    pub(super) fn can_browse(&self, email: &str, project: &str) -> bool {
+        let access = &self.options.project_access;
+        !access.iter().any(|(e, _)| e == email)
+            || access.iter().any(|(e, p)| e == email && p == project)
+    }
+}
+
 /// The account id of `email`, empty for someone unknown.
 pub(super) fn account_of(data: &Data, email: &str) -> String {
     data.accounts
@@ -175,6 +202,16 @@ impl FakeJira {
                     .and_then(|v| v["origin"].as_str().map(str::to_string))
             })
             .collect()
+    }
+
+    /// Makes an issue look created at `created` (an issue made long ago).
+    pub fn backdate_created(&self, key: &str, created: &str) {
+        let mut data = self.fake.lock();
+        if let Some(id) = find_issue(&data, key).map(|i| i.id)
+            && let Some(i) = data.issues.get_mut(&id)
+        {
+            i.created_ms = millis(created);
+        }
     }
 
     /// Makes an issue's `updated` look older (a late webhook, an old item).

@@ -70,6 +70,8 @@ pub(super) fn config(jira_url: &str, github_url: &str, ca_file: &Path) -> Proces
         requests_per_minute: Some(100_000),
         burst: Some(1_000),
         attachment_max_bytes: None,
+        origin_field: None,
+        origin_lookback_minutes: None,
     });
     let mut github = instance(
         "github",
@@ -265,6 +267,7 @@ pub(super) async fn start_fakes(ca: &DemoCa) -> Result<(FakeJira, FakeGithub), S
             custom_fields: vec![],
             webhook_secret: "jira-hook-secret".into(),
             every_nth_429: 40,
+            ..twinsync_fakes::jira::FakeOptions::default()
         },
         ca.server(),
     )

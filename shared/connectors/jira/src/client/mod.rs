@@ -4,12 +4,20 @@
 //! (`RateGate` of twinsync-connector-kit), then Jira's answer read for its limits. A 429 (or a 503 with
 //! `Retry-After`) becomes `PortError::RateLimited` with the wait Jira asked for: the
 //! handler hands it to the queue, which extends the message's visibility instead of
-//! sleeping in a worker.
+//! sleeping in a worker. `fields` writes a create's or an edit's fields in Jira's words
+//! (people by email, custom fields by name); `find` finds issues again by their origin
+//! marker; `hooks` registers and refreshes webhooks; `workflow` moves statuses by
+//! transitions; `attachments` copies files over.
+
+mod attachments;
+mod fields;
+mod find;
+mod hooks;
+mod workflow;
 
 use crate::config::JiraConfig;
-use crate::mapping::{
-    FIELDS, FieldIndex, ORIGIN_PROPERTY, custom_input, field_index, origin_property, to_item,
-};
+use crate::mapping::{FIELDS, FieldIndex, ORIGIN_PROPERTY, origin_property};
+use crate::origin::{OriginSearch, origin_token};
 use crate::{JiraError, adf, webhook};
 use async_trait::async_trait;
 use reqwest::RequestBuilder;
@@ -18,7 +26,7 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::time::Duration;
 use twinsync_connector_kit::outbound::{self, ClientOptions};
-use twinsync_connector_kit::target::{self, Reach};
+use twinsync_connector_kit::target::Reach;
 use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -40,6 +48,8 @@ pub struct JiraTracker {
     fields: tokio::sync::Mutex<Option<FieldIndex>>,
     /// The status new issues start in, per project, learned from the first create.
     initial_status: tokio::sync::Mutex<HashMap<String, String>>,
+    /// How issues are found again, settled at the first need (`find::origin_search`).
+    origin_search: tokio::sync::Mutex<Option<OriginSearch>>,
 }
 
 /// Jira explains errors as `{"errorMessages": [...], "errors": {"field": "message"}}`.
@@ -70,7 +80,7 @@ pub fn explain(text: &str) -> String {
 }
 
 /// Markdown as the ADF Jira takes; text nested too deep is refused for good.
-fn markdown_to_adf(markdown: &str) -> PortResult<Value> {
+pub(crate) fn markdown_to_adf(markdown: &str) -> PortResult<Value> {
     adf::from_markdown(markdown).map_err(|e| PortError::Rejected(e.to_string()))
 }
 
@@ -117,6 +127,7 @@ impl JiraTracker {
             accounts: tokio::sync::Mutex::new(HashMap::new()),
             fields: tokio::sync::Mutex::new(None),
             initial_status: tokio::sync::Mutex::new(HashMap::new()),
+            origin_search: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -185,152 +196,6 @@ impl JiraTracker {
         }
     }
 
-    /// The custom fields by name, read once.
-    async fn field_index(&self) -> PortResult<FieldIndex> {
-        let mut cache = self.fields.lock().await;
-        if let Some(index) = cache.as_ref() {
-            return Ok(index.clone());
-        }
-        let fields = self.send(self.http.get(self.api("/field"))).await?;
-        let index = field_index(&fields);
-        *cache = Some(index.clone());
-        Ok(index)
-    }
-
-    /// The account id of the user with `email`, from the user search (cached).
-    pub async fn account_id(&self, email: &str) -> PortResult<Option<String>> {
-        if email.is_empty() {
-            return Ok(None);
-        }
-        if let Some(known) = self.accounts.lock().await.get(email) {
-            return Ok(known.clone());
-        }
-        let found = self
-            .send(
-                self.http
-                    .get(self.api("/user/search"))
-                    .query(&[("query", email)]),
-            )
-            .await?;
-        let id = found
-            .as_array()
-            .and_then(|users| {
-                users
-                    .iter()
-                    .find(|u| {
-                        u["emailAddress"]
-                            .as_str()
-                            .is_some_and(|e| e.eq_ignore_ascii_case(email))
-                    })
-                    .or_else(|| (users.len() == 1).then(|| &users[0]))
-            })
-            .and_then(|u| u["accountId"].as_str().map(str::to_string));
-        if id.is_none() {
-            tracing::warn!(instance = %self.instance, %email, "no Jira account for this email; the user is left as is");
-        }
-        self.accounts
-            .lock()
-            .await
-            .insert(email.to_string(), id.clone());
-        Ok(id)
-    }
-
-    /// The `fields` of a create or an edit, in Jira's words.
-    async fn fields(&self, update: &ItemUpdate) -> PortResult<serde_json::Map<String, Value>> {
-        let mut fields = serde_json::Map::new();
-        if let Some(s) = &update.summary {
-            fields.insert("summary".into(), json!(s));
-        }
-        if let Some(d) = &update.description {
-            let doc = if d.trim().is_empty() {
-                Value::Null
-            } else {
-                markdown_to_adf(d)?
-            };
-            fields.insert("description".into(), doc);
-        }
-        if let Some(labels) = &update.labels {
-            // Jira labels cannot hold spaces.
-            let labels: Vec<String> = labels.iter().map(|l| l.replace(' ', "_")).collect();
-            fields.insert("labels".into(), json!(labels));
-        }
-        if let Some(p) = &update.priority {
-            fields.insert(
-                "priority".into(),
-                if p.is_empty() {
-                    Value::Null
-                } else {
-                    json!({ "name": p })
-                },
-            );
-        }
-        match &update.assignee {
-            Some(None) => {
-                fields.insert("assignee".into(), Value::Null);
-            }
-            Some(Some(user)) => {
-                if let Some(id) = self.account_id(&user.email).await? {
-                    fields.insert("assignee".into(), json!({ "accountId": id }));
-                }
-            }
-            None => {}
-        }
-        if let Some(custom) = &update.custom_fields
-            && !custom.is_empty()
-        {
-            let index = self.field_index().await?;
-            for (name, value) in custom {
-                match index.get(name) {
-                    Some((id, schema)) => {
-                        fields.insert(id.clone(), custom_input(schema, value));
-                    }
-                    None if name.starts_with("customfield_") => {
-                        fields.insert(name.clone(), value.clone());
-                    }
-                    None => {
-                        tracing::debug!(instance = %self.instance, field = %name, "no such Jira custom field; not written");
-                    }
-                }
-            }
-        }
-        Ok(fields)
-    }
-
-    /// Moves the issue to `target` through the workflow: the transition that reaches it.
-    async fn transition(&self, key: &str, target: &str) -> PortResult<bool> {
-        let available = self
-            .send(
-                self.http
-                    .get(self.api(&format!("/issue/{key}/transitions"))),
-            )
-            .await?;
-        let transitions = available["transitions"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let found = transitions.iter().find(|t| {
-            t["to"]["name"]
-                .as_str()
-                .is_some_and(|n| n.eq_ignore_ascii_case(target))
-        });
-        let Some(t) = found else {
-            return Ok(false);
-        };
-        self.send(
-            self.http
-                .post(self.api(&format!("/issue/{key}/transitions")))
-                .json(&json!({ "transition": { "id": t["id"] } })),
-        )
-        .await?;
-        Ok(true)
-    }
-
-    fn no_transition(key: &str, target: &str) -> PortError {
-        PortError::Rejected(format!(
-            "Jira's workflow has no transition that takes {key} to {target:?}: add one, or map the status in the rules"
-        ))
-    }
-
     async fn comments(&self, key: &str) -> PortResult<Vec<Value>> {
         let mut out = Vec::new();
         loop {
@@ -355,68 +220,26 @@ impl JiraTracker {
         }
     }
 
-    /// One page of a JQL search (the enhanced endpoint, `nextPageToken` paging).
+    /// One page of a JQL search (the enhanced endpoint, `nextPageToken` paging) with the
+    /// fields a read needs and their names.
     async fn search(&self, jql: &str, page: Option<String>, max: u32) -> PortResult<Value> {
-        let mut body = json!({
+        let body = json!({
             "jql": jql,
             "fields": FIELDS.split(',').collect::<Vec<_>>(),
             "properties": [ORIGIN_PROPERTY],
             "expand": "names",
             "maxResults": max,
         });
+        self.search_page(body, page).await
+    }
+
+    /// One page of the enhanced search with `body`, from `page` on.
+    async fn search_page(&self, mut body: Value, page: Option<String>) -> PortResult<Value> {
         if let Some(token) = page {
             body["nextPageToken"] = json!(token);
         }
         self.send(self.http.post(self.api("/search/jql")).json(&body))
             .await
-    }
-
-    /// Registers a webhook for this node's URL with a JQL filter, or refreshes the one
-    /// registered before (Jira drops REST-registered webhooks after 30 days).
-    pub async fn subscribe(&self, url: &str, jql: &str) -> PortResult<Vec<u64>> {
-        let existing = self.send(self.http.get(self.api("/webhook"))).await?;
-        let ids: Vec<u64> = existing["values"]
-            .as_array()
-            .map(|hooks| {
-                hooks
-                    .iter()
-                    .filter(|h| h["url"].as_str() == Some(url))
-                    .filter_map(|h| h["id"].as_u64())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if !ids.is_empty() {
-            self.send(
-                self.http
-                    .put(self.api("/webhook/refresh"))
-                    .json(&json!({ "webhookIds": ids })),
-            )
-            .await?;
-            return Ok(ids);
-        }
-        let made = self
-            .send(self.http.post(self.api("/webhook")).json(&json!({
-                "url": url,
-                "webhooks": [{ "events": webhook::EVENTS, "jqlFilter": jql }]
-            })))
-            .await?;
-        let results = made["webhookRegistrationResult"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        let mut out = Vec::new();
-        for r in results {
-            match r["createdWebhookId"].as_u64() {
-                Some(id) => out.push(id),
-                None => {
-                    return Err(PortError::Rejected(format!(
-                        "Jira refused the webhook: {}",
-                        r["errors"]
-                    )));
-                }
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -458,7 +281,7 @@ impl Tracker for JiraTracker {
         } else {
             Vec::new()
         };
-        Ok(Some(to_item(&self.config.base_url, &issue, &comments)))
+        self.item_of(&issue, &comments).await.map(Some)
     }
 
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
@@ -486,13 +309,19 @@ impl Tracker for JiraTracker {
             "issuetype".into(),
             json!({ "name": self.config.issue_type }),
         );
-        // The origin marker is written with the issue, so no crash can leave it unmarked.
+        let search = self.origin_search().await?;
+        if let OriginSearch::Field { id, .. } = &search {
+            fields.insert(id.clone(), json!(origin_token(origin)));
+        }
+        // The origin marker (and its searchable token) is written with the issue, so no
+        // crash can leave it unmarked.
         let created = self
             .send(self.http.post(self.api("/issue")).json(&json!({
                 "fields": fields,
                 "properties": origin_property(origin),
             })))
-            .await?;
+            .await
+            .map_err(|e| self.explain_create(e, &search, project))?;
         let key = created["key"]
             .as_str()
             .ok_or_else(|| PortError::Rejected("Jira created an issue without a key".into()))?
@@ -590,89 +419,19 @@ impl Tracker for JiraTracker {
     }
 
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
-        let max = self.config.attachment_max_bytes;
-        if attachment.size > max {
-            return Err(PortError::Rejected(format!(
-                "attachment {:?} is {} bytes, over this Jira's limit of {max} bytes: it was not uploaded",
-                attachment.filename, attachment.size
-            )));
-        }
-        // A literal private address never meets the resolver's check: refuse it here.
-        let url = target::check_target(&attachment.url, Reach::for_base_url(&self.config.base_url))
-            .map_err(|e| PortError::Rejected(format!("attachment not downloaded: {e}")))?;
-        // Jira's token goes only to this Jira's exact origin, never to a look-alike host.
-        let mut download = self.http.get(url);
-        if target::same_origin(&attachment.url, &self.config.base_url) {
-            download = download.header("authorization", &self.authorization);
-        }
-        let response = download
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| {
-                PortError::Unavailable(format!(
-                    "cannot download {}: {}",
-                    attachment.url,
-                    outbound::describe(&e)
-                ))
-            })?;
-        let bytes = outbound::read_capped(
-            response,
-            max,
-            &format!("attachment {:?}", attachment.filename),
-        )
-        .await?;
-        let mime = if attachment.mime_type.is_empty() {
-            "application/octet-stream"
-        } else {
-            attachment.mime_type.as_str()
-        };
-        let part = reqwest::multipart::Part::bytes(bytes)
-            .file_name(attachment.filename.clone())
-            .mime_str(mime)
-            .map_err(|e| PortError::Rejected(format!("attachment type {mime:?}: {e}")))?;
-        let uploaded = self
-            .send(
-                self.http
-                    .post(self.api(&format!("/issue/{key}/attachments")))
-                    // Jira refuses multipart uploads without it (XSRF protection).
-                    .header("x-atlassian-token", "no-check")
-                    .multipart(reqwest::multipart::Form::new().part("file", part)),
-            )
-            .await?;
-        let first = uploaded
-            .as_array()
-            .and_then(|a| a.first())
-            .ok_or_else(|| PortError::Rejected("Jira stored no attachment".into()))?;
-        Ok(Attachment {
-            remote_id: Some(
-                attachment
-                    .remote_id
-                    .clone()
-                    .unwrap_or_else(|| attachment.id.clone()),
-            ),
-            ..crate::mapping::attachment(first)
-        })
+        self.upload(key, attachment).await
     }
 
-    /// A JQL search on the origin property. (On Jira Cloud, entity properties are
-    /// searchable when an app's descriptor indexes them; see README.)
+    /// Candidates from a search Jira Cloud runs without an app, each checked by its
+    /// origin property (`crate::origin`): JQL cannot name the property unless an app
+    /// indexes it (<https://developer.atlassian.com/cloud/jira/platform/modules/entity-property/>).
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
         let project = if project.trim().is_empty() {
             self.config.project.as_str()
         } else {
             project
         };
-        let jql = format!(
-            "project = {} AND issue.property[{ORIGIN_PROPERTY}].origin = {}",
-            jql_string(project),
-            jql_string(origin)
-        );
-        let found = self.search(&jql, None, 1).await?;
-        match found["issues"][0]["key"].as_str() {
-            Some(key) => self.get_item(key).await,
-            None => Ok(None),
-        }
+        self.find_again(project, origin).await
     }
 
     async fn search_updated(
@@ -691,20 +450,14 @@ impl Tracker for JiraTracker {
         }
         let jql = format!("{} ORDER BY updated ASC, key ASC", clauses.join(" AND "));
         let found = self.search(&jql, page, 100).await?;
-        let items = found["issues"]
-            .as_array()
-            .map(|list| {
-                list.iter()
-                    .map(|issue| {
-                        let mut issue = issue.clone();
-                        if issue.get("names").is_none() {
-                            issue["names"] = found["names"].clone();
-                        }
-                        to_item(&self.config.base_url, &issue, &[])
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut items = Vec::new();
+        for issue in found["issues"].as_array().into_iter().flatten() {
+            let mut issue = issue.clone();
+            if issue.get("names").is_none() {
+                issue["names"] = found["names"].clone();
+            }
+            items.push(self.item_of(&issue, &[]).await?);
+        }
         let next = if found["isLast"].as_bool() == Some(false) {
             found["nextPageToken"].as_str().map(str::to_string)
         } else {
@@ -713,7 +466,10 @@ impl Tracker for JiraTracker {
         Ok(ItemPage { items, next })
     }
 
+    /// Checks how issues are found again first: the node's start calls this, so a
+    /// misconfigured origin field stops the start with the reason.
     async fn register_webhook(&self, url: &str) -> PortResult<bool> {
+        self.origin_search().await?;
         let jql = format!("project = {}", jql_string(&self.config.project));
         self.subscribe(url, &jql).await?;
         Ok(true)

@@ -9,7 +9,8 @@
 use crate::auth::Auth;
 use crate::config::GithubConfig;
 use crate::mapping::{
-    Directory, GhComment, GhIssue, attachment_comment, key_of, split_key, split_repo, timestamp,
+    Directory, GhComment, GhIssue, SyncAuthor, attachment_comment, key_of, split_key, split_repo,
+    timestamp,
 };
 use crate::{GithubError, webhook};
 use async_trait::async_trait;
@@ -39,6 +40,8 @@ pub struct GithubTracker {
     /// without reading the text again.
     origins: Mutex<HashMap<String, Option<String>>>,
     milestones: tokio::sync::Mutex<HashMap<String, HashMap<String, u64>>>,
+    /// Whose comments carry sync markers, learnt on first need.
+    sync_author: tokio::sync::OnceCell<SyncAuthor>,
 }
 
 fn header_i64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
@@ -108,6 +111,7 @@ impl GithubTracker {
             gate: RateGate::per_minute(per_minute, burst),
             origins: Mutex::new(HashMap::new()),
             milestones: tokio::sync::Mutex::new(HashMap::new()),
+            sync_author: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -248,8 +252,26 @@ impl GithubTracker {
         Ok(out)
     }
 
-    fn item(&self, issue: &GhIssue, comments: &[GhComment]) -> Item {
-        let item = issue.to_item(comments, &self.users);
+    /// The account this connector writes as: the token's login (`GET /user`), or any
+    /// `[bot]` account for a GitHub App, whose installation cannot call `/user`.
+    async fn sync_author(&self) -> PortResult<&SyncAuthor> {
+        self.sync_author
+            .get_or_try_init(|| async {
+                match &self.auth {
+                    Auth::App { .. } => Ok(SyncAuthor::AppBot),
+                    Auth::Token(_) => {
+                        let (me, _) = self.get(&self.url("/user")).await?;
+                        Ok(SyncAuthor::Login(
+                            Self::parse::<crate::mapping::GhUser>(me)?.login,
+                        ))
+                    }
+                }
+            })
+            .await
+    }
+
+    fn item(&self, issue: &GhIssue, comments: &[GhComment], sync: &SyncAuthor) -> Item {
+        let item = issue.to_item(comments, &self.users, sync);
         self.remember(item.key.clone(), item.origin.clone());
         for c in comments {
             let (_, origin) = split_origin(c.body.as_deref().unwrap_or(""));
@@ -416,7 +438,12 @@ impl Tracker for GithubTracker {
         } else {
             Vec::new()
         };
-        Ok(Some(self.item(&issue, &comments)))
+        let sync = if comments.is_empty() {
+            &SyncAuthor::Nobody
+        } else {
+            self.sync_author().await?
+        };
+        Ok(Some(self.item(&issue, &comments, sync)))
     }
 
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
@@ -472,7 +499,7 @@ impl Tracker for GithubTracker {
                 .await?;
             issue = Self::parse(closed)?;
         }
-        Ok(self.item(&issue, &[]))
+        Ok(self.item(&issue, &[], &SyncAuthor::Nobody))
     }
 
     /// Edits the issue; the answer has no comments (read the item for those).
@@ -497,7 +524,7 @@ impl Tracker for GithubTracker {
                 .0
         };
         let issue: GhIssue = Self::parse(answer)?;
-        Ok(self.item(&issue, &[]))
+        Ok(self.item(&issue, &[], &SyncAuthor::Nobody))
     }
 
     async fn add_comment(
@@ -643,7 +670,7 @@ impl Tracker for GithubTracker {
         let items = issues
             .iter()
             .filter(|i| !i.is_pull_request())
-            .map(|i| self.item(i, &[]))
+            .map(|i| self.item(i, &[], &SyncAuthor::Nobody))
             .filter(|item| filter.as_ref().is_none_or(|f| f.matches(item)))
             .collect();
         Ok(ItemPage { items, next })

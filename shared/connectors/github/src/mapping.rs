@@ -183,6 +183,30 @@ pub fn version(issue: &GhIssue) -> u64 {
 
 const ATTACHMENT: &str = "attachment:";
 
+/// Whose comments may carry sync markers. Anyone can end a comment with a marker's text:
+/// only the sync account's comments are taken as attachments or as synced comments, so a
+/// person cannot make the node fetch a URL or hide a comment from sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncAuthor {
+    /// The token's own account (`GET /user`).
+    Login(String),
+    /// A GitHub App's installation posts as its `[bot]` account.
+    AppBot,
+    /// No comments were read, so nobody's are taken.
+    Nobody,
+}
+
+impl SyncAuthor {
+    fn wrote(&self, comment: &GhComment) -> bool {
+        let login = comment.user.as_ref().map(|u| u.login.as_str());
+        match (self, login) {
+            (SyncAuthor::Login(me), Some(login)) => login == me,
+            (SyncAuthor::AppBot, Some(login)) => login.ends_with("[bot]"),
+            (SyncAuthor::Nobody, _) | (_, None) => false,
+        }
+    }
+}
+
 /// The comment that stands for an attachment GitHub cannot store.
 pub fn attachment_comment(attachment: &Attachment) -> String {
     let name = attachment.filename.replace(['[', ']'], "");
@@ -238,7 +262,7 @@ impl GhIssue {
     }
 
     /// The domain item, with the comments given (the issue JSON has only their count).
-    pub fn to_item(&self, comments: &[GhComment], users: &Directory) -> Item {
+    pub fn to_item(&self, comments: &[GhComment], users: &Directory, sync: &SyncAuthor) -> Item {
         let repo = self.repo();
         let (description, origin) = split_origin(self.body.as_deref().unwrap_or(""));
         let mut item = Item {
@@ -270,7 +294,11 @@ impl GhIssue {
                 .insert("milestone".into(), serde_json::json!(m.title));
         }
         for c in comments {
-            let (text, marker) = split_origin(c.body.as_deref().unwrap_or(""));
+            let (text, marker) = match split_origin(c.body.as_deref().unwrap_or("")) {
+                (text, Some(marker)) if sync.wrote(c) => (text, Some(marker)),
+                // A marker someone else wrote is just text of theirs.
+                _ => (c.body.clone().unwrap_or_default(), None),
+            };
             match marker.as_deref().and_then(|m| m.strip_prefix(ATTACHMENT)) {
                 Some(id) => item.attachments.push(attachment_from(c, &text, id)),
                 None => item.comments.push(Comment {
@@ -332,11 +360,31 @@ mod tests {
             GhComment {
                 id: 12,
                 body: Some(attachment_comment(&attachment)),
+                user: Some(GhUser {
+                    login: "octocat".into(),
+                    id: 1,
+                }),
+                ..GhComment::default()
+            },
+            // Someone else ends a comment with an attachment marker: it stays their text.
+            GhComment {
+                id: 13,
+                body: Some(attachment_comment(&Attachment {
+                    url: "http://169.254.169.254/latest/meta-data".into(),
+                    ..attachment.clone()
+                })),
+                user: Some(GhUser {
+                    login: "mallory".into(),
+                    id: 66,
+                }),
                 ..GhComment::default()
             },
         ];
-        let item = issue(&with_origin("Body\r\nline", Some("twinsync:c:PROJ-1")))
-            .to_item(&comments, &users);
+        let item = issue(&with_origin("Body\r\nline", Some("twinsync:c:PROJ-1"))).to_item(
+            &comments,
+            &users,
+            &SyncAuthor::Login("octocat".into()),
+        );
         assert_eq!(item.key, "octo/demo#7");
         assert_eq!(item.project, "octo/demo");
         assert_eq!(item.description, "Body\nline");
@@ -349,9 +397,18 @@ mod tests {
             Some("octocat@users.noreply.github.com")
         );
         assert_eq!(item.custom_fields["state_reason"], "completed");
-        assert_eq!(item.comments.len(), 1);
+        assert_eq!(item.comments.len(), 2);
         assert_eq!(item.comments[0].origin.as_deref(), Some("twinsync:c:3"));
-        assert_eq!(item.attachments.len(), 1);
+        assert_eq!(
+            item.comments[1].origin, None,
+            "a forged marker is not an origin"
+        );
+        assert!(item.comments[1].body.contains("169.254.169.254"));
+        assert_eq!(
+            item.attachments.len(),
+            1,
+            "the forged attachment is not one"
+        );
         let a = &item.attachments[0];
         assert_eq!(
             (

@@ -271,3 +271,40 @@ pub(super) async fn rate_limit(State(fake): State<Arc<Fake>>, headers: HeaderMap
     let search = window("search", 30, 60);
     axum::Json(json!({"resources": {"core": core, "search": search}, "rate": core})).into_response()
 }
+
+/// `GET /user`: the token's own account, as GitHub's public-user. An app installation has
+/// no user behind it: GitHub answers 403.
+pub(super) async fn authenticated_user(
+    State(fake): State<Arc<Fake>>,
+    headers: HeaderMap,
+) -> Response {
+    let login = login_of(&fake, &fake.lock(), &headers);
+    if login.ends_with("[bot]") {
+        return error(
+            StatusCode::FORBIDDEN,
+            "Resource not accessible by integration",
+        );
+    }
+    let mut user = fake.user(&login);
+    let created = ts(0);
+    if let Some(u) = user.as_object_mut() {
+        for (key, value) in [
+            ("name", Value::Null),
+            ("company", Value::Null),
+            ("blog", json!("")),
+            ("location", Value::Null),
+            ("email", Value::Null),
+            ("hireable", Value::Null),
+            ("bio", Value::Null),
+            ("public_repos", json!(0)),
+            ("public_gists", json!(0)),
+            ("followers", json!(0)),
+            ("following", json!(0)),
+            ("created_at", json!(created)),
+            ("updated_at", json!(created)),
+        ] {
+            u.insert(key.into(), value);
+        }
+    }
+    axum::Json(user).into_response()
+}

@@ -159,6 +159,7 @@ fn router(fake: Arc<state::Fake>) -> Router {
         .route("/search/issues", get(hooks::search_issues))
         .route(guard::INSTALLATION_TOKENS, post(hooks::installation_token))
         .route("/rate_limit", get(hooks::rate_limit))
+        .route("/user", get(hooks::authenticated_user))
         .route_layer(middleware::from_fn_with_state(fake.clone(), guard::guard))
         .fallback(|| async { guard::not_found() })
         .with_state(fake)

@@ -5,6 +5,7 @@ mod admin;
 mod demo;
 mod github;
 mod https;
+mod invite_pairs;
 mod jira;
 mod nodes;
 mod redmine;

@@ -16,7 +16,8 @@ use twinsync_security::{derive_key, sign_request};
 
 use crate::support::Admin;
 
-fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
+/// A process with one sandbox tracker and one node on it, with no connection.
+pub(crate) fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
     ProcessConfig {
         sandbox: vec![SandboxSection {
             id: sandbox.into(),

@@ -168,6 +168,9 @@ impl Tracker for FaultyTracker {
     fn calls(&self) -> u64 {
         self.inner.calls()
     }
+    async fn has_project(&self, project: &str) -> PortResult<Option<bool>> {
+        self.inner.has_project(project).await
+    }
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
         self.inner.get_item(key).await
     }

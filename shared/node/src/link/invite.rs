@@ -207,34 +207,10 @@ pub struct Handshake {
 pub async fn accept(node: &Node, code: &str, req: &LinkRequest) -> NodeResult<Connection> {
     let invitation =
         Invitation::decode(code, node.now_ms()).map_err(|e| NodeError::Operation(e.to_string()))?;
-    if invitation.initiator_node == node.id {
-        return Err(NodeError::Operation(
-            "a node cannot accept its own invitation".into(),
-        ));
-    }
     // Everything that can be wrong on this side is checked before the handshake spends
     // the code.
+    let url = acceptor_url(node, &invitation).await?;
     let (kind, triggers) = check_request(node, req).await?;
-    let private = invitation.connection_type == "private";
-    let url = if private {
-        None
-    } else {
-        Some(
-            node.public_url()
-                .ok_or_else(|| NodeError::Operation("this node has no public URL yet".into()))?,
-        )
-    };
-    if node
-        .connections
-        .get(&invitation.connection_id)
-        .await?
-        .is_some()
-    {
-        return Err(NodeError::Operation(format!(
-            "connection {} exists on this node",
-            invitation.connection_id
-        )));
-    }
     send_handshake(
         node,
         &invitation,
@@ -252,20 +228,7 @@ pub async fn accept(node: &Node, code: &str, req: &LinkRequest) -> NodeResult<Co
         name: &invitation.connection_name,
         remote_node: &invitation.initiator_node,
         status: ConnectionStatus::Active,
-        link: Link {
-            kind: if private {
-                ConnectionKind::Private
-            } else {
-                req.kind
-            },
-            peer_url: Some(invitation.node_url.clone()),
-            secret: Secret(invitation.secret.clone()),
-            invitation_expires_ms: 0,
-            invitation_used: true,
-            pulls: private,
-            previous_secret: None,
-            previous_until_ms: 0,
-        },
+        link: accepted_link(&invitation, req),
     };
     let remote = ConnectorKind::parse(&invitation.tracker_type);
     let connection = new_connection(node, req, joining, first_version(kind, remote, triggers))?;
@@ -281,6 +244,52 @@ pub async fn accept(node: &Node, code: &str, req: &LinkRequest) -> NodeResult<Co
     )
     .await;
     Ok(connection)
+}
+
+/// Whether this node may accept `invitation`, and the URL it gives the inviting node
+/// (none for a private connection: this node pulls).
+async fn acceptor_url(node: &Node, invitation: &Invitation) -> NodeResult<Option<String>> {
+    if invitation.initiator_node == node.id {
+        return Err(NodeError::Operation(
+            "a node cannot accept its own invitation".into(),
+        ));
+    }
+    if node
+        .connections
+        .get(&invitation.connection_id)
+        .await?
+        .is_some()
+    {
+        return Err(NodeError::Operation(format!(
+            "connection {} exists on this node",
+            invitation.connection_id
+        )));
+    }
+    if invitation.connection_type == "private" {
+        return Ok(None);
+    }
+    node.public_url()
+        .map(Some)
+        .ok_or_else(|| NodeError::Operation("this node has no public URL yet".into()))
+}
+
+/// The acceptor's side of the trust: a private connection's acceptor pulls.
+fn accepted_link(invitation: &Invitation, req: &LinkRequest) -> Link {
+    let private = invitation.connection_type == "private";
+    Link {
+        kind: if private {
+            ConnectionKind::Private
+        } else {
+            req.kind
+        },
+        peer_url: Some(invitation.node_url.clone()),
+        secret: Secret(invitation.secret.clone()),
+        invitation_expires_ms: 0,
+        invitation_used: true,
+        pulls: private,
+        previous_secret: None,
+        previous_until_ms: 0,
+    }
 }
 
 /// Posts the handshake to the inviting node, signed with the key for this direction.
@@ -424,4 +433,78 @@ pub async fn receive_handshake(
     )
     .await;
     Ok(stored)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn pending(version: ConfigVersion) -> Connection {
+        let mut c = Connection {
+            id: "c".into(),
+            name: "c".into(),
+            local_node: "a".into(),
+            remote_node: String::new(),
+            local_instance: "i".into(),
+            target_project: "DEMO".into(),
+            status: ConnectionStatus::Pending,
+            status_reason: None,
+            versions: vec![],
+            link: None,
+            revision: 0,
+            updated_ms: 0,
+        };
+        let n = c.add_draft(version, 0);
+        c.activate(n).unwrap();
+        c
+    }
+
+    fn trigger() -> Vec<Trigger> {
+        vec![Trigger {
+            id: "t1".into(),
+            query: "labels = sync".into(),
+            active: true,
+        }]
+    }
+
+    /// The inviting side's first version becomes the pair's defaults once the handshake
+    /// names the other tracker, keeping its trigger; a version the operator activated
+    /// before the accept, or one that is not the defaults, stays as it is.
+    #[test]
+    fn the_inviters_first_version_takes_the_pairs_defaults() {
+        use ConnectorKind::*;
+        let mut c = pending(first_version(Sandbox, None, trigger()));
+        adopt_pair_defaults(&mut c, Sandbox, Jira);
+        let v = c.active_version().unwrap();
+        let want = defaults::for_pair(Sandbox, Jira);
+        assert_eq!(v.helper_maps, want.helper_maps);
+        assert_eq!(v.note, want.note);
+        assert_eq!(v.triggers, trigger());
+
+        let mut own = first_version(Sandbox, None, trigger());
+        own.helper_maps.statuses.insert("x".into(), "y".into());
+        let mut c = pending(own.clone());
+        adopt_pair_defaults(&mut c, Sandbox, Jira);
+        assert!(c.active_version().unwrap().same_config(&own));
+
+        let mut c = pending(first_version(Sandbox, None, trigger()));
+        let n = c.add_draft(own.clone(), 1);
+        c.activate(n).unwrap();
+        adopt_pair_defaults(&mut c, Sandbox, Jira);
+        assert!(c.version(1).unwrap().helper_maps.statuses.is_empty());
+        assert!(c.active_version().unwrap().same_config(&own));
+    }
+
+    /// The handshake of an older acceptor (no tracker) still reads, and so does a newer
+    /// one's with fields this node does not know.
+    #[test]
+    fn handshakes_old_and_new_read() {
+        let old = r#"{"connection_id":"c","acceptor_node":"b","acceptor_url":null,"product_version":"0.1.0"}"#;
+        let hs: Handshake = serde_json::from_str(old).unwrap();
+        assert_eq!(hs.acceptor_tracker, None);
+        let newer = r#"{"connection_id":"c","acceptor_node":"b","acceptor_url":null,"product_version":"0.1.0","acceptor_tracker":"jira","later":1}"#;
+        let hs: Handshake = serde_json::from_str(newer).unwrap();
+        assert_eq!(hs.acceptor_tracker.as_deref(), Some("jira"));
+    }
 }

@@ -314,6 +314,101 @@ async fn jira_and_github_by_invitation_sync_statuses_and_priorities_with_default
     pg.stop().await;
 }
 
+/// The inviting side learns the other tracker in the handshake: a sandbox node invites,
+/// a Jira node accepts, and the sandbox side's version 1 becomes the pair's defaults with
+/// the maps for Jira's names (without them the sandbox refuses Jira's "To Do" and
+/// "Lowest"). A Jira issue arrives as Open and Low; Done in the sandbox is Done in Jira.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sandbox_inviter_takes_the_defaults_for_the_acceptors_tracker() {
+    let (jira, github) = fakes().await;
+    drop(github);
+    let (da, dj) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let pa = Process::start(
+        &sandbox_config("node-a", "a", "DEMO"),
+        da.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let pj = Process::start(&jira_node(&jira.url), dj.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let (status, invited) = Admin::of(&pa, "node-a")
+        .post(
+            "/api/connections/invite",
+            json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{invited}");
+    let conn = invited["connection"].as_str().unwrap().to_string();
+    let node_a = pa.nodes[0].clone();
+    let before = node_a.connection(&conn).await.unwrap();
+    assert!(before.versions[0].helper_maps.statuses.is_empty());
+    let (status, body) = Admin::of(&pj, "node-j")
+        .post(
+            "/api/connections/accept",
+            json!({"code": invited["code"], "instance": "jira", "target_project": "DEMO",
+                   "trigger": "project = DEMO AND labels = sync"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let after = node_a.connection(&conn).await.unwrap();
+    let v1 = after.active_version().unwrap();
+    let want = defaults::for_pair(ConnectorKind::Sandbox, ConnectorKind::Jira);
+    assert_eq!(
+        (v1.number, &v1.helper_maps, &v1.note),
+        (1, &want.helper_maps, &want.note)
+    );
+    assert_eq!(v1.triggers, before.versions[0].triggers);
+
+    let ana = Ana {
+        http: reqwest::Client::new(),
+        jira: jira.url.clone(),
+        github: String::new(),
+    };
+    let created = ana
+        .jira(
+            reqwest::Method::POST,
+            "/issue",
+            json!({"fields": {
+                "project": {"key": "DEMO"}, "issuetype": {"name": "Task"},
+                "summary": "Invoices twice", "labels": ["sync"], "priority": {"name": "Lowest"}
+            }}),
+        )
+        .await;
+    let key = created["key"].as_str().unwrap().to_string();
+    let node_j = pj.nodes[0].clone();
+    let mut local = String::new();
+    until("the Jira issue in the sandbox", 60, async || {
+        match node_j.twins.find_by_local(&conn, &key).await.unwrap() {
+            Some(t) if t.remote_key.is_some() => {
+                local = t.remote_key.unwrap();
+                true
+            }
+            _ => false,
+        }
+    })
+    .await;
+    let a = node_a.tracker("sandbox-a").unwrap();
+    let item = a.get_item(&local).await.unwrap().unwrap();
+    assert_eq!(
+        (item.status_name(), item.priority_name()),
+        (Some("Open"), Some("Low"))
+    );
+    let done = ItemUpdate {
+        status: Some("Done".into()),
+        ..Default::default()
+    };
+    a.update_item(&local, &done).await.unwrap();
+    let j = node_j.tracker("jira").unwrap();
+    until("Done in Jira", 60, async || {
+        j.get_item(&key).await.unwrap().unwrap().status_name() == Some("Done")
+    })
+    .await;
+    pa.stop().await;
+    pj.stop().await;
+}
+
 fn cli_target(p: &Process, node: &str) -> Target {
     let endpoint = &p.admin[node];
     Target {

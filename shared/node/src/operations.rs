@@ -222,7 +222,7 @@ pub async fn save_draft(
 }
 
 /// Everything a version must pass before it is saved.
-pub fn check_version(version: &ConfigVersion) -> NodeResult<()> {
+fn check_version(version: &ConfigVersion) -> NodeResult<()> {
     version
         .check()
         .map_err(|e| NodeError::Operation(e.to_string()))?;

@@ -44,10 +44,14 @@ pub enum VersionCommand {
     Save {
         #[command(flatten)]
         node: Target,
+        /// The connection.
         id: String,
+        /// The version file: TOML, or JSON when its name ends in .json.
         file: std::path::PathBuf,
+        /// The version's note, instead of the file's.
         #[arg(long)]
         note: Option<String>,
+        /// Activate the draft once saved (the active version is archived).
         #[arg(long)]
         activate: bool,
     },

@@ -189,7 +189,7 @@ async fn deactivate(
 
 /// A new version of a connection's whole configuration. A field left out keeps the
 /// active version's value; `triggers: []` removes every trigger.
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DraftRequest {
     outgoing: Option<String>,

@@ -6,6 +6,7 @@ mod demo;
 mod github;
 mod github_strict;
 mod https;
+mod invite_pairs;
 mod jira;
 mod jira_find_again;
 mod jira_strict;

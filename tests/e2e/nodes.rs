@@ -16,7 +16,8 @@ use twinsync_security::{derive_key, sign_request};
 
 use crate::support::Admin;
 
-fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
+/// A process with one sandbox tracker and one node on it, with no connection.
+pub(crate) fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig {
     ProcessConfig {
         sandbox: vec![SandboxSection {
             id: sandbox.into(),
@@ -116,6 +117,18 @@ async fn invite_accept_and_sync_over_signed_http() {
     let one = admin_a.get(&format!("/api/connections/{conn}")).await;
     assert!(!one.to_string().contains(&secret_a));
 
+    // A code whose node URL carries a query (it would steer this node's requests to
+    // other routes of the inviter) is refused before anything is sent.
+    let mut steering = twinsync_security::Invitation::decode(&code, 0).unwrap();
+    steering.node_url = format!("{url_a}/api/connections?x=");
+    let (status, body) = admin_b
+        .post(
+            "/api/connections/accept",
+            json!({"code": steering.encode(), "instance": "sandbox-b", "target_project": "SUPPORT"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("a query"), "{body}");
     // Bad codes are refused clearly.
     for (bad, want) in [
         ("tsinv1.abc", "truncated"),

@@ -301,18 +301,18 @@ async fn node_with_a_panicking_tracker() -> (Node, twinsync_fakes::sandbox::Runn
         target_project: "DEMO".into(),
         status: ConnectionStatus::Active,
         status_reason: None,
-        triggers: vec![Trigger {
-            id: "t1".into(),
-            query: "labels = sync".into(),
-            active: true,
-        }],
-        plans: vec![],
         versions: vec![],
         link: None,
         revision: 0,
         updated_ms: 0,
     };
-    let v = connection.add_draft(twinsync_rules::defaults::version(), 0);
+    let mut version = twinsync_rules::defaults::version();
+    version.triggers = vec![Trigger {
+        id: "t1".into(),
+        query: "labels = sync".into(),
+        active: true,
+    }];
+    let v = connection.add_draft(version, 0);
     connection.activate(v).unwrap();
     node.connections.insert(&connection).await.unwrap();
     (node, sb)

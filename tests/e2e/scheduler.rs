@@ -40,18 +40,23 @@ async fn setup(
         target_project: "DEMO".into(),
         status: ConnectionStatus::Active,
         status_reason: None,
-        triggers: vec![Trigger {
-            id: "t1".into(),
-            query: "labels = sync".into(),
-            active: true,
-        }],
-        plans,
         versions: vec![],
         link: None,
         revision: 0,
         updated_ms: 0,
     };
-    let v = connection.add_draft(twinsync_rules::defaults::version(), 0);
+    let v = connection.add_draft(
+        twinsync_core::ConfigVersion {
+            triggers: vec![Trigger {
+                id: "t1".into(),
+                query: "labels = sync".into(),
+                active: true,
+            }],
+            plans,
+            ..twinsync_rules::defaults::version()
+        },
+        0,
+    );
     connection.activate(v).unwrap();
     node.connections.insert(&connection).await.unwrap();
     (Arc::new(node), tracker, sb)

@@ -3,7 +3,10 @@
 use crate::CoreError;
 use crate::trigger::Trigger;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+
+pub use crate::version::{
+    ConfigVersion, ConflictPolicy, ConflictSettings, NodeHelperMaps, SyncPlan, VersionStatus,
+};
 
 /// The statuses of the seeds: Pending until the other side accepts, Active, Deactivated
 /// (paused with every change kept), Error (a functional problem stops processing).
@@ -43,86 +46,6 @@ impl ConnectionStatus {
             ConnectionStatus::Active => "Active",
             ConnectionStatus::Deactivated => "Deactivated",
             ConnectionStatus::Error => "Error",
-        }
-    }
-}
-
-/// How a field changed on both sides since the last sync is resolved.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "policy", content = "node")]
-pub enum ConflictPolicy {
-    RemoteWins,
-    LocalWins,
-    NewestWins,
-    /// The named node's value wins.
-    SideOfTruth(String),
-}
-
-/// Conflict policy per field, with a default for the rest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ConflictSettings {
-    pub default: ConflictPolicy,
-    pub fields: BTreeMap<String, ConflictPolicy>,
-}
-
-impl Default for ConflictSettings {
-    fn default() -> Self {
-        Self {
-            default: ConflictPolicy::NewestWins,
-            fields: BTreeMap::new(),
-        }
-    }
-}
-
-impl ConflictSettings {
-    pub fn for_field(&self, field: &str) -> &ConflictPolicy {
-        self.fields.get(field).unwrap_or(&self.default)
-    }
-}
-
-/// The maps `nodeHelper` reads: remote value name -> local value name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
-pub struct NodeHelperMaps {
-    pub statuses: BTreeMap<String, String>,
-    pub priorities: BTreeMap<String, String>,
-    /// Remote email -> local email.
-    pub users: BTreeMap<String, String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum VersionStatus {
-    Draft,
-    Active,
-    Archived,
-}
-
-/// A saved snapshot of a connection's configuration.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct ConfigVersion {
-    pub number: u32,
-    pub status: VersionStatus,
-    pub outgoing: String,
-    pub incoming: String,
-    pub helper_maps: NodeHelperMaps,
-    pub conflicts: ConflictSettings,
-    pub created_ms: i64,
-    pub note: String,
-}
-
-impl Default for ConfigVersion {
-    fn default() -> Self {
-        Self {
-            number: 1,
-            status: VersionStatus::Draft,
-            outgoing: String::new(),
-            incoming: String::new(),
-            helper_maps: NodeHelperMaps::default(),
-            conflicts: ConflictSettings::default(),
-            created_ms: 0,
-            note: String::new(),
         }
     }
 }
@@ -197,22 +120,10 @@ impl Link {
     }
 }
 
-/// A SynchronizationPlan: at each cron occurrence (seconds optional, UTC) the scheduler
-/// runs a Synchronization of every item the connection's triggers match.
+/// One side's record of a connection between two nodes. Its triggers and plans belong to
+/// its configuration versions (see [`ConfigVersion`]); the active one is in force.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SyncPlan {
-    pub id: String,
-    pub cron: String,
-    #[serde(default = "yes")]
-    pub active: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-/// One side's record of a connection between two nodes.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredConnection")]
 pub struct Connection {
     pub id: String,
     pub name: String,
@@ -226,17 +137,61 @@ pub struct Connection {
     pub target_project: String,
     pub status: ConnectionStatus,
     pub status_reason: Option<String>,
-    pub triggers: Vec<Trigger>,
-    /// SynchronizationPlans: cron schedules that re-sync every item under a trigger.
-    #[serde(default)]
-    pub plans: Vec<SyncPlan>,
     pub versions: Vec<ConfigVersion>,
     /// Set for connections made by invitation between nodes that do not share a process.
-    #[serde(default)]
     pub link: Option<Link>,
     /// Bumped by every write; stores use it for conditional updates.
     pub revision: u64,
     pub updated_ms: i64,
+}
+
+/// A connection as stores hold it, now and before triggers and plans were versioned:
+/// then they sat beside the versions, and every version is given them on reading.
+#[derive(Deserialize)]
+struct StoredConnection {
+    id: String,
+    name: String,
+    local_node: String,
+    remote_node: String,
+    local_instance: String,
+    target_project: String,
+    status: ConnectionStatus,
+    status_reason: Option<String>,
+    #[serde(default)]
+    triggers: Option<Vec<Trigger>>,
+    #[serde(default)]
+    plans: Option<Vec<SyncPlan>>,
+    versions: Vec<ConfigVersion>,
+    #[serde(default)]
+    link: Option<Link>,
+    revision: u64,
+    updated_ms: i64,
+}
+
+impl From<StoredConnection> for Connection {
+    fn from(s: StoredConnection) -> Self {
+        let mut versions = s.versions;
+        if s.triggers.is_some() || s.plans.is_some() {
+            for v in &mut versions {
+                v.triggers = s.triggers.clone().unwrap_or_default();
+                v.plans = s.plans.clone().unwrap_or_default();
+            }
+        }
+        Connection {
+            id: s.id,
+            name: s.name,
+            local_node: s.local_node,
+            remote_node: s.remote_node,
+            local_instance: s.local_instance,
+            target_project: s.target_project,
+            status: s.status,
+            status_reason: s.status_reason,
+            versions,
+            link: s.link,
+            revision: s.revision,
+            updated_ms: s.updated_ms,
+        }
+    }
 }
 
 impl Connection {
@@ -249,6 +204,16 @@ impl Connection {
 
     pub fn version(&self, number: u32) -> Option<&ConfigVersion> {
         self.versions.iter().find(|v| v.number == number)
+    }
+
+    /// The triggers in force: the active version's (none before one is activated).
+    pub fn triggers(&self) -> &[Trigger] {
+        self.active_version().map_or(&[], |v| &v.triggers)
+    }
+
+    /// The SynchronizationPlans in force: the active version's.
+    pub fn plans(&self) -> &[SyncPlan] {
+        self.active_version().map_or(&[], |v| &v.plans)
     }
 
     /// Moves the status machine, keeping the reason for the monitor.
@@ -348,9 +313,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn activating_a_draft_archives_the_old_version() {
-        let mut c = Connection {
+    fn connection() -> Connection {
+        Connection {
             id: "c".into(),
             name: "c".into(),
             local_node: "a".into(),
@@ -359,20 +323,87 @@ mod tests {
             target_project: "P".into(),
             status: Active,
             status_reason: None,
-            triggers: vec![],
-            plans: vec![],
             versions: vec![],
             link: None,
             revision: 0,
             updated_ms: 0,
-        };
-        let v1 = c.add_draft(ConfigVersion::default(), 1);
+        }
+    }
+
+    fn with_trigger(query: &str) -> ConfigVersion {
+        ConfigVersion {
+            triggers: vec![Trigger {
+                id: "t1".into(),
+                query: query.into(),
+                active: true,
+            }],
+            ..ConfigVersion::default()
+        }
+    }
+
+    #[test]
+    fn activating_a_draft_archives_the_old_version() {
+        let mut c = connection();
+        assert!(
+            c.triggers().is_empty(),
+            "nothing is in force before a version"
+        );
+        let v1 = c.add_draft(with_trigger("labels = one"), 1);
         c.activate(v1).unwrap();
-        let v2 = c.add_draft(ConfigVersion::default(), 2);
+        let v2 = c.add_draft(with_trigger("labels = two"), 2);
         assert_eq!(c.active_version().unwrap().number, v1);
+        assert_eq!(
+            c.triggers()[0].query,
+            "labels = one",
+            "a draft is not in force"
+        );
         c.activate(v2).unwrap();
         assert_eq!(c.active_version().unwrap().number, v2);
+        assert_eq!(c.triggers()[0].query, "labels = two");
         assert_eq!(c.version(v1).unwrap().status, VersionStatus::Archived);
+        assert_eq!(c.version(v1).unwrap().triggers[0].query, "labels = one");
         assert!(c.activate(v1).is_err(), "archived versions are read-only");
+    }
+
+    /// Records written before triggers and plans were versioned are read with them in
+    /// every version; records written now keep them in the versions only.
+    #[test]
+    fn stored_records_old_and_new_read_the_same() {
+        let old = serde_json::json!({
+            "id": "c", "name": "c", "local_node": "a", "remote_node": "b",
+            "local_instance": "i", "target_project": "P", "status": "Active",
+            "status_reason": null,
+            "triggers": [{"id": "t1", "query": "labels = sync", "active": true}],
+            "plans": [{"id": "p1", "cron": "0 * * * *"}],
+            "versions": [
+                {"number": 1, "status": "Archived", "outgoing": "o1", "incoming": "i1"},
+                {"number": 2, "status": "Active", "outgoing": "o2", "incoming": "i2"}
+            ],
+            "revision": 4, "updated_ms": 9
+        });
+        let c: Connection = serde_json::from_value(old).unwrap();
+        for v in &c.versions {
+            assert_eq!(v.triggers[0].query, "labels = sync", "version {}", v.number);
+            assert_eq!(v.plans[0].cron, "0 * * * *");
+            assert!(v.plans[0].active);
+        }
+        assert_eq!(c.triggers().len(), 1);
+        assert!(c.link.is_none());
+
+        let written = serde_json::to_value(&c).unwrap();
+        assert!(written.get("triggers").is_none() && written.get("plans").is_none());
+        let back: Connection = serde_json::from_value(written).unwrap();
+        assert_eq!(back, c);
+
+        // An old record without plans (before plans existed) reads too.
+        let older = serde_json::json!({
+            "id": "c", "name": "c", "local_node": "a", "remote_node": "b",
+            "local_instance": "i", "target_project": "P", "status": "Pending",
+            "status_reason": null, "triggers": [],
+            "versions": [{"number": 1, "status": "Active"}],
+            "revision": 0, "updated_ms": 0
+        });
+        let c: Connection = serde_json::from_value(older).unwrap();
+        assert!(c.triggers().is_empty() && c.plans().is_empty());
     }
 }

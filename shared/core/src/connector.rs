@@ -31,6 +31,59 @@ impl ConnectorKind {
             ConnectorKind::Jira => "jira",
         }
     }
+
+    /// The connector named `name` in configs, invitations and handshakes; `None` for one
+    /// this build does not know (a newer node's).
+    pub fn parse(name: &str) -> Option<ConnectorKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// Whether `project` is written the way this connector's projects are: the sandbox's
+    /// keys are upper-case letters and digits, Jira's an upper-case letter then upper-case
+    /// letters, digits or `_`, GitHub's `owner/repo`, Redmine's identifiers lower-case
+    /// letters, digits, `-` and `_` starting with a letter (or a numeric id). The error
+    /// says what was expected.
+    pub fn check_project(self, project: &str) -> Result<(), String> {
+        let all = |s: &str, ok: fn(char) -> bool| !s.is_empty() && s.chars().all(ok);
+        let (fits, expected) = match self {
+            ConnectorKind::Sandbox => (
+                all(project, |c| c.is_ascii_uppercase() || c.is_ascii_digit()),
+                "upper-case letters and digits, like DEMO",
+            ),
+            ConnectorKind::Jira => (
+                project.len() >= 2
+                    && project.starts_with(|c: char| c.is_ascii_uppercase())
+                    && all(project, |c| {
+                        c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_'
+                    }),
+                "a Jira project key, like DEMO",
+            ),
+            ConnectorKind::Github => (
+                project.split_once('/').is_some_and(|(owner, repo)| {
+                    all(owner, |c| c.is_ascii_alphanumeric() || c == '-')
+                        && all(repo, |c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                        && repo != "."
+                        && repo != ".."
+                }),
+                "owner/repo, like octo/demo",
+            ),
+            ConnectorKind::Redmine => (
+                all(project, |c| c.is_ascii_digit())
+                    || (project.starts_with(|c: char| c.is_ascii_lowercase())
+                        && all(project, |c| {
+                            c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c)
+                        })),
+                "a Redmine project identifier, like ops",
+            ),
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(format!(
+                "{project:?} is not a {self} project: expected {expected}"
+            ))
+        }
+    }
 }
 
 impl std::fmt::Display for ConnectorKind {
@@ -57,5 +110,50 @@ mod tests {
             .err()
             .map(|e| e.to_string());
         assert!(err.is_some_and(|e| e.contains("unknown variant `jria`")));
+        for kind in ConnectorKind::ALL {
+            assert_eq!(ConnectorKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ConnectorKind::parse("linear"), None);
+    }
+
+    #[test]
+    fn project_syntax_table() {
+        use ConnectorKind::*;
+        let table = [
+            (Sandbox, "DEMO", true),
+            (Sandbox, "OPS2", true),
+            (Sandbox, "X", true),
+            (Sandbox, "demo", false),
+            (Sandbox, "", false),
+            (Sandbox, "DE MO", false),
+            (Jira, "DEMO", true),
+            (Jira, "SUP_2", true),
+            (Jira, "D", false),
+            (Jira, "2DEMO", false),
+            (Jira, "Demo", false),
+            (Jira, "acme/demo", false),
+            (Github, "acme/demo", true),
+            (Github, "octo-org/my.repo_2", true),
+            (Github, "acme", false),
+            (Github, "acme/", false),
+            (Github, "/demo", false),
+            (Github, "acme/demo/x", false),
+            (Github, "acme/..", false),
+            (Github, "ac me/demo", false),
+            (Redmine, "ops", true),
+            (Redmine, "jg1700000000000", true),
+            (Redmine, "web-app_2", true),
+            (Redmine, "42", true),
+            (Redmine, "Ops", false),
+            (Redmine, "-ops", false),
+            (Redmine, "", false),
+        ];
+        for (kind, project, ok) in table {
+            let got = kind.check_project(project);
+            assert_eq!(got.is_ok(), ok, "{kind} {project:?}: {got:?}");
+            if let Err(e) = got {
+                assert!(e.contains("expected"), "{e}");
+            }
+        }
     }
 }

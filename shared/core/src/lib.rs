@@ -13,6 +13,7 @@ pub mod message;
 pub mod trigger;
 pub mod twin;
 pub mod twin_state;
+pub mod version;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
@@ -40,6 +41,8 @@ pub enum CoreError {
     },
     #[error("version {0} cannot be changed: {1}")]
     Version(u32, &'static str),
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
 }
 
 impl CoreError {

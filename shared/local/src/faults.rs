@@ -336,6 +336,9 @@ impl Tracker for FaultyTracker {
     fn calls(&self) -> u64 {
         self.inner.calls()
     }
+    async fn has_project(&self, project: &str) -> PortResult<Option<bool>> {
+        self.inner.has_project(project).await
+    }
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
         self.reachable(key)?;
         if self.panics_on.as_deref() == Some(key) {

@@ -231,7 +231,9 @@ pub async fn build_node_on(
     Ok(node)
 }
 
-/// The configuration version a connection section describes.
+/// The configuration version a connection section describes: its rules (the
+/// connector's defaults when it names no files), maps, conflict policies, triggers and
+/// plans.
 pub fn version_from(
     section: &ConnectionSection,
     base_dir: &Path,
@@ -258,19 +260,41 @@ pub fn version_from(
         },
         helper_maps: section.helper_maps.clone().unwrap_or_default(),
         conflicts: section.conflicts.clone().unwrap_or_default(),
+        triggers: triggers_of(section),
+        plans: plans_of(section),
         ..defaults
     })
 }
 
-fn same_config(a: &ConfigVersion, b: &ConfigVersion) -> bool {
-    a.outgoing == b.outgoing
-        && a.incoming == b.incoming
-        && a.helper_maps == b.helper_maps
-        && a.conflicts == b.conflicts
+fn triggers_of(section: &ConnectionSection) -> Vec<Trigger> {
+    section
+        .trigger
+        .iter()
+        .enumerate()
+        .map(|(i, t)| Trigger {
+            id: t.id.clone().unwrap_or_else(|| format!("t{}", i + 1)),
+            query: t.query.clone(),
+            active: true,
+        })
+        .collect()
 }
 
-/// Creates the connection from the config, or brings it in line: a changed rules set
-/// becomes a new active version, the old one is archived.
+fn plans_of(section: &ConnectionSection) -> Vec<SyncPlan> {
+    section
+        .plan
+        .iter()
+        .enumerate()
+        .map(|(i, p)| SyncPlan {
+            id: p.id.clone().unwrap_or_else(|| format!("p{}", i + 1)),
+            cron: p.cron.clone(),
+            active: true,
+        })
+        .collect()
+}
+
+/// Creates the connection from the config, or brings it in line: a changed
+/// configuration (rules, maps, policies, triggers or plans) becomes a new active
+/// version, the old one is archived.
 async fn upsert_connection(
     node: &Node,
     section: &ConnectionSection,
@@ -281,26 +305,6 @@ async fn upsert_connection(
     let version = version_from(section, base_dir, connector)?;
     twinsync_rules::RuleSet::compile(&version, twinsync_rules::Limits::default())
         .map_err(|e| NodeError::config(format!("connection {}: {e}", section.id)))?;
-    let triggers: Vec<Trigger> = section
-        .trigger
-        .iter()
-        .enumerate()
-        .map(|(i, t)| Trigger {
-            id: t.id.clone().unwrap_or_else(|| format!("t{}", i + 1)),
-            query: t.query.clone(),
-            active: true,
-        })
-        .collect();
-    let plans: Vec<SyncPlan> = section
-        .plan
-        .iter()
-        .enumerate()
-        .map(|(i, p)| SyncPlan {
-            id: p.id.clone().unwrap_or_else(|| format!("p{}", i + 1)),
-            cron: p.cron.clone(),
-            active: true,
-        })
-        .collect();
     let now = node.now_ms();
     match node.connections.get(&section.id).await? {
         None => {
@@ -318,8 +322,6 @@ async fn upsert_connection(
                     ConnectionStatus::Pending
                 },
                 status_reason: None,
-                triggers,
-                plans,
                 versions: vec![],
                 link: None,
                 revision: 0,
@@ -333,13 +335,11 @@ async fn upsert_connection(
         }
         Some(mut connection) => {
             connection.name = section.name.clone();
-            connection.triggers = triggers;
-            connection.plans = plans;
             connection.target_project = section.target_project.clone();
             connection.local_instance = section.instance.clone();
             if !connection
                 .active_version()
-                .is_some_and(|v| same_config(v, &version))
+                .is_some_and(|v| v.same_config(&version))
             {
                 let number = connection.add_draft(version, now);
                 connection

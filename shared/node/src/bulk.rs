@@ -27,7 +27,7 @@ pub async fn bulk_exalate(node: &Node, connection_id: &str) -> NodeResult<usize>
     let connection = node.connection(connection_id).await?;
     let tracker = node.tracker(&connection.local_instance)?;
     let mut signals = Vec::new();
-    for trigger in connection.triggers.iter().filter(|t| t.active) {
+    for trigger in connection.triggers().iter().filter(|t| t.active) {
         let mut page = None;
         loop {
             let result = tracker.search_updated(&trigger.query, 0, page).await?;

@@ -5,6 +5,7 @@
 use crate::bulk::{all_twins, signal};
 pub use crate::bulk::{bulk_exalate, bulk_sync, sync};
 pub use crate::dead_letters::redrive;
+use crate::handlers::scheduler::parse_cron;
 use crate::handlers::{annotate, ingest::queue_changes, transport};
 use crate::{Node, NodeError, NodeResult, pause};
 use serde::Serialize;
@@ -202,14 +203,14 @@ pub async fn activate(node: &Node, connection_id: &str) -> NodeResult<usize> {
     Ok(moved + pause::after_pause(node, &connection).await?)
 }
 
-/// Saves a draft version of the connection's rules; returns its number. The scripts
-/// must compile.
+/// Saves a draft version of the connection's configuration; returns its number. The
+/// scripts must compile, the triggers parse and the plans' cron patterns read.
 pub async fn save_draft(
     node: &Node,
     connection_id: &str,
     template: ConfigVersion,
 ) -> NodeResult<u32> {
-    RuleSet::compile(&template, Limits::default())?;
+    check_version(&template)?;
     for _ in 0..8 {
         let mut connection = node.connection(connection_id).await?;
         let number = connection.add_draft(template.clone(), node.now_ms());
@@ -220,6 +221,19 @@ pub async fn save_draft(
         }
     }
     Err(PortError::Conflict(format!("connection {connection_id} is changing too often")).into())
+}
+
+/// Everything a version must pass before it is saved.
+fn check_version(version: &ConfigVersion) -> NodeResult<()> {
+    version
+        .check()
+        .map_err(|e| NodeError::Operation(e.to_string()))?;
+    for plan in &version.plans {
+        parse_cron(&plan.cron)
+            .map_err(|e| NodeError::Operation(format!("plan {}: {e}", plan.id)))?;
+    }
+    RuleSet::compile(version, Limits::default())?;
+    Ok(())
 }
 
 /// Makes a draft the active version; the old one is archived.
@@ -247,18 +261,23 @@ pub async fn activate_version(node: &Node, connection_id: &str, number: u32) -> 
     Err(PortError::Conflict(format!("connection {connection_id} is changing too often")).into())
 }
 
-/// What a Test Run shows: the replica the draft would send, and what the draft's incoming
-/// rules would make of that replica on an item, with the fields that would change.
+/// What a Test Run shows: the trigger of the version that brings the item under sync
+/// (none: only an item already under sync, or a forced Sync, would be sent), the replica
+/// the version would send, and what its incoming rules would make of that replica on an
+/// item, with the fields that would change.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestRunReport {
     pub version: u32,
     pub item: String,
+    pub trigger: Option<String>,
+    pub under_sync: bool,
     pub replica: serde_json::Value,
     pub incoming_result: Item,
     pub would_change: twinsync_core::ItemUpdate,
 }
 
-/// Test Run: runs a version (usually a draft) on a live item without writing anything.
+/// Test Run: runs a version (usually a draft) on a live item without writing anything:
+/// its triggers, its outgoing rules, then its incoming rules.
 pub async fn test_run(
     node: &Node,
     connection_id: &str,
@@ -295,6 +314,8 @@ pub async fn test_run(
     Ok(TestRunReport {
         version: number,
         item: item_key.to_string(),
+        trigger: version.trigger_for(&item).map(|t| t.id.clone()),
+        under_sync: twin.is_some(),
         would_change: item.update_to(&incoming_result),
         replica,
         incoming_result,

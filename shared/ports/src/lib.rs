@@ -364,6 +364,12 @@ pub trait Tracker: Send + Sync {
     fn calls(&self) -> u64 {
         0
     }
+    /// Whether the tracker has `project`, the project twins would be created in: `None`
+    /// when the connector cannot tell with one cheap call. Accepting an invitation asks
+    /// first, so a typo is refused before the code is spent.
+    async fn has_project(&self, _project: &str) -> PortResult<Option<bool>> {
+        Ok(None)
+    }
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>>;
     /// Creates an item from the scalar fields of `item` and stamps it with `origin`.
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item>;

@@ -506,3 +506,197 @@ fn jira_rules_map_other_trackers_names() {
     let back = jira.outgoing(&synced).unwrap();
     assert_eq!(back["comments"][0]["body"], "Seen on mobile too.");
 }
+
+/// What a tracker's items can say: its statuses with their meaning and its priorities.
+/// GitHub has no priority field: a priority is a `priority: x` label there.
+struct Tracker {
+    kind: ConnectorKind,
+    statuses: &'static [(&'static str, Stage)],
+    priorities: &'static [&'static str],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Open,
+    Active,
+    Done,
+}
+
+const TRACKERS: [Tracker; 4] = [
+    Tracker {
+        kind: ConnectorKind::Sandbox,
+        statuses: &[
+            ("Open", Stage::Open),
+            ("In Progress", Stage::Active),
+            ("Done", Stage::Done),
+        ],
+        priorities: &["Low", "Medium", "High", "Highest"],
+    },
+    Tracker {
+        kind: ConnectorKind::Jira,
+        statuses: &[
+            ("To Do", Stage::Open),
+            ("In Progress", Stage::Active),
+            ("Done", Stage::Done),
+        ],
+        priorities: &["Lowest", "Low", "Medium", "High", "Highest"],
+    },
+    Tracker {
+        kind: ConnectorKind::Redmine,
+        statuses: &[
+            ("New", Stage::Open),
+            ("In Progress", Stage::Active),
+            ("Resolved", Stage::Done),
+            ("Feedback", Stage::Open),
+            ("Closed", Stage::Done),
+            ("Rejected", Stage::Done),
+        ],
+        priorities: &["Low", "Normal", "High", "Urgent", "Immediate"],
+    },
+    Tracker {
+        kind: ConnectorKind::Github,
+        statuses: &[("open", Stage::Open), ("closed", Stage::Done)],
+        // Labels keep any name; these are the ones the other trackers send.
+        priorities: &[
+            "Lowest",
+            "Low",
+            "Medium",
+            "Normal",
+            "High",
+            "Highest",
+            "Urgent",
+            "Immediate",
+        ],
+    },
+];
+
+/// A priority's rank, from Lowest (1) to Immediate (6), whatever the tracker calls it.
+fn rank(name: &str) -> u8 {
+    match name.to_lowercase().as_str() {
+        "lowest" => 1,
+        "low" => 2,
+        "medium" | "normal" => 3,
+        "high" => 4,
+        "highest" | "urgent" => 5,
+        "immediate" => 6,
+        other => panic!("no rank for priority {other:?}"),
+    }
+}
+
+fn priority_of(t: &Tracker, item: &Item) -> Option<String> {
+    match t.kind {
+        ConnectorKind::Github => item
+            .labels
+            .iter()
+            .find_map(|l| l.strip_prefix("priority: ").map(str::to_string)),
+        _ => item.priority_name().map(str::to_string),
+    }
+}
+
+fn source_item(t: &Tracker, status: &str, priority: &str) -> Item {
+    let mut item = item();
+    item.status = Some(Named::new(status));
+    if t.kind == ConnectorKind::Github {
+        item.priority = None;
+        item.labels = vec![
+            "sync".into(),
+            format!("priority: {}", priority.to_lowercase()),
+        ];
+    } else {
+        item.priority = Some(Named::new(priority));
+    }
+    item
+}
+
+fn compiled(local: ConnectorKind, remote: ConnectorKind) -> RuleSet {
+    RuleSet::compile(&defaults::for_pair(local, remote), Limits::default())
+        .unwrap_or_else(|e| panic!("{local} with {remote}: {e}"))
+}
+
+/// For every pair of connectors, the default rules of both sides carry every status and
+/// priority of one tracker to a status and priority the other has, with the same
+/// meaning: done stays done, in progress stays in progress where both have it, and a
+/// priority keeps its rank as far as the other tracker's range allows.
+#[test]
+fn default_rules_of_every_pair_carry_statuses_and_priorities() {
+    for source in &TRACKERS {
+        for dest in &TRACKERS {
+            let out = compiled(source.kind, dest.kind);
+            let into = compiled(dest.kind, source.kind);
+            let dest_ranks: Vec<u8> = dest.priorities.iter().map(|p| rank(p)).collect();
+            let (low, high) = (
+                dest_ranks.iter().copied().min().unwrap(),
+                dest_ranks.iter().copied().max().unwrap(),
+            );
+            for (status, stage) in source.statuses {
+                for priority in source.priorities {
+                    let what = format!("{} {status}/{priority} -> {}", source.kind, dest.kind);
+                    let replica = out
+                        .outgoing(&source_item(source, status, priority))
+                        .unwrap();
+                    let got = into
+                        .incoming(&ctx(&replica, &Item::default(), &[], true))
+                        .unwrap_or_else(|e| panic!("{what}: {e}"));
+                    let got_status = got.status_name().unwrap_or("");
+                    let got_stage = dest
+                        .statuses
+                        .iter()
+                        .find(|(s, _)| *s == got_status)
+                        .map(|(_, st)| *st)
+                        .unwrap_or_else(|| panic!("{what}: {got_status:?} is not a status"));
+                    assert_eq!(
+                        got_stage == Stage::Done,
+                        *stage == Stage::Done,
+                        "{what}: {got_status}"
+                    );
+                    let github = [source.kind, dest.kind].contains(&ConnectorKind::Github);
+                    if !github {
+                        assert_eq!(got_stage, *stage, "{what}: {got_status}");
+                    }
+                    let got_priority = priority_of(dest, &got)
+                        .unwrap_or_else(|| panic!("{what}: no priority in {got:?}"));
+                    if dest.kind != ConnectorKind::Github {
+                        assert!(
+                            dest.priorities.contains(&got_priority.as_str()),
+                            "{what}: {got_priority:?} is not a priority"
+                        );
+                        assert!(
+                            !got.labels.iter().any(|l| l.starts_with("priority: ")),
+                            "{what}: {:?}",
+                            got.labels
+                        );
+                    }
+                    assert_eq!(
+                        rank(&got_priority),
+                        rank(priority).clamp(low, high),
+                        "{what}: {got_priority}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Without the other side's connector (an invitation not yet accepted) a side gets its
+/// connector's rules and no maps; with it, the same rules and the pair's maps.
+#[test]
+fn pair_defaults_are_the_connector_rules_with_the_pair_maps() {
+    for local in ConnectorKind::ALL {
+        for remote in ConnectorKind::ALL {
+            let pair = defaults::for_pair(local, remote);
+            let alone = defaults::for_connector(local);
+            assert_eq!(
+                (&pair.outgoing, &pair.incoming),
+                (&alone.outgoing, &alone.incoming)
+            );
+            assert!(alone.helper_maps == NodeHelperMaps::default());
+            let mapped = local == ConnectorKind::Sandbox && remote != ConnectorKind::Sandbox;
+            assert_eq!(
+                pair.helper_maps != NodeHelperMaps::default(),
+                mapped,
+                "{local} with {remote}"
+            );
+            assert!(pair.note.contains(remote.as_str()), "{}", pair.note);
+        }
+    }
+}

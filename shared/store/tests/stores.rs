@@ -178,8 +178,6 @@ fn connection() -> Connection {
         target_project: "P".into(),
         status: ConnectionStatus::Active,
         status_reason: None,
-        triggers: vec![],
-        plans: vec![],
         versions: vec![],
         link: None,
         revision: 0,

@@ -2,6 +2,7 @@
 //! node's admin token ([`client::Target`]).
 
 pub mod client;
+pub mod versions;
 
 use clap::Subcommand;
 pub use client::{AdminClient, Target};
@@ -12,7 +13,8 @@ use std::process::ExitCode;
 
 #[derive(Subcommand)]
 pub enum AdminCommand {
-    /// Connections: list, show, invite, accept, activate, deactivate, delete.
+    /// Connections: list, show, invite, accept, activate, deactivate, delete, and their
+    /// configuration versions.
     #[command(subcommand)]
     Connection(ConnectionCommand),
     /// List twins (sync pairs) of a node.
@@ -111,6 +113,10 @@ pub enum ConnectionCommand {
         node: Target,
         id: String,
     },
+    /// Configuration versions: list, export, save (from a TOML or JSON file), activate,
+    /// test-run.
+    #[command(subcommand)]
+    Version(versions::VersionCommand),
     /// Delete a connection with its twins' sync info; needs --confirm ID.
     Delete {
         #[command(flatten)]
@@ -294,6 +300,7 @@ async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
             post_empty(&node, &format!("/api/connections/{id}/rotate-secret")).await?;
             println!("connection {id}: shared secret rotated on both nodes");
         }
+        ConnectionCommand::Version(cmd) => versions::run(cmd).await?,
         ConnectionCommand::Delete { node, id, confirm } => {
             if confirm.as_deref() != Some(id.as_str()) {
                 return Err(format!(

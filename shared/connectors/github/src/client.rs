@@ -419,6 +419,22 @@ impl Tracker for GithubTracker {
         self.gate.calls()
     }
 
+    /// One page of one issue: GitHub answers 404 for a repository that does not exist
+    /// or that the token cannot see.
+    async fn has_project(&self, project: &str) -> PortResult<Option<bool>> {
+        if split_repo(project).is_none() {
+            return Ok(Some(false));
+        }
+        match self
+            .get(&self.url(&format!("/repos/{project}/issues?per_page=1")))
+            .await
+        {
+            Ok(_) => Ok(Some(true)),
+            Err(PortError::NotFound(_)) => Ok(Some(false)),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
         let (repo, number) = Self::key_parts(key)?;
         let issue: GhIssue = match self

@@ -142,6 +142,15 @@ impl Tracker for SandboxTracker {
         &self.config.base_url
     }
 
+    async fn has_project(&self, project: &str) -> PortResult<Option<bool>> {
+        #[derive(serde::Deserialize)]
+        struct Project {
+            key: String,
+        }
+        let projects: Vec<Project> = self.call(self.http.get(self.url("/api/projects"))).await?;
+        Ok(Some(projects.iter().any(|p| p.key == project)))
+    }
+
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
         match self
             .call::<WireItem>(self.http.get(self.url(&format!("/api/items/{key}"))))

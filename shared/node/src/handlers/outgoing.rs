@@ -166,16 +166,9 @@ fn being_applied(node: &Node, twin: &Twin) -> NodeError {
 
 fn under_trigger(connection: &Connection, item: &twinsync_core::Item) -> bool {
     connection
-        .triggers
-        .iter()
-        .filter(|t| t.active)
-        .any(|t| match t.filter() {
-            Ok(f) => f.matches(item),
-            Err(e) => {
-                tracing::warn!(trigger = %t.id, error = %e, "trigger query does not parse");
-                false
-            }
-        })
+        .active_version()
+        .and_then(|v| v.trigger_for(item))
+        .is_some()
 }
 
 async fn send_replica(

@@ -180,7 +180,7 @@ fn next_run(cron: &croner::Cron, after_ms: i64) -> Option<i64> {
 /// item the triggers match; unchanged items are suppressed by the outgoing handler.
 pub async fn run_due_plans(node: &Node, connection: &Connection, now: i64) -> NodeResult<usize> {
     let mut runs = 0;
-    for plan in connection.plans.iter().filter(|p| p.active) {
+    for plan in connection.plans().iter().filter(|p| p.active) {
         let key = format!("plan:{}:{}", connection.id, plan.id);
         let last = node
             .connections
@@ -218,7 +218,7 @@ pub async fn run_due_plans(node: &Node, connection: &Connection, now: i64) -> No
 /// Polls each active trigger since its cursor, and sweeps items already under sync.
 pub async fn poll(node: &Node, connection: &Connection) -> NodeResult<usize> {
     let mut queued = 0;
-    for trigger in connection.triggers.iter().filter(|t| t.active) {
+    for trigger in connection.triggers().iter().filter(|t| t.active) {
         queued += poll_query(node, connection, &trigger.id, &trigger.query, false).await?;
     }
     queued += poll_query(node, connection, TWINS_SWEEP, "", true).await?;

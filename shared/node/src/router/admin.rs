@@ -15,7 +15,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use twinsync_core::ConfigVersion;
+use twinsync_core::{ConfigVersion, ConflictSettings, NodeHelperMaps, SyncPlan, Trigger};
 use twinsync_ports::TwinQuery;
 
 /// The admin routes of `node`, checked by `guard`: the monitor's static page and script
@@ -198,13 +198,75 @@ async fn deactivate(
     Ok(Json(json!({ "status": "Deactivated" })))
 }
 
+/// A new version of a connection's whole configuration. A field left out keeps the
+/// active version's value; `triggers: []` removes every trigger.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct DraftRequest {
-    outgoing: String,
-    incoming: String,
+    outgoing: Option<String>,
+    incoming: Option<String>,
+    helper_maps: Option<NodeHelperMaps>,
+    conflicts: Option<ConflictSettings>,
+    triggers: Option<Vec<TriggerSpec>>,
+    plans: Option<Vec<PlanSpec>>,
     #[serde(default)]
     note: String,
+}
+
+/// A trigger as an operator writes it: the id (`t1`, `t2`, ... by position) and
+/// `active` (true) may be left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerSpec {
+    id: Option<String>,
+    query: String,
+    active: Option<bool>,
+}
+
+/// A SynchronizationPlan as an operator writes it: the id (`p1`, ...) and `active`
+/// may be left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanSpec {
+    id: Option<String>,
+    cron: String,
+    active: Option<bool>,
+}
+
+impl DraftRequest {
+    /// The version this request describes, on top of `base` (the active version).
+    fn version(self, base: ConfigVersion) -> ConfigVersion {
+        let triggers = self.triggers.map(|list| {
+            list.into_iter()
+                .enumerate()
+                .map(|(i, t)| Trigger {
+                    id: t.id.unwrap_or_else(|| format!("t{}", i + 1)),
+                    query: t.query,
+                    active: t.active.unwrap_or(true),
+                })
+                .collect()
+        });
+        let plans = self.plans.map(|list| {
+            list.into_iter()
+                .enumerate()
+                .map(|(i, p)| SyncPlan {
+                    id: p.id.unwrap_or_else(|| format!("p{}", i + 1)),
+                    cron: p.cron,
+                    active: p.active.unwrap_or(true),
+                })
+                .collect()
+        });
+        ConfigVersion {
+            outgoing: self.outgoing.unwrap_or(base.outgoing),
+            incoming: self.incoming.unwrap_or(base.incoming),
+            helper_maps: self.helper_maps.unwrap_or(base.helper_maps),
+            conflicts: self.conflicts.unwrap_or(base.conflicts),
+            triggers: triggers.unwrap_or(base.triggers),
+            plans: plans.unwrap_or(base.plans),
+            note: self.note,
+            ..ConfigVersion::default()
+        }
+    }
 }
 
 async fn save_draft(
@@ -214,17 +276,7 @@ async fn save_draft(
 ) -> ApiResult<impl IntoResponse> {
     let connection = node.connection(&id).await?;
     let base = connection.active_version().cloned().unwrap_or_default();
-    let number = operations::save_draft(
-        &node,
-        &id,
-        ConfigVersion {
-            outgoing: req.outgoing,
-            incoming: req.incoming,
-            note: req.note,
-            ..base
-        },
-    )
-    .await?;
+    let number = operations::save_draft(&node, &id, req.version(base)).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "version": number, "status": "Draft" })),

@@ -261,6 +261,17 @@ impl Tracker for JiraTracker {
         self.gate.calls()
     }
 
+    /// A one-issue search in the project: Jira refuses the JQL of a project that does
+    /// not exist (or that the account cannot browse) with a 400 saying so.
+    async fn has_project(&self, project: &str) -> PortResult<Option<bool>> {
+        let jql = format!("project = {}", jql_string(project));
+        match self.search(&jql, None, 1).await {
+            Ok(_) => Ok(Some(true)),
+            Err(PortError::Rejected(m)) if m.contains("does not exist") => Ok(Some(false)),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
         let issue = match self
             .send(self.http.get(self.api(&format!("/issue/{key}"))).query(&[

@@ -1,0 +1,340 @@
+//! `twinsync connection version ...`: a connection's configuration versions from the
+//! command line. A version file (TOML, or JSON when its name ends in `.json`) holds the
+//! whole configuration: scripts (inline or as `outgoing_file` / `incoming_file`, read
+//! relative to the file), `helper_maps`, `conflicts`, `triggers`, `plans` and a `note`;
+//! what it leaves out keeps the active version's value.
+
+use super::client::Target;
+use clap::{Subcommand, ValueEnum};
+use comfy_table::Table;
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// The keys of a version file, as the admin API takes them.
+const CONFIG_KEYS: [&str; 7] = [
+    "outgoing",
+    "incoming",
+    "helper_maps",
+    "conflicts",
+    "triggers",
+    "plans",
+    "note",
+];
+
+#[derive(Subcommand)]
+pub enum VersionCommand {
+    /// The connection's versions: number, status, triggers, note.
+    List {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+    },
+    /// Print a version (the active one unless --number) as a file to edit and save.
+    Export {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+        #[arg(long)]
+        number: Option<u32>,
+        #[arg(long, value_enum, default_value = "toml")]
+        format: Format,
+    },
+    /// Save a version file as a new draft; with --activate, put it in force at once.
+    Save {
+        #[command(flatten)]
+        node: Target,
+        /// The connection.
+        id: String,
+        /// The version file: TOML, or JSON when its name ends in .json.
+        file: std::path::PathBuf,
+        /// The version's note, instead of the file's.
+        #[arg(long)]
+        note: Option<String>,
+        /// Activate the draft once saved (the active version is archived).
+        #[arg(long)]
+        activate: bool,
+    },
+    /// Put a draft in force; the active version is archived with its configuration.
+    Activate {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+        number: u32,
+    },
+    /// Run a version's triggers and rules on a live item without writing anything.
+    TestRun {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+        number: u32,
+        #[arg(long)]
+        item: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum Format {
+    Toml,
+    Json,
+}
+
+pub async fn run(cmd: VersionCommand) -> Result<(), String> {
+    match cmd {
+        VersionCommand::List { node, id } => {
+            let c = node
+                .resolve()?
+                .get(&format!("/api/connections/{id}"))
+                .await?;
+            println!("{}", versions_table(&c));
+        }
+        VersionCommand::Export {
+            node,
+            id,
+            number,
+            format,
+        } => {
+            let c = node
+                .resolve()?
+                .get(&format!("/api/connections/{id}"))
+                .await?;
+            print!("{}", export(&c, number, format)?);
+        }
+        VersionCommand::Save {
+            node,
+            id,
+            file,
+            note,
+            activate,
+        } => {
+            let mut body = read_version_file(&file)?;
+            if let Some(n) = note {
+                body["note"] = json!(n);
+            }
+            let admin = node.resolve()?;
+            let r = admin
+                .send(
+                    Method::POST,
+                    &format!("/api/connections/{id}/versions"),
+                    body,
+                )
+                .await?;
+            let number = r["version"].as_u64().unwrap_or_default();
+            if activate {
+                activate_version(&node, &id, number).await?;
+                println!("connection {id}: version {number} saved and active");
+            } else {
+                println!("connection {id}: version {number} saved as a draft");
+            }
+        }
+        VersionCommand::Activate { node, id, number } => {
+            activate_version(&node, &id, u64::from(number)).await?;
+            println!("connection {id}: version {number} active");
+        }
+        VersionCommand::TestRun {
+            node,
+            id,
+            number,
+            item,
+        } => {
+            let r = node
+                .resolve()?
+                .send(
+                    Method::POST,
+                    &format!("/api/connections/{id}/versions/{number}/test-run"),
+                    json!({ "item": item }),
+                )
+                .await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn activate_version(node: &Target, id: &str, number: u64) -> Result<Value, String> {
+    node.resolve()?
+        .send(
+            Method::POST,
+            &format!("/api/connections/{id}/versions/{number}/activate"),
+            json!({}),
+        )
+        .await
+}
+
+fn versions_table(connection: &Value) -> Table {
+    let mut table = Table::new();
+    table.set_header(["version", "status", "triggers", "plans", "note"]);
+    for v in connection["versions"].as_array().into_iter().flatten() {
+        let list = |key: &str, field: &str| {
+            v[key]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t[field].as_str())
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        table.add_row([
+            v["number"].to_string(),
+            v["status"].as_str().unwrap_or("-").to_string(),
+            list("triggers", "query"),
+            list("plans", "cron"),
+            v["note"].as_str().unwrap_or("").to_string(),
+        ]);
+    }
+    table
+}
+
+/// A version of `connection` as a version file.
+fn export(connection: &Value, number: Option<u32>, format: Format) -> Result<String, String> {
+    let versions = connection["versions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let version = versions
+        .iter()
+        .find(|v| match number {
+            Some(n) => v["number"] == json!(n),
+            None => v["status"] == "Active",
+        })
+        .ok_or_else(|| match number {
+            Some(n) => format!("no version {n}"),
+            None => "no active version".to_string(),
+        })?;
+    let mut file = serde_json::Map::new();
+    for key in CONFIG_KEYS {
+        if let Some(v) = version.get(key) {
+            file.insert(key.to_string(), v.clone());
+        }
+    }
+    match format {
+        Format::Json => serde_json::to_string_pretty(&file)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string()),
+        Format::Toml => toml::to_string_pretty(&file).map_err(|e| e.to_string()),
+    }
+}
+
+/// Reads a version file into the admin API's request: TOML or JSON by the name, the
+/// scripts named by `outgoing_file` / `incoming_file` read in.
+pub fn read_version_file(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let json_file = path.extension().is_some_and(|e| e == "json");
+    let mut value: Value = if json_file {
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+    } else {
+        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?
+    };
+    let obj = value
+        .as_object_mut()
+        .ok_or_else(|| format!("{}: a version file is a table of keys", path.display()))?;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    for script in ["outgoing", "incoming"] {
+        let key = format!("{script}_file");
+        if let Some(file) = obj.remove(&key) {
+            let name = file
+                .as_str()
+                .ok_or_else(|| format!("{}: {key} must be a path", path.display()))?;
+            let full = dir.join(name);
+            let body = std::fs::read_to_string(&full)
+                .map_err(|e| format!("{}: {key}: {}: {e}", path.display(), full.display()))?;
+            obj.insert(script.to_string(), json!(body));
+        }
+    }
+    if let Some(unknown) = obj.keys().find(|k| !CONFIG_KEYS.contains(&k.as_str())) {
+        return Err(format!(
+            "{}: unknown key {unknown:?}; a version file has {}, outgoing_file, incoming_file",
+            path.display(),
+            CONFIG_KEYS.join(", ")
+        ));
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn version_files_read_as_toml_or_json_with_script_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("out.rhai"),
+            "replica.summary = issue.summary;",
+        )
+        .unwrap();
+        let toml_file = dir.path().join("v.toml");
+        std::fs::write(
+            &toml_file,
+            r#"
+note = "map To Do"
+outgoing_file = "out.rhai"
+[helper_maps.statuses]
+"To Do" = "Open"
+[conflicts]
+default = { policy = "remote_wins" }
+[[triggers]]
+query = "labels = sync"
+[[plans]]
+cron = "0 */15 * * * *"
+"#,
+        )
+        .unwrap();
+        let v = read_version_file(&toml_file).unwrap();
+        assert_eq!(v["outgoing"], "replica.summary = issue.summary;");
+        assert_eq!(v["helper_maps"]["statuses"]["To Do"], "Open");
+        assert_eq!(v["conflicts"]["default"]["policy"], "remote_wins");
+        assert_eq!(v["triggers"][0]["query"], "labels = sync");
+        assert_eq!(v["plans"][0]["cron"], "0 */15 * * * *");
+
+        let json_file = dir.path().join("v.json");
+        std::fs::write(&json_file, r#"{"triggers": [], "note": "none"}"#).unwrap();
+        assert_eq!(
+            read_version_file(&json_file).unwrap(),
+            json!({"triggers": [], "note": "none"})
+        );
+
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, "trigger = \"labels = sync\"\n").unwrap();
+        let e = read_version_file(&bad).err().unwrap();
+        assert!(e.contains("unknown key \"trigger\""), "{e}");
+        std::fs::write(&bad, "incoming_file = \"missing.rhai\"\n").unwrap();
+        let e = read_version_file(&bad).err().unwrap();
+        assert!(e.contains("missing.rhai"), "{e}");
+    }
+
+    #[test]
+    fn an_exported_version_reads_back_as_the_same_request() {
+        let connection = json!({"versions": [
+            {"number": 1, "status": "Archived", "outgoing": "a", "note": "old"},
+            {"number": 2, "status": "Active", "outgoing": "// two\nreplica.key = issue.key;\n",
+             "incoming": "issue.summary = replica.summary;",
+             "helper_maps": {"statuses": {"To Do": "Open"}, "priorities": {}, "users": {}},
+             "conflicts": {"default": {"policy": "side_of_truth", "node": "node-a"}, "fields": {}},
+             "triggers": [{"id": "t1", "query": "labels = sync", "active": true}],
+             "plans": [], "created_ms": 5, "note": "mine"}
+        ]});
+        let dir = tempfile::tempdir().unwrap();
+        for (format, name) in [(Format::Toml, "v.toml"), (Format::Json, "v.json")] {
+            let text = export(&connection, None, format).unwrap();
+            let file = dir.path().join(name);
+            std::fs::write(&file, &text).unwrap();
+            let back = read_version_file(&file).unwrap();
+            let mut want = connection["versions"][1].clone();
+            for gone in ["number", "status", "created_ms"] {
+                want.as_object_mut().unwrap().remove(gone);
+            }
+            assert_eq!(back, want, "{text}");
+        }
+        assert!(
+            export(&connection, Some(1), Format::Json)
+                .unwrap()
+                .contains("old")
+        );
+        assert!(export(&connection, Some(9), Format::Json).is_err());
+    }
+}

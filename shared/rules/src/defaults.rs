@@ -1,0 +1,110 @@
+//! The default rules: one set per connector, and the helper maps a pair of connectors
+//! needs on top.
+
+use std::collections::BTreeMap;
+use twinsync_core::{ConfigVersion, ConnectorKind, NodeHelperMaps};
+
+pub const OUTGOING: &str = include_str!("../defaults/sandbox-sandbox/outgoing.rhai");
+pub const INCOMING: &str = include_str!("../defaults/sandbox-sandbox/incoming.rhai");
+
+/// GitHub: open/closed, priority as a label, attachments as links, attributed comments.
+pub const GITHUB_OUTGOING: &str = include_str!("../defaults/github/outgoing.rhai");
+pub const GITHUB_INCOMING: &str = include_str!("../defaults/github/incoming.rhai");
+
+/// Redmine: statuses and priorities mapped by meaning when no map names them; no labels.
+pub const REDMINE_OUTGOING: &str = include_str!("../defaults/redmine/outgoing.rhai");
+pub const REDMINE_INCOMING: &str = include_str!("../defaults/redmine/incoming.rhai");
+
+/// Jira: workflow statuses and priorities by meaning, attributed comments.
+pub const JIRA_OUTGOING: &str = include_str!("../defaults/jira/outgoing.rhai");
+pub const JIRA_INCOMING: &str = include_str!("../defaults/jira/incoming.rhai");
+
+/// The default rules for a connector's side of a connection.
+pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
+    match connector {
+        ConnectorKind::Github => ConfigVersion {
+            outgoing: GITHUB_OUTGOING.to_string(),
+            incoming: GITHUB_INCOMING.to_string(),
+            note: "default rules for GitHub".into(),
+            ..ConfigVersion::default()
+        },
+        ConnectorKind::Jira => ConfigVersion {
+            outgoing: JIRA_OUTGOING.to_string(),
+            incoming: JIRA_INCOMING.to_string(),
+            note: "default rules for Jira".into(),
+            ..ConfigVersion::default()
+        },
+        ConnectorKind::Redmine => ConfigVersion {
+            outgoing: REDMINE_OUTGOING.to_string(),
+            incoming: REDMINE_INCOMING.to_string(),
+            note: "default rules for Redmine".into(),
+            ..ConfigVersion::default()
+        },
+        ConnectorKind::Sandbox => version(),
+    }
+}
+
+/// The default rules as a draft version 1.
+pub fn version() -> ConfigVersion {
+    ConfigVersion {
+        outgoing: OUTGOING.to_string(),
+        incoming: INCOMING.to_string(),
+        note: "default rules".into(),
+        ..ConfigVersion::default()
+    }
+}
+
+/// The default configuration of this side of a connection whose other side runs
+/// `remote`: the local connector's rules, with the helper maps the pair needs. The
+/// Jira, GitHub and Redmine rules judge other trackers' names by their meaning; the
+/// sandbox's apply names as they come, so a sandbox side maps the other tracker's names
+/// to the sandbox's default statuses (Open, In Progress, Done) and priorities (Low,
+/// Medium, High, Highest).
+pub fn for_pair(local: ConnectorKind, remote: ConnectorKind) -> ConfigVersion {
+    ConfigVersion {
+        helper_maps: pair_maps(local, remote),
+        note: format!("default rules for {local} with {remote}"),
+        ..for_connector(local)
+    }
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(from, to)| (from.to_string(), to.to_string()))
+        .collect()
+}
+
+fn pair_maps(local: ConnectorKind, remote: ConnectorKind) -> NodeHelperMaps {
+    use ConnectorKind::*;
+    let statuses: &[(&str, &str)] = match (local, remote) {
+        (Sandbox, Jira) => &[("To Do", "Open")],
+        (Sandbox, Github) => &[("open", "Open"), ("closed", "Done")],
+        (Sandbox, Redmine) => &[
+            ("New", "Open"),
+            ("Feedback", "Open"),
+            ("Resolved", "Done"),
+            ("Closed", "Done"),
+            ("Rejected", "Done"),
+        ],
+        _ => return NodeHelperMaps::default(),
+    };
+    // Priorities may have passed through the other tracker from a third one (a GitHub
+    // label "priority: urgent" that came from Redmine), so every known name is mapped.
+    let priorities = [
+        ("Lowest", "Low"),
+        ("Trivial", "Low"),
+        ("Minor", "Low"),
+        ("Normal", "Medium"),
+        ("Major", "High"),
+        ("Urgent", "Highest"),
+        ("Critical", "Highest"),
+        ("Blocker", "Highest"),
+        ("Immediate", "Highest"),
+    ];
+    NodeHelperMaps {
+        statuses: map(statuses),
+        priorities: map(&priorities),
+        users: BTreeMap::new(),
+    }
+}

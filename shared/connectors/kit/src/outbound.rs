@@ -134,6 +134,44 @@ pub async fn read_capped(
     Ok(body)
 }
 
+/// Where an attachment is fetched from, and with what.
+pub struct Download<'a> {
+    pub url: &'a str,
+    pub filename: &'a str,
+    /// The instance's own base URL: it decides which addresses may be reached, and only
+    /// its exact origin gets `authorization`.
+    pub base_url: &'a str,
+    pub authorization: Option<&'a str>,
+    pub max_bytes: u64,
+}
+
+/// Downloads an attachment a replica names: a literal private address is refused here
+/// (it never meets the resolver's check), the credential goes only to the instance's own
+/// origin, and the body is read with a byte cap.
+pub async fn download(http: &reqwest::Client, d: &Download<'_>) -> Result<Vec<u8>, PortError> {
+    let url = crate::target::check_target(d.url, Reach::for_base_url(d.base_url))
+        .map_err(|e| PortError::Rejected(format!("attachment not downloaded: {e}")))?;
+    let mut request = http.get(url);
+    if let Some(auth) = d.authorization
+        && crate::target::same_origin(d.url, d.base_url)
+    {
+        request = request.header("authorization", auth);
+    }
+    let response = request
+        .send()
+        .await
+        .and_then(|r| r.error_for_status())
+        .map_err(|e| {
+            PortError::Unavailable(format!("cannot download {}: {}", d.url, describe(&e)))
+        })?;
+    read_capped(
+        response,
+        d.max_bytes,
+        &format!("attachment {:?}", d.filename),
+    )
+    .await
+}
+
 /// An error with every cause under it. reqwest's own text ("error sending request") hides
 /// why: an unknown certificate issuer, a refused connection, a name that does not resolve.
 pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {

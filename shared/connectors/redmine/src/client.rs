@@ -7,8 +7,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::Mutex;
-use twinsync_connector_kit::outbound::{self, ClientOptions};
-use twinsync_connector_kit::target::{self, Reach};
+use twinsync_connector_kit::outbound::{self, ClientOptions, Download};
+use twinsync_connector_kit::target::Reach;
 use twinsync_connector_kit::{http, now_ms};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -508,25 +508,16 @@ impl Tracker for RedmineTracker {
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
         // Redmine's upload-token flow: upload the bytes, then attach the token to the issue.
         let max = self.config.attachment_max_bytes;
-        let url = target::check_target(&attachment.url, Reach::for_base_url(&self.config.base_url))
-            .map_err(|e| PortError::Rejected(format!("attachment not downloaded: {e}")))?;
-        let response = self
-            .http
-            .get(url)
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| {
-                PortError::Unavailable(format!(
-                    "cannot download {}: {}",
-                    attachment.url,
-                    outbound::describe(&e)
-                ))
-            })?;
-        let bytes = outbound::read_capped(
-            response,
-            max,
-            &format!("attachment {:?}", attachment.filename),
+        // Redmine's key stays in its header: the download carries no credential.
+        let bytes = outbound::download(
+            &self.http,
+            &Download {
+                url: &attachment.url,
+                filename: &attachment.filename,
+                base_url: &self.config.base_url,
+                authorization: None,
+                max_bytes: max,
+            },
         )
         .await?;
         let uploaded: Value = self

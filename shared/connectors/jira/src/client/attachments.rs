@@ -2,8 +2,7 @@
 //! allowed hosts, with Jira's token only for Jira's own origin) and uploaded as multipart.
 
 use super::JiraTracker;
-use twinsync_connector_kit::outbound;
-use twinsync_connector_kit::target::{self, Reach};
+use twinsync_connector_kit::outbound::{self, Download};
 use twinsync_core::Attachment;
 use twinsync_ports::{PortError, PortResult};
 
@@ -21,29 +20,16 @@ impl JiraTracker {
                 attachment.filename, attachment.size
             )));
         }
-        // A literal private address never meets the resolver's check: refuse it here.
-        let url = target::check_target(&attachment.url, Reach::for_base_url(&self.config.base_url))
-            .map_err(|e| PortError::Rejected(format!("attachment not downloaded: {e}")))?;
         // Jira's token goes only to this Jira's exact origin, never to a look-alike host.
-        let mut download = self.http.get(url);
-        if target::same_origin(&attachment.url, &self.config.base_url) {
-            download = download.header("authorization", &self.authorization);
-        }
-        let response = download
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| {
-                PortError::Unavailable(format!(
-                    "cannot download {}: {}",
-                    attachment.url,
-                    outbound::describe(&e)
-                ))
-            })?;
-        let bytes = outbound::read_capped(
-            response,
-            max,
-            &format!("attachment {:?}", attachment.filename),
+        let bytes = outbound::download(
+            &self.http,
+            &Download {
+                url: &attachment.url,
+                filename: &attachment.filename,
+                base_url: &self.config.base_url,
+                authorization: Some(&self.authorization),
+                max_bytes: max,
+            },
         )
         .await?;
         let mime = if attachment.mime_type.is_empty() {

@@ -115,12 +115,22 @@ async fn a_tracker_outage_of_many_minutes_loses_nothing() {
     p.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn past_the_budget_a_message_is_dead_lettered_and_a_redrive_syncs_it() {
+/// A process whose nodes give up after one second, with one item synced from A.
+struct OneItem {
+    _dir: tempfile::TempDir,
+    p: Process,
+    outage_a: Arc<Outage>,
+    http: reqwest::Client,
+    url_a: String,
+    key: String,
+    node_a: Arc<Node>,
+}
+
+async fn one_synced_item(secret: &str) -> OneItem {
     let dir = tempfile::tempdir().unwrap();
     let (outage_a, outage_b) = (Outage::new(), Outage::new());
     let p = Process::start(
-        &demo::config("budget-secret-012345"),
+        &demo::config(secret),
         dir.path(),
         options(1_000, &outage_a, &outage_b),
     )
@@ -133,6 +143,28 @@ async fn past_the_budget_a_message_is_dead_lettered_and_a_redrive_syncs_it() {
         .unwrap();
     assert!(p.wait_quiet(Duration::from_secs(60)).await);
     let node_a = p.node("node-a").unwrap().clone();
+    OneItem {
+        _dir: dir,
+        p,
+        outage_a,
+        http,
+        url_a,
+        key,
+        node_a,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn past_the_budget_a_message_is_dead_lettered_and_a_redrive_syncs_it() {
+    let OneItem {
+        _dir,
+        p,
+        outage_a,
+        http,
+        url_a,
+        key,
+        node_a,
+    } = one_synced_item("budget-secret-012345").await;
     let twin = async || {
         node_a
             .twins
@@ -224,22 +256,15 @@ async fn past_the_budget_a_message_is_dead_lettered_and_a_redrive_syncs_it() {
 /// was undone) still takes its twin out of Error once it is processed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_redriven_change_with_nothing_to_send_clears_the_error() {
-    let dir = tempfile::tempdir().unwrap();
-    let (outage_a, outage_b) = (Outage::new(), Outage::new());
-    let p = Process::start(
-        &demo::config("undone-secret-012345"),
-        dir.path(),
-        options(1_000, &outage_a, &outage_b),
-    )
-    .await
-    .unwrap();
-    let http = reqwest::Client::new();
-    let url_a = p.sandbox_urls["a"].clone();
-    let key = demo::create_item(&http, &url_a, demo::item_body(PROJECT_A, 0, "sync"))
-        .await
-        .unwrap();
-    assert!(p.wait_quiet(Duration::from_secs(60)).await);
-    let node_a = p.node("node-a").unwrap().clone();
+    let OneItem {
+        _dir,
+        p,
+        outage_a,
+        http,
+        url_a,
+        key,
+        node_a,
+    } = one_synced_item("undone-secret-012345").await;
     let twin = async || {
         let twin = node_a.twins.find_by_local(CONNECTION, &key).await.unwrap();
         twin.unwrap()

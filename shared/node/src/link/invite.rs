@@ -1,7 +1,7 @@
 //! Connections between nodes that do not share a process: invitation, acceptance with a
 //! signed handshake, and the handshake's receiving end on the inviting node.
 
-use super::signed::{HANDSHAKE_PATH, LinkError, PRODUCT_VERSION, Verified, verify};
+use super::signed::{HANDSHAKE_PATH, LinkError, PRODUCT_VERSION, Signer, Verified, verify};
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
 use twinsync_connector_kit::target::check_node_url;
@@ -11,7 +11,7 @@ use twinsync_core::{
 };
 use twinsync_ports::PortError;
 use twinsync_rules::defaults;
-use twinsync_security::{Invitation, derive_key, sign_request};
+use twinsync_security::{Invitation, derive_key};
 
 /// What an operator gives to invite or accept.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -310,26 +310,16 @@ async fn send_handshake(
         &node.id,
         &invitation.initiator_node,
     );
-    let signed = sign_request(
-        &key,
-        &invitation.connection_id,
-        &node.id,
-        "POST",
-        HANDSHAKE_PATH,
-        node.now_ms(),
-        &body,
+    let signer = Signer {
+        key: &key,
+        connection_id: &invitation.connection_id,
+        from: &node.id,
+    };
+    let url = format!(
+        "{}{HANDSHAKE_PATH}",
+        invitation.node_url.trim_end_matches('/')
     );
-    let mut r = node
-        .http
-        .post(format!(
-            "{}{HANDSHAKE_PATH}",
-            invitation.node_url.trim_end_matches('/')
-        ))
-        .header("content-type", "application/json")
-        .body(body);
-    for (k, v) in signed.pairs() {
-        r = r.header(k, v);
-    }
+    let (r, _) = signer.post(&node.http, &url, HANDSHAKE_PATH, node.now_ms(), body);
     let resp = r.send().await.map_err(|e| {
         NodeError::Port(PortError::Unavailable(format!(
             "{}: {e}",

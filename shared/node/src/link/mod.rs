@@ -18,6 +18,7 @@ pub use pull::{
 pub use rotate::{
     ROTATE_PATH, ROTATION_GRACE_MS, Rotation, RotationAnswer, receive_rotation, rotate_secret,
 };
+pub(crate) use signed::header_pairs;
 pub use signed::{
     HANDSHAKE_PATH, LinkError, MAX_BODY, PRODUCT_VERSION, SignedAnswer, TRANSPORT_PATH,
 };

@@ -1,14 +1,14 @@
 //! The transport both ways: [`HttpPeer`] delivers replicas and acks to the other node,
 //! signed with this direction's key; [`receive_transport`] takes them in.
 
-use super::signed::{LinkError, MAX_BODY, TRANSPORT_PATH, peer_refusal, verify};
+use super::signed::{LinkError, MAX_BODY, Signer, TRANSPORT_PATH, peer_refusal, verify};
 use crate::Node;
 use crate::handlers::receive;
 use async_trait::async_trait;
 use twinsync_connector_kit::outbound;
 use twinsync_core::{Connection, TransportMessage};
 use twinsync_ports::{Peer, PortError, PortResult};
-use twinsync_security::{derive_key, sign_request};
+use twinsync_security::derive_key;
 
 /// Delivers transport messages to another node over HTTP, signed with this direction's key.
 pub struct HttpPeer {
@@ -50,23 +50,18 @@ impl Peer for HttpPeer {
                 body.len()
             )));
         }
-        let signed = sign_request(
-            &self.key,
-            &self.connection_id,
-            &self.from,
-            "POST",
+        let signer = Signer {
+            key: &self.key,
+            connection_id: &self.connection_id,
+            from: &self.from,
+        };
+        let (req, _) = signer.post(
+            &self.http,
+            &self.url,
             TRANSPORT_PATH,
             self.clock.now_ms(),
-            &body,
+            body,
         );
-        let mut req = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .body(body);
-        for (k, v) in signed.pairs() {
-            req = req.header(k, v);
-        }
         let resp = req.send().await.map_err(|e| {
             PortError::Unavailable(format!("{}: {}", self.url, outbound::describe(&e)))
         })?;

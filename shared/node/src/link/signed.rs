@@ -3,10 +3,13 @@
 //! a node makes to its peer ([`signed_post`]).
 
 use crate::{Node, NodeError};
+use axum::http::HeaderMap;
 use twinsync_connector_kit::outbound;
 use twinsync_core::Connection;
 use twinsync_ports::{PortError, PortResult};
-use twinsync_security::{SignatureError, SignedHeaders, derive_key, sign_request, verify_request};
+use twinsync_security::{
+    DirectionKey, SignatureError, SignedHeaders, derive_key, sign_request, verify_request,
+};
 
 pub const PRODUCT_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const TRANSPORT_PATH: &str = "/v1/transport";
@@ -172,6 +175,53 @@ pub(crate) fn answer<T: serde::Serialize>(
     })
 }
 
+/// Who signs a node-to-node request, and with which key.
+pub(crate) struct Signer<'a> {
+    pub key: &'a DirectionKey,
+    pub connection_id: &'a str,
+    pub from: &'a str,
+}
+
+impl Signer<'_> {
+    /// A JSON POST of `body` to `url`, signed for `path`; its headers come back too (their
+    /// nonce names the answer).
+    pub fn post(
+        &self,
+        http: &reqwest::Client,
+        url: &str,
+        path: &str,
+        now_ms: i64,
+        body: Vec<u8>,
+    ) -> (reqwest::RequestBuilder, SignedHeaders) {
+        let signed = sign_request(
+            self.key,
+            self.connection_id,
+            self.from,
+            "POST",
+            path,
+            now_ms,
+            &body,
+        );
+        let mut request = http
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in signed.pairs() {
+            request = request.header(k, v);
+        }
+        (request, signed)
+    }
+}
+
+/// Header names and values as pairs, for the signature checks (values that are not text
+/// are left out: no signature header is one).
+pub(crate) fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
+        .collect()
+}
+
 /// POSTs a signed request to the connection's other node and returns its answer's JSON,
 /// after checking the answer was signed by that node for this very request.
 pub(crate) async fn signed_post<T: serde::de::DeserializeOwned>(
@@ -187,34 +237,20 @@ pub(crate) async fn signed_post<T: serde::de::DeserializeOwned>(
         .map(|l| l.secret.0.clone())
         .unwrap_or_default();
     let key = derive_key(&secret, &connection.id, &node.id, &connection.remote_node);
-    let signed = sign_request(
-        &key,
-        &connection.id,
-        &node.id,
-        "POST",
-        path,
-        node.now_ms(),
-        &body,
-    );
-    let mut r = node
-        .http
-        .post(format!("{}{path}", base.trim_end_matches('/')))
-        .header("content-type", "application/json")
+    let signer = Signer {
+        key: &key,
+        connection_id: &connection.id,
+        from: &node.id,
+    };
+    let url = format!("{}{path}", base.trim_end_matches('/'));
+    let (request, signed) = signer.post(&node.http, &url, path, node.now_ms(), body);
+    let resp = request
         .timeout(std::time::Duration::from_secs(40))
-        .body(body);
-    for (k, v) in signed.pairs() {
-        r = r.header(k, v);
-    }
-    let resp = r
         .send()
         .await
         .map_err(|e| PortError::Unavailable(format!("{base}: {}", outbound::describe(&e))))?;
     let status = resp.status();
-    let headers: Vec<(String, String)> = resp
-        .headers()
-        .iter()
-        .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
-        .collect();
+    let headers = header_pairs(resp.headers());
     let text = resp.text().await.unwrap_or_default();
     if !status.is_success() {
         return Err(peer_refusal(

@@ -6,6 +6,7 @@
 use super::{ApiError, ApiResult};
 use crate::Node;
 use crate::handlers::ingest::{self, IngestError};
+use crate::link::header_pairs;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
@@ -27,17 +28,6 @@ pub fn public_router(node: Arc<Node>) -> Router {
         .route("/v1/rotate", post(rotate_in))
         .route("/v1/pull/ack", post(pull_ack))
         .with_state(node)
-}
-
-fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_string(), v.to_string()))
-        })
-        .collect()
 }
 
 async fn webhook(

@@ -758,19 +758,12 @@ mod sync {
                     poll_interval_ms: 1_000,
                     retry_budget_hours: None,
                     instance: vec![InstanceSection {
-                        ca_file: None,
                         id: "sandbox-a".into(),
                         connector: twinsync_core::ConnectorKind::Sandbox,
                         base_url: "sandbox:a".into(),
                         webhook_secret: "sandbox-secret-a-0123".into(),
-                        token: None,
-                        origin_field_id: None,
-                        project: None,
-                        tracker: None,
-                        text_formatting: None,
                         register_webhook: true,
-                        github: None,
-                        jira: None,
+                        ..Default::default()
                     }],
                     connection: vec![connection(
                         "sandbox-a",
@@ -799,16 +792,11 @@ mod sync {
                     poll_interval_ms: 5_000,
                     retry_budget_hours: None,
                     instance: vec![InstanceSection {
-                        ca_file: None,
                         id: "github".into(),
                         connector: twinsync_core::ConnectorKind::Github,
                         base_url: api_url.into(),
                         webhook_secret: "hook-secret".into(),
                         token: Some(TOKEN.into()),
-                        origin_field_id: None,
-                        project: None,
-                        tracker: None,
-                        text_formatting: None,
                         register_webhook: true,
                         github: Some(GithubSection {
                             repo: REPO.into(),
@@ -824,7 +812,7 @@ mod sync {
                             requests_per_minute: Some(100_000),
                             burst: Some(1_000),
                         }),
-                        jira: None,
+                        ..Default::default()
                     }],
                     connection: vec![connection(
                         "github",

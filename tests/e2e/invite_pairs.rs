@@ -82,19 +82,12 @@ fn one_node(id: &str, instance: InstanceSection) -> ProcessConfig {
 
 fn instance(id: &str, connector: ConnectorKind, url: &str, token: &str) -> InstanceSection {
     InstanceSection {
-        ca_file: None,
         id: id.into(),
         connector,
         base_url: url.into(),
         webhook_secret: "hook-secret".into(),
         token: Some(token.into()),
-        origin_field_id: None,
-        project: None,
-        tracker: None,
-        text_formatting: None,
-        register_webhook: true,
-        github: None,
-        jira: None,
+        ..Default::default()
     }
 }
 

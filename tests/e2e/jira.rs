@@ -669,18 +669,12 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
             poll_interval_ms: 60_000,
             retry_budget_hours: None,
             instance: vec![InstanceSection {
-                ca_file: None,
                 id: "jira".into(),
                 connector: twinsync_core::ConnectorKind::Jira,
                 base_url: fake.url.clone(),
                 webhook_secret: String::new(),
                 token: Some(TOKEN.into()),
-                origin_field_id: None,
-                project: None,
-                tracker: None,
-                text_formatting: None,
                 register_webhook: true,
-                github: None,
                 jira: Some(JiraSection {
                     allow_unsigned: false,
                     project: "DEMO".into(),
@@ -692,6 +686,7 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
                     origin_field: None,
                     origin_lookback_minutes: None,
                 }),
+                ..Default::default()
             }],
             connection: vec![ConnectionSection {
                 id: "c".into(),

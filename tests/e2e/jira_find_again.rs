@@ -105,7 +105,6 @@ impl Tracker for LosesCreateAnswers {
 
 fn config(jira: &FakeJira, github: &FakeGithub, origin_field: Option<&str>) -> ProcessConfig {
     let instance = |id: &str, connector, url: &str, token: &str| InstanceSection {
-        ca_file: None,
         id: id.into(),
         connector,
         base_url: url.into(),
@@ -115,13 +114,8 @@ fn config(jira: &FakeJira, github: &FakeGithub, origin_field: Option<&str>) -> P
             String::new()
         },
         token: Some(token.into()),
-        origin_field_id: None,
-        project: None,
-        tracker: None,
-        text_formatting: None,
         register_webhook: true,
-        github: None,
-        jira: None,
+        ..Default::default()
     };
     let mut j = instance("jira", ConnectorKind::Jira, &jira.url, BOT_TOKEN);
     j.jira = Some(JiraSection {

@@ -192,19 +192,12 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 poll_interval_ms: 1_000,
                 retry_budget_hours: None,
                 instance: vec![InstanceSection {
-                    ca_file: None,
                     id: "sandbox-a".into(),
                     connector: twinsync_core::ConnectorKind::Sandbox,
                     base_url: "sandbox:a".into(),
                     webhook_secret: "sandbox-secret-a-0123".into(),
-                    token: None,
-                    origin_field_id: None,
-                    project: None,
-                    tracker: None,
-                    text_formatting: None,
                     register_webhook: true,
-                    github: None,
-                    jira: None,
+                    ..Default::default()
                 }],
                 connection: vec![connection(
                     "sandbox-a",
@@ -235,7 +228,6 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 poll_interval_ms: 500,
                 retry_budget_hours: None,
                 instance: vec![InstanceSection {
-                    ca_file: None,
                     id: "redmine".into(),
                     connector: twinsync_core::ConnectorKind::Redmine,
                     base_url: rm.url.clone(),
@@ -243,11 +235,8 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     token: Some(rm.key.clone()),
                     origin_field_id: Some(rm.field),
                     project: Some(project.into()),
-                    tracker: None,
-                    text_formatting: None,
                     register_webhook: false,
-                    github: None,
-                    jira: None,
+                    ..Default::default()
                 }],
                 connection: vec![connection(
                     "redmine",
@@ -794,19 +783,13 @@ async fn redmine_rules_pair_with_jira_and_github() {
             plan: vec![],
         };
     let instance = |id: &str, connector: ConnectorKind, url: &str, token: &str| InstanceSection {
-        ca_file: None,
         id: id.into(),
         connector,
         base_url: url.into(),
         webhook_secret: "hook-secret".into(),
         token: Some(token.into()),
-        origin_field_id: None,
-        project: None,
-        tracker: None,
-        text_formatting: None,
         register_webhook: connector != ConnectorKind::Redmine,
-        github: None,
-        jira: None,
+        ..Default::default()
     };
     let mut redmine_instance = instance("redmine", ConnectorKind::Redmine, &rm.url, &rm.key);
     redmine_instance.origin_field_id = Some(rm.field);

@@ -149,6 +149,28 @@ pub struct InstanceSection {
     pub ca_file: Option<PathBuf>,
 }
 
+/// A blank sandbox instance that subscribes its webhook, so code that builds a config
+/// (tests, demos) names only the fields it sets.
+impl Default for InstanceSection {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            connector: ConnectorKind::Sandbox,
+            base_url: String::new(),
+            webhook_secret: String::new(),
+            token: None,
+            origin_field_id: None,
+            project: None,
+            tracker: None,
+            text_formatting: None,
+            register_webhook: true,
+            github: None,
+            jira: None,
+            ca_file: None,
+        }
+    }
+}
+
 /// A Jira site: the instance's `token` is the API token (Basic auth with `email`) or,
 /// without `email`, an OAuth 2.0 access token.
 #[derive(Debug, Clone, Deserialize)]

@@ -82,7 +82,6 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
             plan: vec![],
         };
     let instance = |id: &str, connector: ConnectorKind, base_url: &str| InstanceSection {
-        ca_file: None,
         id: id.into(),
         connector,
         base_url: base_url.into(),
@@ -94,12 +93,9 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
         token: (connector == ConnectorKind::Redmine).then(|| rm.key.clone()),
         origin_field_id: (connector == ConnectorKind::Redmine).then_some(rm.origin_field),
         project: (connector == ConnectorKind::Redmine).then(|| project.to_string()),
-        tracker: None,
-        text_formatting: None,
         // Redmine sends no webhooks: its triggers are polled.
         register_webhook: connector == ConnectorKind::Sandbox,
-        github: None,
-        jira: None,
+        ..Default::default()
     };
     ProcessConfig {
         sandbox: vec![SandboxSection {

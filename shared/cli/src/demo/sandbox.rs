@@ -53,19 +53,12 @@ pub fn config(secret: &str) -> ProcessConfig {
             poll_interval_ms: 5_000,
             retry_budget_hours: None,
             instance: vec![InstanceSection {
-                ca_file: None,
                 id: inst.into(),
                 connector: twinsync_core::ConnectorKind::Sandbox,
                 base_url: format!("sandbox:{sandbox}"),
                 webhook_secret: secret.into(),
-                token: None,
                 register_webhook: true,
-                github: None,
-                jira: None,
-                origin_field_id: None,
-                project: None,
-                tracker: None,
-                text_formatting: None,
+                ..Default::default()
             }],
             connection: vec![ConnectionSection {
                 id: CONNECTION.into(),

@@ -53,13 +53,8 @@ pub(super) fn config(jira_url: &str, github_url: &str, ca_file: &Path) -> Proces
         base_url: url.into(),
         webhook_secret: format!("{connector}-hook-secret"),
         token: Some(token.into()),
-        origin_field_id: None,
-        project: None,
-        tracker: None,
-        text_formatting: None,
         register_webhook: true,
-        github: None,
-        jira: None,
+        ..Default::default()
     };
     let mut jira = instance("jira", ConnectorKind::Jira, jira_url, BOT_JIRA_TOKEN);
     jira.jira = Some(JiraSection {

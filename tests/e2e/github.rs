@@ -745,18 +745,11 @@ mod sync {
             }],
             node: vec![
                 NodeSection {
-                    tls: None,
-                    ca_file: None,
                     id: "node-a".into(),
                     data_dir: "node-a".into(),
                     listen: "127.0.0.1:0".into(),
                     admin_listen: "127.0.0.1:0".into(),
-                    admin_allow_remote: false,
-                    admin_hosts: vec![],
-                    public_url: None,
-                    allow_http_public_url: false,
                     poll_interval_ms: 1_000,
-                    retry_budget_hours: None,
                     instance: vec![InstanceSection {
                         id: "sandbox-a".into(),
                         connector: twinsync_core::ConnectorKind::Sandbox,
@@ -776,21 +769,15 @@ mod sync {
                             ..NodeHelperMaps::default()
                         },
                     )],
+                    ..Default::default()
                 },
                 NodeSection {
-                    tls: None,
-                    ca_file: None,
                     id: "node-g".into(),
                     data_dir: "node-g".into(),
                     listen: "127.0.0.1:0".into(),
                     admin_listen: "127.0.0.1:0".into(),
-                    admin_allow_remote: false,
-                    admin_hosts: vec![],
-                    public_url: None,
-                    allow_http_public_url: false,
                     // Webhooks bring GitHub's changes; polling is the safety net.
                     poll_interval_ms: 5_000,
-                    retry_budget_hours: None,
                     instance: vec![InstanceSection {
                         id: "github".into(),
                         connector: twinsync_core::ConnectorKind::Github,
@@ -820,6 +807,7 @@ mod sync {
                         REPO,
                         NodeHelperMaps::default(),
                     )],
+                    ..Default::default()
                 },
             ],
         }

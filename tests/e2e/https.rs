@@ -159,12 +159,7 @@ fn node_config(node: &str, sandbox: &str, project: &str, dir: &Path, ca: &TestCa
             data_dir: node.into(),
             listen: "127.0.0.1:0".into(),
             admin_listen: "127.0.0.1:0".into(),
-            admin_allow_remote: false,
-            admin_hosts: vec![],
-            public_url: None,
-            allow_http_public_url: false,
             poll_interval_ms: 300,
-            retry_budget_hours: None,
             instance: vec![InstanceSection {
                 id: format!("sandbox-{sandbox}"),
                 connector: ConnectorKind::Sandbox,
@@ -173,7 +168,7 @@ fn node_config(node: &str, sandbox: &str, project: &str, dir: &Path, ca: &TestCa
                 register_webhook: false,
                 ..Default::default()
             }],
-            connection: vec![],
+            ..Default::default()
         }],
     }
 }

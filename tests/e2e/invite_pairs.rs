@@ -62,20 +62,13 @@ fn one_node(id: &str, instance: InstanceSection) -> ProcessConfig {
     ProcessConfig {
         sandbox: vec![],
         node: vec![NodeSection {
-            tls: None,
-            ca_file: None,
             id: id.into(),
             data_dir: id.into(),
             listen: "127.0.0.1:0".into(),
             admin_listen: "127.0.0.1:0".into(),
-            admin_allow_remote: false,
-            admin_hosts: vec![],
-            public_url: None,
-            allow_http_public_url: false,
             poll_interval_ms: 5_000,
-            retry_budget_hours: None,
             instance: vec![instance],
-            connection: vec![],
+            ..Default::default()
         }],
     }
 }

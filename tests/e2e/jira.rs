@@ -656,18 +656,11 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
     let cfg = ProcessConfig {
         sandbox: vec![],
         node: vec![NodeSection {
-            tls: None,
-            ca_file: None,
             id: "node-j".into(),
             data_dir: "node-j".into(),
             listen: "127.0.0.1:0".into(),
             admin_listen: "127.0.0.1:0".into(),
-            admin_allow_remote: false,
-            admin_hosts: vec![],
-            public_url: None,
-            allow_http_public_url: false,
             poll_interval_ms: 60_000,
-            retry_budget_hours: None,
             instance: vec![InstanceSection {
                 id: "jira".into(),
                 connector: twinsync_core::ConnectorKind::Jira,
@@ -704,6 +697,7 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
                 }],
                 plan: vec![],
             }],
+            ..Default::default()
         }],
     };
     let dir = tempfile::tempdir().unwrap();

@@ -139,17 +139,10 @@ fn config(jira: &FakeJira, github: &FakeGithub, origin_field: Option<&str>) -> P
     });
     let node = |id: &str, instance: InstanceSection, remote: &str, target: &str, trigger: &str| {
         NodeSection {
-            ca_file: None,
-            tls: None,
             id: id.into(),
             data_dir: id.into(),
             listen: "127.0.0.1:0".into(),
             admin_listen: "127.0.0.1:0".into(),
-            admin_allow_remote: false,
-            admin_hosts: vec![],
-            public_url: None,
-            allow_http_public_url: false,
-            retry_budget_hours: None,
             poll_interval_ms: 5_000,
             instance: vec![instance.clone()],
             connection: vec![ConnectionSection {
@@ -168,6 +161,7 @@ fn config(jira: &FakeJira, github: &FakeGithub, origin_field: Option<&str>) -> P
                 }],
                 plan: vec![],
             }],
+            ..Default::default()
         }
     };
     ProcessConfig {

@@ -10,6 +10,7 @@ mod invite_pairs;
 mod jira;
 mod jira_find_again;
 mod jira_strict;
+mod large_replicas;
 mod nodes;
 mod outages;
 mod redmine;

@@ -32,18 +32,11 @@ pub(crate) fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig 
             }],
         }],
         node: vec![NodeSection {
-            tls: None,
-            ca_file: None,
             id: node.into(),
             data_dir: node.into(),
             listen: "127.0.0.1:0".into(),
             admin_listen: "127.0.0.1:0".into(),
-            admin_allow_remote: false,
-            admin_hosts: vec![],
-            public_url: None,
-            allow_http_public_url: false,
             poll_interval_ms: 5_000,
-            retry_budget_hours: None,
             instance: vec![InstanceSection {
                 id: format!("sandbox-{sandbox}"),
                 connector: twinsync_core::ConnectorKind::Sandbox,
@@ -52,7 +45,7 @@ pub(crate) fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig 
                 register_webhook: true,
                 ..Default::default()
             }],
-            connection: vec![],
+            ..Default::default()
         }],
     }
 }

@@ -179,18 +179,11 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
         }],
         node: vec![
             NodeSection {
-                tls: None,
-                ca_file: None,
                 id: "node-a".into(),
                 data_dir: "node-a".into(),
                 listen: "127.0.0.1:0".into(),
                 admin_listen: "127.0.0.1:0".into(),
-                admin_allow_remote: false,
-                admin_hosts: vec![],
-                public_url: None,
-                allow_http_public_url: false,
                 poll_interval_ms: 1_000,
-                retry_budget_hours: None,
                 instance: vec![InstanceSection {
                     id: "sandbox-a".into(),
                     connector: twinsync_core::ConnectorKind::Sandbox,
@@ -213,20 +206,14 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     ),
                     Some("labels = sync"),
                 )],
+                ..Default::default()
             },
             NodeSection {
-                tls: None,
-                ca_file: None,
                 id: "node-r".into(),
                 data_dir: "node-r".into(),
                 listen: "127.0.0.1:0".into(),
                 admin_listen: "127.0.0.1:0".into(),
-                admin_allow_remote: false,
-                admin_hosts: vec![],
-                public_url: None,
-                allow_http_public_url: false,
                 poll_interval_ms: 500,
-                retry_budget_hours: None,
                 instance: vec![InstanceSection {
                     id: "redmine".into(),
                     connector: twinsync_core::ConnectorKind::Redmine,
@@ -248,6 +235,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     ),
                     Some("summary ~ \"[sync]\""),
                 )],
+                ..Default::default()
             },
         ],
     }
@@ -820,20 +808,14 @@ async fn redmine_rules_pair_with_jira_and_github() {
     });
     let node =
         |id: &str, instance: InstanceSection, connection: Vec<ConnectionSection>| NodeSection {
-            tls: None,
-            ca_file: None,
             id: id.into(),
             data_dir: id.into(),
             listen: "127.0.0.1:0".into(),
             admin_listen: "127.0.0.1:0".into(),
-            admin_allow_remote: false,
-            admin_hosts: vec![],
-            public_url: None,
-            allow_http_public_url: false,
             poll_interval_ms: 500,
-            retry_budget_hours: None,
             instance: vec![instance],
             connection,
+            ..Default::default()
         };
     // Redmine brings nothing under sync by itself here: only the twins of the others.
     let nothing = "summary ~ \"[never]\"";

@@ -99,6 +99,11 @@ pub struct Link {
     /// The last rotation this node answered, so a repeated request gets the same answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_rotation: Option<RotationRecord>,
+    /// The largest transport body the other node said it takes (its `max_replica_bytes`),
+    /// learnt from the invitation or the handshake; a peer that never said takes
+    /// [`crate::DEFAULT_MAX_TRANSPORT_BODY`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_max_body: Option<u64>,
 }
 
 /// A rotation answered: its id and our public half.
@@ -109,6 +114,12 @@ pub struct RotationRecord {
 }
 
 impl Link {
+    /// The largest body this node may send the other one.
+    pub fn peer_max_body(&self) -> u64 {
+        self.peer_max_body
+            .unwrap_or(crate::DEFAULT_MAX_TRANSPORT_BODY)
+    }
+
     /// Forgets the previous secret once its grace period is over; says whether it did.
     pub fn forget_expired_secret(&mut self, now_ms: i64) -> bool {
         if self.previous_secret.is_some() && now_ms >= self.previous_until_ms {
@@ -281,6 +292,7 @@ mod tests {
             previous_secret: previous.map(|p| Secret(p.into())),
             previous_until_ms: until,
             last_rotation: None,
+            peer_max_body: None,
         };
         let cases = [
             (link(Some("old"), 1_000), 999, false),

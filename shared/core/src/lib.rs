@@ -23,7 +23,10 @@ pub use connection::{
 pub use connector::ConnectorKind;
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};
 pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};
-pub use message::{AckMessage, ChangeEvent, ReplicaMessage, TransportMessage};
+pub use message::{
+    AckMessage, ChangeEvent, DEFAULT_MAX_TRANSPORT_BODY, MAX_MAX_TRANSPORT_BODY,
+    MIN_MAX_TRANSPORT_BODY, ReplicaMessage, TransportMessage,
+};
 pub use trigger::{Filter, Trigger};
 pub use twin::{CommentLink, SyncEvent, SyncEventKind, Twin, TwinStatus};
 pub use twin_state::{Applied, ApplyFailure};

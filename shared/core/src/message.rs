@@ -76,6 +76,14 @@ pub struct AckMessage {
     pub trace_id: String,
 }
 
+/// The largest transport body a node takes unless its `[node] max_replica_bytes` says
+/// otherwise, and what a peer that never said is assumed to take.
+pub const DEFAULT_MAX_TRANSPORT_BODY: u64 = 1 << 20;
+/// The range `max_replica_bytes` may take: below 64 KiB an ordinary replica with a few
+/// comments would not pass; above 64 MiB one request would hold a node's memory.
+pub const MIN_MAX_TRANSPORT_BODY: u64 = 64 << 10;
+pub const MAX_MAX_TRANSPORT_BODY: u64 = 64 << 20;
+
 /// What travels between nodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]

@@ -210,6 +210,9 @@ pub async fn build_node_on(
     if let Some(budget) = section.retry_budget_ms() {
         node.settings.retry_budget_ms = budget;
     }
+    if let Some(bytes) = section.max_replica_bytes {
+        node.settings.max_replica_bytes = bytes;
+    }
     for inst in &section.instance {
         let base_url = resolve_url(&inst.base_url, sandbox_urls)?;
         let tracker = crate::trackers::tracker_for(inst, base_url, base_dir)?;

@@ -6,7 +6,10 @@
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use twinsync_core::{ConflictSettings, ConnectorKind, Filter, NodeHelperMaps};
+use twinsync_core::{
+    ConflictSettings, ConnectorKind, Filter, MAX_MAX_TRANSPORT_BODY, MIN_MAX_TRANSPORT_BODY,
+    NodeHelperMaps,
+};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +76,10 @@ pub struct NodeSection {
     /// How long a failing message is retried before it is dead-lettered and its twin
     /// shows Error (24 hours when absent; at most 14 days, what a queue keeps).
     pub retry_budget_hours: Option<f64>,
+    /// The largest replica (transport body, uncompressed) this node takes from another
+    /// node; told to the other node when the connection is made. 1 MiB when absent;
+    /// 64 KiB to 64 MiB.
+    pub max_replica_bytes: Option<u64>,
     #[serde(default)]
     pub instance: Vec<InstanceSection>,
     #[serde(default)]
@@ -85,6 +92,30 @@ pub struct NodeSection {
     /// the node terminates TLS.
     #[serde(default)]
     pub tls: Option<TlsSection>,
+}
+
+/// A node with no trackers or connections yet, listening on loopback ports the system
+/// picks, so code that builds a config (tests, demos) names only the fields it sets.
+impl Default for NodeSection {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            data_dir: PathBuf::new(),
+            listen: default_listen(),
+            admin_listen: default_listen(),
+            admin_allow_remote: false,
+            admin_hosts: vec![],
+            public_url: None,
+            allow_http_public_url: false,
+            poll_interval_ms: default_poll(),
+            retry_budget_hours: None,
+            max_replica_bytes: None,
+            instance: vec![],
+            connection: vec![],
+            ca_file: None,
+            tls: None,
+        }
+    }
 }
 
 /// A certificate chain (leaf first) and its private key, PEM files relative to the config.
@@ -391,6 +422,17 @@ impl ProcessConfig {
                     format!("node[{n}].retry_budget_hours"),
                     "retry_budget_hours",
                     format!("must be more than 0 and at most {MAX_RETRY_BUDGET_HOURS} (14 days)"),
+                ));
+            }
+            if let Some(bytes) = node.max_replica_bytes
+                && !(MIN_MAX_TRANSPORT_BODY..=MAX_MAX_TRANSPORT_BODY).contains(&bytes)
+            {
+                return Err(invalid(
+                    format!("node[{n}].max_replica_bytes"),
+                    "max_replica_bytes",
+                    format!(
+                        "must be from {MIN_MAX_TRANSPORT_BODY} (64 KiB) to {MAX_MAX_TRANSPORT_BODY} (64 MiB)"
+                    ),
                 ));
             }
             let mut ids = std::collections::HashSet::new();
@@ -761,6 +803,14 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
                     "data_dir = \"data/a\"\nretry_budget_hours = 400",
                 ),
                 "at most 336 (14 days)",
+                "line 9",
+            ),
+            (
+                GOOD.replace(
+                    "data_dir = \"data/a\"",
+                    "data_dir = \"data/a\"\nmax_replica_bytes = 1000",
+                ),
+                "node[0].max_replica_bytes",
                 "line 9",
             ),
         ];

@@ -118,6 +118,9 @@ pub struct NodeSettings {
     /// Webhook deliveries each instance may bring a minute, and at once.
     pub webhooks_per_minute: u32,
     pub webhook_burst: u32,
+    /// The largest transport body (uncompressed) this node takes from another node, told
+    /// to it when the connection is made.
+    pub max_replica_bytes: u64,
 }
 
 impl Default for NodeSettings {
@@ -133,6 +136,7 @@ impl Default for NodeSettings {
             // Far above what a busy project sends, far below what would swamp a node.
             webhooks_per_minute: 1_200,
             webhook_burst: 300,
+            max_replica_bytes: twinsync_core::DEFAULT_MAX_TRANSPORT_BODY,
         }
     }
 }

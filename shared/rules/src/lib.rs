@@ -77,7 +77,10 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_operations: 500_000,
-            max_string_size: 1 << 20,
+            // Rhai counts every string a value holds, so a replica's text in all (its
+            // description and comments) must fit: as large as the largest transport body
+            // a node may take.
+            max_string_size: 64 << 20,
             max_array_size: 50_000,
             max_map_size: 10_000,
             max_call_levels: 32,

@@ -37,6 +37,9 @@ pub struct Invitation {
     pub node_url: String,
     pub instance_id: String,
     pub expires_ms: i64,
+    /// The largest transport body the initiating node takes (its `max_replica_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body: Option<u64>,
 }
 
 // The secret never reaches a log through Debug.
@@ -135,6 +138,7 @@ mod tests {
 
     fn sample() -> Invitation {
         Invitation {
+            max_body: None,
             secret: crate::new_secret(),
             connection_id: "c-1".into(),
             connection_type: "public".into(),
@@ -160,6 +164,7 @@ mod tests {
 
     fn sample_with_secret(secret: &str) -> Invitation {
         Invitation {
+            max_body: None,
             secret: secret.into(),
             ..sample()
         }

@@ -112,18 +112,11 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
         }],
         node: vec![
             NodeSection {
-                tls: None,
-                ca_file: None,
                 id: "node-a".into(),
                 data_dir: "node-a".into(),
                 listen: "127.0.0.1:0".into(),
                 admin_listen: "127.0.0.1:0".into(),
-                admin_allow_remote: false,
-                admin_hosts: vec![],
-                public_url: None,
-                allow_http_public_url: false,
                 poll_interval_ms: 5_000,
-                retry_budget_hours: None,
                 instance: vec![instance("sandbox-a", ConnectorKind::Sandbox, "sandbox:a")],
                 connection: vec![connection(
                     "sandbox-a",
@@ -148,20 +141,14 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                     },
                     "project = DEMO AND labels = sync",
                 )],
+                ..Default::default()
             },
             NodeSection {
-                tls: None,
-                ca_file: None,
                 id: "node-r".into(),
                 data_dir: "node-r".into(),
                 listen: "127.0.0.1:0".into(),
                 admin_listen: "127.0.0.1:0".into(),
-                admin_allow_remote: false,
-                admin_hosts: vec![],
-                public_url: None,
-                allow_http_public_url: false,
                 poll_interval_ms: 1_000,
-                retry_budget_hours: None,
                 instance: vec![instance("redmine", ConnectorKind::Redmine, &rm.url)],
                 connection: vec![connection(
                     "redmine",
@@ -170,6 +157,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                     NodeHelperMaps::default(),
                     "summary ~ \"[sync]\"",
                 )],
+                ..Default::default()
             },
         ],
     }

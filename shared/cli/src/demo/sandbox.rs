@@ -40,18 +40,11 @@ pub fn config(secret: &str) -> ProcessConfig {
     };
     let node =
         |id: &str, inst: &str, sandbox: &str, project: &str, trigger: &str, helper| NodeSection {
-            tls: None,
-            ca_file: None,
             id: id.into(),
             data_dir: id.into(),
             listen: "127.0.0.1:0".into(),
             admin_listen: "127.0.0.1:0".into(),
-            admin_allow_remote: false,
-            admin_hosts: vec![],
-            public_url: None,
-            allow_http_public_url: false,
             poll_interval_ms: 5_000,
-            retry_budget_hours: None,
             instance: vec![InstanceSection {
                 id: inst.into(),
                 connector: twinsync_core::ConnectorKind::Sandbox,
@@ -76,6 +69,7 @@ pub fn config(secret: &str) -> ProcessConfig {
                 }],
                 plan: vec![],
             }],
+            ..Default::default()
         };
     ProcessConfig {
         sandbox: vec![

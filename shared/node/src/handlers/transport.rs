@@ -28,31 +28,7 @@ pub async fn handle(node: &Node, message: TransportMessage, receive_count: u32) 
         )
         .await;
     }
-    // The other node of a private connection cannot be reached: its messages wait in the
-    // outbox until it pulls them.
-    if let Some(link) = &connection.link
-        && link.kind == twinsync_core::ConnectionKind::Private
-        && link.peer_url.is_none()
-    {
-        node.queue
-            .send(
-                &queues::outbox(&connection.id),
-                NewMessage {
-                    group_id: message.group_id(),
-                    dedup_id: message.dedup_id(),
-                    body: to_body(&message)?,
-                },
-            )
-            .await?;
-        return Ok(());
-    }
-    // A connection made by invitation talks HTTP; nodes of one process short-circuit.
-    let peer: std::sync::Arc<dyn twinsync_ports::Peer> =
-        match connection.link.as_ref().and_then(|l| l.peer_url.clone()) {
-            Some(url) => std::sync::Arc::new(crate::link::HttpPeer::new(node, &connection, &url)),
-            None => node.peer(&connection.remote_node)?,
-        };
-    match peer.deliver(&message).await {
+    match deliver(node, &connection, &message).await {
         Ok(()) => {
             if connection.status == ConnectionStatus::Error {
                 set_status(node, &connection.id, ConnectionStatus::Active, None).await?;
@@ -138,4 +114,41 @@ pub async fn set_status(
         }
     }
     Err(PortError::Conflict(format!("connection {connection_id} is changing too often")).into())
+}
+
+/// Hands `message` to the other node: over HTTP for a connection made by invitation, into
+/// the outbox for a private node that pulls, or straight in for a node of this process.
+async fn deliver(
+    node: &Node,
+    connection: &twinsync_core::Connection,
+    message: &TransportMessage,
+) -> Result<(), PortError> {
+    if let Some(link) = &connection.link
+        && link.kind == twinsync_core::ConnectionKind::Private
+        && link.peer_url.is_none()
+    {
+        let body =
+            serde_json::to_string(message).map_err(|e| PortError::Rejected(e.to_string()))?;
+        // The pulling node holds its pulls to the limit it told this one.
+        crate::link::check_size(body.len(), link.peer_max_body(), &connection.remote_node)?;
+        node.queue
+            .send(
+                &queues::outbox(&connection.id),
+                NewMessage {
+                    group_id: message.group_id(),
+                    dedup_id: message.dedup_id(),
+                    body,
+                },
+            )
+            .await?;
+        return Ok(());
+    }
+    let peer: std::sync::Arc<dyn twinsync_ports::Peer> =
+        match connection.link.as_ref().and_then(|l| l.peer_url.clone()) {
+            Some(url) => std::sync::Arc::new(crate::link::HttpPeer::new(node, connection, &url)),
+            None => node
+                .peer(&connection.remote_node)
+                .map_err(|e| PortError::Unavailable(e.to_string()))?,
+        };
+    peer.deliver(message).await
 }

@@ -160,6 +160,7 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
             previous_secret: None,
             previous_until_ms: 0,
             last_rotation: None,
+            peer_max_body: None,
         },
     };
     let connection = new_connection(node, req, joining, first_version(kind, None, triggers))?;
@@ -183,6 +184,7 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
         node_url: url,
         instance_id: req.instance.clone(),
         expires_ms: expires,
+        max_body: Some(node.settings.max_replica_bytes),
     }
     .encode();
     Ok((connection, code))
@@ -201,6 +203,10 @@ pub struct Handshake {
     /// rules. Older acceptors do not send it.
     #[serde(default)]
     pub acceptor_tracker: Option<String>,
+    /// The largest transport body the acceptor takes (its `max_replica_bytes`). Older
+    /// acceptors do not send it, and take the default.
+    #[serde(default)]
+    pub max_body: Option<u64>,
 }
 
 /// Accept: checks the code and the request, proves knowledge of the secret to the
@@ -224,6 +230,7 @@ pub async fn accept(node: &Node, code: &str, req: &LinkRequest) -> NodeResult<Co
             acceptor_url: url,
             product_version: PRODUCT_VERSION.into(),
             acceptor_tracker: Some(kind.to_string()),
+            max_body: Some(node.settings.max_replica_bytes),
         },
     )
     .await?;
@@ -294,6 +301,7 @@ fn accepted_link(invitation: &Invitation, req: &LinkRequest) -> Link {
         previous_secret: None,
         previous_until_ms: 0,
         last_rotation: None,
+        peer_max_body: invitation.max_body,
     }
 }
 
@@ -370,10 +378,11 @@ pub async fn receive_handshake(
     let Verified {
         mut connection,
         signed,
+        body,
         ..
     } = verify(node, HANDSHAKE_PATH, headers, body, true).await?;
     let hs: Handshake =
-        serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
+        serde_json::from_slice(&body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     // The acceptor's URL is where this node will send: a query or fragment could steer
     // its requests to other routes.
     if let Some(url) = &hs.acceptor_url {
@@ -406,6 +415,7 @@ pub async fn receive_handshake(
     }
     link.invitation_used = true;
     link.peer_url = hs.acceptor_url.clone();
+    link.peer_max_body = hs.max_body;
     connection.remote_node = hs.acceptor_node.clone();
     let remote = hs
         .acceptor_tracker

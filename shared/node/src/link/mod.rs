@@ -1,15 +1,18 @@
 //! Connections between nodes that do not share a process: invitation and handshake
 //! ([`invite`]), the signed transport both ways ([`peer`]), private connections that pull
 //! ([`pull`]) and secret rotation ([`rotate`]), over what every request shares
-//! ([`signed`]).
+//! ([`signed`]) and how bodies go on the wire ([`body`]).
 
+mod body;
 mod invite;
 mod peer;
 mod pull;
 mod rotate;
 mod signed;
 
+pub(crate) use body::wire_limit;
 pub use invite::{Handshake, LinkRequest, accept, invite, receive_handshake};
+pub(crate) use peer::check_size;
 pub use peer::{HttpPeer, receive_transport};
 pub use pull::{
     PULL_ACK_PATH, PULL_PATH, PullAck, PullRequest, PulledMessage, pull_once, serve_pull,
@@ -19,6 +22,4 @@ pub use rotate::{
     ROTATE_PATH, ROTATION_GRACE_MS, Rotation, RotationAnswer, receive_rotation, rotate_secret,
 };
 pub(crate) use signed::header_pairs;
-pub use signed::{
-    HANDSHAKE_PATH, LinkError, MAX_BODY, PRODUCT_VERSION, SignedAnswer, TRANSPORT_PATH,
-};
+pub use signed::{HANDSHAKE_PATH, LinkError, PRODUCT_VERSION, SignedAnswer, TRANSPORT_PATH};

@@ -1,7 +1,7 @@
 //! The transport both ways: [`HttpPeer`] delivers replicas and acks to the other node,
 //! signed with this direction's key; [`receive_transport`] takes them in.
 
-use super::signed::{LinkError, MAX_BODY, Signer, TRANSPORT_PATH, peer_refusal, verify};
+use super::signed::{LinkError, Signer, TRANSPORT_PATH, peer_refusal, verify};
 use crate::Node;
 use crate::handlers::receive;
 use async_trait::async_trait;
@@ -18,15 +18,14 @@ pub struct HttpPeer {
     from: String,
     key: twinsync_security::DirectionKey,
     clock: std::sync::Arc<dyn twinsync_core::Clock>,
+    /// The largest body the other node said it takes.
+    peer_max_body: u64,
 }
 
 impl HttpPeer {
     pub fn new(node: &Node, connection: &Connection, peer_url: &str) -> Self {
-        let secret = connection
-            .link
-            .as_ref()
-            .map(|l| l.secret.0.clone())
-            .unwrap_or_default();
+        let link = connection.link.as_ref();
+        let secret = link.map(|l| l.secret.0.clone()).unwrap_or_default();
         Self {
             http: node.http.clone(),
             url: format!("{}{TRANSPORT_PATH}", peer_url.trim_end_matches('/')),
@@ -34,22 +33,30 @@ impl HttpPeer {
             from: node.id.clone(),
             key: derive_key(&secret, &connection.id, &node.id, &connection.remote_node),
             clock: node.clock.clone(),
+            peer_max_body: link.map_or(twinsync_core::DEFAULT_MAX_TRANSPORT_BODY, |l| {
+                l.peer_max_body()
+            }),
         }
     }
+}
+
+/// Refuses, for good, a body over what the other node takes: it would refuse it unread,
+/// so the twin says why now instead of retrying what cannot pass.
+pub(crate) fn check_size(body_len: usize, peer_max_body: u64, peer: &str) -> PortResult<()> {
+    if body_len as u64 > peer_max_body {
+        return Err(PortError::Rejected(format!(
+            "the replica is {body_len} bytes, over the {peer_max_body} bytes the other node ({peer}) takes \
+             (raise max_replica_bytes in that node's [node] section, then make the connection again)"
+        )));
+    }
+    Ok(())
 }
 
 #[async_trait]
 impl Peer for HttpPeer {
     async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
         let body = serde_json::to_vec(message).map_err(|e| PortError::Rejected(e.to_string()))?;
-        // The other node refuses bodies over the limit before reading them: say so on the
-        // twin now instead of retrying what cannot pass.
-        if body.len() > MAX_BODY {
-            return Err(PortError::Rejected(format!(
-                "the replica is {} bytes, over the {MAX_BODY} bytes a node accepts",
-                body.len()
-            )));
-        }
+        check_size(body.len(), self.peer_max_body, &self.url)?;
         let signer = Signer {
             key: &self.key,
             connection_id: &self.connection_id,
@@ -80,11 +87,10 @@ pub async fn receive_transport(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<(), LinkError> {
-    let connection = verify(node, TRANSPORT_PATH, headers, body, false)
-        .await?
-        .connection;
+    let verified = verify(node, TRANSPORT_PATH, headers, body, false).await?;
+    let connection = verified.connection;
     let message: TransportMessage =
-        serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
+        serde_json::from_slice(&verified.body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     if message.connection_id() != connection.id {
         return Err(LinkError::Malformed(
             "message is for another connection".into(),

@@ -42,7 +42,7 @@ pub async fn serve_pull(
     let request = verify(node, PULL_PATH, headers, body, false).await?;
     let connection = &request.connection;
     let req: PullRequest =
-        serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
+        serde_json::from_slice(&request.body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     let outbox = twinsync_ports::queues::outbox(&connection.id);
     let deadline =
         std::time::Instant::now() + std::time::Duration::from_millis(req.wait_ms.min(25_000));
@@ -52,13 +52,27 @@ pub async fn serve_pull(
             .receive(&outbox, req.max.clamp(1, 100), PULL_VISIBILITY_MS)
             .await?;
         if !batch.is_empty() || std::time::Instant::now() >= deadline {
-            let pulled: Vec<PulledMessage> = batch
-                .into_iter()
-                .map(|m| PulledMessage {
+            let limit = connection
+                .link
+                .as_ref()
+                .map_or(twinsync_core::DEFAULT_MAX_TRANSPORT_BODY, |l| {
+                    l.peer_max_body()
+                });
+            let mut pulled = Vec::with_capacity(batch.len());
+            let mut total = 0u64;
+            for m in batch {
+                // The answer stays within what the puller takes; what does not fit is
+                // offered again at once, to its next pull.
+                total += m.body.len() as u64 + 64;
+                if total > limit && !pulled.is_empty() {
+                    node.queue.change_visibility(&outbox, &m.receipt, 0).await?;
+                    continue;
+                }
+                pulled.push(PulledMessage {
                     receipt: m.receipt,
                     body: m.body,
-                })
-                .collect();
+                });
+            }
             return answer(node, &request, PULL_PATH, &pulled);
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -74,7 +88,7 @@ pub async fn serve_pull_ack(
     let request = verify(node, PULL_ACK_PATH, headers, body, false).await?;
     let connection = &request.connection;
     let ack: PullAck =
-        serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
+        serde_json::from_slice(&request.body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     let outbox = twinsync_ports::queues::outbox(&connection.id);
     let mut deleted = 0;
     for receipt in &ack.receipts {

@@ -96,7 +96,7 @@ pub async fn receive_rotation(
 ) -> Result<SignedAnswer, LinkError> {
     let request = verify(node, ROTATE_PATH, headers, body, false).await?;
     let rotation: Rotation =
-        serde_json::from_slice(body).map_err(|e| LinkError::Malformed(e.to_string()))?;
+        serde_json::from_slice(&request.body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     let public = match repeated(&request, &rotation) {
         Some(public) => public,
         None => {

@@ -2,6 +2,7 @@
 //! refused ([`LinkError`]), the check of a signed request ([`verify`]) and the signed POST
 //! a node makes to its peer ([`signed_post`]).
 
+use super::body::{decode, encode, wire_limit};
 use crate::{Node, NodeError};
 use axum::http::HeaderMap;
 use twinsync_connector_kit::outbound;
@@ -14,8 +15,6 @@ use twinsync_security::{
 pub const PRODUCT_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const TRANSPORT_PATH: &str = "/v1/transport";
 pub const HANDSHAKE_PATH: &str = "/v1/handshake";
-/// Bodies above this are refused before any parsing.
-pub const MAX_BODY: usize = 1 << 20;
 
 /// Why a node-to-node request is refused, with its HTTP status.
 #[derive(Debug, thiserror::Error)]
@@ -28,8 +27,8 @@ pub enum LinkError {
     Refused(String),
     #[error("nonce already used (replay)")]
     Replay,
-    #[error("body over {MAX_BODY} bytes")]
-    TooLarge,
+    #[error("body over {0} bytes, this node's max_replica_bytes")]
+    TooLarge(u64),
     #[error("malformed body: {0}")]
     Malformed(String),
     #[error(transparent)]
@@ -42,7 +41,7 @@ impl LinkError {
             LinkError::Signature(_) | LinkError::Replay => 401,
             LinkError::UnknownConnection(_) => 404,
             LinkError::Refused(_) => 409,
-            LinkError::TooLarge => 413,
+            LinkError::TooLarge(_) => 413,
             LinkError::Malformed(_) => 400,
             LinkError::Node(e) if e.is_retryable() => 503,
             LinkError::Node(_) => 500,
@@ -56,12 +55,14 @@ impl From<PortError> for LinkError {
     }
 }
 
-/// A request that passed [`verify`]: its connection, its headers, and the secret it was
-/// signed with (the current one, or the previous one during a rotation's grace period).
+/// A request that passed [`verify`]: its connection, its headers, the secret it was
+/// signed with (the current one, or the previous one during a rotation's grace period),
+/// and its body as sent (decompressed).
 pub(crate) struct Verified {
     pub connection: Connection,
     pub signed: SignedHeaders,
     pub secret: String,
+    pub body: Vec<u8>,
 }
 
 /// Verifies a signed request from the connection's other node.
@@ -72,8 +73,15 @@ pub(crate) async fn verify(
     body: &[u8],
     handshake: bool,
 ) -> Result<Verified, LinkError> {
-    if body.len() > MAX_BODY {
-        return Err(LinkError::TooLarge);
+    let limit = node.settings.max_replica_bytes;
+    // A plain body is held to the limit itself; a compressed one may be a little longer
+    // when it did not compress, and is held to the limit again once decompressed.
+    let compressed = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("content-encoding") && v.trim() != "identity");
+    let wire_max = if compressed { wire_limit(limit) } else { limit };
+    if body.len() as u64 > wire_max {
+        return Err(LinkError::TooLarge(limit));
     }
     let signed = SignedHeaders::from_pairs(headers)?;
     let connection = node
@@ -98,10 +106,13 @@ pub(crate) async fn verify(
     {
         return Err(LinkError::Replay);
     }
+    // The signature covers the bytes on the wire; only a signed body is decompressed.
+    let body = decode(headers, body, limit)?;
     Ok(Verified {
         connection,
         signed,
         secret,
+        body,
     })
 }
 
@@ -193,6 +204,7 @@ impl Signer<'_> {
         now_ms: i64,
         body: Vec<u8>,
     ) -> (reqwest::RequestBuilder, SignedHeaders) {
+        let (body, encoding) = encode(body);
         let signed = sign_request(
             self.key,
             self.connection_id,
@@ -206,6 +218,9 @@ impl Signer<'_> {
             .post(url)
             .header("content-type", "application/json")
             .body(body);
+        if let Some(encoding) = encoding {
+            request = request.header("content-encoding", encoding);
+        }
         for (k, v) in signed.pairs() {
             request = request.header(k, v);
         }

@@ -10,7 +10,7 @@ use crate::link::header_pairs;
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,14 +19,21 @@ use std::sync::Arc;
 
 /// The public routes of `node`.
 pub fn public_router(node: Arc<Node>) -> Router {
-    Router::new()
-        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
-        .route("/webhooks/{connector}/{instance}", post(webhook))
+    // Node-to-node bodies may be as large as this node takes (compressed or not); the
+    // signature check holds them to it exactly.
+    let limit = usize::try_from(crate::link::wire_limit(node.settings.max_replica_bytes))
+        .unwrap_or(usize::MAX);
+    let node_to_node = Router::new()
         .route("/v1/handshake", post(handshake))
         .route("/v1/transport", post(transport_in))
         .route("/v1/pull", post(pull))
         .route("/v1/rotate", post(rotate_in))
         .route("/v1/pull/ack", post(pull_ack))
+        .layer(DefaultBodyLimit::max(limit));
+    Router::new()
+        .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/webhooks/{connector}/{instance}", post(webhook))
+        .merge(node_to_node)
         .with_state(node)
 }
 

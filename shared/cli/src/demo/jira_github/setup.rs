@@ -89,21 +89,15 @@ pub(super) fn config(jira_url: &str, github_url: &str, ca_file: &Path) -> Proces
         burst: Some(1_000),
     });
     let node = |id: &str, instance: InstanceSection, connection: ConnectionSection| NodeSection {
-        tls: None,
-        ca_file: None,
         id: id.into(),
         data_dir: id.into(),
         listen: "127.0.0.1:0".into(),
         admin_listen: "127.0.0.1:0".into(),
-        admin_allow_remote: false,
-        admin_hosts: vec![],
-        public_url: None,
-        allow_http_public_url: false,
         // Webhooks bring the changes; polling is the safety net.
         poll_interval_ms: 5_000,
-        retry_budget_hours: None,
         instance: vec![instance],
         connection: vec![connection],
+        ..Default::default()
     };
     ProcessConfig {
         sandbox: vec![],

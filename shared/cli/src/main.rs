@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use twinsync_cli::{admin, demo, latency};
+use twinsync_cli::{admin, demo, dev_ca, latency};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::admin::{AdminToken, TOKEN_ENV};
 use twinsync_node::config::ProcessConfig;
@@ -50,6 +50,9 @@ enum Command {
         #[arg(long, env = "TWINSYNC_SANDBOX_TOKEN")]
         token: Option<String>,
     },
+    /// Write a CA and a certificate for 127.0.0.1 and localhost, to try nodes over HTTPS
+    /// on one machine.
+    DevCa(dev_ca::DevCaArgs),
     /// Check a config file and say what is wrong, with key and line.
     Check {
         #[arg(long, short)]
@@ -98,6 +101,12 @@ async fn main() -> ExitCode {
                 ExitCode::SUCCESS
             })
             .map_err(|e| e.to_string()),
+        Command::DevCa(args) => dev_ca::run(&args).map(|paths| {
+            for p in paths {
+                println!("{}", p.display());
+            }
+            ExitCode::SUCCESS
+        }),
         Command::Admin(cmd) => admin::run(cmd).await,
     };
     match result {

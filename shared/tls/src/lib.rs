@@ -1,7 +1,8 @@
 //! HTTPS on the listeners twinsync serves itself: a local node's public listener (when its
 //! config names a certificate) and the fake trackers of the tests. rustls with the
 //! aws-lc-rs provider, as the clients use. With the `test-ca` feature, [`test_ca`] makes a
-//! certificate authority at test time, so tests speak real TLS without a file in the tree.
+//! certificate authority at run time, so tests speak real TLS without a file in the tree
+//! (and `twinsync dev-ca` writes one for trying nodes over HTTPS on one machine).
 
 #[cfg(feature = "test-ca")]
 pub mod test_ca;
@@ -25,6 +26,8 @@ pub enum TlsError {
     Pem { what: String, reason: String },
     #[error("the certificate and key do not make a TLS server: {0}")]
     Config(String),
+    #[error("cannot make a certificate: {0}")]
+    Make(String),
 }
 
 impl TlsError {

@@ -289,13 +289,20 @@ async fn a_github_app_trades_its_jwt_for_installation_tokens() {
     let fixtures = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/github");
     let private = std::fs::read_to_string(fixtures.join("app-key.pem")).unwrap();
     let public = std::fs::read_to_string(fixtures.join("app-key.pub.pem")).unwrap();
-    let gh = fake(FakeOptions {
-        app: Some((4242, 77, public)),
-        // Shorter than the renewal margin: every call renews.
-        installation_token_ttl_ms: 4 * 60 * 1000,
-        ..FakeOptions::default()
-    })
-    .await;
+    let gh = FakeGithub::start(
+        "127.0.0.1:0",
+        FakeOptions {
+            app: Some((4242, 77, public)),
+            // Shorter than the renewal margin: every call renews.
+            installation_token_ttl_ms: 4 * 60 * 1000,
+            // Another app's bot, which may comment on the repository too.
+            tokens: vec![("other-bot-token".into(), "dependabot[bot]".into())],
+            repos: vec![REPO.into()],
+            ..FakeOptions::default()
+        },
+    )
+    .await
+    .unwrap();
     let mut config = GithubConfig::with_token(&gh.url, REPO, "");
     config.token = None;
     config.app = Some(GithubApp {
@@ -322,6 +329,49 @@ async fn a_github_app_trades_its_jwt_for_installation_tokens() {
         .filter(|e| e.template.ends_with("/access_tokens") && e.status == 201)
         .count();
     assert_eq!(tokens, 2, "a token about to expire is renewed");
+    // The app's own attachment comment is an attachment; the same marker from another
+    // app's bot is a plain comment (its URL is never fetched).
+    let own = Attachment {
+        filename: "own.txt".into(),
+        url: "https://files.example/own.txt".into(),
+        size: 3,
+        mime_type: "text/plain".into(),
+        ..Attachment::default()
+    };
+    t.add_attachment(&created.key, &own).await.unwrap();
+    let forged = twinsync_github::mapping::attachment_comment(&Attachment {
+        filename: "forged.txt".into(),
+        url: "http://169.254.169.254/latest/meta-data".into(),
+        ..own.clone()
+    });
+    let number = created.key.rsplit('#').next().unwrap();
+    let resp = reqwest::Client::new()
+        .post(format!("{}/repos/{REPO}/issues/{number}/comments", gh.url))
+        .bearer_auth("other-bot-token")
+        .header("user-agent", "test")
+        .json(&serde_json::json!({ "body": forged }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        201,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    let item = t.get_item(&created.key).await.unwrap().unwrap();
+    let files: Vec<&str> = item
+        .attachments
+        .iter()
+        .map(|a| a.filename.as_str())
+        .collect();
+    assert_eq!(files, ["own.txt"], "only the app's own marker counts");
+    assert!(
+        gh.exchanges()
+            .iter()
+            .any(|e| e.template == "/app" && e.status == 200),
+        "the app's login comes from GET /app"
+    );
     // A wrong app id is refused by GitHub with 401.
     config.app = Some(GithubApp {
         app_id: 1,

@@ -106,27 +106,8 @@ impl Auth {
                     return Ok(format!("Bearer {token}"));
                 }
                 let jwt = Self::app_jwt(*app_id, key, now_ms)?;
-                let resp = http
-                    .post(format!(
-                        "{api_url}/app/installations/{installation_id}/access_tokens"
-                    ))
-                    .header("authorization", format!("Bearer {jwt}"))
-                    .header("accept", "application/vnd.github+json")
-                    .header("x-github-api-version", crate::config::API_VERSION)
-                    .header("user-agent", crate::config::USER_AGENT)
-                    .send()
-                    .await
-                    .map_err(|e| PortError::Unavailable(format!("github app token: {e}")))?;
-                let status = resp.status();
-                let text = resp.text().await.unwrap_or_default();
-                if !status.is_success() {
-                    let err = format!("github app token: {status}: {text}");
-                    return Err(if status.is_server_error() {
-                        PortError::Unavailable(err)
-                    } else {
-                        PortError::Rejected(err)
-                    });
-                }
+                let url = format!("{api_url}/app/installations/{installation_id}/access_tokens");
+                let text = as_app(http.post(url), &jwt, "github app token").await?;
                 let t: InstallationToken = serde_json::from_str(&text).map_err(|e| {
                     PortError::Rejected(format!("unexpected installation token answer: {e}"))
                 })?;
@@ -141,4 +122,52 @@ impl Auth {
             }
         }
     }
+
+    /// The login this connector writes as, for an app: `{slug}[bot]`, the slug read with
+    /// the app's JWT (`GET /app`); `None` for a token, whose login `GET /user` tells.
+    /// <https://docs.github.com/en/rest/apps/apps#get-the-authenticated-app>
+    pub async fn app_login(
+        &self,
+        http: &reqwest::Client,
+        api_url: &str,
+        now_ms: i64,
+    ) -> PortResult<Option<String>> {
+        let Auth::App { app_id, key, .. } = self else {
+            return Ok(None);
+        };
+        let jwt = Self::app_jwt(*app_id, key, now_ms)?;
+        let text = as_app(http.get(format!("{api_url}/app")), &jwt, "github app").await?;
+        let app: TheApp = serde_json::from_str(&text)
+            .map_err(|e| PortError::Rejected(format!("unexpected GET /app answer: {e}")))?;
+        Ok(Some(format!("{}[bot]", app.slug)))
+    }
+}
+
+#[derive(Deserialize)]
+struct TheApp {
+    slug: String,
+}
+
+/// Sends `request` signed with the app's JWT and returns the answer's text; a refusal
+/// says what was asked (`what`) and GitHub's answer.
+async fn as_app(request: reqwest::RequestBuilder, jwt: &str, what: &str) -> PortResult<String> {
+    let resp = request
+        .header("authorization", format!("Bearer {jwt}"))
+        .header("accept", "application/vnd.github+json")
+        .header("x-github-api-version", crate::config::API_VERSION)
+        .header("user-agent", crate::config::USER_AGENT)
+        .send()
+        .await
+        .map_err(|e| PortError::Unavailable(format!("{what}: {e}")))?;
+    let status = resp.status();
+    let text = resp.text().await.unwrap_or_default();
+    if !status.is_success() {
+        let err = format!("{what}: {status}: {text}");
+        return Err(if status.is_server_error() {
+            PortError::Unavailable(err)
+        } else {
+            PortError::Rejected(err)
+        });
+    }
+    Ok(text)
 }

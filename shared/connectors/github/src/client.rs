@@ -252,20 +252,23 @@ impl GithubTracker {
         Ok(out)
     }
 
-    /// The account this connector writes as: the token's login (`GET /user`), or any
-    /// `[bot]` account for a GitHub App, whose installation cannot call `/user`.
+    /// The account this connector writes as: the token's login (`GET /user`), or a GitHub
+    /// App's `{slug}[bot]` (its installation cannot call `/user`).
     async fn sync_author(&self) -> PortResult<&SyncAuthor> {
         self.sync_author
             .get_or_try_init(|| async {
-                match &self.auth {
-                    Auth::App { .. } => Ok(SyncAuthor::AppBot),
-                    Auth::Token(_) => {
+                let app = self
+                    .auth
+                    .app_login(&self.http, &self.config.api_url, now_ms())
+                    .await?;
+                let login = match app {
+                    Some(bot) => bot,
+                    None => {
                         let (me, _) = self.get(&self.url("/user")).await?;
-                        Ok(SyncAuthor::Login(
-                            Self::parse::<crate::mapping::GhUser>(me)?.login,
-                        ))
+                        Self::parse::<crate::mapping::GhUser>(me)?.login
                     }
-                }
+                };
+                Ok(SyncAuthor::Login(login))
             })
             .await
     }

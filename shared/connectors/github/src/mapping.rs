@@ -188,10 +188,8 @@ const ATTACHMENT: &str = "attachment:";
 /// person cannot make the node fetch a URL or hide a comment from sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncAuthor {
-    /// The token's own account (`GET /user`).
+    /// The token's own account (`GET /user`), or the app's `{slug}[bot]` (`GET /app`).
     Login(String),
-    /// A GitHub App's installation posts as its `[bot]` account.
-    AppBot,
     /// No comments were read, so nobody's are taken.
     Nobody,
 }
@@ -201,7 +199,6 @@ impl SyncAuthor {
         let login = comment.user.as_ref().map(|u| u.login.as_str());
         match (self, login) {
             (SyncAuthor::Login(me), Some(login)) => login == me,
-            (SyncAuthor::AppBot, Some(login)) => login.ends_with("[bot]"),
             (SyncAuthor::Nobody, _) | (_, None) => false,
         }
     }

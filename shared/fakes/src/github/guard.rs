@@ -16,8 +16,11 @@ use std::sync::Arc;
 
 const DOCS: &str = "https://docs.github.com/rest";
 
-/// The route an app's JWT calls, the only one without a token of its own.
+/// The routes an app's JWT calls, the only ones without a token of their own.
 pub(super) const INSTALLATION_TOKENS: &str = "/app/installations/{installation_id}/access_tokens";
+pub(super) const THE_APP: &str = "/app";
+/// The fake app's slug: its installation writes as `twinsync[bot]`.
+pub(super) const APP_SLUG: &str = "twinsync";
 
 pub(super) fn error(status: StatusCode, message: &str) -> Response {
     let body = json!({
@@ -80,7 +83,9 @@ pub(super) fn caller(fake: &Fake, data: &Data, headers: &HeaderMap) -> Option<(S
         return Some((token.to_string(), login.clone()));
     }
     match data.installation_tokens.get(token) {
-        Some(expires) if *expires > now_ms() => Some((token.to_string(), "twinsync[bot]".into())),
+        Some(expires) if *expires > now_ms() => {
+            Some((token.to_string(), format!("{APP_SLUG}[bot]")))
+        }
         _ => None,
     }
 }
@@ -154,7 +159,7 @@ fn check(fake: &Fake, request: &Request, template: &str) -> Checked {
     if let Some(fault) = fake.traffic.next_fault(nth, || Fault::TooManyRequests(1)) {
         return refused(fault_answer(fault));
     }
-    if template == INSTALLATION_TOKENS {
+    if template == INSTALLATION_TOKENS || template == THE_APP {
         return Checked {
             who,
             early: None,

@@ -225,6 +225,29 @@ pub(super) async fn installation_token(
         .into_response()
 }
 
+/// `GET /app`: the authenticated app, called with its JWT. Its `slug` names the account
+/// its installations write as (`{slug}[bot]`).
+/// <https://docs.github.com/en/rest/apps/apps#get-the-authenticated-app>
+pub(super) async fn the_app(State(fake): State<Arc<Fake>>, headers: HeaderMap) -> Response {
+    let Some((app_id, _, pem)) = fake.options.app.clone() else {
+        return error(StatusCode::UNAUTHORIZED, "Bad credentials");
+    };
+    if let Err((status, message)) = check_app_jwt(&headers, app_id, &pem) {
+        return error(status, &message);
+    }
+    axum::Json(json!({
+        "id": app_id,
+        "slug": super::guard::APP_SLUG,
+        "name": "twinsync",
+        "owner": {"login": "twinsync-org", "id": 1, "type": "Organization"},
+        "permissions": {"issues": "write", "metadata": "read"},
+        "events": ["issues", "issue_comment"],
+        "created_at": "2026-01-01T00:00:00Z",
+        "updated_at": "2026-01-01T00:00:00Z"
+    }))
+    .into_response()
+}
+
 /// Checks the app's JWT as GitHub does: RS256 under the app's key, issued by the app,
 /// living at most ten minutes; the error is GitHub's status and message otherwise.
 fn check_app_jwt(headers: &HeaderMap, app_id: u64, pem: &str) -> Result<(), (StatusCode, String)> {

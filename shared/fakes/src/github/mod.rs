@@ -158,6 +158,7 @@ fn router(fake: Arc<state::Fake>) -> Router {
         .route("/repos/{owner}/{repo}/hooks", post(hooks::create_hook))
         .route("/search/issues", get(hooks::search_issues))
         .route(guard::INSTALLATION_TOKENS, post(hooks::installation_token))
+        .route(guard::THE_APP, get(hooks::the_app))
         .route("/rate_limit", get(hooks::rate_limit))
         .route("/user", get(hooks::authenticated_user))
         .route_layer(middleware::from_fn_with_state(fake.clone(), guard::guard))

@@ -1020,3 +1020,32 @@ async fn redmine_rules_pair_with_jira_and_github() {
     assert_eq!(rm.issues(&project).await.len(), 2);
     p.stop().await;
 }
+
+/// Accept asks Redmine whether the project exists before the invitation code is spent:
+/// `GET /projects/{id}.json` answers 404 for a typo.
+#[tokio::test]
+async fn redmine_says_which_projects_exist() {
+    let rm = redmine();
+    let (project, _) = rm.new_project("hp").await;
+    let tracker = twinsync_redmine::RedmineTracker::new(
+        "redmine",
+        twinsync_redmine::RedmineConfig {
+            base_url: rm.url.clone(),
+            api_key: rm.key.clone(),
+            origin_field_id: rm.field,
+            tracker: None,
+            project: Some(project.clone()),
+            text_formatting: None,
+            attachment_max_bytes: twinsync_redmine::RedmineConfig::DEFAULT_ATTACHMENT_MAX,
+            ca_file: None,
+        },
+    )
+    .unwrap();
+    use twinsync_ports::Tracker;
+    for (name, want) in [
+        (project.as_str(), Some(true)),
+        ("no-such-project", Some(false)),
+    ] {
+        assert_eq!(tracker.has_project(name).await.unwrap(), want, "{name}");
+    }
+}

@@ -372,6 +372,18 @@ impl Tracker for RedmineTracker {
         self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// `GET /projects/{identifier}.json`: 404 for a project that does not exist, 403 for
+    /// one the API key's user cannot see; neither can take twins.
+    async fn has_project(&self, project: &str) -> PortResult<Option<bool>> {
+        let path = format!("/projects/{project}.json");
+        match self.send(self.http.get(self.url(&path))).await {
+            Ok(_) => Ok(Some(true)),
+            Err(PortError::NotFound(_)) => Ok(Some(false)),
+            Err(PortError::Rejected(m)) if m.contains("403") => Ok(Some(false)),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
         self.item(key).await
     }

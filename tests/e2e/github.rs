@@ -762,15 +762,12 @@ mod sync {
             instance: instance.into(),
             remote_node: remote.into(),
             target_project: target.into(),
-            outgoing: None,
-            incoming: None,
-            conflicts: None,
             helper_maps: Some(maps),
             trigger: vec![TriggerSection {
                 id: None,
                 query: "labels = sync".into(),
             }],
-            plan: vec![],
+            ..Default::default()
         }
     }
 

@@ -687,15 +687,11 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
                 instance: "jira".into(),
                 remote_node: "node-x".into(),
                 target_project: "DEMO".into(),
-                outgoing: None,
-                incoming: None,
-                conflicts: None,
-                helper_maps: None,
                 trigger: vec![TriggerSection {
                     id: None,
                     query: "project = DEMO".into(),
                 }],
-                plan: vec![],
+                ..Default::default()
             }],
             ..Default::default()
         }],

@@ -151,15 +151,11 @@ fn config(jira: &FakeJira, github: &FakeGithub, origin_field: Option<&str>) -> P
                 instance: instance.id.clone(),
                 remote_node: remote.into(),
                 target_project: target.into(),
-                outgoing: None,
-                incoming: None,
-                conflicts: None,
-                helper_maps: None,
                 trigger: vec![TriggerSection {
                     id: None,
                     query: trigger.into(),
                 }],
-                plan: vec![],
+                ..Default::default()
             }],
             ..Default::default()
         }

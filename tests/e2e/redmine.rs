@@ -149,9 +149,6 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
             instance: instance.into(),
             remote_node: remote.into(),
             target_project: target.into(),
-            outgoing: None,
-            incoming: None,
-            conflicts: None,
             helper_maps: Some(helper),
             trigger: trigger
                 .map(|q| {
@@ -161,7 +158,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     }]
                 })
                 .unwrap_or_default(),
-            plan: vec![],
+            ..Default::default()
         }
     };
     ProcessConfig {
@@ -760,15 +757,11 @@ async fn redmine_rules_pair_with_jira_and_github() {
             instance: instance.into(),
             remote_node: remote.into(),
             target_project: target.into(),
-            outgoing: None,
-            incoming: None,
-            conflicts: None,
-            helper_maps: None,
             trigger: vec![TriggerSection {
                 id: None,
                 query: trigger.into(),
             }],
-            plan: vec![],
+            ..Default::default()
         };
     let instance = |id: &str, connector: ConnectorKind, url: &str, token: &str| InstanceSection {
         id: id.into(),

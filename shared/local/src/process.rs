@@ -146,6 +146,10 @@ impl Process {
             sandboxes.push(running);
         }
 
+        // A config built in code (tests, demos) has not been through `parse`.
+        let mut config = config.clone();
+        config.find_remote_connectors();
+        let config = &config;
         let local_ids: Vec<&str> = config.node.iter().map(|n| n.id.as_str()).collect();
         let mut nodes = Vec::new();
         for section in &config.node {

@@ -234,9 +234,9 @@ pub async fn build_node_on(
     Ok(node)
 }
 
-/// The configuration version a connection section describes: its rules (the
-/// connector's defaults when it names no files), maps, conflict policies, triggers and
-/// plans.
+/// The configuration version a connection section describes: its rules (the defaults
+/// for this connector and the other side's, when it names no files), maps (the pair's
+/// when it gives none), conflict policies, triggers and plans.
 pub fn version_from(
     section: &ConnectionSection,
     base_dir: &Path,
@@ -251,7 +251,10 @@ pub fn version_from(
             ))
         })
     };
-    let defaults = twinsync_rules::defaults::for_connector(connector);
+    let defaults = match section.remote_connector {
+        Some(remote) => twinsync_rules::defaults::for_pair(connector, remote),
+        None => twinsync_rules::defaults::for_connector(connector),
+    };
     Ok(ConfigVersion {
         outgoing: match &section.outgoing {
             Some(p) => read(p)?,
@@ -261,7 +264,10 @@ pub fn version_from(
             Some(p) => read(p)?,
             None => defaults.incoming.clone(),
         },
-        helper_maps: section.helper_maps.clone().unwrap_or_default(),
+        helper_maps: section
+            .helper_maps
+            .clone()
+            .unwrap_or_else(|| defaults.helper_maps.clone()),
         conflicts: section.conflicts.clone().unwrap_or_default(),
         triggers: triggers_of(section),
         plans: plans_of(section),
@@ -354,4 +360,33 @@ async fn upsert_connection(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use twinsync_rules::defaults;
+
+    #[test]
+    fn a_config_connection_takes_its_pairs_defaults() {
+        use ConnectorKind::{Github, Jira};
+        let cases = [
+            (Some(Github), defaults::for_pair(Jira, Github)),
+            (None, defaults::for_connector(Jira)),
+        ];
+        for (remote, want) in cases {
+            let section = ConnectionSection {
+                id: "c".into(),
+                remote_connector: remote,
+                ..Default::default()
+            };
+            let v = version_from(&section, Path::new("."), Jira).unwrap();
+            assert_eq!(
+                (v.outgoing, v.incoming, v.helper_maps),
+                (want.outgoing, want.incoming, want.helper_maps),
+                "{remote:?}"
+            );
+        }
+    }
 }

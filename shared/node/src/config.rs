@@ -270,6 +270,31 @@ pub struct ConnectionSection {
     /// SynchronizationPlans.
     #[serde(default)]
     pub plan: Vec<PlanSection>,
+    /// The other node's tracker (`jira`, `github`, ...), for the pair's default rules and
+    /// maps; found by itself when the other node is in the same file.
+    #[serde(default)]
+    pub remote_connector: Option<ConnectorKind>,
+}
+
+/// A connection with no rules files, maps, policies, triggers or plans of its own, so code
+/// that builds a config names only the fields it sets.
+impl Default for ConnectionSection {
+    fn default() -> Self {
+        Self {
+            id: String::new(),
+            name: String::new(),
+            instance: String::new(),
+            remote_node: String::new(),
+            target_project: String::new(),
+            outgoing: None,
+            incoming: None,
+            conflicts: None,
+            helper_maps: None,
+            trigger: vec![],
+            plan: vec![],
+            remote_connector: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -386,7 +411,29 @@ impl ProcessConfig {
             message: e.to_string().trim_end().to_string(),
         })?;
         config.check(text, path)?;
+        let mut config = config;
+        config.find_remote_connectors();
         Ok(config)
+    }
+
+    /// Names the other side's tracker on each connection whose other node is in this
+    /// file (the same connection id on that node), where the section did not.
+    pub fn find_remote_connectors(&mut self) {
+        let mut kinds = std::collections::HashMap::new();
+        for node in &self.node {
+            for c in &node.connection {
+                if let Some(inst) = node.instance.iter().find(|i| i.id == c.instance) {
+                    kinds.insert((node.id.clone(), c.id.clone()), inst.connector);
+                }
+            }
+        }
+        for node in &mut self.node {
+            for c in &mut node.connection {
+                if c.remote_connector.is_none() {
+                    c.remote_connector = kinds.get(&(c.remote_node.clone(), c.id.clone())).copied();
+                }
+            }
+        }
     }
 
     fn check(&self, text: &str, path: &str) -> Result<(), ConfigError> {
@@ -637,6 +684,51 @@ query = "project = DEMO AND labels = sync"
         );
         let c = ProcessConfig::parse(&text, "node.toml").unwrap();
         assert_eq!(c.node[0].retry_budget_ms(), Some(5_400_000));
+    }
+
+    #[test]
+    fn each_side_learns_the_other_trackers_kind_from_the_file() {
+        let redmine_node = r#"
+[[node]]
+id = "node-b"
+data_dir = "data/b"
+
+[[node.instance]]
+id = "redmine"
+connector = "redmine"
+base_url = "https://redmine.example.com"
+token = "key"
+origin_field_id = 3
+
+[[node.connection]]
+id = "demo"
+name = "Demo"
+instance = "redmine"
+remote_node = "node-a"
+target_project = "ops"
+"#;
+        let both = ProcessConfig::parse(&format!("{GOOD}{redmine_node}"), "n.toml").unwrap();
+        let kinds: Vec<_> = both
+            .node
+            .iter()
+            .map(|n| n.connection[0].remote_connector)
+            .collect();
+        assert_eq!(
+            kinds,
+            [Some(ConnectorKind::Redmine), Some(ConnectorKind::Sandbox)]
+        );
+        // Alone in its file, a side says nothing of the other unless told.
+        let alone = ProcessConfig::parse(GOOD, "n.toml").unwrap();
+        assert_eq!(alone.node[0].connection[0].remote_connector, None);
+        let told = GOOD.replace(
+            "target_project = \"DEMO\"",
+            "target_project = \"DEMO\"\nremote_connector = \"jira\"",
+        );
+        let told = ProcessConfig::parse(&told, "n.toml").unwrap();
+        assert_eq!(
+            told.node[0].connection[0].remote_connector,
+            Some(ConnectorKind::Jira)
+        );
     }
 
     const GITHUB: &str = r#"

@@ -71,15 +71,12 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
             instance: instance.into(),
             remote_node: remote.into(),
             target_project: target.into(),
-            outgoing: None,
-            incoming: None,
-            conflicts: None,
             helper_maps: Some(maps),
             trigger: vec![TriggerSection {
                 id: None,
                 query: trigger.into(),
             }],
-            plan: vec![],
+            ..Default::default()
         };
     let instance = |id: &str, connector: ConnectorKind, base_url: &str| InstanceSection {
         id: id.into(),

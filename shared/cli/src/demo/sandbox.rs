@@ -59,15 +59,12 @@ pub fn config(secret: &str) -> ProcessConfig {
                 instance: inst.into(),
                 remote_node: if id == "node-a" { "node-b" } else { "node-a" }.into(),
                 target_project: project.into(),
-                outgoing: None,
-                incoming: None,
-                conflicts: None,
                 helper_maps: Some(helper),
                 trigger: vec![TriggerSection {
                     id: None,
                     query: trigger.into(),
                 }],
-                plan: vec![],
+                ..Default::default()
             }],
             ..Default::default()
         };

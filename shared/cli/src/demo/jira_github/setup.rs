@@ -35,15 +35,11 @@ pub(super) fn config(jira_url: &str, github_url: &str, ca_file: &Path) -> Proces
             instance: instance.into(),
             remote_node: remote.into(),
             target_project: target.into(),
-            outgoing: None,
-            incoming: None,
-            conflicts: None,
-            helper_maps: None,
             trigger: vec![TriggerSection {
                 id: None,
                 query: trigger.into(),
             }],
-            plan: vec![],
+            ..Default::default()
         };
     let instance = |id: &str, connector: ConnectorKind, url: &str, token: &str| InstanceSection {
         // Both trackers speak HTTPS, with certificates from the demo's own CA.

@@ -1,10 +1,5 @@
-//! The REST client and the `Tracker` implementation.
-//!
-//! Every request goes through [`GithubTracker::send`]: the connector's own budget first
-//! (`RateGate` of twinsync-connector-kit), then GitHub's answer read for its limits. A 429, a secondary-limit 403
-//! with `Retry-After`, or an exhausted `x-ratelimit-remaining` becomes
-//! `PortError::RateLimited` with the wait GitHub asked for: the handler hands it to the
-//! queue, which extends the message's visibility instead of sleeping in a worker.
+//! The REST client and the `Tracker` implementation. Requests go through `request.rs`
+//! (budget, auth, limits, status → error); `fields.rs` turns domain fields into GitHub's.
 
 use crate::auth::Auth;
 use crate::config::GithubConfig;
@@ -21,12 +16,17 @@ use std::sync::Mutex;
 use std::time::Duration;
 use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_connector_kit::target::Reach;
-use twinsync_connector_kit::{RateGate, http, now_ms};
+use twinsync_connector_kit::{RateGate, now_ms};
 use twinsync_core::marker::{split_origin, with_origin};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
 
 pub use crate::config::{API_VERSION, USER_AGENT};
+
+mod fields;
+mod request;
+
+use request::unreachable;
 
 pub struct GithubTracker {
     instance: String,
@@ -42,47 +42,6 @@ pub struct GithubTracker {
     milestones: tokio::sync::Mutex<HashMap<String, HashMap<String, u64>>>,
     /// Whose comments carry sync markers, learnt on first need.
     sync_author: tokio::sync::OnceCell<SyncAuthor>,
-}
-
-fn header_i64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
-    headers.get(name)?.to_str().ok()?.trim().parse().ok()
-}
-
-/// GitHub explains errors as `{"message": ..., "errors": [...]}`.
-fn explain(text: &str) -> String {
-    match serde_json::from_str::<Value>(text) {
-        Ok(v) => {
-            let mut out = v["message"].as_str().unwrap_or("").to_string();
-            if let Some(errors) = v["errors"].as_array() {
-                for e in errors {
-                    let part = match e {
-                        Value::String(s) => s.clone(),
-                        e => format!(
-                            "{} {} {}",
-                            e["resource"].as_str().unwrap_or(""),
-                            e["field"].as_str().unwrap_or(""),
-                            e["message"].as_str().or(e["code"].as_str()).unwrap_or("")
-                        ),
-                    };
-                    out.push_str("; ");
-                    out.push_str(part.trim());
-                }
-            }
-            out
-        }
-        Err(_) => text.chars().take(200).collect(),
-    }
-}
-
-/// A 404 on a repository's own routes: GitHub answers so for a repository that does not
-/// exist and for one the token may not see alike.
-fn unreachable(repo: &str, e: PortError) -> PortError {
-    match e {
-        PortError::NotFound(_) => PortError::Rejected(format!(
-            "repository {repo} not found, or this token cannot reach it"
-        )),
-        e => e,
-    }
 }
 
 impl GithubTracker {
@@ -122,105 +81,6 @@ impl GithubTracker {
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.config.api_url)
-    }
-
-    fn throttled(&self, wait_ms: u64) -> PortError {
-        self.gate.throttled(wait_ms)
-    }
-
-    /// One request: budget, auth, send, limits, status → error. Returns the body and the
-    /// next page's URL from the `Link` header.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        url: &str,
-        body: Option<&Value>,
-    ) -> PortResult<(Value, Option<String>)> {
-        let now = now_ms();
-        self.gate.admit().await?;
-        let authorization = self
-            .auth
-            .header(&self.http, &self.config.api_url, now)
-            .await?;
-        let mut req = self
-            .http
-            .request(method, url)
-            .header("authorization", authorization)
-            .header("accept", "application/vnd.github+json")
-            .header("x-github-api-version", API_VERSION)
-            .header("user-agent", USER_AGENT);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req.send().await.map_err(|e| {
-            PortError::Unavailable(format!(
-                "github {}: {}",
-                self.instance,
-                outbound::describe(&e)
-            ))
-        })?;
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| PortError::Unavailable(e.to_string()))?;
-        let remaining = header_i64(&headers, "x-ratelimit-remaining");
-        let reset_wait_ms = header_i64(&headers, "x-ratelimit-reset")
-            .map(|reset| http::wait_until_reset_ms(reset, now_ms()));
-        // Searches have a limit of their own (30 a minute): spending it holds no other call.
-        let core = headers
-            .get("x-ratelimit-resource")
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|r| r == "core");
-        if remaining == Some(0)
-            && core
-            && let Some(wait) = reset_wait_ms
-        {
-            // Out of requests: hold every further call until the window resets.
-            self.gate.block_until(now_ms().saturating_add(wait as i64));
-        }
-        let retry_after_ms = http::retry_after_ms(
-            headers.get("retry-after").and_then(|v| v.to_str().ok()),
-            now_ms(),
-        );
-        match status {
-            200..=299 => {
-                let next = headers
-                    .get("link")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_link_header::parse_with_rel(v).ok())
-                    .and_then(|links| links.get("next").map(|l| l.raw_uri.clone()));
-                let value = if text.trim().is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_str(&text).map_err(|e| {
-                        PortError::Rejected(format!("unexpected answer from GitHub: {e}"))
-                    })?
-                };
-                Ok((value, next))
-            }
-            403 | 429 if retry_after_ms.is_some() || remaining == Some(0) => {
-                let wait = retry_after_ms.or(reset_wait_ms).unwrap_or(60_000);
-                tracing::warn!(instance = %self.instance, status, wait_ms = wait, "GitHub rate limit");
-                Err(self.throttled(wait))
-            }
-            429 => Err(self.throttled(60_000)),
-            s => Err(http::status_error(
-                s,
-                &format!("github {}", self.instance),
-                &explain(&text),
-            )),
-        }
-    }
-
-    async fn get(&self, url: &str) -> PortResult<(Value, Option<String>)> {
-        self.send(reqwest::Method::GET, url, None).await
-    }
-
-    fn parse<T: serde::de::DeserializeOwned>(value: Value) -> PortResult<T> {
-        serde_json::from_value(value)
-            .map_err(|e| PortError::Rejected(format!("unexpected answer from GitHub: {e}")))
     }
 
     fn key_parts(key: &str) -> PortResult<(&str, u64)> {
@@ -281,97 +141,6 @@ impl GithubTracker {
             self.remember(format!("comment:{}", c.id), origin);
         }
         item
-    }
-
-    fn login_of(&self, user: &User) -> Option<String> {
-        let login = self.users.login(&user.email);
-        if login.is_none() {
-            tracing::warn!(instance = %self.instance, email = %user.email, "no GitHub login for this email in the users directory; the assignee is left as is");
-        }
-        login
-    }
-
-    fn state(status: &str) -> PortResult<&'static str> {
-        match status.to_ascii_lowercase().as_str() {
-            "open" => Ok("open"),
-            "closed" => Ok("closed"),
-            other => Err(PortError::Rejected(format!(
-                "GitHub issues are open or closed, not {other:?}: map the status in the rules"
-            ))),
-        }
-    }
-
-    async fn milestone(&self, repo: &str, title: &str) -> PortResult<u64> {
-        let mut cache = self.milestones.lock().await;
-        if !cache.get(repo).is_some_and(|m| m.contains_key(title)) {
-            let mut found = HashMap::new();
-            let mut url =
-                Some(self.url(&format!("/repos/{repo}/milestones?state=all&per_page=100")));
-            while let Some(u) = url {
-                let (page, next) = self.get(&u).await?;
-                for m in page.as_array().cloned().unwrap_or_default() {
-                    if let (Some(t), Some(n)) = (m["title"].as_str(), m["number"].as_u64()) {
-                        found.insert(t.to_string(), n);
-                    }
-                }
-                url = next;
-            }
-            cache.insert(repo.to_string(), found);
-        }
-        cache
-            .get(repo)
-            .and_then(|m| m.get(title))
-            .copied()
-            .ok_or_else(|| PortError::Rejected(format!("no milestone {title:?} in {repo}")))
-    }
-
-    /// The fields of a create or an edit, in GitHub's words.
-    async fn fields(
-        &self,
-        repo: &str,
-        update: &ItemUpdate,
-        origin: Option<&str>,
-    ) -> PortResult<Value> {
-        let mut fields = serde_json::Map::new();
-        if let Some(s) = &update.summary {
-            fields.insert("title".into(), json!(s));
-        }
-        if let Some(d) = &update.description {
-            fields.insert("body".into(), json!(with_origin(d, origin)));
-        }
-        if let Some(s) = &update.status {
-            fields.insert("state".into(), json!(Self::state(s)?));
-        }
-        if let Some(labels) = &update.labels {
-            fields.insert("labels".into(), json!(labels));
-        }
-        match &update.assignee {
-            Some(None) => {
-                fields.insert("assignees".into(), json!([]));
-            }
-            Some(Some(user)) => {
-                if let Some(login) = self.login_of(user) {
-                    fields.insert("assignees".into(), json!([login]));
-                }
-            }
-            None => {}
-        }
-        if let Some(custom) = &update.custom_fields {
-            if let Some(reason) = custom.get("state_reason").and_then(Value::as_str) {
-                fields.insert("state_reason".into(), json!(reason));
-            }
-            match custom.get("milestone") {
-                Some(Value::String(title)) => {
-                    let number = self.milestone(repo, title).await?;
-                    fields.insert("milestone".into(), json!(number));
-                }
-                Some(Value::Null) => {
-                    fields.insert("milestone".into(), Value::Null);
-                }
-                _ => {}
-            }
-        }
-        Ok(Value::Object(fields))
     }
 
     /// Subscribes `url` to the repository's `issues` and `issue_comment` events.

@@ -1,17 +1,21 @@
-//! The Redmine REST client and its `Tracker` implementation.
+//! The Redmine REST client and its `Tracker` implementation; requests in `request.rs`,
+//! domain fields as Redmine's in `fields.rs`.
 
-use crate::mapping::{IdName, Issue, RmUser, find_user, note_with_marker, split_marker};
+use crate::mapping::{IdName, Issue, RmUser, note_with_marker, split_marker};
 use crate::{RedmineConfig, RedmineError};
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::Mutex;
 use twinsync_connector_kit::outbound::{self, ClientOptions, Download};
 use twinsync_connector_kit::target::Reach;
-use twinsync_connector_kit::{http, now_ms};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
+
+mod fields;
+mod request;
+
+use fields::find_id;
 
 /// Names Redmine knows by id: looked up once, on first use.
 #[derive(Debug, Clone, Default)]
@@ -41,19 +45,6 @@ impl std::fmt::Debug for RedmineTracker {
             .field("config", &self.config)
             .finish()
     }
-}
-
-fn find_id(list: &[IdName], what: &str, name: &str) -> PortResult<u64> {
-    list.iter()
-        .find(|x| x.name.eq_ignore_ascii_case(name))
-        .map(|x| x.id)
-        .ok_or_else(|| {
-            let names: Vec<&str> = list.iter().map(|x| x.name.as_str()).collect();
-            PortError::Rejected(format!(
-                "unknown {what} {name:?} (Redmine has: {})",
-                names.join(", ")
-            ))
-        })
 }
 
 impl RedmineTracker {
@@ -101,127 +92,6 @@ impl RedmineTracker {
         format!("{}{path}", self.config.base_url)
     }
 
-    async fn send(
-        &self,
-        req: reqwest::RequestBuilder,
-    ) -> PortResult<(reqwest::StatusCode, String)> {
-        self.calls
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let resp = req
-            .header("X-Redmine-API-Key", &self.config.api_key)
-            .send()
-            .await
-            .map_err(|e| {
-                PortError::Unavailable(format!(
-                    "redmine {}: {}",
-                    self.instance,
-                    outbound::describe(&e)
-                ))
-            })?;
-        let status = resp.status();
-        let retry_after_ms = http::retry_after_ms(
-            resp.headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok()),
-            now_ms(),
-        );
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| PortError::Unavailable(e.to_string()))?;
-        match status.as_u16() {
-            200..=299 => Ok((status, text)),
-            404 => Err(PortError::NotFound(text)),
-            409 => Err(PortError::Conflict(text)),
-            429 => Err(PortError::RateLimited {
-                retry_after_ms: retry_after_ms.unwrap_or(http::MIN_WAIT_MS),
-            }),
-            s if s >= 500 => Err(PortError::Unavailable(format!(
-                "redmine {}: {status}",
-                self.instance
-            ))),
-            // Redmine explains validation failures as {"errors": [...]}.
-            _ => Err(PortError::Rejected(format!(
-                "redmine {}: {status}: {text}",
-                self.instance
-            ))),
-        }
-    }
-
-    async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> PortResult<T> {
-        let (_, text) = self.send(req).await?;
-        serde_json::from_str(&text)
-            .map_err(|e| PortError::Rejected(format!("unexpected answer from redmine: {e}")))
-    }
-
-    async fn lookups(&self) -> PortResult<Lookups> {
-        let mut guard = self.lookups.lock().await;
-        if let Some(l) = guard.as_ref() {
-            return Ok(l.clone());
-        }
-        let list = |v: &Value, key: &str| -> Vec<IdName> {
-            serde_json::from_value(v[key].clone()).unwrap_or_default()
-        };
-        let s: Value = self
-            .json(self.http.get(self.url("/issue_statuses.json")))
-            .await?;
-        let p: Value = self
-            .json(
-                self.http
-                    .get(self.url("/enumerations/issue_priorities.json")),
-            )
-            .await?;
-        let t: Value = self.json(self.http.get(self.url("/trackers.json"))).await?;
-        let mut users = Vec::new();
-        let mut offset = 0;
-        loop {
-            let page: Value = match self
-                .json(
-                    self.http
-                        .get(self.url(&format!("/users.json?status=1&limit=100&offset={offset}"))),
-                )
-                .await
-            {
-                Ok(v) => v,
-                Err(PortError::Rejected(_) | PortError::NotFound(_)) => break,
-                Err(e) => return Err(e),
-            };
-            let batch: Vec<RmUser> =
-                serde_json::from_value(page["users"].clone()).unwrap_or_default();
-            offset += batch.len();
-            let done =
-                batch.is_empty() || offset as u64 >= page["total_count"].as_u64().unwrap_or(0);
-            users.extend(batch);
-            if done {
-                break;
-            }
-        }
-        let custom_fields = match self
-            .json::<Value>(self.http.get(self.url("/custom_fields.json")))
-            .await
-        {
-            Ok(v) => v["custom_fields"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|f| f["customized_type"] == "issue")
-                .filter_map(|f| serde_json::from_value(f).ok())
-                .collect(),
-            Err(PortError::Rejected(_) | PortError::NotFound(_)) => Vec::new(),
-            Err(e) => return Err(e),
-        };
-        let l = Lookups {
-            statuses: list(&s, "issue_statuses"),
-            priorities: list(&p, "issue_priorities"),
-            trackers: list(&t, "trackers"),
-            users,
-            custom_fields,
-        };
-        *guard = Some(l.clone());
-        Ok(l)
-    }
-
     async fn issue(&self, key: &str) -> PortResult<Option<Issue>> {
         let id: u64 = key
             .parse()
@@ -246,15 +116,6 @@ impl RedmineTracker {
         self.config.text_formatting.as_deref() == Some("textile")
     }
 
-    /// The domain's Markdown in the server's formatting.
-    async fn to_server(&self, markdown: &str) -> PortResult<String> {
-        if self.textile() {
-            crate::textile::from_markdown(markdown).await
-        } else {
-            Ok(markdown.to_string())
-        }
-    }
-
     async fn full(&self, key: &str) -> PortResult<Item> {
         self.item(key)
             .await?
@@ -274,83 +135,6 @@ impl RedmineTracker {
             }
         }
         Ok(Some(item))
-    }
-
-    /// `assigned_to_id` and `custom_fields` of a write.
-    async fn people_and_custom(
-        &self,
-        fields: &mut serde_json::Map<String, Value>,
-        assignee: Option<Option<&User>>,
-        custom: Option<&std::collections::BTreeMap<String, Value>>,
-        origin: Option<&str>,
-    ) -> PortResult<()> {
-        let l = self.lookups().await?;
-        match assignee {
-            Some(None) => {
-                fields.insert("assigned_to_id".into(), json!(""));
-            }
-            Some(Some(user)) => match find_user(user, &l.users) {
-                Some(u) => {
-                    fields.insert("assigned_to_id".into(), json!(u.id));
-                }
-                None => {
-                    tracing::warn!(instance = %self.instance, email = %user.email, "no Redmine user with this email or login; the assignee is left as is")
-                }
-            },
-            None => {}
-        }
-        let mut values = Vec::new();
-        if let Some(o) = origin.filter(|o| !o.is_empty()) {
-            values.push(json!({ "id": self.config.origin_field_id, "value": o }));
-        }
-        for (name, value) in custom.into_iter().flatten() {
-            match l.custom_fields.iter().find(|f| f.name == *name) {
-                Some(f) if f.id != u64::from(self.config.origin_field_id) => {
-                    values.push(json!({ "id": f.id, "value": value }));
-                }
-                Some(_) => {}
-                // Another tracker's own field (GitHub's `state_reason`, a milestone): this
-                // Redmine cannot hold it, and the rest of the change must not fail for it.
-                None => {
-                    tracing::warn!(field = %name, "Redmine has no issue custom field of this name; not written");
-                }
-            }
-        }
-        if !values.is_empty() {
-            fields.insert("custom_fields".into(), Value::Array(values));
-        }
-        Ok(())
-    }
-
-    /// Fields of an update or create in Redmine's terms.
-    async fn fields(
-        &self,
-        summary: Option<&str>,
-        description: Option<&str>,
-        status: Option<&str>,
-        priority: Option<&str>,
-    ) -> PortResult<serde_json::Map<String, Value>> {
-        let l = self.lookups().await?;
-        let mut m = serde_json::Map::new();
-        if let Some(s) = summary {
-            m.insert("subject".into(), json!(s));
-        }
-        if let Some(d) = description {
-            m.insert("description".into(), json!(self.to_server(d).await?));
-        }
-        if let Some(s) = status.filter(|s| !s.is_empty()) {
-            m.insert(
-                "status_id".into(),
-                json!(find_id(&l.statuses, "status", s)?),
-            );
-        }
-        if let Some(p) = priority.filter(|p| !p.is_empty()) {
-            m.insert(
-                "priority_id".into(),
-                json!(find_id(&l.priorities, "priority", p)?),
-            );
-        }
-        Ok(m)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod item;
 pub mod marker;
 pub mod merge;
 pub mod message;
+pub mod settle;
 pub mod trigger;
 pub mod twin;
 pub mod twin_state;

@@ -1,0 +1,258 @@
+//! What a read-back after a write may hold besides what sync wrote: edits someone made
+//! meanwhile, a tracker's defaults, comments written at the same time. The incoming
+//! handler settles the read-back with these before it becomes the twin's baseline, so an
+//! edit made while sync wrote still goes out as a change.
+
+use crate::Item;
+
+/// `after` without the edits someone made while we wrote. Every tracker holds summary,
+/// description, status, priority and labels: a read-back of one of them that differs from
+/// what sync wrote (`written`) was changed by someone between sync's read and its
+/// read-back (or the tracker refused or reshaped the value). The other side has what sync
+/// wrote, so the baseline and the merge base hold that, and the next change event sends
+/// the tracker's value. Assignee, reporter and custom fields may not take at all (a user
+/// the tracker does not know, a field it does not have): a read-back equal to what the
+/// item had before (`before`) is then no edit and stays, or every echo would be sent again
+/// and an unknown assignee would unassign the other side.
+pub fn without_concurrent_edits(after: &Item, before: &Item, written: &Item) -> Item {
+    let mut out = after.clone();
+    macro_rules! settle {
+        ($($field:ident),*) => {$(
+            if after.$field != written.$field {
+                out.$field = written.$field.clone();
+            }
+        )*};
+    }
+    settle!(summary, description, status, priority, labels);
+    macro_rules! settle_if_moved {
+        ($($field:ident),*) => {$(
+            if after.$field != written.$field && after.$field != before.$field {
+                out.$field = written.$field.clone();
+            }
+        )*};
+    }
+    settle_if_moved!(assignee, reporter);
+    let names: std::collections::BTreeSet<&String> = written
+        .custom_fields
+        .keys()
+        .chain(before.custom_fields.keys())
+        .chain(after.custom_fields.keys())
+        .collect();
+    for name in names {
+        let now = after.custom_fields.get(name);
+        if now != written.custom_fields.get(name) && now != before.custom_fields.get(name) {
+            match written.custom_fields.get(name) {
+                Some(v) => out.custom_fields.insert(name.clone(), v.clone()),
+                None => out.custom_fields.remove(name),
+            };
+        }
+    }
+    out
+}
+
+/// `after` without the edits someone made between our create and its read-back. The
+/// item did not exist before, so a field we left unset holds the tracker's default, not
+/// an edit; a description may come back in the tracker's own form (Textile, ADF); an
+/// assignee or custom field may not take. A summary, status, priority or labels we set
+/// that read back otherwise were changed by someone (the person who closes the new issue
+/// at once): the baseline holds what we wrote, so that change still goes out.
+pub fn without_edits_since_create(after: &Item, written: &Item) -> Item {
+    let mut out = after.clone();
+    if after.summary != written.summary {
+        out.summary = written.summary.clone();
+    }
+    if written.status.is_some() && after.status != written.status {
+        out.status = written.status.clone();
+    }
+    if written.priority.is_some() && after.priority != written.priority {
+        out.priority = written.priority.clone();
+    }
+    if !written.labels.is_empty() && after.labels != written.labels {
+        out.labels = written.labels.clone();
+    }
+    out
+}
+
+/// `after` without the comments someone wrote on this side while we wrote: they carry no
+/// origin marker (every comment we write has one) and were not there before. They still
+/// have to go out, so they must not enter the baseline, even on a first sync.
+pub fn without_concurrent_comments(after: &Item, before: &Item) -> Item {
+    let mut out = after.clone();
+    out.comments
+        .retain(|c| c.origin.is_some() || before.comments.iter().any(|b| b.id == c.id));
+    out
+}
+
+/// `after` with the fields in `kept` taken from `remote`.
+pub fn overlay(after: &Item, remote: &Item, kept: &[String]) -> Item {
+    let mut out = after.clone();
+    for field in kept {
+        match field.as_str() {
+            "summary" => out.summary = remote.summary.clone(),
+            "description" => out.description = remote.description.clone(),
+            "status" => out.status = remote.status.clone(),
+            "priority" => out.priority = remote.priority.clone(),
+            "assignee" => out.assignee = remote.assignee.clone(),
+            "reporter" => out.reporter = remote.reporter.clone(),
+            "labels" => out.labels = remote.labels.clone(),
+            custom => {
+                if let Some(name) = custom.strip_prefix("customFields.") {
+                    match remote.custom_fields.get(name) {
+                        Some(v) => out.custom_fields.insert(name.to_string(), v.clone()),
+                        None => out.custom_fields.remove(name),
+                    };
+                }
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Comment;
+
+    fn comment(id: &str, origin: Option<&str>) -> Comment {
+        Comment {
+            id: id.into(),
+            body: format!("comment {id}"),
+            origin: origin.map(str::to_string),
+            ..Comment::default()
+        }
+    }
+
+    #[test]
+    fn edits_made_while_we_wrote_stay_out_of_the_baseline() {
+        let item = |summary: &str, status: &str, team: Option<&str>| {
+            let mut i = Item {
+                summary: summary.into(),
+                status: Some(crate::Named::new(status)),
+                ..Item::default()
+            };
+            if let Some(t) = team {
+                i.custom_fields.insert("Team".into(), serde_json::json!(t));
+            }
+            i
+        };
+        // (before, written, after, settled)
+        let cases = [
+            // Nothing happened meanwhile: the read-back is the baseline.
+            (
+                item("a", "Open", None),
+                item("b", "Done", Some("red")),
+                item("b", "Done", Some("red")),
+                item("b", "Done", Some("red")),
+            ),
+            // Someone changed a field we did not write.
+            (
+                item("a", "Open", None),
+                item("a", "Done", None),
+                item("x", "Done", None),
+                item("a", "Done", None),
+            ),
+            // Someone changed a field we did write, right after our write.
+            (
+                item("a", "Open", None),
+                item("a", "Done", Some("red")),
+                item("a", "Open", Some("blue")),
+                item("a", "Done", Some("red")),
+            ),
+            // Someone cleared a custom field the item had and we kept.
+            (
+                item("a", "Open", Some("red")),
+                item("a", "Open", Some("red")),
+                item("a", "Open", None),
+                item("a", "Open", Some("red")),
+            ),
+            // The tracker has no such field: what we wrote did not stick, and that is no edit.
+            (
+                item("a", "Open", None),
+                item("a", "Open", Some("red")),
+                item("a", "Open", None),
+                item("a", "Open", None),
+            ),
+            // Someone set a custom field we did not write.
+            (
+                item("a", "Open", None),
+                item("a", "Done", None),
+                item("a", "Done", Some("blue")),
+                item("a", "Done", None),
+            ),
+        ];
+        for (i, (before, written, after, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                without_concurrent_edits(&after, &before, &written),
+                want,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn edits_made_right_after_a_create_stay_out_of_the_baseline() {
+        let item = |status: Option<&str>, priority: Option<&str>, team: Option<&str>| {
+            let mut i = Item {
+                summary: "s".into(),
+                description: "d".into(),
+                status: status.map(crate::Named::new),
+                priority: priority.map(crate::Named::new),
+                ..Item::default()
+            };
+            if let Some(t) = team {
+                i.custom_fields.insert("Team".into(), serde_json::json!(t));
+            }
+            i
+        };
+        // (written, after, settled)
+        let cases = [
+            // The tracker's defaults for what we left unset are no edits.
+            (
+                item(None, None, None),
+                item(Some("New"), Some("Normal"), None),
+                item(Some("New"), Some("Normal"), None),
+            ),
+            // Someone closed the new item at once: the close still goes out.
+            (
+                item(Some("In Progress"), Some("Urgent"), None),
+                item(Some("Closed"), Some("Urgent"), None),
+                item(Some("In Progress"), Some("Urgent"), None),
+            ),
+            // A custom field that did not take is no edit.
+            (
+                item(Some("New"), None, Some("red")),
+                item(Some("New"), Some("Normal"), None),
+                item(Some("New"), Some("Normal"), None),
+            ),
+        ];
+        for (i, (written, after, want)) in cases.into_iter().enumerate() {
+            assert_eq!(
+                without_edits_since_create(&after, &written),
+                want,
+                "case {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_comment_written_during_the_write_stays_out_of_the_baseline() {
+        let before = Item {
+            comments: vec![comment("1", None)],
+            ..Item::default()
+        };
+        let after = Item {
+            comments: vec![
+                comment("1", None),
+                comment("2", Some("twinsync:x:9")),
+                comment("3", None),
+            ],
+            ..Item::default()
+        };
+        let ids: Vec<String> = without_concurrent_comments(&after, &before)
+            .comments
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, ["1", "2"]);
+    }
+}

@@ -1,0 +1,291 @@
+//! incoming: apply a replica to the local twin item with the incoming rules and the
+//! 3-way merge, then acknowledge it.
+
+use crate::handlers::{send_or_hold, to_body};
+use crate::{Node, NodeError, NodeResult};
+use serde_json::Value;
+use twinsync_core::{
+    AckMessage, ApplyFailure, Connection, ConnectionStatus, ReplicaMessage, TransportMessage, Twin,
+    TwinStatus,
+};
+use twinsync_ports::{NewMessage, PortError, queues};
+
+mod write;
+
+use write::write;
+
+pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
+    let Some(connection) = node.connections.get(&message.connection_id).await? else {
+        tracing::warn!(connection = %message.connection_id, "replica for an unknown connection dropped");
+        return Ok(());
+    };
+    if connection.status == ConnectionStatus::Deactivated {
+        let wrapped = TransportMessage::Replica(message);
+        return send_or_hold(
+            node,
+            &connection.id,
+            true,
+            queues::INCOMING,
+            NewMessage {
+                group_id: wrapped.group_id(),
+                dedup_id: wrapped.dedup_id(),
+                body: to_body(&wrapped)?,
+            },
+        )
+        .await;
+    }
+    let found = find_twin(node, &connection, &message).await?;
+    if let Some(twin) = &found {
+        if twin.status == TwinStatus::Unlinked {
+            return Ok(());
+        }
+        match replica_order(twin, &message) {
+            ReplicaOrder::Next => {}
+            ReplicaOrder::Stale => {
+                tracing::info!(twin = %twin.id, source_twin = %message.source_twin, version = message.version, "replica of a replaced twin record dropped");
+                return Ok(());
+            }
+            ReplicaOrder::Applied => {
+                // Applied before: the ack may have been lost, so answer again (deduplicated).
+                return send_ack(
+                    node,
+                    &connection,
+                    twin,
+                    &message,
+                    twin.baseline.clone(),
+                    None,
+                )
+                .await;
+            }
+        }
+    }
+    let twin = match found {
+        Some(t) => t,
+        None => reserve_remote(node, &connection, &message.source_key).await?,
+    };
+    match apply(node, &connection, twin, &message).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.is_retryable() => Err(e),
+        Err(e) => {
+            // A permanent failure (script error, refused write) stops this twin only.
+            let reason = e.to_string();
+            if let Some(twin) = find_twin(node, &connection, &message).await? {
+                let mut twin = twin;
+                twin.applying_until_ms = 0;
+                twin.lease_released = false;
+                let twin = crate::handlers::outgoing::mark_error(node, twin, &reason).await?;
+                send_ack(node, &connection, &twin, &message, None, Some(reason)).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Where a replica stands against what this twin has applied.
+#[derive(Debug, PartialEq)]
+enum ReplicaOrder {
+    /// Newer than anything applied: apply it.
+    Next,
+    /// This version (or a later one) of the same twin record is applied already.
+    Applied,
+    /// From a twin record the other side has since replaced.
+    Stale,
+}
+
+/// Versions count per twin record of the sender. When its store was wiped or the pair
+/// relinked there, its new record starts again at 1; its id is time-ordered, so a larger
+/// id is the newer record and a smaller one a leftover still in a queue.
+fn replica_order(twin: &Twin, message: &ReplicaMessage) -> ReplicaOrder {
+    match twin.remote_twin.as_deref() {
+        Some(known) if !message.source_twin.is_empty() && message.source_twin != known => {
+            if message.source_twin.as_str() > known {
+                ReplicaOrder::Next
+            } else {
+                ReplicaOrder::Stale
+            }
+        }
+        _ if message.version <= twin.in_version => ReplicaOrder::Applied,
+        _ => ReplicaOrder::Next,
+    }
+}
+
+async fn find_twin(
+    node: &Node,
+    connection: &Connection,
+    message: &ReplicaMessage,
+) -> NodeResult<Option<Twin>> {
+    if let Some(t) = node
+        .twins
+        .find_by_remote(&connection.id, &message.source_key)
+        .await?
+    {
+        return Ok(Some(t));
+    }
+    // The other side knows our key (it was created here) but our ack has not reached it
+    // yet, or this is the first replica back for a twin that started here.
+    if let Some(key) = &message.target_key
+        && let Some(mut t) = node.twins.find_by_local(&connection.id, key).await?
+    {
+        t.remote_key = Some(message.source_key.clone());
+        return Ok(Some(t));
+    }
+    Ok(None)
+}
+
+/// Reserves the twin of a remote item with a conditional insert: of two workers (or a
+/// retry after a crash) only one holds the reservation.
+async fn reserve_remote(
+    node: &Node,
+    connection: &Connection,
+    remote_key: &str,
+) -> NodeResult<Twin> {
+    let mut twin = Twin::new(
+        uuid::Uuid::now_v7().to_string(),
+        connection.id.clone(),
+        node.now_ms(),
+    );
+    twin.remote_key = Some(remote_key.to_string());
+    twin.reservation = Some(uuid::Uuid::new_v4().to_string());
+    match node.twins.insert(&twin).await {
+        Ok(()) => Ok(twin),
+        Err(PortError::Conflict(_)) => match node
+            .twins
+            .find_by_remote(&connection.id, remote_key)
+            .await?
+        {
+            Some(t) => Ok(t),
+            None => {
+                Err(PortError::Conflict(format!("twin of {remote_key} is being created")).into())
+            }
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn apply(
+    node: &Node,
+    connection: &Connection,
+    mut twin: Twin,
+    message: &ReplicaMessage,
+) -> NodeResult<()> {
+    // The lease doubles as a lock: a worker that got this message again while the first one
+    // is still writing (a slow tracker outlived the visibility timeout) must not write twice.
+    let now = node.now_ms();
+    if let Some(retry_after_ms) = twin.lease_wait(now) {
+        return Err(NodeError::Busy {
+            what: format!("twin {} is being applied by another worker", twin.id),
+            retry_after_ms,
+        });
+    }
+    // Hold off our own outgoing handler until the write and the new baseline are stored.
+    twin.take_lease(now, node.settings.visibility_ms);
+    twin = node.twins.update(&twin).await?;
+    let lease = twin.applying_until_ms;
+    match write(node, connection, twin, message).await {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            if let Ok(Some(mut t)) = find_twin(node, connection, message).await
+                && t.applying_until_ms == lease
+            {
+                let failure = if e.is_retryable() {
+                    ApplyFailure::Retryable {
+                        retry_after_ms: e.retry_after_ms().unwrap_or(0),
+                    }
+                } else {
+                    ApplyFailure::Permanent
+                };
+                t.give_back_lease(failure, node.now_ms(), node.settings.visibility_ms);
+                let _ = node.twins.update(&t).await;
+            }
+            Err(e)
+        }
+    }
+}
+
+pub(super) async fn send_ack(
+    node: &Node,
+    connection: &Connection,
+    twin: &Twin,
+    message: &ReplicaMessage,
+    view: Option<Value>,
+    error: Option<String>,
+) -> NodeResult<()> {
+    let ack = TransportMessage::Ack(AckMessage {
+        connection_id: connection.id.clone(),
+        from_node: node.id.clone(),
+        source_key: message.source_key.clone(),
+        target_key: twin.local_key.clone(),
+        target_url: twin.local_url.clone(),
+        applied_version: message.version,
+        source_twin: message.source_twin.clone(),
+        comment_links: twin.comment_links.clone(),
+        remote_view: view,
+        remote_out_version: twin.out_version,
+        error,
+        trace_id: message.trace_id.clone(),
+    });
+    send_or_hold(
+        node,
+        &connection.id,
+        connection.status == ConnectionStatus::Deactivated,
+        queues::TRANSPORT,
+        NewMessage {
+            group_id: format!(
+                "{}:{}",
+                connection.id,
+                twin.local_key.as_deref().unwrap_or(&message.source_key)
+            ),
+            dedup_id: ack.dedup_id(),
+            body: to_body(&ack)?,
+        },
+    )
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replica_order_counts_per_sender_twin_record() {
+        let older = "01a2087c-7e7b-769e-94f7-ed906c162ae6";
+        let newer = "01a2087c-9d38-7326-bab9-abe08737f8a3";
+        // (twin's remote record, twin's in_version, message's record, message's version, expected)
+        let cases = [
+            (None, 0, older, 1, ReplicaOrder::Next),
+            (Some(older), 3, older, 4, ReplicaOrder::Next),
+            (Some(older), 3, older, 3, ReplicaOrder::Applied),
+            (Some(older), 3, older, 2, ReplicaOrder::Applied),
+            // The sender's store was wiped: its new record counts from 1.
+            (Some(older), 3, newer, 1, ReplicaOrder::Next),
+            // A leftover of the replaced record.
+            (Some(newer), 1, older, 4, ReplicaOrder::Stale),
+            // A sender from before records were named: versions alone decide.
+            (Some(older), 3, "", 3, ReplicaOrder::Applied),
+            (None, 3, newer, 2, ReplicaOrder::Applied),
+        ];
+        for (remote, in_version, source, version, expected) in cases {
+            let mut twin = Twin::new("t".into(), "c".into(), 0);
+            twin.remote_twin = remote.map(str::to_string);
+            twin.in_version = in_version;
+            let message = ReplicaMessage {
+                connection_id: "c".into(),
+                from_node: "n".into(),
+                source_key: "K-1".into(),
+                source_url: String::new(),
+                target_key: None,
+                version,
+                source_twin: source.into(),
+                hub_issue: Value::Null,
+                source_updated_ms: 0,
+                sent_ms: 0,
+                trace_id: String::new(),
+            };
+            assert_eq!(
+                replica_order(&twin, &message),
+                expected,
+                "{remote:?} v{in_version} <- {source:?} v{version}"
+            );
+        }
+    }
+}

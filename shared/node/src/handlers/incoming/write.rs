@@ -1,0 +1,384 @@
+//! Writing a replica into the local item: plan (read the item, run the rules, merge),
+//! write (create or update the item, its comments and attachments), settle (read it
+//! back: what the other side now has) and record (the twin, the ack, the events).
+
+use crate::handlers::{annotate, to_body};
+use crate::{Node, NodeError, NodeResult};
+use serde_json::Value;
+use std::sync::Arc;
+use twinsync_connector_kit::target::same_origin;
+use twinsync_core::settle::{
+    overlay, without_concurrent_comments, without_concurrent_edits, without_edits_since_create,
+};
+use twinsync_core::{
+    ChangeEvent, Connection, Item, MergeContext, MergeOutcome, ReplicaMessage, SyncEventKind, Twin,
+    merge_items,
+};
+use twinsync_ports::{NewMessage, ReplicaRecord, Tracker, queues};
+use twinsync_rules::{IncomingContext, RuleSet};
+
+use super::send_ack;
+
+/// Writes the replica into the local item and stores the new baseline; the caller holds
+/// the twin's lease. Four steps: plan (read the item, run the rules, merge), write (create
+/// or update the item, its comments and attachments), settle (read it back: what the
+/// other side now has) and record (the twin, the ack, the events).
+pub(super) async fn write(
+    node: &Node,
+    connection: &Connection,
+    mut twin: Twin,
+    message: &ReplicaMessage,
+) -> NodeResult<()> {
+    let plan = plan(node, connection, &mut twin, message).await?;
+    let key = write_item(node, &plan, &mut twin).await?;
+    let settled = settle(&plan, &twin, &key).await?;
+    record(node, connection, twin, message, &plan, &key, settled).await
+}
+
+/// What an apply is about to write, and from what.
+pub(super) struct Plan {
+    tracker: Arc<dyn Tracker>,
+    rules: Arc<RuleSet>,
+    /// Origin markers of this connection start with it.
+    prefix: String,
+    /// The origin marker of the item: the replica's source key.
+    origin: String,
+    /// The source item's URL: attachments are downloaded only from its host.
+    source_url: String,
+    target_project: String,
+    first_sync: bool,
+    /// The local item before the write (an empty one on a first sync).
+    current: Item,
+    /// The incoming rules' result for the new replica.
+    remote_now: Item,
+    outcome: MergeOutcome,
+}
+
+/// Reads the local item (or finds one an earlier attempt created), runs the incoming
+/// rules on the new and the previous replica, and merges.
+async fn plan(
+    node: &Node,
+    connection: &Connection,
+    twin: &mut Twin,
+    message: &ReplicaMessage,
+) -> NodeResult<Plan> {
+    let tracker = node.tracker(&connection.local_instance)?;
+    let rules = node.rules_for(connection)?;
+    let version = connection
+        .active_version()
+        .ok_or_else(|| NodeError::NoActiveVersion(connection.id.clone()))?;
+    let prefix = Node::origin_prefix(&connection.id);
+    let origin = format!("{prefix}{}", message.source_key);
+
+    let local =
+        match &twin.local_key {
+            Some(key) => Some(tracker.get_item(key).await?.ok_or_else(|| {
+                NodeError::Operation(format!("local item {key} no longer exists"))
+            })?),
+            // Before creating, look for an item stamped with this origin: an earlier attempt
+            // may have created it before a crash, or the twin store was wiped (relink).
+            None => {
+                tracker
+                    .find_by_origin(&connection.target_project, &origin)
+                    .await?
+            }
+        };
+    if let (Some(item), None) = (&local, &twin.local_key) {
+        twin.local_key = Some(item.key.clone());
+        twin.local_url = Some(item.url.clone());
+    }
+    let first_sync = local.is_none();
+    let current = local.unwrap_or_else(|| Item {
+        project: connection.target_project.clone(),
+        ..Item::default()
+    });
+    let remote_now = rules.incoming(&IncomingContext {
+        replica: &message.hub_issue,
+        previous: twin.previous.as_ref(),
+        issue: &current,
+        first_sync,
+        comment_links: &twin.comment_links,
+        origin_prefix: &prefix,
+    })?;
+    let remote_prev = match &twin.previous {
+        Some(previous) => Some(rules.incoming(&IncomingContext {
+            replica: previous,
+            previous: None,
+            issue: &current,
+            first_sync,
+            comment_links: &twin.comment_links,
+            origin_prefix: &prefix,
+        })?),
+        None => None,
+    };
+    let outcome = merge_items(
+        &MergeContext {
+            settings: &version.conflicts,
+            local_node: &node.id,
+            remote_node: &connection.remote_node,
+            remote_updated_ms: message.source_updated_ms,
+        },
+        twin.base_item.as_ref(),
+        &current,
+        &remote_now,
+        remote_prev.as_ref(),
+    );
+
+    tracing::debug!(
+        twin = %twin.id,
+        version = message.version,
+        base_status = ?twin.base_item.as_ref().and_then(|b| b.status_name().map(str::to_string)),
+        local_status = ?current.status_name(),
+        remote_status = ?remote_now.status_name(),
+        merged_status = ?outcome.merged.status_name(),
+        local_kept = ?outcome.local_kept,
+        "merged"
+    );
+    Ok(Plan {
+        tracker,
+        rules,
+        prefix,
+        origin,
+        source_url: message.source_url.clone(),
+        target_project: connection.target_project.clone(),
+        first_sync,
+        current,
+        remote_now,
+        outcome,
+    })
+}
+
+/// Creates or updates the item, its comments and attachments; returns its key. A created
+/// item is linked to the twin durably before anything else is written.
+async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<String> {
+    let Plan {
+        tracker,
+        prefix,
+        origin,
+        target_project,
+        first_sync,
+        current,
+        outcome,
+        ..
+    } = plan;
+    let key = if *first_sync {
+        let created = tracker
+            .create_item(target_project, &outcome.merged, origin)
+            .await?;
+        twin.local_key = Some(created.key.clone());
+        twin.local_url = Some(created.url.clone());
+        // The link to the new item is durable before anything else is written.
+        *twin = node.twins.update(twin).await?;
+        created.key
+    } else {
+        let key = current.key.clone();
+        let update = current.update_to(&outcome.merged);
+        if !update.is_empty() {
+            tracker.update_item(&key, &update).await?;
+        }
+        key
+    };
+    for comment in &outcome.merged.comments {
+        if comment.id.is_empty() {
+            let created = tracker
+                .add_comment(
+                    &key,
+                    &comment.body,
+                    comment.author.as_ref(),
+                    comment.origin.as_deref(),
+                )
+                .await?;
+            if let Some(remote) = &comment.remote_id {
+                twin.link_comment(&created.id, remote);
+            }
+        } else {
+            if let Some(existing) = current.comments.iter().find(|c| c.id == comment.id)
+                && existing.body != comment.body
+            {
+                tracker
+                    .update_comment(&key, &comment.id, &comment.body)
+                    .await?;
+            }
+            let remote = comment.remote_id.as_deref().or_else(|| {
+                comment
+                    .origin
+                    .as_deref()
+                    .and_then(|o| o.strip_prefix(prefix.as_str()))
+            });
+            if let Some(remote) = remote {
+                twin.link_comment(&comment.id, remote);
+            }
+        }
+    }
+    for attachment in &outcome.merged.attachments {
+        if !attachment.id.is_empty() {
+            continue;
+        }
+        // The replica's content may name any URL; only the peer's own tracker is fetched.
+        if !same_origin(&attachment.url, &plan.source_url) {
+            tracing::warn!(
+                item = %key,
+                url = %attachment.url,
+                source = %plan.source_url,
+                "attachment not downloaded: it is not on the source tracker's host"
+            );
+            continue;
+        }
+        tracker.add_attachment(&key, attachment).await?;
+    }
+    Ok(key)
+}
+
+/// What the other side has after the write, in our vocabulary.
+pub(super) struct Settled {
+    after: Item,
+    remote_state: Item,
+    view: Value,
+    baseline_version: u64,
+}
+
+/// Reads the item back and works out what the other side now has: our item with the
+/// remote's values where we kept our own, without edits people made meanwhile.
+async fn settle(plan: &Plan, twin: &Twin, key: &str) -> NodeResult<Settled> {
+    let Plan {
+        tracker,
+        rules,
+        first_sync,
+        current,
+        remote_now,
+        outcome,
+        ..
+    } = plan;
+    let after = tracker
+        .get_item(key)
+        .await?
+        .ok_or_else(|| NodeError::Operation(format!("item {key} vanished while being written")))?;
+
+    // What the other side has now, in our vocabulary: our item with the remote's values
+    // where we kept our own. It is the merge base and the echo baseline from here on.
+    let settled = without_concurrent_comments(
+        &if *first_sync {
+            without_edits_since_create(&after, &outcome.merged)
+        } else {
+            without_concurrent_edits(&after, current, &outcome.merged)
+        },
+        current,
+    );
+    let remote_state = overlay(&settled, remote_now, &outcome.local_kept);
+    let view = rules.outgoing(&annotate(&remote_state, Some(twin)))?;
+    // The baseline stands for `after`'s version only if it is exactly what outgoing makes
+    // of `after`: values we kept, or an edit that landed between our read and the write,
+    // still have to go out, so the next change event must read the item.
+    let baseline_version = if rules.outgoing(&annotate(&after, Some(twin)))? == view {
+        after.version
+    } else {
+        0
+    };
+    Ok(Settled {
+        after,
+        remote_state,
+        view,
+        baseline_version,
+    })
+}
+
+/// Records the apply on the twin, acks it, and logs it; values kept here that the other
+/// side lacks go back out as a change.
+async fn record(
+    node: &Node,
+    connection: &Connection,
+    mut twin: Twin,
+    message: &ReplicaMessage,
+    plan: &Plan,
+    key: &str,
+    settled: Settled,
+) -> NodeResult<()> {
+    let Settled {
+        after,
+        remote_state,
+        view,
+        baseline_version,
+    } = settled;
+    let (first_sync, outcome) = (plan.first_sync, &plan.outcome);
+    twin.record_apply(
+        twinsync_core::Applied {
+            view: view.clone(),
+            baseline_version,
+            base_item: remote_state,
+            previous: message.hub_issue.clone(),
+            version: message.version,
+            source_twin: message.source_twin.clone(),
+            source_key: message.source_key.clone(),
+            source_url: message.source_url.clone(),
+            local_url: after.url.clone(),
+        },
+        node.now_ms(),
+    );
+    // The ack is queued while the lease still holds: once it is given back, our outgoing
+    // handler may send a replica of this item, and the other node must get the ack (which
+    // links the twin) first, or it takes that replica for a new item. Should the store
+    // below fail, the retry applies again and its ack is deduplicated.
+    send_ack(node, connection, &twin, message, Some(view), None).await?;
+    let twin = node.twins.update(&twin).await?;
+    node.twins
+        .add_replica(&ReplicaRecord {
+            twin_id: twin.id.clone(),
+            direction: "in".into(),
+            version: message.version,
+            replica: message.hub_issue.clone(),
+            at_ms: node.now_ms(),
+        })
+        .await?;
+    for conflict in &outcome.conflicts {
+        node.event(
+            &connection.id,
+            Some(&twin.id),
+            SyncEventKind::Conflict,
+            format!(
+                "{}: local {} vs remote {} -> {} wins ({})",
+                conflict.field, conflict.local, conflict.remote, conflict.winner, conflict.policy
+            ),
+        )
+        .await;
+    }
+    node.event(
+        &connection.id,
+        Some(&twin.id),
+        SyncEventKind::Incoming,
+        format!(
+            "{} v{} from {} applied to {}",
+            if first_sync {
+                "created from"
+            } else {
+                "updated from"
+            },
+            message.version,
+            message.source_key,
+            key
+        ),
+    )
+    .await;
+    if !outcome.local_kept.is_empty() {
+        // We kept local values the other side does not have: send them back.
+        let event = ChangeEvent {
+            connection_id: connection.id.clone(),
+            instance: connection.local_instance.clone(),
+            item_key: key.to_string(),
+            observed_version: after.version,
+            delivery_id: format!("merge:{}:{}", twin.id, message.version),
+            force: false,
+            trace_id: message.trace_id.clone(),
+        };
+        node.queue
+            .send(
+                queues::OUTGOING,
+                NewMessage {
+                    group_id: event.group_id(),
+                    dedup_id: event.delivery_id.clone(),
+                    body: to_body(&event)?,
+                },
+            )
+            .await?;
+    }
+    Ok(())
+}

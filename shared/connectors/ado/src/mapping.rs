@@ -183,6 +183,26 @@ pub fn priority_value(name: &str) -> Option<i64> {
         .filter(|p| (1..=4).contains(p))
 }
 
+/// The state category (as `workitemtypes/{type}/states` names them) a state name means,
+/// for a type that does not have the name itself.
+pub fn state_category(name: &str) -> Option<&'static str> {
+    let n = name.trim().to_lowercase();
+    let is = |names: &[&str]| names.contains(&n.as_str());
+    if is(&["new", "to do", "proposed", "open", "approved"]) {
+        Some("Proposed")
+    } else if is(&["active", "in progress", "doing", "committed"]) {
+        Some("InProgress")
+    } else if is(&["resolved"]) {
+        Some("Resolved")
+    } else if is(&["closed", "done", "completed"]) {
+        Some("Completed")
+    } else if is(&["removed", "rejected"]) {
+        Some("Removed")
+    } else {
+        None
+    }
+}
+
 /// The field operations of `update`, but for the state (checked against the type's
 /// states first) and the assignee (an identity the caller resolves). `own_tags` are the
 /// connector's tags the item has, kept when labels are rewritten.

@@ -55,8 +55,12 @@ impl AdoTracker {
         Ok(p["id"].as_str().unwrap_or("").to_string())
     }
 
-    /// The states `work_item_type` allows, read once per type.
-    async fn allowed_states(&self, project: &str, work_item_type: &str) -> PortResult<Vec<String>> {
+    /// The states `work_item_type` allows with their categories, read once per type.
+    async fn allowed_states(
+        &self,
+        project: &str,
+        work_item_type: &str,
+    ) -> PortResult<Vec<(String, String)>> {
         let cache_key = format!("{project}/{work_item_type}");
         if let Some(known) = self.states.lock().await.get(&cache_key) {
             return Ok(known.clone());
@@ -71,18 +75,22 @@ impl AdoTracker {
                     .query(&[("api-version", API_VERSION)]),
             )
             .await?;
-        let states: Vec<String> = answer["value"]
+        let states: Vec<(String, String)> = answer["value"]
             .as_array()
             .into_iter()
             .flatten()
-            .filter_map(|s| s["name"].as_str().map(str::to_string))
+            .filter_map(|s| {
+                let name = s["name"].as_str()?.to_string();
+                Some((name, s["category"].as_str().unwrap_or("").to_string()))
+            })
             .collect();
         self.states.lock().await.insert(cache_key, states.clone());
         Ok(states)
     }
 
-    /// The operation that sets the state to `target`, refused when the type has no such
-    /// state (named as the type names it, whatever the case).
+    /// The operation that sets the state to `target`: the type's state of that name
+    /// (whatever the case), else its first state of the category the name means (an
+    /// Agile "Active" is Scrum's "In Progress"); refused when there is neither.
     async fn state_op(
         &self,
         project: &str,
@@ -90,11 +98,20 @@ impl AdoTracker {
         target: &str,
     ) -> PortResult<Value> {
         let allowed = self.allowed_states(project, work_item_type).await?;
-        match allowed.iter().find(|s| s.eq_ignore_ascii_case(target)) {
-            Some(state) => Ok(set_field(STATE, json!(state))),
+        let by_name = allowed.iter().find(|(s, _)| s.eq_ignore_ascii_case(target));
+        let by_category = || {
+            let category = mapping::state_category(target)?;
+            allowed.iter().find(|(_, c)| c == category)
+        };
+        match by_name.or_else(by_category) {
+            Some((state, _)) => Ok(set_field(STATE, json!(state))),
             None => Err(PortError::Rejected(format!(
                 "state {target:?} is not one of the {work_item_type} states ({})",
-                allowed.join(", ")
+                allowed
+                    .iter()
+                    .map(|(s, _)| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))),
         }
     }

@@ -39,7 +39,7 @@ pub struct AdoTracker {
     http: reqwest::Client,
     gate: RateGate,
     /// The states each work item type allows, read once per type.
-    states: tokio::sync::Mutex<HashMap<String, Vec<String>>>,
+    states: tokio::sync::Mutex<HashMap<String, Vec<(String, String)>>>,
     /// What the last read of each work item saw: the next write tests its rev, so an
     /// edit made since is detected, not overwritten.
     seen: std::sync::Mutex<HashMap<String, items::Seen>>,

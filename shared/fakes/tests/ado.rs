@@ -402,6 +402,23 @@ async fn comments_page_and_keep_their_markers_and_attachments_relate() {
     );
 }
 
+/// Every page of a poll since `since_ms`.
+async fn poll_all(ado: &AdoTracker, since_ms: i64) -> Vec<Item> {
+    let mut all = Vec::new();
+    let mut page = None;
+    loop {
+        let p = ado
+            .search_updated("[System.Tags] CONTAINS 'sync'", since_ms, page)
+            .await
+            .unwrap();
+        all.extend(p.items);
+        match p.next {
+            Some(n) => page = Some(n),
+            None => return all,
+        }
+    }
+}
+
 #[tokio::test]
 async fn polls_read_the_cursor_second_again_without_resending_and_page_in_batches() {
     let fake = fake().await;
@@ -423,19 +440,7 @@ async fn polls_read_the_cursor_second_again_without_resending_and_page_in_batche
             .key,
         );
     }
-    let mut all = Vec::new();
-    let mut page = None;
-    loop {
-        let p = ado
-            .search_updated("[System.Tags] CONTAINS 'sync'", 0, page)
-            .await
-            .unwrap();
-        all.extend(p.items);
-        match p.next {
-            Some(n) => page = Some(n),
-            None => break,
-        }
-    }
+    let all = poll_all(&ado, 0).await;
     assert_eq!(all.len(), 205);
     let batches: Vec<usize> = fake
         .exchanges()
@@ -702,5 +707,85 @@ async fn service_hooks_are_registered_refreshed_and_verified() {
         seen,
         [1, 2, 3],
         "created, commented, updated, each at its rev"
+    );
+}
+
+#[tokio::test]
+async fn the_sync_status_is_one_hyperlink_kept_current() {
+    use twinsync_ports::{SyncMark, SyncState};
+    let fake = fake().await;
+    let ado = tracker(&fake);
+    let created = ado
+        .create_item(PROJECT, &item("Linked"), "o:l")
+        .await
+        .unwrap();
+    let id: i64 = created.key.parse().unwrap();
+    let mark = |state, url: &str| SyncMark {
+        state,
+        twin_url: Some(url.to_string()),
+    };
+    ado.show_sync(
+        &created.key,
+        &mark(SyncState::Synced, "https://jira.example/browse/D-1"),
+    )
+    .await
+    .unwrap();
+    let writes = || {
+        fake.exchanges()
+            .iter()
+            .filter(|e| e.method == "PATCH")
+            .count()
+    };
+    let after_first = writes();
+    // The same status again writes nothing.
+    ado.show_sync(
+        &created.key,
+        &mark(SyncState::Synced, "https://jira.example/browse/D-1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(writes(), after_first);
+    ado.show_sync(
+        &created.key,
+        &mark(
+            SyncState::Error("state Blocked is not one of the Task states".into()),
+            "https://jira.example/browse/D-1",
+        ),
+    )
+    .await
+    .unwrap();
+    let relations = fake.relations(id);
+    assert_eq!(relations.len(), 1, "{relations:?}");
+    assert_eq!(relations[0]["rel"], "Hyperlink");
+    assert_eq!(relations[0]["url"], "https://jira.example/browse/D-1");
+    assert_eq!(
+        relations[0]["attributes"]["comment"],
+        "twinsync: error: state Blocked is not one of the Task states"
+    );
+    ado.show_sync(
+        &created.key,
+        &SyncMark {
+            state: SyncState::Unlinked,
+            twin_url: None,
+        },
+    )
+    .await
+    .unwrap();
+    let relations = fake.relations(id);
+    assert_eq!(
+        (
+            relations.len(),
+            relations[0]["attributes"]["comment"].as_str()
+        ),
+        (1, Some("twinsync: unlinked"))
+    );
+    // Comments are never used for it.
+    assert!(
+        ado.get_item(&created.key)
+            .await
+            .unwrap()
+            .unwrap()
+            .comments
+            .is_empty()
     );
 }

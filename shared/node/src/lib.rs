@@ -252,6 +252,18 @@ impl Node {
             .ok_or_else(|| NodeError::UnknownInstance(instance.to_string()))
     }
 
+    /// Shows an item's sync in its tracker (`Tracker::show_sync`). Best effort: the sync
+    /// itself has happened, and the next change shows the status again.
+    pub async fn show_sync(&self, instance: &str, key: &str, mark: twinsync_ports::SyncMark) {
+        let shown = match self.tracker(instance) {
+            Ok(tracker) => tracker.show_sync(key, &mark).await.map_err(NodeError::from),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = shown {
+            tracing::warn!(%instance, item = %key, error = %e, "cannot show the sync status in the tracker");
+        }
+    }
+
     pub async fn connection(&self, id: &str) -> NodeResult<Connection> {
         self.connections
             .get(id)

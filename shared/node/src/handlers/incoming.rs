@@ -10,7 +10,7 @@ use twinsync_core::{
     AckMessage, ApplyFailure, ChangeEvent, Connection, ConnectionStatus, Item, MergeContext,
     MergeOutcome, ReplicaMessage, SyncEventKind, TransportMessage, Twin, TwinStatus, merge_items,
 };
-use twinsync_ports::{NewMessage, PortError, ReplicaRecord, Tracker, queues};
+use twinsync_ports::{NewMessage, PortError, ReplicaRecord, SyncMark, SyncState, Tracker, queues};
 use twinsync_rules::{IncomingContext, RuleSet};
 
 pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
@@ -73,6 +73,13 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
                 twin.applying_until_ms = 0;
                 twin.lease_released = false;
                 let twin = crate::handlers::outgoing::mark_error(node, twin, &reason).await?;
+                if let Some(key) = &twin.local_key {
+                    let mark = SyncMark {
+                        state: SyncState::Error(reason.clone()),
+                        twin_url: Some(message.source_url.clone()).filter(|u| !u.is_empty()),
+                    };
+                    node.show_sync(&connection.local_instance, key, mark).await;
+                }
                 send_ack(node, &connection, &twin, &message, None, Some(reason)).await?;
             }
             Ok(())
@@ -213,6 +220,16 @@ async fn write(
 ) -> NodeResult<()> {
     let plan = plan(node, connection, &mut twin, message).await?;
     let key = write_item(node, &plan, &mut twin).await?;
+    // Shown before the read-back, so what the other side is told includes it.
+    node.show_sync(
+        &connection.local_instance,
+        &key,
+        SyncMark {
+            state: SyncState::Synced,
+            twin_url: Some(plan.source_url.clone()).filter(|u| !u.is_empty()),
+        },
+    )
+    .await;
     let settled = settle(&plan, &twin, &key).await?;
     record(node, connection, twin, message, &plan, &key, settled).await
 }

@@ -12,6 +12,7 @@ mod hooks;
 mod items;
 mod limits;
 mod search;
+mod status;
 
 use crate::config::AdoConfig;
 use crate::{AdoError, mapping, webhook};
@@ -25,7 +26,9 @@ use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_connector_kit::target::Reach;
 use twinsync_connector_kit::{RateGate, http};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
-use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
+use twinsync_ports::{
+    ChangeSignal, ItemPage, PortError, PortResult, SyncMark, Tracker, WebhookError,
+};
 
 /// The API version of every call but the comments'.
 pub const API_VERSION: &str = "7.1";
@@ -43,6 +46,8 @@ pub struct AdoTracker {
     /// What the last read of each work item saw: the next write tests its rev, so an
     /// edit made since is detected, not overwritten.
     seen: std::sync::Mutex<HashMap<String, items::Seen>>,
+    /// The sync status last shown on each work item, so an unchanged one is not written.
+    shown: std::sync::Mutex<HashMap<String, (String, Option<String>)>>,
     /// This account's identity id, read once: only its comments' markers are trusted.
     own_id: tokio::sync::Mutex<Option<String>>,
 }
@@ -95,6 +100,7 @@ impl AdoTracker {
             gate: RateGate::per_minute(per_minute, burst),
             states: tokio::sync::Mutex::new(HashMap::new()),
             seen: std::sync::Mutex::new(HashMap::new()),
+            shown: std::sync::Mutex::new(HashMap::new()),
             own_id: tokio::sync::Mutex::new(None),
         })
     }
@@ -292,6 +298,11 @@ impl Tracker for AdoTracker {
     async fn refresh_webhook(&self, url: &str, now_ms: i64) -> PortResult<Option<i64>> {
         self.subscribe(url).await?;
         Ok(Some(now_ms + hooks::REFRESH_MS))
+    }
+
+    /// A `Hyperlink` relation to the twin whose comment is the status (`status`).
+    async fn show_sync(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
+        self.show(key, mark).await
     }
 
     fn throttled_ms(&self) -> u64 {

@@ -75,14 +75,31 @@ pub(in super::super) fn apply(
             wi.relations.push(relation);
             continue;
         }
-        if let Some(index) = path
-            .strip_prefix("/relations/")
-            .and_then(|i| i.parse::<usize>().ok())
+        if let Some(rest) = path.strip_prefix("/relations/")
+            && let Some((index, part)) = rest
+                .split_once('/')
+                .map(|(i, p)| (i, Some(p)))
+                .or(Some((rest, None)))
+                .and_then(|(i, p)| i.parse::<usize>().ok().map(|i| (i, p)))
         {
             if index >= wi.relations.len() {
                 return Err(Box::new(bad_request(&format!(
                     "VS402374: There is no relation at index {index}."
                 ))));
+            }
+            if let Some(part) = part {
+                // A relation's attributes change in place (its comment, say).
+                match part.strip_prefix("attributes/") {
+                    Some(name) if kind != "test" => {
+                        wi.relations[index]["attributes"][name] = value.clone();
+                    }
+                    _ => {
+                        return Err(Box::new(bad_request(&format!(
+                            "VS402375: The path {path} is not valid for a work item."
+                        ))));
+                    }
+                }
+                continue;
             }
             match kind {
                 "remove" => {

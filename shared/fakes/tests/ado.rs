@@ -258,7 +258,7 @@ async fn a_concurrent_edit_fails_the_rev_test_and_is_not_overwritten() {
         ("Ours", "Ana's text")
     );
     // The fake's own race: an edit that lands just before the next patch.
-    fake.edit_before_next_patch("System.Title", json!("Theirs"));
+    fake.edit_before_next_patch(id, "System.Title", json!("Theirs"));
     let err = ado
         .update_item(
             &read.key,
@@ -408,7 +408,7 @@ async fn poll_all(ado: &AdoTracker, since_ms: i64) -> Vec<Item> {
     let mut page = None;
     loop {
         let p = ado
-            .search_updated("[System.Tags] CONTAINS 'sync'", since_ms, page)
+            .search_updated("labels = sync", since_ms, page)
             .await
             .unwrap();
         all.extend(p.items);
@@ -464,7 +464,7 @@ async fn polls_read_the_cursor_second_again_without_resending_and_page_in_batche
     // before the cursor inside that second are not returned again.
     let last = all.last().unwrap().clone();
     let again = ado
-        .search_updated("[System.Tags] CONTAINS 'sync'", last.updated_ms, None)
+        .search_updated("labels = sync", last.updated_ms, None)
         .await
         .unwrap();
     assert!(again.items.iter().all(|i| i.updated_ms >= last.updated_ms));
@@ -480,7 +480,7 @@ async fn polls_read_the_cursor_second_again_without_resending_and_page_in_batche
     .await
     .unwrap();
     let again = ado
-        .search_updated("[System.Tags] CONTAINS 'sync'", last.updated_ms, None)
+        .search_updated("labels = sync", last.updated_ms, None)
         .await
         .unwrap();
     assert!(

@@ -4,7 +4,7 @@
 //! with `timePrecision`, batch reads, comments, attachments, service hook subscriptions,
 //! rate limits), `webhook` (service hook deliveries checked against the subscription's
 //! Basic credentials or header secret), `mapping` (work item JSON <-> the domain `Item`),
-//! `html` (HTML <-> Markdown) and `origin` (the tag that finds a twin again and the
+//! `html` (HTML <-> Markdown), `query` (a trigger's filter as WIQL) and `origin` (the tag that finds a twin again and the
 //! hyperlink that shows it). The fake Azure DevOps is in twinsync-fakes.
 
 pub mod client;
@@ -12,6 +12,7 @@ pub mod config;
 pub mod html;
 pub mod mapping;
 pub mod origin;
+pub mod query;
 pub mod webhook;
 
 pub use client::AdoTracker;

@@ -174,7 +174,10 @@ pub(super) async fn update_item(
     else {
         return item_not_found(&id);
     };
-    if let Some((field, value)) = data.edit_before_next_patch.take() {
+    if let Some((_, field, value)) = data
+        .edit_before_next_patch
+        .take_if(|(target, _, _)| *target == wi.id)
+    {
         // Someone else's edit lands first, as in a real race.
         let before = wi.clone();
         wi.fields.insert(field, value);

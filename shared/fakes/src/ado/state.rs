@@ -111,9 +111,9 @@ pub struct Data {
     pub(super) identities: BTreeMap<String, (String, String)>,
     pub(super) attachments: BTreeMap<String, Stored>,
     pub(super) subscriptions: Vec<Subscription>,
-    /// An edit someone makes just before the next patch of a work item arrives: the
-    /// race a rev test is for.
-    pub(super) edit_before_next_patch: Option<(String, Value)>,
+    /// An edit someone makes to a work item just before the next patch of it arrives:
+    /// the race a rev test is for. (work item id, field, value)
+    pub(super) edit_before_next_patch: Option<(i64, String, Value)>,
 }
 
 /// The fake's state, shared by its handlers.
@@ -195,10 +195,10 @@ impl FakeAdo {
             .unwrap_or_default()
     }
 
-    /// Has someone set `field` to `value` on the work item the next patch is for, just
-    /// before it arrives, as a person editing at the same moment would.
-    pub fn edit_before_next_patch(&self, field: &str, value: Value) {
-        self.fake.lock().edit_before_next_patch = Some((field.to_string(), value));
+    /// Has someone set `field` to `value` on work item `id` just before the next patch
+    /// of it arrives, as a person editing at the same moment would.
+    pub fn edit_before_next_patch(&self, id: i64, field: &str, value: Value) {
+        self.fake.lock().edit_before_next_patch = Some((id, field.to_string(), value));
     }
 
     /// The active service hook subscriptions' event types.

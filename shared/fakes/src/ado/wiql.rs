@@ -59,7 +59,13 @@ fn value_of(wi: &WorkItem, field: &str) -> Val {
                 .filter(|t| !t.is_empty())
                 .collect(),
         ),
-        _ => match wi.fields.get(field) {
+        // Reference names compare case-insensitively.
+        _ => match wi
+            .fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(field))
+            .map(|(_, v)| v)
+        {
             Some(Value::Number(n)) => Val::Num(n.as_f64().unwrap_or(0.0)),
             Some(Value::String(s)) => Val::Text(s.clone()),
             Some(Value::Bool(b)) => Val::Text(b.to_string()),

@@ -1,4 +1,4 @@
-//! Polling: WIQL (`POST {org}/{project}/_apis/wit/wiql?timePrecision=true`) finds the
+//! Polling: the trigger's filter as WIQL (`crate::query`), then (`POST {org}/{project}/_apis/wit/wiql?timePrecision=true`) finds the
 //! ids changed since the cursor, oldest first; `POST {org}/{project}/_apis/wit/workitemsbatch`
 //! reads them, at most 200 per call, one call per page. The page token is the offset in
 //! the id list; the query runs again for the next page, so an item changed meanwhile
@@ -50,6 +50,8 @@ impl AdoTracker {
             .collect())
     }
 
+    /// Work items matching the trigger `condition` (twinsync's filter language) changed
+    /// since `since_ms`.
     pub(super) async fn poll(
         &self,
         condition: &str,
@@ -63,15 +65,28 @@ impl AdoTracker {
                 .map_err(|_| PortError::Rejected(format!("bad page token {p:?}")))?,
             None => 0,
         };
+        let filter = match condition.trim() {
+            "" => None,
+            q => Some(
+                twinsync_core::Filter::parse(q)
+                    .map_err(|e| PortError::Rejected(format!("trigger: {e}")))?,
+            ),
+        };
+        let wiql = filter
+            .as_ref()
+            .and_then(crate::query::translate)
+            .unwrap_or_default();
         let ids = self
-            .wiql(&project, &origin::poll_query(&project, condition, since_ms))
+            .wiql(&project, &origin::poll_query(&project, &wiql, since_ms))
             .await?;
         let chunk: Vec<i64> = ids.iter().skip(offset).take(BATCH).copied().collect();
         let mut items = Vec::new();
         if !chunk.is_empty() {
             for wi in self.batch(&project, &chunk).await? {
                 let item = self.read(&wi).await?;
-                if origin::after_cursor(item.updated_ms, since_ms) {
+                if origin::after_cursor(item.updated_ms, since_ms)
+                    && filter.as_ref().is_none_or(|f| f.matches(&item))
+                {
                     items.push(item);
                 }
             }

@@ -65,7 +65,7 @@ const FIELDS: [(&str, &str); 16] = [
 
 fn field(name: &str) -> Result<String, String> {
     let n = name.trim();
-    if n.starts_with("Custom.") {
+    if n.to_lowercase().starts_with("custom.") {
         return Ok(n.to_string());
     }
     FIELDS

@@ -2,6 +2,7 @@
 //! the whole engine instead of nine.
 
 mod admin;
+mod ado;
 mod demo;
 mod github;
 mod github_strict;

@@ -85,16 +85,21 @@ fn caller(fake: &Fake, headers: &HeaderMap) -> Option<String> {
         .map(|(_, e)| e.clone())
 }
 
-/// What is wrong with the request's `api-version`, if anything: every write names one
-/// (a read without one gets the latest), and a preview API (the comments) only takes a
-/// `-preview` version.
-fn version_problem(method: &str, template: &str, query: &str) -> Option<String> {
+/// What is wrong with the request's `api-version` (in the query, or in `Accept` as
+/// Microsoft's clients send it), if anything: every write names one (a read without one
+/// gets the latest), and a preview API (the comments) only takes a `-preview` version.
+fn version_problem(method: &str, template: &str, query: &str, accept: &str) -> Option<String> {
     let version = query
         .split('&')
         .find_map(|p| p.strip_prefix("api-version="))
+        .or_else(|| {
+            accept
+                .split(';')
+                .find_map(|p| p.trim().strip_prefix("api-version="))
+        })
         .map(|v| v.replace("%2D", "-").replace("%2E", "."));
     let Some(version) = version else {
-        if method == "GET" {
+        if method == "GET" || method == "OPTIONS" {
             return None;
         }
         return Some("VS800075: No api-version was supplied for the request. An api-version must be supplied.".into());
@@ -125,6 +130,12 @@ pub(super) async fn guard(
         let who = caller(&fake, request.headers()).unwrap_or_default();
         let query = request.uri().query().unwrap_or("").to_string();
         let method = request.method().to_string();
+        let accept = request
+            .headers()
+            .get("accept")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
         let fault = fake
             .traffic
             .next_fault(fake.options.every_nth_429, || Fault::TooManyRequests(1));
@@ -132,7 +143,7 @@ pub(super) async fn guard(
             Some(fault) => fault_answer(fault),
             // Azure DevOps answers a missing or wrong PAT with a bare 401.
             None if who.is_empty() => StatusCode::UNAUTHORIZED.into_response(),
-            None => match version_problem(&method, &template, &query) {
+            None => match version_problem(&method, &template, &query, &accept) {
                 Some(problem) => bad_request(&problem),
                 None => {
                     request.headers_mut().insert(

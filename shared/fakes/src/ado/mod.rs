@@ -8,6 +8,7 @@
 //! Basic credentials and headers they were made with, PAT (Basic, any user name) and
 //! bearer auth, and 429s with `Retry-After` and the `X-RateLimit-*` headers.
 //!
+//! Microsoft's clients find every route through the location service (`locations`).
 //! The organization lives under `/{org}` as on dev.azure.com; [`FakeAdo::org_url`] is
 //! the base a connector is given. State is in memory.
 
@@ -15,6 +16,7 @@ mod comments;
 mod events;
 mod guard;
 mod items;
+mod locations;
 mod meta;
 mod state;
 mod wiql;
@@ -23,7 +25,7 @@ use crate::server::Running;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{get, options, post};
 use std::sync::Arc;
 use twinsync_ado::AdoError;
 use twinsync_tls::Transport;
@@ -99,6 +101,8 @@ impl FakeAdo {
 fn router(fake: Arc<state::Fake>) -> Router {
     Router::new()
         .route("/{org}/_apis/connectionData", get(meta::connection_data))
+        .route("/{org}/_apis/ResourceAreas", get(locations::resource_areas))
+        .route("/{org}/_apis/{area}", options(locations::area_locations))
         .route("/{org}/_apis/projects/{project}", get(meta::project))
         .route(
             "/{org}/_apis/wit/workitems/{id}",

@@ -68,7 +68,7 @@ fn connection(instance: &str, remote: &str, target: &str, trigger: &str) -> Conn
 
 /// Both nodes: the sandbox's maps Azure DevOps' state names to its own (the pair's
 /// default maps), Azure DevOps' rules judge the sandbox's names by meaning.
-pub(crate) fn config(ado: InstanceSection) -> ProcessConfig {
+pub fn config(ado: InstanceSection) -> ProcessConfig {
     let mut to_ado = connection(
         "sandbox-a",
         "node-d",
@@ -115,7 +115,7 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
     let fake = setup::start_fake(&ca).await?;
     let (process, _dir) = runner::start(
         args,
-        &config(setup::instance("ado", &fake, &ca.file)),
+        &config(setup::instance("ado", &fake, Some(&ca.file))),
         ProcessOptions::default(),
     )
     .await?;

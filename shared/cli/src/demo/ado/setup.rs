@@ -12,14 +12,14 @@ use twinsync_core::ConnectorKind;
 use twinsync_fakes::ado::{FakeAdo, FakeOptions};
 use twinsync_node::config::{AdoSection, InstanceSection};
 
-pub(crate) const PROJECT: &str = "Fabrikam Fiber";
-pub(crate) const BOT_EMAIL: &str = "twinsync-bot@example.com";
-pub(crate) const BOT_PAT: &str = "ado-bot-pat";
+pub const PROJECT: &str = "Fabrikam Fiber";
+pub const BOT_EMAIL: &str = "twinsync-bot@example.com";
+pub const BOT_PAT: &str = "ado-bot-pat";
 /// What the service hook subscriptions send and the node checks.
 const HOOK_SECRET: &str = "ado-hook-secret-0123456789";
 
 /// A person's personal access token in the fake.
-pub(crate) fn pat(email: &str) -> String {
+pub fn pat(email: &str) -> String {
     format!("ado-{}", email.split('@').next().unwrap_or(email))
 }
 
@@ -45,15 +45,15 @@ pub(crate) async fn start_fake(ca: &DemoCa) -> Result<FakeAdo, String> {
     .map_err(|e| e.to_string())
 }
 
-/// The node's instance `id` for the fake, trusting the demo's CA.
-pub(crate) fn instance(id: &str, fake: &FakeAdo, ca_file: &Path) -> InstanceSection {
+/// The node's instance `id` for the fake, trusting `ca_file` when it speaks HTTPS.
+pub fn instance(id: &str, fake: &FakeAdo, ca_file: Option<&Path>) -> InstanceSection {
     InstanceSection {
         id: id.into(),
         connector: ConnectorKind::Ado,
         base_url: fake.org_url(),
         webhook_secret: HOOK_SECRET.into(),
         token: Some(BOT_PAT.into()),
-        ca_file: Some(ca_file.to_path_buf()),
+        ca_file: ca_file.map(Path::to_path_buf),
         ado: Some(AdoSection {
             project: PROJECT.into(),
             work_item_type: None,

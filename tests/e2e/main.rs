@@ -3,6 +3,7 @@
 
 mod admin;
 mod ado;
+mod ado_fixtures;
 mod demo;
 mod github;
 mod github_strict;

@@ -75,7 +75,12 @@ pub fn comment(c: &Value, own_id: &str) -> Comment {
         _ => (text, None),
     };
     Comment {
-        id: c["id"].as_i64().map(|i| i.to_string()).unwrap_or_default(),
+        // The 7.1 definition names it `id`; Microsoft's examples also show `commentId`.
+        id: c["id"]
+            .as_i64()
+            .or(c["commentId"].as_i64())
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
         author: user(&c["createdBy"]),
         body,
         created_ms: millis(c["createdDate"].as_str().unwrap_or("")),

@@ -846,4 +846,56 @@ email = "bot@example.com"
             }
         }
     }
+
+    const ADO: &str = r#"
+[[node]]
+id = "node-d"
+data_dir = "data/d"
+
+[[node.instance]]
+id = "ado"
+connector = "ado"
+base_url = "https://dev.azure.com/fabrikam"
+token = "pat"
+webhook_secret = "a-secret-of-16-bytes"
+[node.instance.ado]
+project = "Fabrikam Fiber"
+"#;
+
+    #[test]
+    fn ado_instances_need_a_table_a_token_and_a_long_secret() {
+        let cases = [
+            (ADO.to_string(), None),
+            (
+                format!("{ADO}oauth = true\nwork_item_type = \"Bug\"\n"),
+                None,
+            ),
+            (
+                ADO.replace(
+                    "webhook_secret = \"a-secret-of-16-bytes\"",
+                    "webhook_secret = \"short\"",
+                ),
+                Some("at least 16 bytes"),
+            ),
+            (
+                ADO.replace("token = \"pat\"\n", ""),
+                Some("an ado instance needs token"),
+            ),
+            (
+                ADO.replace("[node.instance.ado]\nproject = \"Fabrikam Fiber\"\n", ""),
+                Some("[ado] table"),
+            ),
+            (
+                format!("{ADO}projct = \"x\"\n"),
+                Some("unknown field `projct`"),
+            ),
+        ];
+        for (text, error) in cases {
+            match (ProcessConfig::parse(&text, "node.toml"), error) {
+                (Ok(_), None) => {}
+                (Err(e), Some(says)) => assert!(e.to_string().contains(says), "{e}"),
+                (got, want) => panic!("{text}: {got:?}, wanted an error saying {want:?}"),
+            }
+        }
+    }
 }

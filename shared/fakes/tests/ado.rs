@@ -463,12 +463,9 @@ async fn polls_read_the_cursor_second_again_without_resending_and_page_in_batche
     // The cursor at the last item: the window reaches back to its second, but items
     // before the cursor inside that second are not returned again.
     let last = all.last().unwrap().clone();
-    let again = ado
-        .search_updated("labels = sync", last.updated_ms, None)
-        .await
-        .unwrap();
-    assert!(again.items.iter().all(|i| i.updated_ms >= last.updated_ms));
-    assert!(again.items.iter().any(|i| i.key == last.key));
+    let again = poll_all(&ado, last.updated_ms).await;
+    assert!(again.iter().all(|i| i.updated_ms >= last.updated_ms));
+    assert!(again.iter().any(|i| i.key == last.key));
     // An edit later in the same second (or later) is found.
     ado.update_item(
         &keys[0],
@@ -479,13 +476,9 @@ async fn polls_read_the_cursor_second_again_without_resending_and_page_in_batche
     )
     .await
     .unwrap();
-    let again = ado
-        .search_updated("labels = sync", last.updated_ms, None)
-        .await
-        .unwrap();
+    let again = poll_all(&ado, last.updated_ms).await;
     assert!(
         again
-            .items
             .iter()
             .any(|i| i.key == keys[0] && i.summary == "edited")
     );

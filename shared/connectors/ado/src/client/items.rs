@@ -11,6 +11,9 @@ use serde_json::{Value, json};
 use twinsync_core::{Item, ItemUpdate};
 use twinsync_ports::{PortError, PortResult};
 
+/// How many work items the per-item caches hold before they start over.
+pub(super) const CACHE_CAP: usize = 10_000;
+
 /// What a read of a work item saw that its next write needs.
 #[derive(Debug, Clone, Default)]
 pub(super) struct Seen {
@@ -35,6 +38,11 @@ impl AdoTracker {
                 .collect(),
         };
         if let Ok(mut map) = self.seen.lock() {
+            // A long-running node reads many items: past the cap the cache starts over,
+            // which costs one read before the next write of an item, never a wrong rev.
+            if map.len() >= CACHE_CAP {
+                map.clear();
+            }
             map.insert(id.to_string(), seen);
         }
     }

@@ -79,6 +79,9 @@ impl AdoTracker {
             }
         }
         if let Ok(mut m) = self.shown.lock() {
+            if m.len() >= super::items::CACHE_CAP {
+                m.clear();
+            }
             m.insert(key.to_string(), shown);
         }
         Ok(())

@@ -4,6 +4,7 @@
 mod admin;
 mod ado;
 mod ado_fixtures;
+mod ado_jira;
 mod demo;
 mod github;
 mod github_strict;

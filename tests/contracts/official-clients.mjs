@@ -1,12 +1,19 @@
-// Drives the fake trackers with the vendors' client libraries: GitHub's own Octokit and
-// jira.js (generated from Atlassian's OpenAPI description of Jira Cloud's REST API v3).
-// If a fake strays from the real contract, these clients fail here.
+// Drives the fake trackers with the vendors' client libraries: GitHub's own Octokit,
+// jira.js (generated from Atlassian's OpenAPI description of Jira Cloud's REST API v3) and
+// Microsoft's azure-devops-node-api. If a fake strays from the real contract, these
+// clients fail here.
 //
 //   node official-clients.mjs github URL TOKEN OWNER/REPO
 //   node official-clients.mjs jira URL EMAIL API_TOKEN PROJECT
+//   node official-clients.mjs ado ORG_URL PAT PROJECT
+// Prints one JSON line of what it saw; exits non-zero on any error. The ado run first
+// prints `ready` and waits for a line on stdin, so the test can make the next answer a
+// 429 before the client's last call.
 // Prints one JSON line of what it saw; exits non-zero on any error.
 import { Octokit } from "@octokit/rest";
 import { Version3Client } from "jira.js";
+import * as azdev from "azure-devops-node-api";
+import { createInterface } from "node:readline";
 
 const [which, url, ...args] = process.argv.slice(2);
 
@@ -66,9 +73,67 @@ async function jira([email, apiToken, project]) {
   return { key: created.key, status: got.fields.status.name, listed: keys.length, comments: comments.total, notFound };
 }
 
-const run = which === "github" ? github : which === "jira" ? jira : null;
+async function ado([token, project]) {
+  const conn = new azdev.WebApi(url, azdev.getPersonalAccessTokenHandler(token));
+  // The client finds every route through the location service first.
+  const wit = await conn.getWorkItemTrackingApi();
+  const field = (name, value) => ({ op: "add", path: `/fields/${name}`, value });
+  const created = await wit.createWorkItem(null, [field("System.Title", "From azure-devops-node-api"), field("System.Tags", "sync")], project, "Task");
+  // An update guarded by a test on the rev, as twinsync writes.
+  await wit.updateWorkItem(null, [{ op: "test", path: "/rev", value: created.rev }, field("System.Title", "Renamed by the node client")], created.id);
+  await wit.addComment({ text: "A comment from azure-devops-node-api." }, project, created.id);
+  // A transition: Task's New -> Active.
+  await wit.updateWorkItem(null, [field("System.State", "Active")], created.id);
+  let stale = 0;
+  try {
+    await wit.updateWorkItem(null, [{ op: "test", path: "/rev", value: created.rev }, field("System.Title", "Lost")], created.id);
+  } catch (e) {
+    stale = e.statusCode;
+  }
+  for (let i = 0; i < 4; i++) {
+    await wit.createWorkItem(null, [field("System.Title", `Page filler ${i}`)], project, "Task");
+  }
+  // WIQL, then the ids read in batches of two.
+  const found = await wit.queryByWiql(
+    { query: `SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project ORDER BY [System.Id] ASC` },
+    { project },
+  );
+  const ids = found.workItems.map((w) => w.id);
+  let listed = 0;
+  for (let i = 0; i < ids.length; i += 2) {
+    const batch = await wit.getWorkItemsBatch({ ids: ids.slice(i, i + 2), fields: ["System.Title", "System.State"] }, project);
+    listed += batch.length;
+  }
+  const got = await wit.getWorkItem(created.id);
+  const comments = await wit.getComments(project, created.id);
+  // The client reads a 404 as "no such work item": null, not an error.
+  const missing = await wit.getWorkItem(99999);
+  console.log("ready");
+  const rl = createInterface({ input: process.stdin });
+  await new Promise((resolve) => rl.once("line", resolve));
+  rl.close();
+  let throttled = 0;
+  try {
+    await wit.getWorkItem(created.id);
+  } catch (e) {
+    throttled = e.statusCode;
+  }
+  return {
+    id: created.id,
+    title: got.fields["System.Title"],
+    state: got.fields["System.State"],
+    rev: got.rev,
+    stale,
+    listed,
+    comments: comments.totalCount,
+    notFound: missing === null ? 404 : 0,
+    throttled,
+  };
+}
+
+const run = which === "github" ? github : which === "jira" ? jira : which === "ado" ? ado : null;
 if (!run) {
-  console.error("usage: official-clients.mjs github|jira URL ...");
+  console.error("usage: official-clients.mjs github|jira|ado URL ...");
   process.exit(2);
 }
 run(args).then(

@@ -2,6 +2,9 @@
 //! the whole engine instead of nine.
 
 mod admin;
+mod ado;
+mod ado_fixtures;
+mod ado_jira;
 mod demo;
 mod github;
 mod github_strict;

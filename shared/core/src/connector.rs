@@ -12,14 +12,17 @@ pub enum ConnectorKind {
     Redmine,
     Github,
     Jira,
+    /// Azure DevOps Services (`connector = "ado"`).
+    Ado,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 4] = [
+    pub const ALL: [ConnectorKind; 5] = [
         ConnectorKind::Sandbox,
         ConnectorKind::Redmine,
         ConnectorKind::Github,
         ConnectorKind::Jira,
+        ConnectorKind::Ado,
     ];
 
     /// The name in configs, webhook paths and logs.
@@ -29,6 +32,7 @@ impl ConnectorKind {
             ConnectorKind::Redmine => "redmine",
             ConnectorKind::Github => "github",
             ConnectorKind::Jira => "jira",
+            ConnectorKind::Ado => "ado",
         }
     }
 
@@ -74,6 +78,18 @@ impl ConnectorKind {
                             c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c)
                         })),
                 "a Redmine project identifier, like ops",
+            ),
+            // Azure DevOps project names: at most 64 characters, none of its reserved
+            // ones, not starting with `_` or `.` nor ending with `.`.
+            ConnectorKind::Ado => (
+                !project.trim().is_empty()
+                    && project.chars().count() <= 64
+                    && !project.starts_with(['_', '.'])
+                    && !project.ends_with('.')
+                    && !project
+                        .chars()
+                        .any(|c| c.is_control() || "\\/:*?\"<>|;#$%{},+=[]&~".contains(c)),
+                "an Azure DevOps project name, like Fabrikam Fiber",
             ),
         };
         if fits {
@@ -147,6 +163,13 @@ mod tests {
             (Redmine, "Ops", false),
             (Redmine, "-ops", false),
             (Redmine, "", false),
+            (Ado, "Fabrikam Fiber", true),
+            (Ado, "Demo", true),
+            (Ado, "web-app_2", true),
+            (Ado, "_hidden", false),
+            (Ado, "a/b", false),
+            (Ado, "ends.", false),
+            (Ado, "", false),
         ];
         for (kind, project, ok) in table {
             let got = kind.check_project(project);

@@ -149,7 +149,7 @@ fn default_poll() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct InstanceSection {
     pub id: String,
-    /// Which kind of tracker: sandbox, redmine, github or jira.
+    /// Which kind of tracker: sandbox, redmine, github, jira or ado.
     pub connector: ConnectorKind,
     /// The tracker's base URL, or `sandbox:<id>` for a sandbox of this process.
     pub base_url: String,
@@ -174,6 +174,9 @@ pub struct InstanceSection {
     /// Jira Cloud: the project, the account and the budget.
     #[serde(default)]
     pub jira: Option<JiraSection>,
+    /// Azure DevOps: the organization's project, the work item type and the budget.
+    #[serde(default)]
+    pub ado: Option<AdoSection>,
     /// PEM certificates trusted besides the platform's roots, for a tracker behind a
     /// private CA (self-hosted Redmine or Jira Data Center); relative to the config file.
     #[serde(default)]
@@ -197,6 +200,7 @@ impl Default for InstanceSection {
             register_webhook: true,
             github: None,
             jira: None,
+            ado: None,
             ca_file: None,
         }
     }
@@ -224,6 +228,26 @@ pub struct JiraSection {
     pub origin_field: Option<String>,
     #[serde(default)]
     pub origin_lookback_minutes: Option<u32>,
+}
+
+/// An Azure DevOps organization (`base_url` is `https://dev.azure.com/ORG`): the
+/// instance's `token` is a personal access token or, with `oauth = true`, a Microsoft
+/// Entra access token; `webhook_secret` is what the service hook subscriptions send.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdoSection {
+    /// The project the triggers poll and new work items go to by default.
+    pub project: String,
+    /// The type of new work items (Task unless set).
+    pub work_item_type: Option<String>,
+    /// The token is a Microsoft Entra bearer token, not a PAT.
+    #[serde(default)]
+    pub oauth: bool,
+    /// The Basic user name the subscriptions send (`twinsync` unless set).
+    pub webhook_user: Option<String>,
+    pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
+    pub attachment_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -521,6 +545,15 @@ impl ProcessConfig {
                         "a jira instance needs token (API token with [jira] email, or an OAuth token) and a [jira] table with project".into(),
                     ));
                 }
+                if inst.connector == ConnectorKind::Ado
+                    && (inst.ado.is_none() || inst.token.is_none())
+                {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}]"),
+                        &inst.id,
+                        "an ado instance needs token (a PAT, or an Entra token with [ado] oauth = true) and an [ado] table with project".into(),
+                    ));
+                }
                 if let Some(problem) = webhook_problem(inst) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].webhook_secret"),
@@ -639,6 +672,10 @@ fn webhook_problem(inst: &InstanceSection) -> Option<&'static str> {
                  [jira] allow_unsigned = true to take unsigned deliveries as signals",
             )
         }
+        // Azure DevOps signs nothing: without a secret any delivery would be taken.
+        ConnectorKind::Ado if inst.webhook_secret.len() < 16 && inst.register_webhook => Some(
+            "an ado instance that registers service hooks needs a webhook_secret of at least 16 bytes: Azure DevOps signs nothing, the subscription sends it",
+        ),
         _ => None,
     }
 }
@@ -843,7 +880,7 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
         let table = [
             (
                 GOOD.replace("connector = \"sandbox\"", "connector = \"jura\""),
-                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`",
+                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`, `ado`",
                 "line 12",
             ),
             (
@@ -942,6 +979,58 @@ email = "bot@example.com"
                 None,
             ),
             (format!("{JIRA}allow_unsigned = true\n"), None),
+        ];
+        for (text, error) in cases {
+            match (ProcessConfig::parse(&text, "node.toml"), error) {
+                (Ok(_), None) => {}
+                (Err(e), Some(says)) => assert!(e.to_string().contains(says), "{e}"),
+                (got, want) => panic!("{text}: {got:?}, wanted an error saying {want:?}"),
+            }
+        }
+    }
+
+    const ADO: &str = r#"
+[[node]]
+id = "node-d"
+data_dir = "data/d"
+
+[[node.instance]]
+id = "ado"
+connector = "ado"
+base_url = "https://dev.azure.com/fabrikam"
+token = "pat"
+webhook_secret = "a-secret-of-16-bytes"
+[node.instance.ado]
+project = "Fabrikam Fiber"
+"#;
+
+    #[test]
+    fn ado_instances_need_a_table_a_token_and_a_long_secret() {
+        let cases = [
+            (ADO.to_string(), None),
+            (
+                format!("{ADO}oauth = true\nwork_item_type = \"Bug\"\n"),
+                None,
+            ),
+            (
+                ADO.replace(
+                    "webhook_secret = \"a-secret-of-16-bytes\"",
+                    "webhook_secret = \"short\"",
+                ),
+                Some("at least 16 bytes"),
+            ),
+            (
+                ADO.replace("token = \"pat\"\n", ""),
+                Some("an ado instance needs token"),
+            ),
+            (
+                ADO.replace("[node.instance.ado]\nproject = \"Fabrikam Fiber\"\n", ""),
+                Some("[ado] table"),
+            ),
+            (
+                format!("{ADO}projct = \"x\"\n"),
+                Some("unknown field `projct`"),
+            ),
         ];
         for (text, error) in cases {
             match (ProcessConfig::parse(&text, "node.toml"), error) {

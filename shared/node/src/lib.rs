@@ -256,6 +256,33 @@ impl Node {
             .ok_or_else(|| NodeError::UnknownInstance(instance.to_string()))
     }
 
+    /// Shows an item's sync in its tracker (`Tracker::show_sync`). Best effort: the sync
+    /// itself has happened, and the next change shows the status again.
+    pub async fn show_sync(&self, instance: &str, key: &str, mark: twinsync_ports::SyncMark) {
+        let tracker = match self.tracker(instance) {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(%instance, item = %key, error = %e, "cannot show the sync status in the tracker");
+                return;
+            }
+        };
+        // A short rate-limit wait is waited out here: the sync is done, and a status
+        // left stale until the next change would say the wrong thing meanwhile.
+        let mut shown = tracker.show_sync(key, &mark).await;
+        for _ in 0..3 {
+            match shown.as_ref().err().and_then(PortError::retry_after_ms) {
+                Some(ms) if ms <= 5_000 => {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    shown = tracker.show_sync(key, &mark).await;
+                }
+                _ => break,
+            }
+        }
+        if let Err(e) = shown {
+            tracing::warn!(%instance, item = %key, error = %e, "cannot show the sync status in the tracker");
+        }
+    }
+
     pub async fn connection(&self, id: &str) -> NodeResult<Connection> {
         self.connections
             .get(id)

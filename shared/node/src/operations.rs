@@ -93,6 +93,14 @@ pub async fn unlink(node: &Node, connection_id: &str, local_key: &str) -> NodeRe
         format!("unlinked {local_key}"),
     )
     .await;
+    if let Ok(connection) = node.connection(connection_id).await {
+        let mark = twinsync_ports::SyncMark {
+            state: twinsync_ports::SyncState::Unlinked,
+            twin_url: twin.remote_url.clone(),
+        };
+        node.show_sync(&connection.local_instance, local_key, mark)
+            .await;
+    }
     Ok(twin)
 }
 

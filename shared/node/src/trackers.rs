@@ -54,6 +54,8 @@ pub fn tracker_for(
         ConnectorKind::Github => Arc::new(github_tracker(inst, base_url, base_dir, ca_file)?),
         #[cfg(feature = "jira")]
         ConnectorKind::Jira => Arc::new(jira_tracker(inst, base_url, ca_file)?),
+        #[cfg(feature = "ado")]
+        ConnectorKind::Ado => Arc::new(ado_tracker(inst, base_url, ca_file)?),
         #[allow(unreachable_patterns)]
         other => {
             return Err(NodeError::config(format!(
@@ -148,4 +150,40 @@ fn jira_tracker(
         config.origin_lookback_minutes = m;
     }
     twinsync_jira::JiraTracker::new(inst.id.clone(), config).map_err(NodeError::config)
+}
+
+#[cfg(feature = "ado")]
+fn ado_tracker(
+    inst: &InstanceSection,
+    base_url: String,
+    ca_file: Option<std::path::PathBuf>,
+) -> NodeResult<twinsync_ado::AdoTracker> {
+    let section = inst
+        .ado
+        .as_ref()
+        .ok_or_else(|| NodeError::config(format!("instance {}: no [ado] table", inst.id)))?;
+    let token = inst.token.clone().unwrap_or_default();
+    let mut config = twinsync_ado::AdoConfig::with_pat(&base_url, &section.project, &token);
+    if section.oauth {
+        config.pat = None;
+        config.oauth_token = Some(token);
+    }
+    config.webhook_secret = inst.webhook_secret.clone();
+    config.ca_file = ca_file;
+    if let Some(t) = &section.work_item_type {
+        config.work_item_type = t.clone();
+    }
+    if let Some(u) = &section.webhook_user {
+        config.webhook_user = u.clone();
+    }
+    if let Some(r) = section.requests_per_minute {
+        config.requests_per_minute = r;
+    }
+    if let Some(b) = section.burst {
+        config.burst = b;
+    }
+    if let Some(m) = section.attachment_max_bytes {
+        config.attachment_max_bytes = m;
+    }
+    twinsync_ado::AdoTracker::new(inst.id.clone(), config).map_err(NodeError::config)
 }

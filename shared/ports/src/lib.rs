@@ -341,6 +341,35 @@ pub fn webhook_header<'a>(
         .ok_or(WebhookError::MissingHeader(name))
 }
 
+/// An item's sync as its tracker shows it: the status and the twin it is linked to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncMark {
+    pub state: SyncState,
+    /// The twin's web address, where known.
+    pub twin_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncState {
+    Synced,
+    /// The last change was refused, and why.
+    Error(String),
+    Unlinked,
+}
+
+impl SyncMark {
+    /// The status in words, as a tracker shows it: `synced`, `error: why`, `unlinked`.
+    pub fn describe(&self) -> String {
+        match &self.state {
+            SyncState::Synced => "synced".into(),
+            SyncState::Error(why) => {
+                format!("error: {}", why.chars().take(200).collect::<String>())
+            }
+            SyncState::Unlinked => "unlinked".into(),
+        }
+    }
+}
+
 /// A page of items from a search.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemPage {
@@ -403,6 +432,12 @@ pub trait Tracker: Send + Sync {
     /// (ms since the epoch), or `None` when the tracker's webhooks do not expire.
     async fn refresh_webhook(&self, _url: &str, _now_ms: i64) -> PortResult<Option<i64>> {
         Ok(None)
+    }
+    /// Shows the item's sync status and a link to its twin inside the tracker, in the
+    /// tracker's own idiom, kept current rather than added to. Connectors without such a
+    /// place do nothing.
+    async fn show_sync(&self, _key: &str, _mark: &SyncMark) -> PortResult<()> {
+        Ok(())
     }
     /// Time spent waiting for the tracker's rate limits, for metrics; 0 where not counted.
     fn throttled_ms(&self) -> u64 {

@@ -19,6 +19,10 @@ pub const REDMINE_INCOMING: &str = include_str!("../defaults/redmine/incoming.rh
 pub const JIRA_OUTGOING: &str = include_str!("../defaults/jira/outgoing.rhai");
 pub const JIRA_INCOMING: &str = include_str!("../defaults/jira/incoming.rhai");
 
+/// Azure DevOps: states and priorities 1-4 by meaning, attributed comments.
+pub const ADO_OUTGOING: &str = include_str!("../defaults/ado/outgoing.rhai");
+pub const ADO_INCOMING: &str = include_str!("../defaults/ado/incoming.rhai");
+
 /// The default rules for a connector's side of a connection.
 pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
     match connector {
@@ -38,6 +42,12 @@ pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
             outgoing: REDMINE_OUTGOING.to_string(),
             incoming: REDMINE_INCOMING.to_string(),
             note: "default rules for Redmine".into(),
+            ..ConfigVersion::default()
+        },
+        ConnectorKind::Ado => ConfigVersion {
+            outgoing: ADO_OUTGOING.to_string(),
+            incoming: ADO_INCOMING.to_string(),
+            note: "default rules for Azure DevOps".into(),
             ..ConfigVersion::default()
         },
         ConnectorKind::Sandbox => version(),
@@ -83,6 +93,14 @@ fn pair_maps(local: ConnectorKind, remote: ConnectorKind) -> NodeHelperMaps {
         (Sandbox, Redmine) => &[
             ("New", "Open"),
             ("Feedback", "Open"),
+            ("Resolved", "Done"),
+            ("Closed", "Done"),
+            ("Rejected", "Done"),
+        ],
+        // Azure DevOps sends its own state names (Removed as Rejected).
+        (Sandbox, Ado) => &[
+            ("New", "Open"),
+            ("Active", "In Progress"),
             ("Resolved", "Done"),
             ("Closed", "Done"),
             ("Rejected", "Done"),

@@ -522,7 +522,18 @@ enum Stage {
     Done,
 }
 
-const TRACKERS: [Tracker; 4] = [
+const TRACKERS: [Tracker; 5] = [
+    Tracker {
+        kind: ConnectorKind::Ado,
+        statuses: &[
+            ("New", Stage::Open),
+            ("Active", Stage::Active),
+            ("Resolved", Stage::Done),
+            ("Closed", Stage::Done),
+            ("Removed", Stage::Done),
+        ],
+        priorities: &["1", "2", "3", "4"],
+    },
     Tracker {
         kind: ConnectorKind::Sandbox,
         statuses: &[
@@ -579,6 +590,11 @@ fn rank(name: &str) -> u8 {
         "high" => 4,
         "highest" | "urgent" => 5,
         "immediate" => 6,
+        // Azure DevOps' priorities: 1 is the highest.
+        "1" => 5,
+        "2" => 4,
+        "3" => 3,
+        "4" => 2,
         other => panic!("no rank for priority {other:?}"),
     }
 }

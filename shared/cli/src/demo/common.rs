@@ -22,7 +22,8 @@ pub struct DemoArgs {
     pub data_dir: Option<PathBuf>,
     /// Which trackers: two sandboxes; a sandbox and a real Redmine (REDMINE_URL,
     /// REDMINE_API_KEY and REDMINE_ORIGIN_FIELD from `scripts/redmine-up`); or the fake
-    /// Jira Cloud and the fake GitHub, started in this process.
+    /// Jira Cloud and the fake GitHub, or the fake Azure DevOps and a sandbox, started in
+    /// this process.
     #[arg(long, value_enum, default_value_t = Pair::SandboxSandbox)]
     pub pair: Pair,
 }
@@ -32,6 +33,7 @@ pub enum Pair {
     SandboxSandbox,
     RedmineSandbox,
     JiraGithub,
+    AdoSandbox,
 }
 
 #[derive(Debug, Serialize)]

@@ -1,9 +1,12 @@
 //! `twinsync demo`: a real two-way sync between two trackers, shown step by step.
 //!
-//! Three pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
-//! ([`redmine`]), and the fake Jira and the fake GitHub ([`jira_github`]). Each pair is a
+//! Four pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
+//! ([`redmine`]), the fake Jira and the fake GitHub ([`jira_github`]), and the fake Azure
+//! DevOps and a sandbox ([`ado`]). Each pair is a
 //! module of its own over [`common`]; this module only picks one and prints its report.
 
+pub mod ado;
+mod ca;
 mod common;
 pub mod jira_github;
 pub mod redmine;
@@ -24,6 +27,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         Pair::SandboxSandbox => scenario(&args, &ProcessOptions::default()).await?,
         Pair::RedmineSandbox => redmine::scenario(&args).await?,
         Pair::JiraGithub => jira_github::scenario(&args).await?,
+        Pair::AdoSandbox => ado::scenario(&args).await?,
     };
     if args.json {
         println!(

@@ -1,8 +1,9 @@
 //! ack: record on the source twin what the other side did with our replica.
 
 use crate::{Node, NodeResult};
+use twinsync_core::Twin;
 use twinsync_core::{AckMessage, SyncEventKind, TwinStatus};
-use twinsync_ports::PortError;
+use twinsync_ports::{PortError, SyncMark, SyncState};
 
 pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
     for _ in 0..8 {
@@ -42,6 +43,7 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
                 };
                 node.event(&ack.connection_id, Some(&twin.id), kind, detail)
                     .await;
+                show(node, &ack, &twin).await;
                 return Ok(());
             }
             // Our outgoing handler wrote the twin meanwhile: read it again.
@@ -50,4 +52,22 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
         }
     }
     Err(PortError::Conflict(format!("twin of {} is changing too often", ack.source_key)).into())
+}
+
+/// Shows on the source item what the other side did with it, and where its twin is.
+async fn show(node: &Node, ack: &AckMessage, twin: &Twin) {
+    let (Some(key), Ok(connection)) = (
+        twin.local_key.as_deref(),
+        node.connection(&ack.connection_id).await,
+    ) else {
+        return;
+    };
+    let mark = SyncMark {
+        state: match &ack.error {
+            Some(e) => SyncState::Error(e.clone()),
+            None => SyncState::Synced,
+        },
+        twin_url: ack.target_url.clone().or(twin.remote_url.clone()),
+    };
+    node.show_sync(&connection.local_instance, key, mark).await;
 }

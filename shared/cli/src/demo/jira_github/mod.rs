@@ -19,7 +19,8 @@ use twinsync_local::quiet::wait_quiet;
 
 mod setup;
 
-use setup::{BOT_EMAIL, BOT_LOGIN, DemoCa, PROJECT, Person, REPO, config};
+use super::ca::DemoCa;
+use setup::{BOT_EMAIL, BOT_LOGIN, PROJECT, Person, REPO, config};
 
 /// GitHub's status for a Jira status under the default rules.
 fn github_state(jira: &str) -> &'static str {

@@ -1,9 +1,10 @@
 //! The world of the Jira–GitHub demo: the fakes with their accounts and tokens, the two
 //! nodes' configuration, and the people who work in the trackers.
 
+use super::super::ca::DemoCa;
 use super::super::common::{CONNECTION, PEOPLE};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use twinsync_core::ConnectorKind;
 use twinsync_fakes::github::FakeGithub;
@@ -13,8 +14,6 @@ use twinsync_node::config::{
     ConnectionSection, GithubSection, InstanceSection, JiraSection, NodeSection, ProcessConfig,
     TriggerSection,
 };
-use twinsync_tls::Transport;
-use twinsync_tls::test_ca::TestCa;
 
 pub(super) const PROJECT: &str = "DEMO";
 pub(super) const REPO: &str = "acme/demo";
@@ -193,41 +192,6 @@ impl Person {
     ) -> Result<Value, String> {
         self.call(method, format!("{}{path}", self.github_url), body, true)
             .await
-    }
-}
-
-/// The certificate authority the demo makes at start: the fakes serve HTTPS with
-/// certificates it signs, and the nodes and the people trust it through its file.
-pub(super) struct DemoCa {
-    ca: TestCa,
-    _dir: tempfile::TempDir,
-    pub(super) file: PathBuf,
-}
-
-impl DemoCa {
-    pub(super) fn new() -> Result<Self, String> {
-        let ca = TestCa::new("twinsync demo CA");
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let file = ca.write_ca(dir.path());
-        Ok(Self {
-            ca,
-            _dir: dir,
-            file,
-        })
-    }
-
-    fn server(&self) -> Transport {
-        Transport::Tls(self.ca.loopback_server())
-    }
-
-    /// A client for the people of the demo, who trust the CA as the nodes do.
-    pub(super) fn client(&self) -> Result<reqwest::Client, String> {
-        let cert = reqwest::Certificate::from_pem(self.ca.ca_pem().as_bytes())
-            .map_err(|e| e.to_string())?;
-        reqwest::Client::builder()
-            .tls_certs_merge([cert])
-            .build()
-            .map_err(|e| e.to_string())
     }
 }
 

@@ -8,7 +8,7 @@ use twinsync_core::{
     AckMessage, ApplyFailure, Connection, ConnectionStatus, ReplicaMessage, TransportMessage, Twin,
     TwinStatus,
 };
-use twinsync_ports::{NewMessage, PortError, queues};
+use twinsync_ports::{NewMessage, PortError, SyncMark, SyncState, queues};
 
 mod write;
 
@@ -74,6 +74,13 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
                 twin.applying_until_ms = 0;
                 twin.lease_released = false;
                 let twin = crate::handlers::outgoing::mark_error(node, twin, &reason).await?;
+                if let Some(key) = &twin.local_key {
+                    let mark = SyncMark {
+                        state: SyncState::Error(reason.clone()),
+                        twin_url: Some(message.source_url.clone()).filter(|u| !u.is_empty()),
+                    };
+                    node.show_sync(&connection.local_instance, key, mark).await;
+                }
                 send_ack(node, &connection, &twin, &message, None, Some(reason)).await?;
             }
             Ok(())

@@ -14,7 +14,7 @@ use twinsync_core::{
     ChangeEvent, Connection, Item, MergeContext, MergeOutcome, ReplicaMessage, SyncEventKind, Twin,
     merge_items,
 };
-use twinsync_ports::{NewMessage, ReplicaRecord, Tracker, queues};
+use twinsync_ports::{NewMessage, ReplicaRecord, SyncMark, SyncState, Tracker, queues};
 use twinsync_rules::{IncomingContext, RuleSet};
 
 use super::send_ack;
@@ -31,6 +31,16 @@ pub(super) async fn write(
 ) -> NodeResult<()> {
     let plan = plan(node, connection, &mut twin, message).await?;
     let key = write_item(node, &plan, &mut twin).await?;
+    // Shown before the read-back, so what the other side is told includes it.
+    node.show_sync(
+        &connection.local_instance,
+        &key,
+        SyncMark {
+            state: SyncState::Synced,
+            twin_url: Some(plan.source_url.clone()).filter(|u| !u.is_empty()),
+        },
+    )
+    .await;
     let settled = settle(&plan, &twin, &key).await?;
     record(node, connection, twin, message, &plan, &key, settled).await
 }

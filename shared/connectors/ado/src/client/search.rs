@@ -1,0 +1,100 @@
+//! Polling: the trigger's filter as WIQL (`crate::query`), then (`POST {org}/{project}/_apis/wit/wiql?timePrecision=true`) finds the
+//! ids changed since the cursor, oldest first; `POST {org}/{project}/_apis/wit/workitemsbatch`
+//! reads them, at most 200 per call, one call per page. The page token is the offset in
+//! the id list; the query runs again for the next page, so an item changed meanwhile
+//! moves to the end and is read there.
+
+use super::{API_VERSION, AdoTracker};
+use crate::origin;
+use serde_json::{Value, json};
+use twinsync_ports::{ItemPage, PortError, PortResult};
+
+/// The most ids one batch read takes.
+pub const BATCH: usize = 200;
+
+impl AdoTracker {
+    /// The ids a WIQL query finds, in its order.
+    pub(super) async fn wiql(&self, project: &str, query: &str) -> PortResult<Vec<i64>> {
+        let answer = self
+            .send(
+                self.http
+                    .post(self.project_api(project, "/wit/wiql"))
+                    .query(&[("timePrecision", "true"), ("api-version", API_VERSION)])
+                    .json(&json!({ "query": query })),
+            )
+            .await?;
+        Ok(answer["workItems"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w["id"].as_i64())
+            .collect())
+    }
+
+    /// Work items by id, with their relations, in the order asked.
+    async fn batch(&self, project: &str, ids: &[i64]) -> PortResult<Vec<Value>> {
+        let answer = self
+            .send(
+                self.http
+                    .post(self.project_api(project, "/wit/workitemsbatch"))
+                    .query(&[("api-version", API_VERSION)])
+                    .json(&json!({ "ids": ids, "$expand": "Relations", "errorPolicy": "Omit" })),
+            )
+            .await?;
+        Ok(answer["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|w| !w.is_null())
+            .cloned()
+            .collect())
+    }
+
+    /// Work items matching the trigger `condition` (twinsync's filter language) changed
+    /// since `since_ms`.
+    pub(super) async fn poll(
+        &self,
+        condition: &str,
+        since_ms: i64,
+        page: Option<String>,
+    ) -> PortResult<ItemPage> {
+        let project = self.config.project.clone();
+        let offset = match page {
+            Some(p) => p
+                .parse::<usize>()
+                .map_err(|_| PortError::Rejected(format!("bad page token {p:?}")))?,
+            None => 0,
+        };
+        let filter = match condition.trim() {
+            "" => None,
+            q => Some(
+                twinsync_core::Filter::parse(q)
+                    .map_err(|e| PortError::Rejected(format!("trigger: {e}")))?,
+            ),
+        };
+        let wiql = filter
+            .as_ref()
+            .and_then(crate::query::translate)
+            .unwrap_or_default();
+        let ids = self
+            .wiql(&project, &origin::poll_query(&project, &wiql, since_ms))
+            .await?;
+        let chunk: Vec<i64> = ids.iter().skip(offset).take(BATCH).copied().collect();
+        let mut items = Vec::new();
+        if !chunk.is_empty() {
+            for wi in self.batch(&project, &chunk).await? {
+                let item = self.read(&wi).await?;
+                if origin::after_cursor(item.updated_ms, since_ms)
+                    && filter.as_ref().is_none_or(|f| f.matches(&item))
+                {
+                    items.push(item);
+                }
+            }
+        }
+        let end = offset + chunk.len();
+        Ok(ItemPage {
+            items,
+            next: (end < ids.len()).then(|| end.to_string()),
+        })
+    }
+}

@@ -12,14 +12,17 @@ pub enum ConnectorKind {
     Redmine,
     Github,
     Jira,
+    /// ServiceNow: incidents or another task table.
+    ServiceNow,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 4] = [
+    pub const ALL: [ConnectorKind; 5] = [
         ConnectorKind::Sandbox,
         ConnectorKind::Redmine,
         ConnectorKind::Github,
         ConnectorKind::Jira,
+        ConnectorKind::ServiceNow,
     ];
 
     /// The name in configs, webhook paths and logs.
@@ -29,6 +32,7 @@ impl ConnectorKind {
             ConnectorKind::Redmine => "redmine",
             ConnectorKind::Github => "github",
             ConnectorKind::Jira => "jira",
+            ConnectorKind::ServiceNow => "servicenow",
         }
     }
 
@@ -74,6 +78,14 @@ impl ConnectorKind {
                             c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c)
                         })),
                 "a Redmine project identifier, like ops",
+            ),
+            // A ServiceNow "project" is the table items live in (`incident`, `u_ticket`).
+            ConnectorKind::ServiceNow => (
+                project.starts_with(|c: char| c.is_ascii_lowercase())
+                    && all(project, |c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+                    }),
+                "a ServiceNow table name, like incident",
             ),
         };
         if fits {
@@ -147,6 +159,12 @@ mod tests {
             (Redmine, "Ops", false),
             (Redmine, "-ops", false),
             (Redmine, "", false),
+            (ServiceNow, "incident", true),
+            (ServiceNow, "sc_req_item", true),
+            (ServiceNow, "u_ticket2", true),
+            (ServiceNow, "Incident", false),
+            (ServiceNow, "_incident", false),
+            (ServiceNow, "inc ident", false),
         ];
         for (kind, project, ok) in table {
             let got = kind.check_project(project);

@@ -93,6 +93,11 @@ pub async fn unlink(node: &Node, connection_id: &str, local_key: &str) -> NodeRe
         format!("unlinked {local_key}"),
     )
     .await;
+    // The item says so in its tracker too; the twin is unlinked either way.
+    let unlinked = twinsync_ports::SyncStatus::Unlinked;
+    if let Err(e) = crate::handlers::ack::show(node, connection_id, local_key, &unlinked).await {
+        tracing::warn!(item = %local_key, error = %e, "unlinked status not shown on the item");
+    }
     Ok(twin)
 }
 

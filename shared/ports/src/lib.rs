@@ -382,6 +382,21 @@ pub trait Tracker: Send + Sync {
         origin: Option<&str>,
     ) -> PortResult<Comment>;
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()>;
+    /// Adds a comment only the team sees (a ServiceNow work note). Trackers without such
+    /// comments refuse it rather than publish it: the rules decide where internal
+    /// comments go.
+    async fn add_internal_comment(
+        &self,
+        key: &str,
+        _body: &str,
+        _author: Option<&User>,
+        _origin: Option<&str>,
+    ) -> PortResult<Comment> {
+        Err(PortError::Rejected(format!(
+            "{}: {key}: this tracker has no internal comments",
+            self.kind()
+        )))
+    }
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment>;
     /// The item stamped with `origin`, if one exists: finds a twin again after a crash.
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>>;
@@ -404,6 +419,12 @@ pub trait Tracker: Send + Sync {
     async fn refresh_webhook(&self, _url: &str, _now_ms: i64) -> PortResult<Option<i64>> {
         Ok(None)
     }
+    /// Shows the item's sync status and its twin inside the tracker, in the tracker's own
+    /// idiom (a field kept current, never a new comment per change). Trackers that have
+    /// no place for it leave it to the monitor.
+    async fn show_sync_status(&self, _key: &str, _status: &SyncStatus) -> PortResult<()> {
+        Ok(())
+    }
     /// Time spent waiting for the tracker's rate limits, for metrics; 0 where not counted.
     fn throttled_ms(&self) -> u64 {
         0
@@ -415,6 +436,20 @@ pub trait Tracker: Send + Sync {
         body: &[u8],
         now_ms: i64,
     ) -> Result<Vec<ChangeSignal>, WebhookError>;
+}
+
+/// What [`Tracker::show_sync_status`] shows on an item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncStatus {
+    /// In sync with its twin at `remote_url` (`remote_key` on the other side).
+    Synced {
+        remote_key: String,
+        remote_url: String,
+    },
+    /// The other side refused the last change, for this reason.
+    Error(String),
+    /// Sync was stopped for this item.
+    Unlinked,
 }
 
 /// The other node of a connection, as the transport handler sees it.

@@ -1,8 +1,8 @@
 //! ack: record on the source twin what the other side did with our replica.
 
 use crate::{Node, NodeResult};
-use twinsync_core::{AckMessage, SyncEventKind, TwinStatus};
-use twinsync_ports::PortError;
+use twinsync_core::{AckMessage, SyncEventKind, Twin, TwinStatus};
+use twinsync_ports::{PortError, SyncStatus};
 
 pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
     for _ in 0..8 {
@@ -42,6 +42,7 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
                 };
                 node.event(&ack.connection_id, Some(&twin.id), kind, detail)
                     .await;
+                show_status(node, &ack, &twin).await;
                 return Ok(());
             }
             // Our outgoing handler wrote the twin meanwhile: read it again.
@@ -50,4 +51,35 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
         }
     }
     Err(PortError::Conflict(format!("twin of {} is changing too often", ack.source_key)).into())
+}
+
+/// Shows the outcome on the source item in its tracker. It is a display: a failure is
+/// logged and the next ack shows the status again.
+async fn show_status(node: &Node, ack: &AckMessage, twin: &Twin) {
+    let status = match &ack.error {
+        Some(e) => SyncStatus::Error(e.clone()),
+        None => SyncStatus::Synced {
+            remote_key: twin.remote_key.clone().unwrap_or_default(),
+            remote_url: twin.remote_url.clone().unwrap_or_default(),
+        },
+    };
+    if let Err(e) = show(node, &ack.connection_id, &ack.source_key, &status).await {
+        tracing::warn!(item = %ack.source_key, error = %e, "sync status not shown on the item");
+    }
+}
+
+/// Shows `status` on the item `key` of the connection's local tracker.
+pub(crate) async fn show(
+    node: &Node,
+    connection_id: &str,
+    key: &str,
+    status: &SyncStatus,
+) -> NodeResult<()> {
+    let Some(connection) = node.connections.get(connection_id).await? else {
+        return Ok(());
+    };
+    node.tracker(&connection.local_instance)?
+        .show_sync_status(key, status)
+        .await?;
+    Ok(())
 }

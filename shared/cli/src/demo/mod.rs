@@ -1,7 +1,8 @@
 //! `twinsync demo`: a real two-way sync between two trackers, shown step by step.
 //!
-//! Three pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
-//! ([`redmine`]), and the fake Jira and the fake GitHub ([`jira_github`]). Each pair is a
+//! Five pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
+//! ([`redmine`]), the fake Jira and the fake GitHub ([`jira_github`]), and the fake
+//! ServiceNow with a sandbox or with the fake Jira ([`servicenow`]). Each pair is a
 //! module of its own over [`common`]; this module only picks one and prints its report.
 
 mod common;
@@ -9,6 +10,7 @@ pub mod jira_github;
 pub mod redmine;
 mod runner;
 pub mod sandbox;
+pub mod servicenow;
 
 pub use common::{
     CONNECTION, DemoArgs, DemoReport, PROJECT_A, PROJECT_B, Pair, Step, create_item, item_body,
@@ -24,6 +26,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         Pair::SandboxSandbox => scenario(&args, &ProcessOptions::default()).await?,
         Pair::RedmineSandbox => redmine::scenario(&args).await?,
         Pair::JiraGithub => jira_github::scenario(&args).await?,
+        Pair::ServicenowSandbox | Pair::JiraServicenow => servicenow::scenario(&args).await?,
     };
     if args.json {
         println!(

@@ -16,5 +16,6 @@ mod redmine;
 mod restart;
 mod rule_errors;
 mod scheduler;
+mod servicenow;
 mod support;
 mod webhooks;

@@ -120,10 +120,11 @@ fn compare(a: &str, b: &str) -> Ordering {
 fn holds(data: &Data, record: &Record, c: &Condition) -> bool {
     let v = value(data, record, &c.field);
     let (lv, lc) = (v.to_lowercase(), c.value.to_lowercase());
-    let list = || c.value.split(',').any(|x| x == v);
+    let list = || c.value.split(',').any(|x| x.eq_ignore_ascii_case(&v));
     match c.op {
-        "=" => v == c.value,
-        "!=" => v != c.value,
+        // Text compares without case, as on ServiceNow's database.
+        "=" => lv == lc,
+        "!=" => lv != lc,
         ">" => !v.is_empty() && compare(&v, &c.value) == Ordering::Greater,
         ">=" => !v.is_empty() && compare(&v, &c.value) != Ordering::Less,
         "<" => !v.is_empty() && compare(&v, &c.value) == Ordering::Less,

@@ -79,15 +79,17 @@ pub fn instance(id: &str, url: &str, ca_file: &Path) -> InstanceSection {
             oauth_client_secret: Some(OAUTH_CLIENT_SECRET.into()),
             requests_per_minute: Some(100_000),
             burst: Some(1_000),
+            custom_fields: vec!["category".into()],
             ..ServiceNowSection::default()
         }),
         ..Default::default()
     }
 }
 
-/// The trigger of the demo's ServiceNow side: active software incidents.
+/// The trigger of the demo's ServiceNow side: software incidents (the connector sends it
+/// as the encoded query `category=software`).
 pub fn trigger() -> String {
-    format!("active=true^category={CATEGORY}")
+    format!("cf.category = {CATEGORY}")
 }
 
 /// A person working in ServiceNow through the Table API with Basic auth. A 429 is

@@ -373,7 +373,26 @@ impl Tracker for ServiceNowTracker {
         since_ms: i64,
         page: Option<String>,
     ) -> PortResult<ItemPage> {
-        let encoded = query::poll(trigger, since_ms);
+        let filter = match trigger.trim() {
+            "" => None,
+            q => Some(
+                twinsync_core::Filter::parse(q)
+                    .map_err(|e| PortError::Rejected(format!("trigger: {e}")))?,
+            ),
+        };
+        let (states, priorities) = (
+            self.choices("state").await?,
+            self.choices("priority").await?,
+        );
+        let codes = query::Codes {
+            states: &states,
+            priorities: &priorities,
+        };
+        let conditions = filter
+            .as_ref()
+            .map(|f| query::encode(f, &codes))
+            .unwrap_or_default();
+        let encoded = query::poll(&conditions, since_ms);
         let offset = page.unwrap_or_else(|| "0".into());
         let found = self
             .list(
@@ -386,7 +405,11 @@ impl Tracker for ServiceNowTracker {
             .await?;
         let mut items = Vec::new();
         for record in found.body["result"].as_array().into_iter().flatten() {
-            items.push(self.item_of(record, Vec::new(), Vec::new()).await?);
+            let item = self.item_of(record, Vec::new(), Vec::new()).await?;
+            // The encoded query narrows; the trigger's filter decides.
+            if filter.as_ref().is_none_or(|f| f.matches(&item)) {
+                items.push(item);
+            }
         }
         let next = found.next.as_deref().and_then(query::offset_of);
         Ok(ItemPage { items, next })

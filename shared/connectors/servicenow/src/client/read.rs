@@ -89,7 +89,7 @@ impl ServiceNowTracker {
     /// and time.
     async fn journal_entries(&self, sys_id: &str) -> PortResult<Vec<Comment>> {
         let encoded = format!(
-            "element_id={}^elementIN{COMMENTS},{WORK_NOTES}^ORDERBYsys_created_on^ORDERBYsys_id",
+            "element_id={}^elementIN{COMMENTS},{WORK_NOTES}^ORDERBYsys_created_on",
             query::value(sys_id)?
         );
         let mut rows: Vec<Value> = Vec::new();

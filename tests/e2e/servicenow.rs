@@ -69,22 +69,29 @@ fn new_item(summary: &str) -> Item {
     }
 }
 
-/// A person's raw Table API call with Basic auth.
+/// A person's raw Table API call with Basic auth; a 429 is waited out, as a person's
+/// client does.
 async fn person(
     fake: &FakeServiceNow,
     method: reqwest::Method,
     path: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, format!("{}{path}", fake.url))
-        .basic_auth("ana.lima", Some("ana-pw"));
-    if let Some(b) = body {
-        req = req.json(&b);
+    loop {
+        let mut req = reqwest::Client::new()
+            .request(method.clone(), format!("{}{path}", fake.url))
+            .basic_auth("ana.lima", Some("ana-pw"));
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        if status == 429 {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        return (status, resp.json().await.unwrap_or(Value::Null));
     }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    (status, resp.json().await.unwrap_or(Value::Null))
 }
 
 #[tokio::test]
@@ -764,4 +771,136 @@ fn the_connector_kind_is_servicenow() {
         ConnectorKind::parse("servicenow"),
         Some(ConnectorKind::ServiceNow)
     );
+}
+
+/// A ServiceNow node and a sandbox node: an incident with a comment and a work note
+/// reaches the sandbox; the process is killed; while it is down, a person comments, adds
+/// a work note and moves the incident on; after the restart (on new ports: the node
+/// points the push rule at its new address) all of it arrives once, through 429s, with
+/// the sync status kept in `correlation_display`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_node_resumes_and_nothing_is_lost_or_duplicated() {
+    use crate::support::until;
+    use twinsync_local::process::{Process, ProcessOptions};
+    use twinsync_node::config::{InstanceSection, ServiceNowSection};
+    let mut opts = options();
+    opts.push_secret = "push-key-0123456789".into();
+    opts.properties = vec![(
+        twinsync_servicenow::client::PUSH_URL_PROPERTY.into(),
+        String::new(),
+    )];
+    opts.every_nth_429 = 9;
+    let fake = FakeServiceNow::start("127.0.0.1:0", opts).await.unwrap();
+    let servicenow = InstanceSection {
+        id: "servicenow".into(),
+        connector: ConnectorKind::ServiceNow,
+        base_url: fake.url.clone(),
+        webhook_secret: "push-key-0123456789".into(),
+        token: Some(BOT_PASSWORD.into()),
+        register_webhook: true,
+        servicenow: Some(ServiceNowSection {
+            username: Some(BOT.into()),
+            custom_fields: vec!["category".into()],
+            ..ServiceNowSection::default()
+        }),
+        ..Default::default()
+    };
+    let sandbox = InstanceSection {
+        id: "sandbox-b".into(),
+        connector: ConnectorKind::Sandbox,
+        base_url: "sandbox:b".into(),
+        webhook_secret: "servicenow-restart-sandbox-secret".into(),
+        register_webhook: true,
+        ..Default::default()
+    };
+    let config = twinsync_cli::demo::servicenow::config(servicenow, sandbox);
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(&config, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let (status, created) = person(
+        &fake,
+        reqwest::Method::POST,
+        "/api/now/table/incident",
+        Some(
+            json!({"short_description": "VPN drops", "category": "software",
+                    "comments": "It drops every hour.", "work_notes": "Tunnel logs attached."}),
+        ),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let number = created["result"]["number"].as_str().unwrap().to_string();
+    let sys_id = created["result"]["sys_id"].as_str().unwrap().to_string();
+    let twin = async |p: &Process| {
+        let node = p.node("node-x").unwrap();
+        let sandbox = node.tracker("sandbox-b").unwrap();
+        let page = sandbox.search_updated("", 0, None).await.unwrap();
+        let mut items = Vec::new();
+        for i in page.items {
+            items.push(sandbox.get_item(&i.key).await.unwrap().unwrap());
+        }
+        items
+    };
+    until("the incident reaches the sandbox", 60, async || {
+        twin(&p)
+            .await
+            .first()
+            .is_some_and(|i| i.comments.len() == 1)
+    })
+    .await;
+    until("the sync status shows in ServiceNow", 60, async || {
+        fake.records("incident")[0]["correlation_display"] == "twinsync: synced with SUPPORT-1"
+    })
+    .await;
+    p.kill().await;
+
+    // While the node is down.
+    for body in [
+        json!({"comments": "Now it drops every minute."}),
+        json!({"work_notes": "Firewall rule 7 suspected."}),
+        json!({"state": "2"}),
+    ] {
+        let (status, answer) = person(
+            &fake,
+            reqwest::Method::PATCH,
+            &format!("/api/now/table/incident/{sys_id}"),
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let p = Process::start(&config, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    until("the edits made while down arrive", 90, async || {
+        twin(&p)
+            .await
+            .first()
+            .is_some_and(|i| i.comments.len() == 2 && i.status_name() == Some("In Progress"))
+    })
+    .await;
+    let items = twin(&p).await;
+    assert_eq!(items.len(), 1, "one twin, no duplicate");
+    let bodies: Vec<&str> = items[0].comments.iter().map(|c| c.body.as_str()).collect();
+    assert!(
+        bodies
+            .iter()
+            .all(|b| !b.contains("Tunnel") && !b.contains("Firewall")),
+        "work notes stay in ServiceNow: {bodies:?}"
+    );
+    assert_eq!(fake.records("incident").len(), 1);
+    assert_eq!(
+        fake.journal("incident", &number).len(),
+        4,
+        "no journal entry added by sync"
+    );
+    assert!(fake.exchanges().iter().any(|e| e.status == 429));
+    let url = fake
+        .records("sys_properties")
+        .into_iter()
+        .find(|r| r["name"] == twinsync_servicenow::client::PUSH_URL_PROPERTY)
+        .unwrap()["value"]
+        .clone();
+    assert!(url.ends_with("/webhooks/servicenow/servicenow"), "{url}");
+    p.stop().await;
 }

@@ -904,3 +904,73 @@ async fn a_killed_node_resumes_and_nothing_is_lost_or_duplicated() {
     assert!(url.ends_with("/webhooks/servicenow/servicenow"), "{url}");
     p.stop().await;
 }
+
+/// pysnc, ServiceNow's own Python client (`tests/contracts/servicenow_client.py`),
+/// works against the fake: create, read, query, update, a comment, a transition and a
+/// resolve the data policy first refuses, a search in batches of two (`sysparm_limit`,
+/// `sysparm_offset`, `X-Total-Count`), a 404, and a 429 that it raises without retries
+/// and waits out with them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pysnc_talks_to_the_fake() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("contracts/servicenow_client.py");
+    // pysnc speaks only HTTPS: the fake serves it with a test CA pysnc trusts.
+    let ca = twinsync_tls::test_ca::TestCa::new("pysnc contract CA");
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = ca.write_ca(dir.path());
+    let fake = FakeServiceNow::start_on(
+        "127.0.0.1:0",
+        options(),
+        twinsync_tls::Transport::Tls(ca.loopback_server()),
+    )
+    .await
+    .unwrap();
+    assert!(fake.url.starts_with("https://"));
+    let ca_path = ca_file.to_string_lossy().to_string();
+    let run = async |mode: &str| {
+        let out = tokio::process::Command::new("python3")
+            .arg(&script)
+            .args([mode, &fake.url, "ana.lima", "ana-pw", &ca_path])
+            // requests lets these override the `verify` pysnc passes; they name the CA too.
+            .env("REQUESTS_CA_BUNDLE", &ca_path)
+            .env("CURL_CA_BUNDLE", &ca_path)
+            .output()
+            .await
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "{mode}: {} (pysnc missing? run `python3 -m pip install -r tests/contracts/requirements.txt`; scripts/test does)",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let seen = run("main").await;
+    assert_eq!(
+        seen,
+        json!({
+            "number": "INC0010001",
+            "priority": "1 - Critical",
+            "resolve_without_close": "RoleException",
+            "state": "Resolved",
+            "summary": "Updated by pysnc",
+            "comments": ["A comment from pysnc"],
+            "listed": ["Batch 0", "Batch 1", "Batch 2", "Batch 3", "Batch 4"],
+            "row_count": 5,
+            "found_missing": false,
+        })
+    );
+    // pysnc pages with sysparm_limit and sysparm_offset.
+    let pages = fake
+        .exchanges()
+        .iter()
+        .filter(|e| e.query.contains("category%3Dhardware"))
+        .count();
+    assert_eq!(pages, 3);
+    fake.inject([Fault::TooManyRequests(1)]);
+    assert_eq!(run("limited").await, json!({"without_retry": "429"}));
+    fake.inject([Fault::TooManyRequests(1)]);
+    assert_eq!(run("retried").await, json!({"with_retry": true}));
+    assert_eq!(
+        fake.exchanges().iter().filter(|e| e.status == 429).count(),
+        2
+    );
+}

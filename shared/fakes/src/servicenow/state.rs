@@ -63,6 +63,28 @@ const CHOICES: [(&str, &str, &str); 20] = [
     ("hold_reason", "4", "Awaiting Vendor"),
 ];
 
+/// The columns every task record has (empty until set): ServiceNow answers a record
+/// with all its table's columns, and clients such as pysnc send only the ones they read.
+pub(super) const TASK_COLUMNS: [&str; 17] = [
+    "short_description",
+    "description",
+    "category",
+    "assigned_to",
+    "assignment_group",
+    "caller_id",
+    "close_code",
+    "close_notes",
+    "hold_reason",
+    "correlation_id",
+    "correlation_display",
+    "comments",
+    "work_notes",
+    "resolved_at",
+    "closed_at",
+    "parent",
+    "u_customer",
+];
+
 /// The journal fields of task records.
 pub(super) const JOURNALS: [&str; 2] = ["comments", "work_notes"];
 

@@ -9,7 +9,8 @@ use super::guard::{caller_name, error, invalid_table, not_found};
 use super::query;
 use super::render::{self, View};
 use super::state::{
-    Fake, JOURNALS, Record, TABLES, is_task, now_text, policy_violation, priority, sys_id,
+    Fake, JOURNALS, Record, TABLES, TASK_COLUMNS, is_task, now_text, policy_violation, priority,
+    sys_id,
 };
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -236,6 +237,9 @@ fn write(
                 r.insert(k.into(), v);
             }
             if is_task(table) {
+                for column in TASK_COLUMNS {
+                    r.insert(column.into(), String::new());
+                }
                 let number = data.next_number(table);
                 let opened_by = data
                     .user_by_name(by)

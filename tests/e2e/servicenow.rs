@@ -266,6 +266,14 @@ async fn incidents_journals_resolves_and_attachments_round_trip() {
         "{err}"
     );
 
+    // A marker ServiceNow would cut is refused rather than written cut.
+    let long = format!("twinsync:c:{}", "x".repeat(100));
+    let err = t
+        .create_item("incident", &new_item("Too long"), &long)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("correlation_id"), "{err}");
+
     // Found again by correlation_id; the sync status shown in correlation_display once.
     let found = t
         .find_by_origin("incident", "twinsync:c:DEMO-1")
@@ -486,6 +494,28 @@ async fn rate_limits_wait_and_oauth_tokens_are_renewed() {
         assert_eq!(tokens(&fake), issued + 1);
         assert!(fake.exchanges().iter().any(|e| e.status == 401));
     }
+    // A token that lives less than the renewal margin is renewed before each request,
+    // with its refresh token.
+    let mut short = options();
+    short.token_seconds = 30;
+    let short = FakeServiceNow::start("127.0.0.1:0", short).await.unwrap();
+    let mut c = config(&short);
+    c.oauth = Some(OAuthConfig {
+        client_id: "cid".into(),
+        client_secret: "csecret".into(),
+        grant: OAuthGrant::ClientCredentials,
+    });
+    let t = ServiceNowTracker::new("snow", c).unwrap();
+    for _ in 0..2 {
+        assert!(t.get_item("INC0010001").await.unwrap().is_none());
+    }
+    let tokens = short
+        .exchanges()
+        .iter()
+        .filter(|e| e.template == "/oauth_token.do")
+        .count();
+    assert_eq!(tokens, 2);
+    assert!(short.exchanges().iter().all(|e| e.status != 401));
     let mut wrong = config(&fake);
     wrong.oauth = Some(OAuthConfig {
         client_id: "cid".into(),
@@ -902,6 +932,14 @@ async fn a_killed_node_resumes_and_nothing_is_lost_or_duplicated() {
         .unwrap()["value"]
         .clone();
     assert!(url.ends_with("/webhooks/servicenow/servicenow"), "{url}");
+    // Unlinked, the incident says so.
+    twinsync_node::operations::unlink(p.node("node-s").unwrap(), "demo", &number)
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.records("incident")[0]["correlation_display"],
+        "twinsync: unlinked"
+    );
     p.stop().await;
 }
 

@@ -170,7 +170,11 @@ fn apply(table: &str, record: &mut Record, body: &Value) -> (Vec<(String, String
     let mut journal = Vec::new();
     let mut changed = false;
     for (k, v) in body.as_object().into_iter().flatten() {
-        let v = text(v);
+        let mut v = text(v);
+        // ServiceNow cuts a string at its column's length.
+        if k.starts_with("correlation_") {
+            v = v.chars().take(100).collect();
+        }
         if READ_ONLY.contains(&k.as_str()) || (is_task(table) && k == "priority") {
             continue;
         }

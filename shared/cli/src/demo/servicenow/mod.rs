@@ -293,20 +293,17 @@ async fn steps(
 
     // 3. The other side resolves an incident's twin with a comment.
     let x0 = twin_key(&node_s, &numbers[0]).await?;
-    other
-        .update_item(
-            &x0,
-            &ItemUpdate {
-                status: Some("Done".into()),
-                ..ItemUpdate::default()
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-    other
-        .add_comment(&x0, "Fixed by the gateway timeout change.", None, None)
-        .await
-        .map_err(|e| e.to_string())?;
+    let done = ItemUpdate {
+        status: Some("Done".into()),
+        ..ItemUpdate::default()
+    };
+    patiently(async || other.update_item(&x0, &done).await).await?;
+    patiently(async || {
+        other
+            .add_comment(&x0, "Fixed by the gateway timeout change.", None, None)
+            .await
+    })
+    .await?;
     run.settle(settle()).await;
     let resolved = sn
         .records(setup::TABLE)
@@ -337,10 +334,10 @@ async fn steps(
             &s1,
             json!({"short_description": "Checkout fails for order #1 (card payments only)"})
         ),
-        other.update_item(&x1, &raise),
+        patiently(async || other.update_item(&x1, &raise).await),
     );
     rs?;
-    rx.map_err(|e| e.to_string())?;
+    rx?;
     run.settle(settle()).await;
     run.record(
         "concurrent edit, two fields",
@@ -370,10 +367,7 @@ async fn steps(
     let mut origins = HashMap::<String, usize>::new();
     let mut page = None;
     loop {
-        let p = other
-            .search_updated("", 0, page.clone())
-            .await
-            .map_err(|e| e.to_string())?;
+        let p = patiently(async || other.search_updated("", 0, page.clone()).await).await?;
         for i in &p.items {
             *origins
                 .entry(i.origin.clone().unwrap_or_default())
@@ -404,6 +398,20 @@ async fn steps(
         mismatches,
         ..Outcome::default()
     }))
+}
+
+/// Runs a call on the other tracker as its people do: a 429 is waited out.
+async fn patiently<T>(call: impl AsyncFn() -> twinsync_ports::PortResult<T>) -> Result<T, String> {
+    for _ in 0..20 {
+        match call().await {
+            Ok(v) => return Ok(v),
+            Err(e) => match e.retry_after_ms() {
+                Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                None => return Err(e.to_string()),
+            },
+        }
+    }
+    Err("still rate limited after 20 tries".into())
 }
 
 /// An incident and its twin agree under the default rules: work notes stay out.

@@ -12,6 +12,9 @@ use serde_json::{Map, Value, json};
 use twinsync_core::{Comment, Item, ItemUpdate};
 use twinsync_ports::{PortError, PortResult};
 
+/// The length of `correlation_id` in the task table's dictionary.
+const CORRELATION_ID_MAX: usize = 100;
+
 /// The hold reason an On Hold state gets when the rules give none ("Awaiting Caller").
 const DEFAULT_HOLD_REASON: &str = "1";
 
@@ -126,6 +129,13 @@ impl ServiceNowTracker {
             && let Some(id) = self.user_id(&reporter.email).await?
         {
             body["caller_id"] = json!(id);
+        }
+        // ServiceNow cuts `correlation_id` at 100 characters, and a cut marker would
+        // not find the twin again.
+        if origin.chars().count() > CORRELATION_ID_MAX {
+            return Err(PortError::Rejected(format!(
+                "the origin marker {origin:?} is longer than ServiceNow's correlation_id ({CORRELATION_ID_MAX} characters)"
+            )));
         }
         body["correlation_id"] = json!(crate::query::value(origin)?);
         body["correlation_display"] = json!(CORRELATION_DISPLAY);

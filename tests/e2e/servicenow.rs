@@ -457,6 +457,19 @@ async fn rate_limits_wait_and_oauth_tokens_are_renewed() {
     assert_eq!(fake.exchanges().len(), before);
     assert!(t.throttled_ms() >= 3_000);
 
+    // A rule's window that only says when it resets is waited out until then.
+    let windowed = tracker(&fake);
+    fake.inject([Fault::WindowExhausted(2)]);
+    match windowed.get_item("INC0010001").await {
+        Err(PortError::RateLimited { retry_after_ms }) => {
+            assert!(
+                (1_000..=2_000).contains(&retry_after_ms),
+                "{retry_after_ms}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+
     let bad =
         ServiceNowTracker::new("snow", ServiceNowConfig::basic(&fake.url, BOT, "wrong")).unwrap();
     assert!(

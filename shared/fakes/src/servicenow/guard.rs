@@ -106,6 +106,17 @@ fn fault_answer(fault: Fault) -> Response {
             h.insert("x-ratelimit-reset", HeaderValue::from(reset));
             r
         }
+        Fault::WindowExhausted(s) => {
+            let mut r = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded", None);
+            let h = r.headers_mut();
+            h.insert("x-ratelimit-limit", HeaderValue::from(100));
+            h.insert("x-ratelimit-remaining", HeaderValue::from(0));
+            h.insert(
+                "x-ratelimit-reset",
+                HeaderValue::from(now_ms() / 1_000 + s as i64),
+            );
+            r
+        }
         Fault::Unavailable => error(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable", None),
     }
 }

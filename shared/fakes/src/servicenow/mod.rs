@@ -79,6 +79,9 @@ pub struct FakeOptions {
 pub enum Fault {
     /// 429 from a rate limit rule, with `Retry-After` seconds.
     TooManyRequests(u64),
+    /// 429 that says when the rule's window resets (`X-RateLimit-Reset`, in this many
+    /// seconds) and nothing else.
+    WindowExhausted(u64),
     Unavailable,
 }
 

@@ -6,12 +6,15 @@
 //! `sys_choice`. `description` and journal entries are plain text: Markdown from the other
 //! side is kept as its source text, which reads as plain text and comes back unchanged.
 //!
-//! Origin marker and twin link: `correlation_id` and `correlation_display`, the fields of
-//! ServiceNow's `task` table (so of incidents, problems and requested items) meant for the
-//! identifier and the name of a record's counterpart in another system ("Correlation ID"
-//! and "Correlation display" in the task table's dictionary; integrations look records up
-//! by it through the Table API, as in
-//! <https://www.servicenow.com/community/incident-management-forum/updating-incident-by-using-correlation-id-instead-of-sys-id-for/m-p/2841645>).
+//! Origin marker and twin link: `correlation_id` and `correlation_display`, the fields
+//! ServiceNow keeps on task records (so incidents, problems, requested items) for exactly
+//! this. ServiceNow's docs ("Correlation", Classic Correlation Field): "The Correlation ID
+//! stores the globally unique ID of a remote record and creates a one-to-one relationship
+//! between a local and a remote record"
+//! (<https://servicenow-prod.fluidtopics.net/r/yokohama/integrate-applications/integration-hub-remote-process-sync/correlation.html>);
+//! `correlation_display` names where a record came from
+//! (<https://servicenowguru.com/integration/correlation-id-display-fields/>), and here also
+//! shows the sync status.
 //! A twin is found again with the Table API query `correlation_id=<marker>`.
 
 use crate::query::millis;

@@ -20,5 +20,6 @@ mod redmine;
 mod restart;
 mod rule_errors;
 mod scheduler;
+mod servicenow;
 mod support;
 mod webhooks;

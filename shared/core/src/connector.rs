@@ -14,15 +14,18 @@ pub enum ConnectorKind {
     Jira,
     /// Azure DevOps Services (`connector = "ado"`).
     Ado,
+    /// ServiceNow: incidents or another task table.
+    ServiceNow,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 5] = [
+    pub const ALL: [ConnectorKind; 6] = [
         ConnectorKind::Sandbox,
         ConnectorKind::Redmine,
         ConnectorKind::Github,
         ConnectorKind::Jira,
         ConnectorKind::Ado,
+        ConnectorKind::ServiceNow,
     ];
 
     /// The name in configs, webhook paths and logs.
@@ -33,6 +36,7 @@ impl ConnectorKind {
             ConnectorKind::Github => "github",
             ConnectorKind::Jira => "jira",
             ConnectorKind::Ado => "ado",
+            ConnectorKind::ServiceNow => "servicenow",
         }
     }
 
@@ -90,6 +94,14 @@ impl ConnectorKind {
                         .chars()
                         .any(|c| c.is_control() || "\\/:*?\"<>|;#$%{},+=[]&~".contains(c)),
                 "an Azure DevOps project name, like Fabrikam Fiber",
+            ),
+            // A ServiceNow "project" is the table items live in (`incident`, `u_ticket`).
+            ConnectorKind::ServiceNow => (
+                project.starts_with(|c: char| c.is_ascii_lowercase())
+                    && all(project, |c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
+                    }),
+                "a ServiceNow table name, like incident",
             ),
         };
         if fits {
@@ -170,6 +182,12 @@ mod tests {
             (Ado, "a/b", false),
             (Ado, "ends.", false),
             (Ado, "", false),
+            (ServiceNow, "incident", true),
+            (ServiceNow, "sc_req_item", true),
+            (ServiceNow, "u_ticket2", true),
+            (ServiceNow, "Incident", false),
+            (ServiceNow, "_incident", false),
+            (ServiceNow, "inc ident", false),
         ];
         for (kind, project, ok) in table {
             let got = kind.check_project(project);

@@ -38,6 +38,9 @@ pub struct Comment {
     pub origin: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub remote_id: Option<String>,
+    /// Seen only by the team (a ServiceNow work note), not by the customer or reporter.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub internal: bool,
 }
 
 /// Attachment metadata; content moves by URL.

@@ -715,6 +715,7 @@ async fn the_sync_status_is_one_hyperlink_kept_current() {
     let id: i64 = created.key.parse().unwrap();
     let mark = |state, url: &str| SyncMark {
         state,
+        twin_key: None,
         twin_url: Some(url.to_string()),
     };
     ado.show_sync(
@@ -759,6 +760,7 @@ async fn the_sync_status_is_one_hyperlink_kept_current() {
         &created.key,
         &SyncMark {
             state: SyncState::Unlinked,
+            twin_key: None,
             twin_url: None,
         },
     )

@@ -149,7 +149,7 @@ fn default_poll() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct InstanceSection {
     pub id: String,
-    /// Which kind of tracker: sandbox, redmine, github, jira or ado.
+    /// Which kind of tracker: sandbox, redmine, github, jira, ado or servicenow.
     pub connector: ConnectorKind,
     /// The tracker's base URL, or `sandbox:<id>` for a sandbox of this process.
     pub base_url: String,
@@ -177,6 +177,9 @@ pub struct InstanceSection {
     /// Azure DevOps: the organization's project, the work item type and the budget.
     #[serde(default)]
     pub ado: Option<AdoSection>,
+    /// ServiceNow: the table, the integration user or OAuth client, the budget.
+    #[serde(default)]
+    pub servicenow: Option<ServiceNowSection>,
     /// PEM certificates trusted besides the platform's roots, for a tracker behind a
     /// private CA (self-hosted Redmine or Jira Data Center); relative to the config file.
     #[serde(default)]
@@ -201,6 +204,7 @@ impl Default for InstanceSection {
             github: None,
             jira: None,
             ado: None,
+            servicenow: None,
             ca_file: None,
         }
     }
@@ -248,6 +252,48 @@ pub struct AdoSection {
     pub requests_per_minute: Option<u32>,
     pub burst: Option<u32>,
     pub attachment_max_bytes: Option<u64>,
+}
+
+/// A ServiceNow instance: the instance's `token` is the integration user's password
+/// (Basic auth, and the OAuth password grant); `webhook_secret` is the key the push
+/// business rule signs with (none: polling only).
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceNowSection {
+    /// The table items live in (`incident` when not set).
+    pub table: Option<String>,
+    pub username: Option<String>,
+    /// OAuth 2.0 instead of Basic: the Application Registry client, and `client_credentials`
+    /// (the default) or `password`.
+    pub oauth_client_id: Option<String>,
+    pub oauth_client_secret: Option<String>,
+    pub oauth_grant: Option<String>,
+    pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
+    pub attachment_max_bytes: Option<u64>,
+    /// Custom (`u_`) fields read and written by name.
+    #[serde(default)]
+    pub custom_fields: Vec<String>,
+    /// What a resolve writes into `close_code` and `close_notes` when the rules give none.
+    pub close_code: Option<String>,
+    pub close_notes: Option<String>,
+}
+
+impl std::fmt::Debug for ServiceNowSection {
+    // The client secret never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceNowSection")
+            .field("table", &self.table)
+            .field("username", &self.username)
+            .field("oauth_client_id", &self.oauth_client_id)
+            .field(
+                "oauth_client_secret",
+                &self.oauth_client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("oauth_grant", &self.oauth_grant)
+            .field("custom_fields", &self.custom_fields)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -552,6 +598,13 @@ impl ProcessConfig {
                         format!("node[{n}].instance[{i}]"),
                         &inst.id,
                         "an ado instance needs token (a PAT, or an Entra token with [ado] oauth = true) and an [ado] table with project".into(),
+                    ));
+                }
+                if inst.connector == ConnectorKind::ServiceNow && inst.servicenow.is_none() {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}]"),
+                        &inst.id,
+                        "a servicenow instance needs a [servicenow] table with username (and token, its password) or oauth_client_id".into(),
                     ));
                 }
                 if let Some(problem) = webhook_problem(inst) {
@@ -880,7 +933,7 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
         let table = [
             (
                 GOOD.replace("connector = \"sandbox\"", "connector = \"jura\""),
-                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`, `ado`",
+                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`, `ado`, `servicenow`",
                 "line 12",
             ),
             (

@@ -96,6 +96,7 @@ pub async fn unlink(node: &Node, connection_id: &str, local_key: &str) -> NodeRe
     if let Ok(connection) = node.connection(connection_id).await {
         let mark = twinsync_ports::SyncMark {
             state: twinsync_ports::SyncState::Unlinked,
+            twin_key: twin.remote_key.clone(),
             twin_url: twin.remote_url.clone(),
         };
         node.show_sync(&connection.local_instance, local_key, mark)

@@ -56,6 +56,8 @@ pub fn tracker_for(
         ConnectorKind::Jira => Arc::new(jira_tracker(inst, base_url, ca_file)?),
         #[cfg(feature = "ado")]
         ConnectorKind::Ado => Arc::new(ado_tracker(inst, base_url, ca_file)?),
+        #[cfg(feature = "servicenow")]
+        ConnectorKind::ServiceNow => Arc::new(servicenow_tracker(inst, base_url, ca_file)?),
         #[allow(unreachable_patterns)]
         other => {
             return Err(NodeError::config(format!(
@@ -186,4 +188,66 @@ fn ado_tracker(
         config.attachment_max_bytes = m;
     }
     twinsync_ado::AdoTracker::new(inst.id.clone(), config).map_err(NodeError::config)
+}
+
+#[cfg(feature = "servicenow")]
+fn servicenow_tracker(
+    inst: &InstanceSection,
+    base_url: String,
+    ca_file: Option<std::path::PathBuf>,
+) -> NodeResult<twinsync_servicenow::ServiceNowTracker> {
+    use twinsync_servicenow::{OAuthConfig, OAuthGrant, ServiceNowConfig};
+    let section = inst
+        .servicenow
+        .as_ref()
+        .ok_or_else(|| NodeError::config(format!("instance {}: no [servicenow] table", inst.id)))?;
+    let password = inst.token.clone().unwrap_or_default();
+    let mut config = ServiceNowConfig::basic(
+        &base_url,
+        section.username.as_deref().unwrap_or(""),
+        &password,
+    );
+    if section.username.is_none() {
+        config.username = None;
+        config.password = None;
+    }
+    if let Some(client_id) = &section.oauth_client_id {
+        let grant = match section.oauth_grant.as_deref() {
+            None | Some("client_credentials") => OAuthGrant::ClientCredentials,
+            Some("password") => OAuthGrant::Password,
+            Some(other) => {
+                return Err(NodeError::config(format!(
+                    "instance {}: oauth_grant {other:?} is not client_credentials or password",
+                    inst.id
+                )));
+            }
+        };
+        config.oauth = Some(OAuthConfig {
+            client_id: client_id.clone(),
+            client_secret: section.oauth_client_secret.clone().unwrap_or_default(),
+            grant,
+        });
+    }
+    if let Some(t) = &section.table {
+        config.table = t.clone();
+    }
+    config.webhook_secret = inst.webhook_secret.clone();
+    config.ca_file = ca_file;
+    config.custom_fields = section.custom_fields.clone();
+    if let Some(r) = section.requests_per_minute {
+        config.requests_per_minute = r;
+    }
+    if let Some(b) = section.burst {
+        config.burst = b;
+    }
+    if let Some(m) = section.attachment_max_bytes {
+        config.attachment_max_bytes = m;
+    }
+    if let Some(c) = &section.close_code {
+        config.close_code = c.clone();
+    }
+    if let Some(c) = &section.close_notes {
+        config.close_notes = c.clone();
+    }
+    twinsync_servicenow::ServiceNowTracker::new(inst.id.clone(), config).map_err(NodeError::config)
 }

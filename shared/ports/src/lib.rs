@@ -345,6 +345,8 @@ pub fn webhook_header<'a>(
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncMark {
     pub state: SyncState,
+    /// The twin's key on the other side, where known.
+    pub twin_key: Option<String>,
     /// The twin's web address, where known.
     pub twin_url: Option<String>,
 }
@@ -411,6 +413,21 @@ pub trait Tracker: Send + Sync {
         origin: Option<&str>,
     ) -> PortResult<Comment>;
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()>;
+    /// Adds a comment only the team sees (a ServiceNow work note). Trackers without such
+    /// comments refuse it rather than publish it: the rules decide where internal
+    /// comments go.
+    async fn add_internal_comment(
+        &self,
+        key: &str,
+        _body: &str,
+        _author: Option<&User>,
+        _origin: Option<&str>,
+    ) -> PortResult<Comment> {
+        Err(PortError::Rejected(format!(
+            "{}: {key}: this tracker has no internal comments",
+            self.kind()
+        )))
+    }
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment>;
     /// The item stamped with `origin`, if one exists: finds a twin again after a crash.
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>>;

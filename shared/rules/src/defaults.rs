@@ -22,6 +22,10 @@ pub const JIRA_INCOMING: &str = include_str!("../defaults/jira/incoming.rhai");
 /// Azure DevOps: states and priorities 1-4 by meaning, attributed comments.
 pub const ADO_OUTGOING: &str = include_str!("../defaults/ado/outgoing.rhai");
 pub const ADO_INCOMING: &str = include_str!("../defaults/ado/incoming.rhai");
+/// ServiceNow: states and priorities by meaning, work notes kept inside, attributed
+/// comments.
+pub const SERVICENOW_OUTGOING: &str = include_str!("../defaults/servicenow/outgoing.rhai");
+pub const SERVICENOW_INCOMING: &str = include_str!("../defaults/servicenow/incoming.rhai");
 
 /// The default rules for a connector's side of a connection.
 pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
@@ -50,6 +54,12 @@ pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
             note: "default rules for Azure DevOps".into(),
             ..ConfigVersion::default()
         },
+        ConnectorKind::ServiceNow => ConfigVersion {
+            outgoing: SERVICENOW_OUTGOING.to_string(),
+            incoming: SERVICENOW_INCOMING.to_string(),
+            note: "default rules for ServiceNow".into(),
+            ..ConfigVersion::default()
+        },
         ConnectorKind::Sandbox => version(),
     }
 }
@@ -71,11 +81,18 @@ pub fn version() -> ConfigVersion {
 /// to the sandbox's default statuses (Open, In Progress, Done) and priorities (Low,
 /// Medium, High, Highest).
 pub fn for_pair(local: ConnectorKind, remote: ConnectorKind) -> ConfigVersion {
-    ConfigVersion {
+    let mut version = ConfigVersion {
         helper_maps: pair_maps(local, remote),
         note: format!("default rules for {local} with {remote}"),
         ..for_connector(local)
+    };
+    // Work notes are internal: only another ServiceNow has a place to keep them so.
+    if (local, remote) == (ConnectorKind::ServiceNow, ConnectorKind::ServiceNow) {
+        version.outgoing = version
+            .outgoing
+            .replace("let share_internal = false;", "let share_internal = true;");
     }
+    version
 }
 
 fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -87,6 +104,9 @@ fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 
 fn pair_maps(local: ConnectorKind, remote: ConnectorKind) -> NodeHelperMaps {
     use ConnectorKind::*;
+    if remote == ServiceNow && local != ServiceNow {
+        return servicenow_maps(local);
+    }
     let statuses: &[(&str, &str)] = match (local, remote) {
         (Sandbox, Jira) => &[("To Do", "Open")],
         (Sandbox, Github) => &[("open", "Open"), ("closed", "Done")],
@@ -119,10 +139,55 @@ fn pair_maps(local: ConnectorKind, remote: ConnectorKind) -> NodeHelperMaps {
         ("Critical", "Highest"),
         ("Blocker", "Highest"),
         ("Immediate", "Highest"),
+        ("Moderate", "Medium"),
+        ("Planning", "Low"),
     ];
     NodeHelperMaps {
         statuses: map(statuses),
         priorities: map(&priorities),
+        users: BTreeMap::new(),
+    }
+}
+
+/// A side whose other side is a ServiceNow: the states and priorities that are
+/// ServiceNow's alone, by meaning. The Jira, GitHub and Redmine rules know the rest
+/// (Resolved, Closed, Canceled, Critical, High, Low); the sandbox takes names as they
+/// come, so it gets every one.
+/// Names and what they become.
+type Names = &'static [(&'static str, &'static str)];
+
+fn servicenow_maps(local: ConnectorKind) -> NodeHelperMaps {
+    use ConnectorKind::*;
+    let (statuses, priorities): (Names, Names) = match local {
+        Sandbox => (
+            &[
+                ("New", "Open"),
+                ("On Hold", "In Progress"),
+                ("Resolved", "Done"),
+                ("Closed", "Done"),
+                ("Canceled", "Done"),
+            ],
+            &[
+                ("Critical", "Highest"),
+                ("Moderate", "Medium"),
+                ("Planning", "Low"),
+            ],
+        ),
+        Redmine => (
+            &[("On Hold", "In Progress")],
+            &[("Moderate", "Normal"), ("Planning", "Low")],
+        ),
+        Jira => (
+            &[("On Hold", "In Progress")],
+            &[("Moderate", "Medium"), ("Planning", "Lowest")],
+        ),
+        // GitHub and trackers added later: names by meaning in their own rules, and a
+        // priority a tracker lacks as its nearest common name.
+        _ => (&[], &[("Moderate", "Medium"), ("Planning", "Lowest")]),
+    };
+    NodeHelperMaps {
+        statuses: map(statuses),
+        priorities: map(priorities),
         users: BTreeMap::new(),
     }
 }

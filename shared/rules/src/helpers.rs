@@ -125,6 +125,7 @@ impl CommentHelper {
                     created_ms: rc.created_ms,
                     origin: Some(origin),
                     remote_id: Some(rc.id.clone()),
+                    internal: rc.internal,
                 }),
             }
         }

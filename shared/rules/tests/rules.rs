@@ -522,7 +522,7 @@ enum Stage {
     Done,
 }
 
-const TRACKERS: [Tracker; 5] = [
+const TRACKERS: [Tracker; 6] = [
     Tracker {
         kind: ConnectorKind::Ado,
         statuses: &[
@@ -579,16 +579,28 @@ const TRACKERS: [Tracker; 5] = [
             "Immediate",
         ],
     },
+    Tracker {
+        kind: ConnectorKind::ServiceNow,
+        statuses: &[
+            ("New", Stage::Open),
+            ("In Progress", Stage::Active),
+            ("On Hold", Stage::Active),
+            ("Resolved", Stage::Done),
+            ("Closed", Stage::Done),
+            ("Canceled", Stage::Done),
+        ],
+        priorities: &["Planning", "Low", "Moderate", "High", "Critical"],
+    },
 ];
 
 /// A priority's rank, from Lowest (1) to Immediate (6), whatever the tracker calls it.
 fn rank(name: &str) -> u8 {
     match name.to_lowercase().as_str() {
-        "lowest" => 1,
+        "lowest" | "planning" => 1,
         "low" => 2,
-        "medium" | "normal" => 3,
+        "medium" | "normal" | "moderate" => 3,
         "high" => 4,
-        "highest" | "urgent" => 5,
+        "highest" | "urgent" | "critical" => 5,
         "immediate" => 6,
         // Azure DevOps' priorities: 1 is the highest.
         "1" => 5,
@@ -701,12 +713,13 @@ fn pair_defaults_are_the_connector_rules_with_the_pair_maps() {
         for remote in ConnectorKind::ALL {
             let pair = defaults::for_pair(local, remote);
             let alone = defaults::for_connector(local);
-            assert_eq!(
-                (&pair.outgoing, &pair.incoming),
-                (&alone.outgoing, &alone.incoming)
-            );
+            let servicenows = [local, remote] == [ConnectorKind::ServiceNow; 2];
+            // Only two ServiceNows share work notes.
+            assert_eq!(pair.outgoing == alone.outgoing, !servicenows);
+            assert_eq!(pair.incoming, alone.incoming);
             assert!(alone.helper_maps == NodeHelperMaps::default());
-            let mapped = local == ConnectorKind::Sandbox && remote != ConnectorKind::Sandbox;
+            let mapped = (local == ConnectorKind::Sandbox && remote != ConnectorKind::Sandbox)
+                || (remote == ConnectorKind::ServiceNow && local != ConnectorKind::ServiceNow);
             assert_eq!(
                 pair.helper_maps != NodeHelperMaps::default(),
                 mapped,
@@ -715,4 +728,63 @@ fn pair_defaults_are_the_connector_rules_with_the_pair_maps() {
             assert!(pair.note.contains(remote.as_str()), "{}", pair.note);
         }
     }
+}
+
+/// ServiceNow work notes are internal comments: the default rules keep them inside
+/// ServiceNow, unless the other side is a ServiceNow too, which writes them as work notes.
+#[test]
+fn servicenow_work_notes_stay_internal_unless_both_sides_are_servicenow() {
+    let mut source = item();
+    source.comments = vec![
+        Comment {
+            id: "j1".into(),
+            body: "Customer sees this".into(),
+            ..Comment::default()
+        },
+        Comment {
+            id: "j2".into(),
+            body: "Only the team sees this".into(),
+            internal: true,
+            ..Comment::default()
+        },
+    ];
+    let bodies = |remote: ConnectorKind| {
+        let replica = compiled(ConnectorKind::ServiceNow, remote)
+            .outgoing(&source)
+            .unwrap();
+        replica["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["body"].as_str().unwrap().to_string(),
+                    c["internal"] == true,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for remote in [
+        ConnectorKind::Jira,
+        ConnectorKind::Github,
+        ConnectorKind::Sandbox,
+    ] {
+        assert_eq!(
+            bodies(remote),
+            [("Customer sees this".to_string(), false)],
+            "{remote}"
+        );
+    }
+    let both = bodies(ConnectorKind::ServiceNow);
+    assert_eq!(both.len(), 2);
+    assert!(both[1].1, "{both:?}");
+    // The receiving ServiceNow writes the internal one as an internal comment.
+    let replica = compiled(ConnectorKind::ServiceNow, ConnectorKind::ServiceNow)
+        .outgoing(&source)
+        .unwrap();
+    let got = compiled(ConnectorKind::ServiceNow, ConnectorKind::ServiceNow)
+        .incoming(&ctx(&replica, &Item::default(), &[], true))
+        .unwrap();
+    let internal: Vec<bool> = got.comments.iter().map(|c| c.internal).collect();
+    assert_eq!(internal, [false, true]);
 }

@@ -22,8 +22,8 @@ pub struct DemoArgs {
     pub data_dir: Option<PathBuf>,
     /// Which trackers: two sandboxes; a sandbox and a real Redmine (REDMINE_URL,
     /// REDMINE_API_KEY and REDMINE_ORIGIN_FIELD from `scripts/redmine-up`); or the fake
-    /// Jira Cloud and the fake GitHub, or the fake Azure DevOps and a sandbox, started in
-    /// this process.
+    /// Jira Cloud and the fake GitHub, the fake Azure DevOps and a sandbox, the fake
+    /// ServiceNow with a sandbox or with the fake Jira, all started in this process.
     #[arg(long, value_enum, default_value_t = Pair::SandboxSandbox)]
     pub pair: Pair,
 }
@@ -34,6 +34,10 @@ pub enum Pair {
     RedmineSandbox,
     JiraGithub,
     AdoSandbox,
+    /// The fake ServiceNow and a sandbox of this process.
+    ServicenowSandbox,
+    /// The fake Jira and the fake ServiceNow.
+    JiraServicenow,
 }
 
 #[derive(Debug, Serialize)]

@@ -1,8 +1,9 @@
 //! `twinsync demo`: a real two-way sync between two trackers, shown step by step.
 //!
-//! Four pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
-//! ([`redmine`]), the fake Jira and the fake GitHub ([`jira_github`]), and the fake Azure
-//! DevOps and a sandbox ([`ado`]). Each pair is a
+//! Six pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
+//! ([`redmine`]), the fake Jira and the fake GitHub ([`jira_github`]), the fake Azure
+//! DevOps and a sandbox ([`ado`]), and the fake ServiceNow with a sandbox or with the fake
+//! Jira ([`servicenow`]). Each pair is a
 //! module of its own over [`common`]; this module only picks one and prints its report.
 
 pub mod ado;
@@ -12,6 +13,7 @@ pub mod jira_github;
 pub mod redmine;
 mod runner;
 pub mod sandbox;
+pub mod servicenow;
 
 pub use common::{
     CONNECTION, DemoArgs, DemoReport, PROJECT_A, PROJECT_B, Pair, Step, create_item, item_body,
@@ -28,6 +30,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         Pair::RedmineSandbox => redmine::scenario(&args).await?,
         Pair::JiraGithub => jira_github::scenario(&args).await?,
         Pair::AdoSandbox => ado::scenario(&args).await?,
+        Pair::ServicenowSandbox | Pair::JiraServicenow => servicenow::scenario(&args).await?,
     };
     if args.json {
         println!(

@@ -86,6 +86,8 @@ pub fn comment(c: &Value, own_id: &str) -> Comment {
         created_ms: millis(c["createdDate"].as_str().unwrap_or("")),
         origin,
         remote_id: None,
+        // Azure DevOps has no internal comments: every one is for whoever sees the item.
+        internal: false,
     }
 }
 

@@ -305,6 +305,7 @@ impl GhIssue {
                     created_ms: millis(&c.created_at),
                     origin: marker,
                     remote_id: None,
+                    internal: false,
                 }),
             }
         }

@@ -70,6 +70,7 @@ pub fn comment(c: &Value) -> Comment {
         created_ms: millis(c["created"].as_str().unwrap_or("")),
         origin: origin_of(&c["properties"]),
         remote_id: None,
+        internal: false,
     }
 }
 

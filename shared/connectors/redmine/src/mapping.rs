@@ -157,6 +157,7 @@ impl Issue {
                     created_ms: millis(&j.created_on),
                     origin,
                     remote_id: None,
+                    internal: false,
                 })
             })
             .collect();

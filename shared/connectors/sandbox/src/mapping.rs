@@ -90,6 +90,7 @@ impl From<WireComment> for Comment {
             created_ms: c.created_ms,
             origin: c.origin,
             remote_id: None,
+            internal: false,
         }
     }
 }

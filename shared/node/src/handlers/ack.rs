@@ -67,6 +67,7 @@ async fn show(node: &Node, ack: &AckMessage, twin: &Twin) {
             Some(e) => SyncState::Error(e.clone()),
             None => SyncState::Synced,
         },
+        twin_key: ack.target_key.clone().or(twin.remote_key.clone()),
         twin_url: ack.target_url.clone().or(twin.remote_url.clone()),
     };
     node.show_sync(&connection.local_instance, key, mark).await;

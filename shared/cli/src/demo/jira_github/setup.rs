@@ -15,14 +15,14 @@ use twinsync_node::config::{
     TriggerSection,
 };
 
-pub(super) const PROJECT: &str = "DEMO";
+pub(crate) const PROJECT: &str = "DEMO";
 pub(super) const REPO: &str = "acme/demo";
-pub(super) const BOT_EMAIL: &str = "twinsync-bot@example.com";
-pub(super) const BOT_JIRA_TOKEN: &str = "jira-bot-token";
+pub(crate) const BOT_EMAIL: &str = "twinsync-bot@example.com";
+pub(crate) const BOT_JIRA_TOKEN: &str = "jira-bot-token";
 pub(super) const BOT_GITHUB_TOKEN: &str = "ghp-twinsync-bot";
 pub(super) const BOT_LOGIN: &str = "twinsync-bot";
 
-pub(super) fn login(email: &str) -> String {
+pub(crate) fn login(email: &str) -> String {
     email.split('@').next().unwrap_or(email).to_string()
 }
 
@@ -51,18 +51,7 @@ pub(super) fn config(jira_url: &str, github_url: &str, ca_file: &Path) -> Proces
         register_webhook: true,
         ..Default::default()
     };
-    let mut jira = instance("jira", ConnectorKind::Jira, jira_url, BOT_JIRA_TOKEN);
-    jira.jira = Some(JiraSection {
-        allow_unsigned: false,
-        project: PROJECT.into(),
-        email: Some(BOT_EMAIL.into()),
-        issue_type: None,
-        requests_per_minute: Some(100_000),
-        burst: Some(1_000),
-        attachment_max_bytes: None,
-        origin_field: None,
-        origin_lookback_minutes: None,
-    });
+    let jira = jira_instance(jira_url, ca_file);
     let mut github = instance(
         "github",
         ConnectorKind::Github,
@@ -195,9 +184,9 @@ impl Person {
     }
 }
 
-/// Starts the fake Jira and the fake GitHub over HTTPS with the bot's and the people's
-/// accounts. Every 40th request gets a 429, as real trackers under load do.
-pub(super) async fn start_fakes(ca: &DemoCa) -> Result<(FakeJira, FakeGithub), String> {
+/// Starts the fake Jira over HTTPS with the bot's and the people's accounts. Every 40th
+/// request gets a 429, as real trackers under load do.
+pub(crate) async fn start_jira(ca: &DemoCa) -> Result<FakeJira, String> {
     let mut accounts = vec![(BOT_EMAIL.to_string(), "twinsync bot".to_string())];
     accounts.extend(PEOPLE.iter().map(|(e, n)| (e.to_string(), n.to_string())));
     let mut api_tokens = vec![(BOT_JIRA_TOKEN.to_string(), BOT_EMAIL.to_string())];
@@ -206,7 +195,7 @@ pub(super) async fn start_fakes(ca: &DemoCa) -> Result<(FakeJira, FakeGithub), S
             .iter()
             .map(|(e, _)| (format!("jira-{}", login(e)), e.to_string())),
     );
-    let jira_fake = FakeJira::start_on(
+    FakeJira::start_on(
         "127.0.0.1:0",
         twinsync_fakes::jira::FakeOptions {
             projects: vec![PROJECT.into()],
@@ -221,7 +210,39 @@ pub(super) async fn start_fakes(ca: &DemoCa) -> Result<(FakeJira, FakeGithub), S
         ca.server(),
     )
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| e.to_string())
+}
+
+/// The Jira instance of a demo node: the bot's API token, the demo's CA, a budget far
+/// above the demo's pace.
+pub(crate) fn jira_instance(url: &str, ca_file: &Path) -> InstanceSection {
+    InstanceSection {
+        ca_file: Some(ca_file.to_path_buf()),
+        id: "jira".into(),
+        connector: ConnectorKind::Jira,
+        base_url: url.into(),
+        webhook_secret: "jira-hook-secret".into(),
+        token: Some(BOT_JIRA_TOKEN.into()),
+        register_webhook: true,
+        jira: Some(JiraSection {
+            allow_unsigned: false,
+            project: PROJECT.into(),
+            email: Some(BOT_EMAIL.into()),
+            issue_type: None,
+            requests_per_minute: Some(100_000),
+            burst: Some(1_000),
+            attachment_max_bytes: None,
+            origin_field: None,
+            origin_lookback_minutes: None,
+        }),
+        ..Default::default()
+    }
+}
+
+/// Starts the fake Jira and the fake GitHub over HTTPS with the bot's and the people's
+/// accounts. Every 40th request gets a 429, as real trackers under load do.
+pub(super) async fn start_fakes(ca: &DemoCa) -> Result<(FakeJira, FakeGithub), String> {
+    let jira_fake = start_jira(ca).await?;
     let mut tokens = vec![(BOT_GITHUB_TOKEN.to_string(), BOT_LOGIN.to_string())];
     tokens.extend(
         PEOPLE

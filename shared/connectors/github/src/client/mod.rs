@@ -340,6 +340,7 @@ impl Tracker for GithubTracker {
             created_ms: crate::mapping::millis(&c.created_at),
             origin: origin.map(str::to_string),
             remote_id: None,
+            internal: false,
         })
     }
 

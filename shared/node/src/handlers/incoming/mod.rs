@@ -77,6 +77,7 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
                 if let Some(key) = &twin.local_key {
                     let mark = SyncMark {
                         state: SyncState::Error(reason.clone()),
+                        twin_key: Some(message.source_key.clone()),
                         twin_url: Some(message.source_url.clone()).filter(|u| !u.is_empty()),
                     };
                     node.show_sync(&connection.local_instance, key, mark).await;

@@ -37,6 +37,7 @@ pub(super) async fn write(
         &key,
         SyncMark {
             state: SyncState::Synced,
+            twin_key: Some(message.source_key.clone()),
             twin_url: Some(plan.source_url.clone()).filter(|u| !u.is_empty()),
         },
     )
@@ -190,14 +191,18 @@ async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<Str
     };
     for comment in &outcome.merged.comments {
         if comment.id.is_empty() {
-            let created = tracker
-                .add_comment(
-                    &key,
-                    &comment.body,
-                    comment.author.as_ref(),
-                    comment.origin.as_deref(),
-                )
-                .await?;
+            let (body, author, origin) = (
+                &comment.body,
+                comment.author.as_ref(),
+                comment.origin.as_deref(),
+            );
+            let created = if comment.internal {
+                tracker
+                    .add_internal_comment(&key, body, author, origin)
+                    .await?
+            } else {
+                tracker.add_comment(&key, body, author, origin).await?
+            };
             if let Some(remote) = &comment.remote_id {
                 twin.link_comment(&created.id, remote);
             }

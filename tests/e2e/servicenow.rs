@@ -812,6 +812,32 @@ async fn the_jira_servicenow_demo_converges() {
     assert_eq!(report.comments_synced, 10);
 }
 
+/// Engineering and IT operations: the fake Azure DevOps and the fake ServiceNow on their
+/// default rules only. States and priorities cross by meaning, work notes stay inside
+/// ServiceNow, and a Task closed in Azure DevOps resolves its incident with a close code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ado_servicenow_demo_converges() {
+    let report = twinsync_cli::demo::servicenow::scenario(&twinsync_cli::demo::DemoArgs {
+        items: 8,
+        json: true,
+        data_dir: None,
+        pair: twinsync_cli::demo::Pair::AdoServicenow,
+    })
+    .await
+    .unwrap();
+    assert!(
+        report.converged,
+        "{:#?} {:#?}",
+        report.mismatches, report.steps
+    );
+    assert_eq!((report.items_a_to_b, report.duplicates), (8, 0));
+    assert!(
+        report.steps[2].detail.contains("close code \"Solved"),
+        "{:#?}",
+        report.steps
+    );
+}
+
 #[test]
 fn the_connector_kind_is_servicenow() {
     assert_eq!(

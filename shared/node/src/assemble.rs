@@ -88,7 +88,18 @@ pub async fn register_webhooks(
     {
         let tracker = node.tracker(&inst.id)?;
         let hook = format!("{node_url}/webhooks/{}/{}", inst.connector, inst.id);
-        if tracker.register_webhook(&hook).await? {
+        let registered = match subscribe(tracker.as_ref(), &hook).await {
+            Ok(registered) => registered,
+            // A tracker that is busy or down now must not keep the node from starting:
+            // polling brings its changes meanwhile. A refusal (bad credentials, no
+            // permission) is the operator's to fix, and stops the start.
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(instance = %inst.id, %hook, error = %e, "webhook not registered; polling brings the changes until the next start");
+                false
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if registered {
             tracing::info!(instance = %inst.id, %hook, "webhook registered");
             // The scheduler refreshes it where the tracker lets webhooks expire.
             node.connections
@@ -158,6 +169,24 @@ async fn register_webhook(
         }
     }
     Ok(())
+}
+
+/// Registers `hook` on the tracker, waiting out a few short rate limits or outages.
+async fn subscribe(
+    tracker: &dyn twinsync_ports::Tracker,
+    hook: &str,
+) -> Result<bool, twinsync_ports::PortError> {
+    let mut tries = 0;
+    loop {
+        match tracker.register_webhook(hook).await {
+            Err(e) if e.is_retryable() && tries < 4 => {
+                tries += 1;
+                let wait = e.retry_after_ms().unwrap_or(1_000).min(10_000);
+                tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// The stores and queues a node runs on: SQLite locally, SQS and DynamoDB on AWS.

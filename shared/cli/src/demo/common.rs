@@ -38,6 +38,8 @@ pub enum Pair {
     ServicenowSandbox,
     /// The fake Jira and the fake ServiceNow.
     JiraServicenow,
+    /// The fake Azure DevOps and the fake ServiceNow.
+    AdoServicenow,
 }
 
 #[derive(Debug, Serialize)]

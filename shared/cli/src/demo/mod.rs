@@ -30,7 +30,9 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         Pair::RedmineSandbox => redmine::scenario(&args).await?,
         Pair::JiraGithub => jira_github::scenario(&args).await?,
         Pair::AdoSandbox => ado::scenario(&args).await?,
-        Pair::ServicenowSandbox | Pair::JiraServicenow => servicenow::scenario(&args).await?,
+        Pair::ServicenowSandbox | Pair::JiraServicenow | Pair::AdoServicenow => {
+            servicenow::scenario(&args).await?
+        }
     };
     if args.json {
         println!(

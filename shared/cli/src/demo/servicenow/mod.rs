@@ -1,6 +1,7 @@
-//! `twinsync demo --pair servicenow-sandbox` and `--pair jira-servicenow`: people open
-//! incidents in a fake ServiceNow (each with a comment and a work note), and they reach
-//! the other tracker (a sandbox, or the fake Jira); an edit and a comment follow; the
+//! `twinsync demo --pair servicenow-sandbox`, `--pair jira-servicenow` and `--pair
+//! ado-servicenow`: people open incidents in a fake ServiceNow (each with a comment and a
+//! work note), and they reach the other tracker (a sandbox, the fake Jira or the fake
+//! Azure DevOps); an edit and a comment follow; the
 //! other side resolves one, which ServiceNow takes with a close code and notes; both
 //! sides edit one at once. Both fakes speak HTTPS with the demo's CA and answer some
 //! requests with 429s; the ServiceNow node gets pushes from the business rule and polls.
@@ -30,8 +31,10 @@ use twinsync_node::config::{
 const CONNECTION: &str = super::common::CONNECTION;
 
 /// The other side's name for a ServiceNow state and priority under the default rules.
+/// Azure DevOps has states of its own for each meaning, compared by [`stage`].
 fn other_status(other: ConnectorKind, state: &str) -> &'static str {
     match (other, state) {
+        (ConnectorKind::Ado, s) => stage(s),
         (_, "Resolved" | "Closed" | "Canceled") => "Done",
         (_, "In Progress" | "On Hold") => "In Progress",
         (ConnectorKind::Jira, _) => "To Do",
@@ -41,11 +44,24 @@ fn other_status(other: ConnectorKind, state: &str) -> &'static str {
 
 fn other_priority(other: ConnectorKind, priority: &str) -> &'static str {
     match (other, priority) {
+        (ConnectorKind::Ado, "Critical") => "1",
+        (ConnectorKind::Ado, "High") => "2",
+        (ConnectorKind::Ado, "Moderate") => "3",
+        (ConnectorKind::Ado, _) => "4",
         (_, "Critical") => "Highest",
         (_, "High") => "High",
         (_, "Moderate") => "Medium",
         (ConnectorKind::Jira, "Planning") => "Lowest",
         _ => "Low",
+    }
+}
+
+/// What a state means, in either tracker's words: open, active or done.
+fn stage(state: &str) -> &'static str {
+    match state {
+        "Resolved" | "Closed" | "Canceled" | "Removed" | "Done" => "done",
+        "In Progress" | "On Hold" | "Active" => "active",
+        _ => "open",
     }
 }
 
@@ -109,6 +125,11 @@ pub fn config(servicenow: InstanceSection, other: InstanceSection) -> ProcessCon
             PROJECT_B.to_string(),
             "project = SUPPORT AND labels = escalate".to_string(),
         ),
+        ConnectorKind::Ado => (
+            vec![],
+            super::ado::setup::PROJECT.to_string(),
+            "labels = sync".to_string(),
+        ),
         _ => (
             vec![],
             jira_setup::PROJECT.to_string(),
@@ -139,10 +160,16 @@ pub fn config(servicenow: InstanceSection, other: InstanceSection) -> ProcessCon
     }
 }
 
-/// The other side's instance for `pair`: a sandbox of this process, or the fake Jira.
-fn other_instance(pair: Pair, jira_url: &str, ca: &DemoCa) -> InstanceSection {
-    match pair {
-        Pair::JiraServicenow => jira_setup::jira_instance(jira_url, &ca.file),
+/// The other side's instance for `pair`: a sandbox of this process, the fake Jira or the
+/// fake Azure DevOps.
+fn other_instance(pair: Pair, others: &Others, ca: &DemoCa) -> InstanceSection {
+    match (pair, others) {
+        (Pair::JiraServicenow, Others { jira: Some(j), .. }) => {
+            jira_setup::jira_instance(&j.url, &ca.file)
+        }
+        (Pair::AdoServicenow, Others { ado: Some(a), .. }) => {
+            super::ado::setup::instance("ado", a, Some(&ca.file))
+        }
         _ => InstanceSection {
             id: "sandbox-b".into(),
             connector: ConnectorKind::Sandbox,
@@ -158,19 +185,25 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
     let started = Instant::now();
     let ca = DemoCa::new()?;
     let sn = setup::start(&ca).await?;
-    let jira = match args.pair {
-        Pair::JiraServicenow => Some(jira_setup::start_jira(&ca).await?),
-        _ => None,
+    let others = Others {
+        jira: match args.pair {
+            Pair::JiraServicenow => Some(jira_setup::start_jira(&ca).await?),
+            _ => None,
+        },
+        ado: match args.pair {
+            Pair::AdoServicenow => Some(super::ado::setup::start_fake(&ca).await?),
+            _ => None,
+        },
     };
-    let jira_url = jira.as_ref().map(|j| j.url.clone()).unwrap_or_default();
     let config = config(
         setup::instance("servicenow", &sn.url, &ca.file),
-        other_instance(args.pair, &jira_url, &ca),
+        other_instance(args.pair, &others, &ca),
     );
     let (process, _dir) = runner::start(args, &config, ProcessOptions::default()).await?;
     let mut hooks = process.webhooks();
     hooks.push(sn.webhooks());
-    hooks.extend(jira.as_ref().map(|j| j.webhooks()));
+    hooks.extend(others.jira.as_ref().map(|j| j.webhooks()));
+    hooks.extend(others.ado.as_ref().map(|a| a.webhooks()));
     let result = steps(
         &process,
         &sn,
@@ -182,6 +215,12 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
     .await;
     process.stop().await;
     result
+}
+
+/// The fakes of the other side, started for the pairs that have one.
+struct Others {
+    jira: Option<twinsync_fakes::jira::FakeJira>,
+    ado: Option<twinsync_fakes::ado::FakeAdo>,
 }
 
 async fn steps(
@@ -196,10 +235,10 @@ async fn steps(
     let node_x = process.node("node-x").ok_or("node-x missing")?.clone();
     let nodes = vec![node_s.clone(), node_x.clone()];
     let servicenow = node_s.tracker("servicenow").map_err(|e| e.to_string())?;
-    let other_id = if args.pair == Pair::JiraServicenow {
-        "jira"
-    } else {
-        "sandbox-b"
+    let other_id = match args.pair {
+        Pair::JiraServicenow => "jira",
+        Pair::AdoServicenow => "ado",
+        _ => "sandbox-b",
     };
     let other = node_x.tracker(other_id).map_err(|e| e.to_string())?;
     let kind = other.kind();
@@ -285,8 +324,10 @@ async fn steps(
 
     // 3. The other side resolves an incident's twin with a comment.
     let x0 = twin_key(&node_s, &numbers[0]).await?;
+    // Done in the other tracker's words (Azure DevOps closes a Task).
+    let ado = kind == ConnectorKind::Ado;
     let done = ItemUpdate {
-        status: Some("Done".into()),
+        status: Some(if ado { "Closed" } else { "Done" }.into()),
         ..ItemUpdate::default()
     };
     patiently(async || other.update_item(&x0, &done).await).await?;
@@ -306,7 +347,8 @@ async fn steps(
     run.record(
         "resolve on the other side",
         format!(
-            "{x0} Done with a comment -> {} state {} with close code {:?} and close notes {:?}",
+            "{kind} {x0} {} with a comment -> {} state {} with close code {:?} and close notes {:?}",
+            done.status.as_deref().unwrap_or(""),
             numbers[0],
             get("state"),
             get("close_code"),
@@ -318,7 +360,7 @@ async fn steps(
     let x1 = twin_key(&node_s, &numbers[1]).await?;
     let s1 = sys_id(&numbers[1])?;
     let raise = ItemUpdate {
-        priority: Some("Highest".into()),
+        priority: Some(if ado { "1" } else { "Highest" }.into()),
         ..ItemUpdate::default()
     };
     let (rs, rx) = tokio::join!(
@@ -334,8 +376,9 @@ async fn steps(
     run.record(
         "concurrent edit, two fields",
         format!(
-            "ServiceNow changed the short description of {} while {kind} raised {x1} to Highest",
-            numbers[1]
+            "ServiceNow changed the short description of {} while {kind} raised {x1} to priority {}",
+            numbers[1],
+            raise.priority.as_deref().unwrap_or("")
         ),
     );
 
@@ -416,10 +459,15 @@ fn compare(kind: ConnectorKind, s: &Item, x: &Item, mismatches: &mut Vec<String>
     };
     check("summary", s.summary.clone(), x.summary.clone());
     check("description", s.description.clone(), x.description.clone());
+    let x_status = x.status_name().unwrap_or("");
     check(
         "status",
         other_status(kind, s.status_name().unwrap_or("")).into(),
-        x.status_name().unwrap_or("").into(),
+        match kind {
+            ConnectorKind::Ado => stage(x_status),
+            _ => x_status,
+        }
+        .into(),
     );
     check(
         "priority",

@@ -43,6 +43,15 @@ impl RateGate {
         }
     }
 
+    /// A gate of `requests` a minute, `burst` at once, as a config gives them; zero is
+    /// refused with the key that says it.
+    pub fn from_config(requests: u32, burst: u32) -> Result<Self, String> {
+        let requests = NonZeroU32::new(requests)
+            .ok_or_else(|| "requests_per_minute must be above 0".to_string())?;
+        let burst = NonZeroU32::new(burst).ok_or_else(|| "burst must be above 0".to_string())?;
+        Ok(Self::per_minute(requests, burst))
+    }
+
     /// Lets one request through, or says how long to wait: while the tracker holds us
     /// off, or when our own budget would hold the worker longer than `MAX_BUDGET_WAIT`.
     pub async fn admit(&self) -> Result<(), PortError> {

@@ -71,6 +71,21 @@ impl ClientOptions {
     }
 }
 
+/// The client of a tracker instance at `base_url`: its timeout, its private CA if any,
+/// and the addresses its own base URL lets it reach (a tracker on a private network may
+/// reach that network, a public one only public addresses).
+pub fn tracker_client(
+    base_url: &str,
+    ca_file: Option<&Path>,
+    timeout: Duration,
+) -> Result<reqwest::Client, KitError> {
+    client(
+        &ClientOptions::with_timeout(timeout)
+            .ca_file(ca_file)
+            .reach(Reach::for_base_url(base_url)),
+    )
+}
+
 /// A client as `options` say.
 pub fn client(options: &ClientOptions) -> Result<reqwest::Client, KitError> {
     let mut builder = reqwest::Client::builder()

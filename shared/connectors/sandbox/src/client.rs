@@ -6,8 +6,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
-use twinsync_connector_kit::outbound::{self, ClientOptions};
-use twinsync_connector_kit::target::Reach;
+use twinsync_connector_kit::outbound::{self};
 use twinsync_connector_kit::{http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -67,10 +66,10 @@ impl SandboxTracker {
                 "webhook_secret needs at least {MIN_WEBHOOK_SECRET} bytes"
             )));
         }
-        let http = outbound::client(
-            &ClientOptions::with_timeout(Duration::from_secs(30))
-                .ca_file(config.ca_file.as_deref())
-                .reach(Reach::for_base_url(&config.base_url)),
+        let http = outbound::tracker_client(
+            &config.base_url,
+            config.ca_file.as_deref(),
+            Duration::from_secs(30),
         )
         .map_err(|e| SandboxError::Http(e.to_string()))?;
         Ok(Self {

@@ -20,10 +20,8 @@ use async_trait::async_trait;
 use reqwest::RequestBuilder;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::time::Duration;
-use twinsync_connector_kit::outbound::{self, ClientOptions};
-use twinsync_connector_kit::target::Reach;
+use twinsync_connector_kit::outbound::{self};
 use twinsync_connector_kit::{RateGate, http};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
@@ -79,16 +77,14 @@ pub fn segment(s: &str) -> String {
 impl AdoTracker {
     pub fn new(instance: impl Into<String>, config: AdoConfig) -> Result<Self, AdoError> {
         config.check()?;
-        let http = outbound::client(
-            &ClientOptions::with_timeout(Duration::from_secs(60))
-                .ca_file(config.ca_file.as_deref())
-                .reach(Reach::for_base_url(&config.org_url)),
+        let http = outbound::tracker_client(
+            &config.org_url,
+            config.ca_file.as_deref(),
+            Duration::from_secs(60),
         )
         .map_err(|e| AdoError::Http(e.to_string()))?;
-        let per_minute = NonZeroU32::new(config.requests_per_minute)
-            .ok_or_else(|| AdoError::Config("requests_per_minute must be above 0".into()))?;
-        let burst = NonZeroU32::new(config.burst)
-            .ok_or_else(|| AdoError::Config("burst must be above 0".into()))?;
+        let gate = RateGate::from_config(config.requests_per_minute, config.burst)
+            .map_err(AdoError::Config)?;
         Ok(Self {
             instance: instance.into(),
             authorization: config.authorization(),
@@ -97,7 +93,7 @@ impl AdoTracker {
                 ..config
             },
             http,
-            gate: RateGate::per_minute(per_minute, burst),
+            gate,
             states: tokio::sync::Mutex::new(HashMap::new()),
             seen: std::sync::Mutex::new(HashMap::new()),
             shown: std::sync::Mutex::new(HashMap::new()),

@@ -11,11 +11,9 @@ use crate::{GithubError, webhook};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::time::Duration;
-use twinsync_connector_kit::outbound::{self, ClientOptions};
-use twinsync_connector_kit::target::Reach;
+use twinsync_connector_kit::outbound::{self};
 use twinsync_connector_kit::{RateGate, now_ms};
 use twinsync_core::marker::{split_origin, with_origin};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
@@ -48,16 +46,14 @@ impl GithubTracker {
     pub fn new(instance: impl Into<String>, config: GithubConfig) -> Result<Self, GithubError> {
         config.check()?;
         let auth = Auth::from_config(config.token.as_deref(), config.app.as_ref())?;
-        let http = outbound::client(
-            &ClientOptions::with_timeout(Duration::from_secs(30))
-                .ca_file(config.ca_file.as_deref())
-                .reach(Reach::for_base_url(&config.api_url)),
+        let http = outbound::tracker_client(
+            &config.api_url,
+            config.ca_file.as_deref(),
+            Duration::from_secs(30),
         )
         .map_err(|e| GithubError::Http(e.to_string()))?;
-        let per_minute = NonZeroU32::new(config.requests_per_minute)
-            .ok_or_else(|| GithubError::Config("requests_per_minute must be above 0".into()))?;
-        let burst = NonZeroU32::new(config.burst)
-            .ok_or_else(|| GithubError::Config("burst must be above 0".into()))?;
+        let gate = RateGate::from_config(config.requests_per_minute, config.burst)
+            .map_err(GithubError::Config)?;
         Ok(Self {
             instance: instance.into(),
             users: Directory::new(config.users.clone()),
@@ -67,7 +63,7 @@ impl GithubTracker {
             },
             auth,
             http,
-            gate: RateGate::per_minute(per_minute, burst),
+            gate,
             origins: Mutex::new(HashMap::new()),
             milestones: tokio::sync::Mutex::new(HashMap::new()),
             sync_author: tokio::sync::OnceCell::new(),

@@ -23,10 +23,8 @@ use async_trait::async_trait;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::time::Duration;
-use twinsync_connector_kit::outbound::{self, ClientOptions};
-use twinsync_connector_kit::target::Reach;
+use twinsync_connector_kit::outbound::{self};
 use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -105,16 +103,14 @@ pub fn updated_window(since_ms: i64, now_ms: i64) -> Option<String> {
 impl JiraTracker {
     pub fn new(instance: impl Into<String>, config: JiraConfig) -> Result<Self, JiraError> {
         config.check()?;
-        let http = outbound::client(
-            &ClientOptions::with_timeout(Duration::from_secs(60))
-                .ca_file(config.ca_file.as_deref())
-                .reach(Reach::for_base_url(&config.base_url)),
+        let http = outbound::tracker_client(
+            &config.base_url,
+            config.ca_file.as_deref(),
+            Duration::from_secs(60),
         )
         .map_err(|e| JiraError::Http(e.to_string()))?;
-        let per_minute = NonZeroU32::new(config.requests_per_minute)
-            .ok_or_else(|| JiraError::Config("requests_per_minute must be above 0".into()))?;
-        let burst = NonZeroU32::new(config.burst)
-            .ok_or_else(|| JiraError::Config("burst must be above 0".into()))?;
+        let gate = RateGate::from_config(config.requests_per_minute, config.burst)
+            .map_err(JiraError::Config)?;
         Ok(Self {
             instance: instance.into(),
             authorization: config.authorization(),
@@ -123,7 +119,7 @@ impl JiraTracker {
                 ..config
             },
             http,
-            gate: RateGate::per_minute(per_minute, burst),
+            gate,
             accounts: tokio::sync::Mutex::new(HashMap::new()),
             fields: tokio::sync::Mutex::new(None),
             initial_status: tokio::sync::Mutex::new(HashMap::new()),

@@ -7,8 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::Mutex;
-use twinsync_connector_kit::outbound::{self, ClientOptions, Download};
-use twinsync_connector_kit::target::Reach;
+use twinsync_connector_kit::outbound::{self, Download};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
 
@@ -70,10 +69,10 @@ impl RedmineTracker {
                 )));
             }
         }
-        let http = outbound::client(
-            &ClientOptions::with_timeout(Duration::from_secs(60))
-                .ca_file(config.ca_file.as_deref())
-                .reach(Reach::for_base_url(&config.base_url)),
+        let http = outbound::tracker_client(
+            &config.base_url,
+            config.ca_file.as_deref(),
+            Duration::from_secs(60),
         )
         .map_err(|e| RedmineError::Http(e.to_string()))?;
         Ok(Self {

@@ -19,10 +19,8 @@ use async_trait::async_trait;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::time::Duration;
-use twinsync_connector_kit::outbound::{self, ClientOptions};
-use twinsync_connector_kit::target::Reach;
+use twinsync_connector_kit::outbound::{self};
 use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
@@ -83,17 +81,18 @@ impl ServiceNowTracker {
     ) -> Result<Self, ServiceNowError> {
         config.base_url = config.base_url.trim_end_matches('/').to_string();
         config.check()?;
-        let http = outbound::client(
-            &ClientOptions::with_timeout(Duration::from_secs(60))
-                .ca_file(config.ca_file.as_deref())
-                .reach(Reach::for_base_url(&config.base_url)),
+        let http = outbound::tracker_client(
+            &config.base_url,
+            config.ca_file.as_deref(),
+            Duration::from_secs(60),
         )
         .map_err(|e| ServiceNowError::Http(e.to_string()))?;
-        let n = |v: u32| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
+        let gate = RateGate::from_config(config.requests_per_minute, config.burst)
+            .map_err(ServiceNowError::Config)?;
         Ok(Self {
             instance: instance.into(),
             auth: Auth::from_config(&config),
-            gate: RateGate::per_minute(n(config.requests_per_minute), n(config.burst)),
+            gate,
             config,
             http,
             choices: tokio::sync::Mutex::default(),

@@ -744,20 +744,21 @@ async fn the_connector_and_the_fake_follow_the_documented_examples() {
     }
 }
 
-/// `twinsync demo --pair servicenow-sandbox` as a test: incidents with comments and work
-/// notes reach the sandbox; a resolve there comes back with a close code and notes; a
-/// concurrent edit merges; through 429s, over HTTPS, with pushes; nothing duplicated.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_servicenow_sandbox_demo_converges_through_rate_limits() {
+/// Runs a ServiceNow demo pair with `items` incidents and checks that it converged with
+/// every incident twinned once.
+async fn converged_demo(
+    pair: twinsync_cli::demo::Pair,
+    items: usize,
+) -> twinsync_cli::demo::DemoReport {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
-        .with_env_filter("twinsync_node=info,twinsync_servicenow=warn")
+        .with_env_filter("twinsync_node=info,twinsync_servicenow=warn,twinsync_jira=warn")
         .try_init();
     let report = twinsync_cli::demo::servicenow::scenario(&twinsync_cli::demo::DemoArgs {
-        items: 12,
+        items,
         json: true,
         data_dir: None,
-        pair: twinsync_cli::demo::Pair::ServicenowSandbox,
+        pair,
     })
     .await
     .unwrap();
@@ -766,7 +767,16 @@ async fn the_servicenow_sandbox_demo_converges_through_rate_limits() {
         "{:#?} {:#?}",
         report.mismatches, report.steps
     );
-    assert_eq!((report.items_a_to_b, report.duplicates), (12, 0));
+    assert_eq!((report.items_a_to_b, report.duplicates), (items, 0));
+    report
+}
+
+/// `twinsync demo --pair servicenow-sandbox` as a test: incidents with comments and work
+/// notes reach the sandbox; a resolve there comes back with a close code and notes; a
+/// concurrent edit merges; through 429s, over HTTPS, with pushes; nothing duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_servicenow_sandbox_demo_converges_through_rate_limits() {
+    let report = converged_demo(twinsync_cli::demo::Pair::ServicenowSandbox, 12).await;
     // One comment per incident (work notes stay), one more on #2, one from the sandbox.
     assert_eq!(report.comments_synced, 14);
     let detail = |step: &str| {
@@ -791,24 +801,7 @@ async fn the_servicenow_sandbox_demo_converges_through_rate_limits() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_jira_servicenow_demo_converges() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("twinsync_node=info,twinsync_servicenow=warn,twinsync_jira=warn")
-        .try_init();
-    let report = twinsync_cli::demo::servicenow::scenario(&twinsync_cli::demo::DemoArgs {
-        items: 8,
-        json: true,
-        data_dir: None,
-        pair: twinsync_cli::demo::Pair::JiraServicenow,
-    })
-    .await
-    .unwrap();
-    assert!(
-        report.converged,
-        "{:#?} {:#?}",
-        report.mismatches, report.steps
-    );
-    assert_eq!((report.items_a_to_b, report.duplicates), (8, 0));
+    let report = converged_demo(twinsync_cli::demo::Pair::JiraServicenow, 8).await;
     assert_eq!(report.comments_synced, 10);
 }
 
@@ -817,20 +810,7 @@ async fn the_jira_servicenow_demo_converges() {
 /// ServiceNow, and a Task closed in Azure DevOps resolves its incident with a close code.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_ado_servicenow_demo_converges() {
-    let report = twinsync_cli::demo::servicenow::scenario(&twinsync_cli::demo::DemoArgs {
-        items: 8,
-        json: true,
-        data_dir: None,
-        pair: twinsync_cli::demo::Pair::AdoServicenow,
-    })
-    .await
-    .unwrap();
-    assert!(
-        report.converged,
-        "{:#?} {:#?}",
-        report.mismatches, report.steps
-    );
-    assert_eq!((report.items_a_to_b, report.duplicates), (8, 0));
+    let report = converged_demo(twinsync_cli::demo::Pair::AdoServicenow, 8).await;
     assert!(
         report.steps[2].detail.contains("close code \"Solved"),
         "{:#?}",

@@ -12,14 +12,16 @@ pub enum ConnectorKind {
     Redmine,
     Github,
     Jira,
+    Zendesk,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 4] = [
+    pub const ALL: [ConnectorKind; 5] = [
         ConnectorKind::Sandbox,
         ConnectorKind::Redmine,
         ConnectorKind::Github,
         ConnectorKind::Jira,
+        ConnectorKind::Zendesk,
     ];
 
     /// The name in configs, webhook paths and logs.
@@ -29,6 +31,7 @@ impl ConnectorKind {
             ConnectorKind::Redmine => "redmine",
             ConnectorKind::Github => "github",
             ConnectorKind::Jira => "jira",
+            ConnectorKind::Zendesk => "zendesk",
         }
     }
 
@@ -74,6 +77,13 @@ impl ConnectorKind {
                             c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c)
                         })),
                 "a Redmine project identifier, like ops",
+            ),
+            // A Zendesk group's name: any printable text of up to 100 characters.
+            ConnectorKind::Zendesk => (
+                !project.trim().is_empty()
+                    && project.chars().count() <= 100
+                    && !project.chars().any(char::is_control),
+                "a Zendesk group's name, like Support",
             ),
         };
         if fits {
@@ -147,6 +157,10 @@ mod tests {
             (Redmine, "Ops", false),
             (Redmine, "-ops", false),
             (Redmine, "", false),
+            (Zendesk, "Support", true),
+            (Zendesk, "Tier 2 / EMEA", true),
+            (Zendesk, " ", false),
+            (Zendesk, "a\nb", false),
         ];
         for (kind, project, ok) in table {
             let got = kind.check_project(project);

@@ -1,6 +1,6 @@
 //! Tracker servers that are not the product's connectors: the sandbox tracker's server
-//! (the built-in tracker of `twinsync up` and the demo), and fakes of GitHub and Jira
-//! Cloud that follow the vendors' real API contracts, for tests and the demo.
+//! (the built-in tracker of `twinsync up` and the demo), and fakes of GitHub, Jira
+//! Cloud and Zendesk that follow the vendors' real API contracts, for tests and the demo.
 //!
 //! They live apart from the connector crates so that a production build (a Lambda
 //! function) compiles none of them; only the CLI's wiring and the tests link this crate.
@@ -12,3 +12,4 @@ pub mod plumbing;
 pub mod ports;
 pub mod sandbox;
 pub mod server;
+pub mod zendesk;

@@ -19,6 +19,10 @@ pub const REDMINE_INCOMING: &str = include_str!("../defaults/redmine/incoming.rh
 pub const JIRA_OUTGOING: &str = include_str!("../defaults/jira/outgoing.rhai");
 pub const JIRA_INCOMING: &str = include_str!("../defaults/jira/incoming.rhai");
 
+/// Zendesk: statuses and priorities by meaning, attributed comments as internal notes.
+pub const ZENDESK_OUTGOING: &str = include_str!("../defaults/zendesk/outgoing.rhai");
+pub const ZENDESK_INCOMING: &str = include_str!("../defaults/zendesk/incoming.rhai");
+
 /// The default rules for a connector's side of a connection.
 pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
     match connector {
@@ -38,6 +42,12 @@ pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
             outgoing: REDMINE_OUTGOING.to_string(),
             incoming: REDMINE_INCOMING.to_string(),
             note: "default rules for Redmine".into(),
+            ..ConfigVersion::default()
+        },
+        ConnectorKind::Zendesk => ConfigVersion {
+            outgoing: ZENDESK_OUTGOING.to_string(),
+            incoming: ZENDESK_INCOMING.to_string(),
+            note: "default rules for Zendesk".into(),
             ..ConfigVersion::default()
         },
         ConnectorKind::Sandbox => version(),
@@ -87,6 +97,14 @@ fn pair_maps(local: ConnectorKind, remote: ConnectorKind) -> NodeHelperMaps {
             ("Closed", "Done"),
             ("Rejected", "Done"),
         ],
+        (Sandbox, Zendesk) => &[
+            ("new", "Open"),
+            ("open", "Open"),
+            ("pending", "In Progress"),
+            ("hold", "In Progress"),
+            ("solved", "Done"),
+            ("closed", "Done"),
+        ],
         _ => return NodeHelperMaps::default(),
     };
     // Priorities may have passed through the other tracker from a third one (a GitHub
@@ -101,6 +119,11 @@ fn pair_maps(local: ConnectorKind, remote: ConnectorKind) -> NodeHelperMaps {
         ("Critical", "Highest"),
         ("Blocker", "Highest"),
         ("Immediate", "Highest"),
+        // Zendesk's names are lower case.
+        ("low", "Low"),
+        ("normal", "Medium"),
+        ("high", "High"),
+        ("urgent", "Highest"),
     ];
     NodeHelperMaps {
         statuses: map(statuses),

@@ -19,3 +19,4 @@ mod rule_errors;
 mod scheduler;
 mod support;
 mod webhooks;
+mod zendesk;

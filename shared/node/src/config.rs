@@ -149,7 +149,7 @@ fn default_poll() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct InstanceSection {
     pub id: String,
-    /// Which kind of tracker: sandbox, redmine, github or jira.
+    /// Which kind of tracker: sandbox, redmine, github, jira or zendesk.
     pub connector: ConnectorKind,
     /// The tracker's base URL, or `sandbox:<id>` for a sandbox of this process.
     pub base_url: String,
@@ -174,6 +174,9 @@ pub struct InstanceSection {
     /// Jira Cloud: the project, the account and the budget.
     #[serde(default)]
     pub jira: Option<JiraSection>,
+    /// Zendesk Support: the default group, the account and the budgets.
+    #[serde(default)]
+    pub zendesk: Option<ZendeskSection>,
     /// PEM certificates trusted besides the platform's roots, for a tracker behind a
     /// private CA (self-hosted Redmine or Jira Data Center); relative to the config file.
     #[serde(default)]
@@ -197,6 +200,7 @@ impl Default for InstanceSection {
             register_webhook: true,
             github: None,
             jira: None,
+            zendesk: None,
             ca_file: None,
         }
     }
@@ -224,6 +228,26 @@ pub struct JiraSection {
     pub origin_field: Option<String>,
     #[serde(default)]
     pub origin_lookback_minutes: Option<u32>,
+}
+
+/// A Zendesk Support instance: the instance's `token` is the API token (with `email`)
+/// or, without `email`, an OAuth access token. `webhook_secret` is the webhook's signing
+/// secret; left empty, the node reads it when it registers the webhook at start.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZendeskSection {
+    /// The group (by name) new tickets go to when a connection names none.
+    #[serde(default)]
+    pub group: String,
+    pub email: Option<String>,
+    pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
+    /// The incremental export's own budget (Zendesk allows 10 a minute).
+    pub export_per_minute: Option<u32>,
+    pub attachment_max_bytes: Option<u64>,
+    /// Comments from the other side become public replies instead of internal notes.
+    #[serde(default)]
+    pub public_replies: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -521,6 +545,15 @@ impl ProcessConfig {
                         "a jira instance needs token (API token with [jira] email, or an OAuth token) and a [jira] table with project".into(),
                     ));
                 }
+                if inst.connector == ConnectorKind::Zendesk
+                    && (inst.zendesk.is_none() || inst.token.is_none())
+                {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}]"),
+                        &inst.id,
+                        "a zendesk instance needs token (API token with [zendesk] email, or an OAuth token) and a [zendesk] table".into(),
+                    ));
+                }
                 if let Some(problem) = webhook_problem(inst) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].webhook_secret"),
@@ -639,6 +672,11 @@ fn webhook_problem(inst: &InstanceSection) -> Option<&'static str> {
                  [jira] allow_unsigned = true to take unsigned deliveries as signals",
             )
         }
+        // Without a registration at start, nothing tells the node the signing secret.
+        ConnectorKind::Zendesk if inst.webhook_secret.is_empty() && !inst.register_webhook => Some(
+            "a zendesk instance that does not register its webhook needs webhook_secret \
+                 (the webhook's signing secret)",
+        ),
         _ => None,
     }
 }
@@ -843,7 +881,7 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
         let table = [
             (
                 GOOD.replace("connector = \"sandbox\"", "connector = \"jura\""),
-                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`",
+                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`, `zendesk`",
                 "line 12",
             ),
             (
@@ -942,6 +980,57 @@ email = "bot@example.com"
                 None,
             ),
             (format!("{JIRA}allow_unsigned = true\n"), None),
+        ];
+        for (text, error) in cases {
+            match (ProcessConfig::parse(&text, "node.toml"), error) {
+                (Ok(_), None) => {}
+                (Err(e), Some(says)) => assert!(e.to_string().contains(says), "{e}"),
+                (got, want) => panic!("{text}: {got:?}, wanted an error saying {want:?}"),
+            }
+        }
+    }
+
+    const ZENDESK: &str = r#"
+[[node]]
+id = "node-z"
+data_dir = "data/z"
+
+[[node.instance]]
+id = "zendesk"
+connector = "zendesk"
+base_url = "https://acme.zendesk.com"
+token = "api-token"
+[node.instance.zendesk]
+group = "Support"
+email = "bot@example.com"
+"#;
+
+    #[test]
+    fn zendesk_instances_need_a_table_and_a_secret_when_not_registering() {
+        let cases = [
+            (ZENDESK.to_string(), None),
+            (
+                ZENDESK.replace(
+                    "token = \"api-token\"",
+                    "token = \"api-token\"\nregister_webhook = false",
+                ),
+                Some("signing secret"),
+            ),
+            (
+                ZENDESK.replace(
+                    "token = \"api-token\"",
+                    "token = \"api-token\"\nregister_webhook = false\nwebhook_secret = \"s\"",
+                ),
+                None,
+            ),
+            (
+                ZENDESK.replace(
+                    "[node.instance.zendesk]\ngroup = \"Support\"\nemail = \"bot@example.com\"\n",
+                    "",
+                ),
+                Some("[zendesk] table"),
+            ),
+            (format!("{ZENDESK}grop = \"x\"\n"), Some("grop")),
         ];
         for (text, error) in cases {
             match (ProcessConfig::parse(&text, "node.toml"), error) {

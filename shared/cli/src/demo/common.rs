@@ -22,7 +22,8 @@ pub struct DemoArgs {
     pub data_dir: Option<PathBuf>,
     /// Which trackers: two sandboxes; a sandbox and a real Redmine (REDMINE_URL,
     /// REDMINE_API_KEY and REDMINE_ORIGIN_FIELD from `scripts/redmine-up`); or the fake
-    /// Jira Cloud and the fake GitHub, started in this process.
+    /// Jira Cloud and the fake GitHub, started in this process; or the fake Zendesk with
+    /// the fake Jira or a sandbox.
     #[arg(long, value_enum, default_value_t = Pair::SandboxSandbox)]
     pub pair: Pair,
 }
@@ -32,6 +33,10 @@ pub enum Pair {
     SandboxSandbox,
     RedmineSandbox,
     JiraGithub,
+    /// The fake Zendesk and the fake Jira, started in this process.
+    ZendeskJira,
+    /// The fake Zendesk and a sandbox.
+    ZendeskSandbox,
 }
 
 #[derive(Debug, Serialize)]

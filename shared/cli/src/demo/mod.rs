@@ -1,7 +1,8 @@
 //! `twinsync demo`: a real two-way sync between two trackers, shown step by step.
 //!
-//! Three pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
-//! ([`redmine`]), and the fake Jira and the fake GitHub ([`jira_github`]). Each pair is a
+//! Five pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
+//! ([`redmine`]), the fake Jira and the fake GitHub ([`jira_github`]), and the fake
+//! Zendesk with the fake Jira or a sandbox ([`zendesk`]). Each pair is a
 //! module of its own over [`common`]; this module only picks one and prints its report.
 
 mod common;
@@ -9,6 +10,7 @@ pub mod jira_github;
 pub mod redmine;
 mod runner;
 pub mod sandbox;
+pub mod zendesk;
 
 pub use common::{
     CONNECTION, DemoArgs, DemoReport, PROJECT_A, PROJECT_B, Pair, Step, create_item, item_body,
@@ -24,6 +26,8 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         Pair::SandboxSandbox => scenario(&args, &ProcessOptions::default()).await?,
         Pair::RedmineSandbox => redmine::scenario(&args).await?,
         Pair::JiraGithub => jira_github::scenario(&args).await?,
+        Pair::ZendeskJira => zendesk::scenario(&args, zendesk::Other::Jira).await?,
+        Pair::ZendeskSandbox => zendesk::scenario(&args, zendesk::Other::Sandbox).await?,
     };
     if args.json {
         println!(

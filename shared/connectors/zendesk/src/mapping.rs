@@ -100,7 +100,12 @@ pub fn comment(c: &Value, dir: &Directory) -> Option<Comment> {
         Some(_) => return None,
         None => None,
     };
-    let body = if c["public"].as_bool() == Some(false) && !body.starts_with(INTERNAL) {
+    // A person's internal note says so in the domain; a copy sync wrote keeps its text
+    // as it came (its visibility followed the config, not a person).
+    let body = if origin.is_none()
+        && c["public"].as_bool() == Some(false)
+        && !body.starts_with(INTERNAL)
+    {
         format!("{INTERNAL}{body}")
     } else {
         body
@@ -221,13 +226,10 @@ pub fn to_item(base_url: &str, ticket: &Value, comments: &[Value], dir: &Directo
     }
 }
 
-/// A domain comment's Markdown as Zendesk takes it: the text without the internal
-/// prefix, and whether it is public.
+/// Whether a domain comment becomes a public reply: never when it says it is an
+/// internal note (the text keeps saying so, so it reads back as it came).
 pub fn visibility(body: &str, public_by_default: bool) -> (&str, bool) {
-    match body.strip_prefix(INTERNAL) {
-        Some(rest) => (rest, false),
-        None => (body, public_by_default),
-    }
+    (body, public_by_default && !body.starts_with(INTERNAL))
 }
 
 #[cfg(test)]
@@ -244,7 +246,10 @@ mod tests {
         let desc = json!({"id": 2, "public": false, "html_body": "<p>New text</p>\n<p>[twinsync-description]</p>", "body": "New text\n\n[twinsync-description]"});
         assert_eq!(comment(&desc, &dir), None);
         assert_eq!(description(&json!({}), &[note.clone(), desc]), "New text");
-        assert_eq!(visibility("**Internal note:** x", true), ("x", false));
+        assert_eq!(
+            visibility("**Internal note:** x", true),
+            ("**Internal note:** x", false)
+        );
         assert_eq!(visibility("x", false), ("x", false));
         assert_eq!(visibility("x", true), ("x", true));
     }

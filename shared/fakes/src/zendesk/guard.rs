@@ -76,7 +76,8 @@ pub(super) async fn guard(
         let who = caller(&fake, request.headers()).unwrap_or_default();
         let fault = fake
             .traffic
-            .next_fault(fake.options.every_nth_429, || Fault::TooManyRequests(1));
+            .next_fault(fake.options.every_nth_429, || Fault::TooManyRequests(1))
+            .filter(|f| *f != Fault::Pass);
         let response = match fault {
             Some(Fault::AgentEdit) if !who.is_empty() => {
                 fake.agent_edit_at(request.uri().path());
@@ -93,6 +94,9 @@ pub(super) async fn guard(
             )
                 .into_response(),
             _ => {
+                if request.method() == axum::http::Method::PUT {
+                    fake.agent_edit_if_due(request.uri().path());
+                }
                 request.headers_mut().insert(
                     "x-fake-caller",
                     HeaderValue::from_str(&who).unwrap_or(HeaderValue::from_static("")),

@@ -93,6 +93,8 @@ pub struct Data {
     pub(super) change: u64,
     /// When the last incremental exports were asked for (their own limit).
     pub(super) exports: VecDeque<i64>,
+    /// Tickets an agent edits just before the next update of them reaches the fake.
+    pub(super) edit_before_update: Vec<u64>,
 }
 
 impl Data {
@@ -157,13 +159,32 @@ pub(super) fn fake(base: String, options: FakeOptions) -> Fake {
     Shared::new(base, options, data, traffic)
 }
 
+/// The ticket a path names (`/api/v2/tickets/{id}[.json]...`).
+fn ticket_in(path: &str) -> Option<u64> {
+    path.strip_prefix("/api/v2/tickets/")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|raw| raw.strip_suffix(".json").unwrap_or(raw).parse::<u64>().ok())
+}
+
 impl Fake {
+    /// The agent edit a test asked for, when this update is of its ticket.
+    pub(super) fn agent_edit_if_due(&self, path: &str) {
+        let Some(id) = ticket_in(path) else {
+            return;
+        };
+        let due = {
+            let mut data = self.lock();
+            let at = data.edit_before_update.iter().position(|t| *t == id);
+            at.map(|at| data.edit_before_update.remove(at)).is_some()
+        };
+        if due {
+            self.agent_edit_at(path);
+        }
+    }
+
     /// An agent's edit of the ticket `path` names, a second after its last change.
     pub(super) fn agent_edit_at(&self, path: &str) {
-        let id = path
-            .strip_prefix("/api/v2/tickets/")
-            .and_then(|rest| rest.split('/').next())
-            .and_then(|raw| raw.strip_suffix(".json").unwrap_or(raw).parse::<u64>().ok());
+        let id = ticket_in(path);
         let mut data = self.lock();
         if let Some(t) = id.and_then(|id| data.tickets.get_mut(&id)) {
             t.subject = format!("{} (edited by an agent)", t.subject);
@@ -246,6 +267,12 @@ impl FakeZendesk {
             t.subject = subject.into();
         }
         data.touch(id);
+    }
+
+    /// An agent edits ticket `id` (its subject) just before the next update of it
+    /// arrives: that update raced the agent, as concurrent edits do.
+    pub fn agent_edits_before_next_update(&self, id: u64) {
+        self.fake.lock().edit_before_update.push(id);
     }
 
     /// Makes a ticket's `updated_at` look `secs` older (so the next write is in a later

@@ -17,7 +17,7 @@ use twinsync_jira::adf;
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_local::quiet::wait_quiet;
 
-mod setup;
+pub(crate) mod setup;
 
 use setup::{BOT_EMAIL, BOT_LOGIN, DemoCa, PROJECT, Person, REPO, config};
 

@@ -16,10 +16,10 @@ use twinsync_node::config::{
 use twinsync_tls::Transport;
 use twinsync_tls::test_ca::TestCa;
 
-pub(super) const PROJECT: &str = "DEMO";
+pub(crate) const PROJECT: &str = "DEMO";
 pub(super) const REPO: &str = "acme/demo";
-pub(super) const BOT_EMAIL: &str = "twinsync-bot@example.com";
-pub(super) const BOT_JIRA_TOKEN: &str = "jira-bot-token";
+pub(crate) const BOT_EMAIL: &str = "twinsync-bot@example.com";
+pub(crate) const BOT_JIRA_TOKEN: &str = "jira-bot-token";
 pub(super) const BOT_GITHUB_TOKEN: &str = "ghp-twinsync-bot";
 pub(super) const BOT_LOGIN: &str = "twinsync-bot";
 
@@ -198,14 +198,14 @@ impl Person {
 
 /// The certificate authority the demo makes at start: the fakes serve HTTPS with
 /// certificates it signs, and the nodes and the people trust it through its file.
-pub(super) struct DemoCa {
+pub(crate) struct DemoCa {
     ca: TestCa,
     _dir: tempfile::TempDir,
-    pub(super) file: PathBuf,
+    pub(crate) file: PathBuf,
 }
 
 impl DemoCa {
-    pub(super) fn new() -> Result<Self, String> {
+    pub(crate) fn new() -> Result<Self, String> {
         let ca = TestCa::new("twinsync demo CA");
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let file = ca.write_ca(dir.path());
@@ -216,12 +216,12 @@ impl DemoCa {
         })
     }
 
-    fn server(&self) -> Transport {
+    pub(crate) fn server(&self) -> Transport {
         Transport::Tls(self.ca.loopback_server())
     }
 
     /// A client for the people of the demo, who trust the CA as the nodes do.
-    pub(super) fn client(&self) -> Result<reqwest::Client, String> {
+    pub(crate) fn client(&self) -> Result<reqwest::Client, String> {
         let cert = reqwest::Certificate::from_pem(self.ca.ca_pem().as_bytes())
             .map_err(|e| e.to_string())?;
         reqwest::Client::builder()
@@ -231,9 +231,10 @@ impl DemoCa {
     }
 }
 
-/// Starts the fake Jira and the fake GitHub over HTTPS with the bot's and the people's
-/// accounts. Every 40th request gets a 429, as real trackers under load do.
-pub(super) async fn start_fakes(ca: &DemoCa) -> Result<(FakeJira, FakeGithub), String> {
+/// Starts the fake Jira over HTTPS (a certificate from the demo's CA) with the bot's and
+/// the people's accounts (the people's API tokens are `jira-{login}`). Every 40th request
+/// gets a 429. The Zendesk–Jira demo starts it the same way.
+pub(crate) async fn start_jira(ca: &DemoCa) -> Result<FakeJira, String> {
     let mut accounts = vec![(BOT_EMAIL.to_string(), "twinsync bot".to_string())];
     accounts.extend(PEOPLE.iter().map(|(e, n)| (e.to_string(), n.to_string())));
     let mut api_tokens = vec![(BOT_JIRA_TOKEN.to_string(), BOT_EMAIL.to_string())];
@@ -258,6 +259,13 @@ pub(super) async fn start_fakes(ca: &DemoCa) -> Result<(FakeJira, FakeGithub), S
     )
     .await
     .map_err(|e| e.to_string())?;
+    Ok(jira_fake)
+}
+
+/// Starts the fake Jira and the fake GitHub over HTTPS with the bot's and the people's
+/// accounts. Every 40th request gets a 429, as real trackers under load do.
+pub(super) async fn start_fakes(ca: &DemoCa) -> Result<(FakeJira, FakeGithub), String> {
+    let jira_fake = start_jira(ca).await?;
     let mut tokens = vec![(BOT_GITHUB_TOKEN.to_string(), BOT_LOGIN.to_string())];
     tokens.extend(
         PEOPLE

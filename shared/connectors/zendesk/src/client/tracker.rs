@@ -183,11 +183,18 @@ impl Tracker for ZendeskTracker {
             .filter_map(|t| t.as_str().map(str::to_string))
             .collect();
         let mut t: Map<String, Value> = self.fields(update, &tags).await?;
+        // A description that reads the same (Markdown written another way) makes no note.
         if let Some(d) = &update.description {
-            t.insert(
-                "comment".into(),
-                self.comment_body(d, Some(&Marker::Description), false),
-            );
+            let comments = self
+                .list_all(&format!("/tickets/{key}/comments.json"), &[], "comments")
+                .await?;
+            let current = mapping::description(&ticket, &comments);
+            if crate::html::to_html(&current) != crate::html::to_html(d) {
+                t.insert(
+                    "comment".into(),
+                    self.comment_body(d, Some(&Marker::Description), false),
+                );
+            }
         }
         if !t.is_empty() {
             self.put_ticket(key, t, ticket["updated_at"].as_str())

@@ -58,8 +58,11 @@ fn id(v: &Value) -> Option<u64> {
 }
 
 /// A version that changes with every visible write: `updated_at` has one-second
-/// resolution, so a hash of the ticket's fields tells two writes in one second apart.
-pub fn version(ticket: &Value) -> u64 {
+/// resolution, so a hash of the ticket's fields and its comments' ids tells two writes in
+/// one second apart (a node must not take an agent's comment in the second of its own
+/// write for its own write). A listing has no comments: its versions differ from a
+/// read's, which costs a read, never a missed change.
+pub fn version(ticket: &Value, comments: &[Value]) -> u64 {
     let secs = (millis(ticket["updated_at"].as_str().unwrap_or("")) / 1000).max(0) as u64;
     let mut h = std::collections::hash_map::DefaultHasher::new();
     for f in [
@@ -77,7 +80,10 @@ pub fn version(ticket: &Value) -> u64 {
     ] {
         ticket[f].to_string().hash(&mut h);
     }
-    secs * 1000 + h.finish() % 1000
+    for c in comments {
+        c["id"].to_string().hash(&mut h);
+    }
+    secs * 1_000_000 + h.finish() % 1_000_000
 }
 
 /// The labels of a ticket: its tags but the connector's own.
@@ -217,7 +223,7 @@ pub fn to_item(base_url: &str, ticket: &Value, comments: &[Value], dir: &Directo
             .map(|a| attachment(&a))
             .collect(),
         custom_fields,
-        version: version(ticket),
+        version: version(ticket, comments),
         updated_ms,
         origin: ticket["external_id"]
             .as_str()
@@ -258,8 +264,10 @@ mod tests {
     fn versions_tell_same_second_writes_apart() {
         let a = json!({"updated_at": "2026-11-23T10:14:01Z", "status": "open"});
         let b = json!({"updated_at": "2026-11-23T10:14:01Z", "status": "pending"});
-        assert_ne!(version(&a), version(&b));
-        assert_eq!(version(&a) / 1000, 1_795_428_841);
+        assert_ne!(version(&a, &[]), version(&b, &[]));
+        assert_eq!(version(&a, &[]) / 1_000_000, 1_795_428_841);
+        // A comment in the same second is a new version too.
+        assert_ne!(version(&a, &[]), version(&a, &[json!({"id": 7})]));
         assert_eq!(timestamp(1_795_428_841_000), "2026-11-23T10:14:01Z");
     }
 }

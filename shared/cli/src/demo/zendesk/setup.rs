@@ -86,6 +86,7 @@ fn node(id: &str, instance: InstanceSection, connection: ConnectionSection) -> N
     }
 }
 
+/// `target` is the local tracker's project, where items from the other side are made.
 fn connection(instance: &str, remote: &str, target: &str, trigger: &str) -> ConnectionSection {
     ConnectionSection {
         id: CONNECTION.into(),
@@ -130,12 +131,17 @@ pub fn jira_config(zendesk_url: &str, jira_url: &str, ca_file: &Path) -> Process
             node(
                 "node-z",
                 zendesk_instance(zendesk_url, Some(ca_file)),
-                connection("zendesk", "node-j", PROJECT, "labels = sync"),
+                connection("zendesk", "node-j", GROUP, "labels = sync"),
             ),
             node(
                 "node-j",
                 jira,
-                connection("jira", "node-z", GROUP, "project = DEMO AND labels = sync"),
+                connection(
+                    "jira",
+                    "node-z",
+                    PROJECT,
+                    "project = DEMO AND labels = sync",
+                ),
             ),
         ],
     }
@@ -155,7 +161,8 @@ pub fn sandbox_config(zendesk_url: &str) -> ProcessConfig {
         sandbox: vec![SandboxSection {
             id: "s".into(),
             listen: "127.0.0.1:0".into(),
-            db: None,
+            // On disk, so a restart finds the sandbox's items again.
+            db: Some("sandbox-s.db".into()),
             token: None,
             projects: vec![ProjectSection {
                 key: SANDBOX_PROJECT.into(),
@@ -168,7 +175,7 @@ pub fn sandbox_config(zendesk_url: &str) -> ProcessConfig {
             node(
                 "node-z",
                 zendesk_instance(zendesk_url, None),
-                connection("zendesk", "node-s", SANDBOX_PROJECT, "labels = sync"),
+                connection("zendesk", "node-s", GROUP, "labels = sync"),
             ),
             node(
                 "node-s",
@@ -176,7 +183,7 @@ pub fn sandbox_config(zendesk_url: &str) -> ProcessConfig {
                 connection(
                     "sandbox",
                     "node-z",
-                    GROUP,
+                    SANDBOX_PROJECT,
                     "project = DEMO AND labels = sync",
                 ),
             ),

@@ -319,9 +319,21 @@ impl Tracker for ZendeskTracker {
         Ok(ItemPage { items, next })
     }
 
+    /// A node's start registers: a rate limit then is waited out a few times rather
+    /// than failing the start.
     async fn register_webhook(&self, url: &str) -> PortResult<bool> {
-        self.subscribe(url).await?;
-        Ok(true)
+        let mut tries = 0;
+        loop {
+            match self.subscribe(url).await {
+                Ok(()) => return Ok(true),
+                Err(PortError::RateLimited { retry_after_ms }) if tries < 5 => {
+                    tries += 1;
+                    let wait = retry_after_ms.min(10_000);
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     fn throttled_ms(&self) -> u64 {

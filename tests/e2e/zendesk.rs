@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use twinsync_core::{Attachment, Item, ItemUpdate, Named, User};
 use twinsync_fakes::zendesk::{FakeOptions, FakeZendesk, Fault};
-use twinsync_ports::{PortError, Tracker};
+use twinsync_ports::{PortError, SyncMark, Tracker};
 use twinsync_zendesk::{ZendeskConfig, ZendeskTracker};
 
 const EMAIL: &str = "bot@example.com";
@@ -772,6 +772,31 @@ async fn zendesk_and_a_sandbox_sync_through_limits_conflicts_and_a_restart() {
         let remote = twin.remote_key.clone();
         twins.push(remote.unwrap_or_else(|| panic!("{id} has no twin: {twin:?}")));
     }
+    // Each ticket shows it is synced, with its twin's link, in Zendesk's own idiom: a
+    // tag and the sync field (one write per change of state, not per change).
+    // Under this many 429s a mark may still be waiting out a limit in the background.
+    let first: u64 = ids[0].parse().unwrap();
+    crate::support::until("the sync mark", 30, async || {
+        let tagged = zd
+            .ticket(first)
+            .is_some_and(|(_, _, tags)| tags.contains(&"twinsync_synced".to_string()));
+        let linked = zd.field(first, "Twin").is_some_and(|v| {
+            v.as_str()
+                .is_some_and(|v| v.starts_with("synced: http") && v.contains(&twins[0]))
+        });
+        tagged && linked
+    })
+    .await;
+    let z0 = read(node_z.tracker("zendesk").unwrap().as_ref(), &ids[0]).await;
+    assert!(
+        !z0.custom_fields.contains_key("Twin"),
+        "the sync field is not synced"
+    );
+    assert!(
+        !z0.labels.iter().any(|l| l.starts_with("twinsync")),
+        "{:?}",
+        z0.labels
+    );
     let s0 = sandbox.get_item(&twins[0]).await.unwrap().unwrap();
     assert_eq!(s0.summary, "Burst 0");
     assert_eq!(s0.description, "Printer on **fire**");
@@ -950,4 +975,68 @@ async fn https_with_a_private_ca() {
         matches!(&err, PortError::Unavailable(m) if m.contains("certificate") || m.contains("issuer")),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn the_sync_state_shows_as_a_tag_and_in_the_sync_field() {
+    let fake = FakeZendesk::start(
+        "127.0.0.1:0",
+        FakeOptions {
+            custom_fields: vec!["Team".into(), "Twin".into()],
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    let zd = ZendeskTracker::new(
+        "zendesk",
+        ZendeskConfig {
+            sync_field: Some("Twin".into()),
+            ..config(&fake)
+        },
+    )
+    .unwrap();
+    let key = zd
+        .create_item("Support", &new_item("Marked"), "o:m")
+        .await
+        .unwrap()
+        .key;
+    let id: u64 = key.parse().unwrap();
+    let cases = [
+        (
+            SyncMark::Synced {
+                twin_url: "https://x.atlassian.net/browse/DEMO-1",
+            },
+            Some("twinsync_synced"),
+            "synced: https://x.atlassian.net/browse/DEMO-1",
+        ),
+        (
+            SyncMark::Error {
+                reason: "no transition to Blocked",
+            },
+            Some("twinsync_error"),
+            "error: no transition to Blocked",
+        ),
+        (SyncMark::Unlinked, None, "unlinked"),
+    ];
+    for (mark, tag, field) in cases {
+        zd.show_sync(&key, &mark).await.unwrap();
+        let (_, _, tags) = fake.ticket(id).unwrap();
+        let own: Vec<&str> = tags
+            .iter()
+            .map(String::as_str)
+            .filter(|t| *t == "twinsync_synced" || *t == "twinsync_error")
+            .collect();
+        assert_eq!(own, tag.into_iter().collect::<Vec<_>>(), "{mark:?}");
+        assert!(tags.contains(&"twinsync".to_string()) && tags.contains(&"sync".to_string()));
+        assert_eq!(fake.field(id, "Twin"), Some(json!(field)));
+    }
+    // The state is not part of the item: no label, no custom field.
+    let item = zd.get_item(&key).await.unwrap().unwrap();
+    assert_eq!(item.labels, ["sync", "two_words"]);
+    assert!(!item.custom_fields.contains_key("Twin"));
+    // A closed ticket cannot show it: an error that says why.
+    fake.close(id);
+    let err = zd.show_sync(&key, &SyncMark::Unlinked).await.unwrap_err();
+    assert!(err.to_string().contains("is closed"), "{err}");
 }

@@ -248,6 +248,9 @@ pub struct ZendeskSection {
     /// Comments from the other side become public replies instead of internal notes.
     #[serde(default)]
     pub public_replies: bool,
+    /// A text ticket field (by title) that shows the sync state and the twin's link.
+    #[serde(default)]
+    pub sync_field: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -20,6 +20,7 @@ pub mod operations;
 pub mod pause;
 pub mod peer;
 pub mod router;
+pub mod sync_mark;
 pub mod trackers;
 
 use std::collections::HashMap;

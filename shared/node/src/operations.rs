@@ -93,6 +93,7 @@ pub async fn unlink(node: &Node, connection_id: &str, local_key: &str) -> NodeRe
         format!("unlinked {local_key}"),
     )
     .await;
+    crate::sync_mark::show(node, &twin).await;
     Ok(twin)
 }
 

@@ -172,6 +172,7 @@ fn zendesk_tracker(
     config.webhook_secret = inst.webhook_secret.clone();
     config.ca_file = ca_file;
     config.public_replies = section.public_replies;
+    config.sync_field = section.sync_field.clone();
     if let Some(r) = section.requests_per_minute {
         config.requests_per_minute = r;
     }

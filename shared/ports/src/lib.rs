@@ -349,6 +349,26 @@ pub struct ItemPage {
     pub next: Option<String>,
 }
 
+/// What an item shows inside its tracker about its twin: in sync (with a link to the
+/// twin), in error (with the reason), or unlinked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncMark<'a> {
+    Synced { twin_url: &'a str },
+    Error { reason: &'a str },
+    Unlinked,
+}
+
+impl SyncMark<'_> {
+    /// The mark as one line, to tell whether it changed since it was last shown.
+    pub fn text(&self) -> String {
+        match self {
+            SyncMark::Synced { twin_url } => format!("synced: {twin_url}"),
+            SyncMark::Error { reason } => format!("error: {reason}"),
+            SyncMark::Unlinked => "unlinked".to_string(),
+        }
+    }
+}
+
 /// A tracker instance. Each connector implements it over the vendor's API.
 #[async_trait]
 pub trait Tracker: Send + Sync {
@@ -403,6 +423,12 @@ pub trait Tracker: Send + Sync {
     /// (ms since the epoch), or `None` when the tracker's webhooks do not expire.
     async fn refresh_webhook(&self, _url: &str, _now_ms: i64) -> PortResult<Option<i64>> {
         Ok(None)
+    }
+    /// Shows `mark` on item `key` in the tracker's own idiom (a field, tags, a remote
+    /// link), replacing what was shown before. The node calls it when a twin's state
+    /// changes; trackers with no place for it show nothing.
+    async fn show_sync(&self, _key: &str, _mark: &SyncMark<'_>) -> PortResult<()> {
+        Ok(())
     }
     /// Time spent waiting for the tracker's rate limits, for metrics; 0 where not counted.
     fn throttled_ms(&self) -> u64 {

@@ -40,6 +40,11 @@ pub struct ZendeskConfig {
     /// instead of internal notes. Off: nothing reaches a customer unless asked for.
     #[serde(default)]
     pub public_replies: bool,
+    /// A text ticket field (by title) that shows each ticket's sync state and a link to
+    /// its twin ("synced: URL", "error: reason", "unlinked"); an admin creates it. The
+    /// tags `twinsync_synced` and `twinsync_error` show the state either way.
+    #[serde(default)]
+    pub sync_field: Option<String>,
     /// PEM certificates trusted besides the platform's roots (a private CA).
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
@@ -80,6 +85,7 @@ impl std::fmt::Debug for ZendeskConfig {
             .field("export_per_minute", &self.export_per_minute)
             .field("attachment_max_bytes", &self.attachment_max_bytes)
             .field("public_replies", &self.public_replies)
+            .field("sync_field", &self.sync_field)
             .field("ca_file", &self.ca_file)
             .finish()
     }
@@ -101,6 +107,7 @@ impl ZendeskConfig {
             export_per_page: default_export_page(),
             attachment_max_bytes: default_attachment_max(),
             public_replies: false,
+            sync_field: None,
             ca_file: None,
         }
     }

@@ -237,6 +237,17 @@ impl FakeZendesk {
             .map(|t| (t.status.clone(), t.subject.clone(), t.tags.clone()))
     }
 
+    /// The value of a ticket's custom field, by title.
+    pub fn field(&self, id: u64, title: &str) -> Option<Value> {
+        let data = self.fake.lock();
+        let field = data
+            .fields
+            .iter()
+            .find(|(_, t)| t == title)
+            .map(|(f, _)| *f)?;
+        data.tickets.get(&id)?.custom.get(&field).cloned()
+    }
+
     /// A ticket's comments: plain body and whether public.
     pub fn comments(&self, id: u64) -> Vec<(String, bool)> {
         let data = self.fake.lock();

@@ -42,6 +42,7 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
                 };
                 node.event(&ack.connection_id, Some(&twin.id), kind, detail)
                     .await;
+                crate::sync_mark::show(node, &twin).await;
                 return Ok(());
             }
             // Our outgoing handler wrote the twin meanwhile: read it again.

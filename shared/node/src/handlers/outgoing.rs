@@ -287,5 +287,6 @@ pub(crate) async fn mark_error(node: &Node, mut twin: Twin, message: &str) -> No
     )
     .await;
     tracing::warn!(twin = %twin.id, error = %message, "twin in error");
+    crate::sync_mark::show(node, &twin).await;
     Ok(twin)
 }

@@ -16,6 +16,8 @@ use twinsync_tls::Transport;
 /// The group tickets live in.
 pub const GROUP: &str = "Support";
 pub const BOT_ZENDESK_TOKEN: &str = "zendesk-bot-token";
+/// The ticket field that shows each ticket's sync state and its twin's link.
+pub const SYNC_FIELD: &str = "Twin";
 /// The sandbox project of the Zendesk–sandbox pair.
 pub const SANDBOX_PROJECT: &str = "DEMO";
 
@@ -42,6 +44,7 @@ pub async fn start_zendesk(
             api_tokens,
             every_nth_429,
             export_per_minute: 10,
+            custom_fields: vec![SYNC_FIELD.into()],
             ..FakeOptions::default()
         },
         transport,
@@ -67,6 +70,7 @@ pub fn zendesk_instance(url: &str, ca_file: Option<&Path>) -> InstanceSection {
             burst: Some(1_000),
             // Webhooks bring the changes; the export (10 a minute) is the safety net.
             export_per_minute: Some(10),
+            sync_field: Some(SYNC_FIELD.into()),
             ..ZendeskSection::default()
         }),
         ..Default::default()

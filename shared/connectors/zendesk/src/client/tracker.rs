@@ -10,7 +10,9 @@ use serde_json::{Map, Value, json};
 use twinsync_connector_kit::now_ms;
 use twinsync_core::trigger::Filter;
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
-use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
+use twinsync_ports::{
+    ChangeSignal, ItemPage, PortError, PortResult, SyncMark, Tracker, WebhookError,
+};
 
 /// The incremental export returns nothing newer than a minute back reliably; a poll
 /// starts at least this far back and drops what it already saw.
@@ -18,7 +20,7 @@ const EXPORT_LAG_S: i64 = 60;
 
 impl ZendeskTracker {
     /// The ticket `key` with its users and groups sideloaded; `None` when it is gone.
-    async fn ticket(&self, key: &str) -> PortResult<Option<Value>> {
+    pub(super) async fn ticket(&self, key: &str) -> PortResult<Option<Value>> {
         if key.is_empty() || !key.chars().all(|c| c.is_ascii_digit()) {
             return Err(PortError::Rejected(format!(
                 "{key:?} is not a Zendesk ticket id"
@@ -39,6 +41,15 @@ impl ZendeskTracker {
             Err(PortError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The sync field is the connector's own: it is not a field to sync.
+    fn without_sync_field(&self, mut item: Item) -> Item {
+        if let Some(title) = &self.config.sync_field {
+            item.custom_fields
+                .retain(|name, _| !name.eq_ignore_ascii_case(title));
+        }
+        item
     }
 
     fn project_or_default<'a>(&'a self, project: &'a str) -> &'a str {
@@ -85,12 +96,8 @@ impl Tracker for ZendeskTracker {
             )
             .await?;
         let dir = self.directory().await?;
-        Ok(Some(mapping::to_item(
-            &self.config.base_url,
-            &ticket,
-            &comments,
-            &dir,
-        )))
+        let item = mapping::to_item(&self.config.base_url, &ticket, &comments, &dir);
+        Ok(Some(self.without_sync_field(item)))
     }
 
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
@@ -309,6 +316,7 @@ impl Tracker for ZendeskTracker {
             .flatten()
             .filter(|t| t["status"] != "deleted")
             .map(|t| mapping::to_item(&self.config.base_url, t, &[], &dir))
+            .map(|i| self.without_sync_field(i))
             .filter(|i| i.updated_ms >= since_s)
             .filter(|i| filter.as_ref().is_none_or(|f| f.matches(i)))
             .collect();
@@ -334,6 +342,12 @@ impl Tracker for ZendeskTracker {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// Tags `twinsync_synced` / `twinsync_error`, and the sync field with the twin's
+    /// link or the reason when one is configured.
+    async fn show_sync(&self, key: &str, mark: &SyncMark<'_>) -> PortResult<()> {
+        self.mark(key, mark).await
     }
 
     fn throttled_ms(&self) -> u64 {

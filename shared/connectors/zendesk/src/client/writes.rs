@@ -12,7 +12,11 @@ use crate::mapping::{self, OWN_TAG_PREFIX, TYPE_FIELD};
 use serde_json::{Map, Value, json};
 use twinsync_connector_kit::outbound::{self, Download};
 use twinsync_core::{Attachment, Comment, ItemUpdate};
-use twinsync_ports::{PortError, PortResult};
+use twinsync_ports::{PortError, PortResult, SyncMark};
+
+/// The tags that show a ticket's sync state.
+pub const SYNCED_TAG: &str = "twinsync_synced";
+pub const ERROR_TAG: &str = "twinsync_error";
 
 /// The message a change to a closed ticket fails with.
 pub fn closed_ticket(key: &str) -> PortError {
@@ -79,7 +83,11 @@ impl ZendeskTracker {
         }
         if let Some(custom) = &update.custom_fields {
             let mut list = Vec::new();
+            let own = self.config.sync_field.as_deref().unwrap_or("");
             for (name, value) in custom {
+                if name.eq_ignore_ascii_case(own) {
+                    continue;
+                }
                 if name == TYPE_FIELD {
                     t.insert("type".into(), value.clone());
                 } else {
@@ -212,5 +220,49 @@ impl ZendeskTracker {
             ),
             ..mapping::attachment(&uploaded["upload"]["attachment"])
         })
+    }
+
+    /// Shows `mark` on ticket `key`: the state as a tag, and the state with the twin's
+    /// link or the reason in the sync field when one is set. One safe update; a race
+    /// with an agent is read again and retried.
+    pub(super) async fn mark(&self, key: &str, mark: &SyncMark<'_>) -> PortResult<()> {
+        let field = match &self.config.sync_field {
+            Some(title) => Some(self.field_id(title).await?),
+            None => None,
+        };
+        let mut tries = 0;
+        loop {
+            let ticket = self
+                .ticket(key)
+                .await?
+                .ok_or_else(|| PortError::NotFound(format!("Zendesk ticket {key}")))?;
+            if ticket["status"] == "closed" {
+                return Err(closed_ticket(key));
+            }
+            let mut tags: Vec<String> = ticket["tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.as_str())
+                .filter(|t| *t != SYNCED_TAG && *t != ERROR_TAG)
+                .map(str::to_string)
+                .collect();
+            match mark {
+                SyncMark::Synced { .. } => tags.push(SYNCED_TAG.into()),
+                SyncMark::Error { .. } => tags.push(ERROR_TAG.into()),
+                SyncMark::Unlinked => {}
+            }
+            let mut t = Map::new();
+            t.insert("tags".into(), json!(tags));
+            if let Some(id) = field {
+                // Text fields hold at most a line of sense: the reason is cut short.
+                let text: String = mark.text().chars().take(250).collect();
+                t.insert("custom_fields".into(), json!([{ "id": id, "value": text }]));
+            }
+            match self.put_ticket(key, t, ticket["updated_at"].as_str()).await {
+                Err(PortError::Conflict(_)) if tries < 3 => tries += 1,
+                other => return other.map(|_| ()),
+            }
+        }
     }
 }

@@ -378,6 +378,8 @@ async fn the_incremental_export_pages_filters_and_keeps_its_own_limit() {
         "zendesk",
         ZendeskConfig {
             export_per_page: 2,
+            // One a second: the pages follow each other within the budget's wait.
+            export_per_minute: 60,
             ..config(&fake)
         },
     )
@@ -903,7 +905,9 @@ async fn zendesk_and_a_sandbox_sync_through_limits_conflicts_and_a_restart() {
 async fn the_zendesk_demos_converge_over_https_and_through_rate_limits() {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
-        .with_env_filter("twinsync_node=info,twinsync_zendesk=warn")
+        .with_env_filter(
+            "twinsync_node=debug,twinsync_zendesk=debug,twinsync_store=warn,twinsync_jira=debug",
+        )
         .try_init();
     for (pair, other) in [
         (

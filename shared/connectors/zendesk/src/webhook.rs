@@ -72,13 +72,22 @@ pub fn verify(
         .map(crate::mapping::millis)
         .filter(|ms| *ms > 0)
         .unwrap_or(at);
-    let delivery_id = header(headers, INVOCATION)
+    let invocation = header(headers, INVOCATION).ok();
+    let delivery_id = invocation
         .map(str::to_string)
-        .unwrap_or_else(|_| format!("zendesk:{ticket}:{updated}"));
+        .unwrap_or_else(|| format!("zendesk:{ticket}:{updated}"));
+    // The node deduplicates changes by item and version, and Zendesk's times have
+    // one-second resolution: two edits in one second would be one change. Each delivery
+    // (a retry keeps its invocation id) gets a version of its own within its second.
+    let within_second = invocation.map(|id| {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(id, &mut h);
+        std::hash::Hasher::finish(&h) % 1000
+    });
     Ok(vec![ChangeSignal {
         item_key: ticket,
         project: payload["group"].as_str().unwrap_or("").to_string(),
-        version: updated.max(0) as u64,
+        version: (updated.max(0) / 1000 * 1000) as u64 + within_second.unwrap_or(0),
         delivery_id,
     }])
 }
@@ -128,6 +137,23 @@ mod tests {
         assert_eq!(signals[0].item_key, "42");
         assert_eq!(signals[0].project, "Support");
         assert_eq!(signals[0].delivery_id, "inv-1");
+        // Two deliveries in one second are two changes; a retry of one is the same.
+        let other: Vec<(String, String)> = headers(&sig, AT)
+            .into_iter()
+            .map(|(k, v)| {
+                if k.ends_with("Invocation-Id") {
+                    (k, "inv-2".into())
+                } else {
+                    (k, v)
+                }
+            })
+            .collect();
+        let second = verify("s3cret", &other, body, NOW).map_err(|e| e.to_string());
+        let second = second.unwrap_or_default();
+        assert_ne!(second[0].version, signals[0].version);
+        assert_eq!(second[0].version / 1000, signals[0].version / 1000);
+        let again = verify("s3cret", &headers(&sig, AT), body, NOW).unwrap_or_default();
+        assert_eq!(again[0].version, signals[0].version);
         type Case<'a> = (&'a str, Vec<(String, String)>, &'a [u8], i64, &'a str);
         let cases: [Case; 6] = [
             ("other", headers(&sig, AT), body, NOW, "does not match"),

@@ -8,7 +8,7 @@
 pub mod setup;
 
 use super::common::{DemoArgs, DemoReport, PEOPLE, for_each_limited, full, twin_key};
-use super::jira_github::setup::{DemoCa, PROJECT, start_jira};
+use super::jira_github::setup::{DemoCa, start_jira};
 use super::runner::{self, Outcome, Runner};
 use serde_json::{Value, json};
 use setup::{GROUP, person_token, start_zendesk};
@@ -20,6 +20,7 @@ use twinsync_fakes::deliveries::Deliveries;
 use twinsync_fakes::zendesk::FakeZendesk;
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_local::quiet::wait_quiet;
+use twinsync_ports::Tracker;
 use twinsync_tls::Transport;
 
 /// The tracker on the other side of Zendesk.
@@ -89,6 +90,24 @@ impl Agent {
     }
 }
 
+/// A write to the other tracker, its 429s waited out as the nodes do.
+async fn waiting<T, F, Fut>(write: F) -> Result<T, String>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = twinsync_ports::PortResult<T>>,
+{
+    for _ in 0..20 {
+        match write().await {
+            Ok(v) => return Ok(v),
+            Err(e) => match e.retry_after_ms() {
+                Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                None => return Err(e.to_string()),
+            },
+        }
+    }
+    Err("still rate limited after 20 tries".into())
+}
+
 /// Zendesk's status for the other side's under the default rules, by meaning.
 fn finished(status: &str) -> bool {
     matches!(
@@ -117,10 +136,6 @@ pub async fn scenario(args: &DemoArgs, other: Other) -> Result<DemoReport, Strin
     let mut webhooks = process.webhooks();
     webhooks.push(zendesk_fake.webhooks());
     webhooks.extend(jira_fake.as_ref().map(|j| j.webhooks()));
-    let other_count = || match (&jira_fake, other) {
-        (Some(j), Other::Jira) => Some(j.issue_count(PROJECT)),
-        _ => None,
-    };
     let result = steps(
         &process,
         &zendesk_fake,
@@ -130,13 +145,7 @@ pub async fn scenario(args: &DemoArgs, other: Other) -> Result<DemoReport, Strin
         other,
         Runner::new(started),
     )
-    .await
-    .map(|(mut report, count_other)| {
-        if let Some(n) = other_count() {
-            report.duplicates += n.saturating_sub(count_other);
-        }
-        report
-    });
+    .await;
     process.stop().await;
     result
 }
@@ -149,7 +158,7 @@ async fn steps(
     args: &DemoArgs,
     other: Other,
     mut run: Runner,
-) -> Result<(DemoReport, usize), String> {
+) -> Result<DemoReport, String> {
     let other_node = if other == Other::Jira {
         "node-j"
     } else {
@@ -223,7 +232,6 @@ async fn steps(
                 .ok_or("Zendesk gave no id")?
                 .to_string();
             agent.comment(&id, &format!("Customer **Acme** is affected (#{i})."), true).await?;
-            agent.comment(&id, "Looks like the gateway timeout.", false).await?;
             Ok(id)
         }
     })
@@ -231,7 +239,24 @@ async fn steps(
     run.settle(settle()).await;
     run.record(
         "create in Zendesk",
-        format!("{n} tickets, each with a public reply and an internal note, created by agents in Zendesk"),
+        format!("{n} tickets, each with a public reply, created by agents in Zendesk"),
+    );
+    // Then an internal note on each, once the twins exist.
+    for_each_limited(n, 4, |i| {
+        let agent = agents[i % agents.len()].clone();
+        let id = keys[i].clone();
+        async move {
+            agent
+                .comment(&id, "Looks like the gateway timeout.", false)
+                .await?;
+            Ok(id)
+        }
+    })
+    .await?;
+    run.settle(settle()).await;
+    run.record(
+        "internal notes",
+        format!("an internal note on each of the {n} tickets"),
     );
 
     // 2. An agent solves a ticket; someone comments on another's twin.
@@ -243,10 +268,7 @@ async fn steps(
         )
         .await?;
     let o1 = twin_key(&node_z, &keys[1]).await?;
-    other_tracker
-        .add_comment(&o1, "Reproduced on *staging*.", None, None)
-        .await
-        .map_err(|e| e.to_string())?;
+    waiting(|| other_tracker.add_comment(&o1, "Reproduced on *staging*.", None, None)).await?;
     run.settle(settle()).await;
     let o0 = full(other_tracker.as_ref(), &twin_key(&node_z, &keys[0]).await?).await?;
     let z1 = full(zendesk.as_ref(), &keys[1]).await?;
@@ -274,10 +296,10 @@ async fn steps(
         priority: Some("Highest".into()),
         ..ItemUpdate::default()
     };
-    let priority = other_tracker.update_item(&o2, &highest);
+    let priority = waiting(|| other_tracker.update_item(&o2, &highest));
     let (rs, rp) = tokio::join!(subject, priority);
     rs?;
-    rp.map_err(|e| e.to_string())?;
+    rp?;
     run.settle(settle()).await;
     let (z2, t2) = (
         full(zendesk.as_ref(), &keys[2]).await?,
@@ -317,11 +339,15 @@ async fn steps(
     for e in zd_fake.external_ids().into_iter().flatten() {
         *by_origin.entry(e).or_default() += 1;
     }
+    let other_items = count_items(other_tracker.as_ref()).await?;
+    // Every ticket has one twin: more items on the other side, or more tickets, or two
+    // tickets with one origin, are duplicates.
     let duplicates = by_origin
         .values()
         .map(|c| c.saturating_sub(1))
         .sum::<usize>()
-        + tickets.saturating_sub(n);
+        + tickets.saturating_sub(n)
+        + other_items.saturating_sub(n);
     let throttled = zd_fake
         .exchanges()
         .iter()
@@ -330,22 +356,33 @@ async fn steps(
     run.record(
         "compare",
         format!(
-            "{n} pairs compared field by field: {} mismatches; {tickets} Zendesk tickets, {duplicates} duplicates on Zendesk; {throttled} 429s from Zendesk; {} webhook deliveries from Zendesk",
+            "{n} pairs compared field by field: {} mismatches; {tickets} Zendesk tickets, {other_items} items on the other side, {duplicates} duplicates; {throttled} 429s from Zendesk; {} webhook deliveries from Zendesk",
             mismatches.len(),
             zd_fake.deliveries().len(),
         ),
     );
-    Ok((
-        run.report(Outcome {
-            items: n,
-            items_a_to_b: twins,
-            comments_synced,
-            duplicates,
-            mismatches,
-            ..Outcome::default()
-        }),
-        n,
-    ))
+    Ok(run.report(Outcome {
+        items: n,
+        items_a_to_b: twins,
+        comments_synced,
+        duplicates,
+        mismatches,
+        ..Outcome::default()
+    }))
+}
+
+/// Every item of the other side's project, its 429s waited out.
+async fn count_items(tracker: &dyn Tracker) -> Result<usize, String> {
+    let mut count = 0;
+    let mut page = None;
+    loop {
+        let p = waiting(|| tracker.search_updated("", 0, page.clone())).await?;
+        count += p.items.len();
+        match p.next {
+            Some(next) => page = Some(next),
+            None => return Ok(count),
+        }
+    }
 }
 
 /// A ticket and its twin agree under the default rules.
@@ -384,10 +421,18 @@ fn compare(z: &Item, o: &Item, mismatches: &mut Vec<String>) {
         ));
     }
     if z.comments.len() != o.comments.len() {
+        let bodies = |i: &Item| -> Vec<String> {
+            i.comments
+                .iter()
+                .map(|c| c.body.chars().take(40).collect())
+                .collect()
+        };
         mismatches.push(format!(
-            "{pair}: {} comments vs {}",
+            "{pair}: {} comments vs {}: {:?} vs {:?}",
             z.comments.len(),
-            o.comments.len()
+            o.comments.len(),
+            bodies(z),
+            bodies(o)
         ));
     }
 }

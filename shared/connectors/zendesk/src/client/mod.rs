@@ -125,7 +125,9 @@ impl ZendeskTracker {
             },
             http,
             gate,
-            export_gate: RateGate::per_minute(export, export),
+            // No burst: Zendesk counts the export's limit over any minute, so the
+            // requests are spread evenly over it.
+            export_gate: RateGate::per_minute(export, NonZeroU32::MIN),
             directory: tokio::sync::Mutex::new(Directory::default()),
             loaded: std::sync::atomic::AtomicBool::new(false),
             emails: tokio::sync::Mutex::new(std::collections::HashMap::new()),

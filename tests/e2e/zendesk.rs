@@ -498,6 +498,22 @@ async fn rate_limits_become_waits_and_auth_is_checked() {
     assert_eq!(fake.exchanges().len(), seen);
     assert!(zd.throttled_ms() >= 3_000);
 
+    // An answer that says the window is used up holds the next requests until it resets.
+    let limited = tracker(&fake);
+    fake.inject([Fault::WindowExhausted(2)]);
+    assert_eq!(limited.has_project("Support").await.unwrap(), Some(true));
+    let seen = fake.exchanges().len();
+    match limited.get_item(&key).await {
+        Err(PortError::RateLimited { retry_after_ms }) => {
+            assert!(
+                (1_000..=2_000).contains(&retry_after_ms),
+                "{retry_after_ms}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fake.exchanges().len(), seen, "held back, not sent");
+
     // OAuth bearer tokens work; a wrong API token is refused for good.
     let oauth = ZendeskTracker::new(
         "zendesk",

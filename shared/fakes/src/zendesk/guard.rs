@@ -87,6 +87,19 @@ pub(super) async fn guard(
                 );
                 next.run(request).await
             }
+            Some(Fault::WindowExhausted(reset)) if !who.is_empty() => {
+                request.headers_mut().insert(
+                    "x-fake-caller",
+                    HeaderValue::from_str(&who).unwrap_or(HeaderValue::from_static("")),
+                );
+                let mut r = next.run(request).await;
+                let h = r.headers_mut();
+                h.insert("x-rate-limit", HeaderValue::from(700));
+                h.insert("x-rate-limit-remaining", HeaderValue::from(0));
+                h.insert("ratelimit-remaining", HeaderValue::from(0));
+                h.insert("ratelimit-reset", HeaderValue::from(reset));
+                r
+            }
             Some(fault) => fault_answer(fault),
             None if who.is_empty() => (
                 StatusCode::UNAUTHORIZED,
@@ -125,7 +138,7 @@ pub(super) fn fault_answer(fault: Fault) -> Response {
             r
         }
         // Pass and AgentEdit let the request through; the guard never asks for them here.
-        Fault::Unavailable | Fault::Pass | Fault::AgentEdit => error(
+        Fault::Unavailable | Fault::Pass | Fault::AgentEdit | Fault::WindowExhausted(_) => error(
             StatusCode::SERVICE_UNAVAILABLE,
             "ServiceUnavailable",
             "Service Unavailable",

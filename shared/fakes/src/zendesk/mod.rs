@@ -62,6 +62,10 @@ pub enum Fault {
     Unavailable,
     /// No fault: the request passes (to aim a later fault at a later request).
     Pass,
+    /// The request passes, and its answer says the window is used up
+    /// (`ratelimit-remaining: 0`, `ratelimit-reset` seconds), as Zendesk's last
+    /// request of a minute does.
+    WindowExhausted(u64),
     /// An agent edits the ticket the request names (its subject, a second later) just
     /// before the request reaches it: a concurrent edit, for safe updates.
     AgentEdit,

@@ -23,3 +23,4 @@ mod scheduler;
 mod servicenow;
 mod support;
 mod webhooks;
+mod zendesk;

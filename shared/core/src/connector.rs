@@ -16,16 +16,19 @@ pub enum ConnectorKind {
     Ado,
     /// ServiceNow: incidents or another task table.
     ServiceNow,
+    /// Zendesk Support tickets.
+    Zendesk,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 6] = [
+    pub const ALL: [ConnectorKind; 7] = [
         ConnectorKind::Sandbox,
         ConnectorKind::Redmine,
         ConnectorKind::Github,
         ConnectorKind::Jira,
         ConnectorKind::Ado,
         ConnectorKind::ServiceNow,
+        ConnectorKind::Zendesk,
     ];
 
     /// The name in configs, webhook paths and logs.
@@ -37,6 +40,7 @@ impl ConnectorKind {
             ConnectorKind::Jira => "jira",
             ConnectorKind::Ado => "ado",
             ConnectorKind::ServiceNow => "servicenow",
+            ConnectorKind::Zendesk => "zendesk",
         }
     }
 
@@ -102,6 +106,13 @@ impl ConnectorKind {
                         c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
                     }),
                 "a ServiceNow table name, like incident",
+            ),
+            // A Zendesk group's name: any printable text of up to 100 characters.
+            ConnectorKind::Zendesk => (
+                !project.trim().is_empty()
+                    && project.chars().count() <= 100
+                    && !project.chars().any(char::is_control),
+                "a Zendesk group's name, like Support",
             ),
         };
         if fits {
@@ -188,6 +199,10 @@ mod tests {
             (ServiceNow, "Incident", false),
             (ServiceNow, "_incident", false),
             (ServiceNow, "inc ident", false),
+            (Zendesk, "Support", true),
+            (Zendesk, "Tier 2 / EMEA", true),
+            (Zendesk, " ", false),
+            (Zendesk, "a\nb", false),
         ];
         for (kind, project, ok) in table {
             let got = kind.check_project(project);

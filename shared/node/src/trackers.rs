@@ -58,6 +58,8 @@ pub fn tracker_for(
         ConnectorKind::Ado => Arc::new(ado_tracker(inst, base_url, ca_file)?),
         #[cfg(feature = "servicenow")]
         ConnectorKind::ServiceNow => Arc::new(servicenow_tracker(inst, base_url, ca_file)?),
+        #[cfg(feature = "zendesk")]
+        ConnectorKind::Zendesk => Arc::new(zendesk_tracker(inst, base_url, ca_file)?),
         #[allow(unreachable_patterns)]
         other => {
             return Err(NodeError::config(format!(
@@ -250,4 +252,40 @@ fn servicenow_tracker(
         config.close_notes = c.clone();
     }
     twinsync_servicenow::ServiceNowTracker::new(inst.id.clone(), config).map_err(NodeError::config)
+}
+
+#[cfg(feature = "zendesk")]
+fn zendesk_tracker(
+    inst: &InstanceSection,
+    base_url: String,
+    ca_file: Option<std::path::PathBuf>,
+) -> NodeResult<twinsync_zendesk::ZendeskTracker> {
+    let section = inst
+        .zendesk
+        .as_ref()
+        .ok_or_else(|| NodeError::config(format!("instance {}: no [zendesk] table", inst.id)))?;
+    let token = inst.token.clone().unwrap_or_default();
+    let mut config = match &section.email {
+        Some(email) => {
+            twinsync_zendesk::ZendeskConfig::api_token(&base_url, &section.group, email, &token)
+        }
+        None => twinsync_zendesk::ZendeskConfig::oauth(&base_url, &section.group, &token),
+    };
+    config.webhook_secret = inst.webhook_secret.clone();
+    config.ca_file = ca_file;
+    config.public_replies = section.public_replies;
+    config.sync_field = section.sync_field.clone();
+    if let Some(r) = section.requests_per_minute {
+        config.requests_per_minute = r;
+    }
+    if let Some(b) = section.burst {
+        config.burst = b;
+    }
+    if let Some(e) = section.export_per_minute {
+        config.export_per_minute = e;
+    }
+    if let Some(m) = section.attachment_max_bytes {
+        config.attachment_max_bytes = m;
+    }
+    twinsync_zendesk::ZendeskTracker::new(inst.id.clone(), config).map_err(NodeError::config)
 }

@@ -26,6 +26,9 @@ pub const ADO_INCOMING: &str = include_str!("../defaults/ado/incoming.rhai");
 /// comments.
 pub const SERVICENOW_OUTGOING: &str = include_str!("../defaults/servicenow/outgoing.rhai");
 pub const SERVICENOW_INCOMING: &str = include_str!("../defaults/servicenow/incoming.rhai");
+/// Zendesk: statuses and priorities by meaning, attributed comments as internal notes.
+pub const ZENDESK_OUTGOING: &str = include_str!("../defaults/zendesk/outgoing.rhai");
+pub const ZENDESK_INCOMING: &str = include_str!("../defaults/zendesk/incoming.rhai");
 
 /// The default rules for a connector's side of a connection.
 pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
@@ -58,6 +61,12 @@ pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
             outgoing: SERVICENOW_OUTGOING.to_string(),
             incoming: SERVICENOW_INCOMING.to_string(),
             note: "default rules for ServiceNow".into(),
+            ..ConfigVersion::default()
+        },
+        ConnectorKind::Zendesk => ConfigVersion {
+            outgoing: ZENDESK_OUTGOING.to_string(),
+            incoming: ZENDESK_INCOMING.to_string(),
+            note: "default rules for Zendesk".into(),
             ..ConfigVersion::default()
         },
         ConnectorKind::Sandbox => version(),
@@ -125,6 +134,14 @@ fn pair_maps(local: ConnectorKind, remote: ConnectorKind) -> NodeHelperMaps {
             ("Closed", "Done"),
             ("Rejected", "Done"),
         ],
+        (Sandbox, Zendesk) => &[
+            ("new", "Open"),
+            ("open", "Open"),
+            ("pending", "In Progress"),
+            ("hold", "In Progress"),
+            ("solved", "Done"),
+            ("closed", "Done"),
+        ],
         _ => return NodeHelperMaps::default(),
     };
     // Priorities may have passed through the other tracker from a third one (a GitHub
@@ -141,6 +158,11 @@ fn pair_maps(local: ConnectorKind, remote: ConnectorKind) -> NodeHelperMaps {
         ("Immediate", "Highest"),
         ("Moderate", "Medium"),
         ("Planning", "Low"),
+        // Zendesk's names are lower case.
+        ("low", "Low"),
+        ("normal", "Medium"),
+        ("high", "High"),
+        ("urgent", "Highest"),
     ];
     NodeHelperMaps {
         statuses: map(statuses),

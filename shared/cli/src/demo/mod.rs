@@ -1,9 +1,10 @@
 //! `twinsync demo`: a real two-way sync between two trackers, shown step by step.
 //!
-//! Six pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
+//! Eight pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
 //! ([`redmine`]), the fake Jira and the fake GitHub ([`jira_github`]), the fake Azure
-//! DevOps and a sandbox ([`ado`]), and the fake ServiceNow with a sandbox or with the fake
-//! Jira ([`servicenow`]). Each pair is a
+//! DevOps and a sandbox ([`ado`]), the fake ServiceNow with a sandbox, the fake Jira or
+//! the fake Azure DevOps ([`servicenow`]), and the fake Zendesk with the fake Jira or a
+//! sandbox ([`zendesk`]). Each pair is a
 //! module of its own over [`common`]; this module only picks one and prints its report.
 
 pub mod ado;
@@ -14,6 +15,7 @@ pub mod redmine;
 mod runner;
 pub mod sandbox;
 pub mod servicenow;
+pub mod zendesk;
 
 pub use common::{
     CONNECTION, DemoArgs, DemoReport, PROJECT_A, PROJECT_B, Pair, Step, create_item, item_body,
@@ -33,6 +35,8 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         Pair::ServicenowSandbox | Pair::JiraServicenow | Pair::AdoServicenow => {
             servicenow::scenario(&args).await?
         }
+        Pair::ZendeskJira => zendesk::scenario(&args, zendesk::Other::Jira).await?,
+        Pair::ZendeskSandbox => zendesk::scenario(&args, zendesk::Other::Sandbox).await?,
     };
     if args.json {
         println!(

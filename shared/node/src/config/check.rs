@@ -160,6 +160,15 @@ impl ProcessConfig {
                         "a servicenow instance needs a [servicenow] table with username (and token, its password) or oauth_client_id".into(),
                     ));
                 }
+                if inst.connector == ConnectorKind::Zendesk
+                    && (inst.zendesk.is_none() || inst.token.is_none())
+                {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}]"),
+                        &inst.id,
+                        "a zendesk instance needs token (API token with [zendesk] email, or an OAuth token) and a [zendesk] table".into(),
+                    ));
+                }
                 if let Some(problem) = webhook_problem(inst) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].webhook_secret"),
@@ -281,6 +290,11 @@ fn webhook_problem(inst: &InstanceSection) -> Option<&'static str> {
         // Azure DevOps signs nothing: without a secret any delivery would be taken.
         ConnectorKind::Ado if inst.webhook_secret.len() < 16 && inst.register_webhook => Some(
             "an ado instance that registers service hooks needs a webhook_secret of at least 16 bytes: Azure DevOps signs nothing, the subscription sends it",
+        ),
+        // Without a registration at start, nothing tells the node the signing secret.
+        ConnectorKind::Zendesk if inst.webhook_secret.is_empty() && !inst.register_webhook => Some(
+            "a zendesk instance that does not register its webhook needs webhook_secret \
+                 (the webhook's signing secret)",
         ),
         _ => None,
     }

@@ -8,7 +8,9 @@ mod check;
 mod trackers;
 
 pub use check::{HttpPublicUrl, check_public_url};
-pub use trackers::{AdoSection, GithubAppSection, GithubSection, JiraSection, ServiceNowSection};
+pub use trackers::{
+    AdoSection, GithubAppSection, GithubSection, JiraSection, ServiceNowSection, ZendeskSection,
+};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -155,7 +157,7 @@ fn default_poll() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct InstanceSection {
     pub id: String,
-    /// Which kind of tracker: sandbox, redmine, github, jira, ado or servicenow.
+    /// Which kind of tracker: sandbox, redmine, github, jira, ado, servicenow or zendesk.
     pub connector: ConnectorKind,
     /// The tracker's base URL, or `sandbox:<id>` for a sandbox of this process.
     pub base_url: String,
@@ -186,6 +188,9 @@ pub struct InstanceSection {
     /// ServiceNow: the table, the integration user or OAuth client, the budget.
     #[serde(default)]
     pub servicenow: Option<ServiceNowSection>,
+    /// Zendesk Support: the default group, the account and the budgets.
+    #[serde(default)]
+    pub zendesk: Option<ZendeskSection>,
     /// PEM certificates trusted besides the platform's roots, for a tracker behind a
     /// private CA (self-hosted Redmine or Jira Data Center); relative to the config file.
     #[serde(default)]
@@ -211,6 +216,7 @@ impl Default for InstanceSection {
             jira: None,
             ado: None,
             servicenow: None,
+            zendesk: None,
             ca_file: None,
         }
     }
@@ -551,7 +557,7 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
         let table = [
             (
                 GOOD.replace("connector = \"sandbox\"", "connector = \"jura\""),
-                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`, `ado`, `servicenow`",
+                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`, `ado`, `servicenow`, `zendesk`",
                 "line 12",
             ),
             (
@@ -702,6 +708,57 @@ project = "Fabrikam Fiber"
                 format!("{ADO}projct = \"x\"\n"),
                 Some("unknown field `projct`"),
             ),
+        ];
+        for (text, error) in cases {
+            match (ProcessConfig::parse(&text, "node.toml"), error) {
+                (Ok(_), None) => {}
+                (Err(e), Some(says)) => assert!(e.to_string().contains(says), "{e}"),
+                (got, want) => panic!("{text}: {got:?}, wanted an error saying {want:?}"),
+            }
+        }
+    }
+
+    const ZENDESK: &str = r#"
+[[node]]
+id = "node-z"
+data_dir = "data/z"
+
+[[node.instance]]
+id = "zendesk"
+connector = "zendesk"
+base_url = "https://acme.zendesk.com"
+token = "api-token"
+[node.instance.zendesk]
+group = "Support"
+email = "bot@example.com"
+"#;
+
+    #[test]
+    fn zendesk_instances_need_a_table_and_a_secret_when_not_registering() {
+        let cases = [
+            (ZENDESK.to_string(), None),
+            (
+                ZENDESK.replace(
+                    "token = \"api-token\"",
+                    "token = \"api-token\"\nregister_webhook = false",
+                ),
+                Some("signing secret"),
+            ),
+            (
+                ZENDESK.replace(
+                    "token = \"api-token\"",
+                    "token = \"api-token\"\nregister_webhook = false\nwebhook_secret = \"s\"",
+                ),
+                None,
+            ),
+            (
+                ZENDESK.replace(
+                    "[node.instance.zendesk]\ngroup = \"Support\"\nemail = \"bot@example.com\"\n",
+                    "",
+                ),
+                Some("[zendesk] table"),
+            ),
+            (format!("{ZENDESK}grop = \"x\"\n"), Some("grop")),
         ];
         for (text, error) in cases {
             match (ProcessConfig::parse(&text, "node.toml"), error) {

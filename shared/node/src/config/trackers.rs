@@ -111,3 +111,26 @@ pub struct GithubAppSection {
     /// The app's private key (PEM), relative to the config file.
     pub private_key_file: PathBuf,
 }
+
+/// A Zendesk Support instance: the instance's `token` is the API token (with `email`)
+/// or, without `email`, an OAuth access token. `webhook_secret` is the webhook's signing
+/// secret; left empty, the node reads it when it registers the webhook at start.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZendeskSection {
+    /// The group (by name) new tickets go to when a connection names none.
+    #[serde(default)]
+    pub group: String,
+    pub email: Option<String>,
+    pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
+    /// The incremental export's own budget (Zendesk allows 10 a minute).
+    pub export_per_minute: Option<u32>,
+    pub attachment_max_bytes: Option<u64>,
+    /// Comments from the other side become public replies instead of internal notes.
+    #[serde(default)]
+    pub public_replies: bool,
+    /// A text ticket field (by title) that shows the sync state and the twin's link.
+    #[serde(default)]
+    pub sync_field: Option<String>,
+}

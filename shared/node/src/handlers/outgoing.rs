@@ -287,5 +287,16 @@ pub(crate) async fn mark_error(node: &Node, mut twin: Twin, message: &str) -> No
     )
     .await;
     tracing::warn!(twin = %twin.id, error = %message, "twin in error");
+    if let (Some(key), Ok(connection)) = (
+        twin.local_key.as_deref(),
+        node.connection(&twin.connection_id).await,
+    ) {
+        let mark = twinsync_ports::SyncMark {
+            state: twinsync_ports::SyncState::Error(message.to_string()),
+            twin_key: twin.remote_key.clone(),
+            twin_url: twin.remote_url.clone(),
+        };
+        node.show_sync(&connection.local_instance, key, mark).await;
+    }
     Ok(twin)
 }

@@ -16,16 +16,19 @@ pub enum ConnectorKind {
     Ado,
     /// ServiceNow: incidents or another task table.
     ServiceNow,
+    /// Salesforce Service Cloud: Cases.
+    Salesforce,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 6] = [
+    pub const ALL: [ConnectorKind; 7] = [
         ConnectorKind::Sandbox,
         ConnectorKind::Redmine,
         ConnectorKind::Github,
         ConnectorKind::Jira,
         ConnectorKind::Ado,
         ConnectorKind::ServiceNow,
+        ConnectorKind::Salesforce,
     ];
 
     /// The name in configs, webhook paths and logs.
@@ -37,6 +40,7 @@ impl ConnectorKind {
             ConnectorKind::Jira => "jira",
             ConnectorKind::Ado => "ado",
             ConnectorKind::ServiceNow => "servicenow",
+            ConnectorKind::Salesforce => "salesforce",
         }
     }
 
@@ -102,6 +106,14 @@ impl ConnectorKind {
                         c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'
                     }),
                 "a ServiceNow table name, like incident",
+            ),
+            // A Salesforce "project" is a Case record type's DeveloperName, or `Case`.
+            ConnectorKind::Salesforce => (
+                project.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && all(project, |c| c.is_ascii_alphanumeric() || c == '_')
+                    && !project.ends_with('_')
+                    && !project.contains("__"),
+                "a Case record type's API name, like Support, or Case",
             ),
         };
         if fits {
@@ -188,6 +200,11 @@ mod tests {
             (ServiceNow, "Incident", false),
             (ServiceNow, "_incident", false),
             (ServiceNow, "inc ident", false),
+            (Salesforce, "Case", true),
+            (Salesforce, "Support_Request", true),
+            (Salesforce, "Support Request", false),
+            (Salesforce, "_Support", false),
+            (Salesforce, "Bad__c", false),
         ];
         for (kind, project, ok) in table {
             let got = kind.check_project(project);

@@ -45,6 +45,8 @@ pub struct SalesforceTracker {
     /// `LastModifiedDate` (ms) of each Case as last read: the `If-Unmodified-Since` of the
     /// next update, so an edit made since is detected, not overwritten.
     seen: tokio::sync::Mutex<HashMap<String, i64>>,
+    /// The version given to each Case's last state seen (see [`Versions`]).
+    versions: tokio::sync::Mutex<Versions>,
     /// The sync status and link last shown per Case, so an unchanged one is not written.
     shown: tokio::sync::Mutex<HashMap<String, String>>,
 }
@@ -100,6 +102,7 @@ impl SalesforceTracker {
             describe: tokio::sync::Mutex::default(),
             users: tokio::sync::Mutex::default(),
             seen: tokio::sync::Mutex::default(),
+            versions: tokio::sync::Mutex::default(),
             shown: tokio::sync::Mutex::default(),
         })
     }
@@ -239,6 +242,35 @@ impl SalesforceTracker {
     }
 }
 
+/// Versions of Cases. Salesforce keeps `SystemModstamp` to the second and Case has no
+/// revision counter, so two edits of one Case in the same second share a stamp. The
+/// version is the stamp in ms; a state seen with the same stamp but other field values
+/// gets the last version plus one (at most 999 more), so the later edit is not taken for
+/// the one already sent. After a restart the count begins again at the stamp.
+#[derive(Default)]
+pub struct Versions(HashMap<String, (i64, u64, u64)>);
+
+impl Versions {
+    pub fn version(&mut self, id: &str, stamp_ms: i64, record: &Value) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        let mut fields = record.clone();
+        if let Some(o) = fields.as_object_mut() {
+            o.remove("attributes");
+        }
+        fields.to_string().hash(&mut hasher);
+        let print = hasher.finish();
+        let base = u64::try_from(stamp_ms).unwrap_or(0);
+        let version = match self.0.get(id) {
+            Some((stamp, p, v)) if *stamp == stamp_ms && *p == print => *v,
+            Some((stamp, _, v)) if *stamp == stamp_ms => (*v + 1).min(base + 999),
+            _ => base,
+        };
+        self.0.insert(id.to_string(), (stamp_ms, print, version));
+        version
+    }
+}
+
 /// An Id for a SOQL literal or a URL path: Salesforce Ids are 15 or 18 letters and digits.
 pub fn check_id(id: &str) -> PortResult<&str> {
     if matches!(id.len(), 15 | 18) && id.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -281,5 +313,21 @@ mod tests {
         assert!(check_id("500xx000000bpRK").is_ok());
         assert!(check_id("500' OR Id != '").is_err());
         assert!(check_id("../../x").is_err());
+    }
+
+    #[test]
+    fn a_second_edit_in_the_same_second_gets_a_newer_version() {
+        let mut v = Versions::default();
+        let a = serde_json::json!({"Id": "x", "Subject": "a"});
+        let b = serde_json::json!({"Id": "x", "Subject": "b"});
+        assert_eq!(v.version("x", 5_000, &a), 5_000);
+        assert_eq!(
+            v.version("x", 5_000, &a),
+            5_000,
+            "the same state, the same version"
+        );
+        assert_eq!(v.version("x", 5_000, &b), 5_001);
+        assert_eq!(v.version("x", 5_000, &b), 5_001);
+        assert_eq!(v.version("x", 6_000, &a), 6_000);
     }
 }

@@ -63,7 +63,13 @@ impl SalesforceTracker {
             labels_field: self.config.labels_field.as_deref(),
             custom_fields: &self.config.custom_fields,
         };
-        Ok(mapping::to_item(&cx, record, comments, attachments))
+        let mut item = mapping::to_item(&cx, record, comments, attachments);
+        item.version = self
+            .versions
+            .lock()
+            .await
+            .version(&item.key, item.updated_ms, record);
+        Ok(item)
     }
 
     /// The Case's comments, public and private, oldest first.

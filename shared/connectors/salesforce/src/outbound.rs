@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use twinsync_ports::{ChangeSignal, WebhookError, webhook_header as header};
 
 /// The pseudo-header the node fills with the secret segment of the endpoint path.
-pub const PATH_SECRET: &str = "x-twinsync-path-secret";
+pub const PATH_SECRET: &str = twinsync_ports::WEBHOOK_PATH_SECRET;
 
 pub const OUTBOUND_NS: &str = "http://soap.sforce.com/2005/09/outbound";
 

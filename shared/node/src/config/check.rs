@@ -160,6 +160,16 @@ impl ProcessConfig {
                         "a servicenow instance needs a [servicenow] table with username (and token, its password) or oauth_client_id".into(),
                     ));
                 }
+                let salesforce_auth = inst.salesforce.as_ref().is_some_and(|s| {
+                    (s.private_key_file.is_some() && s.username.is_some()) || inst.token.is_some()
+                });
+                if inst.connector == ConnectorKind::Salesforce && !salesforce_auth {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}]"),
+                        &inst.id,
+                        "a salesforce instance needs a [salesforce] table with client_id, and username + private_key_file (JWT bearer) or token (a refresh token)".into(),
+                    ));
+                }
                 if let Some(problem) = webhook_problem(inst) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].webhook_secret"),
@@ -282,6 +292,14 @@ fn webhook_problem(inst: &InstanceSection) -> Option<&'static str> {
         ConnectorKind::Ado if inst.webhook_secret.len() < 16 && inst.register_webhook => Some(
             "an ado instance that registers service hooks needs a webhook_secret of at least 16 bytes: Azure DevOps signs nothing, the subscription sends it",
         ),
+        // The path's secret is all an Outbound Message has: a short one can be guessed.
+        ConnectorKind::Salesforce
+            if !inst.webhook_secret.is_empty() && inst.webhook_secret.len() < 16 =>
+        {
+            Some(
+                "a salesforce webhook_secret (the Outbound Message URL's last segment) needs at least 16 bytes",
+            )
+        }
         _ => None,
     }
 }

@@ -8,7 +8,9 @@ mod check;
 mod trackers;
 
 pub use check::{HttpPublicUrl, check_public_url};
-pub use trackers::{AdoSection, GithubAppSection, GithubSection, JiraSection, ServiceNowSection};
+pub use trackers::{
+    AdoSection, GithubAppSection, GithubSection, JiraSection, SalesforceSection, ServiceNowSection,
+};
 
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -155,7 +157,7 @@ fn default_poll() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct InstanceSection {
     pub id: String,
-    /// Which kind of tracker: sandbox, redmine, github, jira, ado or servicenow.
+    /// Which kind of tracker: sandbox, redmine, github, jira, ado, servicenow or salesforce.
     pub connector: ConnectorKind,
     /// The tracker's base URL, or `sandbox:<id>` for a sandbox of this process.
     pub base_url: String,
@@ -186,6 +188,9 @@ pub struct InstanceSection {
     /// ServiceNow: the table, the integration user or OAuth client, the budget.
     #[serde(default)]
     pub servicenow: Option<ServiceNowSection>,
+    /// Salesforce: the connected app, the org's setup fields, the budget.
+    #[serde(default)]
+    pub salesforce: Option<SalesforceSection>,
     /// PEM certificates trusted besides the platform's roots, for a tracker behind a
     /// private CA (self-hosted Redmine or Jira Data Center); relative to the config file.
     #[serde(default)]
@@ -211,6 +216,7 @@ impl Default for InstanceSection {
             jira: None,
             ado: None,
             servicenow: None,
+            salesforce: None,
             ca_file: None,
         }
     }
@@ -551,7 +557,7 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
         let table = [
             (
                 GOOD.replace("connector = \"sandbox\"", "connector = \"jura\""),
-                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`, `ado`, `servicenow`",
+                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`, `ado`, `servicenow`, `salesforce`",
                 "line 12",
             ),
             (
@@ -701,6 +707,55 @@ project = "Fabrikam Fiber"
             (
                 format!("{ADO}projct = \"x\"\n"),
                 Some("unknown field `projct`"),
+            ),
+        ];
+        for (text, error) in cases {
+            match (ProcessConfig::parse(&text, "node.toml"), error) {
+                (Ok(_), None) => {}
+                (Err(e), Some(says)) => assert!(e.to_string().contains(says), "{e}"),
+                (got, want) => panic!("{text}: {got:?}, wanted an error saying {want:?}"),
+            }
+        }
+    }
+
+    const SALESFORCE: &str = r#"
+[[node]]
+id = "node-s"
+data_dir = "data/s"
+
+[[node.instance]]
+id = "sf"
+connector = "salesforce"
+base_url = "https://login.salesforce.com"
+webhook_secret = "outbound-secret-32-bytes"
+[node.instance.salesforce]
+client_id = "3MVG9"
+username = "twinsync@acme.com"
+private_key_file = "keys/sf.pem"
+organization_id = "00D000000000062EAA"
+"#;
+
+    #[test]
+    fn salesforce_instances_need_a_connected_app_and_a_long_secret() {
+        let cases = [
+            (SALESFORCE.to_string(), None),
+            (
+                SALESFORCE
+                    .replace("username = \"twinsync@acme.com\"\n", "")
+                    .replace("[[node.instance]]", "[[node.instance]]\ntoken = \"5Aep8\""),
+                None,
+            ),
+            (
+                SALESFORCE.replace("private_key_file = \"keys/sf.pem\"\n", ""),
+                Some("username + private_key_file (JWT bearer) or token"),
+            ),
+            (
+                SALESFORCE.replace("outbound-secret-32-bytes", "short"),
+                Some("at least 16 bytes"),
+            ),
+            (
+                format!("{SALESFORCE}origin = \"x\"\n"),
+                Some("unknown field `origin`"),
             ),
         ];
         for (text, error) in cases {

@@ -178,6 +178,11 @@ impl Tracker for SalesforceTracker {
         )
     }
 
+    /// Salesforce resends an Outbound Message until it is acknowledged in SOAP.
+    fn webhook_answer(&self) -> Option<(&'static str, &'static str)> {
+        Some(("text/xml; charset=utf-8", crate::outbound::ACK))
+    }
+
     /// The setup's link (URL) and status (text) fields, kept current: written only when
     /// what they show changes, never a comment.
     async fn show_sync(&self, key: &str, mark: &SyncMark) -> PortResult<()> {

@@ -646,3 +646,43 @@ async fn jsforce_talks_to_the_fake() {
             .all(|e| e.path.starts_with("/services/data/v62.0/"))
     );
 }
+
+async fn demo(pair: twinsync_cli::demo::Pair, items: usize) {
+    let report = twinsync_cli::demo::salesforce::scenario(&twinsync_cli::demo::DemoArgs {
+        items,
+        json: true,
+        data_dir: None,
+        pair,
+    })
+    .await
+    .unwrap();
+    let compare = report
+        .steps
+        .last()
+        .map(|s| s.detail.clone())
+        .unwrap_or_default();
+    assert!(report.converged, "{:#?}\n{compare}", report.mismatches);
+    assert_eq!(
+        (report.items_a_to_b, report.duplicates),
+        (items, 0),
+        "{compare}"
+    );
+    assert!(
+        compare.contains(&format!("{items} Cases show their sync status")),
+        "{compare}"
+    );
+    assert!(!compare.contains(" 0 Outbound Messages"), "{compare}");
+}
+
+/// `twinsync demo --pair salesforce-sandbox`: the fake org on HTTPS with the demo's CA,
+/// Outbound Messages to the node, 503s and a limit; converges with no duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_salesforce_sandbox_demo_converges() {
+    demo(twinsync_cli::demo::Pair::SalesforceSandbox, 6).await;
+}
+
+/// `twinsync demo --pair salesforce-github`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_salesforce_github_demo_converges() {
+    demo(twinsync_cli::demo::Pair::SalesforceGithub, 6).await;
+}

@@ -23,7 +23,8 @@ pub struct DemoArgs {
     /// Which trackers: two sandboxes; a sandbox and a real Redmine (REDMINE_URL,
     /// REDMINE_API_KEY and REDMINE_ORIGIN_FIELD from `scripts/redmine-up`); or the fake
     /// Jira Cloud and the fake GitHub, the fake Azure DevOps and a sandbox, the fake
-    /// ServiceNow with a sandbox or with the fake Jira, all started in this process.
+    /// ServiceNow with a sandbox or with the fake Jira, the fake Salesforce with a sandbox or
+    /// with the fake GitHub, all started in this process.
     #[arg(long, value_enum, default_value_t = Pair::SandboxSandbox)]
     pub pair: Pair,
 }
@@ -40,6 +41,10 @@ pub enum Pair {
     JiraServicenow,
     /// The fake Azure DevOps and the fake ServiceNow.
     AdoServicenow,
+    /// The fake Salesforce and a sandbox of this process.
+    SalesforceSandbox,
+    /// The fake Salesforce and the fake GitHub.
+    SalesforceGithub,
 }
 
 #[derive(Debug, Serialize)]

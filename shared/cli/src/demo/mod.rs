@@ -3,7 +3,8 @@
 //! Six pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
 //! ([`redmine`]), the fake Jira and the fake GitHub ([`jira_github`]), the fake Azure
 //! DevOps and a sandbox ([`ado`]), and the fake ServiceNow with a sandbox or with the fake
-//! Jira ([`servicenow`]). Each pair is a
+//! Jira ([`servicenow`]), and the fake Salesforce with a sandbox or the fake GitHub
+//! ([`salesforce`]). Each pair is a
 //! module of its own over [`common`]; this module only picks one and prints its report.
 
 pub mod ado;
@@ -12,6 +13,7 @@ mod common;
 pub mod jira_github;
 pub mod redmine;
 mod runner;
+pub mod salesforce;
 pub mod sandbox;
 pub mod servicenow;
 
@@ -33,6 +35,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         Pair::ServicenowSandbox | Pair::JiraServicenow | Pair::AdoServicenow => {
             servicenow::scenario(&args).await?
         }
+        Pair::SalesforceSandbox | Pair::SalesforceGithub => salesforce::scenario(&args).await?,
     };
     if args.json {
         println!(

@@ -128,11 +128,23 @@ pub fn verify(
         .filter(|n| n.object == "Case" && !n.record_id.is_empty())
         .map(|n| ChangeSignal {
             delivery_id: format!("salesforce:{}:{}", n.id, n.modstamp_ms),
+            version: signal_version(n.modstamp_ms, &n.id),
             item_key: n.record_id,
             project: String::new(),
-            version: u64::try_from(n.modstamp_ms).unwrap_or(0),
         })
         .collect())
+}
+
+/// The version a notification is queued with. SystemModstamp has one-second resolution,
+/// and the node takes two signals of one item with one version for one: so each
+/// notification (its own Id) gets its own place in the upper half of its second, apart
+/// from the versions reads give (the stamp plus a few, see `client::Versions`), so it is
+/// never mistaken for a state already sent. The Case is read fresh either way.
+pub fn signal_version(modstamp_ms: i64, notification_id: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    notification_id.hash(&mut hasher);
+    u64::try_from(modstamp_ms).unwrap_or(0) + 500 + hasher.finish() % 499
 }
 
 /// An envelope as Salesforce sends it, for the fake and tests.
@@ -200,7 +212,9 @@ mod tests {
         .unwrap();
         assert_eq!(signals.len(), 1);
         assert_eq!(signals[0].item_key, "500xx000000bpRKAAY");
-        assert_eq!(signals[0].version, 1_795_428_841_000);
+        let v = signals[0].version;
+        assert!((1_795_428_841_500..1_795_428_842_000).contains(&v), "{v}");
+        assert_ne!(signal_version(1_000, "04lA"), signal_version(1_000, "04lB"));
         let refused = [
             verify("s3cret", &ORG[..18], &with_secret("guess"), body.as_bytes()),
             verify(

@@ -199,6 +199,7 @@ fn the_documented_outbound_message_is_read() {
     assert_eq!(envelope.notifications[1].record_id, "500D000000IRFmbIAH");
     assert_eq!(envelope.notifications[1].object, "Case");
     assert_eq!(envelope.notifications[1].modstamp_ms, 1_795_428_842_000);
+
     let headers = vec![(outbound::PATH_SECRET.to_string(), "k".to_string())];
     // The org's 15-character Id matches the envelope's 18-character one.
     let signals = outbound::verify(

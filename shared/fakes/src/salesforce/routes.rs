@@ -72,6 +72,13 @@ pub(super) async fn query(
             );
         }
     }
+    let known = |r: &String| object == "Case" && r.eq_ignore_ascii_case("CaseComments");
+    if let Some(rel) = q.children.iter().find(|r| !known(r)) {
+        return bad(
+            "INVALID_TYPE",
+            &format!("Didn't understand relationship '{rel}' in FROM part of query call."),
+        );
+    }
     let value =
         |data: &Data, r: &Record, f: &str| data.value(options, object, r, f).unwrap_or(Value::Null);
     let mut rows: Vec<&Record> = data
@@ -97,7 +104,13 @@ pub(super) async fn query(
     let version = version(&v);
     let mut records: Vec<Value> = rows
         .iter()
-        .map(|r| data.render(options, &version, object, r, &q.fields))
+        .map(|r| {
+            let mut out = data.render(options, &version, object, r, &q.fields);
+            for rel in &q.children {
+                out[rel.as_str()] = children(&data, &version, object, r, rel);
+            }
+            out
+        })
         .collect();
     let total = records.len();
     let batch = headers
@@ -121,6 +134,28 @@ pub(super) async fn query(
             .insert(format!("{locator}-{batch}"), (total, rest));
     }
     axum::Json(body).into_response()
+}
+
+/// A child relationship's records (their Ids), as Salesforce nests them: null when none.
+fn children(data: &Data, version: &str, object: &str, parent: &Record, rel: &str) -> Value {
+    let id = parent.get("Id").cloned().unwrap_or(Value::Null);
+    let (child, link) = match (object, rel.to_ascii_lowercase().as_str()) {
+        ("Case", "casecomments") => ("CaseComment", "ParentId"),
+        _ => return Value::Null,
+    };
+    let rows: Vec<Value> = data
+        .all(child)
+        .iter()
+        .filter(|c| c.get(link) == Some(&id))
+        .map(|c| {
+            let cid = c.get("Id").and_then(Value::as_str).unwrap_or("");
+            json!({ "attributes": state::attributes(version, child, cid), "Id": cid })
+        })
+        .collect();
+    if rows.is_empty() {
+        return Value::Null;
+    }
+    json!({ "totalSize": rows.len(), "done": true, "records": rows })
 }
 
 pub(super) async fn query_more(

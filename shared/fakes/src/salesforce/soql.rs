@@ -28,6 +28,8 @@ pub(super) struct Cond {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Query {
     pub fields: Vec<String>,
+    /// Child relationships asked for with `(SELECT Id FROM CaseComments)`.
+    pub children: Vec<String>,
     pub object: String,
     pub conds: Vec<Cond>,
     pub order: Vec<(String, bool)>,
@@ -249,9 +251,23 @@ pub(super) fn parse(q: &str) -> Result<Query, String> {
         at: 0,
     };
     p.expect_keyword("SELECT")?;
-    let mut fields = vec![p.word()?];
-    while p.sym(",") {
-        fields.push(p.word()?);
+    let (mut fields, mut children) = (Vec::new(), Vec::new());
+    loop {
+        // A parent-to-child subquery: only `(SELECT Id FROM <relationship>)`.
+        if p.sym("(") {
+            p.expect_keyword("SELECT")?;
+            p.expect_keyword("Id")?;
+            p.expect_keyword("FROM")?;
+            children.push(p.word()?);
+            if !p.sym(")") {
+                return Err("expecting ')'".into());
+            }
+        } else {
+            fields.push(p.word()?);
+        }
+        if !p.sym(",") {
+            break;
+        }
     }
     p.expect_keyword("FROM")?;
     let object = p.word()?;
@@ -291,6 +307,7 @@ pub(super) fn parse(q: &str) -> Result<Query, String> {
     }
     Ok(Query {
         fields,
+        children,
         object,
         conds,
         order,
@@ -390,6 +407,11 @@ mod tests {
 
     #[test]
     fn the_connector_queries_parse_and_evaluate() {
+        let sub = parse("SELECT Id, (SELECT Id FROM CaseComments) FROM Case").unwrap();
+        assert_eq!(
+            (sub.fields.len(), sub.children.as_slice()),
+            (1, ["CaseComments".to_string()].as_slice())
+        );
         let q = parse("SELECT Id, Owner.Email FROM Case WHERE Status != 'Closed' AND Twinsync_Labels__c INCLUDES ('sync') AND SystemModstamp >= 2026-11-23T10:14:01Z AND (NOT Subject LIKE '%50\\%%') ORDER BY SystemModstamp ASC, Id ASC LIMIT 5").unwrap();
         assert_eq!(q.fields, ["Id", "Owner.Email"]);
         assert_eq!(q.conds.len(), 4);

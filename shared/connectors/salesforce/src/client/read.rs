@@ -20,6 +20,9 @@ impl SalesforceTracker {
         ]);
         fields.extend(c.labels_field.as_deref());
         fields.extend(c.custom_fields.iter().map(String::as_str));
+        // The comments' Ids (a parent-to-child subquery): a comment added in the same
+        // second as the Case's last change still gives the Case a new version.
+        fields.push("(SELECT Id FROM CaseComments)");
         fields.join(", ")
     }
 

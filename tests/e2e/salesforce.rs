@@ -686,3 +686,214 @@ async fn the_salesforce_sandbox_demo_converges() {
 async fn the_salesforce_github_demo_converges() {
     demo(twinsync_cli::demo::Pair::SalesforceGithub, 6).await;
 }
+
+/// A Salesforce org and a sandbox synced by two nodes: a Case with a public and a private
+/// comment, a status change each way, a comment back, a concurrent edit (412, read again,
+/// merged), then a node restart while Cases are edited and created in a burst, found by
+/// polling through limit answers; one twin per Case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn salesforce_and_sandbox_sync_through_comments_a_race_a_restart_and_a_burst() {
+    use twinsync_cli::demo::CONNECTION;
+    use twinsync_cli::demo::salesforce::{config, sandbox_instance, setup};
+    use twinsync_local::process::{Process, ProcessOptions};
+    use twinsync_node::NodeSettings;
+    use twinsync_node::handlers::scheduler;
+
+    let fake = FakeSalesforce::start("127.0.0.1:0", setup::options())
+        .await
+        .unwrap();
+    let cfg = config(
+        setup::instance("salesforce", &fake, None),
+        sandbox_instance(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let options = || ProcessOptions {
+        node: NodeSettings {
+            visibility_ms: 1_500,
+            ..NodeSettings::default()
+        },
+        ..ProcessOptions::default()
+    };
+    let p = Process::start(&cfg, dir.path(), options()).await.unwrap();
+    setup::point_outbound(&fake, &p.node_urls["node-s"], "salesforce");
+    let settle = async |p: &Process| {
+        let mut hooks = p.webhooks();
+        hooks.push(fake.webhooks());
+        assert!(
+            twinsync_local::quiet::wait_quiet(&p.nodes, &hooks, Duration::from_secs(60)).await,
+            "no settle"
+        );
+    };
+    let twin = async |p: &Process, id: &str| {
+        let node = p.node("node-s").unwrap();
+        node.twins
+            .find_by_local(CONNECTION, id)
+            .await
+            .unwrap()
+            .and_then(|t| t.remote_key)
+            .unwrap()
+    };
+    let http = reqwest::Client::new();
+    let ana = setup::Person::login(&http, &fake.url, "ana@example.com")
+        .await
+        .unwrap();
+    let id = ana
+        .open_case(
+            json!({"Subject": "VPN drops", "Description": "Every **hour**.", "Priority": "High"}),
+        )
+        .await
+        .unwrap();
+    ana.comment(&id, "Customer can see this.", true)
+        .await
+        .unwrap();
+    ana.comment(&id, "Only agents see this.", false)
+        .await
+        .unwrap();
+    settle(&p).await;
+    let sandbox = p.node("node-x").unwrap().tracker("sandbox-b").unwrap();
+    let sf = p.node("node-s").unwrap().tracker("salesforce").unwrap();
+    let key = twin(&p, &id).await;
+    let s = sandbox.get_item(&key).await.unwrap().unwrap();
+    assert_eq!(
+        (s.summary.as_str(), s.description.as_str()),
+        ("VPN drops", "Every **hour**.")
+    );
+    assert_eq!(
+        (s.status_name(), s.priority_name()),
+        (Some("Open"), Some("High"))
+    );
+    let bodies: Vec<&str> = s.comments.iter().map(|c| c.body.as_str()).collect();
+    assert_eq!(
+        bodies,
+        ["Customer can see this."],
+        "the private comment stays in Salesforce"
+    );
+    let case = fake
+        .cases()
+        .into_iter()
+        .find(|c| c["Id"] == json!(id))
+        .unwrap();
+    assert_eq!(
+        case["Twinsync_Status__c"],
+        "twinsync: synced with SUPPORT-1"
+    );
+    assert_eq!(case["Twinsync_Link__c"].as_str(), Some(s.url.as_str()));
+
+    // A status change each way and a comment back.
+    ana.update(&id, json!({"Status": "Escalated"}))
+        .await
+        .unwrap();
+    settle(&p).await;
+    assert_eq!(
+        sandbox.get_item(&key).await.unwrap().unwrap().status_name(),
+        Some("In Progress")
+    );
+    let bo = User {
+        email: "bo@example.com".into(),
+        display_name: "Bo Chen".into(),
+    };
+    sandbox
+        .add_comment(&key, "Rebooted the *gateway*.", Some(&bo), None)
+        .await
+        .unwrap();
+    settle(&p).await;
+    let comments = fake.comments(&id);
+    assert_eq!(comments.len(), 3);
+    assert!(
+        comments[2].0.contains("Rebooted the *gateway*.")
+            && comments[2].0.contains("[twinsync-origin: "),
+        "{comments:?}"
+    );
+    assert!(comments[2].1, "a comment from the other side is public");
+    assert_eq!(
+        sf.get_item(&id).await.unwrap().unwrap().status_name(),
+        Some("Escalated"),
+        "escalated stays escalated"
+    );
+
+    // A concurrent edit: an agent saves the description just as the node writes the
+    // sandbox's new summary; the write meets 412, is read again and merged.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    fake.edit_before_next_patch(&id, "Description", "Every hour, on Wi-Fi only.");
+    sandbox
+        .update_item(
+            &key,
+            &ItemUpdate {
+                summary: Some("VPN drops hourly".into()),
+                ..ItemUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    settle(&p).await;
+    assert!(
+        fake.exchanges().iter().any(|e| e.status == 412),
+        "the race happened"
+    );
+    let c = sf.get_item(&id).await.unwrap().unwrap();
+    assert_eq!(
+        (c.summary.as_str(), c.description.as_str()),
+        ("VPN drops hourly", "Every hour, on Wi-Fi only.")
+    );
+    crate::support::until(
+        "the agent's description reached the sandbox",
+        30,
+        async || {
+            sandbox.get_item(&key).await.unwrap().unwrap().description
+                == "Every hour, on Wi-Fi only."
+        },
+    )
+    .await;
+
+    // The node stops; meanwhile the Case is edited and a burst of Cases is opened. The
+    // restarted node (its Outbound Message endpoint gone) finds them by polling from its
+    // cursor, through limit answers.
+    p.stop().await;
+    fake.set_outbound_url(None);
+    ana.update(&id, json!({"Subject": "Edited while the node was down"}))
+        .await
+        .unwrap();
+    let mut burst = Vec::new();
+    for i in 0..8 {
+        burst.push(
+            ana.open_case(json!({"Subject": format!("Burst {i}")}))
+                .await
+                .unwrap(),
+        );
+    }
+    let p = Process::start(&cfg, dir.path(), options()).await.unwrap();
+    fake.inject([
+        Fault::RequestLimit(Some(1)),
+        Fault::Unavailable(1),
+        Fault::RequestLimit(Some(1)),
+    ]);
+    let node_s = p.node("node-s").unwrap().clone();
+    let connection = node_s.connection(CONNECTION).await.unwrap();
+    crate::support::until("a poll through the limits", 30, async || {
+        scheduler::poll(&node_s, &connection).await.is_ok()
+    })
+    .await;
+    settle(&p).await;
+    let sandbox = p.node("node-x").unwrap().tracker("sandbox-b").unwrap();
+    crate::support::until("the edit made while the node was down", 30, async || {
+        sandbox.get_item(&key).await.unwrap().unwrap().summary == "Edited while the node was down"
+    })
+    .await;
+    for b in &burst {
+        let k = twin(&p, b).await;
+        assert!(sandbox.get_item(&k).await.unwrap().is_some());
+    }
+    assert!(node_s.tracker("salesforce").unwrap().throttled_ms() > 0);
+    let found = sandbox
+        .search_updated("project = SUPPORT", 0, None)
+        .await
+        .unwrap();
+    let mut origins = std::collections::HashMap::<String, usize>::new();
+    for i in found.items {
+        *origins.entry(i.origin.unwrap_or_default()).or_default() += 1;
+    }
+    assert_eq!(origins.values().sum::<usize>(), 9, "{origins:?}");
+    assert!(origins.values().all(|n| *n == 1), "{origins:?}");
+    assert_eq!(fake.cases().len(), 9);
+    p.stop().await;
+}

@@ -187,25 +187,35 @@ impl FakeSalesforce {
         case.insert("LastModifiedDate".into(), Value::String(now.clone()));
         case.insert("SystemModstamp".into(), Value::String(now));
         let case = case.clone();
-        self.fake.outbound(&data, &case);
+        self.fake.outbound(&mut data, &case);
         true
+    }
+}
+
+impl FakeSalesforce {
+    /// Someone saves `field` of the Case just before the next API update of it lands,
+    /// so that update meets a Case changed since its client read it.
+    pub fn edit_before_next_patch(&self, case_id: &str, field: &str, value: &str) {
+        self.fake.lock().edit_before_patch = Some((case_id.into(), field.into(), value.into()));
     }
 }
 
 impl state::Fake {
     /// What the Outbound Message of the org's workflow rule on Case does after a change:
     /// posts the SOAP notification with the Case's Id and SystemModstamp.
-    pub(super) fn outbound(&self, data: &state::Data, case: &Record) {
+    pub(super) fn outbound(&self, data: &mut state::Data, case: &Record) {
         let Some(url) = data.outbound_url.clone() else {
             return;
         };
+        data.notifications += 1;
         let text = |k: &str| {
             case.get(k)
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string()
         };
-        let notification = format!("04lFK{:013}", data.next_id);
+        // Each notification has its own Id, as Salesforce's do.
+        let notification = format!("04lFK{:010}AAA", data.notifications);
         let envelope = twinsync_salesforce::outbound::envelope(
             &self.options.organization_id,
             "04kFK0000000001AAA",

@@ -447,6 +447,17 @@ pub(super) async fn update(
         return not_found();
     };
     let mut data = fake.lock();
+    if object == "Case"
+        && let Some((case, field, value)) = data.edit_before_patch.take_if(|(c, _, _)| *c == id)
+    {
+        let now = now_stamp();
+        if let Some(record) = data.find_mut("Case", &case) {
+            record.insert(field, json!(value));
+            record.insert("LastModifiedDate".into(), json!(now));
+            record.insert("SystemModstamp".into(), json!(now));
+        }
+        touch(&fake, &mut data, &case);
+    }
     let Some(current) = data.find(object, &id) else {
         return not_found();
     };

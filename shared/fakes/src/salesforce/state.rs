@@ -161,6 +161,11 @@ pub struct Data {
     pub(super) api_usage: u64,
     /// Where Outbound Messages go (the endpoint set up in the org), if anywhere.
     pub(super) outbound_url: Option<String>,
+    /// Outbound Message notifications sent, for their Ids.
+    pub(super) notifications: u64,
+    /// An agent's save that lands just before the next API update of a Case:
+    /// (Case Id, field, value).
+    pub(super) edit_before_patch: Option<(String, String, String)>,
     /// The bytes of each ContentVersion.
     pub(super) files: HashMap<String, Vec<u8>>,
 }

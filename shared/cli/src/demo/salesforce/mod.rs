@@ -154,6 +154,18 @@ async fn start_github(ca: &DemoCa) -> Result<FakeGithub, String> {
     .map_err(|e| e.to_string())
 }
 
+/// The sandbox of this process the `salesforce-sandbox` pair syncs with.
+pub fn sandbox_instance() -> InstanceSection {
+    InstanceSection {
+        id: "sandbox-b".into(),
+        connector: ConnectorKind::Sandbox,
+        base_url: "sandbox:b".into(),
+        webhook_secret: "salesforce-demo-sandbox-secret".into(),
+        register_webhook: true,
+        ..Default::default()
+    }
+}
+
 fn other_instance(github: Option<&FakeGithub>, ca: &DemoCa) -> InstanceSection {
     match github {
         Some(g) => InstanceSection {
@@ -180,14 +192,7 @@ fn other_instance(github: Option<&FakeGithub>, ca: &DemoCa) -> InstanceSection {
             }),
             ..Default::default()
         },
-        None => InstanceSection {
-            id: "sandbox-b".into(),
-            connector: ConnectorKind::Sandbox,
-            base_url: "sandbox:b".into(),
-            webhook_secret: "salesforce-demo-sandbox-secret".into(),
-            register_webhook: true,
-            ..Default::default()
-        },
+        None => sandbox_instance(),
     }
 }
 
@@ -200,7 +205,7 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
         _ => None,
     };
     let config = config(
-        setup::instance("salesforce", &sf, &ca.file),
+        setup::instance("salesforce", &sf, Some(&ca.file)),
         other_instance(github.as_ref(), &ca),
     );
     let (process, _dir) = runner::start(args, &config, ProcessOptions::default()).await?;

@@ -28,6 +28,17 @@ fn refresh(email: &str) -> String {
 /// Starts the fake org over HTTPS: every 40th request is a 503 with Retry-After, as an
 /// org under load answers.
 pub(crate) async fn start(ca: &DemoCa) -> Result<FakeSalesforce, String> {
+    let options = FakeOptions {
+        every_nth_unavailable: 40,
+        ..options()
+    };
+    FakeSalesforce::start_on("127.0.0.1:0", options, ca.server())
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The org's integration user, people, connected app and labels picklist.
+pub fn options() -> FakeOptions {
     let mut users = vec![FakeUser::new(
         BOT_USER,
         "twinsync-bot@example.com",
@@ -36,28 +47,25 @@ pub(crate) async fn start(ca: &DemoCa) -> Result<FakeSalesforce, String> {
     users.extend(PEOPLE.iter().map(|(e, n)| FakeUser::new(e, e, n)));
     let mut refresh_tokens = vec![(BOT_REFRESH.to_string(), BOT_USER.to_string())];
     refresh_tokens.extend(PEOPLE.iter().map(|(e, _)| (refresh(e), e.to_string())));
-    FakeSalesforce::start_on(
-        "127.0.0.1:0",
-        FakeOptions {
-            users,
-            // The refresh flow needs no key: the JWT bearer flow is in the e2e tests.
-            apps: vec![(CLIENT_ID.into(), String::new())],
-            refresh_tokens,
-            labels: vec!["sync".into(), "escalate".into()],
-            every_nth_unavailable: 40,
-            ..FakeOptions::default()
-        },
-        ca.server(),
-    )
-    .await
-    .map_err(|e| e.to_string())
+    FakeOptions {
+        users,
+        // The refresh flow needs no key: the JWT bearer flow is in the e2e tests.
+        apps: vec![(CLIENT_ID.into(), String::new())],
+        refresh_tokens,
+        labels: vec!["sync".into(), "escalate".into()],
+        ..FakeOptions::default()
+    }
 }
 
 /// The instance a node syncs the fake org with: the refresh-token flow, the Outbound
 /// Message secret, the labels picklist, a budget far above the demo's pace.
-pub fn instance(id: &str, fake: &FakeSalesforce, ca_file: &std::path::Path) -> InstanceSection {
+pub fn instance(
+    id: &str,
+    fake: &FakeSalesforce,
+    ca_file: Option<&std::path::Path>,
+) -> InstanceSection {
     InstanceSection {
-        ca_file: Some(ca_file.to_path_buf()),
+        ca_file: ca_file.map(std::path::Path::to_path_buf),
         id: id.into(),
         connector: ConnectorKind::Salesforce,
         base_url: fake.url.clone(),

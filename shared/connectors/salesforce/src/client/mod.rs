@@ -243,15 +243,20 @@ impl SalesforceTracker {
 }
 
 /// Versions of Cases. Salesforce keeps `SystemModstamp` to the second and Case has no
-/// revision counter, so two edits of one Case in the same second share a stamp. The
-/// version is the stamp in ms; a state seen with the same stamp but other field values
-/// gets the last version plus one (at most 999 more), so the later edit is not taken for
-/// the one already sent. After a restart the count begins again at the stamp.
+/// revision counter, so two edits of one Case in the same second share a stamp. While a
+/// stamp is recent, the version is the stamp in ms, and a state seen with the same stamp
+/// but other values (fields or comment Ids) gets the last version plus one. Once the
+/// stamp is [`SETTLED_MS`] old its second can hold no further edit, so the state is final
+/// and gets the second's last version (stamp + 999): above every version given in the
+/// second, before or after a restart, which forgets the count.
 #[derive(Default)]
 pub struct Versions(HashMap<String, (i64, u64, u64)>);
 
+/// How old a stamp must be for its second to be over (with room for clock skew).
+pub const SETTLED_MS: i64 = 3_000;
+
 impl Versions {
-    pub fn version(&mut self, id: &str, stamp_ms: i64, record: &Value) -> u64 {
+    pub fn version(&mut self, id: &str, stamp_ms: i64, record: &Value, now_ms: i64) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         let mut fields = record.clone();
@@ -262,6 +267,7 @@ impl Versions {
         let print = hasher.finish();
         let base = u64::try_from(stamp_ms).unwrap_or(0);
         let version = match self.0.get(id) {
+            _ if now_ms.saturating_sub(stamp_ms) >= SETTLED_MS => base + 999,
             Some((stamp, p, v)) if *stamp == stamp_ms && *p == print => *v,
             Some((stamp, _, v)) if *stamp == stamp_ms => (*v + 1).min(base + 999),
             _ => base,
@@ -320,14 +326,18 @@ mod tests {
         let mut v = Versions::default();
         let a = serde_json::json!({"Id": "x", "Subject": "a"});
         let b = serde_json::json!({"Id": "x", "Subject": "b"});
-        assert_eq!(v.version("x", 5_000, &a), 5_000);
+        let now = 5_500;
+        assert_eq!(v.version("x", 5_000, &a, now), 5_000);
         assert_eq!(
-            v.version("x", 5_000, &a),
+            v.version("x", 5_000, &a, now),
             5_000,
             "the same state, the same version"
         );
-        assert_eq!(v.version("x", 5_000, &b), 5_001);
-        assert_eq!(v.version("x", 5_000, &b), 5_001);
-        assert_eq!(v.version("x", 6_000, &a), 6_000);
+        assert_eq!(v.version("x", 5_000, &b, now), 5_001);
+        assert_eq!(v.version("x", 5_000, &b, now), 5_001);
+        // The second is over: its final state gets its last version, also after a restart.
+        assert_eq!(v.version("x", 5_000, &b, 9_000), 5_999);
+        assert_eq!(Versions::default().version("x", 5_000, &b, 9_000), 5_999);
+        assert_eq!(v.version("x", 6_000, &a, 6_100), 6_000);
     }
 }

@@ -67,11 +67,12 @@ impl SalesforceTracker {
             custom_fields: &self.config.custom_fields,
         };
         let mut item = mapping::to_item(&cx, record, comments, attachments);
-        item.version = self
-            .versions
-            .lock()
-            .await
-            .version(&item.key, item.updated_ms, record);
+        item.version = self.versions.lock().await.version(
+            &item.key,
+            item.updated_ms,
+            record,
+            twinsync_connector_kit::now_ms(),
+        );
         Ok(item)
     }
 

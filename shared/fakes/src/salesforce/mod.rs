@@ -13,6 +13,7 @@
 //! auth, limits and faults, `routes` the REST resources.
 
 mod guard;
+mod query;
 mod routes;
 mod soql;
 mod state;
@@ -239,11 +240,8 @@ impl state::Fake {
 fn router(fake: Arc<state::Fake>) -> Router {
     let data = "/services/data/{version}";
     let api = Router::new()
-        .route(&format!("{data}/query"), get(routes::query))
-        .route(
-            &format!("{data}/query/{{locator}}"),
-            get(routes::query_more),
-        )
+        .route(&format!("{data}/query"), get(query::query))
+        .route(&format!("{data}/query/{{locator}}"), get(query::query_more))
         .route(&format!("{data}/sobjects/{{object}}"), post(routes::create))
         .route(
             &format!("{data}/sobjects/{{object}}/{{id}}"),

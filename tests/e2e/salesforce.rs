@@ -768,6 +768,12 @@ async fn salesforce_and_sandbox_sync_through_comments_a_race_a_restart_and_a_bur
         ["Customer can see this."],
         "the private comment stays in Salesforce"
     );
+    // Each Outbound Message was answered 200 with the SOAP Ack (the JSON answer is 202).
+    let statuses: Vec<u16> = fake.deliveries().iter().map(|d| d.status).collect();
+    assert!(
+        !statuses.is_empty() && statuses.iter().all(|s| *s == 200),
+        "{statuses:?}"
+    );
     let case = fake
         .cases()
         .into_iter()

@@ -299,5 +299,11 @@ fn salesforce_tracker(
     if let Some(m) = s.attachment_max_bytes {
         config.attachment_max_bytes = m;
     }
+    if let Some(m) = s.session_minutes {
+        config.session_minutes = m;
+    }
+    if let Some(p) = s.slow_down_at_percent {
+        config.slow_down_at_percent = p;
+    }
     twinsync_salesforce::SalesforceTracker::new(inst.id.clone(), config).map_err(NodeError::config)
 }

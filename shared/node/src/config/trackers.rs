@@ -102,6 +102,10 @@ pub struct SalesforceSection {
     pub requests_per_minute: Option<u32>,
     pub burst: Option<u32>,
     pub attachment_max_bytes: Option<u64>,
+    /// The org's session timeout in minutes (120 when not set), and the share of the
+    /// daily API allocation past which the connector slows down (90 when not set).
+    pub session_minutes: Option<u32>,
+    pub slow_down_at_percent: Option<u8>,
     /// Custom fields (`…__c`) read and written by API name.
     #[serde(default)]
     pub custom_fields: Vec<String>,

@@ -1,18 +1,20 @@
 // Drives the fake trackers with the vendors' client libraries: GitHub's own Octokit,
 // jira.js (generated from Atlassian's OpenAPI description of Jira Cloud's REST API v3) and
-// Microsoft's azure-devops-node-api. If a fake strays from the real contract, these
+// Microsoft's azure-devops-node-api and jsforce (Salesforce's JavaScript client). If a fake strays from the real contract, these
 // clients fail here.
 //
 //   node official-clients.mjs github URL TOKEN OWNER/REPO
 //   node official-clients.mjs jira URL EMAIL API_TOKEN PROJECT
 //   node official-clients.mjs ado ORG_URL PAT PROJECT
-// Prints one JSON line of what it saw; exits non-zero on any error. The ado run first
+//   node official-clients.mjs salesforce INSTANCE_URL ACCESS_TOKEN
+// Prints one JSON line of what it saw; exits non-zero on any error. The ado and salesforce runs first
 // prints `ready` and waits for a line on stdin, so the test can make the next answer a
 // 429 before the client's last call.
 // Prints one JSON line of what it saw; exits non-zero on any error.
 import { Octokit } from "@octokit/rest";
 import { Version3Client } from "jira.js";
 import * as azdev from "azure-devops-node-api";
+import jsforce from "jsforce";
 import { createInterface } from "node:readline";
 
 const [which, url, ...args] = process.argv.slice(2);
@@ -131,9 +133,73 @@ async function ado([token, project]) {
   };
 }
 
-const run = which === "github" ? github : which === "jira" ? jira : which === "ado" ? ado : null;
+async function waitForGo() {
+  console.log("ready");
+  const rl = createInterface({ input: process.stdin });
+  await new Promise((resolve) => rl.once("line", resolve));
+  rl.close();
+}
+
+async function salesforce([accessToken]) {
+  // Logged in with a session the test got from the fake's OAuth endpoint.
+  const conn = new jsforce.Connection({ instanceUrl: url, accessToken, version: "62.0" });
+  const cases = conn.sobject("Case");
+  const created = await cases.create({ Subject: "From jsforce", Description: "Made by jsforce.", Priority: "High", Origin: "Web" });
+  await cases.update({ Id: created.id, Subject: "Renamed by jsforce" });
+  await conn.sobject("CaseComment").create({ ParentId: created.id, CommentBody: "A comment from jsforce.", IsPublished: true });
+  await conn.sobject("CaseComment").create({ ParentId: created.id, CommentBody: "A private note.", IsPublished: false });
+  // A status change: New -> Working.
+  await cases.update({ Id: created.id, Status: "Working" });
+  let refused = "";
+  try {
+    await cases.update({ Id: created.id, Status: "Not A Status" });
+  } catch (e) {
+    refused = e.errorCode ?? e.name;
+  }
+  for (let i = 0; i < 4; i++) {
+    await cases.create({ Subject: `Page filler ${i}` });
+  }
+  // SOQL paged by the fake two records at a time: jsforce follows nextRecordsUrl itself,
+  // and queryMore by hand.
+  const all = await conn.query("SELECT Id, Subject, Status FROM Case ORDER BY CreatedDate ASC, Id ASC", { autoFetch: true, maxFetch: 100 });
+  const first = await conn.query("SELECT Id FROM Case ORDER BY Id ASC");
+  const more = await conn.queryMore(first.nextRecordsUrl);
+  const got = await cases.retrieve(created.id);
+  const comments = await conn.query(`SELECT Id, CommentBody, IsPublished FROM CaseComment WHERE ParentId = '${created.id}'`);
+  let notFound = "";
+  try {
+    await cases.retrieve("500FK9999999999AAA");
+  } catch (e) {
+    notFound = e.errorCode ?? e.name;
+  }
+  await waitForGo();
+  let throttled = "";
+  try {
+    await cases.retrieve(created.id);
+  } catch (e) {
+    throttled = e.errorCode ?? e.name;
+  }
+  return {
+    subject: got.Subject,
+    status: got.Status,
+    priority: got.Priority,
+    refused,
+    listed: all.records.length,
+    totalSize: all.totalSize,
+    firstPage: first.records.length,
+    firstDone: first.done,
+    secondPage: more.records.length,
+    comments: comments.records.length,
+    published: comments.records.filter((c) => c.IsPublished).length,
+    notFound,
+    throttled,
+  };
+}
+
+const clients = { github, jira, ado, salesforce };
+const run = clients[which] ?? null;
 if (!run) {
-  console.error("usage: official-clients.mjs github|jira|ado URL ...");
+  console.error("usage: official-clients.mjs github|jira|ado|salesforce URL ...");
   process.exit(2);
 }
 run(args).then(

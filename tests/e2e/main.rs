@@ -19,6 +19,7 @@ mod outages;
 mod redmine;
 mod restart;
 mod rule_errors;
+mod salesforce;
 mod scheduler;
 mod servicenow;
 mod support;

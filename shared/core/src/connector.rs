@@ -18,10 +18,12 @@ pub enum ConnectorKind {
     ServiceNow,
     /// Zendesk Support tickets.
     Zendesk,
+    /// Salesforce Service Cloud: Cases.
+    Salesforce,
 }
 
 impl ConnectorKind {
-    pub const ALL: [ConnectorKind; 7] = [
+    pub const ALL: [ConnectorKind; 8] = [
         ConnectorKind::Sandbox,
         ConnectorKind::Redmine,
         ConnectorKind::Github,
@@ -29,6 +31,7 @@ impl ConnectorKind {
         ConnectorKind::Ado,
         ConnectorKind::ServiceNow,
         ConnectorKind::Zendesk,
+        ConnectorKind::Salesforce,
     ];
 
     /// The name in configs, webhook paths and logs.
@@ -41,6 +44,7 @@ impl ConnectorKind {
             ConnectorKind::Ado => "ado",
             ConnectorKind::ServiceNow => "servicenow",
             ConnectorKind::Zendesk => "zendesk",
+            ConnectorKind::Salesforce => "salesforce",
         }
     }
 
@@ -113,6 +117,14 @@ impl ConnectorKind {
                     && project.chars().count() <= 100
                     && !project.chars().any(char::is_control),
                 "a Zendesk group's name, like Support",
+            ),
+            // A Salesforce "project" is a Case record type's DeveloperName, or `Case`.
+            ConnectorKind::Salesforce => (
+                project.starts_with(|c: char| c.is_ascii_alphabetic())
+                    && all(project, |c| c.is_ascii_alphanumeric() || c == '_')
+                    && !project.ends_with('_')
+                    && !project.contains("__"),
+                "a Case record type's API name, like Support, or Case",
             ),
         };
         if fits {
@@ -203,6 +215,11 @@ mod tests {
             (Zendesk, "Tier 2 / EMEA", true),
             (Zendesk, " ", false),
             (Zendesk, "a\nb", false),
+            (Salesforce, "Case", true),
+            (Salesforce, "Support_Request", true),
+            (Salesforce, "Support Request", false),
+            (Salesforce, "_Support", false),
+            (Salesforce, "Bad__c", false),
         ];
         for (kind, project, ok) in table {
             let got = kind.check_project(project);

@@ -108,7 +108,11 @@ impl Outbox {
         let task = tokio::spawn(async move {
             let http = reqwest::Client::new();
             while let Some(out) = rx.recv().await {
-                let body = out.payload.to_string();
+                // A text payload (a SOAP envelope) goes as it is; JSON as JSON.
+                let body = match &out.payload {
+                    Value::String(text) => text.clone(),
+                    json => json.to_string(),
+                };
                 let mut request = http.post(&out.url);
                 for (name, value) in &out.headers {
                     request = request.header(name, value);

@@ -1,7 +1,7 @@
 //! Tracker servers that are not the product's connectors: the sandbox tracker's server
 //! (the built-in tracker of `twinsync up` and the demo), and fakes of GitHub, Jira
-//! Cloud, Azure DevOps, ServiceNow and Zendesk that follow the vendors' real API contracts,
-//! for tests and the demo.
+//! Cloud, Azure DevOps, ServiceNow, Zendesk and Salesforce that follow the vendors' real API
+//! contracts, for tests and the demo.
 //!
 //! They live apart from the connector crates so that a production build (a Lambda
 //! function) compiles none of them; only the CLI's wiring and the tests link this crate.
@@ -12,6 +12,7 @@ pub mod github;
 pub mod jira;
 pub mod plumbing;
 pub mod ports;
+pub mod salesforce;
 pub mod sandbox;
 pub mod server;
 pub mod servicenow;

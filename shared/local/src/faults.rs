@@ -414,4 +414,7 @@ impl Tracker for FaultyTracker {
     ) -> Result<Vec<ChangeSignal>, WebhookError> {
         self.inner.verify_webhook(headers, body, now_ms)
     }
+    fn webhook_answer(&self) -> Option<(&'static str, &'static str)> {
+        self.inner.webhook_answer()
+    }
 }

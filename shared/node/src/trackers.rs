@@ -60,6 +60,10 @@ pub fn tracker_for(
         ConnectorKind::ServiceNow => Arc::new(servicenow_tracker(inst, base_url, ca_file)?),
         #[cfg(feature = "zendesk")]
         ConnectorKind::Zendesk => Arc::new(zendesk_tracker(inst, base_url, ca_file)?),
+        #[cfg(feature = "salesforce")]
+        ConnectorKind::Salesforce => {
+            Arc::new(salesforce_tracker(inst, base_url, base_dir, ca_file)?)
+        }
         #[allow(unreachable_patterns)]
         other => {
             return Err(NodeError::config(format!(
@@ -288,4 +292,56 @@ fn zendesk_tracker(
         config.attachment_max_bytes = m;
     }
     twinsync_zendesk::ZendeskTracker::new(inst.id.clone(), config).map_err(NodeError::config)
+}
+
+#[cfg(feature = "salesforce")]
+fn salesforce_tracker(
+    inst: &InstanceSection,
+    login_url: String,
+    base_dir: &Path,
+    ca_file: Option<std::path::PathBuf>,
+) -> NodeResult<twinsync_salesforce::SalesforceTracker> {
+    let s = inst
+        .salesforce
+        .as_ref()
+        .ok_or_else(|| NodeError::config(format!("instance {}: no [salesforce] table", inst.id)))?;
+    let mut config = twinsync_salesforce::SalesforceConfig::jwt(&login_url, &s.client_id, "", "");
+    config.private_key = None;
+    config.username = s.username.clone();
+    config.private_key_file = s.private_key_file.as_ref().map(|f| base_dir.join(f));
+    if config.private_key_file.is_none() {
+        config.refresh_token = inst.token.clone();
+    }
+    config.client_secret = s.client_secret.clone();
+    config.organization_id = s.organization_id.clone();
+    config.outbound_secret = inst.webhook_secret.clone();
+    config.record_type = s.record_type.clone();
+    config.labels_field = s.labels_field.clone();
+    config.custom_fields = s.custom_fields.clone();
+    config.ca_file = ca_file;
+    let set = |target: &mut String, value: &Option<String>| {
+        if let Some(v) = value {
+            *target = v.clone();
+        }
+    };
+    set(&mut config.api_version, &s.api_version);
+    set(&mut config.origin_field, &s.origin_field);
+    set(&mut config.link_field, &s.link_field);
+    set(&mut config.status_field, &s.status_field);
+    if let Some(r) = s.requests_per_minute {
+        config.requests_per_minute = r;
+    }
+    if let Some(b) = s.burst {
+        config.burst = b;
+    }
+    if let Some(m) = s.attachment_max_bytes {
+        config.attachment_max_bytes = m;
+    }
+    if let Some(m) = s.session_minutes {
+        config.session_minutes = m;
+    }
+    if let Some(p) = s.slow_down_at_percent {
+        config.slow_down_at_percent = p;
+    }
+    twinsync_salesforce::SalesforceTracker::new(inst.id.clone(), config).map_err(NodeError::config)
 }

@@ -329,6 +329,12 @@ pub enum WebhookError {
     Malformed(String),
 }
 
+/// The pseudo-header a node fills with the secret segment of a webhook path
+/// (`/webhooks/{connector}/{instance}/{secret}`), for trackers that sign nothing and put
+/// a shared secret in the endpoint URL instead (Salesforce Outbound Messages). A client's
+/// own header of this name is dropped.
+pub const WEBHOOK_PATH_SECRET: &str = "x-twinsync-path-secret";
+
 /// The value of a webhook delivery's header (names compare case-insensitively).
 pub fn webhook_header<'a>(
     headers: &'a [(String, String)],
@@ -467,6 +473,12 @@ pub trait Tracker: Send + Sync {
         body: &[u8],
         now_ms: i64,
     ) -> Result<Vec<ChangeSignal>, WebhookError>;
+    /// The content type and body a taken delivery is answered with, where the tracker
+    /// needs one (Salesforce resends an Outbound Message until it gets its SOAP
+    /// acknowledgement); `None`: the node's JSON.
+    fn webhook_answer(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
 }
 
 /// The other node of a connection, as the transport handler sees it.

@@ -29,6 +29,10 @@ pub const SERVICENOW_INCOMING: &str = include_str!("../defaults/servicenow/incom
 /// Zendesk: statuses and priorities by meaning, attributed comments as internal notes.
 pub const ZENDESK_OUTGOING: &str = include_str!("../defaults/zendesk/outgoing.rhai");
 pub const ZENDESK_INCOMING: &str = include_str!("../defaults/zendesk/incoming.rhai");
+/// Salesforce: Case statuses and priorities by meaning, private comments kept inside,
+/// attributed comments.
+pub const SALESFORCE_OUTGOING: &str = include_str!("../defaults/salesforce/outgoing.rhai");
+pub const SALESFORCE_INCOMING: &str = include_str!("../defaults/salesforce/incoming.rhai");
 
 /// The default rules for a connector's side of a connection.
 pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
@@ -69,6 +73,12 @@ pub fn for_connector(connector: ConnectorKind) -> ConfigVersion {
             note: "default rules for Zendesk".into(),
             ..ConfigVersion::default()
         },
+        ConnectorKind::Salesforce => ConfigVersion {
+            outgoing: SALESFORCE_OUTGOING.to_string(),
+            incoming: SALESFORCE_INCOMING.to_string(),
+            note: "default rules for Salesforce".into(),
+            ..ConfigVersion::default()
+        },
         ConnectorKind::Sandbox => version(),
     }
 }
@@ -95,8 +105,9 @@ pub fn for_pair(local: ConnectorKind, remote: ConnectorKind) -> ConfigVersion {
         note: format!("default rules for {local} with {remote}"),
         ..for_connector(local)
     };
-    // Work notes are internal: only another ServiceNow has a place to keep them so.
-    if (local, remote) == (ConnectorKind::ServiceNow, ConnectorKind::ServiceNow) {
+    // Work notes and private CaseComments are internal: only the same tracker on the
+    // other side has a place to keep them so.
+    if local == remote && [ConnectorKind::ServiceNow, ConnectorKind::Salesforce].contains(&local) {
         version.outgoing = version
             .outgoing
             .replace("let share_internal = false;", "let share_internal = true;");
@@ -115,6 +126,9 @@ fn pair_maps(local: ConnectorKind, remote: ConnectorKind) -> NodeHelperMaps {
     use ConnectorKind::*;
     if remote == ServiceNow && local != ServiceNow {
         return servicenow_maps(local);
+    }
+    if remote == Salesforce && local != Salesforce {
+        return salesforce_maps(local);
     }
     let statuses: &[(&str, &str)] = match (local, remote) {
         (Sandbox, Jira) => &[("To Do", "Open")],
@@ -210,6 +224,26 @@ fn servicenow_maps(local: ConnectorKind) -> NodeHelperMaps {
     NodeHelperMaps {
         statuses: map(statuses),
         priorities: map(priorities),
+        users: BTreeMap::new(),
+    }
+}
+
+/// A side whose other side is a Salesforce: Case statuses that are Salesforce's alone
+/// (Working, Escalated), by meaning; its priorities (Low, Medium, High) every tracker's
+/// rules know. The sandbox takes names as they come, so it gets the statuses too.
+fn salesforce_maps(local: ConnectorKind) -> NodeHelperMaps {
+    let statuses: Names = match local {
+        ConnectorKind::Sandbox => &[
+            ("New", "Open"),
+            ("Working", "In Progress"),
+            ("Escalated", "In Progress"),
+            ("Closed", "Done"),
+        ],
+        _ => &[("Working", "In Progress"), ("Escalated", "In Progress")],
+    };
+    NodeHelperMaps {
+        statuses: map(statuses),
+        priorities: BTreeMap::new(),
         users: BTreeMap::new(),
     }
 }

@@ -522,7 +522,7 @@ enum Stage {
     Done,
 }
 
-const TRACKERS: [Tracker; 7] = [
+const TRACKERS: [Tracker; 8] = [
     Tracker {
         kind: ConnectorKind::Zendesk,
         statuses: &[
@@ -602,6 +602,16 @@ const TRACKERS: [Tracker; 7] = [
             ("Canceled", Stage::Done),
         ],
         priorities: &["Planning", "Low", "Moderate", "High", "Critical"],
+    },
+    Tracker {
+        kind: ConnectorKind::Salesforce,
+        statuses: &[
+            ("New", Stage::Open),
+            ("Working", Stage::Active),
+            ("Escalated", Stage::Active),
+            ("Closed", Stage::Done),
+        ],
+        priorities: &["Low", "Medium", "High"],
     },
 ];
 
@@ -730,13 +740,15 @@ fn pair_defaults_are_the_connector_rules_with_the_pair_maps() {
         for remote in ConnectorKind::ALL {
             let pair = defaults::for_pair(local, remote);
             let alone = defaults::for_connector(local);
-            let servicenows = [local, remote] == [ConnectorKind::ServiceNow; 2];
-            // Only two ServiceNows share work notes.
-            assert_eq!(pair.outgoing == alone.outgoing, !servicenows);
+            let internal_kept = local == remote
+                && [ConnectorKind::ServiceNow, ConnectorKind::Salesforce].contains(&local);
+            // Only two ServiceNows (or two Salesforces) share internal comments.
+            assert_eq!(pair.outgoing == alone.outgoing, !internal_kept);
             assert_eq!(pair.incoming, alone.incoming);
             assert!(alone.helper_maps == NodeHelperMaps::default());
             let mapped = (local == ConnectorKind::Sandbox && remote != ConnectorKind::Sandbox)
-                || (remote == ConnectorKind::ServiceNow && local != ConnectorKind::ServiceNow);
+                || (remote == ConnectorKind::ServiceNow && local != ConnectorKind::ServiceNow)
+                || (remote == ConnectorKind::Salesforce && local != ConnectorKind::Salesforce);
             assert_eq!(
                 pair.helper_maps != NodeHelperMaps::default(),
                 mapped,

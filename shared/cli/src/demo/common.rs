@@ -24,7 +24,8 @@ pub struct DemoArgs {
     /// REDMINE_API_KEY and REDMINE_ORIGIN_FIELD from `scripts/redmine-up`); or the fake
     /// Jira Cloud and the fake GitHub, the fake Azure DevOps and a sandbox, the fake
     /// ServiceNow with a sandbox, the fake Jira or the fake Azure DevOps, the fake Zendesk
-    /// with the fake Jira or a sandbox, all started in this process.
+    /// with the fake Jira or a sandbox, the fake Salesforce with a sandbox or the fake
+    /// GitHub, all started in this process.
     #[arg(long, value_enum, default_value_t = Pair::SandboxSandbox)]
     pub pair: Pair,
 }
@@ -45,6 +46,10 @@ pub enum Pair {
     ZendeskJira,
     /// The fake Zendesk and a sandbox.
     ZendeskSandbox,
+    /// The fake Salesforce and a sandbox of this process.
+    SalesforceSandbox,
+    /// The fake Salesforce and the fake GitHub.
+    SalesforceGithub,
 }
 
 #[derive(Debug, Serialize)]

@@ -1,10 +1,11 @@
 //! `twinsync demo`: a real two-way sync between two trackers, shown step by step.
 //!
-//! Eight pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
+//! Ten pairs: two sandboxes ([`sandbox`], the default), a sandbox and a real Redmine
 //! ([`redmine`]), the fake Jira and the fake GitHub ([`jira_github`]), the fake Azure
 //! DevOps and a sandbox ([`ado`]), the fake ServiceNow with a sandbox, the fake Jira or
-//! the fake Azure DevOps ([`servicenow`]), and the fake Zendesk with the fake Jira or a
-//! sandbox ([`zendesk`]). Each pair is a
+//! the fake Azure DevOps ([`servicenow`]), the fake Zendesk with the fake Jira or a
+//! sandbox ([`zendesk`]), and the fake Salesforce with a sandbox or the fake GitHub
+//! ([`salesforce`]). Each pair is a
 //! module of its own over [`common`]; this module only picks one and prints its report.
 
 pub mod ado;
@@ -13,6 +14,7 @@ mod common;
 pub mod jira_github;
 pub mod redmine;
 mod runner;
+pub mod salesforce;
 pub mod sandbox;
 pub mod servicenow;
 pub mod zendesk;
@@ -37,6 +39,7 @@ pub async fn run(args: DemoArgs) -> Result<ExitCode, String> {
         }
         Pair::ZendeskJira => zendesk::scenario(&args, zendesk::Other::Jira).await?,
         Pair::ZendeskSandbox => zendesk::scenario(&args, zendesk::Other::Sandbox).await?,
+        Pair::SalesforceSandbox | Pair::SalesforceGithub => salesforce::scenario(&args).await?,
     };
     if args.json {
         println!(

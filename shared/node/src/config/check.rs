@@ -169,6 +169,16 @@ impl ProcessConfig {
                         "a zendesk instance needs token (API token with [zendesk] email, or an OAuth token) and a [zendesk] table".into(),
                     ));
                 }
+                let salesforce_auth = inst.salesforce.as_ref().is_some_and(|s| {
+                    (s.private_key_file.is_some() && s.username.is_some()) || inst.token.is_some()
+                });
+                if inst.connector == ConnectorKind::Salesforce && !salesforce_auth {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}]"),
+                        &inst.id,
+                        "a salesforce instance needs a [salesforce] table with client_id, and username + private_key_file (JWT bearer) or token (a refresh token)".into(),
+                    ));
+                }
                 if let Some(problem) = webhook_problem(inst) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].webhook_secret"),
@@ -296,6 +306,14 @@ fn webhook_problem(inst: &InstanceSection) -> Option<&'static str> {
             "a zendesk instance that does not register its webhook needs webhook_secret \
                  (the webhook's signing secret)",
         ),
+        // The path's secret is all an Outbound Message has: a short one can be guessed.
+        ConnectorKind::Salesforce
+            if !inst.webhook_secret.is_empty() && inst.webhook_secret.len() < 16 =>
+        {
+            Some(
+                "a salesforce webhook_secret (the Outbound Message URL's last segment) needs at least 16 bytes",
+            )
+        }
         _ => None,
     }
 }

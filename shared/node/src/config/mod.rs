@@ -9,7 +9,8 @@ mod trackers;
 
 pub use check::{HttpPublicUrl, check_public_url};
 pub use trackers::{
-    AdoSection, GithubAppSection, GithubSection, JiraSection, ServiceNowSection, ZendeskSection,
+    AdoSection, GithubAppSection, GithubSection, JiraSection, SalesforceSection, ServiceNowSection,
+    ZendeskSection,
 };
 
 use serde::Deserialize;
@@ -157,7 +158,8 @@ fn default_poll() -> i64 {
 #[serde(deny_unknown_fields)]
 pub struct InstanceSection {
     pub id: String,
-    /// Which kind of tracker: sandbox, redmine, github, jira, ado, servicenow or zendesk.
+    /// Which kind of tracker: sandbox, redmine, github, jira, ado, servicenow, zendesk or
+    /// salesforce.
     pub connector: ConnectorKind,
     /// The tracker's base URL, or `sandbox:<id>` for a sandbox of this process.
     pub base_url: String,
@@ -191,6 +193,9 @@ pub struct InstanceSection {
     /// Zendesk Support: the default group, the account and the budgets.
     #[serde(default)]
     pub zendesk: Option<ZendeskSection>,
+    /// Salesforce: the connected app, the org's setup fields, the budget.
+    #[serde(default)]
+    pub salesforce: Option<SalesforceSection>,
     /// PEM certificates trusted besides the platform's roots, for a tracker behind a
     /// private CA (self-hosted Redmine or Jira Data Center); relative to the config file.
     #[serde(default)]
@@ -217,6 +222,7 @@ impl Default for InstanceSection {
             ado: None,
             servicenow: None,
             zendesk: None,
+            salesforce: None,
             ca_file: None,
         }
     }
@@ -557,7 +563,7 @@ users = [{ login = "mona", email = "mona@example.com", name = "Mona Lisa" }]
         let table = [
             (
                 GOOD.replace("connector = \"sandbox\"", "connector = \"jura\""),
-                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`, `ado`, `servicenow`, `zendesk`",
+                "unknown variant `jura`, expected one of `sandbox`, `redmine`, `github`, `jira`, `ado`, `servicenow`, `zendesk`, `salesforce`",
                 "line 12",
             ),
             (
@@ -759,6 +765,55 @@ email = "bot@example.com"
                 Some("[zendesk] table"),
             ),
             (format!("{ZENDESK}grop = \"x\"\n"), Some("grop")),
+        ];
+        for (text, error) in cases {
+            match (ProcessConfig::parse(&text, "node.toml"), error) {
+                (Ok(_), None) => {}
+                (Err(e), Some(says)) => assert!(e.to_string().contains(says), "{e}"),
+                (got, want) => panic!("{text}: {got:?}, wanted an error saying {want:?}"),
+            }
+        }
+    }
+
+    const SALESFORCE: &str = r#"
+[[node]]
+id = "node-s"
+data_dir = "data/s"
+
+[[node.instance]]
+id = "sf"
+connector = "salesforce"
+base_url = "https://login.salesforce.com"
+webhook_secret = "outbound-secret-32-bytes"
+[node.instance.salesforce]
+client_id = "3MVG9"
+username = "twinsync@acme.com"
+private_key_file = "keys/sf.pem"
+organization_id = "00D000000000062EAA"
+"#;
+
+    #[test]
+    fn salesforce_instances_need_a_connected_app_and_a_long_secret() {
+        let cases = [
+            (SALESFORCE.to_string(), None),
+            (
+                SALESFORCE
+                    .replace("username = \"twinsync@acme.com\"\n", "")
+                    .replace("[[node.instance]]", "[[node.instance]]\ntoken = \"5Aep8\""),
+                None,
+            ),
+            (
+                SALESFORCE.replace("private_key_file = \"keys/sf.pem\"\n", ""),
+                Some("username + private_key_file (JWT bearer) or token"),
+            ),
+            (
+                SALESFORCE.replace("outbound-secret-32-bytes", "short"),
+                Some("at least 16 bytes"),
+            ),
+            (
+                format!("{SALESFORCE}origin = \"x\"\n"),
+                Some("unknown field `origin`"),
+            ),
         ];
         for (text, error) in cases {
             match (ProcessConfig::parse(&text, "node.toml"), error) {

@@ -73,6 +73,62 @@ pub struct ServiceNowSection {
     pub close_notes: Option<String>,
 }
 
+/// A Salesforce org (Cases): the instance's `base_url` is the login URL, `token` a
+/// refresh token (the refresh-token flow) when there is no `private_key_file` (the JWT
+/// bearer flow), and `webhook_secret` the secret at the end of the Outbound Message
+/// endpoint URL (none: polling only).
+#[derive(Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SalesforceSection {
+    /// The connected app's consumer key, and its secret where the refresh flow needs it.
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// JWT bearer flow: the integration user and the app's private key (PEM), relative to
+    /// the config file.
+    pub username: Option<String>,
+    pub private_key_file: Option<PathBuf>,
+    pub api_version: Option<String>,
+    /// The org's Id, which Outbound Messages name.
+    #[serde(default)]
+    pub organization_id: String,
+    /// The record type new Cases get (DeveloperName).
+    pub record_type: Option<String>,
+    /// The one-time setup's fields (defaults: Twinsync_Origin__c, Twinsync_Link__c,
+    /// Twinsync_Status__c) and an optional labels multi-select picklist.
+    pub origin_field: Option<String>,
+    pub link_field: Option<String>,
+    pub status_field: Option<String>,
+    pub labels_field: Option<String>,
+    pub requests_per_minute: Option<u32>,
+    pub burst: Option<u32>,
+    pub attachment_max_bytes: Option<u64>,
+    /// The org's session timeout in minutes (120 when not set), and the share of the
+    /// daily API allocation past which the connector slows down (90 when not set).
+    pub session_minutes: Option<u32>,
+    pub slow_down_at_percent: Option<u8>,
+    /// Custom fields (`…__c`) read and written by API name.
+    #[serde(default)]
+    pub custom_fields: Vec<String>,
+}
+
+impl std::fmt::Debug for SalesforceSection {
+    // The client secret never reaches a log.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SalesforceSection")
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("username", &self.username)
+            .field("private_key_file", &self.private_key_file)
+            .field("organization_id", &self.organization_id)
+            .field("record_type", &self.record_type)
+            .field("custom_fields", &self.custom_fields)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for ServiceNowSection {
     // The client secret never reaches a log.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -33,6 +33,10 @@ pub fn public_router(node: Arc<Node>) -> Router {
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/webhooks/{connector}/{instance}", post(webhook))
+        .route(
+            "/webhooks/{connector}/{instance}/{secret}",
+            post(webhook_with_secret),
+        )
         .merge(node_to_node)
         .with_state(node)
 }
@@ -43,9 +47,50 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<Response> {
-    let headers = header_pairs(&headers);
+    deliver(node, connector, instance, None, headers, body).await
+}
+
+/// A delivery to an endpoint whose last path segment is a shared secret (Salesforce
+/// Outbound Messages sign nothing): the secret goes to the connector as a pseudo-header.
+async fn webhook_with_secret(
+    State(node): State<Arc<Node>>,
+    Path((connector, instance, secret)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    deliver(node, connector, instance, Some(secret), headers, body).await
+}
+
+async fn deliver(
+    node: Arc<Node>,
+    connector: String,
+    instance: String,
+    secret: Option<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let mut headers = header_pairs(&headers);
+    // Only the path says the secret, never a header the sender chose.
+    headers.retain(|(k, _)| !k.eq_ignore_ascii_case(twinsync_ports::WEBHOOK_PATH_SECRET));
+    if let Some(secret) = secret {
+        headers.push((twinsync_ports::WEBHOOK_PATH_SECRET.to_string(), secret));
+    }
     match ingest::webhook(&node, &connector, &instance, &headers, &body).await {
-        Ok(queued) => Ok((StatusCode::ACCEPTED, Json(json!({ "queued": queued }))).into_response()),
+        Ok(queued) => {
+            let answer = node
+                .trackers
+                .get(&instance)
+                .and_then(|t| t.webhook_answer());
+            Ok(match answer {
+                Some((content_type, body)) => (
+                    StatusCode::OK,
+                    [(axum::http::header::CONTENT_TYPE, content_type)],
+                    body,
+                )
+                    .into_response(),
+                None => (StatusCode::ACCEPTED, Json(json!({ "queued": queued }))).into_response(),
+            })
+        }
         Err(IngestError::TooMany { retry_after_ms, .. }) => {
             let seconds = retry_after_ms.div_ceil(1000).max(1).to_string();
             tracing::warn!(%connector, %instance, "webhook deliveries over the instance's limit");

@@ -151,19 +151,29 @@ where
     Ok(out)
 }
 
-/// Reads an item in full, waiting out a tracker's 429s as the nodes do.
-pub(crate) async fn full(tracker: &dyn Tracker, key: &str) -> Result<Item, String> {
+/// Runs a call on a tracker as its people do: a rate limit is waited out, 20 times at
+/// most.
+pub(crate) async fn patiently<T>(
+    call: impl AsyncFn() -> twinsync_ports::PortResult<T>,
+) -> Result<T, String> {
     for _ in 0..20 {
-        match tracker.get_item(key).await {
-            Ok(Some(item)) => return Ok(item),
-            Ok(None) => return Err(format!("{key} is missing")),
+        match call().await {
+            Ok(v) => return Ok(v),
             Err(e) => match e.retry_after_ms() {
                 Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
                 None => return Err(e.to_string()),
             },
         }
     }
-    Err(format!("{key}: still rate limited"))
+    Err("still rate limited after 20 tries".into())
+}
+
+/// Reads an item in full, waiting out a tracker's 429s as the nodes do.
+pub(crate) async fn full(tracker: &dyn Tracker, key: &str) -> Result<Item, String> {
+    patiently(async || tracker.get_item(key).await)
+        .await
+        .map_err(|e| format!("{key}: {e}"))?
+        .ok_or_else(|| format!("{key} is missing"))
 }
 
 /// The key of the twin of `key` on the other side of the demo's connection.

@@ -9,7 +9,7 @@ pub mod setup;
 
 use super::ca::DemoCa;
 use super::common::{
-    DemoArgs, DemoReport, PEOPLE, PROJECT_B, Pair, for_each_limited, full, twin_key,
+    DemoArgs, DemoReport, PEOPLE, PROJECT_B, Pair, for_each_limited, full, patiently, twin_key,
 };
 use super::jira_github::setup::login;
 use super::runner::{self, Outcome, Runner};
@@ -427,20 +427,6 @@ async fn steps(
         mismatches,
         ..Outcome::default()
     }))
-}
-
-/// Runs a call on the other tracker as its people do: a limit is waited out.
-async fn patiently<T>(call: impl AsyncFn() -> twinsync_ports::PortResult<T>) -> Result<T, String> {
-    for _ in 0..20 {
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) => match e.retry_after_ms() {
-                Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-                None => return Err(e.to_string()),
-            },
-        }
-    }
-    Err("still rate limited after 20 tries".into())
 }
 
 /// A Case and its twin agree under the default rules: private comments stay out.

@@ -10,7 +10,7 @@ pub mod setup;
 
 use super::ca::DemoCa;
 use super::common::{
-    DemoArgs, DemoReport, PEOPLE, PROJECT_B, Pair, for_each_limited, full, twin_key,
+    DemoArgs, DemoReport, PEOPLE, PROJECT_B, Pair, for_each_limited, full, patiently, twin_key,
 };
 use super::jira_github::setup as jira_setup;
 use super::runner::{self, Outcome, Runner};
@@ -433,20 +433,6 @@ async fn steps(
         mismatches,
         ..Outcome::default()
     }))
-}
-
-/// Runs a call on the other tracker as its people do: a 429 is waited out.
-async fn patiently<T>(call: impl AsyncFn() -> twinsync_ports::PortResult<T>) -> Result<T, String> {
-    for _ in 0..20 {
-        match call().await {
-            Ok(v) => return Ok(v),
-            Err(e) => match e.retry_after_ms() {
-                Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-                None => return Err(e.to_string()),
-            },
-        }
-    }
-    Err("still rate limited after 20 tries".into())
 }
 
 /// An incident and its twin agree under the default rules: work notes stay out.

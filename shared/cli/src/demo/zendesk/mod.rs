@@ -8,7 +8,7 @@
 pub mod setup;
 
 use super::ca::DemoCa;
-use super::common::{DemoArgs, DemoReport, PEOPLE, for_each_limited, full, twin_key};
+use super::common::{DemoArgs, DemoReport, PEOPLE, for_each_limited, full, patiently, twin_key};
 use super::jira_github::setup::start_jira;
 use super::runner::{self, Outcome, Runner};
 use serde_json::{Value, json};
@@ -89,24 +89,6 @@ impl Agent {
         .await
         .map(|_| ())
     }
-}
-
-/// A write to the other tracker, its 429s waited out as the nodes do.
-async fn waiting<T, F, Fut>(write: F) -> Result<T, String>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = twinsync_ports::PortResult<T>>,
-{
-    for _ in 0..20 {
-        match write().await {
-            Ok(v) => return Ok(v),
-            Err(e) => match e.retry_after_ms() {
-                Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-                None => return Err(e.to_string()),
-            },
-        }
-    }
-    Err("still rate limited after 20 tries".into())
 }
 
 /// Zendesk's status for the other side's under the default rules, by meaning.
@@ -269,7 +251,12 @@ async fn steps(
         )
         .await?;
     let o1 = twin_key(&node_z, &keys[1]).await?;
-    waiting(|| other_tracker.add_comment(&o1, "Reproduced on *staging*.", None, None)).await?;
+    patiently(async || {
+        other_tracker
+            .add_comment(&o1, "Reproduced on *staging*.", None, None)
+            .await
+    })
+    .await?;
     run.settle(settle()).await;
     let o0 = full(other_tracker.as_ref(), &twin_key(&node_z, &keys[0]).await?).await?;
     let z1 = full(zendesk.as_ref(), &keys[1]).await?;
@@ -297,7 +284,7 @@ async fn steps(
         priority: Some("Highest".into()),
         ..ItemUpdate::default()
     };
-    let priority = waiting(|| other_tracker.update_item(&o2, &highest));
+    let priority = patiently(async || other_tracker.update_item(&o2, &highest).await);
     let (rs, rp) = tokio::join!(subject, priority);
     rs?;
     rp?;
@@ -377,7 +364,7 @@ async fn count_items(tracker: &dyn Tracker) -> Result<usize, String> {
     let mut count = 0;
     let mut page = None;
     loop {
-        let p = waiting(|| tracker.search_updated("", 0, page.clone())).await?;
+        let p = patiently(async || tracker.search_updated("", 0, page.clone()).await).await?;
         count += p.items.len();
         match p.next {
             Some(next) => page = Some(next),

@@ -439,6 +439,72 @@ async fn polling_pages_with_next_records_url_and_rereads_the_cursor_second() {
     assert!(b.version > a.version, "{} then {}", a.version, b.version);
 }
 
+/// A CaseComment leaves its Case's stamps as they are (the fake holds to the stricter
+/// reading of Salesforce), so polling asks CaseComment too: a Case only a comment
+/// changed is found, with a newer version, and only if it matches the trigger.
+#[tokio::test]
+async fn polling_finds_cases_only_a_comment_changed() {
+    let fake = FakeSalesforce::start("127.0.0.1:0", options())
+        .await
+        .unwrap();
+    let sf = tracker(&fake);
+    let mut keys = Vec::new();
+    for (i, labels) in [vec!["sync".to_string()], vec![]].into_iter().enumerate() {
+        let item = Item {
+            labels,
+            ..new_item(&format!("Case {i}"))
+        };
+        let created = sf
+            .create_item("Case", &item, &format!("twinsync:c1:Q-{i}"))
+            .await
+            .unwrap();
+        keys.push(created.key);
+    }
+    let before = sf.get_item(&keys[0]).await.unwrap().unwrap();
+    let cursor = sf
+        .search_updated("", 0, None)
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .map(|i| i.updated_ms)
+        .max()
+        .unwrap();
+    // The comments land in a later second than every Case's stamp.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    for key in &keys {
+        sf.add_comment(key, "Seen again today.", None, None)
+            .await
+            .unwrap();
+    }
+    let got = sf
+        .search_updated("labels = sync", cursor + 1_000, None)
+        .await
+        .unwrap();
+    let found: Vec<&str> = got.items.iter().map(|i| i.key.as_str()).collect();
+    assert_eq!(found, [keys[0].as_str()], "only the Case the trigger takes");
+    let after = &got.items[0];
+    assert!(after.updated_ms > before.updated_ms);
+    assert!(after.version > before.version);
+    assert_eq!(
+        after.comments.len(),
+        0,
+        "a poll reads fields; comments come with get_item"
+    );
+    let polled = fake
+        .exchanges()
+        .into_iter()
+        .filter(|e| e.template.ends_with("/query"))
+        .map(|e| e.query)
+        .collect::<Vec<_>>();
+    assert!(
+        polled
+            .iter()
+            .any(|q| q.contains("FROM+CaseComment+WHERE") || q.contains("FROM CaseComment WHERE")),
+        "{polled:?}"
+    );
+}
+
 #[tokio::test]
 async fn limits_wait_and_sessions_are_renewed() {
     let fake = FakeSalesforce::start("127.0.0.1:0", options())
@@ -685,6 +751,46 @@ async fn the_salesforce_sandbox_demo_converges() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_salesforce_github_demo_converges() {
     demo(twinsync_cli::demo::Pair::SalesforceGithub, 6).await;
+}
+
+/// The org's one-time setup is checked when the node starts: a node whose origin field
+/// the org does not have refuses to start and says what to create, instead of failing
+/// every sync later. The same node starts once the field's name is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_checks_the_orgs_setup_at_start() {
+    use twinsync_cli::demo::salesforce::{config, sandbox_instance, setup};
+    use twinsync_local::process::{Process, ProcessOptions};
+
+    let fake = FakeSalesforce::start("127.0.0.1:0", setup::options())
+        .await
+        .unwrap();
+    let mut instance = setup::instance("salesforce", &fake, None);
+    if let Some(sf) = instance.salesforce.as_mut() {
+        sf.origin_field = Some("Missing_Origin__c".into());
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(instance, sandbox_instance());
+    let err = match Process::start(&cfg, dir.path(), ProcessOptions::default()).await {
+        Ok(_) => panic!("a node without its origin field started"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("salesforce") && err.contains("no field Missing_Origin__c"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Setup > Object Manager > Case > Fields"),
+        "{err}"
+    );
+    let cfg = config(
+        setup::instance("salesforce", &fake, None),
+        sandbox_instance(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(&cfg, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    p.stop().await;
 }
 
 /// A Salesforce org and a sandbox synced by two nodes: a Case with a public and a private

@@ -440,6 +440,7 @@ pub async fn run_console(options: &ConsoleOptions) -> Result<(), Error> {
             "TWINSYNC_PUBLIC_URL is not set (the stack's TransportUrl): invitations cannot be made or accepted"
         );
     }
+    twinsync_node::assemble::check_trackers(&f.node, section).await?;
     if let Some(ingest) = var("TWINSYNC_INGEST_URL") {
         twinsync_node::assemble::register_webhooks(
             &f.node.http,

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use tokio::task::JoinHandle;
 use twinsync_core::Clock;
 use twinsync_node::admin::AdminToken;
-use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on, register_webhooks};
+use twinsync_node::assemble::{
+    NodeOptions, NodePorts, build_node_on, check_trackers, register_webhooks,
+};
 pub use twinsync_node::assemble::{QueueDecorator, TrackerDecorator};
 use twinsync_node::config::{NodeSection, ProcessConfig};
 use twinsync_node::peer::link_local;
@@ -178,6 +180,7 @@ impl Process {
             servers.extend(served.servers);
             let url = served.public_url;
             node.set_public_url(&url);
+            check_trackers(node, section).await?;
             register_webhooks(&http, node, section, &url, &sandbox_urls).await?;
             tracing::info!(node = %node.id, %url, admin = %served.admin.url, "node listening");
             node_urls.insert(node.id.clone(), url);

@@ -88,7 +88,7 @@ pub async fn register_webhooks(
     {
         let tracker = node.tracker(&inst.id)?;
         let hook = format!("{node_url}/webhooks/{}/{}", inst.connector, inst.id);
-        let registered = match subscribe(tracker.as_ref(), &hook).await {
+        let registered = match patiently(|| tracker.register_webhook(&hook)).await {
             Ok(registered) => registered,
             // A tracker that is busy or down now must not keep the node from starting:
             // polling brings its changes meanwhile. A refusal (bad credentials, no
@@ -171,14 +171,41 @@ async fn register_webhook(
     Ok(())
 }
 
-/// Registers `hook` on the tracker, waiting out a few short rate limits or outages.
-async fn subscribe(
-    tracker: &dyn twinsync_ports::Tracker,
-    hook: &str,
-) -> Result<bool, twinsync_ports::PortError> {
+/// Checks the one-time setup of each tracker of `section` (`Tracker::check_setup`). A
+/// tracker that is busy or down now is logged and left to fail its first sync; a
+/// missing field or permission is the operator's to fix and stops the start.
+pub async fn check_trackers(node: &Node, section: &NodeSection) -> NodeResult<()> {
+    for inst in section
+        .instance
+        .iter()
+        .filter(|i| i.connector != ConnectorKind::Sandbox)
+    {
+        let tracker = node.tracker(&inst.id)?;
+        match patiently(|| tracker.check_setup()).await {
+            Ok(()) => {}
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(instance = %inst.id, error = %e, "the tracker's setup could not be checked now");
+            }
+            Err(e) => {
+                return Err(NodeError::config(format!(
+                    "instance {}: the tracker's setup is incomplete: {e}",
+                    inst.id
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `call`, waiting out a few short rate limits or outages.
+async fn patiently<T, F, Fut>(call: F) -> Result<T, twinsync_ports::PortError>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, twinsync_ports::PortError>>,
+{
     let mut tries = 0;
     loop {
-        match tracker.register_webhook(hook).await {
+        match call().await {
             Err(e) if e.is_retryable() && tries < 4 => {
                 tries += 1;
                 let wait = e.retry_after_ms().unwrap_or(1_000).min(10_000);

@@ -407,6 +407,11 @@ pub trait Tracker: Send + Sync {
     async fn has_project(&self, _project: &str) -> PortResult<Option<bool>> {
         Ok(None)
     }
+    /// Checks the one-time setup the connector needs in the tracker (fields it keeps its
+    /// marks in), so a node starts with a clear error instead of failing its first sync.
+    async fn check_setup(&self) -> PortResult<()> {
+        Ok(())
+    }
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>>;
     /// Creates an item from the scalar fields of `item` and stamps it with `origin`.
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item>;

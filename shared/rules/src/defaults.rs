@@ -93,6 +93,13 @@ pub fn version() -> ConfigVersion {
     }
 }
 
+/// The trackers with comments only the team sees (`Comment::internal`).
+pub const INTERNAL_COMMENTS: [ConnectorKind; 3] = [
+    ConnectorKind::ServiceNow,
+    ConnectorKind::Salesforce,
+    ConnectorKind::Zendesk,
+];
+
 /// The default configuration of this side of a connection whose other side runs
 /// `remote`: the local connector's rules, with the helper maps the pair needs. The
 /// Jira, GitHub and Redmine rules judge other trackers' names by their meaning; the
@@ -105,9 +112,9 @@ pub fn for_pair(local: ConnectorKind, remote: ConnectorKind) -> ConfigVersion {
         note: format!("default rules for {local} with {remote}"),
         ..for_connector(local)
     };
-    // Work notes and private CaseComments are internal: only the same tracker on the
-    // other side has a place to keep them so.
-    if local == remote && [ConnectorKind::ServiceNow, ConnectorKind::Salesforce].contains(&local) {
+    // Work notes, private CaseComments and Zendesk's internal notes are internal: only
+    // the same tracker on the other side has a place to keep them so.
+    if local == remote && INTERNAL_COMMENTS.contains(&local) {
         version.outgoing = version
             .outgoing
             .replace("let share_internal = false;", "let share_internal = true;");

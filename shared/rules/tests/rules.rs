@@ -740,9 +740,8 @@ fn pair_defaults_are_the_connector_rules_with_the_pair_maps() {
         for remote in ConnectorKind::ALL {
             let pair = defaults::for_pair(local, remote);
             let alone = defaults::for_connector(local);
-            let internal_kept = local == remote
-                && [ConnectorKind::ServiceNow, ConnectorKind::Salesforce].contains(&local);
-            // Only two ServiceNows (or two Salesforces) share internal comments.
+            let internal_kept = local == remote && defaults::INTERNAL_COMMENTS.contains(&local);
+            // Only two ServiceNows (two Salesforces, two Zendesks) share internal comments.
             assert_eq!(pair.outgoing == alone.outgoing, !internal_kept);
             assert_eq!(pair.incoming, alone.incoming);
             assert!(alone.helper_maps == NodeHelperMaps::default());
@@ -816,4 +815,98 @@ fn servicenow_work_notes_stay_internal_unless_both_sides_are_servicenow() {
         .unwrap();
     let internal: Vec<bool> = got.comments.iter().map(|c| c.internal).collect();
     assert_eq!(internal, [false, true]);
+}
+
+/// Zendesk's internal notes go to a tracker without internal comments as comments that
+/// say so, come back from it as internal notes, and stay internal between two Zendesks.
+#[test]
+fn zendesk_internal_notes_say_so_where_the_other_side_cannot_hide_them() {
+    let mut source = item();
+    source.comments = vec![
+        Comment {
+            id: "z1".into(),
+            body: "Customer sees this".into(),
+            ..Comment::default()
+        },
+        Comment {
+            id: "z2".into(),
+            body: "Only agents see this".into(),
+            internal: true,
+            ..Comment::default()
+        },
+    ];
+    let shared = |remote: ConnectorKind| {
+        let replica = compiled(ConnectorKind::Zendesk, remote)
+            .outgoing(&source)
+            .unwrap();
+        replica["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    c["body"].as_str().unwrap().to_string(),
+                    c["internal"] == true,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let marked = vec![
+        ("Customer sees this".to_string(), false),
+        ("**Internal note:** Only agents see this".to_string(), false),
+    ];
+    for remote in [
+        ConnectorKind::Jira,
+        ConnectorKind::Github,
+        ConnectorKind::Redmine,
+    ] {
+        assert_eq!(shared(remote), marked, "{remote}");
+    }
+    let between_zendesks = shared(ConnectorKind::Zendesk);
+    assert_eq!(
+        between_zendesks,
+        [
+            ("Customer sees this".to_string(), false),
+            ("Only agents see this".to_string(), true)
+        ]
+    );
+    // A Jira comment that says it is an internal note becomes one on Zendesk.
+    let mut jira = item();
+    jira.comments = vec![Comment {
+        id: "10001".into(),
+        body: "**Internal note:** Logs attached.".into(),
+        ..Comment::default()
+    }];
+    let replica = compiled(ConnectorKind::Jira, ConnectorKind::Zendesk)
+        .outgoing(&jira)
+        .unwrap();
+    let got = compiled(ConnectorKind::Zendesk, ConnectorKind::Jira)
+        .incoming(&ctx(&replica, &Item::default(), &[], true))
+        .unwrap();
+    let internal: Vec<bool> = got.comments.iter().map(|c| c.internal).collect();
+    assert_eq!(internal, [true]);
+    assert!(
+        got.comments[0].body.starts_with("**Internal note:** "),
+        "{:?}",
+        got.comments
+    );
+
+    // The note's copy on Jira comes back with the note start, which is no edit.
+    let copy = serde_json::json!({
+        "comments": [{
+            "id": "10005",
+            "body": "**Internal note:** Only agents see this",
+            "origin": "twinsync:c:z2",
+            "remoteId": "z2",
+        }],
+    });
+    let got = compiled(ConnectorKind::Zendesk, ConnectorKind::Jira)
+        .incoming(&ctx(&copy, &source, &[], false))
+        .unwrap();
+    let seen = |c: &[Comment]| -> Vec<(String, String, bool)> {
+        c.iter()
+            .map(|c| (c.id.clone(), c.body.clone(), c.internal))
+            .collect()
+    };
+    assert_eq!(seen(&got.comments), seen(&source.comments));
 }

@@ -114,7 +114,13 @@ pub fn to_item(
                 .collect()
         })
         .unwrap_or_default();
-    let stamp = crate::soql::millis(&text("SystemModstamp"));
+    // A comment moves its own stamps, not its Case's: the item changed at the latest.
+    let stamp = record["CaseComments"]["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| crate::soql::millis(c["SystemModstamp"].as_str().unwrap_or("")))
+        .fold(crate::soql::millis(&text("SystemModstamp")), i64::max);
     let project = match text("RecordType.DeveloperName") {
         t if t.is_empty() => NO_RECORD_TYPE.to_string(),
         t => t,

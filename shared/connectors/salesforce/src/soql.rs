@@ -76,6 +76,26 @@ pub fn poll(fields: &str, conditions: &[String], since_ms: i64) -> String {
     q
 }
 
+/// The Cases whose comments changed at or after the second of `since_ms`: a comment
+/// leaves its Case's stamps as they are, so the Case poll alone would not see it.
+pub fn comment_poll(since_ms: i64) -> String {
+    format!(
+        "SELECT ParentId FROM CaseComment WHERE SystemModstamp >= {} ORDER BY SystemModstamp ASC, Id ASC",
+        literal_time(since_ms)
+    )
+}
+
+/// The trigger's conditions on the Cases with these Ids (already checked Ids).
+pub fn cases_by_id(fields: &str, conditions: &[String], ids: &[&str]) -> String {
+    let list: Vec<String> = ids.iter().map(|id| quote(id)).collect();
+    let mut parts = vec![format!("Id IN ({})", list.join(", "))];
+    parts.extend(conditions.iter().cloned());
+    format!(
+        "SELECT {fields} FROM Case WHERE {} ORDER BY SystemModstamp ASC, Id ASC",
+        parts.join(" AND ")
+    )
+}
+
 /// Where the filter's fields live on Case.
 pub struct Columns<'a> {
     pub labels: Option<&'a str>,

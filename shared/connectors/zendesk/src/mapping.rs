@@ -2,9 +2,9 @@
 //!
 //! The description is the ticket's first comment, which Zendesk never lets anyone edit:
 //! a new description travels as an internal note marked `[twinsync-description]`, and
-//! the newest such note is the description read back. Private comments (internal notes)
-//! carry [`INTERNAL`] at the start of their Markdown in the domain, so their visibility
-//! travels both ways. People are known by id on Zendesk and by email in the domain;
+//! the newest such note is the description read back. A person's private comment (an
+//! internal note) is `Comment::internal`, as ServiceNow's work notes and Salesforce's
+//! unpublished CaseComments are; the rules decide where it goes. People are known by id on Zendesk and by email in the domain;
 //! custom fields by id and by title; the ticket's group is its project.
 
 use crate::html::{self, Marker};
@@ -18,9 +18,6 @@ pub const ORIGIN_TAG: &str = "twinsync";
 
 /// Tags the connector keeps for itself; they are not labels.
 pub const OWN_TAG_PREFIX: &str = "twinsync";
-
-/// How an internal note's Markdown starts in the domain.
-pub const INTERNAL: &str = "**Internal note:** ";
 
 /// The custom field of the ticket type, which Zendesk keeps as a system field.
 pub const TYPE_FIELD: &str = "type";
@@ -106,16 +103,9 @@ pub fn comment(c: &Value, dir: &Directory) -> Option<Comment> {
         Some(_) => return None,
         None => None,
     };
-    // A person's internal note says so in the domain; a copy sync wrote keeps its text
-    // as it came (its visibility followed the config, not a person).
-    let body = if origin.is_none()
-        && c["public"].as_bool() == Some(false)
-        && !body.starts_with(INTERNAL)
-    {
-        format!("{INTERNAL}{body}")
-    } else {
-        body
-    };
+    // A person's private note is internal; a copy sync wrote is not (its visibility
+    // followed the config, not a person).
+    let internal = origin.is_none() && c["public"].as_bool() == Some(false);
     Some(Comment {
         id: c["id"].as_u64().map(|i| i.to_string()).unwrap_or_default(),
         author: id(&c["author_id"]).and_then(|a| dir.users.get(&a).cloned()),
@@ -123,8 +113,7 @@ pub fn comment(c: &Value, dir: &Directory) -> Option<Comment> {
         created_ms: millis(c["created_at"].as_str().unwrap_or("")),
         origin,
         remote_id: None,
-        // An internal note says so in its text (above), which the rules read.
-        internal: false,
+        internal,
     })
 }
 
@@ -234,12 +223,6 @@ pub fn to_item(base_url: &str, ticket: &Value, comments: &[Value], dir: &Directo
     }
 }
 
-/// Whether a domain comment becomes a public reply: never when it says it is an
-/// internal note (the text keeps saying so, so it reads back as it came).
-pub fn visibility(body: &str, public_by_default: bool) -> (&str, bool) {
-    (body, public_by_default && !body.starts_with(INTERNAL))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,17 +232,14 @@ mod tests {
     fn own_notes_are_hidden_and_visibility_travels() {
         let dir = Directory::default();
         let note = json!({"id": 1, "public": false, "html_body": "<p>Check logs</p>", "body": "Check logs"});
-        let c = comment(&note, &dir).map(|c| c.body);
-        assert_eq!(c.as_deref(), Some("**Internal note:** Check logs"));
+        let c = comment(&note, &dir).map(|c| (c.body, c.internal));
+        assert_eq!(c, Some(("Check logs".to_string(), true)));
+        // A copy sync wrote as a private note is not a person's internal note.
+        let copy = json!({"id": 3, "public": false, "html_body": "<p>Seen</p>\n<p>[twinsync-origin: twinsync:jira:c1]</p>", "body": "Seen\\n\\n[twinsync-origin: twinsync:jira:c1]"});
+        assert_eq!(comment(&copy, &dir).map(|c| c.internal), Some(false));
         let desc = json!({"id": 2, "public": false, "html_body": "<p>New text</p>\n<p>[twinsync-description]</p>", "body": "New text\n\n[twinsync-description]"});
         assert_eq!(comment(&desc, &dir), None);
         assert_eq!(description(&json!({}), &[note.clone(), desc]), "New text");
-        assert_eq!(
-            visibility("**Internal note:** x", true),
-            ("**Internal note:** x", false)
-        );
-        assert_eq!(visibility("x", false), ("x", false));
-        assert_eq!(visibility("x", true), ("x", true));
     }
 
     #[test]

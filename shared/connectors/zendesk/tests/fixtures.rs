@@ -71,12 +71,16 @@ fn the_documented_ticket_and_comments_map_to_an_item() {
     assert_eq!(item.origin, None);
     assert_eq!(item.updated_ms, 1_304_591_932_000);
     // The first comment is the description; the rest keep their visibility.
-    let bodies: Vec<&str> = item.comments.iter().map(|c| c.body.as_str()).collect();
+    let comments: Vec<(&str, bool)> = item
+        .comments
+        .iter()
+        .map(|c| (c.body.as_str(), c.internal))
+        .collect();
     assert_eq!(
-        bodies,
+        comments,
         [
-            "Thanks for your help!",
-            "**Internal note:** Escalating to the printer team."
+            ("Thanks for your help!", false),
+            ("Escalating to the printer team.", true)
         ]
     );
     assert_eq!(item.comments[0].id, "1275");
@@ -91,12 +95,11 @@ fn the_documented_ticket_and_comments_map_to_an_item() {
 #[test]
 fn comments_round_trip_through_what_zendesk_stores() {
     let dir = Directory::default();
-    for (markdown, public) in [
+    for (markdown, is_public) in [
         ("Thanks for your **help**!", true),
-        ("**Internal note:** Escalating to the printer team.", false),
+        ("Escalating to the **printer** team.", false),
     ] {
-        let (text, is_public) = mapping::visibility(markdown, true);
-        assert_eq!(is_public, public);
+        let text = markdown;
         let marker = html::Marker::Origin("twinsync:jira:DEMO-1#10001".into());
         // What Zendesk keeps of a comment made through a ticket update.
         let stored = json!({
@@ -106,6 +109,8 @@ fn comments_round_trip_through_what_zendesk_stores() {
         });
         let back = mapping::comment(&stored, &dir).unwrap();
         assert_eq!(back.body, markdown);
+        // A copy sync wrote is never a person's internal note, whatever its visibility.
+        assert!(!back.internal);
         assert_eq!(back.origin.as_deref(), Some("twinsync:jira:DEMO-1#10001"));
     }
 }

@@ -1,5 +1,6 @@
 //! `/query` (SOQL, paged by `nextRecordsUrl`) and `/query/{locator}`, the next page.
 
+use super::FakeOptions;
 use super::guard::error;
 use super::soql;
 use super::state::{self, Data, Fake, Record};
@@ -63,12 +64,22 @@ pub(super) async fn query(
             );
         }
     }
-    let known = |r: &String| object == "Case" && r.eq_ignore_ascii_case("CaseComments");
-    if let Some(rel) = q.children.iter().find(|r| !known(r)) {
-        return bad(
-            "INVALID_TYPE",
-            &format!("Didn't understand relationship '{rel}' in FROM part of query call."),
-        );
+    for (rel, wanted) in &q.children {
+        let Some(child) = child_object(object, rel) else {
+            return bad(
+                "INVALID_TYPE",
+                &format!("Didn't understand relationship '{rel}' in FROM part of query call."),
+            );
+        };
+        if let Some(f) = wanted
+            .iter()
+            .find(|f| data.value(options, child, &probe, f).is_none())
+        {
+            return bad(
+                "INVALID_FIELD",
+                &format!("No such column '{f}' on entity '{child}'."),
+            );
+        }
     }
     let value =
         |data: &Data, r: &Record, f: &str| data.value(options, object, r, f).unwrap_or(Value::Null);
@@ -97,8 +108,8 @@ pub(super) async fn query(
         .iter()
         .map(|r| {
             let mut out = data.render(options, &version, object, r, &q.fields);
-            for rel in &q.children {
-                out[rel.as_str()] = children(&data, &version, object, r, rel);
+            for (rel, wanted) in &q.children {
+                out[rel.as_str()] = children(&data, options, &version, (object, r), rel, wanted);
             }
             out
         })
@@ -127,21 +138,33 @@ pub(super) async fn query(
     axum::Json(body).into_response()
 }
 
-/// A child relationship's records (their Ids), as Salesforce nests them: null when none.
-fn children(data: &Data, version: &str, object: &str, parent: &Record, rel: &str) -> Value {
+/// The child object behind a parent-to-child relationship name.
+fn child_object(object: &str, rel: &str) -> Option<&'static str> {
+    match (object, rel.to_ascii_lowercase().as_str()) {
+        ("Case", "casecomments") => Some("CaseComment"),
+        _ => None,
+    }
+}
+
+/// A child relationship's records (the fields asked for), as Salesforce nests them:
+/// null when none.
+fn children(
+    data: &Data,
+    options: &FakeOptions,
+    version: &str,
+    (object, parent): (&str, &Record),
+    rel: &str,
+    wanted: &[String],
+) -> Value {
     let id = parent.get("Id").cloned().unwrap_or(Value::Null);
-    let (child, link) = match (object, rel.to_ascii_lowercase().as_str()) {
-        ("Case", "casecomments") => ("CaseComment", "ParentId"),
-        _ => return Value::Null,
+    let Some(child) = child_object(object, rel) else {
+        return Value::Null;
     };
     let rows: Vec<Value> = data
         .all(child)
         .iter()
-        .filter(|c| c.get(link) == Some(&id))
-        .map(|c| {
-            let cid = c.get("Id").and_then(Value::as_str).unwrap_or("");
-            json!({ "attributes": state::attributes(version, child, cid), "Id": cid })
-        })
+        .filter(|c| c.get("ParentId") == Some(&id))
+        .map(|c| data.render(options, version, child, c, wanted))
         .collect();
     if rows.is_empty() {
         return Value::Null;

@@ -179,21 +179,20 @@ pub(super) async fn create(
             touch(&fake, &mut data, &id);
         }
         "CaseComment" => {
-            let Some(parent) = record
-                .get("ParentId")
-                .and_then(Value::as_str)
-                .map(str::to_string)
-            else {
+            let Some(parent) = record.get("ParentId").and_then(Value::as_str) else {
                 return bad(
                     "REQUIRED_FIELD_MISSING",
                     "Required fields are missing: [ParentId]",
                 );
             };
+            if data.find("Case", parent).is_none() {
+                return bad("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id");
+            }
             record.entry("IsPublished").or_insert(json!(false));
             record.insert("LastModifiedDate".into(), json!(now));
             data.insert("CaseComment", record);
-            // A new comment changes its Case.
-            touch(&fake, &mut data, &parent);
+            // A comment is a record of its own: its Case's stamps stay as they are and no
+            // Case Outbound Message goes out, so a connector must find comments itself.
         }
         _ => {
             let bytes = match record
@@ -232,14 +231,8 @@ pub(super) async fn create(
             record.insert("IsLatest".into(), json!(true));
             record.entry("Title").or_insert(json!(""));
             data.files.insert(id.clone(), bytes);
-            let parent = record
-                .get("FirstPublishLocationId")
-                .and_then(Value::as_str)
-                .map(str::to_string);
+            // Like a comment, a file leaves its Case's stamps as they are.
             data.insert("ContentVersion", record);
-            if let Some(parent) = parent {
-                touch(&fake, &mut data, &parent);
-            }
         }
     }
     (
@@ -341,19 +334,15 @@ pub(super) async fn update(
         Ok(r) => r,
         Err(e) => return *e,
     };
-    let parent = current
-        .get("ParentId")
-        .and_then(Value::as_str)
-        .map(str::to_string);
     if let Some(record) = data.find_mut(object, &id) {
         record.extend(changes);
         let now = now_stamp();
         record.insert("LastModifiedDate".into(), json!(now));
         record.insert("SystemModstamp".into(), json!(now));
     }
-    let case_id = if object == "Case" { Some(id) } else { parent };
-    if let Some(case_id) = case_id {
-        touch(&fake, &mut data, &case_id);
+    // An edited comment moves its own stamps only.
+    if object == "Case" {
+        touch(&fake, &mut data, &id);
     }
     StatusCode::NO_CONTENT.into_response()
 }

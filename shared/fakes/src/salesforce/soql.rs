@@ -28,8 +28,9 @@ pub(super) struct Cond {
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct Query {
     pub fields: Vec<String>,
-    /// Child relationships asked for with `(SELECT Id FROM CaseComments)`.
-    pub children: Vec<String>,
+    /// Child relationships asked for with `(SELECT Id, SystemModstamp FROM
+    /// CaseComments)`: the relationship and its fields.
+    pub children: Vec<(String, Vec<String>)>,
     pub object: String,
     pub conds: Vec<Cond>,
     pub order: Vec<(String, bool)>,
@@ -253,12 +254,15 @@ pub(super) fn parse(q: &str) -> Result<Query, String> {
     p.expect_keyword("SELECT")?;
     let (mut fields, mut children) = (Vec::new(), Vec::new());
     loop {
-        // A parent-to-child subquery: only `(SELECT Id FROM <relationship>)`.
+        // A parent-to-child subquery: `(SELECT <fields> FROM <relationship>)`.
         if p.sym("(") {
             p.expect_keyword("SELECT")?;
-            p.expect_keyword("Id")?;
+            let mut wanted = vec![p.word()?];
+            while p.sym(",") {
+                wanted.push(p.word()?);
+            }
             p.expect_keyword("FROM")?;
-            children.push(p.word()?);
+            children.push((p.word()?, wanted));
             if !p.sym(")") {
                 return Err("expecting ')'".into());
             }
@@ -407,10 +411,15 @@ mod tests {
 
     #[test]
     fn the_connector_queries_parse_and_evaluate() {
-        let sub = parse("SELECT Id, (SELECT Id FROM CaseComments) FROM Case").unwrap();
+        let sub =
+            parse("SELECT Id, (SELECT Id, SystemModstamp FROM CaseComments) FROM Case").unwrap();
+        assert_eq!(sub.fields.len(), 1);
         assert_eq!(
-            (sub.fields.len(), sub.children.as_slice()),
-            (1, ["CaseComments".to_string()].as_slice())
+            sub.children,
+            [(
+                "CaseComments".to_string(),
+                vec!["Id".to_string(), "SystemModstamp".to_string()]
+            )]
         );
         let q = parse("SELECT Id, Owner.Email FROM Case WHERE Status != 'Closed' AND Twinsync_Labels__c INCLUDES ('sync') AND SystemModstamp >= 2026-11-23T10:14:01Z AND (NOT Subject LIKE '%50\\%%') ORDER BY SystemModstamp ASC, Id ASC LIMIT 5").unwrap();
         assert_eq!(q.fields, ["Id", "Owner.Email"]);

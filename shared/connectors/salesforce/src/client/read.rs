@@ -3,7 +3,7 @@
 
 use super::{SalesforceTracker, check_id};
 use crate::mapping::{self, Context, FIELDS};
-use crate::soql::{millis, quote};
+use crate::soql::{self, millis, quote};
 use serde_json::Value;
 use twinsync_core::{Attachment, Comment, Item};
 use twinsync_ports::PortResult;
@@ -20,9 +20,9 @@ impl SalesforceTracker {
         ]);
         fields.extend(c.labels_field.as_deref());
         fields.extend(c.custom_fields.iter().map(String::as_str));
-        // The comments' Ids (a parent-to-child subquery): a comment added in the same
-        // second as the Case's last change still gives the Case a new version.
-        fields.push("(SELECT Id FROM CaseComments)");
+        // The comments' Ids and stamps (a parent-to-child subquery): a comment leaves
+        // its Case's stamps as they are, so the Case's version counts its comments'.
+        fields.push("(SELECT Id, SystemModstamp FROM CaseComments)");
         fields.join(", ")
     }
 
@@ -104,6 +104,39 @@ impl SalesforceTracker {
             .iter()
             .map(|row| mapping::attachment(row, &instance_url, &data_path))
             .collect())
+    }
+
+    /// The Cases (records, the trigger's conditions held) whose comments changed at or
+    /// after `since_ms` and that are not on the Case poll's first page already.
+    pub(super) async fn commented_cases(
+        &self,
+        since_ms: i64,
+        conditions: &[String],
+        first_page: &Value,
+    ) -> PortResult<Vec<Value>> {
+        let listed: std::collections::HashSet<&str> = first_page["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["Id"].as_str())
+            .collect();
+        let mut ids: Vec<String> = Vec::new();
+        for row in self.query_all(&soql::comment_poll(since_ms)).await? {
+            if let Some(id) = row["ParentId"].as_str().and_then(|id| check_id(id).ok())
+                && !listed.contains(id)
+                && !ids.iter().any(|known| known == id)
+            {
+                ids.push(id.to_string());
+            }
+        }
+        let mut records = Vec::new();
+        // A SOQL statement holds at most 100,000 characters: a hundred Ids at a time.
+        for chunk in ids.chunks(100) {
+            let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let soql = soql::cases_by_id(&self.fields_param(), conditions, &chunk);
+            records.extend(self.query_all(&soql).await?);
+        }
+        Ok(records)
     }
 
     /// The active User with `email`, cached.

@@ -41,6 +41,12 @@ impl Tracker for SalesforceTracker {
         Ok(Some(self.record_type_id(project).await?.is_some()))
     }
 
+    /// The External ID origin field and the link and status fields exist on Case
+    /// (README: the org's one-time setup).
+    async fn check_setup(&self) -> PortResult<()> {
+        self.describe().await.map(|_| ())
+    }
+
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
         self.read_item(key).await
     }
@@ -119,22 +125,34 @@ impl Tracker for SalesforceTracker {
             ),
         };
         self.describe().await?;
-        let found = match page {
-            Some(next) => self.query_more(&next).await?,
+        let columns = Columns {
+            labels: self.config.labels_field.as_deref(),
+        };
+        let conditions = filter
+            .as_ref()
+            .map(|f| soql::encode(f, &columns))
+            .unwrap_or_default();
+        let (found, mut records) = match page {
+            Some(next) => (self.query_more(&next).await?, Vec::new()),
             None => {
-                let columns = Columns {
-                    labels: self.config.labels_field.as_deref(),
+                let found = self
+                    .query(&soql::poll(&self.fields_param(), &conditions, since_ms))
+                    .await?;
+                // The first page also brings the Cases only a comment changed.
+                let commented = if since_ms > 0 {
+                    self.commented_cases(since_ms, &conditions, &found).await?
+                } else {
+                    Vec::new()
                 };
-                let conditions = filter
-                    .as_ref()
-                    .map(|f| soql::encode(f, &columns))
-                    .unwrap_or_default();
-                self.query(&soql::poll(&self.fields_param(), &conditions, since_ms))
-                    .await?
+                (found, commented)
             }
         };
+        records.splice(
+            0..0,
+            found["records"].as_array().cloned().unwrap_or_default(),
+        );
         let mut items = Vec::new();
-        for record in found["records"].as_array().into_iter().flatten() {
+        for record in &records {
             let item = self.item_of(record, Vec::new(), Vec::new()).await?;
             // The SOQL narrows; the trigger's filter decides.
             if filter.as_ref().is_none_or(|f| f.matches(&item)) {

@@ -84,6 +84,14 @@ impl Tracker for ZendeskTracker {
         Ok(Some(self.group_id(project).await?.is_some()))
     }
 
+    /// The sync field, when one is set, is a ticket field of this instance.
+    async fn check_setup(&self) -> PortResult<()> {
+        match &self.config.sync_field {
+            Some(title) => self.field_id(title).await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
         let Some(ticket) = self.ticket(key).await? else {
             return Ok(None);
@@ -214,6 +222,7 @@ impl Tracker for ZendeskTracker {
         })
     }
 
+    /// A reply: public when the connector makes public replies, an internal note if not.
     async fn add_comment(
         &self,
         key: &str,
@@ -221,22 +230,25 @@ impl Tracker for ZendeskTracker {
         _author: Option<&User>,
         origin: Option<&str>,
     ) -> PortResult<Comment> {
-        // Author attribution is the rules' job (Zendesk posts as the API user).
-        let (text, public) = mapping::visibility(body, self.config.public_replies);
-        let marker = origin.map(|o| Marker::Origin(o.to_string()));
-        let mut comment = self
-            .put_comment(key, self.comment_body(text, marker.as_ref(), public))
-            .await?;
-        comment.body = body.to_string();
-        comment.origin = origin.map(str::to_string);
-        Ok(comment)
+        self.post_comment(key, body, origin, self.config.public_replies)
+            .await
+    }
+
+    /// An internal note: agents see it, the requester does not.
+    async fn add_internal_comment(
+        &self,
+        key: &str,
+        body: &str,
+        _author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<Comment> {
+        self.post_comment(key, body, origin, false).await
     }
 
     /// Zendesk comments cannot be edited: the edit arrives as an internal note that
     /// quotes the new text and names the comment it changes.
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
-        let (text, _) = mapping::visibility(body, false);
-        let quoted: String = text.lines().map(|l| format!("> {l}\n")).collect();
+        let quoted: String = body.lines().map(|l| format!("> {l}\n")).collect();
         let note = format!("Comment {comment_id} was edited on the twin:\n\n{quoted}");
         self.put_comment(
             key,

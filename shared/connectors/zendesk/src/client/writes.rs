@@ -138,6 +138,25 @@ impl ZendeskTracker {
         }
     }
 
+    /// Adds `body` to `key` as a public reply or an internal note, with the origin marker
+    /// that tells sync's copies from people's comments.
+    pub(super) async fn post_comment(
+        &self,
+        key: &str,
+        body: &str,
+        origin: Option<&str>,
+        public: bool,
+    ) -> PortResult<Comment> {
+        let marker = origin.map(|o| Marker::Origin(o.to_string()));
+        let mut comment = self
+            .put_comment(key, self.comment_body(body, marker.as_ref(), public))
+            .await?;
+        comment.body = body.to_string();
+        comment.origin = origin.map(str::to_string);
+        comment.internal = !public && origin.is_none();
+        Ok(comment)
+    }
+
     /// Adds a comment to `key` through a ticket update; the new comment as the audit
     /// of the update names it.
     pub(super) async fn put_comment(&self, key: &str, comment: Value) -> PortResult<Comment> {

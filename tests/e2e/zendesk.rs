@@ -1016,6 +1016,20 @@ async fn the_sync_state_shows_as_a_tag_and_in_the_sync_field() {
         },
     )
     .unwrap();
+    // The sync field is checked when the node starts: a title the instance lacks is refused.
+    zd.check_setup().await.unwrap();
+    let missing = ZendeskTracker::new(
+        "zendesk",
+        ZendeskConfig {
+            sync_field: Some("Twin link".into()),
+            ..config(&fake)
+        },
+    )
+    .unwrap();
+    match missing.check_setup().await {
+        Err(PortError::Rejected(why)) => assert!(why.contains("\"Twin link\""), "{why}"),
+        other => panic!("{other:?}"),
+    }
     let key = zd
         .create_item("Support", &new_item("Marked"), "o:m")
         .await

@@ -15,6 +15,7 @@ mod jira_find_again;
 mod jira_strict;
 mod large_replicas;
 mod nodes;
+mod operations;
 mod outages;
 mod redmine;
 mod restart;

@@ -408,12 +408,17 @@ impl Queue for SqsQueue {
         let group = sqs_id(group_id);
         let mut dropped = 0;
         let mut others = Vec::new();
-        // Bounded: a busy queue is not scanned forever.
-        for _ in 0..20 {
-            let batch = self.receive(queue, 10, 30_000).await?;
+        // Every message waiting now is looked at once (a message looked at stays
+        // invisible until the end); the bound keeps a busy queue from being scanned
+        // forever while new messages keep coming.
+        let budget = self.depth(queue).await?.total() + 100;
+        let mut seen = 0;
+        while seen < budget {
+            let batch = self.receive(queue, 10, 60_000).await?;
             if batch.is_empty() {
                 break;
             }
+            seen += batch.len() as u64;
             for m in batch {
                 if m.group_id == group {
                     self.delete(queue, &m.receipt).await?;

@@ -115,11 +115,18 @@ async fn sqs_queue_keeps_fifo_semantics() {
     assert_eq!(queue.depth("held-c1").await.unwrap().total(), 0);
     assert_eq!(scheduler.depth("held-c1").await.unwrap().total(), 0);
 
-    // Force Unlink drops one group and leaves the others.
+    // Force Unlink drops one group, however many messages it has, and leaves the others
+    // (it once stopped after 200).
     for (g, d) in [("c1:K-4", "p1"), ("c1:K-5", "p2"), ("c1:K-4", "p3")] {
         queue.send("transport", message(g, d, d)).await.unwrap();
     }
-    assert_eq!(queue.purge_group("transport", "c1:K-4").await.unwrap(), 2);
+    let many: Vec<_> = (0..297)
+        .map(|i| message("c1:K-4", &format!("m{i}"), "more"))
+        .collect();
+    for chunk in many.chunks(10) {
+        queue.send_batch("transport", chunk.to_vec()).await.unwrap();
+    }
+    assert_eq!(queue.purge_group("transport", "c1:K-4").await.unwrap(), 299);
     let left = queue.receive("transport", 10, 30_000).await.unwrap();
     assert_eq!(
         left.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(),

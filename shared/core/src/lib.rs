@@ -25,8 +25,8 @@ pub use connector::ConnectorKind;
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};
 pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};
 pub use message::{
-    AckMessage, ChangeEvent, DEFAULT_MAX_TRANSPORT_BODY, MAX_MAX_TRANSPORT_BODY,
-    MIN_MAX_TRANSPORT_BODY, ReplicaMessage, TransportMessage,
+    AckMessage, ChangeEvent, ControlAnswer, ControlMessage, ControlOp, DEFAULT_MAX_TRANSPORT_BODY,
+    MAX_MAX_TRANSPORT_BODY, MIN_MAX_TRANSPORT_BODY, ReplicaMessage, TransportMessage,
 };
 pub use trigger::{Filter, Trigger};
 pub use twin::{CommentLink, SyncEvent, SyncEventKind, Twin, TwinStatus};

@@ -76,6 +76,77 @@ pub struct AckMessage {
     pub trace_id: String,
 }
 
+/// An operation on one twin that the other node follows, so the pair changes on both
+/// sides: sent on the transport in the sending twin's message group, after the replicas
+/// already queued for it, and answered with the same message carrying `answer`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ControlMessage {
+    pub connection_id: String,
+    pub from_node: String,
+    /// The operation's id, which its answer repeats.
+    pub id: String,
+    pub op: ControlOp,
+    /// The twin's item key on the sending node.
+    pub source_key: String,
+    /// The twin's item key on the receiving node, when the sender knows it.
+    pub target_key: Option<String>,
+    /// `None` on the request; what the receiving node did, on the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<ControlAnswer>,
+    pub trace_id: String,
+}
+
+/// The operations of the seeds that change both nodes' twins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControlOp {
+    /// Both twins stay on record as unlinked; nothing flows either way.
+    Unlink,
+    /// Both twins are forgotten; a trigger may bring the items under sync again.
+    Unexalate,
+    /// Both twins are forgotten and their pending messages dropped.
+    ForceUnlink,
+    /// Two existing items become twins; nothing is created.
+    Relink,
+}
+
+impl ControlOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlOp::Unlink => "unlink",
+            ControlOp::Unexalate => "unexalate",
+            ControlOp::ForceUnlink => "force unlink",
+            ControlOp::Relink => "relink",
+        }
+    }
+}
+
+/// The receiving node's answer to a control message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", content = "detail", rename_all = "snake_case")]
+pub enum ControlAnswer {
+    /// Done, with what was done.
+    Done(String),
+    /// Not done, with why (the item does not exist, it is linked to another one).
+    Refused(String),
+}
+
+impl ControlMessage {
+    /// The answer to this request, from the node that received it.
+    pub fn answered(&self, from_node: &str, answer: ControlAnswer) -> ControlMessage {
+        ControlMessage {
+            from_node: from_node.to_string(),
+            source_key: self
+                .target_key
+                .clone()
+                .unwrap_or_else(|| self.source_key.clone()),
+            target_key: Some(self.source_key.clone()),
+            answer: Some(answer),
+            ..self.clone()
+        }
+    }
+}
+
 /// The largest transport body a node takes unless its `[node] max_replica_bytes` says
 /// otherwise, and what a peer that never said is assumed to take.
 pub const DEFAULT_MAX_TRANSPORT_BODY: u64 = 1 << 20;
@@ -90,6 +161,7 @@ pub const MAX_MAX_TRANSPORT_BODY: u64 = 64 << 20;
 pub enum TransportMessage {
     Replica(ReplicaMessage),
     Ack(AckMessage),
+    Control(ControlMessage),
 }
 
 impl TransportMessage {
@@ -97,6 +169,7 @@ impl TransportMessage {
         match self {
             TransportMessage::Replica(r) => &r.connection_id,
             TransportMessage::Ack(a) => &a.connection_id,
+            TransportMessage::Control(c) => &c.connection_id,
         }
     }
 
@@ -110,6 +183,8 @@ impl TransportMessage {
                 a.connection_id,
                 a.target_key.as_deref().unwrap_or(&a.source_key)
             ),
+            // After the replicas the sender queued for the same twin.
+            TransportMessage::Control(c) => format!("{}:{}", c.connection_id, c.source_key),
         }
     }
 
@@ -131,6 +206,9 @@ impl TransportMessage {
                 a.applied_version,
                 a.error.is_some()
             ),
+            TransportMessage::Control(c) => {
+                format!("c:{}:{}:{}", c.connection_id, c.id, c.answer.is_some())
+            }
         }
     }
 }

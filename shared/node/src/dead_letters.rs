@@ -162,6 +162,15 @@ async fn twin_of(node: &Node, queue: &str, body: &str) -> NodeResult<Option<Twin
             Some(t) => Some(t),
             None => twins.find_by_local(&a.connection_id, &a.source_key).await?,
         },
+        // A control message we send names our item; one we receive, the other side's.
+        TransportMessage::Control(c) if sent_here => {
+            twins.find_by_local(&c.connection_id, &c.source_key).await?
+        }
+        TransportMessage::Control(c) => {
+            twins
+                .find_by_remote(&c.connection_id, &c.source_key)
+                .await?
+        }
     })
 }
 

@@ -17,6 +17,7 @@ pub mod handlers;
 pub mod link;
 pub mod monitor;
 pub mod operations;
+pub mod pairing;
 pub mod pause;
 pub mod peer;
 pub mod router;

@@ -2,25 +2,50 @@
 //! Unlink, Unexalate, Force Unlink, Clean-up, versions, Test Run, activate / deactivate;
 //! and Redrive, which sends a connection's dead-lettered messages back to their queues.
 
-use crate::bulk::{all_twins, signal};
+use crate::bulk::all_twins;
 pub use crate::bulk::{bulk_exalate, bulk_sync, sync};
 pub use crate::dead_letters::redrive;
 use crate::handlers::scheduler::parse_cron;
-use crate::handlers::{annotate, ingest::queue_changes, transport};
-use crate::{Node, NodeError, NodeResult, pause};
+use crate::handlers::{annotate, control, transport};
+use crate::{Node, NodeError, NodeResult, pairing, pause};
 use serde::Serialize;
-use twinsync_core::{ConfigVersion, ConnectionStatus, Item, SyncEventKind, Twin, TwinStatus};
+use twinsync_core::{
+    ConfigVersion, Connection, ConnectionStatus, ControlOp, Item, SyncEventKind, Twin, TwinStatus,
+};
 use twinsync_ports::{PortError, queues};
 use twinsync_rules::{IncomingContext, Limits, RuleSet};
 
-/// Relink: pairs an existing local item with an existing remote item, then syncs them.
-/// Bulk Connect is Relink over a list of pairs.
+/// What an item operation did, in words: the API returns it and the CLI prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub operation: &'static str,
+    pub item: String,
+    /// What this node did.
+    pub done: String,
+    /// The other node was told and follows; its answer is an event of the connection.
+    pub peer_told: bool,
+}
+
+impl Outcome {
+    fn new(op: ControlOp, item: &str, done: String, peer_told: bool) -> Self {
+        Self {
+            operation: op.as_str(),
+            item: item.to_string(),
+            done,
+            peer_told,
+        }
+    }
+}
+
+/// Relink: pairs an existing local item with an existing item on the other side and then
+/// syncs them; nothing is created on either side. The other node checks its item and
+/// links first; the sync starts here when it answers. Bulk Connect is Relink over pairs.
 pub async fn relink(
     node: &Node,
     connection_id: &str,
     local_key: &str,
     remote_key: &str,
-) -> NodeResult<Twin> {
+) -> NodeResult<Outcome> {
     let connection = node.connection(connection_id).await?;
     let tracker = node.tracker(&connection.local_instance)?;
     if tracker.get_item(local_key).await?.is_none() {
@@ -28,38 +53,50 @@ pub async fn relink(
             "local item {local_key} does not exist"
         )));
     }
-    let mut twin = Twin::new(
-        uuid::Uuid::now_v7().to_string(),
-        connection.id.clone(),
-        node.now_ms(),
-    );
-    twin.local_key = Some(local_key.to_string());
-    twin.remote_key = Some(remote_key.to_string());
-    match node.twins.insert(&twin).await {
-        Ok(()) => {}
-        Err(PortError::Conflict(_)) => {
-            return Err(NodeError::Operation(format!(
-                "{local_key} or {remote_key} is already linked on connection {connection_id}"
-            )));
-        }
-        Err(e) => return Err(e.into()),
+    // Refuse here what the other side's answer would only undo.
+    if let Some(t) = pairing::find(node, connection_id, Some(local_key), Some(remote_key)).await?
+        && t.status != TwinStatus::Unlinked
+    {
+        let (l, r) = (
+            t.local_key.unwrap_or_default(),
+            t.remote_key.unwrap_or_default(),
+        );
+        return Err(NodeError::Operation(if l == local_key && r == remote_key {
+            format!("{local_key} and {remote_key} are linked already")
+        } else {
+            format!("{l} is linked with {r} on connection {connection_id}: unlink it first")
+        }));
     }
+    control::tell(
+        node,
+        &connection,
+        ControlOp::Relink,
+        local_key,
+        Some(remote_key),
+    )
+    .await?;
     node.event(
         &connection.id,
-        Some(&twin.id),
+        None,
         SyncEventKind::Operation,
-        format!("relinked {local_key} <-> {remote_key}"),
+        format!(
+            "relink {local_key} <-> {remote_key} asked of {}",
+            connection.remote_node
+        ),
     )
     .await;
-    queue_changes(node, &connection, &[signal(local_key, 0, "relink")], true).await?;
-    Ok(twin)
+    let done = format!(
+        "asked {} to link {remote_key} with {local_key}; they sync once it agrees",
+        connection.remote_node
+    );
+    Ok(Outcome::new(ControlOp::Relink, local_key, done, true))
 }
 
 pub async fn bulk_connect(
     node: &Node,
     connection_id: &str,
     pairs: &[(String, String)],
-) -> NodeResult<Vec<Result<Twin, String>>> {
+) -> NodeResult<Vec<Result<Outcome, String>>> {
     let mut out = Vec::with_capacity(pairs.len());
     for (local, remote) in pairs {
         out.push(
@@ -80,73 +117,90 @@ async fn twin_of(node: &Node, connection_id: &str, local_key: &str) -> NodeResul
         })
 }
 
-/// Unlink: the twin stays on record as unlinked; no further updates flow either way.
-pub async fn unlink(node: &Node, connection_id: &str, local_key: &str) -> NodeResult<Twin> {
-    let mut twin = twin_of(node, connection_id, local_key).await?;
-    twin.status = TwinStatus::Unlinked;
-    twin.updated_ms = node.now_ms();
-    let twin = node.twins.update(&twin).await?;
-    node.event(
-        connection_id,
-        Some(&twin.id),
-        SyncEventKind::Operation,
-        format!("unlinked {local_key}"),
+/// Unlink: both twins stay on record as unlinked; no further updates flow either way.
+pub async fn unlink(node: &Node, connection_id: &str, local_key: &str) -> NodeResult<Outcome> {
+    let connection = node.connection(connection_id).await?;
+    let twin = twin_of(node, connection_id, local_key).await?;
+    let remote = twin.remote_key.clone();
+    pairing::unlink(node, &connection, twin).await?;
+    end_pair(
+        node,
+        &connection,
+        ControlOp::Unlink,
+        local_key,
+        remote,
+        "unlinked".into(),
     )
-    .await;
-    if let Ok(connection) = node.connection(connection_id).await {
-        let mark = twinsync_ports::SyncMark {
-            state: twinsync_ports::SyncState::Unlinked,
-            twin_key: twin.remote_key.clone(),
-            twin_url: twin.remote_url.clone(),
-        };
-        node.show_sync(&connection.local_instance, local_key, mark)
-            .await;
-    }
-    Ok(twin)
+    .await
 }
 
-/// Unexalate: stops syncing the item and forgets the twin, so a trigger may pick it up again.
-pub async fn unexalate(node: &Node, connection_id: &str, local_key: &str) -> NodeResult<()> {
+/// Unexalate: both nodes stop syncing the pair and forget it, so a trigger may bring the
+/// items under sync again.
+pub async fn unexalate(node: &Node, connection_id: &str, local_key: &str) -> NodeResult<Outcome> {
+    let connection = node.connection(connection_id).await?;
     let twin = twin_of(node, connection_id, local_key).await?;
-    node.twins.delete(&twin.id).await?;
+    pairing::forget(node, &connection, &twin).await?;
+    let done = "no longer under sync".to_string();
+    end_pair(
+        node,
+        &connection,
+        ControlOp::Unexalate,
+        local_key,
+        twin.remote_key,
+        done,
+    )
+    .await
+}
+
+/// Force Unlink: both nodes forget the pair and drop its pending messages from every
+/// queue, however many.
+pub async fn force_unlink(
+    node: &Node,
+    connection_id: &str,
+    local_key: &str,
+) -> NodeResult<Outcome> {
+    let connection = node.connection(connection_id).await?;
+    let twin = twin_of(node, connection_id, local_key).await?;
+    let dropped = pairing::purge(node, connection_id, &twin).await?;
+    pairing::forget(node, &connection, &twin).await?;
+    let done = format!("no longer under sync; {dropped} pending messages dropped");
+    end_pair(
+        node,
+        &connection,
+        ControlOp::ForceUnlink,
+        local_key,
+        twin.remote_key,
+        done,
+    )
+    .await
+}
+
+/// Records this side's part of an operation and tells the other node, when the pair
+/// ever reached it.
+async fn end_pair(
+    node: &Node,
+    connection: &Connection,
+    op: ControlOp,
+    local_key: &str,
+    remote_key: Option<String>,
+    done: String,
+) -> NodeResult<Outcome> {
     node.event(
-        connection_id,
+        &connection.id,
         None,
         SyncEventKind::Operation,
-        format!("unexalated {local_key}"),
+        format!("{} {local_key}: {done}", op.as_str()),
     )
     .await;
-    Ok(())
+    let peer_told = remote_key.is_some();
+    if peer_told {
+        control::tell(node, connection, op, local_key, remote_key.as_deref()).await?;
+    }
+    Ok(Outcome::new(op, local_key, done, peer_told))
 }
 
-/// Force Unlink: forgets the twin and drops its pending messages from every queue.
-pub async fn force_unlink(node: &Node, connection_id: &str, local_key: &str) -> NodeResult<u64> {
-    let twin = twin_of(node, connection_id, local_key).await?;
-    let group = format!("{connection_id}:{local_key}");
-    let mut dropped = 0;
-    for queue in [
-        queues::OUTGOING.to_string(),
-        queues::TRANSPORT.to_string(),
-        queues::held(connection_id),
-    ] {
-        dropped += node.queue.purge_group(&queue, &group).await?;
-    }
-    if let Some(remote) = &twin.remote_key {
-        let group = format!("{connection_id}:{remote}");
-        dropped += node.queue.purge_group(queues::INCOMING, &group).await?;
-    }
-    node.twins.delete(&twin.id).await?;
-    node.event(
-        connection_id,
-        None,
-        SyncEventKind::Operation,
-        format!("force-unlinked {local_key}; {dropped} pending messages dropped"),
-    )
-    .await;
-    Ok(dropped)
-}
-
-/// Clean-up: removes unlinked twins and twins whose local item no longer exists.
+/// Clean-up: removes unlinked twins, and twins whose local item no longer exists (the
+/// other node forgets those too).
 pub async fn clean_up(node: &Node, connection_id: &str) -> NodeResult<usize> {
     let connection = node.connection(connection_id).await?;
     let tracker = node.tracker(&connection.local_instance)?;
@@ -156,8 +210,14 @@ pub async fn clean_up(node: &Node, connection_id: &str) -> NodeResult<usize> {
             Some(k) => tracker.get_item(k).await?.is_none(),
             None => false,
         };
-        if twin.status == TwinStatus::Unlinked || gone {
+        if twin.status == TwinStatus::Unlinked {
             node.twins.delete(&twin.id).await?;
+            removed += 1;
+        } else if gone {
+            pairing::forget(node, &connection, &twin).await?;
+            if let (Some(local), Some(remote)) = (&twin.local_key, &twin.remote_key) {
+                control::tell(node, &connection, ControlOp::Unexalate, local, Some(remote)).await?;
+            }
             removed += 1;
         }
     }

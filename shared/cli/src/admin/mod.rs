@@ -171,14 +171,66 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
                     json!({ "item": item, "remote": remote }),
                 ),
             };
-            let result = node.resolve()?.send(Method::POST, &path, body).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&result).map_err(|e| e.to_string())?
-            );
+            let client = node.resolve()?;
+            let result = client.send(Method::POST, &path, body).await?;
+            println!("{}", outcome_text(&result));
+            if let (Some(item), Some(remote)) = (&item, &remote)
+                && operation == "relink"
+            {
+                println!(
+                    "{}",
+                    wait_for_link(&client, &connection, item, remote).await?
+                );
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An operation's answer as a sentence: item operations say what this node did and
+/// whether the other node was told; the others name their counts.
+fn outcome_text(result: &Value) -> String {
+    if let (Some(op), Some(done)) = (result["operation"].as_str(), result["done"].as_str()) {
+        let item = result["item"].as_str().unwrap_or("");
+        let told = if result["peer_told"] == Value::Bool(true) {
+            "; the other node was told and follows (its answer is in `connection show`)"
+        } else {
+            ""
+        };
+        return format!("{op} {item}: {done}{told}");
+    }
+    match result.as_object() {
+        Some(o) => o
+            .keys()
+            .map(|k| format!("{k}: {}", cell(result, k)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => result.to_string(),
+    }
+}
+
+/// Waits up to 30 s for the other node's answer to a relink: the pair shows here once
+/// it agreed.
+async fn wait_for_link(
+    client: &AdminClient,
+    connection: &str,
+    item: &str,
+    remote: &str,
+) -> Result<String, String> {
+    for _ in 0..60 {
+        let path = format!("/api/twins?connection={connection}&key={item}&limit=10");
+        let list = client.get(&path).await?;
+        if let Some(t) = list.as_array().into_iter().flatten().find(|t| {
+            t["local_key"].as_str() == Some(item) && t["remote_key"].as_str() == Some(remote)
+        }) {
+            let status = t["status"]["status"].as_str().unwrap_or("syncing");
+            return Ok(format!("linked {item} <-> {remote} ({status})"));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    Ok(format!(
+        "no answer yet about {item} <-> {remote}: see `twinsync connection show {connection}`"
+    ))
 }
 
 fn twins_table(list: &Value) -> Table {

@@ -1,6 +1,7 @@
 //! The handlers of the message flow, one module each, in flow order.
 
 pub mod ack;
+pub mod control;
 pub mod incoming;
 pub mod ingest;
 pub mod outgoing;
@@ -53,6 +54,7 @@ pub async fn dispatch(node: &Node, queue: &str, body: &str, receive_count: u32) 
                 Ok(())
             }
             TransportMessage::Ack(a) => ack::handle(node, a).await,
+            TransportMessage::Control(c) => control::handle(node, c).await,
         },
         queues::ACK => ack::handle(node, parse(body)?).await,
         other => Err(NodeError::BadMessage(format!(

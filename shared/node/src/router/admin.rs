@@ -335,19 +335,14 @@ async fn operation(
             let remote = req.remote.clone().ok_or_else(|| {
                 ApiError(StatusCode::BAD_REQUEST, "relink needs \"remote\"".into())
             })?;
-            json!({ "twin": operations::relink(&node, &id, &item()?, &remote).await? })
+            json!(operations::relink(&node, &id, &item()?, &remote).await?)
         }
         "bulk-connect" => {
             json!({ "results": operations::bulk_connect(&node, &id, &req.pairs).await? })
         }
-        "unlink" => json!({ "twin": operations::unlink(&node, &id, &item()?).await? }),
-        "unexalate" => {
-            operations::unexalate(&node, &id, &item()?).await?;
-            json!({ "unexalated": true })
-        }
-        "force-unlink" => {
-            json!({ "dropped": operations::force_unlink(&node, &id, &item()?).await? })
-        }
+        "unlink" => json!(operations::unlink(&node, &id, &item()?).await?),
+        "unexalate" => json!(operations::unexalate(&node, &id, &item()?).await?),
+        "force-unlink" => json!(operations::force_unlink(&node, &id, &item()?).await?),
         "clean-up" => json!({ "removed": operations::clean_up(&node, &id).await? }),
         "redrive" => json!({ "redriven": operations::redrive(&node, &id).await? }),
         other => {

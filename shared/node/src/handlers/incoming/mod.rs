@@ -5,8 +5,8 @@ use crate::handlers::{send_or_hold, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use twinsync_core::{
-    AckMessage, ApplyFailure, Connection, ConnectionStatus, ReplicaMessage, TransportMessage, Twin,
-    TwinStatus,
+    AckMessage, ApplyFailure, Connection, ConnectionStatus, ReplicaMessage, SyncEventKind,
+    TransportMessage, Twin, TwinStatus,
 };
 use twinsync_ports::{NewMessage, PortError, SyncMark, SyncState, queues};
 
@@ -61,7 +61,15 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
     }
     let twin = match found {
         Some(t) => t,
-        None => reserve_remote(node, &connection, &message.source_key).await?,
+        None => {
+            if let Some(why) = unwelcome(node, &connection, &message).await? {
+                tracing::info!(connection = %connection.id, item = %message.source_key, version = message.version, "{why}");
+                node.event(&connection.id, None, SyncEventKind::Incoming, why)
+                    .await;
+                return Ok(());
+            }
+            reserve_remote(node, &connection, &message.source_key).await?
+        }
     };
     match apply(node, &connection, twin, &message).await {
         Ok(()) => Ok(()),
@@ -133,9 +141,39 @@ async fn find_twin(
     // yet, or this is the first replica back for a twin that started here.
     if let Some(key) = &message.target_key
         && let Some(mut t) = node.twins.find_by_local(&connection.id, key).await?
+        && t.remote_key
+            .as_ref()
+            .is_none_or(|r| *r == message.source_key)
     {
         t.remote_key = Some(message.source_key.clone());
         return Ok(Some(t));
+    }
+    Ok(None)
+}
+
+/// Why a replica with no twin here must not make one: its pair was unexalated or
+/// force-unlinked here (it was sent before the other node followed), or the item it
+/// names here is linked with another one.
+async fn unwelcome(
+    node: &Node,
+    connection: &Connection,
+    message: &ReplicaMessage,
+) -> NodeResult<Option<String>> {
+    if crate::pairing::was_forgotten(node, &connection.id, &message.source_twin).await? {
+        return Ok(Some(format!(
+            "replica v{} of {} dropped: the pair is no longer under sync",
+            message.version, message.source_key
+        )));
+    }
+    if let Some(key) = &message.target_key
+        && let Some(t) = node.twins.find_by_local(&connection.id, key).await?
+    {
+        return Ok(Some(format!(
+            "replica v{} of {} dropped: {key} is linked with {} here",
+            message.version,
+            message.source_key,
+            t.remote_key.as_deref().unwrap_or("another item")
+        )));
     }
     Ok(None)
 }

@@ -1,0 +1,173 @@
+//! control: operations that change both nodes' twins. [`tell`] sends one to the other
+//! node after this node has done its side; [`handle`] follows the other node's request
+//! here and answers it, and takes the answers to ours.
+
+use crate::handlers::{ingest::queue_changes, new_trace_id, send_or_hold, to_body};
+use crate::{Node, NodeResult, pairing};
+use twinsync_core::{
+    Connection, ConnectionStatus, ControlAnswer, ControlMessage, ControlOp, SyncEventKind,
+    TransportMessage,
+};
+use twinsync_ports::{NewMessage, queues};
+
+/// Tells the other node to follow `op` on the twin of `local_key` (its `remote_key`).
+pub async fn tell(
+    node: &Node,
+    connection: &Connection,
+    op: ControlOp,
+    local_key: &str,
+    remote_key: Option<&str>,
+) -> NodeResult<()> {
+    let message = ControlMessage {
+        connection_id: connection.id.clone(),
+        from_node: node.id.clone(),
+        id: uuid::Uuid::now_v7().to_string(),
+        op,
+        source_key: local_key.to_string(),
+        target_key: remote_key.map(str::to_string),
+        answer: None,
+        trace_id: new_trace_id(),
+    };
+    send(node, connection, TransportMessage::Control(message)).await
+}
+
+async fn send(node: &Node, connection: &Connection, message: TransportMessage) -> NodeResult<()> {
+    send_or_hold(
+        node,
+        &connection.id,
+        connection.status == ConnectionStatus::Deactivated,
+        queues::TRANSPORT,
+        NewMessage {
+            group_id: message.group_id(),
+            dedup_id: message.dedup_id(),
+            body: to_body(&message)?,
+        },
+    )
+    .await
+}
+
+pub async fn handle(node: &Node, message: ControlMessage) -> NodeResult<()> {
+    let Some(connection) = node.connections.get(&message.connection_id).await? else {
+        tracing::warn!(connection = %message.connection_id, "control message for an unknown connection dropped");
+        return Ok(());
+    };
+    match message.answer.clone() {
+        None => {
+            let answer = follow(node, &connection, &message).await?;
+            let (verb, detail) = match &answer {
+                ControlAnswer::Done(d) => ("done", d),
+                ControlAnswer::Refused(why) => ("refused", why),
+            };
+            node.event(
+                &connection.id,
+                None,
+                SyncEventKind::Operation,
+                format!(
+                    "{} asked by {} for {}: {verb}: {detail}",
+                    message.op.as_str(),
+                    message.from_node,
+                    message.source_key
+                ),
+            )
+            .await;
+            let reply = message.answered(&node.id, answer);
+            send(node, &connection, TransportMessage::Control(reply)).await
+        }
+        Some(answer) => answered(node, &connection, &message, answer).await,
+    }
+}
+
+/// Does here what the other node did on its side.
+async fn follow(
+    node: &Node,
+    connection: &Connection,
+    message: &ControlMessage,
+) -> NodeResult<ControlAnswer> {
+    if message.op == ControlOp::Relink {
+        return relink_here(node, connection, message).await;
+    }
+    let (local, remote) = (
+        message.target_key.as_deref(),
+        Some(message.source_key.as_str()),
+    );
+    let Some(twin) = pairing::find(node, &connection.id, local, remote).await? else {
+        return Ok(ControlAnswer::Done("no twin here".into()));
+    };
+    let key = twin.local_key.clone().unwrap_or_default();
+    if message.op == ControlOp::Unlink {
+        pairing::unlink(node, connection, twin).await?;
+        return Ok(ControlAnswer::Done(format!("{key} unlinked")));
+    }
+    let dropped = if message.op == ControlOp::ForceUnlink {
+        pairing::purge(node, &connection.id, &twin).await?
+    } else {
+        0
+    };
+    pairing::forget(node, connection, &twin).await?;
+    Ok(ControlAnswer::Done(format!(
+        "{key} no longer under sync; {dropped} pending messages dropped"
+    )))
+}
+
+/// Relink on this side: the named item must exist here and be free to link.
+async fn relink_here(
+    node: &Node,
+    connection: &Connection,
+    message: &ControlMessage,
+) -> NodeResult<ControlAnswer> {
+    let Some(target) = message.target_key.as_deref() else {
+        return Ok(ControlAnswer::Refused("no item named to link".into()));
+    };
+    let tracker = node.tracker(&connection.local_instance)?;
+    if tracker.get_item(target).await?.is_none() {
+        return Ok(ControlAnswer::Refused(format!(
+            "{target} does not exist in {}",
+            connection.local_instance
+        )));
+    }
+    Ok(
+        match pairing::link(node, connection, target, &message.source_key).await? {
+            Ok(_) => ControlAnswer::Done(format!("{target} linked with {}", message.source_key)),
+            Err(why) => ControlAnswer::Refused(why),
+        },
+    )
+}
+
+/// The other node's answer to one of ours. A relink it agreed to is linked here too and
+/// synced; one it refused leaves nothing behind.
+async fn answered(
+    node: &Node,
+    connection: &Connection,
+    message: &ControlMessage,
+    answer: ControlAnswer,
+) -> NodeResult<()> {
+    let local = message.target_key.clone().unwrap_or_default();
+    let remote = message.source_key.as_str();
+    let detail = match (&answer, message.op) {
+        (ControlAnswer::Done(d), ControlOp::Relink) => {
+            match pairing::link(node, connection, &local, remote).await? {
+                Ok(_) => {
+                    let signal = crate::bulk::signal(&local, 0, "relink");
+                    queue_changes(node, connection, &[signal], true).await?;
+                    format!("{} confirmed: {d}; syncing", message.from_node)
+                }
+                Err(why) => {
+                    // Linked otherwise here meanwhile: the other side lets go again.
+                    tell(node, connection, ControlOp::Unexalate, &local, Some(remote)).await?;
+                    format!("{} linked, but here {why}; undone", message.from_node)
+                }
+            }
+        }
+        (ControlAnswer::Done(d), _) => format!("{} followed: {d}", message.from_node),
+        (ControlAnswer::Refused(why), _) => format!("{} refused: {why}", message.from_node),
+    };
+    let twin = pairing::find(node, &connection.id, Some(&local), Some(remote)).await?;
+    node.event(
+        &connection.id,
+        twin.as_ref().map(|t| t.id.as_str()),
+        SyncEventKind::Operation,
+        format!("{} of {local}: {detail}", message.op.as_str()),
+    )
+    .await;
+    Ok(())
+}

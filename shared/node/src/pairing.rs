@@ -1,0 +1,172 @@
+//! What the operations do to this node's twins, whichever node asked: link two existing
+//! items, unlink a twin, forget one (Unexalate), and drop its pending messages (Force
+//! Unlink). The operations call these for their own side, the control handler for the
+//! other node's; neither lives here, so no module cycle runs through.
+
+use crate::{Node, NodeResult};
+use twinsync_core::{Connection, SyncEventKind, Twin, TwinStatus};
+use twinsync_ports::{PortError, SyncMark, SyncState, queues};
+
+/// Links `local_key` with `remote_key`: a new twin, or the one that already links them.
+/// An unlinked twin of either item gives way; a live twin with another partner is
+/// refused with why.
+pub async fn link(
+    node: &Node,
+    connection: &Connection,
+    local_key: &str,
+    remote_key: &str,
+) -> NodeResult<Result<Twin, String>> {
+    let by_local = node.twins.find_by_local(&connection.id, local_key).await?;
+    let by_remote = node
+        .twins
+        .find_by_remote(&connection.id, remote_key)
+        .await?;
+    for twin in [&by_local, &by_remote].into_iter().flatten() {
+        let same = twin.local_key.as_deref() == Some(local_key)
+            && twin.remote_key.as_deref() == Some(remote_key);
+        if same && twin.status != TwinStatus::Unlinked {
+            return Ok(Ok(twin.clone()));
+        }
+        if twin.status != TwinStatus::Unlinked {
+            return Ok(Err(format!(
+                "{} is linked with {} on this node",
+                twin.local_key.as_deref().unwrap_or("(being created)"),
+                twin.remote_key.as_deref().unwrap_or("(not known yet)")
+            )));
+        }
+    }
+    for twin in [by_local, by_remote].into_iter().flatten() {
+        node.twins.delete(&twin.id).await?;
+    }
+    let mut twin = Twin::new(
+        uuid::Uuid::now_v7().to_string(),
+        connection.id.clone(),
+        node.now_ms(),
+    );
+    twin.local_key = Some(local_key.to_string());
+    twin.remote_key = Some(remote_key.to_string());
+    match node.twins.insert(&twin).await {
+        Ok(()) => {
+            node.event(
+                &connection.id,
+                Some(&twin.id),
+                SyncEventKind::Operation,
+                format!("linked {local_key} <-> {remote_key}"),
+            )
+            .await;
+            Ok(Ok(twin))
+        }
+        Err(PortError::Conflict(_)) => Ok(Err(format!(
+            "{local_key} or {remote_key} was linked meanwhile"
+        ))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The twin of `local_key`, or of the other node's `remote_key`.
+pub async fn find(
+    node: &Node,
+    connection_id: &str,
+    local_key: Option<&str>,
+    remote_key: Option<&str>,
+) -> NodeResult<Option<Twin>> {
+    if let Some(key) = local_key
+        && let Some(t) = node.twins.find_by_local(connection_id, key).await?
+    {
+        return Ok(Some(t));
+    }
+    match remote_key {
+        Some(key) => Ok(node.twins.find_by_remote(connection_id, key).await?),
+        None => Ok(None),
+    }
+}
+
+/// Unlink: the twin stays on record, unlinked; nothing flows either way.
+pub async fn unlink(node: &Node, connection: &Connection, mut twin: Twin) -> NodeResult<Twin> {
+    for _ in 0..8 {
+        twin.status = TwinStatus::Unlinked;
+        twin.updated_ms = node.now_ms();
+        match node.twins.update(&twin).await {
+            Ok(updated) => {
+                show_unlinked(node, connection, &updated).await;
+                return Ok(updated);
+            }
+            // A handler wrote the twin meanwhile: unlink what it wrote.
+            Err(PortError::Conflict(_)) => match node.twins.get(&twin.id).await? {
+                Some(fresh) => twin = fresh,
+                None => return Ok(twin),
+            },
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(PortError::Conflict(format!("twin {} is changing too often", twin.id)).into())
+}
+
+/// Forgets the twin (Unexalate). Replicas the other node sent from the same twin record
+/// before it followed are dropped when they arrive ([`was_forgotten`]).
+pub async fn forget(node: &Node, connection: &Connection, twin: &Twin) -> NodeResult<()> {
+    if let Some(remote_twin) = &twin.remote_twin {
+        node.connections
+            .set_meta(&forgotten_key(&connection.id, remote_twin), "1")
+            .await?;
+    }
+    node.twins.delete(&twin.id).await?;
+    show_unlinked(node, connection, twin).await;
+    Ok(())
+}
+
+/// Whether the other node's twin record `remote_twin` belongs to a pair forgotten here.
+pub async fn was_forgotten(
+    node: &Node,
+    connection_id: &str,
+    remote_twin: &str,
+) -> NodeResult<bool> {
+    if remote_twin.is_empty() {
+        return Ok(false);
+    }
+    Ok(node
+        .connections
+        .get_meta(&forgotten_key(connection_id, remote_twin))
+        .await?
+        .is_some())
+}
+
+fn forgotten_key(connection_id: &str, remote_twin: &str) -> String {
+    format!("forgotten:{connection_id}:{remote_twin}")
+}
+
+/// Drops every message about the twin still queued on this node: changes and replicas
+/// of its item on their way out, the other node's replicas and acks on their way in.
+pub async fn purge(node: &Node, connection_id: &str, twin: &Twin) -> NodeResult<u64> {
+    let mut dropped = 0;
+    if let Some(local) = &twin.local_key {
+        let group = format!("{connection_id}:{local}");
+        for queue in [
+            queues::OUTGOING.to_string(),
+            queues::TRANSPORT.to_string(),
+            queues::held(connection_id),
+        ] {
+            dropped += node.queue.purge_group(&queue, &group).await?;
+        }
+    }
+    if let Some(remote) = &twin.remote_key {
+        let group = format!("{connection_id}:{remote}");
+        dropped += node.queue.purge_group(queues::INCOMING, &group).await?;
+        dropped += node
+            .queue
+            .purge_group(&queues::held(connection_id), &group)
+            .await?;
+    }
+    Ok(dropped)
+}
+
+async fn show_unlinked(node: &Node, connection: &Connection, twin: &Twin) {
+    if let Some(key) = &twin.local_key {
+        let mark = SyncMark {
+            state: SyncState::Unlinked,
+            twin_key: twin.remote_key.clone(),
+            twin_url: twin.remote_url.clone(),
+        };
+        node.show_sync(&connection.local_instance, key, mark).await;
+    }
+}

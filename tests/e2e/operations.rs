@@ -1,0 +1,319 @@
+//! The seeds' operations as a protocol between two nodes: each one checked on both
+//! nodes' twins and in both trackers afterwards (two sandbox nodes in one process).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::Duration;
+use twinsync_cli::demo::{self, CONNECTION, PROJECT_A, PROJECT_B};
+use twinsync_core::{ItemUpdate, Twin, TwinStatus};
+use twinsync_local::process::{Process, ProcessOptions};
+use twinsync_node::{Node, NodeSettings, operations};
+use twinsync_ports::{Tracker, TwinQuery};
+
+use crate::support::until;
+
+struct Pair {
+    p: Process,
+    a: Arc<Node>,
+    b: Arc<Node>,
+    ta: Arc<dyn Tracker>,
+    tb: Arc<dyn Tracker>,
+    http: reqwest::Client,
+}
+
+impl Pair {
+    async fn start(dir: &std::path::Path, secret: &str) -> Pair {
+        // Room for a burst of webhooks: one test holds a thousand changes of one item.
+        let options = ProcessOptions {
+            node: NodeSettings {
+                webhooks_per_minute: 60_000,
+                webhook_burst: 5_000,
+                ..NodeSettings::default()
+            },
+            ..ProcessOptions::default()
+        };
+        let p = Process::start(&demo::config(secret), dir, options)
+            .await
+            .unwrap();
+        let a = p.node("node-a").unwrap().clone();
+        let b = p.node("node-b").unwrap().clone();
+        Pair {
+            ta: a.tracker("sandbox-a").unwrap(),
+            tb: b.tracker("sandbox-b").unwrap(),
+            a,
+            b,
+            p,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// An item on side A (`label` sync brings it under sync) or B.
+    async fn item(&self, side: char, i: usize, label: &str) -> String {
+        let (sandbox, project) = match side {
+            'a' => ("a", PROJECT_A),
+            _ => ("b", PROJECT_B),
+        };
+        let body = demo::item_body(project, i, label);
+        demo::create_item(&self.http, &self.p.sandbox_urls[sandbox], body)
+            .await
+            .unwrap()
+    }
+
+    async fn quiet(&self) {
+        assert!(
+            self.p.wait_quiet(Duration::from_secs(60)).await,
+            "no settle"
+        );
+    }
+
+    async fn count(&self, tracker: &Arc<dyn Tracker>) -> usize {
+        tracker
+            .search_updated("", 0, None)
+            .await
+            .unwrap()
+            .items
+            .len()
+    }
+
+    async fn summary(tracker: &Arc<dyn Tracker>, key: &str) -> String {
+        tracker.get_item(key).await.unwrap().unwrap().summary
+    }
+
+    async fn edit(tracker: &Arc<dyn Tracker>, key: &str, summary: &str) {
+        let update = ItemUpdate {
+            summary: Some(summary.into()),
+            ..ItemUpdate::default()
+        };
+        tracker.update_item(key, &update).await.unwrap();
+    }
+}
+
+async fn twins(node: &Node) -> Vec<Twin> {
+    node.twins
+        .list(&TwinQuery {
+            connection_id: Some(CONNECTION.into()),
+            limit: 1_000,
+            ..TwinQuery::default()
+        })
+        .await
+        .unwrap()
+}
+
+async fn twin(node: &Node, local: &str) -> Option<Twin> {
+    node.twins.find_by_local(CONNECTION, local).await.unwrap()
+}
+
+async fn events(node: &Node) -> Vec<String> {
+    node.twins
+        .events(Some(CONNECTION), None, 500)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect()
+}
+
+/// A synced pair: an item made on A, its twin on B.
+async fn synced(pair: &Pair, i: usize) -> (String, String) {
+    let a_key = pair.item('a', i, "sync").await;
+    let node = pair.a.clone();
+    let key = a_key.clone();
+    until("the item synced", 60, async || {
+        twin(&node, &key)
+            .await
+            .is_some_and(|t| t.status == TwinStatus::Synced && t.remote_key.is_some())
+    })
+    .await;
+    let b_key = twin(&pair.a, &a_key).await.unwrap().remote_key.unwrap();
+    (a_key, b_key)
+}
+
+/// Relink links two items that exist on both sides and syncs them: nothing is created on
+/// either side, both nodes hold the pair. A relink to an item the other side does not
+/// have is refused there, and leaves no twin here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn relink_links_two_existing_items_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path(), "relink-secret-0123456").await;
+    // Neither item matches a trigger: each stays on its side.
+    let a_key = pair.item('a', 1, "later").await;
+    let b_key = pair.item('b', 2, "later").await;
+    pair.quiet().await;
+    let (items_a, items_b) = (pair.count(&pair.ta).await, pair.count(&pair.tb).await);
+
+    let outcome = operations::relink(&pair.a, CONNECTION, &a_key, &b_key)
+        .await
+        .unwrap();
+    assert!(
+        outcome.peer_told && outcome.done.contains("node-b"),
+        "{outcome:?}"
+    );
+    pair.quiet().await;
+    let (ta, tb) = (
+        twin(&pair.a, &a_key).await.unwrap(),
+        twin(&pair.b, &b_key).await.unwrap(),
+    );
+    assert_eq!(ta.remote_key.as_deref(), Some(b_key.as_str()));
+    assert_eq!(tb.remote_key.as_deref(), Some(a_key.as_str()));
+    assert_eq!(
+        (ta.status, tb.status),
+        (TwinStatus::Synced, TwinStatus::Synced)
+    );
+    assert_eq!(
+        Pair::summary(&pair.tb, &b_key).await,
+        Pair::summary(&pair.ta, &a_key).await,
+        "A's item synced onto B's existing one"
+    );
+    assert_eq!(
+        (pair.count(&pair.ta).await, pair.count(&pair.tb).await),
+        (items_a, items_b),
+        "nothing created"
+    );
+    // Changes flow both ways on the relinked pair.
+    Pair::edit(&pair.tb, &b_key, "Edited on B after the relink").await;
+    let ta_ = pair.ta.clone();
+    let a = a_key.clone();
+    until("B's edit reached A", 60, async || {
+        Pair::summary(&ta_, &a).await == "Edited on B after the relink"
+    })
+    .await;
+
+    // A second relink of a linked item is refused before anything is sent.
+    let again = operations::relink(&pair.a, CONNECTION, &a_key, &b_key).await;
+    assert!(again.unwrap_err().to_string().contains("linked already"));
+    // The other side refuses an item it does not have; nothing stays behind here.
+    let lone = pair.item('a', 3, "later").await;
+    operations::relink(&pair.a, CONNECTION, &lone, "SUPPORT-999")
+        .await
+        .unwrap();
+    pair.quiet().await;
+    assert!(twin(&pair.a, &lone).await.is_none());
+    assert!(
+        pair.b
+            .twins
+            .find_by_remote(CONNECTION, &lone)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let said = events(&pair.a).await;
+    assert!(
+        said.iter()
+            .any(|e| e.contains("refused") && e.contains("SUPPORT-999 does not exist")),
+        "{said:?}"
+    );
+    assert_eq!(pair.count(&pair.tb).await, items_b);
+    pair.p.stop().await;
+}
+
+/// Unlink on A leaves both items where they are, unlinks the twin on both nodes, and
+/// stops sync in both directions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unlink_stops_sync_both_ways_on_both_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path(), "unlink-secret-0123456").await;
+    let (a_key, b_key) = synced(&pair, 4).await;
+    pair.quiet().await;
+    let outcome = operations::unlink(&pair.a, CONNECTION, &a_key)
+        .await
+        .unwrap();
+    assert!(outcome.peer_told, "{outcome:?}");
+    pair.quiet().await;
+    assert_eq!(
+        twin(&pair.a, &a_key).await.unwrap().status,
+        TwinStatus::Unlinked
+    );
+    assert_eq!(
+        twin(&pair.b, &b_key).await.unwrap().status,
+        TwinStatus::Unlinked
+    );
+    let before_a = Pair::summary(&pair.ta, &a_key).await;
+    let before_b = Pair::summary(&pair.tb, &b_key).await;
+    Pair::edit(&pair.ta, &a_key, "A after unlink").await;
+    Pair::edit(&pair.tb, &b_key, "B after unlink").await;
+    pair.quiet().await;
+    assert_eq!(Pair::summary(&pair.ta, &a_key).await, "A after unlink");
+    assert_eq!(Pair::summary(&pair.tb, &b_key).await, "B after unlink");
+    assert_ne!(before_a, "A after unlink");
+    assert_ne!(before_b, "B after unlink");
+    let said = events(&pair.a).await;
+    assert!(
+        said.iter()
+            .any(|e| e.contains("unlink of") && e.contains("node-b followed")),
+        "{said:?}"
+    );
+    pair.p.stop().await;
+}
+
+/// Unexalate on B forgets the pair on both nodes; the items stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn unexalate_forgets_the_pair_on_both_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path(), "unexalate-secret-01234").await;
+    let (a_key, b_key) = synced(&pair, 5).await;
+    pair.quiet().await;
+    let outcome = operations::unexalate(&pair.b, CONNECTION, &b_key)
+        .await
+        .unwrap();
+    assert!(outcome.peer_told);
+    pair.quiet().await;
+    assert!(twin(&pair.a, &a_key).await.is_none());
+    assert!(twin(&pair.b, &b_key).await.is_none());
+    assert!(pair.ta.get_item(&a_key).await.unwrap().is_some());
+    assert!(pair.tb.get_item(&b_key).await.unwrap().is_some());
+    // An edit on B is no longer sent (B's item matches no trigger of B's).
+    Pair::edit(&pair.tb, &b_key, "B after unexalate").await;
+    pair.quiet().await;
+    assert_ne!(Pair::summary(&pair.ta, &a_key).await, "B after unexalate");
+    pair.p.stop().await;
+}
+
+/// Force Unlink drops every pending message of the pair, however many: a paused
+/// connection holds hundreds of changes of one item, and none is left afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn force_unlink_drops_every_pending_message() {
+    let changes: usize = std::env::var("TWINSYNC_FORCE_UNLINK_CHANGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path(), "force-secret-0123456").await;
+    let (a_key, b_key) = synced(&pair, 6).await;
+    pair.quiet().await;
+    operations::deactivate(&pair.a, CONNECTION).await.unwrap();
+    // One change at a time, each read and held as its own replica before the next.
+    let held = twinsync_ports::queues::held(CONNECTION);
+    for i in 0..changes {
+        Pair::edit(&pair.ta, &a_key, &format!("held change {i}")).await;
+        let node = pair.a.clone();
+        let q = held.clone();
+        until("the change held", 30, async || {
+            node.queue.depth(&q).await.unwrap().total() > i as u64
+        })
+        .await;
+    }
+    let outcome = operations::force_unlink(&pair.a, CONNECTION, &a_key)
+        .await
+        .unwrap();
+    assert!(
+        outcome
+            .done
+            .contains(&format!("{changes} pending messages dropped")),
+        "{outcome:?}"
+    );
+    // The control message waits in the held queue with the rest of the connection's.
+    assert_eq!(pair.a.queue.depth(&held).await.unwrap().total(), 1);
+    operations::activate(&pair.a, CONNECTION).await.unwrap();
+    pair.quiet().await;
+    assert!(twin(&pair.a, &a_key).await.is_none());
+    assert!(twin(&pair.b, &b_key).await.is_none());
+    assert!(
+        !Pair::summary(&pair.tb, &b_key)
+            .await
+            .starts_with("held change"),
+        "no held change reached B"
+    );
+    assert!(twins(&pair.a).await.is_empty() && twins(&pair.b).await.is_empty());
+    pair.p.stop().await;
+}

@@ -24,5 +24,6 @@ mod salesforce;
 mod scheduler;
 mod servicenow;
 mod support;
+mod versions;
 mod webhooks;
 mod zendesk;

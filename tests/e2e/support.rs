@@ -70,6 +70,17 @@ impl Admin {
         body
     }
 
+    /// Status and text body, for answers that are not JSON (a diff).
+    pub async fn text(&self, path: &str) -> (u16, String) {
+        let resp = reqwest::Client::new()
+            .get(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.text().await.unwrap())
+    }
+
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }

@@ -5,7 +5,8 @@ use crate::trigger::Trigger;
 use serde::{Deserialize, Serialize};
 
 pub use crate::version::{
-    ConfigVersion, ConflictPolicy, ConflictSettings, NodeHelperMaps, SyncPlan, VersionStatus,
+    ConfigVersion, ConflictPolicy, ConflictSettings, NodeHelperMaps, SyncPlan, VersionOrigin,
+    VersionStatus,
 };
 
 /// The statuses of the seeds: Pending until the other side accepts, Active, Deactivated
@@ -255,6 +256,62 @@ impl Connection {
         number
     }
 
+    /// Restores an earlier version (archived or active) as a new draft with its whole
+    /// configuration; returns the draft's number. Activating the draft finishes the
+    /// rollback, so it can be test-run first.
+    pub fn rollback(&mut self, number: u32, now_ms: i64) -> Result<u32, CoreError> {
+        let source = self
+            .version(number)
+            .cloned()
+            .ok_or(CoreError::Version(number, "no such version"))?;
+        if source.status == VersionStatus::Draft {
+            return Err(CoreError::Version(
+                number,
+                "a draft can be activated as it is; rollback restores an archived version",
+            ));
+        }
+        Ok(self.add_draft(
+            ConfigVersion {
+                note: format!("rollback to version {number}: {}", source.note),
+                origin: VersionOrigin::Rollback,
+                ..source
+            },
+            now_ms,
+        ))
+    }
+
+    /// Drops a draft; archived and active versions stay on record.
+    pub fn discard(&mut self, number: u32) -> Result<(), CoreError> {
+        match self.version(number).map(|v| v.status) {
+            None => Err(CoreError::Version(number, "no such version")),
+            Some(VersionStatus::Draft) => {
+                self.versions.retain(|v| v.number != number);
+                Ok(())
+            }
+            Some(_) => Err(CoreError::Version(number, "only a draft can be discarded")),
+        }
+    }
+
+    /// What a restart does with the configuration the config file describes now.
+    pub fn file_change(&self, from_file: &ConfigVersion) -> FileChange {
+        let latest_file = self
+            .versions
+            .iter()
+            .filter(|v| v.origin == VersionOrigin::File)
+            .max_by_key(|v| v.number);
+        match self.active_version() {
+            None => FileChange::Activate,
+            Some(active) if active.same_config(from_file) => FileChange::None,
+            // The file changed nothing since it was last read: what is in force stays.
+            _ if latest_file.is_some_and(|v| v.same_config(from_file)) => FileChange::None,
+            Some(active) if active.origin == VersionOrigin::File => FileChange::Activate,
+            // A version activated since the file was read stays in force.
+            Some(active) => FileChange::Draft {
+                active: active.number,
+            },
+        }
+    }
+
     /// Makes a draft the active version; the old active one is archived.
     pub fn activate(&mut self, number: u32) -> Result<(), CoreError> {
         let status = self
@@ -274,6 +331,18 @@ impl Connection {
         }
         Ok(())
     }
+}
+
+/// See [`Connection::file_change`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileChange {
+    /// The file says what is in force, or what it said before: nothing to do.
+    None,
+    /// The file's configuration becomes a new active version.
+    Activate,
+    /// The file's configuration is saved as a draft; the version `active` (activated
+    /// through the API since) stays in force.
+    Draft { active: u32 },
 }
 
 #[cfg(test)]
@@ -350,6 +419,80 @@ mod tests {
                 active: true,
             }],
             ..ConfigVersion::default()
+        }
+    }
+
+    #[test]
+    fn rollback_restores_an_archived_version_as_a_draft_and_drafts_can_be_discarded() {
+        let mut c = connection();
+        let v1 = c.add_draft(with_trigger("labels = one"), 1);
+        c.activate(v1).unwrap();
+        let v2 = c.add_draft(with_trigger("labels = two"), 2);
+        c.activate(v2).unwrap();
+        let v3 = c.rollback(v1, 3).unwrap();
+        let restored = c.version(v3).unwrap();
+        assert_eq!(
+            (restored.status, restored.origin),
+            (VersionStatus::Draft, VersionOrigin::Rollback)
+        );
+        assert!(restored.same_config(c.version(v1).unwrap()));
+        assert!(restored.note.starts_with("rollback to version 1"));
+        assert_eq!(
+            c.triggers()[0].query,
+            "labels = two",
+            "in force once activated"
+        );
+        c.activate(v3).unwrap();
+        assert_eq!(c.triggers()[0].query, "labels = one");
+        // Rolling back from the active version works too; a draft cannot be rolled back.
+        let v4 = c.rollback(v2, 4).unwrap();
+        assert!(c.rollback(v4, 5).is_err());
+        assert!(c.rollback(99, 5).is_err());
+        c.discard(v4).unwrap();
+        assert!(c.version(v4).is_none());
+        for kept in [v1, v2, v3] {
+            assert!(c.discard(kept).is_err(), "version {kept} is not a draft");
+        }
+    }
+
+    /// What a restart does with the config file's configuration, by where the version in
+    /// force came from.
+    #[test]
+    fn a_restart_never_overrides_a_version_activated_since() {
+        let from = |q: &str, origin: VersionOrigin| ConfigVersion {
+            origin,
+            ..with_trigger(q)
+        };
+        use VersionOrigin::{Api, File, Rollback};
+        // (versions activated in order, the file now, expected)
+        let cases: Vec<(Vec<ConfigVersion>, ConfigVersion, FileChange)> = vec![
+            (vec![], from("x", File), FileChange::Activate),
+            (vec![from("x", File)], from("x", File), FileChange::None),
+            (vec![from("x", File)], from("y", File), FileChange::Activate),
+            (
+                vec![from("x", File), from("y", Api)],
+                from("x", File),
+                FileChange::None,
+            ),
+            (
+                vec![from("x", File), from("y", Api)],
+                from("z", File),
+                FileChange::Draft { active: 2 },
+            ),
+            (
+                vec![from("x", File), from("y", Api), from("x", Rollback)],
+                from("z", File),
+                FileChange::Draft { active: 3 },
+            ),
+            (vec![from("y", Api)], from("y", File), FileChange::None),
+        ];
+        for (i, (history, file, expected)) in cases.into_iter().enumerate() {
+            let mut c = connection();
+            for v in history {
+                let n = c.add_draft(v, 1);
+                c.activate(n).unwrap();
+            }
+            assert_eq!(c.file_change(&file), expected, "case {i}");
         }
     }
 

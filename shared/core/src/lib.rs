@@ -19,7 +19,8 @@ pub mod version;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
     ConfigVersion, ConflictPolicy, ConflictSettings, Connection, ConnectionKind, ConnectionStatus,
-    Link, NodeHelperMaps, RotationRecord, Secret, SyncPlan, VersionStatus,
+    FileChange, Link, NodeHelperMaps, RotationRecord, Secret, SyncPlan, VersionOrigin,
+    VersionStatus,
 };
 pub use connector::ConnectorKind;
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};

@@ -59,6 +59,23 @@ pub enum VersionStatus {
     Archived,
 }
 
+/// Where a version came from. The config file's versions are its initial ones: a
+/// restart brings a changed file in force only while no version made otherwise (the API,
+/// the CLI, a rollback) has been activated since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionOrigin {
+    /// Saved through the API or the CLI (and every version saved before origins were kept).
+    #[default]
+    Api,
+    /// Read from the node's config file at start.
+    File,
+    /// The defaults an invitation or its acceptance set up.
+    Invitation,
+    /// A copy of an earlier version, restored as a draft.
+    Rollback,
+}
+
 /// A SynchronizationPlan: at each cron occurrence (seconds optional, UTC) the scheduler
 /// runs a Synchronization of every item the connection's triggers match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +106,7 @@ pub struct ConfigVersion {
     pub plans: Vec<SyncPlan>,
     pub created_ms: i64,
     pub note: String,
+    pub origin: VersionOrigin,
 }
 
 impl Default for ConfigVersion {
@@ -104,6 +122,7 @@ impl Default for ConfigVersion {
             plans: Vec::new(),
             created_ms: 0,
             note: String::new(),
+            origin: VersionOrigin::Api,
         }
     }
 }

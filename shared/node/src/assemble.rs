@@ -12,7 +12,8 @@ use std::sync::Arc;
 use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_connector_kit::target::Reach;
 use twinsync_core::{
-    Clock, ConfigVersion, Connection, ConnectionStatus, ConnectorKind, SyncPlan, Trigger,
+    Clock, ConfigVersion, Connection, ConnectionStatus, ConnectorKind, FileChange, SyncPlan,
+    Trigger, VersionOrigin,
 };
 use twinsync_ports::{PortError, Queue};
 
@@ -327,6 +328,7 @@ pub fn version_from(
         conflicts: section.conflicts.clone().unwrap_or_default(),
         triggers: triggers_of(section),
         plans: plans_of(section),
+        origin: VersionOrigin::File,
         ..defaults
     })
 }
@@ -359,7 +361,8 @@ fn plans_of(section: &ConnectionSection) -> Vec<SyncPlan> {
 
 /// Creates the connection from the config, or brings it in line: a changed
 /// configuration (rules, maps, policies, triggers or plans) becomes a new active
-/// version, the old one is archived.
+/// version, the old one archived, unless a version was activated through the API since
+/// the file was last read: then the file's becomes a draft ([`Connection::file_change`]).
 async fn upsert_connection(
     node: &Node,
     section: &ConnectionSection,
@@ -402,14 +405,18 @@ async fn upsert_connection(
             connection.name = section.name.clone();
             connection.target_project = section.target_project.clone();
             connection.local_instance = section.instance.clone();
-            if !connection
-                .active_version()
-                .is_some_and(|v| v.same_config(&version))
-            {
-                let number = connection.add_draft(version, now);
-                connection
-                    .activate(number)
-                    .map_err(|e| NodeError::config(e.to_string()))?;
+            match connection.file_change(&version) {
+                FileChange::None => {}
+                FileChange::Activate => {
+                    let number = connection.add_draft(version, now);
+                    connection
+                        .activate(number)
+                        .map_err(|e| NodeError::config(e.to_string()))?;
+                }
+                FileChange::Draft { active } => {
+                    let number = connection.add_draft(version, now);
+                    tracing::warn!(connection = %section.id, draft = number, active, "the config file's configuration changed since a version was activated through the API: it is saved as a draft, and the active version stays in force (activate the draft to use the file)");
+                }
             }
             connection.updated_ms = now;
             node.connections.update(&connection).await?;

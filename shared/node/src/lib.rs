@@ -22,6 +22,7 @@ pub mod pause;
 pub mod peer;
 pub mod router;
 pub mod trackers;
+pub mod versions;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};

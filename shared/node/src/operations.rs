@@ -1,19 +1,16 @@
 //! Operator actions of the seeds: Sync, Bulk Exalate / Bulk Sync, Bulk Connect / Relink,
-//! Unlink, Unexalate, Force Unlink, Clean-up, versions, Test Run, activate / deactivate;
+//! Unlink, Unexalate, Force Unlink, Clean-up, activate / deactivate (versions and Test Run
+//! are in [`crate::versions`]);
 //! and Redrive, which sends a connection's dead-lettered messages back to their queues.
 
 use crate::bulk::all_twins;
 pub use crate::bulk::{bulk_exalate, bulk_sync, sync};
 pub use crate::dead_letters::redrive;
-use crate::handlers::scheduler::parse_cron;
-use crate::handlers::{annotate, control, transport};
+use crate::handlers::{control, transport};
 use crate::{Node, NodeError, NodeResult, pairing, pause};
 use serde::Serialize;
-use twinsync_core::{
-    ConfigVersion, Connection, ConnectionStatus, ControlOp, Item, SyncEventKind, Twin, TwinStatus,
-};
-use twinsync_ports::{PortError, queues};
-use twinsync_rules::{IncomingContext, Limits, RuleSet};
+use twinsync_core::{Connection, ConnectionStatus, ControlOp, SyncEventKind, Twin, TwinStatus};
+use twinsync_ports::queues;
 
 /// What an item operation did, in words: the API returns it and the CLI prints it.
 #[derive(Debug, Clone, Serialize)]
@@ -270,123 +267,4 @@ pub async fn activate(node: &Node, connection_id: &str) -> NodeResult<usize> {
     let connection = node.connection(connection_id).await?;
     let moved = pause::resume(node, &connection).await?;
     Ok(moved + pause::after_pause(node, &connection).await?)
-}
-
-/// Saves a draft version of the connection's configuration; returns its number. The
-/// scripts must compile, the triggers parse and the plans' cron patterns read.
-pub async fn save_draft(
-    node: &Node,
-    connection_id: &str,
-    template: ConfigVersion,
-) -> NodeResult<u32> {
-    check_version(&template)?;
-    for _ in 0..8 {
-        let mut connection = node.connection(connection_id).await?;
-        let number = connection.add_draft(template.clone(), node.now_ms());
-        match node.connections.update(&connection).await {
-            Ok(_) => return Ok(number),
-            Err(PortError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(PortError::Conflict(format!("connection {connection_id} is changing too often")).into())
-}
-
-/// Everything a version must pass before it is saved.
-fn check_version(version: &ConfigVersion) -> NodeResult<()> {
-    version
-        .check()
-        .map_err(|e| NodeError::Operation(e.to_string()))?;
-    for plan in &version.plans {
-        parse_cron(&plan.cron)
-            .map_err(|e| NodeError::Operation(format!("plan {}: {e}", plan.id)))?;
-    }
-    RuleSet::compile(version, Limits::default())?;
-    Ok(())
-}
-
-/// Makes a draft the active version; the old one is archived.
-pub async fn activate_version(node: &Node, connection_id: &str, number: u32) -> NodeResult<()> {
-    for _ in 0..8 {
-        let mut connection = node.connection(connection_id).await?;
-        connection
-            .activate(number)
-            .map_err(|e| NodeError::Operation(e.to_string()))?;
-        match node.connections.update(&connection).await {
-            Ok(_) => {
-                node.event(
-                    connection_id,
-                    None,
-                    SyncEventKind::Operation,
-                    format!("version {number} activated"),
-                )
-                .await;
-                return Ok(());
-            }
-            Err(PortError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Err(PortError::Conflict(format!("connection {connection_id} is changing too often")).into())
-}
-
-/// What a Test Run shows: the trigger of the version that brings the item under sync
-/// (none: only an item already under sync, or a forced Sync, would be sent), the replica
-/// the version would send, and what its incoming rules would make of that replica on an
-/// item, with the fields that would change.
-#[derive(Debug, Clone, Serialize)]
-pub struct TestRunReport {
-    pub version: u32,
-    pub item: String,
-    pub trigger: Option<String>,
-    pub under_sync: bool,
-    pub replica: serde_json::Value,
-    pub incoming_result: Item,
-    pub would_change: twinsync_core::ItemUpdate,
-}
-
-/// Test Run: runs a version (usually a draft) on a live item without writing anything:
-/// its triggers, its outgoing rules, then its incoming rules.
-pub async fn test_run(
-    node: &Node,
-    connection_id: &str,
-    number: u32,
-    item_key: &str,
-) -> NodeResult<TestRunReport> {
-    let connection = node.connection(connection_id).await?;
-    let version = connection.version(number).ok_or_else(|| {
-        NodeError::Operation(format!(
-            "connection {connection_id} has no version {number}"
-        ))
-    })?;
-    let rules = RuleSet::compile(version, Limits::default())?;
-    let tracker = node.tracker(&connection.local_instance)?;
-    let item = tracker
-        .get_item(item_key)
-        .await?
-        .ok_or_else(|| NodeError::Operation(format!("item {item_key} does not exist")))?;
-    let twin = node.twins.find_by_local(connection_id, item_key).await?;
-    let replica = rules.outgoing(&annotate(&item, twin.as_ref()))?;
-    let prefix = Node::origin_prefix(connection_id);
-    let links = twin
-        .as_ref()
-        .map(|t| t.comment_links.clone())
-        .unwrap_or_default();
-    let incoming_result = rules.incoming(&IncomingContext {
-        replica: &replica,
-        previous: twin.as_ref().and_then(|t| t.previous.as_ref()),
-        issue: &item,
-        first_sync: false,
-        comment_links: &links,
-        origin_prefix: &prefix,
-    })?;
-    Ok(TestRunReport {
-        version: number,
-        item: item_key.to_string(),
-        trigger: version.trigger_for(&item).map(|t| t.id.clone()),
-        under_sync: twin.is_some(),
-        would_change: item.update_to(&incoming_result),
-        replica,
-        incoming_result,
-    })
 }

@@ -88,6 +88,28 @@ impl AdminClient {
         self.call(Method::GET, path, None).await
     }
 
+    /// A GET whose answer is text (a diff), not JSON.
+    pub async fn get_text(&self, path: &str) -> Result<String, String> {
+        let url = format!("{}{path}", self.url);
+        let resp = self
+            .http
+            .get(&url)
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| format!("{url}: {e}"))?;
+        if !status.is_success() {
+            let reason = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_string))
+                .unwrap_or(text);
+            return Err(format!("{url}: {status}: {reason}"));
+        }
+        Ok(text)
+    }
+
     /// A call that changes state: always with a JSON body.
     pub async fn send(&self, method: Method, path: &str, body: Value) -> Result<Value, String> {
         self.call(method, path, Some(body)).await

@@ -17,6 +17,11 @@ pub enum AdminCommand {
     /// configuration versions.
     #[command(subcommand)]
     Connection(ConnectionCommand),
+    /// A connection's configuration versions: list, export (one, or all to a folder),
+    /// import a folder, save, activate, diff, rollback, discard, test-run. The same as
+    /// `connection version`.
+    #[command(subcommand)]
+    Version(versions::VersionCommand),
     /// List twins (sync pairs) of a node.
     Twins {
         #[command(flatten)]
@@ -138,6 +143,7 @@ fn cell(v: &Value, key: &str) -> String {
 pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
     match cmd {
         AdminCommand::Connection(cmd) => connection(cmd).await?,
+        AdminCommand::Version(cmd) => versions::run(cmd).await?,
         AdminCommand::Twins {
             node,
             connection,

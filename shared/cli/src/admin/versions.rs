@@ -30,7 +30,8 @@ pub enum VersionCommand {
         node: Target,
         id: String,
     },
-    /// Print a version (the active one unless --number) as a file to edit and save.
+    /// Print a version (the active one unless --number) as a file to edit and save; with
+    /// --dir, write every version there as `version-NNN.toml` (a folder to keep in git).
     Export {
         #[command(flatten)]
         node: Target,
@@ -39,6 +40,38 @@ pub enum VersionCommand {
         number: Option<u32>,
         #[arg(long, value_enum, default_value = "toml")]
         format: Format,
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Save each version file of a folder as a draft, in name order, skipping a file
+    /// whose configuration a version already has.
+    Import {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+        dir: std::path::PathBuf,
+    },
+    /// A unified diff of two versions' whole configuration.
+    Diff {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+        from: u32,
+        to: u32,
+    },
+    /// Restore an earlier version as a new draft (test-run it, then activate it).
+    Rollback {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+        number: u32,
+    },
+    /// Drop a draft.
+    Discard {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+        number: u32,
     },
     /// Save a version file as a new draft; with --activate, put it in force at once.
     Save {
@@ -93,12 +126,57 @@ pub async fn run(cmd: VersionCommand) -> Result<(), String> {
             id,
             number,
             format,
+            dir: None,
         } => {
             let c = node
                 .resolve()?
                 .get(&format!("/api/connections/{id}"))
                 .await?;
             print!("{}", export(&c, number, format)?);
+        }
+        VersionCommand::Export {
+            node,
+            id,
+            format,
+            dir: Some(dir),
+            ..
+        } => {
+            let c = node
+                .resolve()?
+                .get(&format!("/api/connections/{id}"))
+                .await?;
+            for path in export_dir(&c, &dir, format)? {
+                println!("{}", path.display());
+            }
+        }
+        VersionCommand::Import { node, id, dir } => {
+            for line in import_dir(&node, &id, &dir).await? {
+                println!("{line}");
+            }
+        }
+        VersionCommand::Diff { node, id, from, to } => {
+            let path = format!("/api/connections/{id}/versions/diff?from={from}&to={to}");
+            let diff = node.resolve()?.get_text(&path).await?;
+            if diff.is_empty() {
+                println!("versions {from} and {to} configure the same sync");
+            } else {
+                print!("{diff}");
+            }
+        }
+        VersionCommand::Rollback { node, id, number } => {
+            let path = format!("/api/connections/{id}/versions/{number}/rollback");
+            let r = node.resolve()?.send(Method::POST, &path, json!({})).await?;
+            println!(
+                "connection {id}: version {number} restored as draft {}; test-run it, then activate it",
+                r["version"]
+            );
+        }
+        VersionCommand::Discard { node, id, number } => {
+            let path = format!("/api/connections/{id}/versions/{number}");
+            node.resolve()?
+                .send(Method::DELETE, &path, json!({}))
+                .await?;
+            println!("connection {id}: draft {number} discarded");
         }
         VersionCommand::Save {
             node,
@@ -216,6 +294,86 @@ fn export(connection: &Value, number: Option<u32>, format: Format) -> Result<Str
             .map_err(|e| e.to_string()),
         Format::Toml => toml::to_string_pretty(&file).map_err(|e| e.to_string()),
     }
+}
+
+/// Writes every version of `connection` into `dir` as `version-NNN.toml` (or `.json`).
+fn export_dir(
+    connection: &Value,
+    dir: &Path,
+    format: Format,
+) -> Result<Vec<std::path::PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let ext = match format {
+        Format::Toml => "toml",
+        Format::Json => "json",
+    };
+    let mut written = Vec::new();
+    for v in connection["versions"].as_array().into_iter().flatten() {
+        let Some(n) = v["number"].as_u64().and_then(|n| u32::try_from(n).ok()) else {
+            continue;
+        };
+        let mut text = export(connection, Some(n), format)?;
+        if let (Format::Toml, Some(note)) = (format, v["note"].as_str()) {
+            // The note and status travel as a comment: a file saved again is a new draft.
+            let status = v["status"].as_str().unwrap_or("");
+            text = format!("# version {n} ({status}): {note}\n{text}");
+        }
+        let path = dir.join(format!("version-{n:03}.{ext}"));
+        std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// Saves each version file of `dir` (name order) as a draft unless a version of the
+/// connection already has its configuration.
+async fn import_dir(node: &Target, id: &str, dir: &Path) -> Result<Vec<String>, String> {
+    let admin = node.resolve()?;
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "toml" || e == "json"))
+        .collect();
+    files.sort();
+    let mut out = Vec::new();
+    for file in files {
+        let body = read_version_file(&file)?;
+        let connection = admin.get(&format!("/api/connections/{id}")).await?;
+        let versions = connection["versions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        if let Some(same) = versions.iter().find(|v| same_config(&body, v)) {
+            out.push(format!(
+                "{}: the same as version {}; skipped",
+                file.display(),
+                same["number"]
+            ));
+            continue;
+        }
+        let r = admin
+            .send(
+                Method::POST,
+                &format!("/api/connections/{id}/versions"),
+                body,
+            )
+            .await?;
+        out.push(format!(
+            "{}: saved as draft {}",
+            file.display(),
+            r["version"]
+        ));
+    }
+    Ok(out)
+}
+
+/// Whether a version file says what a stored version has (the keys it names).
+fn same_config(file: &Value, version: &Value) -> bool {
+    CONFIG_KEYS
+        .iter()
+        .filter(|k| **k != "note")
+        .filter_map(|k| file.get(*k).map(|v| (k, v)))
+        .all(|(k, v)| version.get(*k) == Some(v))
 }
 
 /// Reads a version file into the admin API's request: TOML or JSON by the name, the

@@ -93,6 +93,7 @@ fn first_version(
     };
     ConfigVersion {
         triggers,
+        origin: twinsync_core::VersionOrigin::Invitation,
         ..defaults
     }
 }

@@ -15,7 +15,6 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use twinsync_core::{ConfigVersion, ConflictSettings, NodeHelperMaps, SyncPlan, Trigger};
 use twinsync_ports::TwinQuery;
 
 /// The admin routes of `node`, checked by `guard`: the monitor's static page and script
@@ -38,21 +37,13 @@ pub fn admin_router(node: Arc<Node>, guard: AdminGuard) -> Router {
         )
         .route("/api/connections/{id}/activate", post(activate))
         .route("/api/connections/{id}/deactivate", post(deactivate))
-        .route("/api/connections/{id}/versions", post(save_draft))
-        .route(
-            "/api/connections/{id}/versions/{number}/activate",
-            post(activate_version),
-        )
-        .route(
-            "/api/connections/{id}/versions/{number}/test-run",
-            post(test_run),
-        )
         .route("/api/connections/{id}/operations/{op}", post(operation))
         .route("/api/twins", get(list_twins))
         .route("/api/twins/{id}", get(get_twin))
         .route("/api/events", get(list_events))
         .route("/api/queues", get(queue_depths))
         .route("/api/monitor", get(monitor_view))
+        .merge(super::versions::routes())
         .route_layer(from_fn_with_state(guard.clone(), guard::token_and_json));
     api.merge(monitor::page_routes())
         .layer(from_fn_with_state(guard, guard::same_site))
@@ -62,7 +53,7 @@ pub fn admin_router(node: Arc<Node>, guard: AdminGuard) -> Router {
 /// The body of a call that needs no arguments: `{}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct NoArguments {}
+pub(super) struct NoArguments {}
 
 /// Per tracker: API calls made and time spent waiting for rate limits; per handled
 /// queue: its depth. For dashboards and alarms.
@@ -196,116 +187,6 @@ async fn deactivate(
 ) -> ApiResult<impl IntoResponse> {
     operations::deactivate(&node, &id).await?;
     Ok(Json(json!({ "status": "Deactivated" })))
-}
-
-/// A new version of a connection's whole configuration. A field left out keeps the
-/// active version's value; `triggers: []` removes every trigger.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DraftRequest {
-    outgoing: Option<String>,
-    incoming: Option<String>,
-    helper_maps: Option<NodeHelperMaps>,
-    conflicts: Option<ConflictSettings>,
-    triggers: Option<Vec<TriggerSpec>>,
-    plans: Option<Vec<PlanSpec>>,
-    #[serde(default)]
-    note: String,
-}
-
-/// A trigger as an operator writes it: the id (`t1`, `t2`, ... by position) and
-/// `active` (true) may be left out.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TriggerSpec {
-    id: Option<String>,
-    query: String,
-    active: Option<bool>,
-}
-
-/// A SynchronizationPlan as an operator writes it: the id (`p1`, ...) and `active`
-/// may be left out.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PlanSpec {
-    id: Option<String>,
-    cron: String,
-    active: Option<bool>,
-}
-
-impl DraftRequest {
-    /// The version this request describes, on top of `base` (the active version).
-    fn version(self, base: ConfigVersion) -> ConfigVersion {
-        let triggers = self.triggers.map(|list| {
-            list.into_iter()
-                .enumerate()
-                .map(|(i, t)| Trigger {
-                    id: t.id.unwrap_or_else(|| format!("t{}", i + 1)),
-                    query: t.query,
-                    active: t.active.unwrap_or(true),
-                })
-                .collect()
-        });
-        let plans = self.plans.map(|list| {
-            list.into_iter()
-                .enumerate()
-                .map(|(i, p)| SyncPlan {
-                    id: p.id.unwrap_or_else(|| format!("p{}", i + 1)),
-                    cron: p.cron,
-                    active: p.active.unwrap_or(true),
-                })
-                .collect()
-        });
-        ConfigVersion {
-            outgoing: self.outgoing.unwrap_or(base.outgoing),
-            incoming: self.incoming.unwrap_or(base.incoming),
-            helper_maps: self.helper_maps.unwrap_or(base.helper_maps),
-            conflicts: self.conflicts.unwrap_or(base.conflicts),
-            triggers: triggers.unwrap_or(base.triggers),
-            plans: plans.unwrap_or(base.plans),
-            note: self.note,
-            ..ConfigVersion::default()
-        }
-    }
-}
-
-async fn save_draft(
-    State(node): State<Arc<Node>>,
-    Path(id): Path<String>,
-    Json(req): Json<DraftRequest>,
-) -> ApiResult<impl IntoResponse> {
-    let connection = node.connection(&id).await?;
-    let base = connection.active_version().cloned().unwrap_or_default();
-    let number = operations::save_draft(&node, &id, req.version(base)).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({ "version": number, "status": "Draft" })),
-    ))
-}
-
-async fn activate_version(
-    State(node): State<Arc<Node>>,
-    Path((id, number)): Path<(String, u32)>,
-    Json(NoArguments {}): Json<NoArguments>,
-) -> ApiResult<impl IntoResponse> {
-    operations::activate_version(&node, &id, number).await?;
-    Ok(Json(json!({ "version": number, "status": "Active" })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TestRunRequest {
-    item: String,
-}
-
-async fn test_run(
-    State(node): State<Arc<Node>>,
-    Path((id, number)): Path<(String, u32)>,
-    Json(req): Json<TestRunRequest>,
-) -> ApiResult<impl IntoResponse> {
-    Ok(Json(
-        operations::test_run(&node, &id, number, &req.item).await?,
-    ))
 }
 
 #[derive(Deserialize, Default)]

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod guard;
 pub mod public;
+mod versions;
 
 use crate::NodeError;
 use axum::Json;

@@ -1,0 +1,187 @@
+//! The versions API: save a draft, activate, roll back, discard, diff, Test Run.
+
+use super::ApiResult;
+use super::admin::NoArguments;
+use crate::{Node, versions};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+use twinsync_core::{ConfigVersion, ConflictSettings, NodeHelperMaps, SyncPlan, Trigger};
+
+pub(super) fn routes() -> Router<Arc<Node>> {
+    Router::new()
+        .route("/api/connections/{id}/versions", post(save_draft))
+        .route("/api/connections/{id}/versions/diff", get(diff))
+        .route("/api/connections/{id}/versions/{number}", delete(discard))
+        .route(
+            "/api/connections/{id}/versions/{number}/activate",
+            post(activate_version),
+        )
+        .route(
+            "/api/connections/{id}/versions/{number}/rollback",
+            post(rollback),
+        )
+        .route(
+            "/api/connections/{id}/versions/{number}/test-run",
+            post(test_run),
+        )
+}
+
+/// A new version of a connection's whole configuration. A field left out keeps the
+/// active version's value; `triggers: []` removes every trigger.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DraftRequest {
+    outgoing: Option<String>,
+    incoming: Option<String>,
+    helper_maps: Option<NodeHelperMaps>,
+    conflicts: Option<ConflictSettings>,
+    triggers: Option<Vec<TriggerSpec>>,
+    plans: Option<Vec<PlanSpec>>,
+    #[serde(default)]
+    note: String,
+}
+
+/// A trigger as an operator writes it: the id (`t1`, `t2`, ... by position) and
+/// `active` (true) may be left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TriggerSpec {
+    id: Option<String>,
+    query: String,
+    active: Option<bool>,
+}
+
+/// A SynchronizationPlan as an operator writes it: the id (`p1`, ...) and `active`
+/// may be left out.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlanSpec {
+    id: Option<String>,
+    cron: String,
+    active: Option<bool>,
+}
+
+impl DraftRequest {
+    /// The version this request describes, on top of `base` (the active version).
+    fn version(self, base: ConfigVersion) -> ConfigVersion {
+        let triggers = self.triggers.map(|list| {
+            list.into_iter()
+                .enumerate()
+                .map(|(i, t)| Trigger {
+                    id: t.id.unwrap_or_else(|| format!("t{}", i + 1)),
+                    query: t.query,
+                    active: t.active.unwrap_or(true),
+                })
+                .collect()
+        });
+        let plans = self.plans.map(|list| {
+            list.into_iter()
+                .enumerate()
+                .map(|(i, p)| SyncPlan {
+                    id: p.id.unwrap_or_else(|| format!("p{}", i + 1)),
+                    cron: p.cron,
+                    active: p.active.unwrap_or(true),
+                })
+                .collect()
+        });
+        ConfigVersion {
+            outgoing: self.outgoing.unwrap_or(base.outgoing),
+            incoming: self.incoming.unwrap_or(base.incoming),
+            helper_maps: self.helper_maps.unwrap_or(base.helper_maps),
+            conflicts: self.conflicts.unwrap_or(base.conflicts),
+            triggers: triggers.unwrap_or(base.triggers),
+            plans: plans.unwrap_or(base.plans),
+            note: self.note,
+            ..ConfigVersion::default()
+        }
+    }
+}
+
+async fn save_draft(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Json(req): Json<DraftRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let connection = node.connection(&id).await?;
+    let base = connection.active_version().cloned().unwrap_or_default();
+    let number = versions::save_draft(&node, &id, req.version(base)).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "version": number, "status": "Draft" })),
+    ))
+}
+
+async fn activate_version(
+    State(node): State<Arc<Node>>,
+    Path((id, number)): Path<(String, u32)>,
+    Json(NoArguments {}): Json<NoArguments>,
+) -> ApiResult<impl IntoResponse> {
+    versions::activate_version(&node, &id, number).await?;
+    Ok(Json(json!({ "version": number, "status": "Active" })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestRunRequest {
+    item: String,
+}
+
+async fn test_run(
+    State(node): State<Arc<Node>>,
+    Path((id, number)): Path<(String, u32)>,
+    Json(req): Json<TestRunRequest>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(
+        versions::test_run(&node, &id, number, &req.item).await?,
+    ))
+}
+
+async fn rollback(
+    State(node): State<Arc<Node>>,
+    Path((id, number)): Path<(String, u32)>,
+    Json(NoArguments {}): Json<NoArguments>,
+) -> ApiResult<impl IntoResponse> {
+    let draft = versions::rollback(&node, &id, number).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "version": draft, "status": "Draft", "restores": number })),
+    ))
+}
+
+async fn discard(
+    State(node): State<Arc<Node>>,
+    Path((id, number)): Path<(String, u32)>,
+) -> ApiResult<impl IntoResponse> {
+    versions::discard(&node, &id, number).await?;
+    Ok(Json(json!({ "version": number, "discarded": true })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffParams {
+    from: u32,
+    to: u32,
+}
+
+/// `text/x-diff`: a unified diff of two versions.
+async fn diff(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Query(p): Query<DiffParams>,
+) -> ApiResult<impl IntoResponse> {
+    let connection = node.connection(&id).await?;
+    let text = versions::diff(&connection, p.from, p.to)?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/x-diff; charset=utf-8",
+        )],
+        text,
+    ))
+}

@@ -13,6 +13,7 @@ mod invite_pairs;
 mod jira;
 mod jira_find_again;
 mod jira_strict;
+mod jobs;
 mod large_replicas;
 mod nodes;
 mod operations;

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod connection;
 pub mod connector;
 pub mod item;
+pub mod job;
 pub mod marker;
 pub mod merge;
 pub mod message;
@@ -24,6 +25,7 @@ pub use connection::{
 };
 pub use connector::ConnectorKind;
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};
+pub use job::{Job, JobCursor, JobKind, JobPage, JobStatus};
 pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};
 pub use message::{
     AckMessage, ChangeEvent, ControlAnswer, ControlMessage, ControlOp, DEFAULT_MAX_TRANSPORT_BODY,

@@ -383,7 +383,11 @@ pub async fn run_scheduler() -> Result<(), Error> {
             let report = twinsync_node::handlers::scheduler::tick(&f.node, poll_interval_ms)
                 .await
                 .map_err(|e| Box::new(e) as Error)?;
-            tracing::info!(?report, "scheduler tick");
+            // Bulk jobs go on for most of the minute until the next tick.
+            let job_items = twinsync_node::jobs::run_pages(&f.node, 40_000)
+                .await
+                .map_err(|e| Box::new(e) as Error)?;
+            tracing::info!(?report, job_items, "scheduler tick");
             Ok::<_, Error>(serde_json::to_value(&report)?)
         }
     });

@@ -245,6 +245,11 @@ async fn schedule(node: Arc<Node>, settings: RunnerSettings, stop: Stop) {
         if let Err(e) = scheduler::tick(&node, settings.poll_interval_ms).await {
             tracing::warn!(error = %e, "scheduler tick failed");
         }
+        // Bulk jobs take what is left of the scheduler's turn.
+        let budget = i64::try_from(settings.scheduler_every_ms).unwrap_or(1_000);
+        if let Err(e) = twinsync_node::jobs::run_pages(&node, budget).await {
+            tracing::warn!(error = %e, "bulk job page failed");
+        }
         let pause = Duration::from_millis(settings.scheduler_every_ms);
         stop.or(tokio::time::sleep(pause)).await;
     }

@@ -16,6 +16,17 @@ pub(crate) fn signal(item_key: &str, version: u64, tag: &str) -> ChangeSignal {
     }
 }
 
+/// A signal whose delivery id is the same each time `tag` sends `item_key`: a bulk job's
+/// page done again after a crash meets its first sends in the queue's deduplication.
+pub(crate) fn signal_for(item_key: &str, version: u64, tag: &str) -> ChangeSignal {
+    ChangeSignal {
+        item_key: item_key.to_string(),
+        project: String::new(),
+        version,
+        delivery_id: format!("{tag}:{item_key}"),
+    }
+}
+
 /// Sync: brings one item under sync now, trigger or not.
 pub async fn sync(node: &Node, connection_id: &str, item_key: &str) -> NodeResult<usize> {
     let connection = node.connection(connection_id).await?;

@@ -14,6 +14,7 @@ pub mod bulk;
 pub mod config;
 pub mod dead_letters;
 pub mod handlers;
+pub mod jobs;
 pub mod link;
 pub mod monitor;
 pub mod operations;
@@ -123,6 +124,9 @@ pub struct NodeSettings {
     /// The largest transport body (uncompressed) this node takes from another node, told
     /// to it when the connection is made.
     pub max_replica_bytes: u64,
+    /// Bulk jobs wait while more changes than this are waiting in the outgoing queue: the
+    /// live changes keep their place, and a job never floods the queue.
+    pub job_max_waiting_changes: u64,
 }
 
 impl Default for NodeSettings {
@@ -139,6 +143,7 @@ impl Default for NodeSettings {
             webhooks_per_minute: 1_200,
             webhook_burst: 300,
             max_replica_bytes: twinsync_core::DEFAULT_MAX_TRANSPORT_BODY,
+            job_max_waiting_changes: 1_000,
         }
     }
 }

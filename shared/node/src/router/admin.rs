@@ -4,7 +4,7 @@
 
 use super::guard::{self, AdminGuard};
 use super::{ApiError, ApiResult};
-use crate::{Node, NodeError, monitor, operations};
+use crate::{Node, NodeError, jobs, monitor, operations};
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
+use twinsync_core::JobKind;
 use twinsync_ports::TwinQuery;
 
 /// The admin routes of `node`, checked by `guard`: the monitor's static page and script
@@ -44,6 +45,7 @@ pub fn admin_router(node: Arc<Node>, guard: AdminGuard) -> Router {
         .route("/api/queues", get(queue_depths))
         .route("/api/monitor", get(monitor_view))
         .merge(super::versions::routes())
+        .merge(super::jobs::routes())
         .route_layer(from_fn_with_state(guard.clone(), guard::token_and_json));
     api.merge(monitor::page_routes())
         .layer(from_fn_with_state(guard, guard::same_site))
@@ -210,8 +212,9 @@ async fn operation(
     };
     let result = match op.as_str() {
         "sync" => json!({ "queued": operations::sync(&node, &id, &item()?).await? }),
-        "bulk-exalate" => json!({ "queued": operations::bulk_exalate(&node, &id).await? }),
-        "bulk-sync" => json!({ "queued": operations::bulk_sync(&node, &id).await? }),
+        // Bulk operations are jobs the scheduler runs; follow them at /api/jobs/{id}.
+        "bulk-exalate" => json!(jobs::start(&node, &id, JobKind::Exalate).await?),
+        "bulk-sync" => json!(jobs::start(&node, &id, JobKind::Sync).await?),
         "relink" => {
             let remote = req.remote.clone().ok_or_else(|| {
                 ApiError(StatusCode::BAD_REQUEST, "relink needs \"remote\"".into())
@@ -219,7 +222,10 @@ async fn operation(
             json!(operations::relink(&node, &id, &item()?, &remote).await?)
         }
         "bulk-connect" => {
-            json!({ "results": operations::bulk_connect(&node, &id, &req.pairs).await? })
+            let kind = JobKind::Connect {
+                pairs: req.pairs.clone(),
+            };
+            json!(jobs::start(&node, &id, kind).await?)
         }
         "unlink" => json!(operations::unlink(&node, &id, &item()?).await?),
         "unexalate" => json!(operations::unexalate(&node, &id, &item()?).await?),

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod guard;
+mod jobs;
 pub mod public;
 mod versions;
 
@@ -31,9 +32,9 @@ impl IntoResponse for ApiError {
 impl From<NodeError> for ApiError {
     fn from(e: NodeError) -> Self {
         let status = match &e {
-            NodeError::UnknownConnection(_) | NodeError::UnknownInstance(_) => {
-                StatusCode::NOT_FOUND
-            }
+            NodeError::UnknownConnection(_)
+            | NodeError::UnknownInstance(_)
+            | NodeError::Port(twinsync_ports::PortError::NotFound(_)) => StatusCode::NOT_FOUND,
             NodeError::Operation(_)
             | NodeError::Rules(_)
             | NodeError::BadMessage(_)

@@ -2,6 +2,7 @@
 //! node's admin token ([`client::Target`]).
 
 pub mod client;
+pub mod jobs;
 pub mod versions;
 
 use clap::Subcommand;
@@ -22,6 +23,10 @@ pub enum AdminCommand {
     /// `connection version`.
     #[command(subcommand)]
     Version(versions::VersionCommand),
+    /// Bulk jobs: start (exalate, sync, connect from a CSV), list, show, cancel; with
+    /// --follow a progress bar until the job ends.
+    #[command(subcommand)]
+    Job(jobs::JobCommand),
     /// List twins (sync pairs) of a node.
     Twins {
         #[command(flatten)]
@@ -144,6 +149,7 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
     match cmd {
         AdminCommand::Connection(cmd) => connection(cmd).await?,
         AdminCommand::Version(cmd) => versions::run(cmd).await?,
+        AdminCommand::Job(cmd) => jobs::run(cmd).await?,
         AdminCommand::Twins {
             node,
             connection,

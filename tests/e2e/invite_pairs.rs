@@ -534,9 +534,89 @@ async fn a_new_version_brings_its_triggers_and_maps_into_force_on_activation() {
             )
             .await;
         assert_eq!(status, 200, "{run}");
-        assert_eq!(run["trigger"], want, "version {version}: {run}");
-        assert_eq!(run["under_sync"], false);
+        assert_eq!(run["items"][0]["trigger"], want, "version {version}: {run}");
+        assert_eq!(run["items"][0]["under_sync"], false);
     }
+
+    // Test Run shows both sides: the draft's replica here, and what node B's active
+    // incoming rules would make of it there (a signed dry run), writing nothing.
+    let b_tracker = pair.pb.nodes[0].tracker("sandbox-b").unwrap();
+    let b_twin = twin_of(&node_a, &conn, &synced)
+        .await
+        .unwrap()
+        .remote_key
+        .unwrap();
+    let b_before = b_tracker.get_item(&b_twin).await.unwrap().unwrap();
+    let b_items = b_tracker
+        .search_updated("", 0, None)
+        .await
+        .unwrap()
+        .items
+        .len();
+    let edit = ItemUpdate {
+        summary: Some("Renamed on A, not yet sent".into()),
+        ..Default::default()
+    };
+    let a_tracker = node_a.tracker("sandbox-a").unwrap();
+    let (status, run) = admin_a
+        .post(
+            &format!("/api/connections/{conn}/versions/2/test-run"),
+            json!({"items": [escalated, synced, "DEMO-999"]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["other_node"], "node-b");
+    assert_eq!(run["other_side_error"], Value::Null, "{run}");
+    let rows = run["items"].as_array().unwrap();
+    assert_eq!(rows[0]["other_side"]["would_create"], true, "{run}");
+    assert_eq!(
+        rows[0]["other_side"]["result"]["project"], "SUPPORT",
+        "{run}"
+    );
+    assert_eq!(rows[1]["under_sync"], true);
+    assert_eq!(rows[1]["other_side"]["target_key"], json!(b_twin), "{run}");
+    assert_eq!(rows[1]["other_side"]["would_create"], false);
+    assert!(
+        rows[2]["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not exist"),
+        "{run}"
+    );
+    // A query finds the items the trigger takes; real sync goes on meanwhile.
+    a_tracker.update_item(&synced, &edit).await.unwrap();
+    let (status, run) = admin_a
+        .post(
+            &format!("/api/connections/{conn}/versions/1/test-run"),
+            json!({"query": "labels = sync"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    let found: Vec<&str> = run["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["item"].as_str())
+        .collect();
+    assert!(found.contains(&synced.as_str()), "{run}");
+    assert!(!found.contains(&escalated.as_str()), "{run}");
+    pair.settle().await;
+    assert_eq!(
+        b_tracker
+            .search_updated("", 0, None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        b_items,
+        "the dry runs created nothing on B"
+    );
+    let b_after = b_tracker.get_item(&b_twin).await.unwrap().unwrap();
+    assert_eq!(
+        b_after.summary, "Renamed on A, not yet sent",
+        "the real sync of the edit still happens"
+    );
+    assert_ne!(b_before.summary, b_after.summary);
 
     versions::run(VersionCommand::Activate {
         node: cli_target(&pair.pa, "node-a"),

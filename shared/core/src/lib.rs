@@ -29,7 +29,8 @@ pub use job::{Job, JobCursor, JobKind, JobPage, JobStatus};
 pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};
 pub use message::{
     AckMessage, ChangeEvent, ControlAnswer, ControlMessage, ControlOp, DEFAULT_MAX_TRANSPORT_BODY,
-    MAX_MAX_TRANSPORT_BODY, MIN_MAX_TRANSPORT_BODY, ReplicaMessage, TransportMessage,
+    DryRunReplica, DryRunRequest, DryRunResult, MAX_MAX_TRANSPORT_BODY, MIN_MAX_TRANSPORT_BODY,
+    ReplicaMessage, TransportMessage,
 };
 pub use trigger::{Filter, Trigger};
 pub use twin::{CommentLink, SyncEvent, SyncEventKind, Twin, TwinStatus};

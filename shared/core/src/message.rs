@@ -147,6 +147,41 @@ impl ControlMessage {
     }
 }
 
+/// A Test Run's question to the other node: what would your active incoming rules make
+/// of these replicas? Answered without writing or storing anything.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunRequest {
+    pub connection_id: String,
+    pub from_node: String,
+    pub replicas: Vec<DryRunReplica>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DryRunReplica {
+    /// The item's key on the asking side.
+    pub source_key: String,
+    /// Its twin's key on the answering side, when the asker knows it.
+    pub target_key: Option<String>,
+    pub hub_issue: Value,
+}
+
+/// What the other side would do with one replica.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DryRunResult {
+    pub source_key: String,
+    /// The item it would write to; `None` when it would create one.
+    pub target_key: Option<String>,
+    pub would_create: bool,
+    /// The item as its incoming rules would leave it.
+    pub result: Option<crate::Item>,
+    /// The fields that would change on the existing item.
+    pub would_change: Option<crate::ItemUpdate>,
+    /// Why it could not tell (a rule error, the item unreadable).
+    pub error: Option<String>,
+}
+
 /// The largest transport body a node takes unless its `[node] max_replica_bytes` says
 /// otherwise, and what a peer that never said is assumed to take.
 pub const DEFAULT_MAX_TRANSPORT_BODY: u64 = 1 << 20;

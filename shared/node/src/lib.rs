@@ -21,6 +21,7 @@ pub mod operations;
 pub mod pairing;
 pub mod pause;
 pub mod peer;
+pub mod preview;
 pub mod router;
 pub mod trackers;
 pub mod versions;

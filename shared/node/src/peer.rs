@@ -30,6 +30,19 @@ impl Peer for LocalPeer {
             .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))?;
         receive::accept(&node, message).await
     }
+
+    async fn dry_run(&self, request: &serde_json::Value) -> PortResult<serde_json::Value> {
+        let node = self
+            .target
+            .upgrade()
+            .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))?;
+        let request = serde_json::from_value(request.clone())
+            .map_err(|e| PortError::Rejected(e.to_string()))?;
+        let results = crate::preview::apply_here(&node, &request)
+            .await
+            .map_err(|e| PortError::Rejected(e.to_string()))?;
+        serde_json::to_value(results).map_err(|e| PortError::Rejected(e.to_string()))
+    }
 }
 
 /// Connects two in-process nodes both ways.

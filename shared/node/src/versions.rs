@@ -1,14 +1,17 @@
 //! Configuration versions of a connection: save a draft, activate it, roll back to an
-//! earlier version, discard a draft, diff two versions, and Test Run one on a live item.
+//! earlier version, discard a draft, diff two versions, and Test Run one on live items
+//! (with the other node's side, see [`crate::preview`]).
 //! Each change is a conditional write of the connection, retried after a lost race.
 
 use crate::handlers::annotate;
 use crate::handlers::scheduler::parse_cron;
 use crate::{Node, NodeError, NodeResult};
 use serde::Serialize;
-use twinsync_core::{ConfigVersion, Connection, CoreError, Item, SyncEventKind};
+use twinsync_core::{
+    ConfigVersion, Connection, CoreError, DryRunReplica, DryRunResult, Item, SyncEventKind,
+};
 use twinsync_ports::PortError;
-use twinsync_rules::{IncomingContext, Limits, RuleSet};
+use twinsync_rules::{Limits, RuleSet};
 
 /// Changes the connection with `change` and stores it; a lost race reads it again.
 async fn change<T>(
@@ -136,28 +139,50 @@ fn version_text(v: &ConfigVersion) -> String {
     )
 }
 
-/// What a Test Run shows: the trigger of the version that brings the item under sync
+/// The most items one Test Run takes.
+pub const TEST_RUN_MAX: usize = 500;
+
+/// The items a Test Run takes: named, or found by a trigger query.
+#[derive(Debug, Clone)]
+pub enum TestRunItems {
+    Keys(Vec<String>),
+    Query(String),
+}
+
+/// What a Test Run shows: per item, the trigger of the version that brings it under sync
 /// (none: only an item already under sync, or a forced Sync, would be sent), the replica
-/// the version would send, and what its incoming rules would make of that replica on an
-/// item, with the fields that would change.
+/// the version would send, and what the other node's active incoming rules would make of
+/// it there, field by field against its twin as it is now.
 #[derive(Debug, Clone, Serialize)]
 pub struct TestRunReport {
     pub version: u32,
+    pub other_node: String,
+    /// Why the other side is not shown, when it is not (a private node, a node down).
+    pub other_side_error: Option<String>,
+    pub items: Vec<TestRunItem>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TestRunItem {
     pub item: String,
     pub trigger: Option<String>,
     pub under_sync: bool,
-    pub replica: serde_json::Value,
-    pub incoming_result: Item,
-    pub would_change: twinsync_core::ItemUpdate,
+    /// Whether this version would send it: under one of its triggers, or under sync.
+    pub would_send: bool,
+    pub replica: Option<serde_json::Value>,
+    /// Why there is no replica (the item does not exist, a rule failed).
+    pub error: Option<String>,
+    pub other_side: Option<DryRunResult>,
 }
 
-/// Test Run: runs a version (usually a draft) on a live item without writing anything:
-/// its triggers, its outgoing rules, then its incoming rules.
+/// Test Run: runs a version (usually a draft) on live items without writing anything:
+/// its triggers and outgoing rules here, then the other node's active incoming rules
+/// there (a dry run that writes and stores nothing).
 pub async fn test_run(
     node: &Node,
     connection_id: &str,
     number: u32,
-    item_key: &str,
+    which: TestRunItems,
 ) -> NodeResult<TestRunReport> {
     let connection = node.connection(connection_id).await?;
     let version = connection.version(number).ok_or_else(|| {
@@ -166,33 +191,98 @@ pub async fn test_run(
         ))
     })?;
     let rules = RuleSet::compile(version, Limits::default())?;
-    let tracker = node.tracker(&connection.local_instance)?;
-    let item = tracker
-        .get_item(item_key)
-        .await?
-        .ok_or_else(|| NodeError::Operation(format!("item {item_key} does not exist")))?;
-    let twin = node.twins.find_by_local(connection_id, item_key).await?;
-    let replica = rules.outgoing(&annotate(&item, twin.as_ref()))?;
-    let prefix = Node::origin_prefix(connection_id);
-    let links = twin
-        .as_ref()
-        .map(|t| t.comment_links.clone())
-        .unwrap_or_default();
-    let incoming_result = rules.incoming(&IncomingContext {
-        replica: &replica,
-        previous: twin.as_ref().and_then(|t| t.previous.as_ref()),
-        issue: &item,
-        first_sync: false,
-        comment_links: &links,
-        origin_prefix: &prefix,
-    })?;
+    let mut rows = Vec::new();
+    let mut asked = Vec::new();
+    for (key, item) in test_run_items(node, &connection, which).await? {
+        let twin = node.twins.find_by_local(connection_id, &key).await?;
+        let mut row = TestRunItem {
+            trigger: item
+                .as_ref()
+                .and_then(|i| version.trigger_for(i))
+                .map(|t| t.id.clone()),
+            under_sync: twin.is_some(),
+            would_send: false,
+            replica: None,
+            error: None,
+            other_side: None,
+            item: key.clone(),
+        };
+        row.would_send = row.trigger.is_some() || row.under_sync;
+        match item.map(|i| rules.outgoing(&annotate(&i, twin.as_ref()))) {
+            None => row.error = Some(format!("item {key} does not exist")),
+            Some(Err(e)) => row.error = Some(e.to_string()),
+            Some(Ok(replica)) => {
+                asked.push(DryRunReplica {
+                    source_key: key,
+                    target_key: twin.and_then(|t| t.remote_key),
+                    hub_issue: replica.clone(),
+                });
+                row.replica = Some(replica);
+            }
+        }
+        rows.push(row);
+    }
+    let mut other_side_error = None;
+    if !asked.is_empty() {
+        match crate::preview::ask_peer(node, &connection, asked).await {
+            Ok(results) => {
+                for result in results {
+                    if let Some(row) = rows.iter_mut().find(|r| r.item == result.source_key) {
+                        row.other_side = Some(result);
+                    }
+                }
+            }
+            Err(e) => other_side_error = Some(e.to_string()),
+        }
+    }
     Ok(TestRunReport {
         version: number,
-        item: item_key.to_string(),
-        trigger: version.trigger_for(&item).map(|t| t.id.clone()),
-        under_sync: twin.is_some(),
-        would_change: item.update_to(&incoming_result),
-        replica,
-        incoming_result,
+        other_node: connection.remote_node.clone(),
+        other_side_error,
+        items: rows,
     })
+}
+
+/// The items a Test Run takes, read fresh: `None` for a named one that does not exist.
+async fn test_run_items(
+    node: &Node,
+    connection: &Connection,
+    which: TestRunItems,
+) -> NodeResult<Vec<(String, Option<Item>)>> {
+    let tracker = node.tracker(&connection.local_instance)?;
+    let mut out = Vec::new();
+    match which {
+        TestRunItems::Keys(keys) => {
+            if keys.len() > TEST_RUN_MAX {
+                return Err(NodeError::Operation(format!(
+                    "a Test Run takes at most {TEST_RUN_MAX} items"
+                )));
+            }
+            for key in keys {
+                let item = tracker.get_item(&key).await?;
+                out.push((key, item));
+            }
+        }
+        TestRunItems::Query(query) => {
+            twinsync_core::Filter::parse(&query)
+                .map_err(|e| NodeError::Operation(format!("query: {e}")))?;
+            let mut page = None;
+            loop {
+                let found = tracker.search_updated(&query, 0, page).await?;
+                for item in found.items {
+                    if out.len() == TEST_RUN_MAX {
+                        return Ok(out);
+                    }
+                    // A search brings the fields; the replica needs comments too.
+                    let full = tracker.get_item(&item.key).await?;
+                    out.push((item.key, full));
+                }
+                match found.next {
+                    Some(next) => page = Some(next),
+                    None => break,
+                }
+            }
+        }
+    }
+    Ok(out)
 }

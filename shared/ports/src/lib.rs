@@ -490,4 +490,11 @@ pub trait Tracker: Send + Sync {
 #[async_trait]
 pub trait Peer: Send + Sync {
     async fn deliver(&self, message: &TransportMessage) -> PortResult<()>;
+    /// A Test Run's question (`DryRunRequest` as JSON) to the other node, answered with
+    /// its `DryRunResult`s; nothing is written there.
+    async fn dry_run(&self, _request: &serde_json::Value) -> PortResult<serde_json::Value> {
+        Err(PortError::Unavailable(
+            "this peer cannot be asked for a dry run".into(),
+        ))
+    }
 }

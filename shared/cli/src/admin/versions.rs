@@ -95,14 +95,22 @@ pub enum VersionCommand {
         id: String,
         number: u32,
     },
-    /// Run a version's triggers and rules on a live item without writing anything.
+    /// Run a version's triggers and outgoing rules on live items, and the other node's
+    /// incoming rules on what it would send, without writing anything on either side.
     TestRun {
         #[command(flatten)]
         node: Target,
         id: String,
         number: u32,
+        /// An item to run it on (repeat for more, up to 500).
+        #[arg(long = "item")]
+        items: Vec<String>,
+        /// Or the items a trigger query finds (up to 500).
         #[arg(long)]
-        item: String,
+        query: Option<String>,
+        /// Print the whole report as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -213,20 +221,34 @@ pub async fn run(cmd: VersionCommand) -> Result<(), String> {
             node,
             id,
             number,
-            item,
+            items,
+            query,
+            json,
         } => {
+            let body = match (items.as_slice(), query) {
+                ([], Some(q)) => json!({ "query": q }),
+                ([_, ..], None) => json!({ "items": items }),
+                _ => return Err("test-run takes --item KEY (repeatable) or --query".into()),
+            };
             let r = node
                 .resolve()?
                 .send(
                     Method::POST,
                     &format!("/api/connections/{id}/versions/{number}/test-run"),
-                    json!({ "item": item }),
+                    body,
                 )
                 .await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
-            );
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?
+                );
+            } else {
+                println!("{}", test_run_table(&r));
+                if let Some(e) = r["other_side_error"].as_str() {
+                    println!("{} not asked: {e}", r["other_node"].as_str().unwrap_or(""));
+                }
+            }
         }
     }
     Ok(())
@@ -240,6 +262,47 @@ async fn activate_version(node: &Target, id: &str, number: u64) -> Result<Value,
             json!({}),
         )
         .await
+}
+
+/// A Test Run as a table: per item, the trigger, whether it would be sent, and what the
+/// other side would do (create, or which fields change).
+fn test_run_table(report: &Value) -> Table {
+    let mut table = Table::new();
+    table.set_header(["item", "trigger", "sent", "other side"]);
+    for row in report["items"].as_array().into_iter().flatten() {
+        let other = &row["other_side"];
+        let there = if let Some(e) = row["error"].as_str().or(other["error"].as_str()) {
+            format!("error: {e}")
+        } else if other["would_create"] == Value::Bool(true) {
+            "creates a new item".to_string()
+        } else if let Some(change) = other["would_change"].as_object() {
+            let fields: Vec<&str> = change
+                .iter()
+                .filter(|(_, v)| !v.is_null() && *v != &json!([]) && *v != &json!({}))
+                .map(|(k, _)| k.as_str())
+                .collect();
+            let target = other["target_key"].as_str().unwrap_or("?");
+            if fields.is_empty() {
+                format!("{target}: no change")
+            } else {
+                format!("{target}: {}", fields.join(", "))
+            }
+        } else {
+            "-".to_string()
+        };
+        table.add_row([
+            row["item"].as_str().unwrap_or("").to_string(),
+            row["trigger"].as_str().unwrap_or("-").to_string(),
+            if row["would_send"] == Value::Bool(true) {
+                "yes"
+            } else {
+                "no"
+            }
+            .to_string(),
+            there,
+        ]);
+    }
+    table
 }
 
 fn versions_table(connection: &Value) -> Table {

@@ -1,9 +1,10 @@
 //! Connections between nodes that do not share a process: invitation and handshake
 //! ([`invite`]), the signed transport both ways ([`peer`]), private connections that pull
-//! ([`pull`]) and secret rotation ([`rotate`]), over what every request shares
+//! ([`pull`]), secret rotation ([`rotate`]) and Test Run's dry runs ([`dry_run`]), over what every request shares
 //! ([`signed`]) and how bodies go on the wire ([`body`]).
 
 mod body;
+mod dry_run;
 mod invite;
 mod peer;
 mod pull;
@@ -11,6 +12,7 @@ mod rotate;
 mod signed;
 
 pub(crate) use body::wire_limit;
+pub use dry_run::serve_dry_run;
 pub use invite::{Handshake, LinkRequest, accept, invite, receive_handshake};
 pub(crate) use peer::check_size;
 pub use peer::{HttpPeer, receive_transport};
@@ -21,5 +23,5 @@ pub use pull::{
 pub use rotate::{
     ROTATE_PATH, ROTATION_GRACE_MS, Rotation, RotationAnswer, receive_rotation, rotate_secret,
 };
-pub(crate) use signed::header_pairs;
 pub use signed::{HANDSHAKE_PATH, LinkError, PRODUCT_VERSION, SignedAnswer, TRANSPORT_PATH};
+pub(crate) use signed::{header_pairs, signed_post};

@@ -29,6 +29,7 @@ pub fn public_router(node: Arc<Node>) -> Router {
         .route("/v1/pull", post(pull))
         .route("/v1/rotate", post(rotate_in))
         .route("/v1/pull/ack", post(pull_ack))
+        .route("/v1/dry-run", post(dry_run))
         .layer(DefaultBodyLimit::max(limit));
     Router::new()
         .route("/health", get(|| async { Json(json!({"status": "ok"})) }))
@@ -157,6 +158,17 @@ async fn pull(
     body: Bytes,
 ) -> ApiResult<Response> {
     let answer = crate::link::serve_pull(&node, &header_pairs(&headers), &body)
+        .await
+        .map_err(link_error)?;
+    Ok(signed_answer(answer))
+}
+
+async fn dry_run(
+    State(node): State<Arc<Node>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let answer = crate::link::serve_dry_run(&node, &header_pairs(&headers), &body)
         .await
         .map_err(link_error)?;
     Ok(signed_answer(answer))

@@ -126,10 +126,13 @@ async fn activate_version(
     Ok(Json(json!({ "version": number, "status": "Active" })))
 }
 
+/// The items of a Test Run: one (`item`), several (`items`), or a trigger query.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TestRunRequest {
-    item: String,
+    item: Option<String>,
+    items: Option<Vec<String>>,
+    query: Option<String>,
 }
 
 async fn test_run(
@@ -137,9 +140,18 @@ async fn test_run(
     Path((id, number)): Path<(String, u32)>,
     Json(req): Json<TestRunRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(
-        versions::test_run(&node, &id, number, &req.item).await?,
-    ))
+    let which = match (req.item, req.items, req.query) {
+        (Some(item), None, None) => versions::TestRunItems::Keys(vec![item]),
+        (None, Some(items), None) => versions::TestRunItems::Keys(items),
+        (None, None, Some(query)) => versions::TestRunItems::Query(query),
+        _ => {
+            return Err(super::ApiError(
+                StatusCode::BAD_REQUEST,
+                "a Test Run takes one of \"item\", \"items\" or \"query\"".into(),
+            ));
+        }
+    };
+    Ok(Json(versions::test_run(&node, &id, number, which).await?))
 }
 
 async fn rollback(

@@ -4,3 +4,4 @@ pub mod admin;
 pub mod demo;
 pub mod dev_ca;
 pub mod latency;
+pub mod rules_test;

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use twinsync_cli::{admin, demo, dev_ca, latency};
+use twinsync_cli::{admin, demo, dev_ca, latency, rules_test};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::admin::{AdminToken, TOKEN_ENV};
 use twinsync_node::config::ProcessConfig;
@@ -53,6 +53,9 @@ enum Command {
     /// Write a CA and a certificate for 127.0.0.1 and localhost, to try nodes over HTTPS
     /// on one machine.
     DevCa(dev_ca::DevCaArgs),
+    /// Sync rules: `rules test DIR` runs them on fixture cases (CI tests for rules).
+    #[command(subcommand)]
+    Rules(RulesCommand),
     /// Check a config file and say what is wrong, with key and line.
     Check {
         #[arg(long, short)]
@@ -61,6 +64,13 @@ enum Command {
     /// Talk to a running node's admin API.
     #[command(flatten)]
     Admin(admin::AdminCommand),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Run rules on the cases of a folder (`*.json`: an item and the replica expected,
+    /// or a replica and the item expected); exit 1 when one fails.
+    Test(rules_test::RulesTestArgs),
 }
 
 fn init_tracing(filter: &str, json: bool) {
@@ -90,6 +100,7 @@ async fn main() -> ExitCode {
             db,
             token,
         } => sandbox(&host, port, db, token).await,
+        Command::Rules(RulesCommand::Test(args)) => rules_test::run(&args),
         Command::Check { config } => ProcessConfig::load(&config)
             .map(|c| {
                 println!(

@@ -116,10 +116,7 @@ pub fn run_dir(version: &ConfigVersion, dir: &Path) -> Result<Vec<Outcome>, Stri
             .file_name()
             .map(|n| n.to_string_lossy().to_string())
             .unwrap_or_default();
-        let failure = match run_case(&rules, &file) {
-            Ok(()) => None,
-            Err(why) => Some(why),
-        };
+        let failure = run_case(&rules, &file).err();
         out.push(Outcome { name, failure });
     }
     Ok(out)

@@ -317,3 +317,48 @@ async fn force_unlink_drops_every_pending_message() {
     assert!(twins(&pair.a).await.is_empty() && twins(&pair.b).await.is_empty());
     pair.p.stop().await;
 }
+
+/// Undo puts an item back to a replica version of its history, as a normal change that
+/// syncs to the other side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn undo_restores_an_earlier_replica_on_both_sides() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path(), "undo-secret-01234567").await;
+    let (a_key, b_key) = synced(&pair, 7).await;
+    pair.quiet().await;
+    let original = Pair::summary(&pair.ta, &a_key).await;
+    for s in ["Second title", "Third title"] {
+        Pair::edit(&pair.ta, &a_key, s).await;
+        let tb = pair.tb.clone();
+        let b = b_key.clone();
+        until("the edit reached B", 60, async || {
+            Pair::summary(&tb, &b).await == s
+        })
+        .await;
+    }
+    let t = twin(&pair.a, &a_key).await.unwrap();
+    let first = pair
+        .a
+        .twins
+        .replicas(&t.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.direction == "out" && r.replica["summary"] == original.as_str())
+        .expect("the first replica is in the history");
+    let outcome = operations::undo(&pair.a, CONNECTION, &a_key, first.version)
+        .await
+        .unwrap();
+    assert!(outcome.done.contains("summary"), "{outcome:?}");
+    let tb = pair.tb.clone();
+    let b = b_key.clone();
+    let want = original.clone();
+    until("the undo reached B", 60, async || {
+        Pair::summary(&tb, &b).await == want
+    })
+    .await;
+    assert_eq!(Pair::summary(&pair.ta, &a_key).await, original);
+    let missing = operations::undo(&pair.a, CONNECTION, &a_key, 999).await;
+    assert!(missing.unwrap_err().to_string().contains("no replica v999"));
+    pair.p.stop().await;
+}

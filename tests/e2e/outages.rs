@@ -228,6 +228,7 @@ async fn past_the_budget_a_message_is_dead_lettered_and_a_redrive_syncs_it() {
         operation: "redrive".into(),
         item: None,
         remote: None,
+        version: None,
     };
     admin::run(op).await.unwrap();
     until("the twin synced again", 60, async || {

@@ -93,6 +93,57 @@ impl Item {
         self.assignee.as_ref().map(|u| u.email.as_str())
     }
 
+    /// This item with the scalar fields a replica of it carried back then (undo): a
+    /// field the replica does not name, or cannot be read as, stays as it is now.
+    /// Comments and attachments are not undone.
+    pub fn restored_from(&self, replica: &Value) -> Item {
+        let mut out = self.clone();
+        let Some(fields) = replica.as_object() else {
+            return out;
+        };
+        let take = |key: &str| fields.get(key).cloned();
+        fn parse<T: serde::de::DeserializeOwned>(
+            fields: &serde_json::Map<String, Value>,
+            key: &str,
+        ) -> Option<T> {
+            fields
+                .get(key)
+                .and_then(|v| serde_json::from_value(v.clone()).ok())
+        }
+        if let Some(v) = take("summary").and_then(|v| v.as_str().map(str::to_string)) {
+            out.summary = v;
+        }
+        if let Some(v) = take("description").and_then(|v| v.as_str().map(str::to_string)) {
+            out.description = v;
+        }
+        // Null clears a field; a value that does not read leaves it alone.
+        fn optional<T: serde::de::DeserializeOwned>(
+            fields: &serde_json::Map<String, Value>,
+            key: &str,
+            now: &mut Option<T>,
+        ) {
+            match fields.get(key) {
+                Some(Value::Null) => *now = None,
+                Some(_) => {
+                    if let Some(v) = parse(fields, key) {
+                        *now = Some(v);
+                    }
+                }
+                None => {}
+            }
+        }
+        optional(fields, "status", &mut out.status);
+        optional(fields, "priority", &mut out.priority);
+        if let Some(v) = parse(fields, "labels") {
+            out.labels = v;
+        }
+        optional(fields, "assignee", &mut out.assignee);
+        if let Some(v) = parse(fields, "customFields") {
+            out.custom_fields = v;
+        }
+        out
+    }
+
     /// The scalar fields a write must change to turn `self` into `target`.
     /// Comments are written one by one and are not part of the update.
     pub fn update_to(&self, target: &Item) -> ItemUpdate {
@@ -148,4 +199,54 @@ pub struct UserEntry {
     pub email: String,
     #[serde(default)]
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_item_restored_from_a_replica_takes_the_fields_it_names() {
+        let now = Item {
+            key: "DEMO-1".into(),
+            summary: "Now".into(),
+            description: "now".into(),
+            status: Some(Named::new("Done")),
+            priority: Some(Named::new("High")),
+            labels: vec!["b".into()],
+            comments: vec![Comment {
+                id: "c1".into(),
+                ..Comment::default()
+            }],
+            ..Item::default()
+        };
+        // (replica, what the update back to it changes)
+        let cases = [
+            (
+                json!({"summary": "Then", "status": {"name": "Open"}, "labels": ["a"]}),
+                vec!["labels", "status", "summary"],
+            ),
+            (json!({"priority": null}), vec!["priority"]),
+            (
+                json!({"summary": "Now", "status": {"name": "Done"}}),
+                vec![],
+            ),
+            (json!({"labels": "not a list", "status": 5}), vec![]),
+            (json!("not an object"), vec![]),
+        ];
+        for (replica, changed) in cases {
+            let back = now.restored_from(&replica);
+            let update = serde_json::to_value(now.update_to(&back)).unwrap();
+            let got: Vec<&str> = update
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k.as_str())
+                .collect();
+            assert_eq!(got, changed, "{replica}");
+            assert_eq!(back.comments, now.comments, "comments are not undone");
+        }
+    }
 }

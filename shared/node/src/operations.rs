@@ -172,6 +172,69 @@ pub async fn force_unlink(
     .await
 }
 
+/// Undo: the item goes back to the fields its replica `version` carried (this node's
+/// replica history), written as a normal change that then syncs to the other side.
+/// Comments and attachments stay as they are.
+pub async fn undo(
+    node: &Node,
+    connection_id: &str,
+    local_key: &str,
+    version: u64,
+) -> NodeResult<Outcome> {
+    let connection = node.connection(connection_id).await?;
+    let twin = twin_of(node, connection_id, local_key).await?;
+    let record = node
+        .twins
+        .replicas(&twin.id)
+        .await?
+        .into_iter()
+        .find(|r| r.direction == "out" && r.version == version)
+        .ok_or_else(|| {
+            NodeError::Operation(format!(
+                "{local_key} has no replica v{version} in its history (`twinsync twins` shows the versions sent)"
+            ))
+        })?;
+    let tracker = node.tracker(&connection.local_instance)?;
+    let current = tracker
+        .get_item(local_key)
+        .await?
+        .ok_or_else(|| NodeError::Operation(format!("item {local_key} does not exist")))?;
+    let update = current.update_to(&current.restored_from(&record.replica));
+    let fields = serde_json::to_value(&update)
+        .ok()
+        .and_then(|v| {
+            v.as_object().map(|o| {
+                o.iter()
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, _)| k.clone())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .unwrap_or_default();
+    let done = if update.is_empty() {
+        format!("already as at replica v{version}; nothing to write")
+    } else {
+        tracker.update_item(local_key, &update).await?;
+        // The tracker's own change notice brings it too; this one does not wait for it.
+        let signal = crate::bulk::signal(local_key, 0, "undo");
+        crate::handlers::ingest::queue_changes(node, &connection, &[signal], false).await?;
+        format!("back to replica v{version}: {}", fields.join(", "))
+    };
+    node.event(
+        connection_id,
+        Some(&twin.id),
+        SyncEventKind::Operation,
+        format!("undo {local_key}: {done}"),
+    )
+    .await;
+    Ok(Outcome {
+        operation: "undo",
+        item: local_key.to_string(),
+        done,
+        peer_told: false,
+    })
+}
+
 /// Records this side's part of an operation and tells the other node, when the pair
 /// ever reached it.
 async fn end_pair(

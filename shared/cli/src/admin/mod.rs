@@ -44,8 +44,8 @@ pub enum AdminCommand {
         node: Target,
     },
     /// Run an operation: sync, bulk-exalate, bulk-sync, relink, unlink, unexalate,
-    /// force-unlink, clean-up, redrive (send the connection's dead-lettered messages
-    /// back), activate, deactivate.
+    /// force-unlink, undo (--to-version N), clean-up, redrive (send the connection's
+    /// dead-lettered messages back), activate, deactivate.
     Op {
         #[command(flatten)]
         node: Target,
@@ -58,6 +58,9 @@ pub enum AdminCommand {
         /// The remote item key, for relink.
         #[arg(long)]
         remote: Option<String>,
+        /// Undo: the replica version (of this node's history) to go back to.
+        #[arg(long = "to-version")]
+        version: Option<u64>,
     },
 }
 
@@ -172,6 +175,7 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
             operation,
             item,
             remote,
+            version,
         } => {
             let (path, body) = match operation.as_str() {
                 "activate" | "deactivate" => (
@@ -180,7 +184,7 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
                 ),
                 _ => (
                     format!("/api/connections/{connection}/operations/{operation}"),
-                    json!({ "item": item, "remote": remote }),
+                    json!({ "item": item, "remote": remote, "version": version }),
                 ),
             };
             let client = node.resolve()?;

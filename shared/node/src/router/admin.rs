@@ -196,6 +196,8 @@ async fn deactivate(
 struct OperationRequest {
     item: Option<String>,
     remote: Option<String>,
+    /// Undo: the replica version to go back to.
+    version: Option<u64>,
     #[serde(default)]
     pairs: Vec<(String, String)>,
 }
@@ -228,6 +230,12 @@ async fn operation(
             json!(jobs::start(&node, &id, kind).await?)
         }
         "unlink" => json!(operations::unlink(&node, &id, &item()?).await?),
+        "undo" => {
+            let version = req.version.ok_or_else(|| {
+                ApiError(StatusCode::BAD_REQUEST, "undo needs \"version\"".into())
+            })?;
+            json!(operations::undo(&node, &id, &item()?, version).await?)
+        }
         "unexalate" => json!(operations::unexalate(&node, &id, &item()?).await?),
         "force-unlink" => json!(operations::force_unlink(&node, &id, &item()?).await?),
         "clean-up" => json!({ "removed": operations::clean_up(&node, &id).await? }),

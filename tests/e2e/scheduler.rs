@@ -203,3 +203,55 @@ async fn a_resume_after_a_pause_longer_than_retention_reads_every_twin_again() {
     assert_eq!(scheduler::after_pause(&node, &connection).await.unwrap(), 0);
     sb.stop().await;
 }
+
+/// A connection without live sync (plan-only, the seeds' SynchronizationPlan without
+/// LiveSynchronization): neither polling nor a webhook queues a change; its plan does.
+#[tokio::test]
+async fn a_plan_only_connection_syncs_on_its_plan_alone() {
+    let start = 1_700_000_000_000; // 2023-11-14T22:13:20Z
+    let clock = ManualClock::new(start);
+    let plan = SyncPlan {
+        id: "every-minute".into(),
+        cron: "0 * * * * *".into(),
+        active: true,
+    };
+    let (node, _tracker, sb) = setup(&clock, vec![plan]).await;
+    let mut plan_only = node
+        .connection("c")
+        .await
+        .unwrap()
+        .active_version()
+        .unwrap()
+        .clone();
+    plan_only.live = false;
+    let v = twinsync_node::versions::save_draft(&node, "c", plan_only)
+        .await
+        .unwrap();
+    twinsync_node::versions::activate_version(&node, "c", v)
+        .await
+        .unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
+    let created = t.create_raw(&body("planned only", "sync")).await.unwrap();
+    let connection = node.connection("c").await.unwrap();
+    assert_eq!(scheduler::poll(&node, &connection).await.unwrap(), 0);
+    let signal = twinsync_ports::ChangeSignal {
+        item_key: created.key.clone(),
+        project: "DEMO".into(),
+        version: 1,
+        delivery_id: "webhook-1".into(),
+    };
+    let from_webhook =
+        twinsync_node::handlers::ingest::signals_to_changes(&node, "sb", &[signal], false)
+            .await
+            .unwrap();
+    assert_eq!(from_webhook, 0);
+    assert_eq!(drain(&node).await, Vec::<String>::new());
+    for at in [0, 40_000] {
+        clock.set_ms(start + at);
+        scheduler::run_due_plans(&node, &connection, clock.now_ms())
+            .await
+            .unwrap();
+    }
+    assert_eq!(drain(&node).await, vec!["DEMO-1"]);
+    sb.stop().await;
+}

@@ -104,6 +104,10 @@ pub struct ConfigVersion {
     pub triggers: Vec<Trigger>,
     /// When this version re-syncs every item under a trigger.
     pub plans: Vec<SyncPlan>,
+    /// Live sync: changes are picked up as they happen (webhooks, polling). Off, the
+    /// connection syncs only when a plan, a bulk job or an operation says so (the seeds'
+    /// Synchronization and SynchronizationPlan without the LiveSynchronization).
+    pub live: bool,
     pub created_ms: i64,
     pub note: String,
     pub origin: VersionOrigin,
@@ -120,6 +124,7 @@ impl Default for ConfigVersion {
             conflicts: ConflictSettings::default(),
             triggers: Vec::new(),
             plans: Vec::new(),
+            live: true,
             created_ms: 0,
             note: String::new(),
             origin: VersionOrigin::Api,
@@ -137,6 +142,7 @@ impl ConfigVersion {
             && self.conflicts == other.conflicts
             && self.triggers == other.triggers
             && self.plans == other.plans
+            && self.live == other.live
     }
 
     /// The first active trigger that brings `item` under sync. A trigger that does not

@@ -328,6 +328,7 @@ pub fn version_from(
         conflicts: section.conflicts.clone().unwrap_or_default(),
         triggers: triggers_of(section),
         plans: plans_of(section),
+        live: section.live.unwrap_or(true),
         origin: VersionOrigin::File,
         ..defaults
     })

@@ -12,13 +12,14 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 /// The keys of a version file, as the admin API takes them.
-const CONFIG_KEYS: [&str; 7] = [
+const CONFIG_KEYS: [&str; 8] = [
     "outgoing",
     "incoming",
     "helper_maps",
     "conflicts",
     "triggers",
     "plans",
+    "live",
     "note",
 ];
 

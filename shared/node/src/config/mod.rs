@@ -254,6 +254,9 @@ pub struct ConnectionSection {
     /// maps; found by itself when the other node is in the same file.
     #[serde(default)]
     pub remote_connector: Option<ConnectorKind>,
+    /// `false`: no live sync, only the plans, bulk jobs and operations sync.
+    #[serde(default)]
+    pub live: Option<bool>,
 }
 
 /// A connection with no rules files, maps, policies, triggers or plans of its own, so code
@@ -273,6 +276,7 @@ impl Default for ConnectionSection {
             trigger: vec![],
             plan: vec![],
             remote_connector: None,
+            live: None,
         }
     }
 }

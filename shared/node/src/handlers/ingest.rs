@@ -106,6 +106,8 @@ pub async fn signals_to_changes(
     for connection in connections
         .iter()
         .filter(|c| c.local_instance == instance && c.status != ConnectionStatus::Pending)
+        // A connection without live sync takes no webhook; its plans read the items.
+        .filter(|c| force || c.active_version().is_none_or(|v| v.live))
     {
         queued += queue_changes(node, connection, signals, force).await?;
     }

@@ -217,6 +217,10 @@ pub async fn run_due_plans(node: &Node, connection: &Connection, now: i64) -> No
 
 /// Polls each active trigger since its cursor, and sweeps items already under sync.
 pub async fn poll(node: &Node, connection: &Connection) -> NodeResult<usize> {
+    // Without live sync, only plans, bulk jobs and operations bring changes.
+    if !connection.active_version().is_some_and(|v| v.live) {
+        return Ok(0);
+    }
     let mut queued = 0;
     for trigger in connection.triggers().iter().filter(|t| t.active) {
         queued += poll_query(node, connection, &trigger.id, &trigger.query, false).await?;

@@ -43,6 +43,7 @@ struct DraftRequest {
     conflicts: Option<ConflictSettings>,
     triggers: Option<Vec<TriggerSpec>>,
     plans: Option<Vec<PlanSpec>>,
+    live: Option<bool>,
     #[serde(default)]
     note: String,
 }
@@ -97,6 +98,7 @@ impl DraftRequest {
             conflicts: self.conflicts.unwrap_or(base.conflicts),
             triggers: triggers.unwrap_or(base.triggers),
             plans: plans.unwrap_or(base.plans),
+            live: self.live.unwrap_or(base.live),
             note: self.note,
             ..ConfigVersion::default()
         }

@@ -140,3 +140,71 @@ async fn versions_diff_roll_back_discard_and_survive_a_restart() {
     assert_eq!(connection.active_version().unwrap().number as u64, v);
     p.stop().await;
 }
+
+/// Shadow mode: a draft runs beside the active version on live changes and records, per
+/// item, where its replica would differ; it sends nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_in_shadow_reports_what_it_would_change_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(
+        &demo::config("shadow-secret-0123456"),
+        dir.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let admin = Admin::of(&p, "node-a");
+    let active = versions(&admin)
+        .await
+        .into_iter()
+        .find(|v| v["status"] == "Active")
+        .unwrap();
+    let outgoing = format!(
+        "{}\nreplica.summary = \"[draft] \" + issue.summary;\n",
+        active["outgoing"].as_str().unwrap()
+    );
+    let (_, saved) = admin.post(VERSIONS, json!({ "outgoing": outgoing })).await;
+    let draft = saved["version"].as_u64().unwrap();
+    let (status, started) = admin
+        .post(&format!("{VERSIONS}/{draft}/shadow"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{started}");
+    let http = reqwest::Client::new();
+    let key = demo::create_item(
+        &http,
+        &p.sandbox_urls["a"],
+        demo::item_body(demo::PROJECT_A, 0, "sync"),
+    )
+    .await
+    .unwrap();
+    assert!(p.wait_quiet(std::time::Duration::from_secs(60)).await);
+    let report = admin.get("/api/connections/demo/shadow").await;
+    assert_eq!(report["version"].as_u64(), Some(draft), "{report}");
+    assert_eq!(report["items"][&key], "summary", "{report}");
+    // The active version sent; the draft did not.
+    let b = p.node("node-b").unwrap().tracker("sandbox-b").unwrap();
+    let items = b.search_updated("", 0, None).await.unwrap().items;
+    assert_eq!(items.len(), 1);
+    assert!(
+        !items[0].summary.starts_with("[draft]"),
+        "{}",
+        items[0].summary
+    );
+    let (status, last) = admin
+        .call(
+            Method::DELETE,
+            "/api/connections/demo/shadow",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(last["items"][&key], "summary");
+    assert_eq!(
+        admin.get("/api/connections/demo/shadow").await["version"],
+        Value::Null
+    );
+    // Only a draft runs in shadow.
+    let (status, _) = admin.post(&format!("{VERSIONS}/1/shadow"), json!({})).await;
+    assert_eq!(status, 400);
+    p.stop().await;
+}

@@ -238,13 +238,15 @@ mod tests {
         for (replica, changed) in cases {
             let back = now.restored_from(&replica);
             let update = serde_json::to_value(now.update_to(&back)).unwrap();
-            let got: Vec<&str> = update
+            // Sorted: serde_json keeps insertion order where a crate asks it to.
+            let mut got: Vec<&str> = update
                 .as_object()
                 .unwrap()
                 .iter()
                 .filter(|(_, v)| !v.is_null())
                 .map(|(k, _)| k.as_str())
                 .collect();
+            got.sort_unstable();
             assert_eq!(got, changed, "{replica}");
             assert_eq!(back.comments, now.comments, "comments are not undone");
         }

@@ -171,6 +171,8 @@ pub enum SyncEventKind {
     DeadLettered,
     /// An operator moved dead-lettered messages back to their queue.
     Redriven,
+    /// A draft in shadow mode would have sent something else.
+    Shadow,
 }
 
 /// One line of a twin's (or connection's) history in the Item Sync Monitor.

@@ -108,6 +108,9 @@ pub struct ConfigVersion {
     /// connection syncs only when a plan, a bulk job or an operation says so (the seeds'
     /// Synchronization and SynchronizationPlan without the LiveSynchronization).
     pub live: bool,
+    /// Set while this draft runs in shadow beside the active version (since then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shadow_since_ms: Option<i64>,
     pub created_ms: i64,
     pub note: String,
     pub origin: VersionOrigin,
@@ -125,6 +128,7 @@ impl Default for ConfigVersion {
             triggers: Vec::new(),
             plans: Vec::new(),
             live: true,
+            shadow_since_ms: None,
             created_ms: 0,
             note: String::new(),
             origin: VersionOrigin::Api,

@@ -23,6 +23,7 @@ pub mod pause;
 pub mod peer;
 pub mod preview;
 pub mod router;
+pub mod shadow;
 pub mod trackers;
 pub mod versions;
 

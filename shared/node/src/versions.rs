@@ -14,7 +14,7 @@ use twinsync_ports::PortError;
 use twinsync_rules::{Limits, RuleSet};
 
 /// Changes the connection with `change` and stores it; a lost race reads it again.
-async fn change<T>(
+pub(crate) async fn change<T>(
     node: &Node,
     connection_id: &str,
     change: impl Fn(&mut Connection) -> Result<T, CoreError>,

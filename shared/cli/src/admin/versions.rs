@@ -67,6 +67,26 @@ pub enum VersionCommand {
         id: String,
         number: u32,
     },
+    /// Run a draft in shadow beside the active version on live changes: it writes and
+    /// sends nothing, and `shadow-report` shows where its replicas would differ.
+    Shadow {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+        number: u32,
+    },
+    /// What the draft in shadow would have sent otherwise, per item.
+    ShadowReport {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+    },
+    /// End shadow mode; prints the report one last time.
+    ShadowStop {
+        #[command(flatten)]
+        node: Target,
+        id: String,
+    },
     /// Drop a draft.
     Discard {
         #[command(flatten)]
@@ -179,6 +199,25 @@ pub async fn run(cmd: VersionCommand) -> Result<(), String> {
                 "connection {id}: version {number} restored as draft {}; test-run it, then activate it",
                 r["version"]
             );
+        }
+        VersionCommand::Shadow { node, id, number } => {
+            let path = format!("/api/connections/{id}/versions/{number}/shadow");
+            node.resolve()?.send(Method::POST, &path, json!({})).await?;
+            println!(
+                "connection {id}: version {number} runs in shadow; `version shadow-report {id}` shows what it would change"
+            );
+        }
+        VersionCommand::ShadowReport { node, id } => {
+            let path = format!("/api/connections/{id}/shadow");
+            println!("{}", shadow_table(&node.resolve()?.get(&path).await?));
+        }
+        VersionCommand::ShadowStop { node, id } => {
+            let path = format!("/api/connections/{id}/shadow");
+            let r = node
+                .resolve()?
+                .send(Method::DELETE, &path, json!({}))
+                .await?;
+            println!("{}", shadow_table(&r));
         }
         VersionCommand::Discard { node, id, number } => {
             let path = format!("/api/connections/{id}/versions/{number}");
@@ -302,6 +341,22 @@ fn test_run_table(report: &Value) -> Table {
             .to_string(),
             there,
         ]);
+    }
+    table
+}
+
+/// A shadow report: per item, where the draft's replica would differ.
+fn shadow_table(report: &Value) -> Table {
+    let mut table = Table::new();
+    let version = report["version"]
+        .as_u64()
+        .map_or_else(|| "-".to_string(), |v| v.to_string());
+    table.set_header([
+        format!("item (version {version} in shadow)"),
+        "differs".into(),
+    ]);
+    for (item, what) in report["items"].as_object().into_iter().flatten() {
+        table.add_row([item.clone(), what.as_str().unwrap_or("").to_string()]);
     }
     table
 }

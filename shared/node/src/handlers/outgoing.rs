@@ -103,6 +103,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         }
         return Ok(());
     }
+    crate::shadow::observe(node, &connection, &item, &twin, &replica).await;
     twin.record_send(replica.clone(), &item, node.now_ms());
     // The twin is durable before the message leaves: a crash in between is repaired by
     // the resend above when the change event is delivered again.

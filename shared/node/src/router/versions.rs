@@ -30,6 +30,14 @@ pub(super) fn routes() -> Router<Arc<Node>> {
             "/api/connections/{id}/versions/{number}/test-run",
             post(test_run),
         )
+        .route(
+            "/api/connections/{id}/versions/{number}/shadow",
+            post(shadow_start),
+        )
+        .route(
+            "/api/connections/{id}/shadow",
+            get(shadow_report).delete(shadow_stop),
+        )
 }
 
 /// A new version of a connection's whole configuration. A field left out keeps the
@@ -198,4 +206,30 @@ async fn diff(
         )],
         text,
     ))
+}
+
+async fn shadow_start(
+    State(node): State<Arc<Node>>,
+    Path((id, number)): Path<(String, u32)>,
+    Json(NoArguments {}): Json<NoArguments>,
+) -> ApiResult<impl IntoResponse> {
+    crate::shadow::start(&node, &id, number).await?;
+    Ok(Json(crate::shadow::report(&node, &id).await?))
+}
+
+async fn shadow_stop(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let report = crate::shadow::report(&node, &id).await?;
+    crate::shadow::stop(&node, &id).await?;
+    Ok(Json(report))
+}
+
+/// What the draft in shadow would have sent otherwise, per item.
+async fn shadow_report(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    Ok(Json(crate::shadow::report(&node, &id).await?))
 }

@@ -758,6 +758,26 @@ fn pair_defaults_are_the_connector_rules_with_the_pair_maps() {
     }
 }
 
+/// The comments `local`'s default outgoing rules share with `remote`: body, internal.
+fn shared_comments(
+    local: ConnectorKind,
+    remote: ConnectorKind,
+    item: &Item,
+) -> Vec<(String, bool)> {
+    let replica = compiled(local, remote).outgoing(item).unwrap();
+    replica["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["body"].as_str().unwrap().to_string(),
+                c["internal"] == true,
+            )
+        })
+        .collect()
+}
+
 /// ServiceNow work notes are internal comments: the default rules keep them inside
 /// ServiceNow, unless the other side is a ServiceNow too, which writes them as work notes.
 #[test]
@@ -776,22 +796,8 @@ fn servicenow_work_notes_stay_internal_unless_both_sides_are_servicenow() {
             ..Comment::default()
         },
     ];
-    let bodies = |remote: ConnectorKind| {
-        let replica = compiled(ConnectorKind::ServiceNow, remote)
-            .outgoing(&source)
-            .unwrap();
-        replica["comments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["body"].as_str().unwrap().to_string(),
-                    c["internal"] == true,
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let bodies =
+        |remote: ConnectorKind| shared_comments(ConnectorKind::ServiceNow, remote, &source);
     for remote in [
         ConnectorKind::Jira,
         ConnectorKind::Github,
@@ -835,22 +841,7 @@ fn zendesk_internal_notes_say_so_where_the_other_side_cannot_hide_them() {
             ..Comment::default()
         },
     ];
-    let shared = |remote: ConnectorKind| {
-        let replica = compiled(ConnectorKind::Zendesk, remote)
-            .outgoing(&source)
-            .unwrap();
-        replica["comments"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| {
-                (
-                    c["body"].as_str().unwrap().to_string(),
-                    c["internal"] == true,
-                )
-            })
-            .collect::<Vec<_>>()
-    };
+    let shared = |remote: ConnectorKind| shared_comments(ConnectorKind::Zendesk, remote, &source);
     let marked = vec![
         ("Customer sees this".to_string(), false),
         ("**Internal note:** Only agents see this".to_string(), false),

@@ -2,13 +2,11 @@
 //! node after this node has done its side; [`handle`] follows the other node's request
 //! here and answers it, and takes the answers to ours.
 
-use crate::handlers::{ingest::queue_changes, new_trace_id, send_or_hold, to_body};
+use crate::handlers::{ingest::queue_changes, new_trace_id, send_to_peer};
 use crate::{Node, NodeResult, pairing};
 use twinsync_core::{
-    Connection, ConnectionStatus, ControlAnswer, ControlMessage, ControlOp, SyncEventKind,
-    TransportMessage,
+    Connection, ControlAnswer, ControlMessage, ControlOp, SyncEventKind, TransportMessage,
 };
-use twinsync_ports::{NewMessage, queues};
 
 /// Tells the other node to follow `op` on the twin of `local_key` (its `remote_key`).
 pub async fn tell(
@@ -28,22 +26,7 @@ pub async fn tell(
         answer: None,
         trace_id: new_trace_id(),
     };
-    send(node, connection, TransportMessage::Control(message)).await
-}
-
-async fn send(node: &Node, connection: &Connection, message: TransportMessage) -> NodeResult<()> {
-    send_or_hold(
-        node,
-        &connection.id,
-        connection.status == ConnectionStatus::Deactivated,
-        queues::TRANSPORT,
-        NewMessage {
-            group_id: message.group_id(),
-            dedup_id: message.dedup_id(),
-            body: to_body(&message)?,
-        },
-    )
-    .await
+    send_to_peer(node, connection, &TransportMessage::Control(message)).await
 }
 
 pub async fn handle(node: &Node, message: ControlMessage) -> NodeResult<()> {
@@ -71,7 +54,7 @@ pub async fn handle(node: &Node, message: ControlMessage) -> NodeResult<()> {
             )
             .await;
             let reply = message.answered(&node.id, answer);
-            send(node, &connection, TransportMessage::Control(reply)).await
+            send_to_peer(node, &connection, &TransportMessage::Control(reply)).await
         }
         Some(answer) => answered(node, &connection, &message, answer).await,
     }

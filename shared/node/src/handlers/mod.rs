@@ -71,6 +71,22 @@ pub(crate) fn to_body<T: Serialize>(value: &T) -> NodeResult<String> {
     serde_json::to_string(value).map_err(|e| NodeError::BadMessage(e.to_string()))
 }
 
+/// Queues `message` for the connection's other node, in its own group: on the transport
+/// queue, or in the connection's held queue while it is paused.
+pub(crate) async fn send_to_peer(
+    node: &Node,
+    connection: &twinsync_core::Connection,
+    message: &TransportMessage,
+) -> NodeResult<()> {
+    let paused = connection.status == twinsync_core::ConnectionStatus::Deactivated;
+    let new = NewMessage {
+        group_id: message.group_id(),
+        dedup_id: message.dedup_id(),
+        body: to_body(message)?,
+    };
+    send_or_hold(node, &connection.id, paused, queues::TRANSPORT, new).await
+}
+
 /// Sends a message to `queue`, or to the connection's held queue while it is paused.
 pub(crate) async fn send_or_hold(
     node: &Node,

@@ -1,13 +1,13 @@
 //! outgoing: read the item fresh, run the outgoing rules, and send the replica when it
 //! differs from what the other side is known to have.
 
-use crate::handlers::{annotate, send_or_hold, to_body};
+use crate::handlers::{annotate, send_to_peer};
 use crate::{Node, NodeError, NodeResult};
 use twinsync_core::{
     ChangeEvent, Connection, ConnectionStatus, Item, ReplicaMessage, SyncEventKind,
     TransportMessage, Twin, TwinStatus,
 };
-use twinsync_ports::{NewMessage, PortError, ReplicaRecord, queues};
+use twinsync_ports::{PortError, ReplicaRecord};
 
 pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     let connection = match node.connections.get(&event.connection_id).await? {
@@ -198,19 +198,7 @@ async fn send_replica(
             trace_id.to_string()
         },
     });
-    let paused = connection.status == ConnectionStatus::Deactivated;
-    send_or_hold(
-        node,
-        &connection.id,
-        paused,
-        queues::TRANSPORT,
-        NewMessage {
-            group_id: message.group_id(),
-            dedup_id: message.dedup_id(),
-            body: to_body(&message)?,
-        },
-    )
-    .await
+    send_to_peer(node, connection, &message).await
 }
 
 /// What the origin marker of an item without a twin says.

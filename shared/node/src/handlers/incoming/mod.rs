@@ -1,7 +1,7 @@
 //! incoming: apply a replica to the local twin item with the incoming rules and the
 //! 3-way merge, then acknowledge it.
 
-use crate::handlers::{send_or_hold, to_body};
+use crate::handlers::{send_or_hold, send_to_peer, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use twinsync_core::{
@@ -270,22 +270,8 @@ pub(super) async fn send_ack(
         error,
         trace_id: message.trace_id.clone(),
     });
-    send_or_hold(
-        node,
-        &connection.id,
-        connection.status == ConnectionStatus::Deactivated,
-        queues::TRANSPORT,
-        NewMessage {
-            group_id: format!(
-                "{}:{}",
-                connection.id,
-                twin.local_key.as_deref().unwrap_or(&message.source_key)
-            ),
-            dedup_id: ack.dedup_id(),
-            body: to_body(&ack)?,
-        },
-    )
-    .await
+    // Its group is the twin's key here: after the replicas this node sends for it.
+    send_to_peer(node, connection, &ack).await
 }
 
 #[cfg(test)]

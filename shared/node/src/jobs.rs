@@ -15,6 +15,11 @@ pub const PAGE: usize = 50;
 
 const LIST_KEY: &str = "jobs";
 
+/// The list of jobs is one meta record without a conditional write: the admin API (one
+/// process, locally and on AWS) adds to it under this lock, so two starts at once both
+/// stay on it.
+static LIST_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn key(id: &str) -> String {
     format!("job:{id}")
 }
@@ -28,6 +33,7 @@ pub async fn start(node: &Node, connection_id: &str, kind: JobKind) -> NodeResul
         job.total = Some(node.twins.count(Some(&connection.id)).await?);
     }
     save(node, &job).await?;
+    let _listing = LIST_LOCK.lock().await;
     let mut ids = list_ids(node).await?;
     ids.push(id);
     node.connections

@@ -300,6 +300,98 @@ async fn jira_and_github_by_invitation_sync_statuses_and_priorities_with_default
         (jira.issue_count("DEMO"), github.issue_count("acme/demo")),
         (1, 1)
     );
+
+    // Relink over HTTP: a Jira issue and a GitHub issue that exist already, neither under
+    // a trigger, become twins; nothing is created on either side.
+    let lone_j = ana
+        .jira(
+            reqwest::Method::POST,
+            "/issue",
+            json!({"fields": {"project": {"key": "DEMO"}, "issuetype": {"name": "Task"},
+                   "summary": "Refund stuck", "labels": ["billing"]}}),
+        )
+        .await["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let lone_g = g
+        .create_item(
+            "acme/demo",
+            &twinsync_core::Item {
+                summary: "Refunds do not arrive".into(),
+                ..Default::default()
+            },
+            "",
+        )
+        .await
+        .unwrap()
+        .key;
+    assert!(
+        wait_quiet(
+            &nodes,
+            &[jira.webhooks(), github.webhooks()],
+            Duration::from_secs(60)
+        )
+        .await
+    );
+    let (status, relinked) = admin_j
+        .post(
+            &format!("/api/connections/{conn}/operations/relink"),
+            json!({"item": lone_j, "remote": lone_g}),
+        )
+        .await;
+    assert_eq!(status, 200, "{relinked}");
+    until("the relinked pair synced", 60, async || {
+        g.get_item(&lone_g).await.unwrap().unwrap().summary == "Refund stuck"
+    })
+    .await;
+    let twin_g = node_g
+        .twins
+        .find_by_local(&conn, &lone_g)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(twin_g.remote_key.as_deref(), Some(lone_j.as_str()));
+    assert_eq!(
+        (jira.issue_count("DEMO"), github.issue_count("acme/demo")),
+        (2, 2),
+        "relink created nothing"
+    );
+    // Unlink from the GitHub side: both twins unlinked, a Jira edit stays in Jira.
+    let (status, unlinked) = admin_g
+        .post(
+            &format!("/api/connections/{conn}/operations/unlink"),
+            json!({"item": lone_g}),
+        )
+        .await;
+    assert_eq!(status, 200, "{unlinked}");
+    until("unlinked on the Jira node", 60, async || {
+        node_j
+            .twins
+            .find_by_local(&conn, &lone_j)
+            .await
+            .unwrap()
+            .is_some_and(|t| t.status == twinsync_core::TwinStatus::Unlinked)
+    })
+    .await;
+    ana.jira(
+        reqwest::Method::PUT,
+        &format!("/issue/{lone_j}"),
+        json!({"fields": {"summary": "Only in Jira now"}}),
+    )
+    .await;
+    assert!(
+        wait_quiet(
+            &nodes,
+            &[jira.webhooks(), github.webhooks()],
+            Duration::from_secs(60)
+        )
+        .await
+    );
+    assert_eq!(
+        g.get_item(&lone_g).await.unwrap().unwrap().summary,
+        "Refund stuck"
+    );
     pj.stop().await;
     pg.stop().await;
 }

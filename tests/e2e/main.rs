@@ -15,6 +15,7 @@ mod jira_find_again;
 mod jira_strict;
 mod jobs;
 mod large_replicas;
+mod local_connection;
 mod nodes;
 mod operations;
 mod outages;

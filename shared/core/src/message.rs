@@ -208,6 +208,17 @@ impl TransportMessage {
         }
     }
 
+    /// The same message for another connection record (a local connection's other side).
+    pub fn for_connection(mut self, connection_id: &str) -> Self {
+        let id = connection_id.to_string();
+        match &mut self {
+            TransportMessage::Replica(r) => r.connection_id = id,
+            TransportMessage::Ack(a) => a.connection_id = id,
+            TransportMessage::Control(c) => c.connection_id = id,
+        }
+        self
+    }
+
     /// FIFO group: per connection and the sending node's key of the twin, so replicas
     /// and acks about one twin from one node stay in the order they were sent.
     pub fn group_id(&self) -> String {

@@ -89,6 +89,14 @@ pub async fn ask_peer(
         from_node: node.id.clone(),
         replicas,
     };
+    // A local connection's other side answers here.
+    if let Some(mirror) = crate::link::mirror_id(connection) {
+        let here = DryRunRequest {
+            connection_id: mirror,
+            ..request
+        };
+        return apply_here(node, &here).await;
+    }
     let body = serde_json::to_vec(&request).map_err(|e| NodeError::BadMessage(e.to_string()))?;
     if let Some(link) = &connection.link {
         return match &link.peer_url {

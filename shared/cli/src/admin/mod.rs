@@ -96,6 +96,25 @@ pub enum ConnectionCommand {
         #[arg(long)]
         trigger: Option<String>,
     },
+    /// A local connection: two projects of one tracker instance of this node, synced
+    /// with no network hop; both sides are active at once.
+    Local {
+        #[command(flatten)]
+        node: Target,
+        #[arg(long)]
+        instance: String,
+        /// The first side's project.
+        #[arg(long)]
+        project: String,
+        /// The second side's project.
+        #[arg(long)]
+        other_project: String,
+        /// A trigger query both sides share (each side also takes only its own project).
+        #[arg(long)]
+        trigger: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+    },
     /// Accept an invitation code from another node.
     Accept {
         #[command(flatten)]
@@ -331,6 +350,28 @@ async fn connection(cmd: ConnectionCommand) -> Result<(), String> {
                 cell(&r, "connection")
             );
             println!("{}", cell(&r, "code"));
+        }
+        ConnectionCommand::Local {
+            node,
+            instance,
+            project,
+            other_project,
+            trigger,
+            name,
+        } => {
+            let r = node
+                .resolve()?
+                .send(
+                    Method::POST,
+                    "/api/connections/local",
+                    json!({ "instance": instance, "project": project, "other_project": other_project, "trigger": trigger, "name": name }),
+                )
+                .await?;
+            println!(
+                "local connection {} ({project}) <-> {} ({other_project}) is Active",
+                r["connections"][0].as_str().unwrap_or(""),
+                r["connections"][1].as_str().unwrap_or("")
+            );
         }
         ConnectionCommand::Accept {
             node,

@@ -123,6 +123,11 @@ async fn deliver(
     connection: &twinsync_core::Connection,
     message: &TransportMessage,
 ) -> Result<(), PortError> {
+    // A local connection's other side is a record of this node.
+    if let Some(mirror) = crate::link::mirror_id(connection) {
+        let message = message.clone().for_connection(&mirror);
+        return crate::handlers::receive::accept(node, &message).await;
+    }
     if let Some(link) = &connection.link
         && link.kind == twinsync_core::ConnectionKind::Private
         && link.peer_url.is_none()

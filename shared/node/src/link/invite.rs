@@ -37,7 +37,7 @@ fn public() -> ConnectionKind {
 /// refused while the invitation code still works: the instance exists, the project is
 /// written as the connector's projects are and the tracker has it (where it can tell
 /// cheaply), the trigger parses. Returns the instance's connector and the triggers.
-async fn check_request(
+pub(super) async fn check_request(
     node: &Node,
     req: &LinkRequest,
 ) -> NodeResult<(ConnectorKind, Vec<Trigger>)> {
@@ -82,7 +82,7 @@ async fn check_request(
 
 /// A side's first version: the default rules for its connector and, once known, the
 /// other side's, with the operator's trigger.
-fn first_version(
+pub(super) fn first_version(
     local: ConnectorKind,
     remote: Option<ConnectorKind>,
     triggers: Vec<Trigger>,
@@ -99,15 +99,15 @@ fn first_version(
 }
 
 /// Who a new connection joins and how, before its configuration.
-struct Joining<'a> {
-    id: &'a str,
-    name: &'a str,
-    remote_node: &'a str,
-    status: ConnectionStatus,
-    link: Link,
+pub(super) struct Joining<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub remote_node: &'a str,
+    pub status: ConnectionStatus,
+    pub link: Link,
 }
 
-fn new_connection(
+pub(super) fn new_connection(
     node: &Node,
     req: &LinkRequest,
     joining: Joining<'_>,
@@ -140,6 +140,11 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
     let url = node
         .public_url()
         .ok_or_else(|| NodeError::Operation("this node has no public URL yet".into()))?;
+    if req.kind == ConnectionKind::Local {
+        return Err(NodeError::Operation(
+            "a local connection joins two projects of this node and needs no invitation: use `twinsync connection local`".into(),
+        ));
+    }
     let (kind, triggers) = check_request(node, req).await?;
     let tracker = node.tracker(&req.instance)?;
     let id = format!("conn-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);

@@ -6,6 +6,7 @@
 mod body;
 mod dry_run;
 mod invite;
+mod local;
 mod peer;
 mod pull;
 mod rotate;
@@ -14,6 +15,7 @@ mod signed;
 pub(crate) use body::wire_limit;
 pub use dry_run::serve_dry_run;
 pub use invite::{Handshake, LinkRequest, accept, invite, receive_handshake};
+pub use local::{LocalRequest, create_local, mirror_id};
 pub(crate) use peer::check_size;
 pub use peer::{HttpPeer, receive_transport};
 pub use pull::{

@@ -31,6 +31,7 @@ pub fn admin_router(node: Arc<Node>, guard: AdminGuard) -> Router {
         .route("/api/connections", get(list_connections))
         .route("/api/connections/invite", post(invite))
         .route("/api/connections/accept", post(accept))
+        .route("/api/connections/local", post(local))
         .route("/api/connections/{id}/rotate-secret", post(rotate_secret))
         .route(
             "/api/connections/{id}",
@@ -85,6 +86,18 @@ async fn invite(
     Ok((
         StatusCode::CREATED,
         Json(json!({ "connection": connection.id, "status": "Pending", "code": code })),
+    ))
+}
+
+/// A local connection: both sides on this node, active at once.
+async fn local(
+    State(node): State<Arc<Node>>,
+    Json(req): Json<crate::link::LocalRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let (a, b) = crate::link::create_local(&node, &req).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "connections": [a.id, b.id], "status": "Active" })),
     ))
 }
 

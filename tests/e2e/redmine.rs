@@ -1042,3 +1042,62 @@ async fn redmine_says_which_projects_exist() {
         assert_eq!(tracker.has_project(name).await.unwrap(), want, "{name}");
     }
 }
+
+/// A local connection between two projects of one Redmine (polled, no webhooks): an
+/// issue made in the first appears once in the second, an edit there comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_redmine_projects_sync_through_a_local_connection() {
+    let rm = redmine();
+    let (first, _) = rm.new_project("loca").await;
+    let (second, _) = rm.new_project("locb").await;
+    let mut cfg = config(&rm, &first);
+    cfg.node.retain(|n| n.id == "node-r");
+    cfg.sandbox.clear();
+    cfg.node[0].connection.clear();
+    // One instance for both projects: it polls them all.
+    cfg.node[0].instance[0].project = None;
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(&cfg, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let admin = crate::support::Admin::of(&p, "node-r");
+    let (status, made) = admin
+        .post(
+            "/api/connections/local",
+            json!({"instance": "redmine", "project": first, "other_project": second,
+                   "trigger": "summary ~ \"[sync]\""}),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let resp = rm
+        .req(reqwest::Method::POST, "/issues.json")
+        .json(&json!({"issue": {"project_id": first, "subject": "[sync] across projects", "priority_id": 2}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 201);
+    until("the issue in the second project", 90, async || {
+        rm.issues(&second).await.len() == 1
+    })
+    .await;
+    let copy = rm.issues(&second).await[0]["id"].as_u64().unwrap();
+    rm.req(reqwest::Method::PUT, &format!("/issues/{copy}.json"))
+        .json(&json!({"issue": {"subject": "[sync] edited in the second"}}))
+        .send()
+        .await
+        .unwrap();
+    until("the edit in the first project", 90, async || {
+        rm.issues(&first).await[0]["subject"] == "[sync] edited in the second"
+    })
+    .await;
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
+    assert_eq!(
+        (
+            rm.issues(&first).await.len(),
+            rm.issues(&second).await.len()
+        ),
+        (1, 1),
+        "no duplicate"
+    );
+    p.stop().await;
+}

@@ -362,3 +362,49 @@ async fn undo_restores_an_earlier_replica_on_both_sides() {
     assert!(missing.unwrap_err().to_string().contains("no replica v999"));
     pair.p.stop().await;
 }
+
+/// Cross-references: a key or link of a synced item in a description or a comment
+/// becomes its twin's on the other side, and back; a reference without a twin stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn references_to_synced_items_become_their_twins() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path(), "refs-secret-012345678").await;
+    let (a1, b1) = synced(&pair, 8).await;
+    let (a2, b2) = synced(&pair, 9).await;
+    pair.quiet().await;
+    let a1_url = twin(&pair.a, &a1).await.unwrap().local_url.unwrap();
+    let b1_url = twin(&pair.b, &b1).await.unwrap().local_url.unwrap();
+    let text = format!("Same cause as {a1} ({a1_url}); not DEMO-999.");
+    let update = ItemUpdate {
+        description: Some(text),
+        ..ItemUpdate::default()
+    };
+    pair.ta.update_item(&a2, &update).await.unwrap();
+    let want = format!("Same cause as {b1} ({b1_url}); not DEMO-999.");
+    let tb = pair.tb.clone();
+    let b = b2.clone();
+    let w = want.clone();
+    until("the reference rewritten on B", 60, async || {
+        tb.get_item(&b).await.unwrap().unwrap().description == w
+    })
+    .await;
+    // And back: B's text names B's items; A reads its own.
+    let back = ItemUpdate {
+        description: Some(format!("{want} Also {b2}.")),
+        ..ItemUpdate::default()
+    };
+    pair.tb.update_item(&b2, &back).await.unwrap();
+    let ta = pair.ta.clone();
+    let a = a2.clone();
+    let expected = format!("Same cause as {a1} ({a1_url}); not DEMO-999. Also {a2}.");
+    until("the references back on A", 60, async || {
+        ta.get_item(&a).await.unwrap().unwrap().description == expected
+    })
+    .await;
+    pair.quiet().await;
+    assert_eq!(
+        pair.ta.get_item(&a2).await.unwrap().unwrap().description,
+        expected
+    );
+    pair.p.stop().await;
+}

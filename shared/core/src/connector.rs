@@ -59,6 +59,17 @@ impl ConnectorKind {
     /// letters, digits or `_`, GitHub's `owner/repo`, Redmine's identifiers lower-case
     /// letters, digits, `-` and `_` starting with a letter (or a numeric id). The error
     /// says what was expected.
+    /// How text in this tracker refers to item `key`: `#45` where keys are numbers
+    /// (Redmine, Azure DevOps, Zendesk), the key itself elsewhere (`DEMO-7`,
+    /// `acme/shop#12`).
+    pub fn reference(self, key: &str) -> String {
+        if !key.is_empty() && key.chars().all(|c| c.is_ascii_digit()) {
+            format!("#{key}")
+        } else {
+            key.to_string()
+        }
+    }
+
     pub fn check_project(self, project: &str) -> Result<(), String> {
         let all = |s: &str, ok: fn(char) -> bool| !s.is_empty() && s.chars().all(ok);
         let (fits, expected) = match self {

@@ -11,6 +11,7 @@ pub mod job;
 pub mod marker;
 pub mod merge;
 pub mod message;
+pub mod references;
 pub mod settle;
 pub mod trigger;
 pub mod twin;

@@ -108,6 +108,9 @@ pub struct ConfigVersion {
     /// connection syncs only when a plan, a bulk job or an operation says so (the seeds'
     /// Synchronization and SynchronizationPlan without the LiveSynchronization).
     pub live: bool,
+    /// Keys and links of the other side's items in descriptions and comments become
+    /// their twins' here.
+    pub rewrite_references: bool,
     /// Set while this draft runs in shadow beside the active version (since then).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shadow_since_ms: Option<i64>,
@@ -128,6 +131,7 @@ impl Default for ConfigVersion {
             triggers: Vec::new(),
             plans: Vec::new(),
             live: true,
+            rewrite_references: true,
             shadow_since_ms: None,
             created_ms: 0,
             note: String::new(),
@@ -147,6 +151,7 @@ impl ConfigVersion {
             && self.triggers == other.triggers
             && self.plans == other.plans
             && self.live == other.live
+            && self.rewrite_references == other.rewrite_references
     }
 
     /// The first active trigger that brings `item` under sync. A trigger that does not

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 /// The keys of a version file, as the admin API takes them.
-const CONFIG_KEYS: [&str; 8] = [
+const CONFIG_KEYS: [&str; 9] = [
     "outgoing",
     "incoming",
     "helper_maps",
@@ -20,6 +20,7 @@ const CONFIG_KEYS: [&str; 8] = [
     "triggers",
     "plans",
     "live",
+    "rewrite_references",
     "note",
 ];
 

@@ -52,6 +52,7 @@ struct DraftRequest {
     triggers: Option<Vec<TriggerSpec>>,
     plans: Option<Vec<PlanSpec>>,
     live: Option<bool>,
+    rewrite_references: Option<bool>,
     #[serde(default)]
     note: String,
 }
@@ -107,6 +108,7 @@ impl DraftRequest {
             triggers: triggers.unwrap_or(base.triggers),
             plans: plans.unwrap_or(base.plans),
             live: self.live.unwrap_or(base.live),
+            rewrite_references: self.rewrite_references.unwrap_or(base.rewrite_references),
             note: self.note,
             ..ConfigVersion::default()
         }

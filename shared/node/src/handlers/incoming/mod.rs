@@ -10,6 +10,7 @@ use twinsync_core::{
 };
 use twinsync_ports::{NewMessage, PortError, SyncMark, SyncState, queues};
 
+mod references;
 mod write;
 
 use write::write;
@@ -34,6 +35,8 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
         )
         .await;
     }
+    let mut message = message;
+    message.hub_issue = references::rewritten(node, &connection, &message.hub_issue).await?;
     let found = find_twin(node, &connection, &message).await?;
     if let Some(twin) = &found {
         if twin.status == TwinStatus::Unlinked {

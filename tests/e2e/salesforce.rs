@@ -823,6 +823,10 @@ async fn salesforce_and_sandbox_sync_through_comments_a_race_a_restart_and_a_bur
     let p = Process::start(&cfg, dir.path(), options()).await.unwrap();
     setup::point_outbound(&fake, &p.node_urls["node-s"], "salesforce");
     let settle = async |p: &Process| {
+        // A comment alone sends no Outbound Message: a poll brings it.
+        let node = p.node("node-s").unwrap();
+        let connection = node.connection(CONNECTION).await.unwrap();
+        scheduler::poll(node, &connection).await.ok();
         let mut hooks = p.webhooks();
         hooks.push(fake.webhooks());
         assert!(

@@ -251,7 +251,17 @@ async fn steps(
     let other = node_x.tracker(other_id).map_err(|e| e.to_string())?;
     let kind = other.kind();
     let timeout = Duration::from_secs(120 + (args.items as u64) / 4);
-    let settle = || twinsync_local::quiet::wait_quiet(&nodes, &hooks, timeout);
+    // A CaseComment sends no Outbound Message (and may land just after the read its
+    // Case's message caused): polling brings it, so each settle polls first.
+    let settle = || async {
+        // A poll that fails here (a limit answer) is the scheduler's to repeat.
+        if let Ok(connection) = node_s.connection(CONNECTION).await {
+            twinsync_node::handlers::scheduler::poll(&node_s, &connection)
+                .await
+                .ok();
+        }
+        twinsync_local::quiet::wait_quiet(&nodes, &hooks, timeout).await
+    };
     let mut people = Vec::new();
     for (email, _) in PEOPLE {
         people.push(Person::login(&http, &sf.url, email).await?);

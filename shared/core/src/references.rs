@@ -91,19 +91,20 @@ fn trailing_number(url: &str) -> Option<String> {
     (!last.is_empty() && last.chars().all(|c| c.is_ascii_digit())).then(|| last.to_string())
 }
 
-/// `text` with each reference that `replace` gives a new text for replaced, in one pass.
+/// `text` with each reference that `replace` (given its index in `refs`) gives a new
+/// text for replaced, in one pass.
 pub fn rewrite(
     text: &str,
     refs: &[Reference],
-    replace: impl Fn(&Reference) -> Option<String>,
+    replace: impl Fn(usize, &Reference) -> Option<String>,
 ) -> String {
     let mut out = String::with_capacity(text.len());
     let mut at = 0;
-    for r in refs {
+    for (i, r) in refs.iter().enumerate() {
         if r.start < at {
             continue;
         }
-        if let Some(new) = replace(r) {
+        if let Some(new) = replace(i, r) {
             out.push_str(&text[at..r.start]);
             out.push_str(&new);
             at = r.end;
@@ -161,7 +162,7 @@ mod tests {
         ];
         for (text, want) in cases {
             let refs = find(text, Some("acme/shop"));
-            let got = rewrite(text, &refs, |r| {
+            let got = rewrite(text, &refs, |_, r| {
                 let key = match &r.url {
                     Some(u) => *urls.get(u.as_str())?,
                     None => {

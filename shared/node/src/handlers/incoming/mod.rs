@@ -36,7 +36,7 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
         .await;
     }
     let mut message = message;
-    message.hub_issue = references::rewritten(node, &connection, &message.hub_issue).await?;
+    references::rewrite_replica(node, &connection, &mut message.hub_issue).await?;
     let found = find_twin(node, &connection, &message).await?;
     if let Some(twin) = &found {
         if twin.status == TwinStatus::Unlinked {

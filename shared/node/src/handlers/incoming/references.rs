@@ -11,39 +11,41 @@ use twinsync_core::{Connection, ConnectorKind};
 /// At most this many references are looked up per text: each is a store read.
 const MAX_PER_TEXT: usize = 50;
 
-/// The replica with its cross-references rewritten (unchanged when the version says not
-/// to, or when nothing refers to a twin).
-pub(super) async fn rewritten(
+/// Rewrites the replica's cross-references in place (nothing when the version says not
+/// to, when the replica is not an object, or when nothing refers to a twin).
+pub(super) async fn rewrite_replica(
     node: &Node,
     connection: &Connection,
-    replica: &Value,
-) -> NodeResult<Value> {
+    replica: &mut Value,
+) -> NodeResult<()> {
     if !connection
         .active_version()
         .is_some_and(|v| v.rewrite_references)
     {
-        return Ok(replica.clone());
+        return Ok(());
     }
+    let Some(fields) = replica.as_object_mut() else {
+        return Ok(());
+    };
     let local = node.tracker(&connection.local_instance)?.kind();
     // The other side's `owner/repo`, when its keys are GitHub's: a bare `#12` is one too.
-    let repo = replica["key"]
-        .as_str()
+    let repo = fields
+        .get("key")
+        .and_then(Value::as_str)
         .and_then(|k| k.split_once('#'))
         .map(|(repo, _)| repo.to_string());
-    let mut out = replica.clone();
-    if let Some(text) = replica["description"].as_str() {
-        out["description"] =
-            Value::String(text_of(node, connection, local, text, repo.as_deref()).await?);
+    let repo = repo.as_deref();
+    if let Some(Value::String(text)) = fields.get_mut("description") {
+        *text = text_of(node, connection, local, text, repo).await?;
     }
-    if let Some(comments) = out["comments"].as_array_mut() {
-        for c in comments {
-            if let Some(text) = c["body"].as_str().map(str::to_string) {
-                c["body"] =
-                    Value::String(text_of(node, connection, local, &text, repo.as_deref()).await?);
+    if let Some(Value::Array(comments)) = fields.get_mut("comments") {
+        for comment in comments {
+            if let Some(Value::String(body)) = comment.get_mut("body") {
+                *body = text_of(node, connection, local, body, repo).await?;
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 async fn text_of(
@@ -76,9 +78,7 @@ async fn text_of(
             }
         }));
     }
-    Ok(rewrite(text, &refs, |r| {
-        refs.iter()
-            .position(|x| x == r)
-            .and_then(|i| replacements[i].clone())
+    Ok(rewrite(text, &refs, |i, _| {
+        replacements.get(i).cloned().flatten()
     }))
 }

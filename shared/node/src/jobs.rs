@@ -7,7 +7,9 @@
 use crate::bulk::signal_for;
 use crate::handlers::ingest::queue_changes;
 use crate::{Node, NodeError, NodeResult, operations};
-use twinsync_core::{Job, JobCursor, JobKind, JobPage, JobStatus, SyncEventKind, TwinStatus};
+use twinsync_core::{
+    Connection, Job, JobCursor, JobKind, JobPage, JobStatus, SyncEventKind, TwinStatus,
+};
 use twinsync_ports::{PortError, TwinQuery, queues};
 
 /// Items a page takes (a tracker page may bring more in one search).
@@ -125,7 +127,7 @@ pub async fn run_pages(node: &Node, budget_ms: i64) -> NodeResult<u64> {
             if node.tracker(&connection.local_instance)?.throttled_ms() > 0 {
                 break;
             }
-            let page = page(node, &job).await?;
+            let page = page(node, &job, &connection).await?;
             done += page.done;
             // A cancel that came in during the page wins.
             if get(node, &job.id).await?.status == JobStatus::Cancelled {
@@ -150,8 +152,7 @@ pub async fn run_pages(node: &Node, budget_ms: i64) -> NodeResult<u64> {
 }
 
 /// One page of `job` from its cursor.
-async fn page(node: &Node, job: &Job) -> NodeResult<JobPage> {
-    let connection = node.connection(&job.connection_id).await?;
+async fn page(node: &Node, job: &Job, connection: &Connection) -> NodeResult<JobPage> {
     let cursor = &job.cursor;
     let tag = format!("job:{}", job.id);
     match &job.kind {
@@ -174,7 +175,7 @@ async fn page(node: &Node, job: &Job) -> NodeResult<JobPage> {
                 .iter()
                 .map(|i| signal_for(&i.key, i.version, &tag))
                 .collect();
-            queue_changes(node, &connection, &signals, true).await?;
+            queue_changes(node, connection, &signals, true).await?;
             let next = match found.next {
                 Some(page) => JobCursor {
                     page: Some(page),
@@ -209,7 +210,7 @@ async fn page(node: &Node, job: &Job) -> NodeResult<JobPage> {
                 .filter_map(|t| t.local_key.as_deref())
                 .map(|k| signal_for(k, 0, &tag))
                 .collect();
-            queue_changes(node, &connection, &signals, true).await?;
+            queue_changes(node, connection, &signals, true).await?;
             Ok(JobPage {
                 done: twins.len() as u64,
                 errors: Vec::new(),

@@ -20,6 +20,7 @@ mod nodes;
 mod operations;
 mod outages;
 mod redmine;
+mod removals;
 mod restart;
 mod rule_errors;
 mod salesforce;

@@ -13,17 +13,17 @@ use twinsync_ports::{Tracker, TwinQuery};
 
 use crate::support::until;
 
-struct Pair {
-    p: Process,
-    a: Arc<Node>,
-    b: Arc<Node>,
-    ta: Arc<dyn Tracker>,
-    tb: Arc<dyn Tracker>,
-    http: reqwest::Client,
+pub(crate) struct Pair {
+    pub p: Process,
+    pub a: Arc<Node>,
+    pub b: Arc<Node>,
+    pub ta: Arc<dyn Tracker>,
+    pub tb: Arc<dyn Tracker>,
+    pub http: reqwest::Client,
 }
 
 impl Pair {
-    async fn start(dir: &std::path::Path, secret: &str) -> Pair {
+    pub async fn start(dir: &std::path::Path, secret: &str) -> Pair {
         // Room for a burst of webhooks: one test holds a thousand changes of one item.
         let options = ProcessOptions {
             node: NodeSettings {
@@ -49,7 +49,7 @@ impl Pair {
     }
 
     /// An item on side A (`label` sync brings it under sync) or B.
-    async fn item(&self, side: char, i: usize, label: &str) -> String {
+    pub async fn item(&self, side: char, i: usize, label: &str) -> String {
         let (sandbox, project) = match side {
             'a' => ("a", PROJECT_A),
             _ => ("b", PROJECT_B),
@@ -60,14 +60,14 @@ impl Pair {
             .unwrap()
     }
 
-    async fn quiet(&self) {
+    pub async fn quiet(&self) {
         assert!(
             self.p.wait_quiet(Duration::from_secs(60)).await,
             "no settle"
         );
     }
 
-    async fn count(&self, tracker: &Arc<dyn Tracker>) -> usize {
+    pub async fn count(&self, tracker: &Arc<dyn Tracker>) -> usize {
         tracker
             .search_updated("", 0, None)
             .await
@@ -76,11 +76,11 @@ impl Pair {
             .len()
     }
 
-    async fn summary(tracker: &Arc<dyn Tracker>, key: &str) -> String {
+    pub async fn summary(tracker: &Arc<dyn Tracker>, key: &str) -> String {
         tracker.get_item(key).await.unwrap().unwrap().summary
     }
 
-    async fn edit(tracker: &Arc<dyn Tracker>, key: &str, summary: &str) {
+    pub async fn edit(tracker: &Arc<dyn Tracker>, key: &str, summary: &str) {
         let update = ItemUpdate {
             summary: Some(summary.into()),
             ..ItemUpdate::default()
@@ -100,11 +100,11 @@ async fn twins(node: &Node) -> Vec<Twin> {
         .unwrap()
 }
 
-async fn twin(node: &Node, local: &str) -> Option<Twin> {
+pub(crate) async fn twin(node: &Node, local: &str) -> Option<Twin> {
     node.twins.find_by_local(CONNECTION, local).await.unwrap()
 }
 
-async fn events(node: &Node) -> Vec<String> {
+pub(crate) async fn events(node: &Node) -> Vec<String> {
     node.twins
         .events(Some(CONNECTION), None, 500)
         .await
@@ -115,7 +115,7 @@ async fn events(node: &Node) -> Vec<String> {
 }
 
 /// A synced pair: an item made on A, its twin on B.
-async fn synced(pair: &Pair, i: usize) -> (String, String) {
+pub(crate) async fn synced(pair: &Pair, i: usize) -> (String, String) {
     let a_key = pair.item('a', i, "sync").await;
     let node = pair.a.clone();
     let key = a_key.clone();

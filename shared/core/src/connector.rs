@@ -54,11 +54,6 @@ impl ConnectorKind {
         Self::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// Whether `project` is written the way this connector's projects are: the sandbox's
-    /// keys are upper-case letters and digits, Jira's an upper-case letter then upper-case
-    /// letters, digits or `_`, GitHub's `owner/repo`, Redmine's identifiers lower-case
-    /// letters, digits, `-` and `_` starting with a letter (or a numeric id). The error
-    /// says what was expected.
     /// How text in this tracker refers to item `key`: `#45` where keys are numbers
     /// (Redmine, Azure DevOps, Zendesk), the key itself elsewhere (`DEMO-7`,
     /// `acme/shop#12`).
@@ -70,6 +65,26 @@ impl ConnectorKind {
         }
     }
 
+    /// The status a tracker of this kind calls closed, which the `close` removal policy
+    /// writes unless the connection names another. (Zendesk agents solve tickets; Zendesk
+    /// closes solved ones itself.)
+    pub fn closed_status(self) -> &'static str {
+        match self {
+            ConnectorKind::Sandbox | ConnectorKind::Jira => "Done",
+            ConnectorKind::Github => "closed",
+            ConnectorKind::Zendesk => "solved",
+            ConnectorKind::Redmine
+            | ConnectorKind::Ado
+            | ConnectorKind::ServiceNow
+            | ConnectorKind::Salesforce => "Closed",
+        }
+    }
+
+    /// Whether `project` is written the way this connector's projects are: the sandbox's
+    /// keys are upper-case letters and digits, Jira's an upper-case letter then upper-case
+    /// letters, digits or `_`, GitHub's `owner/repo`, Redmine's identifiers lower-case
+    /// letters, digits, `-` and `_` starting with a letter (or a numeric id). The error
+    /// says what was expected.
     pub fn check_project(self, project: &str) -> Result<(), String> {
         let all = |s: &str, ok: fn(char) -> bool| !s.is_empty() && s.chars().all(ok);
         let (fits, expected) = match self {

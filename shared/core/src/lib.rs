@@ -12,6 +12,7 @@ pub mod marker;
 pub mod merge;
 pub mod message;
 pub mod references;
+pub mod removal;
 pub mod settle;
 pub mod trigger;
 pub mod twin;
@@ -33,6 +34,7 @@ pub use message::{
     DryRunReplica, DryRunRequest, DryRunResult, MAX_MAX_TRANSPORT_BODY, MIN_MAX_TRANSPORT_BODY,
     ReplicaMessage, TransportMessage,
 };
+pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
 pub use trigger::{Filter, Trigger};
 pub use twin::{CommentLink, SyncEvent, SyncEventKind, Twin, TwinStatus};
 pub use twin_state::{Applied, ApplyFailure};

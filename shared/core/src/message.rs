@@ -108,6 +108,10 @@ pub enum ControlOp {
     ForceUnlink,
     /// Two existing items become twins; nothing is created.
     Relink,
+    /// The sender's item was deleted; the receiver applies its removal policy.
+    Deleted,
+    /// The sender's item left every trigger; the receiver applies its removal policy.
+    MovedOut,
 }
 
 impl ControlOp {
@@ -117,6 +121,8 @@ impl ControlOp {
             ControlOp::Unexalate => "unexalate",
             ControlOp::ForceUnlink => "force unlink",
             ControlOp::Relink => "relink",
+            ControlOp::Deleted => "deleted",
+            ControlOp::MovedOut => "moved out",
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Twins: a local item and its remote counterpart joined by a connection.
 
 use crate::item::Item;
+use crate::removal::Enrollment;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -72,6 +73,10 @@ pub struct Twin {
     #[serde(default)]
     pub sent_in_version: u64,
     pub comment_links: Vec<CommentLink>,
+    /// How the twin came under sync: a move out of every trigger unlinks only what a
+    /// trigger brought in.
+    #[serde(default)]
+    pub enrolled: Enrollment,
     /// Idempotency key of the create that reserved this twin.
     pub reservation: Option<String>,
     /// While an incoming replica is being written to the local item, the outgoing side
@@ -115,6 +120,7 @@ impl Twin {
             sent_item: None,
             sent_in_version: 0,
             comment_links: Vec::new(),
+            enrolled: Enrollment::Peer,
             reservation: None,
             applying_until_ms: 0,
             lease_released: false,
@@ -173,6 +179,8 @@ pub enum SyncEventKind {
     Redriven,
     /// A draft in shadow mode would have sent something else.
     Shadow,
+    /// An item or comment was removed on one side, and what the removal policy did.
+    Removed,
 }
 
 /// One line of a twin's (or connection's) history in the Item Sync Monitor.

@@ -4,6 +4,7 @@
 
 use crate::CoreError;
 use crate::item::Item;
+use crate::removal::RemovalSettings;
 use crate::trigger::Trigger;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,6 +112,8 @@ pub struct ConfigVersion {
     /// Keys and links of the other side's items in descriptions and comments become
     /// their twins' here.
     pub rewrite_references: bool,
+    /// What happens here to the twin of an item or comment the other side removed.
+    pub removals: RemovalSettings,
     /// Set while this draft runs in shadow beside the active version (since then).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shadow_since_ms: Option<i64>,
@@ -132,6 +135,7 @@ impl Default for ConfigVersion {
             plans: Vec::new(),
             live: true,
             rewrite_references: true,
+            removals: RemovalSettings::default(),
             shadow_since_ms: None,
             created_ms: 0,
             note: String::new(),
@@ -152,6 +156,7 @@ impl ConfigVersion {
             && self.plans == other.plans
             && self.live == other.live
             && self.rewrite_references == other.rewrite_references
+            && self.removals == other.removals
     }
 
     /// The first active trigger that brings `item` under sync. A trigger that does not

@@ -393,6 +393,14 @@ impl Tracker for FaultyTracker {
         self.reachable(key)?;
         self.inner.add_attachment(key, attachment).await
     }
+    async fn delete_item(&self, key: &str) -> PortResult<()> {
+        self.reachable(key)?;
+        self.inner.delete_item(key).await
+    }
+    async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        self.reachable(key)?;
+        self.inner.delete_comment(key, comment_id).await
+    }
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
         self.reachable(origin)?;
         self.inner.find_by_origin(project, origin).await

@@ -329,6 +329,7 @@ pub fn version_from(
         triggers: triggers_of(section),
         plans: plans_of(section),
         live: section.live.unwrap_or(true),
+        removals: section.removals.clone().unwrap_or_default(),
         origin: VersionOrigin::File,
         ..defaults
     })

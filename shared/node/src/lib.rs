@@ -22,6 +22,7 @@ pub mod pairing;
 pub mod pause;
 pub mod peer;
 pub mod preview;
+pub mod removals;
 pub mod router;
 pub mod shadow;
 pub mod trackers;
@@ -57,6 +58,9 @@ pub enum NodeError {
     Config(String),
     #[error("{0}")]
     Operation(String),
+    /// The twin's local item no longer exists: it was deleted here.
+    #[error("local item {0} no longer exists")]
+    ItemGone(String),
     /// Another worker holds the twin (it is writing the item right now).
     #[error("{what}; retry in {retry_after_ms} ms")]
     Busy { what: String, retry_after_ms: u64 },

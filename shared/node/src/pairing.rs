@@ -105,13 +105,19 @@ pub async fn unlink(node: &Node, connection: &Connection, mut twin: Twin) -> Nod
 /// Forgets the twin (Unexalate). Replicas the other node sent from the same twin record
 /// before it followed are dropped when they arrive ([`was_forgotten`]).
 pub async fn forget(node: &Node, connection: &Connection, twin: &Twin) -> NodeResult<()> {
+    forget_record(node, &connection.id, twin).await?;
+    show_unlinked(node, connection, twin).await;
+    Ok(())
+}
+
+/// Forgets the twin without marking its item, for an item that no longer exists.
+pub async fn forget_record(node: &Node, connection_id: &str, twin: &Twin) -> NodeResult<()> {
     if let Some(remote_twin) = &twin.remote_twin {
         node.connections
-            .set_meta(&forgotten_key(&connection.id, remote_twin), "1")
+            .set_meta(&forgotten_key(connection_id, remote_twin), "1")
             .await?;
     }
     node.twins.delete(&twin.id).await?;
-    show_unlinked(node, connection, twin).await;
     Ok(())
 }
 

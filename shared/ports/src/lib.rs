@@ -440,6 +440,22 @@ pub trait Tracker: Send + Sync {
         )))
     }
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment>;
+    /// Deletes an item, for the `delete` removal policy. An item already gone is no error.
+    /// Trackers whose API cannot delete items refuse, and the policy closes it instead.
+    async fn delete_item(&self, key: &str) -> PortResult<()> {
+        Err(PortError::Rejected(format!(
+            "{}: {key}: this tracker's API cannot delete items",
+            self.kind()
+        )))
+    }
+    /// Deletes a comment, for the `delete` removal policy. A comment already gone is no
+    /// error. Trackers whose API cannot delete comments refuse, and the policy marks it.
+    async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        Err(PortError::Rejected(format!(
+            "{}: {key}: this tracker's API cannot delete comment {comment_id}",
+            self.kind()
+        )))
+    }
     /// The item stamped with `origin`, if one exists: finds a twin again after a crash.
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>>;
     /// Items matching `query` (the trigger's filter) updated at or after `since_ms`,

@@ -85,11 +85,20 @@ impl CommentHelper {
                 continue;
             }
             let origin = format!("{}{}", self.origin_prefix, rc.id);
-            let target = self
+            let linked = self
                 .links
                 .iter()
                 .find(|l| l.remote_id == rc.id)
-                .map(|l| l.local_id.clone())
+                .map(|l| l.local_id.clone());
+            if linked
+                .as_ref()
+                .is_some_and(|id| !id.is_empty() && !out.iter().any(|c| &c.id == id))
+            {
+                // Its twin comment here was deleted: the removal travels the other way,
+                // and writing the comment again would undo it.
+                continue;
+            }
+            let target = linked
                 .filter(|id| out.iter().any(|c| &c.id == id))
                 .or_else(|| {
                     rc.remote_id

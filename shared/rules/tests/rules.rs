@@ -186,6 +186,13 @@ fn merge_comments_table() {
             want: vec![("L7", "x")],
         },
         Case {
+            name: "linked comment deleted here is not written again",
+            local: vec![c("L0", "mine")],
+            replica: json!({"comments": [{"id": "R1", "body": "theirs"}]}),
+            links: vec![linked.clone()],
+            want: vec![("L0", "mine")],
+        },
+        Case {
             name: "no comments in replica",
             local: vec![c("L0", "mine")],
             replica: json!({}),

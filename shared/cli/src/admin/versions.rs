@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::path::Path;
 
 /// The keys of a version file, as the admin API takes them.
-const CONFIG_KEYS: [&str; 9] = [
+const CONFIG_KEYS: [&str; 10] = [
     "outgoing",
     "incoming",
     "helper_maps",
@@ -21,6 +21,7 @@ const CONFIG_KEYS: [&str; 9] = [
     "plans",
     "live",
     "rewrite_references",
+    "removals",
     "note",
 ];
 

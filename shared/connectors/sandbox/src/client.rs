@@ -110,7 +110,9 @@ impl SandboxTracker {
         if !status.is_success() {
             return Err(status_error(status, &headers, &text));
         }
-        serde_json::from_str(&text).map_err(|e| {
+        // A 204 has no body; `()` reads it as null.
+        let text = if text.is_empty() { "null" } else { &text };
+        serde_json::from_str(text).map_err(|e| {
             PortError::Rejected(format!(
                 "unexpected answer from sandbox {}: {e}",
                 self.instance
@@ -234,6 +236,22 @@ impl Tracker for SandboxTracker {
             )
             .await?;
         Ok(a.into())
+    }
+
+    async fn delete_item(&self, key: &str) -> PortResult<()> {
+        let url = self.url(&format!("/api/items/{key}"));
+        match self.call::<()>(self.http.delete(url)).await {
+            Ok(()) | Err(PortError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        let url = self.url(&format!("/api/items/{key}/comments/{comment_id}"));
+        match self.call::<()>(self.http.delete(url)).await {
+            Ok(()) | Err(PortError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {

@@ -1,4 +1,4 @@
-//! The sandbox's routes for an item's children: add and edit a comment, add an
+//! The sandbox's routes for an item's children: add, edit and delete a comment, add an
 //! attachment. Each change moves the item's version and time on and sends a webhook.
 
 use super::db;
@@ -90,6 +90,28 @@ pub(super) async fn update_comment(
         s.emit("comment.updated", &item);
     }
     Ok(Json(item.comments.into_iter().find(|c| c.id == id)))
+}
+
+pub(super) async fn delete_comment(
+    State(s): State<Arc<AppState>>,
+    Path((key, id)): Path<(String, String)>,
+) -> ApiResult<impl IntoResponse> {
+    let seq: i64 = id
+        .parse()
+        .map_err(|_| not_found(format!("no comment {id} on {key}")))?;
+    let conn = s.db();
+    s.read(&conn, &key)?;
+    let n = conn.execute(
+        "DELETE FROM comments WHERE seq = ?1 AND item_key = ?2",
+        params![seq, key],
+    )?;
+    if n == 0 {
+        return Err(not_found(format!("no comment {id} on {key}")));
+    }
+    let item = s.touch(&conn, &key)?;
+    drop(conn);
+    s.emit("comment.deleted", &item);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

@@ -167,3 +167,27 @@ fn changes(
     }
     Ok(sets)
 }
+
+/// Deletes an item with its comments and attachments; its webhook names the version the
+/// deletion would have had, so a reader knows it is news.
+pub(super) async fn delete_item(
+    State(s): State<Arc<AppState>>,
+    Path(key): Path<String>,
+) -> ApiResult<impl IntoResponse> {
+    let mut conn = s.db();
+    let mut item = s.read(&conn, &key)?;
+    let tx = conn.transaction()?;
+    for sql in [
+        "DELETE FROM comments WHERE item_key = ?1",
+        "DELETE FROM attachments WHERE item_key = ?1",
+        "DELETE FROM items WHERE key = ?1",
+    ] {
+        tx.execute(sql, params![key])?;
+    }
+    tx.commit()?;
+    drop(conn);
+    item.version += 1;
+    item.updated_ms = s.tick(item.updated_ms);
+    s.emit("item.deleted", &item);
+    Ok(StatusCode::NO_CONTENT)
+}

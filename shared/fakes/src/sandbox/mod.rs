@@ -166,12 +166,14 @@ fn router_and_deliveries(
         .route("/api/items", get(list::list_items).post(items::create_item))
         .route(
             "/api/items/{key}",
-            get(items::get_item).patch(items::update_item),
+            get(items::get_item)
+                .patch(items::update_item)
+                .delete(items::delete_item),
         )
         .route("/api/items/{key}/comments", post(comments::add_comment))
         .route(
             "/api/items/{key}/comments/{id}",
-            patch(comments::update_comment),
+            patch(comments::update_comment).delete(comments::delete_comment),
         )
         .route(
             "/api/items/{key}/attachments",

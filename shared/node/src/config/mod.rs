@@ -17,7 +17,7 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use twinsync_core::{
     ConflictSettings, ConnectorKind, Filter, MAX_MAX_TRANSPORT_BODY, MIN_MAX_TRANSPORT_BODY,
-    NodeHelperMaps,
+    NodeHelperMaps, RemovalSettings,
 };
 
 #[derive(Debug, Clone, Deserialize)]
@@ -257,6 +257,10 @@ pub struct ConnectionSection {
     /// `false`: no live sync, only the plans, bulk jobs and operations sync.
     #[serde(default)]
     pub live: Option<bool>,
+    /// What happens here when the other side deletes an item or comment, or an item
+    /// leaves every trigger there: `policy = "unlink"` (default), `"close"` or `"delete"`.
+    #[serde(default)]
+    pub removals: Option<RemovalSettings>,
 }
 
 /// A connection with no rules files, maps, policies, triggers or plans of its own, so code
@@ -277,6 +281,7 @@ impl Default for ConnectionSection {
             plan: vec![],
             remote_connector: None,
             live: None,
+            removals: None,
         }
     }
 }

@@ -76,6 +76,9 @@ async fn follow(
     let Some(twin) = pairing::find(node, &connection.id, local, remote).await? else {
         return Ok(ControlAnswer::Done("no twin here".into()));
     };
+    if matches!(message.op, ControlOp::Deleted | ControlOp::MovedOut) {
+        return crate::removals::follow(node, connection, twin, message.op).await;
+    }
     let key = twin.local_key.clone().unwrap_or_default();
     if message.op == ControlOp::Unlink {
         pairing::unlink(node, connection, twin).await?;

@@ -3,8 +3,9 @@
 
 use crate::handlers::{annotate, send_to_peer};
 use crate::{Node, NodeError, NodeResult};
+use twinsync_core::removal::moved_out;
 use twinsync_core::{
-    ChangeEvent, Connection, ConnectionStatus, Item, ReplicaMessage, SyncEventKind,
+    ChangeEvent, Connection, ConnectionStatus, Enrollment, Item, ReplicaMessage, SyncEventKind,
     TransportMessage, Twin, TwinStatus,
 };
 use twinsync_ports::{PortError, ReplicaRecord};
@@ -44,8 +45,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     }
     let tracker = node.tracker(&connection.local_instance)?;
     let Some(item) = tracker.get_item(&event.item_key).await? else {
-        tracing::info!(item = %event.item_key, "item is gone; nothing to send");
-        return Ok(());
+        return item_gone(node, &connection, &event.item_key).await;
     };
     let twin = match node.twins.find_by_local(&connection.id, &item.key).await? {
         Some(t) => Some(t),
@@ -66,6 +66,11 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
             // Our incoming handler is writing this item; its echo must meet the new baseline.
             return Err(being_applied(node, t));
         }
+        if let Some(version) = connection.active_version()
+            && moved_out(t.enrolled, &version.triggers, &item)
+        {
+            return crate::removals::item_moved_out(node, &connection, t.clone()).await;
+        }
     } else if !event.force && !under_trigger(&connection, &item) {
         return Ok(());
     }
@@ -76,7 +81,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
             // A script error stops this item only; the queue goes on with the others.
             let twin = match twin {
                 Some(t) => t,
-                None => reserve_local(node, &connection, &item.key).await?,
+                None => reserve_local(node, &connection, &item.key, enrollment(&event)).await?,
             };
             mark_error(node, twin, &e.to_string()).await?;
             return Ok(());
@@ -84,7 +89,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     };
     let mut twin = match twin {
         Some(t) => t,
-        None => reserve_local(node, &connection, &item.key).await?,
+        None => reserve_local(node, &connection, &item.key, enrollment(&event)).await?,
     };
     tracing::debug!(
         item = %item.key,
@@ -154,6 +159,29 @@ fn changed_fields(
                 .cloned(),
         )
         .collect()
+}
+
+/// An item the tracker no longer has: a twin of it was deleted here, which the other
+/// side follows by its removal policy; without a twin there is nothing to do.
+async fn item_gone(node: &Node, connection: &Connection, key: &str) -> NodeResult<()> {
+    match node.twins.find_by_local(&connection.id, key).await? {
+        Some(twin) if twin.status != TwinStatus::Unlinked => {
+            crate::removals::item_deleted(node, connection, &twin).await
+        }
+        _ => {
+            tracing::info!(item = %key, "item is gone; nothing to send");
+            Ok(())
+        }
+    }
+}
+
+/// A forced change is an operator's Sync or a bulk job; any other one a trigger matched.
+fn enrollment(event: &ChangeEvent) -> Enrollment {
+    if event.force {
+        Enrollment::Operation
+    } else {
+        Enrollment::Trigger
+    }
 }
 
 /// The wait for a twin our incoming handler is writing: short, since the write is quick,
@@ -242,6 +270,7 @@ pub(crate) async fn reserve_local(
     node: &Node,
     connection: &Connection,
     local_key: &str,
+    enrolled: Enrollment,
 ) -> NodeResult<Twin> {
     let mut twin = Twin::new(
         uuid::Uuid::now_v7().to_string(),
@@ -249,6 +278,7 @@ pub(crate) async fn reserve_local(
         node.now_ms(),
     );
     twin.local_key = Some(local_key.to_string());
+    twin.enrolled = enrolled;
     match node.twins.insert(&twin).await {
         Ok(()) => Ok(twin),
         Err(PortError::Conflict(_)) => node

@@ -11,7 +11,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
-use twinsync_core::{ConfigVersion, ConflictSettings, NodeHelperMaps, SyncPlan, Trigger};
+use twinsync_core::{
+    ConfigVersion, ConflictSettings, NodeHelperMaps, RemovalSettings, SyncPlan, Trigger,
+};
 
 pub(super) fn routes() -> Router<Arc<Node>> {
     Router::new()
@@ -53,6 +55,7 @@ struct DraftRequest {
     plans: Option<Vec<PlanSpec>>,
     live: Option<bool>,
     rewrite_references: Option<bool>,
+    removals: Option<RemovalSettings>,
     #[serde(default)]
     note: String,
 }
@@ -109,6 +112,7 @@ impl DraftRequest {
             plans: plans.unwrap_or(base.plans),
             live: self.live.unwrap_or(base.live),
             rewrite_references: self.rewrite_references.unwrap_or(base.rewrite_references),
+            removals: self.removals.unwrap_or(base.removals),
             note: self.note,
             ..ConfigVersion::default()
         }

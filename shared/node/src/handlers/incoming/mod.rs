@@ -77,6 +77,17 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
     match apply(node, &connection, twin, &message).await {
         Ok(()) => Ok(()),
         Err(e) if e.is_retryable() => Err(e),
+        Err(NodeError::ItemGone(key)) => {
+            // Deleted here before its own change was read: the removal goes the other way
+            // and this replica has nothing left to write to.
+            match find_twin(node, &connection, &message).await? {
+                Some(twin) => crate::removals::item_deleted(node, &connection, &twin).await,
+                None => {
+                    tracing::info!(item = %key, "replica for an item deleted here dropped");
+                    Ok(())
+                }
+            }
+        }
         Err(e) => {
             // A permanent failure (script error, refused write) stops this twin only.
             let reason = e.to_string();

@@ -31,6 +31,16 @@ pub(super) async fn write(
 ) -> NodeResult<()> {
     let plan = plan(node, connection, &mut twin, message).await?;
     let key = write_item(node, &plan, &mut twin).await?;
+    crate::removals::comments(
+        node,
+        connection,
+        &plan.tracker,
+        &key,
+        &plan.current.comments,
+        &twin,
+        &message.hub_issue,
+    )
+    .await?;
     // Shown before the read-back, so what the other side is told includes it.
     node.show_sync(
         &connection.local_instance,
@@ -81,19 +91,21 @@ async fn plan(
     let prefix = Node::origin_prefix(&connection.id);
     let origin = format!("{prefix}{}", message.source_key);
 
-    let local =
-        match &twin.local_key {
-            Some(key) => Some(tracker.get_item(key).await?.ok_or_else(|| {
-                NodeError::Operation(format!("local item {key} no longer exists"))
-            })?),
-            // Before creating, look for an item stamped with this origin: an earlier attempt
-            // may have created it before a crash, or the twin store was wiped (relink).
-            None => {
-                tracker
-                    .find_by_origin(&connection.target_project, &origin)
-                    .await?
-            }
-        };
+    let local = match &twin.local_key {
+        Some(key) => Some(
+            tracker
+                .get_item(key)
+                .await?
+                .ok_or_else(|| NodeError::ItemGone(key.clone()))?,
+        ),
+        // Before creating, look for an item stamped with this origin: an earlier attempt
+        // may have created it before a crash, or the twin store was wiped (relink).
+        None => {
+            tracker
+                .find_by_origin(&connection.target_project, &origin)
+                .await?
+        }
+    };
     if let (Some(item), None) = (&local, &twin.local_key) {
         twin.local_key = Some(item.key.clone());
         twin.local_url = Some(item.url.clone());

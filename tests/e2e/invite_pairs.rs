@@ -36,6 +36,8 @@ async fn fakes() -> (FakeJira, FakeGithub) {
                 ("bot-token".into(), "bot@example.com".into()),
                 ("ana-token".into(), ANA.into()),
             ],
+            // An admin webhook with the nodes' secret: deliveries are signed.
+            webhook_secret: "hook-secret".into(),
             ..Default::default()
         },
     )
@@ -134,6 +136,24 @@ impl Ana {
             .await
             .unwrap();
         assert!(resp.status().is_success(), "Jira {path}: {}", resp.status());
+        resp.json().await.unwrap_or(Value::Null)
+    }
+
+    async fn github_request(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.github))
+            .bearer_auth("ghp-ana")
+            .header("user-agent", "ana");
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        let resp = request.send().await.unwrap();
+        assert!(
+            resp.status().is_success(),
+            "GitHub {path}: {}",
+            resp.status()
+        );
         resp.json().await.unwrap_or(Value::Null)
     }
 
@@ -391,6 +411,97 @@ async fn jira_and_github_by_invitation_sync_statuses_and_priorities_with_default
     assert_eq!(
         g.get_item(&lone_g).await.unwrap().unwrap().summary,
         "Refund stuck"
+    );
+
+    // Removals, with `delete` as both sides' policy: a comment Ana deletes in GitHub is
+    // deleted in Jira; the Jira issue she deletes is closed in GitHub, whose REST API
+    // cannot delete issues, and the event says so.
+    for admin in [&admin_j, &admin_g] {
+        let (status, draft) = admin
+            .post(
+                &format!("/api/connections/{conn}/versions"),
+                json!({"removals": {"policy": "delete"}, "note": "delete what the other side deletes"}),
+            )
+            .await;
+        assert_eq!(status, 201, "{draft}");
+        let number = draft["version"].as_u64().unwrap();
+        let (status, activated) = admin
+            .post(
+                &format!("/api/connections/{conn}/versions/{number}/activate"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(status, 200, "{activated}");
+    }
+    let number = gh_key.rsplit_once('#').unwrap().1;
+    let comment = ana
+        .github_request(
+            reqwest::Method::POST,
+            &format!("/repos/acme/demo/issues/{number}/comments"),
+            json!({"body": "Seen it twice today"}),
+        )
+        .await;
+    until("the GitHub comment reached Jira", 60, async || {
+        j.get_item(&key).await.unwrap().unwrap().comments.len() == 1
+    })
+    .await;
+    assert!(
+        wait_quiet(
+            &nodes,
+            &[jira.webhooks(), github.webhooks()],
+            Duration::from_secs(60)
+        )
+        .await
+    );
+    ana.github_request(
+        reqwest::Method::DELETE,
+        &format!("/repos/acme/demo/issues/comments/{}", comment["id"]),
+        Value::Null,
+    )
+    .await;
+    until("the comment deleted in Jira", 60, async || {
+        j.get_item(&key).await.unwrap().unwrap().comments.is_empty()
+    })
+    .await;
+    ana.jira(
+        reqwest::Method::DELETE,
+        &format!("/issue/{key}"),
+        Value::Null,
+    )
+    .await;
+    until("GitHub followed the deletion", 60, async || {
+        node_g
+            .twins
+            .find_by_local(&conn, &gh_key)
+            .await
+            .unwrap()
+            .is_some_and(|t| t.status == twinsync_core::TwinStatus::Unlinked)
+    })
+    .await;
+    let said: Vec<String> = node_g
+        .twins
+        .events(Some(&conn), None, 200)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    assert!(
+        said.iter()
+            .any(|e| e.contains("cannot delete items") && e.contains("closed as closed")),
+        "{said:?}"
+    );
+    assert_eq!(
+        g.get_item(&gh_key).await.unwrap().unwrap().status_name(),
+        Some("closed")
+    );
+    assert!(
+        node_j
+            .twins
+            .find_by_local(&conn, &key)
+            .await
+            .unwrap()
+            .is_none()
     );
     pj.stop().await;
     pg.stop().await;

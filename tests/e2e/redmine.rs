@@ -1101,3 +1101,98 @@ async fn two_redmine_projects_sync_through_a_local_connection() {
     );
     p.stop().await;
 }
+
+/// Removals into a real Redmine whose node's policy is `delete`: a sandbox comment
+/// deleted takes its journal with it (Redmine destroys a journal whose notes are
+/// emptied), and a sandbox item deleted deletes its Redmine issue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redmine_deletes_what_the_sandbox_deletes() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let rm = redmine();
+    let (project, _) = rm.new_project("rmdel").await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(
+        &config(&rm, &project),
+        dir.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let node_a = p.node("node-a").unwrap().clone();
+    let node_r = p.node("node-r").unwrap().clone();
+    let connection = node_r.connection("rm").await.unwrap();
+    let mut version = connection.active_version().unwrap().clone();
+    version.removals.policy = twinsync_core::RemovalPolicy::Delete;
+    let number = twinsync_node::versions::save_draft(&node_r, "rm", version)
+        .await
+        .unwrap();
+    twinsync_node::versions::activate_version(&node_r, "rm", number)
+        .await
+        .unwrap();
+    let a = node_a.tracker("sandbox-a").unwrap();
+    let http = reqwest::Client::new();
+    let mut body = demo::item_body("DEMO", 1, "sync");
+    body["status"] = json!("Open");
+    let key = demo::create_item(&http, &p.sandbox_urls["a"], body)
+        .await
+        .unwrap();
+    let comment = a
+        .add_comment(&key, "a note to take back", None, None)
+        .await
+        .unwrap();
+    let notes = async |rm: &Redmine, id: u64| -> Vec<String> {
+        let issue: Value = rm
+            .req(
+                reqwest::Method::GET,
+                &format!("/issues/{id}.json?include=journals"),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        issue["issue"]["journals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|j| j["notes"].as_str().filter(|n| !n.is_empty()))
+            .map(str::to_string)
+            .collect()
+    };
+    until("the issue and its note in Redmine", 60, async || {
+        match rm.issues(&project).await.first() {
+            Some(i) => notes(&rm, i["id"].as_u64().unwrap()).await.len() == 1,
+            None => false,
+        }
+    })
+    .await;
+    let id = rm.issues(&project).await[0]["id"].as_u64().unwrap();
+    a.delete_comment(&key, &comment.id).await.unwrap();
+    until("the journal gone", 60, async || {
+        notes(&rm, id).await.is_empty()
+    })
+    .await;
+    a.delete_item(&key).await.unwrap();
+    until("the issue deleted in Redmine", 60, async || {
+        rm.issues(&project).await.is_empty()
+    })
+    .await;
+    assert!(
+        node_r
+            .twins
+            .find_by_remote("rm", &key)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        node_a
+            .twins
+            .find_by_local("rm", &key)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    p.stop().await;
+}

@@ -160,8 +160,9 @@ async fn a_comment_deleted_on_one_side_follows_the_other_sides_policy() {
     }
 }
 
-/// An item a trigger brought in that leaves every trigger is unlinked on both sides (B's
-/// policy closes its twin); an item an operator synced goes on syncing outside them.
+/// An item a trigger brought in that moves to a project no trigger takes is unlinked on
+/// both sides (B's policy closes its twin). Taking the trigger's label off is no move: the
+/// pair goes on syncing. An item an operator synced goes on syncing outside the triggers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_item_moved_out_of_every_trigger_is_unlinked_on_both_sides() {
     let dir = tempfile::tempdir().unwrap();
@@ -182,11 +183,42 @@ async fn an_item_moved_out_of_every_trigger_is_unlinked_on_both_sides() {
     .await;
     pair.quiet().await;
 
+    // The label off and a new summary: still synced.
     let no_labels = ItemUpdate {
         labels: Some(vec![]),
+        summary: Some("No label, still synced".into()),
         ..ItemUpdate::default()
     };
     pair.ta.update_item(&a_key, &no_labels).await.unwrap();
+    let (tb, b) = (pair.tb.clone(), b_key.clone());
+    until("the edit without the label reached B", 60, async || {
+        Pair::summary(&tb, &b).await == "No label, still synced"
+    })
+    .await;
+    pair.quiet().await;
+    assert_eq!(
+        twin(&pair.a, &a_key).await.unwrap().status,
+        TwinStatus::Synced
+    );
+
+    // Moved to a project no trigger takes: unlinked on both sides, B's twin closed.
+    let sandbox = &pair.p.sandbox_urls["a"];
+    let made = pair
+        .http
+        .post(format!("{sandbox}/api/projects"))
+        .json(&serde_json::json!({"key": "OPS", "name": "Operations"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(made.status().is_success(), "{}", made.status());
+    let moved = pair
+        .http
+        .patch(format!("{sandbox}/api/items/{a_key}"))
+        .json(&serde_json::json!({"project": "OPS"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(moved.status().is_success(), "{}", moved.status());
     let node = pair.b.clone();
     let key = b_key.clone();
     until("B followed the move", 60, async || {

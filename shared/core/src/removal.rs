@@ -53,11 +53,11 @@ impl RemovalSettings {
 
 /// How a twin came under sync; a move out of every trigger concerns only twins a trigger
 /// brought in (an operator's Sync goes on whatever the triggers say).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Enrollment {
-    /// A trigger matched the item here.
-    Trigger,
+    /// A trigger matched the item here, in this project.
+    Trigger { project: String },
     /// An operation or a bulk job here named the item.
     Operation,
     /// The other side's replica made or linked this twin (and every twin stored before
@@ -66,10 +66,16 @@ pub enum Enrollment {
     Peer,
 }
 
-/// Whether an item a trigger brought under sync has left every trigger. Without active
-/// triggers (a plan-only or operations-only connection) nothing has moved out.
-pub fn moved_out(enrollment: Enrollment, triggers: &[Trigger], item: &Item) -> bool {
-    enrollment == Enrollment::Trigger
+/// Whether an item a trigger brought under sync was moved out of every trigger: it is in
+/// another project than the one it was brought in from, and no active trigger matches it
+/// there. A change of status or labels that a trigger no longer matches is not a move:
+/// the pair goes on syncing (closing an item must reach its twin), and Unlink or
+/// Unexalate end it on purpose. Without active triggers nothing has moved out.
+pub fn moved_out(enrollment: &Enrollment, triggers: &[Trigger], item: &Item) -> bool {
+    let Enrollment::Trigger { project } = enrollment else {
+        return false;
+    };
+    *project != item.project
         && triggers.iter().any(|t| t.active)
         && !triggers
             .iter()
@@ -182,43 +188,39 @@ mod tests {
         };
         let item = Item {
             project: "OPS".into(),
+            status: Some(crate::item::Named {
+                name: "Done".into(),
+            }),
             ..Item::default()
         };
+        let from = |p: &str| Enrollment::Trigger { project: p.into() };
+        let open_demo = || vec![t("project = DEMO AND status != Done", true)];
         let cases = [
+            ("moved to another project", from("DEMO"), open_demo(), true),
             (
-                "left its trigger",
-                Enrollment::Trigger,
-                vec![t("project = DEMO", true)],
-                true,
+                "closed where it was",
+                from("OPS"),
+                vec![t("project = OPS AND status != Done", true)],
+                false,
             ),
             (
-                "still matches",
-                Enrollment::Trigger,
+                "moved where a trigger takes it",
+                from("DEMO"),
                 vec![t("project = OPS", true)],
                 false,
             ),
-            (
-                "operator's sync",
-                Enrollment::Operation,
-                vec![t("project = DEMO", true)],
-                false,
-            ),
-            (
-                "made by the peer",
-                Enrollment::Peer,
-                vec![t("project = DEMO", true)],
-                false,
-            ),
-            ("no triggers", Enrollment::Trigger, vec![], false),
+            ("operator's sync", Enrollment::Operation, open_demo(), false),
+            ("made by the peer", Enrollment::Peer, open_demo(), false),
+            ("no triggers", from("DEMO"), vec![], false),
             (
                 "only inactive triggers",
-                Enrollment::Trigger,
+                from("DEMO"),
                 vec![t("project = DEMO", false)],
                 false,
             ),
         ];
         for (name, enrollment, triggers, expected) in cases {
-            assert_eq!(moved_out(enrollment, &triggers, &item), expected, "{name}");
+            assert_eq!(moved_out(&enrollment, &triggers, &item), expected, "{name}");
         }
     }
 

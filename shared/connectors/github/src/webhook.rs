@@ -29,6 +29,8 @@ struct Repository {
 
 #[derive(Deserialize)]
 struct Payload {
+    #[serde(default)]
+    action: String,
     issue: Option<GhIssue>,
     repository: Option<Repository>,
 }
@@ -73,10 +75,16 @@ pub fn verify(
         Some(r) => r.full_name,
         None => issue.repo(),
     };
+    // The issue in a comment's edit or deletion, or in an issue's deletion, does not show
+    // the change (its version may be our own last write's): such an item is always read.
+    let version = match (event, payload.action.as_str()) {
+        ("issue_comment", "edited" | "deleted") | ("issues", "deleted") => 0,
+        _ => version(&issue),
+    };
     Ok(vec![ChangeSignal {
         item_key: key_of(&repo, issue.number),
         project: repo,
-        version: version(&issue),
+        version,
         delivery_id: format!("github:{delivery}"),
     }])
 }

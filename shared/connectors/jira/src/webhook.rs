@@ -1,5 +1,7 @@
-//! Jira webhooks: `jira:issue_created`, `jira:issue_updated`, `comment_created`,
-//! `comment_updated` (and `jira:issue_deleted`, which announces nothing to read).
+//! Jira webhooks: `jira:issue_created`, `jira:issue_updated`, `jira:issue_deleted`,
+//! `comment_created`, `comment_updated` and `comment_deleted`. A deletion announces no
+//! new version (its `updated` can be our own last write's), so the item is always read:
+//! the read that finds it gone is what starts the removal.
 //!
 //! An admin webhook with a secret signs each delivery: `X-Hub-Signature: sha256=<hex
 //! HMAC-SHA256(secret, body)>`, checked in constant time. Webhooks registered through the
@@ -21,11 +23,13 @@ pub const SIGNATURE: &str = "x-hub-signature";
 pub const IDENTIFIER: &str = "x-atlassian-webhook-identifier";
 
 /// The events a registration asks for.
-pub const EVENTS: [&str; 4] = [
+pub const EVENTS: [&str; 6] = [
     "jira:issue_created",
     "jira:issue_updated",
+    "jira:issue_deleted",
     "comment_created",
     "comment_updated",
+    "comment_deleted",
 ];
 
 /// The signature header value for a body.
@@ -103,10 +107,15 @@ pub fn verify(
             payload["timestamp"].as_i64().unwrap_or(0)
         ),
     };
+    let version = if event.ends_with("deleted") {
+        0
+    } else {
+        updated.max(0) as u64
+    };
     Ok(vec![ChangeSignal {
         item_key: key.to_string(),
         project,
-        version: updated.max(0) as u64,
+        version,
         delivery_id: delivery,
     }])
 }
@@ -187,6 +196,13 @@ mod tests {
         assert_eq!(s[0].project, "DEMO");
         assert_eq!(s[0].delivery_id, "jira:w-1");
         assert_eq!(s[0].version, 1_795_428_841_123);
+        let deleted = br#"{"timestamp":4,"webhookEvent":"jira:issue_deleted","issue":{"id":"1","key":"DEMO-4","fields":{"updated":"2026-11-23T10:14:01.123+0000"}}}"#;
+        let d = verify("", Unsigned::Allowed, &[], deleted).unwrap_or_default();
+        assert_eq!(
+            (d[0].item_key.as_str(), d[0].version),
+            ("DEMO-4", 0),
+            "a deletion is always read"
+        );
         let c = verify("", Unsigned::Allowed, &[], comment).unwrap_or_default();
         assert_eq!(
             (c[0].project.as_str(), c[0].version),

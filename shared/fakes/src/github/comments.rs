@@ -135,3 +135,31 @@ pub(super) async fn update_comment(
     }
     axum::Json(json).into_response()
 }
+
+/// `DELETE /repos/{owner}/{repo}/issues/comments/{id}`: 204, the issue's comment count
+/// goes down, and an `issue_comment` `deleted` delivery goes out.
+pub(super) async fn delete_comment(
+    State(fake): State<Arc<Fake>>,
+    Path((owner, name, id)): IssuePath,
+    headers: HeaderMap,
+) -> Response {
+    let repo = format!("{owner}/{name}");
+    let mut data = fake.lock();
+    let login = login_of(&fake, &data, &headers);
+    let Some(r) = data.repos.get_mut(&repo) else {
+        return not_found();
+    };
+    let Some(comment) = r.comments.remove(&id) else {
+        return not_found();
+    };
+    if let Some(issue) = r.issues.get_mut(&comment.number) {
+        issue.comments = issue.comments.saturating_sub(1);
+        issue.updated_ms = now_ms();
+    }
+    let r = &data.repos[&repo];
+    let json = fake.comment(&repo, &comment);
+    let issue_json = fake.issue(&repo, r, &r.issues[&comment.number]);
+    let deleted = json!({"action": "deleted", "issue": issue_json, "comment": json});
+    fake.emit(&data, &repo, "issue_comment", deleted, &login);
+    StatusCode::NO_CONTENT.into_response()
+}

@@ -149,7 +149,9 @@ fn router(fake: Arc<state::Fake>) -> Router {
         )
         .route(
             "/repos/{owner}/{repo}/issues/comments/{comment_id}",
-            get(comments::get_comment).patch(comments::update_comment),
+            get(comments::get_comment)
+                .patch(comments::update_comment)
+                .delete(comments::delete_comment),
         )
         .route(
             "/repos/{owner}/{repo}/milestones",

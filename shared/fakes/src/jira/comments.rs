@@ -1,4 +1,4 @@
-//! The fake Jira's comment routes: list and add on an issue, edit by id.
+//! The fake Jira's comment routes: list and add on an issue, edit and delete by id.
 
 use super::fields::properties_of;
 use super::guard::{bad_request, caller_account, issue_not_found, refused, visible_issue};
@@ -127,4 +127,30 @@ pub(super) async fn edit_comment(
     let comment = c.clone();
     let answer = save(&fake, &mut data, issue, &comment, "comment_updated");
     axum::Json(answer).into_response()
+}
+
+/// `DELETE /issue/{key}/comment/{id}`: 204, or Jira's 404 for a comment it does not have.
+pub(super) async fn delete_comment(
+    State(fake): State<Arc<Fake>>,
+    Path((key, comment_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let mut data = fake.lock();
+    let Some(mut issue) = visible_issue(&fake, &data, &headers, &key).cloned() else {
+        return issue_not_found();
+    };
+    let Some(at) = issue
+        .comments
+        .iter()
+        .position(|c| c.id.to_string() == comment_id)
+    else {
+        return refused(StatusCode::NOT_FOUND, "Can not find a comment for the id: ");
+    };
+    let mut comment = issue.comments.remove(at);
+    comment.updated_ms = now_ms();
+    let me = caller_account(&data, &headers);
+    issue.touch(comment.updated_ms);
+    data.issues.insert(issue.id, issue.clone());
+    fake.emit(&data, "comment_deleted", &issue, Some(&comment), &me);
+    StatusCode::NO_CONTENT.into_response()
 }

@@ -194,3 +194,21 @@ pub(super) async fn do_transition(
     data.issues.insert(issue.id, issue);
     StatusCode::NO_CONTENT.into_response()
 }
+
+/// `DELETE /issue/{key}`: 204 with its comments and attachments, or Jira's 404. The fake
+/// has no subtasks, so `deleteSubtasks` changes nothing.
+pub(super) async fn delete_issue(
+    State(fake): State<Arc<Fake>>,
+    Path(key): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut data = fake.lock();
+    let Some(issue) = visible_issue(&fake, &data, &headers, &key).cloned() else {
+        return issue_not_found();
+    };
+    let me = caller_account(&data, &headers);
+    // Jira sends the issue as it was, so the webhook goes out before it is gone.
+    fake.emit(&data, "jira:issue_deleted", &issue, None, &me);
+    data.issues.remove(&issue.id);
+    StatusCode::NO_CONTENT.into_response()
+}

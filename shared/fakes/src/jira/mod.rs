@@ -112,7 +112,9 @@ fn router(fake: Arc<state::Fake>) -> Router {
         .route("/rest/api/3/issue", post(issues::create_issue))
         .route(
             "/rest/api/3/issue/{issueIdOrKey}",
-            get(issues::get_issue).put(issues::edit_issue),
+            get(issues::get_issue)
+                .put(issues::edit_issue)
+                .delete(issues::delete_issue),
         )
         .route(
             "/rest/api/3/issue/{issueIdOrKey}/transitions",
@@ -124,7 +126,7 @@ fn router(fake: Arc<state::Fake>) -> Router {
         )
         .route(
             "/rest/api/3/issue/{issueIdOrKey}/comment/{id}",
-            put(comments::edit_comment),
+            put(comments::edit_comment).delete(comments::delete_comment),
         )
         .route(
             "/rest/api/3/issue/{issueIdOrKey}/attachments",

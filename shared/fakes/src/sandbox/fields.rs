@@ -18,6 +18,7 @@ pub(super) const CREATE_FIELDS: &[&str] = &[
     "origin",
 ];
 pub(super) const UPDATE_FIELDS: &[&str] = &[
+    "project",
     "summary",
     "description",
     "status",

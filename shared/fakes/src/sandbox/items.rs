@@ -85,8 +85,15 @@ pub(super) async fn update_item(
     only(&body, UPDATE_FIELDS)?;
     let conn = s.db();
     let current = s.read(&conn, &key)?;
-    let (statuses, priorities) = db::project_lists(&conn, &current.project)?.unwrap_or_default();
-    let sets = changes(&body, &current, &statuses, &priorities)?;
+    // A move to another project keeps the key (as Redmine's and Azure DevOps' do); the
+    // item's fields are then checked against the new project's lists.
+    let project = str_field(&body, "project")?.unwrap_or_else(|| current.project.clone());
+    let (statuses, priorities) = db::project_lists(&conn, &project)?
+        .ok_or_else(|| bad(format!("unknown project {project:?}")))?;
+    let mut sets = changes(&body, &current, &statuses, &priorities)?;
+    if project != current.project {
+        sets.push(("project", Some(project)));
+    }
     if sets.is_empty() {
         // Nothing changes, so nothing is recorded and no webhook fires.
         return Ok(Json(current));

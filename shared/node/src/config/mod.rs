@@ -413,6 +413,19 @@ query = "project = DEMO AND labels = sync"
         );
         let c = ProcessConfig::parse(&text, "node.toml").unwrap();
         assert_eq!(c.node[0].retry_budget_ms(), Some(5_400_000));
+        // The removal policy as the README writes it; a misspelt one is refused.
+        let with = |policy: &str| {
+            format!(
+                "{GOOD}\n[node.connection.removals]\npolicy = \"{policy}\"\nclose_status = \"Closed\"\n"
+            )
+        };
+        let c = ProcessConfig::parse(&with("close"), "node.toml").unwrap();
+        let removals = c.node[0].connection[0].removals.clone().unwrap();
+        assert_eq!(
+            (removals.policy, removals.close_status.as_deref()),
+            (twinsync_core::RemovalPolicy::Close, Some("Closed"))
+        );
+        assert!(ProcessConfig::parse(&with("erase"), "node.toml").is_err());
     }
 
     #[test]

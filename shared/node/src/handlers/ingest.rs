@@ -135,10 +135,15 @@ pub async fn queue_changes(
                 force,
                 trace_id: super::new_trace_id(),
             };
-            let dedup_id = if force {
-                format!("{}:{}:force:{}", connection.id, s.item_key, s.delivery_id)
-            } else {
-                format!("{}:{}:{}", connection.id, s.item_key, s.version)
+            // A signal without a version (a deletion, a comment's edit) is news each time
+            // it is delivered: only a redelivery of the same delivery is a duplicate.
+            let dedup_id = match (force, s.version) {
+                (true, _) => format!("{}:{}:force:{}", connection.id, s.item_key, s.delivery_id),
+                (false, 0) => format!(
+                    "{}:{}:unversioned:{}",
+                    connection.id, s.item_key, s.delivery_id
+                ),
+                (false, version) => format!("{}:{}:{version}", connection.id, s.item_key),
             };
             traces.push(event.trace_id.clone());
             batch.push(NewMessage {

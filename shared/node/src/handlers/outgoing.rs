@@ -67,7 +67,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
             return Err(being_applied(node, t));
         }
         if let Some(version) = connection.active_version()
-            && moved_out(t.enrolled, &version.triggers, &item)
+            && moved_out(&t.enrolled, &version.triggers, &item)
         {
             return crate::removals::item_moved_out(node, &connection, t.clone()).await;
         }
@@ -81,7 +81,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
             // A script error stops this item only; the queue goes on with the others.
             let twin = match twin {
                 Some(t) => t,
-                None => reserve_local(node, &connection, &item.key, enrollment(&event)).await?,
+                None => reserve_local(node, &connection, &item, enrollment(&event, &item)).await?,
             };
             mark_error(node, twin, &e.to_string()).await?;
             return Ok(());
@@ -89,7 +89,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     };
     let mut twin = match twin {
         Some(t) => t,
-        None => reserve_local(node, &connection, &item.key, enrollment(&event)).await?,
+        None => reserve_local(node, &connection, &item, enrollment(&event, &item)).await?,
     };
     tracing::debug!(
         item = %item.key,
@@ -176,11 +176,13 @@ async fn item_gone(node: &Node, connection: &Connection, key: &str) -> NodeResul
 }
 
 /// A forced change is an operator's Sync or a bulk job; any other one a trigger matched.
-fn enrollment(event: &ChangeEvent) -> Enrollment {
+fn enrollment(event: &ChangeEvent, item: &Item) -> Enrollment {
     if event.force {
         Enrollment::Operation
     } else {
-        Enrollment::Trigger
+        Enrollment::Trigger {
+            project: item.project.clone(),
+        }
     }
 }
 
@@ -269,9 +271,10 @@ async fn made_by_sync(node: &Node, connection: &Connection, item: &Item) -> Node
 pub(crate) async fn reserve_local(
     node: &Node,
     connection: &Connection,
-    local_key: &str,
+    item: &Item,
     enrolled: Enrollment,
 ) -> NodeResult<Twin> {
+    let local_key = item.key.as_str();
     let mut twin = Twin::new(
         uuid::Uuid::now_v7().to_string(),
         connection.id.clone(),

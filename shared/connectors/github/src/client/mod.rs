@@ -359,6 +359,17 @@ impl Tracker for GithubTracker {
         Ok(())
     }
 
+    /// GitHub's REST API deletes comments but not issues (only an admin's GraphQL call
+    /// can), so `delete_item` keeps the trait's refusal and the policy closes the issue.
+    async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        let (repo, _) = Self::key_parts(key)?;
+        let url = self.url(&format!("/repos/{repo}/issues/comments/{comment_id}"));
+        match self.send(reqwest::Method::DELETE, &url, None).await {
+            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
         let (repo, number) = Self::key_parts(key)?;
         let (created, _) = self

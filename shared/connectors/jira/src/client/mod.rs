@@ -10,6 +10,7 @@
 //! transitions; `attachments` copies files over.
 
 mod attachments;
+mod delete;
 mod fields;
 mod find;
 mod hooks;
@@ -427,6 +428,14 @@ impl Tracker for JiraTracker {
 
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
         self.upload(key, attachment).await
+    }
+
+    async fn delete_item(&self, key: &str) -> PortResult<()> {
+        self.delete_issue(key).await
+    }
+
+    async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        self.delete_issue_comment(key, comment_id).await
     }
 
     /// Candidates from a search Jira Cloud runs without an app, each checked by its

@@ -300,6 +300,33 @@ impl Tracker for RedmineTracker {
         Ok(())
     }
 
+    /// `DELETE /issues/{id}.json`, with the issue's journals and attachments.
+    async fn delete_item(&self, key: &str) -> PortResult<()> {
+        match self
+            .send(self.http.delete(self.url(&format!("/issues/{key}.json"))))
+            .await
+        {
+            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Redmine has no journal deletion; a journal whose notes are emptied and that records
+    /// no field change is destroyed by `PUT /journals/{id}.json` (JournalsController#update).
+    async fn delete_comment(&self, _key: &str, comment_id: &str) -> PortResult<()> {
+        let answer = self
+            .send(
+                self.http
+                    .put(self.url(&format!("/journals/{comment_id}.json")))
+                    .json(&json!({ "journal": { "notes": "" } })),
+            )
+            .await;
+        match answer {
+            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
         // Redmine's upload-token flow: upload the bytes, then attach the token to the issue.
         let max = self.config.attachment_max_bytes;

@@ -147,3 +147,127 @@ async fn a_bulk_exalate_killed_halfway_resumes_with_no_duplicate() {
     assert_eq!(status, 404);
     p.stop().await;
 }
+
+/// Bulk Connect by field: items that exist on both sides with the same summary become
+/// twins and nothing is created; an item whose summary two items share on the other side,
+/// or none, is refused with the reason, and a field that cannot pair items is refused
+/// before the job starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bulk_connect_by_field_links_items_with_the_same_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(
+        &demo::config("match-secret-0123456789"),
+        dir.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let http = reqwest::Client::new();
+    let admin = Admin::of(&p, "node-a");
+    // No live sync while the items are made: only the job may pair them.
+    let (status, v) = admin
+        .post(
+            "/api/connections/demo/versions",
+            json!({"triggers": [{"query": "project = DEMO AND labels = migrated"}], "live": false}),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let path = format!("/api/connections/demo/versions/{}/activate", v["version"]);
+    assert_eq!(admin.post(&path, json!({})).await.0, 200);
+    let make = async |side: &str, project: &str, summary: &str| -> String {
+        let mut body = demo::item_body(project, 0, "migrated");
+        body["summary"] = json!(summary);
+        demo::create_item(&http, &p.sandbox_urls[side], body)
+            .await
+            .unwrap()
+    };
+    let a1 = make("a", PROJECT_A, "Printer on fire").await;
+    let a2 = make("a", PROJECT_A, "VPN drops at noon").await;
+    let a3 = make("a", "DEMO", "Password reset").await;
+    let a4 = make("a", "DEMO", "Only here").await;
+    let b1 = make("b", "SUPPORT", "Printer on fire").await;
+    let b2 = make("b", "SUPPORT", "VPN drops at noon").await;
+    make("b", "SUPPORT", "Password reset").await;
+    make("b", "SUPPORT", "Password reset").await;
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
+    let (ta, tb) = (
+        p.node("node-a").unwrap().tracker("sandbox-a").unwrap(),
+        p.node("node-b").unwrap().tracker("sandbox-b").unwrap(),
+    );
+    let before = (count(&ta).await, count(&tb).await);
+
+    let (status, refused) = admin
+        .post(
+            "/api/connections/demo/jobs",
+            json!({"kind": "connect_by_field", "field": "labels"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    let (status, job) = admin
+        .post(
+            "/api/connections/demo/jobs",
+            json!({"kind": "connect_by_field", "field": "summary"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{job}");
+    let job_path = format!("/api/jobs/{}", job["id"].as_str().unwrap());
+    until("the job done", 60, async || {
+        admin.get(&job_path).await["status"] == "done"
+    })
+    .await;
+    assert!(p.wait_quiet(Duration::from_secs(60)).await);
+    let (node_a, node_b) = (p.node("node-a").unwrap(), p.node("node-b").unwrap());
+    for (a, b) in [(&a1, &b1), (&a2, &b2)] {
+        let twin = node_a
+            .twins
+            .find_by_local(CONNECTION, a)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(twin.remote_key.as_deref(), Some(b.as_str()), "{a}");
+        let back = node_b
+            .twins
+            .find_by_local(CONNECTION, b)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.remote_key.as_deref(), Some(a.as_str()), "{b}");
+    }
+    for lone in [&a3, &a4] {
+        assert!(
+            node_a
+                .twins
+                .find_by_local(CONNECTION, lone)
+                .await
+                .unwrap()
+                .is_none(),
+            "{lone}"
+        );
+    }
+    assert_eq!(
+        (count(&ta).await, count(&tb).await),
+        before,
+        "nothing created"
+    );
+    let said: Vec<String> = node_a
+        .twins
+        .events(Some(CONNECTION), None, 200)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.detail)
+        .collect();
+    let refused = |why: &str| {
+        said.iter()
+            .any(|e| e.contains("refused") && e.contains(why))
+    };
+    assert!(
+        refused("2 items have summary \"Password reset\""),
+        "{said:?}"
+    );
+    assert!(
+        refused("no item free to link has summary \"Only here\""),
+        "{said:?}"
+    );
+    p.stop().await;
+}

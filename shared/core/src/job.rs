@@ -18,6 +18,9 @@ pub enum JobKind {
     Sync,
     /// Relink of each pair: (local key, remote key).
     Connect { pairs: Vec<(String, String)> },
+    /// Relink of every item the triggers match with the other side's one item that
+    /// carries the same value in `field` (`summary`, `key` or `cf.NAME`).
+    ConnectByField { field: String },
 }
 
 impl JobKind {
@@ -26,6 +29,7 @@ impl JobKind {
             JobKind::Exalate => "bulk exalate",
             JobKind::Sync => "bulk sync",
             JobKind::Connect { .. } => "bulk connect",
+            JobKind::ConnectByField { .. } => "bulk connect by field",
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod connector;
 pub mod item;
 pub mod job;
 pub mod marker;
+pub mod matching;
 pub mod merge;
 pub mod message;
 pub mod references;
@@ -28,6 +29,7 @@ pub use connection::{
 pub use connector::ConnectorKind;
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};
 pub use job::{Job, JobCursor, JobKind, JobPage, JobStatus};
+pub use matching::MatchOn;
 pub use merge::{Conflict, MergeContext, MergeOutcome, merge_items};
 pub use message::{
     AckMessage, ChangeEvent, ControlAnswer, ControlMessage, ControlOp, DEFAULT_MAX_TRANSPORT_BODY,

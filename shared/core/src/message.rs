@@ -1,5 +1,6 @@
 //! The messages that move between the handlers and between nodes.
 
+use crate::matching::MatchOn;
 use crate::twin::CommentLink;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -90,6 +91,10 @@ pub struct ControlMessage {
     pub source_key: String,
     /// The twin's item key on the receiving node, when the sender knows it.
     pub target_key: Option<String>,
+    /// Relink by a field (Bulk Connect by field): without a `target_key`, the receiving
+    /// node links its one item that carries this value, and answers with its key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub match_on: Option<MatchOn>,
     /// `None` on the request; what the receiving node did, on the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<ControlAnswer>,

@@ -321,7 +321,7 @@ impl Parser {
 }
 
 /// The values a field has on an item; several for labels.
-fn field_values(item: &Item, field: &str) -> Vec<String> {
+pub(crate) fn field_values(item: &Item, field: &str) -> Vec<String> {
     let one = |s: &str| {
         if s.is_empty() {
             vec![]

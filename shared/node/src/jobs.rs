@@ -6,9 +6,11 @@
 
 use crate::bulk::signal_for;
 use crate::handlers::ingest::queue_changes;
+use crate::operations::RelinkTarget;
 use crate::{Node, NodeError, NodeResult, operations};
+use twinsync_core::matching::value_of;
 use twinsync_core::{
-    Connection, Job, JobCursor, JobKind, JobPage, JobStatus, SyncEventKind, TwinStatus,
+    Connection, Item, Job, JobCursor, JobKind, JobPage, JobStatus, SyncEventKind, TwinStatus,
 };
 use twinsync_ports::{PortError, TwinQuery, queues};
 
@@ -29,6 +31,9 @@ fn key(id: &str) -> String {
 /// Starts a job on a connection; the scheduler runs it from its next tick.
 pub async fn start(node: &Node, connection_id: &str, kind: JobKind) -> NodeResult<Job> {
     let connection = node.connection(connection_id).await?;
+    if let JobKind::ConnectByField { field } = &kind {
+        twinsync_core::matching::check_field(field).map_err(NodeError::Operation)?;
+    }
     let id = uuid::Uuid::now_v7().to_string();
     let mut job = Job::new(id.clone(), connection.id.clone(), kind, node.now_ms());
     if job.kind == JobKind::Sync {
@@ -157,41 +162,30 @@ async fn page(node: &Node, job: &Job, connection: &Connection) -> NodeResult<Job
     let tag = format!("job:{}", job.id);
     match &job.kind {
         JobKind::Exalate => {
-            let triggers: Vec<_> = connection
-                .triggers()
-                .iter()
-                .filter(|t| t.active)
-                .cloned()
-                .collect();
-            let Some(trigger) = triggers.get(cursor.trigger) else {
-                return Ok(JobPage::default());
-            };
-            let tracker = node.tracker(&connection.local_instance)?;
-            let found = tracker
-                .search_updated(&trigger.query, 0, cursor.page.clone())
-                .await?;
-            let signals: Vec<_> = found
-                .items
+            let (items, next) = trigger_page(node, connection, cursor).await?;
+            let signals: Vec<_> = items
                 .iter()
                 .map(|i| signal_for(&i.key, i.version, &tag))
                 .collect();
             queue_changes(node, connection, &signals, true).await?;
-            let next = match found.next {
-                Some(page) => JobCursor {
-                    page: Some(page),
-                    ..cursor.clone()
-                },
-                None => JobCursor {
-                    trigger: cursor.trigger + 1,
-                    page: None,
-                    offset: 0,
-                },
-            };
-            let more = next.page.is_some() || next.trigger < triggers.len();
             Ok(JobPage {
                 done: signals.len() as u64,
                 errors: Vec::new(),
-                next: more.then_some(next),
+                next,
+            })
+        }
+        JobKind::ConnectByField { field } => {
+            let (items, next) = trigger_page(node, connection, cursor).await?;
+            let mut errors = Vec::new();
+            for item in &items {
+                if let Err(why) = connect_by_field(node, connection, item, field).await {
+                    errors.push(format!("{}: {why}", item.key));
+                }
+            }
+            Ok(JobPage {
+                done: items.len() as u64,
+                errors,
+                next,
             })
         }
         JobKind::Sync => {
@@ -245,4 +239,64 @@ async fn page(node: &Node, job: &Job, connection: &Connection) -> NodeResult<Job
             })
         }
     }
+}
+
+/// One tracker page of the connection's active triggers from `cursor`, and the cursor
+/// after it (`None` past the last trigger's last page).
+async fn trigger_page(
+    node: &Node,
+    connection: &Connection,
+    cursor: &JobCursor,
+) -> NodeResult<(Vec<Item>, Option<JobCursor>)> {
+    let triggers: Vec<_> = connection
+        .triggers()
+        .iter()
+        .filter(|t| t.active)
+        .cloned()
+        .collect();
+    let Some(trigger) = triggers.get(cursor.trigger) else {
+        return Ok((Vec::new(), None));
+    };
+    let tracker = node.tracker(&connection.local_instance)?;
+    let found = tracker
+        .search_updated(&trigger.query, 0, cursor.page.clone())
+        .await?;
+    let next = match found.next {
+        Some(page) => JobCursor {
+            page: Some(page),
+            ..cursor.clone()
+        },
+        None => JobCursor {
+            trigger: cursor.trigger + 1,
+            page: None,
+            offset: 0,
+        },
+    };
+    let more = next.page.is_some() || next.trigger < triggers.len();
+    Ok((found.items, more.then_some(next)))
+}
+
+/// Asks the other node to link its item that carries `item`'s value in `field`. An item
+/// under sync already is left alone (a page done again after a crash finds it so).
+async fn connect_by_field(
+    node: &Node,
+    connection: &Connection,
+    item: &Item,
+    field: &str,
+) -> Result<(), String> {
+    let linked = node
+        .twins
+        .find_by_local(&connection.id, &item.key)
+        .await
+        .map_err(|e| e.to_string())?;
+    if linked.is_some() {
+        return Ok(());
+    }
+    let Some(on) = value_of(item, field) else {
+        return Err(format!("no value in {field}"));
+    };
+    operations::relink_to(node, &connection.id, &item.key, RelinkTarget::Match(on))
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

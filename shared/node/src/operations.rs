@@ -9,7 +9,9 @@ pub use crate::dead_letters::redrive;
 use crate::handlers::{control, transport};
 use crate::{Node, NodeError, NodeResult, pairing, pause};
 use serde::Serialize;
-use twinsync_core::{Connection, ConnectionStatus, ControlOp, SyncEventKind, Twin, TwinStatus};
+use twinsync_core::{
+    Connection, ConnectionStatus, ControlOp, MatchOn, SyncEventKind, Twin, TwinStatus,
+};
 use twinsync_ports::queues;
 
 /// What an item operation did, in words: the API returns it and the CLI prints it.
@@ -34,6 +36,23 @@ impl Outcome {
     }
 }
 
+/// The other side's item a Relink names: by key, or (Bulk Connect by field) the one item
+/// there carrying the same value in a field.
+#[derive(Debug, Clone)]
+pub enum RelinkTarget {
+    Key(String),
+    Match(MatchOn),
+}
+
+impl RelinkTarget {
+    fn describe(&self) -> String {
+        match self {
+            RelinkTarget::Key(k) => k.clone(),
+            RelinkTarget::Match(on) => format!("the item with {} {:?}", on.field, on.value),
+        }
+    }
+}
+
 /// Relink: pairs an existing local item with an existing item on the other side and then
 /// syncs them; nothing is created on either side. The other node checks its item and
 /// links first; the sync starts here when it answers. Bulk Connect is Relink over pairs.
@@ -43,6 +62,22 @@ pub async fn relink(
     local_key: &str,
     remote_key: &str,
 ) -> NodeResult<Outcome> {
+    relink_to(
+        node,
+        connection_id,
+        local_key,
+        RelinkTarget::Key(remote_key.to_string()),
+    )
+    .await
+}
+
+/// Relink to a key or to the item a field's value finds on the other side.
+pub async fn relink_to(
+    node: &Node,
+    connection_id: &str,
+    local_key: &str,
+    target: RelinkTarget,
+) -> NodeResult<Outcome> {
     let connection = node.connection(connection_id).await?;
     let tracker = node.tracker(&connection.local_instance)?;
     if tracker.get_item(local_key).await?.is_none() {
@@ -50,26 +85,34 @@ pub async fn relink(
             "local item {local_key} does not exist"
         )));
     }
+    let (remote_key, match_on) = match &target {
+        RelinkTarget::Key(k) => (Some(k.as_str()), None),
+        RelinkTarget::Match(on) => (None, Some(on.clone())),
+    };
     // Refuse here what the other side's answer would only undo.
-    if let Some(t) = pairing::find(node, connection_id, Some(local_key), Some(remote_key)).await?
+    if let Some(t) = pairing::find(node, connection_id, Some(local_key), remote_key).await?
         && t.status != TwinStatus::Unlinked
     {
         let (l, r) = (
             t.local_key.unwrap_or_default(),
             t.remote_key.unwrap_or_default(),
         );
-        return Err(NodeError::Operation(if l == local_key && r == remote_key {
-            format!("{local_key} and {remote_key} are linked already")
-        } else {
-            format!("{l} is linked with {r} on connection {connection_id}: unlink it first")
-        }));
+        return Err(NodeError::Operation(
+            if l == local_key && Some(r.as_str()) == remote_key {
+                format!("{local_key} and {r} are linked already")
+            } else {
+                format!("{l} is linked with {r} on connection {connection_id}: unlink it first")
+            },
+        ));
     }
-    control::tell(
+    let wanted = target.describe();
+    control::ask(
         node,
         &connection,
         ControlOp::Relink,
         local_key,
-        Some(remote_key),
+        remote_key,
+        match_on,
     )
     .await?;
     node.event(
@@ -77,13 +120,13 @@ pub async fn relink(
         None,
         SyncEventKind::Operation,
         format!(
-            "relink {local_key} <-> {remote_key} asked of {}",
+            "relink {local_key} <-> {wanted} asked of {}",
             connection.remote_node
         ),
     )
     .await;
     let done = format!(
-        "asked {} to link {remote_key} with {local_key}; they sync once it agrees",
+        "asked {} to link {wanted} with {local_key}; they sync once it agrees",
         connection.remote_node
     );
     Ok(Outcome::new(ControlOp::Relink, local_key, done, true))

@@ -1,5 +1,5 @@
 //! `twinsync job ...`: bulk jobs from the command line. Start one (Bulk Exalate, Bulk
-//! Sync, or Bulk Connect from a CSV of key pairs), follow it with a progress bar (or
+//! Sync, or Bulk Connect from a CSV of key pairs or by a field's value), follow it with a progress bar (or
 //! JSON lines with --json, for scripts), list and cancel.
 
 use super::client::{AdminClient, Target};
@@ -23,6 +23,11 @@ pub enum JobCommand {
         /// skipped when its first cell is `local`).
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Bulk Connect by field: pair each item the triggers match with the other
+        /// side's one item with the same value in this field (`summary`, `key`,
+        /// `cf.NAME`).
+        #[arg(long = "match", value_name = "FIELD")]
+        match_field: Option<String>,
         #[arg(long)]
         follow: bool,
         /// Print the job as JSON (one line per update with --follow).
@@ -60,7 +65,7 @@ pub enum Kind {
     Exalate,
     /// Every twin, sent again.
     Sync,
-    /// Relink of each pair of the CSV file.
+    /// Relink of each pair of the CSV file, or by a field's value (--match).
     Connect,
 }
 
@@ -71,15 +76,26 @@ pub async fn run(cmd: JobCommand) -> Result<(), String> {
             connection,
             kind,
             csv,
+            match_field,
             follow,
             json,
         } => {
-            let body = match (kind, csv) {
-                (Kind::Exalate, None) => json!({"kind": "exalate"}),
-                (Kind::Sync, None) => json!({"kind": "sync"}),
-                (Kind::Connect, Some(file)) => json!({"kind": "connect", "pairs": pairs(&file)?}),
-                (Kind::Connect, None) => return Err("connect needs --csv FILE".into()),
-                (_, Some(_)) => return Err("--csv is for connect".into()),
+            let body = match (kind, csv, match_field) {
+                (Kind::Exalate, None, None) => json!({"kind": "exalate"}),
+                (Kind::Sync, None, None) => json!({"kind": "sync"}),
+                (Kind::Connect, Some(file), None) => {
+                    json!({"kind": "connect", "pairs": pairs(&file)?})
+                }
+                (Kind::Connect, None, Some(field)) => {
+                    json!({"kind": "connect_by_field", "field": field})
+                }
+                (Kind::Connect, None, None) => {
+                    return Err("connect needs --csv FILE or --match FIELD".into());
+                }
+                (Kind::Connect, Some(_), Some(_)) => {
+                    return Err("connect takes --csv FILE or --match FIELD, not both".into());
+                }
+                (_, _, _) => return Err("--csv and --match are for connect".into()),
             };
             let admin = node.resolve()?;
             let path = format!("/api/connections/{connection}/jobs");

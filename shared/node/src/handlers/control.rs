@@ -5,7 +5,8 @@
 use crate::handlers::{ingest::queue_changes, new_trace_id, send_to_peer};
 use crate::{Node, NodeResult, pairing};
 use twinsync_core::{
-    Connection, ControlAnswer, ControlMessage, ControlOp, SyncEventKind, TransportMessage,
+    Connection, ControlAnswer, ControlMessage, ControlOp, MatchOn, SyncEventKind, TransportMessage,
+    matching,
 };
 
 /// Tells the other node to follow `op` on the twin of `local_key` (its `remote_key`).
@@ -16,6 +17,18 @@ pub async fn tell(
     local_key: &str,
     remote_key: Option<&str>,
 ) -> NodeResult<()> {
+    ask(node, connection, op, local_key, remote_key, None).await
+}
+
+/// [`tell`], with the field value a Relink without a remote key links by.
+pub async fn ask(
+    node: &Node,
+    connection: &Connection,
+    op: ControlOp,
+    local_key: &str,
+    remote_key: Option<&str>,
+    match_on: Option<MatchOn>,
+) -> NodeResult<()> {
     let message = ControlMessage {
         connection_id: connection.id.clone(),
         from_node: node.id.clone(),
@@ -23,6 +36,7 @@ pub async fn tell(
         op,
         source_key: local_key.to_string(),
         target_key: remote_key.map(str::to_string),
+        match_on,
         answer: None,
         trace_id: new_trace_id(),
     };
@@ -36,7 +50,14 @@ pub async fn handle(node: &Node, message: ControlMessage) -> NodeResult<()> {
     };
     match message.answer.clone() {
         None => {
-            let answer = follow(node, &connection, &message).await?;
+            // A relink by field names its item here by value: found, it is the target.
+            let (message, answer) = match find_match(node, &connection, message).await? {
+                Ok(message) => {
+                    let answer = follow(node, &connection, &message).await?;
+                    (message, answer)
+                }
+                Err((message, refusal)) => (message, refusal),
+            };
             let (verb, detail) = match &answer {
                 ControlAnswer::Done(d) => ("done", d),
                 ControlAnswer::Refused(why) => ("refused", why),
@@ -93,6 +114,62 @@ async fn follow(
     Ok(ControlAnswer::Done(format!(
         "{key} no longer under sync; {dropped} pending messages dropped"
     )))
+}
+
+/// A relink by field without a key: this side's one item in the connection's project that
+/// carries the value, not linked to anything, becomes the message's target.
+async fn find_match(
+    node: &Node,
+    connection: &Connection,
+    mut message: ControlMessage,
+) -> NodeResult<Result<ControlMessage, (ControlMessage, ControlAnswer)>> {
+    let Some(on) = message
+        .match_on
+        .clone()
+        .filter(|_| message.target_key.is_none())
+    else {
+        return Ok(Ok(message));
+    };
+    let tracker = node.tracker(&connection.local_instance)?;
+    let query = matching::query(&connection.target_project, &on);
+    let mut page = None;
+    let mut free = Vec::new();
+    loop {
+        let found = tracker.search_updated(&query, 0, page).await?;
+        for item in found.items.iter().filter(|i| matching::is_match(i, &on)) {
+            if node
+                .twins
+                .find_by_local(&connection.id, &item.key)
+                .await?
+                .is_none()
+            {
+                free.push(item.key.clone());
+            }
+        }
+        match found.next {
+            Some(next) => page = Some(next),
+            None => break,
+        }
+    }
+    let wanted = format!("{} {:?}", on.field, on.value);
+    match free.as_slice() {
+        [one] => {
+            message.target_key = Some(one.clone());
+            Ok(Ok(message))
+        }
+        [] => Ok(Err((
+            message,
+            ControlAnswer::Refused(format!("no item free to link has {wanted}")),
+        ))),
+        many => Ok(Err((
+            message,
+            ControlAnswer::Refused(format!(
+                "{} items have {wanted} ({}): connect them by pairs",
+                many.len(),
+                many.join(", ")
+            )),
+        ))),
+    }
 }
 
 /// Relink on this side: the named item must exist here and be free to link.

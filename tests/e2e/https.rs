@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde_json::json;
+use serde_json::{Value, json};
 use std::path::Path;
 use twinsync_cli::demo;
 use twinsync_core::{ConnectorKind, Item};
@@ -229,6 +229,38 @@ async fn nodes_invite_accept_and_sync_over_https() {
     let b = pb.nodes[0].tracker("sandbox-b").unwrap();
     let on_b = b.search_updated("", 0, None).await.unwrap().items;
     assert_eq!(on_b.len(), 3, "the replicas crossed to B over HTTPS");
+
+    // Test Run asks B's incoming rules through the signed dry run, over HTTPS too, and
+    // writes nothing there.
+    let a_key = node_a
+        .twins
+        .list(&twinsync_ports::TwinQuery {
+            connection_id: Some(conn.clone()),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap()[0]
+        .local_key
+        .clone()
+        .unwrap();
+    let (status, run) = admin_a
+        .post(
+            &format!("/api/connections/{conn}/versions/1/test-run"),
+            json!({"items": [a_key]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["other_side_error"], Value::Null, "{run}");
+    assert_eq!(
+        run["items"][0]["other_side"]["would_create"], false,
+        "{run}"
+    );
+    assert_eq!(
+        b.search_updated("", 0, None).await.unwrap().items.len(),
+        3,
+        "the dry run wrote nothing"
+    );
     pa.stop().await;
     pb.stop().await;
 }

@@ -269,5 +269,12 @@ async fn bulk_connect_by_field_links_items_with_the_same_value() {
         refused("no item free to link has summary \"Only here\""),
         "{said:?}"
     );
+    // The monitor shows the job's progress.
+    let (status, monitor) = admin.text("/api/monitor").await;
+    assert_eq!(status, 200);
+    assert!(
+        monitor.contains("bulk connect by field") && monitor.contains("4 / 4"),
+        "{monitor}"
+    );
     p.stop().await;
 }

@@ -114,7 +114,37 @@ async fn search_view(node: &Node, view: &View, html: &mut String) -> NodeResult<
     html.push_str("</table>");
     let events = node.twins.events(connection.as_deref(), None, 50).await?;
     events_table("Recent sync events", &events, html);
+    jobs_table(node, connection.as_deref(), html).await?;
     queues_table(node, html).await
+}
+
+/// Bulk jobs with their progress: done of total, failures, rate and the newest error.
+async fn jobs_table(node: &Node, connection: Option<&str>, html: &mut String) -> NodeResult<()> {
+    let jobs = crate::jobs::list(node, connection).await?;
+    html.push_str("<h2>Bulk jobs</h2><table><tr><th>job</th><th>connection</th><th>kind</th><th>status</th><th>done / total</th><th>failed</th><th>items/s</th><th>last error</th></tr>");
+    for job in jobs.iter().take(20) {
+        let total = job
+            .total
+            .map(|t| t.to_string())
+            .unwrap_or_else(|| "?".into());
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{:?}</td><td><progress max=\"{}\" value=\"{}\"></progress> {} / {}</td><td>{}</td><td>{:.1}</td><td>{}</td></tr>",
+            esc(&job.id),
+            esc(&job.connection_id),
+            job.kind.as_str(),
+            job.status,
+            job.total.unwrap_or(job.done).max(1),
+            job.done,
+            job.done,
+            total,
+            job.failed,
+            job.rate_per_s(node.now_ms()),
+            esc(job.errors.last().map(String::as_str).unwrap_or(""))
+        );
+    }
+    html.push_str("</table>");
+    Ok(())
 }
 
 fn twin_row(t: &Twin, html: &mut String) {

@@ -1091,3 +1091,155 @@ async fn the_sync_state_shows_as_a_tag_and_in_the_sync_field() {
     let err = zd.show_sync(&key, &synced_again).await.unwrap_err();
     assert!(err.to_string().contains("is closed"), "{err}");
 }
+
+/// Zendesk redacts instead of deleting: a public reply an agent redacts whole is deleted
+/// on the sandbox (its node's policy is `delete`), and a sandbox comment deleted is
+/// redacted whole in Zendesk; neither comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_redacted_comment_is_removed_and_a_removal_redacts() {
+    use twinsync_cli::demo::zendesk::setup::{GROUP, sandbox_config, start_zendesk};
+    use twinsync_local::process::{Process, ProcessOptions};
+    let zd = start_zendesk(twinsync_tls::Transport::Plain, 0)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(
+        &sandbox_config(&zd.url),
+        dir.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    for node in ["node-z", "node-s"] {
+        let node = p.node(node).unwrap();
+        let mut version = node
+            .connection("demo")
+            .await
+            .unwrap()
+            .active_version()
+            .unwrap()
+            .clone();
+        version.removals.policy = twinsync_core::RemovalPolicy::Delete;
+        let n = twinsync_node::versions::save_draft(node, "demo", version)
+            .await
+            .unwrap();
+        twinsync_node::versions::activate_version(node, "demo", n)
+            .await
+            .unwrap();
+    }
+    let group = zd.group_id(GROUP).unwrap();
+    let t = agent(
+        &zd,
+        reqwest::Method::POST,
+        "/tickets.json",
+        json!({"ticket": {"subject": "Card declined", "tags": ["sync"], "group_id": group,
+            "comment": {"body": "The customer cannot pay"}}}),
+    )
+    .await;
+    let id = t["ticket"]["id"].as_u64().unwrap().to_string();
+    agent(
+        &zd,
+        reqwest::Method::PUT,
+        &format!("/tickets/{id}.json"),
+        json!({"ticket": {"comment": {"body": "Card 4111 1111 1111 1111", "public": true}}}),
+    )
+    .await;
+    settle(&p, &zd).await;
+    let node_z = p.node("node-z").unwrap().clone();
+    let sandbox = p.node("node-s").unwrap().tracker("sandbox").unwrap();
+    let twin = node_z
+        .twins
+        .find_by_local("demo", &id)
+        .await
+        .unwrap()
+        .unwrap();
+    let key = twin.remote_key.unwrap();
+    let bodies = async |key: &str| -> Vec<String> {
+        read(sandbox.as_ref(), key)
+            .await
+            .comments
+            .into_iter()
+            .map(|c| c.body)
+            .collect()
+    };
+    assert!(
+        bodies(&key).await.iter().any(|b| b.contains("4111")),
+        "{:?}",
+        bodies(&key).await
+    );
+
+    // The agent redacts the card number, the whole reply: gone on the sandbox too.
+    let comments = agent(
+        &zd,
+        reqwest::Method::GET,
+        &format!("/tickets/{id}/comments.json"),
+        Value::Null,
+    )
+    .await;
+    let reply = comments["comments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["body"] == "Card 4111 1111 1111 1111")
+        .unwrap()["id"]
+        .as_u64()
+        .unwrap();
+    agent(
+        &zd,
+        reqwest::Method::PUT,
+        &format!("/tickets/{id}/comments/{reply}/redact.json"),
+        json!({"text": "Card 4111 1111 1111 1111"}),
+    )
+    .await;
+    crate::support::until(
+        "the redacted reply deleted on the sandbox",
+        60,
+        async || !bodies(&key).await.iter().any(|b| b.contains("4111")),
+    )
+    .await;
+
+    // A sandbox comment deleted is redacted whole in Zendesk.
+    let added = sandbox
+        .add_comment(&key, "Call them back at 555-0100", None, None)
+        .await
+        .unwrap();
+    let in_zendesk = async || -> Vec<String> {
+        let c = agent(
+            &zd,
+            reqwest::Method::GET,
+            &format!("/tickets/{id}/comments.json"),
+            Value::Null,
+        )
+        .await;
+        c["comments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["body"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    crate::support::until("the sandbox comment in Zendesk", 60, async || {
+        in_zendesk().await.iter().any(|b| b.contains("555-0100"))
+    })
+    .await;
+    settle(&p, &zd).await;
+    sandbox.delete_comment(&key, &added.id).await.unwrap();
+    crate::support::until("the comment redacted in Zendesk", 60, async || {
+        !in_zendesk().await.iter().any(|b| b.contains("555-0100"))
+    })
+    .await;
+    settle(&p, &zd).await;
+    assert!(
+        !bodies(&key)
+            .await
+            .iter()
+            .any(|b| b.contains("555-0100") || b.contains("4111"))
+    );
+    assert!(
+        in_zendesk()
+            .await
+            .iter()
+            .any(|b| twinsync_zendesk::mapping::is_redacted(b))
+    );
+    p.stop().await;
+}

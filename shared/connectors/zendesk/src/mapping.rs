@@ -98,6 +98,11 @@ pub fn labels(tags: &Value) -> Vec<String> {
 /// description, a quoted edit), which are for people on Zendesk only.
 pub fn comment(c: &Value, dir: &Directory) -> Option<Comment> {
     let (body, marker) = text_of(c);
+    // Redacted whole, a comment is removed as far as sync goes: its twin follows the
+    // removal policy, as for a deletion elsewhere.
+    if is_redacted(c["body"].as_str().unwrap_or("")) {
+        return None;
+    }
     let origin = match marker {
         Some(Marker::Origin(o)) => Some(o),
         Some(_) => return None,
@@ -115,6 +120,12 @@ pub fn comment(c: &Value, dir: &Directory) -> Option<Comment> {
         remote_id: None,
         internal,
     })
+}
+
+/// Whether a comment's text is all redaction blocks (`▇`), nothing else but spaces.
+pub fn is_redacted(text: &str) -> bool {
+    let mut visible = text.chars().filter(|c| !c.is_whitespace()).peekable();
+    visible.peek().is_some() && visible.all(|c| c == '▇')
 }
 
 /// A comment's Markdown and marker: from `html_body`, the marker checked in the plain
@@ -231,6 +242,14 @@ mod tests {
     #[test]
     fn own_notes_are_hidden_and_visibility_travels() {
         let dir = Directory::default();
+        let gone = json!({"id": 4, "public": true, "html_body": "<p>▇▇▇ ▇▇</p>", "body": "▇▇▇ ▇▇"});
+        assert!(
+            comment(&gone, &dir).is_none(),
+            "a comment redacted whole is removed"
+        );
+        let partly =
+            json!({"id": 5, "public": true, "html_body": "<p>card ▇▇▇▇</p>", "body": "card ▇▇▇▇"});
+        assert!(comment(&partly, &dir).is_some());
         let note = json!({"id": 1, "public": false, "html_body": "<p>Check logs</p>", "body": "Check logs"});
         let c = comment(&note, &dir).map(|c| (c.body, c.internal));
         assert_eq!(c, Some(("Check logs".to_string(), true)));

@@ -23,7 +23,7 @@ mod tickets;
 use crate::server::Running;
 use axum::Router;
 use axum::middleware;
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use std::sync::Arc;
 use twinsync_tls::Transport;
 use twinsync_zendesk::ZendeskError;
@@ -126,6 +126,11 @@ fn router(fake: Arc<state::Fake>) -> Router {
         get(tickets::show).put(tickets::update),
     );
     r = both(r, "/api/v2/tickets/{id}/comments", get(tickets::comments));
+    r = both(
+        r,
+        "/api/v2/tickets/{id}/comments/{comment}/redact",
+        put(tickets::redact),
+    );
     r = both(r, "/api/v2/incremental/tickets/cursor", get(export::cursor));
     r = both(r, "/api/v2/users/search", get(meta::user_search));
     r = both(r, "/api/v2/groups", get(meta::groups));

@@ -357,3 +357,43 @@ pub(super) async fn comments(
     );
     axum::Json(out).into_response()
 }
+
+/// `PUT /api/v2/tickets/{ticket_id}/comments/{comment_id}/redact`: every occurrence of
+/// `text` in the comment becomes `▇` characters, one per character (Zendesk's
+/// "Redact string in comment"). Text the comment does not contain is refused.
+pub(super) async fn redact(
+    State(fake): State<Arc<Fake>>,
+    Path((raw, comment)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let text = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|v| v["text"].as_str().map(str::to_string))
+        .filter(|t| !t.is_empty());
+    let Some(text) = text else {
+        return invalid("text", "Text can't be blank");
+    };
+    let comment_id = comment.trim_end_matches(".json").parse::<u64>().ok();
+    let mut data = fake.lock();
+    let Some(id) = ticket_id(&raw).filter(|id| data.tickets.contains_key(id)) else {
+        return not_found("RecordNotFound");
+    };
+    let Some(c) = data
+        .tickets
+        .get_mut(&id)
+        .and_then(|t| t.comments.iter_mut().find(|c| Some(c.id) == comment_id))
+    else {
+        return not_found("RecordNotFound");
+    };
+    if !c.body.contains(&text) {
+        return invalid("text", "Text was not found in the comment");
+    }
+    let blocks: String = text.chars().map(|_| '▇').collect();
+    c.body = c.body.replace(&text, &blocks);
+    c.html_body = c.html_body.replace(&text, &blocks);
+    let redacted = c.clone();
+    let answer = json!({"comment": fake.comment_json(&data, &redacted)});
+    data.touch(id);
+    fake.notify(&data, id);
+    axum::Json(answer).into_response()
+}

@@ -262,6 +262,10 @@ impl Tracker for ZendeskTracker {
         self.upload(key, attachment).await
     }
 
+    async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        self.redact_comment(key, comment_id).await
+    }
+
     /// Tickets by `external_id` (`GET /api/v2/tickets.json?external_id=`, see
     /// <https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#list-tickets>),
     /// kept only with the connector's tag: another integration may use the id too.

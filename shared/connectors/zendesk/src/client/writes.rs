@@ -307,3 +307,32 @@ pub fn mark_text(mark: &SyncMark) -> String {
         SyncState::Unlinked => "unlinked".to_string(),
     }
 }
+
+impl ZendeskTracker {
+    /// Zendesk cannot delete a comment; it can redact it. The whole plain text is redacted
+    /// (`PUT /tickets/{id}/comments/{id}/redact`, see
+    /// <https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#redact-string-in-comment>),
+    /// which the connector then reads as a removed comment.
+    pub(super) async fn redact_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        let comments = self
+            .list_all(&format!("/tickets/{key}/comments.json"), &[], "comments")
+            .await?;
+        let Some(text) = comments
+            .iter()
+            .find(|c| c["id"].as_u64().map(|i| i.to_string()).as_deref() == Some(comment_id))
+            .and_then(|c| c["body"].as_str())
+            .map(str::trim)
+            .filter(|t| !mapping::is_redacted(t))
+        else {
+            // Gone or redacted already: what was asked has happened.
+            return Ok(());
+        };
+        self.send(
+            self.http
+                .put(self.api(&format!("/tickets/{key}/comments/{comment_id}/redact.json")))
+                .json(&json!({ "text": text })),
+        )
+        .await?;
+        Ok(())
+    }
+}

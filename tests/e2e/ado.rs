@@ -392,3 +392,109 @@ async fn the_vendors_client_library_talks_to_the_fake() {
             .any(|e| e.template == "/{org}/{project}/_apis/wit/workitemsbatch" && e.status == 200)
     );
 }
+
+/// Deletions with `delete` as both nodes' policy: a comment Ana deletes in Azure DevOps
+/// is deleted on the sandbox; a sandbox item deleted goes to the Azure DevOps recycle
+/// bin; a work item Ana deletes (the `workitem.deleted` hook) deletes its sandbox twin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deletions_follow_the_delete_policy_both_ways() {
+    let fake = FakeAdo::start("127.0.0.1:0", options()).await.unwrap();
+    let cfg = config(setup::instance("ado", &fake, None));
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(&cfg, dir.path(), process_options())
+        .await
+        .unwrap();
+    for node in &p.nodes {
+        let mut version = node
+            .connection(CONNECTION)
+            .await
+            .unwrap()
+            .active_version()
+            .unwrap()
+            .clone();
+        version.removals.policy = twinsync_core::RemovalPolicy::Delete;
+        let n = twinsync_node::versions::save_draft(node, CONNECTION, version)
+            .await
+            .unwrap();
+        twinsync_node::versions::activate_version(node, CONNECTION, n)
+            .await
+            .unwrap();
+    }
+    let sandbox = p.node("node-a").unwrap().tracker("sandbox-a").unwrap();
+    let ado = p.node("node-d").unwrap().tracker("ado").unwrap();
+    let delete = async |path: String| {
+        let r = reqwest::Client::new()
+            .delete(format!("{}{path}", fake.org_url()))
+            .basic_auth("", Some(setup::pat(PEOPLE[0].0)))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "DELETE {path}: {}", r.status());
+    };
+
+    let first = create(&fake, "Refund stuck").await;
+    let second = create(&fake, "Receipt missing").await;
+    let comment = ana(
+        &fake,
+        reqwest::Method::POST,
+        &format!("/{PROJECT_PATH}/_apis/wit/workItems/{first}/comments?api-version=7.1-preview.4"),
+        json!({"text": "<p>Card ending 4242.</p>"}),
+    )
+    .await["id"]
+        .as_i64()
+        .unwrap();
+    settle(&p, &fake).await;
+    let (key1, key2) = (twin(&p, first).await, twin(&p, second).await);
+    assert_eq!(
+        sandbox
+            .get_item(&key1)
+            .await
+            .unwrap()
+            .unwrap()
+            .comments
+            .len(),
+        1
+    );
+
+    delete(format!(
+        "/{PROJECT_PATH}/_apis/wit/workItems/{first}/comments/{comment}?api-version=7.1-preview.4"
+    ))
+    .await;
+    until("the comment deleted on the sandbox", 60, async || {
+        sandbox
+            .get_item(&key1)
+            .await
+            .unwrap()
+            .unwrap()
+            .comments
+            .is_empty()
+    })
+    .await;
+    settle(&p, &fake).await;
+
+    sandbox.delete_item(&key1).await.unwrap();
+    until("the work item in the recycle bin", 60, async || {
+        ado.get_item(&first.to_string()).await.unwrap().is_none()
+    })
+    .await;
+
+    delete(format!("/_apis/wit/workitems/{second}?api-version=7.1")).await;
+    until("the sandbox twin deleted", 60, async || {
+        sandbox.get_item(&key2).await.unwrap().is_none()
+    })
+    .await;
+    settle(&p, &fake).await;
+    for node in &p.nodes {
+        let left = node
+            .twins
+            .list(&twinsync_ports::TwinQuery {
+                connection_id: Some(CONNECTION.into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{}: {left:?}", node.id);
+    }
+    p.stop().await;
+}

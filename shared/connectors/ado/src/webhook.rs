@@ -1,5 +1,5 @@
 //! Service hook deliveries (`workitem.created`, `workitem.updated`,
-//! `workitem.commented`). Azure DevOps signs nothing: the subscription sends the Basic
+//! `workitem.commented`, `workitem.deleted`). Azure DevOps signs nothing: the subscription sends the Basic
 //! credentials and the `X-Twinsync-Secret` header it was registered with, and a delivery
 //! is taken when either matches, compared in constant time. A delivery is a signal only:
 //! the item is read fresh in the next step.
@@ -16,7 +16,12 @@ use twinsync_ports::{ChangeSignal, WebhookError};
 pub const SECRET_HEADER: &str = "x-twinsync-secret";
 
 /// The events a subscription is made for.
-pub const EVENTS: [&str; 3] = ["workitem.created", "workitem.updated", "workitem.commented"];
+pub const EVENTS: [&str; 4] = [
+    "workitem.created",
+    "workitem.updated",
+    "workitem.commented",
+    "workitem.deleted",
+];
 
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.ct_eq(b).into()
@@ -99,7 +104,12 @@ pub fn verify(
             .as_str()
             .unwrap_or("")
             .to_string(),
-        version: rev.unwrap_or(0),
+        // A deletion names the item's last revision, maybe our own write's: always read.
+        version: if event == "workitem.deleted" {
+            0
+        } else {
+            rev.unwrap_or(0)
+        },
         delivery_id: delivery,
     }])
 }

@@ -210,3 +210,26 @@ pub(super) async fn edit(
     events::emit(&fake, &data, "workitem.commented", &wi, None);
     axum::Json(render(&fake, &data, &wi, &edited)).into_response()
 }
+
+/// `DELETE .../workItems/{id}/comments/{comment}`: 200 with no body, a new revision of
+/// the work item and a `workitem.commented` delivery; the list no longer shows it.
+pub(super) async fn delete(
+    State(fake): State<Arc<Fake>>,
+    Path((_, _, id, comment_id)): Path<(String, String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let who = caller_email(&headers);
+    let mut data = fake.lock();
+    let Some(mut wi) = item_id(&id).and_then(|n| data.items.get(&n)).cloned() else {
+        return item_not_found(&id);
+    };
+    let before = wi.comments.len();
+    wi.comments.retain(|c| c.id.to_string() != comment_id);
+    if wi.comments.len() == before {
+        return comment_not_found(&comment_id);
+    }
+    wi.revise(&who, now_ms());
+    data.items.insert(wi.id, wi.clone());
+    events::emit(&fake, &data, "workitem.commented", &wi, None);
+    StatusCode::OK.into_response()
+}

@@ -307,3 +307,37 @@ pub(super) fn stored_attachment<'a>(fake: &Fake, data: &'a Data, url: &str) -> O
     let id = url.strip_prefix(&format!("{}/{ORG}/_apis/wit/attachments/", fake.base))?;
     data.attachments.get(id.split('?').next().unwrap_or(id))
 }
+
+/// `DELETE /wit/workitems/{id}`: to the recycle bin (the fake forgets it), answered with
+/// Azure DevOps' WorkItemDelete, and a `workitem.deleted` delivery.
+pub(super) async fn delete_item(
+    State(fake): State<Arc<Fake>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(r) = wrong_org(&org) {
+        return r;
+    }
+    let who = caller_email(&headers);
+    let mut data = fake.lock();
+    let Some(wi) = id.parse::<i64>().ok().and_then(|n| data.items.remove(&n)) else {
+        return item_not_found(&id);
+    };
+    events::emit(&fake, &data, "workitem.deleted", &wi, None);
+    let project = wi
+        .fields
+        .get("System.TeamProject")
+        .cloned()
+        .unwrap_or(Value::Null);
+    axum::Json(json!({
+        "id": wi.id,
+        "code": 200,
+        "type": wi.fields.get("System.WorkItemType"),
+        "name": wi.fields.get("System.Title"),
+        "project": project,
+        "deletedDate": twinsync_ado::mapping::timestamp(now_ms()),
+        "deletedBy": who,
+        "url": format!("{}/{ORG}/_apis/wit/recyclebin/{}", fake.base, wi.id),
+    }))
+    .into_response()
+}

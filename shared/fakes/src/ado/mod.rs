@@ -106,7 +106,9 @@ fn router(fake: Arc<state::Fake>) -> Router {
         .route("/{org}/_apis/projects/{project}", get(meta::project))
         .route(
             "/{org}/_apis/wit/workitems/{id}",
-            get(items::get_item).patch(items::update_item),
+            get(items::get_item)
+                .patch(items::update_item)
+                .delete(items::delete_item),
         )
         .route("/{org}/_apis/wit/attachments/{id}", get(items::download))
         .route(
@@ -140,7 +142,9 @@ fn router(fake: Arc<state::Fake>) -> Router {
         )
         .route(
             "/{org}/{project}/_apis/wit/workItems/{id}/comments/{comment}",
-            get(comments::get_one).patch(comments::edit),
+            get(comments::get_one)
+                .patch(comments::edit)
+                .delete(comments::delete),
         )
         .route_layer(middleware::from_fn_with_state(fake.clone(), guard::guard))
         .fallback(|| async {

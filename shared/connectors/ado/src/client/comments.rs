@@ -117,4 +117,21 @@ impl AdoTracker {
         .await?;
         Ok(())
     }
+
+    /// Deletes a comment (`DELETE .../comments/{id}`); one already gone is no error.
+    pub(super) async fn delete_comment_of(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        let project = self.project_of(key);
+        let url = self.comments_url(&project, key, &format!("/{}", segment(comment_id)));
+        let answer = self
+            .send(
+                self.http
+                    .delete(&url)
+                    .query(&[("api-version", COMMENTS_API_VERSION)]),
+            )
+            .await;
+        match answer {
+            Ok(_) | Err(twinsync_ports::PortError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }

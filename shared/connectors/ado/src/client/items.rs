@@ -229,4 +229,20 @@ impl AdoTracker {
         self.remember(&wi);
         Ok(wi)
     }
+
+    /// Deletes a work item to the project's recycle bin (`DELETE /wit/workitems/{id}`,
+    /// not `destroy`: a person can restore it); one already gone is no error.
+    pub(super) async fn delete_work_item(&self, key: &str) -> PortResult<()> {
+        let answer = self
+            .send(
+                self.http
+                    .delete(self.org_api(&format!("/wit/workitems/{}", segment(key))))
+                    .query(&[("api-version", API_VERSION)]),
+            )
+            .await;
+        match answer {
+            Ok(_) | Err(twinsync_ports::PortError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }

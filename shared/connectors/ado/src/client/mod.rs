@@ -259,6 +259,14 @@ impl Tracker for AdoTracker {
         self.edit_comment(key, comment_id, body).await
     }
 
+    async fn delete_item(&self, key: &str) -> PortResult<()> {
+        self.delete_work_item(key).await
+    }
+
+    async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        self.delete_comment_of(key, comment_id).await
+    }
+
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
         self.upload(key, attachment).await
     }

@@ -362,6 +362,18 @@ async fn cases_comments_files_and_concurrent_edits_round_trip() {
     );
     assert!(sf.get_item("500FK9999999999AAA").await.unwrap().is_none());
     assert!(sf.get_item("not-an-id").await.unwrap().is_none());
+
+    // The delete removal policy: a CaseComment, then the Case; twice is fine.
+    let note = sf
+        .add_comment(&key, "Card ending 4242", None, None)
+        .await
+        .unwrap();
+    sf.delete_comment(&key, &note.id).await.unwrap();
+    let read = sf.get_item(&key).await.unwrap().unwrap();
+    assert!(read.comments.iter().all(|c| c.id != note.id));
+    sf.delete_item(&key).await.unwrap();
+    assert!(sf.get_item(&key).await.unwrap().is_none());
+    sf.delete_item(&key).await.unwrap();
 }
 
 #[tokio::test]

@@ -357,6 +357,22 @@ async fn incidents_journals_resolves_and_attachments_round_trip() {
     let capped = ServiceNowTracker::new("snow", small).unwrap();
     let err = capped.download(&read.attachments[0]).await.unwrap_err();
     assert!(err.to_string().contains("over the limit"), "{err}");
+
+    // The delete removal policy: a journal entry and a record deleted, twice is fine.
+    let note = t
+        .add_comment(&second.key, "Card ending 4242", None, None)
+        .await
+        .unwrap();
+    t.delete_comment(&second.key, &note.id).await.unwrap();
+    let read = t.get_item(&second.key).await.unwrap().unwrap();
+    assert!(
+        read.comments.iter().all(|c| c.id != note.id),
+        "{:?}",
+        read.comments
+    );
+    t.delete_item(&second.key).await.unwrap();
+    assert!(t.get_item(&second.key).await.unwrap().is_none());
+    t.delete_item(&second.key).await.unwrap();
 }
 
 #[tokio::test]

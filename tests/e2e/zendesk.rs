@@ -1241,5 +1241,12 @@ async fn a_redacted_comment_is_removed_and_a_removal_redacts() {
             .iter()
             .any(|b| twinsync_zendesk::mapping::is_redacted(b))
     );
+    // The sandbox item deleted: the ticket is deleted in Zendesk.
+    sandbox.delete_item(&key).await.unwrap();
+    let zendesk = p.node("node-z").unwrap().tracker("zendesk").unwrap();
+    crate::support::until("the ticket deleted in Zendesk", 60, async || {
+        zendesk.get_item(&id).await.unwrap().is_none()
+    })
+    .await;
     p.stop().await;
 }

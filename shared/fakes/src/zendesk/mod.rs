@@ -123,7 +123,9 @@ fn router(fake: Arc<state::Fake>) -> Router {
     // A ticket id may carry `.json`; the handlers take it off.
     r = r.route(
         "/api/v2/tickets/{id}",
-        get(tickets::show).put(tickets::update),
+        get(tickets::show)
+            .put(tickets::update)
+            .delete(tickets::delete),
     );
     r = both(r, "/api/v2/tickets/{id}/comments", get(tickets::comments));
     r = both(

@@ -397,3 +397,13 @@ pub(super) async fn redact(
     fake.notify(&data, id);
     axum::Json(answer).into_response()
 }
+
+/// `DELETE /api/v2/tickets/{id}`: 204; the ticket goes to the deleted tickets view, where
+/// the API no longer shows it (the fake forgets it). A ticket already deleted is a 404.
+pub(super) async fn delete(State(fake): State<Arc<Fake>>, Path(raw): Path<String>) -> Response {
+    let mut data = fake.lock();
+    match ticket_id(&raw).and_then(|id| data.tickets.remove(&id)) {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => not_found("RecordNotFound"),
+    }
+}

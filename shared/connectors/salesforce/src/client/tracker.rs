@@ -96,6 +96,14 @@ impl Tracker for SalesforceTracker {
         self.upload(key, attachment).await
     }
 
+    async fn delete_item(&self, key: &str) -> PortResult<()> {
+        self.delete_record("Case", key).await
+    }
+
+    async fn delete_comment(&self, _key: &str, comment_id: &str) -> PortResult<()> {
+        self.delete_record("CaseComment", comment_id).await
+    }
+
     /// `SELECT Id FROM Case WHERE <origin_field> = '<marker>'`: an External ID field is
     /// indexed, so the query stays selective however many Cases there are.
     async fn find_by_origin(&self, _project: &str, origin: &str) -> PortResult<Option<Item>> {

@@ -189,4 +189,14 @@ impl SalesforceTracker {
             .await?;
         Ok(())
     }
+
+    /// Deletes a Case or a CaseComment (`DELETE /sobjects/{object}/{id}`; a Case goes to
+    /// the Recycle Bin); one already gone is no error.
+    pub(super) async fn delete_record(&self, object: &str, id: &str) -> PortResult<()> {
+        let path = self.sobject_path(object, Some(check_id(id)?));
+        match self.send(&path, |url| self.http.delete(url)).await {
+            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }

@@ -349,6 +349,14 @@ impl Tracker for ServiceNowTracker {
         self.edit_journal(key, comment_id, body).await
     }
 
+    async fn delete_item(&self, key: &str) -> PortResult<()> {
+        self.delete_record(key).await
+    }
+
+    async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        self.delete_journal(key, comment_id).await
+    }
+
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
         self.upload(key, attachment).await
     }

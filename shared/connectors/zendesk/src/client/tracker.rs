@@ -266,6 +266,20 @@ impl Tracker for ZendeskTracker {
         self.redact_comment(key, comment_id).await
     }
 
+    /// `DELETE /tickets/{id}`: a soft delete, which an agent can undo for 30 days.
+    async fn delete_item(&self, key: &str) -> PortResult<()> {
+        if self.ticket(key).await?.is_none() {
+            return Ok(());
+        }
+        match self
+            .send(self.http.delete(self.api(&format!("/tickets/{key}.json"))))
+            .await
+        {
+            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Tickets by `external_id` (`GET /api/v2/tickets.json?external_id=`, see
     /// <https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/#list-tickets>),
     /// kept only with the connector's tag: another integration may use the id too.

@@ -643,7 +643,12 @@ async fn service_hooks_are_registered_refreshed_and_verified() {
     events.sort();
     assert_eq!(
         events,
-        ["workitem.commented", "workitem.created", "workitem.updated"]
+        [
+            "workitem.commented",
+            "workitem.created",
+            "workitem.deleted",
+            "workitem.updated"
+        ]
     );
     fake.disable_subscriptions();
     assert!(fake.subscribed_events().is_empty());

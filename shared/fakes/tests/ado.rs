@@ -655,7 +655,7 @@ async fn service_hooks_are_registered_refreshed_and_verified() {
     assert!(ado.refresh_webhook(&url, 0).await.unwrap().is_some());
     assert_eq!(
         fake.subscribed_events().len(),
-        3,
+        twinsync_ado::webhook::EVENTS.len(),
         "re-enabled by the refresh"
     );
 

@@ -27,6 +27,7 @@ mod salesforce;
 mod scheduler;
 mod servicenow;
 mod support;
+mod sync_status;
 mod versions;
 mod webhooks;
 mod zendesk;

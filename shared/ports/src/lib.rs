@@ -359,6 +359,8 @@ pub struct SyncMark {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncState {
+    /// Sent to the other side; its twin is not made yet.
+    Syncing,
     Synced,
     /// The last change was refused, and why.
     Error(String),
@@ -369,12 +371,23 @@ impl SyncMark {
     /// The status in words, as a tracker shows it: `synced`, `error: why`, `unlinked`.
     pub fn describe(&self) -> String {
         match &self.state {
+            SyncState::Syncing => "syncing".into(),
             SyncState::Synced => "synced".into(),
             SyncState::Error(why) => {
                 format!("error: {}", why.chars().take(200).collect::<String>())
             }
             SyncState::Unlinked => "unlinked".into(),
         }
+    }
+
+    /// The status as one line of at most `max` characters, for a tracker's text field:
+    /// `twinsync: synced with DEMO-4`, `twinsync: error: why`.
+    pub fn line(&self, max: usize) -> String {
+        let text = match (&self.state, &self.twin_key) {
+            (SyncState::Synced, Some(twin)) => format!("twinsync: synced with {twin}"),
+            _ => format!("twinsync: {}", self.describe()),
+        };
+        text.replace(['\n', '\r'], " ").chars().take(max).collect()
     }
 }
 

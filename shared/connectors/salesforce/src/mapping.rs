@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, Named, User};
 use twinsync_ports::PortError;
-use twinsync_ports::{SyncMark, SyncState};
+use twinsync_ports::SyncMark;
 
 /// Standard Case fields every read asks for.
 pub const FIELDS: [&str; 16] = [
@@ -279,13 +279,7 @@ impl Describe {
 
 /// What the status field says (a Text(255) field, one line).
 pub fn status_text(mark: &SyncMark) -> String {
-    let text = match (&mark.state, &mark.twin_key) {
-        (SyncState::Synced, Some(twin)) => format!("twinsync: synced with {twin}"),
-        (SyncState::Synced, None) => "twinsync: synced".into(),
-        (SyncState::Error(reason), _) => format!("twinsync: error: {reason}"),
-        (SyncState::Unlinked, _) => "twinsync: unlinked".into(),
-    };
-    text.replace(['\n', '\r'], " ").chars().take(255).collect()
+    mark.line(255)
 }
 
 /// What a write needs besides the update: the picklists and the configured fields.

@@ -1,6 +1,8 @@
 //! The sandbox REST client and its `Tracker` implementation.
 
-use crate::mapping::{WireAttachment, WireComment, WireItem, WirePage, WireUser, create_body};
+use crate::mapping::{
+    WireAttachment, WireComment, WireItem, WirePage, WireSync, WireUser, create_body,
+};
 use crate::{SandboxConfig, SandboxError, webhook};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -9,13 +11,17 @@ use std::time::Duration;
 use twinsync_connector_kit::outbound::{self};
 use twinsync_connector_kit::{http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
-use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
+use twinsync_ports::{
+    ChangeSignal, ItemPage, PortError, PortResult, SyncMark, SyncState, Tracker, WebhookError,
+};
 
 /// One sandbox tracker instance as a node sees it.
 pub struct SandboxTracker {
     instance: String,
     config: SandboxConfig,
     http: reqwest::Client,
+    /// The sync field as last shown per item: a state shown already is not written again.
+    shown: std::sync::Mutex<std::collections::HashMap<String, WireSync>>,
 }
 
 impl std::fmt::Debug for SandboxTracker {
@@ -79,6 +85,7 @@ impl SandboxTracker {
                 ..config
             },
             http,
+            shown: std::sync::Mutex::default(),
         })
     }
 
@@ -236,6 +243,46 @@ impl Tracker for SandboxTracker {
             )
             .await?;
         Ok(a.into())
+    }
+
+    /// The sandbox's sync field (`PUT /api/items/{key}/sync`): metadata, so no webhook
+    /// follows and nothing can echo.
+    async fn show_sync(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
+        let (status, reason) = match &mark.state {
+            SyncState::Syncing => ("syncing", None),
+            SyncState::Synced => ("synced", None),
+            SyncState::Error(why) => ("error", Some(why.clone())),
+            SyncState::Unlinked => ("unlinked", None),
+        };
+        let field = WireSync {
+            status: status.into(),
+            reason,
+            twin_key: mark.twin_key.clone(),
+            twin_url: mark.twin_url.clone(),
+            updated_ms: 0,
+        };
+        let seen =
+            |shown: &std::collections::HashMap<String, WireSync>| shown.get(key) == Some(&field);
+        if seen(&self.shown.lock().unwrap_or_else(|e| e.into_inner())) {
+            return Ok(());
+        }
+        let _: Value = self
+            .call(
+                self.http
+                    .put(self.url(&format!("/api/items/{key}/sync")))
+                    .json(&json!({
+                        "status": field.status,
+                        "reason": field.reason,
+                        "twinKey": field.twin_key,
+                        "twinUrl": field.twin_url,
+                    })),
+            )
+            .await?;
+        self.shown
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), field);
+        Ok(())
     }
 
     async fn delete_item(&self, key: &str) -> PortResult<()> {

@@ -53,6 +53,22 @@ pub struct WireItem {
     pub updated_ms: i64,
     pub comments: Vec<WireComment>,
     pub attachments: Vec<WireAttachment>,
+    /// The item's sync status as a node last showed it; not a field of the item itself,
+    /// so setting it is no change of the item (no version, no webhook).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sync: Option<WireSync>,
+}
+
+/// The sandbox's sync field: `syncing`, `synced`, `error` (with the reason) or
+/// `unlinked`, and the twin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase", default)]
+pub struct WireSync {
+    pub status: String,
+    pub reason: Option<String>,
+    pub twin_key: Option<String>,
+    pub twin_url: Option<String>,
+    pub updated_ms: i64,
 }
 
 /// A page of a listing.

@@ -1,7 +1,7 @@
 //! The sandbox tracker's SQLite storage.
 
 use rusqlite::{Connection, OptionalExtension, Row, params};
-use twinsync_sandbox::mapping::{WireAttachment, WireComment, WireItem, WireUser};
+use twinsync_sandbox::mapping::{WireAttachment, WireComment, WireItem, WireSync, WireUser};
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS projects (
@@ -47,6 +47,14 @@ CREATE TABLE IF NOT EXISTS attachments (
     url TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS attachments_item ON attachments(item_key, seq);
+CREATE TABLE IF NOT EXISTS item_sync (
+    item_key TEXT PRIMARY KEY REFERENCES items(key),
+    status TEXT NOT NULL,
+    reason TEXT,
+    twin_key TEXT,
+    twin_url TEXT,
+    updated_ms INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS webhooks (
     id TEXT PRIMARY KEY,
     url TEXT NOT NULL,
@@ -96,6 +104,7 @@ pub fn item_from_row(r: &Row<'_>, base_url: &str) -> rusqlite::Result<WireItem> 
         updated_ms: r.get(13)?,
         comments: vec![],
         attachments: vec![],
+        sync: None,
     })
 }
 
@@ -129,6 +138,20 @@ pub fn load_children(conn: &Connection, item: &mut WireItem) -> rusqlite::Result
             })
         })?
         .collect::<Result<_, _>>()?;
+    item.sync = conn
+        .prepare_cached(
+            "SELECT status, reason, twin_key, twin_url, updated_ms FROM item_sync WHERE item_key = ?1",
+        )?
+        .query_row(params![item.key], |r| {
+            Ok(WireSync {
+                status: r.get(0)?,
+                reason: r.get(1)?,
+                twin_key: r.get(2)?,
+                twin_url: r.get(3)?,
+                updated_ms: r.get(4)?,
+            })
+        })
+        .optional()?;
     Ok(())
 }
 

@@ -185,6 +185,7 @@ pub(super) async fn delete_item(
     let mut item = s.read(&conn, &key)?;
     let tx = conn.transaction()?;
     for sql in [
+        "DELETE FROM item_sync WHERE item_key = ?1",
         "DELETE FROM comments WHERE item_key = ?1",
         "DELETE FROM attachments WHERE item_key = ?1",
         "DELETE FROM items WHERE key = ?1",
@@ -197,4 +198,41 @@ pub(super) async fn delete_item(
     item.updated_ms = s.tick(item.updated_ms);
     s.emit("item.deleted", &item);
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The sync field as a node sets it.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(super) struct SyncField {
+    status: String,
+    reason: Option<String>,
+    twin_key: Option<String>,
+    twin_url: Option<String>,
+}
+
+/// `PUT /api/items/{key}/sync`: the item's sync status. Metadata, not a change of the
+/// item: its version, time and webhooks stay as they are.
+pub(super) async fn put_sync(
+    State(s): State<Arc<AppState>>,
+    Path(key): Path<String>,
+    body: Result<Json<SyncField>, JsonRejection>,
+) -> ApiResult<impl IntoResponse> {
+    let Json(f) = body?;
+    if !["syncing", "synced", "error", "unlinked"].contains(&f.status.as_str()) {
+        return Err(bad(format!(
+            "status {:?} is not one of syncing, synced, error, unlinked",
+            f.status
+        )));
+    }
+    if (f.status == "error") != f.reason.is_some() {
+        return Err(bad("reason is given with status error, and only then"));
+    }
+    let conn = s.db();
+    s.read(&conn, &key)?;
+    conn.execute(
+        "INSERT INTO item_sync (item_key, status, reason, twin_key, twin_url, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT(item_key) DO UPDATE SET status = ?2, reason = ?3, twin_key = ?4, twin_url = ?5, updated_ms = ?6",
+        params![key, f.status, f.reason, f.twin_key, f.twin_url, s.clock.now_ms()],
+    )?;
+    Ok(Json(s.read(&conn, &key)?.sync))
 }

@@ -20,7 +20,7 @@ mod webhooks;
 
 use crate::deliveries::Deliveries;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router, middleware};
 use serde_json::json;
 use std::path::PathBuf;
@@ -171,6 +171,7 @@ fn router_and_deliveries(
                 .delete(items::delete_item),
         )
         .route("/api/items/{key}/comments", post(comments::add_comment))
+        .route("/api/items/{key}/sync", put(items::put_sync))
         .route(
             "/api/items/{key}/comments/{id}",
             patch(comments::update_comment).delete(comments::delete_comment),

@@ -123,10 +123,11 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         })
         .await?;
     send_replica(node, &connection, &twin, &item, replica, &event.trace_id).await?;
+    let sends = connection.status.sends() || connection.status == ConnectionStatus::Error;
     node.event(
         &connection.id,
         Some(&twin.id),
-        if connection.status.sends() || connection.status == ConnectionStatus::Error {
+        if sends {
             SyncEventKind::Outgoing
         } else {
             SyncEventKind::Held
@@ -134,6 +135,16 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         format!("replica v{} of {}", twin.out_version, item.key),
     )
     .await;
+    if !sends {
+        // Held while the connection is paused: the item says so until the ack.
+        let mark = twinsync_ports::SyncMark {
+            state: twinsync_ports::SyncState::Syncing,
+            twin_key: twin.remote_key.clone(),
+            twin_url: twin.remote_url.clone(),
+        };
+        node.show_sync(&connection.local_instance, &item.key, mark)
+            .await;
+    }
     Ok(())
 }
 

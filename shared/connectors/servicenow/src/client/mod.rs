@@ -13,7 +13,7 @@ mod write;
 
 use crate::auth::Auth;
 use crate::config::ServiceNowConfig;
-use crate::mapping::{CORRELATION_DISPLAY, Choices};
+use crate::mapping::Choices;
 use crate::{ServiceNowError, query, webhook};
 use async_trait::async_trait;
 use reqwest::RequestBuilder;
@@ -24,7 +24,7 @@ use twinsync_connector_kit::outbound::{self};
 use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
-    ChangeSignal, ItemPage, PortError, PortResult, SyncMark, SyncState, Tracker, WebhookError,
+    ChangeSignal, ItemPage, PortError, PortResult, SyncMark, Tracker, WebhookError,
 };
 
 /// The wait after a 429 that names none.
@@ -259,13 +259,7 @@ impl ServiceNowTracker {
 
 /// What `correlation_display` says for a sync status (the field holds 100 characters).
 pub fn status_text(mark: &SyncMark) -> String {
-    let text = match (&mark.state, &mark.twin_key) {
-        (SyncState::Synced, Some(twin)) => format!("{CORRELATION_DISPLAY}: synced with {twin}"),
-        (SyncState::Synced, None) => format!("{CORRELATION_DISPLAY}: synced"),
-        (SyncState::Error(reason), _) => format!("{CORRELATION_DISPLAY}: error: {reason}"),
-        (SyncState::Unlinked, _) => format!("{CORRELATION_DISPLAY}: unlinked"),
-    };
-    text.chars().take(100).collect()
+    mark.line(100)
 }
 
 #[async_trait]
@@ -480,6 +474,7 @@ impl Tracker for ServiceNowTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use twinsync_ports::SyncState;
 
     #[test]
     fn errors_and_statuses_read_as_servicenow_writes_them() {

@@ -273,7 +273,7 @@ impl ZendeskTracker {
             match mark.state {
                 SyncState::Synced => tags.push(SYNCED_TAG.into()),
                 SyncState::Error(_) => tags.push(ERROR_TAG.into()),
-                SyncState::Unlinked => {}
+                SyncState::Syncing | SyncState::Unlinked => {}
             }
             let mut t = Map::new();
             t.insert("tags".into(), json!(tags));
@@ -304,6 +304,7 @@ pub fn mark_text(mark: &SyncMark) -> String {
     match &mark.state {
         SyncState::Synced => format!("synced: {twin}"),
         SyncState::Error(reason) => format!("error: {reason}"),
+        SyncState::Syncing => "syncing".to_string(),
         SyncState::Unlinked => "unlinked".to_string(),
     }
 }

@@ -413,6 +413,36 @@ async fn jira_and_github_by_invitation_sync_statuses_and_priorities_with_default
         "Refund stuck"
     );
 
+    // The GitHub issue shows its sync in one status comment, edited in place, which is
+    // no comment to sync.
+    let status_comments = async |ana: &Ana, number: &str| -> Vec<String> {
+        let all = ana
+            .github_request(
+                reqwest::Method::GET,
+                &format!("/repos/acme/demo/issues/{number}/comments"),
+                Value::Null,
+            )
+            .await;
+        all.as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["body"].as_str())
+            .filter(|b| b.contains("<!-- twinsync-status -->"))
+            .map(str::to_string)
+            .collect()
+    };
+    let gh_number = gh_key.rsplit_once('#').unwrap().1.to_string();
+    let shown = status_comments(&ana, &gh_number).await;
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(
+        shown[0].contains(&format!("synced with [{key}](")),
+        "{shown:?}"
+    );
+    assert!(
+        j.get_item(&key).await.unwrap().unwrap().comments.is_empty(),
+        "the status comment did not sync to Jira"
+    );
+
     // Removals, with `delete` as both sides' policy: a comment Ana deletes in GitHub is
     // deleted in Jira; the Jira issue she deletes is closed in GitHub, whose REST API
     // cannot delete issues, and the event says so.
@@ -495,6 +525,9 @@ async fn jira_and_github_by_invitation_sync_statuses_and_priorities_with_default
         g.get_item(&gh_key).await.unwrap().unwrap().status_name(),
         Some("closed")
     );
+    let shown = status_comments(&ana, &gh_number).await;
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert!(shown[0].contains("unlinked from"), "{shown:?}");
     assert!(
         node_j
             .twins

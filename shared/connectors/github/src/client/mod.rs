@@ -23,6 +23,7 @@ pub use crate::config::{API_VERSION, USER_AGENT};
 
 mod fields;
 mod request;
+mod status;
 
 use request::unreachable;
 
@@ -130,6 +131,15 @@ impl GithubTracker {
     }
 
     fn item(&self, issue: &GhIssue, comments: &[GhComment], sync: &SyncAuthor) -> Item {
+        // The status comment is the connector's, not a comment to sync.
+        let key = key_of(&issue.repo(), issue.number);
+        let (status, comments): (Vec<&GhComment>, Vec<&GhComment>) =
+            comments.iter().partition(|c| status::is_status(c));
+        if let Some(s) = status.first() {
+            self.remember(format!("status:{key}"), Some(s.id.to_string()));
+        }
+        let comments: Vec<GhComment> = comments.into_iter().cloned().collect();
+        let comments = comments.as_slice();
         let item = issue.to_item(comments, &self.users, sync);
         self.remember(item.key.clone(), item.origin.clone());
         for c in comments {
@@ -357,6 +367,11 @@ impl Tracker for GithubTracker {
         )
         .await?;
         Ok(())
+    }
+
+    /// One status comment per issue, edited in place (`client/status.rs`).
+    async fn show_sync(&self, key: &str, mark: &twinsync_ports::SyncMark) -> PortResult<()> {
+        self.show_status(key, mark).await
     }
 
     /// GitHub's REST API deletes comments but not issues (only an admin's GraphQL call

@@ -442,6 +442,21 @@ async fn jira_and_github_by_invitation_sync_statuses_and_priorities_with_default
         j.get_item(&key).await.unwrap().unwrap().comments.is_empty(),
         "the status comment did not sync to Jira"
     );
+    // The Jira issue links its twin with a remote link that shows the status.
+    let links = ana
+        .jira(
+            reqwest::Method::GET,
+            &format!("/issue/{key}/remotelink"),
+            Value::Null,
+        )
+        .await;
+    let links = links.as_array().unwrap();
+    assert_eq!(links.len(), 1, "{links:?}");
+    assert_eq!(links[0]["object"]["title"], gh_key.as_str());
+    assert_eq!(
+        links[0]["object"]["summary"],
+        format!("twinsync: synced with {gh_key}")
+    );
 
     // Removals, with `delete` as both sides' policy: a comment Ana deletes in GitHub is
     // deleted in Jira; the Jira issue she deletes is closed in GitHub, whose REST API

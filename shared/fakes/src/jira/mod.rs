@@ -24,6 +24,7 @@ mod guard;
 mod hooks;
 mod issues;
 mod jql;
+mod links;
 mod meta;
 mod render;
 mod search;
@@ -127,6 +128,10 @@ fn router(fake: Arc<state::Fake>) -> Router {
         .route(
             "/rest/api/3/issue/{issueIdOrKey}/comment/{id}",
             put(comments::edit_comment).delete(comments::delete_comment),
+        )
+        .route(
+            "/rest/api/3/issue/{issueIdOrKey}/remotelink",
+            get(links::list).post(links::upsert),
         )
         .route(
             "/rest/api/3/issue/{issueIdOrKey}/attachments",

@@ -76,6 +76,8 @@ pub(super) struct IssueData {
     pub(super) properties: BTreeMap<String, Value>,
     pub(super) comments: Vec<CommentData>,
     pub(super) attachments: Vec<AttachmentData>,
+    /// Remote issue links as posted, with their `id` and `self`.
+    pub(super) remote_links: Vec<Value>,
     pub(super) created_ms: i64,
     pub(super) updated_ms: i64,
 }
@@ -101,6 +103,7 @@ impl IssueData {
             properties: BTreeMap::new(),
             comments: Vec::new(),
             attachments: Vec::new(),
+            remote_links: Vec::new(),
             created_ms: now,
             updated_ms: now,
         }

@@ -14,6 +14,7 @@ mod delete;
 mod fields;
 mod find;
 mod hooks;
+mod links;
 mod workflow;
 
 use crate::config::JiraConfig;
@@ -49,6 +50,8 @@ pub struct JiraTracker {
     initial_status: tokio::sync::Mutex<HashMap<String, String>>,
     /// How issues are found again, settled at the first need (`find::origin_search`).
     origin_search: tokio::sync::Mutex<Option<OriginSearch>>,
+    /// The remote link last posted per issue: a status shown already is not posted again.
+    shown: std::sync::Mutex<HashMap<String, String>>,
 }
 
 /// Jira explains errors as `{"errorMessages": [...], "errors": {"field": "message"}}`.
@@ -125,6 +128,7 @@ impl JiraTracker {
             fields: tokio::sync::Mutex::new(None),
             initial_status: tokio::sync::Mutex::new(HashMap::new()),
             origin_search: tokio::sync::Mutex::new(None),
+            shown: std::sync::Mutex::default(),
         })
     }
 
@@ -432,6 +436,11 @@ impl Tracker for JiraTracker {
 
     async fn delete_item(&self, key: &str) -> PortResult<()> {
         self.delete_issue(key).await
+    }
+
+    /// A remote link to the twin with the sync status (`client/links.rs`).
+    async fn show_sync(&self, key: &str, mark: &twinsync_ports::SyncMark) -> PortResult<()> {
+        self.show_link(key, mark).await
     }
 
     async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {

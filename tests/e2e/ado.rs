@@ -405,20 +405,7 @@ async fn deletions_follow_the_delete_policy_both_ways() {
         .await
         .unwrap();
     for node in &p.nodes {
-        let mut version = node
-            .connection(CONNECTION)
-            .await
-            .unwrap()
-            .active_version()
-            .unwrap()
-            .clone();
-        version.removals.policy = twinsync_core::RemovalPolicy::Delete;
-        let n = twinsync_node::versions::save_draft(node, CONNECTION, version)
-            .await
-            .unwrap();
-        twinsync_node::versions::activate_version(node, CONNECTION, n)
-            .await
-            .unwrap();
+        crate::support::delete_removals(node, CONNECTION).await;
     }
     let sandbox = p.node("node-a").unwrap().tracker("sandbox-a").unwrap();
     let ado = p.node("node-d").unwrap().tracker("ado").unwrap();

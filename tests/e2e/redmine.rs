@@ -1120,15 +1120,7 @@ async fn redmine_deletes_what_the_sandbox_deletes() {
     .unwrap();
     let node_a = p.node("node-a").unwrap().clone();
     let node_r = p.node("node-r").unwrap().clone();
-    let connection = node_r.connection("rm").await.unwrap();
-    let mut version = connection.active_version().unwrap().clone();
-    version.removals.policy = twinsync_core::RemovalPolicy::Delete;
-    let number = twinsync_node::versions::save_draft(&node_r, "rm", version)
-        .await
-        .unwrap();
-    twinsync_node::versions::activate_version(&node_r, "rm", number)
-        .await
-        .unwrap();
+    crate::support::delete_removals(&node_r, "rm").await;
     let a = node_a.tracker("sandbox-a").unwrap();
     let http = reqwest::Client::new();
     let mut body = demo::item_body("DEMO", 1, "sync");

@@ -8,24 +8,16 @@ use crate::operations::{Pair, events, synced, twin};
 use crate::support::until;
 use twinsync_cli::demo::CONNECTION;
 use twinsync_core::{ItemUpdate, RemovalPolicy, RemovalSettings, TwinStatus};
-use twinsync_node::{Node, versions};
+use twinsync_node::Node;
 
 /// Makes `policy` B's removal policy, in a new active version.
 async fn set_policy(node: &Node, policy: RemovalPolicy) {
-    let connection = node.connection(CONNECTION).await.unwrap();
-    let mut version = connection.active_version().unwrap().clone();
-    version.removals = RemovalSettings {
+    // B's sandbox project calls it Closed; the sandbox's usual name is Done.
+    let removals = RemovalSettings {
         policy,
-        // B's sandbox project calls it Closed; the sandbox's usual name is Done.
         close_status: Some("Closed".into()),
     };
-    version.note = format!("removals: {}", policy.as_str());
-    let number = versions::save_draft(node, CONNECTION, version)
-        .await
-        .unwrap();
-    versions::activate_version(node, CONNECTION, number)
-        .await
-        .unwrap();
+    crate::support::set_removals(node, CONNECTION, removals).await;
 }
 
 /// For each policy: A's item is deleted; A forgets the pair, and B's item is unlinked,

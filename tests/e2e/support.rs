@@ -85,3 +85,35 @@ impl Admin {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 }
+
+/// Makes `removals` the removal policy of `connection` on `node`, in a new active version.
+pub async fn set_removals(
+    node: &twinsync_node::Node,
+    connection: &str,
+    removals: twinsync_core::RemovalSettings,
+) {
+    let mut version = node
+        .connection(connection)
+        .await
+        .unwrap()
+        .active_version()
+        .unwrap()
+        .clone();
+    version.note = format!("removals: {}", removals.policy.as_str());
+    version.removals = removals;
+    let number = twinsync_node::versions::save_draft(node, connection, version)
+        .await
+        .unwrap();
+    twinsync_node::versions::activate_version(node, connection, number)
+        .await
+        .unwrap();
+}
+
+/// [`set_removals`] with `delete` and the tracker's usual closed status.
+pub async fn delete_removals(node: &twinsync_node::Node, connection: &str) {
+    let delete = twinsync_core::RemovalSettings {
+        policy: twinsync_core::RemovalPolicy::Delete,
+        close_status: None,
+    };
+    set_removals(node, connection, delete).await;
+}

@@ -1111,21 +1111,7 @@ async fn a_redacted_comment_is_removed_and_a_removal_redacts() {
     .await
     .unwrap();
     for node in ["node-z", "node-s"] {
-        let node = p.node(node).unwrap();
-        let mut version = node
-            .connection("demo")
-            .await
-            .unwrap()
-            .active_version()
-            .unwrap()
-            .clone();
-        version.removals.policy = twinsync_core::RemovalPolicy::Delete;
-        let n = twinsync_node::versions::save_draft(node, "demo", version)
-            .await
-            .unwrap();
-        twinsync_node::versions::activate_version(node, "demo", n)
-            .await
-            .unwrap();
+        crate::support::delete_removals(p.node(node).unwrap(), "demo").await;
     }
     let group = zd.group_id(GROUP).unwrap();
     let t = agent(

@@ -278,3 +278,41 @@ async fn bulk_connect_by_field_links_items_with_the_same_value() {
     );
     p.stop().await;
 }
+
+/// Jobs started at once (as several API processes would) all stay on the list: the list
+/// is written only over what each start read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn jobs_started_at_once_are_all_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = Process::start(
+        &demo::config("list-secret-0123456789"),
+        dir.path(),
+        ProcessOptions::default(),
+    )
+    .await
+    .unwrap();
+    let node = p.node("node-a").unwrap().clone();
+    let starts: Vec<_> = (0..12)
+        .map(|_| {
+            let node = node.clone();
+            tokio::spawn(async move {
+                twinsync_node::jobs::start(&node, CONNECTION, twinsync_core::JobKind::Sync)
+                    .await
+                    .unwrap()
+                    .id
+            })
+        })
+        .collect();
+    let mut started = Vec::new();
+    for s in starts {
+        started.push(s.await.unwrap());
+    }
+    let listed = twinsync_node::jobs::list(&node, Some(CONNECTION))
+        .await
+        .unwrap();
+    let mut listed: Vec<String> = listed.into_iter().map(|j| j.id).collect();
+    listed.sort();
+    started.sort();
+    assert_eq!(listed, started);
+    p.stop().await;
+}

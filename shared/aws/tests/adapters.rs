@@ -373,6 +373,25 @@ async fn dynamodb_connection_store() {
             .as_deref(),
         Some("https://x")
     );
+    // The conditional put: absent, then only over the value read.
+    assert!(connections.replace_meta("jobs", None, "[1]").await.unwrap());
+    assert!(!connections.replace_meta("jobs", None, "[2]").await.unwrap());
+    assert!(
+        !connections
+            .replace_meta("jobs", Some("[0]"), "[2]")
+            .await
+            .unwrap()
+    );
+    assert!(
+        connections
+            .replace_meta("jobs", Some("[1]"), "[1,2]")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        connections.get_meta("jobs").await.unwrap().as_deref(),
+        Some("[1,2]")
+    );
     connections.delete(&c.id).await.unwrap();
     assert!(connections.list().await.unwrap().is_empty());
 }

@@ -19,11 +19,6 @@ pub const PAGE: usize = 50;
 
 const LIST_KEY: &str = "jobs";
 
-/// The list of jobs is one meta record without a conditional write: the admin API (one
-/// process, locally and on AWS) adds to it under this lock, so two starts at once both
-/// stay on it.
-static LIST_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 fn key(id: &str) -> String {
     format!("job:{id}")
 }
@@ -40,12 +35,7 @@ pub async fn start(node: &Node, connection_id: &str, kind: JobKind) -> NodeResul
         job.total = Some(node.twins.count(Some(&connection.id)).await?);
     }
     save(node, &job).await?;
-    let _listing = LIST_LOCK.lock().await;
-    let mut ids = list_ids(node).await?;
-    ids.push(id);
-    node.connections
-        .set_meta(LIST_KEY, &serde_json::to_string(&ids).unwrap_or_default())
-        .await?;
+    add_to_list(node, &id).await?;
     node.event(
         connection_id,
         None,
@@ -54,6 +44,28 @@ pub async fn start(node: &Node, connection_id: &str, kind: JobKind) -> NodeResul
     )
     .await;
     Ok(job)
+}
+
+/// Adds a job to the list of jobs, one meta record that every API process may change at
+/// once (several Lambda instances): a conditional write, read again when another won.
+async fn add_to_list(node: &Node, id: &str) -> NodeResult<()> {
+    for _ in 0..20 {
+        let current = node.connections.get_meta(LIST_KEY).await?;
+        let mut ids: Vec<String> = current
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+            .unwrap_or_default();
+        ids.push(id.to_string());
+        let text = serde_json::to_string(&ids).map_err(|e| NodeError::BadMessage(e.to_string()))?;
+        if node
+            .connections
+            .replace_meta(LIST_KEY, current.as_deref(), &text)
+            .await?
+        {
+            return Ok(());
+        }
+    }
+    Err(PortError::Conflict("the list of jobs is changing too often".into()).into())
 }
 
 async fn list_ids(node: &Node) -> NodeResult<Vec<String>> {

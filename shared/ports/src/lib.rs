@@ -303,6 +303,15 @@ pub trait ConnectionStore: Send + Sync {
     async fn purge_expired(&self, now_ms: i64) -> PortResult<u64>;
     async fn get_meta(&self, key: &str) -> PortResult<Option<String>>;
     async fn set_meta(&self, key: &str, value: &str) -> PortResult<()>;
+    /// Sets `key` to `value` only if it holds `expected` now (`None`: only if it is not
+    /// set); false when another writer got there first. Lists kept in one record (the
+    /// bulk jobs) are read, changed and put back with it, so no write is lost.
+    async fn replace_meta(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> PortResult<bool>;
 }
 
 /// A change a tracker told us about.

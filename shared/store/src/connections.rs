@@ -166,6 +166,27 @@ impl ConnectionStore for SqliteConnectionStore {
         .map_err(port_err)
     }
 
+    async fn replace_meta(
+        &self,
+        key: &str,
+        expected: Option<&str>,
+        value: &str,
+    ) -> PortResult<bool> {
+        let conn = self.db.lock();
+        let changed = match expected {
+            None => conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                params![key, value],
+            ),
+            Some(old) => conn.execute(
+                "UPDATE meta SET value = ?3 WHERE key = ?1 AND value = ?2",
+                params![key, old, value],
+            ),
+        }
+        .map_err(port_err)?;
+        Ok(changed == 1)
+    }
+
     async fn set_meta(&self, key: &str, value: &str) -> PortResult<()> {
         let conn = self.db.lock();
         conn.execute(

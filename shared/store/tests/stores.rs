@@ -222,4 +222,16 @@ async fn connections_cursors_nonces_and_meta() {
     store.set_meta("k", "v1").await.unwrap();
     store.set_meta("k", "v2").await.unwrap();
     assert_eq!(store.get_meta("k").await.unwrap().as_deref(), Some("v2"));
+    // Conditional: only over what the writer read.
+    let cases: [(&str, Option<&str>, &str, bool, &str); 4] = [
+        ("k", Some("v1"), "v3", false, "v2"),
+        ("k", Some("v2"), "v3", true, "v3"),
+        ("k", None, "v4", false, "v3"),
+        ("fresh", None, "f1", true, "f1"),
+    ];
+    for (key, expected, value, done, after) in cases {
+        let got = store.replace_meta(key, expected, value).await.unwrap();
+        assert_eq!(got, done, "{key} {expected:?} -> {value}");
+        assert_eq!(store.get_meta(key).await.unwrap().as_deref(), Some(after));
+    }
 }

@@ -182,6 +182,36 @@ impl ConnectionStore for DynamoConnectionStore {
             .and_then(|r| get_s(&r, "value").map(str::to_string)))
     }
 
+    /// A conditional put: the record must be absent, or hold `expected` (`value` is one of
+    /// DynamoDB's reserved words, hence the name placeholder).
+    async fn replace_meta(&self, k: &str, expected: Option<&str>, value: &str) -> PortResult<bool> {
+        let mut item = key("meta", k);
+        item.insert("value".into(), s(value));
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        req = match expected {
+            None => req.condition_expression("attribute_not_exists(pk)"),
+            Some(old) => req
+                .condition_expression("#v = :old")
+                .expression_attribute_names("#v", "value")
+                .expression_attribute_values(":old", s(old)),
+        };
+        match req
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("replace meta {k}"), &e))
+        {
+            Ok(_) => Ok(true),
+            Err(e) => match PortError::from(e) {
+                PortError::Conflict(_) => Ok(false),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn set_meta(&self, k: &str, value: &str) -> PortResult<()> {
         let mut item = key("meta", k);
         item.insert("value".into(), s(value));

@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
+use twinsync_connector_kit::RateGate;
 use twinsync_connector_kit::outbound::{self};
-use twinsync_connector_kit::{RateGate, now_ms};
 use twinsync_core::marker::{split_origin, with_origin};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
@@ -22,6 +22,7 @@ use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, Web
 pub use crate::config::{API_VERSION, USER_AGENT};
 
 mod fields;
+mod read;
 mod request;
 mod status;
 
@@ -94,40 +95,6 @@ impl GithubTracker {
 
     fn remembered(&self, key: &str) -> Option<Option<String>> {
         self.origins.lock().ok()?.get(key).cloned()
-    }
-
-    async fn comments(&self, repo: &str, number: u64) -> PortResult<Vec<GhComment>> {
-        let mut out = Vec::new();
-        let mut url = Some(self.url(&format!(
-            "/repos/{repo}/issues/{number}/comments?per_page=100"
-        )));
-        while let Some(u) = url {
-            let (page, next) = self.get(&u).await?;
-            out.extend(Self::parse::<Vec<GhComment>>(page)?);
-            url = next;
-        }
-        Ok(out)
-    }
-
-    /// The account this connector writes as: the token's login (`GET /user`), or a GitHub
-    /// App's `{slug}[bot]` (its installation cannot call `/user`).
-    async fn sync_author(&self) -> PortResult<&SyncAuthor> {
-        self.sync_author
-            .get_or_try_init(|| async {
-                let app = self
-                    .auth
-                    .app_login(&self.http, &self.config.api_url, now_ms())
-                    .await?;
-                let login = match app {
-                    Some(bot) => bot,
-                    None => {
-                        let (me, _) = self.get(&self.url("/user")).await?;
-                        Self::parse::<crate::mapping::GhUser>(me)?.login
-                    }
-                };
-                Ok(SyncAuthor::Login(login))
-            })
-            .await
     }
 
     fn item(&self, issue: &GhIssue, comments: &[GhComment], sync: &SyncAuthor) -> Item {

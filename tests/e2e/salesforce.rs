@@ -429,17 +429,25 @@ async fn polling_pages_with_next_records_url_and_rereads_the_cursor_second() {
 
     // Since a cursor: the cursor's own second is read again, so an edit made later in that
     // second is not missed; the scheduler drops the versions it has already sent.
-    let all = sf.search_updated("", 0, None).await.unwrap();
-    let last = all.items.iter().map(|i| i.updated_ms).max().unwrap();
-    fake.agent_edit(&keys[0], &[("Subject", "Same second or later")]);
-    let since = sf.search_updated("", last, None).await.unwrap();
+    // Every page: the edit sorts after the others once the clock has passed their second.
+    let every = async |since_ms: i64| {
+        let mut items = Vec::new();
+        let mut page = None;
+        loop {
+            let found = sf.search_updated("", since_ms, page).await.unwrap();
+            items.extend(found.items);
+            match found.next {
+                Some(next) => page = Some(next),
+                None => return items,
+            }
+        }
+    };
+    let last = every(0).await.iter().map(|i| i.updated_ms).max().unwrap();
+    assert!(fake.agent_edit(&keys[0], &[("Subject", "Same second or later")]));
+    let since = every(last).await;
     assert!(
-        since
-            .items
-            .iter()
-            .any(|i| i.summary == "Same second or later"),
-        "{:?}",
-        since.items
+        since.iter().any(|i| i.summary == "Same second or later"),
+        "{since:?}"
     );
     // Two states of one Case in the same second get different, growing versions.
     let first = sf.get_item(&keys[1]).await.unwrap().unwrap();

@@ -31,6 +31,15 @@ pub enum PortError {
     Storage(String),
 }
 
+/// What a deletion answered, as done: a thing already gone is deleted as asked (a retry
+/// after a lost answer, or a person who deleted it first).
+pub fn gone_is_done<T>(answer: PortResult<T>) -> PortResult<()> {
+    match answer {
+        Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl PortError {
     pub fn is_retryable(&self) -> bool {
         matches!(

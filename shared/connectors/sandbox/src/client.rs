@@ -287,18 +287,12 @@ impl Tracker for SandboxTracker {
 
     async fn delete_item(&self, key: &str) -> PortResult<()> {
         let url = self.url(&format!("/api/items/{key}"));
-        match self.call::<()>(self.http.delete(url)).await {
-            Ok(()) | Err(PortError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        twinsync_ports::gone_is_done(self.call::<()>(self.http.delete(url)).await)
     }
 
     async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
         let url = self.url(&format!("/api/items/{key}/comments/{comment_id}"));
-        match self.call::<()>(self.http.delete(url)).await {
-            Ok(()) | Err(PortError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        twinsync_ports::gone_is_done(self.call::<()>(self.http.delete(url)).await)
     }
 
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {

@@ -240,9 +240,6 @@ impl AdoTracker {
                     .query(&[("api-version", API_VERSION)]),
             )
             .await;
-        match answer {
-            Ok(_) | Err(twinsync_ports::PortError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        twinsync_ports::gone_is_done(answer)
     }
 }

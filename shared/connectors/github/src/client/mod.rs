@@ -346,10 +346,7 @@ impl Tracker for GithubTracker {
     async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
         let (repo, _) = Self::key_parts(key)?;
         let url = self.url(&format!("/repos/{repo}/issues/comments/{comment_id}"));
-        match self.send(reqwest::Method::DELETE, &url, None).await {
-            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        twinsync_ports::gone_is_done(self.send(reqwest::Method::DELETE, &url, None).await)
     }
 
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {

@@ -2,7 +2,7 @@
 //! is no error: the removal it was asked for has happened.
 
 use super::JiraTracker;
-use twinsync_ports::{PortError, PortResult};
+use twinsync_ports::{PortResult, gone_is_done};
 
 impl JiraTracker {
     /// `DELETE /issue/{key}`. Jira refuses an issue with subtasks unless
@@ -13,7 +13,7 @@ impl JiraTracker {
             .http
             .delete(self.api(&format!("/issue/{key}")))
             .query(&[("deleteSubtasks", "false")]);
-        gone_is_fine(self.send(request).await)
+        gone_is_done(self.send(request).await)
     }
 
     /// `DELETE /issue/{key}/comment/{id}`.
@@ -21,13 +21,6 @@ impl JiraTracker {
         let request = self
             .http
             .delete(self.api(&format!("/issue/{key}/comment/{comment_id}")));
-        gone_is_fine(self.send(request).await)
-    }
-}
-
-fn gone_is_fine(answer: PortResult<serde_json::Value>) -> PortResult<()> {
-    match answer {
-        Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e),
+        gone_is_done(self.send(request).await)
     }
 }

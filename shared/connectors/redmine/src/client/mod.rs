@@ -302,13 +302,10 @@ impl Tracker for RedmineTracker {
 
     /// `DELETE /issues/{id}.json`, with the issue's journals and attachments.
     async fn delete_item(&self, key: &str) -> PortResult<()> {
-        match self
+        let answer = self
             .send(self.http.delete(self.url(&format!("/issues/{key}.json"))))
-            .await
-        {
-            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+            .await;
+        twinsync_ports::gone_is_done(answer)
     }
 
     /// Redmine has no journal deletion; a journal whose notes are emptied and that records
@@ -321,10 +318,7 @@ impl Tracker for RedmineTracker {
                     .json(&json!({ "journal": { "notes": "" } })),
             )
             .await;
-        match answer {
-            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        twinsync_ports::gone_is_done(answer)
     }
 
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {

@@ -194,9 +194,6 @@ impl SalesforceTracker {
     /// the Recycle Bin); one already gone is no error.
     pub(super) async fn delete_record(&self, object: &str, id: &str) -> PortResult<()> {
         let path = self.sobject_path(object, Some(check_id(id)?));
-        match self.send(&path, |url| self.http.delete(url)).await {
-            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+        twinsync_ports::gone_is_done(self.send(&path, |url| self.http.delete(url)).await)
     }
 }

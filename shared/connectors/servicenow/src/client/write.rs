@@ -242,25 +242,20 @@ impl ServiceNowTracker {
             return Ok(());
         };
         let url = self.table_url(&self.config.table, Some(&sys_id));
-        gone_is_fine(self.send(|| self.http.delete(&url)).await.map(|_| ()))
+        twinsync_ports::gone_is_done(self.send(|| self.http.delete(&url)).await)
     }
 
     /// Deletes a journal entry (`sys_journal_field`). Instances often keep that table to
     /// admins: a refusal leaves the policy to mark the entry instead.
     pub(super) async fn delete_journal(&self, key: &str, entry: &str) -> PortResult<()> {
         let url = self.table_url("sys_journal_field", Some(entry));
-        gone_is_fine(self.send(|| self.http.delete(&url)).await.map(|_| ())).map_err(|e| match e {
-            PortError::Rejected(m) => {
-                PortError::Rejected(format!("deleting a journal entry of {key}: {m}"))
-            }
-            other => other,
-        })
-    }
-}
-
-fn gone_is_fine(answer: PortResult<()>) -> PortResult<()> {
-    match answer {
-        Err(PortError::NotFound(_)) => Ok(()),
-        other => other,
+        twinsync_ports::gone_is_done(self.send(|| self.http.delete(&url)).await).map_err(
+            |e| match e {
+                PortError::Rejected(m) => {
+                    PortError::Rejected(format!("deleting a journal entry of {key}: {m}"))
+                }
+                other => other,
+            },
+        )
     }
 }

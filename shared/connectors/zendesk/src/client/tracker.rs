@@ -271,13 +271,10 @@ impl Tracker for ZendeskTracker {
         if self.ticket(key).await?.is_none() {
             return Ok(());
         }
-        match self
+        let answer = self
             .send(self.http.delete(self.api(&format!("/tickets/{key}.json"))))
-            .await
-        {
-            Ok(_) | Err(PortError::NotFound(_)) => Ok(()),
-            Err(e) => Err(e),
-        }
+            .await;
+        twinsync_ports::gone_is_done(answer)
     }
 
     /// Tickets by `external_id` (`GET /api/v2/tickets.json?external_id=`, see

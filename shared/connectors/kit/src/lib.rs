@@ -6,6 +6,7 @@
 
 pub mod http;
 pub mod outbound;
+mod shown;
 pub mod target;
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -13,6 +14,8 @@ use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 use twinsync_ports::PortError;
+
+pub use shown::ShownMarks;
 
 /// The longest the budget may hold a request in the worker; longer waits go back to the
 /// queue as `RateLimited`, so a worker is not tied up.

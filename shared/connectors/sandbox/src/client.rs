@@ -1,8 +1,6 @@
 //! The sandbox REST client and its `Tracker` implementation.
 
-use crate::mapping::{
-    WireAttachment, WireComment, WireItem, WirePage, WireSync, WireUser, create_body,
-};
+use crate::mapping::{WireAttachment, WireComment, WireItem, WirePage, WireUser, create_body};
 use crate::{SandboxConfig, SandboxError, webhook};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
@@ -21,7 +19,7 @@ pub struct SandboxTracker {
     config: SandboxConfig,
     http: reqwest::Client,
     /// The sync field as last shown per item: a state shown already is not written again.
-    shown: std::sync::Mutex<std::collections::HashMap<String, WireSync>>,
+    shown: twinsync_connector_kit::ShownMarks,
 }
 
 impl std::fmt::Debug for SandboxTracker {
@@ -85,7 +83,7 @@ impl SandboxTracker {
                 ..config
             },
             http,
-            shown: std::sync::Mutex::default(),
+            shown: twinsync_connector_kit::ShownMarks::default(),
         })
     }
 
@@ -254,34 +252,24 @@ impl Tracker for SandboxTracker {
             SyncState::Error(why) => ("error", Some(why.clone())),
             SyncState::Unlinked => ("unlinked", None),
         };
-        let field = WireSync {
-            status: status.into(),
-            reason,
-            twin_key: mark.twin_key.clone(),
-            twin_url: mark.twin_url.clone(),
-            updated_ms: 0,
-        };
-        let seen =
-            |shown: &std::collections::HashMap<String, WireSync>| shown.get(key) == Some(&field);
-        if seen(&self.shown.lock().unwrap_or_else(|e| e.into_inner())) {
+        let body = json!({
+            "status": status,
+            "reason": reason,
+            "twinKey": mark.twin_key,
+            "twinUrl": mark.twin_url,
+        });
+        let text = body.to_string();
+        if self.shown.already(key, &text) {
             return Ok(());
         }
         let _: Value = self
             .call(
                 self.http
                     .put(self.url(&format!("/api/items/{key}/sync")))
-                    .json(&json!({
-                        "status": field.status,
-                        "reason": field.reason,
-                        "twinKey": field.twin_key,
-                        "twinUrl": field.twin_url,
-                    })),
+                    .json(&body),
             )
             .await?;
-        self.shown
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), field);
+        self.shown.record(key, text);
         Ok(())
     }
 

@@ -45,7 +45,7 @@ pub struct AdoTracker {
     /// edit made since is detected, not overwritten.
     seen: std::sync::Mutex<HashMap<String, items::Seen>>,
     /// The sync status last shown on each work item, so an unchanged one is not written.
-    shown: std::sync::Mutex<HashMap<String, (String, Option<String>)>>,
+    shown: twinsync_connector_kit::ShownMarks,
     /// This account's identity id, read once: only its comments' markers are trusted.
     own_id: tokio::sync::Mutex<Option<String>>,
 }
@@ -96,7 +96,7 @@ impl AdoTracker {
             gate,
             states: tokio::sync::Mutex::new(HashMap::new()),
             seen: std::sync::Mutex::new(HashMap::new()),
-            shown: std::sync::Mutex::new(HashMap::new()),
+            shown: twinsync_connector_kit::ShownMarks::default(),
             own_id: tokio::sync::Mutex::new(None),
         })
     }

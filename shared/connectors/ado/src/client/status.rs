@@ -49,8 +49,8 @@ impl AdoTracker {
 
     pub(super) async fn show(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
         let comment = format!("{LINK_PREFIX}{}", mark.describe());
-        let shown = (comment.clone(), mark.twin_url.clone());
-        if self.shown.lock().ok().and_then(|m| m.get(key).cloned()) == Some(shown.clone()) {
+        let shown = format!("{comment}\n{}", mark.twin_url.as_deref().unwrap_or(""));
+        if self.shown.already(key, &shown) {
             return Ok(());
         }
         // Someone may write between the read and the patch: one more try on a fresh read.
@@ -78,12 +78,7 @@ impl AdoTracker {
                 Err(e) => return Err(e),
             }
         }
-        if let Ok(mut m) = self.shown.lock() {
-            if m.len() >= super::items::CACHE_CAP {
-                m.clear();
-            }
-            m.insert(key.to_string(), shown);
-        }
+        self.shown.record(key, shown);
         Ok(())
     }
 }

@@ -42,6 +42,8 @@ pub struct GithubTracker {
     milestones: tokio::sync::Mutex<HashMap<String, HashMap<String, u64>>>,
     /// Whose comments carry sync markers, learnt on first need.
     sync_author: tokio::sync::OnceCell<SyncAuthor>,
+    /// The status comment's text last written per issue (`client/status.rs`).
+    shown: twinsync_connector_kit::ShownMarks,
 }
 
 impl GithubTracker {
@@ -69,6 +71,7 @@ impl GithubTracker {
             origins: Mutex::new(HashMap::new()),
             milestones: tokio::sync::Mutex::new(HashMap::new()),
             sync_author: tokio::sync::OnceCell::new(),
+            shown: twinsync_connector_kit::ShownMarks::default(),
         })
     }
 

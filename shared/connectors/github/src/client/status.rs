@@ -36,8 +36,7 @@ impl GithubTracker {
     /// state shown is the same.
     pub(super) async fn show_status(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
         let body = status_body(mark);
-        let shown_key = format!("status-text:{key}");
-        if self.remembered(&shown_key).flatten().as_deref() == Some(body.as_str()) {
+        if self.shown.already(key, &body) {
             return Ok(());
         }
         let (repo, number) = Self::key_parts(key)?;
@@ -67,7 +66,7 @@ impl GithubTracker {
             }
         };
         self.remember(format!("status:{key}"), Some(id));
-        self.remember(shown_key, Some(body));
+        self.shown.record(key, body);
         Ok(())
     }
 }

@@ -33,9 +33,7 @@ impl JiraTracker {
             return Ok(());
         };
         let text = link.to_string();
-        let seen =
-            |shown: &std::collections::HashMap<String, String>| shown.get(key) == Some(&text);
-        if seen(&self.shown.lock().unwrap_or_else(|e| e.into_inner())) {
+        if self.shown.already(key, &text) {
             return Ok(());
         }
         self.send(
@@ -44,10 +42,7 @@ impl JiraTracker {
                 .json(&link),
         )
         .await?;
-        self.shown
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key.to_string(), text);
+        self.shown.record(key, text);
         Ok(())
     }
 }

@@ -51,7 +51,7 @@ pub struct JiraTracker {
     /// How issues are found again, settled at the first need (`find::origin_search`).
     origin_search: tokio::sync::Mutex<Option<OriginSearch>>,
     /// The remote link last posted per issue: a status shown already is not posted again.
-    shown: std::sync::Mutex<HashMap<String, String>>,
+    shown: twinsync_connector_kit::ShownMarks,
 }
 
 /// Jira explains errors as `{"errorMessages": [...], "errors": {"field": "message"}}`.
@@ -128,7 +128,7 @@ impl JiraTracker {
             fields: tokio::sync::Mutex::new(None),
             initial_status: tokio::sync::Mutex::new(HashMap::new()),
             origin_search: tokio::sync::Mutex::new(None),
-            shown: std::sync::Mutex::default(),
+            shown: twinsync_connector_kit::ShownMarks::default(),
         })
     }
 

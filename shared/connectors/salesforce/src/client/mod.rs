@@ -48,7 +48,7 @@ pub struct SalesforceTracker {
     /// The version given to each Case's last state seen (see [`Versions`]).
     versions: tokio::sync::Mutex<Versions>,
     /// The sync status and link last shown per Case, so an unchanged one is not written.
-    shown: tokio::sync::Mutex<HashMap<String, String>>,
+    shown: twinsync_connector_kit::ShownMarks,
 }
 
 /// Salesforce explains errors as `[{"message": ..., "errorCode": ..., "fields": [...]}]`.
@@ -103,7 +103,7 @@ impl SalesforceTracker {
             users: tokio::sync::Mutex::default(),
             seen: tokio::sync::Mutex::default(),
             versions: tokio::sync::Mutex::default(),
-            shown: tokio::sync::Mutex::default(),
+            shown: twinsync_connector_kit::ShownMarks::default(),
         })
     }
 

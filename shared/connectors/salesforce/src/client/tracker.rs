@@ -216,14 +216,14 @@ impl Tracker for SalesforceTracker {
         let text = mapping::status_text(mark);
         let link = mark.twin_url.clone().unwrap_or_default();
         let shown = format!("{text}\n{link}");
-        if self.shown.lock().await.get(id) == Some(&shown) {
+        if self.shown.already(id, &shown) {
             return Ok(());
         }
         let mut body = Map::new();
         body.insert(self.config.status_field.clone(), json!(text));
         body.insert(self.config.link_field.clone(), json!(link));
         self.patch_case(id, &body, false).await?;
-        self.shown.lock().await.insert(id.to_string(), shown);
+        self.shown.record(id, shown);
         Ok(())
     }
 }

@@ -57,7 +57,7 @@ pub struct ServiceNowTracker {
     /// Record sys_ids by number: edits address records by sys_id.
     sys_ids: tokio::sync::Mutex<HashMap<String, String>>,
     /// The sync status last shown per record, so an unchanged one is not written again.
-    shown: tokio::sync::Mutex<HashMap<String, String>>,
+    shown: twinsync_connector_kit::ShownMarks,
 }
 
 /// ServiceNow explains errors as `{"error": {"message": ..., "detail": ...}}`.
@@ -99,7 +99,7 @@ impl ServiceNowTracker {
             users: tokio::sync::Mutex::default(),
             authors: tokio::sync::Mutex::default(),
             sys_ids: tokio::sync::Mutex::default(),
-            shown: tokio::sync::Mutex::default(),
+            shown: twinsync_connector_kit::ShownMarks::default(),
         })
     }
 
@@ -461,12 +461,12 @@ impl Tracker for ServiceNowTracker {
     /// shown changes, never a journal entry.
     async fn show_sync(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
         let text = status_text(mark);
-        if self.shown.lock().await.get(key) == Some(&text) {
+        if self.shown.already(key, &text) {
             return Ok(());
         }
         self.patch(key, &json!({ "correlation_display": text }))
             .await?;
-        self.shown.lock().await.insert(key.to_string(), text);
+        self.shown.record(key, text);
         Ok(())
     }
 }

@@ -53,7 +53,7 @@ pub struct ZendeskTracker {
     signing_secret: RwLock<String>,
     /// What each ticket last showed of its sync (`show_sync`): the node tells it on every
     /// apply and ack, and a ticket update is written only when that changes.
-    shown: tokio::sync::Mutex<std::collections::HashMap<String, String>>,
+    shown: twinsync_connector_kit::ShownMarks,
 }
 
 /// Zendesk explains errors as `{"error": "RecordInvalid", "description": ...,
@@ -122,7 +122,7 @@ impl ZendeskTracker {
             instance: instance.into(),
             authorization: config.authorization(),
             signing_secret: RwLock::new(config.webhook_secret.clone()),
-            shown: tokio::sync::Mutex::default(),
+            shown: twinsync_connector_kit::ShownMarks::default(),
             config: ZendeskConfig {
                 base_url: config.base_url.trim_end_matches('/').to_string(),
                 ..config

@@ -246,7 +246,7 @@ impl ZendeskTracker {
     /// with an agent is read again and retried.
     pub(super) async fn mark(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
         let text = mark_text(mark);
-        if self.shown.lock().await.get(key) == Some(&text) {
+        if self.shown.already(key, &text) {
             return Ok(());
         }
         let field = match &self.config.sync_field {
@@ -285,7 +285,7 @@ impl ZendeskTracker {
             match self.put_ticket(key, t, ticket["updated_at"].as_str()).await {
                 Err(PortError::Conflict(_)) if tries < 3 => tries += 1,
                 Ok(_) => {
-                    self.shown.lock().await.insert(key.to_string(), text);
+                    self.shown.record(key, text);
                     return Ok(());
                 }
                 Err(e) => return Err(e),

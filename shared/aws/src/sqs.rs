@@ -23,6 +23,7 @@ use ids::{short_hash, string_attribute, visibility_seconds};
 pub use redrive::REDRIVEN_ATTRIBUTE;
 use twinsync_ports::{
     NewMessage, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome,
+    WaitingMessage,
 };
 
 /// The message attribute that marks a body stored in S3; its value is the object key.
@@ -436,6 +437,10 @@ impl Queue for SqsQueue {
 
     async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
         self.redrive_picked(queue, select).await
+    }
+
+    async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>> {
+        self.peek_held(queue, limit).await
     }
 
     async fn queue_names(&self) -> PortResult<Vec<String>> {

@@ -20,7 +20,7 @@ use twinsync_core::{ChangeEvent, TransportMessage};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_ports::{
     NewMessage, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome, Wait,
-    queues,
+    WaitingMessage, queues,
 };
 
 #[derive(clap::Args, Debug)]
@@ -161,6 +161,9 @@ impl Queue for ProbedQueue {
     }
     async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
         self.inner.redrive(queue, select).await
+    }
+    async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>> {
+        self.inner.peek(queue, limit).await
     }
     fn activity(&self, queue: &str) -> u64 {
         self.inner.activity(queue)

@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod connection;
 pub mod connector;
+pub mod diff;
 pub mod item;
 pub mod job;
 pub mod marker;
@@ -27,6 +28,7 @@ pub use connection::{
     VersionStatus,
 };
 pub use connector::ConnectorKind;
+pub use diff::{DiffKind, FieldDiff, replica_diff};
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};
 pub use job::{Job, JobCursor, JobKind, JobPage, JobStatus};
 pub use matching::MatchOn;

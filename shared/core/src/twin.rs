@@ -131,6 +131,24 @@ impl Twin {
         }
     }
 
+    /// The item's summary as last shared: our replica's, else the other side's.
+    pub fn summary(&self) -> Option<&str> {
+        [&self.baseline, &self.previous]
+            .into_iter()
+            .flatten()
+            .find_map(|r| r.get("summary").and_then(|s| s.as_str()))
+    }
+
+    /// What the monitor's text search looks in besides the keys: the summary and the
+    /// error, lower-cased so every store can match without regard to case.
+    pub fn search_text(&self) -> String {
+        let error = match &self.status {
+            TwinStatus::Error(why) => why.as_str(),
+            _ => "",
+        };
+        format!("{}\n{}", self.summary().unwrap_or_default(), error).to_lowercase()
+    }
+
     pub fn remote_comment_for(&self, local_id: &str) -> Option<&str> {
         self.comment_links
             .iter()

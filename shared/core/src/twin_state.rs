@@ -147,6 +147,19 @@ impl Twin {
         self.updated_ms = now_ms;
     }
 
+    /// An operator's Retry of a twin in Error with nothing dead-lettered here (the other
+    /// side refused the last replica): the next outgoing read sends a new version even
+    /// if the item did not change, since the same version again would be dropped as a
+    /// duplicate. Returns whether the twin changed (only a twin in Error does).
+    pub fn prepare_retry(&mut self, now_ms: i64) -> bool {
+        if !matches!(self.status, TwinStatus::Error(_)) {
+            return false;
+        }
+        self.baseline = None;
+        self.updated_ms = now_ms;
+        true
+    }
+
     /// Records that a message about this twin gave up retrying and went to the
     /// dead-letter queue of `queue`: the twin shows Error with the reason until the
     /// message is redriven and processed. An unlinked twin stays unlinked: nothing syncs
@@ -186,6 +199,23 @@ mod tests {
 
     fn twin() -> Twin {
         Twin::new("t1".into(), "c1".into(), 1_000)
+    }
+
+    #[test]
+    fn retry_forgets_the_baseline_of_a_twin_in_error_only() {
+        let cases = [
+            (TwinStatus::Error("remote: refused".into()), true),
+            (TwinStatus::Synced, false),
+            (TwinStatus::Syncing, false),
+            (TwinStatus::Unlinked, false),
+        ];
+        for (status, changes) in cases {
+            let mut t = Twin::new("t".into(), "c".into(), 0);
+            t.baseline = Some(serde_json::json!({"summary": "a"}));
+            t.status = status.clone();
+            assert_eq!(t.prepare_retry(5), changes, "{status:?}");
+            assert_eq!(t.baseline.is_none(), changes, "{status:?}");
+        }
     }
 
     #[test]

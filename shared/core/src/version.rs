@@ -11,7 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// How a field changed on both sides since the last sync is resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "policy", content = "node")]
+#[serde(
+    rename_all = "snake_case",
+    tag = "policy",
+    content = "node",
+    deny_unknown_fields
+)]
 pub enum ConflictPolicy {
     RemoteWins,
     LocalWins,

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
     ChangeSignal, ItemPage, NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage,
-    RedriveFilter, SendOutcome, Tracker, Wait, WebhookError, queues,
+    RedriveFilter, SendOutcome, Tracker, Wait, WaitingMessage, WebhookError, queues,
 };
 
 /// Sends every message of the handler queues twice, under two dedup ids, so each
@@ -102,6 +102,9 @@ impl Queue for DuplicatingQueue {
     async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
         self.inner.redrive(queue, select).await
     }
+    async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>> {
+        self.inner.peek(queue, limit).await
+    }
 }
 
 /// A queue whose first `times` receives of `queue` panic, as a bug in an adapter would:
@@ -185,6 +188,9 @@ impl Queue for PanickingQueue {
     }
     async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
         self.inner.redrive(queue, select).await
+    }
+    async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>> {
+        self.inner.peek(queue, limit).await
     }
 }
 

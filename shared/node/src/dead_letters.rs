@@ -9,7 +9,7 @@ use twinsync_core::{ChangeEvent, SyncEventKind, TransportMessage, Twin};
 use twinsync_ports::{NewMessage, PortError, PortResult, QueueMessage, queues};
 
 /// The queues whose dead-letter queues hold messages a redrive moves back.
-const REDRIVEN_QUEUES: [&str; 4] = [
+pub(crate) const REDRIVEN_QUEUES: [&str; 4] = [
     queues::OUTGOING,
     queues::TRANSPORT,
     queues::INCOMING,
@@ -114,6 +114,33 @@ pub async fn redrive(node: &Node, connection_id: &str) -> NodeResult<u64> {
     Ok(moved)
 }
 
+/// Retry of one pair: its dead-lettered messages (those of its message groups) go back
+/// to their queues, in order. Returns how many moved.
+pub async fn redrive_twin(node: &Node, twin: &Twin) -> NodeResult<u64> {
+    let groups: Vec<String> = [&twin.local_key, &twin.remote_key]
+        .into_iter()
+        .flatten()
+        .map(|k| format!("{}:{k}", twin.connection_id))
+        .collect();
+    let ours = move |m: &QueueMessage| groups.contains(&m.group_id);
+    let mut moved = 0;
+    for queue in REDRIVEN_QUEUES {
+        moved += node.queue.redrive(queue, &ours).await?;
+    }
+    if moved > 0 {
+        let detail =
+            format!("{moved} dead-lettered messages of this pair sent back to their queues");
+        node.event(
+            &twin.connection_id,
+            Some(&twin.id),
+            SyncEventKind::Redriven,
+            detail,
+        )
+        .await;
+    }
+    Ok(moved)
+}
+
 /// The connection a message body is about: change events, replicas and acks all name it.
 fn connection_of(body: &str) -> Option<String> {
     #[derive(Deserialize)]
@@ -176,7 +203,7 @@ async fn twin_of(node: &Node, queue: &str, body: &str) -> NodeResult<Option<Twin
 
 /// Applies `change` to the twin and stores it, reading it again after a lost race.
 /// `None` when the change left the twin as it was (or it is gone).
-async fn change_twin(
+pub(crate) async fn change_twin(
     node: &Node,
     mut twin: Twin,
     change: impl Fn(&mut Twin, i64) -> bool,

@@ -58,6 +58,13 @@ pub enum NodeError {
     Config(String),
     #[error("{0}")]
     Operation(String),
+    /// A thing an operator named does not exist (a version, a replica of the history).
+    #[error("{0}")]
+    NotFound(String),
+    /// The thing exists but its state does not allow the change (activating a version
+    /// that is not a draft, a confirmation that does not match).
+    #[error("{0}")]
+    Conflict(String),
     /// The twin's local item no longer exists: it was deleted here.
     #[error("local item {0} no longer exists")]
     ItemGone(String),
@@ -67,6 +74,21 @@ pub enum NodeError {
 }
 
 impl NodeError {
+    /// A domain refusal as the operator sees it: a version that does not exist is not
+    /// found; a state that does not allow the change is a conflict.
+    pub fn from_core(e: twinsync_core::CoreError) -> NodeError {
+        match e {
+            twinsync_core::CoreError::Version(_, "no such version") => {
+                NodeError::NotFound(e.to_string())
+            }
+            twinsync_core::CoreError::Version(..)
+            | twinsync_core::CoreError::StatusTransition { .. } => {
+                NodeError::Conflict(e.to_string())
+            }
+            other => NodeError::Operation(other.to_string()),
+        }
+    }
+
     /// A configuration error with the reason in words.
     pub fn config(reason: impl std::fmt::Display) -> NodeError {
         NodeError::Config(reason.to_string())

@@ -21,7 +21,7 @@ pub(crate) async fn change<T>(
 ) -> NodeResult<T> {
     for _ in 0..8 {
         let mut connection = node.connection(connection_id).await?;
-        let out = change(&mut connection).map_err(|e| NodeError::Operation(e.to_string()))?;
+        let out = change(&mut connection).map_err(NodeError::from_core)?;
         match node.connections.update(&connection).await {
             Ok(_) => return Ok(out),
             Err(PortError::Conflict(_)) => continue,
@@ -92,7 +92,7 @@ async fn note(node: &Node, connection_id: &str, detail: String) {
 pub fn diff(connection: &Connection, from: u32, to: u32) -> NodeResult<String> {
     let text = |number: u32| -> NodeResult<String> {
         let v = connection.version(number).ok_or_else(|| {
-            NodeError::Operation(format!(
+            NodeError::NotFound(format!(
                 "connection {} has no version {number}",
                 connection.id
             ))
@@ -186,7 +186,7 @@ pub async fn test_run(
 ) -> NodeResult<TestRunReport> {
     let connection = node.connection(connection_id).await?;
     let version = connection.version(number).ok_or_else(|| {
-        NodeError::Operation(format!(
+        NodeError::NotFound(format!(
             "connection {connection_id} has no version {number}"
         ))
     })?;

@@ -193,6 +193,9 @@ pub trait Queue: Send + Sync {
     /// `redriven`; returns how many. A message moved is not deduplicated against its
     /// first send, and moving it again after a crash does not duplicate it.
     async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64>;
+    /// Up to `limit` messages of `queue`, oldest first, for a listing: the dead letters
+    /// the monitor shows. Nothing is received: no receive count moves, nothing is held.
+    async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>>;
     /// A counter that moves whenever a message of `queue` may have become receivable
     /// (sent, deleted, given back). A consumer reads it before `receive` and passes it to
     /// `wait_for_work`, so a send between the two is never slept through.
@@ -241,8 +244,75 @@ pub struct TwinQuery {
     pub status: Option<String>,
     /// Matches local or remote key by prefix.
     pub key_prefix: Option<String>,
+    /// Matches a key by prefix, or text in the summary or the error, in any case.
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub order: TwinOrder,
+    /// Keyset paging: only the twins after this one in `order`. Unlike `offset`, a page
+    /// deep in 100,000 twins costs what the first one does.
+    #[serde(default)]
+    pub after: Option<TwinCursor>,
     pub limit: usize,
     pub offset: usize,
+}
+
+/// The order of a twin listing: by when each twin was made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TwinOrder {
+    #[default]
+    Oldest,
+    Newest,
+}
+
+/// Where a page of twins ended: the last twin's creation time and id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TwinCursor {
+    pub created_ms: i64,
+    pub id: String,
+}
+
+impl TwinCursor {
+    pub fn of(twin: &Twin) -> Self {
+        Self {
+            created_ms: twin.created_ms,
+            id: twin.id.clone(),
+        }
+    }
+
+    /// The cursor as one URL-safe token: `{created_ms}.{id}`.
+    pub fn token(&self) -> String {
+        format!("{}.{}", self.created_ms, self.id)
+    }
+
+    /// The cursor a [`TwinCursor::token`] names, or `None` for a token it did not make.
+    pub fn parse(token: &str) -> Option<Self> {
+        let (ms, id) = token.split_once('.')?;
+        Some(Self {
+            created_ms: ms.parse().ok()?,
+            id: id.to_string(),
+        })
+    }
+
+    /// Whether `twin` comes after this cursor in `order`.
+    pub fn precedes(&self, twin: &Twin, order: TwinOrder) -> bool {
+        let here = (self.created_ms, self.id.as_str());
+        let there = (twin.created_ms, twin.id.as_str());
+        match order {
+            TwinOrder::Oldest => there > here,
+            TwinOrder::Newest => there < here,
+        }
+    }
+}
+
+/// A message waiting in a queue, as a listing shows it (nothing is received or held).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingMessage {
+    pub id: String,
+    pub group_id: String,
+    pub body: String,
+    pub sent_ms: i64,
 }
 
 /// Twins, their replica history and their sync events.

@@ -23,7 +23,7 @@ impl std::fmt::Debug for Db {
     }
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS messages (
@@ -112,11 +112,18 @@ CREATE TABLE IF NOT EXISTS meta (
 /// The changes from each schema version to the next, applied in order to a database made
 /// by an older build: `MIGRATIONS[i]` takes version `i + 1` to `i + 2`. The schema above
 /// stays the first version's, so a new database goes through the same steps.
-const MIGRATIONS: [&str; 1] = [
+const MIGRATIONS: [&str; 2] = [
     // 2: the retry budget counts time, not receives: when each message was first
     // received, and whether an operator redrove it from its dead-letter queue.
     "ALTER TABLE messages ADD COLUMN first_receive_ms INTEGER;
      ALTER TABLE messages ADD COLUMN redriven INTEGER NOT NULL DEFAULT 0;",
+    // 3: the monitor searches twins by summary and error text (`Twin::search_text`) and
+    // pages the newest first across connections.
+    "ALTER TABLE twins ADD COLUMN search_text TEXT NOT NULL DEFAULT '';
+     UPDATE twins SET search_text = lower(
+         coalesce(json_extract(body, '$.baseline.summary'), json_extract(body, '$.previous.summary'), '')
+         || char(10) || coalesce(json_extract(body, '$.status.message'), ''));
+     CREATE INDEX IF NOT EXISTS twins_created ON twins(created_ms, id);",
 ];
 
 /// Brings a database at schema version `from` to [`SCHEMA_VERSION`], each step in a

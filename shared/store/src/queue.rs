@@ -15,7 +15,7 @@ use std::time::Duration;
 use twinsync_core::Clock;
 use twinsync_ports::{
     NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome,
-    Wait,
+    Wait, WaitingMessage,
 };
 
 /// Dead-letter and deduplication settings.
@@ -307,6 +307,27 @@ impl Queue for SqliteQueue {
             tracing::info!(queue, moved, "dead-lettered messages redriven");
         }
         Ok(moved)
+    }
+
+    async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>> {
+        let conn = self.db.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, group_id, body, sent_ms FROM messages
+                 WHERE queue = ?1 ORDER BY seq LIMIT ?2",
+            )
+            .map_err(port_err)?;
+        let rows = stmt
+            .query_map(params![queue, limit as i64], |r| {
+                Ok(WaitingMessage {
+                    id: r.get(0)?,
+                    group_id: r.get(1)?,
+                    body: r.get(2)?,
+                    sent_ms: r.get(3)?,
+                })
+            })
+            .map_err(port_err)?;
+        rows.collect::<Result<_, _>>().map_err(port_err)
     }
 
     async fn queue_names(&self) -> PortResult<Vec<String>> {

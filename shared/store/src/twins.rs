@@ -4,7 +4,41 @@ use crate::{Db, collect_json, json_err, port_err};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use twinsync_core::{SyncEvent, Twin};
-use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinQuery, TwinStore};
+use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinOrder, TwinQuery, TwinStore};
+
+/// The filters of a twin listing: connection, status, key prefix, and text that is a key's
+/// prefix or part of the summary or error (`search_text`).
+const LIST_FILTER: &str = "(?1 IS NULL OR connection_id = ?1)
+   AND (?2 IS NULL OR status = ?2)
+   AND (?3 IS NULL OR local_key LIKE ?3 ESCAPE '\\' OR remote_key LIKE ?3 ESCAPE '\\')
+   AND (?4 IS NULL OR local_key LIKE ?4 || '%' ESCAPE '\\' OR remote_key LIKE ?4 || '%' ESCAPE '\\'
+        OR search_text LIKE '%' || ?4 || '%' ESCAPE '\\')";
+
+/// The SELECT of a twin listing in `order`, from a cursor or from the start. The range is
+/// written out only when there is a cursor, so SQLite walks the `twins_created` index from
+/// it (a deep page costs what the first one does) instead of filtering every row before.
+fn list_sql(order: TwinOrder, from_cursor: bool) -> String {
+    let (compare, direction) = match order {
+        TwinOrder::Oldest => (">", "ASC"),
+        TwinOrder::Newest => ("<", "DESC"),
+    };
+    let range = if from_cursor {
+        format!(" AND (created_ms, id) {compare} (?5, ?6)")
+    } else {
+        String::new()
+    };
+    format!(
+        "SELECT body FROM twins WHERE {LIST_FILTER}{range}
+         ORDER BY created_ms {direction}, id {direction} LIMIT ?7 OFFSET ?8"
+    )
+}
+
+/// `s` with LIKE's wildcards taken literally (escaped with a backslash).
+fn like_escaped(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
 
 pub struct SqliteTwinStore {
     db: Db,
@@ -67,8 +101,8 @@ impl TwinStore for SqliteTwinStore {
         let body = to_json(twin)?;
         let conn = self.db.lock();
         conn.execute(
-            "INSERT INTO twins (id, connection_id, local_key, remote_key, status, revision, created_ms, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO twins (id, connection_id, local_key, remote_key, status, revision, created_ms, body, search_text)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 twin.id,
                 twin.connection_id,
@@ -77,7 +111,8 @@ impl TwinStore for SqliteTwinStore {
                 twin.status.label(),
                 twin.revision as i64,
                 twin.created_ms,
-                body
+                body,
+                twin.search_text()
             ],
         )
         .map_err(port_err)?;
@@ -91,7 +126,8 @@ impl TwinStore for SqliteTwinStore {
         let conn = self.db.lock();
         let n = conn
             .execute(
-                "UPDATE twins SET local_key = ?1, remote_key = ?2, status = ?3, revision = ?4, body = ?5
+                "UPDATE twins SET local_key = ?1, remote_key = ?2, status = ?3, revision = ?4, body = ?5,
+                        search_text = ?8
                  WHERE id = ?6 AND revision = ?7",
                 params![
                     stored.local_key,
@@ -100,7 +136,8 @@ impl TwinStore for SqliteTwinStore {
                     stored.revision as i64,
                     body,
                     stored.id,
-                    twin.revision as i64
+                    twin.revision as i64,
+                    stored.search_text()
                 ],
             )
             .map_err(port_err)?;
@@ -124,29 +161,30 @@ impl TwinStore for SqliteTwinStore {
 
     async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>> {
         let limit = if query.limit == 0 { 100 } else { query.limit } as i64;
-        let prefix = query.key_prefix.as_ref().map(|p| {
-            let escaped = p
-                .replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_");
-            format!("{escaped}%")
-        });
+        let prefix = query
+            .key_prefix
+            .as_deref()
+            .map(|p| format!("{}%", like_escaped(p)));
+        let text = query
+            .text
+            .as_deref()
+            .map(|t| like_escaped(&t.to_lowercase()));
+        let (after_ms, after_id) = match &query.after {
+            Some(c) => (Some(c.created_ms), Some(c.id.as_str())),
+            None => (None, None),
+        };
+        let sql = list_sql(query.order, query.after.is_some());
         let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT body FROM twins
-                 WHERE (?1 IS NULL OR connection_id = ?1)
-                   AND (?2 IS NULL OR status = ?2)
-                   AND (?3 IS NULL OR local_key LIKE ?3 ESCAPE '\\' OR remote_key LIKE ?3 ESCAPE '\\')
-                 ORDER BY created_ms, id LIMIT ?4 OFFSET ?5",
-            )
-            .map_err(port_err)?;
+        let mut stmt = conn.prepare_cached(&sql).map_err(port_err)?;
         let rows = stmt
             .query_map(
                 params![
                     query.connection_id,
                     query.status,
                     prefix,
+                    text,
+                    after_ms,
+                    after_id,
                     limit,
                     query.offset as i64
                 ],

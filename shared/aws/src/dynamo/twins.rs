@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use std::collections::HashMap;
 use twinsync_core::{SyncEvent, Twin};
-use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinQuery, TwinStore};
+use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinOrder, TwinQuery, TwinStore};
 
 #[derive(Debug, Clone)]
 pub struct DynamoTwinStore {
@@ -34,6 +34,7 @@ impl DynamoTwinStore {
         r.insert("connection_id".into(), s(&twin.connection_id));
         r.insert("status".into(), s(twin.status.label()));
         r.insert("created_ms".into(), n(twin.created_ms));
+        r.insert("search_text".into(), s(twin.search_text()));
         if let Some(k) = &twin.local_key {
             r.insert("local_key".into(), s(k));
         }
@@ -295,6 +296,13 @@ impl TwinStore for DynamoTwinStore {
             filter.push_str(" AND (begins_with(local_key, :p) OR begins_with(remote_key, :p))");
             values.insert(":p".into(), s(p));
         }
+        if let Some(t) = &query.text {
+            filter.push_str(
+                " AND (begins_with(local_key, :t) OR begins_with(remote_key, :t) OR contains(search_text, :tl))",
+            );
+            values.insert(":t".into(), s(t));
+            values.insert(":tl".into(), s(t.to_lowercase()));
+        }
         let mut req = self
             .client
             .scan()
@@ -311,6 +319,12 @@ impl TwinStore for DynamoTwinStore {
             .map(doc::<Twin>)
             .collect::<PortResult<Vec<_>>>()?;
         twins.sort_by(|a, b| (a.created_ms, &a.id).cmp(&(b.created_ms, &b.id)));
+        if query.order == TwinOrder::Newest {
+            twins.reverse();
+        }
+        if let Some(after) = &query.after {
+            twins.retain(|t| after.precedes(t, query.order));
+        }
         let limit = if query.limit == 0 { 100 } else { query.limit };
         Ok(twins.into_iter().skip(query.offset).take(limit).collect())
     }

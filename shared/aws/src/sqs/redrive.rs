@@ -2,7 +2,7 @@
 
 use super::{PAYLOAD_ATTRIBUTE, SqsQueue, ids::sqs_id, ids::string_attribute};
 use crate::error::AwsError;
-use twinsync_ports::{PortResult, Queue, QueueMessage, RedriveFilter};
+use twinsync_ports::{PortResult, Queue, QueueMessage, RedriveFilter, WaitingMessage};
 
 /// The message attribute that marks a message an operator moved back from its
 /// dead-letter queue (`Queue::redrive`).
@@ -55,6 +55,45 @@ impl SqsQueue {
             tracing::info!(queue, moved, "dead-lettered messages redriven");
         }
         Ok(moved)
+    }
+
+    /// Up to `limit` messages of `queue` for a listing. SQS has no peek: each is received
+    /// with a hold and given back when the listing ends. It serves the dead-letter queues,
+    /// which no consumer reads and whose receive counts nothing acts on.
+    pub(super) async fn peek_held(
+        &self,
+        queue: &str,
+        limit: usize,
+    ) -> PortResult<Vec<WaitingMessage>> {
+        let mut seen = Vec::new();
+        let mut receipts = Vec::new();
+        for _ in 0..REDRIVE_ROUNDS {
+            if seen.len() >= limit {
+                break;
+            }
+            let batch = self
+                .receive(queue, (limit - seen.len()).min(10), HOLD_MS)
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for m in batch {
+                receipts.push(m.receipt.clone());
+                seen.push(WaitingMessage {
+                    id: m.id,
+                    group_id: m.group_id,
+                    body: m.body,
+                    sent_ms: m.sent_ms,
+                });
+            }
+        }
+        for receipt in receipts {
+            if let Err(e) = self.change_visibility(queue, &receipt, 0).await {
+                tracing::debug!(queue, error = %e, "a listed message stays held a while");
+            }
+        }
+        seen.sort_by_key(|m| m.sent_ms);
+        Ok(seen)
     }
 
     /// Sends a dead-lettered message back to `queue`, marked redriven.

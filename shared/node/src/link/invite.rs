@@ -14,7 +14,7 @@ use twinsync_rules::defaults;
 use twinsync_security::{Invitation, derive_key};
 
 /// What an operator gives to invite or accept.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LinkRequest {
     /// The tracker instance this side syncs.
@@ -26,6 +26,7 @@ pub struct LinkRequest {
     /// For invite: the connection's name and type.
     pub name: Option<String>,
     #[serde(default = "public")]
+    #[schema(value_type = crate::router::schemas::ConnectionKindBody)]
     pub kind: ConnectionKind,
 }
 

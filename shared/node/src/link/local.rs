@@ -13,7 +13,7 @@ use twinsync_core::{
 };
 
 /// What an operator gives for a local connection.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LocalRequest {
     pub instance: String,

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
-use axum::response::{Html, IntoResponse};
+use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
@@ -28,6 +28,15 @@ pub fn admin_router(node: Arc<Node>, guard: AdminGuard) -> Router {
             get(|| async { Json(json!({"status": "ok"})) }),
         )
         .route("/api/metrics", get(metrics))
+        .route(
+            "/api/openapi.json",
+            get(|| async {
+                (
+                    [(axum::http::header::CONTENT_TYPE, "application/json")],
+                    super::openapi::document(),
+                )
+            }),
+        )
         .route("/api/connections", get(list_connections))
         .route("/api/connections/invite", post(invite))
         .route("/api/connections/accept", post(accept))
@@ -44,23 +53,38 @@ pub fn admin_router(node: Arc<Node>, guard: AdminGuard) -> Router {
         .route("/api/twins/{id}", get(get_twin))
         .route("/api/events", get(list_events))
         .route("/api/queues", get(queue_depths))
-        .route("/api/monitor", get(monitor_view))
         .merge(super::versions::routes())
         .merge(super::jobs::routes())
-        .route_layer(from_fn_with_state(guard.clone(), guard::token_and_json));
+        .merge(super::monitor::routes())
+        .route_layer(from_fn_with_state(guard.clone(), guard::token));
     api.merge(monitor::page_routes())
         .layer(from_fn_with_state(guard, guard::same_site))
+        .layer(axum::middleware::map_response(super::openapi::json_errors))
         .with_state(node)
 }
 
-/// The body of a call that needs no arguments: `{}`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The body of a call that needs no arguments: `{}`. Read as a JSON object with no
+/// members; a derived struct would also take `[]`.
+#[derive(utoipa::ToSchema)]
+#[schema(max_properties = 0)]
 pub(super) struct NoArguments {}
+
+impl<'de> Deserialize<'de> for NoArguments {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let members = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
+        match members.keys().next() {
+            None => Ok(NoArguments {}),
+            Some(name) => Err(serde::de::Error::custom(format!(
+                "this call takes no arguments (`{{}}`), not {name:?}"
+            ))),
+        }
+    }
+}
 
 /// Per tracker: API calls made and time spent waiting for rate limits; per handled
 /// queue: its depth. For dashboards and alarms.
-async fn metrics(State(node): State<Arc<Node>>) -> ApiResult<Json<serde_json::Value>> {
+#[utoipa::path(get, path = "/api/metrics", tag = "node", responses((status = 200, description = "API calls and waits per tracker, queue depths", body = Object)))]
+pub(super) async fn metrics(State(node): State<Arc<Node>>) -> ApiResult<Json<serde_json::Value>> {
     let mut trackers = serde_json::Map::new();
     for (instance, t) in &node.trackers {
         trackers.insert(
@@ -78,7 +102,8 @@ async fn metrics(State(node): State<Arc<Node>>) -> ApiResult<Json<serde_json::Va
     ))
 }
 
-async fn invite(
+#[utoipa::path(post, path = "/api/connections/invite", tag = "connections", request_body = crate::link::LinkRequest, responses((status = 201, description = "the connection, Pending, and its invitation code", body = Object)))]
+pub(super) async fn invite(
     State(node): State<Arc<Node>>,
     Json(req): Json<crate::link::LinkRequest>,
 ) -> ApiResult<impl IntoResponse> {
@@ -90,7 +115,8 @@ async fn invite(
 }
 
 /// A local connection: both sides on this node, active at once.
-async fn local(
+#[utoipa::path(post, path = "/api/connections/local", tag = "connections", request_body = crate::link::LocalRequest, responses((status = 201, description = "both connection records, Active", body = Object)))]
+pub(super) async fn local(
     State(node): State<Arc<Node>>,
     Json(req): Json<crate::link::LocalRequest>,
 ) -> ApiResult<impl IntoResponse> {
@@ -101,19 +127,32 @@ async fn local(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct AcceptRequest {
+pub(super) struct AcceptRequest {
+    /// The invitation code the other node's operator gave.
     code: String,
-    #[serde(flatten)]
-    link: crate::link::LinkRequest,
+    /// The tracker instance this side syncs.
+    instance: String,
+    /// Where twins are created on this side.
+    target_project: String,
+    /// An optional trigger query for this side.
+    trigger: Option<String>,
 }
 
-async fn accept(
+#[utoipa::path(post, path = "/api/connections/accept", tag = "connections", request_body = AcceptRequest, responses((status = 201, description = "the connection, Active", body = Object)))]
+pub(super) async fn accept(
     State(node): State<Arc<Node>>,
     Json(req): Json<AcceptRequest>,
 ) -> ApiResult<impl IntoResponse> {
-    let connection = crate::link::accept(&node, &req.code, &req.link).await?;
+    let link = crate::link::LinkRequest {
+        instance: req.instance,
+        target_project: req.target_project,
+        trigger: req.trigger,
+        name: None,
+        kind: twinsync_core::ConnectionKind::Public,
+    };
+    let connection = crate::link::accept(&node, &req.code, &link).await?;
     Ok((
         StatusCode::CREATED,
         Json(
@@ -122,7 +161,8 @@ async fn accept(
     ))
 }
 
-async fn rotate_secret(
+#[utoipa::path(post, path = "/api/connections/{id}/rotate-secret", tag = "connections", params(("id" = String, Path, description = "the connection")), request_body = NoArguments, responses((status = 200, description = "the secret was replaced on both nodes", body = Object)))]
+pub(super) async fn rotate_secret(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
     Json(NoArguments {}): Json<NoArguments>,
@@ -151,32 +191,37 @@ fn public_view(c: &twinsync_core::Connection) -> serde_json::Value {
     v
 }
 
-async fn list_connections(State(node): State<Arc<Node>>) -> ApiResult<impl IntoResponse> {
+#[utoipa::path(get, path = "/api/connections", tag = "connections", responses((status = 200, description = "every connection", body = Vec<Object>)))]
+pub(super) async fn list_connections(
+    State(node): State<Arc<Node>>,
+) -> ApiResult<impl IntoResponse> {
     let list = node.connections.list().await.map_err(NodeError::from)?;
     Ok(Json(list.iter().map(public_view).collect::<Vec<_>>()))
 }
 
-async fn get_connection(
+#[utoipa::path(get, path = "/api/connections/{id}", tag = "connections", params(("id" = String, Path, description = "the connection")), responses((status = 200, description = "the connection, its versions and status", body = Object)))]
+pub(super) async fn get_connection(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     Ok(Json(public_view(&node.connection(&id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DeleteRequest {
+pub(super) struct DeleteRequest {
     confirm: Option<String>,
 }
 
-async fn delete_connection(
+#[utoipa::path(delete, path = "/api/connections/{id}", tag = "connections", params(("id" = String, Path, description = "the connection")), request_body = DeleteRequest, responses((status = 200, description = "deleted, with the number of twins removed", body = Object)))]
+pub(super) async fn delete_connection(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
     Json(req): Json<DeleteRequest>,
 ) -> ApiResult<impl IntoResponse> {
     if req.confirm.as_deref() != Some(id.as_str()) {
         return Err(ApiError(
-            StatusCode::BAD_REQUEST,
+            StatusCode::CONFLICT,
             format!(
                 "deleting {id} removes its twins' sync info; confirm with {{\"confirm\": \"{id}\"}}"
             ),
@@ -186,7 +231,8 @@ async fn delete_connection(
     Ok(Json(json!({ "deleted": id, "twins_removed": removed })))
 }
 
-async fn activate(
+#[utoipa::path(post, path = "/api/connections/{id}/activate", tag = "connections", params(("id" = String, Path, description = "the connection")), request_body = NoArguments, responses((status = 200, description = "Active; the changes held while paused are sent", body = Object)))]
+pub(super) async fn activate(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
     Json(NoArguments {}): Json<NoArguments>,
@@ -195,7 +241,8 @@ async fn activate(
     Ok(Json(json!({ "status": "Active", "resumed": resumed })))
 }
 
-async fn deactivate(
+#[utoipa::path(post, path = "/api/connections/{id}/deactivate", tag = "connections", params(("id" = String, Path, description = "the connection")), request_body = NoArguments, responses((status = 200, description = "Deactivated: changes are kept until it is active again", body = Object)))]
+pub(super) async fn deactivate(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
     Json(NoArguments {}): Json<NoArguments>,
@@ -204,18 +251,37 @@ async fn deactivate(
     Ok(Json(json!({ "status": "Deactivated" })))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OperationRequest {
+pub(super) struct OperationRequest {
     item: Option<String>,
     remote: Option<String>,
     /// Undo: the replica version to go back to.
+    #[serde(default, deserialize_with = "whole_number")]
     version: Option<u64>,
     #[serde(default)]
+    #[schema(value_type = Vec<super::schemas::KeyPair>)]
     pairs: Vec<(String, String)>,
 }
 
-async fn operation(
+/// A whole number, also when written `3.0` (JSON Schema's integers include it).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(v) = n.as_u64() {
+        return Ok(Some(v));
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number of 0 or more"
+        ))),
+    }
+}
+
+#[utoipa::path(post, path = "/api/connections/{id}/operations/{op}", tag = "operations", params(("id" = String, Path, description = "the connection"), ("op" = String, Path, description = "sync, bulk-exalate, bulk-sync, relink, bulk-connect, unlink, undo, unexalate, force-unlink, clean-up or redrive")), request_body = OperationRequest, responses((status = 200, description = "what the operation did", body = Object)))]
+pub(super) async fn operation(
     State(node): State<Arc<Node>>,
     Path((id, op)): Path<(String, String)>,
     Json(req): Json<OperationRequest>,
@@ -263,16 +329,23 @@ async fn operation(
     Ok(Json(result))
 }
 
-#[derive(Deserialize, Default)]
-struct TwinParams {
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct TwinParams {
     connection: Option<String>,
-    status: Option<String>,
+    #[param(inline)]
+    status: Option<crate::monitor::views::StatusFilter>,
+    /// A prefix of this side's or the other side's key.
     key: Option<String>,
+    /// At most this many (100 when not given).
+    #[param(minimum = 0, maximum = 1000)]
     limit: Option<usize>,
+    #[param(minimum = 0, maximum = 1000000000)]
     offset: Option<usize>,
 }
 
-async fn list_twins(
+#[utoipa::path(get, path = "/api/twins", tag = "twins", params(TwinParams), responses((status = 200, description = "twin records", body = Vec<Object>)))]
+pub(super) async fn list_twins(
     State(node): State<Arc<Node>>,
     Query(p): Query<TwinParams>,
 ) -> ApiResult<impl IntoResponse> {
@@ -280,17 +353,19 @@ async fn list_twins(
         .twins
         .list(&TwinQuery {
             connection_id: p.connection,
-            status: p.status,
+            status: p.status.map(|s| s.label().to_string()),
             key_prefix: p.key,
-            limit: p.limit.unwrap_or(100).min(1000),
-            offset: p.offset.unwrap_or(0),
+            limit: super::bounded("limit", p.limit, 0..=1000, 100)?,
+            offset: super::bounded("offset", p.offset, 0..=1_000_000_000, 0)?,
+            ..TwinQuery::default()
         })
         .await
         .map_err(NodeError::from)?;
     Ok(Json(twins))
 }
 
-async fn get_twin(
+#[utoipa::path(get, path = "/api/twins/{id}", tag = "twins", params(("id" = String, Path, description = "the twin")), responses((status = 200, description = "the twin record, its events and replicas", body = Object)))]
+pub(super) async fn get_twin(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
@@ -311,13 +386,17 @@ async fn get_twin(
     ))
 }
 
-#[derive(Deserialize, Default)]
-struct EventParams {
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct EventParams {
     connection: Option<String>,
+    /// At most this many (100 when not given).
+    #[param(minimum = 0, maximum = 1000)]
     limit: Option<usize>,
 }
 
-async fn list_events(
+#[utoipa::path(get, path = "/api/events", tag = "twins", params(EventParams), responses((status = 200, description = "sync events, newest first", body = Vec<Object>)))]
+pub(super) async fn list_events(
     State(node): State<Arc<Node>>,
     Query(p): Query<EventParams>,
 ) -> ApiResult<impl IntoResponse> {
@@ -326,26 +405,19 @@ async fn list_events(
         .events(
             p.connection.as_deref(),
             None,
-            p.limit.unwrap_or(100).min(1000),
+            super::bounded("limit", p.limit, 0..=1000, 100)?,
         )
         .await
         .map_err(NodeError::from)?;
     Ok(Json(events))
 }
 
-async fn queue_depths(State(node): State<Arc<Node>>) -> ApiResult<impl IntoResponse> {
+#[utoipa::path(get, path = "/api/queues", tag = "node", responses((status = 200, description = "every queue's depth", body = Object)))]
+pub(super) async fn queue_depths(State(node): State<Arc<Node>>) -> ApiResult<impl IntoResponse> {
     let mut out = serde_json::Map::new();
     for name in node.queue.queue_names().await.map_err(NodeError::from)? {
         let depth = node.queue.depth(&name).await.map_err(NodeError::from)?;
         out.insert(name, json!(depth));
     }
     Ok(Json(out))
-}
-
-/// The monitor's content for the page's script: an HTML fragment, rendered here.
-async fn monitor_view(
-    State(node): State<Arc<Node>>,
-    Query(view): Query<monitor::View>,
-) -> ApiResult<Html<String>> {
-    Ok(Html(monitor::render(&node, &view).await?))
 }

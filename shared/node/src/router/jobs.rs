@@ -35,7 +35,8 @@ fn view(node: &Node, job: Job) -> JobView {
     }
 }
 
-async fn start(
+#[utoipa::path(post, path = "/api/connections/{id}/jobs", tag = "jobs", params(("id" = String, Path, description = "the connection")), request_body = super::schemas::JobKindBody, responses((status = 201, description = "the job", body = Object)))]
+pub(super) async fn start(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
     Json(kind): Json<JobKind>,
@@ -44,13 +45,15 @@ async fn start(
     Ok((StatusCode::CREATED, Json(view(&node, job))))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct ListParams {
+pub(super) struct ListParams {
     connection: Option<String>,
 }
 
-async fn list(
+#[utoipa::path(get, path = "/api/jobs", tag = "jobs", params(ListParams), responses((status = 200, description = "jobs, newest first", body = Vec<Object>)))]
+pub(super) async fn list(
     State(node): State<Arc<Node>>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<impl IntoResponse> {
@@ -60,14 +63,16 @@ async fn list(
     ))
 }
 
-async fn show(
+#[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job")), responses((status = 200, description = "the job and its progress", body = Object)))]
+pub(super) async fn show(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
     Ok(Json(view(&node, jobs::get(&node, &id).await?)))
 }
 
-async fn cancel(
+#[utoipa::path(post, path = "/api/jobs/{id}/cancel", tag = "jobs", params(("id" = String, Path, description = "the job")), request_body = NoArguments, responses((status = 200, description = "the job, cancelled", body = Object)))]
+pub(super) async fn cancel(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
     Json(NoArguments {}): Json<NoArguments>,

@@ -7,7 +7,10 @@
 pub mod admin;
 pub mod guard;
 mod jobs;
+mod monitor;
+pub mod openapi;
 pub mod public;
+pub(crate) mod schemas;
 mod versions;
 
 use crate::NodeError;
@@ -34,7 +37,9 @@ impl From<NodeError> for ApiError {
         let status = match &e {
             NodeError::UnknownConnection(_)
             | NodeError::UnknownInstance(_)
+            | NodeError::NotFound(_)
             | NodeError::Port(twinsync_ports::PortError::NotFound(_)) => StatusCode::NOT_FOUND,
+            NodeError::Conflict(_) => StatusCode::CONFLICT,
             NodeError::Operation(_)
             | NodeError::Rules(_)
             | NodeError::BadMessage(_)
@@ -47,3 +52,25 @@ impl From<NodeError> for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// A number from the query string, within `range` (as the API description says), or
+/// `default` when left out.
+pub(crate) fn bounded(
+    name: &str,
+    value: Option<usize>,
+    range: std::ops::RangeInclusive<usize>,
+    default: usize,
+) -> ApiResult<usize> {
+    match value {
+        None => Ok(default),
+        Some(v) if range.contains(&v) => Ok(v),
+        Some(v) => Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{name} must be {} to {}, not {v}",
+                range.start(),
+                range.end()
+            ),
+        )),
+    }
+}

@@ -2,7 +2,7 @@
 
 use super::ApiResult;
 use super::admin::NoArguments;
-use crate::{Node, versions};
+use crate::{Node, NodeError, versions};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -44,17 +44,20 @@ pub(super) fn routes() -> Router<Arc<Node>> {
 
 /// A new version of a connection's whole configuration. A field left out keeps the
 /// active version's value; `triggers: []` removes every trigger.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct DraftRequest {
+pub(super) struct DraftRequest {
     outgoing: Option<String>,
     incoming: Option<String>,
+    #[schema(value_type = Option<super::schemas::NodeHelperMapsBody>)]
     helper_maps: Option<NodeHelperMaps>,
+    #[schema(value_type = Option<super::schemas::ConflictSettingsBody>)]
     conflicts: Option<ConflictSettings>,
     triggers: Option<Vec<TriggerSpec>>,
     plans: Option<Vec<PlanSpec>>,
     live: Option<bool>,
     rewrite_references: Option<bool>,
+    #[schema(value_type = Option<super::schemas::RemovalSettingsBody>)]
     removals: Option<RemovalSettings>,
     #[serde(default)]
     note: String,
@@ -62,9 +65,9 @@ struct DraftRequest {
 
 /// A trigger as an operator writes it: the id (`t1`, `t2`, ... by position) and
 /// `active` (true) may be left out.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TriggerSpec {
+pub(super) struct TriggerSpec {
     id: Option<String>,
     query: String,
     active: Option<bool>,
@@ -72,9 +75,9 @@ struct TriggerSpec {
 
 /// A SynchronizationPlan as an operator writes it: the id (`p1`, ...) and `active`
 /// may be left out.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PlanSpec {
+pub(super) struct PlanSpec {
     id: Option<String>,
     cron: String,
     active: Option<bool>,
@@ -119,7 +122,8 @@ impl DraftRequest {
     }
 }
 
-async fn save_draft(
+#[utoipa::path(post, path = "/api/connections/{id}/versions", tag = "versions", params(("id" = String, Path, description = "the connection")), request_body = DraftRequest, responses((status = 201, description = "the draft's number", body = Object)))]
+pub(super) async fn save_draft(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
     Json(req): Json<DraftRequest>,
@@ -133,7 +137,8 @@ async fn save_draft(
     ))
 }
 
-async fn activate_version(
+#[utoipa::path(post, path = "/api/connections/{id}/versions/{number}/activate", tag = "versions", params(("id" = String, Path, description = "the connection"), ("number" = u32, Path, description = "the version")), request_body = NoArguments, responses((status = 200, description = "the version is active", body = Object)))]
+pub(super) async fn activate_version(
     State(node): State<Arc<Node>>,
     Path((id, number)): Path<(String, u32)>,
     Json(NoArguments {}): Json<NoArguments>,
@@ -143,15 +148,16 @@ async fn activate_version(
 }
 
 /// The items of a Test Run: one (`item`), several (`items`), or a trigger query.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TestRunRequest {
+pub(super) struct TestRunRequest {
     item: Option<String>,
     items: Option<Vec<String>>,
     query: Option<String>,
 }
 
-async fn test_run(
+#[utoipa::path(post, path = "/api/connections/{id}/versions/{number}/test-run", tag = "versions", params(("id" = String, Path, description = "the connection"), ("number" = u32, Path, description = "the version")), request_body = super::schemas::TestRunBody, responses((status = 200, description = "what the version would send and the other side would do, nothing written", body = Object)))]
+pub(super) async fn test_run(
     State(node): State<Arc<Node>>,
     Path((id, number)): Path<(String, u32)>,
     Json(req): Json<TestRunRequest>,
@@ -170,7 +176,8 @@ async fn test_run(
     Ok(Json(versions::test_run(&node, &id, number, which).await?))
 }
 
-async fn rollback(
+#[utoipa::path(post, path = "/api/connections/{id}/versions/{number}/rollback", tag = "versions", params(("id" = String, Path, description = "the connection"), ("number" = u32, Path, description = "the version")), request_body = NoArguments, responses((status = 201, description = "a new draft holding the archived version, to activate", body = Object)))]
+pub(super) async fn rollback(
     State(node): State<Arc<Node>>,
     Path((id, number)): Path<(String, u32)>,
     Json(NoArguments {}): Json<NoArguments>,
@@ -182,23 +189,27 @@ async fn rollback(
     ))
 }
 
-async fn discard(
+#[utoipa::path(delete, path = "/api/connections/{id}/versions/{number}", tag = "versions", params(("id" = String, Path, description = "the connection"), ("number" = u32, Path, description = "the version")), request_body = NoArguments, responses((status = 200, description = "the draft is gone", body = Object)))]
+pub(super) async fn discard(
     State(node): State<Arc<Node>>,
     Path((id, number)): Path<(String, u32)>,
+    Json(NoArguments {}): Json<NoArguments>,
 ) -> ApiResult<impl IntoResponse> {
     versions::discard(&node, &id, number).await?;
     Ok(Json(json!({ "version": number, "discarded": true })))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-struct DiffParams {
+pub(super) struct DiffParams {
     from: u32,
     to: u32,
 }
 
 /// `text/x-diff`: a unified diff of two versions.
-async fn diff(
+#[utoipa::path(get, path = "/api/connections/{id}/versions/diff", tag = "versions", params(("id" = String, Path, description = "the connection"), DiffParams), responses((status = 200, description = "a unified diff of the two versions", body = String, content_type = "text/x-diff")))]
+pub(super) async fn diff(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
     Query(p): Query<DiffParams>,
@@ -214,7 +225,8 @@ async fn diff(
     ))
 }
 
-async fn shadow_start(
+#[utoipa::path(post, path = "/api/connections/{id}/versions/{number}/shadow", tag = "versions", params(("id" = String, Path, description = "the connection"), ("number" = u32, Path, description = "the version")), request_body = NoArguments, responses((status = 200, description = "the draft runs in shadow", body = Object)))]
+pub(super) async fn shadow_start(
     State(node): State<Arc<Node>>,
     Path((id, number)): Path<(String, u32)>,
     Json(NoArguments {}): Json<NoArguments>,
@@ -223,9 +235,11 @@ async fn shadow_start(
     Ok(Json(crate::shadow::report(&node, &id).await?))
 }
 
-async fn shadow_stop(
+#[utoipa::path(delete, path = "/api/connections/{id}/shadow", tag = "versions", params(("id" = String, Path, description = "the connection")), request_body = NoArguments, responses((status = 200, description = "shadow stopped", body = Object)))]
+pub(super) async fn shadow_stop(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
+    Json(NoArguments {}): Json<NoArguments>,
 ) -> ApiResult<impl IntoResponse> {
     let report = crate::shadow::report(&node, &id).await?;
     crate::shadow::stop(&node, &id).await?;
@@ -233,9 +247,14 @@ async fn shadow_stop(
 }
 
 /// What the draft in shadow would have sent otherwise, per item.
-async fn shadow_report(
+#[utoipa::path(get, path = "/api/connections/{id}/shadow", tag = "versions", params(("id" = String, Path, description = "the connection")), responses((status = 200, description = "what the shadow draft would have sent differently", body = Object)))]
+pub(super) async fn shadow_report(
     State(node): State<Arc<Node>>,
     Path(id): Path<String>,
 ) -> ApiResult<impl IntoResponse> {
-    Ok(Json(crate::shadow::report(&node, &id).await?))
+    let report = crate::shadow::report(&node, &id).await?;
+    if report.version.is_none() {
+        return Err(NodeError::NotFound(format!("no draft of {id} runs in shadow")).into());
+    }
+    Ok(Json(report))
 }

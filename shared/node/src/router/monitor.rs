@@ -1,0 +1,98 @@
+//! The Item Sync Monitor's API: the overview, the search, a sync pair, a diff between two
+//! replicas, Retry and the dead letters. The page's script renders what these return.
+
+use super::ApiResult;
+use super::admin::NoArguments;
+use crate::Node;
+use crate::monitor::views::{
+    self, DeadLetter, DiffParams, Overview, PairView, ReplicaDiff, Retried, SearchPage,
+    SearchParams,
+};
+use axum::extract::{Path, Query, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use std::sync::Arc;
+use utoipa::IntoParams;
+
+pub(super) fn routes() -> Router<Arc<Node>> {
+    Router::new()
+        .route("/api/monitor", get(overview))
+        .route("/api/search", get(search))
+        .route("/api/twins/{id}/pair", get(pair))
+        .route("/api/twins/{id}/diff", get(diff))
+        .route("/api/twins/{id}/retry", post(retry))
+        .route("/api/dead-letters", get(dead_letters))
+}
+
+/// Connections, the newest errors, bulk jobs and queue depths.
+#[utoipa::path(get, path = "/api/monitor", tag = "monitor",
+    responses((status = 200, body = Overview)))]
+pub(super) async fn overview(State(node): State<Arc<Node>>) -> ApiResult<Json<Overview>> {
+    Ok(Json(views::overview(&node).await?))
+}
+
+/// Sync pairs, newest first, a page at a time.
+#[utoipa::path(get, path = "/api/search", tag = "monitor", params(SearchParams),
+    responses((status = 200, body = SearchPage)))]
+pub(super) async fn search(
+    State(node): State<Arc<Node>>,
+    Query(p): Query<SearchParams>,
+) -> ApiResult<Json<SearchPage>> {
+    Ok(Json(views::search(&node, &p).await?))
+}
+
+/// One sync pair: both items field by field, its replica history and its events.
+#[utoipa::path(get, path = "/api/twins/{id}/pair", tag = "monitor", params(("id" = String, Path, description = "the twin")),
+    responses((status = 200, body = PairView)))]
+pub(super) async fn pair(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<PairView>> {
+    Ok(Json(views::pair(&node, &id).await?))
+}
+
+/// The fields that differ between two replicas of a pair's history.
+#[utoipa::path(get, path = "/api/twins/{id}/diff", tag = "monitor",
+    params(("id" = String, Path, description = "the twin"), DiffParams),
+    responses((status = 200, body = ReplicaDiff)))]
+pub(super) async fn diff(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Query(p): Query<DiffParams>,
+) -> ApiResult<Json<ReplicaDiff>> {
+    Ok(Json(views::diff(&node, &id, &p).await?))
+}
+
+/// Retry an errored pair: its dead letters go back to their queues, or its item is sent
+/// again.
+#[utoipa::path(post, path = "/api/twins/{id}/retry", tag = "monitor",
+    params(("id" = String, Path, description = "the twin")), request_body = NoArguments,
+    responses((status = 200, body = Retried)))]
+pub(super) async fn retry(
+    State(node): State<Arc<Node>>,
+    Path(id): Path<String>,
+    Json(NoArguments {}): Json<NoArguments>,
+) -> ApiResult<Json<Retried>> {
+    Ok(Json(views::retry(&node, &id).await?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(super) struct DeadLetterParams {
+    /// At most this many per queue (100 when not given).
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+}
+
+/// Messages that gave up, per queue, with the pair each is about and why.
+#[utoipa::path(get, path = "/api/dead-letters", tag = "monitor", params(DeadLetterParams),
+    responses((status = 200, body = Vec<DeadLetter>)))]
+pub(super) async fn dead_letters(
+    State(node): State<Arc<Node>>,
+    Query(p): Query<DeadLetterParams>,
+) -> ApiResult<Json<Vec<DeadLetter>>> {
+    let limit = super::bounded("limit", p.limit, 1..=1000, 100)?;
+    Ok(Json(views::dead_letters(&node, limit).await?))
+}

@@ -1026,6 +1026,8 @@ async fn redmine_says_which_projects_exist() {
             base_url: rm.url.clone(),
             api_key: rm.key.clone(),
             origin_field_id: rm.field,
+            status_field_id: None,
+            twin_field_id: None,
             tracker: None,
             project: Some(project.clone()),
             text_formatting: None,

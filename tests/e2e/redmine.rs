@@ -18,6 +18,10 @@ use twinsync_ports::TwinQuery;
 
 use crate::support::{synced_twins, until};
 
+// The sync status tests share this module's Redmine helpers and its test group.
+#[path = "redmine_status.rs"]
+mod status;
+
 /// The tests share one Redmine on SQLite, which answers "database is locked" (500) under
 /// concurrent bulk writes; they take turns.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

@@ -18,6 +18,10 @@ use twinsync_ports::TwinQuery;
 
 use crate::support::{synced_twins, until};
 
+// The sync status tests share this module's Redmine helpers and its test group.
+#[path = "redmine_status.rs"]
+mod status;
+
 /// The tests share one Redmine on SQLite, which answers "database is locked" (500) under
 /// concurrent bulk writes; they take turns.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -1026,6 +1030,8 @@ async fn redmine_says_which_projects_exist() {
             base_url: rm.url.clone(),
             api_key: rm.key.clone(),
             origin_field_id: rm.field,
+            status_field_id: None,
+            twin_field_id: None,
             tracker: None,
             project: Some(project.clone()),
             text_formatting: None,

@@ -41,6 +41,8 @@ pub fn tracker_for(
                     base_url,
                     api_key: inst.token.clone().unwrap_or_default(),
                     origin_field_id: inst.origin_field_id.unwrap_or_default(),
+                    status_field_id: inst.status_field_id,
+                    twin_field_id: inst.twin_field_id,
                     tracker: inst.tracker.clone(),
                     project: inst.project.clone(),
                     text_formatting: inst.text_formatting.clone(),

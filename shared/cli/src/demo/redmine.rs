@@ -1,6 +1,6 @@
 //! `twinsync demo --pair redmine-sandbox`: the demo scenario between the sandbox and a real
 //! Redmine. Redmine is not started here (it needs root and a few minutes the first time):
-//! `scripts/redmine-up` starts it and prints the three variables this reads.
+//! `scripts/redmine-up` starts it and prints the variables this reads.
 
 use super::common::{
     CONNECTION, DemoArgs, DemoReport, PEOPLE, PROJECT_A, create_item, for_each_limited, full,
@@ -23,11 +23,24 @@ pub struct RedmineEnv {
     pub url: String,
     pub key: String,
     pub origin_field: u32,
+    /// The fields that show the sync status and the twin's link, when the Redmine has them
+    /// (`REDMINE_STATUS_FIELD`, `REDMINE_TWIN_FIELD`).
+    pub status_field: Option<u32>,
+    pub twin_field: Option<u32>,
 }
 
 impl RedmineEnv {
     pub fn from_env() -> Result<Self, String> {
         let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let optional = |name: &str| -> Result<Option<u32>, String> {
+            get(name)
+                .map(|v| {
+                    v.trim()
+                        .parse()
+                        .map_err(|_| format!("{name} must be the custom field's id, not {v:?}"))
+                })
+                .transpose()
+        };
         match (
             get("REDMINE_URL"),
             get("REDMINE_API_KEY"),
@@ -39,6 +52,8 @@ impl RedmineEnv {
                 origin_field: field.parse().map_err(|_| {
                     format!("REDMINE_ORIGIN_FIELD must be the custom field's id, not {field:?}")
                 })?,
+                status_field: optional("REDMINE_STATUS_FIELD")?,
+                twin_field: optional("REDMINE_TWIN_FIELD")?,
             }),
             _ => Err(
                 "the redmine-sandbox pair needs a running Redmine: REDMINE_URL, \
@@ -89,6 +104,12 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
         },
         token: (connector == ConnectorKind::Redmine).then(|| rm.key.clone()),
         origin_field_id: (connector == ConnectorKind::Redmine).then_some(rm.origin_field),
+        status_field_id: rm
+            .status_field
+            .filter(|_| connector == ConnectorKind::Redmine),
+        twin_field_id: rm
+            .twin_field
+            .filter(|_| connector == ConnectorKind::Redmine),
         project: (connector == ConnectorKind::Redmine).then(|| project.to_string()),
         // Redmine sends no webhooks: its triggers are polled.
         register_webhook: connector == ConnectorKind::Sandbox,

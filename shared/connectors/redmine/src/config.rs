@@ -10,6 +10,13 @@ pub struct RedmineConfig {
     pub api_key: String,
     /// The id of the custom field that holds the origin marker.
     pub origin_field_id: u32,
+    /// The id of the text custom field that shows each issue's sync status ("twinsync
+    /// status" in `scripts/redmine-up`); without it the status is not shown.
+    #[serde(default)]
+    pub status_field_id: Option<u32>,
+    /// The id of the link custom field that holds the twin's URL ("twinsync twin").
+    #[serde(default)]
+    pub twin_field_id: Option<u32>,
     /// The tracker new issues get; the first one when absent.
     pub tracker: Option<String>,
     /// Polls only this project (identifier), when set.
@@ -42,6 +49,8 @@ impl std::fmt::Debug for RedmineConfig {
             .field("base_url", &self.base_url)
             .field("api_key", &"<redacted>")
             .field("origin_field_id", &self.origin_field_id)
+            .field("status_field_id", &self.status_field_id)
+            .field("twin_field_id", &self.twin_field_id)
             .field("tracker", &self.tracker)
             .field("project", &self.project)
             .field("text_formatting", &self.text_formatting)

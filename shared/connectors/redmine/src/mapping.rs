@@ -106,6 +106,39 @@ pub struct Issue {
     pub attachments: Option<Vec<RedmineAttachment>>,
 }
 
+/// The names `scripts/redmine-up` gives the fields that show the sync status and the twin.
+pub const STATUS_FIELD_NAME: &str = "twinsync status";
+pub const TWIN_FIELD_NAME: &str = "twinsync twin";
+
+/// The custom fields the connector keeps its own marks in. They are never the item's
+/// fields: what is written there is no user's edit, and must not be synced or echo.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OwnFields {
+    pub origin: u32,
+    pub status: Option<u32>,
+    pub twin: Option<u32>,
+}
+
+impl OwnFields {
+    /// Only the origin field, as a Redmine without the status fields has.
+    pub fn origin(origin: u32) -> Self {
+        Self {
+            origin,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the custom field `id` named `name` is one of the connector's own; the status
+    /// fields are known by their setup names too, in case a config leaves their ids out.
+    pub fn contains(&self, id: u64, name: &str) -> bool {
+        id == u64::from(self.origin)
+            || self.status.is_some_and(|s| id == u64::from(s))
+            || self.twin.is_some_and(|t| id == u64::from(t))
+            || name == STATUS_FIELD_NAME
+            || name == TWIN_FIELD_NAME
+    }
+}
+
 /// Redmine stores text with CRLF line ends; the domain's Markdown uses LF.
 fn lf(text: &str) -> String {
     text.replace("\r\n", "\n")
@@ -143,7 +176,7 @@ impl Issue {
     }
 
     /// The domain item; `base_url` makes the item's URL.
-    pub fn to_item(&self, base_url: &str, origin_field: u32, users: &[RmUser]) -> Item {
+    pub fn to_item(&self, base_url: &str, own: OwnFields, users: &[RmUser]) -> Item {
         let journals = self.journals.clone().unwrap_or_default();
         let comments = journals
             .iter()
@@ -187,17 +220,18 @@ impl Issue {
                     remote_id: None,
                 })
                 .collect(),
-            // Custom fields by name; the origin marker's own field is not one of them.
+            // Custom fields by name; the connector's own fields (origin marker, sync status,
+            // twin link) are not among them.
             custom_fields: self
                 .custom_fields
                 .iter()
-                .filter(|c| c.id != origin_field && !c.name.is_empty())
+                .filter(|c| !own.contains(u64::from(c.id), &c.name) && !c.name.is_empty())
                 .map(|c| (c.name.clone(), c.value.clone()))
                 .collect(),
             // Every change with an effect adds a journal; this counts them.
             version: 1 + journals.len() as u64,
             updated_ms: millis(&self.updated_on),
-            origin: self.origin(origin_field),
+            origin: self.origin(own.origin),
         }
     }
 }
@@ -238,7 +272,7 @@ mod tests {
             "journals": [{"id": 1, "notes": "", "created_on": "2026-11-23T04:59:09Z"}, {"id": 2, "notes": "hi", "created_on": "2026-11-23T04:59:10Z"}]
         }))
         .unwrap();
-        let item = issue.to_item("http://r", 3, &[]);
+        let item = issue.to_item("http://r", OwnFields::origin(3), &[]);
         assert_eq!(item.version, 3);
         assert_eq!(
             item.comments.len(),
@@ -247,6 +281,28 @@ mod tests {
         );
         assert_eq!(item.origin.as_deref(), Some("twinsync:c:A-1"));
         assert_eq!(item.updated_ms % 1000, 0);
+    }
+
+    #[test]
+    fn the_sync_status_fields_are_not_the_items() {
+        let issue: Issue = serde_json::from_value(serde_json::json!({
+            "id": 1, "subject": "s", "updated_on": "2026-11-23T04:59:09Z",
+            "custom_fields": [
+                {"id": 3, "name": "twinsync origin", "value": "twinsync:c:A-1"},
+                {"id": 4, "name": "Team", "value": "red"},
+                {"id": 5, "name": "Sync (renamed)", "value": "synced"},
+                {"id": 6, "name": "twinsync twin", "value": "http://a/DEMO-1"}
+            ]
+        }))
+        .unwrap();
+        let own = OwnFields {
+            origin: 3,
+            status: Some(5),
+            twin: None,
+        };
+        let item = issue.to_item("http://r", own, &[]);
+        let names: Vec<&str> = item.custom_fields.keys().map(String::as_str).collect();
+        assert_eq!(names, ["Team"], "by id (5) and by setup name (6)");
     }
 
     #[test]
@@ -289,7 +345,7 @@ mod tests {
             ]
         }))
         .unwrap();
-        let item = issue.to_item("http://r", 3, &users);
+        let item = issue.to_item("http://r", OwnFields::origin(3), &users);
         assert_eq!(item.assignee_email(), Some("ana@example.com"));
         assert_eq!(
             item.custom_fields.len(),

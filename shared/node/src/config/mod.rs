@@ -170,6 +170,10 @@ pub struct InstanceSection {
     pub token: Option<String>,
     /// Redmine: the custom field that holds the origin marker.
     pub origin_field_id: Option<u32>,
+    /// Redmine, optional: the custom fields that show each issue's sync status (text) and
+    /// its twin's URL (link); without them issues do not show their sync.
+    pub status_field_id: Option<u32>,
+    pub twin_field_id: Option<u32>,
     /// Redmine: the project to poll, and the tracker new issues get.
     pub project: Option<String>,
     pub tracker: Option<String>,
@@ -213,6 +217,8 @@ impl Default for InstanceSection {
             webhook_secret: String::new(),
             token: None,
             origin_field_id: None,
+            status_field_id: None,
+            twin_field_id: None,
             project: None,
             tracker: None,
             text_formatting: None,
@@ -441,6 +447,8 @@ connector = "redmine"
 base_url = "https://redmine.example.com"
 token = "key"
 origin_field_id = 3
+status_field_id = 4
+twin_field_id = 5
 
 [[node.connection]]
 id = "demo"
@@ -458,6 +466,11 @@ target_project = "ops"
         assert_eq!(
             kinds,
             [Some(ConnectorKind::Redmine), Some(ConnectorKind::Sandbox)]
+        );
+        let redmine = &both.node[1].instance[0];
+        assert_eq!(
+            (redmine.status_field_id, redmine.twin_field_id),
+            (Some(4), Some(5))
         );
         // Alone in its file, a side says nothing of the other unless told.
         let alone = ProcessConfig::parse(GOOD, "n.toml").unwrap();

@@ -57,7 +57,8 @@ impl RedmineTracker {
         }
         for (name, value) in custom.into_iter().flatten() {
             match l.custom_fields.iter().find(|f| f.name == *name) {
-                Some(f) if f.id != u64::from(self.config.origin_field_id) => {
+                // The connector's own fields take no values from the other side.
+                Some(f) if !self.own().contains(f.id, &f.name) => {
                     values.push(json!({ "id": f.id, "value": value }));
                 }
                 Some(_) => {}

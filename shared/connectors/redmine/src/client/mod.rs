@@ -1,7 +1,7 @@
 //! The Redmine REST client and its `Tracker` implementation; requests in `request.rs`,
-//! domain fields as Redmine's in `fields.rs`.
+//! domain fields as Redmine's in `fields.rs`, the sync status in `status.rs`.
 
-use crate::mapping::{IdName, Issue, RmUser, note_with_marker, split_marker};
+use crate::mapping::{IdName, Issue, OwnFields, RmUser, note_with_marker, split_marker};
 use crate::{RedmineConfig, RedmineError};
 use async_trait::async_trait;
 use serde_json::{Value, json};
@@ -9,10 +9,13 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use twinsync_connector_kit::outbound::{self, Download};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
-use twinsync_ports::{ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError};
+use twinsync_ports::{
+    ChangeSignal, ItemPage, PortError, PortResult, SyncMark, Tracker, WebhookError,
+};
 
 mod fields;
 mod request;
+mod status;
 
 use fields::find_id;
 
@@ -35,6 +38,10 @@ pub struct RedmineTracker {
     lookups: Mutex<Option<Lookups>>,
     /// API calls made, for the benchmark's calls-per-change figure.
     calls: std::sync::atomic::AtomicU64,
+    /// The sync status each issue shows, as far as this process wrote it.
+    shown: twinsync_connector_kit::ShownMarks,
+    /// Whether the log said once that no status fields are configured.
+    said_no_status_fields: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RedmineTracker {
@@ -84,7 +91,18 @@ impl RedmineTracker {
             http,
             lookups: Mutex::new(None),
             calls: std::sync::atomic::AtomicU64::new(0),
+            shown: twinsync_connector_kit::ShownMarks::default(),
+            said_no_status_fields: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The custom fields that hold the connector's own marks.
+    fn own(&self) -> OwnFields {
+        OwnFields {
+            origin: self.config.origin_field_id,
+            status: self.config.status_field_id,
+            twin: self.config.twin_field_id,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -126,7 +144,7 @@ impl RedmineTracker {
         let Some(issue) = self.issue(key).await? else {
             return Ok(None);
         };
-        let mut item = issue.to_item(&self.config.base_url, self.config.origin_field_id, &users);
+        let mut item = issue.to_item(&self.config.base_url, self.own(), &users);
         if self.textile() {
             item.description = crate::textile::to_markdown(&item.description).await?;
             for c in &mut item.comments {
@@ -426,6 +444,11 @@ impl Tracker for RedmineTracker {
         let next = (offset + (issues.len() as u64) < total && !issues.is_empty())
             .then(|| (offset + issues.len() as u64).to_string());
         Ok(ItemPage { items, next })
+    }
+
+    /// The "twinsync status" and "twinsync twin" custom fields (`status.rs`).
+    async fn show_sync(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
+        self.show(key, mark).await
     }
 
     fn verify_webhook(

@@ -20,6 +20,7 @@ pub mod trigger;
 pub mod twin;
 pub mod twin_state;
 pub mod version;
+pub mod workspace;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
@@ -42,6 +43,7 @@ pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
 pub use trigger::{Filter, Trigger};
 pub use twin::{CommentLink, SyncEvent, SyncEventKind, Twin, TwinStatus};
 pub use twin_state::{Applied, ApplyFailure};
+pub use workspace::{Admission, Integration, Subscription, Workspace, Workspaces};
 
 /// Errors of the domain layer. None of them is retryable: they describe bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

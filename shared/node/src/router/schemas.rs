@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 use utoipa::openapi::RefOr;
-use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type,
+};
 
 /// This side's key, then the other side's: the serde form of `(String, String)`.
 pub struct KeyPair;
@@ -93,8 +95,10 @@ pub struct NodeHelperMapsBody {
     users: BTreeMap<String, String>,
 }
 
-/// How a field changed on both sides since the last sync is resolved.
-#[derive(Deserialize, Serialize, ToSchema, Default)]
+/// How a field changed on both sides since the last sync is resolved. Its schema is
+/// written out: each policy is an object of its own with no other members, which the
+/// derive does not say for an adjacently tagged enum.
+#[derive(Deserialize, Serialize, Default)]
 #[serde(
     rename_all = "snake_case",
     tag = "policy",
@@ -109,6 +113,37 @@ pub enum ConflictPolicyBody {
     /// The named node's value wins.
     SideOfTruth(String),
 }
+
+impl utoipa::PartialSchema for ConflictPolicyBody {
+    fn schema() -> RefOr<Schema> {
+        let policy = |name: &str, node: bool| {
+            let mut object = ObjectBuilder::new()
+                .property(
+                    "policy",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some([name])),
+                )
+                .required("policy")
+                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)));
+            if node {
+                let text = ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("the node whose value wins"));
+                object = object.property("node", text).required("node");
+            }
+            object
+        };
+        OneOfBuilder::new()
+            .item(policy("remote_wins", false))
+            .item(policy("local_wins", false))
+            .item(policy("newest_wins", false))
+            .item(policy("side_of_truth", true))
+            .into()
+    }
+}
+
+impl ToSchema for ConflictPolicyBody {}
 
 /// A conflict policy per field, and one for the rest.
 #[derive(Deserialize, Serialize, ToSchema, Default)]

@@ -5,6 +5,7 @@ mod admin;
 mod ado;
 mod ado_fixtures;
 mod ado_jira;
+mod capacity;
 mod demo;
 mod github;
 mod github_strict;

@@ -80,9 +80,17 @@ def main(binary, artifacts):
         a.tracker("PATCH", "/api/items/DEMO-1", {"summary": "Printer on fire, floor 3"})
         until(lambda: (a.twin("DEMO-1") or {}).get("acked_version", 0) >= 2, "the edit of DEMO-1 is acked")
 
+        # A's workspace: one integration holding the connection, ten items in its plan.
+        cli(binary, "workspace", "create", "--data-dir", a.data_dir, "acme", "--name", "Acme support")
+        cli(binary, "workspace", "add-integration", "--data-dir", a.data_dir, "--workspace", "acme",
+            "demo-support", "--name", "Demo and Support", "--plan", "team", "--capacity", "10")
+        cli(binary, "workspace", "assign", "--data-dir", a.data_dir, "--integration", "demo-support",
+            a.api("GET", "/api/connections")[0]["id"])
+
         driver = browser()
         driver.get(cli(binary, "monitor", "--data-dir", a.data_dir))
         wait_text(driver, "#view", "A and B")
+        wait_text(driver, "#view", "3 / 10")
         wait_text(driver, "#view", "node B takes no summary with refused")
         driver.save_screenshot(os.path.join(artifacts, "1-overview.png"))
 

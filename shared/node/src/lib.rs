@@ -27,6 +27,7 @@ pub mod router;
 pub mod shadow;
 pub mod trackers;
 pub mod versions;
+pub mod workspaces;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -65,6 +66,9 @@ pub enum NodeError {
     /// that is not a draft, a confirmation that does not match).
     #[error("{0}")]
     Conflict(String),
+    /// The integration's subscription allows no more items under sync.
+    #[error("{0}")]
+    CapacityReached(String),
     /// The twin's local item no longer exists: it was deleted here.
     #[error("local item {0} no longer exists")]
     ItemGone(String),

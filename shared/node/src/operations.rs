@@ -352,6 +352,7 @@ pub async fn delete_connection(node: &Node, connection_id: &str) -> NodeResult<u
         }
     }
     node.connections.delete(connection_id).await?;
+    crate::workspaces::change(node, |w| Ok(w.forget_connection(connection_id))).await?;
     tracing::info!(
         connection = connection_id,
         twins = twins.len(),

@@ -35,6 +35,13 @@ pub async fn link(
             )));
         }
     }
+    if by_local.is_none() {
+        match crate::workspaces::admit_item(node, &connection.id).await {
+            Ok(()) => {}
+            Err(crate::NodeError::CapacityReached(reason)) => return Ok(Err(reason)),
+            Err(e) => return Err(e),
+        }
+    }
     for twin in [by_local, by_remote].into_iter().flatten() {
         node.twins.delete(&twin.id).await?;
     }

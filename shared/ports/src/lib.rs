@@ -335,6 +335,9 @@ pub trait TwinStore: Send + Sync {
     async fn delete(&self, id: &str) -> PortResult<()>;
     async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>>;
     async fn count(&self, connection_id: Option<&str>) -> PortResult<u64>;
+    /// Twins of the connection whose items are under sync (any status but unlinked): what
+    /// an integration's item capacity counts.
+    async fn count_under_sync(&self, connection_id: &str) -> PortResult<u64>;
     async fn add_event(&self, event: &SyncEvent) -> PortResult<()>;
     /// Newest first.
     async fn events(

@@ -209,6 +209,17 @@ impl TwinStore for SqliteTwinStore {
         .map_err(port_err)
     }
 
+    async fn count_under_sync(&self, connection_id: &str) -> PortResult<u64> {
+        let conn = self.db.lock();
+        conn.query_row(
+            "SELECT COUNT(*) FROM twins WHERE connection_id = ?1 AND status != 'unlinked'",
+            params![connection_id],
+            |r| r.get::<_, i64>(0),
+        )
+        .map(|n| n as u64)
+        .map_err(port_err)
+    }
+
     async fn add_event(&self, event: &SyncEvent) -> PortResult<()> {
         let body = to_json(event)?;
         let conn = self.db.lock();

@@ -9,6 +9,13 @@ use std::collections::HashMap;
 use twinsync_core::{SyncEvent, Twin};
 use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinOrder, TwinQuery, TwinStore};
 
+/// Which twins a count takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CountOf {
+    All,
+    UnderSync,
+}
+
 #[derive(Debug, Clone)]
 pub struct DynamoTwinStore {
     client: Client,
@@ -25,6 +32,45 @@ impl DynamoTwinStore {
 
     async fn get_record(&self, pk: &str, sk: &str) -> PortResult<Option<Record>> {
         get_record(&self.client, &self.table, pk, sk).await
+    }
+
+    /// A counting scan: twins (of one connection), all or those under sync.
+    async fn count_where(&self, connection_id: Option<&str>, of: CountOf) -> PortResult<u64> {
+        let mut filter = "sk = :twin".to_string();
+        let mut values = HashMap::from([(":twin".to_string(), s("twin"))]);
+        if let Some(c) = connection_id {
+            filter.push_str(" AND connection_id = :c");
+            values.insert(":c".into(), s(c));
+        }
+        if of == CountOf::UnderSync {
+            filter.push_str(" AND #status <> :unlinked");
+            values.insert(":unlinked".into(), s("unlinked"));
+        }
+        let mut total = 0u64;
+        let mut start: Option<Record> = None;
+        loop {
+            let mut req = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .filter_expression(&filter)
+                .set_expression_attribute_values(Some(values.clone()))
+                .select(aws_sdk_dynamodb::types::Select::Count)
+                .set_exclusive_start_key(start.take());
+            if of == CountOf::UnderSync {
+                req = req.expression_attribute_names("#status", "status");
+            }
+            let out = req
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("count twins", &e))?;
+            total += out.count().max(0) as u64;
+            match out.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        Ok(total)
     }
 
     fn twin_record(&self, twin: &Twin) -> PortResult<Record> {
@@ -330,33 +376,12 @@ impl TwinStore for DynamoTwinStore {
     }
 
     async fn count(&self, connection_id: Option<&str>) -> PortResult<u64> {
-        let mut filter = "sk = :twin".to_string();
-        let mut values = HashMap::from([(":twin".to_string(), s("twin"))]);
-        if let Some(c) = connection_id {
-            filter.push_str(" AND connection_id = :c");
-            values.insert(":c".into(), s(c));
-        }
-        let mut total = 0u64;
-        let mut start: Option<Record> = None;
-        loop {
-            let out = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression(&filter)
-                .set_expression_attribute_values(Some(values.clone()))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("count twins", &e))?;
-            total += out.count().max(0) as u64;
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(total)
+        self.count_where(connection_id, CountOf::All).await
+    }
+
+    async fn count_under_sync(&self, connection_id: &str) -> PortResult<u64> {
+        self.count_where(Some(connection_id), CountOf::UnderSync)
+            .await
     }
 
     async fn add_event(&self, event: &SyncEvent) -> PortResult<()> {

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod jobs;
 pub mod versions;
+pub mod workspaces;
 
 use clap::Subcommand;
 pub use client::{AdminClient, Target};
@@ -27,6 +28,10 @@ pub enum AdminCommand {
     /// --follow a progress bar until the job ends.
     #[command(subcommand)]
     Job(jobs::JobCommand),
+    /// Workspaces and integrations: list (items under sync against each capacity),
+    /// create, add-integration, assign a connection, subscribe (plan and capacity).
+    #[command(subcommand)]
+    Workspace(workspaces::WorkspaceCommand),
     /// List twins (sync pairs) of a node.
     Twins {
         #[command(flatten)]
@@ -172,6 +177,7 @@ pub async fn run(cmd: AdminCommand) -> Result<ExitCode, String> {
         AdminCommand::Connection(cmd) => connection(cmd).await?,
         AdminCommand::Version(cmd) => versions::run(cmd).await?,
         AdminCommand::Job(cmd) => jobs::run(cmd).await?,
+        AdminCommand::Workspace(cmd) => workspaces::run(cmd).await?,
         AdminCommand::Twins {
             node,
             connection,

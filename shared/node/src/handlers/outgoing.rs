@@ -89,7 +89,12 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     };
     let mut twin = match twin {
         Some(t) => t,
-        None => reserve_local(node, &connection, &item, enrollment(&event, &item)).await?,
+        None => {
+            if let Some(refused) = over_capacity(node, &connection, &item).await? {
+                return Ok(refused);
+            }
+            reserve_local(node, &connection, &item, enrollment(&event, &item)).await?
+        }
     };
     tracing::debug!(
         item = %item.key,
@@ -306,6 +311,32 @@ pub(crate) async fn reserve_local(
             }),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A new item the integration has no room for stays out of sync: the item shows why in
+/// its tracker and the monitor records it. `Some(())` when it was refused.
+async fn over_capacity(
+    node: &Node,
+    connection: &Connection,
+    item: &Item,
+) -> NodeResult<Option<()>> {
+    let reason = match crate::workspaces::admit_item(node, &connection.id).await {
+        Ok(()) => return Ok(None),
+        Err(NodeError::CapacityReached(reason)) => reason,
+        Err(e) => return Err(e),
+    };
+    let detail = format!("{} was not brought under sync: {reason}", item.key);
+    tracing::warn!(connection = %connection.id, item = %item.key, "{detail}");
+    node.event(&connection.id, None, SyncEventKind::Error, detail)
+        .await;
+    let mark = twinsync_ports::SyncMark {
+        state: twinsync_ports::SyncState::Error(reason),
+        twin_key: None,
+        twin_url: None,
+    };
+    node.show_sync(&connection.local_instance, &item.key, mark)
+        .await;
+    Ok(Some(()))
 }
 
 /// Puts a twin in Error with the reason, for the monitor; retried writes are fine.

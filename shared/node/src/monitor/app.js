@@ -154,10 +154,21 @@ function jobRows(jobs) {
 
 const JOB_HEADERS = ["job", "connection", "kind", "status", "progress", "failed", "last error", ""];
 
+function capacityRows(workspaces) {
+  return workspaces.flatMap((w) => (w.integrations.length ? w.integrations : [null]).map((i) => h("tr", {},
+    h("td", {}, w.name + " (" + w.id + ")"),
+    h("td", {}, i ? i.name + " (" + i.id + ")" : "no integration yet"),
+    h("td", {}, i ? i.plan : ""),
+    h("td", {}, i ? [h("progress", { max: Math.max(i.item_capacity, 1), value: Math.min(i.used, i.item_capacity) }),
+      ` ${i.used} / ${i.item_capacity}`] : ""),
+    h("td", { class: i && i.full ? "error" : "" }, i && i.full ? "capacity reached: new items stay out of sync" : ""),
+    h("td", {}, i ? i.connections.join(", ") : ""))));
+}
+
 function overviewView(main) {
-  const conns = h("div"), errors = h("div"), jobs = h("div"), queues = h("div");
-  fill(main, h("h2", {}, "Connections"), conns, h("h2", {}, "Errors"), errors,
-    h("h2", {}, "Bulk jobs"), jobs, h("h2", {}, "Queues"), queues);
+  const conns = h("div"), errors = h("div"), jobs = h("div"), queues = h("div"), spaces = h("div");
+  fill(main, h("h2", {}, "Connections"), conns, h("h2", {}, "Workspaces and item capacity"), spaces,
+    h("h2", {}, "Errors"), errors, h("h2", {}, "Bulk jobs"), jobs, h("h2", {}, "Queues"), queues);
   return async () => {
     const o = await api("GET", "/api/monitor");
     fill(conns, table(["connection", "status", "tracker here", "other node", "active version", ""],
@@ -168,6 +179,8 @@ function overviewView(main) {
         h("td", {}, c.local_instance), h("td", {}, c.remote_node),
         h("td", {}, c.active_version ?? "-"),
         h("td", {}, pauseButton(c)))), "No connections yet."));
+    fill(spaces, table(["workspace", "integration", "plan", "items under sync", "", "connections"],
+      capacityRows(o.workspaces), "No workspace yet: twinsync workspace create."));
     fill(errors, table([...TWIN_HEADERS, ""], twinRows(o.errors, true), "No pair is in error."));
     fill(jobs, table(JOB_HEADERS, jobRows(o.jobs), "No bulk jobs."));
     fill(queues, table(["queue", "waiting", "in flight", "delayed"], o.queues.map((q) => h("tr", {},

@@ -190,6 +190,8 @@ pub struct Overview {
     #[schema(value_type = Vec<Object>)]
     pub jobs: Vec<Job>,
     pub queues: Vec<QueueRow>,
+    /// Workspaces with their integrations' items under sync against their capacity.
+    pub workspaces: Vec<crate::workspaces::WorkspaceView>,
 }
 
 pub async fn overview(node: &Node) -> NodeResult<Overview> {
@@ -247,6 +249,7 @@ pub async fn overview(node: &Node) -> NodeResult<Overview> {
         errors: errors.iter().map(TwinRow::of).collect(),
         jobs: crate::jobs::list(node, None).await?,
         queues,
+        workspaces: crate::workspaces::view(node).await?,
     })
 }
 

@@ -56,6 +56,7 @@ pub fn admin_router(node: Arc<Node>, guard: AdminGuard) -> Router {
         .merge(super::versions::routes())
         .merge(super::jobs::routes())
         .merge(super::monitor::routes())
+        .merge(super::workspaces::routes())
         .route_layer(from_fn_with_state(guard.clone(), guard::token));
     api.merge(monitor::page_routes())
         .layer(from_fn_with_state(guard, guard::same_site))

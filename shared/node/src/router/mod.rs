@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod public;
 pub(crate) mod schemas;
 mod versions;
+mod workspaces;
 
 use crate::NodeError;
 use axum::Json;
@@ -39,7 +40,7 @@ impl From<NodeError> for ApiError {
             | NodeError::UnknownInstance(_)
             | NodeError::NotFound(_)
             | NodeError::Port(twinsync_ports::PortError::NotFound(_)) => StatusCode::NOT_FOUND,
-            NodeError::Conflict(_) => StatusCode::CONFLICT,
+            NodeError::Conflict(_) | NodeError::CapacityReached(_) => StatusCode::CONFLICT,
             NodeError::Operation(_)
             | NodeError::Rules(_)
             | NodeError::BadMessage(_)

@@ -3,7 +3,7 @@
 //! lists the error answers the admin listener gives any call (see [`super::guard`] and
 //! [`json_errors`]), all as `{"error": reason}`.
 
-use super::{admin, jobs, monitor, versions};
+use super::{admin, jobs, monitor, versions, workspaces};
 use axum::body::Body;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
@@ -38,6 +38,8 @@ pub struct ErrorBody {
         jobs::start, jobs::list, jobs::show, jobs::cancel,
         monitor::overview, monitor::search, monitor::pair, monitor::diff, monitor::retry,
         monitor::dead_letters,
+        workspaces::list, workspaces::create, workspaces::add_integration, workspaces::assign,
+        workspaces::subscribe,
     ),
     components(schemas(ErrorBody)),
     modifiers(&AdminAuth, &ErrorAnswers),

@@ -71,6 +71,13 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
                     .await;
                 return Ok(());
             }
+            match crate::workspaces::admit_item(node, &connection.id).await {
+                Ok(()) => {}
+                Err(full @ NodeError::CapacityReached(_)) => {
+                    return refuse_for_capacity(node, &connection, &message, full).await;
+                }
+                Err(e) => return Err(e),
+            }
             reserve_remote(node, &connection, &message.source_key).await?
         }
     };
@@ -190,6 +197,23 @@ async fn unwelcome(
         )));
     }
     Ok(None)
+}
+
+/// A new item the integration has no room for: nothing is made here, the other node is
+/// told why (its twin shows the error) and the monitor records it.
+async fn refuse_for_capacity(
+    node: &Node,
+    connection: &Connection,
+    message: &ReplicaMessage,
+    full: NodeError,
+) -> NodeResult<()> {
+    let reason = full.to_string();
+    let detail = format!("{} was not created here: {reason}", message.source_key);
+    tracing::warn!(connection = %connection.id, item = %message.source_key, "{detail}");
+    node.event(&connection.id, None, SyncEventKind::Error, detail)
+        .await;
+    let unmade = Twin::new(String::new(), connection.id.clone(), node.now_ms());
+    send_ack(node, connection, &unmade, message, None, Some(reason)).await
 }
 
 /// Reserves the twin of a remote item with a conditional insert: of two workers (or a

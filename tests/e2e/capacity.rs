@@ -2,6 +2,7 @@
 //! items under sync across its connections, on each node. A new item past it stays out
 //! of sync with the reason on the item and in the monitor; a replica that would create a
 //! twin past it is refused, and the sender's twin shows why; a larger plan lets both in.
+//! Workspace tokens see and do only what their workspace and role allow.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -154,5 +155,102 @@ async fn an_integrations_item_capacity_is_enforced_on_both_nodes() {
         .post("/api/workspaces", json!({"id": "a b", "name": "x"}))
         .await;
     assert_eq!(status, 400);
+    pair.p.stop().await;
+}
+
+/// A call with another token: status and body.
+async fn with(admin: &Admin, token: &str, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let other = Admin {
+        url: admin.url.clone(),
+        token: token.to_string(),
+    };
+    let body = (method != reqwest::Method::GET).then(|| json!({"item": "DEMO-1"}));
+    other.call(method, path, body).await
+}
+
+async fn token(admin: &Admin, workspace: &str, name: &str, role: &str) -> String {
+    let (status, issued) = admin
+        .post(
+            &format!("/api/workspaces/{workspace}/tokens"),
+            json!({"name": name, "role": role}),
+        )
+        .await;
+    assert_eq!(status, 201, "{issued}");
+    issued["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn workspace_tokens_see_and_do_only_what_their_role_allows() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path(), "tokens-secret-01234567").await;
+    let admin = Admin::of(&pair.p, "node-a");
+    integration(&admin, "a-side", 100).await;
+    let (status, _) = admin
+        .post("/api/workspaces", json!({"id": "other", "name": "Other"}))
+        .await;
+    assert_eq!(status, 201);
+    let viewer = token(&admin, "acme", "viewer", "read").await;
+    let operator = token(&admin, "acme", "ops", "operator").await;
+    let outsider = token(&admin, "other", "outsider", "operator").await;
+    let key = pair.item('a', 0, "sync").await;
+    pair.quiet().await;
+    let id = twin(&pair.a, &key).await.unwrap().id;
+    let sync = format!("/api/connections/{CONNECTION}/operations/sync");
+    let pair_view = format!("/api/twins/{id}/pair");
+    let one = format!("/api/connections/{CONNECTION}");
+    // (token, method, path, status, what the answer must show)
+    let cases: Vec<(&str, Method, &str, u16, &str)> = vec![
+        (&viewer, Method::GET, "/api/connections", 200, CONNECTION),
+        (&viewer, Method::GET, "/api/search", 200, &key),
+        (&viewer, Method::GET, &pair_view, 200, &key),
+        (&viewer, Method::GET, "/api/workspaces", 200, "acme"),
+        (&viewer, Method::POST, &sync, 403, "read-only"),
+        (&viewer, Method::POST, "/api/workspaces", 403, "admin token"),
+        (&operator, Method::POST, &sync, 200, "queued"),
+        (
+            &operator,
+            Method::POST,
+            "/api/connections/invite",
+            403,
+            "admin token",
+        ),
+        (&operator, Method::DELETE, &one, 403, "admin token"),
+        (&outsider, Method::GET, &pair_view, 404, ""),
+        (&outsider, Method::GET, &one, 404, ""),
+        (&outsider, Method::POST, &sync, 404, ""),
+        (
+            "not-a-token-of-this-node-0123456789",
+            Method::GET,
+            "/api/connections",
+            401,
+            "",
+        ),
+    ];
+    for (token, method, path, want, shows) in cases {
+        let (status, body) = with(&admin, token, method.clone(), path).await;
+        assert_eq!(status, want, "{method} {path}: {body}");
+        assert!(body.to_string().contains(shows), "{method} {path}: {body}");
+    }
+    // The outsider's listings are empty; it sees its own workspace only.
+    let (_, listed) = with(&admin, &outsider, Method::GET, "/api/connections").await;
+    assert_eq!(listed, json!([]));
+    let (_, found) = with(&admin, &outsider, Method::GET, "/api/search").await;
+    assert_eq!(found["twins"], json!([]));
+    let (_, spaces) = with(&admin, &outsider, Method::GET, "/api/workspaces").await;
+    assert_eq!(spaces.as_array().unwrap().len(), 1, "{spaces}");
+    assert_eq!(spaces[0]["id"], "other");
+    // A revoked token is refused at once; the node's token lists the tokens, not them.
+    let (status, listed) = admin
+        .call(
+            Method::DELETE,
+            "/api/workspaces/acme/tokens/viewer",
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert!(!listed.to_string().contains(&operator));
+    let (status, _) = with(&admin, &viewer, Method::GET, "/api/connections").await;
+    assert_eq!(status, 401);
     pair.p.stop().await;
 }

@@ -34,7 +34,7 @@ pub async fn synced_twins(node: &twinsync_node::Node, connection: &str) -> usize
 /// A node's admin API as a test calls it: on the admin listener, with the node's token.
 pub struct Admin {
     pub url: String,
-    token: String,
+    pub token: String,
 }
 
 impl Admin {

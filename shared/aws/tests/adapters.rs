@@ -154,6 +154,13 @@ async fn sqs_redrive_moves_the_picked_dead_letters_back() {
             .await
             .unwrap();
     }
+    // The monitor's listing reads them all, in order, and leaves them to the redrive.
+    let listed = queue.peek(dlq, 10).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|m| m.body.clone()).collect::<Vec<_>>(),
+        [body("c1", 1), body("c2", 2), body("c1", 3)]
+    );
+    assert_eq!(listed[1].group_id, "c2:K-9");
     let c1 = |m: &twinsync_ports::QueueMessage| m.body.contains(r#""connection_id":"c1""#);
     assert_eq!(queue.redrive(q, &c1).await.unwrap(), 2);
     let mut got = Vec::new();
@@ -309,6 +316,37 @@ async fn dynamodb_twin_store_keeps_one_twin_per_item() {
         .await
         .unwrap();
     assert_eq!(by_prefix[0].id, "t-b");
+    // The monitor's search: text in the summary or error, newest first, from a cursor.
+    let mut later = twin("t-c", Some("L-3"), Some("R-3"));
+    later.created_ms = 2_000;
+    later.baseline = Some(serde_json::json!({"summary": "Printer on FIRE"}));
+    later.status = TwinStatus::Unlinked;
+    twins.insert(&later).await.unwrap();
+    let search = |text: Option<&str>, after: Option<twinsync_ports::TwinCursor>| TwinQuery {
+        text: text.map(str::to_string),
+        order: twinsync_ports::TwinOrder::Newest,
+        after,
+        limit: 10,
+        ..Default::default()
+    };
+    let found = twins.list(&search(Some("fire"), None)).await.unwrap();
+    assert_eq!(
+        found.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+        ["t-c"]
+    );
+    let newest = twins.list(&search(None, None)).await.unwrap();
+    assert_eq!(newest[0].id, "t-c");
+    let rest = twins
+        .list(&search(
+            None,
+            Some(twinsync_ports::TwinCursor::of(&newest[0])),
+        ))
+        .await
+        .unwrap();
+    assert!(rest.iter().all(|t| t.id != "t-c") && rest.len() == newest.len() - 1);
+    // An unlinked twin is not under sync: the item capacity does not count it.
+    assert_eq!(twins.count(Some("c1")).await.unwrap(), 3);
+    assert_eq!(twins.count_under_sync("c1").await.unwrap(), 2);
 
     // Deleting frees the keys for a new twin (a relink after a wipe).
     twins.delete(&stored.id).await.unwrap();

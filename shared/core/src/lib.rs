@@ -43,7 +43,9 @@ pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
 pub use trigger::{Filter, Trigger};
 pub use twin::{CommentLink, SyncEvent, SyncEventKind, Twin, TwinStatus};
 pub use twin_state::{Applied, ApplyFailure};
-pub use workspace::{Admission, Integration, Subscription, Workspace, Workspaces};
+pub use workspace::{
+    Action, Admission, Integration, Role, ScopedToken, Subscription, Workspace, Workspaces,
+};
 
 /// Errors of the domain layer. None of them is retryable: they describe bad input.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -3,6 +3,8 @@
 //! and groups the connections between them; its **subscription** gives it an item
 //! capacity, the number of items under sync across those connections. Each node keeps its
 //! own (each side of a sync is managed by its own team); this is the document it keeps.
+//! A workspace also says who may act on it: admin API tokens scoped to it, each read-only
+//! or operator, kept as SHA-256 digests (the token itself is shown once, at creation).
 
 use crate::CoreError;
 use serde::{Deserialize, Serialize};
@@ -18,6 +20,57 @@ pub struct Workspace {
     pub id: String,
     pub name: String,
     pub integrations: Vec<Integration>,
+    #[serde(default)]
+    pub tokens: Vec<ScopedToken>,
+}
+
+/// An admin API token that acts only on one workspace's connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopedToken {
+    pub name: String,
+    pub role: Role,
+    /// SHA-256 of the token, hex.
+    pub digest: String,
+}
+
+/// What a workspace token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Read the workspace's connections, pairs, events and jobs.
+    Read,
+    /// Also run operations, bulk jobs, Retry, pause and resume, and versions.
+    Operator,
+}
+
+/// What a call to the admin API does, for the roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Read,
+    Operate,
+    /// Node-wide administration: connections made or deleted, secrets, workspaces,
+    /// integrations, subscriptions, tokens. Only the node's own admin token does it.
+    Administer,
+}
+
+impl Role {
+    pub fn may(self, action: Action) -> bool {
+        match action {
+            Action::Read => true,
+            Action::Operate => self == Role::Operator,
+            Action::Administer => false,
+        }
+    }
+}
+
+impl Workspace {
+    /// The connections of all its integrations.
+    pub fn connections(&self) -> Vec<String> {
+        self.integrations
+            .iter()
+            .flat_map(|i| i.connections.iter().cloned())
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +141,7 @@ impl Workspaces {
             id: id.into(),
             name: name.into(),
             integrations: Vec::new(),
+            tokens: Vec::new(),
         });
         Ok(())
     }
@@ -154,6 +208,52 @@ impl Workspaces {
     ) -> Result<(), CoreError> {
         self.integration_mut(integration)?.subscription = subscription;
         Ok(())
+    }
+
+    /// A token for `workspace` under a name unique in it; `digest` is its SHA-256.
+    pub fn add_token(
+        &mut self,
+        workspace: &str,
+        name: &str,
+        role: Role,
+        digest: &str,
+    ) -> Result<(), CoreError> {
+        valid_id("token", name)?;
+        let w = self
+            .workspaces
+            .iter_mut()
+            .find(|w| w.id == workspace)
+            .ok_or_else(|| CoreError::InvalidConfig(format!("no workspace {workspace}")))?;
+        if w.tokens.iter().any(|t| t.name == name) {
+            return Err(CoreError::InvalidConfig(format!(
+                "workspace {workspace} has a token {name}"
+            )));
+        }
+        w.tokens.push(ScopedToken {
+            name: name.into(),
+            role,
+            digest: digest.into(),
+        });
+        Ok(())
+    }
+
+    /// Revokes a token; false if there was none of that name.
+    pub fn revoke_token(&mut self, workspace: &str, name: &str) -> bool {
+        self.workspaces
+            .iter_mut()
+            .filter(|w| w.id == workspace)
+            .any(|w| {
+                let before = w.tokens.len();
+                w.tokens.retain(|t| t.name != name);
+                w.tokens.len() != before
+            })
+    }
+
+    /// The workspace and token whose digest this is.
+    pub fn find_token(&self, digest: &str) -> Option<(&Workspace, &ScopedToken)> {
+        self.workspaces
+            .iter()
+            .find_map(|w| w.tokens.iter().find(|t| t.digest == digest).map(|t| (w, t)))
     }
 
     /// Forgets a deleted connection.
@@ -229,6 +329,34 @@ mod tests {
         assert!(w.integration("jira-github").unwrap().connections.is_empty());
         assert!(w.forget_connection("c1"));
         assert!(w.integration_of("c1").is_none());
+    }
+
+    #[test]
+    fn roles_table() {
+        let cases = [
+            (Role::Read, Action::Read, true),
+            (Role::Read, Action::Operate, false),
+            (Role::Read, Action::Administer, false),
+            (Role::Operator, Action::Read, true),
+            (Role::Operator, Action::Operate, true),
+            (Role::Operator, Action::Administer, false),
+        ];
+        for (role, action, may) in cases {
+            assert_eq!(role.may(action), may, "{role:?} {action:?}");
+        }
+    }
+
+    #[test]
+    fn tokens_are_found_by_digest_and_revoked_by_name() {
+        let mut w = Workspaces::default();
+        w.add_workspace("acme", "Acme").unwrap();
+        w.add_token("acme", "viewer", Role::Read, "d1").unwrap();
+        assert!(w.add_token("acme", "viewer", Role::Operator, "d2").is_err());
+        assert!(w.add_token("nowhere", "x", Role::Read, "d3").is_err());
+        assert_eq!(w.find_token("d1").unwrap().1.role, Role::Read);
+        assert!(w.revoke_token("acme", "viewer"));
+        assert!(!w.revoke_token("acme", "viewer"));
+        assert!(w.find_token("d1").is_none());
     }
 
     #[test]

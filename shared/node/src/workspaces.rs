@@ -4,6 +4,7 @@
 //! under sync here (a trigger match, Sync, Bulk Exalate, a replica that creates a twin,
 //! Relink).
 
+use crate::router::scope::Scope;
 use crate::{Node, NodeError, NodeResult};
 use serde::Serialize;
 use twinsync_core::workspace::admit;
@@ -83,6 +84,15 @@ pub struct WorkspaceView {
     pub id: String,
     pub name: String,
     pub integrations: Vec<IntegrationView>,
+    /// Its admin API tokens, by name and role (never the token).
+    pub tokens: Vec<TokenView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenView {
+    pub name: String,
+    /// read or operator.
+    pub role: String,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,10 +108,13 @@ pub struct IntegrationView {
     pub full: bool,
 }
 
-pub async fn view(node: &Node) -> NodeResult<Vec<WorkspaceView>> {
+/// The workspaces `scope` sees: all for the node's admin token, its own for a
+/// workspace token.
+pub async fn view(node: &Node, scope: &Scope) -> NodeResult<Vec<WorkspaceView>> {
     let doc = load(node).await?;
     let mut out = Vec::new();
-    for w in doc.workspaces {
+    let seen = |id: &str| scope.workspace().is_none_or(|own| own == id);
+    for w in doc.workspaces.into_iter().filter(|w| seen(&w.id)) {
         let mut integrations = Vec::new();
         for i in w.integrations {
             let used = used(node, &i.connections).await?;
@@ -115,10 +128,19 @@ pub async fn view(node: &Node) -> NodeResult<Vec<WorkspaceView>> {
                 used,
             });
         }
+        let tokens = w
+            .tokens
+            .iter()
+            .map(|t| TokenView {
+                name: t.name.clone(),
+                role: format!("{:?}", t.role).to_lowercase(),
+            })
+            .collect();
         out.push(WorkspaceView {
             id: w.id,
             name: w.name,
             integrations,
+            tokens,
         });
     }
     Ok(out)

@@ -44,6 +44,26 @@ pub enum WorkspaceCommand {
         integration: String,
         connection: String,
     },
+    /// A new admin API token for a workspace, printed once: `read` sees the workspace's
+    /// connections, pairs, events and jobs; `operator` also runs operations, jobs,
+    /// Retry, pause and resume and versions. Neither administers the node.
+    Token {
+        #[command(flatten)]
+        node: Target,
+        #[arg(long)]
+        workspace: String,
+        name: String,
+        #[arg(long, value_parser = ["read", "operator"])]
+        role: String,
+    },
+    /// Revoke a workspace token at once.
+    Revoke {
+        #[command(flatten)]
+        node: Target,
+        #[arg(long)]
+        workspace: String,
+        name: String,
+    },
     /// A new plan for an integration: items under sync stay; new ones come in only below
     /// the capacity.
     Subscribe {
@@ -59,6 +79,32 @@ pub enum WorkspaceCommand {
 
 pub async fn run(cmd: WorkspaceCommand) -> Result<(), String> {
     let (node, method, path, body) = match cmd {
+        WorkspaceCommand::Token {
+            node,
+            workspace,
+            name,
+            role,
+        } => {
+            let path = format!("/api/workspaces/{workspace}/tokens");
+            let body = json!({ "name": name, "role": role });
+            let issued = node.resolve()?.send(Method::POST, &path, body).await?;
+            // The token alone on stdout, for `token=$(twinsync workspace token ...)`.
+            println!("{}", text(&issued["token"]));
+            eprintln!(
+                "token {name} ({role}) of workspace {workspace}: shown this once, keep it like a password"
+            );
+            return Ok(());
+        }
+        WorkspaceCommand::Revoke {
+            node,
+            workspace,
+            name,
+        } => (
+            node,
+            Method::DELETE,
+            format!("/api/workspaces/{workspace}/tokens/{name}"),
+            Some(json!({})),
+        ),
         WorkspaceCommand::List { node } => (node, Method::GET, "/api/workspaces".to_string(), None),
         WorkspaceCommand::Create { node, id, name } => (
             node,

@@ -8,6 +8,7 @@ use super::signed::{LinkError, SignedAnswer, Verified, answer, signed_post, veri
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
 use twinsync_core::{Connection, RotationRecord, Secret, SyncEventKind};
+use twinsync_ports::PortError;
 use twinsync_security::{answer_rotation, rotated_secret, rotation_key};
 
 pub const ROTATE_PATH: &str = "/v1/rotate";
@@ -59,25 +60,47 @@ pub async fn rotate_secret(node: &Node, connection_id: &str) -> NodeResult<()> {
 }
 
 /// Makes `new` the secret. `signed_with` is the secret both sides shared when the rotation
-/// started; it stays the previous one for the grace period.
+/// started; it stays the previous one for the grace period. The other node has agreed
+/// by now, so a write lost to a concurrent change of the connection (a version saved,
+/// a pull recorded) is made again on the fresh record rather than given up.
 async fn apply_rotation(
     node: &Node,
-    mut connection: Connection,
+    connection: Connection,
     signed_with: &str,
     new: String,
     record: Option<RotationRecord>,
 ) -> NodeResult<()> {
-    let now = node.now_ms();
-    if let Some(link) = connection.link.as_mut() {
-        link.previous_secret = Some(Secret(signed_with.to_string()));
-        link.previous_until_ms = now + ROTATION_GRACE_MS;
-        link.secret = Secret(new);
-        if record.is_some() {
-            link.last_rotation = record;
+    let mut connection = connection;
+    let mut written = false;
+    for _ in 0..8 {
+        let now = node.now_ms();
+        if let Some(link) = connection.link.as_mut() {
+            link.previous_secret = Some(Secret(signed_with.to_string()));
+            link.previous_until_ms = now + ROTATION_GRACE_MS;
+            link.secret = Secret(new.clone());
+            if record.is_some() {
+                link.last_rotation = record.clone();
+            }
+        }
+        connection.updated_ms = now;
+        match node.connections.update(&connection).await {
+            Ok(_) => {
+                written = true;
+                break;
+            }
+            Err(PortError::Conflict(_)) => connection = node.connection(&connection.id).await?,
+            Err(e) => return Err(e.into()),
         }
     }
-    connection.updated_ms = now;
-    node.connections.update(&connection).await?;
+    if !written {
+        return Err(NodeError::Busy {
+            what: format!(
+                "connection {} is changing too often to rotate",
+                connection.id
+            ),
+            retry_after_ms: 100,
+        });
+    }
     node.event(
         &connection.id,
         None,

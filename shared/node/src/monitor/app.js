@@ -162,7 +162,8 @@ function capacityRows(workspaces) {
     h("td", {}, i ? [h("progress", { max: Math.max(i.item_capacity, 1), value: Math.min(i.used, i.item_capacity) }),
       ` ${i.used} / ${i.item_capacity}`] : ""),
     h("td", { class: i && i.full ? "error" : "" }, i && i.full ? "capacity reached: new items stay out of sync" : ""),
-    h("td", {}, i ? i.connections.join(", ") : ""))));
+    h("td", {}, i ? i.connections.join(", ") : ""),
+    h("td", {}, w.tokens.map((t) => `${t.name} (${t.role})`).join(", ")))));
 }
 
 function overviewView(main) {
@@ -179,7 +180,7 @@ function overviewView(main) {
         h("td", {}, c.local_instance), h("td", {}, c.remote_node),
         h("td", {}, c.active_version ?? "-"),
         h("td", {}, pauseButton(c)))), "No connections yet."));
-    fill(spaces, table(["workspace", "integration", "plan", "items under sync", "", "connections"],
+    fill(spaces, table(["workspace", "integration", "plan", "items under sync", "", "connections", "tokens"],
       capacityRows(o.workspaces), "No workspace yet: twinsync workspace create."));
     fill(errors, table([...TWIN_HEADERS, ""], twinRows(o.errors, true), "No pair is in error."));
     fill(jobs, table(JOB_HEADERS, jobRows(o.jobs), "No bulk jobs."));

@@ -3,6 +3,7 @@
 //! diff between two replicas, and the dead letters. Every view is read-only; the page's
 //! buttons call the operations API.
 
+use crate::router::scope::Scope;
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -111,7 +112,7 @@ fn given(v: &Option<String>) -> Option<String> {
 
 /// One page of the search. A page costs the same however deep it is: it starts from the
 /// cursor, not from an offset.
-pub async fn search(node: &Node, p: &SearchParams) -> NodeResult<SearchPage> {
+pub async fn search(node: &Node, scope: &Scope, p: &SearchParams) -> NodeResult<SearchPage> {
     let limit = p.limit.unwrap_or(50);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(NodeError::Operation(format!(
@@ -142,8 +143,13 @@ pub async fn search(node: &Node, p: &SearchParams) -> NodeResult<SearchPage> {
     let next = more
         .then(|| twins.last().map(|t| TwinCursor::of(t).token()))
         .flatten();
+    // A workspace token sees its connections' pairs; a page may come out shorter.
     Ok(SearchPage {
-        twins: twins.iter().map(TwinRow::of).collect(),
+        twins: twins
+            .iter()
+            .filter(|t| scope.sees(&t.connection_id))
+            .map(TwinRow::of)
+            .collect(),
         next,
     })
 }
@@ -194,12 +200,13 @@ pub struct Overview {
     pub workspaces: Vec<crate::workspaces::WorkspaceView>,
 }
 
-pub async fn overview(node: &Node) -> NodeResult<Overview> {
+pub async fn overview(node: &Node, scope: &Scope) -> NodeResult<Overview> {
     let connections = node
         .connections
         .list()
         .await?
         .iter()
+        .filter(|c| scope.sees(&c.id))
         .map(|c| ConnectionRow {
             id: c.id.clone(),
             name: c.name.clone(),
@@ -246,10 +253,18 @@ pub async fn overview(node: &Node) -> NodeResult<Overview> {
         node: node.id.clone(),
         now_ms: node.now_ms(),
         connections,
-        errors: errors.iter().map(TwinRow::of).collect(),
-        jobs: crate::jobs::list(node, None).await?,
+        errors: errors
+            .iter()
+            .filter(|t| scope.sees(&t.connection_id))
+            .map(TwinRow::of)
+            .collect(),
+        jobs: crate::jobs::list(node, None)
+            .await?
+            .into_iter()
+            .filter(|j| scope.sees(&j.connection_id))
+            .collect(),
         queues,
-        workspaces: crate::workspaces::view(node).await?,
+        workspaces: crate::workspaces::view(node, scope).await?,
     })
 }
 

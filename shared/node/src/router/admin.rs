@@ -3,11 +3,12 @@
 //! Every call that changes state is a POST or DELETE with a JSON body.
 
 use super::guard::{self, AdminGuard};
+use super::scope::Scope;
 use super::{ApiError, ApiResult};
 use crate::{Node, NodeError, jobs, monitor, operations};
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
@@ -57,7 +58,10 @@ pub fn admin_router(node: Arc<Node>, guard: AdminGuard) -> Router {
         .merge(super::jobs::routes())
         .merge(super::monitor::routes())
         .merge(super::workspaces::routes())
-        .route_layer(from_fn_with_state(guard.clone(), guard::token));
+        .route_layer(from_fn_with_state(
+            (guard.clone(), node.clone()),
+            super::scope::check,
+        ));
     api.merge(monitor::page_routes())
         .layer(from_fn_with_state(guard, guard::same_site))
         .layer(axum::middleware::map_response(super::openapi::json_errors))
@@ -195,9 +199,11 @@ fn public_view(c: &twinsync_core::Connection) -> serde_json::Value {
 #[utoipa::path(get, path = "/api/connections", tag = "connections", responses((status = 200, description = "every connection", body = Vec<Object>)))]
 pub(super) async fn list_connections(
     State(node): State<Arc<Node>>,
+    Extension(scope): Extension<Scope>,
 ) -> ApiResult<impl IntoResponse> {
     let list = node.connections.list().await.map_err(NodeError::from)?;
-    Ok(Json(list.iter().map(public_view).collect::<Vec<_>>()))
+    let seen = list.iter().filter(|c| scope.sees(&c.id));
+    Ok(Json(seen.map(public_view).collect::<Vec<_>>()))
 }
 
 #[utoipa::path(get, path = "/api/connections/{id}", tag = "connections", params(("id" = String, Path, description = "the connection")), responses((status = 200, description = "the connection, its versions and status", body = Object)))]
@@ -258,27 +264,11 @@ pub(super) struct OperationRequest {
     item: Option<String>,
     remote: Option<String>,
     /// Undo: the replica version to go back to.
-    #[serde(default, deserialize_with = "whole_number")]
+    #[serde(default, deserialize_with = "super::maybe_whole_number")]
     version: Option<u64>,
     #[serde(default)]
     #[schema(value_type = Vec<super::schemas::KeyPair>)]
     pairs: Vec<(String, String)>,
-}
-
-/// A whole number, also when written `3.0` (JSON Schema's integers include it).
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
-    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
-        return Ok(None);
-    };
-    if let Some(v) = n.as_u64() {
-        return Ok(Some(v));
-    }
-    match n.as_f64() {
-        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Ok(Some(f as u64)),
-        _ => Err(serde::de::Error::custom(format!(
-            "{n} is not a whole number of 0 or more"
-        ))),
-    }
 }
 
 #[utoipa::path(post, path = "/api/connections/{id}/operations/{op}", tag = "operations", params(("id" = String, Path, description = "the connection"), ("op" = String, Path, description = "sync, bulk-exalate, bulk-sync, relink, bulk-connect, unlink, undo, unexalate, force-unlink, clean-up or redrive")), request_body = OperationRequest, responses((status = 200, description = "what the operation did", body = Object)))]
@@ -348,9 +338,11 @@ pub(super) struct TwinParams {
 #[utoipa::path(get, path = "/api/twins", tag = "twins", params(TwinParams), responses((status = 200, description = "twin records", body = Vec<Object>)))]
 pub(super) async fn list_twins(
     State(node): State<Arc<Node>>,
+    Extension(scope): Extension<Scope>,
     Query(p): Query<TwinParams>,
 ) -> ApiResult<impl IntoResponse> {
-    let twins = node
+    super::seen_connection(&scope, p.connection.as_deref())?;
+    let mut twins = node
         .twins
         .list(&TwinQuery {
             connection_id: p.connection,
@@ -362,6 +354,7 @@ pub(super) async fn list_twins(
         })
         .await
         .map_err(NodeError::from)?;
+    twins.retain(|t| scope.sees(&t.connection_id));
     Ok(Json(twins))
 }
 
@@ -399,9 +392,11 @@ pub(super) struct EventParams {
 #[utoipa::path(get, path = "/api/events", tag = "twins", params(EventParams), responses((status = 200, description = "sync events, newest first", body = Vec<Object>)))]
 pub(super) async fn list_events(
     State(node): State<Arc<Node>>,
+    Extension(scope): Extension<Scope>,
     Query(p): Query<EventParams>,
 ) -> ApiResult<impl IntoResponse> {
-    let events = node
+    super::seen_connection(&scope, p.connection.as_deref())?;
+    let mut events = node
         .twins
         .events(
             p.connection.as_deref(),
@@ -410,6 +405,7 @@ pub(super) async fn list_events(
         )
         .await
         .map_err(NodeError::from)?;
+    events.retain(|e| scope.sees(&e.connection_id));
     Ok(Json(events))
 }
 

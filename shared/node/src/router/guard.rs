@@ -57,14 +57,9 @@ impl AdminGuard {
             .any(|host| self.hosts.contains(host))
     }
 
-    /// Whether the request carries this listener's token.
-    fn authorized(&self, headers: &HeaderMap) -> bool {
-        headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .is_some_and(|(_, token)| self.token.matches(token.trim()))
+    /// Whether `presented` is the node's own admin token.
+    pub(super) fn is_admin(&self, presented: &str) -> bool {
+        self.token.matches(presented)
     }
 }
 
@@ -97,22 +92,29 @@ pub async fn same_site(State(guard): State<AdminGuard>, req: Request, next: Next
     next.run(req).await
 }
 
-/// The token and, for a call that changes state, a JSON body: on every `/api/*` route.
-pub async fn token(State(guard): State<AdminGuard>, req: Request, next: Next) -> Response {
-    if !guard.authorized(req.headers()) {
-        let mut resp = ApiError(
-            StatusCode::UNAUTHORIZED,
-            "the admin API needs `Authorization: Bearer <token>` (the node's data dir has it in admin-token)".into(),
-        )
-        .into_response();
-        resp.headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        return resp;
-    }
-    next.run(req).await
+/// The bearer token a request presents, if any.
+pub(super) fn presented(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
 }
 
-fn forbidden(reason: String) -> Response {
+/// No token, or one this node does not know: 401.
+pub(super) fn unauthorized() -> Response {
+    let mut resp = ApiError(
+        StatusCode::UNAUTHORIZED,
+        "the admin API needs `Authorization: Bearer <token>` (the node's data dir has it in admin-token)".into(),
+    )
+    .into_response();
+    resp.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    resp
+}
+
+pub(super) fn forbidden(reason: String) -> Response {
     ApiError(StatusCode::FORBIDDEN, reason).into_response()
 }
 
@@ -180,7 +182,8 @@ mod tests {
             if let Some(v) = &value {
                 h.insert(header::AUTHORIZATION, v.parse().unwrap());
             }
-            assert_eq!(g.authorized(&h), ok, "{value:?}");
+            let admin = presented(&h).is_some_and(|t| g.is_admin(t));
+            assert_eq!(admin, ok, "{value:?}");
         }
     }
 }

@@ -3,7 +3,7 @@
 use super::ApiResult;
 use super::admin::NoArguments;
 use crate::{Node, jobs};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
@@ -55,12 +55,13 @@ pub(super) struct ListParams {
 #[utoipa::path(get, path = "/api/jobs", tag = "jobs", params(ListParams), responses((status = 200, description = "jobs, newest first", body = Vec<Object>)))]
 pub(super) async fn list(
     State(node): State<Arc<Node>>,
+    Extension(scope): Extension<super::scope::Scope>,
     Query(p): Query<ListParams>,
 ) -> ApiResult<impl IntoResponse> {
+    super::seen_connection(&scope, p.connection.as_deref())?;
     let list = jobs::list(&node, p.connection.as_deref()).await?;
-    Ok(Json(
-        list.into_iter().map(|j| view(&node, j)).collect::<Vec<_>>(),
-    ))
+    let seen = list.into_iter().filter(|j| scope.sees(&j.connection_id));
+    Ok(Json(seen.map(|j| view(&node, j)).collect::<Vec<_>>()))
 }
 
 #[utoipa::path(get, path = "/api/jobs/{id}", tag = "jobs", params(("id" = String, Path, description = "the job")), responses((status = 200, description = "the job and its progress", body = Object)))]

@@ -11,6 +11,7 @@ mod monitor;
 pub mod openapi;
 pub mod public;
 pub(crate) mod schemas;
+pub mod scope;
 mod versions;
 mod workspaces;
 
@@ -54,6 +55,18 @@ impl From<NodeError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A connection a listing names must be one the scope sees (else it does not exist for
+/// the caller).
+pub(crate) fn seen_connection(scope: &scope::Scope, connection: Option<&str>) -> ApiResult<()> {
+    match connection {
+        Some(c) if !c.is_empty() && !scope.sees(c) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("unknown connection {c}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// A number from the query string, within `range` (as the API description says), or
 /// `default` when left out.
 pub(crate) fn bounded(
@@ -73,5 +86,61 @@ pub(crate) fn bounded(
                 range.end()
             ),
         )),
+    }
+}
+
+/// A whole number, also when written `3.0` (JSON Schema's integers include it).
+pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    use serde::Deserialize;
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(v) = n.as_u64() {
+        return Ok(v);
+    }
+    match n.as_f64() {
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64 => Ok(f as u64),
+        _ => Err(serde::de::Error::custom(format!(
+            "{n} is not a whole number of 0 or more"
+        ))),
+    }
+}
+
+/// [`whole_number`], or nothing.
+pub(crate) fn maybe_whole_number<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<u64>, D::Error> {
+    #[derive(serde::Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number")] u64);
+    use serde::Deserialize;
+    Ok(Option::<Whole>::deserialize(d)?.map(|w| w.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    struct Body {
+        #[serde(deserialize_with = "whole_number")]
+        n: u64,
+    }
+
+    #[test]
+    fn whole_numbers_table() {
+        let cases = [
+            ("3", Some(3)),
+            ("3.0", Some(3)),
+            ("0", Some(0)),
+            ("3.5", None),
+            ("-1", None),
+            ("-1.0", None),
+            ("\"3\"", None),
+            ("1e300", None),
+        ];
+        for (text, want) in cases {
+            let got = serde_json::from_str::<Body>(&format!("{{\"n\": {text}}}"))
+                .ok()
+                .map(|b| b.n);
+            assert_eq!(got, want, "{text}");
+        }
     }
 }

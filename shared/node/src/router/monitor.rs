@@ -3,12 +3,13 @@
 
 use super::ApiResult;
 use super::admin::NoArguments;
+use super::scope::Scope;
 use crate::Node;
 use crate::monitor::views::{
     self, DeadLetter, DiffParams, Overview, PairView, ReplicaDiff, Retried, SearchPage,
     SearchParams,
 };
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -28,8 +29,11 @@ pub(super) fn routes() -> Router<Arc<Node>> {
 /// Connections, the newest errors, bulk jobs and queue depths.
 #[utoipa::path(get, path = "/api/monitor", tag = "monitor",
     responses((status = 200, body = Overview)))]
-pub(super) async fn overview(State(node): State<Arc<Node>>) -> ApiResult<Json<Overview>> {
-    Ok(Json(views::overview(&node).await?))
+pub(super) async fn overview(
+    State(node): State<Arc<Node>>,
+    Extension(scope): Extension<Scope>,
+) -> ApiResult<Json<Overview>> {
+    Ok(Json(views::overview(&node, &scope).await?))
 }
 
 /// Sync pairs, newest first, a page at a time.
@@ -37,9 +41,11 @@ pub(super) async fn overview(State(node): State<Arc<Node>>) -> ApiResult<Json<Ov
     responses((status = 200, body = SearchPage)))]
 pub(super) async fn search(
     State(node): State<Arc<Node>>,
+    Extension(scope): Extension<Scope>,
     Query(p): Query<SearchParams>,
 ) -> ApiResult<Json<SearchPage>> {
-    Ok(Json(views::search(&node, &p).await?))
+    super::seen_connection(&scope, p.connection.as_deref())?;
+    Ok(Json(views::search(&node, &scope, &p).await?))
 }
 
 /// One sync pair: both items field by field, its replica history and its events.
@@ -91,8 +97,11 @@ pub(super) struct DeadLetterParams {
     responses((status = 200, body = Vec<DeadLetter>)))]
 pub(super) async fn dead_letters(
     State(node): State<Arc<Node>>,
+    Extension(scope): Extension<Scope>,
     Query(p): Query<DeadLetterParams>,
 ) -> ApiResult<Json<Vec<DeadLetter>>> {
     let limit = super::bounded("limit", p.limit, 1..=1000, 100)?;
-    Ok(Json(views::dead_letters(&node, limit).await?))
+    let mut list = views::dead_letters(&node, limit).await?;
+    list.retain(|d| scope.sees(&d.connection_id));
+    Ok(Json(list))
 }

@@ -39,7 +39,7 @@ pub struct ErrorBody {
         monitor::overview, monitor::search, monitor::pair, monitor::diff, monitor::retry,
         monitor::dead_letters,
         workspaces::list, workspaces::create, workspaces::add_integration, workspaces::assign,
-        workspaces::subscribe,
+        workspaces::subscribe, workspaces::add_token, workspaces::revoke_token,
     ),
     components(schemas(ErrorBody)),
     modifiers(&AdminAuth, &ErrorAnswers),

@@ -23,7 +23,7 @@ impl std::fmt::Debug for Db {
     }
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS messages (
@@ -112,7 +112,7 @@ CREATE TABLE IF NOT EXISTS meta (
 /// The changes from each schema version to the next, applied in order to a database made
 /// by an older build: `MIGRATIONS[i]` takes version `i + 1` to `i + 2`. The schema above
 /// stays the first version's, so a new database goes through the same steps.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     // 2: the retry budget counts time, not receives: when each message was first
     // received, and whether an operator redrove it from its dead-letter queue.
     "ALTER TABLE messages ADD COLUMN first_receive_ms INTEGER;
@@ -124,6 +124,28 @@ const MIGRATIONS: [&str; 2] = [
          coalesce(json_extract(body, '$.baseline.summary'), json_extract(body, '$.previous.summary'), '')
          || char(10) || coalesce(json_extract(body, '$.status.message'), ''));
      CREATE INDEX IF NOT EXISTS twins_created ON twins(created_ms, id);",
+    // 4: text search through a trigram index (FTS5) of each twin's keys and search text,
+    // kept by triggers, so a rare word is found among 100,000 twins without reading them
+    // all; and the newest twins of a status (the monitor's errors) from an index. The
+    // index follows twins by rowid, which only VACUUM would renumber; no node runs it.
+    "CREATE VIRTUAL TABLE IF NOT EXISTS twins_text USING fts5(text, tokenize = 'trigram');
+     INSERT INTO twins_text(rowid, text)
+         SELECT rowid, coalesce(local_key, '') || ' ' || coalesce(remote_key, '') || ' ' || search_text
+         FROM twins;
+     CREATE TRIGGER IF NOT EXISTS twins_text_insert AFTER INSERT ON twins BEGIN
+         INSERT INTO twins_text(rowid, text) VALUES (new.rowid,
+             coalesce(new.local_key, '') || ' ' || coalesce(new.remote_key, '') || ' ' || new.search_text);
+     END;
+     CREATE TRIGGER IF NOT EXISTS twins_text_update
+     AFTER UPDATE OF local_key, remote_key, search_text ON twins BEGIN
+         UPDATE twins_text SET text =
+             coalesce(new.local_key, '') || ' ' || coalesce(new.remote_key, '') || ' ' || new.search_text
+         WHERE rowid = new.rowid;
+     END;
+     CREATE TRIGGER IF NOT EXISTS twins_text_delete AFTER DELETE ON twins BEGIN
+         DELETE FROM twins_text WHERE rowid = old.rowid;
+     END;
+     CREATE INDEX IF NOT EXISTS twins_status ON twins(status, created_ms, id);",
 ];
 
 /// Brings a database at schema version `from` to [`SCHEMA_VERSION`], each step in a

@@ -6,18 +6,52 @@ use rusqlite::{OptionalExtension, params};
 use twinsync_core::{SyncEvent, Twin};
 use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinOrder, TwinQuery, TwinStore};
 
-/// The filters of a twin listing: connection, status, key prefix, and text that is a key's
-/// prefix or part of the summary or error (`search_text`).
+/// The filters of a twin listing: connection, status, key prefix; the text's is added by
+/// [`TextMatch`] with `?4`.
 const LIST_FILTER: &str = "(?1 IS NULL OR connection_id = ?1)
    AND (?2 IS NULL OR status = ?2)
-   AND (?3 IS NULL OR local_key LIKE ?3 ESCAPE '\\' OR remote_key LIKE ?3 ESCAPE '\\')
-   AND (?4 IS NULL OR local_key LIKE ?4 || '%' ESCAPE '\\' OR remote_key LIKE ?4 || '%' ESCAPE '\\'
-        OR search_text LIKE '%' || ?4 || '%' ESCAPE '\\')";
+   AND (?3 IS NULL OR local_key LIKE ?3 ESCAPE '\\' OR remote_key LIKE ?3 ESCAPE '\\')";
+
+/// How the text filter finds its twins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TextMatch {
+    None,
+    /// Three characters or more: the trigram index, as one phrase (a substring, any case).
+    Indexed,
+    /// Shorter: a key's prefix or part of the search text, by reading every row.
+    Scanned,
+}
+
+impl TextMatch {
+    fn of(text: Option<&str>) -> TextMatch {
+        match text {
+            None => TextMatch::None,
+            Some(t) if t.chars().count() >= 3 => TextMatch::Indexed,
+            Some(_) => TextMatch::Scanned,
+        }
+    }
+
+    /// The filter, and the value `?4` takes for it.
+    fn clause(self, text: Option<&str>) -> (&'static str, Option<String>) {
+        match (self, text) {
+            (TextMatch::Indexed, Some(t)) => (
+                " AND rowid IN (SELECT rowid FROM twins_text WHERE twins_text MATCH ?4)",
+                Some(format!("\"{}\"", t.replace('"', "\"\""))),
+            ),
+            (TextMatch::Scanned, Some(t)) => (
+                " AND (local_key LIKE ?4 || '%' ESCAPE '\\' OR remote_key LIKE ?4 || '%' ESCAPE '\\'
+                      OR search_text LIKE '%' || ?4 || '%' ESCAPE '\\')",
+                Some(like_escaped(&t.to_lowercase())),
+            ),
+            _ => ("", None),
+        }
+    }
+}
 
 /// The SELECT of a twin listing in `order`, from a cursor or from the start. The range is
 /// written out only when there is a cursor, so SQLite walks the `twins_created` index from
 /// it (a deep page costs what the first one does) instead of filtering every row before.
-fn list_sql(order: TwinOrder, from_cursor: bool) -> String {
+fn list_sql(order: TwinOrder, from_cursor: bool, text: &str) -> String {
     let (compare, direction) = match order {
         TwinOrder::Oldest => (">", "ASC"),
         TwinOrder::Newest => ("<", "DESC"),
@@ -28,7 +62,7 @@ fn list_sql(order: TwinOrder, from_cursor: bool) -> String {
         String::new()
     };
     format!(
-        "SELECT body FROM twins WHERE {LIST_FILTER}{range}
+        "SELECT body FROM twins WHERE {LIST_FILTER}{text}{range}
          ORDER BY created_ms {direction}, id {direction} LIMIT ?7 OFFSET ?8"
     )
 }
@@ -165,15 +199,13 @@ impl TwinStore for SqliteTwinStore {
             .key_prefix
             .as_deref()
             .map(|p| format!("{}%", like_escaped(p)));
-        let text = query
-            .text
-            .as_deref()
-            .map(|t| like_escaped(&t.to_lowercase()));
+        let (text_clause, text) =
+            TextMatch::of(query.text.as_deref()).clause(query.text.as_deref());
         let (after_ms, after_id) = match &query.after {
             Some(c) => (Some(c.created_ms), Some(c.id.as_str())),
             None => (None, None),
         };
-        let sql = list_sql(query.order, query.after.is_some());
+        let sql = list_sql(query.order, query.after.is_some(), text_clause);
         let conn = self.db.lock();
         let mut stmt = conn.prepare_cached(&sql).map_err(port_err)?;
         let rows = stmt

@@ -335,6 +335,36 @@ async fn search_by_text_in_either_order_from_a_cursor() {
     for (name, query, want) in table {
         assert_eq!(ids(twins.list(&query).await.unwrap()), want, "{name}");
     }
+    // The text index follows updates and deletes (its triggers); short text scans.
+    let mut five = twins.get("5").await.unwrap().unwrap();
+    five.status = TwinStatus::Error("tracker said boom".into());
+    twins.update(&five).await.unwrap();
+    twins.delete("1").await.unwrap();
+    let after_changes = [
+        (
+            "an updated error",
+            q(Some("BOOM"), TwinOrder::Oldest, None, 0),
+            vec!["5"],
+        ),
+        (
+            "a deleted twin",
+            q(Some("printer"), TwinOrder::Oldest, None, 0),
+            vec!["3"],
+        ),
+        (
+            "two characters",
+            q(Some("pr"), TwinOrder::Oldest, None, 0),
+            vec!["3"],
+        ),
+        (
+            "a quote",
+            q(Some("on \"fire"), TwinOrder::Oldest, None, 0),
+            Vec::<&str>::new(),
+        ),
+    ];
+    for (name, query, want) in after_changes {
+        assert_eq!(ids(twins.list(&query).await.unwrap()), want, "{name}");
+    }
     let token = TwinCursor {
         created_ms: 30,
         id: "a.b".into(),

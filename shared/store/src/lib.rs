@@ -6,6 +6,7 @@ mod db;
 mod dead_letters;
 mod messages;
 mod queue;
+mod twin_list;
 mod twins;
 
 pub use connections::SqliteConnectionStore;

@@ -1,78 +1,11 @@
 //! Twins, their replica history and their sync events.
 
+use crate::twin_list::{ListSql, TextMatch};
 use crate::{Db, collect_json, json_err, port_err};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use twinsync_core::{SyncEvent, Twin};
-use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinOrder, TwinQuery, TwinStore};
-
-/// The filters of a twin listing: connection, status, key prefix; the text's is added by
-/// [`TextMatch`] with `?4`.
-const LIST_FILTER: &str = "(?1 IS NULL OR connection_id = ?1)
-   AND (?2 IS NULL OR status = ?2)
-   AND (?3 IS NULL OR local_key LIKE ?3 ESCAPE '\\' OR remote_key LIKE ?3 ESCAPE '\\')";
-
-/// How the text filter finds its twins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TextMatch {
-    None,
-    /// Three characters or more: the trigram index, as one phrase (a substring, any case).
-    Indexed,
-    /// Shorter: a key's prefix or part of the search text, by reading every row.
-    Scanned,
-}
-
-impl TextMatch {
-    fn of(text: Option<&str>) -> TextMatch {
-        match text {
-            None => TextMatch::None,
-            Some(t) if t.chars().count() >= 3 => TextMatch::Indexed,
-            Some(_) => TextMatch::Scanned,
-        }
-    }
-
-    /// The filter, and the value `?4` takes for it.
-    fn clause(self, text: Option<&str>) -> (&'static str, Option<String>) {
-        match (self, text) {
-            (TextMatch::Indexed, Some(t)) => (
-                " AND rowid IN (SELECT rowid FROM twins_text WHERE twins_text MATCH ?4)",
-                Some(format!("\"{}\"", t.replace('"', "\"\""))),
-            ),
-            (TextMatch::Scanned, Some(t)) => (
-                " AND (local_key LIKE ?4 || '%' ESCAPE '\\' OR remote_key LIKE ?4 || '%' ESCAPE '\\'
-                      OR search_text LIKE '%' || ?4 || '%' ESCAPE '\\')",
-                Some(like_escaped(&t.to_lowercase())),
-            ),
-            _ => ("", None),
-        }
-    }
-}
-
-/// The SELECT of a twin listing in `order`, from a cursor or from the start. The range is
-/// written out only when there is a cursor, so SQLite walks the `twins_created` index from
-/// it (a deep page costs what the first one does) instead of filtering every row before.
-fn list_sql(order: TwinOrder, from_cursor: bool, text: &str) -> String {
-    let (compare, direction) = match order {
-        TwinOrder::Oldest => (">", "ASC"),
-        TwinOrder::Newest => ("<", "DESC"),
-    };
-    let range = if from_cursor {
-        format!(" AND (created_ms, id) {compare} (?5, ?6)")
-    } else {
-        String::new()
-    };
-    format!(
-        "SELECT body FROM twins WHERE {LIST_FILTER}{text}{range}
-         ORDER BY created_ms {direction}, id {direction} LIMIT ?7 OFFSET ?8"
-    )
-}
-
-/// `s` with LIKE's wildcards taken literally (escaped with a backslash).
-fn like_escaped(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
+use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinQuery, TwinStore};
 
 pub struct SqliteTwinStore {
     db: Db,
@@ -194,34 +127,14 @@ impl TwinStore for SqliteTwinStore {
     }
 
     async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>> {
-        let limit = if query.limit == 0 { 100 } else { query.limit } as i64;
-        let prefix = query
-            .key_prefix
-            .as_deref()
-            .map(|p| format!("{}%", like_escaped(p)));
-        let (text_clause, text) =
-            TextMatch::of(query.text.as_deref()).clause(query.text.as_deref());
-        let (after_ms, after_id) = match &query.after {
-            Some(c) => (Some(c.created_ms), Some(c.id.as_str())),
-            None => (None, None),
-        };
-        let sql = list_sql(query.order, query.after.is_some(), text_clause);
         let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(&sql).map_err(port_err)?;
+        let text = TextMatch::choose(&conn, query.text.as_deref()).map_err(port_err)?;
+        let list = ListSql::of(query, text);
+        let mut stmt = conn.prepare_cached(&list.sql).map_err(port_err)?;
         let rows = stmt
-            .query_map(
-                params![
-                    query.connection_id,
-                    query.status,
-                    prefix,
-                    text,
-                    after_ms,
-                    after_id,
-                    limit,
-                    query.offset as i64
-                ],
-                |r| r.get::<_, String>(0),
-            )
+            .query_map(rusqlite::params_from_iter(list.params), |r| {
+                r.get::<_, String>(0)
+            })
             .map_err(port_err)?;
         let mut out = Vec::new();
         for body in rows {

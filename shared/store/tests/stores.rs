@@ -431,3 +431,35 @@ async fn a_schema_2_database_gets_search_text_for_its_twins() {
         assert_eq!(found.len(), 1, "{text}");
     }
 }
+
+/// Common text (found in a thousand twins or more) is read row by row in the listing's
+/// order and stops at the page; the answer is the same as through the index.
+#[tokio::test]
+async fn common_text_pages_newest_first() {
+    use twinsync_ports::TwinOrder;
+    let (_, twins, _) = open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
+    for i in 0..2_100 {
+        let id = format!("{i:04}");
+        let word = if i % 2 == 0 { "printer" } else { "scanner" };
+        twins
+            .insert(&searchable(&id, i, &format!("{word} {i}"), None))
+            .await
+            .unwrap();
+    }
+    for (text, want) in [
+        ("PRINTER", ["2098", "2096", "2094"]),
+        ("scanner 10", ["1099", "1097", "1095"]),
+    ] {
+        let page = twins
+            .list(&TwinQuery {
+                text: Some(text.into()),
+                order: TwinOrder::Newest,
+                limit: 3,
+                ..TwinQuery::default()
+            })
+            .await
+            .unwrap();
+        let ids: Vec<String> = page.into_iter().map(|t| t.id).collect();
+        assert_eq!(ids, want, "{text}");
+    }
+}

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from nodes import WAIT_S, Side, cli, until
+from nodes import WAIT_S, cli, connected_pair, until
 
 REFUSE = 'if replica.summary.contains("refused") { throw "node B takes no summary with refused"; }\n'
 
@@ -60,12 +60,7 @@ def main(binary, artifacts):
     root = tempfile.mkdtemp(prefix="twinsync-browser-")
     a = b = driver = None
     try:
-        a = Side(binary, root, "a", "DEMO")
-        b = Side(binary, root, "b", "SUPPORT")
-        code = cli(binary, "connection", "invite", "--data-dir", a.data_dir, "--instance", "sandbox-a",
-                   "--project", "DEMO", "--trigger", "labels = sync", "--name", "A and B")
-        cli(binary, "connection", "accept", "--data-dir", b.data_dir, "--instance", "sandbox-b",
-            "--project", "SUPPORT", code)
+        a, b = connected_pair(binary, root)
         connection_b = b.api("GET", "/api/connections")[0]
         incoming = connection_b["versions"][-1]["incoming"]
         # B refuses summaries with "refused" for a while: its twin on A shows the error.

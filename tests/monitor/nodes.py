@@ -107,3 +107,19 @@ def cli(binary, *args):
     return subprocess.run([binary, *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
+
+
+def connected_pair(binary, root):
+    """Nodes A (project DEMO) and B (project SUPPORT), joined by the README's invitation:
+    A invites with the trigger `labels = sync`, B accepts."""
+    a = Side(binary, root, "a", "DEMO")
+    try:
+        b = Side(binary, root, "b", "SUPPORT")
+    except Exception:
+        a.stop()
+        raise
+    code = cli(binary, "connection", "invite", "--data-dir", a.data_dir, "--instance", "sandbox-a",
+               "--project", "DEMO", "--trigger", "labels = sync", "--name", "A and B")
+    cli(binary, "connection", "accept", "--data-dir", b.data_dir, "--instance", "sandbox-b",
+        "--project", "SUPPORT", code)
+    return a, b

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 
-from nodes import Side, cli, until
+from nodes import connected_pair, until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -24,12 +24,7 @@ def main(binary, reports, max_examples):
     root = tempfile.mkdtemp(prefix="twinsync-schema-")
     a = b = None
     try:
-        a = Side(binary, root, "a", "DEMO")
-        b = Side(binary, root, "b", "SUPPORT")
-        code = cli(binary, "connection", "invite", "--data-dir", a.data_dir, "--instance", "sandbox-a",
-                   "--project", "DEMO", "--trigger", "labels = sync", "--name", "A and B")
-        cli(binary, "connection", "accept", "--data-dir", b.data_dir, "--instance", "sandbox-b",
-            "--project", "SUPPORT", code)
+        a, b = connected_pair(binary, root)
         for n in range(3):
             a.tracker("POST", "/api/items", {"project": "DEMO", "summary": f"Item {n}", "labels": ["sync"]})
         until(lambda: len(a.api("GET", "/api/search?status=synced")["twins"]) == 3, "three pairs are synced")

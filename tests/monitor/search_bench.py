@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 
-from nodes import Side, cli, until
+from nodes import connected_pair, until
 
 WORDS = ["printer", "login", "checkout", "search", "invoice", "mobile", "crash", "timeout"]
 
@@ -48,11 +48,7 @@ def main(binary, count):
     root = tempfile.mkdtemp(prefix="twinsync-search-bench-")
     a = b = None
     try:
-        a, b = Side(binary, root, "a", "DEMO"), Side(binary, root, "b", "SUPPORT")
-        code = cli(binary, "connection", "invite", "--data-dir", a.data_dir, "--instance", "sandbox-a",
-                   "--project", "DEMO", "--trigger", "labels = sync", "--name", "A and B")
-        cli(binary, "connection", "accept", "--data-dir", b.data_dir, "--instance", "sandbox-b",
-            "--project", "SUPPORT", code)
+        a, b = connected_pair(binary, root)
         a.tracker("POST", "/api/items", {"project": "DEMO", "summary": "First", "labels": ["sync"]})
         until(lambda: len(a.api("GET", "/api/search?status=synced")["twins"]) == 1, "one pair synced")
         a.stop()

@@ -6,7 +6,7 @@
 use crate::{Node, NodeError, NodeResult};
 use serde::Deserialize;
 use twinsync_core::{ChangeEvent, SyncEventKind, TransportMessage, Twin};
-use twinsync_ports::{NewMessage, PortError, PortResult, QueueMessage, queues};
+use twinsync_ports::{NewMessage, PortError, PortResult, QueueMessage, RedriveFilter, queues};
 
 /// The queues whose dead-letter queues hold messages a redrive moves back.
 pub(crate) const REDRIVEN_QUEUES: [&str; 4] = [
@@ -100,10 +100,7 @@ pub async fn redrive(node: &Node, connection_id: &str) -> NodeResult<u64> {
     node.connection(connection_id).await?;
     let id = connection_id.to_string();
     let ours = move |m: &QueueMessage| connection_of(&m.body).as_deref() == Some(id.as_str());
-    let mut moved = 0;
-    for queue in REDRIVEN_QUEUES {
-        moved += node.queue.redrive(queue, &ours).await?;
-    }
+    let moved = redrive_picked(node, &ours).await?;
     node.event(
         connection_id,
         None,
@@ -123,10 +120,7 @@ pub async fn redrive_twin(node: &Node, twin: &Twin) -> NodeResult<u64> {
         .map(|k| format!("{}:{k}", twin.connection_id))
         .collect();
     let ours = move |m: &QueueMessage| groups.contains(&m.group_id);
-    let mut moved = 0;
-    for queue in REDRIVEN_QUEUES {
-        moved += node.queue.redrive(queue, &ours).await?;
-    }
+    let moved = redrive_picked(node, &ours).await?;
     if moved > 0 {
         let detail =
             format!("{moved} dead-lettered messages of this pair sent back to their queues");
@@ -137,6 +131,15 @@ pub async fn redrive_twin(node: &Node, twin: &Twin) -> NodeResult<u64> {
             detail,
         )
         .await;
+    }
+    Ok(moved)
+}
+
+/// The picked dead letters of every redriven queue back to their queues, in order.
+async fn redrive_picked(node: &Node, select: &RedriveFilter) -> NodeResult<u64> {
+    let mut moved = 0;
+    for queue in REDRIVEN_QUEUES {
+        moved += node.queue.redrive(queue, select).await?;
     }
     Ok(moved)
 }

@@ -96,9 +96,22 @@ async function act(label, fn) {
   if (currentRefresh) currentRefresh();
 }
 
-function describe(result) {
-  if (result && typeof result.done === "string") return result.done;
-  return JSON.stringify(result);
+// What an action did, in words (the API answers JSON).
+function describe(r) {
+  if (r === null || r === undefined) return "done";
+  if (typeof r === "string") return r;
+  if (typeof r.done === "string") return r.done;
+  if ("redriven" in r && "queued" in r) {
+    return r.redriven ? `${r.redriven} dead-lettered messages sent back to their queues`
+      : `the item is sent again (${r.queued} change queued)`;
+  }
+  if ("redriven" in r) return `${r.redriven} dead-lettered messages sent back to their queues`;
+  if ("queued" in r) return `${r.queued} change(s) queued`;
+  if ("removed" in r) return `${r.removed} pairs removed`;
+  if ("resumed" in r) return `active again; ${r.resumed} held changes resumed`;
+  if (r.id && r.kind) return `job ${r.id} (${r.kind}) ${String(r.status).toLowerCase()}`;
+  if (r.status) return String(r.status).toLowerCase();
+  return JSON.stringify(r);
 }
 
 function table(headers, rows, empty) {

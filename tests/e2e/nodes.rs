@@ -869,7 +869,10 @@ async fn a_private_node_pulls_its_messages() {
     let (status, body) = admin_a
         .call(reqwest::Method::DELETE, &path, Some(json!({})))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(
+        status, 409,
+        "no confirmation is a conflict with the connection's id"
+    );
     assert!(body.to_string().contains("confirm"), "{body}");
     let (status, body) = admin_a
         .call(

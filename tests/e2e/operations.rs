@@ -296,12 +296,15 @@ async fn force_unlink_drops_every_pending_message() {
     let outcome = operations::force_unlink(&pair.a, CONNECTION, &a_key)
         .await
         .unwrap();
-    assert!(
-        outcome
-            .done
-            .contains(&format!("{changes} pending messages dropped")),
-        "{outcome:?}"
-    );
+    // Every held change is dropped; a poll's duplicate of a change still in the outgoing
+    // queue (its dedup would have dropped it later) may be dropped with them.
+    let dropped: usize = outcome
+        .done
+        .split("; ")
+        .find_map(|part| part.strip_suffix(" pending messages dropped"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{outcome:?}"));
+    assert!((changes..=changes + 2).contains(&dropped), "{outcome:?}");
     // The control message waits in the held queue with the rest of the connection's.
     assert_eq!(pair.a.queue.depth(&held).await.unwrap().total(), 1);
     operations::activate(&pair.a, CONNECTION).await.unwrap();

@@ -344,6 +344,14 @@ async fn dynamodb_twin_store_keeps_one_twin_per_item() {
         .await
         .unwrap();
     assert!(rest.iter().all(|t| t.id != "t-c") && rest.len() == newest.len() - 1);
+    let within = |set: Vec<&str>| TwinQuery {
+        within: Some(set.into_iter().map(str::to_string).collect()),
+        limit: 10,
+        ..Default::default()
+    };
+    assert_eq!(twins.list(&within(vec!["c1"])).await.unwrap().len(), 3);
+    assert!(twins.list(&within(vec!["c9"])).await.unwrap().is_empty());
+    assert!(twins.list(&within(vec![])).await.unwrap().is_empty());
     // An unlinked twin is not under sync: the item capacity does not count it.
     assert_eq!(twins.count(Some("c1")).await.unwrap(), 3);
     assert_eq!(twins.count_under_sync("c1").await.unwrap(), 2);

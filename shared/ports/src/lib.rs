@@ -240,6 +240,9 @@ pub struct ReplicaRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TwinQuery {
     pub connection_id: Option<String>,
+    /// Only twins of these connections (a workspace token's); `None`: any connection.
+    #[serde(default)]
+    pub within: Option<Vec<String>>,
     /// "syncing", "synced", "error" or "unlinked".
     pub status: Option<String>,
     /// Matches local or remote key by prefix.

@@ -69,6 +69,11 @@ impl ListSql {
         if let Some(c) = &query.connection_id {
             add("connection_id = $", vec![c.clone().into()]);
         }
+        if let Some(within) = &query.within {
+            let marks = vec!["$"; within.len()].join(", ");
+            let values = within.iter().map(|c| Value::from(c.clone())).collect();
+            add(&format!("connection_id IN ({marks})"), values);
+        }
         if let Some(st) = &query.status {
             add("status = $", vec![st.clone().into()]);
         }

@@ -335,6 +335,24 @@ async fn search_by_text_in_either_order_from_a_cursor() {
     for (name, query, want) in table {
         assert_eq!(ids(twins.list(&query).await.unwrap()), want, "{name}");
     }
+    // Within a set of connections (a workspace token's): only theirs, none for no set.
+    let mut elsewhere = searchable("6", 50, "printer elsewhere", None);
+    elsewhere.connection_id = "d".into();
+    twins.insert(&elsewhere).await.unwrap();
+    for (within, want) in [
+        (vec!["c", "d"], vec!["6", "3", "1"]),
+        (vec!["d"], vec!["6"]),
+        (vec![], vec![]),
+    ] {
+        let query = TwinQuery {
+            text: Some("printer".into()),
+            within: Some(within.iter().map(|c| c.to_string()).collect()),
+            order: TwinOrder::Newest,
+            ..TwinQuery::default()
+        };
+        assert_eq!(ids(twins.list(&query).await.unwrap()), want, "{within:?}");
+    }
+    twins.delete("6").await.unwrap();
     // The text index follows updates and deletes (its triggers); short text scans.
     let mut five = twins.get("5").await.unwrap().unwrap();
     five.status = TwinStatus::Error("tracker said boom".into());

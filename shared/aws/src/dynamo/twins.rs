@@ -334,6 +334,17 @@ impl TwinStore for DynamoTwinStore {
             filter.push_str(" AND connection_id = :c");
             values.insert(":c".into(), s(c));
         }
+        if let Some(within) = &query.within {
+            let names: Vec<String> = (0..within.len()).map(|i| format!(":w{i}")).collect();
+            // An empty set matches nothing; DynamoDB has no empty IN.
+            filter.push_str(&match names.is_empty() {
+                true => " AND attribute_not_exists(sk)".to_string(),
+                false => format!(" AND connection_id IN ({})", names.join(", ")),
+            });
+            for (name, c) in names.into_iter().zip(within) {
+                values.insert(name, s(c));
+            }
+        }
         if let Some(st) = &query.status {
             filter.push_str(" AND #status = :s");
             values.insert(":s".into(), s(st));

@@ -130,6 +130,7 @@ pub async fn search(node: &Node, scope: &Scope, p: &SearchParams) -> NodeResult<
         .twins
         .list(&TwinQuery {
             connection_id: given(&p.connection),
+            within: scope.within(),
             status,
             text: given(&p.q),
             order: TwinOrder::Newest,
@@ -143,13 +144,8 @@ pub async fn search(node: &Node, scope: &Scope, p: &SearchParams) -> NodeResult<
     let next = more
         .then(|| twins.last().map(|t| TwinCursor::of(t).token()))
         .flatten();
-    // A workspace token sees its connections' pairs; a page may come out shorter.
     Ok(SearchPage {
-        twins: twins
-            .iter()
-            .filter(|t| scope.sees(&t.connection_id))
-            .map(TwinRow::of)
-            .collect(),
+        twins: twins.iter().map(TwinRow::of).collect(),
         next,
     })
 }
@@ -230,6 +226,7 @@ pub async fn overview(node: &Node, scope: &Scope) -> NodeResult<Overview> {
         .twins
         .list(&TwinQuery {
             status: Some("error".into()),
+            within: scope.within(),
             order: TwinOrder::Newest,
             limit: 20,
             ..TwinQuery::default()
@@ -253,11 +250,7 @@ pub async fn overview(node: &Node, scope: &Scope) -> NodeResult<Overview> {
         node: node.id.clone(),
         now_ms: node.now_ms(),
         connections,
-        errors: errors
-            .iter()
-            .filter(|t| scope.sees(&t.connection_id))
-            .map(TwinRow::of)
-            .collect(),
+        errors: errors.iter().map(TwinRow::of).collect(),
         jobs: crate::jobs::list(node, None)
             .await?
             .into_iter()

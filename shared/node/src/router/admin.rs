@@ -342,10 +342,11 @@ pub(super) async fn list_twins(
     Query(p): Query<TwinParams>,
 ) -> ApiResult<impl IntoResponse> {
     super::seen_connection(&scope, p.connection.as_deref())?;
-    let mut twins = node
+    let twins = node
         .twins
         .list(&TwinQuery {
             connection_id: p.connection,
+            within: scope.within(),
             status: p.status.map(|s| s.label().to_string()),
             key_prefix: p.key,
             limit: super::bounded("limit", p.limit, 0..=1000, 100)?,
@@ -354,7 +355,6 @@ pub(super) async fn list_twins(
         })
         .await
         .map_err(NodeError::from)?;
-    twins.retain(|t| scope.sees(&t.connection_id));
     Ok(Json(twins))
 }
 

@@ -36,6 +36,14 @@ impl Scope {
         }
     }
 
+    /// The connections a listing is limited to: `None` for the node's token.
+    pub fn within(&self) -> Option<Vec<String>> {
+        match self {
+            Scope::Node => None,
+            Scope::Workspace { connections, .. } => Some(connections.clone()),
+        }
+    }
+
     /// The one workspace a workspace token sees.
     pub fn workspace(&self) -> Option<&str> {
         match self {

@@ -214,6 +214,19 @@ async fn past_the_budget_a_message_is_dead_lettered_and_a_redrive_syncs_it() {
         dead.is_some_and(|e| e["detail"].as_str().unwrap().contains("injected")),
         "{events}"
     );
+    // The monitor's dead letters: the message, its pair and why (and it stays there).
+    for _ in 0..2 {
+        let letters = get("/api/dead-letters").await;
+        assert_eq!(letters.as_array().unwrap().len(), 1, "{letters}");
+        let letter = &letters[0];
+        assert_eq!(letter["queue"], "outgoing", "{letter}");
+        assert_eq!(letter["item_key"], key.as_str(), "{letter}");
+        assert_eq!(letter["twin_id"], errors[0]["id"], "{letter}");
+        assert!(
+            letter["reason"].as_str().unwrap().contains("injected"),
+            "{letter}"
+        );
+    }
 
     // The tracker is back; the operator redrives, as `twinsync op redrive` does.
     outage_a.end();

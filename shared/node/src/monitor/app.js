@@ -451,6 +451,11 @@ document.getElementById("login").addEventListener("submit", (event) => {
   sessionStorage.setItem(KEY, document.getElementById("token").value.trim());
   route();
 });
-window.addEventListener("hashchange", () => { selected = -1; route(); });
+window.addEventListener("hashchange", () => {
+  // What an action on the last page did is no news on the next.
+  selected = -1;
+  fill(document.getElementById("notice"));
+  route();
+});
 takeTokenFromFragment();
 route();

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
-from nodes import WAIT_S, cli, connected_pair, until
+from nodes import WAIT_S, cli, connected_pair, stop_all, until
 
 REFUSE = 'if replica.summary.contains("refused") { throw "node B takes no summary with refused"; }\n'
 
@@ -151,10 +151,7 @@ def main(binary, artifacts):
     finally:
         if driver is not None:
             driver.quit()
-        for side in (a, b):
-            if side is not None:
-                side.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        stop_all(root, a, b)
 
 
 if __name__ == "__main__":

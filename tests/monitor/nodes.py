@@ -3,6 +3,7 @@ them (`twinsync up` on a config of their own, free ports, a temporary folder), f
 monitor's browser test and the admin API's schemathesis run."""
 
 import json
+import shutil
 import os
 import socket
 import subprocess
@@ -123,3 +124,12 @@ def connected_pair(binary, root):
     cli(binary, "connection", "accept", "--data-dir", b.data_dir, "--instance", "sandbox-b",
         "--project", "SUPPORT", code)
     return a, b
+
+
+def stop_all(root, *sides):
+    """Stops the nodes that were started (None for one that never was) and removes
+    their folder."""
+    for side in sides:
+        if side is not None:
+            side.stop()
+    shutil.rmtree(root, ignore_errors=True)

@@ -9,12 +9,11 @@ Usage: schema_test.py TWINSYNC_BINARY REPORT_DIR [MAX_EXAMPLES]
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 
-from nodes import connected_pair, until
+from nodes import connected_pair, stop_all, until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -47,10 +46,7 @@ def main(binary, reports, max_examples):
         result = subprocess.run(command)
         sys.exit(result.returncode)
     finally:
-        for side in (a, b):
-            if side is not None:
-                side.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        stop_all(root, a, b)
 
 
 if __name__ == "__main__":

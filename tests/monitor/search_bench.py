@@ -10,7 +10,6 @@ Usage: search_bench.py TWINSYNC_BINARY [COUNT]
 
 import json
 import os
-import shutil
 import sqlite3
 import statistics
 import subprocess
@@ -18,7 +17,7 @@ import sys
 import tempfile
 import time
 
-from nodes import connected_pair, until
+from nodes import connected_pair, stop_all, until
 
 WORDS = ["printer", "login", "checkout", "search", "invoice", "mobile", "crash", "timeout"]
 
@@ -72,9 +71,11 @@ def main(binary, count):
         figures = {}
         figures["first page"], first = median_ms("/api/search?limit=50")
         cursor = first["next"]
-        for _ in range(200):
+        # 200 pages deep, or as deep as a smaller COUNT goes.
+        deep = min(200, count // 50 - 1)
+        for _ in range(deep):
             cursor = a.api("GET", "/api/search?limit=50&cursor=" + cursor)["next"]
-        figures["page 201, from its cursor"], _ = median_ms("/api/search?limit=50&cursor=" + cursor)
+        figures[f"page {deep + 1}, from its cursor"], _ = median_ms("/api/search?limit=50&cursor=" + cursor)
         figures["common text (1 in 8)"], _ = median_ms("/api/search?q=printer&limit=50")
         figures["rare text (error, 1 in 997)"], _ = median_ms("/api/search?q=refused&limit=50")
         figures["text found nowhere"], _ = median_ms("/api/search?q=nothing-matches&limit=50")
@@ -83,10 +84,7 @@ def main(binary, count):
         figures["overview"], _ = median_ms("/api/monitor", 5)
         print(json.dumps({"twins": count, "median_ms": figures}, indent=1))
     finally:
-        for side in (a, b):
-            if side is not None:
-                side.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        stop_all(root, a, b)
 
 
 if __name__ == "__main__":

@@ -82,14 +82,30 @@ async fn twin(node: &Node, key: &str) -> Twin {
     node.twins.find_by_local("rm", key).await.unwrap().unwrap()
 }
 
+/// Replicas sent, from every twin's timeline (the connection's feed leaves routine
+/// steps out).
 async fn outgoing_events(node: &Node) -> usize {
-    node.twins
-        .events(Some("rm"), None, 10_000)
+    let twins = node
+        .twins
+        .list(&twinsync_ports::TwinQuery {
+            connection_id: Some("rm".into()),
+            limit: 10_000,
+            ..Default::default()
+        })
         .await
-        .unwrap()
-        .iter()
-        .filter(|e| e.kind == SyncEventKind::Outgoing)
-        .count()
+        .unwrap();
+    let mut sent = 0;
+    for t in twins {
+        sent += node
+            .twins
+            .events(None, Some(&t.id), 1_000)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|e| e.kind == SyncEventKind::Outgoing)
+            .count();
+    }
+    sent
 }
 
 /// Every tracker polled once more, here rather than waited for, then quiet again: an echo

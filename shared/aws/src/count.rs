@@ -1,19 +1,43 @@
-//! Counts the AWS operations a node makes, by service and operation: the measured input
-//! of the cost model (docs/aws-cost.md) and of the functions' metrics.
+//! Counts the AWS operations a node makes, by service and operation, and the DynamoDB
+//! request units they cost (by the items read and written): the measured input of the
+//! cost model (docs/aws-cost.md) and of the functions' metrics.
 
+use crate::capacity::{Consistency, item_size, read_units, write_units};
+use aws_sdk_dynamodb::operation::{
+    batch_write_item::BatchWriteItemInput, get_item::GetItemOutput, put_item::PutItemInput,
+    query::QueryInput, query::QueryOutput, scan::ScanOutput,
+    transact_write_items::TransactWriteItemsInput,
+};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+};
+use aws_smithy_runtime_api::client::interceptors::context::{Input, Output};
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
+use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+
+/// The tally key of DynamoDB's read request units.
+pub const READ_UNITS: &str = "DynamoDB.ReadRequestUnits";
+/// The tally key of DynamoDB's write request units.
+pub const WRITE_UNITS: &str = "DynamoDB.WriteRequestUnits";
 
 /// An SDK interceptor; clones share one tally.
 #[derive(Debug, Clone, Default)]
 pub struct OperationCounter {
     tally: Arc<Mutex<BTreeMap<String, u64>>>,
+    units: Arc<Mutex<BTreeMap<&'static str, f64>>>,
+}
+
+/// How a read asked to be made, kept from its input until its output is counted.
+#[derive(Debug, Clone)]
+struct ReadConsistency(Consistency);
+
+impl Storable for ReadConsistency {
+    type Storer = StoreReplace<Self>;
 }
 
 impl OperationCounter {
@@ -22,6 +46,65 @@ impl OperationCounter {
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.tally.lock().map(|t| t.clone()).unwrap_or_default()
     }
+
+    /// [`READ_UNITS`] and [`WRITE_UNITS`] so far.
+    pub fn units(&self) -> BTreeMap<&'static str, f64> {
+        self.units.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+
+    fn add_units(&self, kind: &'static str, n: f64) {
+        if let Ok(mut units) = self.units.lock() {
+            *units.entry(kind).or_default() += n;
+        }
+    }
+}
+
+/// The write units of a DynamoDB request, from its items (0 for any other request).
+fn write_units_of(input: &Input) -> f64 {
+    if let Some(put) = input.downcast_ref::<PutItemInput>() {
+        return put.item().map_or(1.0, |i| write_units(item_size(i)));
+    }
+    if let Some(t) = input.downcast_ref::<TransactWriteItemsInput>() {
+        // A transaction costs two units per unit of each item it writes or checks.
+        return t
+            .transact_items()
+            .iter()
+            .map(|w| 2.0 * w.put().map_or(1.0, |p| write_units(item_size(p.item()))))
+            .sum();
+    }
+    if let Some(b) = input.downcast_ref::<BatchWriteItemInput>() {
+        return b
+            .request_items()
+            .map(|tables| {
+                tables
+                    .values()
+                    .flatten()
+                    .map(|r| {
+                        r.put_request()
+                            .map_or(1.0, |p| write_units(item_size(p.item())))
+                    })
+                    .sum()
+            })
+            .unwrap_or(0.0);
+    }
+    0.0
+}
+
+/// The read units of a DynamoDB answer, from the items it read.
+fn read_units_of(output: &Output, c: Consistency) -> f64 {
+    let sum = |items: &[std::collections::HashMap<String, _>]| -> usize {
+        items.iter().map(item_size).sum()
+    };
+    if let Some(get) = output.downcast_ref::<GetItemOutput>() {
+        return read_units(get.item().map_or(0, item_size), c);
+    }
+    if let Some(q) = output.downcast_ref::<QueryOutput>() {
+        return read_units(sum(q.items()), c);
+    }
+    if let Some(s) = output.downcast_ref::<ScanOutput>() {
+        return read_units(sum(s.items()), c);
+    }
+    0.0
 }
 
 impl Intercept for OperationCounter {
@@ -31,16 +114,55 @@ impl Intercept for OperationCounter {
 
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if let Some(m) = cfg.load::<Metadata>()
-            && let Ok(mut tally) = self.tally.lock()
-        {
+        let Some(m) = cfg.load::<Metadata>().cloned() else {
+            return Ok(());
+        };
+        if let Ok(mut tally) = self.tally.lock() {
             *tally
                 .entry(format!("{}.{}", m.service(), m.name()))
                 .or_default() += 1;
+        }
+        let input = context.input();
+        let writes = write_units_of(input);
+        if writes > 0.0 {
+            self.add_units(WRITE_UNITS, writes);
+        } else if m.name() == "DeleteItem" || m.name() == "UpdateItem" {
+            self.add_units(WRITE_UNITS, 1.0);
+        }
+        let consistent = match input.downcast_ref::<QueryInput>() {
+            Some(q) => q.consistent_read(),
+            None => input
+                .downcast_ref::<aws_sdk_dynamodb::operation::get_item::GetItemInput>()
+                .and_then(|g| g.consistent_read())
+                .or_else(|| {
+                    input
+                        .downcast_ref::<aws_sdk_dynamodb::operation::scan::ScanInput>()
+                        .and_then(|s| s.consistent_read())
+                }),
+        };
+        cfg.interceptor_state()
+            .store_put(ReadConsistency(Consistency::of(consistent)));
+        Ok(())
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let consistency = cfg
+            .load::<ReadConsistency>()
+            .map_or(Consistency::Strong, |c| c.0);
+        if let Ok(output) = context.output_or_error() {
+            let reads = read_units_of(output, consistency);
+            if reads > 0.0 {
+                self.add_units(READ_UNITS, reads);
+            }
         }
         Ok(())
     }

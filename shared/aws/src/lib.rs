@@ -3,6 +3,8 @@
 //! over SQS's limit (`PayloadStore`) and the node's configuration from an SSM SecureString.
 //! Handlers see only the ports; the Lambda functions build a node from these.
 
+pub mod capacity;
+pub mod cost;
 pub mod count;
 pub mod dynamo;
 pub mod env;

@@ -210,3 +210,23 @@ pub struct SyncEvent {
     pub kind: SyncEventKind,
     pub detail: String,
 }
+
+impl SyncEventKind {
+    /// The routine steps of a change (a replica sent, found unchanged, applied,
+    /// acknowledged). The twin's timeline keeps them; a connection's feed leaves them out,
+    /// so stores write each routine event once, under its twin.
+    pub const ROUTINE: [SyncEventKind; 4] = [
+        SyncEventKind::Outgoing,
+        SyncEventKind::Suppressed,
+        SyncEventKind::Incoming,
+        SyncEventKind::Ack,
+    ];
+}
+
+impl SyncEvent {
+    /// Whether a connection's feed lists this event: everything except a twin's routine
+    /// steps (see [`SyncEventKind::ROUTINE`]).
+    pub fn in_connection_feed(&self) -> bool {
+        self.twin_id.is_none() || !SyncEventKind::ROUTINE.contains(&self.kind)
+    }
+}

@@ -17,6 +17,7 @@ use twinsync_node::batch::{Outcome, dead_letter, process_batch};
 use twinsync_node::config::{
     ConfigError, HttpPublicUrl, NodeSection, ProcessConfig, check_public_url,
 };
+pub use twinsync_node::connection_cache::PerInvocation;
 use twinsync_node::{Node, NodeError, NodeSettings};
 use twinsync_ports::{PortError, QueueMessage};
 
@@ -52,6 +53,9 @@ pub type Error = lambda_runtime::Error;
 pub struct Function {
     pub node: Arc<Node>,
     pub sqs: Arc<SqsQueue>,
+    /// The node's connections, read once per invocation ([`PerInvocation::begin`] at
+    /// the start of each).
+    pub connections: Arc<PerInvocation>,
 }
 
 /// JSON logs (Lambda's JSON log format), filtered by `RUST_LOG`. A line logged while a
@@ -168,12 +172,13 @@ async fn build(environment: &Environment) -> Result<Function, LambdaError> {
         .map(PathBuf::from)
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_default();
+    let connections = Arc::new(PerInvocation::new(Arc::new(connections)));
     let mut attempt = 0;
     let node = loop {
         let ports = NodePorts {
             queue: sqs.clone(),
             twins: Arc::new(twins.clone()),
-            connections: Arc::new(connections.clone()),
+            connections: connections.clone(),
         };
         match build_node_on(
             &environment.section,
@@ -200,9 +205,11 @@ async fn build(environment: &Environment) -> Result<Function, LambdaError> {
             .map_err(|e| LambdaError::Config(format!("the public URL {e}")))?;
         node.set_public_url(&url);
     }
+    connections.begin();
     Ok(Function {
         node: Arc::new(node),
         sqs,
+        connections,
     })
 }
 
@@ -249,6 +256,7 @@ fn failure(id: &str) -> BatchItemFailure {
 /// limit) is left for it to delete; a failure is reported with every message after it,
 /// each made visible again after its backoff.
 pub async fn handle_sqs_batch(f: &Function, queue: &str, event: SqsEvent) -> SqsBatchResponse {
+    f.connections.begin();
     let mut messages = Vec::new();
     let mut unread = Vec::new();
     for record in &event.records {
@@ -328,11 +336,22 @@ pub async fn run_http(function: &'static str) -> Result<(), Error> {
     init_tracing();
     let f = node_from_env().await?;
     let metrics = init_metrics(function, &f.node.id)?;
-    let router = twinsync_node::router::public_router(f.node);
+    let router = per_invocation(&f);
     lambda_runtime::Runtime::new(lambda_http::Adapter::from(router))
         .layer(MetricsLayer::new(metrics))
         .run()
         .await
+}
+
+/// The node's public routes, each request a new invocation for the connection cache.
+fn per_invocation(f: &Function) -> axum::Router {
+    let connections = f.connections.clone();
+    twinsync_node::router::public_router(f.node.clone()).layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            connections.begin();
+            next.run(request)
+        },
+    ))
 }
 
 /// The main of the transport function, which has both an SQS event source (replicas and
@@ -343,7 +362,7 @@ pub async fn run_sqs_and_http(queue: &'static str) -> Result<(), Error> {
     init_tracing();
     let f = Arc::new(node_from_env().await?);
     let metrics = init_metrics(queue, &f.node.id)?;
-    let router = twinsync_node::router::public_router(f.node.clone());
+    let router = per_invocation(&f);
     let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let (f, router) = (f.clone(), router.clone());
         async move {

@@ -373,11 +373,17 @@ async fn upsert_connection(
 ) -> NodeResult<()> {
     let connector = node.tracker(&section.instance)?.kind();
     let version = version_from(section, base_dir, connector)?;
-    twinsync_rules::RuleSet::compile(&version, twinsync_rules::Limits::default())
-        .map_err(|e| NodeError::config(format!("connection {}: {e}", section.id)))?;
+    // Rules are compiled when a version is stored, and lazily per version when used: a
+    // start that finds the config as stored compiles nothing.
+    let check_rules = |version: &ConfigVersion| {
+        twinsync_rules::RuleSet::compile(version, twinsync_rules::Limits::default())
+            .map(|_| ())
+            .map_err(|e| NodeError::config(format!("connection {}: {e}", section.id)))
+    };
     let now = node.now_ms();
     match node.connections.get(&section.id).await? {
         None => {
+            check_rules(&version)?;
             let mut connection = Connection {
                 id: section.id.clone(),
                 name: section.name.clone(),
@@ -403,11 +409,20 @@ async fn upsert_connection(
                 .map_err(|e| NodeError::config(e.to_string()))?;
             node.connections.insert(&connection).await?;
         }
-        Some(mut connection) => {
+        Some(stored) => {
+            let mut connection = stored.clone();
             connection.name = section.name.clone();
             connection.target_project = section.target_project.clone();
             connection.local_instance = section.instance.clone();
-            match connection.file_change(&version) {
+            let change = connection.file_change(&version);
+            if change == FileChange::None && connection == stored {
+                // A cold start of a function finds what the last one wrote: no write.
+                return Ok(());
+            }
+            if change != FileChange::None {
+                check_rules(&version)?;
+            }
+            match change {
                 FileChange::None => {}
                 FileChange::Activate => {
                     let number = connection.add_draft(version, now);

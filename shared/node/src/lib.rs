@@ -12,6 +12,7 @@ pub mod assemble;
 pub mod batch;
 pub mod bulk;
 pub mod config;
+pub mod connection_cache;
 pub mod dead_letters;
 pub mod handlers;
 pub mod jobs;

@@ -342,7 +342,9 @@ pub trait TwinStore: Send + Sync {
     /// an integration's item capacity counts.
     async fn count_under_sync(&self, connection_id: &str) -> PortResult<u64>;
     async fn add_event(&self, event: &SyncEvent) -> PortResult<()>;
-    /// Newest first.
+    /// Newest first: a twin's timeline (`twin_id`), or a connection's (or every
+    /// connection's) feed, which leaves routine twin events out
+    /// (`SyncEvent::in_connection_feed`).
     async fn events(
         &self,
         connection_id: Option<&str>,

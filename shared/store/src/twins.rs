@@ -187,6 +187,9 @@ impl TwinStore for SqliteTwinStore {
             .prepare_cached(
                 "SELECT body FROM events
                  WHERE (?1 IS NULL OR connection_id = ?1) AND (?2 IS NULL OR twin_id = ?2)
+                   AND (?2 IS NOT NULL OR twin_id IS NULL
+                        OR json_extract(body, '$.kind')
+                           NOT IN ('outgoing', 'suppressed', 'incoming', 'ack'))
                  ORDER BY seq DESC LIMIT ?3",
             )
             .map_err(port_err)?;

@@ -127,9 +127,13 @@ async fn list_filters_events_and_replicas() {
             .collect();
         assert_eq!(got, want, "{query:?}");
     }
-    for (i, kind) in [SyncEventKind::Outgoing, SyncEventKind::Ack]
-        .into_iter()
-        .enumerate()
+    for (i, kind) in [
+        SyncEventKind::Outgoing,
+        SyncEventKind::Ack,
+        SyncEventKind::Conflict,
+    ]
+    .into_iter()
+    .enumerate()
     {
         twins
             .add_event(&SyncEvent {
@@ -145,8 +149,17 @@ async fn list_filters_events_and_replicas() {
     let events = twins.events(Some("c"), Some("1"), 10).await.unwrap();
     assert_eq!(
         events.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(),
-        vec!["e1", "e0"]
+        vec!["e2", "e1", "e0"]
     );
+    // The connection's feed leaves the twin's routine steps out (as on DynamoDB).
+    for connection in [Some("c"), None] {
+        let feed = twins.events(connection, None, 10).await.unwrap();
+        assert_eq!(
+            feed.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(),
+            vec!["e2"],
+            "{connection:?}"
+        );
+    }
     for v in 1..=2 {
         twins
             .add_replica(&ReplicaRecord {

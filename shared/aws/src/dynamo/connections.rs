@@ -1,7 +1,7 @@
 //! Connections, polling cursors, transport nonces and scheduler state on the connections
 //! table.
 
-use super::{Record, doc, get_record, get_s, key, n, now_seconds, s, to_doc};
+use super::{Read, Record, doc, get_record, get_s, key, n, now_seconds, put_doc, s};
 use crate::error::AwsError;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -24,7 +24,7 @@ impl DynamoConnectionStore {
     }
 
     async fn get_doc(&self, pk: &str, sk: &str) -> PortResult<Option<Record>> {
-        get_record(&self.client, &self.table, pk, sk).await
+        get_record(&self.client, &self.table, (pk, sk), Read::Consistent).await
     }
 
     async fn put(&self, item: Record, condition: Option<(&str, Record)>) -> PortResult<()> {
@@ -47,7 +47,7 @@ impl DynamoConnectionStore {
 
     fn connection_record(connection: &Connection) -> PortResult<Record> {
         let mut item = key("connection", &connection.id);
-        item.insert("doc".into(), to_doc(connection)?);
+        put_doc(&mut item, connection)?;
         item.insert("revision".into(), n(connection.revision));
         Ok(item)
     }
@@ -142,7 +142,7 @@ impl ConnectionStore for DynamoConnectionStore {
         cursor: &PollCursor,
     ) -> PortResult<()> {
         let mut item = key(format!("cursor#{connection_id}"), trigger_id);
-        item.insert("doc".into(), to_doc(cursor)?);
+        put_doc(&mut item, cursor)?;
         self.put(item, None).await
     }
 

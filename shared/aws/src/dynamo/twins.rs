@@ -1,6 +1,6 @@
 //! Twins, their keys, events and replica history on the twins table.
 
-use super::{EVENT_TTL_SECONDS, Record, built, doc, get_record, get_s, key, n, s, to_doc};
+use super::{EVENT_TTL_SECONDS, Read, Record, built, doc, get_record, get_s, key, n, put_doc, s};
 use crate::error::AwsError;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
@@ -31,7 +31,7 @@ impl DynamoTwinStore {
     }
 
     async fn get_record(&self, pk: &str, sk: &str) -> PortResult<Option<Record>> {
-        get_record(&self.client, &self.table, pk, sk).await
+        get_record(&self.client, &self.table, (pk, sk), Read::Eventual).await
     }
 
     /// A counting scan: twins (of one connection), all or those under sync.
@@ -75,7 +75,7 @@ impl DynamoTwinStore {
 
     fn twin_record(&self, twin: &Twin) -> PortResult<Record> {
         let mut r = key(format!("twin#{}", twin.id), "twin");
-        r.insert("doc".into(), to_doc(twin)?);
+        put_doc(&mut r, twin)?;
         r.insert("revision".into(), n(twin.revision));
         r.insert("connection_id".into(), s(&twin.connection_id));
         r.insert("status".into(), s(twin.status.label()));
@@ -398,13 +398,15 @@ impl TwinStore for DynamoTwinStore {
     async fn add_event(&self, event: &SyncEvent) -> PortResult<()> {
         let at = format!("{:015}#{}", event.at_ms.max(0), uuid::Uuid::now_v7());
         let expires = n(event.at_ms / 1_000 + EVENT_TTL_SECONDS);
-        let mut by_connection = key(format!("events#{}", event.connection_id), &at);
-        by_connection.insert("doc".into(), to_doc(event)?);
-        by_connection.insert("expires_at".into(), expires.clone());
-        self.put_plain(by_connection).await?;
+        if event.in_connection_feed() {
+            let mut by_connection = key(format!("events#{}", event.connection_id), &at);
+            put_doc(&mut by_connection, event)?;
+            by_connection.insert("expires_at".into(), expires.clone());
+            self.put_plain(by_connection).await?;
+        }
         if let Some(twin) = &event.twin_id {
             let mut by_twin = key(format!("twin#{twin}"), format!("event#{at}"));
-            by_twin.insert("doc".into(), to_doc(event)?);
+            put_doc(&mut by_twin, event)?;
             by_twin.insert("expires_at".into(), expires);
             self.put_plain(by_twin).await?;
         }
@@ -476,7 +478,7 @@ impl TwinStore for DynamoTwinStore {
                 record.version
             ),
         );
-        item.insert("doc".into(), to_doc(record)?);
+        put_doc(&mut item, record)?;
         self.put_plain(item).await
     }
 

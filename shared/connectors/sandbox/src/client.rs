@@ -20,6 +20,8 @@ pub struct SandboxTracker {
     http: reqwest::Client,
     /// The sync field as last shown per item: a state shown already is not written again.
     shown: twinsync_connector_kit::ShownMarks,
+    /// API calls made, for the cost model and the benchmarks.
+    calls: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for SandboxTracker {
@@ -84,6 +86,7 @@ impl SandboxTracker {
             },
             http,
             shown: twinsync_connector_kit::ShownMarks::default(),
+            calls: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -96,6 +99,8 @@ impl SandboxTracker {
             Some(t) => req.bearer_auth(t),
             None => req,
         };
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = req.send().await.map_err(|e| {
             PortError::Unavailable(format!(
                 "sandbox {}: {}",
@@ -142,6 +147,10 @@ impl Tracker for SandboxTracker {
 
     fn instance(&self) -> &str {
         &self.instance
+    }
+
+    fn calls(&self) -> u64 {
+        self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn url(&self) -> &str {

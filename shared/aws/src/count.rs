@@ -4,9 +4,9 @@
 
 use crate::capacity::{Consistency, item_size, read_units, write_units};
 use aws_sdk_dynamodb::operation::{
-    batch_write_item::BatchWriteItemInput, get_item::GetItemOutput, put_item::PutItemInput,
-    query::QueryInput, query::QueryOutput, scan::ScanOutput,
-    transact_write_items::TransactWriteItemsInput,
+    batch_write_item::BatchWriteItemInput, get_item::GetItemInput, get_item::GetItemOutput,
+    put_item::PutItemInput, query::QueryInput, query::QueryOutput, scan::ScanInput,
+    scan::ScanOutput, transact_write_items::TransactWriteItemsInput,
 };
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -90,6 +90,20 @@ fn write_units_of(input: &Input) -> f64 {
     0.0
 }
 
+/// How a DynamoDB read asks to be made (`ConsistentRead` of a GetItem, Query or Scan).
+fn consistency_of(input: &Input) -> Consistency {
+    let consistent = if let Some(g) = input.downcast_ref::<GetItemInput>() {
+        g.consistent_read()
+    } else if let Some(q) = input.downcast_ref::<QueryInput>() {
+        q.consistent_read()
+    } else {
+        input
+            .downcast_ref::<ScanInput>()
+            .and_then(ScanInput::consistent_read)
+    };
+    Consistency::of(consistent)
+}
+
 /// The read units of a DynamoDB answer, from the items it read.
 fn read_units_of(output: &Output, c: Consistency) -> f64 {
     let sum = |items: &[std::collections::HashMap<String, _>]| -> usize {
@@ -133,19 +147,8 @@ impl Intercept for OperationCounter {
         } else if m.name() == "DeleteItem" || m.name() == "UpdateItem" {
             self.add_units(WRITE_UNITS, 1.0);
         }
-        let consistent = match input.downcast_ref::<QueryInput>() {
-            Some(q) => q.consistent_read(),
-            None => input
-                .downcast_ref::<aws_sdk_dynamodb::operation::get_item::GetItemInput>()
-                .and_then(|g| g.consistent_read())
-                .or_else(|| {
-                    input
-                        .downcast_ref::<aws_sdk_dynamodb::operation::scan::ScanInput>()
-                        .and_then(|s| s.consistent_read())
-                }),
-        };
         cfg.interceptor_state()
-            .store_put(ReadConsistency(Consistency::of(consistent)));
+            .store_put(ReadConsistency(consistency_of(input)));
         Ok(())
     }
 

@@ -51,12 +51,6 @@ impl PerInvocation {
             seen.by_id.remove(id);
         }
     }
-
-    fn written<T>(&self, id: &str, answer: &PortResult<T>) {
-        if let Err(PortError::Conflict(_)) = answer {
-            self.forget(id);
-        }
-    }
 }
 
 #[async_trait]
@@ -99,7 +93,9 @@ impl ConnectionStore for PerInvocation {
         let answer = self.inner.update(connection).await;
         match &answer {
             Ok(stored) => self.remember(&stored.id, Some(stored.clone())),
-            Err(_) => self.written(&connection.id, &answer),
+            // A lost race: the retry must read the record that won.
+            Err(PortError::Conflict(_)) => self.forget(&connection.id),
+            Err(_) => {}
         }
         answer
     }

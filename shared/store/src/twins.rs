@@ -4,8 +4,27 @@ use crate::twin_list::{ListSql, TextMatch};
 use crate::{Db, collect_json, json_err, port_err};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
-use twinsync_core::{SyncEvent, Twin};
+use twinsync_core::{SyncEvent, SyncEventKind, Twin};
 use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinQuery, TwinStore};
+
+/// A twin's timeline, or a connection's feed without the twin's routine steps
+/// (`SyncEvent::in_connection_feed`): the kinds left out are `SyncEventKind::ROUTINE`'s, by
+/// their stored names.
+static EVENTS_QUERY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let routine = SyncEventKind::ROUTINE
+        .iter()
+        .filter_map(|k| serde_json::to_value(k).ok())
+        .filter_map(|v| v.as_str().map(|name| format!("'{name}'")))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "SELECT body FROM events
+         WHERE (?1 IS NULL OR connection_id = ?1) AND (?2 IS NULL OR twin_id = ?2)
+           AND (?2 IS NOT NULL OR twin_id IS NULL
+                OR json_extract(body, '$.kind') NOT IN ({routine}))
+         ORDER BY seq DESC LIMIT ?3"
+    )
+});
 
 pub struct SqliteTwinStore {
     db: Db,
@@ -183,16 +202,7 @@ impl TwinStore for SqliteTwinStore {
         limit: usize,
     ) -> PortResult<Vec<SyncEvent>> {
         let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT body FROM events
-                 WHERE (?1 IS NULL OR connection_id = ?1) AND (?2 IS NULL OR twin_id = ?2)
-                   AND (?2 IS NOT NULL OR twin_id IS NULL
-                        OR json_extract(body, '$.kind')
-                           NOT IN ('outgoing', 'suppressed', 'incoming', 'ack'))
-                 ORDER BY seq DESC LIMIT ?3",
-            )
-            .map_err(port_err)?;
+        let mut stmt = conn.prepare_cached(&EVENTS_QUERY).map_err(port_err)?;
         let rows = stmt
             .query_map(params![connection_id, twin_id, limit as i64], |r| {
                 r.get::<_, String>(0)

@@ -130,6 +130,8 @@ async fn list_filters_events_and_replicas() {
     for (i, kind) in [
         SyncEventKind::Outgoing,
         SyncEventKind::Ack,
+        SyncEventKind::Suppressed,
+        SyncEventKind::Incoming,
         SyncEventKind::Conflict,
     ]
     .into_iter()
@@ -149,14 +151,14 @@ async fn list_filters_events_and_replicas() {
     let events = twins.events(Some("c"), Some("1"), 10).await.unwrap();
     assert_eq!(
         events.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(),
-        vec!["e2", "e1", "e0"]
+        vec!["e4", "e3", "e2", "e1", "e0"]
     );
     // The connection's feed leaves the twin's routine steps out (as on DynamoDB).
     for connection in [Some("c"), None] {
         let feed = twins.events(connection, None, 10).await.unwrap();
         assert_eq!(
             feed.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(),
-            vec!["e2"],
+            vec!["e4"],
             "{connection:?}"
         );
     }

@@ -523,19 +523,24 @@ async fn jira_and_github_by_invitation_sync_statuses_and_priorities_with_default
             .is_some_and(|t| t.status == twinsync_core::TwinStatus::Unlinked)
     })
     .await;
-    let said: Vec<String> = node_g
-        .twins
-        .events(Some(&conn), None, 200)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.detail)
-        .collect();
-    assert!(
-        said.iter()
-            .any(|e| e.contains("cannot delete items") && e.contains("closed as closed")),
-        "{said:?}"
-    );
+    // The twin turns Unlinked before the removal's event is written, so wait for the event.
+    until(
+        "GitHub said why it closed instead of deleting",
+        60,
+        async || {
+            node_g
+                .twins
+                .events(Some(&conn), None, 200)
+                .await
+                .unwrap()
+                .iter()
+                .any(|e| {
+                    e.detail.contains("cannot delete items")
+                        && e.detail.contains("closed as closed")
+                })
+        },
+    )
+    .await;
     assert_eq!(
         g.get_item(&gh_key).await.unwrap().unwrap().status_name(),
         Some("closed")

@@ -147,6 +147,18 @@ impl Twin {
         self.updated_ms = now_ms;
     }
 
+    /// Whether a change event for `observed_version` of the local item is news: not when
+    /// the baseline was made from exactly that version (our own write's echo, or a
+    /// version already sent) and the other side has acknowledged everything sent. An
+    /// event without a version (0) is always news. Ingest drops what is not news before
+    /// it is queued, outgoing again before it reads the tracker.
+    pub fn is_news(&self, observed_version: u64) -> bool {
+        observed_version == 0
+            || self.baseline.is_none()
+            || self.baseline_version != observed_version
+            || self.acked_version < self.out_version
+    }
+
     /// An operator's Retry of a twin in Error with nothing dead-lettered here (the other
     /// side refused the last replica): the next outgoing read sends a new version even
     /// if the item did not change, since the same version again would be dropped as a
@@ -215,6 +227,30 @@ mod tests {
             t.status = status.clone();
             assert_eq!(t.prepare_retry(5), changes, "{status:?}");
             assert_eq!(t.baseline.is_none(), changes, "{status:?}");
+        }
+    }
+
+    #[test]
+    fn news_table() {
+        let settled = |baseline: bool, version: u64, out: u64, acked: u64| {
+            let mut t = Twin::new("t".into(), "c".into(), 0);
+            t.baseline = baseline.then(|| serde_json::json!({"summary": "s"}));
+            t.baseline_version = version;
+            t.out_version = out;
+            t.acked_version = acked;
+            t
+        };
+        // (twin, observed version, is news)
+        let cases = [
+            (settled(true, 7, 3, 3), 7, false),
+            (settled(true, 7, 3, 3), 8, true),
+            (settled(true, 7, 3, 3), 0, true),
+            (settled(true, 7, 4, 3), 7, true),
+            (settled(false, 7, 3, 3), 7, true),
+            (settled(true, 0, 0, 0), 0, true),
+        ];
+        for (i, (twin, observed, news)) in cases.into_iter().enumerate() {
+            assert_eq!(twin.is_news(observed), news, "case {i}");
         }
     }
 

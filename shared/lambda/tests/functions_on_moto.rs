@@ -401,6 +401,17 @@ async fn demo_converges_through_the_functions_on_moto() {
     for m in &measured {
         println!("aws per change: {}", serde_json::to_string(m).unwrap());
     }
+    // For scripts/bench, which reports the last measured cost with the other figures.
+    let bench = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("bench");
+    std::fs::create_dir_all(&bench).unwrap();
+    std::fs::write(
+        bench.join("aws-cost.json"),
+        serde_json::to_string(&serde_json::json!({ "runs": measured })).unwrap(),
+    )
+    .unwrap();
     let twin_bytes = serde_json::to_string(&twin).unwrap().len();
     println!("twin record JSON: {twin_bytes} bytes");
     let one = &measured[0];

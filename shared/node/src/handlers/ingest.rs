@@ -126,6 +126,9 @@ pub async fn queue_changes(
         let mut batch = Vec::with_capacity(signals.len());
         let mut traces = Vec::with_capacity(signals.len());
         for s in signals {
+            if !force && is_echo(node, connection, s).await {
+                continue;
+            }
             let event = ChangeEvent {
                 connection_id: connection.id.clone(),
                 instance: instance.to_string(),
@@ -145,7 +148,7 @@ pub async fn queue_changes(
                 ),
                 (false, version) => format!("{}:{}:{version}", connection.id, s.item_key),
             };
-            traces.push(event.trace_id.clone());
+            traces.push((s.item_key.clone(), event.trace_id.clone()));
             batch.push(NewMessage {
                 group_id: event.group_id(),
                 dedup_id,
@@ -153,10 +156,42 @@ pub async fn queue_changes(
             });
         }
         let queued = batch.len();
+        if queued == 0 {
+            return Ok(0);
+        }
         node.queue.send_batch(queues::OUTGOING, batch).await?;
-        for (s, m) in signals.iter().zip(&traces) {
-            tracing::info!(connection = %connection.id, item = %s.item_key, trace_id = %m, "change queued");
+        for (key, m) in traces {
+            tracing::info!(connection = %connection.id, item = %key, trace_id = %m, "change queued");
         }
         Ok(queued)
+    }
+}
+
+/// Whether a signal is the tracker telling us of our own write (or of a version already
+/// sent and acknowledged): then it is not queued, which saves a queue message and an
+/// outgoing run per synced change (the write's webhook). Only a signal with a version can
+/// be recognised; a twin being written (`applying_until_ms`) is left to outgoing, which
+/// waits for the write to finish. A failed lookup queues the change, as before.
+async fn is_echo(node: &Node, connection: &Connection, signal: &ChangeSignal) -> bool {
+    if signal.version == 0 {
+        return false;
+    }
+    match node
+        .twins
+        .find_by_local(&connection.id, &signal.item_key)
+        .await
+    {
+        Ok(Some(t)) => {
+            let echo = t.applying_until_ms <= node.now_ms() && !t.is_news(signal.version);
+            if echo {
+                tracing::debug!(connection = %connection.id, item = %signal.item_key, version = signal.version, "own write; not queued");
+            }
+            echo
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(connection = %connection.id, item = %signal.item_key, error = %e, "twin lookup failed; the change is queued");
+            false
+        }
     }
 }

@@ -32,11 +32,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
             // baseline, so wait for it before reading anything.
             return Err(being_applied(node, &t));
         }
-        if event.observed_version > 0
-            && t.baseline.is_some()
-            && t.baseline_version == event.observed_version
-            && t.acked_version >= t.out_version
-        {
+        if !t.is_news(event.observed_version) {
             // The webhook of our own write, or a version already sent and acknowledged:
             // the other side has it, and the tracker need not be asked.
             tracing::debug!(item = %event.item_key, version = event.observed_version, "own write; not read");

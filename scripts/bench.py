@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Runs the benchmarks in one go and writes bench-results.json plus a table.
+
+Usage: scripts/bench [ITEMS] [CHANGES]   (the bash wrapper builds the release binary)
+
+Figures, each with its goal (issue "Serverless at the physical limit"):
+- latency: webhook received -> twin written, creates and edits one at a time, p50/p99;
+- bulk throughput: `twinsync demo --items ITEMS`, items/s and the process's peak RSS;
+- rule evaluation: criterion, the default outgoing and incoming scripts, µs per run;
+- the monitor's search among 100,000 twins (tests/monitor/search_bench.py), median ms;
+- read from the last runs that measure them elsewhere (with the date of that run):
+  the AWS cost per million changes (the moto test `functions_on_moto`, written to
+  target/bench/aws-cost.json) and a function's size and cold init (scripts/cold-start,
+  target/bench/cold-start.json).
+Figures not measured yet are listed as such. Timings depend on the machine: this is a
+benchmark, never a test.
+"""
+
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")
+BENCH_DIR = os.path.join(TARGET, "bench")
+
+
+def run_json(cmd, **kw):
+    """Runs cmd and returns the JSON its stdout ends with, and the child's peak RSS (MB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    out = subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.PIPE, text=True, **kw).stdout
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    start = out.find("{")
+    # ru_maxrss is the largest child so far (kB on Linux): a later, smaller child does
+    # not lower it, so the bulk run goes first.
+    return json.loads(out[start:]), max(peak, before) / 1024
+
+
+def criterion_us(name):
+    path = os.path.join(TARGET, "criterion", name, "new", "estimates.json")
+    with open(path) as f:
+        return json.load(f)["median"]["point_estimate"] / 1000
+
+
+def last_run(name):
+    path = os.path.join(BENCH_DIR, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        data = json.load(f)
+    data["_measured"] = datetime.datetime.fromtimestamp(os.path.getmtime(path)).isoformat(timespec="minutes")
+    return data
+
+
+def main():
+    items = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+    changes = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+    twinsync = os.path.join(TARGET, "release", "twinsync")
+    rows = []
+
+    def row(figure, value, unit, goal=None, met=None, note=""):
+        rows.append({"figure": figure, "value": value, "unit": unit, "goal": goal, "met": met, "note": note})
+
+    bulk, rss = run_json([twinsync, "demo", "--items", str(items), "--json"])
+    row(f"bulk sandbox -> sandbox, {items} items", round(bulk["items_per_second"], 1), "items/s",
+        ">= 1000", bulk["items_per_second"] >= 1000,
+        f"converged={bulk['converged']}, duplicates={bulk['duplicates']}")
+    row("bulk peak RSS", round(rss, 1), "MB", "<= 150", rss <= 150)
+
+    latency, _ = run_json([twinsync, "latency", "--changes", str(changes), "--json"])
+    for kind in ("create", "edit"):
+        f = latency[kind]
+        row(f"pipeline overhead, {kind}, p50 (0 ms trackers)", round(f["p50_ms"], 2), "ms", "<= 5", f["p50_ms"] <= 5)
+        row(f"pipeline overhead, {kind}, p99", round(f["p99_ms"], 2), "ms", "<= 25", f["p99_ms"] <= 25)
+
+    subprocess.run(["cargo", "bench", "--locked", "-p", "twinsync-rules", "--bench", "rules", "--",
+                    "--warm-up-time", "1", "--measurement-time", "3"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL)
+    for name in ("outgoing default rules", "incoming default rules", "compiled rules from the cache"):
+        row(f"rule evaluation: {name}", round(criterion_us(name), 3), "µs per run", note="criterion median; compiled once")
+
+    search, _ = run_json([sys.executable, os.path.join(ROOT, "tests", "monitor", "search_bench.py"), twinsync, "100000"])
+    worst = max(search["median_ms"].items(), key=lambda kv: kv[1])
+    row("monitor search, 100,000 twins, slowest kind", worst[1], "ms", note=worst[0])
+
+    cost = last_run("aws-cost.json")
+    if cost:
+        for m in cost["runs"]:
+            total = m["bill"]["total"]
+            row(f"AWS cost, {m['changes_at_once']} change(s) at once", round(total, 2), "$ per million changes",
+                "<= 3", total <= 3, f"moto run of {cost['_measured']}")
+    else:
+        row("AWS cost", None, "$ per million changes", "<= 3", None, "run the moto test functions_on_moto")
+    cold = last_run("cold-start.json")
+    if cold:
+        row(f"Lambda binary ({cold['binary']})", round(cold["size_bytes"] / 1e6, 2), "MB", "<= 8",
+            cold["size_bytes"] <= 8e6, f"{cold['path']}, {cold['_measured']}")
+        row("Lambda cold init, median", cold["median_ms"], "ms", "<= 15", cold["median_ms"] <= 15,
+            f"{cold['path']}, {cold['_measured']}")
+    else:
+        row("Lambda size and cold init", None, "", "<= 8 MB, <= 15 ms", None, "run scripts/cold-start")
+    for figure, goal in [
+        ("end to end at 50 ms trackers / floor", "<= 1.10"),
+        ("tracker API calls per change / vendor minimum", "1.00"),
+        ("bulk under 100 requests/minute: achieved / budget", ">= 0.95"),
+        ("resume of a paused connection holding 10,000 changes", "seconds to drain, in order"),
+    ]:
+        row(figure, None, "", goal, None, "not measured yet")
+
+    results = {
+        "date": datetime.datetime.now().isoformat(timespec="minutes"),
+        "machine": {"cpus": os.cpu_count(), "arch": platform.machine(), "system": platform.platform()},
+        "figures": rows,
+        "raw": {"bulk": bulk, "latency": latency, "search": search},
+    }
+    with open(os.path.join(ROOT, "bench-results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    print(f"\n| figure | value | unit | goal | met | note |\n|---|---|---|---|---|---|")
+    for r in rows:
+        met = {True: "yes", False: "no", None: ""}[r["met"]]
+        value = "" if r["value"] is None else r["value"]
+        print(f"| {r['figure']} | {value} | {r['unit']} | {r['goal'] or ''} | {met} | {r['note']} |")
+    print("\nbench: bench-results.json written")
+
+
+if __name__ == "__main__":
+    main()

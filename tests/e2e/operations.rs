@@ -310,7 +310,17 @@ async fn force_unlink_drops_every_pending_message() {
     operations::activate(&pair.a, CONNECTION).await.unwrap();
     pair.quiet().await;
     assert!(twin(&pair.a, &a_key).await.is_none());
-    assert!(twin(&pair.b, &b_key).await.is_none());
+    // B follows when the control message reaches it; on a failure, say what B holds.
+    for _ in 0..600 {
+        if twin(&pair.b, &b_key).await.is_none() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    if let Some(t) = twin(&pair.b, &b_key).await {
+        let events = pair.b.twins.events(None, Some(&t.id), 100).await.unwrap();
+        panic!("B kept its twin: {t:?}\n{events:#?}");
+    }
     assert!(
         !Pair::summary(&pair.tb, &b_key)
             .await

@@ -1,6 +1,8 @@
 //! The incoming function: consumes the `incoming` SQS FIFO queue with partial batch failures.
+//! Run by name where each handler needs its own binary (`cargo lambda watch`); a
+//! deployment runs the one artifact, `functions/src/main.rs`, with Handler `incoming`.
 
 #[tokio::main]
 async fn main() -> Result<(), twinsync_lambda::Error> {
-    twinsync_lambda::run_sqs(twinsync_lambda::queues::INCOMING).await
+    twinsync_lambda::run(twinsync_lambda::Handler::Incoming).await
 }

@@ -4,8 +4,6 @@
 //! schedule. The handlers are `twinsync-node`'s, on the AWS ports of `twinsync-aws`.
 
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use lambda_runtime::{LambdaEvent, service_fn};
-use metrics_cloudwatch_embedded::lambda::MetricsLayer;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,6 +20,9 @@ use twinsync_node::{Node, NodeError, NodeSettings};
 use twinsync_ports::{PortError, QueueMessage};
 
 pub use twinsync_ports::queues;
+
+mod run;
+pub use run::{Handler, run, run_from_env};
 
 /// Why a function could not start or run.
 #[derive(Debug, thiserror::Error)]
@@ -314,106 +315,6 @@ pub async fn handle_sqs_batch(f: &Function, queue: &str, event: SqsEvent) -> Sqs
         response.batch_item_failures.push(failure(&id));
     }
     response
-}
-
-/// The main of a queue consumer.
-pub async fn run_sqs(queue: &'static str) -> Result<(), Error> {
-    init_tracing();
-    let f = Arc::new(node_from_env().await?);
-    let metrics = init_metrics(queue, &f.node.id)?;
-    let handler = service_fn(move |event: LambdaEvent<SqsEvent>| {
-        let f = f.clone();
-        async move { Ok::<_, Error>(handle_sqs_batch(&f, queue, event.payload).await) }
-    });
-    lambda_runtime::Runtime::new(handler)
-        .layer(MetricsLayer::new(metrics))
-        .run()
-        .await
-}
-
-/// The main of a function URL: the node's public routes (webhooks, `/v1/*`).
-pub async fn run_http(function: &'static str) -> Result<(), Error> {
-    init_tracing();
-    let f = node_from_env().await?;
-    let metrics = init_metrics(function, &f.node.id)?;
-    let router = per_invocation(&f);
-    lambda_runtime::Runtime::new(lambda_http::Adapter::from(router))
-        .layer(MetricsLayer::new(metrics))
-        .run()
-        .await
-}
-
-/// The node's public routes, each request a new invocation for the connection cache.
-fn per_invocation(f: &Function) -> axum::Router {
-    let connections = f.connections.clone();
-    twinsync_node::router::public_router(f.node.clone()).layer(axum::middleware::from_fn(
-        move |request: axum::extract::Request, next: axum::middleware::Next| {
-            connections.begin();
-            next.run(request)
-        },
-    ))
-}
-
-/// The main of the transport function, which has both an SQS event source (replicas and
-/// acks to deliver) and a function URL (`/v1/transport` from the other node): an event
-/// with `Records` is a batch, anything else a function URL request.
-pub async fn run_sqs_and_http(queue: &'static str) -> Result<(), Error> {
-    use lambda_http::tower::ServiceExt;
-    init_tracing();
-    let f = Arc::new(node_from_env().await?);
-    let metrics = init_metrics(queue, &f.node.id)?;
-    let router = per_invocation(&f);
-    let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| {
-        let (f, router) = (f.clone(), router.clone());
-        async move {
-            let LambdaEvent { payload, context } = event;
-            if payload.get("Records").is_some() {
-                let batch: SqsEvent = serde_json::from_value(payload)?;
-                return Ok::<_, Error>(serde_json::to_value(
-                    handle_sqs_batch(&f, queue, batch).await,
-                )?);
-            }
-            let request: lambda_http::request::LambdaRequest = serde_json::from_value(payload)?;
-            // lambda_http's own adapter between the event and axum (what `run_http` uses).
-            let response = lambda_http::Adapter::from(router)
-                .oneshot(LambdaEvent::new(request, context))
-                .await?;
-            Ok(serde_json::to_value(response)?)
-        }
-    });
-    lambda_runtime::Runtime::new(handler)
-        .layer(MetricsLayer::new(metrics))
-        .run()
-        .await
-}
-
-/// The main of the scheduler: one tick per EventBridge invocation (every minute).
-pub async fn run_scheduler() -> Result<(), Error> {
-    init_tracing();
-    let f = Arc::new(node_from_env().await?);
-    let metrics = init_metrics("scheduler", &f.node.id)?;
-    // Polling triggers are due every minute at most on AWS: the schedule's rate.
-    let poll_interval_ms = var("TWINSYNC_POLL_INTERVAL_MS")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60_000);
-    let handler = service_fn(move |_: LambdaEvent<serde_json::Value>| {
-        let f = f.clone();
-        async move {
-            let report = twinsync_node::handlers::scheduler::tick(&f.node, poll_interval_ms)
-                .await
-                .map_err(|e| Box::new(e) as Error)?;
-            // Bulk jobs go on for most of the minute until the next tick.
-            let job_items = twinsync_node::jobs::run_pages(&f.node, 40_000)
-                .await
-                .map_err(|e| Box::new(e) as Error)?;
-            tracing::info!(?report, job_items, "scheduler tick");
-            Ok::<_, Error>(serde_json::to_value(&report)?)
-        }
-    });
-    lambda_runtime::Runtime::new(handler)
-        .layer(MetricsLayer::new(metrics))
-        .run()
-        .await
 }
 
 /// How to serve a deployed node's operator console.

@@ -17,6 +17,7 @@ mod jira_strict;
 mod jobs;
 mod large_replicas;
 mod local_connection;
+mod metered;
 mod nodes;
 mod operations;
 mod outages;

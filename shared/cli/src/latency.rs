@@ -7,16 +7,24 @@
 //! reaching B's `transport` queue (incoming has written the item and the twin). The trace
 //! id that ingest gives a change and that its replica and ack carry pairs the two. One
 //! change at a time, so the figures are latency, not throughput under load.
+//!
+//! Every tracker call goes through a `MeteredTracker`: `--tracker-latency-ms` gives each
+//! API request that latency (a tracker across the internet), and the requests are counted
+//! by operation, so each kind of change reports the API calls it cost and the time set
+//! against its floor: the sequential calls no sync can do without (read the changed item
+//! on A, write it on B), each at the tracker's latency.
 
 use crate::demo;
 use async_trait::async_trait;
 use serde::Serialize;
+use serde_json::json;
 use std::collections::HashMap;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use twinsync_core::{ChangeEvent, TransportMessage};
+use twinsync_local::metered::{CallCounts, MeteredTracker};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_ports::{
     NewMessage, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome, Wait,
@@ -25,27 +33,44 @@ use twinsync_ports::{
 
 #[derive(clap::Args, Debug)]
 pub struct LatencyArgs {
-    /// How many creates and how many edits to time, one at a time.
+    /// How many creates, edits and comments to time, one at a time.
     #[arg(long, default_value_t = 200)]
     pub changes: usize,
+    /// Each tracker API request takes this long (ms), as across the internet.
+    #[arg(long, default_value_t = 0)]
+    pub tracker_latency_ms: u64,
     /// Print one JSON object instead of a line per kind of change.
     #[arg(long)]
     pub json: bool,
 }
 
-/// The latency figures of one kind of change, in milliseconds.
+/// The tracker requests no sync of a change can do without, made one after the other:
+/// read the changed item on A (the webhook names it, it does not carry it), write it on B.
+pub const FLOOR_CALLS: u64 = 2;
+
+/// The latency figures of one kind of change, in milliseconds, and its API calls.
 #[derive(Debug, Serialize)]
 pub struct Figures {
     pub changes: usize,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// `FLOOR_CALLS` at the tracker's latency.
+    pub floor_ms: f64,
+    /// p50 ÷ floor (none at 0 ms trackers).
+    pub p50_over_floor: Option<f64>,
+    /// Tracker API requests per change, both nodes, by operation.
+    pub calls: std::collections::BTreeMap<&'static str, f64>,
+    /// All of them ÷ `FLOOR_CALLS`, the minimum the vendor's API allows.
+    pub calls_over_minimum: f64,
 }
 
 #[derive(Debug, Serialize)]
 pub struct LatencyReport {
+    pub tracker_latency_ms: u64,
     pub create: Figures,
     pub edit: Figures,
+    pub comment: Figures,
 }
 
 /// Start and end instants of the changes seen so far, by trace id.
@@ -173,44 +198,81 @@ impl Queue for ProbedQueue {
     }
 }
 
-/// p50, p99 and max of `samples`.
-fn figures(mut samples: Vec<Duration>) -> Figures {
+/// p50, p99 and max of `samples`, set against the floor at `latency`, with the calls
+/// (totals over the samples) made per change.
+fn figures(
+    mut samples: Vec<Duration>,
+    latency: Duration,
+    calls: std::collections::BTreeMap<&'static str, u64>,
+) -> Figures {
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1_000.0;
     let at = |q: f64| {
         let i = ((samples.len() as f64 * q).ceil() as usize).saturating_sub(1);
         samples.get(i).copied().map_or(0.0, ms)
     };
+    let n = samples.len().max(1) as f64;
+    let floor_ms = ms(latency) * FLOOR_CALLS as f64;
+    let p50_ms = at(0.50);
+    let total: u64 = calls.values().sum();
     Figures {
         changes: samples.len(),
-        p50_ms: at(0.50),
+        p50_ms,
         p99_ms: at(0.99),
         max_ms: samples.last().copied().map_or(0.0, ms),
+        floor_ms,
+        p50_over_floor: (floor_ms > 0.0).then(|| p50_ms / floor_ms),
+        calls: calls
+            .into_iter()
+            .map(|(op, c)| (op, c as f64 / n))
+            .collect(),
+        calls_over_minimum: total as f64 / n / FLOOR_CALLS as f64,
     }
 }
 
 pub async fn run(args: LatencyArgs) -> Result<ExitCode, String> {
-    let report = measure(args.changes.max(1)).await?;
+    let latency = Duration::from_millis(args.tracker_latency_ms);
+    let report = measure(args.changes.max(1), latency).await?;
     if args.json {
         println!(
             "{}",
             serde_json::to_string(&report).map_err(|e| e.to_string())?
         );
     } else {
-        for (kind, f) in [("create", &report.create), ("edit", &report.edit)] {
+        for (kind, f) in [
+            ("create", &report.create),
+            ("edit", &report.edit),
+            ("comment", &report.comment),
+        ] {
+            let calls: Vec<String> = f
+                .calls
+                .iter()
+                .map(|(op, n)| format!("{op} {n:.2}"))
+                .collect();
             println!(
-                "latency, webhook received -> twin written, {kind}: {} changes, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                f.changes, f.p50_ms, f.p99_ms, f.max_ms
+                "latency, webhook received -> twin written, {kind}: {} changes, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; tracker calls per change {:.2}x the minimum ({})",
+                f.changes,
+                f.p50_ms,
+                f.p99_ms,
+                f.max_ms,
+                f.calls_over_minimum,
+                calls.join(", ")
             );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Times `n` creates, then `n` edits of the created items, one at a time.
-pub async fn measure(n: usize) -> Result<LatencyReport, String> {
+/// Times `n` creates, then `n` edits and `n` comments of the created items, one at a
+/// time, with trackers answering after `latency`.
+pub async fn measure(n: usize, latency: Duration) -> Result<LatencyReport, String> {
     let probe = Arc::new(Probe::default());
+    let counts = Arc::new(CallCounts::default());
     let options = ProcessOptions {
+        tracker_decorator: Some({
+            let counts = counts.clone();
+            Arc::new(move |inner| MeteredTracker::wrap(inner, latency, counts.clone()))
+        }),
         queue_decorator: Some({
             let probe = probe.clone();
             Arc::new(move |inner| {
@@ -227,40 +289,78 @@ pub async fn measure(n: usize) -> Result<LatencyReport, String> {
     let process = Process::start(&demo::config(&secret), dir.path(), options)
         .await
         .map_err(|e| e.to_string())?;
-    let result = changes(&process, &probe, n).await;
+    let result = changes(&process, &probe, &counts, n, latency).await;
     process.stop().await;
     result
 }
 
-async fn changes(process: &Process, probe: &Probe, n: usize) -> Result<LatencyReport, String> {
+async fn changes(
+    process: &Process,
+    probe: &Probe,
+    counts: &CallCounts,
+    n: usize,
+    latency: Duration,
+) -> Result<LatencyReport, String> {
     let url = process
         .sandbox_urls
         .get("a")
         .ok_or("sandbox a missing")?
         .clone();
     let http = reqwest::Client::new();
-    let timeout = Duration::from_secs(60);
+    let timeout = Duration::from_secs(60) + latency * 20;
+    // The bench's own requests go to the sandbox's HTTP API, not through the nodes'
+    // trackers: only the nodes' calls are counted. Each kind ends when the nodes are
+    // quiet, so the echoes of its last change are counted with it.
+    let settle = async || {
+        if process.wait_quiet(timeout).await {
+            Ok(counts.snapshot())
+        } else {
+            Err("the nodes did not settle".to_string())
+        }
+    };
+    let start = settle().await?;
     let mut keys = Vec::with_capacity(n);
     for i in 0..n {
         let body = demo::item_body(demo::PROJECT_A, i, "sync");
         keys.push(demo::create_item(&http, &url, body).await?);
         probe.wait_for(i + 1, timeout).await?;
     }
-    let create = figures(probe.durations(0, n));
+    let created = settle().await?;
+    let create = figures(probe.durations(0, n), latency, counts.since(&start));
     for (i, key) in keys.iter().enumerate() {
-        let resp = http
-            .patch(format!("{url}/api/items/{key}"))
-            .json(&serde_json::json!({ "summary": format!("Edited for the latency bench ({i})") }))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        if !resp.status().is_success() {
-            return Err(format!("editing {key} failed: {}", resp.status()));
-        }
+        let change = json!({ "summary": format!("Edited for the latency bench ({i})") });
+        send(http.patch(format!("{url}/api/items/{key}")).json(&change)).await?;
         probe.wait_for(n + i + 1, timeout).await?;
     }
+    let edited = settle().await?;
+    let edit = figures(probe.durations(n, 2 * n), latency, counts.since(&created));
+    for (i, key) in keys.iter().enumerate() {
+        let comment = json!({ "body": format!("A comment for the latency bench ({i})") });
+        send(
+            http.post(format!("{url}/api/items/{key}/comments"))
+                .json(&comment),
+        )
+        .await?;
+        probe.wait_for(2 * n + i + 1, timeout).await?;
+    }
+    settle().await?;
     Ok(LatencyReport {
+        tracker_latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
         create,
-        edit: figures(probe.durations(n, 2 * n)),
+        edit,
+        comment: figures(
+            probe.durations(2 * n, 3 * n),
+            latency,
+            counts.since(&edited),
+        ),
     })
+}
+
+/// Sends a change to the sandbox's API as a person would.
+async fn send(request: reqwest::RequestBuilder) -> Result<(), String> {
+    let resp = request.send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("the sandbox refused a change: {}", resp.status()));
+    }
+    Ok(())
 }

@@ -4,6 +4,7 @@
 //! the end-to-end tests use it; the Lambda functions never link it.
 
 pub mod faults;
+pub mod metered;
 pub mod process;
 pub mod quiet;
 pub mod runner;

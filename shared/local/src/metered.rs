@@ -1,0 +1,195 @@
+//! A tracker measured for the benchmarks: each operation that reaches the tracker takes a
+//! configurable latency more, as a tracker across the internet does, and is counted by
+//! name, so a bench can name each API call a change costs and set it against the
+//! vendor's minimum.
+
+use async_trait::async_trait;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
+use twinsync_ports::{ChangeSignal, ItemPage, PortResult, SyncMark, Tracker, WebhookError};
+
+/// API calls by operation (the `Tracker` method's name), shared by every tracker a
+/// bench wraps so one count covers both nodes.
+#[derive(Debug, Default)]
+pub struct CallCounts(Mutex<BTreeMap<&'static str, u64>>);
+
+impl CallCounts {
+    fn add(&self, operation: &'static str) {
+        if let Ok(mut calls) = self.0.lock() {
+            *calls.entry(operation).or_default() += 1;
+        }
+    }
+
+    /// The counts so far.
+    pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// The calls made since `before` (an earlier snapshot), by operation.
+    pub fn since(&self, before: &BTreeMap<&'static str, u64>) -> BTreeMap<&'static str, u64> {
+        self.snapshot()
+            .into_iter()
+            .map(|(op, n)| (op, n - before.get(op).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+}
+
+/// `inner` with `latency` before each API call, every call counted in `counts`.
+pub struct MeteredTracker {
+    inner: Arc<dyn Tracker>,
+    latency: Duration,
+    counts: Arc<CallCounts>,
+}
+
+impl MeteredTracker {
+    pub fn wrap(
+        inner: Arc<dyn Tracker>,
+        latency: Duration,
+        counts: Arc<CallCounts>,
+    ) -> Arc<dyn Tracker> {
+        Arc::new(Self {
+            inner,
+            latency,
+            counts,
+        })
+    }
+
+    /// Runs `operation` and, when it reached the tracker (the connector's request count
+    /// moved: a `show_sync` with nothing new is answered from memory), counts it as one
+    /// API call that took the tracker's latency. Every sandbox operation is one request.
+    async fn metered<T>(&self, operation: &'static str, call: impl Future<Output = T>) -> T {
+        let before = self.inner.calls();
+        let answer = call.await;
+        if self.inner.calls() > before {
+            self.counts.add(operation);
+            if !self.latency.is_zero() {
+                tokio::time::sleep(self.latency).await;
+            }
+        }
+        answer
+    }
+}
+
+#[async_trait]
+impl Tracker for MeteredTracker {
+    fn kind(&self) -> twinsync_core::ConnectorKind {
+        self.inner.kind()
+    }
+    fn instance(&self) -> &str {
+        self.inner.instance()
+    }
+    fn url(&self) -> &str {
+        self.inner.url()
+    }
+    fn calls(&self) -> u64 {
+        self.inner.calls()
+    }
+    fn throttled_ms(&self) -> u64 {
+        self.inner.throttled_ms()
+    }
+    async fn has_project(&self, project: &str) -> PortResult<Option<bool>> {
+        self.metered("has_project", self.inner.has_project(project))
+            .await
+    }
+    async fn check_setup(&self) -> PortResult<()> {
+        self.metered("check_setup", self.inner.check_setup()).await
+    }
+    async fn get_item(&self, key: &str) -> PortResult<Option<Item>> {
+        self.metered("get_item", self.inner.get_item(key)).await
+    }
+    async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
+        self.metered("create_item", self.inner.create_item(project, item, origin))
+            .await
+    }
+    async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
+        self.metered("update_item", self.inner.update_item(key, update))
+            .await
+    }
+    async fn add_comment(
+        &self,
+        key: &str,
+        body: &str,
+        author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<Comment> {
+        self.metered(
+            "add_comment",
+            self.inner.add_comment(key, body, author, origin),
+        )
+        .await
+    }
+    async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
+        self.metered(
+            "update_comment",
+            self.inner.update_comment(key, comment_id, body),
+        )
+        .await
+    }
+    async fn add_internal_comment(
+        &self,
+        key: &str,
+        body: &str,
+        author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<Comment> {
+        self.metered(
+            "add_internal_comment",
+            self.inner.add_internal_comment(key, body, author, origin),
+        )
+        .await
+    }
+    async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
+        self.metered("add_attachment", self.inner.add_attachment(key, attachment))
+            .await
+    }
+    async fn delete_item(&self, key: &str) -> PortResult<()> {
+        self.metered("delete_item", self.inner.delete_item(key))
+            .await
+    }
+    async fn delete_comment(&self, key: &str, comment_id: &str) -> PortResult<()> {
+        self.metered("delete_comment", self.inner.delete_comment(key, comment_id))
+            .await
+    }
+    async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {
+        self.metered("find_by_origin", self.inner.find_by_origin(project, origin))
+            .await
+    }
+    async fn search_updated(
+        &self,
+        query: &str,
+        since_ms: i64,
+        page: Option<String>,
+    ) -> PortResult<ItemPage> {
+        self.metered(
+            "search_updated",
+            self.inner.search_updated(query, since_ms, page),
+        )
+        .await
+    }
+    async fn register_webhook(&self, url: &str) -> PortResult<bool> {
+        self.metered("register_webhook", self.inner.register_webhook(url))
+            .await
+    }
+    async fn refresh_webhook(&self, url: &str, now_ms: i64) -> PortResult<Option<i64>> {
+        self.metered("refresh_webhook", self.inner.refresh_webhook(url, now_ms))
+            .await
+    }
+    async fn show_sync(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
+        self.metered("show_sync", self.inner.show_sync(key, mark))
+            .await
+    }
+    fn verify_webhook(
+        &self,
+        headers: &[(String, String)],
+        body: &[u8],
+        now_ms: i64,
+    ) -> Result<Vec<ChangeSignal>, WebhookError> {
+        self.inner.verify_webhook(headers, body, now_ms)
+    }
+    fn webhook_answer(&self) -> Option<(&'static str, &'static str)> {
+        self.inner.webhook_answer()
+    }
+}

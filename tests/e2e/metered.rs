@@ -1,0 +1,79 @@
+//! The benchmarks' metered tracker: each operation that reaches the tracker is counted by
+//! name and takes the configured latency; one answered from memory is neither.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use twinsync_core::{Item, ItemUpdate};
+use twinsync_local::metered::{CallCounts, MeteredTracker};
+use twinsync_ports::{SyncMark, SyncState, Tracker};
+use twinsync_sandbox::{SandboxConfig, SandboxTracker};
+
+#[tokio::test]
+async fn the_metered_tracker_counts_and_delays_only_real_calls() {
+    let server = twinsync_fakes::sandbox::spawn("127.0.0.1:0", Default::default())
+        .await
+        .unwrap();
+    reqwest::Client::new()
+        .post(format!("{}/api/projects", server.base_url))
+        .json(&serde_json::json!({"key": "DEMO", "name": "Demo"}))
+        .send()
+        .await
+        .unwrap()
+        .error_for_status()
+        .unwrap();
+    let inner: Arc<dyn Tracker> = Arc::new(
+        SandboxTracker::new(
+            "a",
+            SandboxConfig {
+                base_url: server.base_url.clone(),
+                token: None,
+                webhook_secret: "metered-secret-0123".into(),
+                project: None,
+                ca_file: None,
+            },
+        )
+        .unwrap(),
+    );
+    let counts = Arc::new(CallCounts::default());
+    let latency = Duration::from_millis(40);
+    let tracker = MeteredTracker::wrap(inner, latency, counts.clone());
+
+    let item = Item {
+        summary: "Metered".into(),
+        ..Item::default()
+    };
+    let started = Instant::now();
+    let created = tracker.create_item("DEMO", &item, "").await.unwrap();
+    assert!(started.elapsed() >= latency, "a call takes the latency");
+    let update = ItemUpdate {
+        summary: Some("Metered again".into()),
+        ..ItemUpdate::default()
+    };
+    tracker.update_item(&created.key, &update).await.unwrap();
+    tracker.get_item(&created.key).await.unwrap();
+    let before = counts.snapshot();
+    let mark = SyncMark {
+        state: SyncState::Synced,
+        twin_key: Some("B-1".into()),
+        twin_url: None,
+    };
+    // The second mark is the first again: the connector answers it from memory.
+    tracker.show_sync(&created.key, &mark).await.unwrap();
+    let started = Instant::now();
+    tracker.show_sync(&created.key, &mark).await.unwrap();
+    assert!(started.elapsed() < latency, "no latency without a call");
+
+    let all: Vec<(&str, u64)> = counts.snapshot().into_iter().collect();
+    assert_eq!(
+        all,
+        vec![
+            ("create_item", 1),
+            ("get_item", 1),
+            ("show_sync", 1),
+            ("update_item", 1)
+        ]
+    );
+    let since: Vec<(&str, u64)> = counts.since(&before).into_iter().collect();
+    assert_eq!(since, vec![("show_sync", 1)]);
+    server.stop().await;
+}

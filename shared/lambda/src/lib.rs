@@ -152,9 +152,19 @@ async fn environment() -> Result<Environment, LambdaError> {
     })
 }
 
-/// Builds the node at cold start (see [`environment`] for what it reads).
+/// Builds the node at cold start (see [`environment`] for what it reads), and logs how
+/// long each step took: the cold start is on the first change's path.
 pub async fn node_from_env() -> Result<Function, LambdaError> {
-    build(&environment().await?).await
+    let started = std::time::Instant::now();
+    let environment = environment().await?;
+    let configured = started.elapsed();
+    let function = build(&environment).await?;
+    tracing::info!(
+        environment_ms = configured.as_secs_f64() * 1e3,
+        node_ms = (started.elapsed() - configured).as_secs_f64() * 1e3,
+        "cold start"
+    );
+    Ok(function)
 }
 
 async fn build(environment: &Environment) -> Result<Function, LambdaError> {

@@ -8,7 +8,7 @@
 
 use crate::target::{PublicResolver, Reach};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 use twinsync_ports::PortError;
 
@@ -86,15 +86,35 @@ pub fn tracker_client(
     )
 }
 
+/// The TLS set-up of every client that trusts the platform's roots, made once per
+/// process: loading the roots reads and parses each system certificate, which reqwest
+/// would do again for each client (the node's and every tracker's) at a cold start. The
+/// same verifier, versions and HTTP/1.1 as reqwest's own.
+static PLATFORM_TLS: LazyLock<Result<rustls::ClientConfig, String>> = LazyLock::new(|| {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = rustls_platform_verifier::Verifier::new(provider.clone())
+        .map_err(|e| format!("the platform's trusted roots: {e}"))?;
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+});
+
 /// A client as `options` say.
 pub fn client(options: &ClientOptions) -> Result<reqwest::Client, KitError> {
     let mut builder = reqwest::Client::builder()
         .connect_timeout(options.connect_timeout)
         .timeout(options.timeout)
         .redirect(reqwest::redirect::Policy::none());
-    if let Some(path) = &options.ca_file {
-        builder = builder.tls_certs_merge(read_ca(path)?);
-    }
+    builder = match &options.ca_file {
+        // A private CA is trusted besides the platform's roots, for this client only.
+        Some(path) => builder.tls_certs_merge(read_ca(path)?),
+        None => builder.tls_backend_preconfigured(PLATFORM_TLS.clone().map_err(KitError::Client)?),
+    };
     if options.reach == Reach::PublicOnly {
         builder = builder.dns_resolver(Arc::new(PublicResolver));
     }

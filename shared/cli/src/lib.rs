@@ -4,4 +4,5 @@ pub mod admin;
 pub mod demo;
 pub mod dev_ca;
 pub mod latency;
+pub mod resume;
 pub mod rules_test;

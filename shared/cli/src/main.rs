@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use twinsync_cli::{admin, demo, dev_ca, latency, rules_test};
+use twinsync_cli::{admin, demo, dev_ca, latency, resume, rules_test};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::admin::{AdminToken, TOKEN_ENV};
 use twinsync_node::config::ProcessConfig;
@@ -32,6 +32,9 @@ enum Command {
     /// Time one change at a time through two local nodes: webhook received -> twin
     /// written, p50 and p99 (scripts/bench runs it).
     Latency(latency::LatencyArgs),
+    /// Pause a local connection, hold ITEMS x ROUNDS changes, resume it and time the
+    /// drain; every twin must end on its last edit (scripts/bench runs it).
+    ResumeBench(resume::ResumeArgs),
     /// Run the nodes (and sandbox trackers) described by a config file until Ctrl-C.
     Up {
         #[arg(long, short)]
@@ -93,6 +96,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args).await,
         Command::Latency(args) => latency::run(args).await,
+        Command::ResumeBench(args) => resume::run(args).await,
         Command::Up { config } => up(config).await,
         Command::Sandbox {
             port,

@@ -19,6 +19,7 @@ pub mod sandbox;
 pub mod servicenow;
 pub mod zendesk;
 
+pub(crate) use common::for_each_limited;
 pub use common::{
     CONNECTION, DemoArgs, DemoReport, PROJECT_A, PROJECT_B, Pair, Step, create_item, item_body,
 };

@@ -83,7 +83,8 @@ struct Probe {
 }
 
 impl Probe {
-    fn seen(&self, queue: &str, body: &str) {
+    /// A change event about to be queued on node A starts its change.
+    fn started(&self, queue: &str, body: &str) {
         let now = Instant::now();
         if queue == queues::OUTGOING
             && let Ok(event) = serde_json::from_str::<ChangeEvent>(body)
@@ -91,7 +92,13 @@ impl Probe {
             && let Ok(mut started) = self.started.lock()
         {
             started.entry(event.trace_id).or_insert(now);
-        } else if queue == queues::TRANSPORT
+        }
+    }
+
+    /// Node B's ack of a started change, queued, ends it.
+    fn finished(&self, queue: &str, body: &str) {
+        let now = Instant::now();
+        if queue == queues::TRANSPORT
             && let Ok(TransportMessage::Ack(ack)) = serde_json::from_str(body)
             && let Ok(started) = self.started.lock()
             && let Some(start) = started.get(&ack.trace_id)
@@ -146,17 +153,23 @@ struct ProbedQueue {
 
 #[async_trait]
 impl Queue for ProbedQueue {
+    // A change starts before its event is queued: a worker may take it, and the other
+    // node ack it, before the send returns.
     async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
         let body = message.body.clone();
+        self.probe.started(queue, &body);
         let outcome = self.inner.send(queue, message).await?;
-        self.probe.seen(queue, &body);
+        self.probe.finished(queue, &body);
         Ok(outcome)
     }
     async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()> {
         let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
+        for body in &bodies {
+            self.probe.started(queue, body);
+        }
         self.inner.send_batch(queue, messages).await?;
-        for body in bodies {
-            self.probe.seen(queue, &body);
+        for body in &bodies {
+            self.probe.finished(queue, body);
         }
         Ok(())
     }

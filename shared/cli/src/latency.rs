@@ -59,8 +59,8 @@ pub struct Figures {
     pub floor_ms: f64,
     /// p50 ÷ floor (none at 0 ms trackers).
     pub p50_over_floor: Option<f64>,
-    /// Tracker API requests per change, both nodes, by operation.
-    pub calls: std::collections::BTreeMap<&'static str, f64>,
+    /// Tracker API requests per change, by operation and tracker ("get_item on a").
+    pub calls: std::collections::BTreeMap<String, f64>,
     /// All of them ÷ `FLOOR_CALLS`, the minimum the vendor's API allows.
     pub calls_over_minimum: f64,
 }
@@ -216,7 +216,7 @@ impl Queue for ProbedQueue {
 fn figures(
     mut samples: Vec<Duration>,
     latency: Duration,
-    calls: std::collections::BTreeMap<&'static str, u64>,
+    calls: std::collections::BTreeMap<String, u64>,
 ) -> Figures {
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1_000.0;

@@ -10,28 +10,34 @@ use std::time::Duration;
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{ChangeSignal, ItemPage, PortResult, SyncMark, Tracker, WebhookError};
 
-/// API calls by operation (the `Tracker` method's name), shared by every tracker a
-/// bench wraps so one count covers both nodes.
+/// API calls by operation (the `Tracker` method's name) and tracker instance, as
+/// "get_item on sandbox-a", shared by every tracker a bench wraps so one count covers
+/// both nodes.
 #[derive(Debug, Default)]
-pub struct CallCounts(Mutex<BTreeMap<&'static str, u64>>);
+pub struct CallCounts(Mutex<BTreeMap<String, u64>>);
 
 impl CallCounts {
-    fn add(&self, operation: &'static str) {
+    fn add(&self, operation: &str, instance: &str) {
         if let Ok(mut calls) = self.0.lock() {
-            *calls.entry(operation).or_default() += 1;
+            *calls
+                .entry(format!("{operation} on {instance}"))
+                .or_default() += 1;
         }
     }
 
     /// The counts so far.
-    pub fn snapshot(&self) -> BTreeMap<&'static str, u64> {
+    pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.0.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// The calls made since `before` (an earlier snapshot), by operation.
-    pub fn since(&self, before: &BTreeMap<&'static str, u64>) -> BTreeMap<&'static str, u64> {
+    pub fn since(&self, before: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
         self.snapshot()
             .into_iter()
-            .map(|(op, n)| (op, n - before.get(op).copied().unwrap_or(0)))
+            .map(|(op, n)| {
+                let was = before.get(&op).copied().unwrap_or(0);
+                (op, n - was)
+            })
             .filter(|(_, n)| *n > 0)
             .collect()
     }
@@ -64,7 +70,7 @@ impl MeteredTracker {
         let before = self.inner.calls();
         let answer = call.await;
         if self.inner.calls() > before {
-            self.counts.add(operation);
+            self.counts.add(operation, self.inner.instance());
             if !self.latency.is_zero() {
                 tokio::time::sleep(self.latency).await;
             }

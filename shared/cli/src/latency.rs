@@ -342,14 +342,14 @@ async fn changes(
     let create = figures(probe.durations(0, n), latency, counts.since(&start));
     for (i, key) in keys.iter().enumerate() {
         let change = json!({ "summary": format!("Edited for the latency bench ({i})") });
-        send(http.patch(format!("{url}/api/items/{key}")).json(&change)).await?;
+        demo::send_change(http.patch(format!("{url}/api/items/{key}")).json(&change)).await?;
         probe.wait_for(n + i + 1, timeout).await?;
     }
     let edited = settle().await?;
     let edit = figures(probe.durations(n, 2 * n), latency, counts.since(&created));
     for (i, key) in keys.iter().enumerate() {
         let comment = json!({ "body": format!("A comment for the latency bench ({i})") });
-        send(
+        demo::send_change(
             http.post(format!("{url}/api/items/{key}/comments"))
                 .json(&comment),
         )
@@ -367,13 +367,4 @@ async fn changes(
             counts.since(&edited),
         ),
     })
-}
-
-/// Sends a change to the sandbox's API as a person would.
-async fn send(request: reqwest::RequestBuilder) -> Result<(), String> {
-    let resp = request.send().await.map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("the sandbox refused a change: {}", resp.status()));
-    }
-    Ok(())
 }

@@ -86,15 +86,18 @@ async fn held_and_resumed(
     items: usize,
     rounds: usize,
 ) -> Result<ResumeReport, String> {
-    let url = |id: &str| {
-        process
-            .sandbox_urls
-            .get(id)
-            .cloned()
-            .ok_or(format!("sandbox {id} missing"))
-    };
-    let (url_a, url_b) = (url("a")?, url("b")?);
+    let url_a = process
+        .sandbox_urls
+        .get("a")
+        .cloned()
+        .ok_or("sandbox a missing")?;
     let node_a = process.node("node-a").ok_or("node-a missing")?.clone();
+    let node_b = process.node("node-b").ok_or("node-b missing")?;
+    let tracker_b = node_b
+        .connection(demo::CONNECTION)
+        .await
+        .and_then(|c| node_b.tracker(&c.local_instance))
+        .map_err(|e| e.to_string())?;
     let http = reqwest::Client::new();
     let quiet = async || {
         if process.wait_quiet(Duration::from_secs(600)).await {
@@ -119,7 +122,11 @@ async fn held_and_resumed(
     for round in 0..rounds {
         demo::for_each_limited(items, 16, |i| {
             let (http, url, key) = (http.clone(), url_a.clone(), keys[i].clone());
-            async move { edit(&http, &url, &key, &summary_of(&key, round)).await }
+            async move {
+                let summary = json!({ "summary": summary_of(&key, round) });
+                let edit = http.patch(format!("{url}/api/items/{key}")).json(&summary);
+                demo::send_change(edit).await.map(|()| key)
+            }
         })
         .await?;
         // Each edit is its own held change: the next round waits until it is read.
@@ -150,17 +157,15 @@ async fn held_and_resumed(
             mismatches.push(format!("{key}: no twin"));
             continue;
         };
-        let item: serde_json::Value = http
-            .get(format!("{url_b}/api/items/{remote}"))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
+        let item = tracker_b
+            .get_item(&remote)
             .await
             .map_err(|e| e.to_string())?;
         let want = summary_of(key, rounds - 1);
-        if item["summary"] != json!(want) {
-            mismatches.push(format!("{remote} shows {} for {want}", item["summary"]));
+        match item {
+            Some(item) if item.summary == want => {}
+            Some(item) => mismatches.push(format!("{remote} shows {:?} for {want}", item.summary)),
+            None => mismatches.push(format!("{remote} is gone")),
         }
     }
     Ok(ResumeReport {
@@ -174,24 +179,6 @@ async fn held_and_resumed(
 
 fn summary_of(key: &str, round: usize) -> String {
     format!("{key} held change {round}")
-}
-
-async fn edit(
-    http: &reqwest::Client,
-    url: &str,
-    key: &str,
-    summary: &str,
-) -> Result<String, String> {
-    let resp = http
-        .patch(format!("{url}/api/items/{key}"))
-        .json(&json!({ "summary": summary }))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("editing {key} failed: {}", resp.status()));
-    }
-    Ok(key.to_string())
 }
 
 async fn depth(node: &Node, queue: &str) -> Result<u64, String> {

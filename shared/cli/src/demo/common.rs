@@ -103,6 +103,15 @@ pub async fn create_item(
         .ok_or_else(|| format!("no key in {value}"))
 }
 
+/// Sends a change (an edit, a comment) to the sandbox's API as a person would.
+pub async fn send_change(request: reqwest::RequestBuilder) -> Result<(), String> {
+    let resp = request.send().await.map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("the sandbox refused a change: {}", resp.status()));
+    }
+    Ok(())
+}
+
 pub(crate) const PEOPLE: [(&str, &str); 3] = [
     ("ana@example.com", "Ana Lima"),
     ("bo@example.com", "Bo Chen"),

@@ -22,6 +22,7 @@ pub mod zendesk;
 pub(crate) use common::for_each_limited;
 pub use common::{
     CONNECTION, DemoArgs, DemoReport, PROJECT_A, PROJECT_B, Pair, Step, create_item, item_body,
+    send_change,
 };
 pub use sandbox::{Pairing, compare, config, pair_up, pair_up_on, scenario};
 

@@ -9,7 +9,9 @@ pub mod count;
 pub mod dynamo;
 pub mod env;
 pub mod error;
+pub mod http;
 pub mod payload;
+pub mod signed;
 pub mod sqs;
 
 pub use count::OperationCounter;

@@ -446,3 +446,57 @@ async fn dynamodb_connection_store() {
     connections.delete(&c.id).await.unwrap();
     assert!(connections.list().await.unwrap().is_empty());
 }
+
+/// The node's configuration comes from an SSM SecureString by a signed `GetParameter`; a
+/// missing parameter (or payload object) is refused with the service's own code, and
+/// nothing is retried for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ssm_parameter_is_read_by_a_signed_request() {
+    use twinsync_aws::AwsError;
+    use twinsync_aws::env::node_config;
+    use twinsync_aws::signed::{Request, Service};
+    let (_moto, aws, resources) = emulator::start("stest").await;
+    let config = "[[node]]\nid = \"node-a\"\n# a secret: ü\n";
+    let put = Request {
+        method: reqwest::Method::POST,
+        url: format!("{}/", aws.signed.base_url(Service::Ssm)),
+        headers: vec![
+            ("content-type", "application/x-amz-json-1.1".to_string()),
+            ("x-amz-target", "AmazonSSM.PutParameter".to_string()),
+        ],
+        body:
+            serde_json::json!({"Name": "/twinsync/node-a", "Value": config, "Type": "SecureString"})
+                .to_string()
+                .into_bytes(),
+    };
+    let answer = aws.signed.send("put", Service::Ssm, put).await.unwrap();
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+
+    assert_eq!(
+        node_config(&aws.signed, "/twinsync/node-a").await.unwrap(),
+        config
+    );
+    let missing = node_config(&aws.signed, "/twinsync/none")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&missing, AwsError::Rejected { code, .. } if code == "ParameterNotFound"),
+        "{missing:?}"
+    );
+    assert!(!missing.is_retryable());
+
+    let payloads = twinsync_aws::PayloadStore::new(
+        aws.signed.clone(),
+        resources.payload_bucket.clone().unwrap(),
+    );
+    let gone = payloads.get("payloads/outgoing/none").await.unwrap_err();
+    assert!(
+        matches!(&gone, AwsError::Rejected { code, .. } if code == "NoSuchKey"),
+        "{gone:?}"
+    );
+}

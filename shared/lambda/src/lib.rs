@@ -7,9 +7,11 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use twinsync_aws::env::{self, Resources};
+use twinsync_aws::env::{self, Aws, Resources};
 use twinsync_aws::sqs::{PAYLOAD_ATTRIBUTE, REDRIVEN_ATTRIBUTE};
 use twinsync_aws::{AwsError, SqsQueue};
+use twinsync_connector_kit::outbound::{self, ClientOptions};
+use twinsync_connector_kit::target::Reach;
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
 use twinsync_node::batch::{Outcome, dead_letter, process_batch};
 use twinsync_node::config::{
@@ -99,7 +101,7 @@ fn var(name: &str) -> Option<String> {
 /// What a function reads at cold start: the SDK's configuration, the stack's resource
 /// names and this node's section of the config.
 struct Environment {
-    sdk: aws_config::SdkConfig,
+    aws: Aws,
     resources: Resources,
     section: NodeSection,
 }
@@ -108,7 +110,7 @@ struct Environment {
 /// `TWINSYNC_CONFIG_PARAMETER` (or a file, `TWINSYNC_CONFIG_FILE`, for the emulator), the
 /// `[[node]]` whose id is `TWINSYNC_NODE_ID`.
 async fn environment() -> Result<Environment, LambdaError> {
-    let sdk = env::sdk_config().await;
+    let aws = Aws::from_env(sdk_http_client()?).await?;
     let resources = Resources::from_env()?;
     let node_id = var("TWINSYNC_NODE_ID")
         .ok_or_else(|| LambdaError::Config("TWINSYNC_NODE_ID is not set".into()))?;
@@ -118,7 +120,7 @@ async fn environment() -> Result<Environment, LambdaError> {
     ) {
         (Some(file), _) => std::fs::read_to_string(&file)
             .map_err(|e| LambdaError::Config(format!("cannot read {file}: {e}")))?,
-        (None, Some(parameter)) => env::node_config(&sdk, &parameter).await?,
+        (None, Some(parameter)) => env::node_config(&aws.signed, &parameter).await?,
         (None, None) => {
             return Err(LambdaError::Config(
                 "set TWINSYNC_CONFIG_PARAMETER (or TWINSYNC_CONFIG_FILE)".into(),
@@ -146,10 +148,18 @@ async fn environment() -> Result<Environment, LambdaError> {
         .find(|n| n.id == node_id)
         .ok_or_else(|| LambdaError::Config(format!("the node config has no [[node]] {node_id}")))?;
     Ok(Environment {
-        sdk,
+        aws,
         resources,
         section,
     })
+}
+
+/// The AWS SDK's HTTP client: the connector kit's, so the platform's roots are loaded once
+/// per process. AWS endpoints may be private (VPC endpoints), so any address is reached.
+fn sdk_http_client() -> Result<reqwest::Client, LambdaError> {
+    let options =
+        ClientOptions::with_timeout(std::time::Duration::from_secs(60)).reach(Reach::PrivateToo);
+    outbound::client(&options).map_err(|e| LambdaError::Config(e.to_string()))
 }
 
 /// Builds the node at cold start (see [`environment`] for what it reads), and logs how
@@ -168,7 +178,7 @@ pub async fn node_from_env() -> Result<Function, LambdaError> {
 }
 
 async fn build(environment: &Environment) -> Result<Function, LambdaError> {
-    let (queue, twins, connections) = env::ports(&environment.sdk, &environment.resources);
+    let (queue, twins, connections) = env::ports(&environment.aws, &environment.resources);
     let sqs = Arc::new(queue);
     let options = NodeOptions {
         node: NodeSettings {

@@ -427,7 +427,7 @@ async fn start_node(
     id: &'static str,
     project: &str,
     moto: &str,
-    sdk: &aws_config::SdkConfig,
+    sdk: &twinsync_aws::env::Aws,
     dir: &Path,
 ) -> Node {
     let sandbox = twinsync_fakes::sandbox::spawn(
@@ -542,7 +542,7 @@ async fn start_node(
         .to_string();
 
     let (depth, twins, _) = twinsync_aws::env::ports(sdk, &res);
-    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk.sdk);
     let mut queue_urls = HashMap::new();
     for (queue, _) in MAPPINGS {
         let url = sqs

@@ -5,10 +5,11 @@
 
 #![allow(dead_code)]
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{BehaviorVersion, Region};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use twinsync_aws::env::Aws;
 use twinsync_aws::env::Resources;
 
 pub struct Moto {
@@ -29,14 +30,14 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// Starts moto and creates the stack `stack` in it.
-pub async fn start(stack: &str) -> (Moto, SdkConfig, Resources) {
+pub async fn start(stack: &str) -> (Moto, Aws, Resources) {
     let (moto, config) = start_moto().await;
     let resources = create_stack(&moto.url, stack);
     (moto, config, resources)
 }
 
 /// Starts moto with nothing in it.
-pub async fn start_moto() -> (Moto, SdkConfig) {
+pub async fn start_moto() -> (Moto, Aws) {
     let reserved = twinsync_fakes::ports::reserve_port().expect("a loopback port for moto");
     let port = reserved.port();
     // moto's server with DynamoDB requests one at a time (see the script for why), run by
@@ -111,15 +112,22 @@ pub fn create_stack(endpoint: &str, stack: &str) -> Resources {
     }
 }
 
-pub async fn sdk_config(endpoint: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+/// The SDK's configuration and the signed client for the emulator at `endpoint`.
+pub async fn sdk_config(endpoint: &str) -> Aws {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let sdk = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(twinsync_aws::http::SdkHttpClient::shared(http.clone()))
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(aws_sdk_sqs::config::Credentials::new(
             "test", "test", None, None, "moto",
         ))
         .load()
-        .await
+        .await;
+    Aws::new(sdk, http).expect("the emulator's configuration has credentials and a region")
 }
 
 /// `export NAME=value` lines (values possibly quoted) into a map.

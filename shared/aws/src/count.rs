@@ -30,6 +30,7 @@ pub const WRITE_UNITS: &str = "DynamoDB.WriteRequestUnits";
 pub struct OperationCounter {
     tally: Arc<Mutex<BTreeMap<String, u64>>>,
     units: Arc<Mutex<BTreeMap<&'static str, f64>>>,
+    records: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 /// How a read asked to be made, kept from its input until its output is counted.
@@ -50,6 +51,13 @@ impl OperationCounter {
     /// [`READ_UNITS`] and [`WRITE_UNITS`] so far.
     pub fn units(&self) -> BTreeMap<&'static str, f64> {
         self.units.lock().map(|u| u.clone()).unwrap_or_default()
+    }
+
+    /// `"{operation} {record}"` → DynamoDB requests so far, where the record is the kind
+    /// of item asked for: its partition key up to the first `#` (`twin`, `nonce`,
+    /// `connection`, `events`, …). Where the reads and writes of a change go.
+    pub fn records(&self) -> BTreeMap<String, u64> {
+        self.records.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     fn add_units(&self, kind: &'static str, n: f64) {
@@ -88,6 +96,33 @@ fn write_units_of(input: &Input) -> f64 {
             .unwrap_or(0.0);
     }
     0.0
+}
+
+/// The kind of item a DynamoDB request is about: its partition key up to the first `#`.
+fn record_of(input: &Input) -> Option<String> {
+    let pk = if let Some(g) = input.downcast_ref::<GetItemInput>() {
+        g.key().and_then(|k| k.get("pk")).cloned()
+    } else if let Some(p) = input.downcast_ref::<PutItemInput>() {
+        p.item().and_then(|i| i.get("pk")).cloned()
+    } else if let Some(q) = input.downcast_ref::<QueryInput>() {
+        q.expression_attribute_values()
+            .and_then(|v| v.get(":pk"))
+            .cloned()
+    } else if let Some(t) = input.downcast_ref::<TransactWriteItemsInput>() {
+        let kinds: Vec<String> = t
+            .transact_items()
+            .iter()
+            .filter_map(|w| w.put().and_then(|p| p.item().get("pk")))
+            .filter_map(|v| v.as_s().ok())
+            .map(|s| s.split('#').next().unwrap_or_default().to_string())
+            .collect();
+        return Some(kinds.join("+"));
+    } else {
+        None
+    };
+    let pk = pk?;
+    let text = pk.as_s().ok()?;
+    Some(text.split('#').next().unwrap_or_default().to_string())
 }
 
 /// How a DynamoDB read asks to be made (`ConsistentRead` of a GetItem, Query or Scan).
@@ -141,6 +176,11 @@ impl Intercept for OperationCounter {
                 .or_default() += 1;
         }
         let input = context.input();
+        if let Some(record) = record_of(input)
+            && let Ok(mut records) = self.records.lock()
+        {
+            *records.entry(format!("{} {record}", m.name())).or_default() += 1;
+        }
         let writes = write_units_of(input);
         if writes > 0.0 {
             self.add_units(WRITE_UNITS, writes);

@@ -22,12 +22,33 @@ use twinsync_aws::env::counted_ports;
 use twinsync_aws::sqs::REDRIVEN_ATTRIBUTE;
 use twinsync_cli::demo::{self, CONNECTION, PROJECT_A, PROJECT_B};
 use twinsync_core::ItemUpdate;
+use twinsync_core::{ConnectionKind, Link, Secret, TransportMessage};
 use twinsync_lambda::{Function, PerInvocation, handle_sqs_batch, queues};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_local::runner::RunnerSettings;
 use twinsync_node::NodeSettings;
 use twinsync_node::assemble::NodePorts;
-use twinsync_ports::{Queue, Tracker, TwinQuery};
+use twinsync_node::link::HttpPeer;
+use twinsync_ports::{Peer, PortResult, Queue, Tracker, TwinQuery};
+
+/// A delivery to the other node's transport function URL: a new invocation there, so its
+/// connection cache starts empty, as `twinsync_lambda` does for each request.
+struct UrlInvocation {
+    inner: HttpPeer,
+    target: Arc<PerInvocation>,
+}
+
+#[async_trait::async_trait]
+impl Peer for UrlInvocation {
+    async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
+        self.target.begin();
+        self.inner.deliver(message).await
+    }
+
+    async fn dry_run(&self, request: &serde_json::Value) -> PortResult<serde_json::Value> {
+        self.inner.dry_run(request).await
+    }
+}
 
 /// Lambda invocations the driver made (one per batch handed to a function).
 static INVOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -235,6 +256,35 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
     let p = Process::start(&demo::config("moto-secret-0123456"), dir.path(), options)
         .await
         .unwrap();
+    // Deliveries go over HTTP to the other node's listener, signed and verified as
+    // between two deployments (the receiving side reads its connection and writes the
+    // nonce), each one a new invocation of the other node's transport function URL.
+    // The demo's in-process connections get the link an invitation makes.
+    for (from, to) in [("node-a", "node-b"), ("node-b", "node-a")] {
+        let (node, other) = (p.node(from).unwrap(), p.node(to).unwrap());
+        let mut connection = node.connections.get(CONNECTION).await.unwrap().unwrap();
+        connection.link = Some(Link {
+            kind: ConnectionKind::Public,
+            peer_url: None,
+            secret: Secret("moto-link-secret-0123456789abcdef".into()),
+            invitation_expires_ms: 0,
+            invitation_used: true,
+            pulls: false,
+            previous_secret: None,
+            previous_until_ms: 0,
+            last_rotation: None,
+            peer_max_body: None,
+        });
+        let connection = node.connections.update(&connection).await.unwrap();
+        let url = other.public_url().expect("the other node listens");
+        node.add_peer(
+            to,
+            Arc::new(UrlInvocation {
+                inner: HttpPeer::new(node, &connection, &url),
+                target: cached[to].clone(),
+            }),
+        );
+    }
     let functions: Vec<(Function, Arc<SqsQueue>)> = ["node-a", "node-b"]
         .into_iter()
         .map(|id| {
@@ -528,6 +578,7 @@ async fn a_message_past_its_budget_is_dead_lettered_by_the_function_and_redriven
 /// function, webhook deliveries and tracker calls.
 struct Snapshot {
     operations: std::collections::BTreeMap<String, u64>,
+    records: std::collections::BTreeMap<String, u64>,
     units: std::collections::BTreeMap<&'static str, f64>,
     handled: std::collections::BTreeMap<String, (u64, u64)>,
     webhooks: u64,
@@ -539,6 +590,8 @@ struct Snapshot {
 struct Measured {
     changes_at_once: usize,
     operations: std::collections::BTreeMap<String, f64>,
+    /// By "{operation} {record kind}": where the DynamoDB requests go.
+    dynamodb_records: std::collections::BTreeMap<String, f64>,
     /// By "{node} {queue}": invocations and messages per change.
     functions: std::collections::BTreeMap<String, (f64, f64)>,
     counts: cost::PerChange,
@@ -553,6 +606,7 @@ impl Snapshot {
         });
         Snapshot {
             operations: counter.snapshot(),
+            records: counter.records(),
             units: counter.units(),
             handled: HANDLED.lock().unwrap().clone(),
             webhooks: deliveries::total(&p.webhooks()).finished,
@@ -561,13 +615,16 @@ impl Snapshot {
     }
 
     fn per_change(&self, before: &Snapshot, changes: f64, at_once: usize) -> Measured {
-        let mut operations = std::collections::BTreeMap::new();
-        for (op, n) in &self.operations {
-            let d = n - before.operations.get(op).copied().unwrap_or(0);
-            if d > 0 {
-                operations.insert(op.clone(), d as f64 / changes);
-            }
-        }
+        let per_change = |now: &std::collections::BTreeMap<String, u64>,
+                          then: &std::collections::BTreeMap<String, u64>| {
+            now.iter()
+                .map(|(k, n)| (k, n - then.get(k).copied().unwrap_or(0)))
+                .filter(|(_, d)| *d > 0)
+                .map(|(k, d)| (k.clone(), d as f64 / changes))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        let operations = per_change(&self.operations, &before.operations);
+        let dynamodb_records = per_change(&self.records, &before.records);
         let unit = |k| {
             (self.units.get(k).copied().unwrap_or(0.0)
                 - before.units.get(k).copied().unwrap_or(0.0))
@@ -607,6 +664,7 @@ impl Snapshot {
         Measured {
             changes_at_once: at_once,
             operations,
+            dynamodb_records,
             functions,
             counts,
             bill,

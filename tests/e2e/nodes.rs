@@ -525,11 +525,36 @@ async fn invite_accept_and_sync_over_signed_http() {
         depth_before,
         "nothing queued"
     );
-    // The correctly signed request passes once; its replay is refused.
-    assert_eq!(send(good.pairs().to_vec(), body.clone()).await.0, 202);
-    let (got, text) = send(good.pairs().to_vec(), body.clone()).await;
+    // A delivery is held to a tighter window than other signed requests (no nonce is
+    // written down for it): signed 150 s ago, it is refused.
+    let late = sign_request(
+        &key,
+        &conn,
+        "node-a",
+        "POST",
+        "/v1/transport",
+        now - 150_000,
+        &body,
+    );
+    let (got, text) = send(late.pairs().to_vec(), body.clone()).await;
     assert_eq!(got, 401, "{text}");
-    assert!(text.contains("replay"), "{text}");
+    assert!(text.contains("away from this node's clock"), "{text}");
+    // The correctly signed request passes; its replay is taken and dropped by the queue's
+    // deduplication: one message. (Paused on B, so the message waits in the held queue
+    // where nothing consumes it while it is counted.)
+    let mut paused = pb.nodes[0].connection(&conn).await.unwrap();
+    paused.status = twinsync_core::ConnectionStatus::Deactivated;
+    pb.nodes[0].connections.update(&paused).await.unwrap();
+    let held = queues::held(&conn);
+    for _ in 0..2 {
+        let (got, text) = send(good.pairs().to_vec(), body.clone()).await;
+        assert_eq!(got, 202, "{text}");
+    }
+    assert_eq!(
+        pb.nodes[0].queue.depth(&held).await.unwrap().total(),
+        1,
+        "the replay is deduplicated"
+    );
 
     pa.stop().await;
     pb.stop().await;

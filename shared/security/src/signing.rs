@@ -15,6 +15,11 @@ pub const SIGNATURE: &str = "x-twinsync-signature";
 /// How far a request's timestamp may be from the receiver's clock.
 pub const WINDOW_MS: i64 = 5 * 60 * 1000;
 
+/// How far a transport delivery's timestamp may be from the receiver's clock: twice this
+/// is within the queues' five-minute deduplication interval, which is what stops a replayed
+/// delivery (the receiver keeps no nonce for them).
+pub const TRANSPORT_WINDOW_MS: i64 = 2 * 60 * 1000;
+
 /// The headers a signed request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedHeaders {

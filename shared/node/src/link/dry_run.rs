@@ -2,7 +2,7 @@
 //! rules would make of its replicas. Signed both ways like the transport; nothing is
 //! written, queued or stored (the nonce aside).
 
-use super::signed::{LinkError, SignedAnswer, answer, verify};
+use super::signed::{LinkError, Route, SignedAnswer, answer, verify};
 use crate::Node;
 use crate::preview::{DRY_RUN_PATH, apply_here};
 use twinsync_core::DryRunRequest;
@@ -12,7 +12,7 @@ pub async fn serve_dry_run(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<SignedAnswer, LinkError> {
-    let request = verify(node, DRY_RUN_PATH, headers, body, false).await?;
+    let request = verify(node, DRY_RUN_PATH, headers, body, Route::Once).await?;
     let asked: DryRunRequest =
         serde_json::from_slice(&request.body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     // The signature names the connection: a peer asks about its own connection only.

@@ -1,7 +1,7 @@
 //! Connections between nodes that do not share a process: invitation, acceptance with a
 //! signed handshake, and the handshake's receiving end on the inviting node.
 
-use super::signed::{HANDSHAKE_PATH, LinkError, PRODUCT_VERSION, Signer, Verified, verify};
+use super::signed::{HANDSHAKE_PATH, LinkError, PRODUCT_VERSION, Route, Signer, Verified, verify};
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
 use twinsync_connector_kit::target::check_node_url;
@@ -387,7 +387,7 @@ pub async fn receive_handshake(
         signed,
         body,
         ..
-    } = verify(node, HANDSHAKE_PATH, headers, body, true).await?;
+    } = verify(node, HANDSHAKE_PATH, headers, body, Route::Handshake).await?;
     let hs: Handshake =
         serde_json::from_slice(&body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     // The acceptor's URL is where this node will send: a query or fragment could steer

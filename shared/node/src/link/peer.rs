@@ -1,7 +1,7 @@
 //! The transport both ways: [`HttpPeer`] delivers replicas and acks to the other node,
 //! signed with this direction's key; [`receive_transport`] takes them in.
 
-use super::signed::{LinkError, Signer, TRANSPORT_PATH, peer_refusal, verify};
+use super::signed::{LinkError, Route, Signer, TRANSPORT_PATH, peer_refusal, verify};
 use crate::Node;
 use crate::handlers::receive;
 use async_trait::async_trait;
@@ -87,7 +87,7 @@ pub async fn receive_transport(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<(), LinkError> {
-    let verified = verify(node, TRANSPORT_PATH, headers, body, false).await?;
+    let verified = verify(node, TRANSPORT_PATH, headers, body, Route::Delivery).await?;
     let connection = verified.connection;
     let message: TransportMessage =
         serde_json::from_slice(&verified.body).map_err(|e| LinkError::Malformed(e.to_string()))?;

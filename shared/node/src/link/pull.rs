@@ -1,7 +1,7 @@
 //! Private connections: the node that cannot be reached pulls its messages from the
 //! public one (long poll) and acknowledges what it queued.
 
-use super::signed::{LinkError, SignedAnswer, answer, signed_post, verify};
+use super::signed::{LinkError, Route, SignedAnswer, answer, signed_post, verify};
 use crate::handlers::receive;
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
@@ -39,7 +39,7 @@ pub async fn serve_pull(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<SignedAnswer, LinkError> {
-    let request = verify(node, PULL_PATH, headers, body, false).await?;
+    let request = verify(node, PULL_PATH, headers, body, Route::Once).await?;
     let connection = &request.connection;
     let req: PullRequest =
         serde_json::from_slice(&request.body).map_err(|e| LinkError::Malformed(e.to_string()))?;
@@ -85,7 +85,7 @@ pub async fn serve_pull_ack(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<SignedAnswer, LinkError> {
-    let request = verify(node, PULL_ACK_PATH, headers, body, false).await?;
+    let request = verify(node, PULL_ACK_PATH, headers, body, Route::Once).await?;
     let connection = &request.connection;
     let ack: PullAck =
         serde_json::from_slice(&request.body).map_err(|e| LinkError::Malformed(e.to_string()))?;

@@ -4,7 +4,7 @@
 //! lost) gets the same answer; the old secret verifies for a grace period, then the
 //! scheduler forgets it.
 
-use super::signed::{LinkError, SignedAnswer, Verified, answer, signed_post, verify};
+use super::signed::{LinkError, Route, SignedAnswer, Verified, answer, signed_post, verify};
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
 use twinsync_core::{Connection, RotationRecord, Secret, SyncEventKind};
@@ -117,7 +117,7 @@ pub async fn receive_rotation(
     headers: &[(String, String)],
     body: &[u8],
 ) -> Result<SignedAnswer, LinkError> {
-    let request = verify(node, ROTATE_PATH, headers, body, false).await?;
+    let request = verify(node, ROTATE_PATH, headers, body, Route::Once).await?;
     let rotation: Rotation =
         serde_json::from_slice(&request.body).map_err(|e| LinkError::Malformed(e.to_string()))?;
     let public = match repeated(&request, &rotation) {

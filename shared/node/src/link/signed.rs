@@ -8,6 +8,7 @@ use axum::http::HeaderMap;
 use twinsync_connector_kit::outbound;
 use twinsync_core::Connection;
 use twinsync_ports::{PortError, PortResult};
+use twinsync_security::signing::TRANSPORT_WINDOW_MS;
 use twinsync_security::{
     DirectionKey, SignatureError, SignedHeaders, derive_key, sign_request, verify_request,
 };
@@ -65,13 +66,30 @@ pub(crate) struct Verified {
     pub body: Vec<u8>,
 }
 
+/// What a signed route needs besides the signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// The handshake: the initiator does not know the acceptor's id yet. Its nonce is
+    /// remembered, so it is taken once.
+    Handshake,
+    /// Any other request with an effect of its own: its nonce is remembered.
+    Once,
+    /// A replica or ack delivered to `/v1/transport`, which only queues it. Its nonce is
+    /// not written down (a write per delivery, two per change): the request must be
+    /// within [`TRANSPORT_WINDOW_MS`] of its timestamp, so a replay that still verifies
+    /// comes at most twice that after the original, inside the queues' five-minute
+    /// deduplication interval, and the message's own dedup id drops it there. Past the
+    /// interval the replica's version is an old one and is dropped as such.
+    Delivery,
+}
+
 /// Verifies a signed request from the connection's other node.
 pub(crate) async fn verify(
     node: &Node,
     path: &str,
     headers: &[(String, String)],
     body: &[u8],
-    handshake: bool,
+    route: Route,
 ) -> Result<Verified, LinkError> {
     let limit = node.settings.max_replica_bytes;
     // A plain body is held to the limit itself; a compressed one may be a little longer
@@ -90,7 +108,7 @@ pub(crate) async fn verify(
         .await?
         .ok_or_else(|| LinkError::UnknownConnection(signed.connection_id.clone()))?;
     // Before the handshake the initiator does not know the acceptor's id yet.
-    if !handshake && signed.node != connection.remote_node {
+    if route != Route::Handshake && signed.node != connection.remote_node {
         return Err(LinkError::Signature(SignatureError::BadSignature));
     }
     let now = node.now_ms();
@@ -98,13 +116,20 @@ pub(crate) async fn verify(
         let key = derive_key(secret, &connection.id, &signed.node, &node.id);
         verify_request(&key, &signed, "POST", path, body, now)
     })?;
-    let expires = signed.timestamp_ms + 2 * twinsync_security::signing::WINDOW_MS;
-    if !node
-        .connections
-        .remember_nonce(&format!("{}:{}", connection.id, signed.nonce), expires)
-        .await?
-    {
-        return Err(LinkError::Replay);
+    if route == Route::Delivery {
+        let skew = now - signed.timestamp_ms;
+        if skew.abs() > TRANSPORT_WINDOW_MS {
+            return Err(SignatureError::Skew(skew).into());
+        }
+    } else {
+        let expires = signed.timestamp_ms + 2 * twinsync_security::signing::WINDOW_MS;
+        if !node
+            .connections
+            .remember_nonce(&format!("{}:{}", connection.id, signed.nonce), expires)
+            .await?
+        {
+            return Err(LinkError::Replay);
+        }
     }
     // The signature covers the bytes on the wire; only a signed body is decompressed.
     let body = decode(headers, body, limit)?;

@@ -13,11 +13,12 @@ use twinsync_aws::{AwsError, SqsQueue};
 use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_connector_kit::target::Reach;
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
-use twinsync_node::batch::{Outcome, dead_letter, process_batch};
+use twinsync_node::batch::{Outcome, backoff_ms, dead_letter, process_batch};
 use twinsync_node::config::{
     ConfigError, HttpPublicUrl, NodeSection, ProcessConfig, check_public_url,
 };
 pub use twinsync_node::connection_cache::PerInvocation;
+use twinsync_node::send_batching::BatchedSends;
 use twinsync_node::{Node, NodeError, NodeSettings};
 use twinsync_ports::{PortError, QueueMessage};
 
@@ -59,6 +60,8 @@ pub struct Function {
     /// The node's connections, read once per invocation ([`PerInvocation::begin`] at
     /// the start of each).
     pub connections: Arc<PerInvocation>,
+    /// The node's queue: the sends a batch makes leave together when it is done.
+    pub sends: Arc<BatchedSends>,
 }
 
 /// JSON logs (Lambda's JSON log format), filtered by `RUST_LOG`. A line logged while a
@@ -194,10 +197,11 @@ async fn build(environment: &Environment) -> Result<Function, LambdaError> {
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_default();
     let connections = Arc::new(PerInvocation::new(Arc::new(connections)));
+    let sends = Arc::new(BatchedSends::new(sqs.clone()));
     let mut attempt = 0;
     let node = loop {
         let ports = NodePorts {
-            queue: sqs.clone(),
+            queue: sends.clone(),
             twins: Arc::new(twins.clone()),
             connections: connections.clone(),
         };
@@ -231,6 +235,7 @@ async fn build(environment: &Environment) -> Result<Function, LambdaError> {
         node: Arc::new(node),
         sqs,
         connections,
+        sends,
     })
 }
 
@@ -302,7 +307,20 @@ pub async fn handle_sqs_batch(f: &Function, queue: &str, event: SqsEvent) -> Sqs
             }
         }
     }
-    let outcomes = process_batch(&f.node, queue, &messages).await;
+    f.sends.open();
+    let mut outcomes = process_batch(&f.node, queue, &messages).await;
+    if let Err(e) = f.sends.flush().await {
+        // What did leave is deduplicated when the messages are handled again.
+        tracing::warn!(queue, error = %e, "the batch's sends failed; the batch is retried");
+        for (message, outcome) in messages.iter().zip(outcomes.iter_mut()) {
+            if *outcome == Outcome::Done {
+                *outcome = Outcome::Retry {
+                    after_ms: backoff_ms(&f.node.settings, message.receive_count, None),
+                    reason: e.to_string(),
+                };
+            }
+        }
+    }
     let mut response = SqsBatchResponse::default();
     for (message, outcome) in messages.iter().zip(outcomes) {
         let delay = match outcome {

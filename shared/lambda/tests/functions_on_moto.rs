@@ -29,6 +29,7 @@ use twinsync_local::runner::RunnerSettings;
 use twinsync_node::NodeSettings;
 use twinsync_node::assemble::NodePorts;
 use twinsync_node::link::HttpPeer;
+use twinsync_node::send_batching::BatchedSends;
 use twinsync_ports::{Peer, PortResult, Queue, Tracker, TwinQuery};
 
 /// A delivery to the other node's transport function URL: a new invocation there, so its
@@ -222,12 +223,22 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
             })
             .collect(),
     );
+    // Each node's queue as a function holds it: a batch's sends leave together.
+    let batched: Arc<HashMap<String, Arc<BatchedSends>>> = Arc::new(
+        stacks
+            .iter()
+            .map(|(id, (queue, _, _, _))| {
+                let queue: Arc<dyn Queue> = queue.clone();
+                (id.clone(), Arc::new(BatchedSends::new(queue)))
+            })
+            .collect(),
+    );
     let factory = {
-        let (stacks, cached) = (stacks.clone(), cached.clone());
+        let (stacks, cached, batched) = (stacks.clone(), cached.clone(), batched.clone());
         Arc::new(move |section: &twinsync_node::config::NodeSection| {
-            let (queue, twins, _, _) = &stacks[&section.id];
+            let (_, twins, _, _) = &stacks[&section.id];
             NodePorts {
-                queue: queue.clone(),
+                queue: batched[&section.id].clone(),
                 twins: Arc::new(twins.clone()),
                 connections: cached[&section.id].clone(),
             }
@@ -293,6 +304,7 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
                     node: p.node(id).unwrap().clone(),
                     sqs: stacks[id].0.clone(),
                     connections: cached[id].clone(),
+                    sends: batched[id].clone(),
                 },
                 stacks[id].3.clone(),
             )

@@ -25,6 +25,7 @@ pub mod peer;
 pub mod preview;
 pub mod removals;
 pub mod router;
+pub mod send_batching;
 pub mod shadow;
 pub mod trackers;
 pub mod versions;

@@ -451,8 +451,9 @@ async fn an_item_sync_created_is_not_sent_back_as_new() {
 async fn a_worker_that_panics_is_restarted() {
     use std::sync::{Arc, Mutex};
     use twinsync_local::faults::PanickingQueue;
+    use twinsync_ports::Decorated;
     let dir = tempfile::tempdir().unwrap();
-    let panicking: Arc<Mutex<Vec<Arc<PanickingQueue>>>> = Arc::default();
+    let panicking: Arc<Mutex<Vec<Arc<Decorated<PanickingQueue>>>>> = Arc::default();
     let wrapped = panicking.clone();
     let options = ProcessOptions {
         runner: twinsync_local::runner::RunnerSettings {
@@ -470,7 +471,11 @@ async fn a_worker_that_panics_is_restarted() {
         .await
         .unwrap();
     until("each outgoing worker panicked", 30, async || {
-        panicking.lock().unwrap().iter().all(|q| q.left() == 0)
+        panicking
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|q| q.hooks.left() == 0)
     })
     .await;
     let http = reqwest::Client::new();

@@ -26,10 +26,7 @@ use tokio::sync::Notify;
 use twinsync_core::{ChangeEvent, TransportMessage};
 use twinsync_local::metered::{CallCounts, MeteredTracker};
 use twinsync_local::process::{Process, ProcessOptions};
-use twinsync_ports::{
-    NewMessage, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome, Wait,
-    WaitingMessage, queues,
-};
+use twinsync_ports::{Decorated, NewMessage, PortResult, Queue, QueueHooks, SendOutcome, queues};
 
 #[derive(clap::Args, Debug)]
 pub struct LatencyArgs {
@@ -145,69 +142,43 @@ impl Probe {
     }
 }
 
-/// A node's queue with the probe watching what is sent.
-struct ProbedQueue {
-    inner: Arc<dyn Queue>,
+/// The probe watching what a node's queue is sent.
+struct ProbedSends {
     probe: Arc<Probe>,
 }
 
 #[async_trait]
-impl Queue for ProbedQueue {
+impl QueueHooks for ProbedSends {
     // A change starts before its event is queued: a worker may take it, and the other
     // node ack it, before the send returns.
-    async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
+    async fn send(
+        &self,
+        inner: &dyn Queue,
+        queue: &str,
+        message: NewMessage,
+    ) -> PortResult<SendOutcome> {
         let body = message.body.clone();
         self.probe.started(queue, &body);
-        let outcome = self.inner.send(queue, message).await?;
+        let outcome = inner.send(queue, message).await?;
         self.probe.finished(queue, &body);
         Ok(outcome)
     }
-    async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()> {
+
+    async fn send_batch(
+        &self,
+        inner: &dyn Queue,
+        queue: &str,
+        messages: Vec<NewMessage>,
+    ) -> PortResult<()> {
         let bodies: Vec<String> = messages.iter().map(|m| m.body.clone()).collect();
         for body in &bodies {
             self.probe.started(queue, body);
         }
-        self.inner.send_batch(queue, messages).await?;
+        inner.send_batch(queue, messages).await?;
         for body in &bodies {
             self.probe.finished(queue, body);
         }
         Ok(())
-    }
-    async fn receive(&self, q: &str, max: usize, vis: i64) -> PortResult<Vec<QueueMessage>> {
-        self.inner.receive(q, max, vis).await
-    }
-    async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
-        self.inner.delete(queue, receipt).await
-    }
-    async fn change_visibility(&self, q: &str, receipt: &str, vis: i64) -> PortResult<()> {
-        self.inner.change_visibility(q, receipt, vis).await
-    }
-    async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
-        self.inner.postpone(queue, receipt, delay_ms).await
-    }
-    async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
-        self.inner.depth(queue).await
-    }
-    async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64> {
-        self.inner.purge_group(queue, group_id).await
-    }
-    async fn remove_if_empty(&self, queue: &str) -> PortResult<bool> {
-        self.inner.remove_if_empty(queue).await
-    }
-    async fn queue_names(&self) -> PortResult<Vec<String>> {
-        self.inner.queue_names().await
-    }
-    async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
-        self.inner.redrive(queue, select).await
-    }
-    async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>> {
-        self.inner.peek(queue, limit).await
-    }
-    fn activity(&self, queue: &str) -> u64 {
-        self.inner.activity(queue)
-    }
-    async fn wait_for_work(&self, queue: &str, seen: u64, max_ms: u64) -> Wait {
-        self.inner.wait_for_work(queue, seen, max_ms).await
     }
 }
 
@@ -289,10 +260,12 @@ pub async fn measure(n: usize, latency: Duration) -> Result<LatencyReport, Strin
         queue_decorator: Some({
             let probe = probe.clone();
             Arc::new(move |inner| {
-                Arc::new(ProbedQueue {
+                Arc::new(Decorated::new(
                     inner,
-                    probe: probe.clone(),
-                }) as Arc<dyn Queue>
+                    ProbedSends {
+                        probe: probe.clone(),
+                    },
+                )) as Arc<dyn Queue>
             })
         }),
         ..ProcessOptions::default()

@@ -18,7 +18,7 @@ use twinsync_node::config::{
     ConfigError, HttpPublicUrl, NodeSection, ProcessConfig, check_public_url,
 };
 pub use twinsync_node::connection_cache::PerInvocation;
-use twinsync_node::send_batching::BatchedSends;
+use twinsync_node::send_batching::{BatchedSends, SendBuffer};
 use twinsync_node::{Node, NodeError, NodeSettings};
 use twinsync_ports::{PortError, QueueMessage};
 
@@ -197,7 +197,7 @@ async fn build(environment: &Environment) -> Result<Function, LambdaError> {
         .or_else(|| std::env::current_dir().ok())
         .unwrap_or_default();
     let connections = Arc::new(PerInvocation::new(Arc::new(connections)));
-    let sends = Arc::new(BatchedSends::new(sqs.clone()));
+    let sends = Arc::new(BatchedSends::new(sqs.clone(), SendBuffer::default()));
     let mut attempt = 0;
     let node = loop {
         let ports = NodePorts {
@@ -307,9 +307,9 @@ pub async fn handle_sqs_batch(f: &Function, queue: &str, event: SqsEvent) -> Sqs
             }
         }
     }
-    f.sends.open();
+    f.sends.hooks.open();
     let mut outcomes = process_batch(&f.node, queue, &messages).await;
-    if let Err(e) = f.sends.flush().await {
+    if let Err(e) = f.sends.hooks.flush(&*f.sends.inner).await {
         // What did leave is deduplicated when the messages are handled again.
         tracing::warn!(queue, error = %e, "the batch's sends failed; the batch is retried");
         for (message, outcome) in messages.iter().zip(outcomes.iter_mut()) {

@@ -29,7 +29,7 @@ use twinsync_local::runner::RunnerSettings;
 use twinsync_node::NodeSettings;
 use twinsync_node::assemble::NodePorts;
 use twinsync_node::link::HttpPeer;
-use twinsync_node::send_batching::BatchedSends;
+use twinsync_node::send_batching::{BatchedSends, SendBuffer};
 use twinsync_ports::{Peer, PortResult, Queue, Tracker, TwinQuery};
 
 /// A delivery to the other node's transport function URL: a new invocation there, so its
@@ -229,7 +229,10 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
             .iter()
             .map(|(id, (queue, _, _, _))| {
                 let queue: Arc<dyn Queue> = queue.clone();
-                (id.clone(), Arc::new(BatchedSends::new(queue)))
+                (
+                    id.clone(),
+                    Arc::new(BatchedSends::new(queue, SendBuffer::default())),
+                )
             })
             .collect(),
     );

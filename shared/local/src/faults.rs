@@ -9,19 +9,17 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
-    ChangeSignal, ItemPage, NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage,
-    RedriveFilter, SendOutcome, Tracker, Wait, WaitingMessage, WebhookError, queues,
+    ChangeSignal, Decorated, ItemPage, NewMessage, PortError, PortResult, Queue, QueueHooks,
+    QueueMessage, SendOutcome, Tracker, WebhookError, queues,
 };
 
 /// Sends every message of the handler queues twice, under two dedup ids, so each
 /// handler sees each message twice, as SQS's at-least-once delivery allows.
-pub struct DuplicatingQueue {
-    inner: Arc<dyn Queue>,
-}
+pub struct DuplicatingQueue;
 
 impl DuplicatingQueue {
     pub fn wrap(inner: Arc<dyn Queue>) -> Arc<dyn Queue> {
-        Arc::new(Self { inner })
+        Arc::new(Decorated::new(inner, DuplicatingQueue))
     }
 }
 
@@ -37,91 +35,55 @@ fn twin_of(m: &NewMessage) -> NewMessage {
 }
 
 #[async_trait]
-impl Queue for DuplicatingQueue {
-    fn activity(&self, queue: &str) -> u64 {
-        self.inner.activity(queue)
-    }
-    async fn wait_for_work(&self, queue: &str, seen: u64, max_ms: u64) -> Wait {
-        self.inner.wait_for_work(queue, seen, max_ms).await
-    }
-    async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
+impl QueueHooks for DuplicatingQueue {
+    async fn send(
+        &self,
+        inner: &dyn Queue,
+        queue: &str,
+        message: NewMessage,
+    ) -> PortResult<SendOutcome> {
         if !duplicated(queue) {
-            return self.inner.send(queue, message).await;
+            return inner.send(queue, message).await;
         }
         let again = twin_of(&message);
-        let first = self.inner.send(queue, message).await?;
-        self.inner.send(queue, again).await?;
+        let first = inner.send(queue, message).await?;
+        inner.send(queue, again).await?;
         Ok(first)
     }
-    async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()> {
+
+    async fn send_batch(
+        &self,
+        inner: &dyn Queue,
+        queue: &str,
+        messages: Vec<NewMessage>,
+    ) -> PortResult<()> {
         if !duplicated(queue) {
-            return self.inner.send_batch(queue, messages).await;
+            return inner.send_batch(queue, messages).await;
         }
         let doubled = messages
             .iter()
             .flat_map(|m| [m.clone(), twin_of(m)])
             .collect();
-        self.inner.send_batch(queue, doubled).await
-    }
-    async fn receive(
-        &self,
-        queue: &str,
-        max: usize,
-        visibility_ms: i64,
-    ) -> PortResult<Vec<QueueMessage>> {
-        self.inner.receive(queue, max, visibility_ms).await
-    }
-    async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
-        self.inner.delete(queue, receipt).await
-    }
-    async fn remove_if_empty(&self, queue: &str) -> PortResult<bool> {
-        self.inner.remove_if_empty(queue).await
-    }
-    async fn change_visibility(
-        &self,
-        queue: &str,
-        receipt: &str,
-        visibility_ms: i64,
-    ) -> PortResult<()> {
-        self.inner
-            .change_visibility(queue, receipt, visibility_ms)
-            .await
-    }
-    async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
-        self.inner.depth(queue).await
-    }
-    async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64> {
-        self.inner.purge_group(queue, group_id).await
-    }
-    async fn queue_names(&self) -> PortResult<Vec<String>> {
-        self.inner.queue_names().await
-    }
-    async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
-        self.inner.postpone(queue, receipt, delay_ms).await
-    }
-    async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
-        self.inner.redrive(queue, select).await
-    }
-    async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>> {
-        self.inner.peek(queue, limit).await
+        inner.send_batch(queue, doubled).await
     }
 }
 
 /// A queue whose first `times` receives of `queue` panic, as a bug in an adapter would:
 /// the panic ends the runner's worker outside any message's handling.
 pub struct PanickingQueue {
-    inner: Arc<dyn Queue>,
     queue: String,
     left: AtomicU32,
 }
 
 impl PanickingQueue {
-    pub fn wrap(inner: Arc<dyn Queue>, queue: &str, times: u32) -> Arc<PanickingQueue> {
-        Arc::new(Self {
+    pub fn wrap(inner: Arc<dyn Queue>, queue: &str, times: u32) -> Arc<Decorated<Self>> {
+        Arc::new(Decorated::new(
             inner,
-            queue: queue.to_string(),
-            left: AtomicU32::new(times),
-        })
+            Self {
+                queue: queue.to_string(),
+                left: AtomicU32::new(times),
+            },
+        ))
     }
 
     /// How many of its panics are still to come.
@@ -131,21 +93,10 @@ impl PanickingQueue {
 }
 
 #[async_trait]
-impl Queue for PanickingQueue {
-    fn activity(&self, queue: &str) -> u64 {
-        self.inner.activity(queue)
-    }
-    async fn wait_for_work(&self, queue: &str, seen: u64, max_ms: u64) -> Wait {
-        self.inner.wait_for_work(queue, seen, max_ms).await
-    }
-    async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
-        self.inner.send(queue, message).await
-    }
-    async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()> {
-        self.inner.send_batch(queue, messages).await
-    }
+impl QueueHooks for PanickingQueue {
     async fn receive(
         &self,
+        inner: &dyn Queue,
         queue: &str,
         max: usize,
         visibility_ms: i64,
@@ -159,38 +110,7 @@ impl Queue for PanickingQueue {
         {
             panic!("injected panic receiving from {queue}");
         }
-        self.inner.receive(queue, max, visibility_ms).await
-    }
-    async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
-        self.inner.delete(queue, receipt).await
-    }
-    async fn change_visibility(
-        &self,
-        queue: &str,
-        receipt: &str,
-        visibility_ms: i64,
-    ) -> PortResult<()> {
-        self.inner
-            .change_visibility(queue, receipt, visibility_ms)
-            .await
-    }
-    async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
-        self.inner.postpone(queue, receipt, delay_ms).await
-    }
-    async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
-        self.inner.depth(queue).await
-    }
-    async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64> {
-        self.inner.purge_group(queue, group_id).await
-    }
-    async fn queue_names(&self) -> PortResult<Vec<String>> {
-        self.inner.queue_names().await
-    }
-    async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
-        self.inner.redrive(queue, select).await
-    }
-    async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>> {
-        self.inner.peek(queue, limit).await
+        inner.receive(queue, max, visibility_ms).await
     }
 }
 

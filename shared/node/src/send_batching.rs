@@ -12,36 +12,27 @@
 
 use async_trait::async_trait;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use twinsync_ports::{
-    NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome,
-    Wait, WaitingMessage, queues,
+    Decorated, NewMessage, PortError, PortResult, Queue, QueueHooks, SendOutcome, queues,
 };
 
-/// The queues whose sends wait for the end of the batch.
-const HELD_BACK: [&str; 4] = [
-    queues::OUTGOING,
-    queues::TRANSPORT,
-    queues::INCOMING,
-    queues::ACK,
-];
+/// A queue whose sends to the handler queues wait between [`SendBuffer::open`] and
+/// [`SendBuffer::flush`].
+pub type BatchedSends = Decorated<SendBuffer>;
 
-/// A [`Queue`] whose sends to the handler queues wait between [`Self::open`] and
-/// [`Self::flush`].
-pub struct BatchedSends {
-    inner: Arc<dyn Queue>,
-    /// The sends held back, in the order they were made; `None` when no batch is open.
+/// The sends held back, in the order they were made; `None` when no batch is open.
+#[derive(Default)]
+pub struct SendBuffer {
     held: Mutex<Option<Vec<(String, NewMessage)>>>,
 }
 
-impl BatchedSends {
-    pub fn new(inner: Arc<dyn Queue>) -> Self {
-        Self {
-            inner,
-            held: Mutex::new(None),
-        }
-    }
+/// The handler queues, whose sends wait for the end of the batch.
+fn held_back(queue: &str) -> bool {
+    queues::HANDLED.contains(&queue) || queue == queues::ACK
+}
 
+impl SendBuffer {
     /// A batch begins: sends to the handler queues wait from now.
     pub fn open(&self) {
         if let Ok(mut held) = self.held.lock() {
@@ -49,9 +40,9 @@ impl BatchedSends {
         }
     }
 
-    /// The batch is done: sends what waited, each queue's in the order made, and sends
-    /// at once from now. An error means some may not have left.
-    pub async fn flush(&self) -> PortResult<()> {
+    /// The batch is done: sends what waited to `inner`, each queue's in the order made,
+    /// and sends at once from now. An error means some may not have left.
+    pub async fn flush(&self, inner: &dyn Queue) -> PortResult<()> {
         let held = self
             .held
             .lock()
@@ -66,9 +57,9 @@ impl BatchedSends {
             if messages.len() == 1
                 && let Some(message) = messages.pop()
             {
-                self.inner.send(&queue, message).await?;
+                inner.send(&queue, message).await?;
             } else {
-                self.inner.send_batch(&queue, messages).await?;
+                inner.send_batch(&queue, messages).await?;
             }
         }
         Ok(())
@@ -77,7 +68,7 @@ impl BatchedSends {
     /// Holds `message` back if a batch is open and `queue` is a handler queue; gives it
     /// back otherwise.
     fn hold(&self, queue: &str, message: NewMessage) -> Option<NewMessage> {
-        if !HELD_BACK.contains(&queue) {
+        if !held_back(queue) {
             return Some(message);
         }
         match self.held.lock() {
@@ -94,17 +85,27 @@ impl BatchedSends {
 }
 
 #[async_trait]
-impl Queue for BatchedSends {
-    async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
+impl QueueHooks for SendBuffer {
+    async fn send(
+        &self,
+        inner: &dyn Queue,
+        queue: &str,
+        message: NewMessage,
+    ) -> PortResult<SendOutcome> {
         match self.hold(queue, message) {
             // Whether the queue takes it as new is known only when it leaves; no handler
             // of a batch asks.
             None => Ok(SendOutcome::Enqueued),
-            Some(message) => self.inner.send(queue, message).await,
+            Some(message) => inner.send(queue, message).await,
         }
     }
 
-    async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()> {
+    async fn send_batch(
+        &self,
+        inner: &dyn Queue,
+        queue: &str,
+        messages: Vec<NewMessage>,
+    ) -> PortResult<()> {
         let rest: Vec<NewMessage> = messages
             .into_iter()
             .filter_map(|m| self.hold(queue, m))
@@ -112,67 +113,7 @@ impl Queue for BatchedSends {
         if rest.is_empty() {
             return Ok(());
         }
-        self.inner.send_batch(queue, rest).await
-    }
-
-    async fn receive(
-        &self,
-        queue: &str,
-        max: usize,
-        visibility_ms: i64,
-    ) -> PortResult<Vec<QueueMessage>> {
-        self.inner.receive(queue, max, visibility_ms).await
-    }
-
-    async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
-        self.inner.delete(queue, receipt).await
-    }
-
-    async fn change_visibility(
-        &self,
-        queue: &str,
-        receipt: &str,
-        visibility_ms: i64,
-    ) -> PortResult<()> {
-        self.inner
-            .change_visibility(queue, receipt, visibility_ms)
-            .await
-    }
-
-    async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
-        self.inner.postpone(queue, receipt, delay_ms).await
-    }
-
-    async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
-        self.inner.depth(queue).await
-    }
-
-    async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64> {
-        self.inner.purge_group(queue, group_id).await
-    }
-
-    async fn remove_if_empty(&self, queue: &str) -> PortResult<bool> {
-        self.inner.remove_if_empty(queue).await
-    }
-
-    async fn queue_names(&self) -> PortResult<Vec<String>> {
-        self.inner.queue_names().await
-    }
-
-    async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
-        self.inner.redrive(queue, select).await
-    }
-
-    async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>> {
-        self.inner.peek(queue, limit).await
-    }
-
-    fn activity(&self, queue: &str) -> u64 {
-        self.inner.activity(queue)
-    }
-
-    async fn wait_for_work(&self, queue: &str, seen: u64, max_ms: u64) -> Wait {
-        self.inner.wait_for_work(queue, seen, max_ms).await
+        inner.send_batch(queue, rest).await
     }
 }
 
@@ -180,6 +121,7 @@ impl Queue for BatchedSends {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::sync::Arc;
     use twinsync_core::SystemClock;
 
     fn message(group: &str, n: u32) -> NewMessage {
@@ -199,7 +141,7 @@ mod tests {
     async fn a_batch_sends_its_handler_queue_sends_when_done_in_order() {
         let (sqlite, _, _) = twinsync_store::open_in_memory(Arc::new(SystemClock)).unwrap();
         let inner: Arc<dyn Queue> = Arc::new(sqlite);
-        let sends = BatchedSends::new(inner.clone());
+        let sends = BatchedSends::new(inner.clone(), SendBuffer::default());
 
         // No batch open: a send leaves at once.
         sends
@@ -208,7 +150,7 @@ mod tests {
             .unwrap();
         assert_eq!(inner.depth(queues::TRANSPORT).await.unwrap().visible, 1);
 
-        sends.open();
+        sends.hooks.open();
         for n in 1..=3 {
             sends
                 .send(queues::TRANSPORT, message("a", n))
@@ -222,7 +164,7 @@ mod tests {
         assert_eq!(inner.depth(queues::ACK).await.unwrap().visible, 0);
         assert_eq!(inner.depth("held-c1").await.unwrap().visible, 1);
 
-        sends.flush().await.unwrap();
+        sends.hooks.flush(&*inner).await.unwrap();
         // The group's messages arrive in the order they were made.
         let order = bodies(&*inner, queues::TRANSPORT).await;
         assert_eq!(order, ["a 0", "a 1", "a 2", "a 3"]);

@@ -63,6 +63,9 @@ impl PortError {
 pub type PortResult<T> = Result<T, PortError>;
 
 /// The queues between the handlers.
+pub mod decorate;
+pub use decorate::{Decorated, QueueHooks};
+
 pub mod queues {
     pub const OUTGOING: &str = "outgoing";
     pub const TRANSPORT: &str = "transport";

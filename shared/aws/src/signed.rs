@@ -101,6 +101,8 @@ impl SignedClient {
             what: what.to_string(),
             detail,
         };
+        // Asked each time, without the SDK's identity cache: on Lambda the provider reads
+        // the environment, and these requests are rare (a cold start, a large body).
         let credentials = self
             .credentials
             .provide_credentials()

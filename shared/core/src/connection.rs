@@ -115,6 +115,23 @@ pub struct RotationRecord {
 }
 
 impl Link {
+    /// A link once the invitation is spent: `kind` and `secret`, no peer URL known, no
+    /// rotation under way, the other node's default body limit.
+    pub fn established(kind: ConnectionKind, secret: Secret) -> Self {
+        Self {
+            kind,
+            peer_url: None,
+            secret,
+            invitation_expires_ms: 0,
+            invitation_used: true,
+            pulls: false,
+            previous_secret: None,
+            previous_until_ms: 0,
+            last_rotation: None,
+            peer_max_body: None,
+        }
+    }
+
     /// The largest body this node may send the other one.
     pub fn peer_max_body(&self) -> u64 {
         self.peer_max_body
@@ -352,16 +369,9 @@ mod tests {
     #[test]
     fn the_old_secret_is_forgotten_when_its_grace_ends() {
         let link = |previous: Option<&str>, until: i64| Link {
-            kind: ConnectionKind::Public,
-            peer_url: None,
-            secret: Secret("new".into()),
-            invitation_expires_ms: 0,
-            invitation_used: true,
-            pulls: false,
             previous_secret: previous.map(|p| Secret(p.into())),
             previous_until_ms: until,
-            last_rotation: None,
-            peer_max_body: None,
+            ..Link::established(ConnectionKind::Public, Secret("new".into()))
         };
         let cases = [
             (link(Some("old"), 1_000), 999, false),

@@ -277,18 +277,10 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
     for (from, to) in [("node-a", "node-b"), ("node-b", "node-a")] {
         let (node, other) = (p.node(from).unwrap(), p.node(to).unwrap());
         let mut connection = node.connections.get(CONNECTION).await.unwrap().unwrap();
-        connection.link = Some(Link {
-            kind: ConnectionKind::Public,
-            peer_url: None,
-            secret: Secret("moto-link-secret-0123456789abcdef".into()),
-            invitation_expires_ms: 0,
-            invitation_used: true,
-            pulls: false,
-            previous_secret: None,
-            previous_until_ms: 0,
-            last_rotation: None,
-            peer_max_body: None,
-        });
+        connection.link = Some(Link::established(
+            ConnectionKind::Public,
+            Secret("moto-link-secret-0123456789abcdef".into()),
+        ));
         let connection = node.connections.update(&connection).await.unwrap();
         let url = other.public_url().expect("the other node listens");
         node.add_peer(

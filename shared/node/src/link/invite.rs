@@ -294,21 +294,16 @@ async fn acceptor_url(node: &Node, invitation: &Invitation) -> NodeResult<Option
 /// The acceptor's side of the trust: a private connection's acceptor pulls.
 fn accepted_link(invitation: &Invitation, req: &LinkRequest) -> Link {
     let private = invitation.connection_type == "private";
+    let kind = if private {
+        ConnectionKind::Private
+    } else {
+        req.kind
+    };
     Link {
-        kind: if private {
-            ConnectionKind::Private
-        } else {
-            req.kind
-        },
         peer_url: Some(invitation.node_url.clone()),
-        secret: Secret(invitation.secret.clone()),
-        invitation_expires_ms: 0,
-        invitation_used: true,
         pulls: private,
-        previous_secret: None,
-        previous_until_ms: 0,
-        last_rotation: None,
         peer_max_body: invitation.max_body,
+        ..Link::established(kind, Secret(invitation.secret.clone()))
     }
 }
 

@@ -85,18 +85,7 @@ pub async fn create_local(node: &Node, req: &LocalRequest) -> NodeResult<(Connec
             name: &name,
             remote_node: &node.id,
             status: ConnectionStatus::Active,
-            link: Link {
-                kind: ConnectionKind::Local,
-                peer_url: None,
-                secret: Secret(String::new()),
-                invitation_expires_ms: 0,
-                invitation_used: true,
-                pulls: false,
-                previous_secret: None,
-                previous_until_ms: 0,
-                last_rotation: None,
-                peer_max_body: None,
-            },
+            link: Link::established(ConnectionKind::Local, Secret(String::new())),
         };
         pair.push(new_connection(
             node,

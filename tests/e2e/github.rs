@@ -795,6 +795,7 @@ mod sync {
                     statuses: None,
                     priorities: None,
                 }],
+                budget: None,
             }],
             node: vec![
                 NodeSection {

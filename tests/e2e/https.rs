@@ -148,6 +148,7 @@ fn node_config(node: &str, sandbox: &str, project: &str, dir: &Path, ca: &TestCa
                 statuses: None,
                 priorities: None,
             }],
+            budget: None,
         }],
         node: vec![NodeSection {
             ca_file: Some(ca_file),

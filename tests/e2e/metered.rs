@@ -30,6 +30,7 @@ async fn the_metered_tracker_counts_and_delays_only_real_calls() {
                 webhook_secret: "metered-secret-0123".into(),
                 project: None,
                 ca_file: None,
+                budget: None,
             },
         )
         .unwrap(),
@@ -77,4 +78,19 @@ async fn the_metered_tracker_counts_and_delays_only_real_calls() {
     let since: Vec<(String, u64)> = counts.since(&before).into_iter().collect();
     assert_eq!(since, vec![named("show_sync")]);
     server.stop().await;
+}
+
+/// An edit costs the receiving sandbox one read (the merge needs its item as it is now)
+/// and one write: the sandbox answers the write with the whole item, which stands for
+/// the read-back. A comment still reads back (the comment's answer is not the item).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writes_whole_answer_spares_the_read_back() {
+    let report = twinsync_cli::latency::measure(5, Duration::ZERO)
+        .await
+        .unwrap();
+    let (edit, comment) = (&report.edit.calls, &report.comment.calls);
+    assert_eq!(edit.get("get_item on sandbox-b"), Some(&1.0), "{edit:?}");
+    assert_eq!(edit.get("update_item on sandbox-b"), Some(&1.0), "{edit:?}");
+    assert_eq!(comment.get("get_item on sandbox-b"), Some(&2.0), "{comment:?}");
+    assert_eq!(comment.get("add_comment on sandbox-b"), Some(&1.0), "{comment:?}");
 }

@@ -30,6 +30,7 @@ pub(crate) fn config(node: &str, sandbox: &str, project: &str) -> ProcessConfig 
                 statuses: None,
                 priorities: None,
             }],
+            budget: None,
         }],
         node: vec![NodeSection {
             id: node.into(),

@@ -177,6 +177,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                 statuses: None,
                 priorities: None,
             }],
+            budget: None,
         }],
         node: vec![
             NodeSection {

@@ -4,5 +4,6 @@ pub mod admin;
 pub mod demo;
 pub mod dev_ca;
 pub mod latency;
+pub mod rate;
 pub mod resume;
 pub mod rules_test;

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use twinsync_cli::{admin, demo, dev_ca, latency, resume, rules_test};
+use twinsync_cli::{admin, demo, dev_ca, latency, rate, resume, rules_test};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::admin::{AdminToken, TOKEN_ENV};
 use twinsync_node::config::ProcessConfig;
@@ -35,6 +35,9 @@ enum Command {
     /// Pause a local connection, hold ITEMS x ROUNDS changes, resume it and time the
     /// drain; every twin must end on its last edit (scripts/bench runs it).
     ResumeBench(resume::ResumeArgs),
+    /// Sync ITEMS items into a sandbox that allows so many requests a minute and report
+    /// the share of that budget used and any 429 that became a failure (scripts/bench).
+    RateBench(rate::RateArgs),
     /// Run the nodes (and sandbox trackers) described by a config file until Ctrl-C.
     Up {
         #[arg(long, short)]
@@ -97,6 +100,7 @@ async fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args).await,
         Command::Latency(args) => latency::run(args).await,
         Command::ResumeBench(args) => resume::run(args).await,
+        Command::RateBench(args) => rate::run(args).await,
         Command::Up { config } => up(config).await,
         Command::Sandbox {
             port,

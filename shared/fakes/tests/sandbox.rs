@@ -9,8 +9,8 @@ use axum::routing::post;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 use twinsync_core::{Attachment, Item, ItemUpdate, Named, User};
-use twinsync_fakes::sandbox::SandboxServerConfig;
 use twinsync_fakes::sandbox::testing;
+use twinsync_fakes::sandbox::{RateLimit, SandboxServerConfig};
 use twinsync_ports::{PortError, Tracker};
 
 fn item(summary: &str, labels: &[&str]) -> Item {
@@ -280,7 +280,10 @@ async fn token_auth_and_rate_limits() {
     let sb = testing::start_with(
         &["DEMO"],
         SandboxServerConfig {
-            rate_limit_per_sec: Some(2),
+            rate_limit: Some(RateLimit {
+                per_minute: 120,
+                burst: 2,
+            }),
             ..Default::default()
         },
     )
@@ -298,6 +301,9 @@ async fn token_auth_and_rate_limits() {
         matches!(limited, Some(PortError::RateLimited { retry_after_ms }) if retry_after_ms >= 1000),
         "{limited:?}"
     );
+    // The burst of two (the project and one read) passed; the next read was refused.
+    let counts = sb.requests.counts();
+    assert_eq!(counts.refused, 1, "{counts:?}");
     sb.stop().await;
 }
 

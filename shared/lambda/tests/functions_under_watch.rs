@@ -565,6 +565,7 @@ async fn start_node(
                 webhook_secret: SECRET.into(),
                 project: None,
                 ca_file: None,
+                budget: None,
             },
         )
         .unwrap(),

@@ -262,6 +262,9 @@ impl Tracker for FaultyTracker {
     fn calls(&self) -> u64 {
         self.inner.calls()
     }
+    fn write_answer(&self) -> twinsync_ports::WriteAnswer {
+        self.inner.write_answer()
+    }
     async fn has_project(&self, project: &str) -> PortResult<Option<bool>> {
         self.inner.has_project(project).await
     }

@@ -93,6 +93,9 @@ impl Tracker for MeteredTracker {
     fn calls(&self) -> u64 {
         self.inner.calls()
     }
+    fn write_answer(&self) -> twinsync_ports::WriteAnswer {
+        self.inner.write_answer()
+    }
     fn throttled_ms(&self) -> u64 {
         self.inner.throttled_ms()
     }

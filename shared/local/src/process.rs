@@ -75,6 +75,8 @@ pub struct Process {
     pub admin: HashMap<String, AdminEndpoint>,
     /// Base URL of each sandbox tracker, by sandbox id.
     pub sandbox_urls: HashMap<String, String>,
+    /// The API requests each sandbox tracker served and refused, by sandbox id.
+    pub sandbox_requests: HashMap<String, Arc<twinsync_fakes::sandbox::Requests>>,
     sandboxes: Vec<twinsync_fakes::sandbox::RunningSandbox>,
     runners: Vec<Runner>,
     servers: Vec<JoinHandle<()>>,
@@ -105,6 +107,7 @@ impl Process {
         let http = reqwest::Client::new();
         let mut sandboxes = Vec::new();
         let mut sandbox_urls = HashMap::new();
+        let mut sandbox_requests = HashMap::new();
         for s in &config.sandbox {
             let db_path = s.db.as_ref().map(|p| base_dir.join(p));
             if let Some(parent) = db_path.as_ref().and_then(|p| p.parent()) {
@@ -115,6 +118,10 @@ impl Process {
                 twinsync_fakes::sandbox::SandboxServerConfig {
                     db_path,
                     token: s.token.clone(),
+                    rate_limit: s.budget.map(|b| twinsync_fakes::sandbox::RateLimit {
+                        per_minute: b.requests_per_minute,
+                        burst: b.burst,
+                    }),
                     ..Default::default()
                 },
             )
@@ -145,6 +152,7 @@ impl Process {
                 }
             }
             sandbox_urls.insert(s.id.clone(), url);
+            sandbox_requests.insert(s.id.clone(), running.requests.clone());
             sandboxes.push(running);
         }
 
@@ -205,6 +213,7 @@ impl Process {
             node_urls,
             admin,
             sandbox_urls,
+            sandbox_requests,
             sandboxes,
             runners,
             servers,

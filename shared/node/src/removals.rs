@@ -129,7 +129,8 @@ async fn decided(
 }
 
 /// Applies the removal policy to the local comments whose twins the other side's new
-/// replica no longer names. Comments already gone here are left alone.
+/// replica no longer names, and returns how many it wrote. Comments already gone here
+/// are left alone.
 pub async fn comments(
     node: &Node,
     connection: &Connection,
@@ -138,20 +139,22 @@ pub async fn comments(
     current: &[Comment],
     twin: &Twin,
     replica: &serde_json::Value,
-) -> NodeResult<()> {
+) -> NodeResult<usize> {
     let removed = removed_comments(twin.previous.as_ref(), replica, &twin.comment_links);
     if removed.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
     let policy = connection
         .active_version()
         .map(|v| v.removals.policy)
         .unwrap_or_default();
+    let mut written = 0;
     for link in removed {
         let Some(comment) = current.iter().find(|c| c.id == link.local_id) else {
             continue;
         };
         let what = comment_removal(tracker, key, comment, &link, policy).await?;
+        written += 1;
         node.event(
             &connection.id,
             Some(&twin.id),
@@ -163,7 +166,7 @@ pub async fn comments(
         )
         .await;
     }
-    Ok(())
+    Ok(written)
 }
 
 async fn comment_removal(

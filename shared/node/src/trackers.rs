@@ -29,6 +29,7 @@ pub fn tracker_for(
                     webhook_secret: inst.webhook_secret.clone(),
                     project: None,
                     ca_file,
+                    budget: inst.budget,
                 },
             )
             .map_err(NodeError::config)?,

@@ -490,6 +490,18 @@ impl SyncMark {
     }
 }
 
+/// What a tracker's `create_item` and `update_item` answer with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WriteAnswer {
+    /// Enough to name the item (Jira answers a write with no body): the node reads the
+    /// item back after writing it.
+    #[default]
+    Partial,
+    /// The whole item as the write left it, comments and attachments included, and
+    /// `show_sync` does not change the item: the answer stands for a read-back.
+    WholeItem,
+}
+
 /// A page of items from a search.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemPage {
@@ -523,6 +535,11 @@ pub trait Tracker: Send + Sync {
     /// marks in), so a node starts with a clear error instead of failing its first sync.
     async fn check_setup(&self) -> PortResult<()> {
         Ok(())
+    }
+    /// What `create_item` and `update_item` answer with; a whole item spares the node
+    /// the read after each write.
+    fn write_answer(&self) -> WriteAnswer {
+        WriteAnswer::Partial
     }
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>>;
     /// Creates an item from the scalar fields of `item` and stamps it with `origin`.

@@ -127,6 +127,7 @@ fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
                 statuses: None,
                 priorities: None,
             }],
+            budget: None,
         }],
         node: vec![
             NodeSection {

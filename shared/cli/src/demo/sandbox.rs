@@ -81,6 +81,7 @@ pub fn config(secret: &str) -> ProcessConfig {
                     statuses: Some(statuses_a()),
                     priorities: None,
                 }],
+                budget: None,
             },
             SandboxSection {
                 id: "b".into(),
@@ -93,6 +94,7 @@ pub fn config(secret: &str) -> ProcessConfig {
                     statuses: Some(statuses_b()),
                     priorities: None,
                 }],
+                budget: None,
             },
         ],
         node: vec![

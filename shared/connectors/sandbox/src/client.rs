@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use std::time::Duration;
 use twinsync_connector_kit::outbound::{self};
-use twinsync_connector_kit::{http, now_ms};
+use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
     ChangeSignal, ItemPage, PortError, PortResult, SyncMark, SyncState, Tracker, WebhookError,
@@ -22,6 +22,9 @@ pub struct SandboxTracker {
     shown: twinsync_connector_kit::ShownMarks,
     /// API calls made, for the cost model and the benchmarks.
     calls: std::sync::atomic::AtomicU64,
+    /// The request budget, where the config gives one; a 429's `Retry-After` holds every
+    /// later call too.
+    gate: Option<RateGate>,
 }
 
 impl std::fmt::Debug for SandboxTracker {
@@ -78,6 +81,11 @@ impl SandboxTracker {
             Duration::from_secs(30),
         )
         .map_err(|e| SandboxError::Http(e.to_string()))?;
+        let gate = config
+            .budget
+            .map(|b| RateGate::from_config(b.requests_per_minute, b.burst))
+            .transpose()
+            .map_err(|e| SandboxError::Config(format!("budget: {e}")))?;
         Ok(Self {
             instance: instance.into(),
             config: SandboxConfig {
@@ -87,6 +95,7 @@ impl SandboxTracker {
             http,
             shown: twinsync_connector_kit::ShownMarks::default(),
             calls: std::sync::atomic::AtomicU64::new(0),
+            gate,
         })
     }
 
@@ -99,6 +108,9 @@ impl SandboxTracker {
             Some(t) => req.bearer_auth(t),
             None => req,
         };
+        if let Some(gate) = &self.gate {
+            gate.admit().await?;
+        }
         self.calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let resp = req.send().await.map_err(|e| {
@@ -118,7 +130,13 @@ impl SandboxTracker {
             ))
         })?;
         if !status.is_success() {
-            return Err(status_error(status, &headers, &text));
+            let error = status_error(status, &headers, &text);
+            if let (Some(gate), Some(wait)) = (&self.gate, error.retry_after_ms()) {
+                // Every later call waits too: a rate-limited server counts refused calls.
+                gate.block_until(now_ms().saturating_add(wait as i64));
+                return Err(gate.throttled(wait));
+            }
+            return Err(error);
         }
         // A 204 has no body; `()` reads it as null.
         let text = if text.is_empty() { "null" } else { &text };
@@ -153,8 +171,18 @@ impl Tracker for SandboxTracker {
         self.calls.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    fn throttled_ms(&self) -> u64 {
+        self.gate.as_ref().map_or(0, RateGate::throttled_ms)
+    }
+
     fn url(&self) -> &str {
         &self.config.base_url
+    }
+
+    /// The sandbox answers a create or an update with the item as stored, and its sync
+    /// status is no change of the item.
+    fn write_answer(&self) -> twinsync_ports::WriteAnswer {
+        twinsync_ports::WriteAnswer::WholeItem
     }
 
     async fn has_project(&self, project: &str) -> PortResult<Option<bool>> {

@@ -17,6 +17,18 @@ pub struct SandboxConfig {
     /// PEM certificates trusted besides the platform's roots (a private CA).
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+    /// The node's own request budget for this sandbox, where it has one (a sandbox
+    /// started with a rate limit): so many a minute, `burst` at once.
+    #[serde(default)]
+    pub budget: Option<Budget>,
+}
+
+/// Requests a minute, and how many may go at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    pub requests_per_minute: u32,
+    pub burst: u32,
 }
 
 // Secrets never reach logs: Debug shows only whether they are set.
@@ -28,6 +40,7 @@ impl std::fmt::Debug for SandboxConfig {
             .field("webhook_secret", &"<redacted>")
             .field("project", &self.project)
             .field("ca_file", &self.ca_file)
+            .field("budget", &self.budget)
             .finish()
     }
 }

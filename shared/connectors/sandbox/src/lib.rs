@@ -13,7 +13,7 @@ pub mod mapping;
 pub mod webhook;
 
 pub use client::{MIN_WEBHOOK_SECRET, SandboxTracker};
-pub use config::SandboxConfig;
+pub use config::{Budget, SandboxConfig};
 
 /// Errors of the sandbox connector.
 #[derive(Debug, thiserror::Error)]

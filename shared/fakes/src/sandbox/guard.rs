@@ -22,6 +22,7 @@ pub(super) async fn guard(
         let wait = not_until.wait_time_from(governor::clock::Clock::now(
             &governor::clock::DefaultClock::default(),
         ));
+        state.requests.refused();
         let secs = wait.as_secs() + 1;
         let mut resp =
             ApiError(StatusCode::TOO_MANY_REQUESTS, "rate limit exceeded".into()).into_response();
@@ -44,5 +45,6 @@ pub(super) async fn guard(
             .into_response();
         }
     }
+    state.requests.served();
     next.run(request).await
 }

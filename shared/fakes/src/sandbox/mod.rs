@@ -36,8 +36,49 @@ pub struct SandboxServerConfig {
     /// Statuses and priorities of projects that do not name their own.
     pub statuses: Vec<String>,
     pub priorities: Vec<String>,
-    /// Answer 429 past this many requests per second.
-    pub rate_limit_per_sec: Option<u32>,
+    /// Answer 429 past this budget, as a hosted tracker does.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A request budget: so many a minute, so many at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+/// How many API requests a sandbox served and how many it refused with a 429.
+#[derive(Debug, Default)]
+pub struct Requests {
+    served: std::sync::atomic::AtomicU64,
+    refused: std::sync::atomic::AtomicU64,
+}
+
+/// The counts at one instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct RequestCounts {
+    pub served: u64,
+    pub refused: u64,
+}
+
+impl Requests {
+    pub(super) fn served(&self) {
+        self.served
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub(super) fn refused(&self) {
+        self.refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn counts(&self) -> RequestCounts {
+        use std::sync::atomic::Ordering::Relaxed;
+        RequestCounts {
+            served: self.served.load(Relaxed),
+            refused: self.refused.load(Relaxed),
+        }
+    }
 }
 
 impl Default for SandboxServerConfig {
@@ -49,7 +90,7 @@ impl Default for SandboxServerConfig {
             priorities: ["Low", "Medium", "High", "Highest"]
                 .map(String::from)
                 .to_vec(),
-            rate_limit_per_sec: None,
+            rate_limit: None,
         }
     }
 }
@@ -84,6 +125,8 @@ pub struct RunningSandbox {
     pub base_url: String,
     /// Its webhook deliveries, queued and finished.
     pub webhooks: Arc<Deliveries>,
+    /// Its API requests, served and refused.
+    pub requests: Arc<Requests>,
     shutdown: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -103,7 +146,7 @@ pub async fn spawn(addr: &str, config: SandboxServerConfig) -> Result<RunningSan
             addr: addr.to_string(),
             message,
         })?;
-    let (app, webhooks) = router_and_deliveries(&base_url, config)?;
+    let (app, webhooks, requests) = router_and_deliveries(&base_url, config)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         let served = axum::serve(listener, app)
@@ -118,6 +161,7 @@ pub async fn spawn(addr: &str, config: SandboxServerConfig) -> Result<RunningSan
     Ok(RunningSandbox {
         base_url,
         webhooks,
+        requests,
         shutdown: tx,
         task,
     })
@@ -143,16 +187,18 @@ pub async fn serve(
 
 /// The sandbox's Router; `base_url` is where it is reachable, for item URLs.
 pub fn router(base_url: &str, config: SandboxServerConfig) -> Result<Router, ServerError> {
-    router_and_deliveries(base_url, config).map(|(router, _)| router)
+    router_and_deliveries(base_url, config).map(|(router, ..)| router)
 }
 
-/// The Router and the counts of the webhook deliveries it makes.
+/// The Router and the counts of the webhook deliveries it makes and the requests it
+/// answers.
 fn router_and_deliveries(
     base_url: &str,
     config: SandboxServerConfig,
-) -> Result<(Router, Arc<Deliveries>), ServerError> {
+) -> Result<(Router, Arc<Deliveries>, Arc<Requests>), ServerError> {
     let (state, events) = state::AppState::open(base_url, config)?;
     let webhooks = state.webhooks.clone();
+    let requests = state.requests.clone();
     deliver::start(state.clone(), events);
     let router = Router::new()
         .route(
@@ -188,5 +234,5 @@ fn router_and_deliveries(
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(DefaultBodyLimit::max(1 << 20))
         .with_state(state);
-    Ok((router, webhooks))
+    Ok((router, webhooks, requests))
 }

@@ -27,6 +27,7 @@ pub(super) struct AppState {
     pub(super) limiter: Option<DefaultDirectRateLimiter>,
     events: mpsc::UnboundedSender<Event>,
     pub(super) webhooks: Arc<Deliveries>,
+    pub(super) requests: Arc<super::Requests>,
     pub(super) clock: SystemClock,
 }
 
@@ -39,11 +40,18 @@ impl AppState {
     ) -> Result<(Arc<AppState>, mpsc::UnboundedReceiver<Event>), ServerError> {
         let conn = db::open(config.db_path.as_deref())?;
         let (events, rx) = mpsc::unbounded_channel();
-        let limiter = match config.rate_limit_per_sec {
-            Some(n) => Some(RateLimiter::direct(Quota::per_second(
-                NonZeroU32::new(n)
-                    .ok_or_else(|| ServerError::Config("rate limit must be above 0".into()))?,
-            ))),
+        let limiter = match config.rate_limit {
+            Some(limit) => {
+                let positive = |n: u32, what: &str| {
+                    NonZeroU32::new(n).ok_or_else(|| {
+                        ServerError::Config(format!("rate limit {what} must be above 0"))
+                    })
+                };
+                Some(RateLimiter::direct(
+                    Quota::per_minute(positive(limit.per_minute, "per minute")?)
+                        .allow_burst(positive(limit.burst, "burst")?),
+                ))
+            }
             None => None,
         };
         let state = Arc::new(AppState {
@@ -53,6 +61,7 @@ impl AppState {
             limiter,
             events,
             webhooks: Arc::default(),
+            requests: Arc::default(),
             clock: SystemClock,
         });
         Ok((state, rx))

@@ -44,6 +44,7 @@ pub fn tracker(
             webhook_secret: secret.to_string(),
             project: None,
             ca_file: None,
+            budget: None,
         },
     )
 }

@@ -179,6 +179,16 @@ impl ProcessConfig {
                         "a salesforce instance needs a [salesforce] table with client_id, and username + private_key_file (JWT bearer) or token (a refresh token)".into(),
                     ));
                 }
+                if inst.budget.is_some() && inst.connector != ConnectorKind::Sandbox {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}].budget"),
+                        &inst.id,
+                        format!(
+                            "[budget] is for sandbox instances; a {} instance keeps requests_per_minute in its own table",
+                            inst.connector
+                        ),
+                    ));
+                }
                 if let Some(problem) = webhook_problem(inst) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].webhook_secret"),

@@ -41,6 +41,9 @@ pub struct SandboxSection {
     /// Projects to create at start: key -> name.
     #[serde(default)]
     pub projects: Vec<ProjectSection>,
+    /// Answer 429 past this many requests a minute, as a hosted tracker does.
+    #[serde(default)]
+    pub budget: Option<twinsync_sandbox::Budget>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -204,6 +207,10 @@ pub struct InstanceSection {
     /// private CA (self-hosted Redmine or Jira Data Center); relative to the config file.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Sandbox: the node's own request budget for the instance (its other connectors
+    /// keep theirs in their own section).
+    #[serde(default)]
+    pub budget: Option<twinsync_sandbox::Budget>,
 }
 
 /// A blank sandbox instance that subscribes its webhook, so code that builds a config
@@ -230,6 +237,7 @@ impl Default for InstanceSection {
             zendesk: None,
             salesforce: None,
             ca_file: None,
+            budget: None,
         }
     }
 }
@@ -748,6 +756,10 @@ project = "Fabrikam Fiber"
             (
                 format!("{ADO}projct = \"x\"\n"),
                 Some("unknown field `projct`"),
+            ),
+            (
+                format!("{ADO}[node.instance.budget]\nrequests_per_minute = 100\nburst = 10\n"),
+                Some("[budget] is for sandbox instances"),
             ),
         ];
         for (text, error) in cases {

@@ -85,6 +85,7 @@ pub fn config(ado: InstanceSection) -> ProcessConfig {
                 statuses: None,
                 priorities: None,
             }],
+            budget: None,
         }],
         node: vec![
             node("node-a", sandbox, to_ado),

@@ -103,6 +103,7 @@ pub fn config(salesforce: InstanceSection, other: InstanceSection) -> ProcessCon
                     statuses: None,
                     priorities: None,
                 }],
+                budget: None,
             }],
             PROJECT_B.to_string(),
             "project = SUPPORT AND labels = escalate".to_string(),

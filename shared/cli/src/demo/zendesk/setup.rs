@@ -174,6 +174,7 @@ pub fn sandbox_config(zendesk_url: &str) -> ProcessConfig {
                 statuses: None,
                 priorities: None,
             }],
+            budget: None,
         }],
         node: vec![
             node(

@@ -1,6 +1,6 @@
 //! Writing a replica into the local item: plan (read the item, run the rules, merge),
 //! write (create or update the item, its comments and attachments), settle (read it
-//! back: what the other side now has) and record (the twin, the ack, the events).
+//! back, or take the write's whole answer: what the other side now has) and record (the twin, the ack, the events).
 
 use crate::handlers::{annotate, to_body};
 use crate::{Node, NodeError, NodeResult};
@@ -14,7 +14,9 @@ use twinsync_core::{
     ChangeEvent, Connection, Item, MergeContext, MergeOutcome, ReplicaMessage, SyncEventKind, Twin,
     merge_items,
 };
-use twinsync_ports::{NewMessage, ReplicaRecord, SyncMark, SyncState, Tracker, queues};
+use twinsync_ports::{
+    NewMessage, ReplicaRecord, SyncMark, SyncState, Tracker, WriteAnswer, queues,
+};
 use twinsync_rules::{IncomingContext, RuleSet};
 
 use super::send_ack;
@@ -30,8 +32,8 @@ pub(super) async fn write(
     message: &ReplicaMessage,
 ) -> NodeResult<()> {
     let plan = plan(node, connection, &mut twin, message).await?;
-    let key = write_item(node, &plan, &mut twin).await?;
-    crate::removals::comments(
+    let (key, written) = write_item(node, &plan, &mut twin).await?;
+    let removed = crate::removals::comments(
         node,
         connection,
         &plan.tracker,
@@ -41,6 +43,11 @@ pub(super) async fn write(
         &message.hub_issue,
     )
     .await?;
+    let written = if removed > 0 {
+        Written::ReadBack
+    } else {
+        written
+    };
     // Shown before the read-back, so what the other side is told includes it.
     node.show_sync(
         &connection.local_instance,
@@ -52,7 +59,7 @@ pub(super) async fn write(
         },
     )
     .await;
-    let settled = settle(&plan, &twin, &key).await?;
+    let settled = settle(&plan, &twin, &key, written).await?;
     record(node, connection, twin, message, &plan, &key, settled).await
 }
 
@@ -171,9 +178,32 @@ async fn plan(
     })
 }
 
-/// Creates or updates the item, its comments and attachments; returns its key. A created
-/// item is linked to the twin durably before anything else is written.
-async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<String> {
+/// What the item is after the writes, where the tracker's answers tell it.
+enum Written {
+    /// Nothing was written: the item is as the plan read it.
+    Nothing,
+    /// One write, answered with the whole item as it left it.
+    Answer(Box<Item>),
+    /// More than one write, or answers that are not the whole item: read it back.
+    ReadBack,
+}
+
+impl Written {
+    /// After one more write: only a tracker's whole answer to the only write is kept.
+    fn then(self, answer: Option<Item>, whole: WriteAnswer) -> Self {
+        match (self, answer, whole) {
+            (Written::Nothing, Some(item), WriteAnswer::WholeItem) => {
+                Written::Answer(Box::new(item))
+            }
+            _ => Written::ReadBack,
+        }
+    }
+}
+
+/// Creates or updates the item, its comments and attachments; returns its key and what
+/// the writes' answers say of it. A created item is linked to the twin durably before
+/// anything else is written.
+async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<(String, Written)> {
     let Plan {
         tracker,
         prefix,
@@ -184,6 +214,13 @@ async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<Str
         outcome,
         ..
     } = plan;
+    let whole = tracker.write_answer();
+    // A tracker that does not answer with the whole item may also change it when the
+    // sync status is shown, so even an apply that writes nothing reads it back.
+    let mut written = match whole {
+        WriteAnswer::WholeItem => Written::Nothing,
+        WriteAnswer::Partial => Written::ReadBack,
+    };
     let key = if *first_sync {
         let created = tracker
             .create_item(target_project, &outcome.merged, origin)
@@ -192,12 +229,15 @@ async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<Str
         twin.local_url = Some(created.url.clone());
         // The link to the new item is durable before anything else is written.
         *twin = node.twins.update(twin).await?;
-        created.key
+        let key = created.key.clone();
+        written = written.then(Some(created), whole);
+        key
     } else {
         let key = current.key.clone();
         let update = current.update_to(&outcome.merged);
         if !update.is_empty() {
-            tracker.update_item(&key, &update).await?;
+            let updated = tracker.update_item(&key, &update).await?;
+            written = written.then(Some(updated), whole);
         }
         key
     };
@@ -215,6 +255,7 @@ async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<Str
             } else {
                 tracker.add_comment(&key, body, author, origin).await?
             };
+            written = written.then(None, whole);
             if let Some(remote) = &comment.remote_id {
                 twin.link_comment(&created.id, remote);
             }
@@ -225,6 +266,7 @@ async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<Str
                 tracker
                     .update_comment(&key, &comment.id, &comment.body)
                     .await?;
+                written = written.then(None, whole);
             }
             let remote = comment.remote_id.as_deref().or_else(|| {
                 comment
@@ -252,8 +294,9 @@ async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<Str
             continue;
         }
         tracker.add_attachment(&key, attachment).await?;
+        written = written.then(None, whole);
     }
-    Ok(key)
+    Ok((key, written))
 }
 
 /// What the other side has after the write, in our vocabulary.
@@ -264,9 +307,10 @@ pub(super) struct Settled {
     baseline_version: u64,
 }
 
-/// Reads the item back and works out what the other side now has: our item with the
-/// remote's values where we kept our own, without edits people made meanwhile.
-async fn settle(plan: &Plan, twin: &Twin, key: &str) -> NodeResult<Settled> {
+/// Reads the item back (unless the writes' answers tell it) and works out what the
+/// other side now has: our item with the remote's values where we kept our own, without
+/// edits people made meanwhile.
+async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeResult<Settled> {
     let Plan {
         tracker,
         rules,
@@ -276,10 +320,13 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str) -> NodeResult<Settled> {
         outcome,
         ..
     } = plan;
-    let after = tracker
-        .get_item(key)
-        .await?
-        .ok_or_else(|| NodeError::Operation(format!("item {key} vanished while being written")))?;
+    let after = match written {
+        Written::Nothing => current.clone(),
+        Written::Answer(item) => *item,
+        Written::ReadBack => tracker.get_item(key).await?.ok_or_else(|| {
+            NodeError::Operation(format!("item {key} vanished while being written"))
+        })?,
+    };
 
     // What the other side has now, in our vocabulary: our item with the remote's values
     // where we kept our own. It is the merge base and the echo baseline from here on.

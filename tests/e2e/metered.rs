@@ -91,6 +91,14 @@ async fn the_writes_whole_answer_spares_the_read_back() {
     let (edit, comment) = (&report.edit.calls, &report.comment.calls);
     assert_eq!(edit.get("get_item on sandbox-b"), Some(&1.0), "{edit:?}");
     assert_eq!(edit.get("update_item on sandbox-b"), Some(&1.0), "{edit:?}");
-    assert_eq!(comment.get("get_item on sandbox-b"), Some(&2.0), "{comment:?}");
-    assert_eq!(comment.get("add_comment on sandbox-b"), Some(&1.0), "{comment:?}");
+    assert_eq!(
+        comment.get("get_item on sandbox-b"),
+        Some(&2.0),
+        "{comment:?}"
+    );
+    assert_eq!(
+        comment.get("add_comment on sandbox-b"),
+        Some(&1.0),
+        "{comment:?}"
+    );
 }

@@ -369,6 +369,7 @@ async fn a_panicking_tracker_fails_one_message_of_the_batch_only() {
             delivery_id: key.into(),
             force: false,
             trace_id: String::new(),
+            origin: None,
         };
         let message = NewMessage {
             group_id: event.group_id(),

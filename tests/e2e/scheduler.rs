@@ -235,6 +235,7 @@ async fn a_plan_only_connection_syncs_on_its_plan_alone() {
     let connection = node.connection("c").await.unwrap();
     assert_eq!(scheduler::poll(&node, &connection).await.unwrap(), 0);
     let signal = twinsync_ports::ChangeSignal {
+        origin: None,
         item_key: created.key.clone(),
         project: "DEMO".into(),
         version: 1,

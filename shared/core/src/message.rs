@@ -20,6 +20,9 @@ pub struct ChangeEvent {
     /// Follows the change through both nodes' logs: the replica and its ack carry it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub trace_id: String,
+    /// The item's origin marker, where the tracker's notification carried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 impl ChangeEvent {

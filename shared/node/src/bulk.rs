@@ -9,6 +9,7 @@ use twinsync_ports::{ChangeSignal, TwinQuery};
 
 pub(crate) fn signal(item_key: &str, version: u64, tag: &str) -> ChangeSignal {
     ChangeSignal {
+        origin: None,
         item_key: item_key.to_string(),
         project: String::new(),
         version,
@@ -20,6 +21,7 @@ pub(crate) fn signal(item_key: &str, version: u64, tag: &str) -> ChangeSignal {
 /// page done again after a crash meets its first sends in the queue's deduplication.
 pub(crate) fn signal_for(item_key: &str, version: u64, tag: &str) -> ChangeSignal {
     ChangeSignal {
+        origin: None,
         item_key: item_key.to_string(),
         project: String::new(),
         version,

@@ -411,6 +411,11 @@ pub struct ChangeSignal {
     pub project: String,
     pub version: u64,
     pub delivery_id: String,
+    /// The item's origin marker, where the notification carries it (the sandbox's does,
+    /// and a poll reads it): the create of a twin still being written is then known as
+    /// our own without reading the item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// Why a webhook was refused. All are the caller's fault (4xx).

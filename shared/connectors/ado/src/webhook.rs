@@ -99,6 +99,7 @@ pub fn verify(
         None => format!("ado:{id}:{}", rev.unwrap_or(0)),
     };
     Ok(vec![ChangeSignal {
+        origin: None,
         item_key: id.to_string(),
         project: fields["System.TeamProject"]
             .as_str()

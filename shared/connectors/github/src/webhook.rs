@@ -82,6 +82,7 @@ pub fn verify(
         _ => version(&issue),
     };
     Ok(vec![ChangeSignal {
+        origin: None,
         item_key: key_of(&repo, issue.number),
         project: repo,
         version,

@@ -113,6 +113,7 @@ pub fn verify(
         updated.max(0) as u64
     };
     Ok(vec![ChangeSignal {
+        origin: None,
         item_key: key.to_string(),
         project,
         version,

@@ -127,6 +127,7 @@ pub fn verify(
         .into_iter()
         .filter(|n| n.object == "Case" && !n.record_id.is_empty())
         .map(|n| ChangeSignal {
+            origin: None,
             delivery_id: format!("salesforce:{}:{}", n.id, n.modstamp_ms),
             version: signal_version(n.modstamp_ms, &n.id),
             item_key: n.record_id,

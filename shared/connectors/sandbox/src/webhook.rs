@@ -29,6 +29,9 @@ pub struct WebhookItem {
     pub project: String,
     pub version: u64,
     pub updated_ms: i64,
+    /// The origin marker a sync stamped on the item, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
 }
 
 /// The signature header value for a body: HMAC-SHA256 over `timestamp.body`.
@@ -81,6 +84,7 @@ pub fn verify(
         } else {
             payload.delivery_id
         },
+        origin: payload.item.origin,
     })
 }
 
@@ -100,6 +104,7 @@ mod tests {
                 project: "DEMO".into(),
                 version: 4,
                 updated_ms: 1,
+                origin: Some("twinsync:demo:SUPPORT-7".into()),
             },
         })
         .unwrap()
@@ -201,6 +206,13 @@ mod tests {
         );
         assert!(matches!(got, Err(WebhookError::Malformed(_))), "{got:?}");
         let signal = verify(SECRET, &headers(ts, sign(SECRET, ts, &good)), &good, now_ms).unwrap();
-        assert_eq!((signal.item_key.as_str(), signal.version), ("DEMO-1", 4));
+        assert_eq!(
+            (
+                signal.item_key.as_str(),
+                signal.version,
+                signal.origin.as_deref()
+            ),
+            ("DEMO-1", 4, Some("twinsync:demo:SUPPORT-7"))
+        );
     }
 }

@@ -96,6 +96,7 @@ pub fn verify(
     }
     let version = field("sys_mod_count").parse().unwrap_or(0);
     Ok(vec![ChangeSignal {
+        origin: None,
         delivery_id: format!("servicenow:{}:{version}", field("sys_id")),
         item_key: number,
         project: table.to_string(),

@@ -85,6 +85,7 @@ pub fn verify(
         std::hash::Hasher::finish(&h) % 1000
     });
     Ok(vec![ChangeSignal {
+        origin: None,
         item_key: ticket,
         project: payload["group"].as_str().unwrap_or("").to_string(),
         version: (updated.max(0) / 1000 * 1000) as u64 + within_second.unwrap_or(0),

@@ -81,6 +81,7 @@ impl AppState {
                 project: item.project.clone(),
                 version: item.version,
                 updated_ms: item.updated_ms,
+                origin: item.origin.clone(),
             },
         });
         if sent.is_err() {

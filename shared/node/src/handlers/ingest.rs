@@ -137,6 +137,7 @@ pub async fn queue_changes(
                 delivery_id: s.delivery_id.clone(),
                 force,
                 trace_id: super::new_trace_id(),
+                origin: s.origin.clone(),
             };
             // A signal without a version (a deletion, a comment's edit) is news each time
             // it is delivered: only a redelivery of the same delivery is a duplicate.

@@ -21,29 +21,44 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     if connection.status == ConnectionStatus::Pending {
         return Ok(());
     }
-    if !event.force
-        && let Some(t) = node
-            .twins
-            .find_by_local(&connection.id, &event.item_key)
-            .await?
-    {
-        if t.applying_until_ms > node.now_ms() {
-            // Our incoming handler is writing this item; its echo must meet the new
-            // baseline, so wait for it before reading anything.
-            return Err(being_applied(node, &t));
-        }
-        if !t.is_news(event.observed_version) {
-            // The webhook of our own write, or a version already sent and acknowledged:
-            // the other side has it, and the tracker need not be asked.
-            tracing::debug!(item = %event.item_key, version = event.observed_version, "own write; not read");
-            return Ok(());
+    // Read once: what it says is checked again below, and every write of the twin is
+    // conditional on the revision read here.
+    let known = node
+        .twins
+        .find_by_local(&connection.id, &event.item_key)
+        .await?;
+    if !event.force {
+        match &known {
+            Some(t) if t.applying_until_ms > node.now_ms() => {
+                // Our incoming handler is writing this item; its echo must meet the new
+                // baseline, so wait for it before reading anything.
+                return Err(being_applied(node, t));
+            }
+            Some(t) if !t.is_news(event.observed_version) => {
+                // The webhook of our own write, or a version already sent and acknowledged:
+                // the other side has it, and the tracker need not be asked.
+                tracing::debug!(item = %event.item_key, version = event.observed_version, "own write; not read");
+                return Ok(());
+            }
+            Some(_) => {}
+            None => {
+                if let Some(t) = being_created(node, &connection, &event).await? {
+                    return Err(being_applied(node, &t));
+                }
+            }
         }
     }
     let tracker = node.tracker(&connection.local_instance)?;
     let Some(item) = tracker.get_item(&event.item_key).await? else {
         return item_gone(node, &connection, &event.item_key).await;
     };
-    let twin = match node.twins.find_by_local(&connection.id, &item.key).await? {
+    // A tracker may answer under another key (a Jira issue moved to another project).
+    let known = if item.key == event.item_key {
+        known
+    } else {
+        node.twins.find_by_local(&connection.id, &item.key).await?
+    };
+    let twin = match known {
         Some(t) => Some(t),
         None => match made_by_sync(node, &connection, &item).await? {
             MadeBySync::No => None,
@@ -200,6 +215,29 @@ fn enrollment(event: &ChangeEvent, item: &Item) -> Enrollment {
 
 /// The wait for a twin our incoming handler is writing: short, since the write is quick,
 /// and never longer than the lease.
+/// The twin whose create of this very item our incoming handler is still writing, when
+/// the notification names the item's origin marker: its echo then waits for the write
+/// without reading the item.
+async fn being_created(
+    node: &Node,
+    connection: &Connection,
+    event: &ChangeEvent,
+) -> NodeResult<Option<Twin>> {
+    let prefix = Node::origin_prefix(&connection.id);
+    let Some(remote) = event
+        .origin
+        .as_deref()
+        .and_then(|o| o.strip_prefix(&prefix))
+    else {
+        return Ok(None);
+    };
+    Ok(node
+        .twins
+        .find_by_remote(&connection.id, remote)
+        .await?
+        .filter(|t| t.local_key.is_none() && t.applying_until_ms > node.now_ms()))
+}
+
 fn being_applied(node: &Node, twin: &Twin) -> NodeError {
     NodeError::Busy {
         what: format!("twin {} is being applied", twin.id),

@@ -274,6 +274,7 @@ async fn poll_query(
                 item_key: item.key,
                 project: item.project,
                 version: item.version,
+                origin: item.origin,
             });
         }
         match result.next {

@@ -442,6 +442,7 @@ async fn record(
             delivery_id: format!("merge:{}:{}", twin.id, message.version),
             force: false,
             trace_id: message.trace_id.clone(),
+            origin: None,
         };
         node.queue
             .send(

@@ -307,6 +307,54 @@ async fn token_auth_and_rate_limits() {
     sb.stop().await;
 }
 
+/// A sandbox instance with a budget: a 429 holds every later call for its Retry-After
+/// without asking the server again (a rate-limited server counts refused calls too), and
+/// a budget of zero is refused with the key that says so.
+#[tokio::test]
+async fn a_budget_holds_later_calls_after_a_429() {
+    let sb = testing::start_with(
+        &["DEMO"],
+        SandboxServerConfig {
+            rate_limit: Some(RateLimit {
+                per_minute: 60,
+                burst: 2,
+            }),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let config = |burst| twinsync_sandbox::SandboxConfig {
+        base_url: sb.base_url.clone(),
+        token: None,
+        webhook_secret: "sandbox-secret-0123".into(),
+        project: None,
+        ca_file: None,
+        budget: Some(twinsync_sandbox::Budget {
+            requests_per_minute: 600,
+            burst,
+        }),
+    };
+    let err = twinsync_sandbox::SandboxTracker::new("sb", config(0)).unwrap_err();
+    assert!(err.to_string().contains("burst must be above 0"), "{err}");
+    let t = twinsync_sandbox::SandboxTracker::new("sb", config(10)).unwrap();
+    // The project took one of the server's two; the first read the other.
+    assert!(t.get_item("DEMO-1").await.is_ok());
+    let refused = t.get_item("DEMO-1").await;
+    assert!(
+        matches!(refused, Err(PortError::RateLimited { retry_after_ms }) if retry_after_ms >= 1000),
+        "{refused:?}"
+    );
+    let held = t.get_item("DEMO-1").await;
+    assert!(
+        matches!(held, Err(PortError::RateLimited { .. })),
+        "{held:?}"
+    );
+    assert_eq!(sb.requests.counts().refused, 1, "the held call never left");
+    assert!(t.throttled_ms() >= 1000, "{}", t.throttled_ms());
+    sb.stop().await;
+}
+
 #[tokio::test]
 async fn data_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();

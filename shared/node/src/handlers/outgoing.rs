@@ -213,8 +213,6 @@ fn enrollment(event: &ChangeEvent, item: &Item) -> Enrollment {
     }
 }
 
-/// The wait for a twin our incoming handler is writing: short, since the write is quick,
-/// and never longer than the lease.
 /// The twin whose create of this very item our incoming handler is still writing, when
 /// the notification names the item's origin marker: its echo then waits for the write
 /// without reading the item.
@@ -238,6 +236,8 @@ async fn being_created(
         .filter(|t| t.local_key.is_none() && t.applying_until_ms > node.now_ms()))
 }
 
+/// The wait for a twin our incoming handler is writing: short, since the write is quick,
+/// and never longer than the lease.
 fn being_applied(node: &Node, twin: &Twin) -> NodeError {
     NodeError::Busy {
         what: format!("twin {} is being applied", twin.id),

@@ -1,6 +1,7 @@
 //! Writing a replica into the local item: plan (read the item, run the rules, merge),
 //! write (create or update the item, its comments and attachments), settle (read it
-//! back, or take the write's whole answer: what the other side now has) and record (the twin, the ack, the events).
+//! back, or take the write's whole answer: what the other side now has) and record (the
+//! twin, the ack, the events).
 
 use crate::handlers::{annotate, to_body};
 use crate::{Node, NodeError, NodeResult};
@@ -23,8 +24,9 @@ use super::send_ack;
 
 /// Writes the replica into the local item and stores the new baseline; the caller holds
 /// the twin's lease. Four steps: plan (read the item, run the rules, merge), write (create
-/// or update the item, its comments and attachments), settle (read it back: what the
-/// other side now has) and record (the twin, the ack, the events).
+/// or update the item, its comments and attachments), settle (read it back, unless the
+/// write's whole answer tells it: what the other side now has) and record (the twin, the
+/// ack, the events).
 pub(super) async fn write(
     node: &Node,
     connection: &Connection,

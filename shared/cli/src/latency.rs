@@ -217,23 +217,20 @@ fn figures(
 pub async fn run(args: LatencyArgs) -> Result<ExitCode, String> {
     let latency = Duration::from_millis(args.tracker_latency_ms);
     let report = measure(args.changes.max(1), latency).await?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        for (kind, f) in [
+    crate::print_report(&report, args.json, |report| {
+        [
             ("create", &report.create),
             ("edit", &report.edit),
             ("comment", &report.comment),
-        ] {
+        ]
+        .into_iter()
+        .map(|(kind, f)| {
             let calls: Vec<String> = f
                 .calls
                 .iter()
                 .map(|(op, n)| format!("{op} {n:.2}"))
                 .collect();
-            println!(
+            format!(
                 "latency, webhook received -> twin written, {kind}: {} changes, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; tracker calls per change {:.2}x the minimum ({})",
                 f.changes,
                 f.p50_ms,
@@ -241,9 +238,10 @@ pub async fn run(args: LatencyArgs) -> Result<ExitCode, String> {
                 f.max_ms,
                 f.calls_over_minimum,
                 calls.join(", ")
-            );
-        }
-    }
+            )
+        })
+        .collect()
+    })?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -54,13 +54,8 @@ pub struct RateReport {
 
 pub async fn run(args: RateArgs) -> Result<ExitCode, String> {
     let report = measure(&args).await?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        println!(
+    crate::print_report(&report, args.json, |report| {
+        vec![format!(
             "{} items into a tracker allowing {}/min (burst {}): {:.0} s, {} requests served, {} refused, {:.2} of the budget, {} failures, {} of {} synced",
             report.items,
             report.requests_per_minute,
@@ -72,8 +67,8 @@ pub async fn run(args: RateArgs) -> Result<ExitCode, String> {
             report.failures,
             report.synced,
             report.items
-        );
-    }
+        )]
+    })?;
     Ok(if report.failures == 0 && report.synced == report.items {
         ExitCode::SUCCESS
     } else {

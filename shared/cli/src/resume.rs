@@ -41,13 +41,8 @@ pub struct ResumeReport {
 
 pub async fn run(args: ResumeArgs) -> Result<ExitCode, String> {
     let report = measure(args.items.max(1), args.rounds.max(1)).await?;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::to_string(&report).map_err(|e| e.to_string())?
-        );
-    } else {
-        println!(
+    crate::print_report(&report, args.json, |report| {
+        vec![format!(
             "resume of {} held changes: drained in {:.1} s ({:.0} changes/s), {}",
             report.held_changes,
             report.drain_seconds,
@@ -57,8 +52,8 @@ pub async fn run(args: ResumeArgs) -> Result<ExitCode, String> {
             } else {
                 format!("out of order: {}", report.mismatches.join("; "))
             }
-        );
-    }
+        )]
+    })?;
     Ok(if report.in_order {
         ExitCode::SUCCESS
     } else {

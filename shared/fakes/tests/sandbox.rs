@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use twinsync_core::{Attachment, Item, ItemUpdate, Named, User};
 use twinsync_fakes::sandbox::testing;
 use twinsync_fakes::sandbox::{RateLimit, SandboxServerConfig};
-use twinsync_ports::{PortError, SyncMark, SyncState, Tracker};
+use twinsync_ports::{PortError, Tracker};
 
 fn item(summary: &str, labels: &[&str]) -> Item {
     Item {
@@ -352,58 +352,6 @@ async fn a_budget_holds_later_calls_after_a_429() {
     );
     assert_eq!(sb.requests.counts().refused, 1, "the held call never left");
     assert!(t.throttled_ms() >= 1000, "{}", t.throttled_ms());
-    sb.stop().await;
-}
-
-/// A create may carry the sync field: the item shows its status from the start, in one
-/// request, checked as `PUT /api/items/{key}/sync` checks it; the connector's
-/// `show_sync` after it has nothing left to write.
-#[tokio::test]
-async fn a_create_shows_its_sync_status_in_one_request() {
-    let sb = testing::start(&["DEMO"]).await.unwrap();
-    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
-    let mark = SyncMark {
-        state: SyncState::Synced,
-        twin_key: Some("SUPPORT-4".into()),
-        twin_url: Some("https://b.example/SUPPORT-4".into()),
-    };
-    let before = sb.requests.counts().served;
-    let created = t
-        .create_item_shown("DEMO", &item("x", &[]), "twinsync:demo:SUPPORT-4", &mark)
-        .await
-        .unwrap();
-    t.show_sync(&created.key, &mark).await.unwrap();
-    assert_eq!(
-        sb.requests.counts().served - before,
-        1,
-        "one request for both"
-    );
-    let shown: serde_json::Value =
-        reqwest::get(format!("{}/api/items/{}", sb.base_url, created.key))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    assert_eq!(
-        (&shown["sync"]["status"], &shown["sync"]["twinKey"]),
-        (&json!("synced"), &json!("SUPPORT-4")),
-        "{shown}"
-    );
-    let resp = reqwest::Client::new()
-        .post(format!("{}/api/items", sb.base_url))
-        .json(&json!({"project": "DEMO", "summary": "y", "sync": {"status": "error"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 400);
-    let body: serde_json::Value = resp.json().await.unwrap();
-    assert!(
-        body["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("reason is given with status error")),
-        "{body}"
-    );
     sb.stop().await;
 }
 

@@ -240,21 +240,6 @@ impl FaultyTracker {
         self.outage.as_ref().map_or(Ok(()), |o| o.check(key))
     }
 
-    /// A create under the faults: refused while unreachable, slow to land, slow to answer.
-    async fn creating(
-        &self,
-        key: &str,
-        create: impl std::future::Future<Output = PortResult<Item>>,
-    ) -> PortResult<Item> {
-        self.reachable(key)?;
-        self.pause().await;
-        let created = create.await?;
-        if !self.answer_delay.is_zero() {
-            tokio::time::sleep(self.answer_delay).await;
-        }
-        Ok(created)
-    }
-
     /// The server takes its time before a write lands, as a busy tracker does.
     async fn pause(&self) {
         if !self.delay.is_zero() {
@@ -291,21 +276,13 @@ impl Tracker for FaultyTracker {
         self.inner.get_item(key).await
     }
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
-        self.creating(&item.key, self.inner.create_item(project, item, origin))
-            .await
-    }
-    async fn create_item_shown(
-        &self,
-        project: &str,
-        item: &Item,
-        origin: &str,
-        mark: &twinsync_ports::SyncMark,
-    ) -> PortResult<Item> {
-        self.creating(
-            &item.key,
-            self.inner.create_item_shown(project, item, origin, mark),
-        )
-        .await
+        self.reachable(&item.key)?;
+        self.pause().await;
+        let created = self.inner.create_item(project, item, origin).await?;
+        if !self.answer_delay.is_zero() {
+            tokio::time::sleep(self.answer_delay).await;
+        }
+        Ok(created)
     }
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         self.reachable(key)?;

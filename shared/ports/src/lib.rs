@@ -549,18 +549,6 @@ pub trait Tracker: Send + Sync {
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>>;
     /// Creates an item from the scalar fields of `item` and stamps it with `origin`.
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item>;
-    /// Creates an item as `create_item` does, showing `mark` with it where the tracker's
-    /// create takes the sync status (then the `show_sync` that follows has nothing to
-    /// write); elsewhere it only creates.
-    async fn create_item_shown(
-        &self,
-        project: &str,
-        item: &Item,
-        origin: &str,
-        _mark: &SyncMark,
-    ) -> PortResult<Item> {
-        self.create_item(project, item, origin).await
-    }
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item>;
     async fn add_comment(
         &self,

@@ -58,22 +58,6 @@ fn status_error(
     }
 }
 
-/// The sandbox's sync field for a mark, as `PUT /api/items/{key}/sync` and a create take it.
-fn sync_field(mark: &SyncMark) -> Value {
-    let (status, reason) = match &mark.state {
-        SyncState::Syncing => ("syncing", None),
-        SyncState::Synced => ("synced", None),
-        SyncState::Error(why) => ("error", Some(why.clone())),
-        SyncState::Unlinked => ("unlinked", None),
-    };
-    json!({
-        "status": status,
-        "reason": reason,
-        "twinKey": mark.twin_key,
-        "twinUrl": mark.twin_url,
-    })
-}
-
 /// The shortest webhook secret a sandbox instance takes (bytes).
 pub const MIN_WEBHOOK_SECRET: usize = 16;
 
@@ -226,22 +210,6 @@ impl Tracker for SandboxTracker {
         self.create_raw(&create_body(project, item, origin)).await
     }
 
-    /// The sandbox's create takes the sync field, so the mark costs no request of its own.
-    async fn create_item_shown(
-        &self,
-        project: &str,
-        item: &Item,
-        origin: &str,
-        mark: &SyncMark,
-    ) -> PortResult<Item> {
-        let mut body = create_body(project, item, (!origin.is_empty()).then_some(origin));
-        let sync = sync_field(mark);
-        body["sync"] = sync.clone();
-        let created = self.create_raw(&body).await?;
-        self.shown.record(&created.key, sync.to_string());
-        Ok(created)
-    }
-
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         let mut body =
             serde_json::to_value(update).map_err(|e| PortError::Rejected(e.to_string()))?;
@@ -315,7 +283,18 @@ impl Tracker for SandboxTracker {
     /// The sandbox's sync field (`PUT /api/items/{key}/sync`): metadata, so no webhook
     /// follows and nothing can echo.
     async fn show_sync(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
-        let body = sync_field(mark);
+        let (status, reason) = match &mark.state {
+            SyncState::Syncing => ("syncing", None),
+            SyncState::Synced => ("synced", None),
+            SyncState::Error(why) => ("error", Some(why.clone())),
+            SyncState::Unlinked => ("unlinked", None),
+        };
+        let body = json!({
+            "status": status,
+            "reason": reason,
+            "twinKey": mark.twin_key,
+            "twinUrl": mark.twin_url,
+        });
         let text = body.to_string();
         if self.shown.already(key, &text) {
             return Ok(());

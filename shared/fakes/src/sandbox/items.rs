@@ -35,16 +35,6 @@ pub(super) async fn create_item(
     let reporter = user_field(&body, "reporter")?.flatten();
     let custom = custom_field(&body)?.unwrap_or_else(|| "{}".into());
     let origin = str_field(&body, "origin")?.filter(|o| !o.is_empty());
-    // A node may show the item's sync status with the create (the same field as
-    // `PUT /api/items/{key}/sync`): one request instead of two.
-    let sync = match body.get("sync") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            serde_json::from_value::<SyncField>(v.clone())
-                .map_err(|e| bad(format!("sync: {e}")))
-                .and_then(SyncField::checked)?,
-        ),
-    };
     let mut conn = s.db();
     let (statuses, priorities) = db::project_lists(&conn, &project)?
         .ok_or_else(|| bad(format!("unknown project {project:?}")))?;
@@ -71,9 +61,6 @@ pub(super) async fn create_item(
         &format!("INSERT INTO items ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12)", db::ITEM_COLUMNS),
         params![key, project, summary, description, status, priority, db::json(&labels), assignee, reporter, custom, origin, now],
     )?;
-    if let Some(f) = &sync {
-        f.store(&tx, &key, now)?;
-    }
     tx.commit()?;
     let item = s.read(&conn, &key)?;
     drop(conn);
@@ -223,31 +210,6 @@ pub(super) struct SyncField {
     twin_url: Option<String>,
 }
 
-impl SyncField {
-    /// The field if its status is one of the four, with a reason exactly for an error.
-    fn checked(self) -> ApiResult<Self> {
-        if !["syncing", "synced", "error", "unlinked"].contains(&self.status.as_str()) {
-            return Err(bad(format!(
-                "status {:?} is not one of syncing, synced, error, unlinked",
-                self.status
-            )));
-        }
-        if (self.status == "error") != self.reason.is_some() {
-            return Err(bad("reason is given with status error, and only then"));
-        }
-        Ok(self)
-    }
-
-    fn store(&self, conn: &rusqlite::Connection, key: &str, now_ms: i64) -> ApiResult<()> {
-        conn.execute(
-            "INSERT INTO item_sync (item_key, status, reason, twin_key, twin_url, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT(item_key) DO UPDATE SET status = ?2, reason = ?3, twin_key = ?4, twin_url = ?5, updated_ms = ?6",
-            params![key, self.status, self.reason, self.twin_key, self.twin_url, now_ms],
-        )?;
-        Ok(())
-    }
-}
-
 /// `PUT /api/items/{key}/sync`: the item's sync status. Metadata, not a change of the
 /// item: its version, time and webhooks stay as they are.
 pub(super) async fn put_sync(
@@ -256,9 +218,21 @@ pub(super) async fn put_sync(
     body: Result<Json<SyncField>, JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let Json(f) = body?;
-    let f = f.checked()?;
+    if !["syncing", "synced", "error", "unlinked"].contains(&f.status.as_str()) {
+        return Err(bad(format!(
+            "status {:?} is not one of syncing, synced, error, unlinked",
+            f.status
+        )));
+    }
+    if (f.status == "error") != f.reason.is_some() {
+        return Err(bad("reason is given with status error, and only then"));
+    }
     let conn = s.db();
     s.read(&conn, &key)?;
-    f.store(&conn, &key, s.clock.now_ms())?;
+    conn.execute(
+        "INSERT INTO item_sync (item_key, status, reason, twin_key, twin_url, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT(item_key) DO UPDATE SET status = ?2, reason = ?3, twin_key = ?4, twin_url = ?5, updated_ms = ?6",
+        params![key, f.status, f.reason, f.twin_key, f.twin_url, s.clock.now_ms()],
+    )?;
     Ok(Json(s.read(&conn, &key)?.sync))
 }

@@ -50,10 +50,17 @@ pub(super) async fn write(
     } else {
         written
     };
-    // Shown before the read-back, so what the other side is told includes it (a tracker
-    // that took the mark with the create has nothing left to write).
-    node.show_sync(&connection.local_instance, &key, plan.mark.clone())
-        .await;
+    // Shown before the read-back, so what the other side is told includes it.
+    node.show_sync(
+        &connection.local_instance,
+        &key,
+        SyncMark {
+            state: SyncState::Synced,
+            twin_key: Some(message.source_key.clone()),
+            twin_url: Some(plan.source_url.clone()).filter(|u| !u.is_empty()),
+        },
+    )
+    .await;
     let settled = settle(&plan, &twin, &key, written).await?;
     record(node, connection, twin, message, &plan, &key, settled).await
 }
@@ -75,8 +82,6 @@ pub(super) struct Plan {
     /// The incoming rules' result for the new replica.
     remote_now: Item,
     outcome: MergeOutcome,
-    /// The sync status the item shows once written: synced with its twin.
-    mark: SyncMark,
 }
 
 /// Reads the local item (or finds one an earlier attempt created), runs the incoming
@@ -172,11 +177,6 @@ async fn plan(
         current,
         remote_now,
         outcome,
-        mark: SyncMark {
-            state: SyncState::Synced,
-            twin_key: Some(message.source_key.clone()),
-            twin_url: Some(message.source_url.clone()).filter(|u| !u.is_empty()),
-        },
     })
 }
 
@@ -225,7 +225,7 @@ async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<(St
     };
     let key = if *first_sync {
         let created = tracker
-            .create_item_shown(target_project, &outcome.merged, origin, &plan.mark)
+            .create_item(target_project, &outcome.merged, origin)
             .await?;
         twin.local_key = Some(created.key.clone());
         twin.local_url = Some(created.url.clone());

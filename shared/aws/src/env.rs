@@ -1,14 +1,20 @@
 //! The ports a Lambda function (or a test against the emulator) gets from its environment.
 //!
 //! `TWINSYNC_QUEUE_PREFIX`, `TWINSYNC_TWINS_TABLE`, `TWINSYNC_CONNECTIONS_TABLE` and
-//! `TWINSYNC_PAYLOAD_BUCKET` name the stack's resources (the SAM template sets them). The
-//! SDK finds region, credentials and, for the emulator, `AWS_ENDPOINT_URL` on its own.
+//! `TWINSYNC_PAYLOAD_BUCKET` name the stack's resources (the SAM template sets them).
+//! Region, credentials and, for the emulator, `AWS_ENDPOINT_URL` come from the variables
+//! Lambda sets ([`CredentialSource::LambdaEnvironment`]) or, on an operator's machine,
+//! from the SDK's credential chain ([`CredentialSource::Chain`]).
 
 use crate::error::AwsError;
 use crate::http::SdkHttpClient;
 use crate::signed::{Request, Service, SignedClient, refused};
 use crate::{DynamoConnectionStore, DynamoTwinStore, OperationCounter, PayloadStore, SqsQueue};
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
+use aws_types::SdkConfig;
+use aws_types::region::Region;
 
 /// The stack's resource names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,15 +57,68 @@ impl Aws {
         Ok(Self { sdk, signed })
     }
 
-    /// The SDK's configuration from the environment, as Lambda provides it, sending
-    /// through `http`.
-    pub async fn from_env(http: reqwest::Client) -> Result<Self, AwsError> {
-        let sdk = aws_config::defaults(BehaviorVersion::latest())
-            .http_client(SdkHttpClient::shared(http.clone()))
-            .load()
-            .await;
+    /// The SDK's configuration from the environment, sending through `http`.
+    pub async fn from_env(
+        source: CredentialSource,
+        http: reqwest::Client,
+    ) -> Result<Self, AwsError> {
+        let sdk = match source {
+            CredentialSource::LambdaEnvironment => {
+                lambda_sdk_config(|name| std::env::var(name).ok(), http.clone())?
+            }
+            #[cfg(feature = "credential-chain")]
+            CredentialSource::Chain => {
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .http_client(SdkHttpClient::shared(http.clone()))
+                    .load()
+                    .await
+            }
+        };
         Self::new(sdk, http)
     }
+}
+
+/// Where the region and credentials come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialSource {
+    /// The variables Lambda sets in every function's environment (`AWS_REGION`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), read as they
+    /// are: the SDK's provider chain (profiles, SSO, STS) is over half a megabyte of each
+    /// function's binary for a source a function never uses.
+    LambdaEnvironment,
+    /// The SDK's default chain, for the operator's machine (the console).
+    #[cfg(feature = "credential-chain")]
+    Chain,
+}
+
+/// The SDK's configuration from Lambda's variables, as `var` reads them.
+pub fn lambda_sdk_config(
+    var: impl Fn(&str) -> Option<String>,
+    http: reqwest::Client,
+) -> Result<SdkConfig, AwsError> {
+    let var = |name: &str| var(name).filter(|v| !v.is_empty());
+    let required = |name: &str| {
+        var(name).ok_or_else(|| AwsError::Config(format!("environment variable {name} is not set")))
+    };
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .ok_or_else(|| AwsError::Config("environment variable AWS_REGION is not set".into()))?;
+    let credentials = Credentials::new(
+        required("AWS_ACCESS_KEY_ID")?,
+        required("AWS_SECRET_ACCESS_KEY")?,
+        var("AWS_SESSION_TOKEN"),
+        None,
+        "lambda-environment",
+    );
+    let mut sdk = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(credentials))
+        .http_client(SdkHttpClient::shared(http));
+    if let Some(url) = var("AWS_ENDPOINT_URL") {
+        sdk = sdk.endpoint_url(url);
+    }
+    Ok(sdk.build())
 }
 
 /// The three ports over the stack's resources.
@@ -138,4 +197,87 @@ pub async fn node_config(client: &SignedClient, parameter: &str) -> Result<Strin
         .ok()
         .and_then(|a| a.parameter?.value)
         .ok_or_else(|| AwsError::Config(format!("parameter {parameter} has no value")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_credential_types::provider::ProvideCredentials;
+
+    fn config(vars: &[(&str, &str)]) -> Result<SdkConfig, AwsError> {
+        let vars: std::collections::HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        lambda_sdk_config(|name| vars.get(name).cloned(), reqwest::Client::new())
+    }
+
+    /// Variables beside the keys, and the region the configuration gets or the error.
+    type Case = (
+        &'static [(&'static str, &'static str)],
+        Result<&'static str, &'static str>,
+    );
+
+    #[test]
+    fn lambda_variables_table() {
+        let keys = [
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "SECRET"),
+        ];
+        let cases: &[Case] = &[
+            (&[("AWS_REGION", "eu-west-1")], Ok("eu-west-1")),
+            (&[("AWS_DEFAULT_REGION", "us-east-2")], Ok("us-east-2")),
+            (&[("AWS_REGION", "")], Err("AWS_REGION is not set")),
+            (&[], Err("AWS_REGION is not set")),
+        ];
+        for (vars, want) in cases {
+            let all: Vec<_> = keys.iter().chain(vars.iter()).copied().collect();
+            match (config(&all), want) {
+                (Ok(sdk), Ok(region)) => {
+                    assert_eq!(sdk.region().map(|r| r.as_ref()), Some(*region), "{vars:?}")
+                }
+                (Err(e), Err(text)) => assert!(e.to_string().contains(text), "{vars:?}: {e}"),
+                (got, want) => panic!("{vars:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn missing_keys_are_named() {
+        for (vars, missing) in [
+            (
+                vec![("AWS_REGION", "r"), ("AWS_SECRET_ACCESS_KEY", "s")],
+                "AWS_ACCESS_KEY_ID",
+            ),
+            (
+                vec![("AWS_REGION", "r"), ("AWS_ACCESS_KEY_ID", "a")],
+                "AWS_SECRET_ACCESS_KEY",
+            ),
+        ] {
+            let e = config(&vars).expect_err("a key is missing");
+            assert!(e.to_string().contains(missing), "{e}");
+            assert!(!e.is_retryable());
+        }
+    }
+
+    #[tokio::test]
+    async fn the_session_token_and_endpoint_are_taken() {
+        let sdk = config(&[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKID"),
+            ("AWS_SECRET_ACCESS_KEY", "SECRET"),
+            ("AWS_SESSION_TOKEN", "TOKEN"),
+            ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
+        ])
+        .expect("a complete environment");
+        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:5000"));
+        let credentials = sdk
+            .credentials_provider()
+            .expect("credentials")
+            .provide_credentials()
+            .await
+            .expect("static credentials");
+        assert_eq!(credentials.access_key_id(), "AKID");
+        assert_eq!(credentials.session_token(), Some("TOKEN"));
+    }
 }

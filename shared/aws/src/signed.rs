@@ -4,7 +4,6 @@
 //! clients were over a megabyte of each function's binary for three operations.
 
 use crate::error::AwsError;
-use aws_config::SdkConfig;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
@@ -12,6 +11,7 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
+use aws_types::SdkConfig;
 use std::time::SystemTime;
 
 /// An AWS service as signed requests reach it.

@@ -7,7 +7,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use twinsync_aws::env::{self, Aws, Resources};
+use twinsync_aws::env::{self, Aws, CredentialSource, Resources};
 use twinsync_aws::sqs::{PAYLOAD_ATTRIBUTE, REDRIVEN_ATTRIBUTE};
 use twinsync_aws::{AwsError, SqsQueue};
 use twinsync_connector_kit::outbound::{self, ClientOptions};
@@ -111,9 +111,9 @@ struct Environment {
 
 /// Resource names from the environment, the node's TOML from the SSM parameter
 /// `TWINSYNC_CONFIG_PARAMETER` (or a file, `TWINSYNC_CONFIG_FILE`, for the emulator), the
-/// `[[node]]` whose id is `TWINSYNC_NODE_ID`.
-async fn environment() -> Result<Environment, LambdaError> {
-    let aws = Aws::from_env(sdk_http_client()?).await?;
+/// `[[node]]` whose id is `TWINSYNC_NODE_ID`; the AWS credentials from `source`.
+async fn environment(source: CredentialSource) -> Result<Environment, LambdaError> {
+    let aws = Aws::from_env(source, sdk_http_client()?).await?;
     let resources = Resources::from_env()?;
     let node_id = var("TWINSYNC_NODE_ID")
         .ok_or_else(|| LambdaError::Config("TWINSYNC_NODE_ID is not set".into()))?;
@@ -169,7 +169,7 @@ fn sdk_http_client() -> Result<reqwest::Client, LambdaError> {
 /// long each step took: the cold start is on the first change's path.
 pub async fn node_from_env() -> Result<Function, LambdaError> {
     let started = std::time::Instant::now();
-    let environment = environment().await?;
+    let environment = environment(CredentialSource::LambdaEnvironment).await?;
     let configured = started.elapsed();
     let function = build(&environment).await?;
     tracing::info!(
@@ -356,6 +356,7 @@ pub async fn handle_sqs_batch(f: &Function, queue: &str, event: SqsEvent) -> Sqs
 }
 
 /// How to serve a deployed node's operator console.
+#[cfg(feature = "console")]
 #[derive(Debug, Clone)]
 pub struct ConsoleOptions {
     /// The admin listener's address: loopback unless the node's config has
@@ -372,10 +373,11 @@ pub struct ConsoleOptions {
 /// queues and tables. It runs on the operator's machine with their AWS credentials; the
 /// function URLs never serve this API. With `TWINSYNC_INGEST_URL` set (the stack's
 /// `IngestUrl`), it first subscribes the trackers' webhooks to the ingest function.
+#[cfg(feature = "console")]
 pub async fn run_console(options: &ConsoleOptions) -> Result<(), Error> {
     use twinsync_node::admin::{self, AdminToken, RemoteAdmin};
     init_tracing();
-    let environment = environment().await?;
+    let environment = environment(CredentialSource::Chain).await?;
     let section = &environment.section;
     let listener = admin::bind(
         &options.listen,

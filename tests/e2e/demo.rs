@@ -43,3 +43,23 @@ async fn every_message_delivered_twice_changes_nothing() {
     assert_eq!(report.items_a_to_b, 12);
     assert_eq!(report.items_b_to_a, 2);
 }
+
+/// Webhooks over the node's limit are refused (429) and polling brings their changes in:
+/// the demo still converges, and only once the polls have passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_over_the_nodes_limit_are_brought_in_by_polling() {
+    let options = ProcessOptions {
+        node: twinsync_node::NodeSettings {
+            webhooks_per_minute: 60,
+            webhook_burst: 10,
+            ..twinsync_node::NodeSettings::default()
+        },
+        ..ProcessOptions::default()
+    };
+    // 30 items with two comments each: 90 deliveries to A's node, 80 over its burst.
+    let report = scenario(&args(30), &options).await.unwrap();
+    assert!(report.converged, "{:#?}", report);
+    assert_eq!(report.duplicates, 0);
+    assert_eq!(report.items_a_to_b, 30);
+    assert!(report.comments_synced >= 61, "{}", report.comments_synced);
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinsync_fakes::deliveries::{self, Deliveries};
 use twinsync_node::Node;
-use twinsync_node::handlers::scheduler::TWINS_SWEEP;
+use twinsync_node::handlers::scheduler::{self, TWINS_SWEEP};
 use twinsync_ports::queues;
 
 /// How often the conditions are read again while something is still moving.
@@ -20,7 +20,9 @@ const RECHECK: Duration = Duration::from_millis(20);
 /// before it is deleted here, so when all of this holds no work is left anywhere. The
 /// queues' activity counters make the reads of several nodes' queues one consistent
 /// look: a message that moved from a queue not yet read to one already read moved both
-/// counters. False when `timeout` passes first.
+/// counters. A webhook the node refused over its limit is brought in by its next poll, so
+/// every refusal must also be covered by a poll begun after it
+/// ([`scheduler::refusals_polled`]). False when `timeout` passes first.
 pub async fn wait_quiet(
     nodes: &[Arc<Node>],
     webhooks: &[Arc<Deliveries>],
@@ -31,7 +33,12 @@ pub async fn wait_quiet(
         let queues = work_queues(nodes).await;
         let before = deliveries::total(webhooks);
         let moved = activity(&queues);
-        if before.pending() == 0
+        // Read after the counters: a refusal before this is counted here, one after it
+        // finished a delivery, and a poll that covered one since and queued its change
+        // moved a queue.
+        let polled = refusals_polled(nodes).await;
+        if polled
+            && before.pending() == 0
             && queues_empty(&queues).await
             && deliveries::total(webhooks) == before
             && activity(&queues) == moved
@@ -64,6 +71,17 @@ async fn work_queues(nodes: &[Arc<Node>]) -> Vec<(&Node, Vec<String>)> {
         out.push((node.as_ref(), names));
     }
     out
+}
+
+/// Whether each node's polls have covered the webhooks it refused; an unreadable
+/// connection list counts as not yet: the caller's timeout decides.
+async fn refusals_polled(nodes: &[Arc<Node>]) -> bool {
+    for node in nodes {
+        if !scheduler::refusals_polled(node).await.unwrap_or(false) {
+            return false;
+        }
+    }
+    true
 }
 
 /// Every work queue's activity counter, summed over the nodes.

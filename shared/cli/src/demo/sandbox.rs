@@ -343,10 +343,19 @@ async fn steps(process: &Process, args: &DemoArgs, mut run: Runner) -> Result<De
     // One item outside the trigger: it must stay where it is.
     let outsider = create_item(&http, &url_a, item_body(PROJECT_A, 99_999, "internal")).await?;
     run.settle(process.wait_quiet(timeout)).await;
+    let refused: u64 = process
+        .nodes
+        .iter()
+        .map(|node| node.ingest_gate.refused())
+        .sum();
+    let polled = match refused {
+        0 => String::new(),
+        n => format!("; {n} webhooks over the nodes' limit, brought in by polling"),
+    };
     run.record(
         "create and sync",
         format!(
-            "{n} items created in A (DEMO, label sync) and {n_b} in B (SUPPORT, label escalate), 2 comments each in A"
+            "{n} items created in A (DEMO, label sync) and {n_b} in B (SUPPORT, label escalate), 2 comments each in A{polled}"
         ),
     );
 

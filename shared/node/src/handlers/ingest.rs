@@ -3,7 +3,10 @@
 use crate::handlers::to_body;
 use crate::{Node, NodeError, NodeResult};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use twinsync_core::{ChangeEvent, Connection, ConnectionStatus};
 use twinsync_ports::{ChangeSignal, NewMessage, WebhookError, queues};
 
@@ -31,24 +34,36 @@ pub enum IngestError {
 
 /// The webhook deliveries each instance may bring, so a flood on one tracker's route (a
 /// misbehaving tracker, someone with the URL) cannot take the node's queues over. A
-/// refused delivery is not lost: polling brings the change in.
-pub struct IngestGate(DefaultKeyedRateLimiter<String>);
+/// refused delivery is not lost: polling brings the change in. The gate counts its
+/// refusals and which of them each connection's poll has since covered, so whoever waits
+/// for the node to settle (the local process, a demo) knows when a poll still owes one.
+pub struct IngestGate {
+    limiter: DefaultKeyedRateLimiter<String>,
+    refused: AtomicU64,
+    /// Connection id -> the refusals counted when its last completed poll began.
+    covered: Mutex<HashMap<String, u64>>,
+}
 
 impl IngestGate {
     /// At least one delivery a minute and one at once: a zero in the settings would
     /// refuse every webhook.
     pub fn per_minute(deliveries: u32, burst: u32) -> Self {
         let at_least_one = |n: u32| NonZeroU32::new(n).unwrap_or(NonZeroU32::MIN);
-        Self(RateLimiter::keyed(
-            Quota::per_minute(at_least_one(deliveries)).allow_burst(at_least_one(burst)),
-        ))
+        Self {
+            limiter: RateLimiter::keyed(
+                Quota::per_minute(at_least_one(deliveries)).allow_burst(at_least_one(burst)),
+            ),
+            refused: AtomicU64::new(0),
+            covered: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Lets one delivery for `instance` through, or says how long to wait.
     pub fn admit(&self, instance: &str) -> Result<(), IngestError> {
-        self.0
+        self.limiter
             .check_key(&instance.to_string())
             .map_err(|not_until| {
+                self.refused.fetch_add(1, Ordering::SeqCst);
                 let wait = not_until.wait_time_from(governor::clock::Clock::now(
                     &governor::clock::DefaultClock::default(),
                 ));
@@ -57,6 +72,31 @@ impl IngestGate {
                     retry_after_ms: wait.as_millis().max(1) as u64,
                 }
             })
+    }
+
+    /// Deliveries refused so far.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    /// A poll of `connection` that began when [`Self::refused`] was `mark` has completed:
+    /// every change refused before it began is queued.
+    pub fn poll_covers(&self, connection: &str, mark: u64) {
+        if let Ok(mut covered) = self.covered.lock() {
+            let entry = covered.entry(connection.to_string()).or_default();
+            *entry = (*entry).max(mark);
+        }
+    }
+
+    /// Whether the polls of `connections` have covered every refusal so far.
+    pub fn covered_by(&self, connections: &[String]) -> bool {
+        let refused = self.refused();
+        let Ok(covered) = self.covered.lock() else {
+            return false;
+        };
+        connections
+            .iter()
+            .all(|c| covered.get(c).copied().unwrap_or(0) >= refused)
     }
 }
 
@@ -194,5 +234,36 @@ async fn is_echo(node: &Node, connection: &Connection, signal: &ChangeSignal) ->
             tracing::warn!(connection = %connection.id, item = %signal.item_key, error = %e, "twin lookup failed; the change is queued");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_covered_by_polls_begun_after_them() {
+        let gate = IngestGate::per_minute(1, 2);
+        let both = ["c1".to_string(), "c2".to_string()];
+        assert!(gate.covered_by(&both), "nothing refused yet");
+        assert!(gate.admit("i").is_ok() && gate.admit("i").is_ok());
+        assert!(matches!(gate.admit("i"), Err(IngestError::TooMany { .. })));
+        assert!(gate.admit("other").is_ok(), "the limit is per instance");
+        assert_eq!(gate.refused(), 1);
+        // (poll of c1 begun at mark, poll of c2 begun at mark, covered)
+        let cases = [(0, 0, false), (1, 0, false), (0, 1, false), (1, 1, true)];
+        for (c1, c2, want) in cases {
+            let gate = IngestGate::per_minute(1, 1);
+            let _ = gate.admit("i");
+            let _ = gate.admit("i");
+            gate.poll_covers("c1", c1);
+            gate.poll_covers("c2", c2);
+            assert_eq!(gate.covered_by(&both), want, "{c1} {c2}");
+        }
+        // A later poll with an older mark does not undo a newer one.
+        gate.poll_covers("c1", 1);
+        gate.poll_covers("c1", 0);
+        gate.poll_covers("c2", 1);
+        assert!(gate.covered_by(&both));
     }
 }

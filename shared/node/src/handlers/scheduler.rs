@@ -101,8 +101,12 @@ pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> 
             .and_then(|v| v.parse::<i64>().ok())
             .unwrap_or(0);
         if now - last >= poll_interval_ms {
+            let mark = node.ingest_gate.refused();
             match poll(node, &connection).await {
-                Ok(n) => report.polled_changes += n,
+                Ok(n) => {
+                    report.polled_changes += n;
+                    node.ingest_gate.poll_covers(&connection.id, mark);
+                }
                 Err(e) => tracing::warn!(connection = %connection.id, error = %e, "poll failed"),
             }
             node.connections.set_meta(&key, &now.to_string()).await?;
@@ -213,6 +217,24 @@ pub async fn run_due_plans(node: &Node, connection: &Connection, now: i64) -> No
         }
     }
     Ok(runs)
+}
+
+/// Whether every webhook the node refused over its limit has been brought in by a poll
+/// since: each connection that polls has completed a poll begun after the last refusal.
+pub async fn refusals_polled(node: &Node) -> NodeResult<bool> {
+    if node.ingest_gate.refused() == 0 {
+        return Ok(true);
+    }
+    let polling: Vec<String> = node
+        .connections
+        .list()
+        .await?
+        .into_iter()
+        .filter(|c| c.status == ConnectionStatus::Active)
+        .filter(|c| c.active_version().is_some_and(|v| v.live))
+        .map(|c| c.id)
+        .collect();
+    Ok(node.ingest_gate.covered_by(&polling))
 }
 
 /// Polls each active trigger since its cursor, and sweeps items already under sync.

@@ -1,5 +1,6 @@
 //! Connections, trigger cursors, transport nonces and scheduler state.
 
+use crate::db::ExecuteCached;
 use crate::{Db, collect_json, json_err, port_err, queue::purge_dedup};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
@@ -45,7 +46,7 @@ impl ConnectionStore for SqliteConnectionStore {
     async fn insert(&self, connection: &Connection) -> PortResult<()> {
         let body = to_json(connection)?;
         let conn = self.db.lock();
-        conn.execute(
+        conn.execute_cached(
             "INSERT INTO connections (id, revision, body) VALUES (?1, ?2, ?3)",
             params![connection.id, connection.revision as i64, body],
         )
@@ -59,7 +60,7 @@ impl ConnectionStore for SqliteConnectionStore {
         let body = to_json(&stored)?;
         let conn = self.db.lock();
         let n = conn
-            .execute(
+            .execute_cached(
                 "UPDATE connections SET revision = ?1, body = ?2 WHERE id = ?3 AND revision = ?4",
                 params![
                     stored.revision as i64,
@@ -81,9 +82,9 @@ impl ConnectionStore for SqliteConnectionStore {
     async fn delete(&self, id: &str) -> PortResult<()> {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
-        tx.execute("DELETE FROM connections WHERE id = ?1", params![id])
+        tx.execute_cached("DELETE FROM connections WHERE id = ?1", params![id])
             .map_err(port_err)?;
-        tx.execute("DELETE FROM cursors WHERE connection_id = ?1", params![id])
+        tx.execute_cached("DELETE FROM cursors WHERE connection_id = ?1", params![id])
             .map_err(port_err)?;
         tx.commit().map_err(port_err)
     }
@@ -95,7 +96,7 @@ impl ConnectionStore for SqliteConnectionStore {
     ) -> PortResult<Option<PollCursor>> {
         let conn = self.db.lock();
         let body: Option<String> = conn
-            .query_row(
+            .query_row_cached(
                 "SELECT body FROM cursors WHERE connection_id = ?1 AND trigger_id = ?2",
                 params![connection_id, trigger_id],
                 |r| r.get(0),
@@ -114,7 +115,7 @@ impl ConnectionStore for SqliteConnectionStore {
     ) -> PortResult<()> {
         let body = to_json(cursor)?;
         let conn = self.db.lock();
-        conn.execute(
+        conn.execute_cached(
             "INSERT INTO cursors (connection_id, trigger_id, body) VALUES (?1, ?2, ?3)
              ON CONFLICT (connection_id, trigger_id) DO UPDATE SET body = excluded.body",
             params![connection_id, trigger_id, body],
@@ -128,7 +129,7 @@ impl ConnectionStore for SqliteConnectionStore {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
         let known: Option<i64> = tx
-            .query_row(
+            .query_row_cached(
                 "SELECT expires_ms FROM nonces WHERE nonce = ?1",
                 params![nonce],
                 |r| r.get(0),
@@ -138,7 +139,7 @@ impl ConnectionStore for SqliteConnectionStore {
         if known.is_some_and(|e| e > now) {
             return Ok(false);
         }
-        tx.execute(
+        tx.execute_cached(
             "INSERT INTO nonces (nonce, expires_ms) VALUES (?1, ?2)
              ON CONFLICT (nonce) DO UPDATE SET expires_ms = excluded.expires_ms",
             params![nonce, expires_ms],
@@ -151,7 +152,7 @@ impl ConnectionStore for SqliteConnectionStore {
     async fn purge_expired(&self, now_ms: i64) -> PortResult<u64> {
         let conn = self.db.lock();
         let nonces = conn
-            .execute("DELETE FROM nonces WHERE expires_ms <= ?1", params![now_ms])
+            .execute_cached("DELETE FROM nonces WHERE expires_ms <= ?1", params![now_ms])
             .map_err(port_err)?;
         let dedup = purge_dedup(&conn, now_ms).map_err(port_err)?;
         Ok((nonces + dedup) as u64)
@@ -159,7 +160,7 @@ impl ConnectionStore for SqliteConnectionStore {
 
     async fn get_meta(&self, key: &str) -> PortResult<Option<String>> {
         let conn = self.db.lock();
-        conn.query_row("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+        conn.query_row_cached("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
             r.get(0)
         })
         .optional()
@@ -174,11 +175,11 @@ impl ConnectionStore for SqliteConnectionStore {
     ) -> PortResult<bool> {
         let conn = self.db.lock();
         let changed = match expected {
-            None => conn.execute(
+            None => conn.execute_cached(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
                 params![key, value],
             ),
-            Some(old) => conn.execute(
+            Some(old) => conn.execute_cached(
                 "UPDATE meta SET value = ?3 WHERE key = ?1 AND value = ?2",
                 params![key, old, value],
             ),
@@ -189,7 +190,7 @@ impl ConnectionStore for SqliteConnectionStore {
 
     async fn set_meta(&self, key: &str, value: &str) -> PortResult<()> {
         let conn = self.db.lock();
-        conn.execute(
+        conn.execute_cached(
             "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             params![key, value],
         )

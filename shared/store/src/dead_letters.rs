@@ -1,6 +1,7 @@
 //! Moves between a queue and its dead-letter queue: the last-resort move of a message
 //! unhandled for too long, and the operator's redrive back.
 
+use crate::db::ExecuteCached;
 use crate::messages::{group_rows, refresh_group};
 use crate::port_err;
 use rusqlite::{Transaction, params};
@@ -14,12 +15,12 @@ pub(crate) fn to_dead_letter_queue(
     seq: i64,
 ) -> rusqlite::Result<()> {
     let dlq = queues::dlq(queue);
-    tx.execute(
+    tx.execute_cached(
         "UPDATE messages SET queue = ?1, visible_at = 0, receipt = NULL, delayed = 0, receive_count = 0,
              first_receive_ms = NULL WHERE seq = ?2",
         params![dlq, seq],
     )?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT OR IGNORE INTO queue_names (name) VALUES (?1)",
         params![dlq],
     )?;
@@ -64,9 +65,9 @@ pub(crate) fn redrive_rows(
             if !select(&message) {
                 continue;
             }
-            tx.execute("DELETE FROM messages WHERE seq = ?1", params![row.seq])
+            tx.execute_cached("DELETE FROM messages WHERE seq = ?1", params![row.seq])
                 .map_err(port_err)?;
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO messages (id, queue, group_id, dedup_id, body, sent_ms, visible_at, redriven)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 1)",
                 params![
@@ -84,7 +85,7 @@ pub(crate) fn redrive_rows(
         refresh_group(tx, &dlq, &group).map_err(port_err)?;
         refresh_group(tx, queue, &group).map_err(port_err)?;
     }
-    tx.execute(
+    tx.execute_cached(
         "INSERT OR IGNORE INTO queue_names (name) VALUES (?1)",
         params![queue],
     )

@@ -1,6 +1,7 @@
 //! The rows of the `messages` and `message_groups` tables, as the queue and its
 //! dead-letter moves read and write them.
 
+use crate::db::ExecuteCached;
 use rusqlite::{OptionalExtension, Transaction, params};
 use twinsync_ports::{NewMessage, SendOutcome};
 
@@ -10,20 +11,20 @@ pub(crate) fn refresh_group(
     queue: &str,
     group: &str,
 ) -> rusqlite::Result<()> {
-    let (head, available, count): (Option<i64>, Option<i64>, i64) = tx.query_row(
+    let (head, available, count): (Option<i64>, Option<i64>, i64) = tx.query_row_cached(
         "SELECT MIN(seq), MAX(visible_at), COUNT(*) FROM messages WHERE queue = ?1 AND group_id = ?2",
         params![queue, group],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )?;
     match (count, head) {
         (0, _) | (_, None) => {
-            tx.execute(
+            tx.execute_cached(
                 "DELETE FROM message_groups WHERE queue = ?1 AND group_id = ?2",
                 params![queue, group],
             )?;
         }
         (_, Some(head)) => {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO message_groups (queue, group_id, head_seq, available_at) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT (queue, group_id) DO UPDATE SET head_seq = excluded.head_seq, available_at = excluded.available_at",
                 params![queue, group, head, available.unwrap_or(0)],
@@ -42,7 +43,7 @@ pub(crate) fn insert(
     window: i64,
 ) -> rusqlite::Result<SendOutcome> {
     let seen: Option<i64> = tx
-        .query_row(
+        .query_row_cached(
             "SELECT expires_ms FROM dedup WHERE queue = ?1 AND dedup_id = ?2",
             params![queue, message.dedup_id],
             |r| r.get(0),
@@ -51,12 +52,12 @@ pub(crate) fn insert(
     if seen.is_some_and(|expires| expires > now) {
         return Ok(SendOutcome::Duplicate);
     }
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO dedup (queue, dedup_id, expires_ms) VALUES (?1, ?2, ?3)
          ON CONFLICT (queue, dedup_id) DO UPDATE SET expires_ms = excluded.expires_ms",
         params![queue, message.dedup_id, now + window],
     )?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT INTO messages (id, queue, group_id, dedup_id, body, sent_ms, visible_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0)",
         params![
             uuid::Uuid::now_v7().to_string(),
@@ -67,7 +68,7 @@ pub(crate) fn insert(
             now
         ],
     )?;
-    tx.execute(
+    tx.execute_cached(
         "INSERT OR IGNORE INTO queue_names (name) VALUES (?1)",
         params![queue],
     )?;

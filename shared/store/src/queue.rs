@@ -5,6 +5,7 @@
 //! across retries. `message_groups` holds one row per non-empty group with its head and
 //! the time it becomes available, so a receive reads only the groups it returns.
 
+use crate::db::ExecuteCached;
 use crate::dead_letters::{redrive_rows, to_dead_letter_queue};
 use crate::messages::{group_rows, insert, refresh_group};
 use crate::{Db, port_err};
@@ -70,7 +71,7 @@ impl SqliteQueue {
     /// failed read counts as "none", and the caller's own limit applies.
     fn next_available(&self, queue: &str) -> Option<i64> {
         let conn = self.db.lock();
-        conn.query_row(
+        conn.query_row_cached(
             "SELECT MIN(available_at) FROM message_groups WHERE queue = ?1",
             params![queue],
             |r| r.get::<_, Option<i64>>(0),
@@ -84,7 +85,7 @@ impl SqliteQueue {
 
 /// The group of the message a receipt names; a stale or unknown receipt is refused.
 fn group_of_receipt(tx: &Transaction<'_>, queue: &str, receipt: &str) -> PortResult<String> {
-    tx.query_row(
+    tx.query_row_cached(
         "SELECT group_id FROM messages WHERE queue = ?1 AND receipt = ?2",
         params![queue, receipt],
         |r| r.get(0),
@@ -157,7 +158,7 @@ impl Queue for SqliteQueue {
                     continue;
                 }
                 let receipt = uuid::Uuid::new_v4().to_string();
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1, receipt = ?2, delayed = 0,
                      first_receive_ms = ?3 WHERE seq = ?4",
                     params![now + visibility_ms.max(0), receipt, first, row.seq],
@@ -185,7 +186,7 @@ impl Queue for SqliteQueue {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
         let group = group_of_receipt(&tx, queue, receipt)?;
-        tx.execute(
+        tx.execute_cached(
             "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
             params![queue, receipt],
         )
@@ -207,7 +208,7 @@ impl Queue for SqliteQueue {
         let tx = conn.transaction().map_err(port_err)?;
         let group = group_of_receipt(&tx, queue, receipt)?;
         let delayed = i64::from(visibility_ms > 0);
-        tx.execute(
+        tx.execute_cached(
             "UPDATE messages SET visible_at = ?1, delayed = ?2 WHERE queue = ?3 AND receipt = ?4",
             params![now + visibility_ms.max(0), delayed, queue, receipt],
         )
@@ -223,7 +224,7 @@ impl Queue for SqliteQueue {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
         let group = group_of_receipt(&tx, queue, receipt)?;
-        tx.execute(
+        tx.execute_cached(
             "UPDATE messages SET visible_at = ?1, delayed = 1, receive_count = MAX(receive_count - 1, 0),
                  first_receive_ms = CASE WHEN receive_count <= 1 THEN NULL ELSE first_receive_ms END
              WHERE queue = ?2 AND receipt = ?3",
@@ -264,7 +265,7 @@ impl Queue for SqliteQueue {
     async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
         let now = self.clock.now_ms();
         let conn = self.db.lock();
-        conn.query_row(
+        conn.query_row_cached(
             "SELECT
                 COALESCE(SUM(visible_at <= ?2), 0),
                 COALESCE(SUM(visible_at > ?2 AND delayed = 0), 0),
@@ -286,7 +287,7 @@ impl Queue for SqliteQueue {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
         let n = tx
-            .execute(
+            .execute_cached(
                 "DELETE FROM messages WHERE queue = ?1 AND group_id = ?2",
                 params![queue, group_id],
             )
@@ -346,5 +347,5 @@ impl Queue for SqliteQueue {
 
 /// Forgets dedup records past their window; called by the connection store's purge.
 pub(crate) fn purge_dedup(conn: &rusqlite::Connection, now: i64) -> rusqlite::Result<usize> {
-    conn.execute("DELETE FROM dedup WHERE expires_ms <= ?1", params![now])
+    conn.execute_cached("DELETE FROM dedup WHERE expires_ms <= ?1", params![now])
 }

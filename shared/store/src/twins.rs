@@ -1,5 +1,6 @@
 //! Twins, their replica history and their sync events.
 
+use crate::db::ExecuteCached;
 use crate::twin_list::{ListSql, TextMatch};
 use crate::{Db, collect_json, json_err, port_err};
 use async_trait::async_trait;
@@ -86,7 +87,7 @@ impl TwinStore for SqliteTwinStore {
     async fn insert(&self, twin: &Twin) -> PortResult<()> {
         let body = to_json(twin)?;
         let conn = self.db.lock();
-        conn.execute(
+        conn.execute_cached(
             "INSERT INTO twins (id, connection_id, local_key, remote_key, status, revision, created_ms, body, search_text)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
@@ -111,7 +112,7 @@ impl TwinStore for SqliteTwinStore {
         let body = to_json(&stored)?;
         let conn = self.db.lock();
         let n = conn
-            .execute(
+            .execute_cached(
                 "UPDATE twins SET local_key = ?1, remote_key = ?2, status = ?3, revision = ?4, body = ?5,
                         search_text = ?8
                  WHERE id = ?6 AND revision = ?7",
@@ -138,9 +139,9 @@ impl TwinStore for SqliteTwinStore {
 
     async fn delete(&self, id: &str) -> PortResult<()> {
         let conn = self.db.lock();
-        conn.execute("DELETE FROM twins WHERE id = ?1", params![id])
+        conn.execute_cached("DELETE FROM twins WHERE id = ?1", params![id])
             .map_err(port_err)?;
-        conn.execute("DELETE FROM replicas WHERE twin_id = ?1", params![id])
+        conn.execute_cached("DELETE FROM replicas WHERE twin_id = ?1", params![id])
             .map_err(port_err)?;
         Ok(())
     }
@@ -164,7 +165,7 @@ impl TwinStore for SqliteTwinStore {
 
     async fn count(&self, connection_id: Option<&str>) -> PortResult<u64> {
         let conn = self.db.lock();
-        conn.query_row(
+        conn.query_row_cached(
             "SELECT COUNT(*) FROM twins WHERE (?1 IS NULL OR connection_id = ?1)",
             params![connection_id],
             |r| r.get::<_, i64>(0),
@@ -175,7 +176,7 @@ impl TwinStore for SqliteTwinStore {
 
     async fn count_under_sync(&self, connection_id: &str) -> PortResult<u64> {
         let conn = self.db.lock();
-        conn.query_row(
+        conn.query_row_cached(
             "SELECT COUNT(*) FROM twins WHERE connection_id = ?1 AND status != 'unlinked'",
             params![connection_id],
             |r| r.get::<_, i64>(0),
@@ -187,7 +188,7 @@ impl TwinStore for SqliteTwinStore {
     async fn add_event(&self, event: &SyncEvent) -> PortResult<()> {
         let body = to_json(event)?;
         let conn = self.db.lock();
-        conn.execute(
+        conn.execute_cached(
             "INSERT INTO events (connection_id, twin_id, at_ms, body) VALUES (?1, ?2, ?3, ?4)",
             params![event.connection_id, event.twin_id, event.at_ms, body],
         )
@@ -218,7 +219,7 @@ impl TwinStore for SqliteTwinStore {
     async fn add_replica(&self, record: &ReplicaRecord) -> PortResult<()> {
         let body = to_json(record)?;
         let conn = self.db.lock();
-        conn.execute(
+        conn.execute_cached(
             "INSERT INTO replicas (twin_id, body) VALUES (?1, ?2)",
             params![record.twin_id, body],
         )

@@ -63,3 +63,12 @@ async fn webhooks_over_the_nodes_limit_are_brought_in_by_polling() {
     assert_eq!(report.items_a_to_b, 30);
     assert!(report.comments_synced >= 61, "{}", report.comments_synced);
 }
+
+/// The bulk bench's Bulk Exalate brings items made outside live sync across, each once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bulk_exalate_bench_brings_existing_items_under_sync() {
+    let report = twinsync_cli::bulk_bench::measure(25).await.unwrap();
+    assert!(report.converged, "{report:#?}");
+    assert_eq!(report.items, 25);
+    assert_eq!(report.queued, 25, "one change per item");
+}

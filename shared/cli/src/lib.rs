@@ -1,6 +1,7 @@
 //! The `twinsync` command's library part, so the end-to-end tests run the very same demo.
 
 pub mod admin;
+pub mod bulk_bench;
 pub mod demo;
 pub mod dev_ca;
 pub mod latency;

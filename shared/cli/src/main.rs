@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use twinsync_cli::{admin, demo, dev_ca, latency, rate, resume, rules_test};
+use twinsync_cli::{admin, bulk_bench, demo, dev_ca, latency, rate, resume, rules_test};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::admin::{AdminToken, TOKEN_ENV};
 use twinsync_node::config::ProcessConfig;
@@ -38,6 +38,9 @@ enum Command {
     /// Sync ITEMS items into a sandbox that allows so many requests a minute and report
     /// the share of that budget used and any 429 that became a failure (scripts/bench).
     RateBench(rate::RateArgs),
+    /// Create ITEMS items in sandbox A outside live sync, Bulk Exalate them and time it
+    /// until every item has its twin in B (scripts/bench runs it).
+    BulkBench(bulk_bench::BulkArgs),
     /// Run the nodes (and sandbox trackers) described by a config file until Ctrl-C.
     Up {
         #[arg(long, short)]
@@ -101,6 +104,7 @@ async fn main() -> ExitCode {
         Command::Latency(args) => latency::run(args).await,
         Command::ResumeBench(args) => resume::run(args).await,
         Command::RateBench(args) => rate::run(args).await,
+        Command::BulkBench(args) => bulk_bench::run(args).await,
         Command::Up { config } => up(config).await,
         Command::Sandbox {
             port,

@@ -101,7 +101,10 @@ async fn deliver(client: &reqwest::Client, url: &str, secret: &str, event: &Even
         if resp.status().is_server_error() {
             return Err(format!("{} answered {}", url, resp.status()));
         }
-        if !resp.status().is_success() {
+        if resp.status() == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            // The receiver's flood limit: it polls for what it refused, and says so.
+            tracing::debug!(%url, "webhook refused over the receiver's limit");
+        } else if !resp.status().is_success() {
             // A 4xx will not improve with retries; log it once.
             tracing::warn!(%url, status = %resp.status(), "webhook refused");
         }

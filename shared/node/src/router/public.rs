@@ -94,7 +94,13 @@ async fn deliver(
         }
         Err(IngestError::TooMany { retry_after_ms, .. }) => {
             let seconds = retry_after_ms.div_ceil(1000).max(1).to_string();
-            tracing::warn!(%connector, %instance, "webhook deliveries over the instance's limit");
+            // A flood is thousands of these: warn at the first and at each doubling.
+            let refused = node.ingest_gate.refused();
+            if refused.is_power_of_two() {
+                tracing::warn!(%connector, %instance, refused, "webhook deliveries over the instance's limit; polling brings their changes in");
+            } else {
+                tracing::debug!(%connector, %instance, refused, "webhook delivery over the instance's limit");
+            }
             Ok((
                 StatusCode::TOO_MANY_REQUESTS,
                 [(axum::http::header::RETRY_AFTER, seconds)],

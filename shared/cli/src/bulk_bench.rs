@@ -86,13 +86,11 @@ pub async fn measure(items: usize) -> Result<BulkReport, String> {
 }
 
 async fn exalated(process: &Process, items: usize) -> Result<BulkReport, String> {
-    let url_a = process
-        .sandbox_urls
-        .get("a")
-        .cloned()
-        .ok_or("sandbox a missing")?;
-    let node_a = process.node("node-a").ok_or("node-a missing")?.clone();
-    let node_b = process.node("node-b").ok_or("node-b missing")?;
+    let demo::PairParts {
+        url_a,
+        node_a,
+        node_b,
+    } = demo::pair_parts(process)?;
     let tracker_a = node_a.tracker("sandbox-a").map_err(|e| e.to_string())?;
     let tracker_b = node_b.tracker("sandbox-b").map_err(|e| e.to_string())?;
     let http = reqwest::Client::new();

@@ -81,13 +81,11 @@ async fn held_and_resumed(
     items: usize,
     rounds: usize,
 ) -> Result<ResumeReport, String> {
-    let url_a = process
-        .sandbox_urls
-        .get("a")
-        .cloned()
-        .ok_or("sandbox a missing")?;
-    let node_a = process.node("node-a").ok_or("node-a missing")?.clone();
-    let node_b = process.node("node-b").ok_or("node-b missing")?;
+    let demo::PairParts {
+        url_a,
+        node_a,
+        node_b,
+    } = demo::pair_parts(process)?;
     let tracker_b = node_b
         .connection(demo::CONNECTION)
         .await

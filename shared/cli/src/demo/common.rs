@@ -199,3 +199,29 @@ pub(crate) async fn twin_key(node: &Node, key: &str) -> Result<String, String> {
         None => Err(format!("{key} is not under sync")),
     }
 }
+
+/// The sandbox pair's parts in a running process: sandbox A's URL and the two nodes.
+pub struct PairParts {
+    pub url_a: String,
+    pub node_a: std::sync::Arc<Node>,
+    pub node_b: std::sync::Arc<Node>,
+}
+
+/// The parts of the pair [`super::config`] describes, started in `process`.
+pub fn pair_parts(process: &twinsync_local::process::Process) -> Result<PairParts, String> {
+    let node = |id: &str| {
+        process
+            .node(id)
+            .cloned()
+            .ok_or_else(|| format!("{id} missing"))
+    };
+    Ok(PairParts {
+        url_a: process
+            .sandbox_urls
+            .get("a")
+            .cloned()
+            .ok_or("sandbox a missing")?,
+        node_a: node("node-a")?,
+        node_b: node("node-b")?,
+    })
+}

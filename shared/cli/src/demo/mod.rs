@@ -21,8 +21,8 @@ pub mod zendesk;
 
 pub(crate) use common::for_each_limited;
 pub use common::{
-    CONNECTION, DemoArgs, DemoReport, PROJECT_A, PROJECT_B, Pair, Step, create_item, item_body,
-    send_change,
+    CONNECTION, DemoArgs, DemoReport, PROJECT_A, PROJECT_B, Pair, PairParts, Step, create_item,
+    item_body, pair_parts, send_change,
 };
 pub use sandbox::{Pairing, compare, config, pair_up, pair_up_on, scenario};
 

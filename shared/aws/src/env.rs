@@ -3,8 +3,8 @@
 //! `TWINSYNC_QUEUE_PREFIX`, `TWINSYNC_TWINS_TABLE`, `TWINSYNC_CONNECTIONS_TABLE` and
 //! `TWINSYNC_PAYLOAD_BUCKET` name the stack's resources (the SAM template sets them).
 //! Region, credentials and, for the emulator, `AWS_ENDPOINT_URL` come from the variables
-//! Lambda sets ([`CredentialSource::LambdaEnvironment`]) or, on an operator's machine,
-//! from the SDK's credential chain ([`CredentialSource::Chain`]).
+//! Lambda sets ([`Aws::from_lambda_env`]) or, on an operator's machine, from the SDK's
+//! credential chain ([`Aws::from_credential_chain`]).
 
 use crate::error::AwsError;
 use crate::http::SdkHttpClient;
@@ -57,38 +57,28 @@ impl Aws {
         Ok(Self { sdk, signed })
     }
 
-    /// The SDK's configuration from the environment, sending through `http`.
-    pub async fn from_env(
-        source: CredentialSource,
-        http: reqwest::Client,
-    ) -> Result<Self, AwsError> {
-        let sdk = match source {
-            CredentialSource::LambdaEnvironment => {
-                lambda_sdk_config(|name| std::env::var(name).ok(), http.clone())?
-            }
-            #[cfg(feature = "credential-chain")]
-            CredentialSource::Chain => {
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .http_client(SdkHttpClient::shared(http.clone()))
-                    .load()
-                    .await
-            }
-        };
+    /// The SDK's configuration from the variables Lambda sets in every function's
+    /// environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+    /// `AWS_SESSION_TOKEN`), read as they are, sending through `http`. The SDK's provider
+    /// chain (profiles, SSO, STS) was over 0.8 MB of each function's binary for sources a
+    /// function never uses. A separate function, not a choice in one: a workspace build
+    /// (cargo-lambda's, without `-p`) turns the `credential-chain` feature on, and code
+    /// that names the chain in a function's path would link it.
+    pub fn from_lambda_env(http: reqwest::Client) -> Result<Self, AwsError> {
+        let sdk = lambda_sdk_config(|name| std::env::var(name).ok(), http.clone())?;
         Self::new(sdk, http)
     }
-}
 
-/// Where the region and credentials come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CredentialSource {
-    /// The variables Lambda sets in every function's environment (`AWS_REGION`,
-    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`), read as they
-    /// are: the SDK's provider chain (profiles, SSO, STS) is over half a megabyte of each
-    /// function's binary for a source a function never uses.
-    LambdaEnvironment,
-    /// The SDK's default chain, for the operator's machine (the console).
+    /// The SDK's configuration from its default credential chain, for the operator's
+    /// machine (the console), sending through `http`.
     #[cfg(feature = "credential-chain")]
-    Chain,
+    pub async fn from_credential_chain(http: reqwest::Client) -> Result<Self, AwsError> {
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(SdkHttpClient::shared(http.clone()))
+            .load()
+            .await;
+        Self::new(sdk, http)
+    }
 }
 
 /// The SDK's configuration from Lambda's variables, as `var` reads them.

@@ -7,7 +7,7 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use twinsync_aws::env::{self, Aws, CredentialSource, Resources};
+use twinsync_aws::env::{self, Aws, Resources};
 use twinsync_aws::sqs::{PAYLOAD_ATTRIBUTE, REDRIVEN_ATTRIBUTE};
 use twinsync_aws::{AwsError, SqsQueue};
 use twinsync_connector_kit::outbound::{self, ClientOptions};
@@ -111,9 +111,8 @@ struct Environment {
 
 /// Resource names from the environment, the node's TOML from the SSM parameter
 /// `TWINSYNC_CONFIG_PARAMETER` (or a file, `TWINSYNC_CONFIG_FILE`, for the emulator), the
-/// `[[node]]` whose id is `TWINSYNC_NODE_ID`; the AWS credentials from `source`.
-async fn environment(source: CredentialSource) -> Result<Environment, LambdaError> {
-    let aws = Aws::from_env(source, sdk_http_client()?).await?;
+/// `[[node]]` whose id is `TWINSYNC_NODE_ID`; `aws` has the credentials.
+async fn environment(aws: Aws) -> Result<Environment, LambdaError> {
     let resources = Resources::from_env()?;
     let node_id = var("TWINSYNC_NODE_ID")
         .ok_or_else(|| LambdaError::Config("TWINSYNC_NODE_ID is not set".into()))?;
@@ -169,7 +168,7 @@ fn sdk_http_client() -> Result<reqwest::Client, LambdaError> {
 /// long each step took: the cold start is on the first change's path.
 pub async fn node_from_env() -> Result<Function, LambdaError> {
     let started = std::time::Instant::now();
-    let environment = environment(CredentialSource::LambdaEnvironment).await?;
+    let environment = environment(Aws::from_lambda_env(sdk_http_client()?)?).await?;
     let configured = started.elapsed();
     let function = build(&environment).await?;
     tracing::info!(
@@ -377,7 +376,8 @@ pub struct ConsoleOptions {
 pub async fn run_console(options: &ConsoleOptions) -> Result<(), Error> {
     use twinsync_node::admin::{self, AdminToken, RemoteAdmin};
     init_tracing();
-    let environment = environment(CredentialSource::Chain).await?;
+    let aws = Aws::from_credential_chain(sdk_http_client()?).await?;
+    let environment = environment(aws).await?;
     let section = &environment.section;
     let listener = admin::bind(
         &options.listen,

@@ -162,7 +162,7 @@ fn migrate(conn: &mut Connection, from: i64) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Prepared statements kept per connection: more than the store and the sandbox use.
+/// Prepared statements kept per connection: more than the store's forty or so.
 const STATEMENT_CACHE: usize = 96;
 
 /// `Connection::execute` and `query_row` with the statement from the connection's cache,

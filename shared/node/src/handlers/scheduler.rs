@@ -52,7 +52,7 @@ pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> 
     let mut report = TickReport::default();
     let now = node.now_ms();
     for connection in node.connections.list().await? {
-        if connection.status == ConnectionStatus::Pending {
+        if !ticked(&connection) {
             continue;
         }
         // The rest waits for the next tick: the connection's revision has moved.
@@ -219,8 +219,15 @@ pub async fn run_due_plans(node: &Node, connection: &Connection, now: i64) -> No
     Ok(runs)
 }
 
+/// Whether [`tick`] runs for `connection` (its plans, resume and poll): every connection
+/// but one still waiting for its invitation to be accepted.
+fn ticked(connection: &Connection) -> bool {
+    connection.status != ConnectionStatus::Pending
+}
+
 /// Whether every webhook the node refused over its limit has been brought in by a poll
-/// since: each connection that polls has completed a poll begun after the last refusal.
+/// since: each live connection the tick polls has completed a poll begun after the last
+/// refusal.
 pub async fn refusals_polled(node: &Node) -> NodeResult<bool> {
     if node.ingest_gate.refused() == 0 {
         return Ok(true);
@@ -230,7 +237,7 @@ pub async fn refusals_polled(node: &Node) -> NodeResult<bool> {
         .list()
         .await?
         .into_iter()
-        .filter(|c| c.status == ConnectionStatus::Active)
+        .filter(ticked)
         .filter(|c| c.active_version().is_some_and(|v| v.live))
         .map(|c| c.id)
         .collect();

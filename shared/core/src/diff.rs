@@ -99,10 +99,82 @@ fn push(field: String, old: &Value, new: &Value, out: &mut Vec<FieldDiff>) {
     });
 }
 
+/// Whether `replica` tells the other side nothing `baseline` did not: the two are equal
+/// but for the `remoteId` links on list elements (comments, attachments). The twin learns
+/// those links from the ack, after the replica went out, so the next replica of the same
+/// item carries them while the baseline does not; the other side made those links itself.
+pub fn same_content(baseline: &Value, replica: &Value) -> bool {
+    baseline == replica || without_links(baseline) == without_links(replica)
+}
+
+fn without_links(replica: &Value) -> Value {
+    let mut out = replica.clone();
+    if let Some(fields) = out.as_object_mut() {
+        for list in fields.values_mut().filter_map(Value::as_array_mut) {
+            for element in list.iter_mut().filter_map(Value::as_object_mut) {
+                element.remove("remoteId");
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn same_content_ignores_only_the_links_an_ack_brings() {
+        let c = |remote: Value| json!({"id": "7", "body": "hi", "remoteId": remote});
+        let cases = [
+            (
+                "equal",
+                json!({"summary": "a"}),
+                json!({"summary": "a"}),
+                true,
+            ),
+            (
+                "a field changed",
+                json!({"summary": "a"}),
+                json!({"summary": "b"}),
+                false,
+            ),
+            (
+                "a link learned",
+                json!({"comments": [c(Value::Null)]}),
+                json!({"comments": [c(json!("12"))]}),
+                true,
+            ),
+            (
+                "a link learned, absent before",
+                json!({"comments": [{"id": "7", "body": "hi"}]}),
+                json!({"comments": [c(json!("12"))]}),
+                true,
+            ),
+            (
+                "a comment edited",
+                json!({"comments": [c(Value::Null)]}),
+                json!({"comments": [{"id": "7", "body": "bye", "remoteId": "12"}]}),
+                false,
+            ),
+            (
+                "a comment added",
+                json!({"comments": []}),
+                json!({"comments": [c(json!("12"))]}),
+                false,
+            ),
+            (
+                "a top-level remoteId is content",
+                json!({"remoteId": "1"}),
+                json!({"remoteId": "2"}),
+                false,
+            ),
+        ];
+        for (name, baseline, replica, same) in cases {
+            assert_eq!(same_content(&baseline, &replica), same, "{name}");
+        }
+    }
 
     #[test]
     fn replica_diff_table() {

@@ -29,7 +29,7 @@ pub use connection::{
     VersionStatus,
 };
 pub use connector::ConnectorKind;
-pub use diff::{DiffKind, FieldDiff, replica_diff};
+pub use diff::{DiffKind, FieldDiff, replica_diff, same_content};
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};
 pub use job::{Job, JobCursor, JobKind, JobPage, JobStatus};
 pub use matching::MatchOn;

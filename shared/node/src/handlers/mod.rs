@@ -84,18 +84,25 @@ pub(crate) async fn send_to_peer(
         dedup_id: message.dedup_id(),
         body: to_body(message)?,
     };
-    send_or_hold(node, &connection.id, paused, queues::TRANSPORT, new).await
+    send_or_hold(node, connection, paused, queues::TRANSPORT, new).await
 }
 
 /// Sends a message to `queue`, or to the connection's held queue while it is paused.
+///
+/// In the held queue the message's dedup id is made its own for this pause (the
+/// connection's `updated_ms`, which its pause set): a message resumed and then parked
+/// again by a second pause within the queue's deduplication window would otherwise meet
+/// its own first parking there and be dropped as a duplicate (found by the simulation,
+/// seed 24). A redelivery within one pause still deduplicates.
 pub(crate) async fn send_or_hold(
     node: &Node,
-    connection_id: &str,
+    connection: &twinsync_core::Connection,
     paused: bool,
     queue: &str,
     message: NewMessage,
 ) -> NodeResult<()> {
     if paused {
+        let connection_id = &connection.id;
         let held = HeldMessage {
             queue: queue.to_string(),
             group_id: message.group_id.clone(),
@@ -107,7 +114,7 @@ pub(crate) async fn send_or_hold(
                 &queues::held(connection_id),
                 NewMessage {
                     group_id: message.group_id,
-                    dedup_id: message.dedup_id,
+                    dedup_id: format!("{}:held:{}", message.dedup_id, connection.updated_ms),
                     body: to_body(&held)?,
                 },
             )

@@ -115,8 +115,13 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         changed = ?changed_fields(twin.baseline.as_ref(), &replica),
         "outgoing read"
     );
-    if twin.baseline.as_ref() == Some(&replica) {
-        // The other side has this already: an echo of our own write or a no-op change.
+    if twin
+        .baseline
+        .as_ref()
+        .is_some_and(|b| twinsync_core::same_content(b, &replica))
+    {
+        // The other side has this already: an echo of our own write or a no-op change
+        // (or only the comment links its ack brought, which it made itself).
         if twin.acked_version < twin.out_version {
             // The last send may have been lost in a crash before the transport queue got it;
             // sending the same version again is deduplicated and applied at most once.
@@ -298,7 +303,7 @@ async fn made_by_sync(node: &Node, connection: &Connection, item: &Item) -> Node
     let Some(remote) = item.origin.as_deref().and_then(|o| o.strip_prefix(&prefix)) else {
         return Ok(MadeBySync::No);
     };
-    let Some(mut twin) = node.twins.find_by_remote(&connection.id, remote).await? else {
+    let Some(twin) = node.twins.find_by_remote(&connection.id, remote).await? else {
         // The twin store lost the pair (wiped): a new twin relinks it.
         return Ok(MadeBySync::No);
     };
@@ -306,13 +311,16 @@ async fn made_by_sync(node: &Node, connection: &Connection, item: &Item) -> Node
         Some(k) if *k == item.key => Ok(MadeBySync::Twin(Box::new(twin))),
         Some(_) => Ok(MadeBySync::Stray(remote.to_string())),
         None if twin.applying_until_ms > node.now_ms() => Err(being_applied(node, &twin)),
-        None => {
-            // The apply that created the item stopped before linking it; link it here so
-            // that neither side makes a second one.
-            twin.local_key = Some(item.key.clone());
-            twin.local_url = Some(item.url.clone());
-            Ok(MadeBySync::Twin(Box::new(node.twins.update(&twin).await?)))
-        }
+        // The apply that created the item stopped before linking it (a crash between the
+        // create and the twin's write). Its replica is still queued and, delivered again,
+        // finds the item by this marker and finishes: the merge base, the baseline and
+        // the ack. Sending the item from here first would reach the other side as a
+        // replica with no base, and its merge would undo edits made there meanwhile
+        // (found by the simulation, seed 245); so the change waits for that apply.
+        None => Err(NodeError::Busy {
+            what: format!("the apply that created {} has not finished", item.key),
+            retry_after_ms: u64::try_from(node.settings.visibility_ms).unwrap_or(30_000),
+        }),
     }
 }
 

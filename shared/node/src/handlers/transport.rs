@@ -17,7 +17,7 @@ pub async fn handle(node: &Node, message: TransportMessage, receive_count: u32) 
         // Paused after the message was queued: park it with the rest, in order.
         return send_or_hold(
             node,
-            &connection.id,
+            &connection,
             true,
             queues::TRANSPORT,
             NewMessage {

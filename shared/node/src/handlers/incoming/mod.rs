@@ -24,7 +24,7 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
         let wrapped = TransportMessage::Replica(message);
         return send_or_hold(
             node,
-            &connection.id,
+            &connection,
             true,
             queues::INCOMING,
             NewMessage {

@@ -1,0 +1,11 @@
+//! A deterministic simulation of two twinsync nodes, their queues and their trackers
+//! under faults. One thread, a manual clock and a seeded generator decide everything, so
+//! a seed that breaks an invariant replays exactly. See docs/reliability.md.
+
+pub mod effects;
+pub mod oracle;
+pub mod run;
+pub mod tracker;
+pub mod world;
+
+pub use run::{Faults, Report, Size, run_seed};

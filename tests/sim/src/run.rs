@@ -1,0 +1,637 @@
+//! One seed: a schedule of people's edits, webhook deliveries, queue batches, scheduler
+//! ticks and faults, every choice drawn from a ChaCha generator seeded with it; then the
+//! world settles without faults and [`crate::oracle::check`] judges it.
+
+use crate::oracle::{FIELDS, Field, Record, check, replicas_sent, sent_since, value};
+use crate::tracker::TrackerFault;
+use crate::world::{CONNECTION, POLL_INTERVAL_MS, World};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use std::future::Future;
+use twinsync_core::{Attachment, ConnectionStatus, Item, ItemUpdate, Named, User};
+use twinsync_node::handlers::{ingest, scheduler};
+use twinsync_node::{bulk, operations};
+use twinsync_ports::{Tracker, queues};
+
+/// How big a seed's schedule is.
+#[derive(Debug, Clone, Copy)]
+pub struct Size {
+    pub steps: usize,
+}
+
+impl Default for Size {
+    fn default() -> Self {
+        Self { steps: 300 }
+    }
+}
+
+/// What one seed did and found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub seed: u64,
+    /// One line per step, the same for the same seed.
+    pub trace: Vec<String>,
+    /// Broken invariants; empty when the seed passes.
+    pub broken: Vec<String>,
+    pub faults: Faults,
+}
+
+/// Faults injected, by kind.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize)]
+pub struct Faults {
+    pub crashes: u64,
+    pub duplicate_webhooks: u64,
+    pub lost_webhooks: u64,
+    pub tracker_faults: u64,
+    pub link_cuts: u64,
+    pub pauses: u64,
+    pub bulk_syncs: u64,
+    pub concurrent_edits: u64,
+}
+
+impl Faults {
+    pub fn add(&mut self, o: &Faults) {
+        self.crashes += o.crashes;
+        self.duplicate_webhooks += o.duplicate_webhooks;
+        self.lost_webhooks += o.lost_webhooks;
+        self.tracker_faults += o.tracker_faults;
+        self.link_cuts += o.link_cuts;
+        self.pauses += o.pauses;
+        self.bulk_syncs += o.bulk_syncs;
+        self.concurrent_edits += o.concurrent_edits;
+    }
+}
+
+/// Runs one seed on a fresh single-threaded runtime with paused time: no thread, timer
+/// or socket decides anything.
+pub fn run_seed(seed: u64, size: Size) -> Report {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build();
+    match runtime {
+        Ok(rt) => rt.block_on(Sim::run(seed, size)),
+        Err(e) => Report {
+            seed,
+            broken: vec![format!("no runtime: {e}")],
+            ..Report::default()
+        },
+    }
+}
+
+struct Sim {
+    rng: ChaCha8Rng,
+    world: World,
+    record: Record,
+    report: Report,
+    /// Webhooks sent but not yet delivered, per side.
+    signals: [Vec<twinsync_ports::ChangeSignal>; 2],
+    counter: u64,
+    paused: bool,
+}
+
+/// A point in time well after the epoch, the same for every seed.
+const START_MS: i64 = 1_790_000_000_000;
+
+impl Sim {
+    async fn run(seed: u64, size: Size) -> Report {
+        let world = match World::new(START_MS).await {
+            Ok(w) => w,
+            Err(e) => {
+                return Report {
+                    seed,
+                    broken: vec![format!("world not built: {e}")],
+                    ..Report::default()
+                };
+            }
+        };
+        let mut sim = Sim {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            world,
+            record: Record::default(),
+            report: Report {
+                seed,
+                ..Report::default()
+            },
+            signals: [Vec::new(), Vec::new()],
+            counter: 0,
+            paused: false,
+        };
+        for _ in 0..size.steps {
+            if let Err(e) = sim.step().await {
+                sim.report.broken.push(e);
+                return sim.report;
+            }
+        }
+        match sim.settle().await {
+            Ok(()) => {
+                let broken = check(&sim.world, &sim.record).await;
+                sim.report.broken.extend(broken);
+                if let Err(e) = sim.echoes().await {
+                    sim.report.broken.push(e);
+                }
+            }
+            Err(e) => sim.report.broken.push(e),
+        }
+        sim.report
+    }
+
+    fn log(&mut self, line: String) {
+        if std::env::var_os("TWINSYNC_SIM_ECHO").is_some() {
+            eprintln!("{line}");
+        }
+        self.report.trace.push(line);
+    }
+
+    fn next(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    async fn step(&mut self) -> Result<(), String> {
+        // Most steps follow within a few hundred milliseconds; some in the same one.
+        let dt = self.rng.random_range(0..300);
+        self.world.clock.advance_ms(dt);
+        let side = self.rng.random_range(0..2usize);
+        let roll = self.rng.random_range(0..100u32);
+        match roll {
+            0..8 => self.create(side),
+            8..22 => self.edit(side),
+            22..28 => self.comment(side),
+            28..31 => self.attach(side),
+            31..43 => self.webhooks(side).await?,
+            43..75 => self.run_queue(side).await?,
+            75..80 => self.tick(side).await?,
+            80..83 => self.arm_crash(side),
+            83..87 => self.tracker_fault(side),
+            87..88 => self.cut_link(side),
+            88..90 => self.pause_or_resume().await?,
+            90..91 => self.bulk_sync(side).await?,
+            91..95 => self.concurrent_edit(),
+            _ => self.wait(),
+        }
+        Ok(())
+    }
+
+    fn user(&mut self) -> Option<User> {
+        let who = ["ana@example.com", "bo@example.com", "cy@example.com"];
+        self.rng.random_bool(0.7).then(|| {
+            let email = who
+                .choose(&mut self.rng)
+                .copied()
+                .unwrap_or("ana@example.com");
+            User {
+                email: email.into(),
+                display_name: email.split('@').next().unwrap_or_default().into(),
+            }
+        })
+    }
+
+    fn create(&mut self, side: usize) {
+        let n = self.next();
+        let s = &self.world.sides[side];
+        let item = Item {
+            summary: format!("item {n} from {}", s.name),
+            description: format!("made on {} as step {n}", s.name),
+            labels: vec![s.label.to_string()],
+            priority: Some(Named::new("Medium")),
+            ..Item::default()
+        };
+        let project = s.project.key.clone();
+        match s.tracker.create(&project, &item, "") {
+            Ok(made) => {
+                self.log(format!("{} person creates {}", s.name, made.key));
+                self.record.created.insert((side, made.key.clone()), made);
+            }
+            Err(e) => self.log(format!("{} create refused: {e}", s.name)),
+        }
+    }
+
+    /// An item people can see on `side`: any, made by people or by sync.
+    fn pick_item(&mut self, side: usize) -> Option<Item> {
+        let items = self.world.sides[side].tracker.items();
+        items.choose(&mut self.rng).cloned()
+    }
+
+    fn edit(&mut self, side: usize) {
+        let Some(item) = self.pick_item(side) else {
+            return;
+        };
+        let field = *FIELDS.choose(&mut self.rng).unwrap_or(&Field::Summary);
+        let n = self.next();
+        let s = &self.world.sides[side];
+        let mut update = ItemUpdate::default();
+        match field {
+            Field::Summary => update.summary = Some(format!("summary {n} on {}", s.name)),
+            Field::Description => {
+                update.description = Some(format!("description {n} on {}", s.name))
+            }
+            Field::Status => {
+                update.status = s.project.statuses.choose(&mut self.rng).cloned();
+            }
+            Field::Priority => {
+                update.priority = s.project.priorities.choose(&mut self.rng).cloned();
+            }
+            Field::Assignee => update.assignee = Some(self.user()),
+            Field::Labels => {
+                // The trigger's label stays: leaving the trigger is a removal, which
+                // this schedule does not make.
+                let extra = ["red", "blue"]
+                    .choose(&mut self.rng)
+                    .copied()
+                    .unwrap_or("red");
+                let mut labels = item.labels.clone();
+                match labels.iter().position(|l| l == extra) {
+                    Some(i) => {
+                        labels.remove(i);
+                    }
+                    None => labels.push(extra.into()),
+                }
+                update.labels = Some(labels);
+            }
+        }
+        let s = &self.world.sides[side];
+        match s.tracker.update(&item.key, &update) {
+            Ok(after) => {
+                let v = value(&after, field, side);
+                self.log(format!(
+                    "{} person sets {field:?} of {} to {v:?}",
+                    s.name, item.key
+                ));
+                self.record
+                    .last_edit
+                    .insert((side, item.key.clone(), field), v);
+            }
+            Err(e) => self.log(format!("{} edit refused: {e}", s.name)),
+        }
+    }
+
+    fn comment(&mut self, side: usize) {
+        let Some(item) = self.pick_item(side) else {
+            return;
+        };
+        let n = self.next();
+        let author = self.user();
+        let s = &self.world.sides[side];
+        let body = format!("comment {n} on {}", s.name);
+        match s.tracker.comment(&item.key, &body, author.as_ref(), None) {
+            Ok(_) => {
+                self.log(format!("{} person comments on {}", s.name, item.key));
+                self.record
+                    .children
+                    .entry((side, item.key))
+                    .or_default()
+                    .push(body);
+            }
+            Err(e) => self.log(format!("{} comment refused: {e}", s.name)),
+        }
+    }
+
+    fn attach(&mut self, side: usize) {
+        let Some(item) = self.pick_item(side) else {
+            return;
+        };
+        let n = self.next();
+        let s = &self.world.sides[side];
+        let file = Attachment {
+            filename: format!("file-{n}-{}.txt", s.name),
+            mime_type: "text/plain".into(),
+            size: n,
+            url: format!("{}/files/{n}", s.tracker.url()),
+            ..Attachment::default()
+        };
+        match s.tracker.attach_file(&item.key, &file) {
+            Ok(_) => {
+                self.log(format!("{} person attaches to {}", s.name, item.key));
+                self.record
+                    .children
+                    .entry((side, item.key))
+                    .or_default()
+                    .push(file.filename);
+            }
+            Err(e) => self.log(format!("{} attachment refused: {e}", s.name)),
+        }
+    }
+
+    /// Both sides edit the same pair of twins within the same few milliseconds.
+    fn concurrent_edit(&mut self) {
+        self.report.faults.concurrent_edits += 1;
+        self.edit(0);
+        self.edit(1);
+    }
+
+    /// Hands the tracker's webhooks to ingest: some lost, some delivered up to three
+    /// times, in any order.
+    async fn webhooks(&mut self, side: usize) -> Result<(), String> {
+        let fresh = self.world.sides[side].tracker.take_signals();
+        self.signals[side].extend(fresh);
+        if self.signals[side].is_empty() {
+            return Ok(());
+        }
+        let take = self.rng.random_range(1..=self.signals[side].len());
+        let mut batch: Vec<_> = self.signals[side].drain(..take).collect();
+        // Reordered: the newest may come first.
+        if self.rng.random_bool(0.3) {
+            batch.reverse();
+        }
+        for signal in batch {
+            let copies = match self.rng.random_range(0..10u32) {
+                0 => 0,
+                1..3 => self.rng.random_range(2..=3),
+                _ => 1,
+            };
+            match copies {
+                0 => self.report.faults.lost_webhooks += 1,
+                1 => {}
+                _ => self.report.faults.duplicate_webhooks += 1,
+            }
+            for _ in 0..copies {
+                let s = &self.world.sides[side];
+                let (node, instance, name) = (s.node.clone(), s.instance, s.name);
+                let work = ingest::signals_to_changes(
+                    &node,
+                    instance,
+                    std::slice::from_ref(&signal),
+                    false,
+                );
+                match self.guarded(side, work).await? {
+                    Some(Ok(n)) => self.log(format!(
+                        "{name} webhook {} v{} -> {n}",
+                        signal.item_key, signal.version
+                    )),
+                    Some(Err(e)) => self.log(format!("{name} webhook refused: {e}")),
+                    None => break,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_queue(&mut self, side: usize) -> Result<(), String> {
+        let queue = *queues::HANDLED
+            .choose(&mut self.rng)
+            .unwrap_or(&queues::INCOMING);
+        let batch = self.rng.random_range(1..=3);
+        let node = self.world.sides[side].node.clone();
+        let work = twinsync_local::runner::run_once(&node, queue, batch);
+        if let Some(n) = self.guarded(side, work).await?
+            && n > 0
+        {
+            let name = self.world.sides[side].name;
+            self.log(format!("{name} {queue} handled {n}"));
+        }
+        Ok(())
+    }
+
+    async fn tick(&mut self, side: usize) -> Result<(), String> {
+        let node = self.world.sides[side].node.clone();
+        let work = scheduler::tick(&node, POLL_INTERVAL_MS);
+        if let Some(r) = self.guarded(side, work).await? {
+            let name = self.world.sides[side].name;
+            match r {
+                Ok(r) => self.log(format!(
+                    "{name} tick: polled {}, resumed {}",
+                    r.polled_changes, r.resumed_messages
+                )),
+                Err(e) => self.log(format!("{name} tick failed: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a handler's work; `None` when the node crashed in it (then it is started
+    /// again on its database).
+    async fn guarded<F: Future>(
+        &mut self,
+        side: usize,
+        work: F,
+    ) -> Result<Option<F::Output>, String> {
+        let effects = self.world.sides[side].effects.clone();
+        let out = tokio::select! {
+            biased;
+            out = work => Some(out),
+            _ = effects.wait_crash() => None,
+        };
+        self.restart_crashed().await?;
+        Ok(out)
+    }
+
+    /// Starts every node that crashed again; the other node's crash can happen inside
+    /// this node's step (its transport delivering there).
+    async fn restart_crashed(&mut self) -> Result<(), String> {
+        for side in 0..2 {
+            if let Some(at) = self.world.sides[side].effects.crashed_at() {
+                let name = self.world.sides[side].name;
+                self.log(format!("{name} crashes at {at}; restarted"));
+                self.report.faults.crashes += 1;
+                self.world.restart(side).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn arm_crash(&mut self, side: usize) {
+        let n = self.rng.random_range(0..8);
+        self.world.sides[side].effects.arm(n);
+        let name = self.world.sides[side].name;
+        self.log(format!("{name} will crash at its effect {n}"));
+    }
+
+    fn tracker_fault(&mut self, side: usize) {
+        let fault = *[
+            TrackerFault::RateLimited,
+            TrackerFault::Unavailable,
+            TrackerFault::AnswerLost,
+        ]
+        .choose(&mut self.rng)
+        .unwrap_or(&TrackerFault::Unavailable);
+        self.world.sides[side].tracker.inject(fault);
+        self.report.faults.tracker_faults += 1;
+        let name = self.world.sides[side].name;
+        self.log(format!("{name} tracker: next call {fault:?}"));
+    }
+
+    fn cut_link(&mut self, side: usize) {
+        let for_ms = self.rng.random_range(1_000..60_000);
+        let until = twinsync_core::Clock::now_ms(&self.world.clock) + for_ms;
+        self.world.sides[side].inbound.cut_until(until);
+        self.report.faults.link_cuts += 1;
+        let name = self.world.sides[side].name;
+        self.log(format!("{name} unreachable for {for_ms} ms"));
+    }
+
+    async fn pause_or_resume(&mut self) -> Result<(), String> {
+        let node = self.world.sides[0].node.clone();
+        if self.paused {
+            let work = operations::activate(&node, CONNECTION);
+            match self.guarded(0, work).await? {
+                Some(Ok(moved)) => {
+                    self.log(format!("a resumes the connection: {moved} held changes"))
+                }
+                Some(Err(e)) => return Err(format!("resume failed: {e}")),
+                // The status was written before the crash or not at all.
+                None => {}
+            }
+        } else {
+            let work = operations::deactivate(&node, CONNECTION);
+            if let Some(r) = self.guarded(0, work).await? {
+                r.map_err(|e| format!("pause failed: {e}"))?;
+            }
+            self.report.faults.pauses += 1;
+            self.log("a pauses the connection".into());
+        }
+        let status = node_status(&self.world.sides[0].node).await?;
+        self.paused = status == ConnectionStatus::Deactivated;
+        Ok(())
+    }
+
+    async fn bulk_sync(&mut self, side: usize) -> Result<(), String> {
+        let node = self.world.sides[side].node.clone();
+        let work = bulk::bulk_sync(&node, CONNECTION);
+        let Some(outcome) = self.guarded(side, work).await? else {
+            return Ok(());
+        };
+        match outcome {
+            Ok(n) => {
+                self.report.faults.bulk_syncs += 1;
+                let name = self.world.sides[side].name;
+                self.log(format!("{name} bulk sync queues {n}"));
+            }
+            Err(e) => self.log(format!("bulk sync refused: {e}")),
+        }
+        Ok(())
+    }
+
+    /// Time passes: retries come due, visibility timeouts end.
+    fn wait(&mut self) {
+        let ms = self.rng.random_range(5_000..40_000);
+        self.world.clock.advance_ms(ms);
+        self.log(format!("{ms} ms pass"));
+    }
+
+    /// No more faults: every webhook delivered once, the link up, the connection active,
+    /// queues run and polls made until nothing is left to do.
+    async fn settle(&mut self) -> Result<(), String> {
+        for side in &self.world.sides {
+            side.effects.disarm();
+            side.tracker.clear_faults();
+            side.inbound.cut_until(0);
+        }
+        if self.paused {
+            self.pause_or_resume().await?;
+        }
+        let mut quiet = 0;
+        for _ in 0..2_000 {
+            let mut done = 0;
+            for side in 0..2 {
+                done += self.deliver_all(side).await?;
+                for queue in queues::HANDLED {
+                    let node = self.world.sides[side].node.clone();
+                    loop {
+                        let n = twinsync_local::runner::run_once(&node, queue, 10).await;
+                        done += n;
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                }
+                let node = self.world.sides[side].node.clone();
+                let report = scheduler::tick(&node, POLL_INTERVAL_MS)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                done += report.polled_changes + report.resumed_messages;
+            }
+            let waiting = self.waiting().await;
+            if done == 0 && waiting == 0 {
+                quiet += 1;
+                if quiet >= 3 {
+                    self.log("settled".into());
+                    return Ok(());
+                }
+            } else {
+                quiet = 0;
+            }
+            self.world
+                .clock
+                .advance_ms(if done == 0 { POLL_INTERVAL_MS } else { 500 });
+        }
+        Err("the world never settled".into())
+    }
+
+    /// At rest, every item's webhook delivered again (as a tracker resends one, and once
+    /// without a version, so that outgoing reads the item) must send no replica: what
+    /// each side has is its twin's baseline, and an echo is never sent.
+    async fn echoes(&mut self) -> Result<(), String> {
+        let before = replicas_sent(&self.world).await;
+        for side in 0..2 {
+            let signals: Vec<_> = self.world.sides[side]
+                .tracker
+                .items()
+                .iter()
+                .flat_map(|i| {
+                    let signal = twinsync_ports::ChangeSignal {
+                        item_key: i.key.clone(),
+                        project: i.project.clone(),
+                        version: i.version,
+                        delivery_id: format!("echo:{}:{}", i.key, i.version),
+                        origin: i.origin.clone(),
+                    };
+                    let unversioned = twinsync_ports::ChangeSignal {
+                        version: 0,
+                        ..signal.clone()
+                    };
+                    [signal, unversioned]
+                })
+                .collect();
+            self.signals[side].extend(signals);
+        }
+        self.settle().await?;
+        let after = replicas_sent(&self.world).await;
+        match sent_since(&before, &after).as_slice() {
+            [] => Ok(()),
+            sent => Err(format!(
+                "{} replicas sent at rest (echoes): {}",
+                sent.len(),
+                sent.join("; ")
+            )),
+        }
+    }
+
+    async fn deliver_all(&mut self, side: usize) -> Result<usize, String> {
+        let fresh = self.world.sides[side].tracker.take_signals();
+        self.signals[side].extend(fresh);
+        let signals = std::mem::take(&mut self.signals[side]);
+        let node = self.world.sides[side].node.clone();
+        let instance = self.world.sides[side].instance;
+        ingest::signals_to_changes(&node, instance, &signals, false)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Messages still waiting in either node's queues (dead letters aside).
+    async fn waiting(&self) -> u64 {
+        let mut total = 0;
+        for side in &self.world.sides {
+            let names = side.node.queue.queue_names().await.unwrap_or_default();
+            for name in names.iter().filter(|n| !n.ends_with("-dlq")) {
+                total += side
+                    .node
+                    .queue
+                    .depth(name)
+                    .await
+                    .map(|d| d.total())
+                    .unwrap_or(0);
+            }
+        }
+        total
+    }
+}
+
+/// The status of the connection on `node`.
+async fn node_status(node: &twinsync_node::Node) -> Result<ConnectionStatus, String> {
+    node.connection(CONNECTION)
+        .await
+        .map(|c| c.status)
+        .map_err(|e| e.to_string())
+}

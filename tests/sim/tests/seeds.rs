@@ -1,0 +1,97 @@
+//! The simulation in CI: a fixed range of seeds, the regression seed of every bug it
+//! found and fixed, the seeds of bugs still open, and a seed replayed to the same trace.
+
+use twinsync_sim::{Size, run_seed};
+
+/// The seeds CI runs: 0..SEEDS at STEPS steps each (`TWINSYNC_SIM_SEEDS` overrides).
+const SEEDS: u64 = 150;
+const STEPS: usize = 60;
+
+fn failure(seed: u64, steps: usize) -> Option<String> {
+    let report = run_seed(seed, Size { steps });
+    (!report.broken.is_empty()).then(|| {
+        format!(
+            "seed {seed} ({steps} steps): {:#?}\nlast steps:\n{}\nreplay: scripts/sim --replay {seed} --steps {steps}",
+            report.broken,
+            report.trace[report.trace.len().saturating_sub(40)..].join("\n")
+        )
+    })
+}
+
+/// The open seeds: (seed, steps, what breaks).
+fn open_seeds() -> Vec<(u64, usize, String)> {
+    include_str!("../open-seeds.txt")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut parts = l.splitn(3, ' ');
+            let seed = parts.next()?.parse().ok()?;
+            let steps = parts.next()?.parse().ok()?;
+            Some((seed, steps, parts.next().unwrap_or_default().to_string()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_seed_replays_to_the_same_trace() {
+    let size = Size { steps: 200 };
+    let (first, second) = (run_seed(7, size), run_seed(7, size));
+    assert!(
+        first.trace.len() > 100,
+        "a seed does something: {:?}",
+        first.trace
+    );
+    assert_eq!(first.trace, second.trace);
+}
+
+#[test]
+fn fixed_seeds_keep_every_invariant() {
+    let seeds: u64 = std::env::var("TWINSYNC_SIM_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(SEEDS);
+    let open: Vec<u64> = open_seeds()
+        .iter()
+        .filter(|(_, steps, _)| *steps == STEPS)
+        .map(|(seed, _, _)| *seed)
+        .collect();
+    let failures: Vec<String> = (0..seeds)
+        .filter(|seed| !open.contains(seed))
+        .filter_map(|seed| failure(seed, STEPS))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Each bug the simulation found, replayed by the seed that found it.
+#[test]
+fn regression_seeds_pass() {
+    let seeds = [
+        // A message resumed and parked again by a second pause within the held queue's
+        // deduplication window was dropped as a duplicate of its first parking.
+        (24, 60),
+        // The comment links an ack brings made the next read of an unchanged item look
+        // like news, and a replica was sent at rest.
+        (4, 15),
+        // A crash between a twin item's create and its twin's write: outgoing sent the
+        // item as new, and the other side's merge, with no base, undid edits made there.
+        (245, 60),
+        (20, 60),
+    ];
+    let failures: Vec<String> = seeds
+        .iter()
+        .filter_map(|(seed, steps)| failure(*seed, *steps))
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// A bug still open keeps failing its seed; once fixed, the seed moves to the regression
+/// seeds above (and out of open-seeds.txt).
+#[test]
+fn open_seeds_still_fail() {
+    for (seed, steps, what) in open_seeds() {
+        assert!(
+            failure(seed, steps).is_some(),
+            "seed {seed} ({what}) passes now: move it to the regression seeds"
+        );
+    }
+}

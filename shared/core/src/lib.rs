@@ -41,7 +41,7 @@ pub use message::{
 };
 pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
 pub use trigger::{Filter, Trigger};
-pub use twin::{CommentLink, SyncEvent, SyncEventKind, Twin, TwinStatus};
+pub use twin::{CommentLink, EarlierSend, SyncEvent, SyncEventKind, Twin, TwinStatus};
 pub use twin_state::{Applied, ApplyFailure};
 pub use workspace::{
     Action, Admission, Integration, Role, ScopedToken, Subscription, Workspace, Workspaces,

@@ -32,6 +32,18 @@ pub struct CommentLink {
     pub remote_id: String,
 }
 
+/// How many unacknowledged replicas before the last one a twin remembers the item of.
+pub const EARLIER_SENDS_KEPT: usize = 2;
+
+/// A replica sent and not acknowledged yet, with the local item it was made from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EarlierSend {
+    pub version: u64,
+    pub item: Item,
+    /// `in_version` at that send.
+    pub in_version: u64,
+}
+
 /// This node's record of one twin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Twin {
@@ -72,6 +84,11 @@ pub struct Twin {
     /// `in_version` at that send: if a replica was applied since, the apply's base is newer.
     #[serde(default)]
     pub sent_in_version: u64,
+    /// Replicas sent before the last one and not acknowledged yet, oldest first (at most
+    /// [`EARLIER_SENDS_KEPT`]): an ack for one of them makes its item the merge base, so
+    /// a replica the other side sent after applying it is merged against what it saw.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_sends: Vec<EarlierSend>,
     pub comment_links: Vec<CommentLink>,
     /// How the twin came under sync: a move out of every trigger unlinks only what a
     /// trigger brought in.
@@ -119,6 +136,7 @@ impl Twin {
             base_item: None,
             sent_item: None,
             sent_in_version: 0,
+            earlier_sends: Vec::new(),
             comment_links: Vec::new(),
             enrolled: Enrollment::Peer,
             reservation: None,

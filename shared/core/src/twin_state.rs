@@ -4,7 +4,7 @@
 
 use crate::item::Item;
 use crate::message::AckMessage;
-use crate::twin::{Twin, TwinStatus};
+use crate::twin::{EARLIER_SENDS_KEPT, EarlierSend, Twin, TwinStatus};
 use serde_json::Value;
 
 /// How an apply that held the lease ended, when it did not succeed.
@@ -69,6 +69,17 @@ impl Twin {
     /// acknowledges it: a replica it sent before seeing this one must still be merged
     /// against what both sides agreed on.
     pub fn record_send(&mut self, replica: Value, item: &Item, now_ms: i64) -> u64 {
+        if self.acked_version < self.out_version
+            && let Some(previous) = self.sent_item.take()
+        {
+            self.earlier_sends.push(EarlierSend {
+                version: self.out_version,
+                item: previous,
+                in_version: self.sent_in_version,
+            });
+            let over = self.earlier_sends.len().saturating_sub(EARLIER_SENDS_KEPT);
+            self.earlier_sends.drain(..over);
+        }
         self.out_version += 1;
         self.baseline = Some(replica);
         self.baseline_version = item.version;
@@ -133,7 +144,18 @@ impl Twin {
             // Our latest replica is applied and nothing came back in between: what we
             // sent is now the state both sides agree on.
             self.base_item = Some(sent.clone());
+        } else if let Some(earlier) = self
+            .earlier_sends
+            .iter()
+            .find(|e| e.version == ack.applied_version && e.in_version == self.in_version)
+        {
+            // An older replica is applied, and a replica the other side sends next was
+            // built on it: merging that against an older base (or none, for a new twin)
+            // would undo what changed here since (found by the simulation, seed 267).
+            self.base_item = Some(earlier.item.clone());
         }
+        self.earlier_sends
+            .retain(|e| e.version > ack.applied_version);
         if self.acked_version >= self.out_version {
             self.status = TwinStatus::Synced;
         }
@@ -370,6 +392,42 @@ mod tests {
             assert_eq!(t.base_item.is_some(), base_moved);
             assert_eq!(t.updated_ms, 9_000);
             assert_eq!(t.remote_key.is_some(), error.is_none());
+        }
+    }
+
+    /// An ack for an older replica makes that replica's item the merge base, while the
+    /// replicas sent after it wait for their own acks.
+    #[test]
+    fn an_ack_for_an_earlier_replica_moves_the_base_to_its_item() {
+        let item = |summary: &str| Item {
+            summary: summary.into(),
+            ..Item::default()
+        };
+        // (sends, applies between sends, acked version) -> (base summary, earlier kept)
+        let table: [(&[&str], Option<usize>, u64, Option<&str>, usize); 5] = [
+            (&["v1", "v2"], None, 1, Some("v1"), 0),
+            (&["v1", "v2"], None, 2, Some("v2"), 0),
+            (&["v1", "v2", "v3"], None, 1, Some("v1"), 1),
+            // A replica applied here after v1 was sent: v1's item is no base any more.
+            (&["v1", "v2"], Some(1), 1, None, 0),
+            // Only the last two earlier sends are kept.
+            (&["v1", "v2", "v3", "v4"], None, 1, None, 2),
+        ];
+        for (sends, apply_after, acked, base, kept) in table {
+            let mut t = twin();
+            for (i, s) in sends.iter().enumerate() {
+                t.record_send(serde_json::json!({ "summary": s }), &item(s), 1);
+                if apply_after == Some(i + 1) {
+                    t.in_version += 1;
+                }
+            }
+            t.record_ack(&ack(acked, None), 2);
+            assert_eq!(
+                t.base_item.as_ref().map(|i| i.summary.as_str()),
+                base,
+                "{sends:?} acked {acked}"
+            );
+            assert_eq!(t.earlier_sends.len(), kept, "{sends:?} acked {acked}");
         }
     }
 

@@ -404,7 +404,14 @@ mod tests {
             ..Item::default()
         };
         // (sends, applies between sends, acked version) -> (base summary, earlier kept)
-        let table: [(&[&str], Option<usize>, u64, Option<&str>, usize); 5] = [
+        type Case = (
+            &'static [&'static str],
+            Option<usize>,
+            u64,
+            Option<&'static str>,
+            usize,
+        );
+        let table: [Case; 5] = [
             (&["v1", "v2"], None, 1, Some("v1"), 0),
             (&["v1", "v2"], None, 2, Some("v2"), 0),
             (&["v1", "v2", "v3"], None, 1, Some("v1"), 1),

@@ -83,6 +83,39 @@ pub fn without_concurrent_comments(after: &Item, before: &Item) -> Item {
     out
 }
 
+/// `after` without this side's own comments the other side has never been sent (`sent`:
+/// the ids of local comments it has, or was sent). A person's comment made since the last
+/// send is in the item sync read before writing, so [`without_concurrent_comments`] keeps
+/// it; but the other side's replica did not carry it, and a baseline holding it would
+/// make the next read look like an echo, and the comment would never go out (found by
+/// the simulation, seed 24). Comments sync wrote here carry an origin marker and stay.
+pub fn without_unsent_comments(after: &Item, sent: &std::collections::BTreeSet<String>) -> Item {
+    let mut out = after.clone();
+    out.comments
+        .retain(|c| c.origin.is_some() || sent.contains(&c.id));
+    out
+}
+
+/// `after` without this side's own attachments the other side has never been sent, for
+/// the reason [`without_unsent_comments`] gives (simulation seed 108). An attachment
+/// has no origin marker: one the other side has is in `sent` (by id: in the merge base,
+/// which holds those sync wrote before, or in a replica sent since) or one this apply
+/// wrote (`written`, by file name and size, as the merge matches them).
+pub fn without_unsent_attachments(
+    after: &Item,
+    sent: &std::collections::BTreeSet<String>,
+    written: &[crate::Attachment],
+) -> Item {
+    let mut out = after.clone();
+    out.attachments.retain(|a| {
+        sent.contains(&a.id)
+            || written
+                .iter()
+                .any(|w| w.filename == a.filename && w.size == a.size)
+    });
+    out
+}
+
 /// `after` with the fields in `kept` taken from `remote`.
 pub fn overlay(after: &Item, remote: &Item, kept: &[String]) -> Item {
     let mut out = after.clone();
@@ -110,6 +143,60 @@ pub fn overlay(after: &Item, remote: &Item, kept: &[String]) -> Item {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn unsent_attachments_stay_out_of_the_baseline() {
+        let file = |id: &str, name: &str| crate::Attachment {
+            id: id.into(),
+            filename: name.into(),
+            size: 3,
+            ..crate::Attachment::default()
+        };
+        let item = Item {
+            attachments: vec![file("1", "mine.txt"), file("2", "theirs.txt")],
+            ..Item::default()
+        };
+        let written = [file("", "theirs.txt")];
+        // (ids the other side has or was sent) -> ids left
+        let cases: [(&[&str], &[&str]); 2] = [(&[], &["2"]), (&["1"], &["1", "2"])];
+        for (sent, left) in cases {
+            let sent = sent.iter().map(|s| s.to_string()).collect();
+            let out = without_unsent_attachments(&item, &sent, &written);
+            let ids: Vec<&str> = out.attachments.iter().map(|a| a.id.as_str()).collect();
+            assert_eq!(ids, left, "{sent:?}");
+        }
+    }
+
+    #[test]
+    fn unsent_comments_stay_out_of_the_baseline() {
+        let comment = |id: &str, origin: Option<&str>| crate::Comment {
+            id: id.into(),
+            body: format!("body {id}"),
+            origin: origin.map(str::to_string),
+            ..crate::Comment::default()
+        };
+        let item = Item {
+            comments: vec![
+                comment("1", None),
+                comment("2", Some("twinsync:c:9")),
+                comment("3", None),
+            ],
+            ..Item::default()
+        };
+        // (ids the other side has or was sent) -> ids left
+        let cases: [(&[&str], &[&str]); 3] = [
+            (&[], &["2"]),
+            (&["1"], &["1", "2"]),
+            (&["1", "3"], &["1", "2", "3"]),
+        ];
+        for (sent, left) in cases {
+            let sent = sent.iter().map(|s| s.to_string()).collect();
+            let out = without_unsent_comments(&item, &sent);
+            let ids: Vec<&str> = out.comments.iter().map(|c| c.id.as_str()).collect();
+            assert_eq!(ids, left, "{sent:?}");
+        }
+    }
+
     use super::*;
     use crate::Comment;
 

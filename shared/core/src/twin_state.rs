@@ -161,6 +161,44 @@ impl Twin {
         }
     }
 
+    /// Whether this twin was reserved for a replica of the other side whose first apply
+    /// is not recorded yet (a crash or a retryable failure stopped it): its item, if
+    /// created, holds that replica, not a change of ours, and has no baseline to compare
+    /// with. Outgoing waits for the apply instead of sending the item as new (simulation
+    /// seed 284). A twin in Error has stopped waiting.
+    pub fn awaits_first_apply(&self) -> bool {
+        self.reservation.is_some()
+            && self.in_version == 0
+            && self.out_version == 0
+            && !matches!(self.status, TwinStatus::Error(_))
+    }
+
+    /// The ids of local comments the other side has or was sent: linked ones, and those
+    /// in the merge base or in a replica sent since.
+    pub fn comments_sent(&self) -> std::collections::BTreeSet<String> {
+        let items = self
+            .base_item
+            .iter()
+            .chain(self.sent_item.iter())
+            .chain(self.earlier_sends.iter().map(|e| &e.item));
+        self.comment_links
+            .iter()
+            .map(|l| l.local_id.clone())
+            .chain(items.flat_map(|i| i.comments.iter().map(|c| c.id.clone())))
+            .collect()
+    }
+
+    /// The ids of local attachments the other side has or was sent: those in the merge
+    /// base or in a replica sent since.
+    pub fn attachments_sent(&self) -> std::collections::BTreeSet<String> {
+        self.base_item
+            .iter()
+            .chain(self.sent_item.iter())
+            .chain(self.earlier_sends.iter().map(|e| &e.item))
+            .flat_map(|i| i.attachments.iter().map(|a| a.id.clone()))
+            .collect()
+    }
+
     /// Records an error that stops this item (a script error): the twin shows it until a
     /// later send, apply or ack.
     pub fn record_error(&mut self, message: &str, now_ms: i64) {
@@ -228,6 +266,33 @@ impl Twin {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_twin_reserved_by_a_replica_awaits_its_first_apply() {
+        // (reserved, in, out, error) -> awaits
+        let table = [
+            (true, 0, 0, false, true),
+            (true, 1, 0, false, false),
+            (true, 0, 1, false, false),
+            (true, 0, 0, true, false),
+            (false, 0, 0, false, false),
+        ];
+        for (reserved, inv, out, error, awaits) in table {
+            let mut t = twin();
+            t.reservation = reserved.then(|| "r".to_string());
+            t.in_version = inv;
+            t.out_version = out;
+            if error {
+                t.status = TwinStatus::Error("x".into());
+            }
+            assert_eq!(
+                t.awaits_first_apply(),
+                awaits,
+                "{reserved} {inv} {out} {error}"
+            );
+        }
+    }
+
     use super::*;
     use serde_json::json;
 

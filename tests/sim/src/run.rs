@@ -277,7 +277,10 @@ impl Sim {
         let body = format!("comment {n} on {}", s.name);
         match s.tracker.comment(&item.key, &body, author.as_ref(), None) {
             Ok(_) => {
-                self.log(format!("{} person comments on {}", s.name, item.key));
+                self.log(format!(
+                    "{} person comments on {}: {body:?}",
+                    s.name, item.key
+                ));
                 self.record
                     .children
                     .entry((side, item.key))
@@ -303,7 +306,10 @@ impl Sim {
         };
         match s.tracker.attach_file(&item.key, &file) {
             Ok(_) => {
-                self.log(format!("{} person attaches to {}", s.name, item.key));
+                self.log(format!(
+                    "{} person attaches {:?} to {}",
+                    s.name, file.filename, item.key
+                ));
                 self.record
                     .children
                     .entry((side, item.key))

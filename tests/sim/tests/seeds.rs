@@ -80,6 +80,25 @@ fn regression_seeds_pass() {
         // twin), so the other side's next replica, built on that older one, undid the
         // changes sent after it.
         (267, 60),
+        // A comment sync wrote here, whose link the twin had not stored (a crash), went
+        // back without its remote id, and the other side took its own comment for new.
+        (2, 100),
+        (173, 100),
+        // A person's comment or attachment already on the item when an apply read it
+        // entered the baseline, so the next read looked like an echo and it never went
+        // out.
+        (24, 100),
+        (108, 100),
+        (113, 100),
+        // An apply stopped after it created the item (a crash, or a failure that wrote
+        // the twin): its redelivery merged against no base and overwrote a person's edit
+        // made to the new item meanwhile, or outgoing sent the item as new.
+        (262, 100),
+        (68, 100),
+        (245, 100),
+        (282, 100),
+        (284, 100),
+        (100, 100),
     ];
     let failures: Vec<String> = seeds
         .iter()

@@ -126,12 +126,22 @@ pub(crate) async fn send_or_hold(
 }
 
 /// Gives the outgoing rules the remote ids of comments and attachments the twin knows,
-/// so the receiver matches them without a lookup.
+/// so the receiver matches them without a lookup. A comment sync wrote here names its
+/// remote comment in its origin marker too: that counts when the twin has no link for it
+/// (a crash between the comment's write and the twin's), or the other side would take
+/// its own comment, coming back, for a new one (found by the simulation, seed 2).
 pub(crate) fn annotate(item: &Item, twin: Option<&Twin>) -> Item {
     let mut item = item.clone();
     if let Some(twin) = twin {
+        let prefix = Node::origin_prefix(&twin.connection_id);
         for c in &mut item.comments {
-            if let Some(remote) = twin.remote_comment_for(&c.id) {
+            let remote = twin.remote_comment_for(&c.id).or_else(|| {
+                c.origin
+                    .as_deref()
+                    .and_then(|o| o.strip_prefix(prefix.as_str()))
+                    .filter(|id| !id.is_empty())
+            });
+            if let Some(remote) = remote {
                 c.remote_id = Some(remote.to_string());
             }
         }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use twinsync_connector_kit::target::same_origin;
 use twinsync_core::settle::{
     overlay, without_concurrent_comments, without_concurrent_edits, without_edits_since_create,
+    without_unsent_attachments, without_unsent_comments,
 };
 use twinsync_core::{
     ChangeEvent, Connection, Item, MergeContext, MergeOutcome, ReplicaMessage, SyncEventKind, Twin,
@@ -118,6 +119,29 @@ async fn plan(
     if let (Some(item), None) = (&local, &twin.local_key) {
         twin.local_key = Some(item.key.clone());
         twin.local_url = Some(item.url.clone());
+        if twin.base_item.is_none() {
+            // An earlier attempt of this very replica created the item (a replica after
+            // it waits in the same FIFO group until this one is applied): what it
+            // created is the merge base, so an edit made to the item since is kept, not
+            // overwritten by the same replica again (simulation seed 68).
+            let empty = Item {
+                project: connection.target_project.clone(),
+                ..Item::default()
+            };
+            let created = rules.incoming(&IncomingContext {
+                replica: &message.hub_issue,
+                previous: None,
+                issue: &empty,
+                first_sync: true,
+                comment_links: &[],
+                origin_prefix: &prefix,
+            })?;
+            twin.base_item = Some(Item {
+                key: item.key.clone(),
+                url: item.url.clone(),
+                ..created
+            });
+        }
     }
     let first_sync = local.is_none();
     let current = local.unwrap_or_else(|| Item {
@@ -229,6 +253,15 @@ async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<(St
             .await?;
         twin.local_key = Some(created.key.clone());
         twin.local_url = Some(created.url.clone());
+        // What we created is what both sides agree on until this apply is recorded: if it
+        // stops here (a crash), its redelivery merges against it, so an edit a person
+        // makes to the new item meanwhile is kept and sent back, not overwritten by the
+        // same replica again (found by the simulation, seed 68).
+        twin.base_item = Some(Item {
+            key: created.key.clone(),
+            url: created.url.clone(),
+            ..outcome.merged.clone()
+        });
         // The link to the new item is durable before anything else is written.
         *twin = node.twins.update(twin).await?;
         let key = created.key.clone();
@@ -339,6 +372,19 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
             without_concurrent_edits(&after, current, &outcome.merged)
         },
         current,
+    );
+    // What is ours alone and was never sent stays out too: it still has to go out.
+    let written_now: Vec<_> = outcome
+        .merged
+        .attachments
+        .iter()
+        .filter(|a| a.id.is_empty())
+        .cloned()
+        .collect();
+    let settled = without_unsent_attachments(
+        &without_unsent_comments(&settled, &twin.comments_sent()),
+        &twin.attachments_sent(),
+        &written_now,
     );
     let remote_state = overlay(&settled, remote_now, &outcome.local_kept);
     let view = rules.outgoing(&annotate(&remote_state, Some(twin)))?;

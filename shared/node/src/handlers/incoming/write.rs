@@ -187,6 +187,11 @@ async fn plan(
         local_status = ?current.status_name(),
         remote_status = ?remote_now.status_name(),
         merged_status = ?outcome.merged.status_name(),
+        base_labels = ?twin.base_item.as_ref().map(|b| &b.labels),
+        local_labels = ?current.labels,
+        remote_labels = ?remote_now.labels,
+        prev_labels = ?remote_prev.as_ref().map(|p| &p.labels),
+        merged_labels = ?outcome.merged.labels,
         local_kept = ?outcome.local_kept,
         "merged"
     );

@@ -67,6 +67,14 @@ impl std::fmt::Debug for SimTracker {
     }
 }
 
+/// Item `key` as stored, or the tracker's 404.
+fn found(s: &State, key: &str) -> PortResult<Item> {
+    s.items
+        .get(key)
+        .cloned()
+        .ok_or_else(|| PortError::NotFound(format!("no item {key}")))
+}
+
 fn bad(why: impl Into<String>) -> PortError {
     PortError::Rejected(why.into())
 }
@@ -227,11 +235,7 @@ impl SimTracker {
     pub fn update(&self, key: &str, u: &ItemUpdate) -> PortResult<Item> {
         let now = self.clock.now_ms();
         let mut s = self.state();
-        let current = s
-            .items
-            .get(key)
-            .cloned()
-            .ok_or_else(|| PortError::NotFound(format!("no item {key}")))?;
+        let current = found(&s, key)?;
         let p = self.project(&current.project)?;
         let mut next = current.clone();
         if let Some(v) = &u.summary {
@@ -282,11 +286,7 @@ impl SimTracker {
         }
         let now = self.clock.now_ms();
         let mut s = self.state();
-        let mut item = s
-            .items
-            .get(key)
-            .cloned()
-            .ok_or_else(|| PortError::NotFound(format!("no item {key}")))?;
+        let mut item = found(&s, key)?;
         s.next_child += 1;
         let comment = Comment {
             id: s.next_child.to_string(),
@@ -309,11 +309,7 @@ impl SimTracker {
         }
         let now = self.clock.now_ms();
         let mut s = self.state();
-        let mut item = s
-            .items
-            .get(key)
-            .cloned()
-            .ok_or_else(|| PortError::NotFound(format!("no item {key}")))?;
+        let mut item = found(&s, key)?;
         s.next_child += 1;
         let stored = Attachment {
             id: s.next_child.to_string(),
@@ -397,11 +393,7 @@ impl Tracker for SimTracker {
         let now = self.clock.now_ms();
         {
             let mut s = self.state();
-            let mut item = s
-                .items
-                .get(key)
-                .cloned()
-                .ok_or_else(|| PortError::NotFound(format!("no item {key}")))?;
+            let mut item = found(&s, key)?;
             let c = item
                 .comments
                 .iter_mut()

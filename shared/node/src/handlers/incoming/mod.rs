@@ -62,8 +62,8 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
             }
         }
     }
-    let twin = match found {
-        Some(t) => t,
+    let (twin, reserved) = match found {
+        Some(t) => (t, Reserved::Earlier),
         None => {
             if let Some(why) = unwelcome(node, &connection, &message).await? {
                 tracing::info!(connection = %connection.id, item = %message.source_key, version = message.version, "{why}");
@@ -78,10 +78,13 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
                 }
                 Err(e) => return Err(e),
             }
-            reserve_remote(node, &connection, &message.source_key).await?
+            (
+                reserve_remote(node, &connection, &message.source_key).await?,
+                Reserved::Now,
+            )
         }
     };
-    match apply(node, &connection, twin, &message).await {
+    match apply(node, &connection, twin, &message, reserved).await {
         Ok(()) => Ok(()),
         Err(e) if e.is_retryable() => Err(e),
         Err(NodeError::ItemGone(key)) => {
@@ -246,11 +249,21 @@ async fn reserve_remote(
     }
 }
 
+/// When the twin record a replica is applied to was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reserved {
+    /// By an earlier delivery (of this replica, or of one before it).
+    Earlier,
+    /// By this delivery: the twin store had none for the remote item.
+    Now,
+}
+
 async fn apply(
     node: &Node,
     connection: &Connection,
     mut twin: Twin,
     message: &ReplicaMessage,
+    reserved: Reserved,
 ) -> NodeResult<()> {
     // The lease doubles as a lock: a worker that got this message again while the first one
     // is still writing (a slow tracker outlived the visibility timeout) must not write twice.
@@ -265,7 +278,7 @@ async fn apply(
     twin.take_lease(now, node.settings.visibility_ms);
     twin = node.twins.update(&twin).await?;
     let lease = twin.applying_until_ms;
-    match write(node, connection, twin, message).await {
+    match write(node, connection, twin, message, reserved).await {
         Ok(()) => Ok(()),
         Err(e) => {
             if let Ok(Some(mut t)) = find_twin(node, connection, message).await

@@ -21,7 +21,7 @@ use twinsync_ports::{
 };
 use twinsync_rules::{IncomingContext, RuleSet};
 
-use super::send_ack;
+use super::{Reserved, send_ack};
 
 /// Writes the replica into the local item and stores the new baseline; the caller holds
 /// the twin's lease. Four steps: plan (read the item, run the rules, merge), write (create
@@ -33,8 +33,9 @@ pub(super) async fn write(
     connection: &Connection,
     mut twin: Twin,
     message: &ReplicaMessage,
+    reserved: Reserved,
 ) -> NodeResult<()> {
-    let plan = plan(node, connection, &mut twin, message).await?;
+    let plan = plan(node, connection, &mut twin, message, reserved).await?;
     let (key, written) = write_item(node, &plan, &mut twin).await?;
     let removed = crate::removals::comments(
         node,
@@ -92,6 +93,7 @@ async fn plan(
     connection: &Connection,
     twin: &mut Twin,
     message: &ReplicaMessage,
+    reserved: Reserved,
 ) -> NodeResult<Plan> {
     let tracker = node.tracker(&connection.local_instance)?;
     let rules = node.rules_for(connection)?;
@@ -119,11 +121,13 @@ async fn plan(
     if let (Some(item), None) = (&local, &twin.local_key) {
         twin.local_key = Some(item.key.clone());
         twin.local_url = Some(item.url.clone());
-        if twin.base_item.is_none() {
+        if twin.base_item.is_none() && reserved == Reserved::Earlier && message.version == 1 {
             // An earlier attempt of this very replica created the item (a replica after
             // it waits in the same FIFO group until this one is applied): what it
             // created is the merge base, so an edit made to the item since is kept, not
-            // overwritten by the same replica again (simulation seed 68).
+            // overwritten by the same replica again (simulation seed 68). A twin
+            // reserved now found an item made long ago (this node's twin store was
+            // wiped): nothing says what both sides agreed on, and the replica wins.
             let empty = Item {
                 project: connection.target_project.clone(),
                 ..Item::default()

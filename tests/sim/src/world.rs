@@ -7,7 +7,7 @@ use crate::tracker::{Project, SimTracker};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use twinsync_core::{Clock, ConnectorKind, ManualClock, NodeHelperMaps, TransportMessage};
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
 use twinsync_node::config::{ConnectionSection, InstanceSection, NodeSection, TriggerSection};
@@ -35,17 +35,20 @@ pub struct Side {
 }
 
 /// The other node as a peer: delivery is an enqueue there, unless the simulation has
-/// cut the link. It follows the node across restarts.
+/// cut the link. It follows the node across restarts. It holds the node weakly: two
+/// nodes pointing at each other must still be dropped (and their databases closed) when
+/// the seed ends.
 #[derive(Default)]
 pub struct SimPeer {
-    target: Mutex<Option<(Arc<Node>, Arc<Effects>)>>,
+    target: Mutex<Option<(Weak<Node>, Arc<Effects>)>>,
     cut_until_ms: Mutex<i64>,
     clock: Mutex<Option<Arc<dyn Clock>>>,
 }
 
 impl SimPeer {
-    fn set_target(&self, node: Arc<Node>, effects: Arc<Effects>) {
-        *self.target.lock().unwrap_or_else(|p| p.into_inner()) = Some((node, effects));
+    fn set_target(&self, node: &Arc<Node>, effects: Arc<Effects>) {
+        *self.target.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((Arc::downgrade(node), effects));
     }
 
     /// The node cannot be reached until `until_ms`.
@@ -74,6 +77,9 @@ impl Peer for SimPeer {
             .unwrap_or_else(|p| p.into_inner())
             .clone()
             .ok_or_else(|| PortError::Unavailable("the other node is not up".into()))?;
+        let target = target
+            .upgrade()
+            .ok_or_else(|| PortError::Unavailable("the other node has stopped".into()))?;
         // The other node crashing while it takes the message is a failed request here.
         tokio::select! {
             biased;
@@ -233,7 +239,7 @@ impl World {
             let node = Arc::new(build(&section, &dir, &clock, &tracker, &effects).await?);
             let inbound = Arc::new(SimPeer::default());
             *inbound.clock.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared.clone());
-            inbound.set_target(node.clone(), effects.clone());
+            inbound.set_target(&node, effects.clone());
             sides.push(Side {
                 name,
                 node_id: if i == 0 { "node-a" } else { "node-b" },
@@ -276,7 +282,7 @@ impl World {
         );
         let other = &self.sides[1 - i];
         node.add_peer(other.node_id, other.inbound.clone());
-        side.inbound.set_target(node.clone(), effects.clone());
+        side.inbound.set_target(&node, effects.clone());
         let side = &mut self.sides[i];
         side.node = node;
         side.effects = effects;

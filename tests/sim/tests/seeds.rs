@@ -118,3 +118,23 @@ fn open_seeds_still_fail() {
         );
     }
 }
+
+/// A seed's nodes are dropped with its world (their databases closed): nodes that held
+/// each other strongly kept every seed's files open, and a long run ran out of them.
+#[test]
+fn a_world_lets_its_nodes_go() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let world = twinsync_sim::world::World::new(0).await.expect("world");
+        let nodes: Vec<_> = world
+            .sides
+            .iter()
+            .map(|s| std::sync::Arc::downgrade(&s.node))
+            .collect();
+        drop(world);
+        assert!(nodes.iter().all(|n| n.upgrade().is_none()));
+    });
+}

@@ -5,6 +5,7 @@
 pub mod effects;
 pub mod oracle;
 pub mod run;
+mod settle;
 pub mod tracker;
 pub mod world;
 

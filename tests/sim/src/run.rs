@@ -2,7 +2,7 @@
 //! ticks and faults, every choice drawn from a ChaCha generator seeded with it; then the
 //! world settles without faults and [`crate::oracle::check`] judges it.
 
-use crate::oracle::{FIELDS, Field, Record, check, replicas_sent, sent_since, value};
+use crate::oracle::{FIELDS, Field, Record, check, value};
 use crate::tracker::TrackerFault;
 use crate::world::{CONNECTION, POLL_INTERVAL_MS, World};
 use rand::seq::IndexedRandom;
@@ -82,15 +82,15 @@ pub fn run_seed(seed: u64, size: Size) -> Report {
     }
 }
 
-struct Sim {
+pub(crate) struct Sim {
     rng: ChaCha8Rng,
-    world: World,
+    pub(crate) world: World,
     record: Record,
-    report: Report,
+    pub(crate) report: Report,
     /// Webhooks sent but not yet delivered, per side.
-    signals: [Vec<twinsync_ports::ChangeSignal>; 2],
+    pub(crate) signals: [Vec<twinsync_ports::ChangeSignal>; 2],
     counter: u64,
-    paused: bool,
+    pub(crate) paused: bool,
 }
 
 /// A point in time well after the epoch, the same for every seed.
@@ -139,7 +139,7 @@ impl Sim {
         sim.report
     }
 
-    fn log(&mut self, line: String) {
+    pub(crate) fn log(&mut self, line: String) {
         if std::env::var_os("TWINSYNC_SIM_ECHO").is_some() {
             eprintln!("{line}");
         }
@@ -469,7 +469,7 @@ impl Sim {
         self.log(format!("{name} unreachable for {for_ms} ms"));
     }
 
-    async fn pause_or_resume(&mut self) -> Result<(), String> {
+    pub(crate) async fn pause_or_resume(&mut self) -> Result<(), String> {
         let node = self.world.sides[0].node.clone();
         if self.paused {
             let work = operations::activate(&node, CONNECTION);
@@ -516,123 +516,6 @@ impl Sim {
         let ms = self.rng.random_range(5_000..40_000);
         self.world.clock.advance_ms(ms);
         self.log(format!("{ms} ms pass"));
-    }
-
-    /// No more faults: every webhook delivered once, the link up, the connection active,
-    /// queues run and polls made until nothing is left to do.
-    async fn settle(&mut self) -> Result<(), String> {
-        for side in &self.world.sides {
-            side.effects.disarm();
-            side.tracker.clear_faults();
-            side.inbound.cut_until(0);
-        }
-        if self.paused {
-            self.pause_or_resume().await?;
-        }
-        let mut quiet = 0;
-        for _ in 0..2_000 {
-            let mut done = 0;
-            for side in 0..2 {
-                done += self.deliver_all(side).await?;
-                for queue in queues::HANDLED {
-                    let node = self.world.sides[side].node.clone();
-                    loop {
-                        let n = twinsync_local::runner::run_once(&node, queue, 10).await;
-                        done += n;
-                        if n == 0 {
-                            break;
-                        }
-                    }
-                }
-                let node = self.world.sides[side].node.clone();
-                let report = scheduler::tick(&node, POLL_INTERVAL_MS)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                done += report.polled_changes + report.resumed_messages;
-            }
-            let waiting = self.waiting().await;
-            if done == 0 && waiting == 0 {
-                quiet += 1;
-                if quiet >= 3 {
-                    self.log("settled".into());
-                    return Ok(());
-                }
-            } else {
-                quiet = 0;
-            }
-            self.world
-                .clock
-                .advance_ms(if done == 0 { POLL_INTERVAL_MS } else { 500 });
-        }
-        Err("the world never settled".into())
-    }
-
-    /// At rest, every item's webhook delivered again (as a tracker resends one, and once
-    /// without a version, so that outgoing reads the item) must send no replica: what
-    /// each side has is its twin's baseline, and an echo is never sent.
-    async fn echoes(&mut self) -> Result<(), String> {
-        let before = replicas_sent(&self.world).await;
-        for side in 0..2 {
-            let signals: Vec<_> = self.world.sides[side]
-                .tracker
-                .items()
-                .iter()
-                .flat_map(|i| {
-                    let signal = twinsync_ports::ChangeSignal {
-                        item_key: i.key.clone(),
-                        project: i.project.clone(),
-                        version: i.version,
-                        delivery_id: format!("echo:{}:{}", i.key, i.version),
-                        origin: i.origin.clone(),
-                    };
-                    let unversioned = twinsync_ports::ChangeSignal {
-                        version: 0,
-                        ..signal.clone()
-                    };
-                    [signal, unversioned]
-                })
-                .collect();
-            self.signals[side].extend(signals);
-        }
-        self.settle().await?;
-        let after = replicas_sent(&self.world).await;
-        match sent_since(&before, &after).as_slice() {
-            [] => Ok(()),
-            sent => Err(format!(
-                "{} replicas sent at rest (echoes): {}",
-                sent.len(),
-                sent.join("; ")
-            )),
-        }
-    }
-
-    async fn deliver_all(&mut self, side: usize) -> Result<usize, String> {
-        let fresh = self.world.sides[side].tracker.take_signals();
-        self.signals[side].extend(fresh);
-        let signals = std::mem::take(&mut self.signals[side]);
-        let node = self.world.sides[side].node.clone();
-        let instance = self.world.sides[side].instance;
-        ingest::signals_to_changes(&node, instance, &signals, false)
-            .await
-            .map_err(|e| e.to_string())
-    }
-
-    /// Messages still waiting in either node's queues (dead letters aside).
-    async fn waiting(&self) -> u64 {
-        let mut total = 0;
-        for side in &self.world.sides {
-            let names = side.node.queue.queue_names().await.unwrap_or_default();
-            for name in names.iter().filter(|n| !n.ends_with("-dlq")) {
-                total += side
-                    .node
-                    .queue
-                    .depth(name)
-                    .await
-                    .map(|d| d.total())
-                    .unwrap_or(0);
-            }
-        }
-        total
     }
 }
 

@@ -143,6 +143,8 @@ pub fn overlay(after: &Item, remote: &Item, kept: &[String]) -> Item {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::Comment;
 
     #[test]
     fn unsent_attachments_stay_out_of_the_baseline() {
@@ -196,9 +198,6 @@ mod tests {
             assert_eq!(ids, left, "{sent:?}");
         }
     }
-
-    use super::*;
-    use crate::Comment;
 
     fn comment(id: &str, origin: Option<&str>) -> Comment {
         Comment {

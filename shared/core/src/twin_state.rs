@@ -176,25 +176,29 @@ impl Twin {
     /// The ids of local comments the other side has or was sent: linked ones, and those
     /// in the merge base or in a replica sent since.
     pub fn comments_sent(&self) -> std::collections::BTreeSet<String> {
-        let items = self
-            .base_item
-            .iter()
-            .chain(self.sent_item.iter())
-            .chain(self.earlier_sends.iter().map(|e| &e.item));
         self.comment_links
             .iter()
             .map(|l| l.local_id.clone())
-            .chain(items.flat_map(|i| i.comments.iter().map(|c| c.id.clone())))
+            .chain(
+                self.items_sent()
+                    .flat_map(|i| i.comments.iter().map(|c| c.id.clone())),
+            )
             .collect()
+    }
+
+    /// The local items the other side has or was sent: the merge base and the items of
+    /// the replicas sent since.
+    fn items_sent(&self) -> impl Iterator<Item = &Item> {
+        self.base_item
+            .iter()
+            .chain(self.sent_item.iter())
+            .chain(self.earlier_sends.iter().map(|e| &e.item))
     }
 
     /// The ids of local attachments the other side has or was sent: those in the merge
     /// base or in a replica sent since.
     pub fn attachments_sent(&self) -> std::collections::BTreeSet<String> {
-        self.base_item
-            .iter()
-            .chain(self.sent_item.iter())
-            .chain(self.earlier_sends.iter().map(|e| &e.item))
+        self.items_sent()
             .flat_map(|i| i.attachments.iter().map(|a| a.id.clone()))
             .collect()
     }
@@ -266,6 +270,8 @@ impl Twin {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_twin_reserved_by_a_replica_awaits_its_first_apply() {
@@ -292,9 +298,6 @@ mod tests {
             );
         }
     }
-
-    use super::*;
-    use serde_json::json;
 
     fn twin() -> Twin {
         Twin::new("t1".into(), "c1".into(), 1_000)

@@ -102,7 +102,6 @@ pub(crate) async fn send_or_hold(
     message: NewMessage,
 ) -> NodeResult<()> {
     if paused {
-        let connection_id = &connection.id;
         let held = HeldMessage {
             queue: queue.to_string(),
             group_id: message.group_id.clone(),
@@ -111,7 +110,7 @@ pub(crate) async fn send_or_hold(
         };
         node.queue
             .send(
-                &queues::held(connection_id),
+                &queues::held(&connection.id),
                 NewMessage {
                     group_id: message.group_id,
                     dedup_id: format!("{}:held:{}", message.dedup_id, connection.updated_ms),

@@ -256,6 +256,15 @@ fn being_applied(node: &Node, twin: &Twin) -> NodeError {
     }
 }
 
+/// The wait for the first apply of a twin's item to finish: its replica comes back when
+/// its visibility timeout ends.
+fn apply_unfinished(node: &Node, key: &str) -> NodeError {
+    NodeError::Busy {
+        what: format!("the apply that created {key} has not finished"),
+        retry_after_ms: u64::try_from(node.settings.visibility_ms).unwrap_or(30_000),
+    }
+}
+
 fn under_trigger(connection: &Connection, item: &twinsync_core::Item) -> bool {
     connection
         .active_version()
@@ -323,10 +332,7 @@ async fn made_by_sync(node: &Node, connection: &Connection, item: &Item) -> Node
         // the ack. Sending the item from here first would reach the other side as a
         // replica with no base, and its merge would undo edits made there meanwhile
         // (found by the simulation, seed 245); so the change waits for that apply.
-        None => Err(NodeError::Busy {
-            what: format!("the apply that created {} has not finished", item.key),
-            retry_after_ms: u64::try_from(node.settings.visibility_ms).unwrap_or(30_000),
-        }),
+        None => Err(apply_unfinished(node, &item.key)),
     }
 }
 

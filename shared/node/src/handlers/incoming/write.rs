@@ -86,6 +86,14 @@ pub(super) struct Plan {
     outcome: MergeOutcome,
 }
 
+/// The local item before a first sync creates it: nothing but its project.
+fn not_created(connection: &Connection) -> Item {
+    Item {
+        project: connection.target_project.clone(),
+        ..Item::default()
+    }
+}
+
 /// Reads the local item (or finds one an earlier attempt created), runs the incoming
 /// rules on the new and the previous replica, and merges.
 async fn plan(
@@ -128,14 +136,10 @@ async fn plan(
             // overwritten by the same replica again (simulation seed 68). A twin
             // reserved now found an item made long ago (this node's twin store was
             // wiped): nothing says what both sides agreed on, and the replica wins.
-            let empty = Item {
-                project: connection.target_project.clone(),
-                ..Item::default()
-            };
             let created = rules.incoming(&IncomingContext {
                 replica: &message.hub_issue,
                 previous: None,
-                issue: &empty,
+                issue: &not_created(connection),
                 first_sync: true,
                 comment_links: &[],
                 origin_prefix: &prefix,
@@ -148,10 +152,7 @@ async fn plan(
         }
     }
     let first_sync = local.is_none();
-    let current = local.unwrap_or_else(|| Item {
-        project: connection.target_project.clone(),
-        ..Item::default()
-    });
+    let current = local.unwrap_or_else(|| not_created(connection));
     let remote_now = rules.incoming(&IncomingContext {
         replica: &message.hub_issue,
         previous: twin.previous.as_ref(),

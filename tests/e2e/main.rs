@@ -5,6 +5,8 @@ mod admin;
 mod ado;
 mod ado_fixtures;
 mod ado_jira;
+mod bad_input;
+mod bad_input_link;
 mod capacity;
 mod demo;
 mod github;

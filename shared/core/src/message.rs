@@ -222,6 +222,18 @@ impl TransportMessage {
         }
     }
 
+    /// Why the message cannot be applied although it parsed, if it cannot: outgoing rules
+    /// always build a replica as a JSON object, so anything else came from a broken or
+    /// hostile sender and must not reach the incoming queue.
+    pub fn malformed(&self) -> Option<&'static str> {
+        match self {
+            TransportMessage::Replica(r) if !r.hub_issue.is_object() => {
+                Some("the replica's hub_issue is not a JSON object")
+            }
+            _ => None,
+        }
+    }
+
     /// The same message for another connection record (a local connection's other side).
     pub fn for_connection(mut self, connection_id: &str) -> Self {
         let id = connection_id.to_string();

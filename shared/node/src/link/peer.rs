@@ -96,6 +96,9 @@ pub async fn receive_transport(
             "message is for another connection".into(),
         ));
     }
+    if let Some(reason) = message.malformed() {
+        return Err(LinkError::Malformed(reason.into()));
+    }
     receive::accept(node, &message).await.map_err(|e| match e {
         PortError::Rejected(m) => LinkError::Refused(m),
         other => other.into(),

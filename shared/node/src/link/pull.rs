@@ -137,6 +137,12 @@ pub async fn pull_once(node: &Node, connection: &Connection, wait_ms: u64) -> No
                 )
                 .await;
             }
+            // Acknowledged all the same: pulled again, it would be refused again.
+            Ok(message) if message.malformed().is_some() => tracing::error!(
+                connection = %connection.id,
+                reason = message.malformed().unwrap_or_default(),
+                "pulled message cannot be applied; dropped"
+            ),
             Ok(message) => receive::accept(node, &message).await?,
             Err(e) => tracing::error!(error = %e, "pulled message is unreadable; dropped"),
         }

@@ -68,6 +68,12 @@ pub fn verify(
     let issue = payload
         .issue
         .ok_or_else(|| WebhookError::Malformed(format!("{event} payload has no issue")))?;
+    // Every issue has a number; without one the key would name no issue ("o/r#0").
+    if issue.number == 0 {
+        return Err(WebhookError::Malformed(format!(
+            "{event} payload's issue has no number"
+        )));
+    }
     if issue.is_pull_request() {
         return Ok(Vec::new());
     }

@@ -85,6 +85,7 @@ pub fn verify(
     let issue = &payload["issue"];
     let key = issue["key"]
         .as_str()
+        .filter(|k| !k.is_empty())
         .ok_or_else(|| WebhookError::Malformed(format!("{event} payload has no issue key")))?;
     let updated = issue["fields"]["updated"]
         .as_str()

@@ -133,8 +133,8 @@ macro_rules! merge_field {
     }};
 }
 
-/// Merges `remote` into `local`. With no base (first sync), the remote side wins every
-/// field it sets. Comments and attachments come from `remote`, where the helpers already
+/// Merges `remote` into `local`. With no base and no previous replica (first sync), the
+/// remote side wins every field it sets. Comments and attachments come from `remote`, where the helpers already
 /// merged them with the local ones.
 pub fn merge_items(
     ctx: &MergeContext<'_>,
@@ -143,6 +143,10 @@ pub fn merge_items(
     remote: &Item,
     remote_prev: Option<&Item>,
 ) -> MergeOutcome {
+    // A twin that lost its base (a crash between an apply and the twin's write) still
+    // holds the remote's previous replica, which this side applied: it stands in for the
+    // base, so local edits since then count as changes and go back (seeds 42, 274).
+    let base = base.or(remote_prev);
     let mut m = Merger {
         ctx,
         local_updated_ms: local.updated_ms,
@@ -225,8 +229,9 @@ pub fn merge_items(
     }
 }
 
-/// Labels merge as a set: what the remote added is added, what it removed is removed,
-/// and local additions stay. Without a base the remote set replaces the local one.
+/// Labels merge as a set: what the remote added since its previous replica is added,
+/// what it removed is removed, and local additions stay. With no previous replica the
+/// remote set replaces the local one, unless the local labels changed since the base.
 fn merge_labels(
     m: &mut Merger<'_>,
     base: Option<&Item>,
@@ -234,56 +239,55 @@ fn merge_labels(
     remote: &Item,
     remote_prev: Option<&Item>,
 ) -> Vec<String> {
-    let (Some(base), Some(prev)) = (base, remote_prev) else {
-        if base.is_some_and(|b| b.labels != local.labels) && remote_prev.is_none() {
-            // The local labels changed and the remote has no history: keep both.
+    let local_changed = base.is_some_and(|b| !same_set(&b.labels, &local.labels));
+    let out = match remote_prev {
+        // The remote's delta needs only its previous replica: a twin that lost its base
+        // (a crash before the twin's write) must still keep what people added locally.
+        Some(prev) => {
+            let mut out: Vec<String> = local
+                .labels
+                .iter()
+                .filter(|l| !prev.labels.contains(l) || remote.labels.contains(l))
+                .cloned()
+                .collect();
+            for l in remote.labels.iter().filter(|l| !prev.labels.contains(l)) {
+                if !out.contains(l) {
+                    out.push(l.clone());
+                }
+            }
+            out
+        }
+        None if local_changed => {
             let mut all = local.labels.clone();
             for l in &remote.labels {
                 if !all.contains(l) {
                     all.push(l.clone());
                 }
             }
-            if all != remote.labels {
-                m.local_kept.push("labels".into());
-            }
-            return all;
+            all
         }
-        return remote.labels.clone();
+        None => return remote.labels.clone(),
     };
-    let added: Vec<&String> = remote
-        .labels
-        .iter()
-        .filter(|l| !prev.labels.contains(l))
-        .collect();
-    let removed: Vec<&String> = prev
-        .labels
-        .iter()
-        .filter(|l| !remote.labels.contains(l))
-        .collect();
-    let mut out: Vec<String> = local
-        .labels
-        .iter()
-        .filter(|l| !removed.contains(l))
-        .cloned()
-        .collect();
-    for l in added {
-        if !out.contains(l) {
-            out.push(l.clone());
-        }
-    }
-    let mut sorted_out = out.clone();
-    sorted_out.sort();
-    let mut sorted_remote = remote.labels.clone();
-    sorted_remote.sort();
-    let mut sorted_base = base.labels.clone();
-    sorted_base.sort();
-    let mut sorted_local = local.labels.clone();
-    sorted_local.sort();
     // As for single fields: labels the other side cannot hold are no news to send back.
-    if sorted_out != sorted_remote && sorted_local != sorted_base {
+    // But when the remote changed its labels and the merge still differs from them, the
+    // two sides disagree until one of them sends: a label one side added while the other
+    // removed it (seed 274).
+    let remote_changed = remote_prev.is_none_or(|p| !same_set(&p.labels, &remote.labels));
+    if (local_changed || remote_changed) && !same_set(&out, &remote.labels) {
         m.local_kept.push("labels".into());
     }
     out
+}
+
+/// Whether two label lists hold the same labels, in any order.
+fn same_set(a: &[String], b: &[String]) -> bool {
+    let mut a: Vec<&String> = a.iter().collect();
+    let mut b: Vec<&String> = b.iter().collect();
+    a.sort();
+    a.dedup();
+    b.sort();
+    b.dedup();
+    a == b
 }
 
 #[cfg(test)]
@@ -452,6 +456,54 @@ mod tests {
                 want: item("S1", "Rejected", "Low", &["a", "sync"], 10),
                 conflicts: 0,
                 local_kept: &[],
+            },
+            Case {
+                // A crash between the create and the twin's write leaves no base; the
+                // label a person added locally meanwhile must survive (seed 42).
+                name: "no base: the remote's label delta applies to the local labels",
+                base: None,
+                local: item("S1", "Open", "Low", &["red", "sync"], 30),
+                remote: item("S1", "Open", "Low", &["sync"], 20),
+                prev: Some(item("S1", "Open", "Low", &["sync"], 15)),
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Open", "Low", &["red", "sync"], 30),
+                conflicts: 0,
+                local_kept: &["labels"],
+            },
+            Case {
+                name: "no base: a label the remote removed goes, local additions stay",
+                base: None,
+                local: item("S1", "Open", "Low", &["local", "old"], 30),
+                remote: item("S1", "Open", "Low", &["new"], 20),
+                prev: Some(item("S1", "Open", "Low", &["old"], 15)),
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Open", "Low", &["local", "new"], 30),
+                conflicts: 0,
+                local_kept: &["labels"],
+            },
+            Case {
+                // The remote re-sends a label we removed after we sent it: both sides
+                // must end with the same set, so our removal goes back (seed 274).
+                name: "labels: a removal the remote has not seen goes back",
+                base: Some(item("S1", "Open", "Low", &["blue", "sync"], 10)),
+                local: item("S1", "Open", "Low", &["blue", "sync"], 30),
+                remote: item("S1", "Open", "Low", &["blue", "red", "sync"], 20),
+                prev: Some(item("S1", "Open", "Low", &["red", "sync"], 15)),
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Open", "Low", &["blue", "sync"], 30),
+                conflicts: 0,
+                local_kept: &["labels"],
+            },
+            Case {
+                name: "no base: a local edit the remote did not touch is kept and goes back",
+                base: None,
+                local: item("S1", "Done", "Low", &["sync"], 30),
+                remote: item("S1", "Open", "High", &["sync"], 20),
+                prev: Some(item("S1", "Open", "Low", &["sync"], 15)),
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Done", "High", &["sync"], 30),
+                conflicts: 0,
+                local_kept: &["status"],
             },
             Case {
                 name: "no previous replica: remote counts as changed, local as base",

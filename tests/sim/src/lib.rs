@@ -3,10 +3,11 @@
 //! a seed that breaks an invariant replays exactly. See docs/reliability.md.
 
 pub mod effects;
+mod faults;
 pub mod oracle;
 pub mod run;
 mod settle;
 pub mod tracker;
 pub mod world;
 
-pub use run::{Faults, Report, Size, run_seed};
+pub use run::{Faults, Generator, Report, Size, run_seed};

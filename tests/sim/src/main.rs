@@ -9,7 +9,7 @@ use clap::Parser;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use twinsync_sim::{Faults, Report, Size, run_seed};
+use twinsync_sim::{Faults, Generator, Report, Size, run_seed};
 
 #[derive(Parser)]
 #[command(about = "Deterministic simulation of two nodes, their queues and trackers under faults")]
@@ -23,6 +23,9 @@ struct Args {
     /// Steps per seed before the world settles.
     #[arg(long, default_value_t = Size::default().steps)]
     steps: usize,
+    /// The schedule generator (a regression seed names the one that found its bug).
+    #[arg(long, value_enum, default_value_t = Generator::LATEST)]
+    generator: Generator,
     /// Runs this one seed and prints its whole trace.
     #[arg(long)]
     replay: Option<u64>,
@@ -41,7 +44,10 @@ fn main() -> std::process::ExitCode {
             .without_time()
             .init();
     }
-    let size = Size { steps: args.steps };
+    let size = Size {
+        steps: args.steps,
+        generator: args.generator,
+    };
     if let Some(seed) = args.replay {
         let report = run_seed(seed, size);
         for line in &report.trace {

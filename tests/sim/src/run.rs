@@ -3,26 +3,52 @@
 //! world settles without faults and [`crate::oracle::check`] judges it.
 
 use crate::oracle::{FIELDS, Field, Record, check, value};
-use crate::tracker::TrackerFault;
-use crate::world::{CONNECTION, POLL_INTERVAL_MS, World};
+use crate::world::{POLL_INTERVAL_MS, World};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::future::Future;
-use twinsync_core::{Attachment, ConnectionStatus, Item, ItemUpdate, Named, User};
+use twinsync_core::{Attachment, Item, ItemUpdate, Named, User};
 use twinsync_node::handlers::{ingest, scheduler};
-use twinsync_node::{bulk, operations};
 use twinsync_ports::{Tracker, queues};
 
-/// How big a seed's schedule is.
+/// How big a seed's schedule is, and which generator draws it.
 #[derive(Debug, Clone, Copy)]
 pub struct Size {
     pub steps: usize,
+    pub generator: Generator,
 }
 
 impl Default for Size {
     fn default() -> Self {
-        Self { steps: 300 }
+        Self {
+            steps: 300,
+            generator: Generator::LATEST,
+        }
+    }
+}
+
+/// The schedule generator. A new fault kind changes every draw after it, so each
+/// version stays as it was: a regression seed replays the schedule that found its bug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Generator {
+    /// People's changes, webhooks, queue batches, ticks, crashes, tracker 429/500/lost
+    /// answers, a cut link, pause and resume, Bulk Sync, concurrent edits, time passing.
+    V1,
+    /// V1, plus slow tracker answers, lost batches (messages of one group come back
+    /// after others overtook them) and config versions activated mid-stream.
+    V2,
+}
+
+impl Generator {
+    pub const LATEST: Generator = Generator::V2;
+
+    /// The range a step's roll is drawn from: the kinds V2 adds sit above V1's 100.
+    fn rolls(self) -> u32 {
+        match self {
+            Generator::V1 => 100,
+            Generator::V2 => 112,
+        }
     }
 }
 
@@ -48,6 +74,9 @@ pub struct Faults {
     pub pauses: u64,
     pub bulk_syncs: u64,
     pub concurrent_edits: u64,
+    pub slow_trackers: u64,
+    pub lost_batches: u64,
+    pub version_activations: u64,
 }
 
 impl Faults {
@@ -60,6 +89,9 @@ impl Faults {
         self.pauses += o.pauses;
         self.bulk_syncs += o.bulk_syncs;
         self.concurrent_edits += o.concurrent_edits;
+        self.slow_trackers += o.slow_trackers;
+        self.lost_batches += o.lost_batches;
+        self.version_activations += o.version_activations;
     }
 }
 
@@ -83,7 +115,8 @@ pub fn run_seed(seed: u64, size: Size) -> Report {
 }
 
 pub(crate) struct Sim {
-    rng: ChaCha8Rng,
+    pub(crate) rng: ChaCha8Rng,
+    generator: Generator,
     pub(crate) world: World,
     record: Record,
     pub(crate) report: Report,
@@ -110,6 +143,7 @@ impl Sim {
         };
         let mut sim = Sim {
             rng: ChaCha8Rng::seed_from_u64(seed),
+            generator: size.generator,
             world,
             record: Record::default(),
             report: Report {
@@ -156,7 +190,7 @@ impl Sim {
         let dt = self.rng.random_range(0..300);
         self.world.clock.advance_ms(dt);
         let side = self.rng.random_range(0..2usize);
-        let roll = self.rng.random_range(0..100u32);
+        let roll = self.rng.random_range(0..self.generator.rolls());
         match roll {
             0..8 => self.create(side),
             8..22 => self.edit(side),
@@ -171,7 +205,10 @@ impl Sim {
             88..90 => self.pause_or_resume().await?,
             90..91 => self.bulk_sync(side).await?,
             91..95 => self.concurrent_edit(),
-            _ => self.wait(),
+            95..100 => self.wait(),
+            100..104 => self.slow_tracker(side),
+            104..109 => self.lose_batch(side).await?,
+            _ => self.activate_version(side).await?,
         }
         Ok(())
     }
@@ -410,7 +447,7 @@ impl Sim {
 
     /// Runs a handler's work; `None` when the node crashed in it (then it is started
     /// again on its database).
-    async fn guarded<F: Future>(
+    pub(crate) async fn guarded<F: Future>(
         &mut self,
         side: usize,
         work: F,
@@ -438,91 +475,4 @@ impl Sim {
         }
         Ok(())
     }
-
-    fn arm_crash(&mut self, side: usize) {
-        let n = self.rng.random_range(0..8);
-        self.world.sides[side].effects.arm(n);
-        let name = self.world.sides[side].name;
-        self.log(format!("{name} will crash at its effect {n}"));
-    }
-
-    fn tracker_fault(&mut self, side: usize) {
-        let fault = *[
-            TrackerFault::RateLimited,
-            TrackerFault::Unavailable,
-            TrackerFault::AnswerLost,
-        ]
-        .choose(&mut self.rng)
-        .unwrap_or(&TrackerFault::Unavailable);
-        self.world.sides[side].tracker.inject(fault);
-        self.report.faults.tracker_faults += 1;
-        let name = self.world.sides[side].name;
-        self.log(format!("{name} tracker: next call {fault:?}"));
-    }
-
-    fn cut_link(&mut self, side: usize) {
-        let for_ms = self.rng.random_range(1_000..60_000);
-        let until = twinsync_core::Clock::now_ms(&self.world.clock) + for_ms;
-        self.world.sides[side].inbound.cut_until(until);
-        self.report.faults.link_cuts += 1;
-        let name = self.world.sides[side].name;
-        self.log(format!("{name} unreachable for {for_ms} ms"));
-    }
-
-    pub(crate) async fn pause_or_resume(&mut self) -> Result<(), String> {
-        let node = self.world.sides[0].node.clone();
-        if self.paused {
-            let work = operations::activate(&node, CONNECTION);
-            match self.guarded(0, work).await? {
-                Some(Ok(moved)) => {
-                    self.log(format!("a resumes the connection: {moved} held changes"))
-                }
-                Some(Err(e)) => return Err(format!("resume failed: {e}")),
-                // The status was written before the crash or not at all.
-                None => {}
-            }
-        } else {
-            let work = operations::deactivate(&node, CONNECTION);
-            if let Some(r) = self.guarded(0, work).await? {
-                r.map_err(|e| format!("pause failed: {e}"))?;
-            }
-            self.report.faults.pauses += 1;
-            self.log("a pauses the connection".into());
-        }
-        let status = node_status(&self.world.sides[0].node).await?;
-        self.paused = status == ConnectionStatus::Deactivated;
-        Ok(())
-    }
-
-    async fn bulk_sync(&mut self, side: usize) -> Result<(), String> {
-        let node = self.world.sides[side].node.clone();
-        let work = bulk::bulk_sync(&node, CONNECTION);
-        let Some(outcome) = self.guarded(side, work).await? else {
-            return Ok(());
-        };
-        match outcome {
-            Ok(n) => {
-                self.report.faults.bulk_syncs += 1;
-                let name = self.world.sides[side].name;
-                self.log(format!("{name} bulk sync queues {n}"));
-            }
-            Err(e) => self.log(format!("bulk sync refused: {e}")),
-        }
-        Ok(())
-    }
-
-    /// Time passes: retries come due, visibility timeouts end.
-    fn wait(&mut self) {
-        let ms = self.rng.random_range(5_000..40_000);
-        self.world.clock.advance_ms(ms);
-        self.log(format!("{ms} ms pass"));
-    }
-}
-
-/// The status of the connection on `node`.
-async fn node_status(node: &twinsync_node::Node) -> Result<ConnectionStatus, String> {
-    node.connection(CONNECTION)
-        .await
-        .map(|c| c.status)
-        .map_err(|e| e.to_string())
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use twinsync_core::{
-    Attachment, Clock, Comment, ConnectorKind, Filter, Item, ItemUpdate, Named, User,
+    Attachment, Clock, Comment, ConnectorKind, Filter, Item, ItemUpdate, ManualClock, Named, User,
 };
 use twinsync_ports::{
     ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError, WriteAnswer,
@@ -27,6 +27,9 @@ pub enum TrackerFault {
     Unavailable,
     /// A write is done, then its answer is lost (500). Reads answer normally.
     AnswerLost,
+    /// The answer takes this long: the caller's lease and its message's visibility may
+    /// run out meanwhile, so another delivery of the same work can start.
+    Slow { ms: i64 },
 }
 
 /// One project: its statuses (the first is a new item's) and priorities.
@@ -53,7 +56,7 @@ pub struct SimTracker {
     instance: String,
     base_url: String,
     projects: Vec<Project>,
-    clock: Arc<dyn Clock>,
+    clock: ManualClock,
     state: Mutex<State>,
     /// Where a write may be cut short by a crash of the node calling it.
     effects: Mutex<Option<Arc<Effects>>>,
@@ -80,7 +83,7 @@ fn bad(why: impl Into<String>) -> PortError {
 }
 
 impl SimTracker {
-    pub fn new(instance: &str, projects: Vec<Project>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(instance: &str, projects: Vec<Project>, clock: ManualClock) -> Self {
         Self {
             instance: instance.into(),
             base_url: format!("https://{instance}.invalid"),
@@ -162,6 +165,10 @@ impl SimTracker {
             Some(TrackerFault::Unavailable) => Err(PortError::Unavailable("500".into())),
             Some(TrackerFault::AnswerLost) if kind == Call::Write => {
                 Ok(Some(TrackerFault::AnswerLost))
+            }
+            Some(TrackerFault::Slow { ms }) => {
+                self.clock.advance_ms(ms);
+                Ok(None)
             }
             _ => Ok(None),
         }

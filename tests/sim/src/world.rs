@@ -233,7 +233,7 @@ impl World {
             let tracker = Arc::new(SimTracker::new(
                 &section.instance[0].id,
                 vec![project.clone()],
-                shared.clone(),
+                clock.clone(),
             ));
             let effects = Effects::new();
             let node = Arc::new(build(&section, &dir, &clock, &tracker, &effects).await?);

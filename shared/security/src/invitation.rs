@@ -183,7 +183,63 @@ mod tests {
             let json = serde_json::to_vec(&inv).unwrap();
             format!("{PREFIX}.{}.{check}", URL_SAFE_NO_PAD.encode(json))
         };
+        // A code with good check digits over any payload: what a tool that computes them
+        // (or a bug in a sender) could produce.
+        let checked = |payload: &str| {
+            let head = format!("{PREFIX}.{payload}");
+            format!("{head}.{}", super::check(&head))
+        };
+        let json = |v: serde_json::Value| URL_SAFE_NO_PAD.encode(v.to_string());
+        let mut without_secret = serde_json::to_value(sample()).unwrap();
+        without_secret["secret"] = "short".into();
+        let deep = URL_SAFE_NO_PAD.encode(format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)));
         let table: Vec<(&str, String, i64, InvitationError)> = vec![
+            (
+                "not base64url",
+                checked("not*base64!"),
+                0,
+                InvitationError::Malformed("the payload is not base64url"),
+            ),
+            (
+                "base64 of garbage",
+                checked(&URL_SAFE_NO_PAD.encode([0xff, 0xfe, 0x00, 0x13, 0x37])),
+                0,
+                InvitationError::Payload("expected value at line 1 column 1".into()),
+            ),
+            (
+                "a JSON array",
+                checked(&json(serde_json::json!([1, 2]))),
+                0,
+                InvitationError::Payload(
+                    "invalid type: integer `1`, expected a string at line 1 column 2".into(),
+                ),
+            ),
+            (
+                "no node_url",
+                checked(&json(serde_json::json!({"secret": "x"}))),
+                0,
+                InvitationError::Payload(
+                    "missing field `connection_id` at line 1 column 14".into(),
+                ),
+            ),
+            (
+                "a short secret",
+                checked(&json(without_secret)),
+                0,
+                InvitationError::Payload("a required field is missing".into()),
+            ),
+            (
+                "10,000 nested arrays",
+                checked(&deep),
+                0,
+                InvitationError::Malformed("the code is too long"),
+            ),
+            (
+                "other characters",
+                "tsinv1.ü.✓".into(),
+                0,
+                InvitationError::Checksum,
+            ),
             (
                 "empty",
                 "".into(),

@@ -291,6 +291,23 @@ pub async fn build_node_on(
     Ok(node)
 }
 
+/// Compiles the rules of `version`, made from `section`: an error names the connection and
+/// the rules file it comes from, when the section names one.
+pub(crate) fn check_rules(section: &ConnectionSection, version: &ConfigVersion) -> NodeResult<()> {
+    twinsync_rules::RuleSet::compile(version, twinsync_rules::Limits::default())
+        .map(|_| ())
+        .map_err(|e| {
+            let file = match e.script() {
+                twinsync_rules::Script::Outgoing => section.outgoing.as_ref(),
+                twinsync_rules::Script::Incoming => section.incoming.as_ref(),
+            };
+            let file = file
+                .map(|f| format!(" ({})", f.display()))
+                .unwrap_or_default();
+            NodeError::config(format!("connection {}: {e}{file}", section.id))
+        })
+}
+
 /// The configuration version a connection section describes: its rules (the defaults
 /// for this connector and the other side's, when it names no files), maps (the pair's
 /// when it gives none), conflict policies, triggers and plans.
@@ -375,11 +392,7 @@ async fn upsert_connection(
     let version = version_from(section, base_dir, connector)?;
     // Rules are compiled when a version is stored, and lazily per version when used: a
     // start that finds the config as stored compiles nothing.
-    let check_rules = |version: &ConfigVersion| {
-        twinsync_rules::RuleSet::compile(version, twinsync_rules::Limits::default())
-            .map(|_| ())
-            .map_err(|e| NodeError::config(format!("connection {}: {e}", section.id)))
-    };
+    let check_rules = |version: &ConfigVersion| check_rules(section, version);
     let now = node.now_ms();
     match node.connections.get(&section.id).await? {
         None => {

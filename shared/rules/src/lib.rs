@@ -60,6 +60,16 @@ impl RulesError {
     pub fn is_retryable(&self) -> bool {
         false
     }
+
+    /// The script the error comes from.
+    pub fn script(&self) -> Script {
+        match self {
+            RulesError::Compile { script, .. }
+            | RulesError::Runtime { script, .. }
+            | RulesError::Limit { script, .. }
+            | RulesError::Output { script, .. } => *script,
+        }
+    }
 }
 
 /// What a script may use.

@@ -7,6 +7,9 @@
 mod check;
 mod trackers;
 
+#[cfg(test)]
+mod bad_input;
+
 pub use check::{HttpPublicUrl, check_public_url};
 pub use trackers::{
     AdoSection, GithubAppSection, GithubSection, JiraSection, SalesforceSection, ServiceNowSection,

@@ -1,0 +1,98 @@
+//! Bad config files, one table: each is refused with a message that names the file and
+//! what is wrong in it (the key, and its line where there is one). The rules files a
+//! connection names are read and compiled as a node's start does.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::ProcessConfig;
+use crate::assemble::{check_rules, version_from};
+use std::path::PathBuf;
+use twinsync_core::ConnectorKind;
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/bad-input/config")
+}
+
+/// Loads `file` and, when it loads, the rules of its first connection: the first error.
+fn load(file: &str) -> Result<(), String> {
+    let path = fixtures().join(file);
+    let config = ProcessConfig::load(&path).map_err(|e| e.to_string())?;
+    let node = config.node.first().ok_or("no [[node]] in the file")?;
+    for section in &node.connection {
+        let version = version_from(section, &fixtures(), ConnectorKind::Sandbox)
+            .map_err(|e| e.to_string())?;
+        check_rules(section, &version).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[test]
+fn bad_config_files_are_refused_saying_where() {
+    // The file, then what the message must contain besides the file's name.
+    let cases: [(&str, &[&str]); 14] = [
+        (
+            "unknown-key.toml",
+            &["unknown field `poll_intervall_ms`", "line 8"],
+        ),
+        (
+            "wrong-type.toml",
+            &["poll_interval_ms", "invalid type", "line 8"],
+        ),
+        (
+            "missing-required.toml",
+            &["missing field `connector`", "line 9"],
+        ),
+        (
+            "bad-cron.toml",
+            &["node[0].connection[0].plan[0].cron", "line 26"],
+        ),
+        (
+            "bad-trigger.toml",
+            &["node[0].connection[0].trigger[0].query", "line 23"],
+        ),
+        (
+            "unknown-instance.toml",
+            &["node[0].connection[0].instance", "sandbox-z"],
+        ),
+        ("non-utf8.toml", &["cannot read", "utf-8"]),
+        ("not-toml.toml", &["line 1"]),
+        ("empty.toml", &["missing field `node`"]),
+        ("no-such-file.toml", &["cannot read", "no such file"]),
+        (
+            "missing-rules-file.toml",
+            &["connection demo", "no-such-rules.rhai"],
+        ),
+        (
+            "non-utf8-rules.toml",
+            &["connection demo", "non-utf8.rhai", "utf-8"],
+        ),
+        (
+            "syntax-error-rules.toml",
+            &["connection demo", "incoming", "line 2", "syntax-error.rhai"],
+        ),
+        ("good.toml", &[]),
+    ];
+    let mut wrong = Vec::new();
+    for (file, wants) in cases {
+        match (load(file), wants.is_empty()) {
+            (Ok(()), true) => {}
+            (Ok(()), false) => wrong.push(format!("{file}: loaded")),
+            (Err(e), _) => {
+                let lower = e.to_lowercase();
+                let named = e.contains(file)
+                    || !file.ends_with(".toml")
+                    || wants.iter().any(|w| w.contains("connection"));
+                let missing: Vec<_> = wants
+                    .iter()
+                    .filter(|w| !lower.contains(&w.to_lowercase()))
+                    .collect();
+                if wants.is_empty() || !named || !missing.is_empty() {
+                    wrong.push(format!(
+                        "{file}: {e:?} lacks {missing:?} (or the file name)"
+                    ));
+                }
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

@@ -260,6 +260,200 @@ fn limits_stop_runaway_scripts() {
     }
 }
 
+/// Misbehaving scripts on either side: each is a `RulesError` of the expected kind whose
+/// message says what happened, never a panic or a hang.
+#[test]
+fn bad_scripts_table() {
+    #[derive(Debug, Clone, Copy, PartialEq)]
+    enum Kind {
+        Compile,
+        Runtime,
+        Limit,
+        Output,
+    }
+    struct Case {
+        name: &'static str,
+        outgoing: &'static str,
+        incoming: &'static str,
+        kind: Kind,
+        script: Script,
+        says: &'static str,
+    }
+    let out = |name, outgoing, kind, says| Case {
+        name,
+        outgoing,
+        incoming: "",
+        kind,
+        script: Script::Outgoing,
+        says,
+    };
+    let inc = |name, incoming, kind, says| Case {
+        name,
+        outgoing: "",
+        incoming,
+        kind,
+        script: Script::Incoming,
+        says,
+    };
+    let cases = [
+        out(
+            "syntax error",
+            "replica.summary = issue.summary +;",
+            Kind::Compile,
+            "line 1",
+        ),
+        inc(
+            "unclosed block",
+            "if true {\n issue.summary = 1;\n",
+            Kind::Compile,
+            "line",
+        ),
+        inc(
+            "thrown",
+            "throw \"not for export\";",
+            Kind::Runtime,
+            "not for export",
+        ),
+        inc(
+            "unknown function",
+            "issue.summary = nosuch();",
+            Kind::Runtime,
+            "nosuch",
+        ),
+        inc(
+            "field of unit",
+            "let x = (); x.y.z = 1;",
+            Kind::Runtime,
+            "line 1",
+        ),
+        inc("infinite loop", "loop { }", Kind::Limit, "operations"),
+        inc(
+            "string growth",
+            "let s = \"x\"; loop { s += s; }",
+            Kind::Limit,
+            "string",
+        ),
+        inc(
+            "array growth",
+            "let a = [1]; loop { a += a; }",
+            Kind::Limit,
+            "array",
+        ),
+        inc(
+            // Rhai does not hold an indexed assignment to max_map_size (20,000 keys pass);
+            // the operation limit bounds the map instead.
+            "map growth",
+            "let m = #{}; for i in 0..10000000 { m[`k${i}`] = i; }",
+            Kind::Limit,
+            "operations",
+        ),
+        inc(
+            "deep recursion",
+            "fn f(n) { f(n + 1) } f(0);",
+            Kind::Limit,
+            "stack",
+        ),
+        out(
+            "deep expression",
+            Box::leak(format!("let x = {}1{};", "(".repeat(500), ")".repeat(500)).into_boxed_str()),
+            Kind::Compile,
+            "",
+        ),
+        out(
+            "replica replaced by a number",
+            "replica = 5;",
+            Kind::Output,
+            "expected a map",
+        ),
+        inc(
+            "labels as a string",
+            "issue.labels = \"x\";",
+            Kind::Output,
+            "issue",
+        ),
+        inc(
+            "summary as a map",
+            "issue.summary = #{a: 1};",
+            Kind::Output,
+            "issue",
+        ),
+    ];
+    let replica = json!({"summary": "s"});
+    let mut wrong = Vec::new();
+    for c in cases {
+        let result = with(c.outgoing, c.incoming).and_then(|r| match c.script {
+            Script::Outgoing => r.outgoing(&item()).map(|_| ()),
+            Script::Incoming => r.incoming(&ctx(&replica, &item(), &[], false)).map(|_| ()),
+        });
+        let (kind, script) = match &result {
+            Err(RulesError::Compile { script, .. }) => (Kind::Compile, *script),
+            Err(RulesError::Runtime { script, .. }) => (Kind::Runtime, *script),
+            Err(RulesError::Limit { script, .. }) => (Kind::Limit, *script),
+            Err(RulesError::Output { script, .. }) => (Kind::Output, *script),
+            Ok(()) => {
+                wrong.push(format!("{}: ran without an error", c.name));
+                continue;
+            }
+        };
+        let message = result.map_err(|e| e.to_string()).unwrap_err();
+        if kind != c.kind || script != c.script || !message.to_lowercase().contains(c.says) {
+            wrong.push(format!(
+                "{}: {kind:?} in {script}: {message}, expected {:?} in {} saying {:?}",
+                c.name, c.kind, c.script, c.says
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// The default incoming rules given a replica of the wrong shape (a broken or older
+/// sender): an error that names the field, or the field left as it was; never a panic.
+#[test]
+fn default_incoming_rules_take_odd_replicas() {
+    let r = rules(NodeHelperMaps::default());
+    let cases = [
+        ("empty", json!({})),
+        ("summary is a number", json!({"summary": 5})),
+        ("summary is null", json!({"summary": null})),
+        (
+            "labels is a string",
+            json!({"summary": "s", "labels": "sync"}),
+        ),
+        (
+            "labels hold numbers",
+            json!({"summary": "s", "labels": [1, 2]}),
+        ),
+        (
+            "comments is a map",
+            json!({"summary": "s", "comments": {"a": 1}}),
+        ),
+        (
+            "comments without bodies",
+            json!({"summary": "s", "comments": [{"id": 5}]}),
+        ),
+        (
+            "status is a list",
+            json!({"summary": "s", "status": ["Open"]}),
+        ),
+        (
+            "assignee is a number",
+            json!({"summary": "s", "assignee": 7}),
+        ),
+        (
+            "extra fields",
+            json!({"summary": "s", "x": {"y": [1, {"z": null}]}}),
+        ),
+    ];
+    for (name, replica) in cases {
+        let issue = item();
+        // Ok or Err are both fine here; what matters is a clear message when it is Err.
+        if let Err(e) = r.incoming(&ctx(&replica, &issue, &[], false)) {
+            let message = e.to_string();
+            assert!(message.starts_with("incoming rules"), "{name}: {message}");
+        }
+    }
+}
+
 #[test]
 fn errors_say_where() {
     match with("replica.summary = ;", "") {

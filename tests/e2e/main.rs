@@ -8,6 +8,7 @@ mod ado_jira;
 mod bad_input;
 mod bad_input_link;
 mod bad_input_rules;
+mod bad_input_trackers;
 mod bad_input_webhooks;
 mod capacity;
 mod demo;

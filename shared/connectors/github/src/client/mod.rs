@@ -193,6 +193,14 @@ impl Tracker for GithubTracker {
             Err(PortError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
+        // An answer about another issue (or none: `{}` reads as #0) must not be taken for
+        // this one.
+        if issue.number != number {
+            return Err(PortError::Rejected(format!(
+                "unexpected answer from GitHub: issue #{} for {key}",
+                issue.number
+            )));
+        }
         if issue.is_pull_request() {
             return Ok(None);
         }

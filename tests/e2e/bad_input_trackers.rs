@@ -1,0 +1,135 @@
+//! Tracker answers with missing or odd fields, against a connector's client: a clear
+//! `PortError::Rejected` (not retryable: the same answer comes again), or the item with
+//! what it could read, and never a panic or an item under another key. The answers are
+//! files under `tests/fixtures/bad-input/tracker/`, served by a stand-in for the API.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crate::bad_input::deep_member;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::get;
+use std::sync::{Arc, Mutex};
+use twinsync_ports::{PortError, Tracker};
+use twinsync_tests::fixture;
+
+/// The answer the stand-in gives next, to every issue request.
+type Answer = Arc<Mutex<Vec<u8>>>;
+
+async fn serve(answer: Answer) -> String {
+    let app = Router::new()
+        .route(
+            "/repos/o/r/issues/{n}",
+            get(|State(a): State<Answer>| async move { a.lock().unwrap().clone() }),
+        )
+        .route(
+            "/repos/o/r/issues/{n}/comments",
+            get(|| async {
+                std::fs::read(fixture("bad-input/tracker/github/comments-not-a-list.json")).unwrap()
+            }),
+        )
+        .with_state(answer);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
+
+#[tokio::test]
+async fn odd_github_answers_are_rejected_or_read_never_misread() {
+    let answer: Answer = Arc::default();
+    let url = serve(answer.clone()).await;
+    let config: twinsync_github::GithubConfig = serde_json::from_value(serde_json::json!({
+        "api_url": url, "repo": "o/r", "token": "t", "webhook_secret": "s"
+    }))
+    .unwrap();
+    let tracker = twinsync_github::GithubTracker::new("gh", config).unwrap();
+
+    /// What `get_item("o/r#5")` must come to.
+    enum Want {
+        /// The item, with this summary.
+        Item(&'static str),
+        /// `Rejected`, the message containing this.
+        Rejected(&'static str),
+    }
+    let file =
+        |name: &str| std::fs::read(fixture(&format!("bad-input/tracker/github/{name}"))).unwrap();
+    let cases: Vec<(&str, Vec<u8>, Want)> = vec![
+        ("good", file("good.json"), Want::Item("Login fails")),
+        (
+            "extra fields",
+            file("extra-fields.json"),
+            Want::Item("Login fails"),
+        ),
+        (
+            "not UTF-8",
+            file("non-utf8.json"),
+            Want::Item("caf\u{fffd}"),
+        ),
+        (
+            "empty object",
+            file("empty-object.json"),
+            Want::Rejected("o/r#5"),
+        ),
+        (
+            "another issue",
+            file("another-issue.json"),
+            Want::Rejected("o/r#5"),
+        ),
+        (
+            "null title",
+            file("null-title.json"),
+            Want::Rejected("invalid type: null"),
+        ),
+        (
+            "number is a string",
+            file("number-is-a-string.json"),
+            Want::Rejected("invalid type"),
+        ),
+        (
+            "labels not a list",
+            file("labels-not-a-list.json"),
+            Want::Rejected("invalid type"),
+        ),
+        (
+            "label without a name",
+            file("label-without-name.json"),
+            Want::Rejected("untagged enum GhLabel"),
+        ),
+        (
+            "an array",
+            file("an-array.json"),
+            Want::Rejected("issue #0 for o/r#5"),
+        ),
+        (
+            "not JSON",
+            file("not-json.txt"),
+            Want::Rejected("unexpected answer"),
+        ),
+        ("empty", Vec::new(), Want::Rejected("invalid type: null")),
+        (
+            "10,000 nested arrays",
+            deep_member(r#""number":5"#, 10_000),
+            Want::Rejected("recursion limit"),
+        ),
+        (
+            "comments not a list",
+            file("comments-say-two.json"),
+            Want::Rejected("invalid type"),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, body, want) in cases {
+        *answer.lock().unwrap() = body;
+        let got = tracker.get_item("o/r#5").await;
+        match (&got, &want) {
+            (Ok(Some(item)), Want::Item(summary))
+                if item.key == "o/r#5" && item.summary == *summary => {}
+            (Err(PortError::Rejected(m)), Want::Rejected(says)) if m.contains(says) => {
+                assert!(!got.as_ref().unwrap_err().is_retryable(), "{name}");
+            }
+            _ => wrong.push(format!("{name}: {got:?}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

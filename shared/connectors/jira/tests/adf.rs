@@ -183,3 +183,23 @@ fn adf_nested_too_deep_is_flattened_to_text() {
         );
     }
 }
+
+/// Found by fuzzing (`fuzz/fuzz_targets/adf_from_markdown.rs`): the parser splits one run
+/// of text at an entity or an escape, and two nodes with the same marks came back as two
+/// emphasised pieces (`*i&*` became `*i*_&amp;_`), so the Markdown changed on every trip.
+#[test]
+fn text_the_parser_splits_is_one_node() {
+    assert_eq!(
+        adf::from_markdown("*i&*").unwrap()["content"][0]["content"],
+        json!([{"type": "text", "text": "i&", "marks": [{"type": "em"}]}])
+    );
+    for md in [
+        "*i&*",
+        "**Tom &amp; Jerry** \\*not emphasis\\*",
+        "a &copy; b `c` d",
+    ] {
+        let once = adf::to_markdown(&adf::from_markdown(md).unwrap());
+        let twice = adf::to_markdown(&adf::from_markdown(&once).unwrap());
+        assert_eq!(twice, once, "{md:?}");
+    }
+}

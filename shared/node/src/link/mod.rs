@@ -3,7 +3,7 @@
 //! ([`pull`]), secret rotation ([`rotate`]) and Test Run's dry runs ([`dry_run`]), over what every request shares
 //! ([`signed`]) and how bodies go on the wire ([`body`]).
 
-mod body;
+pub mod body;
 mod dry_run;
 mod invite;
 mod local;

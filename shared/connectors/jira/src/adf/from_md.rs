@@ -85,6 +85,18 @@ impl Builder {
         if !marks.is_empty() {
             t["marks"] = Value::Array(marks);
         }
+        // The parser splits one run of text at entities and escapes (`i&amp;`): one node
+        // per run, or the Markdown written back marks each piece on its own and changes
+        // on every trip.
+        if let Some(Value::Array(c)) = self.top().get_mut("content")
+            && let Some(last) = c.last_mut()
+            && last["type"] == "text"
+            && last.get("marks") == t.get("marks")
+            && let Some(Value::String(before)) = last.get_mut("text")
+        {
+            before.push_str(text);
+            return;
+        }
         self.push_child(t);
     }
 }

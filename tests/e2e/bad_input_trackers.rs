@@ -133,3 +133,70 @@ async fn odd_github_answers_are_rejected_or_read_never_misread() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// A Jira answer, then the key and summary read from it, or what its refusal says.
+type JiraCase = (
+    &'static str,
+    Vec<u8>,
+    Result<(&'static str, &'static str), &'static str>,
+);
+
+#[tokio::test]
+async fn odd_jira_answers_are_rejected_or_read_never_misread() {
+    let answer: Answer = Arc::default();
+    let app = Router::new()
+        .route(
+            "/rest/api/3/issue/{key}",
+            get(|State(a): State<Answer>| async move { a.lock().unwrap().clone() }),
+        )
+        .with_state(answer.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let config: twinsync_jira::JiraConfig = serde_json::from_value(serde_json::json!({
+        "base_url": url, "project": "DEMO", "email": "bot@example.com", "api_token": "t",
+        "webhook_secret": "s3cret-s3cret-s3cret"
+    }))
+    .unwrap();
+    let tracker = twinsync_jira::JiraTracker::new("jira", config).unwrap();
+    let file =
+        |name: &str| std::fs::read(fixture(&format!("bad-input/tracker/jira/{name}"))).unwrap();
+    let cases: Vec<JiraCase> = vec![
+        ("good", file("good.json"), Ok(("DEMO-1", "Login fails"))),
+        // Jira answers a moved issue under its new key: that is the issue.
+        ("moved", file("moved.json"), Ok(("NEW-5", "Login fails"))),
+        // Fields of the wrong type read as absent.
+        ("odd fields", file("odd-fields.json"), Ok(("DEMO-1", ""))),
+        (
+            "empty object",
+            file("empty-object.json"),
+            Err("no issue key"),
+        ),
+        ("an array", file("an-array.json"), Err("no issue key")),
+        ("empty key", file("empty-key.json"), Err("no issue key")),
+        (
+            "key is a number",
+            file("key-is-a-number.json"),
+            Err("no issue key"),
+        ),
+        ("not JSON", file("not-json.txt"), Err("")),
+        (
+            "10,000 nested arrays",
+            deep_member(r#""key":"DEMO-1""#, 10_000),
+            Err("recursion limit"),
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, body, want) in cases {
+        *answer.lock().unwrap() = body;
+        let got = tracker.get_item("DEMO-1").await;
+        match (&got, want) {
+            (Ok(Some(item)), Ok((key, summary))) if item.key == key && item.summary == summary => {}
+            (Err(e @ PortError::Rejected(m)), Err(says)) if m.contains(says) => {
+                assert!(!e.is_retryable(), "{name}");
+            }
+            _ => wrong.push(format!("{name}: {got:?}")),
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}

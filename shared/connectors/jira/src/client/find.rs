@@ -71,6 +71,13 @@ impl JiraTracker {
 
     /// `issue` (and its `comments`) as an item, without the origin field.
     pub(super) async fn item_of(&self, issue: &Value, comments: &[Value]) -> PortResult<Item> {
+        // Without its key an answer is no issue: `{}` would read as an item keyed "".
+        if issue["key"].as_str().is_none_or(str::is_empty) {
+            return Err(PortError::Rejected(format!(
+                "unexpected answer from Jira {}: no issue key",
+                self.instance
+            )));
+        }
         let mut item = to_item(&self.config.base_url, issue, comments);
         let search = self.origin_search().await?;
         item.custom_fields

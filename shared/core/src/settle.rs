@@ -99,8 +99,9 @@ pub fn without_unsent_comments(after: &Item, sent: &std::collections::BTreeSet<S
 /// `after` without this side's own attachments the other side has never been sent, for
 /// the reason [`without_unsent_comments`] gives (simulation seed 108). An attachment
 /// has no origin marker: one the other side has is in `sent` (by id: in the merge base,
-/// which holds those sync wrote before, or in a replica sent since) or one this apply
-/// wrote (`written`, by file name and size, as the merge matches them).
+/// which holds those sync wrote before, or in a replica sent since) or one the other
+/// side is known to have (`written`: written by this apply or carried by its replica, by
+/// file name and size, as the merge matches them).
 pub fn without_unsent_attachments(
     after: &Item,
     sent: &std::collections::BTreeSet<String>,

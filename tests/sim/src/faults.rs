@@ -1,14 +1,14 @@
 //! The fault steps of a schedule: crashes, tracker faults, a cut link, pause and resume,
 //! Bulk Sync, time passing, and (from `Generator::V2`) slow trackers, lost batches and
-//! version activations.
+//! version activations, (from `Generator::V3`) Unlink and Relink.
 
 use crate::run::Sim;
 use crate::tracker::TrackerFault;
 use crate::world::CONNECTION;
 use rand::Rng;
-use rand::seq::IndexedRandom;
-use twinsync_core::ConnectionStatus;
-use twinsync_node::{bulk, operations, versions};
+use rand::seq::{IndexedRandom, SliceRandom};
+use twinsync_core::{ConnectionStatus, TwinStatus};
+use twinsync_node::{bulk, operations, pairing, versions};
 use twinsync_ports::queues;
 
 impl Sim {
@@ -151,6 +151,70 @@ impl Sim {
             None => {}
         }
         Ok(())
+    }
+
+    /// An operator unlinks a pair and relinks the same two items a moment later, while
+    /// the pair's replicas may be in flight. A Relink that fails is tried again when
+    /// the world settles, as an operator would.
+    pub(crate) async fn unlink_relink(&mut self, side: usize) -> Result<(), String> {
+        let node = self.world.sides[side].node.clone();
+        let mut items = self.world.sides[side].tracker.items();
+        items.shuffle(&mut self.rng);
+        let mut pair = None;
+        for item in items {
+            let twin = pairing::find(&node, CONNECTION, Some(&item.key), None)
+                .await
+                .map_err(|e| e.to_string())?;
+            if let Some(remote) = twin
+                .filter(|t| t.status != TwinStatus::Unlinked)
+                .and_then(|t| t.remote_key)
+            {
+                pair = Some((item, remote));
+                break;
+            }
+        }
+        let Some((item, remote)) = pair else {
+            return Ok(());
+        };
+        let name = self.world.sides[side].name;
+        self.unlinked.push((side, item.key.clone(), remote.clone()));
+        self.record.relinked.insert((side, item.key.clone()));
+        let work = operations::unlink(&node, CONNECTION, &item.key);
+        match self.guarded(side, work).await? {
+            Some(Ok(_)) => self.log(format!("{name} unlinks {} and {remote}", item.key)),
+            Some(Err(e)) => self.log(format!("{name} unlink of {} refused: {e}", item.key)),
+            None => return Ok(()),
+        }
+        self.report.faults.relinks += 1;
+        let node = self.world.sides[side].node.clone();
+        let work = operations::relink(&node, CONNECTION, &item.key, &remote);
+        match self.guarded(side, work).await? {
+            Some(Ok(_)) => self.log(format!("{name} relinks {} and {remote}", item.key)),
+            Some(Err(e)) => self.log(format!("{name} relink of {} refused: {e}", item.key)),
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Relinks every pair an operator unlinked that is still unlinked here; returns
+    /// how many it asked for.
+    pub(crate) async fn relink_unlinked(&mut self) -> Result<usize, String> {
+        let mut asked = 0;
+        for (side, key, remote) in std::mem::take(&mut self.unlinked) {
+            let node = self.world.sides[side].node.clone();
+            let twin = pairing::find(&node, CONNECTION, Some(&key), None)
+                .await
+                .map_err(|e| e.to_string())?;
+            if twin.is_some_and(|t| t.status == TwinStatus::Unlinked) {
+                operations::relink(&node, CONNECTION, &key, &remote)
+                    .await
+                    .map_err(|e| format!("relink of {key} and {remote} failed: {e}"))?;
+                let name = self.world.sides[side].name;
+                self.log(format!("{name} relinks {key} and {remote} again"));
+                asked += 1;
+            }
+        }
+        Ok(asked)
     }
 }
 

@@ -38,16 +38,19 @@ pub enum Generator {
     /// V1, plus slow tracker answers, lost batches (messages of one group come back
     /// after others overtook them) and config versions activated mid-stream.
     V2,
+    /// V2, plus an operator's Unlink of a pair and Relink of the same items.
+    V3,
 }
 
 impl Generator {
-    pub const LATEST: Generator = Generator::V2;
+    pub const LATEST: Generator = Generator::V3;
 
     /// The range a step's roll is drawn from: the kinds V2 adds sit above V1's 100.
     fn rolls(self) -> u32 {
         match self {
             Generator::V1 => 100,
             Generator::V2 => 112,
+            Generator::V3 => 115,
         }
     }
 }
@@ -77,6 +80,7 @@ pub struct Faults {
     pub slow_trackers: u64,
     pub lost_batches: u64,
     pub version_activations: u64,
+    pub relinks: u64,
 }
 
 impl Faults {
@@ -92,6 +96,7 @@ impl Faults {
         self.slow_trackers += o.slow_trackers;
         self.lost_batches += o.lost_batches;
         self.version_activations += o.version_activations;
+        self.relinks += o.relinks;
     }
 }
 
@@ -118,12 +123,15 @@ pub(crate) struct Sim {
     pub(crate) rng: ChaCha8Rng,
     generator: Generator,
     pub(crate) world: World,
-    record: Record,
+    pub(crate) record: Record,
     pub(crate) report: Report,
     /// Webhooks sent but not yet delivered, per side.
     pub(crate) signals: [Vec<twinsync_ports::ChangeSignal>; 2],
     counter: u64,
     pub(crate) paused: bool,
+    /// Pairs an operator unlinked: (side, local key, remote key), relinked at the end if
+    /// the Relink right after the Unlink failed.
+    pub(crate) unlinked: Vec<(usize, String, String)>,
 }
 
 /// A point in time well after the epoch, the same for every seed.
@@ -153,6 +161,7 @@ impl Sim {
             signals: [Vec::new(), Vec::new()],
             counter: 0,
             paused: false,
+            unlinked: Vec::new(),
         };
         for _ in 0..size.steps {
             if let Err(e) = sim.step().await {
@@ -208,7 +217,8 @@ impl Sim {
             95..100 => self.wait(),
             100..104 => self.slow_tracker(side),
             104..109 => self.lose_batch(side).await?,
-            _ => self.activate_version(side).await?,
+            109..112 => self.activate_version(side).await?,
+            _ => self.unlink_relink(side).await?,
         }
         Ok(())
     }
@@ -248,7 +258,7 @@ impl Sim {
     }
 
     /// An item people can see on `side`: any, made by people or by sync.
-    fn pick_item(&mut self, side: usize) -> Option<Item> {
+    pub(crate) fn pick_item(&mut self, side: usize) -> Option<Item> {
         let items = self.world.sides[side].tracker.items();
         items.choose(&mut self.rng).cloned()
     }

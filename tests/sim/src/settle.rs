@@ -19,6 +19,17 @@ impl Sim {
         if self.paused {
             self.pause_or_resume().await?;
         }
+        self.run_until_quiet().await?;
+        // An operator whose Relink failed (the other node unreachable, a crash) tries
+        // again once things are quiet.
+        if self.relink_unlinked().await? > 0 {
+            self.run_until_quiet().await?;
+        }
+        Ok(())
+    }
+
+    /// Queues run and polls made until three rounds in a row find nothing to do.
+    async fn run_until_quiet(&mut self) -> Result<(), String> {
         let mut quiet = 0;
         for _ in 0..2_000 {
             let mut done = 0;

@@ -83,6 +83,8 @@ pub(super) struct Plan {
     current: Item,
     /// The incoming rules' result for the new replica.
     remote_now: Item,
+    /// The files the replica itself carries: the other side has them.
+    carried: Vec<twinsync_core::Attachment>,
     outcome: MergeOutcome,
 }
 
@@ -210,6 +212,12 @@ async fn plan(
         first_sync,
         current,
         remote_now,
+        // A replica whose files do not read as attachments carries none we can count on.
+        carried: message
+            .hub_issue
+            .get("attachments")
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
+            .unwrap_or_default(),
         outcome,
     })
 }
@@ -362,6 +370,7 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
         first_sync,
         current,
         remote_now,
+        carried,
         outcome,
         ..
     } = plan;
@@ -383,18 +392,21 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
         },
         current,
     );
-    // What is ours alone and was never sent stays out too: it still has to go out.
-    let written_now: Vec<_> = outcome
+    // What is ours alone and was never sent stays out too: it still has to go out. A
+    // file this apply wrote, or one the replica carries (a relinked pair's new twin has
+    // no record of what was sent before), the other side has.
+    let other_side_has: Vec<_> = outcome
         .merged
         .attachments
         .iter()
         .filter(|a| a.id.is_empty())
+        .chain(carried)
         .cloned()
         .collect();
     let settled = without_unsent_attachments(
         &without_unsent_comments(&settled, &twin.comments_sent()),
         &twin.attachments_sent(),
-        &written_now,
+        &other_side_has,
     );
     let remote_state = overlay(&settled, remote_now, &outcome.local_kept);
     let view = rules.outgoing(&annotate(&remote_state, Some(twin)))?;

@@ -39,6 +39,9 @@ pub fn public_router(node: Arc<Node>) -> Router {
             post(webhook_with_secret),
         )
         .merge(node_to_node)
+        // Refusals axum makes itself (a body over the limit, a bad path) carry their reason
+        // as `{"error": ...}` too, as every other refusal here does.
+        .layer(axum::middleware::map_response(super::openapi::json_errors))
         .with_state(node)
 }
 

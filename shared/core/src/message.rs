@@ -54,6 +54,11 @@ pub struct ReplicaMessage {
     pub source_updated_ms: i64,
     pub sent_ms: i64,
     pub trace_id: String,
+    /// How many of our replicas the sender had applied when it built this one (its
+    /// twin's `in_version`). 0 from a sender that has sent us something: the two first
+    /// replicas of a pair crossed (both sides relinked it). `None` from older senders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_in: Option<u64>,
 }
 
 /// The receiver's answer to a replica. `error` set makes it a negative ack.

@@ -173,6 +173,14 @@ impl Twin {
             && !matches!(self.status, TwinStatus::Error(_))
     }
 
+    /// Whether a replica that says its sender had applied `applied_in` of ours crosses
+    /// a first replica we sent: neither side had seen the other's item when it built its
+    /// own, so there is no common base and every field both set differently is a
+    /// conflict for the policy, decided alike on both sides (simulation seeds 78, 89).
+    pub fn crosses_first_send(&self, applied_in: Option<u64>) -> bool {
+        applied_in == Some(0) && self.out_version > 0 && self.in_version == 0
+    }
+
     /// The ids of local comments the other side has or was sent: linked ones, and those
     /// in the merge base or in a replica sent since.
     pub fn comments_sent(&self) -> std::collections::BTreeSet<String> {
@@ -295,6 +303,32 @@ mod tests {
                 t.awaits_first_apply(),
                 awaits,
                 "{reserved} {inv} {out} {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_replica_built_before_its_sender_saw_ours_crosses_our_first_send() {
+        // (sender applied, our out, our in) -> crosses
+        let table = [
+            (Some(0), 1, 0, true),
+            // We have not sent anything: an ordinary first replica.
+            (Some(0), 0, 0, false),
+            // It had applied ours: built on top of it.
+            (Some(1), 1, 0, false),
+            // We had applied one of theirs: not a first exchange.
+            (Some(0), 1, 1, false),
+            // An older sender does not say.
+            (None, 1, 0, false),
+        ];
+        for (applied_in, out, inv, crosses) in table {
+            let mut t = twin();
+            t.out_version = out;
+            t.in_version = inv;
+            assert_eq!(
+                t.crosses_first_send(applied_in),
+                crosses,
+                "{applied_in:?} {out} {inv}"
             );
         }
     }

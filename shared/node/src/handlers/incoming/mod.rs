@@ -50,6 +50,7 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
             }
             ReplicaOrder::Applied => {
                 // Applied before: the ack may have been lost, so answer again (deduplicated).
+                tracing::debug!(twin = %twin.id, remote_twin = ?twin.remote_twin, in_version = twin.in_version, source_twin = %message.source_twin, version = message.version, "replica applied before; acked again");
                 return send_ack(
                     node,
                     &connection,
@@ -363,6 +364,7 @@ mod tests {
                 source_updated_ms: 0,
                 sent_ms: 0,
                 trace_id: String::new(),
+                applied_in: None,
             };
             assert_eq!(
                 replica_order(&twin, &message),

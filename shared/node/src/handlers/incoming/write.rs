@@ -174,6 +174,14 @@ async fn plan(
         })?),
         None => None,
     };
+    // Crossing first replicas share no base: an empty one makes every field both sides
+    // set differently a conflict, which the policy decides alike on both nodes.
+    let no_common_base = Item::default();
+    let base = if twin.crosses_first_send(message.applied_in) {
+        Some(&no_common_base)
+    } else {
+        twin.base_item.as_ref()
+    };
     let outcome = merge_items(
         &MergeContext {
             settings: &version.conflicts,
@@ -181,7 +189,7 @@ async fn plan(
             remote_node: &connection.remote_node,
             remote_updated_ms: message.source_updated_ms,
         },
-        twin.base_item.as_ref(),
+        base,
         &current,
         &remote_now,
         remote_prev.as_ref(),

@@ -206,6 +206,28 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// Found by fuzzing (`fuzz/fuzz_targets/transport_message.rs`): a long decimal read
+    /// as 3.0000000000000004e72, written so, and read again as 3.000000000000001e72, so a
+    /// replica changed on every hop. The exact parse keeps a number as it was written.
+    #[test]
+    fn numbers_come_back_from_json_exactly() {
+        let long = format!("3{}428841000", "0".repeat(63));
+        for text in [
+            long.as_str(),
+            "0.1",
+            "1e-7",
+            "123456789.12345678",
+            "-2.5e300",
+        ] {
+            let item: Item =
+                serde_json::from_str(&format!(r#"{{"customFields": {{"n": {text}}}}}"#))
+                    .expect("an item");
+            let again: Item = serde_json::from_str(&serde_json::to_string(&item).expect("json"))
+                .expect("an item");
+            assert_eq!(again, item, "{text}");
+        }
+    }
+
     #[test]
     fn an_item_restored_from_a_replica_takes_the_fields_it_names() {
         let now = Item {

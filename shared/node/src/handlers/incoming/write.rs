@@ -208,6 +208,8 @@ async fn plan(
         prev_labels = ?remote_prev.as_ref().map(|p| &p.labels),
         merged_labels = ?outcome.merged.labels,
         local_kept = ?outcome.local_kept,
+        local_comments = current.comments.len(),
+        merged_comments = ?outcome.merged.comments.iter().map(|c| (&c.id, &c.body, &c.remote_id)).collect::<Vec<_>>(),
         "merged"
     );
     Ok(Plan {
@@ -366,6 +368,8 @@ pub(super) struct Settled {
     remote_state: Item,
     view: Value,
     baseline_version: u64,
+    /// The item holds comments or files of ours the other side was never sent.
+    unsent_children: bool,
 }
 
 /// Reads the item back (unless the writes' answers tell it) and works out what the
@@ -411,11 +415,14 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
         .chain(carried)
         .cloned()
         .collect();
-    let settled = without_unsent_attachments(
+    let unsent = without_unsent_attachments(
         &without_unsent_comments(&settled, &twin.comments_sent()),
         &twin.attachments_sent(),
         &other_side_has,
     );
+    let unsent_children = unsent.comments.len() < settled.comments.len()
+        || unsent.attachments.len() < settled.attachments.len();
+    let settled = unsent;
     let remote_state = overlay(&settled, remote_now, &outcome.local_kept);
     let view = rules.outgoing(&annotate(&remote_state, Some(twin)))?;
     // The baseline stands for `after`'s version only if it is exactly what outgoing makes
@@ -431,6 +438,7 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
         remote_state,
         view,
         baseline_version,
+        unsent_children,
     })
 }
 
@@ -450,6 +458,7 @@ async fn record(
         remote_state,
         view,
         baseline_version,
+        unsent_children,
     } = settled;
     let (first_sync, outcome) = (plan.first_sync, &plan.outcome);
     twin.record_apply(
@@ -510,8 +519,10 @@ async fn record(
         ),
     )
     .await;
-    if !outcome.local_kept.is_empty() {
-        // We kept local values the other side does not have: send them back.
+    // We kept local values the other side does not have, or the item holds comments or
+    // files of ours it was never sent (one made while the pair was unlinked, whose change
+    // event found no link: simulation seed 73): send them now, not at the next change.
+    if !outcome.local_kept.is_empty() || unsent_children {
         let event = ChangeEvent {
             connection_id: connection.id.clone(),
             instance: connection.local_instance.clone(),

@@ -53,6 +53,23 @@ pub(crate) async fn answer(resp: reqwest::Response) -> (u16, String) {
     (status, reason)
 }
 
+/// Why an answer is not the refusal a case wants (its status and a JSON error that
+/// contains `want_reason`); `None` when it is.
+pub(crate) fn wrong_refusal(
+    name: &str,
+    (status, reason): (u16, String),
+    want_status: u16,
+    want_reason: &str,
+) -> Option<String> {
+    let right = status == want_status
+        && !reason.starts_with(NOT_JSON)
+        && reason.to_lowercase().contains(want_reason);
+    (!right).then(|| {
+        let reason: String = reason.chars().take(200).collect();
+        format!("{name}: {status} {reason:?}, expected {want_status} with {want_reason:?}")
+    })
+}
+
 /// Whether anything was queued or stored on `node`: every handled queue's depth, the
 /// twins, the events.
 pub(crate) async fn stored(node: &Node) -> (u64, u64, usize) {
@@ -145,17 +162,8 @@ async fn bad_webhook_bodies_are_refused_and_nothing_is_stored() {
                     twinsync_sandbox::webhook::sign(SECRET, now, &c.body),
                 );
         }
-        let (status, reason) = answer(req.send().await.unwrap()).await;
-        if status != c.status
-            || reason.starts_with(NOT_JSON)
-            || !reason.to_lowercase().contains(c.reason)
-        {
-            let reason: String = reason.chars().take(200).collect();
-            wrong.push(format!(
-                "{}: {status} {reason:?}, expected {} with {:?}",
-                c.name, c.status, c.reason
-            ));
-        }
+        let got = answer(req.send().await.unwrap()).await;
+        wrong.extend(wrong_refusal(c.name, got, c.status, c.reason));
         assert_eq!(
             stored(&node).await,
             before,

@@ -26,16 +26,8 @@ fn linked(base: &Connection, secret: &str) -> Connection {
         name: "bad input".into(),
         remote_node: PEER.into(),
         link: Some(Link {
-            kind: ConnectionKind::Public,
             peer_url: Some("http://127.0.0.1:9".into()),
-            secret: Secret(secret.into()),
-            invitation_expires_ms: 0,
-            invitation_used: true,
-            pulls: false,
-            previous_secret: None,
-            previous_until_ms: 0,
-            last_rotation: None,
-            peer_max_body: None,
+            ..Link::established(ConnectionKind::Public, Secret(secret.into()))
         }),
         revision: 0,
         ..base.clone()

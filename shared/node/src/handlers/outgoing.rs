@@ -73,15 +73,13 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         if t.status == TwinStatus::Unlinked {
             return Ok(());
         }
-        if t.awaits_first_apply() {
-            return Err(NodeError::Busy {
-                what: format!("the apply that created {} has not finished", item.key),
-                retry_after_ms: u64::try_from(node.settings.visibility_ms).unwrap_or(30_000),
-            });
-        }
         if t.applying_until_ms > node.now_ms() {
             // Our incoming handler is writing this item; its echo must meet the new baseline.
+            // A first apply still under its lease is as quick, so it waits as briefly.
             return Err(being_applied(node, t));
+        }
+        if t.awaits_first_apply() {
+            return Err(apply_unfinished(node, &item.key));
         }
         if let Some(version) = connection.active_version()
             && moved_out(&t.enrolled, &version.triggers, &item)

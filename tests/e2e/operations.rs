@@ -246,6 +246,67 @@ async fn unlink_stops_sync_both_ways_on_both_nodes() {
     pair.p.stop().await;
 }
 
+/// An Unlink whose message to the other node was lost (a crash between A's part and the
+/// send): B's next replica tells A, and A tells B the Unlink again, naming B's record. A
+/// Relink of a pair B still holds linked replaces B's record rather than resuming the
+/// one A unlinked (simulation seeds 727, 1801).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unlink_the_other_node_missed_is_told_again_and_a_relink_starts_afresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path(), "lost-unlink-secret-0123").await;
+    let connection = pair.a.connection(CONNECTION).await.unwrap();
+    let (a_key, b_key) = synced(&pair, 6).await;
+    pair.quiet().await;
+    // A's part only: the message to B is never sent.
+    let ta = twin(&pair.a, &a_key).await.unwrap();
+    twinsync_node::pairing::unlink(&pair.a, &connection, ta)
+        .await
+        .unwrap();
+    let a_before = Pair::summary(&pair.ta, &a_key).await;
+    Pair::edit(&pair.tb, &b_key, "B, not knowing of the unlink").await;
+    pair.quiet().await;
+    assert_eq!(Pair::summary(&pair.ta, &a_key).await, a_before);
+    assert_eq!(
+        twin(&pair.b, &b_key).await.unwrap().status,
+        TwinStatus::Unlinked,
+        "B heard of the unlink from A's answer to its replica"
+    );
+
+    // A second pair, unlinked on A alone, then relinked from A with no change on B.
+    let (a2, b2) = synced(&pair, 7).await;
+    pair.quiet().await;
+    let old_b = twin(&pair.b, &b2).await.unwrap();
+    let ta2 = twin(&pair.a, &a2).await.unwrap();
+    twinsync_node::pairing::unlink(&pair.a, &connection, ta2)
+        .await
+        .unwrap();
+    Pair::edit(&pair.ta, &a2, "A's side wins the relink").await;
+    operations::relink(&pair.a, CONNECTION, &a2, &b2)
+        .await
+        .unwrap();
+    pair.quiet().await;
+    let (ta2, tb2) = (
+        twin(&pair.a, &a2).await.unwrap(),
+        twin(&pair.b, &b2).await.unwrap(),
+    );
+    assert_ne!(tb2.id, old_b.id, "B's record of the old pair was replaced");
+    assert_eq!(
+        (ta2.status, tb2.status),
+        (TwinStatus::Synced, TwinStatus::Synced)
+    );
+    assert_eq!(
+        Pair::summary(&pair.tb, &b2).await,
+        "A's side wins the relink"
+    );
+    Pair::edit(&pair.tb, &b2, "B after the relink").await;
+    let (ta_, a) = (pair.ta.clone(), a2.clone());
+    until("B's edit reached A", 60, async || {
+        Pair::summary(&ta_, &a).await == "B after the relink"
+    })
+    .await;
+    pair.p.stop().await;
+}
+
 /// Unexalate on B forgets the pair on both nodes; the items stay.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unexalate_forgets_the_pair_on_both_nodes() {

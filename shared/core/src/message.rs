@@ -82,6 +82,10 @@ pub struct AckMessage {
     /// The acker's own replica counter when it built `remote_view`.
     pub remote_out_version: u64,
     pub error: Option<String>,
+    /// The acker's twin record: we know it before its first replica reaches us, so a
+    /// replica from that record to a twin unlinked here is recognised as the old pair's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acker_twin: Option<String>,
     pub trace_id: String,
 }
 
@@ -106,6 +110,10 @@ pub struct ControlMessage {
     /// `None` on the request; what the receiving node did, on the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer: Option<ControlAnswer>,
+    /// The receiving node's twin record the operation is about, when the sender knows
+    /// it: an Unlink told again then leaves alone a pair relinked since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_twin: Option<String>,
     pub trace_id: String,
 }
 

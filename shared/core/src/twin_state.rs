@@ -124,6 +124,9 @@ impl Twin {
         if let Some(key) = &ack.target_key {
             self.remote_key = Some(key.clone());
         }
+        if self.remote_twin.is_none() {
+            self.remote_twin = ack.acker_twin.clone();
+        }
         if ack.target_url.is_some() {
             self.remote_url = ack.target_url.clone();
         }
@@ -451,7 +454,26 @@ mod tests {
             remote_view: Some(json!({"summary": "theirs"})),
             remote_out_version: 0,
             error: error.map(str::to_string),
+            acker_twin: Some("b-record".into()),
             trace_id: String::new(),
+        }
+    }
+
+    #[test]
+    fn an_ack_names_the_other_sides_record_until_a_replica_does() {
+        // (remote_twin before, ack's acker_twin) -> remote_twin after
+        let table = [
+            (None, Some("b1"), Some("b1")),
+            (Some("b0"), Some("b1"), Some("b0")),
+            (None, None, None),
+        ];
+        for (before, acker, after) in table {
+            let mut t = twin();
+            t.remote_twin = before.map(str::to_string);
+            let mut a = ack(1, None);
+            a.acker_twin = acker.map(str::to_string);
+            t.record_ack(&a, 1);
+            assert_eq!(t.remote_twin.as_deref(), after, "{before:?} {acker:?}");
         }
     }
 

@@ -90,7 +90,8 @@ pub async fn relink_to(
         RelinkTarget::Match(on) => (None, Some(on.clone())),
     };
     // Refuse here what the other side's answer would only undo.
-    if let Some(t) = pairing::find(node, connection_id, Some(local_key), remote_key).await?
+    let known = pairing::find(node, connection_id, Some(local_key), remote_key).await?;
+    if let Some(t) = known.clone()
         && t.status != TwinStatus::Unlinked
     {
         let (l, r) = (
@@ -106,15 +107,19 @@ pub async fn relink_to(
         ));
     }
     let wanted = target.describe();
-    control::ask(
-        node,
-        &connection,
-        ControlOp::Relink,
-        local_key,
-        remote_key,
+    // The record the other node's twin had when this pair was unlinked here: if that
+    // node never heard of the Unlink, its twin is replaced rather than resumed.
+    let twin = known
+        .filter(|t| {
+            t.local_key.as_deref() == Some(local_key) && t.remote_key.as_deref() == remote_key
+        })
+        .and_then(|t| t.remote_twin);
+    let target = control::Target {
+        key: remote_key.map(str::to_string),
         match_on,
-    )
-    .await?;
+        twin,
+    };
+    control::ask(node, &connection, ControlOp::Relink, local_key, target).await?;
     node.event(
         &connection.id,
         None,

@@ -7,14 +7,24 @@ use crate::{Node, NodeResult};
 use twinsync_core::{Connection, SyncEventKind, Twin, TwinStatus};
 use twinsync_ports::{PortError, SyncMark, SyncState, queues};
 
-/// Links `local_key` with `remote_key`: a new twin, or the one that already links them.
-/// An unlinked twin of either item gives way; a live twin with another partner is
-/// refused with why.
+/// What [`link`] does with a live twin that already links the two items.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SamePair<'a> {
+    /// It is the link asked for.
+    Keep,
+    /// Unless it is this record, which the other node unlinked: a new one replaces it.
+    Replace(&'a str),
+}
+
+/// Links `local_key` with `remote_key`: a new twin, or the one that already links them
+/// when `same_pair` keeps it. An unlinked twin of either item gives way; a live twin with
+/// another partner is refused with why.
 pub async fn link(
     node: &Node,
     connection: &Connection,
     local_key: &str,
     remote_key: &str,
+    same_pair: SamePair<'_>,
 ) -> NodeResult<Result<Twin, String>> {
     let by_local = node.twins.find_by_local(&connection.id, local_key).await?;
     let by_remote = node
@@ -25,7 +35,10 @@ pub async fn link(
         let same = twin.local_key.as_deref() == Some(local_key)
             && twin.remote_key.as_deref() == Some(remote_key);
         if same && twin.status != TwinStatus::Unlinked {
-            return Ok(Ok(twin.clone()));
+            match same_pair {
+                SamePair::Replace(unlinked) if twin.id == unlinked => continue,
+                _ => return Ok(Ok(twin.clone())),
+            }
         }
         if twin.status != TwinStatus::Unlinked {
             return Ok(Err(format!(
@@ -68,6 +81,35 @@ pub async fn link(
         ))),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Records that the other node's Relink request `ask_id` made or kept `twin` here.
+pub async fn record_relink(
+    node: &Node,
+    connection_id: &str,
+    ask_id: &str,
+    twin: &Twin,
+) -> NodeResult<()> {
+    let key = format!("relinked-by:{connection_id}:{}", twin.id);
+    Ok(node.connections.set_meta(&key, ask_id).await?)
+}
+
+/// Whether `twin` was made by a Relink the other node asked after its request
+/// `request_id`: a pause there can deliver an older Unlink after the Relink (its held
+/// messages go back behind the ones still queued), and that Unlink is about the old
+/// pair. The two ids are the same node's time-ordered UUIDs, so they compare as text.
+pub async fn relinked_after(
+    node: &Node,
+    connection_id: &str,
+    twin: &Twin,
+    request_id: &str,
+) -> NodeResult<bool> {
+    let key = format!("relinked-by:{connection_id}:{}", twin.id);
+    Ok(node
+        .connections
+        .get_meta(&key)
+        .await?
+        .is_some_and(|ask| ask.as_str() > request_id))
 }
 
 /// The twin of `local_key`, or of the other node's `remote_key`.

@@ -3,11 +3,22 @@
 //! here and answers it, and takes the answers to ours.
 
 use crate::handlers::{ingest::queue_changes, new_trace_id, send_to_peer};
+use crate::pairing::SamePair;
 use crate::{Node, NodeResult, pairing};
 use twinsync_core::{
     Connection, ControlAnswer, ControlMessage, ControlOp, MatchOn, SyncEventKind, TransportMessage,
-    matching,
+    Twin, matching,
 };
+
+/// What a request names on the other node: its item by key or by a field's value, and
+/// the twin record the request is about, when this node knows it.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub key: Option<String>,
+    /// Relink by a field, without a key.
+    pub match_on: Option<MatchOn>,
+    pub twin: Option<String>,
+}
 
 /// Tells the other node to follow `op` on the twin of `local_key` (its `remote_key`).
 pub async fn tell(
@@ -17,17 +28,20 @@ pub async fn tell(
     local_key: &str,
     remote_key: Option<&str>,
 ) -> NodeResult<()> {
-    ask(node, connection, op, local_key, remote_key, None).await
+    let target = Target {
+        key: remote_key.map(str::to_string),
+        ..Target::default()
+    };
+    ask(node, connection, op, local_key, target).await
 }
 
-/// [`tell`], with the field value a Relink without a remote key links by.
+/// Sends the request `op` on the twin of `local_key` to the other node.
 pub async fn ask(
     node: &Node,
     connection: &Connection,
     op: ControlOp,
     local_key: &str,
-    remote_key: Option<&str>,
-    match_on: Option<MatchOn>,
+    target: Target,
 ) -> NodeResult<()> {
     let message = ControlMessage {
         connection_id: connection.id.clone(),
@@ -35,12 +49,33 @@ pub async fn ask(
         id: uuid::Uuid::now_v7().to_string(),
         op,
         source_key: local_key.to_string(),
-        target_key: remote_key.map(str::to_string),
-        match_on,
+        target_key: target.key,
+        match_on: target.match_on,
         answer: None,
+        target_twin: target.twin,
         trace_id: new_trace_id(),
     };
     send_to_peer(node, connection, &TransportMessage::Control(message)).await
+}
+
+/// Tells the other node again that `twin` is unlinked: its replica from the record
+/// `remote_twin` shows it never heard (an Unlink that crashed before it told it, found by
+/// the simulation, seed 727). Naming the record leaves a pair relinked since alone.
+pub async fn tell_unlinked_again(
+    node: &Node,
+    connection: &Connection,
+    twin: &Twin,
+    remote_twin: &str,
+) -> NodeResult<()> {
+    let Some(local) = &twin.local_key else {
+        return Ok(());
+    };
+    let target = Target {
+        key: twin.remote_key.clone(),
+        match_on: None,
+        twin: Some(remote_twin.to_string()),
+    };
+    ask(node, connection, ControlOp::Unlink, local, target).await
 }
 
 pub async fn handle(node: &Node, message: ControlMessage) -> NodeResult<()> {
@@ -62,6 +97,7 @@ pub async fn handle(node: &Node, message: ControlMessage) -> NodeResult<()> {
                 ControlAnswer::Done(d) => ("done", d),
                 ControlAnswer::Refused(why) => ("refused", why),
             };
+            tracing::info!(op = message.op.as_str(), from = %message.from_node, item = %message.source_key, target_twin = ?message.target_twin, "{verb}: {detail}");
             node.event(
                 &connection.id,
                 None,
@@ -101,6 +137,15 @@ async fn follow(
         return crate::removals::follow(node, connection, twin, message.op).await;
     }
     let key = twin.local_key.clone().unwrap_or_default();
+    let named_other = message
+        .target_twin
+        .as_ref()
+        .is_some_and(|named| *named != twin.id);
+    if named_other || pairing::relinked_after(node, &connection.id, &twin, &message.id).await? {
+        return Ok(ControlAnswer::Done(format!(
+            "{key} was linked again since; left as it is"
+        )));
+    }
     if message.op == ControlOp::Unlink {
         pairing::unlink(node, connection, twin).await?;
         return Ok(ControlAnswer::Done(format!("{key} unlinked")));
@@ -172,7 +217,11 @@ async fn find_match(
     }
 }
 
-/// Relink on this side: the named item must exist here and be free to link.
+/// Relink on this side: the named item must exist here and be free to link. A live twin
+/// of the same two items that the request names is the record the other node unlinked
+/// (its Unlink never arrived, or arrives later): what it sent and applied belongs to the
+/// old pair, so a new record replaces it. Any other live twin of the two items is kept:
+/// a newer pairing (both nodes relinked at once), or this request delivered again.
 async fn relink_here(
     node: &Node,
     connection: &Connection,
@@ -188,9 +237,16 @@ async fn relink_here(
             connection.local_instance
         )));
     }
+    let same_pair = match &message.target_twin {
+        Some(unlinked) => SamePair::Replace(unlinked),
+        None => SamePair::Keep,
+    };
     Ok(
-        match pairing::link(node, connection, target, &message.source_key).await? {
-            Ok(_) => ControlAnswer::Done(format!("{target} linked with {}", message.source_key)),
+        match pairing::link(node, connection, target, &message.source_key, same_pair).await? {
+            Ok(twin) => {
+                pairing::record_relink(node, &connection.id, &message.id, &twin).await?;
+                ControlAnswer::Done(format!("{target} linked with {}", message.source_key))
+            }
             Err(why) => ControlAnswer::Refused(why),
         },
     )
@@ -208,7 +264,7 @@ async fn answered(
     let remote = message.source_key.as_str();
     let detail = match (&answer, message.op) {
         (ControlAnswer::Done(d), ControlOp::Relink) => {
-            match pairing::link(node, connection, &local, remote).await? {
+            match pairing::link(node, connection, &local, remote, SamePair::Keep).await? {
                 Ok(_) => {
                     let signal = crate::bulk::signal(&local, 0, "relink");
                     queue_changes(node, connection, &[signal], true).await?;
@@ -225,6 +281,7 @@ async fn answered(
         (ControlAnswer::Refused(why), _) => format!("{} refused: {why}", message.from_node),
     };
     let twin = pairing::find(node, &connection.id, Some(&local), Some(remote)).await?;
+    tracing::info!(op = message.op.as_str(), item = %local, twin = ?twin.as_ref().map(|t| &t.id), "{detail}");
     node.event(
         &connection.id,
         twin.as_ref().map(|t| t.id.as_str()),

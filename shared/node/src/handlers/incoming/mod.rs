@@ -1,7 +1,7 @@
 //! incoming: apply a replica to the local twin item with the incoming rules and the
 //! 3-way merge, then acknowledge it.
 
-use crate::handlers::{send_or_hold, send_to_peer, to_body};
+use crate::handlers::{control, send_or_hold, send_to_peer, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use twinsync_core::{
@@ -40,6 +40,11 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
     let found = find_twin(node, &connection, &message).await?;
     if let Some(twin) = &found {
         if twin.status == TwinStatus::Unlinked {
+            if twin.remote_twin.as_deref() == Some(message.source_twin.as_str()) {
+                // Still sent from the pair we unlinked: the other node never heard.
+                tracing::info!(twin = %twin.id, item = %message.source_key, version = message.version, "replica for an unlinked twin dropped; the other node is told again");
+                control::tell_unlinked_again(node, &connection, twin, &message.source_twin).await?;
+            }
             return Ok(());
         }
         match replica_order(twin, &message) {
@@ -320,6 +325,7 @@ pub(super) async fn send_ack(
         remote_view: view,
         remote_out_version: twin.out_version,
         error,
+        acker_twin: Some(twin.id.clone()),
         trace_id: message.trace_id.clone(),
     });
     // Its group is the twin's key here: after the replicas this node sends for it.

@@ -22,6 +22,23 @@ pub struct MergeContext<'a> {
     pub remote_node: &'a str,
     /// When the remote item changed, for newest-wins.
     pub remote_updated_ms: i64,
+    /// The local item as this side last sent it, if it has sent one.
+    pub sent: Option<&'a Item>,
+    /// Whether the remote had applied that send when it built its replica.
+    pub sent_seen: SentSeen,
+}
+
+/// Whether the remote had applied our last send when it built the replica being merged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SentSeen {
+    /// The replica does not say (an older sender), or we sent nothing.
+    Unknown,
+    /// Not yet: the remote still applies it, so a field that differs from it must go
+    /// again even where the remote agrees now.
+    Unseen,
+    /// Yes: a remote value equal to what we sent is our own change coming back, not a
+    /// change of the remote's.
+    Seen,
 }
 
 /// A field both sides changed.
@@ -42,6 +59,9 @@ pub struct MergeOutcome {
     /// Fields where the merged item keeps a local value the remote does not have;
     /// when not empty the local side must send its own replica back.
     pub local_kept: Vec<String>,
+    /// Fields the remote agrees on now but will change to our last send when it applies
+    /// it (its replica was built before it saw that send): they go again too.
+    pub resend: Vec<String>,
 }
 
 fn to_value<T: Serialize>(v: &T) -> Value {
@@ -58,19 +78,30 @@ struct Merger<'a> {
     local_updated_ms: i64,
     conflicts: Vec<Conflict>,
     local_kept: Vec<String>,
+    resend: Vec<String>,
 }
 
 impl Merger<'_> {
-    /// Decides one field. `local_changed` and `remote_changed` are relative to the base.
-    fn decide(
-        &mut self,
-        field: &str,
-        local: Value,
-        remote: Value,
-        local_changed: bool,
-        remote_changed: bool,
-    ) -> Pick {
+    /// Whether the remote's value is our last send coming back: the remote had applied
+    /// it and holds the same (simulation seed 822).
+    fn echoes(&self, same: impl Fn(&Item) -> bool) -> bool {
+        self.ctx.sent_seen == SentSeen::Seen && self.ctx.sent.is_some_and(same)
+    }
+
+    /// Decides one field. `local_changed` and `remote_changed` are relative to the base;
+    /// `local_unsent` says the local value differs from the one this side last sent.
+    fn decide(&mut self, field: &str, local: Value, remote: Value, changed: Changed) -> Pick {
+        let Changed {
+            local: local_changed,
+            remote: remote_changed,
+            local_unsent,
+        } = changed;
         if local == remote {
+            // The remote agrees now but applies our last send next, which differs
+            // (simulation seed 822).
+            if local_unsent && self.ctx.sent_seen == SentSeen::Unseen {
+                self.resend.push(field.to_string());
+            }
             return Pick::Remote;
         }
         let pick = match (local_changed, remote_changed) {
@@ -109,24 +140,37 @@ impl Merger<'_> {
         // Only news goes back: a field neither side changed since they agreed differs
         // because the rules cannot carry it both ways (Redmine's Rejected comes back from
         // GitHub as Closed), and sending it again would make the other side answer the
-        // same way forever.
-        if matches!(pick, Pick::Local) && local_changed {
+        // same way forever. A value this side never sent is news even so: the base can
+        // be older than what the other side applied (its ack came after an apply here),
+        // and the other side then holds our earlier value (simulation seed 970).
+        if matches!(pick, Pick::Local) && (local_changed || local_unsent) {
             self.local_kept.push(field.to_string());
         }
         pick
     }
 }
 
+/// How one field moved on each side.
+#[derive(Clone, Copy)]
+struct Changed {
+    local: bool,
+    remote: bool,
+    local_unsent: bool,
+}
+
 macro_rules! merge_field {
     ($m:expr, $out:expr, $base:expr, $local:expr, $remote:expr, $prev:expr, $field:ident, $name:expr) => {{
-        let local_changed = $base.is_some_and(|b: &Item| b.$field != $local.$field);
-        let remote_changed = $prev.is_none_or(|p: &Item| p.$field != $remote.$field);
+        let changed = Changed {
+            local: $base.is_some_and(|b: &Item| b.$field != $local.$field),
+            remote: $prev.is_none_or(|p: &Item| p.$field != $remote.$field)
+                && !$m.echoes(|s| s.$field == $remote.$field),
+            local_unsent: $m.ctx.sent.is_some_and(|s| s.$field != $local.$field),
+        };
         if let Pick::Remote = $m.decide(
             $name,
             to_value(&$local.$field),
             to_value(&$remote.$field),
-            local_changed,
-            remote_changed,
+            changed,
         ) {
             $out.$field = $remote.$field.clone();
         }
@@ -152,6 +196,7 @@ pub fn merge_items(
         local_updated_ms: local.updated_ms,
         conflicts: Vec::new(),
         local_kept: Vec::new(),
+        resend: Vec::new(),
     };
     let mut out = local.clone();
     merge_field!(m, out, base, local, remote, remote_prev, summary, "summary");
@@ -204,16 +249,14 @@ pub fn merge_items(
         .collect();
     for key in keys {
         let get = |i: &Item| i.custom_fields.get(key).cloned().unwrap_or(Value::Null);
-        let local_changed = base.is_some_and(|b| get(b) != get(local));
-        let remote_changed = remote_prev.is_none_or(|p| get(p) != get(remote));
+        let changed = Changed {
+            local: base.is_some_and(|b| get(b) != get(local)),
+            remote: remote_prev.is_none_or(|p| get(p) != get(remote))
+                && !m.echoes(|s| get(s) == get(remote)),
+            local_unsent: ctx.sent.is_some_and(|s| get(s) != get(local)),
+        };
         let name = format!("customFields.{key}");
-        if let Pick::Remote = m.decide(
-            &name,
-            get(local),
-            get(remote),
-            local_changed,
-            remote_changed,
-        ) {
+        if let Pick::Remote = m.decide(&name, get(local), get(remote), changed) {
             match get(remote) {
                 Value::Null => out.custom_fields.remove(key),
                 v => out.custom_fields.insert(key.clone(), v),
@@ -226,6 +269,7 @@ pub fn merge_items(
         merged: out,
         conflicts: m.conflicts,
         local_kept: m.local_kept,
+        resend: m.resend,
     }
 }
 
@@ -240,6 +284,11 @@ fn merge_labels(
     remote_prev: Option<&Item>,
 ) -> Vec<String> {
     let local_changed = base.is_some_and(|b| !same_set(&b.labels, &local.labels));
+    // Our own labels coming back are no delta of the remote's.
+    let remote_prev = match m.echoes(|s| same_set(&s.labels, &remote.labels)) {
+        true => Some(remote),
+        false => remote_prev,
+    };
     let out = match remote_prev {
         // The remote's delta needs only its previous replica: a twin that lost its base
         // (a crash before the twin's write) must still keep what people added locally.
@@ -266,15 +315,19 @@ fn merge_labels(
             }
             all
         }
-        None => return remote.labels.clone(),
+        None => remote.labels.clone(),
     };
     // As for single fields: labels the other side cannot hold are no news to send back.
     // But when the remote changed its labels and the merge still differs from them, the
     // two sides disagree until one of them sends: a label one side added while the other
     // removed it (seed 274).
     let remote_changed = remote_prev.is_none_or(|p| !same_set(&p.labels, &remote.labels));
-    if (local_changed || remote_changed) && !same_set(&out, &remote.labels) {
+    let unsent = m.ctx.sent.is_some_and(|s| !same_set(&s.labels, &out));
+    let differs = !same_set(&out, &remote.labels);
+    if differs && (local_changed || remote_changed || unsent) {
         m.local_kept.push("labels".into());
+    } else if !differs && unsent && m.ctx.sent_seen == SentSeen::Unseen {
+        m.resend.push("labels".into());
     }
     out
 }
@@ -313,10 +366,14 @@ mod tests {
         local: Item,
         remote: Item,
         prev: Option<Item>,
+        /// The local item as last sent.
+        sent: Option<Item>,
+        sent_seen: SentSeen,
         policy: ConflictPolicy,
         want: Item,
         conflicts: usize,
         local_kept: &'static [&'static str],
+        resend: &'static [&'static str],
     }
 
     #[test]
@@ -329,10 +386,13 @@ mod tests {
                 local: Item::default(),
                 remote: item("S1", "Open", "Low", &["a"], 10),
                 prev: None,
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::LocalWins,
                 want: item("S1", "Open", "Low", &["a"], 0),
                 conflicts: 0,
                 local_kept: &[],
+                resend: &[],
             },
             Case {
                 name: "remote-only change is taken",
@@ -340,10 +400,13 @@ mod tests {
                 local: b.clone(),
                 remote: item("S2", "Open", "Low", &["a"], 20),
                 prev: Some(b.clone()),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::LocalWins,
                 want: item("S2", "Open", "Low", &["a"], 10),
                 conflicts: 0,
                 local_kept: &[],
+                resend: &[],
             },
             Case {
                 name: "local-only change is kept and reported",
@@ -351,10 +414,13 @@ mod tests {
                 local: item("S1", "Done", "Low", &["a"], 30),
                 remote: item("S1", "Open", "High", &["a"], 20),
                 prev: Some(b.clone()),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Done", "High", &["a"], 30),
                 conflicts: 0,
                 local_kept: &["status"],
+                resend: &[],
             },
             Case {
                 name: "both changed, remote wins",
@@ -362,10 +428,13 @@ mod tests {
                 local: item("L", "Open", "Low", &["a"], 30),
                 remote: item("R", "Open", "Low", &["a"], 20),
                 prev: Some(b.clone()),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("R", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &[],
+                resend: &[],
             },
             Case {
                 name: "both changed, local wins",
@@ -373,10 +442,13 @@ mod tests {
                 local: item("L", "Open", "Low", &["a"], 30),
                 remote: item("R", "Open", "Low", &["a"], 20),
                 prev: Some(b.clone()),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::LocalWins,
                 want: item("L", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &["summary"],
+                resend: &[],
             },
             Case {
                 name: "both changed, newest wins (local newer)",
@@ -384,10 +456,13 @@ mod tests {
                 local: item("L", "Open", "Low", &["a"], 30),
                 remote: item("R", "Open", "Low", &["a"], 20),
                 prev: Some(b.clone()),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::NewestWins,
                 want: item("L", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &["summary"],
+                resend: &[],
             },
             Case {
                 name: "both changed, newest wins (remote newer)",
@@ -395,10 +470,13 @@ mod tests {
                 local: item("L", "Open", "Low", &["a"], 30),
                 remote: item("R", "Open", "Low", &["a"], 40),
                 prev: Some(b.clone()),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::NewestWins,
                 want: item("R", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &[],
+                resend: &[],
             },
             Case {
                 name: "both changed, side of truth is the remote node",
@@ -406,10 +484,13 @@ mod tests {
                 local: item("L", "Open", "Low", &["a"], 30),
                 remote: item("R", "Open", "Low", &["a"], 20),
                 prev: Some(b.clone()),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::SideOfTruth("node-b".into()),
                 want: item("R", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &[],
+                resend: &[],
             },
             Case {
                 name: "both changed, side of truth is this node",
@@ -417,10 +498,13 @@ mod tests {
                 local: item("L", "Open", "Low", &["a"], 30),
                 remote: item("R", "Open", "Low", &["a"], 20),
                 prev: Some(b.clone()),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::SideOfTruth("node-a".into()),
                 want: item("L", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &["summary"],
+                resend: &[],
             },
             Case {
                 name: "both changed to the same value is no conflict",
@@ -428,10 +512,13 @@ mod tests {
                 local: item("X", "Open", "Low", &["a"], 30),
                 remote: item("X", "Open", "Low", &["a"], 20),
                 prev: Some(b.clone()),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::LocalWins,
                 want: item("X", "Open", "Low", &["a"], 30),
                 conflicts: 0,
                 local_kept: &[],
+                resend: &[],
             },
             Case {
                 name: "labels merge as sets",
@@ -439,10 +526,13 @@ mod tests {
                 local: item("S1", "Open", "Low", &["a", "local"], 30),
                 remote: item("S1", "Open", "Low", &["remote"], 20),
                 prev: Some(b.clone()),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Open", "Low", &["local", "remote"], 30),
                 conflicts: 0,
                 local_kept: &["labels"],
+                resend: &[],
             },
             Case {
                 // Redmine's Rejected reaches GitHub as closed and comes back as Closed;
@@ -452,10 +542,13 @@ mod tests {
                 local: item("S1", "Rejected", "Low", &["a", "sync"], 10),
                 remote: item("S1", "Closed", "Low", &["a"], 20),
                 prev: Some(item("S1", "Closed", "Low", &["a"], 15)),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Rejected", "Low", &["a", "sync"], 10),
                 conflicts: 0,
                 local_kept: &[],
+                resend: &[],
             },
             Case {
                 // A crash between the create and the twin's write leaves no base; the
@@ -465,10 +558,13 @@ mod tests {
                 local: item("S1", "Open", "Low", &["red", "sync"], 30),
                 remote: item("S1", "Open", "Low", &["sync"], 20),
                 prev: Some(item("S1", "Open", "Low", &["sync"], 15)),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Open", "Low", &["red", "sync"], 30),
                 conflicts: 0,
                 local_kept: &["labels"],
+                resend: &[],
             },
             Case {
                 name: "no base: a label the remote removed goes, local additions stay",
@@ -476,10 +572,13 @@ mod tests {
                 local: item("S1", "Open", "Low", &["local", "old"], 30),
                 remote: item("S1", "Open", "Low", &["new"], 20),
                 prev: Some(item("S1", "Open", "Low", &["old"], 15)),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Open", "Low", &["local", "new"], 30),
                 conflicts: 0,
                 local_kept: &["labels"],
+                resend: &[],
             },
             Case {
                 // The remote re-sends a label we removed after we sent it: both sides
@@ -489,10 +588,104 @@ mod tests {
                 local: item("S1", "Open", "Low", &["blue", "sync"], 30),
                 remote: item("S1", "Open", "Low", &["blue", "red", "sync"], 20),
                 prev: Some(item("S1", "Open", "Low", &["red", "sync"], 15)),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Open", "Low", &["blue", "sync"], 30),
                 conflicts: 0,
                 local_kept: &["labels"],
+                resend: &[],
+            },
+            Case {
+                // Seed 970: the other side applied our Open, we changed to Done since, and
+                // the base (older than that apply) still says Done.
+                name: "a value never sent goes back though the base has it",
+                base: Some(item("S1", "Done", "Low", &["sync"], 10)),
+                local: item("S1", "Done", "Low", &["sync"], 30),
+                remote: item("S1", "Open", "Low", &["sync"], 20),
+                prev: Some(item("S1", "Open", "Low", &["sync"], 15)),
+                sent: Some(item("S1", "Open", "Low", &["sync"], 12)),
+                sent_seen: SentSeen::Unknown,
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Done", "Low", &["sync"], 30),
+                conflicts: 0,
+                local_kept: &["status"],
+                resend: &[],
+            },
+            Case {
+                // Seed 822: the remote's replica agrees with us, but it was built before
+                // our last send reached it, and that send carries other labels.
+                name: "agreement the remote will undo with our pending send goes back",
+                base: Some(item("S1", "Open", "Low", &["blue", "escalate"], 10)),
+                local: item("S1", "Open", "Low", &["blue", "escalate"], 30),
+                remote: item("S1", "Open", "Low", &["blue", "escalate"], 20),
+                prev: None,
+                sent: Some(item("S1", "Closed", "Low", &["escalate"], 12)),
+                sent_seen: SentSeen::Unseen,
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Open", "Low", &["blue", "escalate"], 30),
+                conflicts: 0,
+                local_kept: &[],
+                resend: &["status", "labels"],
+            },
+            Case {
+                name: "agreement after the remote saw our last send needs nothing",
+                base: Some(item("S1", "Open", "Low", &["blue", "escalate"], 10)),
+                local: item("S1", "Open", "Low", &["blue", "escalate"], 30),
+                remote: item("S1", "Open", "Low", &["blue", "escalate"], 20),
+                prev: None,
+                sent: Some(item("S1", "Closed", "Low", &["escalate"], 12)),
+                sent_seen: SentSeen::Unknown,
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Open", "Low", &["blue", "escalate"], 30),
+                conflicts: 0,
+                local_kept: &[],
+                resend: &[],
+            },
+            Case {
+                // Seed 822: our last send removed "blue", the remote applied it and its
+                // next replica echoes that; a person here has added "blue" back since.
+                name: "our own send coming back is no change of the remote's",
+                base: Some(item("S1", "Closed", "Low", &["escalate"], 10)),
+                local: item("S1", "Open", "Low", &["blue", "escalate"], 30),
+                remote: item("S1", "Closed", "Low", &["escalate"], 20),
+                prev: Some(item("S1", "Open", "Low", &["blue", "escalate"], 15)),
+                sent: Some(item("S1", "Closed", "Low", &["escalate"], 12)),
+                sent_seen: SentSeen::Seen,
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Open", "Low", &["blue", "escalate"], 30),
+                conflicts: 0,
+                local_kept: &["status", "labels"],
+                resend: &[],
+            },
+            Case {
+                name: "the same replica before the remote saw our send is its change",
+                base: Some(item("S1", "Closed", "Low", &["escalate"], 10)),
+                local: item("S1", "Open", "Low", &["blue", "escalate"], 30),
+                remote: item("S1", "Closed", "Low", &["escalate"], 20),
+                prev: Some(item("S1", "Open", "Low", &["blue", "escalate"], 15)),
+                sent: Some(item("S1", "Closed", "Low", &["escalate"], 12)),
+                sent_seen: SentSeen::Unknown,
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Closed", "Low", &["escalate"], 30),
+                conflicts: 1,
+                local_kept: &[],
+                resend: &[],
+            },
+            Case {
+                // What we sent comes back otherwise (the rules cannot carry it): no news.
+                name: "a value sent and come back changed by the rules is not sent again",
+                base: Some(item("S1", "Rejected", "Low", &["sync"], 10)),
+                local: item("S1", "Rejected", "Low", &["sync"], 30),
+                remote: item("S1", "Closed", "Low", &["sync"], 20),
+                prev: Some(item("S1", "Closed", "Low", &["sync"], 15)),
+                sent: Some(item("S1", "Rejected", "Low", &["sync"], 12)),
+                sent_seen: SentSeen::Unknown,
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Rejected", "Low", &["sync"], 30),
+                conflicts: 0,
+                local_kept: &[],
+                resend: &[],
             },
             Case {
                 name: "no base: a local edit the remote did not touch is kept and goes back",
@@ -500,10 +693,13 @@ mod tests {
                 local: item("S1", "Done", "Low", &["sync"], 30),
                 remote: item("S1", "Open", "High", &["sync"], 20),
                 prev: Some(item("S1", "Open", "Low", &["sync"], 15)),
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Done", "High", &["sync"], 30),
                 conflicts: 0,
                 local_kept: &["status"],
+                resend: &[],
             },
             Case {
                 name: "no previous replica: remote counts as changed, local as base",
@@ -511,10 +707,13 @@ mod tests {
                 local: b.clone(),
                 remote: item("S1", "Done", "Low", &["a"], 20),
                 prev: None,
+                sent: None,
+                sent_seen: SentSeen::Unknown,
                 policy: ConflictPolicy::LocalWins,
                 want: item("S1", "Done", "Low", &["a"], 10),
                 conflicts: 0,
                 local_kept: &[],
+                resend: &[],
             },
         ];
         for c in cases {
@@ -527,6 +726,8 @@ mod tests {
                 local_node: "node-a",
                 remote_node: "node-b",
                 remote_updated_ms: c.remote.updated_ms,
+                sent: c.sent.as_ref(),
+                sent_seen: c.sent_seen,
             };
             let out = merge_items(&ctx, c.base.as_ref(), &c.local, &c.remote, c.prev.as_ref());
             assert_eq!(out.merged.summary, c.want.summary, "{}", c.name);
@@ -543,6 +744,7 @@ mod tests {
                 out.conflicts
             );
             assert_eq!(out.local_kept, c.local_kept, "{}", c.name);
+            assert_eq!(out.resend, c.resend, "{}", c.name);
         }
     }
 
@@ -556,6 +758,8 @@ mod tests {
                 local_node,
                 remote_node,
                 remote_updated_ms: remote.updated_ms,
+                sent: None,
+                sent_seen: SentSeen::Unknown,
             };
             merge_items(&ctx, Some(&b), local, remote, Some(&b))
                 .merged
@@ -579,6 +783,8 @@ mod tests {
             local_node: "a",
             remote_node: "b",
             remote_updated_ms: 0,
+            sent: None,
+            sent_seen: SentSeen::Unknown,
         };
         let local = item("L", "Done", "Low", &[], 30);
         let remote = item("R", "Closed", "Low", &[], 20);

@@ -5,6 +5,7 @@
 pub mod effects;
 mod faults;
 pub mod oracle;
+mod rotation;
 pub mod run;
 mod settle;
 pub mod tracker;

@@ -40,10 +40,12 @@ pub enum Generator {
     V2,
     /// V2, plus an operator's Unlink of a pair and Relink of the same items.
     V3,
+    /// V3, plus rotations of the shared secret, whose answer may be lost.
+    V4,
 }
 
 impl Generator {
-    pub const LATEST: Generator = Generator::V3;
+    pub const LATEST: Generator = Generator::V4;
 
     /// The range a step's roll is drawn from: the kinds V2 adds sit above V1's 100.
     fn rolls(self) -> u32 {
@@ -51,6 +53,7 @@ impl Generator {
             Generator::V1 => 100,
             Generator::V2 => 112,
             Generator::V3 => 115,
+            Generator::V4 => 118,
         }
     }
 }
@@ -81,6 +84,7 @@ pub struct Faults {
     pub lost_batches: u64,
     pub version_activations: u64,
     pub relinks: u64,
+    pub rotations: u64,
 }
 
 impl Faults {
@@ -97,6 +101,7 @@ impl Faults {
         self.lost_batches += o.lost_batches;
         self.version_activations += o.version_activations;
         self.relinks += o.relinks;
+        self.rotations += o.rotations;
     }
 }
 
@@ -132,6 +137,9 @@ pub(crate) struct Sim {
     /// Pairs an operator unlinked: (side, local key, remote key), relinked at the end if
     /// the Relink right after the Unlink failed.
     pub(crate) unlinked: Vec<(usize, String, String)>,
+    /// Sides whose rotation of the secret did not finish, run again by their operator.
+    pub(crate) rotations_unfinished: Vec<usize>,
+    pub(crate) counter_rotations: u64,
 }
 
 /// A point in time well after the epoch, the same for every seed.
@@ -162,6 +170,8 @@ impl Sim {
             counter: 0,
             paused: false,
             unlinked: Vec::new(),
+            rotations_unfinished: Vec::new(),
+            counter_rotations: 0,
         };
         for _ in 0..size.steps {
             if let Err(e) = sim.step().await {
@@ -218,7 +228,8 @@ impl Sim {
             100..104 => self.slow_tracker(side),
             104..109 => self.lose_batch(side).await?,
             109..112 => self.activate_version(side).await?,
-            _ => self.unlink_relink(side).await?,
+            112..115 => self.unlink_relink(side).await?,
+            _ => self.rotate_secret(side).await?,
         }
         Ok(())
     }
@@ -474,7 +485,7 @@ impl Sim {
 
     /// Starts every node that crashed again; the other node's crash can happen inside
     /// this node's step (its transport delivering there).
-    async fn restart_crashed(&mut self) -> Result<(), String> {
+    pub(crate) async fn restart_crashed(&mut self) -> Result<(), String> {
         for side in 0..2 {
             if let Some(at) = self.world.sides[side].effects.crashed_at() {
                 let name = self.world.sides[side].name;

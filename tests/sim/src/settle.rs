@@ -19,6 +19,7 @@ impl Sim {
         if self.paused {
             self.pause_or_resume().await?;
         }
+        self.rotate_again().await?;
         self.run_until_quiet().await?;
         // An operator whose Relink failed (the other node unreachable, a crash) tries
         // again once things are quiet.

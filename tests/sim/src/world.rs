@@ -1,6 +1,8 @@
 //! The simulated world: two nodes on SQLite files, each with its in-memory tracker, a
 //! peer between them that can be cut, one manual clock. Nothing here runs by itself:
-//! [`crate::run`] decides every step.
+//! [`crate::run`] decides every step. The nodes share a secret, as after an invitation:
+//! every message between them is signed with the sender's secret and verified by the
+//! receiver's, as over HTTP, so a rotation of the secret is simulated too.
 
 use crate::effects::{CrashingSends, CrashingTwins, Effects};
 use crate::tracker::{Project, SimTracker};
@@ -8,15 +10,21 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use twinsync_core::{Clock, ConnectorKind, ManualClock, NodeHelperMaps, TransportMessage};
+use twinsync_core::{
+    Clock, ConnectionKind, ConnectorKind, Link, ManualClock, NodeHelperMaps, Secret,
+    TransportMessage,
+};
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
 use twinsync_node::config::{ConnectionSection, InstanceSection, NodeSection, TriggerSection};
+use twinsync_node::link::{TRANSPORT_PATH, peer_refusal, receive_transport};
 use twinsync_node::{Node, NodeSettings};
 use twinsync_ports::{Decorated, Peer, PortError, PortResult, Tracker};
 
 /// The connection between the two nodes.
 pub const CONNECTION: &str = "sim";
 pub const POLL_INTERVAL_MS: i64 = 5_000;
+/// The secret both nodes start with.
+const FIRST_SECRET: &str = "5151515151515151515151515151515151515151515151515151515151515151";
 
 /// One side: a node, its tracker and its trigger.
 pub struct Side {
@@ -41,6 +49,8 @@ pub struct Side {
 #[derive(Default)]
 pub struct SimPeer {
     target: Mutex<Option<(Weak<Node>, Arc<Effects>)>>,
+    /// The node that sends through this peer: it signs with its secret.
+    sender: Mutex<Option<Weak<Node>>>,
     cut_until_ms: Mutex<i64>,
     clock: Mutex<Option<Arc<dyn Clock>>>,
 }
@@ -51,22 +61,18 @@ impl SimPeer {
             Some((Arc::downgrade(node), effects));
     }
 
+    fn set_sender(&self, node: &Arc<Node>) {
+        *self.sender.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::downgrade(node));
+    }
+
     /// The node cannot be reached until `until_ms`.
     pub fn cut_until(&self, until_ms: i64) {
         *self.cut_until_ms.lock().unwrap_or_else(|p| p.into_inner()) = until_ms;
     }
-}
 
-#[async_trait]
-impl Peer for SimPeer {
-    async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
-        let now = self
-            .clock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map_or(0, |c| c.now_ms());
-        if now < *self.cut_until_ms.lock().unwrap_or_else(|p| p.into_inner()) {
+    /// The node behind this peer, if it can be reached at `now_ms`.
+    pub fn reachable(&self, now_ms: i64) -> PortResult<(Arc<Node>, Arc<Effects>)> {
+        if now_ms < *self.cut_until_ms.lock().unwrap_or_else(|p| p.into_inner()) {
             return Err(PortError::Unavailable(
                 "the other node is unreachable".into(),
             ));
@@ -80,10 +86,69 @@ impl Peer for SimPeer {
         let target = target
             .upgrade()
             .ok_or_else(|| PortError::Unavailable("the other node has stopped".into()))?;
+        Ok((target, effects))
+    }
+
+    fn sender(&self) -> PortResult<Arc<Node>> {
+        self.sender
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(Weak::upgrade)
+            .ok_or_else(|| PortError::Unavailable("the sending node has stopped".into()))
+    }
+}
+
+/// `body` signed by `from` for `path` with its current secret of the connection, as the
+/// header pairs an HTTP request would carry.
+pub async fn signed_headers(
+    from: &Node,
+    path: &str,
+    body: &[u8],
+) -> PortResult<(Vec<(String, String)>, String)> {
+    let connection = from
+        .connections
+        .get(CONNECTION)
+        .await?
+        .ok_or_else(|| PortError::Rejected("no connection".into()))?;
+    let secret = connection.link.map(|l| l.secret.0).unwrap_or_default();
+    let key = twinsync_security::derive_key(&secret, CONNECTION, &from.id, &connection.remote_node);
+    let signed = twinsync_security::sign_request(
+        &key,
+        CONNECTION,
+        &from.id,
+        "POST",
+        path,
+        from.clock.now_ms(),
+        body,
+    );
+    let headers = signed
+        .pairs()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    Ok((headers, secret))
+}
+
+#[async_trait]
+impl Peer for SimPeer {
+    async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
+        let now = self
+            .clock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, |c| c.now_ms());
+        let (target, effects) = self.reachable(now)?;
+        let body = serde_json::to_vec(message).map_err(|e| PortError::Rejected(e.to_string()))?;
+        let sender = self.sender()?;
+        let (headers, _) = signed_headers(&sender, TRANSPORT_PATH, &body).await?;
         // The other node crashing while it takes the message is a failed request here.
         tokio::select! {
             biased;
-            taken = twinsync_node::handlers::receive::accept(&target, message) => taken,
+            taken = receive_transport(&target, &headers, &body) => taken.map_err(|e| {
+                peer_refusal(&target.id, e.status(), &e.to_string())
+            }),
             _ = effects.wait_crash() => Err(PortError::Unavailable("the other node went down".into())),
         }
     }
@@ -209,6 +274,24 @@ async fn build(
     .map_err(|e| e.to_string())
 }
 
+/// Gives the node's connection the secret both nodes start with, as an accepted
+/// invitation leaves it.
+async fn share_secret(node: &Node) -> Result<(), String> {
+    let mut connection = node
+        .connection(CONNECTION)
+        .await
+        .map_err(|e| e.to_string())?;
+    connection.link = Some(Link::established(
+        ConnectionKind::Public,
+        Secret(FIRST_SECRET.into()),
+    ));
+    node.connections
+        .update(&connection)
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
 /// Both sides, the clock and the directory of their databases.
 pub struct World {
     pub clock: ManualClock,
@@ -258,6 +341,11 @@ impl World {
             .map_err(|_| "two sides expected".to_string())?;
         a.node.add_peer(b.node_id, b.inbound.clone());
         b.node.add_peer(a.node_id, a.inbound.clone());
+        b.inbound.set_sender(&a.node);
+        a.inbound.set_sender(&b.node);
+        for side in [&a, &b] {
+            share_secret(&side.node).await?;
+        }
         Ok(World {
             clock,
             sides: [a, b],
@@ -282,6 +370,7 @@ impl World {
         );
         let other = &self.sides[1 - i];
         node.add_peer(other.node_id, other.inbound.clone());
+        other.inbound.set_sender(&node);
         side.inbound.set_target(&node, effects.clone());
         let side = &mut self.sides[i];
         side.node = node;

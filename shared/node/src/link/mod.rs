@@ -23,7 +23,10 @@ pub use pull::{
     serve_pull_ack,
 };
 pub use rotate::{
-    ROTATE_PATH, ROTATION_GRACE_MS, Rotation, RotationAnswer, receive_rotation, rotate_secret,
+    ROTATE_PATH, ROTATION_GRACE_MS, Rotation, RotationAnswer, finish_rotation, receive_rotation,
+    rotate_secret,
 };
-pub use signed::{HANDSHAKE_PATH, LinkError, PRODUCT_VERSION, SignedAnswer, TRANSPORT_PATH};
+pub use signed::{
+    HANDSHAKE_PATH, LinkError, PRODUCT_VERSION, SignedAnswer, TRANSPORT_PATH, peer_refusal,
+};
 pub(crate) use signed::{header_pairs, signed_post};

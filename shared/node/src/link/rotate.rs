@@ -9,7 +9,7 @@ use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
 use twinsync_core::{Connection, RotationRecord, Secret, SyncEventKind};
 use twinsync_ports::PortError;
-use twinsync_security::{answer_rotation, rotated_secret, rotation_key};
+use twinsync_security::{RotationKey, answer_rotation, rotated_secret, rotation_key};
 
 pub const ROTATE_PATH: &str = "/v1/rotate";
 /// How long the old secret keeps verifying after a rotation.
@@ -54,9 +54,23 @@ pub async fn rotate_secret(node: &Node, connection_id: &str) -> NodeResult<()> {
     })
     .map_err(|e| NodeError::BadMessage(e.to_string()))?;
     let answered: RotationAnswer = signed_post(node, &connection, &peer, ROTATE_PATH, body).await?;
-    let new = rotated_secret(key, &answered.public, &link.secret.0, &id)
+    finish_rotation(node, connection, &link.secret.0, key, &answered.public, &id).await
+}
+
+/// The initiator's last step, once the other node answered rotation `id`: the new
+/// secret from our key and its half, agreed under `signed_with`. The simulation, which
+/// reaches the other node without HTTP, takes it from here too.
+pub async fn finish_rotation(
+    node: &Node,
+    connection: Connection,
+    signed_with: &str,
+    key: RotationKey,
+    answer_public: &str,
+    id: &str,
+) -> NodeResult<()> {
+    let new = rotated_secret(key, answer_public, signed_with, id)
         .map_err(|e| NodeError::Operation(e.to_string()))?;
-    apply_rotation(node, connection, &link.secret.0, new, None).await
+    apply_rotation(node, connection, signed_with, new, None).await
 }
 
 /// Makes `new` the secret. `signed_with` is the secret both sides shared when the rotation

@@ -333,7 +333,7 @@ fn check_answer(
 /// and 413: a secret rotated on one side only, a connection not yet accepted, a limit
 /// raised on the other side — an operator fixes them, and the message must still be there
 /// then. Other answers (400: a message the peer cannot read) are final.
-pub(crate) fn peer_refusal(what: &str, status: u16, text: &str) -> PortError {
+pub fn peer_refusal(what: &str, status: u16, text: &str) -> PortError {
     let reason = format!("{what}: {status} {text}");
     match status {
         401 | 404 | 409 | 413 | 429 => {

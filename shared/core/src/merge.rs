@@ -33,8 +33,7 @@ pub struct MergeContext<'a> {
 pub enum SentSeen {
     /// The replica does not say (an older sender), or we sent nothing.
     Unknown,
-    /// Not yet: the remote still applies it, so a field that differs from it must go
-    /// again even where the remote agrees now.
+    /// Not yet: the remote still applies it.
     Unseen,
     /// Yes: a remote value equal to what we sent is our own change coming back, not a
     /// change of the remote's.
@@ -59,9 +58,6 @@ pub struct MergeOutcome {
     /// Fields where the merged item keeps a local value the remote does not have;
     /// when not empty the local side must send its own replica back.
     pub local_kept: Vec<String>,
-    /// Fields the remote agrees on now but will change to our last send when it applies
-    /// it (its replica was built before it saw that send): they go again too.
-    pub resend: Vec<String>,
 }
 
 fn to_value<T: Serialize>(v: &T) -> Value {
@@ -78,7 +74,6 @@ struct Merger<'a> {
     local_updated_ms: i64,
     conflicts: Vec<Conflict>,
     local_kept: Vec<String>,
-    resend: Vec<String>,
 }
 
 impl Merger<'_> {
@@ -96,12 +91,10 @@ impl Merger<'_> {
             remote: remote_changed,
             local_unsent,
         } = changed;
+        // Where the remote agrees now but still applies an older send of ours, nothing
+        // goes again: both sides doing so with crossing replicas flip a field forever
+        // (simulation seed 1020 found that loop in a first version).
         if local == remote {
-            // The remote agrees now but applies our last send next, which differs
-            // (simulation seed 822).
-            if local_unsent && self.ctx.sent_seen == SentSeen::Unseen {
-                self.resend.push(field.to_string());
-            }
             return Pick::Remote;
         }
         let pick = match (local_changed, remote_changed) {
@@ -196,7 +189,6 @@ pub fn merge_items(
         local_updated_ms: local.updated_ms,
         conflicts: Vec::new(),
         local_kept: Vec::new(),
-        resend: Vec::new(),
     };
     let mut out = local.clone();
     merge_field!(m, out, base, local, remote, remote_prev, summary, "summary");
@@ -269,7 +261,6 @@ pub fn merge_items(
         merged: out,
         conflicts: m.conflicts,
         local_kept: m.local_kept,
-        resend: m.resend,
     }
 }
 
@@ -326,8 +317,6 @@ fn merge_labels(
     let differs = !same_set(&out, &remote.labels);
     if differs && (local_changed || remote_changed || unsent) {
         m.local_kept.push("labels".into());
-    } else if !differs && unsent && m.ctx.sent_seen == SentSeen::Unseen {
-        m.resend.push("labels".into());
     }
     out
 }
@@ -373,7 +362,6 @@ mod tests {
         want: Item,
         conflicts: usize,
         local_kept: &'static [&'static str],
-        resend: &'static [&'static str],
     }
 
     #[test]
@@ -392,7 +380,6 @@ mod tests {
                 want: item("S1", "Open", "Low", &["a"], 0),
                 conflicts: 0,
                 local_kept: &[],
-                resend: &[],
             },
             Case {
                 name: "remote-only change is taken",
@@ -406,7 +393,6 @@ mod tests {
                 want: item("S2", "Open", "Low", &["a"], 10),
                 conflicts: 0,
                 local_kept: &[],
-                resend: &[],
             },
             Case {
                 name: "local-only change is kept and reported",
@@ -420,7 +406,6 @@ mod tests {
                 want: item("S1", "Done", "High", &["a"], 30),
                 conflicts: 0,
                 local_kept: &["status"],
-                resend: &[],
             },
             Case {
                 name: "both changed, remote wins",
@@ -434,7 +419,6 @@ mod tests {
                 want: item("R", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &[],
-                resend: &[],
             },
             Case {
                 name: "both changed, local wins",
@@ -448,7 +432,6 @@ mod tests {
                 want: item("L", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &["summary"],
-                resend: &[],
             },
             Case {
                 name: "both changed, newest wins (local newer)",
@@ -462,7 +445,6 @@ mod tests {
                 want: item("L", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &["summary"],
-                resend: &[],
             },
             Case {
                 name: "both changed, newest wins (remote newer)",
@@ -476,7 +458,6 @@ mod tests {
                 want: item("R", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &[],
-                resend: &[],
             },
             Case {
                 name: "both changed, side of truth is the remote node",
@@ -490,7 +471,6 @@ mod tests {
                 want: item("R", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &[],
-                resend: &[],
             },
             Case {
                 name: "both changed, side of truth is this node",
@@ -504,7 +484,6 @@ mod tests {
                 want: item("L", "Open", "Low", &["a"], 30),
                 conflicts: 1,
                 local_kept: &["summary"],
-                resend: &[],
             },
             Case {
                 name: "both changed to the same value is no conflict",
@@ -518,7 +497,6 @@ mod tests {
                 want: item("X", "Open", "Low", &["a"], 30),
                 conflicts: 0,
                 local_kept: &[],
-                resend: &[],
             },
             Case {
                 name: "labels merge as sets",
@@ -532,7 +510,6 @@ mod tests {
                 want: item("S1", "Open", "Low", &["local", "remote"], 30),
                 conflicts: 0,
                 local_kept: &["labels"],
-                resend: &[],
             },
             Case {
                 // Redmine's Rejected reaches GitHub as closed and comes back as Closed;
@@ -548,7 +525,6 @@ mod tests {
                 want: item("S1", "Rejected", "Low", &["a", "sync"], 10),
                 conflicts: 0,
                 local_kept: &[],
-                resend: &[],
             },
             Case {
                 // A crash between the create and the twin's write leaves no base; the
@@ -564,7 +540,6 @@ mod tests {
                 want: item("S1", "Open", "Low", &["red", "sync"], 30),
                 conflicts: 0,
                 local_kept: &["labels"],
-                resend: &[],
             },
             Case {
                 name: "no base: a label the remote removed goes, local additions stay",
@@ -578,7 +553,6 @@ mod tests {
                 want: item("S1", "Open", "Low", &["local", "new"], 30),
                 conflicts: 0,
                 local_kept: &["labels"],
-                resend: &[],
             },
             Case {
                 // The remote re-sends a label we removed after we sent it: both sides
@@ -594,7 +568,6 @@ mod tests {
                 want: item("S1", "Open", "Low", &["blue", "sync"], 30),
                 conflicts: 0,
                 local_kept: &["labels"],
-                resend: &[],
             },
             Case {
                 // Seed 970: the other side applied our Open, we changed to Done since, and
@@ -610,12 +583,10 @@ mod tests {
                 want: item("S1", "Done", "Low", &["sync"], 30),
                 conflicts: 0,
                 local_kept: &["status"],
-                resend: &[],
             },
             Case {
-                // Seed 822: the remote's replica agrees with us, but it was built before
-                // our last send reached it, and that send carries other labels.
-                name: "agreement the remote will undo with our pending send goes back",
+                // Seed 1020: sending it again from both sides looped.
+                name: "agreement with the remote sends nothing, even before it saw our send",
                 base: Some(item("S1", "Open", "Low", &["blue", "escalate"], 10)),
                 local: item("S1", "Open", "Low", &["blue", "escalate"], 30),
                 remote: item("S1", "Open", "Low", &["blue", "escalate"], 20),
@@ -626,21 +597,6 @@ mod tests {
                 want: item("S1", "Open", "Low", &["blue", "escalate"], 30),
                 conflicts: 0,
                 local_kept: &[],
-                resend: &["status", "labels"],
-            },
-            Case {
-                name: "agreement after the remote saw our last send needs nothing",
-                base: Some(item("S1", "Open", "Low", &["blue", "escalate"], 10)),
-                local: item("S1", "Open", "Low", &["blue", "escalate"], 30),
-                remote: item("S1", "Open", "Low", &["blue", "escalate"], 20),
-                prev: None,
-                sent: Some(item("S1", "Closed", "Low", &["escalate"], 12)),
-                sent_seen: SentSeen::Unknown,
-                policy: ConflictPolicy::RemoteWins,
-                want: item("S1", "Open", "Low", &["blue", "escalate"], 30),
-                conflicts: 0,
-                local_kept: &[],
-                resend: &[],
             },
             Case {
                 // Seed 822: our last send removed "blue", the remote applied it and its
@@ -656,7 +612,6 @@ mod tests {
                 want: item("S1", "Open", "Low", &["blue", "escalate"], 30),
                 conflicts: 0,
                 local_kept: &["status", "labels"],
-                resend: &[],
             },
             Case {
                 name: "the same replica before the remote saw our send is its change",
@@ -670,7 +625,6 @@ mod tests {
                 want: item("S1", "Closed", "Low", &["escalate"], 30),
                 conflicts: 1,
                 local_kept: &[],
-                resend: &[],
             },
             Case {
                 // What we sent comes back otherwise (the rules cannot carry it): no news.
@@ -685,7 +639,6 @@ mod tests {
                 want: item("S1", "Rejected", "Low", &["sync"], 30),
                 conflicts: 0,
                 local_kept: &[],
-                resend: &[],
             },
             Case {
                 name: "no base: a local edit the remote did not touch is kept and goes back",
@@ -699,7 +652,6 @@ mod tests {
                 want: item("S1", "Done", "High", &["sync"], 30),
                 conflicts: 0,
                 local_kept: &["status"],
-                resend: &[],
             },
             Case {
                 name: "no previous replica: remote counts as changed, local as base",
@@ -713,7 +665,6 @@ mod tests {
                 want: item("S1", "Done", "Low", &["a"], 10),
                 conflicts: 0,
                 local_kept: &[],
-                resend: &[],
             },
         ];
         for c in cases {
@@ -744,7 +695,6 @@ mod tests {
                 out.conflicts
             );
             assert_eq!(out.local_kept, c.local_kept, "{}", c.name);
-            assert_eq!(out.resend, c.resend, "{}", c.name);
         }
     }
 

@@ -215,7 +215,6 @@ async fn plan(
         prev_labels = ?remote_prev.as_ref().map(|p| &p.labels),
         merged_labels = ?outcome.merged.labels,
         local_kept = ?outcome.local_kept,
-        resend = ?outcome.resend,
         local_comments = current.comments.len(),
         merged_comments = ?outcome.merged.comments.iter().map(|c| (&c.id, &c.body, &c.remote_id)).collect::<Vec<_>>(),
         "merged"
@@ -432,11 +431,6 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
         || unsent.attachments.len() < settled.attachments.len();
     let settled = unsent;
     let remote_state = overlay(&settled, remote_now, &outcome.local_kept);
-    // Fields it will take from our last send, which it has not applied yet.
-    let remote_state = match &twin.sent_item {
-        Some(sent) => overlay(&remote_state, sent, &outcome.resend),
-        None => remote_state,
-    };
     let view = rules.outgoing(&annotate(&remote_state, Some(twin)))?;
     // The baseline stands for `after`'s version only if it is exactly what outgoing makes
     // of `after`: values we kept, or an edit that landed between our read and the write,
@@ -535,7 +529,7 @@ async fn record(
     // We kept local values the other side does not have, or the item holds comments or
     // files of ours it was never sent (one made while the pair was unlinked, whose change
     // event found no link: simulation seed 73): send them now, not at the next change.
-    if !outcome.local_kept.is_empty() || !outcome.resend.is_empty() || unsent_children {
+    if !outcome.local_kept.is_empty() || unsent_children {
         let event = ChangeEvent {
             connection_id: connection.id.clone(),
             instance: connection.local_instance.clone(),

@@ -90,7 +90,11 @@ async fn bad_webhook_bodies_are_refused_and_nothing_is_stored() {
         .unwrap();
     let node = p.node("node-a").unwrap().clone();
     let url = format!("{}/webhooks/sandbox/sandbox-a", p.node_urls["node-a"]);
-    let http = reqwest::Client::new();
+    // A connection per case, as below: a refused oversized body closes its connection.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let before = stored(&node).await;
 
     struct Case {
@@ -388,7 +392,12 @@ async fn bad_admin_calls_are_refused_and_nothing_changes() {
             )
         },
     ];
-    let http = reqwest::Client::new();
+    // A connection per case: the server closes one whose oversized body it refused
+    // unread, and a pooled client reusing it would see the next case fail to send.
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
     let mut wrong = Vec::new();
     for c in cases {
         let mut req = http

@@ -40,6 +40,17 @@ pub fn gone_is_done<T>(answer: PortResult<T>) -> PortResult<()> {
     }
 }
 
+/// What a follow-up read of an item (its comments, after the item itself) answered: not
+/// found means the item was deleted between the two reads, so it reads as gone (`None`),
+/// as a first read would have said a moment later, not as a failure.
+pub fn gone_is_none<T>(answer: PortResult<T>) -> PortResult<Option<T>> {
+    match answer {
+        Ok(v) => Ok(Some(v)),
+        Err(PortError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 impl PortError {
     pub fn is_retryable(&self) -> bool {
         matches!(

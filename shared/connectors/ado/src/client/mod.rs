@@ -185,18 +185,27 @@ impl AdoTracker {
         Ok(id)
     }
 
-    /// A work item (fields and relations) as the domain sees it, with its comments.
-    async fn read(&self, wi: &Value) -> PortResult<Item> {
+    /// A work item (fields and relations) as the domain sees it, with its comments; `None`
+    /// when it was deleted between the two reads.
+    async fn read(&self, wi: &Value) -> PortResult<Option<Item>> {
         let key = wi["id"].as_i64().map(|i| i.to_string()).unwrap_or_default();
         let comments = if wi["fields"]["System.CommentCount"].as_u64().unwrap_or(0) > 0 {
             let project = wi["fields"][mapping::TEAM_PROJECT].as_str().unwrap_or("");
-            self.comments(project, &key).await?
+            match twinsync_ports::gone_is_none(self.comments(project, &key).await)? {
+                Some(c) => c,
+                None => return Ok(None),
+            }
         } else {
             Vec::new()
         };
         let own = self.own_id().await?;
         self.remember(wi);
-        Ok(mapping::to_item(&self.config.org_url, wi, &comments, &own))
+        Ok(Some(mapping::to_item(
+            &self.config.org_url,
+            wi,
+            &comments,
+            &own,
+        )))
     }
 }
 
@@ -232,7 +241,7 @@ impl Tracker for AdoTracker {
             Err(PortError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        self.read(&wi).await.map(Some)
+        self.read(&wi).await
     }
 
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {

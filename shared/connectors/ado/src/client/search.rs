@@ -83,7 +83,10 @@ impl AdoTracker {
         let mut items = Vec::new();
         if !chunk.is_empty() {
             for wi in self.batch(&project, &chunk).await? {
-                let item = self.read(&wi).await?;
+                // One deleted since the search is not among the items.
+                let Some(item) = self.read(&wi).await? else {
+                    continue;
+                };
                 if origin::after_cursor(item.updated_ms, since_ms)
                     && filter.as_ref().is_none_or(|f| f.matches(&item))
                 {

@@ -206,7 +206,10 @@ impl Tracker for GithubTracker {
         }
         // The issue says how many comments it has: skip the call when there are none.
         let comments = if issue.comments > 0 {
-            self.comments(repo, number).await?
+            match twinsync_ports::gone_is_none(self.comments(repo, number).await)? {
+                Some(c) => c,
+                None => return Ok(None),
+            }
         } else {
             Vec::new()
         };

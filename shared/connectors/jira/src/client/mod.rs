@@ -191,7 +191,10 @@ impl Tracker for JiraTracker {
         // The issue says how many comments it has; their origin markers are comment
         // properties, which only the comment listing returns.
         let comments = if issue["fields"]["comment"]["total"].as_u64().unwrap_or(0) > 0 {
-            self.comments(key).await?
+            match twinsync_ports::gone_is_none(self.comments(key).await)? {
+                Some(c) => c,
+                None => return Ok(None),
+            }
         } else {
             Vec::new()
         };

@@ -96,13 +96,16 @@ impl Tracker for ZendeskTracker {
         let Some(ticket) = self.ticket(key).await? else {
             return Ok(None);
         };
-        let comments = self
+        let listed = self
             .list_all(
                 &format!("/tickets/{key}/comments.json"),
                 &[("include", "users")],
                 "comments",
             )
-            .await?;
+            .await;
+        let Some(comments) = twinsync_ports::gone_is_none(listed)? else {
+            return Ok(None);
+        };
         let dir = self.directory().await?;
         let item = mapping::to_item(&self.config.base_url, &ticket, &comments, &dir);
         Ok(Some(self.without_sync_field(item)))

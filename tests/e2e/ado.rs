@@ -130,7 +130,7 @@ async fn twin(p: &Process, id: i64) -> String {
 async fn ado_and_sandbox_sync_through_comments_states_a_race_a_restart_and_a_burst() {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
-        .with_env_filter("twinsync_node=info,twinsync_ado=debug,twinsync_store=warn")
+        .with_env_filter("twinsync_node=debug,twinsync_ado=debug,twinsync_store=warn")
         .try_init();
     let fake = FakeAdo::start("127.0.0.1:0", options()).await.unwrap();
     let cfg = config(setup::instance("ado", &fake, None));

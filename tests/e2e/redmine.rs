@@ -1069,6 +1069,11 @@ async fn redmine_says_which_projects_exist() {
 /// issue made in the first appears once in the second, an edit there comes back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_redmine_projects_sync_through_a_local_connection() {
+    // The handlers' log is shown when this test fails (the harness captures it).
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("twinsync_node=debug,twinsync_store=warn,twinsync_redmine=debug")
+        .try_init();
     let rm = redmine();
     let (first, _) = rm.new_project("loca").await;
     let (second, _) = rm.new_project("locb").await;
@@ -1103,11 +1108,13 @@ async fn two_redmine_projects_sync_through_a_local_connection() {
     })
     .await;
     let copy = rm.issues(&second).await[0]["id"].as_u64().unwrap();
-    rm.req(reqwest::Method::PUT, &format!("/issues/{copy}.json"))
+    let edit = rm
+        .req(reqwest::Method::PUT, &format!("/issues/{copy}.json"))
         .json(&json!({"issue": {"subject": "[sync] edited in the second"}}))
         .send()
         .await
         .unwrap();
+    assert_eq!(edit.status().as_u16(), 204, "{:?}", edit.text().await);
     until("the edit in the first project", 90, async || {
         rm.issues(&first).await[0]["subject"] == "[sync] edited in the second"
     })

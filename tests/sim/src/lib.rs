@@ -2,6 +2,7 @@
 //! under faults. One thread, a manual clock and a seeded generator decide everything, so
 //! a seed that breaks an invariant replays exactly. See docs/reliability.md.
 
+mod edits;
 pub mod effects;
 mod faults;
 pub mod oracle;

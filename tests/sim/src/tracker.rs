@@ -5,8 +5,10 @@
 //! change moves the item's version and time on.
 //!
 //! The simulation asks it for faults: the next call answered 429 or 500, or a write done
-//! but its answer lost (the caller sees 500, the item has changed).
+//! but its answer lost (the caller sees 500, the item has changed), or a person's edit
+//! that lands just before sync's next write of an item, after sync read it.
 
+use crate::edits::PersonEdit;
 use crate::effects::Effects;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, VecDeque};
@@ -41,7 +43,7 @@ pub struct Project {
 }
 
 #[derive(Debug, Default)]
-struct State {
+pub(crate) struct State {
     items: BTreeMap<String, Item>,
     next_number: BTreeMap<String, u64>,
     next_child: u64,
@@ -49,6 +51,10 @@ struct State {
     /// Changes people and sync made, as the webhooks the tracker would send.
     signals: Vec<ChangeSignal>,
     calls: u64,
+    /// People's edits that land just before sync's next write of their item, by key.
+    pub(crate) ambush: BTreeMap<String, PersonEdit>,
+    /// The items as such edits left them, for the simulation to record.
+    pub(crate) sprung: Vec<Item>,
 }
 
 /// An in-memory sandbox tracker.
@@ -71,7 +77,7 @@ impl std::fmt::Debug for SimTracker {
 }
 
 /// Item `key` as stored, or the tracker's 404.
-fn found(s: &State, key: &str) -> PortResult<Item> {
+pub(crate) fn found(s: &State, key: &str) -> PortResult<Item> {
     s.items
         .get(key)
         .cloned()
@@ -94,7 +100,7 @@ impl SimTracker {
         }
     }
 
-    fn state(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
         // A panic while the lock is held leaves consistent data: every change is made
         // on a clone and stored at the end.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
@@ -376,6 +382,7 @@ impl Tracker for SimTracker {
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         let fault = self.begin(Call::Write).await?;
+        self.spring(key);
         let updated = self.update(key, update)?;
         self.answer(fault, updated).await
     }
@@ -388,6 +395,7 @@ impl Tracker for SimTracker {
         origin: Option<&str>,
     ) -> PortResult<Comment> {
         let fault = self.begin(Call::Write).await?;
+        self.spring(key);
         let comment = self.comment(key, body, author, origin)?;
         self.answer(fault, comment).await
     }
@@ -397,6 +405,7 @@ impl Tracker for SimTracker {
         if body.trim().is_empty() {
             return Err(bad("comment body is required"));
         }
+        self.spring(key);
         let now = self.clock.now_ms();
         {
             let mut s = self.state();
@@ -416,6 +425,7 @@ impl Tracker for SimTracker {
 
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
         let fault = self.begin(Call::Write).await?;
+        self.spring(key);
         let stored = self.attach_file(key, attachment)?;
         self.answer(fault, stored).await
     }

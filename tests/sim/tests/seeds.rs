@@ -35,6 +35,7 @@ fn open_seeds() -> Vec<(u64, usize, Generator, String)> {
                 "v2" => Some(Generator::V2),
                 "v3" => Some(Generator::V3),
                 "v4" => Some(Generator::V4),
+                "v5" => Some(Generator::V5),
                 _ => None,
             };
             let (generator, what) = match rest.split_once(' ') {

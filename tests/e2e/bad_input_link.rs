@@ -67,7 +67,12 @@ async fn bad_node_to_node_requests_are_refused_and_nothing_is_stored() {
     let connection_before = node.connection(CONN).await.unwrap();
     let stored_before = stored(&node).await;
     let key = derive_key(&secret, CONN, PEER, "node-a");
-    let http = reqwest::Client::new();
+    // A connection per request: a refused oversized body closes its connection, and a
+    // pooled client reusing it would fail the next case (as the admin table did in CI).
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap();
 
     /// How a case signs its request.
     enum Sign {

@@ -221,6 +221,70 @@ async fn two_processes_connect_sync_and_survive_a_restart() {
         "labels = sync",
     ]);
     assert!(code.starts_with("tsinv1."), "{code}");
+    // Bad accepts fail with the reason on stderr, and leave no connection behind and
+    // the invitation unused: the good accept below still takes it.
+    let before = cli(&["connection", "list", "--data-dir", &data_b]);
+    let half = &code[..code.len() / 2];
+    let bad_accepts: [(&str, &str, &str, &str, &str); 5] = [
+        (
+            "garbage",
+            "sandbox-b",
+            "labels = sync",
+            "garbage",
+            "invalid invitation code",
+        ),
+        (
+            "empty",
+            "sandbox-b",
+            "labels = sync",
+            "",
+            "invalid invitation code",
+        ),
+        (
+            "cut short",
+            "sandbox-b",
+            "labels = sync",
+            half,
+            "invalid invitation code",
+        ),
+        (
+            "unknown instance",
+            "nope",
+            "labels = sync",
+            &code,
+            "unknown tracker instance",
+        ),
+        (
+            "trigger does not parse",
+            "sandbox-b",
+            "project = (",
+            &code,
+            "trigger",
+        ),
+    ];
+    for (name, instance, trigger, code, reason) in bad_accepts {
+        let out = run(&[
+            "connection",
+            "accept",
+            "--data-dir",
+            &data_b,
+            "--instance",
+            instance,
+            "--project",
+            "SUPPORT",
+            "--trigger",
+            trigger,
+            code,
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name}: accepted");
+        assert!(stderr.contains(reason), "{name}: {stderr}");
+        assert_eq!(
+            cli(&["connection", "list", "--data-dir", &data_b]),
+            before,
+            "{name}: a connection was left"
+        );
+    }
     let accepted = cli(&[
         "connection",
         "accept",

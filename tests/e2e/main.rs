@@ -6,6 +6,7 @@ mod ado;
 mod ado_fixtures;
 mod ado_jira;
 mod bad_input;
+mod bad_input_answers;
 mod bad_input_handshake;
 mod bad_input_link;
 mod bad_input_rules;

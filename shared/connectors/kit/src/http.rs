@@ -28,6 +28,21 @@ pub fn status_error(status: u16, what: &str, reason: &str) -> PortError {
 
 /// `Retry-After` (RFC 9110, 10.2.3) in milliseconds: delay-seconds or an HTTP-date,
 /// between [`MIN_WAIT_MS`] and [`MAX_WAIT_MS`]. None when absent or unreadable.
+/// An item answer is about the item asked for, by the id it carries: one about another
+/// item (a proxy's cache, a vendor bug) or about none (`{}`, `[]`, an empty body) is
+/// refused, never read under the key asked for.
+pub fn same_item(vendor: &str, asked: &str, answered: Option<String>) -> Result<(), PortError> {
+    match answered {
+        Some(id) if id == asked => Ok(()),
+        Some(id) => Err(PortError::Rejected(format!(
+            "unexpected answer from {vendor}: item {id} for {asked}"
+        ))),
+        None => Err(PortError::Rejected(format!(
+            "unexpected answer from {vendor}: no item id for {asked}"
+        ))),
+    }
+}
+
 pub fn retry_after_ms(value: Option<&str>, now_ms: i64) -> Option<u64> {
     let value = value?.trim();
     let ms = match value.parse::<u64>() {
@@ -84,6 +99,23 @@ mod tests {
     use super::*;
 
     const NOW_MS: i64 = 1_700_000_000_000;
+
+    #[test]
+    fn an_answer_is_about_the_item_asked_for() {
+        let table = [
+            (Some("12"), Ok(())),
+            (Some("13"), Err("item 13 for 12")),
+            (None, Err("no item id for 12")),
+        ];
+        for (answered, want) in table {
+            let got = same_item("Tracker", "12", answered.map(str::to_string));
+            match (got, want) {
+                (Ok(()), Ok(())) => {}
+                (Err(PortError::Rejected(m)), Err(says)) if m.contains(says) => {}
+                (got, _) => panic!("{answered:?}: {got:?}"),
+            }
+        }
+    }
 
     #[test]
     fn retry_after_table() {

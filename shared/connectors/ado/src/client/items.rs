@@ -226,6 +226,8 @@ impl AdoTracker {
                     .query(&[("$expand", "relations"), ("api-version", API_VERSION)]),
             )
             .await?;
+        let id = wi["id"].as_i64().map(|i| i.to_string());
+        twinsync_connector_kit::http::same_item("Azure DevOps", key, id)?;
         self.remember(&wi);
         Ok(wi)
     }

@@ -35,6 +35,8 @@ impl ZendeskTracker {
             .await
         {
             Ok(v) => {
+                let id = v["ticket"]["id"].as_u64().map(|i| i.to_string());
+                twinsync_connector_kit::http::same_item("Zendesk", key, id)?;
                 self.learn(&v).await;
                 Ok(Some(v["ticket"].clone()))
             }

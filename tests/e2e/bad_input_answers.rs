@@ -1,4 +1,4 @@
-//! Odd item answers from Azure DevOps and Zendesk, against their connectors' clients
+//! Odd item answers from Azure DevOps, Zendesk and Redmine, against their connectors' clients
 //! (GitHub's and Jira's are in `bad_input_trackers.rs`): each documented answer with a
 //! field missing, null, of another type or about another item, and answers that are not
 //! the item at all. Each is read as the item with what could be read, or refused with a
@@ -272,5 +272,79 @@ async fn odd_zendesk_answers_are_rejected_or_read_never_misread() {
         w => (n, b, w),
     }));
     let wrong = check(&tracker, "35436", &answer, cases).await;
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[tokio::test]
+async fn odd_redmine_answers_are_rejected_or_read_never_misread() {
+    let good: Value =
+        serde_json::from_slice(&std::fs::read(fixture("redmine/issue.json")).unwrap()).unwrap();
+    let answer = Arc::new(Mutex::new(Vec::new()));
+    let url = stand_in(
+        "/issues/5.json",
+        answer.clone(),
+        vec![
+            ("/issue_statuses.json", json!({"issue_statuses": []})),
+            ("/issue_priorities.json", json!({"issue_priorities": []})),
+            ("/trackers.json", json!({"trackers": []})),
+            (
+                "/users.json",
+                json!({"users": [], "total_count": 0, "offset": 0, "limit": 100}),
+            ),
+        ],
+    )
+    .await;
+    let config: twinsync_redmine::RedmineConfig = serde_json::from_value(json!({
+        "base_url": url, "api_key": "k", "origin_field_id": 1
+    }))
+    .unwrap();
+    let tracker = twinsync_redmine::RedmineTracker::new("redmine", config).unwrap();
+    let title = "Login fails on Safari";
+    let mut cases = vec![
+        (
+            "documented",
+            serde_json::to_vec(&good).unwrap(),
+            Want::Item(title),
+        ),
+        (
+            "another issue",
+            edited(&good, |v| v["issue"]["id"] = json!(6)),
+            Want::Rejected("item 6 for 5"),
+        ),
+        (
+            "id is a string",
+            edited(&good, |v| v["issue"]["id"] = json!("5")),
+            Want::Rejected("invalid type"),
+        ),
+        (
+            "no issue member",
+            edited(&good, |v| {
+                v.as_object_mut().unwrap().remove("issue");
+            }),
+            Want::Rejected(""),
+        ),
+        (
+            "subject null",
+            edited(&good, |v| v["issue"]["subject"] = Value::Null),
+            Want::Rejected("invalid type"),
+        ),
+        (
+            "journals not a list",
+            edited(&good, |v| v["issue"]["journals"] = json!("none")),
+            Want::Rejected("invalid type"),
+        ),
+        (
+            "custom field without a value",
+            edited(&good, |v| {
+                v["issue"]["custom_fields"] = json!([{"id": 3, "name": "Team"}])
+            }),
+            Want::Item(title),
+        ),
+    ];
+    cases.extend(common(&good).into_iter().map(|(n, b, w)| match w {
+        Want::Item(_) => (n, b, Want::Item(title)),
+        w => (n, b, w),
+    }));
+    let wrong = check(&tracker, "5", &answer, cases).await;
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }

@@ -120,10 +120,14 @@ impl RedmineTracker {
             )
             .await
         {
-            Ok(v) => Ok(Some(
-                serde_json::from_value(v["issue"].clone())
-                    .map_err(|e| PortError::Rejected(e.to_string()))?,
-            )),
+            Ok(v) => {
+                let issue: Issue = serde_json::from_value(v["issue"].clone())
+                    .map_err(|e| PortError::Rejected(e.to_string()))?;
+                // Every member has a default, so `{}` reads as issue 0: the id decides.
+                let answered = (issue.id != 0).then(|| issue.id.to_string());
+                twinsync_connector_kit::http::same_item("Redmine", &id.to_string(), answered)?;
+                Ok(Some(issue))
+            }
             Err(PortError::NotFound(_)) => Ok(None),
             Err(e) => Err(e),
         }

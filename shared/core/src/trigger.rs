@@ -394,6 +394,17 @@ impl Filter {
         Ok(f)
     }
 
+    /// Whether the filter looks at `field` anywhere.
+    pub fn names(&self, field: &str) -> bool {
+        match self {
+            Filter::And(a, b) | Filter::Or(a, b) => a.names(field) || b.names(field),
+            Filter::Not(a) => a.names(field),
+            Filter::In { field: f, .. } | Filter::Cond { field: f, .. } => {
+                f.eq_ignore_ascii_case(field)
+            }
+        }
+    }
+
     pub fn matches(&self, item: &Item) -> bool {
         match self {
             Filter::And(a, b) => a.matches(item) && b.matches(item),
@@ -433,6 +444,26 @@ impl Filter {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_filter_says_which_fields_it_names() {
+        let table = [
+            ("summary ~ \"[sync]\"", "summary", true),
+            ("summary ~ \"[sync]\"", "description", false),
+            (
+                "labels = sync AND NOT (description ~ x OR status = Done)",
+                "description",
+                true,
+            ),
+            ("labels IN (a, b)", "labels", true),
+            ("status NOT IN (Done)", "status", true),
+            ("status NOT IN (Done)", "summary", false),
+        ];
+        for (query, field, want) in table {
+            let f = super::Filter::parse(query).unwrap();
+            assert_eq!(f.names(field), want, "{query} {field}");
+        }
+    }
+
     use super::*;
     use crate::item::{Named, User};
 

@@ -133,6 +133,20 @@ impl RedmineTracker {
         }
     }
 
+    /// Whether a listed issue may match the trigger: the listing has every field a
+    /// trigger can name but the journals, so an issue it rules out is not read again (a
+    /// shared Redmine lists every project's updates). A Textile description reads as
+    /// Markdown only once converted, so a trigger on it waits for the full read.
+    fn may_match(&self, filter: &Filter, listed: &Value, users: &[RmUser]) -> bool {
+        if self.textile() && filter.names("description") {
+            return true;
+        }
+        match serde_json::from_value::<Issue>(listed.clone()) {
+            Ok(issue) => filter.matches(&issue.to_item(&self.config.base_url, self.own(), users)),
+            Err(_) => true,
+        }
+    }
+
     fn textile(&self) -> bool {
         self.config.text_formatting.as_deref() == Some("textile")
     }
@@ -433,10 +447,19 @@ impl Tracker for RedmineTracker {
         let issues = listing["issues"].as_array().cloned().unwrap_or_default();
         let total = listing["total_count"].as_u64().unwrap_or(0);
         let mut items = Vec::with_capacity(issues.len());
+        let users = match &filter {
+            Some(_) => self.lookups().await?.users,
+            None => Vec::new(),
+        };
         for issue in &issues {
             let Some(id) = issue["id"].as_u64() else {
                 continue;
             };
+            if let Some(f) = &filter
+                && !self.may_match(f, issue, &users)
+            {
+                continue;
+            }
             // The listing has no journals; the full issue gives the version and comments.
             let Some(item) = self.get_item(&id.to_string()).await? else {
                 continue;

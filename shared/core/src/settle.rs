@@ -50,6 +50,42 @@ pub fn without_concurrent_edits(after: &Item, before: &Item, written: &Item) -> 
     out
 }
 
+/// The fields someone changed between our read (`before`) and the read-back (`after`):
+/// they read back neither as we wrote them nor as they were, by the names `overlay`
+/// takes.
+pub fn edited_meanwhile(after: &Item, before: &Item, written: &Item) -> Vec<String> {
+    let mut out = Vec::new();
+    macro_rules! edited {
+        ($($field:ident),*) => {$(
+            if after.$field != written.$field && after.$field != before.$field {
+                out.push(stringify!($field).to_string());
+            }
+        )*};
+    }
+    edited!(
+        summary,
+        description,
+        status,
+        priority,
+        assignee,
+        reporter,
+        labels
+    );
+    let names: std::collections::BTreeSet<&String> = after
+        .custom_fields
+        .keys()
+        .chain(before.custom_fields.keys())
+        .chain(written.custom_fields.keys())
+        .collect();
+    for name in names {
+        let now = after.custom_fields.get(name);
+        if now != written.custom_fields.get(name) && now != before.custom_fields.get(name) {
+            out.push(format!("customFields.{name}"));
+        }
+    }
+    out
+}
+
 /// `after` without the edits someone made between our create and its read-back. The
 /// item did not exist before, so a field we left unset holds the tracker's default, not
 /// an edit; a description may come back in the tracker's own form (Textile, ADF); an
@@ -146,6 +182,44 @@ pub fn overlay(after: &Item, remote: &Item, kept: &[String]) -> Item {
 mod tests {
     use super::*;
     use crate::Comment;
+
+    #[test]
+    fn an_edit_between_our_read_and_the_read_back_is_named() {
+        let item = |summary: &str, assignee: Option<&str>| Item {
+            summary: summary.into(),
+            assignee: assignee.map(|e| crate::User {
+                email: e.into(),
+                display_name: e.into(),
+            }),
+            ..Item::default()
+        };
+        // (before, written, after, fields edited meanwhile)
+        let table: [(Item, Item, Item, &[&str]); 4] = [
+            (item("a", None), item("b", None), item("b", None), &[]),
+            // The tracker kept the old value: a refusal, not an edit.
+            (item("a", None), item("b", None), item("a", None), &[]),
+            // Seed 157 (V5): the assignee kept here, then set by a person mid-write.
+            (
+                item("a", Some("bo")),
+                item("b", Some("bo")),
+                item("b", None),
+                &["assignee"],
+            ),
+            (
+                item("a", None),
+                item("b", None),
+                item("c", Some("cy")),
+                &["summary", "assignee"],
+            ),
+        ];
+        for (before, written, after, want) in table {
+            assert_eq!(
+                edited_meanwhile(&after, &before, &written),
+                want,
+                "{before:?} {written:?} {after:?}"
+            );
+        }
+    }
 
     #[test]
     fn unsent_attachments_stay_out_of_the_baseline() {

@@ -5,7 +5,7 @@
 use crate::handlers::ingest::queue_changes;
 use crate::{Node, NodeResult, bulk};
 use twinsync_core::{Connection, ConnectionStatus};
-use twinsync_ports::{ChangeSignal, PollCursor, queues};
+use twinsync_ports::{ChangeSignal, PollCursor, TwinOrder, TwinQuery, queues};
 
 /// What one tick did, for logs and metrics.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -25,7 +25,7 @@ pub use crate::pause::{
 /// The cursor id of the sweep that polls items already under sync.
 pub const TWINS_SWEEP: &str = "__twins";
 
-/// How far back the sweep of twins starts on its first poll.
+/// How far before the oldest twin the sweep of twins starts on its first poll.
 pub const TWINS_SWEEP_MARGIN_MS: i64 = 5 * 60_000;
 
 /// Runs everything that is due. Errors of one connection do not stop the others.
@@ -248,6 +248,25 @@ pub async fn refusals_polled(node: &Node) -> NodeResult<bool> {
 }
 
 /// Polls each active trigger since its cursor, and sweeps items already under sync.
+/// Where the sweep of twins starts on its first poll: no twin changed before the oldest
+/// one existed (less a margin for the tracker's clock). From the beginning of time, it
+/// read every item of a shared tracker one by one (134 Redmine issues, 30 s, while the
+/// trigger polls waited).
+async fn first_sweep_since(node: &Node, connection_id: &str) -> NodeResult<i64> {
+    let oldest = node
+        .twins
+        .list(&TwinQuery {
+            connection_id: Some(connection_id.to_string()),
+            order: TwinOrder::Oldest,
+            limit: 1,
+            ..TwinQuery::default()
+        })
+        .await?;
+    let now = node.now_ms();
+    let from = oldest.first().map_or(now, |t| t.created_ms.min(now));
+    Ok(from - TWINS_SWEEP_MARGIN_MS)
+}
+
 pub async fn poll(node: &Node, connection: &Connection) -> NodeResult<usize> {
     // Without live sync, only plans, bulk jobs and operations bring changes.
     if !connection.active_version().is_some_and(|v| v.live) {
@@ -271,12 +290,8 @@ async fn poll_query(
     let tracker = node.tracker(&connection.local_instance)?;
     let cursor = match node.connections.cursor(&connection.id, cursor_id).await? {
         Some(c) => c,
-        // No twin changed before the sweep's first poll, which comes with the first
-        // tick after the connection is made: reading from the beginning of time read
-        // every item of a shared tracker one by one (134 Redmine issues, 30 s, while
-        // the trigger polls waited). The margin covers the tracker's clock.
         None if only_twins => PollCursor {
-            since_ms: node.now_ms() - TWINS_SWEEP_MARGIN_MS,
+            since_ms: first_sweep_since(node, &connection.id).await?,
             seen: Vec::new(),
         },
         None => PollCursor::default(),

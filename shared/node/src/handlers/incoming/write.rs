@@ -430,7 +430,22 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
     let unsent_children = unsent.comments.len() < settled.comments.len()
         || unsent.attachments.len() < settled.attachments.len();
     let settled = unsent;
-    let remote_state = overlay(&settled, remote_now, &outcome.local_kept);
+    // A value kept here that a person changed during the write stays as sync wrote it
+    // in what the other side is said to have: the person's value then differs from it
+    // and goes out, even where it equals the other side's own (simulation seed 157 of
+    // generator V5).
+    let edited = if *first_sync {
+        Vec::new()
+    } else {
+        twinsync_core::settle::edited_meanwhile(&after, current, &outcome.merged)
+    };
+    let kept: Vec<String> = outcome
+        .local_kept
+        .iter()
+        .filter(|f| !edited.contains(f))
+        .cloned()
+        .collect();
+    let remote_state = overlay(&settled, remote_now, &kept);
     let view = rules.outgoing(&annotate(&remote_state, Some(twin)))?;
     // The baseline stands for `after`'s version only if it is exactly what outgoing makes
     // of `after`: values we kept, or an edit that landed between our read and the write,

@@ -26,8 +26,6 @@ pub fn status_error(status: u16, what: &str, reason: &str) -> PortError {
     }
 }
 
-/// `Retry-After` (RFC 9110, 10.2.3) in milliseconds: delay-seconds or an HTTP-date,
-/// between [`MIN_WAIT_MS`] and [`MAX_WAIT_MS`]. None when absent or unreadable.
 /// An item answer is about the item asked for, by the id it carries: one about another
 /// item (a proxy's cache, a vendor bug) or about none (`{}`, `[]`, an empty body) is
 /// refused, never read under the key asked for.
@@ -43,6 +41,8 @@ pub fn same_item(vendor: &str, asked: &str, answered: Option<String>) -> Result<
     }
 }
 
+/// `Retry-After` (RFC 9110, 10.2.3) in milliseconds: delay-seconds or an HTTP-date,
+/// between [`MIN_WAIT_MS`] and [`MAX_WAIT_MS`]. None when absent or unreadable.
 pub fn retry_after_ms(value: Option<&str>, now_ms: i64) -> Option<u64> {
     let value = value?.trim();
     let ms = match value.parse::<u64>() {

@@ -24,30 +24,8 @@ pub fn without_concurrent_edits(after: &Item, before: &Item, written: &Item) -> 
         )*};
     }
     settle!(summary, description, status, priority, labels);
-    macro_rules! settle_if_moved {
-        ($($field:ident),*) => {$(
-            if after.$field != written.$field && after.$field != before.$field {
-                out.$field = written.$field.clone();
-            }
-        )*};
-    }
-    settle_if_moved!(assignee, reporter);
-    let names: std::collections::BTreeSet<&String> = written
-        .custom_fields
-        .keys()
-        .chain(before.custom_fields.keys())
-        .chain(after.custom_fields.keys())
-        .collect();
-    for name in names {
-        let now = after.custom_fields.get(name);
-        if now != written.custom_fields.get(name) && now != before.custom_fields.get(name) {
-            match written.custom_fields.get(name) {
-                Some(v) => out.custom_fields.insert(name.clone(), v.clone()),
-                None => out.custom_fields.remove(name),
-            };
-        }
-    }
-    out
+    // Assignee, reporter and custom fields: only where someone moved them.
+    overlay(&out, written, &edited_meanwhile(after, before, written))
 }
 
 /// The fields someone changed between our read (`before`) and the read-back (`after`):

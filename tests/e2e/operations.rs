@@ -379,7 +379,7 @@ async fn force_unlink_drops_every_pending_message() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     if let Some(t) = twin(&pair.b, &b_key).await {
-        let events = pair.b.twins.events(None, Some(&t.id), 100).await.unwrap();
+        let events = pair.b.timeline(&t, 100).await.unwrap();
         panic!("B kept its twin: {t:?}\n{events:#?}");
     }
     assert!(

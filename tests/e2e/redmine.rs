@@ -441,12 +441,7 @@ async fn sandbox_and_redmine_sync_both_ways() {
                     || t.local_key.as_deref() == Some(b_issue.as_str())
             }) {
                 println!("{} twin: {}", node.id, serde_json::to_string(t).unwrap());
-                for e in node
-                    .twins
-                    .events(Some("rm"), Some(&t.id), 20)
-                    .await
-                    .unwrap()
-                {
+                for e in node.timeline(t, 20).await.unwrap() {
                     println!("  event: {e:?}");
                 }
                 for r in node.twins.replicas(&t.id).await.unwrap() {

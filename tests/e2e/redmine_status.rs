@@ -11,7 +11,7 @@ use crate::support::until;
 use serde_json::{Value, json};
 use std::time::Duration;
 use twinsync_cli::demo;
-use twinsync_core::{SyncEventKind, Twin, TwinStatus};
+use twinsync_core::{Twin, TwinStatus};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::{Node, operations, versions};
 
@@ -82,9 +82,8 @@ async fn twin(node: &Node, key: &str) -> Twin {
     node.twins.find_by_local("rm", key).await.unwrap().unwrap()
 }
 
-/// Replicas sent, from every twin's timeline (the connection's feed leaves routine
-/// steps out).
-async fn outgoing_events(node: &Node) -> usize {
+/// Replicas sent, from every twin's replica history.
+async fn replicas_sent(node: &Node) -> usize {
     let twins = node
         .twins
         .list(&twinsync_ports::TwinQuery {
@@ -98,11 +97,11 @@ async fn outgoing_events(node: &Node) -> usize {
     for t in twins {
         sent += node
             .twins
-            .events(None, Some(&t.id), 1_000)
+            .replicas(&t.id)
             .await
             .unwrap()
             .iter()
-            .filter(|e| e.kind == SyncEventKind::Outgoing)
+            .filter(|r| r.direction == "out")
             .count();
     }
     sent
@@ -209,7 +208,7 @@ async fn redmine_issues_show_their_sync_status_and_twin_without_echo() {
             twin(&node_r, &made).await.out_version,
             twin(&node_a, &a_key).await.in_version,
             twin(&node_a, &made_copy).await.in_version,
-            outgoing_events(&node_r).await,
+            replicas_sent(&node_r).await,
         )
     };
     assert_eq!(

@@ -103,7 +103,18 @@ fn record_of(input: &Input) -> Option<String> {
     let pk = if let Some(g) = input.downcast_ref::<GetItemInput>() {
         g.key().and_then(|k| k.get("pk")).cloned()
     } else if let Some(p) = input.downcast_ref::<PutItemInput>() {
-        p.item().and_then(|i| i.get("pk")).cloned()
+        // A put names its sort key's kind too: a twin's partition holds the twin, its
+        // events and its replica history, which cost a write each.
+        let item = p.item()?;
+        let part = |name: &str| {
+            item.get(name)
+                .and_then(|v| v.as_s().ok())
+                .map(|s| s.split('#').next().unwrap_or_default().to_string())
+        };
+        return Some(match (part("pk"), part("sk")) {
+            (Some(pk), Some(sk)) if sk != pk => format!("{pk} {sk}"),
+            (pk, _) => pk?,
+        });
     } else if let Some(q) = input.downcast_ref::<QueryInput>() {
         q.expression_attribute_values()
             .and_then(|v| v.get(":pk"))

@@ -16,6 +16,7 @@ pub mod message;
 pub mod references;
 pub mod removal;
 pub mod settle;
+pub mod timeline;
 pub mod trigger;
 pub mod twin;
 pub mod twin_state;
@@ -40,6 +41,7 @@ pub use message::{
     ReplicaMessage, TransportMessage,
 };
 pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
+pub use timeline::{RECENT_STEPS, TwinStep, timeline};
 pub use trigger::{Filter, Trigger};
 pub use twin::{CommentLink, EarlierSend, SyncEvent, SyncEventKind, Twin, TwinStatus};
 pub use twin_state::{Applied, ApplyFailure};

@@ -110,6 +110,9 @@ pub struct Twin {
     /// Error), and so does any newer send, apply or ack, whose status says more.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dead_letter: Option<String>,
+    /// The latest routine steps of its changes (`crate::timeline`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_steps: Vec<crate::timeline::TwinStep>,
     /// Bumped by every write; stores use it for conditional updates.
     pub revision: u64,
     pub created_ms: i64,
@@ -143,6 +146,7 @@ impl Twin {
             applying_until_ms: 0,
             lease_released: false,
             dead_letter: None,
+            recent_steps: Vec::new(),
             revision: 0,
             created_ms: now_ms,
             updated_ms: now_ms,

@@ -359,6 +359,17 @@ impl Node {
         }
     }
 
+    /// A twin's timeline, newest first: the events stored for it and the routine steps
+    /// its record keeps.
+    pub async fn timeline(
+        &self,
+        twin: &twinsync_core::Twin,
+        limit: usize,
+    ) -> NodeResult<Vec<SyncEvent>> {
+        let stored = self.twins.events(None, Some(&twin.id), limit).await?;
+        Ok(twinsync_core::timeline(stored, twin, limit))
+    }
+
     /// The origin marker sync writes on items and comments it creates for `connection`.
     pub fn origin_prefix(connection_id: &str) -> String {
         format!("twinsync:{connection_id}:")

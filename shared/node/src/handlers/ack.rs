@@ -25,24 +25,27 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
             return Ok(());
         }
         twin.record_ack(&ack, node.now_ms());
+        if ack.error.is_none() {
+            // A routine step: it goes with the twin's write (`twinsync_core::timeline`).
+            let detail = format!(
+                "v{} applied as {}",
+                ack.applied_version,
+                ack.target_key.as_deref().unwrap_or("?")
+            );
+            twin.record_step(SyncEventKind::Ack, detail, node.now_ms());
+        }
         match node.twins.update(&twin).await {
             Ok(twin) => {
-                let (kind, detail) = match &ack.error {
-                    Some(e) => (
+                if let Some(e) = &ack.error {
+                    let detail = format!("v{} refused: {e}", ack.applied_version);
+                    node.event(
+                        &ack.connection_id,
+                        Some(&twin.id),
                         SyncEventKind::Nack,
-                        format!("v{} refused: {e}", ack.applied_version),
-                    ),
-                    None => (
-                        SyncEventKind::Ack,
-                        format!(
-                            "v{} applied as {}",
-                            ack.applied_version,
-                            ack.target_key.as_deref().unwrap_or("?")
-                        ),
-                    ),
-                };
-                node.event(&ack.connection_id, Some(&twin.id), kind, detail)
+                        detail,
+                    )
                     .await;
+                }
                 show(node, &ack, &twin).await;
                 return Ok(());
             }

@@ -135,6 +135,12 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     }
     crate::shadow::observe(node, &connection, &item, &twin, &replica).await;
     twin.record_send(replica.clone(), &item, node.now_ms());
+    let sends = connection.status.sends() || connection.status == ConnectionStatus::Error;
+    let sent = format!("replica v{} of {}", twin.out_version, item.key);
+    if sends {
+        // A routine step: it goes with the twin's write (`twinsync_core::timeline`).
+        twin.record_step(SyncEventKind::Outgoing, sent.clone(), node.now_ms());
+    }
     // The twin is durable before the message leaves: a crash in between is repaired by
     // the resend above when the change event is delivered again.
     let twin = node.twins.update(&twin).await?;
@@ -148,19 +154,10 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         })
         .await?;
     send_replica(node, &connection, &twin, &item, replica, &event.trace_id).await?;
-    let sends = connection.status.sends() || connection.status == ConnectionStatus::Error;
-    node.event(
-        &connection.id,
-        Some(&twin.id),
-        if sends {
-            SyncEventKind::Outgoing
-        } else {
-            SyncEventKind::Held
-        },
-        format!("replica v{} of {}", twin.out_version, item.key),
-    )
-    .await;
     if !sends {
+        // A held change is for the operator's feed, not only the twin's timeline.
+        node.event(&connection.id, Some(&twin.id), SyncEventKind::Held, sent)
+            .await;
         // Held while the connection is paused: the item says so until the ack.
         let mark = twinsync_ports::SyncMark {
             state: twinsync_ports::SyncState::Syncing,

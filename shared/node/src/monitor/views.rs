@@ -329,6 +329,7 @@ pub async fn pair(node: &Node, twin_id: &str) -> NodeResult<PairView> {
             at_ms: r.at_ms,
         })
         .collect();
+    let events = node.timeline(&twin, 200).await?;
     Ok(PairView {
         fields: side_by_side(twin.baseline.as_ref(), twin.previous.as_ref()),
         twin: TwinRow::of(&twin),
@@ -338,7 +339,7 @@ pub async fn pair(node: &Node, twin_id: &str) -> NodeResult<PairView> {
         local_item,
         local_error,
         history,
-        events: node.twins.events(None, Some(twin_id), 200).await?,
+        events,
     })
 }
 

@@ -369,11 +369,7 @@ pub(super) async fn get_twin(
         .await
         .map_err(NodeError::from)?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no twin {id}")))?;
-    let events = node
-        .twins
-        .events(None, Some(&id), 200)
-        .await
-        .map_err(NodeError::from)?;
+    let events = node.timeline(&twin, 200).await?;
     let replicas = node.twins.replicas(&id).await.map_err(NodeError::from)?;
     Ok(Json(
         json!({ "twin": twin, "events": events, "replicas": replicas }),

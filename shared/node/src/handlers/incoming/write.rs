@@ -502,6 +502,16 @@ async fn record(
     // links the twin) first, or it takes that replica for a new item. Should the store
     // below fail, the retry applies again and its ack is deduplicated.
     send_ack(node, connection, &twin, message, Some(view), None).await?;
+    // A routine step: it goes with the twin's write (`twinsync_core::timeline`).
+    let how = match first_sync {
+        true => "created from",
+        false => "updated from",
+    };
+    let applied = format!(
+        "{how} v{} from {} applied to {key}",
+        message.version, message.source_key
+    );
+    twin.record_step(SyncEventKind::Incoming, applied, node.now_ms());
     let twin = node.twins.update(&twin).await?;
     node.twins
         .add_replica(&ReplicaRecord {
@@ -524,23 +534,6 @@ async fn record(
         )
         .await;
     }
-    node.event(
-        &connection.id,
-        Some(&twin.id),
-        SyncEventKind::Incoming,
-        format!(
-            "{} v{} from {} applied to {}",
-            if first_sync {
-                "created from"
-            } else {
-                "updated from"
-            },
-            message.version,
-            message.source_key,
-            key
-        ),
-    )
-    .await;
     // We kept local values the other side does not have, or the item holds comments or
     // files of ours it was never sent (one made while the pair was unlinked, whose change
     // event found no link: simulation seed 73): send them now, not at the next change.

@@ -37,8 +37,12 @@ pub struct PerChange {
     pub sqs_requests: f64,
     pub read_units: f64,
     pub write_units: f64,
-    /// Tracker API calls (they dominate the functions' duration).
+    /// Tracker API calls.
     pub tracker_calls: f64,
+    /// Tracker calls waited for one after another (they dominate the functions'
+    /// duration): calls that a batch's message groups make side by side are waited for
+    /// once.
+    pub tracker_waits: f64,
 }
 
 /// What the duration part of the model assumes.
@@ -80,7 +84,7 @@ pub fn per_million(per_change: &PerChange, prices: &Prices, duration: &Duration)
     let m = 1e6;
     let invocations = per_change.queue_invocations + per_change.url_invocations;
     let seconds =
-        (invocations * duration.own_ms + per_change.tracker_calls * duration.tracker_ms) / 1_000.0;
+        (invocations * duration.own_ms + per_change.tracker_waits * duration.tracker_ms) / 1_000.0;
     let gb_seconds = seconds * duration.memory_mb / 1_024.0;
     let sqs = per_change.sqs_requests + 2.0 * per_change.queue_invocations;
     let lines = vec![
@@ -133,6 +137,7 @@ mod tests {
             read_units: 2.0,
             write_units: 4.0,
             tracker_calls: 0.0,
+            tracker_waits: 0.0,
         };
         let no_time = Duration {
             memory_mb: 128.0,
@@ -168,7 +173,8 @@ mod tests {
     fn duration_is_memory_times_time() {
         let change = PerChange {
             url_invocations: 1.0,
-            tracker_calls: 2.0,
+            tracker_calls: 4.0,
+            tracker_waits: 2.0,
             ..Default::default()
         };
         let bill = per_million(&change, &LIST_PRICES, &DURATION);

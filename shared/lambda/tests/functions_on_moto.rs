@@ -22,8 +22,9 @@ use twinsync_aws::env::counted_ports;
 use twinsync_aws::sqs::REDRIVEN_ATTRIBUTE;
 use twinsync_cli::demo::{self, CONNECTION, PROJECT_A, PROJECT_B};
 use twinsync_core::ItemUpdate;
-use twinsync_core::{ConnectionKind, Link, Secret, TransportMessage};
+use twinsync_core::{ConnectionKind, Link, Secret, SyncEventKind, TransportMessage};
 use twinsync_lambda::{Function, PerInvocation, handle_sqs_batch, queues};
+use twinsync_local::metered::{CallCounts, MeteredTracker};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_local::runner::RunnerSettings;
 use twinsync_node::NodeSettings;
@@ -170,11 +171,16 @@ async fn queues_empty(functions: &[(Function, Arc<SqsQueue>)]) -> bool {
 
 /// Two nodes, each on its own stack in one moto, with the functions and their event
 /// source mappings' clients.
+/// What each tracker call takes here (the cost model prices a wait at 150 ms).
+const TRACKER_LATENCY: Duration = Duration::from_millis(50);
+
 struct Harness {
     _moto: emulator::Moto,
     p: Process,
     functions: Vec<(Function, Arc<SqsQueue>)>,
     counter: OperationCounter,
+    /// The trackers' calls and how long the functions waited for them.
+    tracker_calls: Arc<CallCounts>,
     mapping: HashMap<String, Arc<SqsQueue>>,
     _dir: tempfile::TempDir,
 }
@@ -247,6 +253,7 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
             }
         })
     };
+    let tracker_calls = Arc::new(CallCounts::default());
     let mut options = ProcessOptions {
         node: NodeSettings {
             ack_queue: true,
@@ -263,6 +270,12 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
             ..RunnerSettings::default()
         },
         ports: Some(factory),
+        // Each tracker call takes TRACKER_LATENCY, so the time the functions wait for the
+        // trackers can be measured: calls a batch makes side by side are waited for once.
+        tracker_decorator: Some({
+            let counts = tracker_calls.clone();
+            Arc::new(move |inner| MeteredTracker::wrap(inner, TRACKER_LATENCY, counts.clone()))
+        }),
         ..ProcessOptions::default()
     };
     adjust(&mut options);
@@ -310,6 +323,7 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
         p,
         functions,
         counter,
+        tracker_calls,
         mapping: stacks
             .iter()
             .map(|(k, v)| (k.clone(), v.3.clone()))
@@ -326,6 +340,7 @@ async fn demo_converges_through_the_functions_on_moto() {
         p,
         functions,
         counter,
+        tracker_calls,
         mapping,
         _dir,
     } = two_stacks().await;
@@ -428,6 +443,18 @@ async fn demo_converges_through_the_functions_on_moto() {
     let history = node_a.twins.replicas(&twin.id).await.unwrap();
     assert!(history.iter().any(|r| r.direction == "out"));
     assert!(history.iter().any(|r| r.direction == "in"));
+    // The routine steps travel in the twin record: sent and acknowledged on A.
+    let steps: Vec<SyncEventKind> = node_a
+        .timeline(&twin, 50)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(
+        steps.contains(&SyncEventKind::Outgoing) && steps.contains(&SyncEventKind::Ack),
+        "{steps:?}"
+    );
 
     // What one change costs on AWS, both nodes together (docs/aws-cost.md): a summary
     // edit on A, read, sent, applied on B and acknowledged. Webhooks carry the changes.
@@ -436,7 +463,7 @@ async fn demo_converges_through_the_functions_on_moto() {
     let edits = 10.min(a_keys.len() - 1);
     let mut measured = Vec::new();
     for (round, at_once) in [(1, 1), (2, edits)] {
-        let before = Snapshot::take(&counter, &p);
+        let before = Snapshot::take(&counter, &p, &tracker_calls);
         for chunk in a_keys[1..=edits].chunks(at_once) {
             for key in chunk {
                 let summary = format!("measured edit {round} of {key}");
@@ -452,7 +479,7 @@ async fn demo_converges_through_the_functions_on_moto() {
             }
             assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(60)).await);
         }
-        let after = Snapshot::take(&counter, &p);
+        let after = Snapshot::take(&counter, &p, &tracker_calls);
         measured.push(after.per_change(&before, edits as f64, at_once));
     }
     for m in &measured {
@@ -590,6 +617,7 @@ struct Snapshot {
     handled: std::collections::BTreeMap<String, (u64, u64)>,
     webhooks: u64,
     tracker_calls: u64,
+    tracker_waited: Duration,
 }
 
 /// What one change cost, as counted, and its price per million changes.
@@ -606,7 +634,7 @@ struct Measured {
 }
 
 impl Snapshot {
-    fn take(counter: &OperationCounter, p: &Process) -> Self {
+    fn take(counter: &OperationCounter, p: &Process, trackers_metered: &CallCounts) -> Self {
         let trackers = ["node-a", "node-b"].map(|id| {
             let node = p.node(id).unwrap();
             node.trackers.values().map(|t| t.calls()).sum::<u64>()
@@ -618,6 +646,7 @@ impl Snapshot {
             handled: HANDLED.lock().unwrap().clone(),
             webhooks: deliveries::total(&p.webhooks()).finished,
             tracker_calls: trackers.iter().sum(),
+            tracker_waited: trackers_metered.waited(),
         }
     }
 
@@ -666,6 +695,10 @@ impl Snapshot {
             read_units: unit(READ_UNITS),
             write_units: unit(WRITE_UNITS),
             tracker_calls: (self.tracker_calls - before.tracker_calls) as f64 / changes,
+            // Each call is the connector's request (on loopback) and TRACKER_LATENCY.
+            tracker_waits: (self.tracker_waited - before.tracker_waited).as_secs_f64()
+                / TRACKER_LATENCY.as_secs_f64()
+                / changes,
         };
         let bill = cost::per_million(&counts, &cost::LIST_PRICES, &cost::DURATION);
         Measured {

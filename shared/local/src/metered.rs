@@ -14,11 +14,48 @@ use twinsync_ports::{ChangeSignal, ItemPage, PortResult, SyncMark, Tracker, Webh
 /// "get_item on sandbox-a", shared by every tracker a bench wraps so one count covers
 /// both nodes.
 #[derive(Debug, Default)]
-pub struct CallCounts(Mutex<BTreeMap<String, u64>>);
+pub struct CallCounts {
+    calls: Mutex<BTreeMap<String, u64>>,
+    waits: Mutex<Waits>,
+}
+
+/// The time at least one call was in flight: calls made side by side are waited for once.
+#[derive(Debug, Default)]
+struct Waits {
+    in_flight: usize,
+    since: Option<std::time::Instant>,
+    total: Duration,
+}
 
 impl CallCounts {
+    fn begin(&self) {
+        if let Ok(mut w) = self.waits.lock() {
+            if w.in_flight == 0 {
+                w.since = Some(std::time::Instant::now());
+            }
+            w.in_flight += 1;
+        }
+    }
+
+    fn end(&self) {
+        if let Ok(mut w) = self.waits.lock() {
+            w.in_flight = w.in_flight.saturating_sub(1);
+            if w.in_flight == 0
+                && let Some(since) = w.since.take()
+            {
+                w.total += since.elapsed();
+            }
+        }
+    }
+
+    /// How long callers waited for the trackers so far, calls in flight together counted
+    /// once.
+    pub fn waited(&self) -> Duration {
+        self.waits.lock().map(|w| w.total).unwrap_or_default()
+    }
+
     fn add(&self, operation: &str, instance: &str) {
-        if let Ok(mut calls) = self.0.lock() {
+        if let Ok(mut calls) = self.calls.lock() {
             *calls
                 .entry(format!("{operation} on {instance}"))
                 .or_default() += 1;
@@ -27,7 +64,7 @@ impl CallCounts {
 
     /// The counts so far.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.0.lock().map(|c| c.clone()).unwrap_or_default()
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
     }
 
     /// The calls made since `before` (an earlier snapshot), by operation.
@@ -68,6 +105,7 @@ impl MeteredTracker {
     /// API call that took the tracker's latency. Every sandbox operation is one request.
     async fn metered<T>(&self, operation: &'static str, call: impl Future<Output = T>) -> T {
         let before = self.inner.calls();
+        self.counts.begin();
         let answer = call.await;
         if self.inner.calls() > before {
             self.counts.add(operation, self.inner.instance());
@@ -75,6 +113,7 @@ impl MeteredTracker {
                 tokio::time::sleep(self.latency).await;
             }
         }
+        self.counts.end();
         answer
     }
 }

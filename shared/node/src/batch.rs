@@ -1,15 +1,16 @@
-//! Batch semantics shared by the local runner and the Lambda functions: a FIFO batch is
-//! processed in order and stops at the first retryable failure, which is reported with
-//! every message after it, exactly like an SQS event source mapping with
-//! `ReportBatchItemFailures`. A handler that panics fails its own message only (and the
-//! rest of its FIFO group); a message failing for longer than the retry budget is
-//! dead-lettered (see [`crate::dead_letters`]).
+//! Batch semantics shared by the local runner and the Lambda functions: each FIFO group of
+//! a batch is processed in order, the groups side by side; a retryable failure is reported
+//! with every message of its group after it, and with every message not begun yet when it
+//! may hold for all of them, as an SQS event source mapping with `ReportBatchItemFailures`
+//! expects. A handler that panics fails its own message only (and the rest of its FIFO
+//! group); a message failing for longer than the retry budget is dead-lettered (see
+//! [`crate::dead_letters`]).
 
 use crate::handlers::dispatch;
 use crate::{Node, NodeError, NodeSettings, dead_letters};
 use futures::FutureExt;
-use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
+use std::sync::Mutex;
 use tracing::Instrument;
 use twinsync_ports::QueueMessage;
 
@@ -66,24 +67,61 @@ pub fn backoff_ms(settings: &NodeSettings, receive_count: u32, error: Option<&No
     (settings.backoff_base_ms.saturating_mul(1_i64 << exp)).min(cap)
 }
 
-/// Processes a FIFO batch of `queue` in order.
+/// Processes a FIFO batch of `queue`: each message group in order, the groups side by
+/// side. A batch holds up to ten groups, and each handler mostly waits on a tracker or the
+/// other node, so the batch takes about as long as its longest group rather than the sum
+/// of them (on Lambda that wait is billed). A failure stops the rest of its group; a
+/// failure that may hold for every message (a rate limit, a retry) stops every message not
+/// begun yet, whichever its group.
 pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> Vec<Outcome> {
-    let mut outcomes = Vec::with_capacity(batch.len());
-    let mut stopped: Option<i64> = None;
-    let mut stopped_groups: HashSet<&str> = HashSet::new();
-    for message in batch {
-        let outcome = if let Some(after_ms) = stopped {
+    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
+    for (index, message) in batch.iter().enumerate() {
+        match groups.iter_mut().find(|(g, _)| *g == message.group_id) {
+            Some((_, members)) => members.push(index),
+            None => groups.push((message.group_id.as_str(), vec![index])),
+        }
+    }
+    // The wait a batch-wide stop asks for; never held across an await.
+    let stopped: Mutex<Option<i64>> = Mutex::new(None);
+    let runs = groups
+        .iter()
+        .map(|(_, members)| process_group(node, queue, batch, members, &stopped));
+    let mut outcomes: Vec<(usize, Outcome)> = futures::future::join_all(runs)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    outcomes.sort_by_key(|(index, _)| *index);
+    outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// One message group of a batch, in order: the outcome of each message by its index.
+async fn process_group(
+    node: &Node,
+    queue: &str,
+    batch: &[QueueMessage],
+    members: &[usize],
+    stopped: &Mutex<Option<i64>>,
+) -> Vec<(usize, Outcome)> {
+    let mut outcomes = Vec::with_capacity(members.len());
+    let mut group_stopped = false;
+    for &index in members {
+        let message = &batch[index];
+        let batch_stop = *stopped.lock().unwrap_or_else(|e| e.into_inner());
+        let outcome = if let Some(after_ms) = batch_stop {
             Outcome::NotProcessed { after_ms }
-        } else if stopped_groups.contains(message.group_id.as_str()) {
+        } else if group_stopped {
             Outcome::NotProcessed { after_ms: 0 }
         } else {
             let (outcome, stop) = handle(node, queue, message).await;
             match stop {
                 Stop::None => {}
-                Stop::Batch { after_ms } => stopped = Some(after_ms),
-                Stop::Group => {
-                    stopped_groups.insert(message.group_id.as_str());
+                Stop::Batch { after_ms } => {
+                    let mut s = stopped.lock().unwrap_or_else(|e| e.into_inner());
+                    *s = Some(s.map_or(after_ms, |a| a.max(after_ms)));
+                    group_stopped = true;
                 }
+                Stop::Group => group_stopped = true,
             }
             outcome
         };
@@ -95,7 +133,7 @@ pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> 
             &outcome,
             now.saturating_sub(message.sent_ms).max(0),
         );
-        outcomes.push(outcome);
+        outcomes.push((index, outcome));
     }
     outcomes
 }

@@ -1,5 +1,6 @@
 //! Odd item answers from Azure DevOps, Zendesk and Redmine, against their connectors' clients
-//! (GitHub's and Jira's are in `bad_input_trackers.rs`): each documented answer with a
+//! (GitHub's and Jira's are in `bad_input_trackers.rs`, ServiceNow's and Salesforce's in
+//! `bad_input_answers_itsm.rs`, which uses the helpers here): each documented answer with a
 //! field missing, null, of another type or about another item, and answers that are not
 //! the item at all. Each is read as the item with what could be read, or refused with a
 //! clear `Rejected` (not retryable: the same answer comes again); never a panic, and
@@ -16,14 +17,14 @@ use twinsync_tests::fixture;
 
 /// What a read must come to: the item with this summary, or `Rejected` saying this.
 #[derive(Debug, Clone, Copy)]
-enum Want {
+pub(crate) enum Want {
     Item(&'static str),
     Rejected(&'static str),
 }
 
 /// A stand-in answering the item's path with the answer of the moment, and other
 /// paths (a listing, the caller's identity) with the first body whose path part matches.
-async fn stand_in(
+pub(crate) async fn stand_in(
     item_path: &'static str,
     answer: Arc<Mutex<Vec<u8>>>,
     others: Vec<(&'static str, Value)>,
@@ -57,14 +58,14 @@ async fn stand_in(
 }
 
 /// The documented answer changed by `edit`.
-fn edited(good: &Value, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
+pub(crate) fn edited(good: &Value, edit: impl FnOnce(&mut Value)) -> Vec<u8> {
     let mut v = good.clone();
     edit(&mut v);
     serde_json::to_vec(&v).unwrap()
 }
 
 /// Reads `key` through `tracker` once per case; what does not come out as wanted.
-async fn check(
+pub(crate) async fn check(
     tracker: &dyn Tracker,
     key: &str,
     answer: &Mutex<Vec<u8>>,
@@ -88,7 +89,7 @@ async fn check(
 
 /// The cases every vendor's answer meets, besides its own; `summary` is the documented
 /// answer's.
-fn common(good: &Value, summary: &'static str) -> Vec<(&'static str, Vec<u8>, Want)> {
+pub(crate) fn common(good: &Value, summary: &'static str) -> Vec<(&'static str, Vec<u8>, Want)> {
     vec![
         ("an array", b"[]".to_vec(), Want::Rejected("")),
         (

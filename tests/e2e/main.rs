@@ -7,6 +7,7 @@ mod ado_fixtures;
 mod ado_jira;
 mod bad_input;
 mod bad_input_answers;
+mod bad_input_answers_itsm;
 mod bad_input_handshake;
 mod bad_input_link;
 mod bad_input_rules;

@@ -5,8 +5,9 @@ use super::{SalesforceTracker, check_id};
 use crate::mapping::{self, Context, FIELDS};
 use crate::soql::{self, millis, quote};
 use serde_json::Value;
+use twinsync_connector_kit::http;
 use twinsync_core::{Attachment, Comment, Item};
-use twinsync_ports::PortResult;
+use twinsync_ports::{PortError, PortResult};
 
 impl SalesforceTracker {
     /// The SELECT list of a Case read: the mapped fields, the setup's and the config's.
@@ -38,9 +39,22 @@ impl SalesforceTracker {
             quote(id)
         );
         let found = self.query(&soql).await?;
-        let Some(record) = found["records"].get(0).cloned() else {
+        // Only a listing says the Case is gone: `{}` or an empty body is no answer.
+        let Some(listed) = found["records"].as_array() else {
+            return Err(PortError::Rejected(format!(
+                "unexpected answer from Salesforce: no records list for {key}"
+            )));
+        };
+        let Some(record) = listed.first().cloned() else {
             return Ok(None);
         };
+        // A 15-character Id is answered with its 18-character form, which begins with it.
+        let answered = match mapping::field(&record, "Id") {
+            a if a.is_empty() => None,
+            a if id.len() == 15 && a.len() == 18 && a.starts_with(id) => Some(id.to_string()),
+            a => Some(a),
+        };
+        http::same_item("Salesforce", id, answered)?;
         let comments = self.comments_of(id).await?;
         let attachments = self.attachments_of(id).await?;
         self.item_of(&record, comments, attachments).await.map(Some)

@@ -6,11 +6,17 @@ use crate::mapping::{self, COMMENTS, Choices, Context, FIELDS, WORK_NOTES};
 use crate::query;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use twinsync_connector_kit::http;
 use twinsync_core::{Attachment, Comment, Item, User};
-use twinsync_ports::PortResult;
+use twinsync_ports::{PortError, PortResult};
 
 /// Journal entries per page.
 const JOURNAL_PAGE: u32 = 100;
+
+/// Refuses an answer that asking again would not change: not retryable.
+fn unexpected(what: &str) -> PortError {
+    PortError::Rejected(format!("unexpected answer from ServiceNow: {what}"))
+}
 
 impl ServiceNowTracker {
     /// `sysparm_fields` of a record read: the mapped fields and the config's custom ones.
@@ -26,10 +32,20 @@ impl ServiceNowTracker {
         let found = self
             .list(&self.config.table, &encoded, &self.fields_param(), 1, "0")
             .await?;
-        let Some(record) = found.body["result"].get(0).cloned() else {
+        // Only a listing says the record is gone: `{}` or an empty body is no answer.
+        let Some(listed) = found.body["result"].as_array() else {
+            return Err(unexpected(&format!("no result list for {key}")));
+        };
+        let Some(record) = listed.first().cloned() else {
             return Ok(None);
         };
-        let sys_id = mapping::field(&record, "sys_id");
+        let number = Some(mapping::field(&record, "number")).filter(|n| !n.is_empty());
+        http::same_item("ServiceNow", key, number)?;
+        // The journal and files are found by sys_id: without one they would read as none.
+        let sys_id = record["sys_id"].as_str().filter(|s| !s.is_empty());
+        let Some(sys_id) = sys_id.map(str::to_string) else {
+            return Err(unexpected(&format!("{key} without a sys_id")));
+        };
         self.remember(key, &sys_id).await;
         let comments = self.journal_entries(&sys_id).await?;
         let attachments = self.attachments_of(&sys_id).await?;

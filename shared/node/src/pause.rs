@@ -11,7 +11,20 @@ use twinsync_ports::{NewMessage, queues};
 /// no function that read it as Deactivated can still be sending to it.
 pub const HELD_QUEUE_KEPT_MS: i64 = 15 * 60_000;
 
+/// After that, the scheduler has this long to find the drained held queue empty and
+/// delete it; then it stops looking (a quarter-hour of minute ticks).
+pub const HELD_QUEUE_SWEEP_MS: i64 = 15 * 60_000;
+
 const DAY_MS: i64 = 24 * 3_600_000;
+
+/// Whether the scheduler still looks after the connection's held queue: only for a while
+/// after the connection last changed. Activate drains the queue and completes the resume
+/// itself; the scheduler catches what functions that read the connection as paused sent
+/// there later, retries a resume that failed, then deletes the queue. A connection that
+/// has not changed since costs no queue or meta read per tick.
+pub fn held_queue_watched(connection: &Connection, now_ms: i64) -> bool {
+    now_ms - connection.updated_ms <= HELD_QUEUE_KEPT_MS + HELD_QUEUE_SWEEP_MS
+}
 
 /// A pause longer than this may have outlived held messages (SQS keeps them 14 days; a
 /// day of margin for the drain), so its resume reads every twin again.
@@ -102,6 +115,39 @@ pub async fn resume(node: &Node, connection: &Connection) -> NodeResult<usize> {
             }
             node.queue.delete(&held, &message.receipt).await?;
             moved += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_held_queue_is_watched_for_a_while_after_a_change() {
+        let connection = Connection {
+            id: "c".into(),
+            name: "c".into(),
+            local_node: "a".into(),
+            remote_node: "b".into(),
+            local_instance: "i".into(),
+            target_project: "P".into(),
+            status: twinsync_core::ConnectionStatus::Active,
+            status_reason: None,
+            versions: vec![],
+            link: None,
+            revision: 0,
+            updated_ms: 1_000_000,
+        };
+        let window = HELD_QUEUE_KEPT_MS + HELD_QUEUE_SWEEP_MS;
+        // (ms after the change, watched)
+        let cases = [(0, true), (1, true), (window, true), (window + 1, false)];
+        for (after, watched) in cases {
+            assert_eq!(
+                held_queue_watched(&connection, 1_000_000 + after),
+                watched,
+                "{after} ms after"
+            );
         }
     }
 }

@@ -19,7 +19,8 @@ pub struct TickReport {
 }
 
 pub use crate::pause::{
-    HELD_QUEUE_KEPT_MS, REREAD_AFTER_PAUSE_MS, after_pause, paused_key, resume,
+    HELD_QUEUE_KEPT_MS, HELD_QUEUE_SWEEP_MS, REREAD_AFTER_PAUSE_MS, after_pause,
+    held_queue_watched, paused_key, resume,
 };
 
 /// The cursor id of the sweep that polls items already under sync.
@@ -70,7 +71,7 @@ pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> 
             Ok(n) => report.plan_runs += n,
             Err(e) => tracing::warn!(connection = %connection.id, error = %e, "plan run failed"),
         }
-        if connection.status == ConnectionStatus::Active {
+        if connection.status == ConnectionStatus::Active && held_queue_watched(&connection, now) {
             match resume(node, &connection).await {
                 Ok(n) => report.resumed_messages += n,
                 Err(e) => tracing::warn!(connection = %connection.id, error = %e, "resume failed"),

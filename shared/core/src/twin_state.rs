@@ -93,6 +93,17 @@ impl Twin {
         self.out_version
     }
 
+    /// Names the other side's twin record a replica comes from, when none is known yet.
+    /// It is stored with the lease, before the apply writes anything, so the pair is
+    /// known even if the apply stops before [`Twin::record_apply`]: an Unlink here can
+    /// then be told again to that record, and a Relink names it (simulation seed 1388).
+    /// A known record stays; a newer one is taken when its apply is recorded.
+    pub fn learn_remote_twin(&mut self, source_twin: &str) {
+        if self.remote_twin.is_none() && !source_twin.is_empty() {
+            self.remote_twin = Some(source_twin.to_string());
+        }
+    }
+
     /// Records a replica applied here and gives the lease back.
     pub fn record_apply(&mut self, applied: Applied, now_ms: i64) {
         self.baseline = Some(applied.view);
@@ -642,6 +653,25 @@ mod tests {
             if then.is_some() {
                 assert_eq!(t.dead_letter, None, "{then:?}");
             }
+        }
+    }
+
+    #[test]
+    fn the_first_apply_names_the_other_sides_record_before_it_writes() {
+        // (remote_twin before, replica's source_twin) -> remote_twin after
+        let table = [
+            (None, "r1", Some("r1")),
+            // Known already: a newer record is taken only when its apply is recorded.
+            (Some("r0"), "r1", Some("r0")),
+            (Some("r1"), "r1", Some("r1")),
+            // An older sender names no record.
+            (None, "", None),
+        ];
+        for (before, source, after) in table {
+            let mut t = twin();
+            t.remote_twin = before.map(str::to_string);
+            t.learn_remote_twin(source);
+            assert_eq!(t.remote_twin.as_deref(), after, "{before:?} {source:?}");
         }
     }
 

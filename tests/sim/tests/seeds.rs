@@ -147,11 +147,21 @@ fn regression_seeds_pass() {
         // older than what it had applied, so a status we changed since was not sent.
         (970, 100),
     ];
+    let v4 = [
+        // The same bug as 1388 below (a twin that named no record of the other side):
+        // after two Unlinks and Relinks of one pair, a comment never arrived.
+        (315, 100),
+    ];
     let v5 = [
         // A person set a field kept here during sync's write to the value the other
         // side had: the baseline said the other side had it, so it never went out, while
         // our earlier send of the kept value reached the other side.
         (157, 100),
+        // A crash between the ack of a first apply and the twin's write, then an Unlink
+        // that crashed before it told the other node: the twin named no record of the
+        // other side, so that side's replicas were dropped without telling it again,
+        // and the Relink was refused there (its twin still waited for the first ack).
+        (1388, 100),
     ];
     let failures: Vec<String> = v1
         .iter()
@@ -159,6 +169,10 @@ fn regression_seeds_pass() {
         .chain(
             v3.iter()
                 .map(|(seed, steps)| (*seed, *steps, Generator::V3)),
+        )
+        .chain(
+            v4.iter()
+                .map(|(seed, steps)| (*seed, *steps, Generator::V4)),
         )
         .chain(
             v5.iter()

@@ -282,6 +282,10 @@ async fn apply(
     }
     // Hold off our own outgoing handler until the write and the new baseline are stored.
     twin.take_lease(now, node.settings.visibility_ms);
+    // The sender's record is known from here on, not only once the apply is recorded:
+    // a crash between the ack and that write left a twin naming no record, whose Unlink
+    // was never told again to the other node (simulation seed 1388).
+    twin.learn_remote_twin(&message.source_twin);
     twin = node.twins.update(&twin).await?;
     let lease = twin.applying_until_ms;
     match write(node, connection, twin, message, reserved).await {

@@ -721,6 +721,57 @@ mod tests {
         assert_eq!(on("node-b", "node-a", &at_b, &at_a), "A");
     }
 
+    /// Crossing first replicas (both sides relinked, each sent before it applied the
+    /// other's) are merged against an empty base and an empty previous replica on both
+    /// nodes. Each node must come to the same item: a field one side left empty takes the
+    /// other's value on both, a field both set differently goes to the policy's winner on
+    /// both. With no previous replica instead of the empty one, the node whose assignee
+    /// was empty took the other's while the other node's conflict gave it the empty one,
+    /// and the pair swapped values for good (simulation seed 1718).
+    #[test]
+    fn crossing_first_replicas_merge_alike_on_both_nodes() {
+        let empty = Item::default();
+        let settings = ConflictSettings::default();
+        let cy = crate::item::User {
+            email: "cy@example.com".into(),
+            display_name: "cy".into(),
+        };
+        // A set the assignee and a summary and sent first; B cleared its assignee and
+        // changed its summary later, and sent after.
+        let at_a = Item {
+            assignee: Some(cy.clone()),
+            ..item("from a", "Open", "Low", &["x"], 100)
+        };
+        let at_b = Item {
+            assignee: None,
+            ..item("from b", "Open", "Low", &["x"], 200)
+        };
+        let on = |local_node, remote_node, local: &Item, remote: &Item| {
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node,
+                remote_node,
+                remote_updated_ms: remote.updated_ms,
+                sent: Some(local),
+                sent_seen: SentSeen::Unseen,
+            };
+            merge_items(&ctx, Some(&empty), local, remote, Some(&empty))
+        };
+        let (on_a, on_b) = (
+            on("node-a", "node-b", &at_a, &at_b),
+            on("node-b", "node-a", &at_b, &at_a),
+        );
+        assert_eq!(on_a.merged.assignee, Some(cy.clone()));
+        assert_eq!(on_b.merged.assignee, Some(cy));
+        // A keeps its assignee and sends it; B takes it.
+        assert_eq!(on_a.local_kept, ["assignee"]);
+        // Both set the summary: newest wins, B's, on both nodes.
+        assert_eq!(on_a.merged.summary, "from b");
+        assert_eq!(on_b.merged.summary, "from b");
+        assert_eq!(on_b.local_kept, ["summary"]);
+        assert_eq!((on_a.conflicts.len(), on_b.conflicts.len()), (1, 1));
+    }
+
     #[test]
     fn per_field_policy_overrides_the_default() {
         let b = item("S1", "Open", "Low", &[], 10);

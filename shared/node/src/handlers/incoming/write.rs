@@ -175,12 +175,16 @@ async fn plan(
         None => None,
     };
     // Crossing first replicas share no base: an empty one makes every field both sides
-    // set differently a conflict, which the policy decides alike on both nodes.
+    // set differently a conflict, which the policy decides alike on both nodes. It stands
+    // for the remote's previous replica too, so that a field is a change exactly where
+    // its side set it: against no previous replica, a value one side left empty was a
+    // change on one node only, and the two nodes swapped it (simulation seed 1718).
     let no_common_base = Item::default();
-    let base = if twin.crosses_first_send(message.applied_in) {
-        Some(&no_common_base)
+    let crossing = twin.crosses_first_send(message.applied_in);
+    let (base, prev) = if crossing {
+        (Some(&no_common_base), Some(&no_common_base))
     } else {
-        twin.base_item.as_ref()
+        (twin.base_item.as_ref(), remote_prev.as_ref())
     };
     let outcome = merge_items(
         &MergeContext {
@@ -199,7 +203,7 @@ async fn plan(
         base,
         &current,
         &remote_now,
-        remote_prev.as_ref(),
+        prev,
     );
 
     tracing::debug!(
@@ -212,7 +216,7 @@ async fn plan(
         base_labels = ?twin.base_item.as_ref().map(|b| &b.labels),
         local_labels = ?current.labels,
         remote_labels = ?remote_now.labels,
-        prev_labels = ?remote_prev.as_ref().map(|p| &p.labels),
+        prev_labels = ?prev.map(|p| &p.labels),
         merged_labels = ?outcome.merged.labels,
         local_kept = ?outcome.local_kept,
         local_comments = current.comments.len(),

@@ -37,6 +37,9 @@ use twinsync_core::{Clock, Connection, SyncEvent, SyncEventKind};
 use twinsync_ports::{ConnectionStore, Peer, PortError, Queue, Tracker, TwinStore};
 use twinsync_rules::{RuleSet, RulesCache, RulesError};
 
+/// The longest `Node::show_sync` waits out a tracker's rate limit, in all.
+pub const SHOW_SYNC_WAIT_MS: u64 = 20_000;
+
 /// The error of a handler. `is_retryable` decides between "try again later" (the message
 /// stays queued, with backoff) and "record the failure and move on".
 #[derive(Debug, thiserror::Error)]
@@ -298,7 +301,8 @@ impl Node {
     }
 
     /// Shows an item's sync in its tracker (`Tracker::show_sync`). Best effort: the sync
-    /// itself has happened, and the next change shows the status again.
+    /// itself has happened, and the next change shows the status again. Rate limits are
+    /// waited out for up to [`SHOW_SYNC_WAIT_MS`] in all.
     pub async fn show_sync(&self, instance: &str, key: &str, mark: twinsync_ports::SyncMark) {
         let tracker = match self.tracker(instance) {
             Ok(t) => t,
@@ -307,17 +311,25 @@ impl Node {
                 return;
             }
         };
-        // A short rate-limit wait is waited out here: the sync is done, and a status
-        // left stale until the next change would say the wrong thing meanwhile.
+        // Rate-limit waits up to SHOW_SYNC_WAIT_MS in all are waited out here: the sync is
+        // done, and a status left stale until the next change would say the wrong thing
+        // meanwhile. A batch's groups run side by side, so several callers meet the same
+        // limit at once: each waits a little more than asked, by its key, so that they do
+        // not all come back in the same instant and meet it again.
+        let spread = key
+            .bytes()
+            .fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)))
+            % 250;
         let mut shown = tracker.show_sync(key, &mark).await;
-        for _ in 0..3 {
-            match shown.as_ref().err().and_then(PortError::retry_after_ms) {
-                Some(ms) if ms <= 5_000 => {
-                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-                    shown = tracker.show_sync(key, &mark).await;
-                }
-                _ => break,
+        let mut waited = 0;
+        while let Some(ms) = shown.as_ref().err().and_then(PortError::retry_after_ms) {
+            let wait = ms.saturating_add(spread);
+            if waited + wait > SHOW_SYNC_WAIT_MS {
+                break;
             }
+            tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+            waited += wait;
+            shown = tracker.show_sync(key, &mark).await;
         }
         if let Err(e) = shown {
             tracing::warn!(%instance, item = %key, error = %e, "cannot show the sync status in the tracker");

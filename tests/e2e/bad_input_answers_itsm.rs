@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use twinsync_ports::Tracker;
 use twinsync_tests::fixture;
 
-fn json_file(name: &str) -> Value {
+pub(crate) fn json_file(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(fixture(name)).unwrap()).unwrap()
 }
 
@@ -152,7 +152,17 @@ async fn odd_servicenow_answers_are_rejected_or_read_never_misread() {
 /// SOQL on one path (`/query?q=`), so the Case's query gets the answer of the moment and
 /// the others none; the token answer names the stand-in as the instance, and describe is
 /// the documented excerpt, which has the setup's fields.
-async fn salesforce_stand_in(answer: Arc<Mutex<Vec<u8>>>) -> String {
+/// Which requests of a Salesforce client get the answer of the moment: by path and SOQL.
+pub(crate) type Varies = fn(&str, &str) -> bool;
+
+/// A Salesforce org answering the requests `varies` picks with the answer of the moment,
+/// reads of one Case by Id with `case` (a listing of it), other queries with an empty
+/// listing.
+pub(crate) async fn salesforce_stand_in(
+    answer: Arc<Mutex<Vec<u8>>>,
+    varies: Varies,
+    case: Value,
+) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let token =
@@ -161,11 +171,12 @@ async fn salesforce_stand_in(answer: Arc<Mutex<Vec<u8>>>) -> String {
     let not_found = json_file("salesforce/error-not-found.json");
     let app = Router::new().fallback(
         move |uri: axum::http::Uri, Query(params): Query<HashMap<String, String>>| {
-            let (answer, token, describe, not_found) = (
+            let (answer, token, describe, not_found, case) = (
                 answer.clone(),
                 token.clone(),
                 describe.clone(),
                 not_found.clone(),
+                case.clone(),
             );
             async move {
                 let path = uri.path();
@@ -174,8 +185,12 @@ async fn salesforce_stand_in(answer: Arc<Mutex<Vec<u8>>>) -> String {
                     (200, token.to_string().into_bytes())
                 } else if path.ends_with("/sobjects/Case/describe") {
                     (200, describe.to_string().into_bytes())
-                } else if path.ends_with("/query") && soql.contains(" FROM Case WHERE Id = ") {
+                } else if varies(path, soql) {
                     (200, answer.lock().unwrap().clone())
+                } else if path.ends_with("/query") && soql.contains(" FROM Case WHERE Id = ") {
+                    (200, case.to_string().into_bytes())
+                } else if path.contains("/sobjects/Case/") && !case["records"][0].is_null() {
+                    (200, case["records"][0].to_string().into_bytes())
                 } else if path.ends_with("/query") {
                     let none = json!({"totalSize": 0, "done": true, "records": []});
                     (200, none.to_string().into_bytes())
@@ -199,7 +214,9 @@ async fn odd_salesforce_answers_are_rejected_or_read_never_misread() {
     case["CaseComments"] = Value::Null;
     let good = json!({"totalSize": 1, "done": true, "records": [case]});
     let answer = Arc::new(Mutex::new(Vec::new()));
-    let url = salesforce_stand_in(answer.clone()).await;
+    let by_id: Varies =
+        |path, soql| path.ends_with("/query") && soql.contains(" FROM Case WHERE Id = ");
+    let url = salesforce_stand_in(answer.clone(), by_id, Value::Null).await;
     let key_pem = std::fs::read_to_string(fixture("salesforce/connected-app-key.pem")).unwrap();
     let config =
         twinsync_salesforce::SalesforceConfig::jwt(&url, "3MVG9app", "bot@acme.example", &key_pem);

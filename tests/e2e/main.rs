@@ -10,6 +10,8 @@ mod bad_input_answers;
 mod bad_input_answers_itsm;
 mod bad_input_handshake;
 mod bad_input_link;
+mod bad_input_listings;
+mod bad_input_listings_vendors;
 mod bad_input_rules;
 mod bad_input_trackers;
 mod bad_input_webhooks;

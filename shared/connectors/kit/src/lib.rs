@@ -4,6 +4,7 @@
 //! budget (`governor`), the time the tracker told us to wait (a 429's `Retry-After`, an
 //! exhausted window), the time spent waiting, and the number of calls, for metrics.
 
+pub mod answer;
 pub mod http;
 pub mod outbound;
 mod shown;

@@ -8,6 +8,7 @@ use super::{API_VERSION, AdoTracker, segment};
 use crate::mapping::{self, ASSIGNED_TO, STATE, TAGS, WORK_ITEM_TYPE, set_field, test_rev};
 use crate::origin;
 use serde_json::{Value, json};
+use twinsync_connector_kit::answer::{self, IdKind};
 use twinsync_core::{Item, ItemUpdate};
 use twinsync_ports::{PortError, PortResult};
 
@@ -181,6 +182,7 @@ impl AdoTracker {
             &format!("/wit/workitems/${}", segment(&work_item_type)),
         );
         let created = self.patch(reqwest::Method::POST, &url, ops).await?;
+        answer::id_in("Azure DevOps", &created, "id", IdKind::Number)?;
         self.remember(&created);
         let own = self.own_id().await?;
         Ok(mapping::to_item(&self.config.org_url, &created, &[], &own))

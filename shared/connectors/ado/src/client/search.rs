@@ -7,6 +7,7 @@
 use super::{API_VERSION, AdoTracker};
 use crate::origin;
 use serde_json::{Value, json};
+use twinsync_connector_kit::answer::{self, IdKind};
 use twinsync_ports::{ItemPage, PortError, PortResult};
 
 /// The most ids one batch read takes.
@@ -23,12 +24,15 @@ impl AdoTracker {
                     .json(&json!({ "query": query })),
             )
             .await?;
-        Ok(answer["workItems"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|w| w["id"].as_i64())
-            .collect())
+        // An answer that is no listing is neither "nothing changed" nor "not found".
+        answer::listing("Azure DevOps", &answer, "workItems")?
+            .iter()
+            .map(|w| {
+                let id = answer::id_in("Azure DevOps", w, "id", IdKind::Number)?;
+                id.parse()
+                    .map_err(|_| PortError::Rejected(format!("work item id {id} is too large")))
+            })
+            .collect()
     }
 
     /// Work items by id, with their relations, in the order asked.
@@ -41,13 +45,16 @@ impl AdoTracker {
                     .json(&json!({ "ids": ids, "$expand": "Relations", "errorPolicy": "Omit" })),
             )
             .await?;
-        Ok(answer["value"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter(|w| !w.is_null())
-            .cloned()
-            .collect())
+        // `errorPolicy: Omit` answers null for one deleted since the search; any other
+        // entry must be a work item with its id.
+        let mut items = Vec::new();
+        for w in answer::listing("Azure DevOps", &answer, "value")? {
+            if !w.is_null() {
+                answer::id_in("Azure DevOps", w, "id", IdKind::Number)?;
+                items.push(w.clone());
+            }
+        }
+        Ok(items)
     }
 
     /// Work items matching the trigger `condition` (twinsync's filter language) changed

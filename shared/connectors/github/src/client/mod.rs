@@ -254,7 +254,7 @@ impl Tracker for GithubTracker {
             )
             .await
             .map_err(|e| unreachable(repo, e))?;
-        let mut issue: GhIssue = Self::parse(created)?;
+        let mut issue = Self::issue(created)?;
         // An issue is born open; closing it is a second call, made only when needed.
         if state == Some("closed") {
             let mut close = json!({"state": "closed"});
@@ -272,7 +272,7 @@ impl Tracker for GithubTracker {
                     Some(&close),
                 )
                 .await?;
-            issue = Self::parse(closed)?;
+            issue = Self::issue(closed)?;
         }
         Ok(self.item(&issue, &[], &SyncAuthor::Nobody))
     }
@@ -298,7 +298,7 @@ impl Tracker for GithubTracker {
                 .await?
                 .0
         };
-        let issue: GhIssue = Self::parse(answer)?;
+        let issue = Self::issue(answer)?;
         Ok(self.item(&issue, &[], &SyncAuthor::Nobody))
     }
 
@@ -400,7 +400,7 @@ impl Tracker for GithubTracker {
             )))
             .await
             .map_err(|e| unreachable(repo, e))?;
-        let recent: Vec<GhIssue> = Self::parse(recent)?;
+        let recent = Self::issues(&recent, "")?;
         if let Some(item) = self.find_in(&recent, origin).await? {
             return Ok(Some(item));
         }
@@ -415,7 +415,7 @@ impl Tracker for GithubTracker {
         )
         .map_err(|e| PortError::Rejected(format!("search url: {e}")))?;
         let (found, _) = self.get(url.as_str()).await?;
-        let items: Vec<GhIssue> = Self::parse(found["items"].clone())?;
+        let items = Self::issues(&found, "items")?;
         self.find_in(&items, origin).await
     }
 
@@ -455,7 +455,7 @@ impl Tracker for GithubTracker {
             }
         };
         let (listing, next) = self.get(&url).await?;
-        let issues: Vec<GhIssue> = Self::parse(listing)?;
+        let issues = Self::issues(&listing, "")?;
         let items = issues
             .iter()
             .filter(|i| !i.is_pull_request())

@@ -7,7 +7,9 @@
 
 use super::GithubTracker;
 use crate::config::{API_VERSION, USER_AGENT};
+use crate::mapping::GhIssue;
 use serde_json::Value;
+use twinsync_connector_kit::answer::{self, IdKind};
 use twinsync_connector_kit::{http, now_ms, outbound};
 use twinsync_ports::{PortError, PortResult};
 
@@ -150,5 +152,21 @@ impl GithubTracker {
     pub(super) fn parse<T: serde::de::DeserializeOwned>(value: Value) -> PortResult<T> {
         serde_json::from_value(value)
             .map_err(|e| PortError::Rejected(format!("unexpected answer from GitHub: {e}")))
+    }
+
+    /// The issues of a listing (`member` of the answer, or the answer itself when empty).
+    /// Each must carry its number: serde's defaults would read one without as #0.
+    pub(super) fn issues(value: &Value, member: &str) -> PortResult<Vec<GhIssue>> {
+        let entries = answer::listing("GitHub", value, member)?;
+        for entry in entries {
+            answer::id_in("GitHub", entry, "number", IdKind::Number)?;
+        }
+        entries.iter().map(|e| Self::parse(e.clone())).collect()
+    }
+
+    /// One issue (a create's or an edit's answer), with its number.
+    pub(super) fn issue(value: Value) -> PortResult<GhIssue> {
+        answer::id_in("GitHub", &value, "number", IdKind::Number)?;
+        Self::parse(value)
     }
 }

@@ -6,6 +6,7 @@ use super::JiraTracker;
 use crate::mapping::{ORIGIN_PROPERTY, to_item};
 use crate::origin::{self, OriginSearch};
 use serde_json::{Value, json};
+use twinsync_connector_kit::answer;
 use twinsync_core::Item;
 use twinsync_ports::{PortError, PortResult, Tracker};
 
@@ -53,7 +54,9 @@ impl JiraTracker {
         });
         let mut page = None;
         loop {
-            let found = self.search_page(body.clone(), page).await?;
+            let found = self.search_page(body.clone(), page.clone()).await?;
+            // An answer that is no listing is no "not found": a second issue would follow.
+            answer::listing("Jira", &found, "issues")?;
             for key in origin::verified(&found, origin) {
                 // Read again: the search's copy of the property may lag behind the issue.
                 if let Some(item) = self.get_item(&key).await?
@@ -63,6 +66,12 @@ impl JiraTracker {
                 }
             }
             page = match (found["isLast"].as_bool(), found["nextPageToken"].as_str()) {
+                // The same page again would be asked for forever.
+                (Some(false), Some(token)) if page.as_deref() == Some(token) => {
+                    return Err(PortError::Rejected(format!(
+                        "unexpected answer from Jira: page {token:?} names itself as the next"
+                    )));
+                }
                 (Some(false), Some(token)) => Some(token.to_string()),
                 _ => return Ok(None),
             };

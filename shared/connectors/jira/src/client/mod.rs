@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
+use twinsync_connector_kit::answer::{self, IdKind};
 use twinsync_connector_kit::outbound::{self};
 use twinsync_connector_kit::{RateGate, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
@@ -239,10 +240,7 @@ impl Tracker for JiraTracker {
             })))
             .await
             .map_err(|e| self.explain_create(e, &search, project))?;
-        let key = created["key"]
-            .as_str()
-            .ok_or_else(|| PortError::Rejected("Jira created an issue without a key".into()))?
-            .to_string();
+        let key = answer::id_in("Jira", &created, "key", IdKind::Text)?;
         if let Some(target) = item.status_name() {
             let initial = self.initial_status.lock().await.get(project).cloned();
             if initial
@@ -381,10 +379,13 @@ impl Tracker for JiraTracker {
         let jql = format!("{} ORDER BY updated ASC, key ASC", clauses.join(" AND "));
         let found = self.search(&jql, page, 100).await?;
         let mut items = Vec::new();
-        for issue in found["issues"].as_array().into_iter().flatten() {
+        for issue in answer::listing("Jira", &found, "issues")? {
+            answer::id_in("Jira", issue, "key", IdKind::Text)?;
             let mut issue = issue.clone();
-            if issue.get("names").is_none() {
-                issue["names"] = found["names"].clone();
+            if let Some(entry) = issue.as_object_mut()
+                && !entry.contains_key("names")
+            {
+                entry.insert("names".into(), found["names"].clone());
             }
             items.push(self.item_of(&issue, &[]).await?);
         }

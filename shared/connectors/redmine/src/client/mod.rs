@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::sync::Mutex;
+use twinsync_connector_kit::answer::{self, IdKind};
 use twinsync_connector_kit::outbound::{self, Download};
 use twinsync_core::{Attachment, Comment, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{
@@ -238,10 +239,7 @@ impl Tracker for RedmineTracker {
                     .json(&json!({ "issue": fields })),
             )
             .await?;
-        let id = created["issue"]["id"]
-            .as_u64()
-            .ok_or_else(|| PortError::Rejected("no id in Redmine's answer".into()))?
-            .to_string();
+        let id = answer::id_in("Redmine", &created["issue"], "id", IdKind::Number)?;
         let made = self.full(&id).await?;
         // Redmine starts a new issue in the tracker's default status whatever the create
         // asked for (its workflow only offers the others as transitions): move it there.
@@ -408,8 +406,12 @@ impl Tracker for RedmineTracker {
                 ("limit", "1"),
             ]))
             .await?;
-        match page["issues"][0]["id"].as_u64() {
-            Some(id) => self.get_item(&id.to_string()).await,
+        // An answer that is no listing is no "not found": a second issue would follow.
+        match answer::listing("Redmine", &page, "issues")?.first() {
+            Some(issue) => {
+                let id = answer::id_in("Redmine", issue, "id", IdKind::Number)?;
+                self.get_item(&id).await
+            }
             None => Ok(None),
         }
     }
@@ -444,24 +446,22 @@ impl Tracker for RedmineTracker {
         let listing: Value = self
             .json(self.http.get(self.url("/issues.json")).query(&params))
             .await?;
-        let issues = listing["issues"].as_array().cloned().unwrap_or_default();
+        let issues = answer::listing("Redmine", &listing, "issues")?;
         let total = listing["total_count"].as_u64().unwrap_or(0);
         let mut items = Vec::with_capacity(issues.len());
         let users = match &filter {
             Some(_) => self.lookups().await?.users,
             None => Vec::new(),
         };
-        for issue in &issues {
-            let Some(id) = issue["id"].as_u64() else {
-                continue;
-            };
+        for issue in issues {
+            let id = answer::id_in("Redmine", issue, "id", IdKind::Number)?;
             if let Some(f) = &filter
                 && !self.may_match(f, issue, &users)
             {
                 continue;
             }
             // The listing has no journals; the full issue gives the version and comments.
-            let Some(item) = self.get_item(&id.to_string()).await? else {
+            let Some(item) = self.get_item(&id).await? else {
                 continue;
             };
             if filter.as_ref().is_none_or(|f| f.matches(&item)) {

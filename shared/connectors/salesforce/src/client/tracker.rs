@@ -5,6 +5,7 @@ use crate::mapping::{self, NO_RECORD_TYPE};
 use crate::soql::{self, Columns, quote};
 use async_trait::async_trait;
 use serde_json::{Map, json};
+use twinsync_connector_kit::answer::{self, IdKind};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
     ChangeSignal, ItemPage, PortError, PortResult, SyncMark, Tracker, WebhookError,
@@ -113,8 +114,12 @@ impl Tracker for SalesforceTracker {
             quote(origin)
         );
         let found = self.query(&soql).await?;
-        match found["records"][0]["Id"].as_str() {
-            Some(id) => self.read_item(id).await,
+        // An answer that is no listing is no "not found": a second Case would follow.
+        match answer::listing("Salesforce", &found, "records")?.first() {
+            Some(case) => {
+                let id = answer::id_in("Salesforce", case, "Id", IdKind::Text)?;
+                self.read_item(&id).await
+            }
             None => Ok(None),
         }
     }
@@ -155,10 +160,11 @@ impl Tracker for SalesforceTracker {
                 (found, commented)
             }
         };
-        records.splice(
-            0..0,
-            found["records"].as_array().cloned().unwrap_or_default(),
-        );
+        let listed = answer::listing("Salesforce", &found, "records")?;
+        for case in listed {
+            answer::id_in("Salesforce", case, "Id", IdKind::Text)?;
+        }
+        records.splice(0..0, listed.iter().cloned());
         let mut items = Vec::new();
         for record in &records {
             let item = self.item_of(record, Vec::new(), Vec::new()).await?;

@@ -20,6 +20,7 @@ use reqwest::RequestBuilder;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::Duration;
+use twinsync_connector_kit::answer::{self, IdKind};
 use twinsync_connector_kit::outbound::{self};
 use twinsync_connector_kit::{RateGate, http, now_ms};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
@@ -361,8 +362,12 @@ impl Tracker for ServiceNowTracker {
         let found = self
             .list(&self.config.table, &encoded, "sys_id,number", 1, "0")
             .await?;
-        match found.body["result"][0]["number"].as_str() {
-            Some(number) => self.read_item(number).await,
+        // An answer that is no listing is no "not found": a second record would follow.
+        match answer::listing("ServiceNow", &found.body, "result")?.first() {
+            Some(record) => {
+                let number = answer::id_in("ServiceNow", record, "number", IdKind::Text)?;
+                self.read_item(&number).await
+            }
             None => Ok(None),
         }
     }
@@ -404,7 +409,8 @@ impl Tracker for ServiceNowTracker {
             )
             .await?;
         let mut items = Vec::new();
-        for record in found.body["result"].as_array().into_iter().flatten() {
+        for record in answer::listing("ServiceNow", &found.body, "result")? {
+            answer::id_in("ServiceNow", record, "number", IdKind::Text)?;
             let item = self.item_of(record, Vec::new(), Vec::new()).await?;
             // The encoded query narrows; the trigger's filter decides.
             if filter.as_ref().is_none_or(|f| f.matches(&item)) {

@@ -9,6 +9,7 @@ use crate::mapping::{
     with_marker,
 };
 use serde_json::{Map, Value, json};
+use twinsync_connector_kit::answer::{self, IdKind};
 use twinsync_core::{Comment, Item, ItemUpdate};
 use twinsync_ports::{PortError, PortResult};
 
@@ -149,13 +150,9 @@ impl ServiceNowTracker {
             })
             .await?;
         let record = &created.body["result"];
-        let key = mapping::field(record, "number");
-        let sys_id = mapping::field(record, "sys_id");
-        if key.is_empty() {
-            return Err(PortError::Rejected(
-                "ServiceNow created a record without a number".into(),
-            ));
-        }
+        // Later writes go by sys_id: a record without one (or its number) is refused.
+        let key = answer::id_in("ServiceNow", record, "number", IdKind::Text)?;
+        let sys_id = answer::id_in("ServiceNow", record, "sys_id", IdKind::Text)?;
         self.remember(&key, &sys_id).await;
         Ok(Item {
             url: format!(

@@ -7,6 +7,7 @@ use crate::mapping::{self, ORIGIN_TAG};
 use crate::webhook;
 use async_trait::async_trait;
 use serde_json::{Map, Value, json};
+use twinsync_connector_kit::answer::{self, IdKind};
 use twinsync_connector_kit::now_ms;
 use twinsync_core::trigger::Filter;
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
@@ -173,10 +174,7 @@ impl Tracker for ZendeskTracker {
                     .json(&json!({ "ticket": t })),
             )
             .await?;
-        let key = created["ticket"]["id"]
-            .as_u64()
-            .ok_or_else(|| PortError::Rejected("Zendesk created a ticket without an id".into()))?
-            .to_string();
+        let key = answer::id_in("Zendesk", &created["ticket"], "id", IdKind::Number)?;
         Ok(Item {
             url: self.ticket_url(&key),
             key,
@@ -293,14 +291,20 @@ impl Tracker for ZendeskTracker {
                     .query(&[("external_id", origin)]),
             )
             .await?;
-        let key = found["tickets"].as_array().into_iter().flatten().find(|t| {
-            t["external_id"].as_str() == Some(origin)
-                && t["tags"]
-                    .as_array()
-                    .is_some_and(|tags| tags.iter().any(|x| x == ORIGIN_TAG))
-        });
-        match key.and_then(|t| t["id"].as_u64()) {
-            Some(id) => self.get_item(&id.to_string()).await,
+        // An answer that is no listing is no "not found": a second ticket would follow.
+        let ours = answer::listing("Zendesk", &found, "tickets")?
+            .iter()
+            .find(|t| {
+                t["external_id"].as_str() == Some(origin)
+                    && t["tags"]
+                        .as_array()
+                        .is_some_and(|tags| tags.iter().any(|x| x == ORIGIN_TAG))
+            });
+        match ours {
+            Some(t) => {
+                let id = answer::id_in("Zendesk", t, "id", IdKind::Number)?;
+                self.get_item(&id).await
+            }
             None => Ok(None),
         }
     }
@@ -342,10 +346,12 @@ impl Tracker for ZendeskTracker {
         self.learn(&found).await;
         let dir = self.directory().await?;
         let since_s = since_ms.max(0) / 1000 * 1000;
-        let items = found["tickets"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let tickets = answer::listing("Zendesk", &found, "tickets")?;
+        for t in tickets {
+            answer::id_in("Zendesk", t, "id", IdKind::Number)?;
+        }
+        let items = tickets
+            .iter()
             .filter(|t| t["status"] != "deleted")
             .map(|t| mapping::to_item(&self.config.base_url, t, &[], &dir))
             .map(|i| self.without_sync_field(i))

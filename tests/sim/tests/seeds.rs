@@ -151,6 +151,15 @@ fn regression_seeds_pass() {
         // The same bug as 1388 below (a twin that named no record of the other side):
         // after two Unlinks and Relinks of one pair, a comment never arrived.
         (315, 100),
+        // A pause sent a replica straight to the held queue, ahead of an ack of the same
+        // pair still waiting in transport (the link down); the other node merged the
+        // replica with no base, and its own edits since were overwritten.
+        (680, 100),
+        (1872, 100),
+        // An ack's view of the acker was taken while a replica it had recorded (and lost
+        // in a crash before sending) was not applied here: a later replica with the same
+        // status looked like no change, and the pair stayed apart.
+        (1958, 100),
     ];
     let v5 = [
         // A person set a field kept here during sync's write to the value the other
@@ -166,6 +175,10 @@ fn regression_seeds_pass() {
         // change there against the empty base, but a change where it arrived (no previous
         // replica), so each node took the other's value and the pair swapped it for good.
         (1718, 100),
+        // A replica built on our send reached us before that send's ack (the same cause
+        // as 680 of V4): merged with no base, the other side's labels replaced a label a
+        // person had added here.
+        (988, 100),
     ];
     let failures: Vec<String> = v1
         .iter()

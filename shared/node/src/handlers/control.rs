@@ -55,7 +55,7 @@ pub async fn ask(
         target_twin: target.twin,
         trace_id: new_trace_id(),
     };
-    send_to_peer(node, connection, &TransportMessage::Control(message)).await
+    send_to_peer(node, &TransportMessage::Control(message)).await
 }
 
 /// Tells the other node again that `twin` is unlinked: its replica from the record
@@ -111,7 +111,7 @@ pub async fn handle(node: &Node, message: ControlMessage) -> NodeResult<()> {
             )
             .await;
             let reply = message.answered(&node.id, answer);
-            send_to_peer(node, &connection, &TransportMessage::Control(reply)).await
+            send_to_peer(node, &TransportMessage::Control(reply)).await
         }
         Some(answer) => answered(node, &connection, &message, answer).await,
     }

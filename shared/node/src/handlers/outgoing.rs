@@ -294,7 +294,7 @@ async fn send_replica(
             trace_id.to_string()
         },
     });
-    send_to_peer(node, connection, &message).await
+    send_to_peer(node, &message).await
 }
 
 /// What the origin marker of an item without a twin says.

@@ -333,7 +333,7 @@ pub(super) async fn send_ack(
         trace_id: message.trace_id.clone(),
     });
     // Its group is the twin's key here: after the replicas this node sends for it.
-    send_to_peer(node, connection, &ack).await
+    send_to_peer(node, &ack).await
 }
 
 #[cfg(test)]

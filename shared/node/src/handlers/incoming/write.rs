@@ -181,8 +181,14 @@ async fn plan(
     // change on one node only, and the two nodes swapped it (simulation seed 1718).
     let no_common_base = Item::default();
     let crossing = twin.crosses_first_send(message.applied_in);
+    // The replica was built on a send of ours whose ack has not come (it was overtaken):
+    // that send is the base, and the remote's previous state as far as this replica
+    // goes, so only what the remote changed since counts as its change.
+    let seen_unacked = twin.send_seen_unacked(message.applied_in).cloned();
     let (base, prev) = if crossing {
         (Some(&no_common_base), Some(&no_common_base))
+    } else if let Some(sent) = seen_unacked.as_ref() {
+        (Some(sent), Some(sent))
     } else {
         (twin.base_item.as_ref(), remote_prev.as_ref())
     };

@@ -39,6 +39,22 @@ pub fn listing<'a>(
     }
 }
 
+/// The entries of a listing (as [`listing`]), each with a usable id at `id` (as
+/// [`id_in`]): one without refuses the whole listing.
+pub fn entries<'a>(
+    vendor: &str,
+    answer: &'a Value,
+    member: &str,
+    id: &str,
+    kind: IdKind,
+) -> Result<&'a [Value], PortError> {
+    let list = listing(vendor, answer, member)?;
+    for entry in list {
+        id_in(vendor, entry, id, kind)?;
+    }
+    Ok(list)
+}
+
 /// The id `entry[member]` names, as text; refused when missing, of another type, empty
 /// or zero.
 pub fn id_in(vendor: &str, entry: &Value, member: &str, kind: IdKind) -> Result<String, PortError> {

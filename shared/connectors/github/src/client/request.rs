@@ -157,11 +157,10 @@ impl GithubTracker {
     /// The issues of a listing (`member` of the answer, or the answer itself when empty).
     /// Each must carry its number: serde's defaults would read one without as #0.
     pub(super) fn issues(value: &Value, member: &str) -> PortResult<Vec<GhIssue>> {
-        let entries = answer::listing("GitHub", value, member)?;
-        for entry in entries {
-            answer::id_in("GitHub", entry, "number", IdKind::Number)?;
-        }
-        entries.iter().map(|e| Self::parse(e.clone())).collect()
+        answer::entries("GitHub", value, member, "number", IdKind::Number)?
+            .iter()
+            .map(|e| Self::parse(e.clone()))
+            .collect()
     }
 
     /// One issue (a create's or an edit's answer), with its number.

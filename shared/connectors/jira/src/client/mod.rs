@@ -379,8 +379,7 @@ impl Tracker for JiraTracker {
         let jql = format!("{} ORDER BY updated ASC, key ASC", clauses.join(" AND "));
         let found = self.search(&jql, page, 100).await?;
         let mut items = Vec::new();
-        for issue in answer::listing("Jira", &found, "issues")? {
-            answer::id_in("Jira", issue, "key", IdKind::Text)?;
+        for issue in answer::entries("Jira", &found, "issues", "key", IdKind::Text)? {
             let mut issue = issue.clone();
             if let Some(entry) = issue.as_object_mut()
                 && !entry.contains_key("names")

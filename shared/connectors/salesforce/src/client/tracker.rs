@@ -160,10 +160,7 @@ impl Tracker for SalesforceTracker {
                 (found, commented)
             }
         };
-        let listed = answer::listing("Salesforce", &found, "records")?;
-        for case in listed {
-            answer::id_in("Salesforce", case, "Id", IdKind::Text)?;
-        }
+        let listed = answer::entries("Salesforce", &found, "records", "Id", IdKind::Text)?;
         records.splice(0..0, listed.iter().cloned());
         let mut items = Vec::new();
         for record in &records {

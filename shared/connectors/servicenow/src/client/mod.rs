@@ -409,8 +409,8 @@ impl Tracker for ServiceNowTracker {
             )
             .await?;
         let mut items = Vec::new();
-        for record in answer::listing("ServiceNow", &found.body, "result")? {
-            answer::id_in("ServiceNow", record, "number", IdKind::Text)?;
+        for record in answer::entries("ServiceNow", &found.body, "result", "number", IdKind::Text)?
+        {
             let item = self.item_of(record, Vec::new(), Vec::new()).await?;
             // The encoded query narrows; the trigger's filter decides.
             if filter.as_ref().is_none_or(|f| f.matches(&item)) {

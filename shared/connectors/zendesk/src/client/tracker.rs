@@ -346,11 +346,7 @@ impl Tracker for ZendeskTracker {
         self.learn(&found).await;
         let dir = self.directory().await?;
         let since_s = since_ms.max(0) / 1000 * 1000;
-        let tickets = answer::listing("Zendesk", &found, "tickets")?;
-        for t in tickets {
-            answer::id_in("Zendesk", t, "id", IdKind::Number)?;
-        }
-        let items = tickets
+        let items = answer::entries("Zendesk", &found, "tickets", "id", IdKind::Number)?
             .iter()
             .filter(|t| t["status"] != "deleted")
             .map(|t| mapping::to_item(&self.config.base_url, t, &[], &dir))

@@ -26,6 +26,8 @@ pub struct MergeContext<'a> {
     pub sent: Option<&'a Item>,
     /// Whether the remote had applied that send when it built its replica.
     pub sent_seen: SentSeen,
+    /// The fields that send changed from its base (`Twin::sent_changed`); `None`: all.
+    pub sent_changed: Option<&'a [String]>,
 }
 
 /// Whether the remote had applied our last send when it built the replica being merged.
@@ -77,10 +79,17 @@ struct Merger<'a> {
 }
 
 impl Merger<'_> {
-    /// Whether the remote's value is our last send coming back: the remote had applied
-    /// it and holds the same (simulation seed 822).
-    fn echoes(&self, same: impl Fn(&Item) -> bool) -> bool {
-        self.ctx.sent_seen == SentSeen::Seen && self.ctx.sent.is_some_and(same)
+    /// Whether the remote's value of `field` is our last send coming back: the remote
+    /// had applied it and holds the same (simulation seed 822), and that send changed
+    /// the field. A value our send only carried along may be the remote's own edit back
+    /// to it, which must be taken (simulation seed 151).
+    fn echoes(&self, field: &str, same: impl Fn(&Item) -> bool) -> bool {
+        self.ctx.sent_seen == SentSeen::Seen
+            && self.ctx.sent.is_some_and(same)
+            && self
+                .ctx
+                .sent_changed
+                .is_none_or(|changed| changed.iter().any(|f| f == field))
     }
 
     /// Decides one field. `local_changed` and `remote_changed` are relative to the base;
@@ -156,7 +165,7 @@ macro_rules! merge_field {
         let changed = Changed {
             local: $base.is_some_and(|b: &Item| b.$field != $local.$field),
             remote: $prev.is_none_or(|p: &Item| p.$field != $remote.$field)
-                && !$m.echoes(|s| s.$field == $remote.$field),
+                && !$m.echoes($name, |s| s.$field == $remote.$field),
             local_unsent: $m.ctx.sent.is_some_and(|s| s.$field != $local.$field),
         };
         if let Pick::Remote = $m.decide(
@@ -241,13 +250,13 @@ pub fn merge_items(
         .collect();
     for key in keys {
         let get = |i: &Item| i.custom_fields.get(key).cloned().unwrap_or(Value::Null);
+        let name = format!("customFields.{key}");
         let changed = Changed {
             local: base.is_some_and(|b| get(b) != get(local)),
             remote: remote_prev.is_none_or(|p| get(p) != get(remote))
-                && !m.echoes(|s| get(s) == get(remote)),
+                && !m.echoes(&name, |s| get(s) == get(remote)),
             local_unsent: ctx.sent.is_some_and(|s| get(s) != get(local)),
         };
-        let name = format!("customFields.{key}");
         if let Pick::Remote = m.decide(&name, get(local), get(remote), changed) {
             match get(remote) {
                 Value::Null => out.custom_fields.remove(key),
@@ -264,6 +273,35 @@ pub fn merge_items(
     }
 }
 
+/// The merge fields (named as in [`Conflict::field`]) whose value differs from `base` to
+/// `item`; labels compare as sets. Comments and files are merged elsewhere.
+pub fn changed_fields(base: &Item, item: &Item) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |name: &str, differs: bool| {
+        if differs {
+            out.push(name.to_string());
+        }
+    };
+    check("summary", base.summary != item.summary);
+    check("description", base.description != item.description);
+    check("status", base.status != item.status);
+    check("priority", base.priority != item.priority);
+    check("assignee", base.assignee != item.assignee);
+    check("reporter", base.reporter != item.reporter);
+    check("labels", !same_set(&base.labels, &item.labels));
+    let keys: std::collections::BTreeSet<&String> = base
+        .custom_fields
+        .keys()
+        .chain(item.custom_fields.keys())
+        .collect();
+    for key in keys {
+        let differs = base.custom_fields.get(key).unwrap_or(&Value::Null)
+            != item.custom_fields.get(key).unwrap_or(&Value::Null);
+        check(&format!("customFields.{key}"), differs);
+    }
+    out
+}
+
 /// Labels merge as a set: what the remote added since its previous replica is added,
 /// what it removed is removed, and local additions stay. With no previous replica the
 /// remote set replaces the local one, unless the local labels changed since the base.
@@ -276,7 +314,7 @@ fn merge_labels(
 ) -> Vec<String> {
     let local_changed = base.is_some_and(|b| !same_set(&b.labels, &local.labels));
     // Our own labels coming back are no delta of the remote's.
-    let remote_prev = match m.echoes(|s| same_set(&s.labels, &remote.labels)) {
+    let remote_prev = match m.echoes("labels", |s| same_set(&s.labels, &remote.labels)) {
         true => Some(remote),
         false => remote_prev,
     };
@@ -358,6 +396,8 @@ mod tests {
         /// The local item as last sent.
         sent: Option<Item>,
         sent_seen: SentSeen,
+        /// The fields the send changed from its base; `None`: all.
+        sent_changed: Option<Vec<String>>,
         policy: ConflictPolicy,
         want: Item,
         conflicts: usize,
@@ -376,6 +416,7 @@ mod tests {
                 prev: None,
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::LocalWins,
                 want: item("S1", "Open", "Low", &["a"], 0),
                 conflicts: 0,
@@ -389,6 +430,7 @@ mod tests {
                 prev: Some(b.clone()),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::LocalWins,
                 want: item("S2", "Open", "Low", &["a"], 10),
                 conflicts: 0,
@@ -402,6 +444,7 @@ mod tests {
                 prev: Some(b.clone()),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Done", "High", &["a"], 30),
                 conflicts: 0,
@@ -415,6 +458,7 @@ mod tests {
                 prev: Some(b.clone()),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("R", "Open", "Low", &["a"], 30),
                 conflicts: 1,
@@ -428,6 +472,7 @@ mod tests {
                 prev: Some(b.clone()),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::LocalWins,
                 want: item("L", "Open", "Low", &["a"], 30),
                 conflicts: 1,
@@ -441,6 +486,7 @@ mod tests {
                 prev: Some(b.clone()),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::NewestWins,
                 want: item("L", "Open", "Low", &["a"], 30),
                 conflicts: 1,
@@ -454,6 +500,7 @@ mod tests {
                 prev: Some(b.clone()),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::NewestWins,
                 want: item("R", "Open", "Low", &["a"], 30),
                 conflicts: 1,
@@ -467,6 +514,7 @@ mod tests {
                 prev: Some(b.clone()),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::SideOfTruth("node-b".into()),
                 want: item("R", "Open", "Low", &["a"], 30),
                 conflicts: 1,
@@ -480,6 +528,7 @@ mod tests {
                 prev: Some(b.clone()),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::SideOfTruth("node-a".into()),
                 want: item("L", "Open", "Low", &["a"], 30),
                 conflicts: 1,
@@ -493,6 +542,7 @@ mod tests {
                 prev: Some(b.clone()),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::LocalWins,
                 want: item("X", "Open", "Low", &["a"], 30),
                 conflicts: 0,
@@ -506,6 +556,7 @@ mod tests {
                 prev: Some(b.clone()),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Open", "Low", &["local", "remote"], 30),
                 conflicts: 0,
@@ -521,6 +572,7 @@ mod tests {
                 prev: Some(item("S1", "Closed", "Low", &["a"], 15)),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Rejected", "Low", &["a", "sync"], 10),
                 conflicts: 0,
@@ -536,6 +588,7 @@ mod tests {
                 prev: Some(item("S1", "Open", "Low", &["sync"], 15)),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Open", "Low", &["red", "sync"], 30),
                 conflicts: 0,
@@ -549,6 +602,7 @@ mod tests {
                 prev: Some(item("S1", "Open", "Low", &["old"], 15)),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Open", "Low", &["local", "new"], 30),
                 conflicts: 0,
@@ -564,6 +618,7 @@ mod tests {
                 prev: Some(item("S1", "Open", "Low", &["red", "sync"], 15)),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Open", "Low", &["blue", "sync"], 30),
                 conflicts: 0,
@@ -579,6 +634,7 @@ mod tests {
                 prev: Some(item("S1", "Open", "Low", &["sync"], 15)),
                 sent: Some(item("S1", "Open", "Low", &["sync"], 12)),
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Done", "Low", &["sync"], 30),
                 conflicts: 0,
@@ -593,6 +649,7 @@ mod tests {
                 prev: None,
                 sent: Some(item("S1", "Closed", "Low", &["escalate"], 12)),
                 sent_seen: SentSeen::Unseen,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Open", "Low", &["blue", "escalate"], 30),
                 conflicts: 0,
@@ -608,10 +665,41 @@ mod tests {
                 prev: Some(item("S1", "Open", "Low", &["blue", "escalate"], 15)),
                 sent: Some(item("S1", "Closed", "Low", &["escalate"], 12)),
                 sent_seen: SentSeen::Seen,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Open", "Low", &["blue", "escalate"], 30),
                 conflicts: 0,
                 local_kept: &["status", "labels"],
+            },
+            Case {
+                // Seed 151: our send carried the labels unchanged, we took the remote's
+                // "red" since, and a person there removed it again.
+                name: "a value our send did not change is the remote's edit, not an echo",
+                base: Some(item("S1", "Open", "Low", &["escalate", "red"], 10)),
+                local: item("S1", "Open", "Low", &["escalate", "red"], 30),
+                remote: item("S1", "Open", "Low", &["escalate"], 20),
+                prev: Some(item("S1", "Open", "Low", &["escalate", "red"], 15)),
+                sent: Some(item("S1", "Open", "Low", &["escalate"], 12)),
+                sent_seen: SentSeen::Seen,
+                sent_changed: Some(vec!["summary".into()]),
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Open", "Low", &["escalate"], 30),
+                conflicts: 0,
+                local_kept: &[],
+            },
+            Case {
+                name: "the same value after a send that changed the field is an echo",
+                base: Some(item("S1", "Open", "Low", &["escalate", "red"], 10)),
+                local: item("S1", "Open", "Low", &["escalate", "red"], 30),
+                remote: item("S1", "Open", "Low", &["escalate"], 20),
+                prev: Some(item("S1", "Open", "Low", &["escalate", "red"], 15)),
+                sent: Some(item("S1", "Open", "Low", &["escalate"], 12)),
+                sent_seen: SentSeen::Seen,
+                sent_changed: Some(vec!["labels".into()]),
+                policy: ConflictPolicy::RemoteWins,
+                want: item("S1", "Open", "Low", &["escalate", "red"], 30),
+                conflicts: 0,
+                local_kept: &["labels"],
             },
             Case {
                 name: "the same replica before the remote saw our send is its change",
@@ -621,6 +709,7 @@ mod tests {
                 prev: Some(item("S1", "Open", "Low", &["blue", "escalate"], 15)),
                 sent: Some(item("S1", "Closed", "Low", &["escalate"], 12)),
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Closed", "Low", &["escalate"], 30),
                 conflicts: 1,
@@ -635,6 +724,7 @@ mod tests {
                 prev: Some(item("S1", "Closed", "Low", &["sync"], 15)),
                 sent: Some(item("S1", "Rejected", "Low", &["sync"], 12)),
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Rejected", "Low", &["sync"], 30),
                 conflicts: 0,
@@ -648,6 +738,7 @@ mod tests {
                 prev: Some(item("S1", "Open", "Low", &["sync"], 15)),
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::RemoteWins,
                 want: item("S1", "Done", "High", &["sync"], 30),
                 conflicts: 0,
@@ -661,6 +752,7 @@ mod tests {
                 prev: None,
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
                 policy: ConflictPolicy::LocalWins,
                 want: item("S1", "Done", "Low", &["a"], 10),
                 conflicts: 0,
@@ -679,6 +771,7 @@ mod tests {
                 remote_updated_ms: c.remote.updated_ms,
                 sent: c.sent.as_ref(),
                 sent_seen: c.sent_seen,
+                sent_changed: c.sent_changed.as_deref(),
             };
             let out = merge_items(&ctx, c.base.as_ref(), &c.local, &c.remote, c.prev.as_ref());
             assert_eq!(out.merged.summary, c.want.summary, "{}", c.name);
@@ -710,6 +803,7 @@ mod tests {
                 remote_updated_ms: remote.updated_ms,
                 sent: None,
                 sent_seen: SentSeen::Unknown,
+                sent_changed: None,
             };
             merge_items(&ctx, Some(&b), local, remote, Some(&b))
                 .merged
@@ -754,6 +848,7 @@ mod tests {
                 remote_updated_ms: remote.updated_ms,
                 sent: Some(local),
                 sent_seen: SentSeen::Unseen,
+                sent_changed: None,
             };
             merge_items(&ctx, Some(&empty), local, remote, Some(&empty))
         };
@@ -773,6 +868,46 @@ mod tests {
     }
 
     #[test]
+    fn changed_fields_names_what_differs_from_the_base() {
+        let base = Item {
+            custom_fields: [("team".to_string(), Value::from("red"))].into(),
+            ..item("S1", "Open", "Low", &["a", "b"], 10)
+        };
+        let cases: Vec<(&str, Item, &[&str])> = vec![
+            ("the same item", base.clone(), &[]),
+            (
+                "labels in another order are the same set",
+                Item {
+                    labels: vec!["b".into(), "a".into()],
+                    ..base.clone()
+                },
+                &[],
+            ),
+            (
+                "a summary and a status",
+                Item {
+                    summary: "S2".into(),
+                    status: Some(Named::new("Done")),
+                    ..base.clone()
+                },
+                &["summary", "status"],
+            ),
+            (
+                "a label removed and a custom field cleared, another set",
+                Item {
+                    labels: vec!["a".into()],
+                    custom_fields: [("size".to_string(), Value::from(3))].into(),
+                    ..base.clone()
+                },
+                &["labels", "customFields.size", "customFields.team"],
+            ),
+        ];
+        for (name, changed, want) in cases {
+            assert_eq!(changed_fields(&base, &changed), want, "{name}");
+        }
+    }
+
+    #[test]
     fn per_field_policy_overrides_the_default() {
         let b = item("S1", "Open", "Low", &[], 10);
         let settings = ConflictSettings {
@@ -786,6 +921,7 @@ mod tests {
             remote_updated_ms: 0,
             sent: None,
             sent_seen: SentSeen::Unknown,
+            sent_changed: None,
         };
         let local = item("L", "Done", "Low", &[], 30);
         let remote = item("R", "Closed", "Low", &[], 20);

@@ -84,6 +84,13 @@ pub struct Twin {
     /// `in_version` at that send: if a replica was applied since, the apply's base is newer.
     #[serde(default)]
     pub sent_in_version: u64,
+    /// The merge fields that last send changed from the base it was built on; `None`
+    /// when there was no base (a first send) or the record is older than this field, and
+    /// then every field counts as changed. Only a changed field can come back as our own
+    /// echo: an unchanged one equal to the send may be the other side's edit (simulation
+    /// seed 151 of generator V5). Names, not the base item, keep the twin record small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_changed: Option<Vec<String>>,
     /// Replicas sent before the last one and not acknowledged yet, oldest first (at most
     /// [`EARLIER_SENDS_KEPT`]): an ack for one of them makes its item the merge base, so
     /// a replica the other side sent after applying it is merged against what it saw.
@@ -139,6 +146,7 @@ impl Twin {
             base_item: None,
             sent_item: None,
             sent_in_version: 0,
+            sent_changed: None,
             earlier_sends: Vec::new(),
             comment_links: Vec::new(),
             enrolled: Enrollment::Peer,

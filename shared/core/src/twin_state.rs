@@ -83,6 +83,10 @@ impl Twin {
         self.out_version += 1;
         self.baseline = Some(replica);
         self.baseline_version = item.version;
+        self.sent_changed = self
+            .base_item
+            .as_ref()
+            .map(|base| crate::merge::changed_fields(base, item));
         self.sent_item = Some(item.clone());
         self.sent_in_version = self.in_version;
         self.local_url = Some(item.url.clone());
@@ -480,6 +484,33 @@ mod tests {
         );
         assert_eq!(t.baseline, Some(json!({"summary": "b"})));
         assert_eq!(t.base_item, None, "the merge base waits for the ack");
+    }
+
+    #[test]
+    fn a_send_records_the_fields_it_changed_from_its_base() {
+        let base = Item {
+            summary: "a".into(),
+            labels: vec!["x".into()],
+            ..Item::default()
+        };
+        let changed = Item {
+            summary: "b".into(),
+            ..base.clone()
+        };
+        // (base, item sent) -> fields changed; no base: every field counts.
+        type Case<'a> = (Option<&'a Item>, &'a Item, Option<&'a [&'a str]>);
+        let cases: [Case; 3] = [
+            (None, &changed, None),
+            (Some(&base), &base, Some(&[])),
+            (Some(&base), &changed, Some(&["summary"])),
+        ];
+        for (base, sent, want) in cases {
+            let mut t = twin();
+            t.base_item = base.cloned();
+            t.record_send(json!({}), sent, 2_000);
+            let want: Option<Vec<String>> = want.map(|w| w.iter().map(|f| f.to_string()).collect());
+            assert_eq!(t.sent_changed, want, "{base:?} {sent:?}");
+        }
     }
 
     fn ack(applied: u64, error: Option<&str>) -> AckMessage {

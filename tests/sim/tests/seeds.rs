@@ -179,6 +179,11 @@ fn regression_seeds_pass() {
         // as 680 of V4): merged with no base, the other side's labels replaced a label a
         // person had added here.
         (988, 100),
+        // A label removed during a sync write equalled our last send, which had carried
+        // the labels unchanged: the merge took it for our own echo and kept the label.
+        (151, 100),
+        (1574, 100),
+        (1631, 100),
     ];
     let failures: Vec<String> = v1
         .iter()

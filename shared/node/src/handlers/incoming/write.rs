@@ -205,6 +205,7 @@ async fn plan(
                 Some(n) if n < twin.out_version => SentSeen::Unseen,
                 Some(_) => SentSeen::Seen,
             },
+            sent_changed: twin.sent_changed.as_deref(),
         },
         base,
         &current,

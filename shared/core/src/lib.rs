@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod connection;
 pub mod connector;
+mod crossing;
 pub mod diff;
 pub mod item;
 pub mod job;

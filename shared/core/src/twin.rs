@@ -4,6 +4,7 @@ use crate::item::Item;
 use crate::removal::Enrollment;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", content = "message", rename_all = "snake_case")]
@@ -42,6 +43,10 @@ pub struct EarlierSend {
     pub item: Item,
     /// `in_version` at that send.
     pub in_version: u64,
+    /// What the replicas applied after this send changed in `previous`
+    /// (see [`Twin::sent_crossed`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub crossed: BTreeMap<String, Value>,
 }
 
 /// This node's record of one twin.
@@ -91,6 +96,19 @@ pub struct Twin {
     /// seed 151 of generator V5). Names, not the base item, keep the twin record small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_changed: Option<Vec<String>>,
+    /// The members of `previous` (the other side's replica) that the replicas applied
+    /// since the last send changed, and that the item still holds as they left them, each
+    /// with its value before the first of them. Such a replica crossed that send: the
+    /// other side built it before applying ours, so the ack of ours carries a view made
+    /// without it. Where that view still shows the value from before, it says nothing of
+    /// the crossing change, and the ack keeps the replica's value (simulation seeds 822
+    /// of V3 and 1020 of V4). A member the item holds a value of its own in (the merge
+    /// kept ours, or it changed here since) is left out: there the view is the other
+    /// side's answer to ours, its echo of our own value included (seed 4216 of V5).
+    /// Empty when nothing was applied since the send, or the record is older than this
+    /// field (then the whole view is taken, as before).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sent_crossed: BTreeMap<String, Value>,
     /// Replicas sent before the last one and not acknowledged yet, oldest first (at most
     /// [`EARLIER_SENDS_KEPT`]): an ack for one of them makes its item the merge base, so
     /// a replica the other side sent after applying it is merged against what it saw.
@@ -147,6 +165,7 @@ impl Twin {
             sent_item: None,
             sent_in_version: 0,
             sent_changed: None,
+            sent_crossed: BTreeMap::new(),
             earlier_sends: Vec::new(),
             comment_links: Vec::new(),
             enrolled: Enrollment::Peer,

@@ -2,10 +2,12 @@
 //! how the lease on it is taken and given back. Pure: the handlers read the twin, call
 //! one of these, and store the result with a conditional write.
 
+use crate::crossing::{differing_members, view_over_crossing};
 use crate::item::Item;
 use crate::message::AckMessage;
 use crate::twin::{EARLIER_SENDS_KEPT, EarlierSend, Twin, TwinStatus};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// How an apply that held the lease ended, when it did not succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,10 @@ pub enum ApplyFailure {
 pub struct Applied {
     /// Our outgoing replica of the item as the other side now has it.
     pub view: Value,
+    /// Our outgoing replica of the item as the write left it. It differs from `view` in
+    /// the members where the item holds a value of its own, not the replica's: one the
+    /// merge kept (it goes back as a change), or one a person set during the write.
+    pub own: Value,
     /// The local item version `view` stands for (0: the next change event must read).
     pub baseline_version: u64,
     /// The local item as both sides now agree on it: the next merge base.
@@ -69,6 +75,12 @@ impl Twin {
     /// acknowledges it: a replica it sent before seeing this one must still be merged
     /// against what both sides agreed on.
     pub fn record_send(&mut self, replica: Value, item: &Item, now_ms: i64) -> u64 {
+        // Where the item changed since the other side was last believed to have it, it
+        // no longer holds what a replica applied here crossing an earlier send said.
+        let moved = self
+            .baseline
+            .as_ref()
+            .map(|baseline| differing_members(&replica, baseline));
         if self.acked_version < self.out_version
             && let Some(previous) = self.sent_item.take()
         {
@@ -76,10 +88,22 @@ impl Twin {
                 version: self.out_version,
                 item: previous,
                 in_version: self.sent_in_version,
+                crossed: std::mem::take(&mut self.sent_crossed),
             });
             let over = self.earlier_sends.len().saturating_sub(EARLIER_SENDS_KEPT);
             self.earlier_sends.drain(..over);
         }
+        match moved {
+            Some(moved) => self.forget_crossing(&moved),
+            // No baseline (a first send, or a retry): nothing is known to be held.
+            None => {
+                for earlier in &mut self.earlier_sends {
+                    earlier.crossed.clear();
+                }
+            }
+        }
+        // Nothing applied here has crossed the new send yet.
+        self.sent_crossed = BTreeMap::new();
         self.out_version += 1;
         self.baseline = Some(replica);
         self.baseline_version = item.version;
@@ -110,6 +134,7 @@ impl Twin {
 
     /// Records a replica applied here and gives the lease back.
     pub fn record_apply(&mut self, applied: Applied, now_ms: i64) {
+        self.note_crossing(&applied.previous, &applied.view, &applied.own);
         self.baseline = Some(applied.view);
         self.baseline_version = applied.baseline_version;
         self.base_item = Some(applied.base_item);
@@ -156,10 +181,26 @@ impl Twin {
         // but lost in a crash before it was sent, or still on its way), a later replica
         // carrying the same values would look like no change and never be applied
         // (simulation seed 1958 of generator V4).
+        // Even so, a replica of the acker's applied here after our send crossed it (the
+        // acker built it before applying ours), and the view, a merge with our replica,
+        // which was built without that replica, may not show its change: where the view
+        // shows a member as it was before the change, `previous` keeps the replica's
+        // value. Otherwise the acker's next replica, carrying a person's later edit back
+        // to the old value, looks like no change here, and the pair stays apart
+        // (simulation seeds 822 of V3 and 1020 of V4). Only where our item still holds
+        // the replica's value, though: where it holds its own, a view showing the value
+        // from before may be the acker's echo of our send, which then carried that value
+        // as a change, and the replica's value would make the echo look like an edit
+        // over ours (simulation seed 4216 of V5; `note_crossing`).
         if let Some(view) = &ack.remote_view
             && self.in_version == ack.remote_out_version
         {
-            self.previous = Some(view.clone());
+            let taken = view_over_crossing(
+                view,
+                self.previous.as_ref(),
+                self.crossed_since(ack.applied_version),
+            );
+            self.previous = Some(taken);
         }
         if ack.applied_version == self.out_version
             && self.in_version == self.sent_in_version
@@ -785,6 +826,239 @@ mod tests {
         }
     }
 
+    fn applied(previous: Value, version: u64) -> Applied {
+        Applied {
+            view: json!({}),
+            own: json!({}),
+            baseline_version: 0,
+            base_item: Item::default(),
+            previous,
+            version,
+            source_twin: "r1".into(),
+            source_key: "B-1".into(),
+            source_url: "https://b/1".into(),
+            local_url: "https://a/1".into(),
+        }
+    }
+
+    /// Each send notes what the replicas applied after it changed in `previous`, with
+    /// the value before the first of them; a new send starts afresh.
+    #[test]
+    fn a_send_notes_what_replicas_applied_after_it_changed() {
+        let mut t = twin();
+        t.record_apply(applied(json!({"labels": ["a"], "summary": "s"}), 1), 1);
+        assert!(t.sent_crossed.is_empty(), "nothing sent: nothing crossed");
+        t.record_send(json!({}), &Item::default(), 2);
+        t.record_apply(
+            applied(
+                json!({"labels": ["a", "b"], "summary": "s", "status": "x"}),
+                2,
+            ),
+            3,
+        );
+        t.record_apply(
+            applied(json!({"labels": ["c"], "summary": "s", "status": "y"}), 3),
+            4,
+        );
+        let want = BTreeMap::from([
+            ("labels".to_string(), json!(["a"])),
+            ("status".to_string(), Value::Null),
+        ]);
+        assert_eq!(
+            t.sent_crossed, want,
+            "the values before the first crossing replica"
+        );
+        t.record_send(json!({}), &Item::default(), 5);
+        assert!(t.sent_crossed.is_empty(), "a new send starts afresh");
+        assert_eq!(t.earlier_sends.len(), 1);
+        assert_eq!(
+            t.earlier_sends[0].crossed, want,
+            "the earlier send keeps its own"
+        );
+    }
+
+    /// The acker built its view on our replica, which a replica of its own, applied
+    /// here after our send, crossed: where the view shows a member as it was before that
+    /// replica, `previous` keeps the replica's value; everything else comes from the
+    /// view, as before (simulation seeds 1020 of V4 and 822 of V3).
+    #[test]
+    fn an_ack_view_keeps_what_a_replica_crossing_our_send_changed() {
+        let s1020 = json!({"summary": "s", "labels": ["escalate"], "status": "To Do"});
+        let s1020_v2 = json!({"summary": "s", "labels": ["escalate", "red"], "status": "Doing"});
+        // (what, the acker's replica before our send, its replica applied after our send
+        // (None: none), our earlier send acked, the ack's view) -> previous
+        type Case = (&'static str, Value, Option<Value>, bool, Value, Value);
+        let table: [Case; 7] = [
+            (
+                "seed 1020: the view shows the labels and status from before",
+                s1020.clone(),
+                Some(s1020_v2.clone()),
+                false,
+                json!({"summary": "s", "labels": ["escalate"], "status": "To Do"}),
+                json!({"summary": "s", "labels": ["escalate", "red"], "status": "Doing"}),
+            ),
+            (
+                "seed 822: labels are a set, the old ones in another order are old",
+                json!({"labels": ["blue", "escalate"], "priority": "Low"}),
+                Some(json!({"labels": ["escalate"], "priority": "Low"})),
+                false,
+                json!({"labels": ["escalate", "blue"], "priority": "Low"}),
+                json!({"labels": ["escalate"], "priority": "Low"}),
+            ),
+            (
+                "a member the crossing replica left alone comes from the view",
+                s1020.clone(),
+                Some(s1020_v2.clone()),
+                false,
+                json!({"summary": "ours", "labels": ["escalate"], "status": "To Do"}),
+                json!({"summary": "ours", "labels": ["escalate", "red"], "status": "Doing"}),
+            ),
+            (
+                "a value new in the view (the acker took ours) is taken",
+                s1020.clone(),
+                Some(s1020_v2.clone()),
+                false,
+                json!({"summary": "s", "labels": ["escalate", "blue"], "status": "Done"}),
+                json!({"summary": "s", "labels": ["escalate", "blue"], "status": "Done"}),
+            ),
+            (
+                "a member the crossing replica added and the view lacks stays",
+                json!({"summary": "s"}),
+                Some(json!({"summary": "s", "assignee": "bo"})),
+                false,
+                json!({"summary": "s"}),
+                json!({"summary": "s", "assignee": "bo"}),
+            ),
+            (
+                "nothing applied since our send: the whole view",
+                s1020.clone(),
+                None,
+                false,
+                json!({"summary": "t", "labels": [], "status": "To Do"}),
+                json!({"summary": "t", "labels": [], "status": "To Do"}),
+            ),
+            (
+                "the ack of an earlier send: what crossed it is remembered with it",
+                s1020.clone(),
+                Some(s1020_v2.clone()),
+                true,
+                json!({"summary": "s", "labels": ["escalate"], "status": "To Do"}),
+                json!({"summary": "s", "labels": ["escalate", "red"], "status": "Doing"}),
+            ),
+        ];
+        for (what, before, crossing, earlier, view, want) in table {
+            let mut t = twin();
+            t.record_apply(applied(before, 1), 1);
+            // Our v1, built on the acker's v1.
+            t.record_send(json!({}), &Item::default(), 2);
+            let mut in_version = 1;
+            if let Some(replica) = crossing {
+                // The acker's v2, built before it applied our v1.
+                t.record_apply(applied(replica, 2), 3);
+                in_version = 2;
+            }
+            if earlier {
+                // Our v2, sent before the ack of v1 came.
+                t.record_send(json!({}), &Item::default(), 4);
+            }
+            let mut a = ack(1, None);
+            a.remote_view = Some(view);
+            a.remote_out_version = in_version;
+            t.record_ack(&a, 5);
+            assert_eq!(t.previous, Some(want), "{what}");
+        }
+    }
+
+    /// A crossing replica's value stays in `previous` against an ack's view only while
+    /// our item holds it. Where the item holds a value of its own (the merge kept ours,
+    /// a person set it during the write, or a later send changed it), the view is taken:
+    /// its value from before may be the acker's echo of our send, which carried that
+    /// value as a change (simulation seed 4216 of V5: B's v3 set the priority back to
+    /// Medium, A took it, and the ack's view showed Medium; B had kept its Highest over
+    /// A's crossing Low, and with Low kept in `previous` A's next replica, Medium, looked
+    /// like A's edit and won the conflict over Highest).
+    #[test]
+    fn an_ack_view_is_taken_where_our_item_holds_its_own_value() {
+        let before = json!({"summary": "s0", "priority": "Medium"});
+        let crossing = json!({"summary": "a19", "priority": "Low"});
+        // Our replica of the item as the other side has it after the crossing apply: it
+        // took both members, or the merge kept the priority (the view shows the replica's).
+        let took = json!({"summary": "a19", "priority": "Low"});
+        let kept = json!({"summary": "a19", "priority": "Highest"});
+        let view = json!({"summary": "s0", "priority": "Medium"});
+        // (what, our item's replica after the apply, our replica sent after the apply
+        // (None: none), the ack's view) -> previous
+        type Case = (&'static str, Value, Option<Value>, Value, Value);
+        let table: [Case; 6] = [
+            (
+                "seed 4216: the merge kept our priority, the view's Medium is taken",
+                kept.clone(),
+                None,
+                view.clone(),
+                json!({"summary": "a19", "priority": "Medium"}),
+            ),
+            (
+                "the item took both: the replica's values stay (seeds 1020, 495)",
+                took.clone(),
+                None,
+                view.clone(),
+                json!({"summary": "a19", "priority": "Low"}),
+            ),
+            (
+                "a person set the priority during the write: the view's is taken",
+                json!({"summary": "a19", "priority": "High"}),
+                None,
+                view.clone(),
+                json!({"summary": "a19", "priority": "Medium"}),
+            ),
+            (
+                "a later send changed the priority here: the view's is taken",
+                took.clone(),
+                Some(json!({"summary": "a19", "priority": "Highest"})),
+                view.clone(),
+                json!({"summary": "a19", "priority": "Medium"}),
+            ),
+            (
+                "a later send that left the priority alone: the replica's stays",
+                took.clone(),
+                Some(json!({"summary": "a20", "priority": "Low"})),
+                view.clone(),
+                json!({"summary": "s0", "priority": "Low"}),
+            ),
+            (
+                "a value new in the view is taken, kept or not (the 822 rule)",
+                kept.clone(),
+                None,
+                json!({"summary": "s1", "priority": "High"}),
+                json!({"summary": "s1", "priority": "High"}),
+            ),
+        ];
+        for (what, own, later, view, want) in table {
+            let mut t = twin();
+            t.record_apply(applied(before.clone(), 1), 1);
+            // Our v1, built on the acker's v1.
+            t.record_send(json!({}), &Item::default(), 2);
+            // The acker's v2, built before it applied our v1.
+            t.record_apply(
+                Applied {
+                    view: took.clone(),
+                    own,
+                    ..applied(crossing.clone(), 2)
+                },
+                3,
+            );
+            if let Some(replica) = later {
+                // Our v2, sent before the ack of v1 came.
+                t.record_send(replica, &Item::default(), 4);
+            }
+            let mut a = ack(1, None);
+            a.remote_view = Some(view);
+            a.remote_out_version = 2;
+            t.record_ack(&a, 5);
+            assert_eq!(t.previous, Some(want), "{what}");
+        }
+    }
+
     #[test]
     fn the_first_apply_names_the_other_sides_record_before_it_writes() {
         // (remote_twin before, replica's source_twin) -> remote_twin after
@@ -811,6 +1085,7 @@ mod tests {
         t.record_apply(
             Applied {
                 view: json!({"summary": "x"}),
+                own: json!({"summary": "x"}),
                 baseline_version: 4,
                 base_item: Item::default(),
                 previous: json!({"summary": "theirs"}),

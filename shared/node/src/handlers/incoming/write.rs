@@ -385,6 +385,9 @@ pub(super) struct Settled {
     after: Item,
     remote_state: Item,
     view: Value,
+    /// Our replica of the item as it is: where it differs from `view`, the item holds a
+    /// value of its own.
+    own: Value,
     baseline_version: u64,
     /// The item holds comments or files of ours the other side was never sent.
     unsent_children: bool,
@@ -461,15 +464,13 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
     // The baseline stands for `after`'s version only if it is exactly what outgoing makes
     // of `after`: values we kept, or an edit that landed between our read and the write,
     // still have to go out, so the next change event must read the item.
-    let baseline_version = if rules.outgoing(&annotate(&after, Some(twin)))? == view {
-        after.version
-    } else {
-        0
-    };
+    let own = rules.outgoing(&annotate(&after, Some(twin)))?;
+    let baseline_version = if own == view { after.version } else { 0 };
     Ok(Settled {
         after,
         remote_state,
         view,
+        own,
         baseline_version,
         unsent_children,
     })
@@ -490,6 +491,7 @@ async fn record(
         after,
         remote_state,
         view,
+        own,
         baseline_version,
         unsent_children,
     } = settled;
@@ -497,6 +499,7 @@ async fn record(
     twin.record_apply(
         twinsync_core::Applied {
             view: view.clone(),
+            own,
             baseline_version,
             base_item: remote_state,
             previous: message.hub_issue.clone(),

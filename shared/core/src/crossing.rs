@@ -42,9 +42,7 @@ impl Twin {
             })
             .collect();
         for (key, was) in changed {
-            let sends = std::iter::once(&mut self.sent_crossed)
-                .chain(self.earlier_sends.iter_mut().map(|e| &mut e.crossed));
-            for crossed in sends {
+            for crossed in self.crossed_by_send() {
                 crossed.entry(key.clone()).or_insert_with(|| was.clone());
             }
         }
@@ -53,11 +51,22 @@ impl Twin {
     /// Forgets, for every send remembered, what crossing replicas changed in `members`:
     /// the item no longer holds their values there.
     pub(crate) fn forget_crossing(&mut self, members: &[String]) {
-        let sends = std::iter::once(&mut self.sent_crossed)
-            .chain(self.earlier_sends.iter_mut().map(|e| &mut e.crossed));
-        for crossed in sends {
+        for crossed in self.crossed_by_send() {
             crossed.retain(|key, _| !members.contains(key));
         }
+    }
+
+    /// Forgets what crossing replicas changed, for every send remembered.
+    pub(crate) fn forget_all_crossing(&mut self) {
+        for crossed in self.crossed_by_send() {
+            crossed.clear();
+        }
+    }
+
+    /// The notes of our last send and of each earlier one remembered.
+    fn crossed_by_send(&mut self) -> impl Iterator<Item = &mut BTreeMap<String, Value>> {
+        std::iter::once(&mut self.sent_crossed)
+            .chain(self.earlier_sends.iter_mut().map(|e| &mut e.crossed))
     }
 
     /// What the replicas applied since our send `version` changed in `previous`; `None`

@@ -96,11 +96,7 @@ impl Twin {
         match moved {
             Some(moved) => self.forget_crossing(&moved),
             // No baseline (a first send, or a retry): nothing is known to be held.
-            None => {
-                for earlier in &mut self.earlier_sends {
-                    earlier.crossed.clear();
-                }
-            }
+            None => self.forget_all_crossing(),
         }
         // Nothing applied here has crossed the new send yet.
         self.sent_crossed = BTreeMap::new();

@@ -166,6 +166,12 @@ impl Twin {
         if ack.target_url.is_some() {
             self.remote_url = ack.target_url.clone();
         }
+        // An ack of an older replica than one already acknowledged (its message was held
+        // up by a crash, or delivered again) carries a view from before the newer one:
+        // taken, it would set `previous` back, and the acker's next replica, still
+        // carrying what the newer view showed, would count as a change (simulation seed
+        // 1018 of V1, where it undid a person's newer summary).
+        let older_than_acked = ack.applied_version < self.acked_version;
         self.acked_version = self.acked_version.max(ack.applied_version);
         for link in &ack.comment_links {
             // The acker's local comment is our remote one, and the other way round.
@@ -190,6 +196,7 @@ impl Twin {
         // over ours (simulation seed 4216 of V5; `note_crossing`).
         if let Some(view) = &ack.remote_view
             && self.in_version == ack.remote_out_version
+            && !older_than_acked
         {
             let taken = view_over_crossing(
                 view,
@@ -645,6 +652,34 @@ mod tests {
                 t.previous.is_some(),
                 taken,
                 "in {inv}, remote out {remote_out}"
+            );
+        }
+    }
+
+    /// An ack of an older replica than one already acknowledged leaves `previous` as the
+    /// newer ack's view set it (simulation seed 1018 of V1).
+    #[test]
+    fn an_ack_older_than_one_acknowledged_leaves_the_view_alone() {
+        // (acks in the order they come) -> the view `previous` ends with
+        let table: [(&[u64], &str); 5] = [
+            (&[1, 2], "v2"),
+            (&[2, 1], "v2"),
+            (&[2, 2], "v2"),
+            (&[3, 1, 2], "v3"),
+            (&[1], "v1"),
+        ];
+        for (acks, want) in table {
+            let mut t = twin();
+            t.out_version = 3;
+            for (n, applied) in acks.iter().enumerate() {
+                let mut a = ack(*applied, None);
+                a.remote_view = Some(json!({ "summary": format!("v{applied}") }));
+                t.record_ack(&a, n as i64);
+            }
+            assert_eq!(
+                t.previous.as_ref().and_then(|p| p.get("summary")),
+                Some(&json!(want)),
+                "{acks:?}"
             );
         }
     }

@@ -122,6 +122,11 @@ fn regression_seeds_pass() {
         // other re-sent it was never sent back: the label sets diverged.
         (42, 100),
         (274, 100),
+        // An ack of an older replica, held up by a crash, came after the ack of a newer
+        // one and set the view back: the acker's next replica, carrying what the newer
+        // view showed, counted as its change and undid a person's later edit.
+        (1018, 100),
+        (1760, 100),
     ];
     let v3 = [
         // After a Relink, the pair's new twin had no record of the files sent before,

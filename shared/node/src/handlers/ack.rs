@@ -24,7 +24,20 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
             tracing::info!(twin = %twin.id, acked_twin = %ack.source_twin, "ack for a replaced twin record dropped");
             return Ok(());
         }
+        let before = twin.previous.clone();
         twin.record_ack(&ack, node.now_ms());
+        tracing::debug!(
+            twin = %twin.id,
+            applied = ack.applied_version,
+            out_version = twin.out_version,
+            in_version = twin.in_version,
+            remote_out_version = ack.remote_out_version,
+            view = %ack.remote_view.as_ref().map(crate::handlers::brief).unwrap_or_default(),
+            previous_before = %before.as_ref().map(crate::handlers::brief).unwrap_or_default(),
+            previous = %twin.previous.as_ref().map(crate::handlers::brief).unwrap_or_default(),
+            base_item = %twin.base_item.as_ref().map(crate::handlers::brief).unwrap_or_default(),
+            "acked"
+        );
         if ack.error.is_none() {
             // A routine step: it goes with the twin's write (`twinsync_core::timeline`).
             let detail = format!(

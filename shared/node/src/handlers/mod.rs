@@ -1,6 +1,7 @@
 //! The handlers of the message flow, one module each, in flow order.
 
 pub mod ack;
+mod brief;
 pub mod control;
 pub mod incoming;
 pub mod ingest;
@@ -10,6 +11,7 @@ pub mod scheduler;
 pub mod transport;
 
 use crate::{Node, NodeError, NodeResult};
+pub(crate) use brief::brief;
 use serde::{Deserialize, Serialize};
 use twinsync_core::{ChangeEvent, Item, TransportMessage, Twin};
 use twinsync_ports::{NewMessage, queues};

@@ -117,6 +117,8 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         version = item.version,
         status = ?item.status_name(),
         changed = ?changed_fields(twin.baseline.as_ref(), &replica),
+        replica = %crate::handlers::brief(&replica),
+        baseline = %twin.baseline.as_ref().map(crate::handlers::brief).unwrap_or_default(),
         "outgoing read"
     );
     if twin

@@ -3,7 +3,7 @@
 //! back, or take the write's whole answer: what the other side now has) and record (the
 //! twin, the ack, the events).
 
-use crate::handlers::{annotate, to_body};
+use crate::handlers::{annotate, brief, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use std::sync::Arc;
@@ -216,15 +216,15 @@ async fn plan(
     tracing::debug!(
         twin = %twin.id,
         version = message.version,
-        base_status = ?twin.base_item.as_ref().and_then(|b| b.status_name().map(str::to_string)),
-        local_status = ?current.status_name(),
-        remote_status = ?remote_now.status_name(),
-        merged_status = ?outcome.merged.status_name(),
-        base_labels = ?twin.base_item.as_ref().map(|b| &b.labels),
-        local_labels = ?current.labels,
-        remote_labels = ?remote_now.labels,
-        prev_labels = ?prev.map(|p| &p.labels),
-        merged_labels = ?outcome.merged.labels,
+        applied_in = ?message.applied_in,
+        out_version = twin.out_version,
+        acked = twin.acked_version,
+        base_from = if crossing { "none (crossing first sends)" } else if seen_unacked.is_some() { "our unacked send" } else { "base_item" },
+        base = %base.map(brief).unwrap_or_default(),
+        prev = %prev.map(brief).unwrap_or_default(),
+        local = %brief(&current),
+        remote = %brief(&remote_now),
+        merged = %brief(&outcome.merged),
         local_kept = ?outcome.local_kept,
         local_comments = current.comments.len(),
         merged_comments = ?outcome.merged.comments.iter().map(|c| (&c.id, &c.body, &c.remote_id)).collect::<Vec<_>>(),
@@ -496,6 +496,14 @@ async fn record(
         unsent_children,
     } = settled;
     let (first_sync, outcome) = (plan.first_sync, &plan.outcome);
+    tracing::debug!(
+        twin = %twin.id,
+        version = message.version,
+        base_item = %brief(&remote_state),
+        view = %brief(&view),
+        own = %brief(&own),
+        "applied"
+    );
     twin.record_apply(
         twinsync_core::Applied {
             view: view.clone(),

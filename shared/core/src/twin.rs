@@ -94,6 +94,8 @@ pub struct Twin {
     /// then every field counts as changed. Only a changed field can come back as our own
     /// echo: an unchanged one equal to the send may be the other side's edit (simulation
     /// seed 151 of generator V5). Names, not the base item, keep the twin record small.
+    /// Empty once the ack of that send is taken as the other side's previous replica:
+    /// `previous` then says what it made of each field (seed 2632 of V5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_changed: Option<Vec<String>>,
     /// The members of `previous` (the other side's replica) that the replicas applied

@@ -204,6 +204,16 @@ impl Twin {
                 self.crossed_since(ack.applied_version),
             );
             self.previous = Some(taken);
+            if ack.applied_version == self.out_version {
+                // `previous` now says what the acker made of our last send, field by
+                // field: no value of it can come back as our echo any more. A value of
+                // the send that the acker did not take (it kept its own) and that shows
+                // up in its later replica is the acker's own edit, which `previous`
+                // shows as a change; taken for our echo, it was kept out here, and our
+                // stale value went back over it (simulation seed 2632 of V5: a person
+                // set the status during the acker's write, back to the value we had sent).
+                self.sent_changed = Some(Vec::new());
+            }
         }
         if ack.applied_version == self.out_version
             && self.in_version == self.sent_in_version
@@ -554,6 +564,37 @@ mod tests {
             t.record_send(json!({}), sent, 2_000);
             let want: Option<Vec<String>> = want.map(|w| w.iter().map(|f| f.to_string()).collect());
             assert_eq!(t.sent_changed, want, "{base:?} {sent:?}");
+        }
+    }
+
+    /// The ack of our last send, its view taken as the acker's previous replica, ends
+    /// that send's echoes: `previous` says what the acker made of it (seed 2632 of V5).
+    /// A view not taken (built on replicas not applied here), or the ack of an earlier
+    /// send, leaves them.
+    #[test]
+    fn a_taken_ack_view_of_our_last_send_ends_its_echoes() {
+        let sent = Item {
+            summary: "ours".into(),
+            ..Item::default()
+        };
+        let changed = Some(vec!["summary".to_string()]);
+        // (sends, acked version, ack's remote_out_version) -> sent_changed after
+        type Case = (u64, u64, u64, Option<Vec<String>>);
+        let table: [Case; 3] = [
+            (1, 1, 0, Some(Vec::new())),
+            (1, 1, 1, changed.clone()),
+            (2, 1, 0, changed.clone()),
+        ];
+        for (sends, acked, remote_out, want) in table {
+            let mut t = twin();
+            t.base_item = Some(Item::default());
+            for _ in 0..sends {
+                t.record_send(json!({"summary": "ours"}), &sent, 2_000);
+            }
+            let mut a = ack(acked, None);
+            a.remote_out_version = remote_out;
+            t.record_ack(&a, 3_000);
+            assert_eq!(t.sent_changed, want, "{sends} {acked} {remote_out}");
         }
     }
 

@@ -127,6 +127,11 @@ fn regression_seeds_pass() {
         // view showed, counted as its change and undid a person's later edit.
         (1018, 100),
         (1760, 100),
+        // A pause held a pair's first replica and a resume cut short by a crash let the
+        // second one overtake it: the second created the item, and its retry, which
+        // merged with no base because it was not version 1, overwrote a person's edit
+        // made to the new item meanwhile.
+        (1217, 100),
     ];
     let v3 = [
         // After a Relink, the pair's new twin had no record of the files sent before,
@@ -210,6 +215,11 @@ fn regression_seeds_pass() {
         (2057, 100),
         (2553, 100),
         (3479, 100),
+        // The acker kept its own status against our send, and a person there set it back
+        // to our sent value during the write: its next replica, carrying that value, was
+        // taken for our echo although the ack's view (already taken) showed the acker
+        // had not taken our value, and our stale value went back over the person's.
+        (2632, 100),
     ];
     let failures: Vec<String> = v1
         .iter()

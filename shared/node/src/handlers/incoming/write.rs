@@ -131,13 +131,16 @@ async fn plan(
     if let (Some(item), None) = (&local, &twin.local_key) {
         twin.local_key = Some(item.key.clone());
         twin.local_url = Some(item.url.clone());
-        if twin.base_item.is_none() && reserved == Reserved::Earlier && message.version == 1 {
+        if twin.base_item.is_none() && reserved == Reserved::Earlier && twin.in_version == 0 {
             // An earlier attempt of this very replica created the item (a replica after
             // it waits in the same FIFO group until this one is applied): what it
             // created is the merge base, so an edit made to the item since is kept, not
-            // overwritten by the same replica again (simulation seed 68). A twin
-            // reserved now found an item made long ago (this node's twin store was
-            // wiped): nothing says what both sides agreed on, and the replica wins.
+            // overwritten by the same replica again (simulation seed 68). The first
+            // replica to come need not be version 1: one held by a pause whose resume
+            // was cut short comes after a newer one, which then creates the item
+            // (simulation seed 1217 of V1). A twin reserved now found an item made long
+            // ago (this node's twin store was wiped): nothing says what both sides
+            // agreed on, and the replica wins.
             let created = rules.incoming(&IncomingContext {
                 replica: &message.hub_issue,
                 previous: None,

@@ -371,6 +371,114 @@ async fn dynamodb_twin_store_keeps_one_twin_per_item() {
         .unwrap();
 }
 
+/// A Relink replaces unlinked twins with the new pair's in one transaction: all of it,
+/// or nothing when a key is held by a twin it does not replace (simulation seed 2473).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_twin_store_replaces_in_one_write() {
+    let (_moto, config, resources) = emulator::start("rtest").await;
+    let (_, twins, _) = ports(&config, &resources);
+    // (twins before, ids replaced, the new twin's keys) -> replaced, twins left after;
+    // each case on its own keys (a prefix) in the one table.
+    type Case = (
+        &'static [(&'static str, Option<&'static str>, Option<&'static str>)],
+        &'static [&'static str],
+        (Option<&'static str>, Option<&'static str>),
+        bool,
+        &'static [&'static str],
+    );
+    let table: [Case; 5] = [
+        (
+            &[("old", Some("L-1"), Some("R-1"))],
+            &["old"],
+            (Some("L-1"), Some("R-1")),
+            true,
+            &["new"],
+        ),
+        (
+            &[
+                ("l", Some("L-1"), Some("R-9")),
+                ("r", Some("L-9"), Some("R-1")),
+            ],
+            &["l", "r", "l"],
+            (Some("L-1"), Some("R-1")),
+            true,
+            &["new"],
+        ),
+        (
+            &[("old", Some("L-1"), None)],
+            &["old", "old"],
+            (Some("L-1"), Some("R-1")),
+            true,
+            &["new"],
+        ),
+        (
+            &[("old", Some("L-1"), None), ("other", None, Some("R-1"))],
+            &["old"],
+            (Some("L-1"), Some("R-1")),
+            false,
+            &["old", "other"],
+        ),
+        (&[], &[], (Some("L-1"), Some("R-1")), true, &["new"]),
+    ];
+    for (case, (before, gone, (local, remote), replaced, left)) in table.into_iter().enumerate() {
+        let named = |s: &str| format!("{case}-{s}");
+        let keyed = |k: Option<&str>| k.map(&named);
+        for (id, l, r) in before {
+            twins
+                .insert(&twin(
+                    &named(id),
+                    keyed(*l).as_deref(),
+                    keyed(*r).as_deref(),
+                ))
+                .await
+                .unwrap();
+            twins
+                .add_replica(&ReplicaRecord {
+                    twin_id: named(id),
+                    direction: "out".into(),
+                    version: 1,
+                    replica: serde_json::json!({}),
+                    at_ms: 0,
+                })
+                .await
+                .unwrap();
+        }
+        let gone: Vec<String> = gone.iter().map(|id| named(id)).collect();
+        let new = twin(
+            &named("new"),
+            keyed(local).as_deref(),
+            keyed(remote).as_deref(),
+        );
+        let result = twins.replace(&gone, &new).await;
+        assert_eq!(result.is_ok(), replaced, "case {case}: {result:?}");
+        if !replaced {
+            assert!(matches!(result, Err(PortError::Conflict(_))), "{result:?}");
+        }
+        for id in ["old", "l", "r", "other", "new"] {
+            let kept = left.contains(&id);
+            assert_eq!(
+                twins.get(&named(id)).await.unwrap().is_some(),
+                kept,
+                "case {case}: {id}"
+            );
+            let history = !twins.replicas(&named(id)).await.unwrap().is_empty();
+            assert_eq!(history, kept && id != "new", "case {case}: {id}'s history");
+        }
+        // The keys name the twin that holds them.
+        let holder = twins
+            .find_by_local("c1", &named("L-1"))
+            .await
+            .unwrap()
+            .map(|t| t.id);
+        let want = if replaced {
+            Some(named("new"))
+        } else {
+            Some(named("old"))
+        };
+        assert_eq!(holder, want, "case {case}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_connection_store() {
     let (_moto, config, resources) = emulator::start("ctest").await;

@@ -55,9 +55,15 @@ pub async fn link(
             Err(e) => return Err(e),
         }
     }
-    for twin in [by_local, by_remote].into_iter().flatten() {
-        node.twins.delete(&twin.id).await?;
-    }
+    // The unlinked twins go in the same write as the new one comes: deleted first, a
+    // crash before the insert left the item with no twin, a change read meanwhile brought
+    // it under sync as a new item, and that twin refused the Relink's redelivery; the pair
+    // stayed apart for good (simulation seed 2473 of V5).
+    let gone: Vec<String> = [by_local, by_remote]
+        .into_iter()
+        .flatten()
+        .map(|t| t.id)
+        .collect();
     let mut twin = Twin::new(
         uuid::Uuid::now_v7().to_string(),
         connection.id.clone(),
@@ -65,7 +71,7 @@ pub async fn link(
     );
     twin.local_key = Some(local_key.to_string());
     twin.remote_key = Some(remote_key.to_string());
-    match node.twins.insert(&twin).await {
+    match node.twins.replace(&gone, &twin).await {
         Ok(()) => {
             node.event(
                 &connection.id,

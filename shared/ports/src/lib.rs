@@ -350,6 +350,11 @@ pub trait TwinStore: Send + Sync {
     /// as stored, with its revision bumped. `Conflict` otherwise.
     async fn update(&self, twin: &Twin) -> PortResult<Twin>;
     async fn delete(&self, id: &str) -> PortResult<()>;
+    /// Deletes the twins `gone` (with their replica history; an id may be named twice)
+    /// and inserts `twin`, as one write: all of it or none. `Conflict` as `insert`, for a
+    /// key no twin of `gone` held. A Relink replaces an unlinked twin so; done as a delete
+    /// and an insert, a crash between them left the item with no twin at all.
+    async fn replace(&self, gone: &[String], twin: &Twin) -> PortResult<()>;
     async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>>;
     async fn count(&self, connection_id: Option<&str>) -> PortResult<u64>;
     /// Twins of the connection whose items are under sync (any status but unlinked): what

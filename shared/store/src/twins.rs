@@ -54,6 +54,28 @@ fn to_json<T: serde::Serialize>(v: &T) -> PortResult<String> {
     serde_json::to_string(v).map_err(|e| PortError::Storage(e.to_string()))
 }
 
+/// Inserts a twin's row; a unique key taken is a `Conflict` (`port_err`).
+fn insert_row(conn: &rusqlite::Connection, twin: &Twin) -> PortResult<()> {
+    let body = to_json(twin)?;
+    conn.execute_cached(
+        "INSERT INTO twins (id, connection_id, local_key, remote_key, status, revision, created_ms, body, search_text)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            twin.id,
+            twin.connection_id,
+            twin.local_key,
+            twin.remote_key,
+            twin.status.label(),
+            twin.revision as i64,
+            twin.created_ms,
+            body,
+            twin.search_text()
+        ],
+    )
+    .map_err(port_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl TwinStore for SqliteTwinStore {
     async fn get(&self, id: &str) -> PortResult<Option<Twin>> {
@@ -85,25 +107,8 @@ impl TwinStore for SqliteTwinStore {
     }
 
     async fn insert(&self, twin: &Twin) -> PortResult<()> {
-        let body = to_json(twin)?;
         let conn = self.db.lock();
-        conn.execute_cached(
-            "INSERT INTO twins (id, connection_id, local_key, remote_key, status, revision, created_ms, body, search_text)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            params![
-                twin.id,
-                twin.connection_id,
-                twin.local_key,
-                twin.remote_key,
-                twin.status.label(),
-                twin.revision as i64,
-                twin.created_ms,
-                body,
-                twin.search_text()
-            ],
-        )
-        .map_err(port_err)?;
-        Ok(())
+        insert_row(&conn, twin)
     }
 
     async fn update(&self, twin: &Twin) -> PortResult<Twin> {
@@ -144,6 +149,19 @@ impl TwinStore for SqliteTwinStore {
         conn.execute_cached("DELETE FROM replicas WHERE twin_id = ?1", params![id])
             .map_err(port_err)?;
         Ok(())
+    }
+
+    async fn replace(&self, gone: &[String], twin: &Twin) -> PortResult<()> {
+        let mut conn = self.db.lock();
+        let tx = conn.transaction().map_err(port_err)?;
+        for id in gone {
+            tx.execute_cached("DELETE FROM twins WHERE id = ?1", params![id])
+                .map_err(port_err)?;
+            tx.execute_cached("DELETE FROM replicas WHERE twin_id = ?1", params![id])
+                .map_err(port_err)?;
+        }
+        insert_row(&tx, twin)?;
+        tx.commit().map_err(port_err)
     }
 
     async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>> {

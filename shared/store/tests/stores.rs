@@ -496,3 +496,89 @@ async fn common_text_pages_newest_first() {
         assert_eq!(ids, want, "{text}");
     }
 }
+
+/// A Relink replaces unlinked twins with the new pair's in one write: all of it, or
+/// nothing when a key is held by a twin it does not replace (simulation seed 2473 of V5).
+#[tokio::test]
+async fn a_replace_deletes_and_inserts_in_one_write() {
+    // (twins before, ids replaced, the new twin's keys) -> replaced, twins left after
+    type Case = (
+        &'static [(&'static str, Option<&'static str>, Option<&'static str>)],
+        &'static [&'static str],
+        (Option<&'static str>, Option<&'static str>),
+        bool,
+        &'static [&'static str],
+    );
+    let table: [Case; 5] = [
+        (
+            &[("old", Some("A-1"), Some("B-1"))],
+            &["old"],
+            (Some("A-1"), Some("B-1")),
+            true,
+            &["new"],
+        ),
+        // The local and the remote item each had a twin; named twice, as a Relink does.
+        (
+            &[
+                ("l", Some("A-1"), Some("B-9")),
+                ("r", Some("A-9"), Some("B-1")),
+            ],
+            &["l", "r", "l"],
+            (Some("A-1"), Some("B-1")),
+            true,
+            &["new"],
+        ),
+        (
+            &[("old", Some("A-1"), None)],
+            &["old", "old"],
+            (Some("A-1"), Some("B-1")),
+            true,
+            &["new"],
+        ),
+        // A key another twin holds: nothing is written, the unlinked twin stays.
+        (
+            &[("old", Some("A-1"), None), ("other", None, Some("B-1"))],
+            &["old"],
+            (Some("A-1"), Some("B-1")),
+            false,
+            &["old", "other"],
+        ),
+        // Nothing to replace: an insert.
+        (&[], &[], (Some("A-1"), Some("B-1")), true, &["new"]),
+    ];
+    for (before, gone, (local, remote), replaced, left) in table {
+        let (_, twins, _) = open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
+        for (id, l, r) in before {
+            twins.insert(&twin(id, *l, *r)).await.unwrap();
+            twins
+                .add_replica(&ReplicaRecord {
+                    twin_id: id.to_string(),
+                    direction: "out".into(),
+                    version: 1,
+                    replica: serde_json::json!({}),
+                    at_ms: 0,
+                })
+                .await
+                .unwrap();
+        }
+        let gone: Vec<String> = gone.iter().map(|s| s.to_string()).collect();
+        let result = twins.replace(&gone, &twin("new", local, remote)).await;
+        assert_eq!(result.is_ok(), replaced, "{before:?} {gone:?}: {result:?}");
+        if !replaced {
+            assert!(matches!(result, Err(PortError::Conflict(_))), "{result:?}");
+        }
+        let mut ids: Vec<String> = twins
+            .list(&TwinQuery::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        ids.sort();
+        assert_eq!(ids, left, "{before:?} {gone:?}");
+        for (id, ..) in before {
+            let kept = left.contains(id);
+            assert_eq!(!twins.replicas(id).await.unwrap().is_empty(), kept, "{id}");
+        }
+    }
+}

@@ -153,6 +153,16 @@ impl TwinStore for CrashingTwins {
         self.effects.point("twin delete").await;
         self.inner.delete(id).await
     }
+    async fn replace(&self, gone: &[String], twin: &Twin) -> PortResult<()> {
+        // One transaction: a crash at any of its points writes none of it. It passes the
+        // points of the deletes and the insert it stands for, so schedules keep their
+        // numbering.
+        for _ in gone {
+            self.effects.point("twin delete").await;
+        }
+        self.effects.point("twin insert").await;
+        self.inner.replace(gone, twin).await
+    }
     async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>> {
         self.inner.list(query).await
     }

@@ -220,6 +220,10 @@ fn regression_seeds_pass() {
         // taken for our echo although the ack's view (already taken) showed the acker
         // had not taken our value, and our stale value went back over the person's.
         (2632, 100),
+        // A crash inside a Relink, between deleting the unlinked twin and inserting the
+        // new pair's, left the item with no twin: a change read then brought it under
+        // sync as a new item, whose twin refused the Relink's redelivery for good.
+        (2473, 100),
     ];
     let failures: Vec<String> = v1
         .iter()

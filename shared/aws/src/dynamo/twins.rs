@@ -145,6 +145,30 @@ impl DynamoTwinStore {
         }))
     }
 
+    /// A deleted twin's replica history and events.
+    async fn delete_history(&self, id: &str) -> PortResult<()> {
+        let rest = all_pages!(
+            self.client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(format!("twin#{id}"))),
+            format!("history of twin {id}")
+        );
+        for r in rest {
+            if let (Some(pk), Some(sk)) = (get_s(&r, "pk"), get_s(&r, "sk")) {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk, sk)))
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(format!("delete history of twin {id}"), &e))?;
+            }
+        }
+        Ok(())
+    }
+
     async fn put_plain(&self, item: Record) -> PortResult<()> {
         self.client
             .put_item()
@@ -303,25 +327,94 @@ impl TwinStore for DynamoTwinStore {
             }
         }
         self.transact(format!("delete twin {id}"), items).await?;
-        // The replica history and the twin's events go with it.
-        let rest = all_pages!(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(format!("twin#{id}"))),
-            format!("history of twin {id}")
-        );
-        for r in rest {
-            if let (Some(pk), Some(sk)) = (get_s(&r, "pk"), get_s(&r, "sk")) {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(pk, sk)))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(format!("delete history of twin {id}"), &e))?;
+        self.delete_history(id).await
+    }
+
+    async fn replace(&self, gone: &[String], twin: &Twin) -> PortResult<()> {
+        let mut olds: Vec<Twin> = Vec::new();
+        for id in gone {
+            if olds.iter().all(|o| o.id != *id)
+                && let Some(old) = self.get(id).await?
+            {
+                olds.push(old);
             }
+        }
+        let key_pk = |side: &str, t: &Twin, k: &str| format!("{side}#{}#{k}", t.connection_id);
+        let new_keys: Vec<String> = [("local", &twin.local_key), ("remote", &twin.remote_key)]
+            .into_iter()
+            .filter_map(|(side, k)| k.as_deref().map(|k| key_pk(side, twin, k)))
+            .collect();
+        let mut items = vec![
+            TransactWriteItem::builder()
+                .put(built(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(self.twin_record(twin)?))
+                        .condition_expression("attribute_not_exists(pk)")
+                        .build(),
+                )?)
+                .build(),
+        ];
+        // Its keys must be free or held by a twin this write deletes; such a key record is
+        // put over, not deleted (a transaction writes an item once).
+        let gone_ids: HashMap<String, _> = olds
+            .iter()
+            .enumerate()
+            .map(|(i, o)| (format!(":g{i}"), s(&o.id)))
+            .collect();
+        let condition = if gone_ids.is_empty() {
+            "attribute_not_exists(pk)".to_string()
+        } else {
+            let mut names: Vec<&str> = gone_ids.keys().map(String::as_str).collect();
+            names.sort_unstable();
+            format!(
+                "attribute_not_exists(pk) OR twin_id IN ({})",
+                names.join(", ")
+            )
+        };
+        for mut put in self.key_puts(twin)? {
+            if let Some(p) = put.put.as_mut() {
+                p.condition_expression = Some(condition.clone());
+                p.expression_attribute_values = (!gone_ids.is_empty()).then(|| gone_ids.clone());
+            }
+            items.push(put);
+        }
+        for old in &olds {
+            items.push(
+                TransactWriteItem::builder()
+                    .delete(built(
+                        Delete::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(format!("twin#{}", old.id), "twin")))
+                            .build(),
+                    )?)
+                    .build(),
+            );
+            for (side, k) in [("local", &old.local_key), ("remote", &old.remote_key)] {
+                let Some(k) = k else { continue };
+                let pk = key_pk(side, old, k);
+                if new_keys.contains(&pk) {
+                    continue;
+                }
+                items.push(
+                    TransactWriteItem::builder()
+                        .delete(built(
+                            Delete::builder()
+                                .table_name(&self.table)
+                                .set_key(Some(key(pk, "key")))
+                                // Only if the key is still this twin's.
+                                .condition_expression("attribute_not_exists(pk) OR twin_id = :id")
+                                .expression_attribute_values(":id", s(&old.id))
+                                .build(),
+                        )?)
+                        .build(),
+                );
+            }
+        }
+        self.transact(format!("replace twins with {}", twin.id), items)
+            .await?;
+        for old in &olds {
+            self.delete_history(&old.id).await?;
         }
         Ok(())
     }

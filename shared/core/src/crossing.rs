@@ -6,7 +6,19 @@
 
 use crate::twin::Twin;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A member in which two replicas of the same side differ: all of it, or, for a set of
+/// names (labels), only the names one of them has and the other lacks. The merge takes
+/// labels name by name (`merge_labels`), so what a crossing replica did to one name is
+/// noted, kept and forgotten apart from the others: our item may hold a name of its own
+/// (a label our send added) beside a name it holds as the replica left it (simulation
+/// seed 1173 of V1).
+pub(crate) struct Apart {
+    pub(crate) key: String,
+    /// `None`: the whole member.
+    pub(crate) names: Option<BTreeSet<String>>,
+}
 
 impl Twin {
     /// Notes, for our last send and each earlier one remembered, what a replica applied
@@ -24,8 +36,9 @@ impl Twin {
         if self.out_version == 0 {
             return;
         }
-        let held_apart = differing_members(own, view);
-        self.forget_crossing(&held_apart);
+        let held_apart = members_apart(own, view);
+        // The replica is `previous` from now on: a name held apart takes its place there.
+        self.forget_crossing(&held_apart, Some(replica));
         let Some(before) = self.previous.as_ref().and_then(Value::as_object) else {
             return;
         };
@@ -35,10 +48,20 @@ impl Twin {
             .keys()
             .chain(after.keys().filter(|k| !before.contains_key(k.as_str())))
             .filter(|k| before.get(k.as_str()) != after.get(k.as_str()))
-            .filter(|k| !held_apart.contains(*k))
-            .map(|k| {
+            .filter_map(|k| {
                 let was = before.get(k.as_str()).cloned().unwrap_or(Value::Null);
-                (k.clone(), was)
+                match held_apart.iter().find(|a| &a.key == k) {
+                    None => Some((k.clone(), was)),
+                    Some(Apart { names: None, .. }) => None,
+                    // Names held apart count as unchanged; the others are noted.
+                    Some(Apart {
+                        names: Some(names), ..
+                    }) => {
+                        let was = with_names_as(&was, names, after.get(k.as_str()))?;
+                        let changed = names_of(after.get(k.as_str())) != names_of(Some(&was));
+                        changed.then(|| (k.clone(), was))
+                    }
+                }
             })
             .collect();
         for (key, was) in changed {
@@ -48,11 +71,27 @@ impl Twin {
         }
     }
 
-    /// Forgets, for every send remembered, what crossing replicas changed in `members`:
-    /// the item no longer holds their values there.
-    pub(crate) fn forget_crossing(&mut self, members: &[String]) {
+    /// Forgets, for every send remembered, what crossing replicas changed in the members
+    /// `apart`: the item no longer holds their values there. For a set of names only the
+    /// names apart are forgotten: each takes the place it has in `anchor` (what stands
+    /// for the other side's replica from now on), so it no longer counts as changed.
+    pub(crate) fn forget_crossing(&mut self, apart: &[Apart], anchor: Option<&Value>) {
         for crossed in self.crossed_by_send() {
-            crossed.retain(|key, _| !members.contains(key));
+            for member in apart {
+                let Some(was) = crossed.get(&member.key) else {
+                    continue;
+                };
+                let narrowed = match (&member.names, anchor) {
+                    (Some(names), Some(anchor)) => {
+                        with_names_as(was, names, anchor.get(&member.key))
+                    }
+                    _ => None,
+                };
+                match narrowed {
+                    Some(was) => crossed.insert(member.key.clone(), was),
+                    None => crossed.remove(&member.key),
+                };
+            }
         }
     }
 
@@ -85,7 +124,11 @@ impl Twin {
 /// An ack's view as the other side's previous replica: the view, except members a
 /// crossing replica changed (`crossed`, with their values before it) where the view
 /// still shows the value from before; those keep the value `previous` has from that
-/// replica.
+/// replica. A set of names (labels) goes name by name: a name the crossing replica added
+/// or removed, which the view shows as before, keeps its place in `previous`, while the
+/// view's other names are taken (simulation seed 1173 of V1: the view showed the label our
+/// send added, and lacked the one the crossing replica added, which a person on the other
+/// side had removed since; taken whole, the view hid that removal).
 pub(crate) fn view_over_crossing(
     view: &Value,
     previous: Option<&Value>,
@@ -97,6 +140,15 @@ pub(crate) fn view_over_crossing(
     };
     if let Some(fields) = out.as_object_mut() {
         for (key, before) in crossed {
+            if let Some(keep) = names_kept(view.get(key), before, previous.get(key)) {
+                let view_names = view.get(key).unwrap_or(&Value::Null);
+                if let Some(names) = with_names_as(view_names, &keep, previous.get(key))
+                    && !keep.is_empty()
+                {
+                    fields.insert(key.clone(), names);
+                }
+                continue;
+            }
             if !same_member(view.get(key), before) {
                 continue;
             }
@@ -111,6 +163,82 @@ pub(crate) fn view_over_crossing(
         }
     }
     out
+}
+
+/// The names a crossing replica added or removed (`before` to `previous`) that the view
+/// shows as before: they keep their place in `previous`. `None` when the member is not a
+/// list of names.
+fn names_kept(
+    view: Option<&Value>,
+    before: &Value,
+    previous: Option<&Value>,
+) -> Option<BTreeSet<String>> {
+    if ![view, Some(before), previous]
+        .iter()
+        .any(|v| matches!(v, Some(Value::Array(_))))
+    {
+        return None;
+    }
+    let (seen, was, now) = (
+        names_of(view)?,
+        names_of(Some(before))?,
+        names_of(previous)?,
+    );
+    Some(
+        was.symmetric_difference(&now)
+            .filter(|name| seen.contains(*name) == was.contains(*name))
+            .map(|name| name.to_string())
+            .collect(),
+    )
+}
+
+/// The members in which two replicas differ ([`differing_members`]), a set of names with
+/// the names only one of them has.
+pub(crate) fn members_apart(a: &Value, b: &Value) -> Vec<Apart> {
+    differing_members(a, b)
+        .into_iter()
+        .map(|key| {
+            let names = match (a.get(&key), b.get(&key)) {
+                (x, y)
+                    if matches!(x, Some(Value::Array(_))) || matches!(y, Some(Value::Array(_))) =>
+                {
+                    names_of(x)
+                        .zip(names_of(y))
+                        .map(|(x, y)| x.symmetric_difference(&y).map(|n| n.to_string()).collect())
+                }
+                _ => None,
+            };
+            Apart { key, names }
+        })
+        .collect()
+}
+
+/// A member's names: a missing or null member has none; `None` when it is not a list of
+/// names.
+fn names_of(member: Option<&Value>) -> Option<BTreeSet<&str>> {
+    match member {
+        None | Some(Value::Null) => Some(BTreeSet::new()),
+        Some(Value::Array(items)) => items.iter().map(Value::as_str).collect(),
+        Some(_) => None,
+    }
+}
+
+/// `value`, a list of names, with each of `names` in it exactly where `like` has it (a
+/// name added goes last); `None` when either is not a list of names.
+fn with_names_as(value: &Value, names: &BTreeSet<String>, like: Option<&Value>) -> Option<Value> {
+    let like = names_of(like)?;
+    names_of(Some(value))?;
+    let mut out: Vec<Value> = value.as_array().cloned().unwrap_or_default();
+    out.retain(|v| {
+        v.as_str()
+            .is_none_or(|n| !names.contains(n) || like.contains(n))
+    });
+    for name in names.iter().filter(|n| like.contains(n.as_str())) {
+        if !out.iter().any(|v| v.as_str() == Some(name.as_str())) {
+            out.push(Value::String(name.clone()));
+        }
+    }
+    Some(Value::Array(out))
 }
 
 /// The members in which two replicas of the same side differ: a missing member is null,

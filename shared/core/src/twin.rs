@@ -132,6 +132,13 @@ pub struct Twin {
     /// `applying_until_ms`, so a half-written item is never sent back as a change.
     #[serde(default)]
     pub lease_released: bool,
+    /// The version of the first replica an apply took this twin's lease for (0: none
+    /// yet). Before any apply is recorded, an item found by its origin marker was created
+    /// by that replica's attempt, if by any: a later replica (one a pause held back may
+    /// come first) must not take the item as its own creation (simulation seeds 1217 of
+    /// V1 and 1573 of V3).
+    #[serde(default)]
+    pub first_apply_version: u64,
     /// The queue a message about this twin was dead-lettered from, while the twin's Error
     /// is that dead letter: processing the message once redriven clears it (and the
     /// Error), and so does any newer send, apply or ack, whose status says more.
@@ -174,6 +181,7 @@ impl Twin {
             reservation: None,
             applying_until_ms: 0,
             lease_released: false,
+            first_apply_version: 0,
             dead_letter: None,
             recent_steps: Vec::new(),
             revision: 0,

@@ -2,7 +2,7 @@
 //! how the lease on it is taken and given back. Pure: the handlers read the twin, call
 //! one of these, and store the result with a conditional write.
 
-use crate::crossing::{differing_members, view_over_crossing};
+use crate::crossing::{members_apart, view_over_crossing};
 use crate::item::Item;
 use crate::message::AckMessage;
 use crate::twin::{EARLIER_SENDS_KEPT, EarlierSend, Twin, TwinStatus};
@@ -48,11 +48,26 @@ impl Twin {
             .then(|| (self.applying_until_ms - now_ms).unsigned_abs())
     }
 
-    /// Takes the lease for `lease_ms`: the outgoing side waits meanwhile, so the tracker's
-    /// echo of the write meets the new baseline.
-    pub fn take_lease(&mut self, now_ms: i64, lease_ms: i64) {
+    /// Takes the lease for `lease_ms` to apply the replica `version`: the outgoing side
+    /// waits meanwhile, so the tracker's echo of the write meets the new baseline.
+    pub fn take_lease(&mut self, version: u64, now_ms: i64, lease_ms: i64) {
         self.applying_until_ms = now_ms.saturating_add(lease_ms);
         self.lease_released = false;
+        if self.first_apply_version == 0 {
+            self.first_apply_version = version;
+        }
+    }
+
+    /// Whether an item found by its origin marker, with no apply recorded here, is what
+    /// an earlier attempt of the replica `version` created: it is the first replica an
+    /// apply took this twin's lease for (asked before this attempt takes it). A record
+    /// from before that was kept (0) counts version 1 as the first.
+    pub fn created_by_attempt_of(&self, version: u64) -> bool {
+        self.in_version == 0
+            && match self.first_apply_version {
+                0 => version == 1,
+                first => first == version,
+            }
     }
 
     /// Gives the lease back after a failed apply. A retry may take it at once, while the
@@ -80,7 +95,7 @@ impl Twin {
         let moved = self
             .baseline
             .as_ref()
-            .map(|baseline| differing_members(&replica, baseline));
+            .map(|baseline| members_apart(&replica, baseline));
         if self.acked_version < self.out_version
             && let Some(previous) = self.sent_item.take()
         {
@@ -94,7 +109,11 @@ impl Twin {
             self.earlier_sends.drain(..over);
         }
         match moved {
-            Some(moved) => self.forget_crossing(&moved),
+            // A name the send moved takes its place in `previous` (labels go name by name).
+            Some(moved) => {
+                let previous = self.previous.clone();
+                self.forget_crossing(&moved, previous.as_ref());
+            }
             // No baseline (a first send, or a retry): nothing is known to be held.
             None => self.forget_all_crossing(),
         }
@@ -496,7 +515,7 @@ mod tests {
             assert_eq!(t.lease_wait(now), want, "{until} {released} {now}");
         }
         let mut t = twin();
-        t.take_lease(5_000, 30_000);
+        t.take_lease(1, 5_000, 30_000);
         assert_eq!(t.lease_wait(5_000), Some(30_000));
         t.give_back_lease(
             ApplyFailure::Retryable {
@@ -506,7 +525,7 @@ mod tests {
             30_000,
         );
         assert_eq!((t.lease_wait(6_000), t.applying_until_ms), (None, 38_000));
-        t.take_lease(7_000, 30_000);
+        t.take_lease(1, 7_000, 30_000);
         t.give_back_lease(ApplyFailure::Permanent, 8_000, 30_000);
         assert_eq!((t.lease_wait(8_000), t.applying_until_ms), (None, 0));
         t.give_back_lease(
@@ -693,6 +712,39 @@ mod tests {
                 t.previous.is_some(),
                 taken,
                 "in {inv}, remote out {remote_out}"
+            );
+        }
+    }
+
+    /// An item found by its origin marker before any apply is recorded is taken for the
+    /// creation of the first replica an apply took the lease for, and of no other
+    /// (simulation seeds 1217 of V1 and 1573 of V3).
+    #[test]
+    fn an_item_found_by_its_marker_is_the_creation_of_the_first_attempt_only() {
+        // (versions whose applies took the lease, applies recorded, the version asking)
+        // -> created by its attempt
+        let table: [(&[u64], u64, u64, bool); 7] = [
+            (&[2], 0, 2, true),
+            (&[2, 2], 0, 2, true),
+            // v1 created the item; v2 overtook its retry (a pause held it back).
+            (&[1], 0, 2, false),
+            (&[1, 2], 0, 2, false),
+            // Nothing attempted (a record from before the version was kept): version 1.
+            (&[], 0, 1, true),
+            (&[], 0, 2, false),
+            // An apply is recorded: the twin links its item already.
+            (&[1], 1, 1, false),
+        ];
+        for (attempts, applied, version, want) in table {
+            let mut t = twin();
+            for v in attempts {
+                t.take_lease(*v, 1_000, 30_000);
+            }
+            t.in_version = applied;
+            assert_eq!(
+                t.created_by_attempt_of(version),
+                want,
+                "{attempts:?} applied {applied}, v{version}"
             );
         }
     }
@@ -986,12 +1038,13 @@ mod tests {
                 json!({"summary": "ours", "labels": ["escalate", "red"], "status": "Doing"}),
             ),
             (
-                "a value new in the view (the acker took ours) is taken",
+                "a value new in the view (the acker took ours) is taken, labels name by name: \
+                 the red the crossing replica added and the view lacks stays (seed 1173)",
                 s1020.clone(),
                 Some(s1020_v2.clone()),
                 false,
                 json!({"summary": "s", "labels": ["escalate", "blue"], "status": "Done"}),
-                json!({"summary": "s", "labels": ["escalate", "blue"], "status": "Done"}),
+                json!({"summary": "s", "labels": ["escalate", "blue", "red"], "status": "Done"}),
             ),
             (
                 "a member the crossing replica added and the view lacks stays",
@@ -1131,6 +1184,72 @@ mod tests {
         }
     }
 
+    /// Labels go name by name (simulation seed 1173 of V1). A's v1 added `blue`; B's v2,
+    /// built before B applied it, added `red`, and A's merge kept its `blue` beside it.
+    /// A person on B then removed `red`, B applied A's v1 and acked it with a view showing
+    /// `blue` and no `red`. Taken whole, the view made B's next replica (no `red`) look
+    /// like no change, and A kept `red` for good. `blue`, held apart by our item, and moved
+    /// by our v2, is the view's; `red`, which our item holds as B's v2 left it, stays.
+    #[test]
+    fn an_ack_view_keeps_a_crossing_label_our_item_holds_beside_its_own() {
+        // (what, our item's labels after the crossing apply, our v2's labels (None: no
+        // v2), the ack's view) -> previous labels
+        type Case = (&'static str, Value, Option<Value>, Value, Value);
+        let table: [Case; 4] = [
+            (
+                "seed 1173: red stays, blue is the view's",
+                json!(["escalate", "blue", "red"]),
+                Some(json!(["escalate", "blue", "red"])),
+                json!(["escalate", "blue"]),
+                json!(["escalate", "blue", "red"]),
+            ),
+            (
+                "no later send: the same",
+                json!(["escalate", "blue", "red"]),
+                None,
+                json!(["escalate", "blue"]),
+                json!(["escalate", "blue", "red"]),
+            ),
+            (
+                "our item dropped red (a person, during the write): the view's",
+                json!(["escalate", "blue"]),
+                None,
+                json!(["escalate", "blue"]),
+                json!(["escalate", "blue"]),
+            ),
+            (
+                "a later send of ours dropped red: the view's",
+                json!(["escalate", "blue", "red"]),
+                Some(json!(["escalate", "blue"])),
+                json!(["escalate", "blue"]),
+                json!(["escalate", "blue"]),
+            ),
+        ];
+        for (what, own, later, view, want) in table {
+            let mut t = twin();
+            t.record_apply(applied(json!({"labels": ["escalate"]}), 1), 1);
+            // Our v1, built on B's v1, adds blue.
+            t.record_send(json!({"labels": ["escalate", "blue"]}), &Item::default(), 2);
+            // B's v2, built before B applied our v1, adds red; our item keeps its blue.
+            t.record_apply(
+                Applied {
+                    view: json!({"labels": ["escalate", "red"]}),
+                    own: json!({ "labels": own }),
+                    ..applied(json!({"labels": ["escalate", "red"]}), 2)
+                },
+                3,
+            );
+            if let Some(labels) = later {
+                t.record_send(json!({ "labels": labels }), &Item::default(), 4);
+            }
+            let mut a = ack(1, None);
+            a.remote_view = Some(json!({ "labels": view }));
+            a.remote_out_version = 2;
+            t.record_ack(&a, 5);
+            assert_eq!(t.previous, Some(json!({ "labels": want })), "{what}");
+        }
+    }
+
     #[test]
     fn the_first_apply_names_the_other_sides_record_before_it_writes() {
         // (remote_twin before, replica's source_twin) -> remote_twin after
@@ -1153,7 +1272,7 @@ mod tests {
     #[test]
     fn an_apply_records_the_pair_and_gives_the_lease_back() {
         let mut t = twin();
-        t.take_lease(1_000, 30_000);
+        t.take_lease(1, 1_000, 30_000);
         t.record_apply(
             Applied {
                 view: json!({"summary": "x"}),

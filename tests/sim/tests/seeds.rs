@@ -132,8 +132,18 @@ fn regression_seeds_pass() {
         // merged with no base because it was not version 1, overwrote a person's edit
         // made to the new item meanwhile.
         (1217, 100),
+        // A replica of the other side's crossed our send and added a label; our item
+        // kept a label of its own beside it. A person there removed the crossing label
+        // before the other side applied our send, and the ack's view, lacking it but
+        // showing our label, was taken whole: the next replica, without the label, looked
+        // like no change, and the label stayed here for good.
+        (1173, 100),
     ];
     let v3 = [
+        // A crash after v1 created the item, then a pause held v1's retry back and v2
+        // came first: taking the item for v2's own creation (the first fix of 1217 of
+        // V1), the merge kept v1's values as edits made here, over v2's.
+        (1573, 100),
         // After a Relink, the pair's new twin had no record of the files sent before,
         // so a file both sides had looked unsent and a replica went out at rest.
         (289, 100),

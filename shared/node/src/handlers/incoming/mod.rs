@@ -264,6 +264,17 @@ pub(crate) enum Reserved {
     Now,
 }
 
+/// What made an item an apply finds by its origin marker, its twin not linked to it yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FoundItem {
+    /// An earlier attempt of this very replica (a crash or a lost answer after the
+    /// create): what it created is the merge base.
+    ThisReplicasAttempt,
+    /// Another replica's attempt, or an item from before this node's twin store was
+    /// wiped: nothing says what both sides agreed on, and the replica wins.
+    Unknown,
+}
+
 async fn apply(
     node: &Node,
     connection: &Connection,
@@ -280,15 +291,21 @@ async fn apply(
             retry_after_ms,
         });
     }
+    let found = match reserved {
+        Reserved::Earlier if twin.created_by_attempt_of(message.version) => {
+            FoundItem::ThisReplicasAttempt
+        }
+        _ => FoundItem::Unknown,
+    };
     // Hold off our own outgoing handler until the write and the new baseline are stored.
-    twin.take_lease(now, node.settings.visibility_ms);
+    twin.take_lease(message.version, now, node.settings.visibility_ms);
     // The sender's record is known from here on, not only once the apply is recorded:
     // a crash between the ack and that write left a twin naming no record, whose Unlink
     // was never told again to the other node (simulation seed 1388).
     twin.learn_remote_twin(&message.source_twin);
     twin = node.twins.update(&twin).await?;
     let lease = twin.applying_until_ms;
-    match write(node, connection, twin, message, reserved).await {
+    match write(node, connection, twin, message, found).await {
         Ok(()) => Ok(()),
         Err(e) => {
             if let Ok(Some(mut t)) = find_twin(node, connection, message).await

@@ -21,7 +21,7 @@ use twinsync_ports::{
 };
 use twinsync_rules::{IncomingContext, RuleSet};
 
-use super::{Reserved, send_ack};
+use super::{FoundItem, send_ack};
 
 /// Writes the replica into the local item and stores the new baseline; the caller holds
 /// the twin's lease. Four steps: plan (read the item, run the rules, merge), write (create
@@ -33,9 +33,9 @@ pub(super) async fn write(
     connection: &Connection,
     mut twin: Twin,
     message: &ReplicaMessage,
-    reserved: Reserved,
+    found: FoundItem,
 ) -> NodeResult<()> {
-    let plan = plan(node, connection, &mut twin, message, reserved).await?;
+    let plan = plan(node, connection, &mut twin, message, found).await?;
     let (key, written) = write_item(node, &plan, &mut twin).await?;
     let removed = crate::removals::comments(
         node,
@@ -103,7 +103,7 @@ async fn plan(
     connection: &Connection,
     twin: &mut Twin,
     message: &ReplicaMessage,
-    reserved: Reserved,
+    found: FoundItem,
 ) -> NodeResult<Plan> {
     let tracker = node.tracker(&connection.local_instance)?;
     let rules = node.rules_for(connection)?;
@@ -131,16 +131,14 @@ async fn plan(
     if let (Some(item), None) = (&local, &twin.local_key) {
         twin.local_key = Some(item.key.clone());
         twin.local_url = Some(item.url.clone());
-        if twin.base_item.is_none() && reserved == Reserved::Earlier && twin.in_version == 0 {
-            // An earlier attempt of this very replica created the item (a replica after
-            // it waits in the same FIFO group until this one is applied): what it
-            // created is the merge base, so an edit made to the item since is kept, not
-            // overwritten by the same replica again (simulation seed 68). The first
-            // replica to come need not be version 1: one held by a pause whose resume
-            // was cut short comes after a newer one, which then creates the item
-            // (simulation seed 1217 of V1). A twin reserved now found an item made long
-            // ago (this node's twin store was wiped): nothing says what both sides
-            // agreed on, and the replica wins.
+        if twin.base_item.is_none() && found == FoundItem::ThisReplicasAttempt {
+            // An earlier attempt of this very replica created the item: what it created
+            // is the merge base, so an edit made to the item since is kept, not
+            // overwritten by the same replica again (simulation seed 68). That replica
+            // is the first whose apply took the lease, not always version 1: one held by
+            // a pause can come after a newer one, which then creates the item (seed
+            // 1217 of V1); and a newer replica than the one that created it must not
+            // take the item for its own creation (seed 1573 of V3).
             let created = rules.incoming(&IncomingContext {
                 replica: &message.hub_issue,
                 previous: None,

@@ -59,6 +59,12 @@ pub struct ReplicaMessage {
     /// replicas of a pair crossed (both sides relinked it). `None` from older senders.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub applied_in: Option<u64>,
+    /// Which of our twin records `applied_in` counts on (the sender twin's
+    /// `remote_twin`). Counts restart with each record: a count on a record we have
+    /// replaced (a Relink here, a wiped store) says nothing of the sends of the record
+    /// that receives it. `None` from older senders, or while the sender knows no record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_twin: Option<String>,
 }
 
 /// The receiver's answer to a replica. `error` set makes it a negative ack.

@@ -289,6 +289,7 @@ async fn send_replica(
         source_updated_ms: item.updated_ms,
         sent_ms: node.now_ms(),
         applied_in: Some(twin.in_version),
+        applied_twin: twin.remote_twin.clone(),
         // The change's trace id; changes queued before trace ids existed get a stable one.
         trace_id: if trace_id.is_empty() {
             format!("{}:{}:{}", connection.id, item.key, twin.out_version)

@@ -392,6 +392,7 @@ mod tests {
                 sent_ms: 0,
                 trace_id: String::new(),
                 applied_in: None,
+                applied_twin: None,
             };
             assert_eq!(
                 replica_order(&twin, &message),

@@ -181,11 +181,14 @@ async fn plan(
     // its side set it: against no previous replica, a value one side left empty was a
     // change on one node only, and the two nodes swapped it (simulation seed 1718).
     let no_common_base = Item::default();
-    let crossing = twin.crosses_first_send(message.applied_in);
+    // The sender's count of our replicas, on this record: one on a record of ours that
+    // this twin replaced is none of this one's (simulation seed 279 of V5).
+    let applied_in = twin.applied_of_ours(message.applied_in, message.applied_twin.as_deref());
+    let crossing = twin.crosses_first_send(applied_in);
     // The replica was built on a send of ours whose ack has not come (it was overtaken):
     // that send is the base, and the remote's previous state as far as this replica
     // goes, so only what the remote changed since counts as its change.
-    let seen_unacked = twin.send_seen_unacked(message.applied_in).cloned();
+    let seen_unacked = twin.send_seen_unacked(applied_in).cloned();
     let (base, prev) = if crossing {
         (Some(&no_common_base), Some(&no_common_base))
     } else if let Some(sent) = seen_unacked.as_ref() {
@@ -200,7 +203,7 @@ async fn plan(
             remote_node: &connection.remote_node,
             remote_updated_ms: message.source_updated_ms,
             sent: twin.sent_item.as_ref(),
-            sent_seen: match message.applied_in {
+            sent_seen: match applied_in {
                 None => SentSeen::Unknown,
                 Some(_) if twin.sent_item.is_none() => SentSeen::Unknown,
                 Some(n) if n < twin.out_version => SentSeen::Unseen,
@@ -217,7 +220,8 @@ async fn plan(
     tracing::debug!(
         twin = %twin.id,
         version = message.version,
-        applied_in = ?message.applied_in,
+        applied_in = ?applied_in,
+        applied_twin = ?message.applied_twin,
         out_version = twin.out_version,
         acked = twin.acked_version,
         base_from = if crossing { "none (crossing first sends)" } else if seen_unacked.is_some() { "our unacked send" } else { "base_item" },

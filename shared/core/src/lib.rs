@@ -45,7 +45,7 @@ pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
 pub use timeline::{RECENT_STEPS, TwinStep, timeline};
 pub use trigger::{Filter, Trigger};
 pub use twin::{CommentLink, EarlierSend, SyncEvent, SyncEventKind, Twin, TwinStatus};
-pub use twin_state::{Applied, ApplyFailure};
+pub use twin_state::{Applied, ApplyFailure, SendsCounted};
 pub use workspace::{
     Action, Admission, Integration, Role, ScopedToken, Subscription, Workspace, Workspaces,
 };

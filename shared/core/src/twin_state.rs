@@ -18,6 +18,17 @@ pub enum ApplyFailure {
     Permanent,
 }
 
+/// Which of our sends count as having reached the other side, for what their comments
+/// and files carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendsCounted {
+    /// Every send, acknowledged or not: the unacknowledged ones are on their way.
+    All,
+    /// Only the acknowledged ones: the others went to a record of the other side that a
+    /// newer one replaced, and may have been dropped there.
+    Acknowledged,
+}
+
 /// What an apply wrote, for [`Twin::record_apply`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Applied {
@@ -320,32 +331,61 @@ impl Twin {
         applied_in == Some(0) && self.out_version > 0 && self.in_version == 0
     }
 
+    /// Whether the replica's sender may never get the sends of ours it has neither
+    /// applied (`applied_in`) nor acknowledged: it comes from a twin record of the other
+    /// side (`source_twin`) other than the one this twin knew, so the pair was relinked
+    /// there (or its store wiped). Those sends went to the record it replaced, and a
+    /// record unlinked there drops them without a word; a Relink that names no record
+    /// of ours then resumes this twin, which counted their comments and files as sent,
+    /// and they never went out (simulation seed 145 of V5 at 300 steps).
+    pub fn sends_reaching(&self, source_twin: &str, applied_in: Option<u64>) -> SendsCounted {
+        let unseen = applied_in.is_some_and(|seen| seen < self.out_version)
+            && self.acked_version < self.out_version
+            && !source_twin.is_empty()
+            && self
+                .remote_twin
+                .as_deref()
+                .is_some_and(|known| known != source_twin);
+        match unseen {
+            true => SendsCounted::Acknowledged,
+            false => SendsCounted::All,
+        }
+    }
+
     /// The ids of local comments the other side has or was sent: linked ones, and those
-    /// in the merge base or in a replica sent since.
-    pub fn comments_sent(&self) -> std::collections::BTreeSet<String> {
+    /// in the merge base or in a replica sent since, as `counted` says (see
+    /// [`Twin::sends_reaching`]).
+    pub fn comments_sent(&self, counted: SendsCounted) -> std::collections::BTreeSet<String> {
         self.comment_links
             .iter()
             .map(|l| l.local_id.clone())
             .chain(
-                self.items_sent()
+                self.items_sent(counted)
+                    .into_iter()
                     .flat_map(|i| i.comments.iter().map(|c| c.id.clone())),
             )
             .collect()
     }
 
     /// The local items the other side has or was sent: the merge base and the items of
-    /// the replicas sent since.
-    fn items_sent(&self) -> impl Iterator<Item = &Item> {
-        self.base_item
-            .iter()
-            .chain(self.sent_item.iter())
-            .chain(self.earlier_sends.iter().map(|e| &e.item))
+    /// the replicas sent since, as `counted` says.
+    fn items_sent(&self, counted: SendsCounted) -> Vec<&Item> {
+        let mut items: Vec<&Item> = self.base_item.iter().collect();
+        let all = counted == SendsCounted::All;
+        if all || self.acked_version >= self.out_version {
+            items.extend(self.sent_item.iter());
+        }
+        if all {
+            items.extend(self.earlier_sends.iter().map(|e| &e.item));
+        }
+        items
     }
 
     /// The ids of local attachments the other side has or was sent: those in the merge
-    /// base or in a replica sent since.
-    pub fn attachments_sent(&self) -> std::collections::BTreeSet<String> {
-        self.items_sent()
+    /// base or in a replica sent since, as `counted` says.
+    pub fn attachments_sent(&self, counted: SendsCounted) -> std::collections::BTreeSet<String> {
+        self.items_sent(counted)
+            .into_iter()
             .flat_map(|i| i.attachments.iter().map(|a| a.id.clone()))
             .collect()
     }
@@ -1340,5 +1380,56 @@ mod tests {
         assert_eq!(t.remote_twin.as_deref(), Some("r9"));
         assert_eq!(t.lease_wait(2_000), None);
         assert_eq!(t.applying_until_ms, 0);
+    }
+
+    #[test]
+    fn sends_a_new_record_of_the_other_side_never_saw_count_as_unsent() {
+        let with_comment = |id: &str| Item {
+            comments: vec![crate::item::Comment {
+                id: id.into(),
+                ..crate::item::Comment::default()
+            }],
+            ..Item::default()
+        };
+        // (our record of theirs, replica's record, it applied, our out, acked) -> unseen
+        let table = [
+            // Seed 145 (V5, 300 steps): relinked there; our v1 went to the record it
+            // replaced, unlinked there, which dropped it.
+            (Some("r1"), "r2", Some(0), 1, 0, true),
+            // The same record: ours is on its way, or crossed it.
+            (Some("r1"), "r1", Some(0), 1, 0, false),
+            // The new record had applied it, or its ack came.
+            (Some("r1"), "r2", Some(1), 1, 0, false),
+            (Some("r1"), "r2", Some(0), 1, 1, false),
+            // No record known: the first replica of a pair names it.
+            (None, "r2", Some(0), 1, 0, false),
+            // Older senders say neither.
+            (Some("r1"), "", Some(0), 1, 0, false),
+            (Some("r1"), "r2", None, 1, 0, false),
+        ];
+        for (known, source, applied_in, out, acked, unseen) in table {
+            let mut t = twin();
+            t.remote_twin = known.map(str::to_string);
+            t.out_version = out;
+            t.acked_version = acked;
+            assert_eq!(
+                t.sends_reaching(source, applied_in) == SendsCounted::Acknowledged,
+                unseen,
+                "{known:?} {source} {applied_in:?} {out} {acked}"
+            );
+        }
+        let mut t = twin();
+        t.base_item = Some(with_comment("base"));
+        t.sent_item = Some(with_comment("sent"));
+        t.out_version = 1;
+        let ids = |s: std::collections::BTreeSet<String>| s.into_iter().collect::<Vec<_>>();
+        assert_eq!(ids(t.comments_sent(SendsCounted::All)), ["base", "sent"]);
+        assert_eq!(ids(t.comments_sent(SendsCounted::Acknowledged)), ["base"]);
+        // Acknowledged, the send counts either way.
+        t.acked_version = 1;
+        assert_eq!(
+            ids(t.comments_sent(SendsCounted::Acknowledged)),
+            ["base", "sent"]
+        );
     }
 }

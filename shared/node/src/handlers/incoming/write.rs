@@ -13,8 +13,8 @@ use twinsync_core::settle::{
     without_unsent_attachments, without_unsent_comments,
 };
 use twinsync_core::{
-    ChangeEvent, Connection, Item, MergeContext, MergeOutcome, ReplicaMessage, SentSeen,
-    SyncEventKind, Twin, merge_items,
+    ChangeEvent, Connection, Item, MergeContext, MergeOutcome, ReplicaMessage, SendsCounted,
+    SentSeen, SyncEventKind, Twin, merge_items,
 };
 use twinsync_ports::{
     NewMessage, ReplicaRecord, SyncMark, SyncState, Tracker, WriteAnswer, queues,
@@ -85,6 +85,9 @@ pub(super) struct Plan {
     remote_now: Item,
     /// The files the replica itself carries: the other side has them.
     carried: Vec<twinsync_core::Attachment>,
+    /// Our unacknowledged sends may never reach the replica's sender (a new record of
+    /// it): what they carried counts as never sent (`Twin::sends_reaching`).
+    sends_counted: SendsCounted,
     outcome: MergeOutcome,
 }
 
@@ -251,6 +254,7 @@ async fn plan(
             .get("attachments")
             .and_then(|a| serde_json::from_value(a.clone()).ok())
             .unwrap_or_default(),
+        sends_counted: twin.sends_reaching(&message.source_twin, message.applied_in),
         outcome,
     })
 }
@@ -409,6 +413,7 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
         current,
         remote_now,
         carried,
+        sends_counted,
         outcome,
         ..
     } = plan;
@@ -432,7 +437,10 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
     );
     // What is ours alone and was never sent stays out too: it still has to go out. A
     // file this apply wrote, or one the replica carries (a relinked pair's new twin has
-    // no record of what was sent before), the other side has.
+    // no record of what was sent before), the other side has. A send of ours that a new
+    // record of the other side has neither applied nor acknowledged may have been
+    // dropped by the record it replaced: what only it carried goes out again (a
+    // comment the other side got already comes back linked, by its origin marker).
     let other_side_has: Vec<_> = outcome
         .merged
         .attachments
@@ -442,8 +450,8 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
         .cloned()
         .collect();
     let unsent = without_unsent_attachments(
-        &without_unsent_comments(&settled, &twin.comments_sent()),
-        &twin.attachments_sent(),
+        &without_unsent_comments(&settled, &twin.comments_sent(*sends_counted)),
+        &twin.attachments_sent(*sends_counted),
         &other_side_has,
     );
     let unsent_children = unsent.comments.len() < settled.comments.len()
@@ -570,7 +578,14 @@ async fn record(
             instance: connection.local_instance.clone(),
             item_key: key.to_string(),
             observed_version: after.version,
-            delivery_id: format!("merge:{}:{}", twin.id, message.version),
+            // Per replica of one record of the other side: a retry of the same apply is
+            // deduplicated, while a new record counts its versions from 1 again, and
+            // its apply's send must not be taken for the old one's (simulation seed 145
+            // of V5 at 300 steps).
+            delivery_id: format!(
+                "merge:{}:{}:{}",
+                twin.id, message.source_twin, message.version
+            ),
             force: false,
             trace_id: message.trace_id.clone(),
             origin: None,

@@ -150,6 +150,7 @@ macro_rules! all_pages {
 
 // Declared after `all_pages!`, which is in scope for them by its place in the text.
 mod connections;
+mod twin_writes;
 mod twins;
 
 pub use connections::DynamoConnectionStore;

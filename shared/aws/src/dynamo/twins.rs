@@ -1,10 +1,11 @@
 //! Twins, their keys, events and replica history on the twins table.
 
+use super::twin_writes::{self, KeyHolder};
 use super::{EVENT_TTL_SECONDS, Read, Record, built, doc, get_record, get_s, key, n, put_doc, s};
 use crate::error::AwsError;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use std::collections::HashMap;
 use twinsync_core::{SyncEvent, Twin};
 use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinOrder, TwinQuery, TwinStore};
@@ -88,29 +89,6 @@ impl DynamoTwinStore {
             r.insert("remote_key".into(), s(k));
         }
         Ok(r)
-    }
-
-    /// The key records of a twin, as conditional puts: free, or already this twin's.
-    fn key_puts(&self, twin: &Twin) -> PortResult<Vec<TransactWriteItem>> {
-        let mut puts = Vec::new();
-        for (side, k) in [("local", &twin.local_key), ("remote", &twin.remote_key)] {
-            let Some(k) = k else { continue };
-            let mut item = key(format!("{side}#{}#{k}", twin.connection_id), "key");
-            item.insert("twin_id".into(), s(&twin.id));
-            puts.push(
-                TransactWriteItem::builder()
-                    .put(built(
-                        Put::builder()
-                            .table_name(&self.table)
-                            .set_item(Some(item))
-                            .condition_expression("attribute_not_exists(pk) OR twin_id = :id")
-                            .expression_attribute_values(":id", s(&twin.id))
-                            .build(),
-                    )?)
-                    .build(),
-            );
-        }
-        Ok(puts)
     }
 
     async fn transact(&self, what: String, items: Vec<TransactWriteItem>) -> PortResult<()> {
@@ -207,25 +185,9 @@ impl TwinStore for DynamoTwinStore {
     }
 
     async fn insert(&self, twin: &Twin) -> PortResult<()> {
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(self.twin_record(twin)?))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build(),
-        ];
+        let mut items = vec![twin_writes::new_twin(&self.table, self.twin_record(twin)?)?];
         // On insert a key must be free, not merely ours.
-        for mut put in self.key_puts(twin)? {
-            if let Some(p) = put.put.as_mut() {
-                p.condition_expression = Some("attribute_not_exists(pk)".into());
-                p.expression_attribute_values = None;
-            }
-            items.push(put);
-        }
+        items.extend(twin_writes::key_puts(&self.table, twin, KeyHolder::Free)?);
         self.transact(format!("insert twin {}", twin.id), items)
             .await
     }
@@ -278,7 +240,11 @@ impl TwinStore for DynamoTwinStore {
                 )?)
                 .build(),
         ];
-        items.extend(self.key_puts(&stored)?);
+        items.extend(twin_writes::key_puts(
+            &self.table,
+            &stored,
+            KeyHolder::Itself,
+        )?);
         match self
             .transact(format!("update twin {}", twin.id), items)
             .await
@@ -296,36 +262,7 @@ impl TwinStore for DynamoTwinStore {
         let Some(twin) = self.get(id).await? else {
             return Ok(());
         };
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .delete(built(
-                    Delete::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(key(format!("twin#{id}"), "twin")))
-                        .build(),
-                )?)
-                .build(),
-        ];
-        for (side, k) in [("local", &twin.local_key), ("remote", &twin.remote_key)] {
-            if let Some(k) = k {
-                items.push(
-                    TransactWriteItem::builder()
-                        .delete(built(
-                            Delete::builder()
-                                .table_name(&self.table)
-                                .set_key(Some(key(
-                                    format!("{side}#{}#{k}", twin.connection_id),
-                                    "key",
-                                )))
-                                // Only if the key is still this twin's.
-                                .condition_expression("attribute_not_exists(pk) OR twin_id = :id")
-                                .expression_attribute_values(":id", s(id))
-                                .build(),
-                        )?)
-                        .build(),
-                );
-            }
-        }
+        let items = twin_writes::twin_deletes(&self.table, &twin, &[])?;
         self.transact(format!("delete twin {id}"), items).await?;
         self.delete_history(id).await
     }
@@ -339,78 +276,7 @@ impl TwinStore for DynamoTwinStore {
                 olds.push(old);
             }
         }
-        let key_pk = |side: &str, t: &Twin, k: &str| format!("{side}#{}#{k}", t.connection_id);
-        let new_keys: Vec<String> = [("local", &twin.local_key), ("remote", &twin.remote_key)]
-            .into_iter()
-            .filter_map(|(side, k)| k.as_deref().map(|k| key_pk(side, twin, k)))
-            .collect();
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(self.twin_record(twin)?))
-                        .condition_expression("attribute_not_exists(pk)")
-                        .build(),
-                )?)
-                .build(),
-        ];
-        // Its keys must be free or held by a twin this write deletes; such a key record is
-        // put over, not deleted (a transaction writes an item once).
-        let gone_ids: HashMap<String, _> = olds
-            .iter()
-            .enumerate()
-            .map(|(i, o)| (format!(":g{i}"), s(&o.id)))
-            .collect();
-        let condition = if gone_ids.is_empty() {
-            "attribute_not_exists(pk)".to_string()
-        } else {
-            let mut names: Vec<&str> = gone_ids.keys().map(String::as_str).collect();
-            names.sort_unstable();
-            format!(
-                "attribute_not_exists(pk) OR twin_id IN ({})",
-                names.join(", ")
-            )
-        };
-        for mut put in self.key_puts(twin)? {
-            if let Some(p) = put.put.as_mut() {
-                p.condition_expression = Some(condition.clone());
-                p.expression_attribute_values = (!gone_ids.is_empty()).then(|| gone_ids.clone());
-            }
-            items.push(put);
-        }
-        for old in &olds {
-            items.push(
-                TransactWriteItem::builder()
-                    .delete(built(
-                        Delete::builder()
-                            .table_name(&self.table)
-                            .set_key(Some(key(format!("twin#{}", old.id), "twin")))
-                            .build(),
-                    )?)
-                    .build(),
-            );
-            for (side, k) in [("local", &old.local_key), ("remote", &old.remote_key)] {
-                let Some(k) = k else { continue };
-                let pk = key_pk(side, old, k);
-                if new_keys.contains(&pk) {
-                    continue;
-                }
-                items.push(
-                    TransactWriteItem::builder()
-                        .delete(built(
-                            Delete::builder()
-                                .table_name(&self.table)
-                                .set_key(Some(key(pk, "key")))
-                                // Only if the key is still this twin's.
-                                .condition_expression("attribute_not_exists(pk) OR twin_id = :id")
-                                .expression_attribute_values(":id", s(&old.id))
-                                .build(),
-                        )?)
-                        .build(),
-                );
-            }
-        }
+        let items = twin_writes::replacement(&self.table, &olds, twin, self.twin_record(twin)?)?;
         self.transact(format!("replace twins with {}", twin.id), items)
             .await?;
         for old in &olds {

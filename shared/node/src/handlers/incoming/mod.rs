@@ -10,6 +10,7 @@ use twinsync_core::{
 };
 use twinsync_ports::{NewMessage, PortError, SyncMark, SyncState, queues};
 
+mod plan;
 mod references;
 mod write;
 

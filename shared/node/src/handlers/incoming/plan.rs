@@ -1,0 +1,205 @@
+//! Planning an apply: read the local item (or find one an earlier attempt created),
+//! run the incoming rules on the new and the previous replica, and merge.
+
+use super::FoundItem;
+use crate::handlers::brief;
+use crate::{Node, NodeError, NodeResult};
+use std::sync::Arc;
+use twinsync_core::{
+    Connection, Item, MergeContext, MergeOutcome, ReplicaMessage, SendsCounted, SentSeen, Twin,
+    merge_items,
+};
+use twinsync_ports::Tracker;
+use twinsync_rules::{IncomingContext, RuleSet};
+
+/// What an apply is about to write, and from what.
+pub(super) struct Plan {
+    pub(super) tracker: Arc<dyn Tracker>,
+    pub(super) rules: Arc<RuleSet>,
+    /// Origin markers of this connection start with it.
+    pub(super) prefix: String,
+    /// The origin marker of the item: the replica's source key.
+    pub(super) origin: String,
+    /// The source item's URL: attachments are downloaded only from its host.
+    pub(super) source_url: String,
+    pub(super) target_project: String,
+    pub(super) first_sync: bool,
+    /// The local item before the write (an empty one on a first sync).
+    pub(super) current: Item,
+    /// The incoming rules' result for the new replica.
+    pub(super) remote_now: Item,
+    /// The files the replica itself carries: the other side has them.
+    pub(super) carried: Vec<twinsync_core::Attachment>,
+    /// Our unacknowledged sends may never reach the replica's sender (a new record of
+    /// it): what they carried counts as never sent (`Twin::sends_reaching`).
+    pub(super) sends_counted: SendsCounted,
+    pub(super) outcome: MergeOutcome,
+}
+
+/// The local item before a first sync creates it: nothing but its project.
+fn not_created(connection: &Connection) -> Item {
+    Item {
+        project: connection.target_project.clone(),
+        ..Item::default()
+    }
+}
+
+/// Reads the local item (or finds one an earlier attempt created), runs the incoming
+/// rules on the new and the previous replica, and merges.
+pub(super) async fn plan(
+    node: &Node,
+    connection: &Connection,
+    twin: &mut Twin,
+    message: &ReplicaMessage,
+    found: FoundItem,
+) -> NodeResult<Plan> {
+    let tracker = node.tracker(&connection.local_instance)?;
+    let rules = node.rules_for(connection)?;
+    let version = connection
+        .active_version()
+        .ok_or_else(|| NodeError::NoActiveVersion(connection.id.clone()))?;
+    let prefix = Node::origin_prefix(&connection.id);
+    let origin = format!("{prefix}{}", message.source_key);
+
+    let local = match &twin.local_key {
+        Some(key) => Some(
+            tracker
+                .get_item(key)
+                .await?
+                .ok_or_else(|| NodeError::ItemGone(key.clone()))?,
+        ),
+        // Before creating, look for an item stamped with this origin: an earlier attempt
+        // may have created it before a crash, or the twin store was wiped (relink).
+        None => {
+            tracker
+                .find_by_origin(&connection.target_project, &origin)
+                .await?
+        }
+    };
+    if let (Some(item), None) = (&local, &twin.local_key) {
+        twin.local_key = Some(item.key.clone());
+        twin.local_url = Some(item.url.clone());
+        if twin.base_item.is_none() && found == FoundItem::ThisReplicasAttempt {
+            // An earlier attempt of this very replica created the item: what it created
+            // is the merge base, so an edit made to the item since is kept, not
+            // overwritten by the same replica again (simulation seed 68). That replica
+            // is the first whose apply took the lease, not always version 1: one held by
+            // a pause can come after a newer one, which then creates the item (seed
+            // 1217 of V1); and a newer replica than the one that created it must not
+            // take the item for its own creation (seed 1573 of V3).
+            let created = rules.incoming(&IncomingContext {
+                replica: &message.hub_issue,
+                previous: None,
+                issue: &not_created(connection),
+                first_sync: true,
+                comment_links: &[],
+                origin_prefix: &prefix,
+            })?;
+            twin.base_item = Some(Item {
+                key: item.key.clone(),
+                url: item.url.clone(),
+                ..created
+            });
+        }
+    }
+    let first_sync = local.is_none();
+    let current = local.unwrap_or_else(|| not_created(connection));
+    let remote_now = rules.incoming(&IncomingContext {
+        replica: &message.hub_issue,
+        previous: twin.previous.as_ref(),
+        issue: &current,
+        first_sync,
+        comment_links: &twin.comment_links,
+        origin_prefix: &prefix,
+    })?;
+    let remote_prev = match &twin.previous {
+        Some(previous) => Some(rules.incoming(&IncomingContext {
+            replica: previous,
+            previous: None,
+            issue: &current,
+            first_sync,
+            comment_links: &twin.comment_links,
+            origin_prefix: &prefix,
+        })?),
+        None => None,
+    };
+    // Crossing first replicas share no base: an empty one makes every field both sides
+    // set differently a conflict, which the policy decides alike on both nodes. It stands
+    // for the remote's previous replica too, so that a field is a change exactly where
+    // its side set it: against no previous replica, a value one side left empty was a
+    // change on one node only, and the two nodes swapped it (simulation seed 1718).
+    let no_common_base = Item::default();
+    // The sender's count of our replicas, on this record: one on a record of ours that
+    // this twin replaced is none of this one's (simulation seed 279 of V5).
+    let applied_in = twin.applied_of_ours(message.applied_in, message.applied_twin.as_deref());
+    let crossing = twin.crosses_first_send(applied_in);
+    // The replica was built on a send of ours whose ack has not come (it was overtaken):
+    // that send is the base, and the remote's previous state as far as this replica
+    // goes, so only what the remote changed since counts as its change.
+    let seen_unacked = twin.send_seen_unacked(applied_in).cloned();
+    let (base, prev) = if crossing {
+        (Some(&no_common_base), Some(&no_common_base))
+    } else if let Some(sent) = seen_unacked.as_ref() {
+        (Some(sent), Some(sent))
+    } else {
+        (twin.base_item.as_ref(), remote_prev.as_ref())
+    };
+    let outcome = merge_items(
+        &MergeContext {
+            settings: &version.conflicts,
+            local_node: &node.id,
+            remote_node: &connection.remote_node,
+            remote_updated_ms: message.source_updated_ms,
+            sent: twin.sent_item.as_ref(),
+            sent_seen: match applied_in {
+                None => SentSeen::Unknown,
+                Some(_) if twin.sent_item.is_none() => SentSeen::Unknown,
+                Some(n) if n < twin.out_version => SentSeen::Unseen,
+                Some(_) => SentSeen::Seen,
+            },
+            sent_changed: twin.sent_changed.as_deref(),
+        },
+        base,
+        &current,
+        &remote_now,
+        prev,
+    );
+
+    tracing::debug!(
+        twin = %twin.id,
+        version = message.version,
+        applied_in = ?applied_in,
+        applied_twin = ?message.applied_twin,
+        out_version = twin.out_version,
+        acked = twin.acked_version,
+        base_from = if crossing { "none (crossing first sends)" } else if seen_unacked.is_some() { "our unacked send" } else { "base_item" },
+        base = %base.map(brief).unwrap_or_default(),
+        prev = %prev.map(brief).unwrap_or_default(),
+        local = %brief(&current),
+        remote = %brief(&remote_now),
+        merged = %brief(&outcome.merged),
+        local_kept = ?outcome.local_kept,
+        local_comments = current.comments.len(),
+        merged_comments = ?outcome.merged.comments.iter().map(|c| (&c.id, &c.body, &c.remote_id)).collect::<Vec<_>>(),
+        "merged"
+    );
+    Ok(Plan {
+        tracker,
+        rules,
+        prefix,
+        origin,
+        source_url: message.source_url.clone(),
+        target_project: connection.target_project.clone(),
+        first_sync,
+        current,
+        remote_now,
+        // A replica whose files do not read as attachments carries none we can count on.
+        carried: message
+            .hub_issue
+            .get("attachments")
+            .and_then(|a| serde_json::from_value(a.clone()).ok())
+            .unwrap_or_default(),
+        sends_counted: twin.sends_reaching(&message.source_twin, message.applied_in),
+        outcome,
+    })
+}

@@ -1,7 +1,8 @@
 //! What a replica of the other side's, applied here after one of our sends (it crossed
 //! that send: the other side built it before applying ours), changed, so that the ack of
 //! that send, whose view was built without it, is taken member by member
-//! ([`Twin::record_ack`]; simulation seeds 822 of V3, 1020 and 495 of V4, 4216 of V5).
+//! ([`Twin::record_ack`]; simulation seeds 822 of V3, 1020 and 495 of V4, 4216 of V5;
+//! labels name by name since 1173 of V1).
 //! Pure, like [`crate::twin_state`].
 
 use crate::twin::Twin;

@@ -315,8 +315,8 @@ async fn end_pair(
     if peer_told {
         let target = control::Target {
             key: remote_key,
-            match_on: None,
             twin: remote_twin,
+            ..control::Target::default()
         };
         control::ask(node, connection, op, local_key, target).await?;
     }

@@ -76,6 +76,15 @@ fn insert_row(conn: &rusqlite::Connection, twin: &Twin) -> PortResult<()> {
     Ok(())
 }
 
+/// Deletes a twin's row and its replica history.
+fn delete_rows(conn: &rusqlite::Connection, id: &str) -> PortResult<()> {
+    conn.execute_cached("DELETE FROM twins WHERE id = ?1", params![id])
+        .map_err(port_err)?;
+    conn.execute_cached("DELETE FROM replicas WHERE twin_id = ?1", params![id])
+        .map_err(port_err)?;
+    Ok(())
+}
+
 #[async_trait]
 impl TwinStore for SqliteTwinStore {
     async fn get(&self, id: &str) -> PortResult<Option<Twin>> {
@@ -144,21 +153,14 @@ impl TwinStore for SqliteTwinStore {
 
     async fn delete(&self, id: &str) -> PortResult<()> {
         let conn = self.db.lock();
-        conn.execute_cached("DELETE FROM twins WHERE id = ?1", params![id])
-            .map_err(port_err)?;
-        conn.execute_cached("DELETE FROM replicas WHERE twin_id = ?1", params![id])
-            .map_err(port_err)?;
-        Ok(())
+        delete_rows(&conn, id)
     }
 
     async fn replace(&self, gone: &[String], twin: &Twin) -> PortResult<()> {
         let mut conn = self.db.lock();
         let tx = conn.transaction().map_err(port_err)?;
         for id in gone {
-            tx.execute_cached("DELETE FROM twins WHERE id = ?1", params![id])
-                .map_err(port_err)?;
-            tx.execute_cached("DELETE FROM replicas WHERE twin_id = ?1", params![id])
-                .map_err(port_err)?;
+            delete_rows(&tx, id)?;
         }
         insert_row(&tx, twin)?;
         tx.commit().map_err(port_err)

@@ -24,7 +24,10 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
             tracing::info!(twin = %twin.id, acked_twin = %ack.source_twin, "ack for a replaced twin record dropped");
             return Ok(());
         }
-        let before = twin.previous.clone();
+        // Kept for the debug line below only: no copy on every ack when it is off.
+        let before = tracing::enabled!(tracing::Level::DEBUG)
+            .then(|| twin.previous.clone())
+            .flatten();
         twin.record_ack(&ack, node.now_ms());
         tracing::debug!(
             twin = %twin.id,

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use twinsync_cli::admin::{self, AdminCommand};
 use twinsync_cli::demo::{self, CONNECTION, PROJECT_A};
-use twinsync_core::{ChangeEvent, Connection, ConnectionStatus, Trigger, TwinStatus};
+use twinsync_core::{ChangeEvent, TwinStatus};
 use twinsync_fakes::sandbox::testing;
 use twinsync_local::faults::{FaultyTracker, Outage};
 use twinsync_local::process::{Process, ProcessOptions};
@@ -327,34 +327,7 @@ async fn node_with_a_panicking_tracker() -> (Node, twinsync_fakes::sandbox::Runn
         sandbox.create_raw(&body).await.unwrap();
     }
     let tracker = FaultyTracker::panicking_on(Arc::new(sandbox), "DEMO-2");
-    let clock: Arc<dyn twinsync_core::Clock> = Arc::new(twinsync_core::SystemClock);
-    let (q, t, c) = twinsync_store::open_in_memory(clock.clone()).unwrap();
-    let node =
-        Node::new("node-a", Arc::new(q), Arc::new(t), Arc::new(c), clock).with_tracker(tracker);
-    let mut connection = Connection {
-        id: "c".into(),
-        name: "c".into(),
-        local_node: "node-a".into(),
-        remote_node: "node-b".into(),
-        local_instance: "sb".into(),
-        target_project: "DEMO".into(),
-        status: ConnectionStatus::Active,
-        status_reason: None,
-        versions: vec![],
-        link: None,
-        revision: 0,
-        updated_ms: 0,
-    };
-    let mut version = twinsync_rules::defaults::version();
-    version.triggers = vec![Trigger {
-        id: "t1".into(),
-        query: "labels = sync".into(),
-        active: true,
-    }];
-    let v = connection.add_draft(version, 0);
-    connection.activate(v).unwrap();
-    node.connections.insert(&connection).await.unwrap();
-    (node, sb)
+    (crate::support::node_on(tracker).await, sb)
 }
 
 #[tokio::test]

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
 use std::time::Duration;
 use twinsync_ports::TwinQuery;
 
@@ -15,6 +16,40 @@ pub async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) 
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// One node named "node-a" on an in-memory store, over `tracker` (instance "sb"), with
+/// connection "c" to "node-b" active: its default rules, and a trigger on label "sync".
+pub async fn node_on(tracker: Arc<dyn twinsync_ports::Tracker>) -> twinsync_node::Node {
+    use twinsync_core::{Connection, ConnectionStatus, Trigger};
+    let clock: Arc<dyn twinsync_core::Clock> = Arc::new(twinsync_core::SystemClock);
+    let (q, t, c) = twinsync_store::open_in_memory(clock.clone()).unwrap();
+    let node = twinsync_node::Node::new("node-a", Arc::new(q), Arc::new(t), Arc::new(c), clock)
+        .with_tracker(tracker);
+    let mut connection = Connection {
+        id: "c".into(),
+        name: "c".into(),
+        local_node: "node-a".into(),
+        remote_node: "node-b".into(),
+        local_instance: "sb".into(),
+        target_project: "DEMO".into(),
+        status: ConnectionStatus::Active,
+        status_reason: None,
+        versions: vec![],
+        link: None,
+        revision: 0,
+        updated_ms: 0,
+    };
+    let mut version = twinsync_rules::defaults::version();
+    version.triggers = vec![Trigger {
+        id: "t1".into(),
+        query: "labels = sync".into(),
+        active: true,
+    }];
+    let v = connection.add_draft(version, 0);
+    connection.activate(v).unwrap();
+    node.connections.insert(&connection).await.unwrap();
+    node
 }
 
 /// How many twins of `connection` on `node` are synced.

@@ -103,3 +103,68 @@ async fn each_item_shows_its_sync_status_and_twin_without_echo() {
     assert_eq!(wire(&pair, "a", &a_key).await["sync"]["status"], "unlinked");
     assert_eq!(wire(&pair, "b", &b_key).await["sync"]["status"], "unlinked");
 }
+
+/// An ack's "synced" waits out a rate limit (held at a gate here) while an operator
+/// unlinks the pair and the item shows "unlinked"; when the held write lands, the item
+/// still ends up saying unlinked (the CI run of session 24 saw a ServiceNow incident keep
+/// "synced" this way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlink_while_synced_waits_to_be_shown_stays_shown() {
+    use std::sync::Arc;
+    use twinsync_core::{AckMessage, Twin, TwinStatus};
+    use twinsync_local::faults::{FaultyTracker, ShowGate};
+    let sb = twinsync_fakes::sandbox::testing::start(&["DEMO"])
+        .await
+        .unwrap();
+    let sandbox =
+        twinsync_fakes::sandbox::testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
+    let created = sandbox
+        .create_raw(&serde_json::json!({"project": "DEMO", "summary": "Held"}))
+        .await
+        .unwrap();
+    let gate = Arc::new(ShowGate::default());
+    let tracker = FaultyTracker::holding_synced_marks(Arc::new(sandbox), gate.clone());
+    let node = Arc::new(crate::support::node_on(tracker).await);
+    let mut pair = Twin::new("t1".into(), "c".into(), 0);
+    pair.local_key = Some(created.key.clone());
+    pair.remote_key = Some("OTHER-1".into());
+    pair.remote_twin = Some("rt1".into());
+    pair.status = TwinStatus::Synced;
+    pair.out_version = 1;
+    node.twins.insert(&pair).await.unwrap();
+    let ack = AckMessage {
+        connection_id: "c".into(),
+        from_node: "node-b".into(),
+        source_key: created.key.clone(),
+        target_key: Some("OTHER-1".into()),
+        target_url: None,
+        applied_version: 1,
+        source_twin: "t1".into(),
+        comment_links: vec![],
+        remote_view: None,
+        remote_out_version: 0,
+        error: None,
+        acker_twin: None,
+        trace_id: String::new(),
+    };
+    let acking = tokio::spawn({
+        let node = node.clone();
+        async move { twinsync_node::handlers::ack::handle(&node, ack).await }
+    });
+    gate.reached().await;
+    operations::unlink(&node, "c", &created.key).await.unwrap();
+    let shown = async || {
+        reqwest::get(format!("{}/api/items/{}", sb.base_url, created.key))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["sync"]["status"]
+            .clone()
+    };
+    assert_eq!(shown().await, "unlinked");
+    gate.let_one_through();
+    acking.await.unwrap().unwrap();
+    assert_eq!(shown().await, "unlinked", "the held synced stayed over it");
+    sb.stop().await;
+}

@@ -1,7 +1,8 @@
 //! Fault injection for the end-to-end tests and for trying a deployment's resilience:
 //! a queue that delivers every message twice, a queue whose receives panic, and a tracker
-//! that is slow, down (an outage switched on and off), panics on one item, or where a
-//! person edits an item while sync is writing it.
+//! that is slow, down (an outage switched on and off), panics on one item, holds its
+//! "synced" status writes at a gate, or where a person edits an item while sync is
+//! writing it.
 
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -10,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use twinsync_core::{Attachment, Comment, Item, ItemUpdate, User};
 use twinsync_ports::{
     ChangeSignal, Decorated, ItemPage, NewMessage, PortError, PortResult, Queue, QueueHooks,
-    QueueMessage, SendOutcome, Tracker, WebhookError, queues,
+    QueueMessage, SendOutcome, SyncMark, SyncState, Tracker, WebhookError, queues,
 };
 
 /// Sends every message of the handler queues twice, under two dedup ids, so each
@@ -177,6 +178,43 @@ pub struct FaultyTracker {
     outage: Option<Arc<Outage>>,
     /// Reading this item panics, as a bug in a connector would.
     panics_on: Option<String>,
+    /// Writes of a "synced" status wait here, as one waiting out a rate limit does.
+    shows_held: Option<Arc<ShowGate>>,
+}
+
+/// Where a tracker holds its "synced" status writes until the test lets one through.
+#[derive(Debug)]
+pub struct ShowGate {
+    reached: tokio::sync::Notify,
+    passes: tokio::sync::Semaphore,
+}
+
+impl Default for ShowGate {
+    fn default() -> Self {
+        Self {
+            reached: tokio::sync::Notify::new(),
+            passes: tokio::sync::Semaphore::new(0),
+        }
+    }
+}
+
+impl ShowGate {
+    /// Returns once a status write waits at the gate.
+    pub async fn reached(&self) {
+        self.reached.notified().await;
+    }
+
+    /// Lets one waiting status write through.
+    pub fn let_one_through(&self) {
+        self.passes.add_permits(1);
+    }
+
+    async fn wait(&self) {
+        self.reached.notify_one();
+        if let Ok(pass) = self.passes.acquire().await {
+            pass.forget();
+        }
+    }
 }
 
 impl FaultyTracker {
@@ -190,6 +228,7 @@ impl FaultyTracker {
             answer_delay: std::time::Duration::ZERO,
             outage: None,
             panics_on: None,
+            shows_held: None,
         }
     }
 
@@ -231,6 +270,14 @@ impl FaultyTracker {
     pub fn panicking_on(inner: Arc<dyn Tracker>, key: &str) -> Arc<dyn Tracker> {
         Arc::new(Self {
             panics_on: Some(key.to_string()),
+            ..Self::over(inner)
+        })
+    }
+
+    /// Holds each write of a "synced" status at `gate` until the test lets it through.
+    pub fn holding_synced_marks(inner: Arc<dyn Tracker>, gate: Arc<ShowGate>) -> Arc<dyn Tracker> {
+        Arc::new(Self {
+            shows_held: Some(gate),
             ..Self::over(inner)
         })
     }
@@ -353,5 +400,14 @@ impl Tracker for FaultyTracker {
     }
     fn webhook_answer(&self) -> Option<(&'static str, &'static str)> {
         self.inner.webhook_answer()
+    }
+    async fn show_sync(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
+        self.reachable(key)?;
+        if let Some(gate) = &self.shows_held
+            && mark.state == SyncState::Synced
+        {
+            gate.wait().await;
+        }
+        self.inner.show_sync(key, mark).await
     }
 }

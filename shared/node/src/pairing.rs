@@ -221,6 +221,23 @@ pub async fn purge(node: &Node, connection_id: &str, twin: &Twin) -> NodeResult<
     Ok(dropped)
 }
 
+/// Shows a live pair's sync on its item, then looks at the twin again: an Unlink that
+/// ran while this write waited out a rate limit has shown "unlinked" already, and a
+/// "synced" landing after it must not stay over it. The Unlink wrote the twin before its
+/// own status, so a write that lands later reads the unlinked twin here.
+pub async fn show_live(node: &Node, connection: &Connection, key: &str, mark: SyncMark) {
+    node.show_sync(&connection.local_instance, key, mark).await;
+    match node.twins.find_by_local(&connection.id, key).await {
+        Ok(Some(twin)) if twin.status == TwinStatus::Unlinked => {
+            show_unlinked(node, connection, &twin).await;
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(item = %key, error = %e, "cannot read the twin again after showing its sync");
+        }
+    }
+}
+
 async fn show_unlinked(node: &Node, connection: &Connection, twin: &Twin) {
     if let Some(key) = &twin.local_key {
         let mark = SyncMark {

@@ -89,5 +89,5 @@ async fn show(node: &Node, ack: &AckMessage, twin: &Twin) {
         twin_key: ack.target_key.clone().or(twin.remote_key.clone()),
         twin_url: ack.target_url.clone().or(twin.remote_url.clone()),
     };
-    node.show_sync(&connection.local_instance, key, mark).await;
+    crate::pairing::show_live(node, &connection, key, mark).await;
 }

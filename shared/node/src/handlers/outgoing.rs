@@ -166,8 +166,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
             twin_key: twin.remote_key.clone(),
             twin_url: twin.remote_url.clone(),
         };
-        node.show_sync(&connection.local_instance, &item.key, mark)
-            .await;
+        crate::pairing::show_live(node, &connection, &item.key, mark).await;
     }
     Ok(())
 }

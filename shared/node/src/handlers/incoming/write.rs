@@ -47,8 +47,9 @@ pub(super) async fn write(
         written
     };
     // Shown before the read-back, so what the other side is told includes it.
-    node.show_sync(
-        &connection.local_instance,
+    crate::pairing::show_live(
+        node,
+        connection,
         &key,
         SyncMark {
             state: SyncState::Synced,

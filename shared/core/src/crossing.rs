@@ -2,7 +2,7 @@
 //! that send: the other side built it before applying ours), changed, so that the ack of
 //! that send, whose view was built without it, is taken member by member
 //! ([`Twin::record_ack`]; simulation seeds 822 of V3, 1020 and 495 of V4, 4216 of V5;
-//! labels name by name since 1173 of V1).
+//! labels name by name since 1173 of V1; a value new in the view since 1326 of V5).
 //! Pure, like [`crate::twin_state`].
 
 use crate::twin::Twin;
@@ -19,6 +19,17 @@ pub(crate) struct Apart {
     pub(crate) key: String,
     /// `None`: the whole member.
     pub(crate) names: Option<BTreeSet<String>>,
+}
+
+/// Which of our sends an ack answers, for [`view_over_crossing`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AckedSend {
+    /// Our last send: nothing of ours went out after the replicas that crossed it, so
+    /// the values our item holds from them reach the acker through nothing we send.
+    Last,
+    /// An earlier one: a later send of ours may have carried those values on, and the
+    /// acker takes them from it as ours.
+    Earlier,
 }
 
 impl Twin {
@@ -109,16 +120,16 @@ impl Twin {
             .chain(self.earlier_sends.iter_mut().map(|e| &mut e.crossed))
     }
 
-    /// What the replicas applied since our send `version` changed in `previous`; `None`
-    /// when that send is no longer remembered.
+    /// What the replicas applied since our send `version` changed in `previous`. A send
+    /// trimmed from `earlier_sends` before its ack has its notes with the first send kept
+    /// after it (`record_send` hands them on); `None` for a send acknowledged already,
+    /// whose notes went with it.
     pub(crate) fn crossed_since(&self, version: u64) -> Option<&BTreeMap<String, Value>> {
         if version == self.out_version {
             return Some(&self.sent_crossed);
         }
-        self.earlier_sends
-            .iter()
-            .find(|e| e.version == version)
-            .map(|e| &e.crossed)
+        let kept = self.earlier_sends.iter().find(|e| e.version >= version)?;
+        (kept.version == version || version > self.acked_version).then_some(&kept.crossed)
     }
 }
 
@@ -129,11 +140,13 @@ impl Twin {
 /// or removed, which the view shows as before, keeps its place in `previous`, while the
 /// view's other names are taken (simulation seed 1173 of V1: the view showed the label our
 /// send added, and lacked the one the crossing replica added, which a person on the other
-/// side had removed since; taken whole, the view hid that removal).
+/// side had removed since; taken whole, the view hid that removal). The ack of our last
+/// send keeps the replica's value also where the view shows a value new to both.
 pub(crate) fn view_over_crossing(
     view: &Value,
     previous: Option<&Value>,
     crossed: Option<&BTreeMap<String, Value>>,
+    acked: AckedSend,
 ) -> Value {
     let mut out = view.clone();
     let (Some(previous), Some(crossed)) = (previous, crossed) else {
@@ -150,7 +163,21 @@ pub(crate) fn view_over_crossing(
                 }
                 continue;
             }
-            if !same_member(view.get(key), before) {
+            // A value new in the view (neither the one from before nor the replica's) is
+            // what the acker holds after the replica: ours, taken, or its person's since.
+            // Its next replica carries it, which must count as its change over the older
+            // value our item holds from the replica; taken into `previous`, it looked like
+            // no change, and our item sent the acker's own older value back over its
+            // person's edit (simulation seed 1326 of V5 at 300 steps). After a later send
+            // of ours, which carried the replica's value on, the acker takes that value
+            // from it as ours, and the view is taken as before (seed 495 of V4 has that
+            // order: with the replica's value kept there, each side would take the
+            // other's, and the pair would swap the value).
+            let kept = match acked {
+                AckedSend::Last => true,
+                AckedSend::Earlier => same_member(view.get(key), before),
+            };
+            if !kept {
                 continue;
             }
             match previous.get(key) {

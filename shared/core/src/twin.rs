@@ -34,7 +34,10 @@ pub struct CommentLink {
 }
 
 /// How many unacknowledged replicas before the last one a twin remembers the item of.
-pub const EARLIER_SENDS_KEPT: usize = 2;
+/// The oldest is always among them: a peer that stops acknowledging (paused,
+/// unreachable) built its replicas in flight on a send it applied before it stopped,
+/// and forgetting that send merged them against no base (simulation seed 1332 of V5).
+pub const EARLIER_SENDS_KEPT: usize = 4;
 
 /// A replica sent and not acknowledged yet, with the local item it was made from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,16 +107,19 @@ pub struct Twin {
     /// other side built it before applying ours, so the ack of ours carries a view made
     /// without it. Where that view still shows the value from before, it says nothing of
     /// the crossing change, and the ack keeps the replica's value (simulation seeds 822
-    /// of V3 and 1020 of V4). A member the item holds a value of its own in (the merge
-    /// kept ours, or it changed here since) is left out: there the view is the other
-    /// side's answer to ours, its echo of our own value included (seed 4216 of V5).
+    /// of V3 and 1020 of V4); the ack of the last send keeps it whatever the view shows,
+    /// since the acker's next replica carries its answer (seed 1326 of V5). A member the
+    /// item holds a value of its own in (the merge kept ours, or it changed here since)
+    /// is left out: there the view is the other side's answer to ours, its echo of our
+    /// own value included (seed 4216 of V5).
     /// Empty when nothing was applied since the send, or the record is older than this
     /// field (then the whole view is taken, as before).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sent_crossed: BTreeMap<String, Value>,
     /// Replicas sent before the last one and not acknowledged yet, oldest first (at most
-    /// [`EARLIER_SENDS_KEPT`]): an ack for one of them makes its item the merge base, so
-    /// a replica the other side sent after applying it is merged against what it saw.
+    /// [`EARLIER_SENDS_KEPT`]; past that the oldest stays and the ones after it go): an
+    /// ack for one of them makes its item the merge base, so a replica the other side
+    /// sent after applying it is merged against what it saw.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_sends: Vec<EarlierSend>,
     pub comment_links: Vec<CommentLink>,

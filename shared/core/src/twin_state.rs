@@ -2,7 +2,7 @@
 //! how the lease on it is taken and given back. Pure: the handlers read the twin, call
 //! one of these, and store the result with a conditional write.
 
-use crate::crossing::{members_apart, view_over_crossing};
+use crate::crossing::{AckedSend, members_apart, view_over_crossing};
 use crate::item::Item;
 use crate::message::AckMessage;
 use crate::twin::{EARLIER_SENDS_KEPT, EarlierSend, Twin, TwinStatus};
@@ -57,6 +57,25 @@ impl Twin {
     pub fn lease_wait(&self, now_ms: i64) -> Option<u64> {
         (self.applying_until_ms > now_ms && !self.lease_released)
             .then(|| (self.applying_until_ms - now_ms).unsigned_abs())
+    }
+
+    /// How long our outgoing side still waits for an apply of this twin's item (`None`:
+    /// it may read). A lease given back after a failure already runs until its retry is
+    /// due and has had time to finish. A lease neither recorded nor given back (the
+    /// worker crashed, maybe after writing the item) runs out when its replica becomes
+    /// visible again, so its retry is given one more lease to finish: read before it,
+    /// the half-written item would go out as edits made here (simulation seed 7847 of
+    /// V5). `lease_ms` is the lease the apply took.
+    pub fn apply_wait(&self, now_ms: i64, lease_ms: i64) -> Option<u64> {
+        if self.applying_until_ms == 0 {
+            return None;
+        }
+        let until = if self.lease_released {
+            self.applying_until_ms
+        } else {
+            self.applying_until_ms.saturating_add(lease_ms)
+        };
+        (until > now_ms).then(|| (until - now_ms).unsigned_abs())
     }
 
     /// Takes the lease for `lease_ms` to apply the replica `version`: the outgoing side
@@ -116,8 +135,23 @@ impl Twin {
                 in_version: self.sent_in_version,
                 crossed: std::mem::take(&mut self.sent_crossed),
             });
+            // The oldest unacknowledged send stays: when acks stop coming (the other
+            // side paused or unreachable), its replicas in flight were built on it, and
+            // without it they merge against no base, undoing every edit made here since
+            // (simulation seed 1332 of V5: four sends unacked, the first one forgotten).
             let over = self.earlier_sends.len().saturating_sub(EARLIER_SENDS_KEPT);
-            self.earlier_sends.drain(..over);
+            if over > 0 {
+                let trimmed = self.earlier_sends.drain(1..=over).next();
+                // The first send kept after them carries the crossing notes of the oldest
+                // (which hold every member a later send's do, with values as old or
+                // older): the ack of a trimmed send is taken against them, not whole, or
+                // a crossing replica's change the view shows as before drops out of
+                // `previous` (simulation seed 1060 of V5: a label the other side added,
+                // then removed, stayed here for good).
+                if let (Some(trimmed), Some(next)) = (trimmed, self.earlier_sends.get_mut(1)) {
+                    next.crossed.extend(trimmed.crossed);
+                }
+            }
         }
         match moved {
             // A name the send moved takes its place in `previous` (labels go name by name).
@@ -202,6 +236,9 @@ impl Twin {
         // carrying what the newer view showed, would count as a change (simulation seed
         // 1018 of V1, where it undid a person's newer summary).
         let older_than_acked = ack.applied_version < self.acked_version;
+        // Looked up before this ack counts: a send trimmed unacknowledged has its notes
+        // with the send kept after it (`crossed_since`).
+        let crossed = self.crossed_since(ack.applied_version).cloned();
         self.acked_version = self.acked_version.max(ack.applied_version);
         for link in &ack.comment_links {
             // The acker's local comment is our remote one, and the other way round.
@@ -223,16 +260,18 @@ impl Twin {
         // the replica's value, though: where it holds its own, a view showing the value
         // from before may be the acker's echo of our send, which then carried that value
         // as a change, and the replica's value would make the echo look like an edit
-        // over ours (simulation seed 4216 of V5; `note_crossing`).
+        // over ours (simulation seed 4216 of V5; `note_crossing`). For our last send the
+        // replica's value stays also where the view shows a new one, the acker's answer
+        // its next replica carries (simulation seed 1326 of V5; `view_over_crossing`).
         if let Some(view) = &ack.remote_view
             && self.in_version == ack.remote_out_version
             && !older_than_acked
         {
-            let taken = view_over_crossing(
-                view,
-                self.previous.as_ref(),
-                self.crossed_since(ack.applied_version),
-            );
+            let acked = match ack.applied_version == self.out_version {
+                true => AckedSend::Last,
+                false => AckedSend::Earlier,
+            };
+            let taken = view_over_crossing(view, self.previous.as_ref(), crossed.as_ref(), acked);
             self.previous = Some(taken);
             if ack.applied_version == self.out_version {
                 // `previous` now says what the acker made of our last send, field by
@@ -338,14 +377,24 @@ impl Twin {
     /// record unlinked there drops them without a word; a Relink that names no record
     /// of ours then resumes this twin, which counted their comments and files as sent,
     /// and they never went out (simulation seed 145 of V5 at 300 steps).
+    /// A twin that has heard from no record of the other side (no apply or ack recorded)
+    /// knows none: the record an apply's lease named (`learn_remote_twin`, this very
+    /// replica's among them) says nothing of where our sends went. A replica that applied
+    /// none of them then counts as from another record: it may come from one newer than
+    /// the record that dropped them (seed 693 of V5 at 300 steps: a twin made by our
+    /// Relink sent its first replica to a record unlinked there by a crashed Unlink, and
+    /// the other node's later Relink named no record of ours), or it crossed them on
+    /// their way, and sent again, a comment it has comes back linked by its marker.
     pub fn sends_reaching(&self, source_twin: &str, applied_in: Option<u64>) -> SendsCounted {
+        let heard_from = self.in_version > 0 || self.acked_version > 0;
+        let elsewhere = match self.remote_twin.as_deref().filter(|_| heard_from) {
+            Some(known) => known != source_twin,
+            None => applied_in == Some(0),
+        };
         let unseen = applied_in.is_some_and(|seen| seen < self.out_version)
             && self.acked_version < self.out_version
             && !source_twin.is_empty()
-            && self
-                .remote_twin
-                .as_deref()
-                .is_some_and(|known| known != source_twin);
+            && elsewhere;
         match unseen {
             true => SendsCounted::Acknowledged,
             false => SendsCounted::All,
@@ -597,6 +646,44 @@ mod tests {
     }
 
     #[test]
+    fn outgoing_waits_for_the_retry_of_an_apply_that_crashed() {
+        // (applying_until_ms, lease_released, now) -> outgoing's wait, lease 30 s
+        let table = [
+            (0, false, 5_000, None),
+            // held: the lease and one more for its retry
+            (6_000, false, 5_000, Some(31_000)),
+            // lapsed without a record or a give-back: a crash; the retry may run
+            (6_000, false, 20_000, Some(16_000)),
+            (6_000, false, 36_000, None),
+            // given back: the give-back already counted the retry's time
+            (6_000, true, 5_000, Some(1_000)),
+            (6_000, true, 6_000, None),
+            (
+                i64::MAX,
+                false,
+                5_000,
+                Some((i64::MAX - 5_000).unsigned_abs()),
+            ),
+        ];
+        for (until, released, now, want) in table {
+            let mut t = twin();
+            t.applying_until_ms = until;
+            t.lease_released = released;
+            assert_eq!(t.apply_wait(now, 30_000), want, "{until} {released} {now}");
+        }
+        let mut t = twin();
+        t.take_lease(2, 5_000, 30_000);
+        assert_eq!(t.lease_wait(35_000), None, "the retry may take the lease");
+        assert!(
+            t.apply_wait(35_000, 30_000).is_some(),
+            "outgoing still waits"
+        );
+        t.take_lease(2, 35_000, 30_000);
+        t.applying_until_ms = 0; // record_apply
+        assert_eq!(t.apply_wait(35_001, 30_000), None);
+    }
+
+    #[test]
     fn a_send_bumps_the_version_and_clears_an_error() {
         let mut t = twin();
         t.status = TwinStatus::Error("boom".into());
@@ -836,7 +923,8 @@ mod tests {
     }
 
     /// A replica whose sender had applied a send of ours not acknowledged yet was built
-    /// on that send's item (simulation seeds 680 and 1872 of V4, 988 of V5).
+    /// on that send's item (simulation seeds 680 and 1872 of V4, 988 of V5), the oldest
+    /// of many included (seed 1428 of V5 at 300 steps).
     #[test]
     fn a_replica_built_on_an_unacknowledged_send_has_that_send_as_its_base() {
         let item = |summary: &str| Item {
@@ -851,10 +939,13 @@ mod tests {
             Option<u64>,
             Option<&'static str>,
         );
-        let table: [Case; 8] = [
+        let table: [Case; 9] = [
             (&["v1"], 0, 0, Some(1), Some("v1")),
             (&["v1", "v2"], 0, 0, Some(1), Some("v1")),
             (&["v1", "v2"], 0, 0, Some(2), Some("v2")),
+            // Four sends unacked (the other side paused), its replica built on the first:
+            // that send is kept (seed 1428 of V5).
+            (&["v1", "v2", "v3", "v4"], 0, 0, Some(1), Some("v1")),
             // Acknowledged: the ack set the base already.
             (&["v1", "v2"], 1, 0, Some(1), None),
             // Nothing of ours seen, or nothing said.
@@ -927,14 +1018,37 @@ mod tests {
             Option<&'static str>,
             usize,
         );
-        let table: [Case; 5] = [
+        let table: [Case; 8] = [
             (&["v1", "v2"], None, 1, Some("v1"), 0),
             (&["v1", "v2"], None, 2, Some("v2"), 0),
             (&["v1", "v2", "v3"], None, 1, Some("v1"), 1),
             // A replica applied here after v1 was sent: v1's item is no base any more.
             (&["v1", "v2"], Some(1), 1, None, 0),
-            // Only the last two earlier sends are kept.
-            (&["v1", "v2", "v3", "v4"], None, 1, None, 2),
+            // Four sends unacked, the first one acked last (seed 1332 of V5).
+            (&["v1", "v2", "v3", "v4"], None, 1, Some("v1"), 2),
+            // Past EARLIER_SENDS_KEPT the oldest stays, the ones after it go:
+            // v1, v4, v5, v6 are kept before the ack.
+            (
+                &["v1", "v2", "v3", "v4", "v5", "v6", "v7"],
+                None,
+                1,
+                Some("v1"),
+                3,
+            ),
+            (
+                &["v1", "v2", "v3", "v4", "v5", "v6", "v7"],
+                None,
+                2,
+                None,
+                3,
+            ),
+            (
+                &["v1", "v2", "v3", "v4", "v5", "v6", "v7"],
+                None,
+                4,
+                Some("v4"),
+                2,
+            ),
         ];
         for (sends, apply_after, acked, base, kept) in table {
             let mut t = twin();
@@ -1091,7 +1205,9 @@ mod tests {
     /// The acker built its view on our replica, which a replica of its own, applied
     /// here after our send, crossed: where the view shows a member as it was before that
     /// replica, `previous` keeps the replica's value; everything else comes from the
-    /// view, as before (simulation seeds 1020 of V4 and 822 of V3).
+    /// view, as before (simulation seeds 1020 of V4 and 822 of V3). The ack of our last
+    /// send keeps the replica's value also where the view shows a new one (seed 1326 of
+    /// V5); after a later send of ours, which carried it on, the new value is taken.
     #[test]
     fn an_ack_view_keeps_what_a_replica_crossing_our_send_changed() {
         let s1020 = json!({"summary": "s", "labels": ["escalate"], "status": "To Do"});
@@ -1099,7 +1215,7 @@ mod tests {
         // (what, the acker's replica before our send, its replica applied after our send
         // (None: none), our earlier send acked, the ack's view) -> previous
         type Case = (&'static str, Value, Option<Value>, bool, Value, Value);
-        let table: [Case; 7] = [
+        let table: [Case; 9] = [
             (
                 "seed 1020: the view shows the labels and status from before",
                 s1020.clone(),
@@ -1125,11 +1241,30 @@ mod tests {
                 json!({"summary": "ours", "labels": ["escalate", "red"], "status": "Doing"}),
             ),
             (
-                "a value new in the view (the acker took ours) is taken, labels name by name: \
-                 the red the crossing replica added and the view lacks stays (seed 1173)",
+                "a value new in the view (the acker took ours, or its person set one) keeps \
+                 the replica's, labels name by name: the red the crossing replica added and \
+                 the view lacks stays (seed 1173), the view's blue is taken",
                 s1020.clone(),
                 Some(s1020_v2.clone()),
                 false,
+                json!({"summary": "s", "labels": ["escalate", "blue"], "status": "Done"}),
+                json!({"summary": "s", "labels": ["escalate", "blue", "red"], "status": "Doing"}),
+            ),
+            (
+                "seed 1326: the acker's person cleared the assignee its crossing replica had \
+                 set, as our send had; its next replica must count as its change",
+                json!({"summary": "s", "assignee": "cy"}),
+                Some(json!({"summary": "s", "assignee": "ana"})),
+                false,
+                json!({"summary": "s", "assignee": null}),
+                json!({"summary": "s", "assignee": "ana"}),
+            ),
+            (
+                "the ack of an earlier send: our later send carried the replica's values on, \
+                 and a value new in the view is taken (the order of seed 495)",
+                s1020.clone(),
+                Some(s1020_v2.clone()),
+                true,
                 json!({"summary": "s", "labels": ["escalate", "blue"], "status": "Done"}),
                 json!({"summary": "s", "labels": ["escalate", "blue", "red"], "status": "Done"}),
             ),
@@ -1238,11 +1373,12 @@ mod tests {
                 json!({"summary": "s0", "priority": "Low"}),
             ),
             (
-                "a value new in the view is taken, kept or not (the 822 rule)",
+                "a value new in the view: the replica's stays where our item holds it \
+                 (seed 1326), the view's is taken where our item kept its own",
                 kept.clone(),
                 None,
                 json!({"summary": "s1", "priority": "High"}),
-                json!({"summary": "s1", "priority": "High"}),
+                json!({"summary": "a19", "priority": "High"}),
             ),
         ];
         for (what, own, later, view, want) in table {
@@ -1337,6 +1473,50 @@ mod tests {
         }
     }
 
+    /// Simulation seed 1060 of V5: the other side's v1, built before it applied any of
+    /// our unacknowledged sends, added `blue`; a person there removed it before those
+    /// sends reached it, so each ack's view lacks `blue`. Every one of those sends was
+    /// crossed by that replica, trimmed from `earlier_sends` or not: each ack keeps
+    /// `blue` in `previous`, and the other side's next replica, without it, is a removal
+    /// here. Taken whole at the ack of a trimmed send, the view hid that removal.
+    #[test]
+    fn an_ack_of_a_trimmed_send_keeps_what_crossed_it() {
+        let theirs = json!({"labels": ["sync", "red", "blue"]});
+        let view = json!({"labels": ["sync", "red"]});
+        // (sends before the crossing replica, sends after it): none acknowledged yet
+        let table = [(1, 0), (1, 1), (4, 1), (5, 1), (6, 1), (9, 0), (9, 3)];
+        for (crossed, later) in table {
+            let mut t = twin();
+            t.record_apply(applied(json!({"labels": ["sync"]}), 1), 1);
+            for _ in 0..crossed {
+                t.record_send(json!({"labels": ["sync", "red"]}), &Item::default(), 2);
+            }
+            t.record_apply(
+                Applied {
+                    view: theirs.clone(),
+                    own: theirs.clone(),
+                    ..applied(theirs.clone(), 2)
+                },
+                3,
+            );
+            for i in 0..later {
+                let replica = json!({"labels": ["sync", "red", "blue"], "summary": i});
+                t.record_send(replica, &Item::default(), 4);
+            }
+            for version in 1..=crossed {
+                let mut a = ack(version, None);
+                a.remote_view = Some(view.clone());
+                a.remote_out_version = 2;
+                t.record_ack(&a, 5);
+                assert_eq!(
+                    t.previous,
+                    Some(theirs.clone()),
+                    "{crossed} sends crossed, {later} after: the ack of v{version}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_first_apply_names_the_other_sides_record_before_it_writes() {
         // (remote_twin before, replica's source_twin) -> remote_twin after
@@ -1391,31 +1571,37 @@ mod tests {
             }],
             ..Item::default()
         };
-        // (our record of theirs, replica's record, it applied, our out, acked) -> unseen
+        // (our record of theirs, our in, replica's record, it applied, our out, acked)
+        // -> unseen
         let table = [
             // Seed 145 (V5, 300 steps): relinked there; our v1 went to the record it
             // replaced, unlinked there, which dropped it.
-            (Some("r1"), "r2", Some(0), 1, 0, true),
+            (Some("r1"), 1, "r2", Some(0), 1, 0, true),
             // The same record: ours is on its way, or crossed it.
-            (Some("r1"), "r1", Some(0), 1, 0, false),
+            (Some("r1"), 1, "r1", Some(0), 1, 0, false),
             // The new record had applied it, or its ack came.
-            (Some("r1"), "r2", Some(1), 1, 0, false),
-            (Some("r1"), "r2", Some(0), 1, 1, false),
-            // No record known: the first replica of a pair names it.
-            (None, "r2", Some(0), 1, 0, false),
+            (Some("r1"), 1, "r2", Some(1), 1, 0, false),
+            (Some("r1"), 1, "r2", Some(0), 1, 1, false),
+            // Seed 693 (V5, 300 steps): heard from no record; the one known is what
+            // this replica's lease named, or none.
+            (Some("r2"), 0, "r2", Some(0), 1, 0, true),
+            (None, 0, "r2", Some(0), 1, 0, true),
+            // Heard from none, but it applied one of ours: the record they reached.
+            (Some("r2"), 0, "r2", Some(1), 2, 0, false),
             // Older senders say neither.
-            (Some("r1"), "", Some(0), 1, 0, false),
-            (Some("r1"), "r2", None, 1, 0, false),
+            (Some("r1"), 1, "", Some(0), 1, 0, false),
+            (Some("r1"), 1, "r2", None, 1, 0, false),
         ];
-        for (known, source, applied_in, out, acked, unseen) in table {
+        for (known, inv, source, applied_in, out, acked, unseen) in table {
             let mut t = twin();
             t.remote_twin = known.map(str::to_string);
+            t.in_version = inv;
             t.out_version = out;
             t.acked_version = acked;
             assert_eq!(
                 t.sends_reaching(source, applied_in) == SendsCounted::Acknowledged,
                 unseen,
-                "{known:?} {source} {applied_in:?} {out} {acked}"
+                "{known:?} {inv} {source} {applied_in:?} {out} {acked}"
             );
         }
         let mut t = twin();

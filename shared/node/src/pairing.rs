@@ -100,6 +100,16 @@ pub async fn record_relink(
     Ok(node.connections.set_meta(&key, ask_id).await?)
 }
 
+/// The other node's Relink request that made or kept `twin` here, if one did.
+pub async fn relinked_by(
+    node: &Node,
+    connection_id: &str,
+    twin: &Twin,
+) -> NodeResult<Option<String>> {
+    let key = format!("relinked-by:{connection_id}:{}", twin.id);
+    Ok(node.connections.get_meta(&key).await?)
+}
+
 /// Whether `twin` was made by a Relink the other node asked after its request
 /// `request_id`: a pause there can deliver an older Unlink after the Relink (its held
 /// messages go back behind the ones still queued), and that Unlink is about the old
@@ -110,10 +120,7 @@ pub async fn relinked_after(
     twin: &Twin,
     request_id: &str,
 ) -> NodeResult<bool> {
-    let key = format!("relinked-by:{connection_id}:{}", twin.id);
-    Ok(node
-        .connections
-        .get_meta(&key)
+    Ok(relinked_by(node, connection_id, twin)
         .await?
         .is_some_and(|ask| ask.as_str() > request_id))
 }

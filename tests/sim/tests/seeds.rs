@@ -245,6 +245,11 @@ fn regression_seeds_pass() {
         // newer pair on that node only, and the stale Relink after it left a twin there
         // that nothing ever synced.
         (256, 300),
+        // The same hole as 1332: four sends unacknowledged while the other node was
+        // paused, and the twin kept only the last two earlier ones. The other side's
+        // replica built on the first merged against no base, and its stale priority
+        // overwrote the one a person had set here.
+        (1428, 300),
         // A Relink's late answer linked a twin again after its node's own later Unlink;
         // its send reached the other node's twin there, unlinked and knowing no record
         // of it, which dropped it. After the final Relink the send still counted as
@@ -252,6 +257,36 @@ fn regression_seeds_pass() {
         // them again was deduplicated against the old record's apply of the same
         // version: the comments never arrived.
         (145, 300),
+        // Crossing replicas: our last send cleared an assignee, the other side's replica
+        // set it, and we took that. A person there cleared it too, during the write of our
+        // earlier send; the ack of our last send showed it cleared and was taken as the
+        // other side's previous replica, so its next replica (cleared) looked like no
+        // change, and we sent its own older value back over both people's edits.
+        (1326, 300),
+        // Four sends unacknowledged while the other node was paused: the twin kept only
+        // the last two earlier ones, so the ack of the first, and the other side's
+        // replica built on it, found no item of it. Merged against no base, the stale
+        // replica's status won over the edits made here since (1311: a description, an
+        // assignee and labels the same way).
+        (1332, 300),
+        (1311, 300),
+        // The same trimming dropped an unacknowledged send with its crossing notes: the
+        // ack's view, taken whole, hid a label the other side had added and removed
+        // again, and one side kept it for good.
+        (1060, 300),
+        // A crashed apply's lease ran out as its replica came back, and outgoing read the
+        // half-written item first: it sent the other side's own values as edits made here,
+        // and the two sides swapped a status.
+        (7847, 100),
+        // A twin made by our Relink sent its first replica to a record unlinked there
+        // (a crashed Unlink never told us), which dropped it; the other node's Relink then
+        // named no record of ours, and our twin, which had heard from no record, still
+        // counted that replica's comment as sent: it never arrived.
+        (693, 300),
+        // Replicas of the other node's record from before its Relink, held up by a pause,
+        // reached the twin that Relink made before any replica of the new record: the
+        // twin knew no record yet and applied them, and the two items swapped a summary.
+        (969, 300),
     ];
     let failures: Vec<String> = v1
         .iter()

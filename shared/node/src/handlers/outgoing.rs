@@ -29,7 +29,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         .await?;
     if !event.force {
         match &known {
-            Some(t) if t.applying_until_ms > node.now_ms() => {
+            Some(t) if applying(node, t) => {
                 // Our incoming handler is writing this item; its echo must meet the new
                 // baseline, so wait for it before reading anything.
                 return Err(being_applied(node, t));
@@ -73,7 +73,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
         if t.status == TwinStatus::Unlinked {
             return Ok(());
         }
-        if t.applying_until_ms > node.now_ms() {
+        if applying(node, t) {
             // Our incoming handler is writing this item; its echo must meet the new baseline.
             // A first apply still under its lease is as quick, so it waits as briefly.
             return Err(being_applied(node, t));
@@ -240,15 +240,25 @@ async fn being_created(
         .twins
         .find_by_remote(&connection.id, remote)
         .await?
-        .filter(|t| t.local_key.is_none() && t.applying_until_ms > node.now_ms()))
+        .filter(|t| t.local_key.is_none() && applying(node, t)))
+}
+
+/// Whether our incoming handler is writing the twin's item, or a worker that was writing
+/// it stopped and its replica's retry has not finished yet (`Twin::apply_wait`).
+fn applying(node: &Node, twin: &Twin) -> bool {
+    twin.apply_wait(node.now_ms(), node.settings.visibility_ms)
+        .is_some()
 }
 
 /// The wait for a twin our incoming handler is writing: short, since the write is quick,
-/// and never longer than the lease.
+/// and never longer than the lease (and its retry's, after a crash).
 fn being_applied(node: &Node, twin: &Twin) -> NodeError {
+    let wait = twin
+        .apply_wait(node.now_ms(), node.settings.visibility_ms)
+        .unwrap_or(1);
     NodeError::Busy {
         what: format!("twin {} is being applied", twin.id),
-        retry_after_ms: (twin.applying_until_ms - node.now_ms()).clamp(1, 200) as u64,
+        retry_after_ms: wait.clamp(1, 200),
     }
 }
 
@@ -323,7 +333,7 @@ async fn made_by_sync(node: &Node, connection: &Connection, item: &Item) -> Node
     match &twin.local_key {
         Some(k) if *k == item.key => Ok(MadeBySync::Twin(Box::new(twin))),
         Some(_) => Ok(MadeBySync::Stray(remote.to_string())),
-        None if twin.applying_until_ms > node.now_ms() => Err(being_applied(node, &twin)),
+        None if applying(node, &twin) => Err(being_applied(node, &twin)),
         // The apply that created the item stopped before linking it (a crash between the
         // create and the twin's write). Its replica is still queued and, delivered again,
         // finds the item by this marker and finishes: the merge base, the baseline and

@@ -199,7 +199,7 @@ pub(super) async fn plan(
             .get("attachments")
             .and_then(|a| serde_json::from_value(a.clone()).ok())
             .unwrap_or_default(),
-        sends_counted: twin.sends_reaching(&message.source_twin, message.applied_in),
+        sends_counted: twin.sends_reaching(&message.source_twin, applied_in),
         outcome,
     })
 }

@@ -371,64 +371,38 @@ async fn dynamodb_twin_store_keeps_one_twin_per_item() {
         .unwrap();
 }
 
+/// A case of `tests/fixtures/store/twin-replace-cases.json` (the SQLite store's test
+/// reads it too).
+#[derive(serde::Deserialize)]
+struct ReplaceCase {
+    what: String,
+    before: Vec<(String, Option<String>, Option<String>)>,
+    gone: Vec<String>,
+    new: (Option<String>, Option<String>),
+    replaced: bool,
+    left: Vec<String>,
+}
+
 /// A Relink replaces unlinked twins with the new pair's in one transaction: all of it,
 /// or nothing when a key is held by a twin it does not replace (simulation seed 2473).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_twin_store_replaces_in_one_write() {
     let (_moto, config, resources) = emulator::start("rtest").await;
     let (_, twins, _) = ports(&config, &resources);
-    // (twins before, ids replaced, the new twin's keys) -> replaced, twins left after;
-    // each case on its own keys (a prefix) in the one table.
-    type Case = (
-        &'static [(&'static str, Option<&'static str>, Option<&'static str>)],
-        &'static [&'static str],
-        (Option<&'static str>, Option<&'static str>),
-        bool,
-        &'static [&'static str],
-    );
-    let table: [Case; 5] = [
-        (
-            &[("old", Some("L-1"), Some("R-1"))],
-            &["old"],
-            (Some("L-1"), Some("R-1")),
-            true,
-            &["new"],
-        ),
-        (
-            &[
-                ("l", Some("L-1"), Some("R-9")),
-                ("r", Some("L-9"), Some("R-1")),
-            ],
-            &["l", "r", "l"],
-            (Some("L-1"), Some("R-1")),
-            true,
-            &["new"],
-        ),
-        (
-            &[("old", Some("L-1"), None)],
-            &["old", "old"],
-            (Some("L-1"), Some("R-1")),
-            true,
-            &["new"],
-        ),
-        (
-            &[("old", Some("L-1"), None), ("other", None, Some("R-1"))],
-            &["old"],
-            (Some("L-1"), Some("R-1")),
-            false,
-            &["old", "other"],
-        ),
-        (&[], &[], (Some("L-1"), Some("R-1")), true, &["new"]),
-    ];
-    for (case, (before, gone, (local, remote), replaced, left)) in table.into_iter().enumerate() {
+    // The cases the SQLite store's test runs; each on its own keys (a prefix) here, in
+    // the one table.
+    let path = emulator::repo_root().join("tests/fixtures/store/twin-replace-cases.json");
+    let cases: Vec<ReplaceCase> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (case, c) in cases.into_iter().enumerate() {
         let named = |s: &str| format!("{case}-{s}");
         let keyed = |k: Option<&str>| k.map(&named);
-        for (id, l, r) in before {
+        for (id, l, r) in &c.before {
             twins
                 .insert(&twin(
                     &named(id),
-                    keyed(*l).as_deref(),
-                    keyed(*r).as_deref(),
+                    keyed(l.as_deref()).as_deref(),
+                    keyed(r.as_deref()).as_deref(),
                 ))
                 .await
                 .unwrap();
@@ -443,19 +417,21 @@ async fn dynamodb_twin_store_replaces_in_one_write() {
                 .await
                 .unwrap();
         }
-        let gone: Vec<String> = gone.iter().map(|id| named(id)).collect();
+        let gone: Vec<String> = c.gone.iter().map(|id| named(id)).collect();
+        let (local, remote) = &c.new;
         let new = twin(
             &named("new"),
-            keyed(local).as_deref(),
-            keyed(remote).as_deref(),
+            keyed(local.as_deref()).as_deref(),
+            keyed(remote.as_deref()).as_deref(),
         );
         let result = twins.replace(&gone, &new).await;
-        assert_eq!(result.is_ok(), replaced, "case {case}: {result:?}");
-        if !replaced {
+        let what = &c.what;
+        assert_eq!(result.is_ok(), c.replaced, "{what}: {result:?}");
+        if !c.replaced {
             assert!(matches!(result, Err(PortError::Conflict(_))), "{result:?}");
         }
         for id in ["old", "l", "r", "other", "new"] {
-            let kept = left.contains(&id);
+            let kept = c.left.iter().any(|l| l == id);
             assert_eq!(
                 twins.get(&named(id)).await.unwrap().is_some(),
                 kept,
@@ -470,7 +446,7 @@ async fn dynamodb_twin_store_replaces_in_one_write() {
             .await
             .unwrap()
             .map(|t| t.id);
-        let want = if replaced {
+        let want = if c.replaced {
             Some(named("new"))
         } else {
             Some(named("old"))

@@ -497,59 +497,34 @@ async fn common_text_pages_newest_first() {
     }
 }
 
+/// A case of `tests/fixtures/store/twin-replace-cases.json`, which the DynamoDB store's
+/// test reads too: (id, local key, remote key) of the twins before, the ids replaced,
+/// the new twin's keys, whether the replace is written, and the twins left after.
+#[derive(serde::Deserialize)]
+struct ReplaceCase {
+    what: String,
+    before: Vec<(String, Option<String>, Option<String>)>,
+    gone: Vec<String>,
+    new: (Option<String>, Option<String>),
+    replaced: bool,
+    left: Vec<String>,
+}
+
 /// A Relink replaces unlinked twins with the new pair's in one write: all of it, or
 /// nothing when a key is held by a twin it does not replace (simulation seed 2473 of V5).
 #[tokio::test]
 async fn a_replace_deletes_and_inserts_in_one_write() {
-    // (twins before, ids replaced, the new twin's keys) -> replaced, twins left after
-    type Case = (
-        &'static [(&'static str, Option<&'static str>, Option<&'static str>)],
-        &'static [&'static str],
-        (Option<&'static str>, Option<&'static str>),
-        bool,
-        &'static [&'static str],
-    );
-    let table: [Case; 5] = [
-        (
-            &[("old", Some("A-1"), Some("B-1"))],
-            &["old"],
-            (Some("A-1"), Some("B-1")),
-            true,
-            &["new"],
-        ),
-        // The local and the remote item each had a twin; named twice, as a Relink does.
-        (
-            &[
-                ("l", Some("A-1"), Some("B-9")),
-                ("r", Some("A-9"), Some("B-1")),
-            ],
-            &["l", "r", "l"],
-            (Some("A-1"), Some("B-1")),
-            true,
-            &["new"],
-        ),
-        (
-            &[("old", Some("A-1"), None)],
-            &["old", "old"],
-            (Some("A-1"), Some("B-1")),
-            true,
-            &["new"],
-        ),
-        // A key another twin holds: nothing is written, the unlinked twin stays.
-        (
-            &[("old", Some("A-1"), None), ("other", None, Some("B-1"))],
-            &["old"],
-            (Some("A-1"), Some("B-1")),
-            false,
-            &["old", "other"],
-        ),
-        // Nothing to replace: an insert.
-        (&[], &[], (Some("A-1"), Some("B-1")), true, &["new"]),
-    ];
-    for (before, gone, (local, remote), replaced, left) in table {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/store/twin-replace-cases.json");
+    let cases: Vec<ReplaceCase> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for case in cases {
         let (_, twins, _) = open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
-        for (id, l, r) in before {
-            twins.insert(&twin(id, *l, *r)).await.unwrap();
+        for (id, l, r) in &case.before {
+            twins
+                .insert(&twin(id, l.as_deref(), r.as_deref()))
+                .await
+                .unwrap();
             twins
                 .add_replica(&ReplicaRecord {
                     twin_id: id.to_string(),
@@ -561,10 +536,12 @@ async fn a_replace_deletes_and_inserts_in_one_write() {
                 .await
                 .unwrap();
         }
-        let gone: Vec<String> = gone.iter().map(|s| s.to_string()).collect();
-        let result = twins.replace(&gone, &twin("new", local, remote)).await;
-        assert_eq!(result.is_ok(), replaced, "{before:?} {gone:?}: {result:?}");
-        if !replaced {
+        let (local, remote) = &case.new;
+        let new = twin("new", local.as_deref(), remote.as_deref());
+        let result = twins.replace(&case.gone, &new).await;
+        let what = &case.what;
+        assert_eq!(result.is_ok(), case.replaced, "{what}: {result:?}");
+        if !case.replaced {
             assert!(matches!(result, Err(PortError::Conflict(_))), "{result:?}");
         }
         let mut ids: Vec<String> = twins
@@ -575,9 +552,9 @@ async fn a_replace_deletes_and_inserts_in_one_write() {
             .map(|t| t.id)
             .collect();
         ids.sort();
-        assert_eq!(ids, left, "{before:?} {gone:?}");
-        for (id, ..) in before {
-            let kept = left.contains(id);
+        assert_eq!(ids, case.left, "{what}");
+        for (id, ..) in &case.before {
+            let kept = case.left.contains(id);
             assert_eq!(!twins.replicas(id).await.unwrap().is_empty(), kept, "{id}");
         }
     }

@@ -249,7 +249,8 @@ async fn unlink_stops_sync_both_ways_on_both_nodes() {
 /// An Unlink whose message to the other node was lost (a crash between A's part and the
 /// send): B's next replica tells A, and A tells B the Unlink again, naming B's record. A
 /// Relink of a pair B still holds linked replaces B's record rather than resuming the
-/// one A unlinked (simulation seeds 727, 1801).
+/// one A unlinked (simulation seeds 727, 1801). A twin that knows no record of B's tells
+/// B all the same (seed 693).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unlink_the_other_node_missed_is_told_again_and_a_relink_starts_afresh() {
     let dir = tempfile::tempdir().unwrap();
@@ -304,6 +305,23 @@ async fn an_unlink_the_other_node_missed_is_told_again_and_a_relink_starts_afres
         Pair::summary(&ta_, &a).await == "B after the relink"
     })
     .await;
+
+    // A third pair, unlinked on A alone by a twin that knows no record of B's: B's next
+    // replica is answered all the same (simulation seed 693 of V5 at 300 steps).
+    let (a3, b3) = synced(&pair, 8).await;
+    pair.quiet().await;
+    let mut ta3 = twin(&pair.a, &a3).await.unwrap();
+    ta3.remote_twin = None;
+    twinsync_node::pairing::unlink(&pair.a, &connection, ta3)
+        .await
+        .unwrap();
+    Pair::edit(&pair.tb, &b3, "B, not knowing of this unlink either").await;
+    pair.quiet().await;
+    assert_eq!(
+        twin(&pair.b, &b3).await.unwrap().status,
+        TwinStatus::Unlinked,
+        "B heard of the unlink from A's answer to its replica"
+    );
     pair.p.stop().await;
 }
 

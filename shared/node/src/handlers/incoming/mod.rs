@@ -41,8 +41,16 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
     let found = find_twin(node, &connection, &message).await?;
     if let Some(twin) = &found {
         if twin.status == TwinStatus::Unlinked {
-            if twin.remote_twin.as_deref() == Some(message.source_twin.as_str()) {
-                // Still sent from the pair we unlinked: the other node never heard.
+            // Still sent from the pair we unlinked: the other node never heard. A twin
+            // that knows no record of the other node's hears from the pair's record
+            // here: the other node makes a record for a new pair only once this node
+            // has answered its Relink, which replaces this twin first. Dropped without a
+            // word, its sends were counted as delivered there (seeds 145 and 693 of V5).
+            let pair_record = twin
+                .remote_twin
+                .as_deref()
+                .is_none_or(|known| known == message.source_twin);
+            if pair_record && !message.source_twin.is_empty() {
                 tracing::info!(twin = %twin.id, item = %message.source_key, version = message.version, "replica for an unlinked twin dropped; the other node is told again");
                 control::tell_unlinked_again(node, &connection, twin, &message.source_twin).await?;
             }

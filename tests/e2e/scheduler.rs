@@ -3,9 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
-use twinsync_core::{
-    Clock, Connection, ConnectionStatus, ItemUpdate, ManualClock, SyncPlan, Trigger, Twin,
-};
+use twinsync_core::{Clock, ItemUpdate, ManualClock, SyncPlan, Twin};
 use twinsync_fakes::sandbox::testing;
 use twinsync_node::handlers::scheduler;
 use twinsync_node::{Node, operations};
@@ -22,43 +20,7 @@ async fn setup(
     let sb = testing::start(&["DEMO"]).await.unwrap();
     let tracker: Arc<dyn Tracker> =
         Arc::new(testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap());
-    let (q, t, c) = twinsync_store::open_in_memory(Arc::new(clock.clone())).unwrap();
-    let node = Node::new(
-        "node-a",
-        Arc::new(q),
-        Arc::new(t),
-        Arc::new(c),
-        Arc::new(clock.clone()),
-    )
-    .with_tracker(tracker.clone());
-    let mut connection = Connection {
-        id: "c".into(),
-        name: "c".into(),
-        local_node: "node-a".into(),
-        remote_node: "node-b".into(),
-        local_instance: "sb".into(),
-        target_project: "DEMO".into(),
-        status: ConnectionStatus::Active,
-        status_reason: None,
-        versions: vec![],
-        link: None,
-        revision: 0,
-        updated_ms: 0,
-    };
-    let v = connection.add_draft(
-        twinsync_core::ConfigVersion {
-            triggers: vec![Trigger {
-                id: "t1".into(),
-                query: "labels = sync".into(),
-                active: true,
-            }],
-            plans,
-            ..twinsync_rules::defaults::version()
-        },
-        0,
-    );
-    connection.activate(v).unwrap();
-    node.connections.insert(&connection).await.unwrap();
+    let node = crate::support::node_with(tracker.clone(), Arc::new(clock.clone()), plans).await;
     (Arc::new(node), tracker, sb)
 }
 

@@ -21,8 +21,16 @@ pub async fn until(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) 
 /// One node named "node-a" on an in-memory store, over `tracker` (instance "sb"), with
 /// connection "c" to "node-b" active: its default rules, and a trigger on label "sync".
 pub async fn node_on(tracker: Arc<dyn twinsync_ports::Tracker>) -> twinsync_node::Node {
-    use twinsync_core::{Connection, ConnectionStatus, Trigger};
-    let clock: Arc<dyn twinsync_core::Clock> = Arc::new(twinsync_core::SystemClock);
+    node_with(tracker, Arc::new(twinsync_core::SystemClock), vec![]).await
+}
+
+/// [`node_on`] on `clock`, with the SynchronizationPlans `plans`.
+pub async fn node_with(
+    tracker: Arc<dyn twinsync_ports::Tracker>,
+    clock: Arc<dyn twinsync_core::Clock>,
+    plans: Vec<twinsync_core::SyncPlan>,
+) -> twinsync_node::Node {
+    use twinsync_core::{ConfigVersion, Connection, ConnectionStatus, Trigger};
     let (q, t, c) = twinsync_store::open_in_memory(clock.clone()).unwrap();
     let node = twinsync_node::Node::new("node-a", Arc::new(q), Arc::new(t), Arc::new(c), clock)
         .with_tracker(tracker);
@@ -40,12 +48,15 @@ pub async fn node_on(tracker: Arc<dyn twinsync_ports::Tracker>) -> twinsync_node
         revision: 0,
         updated_ms: 0,
     };
-    let mut version = twinsync_rules::defaults::version();
-    version.triggers = vec![Trigger {
-        id: "t1".into(),
-        query: "labels = sync".into(),
-        active: true,
-    }];
+    let version = ConfigVersion {
+        triggers: vec![Trigger {
+            id: "t1".into(),
+            query: "labels = sync".into(),
+            active: true,
+        }],
+        plans,
+        ..twinsync_rules::defaults::version()
+    };
     let v = connection.add_draft(version, 0);
     connection.activate(v).unwrap();
     node.connections.insert(&connection).await.unwrap();

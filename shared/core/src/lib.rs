@@ -20,6 +20,7 @@ pub mod settle;
 pub mod timeline;
 pub mod trigger;
 pub mod twin;
+pub mod twin_lease;
 pub mod twin_state;
 pub mod version;
 pub mod workspace;
@@ -45,7 +46,8 @@ pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
 pub use timeline::{RECENT_STEPS, TwinStep, timeline};
 pub use trigger::{Filter, Trigger};
 pub use twin::{CommentLink, EarlierSend, SyncEvent, SyncEventKind, Twin, TwinStatus};
-pub use twin_state::{Applied, ApplyFailure, SendsCounted};
+pub use twin_lease::{ApplyFailure, ApplyHold, RETRY_HOLD_LEASES};
+pub use twin_state::{Applied, SendsCounted};
 pub use workspace::{
     Action, Admission, Integration, Role, ScopedToken, Subscription, Workspace, Workspaces,
 };

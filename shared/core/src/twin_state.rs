@@ -1,6 +1,6 @@
-//! How a twin's record changes as its replicas are sent, applied and acknowledged, and
-//! how the lease on it is taken and given back. Pure: the handlers read the twin, call
-//! one of these, and store the result with a conditional write.
+//! How a twin's record changes as its replicas are sent, applied and acknowledged (the
+//! lease an apply takes is in `twin_lease`). Pure: the handlers read the twin, call one
+//! of these, and store the result with a conditional write.
 
 use crate::crossing::{AckedSend, members_apart, view_over_crossing};
 use crate::item::Item;
@@ -8,15 +8,6 @@ use crate::message::AckMessage;
 use crate::twin::{EARLIER_SENDS_KEPT, EarlierSend, Twin, TwinStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
-
-/// How an apply that held the lease ended, when it did not succeed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ApplyFailure {
-    /// It will be retried after `retry_after_ms`; the item may be half written.
-    Retryable { retry_after_ms: u64 },
-    /// It will not be retried.
-    Permanent,
-}
 
 /// Which of our sends count as having reached the other side, for what their comments
 /// and files carried.
@@ -53,68 +44,6 @@ pub struct Applied {
 }
 
 impl Twin {
-    /// How long until the lease another worker holds runs out; `None` when it may be taken.
-    pub fn lease_wait(&self, now_ms: i64) -> Option<u64> {
-        (self.applying_until_ms > now_ms && !self.lease_released)
-            .then(|| (self.applying_until_ms - now_ms).unsigned_abs())
-    }
-
-    /// How long our outgoing side still waits for an apply of this twin's item (`None`:
-    /// it may read). A lease given back after a failure already runs until its retry is
-    /// due and has had time to finish. A lease neither recorded nor given back (the
-    /// worker crashed, maybe after writing the item) runs out when its replica becomes
-    /// visible again, so its retry is given one more lease to finish: read before it,
-    /// the half-written item would go out as edits made here (simulation seed 7847 of
-    /// V5). `lease_ms` is the lease the apply took.
-    pub fn apply_wait(&self, now_ms: i64, lease_ms: i64) -> Option<u64> {
-        if self.applying_until_ms == 0 {
-            return None;
-        }
-        let until = if self.lease_released {
-            self.applying_until_ms
-        } else {
-            self.applying_until_ms.saturating_add(lease_ms)
-        };
-        (until > now_ms).then(|| (until - now_ms).unsigned_abs())
-    }
-
-    /// Takes the lease for `lease_ms` to apply the replica `version`: the outgoing side
-    /// waits meanwhile, so the tracker's echo of the write meets the new baseline.
-    pub fn take_lease(&mut self, version: u64, now_ms: i64, lease_ms: i64) {
-        self.applying_until_ms = now_ms.saturating_add(lease_ms);
-        self.lease_released = false;
-        if self.first_apply_version == 0 {
-            self.first_apply_version = version;
-        }
-    }
-
-    /// Whether an item found by its origin marker, with no apply recorded here, is what
-    /// an earlier attempt of the replica `version` created: it is the first replica an
-    /// apply took this twin's lease for (asked before this attempt takes it). A record
-    /// from before that was kept (0) counts version 1 as the first.
-    pub fn created_by_attempt_of(&self, version: u64) -> bool {
-        self.in_version == 0
-            && match self.first_apply_version {
-                0 => version == 1,
-                first => first == version,
-            }
-    }
-
-    /// Gives the lease back after a failed apply. A retry may take it at once, while the
-    /// outgoing side keeps waiting until the retry is due and has had time to finish: the
-    /// item may be half written and must not be sent back as a change.
-    pub fn give_back_lease(&mut self, failure: ApplyFailure, now_ms: i64, lease_ms: i64) {
-        match failure {
-            ApplyFailure::Retryable { retry_after_ms } => {
-                self.lease_released = true;
-                self.applying_until_ms = now_ms
-                    .saturating_add(i64::try_from(retry_after_ms).unwrap_or(i64::MAX))
-                    .saturating_add(lease_ms);
-            }
-            ApplyFailure::Permanent => self.applying_until_ms = 0,
-        }
-    }
-
     /// Records a new replica of `item` (`replica`, in our outgoing vocabulary) about to be
     /// sent; returns its version. The merge base moves only when the other side
     /// acknowledges it: a replica it sent before seeing this one must still be merged
@@ -210,6 +139,8 @@ impl Twin {
         self.dead_letter = None;
         self.applying_until_ms = 0;
         self.lease_released = false;
+        // The item is linked and has a base now: what created it no longer counts.
+        self.first_apply_replica = None;
         self.updated_ms = now_ms;
     }
 
@@ -607,83 +538,6 @@ mod tests {
     }
 
     #[test]
-    fn lease_table() {
-        // (applying_until_ms, lease_released, now) -> wait
-        let table = [
-            (0, false, 5_000, None),
-            (6_000, false, 5_000, Some(1_000)),
-            (6_000, true, 5_000, None),
-            (5_000, false, 5_000, None),
-        ];
-        for (until, released, now, want) in table {
-            let mut t = twin();
-            t.applying_until_ms = until;
-            t.lease_released = released;
-            assert_eq!(t.lease_wait(now), want, "{until} {released} {now}");
-        }
-        let mut t = twin();
-        t.take_lease(1, 5_000, 30_000);
-        assert_eq!(t.lease_wait(5_000), Some(30_000));
-        t.give_back_lease(
-            ApplyFailure::Retryable {
-                retry_after_ms: 2_000,
-            },
-            6_000,
-            30_000,
-        );
-        assert_eq!((t.lease_wait(6_000), t.applying_until_ms), (None, 38_000));
-        t.take_lease(1, 7_000, 30_000);
-        t.give_back_lease(ApplyFailure::Permanent, 8_000, 30_000);
-        assert_eq!((t.lease_wait(8_000), t.applying_until_ms), (None, 0));
-        t.give_back_lease(
-            ApplyFailure::Retryable {
-                retry_after_ms: u64::MAX,
-            },
-            8_000,
-            30_000,
-        );
-        assert_eq!(t.applying_until_ms, i64::MAX);
-    }
-
-    #[test]
-    fn outgoing_waits_for_the_retry_of_an_apply_that_crashed() {
-        // (applying_until_ms, lease_released, now) -> outgoing's wait, lease 30 s
-        let table = [
-            (0, false, 5_000, None),
-            // held: the lease and one more for its retry
-            (6_000, false, 5_000, Some(31_000)),
-            // lapsed without a record or a give-back: a crash; the retry may run
-            (6_000, false, 20_000, Some(16_000)),
-            (6_000, false, 36_000, None),
-            // given back: the give-back already counted the retry's time
-            (6_000, true, 5_000, Some(1_000)),
-            (6_000, true, 6_000, None),
-            (
-                i64::MAX,
-                false,
-                5_000,
-                Some((i64::MAX - 5_000).unsigned_abs()),
-            ),
-        ];
-        for (until, released, now, want) in table {
-            let mut t = twin();
-            t.applying_until_ms = until;
-            t.lease_released = released;
-            assert_eq!(t.apply_wait(now, 30_000), want, "{until} {released} {now}");
-        }
-        let mut t = twin();
-        t.take_lease(2, 5_000, 30_000);
-        assert_eq!(t.lease_wait(35_000), None, "the retry may take the lease");
-        assert!(
-            t.apply_wait(35_000, 30_000).is_some(),
-            "outgoing still waits"
-        );
-        t.take_lease(2, 35_000, 30_000);
-        t.applying_until_ms = 0; // record_apply
-        assert_eq!(t.apply_wait(35_001, 30_000), None);
-    }
-
-    #[test]
     fn a_send_bumps_the_version_and_clears_an_error() {
         let mut t = twin();
         t.status = TwinStatus::Error("boom".into());
@@ -857,39 +711,6 @@ mod tests {
                 t.previous.is_some(),
                 taken,
                 "in {inv}, remote out {remote_out}"
-            );
-        }
-    }
-
-    /// An item found by its origin marker before any apply is recorded is taken for the
-    /// creation of the first replica an apply took the lease for, and of no other
-    /// (simulation seeds 1217 of V1 and 1573 of V3).
-    #[test]
-    fn an_item_found_by_its_marker_is_the_creation_of_the_first_attempt_only() {
-        // (versions whose applies took the lease, applies recorded, the version asking)
-        // -> created by its attempt
-        let table: [(&[u64], u64, u64, bool); 7] = [
-            (&[2], 0, 2, true),
-            (&[2, 2], 0, 2, true),
-            // v1 created the item; v2 overtook its retry (a pause held it back).
-            (&[1], 0, 2, false),
-            (&[1, 2], 0, 2, false),
-            // Nothing attempted (a record from before the version was kept): version 1.
-            (&[], 0, 1, true),
-            (&[], 0, 2, false),
-            // An apply is recorded: the twin links its item already.
-            (&[1], 1, 1, false),
-        ];
-        for (attempts, applied, version, want) in table {
-            let mut t = twin();
-            for v in attempts {
-                t.take_lease(*v, 1_000, 30_000);
-            }
-            t.in_version = applied;
-            assert_eq!(
-                t.created_by_attempt_of(version),
-                want,
-                "{attempts:?} applied {applied}, v{version}"
             );
         }
     }
@@ -1539,7 +1360,7 @@ mod tests {
     #[test]
     fn an_apply_records_the_pair_and_gives_the_lease_back() {
         let mut t = twin();
-        t.take_lease(1, 1_000, 30_000);
+        t.take_lease(1, &Value::Null, 1_000, 30_000);
         t.record_apply(
             Applied {
                 view: json!({"summary": "x"}),

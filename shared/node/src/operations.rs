@@ -119,7 +119,10 @@ pub async fn relink_to(
         match_on,
         twin,
     };
-    control::ask(node, &connection, ControlOp::Relink, local_key, target).await?;
+    let asked = control::ask(node, &connection, ControlOp::Relink, local_key, target).await?;
+    // An answer to an earlier Relink of the item that comes after this one was asked
+    // links nothing here: this one's answer does (simulation seed 1524 of V5).
+    pairing::record_pair_request(node, &connection.id, local_key, &asked).await?;
     node.event(
         &connection.id,
         None,
@@ -312,14 +315,19 @@ async fn end_pair(
     )
     .await;
     let peer_told = remote_key.is_some();
-    if peer_told {
+    let request = if peer_told {
         let target = control::Target {
             key: remote_key,
             twin: remote_twin,
             ..control::Target::default()
         };
-        control::ask(node, connection, op, local_key, target).await?;
-    }
+        control::ask(node, connection, op, local_key, target).await?
+    } else {
+        uuid::Uuid::now_v7().to_string()
+    };
+    // The answer to a Relink asked before this request must not link the pair again:
+    // both nodes' operators saw it end (seed 145 of V5 left both nodes linked).
+    pairing::record_pair_request(node, &connection.id, local_key, &request).await?;
     Ok(Outcome::new(op, local_key, done, peer_told))
 }
 

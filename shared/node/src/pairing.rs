@@ -110,6 +110,62 @@ pub async fn relinked_by(
     Ok(node.connections.get_meta(&key).await?)
 }
 
+/// Records that this node's operator asked the request `ask_id` on `local_key` (a
+/// Relink, an Unlink, an Unexalate or a Force Unlink), its latest for the item: only
+/// the answer to a Relink asked since may link the pair.
+pub async fn record_pair_request(
+    node: &Node,
+    connection_id: &str,
+    local_key: &str,
+    ask_id: &str,
+) -> NodeResult<()> {
+    let key = format!("pair-request:{connection_id}:{local_key}");
+    Ok(node.connections.set_meta(&key, ask_id).await?)
+}
+
+/// Whether this node asked a Relink of `local_key` after its request `ask_id`: the
+/// answer to `ask_id` is then not the one that links the pair. No request on record (one
+/// asked before the record was kept) leaves every answer as it was.
+pub async fn pair_requested_since(
+    node: &Node,
+    connection_id: &str,
+    local_key: &str,
+    ask_id: &str,
+) -> NodeResult<bool> {
+    let key = format!("pair-request:{connection_id}:{local_key}");
+    let latest = node.connections.get_meta(&key).await?;
+    Ok(asked_after(latest.as_deref(), ask_id))
+}
+
+/// Whether `latest`, this node's last request, came after its request `ask_id`; one
+/// node's request ids are time-ordered UUIDs, so they compare as text.
+fn asked_after(latest: Option<&str>, ask_id: &str) -> bool {
+    latest.is_some_and(|latest| latest > ask_id)
+}
+
+/// Records that the other node's answer to our Relink made or kept `twin` here, and that
+/// the request named `replaced`, the other node's record of the pair we had unlinked,
+/// which that node replaced before it answered.
+pub async fn record_relinked_over(
+    node: &Node,
+    connection_id: &str,
+    twin: &Twin,
+    replaced: &str,
+) -> NodeResult<()> {
+    let key = format!("relinked-over:{connection_id}:{}", twin.id);
+    Ok(node.connections.set_meta(&key, replaced).await?)
+}
+
+/// The other node's record our answered Relink replaced there, if one made or kept `twin`.
+pub async fn relinked_over(
+    node: &Node,
+    connection_id: &str,
+    twin: &Twin,
+) -> NodeResult<Option<String>> {
+    let key = format!("relinked-over:{connection_id}:{}", twin.id);
+    Ok(node.connections.get_meta(&key).await?)
+}
+
 /// Whether `twin` was made by a Relink the other node asked after its request
 /// `request_id`: a pause there can deliver an older Unlink after the Relink (its held
 /// messages go back behind the ones still queued), and that Unlink is about the old
@@ -253,5 +309,35 @@ async fn show_unlinked(node: &Node, connection: &Connection, twin: &Twin) {
             twin_url: twin.remote_url.clone(),
         };
         node.show_sync(&connection.local_instance, key, mark).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_answer_to_a_relink_asked_again_since_links_nothing() {
+        let older = "01a23907-0dd5-7388-9906-de4c447c135a";
+        let newer = "01a23907-0e24-769c-8a82-5fddd6593e30";
+        // (the last Relink this node asked, the request answered, asked since)
+        let cases = [
+            // No request on record: the answer links, as before.
+            (None, older, false),
+            // The answer to the last request links the pair.
+            (Some(older), older, false),
+            (Some(newer), newer, false),
+            // Asked again since: the later request's answer links (seed 1524 of V5).
+            (Some(newer), older, true),
+            // The record written after a later request lost (a crash after the send).
+            (Some(older), newer, false),
+        ];
+        for (latest, answered, expected) in cases {
+            assert_eq!(
+                asked_after(latest, answered),
+                expected,
+                "{latest:?} answered {answered}"
+            );
+        }
     }
 }

@@ -287,6 +287,25 @@ fn regression_seeds_pass() {
         // reached the twin that Relink made before any replica of the new record: the
         // twin knew no record yet and applied them, and the two items swapped a summary.
         (969, 300),
+        // A person set a value kept here (never sent) to another during sync's write,
+        // then back: the baseline and the ack's view said the other side held our value
+        // as sync wrote it, so our next replica looked like no change there.
+        (2308, 300),
+        // Our operator unlinked and relinked twice while the other node was paused: the
+        // late answer to the first Relink linked the pair here, and the record took
+        // replicas the second Relink had replaced there; nothing reached the new twin.
+        (1524, 300),
+        // The twin our Relink's answer made took the replicas, held up by a pause, of the
+        // record our request named and the other node had replaced: versions went back.
+        (2348, 300),
+        // An apply created the item and stopped; a pause handed an older replica in
+        // before its retry, merged against no base, and it overwrote a person's edit.
+        (1738, 300),
+        // An apply that wrote and failed was not retried for over a lease, and outgoing
+        // read the half-written item: the other side's own values came back as edits
+        // (2377: the same after a crash, its replica back only two minutes later).
+        (2356, 300),
+        (2377, 300),
     ];
     let failures: Vec<String> = v1
         .iter()

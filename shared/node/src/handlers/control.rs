@@ -32,21 +32,24 @@ pub async fn tell(
         key: remote_key.map(str::to_string),
         ..Target::default()
     };
-    ask(node, connection, op, local_key, target).await
+    ask(node, connection, op, local_key, target).await?;
+    Ok(())
 }
 
-/// Sends the request `op` on the twin of `local_key` to the other node.
+/// Sends the request `op` on the twin of `local_key` to the other node; returns the
+/// request's id, which its answer repeats.
 pub async fn ask(
     node: &Node,
     connection: &Connection,
     op: ControlOp,
     local_key: &str,
     target: Target,
-) -> NodeResult<()> {
+) -> NodeResult<String> {
+    let id = uuid::Uuid::now_v7().to_string();
     let message = ControlMessage {
         connection_id: connection.id.clone(),
         from_node: node.id.clone(),
-        id: uuid::Uuid::now_v7().to_string(),
+        id: id.clone(),
         op,
         source_key: local_key.to_string(),
         target_key: target.key,
@@ -55,7 +58,8 @@ pub async fn ask(
         target_twin: target.twin,
         trace_id: new_trace_id(),
     };
-    send_to_peer(node, &TransportMessage::Control(message)).await
+    send_to_peer(node, &TransportMessage::Control(message)).await?;
+    Ok(id)
 }
 
 /// Tells the other node again that `twin` is unlinked: its replica from the record
@@ -75,7 +79,8 @@ pub async fn tell_unlinked_again(
         match_on: None,
         twin: Some(remote_twin.to_string()),
     };
-    ask(node, connection, ControlOp::Unlink, local, target).await
+    ask(node, connection, ControlOp::Unlink, local, target).await?;
+    Ok(())
 }
 
 pub async fn handle(node: &Node, message: ControlMessage) -> NodeResult<()> {
@@ -262,10 +267,30 @@ async fn answered(
 ) -> NodeResult<()> {
     let local = message.target_key.clone().unwrap_or_default();
     let remote = message.source_key.as_str();
+    let asked_since = message.op == ControlOp::Relink
+        && pairing::pair_requested_since(node, &connection.id, &local, &message.id).await?;
     let detail = match (&answer, message.op) {
+        (ControlAnswer::Done(d), ControlOp::Relink) if asked_since => {
+            // An operator here asked again since (an Unlink, maybe a Relink), which the
+            // other node follows after this one: the later request decides the pair.
+            // Linked on this one, the record took replicas of the other node's record that
+            // the later request replaced there, the later answer kept it, and nothing was
+            // sent to the other node's new twin (simulation seed 1524 of V5 at 300 steps).
+            format!(
+                "{} confirmed: {d}; a later request asked here decides the pair",
+                message.from_node
+            )
+        }
         (ControlAnswer::Done(d), ControlOp::Relink) => {
             match pairing::link(node, connection, &local, remote, SamePair::Keep).await? {
-                Ok(_) => {
+                Ok(twin) => {
+                    // The record our request named is no longer the pair's there (the
+                    // other node replaced it): what it sent before is a leftover of the
+                    // old pair, still in a queue (simulation seed 2348 of V5).
+                    if let Some(replaced) = &message.target_twin {
+                        pairing::record_relinked_over(node, &connection.id, &twin, replaced)
+                            .await?;
+                    }
                     let signal = crate::bulk::signal(&local, 0, "relink");
                     queue_changes(node, connection, &[signal], true).await?;
                     format!("{} confirmed: {d}; syncing", message.from_node)

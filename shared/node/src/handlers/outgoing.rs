@@ -5,8 +5,8 @@ use crate::handlers::{annotate, send_to_peer};
 use crate::{Node, NodeError, NodeResult};
 use twinsync_core::removal::moved_out;
 use twinsync_core::{
-    ChangeEvent, Connection, ConnectionStatus, Enrollment, Item, ReplicaMessage, SyncEventKind,
-    TransportMessage, Twin, TwinStatus,
+    ApplyHold, ChangeEvent, Connection, ConnectionStatus, Enrollment, Item, ReplicaMessage,
+    SyncEventKind, TransportMessage, Twin, TwinStatus,
 };
 use twinsync_ports::{PortError, ReplicaRecord};
 
@@ -244,18 +244,30 @@ async fn being_created(
 }
 
 /// Whether our incoming handler is writing the twin's item, or a worker that was writing
-/// it stopped and its replica's retry has not finished yet (`Twin::apply_wait`).
+/// it stopped and its replica's retry has not finished yet (`Twin::apply_hold`).
 fn applying(node: &Node, twin: &Twin) -> bool {
-    twin.apply_wait(node.now_ms(), node.settings.visibility_ms)
+    twin.apply_hold(node.now_ms(), node.settings.visibility_ms)
         .is_some()
 }
 
 /// The wait for a twin our incoming handler is writing: short, since the write is quick,
-/// and never longer than the lease (and its retry's, after a crash).
+/// and never longer than the lease (and its retry's, after a crash). Once the retry of an
+/// apply that stopped is overdue, a lease at a time: it comes when the queue hands its
+/// replica back, maybe only after a pause.
 fn being_applied(node: &Node, twin: &Twin) -> NodeError {
-    let wait = twin
-        .apply_wait(node.now_ms(), node.settings.visibility_ms)
-        .unwrap_or(1);
+    let wait = match twin.apply_hold(node.now_ms(), node.settings.visibility_ms) {
+        Some(ApplyHold::For(wait)) => wait,
+        Some(ApplyHold::UntilRetried) => {
+            return NodeError::Busy {
+                what: format!(
+                    "twin {} waits for the retry of an apply that stopped",
+                    twin.id
+                ),
+                retry_after_ms: u64::try_from(node.settings.visibility_ms).unwrap_or(30_000),
+            };
+        }
+        None => 1,
+    };
     NodeError::Busy {
         what: format!("twin {} is being applied", twin.id),
         retry_after_ms: wait.clamp(1, 200),

@@ -57,12 +57,12 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
             return Ok(());
         }
         // Only a record the twin does not know can be older than the Relink that made it.
-        let relink = if twin.remote_twin.as_deref() == Some(message.source_twin.as_str()) {
+        let leftovers = if twin.remote_twin.as_deref() == Some(message.source_twin.as_str()) {
             None
         } else {
-            crate::pairing::relinked_by(node, &connection.id, twin).await?
+            relink_leftovers(node, &connection.id, twin).await?
         };
-        match replica_order(twin, &message, relink.as_deref()) {
+        match replica_order(twin, &message, leftovers.as_ref()) {
             ReplicaOrder::Next => {}
             ReplicaOrder::Stale => {
                 tracing::info!(twin = %twin.id, source_twin = %message.source_twin, version = message.version, "replica of a replaced twin record dropped");
@@ -153,17 +153,59 @@ enum ReplicaOrder {
     Stale,
 }
 
+/// The sender's twin records whose replicas a twin made (or kept) by a Relink never takes:
+/// leftovers of the pair as it was before, still in a queue (a pause held them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Leftovers {
+    /// Those older than the sender's Relink request (its id) that made the twin here: the
+    /// sender makes the record it pairs with once we answer. Applied, its replicas held up
+    /// by a pause became the new pair's merge base, and the two items swapped a summary
+    /// and a status (simulation seed 969 of V5 at 300 steps).
+    Before(String),
+    /// The sender's record our Relink named (the one our unlinked twin knew), which the
+    /// sender replaced before it answered, and older ones. Applied, that record's
+    /// replicas held up by a pause overwrote our item with no merge base before our
+    /// first send, and the versions applied went back (3, then the new record's 2)
+    /// (simulation seed 2348 of V5 at 300 steps).
+    UpTo(String),
+}
+
+impl Leftovers {
+    fn hold(&self, source_twin: &str) -> bool {
+        match self {
+            Leftovers::Before(asked) => source_twin < asked.as_str(),
+            Leftovers::UpTo(replaced) => source_twin <= replaced.as_str(),
+        }
+    }
+}
+
+/// The leftovers for `twin`: by the sender's Relink request that made or kept it here,
+/// else by our own Relink that made or kept it, if either did.
+async fn relink_leftovers(
+    node: &Node,
+    connection_id: &str,
+    twin: &Twin,
+) -> NodeResult<Option<Leftovers>> {
+    if let Some(asked) = crate::pairing::relinked_by(node, connection_id, twin).await? {
+        return Ok(Some(Leftovers::Before(asked)));
+    }
+    Ok(crate::pairing::relinked_over(node, connection_id, twin)
+        .await?
+        .map(Leftovers::UpTo))
+}
+
 /// Versions count per twin record of the sender. When its store was wiped or the pair
 /// relinked there, its new record starts again at 1; its id is time-ordered, so a larger
-/// id is the newer record and a smaller one a leftover still in a queue.
-/// `relink` is the sender's Relink request that made (or kept) this twin, if one did:
-/// the sender makes the record it pairs with once we answer, so a record of its older
-/// than the request is a leftover too, even while this twin knows no record yet. Applied,
-/// it made its replicas held up by a pause the merge base of the new pair, and the two
-/// items swapped a summary and a status (simulation seed 969 of V5 at 300 steps).
-fn replica_order(twin: &Twin, message: &ReplicaMessage, relink: Option<&str>) -> ReplicaOrder {
+/// id is the newer record and a smaller one a leftover still in a queue. For a twin a
+/// Relink made, `leftovers` says which records are leftovers even while it knows no
+/// record of the sender's yet.
+fn replica_order(
+    twin: &Twin,
+    message: &ReplicaMessage,
+    leftovers: Option<&Leftovers>,
+) -> ReplicaOrder {
     let source = message.source_twin.as_str();
-    if !source.is_empty() && relink.is_some_and(|asked| source < asked) {
+    if !source.is_empty() && leftovers.is_some_and(|l| l.hold(source)) {
         return ReplicaOrder::Stale;
     }
     match twin.remote_twin.as_deref() {
@@ -289,13 +331,14 @@ pub(crate) enum Reserved {
 }
 
 /// What made an item an apply finds by its origin marker, its twin not linked to it yet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum FoundItem {
-    /// An earlier attempt of this very replica (a crash or a lost answer after the
-    /// create): what it created is the merge base.
-    ThisReplicasAttempt,
-    /// Another replica's attempt, or an item from before this node's twin store was
-    /// wiped: nothing says what both sides agreed on, and the replica wins.
+    /// An earlier attempt (a crash or a lost answer after the create) of the first
+    /// replica an apply took the lease for, this one or another (`Twin::created_from`):
+    /// what it created from that replica is the merge base.
+    EarlierAttempt(Value),
+    /// An item from before this node's twin store was wiped, or one no recorded attempt
+    /// accounts for: nothing says what both sides agreed on, and the replica wins.
     Unknown,
 }
 
@@ -316,13 +359,18 @@ async fn apply(
         });
     }
     let found = match reserved {
-        Reserved::Earlier if twin.created_by_attempt_of(message.version) => {
-            FoundItem::ThisReplicasAttempt
-        }
-        _ => FoundItem::Unknown,
+        Reserved::Earlier => twin
+            .created_from(message.version, &message.hub_issue)
+            .map_or(FoundItem::Unknown, |r| FoundItem::EarlierAttempt(r.clone())),
+        Reserved::Now => FoundItem::Unknown,
     };
     // Hold off our own outgoing handler until the write and the new baseline are stored.
-    twin.take_lease(message.version, now, node.settings.visibility_ms);
+    twin.take_lease(
+        message.version,
+        &message.hub_issue,
+        now,
+        node.settings.visibility_ms,
+    );
     // The sender's record is known from here on, not only once the apply is recorded:
     // a crash between the ack and that write left a twin naming no record, whose Unlink
     // was never told again to the other node (simulation seed 1388).
@@ -383,10 +431,13 @@ mod tests {
 
     #[test]
     fn replica_order_counts_per_sender_twin_record() {
+        let oldest = "01a2087c-7a00-7000-8000-000000000000";
         let older = "01a2087c-7e7b-769e-94f7-ed906c162ae6";
         let asked = "01a2087c-8a01-7000-8000-000000000000";
         let newer = "01a2087c-9d38-7326-bab9-abe08737f8a3";
-        // (the sender's Relink that made the twin, twin's remote record, twin's
+        let before = |id: &str| Some(Leftovers::Before(id.to_string()));
+        let up_to = |id: &str| Some(Leftovers::UpTo(id.to_string()));
+        // (the leftovers of the Relink that made the twin, twin's remote record, twin's
         // in_version, message's record, message's version, expected)
         let cases = [
             (None, None, 0, older, 1, ReplicaOrder::Next),
@@ -403,12 +454,22 @@ mod tests {
             // Made by the sender's Relink: its record from before the request is a
             // leftover, no record known yet or not (seed 969 of V5 at 300 steps); the
             // record it made once we answered is the pair's.
-            (Some(asked), None, 0, older, 2, ReplicaOrder::Stale),
-            (Some(asked), Some(newer), 1, older, 4, ReplicaOrder::Stale),
-            (Some(asked), None, 0, newer, 1, ReplicaOrder::Next),
-            (Some(asked), None, 0, "", 1, ReplicaOrder::Next),
+            (before(asked), None, 0, older, 2, ReplicaOrder::Stale),
+            (before(asked), Some(newer), 1, older, 4, ReplicaOrder::Stale),
+            (before(asked), None, 0, newer, 1, ReplicaOrder::Next),
+            (before(asked), None, 0, "", 1, ReplicaOrder::Next),
+            // Made by the answer to our Relink, which named the sender's record `older`
+            // that it replaced: that record's replicas held up by a pause, and an older
+            // record's, are leftovers (seed 2348 of V5 at 300 steps); the sender's new
+            // record is the pair's, whatever version reaches us first.
+            (up_to(older), None, 0, older, 2, ReplicaOrder::Stale),
+            (up_to(older), None, 0, oldest, 5, ReplicaOrder::Stale),
+            (up_to(older), None, 0, newer, 2, ReplicaOrder::Next),
+            (up_to(older), Some(newer), 2, newer, 3, ReplicaOrder::Next),
+            (up_to(older), Some(newer), 2, older, 3, ReplicaOrder::Stale),
+            (up_to(older), None, 0, "", 1, ReplicaOrder::Next),
         ];
-        for (relink, remote, in_version, source, version, expected) in cases {
+        for (leftovers, remote, in_version, source, version, expected) in cases {
             let mut twin = Twin::new("t".into(), "c".into(), 0);
             twin.remote_twin = remote.map(str::to_string);
             twin.in_version = in_version;
@@ -428,9 +489,9 @@ mod tests {
                 applied_twin: None,
             };
             assert_eq!(
-                replica_order(&twin, &message, relink),
+                replica_order(&twin, &message, leftovers.as_ref()),
                 expected,
-                "{relink:?} {remote:?} v{in_version} <- {source:?} v{version}"
+                "{leftovers:?} {remote:?} v{in_version} <- {source:?} v{version}"
             );
         }
     }

@@ -33,6 +33,8 @@ pub(super) struct Plan {
     /// Our unacknowledged sends may never reach the replica's sender (a new record of
     /// it): what they carried counts as never sent (`Twin::sends_reaching`).
     pub(super) sends_counted: SendsCounted,
+    /// Whether the replica's sender had applied our last send when it built it.
+    pub(super) sent_seen: SentSeen,
     pub(super) outcome: MergeOutcome,
 }
 
@@ -76,30 +78,35 @@ pub(super) async fn plan(
                 .await?
         }
     };
+    // What an earlier attempt created, when the item found is its creation.
+    let mut created_here = None;
     if let (Some(item), None) = (&local, &twin.local_key) {
         twin.local_key = Some(item.key.clone());
         twin.local_url = Some(item.url.clone());
-        if twin.base_item.is_none() && found == FoundItem::ThisReplicasAttempt {
-            // An earlier attempt of this very replica created the item: what it created
-            // is the merge base, so an edit made to the item since is kept, not
-            // overwritten by the same replica again (simulation seed 68). That replica
-            // is the first whose apply took the lease, not always version 1: one held by
-            // a pause can come after a newer one, which then creates the item (seed
-            // 1217 of V1); and a newer replica than the one that created it must not
-            // take the item for its own creation (seed 1573 of V3).
+        if twin.base_item.is_none()
+            && let FoundItem::EarlierAttempt(replica) = &found
+        {
+            // An earlier attempt created the item: what it created is the merge base, so
+            // an edit made to the item since is kept, not overwritten by the same replica
+            // again (simulation seed 68). It was the attempt of the first replica whose
+            // apply took the lease, not always version 1 nor the replica in hand: a
+            // pause can hand a newer one in first (seeds 1217 of V1, 1573 of V3), or an
+            // older or newer one before that replica's retry (seed 1738 of V5).
             let created = rules.incoming(&IncomingContext {
-                replica: &message.hub_issue,
+                replica,
                 previous: None,
                 issue: &not_created(connection),
                 first_sync: true,
                 comment_links: &[],
                 origin_prefix: &prefix,
             })?;
-            twin.base_item = Some(Item {
+            let created = Item {
                 key: item.key.clone(),
                 url: item.url.clone(),
                 ..created
-            });
+            };
+            twin.base_item = Some(created.clone());
+            created_here = Some(created);
         }
     }
     let first_sync = local.is_none();
@@ -121,7 +128,10 @@ pub(super) async fn plan(
             comment_links: &twin.comment_links,
             origin_prefix: &prefix,
         })?),
-        None => None,
+        // The replica that created the item is the remote's previous one too, as if its
+        // apply had been recorded: only what the replica in hand says otherwise is the
+        // remote's change, and a person's edit of the new item stays whatever the policy.
+        None => created_here,
     };
     // Crossing first replicas share no base: an empty one makes every field both sides
     // set differently a conflict, which the policy decides alike on both nodes. It stands
@@ -137,6 +147,12 @@ pub(super) async fn plan(
     // that send is the base, and the remote's previous state as far as this replica
     // goes, so only what the remote changed since counts as its change.
     let seen_unacked = twin.send_seen_unacked(applied_in).cloned();
+    let sent_seen = match applied_in {
+        None => SentSeen::Unknown,
+        Some(_) if twin.sent_item.is_none() => SentSeen::Unknown,
+        Some(n) if n < twin.out_version => SentSeen::Unseen,
+        Some(_) => SentSeen::Seen,
+    };
     let (base, prev) = if crossing {
         (Some(&no_common_base), Some(&no_common_base))
     } else if let Some(sent) = seen_unacked.as_ref() {
@@ -151,12 +167,7 @@ pub(super) async fn plan(
             remote_node: &connection.remote_node,
             remote_updated_ms: message.source_updated_ms,
             sent: twin.sent_item.as_ref(),
-            sent_seen: match applied_in {
-                None => SentSeen::Unknown,
-                Some(_) if twin.sent_item.is_none() => SentSeen::Unknown,
-                Some(n) if n < twin.out_version => SentSeen::Unseen,
-                Some(_) => SentSeen::Seen,
-            },
+            sent_seen,
             sent_changed: twin.sent_changed.as_deref(),
         },
         base,
@@ -200,6 +211,7 @@ pub(super) async fn plan(
             .and_then(|a| serde_json::from_value(a.clone()).ok())
             .unwrap_or_default(),
         sends_counted: twin.sends_reaching(&message.source_twin, applied_in),
+        sent_seen,
         outcome,
     })
 }

@@ -217,6 +217,7 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
         remote_now,
         carried,
         sends_counted,
+        sent_seen,
         outcome,
         ..
     } = plan;
@@ -261,18 +262,26 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
         || unsent.attachments.len() < settled.attachments.len();
     let settled = unsent;
     // A value kept here that a person changed during the write stays as sync wrote it
-    // in what the other side is said to have: the person's value then differs from it
-    // and goes out, even where it equals the other side's own (simulation seed 157 of
-    // generator V5).
+    // in what the other side is said to have, where our send on its way carried it: the
+    // person's value then differs from it and goes out, even where it equals the other
+    // side's own (simulation seed 157 of generator V5). A kept value the other side was
+    // never sent is not there: it is said to hold its own, so our value goes out even
+    // when a person set it back to ours (seed 2308 of V5).
     let edited = if *first_sync {
         Vec::new()
     } else {
         twinsync_core::settle::edited_meanwhile(&after, current, &outcome.merged)
     };
+    let as_written = twinsync_core::settle::sent_as_written(
+        &edited,
+        &outcome.merged,
+        twin.sent_item.as_ref(),
+        *sent_seen,
+    );
     let kept: Vec<String> = outcome
         .local_kept
         .iter()
-        .filter(|f| !edited.contains(f))
+        .filter(|f| !as_written.contains(f))
         .cloned()
         .collect();
     let remote_state = overlay(&settled, remote_now, &kept);

@@ -77,18 +77,45 @@ async fn the_metered_tracker_counts_and_delays_only_real_calls() {
     );
     let since: Vec<(String, u64)> = counts.since(&before).into_iter().collect();
     assert_eq!(since, vec![named("show_sync")]);
+
+    // A create that carries the mark is one call, and showing that mark after it none.
+    let before = counts.snapshot();
+    let shown = tracker
+        .create_item_shown("DEMO", &item, "", &mark)
+        .await
+        .unwrap();
+    tracker.show_sync(&shown.key, &mark).await.unwrap();
+    let since: Vec<(String, u64)> = counts.since(&before).into_iter().collect();
+    assert_eq!(since, vec![named("create_item")]);
+    let read: serde_json::Value =
+        reqwest::get(format!("{}/api/items/{}", server.base_url, shown.key))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(read["sync"]["status"], "synced", "{read}");
+    assert_eq!(read["sync"]["twinKey"], "B-1", "{read}");
     server.stop().await;
 }
 
 /// An edit costs the receiving sandbox one read (the merge needs its item as it is now)
 /// and one write: the sandbox answers the write with the whole item, which stands for
-/// the read-back. A comment still reads back (the comment's answer is not the item).
+/// the read-back. A comment still reads back (the comment's answer is not the item). A
+/// create shows the sync status with the create, so B's status costs no call of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writes_whole_answer_spares_the_read_back() {
     let report = twinsync_cli::latency::measure(5, Duration::ZERO)
         .await
         .unwrap();
     let (edit, comment) = (&report.edit.calls, &report.comment.calls);
+    let create = &report.create.calls;
+    assert_eq!(
+        create.get("create_item on sandbox-b"),
+        Some(&1.0),
+        "{create:?}"
+    );
+    assert_eq!(create.get("show_sync on sandbox-b"), None, "{create:?}");
     assert_eq!(edit.get("get_item on sandbox-b"), Some(&1.0), "{edit:?}");
     assert_eq!(edit.get("update_item on sandbox-b"), Some(&1.0), "{edit:?}");
     assert_eq!(

@@ -324,6 +324,29 @@ async fn cases_comments_files_and_concurrent_edits_round_trip() {
         "https://jira.example/browse/DEMO-1"
     );
     assert_eq!(fake.comments(&key).len(), 2);
+    // A create that carries the status writes both fields with the Case; shown again,
+    // nothing is written.
+    let shown = sf
+        .create_item_shown("Support", &new_item("Shown"), "twinsync:c1:DEMO-7", &mark)
+        .await
+        .unwrap();
+    let created_with = fake.exchanges().len();
+    sf.show_sync(&shown.key, &mark).await.unwrap();
+    assert_eq!(
+        fake.exchanges().len(),
+        created_with,
+        "shown with the create"
+    );
+    let case = fake
+        .cases()
+        .into_iter()
+        .find(|c| c["Id"] == json!(shown.key))
+        .unwrap();
+    assert_eq!(case["Twinsync_Status__c"], "twinsync: synced with DEMO-1");
+    assert_eq!(
+        case["Twinsync_Link__c"],
+        "https://jira.example/browse/DEMO-1"
+    );
 
     // A concurrent edit: an agent saves the Case after the node read it; the node's update
     // carries If-Unmodified-Since, gets 412 and reports a conflict instead of overwriting.

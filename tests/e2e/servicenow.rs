@@ -318,6 +318,27 @@ async fn incidents_journals_resolves_and_attachments_round_trip() {
         3,
         "no journal entry per status"
     );
+    // A create that carries the status shows it in the same call; shown again, no call.
+    let shown = t
+        .create_item_shown("incident", &new_item("Shown"), "twinsync:c:DEMO-7", &synced)
+        .await
+        .unwrap();
+    let created_with = fake.exchanges().len();
+    t.show_sync(&shown.key, &synced).await.unwrap();
+    assert_eq!(
+        fake.exchanges().len(),
+        created_with,
+        "shown with the create"
+    );
+    let record = fake
+        .records("incident")
+        .into_iter()
+        .find(|r| r["number"] == shown.key.as_str())
+        .unwrap();
+    assert_eq!(
+        record["correlation_display"],
+        "twinsync: synced with DEMO-1"
+    );
 
     // Attachments: uploaded through the Attachment API, downloaded with a cap, own host only.
     let (_, upload) = {

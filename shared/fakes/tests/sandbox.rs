@@ -439,3 +439,60 @@ async fn webhooks_arrive_signed_and_verify() {
     assert!(other.verify_webhook(&got[0].0, &got[0].1, now).is_err());
     sb.stop().await;
 }
+
+/// A create may carry the item's `sync` field, checked as `PUT /api/items/{key}/sync`
+/// checks it; a bad one refuses the create, and no item is made.
+#[tokio::test]
+async fn a_create_may_carry_the_sync_field() {
+    let sb = testing::start(&["DEMO"]).await.unwrap();
+    let http = reqwest::Client::new();
+    let create = |sync: serde_json::Value| {
+        http.post(format!("{}/api/items", sb.base_url))
+            .json(&json!({"project": "DEMO", "summary": "s", "sync": sync}))
+            .send()
+    };
+    // (the sync field, the answer's status, what the error says)
+    let refused = [
+        (json!({"status": "fine"}), "is not one of syncing"),
+        (
+            json!({"status": "error"}),
+            "reason is given with status error",
+        ),
+        (
+            json!({"status": "synced", "reason": "x"}),
+            "reason is given",
+        ),
+        (
+            json!({"status": "synced", "colour": 1}),
+            "unknown field `colour`",
+        ),
+        (json!("synced"), "sync:"),
+    ];
+    for (sync, want) in refused {
+        let resp = create(sync.clone()).await.unwrap();
+        assert_eq!(resp.status(), 400, "{sync}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(error.contains(want), "{sync}: {error}");
+    }
+    let listed: serde_json::Value = http
+        .get(format!("{}/api/items", sb.base_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["items"], json!([]), "a refused create makes nothing");
+
+    let made = json!({"status": "synced", "twinKey": "SUPPORT-1", "twinUrl": "https://b/1"});
+    let resp = create(made).await.unwrap();
+    assert_eq!(resp.status(), 201);
+    let item: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(item["version"], 1, "shown with the create, not after it");
+    assert_eq!(item["sync"]["status"], "synced");
+    assert_eq!(item["sync"]["twinKey"], "SUPPORT-1");
+    let resp = create(serde_json::Value::Null).await.unwrap();
+    assert_eq!(resp.status(), 201, "no sync field is none");
+    sb.stop().await;
+}

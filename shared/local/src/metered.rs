@@ -152,6 +152,17 @@ impl Tracker for MeteredTracker {
         self.metered("create_item", self.inner.create_item(project, item, origin))
             .await
     }
+    async fn create_item_shown(
+        &self,
+        project: &str,
+        item: &Item,
+        origin: &str,
+        mark: &SyncMark,
+    ) -> PortResult<Item> {
+        // One call to the tracker: it counts as the create it is.
+        let create = self.inner.create_item_shown(project, item, origin, mark);
+        self.metered("create_item", create).await
+    }
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         self.metered("update_item", self.inner.update_item(key, update))
             .await

@@ -565,6 +565,19 @@ pub trait Tracker: Send + Sync {
     async fn get_item(&self, key: &str) -> PortResult<Option<Item>>;
     /// Creates an item from the scalar fields of `item` and stamps it with `origin`.
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item>;
+    /// Creates an item as `create_item` does and shows `mark` on it in the same call,
+    /// where the tracker lets a create set what the mark is kept in: a `show_sync` of
+    /// the same mark right after then makes no call. By default the item is created
+    /// and the mark is left to `show_sync`.
+    async fn create_item_shown(
+        &self,
+        project: &str,
+        item: &Item,
+        origin: &str,
+        _mark: &SyncMark,
+    ) -> PortResult<Item> {
+        self.create_item(project, item, origin).await
+    }
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item>;
     async fn add_comment(
         &self,

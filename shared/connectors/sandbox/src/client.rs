@@ -36,6 +36,23 @@ impl std::fmt::Debug for SandboxTracker {
     }
 }
 
+/// The sandbox's `sync` field for `mark`, as `PUT /api/items/{key}/sync` and a create
+/// take it.
+fn sync_field(mark: &SyncMark) -> Value {
+    let (status, reason) = match &mark.state {
+        SyncState::Syncing => ("syncing", None),
+        SyncState::Synced => ("synced", None),
+        SyncState::Error(why) => ("error", Some(why.clone())),
+        SyncState::Unlinked => ("unlinked", None),
+    };
+    json!({
+        "status": status,
+        "reason": reason,
+        "twinKey": mark.twin_key,
+        "twinUrl": mark.twin_url,
+    })
+}
+
 /// Maps an HTTP failure to the ports' error, keeping the server's reason.
 fn status_error(
     status: reqwest::StatusCode,
@@ -210,6 +227,26 @@ impl Tracker for SandboxTracker {
         self.create_raw(&create_body(project, item, origin)).await
     }
 
+    /// The sandbox's create takes the `sync` field: one call instead of two.
+    async fn create_item_shown(
+        &self,
+        project: &str,
+        item: &Item,
+        origin: &str,
+        mark: &SyncMark,
+    ) -> PortResult<Item> {
+        let origin = (!origin.is_empty()).then_some(origin);
+        let mut body = create_body(project, item, origin);
+        let sync = sync_field(mark);
+        let text = sync.to_string();
+        if let Some(fields) = body.as_object_mut() {
+            fields.insert("sync".into(), sync);
+        }
+        let created = self.create_raw(&body).await?;
+        self.shown.record(&created.key, text);
+        Ok(created)
+    }
+
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         let mut body =
             serde_json::to_value(update).map_err(|e| PortError::Rejected(e.to_string()))?;
@@ -283,18 +320,7 @@ impl Tracker for SandboxTracker {
     /// The sandbox's sync field (`PUT /api/items/{key}/sync`): metadata, so no webhook
     /// follows and nothing can echo.
     async fn show_sync(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
-        let (status, reason) = match &mark.state {
-            SyncState::Syncing => ("syncing", None),
-            SyncState::Synced => ("synced", None),
-            SyncState::Error(why) => ("error", Some(why.clone())),
-            SyncState::Unlinked => ("unlinked", None),
-        };
-        let body = json!({
-            "status": status,
-            "reason": reason,
-            "twinKey": mark.twin_key,
-            "twinUrl": mark.twin_url,
-        });
+        let body = sync_field(mark);
         let text = body.to_string();
         if self.shown.already(key, &text) {
             return Ok(());

@@ -16,6 +16,7 @@ pub(super) const CREATE_FIELDS: &[&str] = &[
     "reporter",
     "customFields",
     "origin",
+    "sync",
 ];
 pub(super) const UPDATE_FIELDS: &[&str] = &[
     "project",

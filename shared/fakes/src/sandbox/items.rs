@@ -35,6 +35,10 @@ pub(super) async fn create_item(
     let reporter = user_field(&body, "reporter")?.flatten();
     let custom = custom_field(&body)?.unwrap_or_else(|| "{}".into());
     let origin = str_field(&body, "origin")?.filter(|o| !o.is_empty());
+    let sync = match body.get("sync") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(SyncField::checked(v.clone())?),
+    };
     let mut conn = s.db();
     let (statuses, priorities) = db::project_lists(&conn, &project)?
         .ok_or_else(|| bad(format!("unknown project {project:?}")))?;
@@ -61,6 +65,9 @@ pub(super) async fn create_item(
         &format!("INSERT INTO items ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12)", db::ITEM_COLUMNS),
         params![key, project, summary, description, status, priority, db::json(&labels), assignee, reporter, custom, origin, now],
     )?;
+    if let Some(f) = &sync {
+        f.store(&tx, &key, now)?;
+    }
     tx.commit()?;
     let item = s.read(&conn, &key)?;
     drop(conn);
@@ -218,21 +225,40 @@ pub(super) async fn put_sync(
     body: Result<Json<SyncField>, JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let Json(f) = body?;
-    if !["syncing", "synced", "error", "unlinked"].contains(&f.status.as_str()) {
-        return Err(bad(format!(
-            "status {:?} is not one of syncing, synced, error, unlinked",
-            f.status
-        )));
-    }
-    if (f.status == "error") != f.reason.is_some() {
-        return Err(bad("reason is given with status error, and only then"));
-    }
+    f.check()?;
     let conn = s.db();
     s.read(&conn, &key)?;
-    conn.execute(
-        "INSERT INTO item_sync (item_key, status, reason, twin_key, twin_url, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT(item_key) DO UPDATE SET status = ?2, reason = ?3, twin_key = ?4, twin_url = ?5, updated_ms = ?6",
-        params![key, f.status, f.reason, f.twin_key, f.twin_url, s.clock.now_ms()],
-    )?;
+    f.store(&conn, &key, s.clock.now_ms())?;
     Ok(Json(s.read(&conn, &key)?.sync))
+}
+
+impl SyncField {
+    /// The field as a create names it, checked as `PUT /api/items/{key}/sync` checks it.
+    fn checked(value: Value) -> ApiResult<SyncField> {
+        let f: SyncField = serde_json::from_value(value).map_err(|e| bad(format!("sync: {e}")))?;
+        f.check()?;
+        Ok(f)
+    }
+
+    fn check(&self) -> ApiResult<()> {
+        if !["syncing", "synced", "error", "unlinked"].contains(&self.status.as_str()) {
+            return Err(bad(format!(
+                "status {:?} is not one of syncing, synced, error, unlinked",
+                self.status
+            )));
+        }
+        if (self.status == "error") != self.reason.is_some() {
+            return Err(bad("reason is given with status error, and only then"));
+        }
+        Ok(())
+    }
+
+    fn store(&self, conn: &rusqlite::Connection, key: &str, now_ms: i64) -> ApiResult<()> {
+        conn.execute(
+            "INSERT INTO item_sync (item_key, status, reason, twin_key, twin_url, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT(item_key) DO UPDATE SET status = ?2, reason = ?3, twin_key = ?4, twin_url = ?5, updated_ms = ?6",
+            params![key, self.status, self.reason, self.twin_key, self.twin_url, now_ms],
+        )?;
+        Ok(())
+    }
 }

@@ -53,7 +53,23 @@ impl Tracker for SalesforceTracker {
     }
 
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
-        self.create(project, item, origin).await
+        self.create(project, item, origin, None).await
+    }
+
+    /// The status and link fields go with the create: one call, not two.
+    async fn create_item_shown(
+        &self,
+        project: &str,
+        item: &Item,
+        origin: &str,
+        mark: &SyncMark,
+    ) -> PortResult<Item> {
+        let (text, link) = shown_fields(mark);
+        let created = self
+            .create(project, item, origin, Some((text.clone(), link.clone())))
+            .await?;
+        self.shown.record(&created.key, format!("{text}\n{link}"));
+        Ok(created)
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
@@ -216,8 +232,7 @@ impl Tracker for SalesforceTracker {
     /// what they show changes, never a comment.
     async fn show_sync(&self, key: &str, mark: &SyncMark) -> PortResult<()> {
         let id = check_id(key)?;
-        let text = mapping::status_text(mark);
-        let link = mark.twin_url.clone().unwrap_or_default();
+        let (text, link) = shown_fields(mark);
         let shown = format!("{text}\n{link}");
         if self.shown.already(id, &shown) {
             return Ok(());
@@ -229,4 +244,12 @@ impl Tracker for SalesforceTracker {
         self.shown.record(id, shown);
         Ok(())
     }
+}
+
+/// What the status and link fields show for `mark`.
+fn shown_fields(mark: &SyncMark) -> (String, String) {
+    (
+        mapping::status_text(mark),
+        mark.twin_url.clone().unwrap_or_default(),
+    )
 }

@@ -42,12 +42,14 @@ impl SalesforceTracker {
     }
 
     /// Creates a Case stamped with `origin` in the External ID field, in one request, so no
-    /// crash can leave it unmarked.
+    /// crash can leave it unmarked; `shown` are the status and link fields' values, when
+    /// the node gives the sync status with the create.
     pub(super) async fn create(
         &self,
         project: &str,
         item: &Item,
         origin: &str,
+        shown: Option<(String, String)>,
     ) -> PortResult<Item> {
         if origin.chars().count() > ORIGIN_MAX {
             return Err(PortError::Rejected(format!(
@@ -83,6 +85,10 @@ impl SalesforceTracker {
             body.insert("SuppliedName".into(), json!(reporter.display_name));
         }
         body.insert(self.config.origin_field.clone(), json!(origin));
+        if let Some((status, link)) = shown {
+            body.insert(self.config.status_field.clone(), json!(status));
+            body.insert(self.config.link_field.clone(), json!(link));
+        }
         let path = self.sobject_path("Case", None);
         let created = self
             .send(&path, |url| self.http.post(url).json(&body))

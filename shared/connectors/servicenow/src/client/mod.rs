@@ -299,7 +299,22 @@ impl Tracker for ServiceNowTracker {
     }
 
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
-        self.create(project, item, origin).await
+        self.create(project, item, origin, crate::mapping::CORRELATION_DISPLAY)
+            .await
+    }
+
+    /// The status goes into `correlation_display` with the create: one call, not two.
+    async fn create_item_shown(
+        &self,
+        project: &str,
+        item: &Item,
+        origin: &str,
+        mark: &SyncMark,
+    ) -> PortResult<Item> {
+        let text = status_text(mark);
+        let created = self.create(project, item, origin, &text).await?;
+        self.shown.record(&created.key, text);
+        Ok(created)
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {

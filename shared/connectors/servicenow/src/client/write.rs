@@ -5,8 +5,7 @@
 
 use super::ServiceNowTracker;
 use crate::mapping::{
-    self, CORRELATION_DISPLAY, KNOWN_CUSTOM, impact_urgency, is_resolution, split_marker,
-    with_marker,
+    self, KNOWN_CUSTOM, impact_urgency, is_resolution, split_marker, with_marker,
 };
 use serde_json::{Map, Value, json};
 use twinsync_connector_kit::answer::{self, IdKind};
@@ -103,11 +102,14 @@ impl ServiceNowTracker {
 
     /// Inserts a record stamped with `origin` in `correlation_id`, in one request, so no
     /// crash can leave it unmarked.
+    /// Creates a record stamped with `origin`, its `correlation_display` saying
+    /// `display` (the sync status, when the node gives it with the create).
     pub(super) async fn create(
         &self,
         project: &str,
         item: &Item,
         origin: &str,
+        display: &str,
     ) -> PortResult<Item> {
         if !(project.is_empty() || project == self.config.table) {
             return Err(PortError::Rejected(format!(
@@ -139,7 +141,7 @@ impl ServiceNowTracker {
             )));
         }
         body["correlation_id"] = json!(crate::query::value(origin)?);
-        body["correlation_display"] = json!(CORRELATION_DISPLAY);
+        body["correlation_display"] = json!(display);
         let url = self.table_url(&self.config.table, None);
         let created = self
             .send(|| {

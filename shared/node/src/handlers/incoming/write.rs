@@ -30,7 +30,12 @@ pub(super) async fn write(
     found: FoundItem,
 ) -> NodeResult<()> {
     let plan = plan(node, connection, &mut twin, message, found).await?;
-    let (key, written) = write_item(node, &plan, &mut twin).await?;
+    let synced = SyncMark {
+        state: SyncState::Synced,
+        twin_key: Some(message.source_key.clone()),
+        twin_url: Some(plan.source_url.clone()).filter(|u| !u.is_empty()),
+    };
+    let (key, written) = write_item(node, &plan, &mut twin, &synced).await?;
     let removed = crate::removals::comments(
         node,
         connection,
@@ -46,18 +51,9 @@ pub(super) async fn write(
     } else {
         written
     };
-    // Shown before the read-back, so what the other side is told includes it.
-    crate::pairing::show_live(
-        node,
-        connection,
-        &key,
-        SyncMark {
-            state: SyncState::Synced,
-            twin_key: Some(message.source_key.clone()),
-            twin_url: Some(plan.source_url.clone()).filter(|u| !u.is_empty()),
-        },
-    )
-    .await;
+    // Shown before the read-back, so what the other side is told includes it. A create
+    // that showed it already makes no call here.
+    crate::pairing::show_live(node, connection, &key, synced).await;
     let settled = settle(&plan, &twin, &key, written).await?;
     record(node, connection, twin, message, &plan, &key, settled).await
 }
@@ -87,7 +83,12 @@ impl Written {
 /// Creates or updates the item, its comments and attachments; returns its key and what
 /// the writes' answers say of it. A created item is linked to the twin durably before
 /// anything else is written.
-async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<(String, Written)> {
+async fn write_item(
+    node: &Node,
+    plan: &Plan,
+    twin: &mut Twin,
+    synced: &SyncMark,
+) -> NodeResult<(String, Written)> {
     let Plan {
         tracker,
         prefix,
@@ -106,8 +107,9 @@ async fn write_item(node: &Node, plan: &Plan, twin: &mut Twin) -> NodeResult<(St
         WriteAnswer::Partial => Written::ReadBack,
     };
     let key = if *first_sync {
+        // The sync status goes with the create where the tracker takes it.
         let created = tracker
-            .create_item(target_project, &outcome.merged, origin)
+            .create_item_shown(target_project, &outcome.merged, origin, synced)
             .await?;
         twin.local_key = Some(created.key.clone());
         twin.local_url = Some(created.url.clone());

@@ -222,14 +222,12 @@ impl Twin {
             // Our latest replica is applied and nothing came back in between: what we
             // sent is now the state both sides agree on.
             self.base_item = Some(sent.clone());
-        } else if let Some(earlier) = self
-            .earlier_sends
-            .iter()
-            .find(|e| e.version == ack.applied_version && e.in_version == self.in_version)
-        {
+        } else if let Some(earlier) = self.earlier_send_up_to(ack.applied_version) {
             // An older replica is applied, and a replica the other side sends next was
             // built on it: merging that against an older base (or none, for a new twin)
             // would undo what changed here since (found by the simulation, seed 267).
+            // A send trimmed unacknowledged leaves the one kept before it, the latest
+            // state both sides are known to have shared (`earlier_send_up_to`).
             self.base_item = Some(earlier.item.clone());
         }
         self.earlier_sends
@@ -276,9 +274,11 @@ impl Twin {
     /// `transport` behind ones sent straight to the held queue, so the sender's next
     /// replica can overtake it; merged against no base, that replica then undid every
     /// edit made here since our send (simulation seeds 680 and 1872 of generator V4).
+    /// For a send `record_send` trimmed, the one kept before it stands in
+    /// (`earlier_send_up_to`).
     pub fn send_seen_unacked(&self, applied_in: Option<u64>) -> Option<&Item> {
         let seen = applied_in?;
-        if seen == 0 || seen <= self.acked_version {
+        if seen == 0 || seen <= self.acked_version || seen > self.out_version {
             return None;
         }
         if seen == self.out_version {
@@ -287,10 +287,41 @@ impl Twin {
                 .as_ref()
                 .filter(|_| self.sent_in_version == self.in_version);
         }
+        self.earlier_send_up_to(seen).map(|e| &e.item)
+    }
+
+    /// Our earlier unacknowledged send `version`, with nothing applied here since it;
+    /// where `record_send` trimmed it, the newest kept before it. That one is older than
+    /// what the other side applied, but both sides shared it: merged against it, what
+    /// changed here since counts as ours and a field both sides moved is a conflict for
+    /// the policy. Against no base (none acknowledged yet, nothing applied), the other
+    /// side's values won every field (simulation seed 2967 of V5 at 300 steps: six sends
+    /// unacked, the other side's replica built on v2, trimmed for v1's sake; its stale
+    /// summary, priority and assignee replaced a person's newer ones).
+    fn earlier_send_up_to(&self, version: u64) -> Option<&EarlierSend> {
         self.earlier_sends
             .iter()
-            .find(|e| e.version == seen && e.in_version == self.in_version)
+            .rev()
+            .find(|e| e.version <= version)
+            .filter(|e| e.in_version == self.in_version)
+    }
+
+    /// The local items of our sends the sender of a replica had not applied when it built
+    /// it (after its `applied_in`), oldest first: it applies them after the replica, so a
+    /// value of its own that one of them carries is one it meets there
+    /// (`MergeContext::unseen_sends`; simulation seeds 3453 and 3173 of V5 at 300 steps).
+    /// None when the replica does not say, or when our unacknowledged sends may never
+    /// reach its sender (`SendsCounted::Acknowledged`).
+    pub fn sends_unseen(&self, applied_in: Option<u64>, counted: SendsCounted) -> Vec<&Item> {
+        let Some(seen) = applied_in.filter(|_| counted == SendsCounted::All) else {
+            return Vec::new();
+        };
+        self.earlier_sends
+            .iter()
+            .filter(|e| e.version > seen)
             .map(|e| &e.item)
+            .chain(self.sent_item.iter().filter(|_| self.out_version > seen))
+            .collect()
     }
 
     /// Whether a replica that says its sender had applied `applied_in` of ours crosses
@@ -752,6 +783,7 @@ mod tests {
             summary: summary.into(),
             ..Item::default()
         };
+        const SIX: [&str; 6] = ["v1", "v2", "v3", "v4", "v5", "v6"];
         // (sends, acked, applies after the sends, applied_in) -> the send's summary
         type Case = (
             &'static [&'static str],
@@ -760,20 +792,34 @@ mod tests {
             Option<u64>,
             Option<&'static str>,
         );
-        let table: [Case; 9] = [
+        let table: [Case; 13] = [
             (&["v1"], 0, 0, Some(1), Some("v1")),
             (&["v1", "v2"], 0, 0, Some(1), Some("v1")),
             (&["v1", "v2"], 0, 0, Some(2), Some("v2")),
             // Four sends unacked (the other side paused), its replica built on the first:
             // that send is kept (seed 1428 of V5).
             (&["v1", "v2", "v3", "v4"], 0, 0, Some(1), Some("v1")),
+            // Six unacked: v1, v3, v4, v5 are kept. The replica built on the trimmed v2
+            // merges against v1, not against nothing (seed 2967 of V5).
+            (&SIX, 0, 0, Some(2), Some("v1")),
+            (&SIX, 0, 0, Some(3), Some("v3")),
+            // Seven: v1, v4, v5, v6 kept; v3 went too.
+            (
+                &["v1", "v2", "v3", "v4", "v5", "v6", "v7"],
+                0,
+                0,
+                Some(3),
+                Some("v1"),
+            ),
             // Acknowledged: the ack set the base already.
             (&["v1", "v2"], 1, 0, Some(1), None),
             // Nothing of ours seen, or nothing said.
             (&["v1"], 0, 0, Some(0), None),
             (&["v1"], 0, 0, None, None),
-            // A replica applied here since: that send is no common state any more.
+            // A replica applied here since: that send is no common state any more, nor
+            // the one kept before a trimmed one.
             (&["v1"], 0, 1, Some(1), None),
+            (&SIX, 0, 1, Some(2), None),
             // A send we never made.
             (&["v1"], 0, 0, Some(5), None),
         ];
@@ -790,6 +836,63 @@ mod tests {
                 t.send_seen_unacked(applied_in).map(|i| i.summary.as_str()),
                 want,
                 "{sends:?} acked {acked}, applied since {applied_since}, applied_in {applied_in:?}"
+            );
+        }
+    }
+
+    /// The sends a replica's sender had not applied, which it applies after the replica
+    /// (simulation seeds 3453 and 3173 of V5 at 300 steps).
+    #[test]
+    fn the_sends_a_replica_had_not_seen_are_those_after_its_count() {
+        let item = |summary: &str| Item {
+            summary: summary.into(),
+            ..Item::default()
+        };
+        // (sends, acked, applied_in, counted) -> the unseen sends' summaries
+        type Case = (
+            &'static [&'static str],
+            u64,
+            Option<u64>,
+            SendsCounted,
+            &'static [&'static str],
+        );
+        let table: [Case; 7] = [
+            // Seeds 3453 and 3173: v1 acknowledged and applied there, v2 and v3 on their
+            // way.
+            (
+                &["v1", "v2", "v3"],
+                1,
+                Some(1),
+                SendsCounted::All,
+                &["v2", "v3"],
+            ),
+            (&["v1", "v2", "v3"], 1, Some(2), SendsCounted::All, &["v3"]),
+            (&["v1", "v2", "v3"], 1, Some(3), SendsCounted::All, &[]),
+            // Built before any of ours.
+            (&["v1", "v2"], 0, Some(0), SendsCounted::All, &["v1", "v2"]),
+            // An older sender does not say.
+            (&["v1", "v2"], 0, None, SendsCounted::All, &[]),
+            // A new record of the other side, which may never get them.
+            (&["v1", "v2"], 0, Some(0), SendsCounted::Acknowledged, &[]),
+            // Nothing sent.
+            (&[], 0, Some(0), SendsCounted::All, &[]),
+        ];
+        for (sends, acked, applied_in, counted, want) in table {
+            let mut t = twin();
+            for s in sends {
+                t.record_send(serde_json::json!({ "summary": s }), &item(s), 1);
+            }
+            if acked > 0 {
+                t.record_ack(&ack(acked, None), 2);
+            }
+            let unseen: Vec<&str> = t
+                .sends_unseen(applied_in, counted)
+                .into_iter()
+                .map(|i| i.summary.as_str())
+                .collect();
+            assert_eq!(
+                unseen, want,
+                "{sends:?} acked {acked}, applied_in {applied_in:?}, {counted:?}"
             );
         }
     }
@@ -856,11 +959,13 @@ mod tests {
                 Some("v1"),
                 3,
             ),
+            // The ack of a trimmed send moves the base to the send kept before it
+            // (seed 2967 of V5).
             (
                 &["v1", "v2", "v3", "v4", "v5", "v6", "v7"],
                 None,
                 2,
-                None,
+                Some("v1"),
                 3,
             ),
             (

@@ -187,16 +187,20 @@ mod tests {
     use super::*;
     use crate::Comment;
 
-    #[test]
-    fn an_edit_between_our_read_and_the_read_back_is_named() {
-        let item = |summary: &str, assignee: Option<&str>| Item {
+    /// An item with a summary and an assignee, the two fields these tables vary.
+    fn item(summary: &str, assignee: Option<&str>) -> Item {
+        Item {
             summary: summary.into(),
             assignee: assignee.map(|e| crate::User {
                 email: e.into(),
                 display_name: e.into(),
             }),
             ..Item::default()
-        };
+        }
+    }
+
+    #[test]
+    fn an_edit_between_our_read_and_the_read_back_is_named() {
         // (before, written, after, fields edited meanwhile)
         let table: [(Item, Item, Item, &[&str]); 4] = [
             (item("a", None), item("b", None), item("b", None), &[]),
@@ -227,14 +231,6 @@ mod tests {
 
     #[test]
     fn a_kept_value_edited_meanwhile_stays_as_written_only_while_our_send_carries_it() {
-        let item = |summary: &str, assignee: Option<&str>| Item {
-            summary: summary.into(),
-            assignee: assignee.map(|e| crate::User {
-                email: e.into(),
-                display_name: e.into(),
-            }),
-            ..Item::default()
-        };
         let edited = ["summary".to_string(), "assignee".to_string()];
         let written = item("s", Some("bo"));
         // (our last send, whether the other side had applied it) -> fields as written

@@ -28,9 +28,6 @@ pub struct MergeContext<'a> {
     pub sent_seen: SentSeen,
     /// The fields that send changed from its base (`Twin::sent_changed`); `None`: all.
     pub sent_changed: Option<&'a [String]>,
-    /// The local items of our sends the remote had not applied when it built the replica
-    /// (`Twin::sends_unseen`), oldest first: it applies them after it.
-    pub unseen_sends: &'a [&'a Item],
 }
 
 /// Whether the remote had applied our last send when it built the replica being merged.
@@ -93,21 +90,6 @@ impl Merger<'_> {
                 .ctx
                 .sent_changed
                 .is_none_or(|changed| changed.iter().any(|f| f == field))
-    }
-
-    /// Whether the remote's value is one a send of ours it had not applied carries. It
-    /// applies that send after its replica, meets its own value there, and takes what
-    /// our later sends carry as our change: so the value is no change of the remote's
-    /// against ours here either. Taken for one, it won here while the remote took our
-    /// later value, and the pair swapped the field (simulation seed 3453 of V5 at 300
-    /// steps: our sends set a status and set it back, the remote set the same status
-    /// meanwhile). Where our item moved too, it was a conflict the remote's newer item
-    /// won here (seed 3173: our sends set a status and then another). Only a value our
-    /// last send no longer carries: the remote moves off it when it applies that send,
-    /// while one our last send still holds is agreement the usual rules keep (taken
-    /// wider, regression seeds 1018 of V1 and 2553 of V5 ended apart).
-    fn met(&self, same: impl Fn(&Item) -> bool) -> bool {
-        self.ctx.unseen_sends.iter().any(|sent| same(sent)) && !self.ctx.sent.is_some_and(&same)
     }
 
     /// Decides one field. `local_changed` and `remote_changed` are relative to the base;
@@ -183,8 +165,7 @@ macro_rules! merge_field {
         let changed = Changed {
             local: $base.is_some_and(|b: &Item| b.$field != $local.$field),
             remote: $prev.is_none_or(|p: &Item| p.$field != $remote.$field)
-                && !$m.echoes($name, |s| s.$field == $remote.$field)
-                && !$m.met(|s| s.$field == $remote.$field),
+                && !$m.echoes($name, |s| s.$field == $remote.$field),
             local_unsent: $m.ctx.sent.is_some_and(|s| s.$field != $local.$field),
         };
         if let Pick::Remote = $m.decide(
@@ -273,8 +254,7 @@ pub fn merge_items(
         let changed = Changed {
             local: base.is_some_and(|b| get(b) != get(local)),
             remote: remote_prev.is_none_or(|p| get(p) != get(remote))
-                && !m.echoes(&name, |s| get(s) == get(remote))
-                && !m.met(|s| get(s) == get(remote)),
+                && !m.echoes(&name, |s| get(s) == get(remote)),
             local_unsent: ctx.sent.is_some_and(|s| get(s) != get(local)),
         };
         if let Pick::Remote = m.decide(&name, get(local), get(remote), changed) {
@@ -333,11 +313,8 @@ fn merge_labels(
     remote_prev: Option<&Item>,
 ) -> Vec<String> {
     let local_changed = base.is_some_and(|b| !same_set(&b.labels, &local.labels));
-    // Our own labels coming back are no delta of the remote's. Labels merge as sets, by
-    // delta, so `Merger::met` stays out: taken here, regression seed 2553 of V5 lost a
-    // label the remote had added.
-    let ours = |s: &Item| same_set(&s.labels, &remote.labels);
-    let remote_prev = match m.echoes("labels", ours) {
+    // Our own labels coming back are no delta of the remote's.
+    let remote_prev = match m.echoes("labels", |s| same_set(&s.labels, &remote.labels)) {
         true => Some(remote),
         false => remote_prev,
     };
@@ -795,7 +772,6 @@ mod tests {
                 sent: c.sent.as_ref(),
                 sent_seen: c.sent_seen,
                 sent_changed: c.sent_changed.as_deref(),
-                unseen_sends: &[],
             };
             let out = merge_items(&ctx, c.base.as_ref(), &c.local, &c.remote, c.prev.as_ref());
             assert_eq!(out.merged.summary, c.want.summary, "{}", c.name);
@@ -828,7 +804,6 @@ mod tests {
                 sent: None,
                 sent_seen: SentSeen::Unknown,
                 sent_changed: None,
-                unseen_sends: &[],
             };
             merge_items(&ctx, Some(&b), local, remote, Some(&b))
                 .merged
@@ -838,216 +813,6 @@ mod tests {
         let at_b = item("B", "Open", "Low", &[], 50);
         assert_eq!(on("node-a", "node-b", &at_a, &at_b), "A");
         assert_eq!(on("node-b", "node-a", &at_b, &at_a), "A");
-    }
-
-    /// A value of the remote's that a send of ours it had not applied carries is no change
-    /// of its against ours: applying that send it meets its value, and it takes what our
-    /// later sends carry as our change (simulation seed 3453 of V5 at 300 steps).
-    #[test]
-    fn a_remote_value_our_unseen_send_carries_is_met_there() {
-        let base = item("S1", "Open", "Low", &["a"], 10);
-        // (name, local, remote, our unseen sends, want status, want labels, conflicts,
-        // local_kept)
-        type Case = (
-            &'static str,
-            Item,
-            Item,
-            Vec<Item>,
-            &'static str,
-            &'static [&'static str],
-            usize,
-            &'static [&'static str],
-        );
-        let cases: Vec<Case> = vec![
-            (
-                "seed 3453: our sends set Doing and back, the remote set Doing: ours stays",
-                base.clone(),
-                item("S1", "Doing", "Low", &["a"], 20),
-                vec![
-                    item("S1", "Doing", "Low", &["a"], 11),
-                    item("S1", "Open", "Low", &["a"], 12),
-                ],
-                "Open",
-                &["a"],
-                0,
-                &[],
-            ),
-            (
-                "no send of ours carries it: the remote's change",
-                base.clone(),
-                item("S1", "Doing", "Low", &["a"], 20),
-                vec![item("S1", "Done", "Low", &["a"], 11)],
-                "Doing",
-                &["a"],
-                0,
-                &[],
-            ),
-            (
-                "nothing unseen: the remote's change, as before",
-                base.clone(),
-                item("S1", "Doing", "Low", &["a"], 20),
-                vec![],
-                "Doing",
-                &["a"],
-                0,
-                &[],
-            ),
-            (
-                "changed here since our last send, which still carries the remote's value: \
-                 the usual conflict, which our newer item wins (regression seed 1018 of V1)",
-                item("S1", "Done", "Low", &["a"], 30),
-                item("S1", "Doing", "Low", &["a"], 20),
-                vec![item("S1", "Doing", "Low", &["a"], 11)],
-                "Done",
-                &["a"],
-                1,
-                &["status"],
-            ),
-            (
-                "seed 3173: our sends set Done then Doing, the remote set Done on a newer \
-                 item: no conflict for it to win, our Doing stays and goes",
-                item("S1", "Doing", "Low", &["a"], 30),
-                item("S1", "Done", "Low", &["a"], 40),
-                vec![
-                    item("S1", "Done", "Low", &["a"], 11),
-                    item("S1", "Doing", "Low", &["a"], 12),
-                ],
-                "Doing",
-                &["a"],
-                0,
-                &["status"],
-            ),
-            (
-                "labels merge by delta whatever our unseen sends carry (seed 2553 of V5)",
-                base.clone(),
-                item("S1", "Open", "Low", &["a", "b"], 20),
-                vec![
-                    item("S1", "Open", "Low", &["a", "b"], 11),
-                    item("S1", "Open", "Low", &["a"], 12),
-                ],
-                "Open",
-                &["a", "b"],
-                0,
-                &[],
-            ),
-        ];
-        let settings = ConflictSettings::default();
-        for (name, local, remote, unseen, status, labels, conflicts, local_kept) in cases {
-            let unseen: Vec<&Item> = unseen.iter().collect();
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node: "node-b",
-                remote_node: "node-a",
-                remote_updated_ms: remote.updated_ms,
-                sent: unseen.last().copied(),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
-                unseen_sends: &unseen,
-            };
-            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&base));
-            assert_eq!(out.merged.status_name(), Some(status), "{name}");
-            let mut got = out.merged.labels.clone();
-            got.sort();
-            assert_eq!(got, labels, "{name}");
-            assert_eq!(
-                out.conflicts.len(),
-                conflicts,
-                "{name}: {:?}",
-                out.conflicts
-            );
-            assert_eq!(out.local_kept, local_kept, "{name}");
-        }
-    }
-
-    /// Crossing sends on both nodes. B sent two values (v2, v3) from a common one; A,
-    /// having applied neither, set v2's value too and sent it (v1). A applies v2 (the
-    /// same value: agreed) then v3 (B's change after it) and ends with v3's; B, merging
-    /// A's v1 after its own two sends, must end with v3's too: not take A's value for
-    /// A's change (seed 3453: v3 set the value back), nor let it win a conflict with
-    /// v3's on A's newer item (seed 3173 of V5 at 300 steps: the pair swapped a status).
-    #[test]
-    fn crossing_sends_that_moved_past_the_remotes_value_end_alike_on_both_nodes() {
-        let settings = ConflictSettings::default();
-        // (name, common, B's v2, B's v3, A's v1, the status both end with, what B sends
-        // back)
-        type Case = (
-            &'static str,
-            Item,
-            Item,
-            Item,
-            Item,
-            &'static str,
-            &'static [&'static str],
-        );
-        let table: [Case; 2] = [
-            (
-                "seed 3453: B set Doing and back, A set Doing",
-                item("S1", "Open", "Low", &[], 10),
-                item("S1", "Doing", "Low", &[], 15),
-                item("S1", "Open", "Low", &[], 30),
-                item("S1", "Doing", "Low", &[], 20),
-                "Open",
-                &[],
-            ),
-            (
-                "seed 3173: B set Open then Doing, A set Open on a newer item",
-                item("S1", "Done", "Low", &[], 10),
-                item("S1", "Open", "Low", &[], 15),
-                item("S1", "Doing", "Low", &[], 30),
-                item("S1", "Open", "Low", &[], 40),
-                "Doing",
-                &["status"],
-            ),
-        ];
-        let on = |local_node,
-                  remote_node,
-                  base: &Item,
-                  local: &Item,
-                  remote: &Item,
-                  prev: &Item,
-                  unseen: &[&Item]| {
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node,
-                remote_node,
-                remote_updated_ms: remote.updated_ms,
-                sent: unseen.last().copied(),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
-                unseen_sends: unseen,
-            };
-            merge_items(&ctx, Some(base), local, remote, Some(prev))
-        };
-        for (name, common, b_v2, b_v3, a_v1, want, b_kept) in table {
-            let on_a = on("node-a", "node-b", &common, &a_v1, &b_v2, &common, &[&a_v1]);
-            let on_a = on(
-                "node-a",
-                "node-b",
-                &on_a.merged,
-                &on_a.merged,
-                &b_v3,
-                &b_v2,
-                &[&a_v1],
-            );
-            let on_b = on(
-                "node-b",
-                "node-a",
-                &common,
-                &b_v3,
-                &a_v1,
-                &common,
-                &[&b_v2, &b_v3],
-            );
-            assert_eq!(on_a.merged.status_name(), Some(want), "{name}: on A");
-            assert_eq!(on_b.merged.status_name(), Some(want), "{name}: on B");
-            assert!(on_a.local_kept.is_empty(), "{name}: {:?}", on_a.local_kept);
-            // What B sends back A holds already: no conflict either side.
-            assert_eq!(on_b.local_kept, b_kept, "{name}");
-            assert!(
-                on_a.conflicts.is_empty() && on_b.conflicts.is_empty(),
-                "{name}"
-            );
-        }
     }
 
     /// Crossing first replicas (both sides relinked, each sent before it applied the
@@ -1084,7 +849,6 @@ mod tests {
                 sent: Some(local),
                 sent_seen: SentSeen::Unseen,
                 sent_changed: None,
-                unseen_sends: &[],
             };
             merge_items(&ctx, Some(&empty), local, remote, Some(&empty))
         };
@@ -1158,7 +922,6 @@ mod tests {
             sent: None,
             sent_seen: SentSeen::Unknown,
             sent_changed: None,
-            unseen_sends: &[],
         };
         let local = item("L", "Done", "Low", &[], 30);
         let remote = item("R", "Closed", "Low", &[], 20);

@@ -306,24 +306,6 @@ impl Twin {
             .filter(|e| e.in_version == self.in_version)
     }
 
-    /// The local items of our sends the sender of a replica had not applied when it built
-    /// it (after its `applied_in`), oldest first: it applies them after the replica, so a
-    /// value of its own that one of them carries is one it meets there
-    /// (`MergeContext::unseen_sends`; simulation seeds 3453 and 3173 of V5 at 300 steps).
-    /// None when the replica does not say, or when our unacknowledged sends may never
-    /// reach its sender (`SendsCounted::Acknowledged`).
-    pub fn sends_unseen(&self, applied_in: Option<u64>, counted: SendsCounted) -> Vec<&Item> {
-        let Some(seen) = applied_in.filter(|_| counted == SendsCounted::All) else {
-            return Vec::new();
-        };
-        self.earlier_sends
-            .iter()
-            .filter(|e| e.version > seen)
-            .map(|e| &e.item)
-            .chain(self.sent_item.iter().filter(|_| self.out_version > seen))
-            .collect()
-    }
-
     /// Whether a replica that says its sender had applied `applied_in` of ours crosses
     /// a first replica we sent: neither side had seen the other's item when it built its
     /// own, so there is no common base and every field both set differently is a
@@ -836,63 +818,6 @@ mod tests {
                 t.send_seen_unacked(applied_in).map(|i| i.summary.as_str()),
                 want,
                 "{sends:?} acked {acked}, applied since {applied_since}, applied_in {applied_in:?}"
-            );
-        }
-    }
-
-    /// The sends a replica's sender had not applied, which it applies after the replica
-    /// (simulation seeds 3453 and 3173 of V5 at 300 steps).
-    #[test]
-    fn the_sends_a_replica_had_not_seen_are_those_after_its_count() {
-        let item = |summary: &str| Item {
-            summary: summary.into(),
-            ..Item::default()
-        };
-        // (sends, acked, applied_in, counted) -> the unseen sends' summaries
-        type Case = (
-            &'static [&'static str],
-            u64,
-            Option<u64>,
-            SendsCounted,
-            &'static [&'static str],
-        );
-        let table: [Case; 7] = [
-            // Seeds 3453 and 3173: v1 acknowledged and applied there, v2 and v3 on their
-            // way.
-            (
-                &["v1", "v2", "v3"],
-                1,
-                Some(1),
-                SendsCounted::All,
-                &["v2", "v3"],
-            ),
-            (&["v1", "v2", "v3"], 1, Some(2), SendsCounted::All, &["v3"]),
-            (&["v1", "v2", "v3"], 1, Some(3), SendsCounted::All, &[]),
-            // Built before any of ours.
-            (&["v1", "v2"], 0, Some(0), SendsCounted::All, &["v1", "v2"]),
-            // An older sender does not say.
-            (&["v1", "v2"], 0, None, SendsCounted::All, &[]),
-            // A new record of the other side, which may never get them.
-            (&["v1", "v2"], 0, Some(0), SendsCounted::Acknowledged, &[]),
-            // Nothing sent.
-            (&[], 0, Some(0), SendsCounted::All, &[]),
-        ];
-        for (sends, acked, applied_in, counted, want) in table {
-            let mut t = twin();
-            for s in sends {
-                t.record_send(serde_json::json!({ "summary": s }), &item(s), 1);
-            }
-            if acked > 0 {
-                t.record_ack(&ack(acked, None), 2);
-            }
-            let unseen: Vec<&str> = t
-                .sends_unseen(applied_in, counted)
-                .into_iter()
-                .map(|i| i.summary.as_str())
-                .collect();
-            assert_eq!(
-                unseen, want,
-                "{sends:?} acked {acked}, applied_in {applied_in:?}, {counted:?}"
             );
         }
     }

@@ -311,14 +311,6 @@ fn regression_seeds_pass() {
         // With nothing acknowledged or applied here it merged against no base, and its
         // stale summary, priority and assignee replaced the ones people had set here.
         (2967, 300),
-        // Crossing replicas: our sends set a status and set it back while the other side
-        // set the same status and sent it; we took its value for its change, while it met
-        // that value in our first send and took our setting back: the pair swapped it.
-        (3453, 300),
-        // The same where our item moved on: our sends set a status and then another, the
-        // other side set the first and sent it; we took its value as a conflict its newer
-        // item won, while it met that value in our first send and took our second.
-        (3173, 300),
     ];
     let failures: Vec<String> = v1
         .iter()

@@ -153,11 +153,6 @@ pub(super) async fn plan(
         Some(n) if n < twin.out_version => SentSeen::Unseen,
         Some(_) => SentSeen::Seen,
     };
-    let sends_counted = twin.sends_reaching(&message.source_twin, applied_in);
-    // Our sends it applies after this replica: a value of its own that one carries is one
-    // it meets there, no change against ours (simulation seeds 3453 and 3173 of V5 at
-    // 300 steps).
-    let unseen_sends = twin.sends_unseen(applied_in, sends_counted);
     let (base, prev) = if crossing {
         (Some(&no_common_base), Some(&no_common_base))
     } else if let Some(sent) = seen_unacked.as_ref() {
@@ -174,7 +169,6 @@ pub(super) async fn plan(
             sent: twin.sent_item.as_ref(),
             sent_seen,
             sent_changed: twin.sent_changed.as_deref(),
-            unseen_sends: &unseen_sends,
         },
         base,
         &current,
@@ -196,7 +190,6 @@ pub(super) async fn plan(
         remote = %brief(&remote_now),
         merged = %brief(&outcome.merged),
         local_kept = ?outcome.local_kept,
-        unseen_sends = unseen_sends.len(),
         local_comments = current.comments.len(),
         merged_comments = ?outcome.merged.comments.iter().map(|c| (&c.id, &c.body, &c.remote_id)).collect::<Vec<_>>(),
         "merged"
@@ -217,7 +210,7 @@ pub(super) async fn plan(
             .get("attachments")
             .and_then(|a| serde_json::from_value(a.clone()).ok())
             .unwrap_or_default(),
-        sends_counted,
+        sends_counted: twin.sends_reaching(&message.source_twin, applied_in),
         sent_seen,
         outcome,
     })

@@ -2,33 +2,32 @@
 //! DynamoDB bills by, and the request units they cost. The operation counter uses them,
 //! so the cost model (docs/aws-cost.md) is counted from real items, not assumed.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::dynamo::Attr;
 use std::collections::HashMap;
 
 /// An item's size as DynamoDB counts it: each attribute's name plus its value (strings
 /// and binaries by their bytes, numbers by about one byte per two significant digits
 /// plus one, lists and maps with three bytes of overhead and one per element).
-pub fn item_size(item: &HashMap<String, AttributeValue>) -> usize {
+pub fn item_size(item: &HashMap<String, Attr>) -> usize {
     item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
 }
 
-fn value_size(v: &AttributeValue) -> usize {
+fn value_size(v: &Attr) -> usize {
     match v {
-        AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => number_size(n),
-        AttributeValue::B(b) => b.as_ref().len(),
-        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::Ss(items) => items.iter().map(String::len).sum(),
-        AttributeValue::Ns(items) => items.iter().map(|n| number_size(n)).sum(),
-        AttributeValue::Bs(items) => items.iter().map(|b| b.as_ref().len()).sum(),
-        AttributeValue::L(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
-        AttributeValue::M(map) => {
+        Attr::S(s) => s.len(),
+        Attr::N(n) => number_size(n),
+        Attr::B(b) => b.len(),
+        Attr::Bool(_) | Attr::Null(_) => 1,
+        Attr::Ss(items) => items.iter().map(String::len).sum(),
+        Attr::Ns(items) => items.iter().map(|n| number_size(n)).sum(),
+        Attr::Bs(items) => items.iter().map(Vec::len).sum(),
+        Attr::L(items) => 3 + items.iter().map(|v| 1 + value_size(v)).sum::<usize>(),
+        Attr::M(map) => {
             3 + map
                 .iter()
                 .map(|(k, v)| 1 + k.len() + value_size(v))
                 .sum::<usize>()
         }
-        _ => 0,
     }
 }
 
@@ -80,7 +79,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn item(pairs: &[(&str, AttributeValue)]) -> HashMap<String, AttributeValue> {
+    fn item(pairs: &[(&str, Attr)]) -> HashMap<String, Attr> {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
@@ -89,20 +88,20 @@ mod tests {
 
     #[test]
     fn item_sizes_follow_dynamodbs_rules() {
-        let s = |v: &str| AttributeValue::S(v.into());
-        let n = |v: &str| AttributeValue::N(v.into());
+        let s = |v: &str| Attr::S(v.into());
+        let n = |v: &str| Attr::N(v.into());
         let cases = [
             (item(&[("pk", s("twin#1"))]), 2 + 6),
             (item(&[("revision", n("12345"))]), 8 + 4),
             (item(&[("n", n("100"))]), 1 + 2),
             (item(&[("n", n("-0.5"))]), 1 + 2),
-            (item(&[("b", AttributeValue::Bool(true))]), 1 + 1),
+            (item(&[("b", Attr::Bool(true))]), 1 + 1),
             (
-                item(&[("l", AttributeValue::L(vec![s("ab"), s("c")]))]),
+                item(&[("l", Attr::L(vec![s("ab"), s("c")]))]),
                 1 + 3 + 3 + 2,
             ),
             (
-                item(&[("m", AttributeValue::M(item(&[("k", s("vv"))])))]),
+                item(&[("m", Attr::M(item(&[("k", s("vv"))])))]),
                 1 + 3 + 1 + 1 + 2,
             ),
             (item(&[]), 0),

@@ -3,21 +3,9 @@
 //! cost model (docs/aws-cost.md) and of the functions' metrics.
 
 use crate::capacity::{Consistency, item_size, read_units, write_units};
-use aws_sdk_dynamodb::operation::{
-    batch_write_item::BatchWriteItemInput, get_item::GetItemInput, get_item::GetItemOutput,
-    put_item::PutItemInput, query::QueryInput, query::QueryOutput, scan::ScanInput,
-    scan::ScanOutput, transact_write_items::TransactWriteItemsInput,
-};
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::{
-    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
-};
-use aws_smithy_runtime_api::client::interceptors::context::{Input, Output};
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::{ConfigBag, Storable, StoreReplace};
-use std::collections::BTreeMap;
+use crate::dynamo::Attr;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 /// The tally key of DynamoDB's read request units.
@@ -25,7 +13,8 @@ pub const READ_UNITS: &str = "DynamoDB.ReadRequestUnits";
 /// The tally key of DynamoDB's write request units.
 pub const WRITE_UNITS: &str = "DynamoDB.WriteRequestUnits";
 
-/// An SDK interceptor; clones share one tally.
+/// Counts what the JSON clients ([`crate::json::JsonClient`]) send; clones share one
+/// tally.
 #[derive(Debug, Clone, Default)]
 pub struct OperationCounter {
     tally: Arc<Mutex<BTreeMap<String, u64>>>,
@@ -33,16 +22,8 @@ pub struct OperationCounter {
     records: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
-/// How a read asked to be made, kept from its input until its output is counted.
-#[derive(Debug, Clone)]
-struct ReadConsistency(Consistency);
-
-impl Storable for ReadConsistency {
-    type Storer = StoreReplace<Self>;
-}
-
 impl OperationCounter {
-    /// `"{service}.{operation}"` → operations so far (an operation the SDK retried
+    /// `"{service}.{operation}"` → operations so far (an operation tried again
     /// counts once).
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.tally.lock().map(|t| t.clone()).unwrap_or_default()
@@ -67,157 +48,120 @@ impl OperationCounter {
     }
 }
 
-/// The write units of a DynamoDB request, from its items (0 for any other request).
-fn write_units_of(input: &Input) -> f64 {
-    if let Some(put) = input.downcast_ref::<PutItemInput>() {
-        return put.item().map_or(1.0, |i| write_units(item_size(i)));
+impl OperationCounter {
+    /// Counts one operation of `service` (`"SQS"`, `"DynamoDB"`) as it is sent, once
+    /// however often it is tried, with the write units its items cost.
+    pub fn count_request(&self, service: &str, operation: &str, input: &Value) {
+        if let Ok(mut tally) = self.tally.lock() {
+            *tally.entry(format!("{service}.{operation}")).or_default() += 1;
+        }
+        if service != "DynamoDB" {
+            return;
+        }
+        if let Some(record) = record_of(operation, input)
+            && let Ok(mut records) = self.records.lock()
+        {
+            *records.entry(format!("{operation} {record}")).or_default() += 1;
+        }
+        let writes = write_units_of(operation, input);
+        if writes > 0.0 {
+            self.add_units(WRITE_UNITS, writes);
+        }
     }
-    if let Some(t) = input.downcast_ref::<TransactWriteItemsInput>() {
-        // A transaction costs two units per unit of each item it writes or checks.
-        return t
-            .transact_items()
-            .iter()
-            .map(|w| 2.0 * w.put().map_or(1.0, |p| write_units(item_size(p.item()))))
-            .sum();
+
+    /// Counts the read units of a DynamoDB answer, from the items it read.
+    pub fn count_answer(&self, operation: &str, input: &Value, output: &Value) {
+        let consistency = Consistency::of(input.get("ConsistentRead").and_then(Value::as_bool));
+        let reads = match operation {
+            "GetItem" => read_units(output.get("Item").map_or(0, size_of), consistency),
+            "Query" | "Scan" => read_units(
+                output
+                    .get("Items")
+                    .and_then(Value::as_array)
+                    .map_or(0, |items| items.iter().map(size_of).sum()),
+                consistency,
+            ),
+            _ => 0.0,
+        };
+        if reads > 0.0 {
+            self.add_units(READ_UNITS, reads);
+        }
     }
-    if let Some(b) = input.downcast_ref::<BatchWriteItemInput>() {
-        return b
-            .request_items()
-            .map(|tables| {
-                tables
-                    .values()
-                    .flatten()
-                    .map(|r| {
-                        r.put_request()
-                            .map_or(1.0, |p| write_units(item_size(p.item())))
-                    })
-                    .sum()
-            })
-            .unwrap_or(0.0);
-    }
-    0.0
 }
 
-/// The kind of item a DynamoDB request is about: its partition key up to the first `#`.
-fn record_of(input: &Input) -> Option<String> {
-    let pk = if let Some(g) = input.downcast_ref::<GetItemInput>() {
-        g.key().and_then(|k| k.get("pk")).cloned()
-    } else if let Some(p) = input.downcast_ref::<PutItemInput>() {
-        // A put names its sort key's kind too: a twin's partition holds the twin, its
-        // events and its replica history, which cost a write each.
-        let item = p.item()?;
-        let part = |name: &str| {
-            item.get(name)
-                .and_then(|v| v.as_s().ok())
-                .map(|s| s.split('#').next().unwrap_or_default().to_string())
-        };
-        return Some(match (part("pk"), part("sk")) {
-            (Some(pk), Some(sk)) if sk != pk => format!("{pk} {sk}"),
-            (pk, _) => pk?,
-        });
-    } else if let Some(q) = input.downcast_ref::<QueryInput>() {
-        q.expression_attribute_values()
-            .and_then(|v| v.get(":pk"))
-            .cloned()
-    } else if let Some(t) = input.downcast_ref::<TransactWriteItemsInput>() {
-        let kinds: Vec<String> = t
-            .transact_items()
-            .iter()
-            .filter_map(|w| w.put().and_then(|p| p.item().get("pk")))
-            .filter_map(|v| v.as_s().ok())
-            .map(|s| s.split('#').next().unwrap_or_default().to_string())
-            .collect();
-        return Some(kinds.join("+"));
-    } else {
-        None
-    };
-    let pk = pk?;
-    let text = pk.as_s().ok()?;
+/// An item's size, as DynamoDB bills it (0 for what is not an item).
+fn size_of(item: &Value) -> usize {
+    serde_json::from_value::<HashMap<String, Attr>>(item.clone()).map_or(0, |i| item_size(&i))
+}
+
+/// The units of one item written: one per KB, at least one.
+fn item_units(item: Option<&Value>) -> f64 {
+    item.map_or(1.0, |i| write_units(size_of(i)))
+}
+
+/// The write units of a DynamoDB request, from its items (0 for a read).
+fn write_units_of(operation: &str, input: &Value) -> f64 {
+    match operation {
+        "PutItem" => item_units(input.get("Item")),
+        "DeleteItem" | "UpdateItem" => 1.0,
+        // A transaction costs two units per unit of each item it writes or checks.
+        "TransactWriteItems" => {
+            input
+                .get("TransactItems")
+                .and_then(Value::as_array)
+                .map_or(0.0, |items| {
+                    items
+                        .iter()
+                        .map(|w| 2.0 * item_units(w.get("Put").and_then(|p| p.get("Item"))))
+                        .sum()
+                })
+        }
+        "BatchWriteItem" => {
+            input
+                .get("RequestItems")
+                .and_then(Value::as_object)
+                .map_or(0.0, |tables| {
+                    tables
+                        .values()
+                        .filter_map(Value::as_array)
+                        .flatten()
+                        .map(|r| item_units(r.get("PutRequest").and_then(|p| p.get("Item"))))
+                        .sum()
+                })
+        }
+        _ => 0.0,
+    }
+}
+
+/// The kind of a key text: up to its first `#`.
+fn kind(v: Option<&Value>) -> Option<String> {
+    let text = v?.get("S")?.as_str()?;
     Some(text.split('#').next().unwrap_or_default().to_string())
 }
 
-/// How a DynamoDB read asks to be made (`ConsistentRead` of a GetItem, Query or Scan).
-fn consistency_of(input: &Input) -> Consistency {
-    let consistent = if let Some(g) = input.downcast_ref::<GetItemInput>() {
-        g.consistent_read()
-    } else if let Some(q) = input.downcast_ref::<QueryInput>() {
-        q.consistent_read()
-    } else {
-        input
-            .downcast_ref::<ScanInput>()
-            .and_then(ScanInput::consistent_read)
-    };
-    Consistency::of(consistent)
-}
-
-/// The read units of a DynamoDB answer, from the items it read.
-fn read_units_of(output: &Output, c: Consistency) -> f64 {
-    let sum = |items: &[std::collections::HashMap<String, _>]| -> usize {
-        items.iter().map(item_size).sum()
-    };
-    if let Some(get) = output.downcast_ref::<GetItemOutput>() {
-        return read_units(get.item().map_or(0, item_size), c);
-    }
-    if let Some(q) = output.downcast_ref::<QueryOutput>() {
-        return read_units(sum(q.items()), c);
-    }
-    if let Some(s) = output.downcast_ref::<ScanOutput>() {
-        return read_units(sum(s.items()), c);
-    }
-    0.0
-}
-
-impl Intercept for OperationCounter {
-    fn name(&self) -> &'static str {
-        "OperationCounter"
-    }
-
-    fn read_before_serialization(
-        &self,
-        context: &BeforeSerializationInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let Some(m) = cfg.load::<Metadata>().cloned() else {
-            return Ok(());
-        };
-        if let Ok(mut tally) = self.tally.lock() {
-            *tally
-                .entry(format!("{}.{}", m.service(), m.name()))
-                .or_default() += 1;
+/// The kind of item a DynamoDB request is about: its partition key up to the first `#`.
+fn record_of(operation: &str, input: &Value) -> Option<String> {
+    match operation {
+        "GetItem" => kind(input.get("Key")?.get("pk")),
+        // A put names its sort key's kind too: a twin's partition holds the twin, its
+        // events and its replica history, which cost a write each.
+        "PutItem" => {
+            let item = input.get("Item")?;
+            Some(match (kind(item.get("pk")), kind(item.get("sk"))) {
+                (Some(pk), Some(sk)) if sk != pk => format!("{pk} {sk}"),
+                (pk, _) => pk?,
+            })
         }
-        let input = context.input();
-        if let Some(record) = record_of(input)
-            && let Ok(mut records) = self.records.lock()
-        {
-            *records.entry(format!("{} {record}", m.name())).or_default() += 1;
+        "Query" => kind(input.get("ExpressionAttributeValues")?.get(":pk")),
+        "TransactWriteItems" => {
+            let kinds: Vec<String> = input
+                .get("TransactItems")?
+                .as_array()?
+                .iter()
+                .filter_map(|w| kind(w.get("Put")?.get("Item")?.get("pk")))
+                .collect();
+            Some(kinds.join("+"))
         }
-        let writes = write_units_of(input);
-        if writes > 0.0 {
-            self.add_units(WRITE_UNITS, writes);
-        } else if m.name() == "DeleteItem" || m.name() == "UpdateItem" {
-            self.add_units(WRITE_UNITS, 1.0);
-        }
-        cfg.interceptor_state()
-            .store_put(ReadConsistency(consistency_of(input)));
-        Ok(())
-    }
-
-    fn read_after_deserialization(
-        &self,
-        context: &AfterDeserializationInterceptorContextRef<'_>,
-        _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let consistency = cfg
-            .load::<ReadConsistency>()
-            .map_or(Consistency::Strong, |c| c.0);
-        if let Ok(output) = context.output_or_error() {
-            let reads = read_units_of(output, consistency);
-            if reads > 0.0 {
-                self.add_units(READ_UNITS, reads);
-            }
-        }
-        Ok(())
+        _ => None,
     }
 }

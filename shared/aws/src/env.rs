@@ -7,14 +7,11 @@
 //! credential chain ([`Aws::from_credential_chain`]).
 
 use crate::error::AwsError;
-use crate::http::SdkHttpClient;
-use crate::signed::{Request, Service, SignedClient, refused};
+use crate::json::{JsonClient, JsonService};
+use crate::signed::{Request, Service, Settings, SignedClient, refused};
 use crate::{DynamoConnectionStore, DynamoTwinStore, OperationCounter, PayloadStore, SqsQueue};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
-use aws_smithy_runtime_api::client::behavior_version::BehaviorVersion;
-use aws_types::SdkConfig;
-use aws_types::region::Region;
 
 /// The stack's resource names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,50 +39,51 @@ impl Resources {
     }
 }
 
-/// What the ports are built from: the SDK's configuration, and the signed client beside
-/// it for S3 and SSM ([`crate::signed`]); both send through one HTTP client.
+/// What the ports are built from: one signed client, which every store and queue sends
+/// through ([`crate::signed`]).
 #[derive(Debug, Clone)]
 pub struct Aws {
-    pub sdk: SdkConfig,
     pub signed: SignedClient,
 }
 
 impl Aws {
-    /// `sdk` should send through `http` too (see [`crate::http`]).
-    pub fn new(sdk: SdkConfig, http: reqwest::Client) -> Result<Self, AwsError> {
-        let signed = SignedClient::new(&sdk, http)?;
-        Ok(Self { sdk, signed })
+    /// The settings of an SDK configuration (the operator's credential chain), sending
+    /// through `http`.
+    #[cfg(feature = "credential-chain")]
+    pub fn new(sdk: aws_types::SdkConfig, http: reqwest::Client) -> Result<Self, AwsError> {
+        Ok(Self {
+            signed: SignedClient::new(Settings::from_sdk(&sdk)?, http),
+        })
     }
 
-    /// The SDK's configuration from the variables Lambda sets in every function's
-    /// environment (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
-    /// `AWS_SESSION_TOKEN`), read as they are, sending through `http`. The SDK's provider
-    /// chain (profiles, SSO, STS) was over 0.8 MB of each function's binary for sources a
-    /// function never uses. A separate function, not a choice in one: a workspace build
-    /// (cargo-lambda's, without `-p`) turns the `credential-chain` feature on, and code
-    /// that names the chain in a function's path would link it.
+    /// The settings from the variables Lambda sets in every function's environment
+    /// (`AWS_REGION`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`),
+    /// read as they are, sending through `http`. The SDK's provider chain (profiles, SSO,
+    /// STS) was over 0.8 MB of each function's binary for sources a function never uses.
+    /// A separate function, not a choice in one: a workspace build (cargo-lambda's,
+    /// without `-p`) turns the `credential-chain` feature on, and code that names the
+    /// chain in a function's path would link it.
     pub fn from_lambda_env(http: reqwest::Client) -> Result<Self, AwsError> {
-        let sdk = lambda_sdk_config(|name| std::env::var(name).ok(), http.clone())?;
-        Self::new(sdk, http)
+        let settings = lambda_settings(|name| std::env::var(name).ok())?;
+        Ok(Self {
+            signed: SignedClient::new(settings, http),
+        })
     }
 
-    /// The SDK's configuration from its default credential chain, for the operator's
-    /// machine (the console), sending through `http`.
+    /// The SDK's default credential chain, for the operator's machine (the console),
+    /// sending through `http`.
     #[cfg(feature = "credential-chain")]
     pub async fn from_credential_chain(http: reqwest::Client) -> Result<Self, AwsError> {
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .http_client(SdkHttpClient::shared(http.clone()))
+            .http_client(crate::http::SdkHttpClient::shared(http.clone()))
             .load()
             .await;
         Self::new(sdk, http)
     }
 }
 
-/// The SDK's configuration from Lambda's variables, as `var` reads them.
-pub fn lambda_sdk_config(
-    var: impl Fn(&str) -> Option<String>,
-    http: reqwest::Client,
-) -> Result<SdkConfig, AwsError> {
+/// The settings from Lambda's variables, as `var` reads them.
+pub fn lambda_settings(var: impl Fn(&str) -> Option<String>) -> Result<Settings, AwsError> {
     let var = |name: &str| var(name).filter(|v| !v.is_empty());
     let required = |name: &str| {
         var(name).ok_or_else(|| AwsError::Config(format!("environment variable {name} is not set")))
@@ -100,15 +98,11 @@ pub fn lambda_sdk_config(
         None,
         "lambda-environment",
     );
-    let mut sdk = SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(Region::new(region))
-        .credentials_provider(SharedCredentialsProvider::new(credentials))
-        .http_client(SdkHttpClient::shared(http));
-    if let Some(url) = var("AWS_ENDPOINT_URL") {
-        sdk = sdk.endpoint_url(url);
-    }
-    Ok(sdk.build())
+    Ok(Settings {
+        region,
+        credentials: SharedCredentialsProvider::new(credentials),
+        endpoint_url: var("AWS_ENDPOINT_URL"),
+    })
 }
 
 /// The three ports over the stack's resources.
@@ -125,16 +119,11 @@ pub fn counted_ports(
     resources: &Resources,
     counter: Option<&OperationCounter>,
 ) -> (SqsQueue, DynamoTwinStore, DynamoConnectionStore) {
-    let mut sqs = aws_sdk_sqs::config::Builder::from(&aws.sdk);
-    let mut dynamo = aws_sdk_dynamodb::config::Builder::from(&aws.sdk);
-    if let Some(c) = counter {
-        sqs = sqs.interceptor(c.clone());
-        dynamo = dynamo.interceptor(c.clone());
-    }
-    let dynamo = aws_sdk_dynamodb::Client::from_conf(dynamo.build());
+    let client = |service| JsonClient::new(aws.signed.clone(), service, counter.cloned());
+    let dynamo = client(JsonService::DynamoDb);
     (
         SqsQueue::new(
-            aws_sdk_sqs::Client::from_conf(sqs.build()),
+            client(JsonService::Sqs),
             resources.queue_prefix.clone(),
             resources
                 .payload_bucket
@@ -194,12 +183,12 @@ mod tests {
     use super::*;
     use aws_credential_types::provider::ProvideCredentials;
 
-    fn config(vars: &[(&str, &str)]) -> Result<SdkConfig, AwsError> {
+    fn config(vars: &[(&str, &str)]) -> Result<Settings, AwsError> {
         let vars: std::collections::HashMap<String, String> = vars
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        lambda_sdk_config(|name| vars.get(name).cloned(), reqwest::Client::new())
+        lambda_settings(|name| vars.get(name).cloned())
     }
 
     /// Variables beside the keys, and the region the configuration gets or the error.
@@ -223,9 +212,7 @@ mod tests {
         for (vars, want) in cases {
             let all: Vec<_> = keys.iter().chain(vars.iter()).copied().collect();
             match (config(&all), want) {
-                (Ok(sdk), Ok(region)) => {
-                    assert_eq!(sdk.region().map(|r| r.as_ref()), Some(*region), "{vars:?}")
-                }
+                (Ok(settings), Ok(region)) => assert_eq!(settings.region, *region, "{vars:?}"),
                 (Err(e), Err(text)) => assert!(e.to_string().contains(text), "{vars:?}: {e}"),
                 (got, want) => panic!("{vars:?}: got {got:?}, want {want:?}"),
             }
@@ -260,10 +247,9 @@ mod tests {
             ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000"),
         ])
         .expect("a complete environment");
-        assert_eq!(sdk.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert_eq!(sdk.endpoint_url.as_deref(), Some("http://127.0.0.1:5000"));
         let credentials = sdk
-            .credentials_provider()
-            .expect("credentials")
+            .credentials
             .provide_credentials()
             .await
             .expect("static credentials");

@@ -1,6 +1,5 @@
 //! The crate's error: what went wrong with an AWS call, and whether trying again can help.
 
-use aws_sdk_sqs::error::ProvideErrorMetadata;
 use twinsync_ports::PortError;
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -34,24 +33,11 @@ impl AwsError {
         )
     }
 
-    /// Classifies an SDK error by its service code; anything without one (a dispatch
-    /// failure, a timeout, a 5xx) is the service being unavailable.
-    pub fn from_sdk<E, R>(
-        what: impl Into<String>,
-        e: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
-    ) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: std::fmt::Debug,
-    {
+    /// Classifies a service error by its code; an answer without one (a dispatch
+    /// failure, a timeout, a 5xx without a body) is the service being unavailable.
+    pub fn from_code(what: impl Into<String>, code: &str, detail: String) -> Self {
         let what = what.into();
-        let code = e.code().unwrap_or_default().to_string();
-        let detail = e.message().map(str::to_string).unwrap_or_else(|| {
-            format!(
-                "{}",
-                aws_smithy_types::error::display::DisplayErrorContext(e)
-            )
-        });
+        let code = code.to_string();
         match code.as_str() {
             "" => AwsError::Unavailable { what, detail },
             "ThrottlingException"

@@ -9,7 +9,9 @@ pub mod count;
 pub mod dynamo;
 pub mod env;
 pub mod error;
+#[cfg(feature = "credential-chain")]
 pub mod http;
+pub mod json;
 pub mod payload;
 pub mod signed;
 pub mod sqs;

@@ -1,9 +1,11 @@
-//! SigV4-signed requests on the node's HTTP client, for the two small calls that do not
-//! need an SDK client each: S3 objects for large message bodies ([`crate::PayloadStore`])
-//! and the node's configuration parameter in SSM ([`crate::env::node_config`]). Those two
-//! clients were over a megabyte of each function's binary for three operations.
+//! SigV4-signed requests on the node's HTTP client: every AWS call a node makes. DynamoDB
+//! and SQS take JSON ([`crate::json`]), S3 objects hold large message bodies
+//! ([`crate::PayloadStore`]) and SSM the node's configuration ([`crate::env::node_config`]).
+//! The SDK's clients for them were about a sixth of each function's binary and the slowest
+//! crates of a build, for the dozen operations the stores use (docs/aws-cost.md).
 
 use crate::error::AwsError;
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use aws_sigv4::http_request::{
     PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
@@ -11,20 +13,24 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
-use aws_types::SdkConfig;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 /// An AWS service as signed requests reach it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
+    DynamoDb,
     S3,
+    Sqs,
     Ssm,
 }
 
 impl Service {
     fn signing_name(self) -> &'static str {
         match self {
+            Service::DynamoDb => "dynamodb",
             Service::S3 => "s3",
+            Service::Sqs => "sqs",
             Service::Ssm => "ssm",
         }
     }
@@ -41,25 +47,28 @@ impl Service {
     }
 }
 
-/// An answer: its status and body.
+/// An answer: its status, body, and the error code an SQS JSON answer gives in
+/// `x-amzn-query-error` (the code of SQS's older protocol, which names more cases).
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub body: Vec<u8>,
+    pub query_error: Option<String>,
 }
 
-/// Signs requests with the SDK configuration's credentials and region, and sends them to
-/// its endpoint (an emulator's, when the configuration names one) or the service's own.
+/// Where requests go and whose they are.
 #[derive(Debug, Clone)]
-pub struct SignedClient {
-    http: reqwest::Client,
-    credentials: SharedCredentialsProvider,
-    region: String,
-    endpoint_url: Option<String>,
+pub struct Settings {
+    pub region: String,
+    pub credentials: SharedCredentialsProvider,
+    /// An emulator's endpoint; the service's regional one when `None`.
+    pub endpoint_url: Option<String>,
 }
 
-impl SignedClient {
-    pub fn new(config: &SdkConfig, http: reqwest::Client) -> Result<Self, AwsError> {
+impl Settings {
+    /// The settings of an SDK configuration (the operator's credential chain).
+    #[cfg(feature = "credential-chain")]
+    pub fn from_sdk(config: &aws_types::SdkConfig) -> Result<Self, AwsError> {
         let credentials = config
             .credentials_provider()
             .ok_or_else(|| AwsError::Config("the AWS configuration has no credentials".into()))?;
@@ -68,13 +77,74 @@ impl SignedClient {
             .ok_or_else(|| AwsError::Config("the AWS configuration has no region".into()))?
             .to_string();
         Ok(Self {
-            http,
-            credentials,
             region,
-            endpoint_url: config
-                .endpoint_url()
-                .map(|u| u.trim_end_matches('/').to_string()),
+            credentials,
+            endpoint_url: config.endpoint_url().map(str::to_string),
         })
+    }
+}
+
+impl Settings {
+    /// Fixed keys (an emulator's, a test's).
+    pub fn with_keys(region: &str, key_id: &str, secret: &str, endpoint_url: Option<&str>) -> Self {
+        let credentials = Credentials::new(key_id, secret, None, None, "fixed");
+        Self {
+            region: region.to_string(),
+            credentials: SharedCredentialsProvider::new(credentials),
+            endpoint_url: endpoint_url.map(str::to_string),
+        }
+    }
+}
+
+/// Credentials are asked again this long before they expire.
+const CREDENTIALS_MARGIN: Duration = Duration::from_secs(300);
+
+/// Signs requests with the settings' credentials and region, and sends them to the
+/// settings' endpoint or the service's own.
+#[derive(Debug, Clone)]
+pub struct SignedClient {
+    http: reqwest::Client,
+    credentials: SharedCredentialsProvider,
+    /// The last credentials the provider gave, until they near their expiry: a provider
+    /// of the credential chain may read files or call STS each time it is asked.
+    cached: Arc<Mutex<Option<Credentials>>>,
+    region: String,
+    endpoint_url: Option<String>,
+}
+
+impl SignedClient {
+    pub fn new(settings: Settings, http: reqwest::Client) -> Self {
+        Self {
+            http,
+            credentials: settings.credentials,
+            cached: Arc::new(Mutex::new(None)),
+            region: settings.region,
+            endpoint_url: settings
+                .endpoint_url
+                .map(|u| u.trim_end_matches('/').to_string()),
+        }
+    }
+
+    /// The cached credentials while they last, else the provider's.
+    async fn credentials(&self) -> Result<Credentials, String> {
+        let fresh = |c: &Credentials| {
+            c.expiry()
+                .is_none_or(|at| at > SystemTime::now() + CREDENTIALS_MARGIN)
+        };
+        if let Ok(cached) = self.cached.lock()
+            && let Some(c) = cached.as_ref().filter(|c| fresh(c))
+        {
+            return Ok(c.clone());
+        }
+        let credentials = self
+            .credentials
+            .provide_credentials()
+            .await
+            .map_err(|e| format!("no credentials: {e}"))?;
+        if let Ok(mut cached) = self.cached.lock() {
+            *cached = Some(credentials.clone());
+        }
+        Ok(credentials)
     }
 
     /// The service's base URL: the configured endpoint, or the regional one.
@@ -101,13 +171,7 @@ impl SignedClient {
             what: what.to_string(),
             detail,
         };
-        // Asked each time, without the SDK's identity cache: on Lambda the provider reads
-        // the environment, and these requests are rare (a cold start, a large body).
-        let credentials = self
-            .credentials
-            .provide_credentials()
-            .await
-            .map_err(|e| unavailable(format!("no credentials: {e}")))?;
+        let credentials = self.credentials().await.map_err(unavailable)?;
         let identity = Identity::from(credentials);
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -141,12 +205,21 @@ impl SignedClient {
             .await
             .map_err(|e| unavailable(e.to_string()))?;
         let status = response.status().as_u16();
+        let query_error = response
+            .headers()
+            .get("x-amzn-query-error")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body = response
             .bytes()
             .await
             .map_err(|e| unavailable(e.to_string()))?
             .to_vec();
-        Ok(Answer { status, body })
+        Ok(Answer {
+            status,
+            body,
+            query_error,
+        })
     }
 }
 

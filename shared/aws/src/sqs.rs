@@ -6,17 +6,18 @@
 //! limit are stored in S3 and the message carries the object's key (see `PayloadStore`).
 
 use crate::error::AwsError;
+use crate::json::JsonClient;
 use crate::payload::PayloadStore;
 use async_trait::async_trait;
-use aws_sdk_sqs::Client;
-use aws_sdk_sqs::types::{
-    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
-};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+mod answers;
 mod ids;
 mod redrive;
+
+use answers::{Attributes, BatchSent, Listed, QueueUrl, Received};
 
 pub use ids::sqs_id;
 use ids::{short_hash, string_attribute, visibility_seconds};
@@ -37,7 +38,7 @@ pub const MAX_INLINE_BODY: usize = 250_000;
 const RETENTION_SECONDS: &str = "1209600";
 
 pub struct SqsQueue {
-    client: Client,
+    client: JsonClient,
     prefix: String,
     payloads: Option<PayloadStore>,
     urls: Mutex<HashMap<String, String>>,
@@ -53,7 +54,11 @@ impl std::fmt::Debug for SqsQueue {
 }
 
 impl SqsQueue {
-    pub fn new(client: Client, prefix: impl Into<String>, payloads: Option<PayloadStore>) -> Self {
+    pub fn new(
+        client: JsonClient,
+        prefix: impl Into<String>,
+        payloads: Option<PayloadStore>,
+    ) -> Self {
         Self {
             client,
             prefix: prefix.into(),
@@ -105,31 +110,30 @@ impl SqsQueue {
             return Ok(Some(u.clone()));
         }
         let name = self.sqs_name(queue);
-        let url = match self.client.get_queue_url().queue_name(&name).send().await {
-            Ok(out) => out.queue_url().map(str::to_string),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_queue_does_not_exist()) =>
-            {
+        let what = format!("queue url of {name}");
+        let found = self
+            .client
+            .call::<QueueUrl>("GetQueueUrl", &what, json!({ "QueueName": name }))
+            .await;
+        let url = match found {
+            Ok(out) => out.url,
+            Err(e) if e.is_missing_queue() => {
                 if !(create && Self::created_on_demand(queue)) {
                     return Ok(None);
                 }
-                let created = self
-                    .client
-                    .create_queue()
-                    .queue_name(&name)
-                    .attributes(QueueAttributeName::FifoQueue, "true")
-                    .attributes(
-                        QueueAttributeName::MessageRetentionPeriod,
-                        RETENTION_SECONDS,
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(format!("create queue {name}"), &e))?;
+                let input = json!({
+                    "QueueName": name,
+                    "Attributes": {
+                        "FifoQueue": "true",
+                        "MessageRetentionPeriod": RETENTION_SECONDS,
+                    },
+                });
+                let what = format!("create queue {name}");
+                let created: QueueUrl = self.client.call("CreateQueue", &what, input).await?;
                 tracing::info!(queue = %name, "queue created");
-                created.queue_url().map(str::to_string)
+                created.url
             }
-            Err(e) => return Err(AwsError::from_sdk(format!("queue url of {name}"), &e)),
+            Err(e) => return Err(e),
         };
         if let (Some(u), Ok(mut urls)) = (&url, self.urls.lock()) {
             urls.insert(queue.to_string(), u.clone());
@@ -205,19 +209,20 @@ impl Queue for SqsQueue {
     async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
         let url = self.existing_url(queue).await?;
         let (body, key) = self.outgoing_body(queue, message.body).await?;
-        let mut req = self
-            .client
-            .send_message()
-            .queue_url(&url)
-            .message_body(body)
-            .message_group_id(sqs_id(&message.group_id))
-            .message_deduplication_id(sqs_id(&message.dedup_id));
+        let mut input = json!({
+            "QueueUrl": url,
+            "MessageBody": body,
+            "MessageGroupId": sqs_id(&message.group_id),
+            "MessageDeduplicationId": sqs_id(&message.dedup_id),
+        });
         if let Some(k) = &key {
-            req = req.message_attributes(PAYLOAD_ATTRIBUTE, string_attribute(k)?);
+            input["MessageAttributes"] = json!({ PAYLOAD_ATTRIBUTE: string_attribute(k) });
         }
-        req.send().await.map_err(|e| {
-            self.missing_queue(queue, AwsError::from_sdk(format!("send to {queue}"), &e))
-        })?;
+        let what = format!("send to {queue}");
+        self.client
+            .call::<Value>("SendMessage", &what, input)
+            .await
+            .map_err(|e| self.missing_queue(queue, e))?;
         // SQS answers a duplicate like a new message; the dedup id keeps it from being
         // delivered twice all the same.
         Ok(SendOutcome::Enqueued)
@@ -225,7 +230,7 @@ impl Queue for SqsQueue {
 
     async fn send_batch(&self, queue: &str, messages: Vec<NewMessage>) -> PortResult<()> {
         let url = self.existing_url(queue).await?;
-        let mut entries: Vec<SendMessageBatchRequestEntry> = Vec::new();
+        let mut entries: Vec<Value> = Vec::new();
         let mut size = 0;
         for (i, m) in messages.into_iter().enumerate() {
             let (body, key) = self.outgoing_body(queue, m.body).await?;
@@ -236,15 +241,16 @@ impl Queue for SqsQueue {
                 size = 0;
             }
             size += body.len();
-            let mut entry = SendMessageBatchRequestEntry::builder()
-                .id(format!("m{i}"))
-                .message_body(body)
-                .message_group_id(sqs_id(&m.group_id))
-                .message_deduplication_id(sqs_id(&m.dedup_id));
+            let mut entry = json!({
+                "Id": format!("m{i}"),
+                "MessageBody": body,
+                "MessageGroupId": sqs_id(&m.group_id),
+                "MessageDeduplicationId": sqs_id(&m.dedup_id),
+            });
             if let Some(k) = &key {
-                entry = entry.message_attributes(PAYLOAD_ATTRIBUTE, string_attribute(k)?);
+                entry["MessageAttributes"] = json!({ PAYLOAD_ATTRIBUTE: string_attribute(k) });
             }
-            entries.push(entry.build().map_err(|e| AwsError::Config(e.to_string()))?);
+            entries.push(entry);
         }
         if !entries.is_empty() {
             self.flush(queue, &url, entries).await?;
@@ -262,51 +268,36 @@ impl Queue for SqsQueue {
             // A held queue or outbox nobody sent to yet is empty.
             return Ok(Vec::new());
         };
-        let out = self
-            .client
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(max.clamp(1, 10) as i32)
-            .visibility_timeout(visibility_seconds(visibility_ms))
-            .wait_time_seconds(self.receive_wait_seconds)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("receive from {queue}"), &e))?;
+        let input = json!({
+            "QueueUrl": url,
+            "MaxNumberOfMessages": max.clamp(1, 10),
+            "VisibilityTimeout": visibility_seconds(visibility_ms),
+            "WaitTimeSeconds": self.receive_wait_seconds,
+            "MessageSystemAttributeNames": ["All"],
+            "MessageAttributeNames": ["All"],
+        });
+        let what = format!("receive from {queue}");
+        let out: Received = self.client.call("ReceiveMessage", &what, input).await?;
         let mut messages = Vec::new();
-        for m in out.messages() {
-            let attr = |name: MessageSystemAttributeName| {
-                m.attributes()
-                    .and_then(|a| a.get(&name))
-                    .cloned()
-                    .unwrap_or_default()
-            };
+        for m in out.messages {
+            let attr = |name: &str| m.attributes.get(name).cloned().unwrap_or_default();
             let key = m
-                .message_attributes()
-                .and_then(|a| a.get(PAYLOAD_ATTRIBUTE))
-                .and_then(|v| v.string_value());
-            let sent_ms = attr(MessageSystemAttributeName::SentTimestamp)
-                .parse()
-                .unwrap_or(0);
+                .message_attributes
+                .get(PAYLOAD_ATTRIBUTE)
+                .and_then(|v| v.string_value.as_deref());
+            let sent_ms = attr("SentTimestamp").parse().unwrap_or(0);
             messages.push(QueueMessage {
-                id: m.message_id().unwrap_or_default().to_string(),
-                receipt: m.receipt_handle().unwrap_or_default().to_string(),
-                group_id: attr(MessageSystemAttributeName::MessageGroupId),
-                dedup_id: attr(MessageSystemAttributeName::MessageDeduplicationId),
-                body: self.resolve_body(m.body().unwrap_or_default(), key).await?,
-                receive_count: attr(MessageSystemAttributeName::ApproximateReceiveCount)
-                    .parse()
-                    .unwrap_or(1),
+                id: m.message_id.clone(),
+                receipt: m.receipt_handle.clone(),
+                group_id: attr("MessageGroupId"),
+                dedup_id: attr("MessageDeduplicationId"),
+                body: self.resolve_body(&m.body, key).await?,
+                receive_count: attr("ApproximateReceiveCount").parse().unwrap_or(1),
                 sent_ms,
-                first_receive_ms: attr(
-                    MessageSystemAttributeName::ApproximateFirstReceiveTimestamp,
-                )
-                .parse()
-                .unwrap_or(sent_ms),
-                redriven: m
-                    .message_attributes()
-                    .is_some_and(|a| a.contains_key(REDRIVEN_ATTRIBUTE)),
+                first_receive_ms: attr("ApproximateFirstReceiveTimestamp")
+                    .parse()
+                    .unwrap_or(sent_ms),
+                redriven: m.message_attributes.contains_key(REDRIVEN_ATTRIBUTE),
             });
         }
         Ok(messages)
@@ -314,13 +305,9 @@ impl Queue for SqsQueue {
 
     async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
         let url = self.existing_url(queue).await?;
-        self.client
-            .delete_message()
-            .queue_url(&url)
-            .receipt_handle(receipt)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("delete from {queue}"), &e))?;
+        let input = json!({ "QueueUrl": url, "ReceiptHandle": receipt });
+        let what = format!("delete from {queue}");
+        let _: Value = self.client.call("DeleteMessage", &what, input).await?;
         Ok(())
     }
 
@@ -331,14 +318,16 @@ impl Queue for SqsQueue {
         visibility_ms: i64,
     ) -> PortResult<()> {
         let url = self.existing_url(queue).await?;
-        self.client
-            .change_message_visibility()
-            .queue_url(&url)
-            .receipt_handle(receipt)
-            .visibility_timeout(visibility_seconds(visibility_ms))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("change visibility in {queue}"), &e))?;
+        let input = json!({
+            "QueueUrl": url,
+            "ReceiptHandle": receipt,
+            "VisibilityTimeout": visibility_seconds(visibility_ms),
+        });
+        let what = format!("change visibility in {queue}");
+        let _: Value = self
+            .client
+            .call("ChangeMessageVisibility", &what, input)
+            .await?;
         Ok(())
     }
 
@@ -346,38 +335,39 @@ impl Queue for SqsQueue {
         let Some(url) = self.url(queue, false).await? else {
             return Ok(QueueDepth::default());
         };
+        let input = json!({
+            "QueueUrl": url,
+            "AttributeNames": [
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
+        });
+        let what = format!("depth of {queue}");
         let out = self
             .client
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-            .send()
+            .call::<Attributes>("GetQueueAttributes", &what, input)
             .await;
         // A held queue or outbox that was drained and deleted since its URL was cached
         // holds nothing: its depth is 0 for every caller, not an error.
         let out = match out {
             Ok(out) => out,
-            Err(e) => {
-                let e = AwsError::from_sdk(format!("depth of {queue}"), &e);
-                if e.is_missing_queue() && Self::created_on_demand(queue) {
-                    self.forget_url(queue);
-                    return Ok(QueueDepth::default());
-                }
-                return Err(e.into());
+            Err(e) if e.is_missing_queue() && Self::created_on_demand(queue) => {
+                self.forget_url(queue);
+                return Ok(QueueDepth::default());
             }
+            Err(e) => return Err(e.into()),
         };
-        let get = |name: QueueAttributeName| {
-            out.attributes()
-                .and_then(|a| a.get(&name))
+        let get = |name: &str| {
+            out.attributes
+                .get(name)
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0)
         };
         Ok(QueueDepth {
-            visible: get(QueueAttributeName::ApproximateNumberOfMessages),
-            in_flight: get(QueueAttributeName::ApproximateNumberOfMessagesNotVisible),
-            delayed: get(QueueAttributeName::ApproximateNumberOfMessagesDelayed),
+            visible: get("ApproximateNumberOfMessages"),
+            in_flight: get("ApproximateNumberOfMessagesNotVisible"),
+            delayed: get("ApproximateNumberOfMessagesDelayed"),
         })
     }
 
@@ -394,12 +384,11 @@ impl Queue for SqsQueue {
         if self.depth(queue).await?.total() > 0 {
             return Ok(false);
         }
-        self.client
-            .delete_queue()
-            .queue_url(&url)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("delete queue {queue}"), &e))?;
+        let what = format!("delete queue {queue}");
+        let _: Value = self
+            .client
+            .call("DeleteQueue", &what, json!({ "QueueUrl": url }))
+            .await?;
         self.forget_url(queue);
         tracing::info!(queue = %self.sqs_name(queue), "drained queue deleted");
         Ok(true)
@@ -447,16 +436,12 @@ impl Queue for SqsQueue {
         let mut names = Vec::new();
         let mut next: Option<String> = None;
         loop {
-            let out = self
-                .client
-                .list_queues()
-                .queue_name_prefix(&self.prefix)
-                .max_results(1_000)
-                .set_next_token(next.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("list queues", &e))?;
-            for url in out.queue_urls() {
+            let mut input = json!({ "QueueNamePrefix": self.prefix, "MaxResults": 1_000 });
+            if let Some(token) = next.take() {
+                input["NextToken"] = json!(token);
+            }
+            let out: Listed = self.client.call("ListQueues", "list queues", input).await?;
+            for url in &out.queue_urls {
                 let name = url.rsplit('/').next().unwrap_or_default();
                 if let Some(n) = name
                     .strip_prefix(&self.prefix)
@@ -465,8 +450,8 @@ impl Queue for SqsQueue {
                     names.push(n.to_string());
                 }
             }
-            match out.next_token() {
-                Some(t) => next = Some(t.to_string()),
+            match out.next_token {
+                Some(t) => next = Some(t),
                 None => break,
             }
         }
@@ -478,42 +463,29 @@ impl Queue for SqsQueue {
 impl SqsQueue {
     /// Sends one batch. A batch that partly failed is an error for the whole: the caller
     /// sends it again, and the dedup ids drop what went through the first time.
-    async fn flush(
-        &self,
-        queue: &str,
-        url: &str,
-        entries: Vec<SendMessageBatchRequestEntry>,
-    ) -> Result<(), AwsError> {
-        let out = self
+    async fn flush(&self, queue: &str, url: &str, entries: Vec<Value>) -> Result<(), AwsError> {
+        let what = format!("send batch to {queue}");
+        let input = json!({ "QueueUrl": url, "Entries": entries });
+        let out: BatchSent = self
             .client
-            .send_message_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
+            .call("SendMessageBatch", &what, input)
             .await
-            .map_err(|e| {
-                self.missing_queue(
-                    queue,
-                    AwsError::from_sdk(format!("send batch to {queue}"), &e),
-                )
-            })?;
-        if let Some(f) = out.failed().first() {
+            .map_err(|e| self.missing_queue(queue, e))?;
+        if let Some(f) = out.failed.first() {
             let what = format!(
                 "send batch to {queue}: {} of {} failed",
-                out.failed().len(),
-                out.failed().len() + out.successful().len()
+                out.failed.len(),
+                out.failed.len() + out.successful.len()
             );
-            return Err(if f.sender_fault() {
+            let detail = f.message.clone().unwrap_or_default();
+            return Err(if f.sender_fault {
                 AwsError::Rejected {
                     what,
-                    code: f.code().to_string(),
-                    detail: f.message().unwrap_or_default().to_string(),
+                    code: f.code.clone(),
+                    detail,
                 }
             } else {
-                AwsError::Unavailable {
-                    what,
-                    detail: f.message().unwrap_or_default().to_string(),
-                }
+                AwsError::Unavailable { what, detail }
             });
         }
         Ok(())

@@ -12,7 +12,6 @@ use crate::emulator;
 use twinsync_fakes::deliveries;
 use twinsync_fakes::ports::{ReservedPort, reserve_port};
 
-use aws_sdk_sqs::types::MessageSystemAttributeName;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::os::unix::process::CommandExt;
@@ -22,6 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use twinsync_aws::env::Resources;
+use twinsync_aws::json::{JsonClient, JsonService};
 use twinsync_aws::{DynamoTwinStore, SqsQueue};
 use twinsync_core::ItemUpdate;
 use twinsync_lambda::queues;
@@ -96,7 +96,8 @@ struct Node {
     console: String,
     /// The console's admin token, from its data dir.
     console_token: String,
-    sqs: aws_sdk_sqs::Client,
+    /// SQS as Lambda's event source mapping reads it: the raw messages.
+    sqs: JsonClient,
     queue_urls: HashMap<&'static str, String>,
     depth: SqsQueue,
     twins: DynamoTwinStore,
@@ -185,28 +186,22 @@ async fn invoke(http: &reqwest::Client, url: &str, event: &Value) -> Value {
 }
 
 /// The `SqsEvent` Lambda's event source mapping sends for a received batch.
-fn sqs_event(messages: &[aws_sdk_sqs::types::Message], arn: &str) -> Value {
+fn sqs_event(messages: &[Value], arn: &str) -> Value {
     let records: Vec<Value> = messages
         .iter()
         .map(|m| {
-            let attributes: serde_json::Map<String, Value> = m
-                .attributes()
-                .map(|a| {
-                    a.iter()
-                        .map(|(k, v)| (k.as_str().to_string(), json!(v)))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let attributes = m.get("Attributes").cloned().unwrap_or_else(|| json!({}));
             let message_attributes: serde_json::Map<String, Value> = m
-                .message_attributes()
+                .get("MessageAttributes")
+                .and_then(Value::as_object)
                 .map(|a| {
                     a.iter()
                         .map(|(k, v)| {
                             (
                                 k.clone(),
                                 json!({
-                                    "stringValue": v.string_value(),
-                                    "dataType": v.data_type(),
+                                    "stringValue": v.get("StringValue"),
+                                    "dataType": v.get("DataType"),
                                     "stringListValues": [],
                                     "binaryListValues": [],
                                 }),
@@ -216,12 +211,12 @@ fn sqs_event(messages: &[aws_sdk_sqs::types::Message], arn: &str) -> Value {
                 })
                 .unwrap_or_default();
             json!({
-                "messageId": m.message_id(),
-                "receiptHandle": m.receipt_handle(),
-                "body": m.body(),
+                "messageId": m.get("MessageId"),
+                "receiptHandle": m.get("ReceiptHandle"),
+                "body": m.get("Body"),
                 "attributes": attributes,
                 "messageAttributes": message_attributes,
-                "md5OfBody": m.md5_of_body(),
+                "md5OfBody": m.get("MD5OfBody"),
                 "eventSource": "aws:sqs",
                 "eventSourceARN": arn,
                 "awsRegion": "us-east-1",
@@ -239,20 +234,17 @@ async fn pump(node: Arc<Node>, queue: &'static str, function: &'static str, act:
     let url = node.queue_urls[queue].clone();
     let arn = format!("arn:aws:sqs:us-east-1:123456789012:{queue}");
     loop {
-        let out = match node
-            .sqs
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
+        let input = json!({
+            "QueueUrl": url,
+            "MaxNumberOfMessages": 10,
             // The function's timeout, where the template has 6x: a failed invocation's
             // batch comes back within the test's patience.
-            .visibility_timeout(60)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-        {
+            "VisibilityTimeout": 60,
+            "WaitTimeSeconds": 1,
+            "MessageSystemAttributeNames": ["All"],
+            "MessageAttributeNames": ["All"],
+        });
+        let out: Value = match node.sqs.call("ReceiveMessage", "receive", input).await {
             Ok(out) => out,
             Err(e) => {
                 eprintln!("{} {queue}: receive failed: {e:?}", node.id);
@@ -260,7 +252,15 @@ async fn pump(node: Arc<Node>, queue: &'static str, function: &'static str, act:
                 continue;
             }
         };
-        let messages = out.messages();
+        let messages: &[Value] = out
+            .get("Messages")
+            .and_then(Value::as_array)
+            .map_or(&[], Vec::as_slice);
+        let id = |m: &Value| {
+            m.get("MessageId")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
         if messages.is_empty() {
             continue;
         }
@@ -296,10 +296,7 @@ async fn pump(node: Arc<Node>, queue: &'static str, function: &'static str, act:
             None => {
                 eprintln!("{} {function}: the invocation failed: {answer}", node.id);
                 act.errors.fetch_add(1, Ordering::SeqCst);
-                messages
-                    .iter()
-                    .filter_map(|m| m.message_id().map(str::to_string))
-                    .collect()
+                messages.iter().filter_map(id).collect()
             }
         };
         act.failures
@@ -309,17 +306,14 @@ async fn pump(node: Arc<Node>, queue: &'static str, function: &'static str, act:
                 .fetch_add((messages.len() - failed.len()) as u64, Ordering::SeqCst);
         }
         for m in messages {
-            if failed.iter().any(|f| Some(f.as_str()) == m.message_id()) {
+            if failed.iter().any(|f| Some(f) == id(m).as_ref()) {
                 continue;
             }
-            if let Some(receipt) = m.receipt_handle()
-                && let Err(e) = node
-                    .sqs
-                    .delete_message()
-                    .queue_url(&url)
-                    .receipt_handle(receipt)
-                    .send()
-                    .await
+            let delete = json!({ "QueueUrl": url, "ReceiptHandle": m.get("ReceiptHandle") });
+            if let Err(e) = node
+                .sqs
+                .call::<Value>("DeleteMessage", "delete", delete)
+                .await
             {
                 eprintln!("{} {queue}: delete failed: {e:?}", node.id);
                 act.errors.fetch_add(1, Ordering::SeqCst);
@@ -542,18 +536,12 @@ async fn start_node(
         .to_string();
 
     let (depth, twins, _) = twinsync_aws::env::ports(sdk, &res);
-    let sqs = aws_sdk_sqs::Client::new(&sdk.sdk);
+    let sqs = JsonClient::new(sdk.signed.clone(), JsonService::Sqs, None);
     let mut queue_urls = HashMap::new();
     for (queue, _) in MAPPINGS {
-        let url = sqs
-            .get_queue_url()
-            .queue_name(depth.sqs_name(queue))
-            .send()
-            .await
-            .unwrap()
-            .queue_url()
-            .unwrap()
-            .to_string();
+        let input = json!({ "QueueName": depth.sqs_name(queue) });
+        let found: Value = sqs.call("GetQueueUrl", "queue url", input).await.unwrap();
+        let url = found["QueueUrl"].as_str().unwrap().to_string();
         queue_urls.insert(queue, url);
     }
     let tracker: Arc<dyn Tracker> = Arc::new(

@@ -1,22 +1,21 @@
 //! Connections, polling cursors, transport nonces and scheduler state on the connections
 //! table.
 
-use super::{Read, Record, doc, get_record, get_s, key, n, now_seconds, put_doc, s};
-use crate::error::AwsError;
+use super::{Read, Record, all_items, doc, get_record, get_s, key, n, now_seconds, put_doc, s};
+use crate::json::JsonClient;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::Client;
-use std::collections::HashMap;
+use serde_json::{Value, json};
 use twinsync_core::Connection;
 use twinsync_ports::{ConnectionStore, PollCursor, PortError, PortResult};
 
 #[derive(Debug, Clone)]
 pub struct DynamoConnectionStore {
-    client: Client,
+    client: JsonClient,
     table: String,
 }
 
 impl DynamoConnectionStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: JsonClient, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
@@ -28,20 +27,14 @@ impl DynamoConnectionStore {
     }
 
     async fn put(&self, item: Record, condition: Option<(&str, Record)>) -> PortResult<()> {
-        let mut req = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
+        let mut input = json!({ "TableName": self.table, "Item": item });
         if let Some((c, values)) = condition {
-            req = req.condition_expression(c);
+            input["ConditionExpression"] = json!(c);
             if !values.is_empty() {
-                req = req.set_expression_attribute_values(Some(values));
+                input["ExpressionAttributeValues"] = json!(values);
             }
         }
-        req.send()
-            .await
-            .map_err(|e| AwsError::from_sdk("put", &e))?;
+        let _: Value = self.client.call("PutItem", "put", input).await?;
         Ok(())
     }
 
@@ -63,15 +56,13 @@ impl ConnectionStore for DynamoConnectionStore {
     }
 
     async fn list(&self) -> PortResult<Vec<Connection>> {
-        let records = all_pages!(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s("connection"))
-                .consistent_read(true),
-            "list connections"
-        );
+        let input = json!({
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": { ":pk": s("connection") },
+            "ConsistentRead": true,
+        });
+        let records = all_items(&self.client, "Query", "list connections", input).await?;
         records.iter().map(doc).collect()
     }
 
@@ -96,7 +87,7 @@ impl ConnectionStore for DynamoConnectionStore {
             Self::connection_record(&stored)?,
             Some((
                 "revision = :rev",
-                HashMap::from([(":rev".to_string(), n(connection.revision))]),
+                Record::from([(":rev".to_string(), n(connection.revision))]),
             )),
         )
         .await
@@ -111,13 +102,9 @@ impl ConnectionStore for DynamoConnectionStore {
     }
 
     async fn delete(&self, id: &str) -> PortResult<()> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key("connection", id)))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("delete connection {id}"), &e))?;
+        let input = json!({ "TableName": self.table, "Key": key("connection", id) });
+        let what = format!("delete connection {id}");
+        let _: Value = self.client.call("DeleteItem", &what, input).await?;
         Ok(())
     }
 
@@ -158,7 +145,7 @@ impl ConnectionStore for DynamoConnectionStore {
                 item,
                 Some((
                     "attribute_not_exists(pk) OR expires_ms < :now",
-                    HashMap::from([(":now".to_string(), n(now_ms))]),
+                    Record::from([(":now".to_string(), n(now_ms))]),
                 )),
             )
             .await
@@ -187,23 +174,17 @@ impl ConnectionStore for DynamoConnectionStore {
     async fn replace_meta(&self, k: &str, expected: Option<&str>, value: &str) -> PortResult<bool> {
         let mut item = key("meta", k);
         item.insert("value".into(), s(value));
-        let mut req = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item));
-        req = match expected {
-            None => req.condition_expression("attribute_not_exists(pk)"),
-            Some(old) => req
-                .condition_expression("#v = :old")
-                .expression_attribute_names("#v", "value")
-                .expression_attribute_values(":old", s(old)),
-        };
-        match req
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("replace meta {k}"), &e))
-        {
+        let mut input = json!({ "TableName": self.table, "Item": item });
+        match expected {
+            None => input["ConditionExpression"] = json!("attribute_not_exists(pk)"),
+            Some(old) => {
+                input["ConditionExpression"] = json!("#v = :old");
+                input["ExpressionAttributeNames"] = json!({ "#v": "value" });
+                input["ExpressionAttributeValues"] = json!({ ":old": s(old) });
+            }
+        }
+        let what = format!("replace meta {k}");
+        match self.client.call::<Value>("PutItem", &what, input).await {
             Ok(_) => Ok(true),
             Err(e) => match PortError::from(e) {
                 PortError::Conflict(_) => Ok(false),

@@ -20,25 +20,27 @@
 //! - `nonce#{nonce}` / `nonce`: transport nonces until `expires_at` (TTL).
 //! - `meta` / `{key}`: small scheduler state.
 
-use crate::error::AwsError;
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::json::JsonClient;
+use serde::Deserialize;
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::io::{Read as _, Write as _};
 use twinsync_ports::{PortError, PortResult};
 
-pub(super) type Record = HashMap<String, AttributeValue>;
+mod attr;
+pub use attr::Attr;
+
+pub(super) type Record = HashMap<String, Attr>;
 
 /// Sync events are kept this long.
 pub(super) const EVENT_TTL_SECONDS: i64 = 30 * 24 * 3_600;
 
-pub(super) fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
+pub(super) fn s(v: impl Into<String>) -> Attr {
+    Attr::S(v.into())
 }
 
-pub(super) fn n(v: impl ToString) -> AttributeValue {
-    AttributeValue::N(v.to_string())
+pub(super) fn n(v: impl ToString) -> Attr {
+    Attr::N(v.to_string())
 }
 
 pub(super) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Record {
@@ -46,16 +48,19 @@ pub(super) fn key(pk: impl Into<String>, sk: impl Into<String>) -> Record {
 }
 
 pub(super) fn get_s<'a>(r: &'a Record, name: &str) -> Option<&'a str> {
-    r.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+    match r.get(name) {
+        Some(Attr::S(v)) => Some(v),
+        _ => None,
+    }
 }
 
 /// A record's document: `doc` (JSON text) or `docz` (the JSON gzip-compressed).
 pub(super) fn doc<T: serde::de::DeserializeOwned>(r: &Record) -> PortResult<T> {
     let unreadable =
         |e: &dyn std::fmt::Display| PortError::Storage(format!("unreadable record: {e}"));
-    if let Some(AttributeValue::B(z)) = r.get("docz") {
+    if let Some(Attr::B(z)) = r.get("docz") {
         let mut json = Vec::new();
-        flate2::read::GzDecoder::new(z.as_ref())
+        flate2::read::GzDecoder::new(z.as_slice())
             .read_to_end(&mut json)
             .map_err(|e| unreadable(&e))?;
         return serde_json::from_slice(&json).map_err(|e| unreadable(&e));
@@ -81,13 +86,9 @@ pub(super) fn put_doc<T: serde::Serialize>(record: &mut Record, v: &T) -> PortRe
     z.write_all(&json)
         .and_then(|()| z.finish())
         .map(|bytes| {
-            record.insert("docz".into(), AttributeValue::B(Blob::new(bytes)));
+            record.insert("docz".into(), Attr::B(bytes));
         })
         .map_err(|e| PortError::Storage(format!("cannot compress a record: {e}")))
-}
-
-pub(super) fn built<T, E: std::fmt::Display>(r: Result<T, E>) -> PortResult<T> {
-    r.map_err(|e| PortError::Storage(format!("malformed request: {e}")))
 }
 
 /// How a store reads a record.
@@ -101,22 +102,79 @@ pub(super) enum Read {
     Eventual,
 }
 
+#[derive(Deserialize)]
+struct GetItemOutput {
+    #[serde(rename = "Item")]
+    item: Option<Record>,
+}
+
 /// One record by its key.
 pub(super) async fn get_record(
-    client: &Client,
+    client: &JsonClient,
     table: &str,
     (pk, sk): (&str, &str),
     read: Read,
 ) -> PortResult<Option<Record>> {
-    let out = client
-        .get_item()
-        .table_name(table)
-        .set_key(Some(key(pk, sk)))
-        .consistent_read(read == Read::Consistent)
-        .send()
-        .await
-        .map_err(|e| AwsError::from_sdk(format!("get {pk}/{sk}"), &e))?;
-    Ok(out.item().cloned())
+    let out: GetItemOutput = client
+        .call(
+            "GetItem",
+            &format!("get {pk}/{sk}"),
+            json!({
+                "TableName": table,
+                "Key": key(pk, sk),
+                "ConsistentRead": read == Read::Consistent,
+            }),
+        )
+        .await?;
+    Ok(out.item)
+}
+
+/// A Query's or Scan's page.
+#[derive(Deserialize)]
+pub(super) struct Page {
+    #[serde(rename = "Items", default)]
+    pub items: Vec<Record>,
+    #[serde(rename = "Count", default)]
+    pub count: u64,
+    #[serde(rename = "LastEvaluatedKey")]
+    pub last_key: Option<Record>,
+}
+
+/// Every page of a `Query` or `Scan` (`operation`) of `input`, one after another.
+pub(super) async fn all_pages(
+    client: &JsonClient,
+    operation: &str,
+    what: &str,
+    input: Value,
+) -> PortResult<Vec<Page>> {
+    let mut pages = Vec::new();
+    let mut input = input;
+    loop {
+        let page: Page = client.call(operation, what, input.clone()).await?;
+        let next = page.last_key.clone().filter(|k| !k.is_empty());
+        pages.push(page);
+        match (next, input.as_object_mut()) {
+            (Some(k), Some(fields)) => {
+                fields.insert("ExclusiveStartKey".into(), json!(k));
+            }
+            _ => break,
+        }
+    }
+    Ok(pages)
+}
+
+/// Every item of a `Query` or `Scan`.
+pub(super) async fn all_items(
+    client: &JsonClient,
+    operation: &str,
+    what: &str,
+    input: Value,
+) -> PortResult<Vec<Record>> {
+    Ok(all_pages(client, operation, what, input)
+        .await?
+        .into_iter()
+        .flat_map(|p| p.items)
+        .collect())
 }
 
 pub(super) fn now_seconds() -> i64 {
@@ -126,29 +184,6 @@ pub(super) fn now_seconds() -> i64 {
         .unwrap_or(0)
 }
 
-/// Reads every page of a query or scan.
-macro_rules! all_pages {
-    ($req:expr, $what:expr) => {{
-        let mut items: Vec<Record> = Vec::new();
-        let mut start: Option<Record> = None;
-        loop {
-            let out = $req
-                .clone()
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk($what, &e))?;
-            items.extend(out.items().iter().cloned());
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        items
-    }};
-}
-
-// Declared after `all_pages!`, which is in scope for them by its place in the text.
 mod connections;
 mod twin_writes;
 mod twins;

@@ -3,11 +3,23 @@
 //! `remote#…`) keep one twin per item; each transaction writes the twin and its keys
 //! together, or nothing.
 
-use super::{Record, built, key, s};
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use super::{Record, key, s};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use twinsync_core::Twin;
-use twinsync_ports::PortResult;
+
+/// A transaction's put of `item` under `condition`.
+fn put(table: &str, item: Record, condition: &str, values: &Record) -> Value {
+    let mut put = json!({
+        "TableName": table,
+        "Item": item,
+        "ConditionExpression": condition,
+    });
+    if !values.is_empty() {
+        put["ExpressionAttributeValues"] = json!(values);
+    }
+    json!({ "Put": put })
+}
 
 /// Who may hold a key record the new twin puts.
 pub(super) enum KeyHolder<'a> {
@@ -32,31 +44,19 @@ fn key_pks(twin: &Twin) -> Vec<String> {
 }
 
 /// The put of a new twin's record: it must not exist yet.
-pub(super) fn new_twin(table: &str, record: Record) -> PortResult<TransactWriteItem> {
-    Ok(TransactWriteItem::builder()
-        .put(built(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(record))
-                .condition_expression("attribute_not_exists(pk)")
-                .build(),
-        )?)
-        .build())
+pub(super) fn new_twin(table: &str, record: Record) -> Value {
+    put(table, record, "attribute_not_exists(pk)", &Record::new())
 }
 
 /// The key records of a twin, as puts conditional on who holds them now.
-pub(super) fn key_puts(
-    table: &str,
-    twin: &Twin,
-    holder: KeyHolder,
-) -> PortResult<Vec<TransactWriteItem>> {
-    let (condition, values): (String, HashMap<String, _>) = match holder {
-        KeyHolder::Free => ("attribute_not_exists(pk)".into(), HashMap::new()),
+pub(super) fn key_puts(table: &str, twin: &Twin, holder: KeyHolder) -> Vec<Value> {
+    let (condition, values): (String, Record) = match holder {
+        KeyHolder::Free => ("attribute_not_exists(pk)".into(), Record::new()),
         KeyHolder::Itself => (
             "attribute_not_exists(pk) OR twin_id = :id".into(),
-            HashMap::from([(":id".to_string(), s(&twin.id))]),
+            Record::from([(":id".to_string(), s(&twin.id))]),
         ),
-        KeyHolder::FreeOrGone([]) => ("attribute_not_exists(pk)".into(), HashMap::new()),
+        KeyHolder::FreeOrGone([]) => ("attribute_not_exists(pk)".into(), Record::new()),
         KeyHolder::FreeOrGone(gone) => {
             let names: Vec<String> = (0..gone.len()).map(|i| format!(":g{i}")).collect();
             let values = names
@@ -71,76 +71,43 @@ pub(super) fn key_puts(
             (condition, values)
         }
     };
-    let mut puts = Vec::new();
-    for pk in key_pks(twin) {
-        let mut item = key(pk, "key");
-        item.insert("twin_id".into(), s(&twin.id));
-        puts.push(
-            TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(table)
-                        .set_item(Some(item))
-                        .condition_expression(condition.clone())
-                        .set_expression_attribute_values(
-                            (!values.is_empty()).then(|| values.clone()),
-                        )
-                        .build(),
-                )?)
-                .build(),
-        );
-    }
-    Ok(puts)
+    key_pks(twin)
+        .into_iter()
+        .map(|pk| {
+            let mut item = key(pk, "key");
+            item.insert("twin_id".into(), s(&twin.id));
+            put(table, item, &condition, &values)
+        })
+        .collect()
 }
 
 /// The deletes of a twin's record and of its key records still its own, except the
 /// keys in `kept` (which the same transaction puts over: it writes an item once).
-pub(super) fn twin_deletes(
-    table: &str,
-    twin: &Twin,
-    kept: &[String],
-) -> PortResult<Vec<TransactWriteItem>> {
-    let mut items = vec![
-        TransactWriteItem::builder()
-            .delete(built(
-                Delete::builder()
-                    .table_name(table)
-                    .set_key(Some(key(format!("twin#{}", twin.id), "twin")))
-                    .build(),
-            )?)
-            .build(),
-    ];
+pub(super) fn twin_deletes(table: &str, twin: &Twin, kept: &[String]) -> Vec<Value> {
+    let mut items = vec![json!({ "Delete": {
+        "TableName": table,
+        "Key": key(format!("twin#{}", twin.id), "twin"),
+    }})];
     for pk in key_pks(twin).into_iter().filter(|pk| !kept.contains(pk)) {
-        items.push(
-            TransactWriteItem::builder()
-                .delete(built(
-                    Delete::builder()
-                        .table_name(table)
-                        .set_key(Some(key(pk, "key")))
-                        // Only if the key is still this twin's.
-                        .condition_expression("attribute_not_exists(pk) OR twin_id = :id")
-                        .expression_attribute_values(":id", s(&twin.id))
-                        .build(),
-                )?)
-                .build(),
-        );
+        // Only if the key is still this twin's.
+        items.push(json!({ "Delete": {
+            "TableName": table,
+            "Key": key(pk, "key"),
+            "ConditionExpression": "attribute_not_exists(pk) OR twin_id = :id",
+            "ExpressionAttributeValues": HashMap::from([(":id", s(&twin.id))]),
+        }}));
     }
-    Ok(items)
+    items
 }
 
 /// The items of a replacement: the new twin and its keys (free, or held by a twin it
 /// replaces, whose key record it puts over), and the deletes of the twins it replaces.
-pub(super) fn replacement(
-    table: &str,
-    gone: &[Twin],
-    twin: &Twin,
-    record: Record,
-) -> PortResult<Vec<TransactWriteItem>> {
-    let mut items = vec![new_twin(table, record)?];
-    items.extend(key_puts(table, twin, KeyHolder::FreeOrGone(gone))?);
+pub(super) fn replacement(table: &str, gone: &[Twin], twin: &Twin, record: Record) -> Vec<Value> {
+    let mut items = vec![new_twin(table, record)];
+    items.extend(key_puts(table, twin, KeyHolder::FreeOrGone(gone)));
     let taken = key_pks(twin);
     for old in gone {
-        items.extend(twin_deletes(table, old, &taken)?);
+        items.extend(twin_deletes(table, old, &taken));
     }
-    Ok(items)
+    items
 }

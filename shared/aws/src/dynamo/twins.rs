@@ -1,12 +1,14 @@
 //! Twins, their keys, events and replica history on the twins table.
 
 use super::twin_writes::{self, KeyHolder};
-use super::{EVENT_TTL_SECONDS, Read, Record, built, doc, get_record, get_s, key, n, put_doc, s};
+use super::{
+    EVENT_TTL_SECONDS, Page, Read, Record, all_items, all_pages, doc, get_record, get_s, key, n,
+    put_doc, s,
+};
 use crate::error::AwsError;
+use crate::json::JsonClient;
 use async_trait::async_trait;
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
-use std::collections::HashMap;
+use serde_json::{Value, json};
 use twinsync_core::{SyncEvent, Twin};
 use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinOrder, TwinQuery, TwinStore};
 
@@ -19,12 +21,12 @@ enum CountOf {
 
 #[derive(Debug, Clone)]
 pub struct DynamoTwinStore {
-    client: Client,
+    client: JsonClient,
     table: String,
 }
 
 impl DynamoTwinStore {
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
+    pub fn new(client: JsonClient, table: impl Into<String>) -> Self {
         Self {
             client,
             table: table.into(),
@@ -38,40 +40,24 @@ impl DynamoTwinStore {
     /// A counting scan: twins (of one connection), all or those under sync.
     async fn count_where(&self, connection_id: Option<&str>, of: CountOf) -> PortResult<u64> {
         let mut filter = "sk = :twin".to_string();
-        let mut values = HashMap::from([(":twin".to_string(), s("twin"))]);
+        let mut values = Record::from([(":twin".to_string(), s("twin"))]);
         if let Some(c) = connection_id {
             filter.push_str(" AND connection_id = :c");
             values.insert(":c".into(), s(c));
         }
+        let mut input = json!({
+            "TableName": self.table,
+            "Select": "COUNT",
+        });
         if of == CountOf::UnderSync {
             filter.push_str(" AND #status <> :unlinked");
             values.insert(":unlinked".into(), s("unlinked"));
+            input["ExpressionAttributeNames"] = json!({ "#status": "status" });
         }
-        let mut total = 0u64;
-        let mut start: Option<Record> = None;
-        loop {
-            let mut req = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression(&filter)
-                .set_expression_attribute_values(Some(values.clone()))
-                .select(aws_sdk_dynamodb::types::Select::Count)
-                .set_exclusive_start_key(start.take());
-            if of == CountOf::UnderSync {
-                req = req.expression_attribute_names("#status", "status");
-            }
-            let out = req
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("count twins", &e))?;
-            total += out.count().max(0) as u64;
-            match out.last_evaluated_key() {
-                Some(k) if !k.is_empty() => start = Some(k.clone()),
-                _ => break,
-            }
-        }
-        Ok(total)
+        input["FilterExpression"] = json!(filter);
+        input["ExpressionAttributeValues"] = json!(values);
+        let pages = all_pages(&self.client, "Scan", "count twins", input).await?;
+        Ok(pages.iter().map(|p: &Page| p.count).sum())
     }
 
     fn twin_record(&self, twin: &Twin) -> PortResult<Record> {
@@ -91,13 +77,27 @@ impl DynamoTwinStore {
         Ok(r)
     }
 
-    async fn transact(&self, what: String, items: Vec<TransactWriteItem>) -> PortResult<()> {
-        self.client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(what, &e))?;
+    async fn transact(&self, what: String, items: Vec<Value>) -> PortResult<()> {
+        let _: Value = self
+            .client
+            .call(
+                "TransactWriteItems",
+                &what,
+                json!({ "TransactItems": items }),
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_item(&self, what: &str, pk: &str, sk: &str) -> PortResult<()> {
+        let _: Value = self
+            .client
+            .call(
+                "DeleteItem",
+                what,
+                json!({ "TableName": self.table, "Key": key(pk, sk) }),
+            )
+            .await?;
         Ok(())
     }
 
@@ -125,36 +125,29 @@ impl DynamoTwinStore {
 
     /// A deleted twin's replica history and events.
     async fn delete_history(&self, id: &str) -> PortResult<()> {
-        let rest = all_pages!(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(format!("twin#{id}"))),
-            format!("history of twin {id}")
-        );
-        for r in rest {
+        let what = format!("history of twin {id}");
+        let input = json!({
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": { ":pk": s(format!("twin#{id}")) },
+        });
+        for r in all_items(&self.client, "Query", &what, input).await? {
             if let (Some(pk), Some(sk)) = (get_s(&r, "pk"), get_s(&r, "sk")) {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key(pk, sk)))
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(format!("delete history of twin {id}"), &e))?;
+                self.delete_item(&format!("delete {what}"), pk, sk).await?;
             }
         }
         Ok(())
     }
 
     async fn put_plain(&self, item: Record) -> PortResult<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk("put", &e))?;
+        let _: Value = self
+            .client
+            .call(
+                "PutItem",
+                "put",
+                json!({ "TableName": self.table, "Item": item }),
+            )
+            .await?;
         Ok(())
     }
 }
@@ -185,9 +178,9 @@ impl TwinStore for DynamoTwinStore {
     }
 
     async fn insert(&self, twin: &Twin) -> PortResult<()> {
-        let mut items = vec![twin_writes::new_twin(&self.table, self.twin_record(twin)?)?];
+        let mut items = vec![twin_writes::new_twin(&self.table, self.twin_record(twin)?)];
         // On insert a key must be free, not merely ours.
-        items.extend(twin_writes::key_puts(&self.table, twin, KeyHolder::Free)?);
+        items.extend(twin_writes::key_puts(&self.table, twin, KeyHolder::Free));
         self.transact(format!("insert twin {}", twin.id), items)
             .await
     }
@@ -197,7 +190,7 @@ impl TwinStore for DynamoTwinStore {
         stored.revision = twin.revision + 1;
         // The common case writes one item: same keys as stored, revision unchanged.
         let mut condition = "revision = :rev".to_string();
-        let mut values = HashMap::from([(":rev".to_string(), n(twin.revision))]);
+        let mut values = Record::from([(":rev".to_string(), n(twin.revision))]);
         for (name, k) in [
             ("local_key", &twin.local_key),
             ("remote_key", &twin.remote_key),
@@ -210,41 +203,38 @@ impl TwinStore for DynamoTwinStore {
                 None => condition.push_str(&format!(" AND attribute_not_exists({name})")),
             }
         }
+        let what = format!("update twin {}", twin.id);
         let fast = self
             .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(self.twin_record(&stored)?))
-            .condition_expression(condition)
-            .set_expression_attribute_values(Some(values))
-            .send()
+            .call::<Value>(
+                "PutItem",
+                &what,
+                json!({
+                    "TableName": self.table,
+                    "Item": self.twin_record(&stored)?,
+                    "ConditionExpression": condition,
+                    "ExpressionAttributeValues": values,
+                }),
+            )
             .await;
         match fast {
             Ok(_) => return Ok(stored),
-            Err(e) => match AwsError::from_sdk(format!("update twin {}", twin.id), &e) {
-                AwsError::Conflict { .. } => {}
-                other => return Err(other.into()),
-            },
+            Err(AwsError::Conflict { .. }) => {}
+            Err(other) => return Err(other.into()),
         }
         // The condition failed: a newer revision, or keys that are new (a create linked
         // the item, an ack told the remote key). New keys are claimed in one transaction.
-        let mut items = vec![
-            TransactWriteItem::builder()
-                .put(built(
-                    Put::builder()
-                        .table_name(&self.table)
-                        .set_item(Some(self.twin_record(&stored)?))
-                        .condition_expression("revision = :rev")
-                        .expression_attribute_values(":rev", n(twin.revision))
-                        .build(),
-                )?)
-                .build(),
-        ];
+        let mut items = vec![json!({ "Put": {
+            "TableName": self.table,
+            "Item": self.twin_record(&stored)?,
+            "ConditionExpression": "revision = :rev",
+            "ExpressionAttributeValues": { ":rev": n(twin.revision) },
+        }})];
         items.extend(twin_writes::key_puts(
             &self.table,
             &stored,
             KeyHolder::Itself,
-        )?);
+        ));
         match self
             .transact(format!("update twin {}", twin.id), items)
             .await
@@ -262,7 +252,7 @@ impl TwinStore for DynamoTwinStore {
         let Some(twin) = self.get(id).await? else {
             return Ok(());
         };
-        let items = twin_writes::twin_deletes(&self.table, &twin, &[])?;
+        let items = twin_writes::twin_deletes(&self.table, &twin, &[]);
         self.transact(format!("delete twin {id}"), items).await?;
         self.delete_history(id).await
     }
@@ -276,7 +266,7 @@ impl TwinStore for DynamoTwinStore {
                 olds.push(old);
             }
         }
-        let items = twin_writes::replacement(&self.table, &olds, twin, self.twin_record(twin)?)?;
+        let items = twin_writes::replacement(&self.table, &olds, twin, self.twin_record(twin)?);
         self.transact(format!("replace twins with {}", twin.id), items)
             .await?;
         for old in &olds {
@@ -288,7 +278,7 @@ impl TwinStore for DynamoTwinStore {
     /// A scan: listings are for operators (monitor, bulk operations), not the sync path.
     async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>> {
         let mut filter = "sk = :twin".to_string();
-        let mut values = HashMap::from([(":twin".to_string(), s("twin"))]);
+        let mut values = Record::from([(":twin".to_string(), s("twin"))]);
         if let Some(c) = &query.connection_id {
             filter.push_str(" AND connection_id = :c");
             values.insert(":c".into(), s(c));
@@ -319,17 +309,16 @@ impl TwinStore for DynamoTwinStore {
             values.insert(":t".into(), s(t));
             values.insert(":tl".into(), s(t.to_lowercase()));
         }
-        let mut req = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(filter)
-            .set_expression_attribute_values(Some(values))
-            .consistent_read(true);
+        let mut input = json!({
+            "TableName": self.table,
+            "FilterExpression": filter,
+            "ExpressionAttributeValues": values,
+            "ConsistentRead": true,
+        });
         if query.status.is_some() {
-            req = req.expression_attribute_names("#status", "status");
+            input["ExpressionAttributeNames"] = json!({ "#status": "status" });
         }
-        let records = all_pages!(req, "list twins");
+        let records = all_items(&self.client, "Scan", "list twins", input).await?;
         let mut twins = records
             .iter()
             .map(doc::<Twin>)
@@ -378,43 +367,39 @@ impl TwinStore for DynamoTwinStore {
         twin_id: Option<&str>,
         limit: usize,
     ) -> PortResult<Vec<SyncEvent>> {
+        let newest_first = |pk: String, sk_prefix: Option<&str>| {
+            let mut input = json!({
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": { ":pk": s(pk) },
+                "ScanIndexForward": false,
+                "Limit": limit.clamp(1, 1_000),
+            });
+            if let Some(prefix) = sk_prefix {
+                input["KeyConditionExpression"] = json!("pk = :pk AND begins_with(sk, :e)");
+                input["ExpressionAttributeValues"][":e"] = json!(s(prefix));
+            }
+            input
+        };
         let records = match (twin_id, connection_id) {
-            (Some(t), _) => self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :e)")
-                .expression_attribute_values(":pk", s(format!("twin#{t}")))
-                .expression_attribute_values(":e", s("event#"))
-                .scan_index_forward(false)
-                .limit(limit.clamp(1, 1_000) as i32)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("events of a twin", &e))?
-                .items()
-                .to_vec(),
-            (None, Some(c)) => self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", s(format!("events#{c}")))
-                .scan_index_forward(false)
-                .limit(limit.clamp(1, 1_000) as i32)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk("events of a connection", &e))?
-                .items()
-                .to_vec(),
+            (Some(t), _) => {
+                let input = newest_first(format!("twin#{t}"), Some("event#"));
+                let page: Page = self.client.call("Query", "events of a twin", input).await?;
+                page.items
+            }
+            (None, Some(c)) => {
+                let input = newest_first(format!("events#{c}"), None);
+                let what = "events of a connection";
+                let page: Page = self.client.call("Query", what, input).await?;
+                page.items
+            }
             (None, None) => {
-                let mut all = all_pages!(
-                    self.client
-                        .scan()
-                        .table_name(&self.table)
-                        .filter_expression("begins_with(pk, :e)")
-                        .expression_attribute_values(":e", s("events#")),
-                    "all events"
-                );
+                let input = json!({
+                    "TableName": self.table,
+                    "FilterExpression": "begins_with(pk, :e)",
+                    "ExpressionAttributeValues": { ":e": s("events#") },
+                });
+                let mut all = all_items(&self.client, "Scan", "all events", input).await?;
                 all.sort_by(|a, b| get_s(b, "sk").cmp(&get_s(a, "sk")));
                 all.truncate(limit);
                 all
@@ -442,16 +427,17 @@ impl TwinStore for DynamoTwinStore {
     }
 
     async fn replicas(&self, twin_id: &str) -> PortResult<Vec<ReplicaRecord>> {
-        let records = all_pages!(
-            self.client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :r)")
-                .expression_attribute_values(":pk", s(format!("twin#{twin_id}")))
-                .expression_attribute_values(":r", s("replica#"))
-                .consistent_read(true),
-            format!("replicas of twin {twin_id}")
-        );
+        let input = json!({
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :r)",
+            "ExpressionAttributeValues": {
+                ":pk": s(format!("twin#{twin_id}")),
+                ":r": s("replica#"),
+            },
+            "ConsistentRead": true,
+        });
+        let what = format!("replicas of twin {twin_id}");
+        let records = all_items(&self.client, "Query", &what, input).await?;
         records.iter().map(doc).collect()
     }
 }

@@ -1,7 +1,6 @@
 //! The ids, timeouts and attributes SQS takes, made from ours.
 
-use crate::error::AwsError;
-use aws_sdk_sqs::types::MessageAttributeValue;
+use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 /// SQS's longest visibility timeout.
@@ -26,12 +25,9 @@ pub(super) fn visibility_seconds(ms: i64) -> i32 {
     ((ms.max(0) + 999) / 1_000).min(MAX_VISIBILITY_SECONDS) as i32
 }
 
-pub(super) fn string_attribute(value: &str) -> Result<MessageAttributeValue, AwsError> {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .map_err(|e| AwsError::Config(e.to_string()))
+/// A message attribute of type `String`.
+pub(super) fn string_attribute(value: &str) -> Value {
+    json!({ "DataType": "String", "StringValue": value })
 }
 
 #[cfg(test)]

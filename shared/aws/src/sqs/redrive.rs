@@ -2,6 +2,7 @@
 
 use super::{PAYLOAD_ATTRIBUTE, SqsQueue, ids::sqs_id, ids::string_attribute};
 use crate::error::AwsError;
+use serde_json::{Value, json};
 use twinsync_ports::{PortResult, Queue, QueueMessage, RedriveFilter, WaitingMessage};
 
 /// The message attribute that marks a message an operator moved back from its
@@ -100,20 +101,18 @@ impl SqsQueue {
     async fn send_redriven(&self, queue: &str, m: &QueueMessage) -> Result<(), AwsError> {
         let url = self.existing_url(queue).await?;
         let (body, key) = self.outgoing_body(queue, m.body.clone()).await?;
-        let mut req = self
-            .client
-            .send_message()
-            .queue_url(&url)
-            .message_body(body)
-            .message_group_id(sqs_id(&m.group_id))
-            .message_deduplication_id(sqs_id(&format!("{}:redrive:{}", m.dedup_id, m.id)))
-            .message_attributes(REDRIVEN_ATTRIBUTE, string_attribute("1")?);
+        let mut input = json!({
+            "QueueUrl": url,
+            "MessageBody": body,
+            "MessageGroupId": sqs_id(&m.group_id),
+            "MessageDeduplicationId": sqs_id(&format!("{}:redrive:{}", m.dedup_id, m.id)),
+            "MessageAttributes": { REDRIVEN_ATTRIBUTE: string_attribute("1") },
+        });
         if let Some(k) = &key {
-            req = req.message_attributes(PAYLOAD_ATTRIBUTE, string_attribute(k)?);
+            input["MessageAttributes"][PAYLOAD_ATTRIBUTE] = string_attribute(k);
         }
-        req.send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("redrive to {queue}"), &e))?;
+        let what = format!("redrive to {queue}");
+        let _: Value = self.client.call("SendMessage", &what, input).await?;
         Ok(())
     }
 }

@@ -5,12 +5,12 @@
 
 #![allow(dead_code)]
 
-use aws_config::{BehaviorVersion, Region};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use twinsync_aws::env::Aws;
 use twinsync_aws::env::Resources;
+use twinsync_aws::signed::{Settings, SignedClient};
 
 pub struct Moto {
     child: Child,
@@ -112,22 +112,16 @@ pub fn create_stack(endpoint: &str, stack: &str) -> Resources {
     }
 }
 
-/// The SDK's configuration and the signed client for the emulator at `endpoint`.
+/// The signed client for the emulator at `endpoint`.
 pub async fn sdk_config(endpoint: &str) -> Aws {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("an HTTP client");
-    let sdk = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(twinsync_aws::http::SdkHttpClient::shared(http.clone()))
-        .endpoint_url(endpoint)
-        .region(Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test", "test", None, None, "moto",
-        ))
-        .load()
-        .await;
-    Aws::new(sdk, http).expect("the emulator's configuration has credentials and a region")
+    let settings = Settings::with_keys("us-east-1", "test", "test", Some(endpoint));
+    Aws {
+        signed: SignedClient::new(settings, http),
+    }
 }
 
 /// `export NAME=value` lines (values possibly quoted) into a map.

@@ -158,7 +158,7 @@ async fn environment(aws: Aws) -> Result<Environment, LambdaError> {
 
 /// The AWS SDK's HTTP client: the connector kit's, so the platform's roots are loaded once
 /// per process. AWS endpoints may be private (VPC endpoints), so any address is reached.
-fn sdk_http_client() -> Result<reqwest::Client, LambdaError> {
+fn aws_http_client() -> Result<reqwest::Client, LambdaError> {
     let options =
         ClientOptions::with_timeout(std::time::Duration::from_secs(60)).reach(Reach::PrivateToo);
     outbound::client(&options).map_err(|e| LambdaError::Config(e.to_string()))
@@ -168,7 +168,7 @@ fn sdk_http_client() -> Result<reqwest::Client, LambdaError> {
 /// long each step took: the cold start is on the first change's path.
 pub async fn node_from_env() -> Result<Function, LambdaError> {
     let started = std::time::Instant::now();
-    let environment = environment(Aws::from_lambda_env(sdk_http_client()?)?).await?;
+    let environment = environment(Aws::from_lambda_env(aws_http_client()?)?).await?;
     let configured = started.elapsed();
     let function = build(&environment).await?;
     tracing::info!(
@@ -376,7 +376,7 @@ pub struct ConsoleOptions {
 pub async fn run_console(options: &ConsoleOptions) -> Result<(), Error> {
     use twinsync_node::admin::{self, AdminToken, RemoteAdmin};
     init_tracing();
-    let aws = Aws::from_credential_chain(sdk_http_client()?).await?;
+    let aws = Aws::from_credential_chain(aws_http_client()?).await?;
     let environment = environment(aws).await?;
     let section = &environment.section;
     let listener = admin::bind(

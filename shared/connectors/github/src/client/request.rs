@@ -18,6 +18,16 @@ fn header_i64(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
 }
 
 /// GitHub explains errors as `{"message": ..., "errors": [...]}`.
+/// The next page's URL from a `Link` header (RFC 8288), relative ones resolved against
+/// the URL that answered; `None` on the last page or a header that does not parse.
+fn next_page(link: &str, answered_from: &reqwest::Url) -> Option<String> {
+    http_link::parse_link_header(link, answered_from)
+        .ok()?
+        .into_iter()
+        .find(|l| l.rel == "next")
+        .map(|l| l.target.to_string())
+}
+
 fn explain(text: &str) -> String {
     match serde_json::from_str::<Value>(text) {
         Ok(v) => {
@@ -92,6 +102,7 @@ impl GithubTracker {
         })?;
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
+        let answered_from = resp.url().clone();
         let text = resp
             .text()
             .await
@@ -120,8 +131,7 @@ impl GithubTracker {
                 let next = headers
                     .get("link")
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_link_header::parse_with_rel(v).ok())
-                    .and_then(|links| links.get("next").map(|l| l.raw_uri.clone()));
+                    .and_then(|v| next_page(v, &answered_from));
                 let value = if text.trim().is_empty() {
                     Value::Null
                 } else {
@@ -167,5 +177,40 @@ impl GithubTracker {
     pub(super) fn issue(value: Value) -> PortResult<GhIssue> {
         answer::id_in("GitHub", &value, "number", IdKind::Number)?;
         Self::parse(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn next_page_table() {
+        let base = reqwest::Url::parse("https://api.github.com/repos/o/r/issues?page=1").unwrap();
+        let cases = [
+            (
+                r#"<https://api.github.com/repos/o/r/issues?page=2>; rel="next", <https://api.github.com/repos/o/r/issues?page=9>; rel="last""#,
+                Some("https://api.github.com/repos/o/r/issues?page=2"),
+            ),
+            (
+                r#"<https://api.github.com/repos/o/r/issues?page=1>; rel="prev first""#,
+                None,
+            ),
+            (
+                r#"</repos/o/r/issues?page=3>; rel="next""#,
+                Some("https://api.github.com/repos/o/r/issues?page=3"),
+            ),
+            (
+                r#"<https://x/y>; rel="last", <https://x/z>; rel="NEXT""#,
+                Some("https://x/z"),
+            ),
+            ("not a link header", None),
+            ("<https://x/unclosed; rel=next", None),
+            ("", None),
+        ];
+        for (header, want) in cases {
+            assert_eq!(next_page(header, &base).as_deref(), want, "{header}");
+        }
     }
 }

@@ -137,8 +137,7 @@ fn engine(limits: &Limits) -> Engine {
     engine.set_max_map_size(limits.max_map_size);
     engine.set_max_call_levels(limits.max_call_levels);
     engine.set_max_expr_depths(limits.max_expr_depth, limits.max_expr_depth);
-    engine.set_max_modules(0);
-    engine.set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new());
+    // Built without modules (`no_module`): an `import` does not compile.
     engine.disable_symbol("eval");
     engine.on_print(|text| tracing::info!(target: "twinsync_rules::script", "{text}"));
     engine.on_debug(|text, source, pos| {
@@ -154,8 +153,7 @@ fn classify(script: Script, e: &EvalAltResult) -> RulesError {
     match e {
         EvalAltResult::ErrorTooManyOperations(_)
         | EvalAltResult::ErrorDataTooLarge(..)
-        | EvalAltResult::ErrorStackOverflow(_)
-        | EvalAltResult::ErrorTooManyModules(_) => RulesError::Limit {
+        | EvalAltResult::ErrorStackOverflow(_) => RulesError::Limit {
             script,
             message,
             line,

@@ -28,10 +28,13 @@ fn error(status: u16, kind: &str, message: &str) -> Canned {
     Canned(status, None, body)
 }
 
-/// A service that answers each operation with its canned answer and counts the calls.
+/// The bodies of each operation's calls so far.
+type Calls = Arc<Mutex<HashMap<String, Vec<String>>>>;
+
+/// A service that answers each operation with its canned answer and keeps the calls.
 struct Service {
     url: String,
-    calls: Arc<Mutex<HashMap<String, usize>>>,
+    calls: Calls,
 }
 
 impl Service {
@@ -42,14 +45,14 @@ impl Service {
                 .map(|(op, c)| (op.to_string(), c.clone()))
                 .collect(),
         );
-        let calls = Arc::new(Mutex::new(HashMap::new()));
-        let counted = calls.clone();
+        let calls: Calls = Arc::new(Mutex::new(HashMap::new()));
+        let kept = calls.clone();
         let app = axum::Router::new().route(
             "/",
-            axum::routing::post(move |headers: HeaderMap| {
+            axum::routing::post(move |headers: HeaderMap, body: String| {
                 let answers = answers.clone();
-                let calls = counted.clone();
-                async move { answer(&headers, &answers, &calls) }
+                let calls = kept.clone();
+                async move { answer(&headers, body, &answers, &calls) }
             }),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -67,20 +70,25 @@ impl Service {
         )
     }
 
-    fn calls(&self, operation: &str) -> usize {
+    fn bodies(&self, operation: &str) -> Vec<String> {
         self.calls
             .lock()
             .unwrap()
             .get(operation)
-            .copied()
-            .unwrap_or(0)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn calls(&self, operation: &str) -> usize {
+        self.bodies(operation).len()
     }
 }
 
 fn answer(
     headers: &HeaderMap,
+    body: String,
     answers: &HashMap<String, Canned>,
-    calls: &Mutex<HashMap<String, usize>>,
+    calls: &Mutex<HashMap<String, Vec<String>>>,
 ) -> Response {
     // Unsigned requests are refused, as AWS refuses them.
     if !headers.contains_key("authorization") {
@@ -91,7 +99,12 @@ fn answer(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let operation = target.rsplit('.').next().unwrap_or_default().to_string();
-    *calls.lock().unwrap().entry(operation.clone()).or_default() += 1;
+    calls
+        .lock()
+        .unwrap()
+        .entry(operation.clone())
+        .or_default()
+        .push(body);
     let Some(Canned(status, query_error, body)) = answers.get(&operation).cloned() else {
         return (StatusCode::BAD_REQUEST, format!("unexpected {target}")).into_response();
     };
@@ -290,6 +303,21 @@ async fn dynamodb_lost_races_and_throttling() {
     assert!(
         err.is_retryable() && !matches!(err, PortError::Conflict(_)),
         "{err:?}"
+    );
+    // Its three attempts carry one token: an attempt that went through, its answer lost,
+    // makes the next one succeed rather than fail on its own writes.
+    let tokens: Vec<String> = service
+        .bodies("TransactWriteItems")
+        .iter()
+        .map(|b| {
+            let body: serde_json::Value = serde_json::from_str(b).unwrap();
+            body["ClientRequestToken"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(tokens.len(), 3);
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0] && t.len() <= 36),
+        "{tokens:?}"
     );
 
     // Throttled reads wait like a rate limit.

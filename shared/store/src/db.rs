@@ -23,7 +23,7 @@ impl std::fmt::Debug for Db {
     }
 }
 
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS messages (
@@ -112,7 +112,7 @@ CREATE TABLE IF NOT EXISTS meta (
 /// The changes from each schema version to the next, applied in order to a database made
 /// by an older build: `MIGRATIONS[i]` takes version `i + 1` to `i + 2`. The schema above
 /// stays the first version's, so a new database goes through the same steps.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     // 2: the retry budget counts time, not receives: when each message was first
     // received, and whether an operator redrove it from its dead-letter queue.
     "ALTER TABLE messages ADD COLUMN first_receive_ms INTEGER;
@@ -146,6 +146,20 @@ const MIGRATIONS: [&str; 3] = [
          DELETE FROM twins_text WHERE rowid = old.rowid;
      END;
      CREATE INDEX IF NOT EXISTS twins_status ON twins(status, created_ms, id);",
+    // 5: a twin's text is indexed again only when it changed. Every twin write sets the
+    // three columns, and an `UPDATE OF` trigger fires on a set column whatever its value:
+    // each step of a sync (lease, send, apply, ack) rewrote the twin's trigrams.
+    "DROP TRIGGER IF EXISTS twins_text_update;
+     CREATE TRIGGER twins_text_update
+     AFTER UPDATE OF local_key, remote_key, search_text ON twins
+     WHEN old.local_key IS NOT new.local_key
+       OR old.remote_key IS NOT new.remote_key
+       OR old.search_text IS NOT new.search_text
+     BEGIN
+         UPDATE twins_text SET text =
+             coalesce(new.local_key, '') || ' ' || coalesce(new.remote_key, '') || ' ' || new.search_text
+         WHERE rowid = new.rowid;
+     END;",
 ];
 
 /// Brings a database at schema version `from` to [`SCHEMA_VERSION`], each step in a

@@ -432,6 +432,48 @@ fn a_page_from_a_cursor_starts_at_the_cursor_in_the_index() {
     );
 }
 
+async fn hits(twins: &impl TwinStore, text: &str) -> usize {
+    let query = TwinQuery {
+        text: Some(text.into()),
+        ..TwinQuery::default()
+    };
+    twins.list(&query).await.unwrap().len()
+}
+
+/// The text index follows a twin's keys and text through its updates, whether they
+/// change them or not (an update that leaves them alone does not index them again).
+#[tokio::test]
+async fn the_search_follows_updates_of_a_twin() {
+    let (_, twins, _) = open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
+    twins
+        .insert(&searchable("7", 5, "Printer jam", None))
+        .await
+        .unwrap();
+    // (the change, text that must be found, text that must not)
+    type Change = fn(&mut Twin);
+    let steps: [(Change, &str, &str); 4] = [
+        (|t| t.out_version += 1, "printer jam", "scanner"),
+        (
+            |t| t.baseline = Some(serde_json::json!({ "summary": "Scanner jam" })),
+            "scanner jam",
+            "printer",
+        ),
+        (|t| t.local_key = Some("NEW-1".into()), "NEW-1", "DEMO-7"),
+        (
+            |t| t.status = TwinStatus::Error("refused by B".into()),
+            "refused",
+            "printer",
+        ),
+    ];
+    let mut twin = twins.get("7").await.unwrap().unwrap();
+    for (i, (change, present, absent)) in steps.into_iter().enumerate() {
+        change(&mut twin);
+        twin = twins.update(&twin).await.unwrap();
+        assert_eq!(hits(&twins, present).await, 1, "step {i}: {present}");
+        assert_eq!(hits(&twins, absent).await, 0, "step {i}: {absent}");
+    }
+}
+
 /// A database from before the search (schema 2) gets every twin's search text.
 #[tokio::test]
 async fn a_schema_2_database_gets_search_text_for_its_twins() {

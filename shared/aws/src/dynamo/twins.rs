@@ -77,15 +77,15 @@ impl DynamoTwinStore {
         Ok(r)
     }
 
+    /// One transaction. Its token makes a retry of a transaction that went through (its
+    /// answer lost) succeed again instead of failing its own conditions, as the SDK's
+    /// idempotency token did.
     async fn transact(&self, what: String, items: Vec<Value>) -> PortResult<()> {
-        let _: Value = self
-            .client
-            .call(
-                "TransactWriteItems",
-                &what,
-                json!({ "TransactItems": items }),
-            )
-            .await?;
+        let input = json!({
+            "TransactItems": items,
+            "ClientRequestToken": uuid::Uuid::new_v4().to_string(),
+        });
+        let _: Value = self.client.call("TransactWriteItems", &what, input).await?;
         Ok(())
     }
 

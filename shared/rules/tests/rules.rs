@@ -478,8 +478,7 @@ fn errors_say_where() {
     // No modules and no clock: a rule cannot reach files, and gives the same result on a
     // retry or in a Test Run.
     assert!(
-        with("import \"fs\" as fs;", "")
-            .is_err_and(|e| matches!(e, RulesError::Compile { .. }))
+        with("import \"fs\" as fs;", "").is_err_and(|e| matches!(e, RulesError::Compile { .. }))
     );
     assert!(
         with("let t = timestamp();", "")

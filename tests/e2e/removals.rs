@@ -241,8 +241,16 @@ async fn an_item_moved_out_of_every_trigger_is_unlinked_on_both_sides() {
         Pair::summary(&tb, &b_twin).await == "Operator's item edited"
     })
     .await;
-    assert_eq!(
-        twin(&pair.a, &by_hand).await.unwrap().status,
-        TwinStatus::Synced
-    );
+    // The edit reaches B's tracker before B's ack reaches A: wait for the ack.
+    let node = pair.a.clone();
+    until(
+        "A's twin of the operator's item is synced",
+        60,
+        async || {
+            twin(&node, &by_hand)
+                .await
+                .is_some_and(|t| t.status == TwinStatus::Synced)
+        },
+    )
+    .await;
 }

@@ -28,6 +28,9 @@ pub struct MergeContext<'a> {
     pub sent_seen: SentSeen,
     /// The fields that send changed from its base (`Twin::sent_changed`); `None`: all.
     pub sent_changed: Option<&'a [String]>,
+    /// The fields our sends the remote built this replica without moved
+    /// (`Twin::moved_by_unseen_sends`): where the replica changes one, both sides did.
+    pub unseen_moved: &'a [String],
 }
 
 /// Whether the remote had applied our last send when it built the replica being merged.
@@ -90,6 +93,11 @@ impl Merger<'_> {
                 .ctx
                 .sent_changed
                 .is_none_or(|changed| changed.iter().any(|f| f == field))
+    }
+
+    /// Whether one of our sends the remote had not applied moved `field`.
+    fn moved_unseen(&self, field: &str) -> bool {
+        self.ctx.unseen_moved.iter().any(|f| f == field)
     }
 
     /// Decides one field. `local_changed` and `remote_changed` are relative to the base;
@@ -162,10 +170,12 @@ struct Changed {
 
 macro_rules! merge_field {
     ($m:expr, $out:expr, $base:expr, $local:expr, $remote:expr, $prev:expr, $field:ident, $name:expr) => {{
+        let remote = $prev.is_none_or(|p: &Item| p.$field != $remote.$field)
+            && !$m.echoes($name, |s| s.$field == $remote.$field);
         let changed = Changed {
-            local: $base.is_some_and(|b: &Item| b.$field != $local.$field),
-            remote: $prev.is_none_or(|p: &Item| p.$field != $remote.$field)
-                && !$m.echoes($name, |s| s.$field == $remote.$field),
+            local: $base.is_some_and(|b: &Item| b.$field != $local.$field)
+                || (remote && $m.moved_unseen($name)),
+            remote,
             local_unsent: $m.ctx.sent.is_some_and(|s| s.$field != $local.$field),
         };
         if let Pick::Remote = $m.decide(
@@ -251,10 +261,12 @@ pub fn merge_items(
     for key in keys {
         let get = |i: &Item| i.custom_fields.get(key).cloned().unwrap_or(Value::Null);
         let name = format!("customFields.{key}");
+        let remote_changed = remote_prev.is_none_or(|p| get(p) != get(remote))
+            && !m.echoes(&name, |s| get(s) == get(remote));
         let changed = Changed {
-            local: base.is_some_and(|b| get(b) != get(local)),
-            remote: remote_prev.is_none_or(|p| get(p) != get(remote))
-                && !m.echoes(&name, |s| get(s) == get(remote)),
+            local: base.is_some_and(|b| get(b) != get(local))
+                || (remote_changed && m.moved_unseen(&name)),
+            remote: remote_changed,
             local_unsent: ctx.sent.is_some_and(|s| get(s) != get(local)),
         };
         if let Pick::Remote = m.decide(&name, get(local), get(remote), changed) {
@@ -772,6 +784,7 @@ mod tests {
                 sent: c.sent.as_ref(),
                 sent_seen: c.sent_seen,
                 sent_changed: c.sent_changed.as_deref(),
+                unseen_moved: &[],
             };
             let out = merge_items(&ctx, c.base.as_ref(), &c.local, &c.remote, c.prev.as_ref());
             assert_eq!(out.merged.summary, c.want.summary, "{}", c.name);
@@ -804,6 +817,7 @@ mod tests {
                 sent: None,
                 sent_seen: SentSeen::Unknown,
                 sent_changed: None,
+                unseen_moved: &[],
             };
             merge_items(&ctx, Some(&b), local, remote, Some(&b))
                 .merged
@@ -849,6 +863,7 @@ mod tests {
                 sent: Some(local),
                 sent_seen: SentSeen::Unseen,
                 sent_changed: None,
+                unseen_moved: &[],
             };
             merge_items(&ctx, Some(&empty), local, remote, Some(&empty))
         };
@@ -922,6 +937,7 @@ mod tests {
             sent: None,
             sent_seen: SentSeen::Unknown,
             sent_changed: None,
+            unseen_moved: &[],
         };
         let local = item("L", "Done", "Low", &[], 30);
         let remote = item("R", "Closed", "Low", &[], 20);
@@ -929,5 +945,52 @@ mod tests {
         assert_eq!(out.merged.summary, "R");
         assert_eq!(out.merged.status_name(), Some("Done"));
         assert_eq!(out.conflicts.len(), 2);
+    }
+
+    /// Simulation seed 3453 of V5: our sends took the status to Doing and back to To Do;
+    /// the other side's replica, built before it applied them, sets Doing. Our item is at
+    /// the base value, but the field moved on both sides: a conflict, which the newer
+    /// item wins on both nodes, not the other side's change alone (it applies our To Do
+    /// meanwhile, and the pair swapped the status).
+    #[test]
+    fn a_field_our_unseen_sends_moved_and_back_is_a_conflict() {
+        let base = item("S1", "To Do", "Low", &[], 10);
+        let settings = ConflictSettings::default();
+        let merge = |local: &Item, remote: &Item, unseen_moved: &[String]| {
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node: "node-b",
+                remote_node: "node-a",
+                remote_updated_ms: remote.updated_ms,
+                sent: Some(local),
+                sent_seen: SentSeen::Unseen,
+                sent_changed: Some(&[]),
+                unseen_moved,
+            };
+            merge_items(&ctx, Some(&base), local, remote, Some(&base))
+        };
+        let moved = vec!["status".to_string()];
+        let rows = [
+            // (our item's time, the replica's time, moved by our unseen sends, status kept, conflicts)
+            (30, 20, &moved[..], "To Do", 1),
+            (30, 40, &moved[..], "Doing", 1),
+            (30, 20, &[][..], "Doing", 0),
+        ];
+        for (local_ms, remote_ms, unseen_moved, want, conflicts) in rows {
+            let local = item("S1", "To Do", "Low", &[], local_ms);
+            let remote = item("S1", "Doing", "Low", &[], remote_ms);
+            let out = merge(&local, &remote, unseen_moved);
+            assert_eq!(
+                out.merged.status_name(),
+                Some(want),
+                "{local_ms} {remote_ms} {unseen_moved:?}"
+            );
+            assert_eq!(out.conflicts.len(), conflicts);
+            assert_eq!(
+                out.local_kept.contains(&"status".to_string()),
+                want == "To Do",
+                "a kept value goes back"
+            );
+        }
     }
 }

@@ -50,6 +50,10 @@ pub struct EarlierSend {
     /// (see [`Twin::sent_crossed`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub crossed: BTreeMap<String, Value>,
+    /// The merge fields this send changed from its base (`Twin::sent_changed` when it
+    /// was the last send, with those of sends trimmed after it); `None`: not known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub changed: Option<Vec<String>>,
 }
 
 /// This node's record of one twin.

@@ -58,11 +58,20 @@ impl Twin {
         if self.acked_version < self.out_version
             && let Some(previous) = self.sent_item.take()
         {
+            // A send built on no base (before the first ack) changed what differs from
+            // the send before it, or from the base both sides hold now.
+            let changed = self.sent_changed.clone().or_else(|| {
+                let before = self.earlier_sends.last().map(|e| &e.item);
+                before
+                    .or(self.base_item.as_ref())
+                    .map(|before| crate::merge::changed_fields(before, &previous))
+            });
             self.earlier_sends.push(EarlierSend {
                 version: self.out_version,
                 item: previous,
                 in_version: self.sent_in_version,
                 crossed: std::mem::take(&mut self.sent_crossed),
+                changed,
             });
             // The oldest unacknowledged send stays: when acks stop coming (the other
             // side paused or unreachable), its replicas in flight were built on it, and
@@ -79,6 +88,13 @@ impl Twin {
                 // then removed, stayed here for good).
                 if let (Some(trimmed), Some(next)) = (trimmed, self.earlier_sends.get_mut(1)) {
                     next.crossed.extend(trimmed.crossed);
+                    // What the trimmed send moved, the other side still gets from the
+                    // first send kept after it.
+                    if let (Some(changed), Some(more)) = (next.changed.as_mut(), trimmed.changed) {
+                        changed.extend(more);
+                        changed.sort();
+                        changed.dedup();
+                    }
                 }
             }
         }
@@ -304,6 +320,36 @@ impl Twin {
             .rev()
             .find(|e| e.version <= version)
             .filter(|e| e.in_version == self.in_version)
+    }
+
+    /// The merge fields our unacknowledged sends after `applied_in` (the last of ours
+    /// the replica's sender had applied) changed, each from the base it was built on:
+    /// the sender built its replica without them and applies them after it. A field one
+    /// of them moved and the replica changes was changed on both sides even where our
+    /// item is back at the base value (simulation seed 3453 of V5: our sends took a
+    /// status to Doing and back to To Do while the other side's replica set Doing; taken
+    /// as the other side's change alone, we applied its Doing while it applied our To Do,
+    /// and the pair swapped the status).
+    pub fn moved_by_unseen_sends(&self, applied_in: Option<u64>) -> Vec<String> {
+        let Some(seen) = applied_in else {
+            return Vec::new();
+        };
+        let after = seen.max(self.acked_version);
+        let last = (self.out_version > after)
+            .then_some(self.sent_changed.as_ref())
+            .flatten();
+        let mut moved: Vec<String> = self
+            .earlier_sends
+            .iter()
+            .filter(|e| e.version > after)
+            .filter_map(|e| e.changed.as_ref())
+            .chain(last)
+            .flatten()
+            .cloned()
+            .collect();
+        moved.sort();
+        moved.dedup();
+        moved
     }
 
     /// Whether a replica that says its sender had applied `applied_in` of ours crosses
@@ -595,6 +641,37 @@ mod tests {
             t.record_send(json!({}), sent, 2_000);
             let want: Option<Vec<String>> = want.map(|w| w.iter().map(|f| f.to_string()).collect());
             assert_eq!(t.sent_changed, want, "{base:?} {sent:?}");
+        }
+    }
+
+    /// Simulation seed 3453 of V5: v1 went out with no base, v2 took the status to Doing
+    /// before v1's ack came, v3 took it back to To Do after. A replica whose sender had
+    /// applied v1 crosses the status change of v2 (known from the base v1's ack left),
+    /// though v3 changed nothing from that base; one that had applied v3 crosses nothing.
+    #[test]
+    fn the_fields_our_unseen_sends_moved() {
+        let status = |s: &str| Item {
+            status: Some(crate::item::Named::new(s)),
+            ..Item::default()
+        };
+        let mut t = twin();
+        t.record_send(json!({}), &status("To Do"), 2_000);
+        t.record_send(json!({}), &status("Doing"), 2_100);
+        let mut a = ack(1, None);
+        a.remote_view = None;
+        t.record_ack(&a, 2_200);
+        assert_eq!(t.base_item, Some(status("To Do")));
+        t.record_send(json!({}), &status("To Do"), 2_300);
+        assert_eq!(t.sent_changed, Some(Vec::new()), "v3 is the base value");
+        // (the sender's applied_in) -> fields moved by our sends it had not applied
+        let table: [(Option<u64>, &[&str]); 4] = [
+            (Some(1), &["status"]),
+            (Some(2), &[]),
+            (Some(3), &[]),
+            (None, &[]),
+        ];
+        for (applied_in, want) in table {
+            assert_eq!(t.moved_by_unseen_sends(applied_in), want, "{applied_in:?}");
         }
     }
 

@@ -160,6 +160,7 @@ pub(super) async fn plan(
     } else {
         (twin.base_item.as_ref(), remote_prev.as_ref())
     };
+    let unseen_moved = twin.moved_by_unseen_sends(applied_in);
     let outcome = merge_items(
         &MergeContext {
             settings: &version.conflicts,
@@ -169,6 +170,7 @@ pub(super) async fn plan(
             sent: twin.sent_item.as_ref(),
             sent_seen,
             sent_changed: twin.sent_changed.as_deref(),
+            unseen_moved: &unseen_moved,
         },
         base,
         &current,
@@ -190,6 +192,7 @@ pub(super) async fn plan(
         remote = %brief(&remote_now),
         merged = %brief(&outcome.merged),
         local_kept = ?outcome.local_kept,
+        unseen_moved = ?unseen_moved,
         local_comments = current.comments.len(),
         merged_comments = ?outcome.merged.comments.iter().map(|c| (&c.id, &c.body, &c.remote_id)).collect::<Vec<_>>(),
         "merged"

@@ -95,9 +95,11 @@ impl Merger<'_> {
                 .is_none_or(|changed| changed.iter().any(|f| f == field))
     }
 
-    /// Whether one of our sends the remote had not applied moved `field`.
+    /// Whether one of our sends the remote had not applied moved `field` (the caller
+    /// asks only where our item still holds what we last sent: a value it took from the
+    /// other side since is not ours, simulation seed 224 of V3).
     fn moved_unseen(&self, field: &str) -> bool {
-        self.ctx.unseen_moved.iter().any(|f| f == field)
+        self.ctx.sent_seen == SentSeen::Unseen && self.ctx.unseen_moved.iter().any(|f| f == field)
     }
 
     /// Decides one field. `local_changed` and `remote_changed` are relative to the base;
@@ -172,11 +174,12 @@ macro_rules! merge_field {
     ($m:expr, $out:expr, $base:expr, $local:expr, $remote:expr, $prev:expr, $field:ident, $name:expr) => {{
         let remote = $prev.is_none_or(|p: &Item| p.$field != $remote.$field)
             && !$m.echoes($name, |s| s.$field == $remote.$field);
+        let local_unsent = $m.ctx.sent.is_some_and(|s| s.$field != $local.$field);
         let changed = Changed {
             local: $base.is_some_and(|b: &Item| b.$field != $local.$field)
-                || (remote && $m.moved_unseen($name)),
+                || (remote && !local_unsent && $m.moved_unseen($name)),
             remote,
-            local_unsent: $m.ctx.sent.is_some_and(|s| s.$field != $local.$field),
+            local_unsent,
         };
         if let Pick::Remote = $m.decide(
             $name,
@@ -263,11 +266,12 @@ pub fn merge_items(
         let name = format!("customFields.{key}");
         let remote_changed = remote_prev.is_none_or(|p| get(p) != get(remote))
             && !m.echoes(&name, |s| get(s) == get(remote));
+        let local_unsent = ctx.sent.is_some_and(|s| get(s) != get(local));
         let changed = Changed {
             local: base.is_some_and(|b| get(b) != get(local))
-                || (remote_changed && m.moved_unseen(&name)),
+                || (remote_changed && !local_unsent && m.moved_unseen(&name)),
             remote: remote_changed,
-            local_unsent: ctx.sent.is_some_and(|s| get(s) != get(local)),
+            local_unsent,
         };
         if let Pick::Remote = m.decide(&name, get(local), get(remote), changed) {
             match get(remote) {
@@ -956,30 +960,34 @@ mod tests {
     fn a_field_our_unseen_sends_moved_and_back_is_a_conflict() {
         let base = item("S1", "To Do", "Low", &[], 10);
         let settings = ConflictSettings::default();
-        let merge = |local: &Item, remote: &Item, unseen_moved: &[String]| {
+        let merge = |local: &Item, remote: &Item, sent: &Item, unseen_moved: &[String]| {
             let ctx = MergeContext {
                 settings: &settings,
                 local_node: "node-b",
                 remote_node: "node-a",
                 remote_updated_ms: remote.updated_ms,
-                sent: Some(local),
+                sent: Some(sent),
                 sent_seen: SentSeen::Unseen,
                 sent_changed: Some(&[]),
                 unseen_moved,
             };
             merge_items(&ctx, Some(&base), local, remote, Some(&base))
         };
-        let moved = vec!["status".to_string()];
+        let moved = ["status".to_string()];
+        // Seed 224 of V3: our item took the other side's value since our last send.
         let rows = [
-            // (our item's time, the replica's time, moved by our unseen sends, status kept, conflicts)
-            (30, 20, &moved[..], "To Do", 1),
-            (30, 40, &moved[..], "Doing", 1),
-            (30, 20, &[][..], "Doing", 0),
+            // (our item's time, the replica's time, moved by our unseen sends, our last
+            // send's status, status kept, conflicts)
+            (30, 20, &moved[..], "To Do", "To Do", 1),
+            (30, 40, &moved[..], "To Do", "Doing", 1),
+            (30, 20, &[][..], "To Do", "Doing", 0),
+            (30, 20, &moved[..], "Done", "Doing", 0),
         ];
-        for (local_ms, remote_ms, unseen_moved, want, conflicts) in rows {
+        for (local_ms, remote_ms, unseen_moved, sent, want, conflicts) in rows {
             let local = item("S1", "To Do", "Low", &[], local_ms);
             let remote = item("S1", "Doing", "Low", &[], remote_ms);
-            let out = merge(&local, &remote, unseen_moved);
+            let sent = item("S1", sent, "Low", &[], local_ms);
+            let out = merge(&local, &remote, &sent, unseen_moved);
             assert_eq!(
                 out.merged.status_name(),
                 Some(want),

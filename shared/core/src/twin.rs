@@ -50,8 +50,9 @@ pub struct EarlierSend {
     /// (see [`Twin::sent_crossed`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub crossed: BTreeMap<String, Value>,
-    /// The merge fields this send changed from its base (`Twin::sent_changed` when it
-    /// was the last send, with those of sends trimmed after it); `None`: not known.
+    /// The merge fields this send changed from the state it was built on
+    /// (`Twin::sent_moved` when it was the last send, with those of sends trimmed after
+    /// it); `None`: not known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub changed: Option<Vec<String>>,
 }
@@ -105,6 +106,13 @@ pub struct Twin {
     /// `previous` then says what it made of each field (seed 2632 of V5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_changed: Option<Vec<String>>,
+    /// The merge fields the last send changed from the state it was built on: its base,
+    /// or, before the first ack gave one, the send before it (`None` for a first send).
+    /// Unlike `sent_changed` it stays until the send is acknowledged: a replica of the
+    /// other side that crosses the send and changes one of them changes a field both
+    /// sides moved (`Twin::moved_by_unseen_sends`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_moved: Option<Vec<String>>,
     /// The members of `previous` (the other side's replica) that the replicas applied
     /// since the last send changed, and that the item still holds as they left them, each
     /// with its value before the first of them. Such a replica crossed that send: the
@@ -192,6 +200,7 @@ impl Twin {
             sent_item: None,
             sent_in_version: 0,
             sent_changed: None,
+            sent_moved: None,
             sent_crossed: BTreeMap::new(),
             earlier_sends: Vec::new(),
             comment_links: Vec::new(),

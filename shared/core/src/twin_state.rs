@@ -49,6 +49,7 @@ impl Twin {
     /// acknowledges it: a replica it sent before seeing this one must still be merged
     /// against what both sides agreed on.
     pub fn record_send(&mut self, replica: Value, item: &Item, now_ms: i64) -> u64 {
+        let last_sent = self.sent_item.clone();
         // Where the item changed since the other side was last believed to have it, it
         // no longer holds what a replica applied here crossing an earlier send said.
         let moved = self
@@ -58,20 +59,12 @@ impl Twin {
         if self.acked_version < self.out_version
             && let Some(previous) = self.sent_item.take()
         {
-            // A send built on no base (before the first ack) changed what differs from
-            // the send before it, or from the base both sides hold now.
-            let changed = self.sent_changed.clone().or_else(|| {
-                let before = self.earlier_sends.last().map(|e| &e.item);
-                before
-                    .or(self.base_item.as_ref())
-                    .map(|before| crate::merge::changed_fields(before, &previous))
-            });
             self.earlier_sends.push(EarlierSend {
                 version: self.out_version,
                 item: previous,
                 in_version: self.sent_in_version,
                 crossed: std::mem::take(&mut self.sent_crossed),
-                changed,
+                changed: self.sent_moved.take(),
             });
             // The oldest unacknowledged send stays: when acks stop coming (the other
             // side paused or unreachable), its replicas in flight were built on it, and
@@ -116,6 +109,15 @@ impl Twin {
             .base_item
             .as_ref()
             .map(|base| crate::merge::changed_fields(base, item));
+        // Measured now, against what this send was built on: the base moves with every
+        // apply, and a later look would count the other side's values as ours (seed 427
+        // of V6: a value taken from the other side's replica, carried by our next send,
+        // became our change).
+        self.sent_moved = match (&self.sent_changed, &last_sent) {
+            (Some(changed), _) => Some(changed.clone()),
+            (None, Some(before)) => Some(crate::merge::changed_fields(before, item)),
+            (None, None) => None,
+        };
         self.sent_item = Some(item.clone());
         self.sent_in_version = self.in_version;
         self.local_url = Some(item.url.clone());
@@ -336,7 +338,7 @@ impl Twin {
         };
         let after = seen.max(self.acked_version);
         let last = (self.out_version > after)
-            .then_some(self.sent_changed.as_ref())
+            .then_some(self.sent_moved.as_ref())
             .flatten();
         let mut moved: Vec<String> = self
             .earlier_sends
@@ -646,7 +648,7 @@ mod tests {
 
     /// Simulation seed 3453 of V5: v1 went out with no base, v2 took the status to Doing
     /// before v1's ack came, v3 took it back to To Do after. A replica whose sender had
-    /// applied v1 crosses the status change of v2 (known from the base v1's ack left),
+    /// applied v1 crosses the status change of v2 (measured against v1, sent before it),
     /// though v3 changed nothing from that base; one that had applied v3 crosses nothing.
     #[test]
     fn the_fields_our_unseen_sends_moved() {
@@ -662,7 +664,7 @@ mod tests {
         t.record_ack(&a, 2_200);
         assert_eq!(t.base_item, Some(status("To Do")));
         t.record_send(json!({}), &status("To Do"), 2_300);
-        assert_eq!(t.sent_changed, Some(Vec::new()), "v3 is the base value");
+        assert_eq!(t.sent_moved, Some(Vec::new()), "v3 is the base value");
         // (the sender's applied_in) -> fields moved by our sends it had not applied
         let table: [(Option<u64>, &[&str]); 4] = [
             (Some(1), &["status"]),

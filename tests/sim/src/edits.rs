@@ -2,10 +2,11 @@
 //! sync's next write of the item, so that they land between a handler's read and its
 //! write, as a person's edit does when it races an apply.
 
-use crate::oracle::{FIELDS, Field, value};
+use crate::oracle::{Field, SEVERITY, value};
 use crate::run::Sim;
 use crate::tracker::{SimTracker, found};
 use crate::world::CONNECTION;
+use rand::Rng;
 use rand::seq::IndexedRandom;
 use twinsync_core::{Item, ItemUpdate};
 use twinsync_ports::PortResult;
@@ -16,6 +17,9 @@ pub enum PersonEdit {
     Update(ItemUpdate),
     /// The label added if the item lacks it, else removed: read when the edit lands.
     ToggleLabel(String),
+    /// One custom field set (or cleared, with null), the others kept as they are when
+    /// the edit lands.
+    SetCustom(String, serde_json::Value),
 }
 
 impl SimTracker {
@@ -49,6 +53,18 @@ impl SimTracker {
     pub fn person_edit(&self, key: &str, edit: &PersonEdit) -> PortResult<Item> {
         match edit {
             PersonEdit::Update(u) => self.update(key, u),
+            PersonEdit::SetCustom(name, v) => {
+                let mut fields = found(&self.state(), key)?.custom_fields;
+                match v {
+                    serde_json::Value::Null => fields.remove(name),
+                    v => fields.insert(name.clone(), v.clone()),
+                };
+                let update = ItemUpdate {
+                    custom_fields: Some(fields),
+                    ..ItemUpdate::default()
+                };
+                self.update(key, &update)
+            }
             PersonEdit::ToggleLabel(label) => {
                 let mut labels = found(&self.state(), key)?.labels;
                 match labels.iter().position(|l| l == label) {
@@ -70,7 +86,11 @@ impl SimTracker {
 impl Sim {
     /// A person's edit of one field of `item` on `side`, as drawn.
     fn draw_edit(&mut self, side: usize) -> (Field, PersonEdit) {
-        let field = *FIELDS.choose(&mut self.rng).unwrap_or(&Field::Summary);
+        let field = *self
+            .generator
+            .edited_fields()
+            .choose(&mut self.rng)
+            .unwrap_or(&Field::Summary);
         let n = self.next();
         let s = &self.world.sides[side];
         let mut update = ItemUpdate::default();
@@ -94,6 +114,14 @@ impl Sim {
                     .copied()
                     .unwrap_or("red");
                 return (field, PersonEdit::ToggleLabel(extra.into()));
+            }
+            Field::Severity => {
+                // 1 to 3, or cleared.
+                let v = match self.rng.random_range(0..4u32) {
+                    0 => serde_json::Value::Null,
+                    n => serde_json::Value::from(n),
+                };
+                return (field, PersonEdit::SetCustom(SEVERITY.into(), v));
             }
         }
         (field, PersonEdit::Update(update))

@@ -21,16 +21,26 @@ pub enum Field {
     Priority,
     Assignee,
     Labels,
+    /// The custom field `severity` (a number; empty when cleared).
+    Severity,
 }
 
-pub const FIELDS: [Field; 6] = [
+/// Every field the oracle checks; people edit the first [`FIELDS_BEFORE_V6`] of them
+/// until generator V6.
+pub const FIELDS: [Field; 7] = [
     Field::Summary,
     Field::Description,
     Field::Status,
     Field::Priority,
     Field::Assignee,
     Field::Labels,
+    Field::Severity,
 ];
+
+pub const FIELDS_BEFORE_V6: usize = 6;
+
+/// The custom field people edit from generator V6.
+pub const SEVERITY: &str = "severity";
 
 /// `field` of `item` on side `side`, in A's terms.
 pub fn value(item: &Item, field: Field, side: usize) -> String {
@@ -47,6 +57,10 @@ pub fn value(item: &Item, field: Field, side: usize) -> String {
         }
         Field::Priority => item.priority_name().unwrap_or_default().to_string(),
         Field::Assignee => item.assignee_email().unwrap_or_default().to_string(),
+        Field::Severity => match item.custom_fields.get(SEVERITY) {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(v) => v.to_string(),
+        },
         Field::Labels => {
             let mut l = item.labels.clone();
             l.sort();

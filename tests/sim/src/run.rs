@@ -45,10 +45,13 @@ pub enum Generator {
     /// V4, plus a person's edit that lands between a handler's read of an item and
     /// its write (CI saw an Azure DevOps state change lost that way, once).
     V5,
+    /// V5, plus a person's edit of a custom field (a number, or cleared), the merge's
+    /// field kind the others did not reach.
+    V6,
 }
 
 impl Generator {
-    pub const LATEST: Generator = Generator::V5;
+    pub const LATEST: Generator = Generator::V6;
 
     /// The range a step's roll is drawn from: the kinds V2 adds sit above V1's 100.
     fn rolls(self) -> u32 {
@@ -57,7 +60,16 @@ impl Generator {
             Generator::V2 => 112,
             Generator::V3 => 115,
             Generator::V4 => 118,
-            Generator::V5 => 121,
+            Generator::V5 | Generator::V6 => 121,
+        }
+    }
+
+    /// The fields a person's edit is drawn from: V6 adds a custom field (a new field
+    /// only changes the draws of the generator that adds it).
+    pub(crate) fn edited_fields(self) -> &'static [crate::oracle::Field] {
+        match self {
+            Generator::V6 => &crate::oracle::FIELDS,
+            _ => &crate::oracle::FIELDS[..crate::oracle::FIELDS_BEFORE_V6],
         }
     }
 }
@@ -132,7 +144,7 @@ pub fn run_seed(seed: u64, size: Size) -> Report {
 
 pub(crate) struct Sim {
     pub(crate) rng: ChaCha8Rng,
-    generator: Generator,
+    pub(crate) generator: Generator,
     pub(crate) world: World,
     pub(crate) record: Record,
     pub(crate) report: Report,

@@ -36,6 +36,7 @@ fn open_seeds() -> Vec<(u64, usize, Generator, String)> {
                 "v3" => Some(Generator::V3),
                 "v4" => Some(Generator::V4),
                 "v5" => Some(Generator::V5),
+                "v6" => Some(Generator::V6),
                 _ => None,
             };
             let (generator, what) = match rest.split_once(' ') {
@@ -140,6 +141,9 @@ fn regression_seeds_pass() {
         (1173, 100),
     ];
     let v3 = [
+        // A value our item had taken from the other side counted as ours in a first form
+        // of the fix of 3453 of V5 (below).
+        (224, 100),
         // A crash after v1 created the item, then a pause held v1's retry back and v2
         // came first: taking the item for v2's own creation (the first fix of 1217 of
         // V1), the merge kept v1's values as edits made here, over v2's.
@@ -172,6 +176,8 @@ fn regression_seeds_pass() {
         (822, 100),
     ];
     let v4 = [
+        // As 224 of V3, in a first form of the fix of 3453 of V5.
+        (216, 100),
         // The same bug as 1388 below (a twin that named no record of the other side):
         // after two Unlinks and Relinks of one pair, a comment never arrived.
         (315, 100),
@@ -317,7 +323,13 @@ fn regression_seeds_pass() {
         // other side's change alone, and each side took the other's.
         (3453, 300),
         (3173, 300),
+        // First forms of that fix broke these: a value our item had taken from the
+        // other side since our send counted as ours (859, 2455; 224 of V3 and 216 of V4
+        // below), and so did one our next send carried (427 of V6).
+        (859, 100),
+        (2455, 100),
     ];
+    let v6 = [(427, 100)];
     let failures: Vec<String> = v1
         .iter()
         .map(|(seed, steps)| (*seed, *steps, Generator::V1))
@@ -332,6 +344,10 @@ fn regression_seeds_pass() {
         .chain(
             v5.iter()
                 .map(|(seed, steps)| (*seed, *steps, Generator::V5)),
+        )
+        .chain(
+            v6.iter()
+                .map(|(seed, steps)| (*seed, *steps, Generator::V6)),
         )
         .filter_map(|(seed, steps, generator)| failure(seed, steps, generator))
         .collect();

@@ -49,7 +49,19 @@ impl Twin {
     /// acknowledges it: a replica it sent before seeing this one must still be merged
     /// against what both sides agreed on.
     pub fn record_send(&mut self, replica: Value, item: &Item, now_ms: i64) -> u64 {
-        let last_sent = self.sent_item.clone();
+        // Measured now, against what this send was built on: its base, or before the
+        // first ack the send before it. The base moves with every apply, and a later
+        // look would count the other side's values as ours (seed 427 of V6: a value
+        // taken from the other side's replica, carried by our next send, became our
+        // change). `record_send` does not move the base, so this is `sent_changed` below
+        // where there is one.
+        let sent_moved = match &self.base_item {
+            Some(base) => Some(crate::merge::changed_fields(base, item)),
+            None => self
+                .sent_item
+                .as_ref()
+                .map(|before| crate::merge::changed_fields(before, item)),
+        };
         // Where the item changed since the other side was last believed to have it, it
         // no longer holds what a replica applied here crossing an earlier send said.
         let moved = self
@@ -107,17 +119,10 @@ impl Twin {
         self.baseline_version = item.version;
         self.sent_changed = self
             .base_item
-            .as_ref()
-            .map(|base| crate::merge::changed_fields(base, item));
-        // Measured now, against what this send was built on: the base moves with every
-        // apply, and a later look would count the other side's values as ours (seed 427
-        // of V6: a value taken from the other side's replica, carried by our next send,
-        // became our change).
-        self.sent_moved = match (&self.sent_changed, &last_sent) {
-            (Some(changed), _) => Some(changed.clone()),
-            (None, Some(before)) => Some(crate::merge::changed_fields(before, item)),
-            (None, None) => None,
-        };
+            .is_some()
+            .then(|| sent_moved.clone())
+            .flatten();
+        self.sent_moved = sent_moved;
         self.sent_item = Some(item.clone());
         self.sent_in_version = self.in_version;
         self.local_url = Some(item.url.clone());

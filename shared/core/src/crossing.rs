@@ -21,6 +21,13 @@ pub(crate) struct Apart {
     pub(crate) names: Option<BTreeSet<String>>,
 }
 
+/// Whether [`Twin::note_crossing`] notes only the members that are lists of names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum NamesOnly {
+    Yes,
+    No,
+}
+
 /// Which of our sends an ack answers, for [`view_over_crossing`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AckedSend {
@@ -42,8 +49,9 @@ impl Twin {
     /// write) is noted for no send, and what was noted for it is forgotten: the view then
     /// shows the other side's answer to ours, its echo included, which the replica's
     /// value would hide (simulation seed 4216 of V5). With nothing sent, or no previous
-    /// replica to compare with, nothing is noted (and an ack's view is taken whole, as
-    /// before).
+    /// replica to compare with after an apply, nothing is noted (and an ack's view is
+    /// taken whole, as before); the first replica applied is compared with an empty one,
+    /// for its labels.
     pub(crate) fn note_crossing(&mut self, replica: &Value, view: &Value, own: &Value) {
         if self.out_version == 0 {
             return;
@@ -51,15 +59,31 @@ impl Twin {
         let held_apart = members_apart(own, view);
         // The replica is `previous` from now on: a name held apart takes its place there.
         self.forget_crossing(&held_apart, Some(replica));
-        let Some(before) = self.previous.as_ref().and_then(Value::as_object) else {
-            return;
-        };
         let empty = serde_json::Map::new();
+        // The first replica of the other side, crossing our first sends (a relinked pair):
+        // the merge took it against an empty item, so it added every label it has. Those
+        // names are noted as added; the scalar members the policy decided alike on both
+        // nodes are not (simulation seed 910 of V6: a label our first send added and a
+        // person removed here during the write came back with no name noted, the ack of
+        // our send took the view whole, and our next replica's removal looked like no
+        // change there).
+        let (before, names_only) = match self.previous.as_ref() {
+            Some(previous) => match previous.as_object() {
+                Some(before) => (before, NamesOnly::No),
+                None => return,
+            },
+            None if self.in_version == 0 => (&empty, NamesOnly::Yes),
+            None => return,
+        };
         let after = replica.as_object().unwrap_or(&empty);
         let changed: Vec<(String, Value)> = before
             .keys()
             .chain(after.keys().filter(|k| !before.contains_key(k.as_str())))
             .filter(|k| before.get(k.as_str()) != after.get(k.as_str()))
+            .filter(|k| {
+                names_only == NamesOnly::No
+                    || matches!(after.get(k.as_str()), Some(Value::Array(_)))
+            })
             .filter_map(|k| {
                 let was = before.get(k.as_str()).cloned().unwrap_or(Value::Null);
                 match held_apart.iter().find(|a| &a.key == k) {

@@ -1408,6 +1408,48 @@ mod tests {
         }
     }
 
+    /// Simulation seed 910 of V6: a relinked pair's first replicas crossed. Theirs added
+    /// `red` to what the merge took against an empty item; their ack of our send, built
+    /// after a person here removed `red`, lacks it. `previous` keeps `red`, so their next
+    /// replica without it is a removal here; a scalar member the policy decided alike on
+    /// both nodes comes from the view, as before.
+    #[test]
+    fn an_ack_view_keeps_a_label_the_first_replica_crossing_our_first_send_added() {
+        // (what, a later send of ours) -> previous
+        let table = [
+            ("the ack of our last send", false),
+            ("the ack of an earlier send", true),
+        ];
+        for (what, later) in table {
+            let mut t = twin();
+            t.record_send(
+                json!({"labels": ["sync"], "status": "Done"}),
+                &Item::default(),
+                1,
+            );
+            t.record_apply(
+                Applied {
+                    view: json!({"labels": ["sync", "red"]}),
+                    own: json!({"labels": ["sync", "red"]}),
+                    ..applied(json!({"labels": ["sync", "red"], "status": "Doing"}), 1)
+                },
+                2,
+            );
+            if later {
+                t.record_send(json!({"labels": ["sync", "red"]}), &Item::default(), 3);
+            }
+            let mut a = ack(1, None);
+            a.remote_view = Some(json!({"labels": ["sync"], "status": "Done"}));
+            a.remote_out_version = 1;
+            t.record_ack(&a, 4);
+            assert_eq!(
+                t.previous,
+                Some(json!({"labels": ["sync", "red"], "status": "Done"})),
+                "{what}"
+            );
+        }
+    }
+
     /// Simulation seed 1060 of V5: the other side's v1, built before it applied any of
     /// our unacknowledged sends, added `blue`; a person there removed it before those
     /// sends reached it, so each ack's view lacks `blue`. Every one of those sends was

@@ -3,6 +3,9 @@
 //! that send, whose view was built without it, is taken member by member
 //! ([`Twin::record_ack`]; simulation seeds 822 of V3, 1020 and 495 of V4, 4216 of V5;
 //! labels name by name since 1173 of V1; a value new in the view since 1326 of V5).
+//! The other way round too: what our sends a replica crossed moved
+//! ([`Twin::moved_by_unseen_sends`]), and the view of an ack that could not be taken,
+//! for the replicas built after it ([`Twin::view_held_for`]).
 //! Pure, like [`crate::twin_state`].
 
 use crate::twin::Twin;
@@ -142,6 +145,45 @@ impl Twin {
     fn crossed_by_send(&mut self) -> impl Iterator<Item = &mut BTreeMap<String, Value>> {
         std::iter::once(&mut self.sent_crossed)
             .chain(self.earlier_sends.iter_mut().map(|e| &mut e.crossed))
+    }
+
+    /// The merge fields our unacknowledged sends after `applied_in` (the last of ours
+    /// the replica's sender had applied) changed, each from the base it was built on:
+    /// the sender built its replica without them and applies them after it. A field one
+    /// of them moved and the replica changes was changed on both sides even where our
+    /// item is back at the base value (simulation seed 3453 of V5: our sends took a
+    /// status to Doing and back to To Do while the other side's replica set Doing; taken
+    /// as the other side's change alone, we applied its Doing while it applied our To Do,
+    /// and the pair swapped the status).
+    pub fn moved_by_unseen_sends(&self, applied_in: Option<u64>) -> Vec<String> {
+        let Some(seen) = applied_in else {
+            return Vec::new();
+        };
+        let after = seen.max(self.acked_version);
+        let last = (self.out_version > after)
+            .then_some(self.sent_moved.as_ref())
+            .flatten();
+        let mut moved: Vec<String> = self
+            .earlier_sends
+            .iter()
+            .filter(|e| e.version > after)
+            .filter_map(|e| e.changed.as_ref())
+            .chain(last)
+            .flatten()
+            .cloned()
+            .collect();
+        moved.sort();
+        moved.dedup();
+        moved
+    }
+
+    /// The view of an ack not taken (`view_not_taken`) that the replica `version`, whose
+    /// sender had applied `applied_in` of ours, was built after, on the send the ack
+    /// answered: what the sender held then, for [`crate::merge::MergeContext::held_at_ack`].
+    pub fn view_held_for(&self, version: u64, applied_in: Option<u64>) -> Option<&Value> {
+        let held = self.view_not_taken.as_ref()?;
+        let after = version > held.remote_out_version && applied_in >= Some(held.acked);
+        after.then_some(&held.view)
     }
 
     /// What the replicas applied since our send `version` changed in `previous`. A send

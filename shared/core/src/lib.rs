@@ -45,7 +45,9 @@ pub use message::{
 pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
 pub use timeline::{RECENT_STEPS, TwinStep, timeline};
 pub use trigger::{Filter, Trigger};
-pub use twin::{CommentLink, EarlierSend, SyncEvent, SyncEventKind, Twin, TwinStatus};
+pub use twin::{
+    CommentLink, EarlierSend, SyncEvent, SyncEventKind, Twin, TwinStatus, ViewNotTaken,
+};
 pub use twin_lease::{ApplyFailure, ApplyHold, RETRY_HOLD_LEASES};
 pub use twin_state::{Applied, SendsCounted};
 pub use workspace::{

@@ -31,6 +31,10 @@ pub struct MergeContext<'a> {
     /// The fields our sends the remote built this replica without moved
     /// (`Twin::moved_by_unseen_sends`): where the replica changes one, both sides did.
     pub unseen_moved: &'a [String],
+    /// What the other side held, in our vocabulary, when it acknowledged the send of
+    /// ours this replica was built on, where that ack's view could not be taken
+    /// (`Twin::view_held_for`).
+    pub held_at_ack: Option<&'a Item>,
 }
 
 /// Whether the remote had applied our last send when it built the replica being merged.
@@ -63,6 +67,10 @@ pub struct MergeOutcome {
     /// Fields where the merged item keeps a local value the remote does not have;
     /// when not empty the local side must send its own replica back.
     pub local_kept: Vec<String>,
+    /// Fields the remote will hold as our last send carried them, not as its replica
+    /// says: the replica, built before it applied that send, left them alone, while our
+    /// item has left the send's value since (simulation seed 2974 of V6).
+    pub sent_held: Vec<String>,
 }
 
 fn to_value<T: Serialize>(v: &T) -> Value {
@@ -79,6 +87,7 @@ struct Merger<'a> {
     local_updated_ms: i64,
     conflicts: Vec<Conflict>,
     local_kept: Vec<String>,
+    sent_held: Vec<String>,
 }
 
 impl Merger<'_> {
@@ -95,6 +104,17 @@ impl Merger<'_> {
                 .is_none_or(|changed| changed.iter().any(|f| f == field))
     }
 
+    /// Whether the remote's value of a field is the one it held when it acknowledged our
+    /// send, and that send's value (`base_same`: the base is that send): our send coming
+    /// back, where the ack's view could not be taken as its previous replica and
+    /// `previous` is older than our send (simulation seed 1351 of V6: a replica lost in
+    /// a crash kept every later view out, and our own summary came back as the other
+    /// side's change over a person's newer one). A view showing its own value instead
+    /// (it kept it) says nothing: the same value later may be a person's (seed 2632).
+    fn held_since_ack(&self, base_same: bool, same: impl Fn(&Item) -> bool) -> bool {
+        base_same && self.ctx.held_at_ack.is_some_and(same)
+    }
+
     /// Whether one of our sends the remote had not applied moved `field` (the caller
     /// asks only where our item still holds what we last sent: a value it took from the
     /// other side since is not ours, simulation seed 224 of V3).
@@ -109,11 +129,18 @@ impl Merger<'_> {
             local: local_changed,
             remote: remote_changed,
             local_unsent,
+            sent_held,
         } = changed;
         // Where the remote agrees now but still applies an older send of ours, nothing
         // goes again: both sides doing so with crossing replicas flip a field forever
-        // (simulation seed 1020 found that loop in a first version).
-        if local == remote {
+        // (simulation seed 1020 found that loop in a first version). Unless that send
+        // moved the field and our item has left its value since: the remote then holds
+        // the send's value once it applies it, and agrees with us by chance only
+        // (simulation seed 2974 of V6: a person here cleared the assignee our send had
+        // set, back to the remote's value).
+        if sent_held {
+            self.sent_held.push(field.to_string());
+        } else if local == remote {
             return Pick::Remote;
         }
         let pick = match (local_changed, remote_changed) {
@@ -168,18 +195,31 @@ struct Changed {
     local: bool,
     remote: bool,
     local_unsent: bool,
+    /// The remote left the field alone, one of our sends it has not applied moved it,
+    /// the base holds that send's value, and our item has left it since.
+    sent_held: bool,
 }
 
 macro_rules! merge_field {
     ($m:expr, $out:expr, $base:expr, $local:expr, $remote:expr, $prev:expr, $field:ident, $name:expr) => {{
         let remote = $prev.is_none_or(|p: &Item| p.$field != $remote.$field)
-            && !$m.echoes($name, |s| s.$field == $remote.$field);
+            && !$m.echoes($name, |s| s.$field == $remote.$field)
+            && !$m.held_since_ack(
+                $base.is_some_and(|b: &Item| b.$field == $remote.$field),
+                |h| h.$field == $remote.$field,
+            );
         let local_unsent = $m.ctx.sent.is_some_and(|s| s.$field != $local.$field);
         let changed = Changed {
             local: $base.is_some_and(|b: &Item| b.$field != $local.$field)
                 || (remote && !local_unsent && $m.moved_unseen($name)),
             remote,
             local_unsent,
+            sent_held: !remote
+                && local_unsent
+                && $m.moved_unseen($name)
+                && $base
+                    .zip($m.ctx.sent)
+                    .is_some_and(|(b, s): (&Item, &Item)| b.$field == s.$field),
         };
         if let Pick::Remote = $m.decide(
             $name,
@@ -211,6 +251,7 @@ pub fn merge_items(
         local_updated_ms: local.updated_ms,
         conflicts: Vec::new(),
         local_kept: Vec::new(),
+        sent_held: Vec::new(),
     };
     let mut out = local.clone();
     merge_field!(m, out, base, local, remote, remote_prev, summary, "summary");
@@ -265,13 +306,20 @@ pub fn merge_items(
         let get = |i: &Item| i.custom_fields.get(key).cloned().unwrap_or(Value::Null);
         let name = format!("customFields.{key}");
         let remote_changed = remote_prev.is_none_or(|p| get(p) != get(remote))
-            && !m.echoes(&name, |s| get(s) == get(remote));
+            && !m.echoes(&name, |s| get(s) == get(remote))
+            && !m.held_since_ack(base.is_some_and(|b| get(b) == get(remote)), |h| {
+                get(h) == get(remote)
+            });
         let local_unsent = ctx.sent.is_some_and(|s| get(s) != get(local));
         let changed = Changed {
             local: base.is_some_and(|b| get(b) != get(local))
                 || (remote_changed && !local_unsent && m.moved_unseen(&name)),
             remote: remote_changed,
             local_unsent,
+            sent_held: !remote_changed
+                && local_unsent
+                && m.moved_unseen(&name)
+                && base.zip(ctx.sent).is_some_and(|(b, s)| get(b) == get(s)),
         };
         if let Pick::Remote = m.decide(&name, get(local), get(remote), changed) {
             match get(remote) {
@@ -286,6 +334,7 @@ pub fn merge_items(
         merged: out,
         conflicts: m.conflicts,
         local_kept: m.local_kept,
+        sent_held: m.sent_held,
     }
 }
 
@@ -330,7 +379,11 @@ fn merge_labels(
 ) -> Vec<String> {
     let local_changed = base.is_some_and(|b| !same_set(&b.labels, &local.labels));
     // Our own labels coming back are no delta of the remote's.
-    let remote_prev = match m.echoes("labels", |s| same_set(&s.labels, &remote.labels)) {
+    let held = m.held_since_ack(
+        base.is_some_and(|b| same_set(&b.labels, &remote.labels)),
+        |h| same_set(&h.labels, &remote.labels),
+    );
+    let remote_prev = match held || m.echoes("labels", |s| same_set(&s.labels, &remote.labels)) {
         true => Some(remote),
         false => remote_prev,
     };
@@ -789,6 +842,7 @@ mod tests {
                 sent_seen: c.sent_seen,
                 sent_changed: c.sent_changed.as_deref(),
                 unseen_moved: &[],
+                held_at_ack: None,
             };
             let out = merge_items(&ctx, c.base.as_ref(), &c.local, &c.remote, c.prev.as_ref());
             assert_eq!(out.merged.summary, c.want.summary, "{}", c.name);
@@ -822,6 +876,7 @@ mod tests {
                 sent_seen: SentSeen::Unknown,
                 sent_changed: None,
                 unseen_moved: &[],
+                held_at_ack: None,
             };
             merge_items(&ctx, Some(&b), local, remote, Some(&b))
                 .merged
@@ -868,6 +923,7 @@ mod tests {
                 sent_seen: SentSeen::Unseen,
                 sent_changed: None,
                 unseen_moved: &[],
+                held_at_ack: None,
             };
             merge_items(&ctx, Some(&empty), local, remote, Some(&empty))
         };
@@ -942,6 +998,7 @@ mod tests {
             sent_seen: SentSeen::Unknown,
             sent_changed: None,
             unseen_moved: &[],
+            held_at_ack: None,
         };
         let local = item("L", "Done", "Low", &[], 30);
         let remote = item("R", "Closed", "Low", &[], 20);
@@ -970,6 +1027,7 @@ mod tests {
                 sent_seen: SentSeen::Unseen,
                 sent_changed: Some(&[]),
                 unseen_moved,
+                held_at_ack: None,
             };
             merge_items(&ctx, Some(&base), local, remote, Some(&base))
         };
@@ -999,6 +1057,152 @@ mod tests {
                 want == "To Do",
                 "a kept value goes back"
             );
+        }
+    }
+
+    /// Simulation seed 1351 of V6: our send v3 set the summary (the base), the other
+    /// side applied it and acknowledged it with a view we could not take (a replica of
+    /// its was lost in a crash), and a person here set a newer summary. Its next replica,
+    /// built on v3, still has v3's summary; `previous` is older than v3. Where the ack's
+    /// view showed v3's value, it is our send coming back and ours stays; where it showed
+    /// the other side's own value, or there is none, it is a conflict as before. Labels
+    /// and custom fields go the same way.
+    #[test]
+    fn a_value_held_since_the_ack_of_our_send_is_that_send_coming_back() {
+        let settings = ConflictSettings::default();
+        let with = |summary: &str, labels: &[&str], severity: &str| {
+            let mut i = item(summary, "To Do", "Low", labels, 10);
+            i.custom_fields
+                .insert("severity".into(), Value::from(severity));
+            i
+        };
+        let base = with("S16", &["a", "b"], "2");
+        let prev = with("S1", &["a"], "1");
+        let remote = Item {
+            updated_ms: 30,
+            ..with("S16", &["a", "b"], "2")
+        };
+        let local = Item {
+            updated_ms: 20,
+            ..with("S90", &["a"], "3")
+        };
+        // (what, the ack's view in our vocabulary, want summary, labels, severity, conflicts)
+        type Row = (
+            &'static str,
+            Option<Item>,
+            &'static str,
+            &'static [&'static str],
+            &'static str,
+            usize,
+        );
+        let rows: [Row; 3] = [
+            (
+                "the view showed our send",
+                Some(with("S16", &["a", "b"], "2")),
+                "S90",
+                &["a"],
+                "3",
+                0,
+            ),
+            ("no view held", None, "S16", &["a", "b"], "2", 2),
+            (
+                "the view showed its own",
+                Some(with("S5", &["c"], "1")),
+                "S16",
+                &["a", "b"],
+                "2",
+                2,
+            ),
+        ];
+        for (what, held, summary, labels, severity, conflicts) in rows {
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node: "node-b",
+                remote_node: "node-a",
+                remote_updated_ms: remote.updated_ms,
+                sent: Some(&local),
+                sent_seen: SentSeen::Unseen,
+                sent_changed: None,
+                unseen_moved: &[],
+                held_at_ack: held.as_ref(),
+            };
+            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
+            assert_eq!(out.merged.summary, summary, "{what}");
+            assert_eq!(out.merged.labels, labels, "{what}");
+            assert_eq!(
+                out.merged.custom_fields.get("severity"),
+                Some(&Value::from(severity)),
+                "{what}"
+            );
+            assert_eq!(
+                out.conflicts.len(),
+                conflicts,
+                "{what}: {:?}",
+                out.conflicts
+            );
+        }
+    }
+
+    /// Simulation seed 2974 of V6: our send set the summary to S2 (the base holds it),
+    /// the remote's replica, built before it applied that send, still has S1, and a
+    /// person here set S1 again. The two agree by chance: the remote will hold S2 once
+    /// it applies our send, so ours goes back and the remote is said to hold S2.
+    #[test]
+    fn a_value_our_unseen_send_moved_and_we_left_goes_back_though_the_replica_agrees() {
+        let settings = ConflictSettings::default();
+        let moved = ["summary".to_string()];
+        // (what, base, prev, moved by unseen sends) -> held (sent back)
+        type Row<'a> = (&'static str, &'static str, &'static str, &'a [String], bool);
+        let rows: [Row; 4] = [
+            ("seed 2974", "S2", "S1", &moved, true),
+            (
+                "the base is not our send's (seed 224 of V3)",
+                "S1",
+                "S1",
+                &moved,
+                false,
+            ),
+            ("no unseen send moved it", "S2", "S1", &[], false),
+            (
+                "the replica changed it (seed 1020 of V4)",
+                "S2",
+                "S0",
+                &moved,
+                false,
+            ),
+        ];
+        for (what, base, prev, unseen_moved, held) in rows {
+            let (base, prev) = (
+                item(base, "To Do", "Low", &[], 1),
+                item(prev, "To Do", "Low", &[], 1),
+            );
+            let sent = item("S2", "To Do", "Low", &[], 2);
+            let local = item("S1", "To Do", "Low", &[], 3);
+            let remote = item("S1", "To Do", "Low", &[], 4);
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node: "node-a",
+                remote_node: "node-b",
+                remote_updated_ms: remote.updated_ms,
+                sent: Some(&sent),
+                sent_seen: SentSeen::Unseen,
+                sent_changed: None,
+                unseen_moved,
+                held_at_ack: None,
+            };
+            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
+            assert_eq!(out.merged.summary, "S1", "{what}");
+            assert_eq!(
+                out.sent_held.contains(&"summary".to_string()),
+                held,
+                "{what}"
+            );
+            assert_eq!(
+                out.local_kept.contains(&"summary".to_string()),
+                held,
+                "{what}"
+            );
+            assert!(out.conflicts.is_empty(), "{what}");
         }
     }
 }

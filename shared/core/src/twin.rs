@@ -57,6 +57,18 @@ pub struct EarlierSend {
     pub changed: Option<Vec<String>>,
 }
 
+/// The view of an ack that could not be taken as the other side's previous replica: it
+/// was built on a replica of the other side's not applied here (lost in a crash before
+/// it was sent, or still on its way; `Twin::record_ack`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ViewNotTaken {
+    pub view: Value,
+    /// Our send the ack answered.
+    pub acked: u64,
+    /// The other side's last replica when it built the view.
+    pub remote_out_version: u64,
+}
+
 /// This node's record of one twin.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Twin {
@@ -134,6 +146,12 @@ pub struct Twin {
     /// sent after applying it is merged against what it saw.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_sends: Vec<EarlierSend>,
+    /// The latest ack's view, where it could not be taken; dropped by the next apply or
+    /// a view taken. A field it shows at our acked send's value, which a later replica
+    /// built on that send still has, is that send coming back, not the other side's
+    /// change (`Twin::held_since_ack`; simulation seed 1351 of V6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view_not_taken: Option<ViewNotTaken>,
     pub comment_links: Vec<CommentLink>,
     /// How the twin came under sync: a move out of every trigger unlinks only what a
     /// trigger brought in.
@@ -203,6 +221,7 @@ impl Twin {
             sent_moved: None,
             sent_crossed: BTreeMap::new(),
             earlier_sends: Vec::new(),
+            view_not_taken: None,
             comment_links: Vec::new(),
             enrolled: Enrollment::Peer,
             reservation: None,

@@ -5,7 +5,7 @@
 use crate::crossing::{AckedSend, members_apart, view_over_crossing};
 use crate::item::Item;
 use crate::message::AckMessage;
-use crate::twin::{EARLIER_SENDS_KEPT, EarlierSend, Twin, TwinStatus};
+use crate::twin::{EARLIER_SENDS_KEPT, EarlierSend, Twin, TwinStatus, ViewNotTaken};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -151,6 +151,7 @@ impl Twin {
         self.baseline_version = applied.baseline_version;
         self.base_item = Some(applied.base_item);
         self.previous = Some(applied.previous);
+        self.view_not_taken = None;
         self.in_version = applied.version;
         if !applied.source_twin.is_empty() {
             self.remote_twin = Some(applied.source_twin);
@@ -237,6 +238,16 @@ impl Twin {
                 // set the status during the acker's write, back to the value we had sent).
                 self.sent_changed = Some(Vec::new());
             }
+            self.view_not_taken = None;
+        } else if let Some(view) = &ack.remote_view
+            && self.in_version < ack.remote_out_version
+            && !older_than_acked
+        {
+            self.view_not_taken = Some(ViewNotTaken {
+                view: view.clone(),
+                acked: ack.applied_version,
+                remote_out_version: ack.remote_out_version,
+            });
         }
         if ack.applied_version == self.out_version
             && self.in_version == self.sent_in_version
@@ -327,36 +338,6 @@ impl Twin {
             .rev()
             .find(|e| e.version <= version)
             .filter(|e| e.in_version == self.in_version)
-    }
-
-    /// The merge fields our unacknowledged sends after `applied_in` (the last of ours
-    /// the replica's sender had applied) changed, each from the base it was built on:
-    /// the sender built its replica without them and applies them after it. A field one
-    /// of them moved and the replica changes was changed on both sides even where our
-    /// item is back at the base value (simulation seed 3453 of V5: our sends took a
-    /// status to Doing and back to To Do while the other side's replica set Doing; taken
-    /// as the other side's change alone, we applied its Doing while it applied our To Do,
-    /// and the pair swapped the status).
-    pub fn moved_by_unseen_sends(&self, applied_in: Option<u64>) -> Vec<String> {
-        let Some(seen) = applied_in else {
-            return Vec::new();
-        };
-        let after = seen.max(self.acked_version);
-        let last = (self.out_version > after)
-            .then_some(self.sent_moved.as_ref())
-            .flatten();
-        let mut moved: Vec<String> = self
-            .earlier_sends
-            .iter()
-            .filter(|e| e.version > after)
-            .filter_map(|e| e.changed.as_ref())
-            .chain(last)
-            .flatten()
-            .cloned()
-            .collect();
-        moved.sort();
-        moved.dedup();
-        moved
     }
 
     /// Whether a replica that says its sender had applied `applied_in` of ours crosses
@@ -810,6 +791,42 @@ mod tests {
                 "in {inv}, remote out {remote_out}"
             );
         }
+    }
+
+    /// A view not taken because a replica it was built on is missing here is kept for
+    /// the replicas built after it on the send it answered (simulation seed 1351 of V6),
+    /// until an apply or a view taken replaces it.
+    #[test]
+    fn a_view_not_taken_is_held_for_replicas_built_after_it() {
+        let mut t = twin();
+        t.out_version = 4;
+        let mut a = ack(3, None);
+        a.remote_out_version = 1;
+        t.record_ack(&a, 1);
+        assert_eq!(t.previous, None, "not taken: their v1 never came");
+        // (the replica's version, what its sender had applied of ours) -> held
+        let table = [
+            (2, Some(3), true),
+            (2, Some(4), true),
+            (1, Some(3), false),
+            (2, Some(2), false),
+            (2, None, false),
+        ];
+        for (version, applied_in, held) in table {
+            assert_eq!(
+                t.view_held_for(version, applied_in).is_some(),
+                held,
+                "v{version} on {applied_in:?}"
+            );
+        }
+        let mut replaced = t.clone();
+        replaced.record_apply(applied(json!({"summary": "theirs"}), 2), 2);
+        assert_eq!(replaced.view_not_taken, None, "an apply replaces it");
+        let mut taken = ack(4, None);
+        taken.remote_out_version = 0;
+        t.record_ack(&taken, 3);
+        assert!(t.previous.is_some());
+        assert_eq!(t.view_not_taken, None, "a view taken replaces it");
     }
 
     /// An ack of an older replica than one already acknowledged leaves `previous` as the

@@ -161,6 +161,17 @@ pub(super) async fn plan(
         (twin.base_item.as_ref(), remote_prev.as_ref())
     };
     let unseen_moved = twin.moved_by_unseen_sends(applied_in);
+    let held_at_ack = match twin.view_held_for(message.version, applied_in) {
+        Some(view) => Some(rules.incoming(&IncomingContext {
+            replica: view,
+            previous: None,
+            issue: &current,
+            first_sync,
+            comment_links: &twin.comment_links,
+            origin_prefix: &prefix,
+        })?),
+        None => None,
+    };
     let outcome = merge_items(
         &MergeContext {
             settings: &version.conflicts,
@@ -171,6 +182,7 @@ pub(super) async fn plan(
             sent_seen,
             sent_changed: twin.sent_changed.as_deref(),
             unseen_moved: &unseen_moved,
+            held_at_ack: held_at_ack.as_ref(),
         },
         base,
         &current,
@@ -193,6 +205,7 @@ pub(super) async fn plan(
         merged = %brief(&outcome.merged),
         local_kept = ?outcome.local_kept,
         unseen_moved = ?unseen_moved,
+        held_at_ack = %held_at_ack.as_ref().map(brief).unwrap_or_default(),
         local_comments = current.comments.len(),
         merged_comments = ?outcome.merged.comments.iter().map(|c| (&c.id, &c.body, &c.remote_id)).collect::<Vec<_>>(),
         "merged"

@@ -287,6 +287,11 @@ async fn settle(plan: &Plan, twin: &Twin, key: &str, written: Written) -> NodeRe
         .cloned()
         .collect();
     let remote_state = overlay(&settled, remote_now, &kept);
+    // Where the other side will hold our last send's value, not its replica's.
+    let remote_state = match twin.sent_item.as_ref() {
+        Some(sent) => overlay(&remote_state, sent, &outcome.sent_held),
+        None => remote_state,
+    };
     let view = rules.outgoing(&annotate(&remote_state, Some(twin)))?;
     // The baseline stands for `after`'s version only if it is exactly what outgoing makes
     // of `after`: values we kept, or an edit that landed between our read and the write,

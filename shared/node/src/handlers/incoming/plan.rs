@@ -4,6 +4,7 @@
 use super::FoundItem;
 use crate::handlers::brief;
 use crate::{Node, NodeError, NodeResult};
+use serde_json::Value;
 use std::sync::Arc;
 use twinsync_core::{
     Connection, Item, MergeContext, MergeOutcome, ReplicaMessage, SendsCounted, SentSeen, Twin,
@@ -119,15 +120,19 @@ pub(super) async fn plan(
         comment_links: &twin.comment_links,
         origin_prefix: &prefix,
     })?;
-    let remote_prev = match &twin.previous {
-        Some(previous) => Some(rules.incoming(&IncomingContext {
-            replica: previous,
+    // A replica of the other side's taken alone, as its incoming rules make it.
+    let alone = |replica: &Value| {
+        rules.incoming(&IncomingContext {
+            replica,
             previous: None,
             issue: &current,
             first_sync,
             comment_links: &twin.comment_links,
             origin_prefix: &prefix,
-        })?),
+        })
+    };
+    let remote_prev = match &twin.previous {
+        Some(previous) => Some(alone(previous)?),
         // The replica that created the item is the remote's previous one too, as if its
         // apply had been recorded: only what the replica in hand says otherwise is the
         // remote's change, and a person's edit of the new item stays whatever the policy.
@@ -161,17 +166,10 @@ pub(super) async fn plan(
         (twin.base_item.as_ref(), remote_prev.as_ref())
     };
     let unseen_moved = twin.moved_by_unseen_sends(applied_in);
-    let held_at_ack = match twin.view_held_for(message.version, applied_in) {
-        Some(view) => Some(rules.incoming(&IncomingContext {
-            replica: view,
-            previous: None,
-            issue: &current,
-            first_sync,
-            comment_links: &twin.comment_links,
-            origin_prefix: &prefix,
-        })?),
-        None => None,
-    };
+    let held_at_ack = twin
+        .view_held_for(message.version, applied_in)
+        .map(alone)
+        .transpose()?;
     let outcome = merge_items(
         &MergeContext {
             settings: &version.conflicts,

@@ -149,7 +149,7 @@ pub struct Twin {
     /// The latest ack's view, where it could not be taken; dropped by the next apply or
     /// a view taken. A field it shows at our acked send's value, which a later replica
     /// built on that send still has, is that send coming back, not the other side's
-    /// change (`Twin::held_since_ack`; simulation seed 1351 of V6).
+    /// change (`Twin::view_held_for`, `MergeContext::held_at_ack`; simulation seed 1351 of V6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_not_taken: Option<ViewNotTaken>,
     pub comment_links: Vec<CommentLink>,

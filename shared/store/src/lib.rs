@@ -6,6 +6,8 @@ mod db;
 mod dead_letters;
 mod messages;
 mod queue;
+mod text_index;
+pub use text_index::BATCH as TEXT_INDEX_BATCH;
 mod twin_list;
 mod twins;
 

@@ -1,6 +1,7 @@
 //! Twins, their replica history and their sync events.
 
 use crate::db::ExecuteCached;
+use crate::text_index;
 use crate::twin_list::{ListSql, TextMatch};
 use crate::{Db, collect_json, json_err, port_err};
 use async_trait::async_trait;
@@ -116,15 +117,17 @@ impl TwinStore for SqliteTwinStore {
     }
 
     async fn insert(&self, twin: &Twin) -> PortResult<()> {
-        let conn = self.db.lock();
-        insert_row(&conn, twin)
+        let mut conn = self.db.lock();
+        insert_row(&conn, twin)?;
+        self.db.twin_written(&mut conn);
+        Ok(())
     }
 
     async fn update(&self, twin: &Twin) -> PortResult<Twin> {
         let mut stored = twin.clone();
         stored.revision = twin.revision + 1;
         let body = to_json(&stored)?;
-        let conn = self.db.lock();
+        let mut conn = self.db.lock();
         let n = conn
             .execute_cached(
                 "UPDATE twins SET local_key = ?1, remote_key = ?2, status = ?3, revision = ?4, body = ?5,
@@ -148,6 +151,7 @@ impl TwinStore for SqliteTwinStore {
                 twin.id, twin.revision
             )));
         }
+        self.db.twin_written(&mut conn);
         Ok(stored)
     }
 
@@ -163,11 +167,17 @@ impl TwinStore for SqliteTwinStore {
             delete_rows(&tx, id)?;
         }
         insert_row(&tx, twin)?;
-        tx.commit().map_err(port_err)
+        tx.commit().map_err(port_err)?;
+        self.db.twin_written(&mut conn);
+        Ok(())
     }
 
     async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>> {
-        let conn = self.db.lock();
+        let mut conn = self.db.lock();
+        if query.text.is_some() {
+            // The index must hold every write made before this search.
+            text_index::index_waiting(&mut conn).map_err(port_err)?;
+        }
         let text = TextMatch::choose(&conn, query.text.as_deref()).map_err(port_err)?;
         let list = ListSql::of(query, text);
         let mut stmt = conn.prepare_cached(&list.sql).map_err(port_err)?;

@@ -474,6 +474,51 @@ async fn the_search_follows_updates_of_a_twin() {
     }
 }
 
+/// Twins written wait for the trigram index until a batch of writes or a search, and a
+/// search finds every write made before it (schema 6).
+#[tokio::test]
+async fn the_text_index_takes_twins_in_batches_and_before_a_search() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.db");
+    let twins = twinsync_store::SqliteTwinStore::new(twinsync_store::Db::open(&path).unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let count = |table: &str| -> usize {
+        raw.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    let batch = twinsync_store::TEXT_INDEX_BATCH;
+    for i in 0..batch - 1 {
+        let summary = format!("Printer {i}");
+        twins
+            .insert(&searchable(&i.to_string(), 5, &summary, None))
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        (count("twins_text_waiting"), count("twins_text")),
+        (batch - 1, 0)
+    );
+    let last = searchable("last", 5, "Scanner jam", None);
+    twins.insert(&last).await.unwrap();
+    assert_eq!(
+        (count("twins_text_waiting"), count("twins_text")),
+        (0, batch)
+    );
+    // Between batches, a search indexes what waits before it looks.
+    let mut twin = twins.get("last").await.unwrap().unwrap();
+    twin.baseline = Some(serde_json::json!({ "summary": "Stapler jam" }));
+    twins.update(&twin).await.unwrap();
+    twins.delete("0").await.unwrap();
+    assert_eq!(count("twins_text_waiting"), 1);
+    assert_eq!(hits(&twins, "stapler").await, 1);
+    assert_eq!(hits(&twins, "scanner").await, 0);
+    assert_eq!(hits(&twins, "printer 0").await, 0);
+    assert_eq!(
+        (count("twins_text_waiting"), count("twins_text")),
+        (0, batch - 1)
+    );
+}
+
 /// A database from before the search (schema 2) gets every twin's search text.
 #[tokio::test]
 async fn a_schema_2_database_gets_search_text_for_its_twins() {

@@ -124,33 +124,59 @@ pub async fn run_once(node: &Node, queue: &str, batch_size: usize) -> usize {
             }
         }
     };
-    for (message, outcome) in batch.iter().zip(outcomes) {
-        let result = match outcome {
-            Outcome::Done => node.queue.delete(queue, &message.receipt).await,
-            Outcome::Retry { after_ms, .. } => {
-                node.queue
-                    .change_visibility(queue, &message.receipt, after_ms)
-                    .await
-            }
-            Outcome::Postponed { after_ms, .. } => {
-                node.queue.postpone(queue, &message.receipt, after_ms).await
-            }
-            // It was not tried, so the receive is not counted against it either.
-            Outcome::NotProcessed { after_ms } => {
-                node.queue.postpone(queue, &message.receipt, after_ms).await
-            }
-            Outcome::DeadLetter { reason } => {
-                match dead_letter(node, queue, message, &reason).await {
-                    Ok(()) => node.queue.delete(queue, &message.receipt).await,
-                    Err(e) => Err(e),
-                }
-            }
-        };
-        if let Err(e) = result {
-            tracing::warn!(queue, id = %message.id, error = %e, "could not settle a message; it will be redelivered");
-        }
+    // The handled messages leave in one delete (one commit locally), the rest one by one.
+    let (done, rest): (Vec<_>, Vec<_>) = batch
+        .iter()
+        .zip(outcomes)
+        .partition(|(_, outcome)| matches!(outcome, Outcome::Done));
+    let receipts: Vec<String> = done.iter().map(|(m, _)| m.receipt.clone()).collect();
+    let deleted = node.queue.delete_batch(queue, &receipts).await;
+    for ((message, _), result) in done.iter().zip(deleted) {
+        unsettled(queue, message, result);
+    }
+    for (message, outcome) in rest {
+        let result = settle(node, queue, message, outcome).await;
+        unsettled(queue, message, result);
     }
     batch.len()
+}
+
+/// Gives a message that was not handled back to its queue, or to the dead letters.
+async fn settle(
+    node: &Node,
+    queue: &str,
+    message: &twinsync_ports::QueueMessage,
+    outcome: Outcome,
+) -> twinsync_ports::PortResult<()> {
+    match outcome {
+        Outcome::Done => node.queue.delete(queue, &message.receipt).await,
+        Outcome::Retry { after_ms, .. } => {
+            node.queue
+                .change_visibility(queue, &message.receipt, after_ms)
+                .await
+        }
+        Outcome::Postponed { after_ms, .. } => {
+            node.queue.postpone(queue, &message.receipt, after_ms).await
+        }
+        // It was not tried, so the receive is not counted against it either.
+        Outcome::NotProcessed { after_ms } => {
+            node.queue.postpone(queue, &message.receipt, after_ms).await
+        }
+        Outcome::DeadLetter { reason } => match dead_letter(node, queue, message, &reason).await {
+            Ok(()) => node.queue.delete(queue, &message.receipt).await,
+            Err(e) => Err(e),
+        },
+    }
+}
+
+fn unsettled(
+    queue: &str,
+    message: &twinsync_ports::QueueMessage,
+    result: twinsync_ports::PortResult<()>,
+) {
+    if let Err(e) = result {
+        tracing::warn!(queue, id = %message.id, error = %e, "could not settle a message; it will be redelivered");
+    }
 }
 
 /// Pushes the visibility of messages in hand out by another timeout.

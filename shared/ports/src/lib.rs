@@ -178,6 +178,15 @@ pub trait Queue: Send + Sync {
         visibility_ms: i64,
     ) -> PortResult<Vec<QueueMessage>>;
     async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()>;
+    /// Deletes the messages of a handled batch; one result per receipt, in order. A queue
+    /// that can delete them together (SQLite: one transaction) does.
+    async fn delete_batch(&self, queue: &str, receipts: &[String]) -> Vec<PortResult<()>> {
+        let mut results = Vec::with_capacity(receipts.len());
+        for receipt in receipts {
+            results.push(self.delete(queue, receipt).await);
+        }
+        results
+    }
     async fn change_visibility(
         &self,
         queue: &str,

@@ -95,6 +95,34 @@ fn group_of_receipt(tx: &Transaction<'_>, queue: &str, receipt: &str) -> PortRes
     .ok_or_else(|| PortError::Rejected(format!("receipt {receipt} is not valid on {queue}")))
 }
 
+/// Deletes the messages of `receipts` in one transaction: one commit for a batch rather
+/// than one a message. A receipt that is no longer valid fails alone.
+fn delete_all(
+    conn: &mut rusqlite::Connection,
+    queue: &str,
+    receipts: &[String],
+) -> rusqlite::Result<Vec<PortResult<()>>> {
+    let tx = conn.transaction()?;
+    let mut results = Vec::with_capacity(receipts.len());
+    for receipt in receipts {
+        let group = match group_of_receipt(&tx, queue, receipt) {
+            Ok(group) => group,
+            Err(e) => {
+                results.push(Err(e));
+                continue;
+            }
+        };
+        tx.execute_cached(
+            "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
+            params![queue, receipt],
+        )?;
+        refresh_group(&tx, queue, &group)?;
+        results.push(Ok(()));
+    }
+    tx.commit()?;
+    Ok(results)
+}
+
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
@@ -195,6 +223,24 @@ impl Queue for SqliteQueue {
         tx.commit().map_err(port_err)?;
         self.db.wake(queue);
         Ok(())
+    }
+
+    async fn delete_batch(&self, queue: &str, receipts: &[String]) -> Vec<PortResult<()>> {
+        if receipts.is_empty() {
+            return Vec::new();
+        }
+        let deleted = delete_all(&mut self.db.lock(), queue, receipts);
+        match deleted {
+            Ok(results) => {
+                self.db.wake(queue);
+                results
+            }
+            // Nothing was deleted; the messages come back after their visibility timeout.
+            Err(e) => {
+                let e = port_err(e);
+                receipts.iter().map(|_| Err(e.clone())).collect()
+            }
+        }
     }
 
     async fn change_visibility(

@@ -87,6 +87,36 @@ async fn delete_needs_the_latest_receipt() {
     assert_eq!(q.depth("q").await.unwrap().total(), 0);
 }
 
+/// A batch's messages leave together; a stale receipt among them fails alone, and a
+/// group whose head left gives its next message.
+#[tokio::test]
+async fn a_batch_delete_settles_each_receipt() {
+    let clock = ManualClock::new(0);
+    let q = queue(&clock);
+    for (g, b) in [("a", "a1"), ("b", "b1"), ("a", "a2"), ("c", "c1")] {
+        q.send("q", msg(g, b)).await.unwrap();
+    }
+    let batch = q.receive("q", 10, 100).await.unwrap();
+    let bodies_of = |ms: &[QueueMessage]| ms.iter().map(|m| m.body.clone()).collect::<Vec<_>>();
+    assert_eq!(bodies_of(&batch), vec!["a1", "a2", "b1", "c1"]);
+    let receipts: Vec<String> = [&batch[0], &batch[2]]
+        .iter()
+        .map(|m| m.receipt.clone())
+        .chain(["stale".to_string()])
+        .collect();
+    let results = q.delete_batch("q", &receipts).await;
+    assert!(matches!(
+        results.as_slice(),
+        [Ok(()), Ok(()), Err(PortError::Rejected(_))]
+    ));
+    assert!(q.delete_batch("q", &[]).await.is_empty());
+    // a2 and c1 are still in flight; after their timeout they come back, a2 first.
+    assert!(bodies(&q, 10).await.is_empty());
+    clock.advance_ms(101);
+    assert_eq!(bodies(&q, 10).await, vec!["a2", "c1"]);
+    assert_eq!(q.depth("q").await.unwrap().total(), 2);
+}
+
 #[tokio::test]
 async fn change_visibility_delays_the_group_and_zero_releases_it() {
     let clock = ManualClock::new(0);

@@ -7,6 +7,9 @@ use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMe
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 use twinsync_aws::env::{self, Aws, Resources};
 use twinsync_aws::sqs::{PAYLOAD_ATTRIBUTE, REDRIVEN_ATTRIBUTE};
 use twinsync_aws::{AwsError, SqsQueue};
@@ -67,12 +70,32 @@ pub struct Function {
 /// JSON logs (Lambda's JSON log format), filtered by `RUST_LOG`. A line logged while a
 /// message is handled carries the message's span: its queue and the change's trace id.
 pub fn init_tracing() {
+    let (filter, refused) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
     let _ = tracing_subscriber::fmt()
         .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_current_span(true)
         .with_span_list(false)
+        .finish()
+        .with(filter)
         .try_init();
+    if let Some(why) = refused {
+        tracing::error!(%why, "RUST_LOG is not a list of target=level; logging errors only");
+    }
+}
+
+/// The log filter `RUST_LOG` asks for (`warn`, `twinsync_node=debug,info`): targets and
+/// levels, which is all a function's logs are filtered by. `EnvFilter`'s span and field
+/// filters would link a regular expression engine into every function (0.4 MB) for that.
+/// Unset, errors only; unreadable, errors only and why.
+pub fn log_filter(rust_log: Option<&str>) -> (Targets, Option<String>) {
+    let errors_only = Targets::new().with_default(tracing::Level::ERROR);
+    match rust_log.map(str::trim).filter(|s| !s.is_empty()) {
+        None => (errors_only, None),
+        Some(directives) => match directives.parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(e) => (errors_only, Some(format!("{directives:?}: {e}"))),
+        },
+    }
 }
 
 /// CloudWatch metrics in the embedded metric format: what the handlers record

@@ -1,9 +1,11 @@
 //! The Lambda functions' tests, one test binary: the handlers of two stacks in one process
 //! on moto (`functions_on_moto`), the six function binaries under `cargo lambda watch`
-//! (`functions_under_watch`), and the names the one artifact takes (`handler_names`).
+//! (`functions_under_watch`), the names the one artifact takes (`handler_names`), and
+//! the functions' reading of `RUST_LOG` (`log_filter`).
 
 #[path = "../../aws/tests/emulator/mod.rs"]
 mod emulator;
 mod functions_on_moto;
 mod functions_under_watch;
 mod handler_names;
+mod log_filter;

@@ -164,7 +164,7 @@ const MIGRATIONS: [&str; 5] = [
              coalesce(new.local_key, '') || ' ' || coalesce(new.remote_key, '') || ' ' || new.search_text
          WHERE rowid = new.rowid;
      END;",
-    // 6: the trigram index is brought up to date in batches (`Db::index_text`), not in
+    // 6: the trigram index is brought up to date in batches (`text_index`), not in
     // each twin write: indexing in every commit made each one write a new FTS5 segment
     // and merge segments, about a fifth of a Bulk Exalate's time. The triggers now note
     // the twin as waiting; a search indexes what waits before it looks, so it finds what

@@ -23,7 +23,7 @@ pub use ids::sqs_id;
 use ids::{short_hash, string_attribute, visibility_seconds};
 pub use redrive::REDRIVEN_ATTRIBUTE;
 use twinsync_ports::{
-    NewMessage, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome,
+    NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome,
     WaitingMessage,
 };
 
@@ -311,6 +311,14 @@ impl Queue for SqsQueue {
         Ok(())
     }
 
+    async fn delete_batch(&self, queue: &str, receipts: &[String]) -> Vec<PortResult<()>> {
+        let mut results = Vec::with_capacity(receipts.len());
+        for chunk in receipts.chunks(10) {
+            results.extend(self.delete_ten(queue, chunk).await);
+        }
+        results
+    }
+
     async fn change_visibility(
         &self,
         queue: &str,
@@ -461,6 +469,42 @@ impl Queue for SqsQueue {
 }
 
 impl SqsQueue {
+    /// Deletes up to ten messages in one `DeleteMessageBatch`; one result per receipt, an
+    /// entry that failed (a stale receipt) failing alone.
+    async fn delete_ten(&self, queue: &str, receipts: &[String]) -> Vec<PortResult<()>> {
+        let what = format!("delete from {queue}");
+        let answer = async {
+            let url = self.existing_url(queue).await?;
+            let entries: Vec<Value> = receipts
+                .iter()
+                .enumerate()
+                .map(|(i, r)| json!({ "Id": format!("m{i}"), "ReceiptHandle": r }))
+                .collect();
+            let input = json!({ "QueueUrl": url, "Entries": entries });
+            self.client
+                .call::<BatchSent>("DeleteMessageBatch", &what, input)
+                .await
+        };
+        match answer.await {
+            Err(e) => {
+                let e = PortError::from(e);
+                receipts.iter().map(|_| Err(e.clone())).collect()
+            }
+            Ok(out) => (0..receipts.len())
+                .map(
+                    |i| match out.failed.iter().find(|f| f.id == format!("m{i}")) {
+                        None => Ok(()),
+                        Some(f) => Err(PortError::from(AwsError::from_code(
+                            what.as_str(),
+                            &f.code,
+                            f.message.clone().unwrap_or_default(),
+                        ))),
+                    },
+                )
+                .collect(),
+        }
+    }
+
     /// Sends one batch. A batch that partly failed is an error for the whole: the caller
     /// sends it again, and the dedup ids drop what went through the first time.
     async fn flush(&self, queue: &str, url: &str, entries: Vec<Value>) -> Result<(), AwsError> {

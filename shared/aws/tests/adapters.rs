@@ -73,12 +73,14 @@ async fn sqs_queue_keeps_fifo_semantics() {
     while bodies.len() < 23 {
         let got = queue.receive(q, 10, 30_000).await.unwrap();
         assert!(!got.is_empty(), "all 23 arrive");
-        for m in got {
-            bodies.push(m.body.clone());
-            queue.delete(q, &m.receipt).await.unwrap();
-        }
+        // What the runner does with a handled batch: one DeleteMessageBatch.
+        let receipts: Vec<String> = got.iter().map(|m| m.receipt.clone()).collect();
+        bodies.extend(got.into_iter().map(|m| m.body));
+        let deleted = queue.delete_batch(q, &receipts).await;
+        assert!(deleted.iter().all(Result::is_ok), "{deleted:?}");
     }
     assert_eq!(bodies, (0..23).map(|i| format!("m{i}")).collect::<Vec<_>>());
+    assert_eq!(queue.depth(q).await.unwrap().total(), 0);
 
     // A body over SQS's 256 KiB goes by S3 and comes back whole.
     let big = "x".repeat(600_000);

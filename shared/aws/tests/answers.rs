@@ -243,6 +243,28 @@ async fn a_partly_failed_batch_send_is_an_error() {
     }
 }
 
+/// A batch delete answers each receipt: a failed entry fails alone, by its code.
+#[tokio::test]
+async fn a_batch_delete_answers_each_receipt() {
+    let batch = serde_json::json!({
+        "Successful": [{ "Id": "m0" }, { "Id": "m2" }],
+        "Failed": [{ "Id": "m1", "SenderFault": true, "Code": "ReceiptHandleIsInvalid", "Message": "stale" }],
+    });
+    let service = Service::start(&[
+        ("GetQueueUrl", ok(QUEUE_URL)),
+        ("DeleteMessageBatch", ok(&batch.to_string())),
+    ])
+    .await;
+    let receipts: Vec<String> = ["r0", "r1", "r2"].map(String::from).to_vec();
+    let results = SqsQueue::new(service.client(JsonService::Sqs, None), "s-", None)
+        .delete_batch("outgoing", &receipts)
+        .await;
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    let refused = results[1].as_ref().unwrap_err();
+    assert!(!refused.is_retryable(), "{refused:?}");
+    assert!(refused.to_string().contains("stale"), "{refused}");
+}
+
 const CANCELLED: &str = "com.amazonaws.dynamodb.v20120810#TransactionCanceledException";
 
 fn cancelled(reasons: &[&str]) -> Canned {

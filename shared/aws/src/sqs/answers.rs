@@ -62,6 +62,8 @@ pub(super) struct BatchSent {
 #[serde(rename_all = "PascalCase")]
 pub(super) struct BatchFailure {
     #[serde(default)]
+    pub(super) id: String,
+    #[serde(default)]
     pub(super) sender_fault: bool,
     #[serde(default)]
     pub(super) code: String,

@@ -141,7 +141,8 @@ pub async fn run_once(node: &Node, queue: &str, batch_size: usize) -> usize {
     batch.len()
 }
 
-/// Gives a message that was not handled back to its queue, or to the dead letters.
+/// Settles one message by its outcome: back to its queue, to the dead letters, or (a
+/// handled one, which `run_once` deletes with its batch instead) deleted.
 async fn settle(
     node: &Node,
     queue: &str,

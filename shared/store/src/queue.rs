@@ -211,18 +211,9 @@ impl Queue for SqliteQueue {
     }
 
     async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        let group = group_of_receipt(&tx, queue, receipt)?;
-        tx.execute_cached(
-            "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
-            params![queue, receipt],
-        )
-        .map_err(port_err)?;
-        refresh_group(&tx, queue, &group).map_err(port_err)?;
-        tx.commit().map_err(port_err)?;
-        self.db.wake(queue);
-        Ok(())
+        // A batch of one: the same transaction, the same answer for a stale receipt.
+        let deleted = self.delete_batch(queue, &[receipt.to_string()]).await;
+        deleted.into_iter().next().unwrap_or(Ok(()))
     }
 
     async fn delete_batch(&self, queue: &str, receipts: &[String]) -> Vec<PortResult<()>> {

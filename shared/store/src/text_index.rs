@@ -10,8 +10,8 @@ use rusqlite::Connection;
 /// texts are far below what makes a search wait when it indexes them first.
 pub const BATCH: usize = 256;
 
-/// Indexes the twins that wait, in one transaction; gives how many there were.
-pub(crate) fn index_waiting(conn: &mut Connection) -> rusqlite::Result<usize> {
+/// Indexes the twins that wait, in one transaction.
+pub(crate) fn index_waiting(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     tx.prepare_cached("DELETE FROM twins_text WHERE rowid IN (SELECT id FROM twins_text_waiting)")?
         .execute([])?;
@@ -22,9 +22,7 @@ pub(crate) fn index_waiting(conn: &mut Connection) -> rusqlite::Result<usize> {
          FROM twins_text_waiting w JOIN twins t ON t.rowid = w.id",
     )?
     .execute([])?;
-    let waited = tx
-        .prepare_cached("DELETE FROM twins_text_waiting")?
+    tx.prepare_cached("DELETE FROM twins_text_waiting")?
         .execute([])?;
-    tx.commit()?;
-    Ok(waited)
+    tx.commit()
 }

@@ -36,7 +36,7 @@ pub use diff::{DiffKind, FieldDiff, replica_diff, same_content};
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};
 pub use job::{Job, JobCursor, JobKind, JobPage, JobStatus};
 pub use matching::MatchOn;
-pub use merge::{Conflict, MergeContext, MergeOutcome, SentSeen, merge_items};
+pub use merge::{Conflict, MergeContext, MergeOutcome, SentSeen, SinceSent, merge_items};
 pub use message::{
     AckMessage, ChangeEvent, ControlAnswer, ControlMessage, ControlOp, DEFAULT_MAX_TRANSPORT_BODY,
     DryRunReplica, DryRunRequest, DryRunResult, MAX_MAX_TRANSPORT_BODY, MIN_MAX_TRANSPORT_BODY,

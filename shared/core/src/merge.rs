@@ -35,6 +35,18 @@ pub struct MergeContext<'a> {
     /// ours this replica was built on, where that ack's view could not be taken
     /// (`Twin::view_held_for`).
     pub held_at_ack: Option<&'a Item>,
+    /// Whether a replica of the other side was applied here since our last send.
+    pub since_sent: SinceSent,
+}
+
+/// What changed our item since our last send, as far as the twin knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SinceSent {
+    /// A replica of the other side was applied: a value that differs from the send
+    /// may be one taken from the other side (simulation seed 224 of V3).
+    Applied,
+    /// Nothing was applied: a value that differs from the send is a person's edit.
+    NothingApplied,
 }
 
 /// Whether the remote had applied our last send when it built the replica being merged.
@@ -120,6 +132,17 @@ impl Merger<'_> {
     /// other side since is not ours, simulation seed 224 of V3).
     fn moved_unseen(&self, field: &str) -> bool {
         self.ctx.sent_seen == SentSeen::Unseen && self.ctx.unseen_moved.iter().any(|f| f == field)
+    }
+
+    /// Whether our item moved `field` since the base through a send the remote had not
+    /// applied: our item still holds that send's value, or a person set it again since,
+    /// nothing of the other side's applied meanwhile. A person who set the base's value
+    /// back after the send changed the field too: taken for no change, the crossing
+    /// replica's older value overwrote the person's (simulation seed 3453 of V5, once
+    /// the apply planned on its last write and read only when that write was refused).
+    fn moved_since_unseen_send(&self, field: &str, local_unsent: bool) -> bool {
+        self.moved_unseen(field)
+            && (!local_unsent || self.ctx.since_sent == SinceSent::NothingApplied)
     }
 
     /// Decides one field. `local_changed` and `remote_changed` are relative to the base;
@@ -211,7 +234,7 @@ macro_rules! merge_field {
         let local_unsent = $m.ctx.sent.is_some_and(|s| s.$field != $local.$field);
         let changed = Changed {
             local: $base.is_some_and(|b: &Item| b.$field != $local.$field)
-                || (remote && !local_unsent && $m.moved_unseen($name)),
+                || (remote && $m.moved_since_unseen_send($name, local_unsent)),
             remote,
             local_unsent,
             sent_held: !remote
@@ -313,7 +336,7 @@ pub fn merge_items(
         let local_unsent = ctx.sent.is_some_and(|s| get(s) != get(local));
         let changed = Changed {
             local: base.is_some_and(|b| get(b) != get(local))
-                || (remote_changed && !local_unsent && m.moved_unseen(&name)),
+                || (remote_changed && m.moved_since_unseen_send(&name, local_unsent)),
             remote: remote_changed,
             local_unsent,
             sent_held: !remote_changed
@@ -843,6 +866,7 @@ mod tests {
                 sent_changed: c.sent_changed.as_deref(),
                 unseen_moved: &[],
                 held_at_ack: None,
+                since_sent: SinceSent::Applied,
             };
             let out = merge_items(&ctx, c.base.as_ref(), &c.local, &c.remote, c.prev.as_ref());
             assert_eq!(out.merged.summary, c.want.summary, "{}", c.name);
@@ -877,6 +901,7 @@ mod tests {
                 sent_changed: None,
                 unseen_moved: &[],
                 held_at_ack: None,
+                since_sent: SinceSent::Applied,
             };
             merge_items(&ctx, Some(&b), local, remote, Some(&b))
                 .merged
@@ -924,6 +949,7 @@ mod tests {
                 sent_changed: None,
                 unseen_moved: &[],
                 held_at_ack: None,
+                since_sent: SinceSent::Applied,
             };
             merge_items(&ctx, Some(&empty), local, remote, Some(&empty))
         };
@@ -999,6 +1025,7 @@ mod tests {
             sent_changed: None,
             unseen_moved: &[],
             held_at_ack: None,
+            since_sent: SinceSent::Applied,
         };
         let local = item("L", "Done", "Low", &[], 30);
         let remote = item("R", "Closed", "Low", &[], 20);
@@ -1028,6 +1055,7 @@ mod tests {
                 sent_changed: Some(&[]),
                 unseen_moved,
                 held_at_ack: None,
+                since_sent: SinceSent::Applied,
             };
             merge_items(&ctx, Some(&base), local, remote, Some(&base))
         };
@@ -1125,6 +1153,7 @@ mod tests {
                 sent_changed: None,
                 unseen_moved: &[],
                 held_at_ack: held.as_ref(),
+                since_sent: SinceSent::Applied,
             };
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
             assert_eq!(out.merged.summary, summary, "{what}");
@@ -1189,6 +1218,7 @@ mod tests {
                 sent_changed: None,
                 unseen_moved,
                 held_at_ack: None,
+                since_sent: SinceSent::Applied,
             };
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
             assert_eq!(out.merged.summary, "S1", "{what}");
@@ -1203,6 +1233,65 @@ mod tests {
                 "{what}"
             );
             assert!(out.conflicts.is_empty(), "{what}");
+        }
+    }
+
+    /// Simulation seed 3453 of V5: our send moved the status from Open to In Progress,
+    /// a person here set Open again, and the other side's replica, built before it
+    /// applied our send, moved it to In Progress too. With nothing of the other side's
+    /// applied since the send, the person's Open is a change of ours, not the base
+    /// value left alone: both sides changed the field, and the policy decides (newest
+    /// wins here: the person's edit is newer). With a replica applied since, the value
+    /// may be one taken from it, and stays no change of ours (seed 224 of V3).
+    #[test]
+    fn a_value_set_back_after_an_unseen_send_is_a_change_unless_a_replica_came_between() {
+        let settings = ConflictSettings::default();
+        let moved = ["status".to_string()];
+        // (what, since the send, moved by unseen sends) -> (merged status, conflicts)
+        type Row<'a> = (&'static str, SinceSent, &'a [String], &'static str, usize);
+        let rows: [Row; 3] = [
+            ("seed 3453", SinceSent::NothingApplied, &moved, "Open", 1),
+            (
+                "a replica applied since (seed 224 of V3)",
+                SinceSent::Applied,
+                &moved,
+                "In Progress",
+                0,
+            ),
+            (
+                "no unseen send moved it",
+                SinceSent::NothingApplied,
+                &[],
+                "In Progress",
+                0,
+            ),
+        ];
+        for (what, since_sent, unseen_moved, status, conflicts) in rows {
+            let base = item("S", "Open", "Low", &[], 1);
+            let sent = item("S", "In Progress", "Low", &[], 2);
+            let local = item("S", "Open", "Low", &[], 5);
+            let remote = item("S", "In Progress", "Low", &[], 3);
+            let prev = item("S", "Open", "Low", &[], 1);
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node: "node-a",
+                remote_node: "node-b",
+                remote_updated_ms: remote.updated_ms,
+                sent: Some(&sent),
+                sent_seen: SentSeen::Unseen,
+                sent_changed: None,
+                unseen_moved,
+                held_at_ack: None,
+                since_sent,
+            };
+            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
+            assert_eq!(out.merged.status_name(), Some(status), "{what}");
+            assert_eq!(
+                out.conflicts.len(),
+                conflicts,
+                "{what}: {:?}",
+                out.conflicts
+            );
         }
     }
 }

@@ -102,6 +102,13 @@ pub struct Twin {
     pub previous: Option<Value>,
     /// The local item as both sides last agreed on it: the merge base.
     pub base_item: Option<Item>,
+    /// The local item as the last apply left it, its version included (the write's
+    /// whole answer, or the read after it). Where the tracker takes a precondition
+    /// (`Preconditions::Version`), the next apply plans on it and writes on condition
+    /// that the item is still at that version, reading the item only when the write
+    /// is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_item: Option<Item>,
     /// The local item as it was when the last replica was sent; it becomes the merge
     /// base when the other side acknowledges that replica.
     #[serde(default)]
@@ -215,6 +222,7 @@ impl Twin {
             baseline_version: 0,
             previous: None,
             base_item: None,
+            local_item: None,
             sent_item: None,
             sent_in_version: 0,
             sent_changed: None,

@@ -496,3 +496,68 @@ async fn a_create_may_carry_the_sync_field() {
     assert_eq!(resp.status(), 201, "no sync field is none");
     sb.stop().await;
 }
+
+/// An update may name the version it was planned on (`If-Match: "N"`, as HTTP's entity
+/// tags): once anything moved the item past it, the update is refused with 412 and
+/// writes nothing, and the connector says so as a lost race (`PortError::Conflict`).
+#[tokio::test]
+async fn an_update_holds_its_if_match_version() {
+    let sb = testing::start(&["DEMO"]).await.unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
+    let http = reqwest::Client::new();
+    t.create_item("DEMO", &item("First", &[]), "")
+        .await
+        .unwrap();
+    let summary = |s: &str| ItemUpdate {
+        summary: Some(s.into()),
+        ..Default::default()
+    };
+    let second = t
+        .update_item_if("DEMO-1", 1, &summary("Second"))
+        .await
+        .unwrap();
+    assert_eq!((second.summary.as_str(), second.version), ("Second", 2));
+    t.add_comment("DEMO-1", "a comment moves the version", None, None)
+        .await
+        .unwrap();
+    // (the version named, what is refused and why)
+    for stale in [2, 1, 99] {
+        let refused = t.update_item_if("DEMO-1", stale, &summary("Lost")).await;
+        assert!(
+            matches!(&refused, Err(PortError::Conflict(why)) if why.contains("is at version 3")),
+            "v{stale}: {refused:?}"
+        );
+    }
+    assert_eq!(
+        t.get_item("DEMO-1").await.unwrap().unwrap().summary,
+        "Second"
+    );
+    let gone = t.update_item_if("DEMO-9", 1, &summary("x")).await;
+    assert!(matches!(gone, Err(PortError::NotFound(_))), "{gone:?}");
+    // The header as HTTP writes it: a strong tag, or `*` for any version.
+    let patch = |tag: &str| {
+        http.patch(format!("{}/api/items/DEMO-1", sb.base_url))
+            .header("if-match", tag)
+            .json(&json!({"description": tag}))
+            .send()
+    };
+    let answers = [
+        ("W/\"3\"", 400),
+        ("3", 400),
+        ("\"3\", \"4\"", 400),
+        ("\"three\"", 400),
+        ("\"3\"", 200),
+        ("\"3\"", 412),
+        ("*", 200),
+    ];
+    for (tag, status) in answers {
+        assert_eq!(
+            patch(tag).await.unwrap().status(),
+            status,
+            "If-Match: {tag}"
+        );
+    }
+    let item = t.get_item("DEMO-1").await.unwrap().unwrap();
+    assert_eq!((item.description.as_str(), item.version), ("*", 5));
+    sb.stop().await;
+}

@@ -288,6 +288,28 @@ impl FaultyTracker {
     }
 
     /// The server takes its time before a write lands, as a busy tracker does.
+    /// What happens before an update reaches the tracker: the pause, and the person's
+    /// edit that lands after sync read the item (once per item, on a summary update).
+    async fn before_update(&self, key: &str, update: &ItemUpdate) -> PortResult<()> {
+        self.reachable(key)?;
+        self.pause().await;
+        if let Some(status) = &self.edit_status
+            && update.summary.is_some()
+            && self
+                .edited
+                .lock()
+                .map(|mut e| e.insert(key.to_string()))
+                .unwrap_or(false)
+        {
+            let edit = ItemUpdate {
+                status: Some(status.clone()),
+                ..ItemUpdate::default()
+            };
+            self.inner.update_item(key, &edit).await?;
+        }
+        Ok(())
+    }
+
     async fn pause(&self) {
         if !self.delay.is_zero() {
             tokio::time::sleep(self.delay).await;
@@ -332,23 +354,20 @@ impl Tracker for FaultyTracker {
         Ok(created)
     }
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
-        self.reachable(key)?;
-        self.pause().await;
-        if let Some(status) = &self.edit_status
-            && update.summary.is_some()
-            && self
-                .edited
-                .lock()
-                .map(|mut e| e.insert(key.to_string()))
-                .unwrap_or(false)
-        {
-            let edit = ItemUpdate {
-                status: Some(status.clone()),
-                ..ItemUpdate::default()
-            };
-            self.inner.update_item(key, &edit).await?;
-        }
+        self.before_update(key, update).await?;
         self.inner.update_item(key, update).await
+    }
+    fn preconditions(&self) -> twinsync_ports::Preconditions {
+        self.inner.preconditions()
+    }
+    async fn update_item_if(
+        &self,
+        key: &str,
+        version: u64,
+        update: &ItemUpdate,
+    ) -> PortResult<Item> {
+        self.before_update(key, update).await?;
+        self.inner.update_item_if(key, version, update).await
     }
     async fn add_comment(
         &self,

@@ -167,6 +167,19 @@ impl Tracker for MeteredTracker {
         self.metered("update_item", self.inner.update_item(key, update))
             .await
     }
+    fn preconditions(&self) -> twinsync_ports::Preconditions {
+        self.inner.preconditions()
+    }
+    async fn update_item_if(
+        &self,
+        key: &str,
+        version: u64,
+        update: &ItemUpdate,
+    ) -> PortResult<Item> {
+        // The same request as an update, with a precondition: it counts as one.
+        let update = self.inner.update_item_if(key, version, update);
+        self.metered("update_item", update).await
+    }
     async fn add_comment(
         &self,
         key: &str,

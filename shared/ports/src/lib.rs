@@ -532,6 +532,20 @@ pub enum WriteAnswer {
     WholeItem,
 }
 
+/// Whether a tracker's item update can be made conditional on the item's version
+/// (`Tracker::update_item_if`), as HTTP's `If-Match` makes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preconditions {
+    /// Every update is made whatever the item holds: the node reads the item before it
+    /// merges and writes.
+    #[default]
+    None,
+    /// An update may name the version it was planned on and is refused
+    /// (`PortError::Conflict`) once the item has moved past it: the node may plan on the
+    /// item as its last write left it and read only when the write is refused.
+    Version,
+}
+
 /// A page of items from a search.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ItemPage {
@@ -588,6 +602,25 @@ pub trait Tracker: Send + Sync {
         self.create_item(project, item, origin).await
     }
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item>;
+    /// Whether `update_item_if` holds its condition.
+    fn preconditions(&self) -> Preconditions {
+        Preconditions::None
+    }
+    /// Updates the item only while it is still at `version`; once anything has changed
+    /// it (a person's edit, a comment), the update is refused with
+    /// `PortError::Conflict` and nothing is written. Trackers without preconditions
+    /// refuse it rather than write unconditionally.
+    async fn update_item_if(
+        &self,
+        key: &str,
+        _version: u64,
+        _update: &ItemUpdate,
+    ) -> PortResult<Item> {
+        Err(PortError::Rejected(format!(
+            "{}: {key}: this tracker's updates take no precondition",
+            self.kind()
+        )))
+    }
     async fn add_comment(
         &self,
         key: &str,

@@ -17,7 +17,8 @@ use twinsync_core::{
     Attachment, Clock, Comment, ConnectorKind, Filter, Item, ItemUpdate, ManualClock, Named, User,
 };
 use twinsync_ports::{
-    ChangeSignal, ItemPage, PortError, PortResult, Tracker, WebhookError, WriteAnswer,
+    ChangeSignal, ItemPage, PortError, PortResult, Preconditions, Tracker, WebhookError,
+    WriteAnswer,
 };
 
 /// A fault the next tracker call meets.
@@ -383,6 +384,30 @@ impl Tracker for SimTracker {
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         let fault = self.begin(Call::Write).await?;
         self.spring(key);
+        let updated = self.update(key, update)?;
+        self.answer(fault, updated).await
+    }
+
+    fn preconditions(&self) -> Preconditions {
+        Preconditions::Version
+    }
+
+    /// As the sandbox server's `If-Match`: a person's edit that lands first moves the
+    /// version on, and the update is refused.
+    async fn update_item_if(
+        &self,
+        key: &str,
+        version: u64,
+        update: &ItemUpdate,
+    ) -> PortResult<Item> {
+        let fault = self.begin(Call::Write).await?;
+        self.spring(key);
+        let at = found(&self.state(), key)?.version;
+        if at != version {
+            return Err(PortError::Conflict(format!(
+                "sandbox: {key} is at version {at}, not {version}"
+            )));
+        }
         let updated = self.update(key, update)?;
         self.answer(fault, updated).await
     }

@@ -71,8 +71,25 @@ fn status_error(
             )
             .unwrap_or(http::MIN_WAIT_MS),
         },
+        // An update's `If-Match` no longer holds: the item moved on since it was read.
+        412 => PortError::Conflict(format!("sandbox: {reason}")),
         s => http::status_error(s, "sandbox", &reason),
     }
+}
+
+/// An update's body as the sandbox takes it: users as `{email, displayName}`, and no
+/// status as no key.
+fn update_body(update: &ItemUpdate) -> PortResult<Value> {
+    let mut body = serde_json::to_value(update).map_err(|e| PortError::Rejected(e.to_string()))?;
+    if let Some(obj) = body.as_object_mut() {
+        if let Some(Some(u)) = &update.assignee {
+            obj.insert("assignee".into(), json!(WireUser::from(u)));
+        }
+        if update.status.as_deref() == Some("") {
+            obj.remove("status");
+        }
+    }
+    Ok(body)
 }
 
 /// The shortest webhook secret a sandbox instance takes (bytes).
@@ -248,22 +265,34 @@ impl Tracker for SandboxTracker {
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
-        let mut body =
-            serde_json::to_value(update).map_err(|e| PortError::Rejected(e.to_string()))?;
-        // The sandbox wants users as {email, displayName} and no status as no key.
-        if let Some(obj) = body.as_object_mut() {
-            if let Some(Some(u)) = &update.assignee {
-                obj.insert("assignee".into(), json!(WireUser::from(u)));
-            }
-            if update.status.as_deref() == Some("") {
-                obj.remove("status");
-            }
-        }
         let w: WireItem = self
             .call(
                 self.http
                     .patch(self.url(&format!("/api/items/{key}")))
-                    .json(&body),
+                    .json(&update_body(update)?),
+            )
+            .await?;
+        Ok(w.into())
+    }
+
+    /// The sandbox takes the item's version as an `If-Match` entity tag and answers
+    /// 412 once the item has moved past it.
+    fn preconditions(&self) -> twinsync_ports::Preconditions {
+        twinsync_ports::Preconditions::Version
+    }
+
+    async fn update_item_if(
+        &self,
+        key: &str,
+        version: u64,
+        update: &ItemUpdate,
+    ) -> PortResult<Item> {
+        let w: WireItem = self
+            .call(
+                self.http
+                    .patch(self.url(&format!("/api/items/{key}")))
+                    .header(reqwest::header::IF_MATCH, format!("\"{version}\""))
+                    .json(&update_body(update)?),
             )
             .await?;
         Ok(w.into())

@@ -2,7 +2,7 @@
 //! no webhook when nothing changes).
 
 use super::db;
-use super::error::{ApiResult, bad};
+use super::error::{ApiError, ApiResult, bad};
 use super::fields::{
     CREATE_FIELDS, UPDATE_FIELDS, check_in, custom_field, labels_field, only, str_field, user_field,
 };
@@ -10,7 +10,7 @@ use super::state::AppState;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use rusqlite::params;
 use serde_json::{Map, Value};
@@ -86,12 +86,23 @@ pub(super) async fn get_item(
 pub(super) async fn update_item(
     State(s): State<Arc<AppState>>,
     Path(key): Path<String>,
+    headers: HeaderMap,
     body: Result<Json<Map<String, Value>>, JsonRejection>,
 ) -> ApiResult<impl IntoResponse> {
     let Json(body) = body?;
     only(&body, UPDATE_FIELDS)?;
+    let expected = if_match(&headers)?;
     let conn = s.db();
     let current = s.read(&conn, &key)?;
+    // Checked under the same connection lock as the write, so nothing lands between.
+    if let Some(version) = expected
+        && version != current.version
+    {
+        return Err(ApiError(
+            StatusCode::PRECONDITION_FAILED,
+            format!("{key} is at version {}, not {version}", current.version),
+        ));
+    }
     // A move to another project keeps the key (as Redmine's and Azure DevOps' do); the
     // item's fields are then checked against the new project's lists.
     let project = str_field(&body, "project")?.unwrap_or_else(|| current.project.clone());
@@ -124,6 +135,27 @@ pub(super) async fn update_item(
     drop(conn);
     s.emit("item.updated", &item);
     Ok(Json(item))
+}
+
+/// The version an update's `If-Match` names (`"7"`, the item's version as an entity
+/// tag; `*` matches any version). A weak tag or a list is refused: an item's version
+/// is its only tag.
+fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+    let Some(value) = headers.get("if-match") else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| bad("If-Match is not readable text"))?
+        .trim();
+    if text == "*" {
+        return Ok(None);
+    }
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Some)
+        .ok_or_else(|| bad(format!("If-Match {text:?} is not an item version (\"7\")")))
 }
 
 /// The columns an update changes and their new stored values: only those that differ

@@ -7,10 +7,10 @@ use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use std::sync::Arc;
 use twinsync_core::{
-    Connection, Item, MergeContext, MergeOutcome, ReplicaMessage, SendsCounted, SentSeen, Twin,
-    merge_items,
+    Connection, Item, ItemUpdate, MergeContext, MergeOutcome, ReplicaMessage, SendsCounted,
+    SentSeen, SinceSent, Twin, merge_items,
 };
-use twinsync_ports::Tracker;
+use twinsync_ports::{Preconditions, Tracker};
 use twinsync_rules::{IncomingContext, RuleSet};
 
 /// What an apply is about to write, and from what.
@@ -27,6 +27,9 @@ pub(super) struct Plan {
     pub(super) first_sync: bool,
     /// The local item before the write (an empty one on a first sync).
     pub(super) current: Item,
+    /// The version `current` was taken at when it is the last apply's item, not a read:
+    /// the update is made on condition that the item is still at it.
+    pub(super) precondition: Option<u64>,
     /// The incoming rules' result for the new replica.
     pub(super) remote_now: Item,
     /// The files the replica itself carries: the other side has them.
@@ -47,14 +50,44 @@ fn not_created(connection: &Connection) -> Item {
     }
 }
 
-/// Reads the local item (or finds one an earlier attempt created), runs the incoming
-/// rules on the new and the previous replica, and merges.
+impl Plan {
+    /// The fields the write changes on an item that exists.
+    pub(super) fn update(&self) -> ItemUpdate {
+        self.current.update_to(&self.outcome.merged)
+    }
+}
+
+/// Where an apply takes the local item from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// The tracker: read it.
+    Read,
+    /// The item as the last apply left it (`Twin::local_item`), where the tracker's
+    /// update takes its version as a precondition; otherwise read.
+    LastApply,
+}
+
+/// The item the last apply left, where `source` asks for it and the tracker can check
+/// that it is still so when it is written.
+fn last_apply(tracker: &dyn Tracker, twin: &Twin, source: Source) -> Option<Item> {
+    match (source, tracker.preconditions()) {
+        (Source::LastApply, Preconditions::Version) => twin
+            .local_item
+            .clone()
+            .filter(|item| twin.local_key.as_deref() == Some(item.key.as_str())),
+        _ => None,
+    }
+}
+
+/// Reads the local item (or finds one an earlier attempt created, or takes the last
+/// apply's), runs the incoming rules on the new and the previous replica, and merges.
 pub(super) async fn plan(
     node: &Node,
     connection: &Connection,
     twin: &mut Twin,
     message: &ReplicaMessage,
-    found: FoundItem,
+    found: &FoundItem,
+    source: Source,
 ) -> NodeResult<Plan> {
     let tracker = node.tracker(&connection.local_instance)?;
     let rules = node.rules_for(connection)?;
@@ -64,7 +97,10 @@ pub(super) async fn plan(
     let prefix = Node::origin_prefix(&connection.id);
     let origin = format!("{prefix}{}", message.source_key);
 
+    let last = last_apply(tracker.as_ref(), twin, source);
+    let precondition = last.as_ref().map(|item| item.version);
     let local = match &twin.local_key {
+        Some(_) if last.is_some() => last,
         Some(key) => Some(
             tracker
                 .get_item(key)
@@ -85,7 +121,7 @@ pub(super) async fn plan(
         twin.local_key = Some(item.key.clone());
         twin.local_url = Some(item.url.clone());
         if twin.base_item.is_none()
-            && let FoundItem::EarlierAttempt(replica) = &found
+            && let FoundItem::EarlierAttempt(replica) = found
         {
             // An earlier attempt created the item: what it created is the merge base, so
             // an edit made to the item since is kept, not overwritten by the same replica
@@ -181,6 +217,12 @@ pub(super) async fn plan(
             sent_changed: twin.sent_changed.as_deref(),
             unseen_moved: &unseen_moved,
             held_at_ack: held_at_ack.as_ref(),
+            // Versions of a replaced record of the other side's count from 1 again, so
+            // any difference says an apply came between.
+            since_sent: match twin.in_version == twin.sent_in_version {
+                true => SinceSent::NothingApplied,
+                false => SinceSent::Applied,
+            },
         },
         base,
         &current,
@@ -191,6 +233,7 @@ pub(super) async fn plan(
     tracing::debug!(
         twin = %twin.id,
         version = message.version,
+        precondition = ?precondition,
         applied_in = ?applied_in,
         applied_twin = ?message.applied_twin,
         out_version = twin.out_version,
@@ -217,6 +260,7 @@ pub(super) async fn plan(
         target_project: connection.target_project.clone(),
         first_sync,
         current,
+        precondition,
         remote_now,
         // A replica whose files do not read as attachments carries none we can count on.
         carried: message

@@ -12,9 +12,11 @@ use twinsync_core::settle::{
     without_unsent_attachments, without_unsent_comments,
 };
 use twinsync_core::{ChangeEvent, Connection, Item, ReplicaMessage, SyncEventKind, Twin};
-use twinsync_ports::{NewMessage, ReplicaRecord, SyncMark, SyncState, WriteAnswer, queues};
+use twinsync_ports::{
+    NewMessage, PortError, Preconditions, ReplicaRecord, SyncMark, SyncState, WriteAnswer, queues,
+};
 
-use super::plan::{Plan, plan};
+use super::plan::{Plan, Source, plan};
 use super::{FoundItem, send_ack};
 
 /// Writes the replica into the local item and stores the new baseline; the caller holds
@@ -29,13 +31,41 @@ pub(super) async fn write(
     message: &ReplicaMessage,
     found: FoundItem,
 ) -> NodeResult<()> {
-    let plan = plan(node, connection, &mut twin, message, found).await?;
+    let mut plan = plan(
+        node,
+        connection,
+        &mut twin,
+        message,
+        &found,
+        Source::LastApply,
+    )
+    .await?;
+    // Only an update of the item's fields checks the last apply's item: without one,
+    // nothing would tell whether it is still the item, so it is read.
+    if plan.precondition.is_some() && plan.update().is_empty() {
+        plan = self::plan(node, connection, &mut twin, message, &found, Source::Read).await?;
+    }
     let synced = SyncMark {
         state: SyncState::Synced,
         twin_key: Some(message.source_key.clone()),
         twin_url: Some(plan.source_url.clone()).filter(|u| !u.is_empty()),
     };
-    let (key, written) = write_item(node, &plan, &mut twin, &synced).await?;
+    let (key, written) = match write_item(node, &plan, &mut twin, &synced).await? {
+        Some(done) => done,
+        None => {
+            // The item moved on since the last apply (a person's edit, or our own write
+            // whose apply was not recorded): nothing was written, so plan on it as it is.
+            tracing::debug!(twin = %twin.id, version = ?plan.precondition, "the item moved on since the last apply; read and merged again");
+            plan = self::plan(node, connection, &mut twin, message, &found, Source::Read).await?;
+            write_item(node, &plan, &mut twin, &synced)
+                .await?
+                .ok_or_else(|| {
+                    NodeError::Operation(
+                        "an update without a precondition was refused as one".into(),
+                    )
+                })?
+        }
+    };
     let removed = crate::removals::comments(
         node,
         connection,
@@ -81,14 +111,15 @@ impl Written {
 }
 
 /// Creates or updates the item, its comments and attachments; returns its key and what
-/// the writes' answers say of it. A created item is linked to the twin durably before
+/// the writes' answers say of it, or `None` when the update's precondition no longer
+/// held and nothing was written. A created item is linked to the twin durably before
 /// anything else is written.
 async fn write_item(
     node: &Node,
     plan: &Plan,
     twin: &mut Twin,
     synced: &SyncMark,
-) -> NodeResult<(String, Written)> {
+) -> NodeResult<Option<(String, Written)>> {
     let Plan {
         tracker,
         prefix,
@@ -129,9 +160,17 @@ async fn write_item(
         key
     } else {
         let key = current.key.clone();
-        let update = current.update_to(&outcome.merged);
+        let update = plan.update();
         if !update.is_empty() {
-            let updated = tracker.update_item(&key, &update).await?;
+            let updated = match plan.precondition {
+                None => tracker.update_item(&key, &update).await?,
+                // The first write of the apply: when it is refused, nothing was written.
+                Some(version) => match tracker.update_item_if(&key, version, &update).await {
+                    Ok(item) => item,
+                    Err(PortError::Conflict(_) | PortError::NotFound(_)) => return Ok(None),
+                    Err(e) => return Err(e.into()),
+                },
+            };
             written = written.then(Some(updated), whole);
         }
         key
@@ -191,7 +230,7 @@ async fn write_item(
         tracker.add_attachment(&key, attachment).await?;
         written = written.then(None, whole);
     }
-    Ok((key, written))
+    Ok(Some((key, written)))
 }
 
 /// What the other side has after the write, in our vocabulary.
@@ -328,6 +367,11 @@ async fn record(
         unsent_children,
     } = settled;
     let (first_sync, outcome) = (plan.first_sync, &plan.outcome);
+    // Kept only where the next apply can write on condition that it still holds.
+    twin.local_item = match plan.tracker.preconditions() {
+        Preconditions::Version => Some(after.clone()),
+        Preconditions::None => None,
+    };
     tracing::debug!(
         twin = %twin.id,
         version = message.version,

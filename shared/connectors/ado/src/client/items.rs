@@ -188,7 +188,14 @@ impl AdoTracker {
         Ok(mapping::to_item(&self.config.org_url, &created, &[], &own))
     }
 
-    pub(super) async fn update(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
+    /// Updates a work item, on condition that it is still at `rev` (the revision the
+    /// caller planned on), or at the revision this connector last saw of it.
+    pub(super) async fn update(
+        &self,
+        key: &str,
+        rev: Option<u64>,
+        update: &ItemUpdate,
+    ) -> PortResult<Item> {
         let seen = match self.seen(key) {
             Some(s) => s,
             None => {
@@ -209,7 +216,7 @@ impl AdoTracker {
         }
         let url = self.org_api(&format!("/wit/workitems/{}", segment(key)));
         if !ops.is_empty() {
-            ops.insert(0, test_rev(seen.rev));
+            ops.insert(0, test_rev(rev.unwrap_or(seen.rev)));
             let updated = self.patch(reqwest::Method::PATCH, &url, ops).await?;
             self.remember(&updated);
         }

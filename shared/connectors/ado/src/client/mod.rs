@@ -250,7 +250,21 @@ impl Tracker for AdoTracker {
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
-        self.update(key, update).await
+        self.update(key, None, update).await
+    }
+
+    /// Every update already tests `/rev`; here it tests the revision the node planned on.
+    fn preconditions(&self) -> twinsync_ports::Preconditions {
+        twinsync_ports::Preconditions::Version
+    }
+
+    async fn update_item_if(
+        &self,
+        key: &str,
+        version: u64,
+        update: &ItemUpdate,
+    ) -> PortResult<Item> {
+        self.update(key, Some(version), update).await
     }
 
     async fn add_comment(

@@ -104,7 +104,7 @@ pub struct Twin {
     pub base_item: Option<Item>,
     /// The local item as the last apply left it, its version included (the write's
     /// whole answer, or the read after it). Where the tracker takes a precondition
-    /// (`Preconditions::Version`), the next apply plans on it and writes on condition
+    /// (`Preconditions`), the next apply plans on it and writes on condition
     /// that the item is still at that version, reading the item only when the write
     /// is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -561,3 +561,57 @@ async fn an_update_holds_its_if_match_version() {
     assert_eq!((item.description.as_str(), item.version), ("*", 5));
     sb.stop().await;
 }
+
+/// A comment's add takes the same `If-Match` as an update, and with `?answer=item`
+/// answers with the comment and the whole item as it left it (version included).
+#[tokio::test]
+async fn a_comment_holds_its_if_match_version_and_may_answer_with_the_item() {
+    let sb = testing::start(&["DEMO"]).await.unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
+    let http = reqwest::Client::new();
+    t.create_item("DEMO", &item("First", &[]), "")
+        .await
+        .unwrap();
+    let added = t
+        .add_comment_if("DEMO-1", 1, "held", None, Some("twinsync:c:X-1"))
+        .await
+        .unwrap();
+    let item = added.item.expect("the whole item");
+    assert_eq!(item.version, 2);
+    assert_eq!(item.comments, vec![added.comment.clone()]);
+    assert_eq!(
+        item,
+        t.get_item("DEMO-1").await.unwrap().unwrap(),
+        "as a read"
+    );
+    let stale = t.add_comment_if("DEMO-1", 1, "lost", None, None).await;
+    assert!(matches!(stale, Err(PortError::Conflict(_))), "{stale:?}");
+    let gone = t.add_comment_if("DEMO-9", 1, "x", None, None).await;
+    assert!(matches!(gone, Err(PortError::NotFound(_))), "{gone:?}");
+    // (query, If-Match, status)
+    let posts = [
+        ("", "\"2\"", 201),
+        ("?answer=comment", "*", 201),
+        ("?answer=everything", "*", 400),
+        ("?answer=item&extra=1", "*", 400),
+        ("?answer=item", "\"2\"", 412),
+        ("?answer=item", "2", 400),
+    ];
+    for (query, tag, status) in posts {
+        let resp = http
+            .post(format!("{}/api/items/DEMO-1/comments{query}", sb.base_url))
+            .header("if-match", tag)
+            .json(&json!({"body": "b"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), status, "{query} If-Match: {tag}");
+    }
+    let item = t.get_item("DEMO-1").await.unwrap().unwrap();
+    assert_eq!(
+        (item.comments.len(), item.version),
+        (3, 4),
+        "refused adds add nothing"
+    );
+    sb.stop().await;
+}

@@ -380,6 +380,20 @@ impl Tracker for FaultyTracker {
         self.pause().await;
         self.inner.add_comment(key, body, author, origin).await
     }
+    async fn add_comment_if(
+        &self,
+        key: &str,
+        version: u64,
+        body: &str,
+        author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<twinsync_ports::CommentAdded> {
+        self.reachable(key)?;
+        self.pause().await;
+        self.inner
+            .add_comment_if(key, version, body, author, origin)
+            .await
+    }
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
         self.reachable(key)?;
         self.inner.update_comment(key, comment_id, body).await

@@ -193,6 +193,20 @@ impl Tracker for MeteredTracker {
         )
         .await
     }
+    async fn add_comment_if(
+        &self,
+        key: &str,
+        version: u64,
+        body: &str,
+        author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<twinsync_ports::CommentAdded> {
+        // The same request as an add, with a precondition: it counts as one.
+        let add = self
+            .inner
+            .add_comment_if(key, version, body, author, origin);
+        self.metered("add_comment", add).await
+    }
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
         self.metered(
             "update_comment",

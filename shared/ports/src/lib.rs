@@ -532,18 +532,28 @@ pub enum WriteAnswer {
     WholeItem,
 }
 
-/// Whether a tracker's item update can be made conditional on the item's version
-/// (`Tracker::update_item_if`), as HTTP's `If-Match` makes it.
+/// Which writes of a tracker can be made conditional on the item's version, as HTTP's
+/// `If-Match` makes them (`Tracker::update_item_if`, `Tracker::add_comment_if`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Preconditions {
-    /// Every update is made whatever the item holds: the node reads the item before it
-    /// merges and writes.
+    /// None: the node reads the item before it merges and writes.
     #[default]
     None,
-    /// An update may name the version it was planned on and is refused
-    /// (`PortError::Conflict`) once the item has moved past it: the node may plan on the
-    /// item as its last write left it and read only when the write is refused.
-    Version,
+    /// Updates name the version they were planned on and are refused
+    /// (`PortError::Conflict`) once the item has moved past it: the node may plan on
+    /// the item as its last write left it and read only when the update is refused.
+    Updates,
+    /// Updates and comment adds both.
+    UpdatesAndComments,
+}
+
+/// What a conditional comment add answers (`Tracker::add_comment_if`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommentAdded {
+    pub comment: Comment,
+    /// The whole item as the comment left it, where the tracker answers with it: it
+    /// stands for a read-back.
+    pub item: Option<Item>,
 }
 
 /// A page of items from a search.
@@ -628,6 +638,22 @@ pub trait Tracker: Send + Sync {
         author: Option<&User>,
         origin: Option<&str>,
     ) -> PortResult<Comment>;
+    /// Adds a comment only while the item is still at `version`, as `update_item_if`
+    /// updates (called only where `preconditions` says `Version`); the answer carries the
+    /// item as the comment left it where the tracker gives it.
+    async fn add_comment_if(
+        &self,
+        key: &str,
+        _version: u64,
+        _body: &str,
+        _author: Option<&User>,
+        _origin: Option<&str>,
+    ) -> PortResult<CommentAdded> {
+        Err(PortError::Rejected(format!(
+            "{}: {key}: this tracker's comments take no precondition",
+            self.kind()
+        )))
+    }
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()>;
     /// Adds a comment only the team sees (a ServiceNow work note). Trackers without such
     /// comments refuse it rather than publish it: the rules decide where internal

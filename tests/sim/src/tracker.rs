@@ -17,8 +17,8 @@ use twinsync_core::{
     Attachment, Clock, Comment, ConnectorKind, Filter, Item, ItemUpdate, ManualClock, Named, User,
 };
 use twinsync_ports::{
-    ChangeSignal, ItemPage, PortError, PortResult, Preconditions, Tracker, WebhookError,
-    WriteAnswer,
+    ChangeSignal, CommentAdded, ItemPage, PortError, PortResult, Preconditions, Tracker,
+    WebhookError, WriteAnswer,
 };
 
 /// A fault the next tracker call meets.
@@ -245,6 +245,17 @@ impl SimTracker {
         Ok(Self::record(&mut s, stored, now))
     }
 
+    /// The sandbox's 412 for an `If-Match` that no longer holds, as a lost race.
+    fn still_at(&self, key: &str, version: u64) -> PortResult<()> {
+        let at = found(&self.state(), key)?.version;
+        match at == version {
+            true => Ok(()),
+            false => Err(PortError::Conflict(format!(
+                "sandbox: {key} is at version {at}, not {version}"
+            ))),
+        }
+    }
+
     /// Applies an update as a person or as sync would.
     pub fn update(&self, key: &str, u: &ItemUpdate) -> PortResult<Item> {
         let now = self.clock.now_ms();
@@ -389,7 +400,7 @@ impl Tracker for SimTracker {
     }
 
     fn preconditions(&self) -> Preconditions {
-        Preconditions::Version
+        Preconditions::UpdatesAndComments
     }
 
     /// As the sandbox server's `If-Match`: a person's edit that lands first moves the
@@ -402,12 +413,7 @@ impl Tracker for SimTracker {
     ) -> PortResult<Item> {
         let fault = self.begin(Call::Write).await?;
         self.spring(key);
-        let at = found(&self.state(), key)?.version;
-        if at != version {
-            return Err(PortError::Conflict(format!(
-                "sandbox: {key} is at version {at}, not {version}"
-            )));
-        }
+        self.still_at(key, version)?;
         let updated = self.update(key, update)?;
         self.answer(fault, updated).await
     }
@@ -423,6 +429,31 @@ impl Tracker for SimTracker {
         self.spring(key);
         let comment = self.comment(key, body, author, origin)?;
         self.answer(fault, comment).await
+    }
+
+    /// As the sandbox server's: refused once the item moved past `version`, answered
+    /// with the item as the comment left it.
+    async fn add_comment_if(
+        &self,
+        key: &str,
+        version: u64,
+        body: &str,
+        author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<CommentAdded> {
+        let fault = self.begin(Call::Write).await?;
+        self.spring(key);
+        self.still_at(key, version)?;
+        let comment = self.comment(key, body, author, origin)?;
+        let item = found(&self.state(), key)?;
+        self.answer(
+            fault,
+            CommentAdded {
+                comment,
+                item: Some(item),
+            },
+        )
+        .await
     }
 
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {

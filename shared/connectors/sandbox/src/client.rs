@@ -278,7 +278,7 @@ impl Tracker for SandboxTracker {
     /// The sandbox takes the item's version as an `If-Match` entity tag and answers
     /// 412 once the item has moved past it.
     fn preconditions(&self) -> twinsync_ports::Preconditions {
-        twinsync_ports::Preconditions::Version
+        twinsync_ports::Preconditions::UpdatesAndComments
     }
 
     async fn update_item_if(
@@ -317,6 +317,39 @@ impl Tracker for SandboxTracker {
             )
             .await?;
         Ok(c.into())
+    }
+
+    /// With the item's version as `If-Match`, and the whole item in the answer
+    /// (`?answer=item`), which stands for a read-back.
+    async fn add_comment_if(
+        &self,
+        key: &str,
+        version: u64,
+        body: &str,
+        author: Option<&User>,
+        origin: Option<&str>,
+    ) -> PortResult<twinsync_ports::CommentAdded> {
+        #[derive(serde::Deserialize)]
+        struct Added {
+            comment: WireComment,
+            item: WireItem,
+        }
+        let added: Added = self
+            .call(
+                self.http
+                    .post(self.url(&format!("/api/items/{key}/comments?answer=item")))
+                    .header(reqwest::header::IF_MATCH, format!("\"{version}\""))
+                    .json(&json!({
+                        "body": body,
+                        "author": author.map(WireUser::from),
+                        "origin": origin,
+                    })),
+            )
+            .await?;
+        Ok(twinsync_ports::CommentAdded {
+            comment: added.comment.into(),
+            item: Some(added.item.into()),
+        })
     }
 
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {

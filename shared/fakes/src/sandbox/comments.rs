@@ -5,12 +5,13 @@ use super::db;
 use super::error::{ApiResult, bad, not_found};
 use super::state::AppState;
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use rusqlite::params;
 use serde::Deserialize;
+use serde_json::json;
 use std::sync::Arc;
 use twinsync_core::Clock;
 use twinsync_sandbox::mapping::{WireItem, WireUser};
@@ -23,18 +24,35 @@ pub(super) struct NewComment {
     origin: Option<String>,
 }
 
+/// What a comment's add answers with: the comment, or with `?answer=item` the comment
+/// and the whole item as it left it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct AddAnswer {
+    answer: Option<String>,
+}
+
 pub(super) async fn add_comment(
     State(s): State<Arc<AppState>>,
     Path(key): Path<String>,
+    wanted: Result<Query<AddAnswer>, QueryRejection>,
+    headers: HeaderMap,
     body: Result<Json<NewComment>, JsonRejection>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
     let Json(c) = body?;
     if c.body.trim().is_empty() {
         return Err(bad("comment body is required"));
     }
+    let Query(wanted) = wanted.map_err(|e| bad(format!("invalid query: {}", e.body_text())))?;
+    let with_item = match wanted.answer.as_deref() {
+        None | Some("comment") => false,
+        Some("item") => true,
+        Some(other) => return Err(bad(format!("answer={other:?} is not comment or item"))),
+    };
     let (item, id) = add_child(
         &s,
         &key,
+        super::items::if_match(&headers)?,
         "comment.created",
         "INSERT INTO comments (item_key, author, body, origin, created_ms) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
         params![
@@ -45,8 +63,15 @@ pub(super) async fn add_comment(
             s.clock.now_ms()
         ],
     )?;
-    let comment = item.comments.into_iter().find(|c| c.id == id);
-    Ok((StatusCode::CREATED, Json(comment)))
+    let comment = item.comments.iter().find(|c| c.id == id).cloned();
+    Ok(match with_item {
+        true => (
+            StatusCode::CREATED,
+            Json(json!({ "comment": comment, "item": item })),
+        )
+            .into_response(),
+        false => (StatusCode::CREATED, Json(comment)).into_response(),
+    })
 }
 
 #[derive(Deserialize)]
@@ -137,6 +162,7 @@ pub(super) async fn add_attachment(
     let (item, id) = add_child(
         &s,
         &key,
+        None,
         "attachment.created",
         "INSERT INTO attachments (item_key, filename, mime_type, size, url) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
         params![key, a.filename, a.mime_type, a.size as i64, a.url],
@@ -150,12 +176,13 @@ pub(super) async fn add_attachment(
 fn add_child(
     s: &AppState,
     key: &str,
+    expected: Option<u64>,
     event: &str,
     insert: &str,
     values: impl rusqlite::Params,
 ) -> ApiResult<(WireItem, String)> {
     let conn = s.db();
-    s.read(&conn, key)?;
+    super::items::still_at(&s.read(&conn, key)?, expected)?;
     let id: i64 = conn.query_row(insert, values, |r| r.get(0))?;
     let item = s.touch(&conn, key)?;
     drop(conn);

@@ -95,14 +95,7 @@ pub(super) async fn update_item(
     let conn = s.db();
     let current = s.read(&conn, &key)?;
     // Checked under the same connection lock as the write, so nothing lands between.
-    if let Some(version) = expected
-        && version != current.version
-    {
-        return Err(ApiError(
-            StatusCode::PRECONDITION_FAILED,
-            format!("{key} is at version {}, not {version}", current.version),
-        ));
-    }
+    still_at(&current, expected)?;
     // A move to another project keeps the key (as Redmine's and Azure DevOps' do); the
     // item's fields are then checked against the new project's lists.
     let project = str_field(&body, "project")?.unwrap_or_else(|| current.project.clone());
@@ -140,7 +133,7 @@ pub(super) async fn update_item(
 /// The version an update's `If-Match` names (`"7"`, the item's version as an entity
 /// tag; `*` matches any version). A weak tag or a list is refused: an item's version
 /// is its only tag.
-fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
+pub(super) fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
     let Some(value) = headers.get("if-match") else {
         return Ok(None);
     };
@@ -156,6 +149,17 @@ fn if_match(headers: &HeaderMap) -> ApiResult<Option<u64>> {
         .and_then(|t| t.parse::<u64>().ok())
         .map(Some)
         .ok_or_else(|| bad(format!("If-Match {text:?} is not an item version (\"7\")")))
+}
+
+/// 412 unless `item` is at the version an `If-Match` named.
+pub(super) fn still_at(item: &WireItem, expected: Option<u64>) -> ApiResult<()> {
+    match expected {
+        Some(version) if version != item.version => Err(ApiError(
+            StatusCode::PRECONDITION_FAILED,
+            format!("{} is at version {}, not {version}", item.key, item.version),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The columns an update changes and their new stored values: only those that differ

@@ -255,7 +255,7 @@ impl Tracker for AdoTracker {
 
     /// Every update already tests `/rev`; here it tests the revision the node planned on.
     fn preconditions(&self) -> twinsync_ports::Preconditions {
-        twinsync_ports::Preconditions::Version
+        twinsync_ports::Preconditions::Updates
     }
 
     async fn update_item_if(

@@ -55,6 +55,32 @@ impl Plan {
     pub(super) fn update(&self) -> ItemUpdate {
         self.current.update_to(&self.outcome.merged)
     }
+
+    /// Whether the apply's first write can hold the precondition, in the order
+    /// `write_item` writes: the update, else a new comment where the tracker's comment
+    /// adds take one. Without such a write nothing checks the item planned on.
+    pub(super) fn first_write_checks(&self, preconditions: Preconditions) -> bool {
+        if self.first_sync || preconditions == Preconditions::None {
+            return false;
+        }
+        if !self.update().is_empty() {
+            return true;
+        }
+        for comment in &self.outcome.merged.comments {
+            if comment.id.is_empty() {
+                return !comment.internal && preconditions == Preconditions::UpdatesAndComments;
+            }
+            if self
+                .current
+                .comments
+                .iter()
+                .any(|c| c.id == comment.id && c.body != comment.body)
+            {
+                return false;
+            }
+        }
+        false
+    }
 }
 
 /// Where an apply takes the local item from.
@@ -71,7 +97,7 @@ pub(super) enum Source {
 /// that it is still so when it is written.
 fn last_apply(tracker: &dyn Tracker, twin: &Twin, source: Source) -> Option<Item> {
     match (source, tracker.preconditions()) {
-        (Source::LastApply, Preconditions::Version) => twin
+        (Source::LastApply, Preconditions::Updates | Preconditions::UpdatesAndComments) => twin
             .local_item
             .clone()
             .filter(|item| twin.local_key.as_deref() == Some(item.key.as_str())),

@@ -40,9 +40,9 @@ pub(super) async fn write(
         Source::LastApply,
     )
     .await?;
-    // Only an update of the item's fields checks the last apply's item: without one,
-    // nothing would tell whether it is still the item, so it is read.
-    if plan.precondition.is_some() && plan.update().is_empty() {
+    // Only a first write that holds the precondition checks the last apply's item:
+    // without one, nothing would tell whether it is still the item, so it is read.
+    if plan.precondition.is_some() && !plan.first_write_checks(plan.tracker.preconditions()) {
         plan = self::plan(node, connection, &mut twin, message, &found, Source::Read).await?;
     }
     let synced = SyncMark {
@@ -131,6 +131,8 @@ async fn write_item(
         ..
     } = plan;
     let whole = tracker.write_answer();
+    // Held by the first write only: once it passed, the item is as planned.
+    let mut condition = plan.precondition;
     // A tracker that does not answer with the whole item may also change it when the
     // sync status is shown, so even an apply that writes nothing reads it back.
     let mut written = match whole {
@@ -162,14 +164,15 @@ async fn write_item(
         let key = current.key.clone();
         let update = plan.update();
         if !update.is_empty() {
-            let updated = match plan.precondition {
+            let updated = match condition.take() {
                 None => tracker.update_item(&key, &update).await?,
                 // The first write of the apply: when it is refused, nothing was written.
-                Some(version) => match tracker.update_item_if(&key, version, &update).await {
-                    Ok(item) => item,
-                    Err(PortError::Conflict(_) | PortError::NotFound(_)) => return Ok(None),
-                    Err(e) => return Err(e.into()),
-                },
+                Some(version) => {
+                    match moved_on(tracker.update_item_if(&key, version, &update).await)? {
+                        Some(item) => item,
+                        None => return Ok(None),
+                    }
+                }
             };
             written = written.then(Some(updated), whole);
         }
@@ -182,14 +185,27 @@ async fn write_item(
                 comment.author.as_ref(),
                 comment.origin.as_deref(),
             );
-            let created = if comment.internal {
-                tracker
-                    .add_internal_comment(&key, body, author, origin)
-                    .await?
-            } else {
-                tracker.add_comment(&key, body, author, origin).await?
+            let created = match (comment.internal, condition.take()) {
+                (true, _) => {
+                    written = written.then(None, whole);
+                    tracker
+                        .add_internal_comment(&key, body, author, origin)
+                        .await?
+                }
+                (false, None) => {
+                    written = written.then(None, whole);
+                    tracker.add_comment(&key, body, author, origin).await?
+                }
+                (false, Some(version)) => {
+                    let added = tracker.add_comment_if(&key, version, body, author, origin);
+                    let Some(added) = moved_on(added.await)? else {
+                        return Ok(None);
+                    };
+                    // The item as the comment left it, where the tracker answers with it.
+                    written = written.then(added.item, WriteAnswer::WholeItem);
+                    added.comment
+                }
             };
-            written = written.then(None, whole);
             if let Some(remote) = &comment.remote_id {
                 twin.link_comment(&created.id, remote);
             }
@@ -231,6 +247,16 @@ async fn write_item(
         written = written.then(None, whole);
     }
     Ok(Some((key, written)))
+}
+
+/// A conditional write's answer: `None` when the item moved past the version planned
+/// on (or is gone), and nothing was written.
+fn moved_on<T>(answer: Result<T, PortError>) -> NodeResult<Option<T>> {
+    match answer {
+        Ok(value) => Ok(Some(value)),
+        Err(PortError::Conflict(_) | PortError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// What the other side has after the write, in our vocabulary.
@@ -369,8 +395,8 @@ async fn record(
     let (first_sync, outcome) = (plan.first_sync, &plan.outcome);
     // Kept only where the next apply can write on condition that it still holds.
     twin.local_item = match plan.tracker.preconditions() {
-        Preconditions::Version => Some(after.clone()),
         Preconditions::None => None,
+        Preconditions::Updates | Preconditions::UpdatesAndComments => Some(after.clone()),
     };
     tracing::debug!(
         twin = %twin.id,

@@ -92,6 +92,20 @@ fn update_body(update: &ItemUpdate) -> PortResult<Value> {
     Ok(body)
 }
 
+/// A new comment's body as the sandbox takes it.
+fn comment_body(body: &str, author: Option<&User>, origin: Option<&str>) -> Value {
+    json!({
+        "body": body,
+        "author": author.map(WireUser::from),
+        "origin": origin,
+    })
+}
+
+/// An item's version as the strong entity tag `If-Match` names.
+fn if_match(version: u64) -> String {
+    format!("\"{version}\"")
+}
+
 /// The shortest webhook secret a sandbox instance takes (bytes).
 pub const MIN_WEBHOOK_SECRET: usize = 16;
 
@@ -182,6 +196,22 @@ impl SandboxTracker {
         })
     }
 
+    /// `PATCH /api/items/{key}`, held to `version` (`If-Match`) where one is named.
+    async fn patch_item(
+        &self,
+        key: &str,
+        version: Option<u64>,
+        update: &ItemUpdate,
+    ) -> PortResult<Item> {
+        let request = self.http.patch(self.url(&format!("/api/items/{key}")));
+        let request = match version {
+            Some(version) => request.header(reqwest::header::IF_MATCH, if_match(version)),
+            None => request,
+        };
+        let w: WireItem = self.call(request.json(&update_body(update)?)).await?;
+        Ok(w.into())
+    }
+
     /// Creates an item as a person would (no origin marker).
     pub async fn create_raw(&self, body: &Value) -> PortResult<Item> {
         let w: WireItem = self
@@ -265,14 +295,7 @@ impl Tracker for SandboxTracker {
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
-        let w: WireItem = self
-            .call(
-                self.http
-                    .patch(self.url(&format!("/api/items/{key}")))
-                    .json(&update_body(update)?),
-            )
-            .await?;
-        Ok(w.into())
+        self.patch_item(key, None, update).await
     }
 
     /// The sandbox takes the item's version as an `If-Match` entity tag and answers
@@ -287,15 +310,7 @@ impl Tracker for SandboxTracker {
         version: u64,
         update: &ItemUpdate,
     ) -> PortResult<Item> {
-        let w: WireItem = self
-            .call(
-                self.http
-                    .patch(self.url(&format!("/api/items/{key}")))
-                    .header(reqwest::header::IF_MATCH, format!("\"{version}\""))
-                    .json(&update_body(update)?),
-            )
-            .await?;
-        Ok(w.into())
+        self.patch_item(key, Some(version), update).await
     }
 
     async fn add_comment(
@@ -309,11 +324,7 @@ impl Tracker for SandboxTracker {
             .call(
                 self.http
                     .post(self.url(&format!("/api/items/{key}/comments")))
-                    .json(&json!({
-                        "body": body,
-                        "author": author.map(WireUser::from),
-                        "origin": origin,
-                    })),
+                    .json(&comment_body(body, author, origin)),
             )
             .await?;
         Ok(c.into())
@@ -338,12 +349,8 @@ impl Tracker for SandboxTracker {
             .call(
                 self.http
                     .post(self.url(&format!("/api/items/{key}/comments?answer=item")))
-                    .header(reqwest::header::IF_MATCH, format!("\"{version}\""))
-                    .json(&json!({
-                        "body": body,
-                        "author": author.map(WireUser::from),
-                        "origin": origin,
-                    })),
+                    .header(reqwest::header::IF_MATCH, if_match(version))
+                    .json(&comment_body(body, author, origin)),
             )
             .await?;
         Ok(twinsync_ports::CommentAdded {

@@ -1,7 +1,8 @@
 //! The Lambda functions' tests, one test binary: the handlers of two stacks in one process
 //! on moto (`functions_on_moto`), the six function binaries under `cargo lambda watch`
-//! (`functions_under_watch`), the names the one artifact takes (`handler_names`), and
-//! the functions' reading of `RUST_LOG` (`log_filter`).
+//! (`functions_under_watch`), the names the one artifact takes (`handler_names`), the
+//! functions' reading of `RUST_LOG` (`log_filter`), and the connectors
+//! `scripts/sam-build` builds them with (`sam_build`).
 
 #[path = "../../aws/tests/emulator/mod.rs"]
 mod emulator;
@@ -9,3 +10,4 @@ mod functions_on_moto;
 mod functions_under_watch;
 mod handler_names;
 mod log_filter;
+mod sam_build;

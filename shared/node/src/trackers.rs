@@ -70,7 +70,8 @@ pub fn tracker_for(
         #[allow(unreachable_patterns)]
         other => {
             return Err(NodeError::config(format!(
-                "instance {}: the {other} connector is not in this build (cargo feature `{other}`)",
+                "instance {}: the {other} connector is not in this build (cargo feature `{other}`; \
+                 `scripts/sam-build --node-config` builds the connectors a config names)",
                 inst.id
             )));
         }

@@ -20,6 +20,7 @@ pub struct OperationCounter {
     tally: Arc<Mutex<BTreeMap<String, u64>>>,
     units: Arc<Mutex<BTreeMap<&'static str, f64>>>,
     records: Arc<Mutex<BTreeMap<String, u64>>>,
+    record_reads: Arc<Mutex<BTreeMap<String, f64>>>,
 }
 
 impl OperationCounter {
@@ -39,6 +40,15 @@ impl OperationCounter {
     /// `connection`, `events`, …). Where the reads and writes of a change go.
     pub fn records(&self) -> BTreeMap<String, u64> {
         self.records.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// `"{operation} {record}"` → the read units those requests cost so far: which
+    /// reads make the read bill (a large record read often costs more than its count).
+    pub fn record_reads(&self) -> BTreeMap<String, f64> {
+        self.record_reads
+            .lock()
+            .map(|r| r.clone())
+            .unwrap_or_default()
     }
 
     fn add_units(&self, kind: &'static str, n: f64) {
@@ -85,6 +95,13 @@ impl OperationCounter {
         };
         if reads > 0.0 {
             self.add_units(READ_UNITS, reads);
+            if let Some(record) = record_of(operation, input)
+                && let Ok(mut by_record) = self.record_reads.lock()
+            {
+                *by_record
+                    .entry(format!("{operation} {record}"))
+                    .or_default() += reads;
+            }
         }
     }
 }

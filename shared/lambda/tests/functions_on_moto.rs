@@ -613,6 +613,7 @@ async fn a_message_past_its_budget_is_dead_lettered_by_the_function_and_redriven
 struct Snapshot {
     operations: std::collections::BTreeMap<String, u64>,
     records: std::collections::BTreeMap<String, u64>,
+    record_reads: std::collections::BTreeMap<String, f64>,
     units: std::collections::BTreeMap<&'static str, f64>,
     handled: std::collections::BTreeMap<String, (u64, u64)>,
     webhooks: u64,
@@ -627,6 +628,8 @@ struct Measured {
     operations: std::collections::BTreeMap<String, f64>,
     /// By "{operation} {record kind}": where the DynamoDB requests go.
     dynamodb_records: std::collections::BTreeMap<String, f64>,
+    /// The read units of those requests, by the same key: where the read bill goes.
+    dynamodb_read_units: std::collections::BTreeMap<String, f64>,
     /// By "{node} {queue}": invocations and messages per change.
     functions: std::collections::BTreeMap<String, (f64, f64)>,
     counts: cost::PerChange,
@@ -642,6 +645,7 @@ impl Snapshot {
         Snapshot {
             operations: counter.snapshot(),
             records: counter.records(),
+            record_reads: counter.record_reads(),
             units: counter.units(),
             handled: HANDLED.lock().unwrap().clone(),
             webhooks: deliveries::total(&p.webhooks()).finished,
@@ -661,6 +665,13 @@ impl Snapshot {
         };
         let operations = per_change(&self.operations, &before.operations);
         let dynamodb_records = per_change(&self.records, &before.records);
+        let dynamodb_read_units = self
+            .record_reads
+            .iter()
+            .map(|(k, n)| (k, n - before.record_reads.get(k).copied().unwrap_or(0.0)))
+            .filter(|(_, d)| *d > 0.0)
+            .map(|(k, d)| (k.clone(), d / changes))
+            .collect();
         let unit = |k| {
             (self.units.get(k).copied().unwrap_or(0.0)
                 - before.units.get(k).copied().unwrap_or(0.0))
@@ -705,6 +716,7 @@ impl Snapshot {
             changes_at_once: at_once,
             operations,
             dynamodb_records,
+            dynamodb_read_units,
             functions,
             counts,
             bill,

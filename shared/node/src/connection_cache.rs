@@ -2,18 +2,23 @@
 //! request; every handler of it asks for its connection, and on DynamoDB each ask was a
 //! strongly consistent read. [`PerInvocation`] keeps what was read until the next
 //! invocation begins; writes go through and replace the cached record, and a write that
-//! lost a race forgets it, so the retry reads the fresh one.
+//! lost a race forgets it, so the retry reads the fresh one. The messages of a batch are
+//! handled side by side, so their first asks come together: they share one read.
 
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tokio::sync::OnceCell;
 use twinsync_core::Connection;
 use twinsync_ports::{ConnectionStore, PollCursor, PortError, PortResult};
+
+/// One connection's record as this invocation read it, or the read under way.
+type Slot = Arc<OnceCell<Option<Connection>>>;
 
 /// What one invocation has read.
 #[derive(Default)]
 struct Seen {
-    by_id: HashMap<String, Option<Connection>>,
+    by_id: HashMap<String, Slot>,
     all: Option<Vec<Connection>>,
 }
 
@@ -41,7 +46,10 @@ impl PerInvocation {
     fn remember(&self, id: &str, connection: Option<Connection>) {
         if let Ok(mut seen) = self.seen.lock() {
             seen.all = None;
-            seen.by_id.insert(id.to_string(), connection);
+            seen.by_id.insert(
+                id.to_string(),
+                Arc::new(OnceCell::new_with(Some(connection))),
+            );
         }
     }
 
@@ -51,19 +59,23 @@ impl PerInvocation {
             seen.by_id.remove(id);
         }
     }
+
+    /// The slot of `id`, made empty on first ask; `None` if the lock was poisoned.
+    fn slot(&self, id: &str) -> Option<Slot> {
+        let mut seen = self.seen.lock().ok()?;
+        Some(seen.by_id.entry(id.to_string()).or_default().clone())
+    }
 }
 
 #[async_trait]
 impl ConnectionStore for PerInvocation {
     async fn get(&self, id: &str) -> PortResult<Option<Connection>> {
-        if let Some(c) = self.seen.lock().ok().and_then(|s| s.by_id.get(id).cloned()) {
-            return Ok(c);
-        }
-        let c = self.inner.get(id).await?;
-        if let Ok(mut seen) = self.seen.lock() {
-            seen.by_id.insert(id.to_string(), c.clone());
-        }
-        Ok(c)
+        let Some(slot) = self.slot(id) else {
+            return self.inner.get(id).await;
+        };
+        // The first ask reads; asks that come while it reads wait for its answer. A failed
+        // read leaves the slot empty, so the next ask reads again.
+        slot.get_or_try_init(|| self.inner.get(id)).await.cloned()
     }
 
     async fn list(&self) -> PortResult<Vec<Connection>> {
@@ -73,7 +85,10 @@ impl ConnectionStore for PerInvocation {
         let all = self.inner.list().await?;
         if let Ok(mut seen) = self.seen.lock() {
             for c in &all {
-                seen.by_id.insert(c.id.clone(), Some(c.clone()));
+                seen.by_id.insert(
+                    c.id.clone(),
+                    Arc::new(OnceCell::new_with(Some(Some(c.clone())))),
+                );
             }
             seen.all = Some(all.clone());
         }
@@ -172,6 +187,82 @@ mod tests {
             revision: 0,
             updated_ms: 0,
         }
+    }
+
+    /// A store whose reads take a while and are counted, so that asks made side by side
+    /// overlap.
+    struct SlowReads {
+        inner: Arc<dyn ConnectionStore>,
+        gets: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait]
+    impl ConnectionStore for SlowReads {
+        async fn get(&self, id: &str) -> PortResult<Option<Connection>> {
+            self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            self.inner.get(id).await
+        }
+        async fn list(&self) -> PortResult<Vec<Connection>> {
+            self.inner.list().await
+        }
+        async fn insert(&self, c: &Connection) -> PortResult<()> {
+            self.inner.insert(c).await
+        }
+        async fn update(&self, c: &Connection) -> PortResult<Connection> {
+            self.inner.update(c).await
+        }
+        async fn delete(&self, id: &str) -> PortResult<()> {
+            self.inner.delete(id).await
+        }
+        async fn cursor(&self, c: &str, t: &str) -> PortResult<Option<PollCursor>> {
+            self.inner.cursor(c, t).await
+        }
+        async fn set_cursor(&self, c: &str, t: &str, cursor: &PollCursor) -> PortResult<()> {
+            self.inner.set_cursor(c, t, cursor).await
+        }
+        async fn remember_nonce(&self, nonce: &str, expires_ms: i64) -> PortResult<bool> {
+            self.inner.remember_nonce(nonce, expires_ms).await
+        }
+        async fn purge_expired(&self, now_ms: i64) -> PortResult<u64> {
+            self.inner.purge_expired(now_ms).await
+        }
+        async fn get_meta(&self, key: &str) -> PortResult<Option<String>> {
+            self.inner.get_meta(key).await
+        }
+        async fn set_meta(&self, key: &str, value: &str) -> PortResult<()> {
+            self.inner.set_meta(key, value).await
+        }
+        async fn replace_meta(&self, k: &str, old: Option<&str>, v: &str) -> PortResult<bool> {
+            self.inner.replace_meta(k, old, v).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_asking_side_by_side_shares_one_read() {
+        let (_, _, store) = twinsync_store::open_in_memory(Arc::new(SystemClock)).unwrap();
+        store.insert(&connection("c")).await.unwrap();
+        let slow = Arc::new(SlowReads {
+            inner: Arc::new(store),
+            gets: Default::default(),
+        });
+        let cached = PerInvocation::new(slow.clone());
+        let reads = || slow.gets.load(std::sync::atomic::Ordering::SeqCst);
+        // Seven messages of a batch, each asking for its connection at once.
+        let asks = futures::future::join_all((0..7).map(|_| cached.get("c"))).await;
+        assert!(
+            asks.iter()
+                .all(|a| a.as_ref().unwrap().as_ref().unwrap().id == "c")
+        );
+        assert_eq!(reads(), 1);
+        // An unknown connection is read once too, and remembered as absent.
+        let absent = futures::future::join_all((0..3).map(|_| cached.get("x"))).await;
+        assert!(absent.iter().all(|a| a.as_ref().unwrap().is_none()));
+        assert_eq!(reads(), 2);
+        // The next invocation reads again.
+        cached.begin();
+        cached.get("c").await.unwrap();
+        assert_eq!(reads(), 3);
     }
 
     #[tokio::test]

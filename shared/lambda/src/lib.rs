@@ -28,7 +28,7 @@ use twinsync_ports::{PortError, QueueMessage};
 pub use twinsync_ports::queues;
 
 mod run;
-pub use run::{Handler, run, run_from_env};
+pub use run::{Handler, each_request_an_invocation, run, run_from_env};
 
 /// Why a function could not start or run.
 #[derive(Debug, thiserror::Error)]

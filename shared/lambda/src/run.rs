@@ -3,8 +3,8 @@
 //! handler, and Lambda gives it to the process as `_HANDLER`.
 
 use crate::{
-    Error, Function, LambdaError, handle_sqs_batch, init_metrics, init_tracing, node_from_env,
-    queues, var,
+    Error, Function, LambdaError, PerInvocation, handle_sqs_batch, init_metrics, init_tracing,
+    node_from_env, queues, var,
 };
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -124,8 +124,19 @@ async fn run_http(function: &'static str) -> Result<(), Error> {
 
 /// The node's public routes, each request a new invocation for the connection cache.
 fn per_invocation(f: &Function) -> axum::Router {
-    let connections = f.connections.clone();
-    twinsync_node::router::public_router(f.node.clone()).layer(axum::middleware::from_fn(
+    each_request_an_invocation(
+        twinsync_node::router::public_router(f.node.clone()),
+        f.connections.clone(),
+    )
+}
+
+/// `router` with each request beginning a new invocation of `connections`, as a function
+/// URL's requests do (the emulator tests serve their nodes' public routes this way too).
+pub fn each_request_an_invocation(
+    router: axum::Router,
+    connections: Arc<PerInvocation>,
+) -> axum::Router {
+    router.layer(axum::middleware::from_fn(
         move |request: axum::extract::Request, next: axum::middleware::Next| {
             connections.begin();
             next.run(request)

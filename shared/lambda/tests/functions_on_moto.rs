@@ -22,34 +22,60 @@ use twinsync_aws::env::counted_ports;
 use twinsync_aws::sqs::REDRIVEN_ATTRIBUTE;
 use twinsync_cli::demo::{self, CONNECTION, PROJECT_A, PROJECT_B};
 use twinsync_core::ItemUpdate;
-use twinsync_core::{ConnectionKind, Link, Secret, SyncEventKind, TransportMessage};
-use twinsync_lambda::{Function, PerInvocation, handle_sqs_batch, queues};
+use twinsync_core::{ConnectionKind, Link, Secret, SyncEventKind};
+use twinsync_lambda::{
+    Function, PerInvocation, each_request_an_invocation, handle_sqs_batch, queues,
+};
 use twinsync_local::metered::{CallCounts, MeteredTracker};
-use twinsync_local::process::{Process, ProcessOptions};
-use twinsync_local::runner::RunnerSettings;
+use twinsync_local::process::{Process, ProcessOptions, RouterDecorator};
+use twinsync_local::runner::{Driver, RunnerSettings};
 use twinsync_node::NodeSettings;
 use twinsync_node::assemble::NodePorts;
 use twinsync_node::link::HttpPeer;
 use twinsync_node::send_batching::{BatchedSends, SendBuffer};
-use twinsync_ports::{Peer, PortResult, Queue, Tracker, TwinQuery};
+use twinsync_ports::{Queue, Tracker, TwinQuery};
 
-/// A delivery to the other node's transport function URL: a new invocation there, so its
-/// connection cache starts empty, as `twinsync_lambda` does for each request.
-struct UrlInvocation {
-    inner: HttpPeer,
-    target: Arc<PerInvocation>,
+/// An execution environment of one of a node's functions: its invocations (a batch of a
+/// queue function, a request to a function URL) run one at a time, each beginning with
+/// an empty connection cache, so each reads its connection once. On Lambda, invocations
+/// side by side go to environments of their own and each reads for itself; one at a time
+/// here, they read as often. (The functions of a node share one cache here, so one
+/// function's invocation can still begin another's anew: a read more, never one less.)
+fn environment(node: &str, function: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static ENVIRONMENTS: std::sync::LazyLock<
+        std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::LazyLock::new(Default::default);
+    ENVIRONMENTS
+        .lock()
+        .unwrap()
+        .entry(format!("{node} {function}"))
+        .or_default()
+        .clone()
 }
 
-#[async_trait::async_trait]
-impl Peer for UrlInvocation {
-    async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
-        self.target.begin();
-        self.inner.deliver(message).await
-    }
-
-    async fn dry_run(&self, request: &serde_json::Value) -> PortResult<serde_json::Value> {
-        self.inner.dry_run(request).await
-    }
+/// A node's public routes served as its function URLs serve them: each request an
+/// invocation in the node's environment (tracker webhooks to ingest, the other node's
+/// deliveries to transport).
+fn as_function_urls(cached: Arc<HashMap<String, Arc<PerInvocation>>>) -> RouterDecorator {
+    Arc::new(move |node: &str, router: axum::Router| {
+        let node = node.to_string();
+        each_request_an_invocation(router, cached[&node].clone()).layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                // The other node's deliveries (`/v1/…`) reach the transport function's
+                // URL, the trackers' webhooks the ingest function's.
+                let function = if request.uri().path().starts_with("/v1/") {
+                    "transport URL"
+                } else {
+                    "ingest URL"
+                };
+                let env = environment(&node, function);
+                async move {
+                    let _one_at_a_time = env.lock().await;
+                    next.run(request).await
+                }
+            },
+        ))
+    })
 }
 
 /// Lambda invocations the driver made (one per batch handed to a function).
@@ -69,11 +95,6 @@ const FUNCTION_QUEUES: [&str; 4] = [
 /// One round of every node's event source mappings; returns how many messages the
 /// functions were given.
 async fn drive(functions: &[(Function, Arc<SqsQueue>)]) -> usize {
-    // The webhooks this process's router took since the last round were invocations of
-    // the ingest function: what they read is not this round's.
-    for (f, _) in functions {
-        f.connections.begin();
-    }
     let mut given = 0;
     let tally = |queue: &str, node: &str, messages: usize| {
         let mut t = HANDLED.lock().unwrap();
@@ -119,7 +140,11 @@ async fn drive(functions: &[(Function, Arc<SqsQueue>)]) -> usize {
             }
             INVOCATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tally(queue, &f.node.id, batch.len());
-            let response = handle_sqs_batch(f, queue, event).await;
+            let response = {
+                let env = environment(&f.node.id, queue);
+                let _one_at_a_time = env.lock().await;
+                handle_sqs_batch(f, queue, event).await
+            };
             let failed: Vec<&str> = response
                 .batch_item_failures
                 .iter()
@@ -264,12 +289,13 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
             // The driver below is Lambda's event source mapping. The scheduler ticks once
             // at start and then as rarely as the real one (every minute): webhooks carry
             // the changes, and its calls are not a change's cost.
-            consume_queues: false,
+            driver: Driver::Functions,
             scheduler_every_ms: 60_000,
             poll_interval_ms: 60_000,
             ..RunnerSettings::default()
         },
         ports: Some(factory),
+        public_decorator: Some(as_function_urls(cached.clone())),
         // Each tracker call takes TRACKER_LATENCY, so the time the functions wait for the
         // trackers can be measured: calls a batch makes side by side are waited for once.
         tracker_decorator: Some({
@@ -296,13 +322,7 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
         ));
         let connection = node.connections.update(&connection).await.unwrap();
         let url = other.public_url().expect("the other node listens");
-        node.add_peer(
-            to,
-            Arc::new(UrlInvocation {
-                inner: HttpPeer::new(node, &connection, &url),
-                target: cached[to].clone(),
-            }),
-        );
+        node.add_peer(to, Arc::new(HttpPeer::new(node, &connection, &url)));
     }
     let functions: Vec<(Function, Arc<SqsQueue>)> = ["node-a", "node-b"]
         .into_iter()

@@ -34,7 +34,13 @@ pub struct ProcessOptions {
     /// The admin token of every node (`twinsync up` takes it from `TWINSYNC_ADMIN_TOKEN`);
     /// each node's `admin-token` file when not set.
     pub admin_token: Option<AdminToken>,
+    /// Wraps each node's public router, e.g. to serve its requests the way Lambda's
+    /// function URLs do in the emulator tests.
+    pub public_decorator: Option<RouterDecorator>,
 }
+
+/// Wraps the public router of the node named by the first argument.
+pub type RouterDecorator = Arc<dyn Fn(&str, axum::Router) -> axum::Router + Send + Sync>;
 
 /// Makes the ports of a node from its section (the emulator tests put nodes on SQS and
 /// DynamoDB this way).
@@ -50,6 +56,7 @@ impl Default for ProcessOptions {
             tracker_decorator: None,
             ports: None,
             admin_token: None,
+            public_decorator: None,
         }
     }
 }
@@ -183,6 +190,7 @@ impl Process {
                 section,
                 (base_dir, &data_dir),
                 options.admin_token.clone(),
+                options.public_decorator.as_ref(),
             )
             .await?;
             servers.extend(served.servers);

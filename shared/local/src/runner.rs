@@ -24,9 +24,18 @@ pub struct RunnerSettings {
     pub idle_ms: u64,
     pub scheduler_every_ms: u64,
     pub poll_interval_ms: i64,
-    /// Consume the queues here. Off when something else does (the Lambda driver of the
-    /// emulator tests); the scheduler and the pull loop run either way.
-    pub consume_queues: bool,
+    pub driver: Driver,
+}
+
+/// What drives the node's handlers besides the scheduler, which runs either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Driver {
+    /// This runner: it consumes the queues and pulls from the peers that cannot push.
+    Runner,
+    /// Lambda-like functions elsewhere (the emulator tests' event source mappings): they
+    /// consume the queues, and nothing pulls, since the functions never do. A pull loop
+    /// here would list the connections twice a second, reads the functions do not make.
+    Functions,
 }
 
 impl Default for RunnerSettings {
@@ -37,7 +46,7 @@ impl Default for RunnerSettings {
             idle_ms: 1_000,
             scheduler_every_ms: 1_000,
             poll_interval_ms: 10_000,
-            consume_queues: true,
+            driver: Driver::Runner,
         }
     }
 }
@@ -56,10 +65,8 @@ impl Runner {
     pub fn start(node: Arc<Node>, settings: RunnerSettings) -> Self {
         let stop = Stop::default();
         let mut tasks = Vec::new();
-        for queue in queues::HANDLED
-            .into_iter()
-            .filter(|_| settings.consume_queues)
-        {
+        let here = settings.driver == Driver::Runner;
+        for queue in queues::HANDLED.into_iter().filter(|_| here) {
             for n in 0..settings.workers_per_queue.max(1) {
                 let (node, settings, s) = (node.clone(), settings.clone(), stop.clone());
                 tasks.push(supervise(format!("{queue} {n}"), &stop, move || {
@@ -67,10 +74,12 @@ impl Runner {
                 }));
             }
         }
-        let (n, s) = (node.clone(), stop.clone());
-        tasks.push(supervise("pull".into(), &stop, move || {
-            pull(n.clone(), s.clone())
-        }));
+        if here {
+            let (n, s) = (node.clone(), stop.clone());
+            tasks.push(supervise("pull".into(), &stop, move || {
+                pull(n.clone(), s.clone())
+            }));
+        }
         let s = stop.clone();
         tasks.push(supervise("scheduler".into(), &stop, move || {
             schedule(node.clone(), settings.clone(), s.clone())

@@ -2,6 +2,7 @@
 //! `listen`, and the admin one (`/api/*`, the monitor) on `admin_listen`, loopback unless
 //! the config allows more, behind the admin token.
 
+use crate::process::RouterDecorator;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,13 +32,15 @@ pub struct Served {
 }
 
 /// Binds both listeners of `node` (the admin one first: a refused address stops the
-/// start before anything listens), then serves them. The token is `token` when given,
-/// else the one in the node's data dir, made at the first start.
+/// start before anything listens), then serves them, the public router wrapped by
+/// `decorate` when given. The token is `token` when given, else the one in the node's
+/// data dir, made at the first start.
 pub async fn serve_node(
     node: &Arc<Node>,
     section: &NodeSection,
     dirs: (&Path, &Path),
     token: Option<AdminToken>,
+    decorate: Option<&RouterDecorator>,
 ) -> NodeResult<Served> {
     let (base_dir, data_dir) = dirs;
     let in_node = |e: NodeError| NodeError::config(format!("node {}: {e}", node.id));
@@ -86,13 +89,12 @@ pub async fn serve_node(
     let admin_url = admin::local_url(admin_addr);
     admin::write_url(data_dir, &admin_url).map_err(in_node)?;
     let guard = AdminGuard::new(token.clone(), admin_addr, &section.admin_hosts);
+    let public = match decorate {
+        Some(decorate) => decorate(&node.id, public_router(node.clone())),
+        None => public_router(node.clone()),
+    };
     let servers = vec![
-        spawn(
-            public_listener,
-            public_router(node.clone()),
-            transport,
-            "public",
-        ),
+        spawn(public_listener, public, transport, "public"),
         spawn(
             admin_listener,
             admin_router(node.clone(), guard),

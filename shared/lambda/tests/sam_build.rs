@@ -84,7 +84,7 @@ fn sam_build_chooses_the_connectors_table() {
 #[test]
 fn sam_build_refuses_what_it_cannot_build_table() {
     // (arguments, what the error says)
-    let table: [(&[&str], &str); 6] = [
+    let table: [(&[&str], &str); 7] = [
         (
             &["--connectors", "jira,zendesk2"],
             "--connectors names zendesk2, which the functions do not have; they have: redmine, github, jira",
@@ -111,6 +111,11 @@ fn sam_build_refuses_what_it_cannot_build_table() {
             "give --node-config or --connectors, not both",
         ),
         (&["--connectors"], "--connectors needs a value"),
+        // A build container would not get the settings, so the choice would be lost.
+        (
+            &["--node-config", "examples/node-a.toml", "--use-container"],
+            "--use-container would drop the connectors and the size settings",
+        ),
     ];
     for (args, said) in table {
         let (ok, stdout, stderr) = dry_run(args);

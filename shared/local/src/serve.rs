@@ -89,9 +89,10 @@ pub async fn serve_node(
     let admin_url = admin::local_url(admin_addr);
     admin::write_url(data_dir, &admin_url).map_err(in_node)?;
     let guard = AdminGuard::new(token.clone(), admin_addr, &section.admin_hosts);
+    let public = public_router(node.clone());
     let public = match decorate {
-        Some(decorate) => decorate(&node.id, public_router(node.clone())),
-        None => public_router(node.clone()),
+        Some(decorate) => decorate(&node.id, public),
+        None => public,
     };
     let servers = vec![
         spawn(public_listener, public, transport, "public"),

@@ -15,6 +15,11 @@ use twinsync_ports::{ConnectionStore, PollCursor, PortError, PortResult};
 /// One connection's record as this invocation read it, or the read under way.
 type Slot = Arc<OnceCell<Option<Connection>>>;
 
+/// A slot already holding `connection` (`None`: the store has none by that id).
+fn answered(connection: Option<Connection>) -> Slot {
+    Arc::new(OnceCell::new_with(Some(connection)))
+}
+
 /// What one invocation has read.
 #[derive(Default)]
 struct Seen {
@@ -46,10 +51,7 @@ impl PerInvocation {
     fn remember(&self, id: &str, connection: Option<Connection>) {
         if let Ok(mut seen) = self.seen.lock() {
             seen.all = None;
-            seen.by_id.insert(
-                id.to_string(),
-                Arc::new(OnceCell::new_with(Some(connection))),
-            );
+            seen.by_id.insert(id.to_string(), answered(connection));
         }
     }
 
@@ -85,10 +87,7 @@ impl ConnectionStore for PerInvocation {
         let all = self.inner.list().await?;
         if let Ok(mut seen) = self.seen.lock() {
             for c in &all {
-                seen.by_id.insert(
-                    c.id.clone(),
-                    Arc::new(OnceCell::new_with(Some(Some(c.clone())))),
-                );
+                seen.by_id.insert(c.id.clone(), answered(Some(c.clone())));
             }
             seen.all = Some(all.clone());
         }

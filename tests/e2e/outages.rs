@@ -343,6 +343,7 @@ async fn a_panicking_tracker_fails_one_message_of_the_batch_only() {
             force: false,
             trace_id: String::new(),
             origin: None,
+            twin_id: None,
         };
         let message = NewMessage {
             group_id: event.group_id(),

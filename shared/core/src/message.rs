@@ -23,6 +23,10 @@ pub struct ChangeEvent {
     /// The item's origin marker, where the tracker's notification carried it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<String>,
+    /// The twin record ingest found for the item, if any: outgoing reads it by id (one
+    /// read instead of two) while it still holds the item's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub twin_id: Option<String>,
 }
 
 impl ChangeEvent {

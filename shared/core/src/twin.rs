@@ -204,6 +204,15 @@ pub struct Twin {
     pub updated_ms: i64,
 }
 
+/// Which of a twin's two item keys a lookup names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeySide {
+    /// The item's key in this node's tracker.
+    Local,
+    /// The key of its pair in the other node's tracker.
+    Remote,
+}
+
 impl Twin {
     pub fn new(id: String, connection_id: String, now_ms: i64) -> Self {
         Self {
@@ -243,6 +252,16 @@ impl Twin {
             created_ms: now_ms,
             updated_ms: now_ms,
         }
+    }
+
+    /// Whether this record is the twin of `key` on `side` in `connection_id`: a record a
+    /// message names by id stands for a lookup by key only while it still holds the key.
+    pub fn holds_key(&self, connection_id: &str, side: KeySide, key: &str) -> bool {
+        let held = match side {
+            KeySide::Local => &self.local_key,
+            KeySide::Remote => &self.remote_key,
+        };
+        self.connection_id == connection_id && held.as_deref() == Some(key)
     }
 
     /// The item's summary as last shared: our replica's, else the other side's.
@@ -342,5 +361,35 @@ impl SyncEvent {
     /// steps (see [`SyncEventKind::ROUTINE`]).
     pub fn in_connection_feed(&self) -> bool {
         self.twin_id.is_none() || !SyncEventKind::ROUTINE.contains(&self.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn holds_key_table() {
+        let mut twin = Twin::new("t".into(), "c".into(), 0);
+        twin.local_key = Some("L-1".into());
+        twin.remote_key = Some("R-1".into());
+        // (connection, side, key, holds)
+        let cases = [
+            ("c", KeySide::Local, "L-1", true),
+            ("c", KeySide::Remote, "R-1", true),
+            ("c", KeySide::Local, "R-1", false),
+            ("c", KeySide::Remote, "L-1", false),
+            ("other", KeySide::Local, "L-1", false),
+            ("c", KeySide::Local, "L-2", false),
+        ];
+        for (connection, side, key, want) in cases {
+            assert_eq!(
+                twin.holds_key(connection, side, key),
+                want,
+                "{connection} {side:?} {key}"
+            );
+        }
+        let unkeyed = Twin::new("u".into(), "c".into(), 0);
+        assert!(!unkeyed.holds_key("c", KeySide::Remote, ""));
     }
 }

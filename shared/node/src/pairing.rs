@@ -4,7 +4,7 @@
 //! other node's; neither lives here, so no module cycle runs through.
 
 use crate::{Node, NodeResult};
-use twinsync_core::{Connection, SyncEventKind, Twin, TwinStatus};
+use twinsync_core::{Connection, KeySide, SyncEventKind, Twin, TwinStatus};
 use twinsync_ports::{PortError, SyncMark, SyncState, queues};
 
 /// What [`link`] does with a live twin that already links the two items.
@@ -179,6 +179,30 @@ pub async fn relinked_after(
     Ok(relinked_by(node, connection_id, twin)
         .await?
         .is_some_and(|ask| ask.as_str() > request_id))
+}
+
+/// The twin of `key` on `side`, read by its id where a message names the record (a
+/// change's `twin_id`, an ack's `source_twin`, a replica's `applied_twin`): one read of
+/// the twin instead of two, the key's record and then the twin's. The named record
+/// stands for the lookup only while it still holds the key; a record gone, re-keyed or of
+/// another connection sends the lookup to the key, as without a name.
+pub async fn twin_named_or_keyed(
+    node: &Node,
+    connection_id: &str,
+    side: KeySide,
+    key: &str,
+    named: Option<&str>,
+) -> NodeResult<Option<Twin>> {
+    if let Some(id) = named.filter(|id| !id.is_empty())
+        && let Some(t) = node.twins.get(id).await?
+        && t.holds_key(connection_id, side, key)
+    {
+        return Ok(Some(t));
+    }
+    Ok(match side {
+        KeySide::Local => node.twins.find_by_local(connection_id, key).await?,
+        KeySide::Remote => node.twins.find_by_remote(connection_id, key).await?,
+    })
 }
 
 /// The twin of `local_key`, or of the other node's `remote_key`.

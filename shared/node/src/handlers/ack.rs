@@ -1,16 +1,21 @@
 //! ack: record on the source twin what the other side did with our replica.
 
+use crate::pairing::twin_named_or_keyed;
 use crate::{Node, NodeResult};
-use twinsync_core::Twin;
 use twinsync_core::{AckMessage, SyncEventKind, TwinStatus};
+use twinsync_core::{KeySide, Twin};
 use twinsync_ports::{PortError, SyncMark, SyncState};
 
 pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
     for _ in 0..8 {
-        let Some(mut twin) = node
-            .twins
-            .find_by_local(&ack.connection_id, &ack.source_key)
-            .await?
+        let Some(mut twin) = twin_named_or_keyed(
+            node,
+            &ack.connection_id,
+            KeySide::Local,
+            &ack.source_key,
+            Some(&ack.source_twin),
+        )
+        .await?
         else {
             tracing::warn!(connection = %ack.connection_id, item = %ack.source_key, "ack for an unknown twin dropped");
             return Ok(());

@@ -166,9 +166,13 @@ pub async fn queue_changes(
         let mut batch = Vec::with_capacity(signals.len());
         let mut traces = Vec::with_capacity(signals.len());
         for s in signals {
-            if !force && is_echo(node, connection, s).await {
-                continue;
-            }
+            let twin_id = match force {
+                true => None,
+                false => match seen(node, connection, s).await {
+                    Seen::Echo => continue,
+                    Seen::News { twin_id } => twin_id,
+                },
+            };
             let event = ChangeEvent {
                 connection_id: connection.id.clone(),
                 instance: instance.to_string(),
@@ -178,6 +182,7 @@ pub async fn queue_changes(
                 force,
                 trace_id: super::new_trace_id(),
                 origin: s.origin.clone(),
+                twin_id,
             };
             // A signal without a version (a deletion, a comment's edit) is news each time
             // it is delivered: only a redelivery of the same delivery is a duplicate.
@@ -208,14 +213,23 @@ pub async fn queue_changes(
     }
 }
 
-/// Whether a signal is the tracker telling us of our own write (or of a version already
-/// sent and acknowledged): then it is not queued, which saves a queue message and an
-/// outgoing run per synced change (the write's webhook). Only a signal with a version can
-/// be recognised; a twin being written (`applying_until_ms`) is left to outgoing, which
-/// waits for the write to finish. A failed lookup queues the change, as before.
-async fn is_echo(node: &Node, connection: &Connection, signal: &ChangeSignal) -> bool {
+/// What ingest's look at a signal's twin says of it.
+enum Seen {
+    /// The tracker telling us of our own write, or of a version already sent and
+    /// acknowledged: not queued, which saves a queue message and an outgoing run per
+    /// synced change (the write's webhook).
+    Echo,
+    /// Queued, with the twin record found, which outgoing then reads by id.
+    News { twin_id: Option<String> },
+}
+
+/// Looks up a signal's twin: only a signal with a version can be recognised as an echo;
+/// a twin being written (`applying_until_ms`) is left to outgoing, which waits for the
+/// write to finish. A failed lookup queues the change, as before.
+async fn seen(node: &Node, connection: &Connection, signal: &ChangeSignal) -> Seen {
     if signal.version == 0 {
-        return false;
+        // No lookup: it could not tell an echo, and would cost more than it saves.
+        return Seen::News { twin_id: None };
     }
     match node
         .twins
@@ -226,13 +240,16 @@ async fn is_echo(node: &Node, connection: &Connection, signal: &ChangeSignal) ->
             let echo = t.applying_until_ms <= node.now_ms() && !t.is_news(signal.version);
             if echo {
                 tracing::debug!(connection = %connection.id, item = %signal.item_key, version = signal.version, "own write; not queued");
+                return Seen::Echo;
             }
-            echo
+            Seen::News {
+                twin_id: Some(t.id),
+            }
         }
-        Ok(None) => false,
+        Ok(None) => Seen::News { twin_id: None },
         Err(e) => {
             tracing::warn!(connection = %connection.id, item = %signal.item_key, error = %e, "twin lookup failed; the change is queued");
-            false
+            Seen::News { twin_id: None }
         }
     }
 }

@@ -5,8 +5,8 @@ use crate::handlers::{annotate, send_to_peer};
 use crate::{Node, NodeError, NodeResult};
 use twinsync_core::removal::moved_out;
 use twinsync_core::{
-    ApplyHold, ChangeEvent, Connection, ConnectionStatus, Enrollment, Item, ReplicaMessage,
-    SyncEventKind, TransportMessage, Twin, TwinStatus,
+    ApplyHold, ChangeEvent, Connection, ConnectionStatus, Enrollment, Item, KeySide,
+    ReplicaMessage, SyncEventKind, TransportMessage, Twin, TwinStatus,
 };
 use twinsync_ports::{PortError, ReplicaRecord};
 
@@ -23,10 +23,14 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
     }
     // Read once: what it says is checked again below, and every write of the twin is
     // conditional on the revision read here.
-    let known = node
-        .twins
-        .find_by_local(&connection.id, &event.item_key)
-        .await?;
+    let known = crate::pairing::twin_named_or_keyed(
+        node,
+        &connection.id,
+        KeySide::Local,
+        &event.item_key,
+        event.twin_id.as_deref(),
+    )
+    .await?;
     if !event.force {
         match &known {
             Some(t) if applying(node, t) => {

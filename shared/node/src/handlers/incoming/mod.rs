@@ -5,7 +5,7 @@ use crate::handlers::{control, send_or_hold, send_to_peer, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use twinsync_core::{
-    AckMessage, ApplyFailure, Connection, ConnectionStatus, ReplicaMessage, SyncEventKind,
+    AckMessage, ApplyFailure, Connection, ConnectionStatus, KeySide, ReplicaMessage, SyncEventKind,
     TransportMessage, Twin, TwinStatus,
 };
 use twinsync_ports::{NewMessage, PortError, SyncMark, SyncState, queues};
@@ -226,10 +226,15 @@ async fn find_twin(
     connection: &Connection,
     message: &ReplicaMessage,
 ) -> NodeResult<Option<Twin>> {
-    if let Some(t) = node
-        .twins
-        .find_by_remote(&connection.id, &message.source_key)
-        .await?
+    // `applied_twin` names our record as the sender knows it.
+    if let Some(t) = crate::pairing::twin_named_or_keyed(
+        node,
+        &connection.id,
+        KeySide::Remote,
+        &message.source_key,
+        message.applied_twin.as_deref(),
+    )
+    .await?
     {
         return Ok(Some(t));
     }

@@ -478,6 +478,7 @@ async fn record(
             force: false,
             trace_id: message.trace_id.clone(),
             origin: None,
+            twin_id: Some(twin.id.clone()),
         };
         node.queue
             .send(

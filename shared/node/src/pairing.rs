@@ -311,10 +311,18 @@ pub async fn purge(node: &Node, connection_id: &str, twin: &Twin) -> NodeResult<
 /// Shows a live pair's sync on its item, then looks at the twin again: an Unlink that
 /// ran while this write waited out a rate limit has shown "unlinked" already, and a
 /// "synced" landing after it must not stay over it. The Unlink wrote the twin before its
-/// own status, so a write that lands later reads the unlinked twin here.
-pub async fn show_live(node: &Node, connection: &Connection, key: &str, mark: SyncMark) {
+/// own status, so a write that lands later reads the unlinked twin here (by `twin_id`, the
+/// record the caller wrote, while it still holds the key).
+pub async fn show_live(
+    node: &Node,
+    connection: &Connection,
+    key: &str,
+    twin_id: &str,
+    mark: SyncMark,
+) {
     node.show_sync(&connection.local_instance, key, mark).await;
-    match node.twins.find_by_local(&connection.id, key).await {
+    let again = twin_named_or_keyed(node, &connection.id, KeySide::Local, key, Some(twin_id));
+    match again.await {
         Ok(Some(twin)) if twin.status == TwinStatus::Unlinked => {
             show_unlinked(node, connection, &twin).await;
         }

@@ -94,5 +94,5 @@ async fn show(node: &Node, ack: &AckMessage, twin: &Twin) {
         twin_key: ack.target_key.clone().or(twin.remote_key.clone()),
         twin_url: ack.target_url.clone().or(twin.remote_url.clone()),
     };
-    crate::pairing::show_live(node, &connection, key, mark).await;
+    crate::pairing::show_live(node, &connection, key, &twin.id, mark).await;
 }

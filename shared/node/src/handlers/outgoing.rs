@@ -170,7 +170,7 @@ pub async fn handle(node: &Node, event: ChangeEvent) -> NodeResult<()> {
             twin_key: twin.remote_key.clone(),
             twin_url: twin.remote_url.clone(),
         };
-        crate::pairing::show_live(node, &connection, &item.key, mark).await;
+        crate::pairing::show_live(node, &connection, &item.key, &twin.id, mark).await;
     }
     Ok(())
 }

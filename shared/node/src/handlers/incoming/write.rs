@@ -83,7 +83,7 @@ pub(super) async fn write(
     };
     // Shown before the read-back, so what the other side is told includes it. A create
     // that showed it already makes no call here.
-    crate::pairing::show_live(node, connection, &key, synced).await;
+    crate::pairing::show_live(node, connection, &key, &twin.id, synced).await;
     let settled = settle(&plan, &twin, &key, written).await?;
     record(node, connection, twin, message, &plan, &key, settled).await
 }

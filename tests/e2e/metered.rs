@@ -117,6 +117,13 @@ async fn an_edit_or_a_comment_costs_one_read_and_one_conditional_write() {
         "{create:?}"
     );
     assert_eq!(create.get("show_sync on sandbox-b"), None, "{create:?}");
+    // A first replica from a sender that knows no item of B's, for an item no record of
+    // B's was ever deleted for, cannot find one: B creates without looking.
+    assert_eq!(
+        create.get("find_by_origin on sandbox-b"),
+        None,
+        "{create:?}"
+    );
     assert_eq!(edit.get("get_item on sandbox-b"), None, "{edit:?}");
     assert_eq!(edit.get("update_item on sandbox-b"), Some(&1.0), "{edit:?}");
     assert_eq!(edit.values().sum::<f64>(), 2.0, "{edit:?}");

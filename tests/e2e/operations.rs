@@ -348,6 +348,40 @@ async fn unexalate_forgets_the_pair_on_both_nodes() {
     pair.p.stop().await;
 }
 
+/// After an Unexalate, A's next edit brings its item under sync again (A's trigger still
+/// matches it): B's item keeps A's origin marker with no twin record, and B links it
+/// again instead of making a second one. A brand-new item is created without that look.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_item_brought_back_after_unexalate_finds_its_old_twin_item() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = Pair::start(dir.path(), "unexalate-again-01234").await;
+    let (a_key, b_key) = synced(&pair, 7).await;
+    pair.quiet().await;
+    let before = pair.count(&pair.tb).await;
+    operations::unexalate(&pair.a, CONNECTION, &a_key)
+        .await
+        .unwrap();
+    pair.quiet().await;
+    assert!(twin(&pair.b, &b_key).await.is_none());
+    Pair::edit(&pair.ta, &a_key, "A after unexalate").await;
+    let node = pair.b.clone();
+    let linked = b_key.clone();
+    until("B linked its old item again", 60, async || {
+        twin(&node, &linked)
+            .await
+            .is_some_and(|t| t.status == TwinStatus::Synced)
+    })
+    .await;
+    pair.quiet().await;
+    assert_eq!(Pair::summary(&pair.tb, &b_key).await, "A after unexalate");
+    assert_eq!(
+        pair.count(&pair.tb).await,
+        before,
+        "no second twin item on B"
+    );
+    pair.p.stop().await;
+}
+
 /// Force Unlink drops every pending message of the pair, however many: a paused
 /// connection holds hundreds of changes of one item, and none is left afterwards.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

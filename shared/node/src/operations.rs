@@ -343,7 +343,7 @@ pub async fn clean_up(node: &Node, connection_id: &str) -> NodeResult<usize> {
             None => false,
         };
         if twin.status == TwinStatus::Unlinked {
-            node.twins.delete(&twin.id).await?;
+            pairing::delete_record(node, connection_id, &twin).await?;
             removed += 1;
         } else if gone {
             pairing::forget(node, &connection, &twin).await?;
@@ -368,7 +368,7 @@ pub async fn delete_connection(node: &Node, connection_id: &str) -> NodeResult<u
     node.connection(connection_id).await?;
     let twins = all_twins(node, connection_id).await?;
     for twin in &twins {
-        node.twins.delete(&twin.id).await?;
+        pairing::delete_record(node, connection_id, twin).await?;
     }
     let held = queues::held(connection_id);
     loop {

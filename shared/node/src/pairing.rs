@@ -259,8 +259,35 @@ pub async fn forget_record(node: &Node, connection_id: &str, twin: &Twin) -> Nod
             .set_meta(&forgotten_key(connection_id, remote_twin), "1")
             .await?;
     }
+    delete_record(node, connection_id, twin).await
+}
+
+/// Deletes a twin record whose item may live on, stamped with the remote item's origin
+/// marker: a later first replica of that remote item looks for it before creating one
+/// ([`was_unpaired`]), instead of making a second twin item.
+pub async fn delete_record(node: &Node, connection_id: &str, twin: &Twin) -> NodeResult<()> {
+    if let Some(remote_key) = &twin.remote_key {
+        node.connections
+            .set_meta(&unpaired_key(connection_id, remote_key), "1")
+            .await?;
+    }
     node.twins.delete(&twin.id).await?;
     Ok(())
+}
+
+/// Whether a twin record of the remote item `remote_key` was deleted here (Unexalate,
+/// Force Unlink, Clean-up, a deleted connection), so an item of ours may carry its
+/// origin marker with no twin record linked to it.
+pub async fn was_unpaired(node: &Node, connection_id: &str, remote_key: &str) -> NodeResult<bool> {
+    Ok(node
+        .connections
+        .get_meta(&unpaired_key(connection_id, remote_key))
+        .await?
+        .is_some())
+}
+
+fn unpaired_key(connection_id: &str, remote_key: &str) -> String {
+    format!("unpaired:{connection_id}:{remote_key}")
 }
 
 /// Whether the other node's twin record `remote_twin` belongs to a pair forgotten here.

@@ -345,6 +345,27 @@ pub(crate) enum FoundItem {
     /// An item from before this node's twin store was wiped, or one no recorded attempt
     /// accounts for: nothing says what both sides agreed on, and the replica wins.
     Unknown,
+    /// None can carry the replica's origin marker: this delivery made the twin record,
+    /// the sender knows no item of ours for its item, and no twin record of that item was
+    /// deleted here. A first sync creates without looking for one.
+    NoneMade,
+}
+
+/// What a twin record this delivery made may find by origin marker. An item stamped
+/// with it and linked to no record is left only by a record deleted since (noted by
+/// `pairing::delete_record`) or by a wiped store, whose item the sender names.
+async fn found_on_reserve(
+    node: &Node,
+    connection: &Connection,
+    message: &ReplicaMessage,
+) -> NodeResult<FoundItem> {
+    let named_by_sender = message.target_key.is_some() || message.applied_twin.is_some();
+    if named_by_sender
+        || crate::pairing::was_unpaired(node, &connection.id, &message.source_key).await?
+    {
+        return Ok(FoundItem::Unknown);
+    }
+    Ok(FoundItem::NoneMade)
 }
 
 async fn apply(
@@ -367,7 +388,7 @@ async fn apply(
         Reserved::Earlier => twin
             .created_from(message.version, &message.hub_issue)
             .map_or(FoundItem::Unknown, |r| FoundItem::EarlierAttempt(r.clone())),
-        Reserved::Now => FoundItem::Unknown,
+        Reserved::Now => found_on_reserve(node, connection, message).await?,
     };
     // Hold off our own outgoing handler until the write and the new baseline are stored.
     twin.take_lease(

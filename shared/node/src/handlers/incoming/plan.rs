@@ -133,6 +133,7 @@ pub(super) async fn plan(
                 .await?
                 .ok_or_else(|| NodeError::ItemGone(key.clone()))?,
         ),
+        None if *found == FoundItem::NoneMade => None,
         // Before creating, look for an item stamped with this origin: an earlier attempt
         // may have created it before a crash, or the twin store was wiped (relink).
         None => {

@@ -279,11 +279,12 @@ pub async fn delete_record(node: &Node, connection_id: &str, twin: &Twin) -> Nod
 /// Force Unlink, Clean-up, a deleted connection), so an item of ours may carry its
 /// origin marker with no twin record linked to it.
 pub async fn was_unpaired(node: &Node, connection_id: &str, remote_key: &str) -> NodeResult<bool> {
-    Ok(node
-        .connections
-        .get_meta(&unpaired_key(connection_id, remote_key))
-        .await?
-        .is_some())
+    noted(node, &unpaired_key(connection_id, remote_key)).await
+}
+
+/// Whether the meta record `key` exists: a note that something happened here once.
+async fn noted(node: &Node, key: &str) -> NodeResult<bool> {
+    Ok(node.connections.get_meta(key).await?.is_some())
 }
 
 fn unpaired_key(connection_id: &str, remote_key: &str) -> String {
@@ -299,11 +300,7 @@ pub async fn was_forgotten(
     if remote_twin.is_empty() {
         return Ok(false);
     }
-    Ok(node
-        .connections
-        .get_meta(&forgotten_key(connection_id, remote_twin))
-        .await?
-        .is_some())
+    noted(node, &forgotten_key(connection_id, remote_twin)).await
 }
 
 fn forgotten_key(connection_id: &str, remote_twin: &str) -> String {

@@ -264,6 +264,17 @@ impl Twin {
         self.connection_id == connection_id && held.as_deref() == Some(key)
     }
 
+    /// The other side's record this twin exchanged replicas with, when it is older than
+    /// `pair_record`, the record the other side names as the pair's in its answer to our
+    /// Relink: that side replaced it before answering, so what this twin counted from it
+    /// (baseline, previous, versions) belongs to the old pair. Record ids are
+    /// time-ordered, so a smaller id is the older record.
+    pub fn exchanged_with_older(&self, pair_record: &str) -> Option<&str> {
+        self.remote_twin
+            .as_deref()
+            .filter(|known| !pair_record.is_empty() && *known < pair_record)
+    }
+
     /// The item's summary as last shared: our replica's, else the other side's.
     pub fn summary(&self) -> Option<&str> {
         [&self.baseline, &self.previous]
@@ -391,5 +402,22 @@ mod tests {
         }
         let unkeyed = Twin::new("u".into(), "c".into(), 0);
         assert!(!unkeyed.holds_key("c", KeySide::Remote, ""));
+    }
+
+    #[test]
+    fn exchanged_with_older_table() {
+        // (the record the twin knows, the record the answer names, the old one)
+        let cases = [
+            (None, "0192-b", None),
+            (Some("0192-a"), "0192-b", Some("0192-a")),
+            (Some("0192-b"), "0192-b", None),
+            (Some("0192-c"), "0192-b", None),
+            (Some("0192-a"), "", None),
+        ];
+        for (known, named, want) in cases {
+            let mut twin = Twin::new("t".into(), "c".into(), 0);
+            twin.remote_twin = known.map(str::to_string);
+            assert_eq!(twin.exchanged_with_older(named), want, "{known:?} {named}");
+        }
     }
 }

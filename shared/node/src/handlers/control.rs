@@ -56,6 +56,7 @@ pub async fn ask(
         match_on: target.match_on,
         answer: None,
         target_twin: target.twin,
+        answer_twin: None,
         trace_id: new_trace_id(),
     };
     send_to_peer(node, &TransportMessage::Control(message)).await?;
@@ -91,12 +92,16 @@ pub async fn handle(node: &Node, message: ControlMessage) -> NodeResult<()> {
     match message.answer.clone() {
         None => {
             // A relink by field names its item here by value: found, it is the target.
-            let (message, answer) = match find_match(node, &connection, message).await? {
+            let (message, answer, pair_twin) = match find_match(node, &connection, message).await? {
+                Ok(message) if message.op == ControlOp::Relink => {
+                    let (answer, pair_twin) = relink_here(node, &connection, &message).await?;
+                    (message, answer, pair_twin)
+                }
                 Ok(message) => {
                     let answer = follow(node, &connection, &message).await?;
-                    (message, answer)
+                    (message, answer, None)
                 }
-                Err((message, refusal)) => (message, refusal),
+                Err((message, refusal)) => (message, refusal, None),
             };
             let (verb, detail) = match &answer {
                 ControlAnswer::Done(d) => ("done", d),
@@ -115,22 +120,19 @@ pub async fn handle(node: &Node, message: ControlMessage) -> NodeResult<()> {
                 ),
             )
             .await;
-            let reply = message.answered(&node.id, answer);
+            let reply = message.answered(&node.id, answer, pair_twin);
             send_to_peer(node, &TransportMessage::Control(reply)).await
         }
         Some(answer) => answered(node, &connection, &message, answer).await,
     }
 }
 
-/// Does here what the other node did on its side.
+/// Does here what the other node did on its side (a Relink: [`relink_here`]).
 async fn follow(
     node: &Node,
     connection: &Connection,
     message: &ControlMessage,
 ) -> NodeResult<ControlAnswer> {
-    if message.op == ControlOp::Relink {
-        return relink_here(node, connection, message).await;
-    }
     let (local, remote) = (
         message.target_key.as_deref(),
         Some(message.source_key.as_str()),
@@ -227,20 +229,19 @@ async fn find_match(
 /// (its Unlink never arrived, or arrives later): what it sent and applied belongs to the
 /// old pair, so a new record replaces it. Any other live twin of the two items is kept:
 /// a newer pairing (both nodes relinked at once), or this request delivered again.
+/// Linked, the answer names the twin record of the pair here.
 async fn relink_here(
     node: &Node,
     connection: &Connection,
     message: &ControlMessage,
-) -> NodeResult<ControlAnswer> {
+) -> NodeResult<(ControlAnswer, Option<String>)> {
     let Some(target) = message.target_key.as_deref() else {
-        return Ok(ControlAnswer::Refused("no item named to link".into()));
+        return Ok((ControlAnswer::Refused("no item named to link".into()), None));
     };
     let tracker = node.tracker(&connection.local_instance)?;
     if tracker.get_item(target).await?.is_none() {
-        return Ok(ControlAnswer::Refused(format!(
-            "{target} does not exist in {}",
-            connection.local_instance
-        )));
+        let why = format!("{target} does not exist in {}", connection.local_instance);
+        return Ok((ControlAnswer::Refused(why), None));
     }
     let same_pair = match &message.target_twin {
         Some(unlinked) => SamePair::Replace(unlinked),
@@ -250,11 +251,50 @@ async fn relink_here(
         match pairing::link(node, connection, target, &message.source_key, same_pair).await? {
             Ok(twin) => {
                 pairing::record_relink(node, &connection.id, &message.id, &twin).await?;
-                ControlAnswer::Done(format!("{target} linked with {}", message.source_key))
+                let done = format!("{target} linked with {}", message.source_key);
+                (ControlAnswer::Done(done), Some(twin.id))
             }
-            Err(why) => ControlAnswer::Refused(why),
+            Err(why) => (ControlAnswer::Refused(why), None),
         },
     )
+}
+
+/// The twin our answered Relink pairs, and the newest record of the other node's that is
+/// a leftover of the old pair there. A twin kept here that took replicas from a record
+/// older than the one the answer names is the old pair's: that node replaced the record
+/// before it answered (it followed our Relink after its own, which we followed), and
+/// what the twin counted from it would hide our first send of the new pair as already
+/// shared (simulation seed 21957 of V6 at 300 steps). A new record replaces it.
+async fn renew_old_pair(
+    node: &Node,
+    connection: &Connection,
+    message: &ControlMessage,
+    kept: Twin,
+) -> NodeResult<Result<(Twin, Option<String>), String>> {
+    let named = message.target_twin.clone();
+    let Some(old) = message
+        .answer_twin
+        .as_deref()
+        .and_then(|pair| kept.exchanged_with_older(pair))
+        .map(str::to_string)
+    else {
+        return Ok(Ok((kept, named)));
+    };
+    let (local, remote) = (kept.local_key.clone(), kept.remote_key.clone());
+    let (Some(local), Some(remote)) = (local, remote) else {
+        return Ok(Ok((kept, named)));
+    };
+    tracing::info!(twin = %kept.id, old_record = %old, "relinked twin took the old pair's replicas; a new record replaces it");
+    let replaced = named.into_iter().chain([old]).max();
+    Ok(pairing::link(
+        node,
+        connection,
+        &local,
+        &remote,
+        SamePair::Replace(&kept.id),
+    )
+    .await?
+    .map(|twin| (twin, replaced)))
 }
 
 /// The other node's answer to one of ours. A relink it agreed to is linked here too and
@@ -282,12 +322,17 @@ async fn answered(
             )
         }
         (ControlAnswer::Done(d), ControlOp::Relink) => {
-            match pairing::link(node, connection, &local, remote, SamePair::Keep).await? {
-                Ok(twin) => {
+            let linked =
+                match pairing::link(node, connection, &local, remote, SamePair::Keep).await? {
+                    Ok(twin) => renew_old_pair(node, connection, message, twin).await?,
+                    Err(why) => Err(why),
+                };
+            match linked {
+                Ok((twin, replaced)) => {
                     // The record our request named is no longer the pair's there (the
                     // other node replaced it): what it sent before is a leftover of the
                     // old pair, still in a queue (simulation seed 2348 of V5).
-                    if let Some(replaced) = &message.target_twin {
+                    if let Some(replaced) = &replaced {
                         pairing::record_relinked_over(node, &connection.id, &twin, replaced)
                             .await?;
                     }

@@ -81,7 +81,9 @@ pub struct MergeOutcome {
     pub local_kept: Vec<String>,
     /// Fields the remote will hold as our last send carried them, not as its replica
     /// says: the replica, built before it applied that send, left them alone, while our
-    /// item has left the send's value since (simulation seed 2974 of V6).
+    /// item has left the send's value since (simulation seed 2974 of V6). Or the replica
+    /// changed them to our item's value while the send moved them elsewhere, and a person
+    /// here set that value since (seed 22367 of V6 at 300 steps).
     pub sent_held: Vec<String>,
 }
 
@@ -153,6 +155,7 @@ impl Merger<'_> {
             remote: remote_changed,
             local_unsent,
             sent_held,
+            sent_over_agreement,
         } = changed;
         // Where the remote agrees now but still applies an older send of ours, nothing
         // goes again: both sides doing so with crossing replicas flip a field forever
@@ -161,9 +164,19 @@ impl Merger<'_> {
         // the send's value once it applies it, and agrees with us by chance only
         // (simulation seed 2974 of V6: a person here cleared the assignee our send had
         // set, back to the remote's value).
+        // Nor where the remote changed the field to our item's value while one of our
+        // sends it has not applied moved it elsewhere, and a person here set the remote's
+        // value since: the remote weighs that send against its own value, and where the
+        // send wins there it holds the send's value, so ours goes back (simulation seed
+        // 22367 of V6 at 300 steps: taken for agreement, the other side took our send's
+        // severity, and the items stayed apart for good).
         if sent_held {
             self.sent_held.push(field.to_string());
         } else if local == remote {
+            if sent_over_agreement {
+                self.sent_held.push(field.to_string());
+                self.local_kept.push(field.to_string());
+            }
             return Pick::Remote;
         }
         let pick = match (local_changed, remote_changed) {
@@ -221,6 +234,10 @@ struct Changed {
     /// The remote left the field alone, one of our sends it has not applied moved it,
     /// the base holds that send's value, and our item has left it since.
     sent_held: bool,
+    /// The remote changed the field, one of our sends it has not applied moved it, and
+    /// our item left that send's value since, nothing of the other side's applied
+    /// meanwhile: where our item now agrees with the remote, it does so by chance.
+    sent_over_agreement: bool,
 }
 
 macro_rules! merge_field {
@@ -243,6 +260,7 @@ macro_rules! merge_field {
                 && $base
                     .zip($m.ctx.sent)
                     .is_some_and(|(b, s): (&Item, &Item)| b.$field == s.$field),
+            sent_over_agreement: remote && local_unsent && $m.moved_since_unseen_send($name, true),
         };
         if let Pick::Remote = $m.decide(
             $name,
@@ -343,6 +361,9 @@ pub fn merge_items(
                 && local_unsent
                 && m.moved_unseen(&name)
                 && base.zip(ctx.sent).is_some_and(|(b, s)| get(b) == get(s)),
+            sent_over_agreement: remote_changed
+                && local_unsent
+                && m.moved_since_unseen_send(&name, true),
         };
         if let Pick::Remote = m.decide(&name, get(local), get(remote), changed) {
             match get(remote) {
@@ -1272,18 +1293,8 @@ mod tests {
             let local = item("S", "Open", "Low", &[], 5);
             let remote = item("S", "In Progress", "Low", &[], 3);
             let prev = item("S", "Open", "Low", &[], 1);
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node: "node-a",
-                remote_node: "node-b",
-                remote_updated_ms: remote.updated_ms,
-                sent: Some(&sent),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
-                unseen_moved,
-                held_at_ack: None,
-                since_sent,
-            };
+            let nodes = ("node-a", "node-b");
+            let ctx = unseen_send_ctx(&settings, nodes, &remote, &sent, unseen_moved, since_sent);
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
             assert_eq!(out.merged.status_name(), Some(status), "{what}");
             assert_eq!(
@@ -1292,6 +1303,120 @@ mod tests {
                 "{what}: {:?}",
                 out.conflicts
             );
+        }
+    }
+
+    /// The context of a replica built before its sender applied our send `sent`; `nodes`
+    /// is (ours, theirs).
+    fn unseen_send_ctx<'a>(
+        settings: &'a ConflictSettings,
+        nodes: (&'a str, &'a str),
+        remote: &Item,
+        sent: &'a Item,
+        unseen_moved: &'a [String],
+        since_sent: SinceSent,
+    ) -> MergeContext<'a> {
+        MergeContext {
+            settings,
+            local_node: nodes.0,
+            remote_node: nodes.1,
+            remote_updated_ms: remote.updated_ms,
+            sent: Some(sent),
+            sent_seen: SentSeen::Unseen,
+            sent_changed: None,
+            unseen_moved,
+            held_at_ack: None,
+            since_sent,
+        }
+    }
+
+    /// Simulation seed 22367 of V6 at 300 steps: our send set the severity to 1 (and the
+    /// summary to S1), the other side's replica, built before it applied that send, sets
+    /// 3 (S3), and a person here set 3 (S3) during the apply. The two agree by chance:
+    /// the other side weighs our send against its 3 and may take our 1, so ours goes back
+    /// and the other side is said to hold the send's value. With a replica applied since
+    /// the send, our value may be one taken from it (seed 224 of V3).
+    #[test]
+    fn a_value_the_replica_set_over_our_unseen_send_and_we_set_again_goes_back() {
+        let settings = ConflictSettings::default();
+        let with = |summary: &str, severity: Option<&str>, updated: i64| {
+            let mut i = item(summary, "To Do", "Low", &[], updated);
+            if let Some(severity) = severity {
+                i.custom_fields
+                    .insert("severity".into(), Value::from(severity));
+            }
+            i
+        };
+        let moved = ["customFields.severity".to_string(), "summary".to_string()];
+        // (what, the previous replica's values, our last send's, since the send, moved
+        // by unseen sends) -> held and sent back
+        type Row<'a> = (
+            &'static str,
+            (&'static str, Option<&'static str>),
+            (&'static str, Option<&'static str>),
+            SinceSent,
+            &'a [String],
+            bool,
+        );
+        let rows: [Row; 5] = [
+            (
+                "seed 22367",
+                ("S0", None),
+                ("S1", Some("1")),
+                SinceSent::NothingApplied,
+                &moved,
+                true,
+            ),
+            (
+                "a replica applied since the send (seed 224 of V3)",
+                ("S0", None),
+                ("S1", Some("1")),
+                SinceSent::Applied,
+                &moved,
+                false,
+            ),
+            (
+                "no unseen send moved it",
+                ("S0", None),
+                ("S1", Some("1")),
+                SinceSent::NothingApplied,
+                &[],
+                false,
+            ),
+            (
+                "the replica left it alone",
+                ("S3", Some("3")),
+                ("S1", Some("1")),
+                SinceSent::NothingApplied,
+                &moved,
+                false,
+            ),
+            (
+                "our send carried our value",
+                ("S0", None),
+                ("S3", Some("3")),
+                SinceSent::NothingApplied,
+                &moved,
+                false,
+            ),
+        ];
+        for (what, prev, sent, since_sent, unseen_moved, held) in rows {
+            let base = with("S0", None, 1);
+            let prev = with(prev.0, prev.1, 1);
+            let sent = with(sent.0, sent.1, 2);
+            let local = with("S3", Some("3"), 5);
+            let remote = with("S3", Some("3"), 3);
+            let nodes = ("node-b", "node-a");
+            let ctx = unseen_send_ctx(&settings, nodes, &remote, &sent, unseen_moved, since_sent);
+            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
+            assert_eq!(out.merged, local, "{what}");
+            let want: &[&str] = match held {
+                true => &["summary", "customFields.severity"],
+                false => &[],
+            };
+            assert_eq!(out.sent_held, want, "{what}");
+            assert_eq!(out.local_kept, want, "{what}");
+            assert!(out.conflicts.is_empty(), "{what}: {:?}", out.conflicts);
         }
     }
 }

@@ -147,6 +147,13 @@ impl Merger<'_> {
             && (!local_unsent || self.ctx.since_sent == SinceSent::NothingApplied)
     }
 
+    /// Whether the remote's change of `field` meets our item by chance: one of our sends
+    /// it has not applied moved the field, and our item has left that send's value with
+    /// nothing of the other side's applied since (see `Changed::sent_over_agreement`).
+    fn sent_over_agreement(&self, field: &str, remote_changed: bool, local_unsent: bool) -> bool {
+        remote_changed && local_unsent && self.moved_since_unseen_send(field, true)
+    }
+
     /// Decides one field. `local_changed` and `remote_changed` are relative to the base;
     /// `local_unsent` says the local value differs from the one this side last sent.
     fn decide(&mut self, field: &str, local: Value, remote: Value, changed: Changed) -> Pick {
@@ -260,7 +267,7 @@ macro_rules! merge_field {
                 && $base
                     .zip($m.ctx.sent)
                     .is_some_and(|(b, s): (&Item, &Item)| b.$field == s.$field),
-            sent_over_agreement: remote && local_unsent && $m.moved_since_unseen_send($name, true),
+            sent_over_agreement: $m.sent_over_agreement($name, remote, local_unsent),
         };
         if let Pick::Remote = $m.decide(
             $name,
@@ -361,9 +368,7 @@ pub fn merge_items(
                 && local_unsent
                 && m.moved_unseen(&name)
                 && base.zip(ctx.sent).is_some_and(|(b, s)| get(b) == get(s)),
-            sent_over_agreement: remote_changed
-                && local_unsent
-                && m.moved_since_unseen_send(&name, true),
+            sent_over_agreement: m.sent_over_agreement(&name, remote_changed, local_unsent),
         };
         if let Pick::Remote = m.decide(&name, get(local), get(remote), changed) {
             match get(remote) {

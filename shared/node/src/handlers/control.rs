@@ -269,6 +269,7 @@ async fn renew_old_pair(
     node: &Node,
     connection: &Connection,
     message: &ControlMessage,
+    (local, remote): (&str, &str),
     kept: Twin,
 ) -> NodeResult<Result<(Twin, Option<String>), String>> {
     let named = message.target_twin.clone();
@@ -280,21 +281,13 @@ async fn renew_old_pair(
     else {
         return Ok(Ok((kept, named)));
     };
-    let (local, remote) = (kept.local_key.clone(), kept.remote_key.clone());
-    let (Some(local), Some(remote)) = (local, remote) else {
-        return Ok(Ok((kept, named)));
-    };
     tracing::info!(twin = %kept.id, old_record = %old, "relinked twin took the old pair's replicas; a new record replaces it");
     let replaced = named.into_iter().chain([old]).max();
-    Ok(pairing::link(
-        node,
-        connection,
-        &local,
-        &remote,
-        SamePair::Replace(&kept.id),
+    Ok(
+        pairing::link(node, connection, local, remote, SamePair::Replace(&kept.id))
+            .await?
+            .map(|twin| (twin, replaced)),
     )
-    .await?
-    .map(|twin| (twin, replaced)))
 }
 
 /// The other node's answer to one of ours. A relink it agreed to is linked here too and
@@ -324,7 +317,9 @@ async fn answered(
         (ControlAnswer::Done(d), ControlOp::Relink) => {
             let linked =
                 match pairing::link(node, connection, &local, remote, SamePair::Keep).await? {
-                    Ok(twin) => renew_old_pair(node, connection, message, twin).await?,
+                    Ok(twin) => {
+                        renew_old_pair(node, connection, message, (&local, remote), twin).await?
+                    }
                     Err(why) => Err(why),
                 };
             match linked {

@@ -24,11 +24,18 @@ pub(crate) struct Apart {
     pub(crate) names: Option<BTreeSet<String>>,
 }
 
-/// Whether [`Twin::note_crossing`] notes only the members that are lists of names.
+/// What [`Twin::note_crossing`] compares a replica with, and so which members it notes.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum NamesOnly {
-    Yes,
-    No,
+enum Compared {
+    /// The other side's previous replica: every member that differs, with its value there.
+    Previous,
+    /// Nothing (the first replica of a relinked pair, crossing our first sends): only the
+    /// lists of names, as added.
+    NamesOnly,
+    /// Nothing, but the replica was built after the other side applied one of our sends:
+    /// its lists of names as added, and every other member our item took from it, with
+    /// the replica's own value standing for the unknown one from before.
+    OnOurSend,
 }
 
 /// Which of our sends an ack answers, for [`view_over_crossing`].
@@ -54,8 +61,15 @@ impl Twin {
     /// value would hide (simulation seed 4216 of V5). With nothing sent, or no previous
     /// replica to compare with after an apply, nothing is noted (and an ack's view is
     /// taken whole, as before); the first replica applied is compared with an empty one,
-    /// for its labels.
-    pub(crate) fn note_crossing(&mut self, replica: &Value, view: &Value, own: &Value) {
+    /// for its labels, and, where it was built on one of our sends (`applied_in`), its
+    /// other members are noted with its own values ([`Compared::OnOurSend`]).
+    pub(crate) fn note_crossing(
+        &mut self,
+        replica: &Value,
+        view: &Value,
+        own: &Value,
+        applied_in: Option<u64>,
+    ) {
         if self.out_version == 0 {
             return;
         }
@@ -70,25 +84,38 @@ impl Twin {
         // person removed here during the write came back with no name noted, the ack of
         // our send took the view whole, and our next replica's removal looked like no
         // change there).
-        let (before, names_only) = match self.previous.as_ref() {
+        // A first replica built after the other side applied one of ours crossed our
+        // later sends as any other does, and its scalar members count too (simulation
+        // seed 25626 of V6: the assignee it set, cleared there by a person before the
+        // ack of our last send, was taken from that ack's view as the other side's
+        // previous value; its next replica's clear then looked like no change here).
+        let (before, compared) = match self.previous.as_ref() {
             Some(previous) => match previous.as_object() {
-                Some(before) => (before, NamesOnly::No),
+                Some(before) => (before, Compared::Previous),
                 None => return,
             },
-            None if self.in_version == 0 => (&empty, NamesOnly::Yes),
+            None if self.in_version == 0 && applied_in.is_some_and(|n| n > 0) => {
+                (&empty, Compared::OnOurSend)
+            }
+            None if self.in_version == 0 => (&empty, Compared::NamesOnly),
             None => return,
         };
         let after = replica.as_object().unwrap_or(&empty);
+        let is_names = |k: &str| matches!(after.get(k), Some(Value::Array(_)));
         let changed: Vec<(String, Value)> = before
             .keys()
             .chain(after.keys().filter(|k| !before.contains_key(k.as_str())))
-            .filter(|k| before.get(k.as_str()) != after.get(k.as_str()))
-            .filter(|k| {
-                names_only == NamesOnly::No
-                    || matches!(after.get(k.as_str()), Some(Value::Array(_)))
+            .filter(|k| match compared {
+                Compared::Previous => before.get(k.as_str()) != after.get(k.as_str()),
+                Compared::NamesOnly => is_names(k),
+                Compared::OnOurSend => true,
             })
             .filter_map(|k| {
-                let was = before.get(k.as_str()).cloned().unwrap_or(Value::Null);
+                let was = match compared {
+                    Compared::OnOurSend if !is_names(k) => after.get(k.as_str()).cloned(),
+                    _ => before.get(k.as_str()).cloned(),
+                }
+                .unwrap_or(Value::Null);
                 match held_apart.iter().find(|a| &a.key == k) {
                     None => Some((k.clone(), was)),
                     Some(Apart { names: None, .. }) => None,

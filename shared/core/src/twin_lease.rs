@@ -378,6 +378,7 @@ mod tests {
                 base_item: Item::default(),
                 previous: json!({"v": 1}),
                 version: 1,
+                applied_in: None,
                 source_twin: "r1".into(),
                 source_key: "B-1".into(),
                 source_url: String::new(),

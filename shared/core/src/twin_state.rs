@@ -36,6 +36,9 @@ pub struct Applied {
     /// The replica applied (the scripts' `previous` next time).
     pub previous: Value,
     pub version: u64,
+    /// How many of our replicas the sender had applied when it built this one
+    /// ([`Twin::applied_of_ours`]).
+    pub applied_in: Option<u64>,
     /// The sender's twin record the version counts on (empty from old senders).
     pub source_twin: String,
     pub source_key: String,
@@ -146,7 +149,12 @@ impl Twin {
 
     /// Records a replica applied here and gives the lease back.
     pub fn record_apply(&mut self, applied: Applied, now_ms: i64) {
-        self.note_crossing(&applied.previous, &applied.view, &applied.own);
+        self.note_crossing(
+            &applied.previous,
+            &applied.view,
+            &applied.own,
+            applied.applied_in,
+        );
         self.baseline = Some(applied.view);
         self.baseline_version = applied.baseline_version;
         self.base_item = Some(applied.base_item);
@@ -1111,6 +1119,7 @@ mod tests {
             base_item: Item::default(),
             previous,
             version,
+            applied_in: None,
             source_twin: "r1".into(),
             source_key: "B-1".into(),
             source_url: "https://b/1".into(),
@@ -1467,6 +1476,75 @@ mod tests {
         }
     }
 
+    /// Simulation seed 25626 of V6: the other side's first replica, built after it
+    /// applied our v2, set the assignee and crossed our v3; a person there cleared it
+    /// before the ack of v3, whose view shows none. With no previous replica to compare
+    /// with, its scalar members are noted too: the ack of our last send keeps the
+    /// replica's assignee, so their next replica's clear is a change here. An earlier
+    /// send's ack (a later send of ours carried the assignee on), a member our item holds
+    /// as its own, and a first replica built on none of ours take the view, as before.
+    #[test]
+    fn an_ack_view_keeps_what_a_first_replica_built_on_our_send_set() {
+        let ana = json!({"assignee": "ana", "summary": "s"});
+        let cleared = json!({"assignee": null, "summary": "s"});
+        // (what, the sender had applied, our item's own value, a later send of ours)
+        // -> previous
+        type Case = (&'static str, Option<u64>, Value, bool, Value);
+        let table: [Case; 4] = [
+            (
+                "the ack of our last send",
+                Some(2),
+                ana.clone(),
+                false,
+                ana.clone(),
+            ),
+            (
+                "the ack of an earlier send",
+                Some(2),
+                ana.clone(),
+                true,
+                cleared.clone(),
+            ),
+            (
+                "our item holds its own assignee",
+                Some(2),
+                json!({"assignee": "bo", "summary": "s"}),
+                false,
+                cleared.clone(),
+            ),
+            (
+                "built on none of ours",
+                Some(0),
+                ana.clone(),
+                false,
+                cleared.clone(),
+            ),
+        ];
+        for (what, applied_in, own, later, want) in table {
+            let mut t = twin();
+            for at in 1..=3 {
+                t.record_send(json!({"summary": "s"}), &Item::default(), at);
+            }
+            t.record_apply(
+                Applied {
+                    view: ana.clone(),
+                    own,
+                    applied_in,
+                    ..applied(ana.clone(), 1)
+                },
+                4,
+            );
+            if later {
+                t.record_send(ana.clone(), &Item::default(), 5);
+            }
+            let mut a = ack(3, None);
+            a.remote_view = Some(cleared.clone());
+            a.remote_out_version = 1;
+            t.record_ack(&a, 6);
+            assert_eq!(t.previous, Some(want), "{what}");
+        }
+    }
+
     /// Simulation seed 1060 of V5: the other side's v1, built before it applied any of
     /// our unacknowledged sends, added `blue`; a person there removed it before those
     /// sends reached it, so each ack's view lacks `blue`. Every one of those sends was
@@ -1542,6 +1620,7 @@ mod tests {
                 base_item: Item::default(),
                 previous: json!({"summary": "theirs"}),
                 version: 5,
+                applied_in: None,
                 source_twin: "r9".into(),
                 source_key: "B-1".into(),
                 source_url: "https://b/1".into(),

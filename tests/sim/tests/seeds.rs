@@ -353,6 +353,12 @@ fn regression_seeds_pass() {
         // theirs during the write of their replica: taken for agreement, nothing went
         // back, while they took our send's value over theirs. The items stayed apart.
         (22367, 300),
+        // Their first replica, built on our send, set an assignee and crossed our last
+        // send; a person there cleared it before the ack of that send, whose view was
+        // taken whole, since nothing was noted against no previous replica but labels.
+        // Their next replica's clear looked like no change, and ours sent the assignee
+        // back over it.
+        (25626, 300),
     ];
     let failures: Vec<String> = v1
         .iter()

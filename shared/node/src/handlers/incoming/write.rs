@@ -406,6 +406,7 @@ async fn record(
         own = %brief(&own),
         "applied"
     );
+    let applied_in = twin.applied_of_ours(message.applied_in, message.applied_twin.as_deref());
     twin.record_apply(
         twinsync_core::Applied {
             view: view.clone(),
@@ -414,6 +415,7 @@ async fn record(
             base_item: remote_state,
             previous: message.hub_issue.clone(),
             version: message.version,
+            applied_in,
             source_twin: message.source_twin.clone(),
             source_key: message.source_key.clone(),
             source_url: message.source_url.clone(),

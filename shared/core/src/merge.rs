@@ -149,9 +149,12 @@ impl Merger<'_> {
 
     /// Whether the remote's change of `field` meets our item by chance: one of our sends
     /// it has not applied moved the field, and our item has left that send's value with
-    /// nothing of the other side's applied since (see `Changed::sent_over_agreement`).
-    fn sent_over_agreement(&self, field: &str, remote_changed: bool, local_unsent: bool) -> bool {
-        remote_changed && local_unsent && self.moved_since_unseen_send(field, true)
+    /// nothing of the other side's applied since, or only replicas after which the base
+    /// still holds the send's value (`base`), so our item took none of theirs there
+    /// (simulation seed 21533 of V6 at 300 steps; see `Changed::sent_over_agreement`).
+    fn sent_over_agreement(&self, field: &str, remote: bool, unsent: bool, base: bool) -> bool {
+        let ours = base || self.ctx.since_sent == SinceSent::NothingApplied;
+        remote && unsent && self.moved_unseen(field) && ours
     }
 
     /// Decides one field. `local_changed` and `remote_changed` are relative to the base;
@@ -243,7 +246,8 @@ struct Changed {
     sent_held: bool,
     /// The remote changed the field, one of our sends it has not applied moved it, and
     /// our item left that send's value since, nothing of the other side's applied
-    /// meanwhile: where our item now agrees with the remote, it does so by chance.
+    /// meanwhile or the base still at that value: where our item now agrees with the
+    /// remote, it does so by chance.
     sent_over_agreement: bool,
 }
 
@@ -256,18 +260,16 @@ macro_rules! merge_field {
                 |h| h.$field == $remote.$field,
             );
         let local_unsent = $m.ctx.sent.is_some_and(|s| s.$field != $local.$field);
+        let base_sent = $base
+            .zip($m.ctx.sent)
+            .is_some_and(|(b, s): (&Item, &Item)| b.$field == s.$field);
         let changed = Changed {
             local: $base.is_some_and(|b: &Item| b.$field != $local.$field)
                 || (remote && $m.moved_since_unseen_send($name, local_unsent)),
             remote,
             local_unsent,
-            sent_held: !remote
-                && local_unsent
-                && $m.moved_unseen($name)
-                && $base
-                    .zip($m.ctx.sent)
-                    .is_some_and(|(b, s): (&Item, &Item)| b.$field == s.$field),
-            sent_over_agreement: $m.sent_over_agreement($name, remote, local_unsent),
+            sent_held: !remote && local_unsent && $m.moved_unseen($name) && base_sent,
+            sent_over_agreement: $m.sent_over_agreement($name, remote, local_unsent, base_sent),
         };
         if let Pick::Remote = $m.decide(
             $name,
@@ -359,16 +361,19 @@ pub fn merge_items(
                 get(h) == get(remote)
             });
         let local_unsent = ctx.sent.is_some_and(|s| get(s) != get(local));
+        let base_sent = base.zip(ctx.sent).is_some_and(|(b, s)| get(b) == get(s));
         let changed = Changed {
             local: base.is_some_and(|b| get(b) != get(local))
                 || (remote_changed && m.moved_since_unseen_send(&name, local_unsent)),
             remote: remote_changed,
             local_unsent,
-            sent_held: !remote_changed
-                && local_unsent
-                && m.moved_unseen(&name)
-                && base.zip(ctx.sent).is_some_and(|(b, s)| get(b) == get(s)),
-            sent_over_agreement: m.sent_over_agreement(&name, remote_changed, local_unsent),
+            sent_held: !remote_changed && local_unsent && m.moved_unseen(&name) && base_sent,
+            sent_over_agreement: m.sent_over_agreement(
+                &name,
+                remote_changed,
+                local_unsent,
+                base_sent,
+            ),
         };
         if let Pick::Remote = m.decide(&name, get(local), get(remote), changed) {
             match get(remote) {
@@ -1201,14 +1206,16 @@ mod tests {
     /// Simulation seed 2974 of V6: our send set the summary to S2 (the base holds it),
     /// the remote's replica, built before it applied that send, still has S1, and a
     /// person here set S1 again. The two agree by chance: the remote will hold S2 once
-    /// it applies our send, so ours goes back and the remote is said to hold S2.
+    /// it applies our send, so ours goes back and the remote is said to hold S2. So too
+    /// where the replica changed it to S1, with the base still at S2 after the replicas
+    /// applied since our send (seed 21533 of V6; `Changed::sent_over_agreement`).
     #[test]
     fn a_value_our_unseen_send_moved_and_we_left_goes_back_though_the_replica_agrees() {
         let settings = ConflictSettings::default();
         let moved = ["summary".to_string()];
         // (what, base, prev, moved by unseen sends) -> held (sent back)
         type Row<'a> = (&'static str, &'static str, &'static str, &'a [String], bool);
-        let rows: [Row; 4] = [
+        let rows: [Row; 5] = [
             ("seed 2974", "S2", "S1", &moved, true),
             (
                 "the base is not our send's (seed 224 of V3)",
@@ -1219,11 +1226,18 @@ mod tests {
             ),
             ("no unseen send moved it", "S2", "S1", &[], false),
             (
-                "the replica changed it (seed 1020 of V4)",
-                "S2",
+                "the replica changed it, the base not our send's (seed 1020 of V4)",
+                "S0",
                 "S0",
                 &moved,
                 false,
+            ),
+            (
+                "the replica changed it, the base our send's (seed 21533 of V6)",
+                "S2",
+                "S0",
+                &moved,
+                true,
             ),
         ];
         for (what, base, prev, unseen_moved, held) in rows {
@@ -1340,7 +1354,9 @@ mod tests {
     /// 3 (S3), and a person here set 3 (S3) during the apply. The two agree by chance:
     /// the other side weighs our send against its 3 and may take our 1, so ours goes back
     /// and the other side is said to hold the send's value. With a replica applied since
-    /// the send, our value may be one taken from it (seed 224 of V3).
+    /// the send, our value may be one taken from it (seed 224 of V3), unless the base
+    /// still holds the send's value (seed 21533: a person set the status during the
+    /// apply of the replica before, and the replicas since left it alone).
     #[test]
     fn a_value_the_replica_set_over_our_unseen_send_and_we_set_again_goes_back() {
         let settings = ConflictSettings::default();
@@ -1354,7 +1370,7 @@ mod tests {
         };
         let moved = ["customFields.severity".to_string(), "summary".to_string()];
         // (what, the previous replica's values, our last send's, since the send, moved
-        // by unseen sends) -> held and sent back
+        // by unseen sends, the base holds the send's values) -> held and sent back
         type Row<'a> = (
             &'static str,
             (&'static str, Option<&'static str>),
@@ -1362,14 +1378,16 @@ mod tests {
             SinceSent,
             &'a [String],
             bool,
+            bool,
         );
-        let rows: [Row; 5] = [
+        let rows: [Row; 6] = [
             (
                 "seed 22367",
                 ("S0", None),
                 ("S1", Some("1")),
                 SinceSent::NothingApplied,
                 &moved,
+                false,
                 true,
             ),
             (
@@ -1379,6 +1397,16 @@ mod tests {
                 SinceSent::Applied,
                 &moved,
                 false,
+                false,
+            ),
+            (
+                "a replica applied since, the base still at the send's values (seed 21533)",
+                ("S0", None),
+                ("S1", Some("1")),
+                SinceSent::Applied,
+                &moved,
+                true,
+                true,
             ),
             (
                 "no unseen send moved it",
@@ -1386,6 +1414,7 @@ mod tests {
                 ("S1", Some("1")),
                 SinceSent::NothingApplied,
                 &[],
+                false,
                 false,
             ),
             (
@@ -1395,6 +1424,7 @@ mod tests {
                 SinceSent::NothingApplied,
                 &moved,
                 false,
+                false,
             ),
             (
                 "our send carried our value",
@@ -1403,10 +1433,14 @@ mod tests {
                 SinceSent::NothingApplied,
                 &moved,
                 false,
+                false,
             ),
         ];
-        for (what, prev, sent, since_sent, unseen_moved, held) in rows {
-            let base = with("S0", None, 1);
+        for (what, prev, sent, since_sent, unseen_moved, base_sent, held) in rows {
+            let base = match base_sent {
+                true => with(sent.0, sent.1, 1),
+                false => with("S0", None, 1),
+            };
             let prev = with(prev.0, prev.1, 1);
             let sent = with(sent.0, sent.1, 2);
             let local = with("S3", Some("3"), 5);

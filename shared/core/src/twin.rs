@@ -126,7 +126,8 @@ pub struct Twin {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_changed: Option<Vec<String>>,
     /// The merge fields the last send changed from the state it was built on: its base,
-    /// or, before the first ack gave one, the send before it (`None` for a first send).
+    /// or, before the first ack gave one, the send before it; for a first send, every
+    /// field it sets (`None` in records older than that).
     /// Unlike `sent_changed` it stays until the send is acknowledged: a replica of the
     /// other side that crosses the send and changes one of them changes a field both
     /// sides moved (`Twin::moved_by_unseen_sends`).

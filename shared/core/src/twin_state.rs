@@ -58,13 +58,14 @@ impl Twin {
         // taken from the other side's replica, carried by our next send, became our
         // change). `record_send` does not move the base, so this is `sent_changed` below
         // where there is one.
-        let sent_moved = match &self.base_item {
-            Some(base) => Some(crate::merge::changed_fields(base, item)),
-            None => self
-                .sent_item
-                .as_ref()
-                .map(|before| crate::merge::changed_fields(before, item)),
-        };
+        // A first send moves every field it sets: a replica of the other side built
+        // without it crosses it, and the other side weighs each such field against its
+        // own (simulation seed 21533 of V6 at 300 steps).
+        let built_on = self.base_item.as_ref().or(self.sent_item.as_ref());
+        let sent_moved = Some(crate::merge::changed_fields(
+            built_on.unwrap_or(&Item::default()),
+            item,
+        ));
         // Where the item changed since the other side was last believed to have it, it
         // no longer holds what a replica applied here crossing an earlier send said.
         let moved = self
@@ -664,6 +665,31 @@ mod tests {
             (Some(1), &["status"]),
             (Some(2), &[]),
             (Some(3), &[]),
+            (None, &[]),
+        ];
+        for (applied_in, want) in table {
+            assert_eq!(t.moved_by_unseen_sends(applied_in), want, "{applied_in:?}");
+        }
+    }
+
+    /// Simulation seed 21533 of V6 at 300 steps: a first send, built on nothing, moves
+    /// every field it sets. A replica of the other side built without it (a relinked
+    /// pair's crossing sends) crosses those fields; the echo rules still count every
+    /// field as that send's (`sent_changed` stays `None`).
+    #[test]
+    fn a_first_send_moves_the_fields_it_sets() {
+        let first = Item {
+            summary: "ours".into(),
+            status: Some(crate::item::Named::new("Doing")),
+            ..Item::default()
+        };
+        let mut t = twin();
+        t.record_send(json!({}), &first, 2_000);
+        assert_eq!(t.sent_changed, None);
+        // (the sender's applied_in) -> fields moved by our sends it had not applied
+        let table: [(Option<u64>, &[&str]); 3] = [
+            (Some(0), &["status", "summary"]),
+            (Some(1), &[]),
             (None, &[]),
         ];
         for (applied_in, want) in table {

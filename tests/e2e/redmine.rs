@@ -51,6 +51,29 @@ impl Redmine {
             .request(method, format!("{}{path}", self.url))
             .header("X-Redmine-API-Key", &self.key)
     }
+
+    /// Sends one of the test's own writes, again after a 500 or 503. The Redmine on
+    /// SQLite answers "database is locked", or finds its connections all taken, while
+    /// the nodes write to it on a loaded machine; either fails the request before it
+    /// commits, so sending it again makes nothing twice. The connector waits such answers
+    /// out the same way (CI failed once on the test's own edit otherwise).
+    async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
+        use backon::{ExponentialBuilder, Retryable};
+        let attempt = || async {
+            let request = request
+                .try_clone()
+                .expect("a request whose body is in memory");
+            let response = request.send().await.unwrap();
+            match response.status().as_u16() {
+                500 | 503 => Err(response),
+                _ => Ok(response),
+            }
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(500))
+            .with_max_times(6);
+        attempt.retry(backoff).await.unwrap_or_else(|last| last)
+    }
     /// A project of its own (so runs against a shared Redmine do not meet), named
     /// `{prefix}{ms}`, with Ana as a member; returns it and Ana's id.
     async fn new_project(&self, prefix: &str) -> (String, u64) {
@@ -61,12 +84,10 @@ impl Redmine {
                 .unwrap()
                 .as_millis()
         );
-        let resp = self
+        let request = self
             .req(reqwest::Method::POST, "/projects.json")
-            .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
-            .send()
-            .await
-            .unwrap();
+            .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}));
+        let resp = self.send(request).await;
         assert_eq!(resp.status().as_u16(), 201, "creating project {project}");
         let ana = self.add_ana(&project).await;
         (project, ana)
@@ -325,12 +346,10 @@ async fn sandbox_and_redmine_sync_both_ways() {
     );
 
     // An edit and a note made in Redmine come back by polling.
-    let resp = rm
+    let request = rm
         .req(reqwest::Method::PUT, &format!("/issues/{issue_id}.json"))
-        .json(&json!({"issue": {"subject": "Edited in Redmine", "priority_id": 4, "notes": "Looked at it in Redmine."}}))
-        .send()
-        .await
-        .unwrap();
+        .json(&json!({"issue": {"subject": "Edited in Redmine", "priority_id": 4, "notes": "Looked at it in Redmine."}}));
+    let resp = rm.send(request).await;
     assert!(resp.status().is_success());
     until("the Redmine edit in the sandbox", 60, async || {
         let i = a.get_item(&keys[0]).await.unwrap().unwrap();
@@ -342,20 +361,18 @@ async fn sandbox_and_redmine_sync_both_ways() {
 
     // An issue made in Redmine under the Redmine side's trigger reaches the sandbox, with
     // its note.
-    let resp = rm
+    let request = rm
         .req(reqwest::Method::POST, "/issues.json")
-        .json(&json!({"issue": {"project_id": project, "subject": "[sync] raised in Redmine", "description": "From **Redmine**", "priority_id": 3}}))
-        .send()
-        .await
-        .unwrap();
+        .json(&json!({"issue": {"project_id": project, "subject": "[sync] raised in Redmine", "description": "From **Redmine**", "priority_id": 3}}));
+    let resp = rm.send(request).await;
     assert_eq!(resp.status().as_u16(), 201);
     let created: Value = resp.json().await.unwrap();
     let new_id = created["issue"]["id"].as_u64().unwrap();
-    rm.req(reqwest::Method::PUT, &format!("/issues/{new_id}.json"))
-        .json(&json!({"issue": {"notes": "A note from Redmine."}}))
-        .send()
-        .await
-        .unwrap();
+    rm.send(
+        rm.req(reqwest::Method::PUT, &format!("/issues/{new_id}.json"))
+            .json(&json!({"issue": {"notes": "A note from Redmine."}})),
+    )
+    .await;
     until("the Redmine issue in the sandbox", 60, async || {
         let origin = format!("twinsync:rm:{new_id}");
         match a.find_by_origin("DEMO", &origin).await.unwrap() {
@@ -389,11 +406,11 @@ async fn sandbox_and_redmine_sync_both_ways() {
         let mut status = 0;
         for _ in 0..5 {
             let resp = rm
-                .req(reqwest::Method::PUT, &format!("/issues/{b_issue}.json"))
-                .json(&json!({"issue": {"status_id": 5}}))
-                .send()
-                .await
-                .unwrap();
+                .send(
+                    rm.req(reqwest::Method::PUT, &format!("/issues/{b_issue}.json"))
+                        .json(&json!({"issue": {"status_id": 5}})),
+                )
+                .await;
             status = resp.status().as_u16();
             if !matches!(status, 409 | 422) {
                 break;
@@ -545,11 +562,11 @@ async fn sandbox_and_redmine_sync_both_ways() {
     })
     .await;
     let id = issue_of(rm.issues(&project).await)["id"].as_u64().unwrap();
-    rm.req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
-        .json(&json!({"issue": {"custom_fields": [{"id": team, "value": "blue"}]}}))
-        .send()
-        .await
-        .unwrap();
+    rm.send(
+        rm.req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
+            .json(&json!({"issue": {"custom_fields": [{"id": team, "value": "blue"}]}})),
+    )
+    .await;
     until("Team blue in the sandbox", 60, async || {
         let i = a.get_item(&keys[2]).await.unwrap().unwrap();
         i.custom_fields.get("Team") == Some(&json!("blue"))
@@ -693,11 +710,13 @@ async fn textile_redmines_store_textile() {
     })
     .await;
     let id = rm.issues(&project).await[0]["id"].as_u64().unwrap();
-    rm.req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
-        .json(&json!({"issue": {"notes": "Fixed in *v2.1*, see \"notes\":https://x.example."}}))
-        .send()
-        .await
-        .unwrap();
+    rm.send(
+        rm.req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
+            .json(
+                &json!({"issue": {"notes": "Fixed in *v2.1*, see \"notes\":https://x.example."}}),
+            ),
+    )
+    .await;
     until(
         "the Textile note as Markdown in the sandbox",
         60,
@@ -963,11 +982,11 @@ async fn redmine_rules_pair_with_jira_and_github() {
         (rg, json!({"issue": {"status_id": 6}})),
     ] {
         let r = rm
-            .req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
+            .send(
+                rm.req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
+                    .json(&body),
+            )
+            .await;
         assert!(r.status().is_success(), "{}", r.status());
     }
     let j = p.node("node-j").unwrap().tracker("jira").unwrap();
@@ -1091,12 +1110,10 @@ async fn two_redmine_projects_sync_through_a_local_connection() {
         )
         .await;
     assert_eq!(status, 201, "{made}");
-    let resp = rm
+    let request = rm
         .req(reqwest::Method::POST, "/issues.json")
-        .json(&json!({"issue": {"project_id": first, "subject": "[sync] across projects", "priority_id": 2}}))
-        .send()
-        .await
-        .unwrap();
+        .json(&json!({"issue": {"project_id": first, "subject": "[sync] across projects", "priority_id": 2}}));
+    let resp = rm.send(request).await;
     assert_eq!(resp.status().as_u16(), 201);
     until("the issue in the second project", 90, async || {
         rm.issues(&second).await.len() == 1
@@ -1104,11 +1121,11 @@ async fn two_redmine_projects_sync_through_a_local_connection() {
     .await;
     let copy = rm.issues(&second).await[0]["id"].as_u64().unwrap();
     let edit = rm
-        .req(reqwest::Method::PUT, &format!("/issues/{copy}.json"))
-        .json(&json!({"issue": {"subject": "[sync] edited in the second"}}))
-        .send()
-        .await
-        .unwrap();
+        .send(
+            rm.req(reqwest::Method::PUT, &format!("/issues/{copy}.json"))
+                .json(&json!({"issue": {"subject": "[sync] edited in the second"}})),
+        )
+        .await;
     assert_eq!(edit.status().as_u16(), 204, "{:?}", edit.text().await);
     until("the edit in the first project", 90, async || {
         rm.issues(&first).await[0]["subject"] == "[sync] edited in the second"

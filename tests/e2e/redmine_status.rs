@@ -121,11 +121,11 @@ async fn poll_and_settle(p: &Process) {
 
 async fn set_subject(rm: &Redmine, id: &str, subject: &str) {
     let resp = rm
-        .req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
-        .json(&json!({"issue": {"subject": subject}}))
-        .send()
-        .await
-        .unwrap();
+        .send(
+            rm.req(reqwest::Method::PUT, &format!("/issues/{id}.json"))
+                .json(&json!({"issue": {"subject": subject}})),
+        )
+        .await;
     assert!(resp.status().is_success(), "{}", resp.status());
 }
 
@@ -159,12 +159,10 @@ async fn redmine_issues_show_their_sync_status_and_twin_without_echo() {
     let a_key = demo::create_item(&reqwest::Client::new(), &p.sandbox_urls["a"], body)
         .await
         .unwrap();
-    let resp = rm
+    let request = rm
         .req(reqwest::Method::POST, "/issues.json")
-        .json(&json!({"issue": {"project_id": project, "subject": "[sync] raised in Redmine", "priority_id": 2}}))
-        .send()
-        .await
-        .unwrap();
+        .json(&json!({"issue": {"project_id": project, "subject": "[sync] raised in Redmine", "priority_id": 2}}));
+    let resp = rm.send(request).await;
     assert_eq!(resp.status().as_u16(), 201);
     let made: Value = resp.json().await.unwrap();
     let made = made["issue"]["id"].as_u64().unwrap().to_string();

@@ -7,6 +7,7 @@ use super::common::{
     item_body, twin_key,
 };
 use super::runner::{self, Outcome, Runner};
+use backon::{ExponentialBuilder, Retryable};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -251,9 +252,23 @@ async fn polled_and_quiet(
     key: &str,
     timeout: Duration,
 ) -> bool {
-    let polled = match redmine.get_item(key).await {
+    // A Redmine on SQLite answers "database is locked" (a 500) now and then while the
+    // nodes write to it; the read is tried again, as the connector's own reads are.
+    let read = || async { redmine.get_item(key).await };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(200))
+        .with_max_times(6);
+    let item = read
+        .retry(backoff)
+        .when(twinsync_ports::PortError::is_retryable)
+        .await;
+    let polled = match item {
         Ok(Some(item)) => wait_polled(node, CONNECTION, item.updated_ms, timeout).await,
-        _ => false,
+        Ok(None) => false,
+        Err(e) => {
+            eprintln!("demo: cannot read Redmine issue {key} to wait for its poll: {e}");
+            false
+        }
     };
     polled && process.wait_quiet(timeout).await
 }

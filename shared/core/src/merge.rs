@@ -147,6 +147,13 @@ impl Merger<'_> {
             && (!local_unsent || self.ctx.since_sent == SinceSent::NothingApplied)
     }
 
+    /// Whether the replica left `field` alone while an unseen send of ours moved it, and
+    /// our item left that send's value since, the base still at it (seed 2974 of V6;
+    /// see `Changed::sent_held`).
+    fn sent_held(&self, field: &str, remote: bool, unsent: bool, base: bool) -> bool {
+        !remote && unsent && self.moved_unseen(field) && base
+    }
+
     /// Whether the remote's change of `field` meets our item by chance: one of our sends
     /// it has not applied moved the field, and our item has left that send's value with
     /// nothing of the other side's applied since, or only replicas after which the base
@@ -268,7 +275,7 @@ macro_rules! merge_field {
                 || (remote && $m.moved_since_unseen_send($name, local_unsent)),
             remote,
             local_unsent,
-            sent_held: !remote && local_unsent && $m.moved_unseen($name) && base_sent,
+            sent_held: $m.sent_held($name, remote, local_unsent, base_sent),
             sent_over_agreement: $m.sent_over_agreement($name, remote, local_unsent, base_sent),
         };
         if let Pick::Remote = $m.decide(
@@ -367,7 +374,7 @@ pub fn merge_items(
                 || (remote_changed && m.moved_since_unseen_send(&name, local_unsent)),
             remote: remote_changed,
             local_unsent,
-            sent_held: !remote_changed && local_unsent && m.moved_unseen(&name) && base_sent,
+            sent_held: m.sent_held(&name, remote_changed, local_unsent, base_sent),
             sent_over_agreement: m.sent_over_agreement(
                 &name,
                 remote_changed,

@@ -160,21 +160,28 @@ where
     Ok(out)
 }
 
-/// Runs a call on a tracker as its people do: a rate limit is waited out, 20 times at
-/// most.
+/// Runs a call on a tracker as its people do: a rate limit is waited out, and an edit
+/// that lost a race with the node's write (a refused revision test) is made again on the
+/// item as it now is, as a person does after the tracker's "updated by someone else";
+/// 20 times at most.
 pub(crate) async fn patiently<T>(
     call: impl AsyncFn() -> twinsync_ports::PortResult<T>,
 ) -> Result<T, String> {
+    let mut last = String::new();
     for _ in 0..20 {
         match call().await {
             Ok(v) => return Ok(v),
-            Err(e) => match e.retry_after_ms() {
-                Some(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-                None => return Err(e.to_string()),
-            },
+            Err(e) => {
+                let wait = match &e {
+                    twinsync_ports::PortError::Conflict(_) => 200,
+                    _ => e.retry_after_ms().ok_or_else(|| e.to_string())?,
+                };
+                last = e.to_string();
+                tokio::time::sleep(Duration::from_millis(wait)).await;
+            }
         }
     }
-    Err("still rate limited after 20 tries".into())
+    Err(format!("still refused after 20 tries: {last}"))
 }
 
 /// Reads an item in full, waiting out a tracker's 429s as the nodes do.

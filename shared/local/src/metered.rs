@@ -100,14 +100,16 @@ impl MeteredTracker {
         })
     }
 
-    /// Runs `operation` and, when it reached the tracker (the connector's request count
-    /// moved: a `show_sync` with nothing new is answered from memory), counts it as one
-    /// API call that took the tracker's latency. Every sandbox operation is one request.
+    /// Runs `operation` and, when it reached the tracker (a `show_sync` with nothing new
+    /// is answered from memory), counts it as one API call that took the tracker's
+    /// latency. Every sandbox operation is one request. Whether this call reached it is
+    /// noted per call (`requests::reached`): the connector's request count also moves
+    /// with the calls running beside it (an edit's read while the ack of the change
+    /// before shows its status from memory).
     async fn metered<T>(&self, operation: &'static str, call: impl Future<Output = T>) -> T {
-        let before = self.inner.calls();
         self.counts.begin();
-        let answer = call.await;
-        if self.inner.calls() > before {
+        let (answer, reached) = twinsync_ports::requests::reached(call).await;
+        if reached {
             self.counts.add(operation, self.inner.instance());
             if !self.latency.is_zero() {
                 tokio::time::sleep(self.latency).await;

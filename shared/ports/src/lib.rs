@@ -745,3 +745,32 @@ pub trait Peer: Send + Sync {
         ))
     }
 }
+
+/// Whether a tracker call went to the tracker or was answered from the connector's
+/// memory (a `show_sync` of a state shown already), told apart per call: a connector's
+/// request counter is shared by every call running beside it, so comparing it before and
+/// after a call counts the requests of the others too.
+pub mod requests {
+    use std::cell::Cell;
+    use std::future::Future;
+
+    tokio::task_local! {
+        static REACHED: Cell<bool>;
+    }
+
+    /// Notes that the running call sent a request to its tracker (connectors call this
+    /// where they count their requests). Outside [`reached`] it does nothing.
+    pub fn note() {
+        let _ = REACHED.try_with(|r| r.set(true));
+    }
+
+    /// Runs `call` and tells whether it sent its tracker a request.
+    pub async fn reached<F: Future>(call: F) -> (F::Output, bool) {
+        REACHED
+            .scope(Cell::new(false), async {
+                let out = call.await;
+                (out, REACHED.with(Cell::get))
+            })
+            .await
+    }
+}

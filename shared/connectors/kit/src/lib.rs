@@ -76,6 +76,7 @@ impl RateGate {
                 .fetch_add(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         }
         self.calls.fetch_add(1, Ordering::Relaxed);
+        twinsync_ports::requests::note();
         Ok(())
     }
 

@@ -161,6 +161,7 @@ impl SandboxTracker {
         }
         self.calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        twinsync_ports::requests::note();
         let resp = req.send().await.map_err(|e| {
             PortError::Unavailable(format!(
                 "sandbox {}: {}",

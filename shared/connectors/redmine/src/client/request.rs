@@ -16,6 +16,7 @@ impl RedmineTracker {
     ) -> PortResult<(reqwest::StatusCode, String)> {
         self.calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        twinsync_ports::requests::note();
         let resp = req
             .header("X-Redmine-API-Key", &self.config.api_key)
             .send()

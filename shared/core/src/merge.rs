@@ -81,9 +81,9 @@ pub struct MergeOutcome {
     pub local_kept: Vec<String>,
     /// Fields the remote will hold as our last send carried them, not as its replica
     /// says: the replica, built before it applied that send, left them alone, while our
-    /// item has left the send's value since (simulation seed 2974 of V6). Or the replica
-    /// changed them to our item's value while the send moved them elsewhere, and a person
-    /// here set that value since (seed 22367 of V6 at 300 steps).
+    /// item has left the send's value since (simulation seeds 2974 and 20227 of V6). Or
+    /// the replica changed them to our item's value while the send moved them elsewhere,
+    /// and a person here set that value since (seed 22367 of V6 at 300 steps).
     pub sent_held: Vec<String>,
 }
 
@@ -147,21 +147,26 @@ impl Merger<'_> {
             && (!local_unsent || self.ctx.since_sent == SinceSent::NothingApplied)
     }
 
+    /// Whether our item's value of a field that left our last send's value is ours, not
+    /// one taken from the other side: nothing of theirs was applied since the send, or
+    /// the base still holds the send's value (`base_sent`), which a value taken from
+    /// them would have moved (simulation seeds 20227 and 21533 of V6; otherwise it may be
+    /// theirs, seed 224 of V3).
+    fn ours_since_send(&self, base_sent: bool) -> bool {
+        base_sent || self.ctx.since_sent == SinceSent::NothingApplied
+    }
+
     /// Whether the replica left `field` alone while an unseen send of ours moved it, and
-    /// our item left that send's value since, the base still at it (seed 2974 of V6;
-    /// see `Changed::sent_held`).
-    fn sent_held(&self, field: &str, remote: bool, unsent: bool, base: bool) -> bool {
-        !remote && unsent && self.moved_unseen(field) && base
+    /// our item has left the send's value since, by a person here (seed 2974 of V6).
+    fn sent_held(&self, field: &str, remote: bool, unsent: bool, base_sent: bool) -> bool {
+        !remote && unsent && self.moved_unseen(field) && self.ours_since_send(base_sent)
     }
 
     /// Whether the remote's change of `field` meets our item by chance: one of our sends
-    /// it has not applied moved the field, and our item has left that send's value with
-    /// nothing of the other side's applied since, or only replicas after which the base
-    /// still holds the send's value (`base`), so our item took none of theirs there
-    /// (simulation seed 21533 of V6 at 300 steps; see `Changed::sent_over_agreement`).
+    /// it has not applied moved the field, and our item has left that send's value since,
+    /// by a person here (see `Changed::sent_over_agreement`).
     fn sent_over_agreement(&self, field: &str, remote: bool, unsent: bool, base: bool) -> bool {
-        let ours = base || self.ctx.since_sent == SinceSent::NothingApplied;
-        remote && unsent && self.moved_unseen(field) && ours
+        remote && unsent && self.moved_unseen(field) && self.ours_since_send(base)
     }
 
     /// Decides one field. `local_changed` and `remote_changed` are relative to the base;
@@ -249,7 +254,7 @@ struct Changed {
     remote: bool,
     local_unsent: bool,
     /// The remote left the field alone, one of our sends it has not applied moved it,
-    /// the base holds that send's value, and our item has left it since.
+    /// and our item has left that send's value since (`Merger::sent_held`).
     sent_held: bool,
     /// The remote changed the field, one of our sends it has not applied moved it, and
     /// our item left that send's value since, nothing of the other side's applied
@@ -1220,23 +1225,49 @@ mod tests {
     fn a_value_our_unseen_send_moved_and_we_left_goes_back_though_the_replica_agrees() {
         let settings = ConflictSettings::default();
         let moved = ["summary".to_string()];
-        // (what, base, prev, moved by unseen sends) -> held (sent back)
-        type Row<'a> = (&'static str, &'static str, &'static str, &'a [String], bool);
-        let rows: [Row; 5] = [
-            ("seed 2974", "S2", "S1", &moved, true),
+        let (applied, nothing) = (SinceSent::Applied, SinceSent::NothingApplied);
+        // (what, base, prev, moved by unseen sends, since the send) -> held (sent back)
+        type Row<'a> = (
+            &'static str,
+            &'static str,
+            &'static str,
+            &'a [String],
+            SinceSent,
+            bool,
+        );
+        let rows: [Row; 7] = [
+            ("seed 2974", "S2", "S1", &moved, applied, true),
             (
                 "the base is not our send's (seed 224 of V3)",
                 "S1",
                 "S1",
                 &moved,
+                applied,
                 false,
             ),
-            ("no unseen send moved it", "S2", "S1", &[], false),
+            (
+                "a person set the base's value back, nothing applied since (seed 20227 of V6)",
+                "S1",
+                "S1",
+                &moved,
+                nothing,
+                true,
+            ),
+            ("no unseen send moved it", "S2", "S1", &[], applied, false),
+            (
+                "no unseen send moved it, nothing applied",
+                "S1",
+                "S1",
+                &[],
+                nothing,
+                false,
+            ),
             (
                 "the replica changed it, the base not our send's (seed 1020 of V4)",
                 "S0",
                 "S0",
                 &moved,
+                applied,
                 false,
             ),
             (
@@ -1244,10 +1275,11 @@ mod tests {
                 "S2",
                 "S0",
                 &moved,
+                applied,
                 true,
             ),
         ];
-        for (what, base, prev, unseen_moved, held) in rows {
+        for (what, base, prev, unseen_moved, since_sent, held) in rows {
             let (base, prev) = (
                 item(base, "To Do", "Low", &[], 1),
                 item(prev, "To Do", "Low", &[], 1),
@@ -1265,7 +1297,7 @@ mod tests {
                 sent_changed: None,
                 unseen_moved,
                 held_at_ack: None,
-                since_sent: SinceSent::Applied,
+                since_sent,
             };
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
             assert_eq!(out.merged.summary, "S1", "{what}");
@@ -1425,13 +1457,13 @@ mod tests {
                 false,
             ),
             (
-                "the replica left it alone",
+                "the replica left it alone: held as in seed 20227",
                 ("S3", Some("3")),
                 ("S1", Some("1")),
                 SinceSent::NothingApplied,
                 &moved,
                 false,
-                false,
+                true,
             ),
             (
                 "our send carried our value",

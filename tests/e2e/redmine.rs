@@ -52,27 +52,12 @@ impl Redmine {
             .header("X-Redmine-API-Key", &self.key)
     }
 
-    /// Sends one of the test's own writes, again after a 500 or 503. The Redmine on
-    /// SQLite answers "database is locked", or finds its connections all taken, while
-    /// the nodes write to it on a loaded machine; either fails the request before it
-    /// commits, so sending it again makes nothing twice. The connector waits such answers
-    /// out the same way (CI failed once on the test's own edit otherwise).
+    /// Sends one of the test's own writes, again after a 500 or 503, as the demo does
+    /// (CI failed once on the test's own edit otherwise).
     async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
-        use backon::{ExponentialBuilder, Retryable};
-        let attempt = || async {
-            let request = request
-                .try_clone()
-                .expect("a request whose body is in memory");
-            let response = request.send().await.unwrap();
-            match response.status().as_u16() {
-                500 | 503 => Err(response),
-                _ => Ok(response),
-            }
-        };
-        let backoff = ExponentialBuilder::default()
-            .with_min_delay(Duration::from_millis(500))
-            .with_max_times(6);
-        attempt.retry(backoff).await.unwrap_or_else(|last| last)
+        twinsync_cli::demo::redmine::send_again_after_busy(request)
+            .await
+            .unwrap()
     }
     /// A project of its own (so runs against a shared Redmine do not meet), named
     /// `{prefix}{ms}`, with Ana as a member; returns it and Ana's id.

@@ -74,6 +74,48 @@ impl RedmineEnv {
     }
 }
 
+/// Why one try of [`send_again_after_busy`] ended.
+enum Try {
+    /// Redmine answered 500 or 503 before committing: worth sending again.
+    Busy(reqwest::Response),
+    /// Not sent, or not reached: sending again would not help.
+    Failed(String),
+}
+
+/// Sends one of the demo's (or a test's) own requests to Redmine, again after a 500 or
+/// 503. A Redmine on SQLite answers "database is locked", or finds its connections all
+/// taken, while the nodes write to it on a loaded machine; either fails the request
+/// before it commits, so sending it again makes nothing twice. The connector waits such
+/// answers out the same way. The last busy answer is returned as it came.
+pub async fn send_again_after_busy(
+    request: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, String> {
+    let attempt = || async {
+        let request = request.try_clone().ok_or_else(|| {
+            Try::Failed("a request with a streamed body cannot be tried again".into())
+        })?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| Try::Failed(format!("cannot reach Redmine: {e}")))?;
+        match response.status().as_u16() {
+            500 | 503 => Err(Try::Busy(response)),
+            _ => Ok(response),
+        }
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_times(6);
+    match attempt
+        .retry(backoff)
+        .when(|t| matches!(t, Try::Busy(_)))
+        .await
+    {
+        Ok(response) | Err(Try::Busy(response)) => Ok(response),
+        Err(Try::Failed(reason)) => Err(reason),
+    }
+}
+
 fn config(rm: &RedmineEnv, project: &str) -> ProcessConfig {
     let pairs = |p: &[(&str, &str)]| {
         p.iter()
@@ -202,12 +244,12 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
             .map(|d| d.as_millis())
             .unwrap_or(0)
     );
-    let resp = rm
-        .req(reqwest::Method::POST, "/projects.json")
-        .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}}))
-        .send()
-        .await
-        .map_err(|e| format!("cannot reach Redmine at {}: {e}", rm.url))?;
+    let resp = send_again_after_busy(
+        rm.req(reqwest::Method::POST, "/projects.json")
+            .json(&json!({"project": {"name": project, "identifier": project, "is_public": true, "tracker_ids": [1, 2, 3]}})),
+    )
+    .await
+    .map_err(|e| format!("{e} (at {})", rm.url))?;
     if resp.status().as_u16() != 201 {
         return Err(format!(
             "Redmine refused to create project {project}: {} {}",
@@ -217,23 +259,23 @@ pub async fn scenario(args: &DemoArgs) -> Result<DemoReport, String> {
     }
     // The demo's people who have a Redmine account may be assigned issues of the project.
     for (email, _) in PEOPLE {
-        let found: Value = match rm
-            .req(reqwest::Method::GET, &format!("/users.json?name={email}"))
-            .send()
-            .await
+        let found: Value = match send_again_after_busy(
+            rm.req(reqwest::Method::GET, &format!("/users.json?name={email}")),
+        )
+        .await
         {
             Ok(r) if r.status().is_success() => r.json().await.unwrap_or_default(),
             _ => continue,
         };
         if let Some(id) = found["users"][0]["id"].as_u64() {
-            let _ = rm
-                .req(
+            let _ = send_again_after_busy(
+                rm.req(
                     reqwest::Method::POST,
                     &format!("/projects/{project}/memberships.json"),
                 )
-                .json(&json!({"membership": {"user_id": id, "role_ids": [4]}}))
-                .send()
-                .await;
+                .json(&json!({"membership": {"user_id": id, "role_ids": [4]}})),
+            )
+            .await;
         }
     }
     let (process, _dir) =
@@ -278,17 +320,14 @@ async fn count_by_origin(rm: &RedmineEnv, project: &str) -> Result<HashMap<Strin
     let mut origins = HashMap::<String, usize>::new();
     let mut offset = 0usize;
     loop {
-        let page: Value = rm
-            .req(
-                reqwest::Method::GET,
-                &format!("/issues.json?project_id={project}&status_id=*&limit=100&offset={offset}"),
-            )
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let page: Value = send_again_after_busy(rm.req(
+            reqwest::Method::GET,
+            &format!("/issues.json?project_id={project}&status_id=*&limit=100&offset={offset}"),
+        ))
+        .await?
+        .json()
+        .await
+        .map_err(|e| e.to_string())?;
         let issues = page["issues"].as_array().cloned().unwrap_or_default();
         for i in &issues {
             let origin = i["custom_fields"]
@@ -388,12 +427,11 @@ async fn steps(
 
     // 2. An edit in Redmine (status and a note) flows back.
     let r0 = twin_key(&node_a, &keys[0]).await?;
-    let resp = rm
-        .req(reqwest::Method::PUT, &format!("/issues/{r0}.json"))
-        .json(&json!({"issue": {"status_id": 2, "notes": "Reproduced; fix in review."}}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
+    let resp = send_again_after_busy(
+        rm.req(reqwest::Method::PUT, &format!("/issues/{r0}.json"))
+            .json(&json!({"issue": {"status_id": 2, "notes": "Reproduced; fix in review."}})),
+    )
+    .await?;
     if !resp.status().is_success() {
         return Err(format!("editing Redmine issue {r0}: {}", resp.status()));
     }
@@ -418,12 +456,16 @@ async fn steps(
     };
     let (ra, rr) = tokio::join!(
         a.update_item(&keys[1], &summary),
-        rm.req(reqwest::Method::PUT, &format!("/issues/{r1}.json"))
-            .json(&json!({"issue": {"priority_id": 4}}))
-            .send(),
+        send_again_after_busy(
+            rm.req(reqwest::Method::PUT, &format!("/issues/{r1}.json"))
+                .json(&json!({"issue": {"priority_id": 4}}))
+        ),
     );
     ra.map_err(|e| e.to_string())?;
-    rr.map_err(|e| e.to_string())?;
+    let rr = rr?;
+    if !rr.status().is_success() {
+        return Err(format!("editing Redmine issue {r1}: {}", rr.status()));
+    }
     run.settle(polled_and_quiet(process, &node_r, r.as_ref(), &r1, timeout))
         .await;
     let (m1a, m1r) = (

@@ -14,13 +14,15 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 mod answers;
+mod bodies;
 mod ids;
 mod redrive;
+mod urls;
 
-use answers::{Attributes, BatchSent, Listed, QueueUrl, Received};
+use answers::{Attributes, BatchSent, Listed, Received};
 
 pub use ids::sqs_id;
-use ids::{short_hash, string_attribute, visibility_seconds};
+use ids::{string_attribute, visibility_seconds};
 pub use redrive::REDRIVEN_ATTRIBUTE;
 use twinsync_ports::{
     NewMessage, PortError, PortResult, Queue, QueueDepth, QueueMessage, RedriveFilter, SendOutcome,
@@ -74,133 +76,6 @@ impl SqsQueue {
     pub fn with_receive_wait(mut self, seconds: i32) -> Self {
         self.receive_wait_seconds = seconds.clamp(0, 20);
         self
-    }
-
-    /// The SQS name of a port queue. SQS allows letters, digits, `-` and `_`, 80 characters
-    /// with the `.fifo` suffix.
-    pub fn sqs_name(&self, queue: &str) -> String {
-        let clean: String = format!("{}{queue}", self.prefix)
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let clean = if clean.len() > 75 {
-            // Long connection ids keep a readable start and a hash of the whole name.
-            format!("{}-{}", &clean[..58], &short_hash(&clean)[..16])
-        } else {
-            clean
-        };
-        format!("{clean}.fifo")
-    }
-
-    /// Held queues and outboxes exist only while there is something in them.
-    fn created_on_demand(queue: &str) -> bool {
-        queue.starts_with("held-") || queue.starts_with("outbox-")
-    }
-
-    async fn url(&self, queue: &str, create: bool) -> Result<Option<String>, AwsError> {
-        if let Ok(urls) = self.urls.lock()
-            && let Some(u) = urls.get(queue)
-        {
-            return Ok(Some(u.clone()));
-        }
-        let name = self.sqs_name(queue);
-        let what = format!("queue url of {name}");
-        let found = self
-            .client
-            .call::<QueueUrl>("GetQueueUrl", &what, json!({ "QueueName": name }))
-            .await;
-        let url = match found {
-            Ok(out) => out.url,
-            Err(e) if e.is_missing_queue() => {
-                if !(create && Self::created_on_demand(queue)) {
-                    return Ok(None);
-                }
-                let input = json!({
-                    "QueueName": name,
-                    "Attributes": {
-                        "FifoQueue": "true",
-                        "MessageRetentionPeriod": RETENTION_SECONDS,
-                    },
-                });
-                let what = format!("create queue {name}");
-                let created: QueueUrl = self.client.call("CreateQueue", &what, input).await?;
-                tracing::info!(queue = %name, "queue created");
-                created.url
-            }
-            Err(e) => return Err(e),
-        };
-        if let (Some(u), Ok(mut urls)) = (&url, self.urls.lock()) {
-            urls.insert(queue.to_string(), u.clone());
-        }
-        Ok(url)
-    }
-
-    /// A held queue or outbox can be deleted (drained) by another instance while this one
-    /// has its URL: forget the URL, and let the caller retry, which creates it again or,
-    /// now that the connection is active, sends elsewhere.
-    fn missing_queue(&self, queue: &str, e: AwsError) -> AwsError {
-        if !(e.is_missing_queue() && Self::created_on_demand(queue)) {
-            return e;
-        }
-        self.forget_url(queue);
-        AwsError::Unavailable {
-            what: format!("queue {}", self.sqs_name(queue)),
-            detail: "deleted since its URL was looked up".into(),
-        }
-    }
-
-    fn forget_url(&self, queue: &str) {
-        if let Ok(mut urls) = self.urls.lock() {
-            urls.remove(queue);
-        }
-    }
-
-    async fn existing_url(&self, queue: &str) -> Result<String, AwsError> {
-        self.url(queue, true)
-            .await?
-            .ok_or_else(|| AwsError::Rejected {
-                what: format!("queue {}", self.sqs_name(queue)),
-                code: "QueueDoesNotExist".into(),
-                detail: "the SAM template creates it; is the stack deployed?".into(),
-            })
-    }
-
-    /// The body to send: inline, or stored in S3 with the key in an attribute.
-    async fn outgoing_body(
-        &self,
-        queue: &str,
-        body: String,
-    ) -> Result<(String, Option<String>), AwsError> {
-        if body.len() <= MAX_INLINE_BODY {
-            return Ok((body, None));
-        }
-        let Some(payloads) = &self.payloads else {
-            return Err(AwsError::Config(format!(
-                "a {} byte message for {queue} is over SQS's limit and no payload bucket is set",
-                body.len()
-            )));
-        };
-        let key = payloads.put(queue, body.into_bytes()).await?;
-        Ok((format!("payload in s3: {key}"), Some(key)))
-    }
-
-    /// A received body: read from S3 when the message carries a payload key. The Lambda
-    /// functions call this for the records of their events too.
-    pub async fn resolve_body(&self, body: &str, payload_key: Option<&str>) -> PortResult<String> {
-        match (payload_key, &self.payloads) {
-            (None, _) => Ok(body.to_string()),
-            (Some(key), Some(payloads)) => Ok(payloads.get(key).await?),
-            (Some(key), None) => Err(AwsError::Config(format!(
-                "message body is in s3 ({key}) but no payload bucket is set"
-            ))
-            .into()),
-        }
     }
 }
 

@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 use std::time::Duration;
 use twinsync_cli::demo;
+use twinsync_cli::demo::redmine::RedmineEnv;
 use twinsync_core::{ConnectorKind, ItemUpdate, NodeHelperMaps, TwinStatus};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_local::quiet::wait_quiet;
@@ -26,32 +27,21 @@ mod status;
 /// concurrent bulk writes; they take turns.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-struct Redmine {
-    url: String,
-    key: String,
-    field: u32,
+/// The Redmine `scripts/redmine-up` started, as the demo reads it from the environment.
+struct Redmine(RedmineEnv);
+
+impl std::ops::Deref for Redmine {
+    type Target = RedmineEnv;
+    fn deref(&self) -> &RedmineEnv {
+        &self.0
+    }
 }
 
 fn redmine() -> Redmine {
-    let get = |name: &str| {
-        std::env::var(name).unwrap_or_else(|_| {
-            panic!("{name} is not set: start Redmine with scripts/redmine-up (scripts/test does) and export what it prints")
-        })
-    };
-    Redmine {
-        url: get("REDMINE_URL"),
-        key: get("REDMINE_API_KEY"),
-        field: get("REDMINE_ORIGIN_FIELD").parse().unwrap(),
-    }
+    Redmine(RedmineEnv::from_env().unwrap_or_else(|e| panic!("{e}")))
 }
 
 impl Redmine {
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        reqwest::Client::new()
-            .request(method, format!("{}{path}", self.url))
-            .header("X-Redmine-API-Key", &self.key)
-    }
-
     /// Sends one of the test's own writes, again after a 500 or 503, as the demo does
     /// (CI failed once on the test's own edit otherwise).
     async fn send(&self, request: reqwest::RequestBuilder) -> reqwest::Response {
@@ -228,7 +218,7 @@ fn config(rm: &Redmine, project: &str) -> ProcessConfig {
                     base_url: rm.url.clone(),
                     webhook_secret: String::new(),
                     token: Some(rm.key.clone()),
-                    origin_field_id: Some(rm.field),
+                    origin_field_id: Some(rm.origin_field),
                     project: Some(project.into()),
                     register_webhook: false,
                     ..Default::default()
@@ -636,7 +626,7 @@ async fn bulk_sync_to_redmine_survives_a_restart() {
         for issue in &page {
             let origin = issue["custom_fields"]
                 .as_array()
-                .and_then(|f| f.iter().find(|c| c["id"] == rm.field))
+                .and_then(|f| f.iter().find(|c| c["id"] == rm.origin_field))
                 .and_then(|c| c["value"].as_str())
                 .unwrap_or("")
                 .to_string();
@@ -792,7 +782,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
         ..Default::default()
     };
     let mut redmine_instance = instance("redmine", ConnectorKind::Redmine, &rm.url, &rm.key);
-    redmine_instance.origin_field_id = Some(rm.field);
+    redmine_instance.origin_field_id = Some(rm.origin_field);
     redmine_instance.project = Some(project.clone());
     let mut jira_instance = instance("jira", ConnectorKind::Jira, &jira.url, "bot-token");
     jira_instance.jira = Some(JiraSection {
@@ -1044,7 +1034,7 @@ async fn redmine_says_which_projects_exist() {
         twinsync_redmine::RedmineConfig {
             base_url: rm.url.clone(),
             api_key: rm.key.clone(),
-            origin_field_id: rm.field,
+            origin_field_id: rm.origin_field,
             status_field_id: None,
             twin_field_id: None,
             tracker: None,

@@ -67,7 +67,8 @@ impl RedmineEnv {
         }
     }
 
-    fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    /// A request to Redmine with the API key.
+    pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         reqwest::Client::new()
             .request(method, format!("{}{path}", self.url))
             .header("X-Redmine-API-Key", &self.key)

@@ -22,9 +22,13 @@ fn brief_value(value: &Value) -> String {
         ("priority", "p"),
         ("assignee", "a"),
         ("labels", "l"),
+        ("customFields", "cf"),
     ] {
         let shown = match value.get(field) {
             None => continue,
+            Some(Value::Object(o)) if field == "customFields" => {
+                Value::Object(o.clone()).to_string()
+            }
             Some(Value::Object(o)) => o
                 .get("name")
                 .or_else(|| o.get("email"))
@@ -46,5 +50,7 @@ mod tests {
     fn a_brief_names_the_merge_fields_only() {
         let replica = json!({"summary": "a", "status": {"name": "Done"}, "assignee": {"email": "x@y"}, "labels": ["b"], "comments": []});
         assert_eq!(brief(&replica), r#"s="a" st="Done" a="x@y" l=["b"]"#);
+        let custom = json!({"summary": "a", "customFields": {"severity": 3}});
+        assert_eq!(brief(&custom), r#"s="a" cf={"severity":3}"#);
     }
 }

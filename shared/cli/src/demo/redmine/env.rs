@@ -13,6 +13,9 @@ pub struct RedmineEnv {
     /// (`REDMINE_STATUS_FIELD`, `REDMINE_TWIN_FIELD`).
     pub status_field: Option<u32>,
     pub twin_field: Option<u32>,
+    /// One client for every request: a client of its own per request loaded the TLS
+    /// roots and opened a new connection each time.
+    http: reqwest::Client,
 }
 
 impl RedmineEnv {
@@ -40,6 +43,7 @@ impl RedmineEnv {
                 })?,
                 status_field: optional("REDMINE_STATUS_FIELD")?,
                 twin_field: optional("REDMINE_TWIN_FIELD")?,
+                http: reqwest::Client::new(),
             }),
             _ => Err(
                 "the redmine-sandbox pair needs a running Redmine: REDMINE_URL, \
@@ -54,7 +58,7 @@ impl RedmineEnv {
 
     /// A request to Redmine with the API key.
     pub fn req(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        reqwest::Client::new()
+        self.http
             .request(method, format!("{}{path}", self.url))
             .header("X-Redmine-API-Key", &self.key)
     }

@@ -137,10 +137,7 @@ pub enum Format {
 pub async fn run(cmd: VersionCommand) -> Result<(), String> {
     match cmd {
         VersionCommand::List { node, id } => {
-            let c = node
-                .resolve()?
-                .get(&format!("/api/connections/{id}"))
-                .await?;
+            let c = connection(&node, &id).await?;
             println!("{}", versions_table(&c));
         }
         VersionCommand::Export {
@@ -150,10 +147,7 @@ pub async fn run(cmd: VersionCommand) -> Result<(), String> {
             format,
             dir: None,
         } => {
-            let c = node
-                .resolve()?
-                .get(&format!("/api/connections/{id}"))
-                .await?;
+            let c = connection(&node, &id).await?;
             print!("{}", export(&c, number, format)?);
         }
         VersionCommand::Export {
@@ -163,10 +157,7 @@ pub async fn run(cmd: VersionCommand) -> Result<(), String> {
             dir: Some(dir),
             ..
         } => {
-            let c = node
-                .resolve()?
-                .get(&format!("/api/connections/{id}"))
-                .await?;
+            let c = connection(&node, &id).await?;
             for path in export_dir(&c, &dir, format)? {
                 println!("{}", path.display());
             }
@@ -261,6 +252,11 @@ pub async fn run(cmd: VersionCommand) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The connection with its versions, as the admin API shows it.
+async fn connection(node: &Target, id: &str) -> Result<Value, String> {
+    node.resolve()?.get(&format!("/api/connections/{id}")).await
 }
 
 /// Saves a version file as a draft and answers its number.

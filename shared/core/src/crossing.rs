@@ -187,21 +187,35 @@ impl Twin {
             return Vec::new();
         };
         let after = seen.max(self.acked_version);
+        // A send's repeats of the send before it are no move where the sender built on
+        // that send or has not applied it either (its own moves count then); where it
+        // applied it only after building (acknowledged since), they still are.
+        let moved = |version: u64, changed: &[String], repeated: &[String]| -> Vec<String> {
+            let before_counted = version == seen + 1 || version > after + 1;
+            changed
+                .iter()
+                .filter(|f| !(before_counted && repeated.contains(f)))
+                .cloned()
+                .collect()
+        };
         let last = (self.out_version > after)
-            .then_some(self.sent_moved.as_ref())
+            .then(|| {
+                self.sent_moved
+                    .as_ref()
+                    .map(|c| moved(self.out_version, c, &self.sent_repeated))
+            })
             .flatten();
-        let mut moved: Vec<String> = self
+        let mut all: Vec<String> = self
             .earlier_sends
             .iter()
             .filter(|e| e.version > after)
-            .filter_map(|e| e.changed.as_ref())
+            .filter_map(|e| e.changed.as_ref().map(|c| moved(e.version, c, &e.repeated)))
             .chain(last)
             .flatten()
-            .cloned()
             .collect();
-        moved.sort();
-        moved.dedup();
-        moved
+        all.sort();
+        all.dedup();
+        all
     }
 
     /// The view of an ack not taken (`view_not_taken`) that the replica `version`, whose

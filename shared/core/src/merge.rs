@@ -13,6 +13,9 @@ use crate::item::Item;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod labels;
+use labels::merge_labels;
+
 /// Everything the merge needs besides the items.
 #[derive(Debug, Clone)]
 pub struct MergeContext<'a> {
@@ -156,10 +159,14 @@ impl Merger<'_> {
         base_sent || self.ctx.since_sent == SinceSent::NothingApplied
     }
 
-    /// Whether the replica left `field` alone while an unseen send of ours moved it, and
-    /// our item has left the send's value since, by a person here (seed 2974 of V6).
-    fn sent_held(&self, field: &str, remote: bool, unsent: bool, base_sent: bool) -> bool {
-        !remote && unsent && self.moved_unseen(field) && self.ours_since_send(base_sent)
+    /// Whether the replica left `field` alone while an unseen send of ours moved it: the
+    /// remote holds the send's value once it applies it. Where our item has left that
+    /// value since (a person here), ours goes out again (seed 2974 of V6); where it still
+    /// holds it, nothing needs to, and sending it again as kept made it a second change
+    /// that met the remote's later edit as a conflict, decided each node its own way
+    /// (seed 22273 of V6 at 300 steps).
+    fn sent_held(&self, field: &str, remote: bool, base_sent: bool) -> bool {
+        !remote && self.moved_unseen(field) && self.ours_since_send(base_sent)
     }
 
     /// Whether the remote's change of `field` meets our item by chance: one of our sends
@@ -280,7 +287,7 @@ macro_rules! merge_field {
                 || (remote && $m.moved_since_unseen_send($name, local_unsent)),
             remote,
             local_unsent,
-            sent_held: $m.sent_held($name, remote, local_unsent, base_sent),
+            sent_held: $m.sent_held($name, remote, base_sent),
             sent_over_agreement: $m.sent_over_agreement($name, remote, local_unsent, base_sent),
         };
         if let Pick::Remote = $m.decide(
@@ -359,10 +366,13 @@ pub fn merge_items(
         "reporter"
     );
     out.labels = merge_labels(&mut m, base, local, remote, remote_prev);
-    let keys: std::collections::BTreeSet<&String> = local
-        .custom_fields
-        .keys()
-        .chain(remote.custom_fields.keys())
+    // A field neither item holds any more still counts where the base or our last send
+    // held it: a person here who cleared the value our unseen send carried must see it
+    // go out again (simulation seed 3368 of V6 at 300 steps).
+    let keys: std::collections::BTreeSet<&String> = [Some(local), Some(remote), base, ctx.sent]
+        .into_iter()
+        .flatten()
+        .flat_map(|i| i.custom_fields.keys())
         .collect();
     for key in keys {
         let get = |i: &Item| i.custom_fields.get(key).cloned().unwrap_or(Value::Null);
@@ -379,7 +389,7 @@ pub fn merge_items(
                 || (remote_changed && m.moved_since_unseen_send(&name, local_unsent)),
             remote: remote_changed,
             local_unsent,
-            sent_held: m.sent_held(&name, remote_changed, local_unsent, base_sent),
+            sent_held: m.sent_held(&name, remote_changed, base_sent),
             sent_over_agreement: m.sent_over_agreement(
                 &name,
                 remote_changed,
@@ -433,67 +443,6 @@ pub fn changed_fields(base: &Item, item: &Item) -> Vec<String> {
     out
 }
 
-/// Labels merge as a set: what the remote added since its previous replica is added,
-/// what it removed is removed, and local additions stay. With no previous replica the
-/// remote set replaces the local one, unless the local labels changed since the base.
-fn merge_labels(
-    m: &mut Merger<'_>,
-    base: Option<&Item>,
-    local: &Item,
-    remote: &Item,
-    remote_prev: Option<&Item>,
-) -> Vec<String> {
-    let local_changed = base.is_some_and(|b| !same_set(&b.labels, &local.labels));
-    // Our own labels coming back are no delta of the remote's.
-    let held = m.held_since_ack(
-        base.is_some_and(|b| same_set(&b.labels, &remote.labels)),
-        |h| same_set(&h.labels, &remote.labels),
-    );
-    let remote_prev = match held || m.echoes("labels", |s| same_set(&s.labels, &remote.labels)) {
-        true => Some(remote),
-        false => remote_prev,
-    };
-    let out = match remote_prev {
-        // The remote's delta needs only its previous replica: a twin that lost its base
-        // (a crash before the twin's write) must still keep what people added locally.
-        Some(prev) => {
-            let mut out: Vec<String> = local
-                .labels
-                .iter()
-                .filter(|l| !prev.labels.contains(l) || remote.labels.contains(l))
-                .cloned()
-                .collect();
-            for l in remote.labels.iter().filter(|l| !prev.labels.contains(l)) {
-                if !out.contains(l) {
-                    out.push(l.clone());
-                }
-            }
-            out
-        }
-        None if local_changed => {
-            let mut all = local.labels.clone();
-            for l in &remote.labels {
-                if !all.contains(l) {
-                    all.push(l.clone());
-                }
-            }
-            all
-        }
-        None => remote.labels.clone(),
-    };
-    // As for single fields: labels the other side cannot hold are no news to send back.
-    // But when the remote changed its labels and the merge still differs from them, the
-    // two sides disagree until one of them sends: a label one side added while the other
-    // removed it (seed 274).
-    let remote_changed = remote_prev.is_none_or(|p| !same_set(&p.labels, &remote.labels));
-    let unsent = m.ctx.sent.is_some_and(|s| !same_set(&s.labels, &out));
-    let differs = !same_set(&out, &remote.labels);
-    if differs && (local_changed || remote_changed || unsent) {
-        m.local_kept.push("labels".into());
-    }
-    out
-}
-
 /// Whether two label lists hold the same labels, in any order.
 fn same_set(a: &[String], b: &[String]) -> bool {
     let mut a: Vec<&String> = a.iter().collect();
@@ -509,6 +458,7 @@ fn same_set(a: &[String], b: &[String]) -> bool {
 mod tests {
     use super::*;
     use crate::item::Named;
+    use serde_json::json;
 
     fn item(summary: &str, status: &str, priority: &str, labels: &[&str], updated: i64) -> Item {
         Item {
@@ -1315,6 +1265,158 @@ mod tests {
         }
     }
 
+    /// Simulation seed 22273 of V6 at 300 steps: our unseen send moved the summary (and
+    /// the labels) and our item still holds what it carried, while the remote's replica,
+    /// built before it applied that send, left them alone. The remote holds our values
+    /// once it applies the send, so they are said to be held there, and go out again only
+    /// where our item has left them since (seed 2974; seed 2553 of V5 for labels). Sent
+    /// again as kept, they made a second change of ours that met the remote's later edit
+    /// as a conflict.
+    #[test]
+    fn a_value_our_unseen_send_moved_is_held_there_when_the_replica_left_it() {
+        let settings = ConflictSettings::default();
+        let moved = ["labels".to_string(), "summary".to_string()];
+        // (what, our item's summary and labels, moved by unseen sends, since the send)
+        // -> held there
+        type Row<'a> = (
+            &'static str,
+            (&'static str, &'static [&'static str]),
+            &'a [String],
+            SinceSent,
+            bool,
+        );
+        let rows: [Row; 4] = [
+            (
+                "still our send's values",
+                ("S2", &["red", "sync"]),
+                &moved,
+                SinceSent::NothingApplied,
+                true,
+            ),
+            (
+                "left since, by a person here",
+                ("S3", &["sync"]),
+                &moved,
+                SinceSent::NothingApplied,
+                true,
+            ),
+            (
+                "no unseen send moved them",
+                ("S2", &["red", "sync"]),
+                &[],
+                SinceSent::NothingApplied,
+                false,
+            ),
+            (
+                "a replica applied since, the base not our send's",
+                ("S2", &["red", "sync"]),
+                &moved,
+                SinceSent::Applied,
+                false,
+            ),
+        ];
+        for (what, (summary, labels), unseen_moved, since_sent, held) in rows {
+            let base = item("S1", "To Do", "Low", &["sync"], 1);
+            let sent = item("S2", "To Do", "Low", &["red", "sync"], 2);
+            let local = item(summary, "To Do", "Low", labels, 3);
+            let remote = item("S1", "To Do", "Low", &["sync"], 4);
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node: "node-a",
+                remote_node: "node-b",
+                remote_updated_ms: remote.updated_ms,
+                sent: Some(&sent),
+                sent_seen: SentSeen::Unseen,
+                sent_changed: None,
+                unseen_moved,
+                held_at_ack: None,
+                since_sent,
+            };
+            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&base));
+            assert_eq!(
+                (out.merged.summary.as_str(), out.merged.labels.as_slice()),
+                (summary, local.labels.as_slice()),
+                "{what}"
+            );
+            let want: &[&str] = match held {
+                true => &["summary", "labels"],
+                false => &[],
+            };
+            assert_eq!(out.sent_held, want, "{what}");
+            assert!(out.conflicts.is_empty(), "{what}");
+        }
+    }
+
+    /// Simulation seed 20550 of V6 at 300 steps: our unseen send removed "blue", a person
+    /// here added it again during the write of the remote's replica, which (built before
+    /// it applied our send) added "red" and still had "blue". The two agree by chance:
+    /// the remote drops "blue" once it applies our send, so our labels go back.
+    #[test]
+    fn labels_that_agree_by_chance_over_our_unseen_send_go_back() {
+        let settings = ConflictSettings::default();
+        let moved = ["labels".to_string()];
+        // (what, our item's labels, moved by unseen sends) -> held there, sent back
+        type Row<'a> = (
+            &'static str,
+            &'static [&'static str],
+            &'a [String],
+            bool,
+            bool,
+        );
+        let rows: [Row; 3] = [
+            (
+                "seed 20550",
+                &["escalate", "red", "blue"],
+                &moved,
+                true,
+                true,
+            ),
+            (
+                "our item still has the send's labels: they differ, and go back as before",
+                &["escalate", "red"],
+                &moved,
+                false,
+                true,
+            ),
+            (
+                "no unseen send moved them: agreement",
+                &["escalate", "red", "blue"],
+                &[],
+                false,
+                false,
+            ),
+        ];
+        for (what, labels, unseen_moved, held, kept) in rows {
+            let base = item("S", "To Do", "Low", &["escalate", "blue"], 1);
+            let sent = item("S", "To Do", "Low", &["escalate", "red"], 2);
+            let local = item("S", "To Do", "Low", labels, 3);
+            let remote = item("S", "To Do", "Low", &["escalate", "blue", "red"], 4);
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node: "node-a",
+                remote_node: "node-b",
+                remote_updated_ms: remote.updated_ms,
+                sent: Some(&sent),
+                sent_seen: SentSeen::Unseen,
+                sent_changed: None,
+                unseen_moved,
+                held_at_ack: None,
+                since_sent: SinceSent::NothingApplied,
+            };
+            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&base));
+            let want: &[&str] = match held {
+                true => &["labels"],
+                false => &[],
+            };
+            assert_eq!(out.sent_held, want, "{what}");
+            assert_eq!(
+                out.local_kept.contains(&"labels".to_string()),
+                kept,
+                "{what}"
+            );
+        }
+    }
+
     /// Simulation seed 3453 of V5: our send moved the status from Open to In Progress,
     /// a person here set Open again, and the other side's replica, built before it
     /// applied our send, moved it to In Progress too. With nothing of the other side's
@@ -1495,6 +1597,108 @@ mod tests {
             assert_eq!(out.sent_held, want, "{what}");
             assert_eq!(out.local_kept, want, "{what}");
             assert!(out.conflicts.is_empty(), "{what}: {:?}", out.conflicts);
+        }
+    }
+
+    /// Simulation seed 3368 of V6 at 300 steps: our unseen send set a severity, a person
+    /// here cleared it during the write of their replica, which never had one. Neither
+    /// item holds the field, yet the remote holds our send's value once it applies it,
+    /// so the cleared value goes out again. Before, only the fields the two items held
+    /// were merged, and the severity stayed on the other side.
+    #[test]
+    fn a_custom_field_neither_item_holds_still_counts_where_our_send_held_it() {
+        let settings = ConflictSettings::default();
+        let moved = ["customFields.severity".to_string()];
+        let with = |severity: Option<i64>| {
+            let mut i = item("S", "To Do", "Low", &[], 1);
+            if let Some(v) = severity {
+                i.custom_fields.insert("severity".into(), json!(v));
+            }
+            i
+        };
+        // (what, base's severity, our last send's, unseen sends moved it) -> goes out
+        type Row<'a> = (&'static str, Option<i64>, Option<i64>, &'a [String], bool);
+        let rows: [Row; 3] = [
+            (
+                "our unseen send set it, a person cleared it",
+                None,
+                Some(2),
+                &moved,
+                true,
+            ),
+            ("no unseen send moved it", None, Some(2), &[], false),
+            (
+                "the base and our send had it, both sides cleared it",
+                Some(2),
+                Some(2),
+                &[],
+                false,
+            ),
+        ];
+        for (what, base, sent, unseen_moved, goes_out) in rows {
+            let (base, sent, local, remote) = (with(base), with(sent), with(None), with(None));
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node: "node-a",
+                remote_node: "node-b",
+                remote_updated_ms: 4,
+                sent: Some(&sent),
+                sent_seen: SentSeen::Unseen,
+                sent_changed: None,
+                unseen_moved,
+                held_at_ack: None,
+                since_sent: SinceSent::NothingApplied,
+            };
+            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&base));
+            assert!(out.merged.custom_fields.is_empty(), "{what}");
+            let want: &[&str] = match goes_out {
+                true => &["customFields.severity"],
+                false => &[],
+            };
+            assert_eq!(out.sent_held, want, "{what}");
+            assert_eq!(out.local_kept, want, "{what}");
+        }
+    }
+
+    /// Simulation seed 22971 of V6 at 300 steps: our unseen sends added "red" and then
+    /// removed it; their replica, built before it applied them, added "red" too. The set
+    /// merge takes "red" in here, while there our later send takes it out again. Only
+    /// the node whose id sorts first sends its labels again: both doing so flipped them
+    /// between the two for good.
+    #[test]
+    fn crossed_labels_go_again_from_the_node_that_sorts_first() {
+        let settings = ConflictSettings::default();
+        let moved = ["labels".to_string()];
+        // (what, local node, remote node, unseen sends moved the labels) -> go again
+        let rows: [(&str, &str, &str, &[String], bool); 3] = [
+            ("we sort first", "node-a", "node-b", &moved, true),
+            ("they sort first", "node-b", "node-a", &moved, false),
+            ("no unseen send moved them", "node-a", "node-b", &[], false),
+        ];
+        for (what, local_node, remote_node, unseen_moved, again) in rows {
+            let base = item("S", "To Do", "Low", &["sync"], 1);
+            let local = item("S", "To Do", "Low", &["sync"], 3);
+            let remote = item("S", "To Do", "Low", &["sync", "red"], 4);
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node,
+                remote_node,
+                remote_updated_ms: remote.updated_ms,
+                sent: Some(&local),
+                sent_seen: SentSeen::Unseen,
+                sent_changed: None,
+                unseen_moved,
+                held_at_ack: None,
+                since_sent: SinceSent::NothingApplied,
+            };
+            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&base));
+            assert_eq!(out.merged.labels, ["sync", "red"], "{what}");
+            let want: &[&str] = match again {
+                true => &["labels"],
+                false => &[],
+            };
+            assert_eq!(out.sent_held, want, "{what}");
+            assert_eq!(out.local_kept, want, "{what}");
         }
     }
 }

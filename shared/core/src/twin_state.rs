@@ -66,6 +66,27 @@ impl Twin {
             built_on.unwrap_or(&Item::default()),
             item,
         ));
+        // What the send before carried the same way: a replica built on that send lacks
+        // none of it (simulation seed 22273 of V6 at 300 steps: a send repeating the
+        // summary of the send the other side had built on made that side's later summary
+        // look crossed by ours).
+        // Only with nothing of theirs applied since that send: a value of theirs taken
+        // between, then set back to ours, is ours again, and they lack it.
+        let before = self
+            .sent_item
+            .as_ref()
+            .filter(|_| self.sent_in_version == self.in_version);
+        let repeated: Vec<String> = match (before, sent_moved.as_ref()) {
+            (Some(before), Some(moved)) => {
+                let again = crate::merge::changed_fields(before, item);
+                moved
+                    .iter()
+                    .filter(|f| !again.contains(f))
+                    .cloned()
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
         // Where the item changed since the other side was last believed to have it, it
         // no longer holds what a replica applied here crossing an earlier send said.
         let moved = self
@@ -81,6 +102,7 @@ impl Twin {
                 in_version: self.sent_in_version,
                 crossed: std::mem::take(&mut self.sent_crossed),
                 changed: self.sent_moved.take(),
+                repeated: std::mem::take(&mut self.sent_repeated),
             });
             // The oldest unacknowledged send stays: when acks stop coming (the other
             // side paused or unreachable), its replicas in flight were built on it, and
@@ -97,6 +119,8 @@ impl Twin {
                 // then removed, stayed here for good).
                 if let (Some(trimmed), Some(next)) = (trimmed, self.earlier_sends.get_mut(1)) {
                     next.crossed.extend(trimmed.crossed);
+                    // The send it repeated is gone, so nothing of it counts as repeated.
+                    next.repeated.clear();
                     // What the trimmed send moved, the other side still gets from the
                     // first send kept after it.
                     if let (Some(changed), Some(more)) = (next.changed.as_mut(), trimmed.changed) {
@@ -127,6 +151,7 @@ impl Twin {
             .then(|| sent_moved.clone())
             .flatten();
         self.sent_moved = sent_moved;
+        self.sent_repeated = repeated;
         self.sent_item = Some(item.clone());
         self.sent_in_version = self.in_version;
         self.local_url = Some(item.url.clone());
@@ -248,6 +273,18 @@ impl Twin {
                 self.sent_changed = Some(Vec::new());
             }
             self.view_not_taken = None;
+        } else if let Some(view) = &ack.remote_view
+            && self.in_version == ack.remote_out_version
+            && older_than_acked
+            && self.previous.is_none()
+        {
+            // The ack of an earlier send, overtaken by a later one's (a batch lost and
+            // sent again) whose view could not be taken: with no previous replica known,
+            // its view is what the acker's first replica, built on that send, is to be
+            // measured against. Without it every field of that replica counts as
+            // changed, and one our later send set that the replica never had is cleared
+            // (simulation seed 22056 of V6 at 300 steps).
+            self.previous = Some(view.clone());
         } else if let Some(view) = &ack.remote_view
             && self.in_version < ack.remote_out_version
             && !older_than_acked
@@ -672,6 +709,76 @@ mod tests {
         }
     }
 
+    /// Simulation seed 22273 of V6 at 300 steps: a send repeating a value the send before
+    /// it carried moves nothing a replica built on that send lacks, though it still
+    /// differs from the base. Where the sender applied that send only after building its
+    /// replica (its ack came since), the repeat still counts.
+    #[test]
+    fn a_send_repeating_the_one_before_moves_nothing_a_replica_built_on_it_lacks() {
+        let summary = |s: &str, p: &str| Item {
+            summary: s.into(),
+            priority: Some(crate::item::Named::new(p)),
+            ..Item::default()
+        };
+        let sends = |t: &mut Twin| {
+            t.base_item = Some(summary("S1", "Low"));
+            t.record_send(json!({}), &summary("S2", "Low"), 2_000);
+            t.record_send(json!({}), &summary("S2", "High"), 2_100);
+        };
+        let mut t = twin();
+        sends(&mut t);
+        assert_eq!(t.sent_repeated, vec!["summary".to_string()]);
+        assert_eq!(
+            t.sent_changed,
+            Some(vec!["summary".to_string(), "priority".to_string()]),
+            "the echo rules count the repeat as the send's"
+        );
+        let mut acked = twin();
+        sends(&mut acked);
+        let mut a = ack(1, None);
+        a.remote_view = None;
+        acked.record_ack(&a, 2_200);
+        // (what, twin, the sender's applied_in) -> fields moved by our sends it lacked
+        let table: [(&str, &Twin, Option<u64>, &[&str]); 5] = [
+            (
+                "built on nothing of ours",
+                &t,
+                Some(0),
+                &["priority", "summary"],
+            ),
+            ("built on the first send", &t, Some(1), &["priority"]),
+            ("built on both", &t, Some(2), &[]),
+            (
+                "built before the first send, acked since",
+                &acked,
+                Some(0),
+                &["priority", "summary"],
+            ),
+            (
+                "built on the first send, acked since",
+                &acked,
+                Some(1),
+                &["priority"],
+            ),
+        ];
+        for (what, twin, applied_in, want) in table {
+            assert_eq!(twin.moved_by_unseen_sends(applied_in), want, "{what}");
+        }
+        // A replica of theirs applied between the two sends: the summary set again may be
+        // ours over a value of theirs taken between, which they lack (seeds 635, 20055,
+        // 20291 and 20581 of V6 at 300 steps, swept with the first version of this).
+        let mut between = twin();
+        between.base_item = Some(summary("S1", "Low"));
+        between.record_send(json!({}), &summary("S2", "Low"), 2_000);
+        between.in_version = 1;
+        between.record_send(json!({}), &summary("S2", "High"), 2_100);
+        assert!(between.sent_repeated.is_empty());
+        assert_eq!(
+            between.moved_by_unseen_sends(Some(1)),
+            ["priority", "summary"]
+        );
+    }
+
     /// Simulation seed 21533 of V6 at 300 steps: a first send, built on nothing, moves
     /// every field it sets. A replica of the other side built without it (a relinked
     /// pair's crossing sends) crosses those fields; the echo rules still count every
@@ -694,6 +801,58 @@ mod tests {
         ];
         for (applied_in, want) in table {
             assert_eq!(t.moved_by_unseen_sends(applied_in), want, "{applied_in:?}");
+        }
+    }
+
+    /// Simulation seed 22056 of V6 at 300 steps: the ack of our second send overtook the
+    /// first one's (a batch lost and sent again), its view not taken (built on a
+    /// replica of theirs not applied here). With no previous replica known, the first
+    /// ack's view becomes `previous`, what their first replica, built on our first send,
+    /// is measured against; a known `previous`, or a view built on replicas we have not
+    /// applied, stays out.
+    #[test]
+    fn an_overtaken_acks_view_is_the_previous_replica_when_none_is_known() {
+        let sent = |severity: Option<i64>| {
+            let mut i = Item {
+                summary: "S".into(),
+                ..Item::default()
+            };
+            if let Some(v) = severity {
+                i.custom_fields.insert("severity".into(), json!(v));
+            }
+            i
+        };
+        let first_view = json!({"summary": "S"});
+        // (what, previous before, the first ack's remote_out_version) -> previous after
+        let table: [(&str, Option<Value>, u64, Option<Value>); 3] = [
+            ("none known: taken", None, 0, Some(first_view.clone())),
+            (
+                "one known: kept",
+                Some(json!({"summary": "theirs"})),
+                0,
+                Some(json!({"summary": "theirs"})),
+            ),
+            ("built on a replica not applied here", None, 1, None),
+        ];
+        for (what, previous, remote_out, want) in table {
+            let mut t = twin();
+            t.base_item = Some(sent(None));
+            t.record_send(json!({"summary": "S"}), &sent(None), 2_000);
+            t.record_send(
+                json!({"summary": "S", "severity": 3}),
+                &sent(Some(3)),
+                2_100,
+            );
+            t.previous = previous;
+            let mut second = ack(2, None);
+            second.remote_view = Some(json!({"summary": "S", "severity": 3}));
+            second.remote_out_version = 1;
+            t.record_ack(&second, 2_200);
+            let mut first = ack(1, None);
+            first.remote_view = Some(first_view.clone());
+            first.remote_out_version = remote_out;
+            t.record_ack(&first, 2_300);
+            assert_eq!(t.previous, want, "{what}");
         }
     }
 

@@ -368,6 +368,28 @@ fn regression_seeds_pass() {
         // of their replica built before it, which left the field alone: taken for
         // agreement, nothing went back, while they took our send's value.
         (20227, 300),
+        // Our sends carried a summary, and their replica, built before it applied them,
+        // left it alone: our summary was kept and sent again, though they held it from
+        // our send, and a later send repeating it counted as moving it again. Their
+        // person's newer summary, built on our send, then met ours as a conflict, which
+        // each side decided its own way.
+        (22273, 300),
+        // The ack of our second send overtook the first one's (a lost batch), and their
+        // first replica, built on our first send, with no previous replica of theirs
+        // known here, counted every field as changed: it cleared a severity our second
+        // send had set, which their re-send of a kept summary used to carry back (found
+        // by a sweep of the fix of 22273, which stopped that re-send).
+        (22056, 300),
+        // Our sends added a label and took it out again; their replica, built before it
+        // applied them, added it too. Our set merge took it in, theirs took it out with
+        // our later send, and nothing went again once the kept summary stopped going
+        // out with the labels (found by a sweep of the fix of 22273).
+        (22971, 300),
+        // Our unseen send set a severity; a person here cleared it during the write of
+        // their replica, which never had one. Only the fields the two items held were
+        // merged, so the cleared severity did not go out, and they kept our send's
+        // (found by the same sweep).
+        (3368, 300),
     ];
     let failures: Vec<String> = v1
         .iter()

@@ -9,6 +9,8 @@ use crate::twin::{EARLIER_SENDS_KEPT, EarlierSend, Twin, TwinStatus, ViewNotTake
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod errors;
+
 /// Which of our sends count as having reached the other side, for what their comments
 /// and files carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -463,14 +465,6 @@ impl Twin {
             .collect()
     }
 
-    /// Records an error that stops this item (a script error): the twin shows it until a
-    /// later send, apply or ack.
-    pub fn record_error(&mut self, message: &str, now_ms: i64) {
-        self.status = TwinStatus::Error(message.to_string());
-        self.dead_letter = None;
-        self.updated_ms = now_ms;
-    }
-
     /// Whether a change event for `observed_version` of the local item is news: not when
     /// the baseline was made from exactly that version (our own write's echo, or a
     /// version already sent) and the other side has acknowledged everything sent. An
@@ -481,50 +475,6 @@ impl Twin {
             || self.baseline.is_none()
             || self.baseline_version != observed_version
             || self.acked_version < self.out_version
-    }
-
-    /// An operator's Retry of a twin in Error with nothing dead-lettered here (the other
-    /// side refused the last replica): the next outgoing read sends a new version even
-    /// if the item did not change, since the same version again would be dropped as a
-    /// duplicate. Returns whether the twin changed (only a twin in Error does).
-    pub fn prepare_retry(&mut self, now_ms: i64) -> bool {
-        if !matches!(self.status, TwinStatus::Error(_)) {
-            return false;
-        }
-        self.baseline = None;
-        self.updated_ms = now_ms;
-        true
-    }
-
-    /// Records that a message about this twin gave up retrying and went to the
-    /// dead-letter queue of `queue`: the twin shows Error with the reason until the
-    /// message is redriven and processed. An unlinked twin stays unlinked: nothing syncs
-    /// for it anyway. Returns whether the twin changed.
-    pub fn record_dead_letter(&mut self, queue: &str, reason: &str, now_ms: i64) -> bool {
-        if self.status == TwinStatus::Unlinked {
-            return false;
-        }
-        self.status = TwinStatus::Error(format!("dead-lettered from {queue}: {reason}"));
-        self.dead_letter = Some(queue.to_string());
-        self.updated_ms = now_ms;
-        true
-    }
-
-    /// Records that a redriven message about this twin was processed: the twin leaves the
-    /// Error its dead letter put it in, for Synced when the other side has acknowledged
-    /// everything sent, else Syncing until it does. An Error that came later (a script
-    /// error, a negative ack) stays. Returns whether the twin changed.
-    pub fn record_redriven(&mut self, now_ms: i64) -> bool {
-        if self.dead_letter.take().is_none() {
-            return false;
-        }
-        self.status = if self.acked_version >= self.out_version {
-            TwinStatus::Synced
-        } else {
-            TwinStatus::Syncing
-        };
-        self.updated_ms = now_ms;
-        true
     }
 }
 

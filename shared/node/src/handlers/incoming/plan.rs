@@ -228,7 +228,7 @@ pub(super) async fn plan(
     } else {
         (twin.base_item.as_ref(), remote_prev.as_ref())
     };
-    let unseen_moved = twin.moved_by_unseen_sends(applied_in);
+    let unseen_moved = twin.moved_by_unseen_sends(applied_in, message.version);
     let held_at_ack = twin
         .view_held_for(message.version, applied_in)
         .map(alone)

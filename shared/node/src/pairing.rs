@@ -123,6 +123,54 @@ pub async fn record_pair_request(
     Ok(node.connections.set_meta(&key, ask_id).await?)
 }
 
+/// Records that this node asked the Relink `ask_id` of `local_key`: its answer is
+/// awaited (`relink_awaited`) until it comes (`relink_answered`).
+pub async fn record_relink_asked(
+    node: &Node,
+    connection_id: &str,
+    local_key: &str,
+    ask_id: &str,
+) -> NodeResult<()> {
+    let key = relink_asked_key(connection_id, local_key);
+    Ok(node.connections.set_meta(&key, ask_id).await?)
+}
+
+/// The answer to our Relink `ask_id` of `local_key` came: none is awaited any more (an
+/// answer to an older Relink leaves a later one awaited).
+pub async fn relink_answered(
+    node: &Node,
+    connection_id: &str,
+    local_key: &str,
+    ask_id: &str,
+) -> NodeResult<()> {
+    let key = relink_asked_key(connection_id, local_key);
+    if node.connections.get_meta(&key).await?.as_deref() == Some(ask_id) {
+        node.connections.set_meta(&key, "").await?;
+    }
+    Ok(())
+}
+
+/// Whether this node's latest request on `local_key` is a Relink whose answer has not
+/// come: the other node may have linked the pair already, and its replicas can come
+/// before its answer (simulation seed 28772 of V6).
+pub async fn relink_awaited(node: &Node, connection_id: &str, local_key: &str) -> NodeResult<bool> {
+    let key = relink_asked_key(connection_id, local_key);
+    let Some(asked) = node
+        .connections
+        .get_meta(&key)
+        .await?
+        .filter(|a| !a.is_empty())
+    else {
+        return Ok(false);
+    };
+    let latest = format!("pair-request:{connection_id}:{local_key}");
+    Ok(node.connections.get_meta(&latest).await?.as_deref() == Some(asked.as_str()))
+}
+
+fn relink_asked_key(connection_id: &str, local_key: &str) -> String {
+    format!("relink-asked:{connection_id}:{local_key}")
+}
+
 /// Whether this node asked a Relink of `local_key` after its request `ask_id`: the
 /// answer to `ask_id` is then not the one that links the pair. No request on record (one
 /// asked before the record was kept) leaves every answer as it was.

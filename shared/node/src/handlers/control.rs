@@ -345,6 +345,11 @@ async fn answered(
         (ControlAnswer::Done(d), _) => format!("{} followed: {d}", message.from_node),
         (ControlAnswer::Refused(why), _) => format!("{} refused: {why}", message.from_node),
     };
+    if message.op == ControlOp::Relink {
+        // Only now, with the pair linked (or not) as the answer says: a replica of the new
+        // pair waiting for it then finds the pair linked, or the twin still unlinked.
+        pairing::relink_answered(node, &connection.id, &local, &message.id).await?;
+    }
     let twin = pairing::find(node, &connection.id, Some(&local), Some(remote)).await?;
     tracing::info!(op = message.op.as_str(), item = %local, twin = ?twin.as_ref().map(|t| &t.id), "{detail}");
     node.event(

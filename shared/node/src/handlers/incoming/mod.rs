@@ -1,7 +1,7 @@
 //! incoming: apply a replica to the local twin item with the incoming rules and the
 //! 3-way merge, then acknowledge it.
 
-use crate::handlers::{control, send_or_hold, send_to_peer, to_body};
+use crate::handlers::{send_or_hold, send_to_peer, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use twinsync_core::{
@@ -12,6 +12,7 @@ use twinsync_ports::{NewMessage, PortError, SyncMark, SyncState, queues};
 
 mod plan;
 mod references;
+mod unlinked;
 mod write;
 
 use write::write;
@@ -38,24 +39,16 @@ pub async fn handle(node: &Node, message: ReplicaMessage) -> NodeResult<()> {
     }
     let mut message = message;
     references::rewrite_replica(node, &connection, &mut message.hub_issue).await?;
-    let found = find_twin(node, &connection, &message).await?;
-    if let Some(twin) = &found {
-        if twin.status == TwinStatus::Unlinked {
-            // Still sent from the pair we unlinked: the other node never heard. A twin
-            // that knows no record of the other node's hears from the pair's record
-            // here: the other node makes a record for a new pair only once this node
-            // has answered its Relink, which replaces this twin first. Dropped without a
-            // word, its sends were counted as delivered there (seeds 145 and 693 of V5).
-            let pair_record = twin
-                .remote_twin
-                .as_deref()
-                .is_none_or(|known| known == message.source_twin);
-            if pair_record && !message.source_twin.is_empty() {
-                tracing::info!(twin = %twin.id, item = %message.source_key, version = message.version, "replica for an unlinked twin dropped; the other node is told again");
-                control::tell_unlinked_again(node, &connection, twin, &message.source_twin).await?;
+    let found = match find_twin(node, &connection, &message).await? {
+        Some(twin) if twin.status == TwinStatus::Unlinked => {
+            match unlinked::at_unlinked(node, &connection, &twin, &message).await? {
+                Some(linked) => Some(linked),
+                None => return Ok(()),
             }
-            return Ok(());
         }
+        other => other,
+    };
+    if let Some(twin) = &found {
         // Only a record the twin does not know can be older than the Relink that made it.
         let leftovers = if twin.remote_twin.as_deref() == Some(message.source_twin.as_str()) {
             None

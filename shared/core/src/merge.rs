@@ -1237,18 +1237,14 @@ mod tests {
             let sent = item("S2", "To Do", "Low", &[], 2);
             let local = item("S1", "To Do", "Low", &[], 3);
             let remote = item("S1", "To Do", "Low", &[], 4);
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node: "node-a",
-                remote_node: "node-b",
-                remote_updated_ms: remote.updated_ms,
-                sent: Some(&sent),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
+            let ctx = unseen_send_ctx(
+                &settings,
+                ("node-a", "node-b"),
+                &remote,
+                &sent,
                 unseen_moved,
-                held_at_ack: None,
                 since_sent,
-            };
+            );
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
             assert_eq!(out.merged.summary, "S1", "{what}");
             assert_eq!(
@@ -1320,18 +1316,14 @@ mod tests {
             let sent = item("S2", "To Do", "Low", &["red", "sync"], 2);
             let local = item(summary, "To Do", "Low", labels, 3);
             let remote = item("S1", "To Do", "Low", &["sync"], 4);
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node: "node-a",
-                remote_node: "node-b",
-                remote_updated_ms: remote.updated_ms,
-                sent: Some(&sent),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
+            let ctx = unseen_send_ctx(
+                &settings,
+                ("node-a", "node-b"),
+                &remote,
+                &sent,
                 unseen_moved,
-                held_at_ack: None,
                 since_sent,
-            };
+            );
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&base));
             assert_eq!(
                 (out.merged.summary.as_str(), out.merged.labels.as_slice()),
@@ -1391,18 +1383,14 @@ mod tests {
             let sent = item("S", "To Do", "Low", &["escalate", "red"], 2);
             let local = item("S", "To Do", "Low", labels, 3);
             let remote = item("S", "To Do", "Low", &["escalate", "blue", "red"], 4);
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node: "node-a",
-                remote_node: "node-b",
-                remote_updated_ms: remote.updated_ms,
-                sent: Some(&sent),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
+            let ctx = unseen_send_ctx(
+                &settings,
+                ("node-a", "node-b"),
+                &remote,
+                &sent,
                 unseen_moved,
-                held_at_ack: None,
-                since_sent: SinceSent::NothingApplied,
-            };
+                SinceSent::NothingApplied,
+            );
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&base));
             let want: &[&str] = match held {
                 true => &["labels"],
@@ -1637,18 +1625,14 @@ mod tests {
         ];
         for (what, base, sent, unseen_moved, goes_out) in rows {
             let (base, sent, local, remote) = (with(base), with(sent), with(None), with(None));
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node: "node-a",
-                remote_node: "node-b",
-                remote_updated_ms: 4,
-                sent: Some(&sent),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
+            let ctx = unseen_send_ctx(
+                &settings,
+                ("node-a", "node-b"),
+                &remote,
+                &sent,
                 unseen_moved,
-                held_at_ack: None,
-                since_sent: SinceSent::NothingApplied,
-            };
+                SinceSent::NothingApplied,
+            );
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&base));
             assert!(out.merged.custom_fields.is_empty(), "{what}");
             let want: &[&str] = match goes_out {
@@ -1679,18 +1663,9 @@ mod tests {
             let base = item("S", "To Do", "Low", &["sync"], 1);
             let local = item("S", "To Do", "Low", &["sync"], 3);
             let remote = item("S", "To Do", "Low", &["sync", "red"], 4);
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node,
-                remote_node,
-                remote_updated_ms: remote.updated_ms,
-                sent: Some(&local),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
-                unseen_moved,
-                held_at_ack: None,
-                since_sent: SinceSent::NothingApplied,
-            };
+            let nodes = (local_node, remote_node);
+            let since = SinceSent::NothingApplied;
+            let ctx = unseen_send_ctx(&settings, nodes, &remote, &local, unseen_moved, since);
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&base));
             assert_eq!(out.merged.labels, ["sync", "red"], "{what}");
             let want: &[&str] = match again {

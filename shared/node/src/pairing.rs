@@ -119,7 +119,7 @@ pub async fn record_pair_request(
     local_key: &str,
     ask_id: &str,
 ) -> NodeResult<()> {
-    let key = format!("pair-request:{connection_id}:{local_key}");
+    let key = pair_request_key(connection_id, local_key);
     Ok(node.connections.set_meta(&key, ask_id).await?)
 }
 
@@ -163,8 +163,12 @@ pub async fn relink_awaited(node: &Node, connection_id: &str, local_key: &str) -
     else {
         return Ok(false);
     };
-    let latest = format!("pair-request:{connection_id}:{local_key}");
+    let latest = pair_request_key(connection_id, local_key);
     Ok(node.connections.get_meta(&latest).await?.as_deref() == Some(asked.as_str()))
+}
+
+fn pair_request_key(connection_id: &str, local_key: &str) -> String {
+    format!("pair-request:{connection_id}:{local_key}")
 }
 
 fn relink_asked_key(connection_id: &str, local_key: &str) -> String {
@@ -180,7 +184,7 @@ pub async fn pair_requested_since(
     local_key: &str,
     ask_id: &str,
 ) -> NodeResult<bool> {
-    let key = format!("pair-request:{connection_id}:{local_key}");
+    let key = pair_request_key(connection_id, local_key);
     let latest = node.connections.get_meta(&key).await?;
     Ok(asked_after(latest.as_deref(), ask_id))
 }

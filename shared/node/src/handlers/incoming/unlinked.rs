@@ -60,7 +60,7 @@ pub(super) async fn relink_awaited(
 ) -> NodeResult<bool> {
     match twin.local_key.as_deref() {
         Some(local) if unlinked_replica(twin, message, true) == UnlinkedReplica::LinkOnIt => {
-            crate::pairing::relink_awaited(node, connection_id, local).await
+            pairing::relink_awaited(node, connection_id, local).await
         }
         _ => Ok(false),
     }

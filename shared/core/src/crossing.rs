@@ -239,13 +239,14 @@ impl Twin {
     }
 
     /// What the sends an ack of `applied_version` answers moved, with those of an earlier
-    /// ack not taken since the last apply (taken from `view_not_taken`): kept for the
-    /// replicas that ack's view waits for ([`crate::twin::ViewNotTaken::answered`]).
-    pub(crate) fn moves_answered(&mut self, applied_version: u64) -> Vec<SentMoves> {
+    /// ack not taken since the last apply (in `view_not_taken`, which this ack's view
+    /// replaces): kept for the replicas that ack's view waits for
+    /// ([`crate::twin::ViewNotTaken::answered`]).
+    pub(crate) fn moves_answered(&self, applied_version: u64) -> Vec<SentMoves> {
         let mut answered = self
             .view_not_taken
-            .take()
-            .map(|held| held.answered)
+            .as_ref()
+            .map(|held| held.answered.clone())
             .unwrap_or_default();
         answered.extend(
             self.earlier_sends

@@ -169,6 +169,12 @@ impl Merger<'_> {
         !remote && self.moved_unseen(field) && self.ours_since_send(base_sent)
     }
 
+    /// Whether a tie between the two nodes goes to this one: to the node whose id sorts
+    /// first, so that both nodes pick the same side.
+    fn tie_is_ours(&self) -> bool {
+        self.ctx.local_node < self.ctx.remote_node
+    }
+
     /// Whether the remote's change of `field` meets our item by chance: one of our sends
     /// it has not applied moved the field, and our item has left that send's value since,
     /// by a person here (see `Changed::sent_over_agreement`).
@@ -222,7 +228,7 @@ impl Merger<'_> {
                         match self.ctx.remote_updated_ms.cmp(&self.local_updated_ms) {
                             std::cmp::Ordering::Greater => true,
                             std::cmp::Ordering::Less => false,
-                            std::cmp::Ordering::Equal => self.ctx.remote_node < self.ctx.local_node,
+                            std::cmp::Ordering::Equal => !self.tie_is_ours(),
                         }
                     }
                     ConflictPolicy::SideOfTruth(node) => node != self.ctx.local_node,
@@ -260,8 +266,8 @@ struct Changed {
     local: bool,
     remote: bool,
     local_unsent: bool,
-    /// The remote left the field alone, one of our sends it has not applied moved it,
-    /// and our item has left that send's value since (`Merger::sent_held`).
+    /// The remote left the field alone and one of our sends it has not applied moved
+    /// it: the remote holds that send's value once it applies it (`Merger::sent_held`).
     sent_held: bool,
     /// The remote changed the field, one of our sends it has not applied moved it, and
     /// our item left that send's value since, nothing of the other side's applied

@@ -124,7 +124,8 @@ pub async fn relink_to(
     // links nothing here: this one's answer does (simulation seed 1524 of V5).
     pairing::record_pair_request(node, &connection.id, local_key, &asked).await?;
     // The other node's replicas of the pair it makes when it agrees can come before its
-    // answer; they wait for it here (simulation seed 28772 of V6).
+    // answer: while this Relink is awaited, the first of them links the pair here
+    // (simulation seed 28772 of V6).
     pairing::record_relink_asked(node, &connection.id, local_key, &asked).await?;
     node.event(
         &connection.id,

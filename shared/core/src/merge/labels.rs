@@ -78,10 +78,7 @@ pub(super) fn merge_labels(
     // replica added "red", which our unseen sends had added and then removed).
     // Only the node whose id sorts first sends again, as a tie goes to it: both doing so
     // flip the labels between them for good.
-    let crossed = remote_changed
-        && unsent
-        && m.moved_unseen("labels")
-        && m.ctx.local_node < m.ctx.remote_node;
+    let crossed = remote_changed && unsent && m.moved_unseen("labels") && m.tie_is_ours();
     if m.sent_held("labels", remote_changed, base_sent) || by_chance || crossed {
         m.sent_held.push("labels".into());
     }

@@ -346,8 +346,8 @@ async fn answered(
         (ControlAnswer::Refused(why), _) => format!("{} refused: {why}", message.from_node),
     };
     if message.op == ControlOp::Relink {
-        // Only now, with the pair linked (or not) as the answer says: a replica of the new
-        // pair waiting for it then finds the pair linked, or the twin still unlinked.
+        // Only now, with the pair linked (or not) as the answer says: from here on a
+        // replica at an unlinked twin of the item links nothing.
         pairing::relink_answered(node, &connection.id, &local, &message.id).await?;
     }
     let twin = pairing::find(node, &connection.id, Some(&local), Some(remote)).await?;

@@ -51,21 +51,6 @@ pub(super) fn unlinked_replica(
     }
 }
 
-/// Reads whether our Relink of the twin's item is awaited, where it matters.
-pub(super) async fn relink_awaited(
-    node: &Node,
-    connection_id: &str,
-    twin: &Twin,
-    message: &ReplicaMessage,
-) -> NodeResult<bool> {
-    match twin.local_key.as_deref() {
-        Some(local) if unlinked_replica(twin, message, true) == UnlinkedReplica::LinkOnIt => {
-            pairing::relink_awaited(node, connection_id, local).await
-        }
-        _ => Ok(false),
-    }
-}
-
 /// Handles a replica that found `twin` unlinked: the linked twin it is then applied to,
 /// or `None` when it goes no further.
 pub(super) async fn at_unlinked(
@@ -74,7 +59,13 @@ pub(super) async fn at_unlinked(
     twin: &Twin,
     message: &ReplicaMessage,
 ) -> NodeResult<Option<Twin>> {
-    let awaited = relink_awaited(node, &connection.id, twin, message).await?;
+    // Our Relink is read only for a replica it could be the answer of.
+    let awaited = match twin.local_key.as_deref() {
+        Some(local) if unlinked_replica(twin, message, true) == UnlinkedReplica::LinkOnIt => {
+            pairing::relink_awaited(node, &connection.id, local).await?
+        }
+        _ => false,
+    };
     match unlinked_replica(twin, message, awaited) {
         UnlinkedReplica::TellAgain => {
             tracing::info!(twin = %twin.id, item = %message.source_key, version = message.version, "replica for an unlinked twin dropped; the other node is told again");

@@ -132,6 +132,17 @@ impl Merger<'_> {
         base_same && self.ctx.held_at_ack.is_some_and(same)
     }
 
+    /// Whether the remote's value of a field differs from the one it held when it
+    /// acknowledged our send, where that ack's view could not be taken: the view is newer
+    /// than `previous`, so a replica built after it that differs from it carries the
+    /// remote's own edit, even where it is back at `previous`'s value (simulation seed
+    /// 34989 of V6 at 300 steps: the remote took our Low, a person there set Medium
+    /// again, and its replica, the same as `previous` from before our send, looked like
+    /// no change here, so the pair stayed apart).
+    fn moved_since_ack(&self, same: impl Fn(&Item) -> bool) -> bool {
+        self.ctx.held_at_ack.is_some_and(|held| !same(held))
+    }
+
     /// Whether one of our sends the remote had not applied moved `field` (the caller
     /// asks only where our item still holds what we last sent: a value it took from the
     /// other side since is not ours, simulation seed 224 of V3).
@@ -278,7 +289,8 @@ struct Changed {
 
 macro_rules! merge_field {
     ($m:expr, $out:expr, $base:expr, $local:expr, $remote:expr, $prev:expr, $field:ident, $name:expr) => {{
-        let remote = $prev.is_none_or(|p: &Item| p.$field != $remote.$field)
+        let remote = ($prev.is_none_or(|p: &Item| p.$field != $remote.$field)
+            || $m.moved_since_ack(|h| h.$field == $remote.$field))
             && !$m.echoes($name, |s| s.$field == $remote.$field)
             && !$m.held_since_ack(
                 $base.is_some_and(|b: &Item| b.$field == $remote.$field),
@@ -383,7 +395,8 @@ pub fn merge_items(
     for key in keys {
         let get = |i: &Item| i.custom_fields.get(key).cloned().unwrap_or(Value::Null);
         let name = format!("customFields.{key}");
-        let remote_changed = remote_prev.is_none_or(|p| get(p) != get(remote))
+        let remote_changed = (remote_prev.is_none_or(|p| get(p) != get(remote))
+            || m.moved_since_ack(|h| get(h) == get(remote)))
             && !m.echoes(&name, |s| get(s) == get(remote))
             && !m.held_since_ack(base.is_some_and(|b| get(b) == get(remote)), |h| {
                 get(h) == get(remote)
@@ -1168,6 +1181,140 @@ mod tests {
                 "{what}: {:?}",
                 out.conflicts
             );
+        }
+    }
+
+    /// Simulation seed 34989 of V6 at 300 steps: the remote took our priority (Low) and
+    /// acknowledged the send with a view we could not take (its earlier replica was still
+    /// on its way); a person there set Medium again, the value of `previous` from before
+    /// our send. Its next replica, built after the ack, carries Medium: a change since the
+    /// view, which nothing here moved, so it is taken. Labels and custom fields go the
+    /// same way; without a view held, Medium looks like no change, as before.
+    #[test]
+    fn a_value_moved_since_the_ack_not_taken_is_the_remotes_change() {
+        let settings = ConflictSettings::default();
+        let with = |priority: &str, labels: &[&str], severity: &str| {
+            let mut i = item("S1", "To Do", priority, labels, 10);
+            i.custom_fields
+                .insert("severity".into(), Value::from(severity));
+            i
+        };
+        let base = with("Low", &["a"], "1");
+        let local = with("Low", &["a"], "1");
+        let prev = with("Medium", &["a", "b"], "2");
+        let remote = Item {
+            updated_ms: 30,
+            ..with("Medium", &["a", "b"], "2")
+        };
+        // (what, the ack's view in our vocabulary, want priority, labels, severity)
+        type Row = (
+            &'static str,
+            Option<Item>,
+            &'static str,
+            &'static [&'static str],
+            &'static str,
+        );
+        let rows: [Row; 3] = [
+            (
+                "the view showed our send",
+                Some(with("Low", &["a"], "1")),
+                "Medium",
+                &["a", "b"],
+                "2",
+            ),
+            ("no view held", None, "Low", &["a"], "1"),
+            (
+                "the view showed the replica's values",
+                Some(with("Medium", &["a", "b"], "2")),
+                "Low",
+                &["a"],
+                "1",
+            ),
+        ];
+        for (what, held, priority, labels, severity) in rows {
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node: "node-b",
+                remote_node: "node-a",
+                remote_updated_ms: remote.updated_ms,
+                sent: Some(&local),
+                sent_seen: SentSeen::Unseen,
+                sent_changed: None,
+                unseen_moved: &[],
+                held_at_ack: held.as_ref(),
+                since_sent: SinceSent::Applied,
+            };
+            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
+            let got = out.merged.priority.as_ref().map(|p| p.name.as_str());
+            assert_eq!(got, Some(priority), "{what}");
+            assert_eq!(out.merged.labels, labels, "{what}");
+            assert_eq!(
+                out.merged.custom_fields.get("severity"),
+                Some(&Value::from(severity)),
+                "{what}"
+            );
+            assert!(out.conflicts.is_empty(), "{what}: {:?}", out.conflicts);
+        }
+    }
+
+    /// Labels against the view of an ack not taken: a name the replica moved since that
+    /// view or since `previous` is the remote's change. Seed 34989's shape: "b" was in
+    /// `previous`, gone from the view, and is back. Seed 22389: "b" came in the view from
+    /// a replica still missing here, which `previous` lacks; measured from the view alone
+    /// it was lost.
+    #[test]
+    fn labels_moved_since_a_view_not_taken_or_previous_are_the_remotes() {
+        let settings = ConflictSettings::default();
+        let labels = |names: &[&str]| item("S1", "To Do", "Low", names, 10);
+        // (what, previous, the view, the replica, want)
+        type Row = (
+            &'static str,
+            &'static [&'static str],
+            &'static [&'static str],
+            &'static [&'static str],
+            &'static [&'static str],
+        );
+        let rows: [Row; 4] = [
+            (
+                "back since the view",
+                &["a", "b"],
+                &["a"],
+                &["a", "b"],
+                &["a", "b"],
+            ),
+            (
+                "in the view from a replica missing here",
+                &["a"],
+                &["a", "b"],
+                &["a", "b", "r"],
+                &["a", "b", "r"],
+            ),
+            ("gone since the view", &["a"], &["a", "b"], &["a"], &["a"]),
+            (
+                "the view is the replica's",
+                &["a", "b"],
+                &["a"],
+                &["a"],
+                &["a"],
+            ),
+        ];
+        for (what, prev, held, remote, want) in rows {
+            let (base, local) = (labels(&["a"]), labels(&["a"]));
+            let (prev, held, remote) = (labels(prev), labels(held), labels(remote));
+            let ctx = MergeContext {
+                settings: &settings,
+                local_node: "node-b",
+                remote_node: "node-a",
+                remote_updated_ms: 30,
+                sent: Some(&local),
+                sent_seen: SentSeen::Unseen,
+                sent_changed: None,
+                unseen_moved: &[],
+                held_at_ack: Some(&held),
+                since_sent: SinceSent::Applied,
+            };
+            let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
+            assert_eq!(out.merged.labels, want, "{what}");
         }
     }
 

@@ -2,13 +2,13 @@
 //! lease an apply takes is in `twin_lease`). Pure: the handlers read the twin, call one
 //! of these, and store the result with a conditional write.
 
-use crate::crossing::{AckedSend, members_apart, view_over_crossing};
+use crate::crossing::members_apart;
 use crate::item::Item;
-use crate::message::AckMessage;
-use crate::twin::{EARLIER_SENDS_KEPT, EarlierSend, Twin, TwinStatus, ViewNotTaken};
+use crate::twin::{EARLIER_SENDS_KEPT, EarlierSend, Twin, TwinStatus};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
+mod ack;
 mod errors;
 
 /// Which of our sends count as having reached the other side, for what their comments
@@ -187,8 +187,20 @@ impl Twin {
         self.baseline_version = applied.baseline_version;
         self.base_item = Some(applied.base_item);
         self.previous = Some(applied.previous);
-        self.view_not_taken = None;
         self.in_version = applied.version;
+        // The view of an ack not taken that waited for exactly this replica is what the
+        // other side held after it and after the sends of ours that ack answered: its
+        // next replica is measured against the view, as if the ack had come now. Dropped,
+        // the replica stood for the other side's state, and a person's edit there back
+        // to the replica's value, made after it took ours, looked like no change here
+        // (simulation seed 32995 of V6 at 300 steps).
+        match self.view_not_taken.take() {
+            Some(held) if held.remote_out_version == applied.version => {
+                let crossed = self.crossed_since(held.acked).cloned();
+                self.take_view(&held.view, held.acked, crossed.as_ref());
+            }
+            _ => {}
+        }
         if !applied.source_twin.is_empty() {
             self.remote_twin = Some(applied.source_twin);
         }
@@ -202,130 +214,6 @@ impl Twin {
         // The item is linked and has a base now: what created it no longer counts.
         self.first_apply_replica = None;
         self.updated_ms = now_ms;
-    }
-
-    /// Records the other side's answer to one of our replicas.
-    pub fn record_ack(&mut self, ack: &AckMessage, now_ms: i64) {
-        self.updated_ms = now_ms;
-        self.dead_letter = None;
-        if let Some(error) = &ack.error {
-            self.status = TwinStatus::Error(format!("remote: {error}"));
-            return;
-        }
-        if let Some(key) = &ack.target_key {
-            self.remote_key = Some(key.clone());
-        }
-        if self.remote_twin.is_none() {
-            self.remote_twin = ack.acker_twin.clone();
-        }
-        if ack.target_url.is_some() {
-            self.remote_url = ack.target_url.clone();
-        }
-        // An ack of an older replica than one already acknowledged (its message was held
-        // up by a crash, or delivered again) carries a view from before the newer one:
-        // taken, it would set `previous` back, and the acker's next replica, still
-        // carrying what the newer view showed, would count as a change (simulation seed
-        // 1018 of V1, where it undid a person's newer summary).
-        let older_than_acked = ack.applied_version < self.acked_version;
-        // Looked up before this ack counts: a send trimmed unacknowledged has its notes
-        // with the send kept after it (`crossed_since`).
-        let crossed = self.crossed_since(ack.applied_version).cloned();
-        self.acked_version = self.acked_version.max(ack.applied_version);
-        for link in &ack.comment_links {
-            // The acker's local comment is our remote one, and the other way round.
-            self.link_comment(&link.remote_id, &link.local_id);
-        }
-        // The acker's view is what it has after our replica, on top of every replica it
-        // had sent when it built the view. Only when we have applied exactly those is it
-        // what we hold of it: with one of them still missing here (recorded by the acker
-        // but lost in a crash before it was sent, or still on its way), a later replica
-        // carrying the same values would look like no change and never be applied
-        // (simulation seed 1958 of generator V4).
-        // Even so, a replica of the acker's applied here after our send crossed it (the
-        // acker built it before applying ours), and the view, a merge with our replica,
-        // which was built without that replica, may not show its change: where the view
-        // shows a member as it was before the change, `previous` keeps the replica's
-        // value. Otherwise the acker's next replica, carrying a person's later edit back
-        // to the old value, looks like no change here, and the pair stays apart
-        // (simulation seeds 822 of V3 and 1020 of V4). Only where our item still holds
-        // the replica's value, though: where it holds its own, a view showing the value
-        // from before may be the acker's echo of our send, which then carried that value
-        // as a change, and the replica's value would make the echo look like an edit
-        // over ours (simulation seed 4216 of V5; `note_crossing`). For our last send the
-        // replica's value stays also where the view shows a new one, the acker's answer
-        // its next replica carries (simulation seed 1326 of V5; `view_over_crossing`).
-        if let Some(view) = &ack.remote_view
-            && self.in_version == ack.remote_out_version
-            && !older_than_acked
-        {
-            let acked = match ack.applied_version == self.out_version {
-                true => AckedSend::Last,
-                false => AckedSend::Earlier,
-            };
-            let taken = view_over_crossing(view, self.previous.as_ref(), crossed.as_ref(), acked);
-            self.previous = Some(taken);
-            if ack.applied_version == self.out_version {
-                // `previous` now says what the acker made of our last send, field by
-                // field: no value of it can come back as our echo any more. A value of
-                // the send that the acker did not take (it kept its own) and that shows
-                // up in its later replica is the acker's own edit, which `previous`
-                // shows as a change; taken for our echo, it was kept out here, and our
-                // stale value went back over it (simulation seed 2632 of V5: a person
-                // set the status during the acker's write, back to the value we had sent).
-                self.sent_changed = Some(Vec::new());
-            }
-            self.view_not_taken = None;
-        } else if let Some(view) = &ack.remote_view
-            && self.in_version == ack.remote_out_version
-            && older_than_acked
-            && self.previous.is_none()
-        {
-            // The ack of an earlier send, overtaken by a later one's (a batch lost and
-            // sent again) whose view could not be taken: with no previous replica known,
-            // its view is what the acker's first replica, built on that send, is to be
-            // measured against. Without it every field of that replica counts as
-            // changed, and one our later send set that the replica never had is cleared
-            // (simulation seed 22056 of V6 at 300 steps).
-            self.previous = Some(view.clone());
-        } else if let Some(view) = &ack.remote_view
-            && self.in_version < ack.remote_out_version
-            && !older_than_acked
-        {
-            // The acker's replicas up to `remote_out_version`, not applied here yet, were
-            // built before it applied the sends this ack answers: when they come, those
-            // sends are as unseen by them as unacknowledged ones, and a field one of them
-            // moved that such a replica changes was moved on both sides. Trimmed below with
-            // the sends, their moves were lost, the replica's change was taken for the
-            // acker's alone, while the acker had weighed it against ours as a conflict,
-            // and the pair swapped a summary (simulation seed 27570 of V6 at 300 steps).
-            let answered = self.moves_answered(ack.applied_version);
-            self.view_not_taken = Some(ViewNotTaken {
-                view: view.clone(),
-                acked: ack.applied_version,
-                remote_out_version: ack.remote_out_version,
-                answered,
-            });
-        }
-        if ack.applied_version == self.out_version
-            && self.in_version == self.sent_in_version
-            && let Some(sent) = &self.sent_item
-        {
-            // Our latest replica is applied and nothing came back in between: what we
-            // sent is now the state both sides agree on.
-            self.base_item = Some(sent.clone());
-        } else if let Some(earlier) = self.earlier_send_up_to(ack.applied_version) {
-            // An older replica is applied, and a replica the other side sends next was
-            // built on it: merging that against an older base (or none, for a new twin)
-            // would undo what changed here since (found by the simulation, seed 267).
-            // A send trimmed unacknowledged leaves the one kept before it, the latest
-            // state both sides are known to have shared (`earlier_send_up_to`).
-            self.base_item = Some(earlier.item.clone());
-        }
-        self.earlier_sends
-            .retain(|e| e.version > ack.applied_version);
-        if self.acked_version >= self.out_version {
-            self.status = TwinStatus::Synced;
-        }
     }
 
     /// Whether this twin was reserved for a replica of the other side whose first apply
@@ -490,6 +378,7 @@ impl Twin {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::AckMessage;
     use serde_json::json;
 
     #[test]
@@ -987,6 +876,39 @@ mod tests {
         t.record_ack(&taken, 3);
         assert!(t.previous.is_some());
         assert_eq!(t.view_not_taken, None, "a view taken replaces it");
+    }
+
+    /// Simulation seed 32995 of V6 at 300 steps: the ack of our last send (v3) came
+    /// before their v1, built before they applied our v2 and v3, and its view (High,
+    /// ours taken) waited for v1. With v1 applied, the view is their previous replica,
+    /// so their v2 carrying a person's Medium, v1's value too, is their change here.
+    /// Another replica than the one the view waited for leaves `previous` at the
+    /// replica, as before.
+    #[test]
+    fn a_held_view_is_taken_once_the_replica_it_waited_for_is_applied() {
+        // (the replica applied, its version) -> previous
+        let table = [
+            (
+                "the replica the view waited for",
+                1,
+                json!({"priority": "High"}),
+            ),
+            ("a later replica", 2, json!({"priority": "Medium"})),
+        ];
+        for (what, version, want) in table {
+            let mut t = twin();
+            for v in 1..=3 {
+                t.record_send(json!({"priority": "High"}), &Item::default(), v);
+            }
+            let mut a = ack(3, None);
+            a.remote_view = Some(json!({"priority": "High"}));
+            a.remote_out_version = 1;
+            t.record_ack(&a, 4);
+            assert!(t.view_not_taken.is_some(), "{what}: held");
+            t.record_apply(applied(json!({"priority": "Medium"}), version), 5);
+            assert_eq!(t.previous, Some(want), "{what}");
+            assert_eq!(t.view_not_taken, None, "{what}: an apply ends it");
+        }
     }
 
     /// Simulation seed 27570 of V6 at 300 steps: the ack of our last send, whose view
@@ -1669,6 +1591,59 @@ mod tests {
                 Some(json!({"labels": ["sync", "red"], "status": "Done"})),
                 "{what}"
             );
+        }
+    }
+
+    /// Simulation seed 32661 of V6 at 300 steps: their first replica ("e"), built on our
+    /// first send, crossed our sends 2 to 5. The ack of send 3 showed "red", a person's
+    /// there, and its view was taken; the ack of send 4 no longer shows it (they took our
+    /// removal). "red" is no name the crossing replica moved, so `previous` follows the
+    /// view; read against the old `previous`, every name of the first view counted as
+    /// the replica's, "red" stayed, and their next replica adding it again was no change
+    /// here. A name the replica did add ("e") still keeps its place.
+    #[test]
+    fn a_taken_view_moves_the_crossing_notes_of_names_onto_it() {
+        // (what, the view of the ack of send 4) -> previous labels
+        let table: [(&str, Value, Value); 2] = [
+            (
+                "the view dropped a name the earlier view brought",
+                json!(["e", "b"]),
+                json!(["e", "b"]),
+            ),
+            (
+                "the view dropped a name the crossing replica added",
+                json!(["b"]),
+                json!(["b", "e"]),
+            ),
+        ];
+        for (what, view, want) in table {
+            let mut t = twin();
+            for version in 1..=5 {
+                t.record_send(json!({"labels": ["e", "b"]}), &Item::default(), version);
+            }
+            t.record_apply(
+                Applied {
+                    view: json!({"labels": ["e", "b"]}),
+                    own: json!({"labels": ["e", "b"]}),
+                    applied_in: Some(1),
+                    ..applied(json!({"labels": ["e"]}), 2)
+                },
+                6,
+            );
+            let mut a = ack(3, None);
+            a.remote_view = Some(json!({"labels": ["e", "red", "b"]}));
+            a.remote_out_version = 2;
+            t.record_ack(&a, 7);
+            assert_eq!(
+                t.previous,
+                Some(json!({"labels": ["e", "red", "b"]})),
+                "{what}"
+            );
+            let mut a = ack(4, None);
+            a.remote_view = Some(json!({ "labels": view }));
+            a.remote_out_version = 2;
+            t.record_ack(&a, 8);
+            assert_eq!(t.previous, Some(json!({ "labels": want })), "{what}");
         }
     }
 

@@ -403,6 +403,29 @@ fn regression_seeds_pass() {
         // comment (28772) never arrived. The pair is now linked on that replica.
         (27414, 300),
         (28772, 300),
+        // They took our value and acknowledged the send with a view we could not take
+        // (a replica of theirs still on its way); a person there set the field again to
+        // the value of their previous replica here. Their next replica, built after the
+        // ack, looked like no change against that older replica, so ours stayed and the
+        // pair stayed apart: a priority (34989) and a summary (22136, which looked like
+        // newest wins decided on each node's own item time).
+        (34989, 300),
+        (22136, 300),
+        // Their first replica crossed our first sends; the ack of a later send showed a
+        // label their person had added, and the ack after it no longer did. Read against
+        // `previous`, which that first view had replaced, the label counted as one the
+        // crossing replica added, and stayed; their next replica adding it again was no
+        // change here, and the pair stayed apart.
+        (32661, 300),
+        // The ack of our last send came before their replica built on our first, and
+        // its view waited for it; the replica's apply dropped the view, so the replica
+        // stood for their state, and a person's edit there back to its value, made after
+        // they took ours, was no change here.
+        (32995, 300),
+        // A label their replica added since the view of an ack not taken, which already
+        // showed another label from a replica still missing here: measured from that
+        // view alone, the other label was lost (found by a sweep of the fix of 34989).
+        (22389, 300),
     ];
     let failures: Vec<String> = v1
         .iter()

@@ -23,17 +23,30 @@ pub(super) fn merge_labels(
         true => Some(remote),
         false => remote_prev,
     };
+    // The view of an ack not taken is newer than `previous`: a name the replica moved
+    // since that view is the remote's change too, besides those it moved since
+    // `previous`, which the view may already show from a replica missing here
+    // (`Merger::moved_since_ack`; simulation seeds 34989 and 22389 of V6 at 300 steps).
+    let since_ack = m
+        .ctx
+        .held_at_ack
+        .filter(|_| !held && m.moved_since_ack(|h| same_set(&h.labels, &remote.labels)));
+    let in_view = |l: &String, has: bool| since_ack.is_some_and(|h| h.labels.contains(l) == has);
     let out = match remote_prev {
         // The remote's delta needs only its previous replica: a twin that lost its base
         // (a crash before the twin's write) must still keep what people added locally.
         Some(prev) => {
+            let removed = |l: &String| {
+                !remote.labels.contains(l) && (prev.labels.contains(l) || in_view(l, true))
+            };
+            let added = |l: &&String| !prev.labels.contains(l) || in_view(l, false);
             let mut out: Vec<String> = local
                 .labels
                 .iter()
-                .filter(|l| !prev.labels.contains(l) || remote.labels.contains(l))
+                .filter(|l| !removed(l))
                 .cloned()
                 .collect();
-            for l in remote.labels.iter().filter(|l| !prev.labels.contains(l)) {
+            for l in remote.labels.iter().filter(added) {
                 if !out.contains(l) {
                     out.push(l.clone());
                 }
@@ -55,7 +68,8 @@ pub(super) fn merge_labels(
     // But when the remote changed its labels and the merge still differs from them, the
     // two sides disagree until one of them sends: a label one side added while the other
     // removed it (seed 274).
-    let remote_changed = remote_prev.is_none_or(|p| !same_set(&p.labels, &remote.labels));
+    let remote_changed =
+        remote_prev.is_none_or(|p| !same_set(&p.labels, &remote.labels)) || since_ack.is_some();
     // The remote holds the labels of our unseen send once it applies it, as for single
     // fields (`Merger::sent_held`, `Changed::sent_over_agreement`). Simulation seed 2553
     // of V5: a label our send added and a person here removed since; seed 20550 of V6 at

@@ -1,0 +1,148 @@
+//! An ack: what the other side answered to one of our replicas, and its view of the item
+//! taken as the other side's previous replica, held, or left.
+
+use crate::crossing::{AckedSend, view_over_crossing};
+use crate::message::AckMessage;
+use crate::twin::{Twin, TwinStatus, ViewNotTaken};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+impl Twin {
+    /// Takes an ack's view of our send `acked` as the other side's previous replica
+    /// (`crossed`: what replicas applied here since that send changed, [`view_over_crossing`]).
+    pub(super) fn take_view(
+        &mut self,
+        view: &Value,
+        acked: u64,
+        crossed: Option<&BTreeMap<String, Value>>,
+    ) {
+        let last = acked == self.out_version;
+        let kind = match last {
+            true => AckedSend::Last,
+            false => AckedSend::Earlier,
+        };
+        let taken = view_over_crossing(view, self.previous.as_ref(), crossed, kind);
+        let old = self.previous.take();
+        self.rebase_crossing(old.as_ref(), &taken);
+        self.previous = Some(taken);
+        if last {
+            // `previous` now says what the acker made of our last send, field by
+            // field: no value of it can come back as our echo any more. A value of
+            // the send that the acker did not take (it kept its own) and that shows
+            // up in its later replica is the acker's own edit, which `previous`
+            // shows as a change; taken for our echo, it was kept out here, and our
+            // stale value went back over it (simulation seed 2632 of V5: a person
+            // set the status during the acker's write, back to the value we had sent).
+            self.sent_changed = Some(Vec::new());
+        }
+        self.view_not_taken = None;
+    }
+
+    /// Records the other side's answer to one of our replicas.
+    pub fn record_ack(&mut self, ack: &AckMessage, now_ms: i64) {
+        self.updated_ms = now_ms;
+        self.dead_letter = None;
+        if let Some(error) = &ack.error {
+            self.status = TwinStatus::Error(format!("remote: {error}"));
+            return;
+        }
+        if let Some(key) = &ack.target_key {
+            self.remote_key = Some(key.clone());
+        }
+        if self.remote_twin.is_none() {
+            self.remote_twin = ack.acker_twin.clone();
+        }
+        if ack.target_url.is_some() {
+            self.remote_url = ack.target_url.clone();
+        }
+        // An ack of an older replica than one already acknowledged (its message was held
+        // up by a crash, or delivered again) carries a view from before the newer one:
+        // taken, it would set `previous` back, and the acker's next replica, still
+        // carrying what the newer view showed, would count as a change (simulation seed
+        // 1018 of V1, where it undid a person's newer summary).
+        let older_than_acked = ack.applied_version < self.acked_version;
+        // Looked up before this ack counts: a send trimmed unacknowledged has its notes
+        // with the send kept after it (`crossed_since`).
+        let crossed = self.crossed_since(ack.applied_version).cloned();
+        self.acked_version = self.acked_version.max(ack.applied_version);
+        for link in &ack.comment_links {
+            // The acker's local comment is our remote one, and the other way round.
+            self.link_comment(&link.remote_id, &link.local_id);
+        }
+        // The acker's view is what it has after our replica, on top of every replica it
+        // had sent when it built the view. Only when we have applied exactly those is it
+        // what we hold of it: with one of them still missing here (recorded by the acker
+        // but lost in a crash before it was sent, or still on its way), a later replica
+        // carrying the same values would look like no change and never be applied
+        // (simulation seed 1958 of generator V4).
+        // Even so, a replica of the acker's applied here after our send crossed it (the
+        // acker built it before applying ours), and the view, a merge with our replica,
+        // which was built without that replica, may not show its change: where the view
+        // shows a member as it was before the change, `previous` keeps the replica's
+        // value. Otherwise the acker's next replica, carrying a person's later edit back
+        // to the old value, looks like no change here, and the pair stays apart
+        // (simulation seeds 822 of V3 and 1020 of V4). Only where our item still holds
+        // the replica's value, though: where it holds its own, a view showing the value
+        // from before may be the acker's echo of our send, which then carried that value
+        // as a change, and the replica's value would make the echo look like an edit
+        // over ours (simulation seed 4216 of V5; `note_crossing`). For our last send the
+        // replica's value stays also where the view shows a new one, the acker's answer
+        // its next replica carries (simulation seed 1326 of V5; `view_over_crossing`).
+        if let Some(view) = &ack.remote_view
+            && self.in_version == ack.remote_out_version
+            && !older_than_acked
+        {
+            self.take_view(view, ack.applied_version, crossed.as_ref());
+        } else if let Some(view) = &ack.remote_view
+            && self.in_version == ack.remote_out_version
+            && older_than_acked
+            && self.previous.is_none()
+        {
+            // The ack of an earlier send, overtaken by a later one's (a batch lost and
+            // sent again) whose view could not be taken: with no previous replica known,
+            // its view is what the acker's first replica, built on that send, is to be
+            // measured against. Without it every field of that replica counts as
+            // changed, and one our later send set that the replica never had is cleared
+            // (simulation seed 22056 of V6 at 300 steps).
+            self.previous = Some(view.clone());
+        } else if let Some(view) = &ack.remote_view
+            && self.in_version < ack.remote_out_version
+            && !older_than_acked
+        {
+            // The acker's replicas up to `remote_out_version`, not applied here yet, were
+            // built before it applied the sends this ack answers: when they come, those
+            // sends are as unseen by them as unacknowledged ones, and a field one of them
+            // moved that such a replica changes was moved on both sides. Trimmed below with
+            // the sends, their moves were lost, the replica's change was taken for the
+            // acker's alone, while the acker had weighed it against ours as a conflict,
+            // and the pair swapped a summary (simulation seed 27570 of V6 at 300 steps).
+            let answered = self.moves_answered(ack.applied_version);
+            self.view_not_taken = Some(ViewNotTaken {
+                view: view.clone(),
+                acked: ack.applied_version,
+                remote_out_version: ack.remote_out_version,
+                answered,
+            });
+        }
+        if ack.applied_version == self.out_version
+            && self.in_version == self.sent_in_version
+            && let Some(sent) = &self.sent_item
+        {
+            // Our latest replica is applied and nothing came back in between: what we
+            // sent is now the state both sides agree on.
+            self.base_item = Some(sent.clone());
+        } else if let Some(earlier) = self.earlier_send_up_to(ack.applied_version) {
+            // An older replica is applied, and a replica the other side sends next was
+            // built on it: merging that against an older base (or none, for a new twin)
+            // would undo what changed here since (found by the simulation, seed 267).
+            // A send trimmed unacknowledged leaves the one kept before it, the latest
+            // state both sides are known to have shared (`earlier_send_up_to`).
+            self.base_item = Some(earlier.item.clone());
+        }
+        self.earlier_sends
+            .retain(|e| e.version > ack.applied_version);
+        if self.acked_version >= self.out_version {
+            self.status = TwinStatus::Synced;
+        }
+    }
+}

@@ -1155,18 +1155,7 @@ mod tests {
             ),
         ];
         for (what, held, summary, labels, severity, conflicts) in rows {
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node: "node-b",
-                remote_node: "node-a",
-                remote_updated_ms: remote.updated_ms,
-                sent: Some(&local),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
-                unseen_moved: &[],
-                held_at_ack: held.as_ref(),
-                since_sent: SinceSent::Applied,
-            };
+            let ctx = held_ctx(&settings, &remote, &local, held.as_ref());
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
             assert_eq!(out.merged.summary, summary, "{what}");
             assert_eq!(out.merged.labels, labels, "{what}");
@@ -1232,18 +1221,7 @@ mod tests {
             ),
         ];
         for (what, held, priority, labels, severity) in rows {
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node: "node-b",
-                remote_node: "node-a",
-                remote_updated_ms: remote.updated_ms,
-                sent: Some(&local),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
-                unseen_moved: &[],
-                held_at_ack: held.as_ref(),
-                since_sent: SinceSent::Applied,
-            };
+            let ctx = held_ctx(&settings, &remote, &local, held.as_ref());
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
             let got = out.merged.priority.as_ref().map(|p| p.name.as_str());
             assert_eq!(got, Some(priority), "{what}");
@@ -1301,18 +1279,7 @@ mod tests {
         for (what, prev, held, remote, want) in rows {
             let (base, local) = (labels(&["a"]), labels(&["a"]));
             let (prev, held, remote) = (labels(prev), labels(held), labels(remote));
-            let ctx = MergeContext {
-                settings: &settings,
-                local_node: "node-b",
-                remote_node: "node-a",
-                remote_updated_ms: 30,
-                sent: Some(&local),
-                sent_seen: SentSeen::Unseen,
-                sent_changed: None,
-                unseen_moved: &[],
-                held_at_ack: Some(&held),
-                since_sent: SinceSent::Applied,
-            };
+            let ctx = held_ctx(&settings, &remote, &local, Some(&held));
             let out = merge_items(&ctx, Some(&base), &local, &remote, Some(&prev));
             assert_eq!(out.merged.labels, want, "{what}");
         }
@@ -1604,6 +1571,21 @@ mod tests {
                 "{what}: {:?}",
                 out.conflicts
             );
+        }
+    }
+
+    /// The context of a replica built after its sender acknowledged our send `sent` with
+    /// the view `held`, not taken here; B is ours, A theirs.
+    fn held_ctx<'a>(
+        settings: &'a ConflictSettings,
+        remote: &Item,
+        sent: &'a Item,
+        held: Option<&'a Item>,
+    ) -> MergeContext<'a> {
+        let nodes = ("node-b", "node-a");
+        MergeContext {
+            held_at_ack: held,
+            ..unseen_send_ctx(settings, nodes, remote, sent, &[], SinceSent::Applied)
         }
     }
 

@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use twinsync_core::{Item, ItemUpdate, SyncEventKind, User};
 use twinsync_local::process::{Process, ProcessOptions};
-use twinsync_node::Node;
 use twinsync_node::config::{
     ConnectionSection, InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
     TriggerSection,
 };
+use twinsync_node::{Node, operations};
 use twinsync_ports::Tracker;
 
 fn statuses_a() -> Vec<String> {
@@ -423,8 +423,16 @@ async fn steps(process: &Process, args: &DemoArgs, mut run: Runner) -> Result<De
         ),
     );
 
-    // 4. Both sides change the same field: the connection's policy decides.
+    // 4. Both sides change the same field while the connection is paused on both nodes,
+    // so the two changes cross when it resumes and the connection's policy decides on
+    // each node. Made live, the edits raced the sync of the first one: on a busy machine
+    // A's change could reach B before B's edit did, and B's then followed it unopposed.
     let b3 = twin_key(&node_a, &keys_a[2]).await?;
+    for node in &nodes {
+        operations::deactivate(node, CONNECTION)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let (ua, ub) = (
         ItemUpdate {
             status: Some("Done".into()),
@@ -438,6 +446,13 @@ async fn steps(process: &Process, args: &DemoArgs, mut run: Runner) -> Result<De
     let (ra, rb) = tokio::join!(a.update_item(&keys_a[2], &ua), b.update_item(&b3, &ub));
     ra.map_err(|e| e.to_string())?;
     rb.map_err(|e| e.to_string())?;
+    // Each change waits in its node's held queue; then both go.
+    run.settle(process.wait_quiet(timeout)).await;
+    for node in &nodes {
+        operations::activate(node, CONNECTION)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     run.settle(process.wait_quiet(timeout)).await;
     let (m3a, m3b) = (
         full(a.as_ref(), &keys_a[2]).await?,
@@ -446,7 +461,7 @@ async fn steps(process: &Process, args: &DemoArgs, mut run: Runner) -> Result<De
     run.record(
         "concurrent edit, same field",
         format!(
-            "A set Done while B set Doing -> A: {:?}, B: {:?} (newest wins)",
+            "A set Done while B set Doing, paused on both -> A: {:?}, B: {:?} (newest wins)",
             m3a.status_name().unwrap_or("-"),
             m3b.status_name().unwrap_or("-"),
         ),

@@ -176,10 +176,7 @@ impl Twin {
         for crossed in self.crossed_by_send() {
             for (key, before) in crossed.iter_mut() {
                 let (then, now) = (old.get(key), new.get(key));
-                if ![Some(&*before), then, now]
-                    .iter()
-                    .any(|v| matches!(v, Some(Value::Array(_))))
-                {
+                if !any_names([Some(&*before), then, now]) {
                     continue;
                 }
                 let (Some(was), Some(then), Some(now)) =
@@ -394,10 +391,7 @@ fn names_kept(
     before: &Value,
     previous: Option<&Value>,
 ) -> Option<BTreeSet<String>> {
-    if ![view, Some(before), previous]
-        .iter()
-        .any(|v| matches!(v, Some(Value::Array(_))))
-    {
+    if !any_names([view, Some(before), previous]) {
         return None;
     }
     let (seen, was, now) = (
@@ -436,6 +430,11 @@ pub(crate) fn members_apart(a: &Value, b: &Value) -> Vec<Apart> {
 
 /// A member's names: a missing or null member has none; `None` when it is not a list of
 /// names.
+/// Whether any of the members is a list (of names): scalars have no names to move.
+fn any_names(members: [Option<&Value>; 3]) -> bool {
+    members.iter().any(|v| matches!(v, Some(Value::Array(_))))
+}
+
 fn names_of(member: Option<&Value>) -> Option<BTreeSet<&str>> {
     match member {
         None | Some(Value::Null) => Some(BTreeSet::new()),

@@ -16,6 +16,7 @@ pub mod merge;
 pub mod message;
 pub mod references;
 pub mod removal;
+mod sent_moves;
 pub mod settle;
 pub mod timeline;
 pub mod trigger;

@@ -88,6 +88,11 @@ pub struct MergeOutcome {
     /// the replica changed them to our item's value while the send moved them elsewhere,
     /// and a person here set that value since (seed 22367 of V6 at 300 steps).
     pub sent_held: Vec<String>,
+    /// Fields where our item took the remote's value over a different one of ours while
+    /// a send of ours the remote had not applied moved them: that send's value lost here
+    /// and, weighed there against the remote's own, loses there too, so its move is no
+    /// longer ours to meet later replicas with ([`crate::Twin::supersede_moves`]).
+    pub superseded: Vec<String>,
 }
 
 fn to_value<T: Serialize>(v: &T) -> Value {
@@ -105,6 +110,7 @@ struct Merger<'a> {
     conflicts: Vec<Conflict>,
     local_kept: Vec<String>,
     sent_held: Vec<String>,
+    superseded: Vec<String>,
 }
 
 impl Merger<'_> {
@@ -267,6 +273,9 @@ impl Merger<'_> {
         if matches!(pick, Pick::Local) && (local_changed || local_unsent) {
             self.local_kept.push(field.to_string());
         }
+        if matches!(pick, Pick::Remote) && self.moved_unseen(field) {
+            self.superseded.push(field.to_string());
+        }
         pick
     }
 }
@@ -339,6 +348,7 @@ pub fn merge_items(
         conflicts: Vec::new(),
         local_kept: Vec::new(),
         sent_held: Vec::new(),
+        superseded: Vec::new(),
     };
     let mut out = local.clone();
     merge_field!(m, out, base, local, remote, remote_prev, summary, "summary");
@@ -430,6 +440,7 @@ pub fn merge_items(
         conflicts: m.conflicts,
         local_kept: m.local_kept,
         sent_held: m.sent_held,
+        superseded: m.superseded,
     }
 }
 
@@ -1075,13 +1086,14 @@ mod tests {
         // Seed 224 of V3: our item took the other side's value since our last send.
         let rows = [
             // (our item's time, the replica's time, moved by our unseen sends, our last
-            // send's status, status kept, conflicts)
-            (30, 20, &moved[..], "To Do", "To Do", 1),
-            (30, 40, &moved[..], "To Do", "Doing", 1),
-            (30, 20, &[][..], "To Do", "Doing", 0),
-            (30, 20, &moved[..], "Done", "Doing", 0),
+            // send's status, status kept, conflicts, our moves superseded: their value
+            // taken over ours, simulation seed 29792 of V6 at 300 steps)
+            (30, 20, &moved[..], "To Do", "To Do", 1, false),
+            (30, 40, &moved[..], "To Do", "Doing", 1, true),
+            (30, 20, &[][..], "To Do", "Doing", 0, false),
+            (30, 20, &moved[..], "Done", "Doing", 0, true),
         ];
-        for (local_ms, remote_ms, unseen_moved, sent, want, conflicts) in rows {
+        for (local_ms, remote_ms, unseen_moved, sent, want, conflicts, superseded) in rows {
             let local = item("S1", "To Do", "Low", &[], local_ms);
             let remote = item("S1", "Doing", "Low", &[], remote_ms);
             let sent = item("S1", sent, "Low", &[], local_ms);
@@ -1096,6 +1108,11 @@ mod tests {
                 out.local_kept.contains(&"status".to_string()),
                 want == "To Do",
                 "a kept value goes back"
+            );
+            assert_eq!(
+                out.superseded.contains(&"status".to_string()),
+                superseded,
+                "{local_ms} {remote_ms} {unseen_moved:?}"
             );
         }
     }

@@ -561,6 +561,43 @@ mod tests {
         }
     }
 
+    /// Simulation seed 29792 of V6 at 300 steps: our sends v2 and v3 moved the
+    /// description, then an apply took the other side's description over ours. Those
+    /// moves are forgotten, for the last send and the earlier ones alike, so a replica of
+    /// theirs built without v2 and v3 changes the description as their edit alone; what
+    /// the sends moved besides it still counts.
+    #[test]
+    fn an_apply_that_took_their_value_over_ours_forgets_our_unseen_moves_of_it() {
+        let edit = |d: &str, p: &str| Item {
+            description: d.into(),
+            priority: Some(crate::item::Named::new(p)),
+            ..Item::default()
+        };
+        let superseded = ["description".to_string()];
+        // (what, fields the apply took over ours) -> fields moved by our sends a
+        // replica built on v1 lacks
+        let table: [(&str, &[String], &[&str]); 3] = [
+            ("nothing taken over ours", &[], &["description", "priority"]),
+            ("their description taken", &superseded, &["priority"]),
+            (
+                "a field no send moved",
+                &["summary".to_string()],
+                &["description", "priority"],
+            ),
+        ];
+        for (what, taken, want) in table {
+            let mut t = twin();
+            t.record_send(json!({}), &edit("d1", "Low"), 2_000);
+            let mut a = ack(1, None);
+            a.remote_view = None;
+            t.record_ack(&a, 2_100);
+            t.record_send(json!({}), &edit("d2", "Low"), 2_200);
+            t.record_send(json!({}), &edit("d2", "High"), 2_300);
+            t.supersede_moves(taken);
+            assert_eq!(t.moved_by_unseen_sends(Some(1), 1), want, "{what}");
+        }
+    }
+
     /// Simulation seed 22273 of V6 at 300 steps: a send repeating a value the send before
     /// it carried moves nothing a replica built on that send lacks, though it still
     /// differs from the base. Where the sender applied that send only after building its

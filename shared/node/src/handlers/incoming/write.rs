@@ -407,6 +407,7 @@ async fn record(
         "applied"
     );
     let applied_in = twin.applied_of_ours(message.applied_in, message.applied_twin.as_deref());
+    twin.supersede_moves(&outcome.superseded);
     twin.record_apply(
         twinsync_core::Applied {
             view: view.clone(),

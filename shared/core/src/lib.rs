@@ -47,7 +47,8 @@ pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
 pub use timeline::{RECENT_STEPS, TwinStep, timeline};
 pub use trigger::{Filter, Trigger};
 pub use twin::{
-    CommentLink, EarlierSend, KeySide, SyncEvent, SyncEventKind, Twin, TwinStatus, ViewNotTaken,
+    CommentLink, EarlierSend, KeySide, RelinkMade, SyncEvent, SyncEventKind, Twin, TwinStatus,
+    ViewNotTaken,
 };
 pub use twin_lease::{ApplyFailure, ApplyHold, RETRY_HOLD_LEASES};
 pub use twin_state::{Applied, SendsCounted};

@@ -194,6 +194,12 @@ pub struct Twin {
     pub enrolled: Enrollment,
     /// Idempotency key of the create that reserved this twin.
     pub reservation: Option<String>,
+    /// The other node's Relink request this record was made for, written with the
+    /// record's insert: the request delivered again after a crash before its answer finds
+    /// the record it made, even one an operator here unlinked since (simulation seed 31916
+    /// of V6 at 300 steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub made_for_relink: Option<String>,
     /// While an incoming replica is being written to the local item, the outgoing side
     /// waits: the tracker's echo of that write must meet the new baseline, not the old.
     #[serde(default)]
@@ -241,7 +247,31 @@ pub enum KeySide {
     Remote,
 }
 
+/// What a twin record says of a Relink request of the other node's ([`Twin::made_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelinkMade {
+    /// The record was not made for it.
+    NotForIt,
+    /// It made the record, which still links the pair: the request is delivered again.
+    Linked,
+    /// It made the record, and an operator here unlinked it since: a later request
+    /// decides the pair, so this one links nothing now.
+    UnlinkedSince,
+}
+
 impl Twin {
+    /// What this record says of the other node's Relink request `ask_id`.
+    pub fn made_for(&self, ask_id: &str) -> RelinkMade {
+        match (
+            self.made_for_relink.as_deref() == Some(ask_id),
+            &self.status,
+        ) {
+            (false, _) => RelinkMade::NotForIt,
+            (true, TwinStatus::Unlinked) => RelinkMade::UnlinkedSince,
+            (true, _) => RelinkMade::Linked,
+        }
+    }
+
     pub fn new(id: String, connection_id: String, now_ms: i64) -> Self {
         Self {
             id,
@@ -271,6 +301,7 @@ impl Twin {
             comment_links: Vec::new(),
             enrolled: Enrollment::Peer,
             reservation: None,
+            made_for_relink: None,
             applying_until_ms: 0,
             lease_released: false,
             first_apply_version: 0,
@@ -407,6 +438,26 @@ impl SyncEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Simulation seed 31916 of V6 at 300 steps: a record made for a Relink request, then
+    /// unlinked by an operator here, tells the request delivered again to link nothing.
+    #[test]
+    fn a_record_says_what_it_was_made_for() {
+        // (made for, status) -> what it says of request "r1"
+        let table = [
+            (None, TwinStatus::Synced, RelinkMade::NotForIt),
+            (Some("r0"), TwinStatus::Unlinked, RelinkMade::NotForIt),
+            (Some("r1"), TwinStatus::Synced, RelinkMade::Linked),
+            (Some("r1"), TwinStatus::Syncing, RelinkMade::Linked),
+            (Some("r1"), TwinStatus::Unlinked, RelinkMade::UnlinkedSince),
+        ];
+        for (made_for, status, want) in table {
+            let mut t = Twin::new("t".into(), "c".into(), 0);
+            t.made_for_relink = made_for.map(str::to_string);
+            t.status = status.clone();
+            assert_eq!(t.made_for("r1"), want, "{made_for:?} {status:?}");
+        }
+    }
 
     #[test]
     fn holds_key_table() {

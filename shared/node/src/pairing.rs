@@ -26,6 +26,19 @@ pub async fn link(
     remote_key: &str,
     same_pair: SamePair<'_>,
 ) -> NodeResult<Result<Twin, String>> {
+    link_for(node, connection, (local_key, remote_key), same_pair, None).await
+}
+
+/// [`link`], for the other node's Relink request `ask_id`: a new record notes it in the
+/// same write as its insert (`Twin::made_for_relink`), so the request delivered again
+/// after a crash before its answer knows the record it made.
+pub async fn link_for(
+    node: &Node,
+    connection: &Connection,
+    (local_key, remote_key): (&str, &str),
+    same_pair: SamePair<'_>,
+    ask_id: Option<&str>,
+) -> NodeResult<Result<Twin, String>> {
     let by_local = node.twins.find_by_local(&connection.id, local_key).await?;
     let by_remote = node
         .twins
@@ -71,6 +84,7 @@ pub async fn link(
     );
     twin.local_key = Some(local_key.to_string());
     twin.remote_key = Some(remote_key.to_string());
+    twin.made_for_relink = ask_id.map(str::to_string);
     match node.twins.replace(&gone, &twin).await {
         Ok(()) => {
             node.event(

@@ -431,6 +431,12 @@ fn regression_seeds_pass() {
         // decided by our item time, which sync's own writes had moved on: the pair ended
         // at their older value, which neither person had left.
         (29792, 300),
+        // Their Relink made a record here, and the node crashed before it answered; an
+        // operator here then unlinked and relinked the pair, and the Relink delivered
+        // again linked one more record: the pair crossed three ways (31916), or ended
+        // apart in three fields (40292).
+        (31916, 300),
+        (40292, 300),
     ];
     let failures: Vec<String> = v1
         .iter()

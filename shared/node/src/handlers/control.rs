@@ -6,8 +6,8 @@ use crate::handlers::{ingest::queue_changes, new_trace_id, send_to_peer};
 use crate::pairing::SamePair;
 use crate::{Node, NodeResult, pairing};
 use twinsync_core::{
-    Connection, ControlAnswer, ControlMessage, ControlOp, MatchOn, RelinkMade, SyncEventKind,
-    TransportMessage, Twin, matching,
+    Connection, ControlAnswer, ControlMessage, ControlOp, MatchOn, SyncEventKind, TransportMessage,
+    Twin, matching,
 };
 
 /// What a request names on the other node: its item by key or by a field's value, and
@@ -241,16 +241,6 @@ async fn relink_here(
     let tracker = node.tracker(&connection.local_instance)?;
     if tracker.get_item(target).await?.is_none() {
         let why = format!("{target} does not exist in {}", connection.local_instance);
-        return Ok((ControlAnswer::Refused(why), None));
-    }
-    // This request made the item's record before, and the node stopped before it
-    // answered; an operator here has unlinked that record since, and the request asked
-    // after it decides the pair. Linked again now, the pair crossed three ways
-    // (simulation seed 31916 of V6 at 300 steps).
-    if let Some(made) = node.twins.find_by_local(&connection.id, target).await?
-        && made.made_for(&message.id) == RelinkMade::UnlinkedSince
-    {
-        let why = format!("{target} was unlinked here since this Relink first came");
         return Ok((ControlAnswer::Refused(why), None));
     }
     let same_pair = match &message.target_twin {

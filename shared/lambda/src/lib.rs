@@ -27,7 +27,9 @@ use twinsync_ports::{PortError, QueueMessage};
 
 pub use twinsync_ports::queues;
 
+mod metrics;
 mod run;
+pub use metrics::{MetricsLayer, init_metrics};
 pub use run::{Handler, each_request_an_invocation, run, run_from_env};
 
 /// Why a function could not start or run.
@@ -96,28 +98,6 @@ pub fn log_filter(rust_log: Option<&str>) -> (Targets, Option<String>) {
             Err(e) => (errors_only, Some(format!("{directives:?}: {e}"))),
         },
     }
-}
-
-/// CloudWatch metrics in the embedded metric format: what the handlers record
-/// (`ChangesProcessed`, `Failures`, `Postponed` by queue and outcome; `ProcessingLatency`
-/// and `QueueAge` in milliseconds) is written to stdout as one EMF document after each
-/// invocation, with the function and node as dimensions, plus a `ColdStart` count.
-/// The namespace is `TWINSYNC_METRICS_NAMESPACE` (default `twinsync`).
-pub fn init_metrics(
-    function: &str,
-    node_id: &str,
-) -> Result<&'static metrics_cloudwatch_embedded::Collector, LambdaError> {
-    metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(
-            var("TWINSYNC_METRICS_NAMESPACE").unwrap_or_else(|| "twinsync".into()),
-        )
-        .with_dimension("function", function.to_string())
-        .with_dimension("node", node_id.to_string())
-        .lambda_cold_start_metric("ColdStart")
-        .with_lambda_request_id("RequestId")
-        .with_lambda_xray_trace_id("XRayTraceId")
-        .init()
-        .map_err(|e| LambdaError::Config(format!("metrics: {e}")))
 }
 
 fn var(name: &str) -> Option<String> {

@@ -3,12 +3,11 @@
 //! handler, and Lambda gives it to the process as `_HANDLER`.
 
 use crate::{
-    Error, Function, LambdaError, PerInvocation, handle_sqs_batch, init_metrics, init_tracing,
-    node_from_env, queues, var,
+    Error, Function, LambdaError, MetricsLayer, PerInvocation, handle_sqs_batch, init_metrics,
+    init_tracing, node_from_env, queues, var,
 };
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
-use metrics_cloudwatch_embedded::lambda::MetricsLayer;
 use std::str::FromStr;
 use std::sync::Arc;
 

@@ -867,6 +867,46 @@ async fn the_function_binaries_sync_two_nodes_under_cargo_lambda_watch() {
     for t in tasks {
         t.abort();
     }
+    for n in &nodes {
+        emitted_metrics(&dir.join(format!("{}-watch.log", n.id)));
+    }
     drop(moto);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The functions wrote their metrics to stdout in CloudWatch's embedded metric format:
+/// one `ColdStart` per process, and after each invocation what its handlers recorded,
+/// with the invocation's request id.
+fn emitted_metrics(log: &Path) {
+    let text = std::fs::read_to_string(log).unwrap();
+    let documents: Vec<Value> = text
+        .lines()
+        .filter(|l| l.contains("\"CloudWatchMetrics\""))
+        .filter_map(|l| serde_json::from_str(&l[l.find('{')?..]).ok())
+        .collect();
+    let named = |metric: &str| {
+        documents
+            .iter()
+            .filter(|d| d.get(metric).is_some())
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        !named("ColdStart").is_empty(),
+        "no ColdStart in {}",
+        log.display()
+    );
+    let processed = named("ChangesProcessed");
+    assert!(
+        !processed.is_empty(),
+        "no ChangesProcessed in {}",
+        log.display()
+    );
+    for d in processed {
+        let request = d["RequestId"].as_str().unwrap_or_default();
+        assert!(!request.is_empty(), "no request id: {d}");
+        assert_eq!(
+            d["_aws"]["CloudWatchMetrics"][0]["Namespace"], "twinsync",
+            "{d}"
+        );
+    }
 }

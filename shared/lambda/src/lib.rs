@@ -27,6 +27,7 @@ use twinsync_ports::{PortError, QueueMessage};
 
 pub use twinsync_ports::queues;
 
+pub mod function_url;
 mod metrics;
 mod run;
 pub use metrics::{MetricsLayer, init_metrics};

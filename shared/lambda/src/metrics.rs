@@ -1,7 +1,7 @@
 //! CloudWatch metrics in the embedded metric format, written to stdout after each
 //! invocation. The collector is metrics_cloudwatch_embedded's; the layer that flushes it
-//! is ours, because the crate's own (its `lambda` feature) turns on every event type of
-//! lambda_http (ALB, REST and WebSocket APIs, VPC Lattice), whose request parsers every
+//! is ours, because the crate's own (its `lambda` feature) brings lambda_http with every
+//! event type (ALB, REST and WebSocket APIs, VPC Lattice), whose request parsers every
 //! function would then carry while a function URL sends only one kind.
 
 use crate::{LambdaError, var};

@@ -2,10 +2,12 @@
 //! One artifact serves the six functions; the template's `Handler` property names the
 //! handler, and Lambda gives it to the process as `_HANDLER`.
 
+use crate::function_url;
 use crate::{
     Error, Function, LambdaError, MetricsLayer, PerInvocation, handle_sqs_batch, init_metrics,
     init_tracing, node_from_env, queues, var,
 };
+use aws_lambda_events::lambda_function_urls::LambdaFunctionUrlRequest;
 use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::str::FromStr;
@@ -115,7 +117,11 @@ async fn run_http(function: &'static str) -> Result<(), Error> {
     let f = node_from_env().await?;
     let metrics = init_metrics(function, &f.node.id)?;
     let router = per_invocation(&f);
-    lambda_runtime::Runtime::new(lambda_http::Adapter::from(router))
+    let handler = service_fn(move |event: LambdaEvent<LambdaFunctionUrlRequest>| {
+        let router = router.clone();
+        async move { Ok::<_, Error>(function_url::serve(router, event.payload).await?) }
+    });
+    lambda_runtime::Runtime::new(handler)
         .layer(MetricsLayer::new(metrics))
         .run()
         .await
@@ -147,25 +153,21 @@ pub fn each_request_an_invocation(
 /// acks to deliver) and a function URL (`/v1/transport` from the other node): an event
 /// with `Records` is a batch, anything else a function URL request.
 async fn run_sqs_and_http(queue: &'static str) -> Result<(), Error> {
-    use lambda_http::tower::ServiceExt;
     let f = Arc::new(node_from_env().await?);
     let metrics = init_metrics(queue, &f.node.id)?;
     let router = per_invocation(&f);
     let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| {
         let (f, router) = (f.clone(), router.clone());
         async move {
-            let LambdaEvent { payload, context } = event;
+            let payload = event.payload;
             if payload.get("Records").is_some() {
                 let batch: SqsEvent = serde_json::from_value(payload)?;
                 return Ok::<_, Error>(serde_json::to_value(
                     handle_sqs_batch(&f, queue, batch).await,
                 )?);
             }
-            let request: lambda_http::request::LambdaRequest = serde_json::from_value(payload)?;
-            // lambda_http's own adapter between the event and axum (what `run_http` uses).
-            let response = lambda_http::Adapter::from(router)
-                .oneshot(LambdaEvent::new(request, context))
-                .await?;
+            let request: LambdaFunctionUrlRequest = serde_json::from_value(payload)?;
+            let response = function_url::serve(router, request).await?;
             Ok(serde_json::to_value(response)?)
         }
     });

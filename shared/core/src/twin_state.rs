@@ -197,7 +197,8 @@ impl Twin {
         match self.view_not_taken.take() {
             Some(held) if held.remote_out_version == applied.version => {
                 let crossed = self.crossed_since(held.acked).cloned();
-                self.take_view(&held.view, held.acked, crossed.as_ref());
+                // Not mapped to our terms here, so no echo of that send is kept.
+                self.take_view(&held.view, None, held.acked, crossed.as_ref());
             }
             _ => {}
         }

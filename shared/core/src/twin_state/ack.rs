@@ -2,6 +2,8 @@
 //! taken as the other side's previous replica, held, or left.
 
 use crate::crossing::{AckedSend, view_over_crossing};
+use crate::item::Item;
+use crate::merge::changed_fields;
 use crate::message::AckMessage;
 use crate::twin::{Twin, TwinStatus, ViewNotTaken};
 use serde_json::Value;
@@ -13,6 +15,7 @@ impl Twin {
     pub(super) fn take_view(
         &mut self,
         view: &Value,
+        view_here: Option<&Item>,
         acked: u64,
         crossed: Option<&BTreeMap<String, Value>>,
     ) {
@@ -33,13 +36,30 @@ impl Twin {
             // shows as a change; taken for our echo, it was kept out here, and our
             // stale value went back over it (simulation seed 2632 of V5: a person
             // set the status during the acker's write, back to the value we had sent).
-            self.sent_changed = Some(Vec::new());
+            // Where the view shows our send's value, though, the acker took ours, and
+            // its later replica carrying that value is still our echo: counted as its
+            // change, it went over a person's newer edit here, which `previous` did not
+            // show (it keeps a crossing replica's value there, seed 1326), so our item
+            // never sent that edit (simulation seed 35052 of V6 at 300 steps).
+            let taken_from_us = match (view_here, &self.sent_item) {
+                (Some(here), Some(sent)) => echoes_taken(self.sent_changed.as_deref(), sent, here),
+                _ => Vec::new(),
+            };
+            self.sent_changed = Some(taken_from_us);
         }
         self.view_not_taken = None;
     }
 
-    /// Records the other side's answer to one of our replicas.
+    /// Records the other side's answer to one of our replicas, without its view in our
+    /// terms (see [`Twin::record_ack_viewed`]).
     pub fn record_ack(&mut self, ack: &AckMessage, now_ms: i64) {
+        self.record_ack_viewed(ack, None, now_ms);
+    }
+
+    /// Records the other side's answer to one of our replicas. `view_here` is the ack's
+    /// view as our incoming rules make it: where it shows our last send's value, the
+    /// acker took ours, and that value in its later replicas is our echo.
+    pub fn record_ack_viewed(&mut self, ack: &AckMessage, view_here: Option<&Item>, now_ms: i64) {
         self.updated_ms = now_ms;
         self.dead_letter = None;
         if let Some(error) = &ack.error {
@@ -92,7 +112,7 @@ impl Twin {
             && self.in_version == ack.remote_out_version
             && !older_than_acked
         {
-            self.take_view(view, ack.applied_version, crossed.as_ref());
+            self.take_view(view, view_here, ack.applied_version, crossed.as_ref());
         } else if let Some(view) = &ack.remote_view
             && self.in_version == ack.remote_out_version
             && older_than_acked
@@ -143,6 +163,108 @@ impl Twin {
             .retain(|e| e.version > ack.applied_version);
         if self.acked_version >= self.out_version {
             self.status = TwinStatus::Synced;
+        }
+    }
+}
+
+/// The fields our send changed (`changed`; `None`: all it carried) that the acker's view,
+/// in our terms, shows at the send's value: the acker took ours there.
+pub(crate) fn echoes_taken(
+    changed: Option<&[String]>,
+    sent: &Item,
+    view_here: &Item,
+) -> Vec<String> {
+    let differs = changed_fields(view_here, sent);
+    let carried = changed_fields(&Item::default(), sent);
+    let moved = changed.map_or(carried.as_slice(), |c| c);
+    moved
+        .iter()
+        .filter(|field| !differs.contains(field))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::Named;
+    use serde_json::json;
+
+    fn item(summary: &str, priority: &str, labels: &[&str]) -> Item {
+        Item {
+            summary: summary.into(),
+            priority: Some(Named::new(priority)),
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+            ..Item::default()
+        }
+    }
+
+    #[test]
+    fn the_echoes_an_ack_keeps_are_the_values_the_acker_took_from_us() {
+        let sent = item("ours", "2", &["a", "b"]);
+        // (fields the send changed, the view in our terms) -> the echoes kept.
+        type Case<'a> = (Option<&'a [&'a str]>, Item, &'a [&'a str]);
+        let table: [Case; 6] = [
+            // Seed 35052: the acker took our priority.
+            (Some(&["priority"]), item("x", "2", &[]), &["priority"]),
+            // Seed 2632: it kept its own, which may come back later as a person's.
+            (Some(&["priority"]), item("ours", "3", &["a", "b"]), &[]),
+            (
+                Some(&["summary", "priority"]),
+                item("ours", "3", &[]),
+                &["summary"],
+            ),
+            // No base: every field the send carried counts, as it does for the merge.
+            (None, item("ours", "3", &["b", "a"]), &["summary", "labels"]),
+            (Some(&[]), sent.clone(), &[]),
+            (Some(&["labels"]), item("", "", &["b", "a"]), &["labels"]),
+        ];
+        for (changed, view_here, want) in table {
+            let changed: Option<Vec<String>> =
+                changed.map(|c| c.iter().map(|f| f.to_string()).collect());
+            let got = echoes_taken(changed.as_deref(), &sent, &view_here);
+            assert_eq!(got, want, "{changed:?} {view_here:?}");
+        }
+    }
+
+    #[test]
+    fn an_ack_of_our_last_send_keeps_the_echo_only_where_the_view_took_ours() {
+        let sent = item("ours", "2", &[]);
+        let base = item("ours", "1", &[]);
+        let ack = AckMessage {
+            connection_id: "c1".into(),
+            from_node: "b".into(),
+            source_key: "A-1".into(),
+            target_key: Some("B-1".into()),
+            target_url: None,
+            applied_version: 1,
+            source_twin: "t1".into(),
+            comment_links: Vec::new(),
+            remote_view: Some(json!({"summary": "ours", "priority": "2"})),
+            remote_out_version: 0,
+            error: None,
+            acker_twin: None,
+            trace_id: String::new(),
+        };
+        // (the view in our terms) -> `sent_changed` after the ack.
+        let took_ours = item("ours", "2", &[]);
+        let kept_its_own = item("ours", "3", &[]);
+        let table: [(Option<&Item>, &[&str]); 3] = [
+            (Some(&took_ours), &["priority"]),
+            (Some(&kept_its_own), &[]),
+            (None, &[]),
+        ];
+        for (view_here, want) in table {
+            let mut t = Twin::new("t1".into(), "c1".into(), 1_000);
+            t.base_item = Some(base.clone());
+            t.record_send(json!({}), &sent, 2_000);
+            assert_eq!(
+                t.sent_changed.as_deref(),
+                Some(&["priority".to_string()][..])
+            );
+            t.record_ack_viewed(&ack, view_here, 2_100);
+            let want: Vec<String> = want.iter().map(|f| f.to_string()).collect();
+            assert_eq!(t.sent_changed, Some(want), "{view_here:?}");
         }
     }
 }

@@ -2,11 +2,15 @@
 
 use crate::pairing::twin_named_or_keyed;
 use crate::{Node, NodeResult};
-use twinsync_core::{AckMessage, SyncEventKind, TwinStatus};
+use twinsync_core::{AckMessage, Connection, Item, SyncEventKind, TwinStatus};
 use twinsync_core::{KeySide, Twin};
 use twinsync_ports::{PortError, SyncMark, SyncState};
+use twinsync_rules::IncomingContext;
 
 pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
+    // Read once per invocation anyway (the sync status shown below needs it); an ack of a
+    // connection this store lacks is still recorded.
+    let connection = node.connection(&ack.connection_id).await.ok();
     for _ in 0..8 {
         let Some(mut twin) = twin_named_or_keyed(
             node,
@@ -33,7 +37,8 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
         let before = tracing::enabled!(tracing::Level::DEBUG)
             .then(|| twin.previous.clone())
             .flatten();
-        twin.record_ack(&ack, node.now_ms());
+        let view_here = view_in_our_terms(node, connection.as_ref(), &ack, &twin);
+        twin.record_ack_viewed(&ack, view_here.as_ref(), node.now_ms());
         tracing::debug!(
             twin = %twin.id,
             applied = ack.applied_version,
@@ -67,7 +72,9 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
                     )
                     .await;
                 }
-                show(node, &ack, &twin).await;
+                if let Some(connection) = &connection {
+                    show(node, connection, &ack, &twin).await;
+                }
                 return Ok(());
             }
             // Our outgoing handler wrote the twin meanwhile: read it again.
@@ -78,12 +85,44 @@ pub async fn handle(node: &Node, ack: AckMessage) -> NodeResult<()> {
     Err(PortError::Conflict(format!("twin of {} is changing too often", ack.source_key)).into())
 }
 
-/// Shows on the source item what the other side did with it, and where its twin is.
-async fn show(node: &Node, ack: &AckMessage, twin: &Twin) {
-    let (Some(key), Ok(connection)) = (
-        twin.local_key.as_deref(),
-        node.connection(&ack.connection_id).await,
+/// The ack's view of our last send as our incoming rules make it, which says where the
+/// acker took our values (`Twin::record_ack_viewed`). Only that send's view is taken so;
+/// rules that fail leave it out, and the ack is recorded as without it.
+fn view_in_our_terms(
+    node: &Node,
+    connection: Option<&Connection>,
+    ack: &AckMessage,
+    twin: &Twin,
+) -> Option<Item> {
+    let (Some(connection), Some(view), Some(sent)) = (
+        connection,
+        ack.remote_view.as_ref(),
+        twin.sent_item.as_ref(),
     ) else {
+        return None;
+    };
+    if ack.applied_version != twin.out_version {
+        return None;
+    }
+    let prefix = Node::origin_prefix(&connection.id);
+    let mapped = node.rules_for(connection).and_then(|rules| {
+        Ok(rules.incoming(&IncomingContext {
+            replica: view,
+            previous: None,
+            issue: sent,
+            first_sync: false,
+            comment_links: &twin.comment_links,
+            origin_prefix: &prefix,
+        })?)
+    });
+    mapped
+        .inspect_err(|e| tracing::warn!(twin = %twin.id, error = %e, "the ack's view could not be read in our terms"))
+        .ok()
+}
+
+/// Shows on the source item what the other side did with it, and where its twin is.
+async fn show(node: &Node, connection: &Connection, ack: &AckMessage, twin: &Twin) {
+    let Some(key) = twin.local_key.as_deref() else {
         return;
     };
     let mark = SyncMark {
@@ -94,5 +133,5 @@ async fn show(node: &Node, ack: &AckMessage, twin: &Twin) {
         twin_key: ack.target_key.clone().or(twin.remote_key.clone()),
         twin_url: ack.target_url.clone().or(twin.remote_url.clone()),
     };
-    crate::pairing::show_live(node, &connection, key, &twin.id, mark).await;
+    crate::pairing::show_live(node, connection, key, &twin.id, mark).await;
 }

@@ -168,7 +168,10 @@ impl Twin {
 }
 
 /// The fields our send changed (`changed`; `None`: all it carried) that the acker's view,
-/// in our terms, shows at the send's value: the acker took ours there.
+/// in our terms, shows at the send's value: the acker took ours there. Labels are left
+/// out: they merge name by name, and an echo of the whole set kept this way hid a name a
+/// person there removed again after the view (simulation seed 41176 of V6 at 300 steps,
+/// found by the sweep of this rule).
 pub(crate) fn echoes_taken(
     changed: Option<&[String]>,
     sent: &Item,
@@ -179,7 +182,7 @@ pub(crate) fn echoes_taken(
     let moved = changed.map_or(carried.as_slice(), |c| c);
     moved
         .iter()
-        .filter(|field| !differs.contains(field))
+        .filter(|field| *field != "labels" && !differs.contains(field))
         .cloned()
         .collect()
 }
@@ -214,10 +217,11 @@ mod tests {
                 item("ours", "3", &[]),
                 &["summary"],
             ),
-            // No base: every field the send carried counts, as it does for the merge.
-            (None, item("ours", "3", &["b", "a"]), &["summary", "labels"]),
+            // No base: every field the send carried counts, as it does for the merge;
+            // labels never (seed 41176).
+            (None, item("ours", "3", &["b", "a"]), &["summary"]),
             (Some(&[]), sent.clone(), &[]),
-            (Some(&["labels"]), item("", "", &["b", "a"]), &["labels"]),
+            (Some(&["labels"]), item("", "", &["b", "a"]), &[]),
         ];
         for (changed, view_here, want) in table {
             let changed: Option<Vec<String>> =

@@ -93,9 +93,9 @@ pub async fn to_event_response(
     let mut answer = LambdaFunctionUrlResponse::default();
     answer.status_code = i64::from(parts.status.as_u16());
     (answer.headers, answer.cookies) = one_value_per_header(parts.headers)?;
-    (answer.body, answer.is_base64_encoded) = match String::from_utf8(bytes.to_vec()) {
-        Ok(text) if text.is_empty() => (None, false),
-        Ok(text) => (Some(text), false),
+    (answer.body, answer.is_base64_encoded) = match std::str::from_utf8(&bytes) {
+        Ok("") => (None, false),
+        Ok(text) => (Some(text.to_owned()), false),
         Err(_) => (Some(BASE64.encode(&bytes)), true),
     };
     Ok(answer)
@@ -116,15 +116,14 @@ fn one_value_per_header(headers: HeaderMap) -> Result<(HeaderMap, Vec<String>), 
             }
             continue;
         }
-        let mut all = values.iter();
-        let (Some(first), None) = (all.next(), all.next()) else {
-            let parts: Vec<&[u8]> = values.iter().map(HeaderValue::as_bytes).collect();
-            let value =
-                HeaderValue::from_bytes(&parts.join(&b", "[..])).map_err(|e| unreadable(&e))?;
-            joined.insert(name.clone(), value);
-            continue;
+        let value = match values.iter().collect::<Vec<_>>().as_slice() {
+            [one] => (*one).clone(),
+            many => {
+                let parts: Vec<&[u8]> = many.iter().map(|v| v.as_bytes()).collect();
+                HeaderValue::from_bytes(&parts.join(&b", "[..])).map_err(|e| unreadable(&e))?
+            }
         };
-        joined.insert(name.clone(), first.clone());
+        joined.insert(name.clone(), value);
     }
     Ok((joined, cookies))
 }

@@ -178,8 +178,14 @@ pub(crate) fn echoes_taken(
     view_here: &Item,
 ) -> Vec<String> {
     let differs = changed_fields(view_here, sent);
-    let carried = changed_fields(&Item::default(), sent);
-    let moved = changed.map_or(carried.as_slice(), |c| c);
+    let carried;
+    let moved = match changed {
+        Some(changed) => changed,
+        None => {
+            carried = changed_fields(&Item::default(), sent);
+            &carried
+        }
+    };
     moved
         .iter()
         .filter(|field| *field != "labels" && !differs.contains(field))

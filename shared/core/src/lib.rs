@@ -37,7 +37,9 @@ pub use diff::{DiffKind, FieldDiff, replica_diff, same_content};
 pub use item::{Attachment, Comment, Item, ItemUpdate, Named, User, UserEntry};
 pub use job::{Job, JobCursor, JobKind, JobPage, JobStatus};
 pub use matching::MatchOn;
-pub use merge::{Conflict, MergeContext, MergeOutcome, SentSeen, SinceSent, merge_items};
+pub use merge::{
+    Conflict, MergeContext, MergeOutcome, SentSeen, SinceSent, merge_items, shown_as_written,
+};
 pub use message::{
     AckMessage, ChangeEvent, ControlAnswer, ControlMessage, ControlOp, DEFAULT_MAX_TRANSPORT_BODY,
     DryRunReplica, DryRunRequest, DryRunResult, MAX_MAX_TRANSPORT_BODY, MIN_MAX_TRANSPORT_BODY,
@@ -47,10 +49,10 @@ pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
 pub use timeline::{RECENT_STEPS, TwinStep, timeline};
 pub use trigger::{Filter, Trigger};
 pub use twin::{
-    CommentLink, EarlierSend, KeySide, RelinkMade, SyncEvent, SyncEventKind, Twin, TwinStatus,
-    ViewNotTaken,
+    ApplyAttempt, CommentLink, EarlierSend, KeySide, RelinkMade, SyncEvent, SyncEventKind, Twin,
+    TwinStatus, ViewNotTaken,
 };
-pub use twin_lease::{ApplyFailure, ApplyHold, RETRY_HOLD_LEASES};
+pub use twin_lease::{ApplyFailure, ApplyHold, Attempt, RETRY_HOLD_LEASES};
 pub use twin_state::{Applied, SendsCounted};
 pub use workspace::{
     Action, Admission, Integration, Role, ScopedToken, Subscription, Workspace, Workspaces,

@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 mod labels;
+mod written;
 use labels::merge_labels;
+pub use written::shown_as_written;
 
 /// Everything the merge needs besides the items.
 #[derive(Debug, Clone)]

@@ -1,8 +1,17 @@
 //! The lease on a twin: how an apply takes it and gives it back, and how long our
 //! outgoing side holds off reading the item meanwhile. Pure, like `twin_state`.
 
-use crate::twin::{Twin, TwinStatus};
+use crate::twin::{ApplyAttempt, Twin, TwinStatus};
 use serde_json::Value;
+
+/// The replica of an apply that failed.
+#[derive(Debug, Clone, Copy)]
+pub struct Attempt<'a> {
+    pub version: u64,
+    /// The sender's twin record it came from.
+    pub source_twin: &'a str,
+    pub replica: &'a Value,
+}
 
 /// How an apply that held the lease ended, when it did not succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +21,10 @@ pub enum ApplyFailure {
     /// It will not be retried.
     Permanent,
 }
+
+/// How many unrecorded apply attempts a twin keeps (`Twin::apply_attempts`): more in a
+/// row without one recorded means the replicas keep failing, and the oldest goes.
+pub const ATTEMPTS_KEPT: usize = 3;
 
 /// How many leases past its time an apply that stopped holds our outgoing side at most,
 /// waiting for its retry (`Twin::apply_hold`).
@@ -95,6 +108,41 @@ impl Twin {
         }
     }
 
+    /// Keeps the replica of an apply that failed, with the write that gives its lease
+    /// back (`Twin::apply_attempts`): the item may hold its write, the answer lost. Not
+    /// with the lease itself: the twin record is within bytes of one write unit, and a
+    /// replica more took every apply's lease past it for the rare failure. So an apply
+    /// that crashes after its write is not kept.
+    pub fn keep_attempt(&mut self, attempt: Attempt<'_>) {
+        let kept = ApplyAttempt {
+            version: attempt.version,
+            source_twin: attempt.source_twin.to_string(),
+            replica: attempt.replica.clone(),
+        };
+        self.apply_attempts
+            .retain(|a| a.version != kept.version || a.source_twin != kept.source_twin);
+        self.apply_attempts.push(kept);
+        if self.apply_attempts.len() > ATTEMPTS_KEPT {
+            self.apply_attempts.remove(0);
+        }
+    }
+
+    /// The replicas of `source_twin` older than `version` whose applies failed, not
+    /// recorded since, oldest first: their writes may be on the item, with their answers
+    /// lost, and the replica in hand overtook their retries.
+    pub fn attempts_overtaken(
+        &self,
+        version: u64,
+        source_twin: &str,
+    ) -> impl Iterator<Item = &Value> {
+        self.apply_attempts
+            .iter()
+            .filter(move |a| {
+                a.version < version && a.version > self.in_version && a.source_twin == source_twin
+            })
+            .map(|a| &a.replica)
+    }
+
     /// Whether an item found by its origin marker, with no apply recorded here, is what
     /// an earlier attempt of the replica `version` created: it is the first replica an
     /// apply took this twin's lease for (asked before this attempt takes it). A record
@@ -148,6 +196,14 @@ mod tests {
     use crate::item::Item;
     use crate::twin_state::Applied;
     use serde_json::json;
+
+    fn attempt(version: u64, replica: &Value) -> Attempt<'_> {
+        Attempt {
+            version,
+            source_twin: "s1",
+            replica,
+        }
+    }
 
     fn twin() -> Twin {
         Twin::new("t1".into(), "c1".into(), 1_000)
@@ -390,5 +446,33 @@ mod tests {
             t.first_apply_replica, None,
             "dropped once an apply is recorded"
         );
+    }
+
+    #[test]
+    fn the_attempts_overtaken_are_the_unrecorded_older_replicas_of_the_same_record() {
+        let mut t = twin();
+        let (v2, v3) = (json!({"status": "Doing"}), json!({"status": "To Do"}));
+        t.keep_attempt(attempt(2, &v2));
+        t.keep_attempt(attempt(3, &v3));
+        // (the replica in hand, its record) -> the replicas overtaken
+        let cases = [
+            (3, "s1", vec![&v2]),
+            (4, "s1", vec![&v2, &v3]),
+            (2, "s1", vec![]),
+            (4, "s2", vec![]),
+        ];
+        for (version, source, want) in cases {
+            let got: Vec<&Value> = t.attempts_overtaken(version, source).collect();
+            assert_eq!(got, want, "v{version} {source}");
+        }
+        // An attempt kept again replaces itself; only the last three are kept.
+        for v in [3, 4, 5, 6] {
+            t.keep_attempt(attempt(v, &v3));
+        }
+        let kept: Vec<u64> = t.apply_attempts.iter().map(|a| a.version).collect();
+        assert_eq!(kept, [4, 5, 6]);
+        // Applied here since: none is unrecorded.
+        t.in_version = 6;
+        assert_eq!(t.attempts_overtaken(7, "s1").count(), 0);
     }
 }

@@ -214,6 +214,7 @@ impl Twin {
         self.lease_released = false;
         // The item is linked and has a base now: what created it no longer counts.
         self.first_apply_replica = None;
+        self.apply_attempts.clear();
         self.updated_ms = now_ms;
     }
 

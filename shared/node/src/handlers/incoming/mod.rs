@@ -5,8 +5,8 @@ use crate::handlers::{send_or_hold, send_to_peer, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use twinsync_core::{
-    AckMessage, ApplyFailure, Connection, ConnectionStatus, KeySide, ReplicaMessage, SyncEventKind,
-    TransportMessage, Twin, TwinStatus,
+    AckMessage, ApplyFailure, Attempt, Connection, ConnectionStatus, KeySide, ReplicaMessage,
+    SyncEventKind, TransportMessage, Twin, TwinStatus,
 };
 use twinsync_ports::{NewMessage, PortError, SyncMark, SyncState, queues};
 
@@ -410,6 +410,11 @@ async fn apply(
                     ApplyFailure::Permanent
                 };
                 t.give_back_lease(failure, node.now_ms(), node.settings.visibility_ms);
+                t.keep_attempt(Attempt {
+                    version: message.version,
+                    source_twin: &message.source_twin,
+                    replica: &message.hub_issue,
+                });
                 let _ = node.twins.update(&t).await;
             }
             Err(e)

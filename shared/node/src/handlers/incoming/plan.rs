@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::sync::Arc;
 use twinsync_core::{
     Connection, Item, ItemUpdate, MergeContext, MergeOutcome, ReplicaMessage, SendsCounted,
-    SentSeen, SinceSent, Twin, merge_items,
+    SentSeen, SinceSent, Twin, merge_items, shown_as_written,
 };
 use twinsync_ports::{Preconditions, Tracker};
 use twinsync_rules::{IncomingContext, RuleSet};
@@ -221,12 +221,22 @@ pub(super) async fn plan(
         Some(n) if n < twin.out_version => SentSeen::Unseen,
         Some(_) => SentSeen::Seen,
     };
+    // Older replicas whose applies may have written the item unrecorded (their answers
+    // lost) and whose retries this one overtook: what the item shows of their writes is
+    // sync's, and counts as agreed, not as a person's edit here.
+    let mut base_item = twin.base_item.clone();
+    let mut remote_prev = remote_prev;
+    for replica in twin.attempts_overtaken(message.version, &message.source_twin) {
+        let written = alone(replica)?;
+        base_item = base_item.map(|b| shown_as_written(&b, &current, &written));
+        remote_prev = remote_prev.map(|p| shown_as_written(&p, &current, &written));
+    }
     let (base, prev) = if crossing {
         (Some(&no_common_base), Some(&no_common_base))
     } else if let Some(sent) = seen_unacked.as_ref() {
         (Some(sent), Some(sent))
     } else {
-        (twin.base_item.as_ref(), remote_prev.as_ref())
+        (base_item.as_ref(), remote_prev.as_ref())
     };
     let unseen_moved = twin.moved_by_unseen_sends(applied_in, message.version);
     let held_at_ack = twin

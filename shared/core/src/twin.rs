@@ -91,8 +91,8 @@ pub struct SentMoves {
     pub repeated: Vec<String>,
 }
 
-/// The replica of an apply that failed, kept until an apply is recorded: a lost answer
-/// may have left the item as its write made it.
+/// The replica of an apply that failed as retryable, kept until an apply is recorded: a
+/// lost answer may have left the item as its write made it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApplyAttempt {
     pub version: u64,
@@ -235,7 +235,8 @@ pub struct Twin {
     /// seed 1738 of V5 at 300 steps). Dropped when an apply is recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_apply_replica: Option<Value>,
-    /// The replicas whose applies failed since the last apply was recorded, oldest first
+    /// The replicas whose applies failed as retryable (the write may have happened, its
+    /// answer lost) since the last apply was recorded, oldest first
     /// (at most [`crate::twin_lease::ATTEMPTS_KEPT`]). One whose write happened with its
     /// answer lost, overtaken by a newer replica (a pause put its retry behind it), left
     /// the item as it wrote it: the newer replica's merge takes what the item shows of

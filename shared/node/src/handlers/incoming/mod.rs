@@ -410,11 +410,15 @@ async fn apply(
                     ApplyFailure::Permanent
                 };
                 t.give_back_lease(failure, node.now_ms(), node.settings.visibility_ms);
-                t.keep_attempt(Attempt {
-                    version: message.version,
-                    source_twin: &message.source_twin,
-                    replica: &message.hub_issue,
-                });
+                // A retryable failure may have come after the write (its answer lost); a
+                // permanent one (the rules refused, the tracker refused) wrote nothing.
+                if let ApplyFailure::Retryable { .. } = failure {
+                    t.keep_attempt(Attempt {
+                        version: message.version,
+                        source_twin: &message.source_twin,
+                        replica: &message.hub_issue,
+                    });
+                }
                 let _ = node.twins.update(&t).await;
             }
             Err(e)

@@ -227,7 +227,10 @@ pub(super) async fn plan(
     let mut base_item = twin.base_item.clone();
     let mut remote_prev = remote_prev;
     for replica in twin.attempts_overtaken(message.version, &message.source_twin) {
-        let written = alone(replica)?;
+        // One the rules refuse wrote nothing; its error is not this replica's.
+        let Ok(written) = alone(replica) else {
+            continue;
+        };
         base_item = base_item.map(|b| shown_as_written(&b, &current, &written));
         remote_prev = remote_prev.map(|p| shown_as_written(&p, &current, &written));
     }

@@ -52,7 +52,7 @@ pub use twin::{
     ApplyAttempt, CommentLink, EarlierSend, KeySide, RelinkMade, SyncEvent, SyncEventKind, Twin,
     TwinStatus, ViewNotTaken,
 };
-pub use twin_lease::{ApplyFailure, ApplyHold, Attempt, RETRY_HOLD_LEASES};
+pub use twin_lease::{ApplyFailure, ApplyHold, RETRY_HOLD_LEASES};
 pub use twin_state::{Applied, SendsCounted};
 pub use workspace::{
     Action, Admission, Integration, Role, ScopedToken, Subscription, Workspace, Workspaces,

@@ -4,15 +4,6 @@
 use crate::twin::{ApplyAttempt, Twin, TwinStatus};
 use serde_json::Value;
 
-/// The replica of an apply that failed.
-#[derive(Debug, Clone, Copy)]
-pub struct Attempt<'a> {
-    pub version: u64,
-    /// The sender's twin record it came from.
-    pub source_twin: &'a str,
-    pub replica: &'a Value,
-}
-
 /// How an apply that held the lease ended, when it did not succeed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApplyFailure {
@@ -113,12 +104,7 @@ impl Twin {
     /// with the lease itself: the twin record is within bytes of one write unit, and a
     /// replica more took every apply's lease past it for the rare failure. So an apply
     /// that crashes after its write is not kept.
-    pub fn keep_attempt(&mut self, attempt: Attempt<'_>) {
-        let kept = ApplyAttempt {
-            version: attempt.version,
-            source_twin: attempt.source_twin.to_string(),
-            replica: attempt.replica.clone(),
-        };
+    pub fn keep_attempt(&mut self, kept: ApplyAttempt) {
         self.apply_attempts
             .retain(|a| a.version != kept.version || a.source_twin != kept.source_twin);
         self.apply_attempts.push(kept);
@@ -197,11 +183,11 @@ mod tests {
     use crate::twin_state::Applied;
     use serde_json::json;
 
-    fn attempt(version: u64, replica: &Value) -> Attempt<'_> {
-        Attempt {
+    fn attempt(version: u64, replica: &Value) -> ApplyAttempt {
+        ApplyAttempt {
             version,
-            source_twin: "s1",
-            replica,
+            source_twin: "s1".into(),
+            replica: replica.clone(),
         }
     }
 

@@ -29,23 +29,26 @@ pub fn shown_as_written(before: &Item, now: &Item, written: &Item) -> Item {
         out.labels = written.labels.clone();
     }
     // A field the write cleared, which `before` still holds, counts too.
-    let keys: Vec<String> = [before, now, written]
+    let keys: std::collections::BTreeSet<&String> = [before, now, written]
         .iter()
         .flat_map(|i| i.custom_fields.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .cloned()
         .collect();
-    for key in &keys {
-        let get = |i: &Item| i.custom_fields.get(key).cloned().unwrap_or(Value::Null);
-        if get(now) == get(written) {
-            match get(written) {
-                Value::Null => out.custom_fields.remove(key),
-                value => out.custom_fields.insert(key.clone(), value),
-            };
+    for key in keys {
+        let (shown, wrote) = (custom(now, key), custom(written, key));
+        if shown != wrote {
+            continue;
         }
+        match wrote {
+            Some(value) => out.custom_fields.insert(key.clone(), value.clone()),
+            None => out.custom_fields.remove(key),
+        };
     }
     out
+}
+
+/// A custom field's value; a null one is no value, as in the merge.
+fn custom<'a>(item: &'a Item, key: &str) -> Option<&'a Value> {
+    item.custom_fields.get(key).filter(|v| !v.is_null())
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@ use crate::handlers::{send_or_hold, send_to_peer, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use twinsync_core::{
-    AckMessage, ApplyFailure, Attempt, Connection, ConnectionStatus, KeySide, ReplicaMessage,
+    AckMessage, ApplyAttempt, ApplyFailure, Connection, ConnectionStatus, KeySide, ReplicaMessage,
     SyncEventKind, TransportMessage, Twin, TwinStatus,
 };
 use twinsync_ports::{NewMessage, PortError, SyncMark, SyncState, queues};
@@ -413,10 +413,10 @@ async fn apply(
                 // A retryable failure may have come after the write (its answer lost); a
                 // permanent one (the rules refused, the tracker refused) wrote nothing.
                 if let ApplyFailure::Retryable { .. } = failure {
-                    t.keep_attempt(Attempt {
+                    t.keep_attempt(ApplyAttempt {
                         version: message.version,
-                        source_twin: &message.source_twin,
-                        replica: &message.hub_issue,
+                        source_twin: message.source_twin.clone(),
+                        replica: message.hub_issue.clone(),
                     });
                 }
                 let _ = node.twins.update(&t).await;

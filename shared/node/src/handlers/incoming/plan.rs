@@ -221,25 +221,34 @@ pub(super) async fn plan(
         Some(n) if n < twin.out_version => SentSeen::Unseen,
         Some(_) => SentSeen::Seen,
     };
-    // Older replicas whose applies may have written the item unrecorded (their answers
-    // lost) and whose retries this one overtook: what the item shows of their writes is
-    // sync's, and counts as agreed, not as a person's edit here.
-    let mut base_item = twin.base_item.clone();
-    let mut remote_prev = remote_prev;
-    for replica in twin.attempts_overtaken(message.version, &message.source_twin) {
-        // One the rules refuse wrote nothing; its error is not this replica's.
-        let Ok(written) = alone(replica) else {
-            continue;
-        };
-        base_item = base_item.map(|b| shown_as_written(&b, &current, &written));
-        remote_prev = remote_prev.map(|p| shown_as_written(&p, &current, &written));
-    }
+    let shown: (Option<Item>, Option<Item>);
     let (base, prev) = if crossing {
         (Some(&no_common_base), Some(&no_common_base))
     } else if let Some(sent) = seen_unacked.as_ref() {
         (Some(sent), Some(sent))
     } else {
-        (base_item.as_ref(), remote_prev.as_ref())
+        // Older replicas whose applies may have written the item unrecorded (their
+        // answers lost) and whose retries this one overtook: what the item shows of their
+        // writes is sync's, and counts as agreed, not as a person's edit here. One the
+        // rules refuse wrote nothing; its error is not this replica's.
+        let written: Vec<Item> = twin
+            .attempts_overtaken(message.version, &message.source_twin)
+            .filter_map(|replica| alone(replica).ok())
+            .collect();
+        if written.is_empty() {
+            (twin.base_item.as_ref(), remote_prev.as_ref())
+        } else {
+            let as_written = |item: &Item| {
+                written
+                    .iter()
+                    .fold(item.clone(), |i, w| shown_as_written(&i, &current, w))
+            };
+            shown = (
+                twin.base_item.as_ref().map(as_written),
+                remote_prev.as_ref().map(as_written),
+            );
+            (shown.0.as_ref(), shown.1.as_ref())
+        }
     };
     let unseen_moved = twin.moved_by_unseen_sends(applied_in, message.version);
     let held_at_ack = twin

@@ -26,31 +26,40 @@ fn to_json<T: serde::Serialize>(v: &T) -> PortResult<String> {
 #[async_trait]
 impl ConnectionStore for SqliteConnectionStore {
     async fn get(&self, id: &str) -> PortResult<Option<Connection>> {
-        let conn = self.db.lock();
-        let body: Option<String> = conn
-            .prepare_cached("SELECT body FROM connections WHERE id = ?1")
-            .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
-            .map_err(port_err)?;
+        let body: Option<String> = self
+            .db
+            .read(|conn| {
+                conn.prepare_cached("SELECT body FROM connections WHERE id = ?1")
+                    .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
+                    .map_err(port_err)
+            })
+            .await?;
         body.map(|b| serde_json::from_str(&b).map_err(json_err))
             .transpose()
     }
 
     async fn list(&self) -> PortResult<Vec<Connection>> {
-        let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT body FROM connections ORDER BY id")
-            .map_err(port_err)?;
-        collect_json(&mut stmt, [])
+        self.db
+            .read(|conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT body FROM connections ORDER BY id")
+                    .map_err(port_err)?;
+                collect_json(&mut stmt, [])
+            })
+            .await
     }
 
     async fn insert(&self, connection: &Connection) -> PortResult<()> {
         let body = to_json(connection)?;
-        let conn = self.db.lock();
-        conn.execute_cached(
-            "INSERT INTO connections (id, revision, body) VALUES (?1, ?2, ?3)",
-            params![connection.id, connection.revision as i64, body],
-        )
-        .map_err(port_err)?;
+        self.db
+            .write(|conn| {
+                conn.execute_cached(
+                    "INSERT INTO connections (id, revision, body) VALUES (?1, ?2, ?3)",
+                    params![connection.id, connection.revision as i64, body],
+                )
+                .map_err(port_err)
+            })
+            .await?;
         Ok(())
     }
 
@@ -58,18 +67,21 @@ impl ConnectionStore for SqliteConnectionStore {
         let mut stored = connection.clone();
         stored.revision = connection.revision + 1;
         let body = to_json(&stored)?;
-        let conn = self.db.lock();
-        let n = conn
-            .execute_cached(
-                "UPDATE connections SET revision = ?1, body = ?2 WHERE id = ?3 AND revision = ?4",
-                params![
-                    stored.revision as i64,
-                    body,
-                    stored.id,
-                    connection.revision as i64
-                ],
-            )
-            .map_err(port_err)?;
+        let n = self
+            .db
+            .write(|conn| {
+                conn.execute_cached(
+                    "UPDATE connections SET revision = ?1, body = ?2 WHERE id = ?3 AND revision = ?4",
+                    params![
+                        stored.revision as i64,
+                        body,
+                        stored.id,
+                        connection.revision as i64
+                    ],
+                )
+                .map_err(port_err)
+            })
+            .await?;
         if n == 0 {
             return Err(PortError::Conflict(format!(
                 "connection {} changed since revision {}",
@@ -80,13 +92,15 @@ impl ConnectionStore for SqliteConnectionStore {
     }
 
     async fn delete(&self, id: &str) -> PortResult<()> {
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        tx.execute_cached("DELETE FROM connections WHERE id = ?1", params![id])
-            .map_err(port_err)?;
-        tx.execute_cached("DELETE FROM cursors WHERE connection_id = ?1", params![id])
-            .map_err(port_err)?;
-        tx.commit().map_err(port_err)
+        self.db
+            .write(|tx| {
+                tx.execute_cached("DELETE FROM connections WHERE id = ?1", params![id])
+                    .map_err(port_err)?;
+                tx.execute_cached("DELETE FROM cursors WHERE connection_id = ?1", params![id])
+                    .map_err(port_err)?;
+                Ok(())
+            })
+            .await
     }
 
     async fn cursor(
@@ -94,15 +108,18 @@ impl ConnectionStore for SqliteConnectionStore {
         connection_id: &str,
         trigger_id: &str,
     ) -> PortResult<Option<PollCursor>> {
-        let conn = self.db.lock();
-        let body: Option<String> = conn
-            .query_row_cached(
-                "SELECT body FROM cursors WHERE connection_id = ?1 AND trigger_id = ?2",
-                params![connection_id, trigger_id],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(port_err)?;
+        let body: Option<String> = self
+            .db
+            .read(|conn| {
+                conn.query_row_cached(
+                    "SELECT body FROM cursors WHERE connection_id = ?1 AND trigger_id = ?2",
+                    params![connection_id, trigger_id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(port_err)
+            })
+            .await?;
         body.map(|b| serde_json::from_str(&b).map_err(json_err))
             .transpose()
     }
@@ -114,57 +131,67 @@ impl ConnectionStore for SqliteConnectionStore {
         cursor: &PollCursor,
     ) -> PortResult<()> {
         let body = to_json(cursor)?;
-        let conn = self.db.lock();
-        conn.execute_cached(
-            "INSERT INTO cursors (connection_id, trigger_id, body) VALUES (?1, ?2, ?3)
-             ON CONFLICT (connection_id, trigger_id) DO UPDATE SET body = excluded.body",
-            params![connection_id, trigger_id, body],
-        )
-        .map_err(port_err)?;
+        self.db
+            .write(|conn| {
+                conn.execute_cached(
+                    "INSERT INTO cursors (connection_id, trigger_id, body) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (connection_id, trigger_id) DO UPDATE SET body = excluded.body",
+                    params![connection_id, trigger_id, body],
+                )
+                .map_err(port_err)
+            })
+            .await?;
         Ok(())
     }
 
     async fn remember_nonce(&self, nonce: &str, expires_ms: i64) -> PortResult<bool> {
         let now = self.clock.now_ms();
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        let known: Option<i64> = tx
-            .query_row_cached(
-                "SELECT expires_ms FROM nonces WHERE nonce = ?1",
-                params![nonce],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(port_err)?;
-        if known.is_some_and(|e| e > now) {
-            return Ok(false);
-        }
-        tx.execute_cached(
-            "INSERT INTO nonces (nonce, expires_ms) VALUES (?1, ?2)
-             ON CONFLICT (nonce) DO UPDATE SET expires_ms = excluded.expires_ms",
-            params![nonce, expires_ms],
-        )
-        .map_err(port_err)?;
-        tx.commit().map_err(port_err)?;
-        Ok(true)
+        self.db
+            .write(|tx| {
+                let known: Option<i64> = tx
+                    .query_row_cached(
+                        "SELECT expires_ms FROM nonces WHERE nonce = ?1",
+                        params![nonce],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(port_err)?;
+                if known.is_some_and(|e| e > now) {
+                    return Ok(false);
+                }
+                tx.execute_cached(
+                    "INSERT INTO nonces (nonce, expires_ms) VALUES (?1, ?2)
+                     ON CONFLICT (nonce) DO UPDATE SET expires_ms = excluded.expires_ms",
+                    params![nonce, expires_ms],
+                )
+                .map_err(port_err)?;
+                Ok(true)
+            })
+            .await
     }
 
     async fn purge_expired(&self, now_ms: i64) -> PortResult<u64> {
-        let conn = self.db.lock();
-        let nonces = conn
-            .execute_cached("DELETE FROM nonces WHERE expires_ms <= ?1", params![now_ms])
-            .map_err(port_err)?;
-        let dedup = purge_dedup(&conn, now_ms).map_err(port_err)?;
-        Ok((nonces + dedup) as u64)
+        self.db
+            .write(|conn| {
+                let nonces = conn
+                    .execute_cached("DELETE FROM nonces WHERE expires_ms <= ?1", params![now_ms])
+                    .map_err(port_err)?;
+                let dedup = purge_dedup(conn, now_ms).map_err(port_err)?;
+                Ok((nonces + dedup) as u64)
+            })
+            .await
     }
 
     async fn get_meta(&self, key: &str) -> PortResult<Option<String>> {
-        let conn = self.db.lock();
-        conn.query_row_cached("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
-            r.get(0)
-        })
-        .optional()
-        .map_err(port_err)
+        self.db
+            .read(|conn| {
+                conn.query_row_cached("SELECT value FROM meta WHERE key = ?1", params![key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(port_err)
+            })
+            .await
     }
 
     async fn replace_meta(
@@ -173,28 +200,35 @@ impl ConnectionStore for SqliteConnectionStore {
         expected: Option<&str>,
         value: &str,
     ) -> PortResult<bool> {
-        let conn = self.db.lock();
-        let changed = match expected {
-            None => conn.execute_cached(
-                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
-                params![key, value],
-            ),
-            Some(old) => conn.execute_cached(
-                "UPDATE meta SET value = ?3 WHERE key = ?1 AND value = ?2",
-                params![key, old, value],
-            ),
-        }
-        .map_err(port_err)?;
+        let changed = self
+            .db
+            .write(|conn| {
+                match expected {
+                    None => conn.execute_cached(
+                        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                        params![key, value],
+                    ),
+                    Some(old) => conn.execute_cached(
+                        "UPDATE meta SET value = ?3 WHERE key = ?1 AND value = ?2",
+                        params![key, old, value],
+                    ),
+                }
+                .map_err(port_err)
+            })
+            .await?;
         Ok(changed == 1)
     }
 
     async fn set_meta(&self, key: &str, value: &str) -> PortResult<()> {
-        let conn = self.db.lock();
-        conn.execute_cached(
-            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            params![key, value],
-        )
-        .map_err(port_err)?;
+        self.db
+            .write(|conn| {
+                conn.execute_cached(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    params![key, value],
+                )
+                .map_err(port_err)
+            })
+            .await?;
         Ok(())
     }
 }

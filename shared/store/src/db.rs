@@ -1,19 +1,23 @@
 //! The database handle and its schema.
 
 use crate::StoreError;
-use crate::text_index;
+use crate::commit::{self, Inner, Role, Settled};
 use rusqlite::Connection;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::watch;
+use twinsync_ports::PortResult;
 
 /// One SQLite database shared by a node's stores. Queries are short, so a mutex around
 /// one connection is simpler and faster than a pool; it is never held across an await.
+/// Writes share commits (`commit`, group commit).
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
+    inner: Arc<Mutex<Inner>>,
+    /// Which groups of writes are committed, for the writers that wait on them.
+    settled: Arc<watch::Sender<Settled>>,
     /// One activity counter per queue name, shared by every handle on this database, so
     /// a send through any of them wakes the consumers of that queue.
     wakers: Arc<Mutex<HashMap<String, watch::Sender<u64>>>>,
@@ -28,6 +32,9 @@ impl std::fmt::Debug for Db {
 }
 
 const SCHEMA_VERSION: i64 = 6;
+
+/// The longest a write waits for the writer that began its group to commit it.
+const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS messages (
@@ -268,29 +275,90 @@ impl Db {
         conn.execute_batch(SCHEMA)?;
         migrate(&mut conn, version.max(1))?;
         Ok(Db {
-            conn: Arc::new(Mutex::new(conn)),
+            inner: Arc::new(Mutex::new(Inner::new(conn))),
+            settled: Arc::new(watch::Sender::new(Settled::default())),
             wakers: Arc::default(),
             twin_writes: Arc::default(),
         })
     }
 
     /// The connection; a poisoned lock (a panic elsewhere) still gives it back, since
-    /// every write is a transaction and cannot be left half-done.
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    /// every write runs in a savepoint and cannot be left half-done.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Counts a twin write, and every [`text_index::BATCH`] of them indexes the twins
-    /// that wait. The write is committed whatever happens here: an index that cannot be
-    /// written now is written by the next batch or search, so it is only logged.
-    pub(crate) fn twin_written(&self, conn: &mut Connection) {
-        if self.twin_writes.fetch_add(1, Ordering::Relaxed) + 1 < text_index::BATCH {
-            return;
+    /// Runs a read. One that saw writes not yet committed answers once they are, so a
+    /// caller never acts on what a crash could take back.
+    pub(crate) async fn read<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> PortResult<T>,
+    ) -> PortResult<T> {
+        let (value, pending) = {
+            let inner = self.lock();
+            (op(&inner.conn), inner.pending())
+        };
+        let value = value?;
+        if let Some(group) = pending {
+            self.settled(group).await?;
+        }
+        Ok(value)
+    }
+
+    /// A read for a hint only (when the next message is due), which need not wait for
+    /// a commit: acting on it early costs one look too many.
+    pub(crate) fn peek<T>(&self, op: impl FnOnce(&Connection) -> T) -> T {
+        op(&self.lock().conn)
+    }
+
+    /// Runs a write in the open group transaction and returns once the group is
+    /// committed. The write that began the group commits it after one turn of the
+    /// scheduler, in which the other ready writers join it.
+    pub(crate) async fn write<T>(
+        &self,
+        op: impl FnOnce(&Connection) -> PortResult<T>,
+    ) -> PortResult<T> {
+        let (value, group, role) = {
+            let mut inner = self.lock();
+            let (group, role) = inner.join(&self.settled)?;
+            (inner.run(op), group, role)
+        };
+        if role == Role::Leads {
+            let commit = CommitOnDrop { db: self, group };
+            tokio::task::yield_now().await;
+            drop(commit);
+        }
+        let value = value?;
+        self.settled(group).await?;
+        Ok(value)
+    }
+
+    /// Waits until `group` is over; its failure is the caller's. A group whose writer
+    /// is still held but no longer polled (a future kept and forgotten) would hold its
+    /// waiters for good, so a waiter that has waited [`GROUP_WAIT`] commits it itself.
+    async fn settled(&self, group: u64) -> PortResult<()> {
+        let mut watch = self.settled.subscribe();
+        let over = tokio::time::timeout(GROUP_WAIT, watch.wait_for(|s| commit::is_over(s, group)));
+        if over.await.is_err() {
+            self.lock().finish(group, &self.settled);
+        }
+        commit::outcome(&self.settled.borrow(), group)
+    }
+
+    /// How many commits this handle's writes have made: a write that shares a group
+    /// commit adds none of its own.
+    pub fn commits(&self) -> u64 {
+        self.lock().committed()
+    }
+
+    /// Counts a twin write; true every [`text_index::BATCH`] of them, when the twins
+    /// that wait should be indexed.
+    pub(crate) fn twin_written(&self) -> bool {
+        if self.twin_writes.fetch_add(1, Ordering::Relaxed) + 1 < crate::text_index::BATCH {
+            return false;
         }
         self.twin_writes.store(0, Ordering::Relaxed);
-        if let Err(e) = text_index::index_waiting(conn) {
-            tracing::warn!(error = %e, "the twins' text index could not be updated; the next search does it");
-        }
+        true
     }
 
     /// The activity counter of `queue`, made on first use.
@@ -305,5 +373,18 @@ impl Db {
     /// Tells the consumers of `queue` that a message may have become receivable.
     pub(crate) fn wake(&self, queue: &str) {
         self.waker(queue).send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Commits the group its writer began, also when that writer's future is dropped while it
+/// lets the others join: a group left open would hold every later writer.
+struct CommitOnDrop<'a> {
+    db: &'a Db,
+    group: u64,
+}
+
+impl Drop for CommitOnDrop<'_> {
+    fn drop(&mut self) {
+        self.db.lock().finish(self.group, &self.db.settled);
     }
 }

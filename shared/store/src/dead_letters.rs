@@ -4,12 +4,12 @@
 use crate::db::ExecuteCached;
 use crate::messages::{group_rows, refresh_group};
 use crate::port_err;
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 use twinsync_ports::{PortResult, QueueMessage, RedriveFilter, queues};
 
 /// Moves one message of `queue` to its dead-letter queue, in the same group.
 pub(crate) fn to_dead_letter_queue(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     queue: &str,
     group: &str,
     seq: i64,
@@ -31,7 +31,7 @@ pub(crate) fn to_dead_letter_queue(
 /// `queue`: each is inserted again (a new sequence number, so it follows what its group
 /// got meanwhile, as on SQS) with a fresh receive count and budget, marked redriven.
 pub(crate) fn redrive_rows(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     queue: &str,
     select: &RedriveFilter,
     now: i64,

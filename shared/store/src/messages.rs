@@ -2,15 +2,11 @@
 //! dead-letter moves read and write them.
 
 use crate::db::ExecuteCached;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use twinsync_ports::{NewMessage, SendOutcome};
 
 /// Recomputes a group's row after its messages changed.
-pub(crate) fn refresh_group(
-    tx: &Transaction<'_>,
-    queue: &str,
-    group: &str,
-) -> rusqlite::Result<()> {
+pub(crate) fn refresh_group(tx: &Connection, queue: &str, group: &str) -> rusqlite::Result<()> {
     let (head, available, count): (Option<i64>, Option<i64>, i64) = tx.query_row_cached(
         "SELECT MIN(seq), MAX(visible_at), COUNT(*) FROM messages WHERE queue = ?1 AND group_id = ?2",
         params![queue, group],
@@ -36,7 +32,7 @@ pub(crate) fn refresh_group(
 
 /// Inserts one message unless its dedup id is in the window.
 pub(crate) fn insert(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     queue: &str,
     message: &NewMessage,
     now: i64,
@@ -90,7 +86,7 @@ pub(crate) struct Row {
 
 /// Up to `limit` messages of a group (all for -1), in order.
 pub(crate) fn group_rows(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     queue: &str,
     group: &str,
     limit: i64,

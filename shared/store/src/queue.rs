@@ -10,7 +10,7 @@ use crate::dead_letters::{redrive_rows, to_dead_letter_queue};
 use crate::messages::{group_rows, insert, refresh_group};
 use crate::{Db, port_err};
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use std::time::Duration;
 use twinsync_core::Clock;
@@ -70,21 +70,40 @@ impl SqliteQueue {
     /// When the first group of `queue` that is not receivable now becomes receivable; a
     /// failed read counts as "none", and the caller's own limit applies.
     fn next_available(&self, queue: &str) -> Option<i64> {
-        let conn = self.db.lock();
-        conn.query_row_cached(
-            "SELECT MIN(available_at) FROM message_groups WHERE queue = ?1",
-            params![queue],
-            |r| r.get::<_, Option<i64>>(0),
-        )
-        .unwrap_or_else(|e| {
-            tracing::warn!(queue, error = %e, "cannot read when the next message is due");
-            None
+        self.db.peek(|conn| {
+            conn.query_row_cached(
+                "SELECT MIN(available_at) FROM message_groups WHERE queue = ?1",
+                params![queue],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .unwrap_or_else(|e| {
+                tracing::warn!(queue, error = %e, "cannot read when the next message is due");
+                None
+            })
         })
     }
 }
 
+/// The groups of `queue` a receive may take from now, oldest head first.
+fn receivable_groups(
+    conn: &Connection,
+    queue: &str,
+    now: i64,
+    max: usize,
+) -> PortResult<Vec<String>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT group_id FROM message_groups WHERE queue = ?1 AND available_at <= ?2 ORDER BY head_seq LIMIT ?3",
+        )
+        .map_err(port_err)?;
+    stmt.query_map(params![queue, now, max as i64], |r| r.get(0))
+        .map_err(port_err)?
+        .collect::<Result<_, _>>()
+        .map_err(port_err)
+}
+
 /// The group of the message a receipt names; a stale or unknown receipt is refused.
-fn group_of_receipt(tx: &Transaction<'_>, queue: &str, receipt: &str) -> PortResult<String> {
+fn group_of_receipt(tx: &Connection, queue: &str, receipt: &str) -> PortResult<String> {
     tx.query_row_cached(
         "SELECT group_id FROM messages WHERE queue = ?1 AND receipt = ?2",
         params![queue, receipt],
@@ -95,17 +114,16 @@ fn group_of_receipt(tx: &Transaction<'_>, queue: &str, receipt: &str) -> PortRes
     .ok_or_else(|| PortError::Rejected(format!("receipt {receipt} is not valid on {queue}")))
 }
 
-/// Deletes the messages of `receipts` in one transaction: one commit for a batch rather
+/// Deletes the messages of `receipts` in one write: one commit for a batch rather
 /// than one a message. A receipt that is no longer valid fails alone.
 fn delete_all(
-    conn: &mut rusqlite::Connection,
+    tx: &Connection,
     queue: &str,
     receipts: &[String],
 ) -> rusqlite::Result<Vec<PortResult<()>>> {
-    let tx = conn.transaction()?;
     let mut results = Vec::with_capacity(receipts.len());
     for receipt in receipts {
-        let group = match group_of_receipt(&tx, queue, receipt) {
+        let group = match group_of_receipt(tx, queue, receipt) {
             Ok(group) => group,
             Err(e) => {
                 results.push(Err(e));
@@ -116,10 +134,9 @@ fn delete_all(
             "DELETE FROM messages WHERE queue = ?1 AND receipt = ?2",
             params![queue, receipt],
         )?;
-        refresh_group(&tx, queue, &group)?;
+        refresh_group(tx, queue, &group)?;
         results.push(Ok(()));
     }
-    tx.commit()?;
     Ok(results)
 }
 
@@ -127,11 +144,11 @@ fn delete_all(
 impl Queue for SqliteQueue {
     async fn send(&self, queue: &str, message: NewMessage) -> PortResult<SendOutcome> {
         let now = self.clock.now_ms();
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        let outcome =
-            insert(&tx, queue, &message, now, self.settings.dedup_window_ms).map_err(port_err)?;
-        tx.commit().map_err(port_err)?;
+        let window = self.settings.dedup_window_ms;
+        let outcome = self
+            .db
+            .write(|tx| insert(tx, queue, &message, now, window).map_err(port_err))
+            .await?;
         self.db.wake(queue);
         Ok(outcome)
     }
@@ -141,12 +158,15 @@ impl Queue for SqliteQueue {
             return Ok(());
         }
         let now = self.clock.now_ms();
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        for m in &messages {
-            insert(&tx, queue, m, now, self.settings.dedup_window_ms).map_err(port_err)?;
-        }
-        tx.commit().map_err(port_err)?;
+        let window = self.settings.dedup_window_ms;
+        self.db
+            .write(|tx| {
+                for m in &messages {
+                    insert(tx, queue, m, now, window).map_err(port_err)?;
+                }
+                Ok(())
+            })
+            .await?;
         self.db.wake(queue);
         Ok(())
     }
@@ -159,55 +179,56 @@ impl Queue for SqliteQueue {
     ) -> PortResult<Vec<QueueMessage>> {
         let now = self.clock.now_ms();
         let dead_letter_after = self.settings.dead_letter_after(queue);
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        let mut out = Vec::new();
-        let groups: Vec<String> = {
-            let mut stmt = tx
-                .prepare_cached(
-                    "SELECT group_id FROM message_groups WHERE queue = ?1 AND available_at <= ?2 ORDER BY head_seq LIMIT ?3",
-                )
-                .map_err(port_err)?;
-            stmt.query_map(params![queue, now, max as i64], |r| r.get(0))
-                .map_err(port_err)?
-                .collect::<Result<_, _>>()
-                .map_err(port_err)?
-        };
-        for group in groups {
-            if out.len() >= max {
-                break;
-            }
-            for row in group_rows(&tx, queue, &group, (max - out.len()) as i64).map_err(port_err)? {
-                let first = row.first_receive_ms.unwrap_or(now);
-                if dead_letter_after.is_some_and(|after| now - first >= after) {
-                    // Unhandled for too long: the last resort behind the handlers' budget.
-                    to_dead_letter_queue(&tx, queue, &group, row.seq).map_err(port_err)?;
-                    tracing::warn!(queue, id = %row.id, receives = row.receive_count, "message moved to the dead-letter queue");
-                    continue;
-                }
-                let receipt = uuid::Uuid::new_v4().to_string();
-                tx.execute_cached(
-                    "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1, receipt = ?2, delayed = 0,
-                     first_receive_ms = ?3 WHERE seq = ?4",
-                    params![now + visibility_ms.max(0), receipt, first, row.seq],
-                )
-                .map_err(port_err)?;
-                out.push(QueueMessage {
-                    id: row.id,
-                    receipt,
-                    group_id: group.clone(),
-                    dedup_id: row.dedup_id,
-                    body: row.body,
-                    receive_count: row.receive_count + 1,
-                    sent_ms: row.sent_ms,
-                    first_receive_ms: first,
-                    redriven: row.redriven,
-                });
-            }
-            refresh_group(&tx, queue, &group).map_err(port_err)?;
+        // An empty queue is the usual answer of a consumer's poll: told by a read, so it
+        // takes no write and no commit.
+        if self
+            .db
+            .peek(|c| receivable_groups(c, queue, now, max))?
+            .is_empty()
+        {
+            return Ok(Vec::new());
         }
-        tx.commit().map_err(port_err)?;
-        Ok(out)
+        self.db
+            .write(|tx| {
+                let mut out = Vec::new();
+                for group in receivable_groups(tx, queue, now, max)? {
+                    if out.len() >= max {
+                        break;
+                    }
+                    let rows = group_rows(tx, queue, &group, (max - out.len()) as i64)
+                        .map_err(port_err)?;
+                    for row in rows {
+                        let first = row.first_receive_ms.unwrap_or(now);
+                        if dead_letter_after.is_some_and(|after| now - first >= after) {
+                            // Unhandled for too long: the last resort behind the handlers' budget.
+                            to_dead_letter_queue(tx, queue, &group, row.seq).map_err(port_err)?;
+                            tracing::warn!(queue, id = %row.id, receives = row.receive_count, "message moved to the dead-letter queue");
+                            continue;
+                        }
+                        let receipt = uuid::Uuid::new_v4().to_string();
+                        tx.execute_cached(
+                            "UPDATE messages SET visible_at = ?1, receive_count = receive_count + 1, receipt = ?2, delayed = 0,
+                             first_receive_ms = ?3 WHERE seq = ?4",
+                            params![now + visibility_ms.max(0), receipt, first, row.seq],
+                        )
+                        .map_err(port_err)?;
+                        out.push(QueueMessage {
+                            id: row.id,
+                            receipt,
+                            group_id: group.clone(),
+                            dedup_id: row.dedup_id,
+                            body: row.body,
+                            receive_count: row.receive_count + 1,
+                            sent_ms: row.sent_ms,
+                            first_receive_ms: first,
+                            redriven: row.redriven,
+                        });
+                    }
+                    refresh_group(tx, queue, &group).map_err(port_err)?;
+                }
+                Ok(out)
+            })
+            .await
     }
 
     async fn delete(&self, queue: &str, receipt: &str) -> PortResult<()> {
@@ -220,17 +241,17 @@ impl Queue for SqliteQueue {
         if receipts.is_empty() {
             return Vec::new();
         }
-        let deleted = delete_all(&mut self.db.lock(), queue, receipts);
+        let deleted = self
+            .db
+            .write(|tx| delete_all(tx, queue, receipts).map_err(port_err))
+            .await;
         match deleted {
             Ok(results) => {
                 self.db.wake(queue);
                 results
             }
             // Nothing was deleted; the messages come back after their visibility timeout.
-            Err(e) => {
-                let e = port_err(e);
-                receipts.iter().map(|_| Err(e.clone())).collect()
-            }
+            Err(e) => receipts.iter().map(|_| Err(e.clone())).collect(),
         }
     }
 
@@ -241,35 +262,37 @@ impl Queue for SqliteQueue {
         visibility_ms: i64,
     ) -> PortResult<()> {
         let now = self.clock.now_ms();
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        let group = group_of_receipt(&tx, queue, receipt)?;
         let delayed = i64::from(visibility_ms > 0);
-        tx.execute_cached(
-            "UPDATE messages SET visible_at = ?1, delayed = ?2 WHERE queue = ?3 AND receipt = ?4",
-            params![now + visibility_ms.max(0), delayed, queue, receipt],
-        )
-        .map_err(port_err)?;
-        refresh_group(&tx, queue, &group).map_err(port_err)?;
-        tx.commit().map_err(port_err)?;
+        self.db
+            .write(|tx| {
+                let group = group_of_receipt(tx, queue, receipt)?;
+                tx.execute_cached(
+                    "UPDATE messages SET visible_at = ?1, delayed = ?2 WHERE queue = ?3 AND receipt = ?4",
+                    params![now + visibility_ms.max(0), delayed, queue, receipt],
+                )
+                .map_err(port_err)?;
+                refresh_group(tx, queue, &group).map_err(port_err)
+            })
+            .await?;
         self.db.wake(queue);
         Ok(())
     }
 
     async fn postpone(&self, queue: &str, receipt: &str, delay_ms: i64) -> PortResult<()> {
         let now = self.clock.now_ms();
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        let group = group_of_receipt(&tx, queue, receipt)?;
-        tx.execute_cached(
-            "UPDATE messages SET visible_at = ?1, delayed = 1, receive_count = MAX(receive_count - 1, 0),
-                 first_receive_ms = CASE WHEN receive_count <= 1 THEN NULL ELSE first_receive_ms END
-             WHERE queue = ?2 AND receipt = ?3",
-            params![now + delay_ms.max(0), queue, receipt],
-        )
-        .map_err(port_err)?;
-        refresh_group(&tx, queue, &group).map_err(port_err)?;
-        tx.commit().map_err(port_err)?;
+        self.db
+            .write(|tx| {
+                let group = group_of_receipt(tx, queue, receipt)?;
+                tx.execute_cached(
+                    "UPDATE messages SET visible_at = ?1, delayed = 1, receive_count = MAX(receive_count - 1, 0),
+                         first_receive_ms = CASE WHEN receive_count <= 1 THEN NULL ELSE first_receive_ms END
+                     WHERE queue = ?2 AND receipt = ?3",
+                    params![now + delay_ms.max(0), queue, receipt],
+                )
+                .map_err(port_err)?;
+                refresh_group(tx, queue, &group).map_err(port_err)
+            })
+            .await?;
         self.db.wake(queue);
         Ok(())
     }
@@ -301,45 +324,49 @@ impl Queue for SqliteQueue {
 
     async fn depth(&self, queue: &str) -> PortResult<QueueDepth> {
         let now = self.clock.now_ms();
-        let conn = self.db.lock();
-        conn.query_row_cached(
-            "SELECT
-                COALESCE(SUM(visible_at <= ?2), 0),
-                COALESCE(SUM(visible_at > ?2 AND delayed = 0), 0),
-                COALESCE(SUM(visible_at > ?2 AND delayed = 1), 0)
-             FROM messages WHERE queue = ?1",
-            params![queue, now],
-            |r| {
-                Ok(QueueDepth {
-                    visible: r.get::<_, i64>(0)? as u64,
-                    in_flight: r.get::<_, i64>(1)? as u64,
-                    delayed: r.get::<_, i64>(2)? as u64,
-                })
-            },
-        )
-        .map_err(port_err)
+        self.db
+            .read(|conn| {
+                conn.query_row_cached(
+                    "SELECT
+                        COALESCE(SUM(visible_at <= ?2), 0),
+                        COALESCE(SUM(visible_at > ?2 AND delayed = 0), 0),
+                        COALESCE(SUM(visible_at > ?2 AND delayed = 1), 0)
+                     FROM messages WHERE queue = ?1",
+                    params![queue, now],
+                    |r| {
+                        Ok(QueueDepth {
+                            visible: r.get::<_, i64>(0)? as u64,
+                            in_flight: r.get::<_, i64>(1)? as u64,
+                            delayed: r.get::<_, i64>(2)? as u64,
+                        })
+                    },
+                )
+                .map_err(port_err)
+            })
+            .await
     }
 
     async fn purge_group(&self, queue: &str, group_id: &str) -> PortResult<u64> {
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        let n = tx
-            .execute_cached(
-                "DELETE FROM messages WHERE queue = ?1 AND group_id = ?2",
-                params![queue, group_id],
-            )
-            .map_err(port_err)?;
-        refresh_group(&tx, queue, group_id).map_err(port_err)?;
-        tx.commit().map_err(port_err)?;
-        Ok(n as u64)
+        self.db
+            .write(|tx| {
+                let n = tx
+                    .execute_cached(
+                        "DELETE FROM messages WHERE queue = ?1 AND group_id = ?2",
+                        params![queue, group_id],
+                    )
+                    .map_err(port_err)?;
+                refresh_group(tx, queue, group_id).map_err(port_err)?;
+                Ok(n as u64)
+            })
+            .await
     }
 
     async fn redrive(&self, queue: &str, select: &RedriveFilter) -> PortResult<u64> {
         let now = self.clock.now_ms();
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        let moved = redrive_rows(&tx, queue, select, now)?;
-        tx.commit().map_err(port_err)?;
+        let moved = self
+            .db
+            .write(|tx| redrive_rows(tx, queue, select, now))
+            .await?;
         if moved > 0 {
             self.db.wake(queue);
             tracing::info!(queue, moved, "dead-lettered messages redriven");
@@ -348,37 +375,43 @@ impl Queue for SqliteQueue {
     }
 
     async fn peek(&self, queue: &str, limit: usize) -> PortResult<Vec<WaitingMessage>> {
-        let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT id, group_id, body, sent_ms FROM messages
-                 WHERE queue = ?1 ORDER BY seq LIMIT ?2",
-            )
-            .map_err(port_err)?;
-        let rows = stmt
-            .query_map(params![queue, limit as i64], |r| {
-                Ok(WaitingMessage {
-                    id: r.get(0)?,
-                    group_id: r.get(1)?,
-                    body: r.get(2)?,
-                    sent_ms: r.get(3)?,
-                })
+        self.db
+            .read(|conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT id, group_id, body, sent_ms FROM messages
+                         WHERE queue = ?1 ORDER BY seq LIMIT ?2",
+                    )
+                    .map_err(port_err)?;
+                let rows = stmt
+                    .query_map(params![queue, limit as i64], |r| {
+                        Ok(WaitingMessage {
+                            id: r.get(0)?,
+                            group_id: r.get(1)?,
+                            body: r.get(2)?,
+                            sent_ms: r.get(3)?,
+                        })
+                    })
+                    .map_err(port_err)?;
+                rows.collect::<Result<_, _>>().map_err(port_err)
             })
-            .map_err(port_err)?;
-        rows.collect::<Result<_, _>>().map_err(port_err)
+            .await
     }
 
     async fn queue_names(&self) -> PortResult<Vec<String>> {
-        let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare("SELECT name FROM queue_names ORDER BY name")
-            .map_err(port_err)?;
-        let names = stmt
-            .query_map([], |r| r.get(0))
-            .map_err(port_err)?
-            .collect::<Result<_, _>>()
-            .map_err(port_err)?;
-        Ok(names)
+        self.db
+            .read(|conn| {
+                let mut stmt = conn
+                    .prepare("SELECT name FROM queue_names ORDER BY name")
+                    .map_err(port_err)?;
+                let names = stmt
+                    .query_map([], |r| r.get(0))
+                    .map_err(port_err)?
+                    .collect::<Result<_, _>>()
+                    .map_err(port_err)?;
+                Ok(names)
+            })
+            .await
     }
 }
 

@@ -10,9 +10,8 @@ use rusqlite::Connection;
 /// texts are far below what makes a search wait when it indexes them first.
 pub const BATCH: usize = 256;
 
-/// Indexes the twins that wait, in one transaction.
-pub(crate) fn index_waiting(conn: &mut Connection) -> rusqlite::Result<()> {
-    let tx = conn.transaction()?;
+/// Indexes the twins that wait; run as one write, so all at once or not at all.
+pub(crate) fn index_waiting(tx: &Connection) -> rusqlite::Result<()> {
     tx.prepare_cached("DELETE FROM twins_text WHERE rowid IN (SELECT id FROM twins_text_waiting)")?
         .execute([])?;
     tx.prepare_cached(
@@ -24,5 +23,5 @@ pub(crate) fn index_waiting(conn: &mut Connection) -> rusqlite::Result<()> {
     .execute([])?;
     tx.prepare_cached("DELETE FROM twins_text_waiting")?
         .execute([])?;
-    tx.commit()
+    Ok(())
 }

@@ -37,17 +37,61 @@ impl SqliteTwinStore {
         Self { db }
     }
 
-    fn one(&self, sql: &str, a: &str, b: Option<&str>) -> PortResult<Option<Twin>> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(sql).map_err(port_err)?;
-        let body: Option<String> = match b {
-            Some(b) => stmt.query_row(params![a, b], |r| r.get(0)),
-            None => stmt.query_row(params![a], |r| r.get(0)),
-        }
-        .optional()
-        .map_err(port_err)?;
+    async fn one(&self, sql: &str, a: &str, b: Option<&str>) -> PortResult<Option<Twin>> {
+        let body: Option<String> = self
+            .db
+            .read(|conn| {
+                let mut stmt = conn.prepare_cached(sql).map_err(port_err)?;
+                match b {
+                    Some(b) => stmt.query_row(params![a, b], |r| r.get(0)),
+                    None => stmt.query_row(params![a], |r| r.get(0)),
+                }
+                .optional()
+                .map_err(port_err)
+            })
+            .await?;
         body.map(|b| serde_json::from_str(&b).map_err(json_err))
             .transpose()
+    }
+
+    /// Counts a twin write, and every [`text_index::BATCH`] of them indexes the twins
+    /// that wait. The write is committed whatever happens here: an index that cannot be
+    /// written now is written by the next batch or search, so it is only logged.
+    async fn twin_written(&self) {
+        if !self.db.twin_written() {
+            return;
+        }
+        let indexed = self
+            .db
+            .write(|conn| text_index::index_waiting(conn).map_err(port_err))
+            .await;
+        if let Err(e) = indexed {
+            tracing::warn!(error = %e, "the twins' text index could not be updated; the next search does it");
+        }
+    }
+
+    /// Runs a query whose rows are JSON records.
+    async fn bodies<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params + Send,
+    ) -> PortResult<Vec<T>> {
+        self.db
+            .read(|conn| {
+                let mut stmt = conn.prepare_cached(sql).map_err(port_err)?;
+                collect_json(&mut stmt, params)
+            })
+            .await
+    }
+
+    async fn count_of(&self, sql: &str, params: impl rusqlite::Params + Send) -> PortResult<u64> {
+        self.db
+            .read(|conn| {
+                conn.query_row_cached(sql, params, |r| r.get::<_, i64>(0))
+                    .map(|n| n as u64)
+                    .map_err(port_err)
+            })
+            .await
     }
 }
 
@@ -90,6 +134,7 @@ fn delete_rows(conn: &rusqlite::Connection, id: &str) -> PortResult<()> {
 impl TwinStore for SqliteTwinStore {
     async fn get(&self, id: &str) -> PortResult<Option<Twin>> {
         self.one("SELECT body FROM twins WHERE id = ?1", id, None)
+            .await
     }
 
     async fn find_by_local(
@@ -102,6 +147,7 @@ impl TwinStore for SqliteTwinStore {
             connection_id,
             Some(local_key),
         )
+        .await
     }
 
     async fn find_by_remote(
@@ -114,12 +160,12 @@ impl TwinStore for SqliteTwinStore {
             connection_id,
             Some(remote_key),
         )
+        .await
     }
 
     async fn insert(&self, twin: &Twin) -> PortResult<()> {
-        let mut conn = self.db.lock();
-        insert_row(&conn, twin)?;
-        self.db.twin_written(&mut conn);
+        self.db.write(|conn| insert_row(conn, twin)).await?;
+        self.twin_written().await;
         Ok(())
     }
 
@@ -127,9 +173,10 @@ impl TwinStore for SqliteTwinStore {
         let mut stored = twin.clone();
         stored.revision = twin.revision + 1;
         let body = to_json(&stored)?;
-        let mut conn = self.db.lock();
-        let n = conn
-            .execute_cached(
+        let n = self
+            .db
+            .write(|conn| {
+                conn.execute_cached(
                 "UPDATE twins SET local_key = ?1, remote_key = ?2, status = ?3, revision = ?4, body = ?5,
                         search_text = ?8
                  WHERE id = ?6 AND revision = ?7",
@@ -144,85 +191,80 @@ impl TwinStore for SqliteTwinStore {
                     stored.search_text()
                 ],
             )
-            .map_err(port_err)?;
+            .map_err(port_err)
+            })
+            .await?;
         if n == 0 {
             return Err(PortError::Conflict(format!(
                 "twin {} changed since revision {}",
                 twin.id, twin.revision
             )));
         }
-        self.db.twin_written(&mut conn);
+        self.twin_written().await;
         Ok(stored)
     }
 
     async fn delete(&self, id: &str) -> PortResult<()> {
-        let conn = self.db.lock();
-        delete_rows(&conn, id)
+        self.db.write(|conn| delete_rows(conn, id)).await
     }
 
     async fn replace(&self, gone: &[String], twin: &Twin) -> PortResult<()> {
-        let mut conn = self.db.lock();
-        let tx = conn.transaction().map_err(port_err)?;
-        for id in gone {
-            delete_rows(&tx, id)?;
-        }
-        insert_row(&tx, twin)?;
-        tx.commit().map_err(port_err)?;
-        self.db.twin_written(&mut conn);
+        self.db
+            .write(|tx| {
+                for id in gone {
+                    delete_rows(tx, id)?;
+                }
+                insert_row(tx, twin)
+            })
+            .await?;
+        self.twin_written().await;
         Ok(())
     }
 
     async fn list(&self, query: &TwinQuery) -> PortResult<Vec<Twin>> {
-        let mut conn = self.db.lock();
         if query.text.is_some() {
             // The index must hold every write made before this search.
-            text_index::index_waiting(&mut conn).map_err(port_err)?;
+            self.db
+                .write(|conn| text_index::index_waiting(conn).map_err(port_err))
+                .await?;
         }
-        let text = TextMatch::choose(&conn, query.text.as_deref()).map_err(port_err)?;
-        let list = ListSql::of(query, text);
-        let mut stmt = conn.prepare_cached(&list.sql).map_err(port_err)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(list.params), |r| {
-                r.get::<_, String>(0)
+        self.db
+            .read(|conn| {
+                let text = TextMatch::choose(conn, query.text.as_deref()).map_err(port_err)?;
+                let list = ListSql::of(query, text);
+                let mut stmt = conn.prepare_cached(&list.sql).map_err(port_err)?;
+                collect_json(&mut stmt, rusqlite::params_from_iter(list.params))
             })
-            .map_err(port_err)?;
-        let mut out = Vec::new();
-        for body in rows {
-            out.push(serde_json::from_str(&body.map_err(port_err)?).map_err(json_err)?);
-        }
-        Ok(out)
+            .await
     }
 
     async fn count(&self, connection_id: Option<&str>) -> PortResult<u64> {
-        let conn = self.db.lock();
-        conn.query_row_cached(
+        self.count_of(
             "SELECT COUNT(*) FROM twins WHERE (?1 IS NULL OR connection_id = ?1)",
-            params![connection_id],
-            |r| r.get::<_, i64>(0),
+            (connection_id,),
         )
-        .map(|n| n as u64)
-        .map_err(port_err)
+        .await
     }
 
     async fn count_under_sync(&self, connection_id: &str) -> PortResult<u64> {
-        let conn = self.db.lock();
-        conn.query_row_cached(
+        self.count_of(
             "SELECT COUNT(*) FROM twins WHERE connection_id = ?1 AND status != 'unlinked'",
-            params![connection_id],
-            |r| r.get::<_, i64>(0),
+            (connection_id,),
         )
-        .map(|n| n as u64)
-        .map_err(port_err)
+        .await
     }
 
     async fn add_event(&self, event: &SyncEvent) -> PortResult<()> {
         let body = to_json(event)?;
-        let conn = self.db.lock();
-        conn.execute_cached(
-            "INSERT INTO events (connection_id, twin_id, at_ms, body) VALUES (?1, ?2, ?3, ?4)",
-            params![event.connection_id, event.twin_id, event.at_ms, body],
-        )
-        .map_err(port_err)?;
+        self.db
+            .write(|conn| {
+                conn.execute_cached(
+                    "INSERT INTO events (connection_id, twin_id, at_ms, body) VALUES (?1, ?2, ?3, ?4)",
+                    params![event.connection_id, event.twin_id, event.at_ms, body],
+                )
+                .map_err(port_err)
+            })
+            .await?;
         Ok(())
     }
 
@@ -232,36 +274,29 @@ impl TwinStore for SqliteTwinStore {
         twin_id: Option<&str>,
         limit: usize,
     ) -> PortResult<Vec<SyncEvent>> {
-        let conn = self.db.lock();
-        let mut stmt = conn.prepare_cached(&EVENTS_QUERY).map_err(port_err)?;
-        let rows = stmt
-            .query_map(params![connection_id, twin_id, limit as i64], |r| {
-                r.get::<_, String>(0)
-            })
-            .map_err(port_err)?;
-        let mut out = Vec::new();
-        for body in rows {
-            out.push(serde_json::from_str(&body.map_err(port_err)?).map_err(json_err)?);
-        }
-        Ok(out)
+        self.bodies(&EVENTS_QUERY, (connection_id, twin_id, limit as i64))
+            .await
     }
 
     async fn add_replica(&self, record: &ReplicaRecord) -> PortResult<()> {
         let body = to_json(record)?;
-        let conn = self.db.lock();
-        conn.execute_cached(
-            "INSERT INTO replicas (twin_id, body) VALUES (?1, ?2)",
-            params![record.twin_id, body],
-        )
-        .map_err(port_err)?;
+        self.db
+            .write(|conn| {
+                conn.execute_cached(
+                    "INSERT INTO replicas (twin_id, body) VALUES (?1, ?2)",
+                    params![record.twin_id, body],
+                )
+                .map_err(port_err)
+            })
+            .await?;
         Ok(())
     }
 
     async fn replicas(&self, twin_id: &str) -> PortResult<Vec<ReplicaRecord>> {
-        let conn = self.db.lock();
-        let mut stmt = conn
-            .prepare_cached("SELECT body FROM replicas WHERE twin_id = ?1 ORDER BY seq")
-            .map_err(port_err)?;
-        collect_json(&mut stmt, params![twin_id])
+        self.bodies(
+            "SELECT body FROM replicas WHERE twin_id = ?1 ORDER BY seq",
+            (twin_id,),
+        )
+        .await
     }
 }

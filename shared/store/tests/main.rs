@@ -1,5 +1,6 @@
 //! The SQLite adapters' tests, one test binary: the queue's SQS FIFO semantics (`queue`)
-//! and the twin and connection stores (`stores`).
+//! the twin and connection stores (`stores`), and writes sharing commits (`group_commit`).
 
+mod group_commit;
 mod queue;
 mod stores;

@@ -5,7 +5,7 @@
 
 use futures::FutureExt;
 use futures::future::join_all;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use twinsync_core::{ManualClock, Twin};
 use twinsync_ports::{NewMessage, PortError, Queue, SendOutcome, TwinStore};
@@ -27,6 +27,14 @@ fn queue(db: &Db) -> SqliteQueue {
     )
 }
 
+/// A node database in a folder of its own, which lives as long as the first value.
+fn fresh() -> (tempfile::TempDir, PathBuf, Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.db");
+    let db = Db::open(&path).unwrap();
+    (dir, path, db)
+}
+
 /// What another connection to the file sees: only what is committed.
 fn committed_rows(path: &Path, table: &str) -> i64 {
     let other = rusqlite::Connection::open(path).unwrap();
@@ -37,9 +45,7 @@ fn committed_rows(path: &Path, table: &str) -> i64 {
 
 #[tokio::test]
 async fn writes_side_by_side_share_a_commit_and_are_durable_when_they_return() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.db");
-    let db = Db::open(&path).unwrap();
+    let (_dir, path, db) = fresh();
     let queue = queue(&db);
     let before = db.commits();
     let sends = (0..40).map(|n| queue.send("outgoing", message(n)));
@@ -65,9 +71,7 @@ async fn writes_side_by_side_share_a_commit_and_are_durable_when_they_return() {
 
 #[tokio::test]
 async fn a_write_that_fails_leaves_nothing_and_its_group_stands() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.db");
-    let db = Db::open(&path).unwrap();
+    let (_dir, path, db) = fresh();
     let twins = SqliteTwinStore::new(db.clone());
     let twin = |id: &str, key: &str| {
         let mut t = Twin::new(id.into(), "c".into(), 0);
@@ -101,9 +105,7 @@ async fn a_write_that_fails_leaves_nothing_and_its_group_stands() {
 
 #[tokio::test]
 async fn a_writer_dropped_before_its_commit_still_commits_its_group() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.db");
-    let db = Db::open(&path).unwrap();
+    let (_dir, path, db) = fresh();
     let queue = queue(&db);
     // Polled once, the send begins its group and gives the others their turn; dropped
     // there, it must not leave the group open.
@@ -115,9 +117,7 @@ async fn a_writer_dropped_before_its_commit_still_commits_its_group() {
 
 #[tokio::test]
 async fn a_writer_held_but_not_polled_does_not_hold_the_others() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.db");
-    let db = Db::open(&path).unwrap();
+    let (_dir, path, db) = fresh();
     let queue = queue(&db);
     let mut held = Box::pin(queue.send("outgoing", message(1)));
     assert!((&mut held).now_or_never().is_none());
@@ -129,14 +129,12 @@ async fn a_writer_held_but_not_polled_does_not_hold_the_others() {
 
 #[tokio::test]
 async fn a_read_of_writes_not_yet_committed_answers_once_they_are() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.db");
-    let db = Db::open(&path).unwrap();
-    let queue = queue(&db);
-    let mut held = Box::pin(queue.send("outgoing", message(1)));
+    let (_dir, path, db) = fresh();
+    let sends = queue(&db);
+    let mut held = Box::pin(sends.send("outgoing", message(1)));
     assert!((&mut held).now_or_never().is_none());
     assert_eq!(committed_rows(&path, "messages"), 0);
-    let waiting = queue.peek("outgoing", 10).await.unwrap();
+    let waiting = sends.peek("outgoing", 10).await.unwrap();
     assert_eq!(waiting.len(), 1);
     assert_eq!(committed_rows(&path, "messages"), 1);
     drop(held);

@@ -75,12 +75,7 @@ impl Inner {
             if !self.conn.is_autocommit() {
                 return Ok((group, Role::Follows));
             }
-            self.group = None;
-            publish(
-                settled,
-                group,
-                Err("its transaction was rolled back by an earlier error".into()),
-            );
+            self.finish(group, settled);
         }
         self.conn
             .execute_batch("BEGIN IMMEDIATE")

@@ -1,7 +1,7 @@
 //! Connections, trigger cursors, transport nonces and scheduler state.
 
 use crate::db::ExecuteCached;
-use crate::{Db, collect_json, json_err, port_err, queue::purge_dedup};
+use crate::{Db, port_err, queue::purge_dedup};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};
 use std::sync::Arc;
@@ -26,26 +26,14 @@ fn to_json<T: serde::Serialize>(v: &T) -> PortResult<String> {
 #[async_trait]
 impl ConnectionStore for SqliteConnectionStore {
     async fn get(&self, id: &str) -> PortResult<Option<Connection>> {
-        let body: Option<String> = self
-            .db
-            .read(|conn| {
-                conn.prepare_cached("SELECT body FROM connections WHERE id = ?1")
-                    .and_then(|mut s| s.query_row(params![id], |r| r.get(0)).optional())
-                    .map_err(port_err)
-            })
-            .await?;
-        body.map(|b| serde_json::from_str(&b).map_err(json_err))
-            .transpose()
+        self.db
+            .read_record("SELECT body FROM connections WHERE id = ?1", (id,))
+            .await
     }
 
     async fn list(&self) -> PortResult<Vec<Connection>> {
         self.db
-            .read(|conn| {
-                let mut stmt = conn
-                    .prepare_cached("SELECT body FROM connections ORDER BY id")
-                    .map_err(port_err)?;
-                collect_json(&mut stmt, [])
-            })
+            .read_records("SELECT body FROM connections ORDER BY id", [])
             .await
     }
 
@@ -108,20 +96,12 @@ impl ConnectionStore for SqliteConnectionStore {
         connection_id: &str,
         trigger_id: &str,
     ) -> PortResult<Option<PollCursor>> {
-        let body: Option<String> = self
-            .db
-            .read(|conn| {
-                conn.query_row_cached(
-                    "SELECT body FROM cursors WHERE connection_id = ?1 AND trigger_id = ?2",
-                    params![connection_id, trigger_id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(port_err)
-            })
-            .await?;
-        body.map(|b| serde_json::from_str(&b).map_err(json_err))
-            .transpose()
+        self.db
+            .read_record(
+                "SELECT body FROM cursors WHERE connection_id = ?1 AND trigger_id = ?2",
+                (connection_id, trigger_id),
+            )
+            .await
     }
 
     async fn set_cursor(

@@ -1,8 +1,8 @@
 //! The database handle and its schema.
 
-use crate::StoreError;
 use crate::commit::{self, Inner, Role, Settled};
-use rusqlite::Connection;
+use crate::{StoreError, collect_json, json_err, port_err};
+use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -337,12 +337,46 @@ impl Db {
     /// is still held but no longer polled (a future kept and forgotten) would hold its
     /// waiters for good, so a waiter that has waited [`GROUP_WAIT`] commits it itself.
     async fn settled(&self, group: u64) -> PortResult<()> {
-        let mut watch = self.settled.subscribe();
-        let over = tokio::time::timeout(GROUP_WAIT, watch.wait_for(|s| commit::is_over(s, group)));
-        if over.await.is_err() {
-            self.lock().finish(group, &self.settled);
+        // The writer that committed its group finds it over: no subscription, no timer.
+        if !commit::is_over(&self.settled.borrow(), group) {
+            let mut watch = self.settled.subscribe();
+            let over =
+                tokio::time::timeout(GROUP_WAIT, watch.wait_for(|s| commit::is_over(s, group)));
+            if over.await.is_err() {
+                self.lock().finish(group, &self.settled);
+            }
         }
         commit::outcome(&self.settled.borrow(), group)
+    }
+
+    /// Reads the records a query's rows hold as JSON in their first column.
+    pub(crate) async fn read_records<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params + Send,
+    ) -> PortResult<Vec<T>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(sql).map_err(port_err)?;
+            collect_json(&mut stmt, params)
+        })
+        .await
+    }
+
+    /// Reads the record a query's one row holds as JSON in its first column, if any.
+    pub(crate) async fn read_record<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params + Send,
+    ) -> PortResult<Option<T>> {
+        let body: Option<String> = self
+            .read(|conn| {
+                conn.query_row_cached(sql, params, |r| r.get(0))
+                    .optional()
+                    .map_err(port_err)
+            })
+            .await?;
+        body.map(|b| serde_json::from_str(&b).map_err(json_err))
+            .transpose()
     }
 
     /// How many commits this handle's writes have made: a write that shares a group

@@ -3,9 +3,9 @@
 use crate::db::ExecuteCached;
 use crate::text_index;
 use crate::twin_list::{ListSql, TextMatch};
-use crate::{Db, collect_json, json_err, port_err};
+use crate::{Db, collect_json, port_err};
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use twinsync_core::{SyncEvent, SyncEventKind, Twin};
 use twinsync_ports::{PortError, PortResult, ReplicaRecord, TwinQuery, TwinStore};
 
@@ -37,23 +37,6 @@ impl SqliteTwinStore {
         Self { db }
     }
 
-    async fn one(&self, sql: &str, a: &str, b: Option<&str>) -> PortResult<Option<Twin>> {
-        let body: Option<String> = self
-            .db
-            .read(|conn| {
-                let mut stmt = conn.prepare_cached(sql).map_err(port_err)?;
-                match b {
-                    Some(b) => stmt.query_row(params![a, b], |r| r.get(0)),
-                    None => stmt.query_row(params![a], |r| r.get(0)),
-                }
-                .optional()
-                .map_err(port_err)
-            })
-            .await?;
-        body.map(|b| serde_json::from_str(&b).map_err(json_err))
-            .transpose()
-    }
-
     /// Counts a twin write, and every [`text_index::BATCH`] of them indexes the twins
     /// that wait. The write is committed whatever happens here: an index that cannot be
     /// written now is written by the next batch or search, so it is only logged.
@@ -68,20 +51,6 @@ impl SqliteTwinStore {
         if let Err(e) = indexed {
             tracing::warn!(error = %e, "the twins' text index could not be updated; the next search does it");
         }
-    }
-
-    /// Runs a query whose rows are JSON records.
-    async fn bodies<T: serde::de::DeserializeOwned>(
-        &self,
-        sql: &str,
-        params: impl rusqlite::Params + Send,
-    ) -> PortResult<Vec<T>> {
-        self.db
-            .read(|conn| {
-                let mut stmt = conn.prepare_cached(sql).map_err(port_err)?;
-                collect_json(&mut stmt, params)
-            })
-            .await
     }
 
     async fn count_of(&self, sql: &str, params: impl rusqlite::Params + Send) -> PortResult<u64> {
@@ -133,7 +102,8 @@ fn delete_rows(conn: &rusqlite::Connection, id: &str) -> PortResult<()> {
 #[async_trait]
 impl TwinStore for SqliteTwinStore {
     async fn get(&self, id: &str) -> PortResult<Option<Twin>> {
-        self.one("SELECT body FROM twins WHERE id = ?1", id, None)
+        self.db
+            .read_record("SELECT body FROM twins WHERE id = ?1", (id,))
             .await
     }
 
@@ -142,12 +112,12 @@ impl TwinStore for SqliteTwinStore {
         connection_id: &str,
         local_key: &str,
     ) -> PortResult<Option<Twin>> {
-        self.one(
-            "SELECT body FROM twins WHERE connection_id = ?1 AND local_key = ?2",
-            connection_id,
-            Some(local_key),
-        )
-        .await
+        self.db
+            .read_record(
+                "SELECT body FROM twins WHERE connection_id = ?1 AND local_key = ?2",
+                (connection_id, local_key),
+            )
+            .await
     }
 
     async fn find_by_remote(
@@ -155,12 +125,12 @@ impl TwinStore for SqliteTwinStore {
         connection_id: &str,
         remote_key: &str,
     ) -> PortResult<Option<Twin>> {
-        self.one(
-            "SELECT body FROM twins WHERE connection_id = ?1 AND remote_key = ?2",
-            connection_id,
-            Some(remote_key),
-        )
-        .await
+        self.db
+            .read_record(
+                "SELECT body FROM twins WHERE connection_id = ?1 AND remote_key = ?2",
+                (connection_id, remote_key),
+            )
+            .await
     }
 
     async fn insert(&self, twin: &Twin) -> PortResult<()> {
@@ -274,7 +244,8 @@ impl TwinStore for SqliteTwinStore {
         twin_id: Option<&str>,
         limit: usize,
     ) -> PortResult<Vec<SyncEvent>> {
-        self.bodies(&EVENTS_QUERY, (connection_id, twin_id, limit as i64))
+        self.db
+            .read_records(&EVENTS_QUERY, (connection_id, twin_id, limit as i64))
             .await
     }
 
@@ -293,10 +264,11 @@ impl TwinStore for SqliteTwinStore {
     }
 
     async fn replicas(&self, twin_id: &str) -> PortResult<Vec<ReplicaRecord>> {
-        self.bodies(
-            "SELECT body FROM replicas WHERE twin_id = ?1 ORDER BY seq",
-            (twin_id,),
-        )
-        .await
+        self.db
+            .read_records(
+                "SELECT body FROM replicas WHERE twin_id = ?1 ORDER BY seq",
+                (twin_id,),
+            )
+            .await
     }
 }

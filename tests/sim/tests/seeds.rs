@@ -448,6 +448,10 @@ fn regression_seeds_pass() {
         // behind a newer replica: the newer replica's merge took sync's own write for a
         // person's edit here and kept it over the other side's newer value (43344).
         (43344, 300),
+        // A replica of theirs built on our send showed their own priority, not ours; a
+        // person there then set ours again, and that replica was taken for our send's
+        // echo, so our item kept the older value and sent it back over theirs (55066).
+        (55066, 300),
     ];
     let failures: Vec<String> = v1
         .iter()

@@ -424,6 +424,7 @@ async fn record(
         },
         node.now_ms(),
     );
+    twin.answered_by_replica(&plan.remote_now, applied_in);
     // The ack is queued while the lease still holds: once it is given back, our outgoing
     // handler may send a replica of this item, and the other node must get the ack (which
     // links the twin) first, or it takes that replica for a new item. Should the store

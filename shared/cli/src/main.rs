@@ -1,12 +1,19 @@
 //! The `twinsync` command.
 
 use clap::{Parser, Subcommand};
+use mimalloc::MiMalloc;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use twinsync_cli::{admin, bulk_bench, demo, dev_ca, latency, rate, resume, rules_test};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::admin::{AdminToken, TOKEN_ENV};
 use twinsync_node::config::ProcessConfig;
+
+/// The embedded node allocates and frees small buffers by the million (JSON, SQL rows,
+/// HTTP bodies) from several worker threads: with mimalloc, Bulk Exalate of 10,000 items
+/// went from 469 to 553 items/s at about the same peak RSS (docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: MiMalloc = MiMalloc;
 
 #[derive(Parser)]
 #[command(

@@ -175,12 +175,15 @@ impl Twin {
     /// 55066 of V6 at 300 steps). Where the replica shows our value, the sender took it.
     pub fn answered_by_replica(&mut self, replica_here: &Item, applied_in: Option<u64>) {
         let built_on_last_send = applied_in.is_some_and(|n| n > 0 && n >= self.out_version);
-        if let (true, Some(sent)) = (built_on_last_send, &self.sent_item) {
-            self.sent_changed = Some(echoes_taken(
-                self.sent_changed.as_deref(),
-                sent,
-                replica_here,
-            ));
+        let Some(sent) = self.sent_item.as_ref().filter(|_| built_on_last_send) else {
+            return;
+        };
+        let taken = echoes_taken(self.sent_changed.as_deref(), sent, replica_here);
+        // Where the replica took every field of ours the record stays as it is: the list
+        // is written only when it says something, so the twin record stays small (one
+        // write unit on DynamoDB holds about 1 KB).
+        if taken.len() < moved_fields(self.sent_changed.as_deref(), sent).count() {
+            self.sent_changed = Some(taken);
         }
     }
 }
@@ -196,19 +199,18 @@ pub(crate) fn echoes_taken(
     view_here: &Item,
 ) -> Vec<String> {
     let differs = changed_fields(view_here, sent);
-    let carried;
-    let moved = match changed {
-        Some(changed) => changed,
-        None => {
-            carried = changed_fields(&Item::default(), sent);
-            &carried
-        }
-    };
-    moved
-        .iter()
-        .filter(|field| *field != "labels" && !differs.contains(field))
-        .cloned()
+    moved_fields(changed, sent)
+        .filter(|field| !differs.contains(field))
         .collect()
+}
+
+/// The fields but labels that our send changed (`changed`; `None`: all it carried).
+fn moved_fields(changed: Option<&[String]>, sent: &Item) -> impl Iterator<Item = String> {
+    let moved = match changed {
+        Some(changed) => changed.to_vec(),
+        None => changed_fields(&Item::default(), sent),
+    };
+    moved.into_iter().filter(|field| field != "labels")
 }
 
 #[cfg(test)]
@@ -302,13 +304,15 @@ mod tests {
         // (the replica's `applied_in`, its fields in our terms, our first send or not)
         // -> `sent_changed` after it; `None` where it stays as the send left it.
         type Case<'a> = (Option<u64>, Item, bool, Option<&'a [&'a str]>);
-        let table: [Case; 6] = [
+        let table: [Case; 7] = [
             // Seed 55066: it showed its own priority, so ours can no longer echo back.
             (Some(1), item("ours", "3", &[]), false, Some(&[])),
             (Some(1), item("ours", "2", &[]), false, Some(&["priority"])),
             // A first send carried every field it set: the summary was taken, not the
             // priority.
             (Some(1), item("ours", "3", &[]), true, Some(&["summary"])),
+            // It took all of ours: nothing to say, and the record stays small.
+            (Some(1), item("ours", "2", &[]), true, None),
             // Built before our send reached it: the send may still come back.
             (Some(0), item("ours", "3", &[]), false, None),
             (None, item("ours", "3", &[]), false, None),

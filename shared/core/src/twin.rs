@@ -155,7 +155,9 @@ pub struct Twin {
     /// echo: an unchanged one equal to the send may be the other side's edit (simulation
     /// seed 151 of generator V5). Names, not the base item, keep the twin record small.
     /// Empty once the ack of that send is taken as the other side's previous replica:
-    /// `previous` then says what it made of each field (seed 2632 of V5).
+    /// `previous` then says what it made of each field (seed 2632 of V5). Likewise
+    /// narrowed to the fields a replica built on that send showed at the send's value,
+    /// when it showed one of its own (`Twin::answered_by_replica`, seed 55066 of V6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_changed: Option<Vec<String>>,
     /// The merge fields the last send changed from the state it was built on: its base,

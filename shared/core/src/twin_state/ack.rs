@@ -178,11 +178,13 @@ impl Twin {
         let Some(sent) = self.sent_item.as_ref().filter(|_| built_on_last_send) else {
             return;
         };
-        let taken = echoes_taken(self.sent_changed.as_deref(), sent, replica_here);
+        let moved = moved_fields(self.sent_changed.as_deref(), sent);
+        let moved_count = moved.len();
+        let taken = shown_as_sent(moved, sent, replica_here);
         // Where the replica took every field of ours the record stays as it is: the list
         // is written only when it says something, so the twin record stays small (one
         // write unit on DynamoDB holds about 1 KB).
-        if taken.len() < moved_fields(self.sent_changed.as_deref(), sent).count() {
+        if taken.len() < moved_count {
             self.sent_changed = Some(taken);
         }
     }
@@ -198,19 +200,24 @@ pub(crate) fn echoes_taken(
     sent: &Item,
     view_here: &Item,
 ) -> Vec<String> {
-    let differs = changed_fields(view_here, sent);
-    moved_fields(changed, sent)
-        .filter(|field| !differs.contains(field))
-        .collect()
+    shown_as_sent(moved_fields(changed, sent), sent, view_here)
 }
 
 /// The fields but labels that our send changed (`changed`; `None`: all it carried).
-fn moved_fields(changed: Option<&[String]>, sent: &Item) -> impl Iterator<Item = String> {
-    let moved = match changed {
+fn moved_fields(changed: Option<&[String]>, sent: &Item) -> Vec<String> {
+    let mut moved = match changed {
         Some(changed) => changed.to_vec(),
         None => changed_fields(&Item::default(), sent),
     };
-    moved.into_iter().filter(|field| field != "labels")
+    moved.retain(|field| field != "labels");
+    moved
+}
+
+/// Those of `fields` that `item` holds at our send's value.
+fn shown_as_sent(mut fields: Vec<String>, sent: &Item, item: &Item) -> Vec<String> {
+    let differs = changed_fields(item, sent);
+    fields.retain(|field| !differs.contains(field));
+    fields
 }
 
 #[cfg(test)]

@@ -27,6 +27,7 @@ use twinsync_ports::{PortError, QueueMessage};
 
 pub use twinsync_ports::queues;
 
+pub mod abort;
 pub mod function_url;
 mod metrics;
 mod run;

@@ -2,6 +2,7 @@
 //! One artifact serves the six functions; the template's `Handler` property names the
 //! handler, and Lambda gives it to the process as `_HANDLER`.
 
+use crate::abort::{self, Report};
 use crate::function_url;
 use crate::{
     Error, Function, LambdaError, MetricsLayer, PerInvocation, handle_sqs_batch, init_metrics,
@@ -88,6 +89,7 @@ pub async fn run_from_env() -> Result<(), Error> {
 /// Runs `handler`'s Lambda runtime loop.
 pub async fn run(handler: Handler) -> Result<(), Error> {
     init_tracing();
+    abort::install(Report::WhenAborting);
     match handler {
         Handler::Ingest => run_http(handler.name()).await,
         Handler::Outgoing => run_sqs(queues::OUTGOING).await,
@@ -104,7 +106,10 @@ async fn run_sqs(queue: &'static str) -> Result<(), Error> {
     let metrics = init_metrics(queue, &f.node.id)?;
     let handler = service_fn(move |event: LambdaEvent<SqsEvent>| {
         let f = f.clone();
-        async move { Ok::<_, Error>(handle_sqs_batch(&f, queue, event.payload).await) }
+        async move {
+            let _in_flight = abort::begin(&event.context.request_id, &event.payload);
+            Ok::<_, Error>(handle_sqs_batch(&f, queue, event.payload).await)
+        }
     });
     lambda_runtime::Runtime::new(handler)
         .layer(MetricsLayer::new(metrics))
@@ -162,6 +167,7 @@ async fn run_sqs_and_http(queue: &'static str) -> Result<(), Error> {
             let payload = event.payload;
             if payload.get("Records").is_some() {
                 let batch: SqsEvent = serde_json::from_value(payload)?;
+                let _in_flight = abort::begin(&event.context.request_id, &batch);
                 return Ok::<_, Error>(serde_json::to_value(
                     handle_sqs_batch(&f, queue, batch).await,
                 )?);

@@ -4,11 +4,13 @@
 //!
 //! With unwinding, the batch handler catches a panic and fails the panicking message
 //! alone. An abort leaves nothing to catch it, and without this report Lambda records a
-//! crash of the runtime, not an answer. The report names every message of the batch:
-//! none of its sends has left (they leave together when the batch is done), so none is
-//! done, as when the batch's sends fail (`handle_sqs_batch`). Each is retried and handled
-//! again as if for the first time; the panicking one fails again until it is fixed, and
-//! its FIFO group waits behind it.
+//! crash of the runtime, not an answer. The report names every message of the batch not
+//! done yet: in a batch run together, all of them, since none of its sends has left (they
+//! leave together when the batch is done), as when the batch's sends fail. Each is
+//! retried. Received again, the batch runs one message at a time
+//! ([`crate::BatchMode::OneByOne`]), each done for good when its sends leave
+//! ([`finished`]), so the panicking message ends up failing alone, its FIFO group waiting
+//! behind it until it is fixed, as with unwinding.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use std::io::{Read, Write};
@@ -21,7 +23,7 @@ use std::time::Duration;
 pub struct BatchInFlight {
     /// Lambda's request id of the invocation (`Lambda-Runtime-Aws-Request-Id`).
     pub request_id: String,
-    /// The SQS message ids of the batch, all of them.
+    /// The SQS message ids of the batch not done yet.
     pub message_ids: Vec<String>,
 }
 
@@ -50,6 +52,14 @@ pub fn begin(request_id: &str, event: &SqsEvent) -> InFlight {
     };
     *IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()) = Some(batch);
     InFlight(())
+}
+
+/// Takes a message whose sends have left out of the batch in flight: a panic after it
+/// does not report it failed.
+pub fn finished(message_id: &str) {
+    if let Some(batch) = IN_FLIGHT.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        batch.message_ids.retain(|id| id != message_id);
+    }
 }
 
 /// When the panic hook reports the batch in flight.
@@ -95,7 +105,7 @@ fn report_in_flight() {
         Ok(()) => tracing::error!(
             request_id = %batch.request_id,
             messages = batch.message_ids.len(),
-            "a panic: every message of the batch was reported failed and will be retried"
+            "a panic: the messages of the batch not done yet were reported failed and will be retried"
         ),
         Err(e) => tracing::error!(
             request_id = %batch.request_id,
@@ -111,7 +121,7 @@ pub fn failures_body(batch: &BatchInFlight) -> Vec<u8> {
     response.batch_item_failures = batch
         .message_ids
         .iter()
-        .map(|id| crate::failure(id))
+        .map(|id| crate::sqs_batch::failure(id))
         .collect();
     serde_json::to_vec(&response).unwrap_or_default()
 }

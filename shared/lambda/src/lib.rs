@@ -3,7 +3,6 @@
 //! for the function URLs (ingest, transport) and [`run_scheduler`] for the EventBridge
 //! schedule. The handlers are `twinsync-node`'s, on the AWS ports of `twinsync-aws`.
 
-use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -11,24 +10,24 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use twinsync_aws::env::{self, Aws, Resources};
-use twinsync_aws::sqs::{PAYLOAD_ATTRIBUTE, REDRIVEN_ATTRIBUTE};
 use twinsync_aws::{AwsError, SqsQueue};
 use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_connector_kit::target::Reach;
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
-use twinsync_node::batch::{Outcome, backoff_ms, dead_letter, process_batch};
 use twinsync_node::config::{
     ConfigError, HttpPublicUrl, NodeSection, ProcessConfig, check_public_url,
 };
 pub use twinsync_node::connection_cache::PerInvocation;
 use twinsync_node::send_batching::{BatchedSends, SendBuffer};
 use twinsync_node::{Node, NodeError, NodeSettings};
-use twinsync_ports::{PortError, QueueMessage};
+use twinsync_ports::PortError;
 
 pub use twinsync_ports::queues;
 
 pub mod abort;
 pub mod function_url;
+mod sqs_batch;
+pub use sqs_batch::{BatchMode, groups_in_turn, handle_sqs_batch, handle_sqs_batch_as};
 mod metrics;
 mod run;
 pub use metrics::{MetricsLayer, init_metrics};
@@ -252,111 +251,6 @@ fn max_receive_count() -> u32 {
     var("TWINSYNC_MAX_RECEIVE_COUNT")
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MAX_RECEIVE_COUNT)
-}
-
-/// A record of an SQS event as the batch handler takes it. The retry budget counts from
-/// `ApproximateFirstReceiveTimestamp` (SQS counts every receive there, waits included).
-fn record_to_message(record: &SqsMessage, body: String) -> QueueMessage {
-    let attr = |name: &str| record.attributes.get(name).cloned().unwrap_or_default();
-    let sent_ms = attr("SentTimestamp").parse().unwrap_or(0);
-    QueueMessage {
-        id: record.message_id.clone().unwrap_or_default(),
-        receipt: record.receipt_handle.clone().unwrap_or_default(),
-        group_id: attr("MessageGroupId"),
-        dedup_id: attr("MessageDeduplicationId"),
-        body,
-        receive_count: attr("ApproximateReceiveCount").parse().unwrap_or(1),
-        sent_ms,
-        first_receive_ms: attr("ApproximateFirstReceiveTimestamp")
-            .parse()
-            .unwrap_or(sent_ms),
-        redriven: record.message_attributes.contains_key(REDRIVEN_ATTRIBUTE),
-    }
-}
-
-fn failure(id: &str) -> BatchItemFailure {
-    let mut f = BatchItemFailure::default();
-    f.item_identifier = id.to_string();
-    f
-}
-
-/// Runs a FIFO batch of `queue` the way the local runner does, and answers Lambda's event
-/// source mapping: what succeeded (or was dead-lettered with its reason, its twin marked:
-/// failing for longer than the retry budget, by its first receive, or at the receive
-/// limit) is left for it to delete; a failure is reported with every message after it,
-/// each made visible again after its backoff.
-pub async fn handle_sqs_batch(f: &Function, queue: &str, event: SqsEvent) -> SqsBatchResponse {
-    f.connections.begin();
-    let mut messages = Vec::new();
-    let mut unread = Vec::new();
-    for record in &event.records {
-        if !unread.is_empty() {
-            unread.push(record.message_id.clone().unwrap_or_default());
-            continue;
-        }
-        let key = record
-            .message_attributes
-            .get(PAYLOAD_ATTRIBUTE)
-            .and_then(|a| a.string_value.as_deref());
-        match f
-            .sqs
-            .resolve_body(record.body.as_deref().unwrap_or_default(), key)
-            .await
-        {
-            Ok(body) => messages.push(record_to_message(record, body)),
-            Err(e) => {
-                // Its group must not go on without it: it and the rest come back later.
-                tracing::warn!(queue, id = ?record.message_id, error = %e, "message body unreadable; retried");
-                unread.push(record.message_id.clone().unwrap_or_default());
-            }
-        }
-    }
-    f.sends.hooks.open();
-    let mut outcomes = process_batch(&f.node, queue, &messages).await;
-    if let Err(e) = f.sends.hooks.flush(&*f.sends.inner).await {
-        // What did leave is deduplicated when the messages are handled again.
-        tracing::warn!(queue, error = %e, "the batch's sends failed; the batch is retried");
-        for (message, outcome) in messages.iter().zip(outcomes.iter_mut()) {
-            if *outcome == Outcome::Done {
-                *outcome = Outcome::Retry {
-                    after_ms: backoff_ms(&f.node.settings, message.receive_count, None),
-                    reason: e.to_string(),
-                };
-            }
-        }
-    }
-    let mut response = SqsBatchResponse::default();
-    for (message, outcome) in messages.iter().zip(outcomes) {
-        let delay = match outcome {
-            Outcome::Done => continue,
-            Outcome::Retry { after_ms, .. }
-            | Outcome::Postponed { after_ms, .. }
-            | Outcome::NotProcessed { after_ms } => after_ms,
-            Outcome::DeadLetter { reason } => {
-                match dead_letter(&f.node, queue, message, &reason).await {
-                    Ok(()) => continue,
-                    Err(e) => {
-                        tracing::warn!(queue, id = %message.id, error = %e, "dead-lettering failed; retried");
-                        0
-                    }
-                }
-            }
-        };
-        // The backoff: visible again after `delay`, not after the queue's full timeout.
-        if let Err(e) = f
-            .node
-            .queue
-            .change_visibility(queue, &message.receipt, delay)
-            .await
-        {
-            tracing::warn!(queue, id = %message.id, error = %e, "could not set the retry delay");
-        }
-        response.batch_item_failures.push(failure(&message.id));
-    }
-    for id in unread {
-        response.batch_item_failures.push(failure(&id));
-    }
-    response
 }
 
 /// How to serve a deployed node's operator console.

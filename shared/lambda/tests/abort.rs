@@ -131,7 +131,7 @@ fn a_refused_or_unreachable_answer_is_an_error() {
 const CHILD: &str = "TWINSYNC_TEST_PANIC_CHILD";
 
 #[test]
-fn a_panic_in_a_batch_answers_the_invocation_with_every_message_failed() {
+fn a_panic_in_a_batch_answers_the_invocation_with_every_message_not_done_failed() {
     let (api, server) = runtime_api("202 Accepted");
     let exe = std::env::current_exe().expect("the test binary");
     let child = Command::new(exe)
@@ -155,14 +155,14 @@ fn a_panic_in_a_batch_answers_the_invocation_with_every_message_failed() {
     );
     assert_eq!(
         body,
-        r#"{"batchItemFailures":[{"itemIdentifier":"m-1"},{"itemIdentifier":"m-2"},{"itemIdentifier":"m-3"}]}"#
+        r#"{"batchItemFailures":[{"itemIdentifier":"m-1"},{"itemIdentifier":"m-3"}]}"#
     );
 }
 
-/// The child of the test above: a batch in flight, then a panic on a worker of a
+/// The child of the test above: a batch in flight, one message of it done, then a panic on a worker of a
 /// multi-threaded Tokio runtime, as in a function's handler.
 #[test]
-#[ignore = "run by a_panic_in_a_batch_answers_the_invocation_with_every_message_failed"]
+#[ignore = "run by a_panic_in_a_batch_answers_the_invocation_with_every_message_not_done_failed"]
 fn panics_with_a_batch_in_flight() {
     assert_eq!(
         std::env::var(CHILD).as_deref(),
@@ -177,6 +177,8 @@ fn panics_with_a_batch_in_flight() {
         event.records.push(record);
     }
     let _in_flight = abort::begin("req-7", &event);
+    // Its sends have left (a batch run one by one): done for good.
+    abort::finished("m-2");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         tokio::spawn(async { panic!("a handler's bug") })

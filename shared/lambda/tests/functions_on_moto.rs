@@ -24,7 +24,7 @@ use twinsync_cli::demo::{self, CONNECTION, PROJECT_A, PROJECT_B};
 use twinsync_core::ItemUpdate;
 use twinsync_core::{ConnectionKind, Link, Secret, SyncEventKind};
 use twinsync_lambda::{
-    Function, PerInvocation, each_request_an_invocation, handle_sqs_batch, queues,
+    BatchMode, Function, PerInvocation, each_request_an_invocation, handle_sqs_batch_as, queues,
 };
 use twinsync_local::metered::{CallCounts, MeteredTracker};
 use twinsync_local::process::{Process, ProcessOptions, RouterDecorator};
@@ -92,6 +92,9 @@ const FUNCTION_QUEUES: [&str; 4] = [
     queues::ACK,
 ];
 
+/// The mode every batch runs in, when a test sets one (each test is a process of its own).
+static MODE: std::sync::OnceLock<BatchMode> = std::sync::OnceLock::new();
+
 /// One round of every node's event source mappings; returns how many messages the
 /// functions were given.
 async fn drive(functions: &[(Function, Arc<SqsQueue>)]) -> usize {
@@ -143,7 +146,7 @@ async fn drive(functions: &[(Function, Arc<SqsQueue>)]) -> usize {
             let response = {
                 let env = environment(&f.node.id, queue);
                 let _one_at_a_time = env.lock().await;
-                handle_sqs_batch(f, queue, event).await
+                handle_sqs_batch_as(f, queue, event, MODE.get().copied()).await
             };
             let failed: Vec<&str> = response
                 .batch_item_failures
@@ -544,6 +547,72 @@ async fn demo_converges_through_the_functions_on_moto() {
 /// budget, by its `ApproximateFirstReceiveTimestamp` (SQS's own redrive counts receives
 /// and would move it without a word): the twin shows Error with the reason. A redrive
 /// through the SQS adapter sends it again, the functions sync it, the twin is Synced.
+/// Every batch one message at a time, each one's sends leaving before the next begins
+/// (as a build that aborts runs a batch received again): items both ways and edits on
+/// both sides of one converge as they do together.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_functions_converge_with_every_batch_one_by_one() {
+    MODE.set(BatchMode::OneByOne).unwrap();
+    let Harness {
+        _moto,
+        p,
+        functions,
+        _dir,
+        ..
+    } = two_stacks().await;
+    let http = reqwest::Client::new();
+    let mut a_keys = Vec::new();
+    for i in 0..4 {
+        let body = demo::item_body(PROJECT_A, i, "sync");
+        a_keys.push(
+            demo::create_item(&http, &p.sandbox_urls["a"], body)
+                .await
+                .unwrap(),
+        );
+    }
+    for i in 0..2 {
+        let body = demo::item_body(PROJECT_B, 100 + i, "escalate");
+        demo::create_item(&http, &p.sandbox_urls["b"], body)
+            .await
+            .unwrap();
+    }
+    assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(120)).await);
+    let node_a = p.node("node-a").unwrap().clone();
+    let node_b = p.node("node-b").unwrap().clone();
+    let (a, b) = (
+        node_a.tracker("sandbox-a").unwrap(),
+        node_b.tracker("sandbox-b").unwrap(),
+    );
+    let b_key = node_a
+        .twins
+        .find_by_local(CONNECTION, &a_keys[0])
+        .await
+        .unwrap()
+        .and_then(|t| t.remote_key)
+        .unwrap();
+    let summary = ItemUpdate {
+        summary: Some("edited on A".into()),
+        ..Default::default()
+    };
+    a.update_item(&a_keys[0], &summary).await.unwrap();
+    let description = ItemUpdate {
+        description: Some("edited on B".into()),
+        ..Default::default()
+    };
+    b.update_item(&b_key, &description).await.unwrap();
+    assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(120)).await);
+    for (tracker, key) in [(&a, &a_keys[0]), (&b, &b_key)] {
+        let item = tracker.get_item(key).await.unwrap().unwrap();
+        assert_eq!(
+            (item.summary.as_str(), item.description.as_str()),
+            ("edited on A", "edited on B")
+        );
+    }
+    let count =
+        async |t: &Arc<dyn Tracker>| t.search_updated("", 0, None).await.unwrap().items.len();
+    assert_eq!((count(&a).await, count(&b).await), (6, 6), "no duplicates");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_message_past_its_budget_is_dead_lettered_by_the_function_and_redriven() {
     use twinsync_core::TwinStatus;

@@ -93,15 +93,14 @@ pub(super) async fn update_comment(
         .parse()
         .map_err(|_| not_found(format!("no comment {id} on {key}")))?;
     let conn = s.db();
-    let n = conn.execute(
-        "UPDATE comments SET body = ?1 WHERE seq = ?2 AND item_key = ?3 AND body != ?1",
-        params![edit.body, seq, key],
-    )?;
-    let exists: bool = conn.query_row(
-        "SELECT COUNT(*) FROM comments WHERE seq = ?1 AND item_key = ?2",
-        params![seq, key],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let n = conn
+        .prepare_cached(
+            "UPDATE comments SET body = ?1 WHERE seq = ?2 AND item_key = ?3 AND body != ?1",
+        )?
+        .execute(params![edit.body, seq, key])?;
+    let exists: bool = conn
+        .prepare_cached("SELECT COUNT(*) FROM comments WHERE seq = ?1 AND item_key = ?2")?
+        .query_row(params![seq, key], |r| r.get::<_, i64>(0).map(|n| n > 0))?;
     if !exists {
         return Err(not_found(format!("no comment {id} on {key}")));
     }
@@ -126,10 +125,9 @@ pub(super) async fn delete_comment(
         .map_err(|_| not_found(format!("no comment {id} on {key}")))?;
     let conn = s.db();
     s.read(&conn, &key)?;
-    let n = conn.execute(
-        "DELETE FROM comments WHERE seq = ?1 AND item_key = ?2",
-        params![seq, key],
-    )?;
+    let n = conn
+        .prepare_cached("DELETE FROM comments WHERE seq = ?1 AND item_key = ?2")?
+        .execute(params![seq, key])?;
     if n == 0 {
         return Err(not_found(format!("no comment {id} on {key}")));
     }
@@ -183,7 +181,9 @@ fn add_child(
 ) -> ApiResult<(WireItem, String)> {
     let conn = s.db();
     super::items::still_at(&s.read(&conn, key)?, expected)?;
-    let id: i64 = conn.query_row(insert, values, |r| r.get(0))?;
+    let id: i64 = conn
+        .prepare_cached(insert)?
+        .query_row(values, |r| r.get(0))?;
     let item = s.touch(&conn, key)?;
     drop(conn);
     s.emit(event, &item);

@@ -77,6 +77,9 @@ pub fn open(path: Option<&std::path::Path>) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Every statement stays prepared (a few dozen, updates by the columns they set):
+    // parsing them again on each request was 4% of a Bulk Exalate's CPU time.
+    conn.set_prepared_statement_cache_capacity(64);
     conn.execute_batch(SCHEMA)?;
     Ok(conn)
 }

@@ -18,6 +18,10 @@ use std::sync::Arc;
 use twinsync_core::Clock;
 use twinsync_sandbox::mapping::WireItem;
 
+/// Takes the project's next item number.
+const NEXT_NUMBER: &str =
+    "UPDATE projects SET next_number = next_number + 1 WHERE key = ?1 RETURNING next_number - 1";
+
 pub(super) async fn create_item(
     State(s): State<Arc<AppState>>,
     body: Result<Json<Map<String, Value>>, JsonRejection>,
@@ -55,16 +59,28 @@ pub(super) async fn create_item(
     }
     let now = s.clock.now_ms();
     let tx = conn.transaction()?;
-    let number: i64 = tx.query_row(
-        "UPDATE projects SET next_number = next_number + 1 WHERE key = ?1 RETURNING next_number - 1",
-        params![project],
-        |r| r.get(0),
-    )?;
+    let number: i64 = tx
+        .prepare_cached(NEXT_NUMBER)?
+        .query_row(params![project], |r| r.get(0))?;
     let key = format!("{project}-{number}");
-    tx.execute(
-        &format!("INSERT INTO items ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12)", db::ITEM_COLUMNS),
-        params![key, project, summary, description, status, priority, db::json(&labels), assignee, reporter, custom, origin, now],
-    )?;
+    tx.prepare_cached(&format!(
+        "INSERT INTO items ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, 1, ?12, ?12)",
+        db::ITEM_COLUMNS
+    ))?
+    .execute(params![
+        key,
+        project,
+        summary,
+        description,
+        status,
+        priority,
+        db::json(&labels),
+        assignee,
+        reporter,
+        custom,
+        origin,
+        now
+    ])?;
     if let Some(f) = &sync {
         f.store(&tx, &key, now)?;
     }
@@ -123,7 +139,8 @@ pub(super) async fn update_item(
         Some(key.clone()),
     ];
     values.extend(sets.into_iter().map(|(_, v)| v));
-    conn.execute(&sql, rusqlite::params_from_iter(values.iter()))?;
+    conn.prepare_cached(&sql)?
+        .execute(rusqlite::params_from_iter(values.iter()))?;
     let item = s.read(&conn, &key)?;
     drop(conn);
     s.emit("item.updated", &item);
@@ -233,7 +250,7 @@ pub(super) async fn delete_item(
         "DELETE FROM attachments WHERE item_key = ?1",
         "DELETE FROM items WHERE key = ?1",
     ] {
-        tx.execute(sql, params![key])?;
+        tx.prepare_cached(sql)?.execute(params![key])?;
     }
     tx.commit()?;
     drop(conn);
@@ -290,11 +307,8 @@ impl SyncField {
     }
 
     fn store(&self, conn: &rusqlite::Connection, key: &str, now_ms: i64) -> ApiResult<()> {
-        conn.execute(
-            "INSERT INTO item_sync (item_key, status, reason, twin_key, twin_url, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT(item_key) DO UPDATE SET status = ?2, reason = ?3, twin_key = ?4, twin_url = ?5, updated_ms = ?6",
-            params![key, self.status, self.reason, self.twin_key, self.twin_url, now_ms],
-        )?;
+        conn.prepare_cached("INSERT INTO item_sync (item_key, status, reason, twin_key, twin_url, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+             ON CONFLICT(item_key) DO UPDATE SET status = ?2, reason = ?3, twin_key = ?4, twin_url = ?5, updated_ms = ?6")?.execute(params![key, self.status, self.reason, self.twin_key, self.twin_url, now_ms])?;
         Ok(())
     }
 }

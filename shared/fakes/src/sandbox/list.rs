@@ -160,14 +160,15 @@ impl Scan {
 
     /// Whether any row comes after `(after_ms, after_key)`.
     fn any_after(&self, conn: &Connection, after_ms: i64, after_key: &str) -> ApiResult<bool> {
-        let exists = conn.query_row(
-            &format!(
+        let exists = conn
+            .prepare_cached(&format!(
                 "SELECT EXISTS (SELECT 1 FROM items WHERE {})",
                 self.where_clause
-            ),
-            rusqlite::params_from_iter(self.args(after_ms, after_key)),
-            |r| r.get::<_, bool>(0),
-        )?;
+            ))?
+            .query_row(
+                rusqlite::params_from_iter(self.args(after_ms, after_key)),
+                |r| r.get::<_, bool>(0),
+            )?;
         Ok(exists)
     }
 }

@@ -101,10 +101,10 @@ impl AppState {
     /// Bumps an item's version and time after a change to it or its children.
     pub(super) fn touch(&self, conn: &Connection, key: &str) -> ApiResult<WireItem> {
         let item = self.read(conn, key)?;
-        conn.execute(
+        conn.prepare_cached(
             "UPDATE items SET version = version + 1, updated_ms = ?1 WHERE key = ?2",
-            params![self.tick(item.updated_ms), key],
-        )?;
+        )?
+        .execute(params![self.tick(item.updated_ms), key])?;
         self.read(conn, key)
     }
 }

@@ -32,10 +32,9 @@ pub(super) async fn create_webhook(
         return Err(bad("secret must be at least 8 characters"));
     }
     let id = uuid::Uuid::new_v4().to_string();
-    s.db().execute(
-        "INSERT INTO webhooks (id, url, secret) VALUES (?1, ?2, ?3)",
-        params![id, w.url, w.secret],
-    )?;
+    s.db()
+        .prepare_cached("INSERT INTO webhooks (id, url, secret) VALUES (?1, ?2, ?3)")?
+        .execute(params![id, w.url, w.secret])?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id, "url": w.url }))))
 }
 

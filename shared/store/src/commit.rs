@@ -78,7 +78,8 @@ impl Inner {
             self.finish(group, settled);
         }
         self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut begin| begin.execute([]))
             .map_err(port_err)?;
         let group = self.next;
         self.next += 1;
@@ -92,9 +93,9 @@ impl Inner {
         &mut self,
         op: impl FnOnce(&Connection) -> PortResult<T>,
     ) -> PortResult<T> {
-        let savepoint = self.conn.savepoint().map_err(port_err)?;
-        let value = op(&savepoint)?;
-        savepoint.commit().map_err(port_err)?;
+        let savepoint = Savepoint::begin(&self.conn)?;
+        let value = op(&self.conn)?;
+        savepoint.release()?;
         Ok(value)
     }
 
@@ -124,6 +125,45 @@ impl Inner {
         }
         publish(settled, group, outcome);
     }
+}
+
+/// A write's savepoint, on statements prepared once (rusqlite's `Savepoint` parses its
+/// SQL on every write). Dropped without [`Savepoint::release`] (an error, a panic), it
+/// takes back what the write did.
+struct Savepoint<'c> {
+    conn: &'c Connection,
+    released: bool,
+}
+
+impl<'c> Savepoint<'c> {
+    fn begin(conn: &'c Connection) -> PortResult<Self> {
+        execute_cached(conn, "SAVEPOINT write")?;
+        Ok(Self {
+            conn,
+            released: false,
+        })
+    }
+
+    fn release(mut self) -> PortResult<()> {
+        self.released = true;
+        execute_cached(self.conn, "RELEASE write")
+    }
+}
+
+impl Drop for Savepoint<'_> {
+    fn drop(&mut self) {
+        if !self.released {
+            let _ = execute_cached(self.conn, "ROLLBACK TO write");
+            let _ = execute_cached(self.conn, "RELEASE write");
+        }
+    }
+}
+
+fn execute_cached(conn: &Connection, sql: &str) -> PortResult<()> {
+    conn.prepare_cached(sql)
+        .and_then(|mut statement| statement.execute([]))
+        .map(|_| ())
+        .map_err(port_err)
 }
 
 fn publish(settled: &tokio::sync::watch::Sender<Settled>, group: u64, outcome: Result<(), String>) {

@@ -411,13 +411,7 @@ async fn demo_converges_through_the_functions_on_moto() {
     assert_eq!(twins_of(&node_b).await.len(), 11, "a twin per item on B");
 
     // Concurrent edits of one item on both sides.
-    let b_key = node_a
-        .twins
-        .find_by_local(CONNECTION, &a_keys[0])
-        .await
-        .unwrap()
-        .and_then(|t| t.remote_key)
-        .unwrap();
+    let b_key = twin_key(&node_a, &a_keys[0]).await;
     a.update_item(
         &a_keys[0],
         &ItemUpdate {
@@ -547,6 +541,16 @@ async fn demo_converges_through_the_functions_on_moto() {
 /// budget, by its `ApproximateFirstReceiveTimestamp` (SQS's own redrive counts receives
 /// and would move it without a word): the twin shows Error with the reason. A redrive
 /// through the SQS adapter sends it again, the functions sync it, the twin is Synced.
+/// The key of the twin item of `key` (an item of `node`'s tracker), from its twin.
+async fn twin_key(node: &twinsync_node::Node, key: &str) -> String {
+    node.twins
+        .find_by_local(CONNECTION, key)
+        .await
+        .unwrap()
+        .and_then(|t| t.remote_key)
+        .expect("the item has a twin")
+}
+
 /// Every batch one message at a time, each one's sends leaving before the next begins
 /// (as a build that aborts runs a batch received again): items both ways and edits on
 /// both sides of one converge as they do together.
@@ -583,13 +587,7 @@ async fn the_functions_converge_with_every_batch_one_by_one() {
         node_a.tracker("sandbox-a").unwrap(),
         node_b.tracker("sandbox-b").unwrap(),
     );
-    let b_key = node_a
-        .twins
-        .find_by_local(CONNECTION, &a_keys[0])
-        .await
-        .unwrap()
-        .and_then(|t| t.remote_key)
-        .unwrap();
+    let b_key = twin_key(&node_a, &a_keys[0]).await;
     let summary = ItemUpdate {
         summary: Some("edited on A".into()),
         ..Default::default()

@@ -9,6 +9,7 @@
 //! writes) returns only once its group is committed. So nothing a caller goes on to do,
 //! such as a tracker write, rests on data a crash could still take back.
 
+use crate::cached::ExecuteCached;
 use crate::port_err;
 use rusqlite::Connection;
 use std::collections::VecDeque;
@@ -78,8 +79,7 @@ impl Inner {
             self.finish(group, settled);
         }
         self.conn
-            .prepare_cached("BEGIN IMMEDIATE")
-            .and_then(|mut begin| begin.execute([]))
+            .execute_cached("BEGIN IMMEDIATE", [])
             .map_err(port_err)?;
         let group = self.next;
         self.next += 1;
@@ -137,33 +137,32 @@ struct Savepoint<'c> {
 
 impl<'c> Savepoint<'c> {
     fn begin(conn: &'c Connection) -> PortResult<Self> {
-        execute_cached(conn, "SAVEPOINT write")?;
+        conn.execute_cached("SAVEPOINT write", [])
+            .map_err(port_err)?;
         Ok(Self {
             conn,
             released: false,
         })
     }
 
+    /// Keeps what the write did. A release that fails leaves the savepoint to the drop,
+    /// which takes the write back, as rusqlite's `Savepoint::commit` does.
     fn release(mut self) -> PortResult<()> {
+        self.conn
+            .execute_cached("RELEASE write", [])
+            .map_err(port_err)?;
         self.released = true;
-        execute_cached(self.conn, "RELEASE write")
+        Ok(())
     }
 }
 
 impl Drop for Savepoint<'_> {
     fn drop(&mut self) {
         if !self.released {
-            let _ = execute_cached(self.conn, "ROLLBACK TO write");
-            let _ = execute_cached(self.conn, "RELEASE write");
+            let _ = self.conn.execute_cached("ROLLBACK TO write", []);
+            let _ = self.conn.execute_cached("RELEASE write", []);
         }
     }
-}
-
-fn execute_cached(conn: &Connection, sql: &str) -> PortResult<()> {
-    conn.prepare_cached(sql)
-        .and_then(|mut statement| statement.execute([]))
-        .map(|_| ())
-        .map_err(port_err)
 }
 
 fn publish(settled: &tokio::sync::watch::Sender<Settled>, group: u64, outcome: Result<(), String>) {

@@ -1,6 +1,6 @@
 //! Connections, trigger cursors, transport nonces and scheduler state.
 
-use crate::db::ExecuteCached;
+use crate::cached::ExecuteCached;
 use crate::{Db, port_err, queue::purge_dedup};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, params};

@@ -1,5 +1,6 @@
 //! The database handle and its schema.
 
+use crate::cached::ExecuteCached;
 use crate::commit::{self, Inner, Role, Settled};
 use crate::{StoreError, collect_json, json_err, port_err};
 use rusqlite::config::DbConfig;
@@ -214,31 +215,6 @@ fn migrate(conn: &mut Connection, from: i64) -> Result<(), StoreError> {
 
 /// Prepared statements kept per connection: more than the store's forty or so.
 const STATEMENT_CACHE: usize = 96;
-
-/// `Connection::execute` and `query_row` with the statement from the connection's cache,
-/// not parsed again.
-pub trait ExecuteCached {
-    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
-
-    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
-    where
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
-}
-
-impl ExecuteCached for Connection {
-    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
-        self.prepare_cached(sql)?.execute(params)
-    }
-
-    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
-    where
-        P: rusqlite::Params,
-        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
-    {
-        self.prepare_cached(sql)?.query_row(params, f)
-    }
-}
 
 impl Db {
     pub fn open(path: &Path) -> Result<Db, StoreError> {

@@ -1,7 +1,7 @@
 //! Moves between a queue and its dead-letter queue: the last-resort move of a message
 //! unhandled for too long, and the operator's redrive back.
 
-use crate::db::ExecuteCached;
+use crate::cached::ExecuteCached;
 use crate::messages::{group_rows, refresh_group};
 use crate::port_err;
 use rusqlite::{Connection, params};

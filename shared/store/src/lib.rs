@@ -1,6 +1,7 @@
 //! Local adapters of the ports on SQLite (WAL): a queue with SQS FIFO semantics and the
 //! twin and connection stores. One node keeps everything in one database file.
 
+mod cached;
 mod commit;
 mod connections;
 mod db;

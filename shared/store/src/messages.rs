@@ -1,7 +1,7 @@
 //! The rows of the `messages` and `message_groups` tables, as the queue and its
 //! dead-letter moves read and write them.
 
-use crate::db::ExecuteCached;
+use crate::cached::ExecuteCached;
 use rusqlite::{Connection, OptionalExtension, params};
 use twinsync_ports::{NewMessage, SendOutcome};
 

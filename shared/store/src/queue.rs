@@ -5,7 +5,7 @@
 //! across retries. `message_groups` holds one row per non-empty group with its head and
 //! the time it becomes available, so a receive reads only the groups it returns.
 
-use crate::db::ExecuteCached;
+use crate::cached::ExecuteCached;
 use crate::dead_letters::{redrive_rows, to_dead_letter_queue};
 use crate::messages::{group_rows, insert, refresh_group};
 use crate::{Db, port_err};

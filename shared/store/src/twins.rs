@@ -1,6 +1,6 @@
 //! Twins, their replica history and their sync events.
 
-use crate::db::ExecuteCached;
+use crate::cached::ExecuteCached;
 use crate::text_index;
 use crate::twin_list::{ListSql, TextMatch};
 use crate::{Db, collect_json, port_err};

@@ -6,7 +6,7 @@ use crate::{Function, abort};
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use twinsync_aws::sqs::{PAYLOAD_ATTRIBUTE, REDRIVEN_ATTRIBUTE};
-use twinsync_node::batch::{Outcome, backoff_ms, dead_letter, process_batch, verdict};
+use twinsync_node::batch::{Outcome, backoff_ms, dead_letter, fifo_groups, process_batch, verdict};
 use twinsync_ports::QueueMessage;
 
 /// How the messages of a batch run.
@@ -82,7 +82,7 @@ pub async fn handle_sqs_batch_as(
     let (messages, unread) = read_records(f, queue, &event).await;
     let mode = mode.unwrap_or_else(|| BatchMode::for_batch(&messages));
     let outcomes = match mode {
-        BatchMode::Together => together(f, queue, &messages).await,
+        BatchMode::Together => process_and_send(f, queue, &messages).await,
         BatchMode::OneByOne => one_by_one(f, queue, &messages).await,
     };
     let mut response = SqsBatchResponse::default();
@@ -152,22 +152,6 @@ async fn read_records(
     (messages, unread)
 }
 
-/// The groups side by side; the sends leave at the end.
-async fn together(f: &Function, queue: &str, messages: &[QueueMessage]) -> Vec<Outcome> {
-    f.sends.hooks.open();
-    let mut outcomes = process_batch(&f.node, queue, messages).await;
-    if let Err(e) = f.sends.hooks.flush(&*f.sends.inner).await {
-        // What did leave is deduplicated when the messages are handled again.
-        tracing::warn!(queue, error = %e, "the batch's sends failed; the batch is retried");
-        for (message, outcome) in messages.iter().zip(outcomes.iter_mut()) {
-            if *outcome == Outcome::Done {
-                *outcome = sends_failed(f, message, &e);
-            }
-        }
-    }
-    outcomes
-}
-
 /// One message at a time, each one's sends leaving before the next begins; a message
 /// that is not done stops the rest of its group.
 async fn one_by_one(f: &Function, queue: &str, messages: &[QueueMessage]) -> Vec<Outcome> {
@@ -185,15 +169,10 @@ async fn one_by_one(f: &Function, queue: &str, messages: &[QueueMessage]) -> Vec
                     Outcome::NotProcessed { after_ms: 0 },
                 )
             } else {
-                f.sends.hooks.open();
-                let outcome = process_batch(&f.node, queue, std::slice::from_ref(message))
+                process_and_send(f, queue, std::slice::from_ref(message))
                     .await
                     .pop()
-                    .unwrap_or(Outcome::NotProcessed { after_ms: 0 });
-                match f.sends.hooks.flush(&*f.sends.inner).await {
-                    Err(e) if outcome == Outcome::Done => sends_failed(f, message, &e),
-                    _ => outcome,
-                }
+                    .unwrap_or(Outcome::NotProcessed { after_ms: 0 })
             };
             match outcome {
                 // Its sends have left: a panic from here on does not take it back.
@@ -210,28 +189,31 @@ async fn one_by_one(f: &Function, queue: &str, messages: &[QueueMessage]) -> Vec
         .collect()
 }
 
-/// A done message whose sends did not leave: retried.
-fn sends_failed(f: &Function, message: &QueueMessage, e: &impl std::fmt::Display) -> Outcome {
-    Outcome::Retry {
-        after_ms: backoff_ms(&f.node.settings, message.receive_count, None),
-        reason: e.to_string(),
+/// Processes `messages` as one batch (the groups side by side), then sends what they
+/// sent; a done message whose sends did not leave is retried.
+async fn process_and_send(f: &Function, queue: &str, messages: &[QueueMessage]) -> Vec<Outcome> {
+    f.sends.hooks.open();
+    let mut outcomes = process_batch(&f.node, queue, messages).await;
+    if let Err(e) = f.sends.hooks.flush(&*f.sends.inner).await {
+        // What did leave is deduplicated when the messages are handled again.
+        tracing::warn!(queue, error = %e, "the sends failed; their messages are retried");
+        for (message, outcome) in messages.iter().zip(outcomes.iter_mut()) {
+            if *outcome == Outcome::Done {
+                *outcome = Outcome::Retry {
+                    after_ms: backoff_ms(&f.node.settings, message.receive_count, None),
+                    reason: e.to_string(),
+                };
+            }
+        }
     }
+    outcomes
 }
 
 /// The batch's FIFO groups (the indexes of each group's messages, in order), ordered by
 /// a hash of each group and its first message's receive count: the same batch received
 /// again runs its groups in another order.
 pub fn groups_in_turn(messages: &[QueueMessage]) -> Vec<Vec<usize>> {
-    let mut groups: Vec<Vec<usize>> = Vec::new();
-    for (index, message) in messages.iter().enumerate() {
-        match groups
-            .iter_mut()
-            .find(|g| messages[g[0]].group_id == message.group_id)
-        {
-            Some(group) => group.push(index),
-            None => groups.push(vec![index]),
-        }
-    }
+    let mut groups = fifo_groups(messages);
     groups.sort_by_key(|g| {
         let first = &messages[g[0]];
         let mut hasher = DefaultHasher::new();

@@ -74,18 +74,12 @@ pub fn backoff_ms(settings: &NodeSettings, receive_count: u32, error: Option<&No
 /// failure that may hold for every message (a rate limit, a retry) stops every message not
 /// begun yet, whichever its group.
 pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> Vec<Outcome> {
-    let mut groups: Vec<(&str, Vec<usize>)> = Vec::new();
-    for (index, message) in batch.iter().enumerate() {
-        match groups.iter_mut().find(|(g, _)| *g == message.group_id) {
-            Some((_, members)) => members.push(index),
-            None => groups.push((message.group_id.as_str(), vec![index])),
-        }
-    }
+    let groups = fifo_groups(batch);
     // The wait a batch-wide stop asks for; never held across an await.
     let stopped: Mutex<Option<i64>> = Mutex::new(None);
     let runs = groups
         .iter()
-        .map(|(_, members)| process_group(node, queue, batch, members, &stopped));
+        .map(|members| process_group(node, queue, batch, members, &stopped));
     let mut outcomes: Vec<(usize, Outcome)> = futures::future::join_all(runs)
         .await
         .into_iter()
@@ -93,6 +87,22 @@ pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> 
         .collect();
     outcomes.sort_by_key(|(index, _)| *index);
     outcomes.into_iter().map(|(_, outcome)| outcome).collect()
+}
+
+/// The batch's FIFO groups in the order they first appear: the indexes of each group's
+/// messages, in order.
+pub fn fifo_groups(batch: &[QueueMessage]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for (index, message) in batch.iter().enumerate() {
+        match groups
+            .iter_mut()
+            .find(|g| batch[g[0]].group_id == message.group_id)
+        {
+            Some(members) => members.push(index),
+            None => groups.push(vec![index]),
+        }
+    }
+    groups
 }
 
 /// One message group of a batch, in order: the outcome of each message by its index.

@@ -18,6 +18,11 @@ use std::sync::Arc;
 use twinsync_core::Clock;
 use twinsync_sandbox::mapping::WireItem;
 
+/// Writes an item's sync status and twin.
+const STORE_SYNC: &str = "INSERT INTO item_sync (item_key, status, reason, twin_key, twin_url, updated_ms) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(item_key) DO UPDATE SET status = ?2, \
+     reason = ?3, twin_key = ?4, twin_url = ?5, updated_ms = ?6";
+
 /// Takes the project's next item number.
 const NEXT_NUMBER: &str =
     "UPDATE projects SET next_number = next_number + 1 WHERE key = ?1 RETURNING next_number - 1";
@@ -307,8 +312,14 @@ impl SyncField {
     }
 
     fn store(&self, conn: &rusqlite::Connection, key: &str, now_ms: i64) -> ApiResult<()> {
-        conn.prepare_cached("INSERT INTO item_sync (item_key, status, reason, twin_key, twin_url, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-             ON CONFLICT(item_key) DO UPDATE SET status = ?2, reason = ?3, twin_key = ?4, twin_url = ?5, updated_ms = ?6")?.execute(params![key, self.status, self.reason, self.twin_key, self.twin_url, now_ms])?;
+        conn.prepare_cached(STORE_SYNC)?.execute(params![
+            key,
+            self.status,
+            self.reason,
+            self.twin_key,
+            self.twin_url,
+            now_ms
+        ])?;
         Ok(())
     }
 }

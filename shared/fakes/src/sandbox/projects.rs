@@ -43,7 +43,11 @@ pub(super) async fn create_project(
         return Err(bad("a project needs at least one status"));
     }
     let conn = s.db();
-    let inserted = conn.prepare_cached("INSERT OR IGNORE INTO projects (key, name, statuses, priorities) VALUES (?1, ?2, ?3, ?4)")?.execute(params![p.key, p.name, db::json(&statuses), db::json(&priorities)])?;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT OR IGNORE INTO projects (key, name, statuses, priorities) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![p.key, p.name, db::json(&statuses), db::json(&priorities)])?;
     if inserted == 0 {
         return Err(ApiError(
             StatusCode::CONFLICT,

@@ -76,6 +76,10 @@ enum Command {
     Check {
         #[arg(long, short)]
         config: PathBuf,
+        /// Also write the checked config as JSON to this file (`-` for stdout), the form
+        /// the Lambda functions read from their SSM parameter.
+        #[arg(long, value_name = "OUT")]
+        json: Option<PathBuf>,
     },
     /// Talk to a running node's admin API.
     #[command(flatten)]
@@ -102,6 +106,40 @@ fn init_tracing(filter: &str, json: bool) {
     }
 }
 
+/// `twinsync check`: the config's checks, then its JSON where `json` names a file. The
+/// JSON goes to a temporary file first, so a failed write leaves no half of it.
+fn check(config: &std::path::Path, json: Option<&std::path::Path>) -> Result<ExitCode, String> {
+    let checked = ProcessConfig::load(config).map_err(|e| e.to_string())?;
+    let summary = format!(
+        "{}: ok ({} node(s), {} sandbox(es))",
+        config.display(),
+        checked.node.len(),
+        checked.sandbox.len()
+    );
+    let Some(out) = json else {
+        println!("{summary}");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let text = std::fs::read_to_string(config)
+        .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
+    let converted = ProcessConfig::toml_to_json(&text, &config.display().to_string())
+        .map_err(|e| e.to_string())?;
+    if out == std::path::Path::new("-") {
+        println!("{converted}");
+        eprintln!("{summary}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let partial = out.with_extension("json.partial");
+    std::fs::write(&partial, format!("{converted}\n"))
+        .and_then(|()| std::fs::rename(&partial, out))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&partial);
+            format!("cannot write {}: {e}", out.display())
+        })?;
+    println!("{summary}; JSON written to {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -120,17 +158,7 @@ async fn main() -> ExitCode {
             token,
         } => sandbox(&host, port, db, token).await,
         Command::Rules(RulesCommand::Test(args)) => rules_test::run(&args),
-        Command::Check { config } => ProcessConfig::load(&config)
-            .map(|c| {
-                println!(
-                    "{}: ok ({} node(s), {} sandbox(es))",
-                    config.display(),
-                    c.node.len(),
-                    c.sandbox.len()
-                );
-                ExitCode::SUCCESS
-            })
-            .map_err(|e| e.to_string()),
+        Command::Check { config, json } => check(&config, json.as_deref()),
         Command::DevCa(args) => dev_ca::run(&args).map(|paths| {
             for p in paths {
                 println!("{}", p.display());

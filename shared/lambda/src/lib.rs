@@ -14,9 +14,7 @@ use twinsync_aws::{AwsError, SqsQueue};
 use twinsync_connector_kit::outbound::{self, ClientOptions};
 use twinsync_connector_kit::target::Reach;
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
-use twinsync_node::config::{
-    ConfigError, HttpPublicUrl, NodeSection, ProcessConfig, check_public_url,
-};
+use twinsync_node::config::{HttpPublicUrl, NodeSection, ProcessConfig, check_public_url};
 pub use twinsync_node::connection_cache::PerInvocation;
 use twinsync_node::send_batching::{BatchedSends, SendBuffer};
 use twinsync_node::{Node, NodeError, NodeSettings};
@@ -113,7 +111,7 @@ struct Environment {
     section: NodeSection,
 }
 
-/// Resource names from the environment, the node's TOML from the SSM parameter
+/// Resource names from the environment, the node's config (as JSON) from the SSM parameter
 /// `TWINSYNC_CONFIG_PARAMETER` (or a file, `TWINSYNC_CONFIG_FILE`, for the emulator), the
 /// `[[node]]` whose id is `TWINSYNC_NODE_ID`; `aws` has the credentials.
 async fn environment(aws: Aws) -> Result<Environment, LambdaError> {
@@ -133,31 +131,33 @@ async fn environment(aws: Aws) -> Result<Environment, LambdaError> {
             ));
         }
     };
-    // The same checks as `twinsync check` and `twinsync up` (an unknown connector is an
-    // error here, not a sandbox), reported without the TOML excerpt of the line, which
-    // could show a credential.
-    let config = ProcessConfig::parse(&text, "the node config").map_err(|e| {
-        LambdaError::Config(match e {
-            ConfigError::Parse { .. } => format!(
-                "the node config is not valid: {}",
-                toml::from_str::<ProcessConfig>(&text)
-                    .err()
-                    .map(|t| t.message().to_string())
-                    .unwrap_or_default()
-            ),
-            other => other.to_string(),
-        })
-    })?;
-    let section = config
-        .node
-        .into_iter()
-        .find(|n| n.id == node_id)
-        .ok_or_else(|| LambdaError::Config(format!("the node config has no [[node]] {node_id}")))?;
+    let section = node_section(&text, &node_id)?;
     Ok(Environment {
         aws,
         resources,
         section,
     })
+}
+
+/// The `[[node]]` whose id is `node_id` in the node config, after the same checks as
+/// `twinsync check` and `twinsync up` (an unknown connector is an error here, not a
+/// sandbox). The config is the JSON `twinsync check --json` writes: the functions link no
+/// TOML parser.
+pub fn node_section(text: &str, node_id: &str) -> Result<NodeSection, LambdaError> {
+    if !text.trim_start().starts_with('{') {
+        return Err(LambdaError::Config(
+            "the node config is not JSON: store the JSON that `twinsync check --config \
+             node.toml --json node.json` writes from the TOML file"
+                .into(),
+        ));
+    }
+    let config = ProcessConfig::parse_json(text, "the node config")
+        .map_err(|e| LambdaError::Config(e.to_string()))?;
+    config
+        .node
+        .into_iter()
+        .find(|n| n.id == node_id)
+        .ok_or_else(|| LambdaError::Config(format!("the node config has no [[node]] {node_id}")))
 }
 
 /// The AWS SDK's HTTP client: the connector kit's, so the platform's roots are loaded once

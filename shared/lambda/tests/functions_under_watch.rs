@@ -439,15 +439,17 @@ async fn start_node(
     .await;
     let res = emulator::create_stack(moto, id);
     let instance = format!("sandbox-{}", &id[id.len() - 1..]);
-    let config = dir.join(format!("{id}.toml"));
+    // The functions read the config as JSON, as `twinsync check --json` writes it.
+    let toml = format!(
+        "[[node]]\nid = \"{id}\"\ndata_dir = \"unused-on-aws\"\n\n[[node.instance]]\n\
+         id = \"{instance}\"\nconnector = \"sandbox\"\nbase_url = \"{}\"\n\
+         webhook_secret = \"{SECRET}\"\n",
+        sandbox.base_url
+    );
+    let config = dir.join(format!("{id}.json"));
     std::fs::write(
         &config,
-        format!(
-            "[[node]]\nid = \"{id}\"\ndata_dir = \"unused-on-aws\"\n\n[[node.instance]]\n\
-             id = \"{instance}\"\nconnector = \"sandbox\"\nbase_url = \"{}\"\n\
-             webhook_secret = \"{SECRET}\"\n",
-            sandbox.base_url
-        ),
+        twinsync_node::config::ProcessConfig::toml_to_json(&toml, "node.toml").unwrap(),
     )
     .unwrap();
     let invoke_port = reserve_port().expect("a port for cargo lambda watch");

@@ -3,7 +3,8 @@
 //! two stacks in one process on moto (`functions_on_moto`), the six function binaries
 //! under `cargo lambda watch` (`functions_under_watch`), a function URL's event to a
 //! request and back (`function_url`), the names the one artifact takes
-//! (`handler_names`), the functions' reading of `RUST_LOG` (`log_filter`), and the
+//! (`handler_names`), the functions' reading of `RUST_LOG` (`log_filter`) and of the node config
+//! (`node_config`), and the
 //! connectors `scripts/sam-build` builds them with (`sam_build`).
 
 mod abort;
@@ -15,4 +16,5 @@ mod functions_on_moto;
 mod functions_under_watch;
 mod handler_names;
 mod log_filter;
+mod node_config;
 mod sam_build;

@@ -96,3 +96,76 @@ fn bad_config_files_are_refused_saying_where() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// The same file as JSON, as the Lambda functions read it: the TOML's tables and values
+/// unchecked, so the JSON reader must refuse what the TOML reader refuses.
+fn as_json(file: &str) -> String {
+    let text = std::fs::read_to_string(fixtures().join(file)).unwrap();
+    let value: toml::Value = toml::from_str(&text).unwrap();
+    serde_json::to_string(&value).unwrap()
+}
+
+#[test]
+fn bad_configs_as_json_are_refused_for_the_same_reason() {
+    // The file, then what the JSON reader's message must contain besides its path.
+    let cases: [(&str, &[&str]); 7] = [
+        ("unknown-key.toml", &["unknown field `poll_intervall_ms`"]),
+        ("wrong-type.toml", &["invalid type"]),
+        ("missing-required.toml", &["missing field `connector`"]),
+        ("bad-cron.toml", &["node[0].connection[0].plan[0].cron"]),
+        (
+            "bad-trigger.toml",
+            &["node[0].connection[0].trigger[0].query"],
+        ),
+        (
+            "unknown-instance.toml",
+            &["node[0].connection[0].instance", "sandbox-z"],
+        ),
+        ("empty.toml", &["missing field `node`"]),
+    ];
+    let mut wrong = Vec::new();
+    for (file, wants) in cases {
+        match ProcessConfig::parse_json(&as_json(file), "node.json") {
+            Ok(_) => wrong.push(format!("{file}: read")),
+            Err(e) => {
+                let e = e.to_string();
+                let missing: Vec<_> = wants.iter().filter(|w| !e.contains(*w)).collect();
+                if !e.contains("node.json") || !missing.is_empty() {
+                    wrong.push(format!("{file}: {e:?} lacks {missing:?} (or the path)"));
+                }
+            }
+        }
+    }
+    for text in ["", "[[node]]\nid = \"a\"\n", "{\"node\": [", "null"] {
+        match ProcessConfig::parse_json(text, "node.json") {
+            Ok(_) => wrong.push(format!("{text:?}: read")),
+            Err(e) if !e.to_string().contains("node.json") => {
+                wrong.push(format!("{text:?}: {e} does not name the path"))
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Every config the project ships reads the same from its JSON as from its TOML.
+#[test]
+fn shipped_configs_read_the_same_as_json() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let files = [
+        "examples/local.toml",
+        "examples/node-a.toml",
+        "examples/node-b.toml",
+        "examples/https/node-a.toml",
+        "examples/https/node-b.toml",
+        "tests/fixtures/aws/node-jira-github.toml",
+        "tests/fixtures/bad-input/config/good.toml",
+    ];
+    for file in files {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let from_toml = ProcessConfig::parse(&text, file).unwrap();
+        let json = ProcessConfig::toml_to_json(&text, file).unwrap();
+        let from_json = ProcessConfig::parse_json(&json, file).unwrap();
+        assert_eq!(format!("{from_toml:?}"), format!("{from_json:?}"), "{file}");
+    }
+}

@@ -1,4 +1,4 @@
-//! The node config file (TOML): sandbox trackers to start, nodes, their tracker
+//! The node config file (TOML, or the same as JSON for the Lambda functions): sandbox trackers to start, nodes, their tracker
 //! instances, connections, triggers and rules files. One file can hold several nodes;
 //! nodes in the same process reach each other without a network hop.
 //!
@@ -362,10 +362,38 @@ impl ProcessConfig {
             path: path.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        config.check(text, path)?;
-        let mut config = config;
-        config.find_remote_connectors();
-        Ok(config)
+        config.checked(text, path)
+    }
+
+    /// Parses and checks the same config written as JSON, the form the Lambda functions
+    /// read: they carry no TOML parser (a quarter of a megabyte of their artifact).
+    /// [`ProcessConfig::toml_to_json`] writes it from the TOML file.
+    pub fn parse_json(text: &str, path: &str) -> Result<ProcessConfig, ConfigError> {
+        let config: ProcessConfig = serde_json::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_string(),
+            message: e.to_string(),
+        })?;
+        config.checked(text, path)
+    }
+
+    /// A TOML config as JSON, after the checks `parse` makes: the same tables, keys and
+    /// values, so [`ProcessConfig::parse_json`] reads it as `parse` reads the TOML.
+    pub fn toml_to_json(text: &str, path: &str) -> Result<String, ConfigError> {
+        Self::parse(text, path)?;
+        let value: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        serde_json::to_string(&value).map_err(|e| ConfigError::Parse {
+            path: path.to_string(),
+            message: e.to_string(),
+        })
+    }
+
+    fn checked(mut self, text: &str, path: &str) -> Result<ProcessConfig, ConfigError> {
+        self.check(text, path)?;
+        self.find_remote_connectors();
+        Ok(self)
     }
 
     /// Names the other side's tracker on each connection whose other node is in this

@@ -145,8 +145,10 @@ def main():
         row("Lambda artifact, arm64", None, "MB", "<= 8", None, "run scripts/sam-build")
     cold = last_run("cold-start.json")
     if cold:
-        row(f"Lambda binary ({cold['binary']}, x86_64 proxy)", round(cold["size_bytes"] / 1e6, 2), "MB", "<= 8",
-            cold["size_bytes"] <= 8e6, f"{cold['path']}, {cold['_measured']}")
+        # The binary the cold init is timed on (this machine's architecture, every
+        # connector): the size goal is the deployed arm64 artifact's, the row above.
+        row(f"Lambda binary ({cold['binary']}, x86_64 proxy, every connector)", round(cold["size_bytes"] / 1e6, 2),
+            "MB", None, None, f"{cold['path']}, {cold['_measured']}")
         row("Lambda cold init, median", cold["median_ms"], "ms", "<= 15", cold["median_ms"] <= 15,
             f"{cold['path']}, {cold['_measured']}")
     else:

@@ -109,21 +109,22 @@ fn init_tracing(filter: &str, json: bool) {
 /// `twinsync check`: the config's checks, then its JSON where `json` names a file. The
 /// JSON goes to a temporary file first, so a failed write leaves no half of it.
 fn check(config: &std::path::Path, json: Option<&std::path::Path>) -> Result<ExitCode, String> {
-    let checked = ProcessConfig::load(config).map_err(|e| e.to_string())?;
+    let text = ProcessConfig::read(config).map_err(|e| e.to_string())?;
+    let name = config.display().to_string();
+    let (checked, converted) = match json {
+        Some(_) => ProcessConfig::parse_to_json(&text, &name).map(|(c, j)| (c, Some(j))),
+        None => ProcessConfig::parse(&text, &name).map(|c| (c, None)),
+    }
+    .map_err(|e| e.to_string())?;
     let summary = format!(
-        "{}: ok ({} node(s), {} sandbox(es))",
-        config.display(),
+        "{name}: ok ({} node(s), {} sandbox(es))",
         checked.node.len(),
         checked.sandbox.len()
     );
-    let Some(out) = json else {
+    let Some((out, converted)) = json.zip(converted) else {
         println!("{summary}");
         return Ok(ExitCode::SUCCESS);
     };
-    let text = std::fs::read_to_string(config)
-        .map_err(|e| format!("cannot read {}: {e}", config.display()))?;
-    let converted = ProcessConfig::toml_to_json(&text, &config.display().to_string())
-        .map_err(|e| e.to_string())?;
     if out == std::path::Path::new("-") {
         println!("{converted}");
         eprintln!("{summary}");

@@ -449,7 +449,9 @@ async fn start_node(
     let config = dir.join(format!("{id}.json"));
     std::fs::write(
         &config,
-        twinsync_node::config::ProcessConfig::toml_to_json(&toml, "node.toml").unwrap(),
+        twinsync_node::config::ProcessConfig::parse_to_json(&toml, "node.toml")
+            .unwrap()
+            .1,
     )
     .unwrap();
     let invoke_port = reserve_port().expect("a port for cargo lambda watch");

@@ -11,7 +11,7 @@ const TOML: &str = "[[node]]\nid = \"node-a\"\ndata_dir = \"unused-on-aws\"\n\n\
 
 #[test]
 fn a_function_reads_the_config_as_json_only() {
-    let json = ProcessConfig::toml_to_json(TOML, "node.toml").unwrap();
+    let (_, json) = ProcessConfig::parse_to_json(TOML, "node.toml").unwrap();
     let section = node_section(&json, "node-a").unwrap();
     assert_eq!(section.id, "node-a");
     assert_eq!(section.instance.len(), 1);

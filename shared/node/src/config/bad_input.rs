@@ -164,7 +164,7 @@ fn shipped_configs_read_the_same_as_json() {
     for file in files {
         let text = std::fs::read_to_string(root.join(file)).unwrap();
         let from_toml = ProcessConfig::parse(&text, file).unwrap();
-        let json = ProcessConfig::toml_to_json(&text, file).unwrap();
+        let (_, json) = ProcessConfig::parse_to_json(&text, file).unwrap();
         let from_json = ProcessConfig::parse_json(&json, file).unwrap();
         assert_eq!(format!("{from_toml:?}"), format!("{from_json:?}"), "{file}");
     }

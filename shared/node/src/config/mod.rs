@@ -1,6 +1,7 @@
-//! The node config file (TOML, or the same as JSON for the Lambda functions): sandbox trackers to start, nodes, their tracker
-//! instances, connections, triggers and rules files. One file can hold several nodes;
-//! nodes in the same process reach each other without a network hop.
+//! The node config file (TOML, or the same as JSON for the Lambda functions): sandbox
+//! trackers to start, nodes, their tracker instances, connections, triggers and rules
+//! files. One file can hold several nodes; nodes in the same process reach each other
+//! without a network hop.
 //!
 //! A config error names the key and, where it can, the line.
 
@@ -340,6 +341,14 @@ impl ConfigError {
     }
 }
 
+/// A config that does not parse: the parser's message, without its trailing newline.
+fn parse_error(path: &str, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Parse {
+        path: path.to_string(),
+        message: e.to_string().trim_end().to_string(),
+    }
+}
+
 /// The 1-based line where `needle` first appears, for error messages.
 fn line_of(text: &str, needle: &str) -> usize {
     text.find(needle)
@@ -349,45 +358,40 @@ fn line_of(text: &str, needle: &str) -> usize {
 
 impl ProcessConfig {
     pub fn load(path: &Path) -> Result<ProcessConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+        Self::parse(&Self::read(path)?, &path.display().to_string())
+    }
+
+    /// The text of a config file, for [`ProcessConfig::parse`] or
+    /// [`ProcessConfig::parse_to_json`].
+    pub fn read(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
             path: path.display().to_string(),
             message: e.to_string(),
-        })?;
-        Self::parse(&text, &path.display().to_string())
+        })
     }
 
     /// Parses and checks a config; `path` is only used in messages.
     pub fn parse(text: &str, path: &str) -> Result<ProcessConfig, ConfigError> {
-        let config: ProcessConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        let config: ProcessConfig = toml::from_str(text).map_err(|e| parse_error(path, e))?;
         config.checked(text, path)
     }
 
     /// Parses and checks the same config written as JSON, the form the Lambda functions
     /// read: they carry no TOML parser (a quarter of a megabyte of their artifact).
-    /// [`ProcessConfig::toml_to_json`] writes it from the TOML file.
+    /// [`ProcessConfig::parse_to_json`] writes it from the TOML file.
     pub fn parse_json(text: &str, path: &str) -> Result<ProcessConfig, ConfigError> {
-        let config: ProcessConfig = serde_json::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_string(),
-            message: e.to_string(),
-        })?;
+        let config: ProcessConfig = serde_json::from_str(text).map_err(|e| parse_error(path, e))?;
         config.checked(text, path)
     }
 
-    /// A TOML config as JSON, after the checks `parse` makes: the same tables, keys and
-    /// values, so [`ProcessConfig::parse_json`] reads it as `parse` reads the TOML.
-    pub fn toml_to_json(text: &str, path: &str) -> Result<String, ConfigError> {
-        Self::parse(text, path)?;
-        let value: toml::Value = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        serde_json::to_string(&value).map_err(|e| ConfigError::Parse {
-            path: path.to_string(),
-            message: e.to_string(),
-        })
+    /// Parses and checks a TOML config as [`ProcessConfig::parse`] does, and gives it as
+    /// JSON too: the same tables, keys and values, so [`ProcessConfig::parse_json`] reads
+    /// it as `parse` reads the TOML.
+    pub fn parse_to_json(text: &str, path: &str) -> Result<(ProcessConfig, String), ConfigError> {
+        let config = Self::parse(text, path)?;
+        let value: toml::Value = toml::from_str(text).map_err(|e| parse_error(path, e))?;
+        let json = serde_json::to_string(&value).map_err(|e| parse_error(path, e))?;
+        Ok((config, json))
     }
 
     fn checked(mut self, text: &str, path: &str) -> Result<ProcessConfig, ConfigError> {

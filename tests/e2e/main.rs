@@ -17,6 +17,7 @@ mod bad_input_trackers;
 mod bad_input_webhooks;
 mod capacity;
 mod demo;
+mod echo_wait;
 mod github;
 mod github_strict;
 mod https;

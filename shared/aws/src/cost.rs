@@ -43,6 +43,10 @@ pub struct PerChange {
     /// duration): calls that a batch's message groups make side by side are waited for
     /// once.
     pub tracker_waits: f64,
+    /// Time a webhook waited in the ingest function for the apply writing its item
+    /// (so that our write's echo is dropped there), in tracker calls: what it waits out
+    /// is mostly the apply's call.
+    pub apply_waits: f64,
 }
 
 /// What the duration part of the model assumes.
@@ -83,8 +87,8 @@ pub struct Bill {
 pub fn per_million(per_change: &PerChange, prices: &Prices, duration: &Duration) -> Bill {
     let m = 1e6;
     let invocations = per_change.queue_invocations + per_change.url_invocations;
-    let seconds =
-        (invocations * duration.own_ms + per_change.tracker_waits * duration.tracker_ms) / 1_000.0;
+    let waits = per_change.tracker_waits + per_change.apply_waits;
+    let seconds = (invocations * duration.own_ms + waits * duration.tracker_ms) / 1_000.0;
     let gb_seconds = seconds * duration.memory_mb / 1_024.0;
     let sqs = per_change.sqs_requests + 2.0 * per_change.queue_invocations;
     let lines = vec![
@@ -138,6 +142,7 @@ mod tests {
             write_units: 4.0,
             tracker_calls: 0.0,
             tracker_waits: 0.0,
+            apply_waits: 0.0,
         };
         let no_time = Duration {
             memory_mb: 128.0,
@@ -175,10 +180,11 @@ mod tests {
             url_invocations: 1.0,
             tracker_calls: 4.0,
             tracker_waits: 2.0,
+            apply_waits: 0.5,
             ..Default::default()
         };
         let bill = per_million(&change, &LIST_PRICES, &DURATION);
-        let seconds = (5.0 + 300.0) / 1_000.0;
+        let seconds = (5.0 + 300.0 + 75.0) / 1_000.0;
         let want = seconds * 0.125 * 1e6 * LIST_PRICES.lambda_gb_second;
         assert!((bill.lines[1].dollars - want).abs() < 1e-9, "{bill:?}");
     }

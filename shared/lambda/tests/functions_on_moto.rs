@@ -706,6 +706,8 @@ struct Snapshot {
     webhooks: u64,
     tracker_calls: u64,
     tracker_waited: Duration,
+    /// Time webhooks waited in ingest for the applies of their items.
+    apply_waited: Duration,
 }
 
 /// What one change cost, as counted, and its price per million changes.
@@ -738,6 +740,10 @@ impl Snapshot {
             webhooks: deliveries::total(&p.webhooks()).finished,
             tracker_calls: trackers.iter().sum(),
             tracker_waited: trackers_metered.waited(),
+            apply_waited: ["node-a", "node-b"]
+                .map(|id| p.node(id).unwrap().ingest_gate.apply_waited())
+                .iter()
+                .sum(),
         }
     }
 
@@ -795,6 +801,9 @@ impl Snapshot {
             tracker_calls: (self.tracker_calls - before.tracker_calls) as f64 / changes,
             // Each call is the connector's request (on loopback) and TRACKER_LATENCY.
             tracker_waits: (self.tracker_waited - before.tracker_waited).as_secs_f64()
+                / TRACKER_LATENCY.as_secs_f64()
+                / changes,
+            apply_waits: (self.apply_waited - before.apply_waited).as_secs_f64()
                 / TRACKER_LATENCY.as_secs_f64()
                 / changes,
         };

@@ -164,6 +164,10 @@ pub struct NodeSettings {
     /// Bulk jobs wait while more changes than this are waiting in the outgoing queue: the
     /// live changes keep their place, and a job never floods the queue.
     pub job_max_waiting_changes: u64,
+    /// How long a webhook's check for the echo of our own write may wait for the apply
+    /// writing its item to finish, in ms; 0 queues such a change at once, for outgoing
+    /// to wait on (`handlers::ingest`).
+    pub echo_wait_ms: u64,
 }
 
 impl Default for NodeSettings {
@@ -181,6 +185,9 @@ impl Default for NodeSettings {
             webhook_burst: 300,
             max_replica_bytes: twinsync_core::DEFAULT_MAX_TRANSPORT_BODY,
             job_max_waiting_changes: 1_000,
+            // About where waiting in an ingest function at 128 MB costs more than the
+            // queue hop it saves (docs/aws-cost.md).
+            echo_wait_ms: 1_000,
         }
     }
 }

@@ -155,11 +155,13 @@ impl Peer for SimPeer {
 }
 
 /// The node settings of the simulation: backoffs scaled down so that retries happen
-/// within simulated minutes.
+/// within simulated minutes. A webhook does not wait for an apply of its item: the
+/// steps run one at a time on the simulation's clock, so none would finish meanwhile.
 pub fn settings() -> NodeSettings {
     NodeSettings {
         backoff_base_ms: 200,
         backoff_max_ms: 5_000,
+        echo_wait_ms: 0,
         ..NodeSettings::default()
     }
 }

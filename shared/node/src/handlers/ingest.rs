@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use twinsync_core::{ChangeEvent, Connection, ConnectionStatus};
+use std::time::Duration;
+use twinsync_core::{ChangeEvent, Connection, ConnectionStatus, Twin};
 use twinsync_ports::{ChangeSignal, NewMessage, WebhookError, queues};
 
 /// Why a webhook was refused; each maps to a 4xx answer.
@@ -42,6 +43,8 @@ pub struct IngestGate {
     refused: AtomicU64,
     /// Connection id -> the refusals counted when its last completed poll began.
     covered: Mutex<HashMap<String, u64>>,
+    /// Time webhooks spent waiting for an apply of their item ([`after_apply`]), in ms.
+    apply_waited_ms: AtomicU64,
 }
 
 impl IngestGate {
@@ -55,7 +58,14 @@ impl IngestGate {
             ),
             refused: AtomicU64::new(0),
             covered: Mutex::new(HashMap::new()),
+            apply_waited_ms: AtomicU64::new(0),
         }
+    }
+
+    /// How long webhooks have waited for applies of their items so far: time an ingest
+    /// function is billed for, which the cost count prices.
+    pub fn apply_waited(&self) -> Duration {
+        Duration::from_millis(self.apply_waited_ms.load(Ordering::Relaxed))
     }
 
     /// Lets one delivery for `instance` through, or says how long to wait.
@@ -141,6 +151,11 @@ pub async fn signals_to_changes(
     signals: &[ChangeSignal],
     force: bool,
 ) -> NodeResult<usize> {
+    // The waits for applies of one delivery share one bound (`after_apply`).
+    let deadline = match node.settings.echo_wait_ms {
+        0 => None,
+        ms => Some(tokio::time::Instant::now() + Duration::from_millis(ms)),
+    };
     let connections = node.connections.list().await?;
     let mut queued = 0;
     for connection in connections
@@ -149,7 +164,7 @@ pub async fn signals_to_changes(
         // A connection without live sync takes no webhook; its plans read the items.
         .filter(|c| force || c.active_version().is_none_or(|v| v.live))
     {
-        queued += queue_changes(node, connection, signals, force).await?;
+        queued += queue_checked(node, connection, signals, force, deadline).await?;
     }
     Ok(queued)
 }
@@ -161,6 +176,18 @@ pub async fn queue_changes(
     signals: &[ChangeSignal],
     force: bool,
 ) -> NodeResult<usize> {
+    queue_checked(node, connection, signals, force, None).await
+}
+
+/// Queues one ChangeEvent per signal for one connection; a signal whose item our
+/// incoming handler is writing waits for the write until `deadline`, if any.
+async fn queue_checked(
+    node: &Node,
+    connection: &Connection,
+    signals: &[ChangeSignal],
+    force: bool,
+    deadline: Option<tokio::time::Instant>,
+) -> NodeResult<usize> {
     let instance = connection.local_instance.as_str();
     {
         let mut batch = Vec::with_capacity(signals.len());
@@ -168,7 +195,7 @@ pub async fn queue_changes(
         for s in signals {
             let twin_id = match force {
                 true => None,
-                false => match seen(node, connection, s).await {
+                false => match seen(node, connection, s, deadline).await {
                     Seen::Echo => continue,
                     Seen::News { twin_id } => twin_id,
                 },
@@ -223,10 +250,16 @@ enum Seen {
     News { twin_id: Option<String> },
 }
 
-/// Looks up a signal's twin: only a signal with a version can be recognised as an echo;
-/// a twin being written (`applying_until_ms`) is left to outgoing, which waits for the
-/// write to finish. A failed lookup queues the change, as before.
-async fn seen(node: &Node, connection: &Connection, signal: &ChangeSignal) -> Seen {
+/// Looks up a signal's twin: only a signal with a version can be recognised as an echo.
+/// A twin being written (`applying_until_ms`) is waited for until `deadline`, if any,
+/// and is otherwise left to outgoing, which waits for the write to finish. A failed
+/// lookup queues the change, as before.
+async fn seen(
+    node: &Node,
+    connection: &Connection,
+    signal: &ChangeSignal,
+    deadline: Option<tokio::time::Instant>,
+) -> Seen {
     if signal.version == 0 {
         // No lookup: it could not tell an echo, and would cost more than it saves.
         return Seen::News { twin_id: None };
@@ -237,6 +270,10 @@ async fn seen(node: &Node, connection: &Connection, signal: &ChangeSignal) -> Se
         .await
     {
         Ok(Some(t)) => {
+            let t = match deadline {
+                Some(deadline) => after_apply(node, t, deadline).await,
+                None => t,
+            };
             let echo = t.applying_until_ms <= node.now_ms() && !t.is_news(signal.version);
             if echo {
                 tracing::debug!(connection = %connection.id, item = %signal.item_key, version = signal.version, "own write; not queued");
@@ -252,6 +289,49 @@ async fn seen(node: &Node, connection: &Connection, signal: &ChangeSignal) -> Se
             Seen::News { twin_id: None }
         }
     }
+}
+
+/// The twin once the apply writing its item is over, or as it is at `deadline`.
+///
+/// A tracker often sends the webhook of our own write before the apply that made it has
+/// recorded it (the tracker answers after it notifies). Queued, that echo costs a queue
+/// hop and an outgoing run, which waits for the write anyway and then drops it: on AWS
+/// a send, a receive, a delete and an invocation. Waiting here costs the ingest
+/// function's time instead, which at 128 MB passes the hop's price only after about a
+/// second: hence the default bound (`NodeSettings::echo_wait_ms`). The twin is read again
+/// by id, sooner at first, since the write is usually nearly done. A person's edit made
+/// during the write is still news afterwards (its version is not the one recorded), and
+/// an apply that failed gives its lease back without recording, so neither is dropped.
+async fn after_apply(node: &Node, twin: Twin, deadline: tokio::time::Instant) -> Twin {
+    use backon::{ExponentialBuilder, Retryable};
+    let started = tokio::time::Instant::now();
+    if twin.lease_wait(node.now_ms()).is_none() || started >= deadline {
+        return twin;
+    }
+    let id = twin.id.clone();
+    let read = || async {
+        match node.twins.get(&id).await {
+            Ok(Some(t)) if t.lease_wait(node.now_ms()).is_some() => Err(Some(t)),
+            Ok(found) => Ok(found),
+            Err(_) => Ok(None),
+        }
+    };
+    let backoff = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(5))
+        .with_max_delay(Duration::from_millis(100))
+        .with_total_delay(Some(deadline - started))
+        .without_max_times();
+    let found = read
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .await
+        .unwrap_or_else(|still| still);
+    let waited = started.elapsed().as_millis();
+    node.ingest_gate
+        .apply_waited_ms
+        .fetch_add(u64::try_from(waited).unwrap_or(u64::MAX), Ordering::Relaxed);
+    // Gone or unreadable meanwhile: what was read first decides, as without the wait.
+    found.unwrap_or(twin)
 }
 
 #[cfg(test)]

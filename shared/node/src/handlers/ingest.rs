@@ -303,35 +303,39 @@ async fn seen(
 /// during the write is still news afterwards (its version is not the one recorded), and
 /// an apply that failed gives its lease back without recording, so neither is dropped.
 async fn after_apply(node: &Node, twin: Twin, deadline: tokio::time::Instant) -> Twin {
-    use backon::{ExponentialBuilder, Retryable};
+    use backon::{BackoffBuilder, ExponentialBuilder};
     let started = tokio::time::Instant::now();
     if twin.lease_wait(node.now_ms()).is_none() || started >= deadline {
         return twin;
     }
-    let id = twin.id.clone();
-    let read = || async {
-        match node.twins.get(&id).await {
-            Ok(Some(t)) if t.lease_wait(node.now_ms()).is_some() => Err(Some(t)),
-            Ok(found) => Ok(found),
-            Err(_) => Ok(None),
-        }
-    };
-    let backoff = ExponentialBuilder::default()
+    // backon's backoff is the schedule of the looks; each comes after its pause, since
+    // the twin was just read.
+    let pauses = ExponentialBuilder::default()
         .with_min_delay(Duration::from_millis(5))
         .with_max_delay(Duration::from_millis(100))
         .with_total_delay(Some(deadline - started))
-        .without_max_times();
-    let found = read
-        .retry(backoff)
-        .sleep(tokio::time::sleep)
-        .await
-        .unwrap_or_else(|still| still);
-    let waited = started.elapsed().as_millis();
+        .without_max_times()
+        .build();
+    let mut latest = twin;
+    for pause in pauses {
+        tokio::time::sleep(pause).await;
+        match node.twins.get(&latest.id).await {
+            Ok(Some(t)) => {
+                let over = t.lease_wait(node.now_ms()).is_none();
+                latest = t;
+                if over {
+                    break;
+                }
+            }
+            // Gone or unreadable meanwhile: what was read last decides, as without the wait.
+            Ok(None) | Err(_) => break,
+        }
+    }
+    let waited = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     node.ingest_gate
         .apply_waited_ms
-        .fetch_add(u64::try_from(waited).unwrap_or(u64::MAX), Ordering::Relaxed);
-    // Gone or unreadable meanwhile: what was read first decides, as without the wait.
-    found.unwrap_or(twin)
+        .fetch_add(waited, Ordering::Relaxed);
+    latest
 }
 
 #[cfg(test)]

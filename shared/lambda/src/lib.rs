@@ -187,11 +187,7 @@ async fn build(environment: &Environment) -> Result<Function, LambdaError> {
     let (queue, twins, connections) = env::ports(&environment.aws, &environment.resources);
     let sqs = Arc::new(queue);
     let options = NodeOptions {
-        node: NodeSettings {
-            ack_queue: true,
-            max_receives: Some(max_receive_count()),
-            ..NodeSettings::default()
-        },
+        node: function_settings(max_receive_count()),
         ..NodeOptions::default()
     };
     // Rule files named in the config are read relative to it.
@@ -246,6 +242,23 @@ async fn build(environment: &Environment) -> Result<Function, LambdaError> {
 /// template sets to the same number): the handler dead-letters a message at that receive
 /// itself, with its reason and its twin marked, before SQS would move it silently.
 pub const DEFAULT_MAX_RECEIVE_COUNT: u32 = 1_000;
+
+/// How long a webhook waits in the ingest function for the apply writing its item, so
+/// that our own write's echo is dropped there: at 128 MB a second of waiting costs about
+/// what the queue hop and the outgoing run it saves cost (docs/aws-cost.md, session 49).
+pub const ECHO_WAIT_MS: u64 = 1_000;
+
+/// The node settings of a deployed function: acks go on to the ack function's queue, a
+/// message is dead-lettered by the handler at the queue's `max_receives`, and a webhook
+/// waits for the apply of its item ([`ECHO_WAIT_MS`]).
+pub fn function_settings(max_receives: u32) -> NodeSettings {
+    NodeSettings {
+        ack_queue: true,
+        max_receives: Some(max_receives),
+        echo_wait_ms: ECHO_WAIT_MS,
+        ..NodeSettings::default()
+    }
+}
 
 fn max_receive_count() -> u32 {
     var("TWINSYNC_MAX_RECEIVE_COUNT")

@@ -29,7 +29,6 @@ use twinsync_lambda::{
 use twinsync_local::metered::{CallCounts, MeteredTracker};
 use twinsync_local::process::{Process, ProcessOptions, RouterDecorator};
 use twinsync_local::runner::{Driver, RunnerSettings};
-use twinsync_node::NodeSettings;
 use twinsync_node::assemble::NodePorts;
 use twinsync_node::link::HttpPeer;
 use twinsync_node::send_batching::{BatchedSends, SendBuffer};
@@ -283,11 +282,7 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
     };
     let tracker_calls = Arc::new(CallCounts::default());
     let mut options = ProcessOptions {
-        node: NodeSettings {
-            ack_queue: true,
-            max_receives: Some(twinsync_lambda::DEFAULT_MAX_RECEIVE_COUNT),
-            ..NodeSettings::default()
-        },
+        node: twinsync_lambda::function_settings(twinsync_lambda::DEFAULT_MAX_RECEIVE_COUNT),
         runner: RunnerSettings {
             // The driver below is Lambda's event source mapping. The scheduler ticks once
             // at start and then as rarely as the real one (every minute): webhooks carry

@@ -155,8 +155,9 @@ impl Peer for SimPeer {
 }
 
 /// The node settings of the simulation: backoffs scaled down so that retries happen
-/// within simulated minutes. A webhook does not wait for an apply of its item: the
-/// steps run one at a time on the simulation's clock, so none would finish meanwhile.
+/// within simulated minutes. A webhook does not wait for an apply of its item (the
+/// local default): the steps run one at a time on the simulation's clock, so none would
+/// finish meanwhile.
 pub fn settings() -> NodeSettings {
     NodeSettings {
         backoff_base_ms: 200,

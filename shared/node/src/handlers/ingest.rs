@@ -298,8 +298,9 @@ async fn seen(
 /// hop and an outgoing run, which waits for the write anyway and then drops it: on AWS
 /// a send, a receive, a delete and an invocation. Waiting here costs the ingest
 /// function's time instead, which at 128 MB passes the hop's price only after about a
-/// second: hence the default bound (`NodeSettings::echo_wait_ms`). The twin is read again
-/// by id, sooner at first, since the write is usually nearly done. A person's edit made
+/// second: hence the functions' bound of 1 s (`NodeSettings::echo_wait_ms`; a local node
+/// does not wait, its hop being cheap). The twin is read again by id, sooner at first,
+/// since the write is usually nearly done. A person's edit made
 /// during the write is still news afterwards (its version is not the one recorded), and
 /// an apply that failed gives its lease back without recording, so neither is dropped.
 async fn after_apply(node: &Node, twin: Twin, deadline: tokio::time::Instant) -> Twin {

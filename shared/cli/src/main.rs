@@ -111,8 +111,9 @@ fn init_tracing(filter: &str, json: bool) {
 fn check(config: &std::path::Path, json: Option<&std::path::Path>) -> Result<ExitCode, String> {
     let text = ProcessConfig::read(config).map_err(|e| e.to_string())?;
     let name = config.display().to_string();
-    let (checked, converted) = match json {
-        Some(_) => ProcessConfig::parse_to_json(&text, &name).map(|(c, j)| (c, Some(j))),
+    // The JSON, with where it goes, only when asked for.
+    let (checked, written) = match json {
+        Some(out) => ProcessConfig::parse_to_json(&text, &name).map(|(c, j)| (c, Some((out, j)))),
         None => ProcessConfig::parse(&text, &name).map(|c| (c, None)),
     }
     .map_err(|e| e.to_string())?;
@@ -121,7 +122,7 @@ fn check(config: &std::path::Path, json: Option<&std::path::Path>) -> Result<Exi
         checked.node.len(),
         checked.sandbox.len()
     );
-    let Some((out, converted)) = json.zip(converted) else {
+    let Some((out, converted)) = written else {
         println!("{summary}");
         return Ok(ExitCode::SUCCESS);
     };

@@ -200,6 +200,9 @@ async fn queues_empty(functions: &[(Function, Arc<SqsQueue>)]) -> bool {
 /// source mappings' clients.
 /// What each tracker call takes here (the cost model prices a wait at 150 ms).
 const TRACKER_LATENCY: Duration = Duration::from_millis(50);
+/// Changes made at once in the cost's last round: more than an event source mapping's
+/// batch of ten, so that the functions are handed full batches, as under load.
+const UNDER_LOAD: usize = 20;
 
 struct Harness {
     _moto: emulator::Moto,
@@ -470,13 +473,26 @@ async fn demo_converges_through_the_functions_on_moto() {
 
     // What one change costs on AWS, both nodes together (docs/aws-cost.md): a summary
     // edit on A, read, sent, applied on B and acknowledged. Webhooks carry the changes.
-    // Measured twice: one change at a time, as changes usually come, and ten at once,
-    // as under load, when the mappings hand the functions batches.
-    let edits = 10.min(a_keys.len() - 1);
+    // Measured three times: one change at a time, as changes usually come; seven at
+    // once; and twenty at once, more than a mapping's batch of ten, as under load.
+    let edits = 7.min(a_keys.len() - 1);
     let mut measured = Vec::new();
-    for (round, at_once) in [(1, 1), (2, edits)] {
+    for (round, at_once) in [(1, 1), (2, edits), (3, UNDER_LOAD)] {
+        if round == 3 {
+            // Items enough for twenty edits at once, synced before the measurement.
+            for i in a_keys.len()..=UNDER_LOAD {
+                let body = demo::item_body(PROJECT_A, i, "sync");
+                a_keys.push(
+                    demo::create_item(&http, &p.sandbox_urls["a"], body)
+                        .await
+                        .unwrap(),
+                );
+            }
+            assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(120)).await);
+        }
+        let changes = at_once.max(edits);
         let before = Snapshot::take(&counter, &p, &tracker_calls);
-        for chunk in a_keys[1..=edits].chunks(at_once) {
+        for chunk in a_keys[1..=changes].chunks(at_once) {
             for key in chunk {
                 let summary = format!("measured edit {round} of {key}");
                 a.update_item(
@@ -492,7 +508,7 @@ async fn demo_converges_through_the_functions_on_moto() {
             assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(60)).await);
         }
         let after = Snapshot::take(&counter, &p, &tracker_calls);
-        measured.push(after.per_change(&before, edits as f64, at_once));
+        measured.push(after.per_change(&before, changes as f64, at_once));
     }
     for m in &measured {
         println!("aws per change: {}", serde_json::to_string(m).unwrap());

@@ -473,11 +473,20 @@ async fn demo_converges_through_the_functions_on_moto() {
 
     // What one change costs on AWS, both nodes together (docs/aws-cost.md): a summary
     // edit on A, read, sent, applied on B and acknowledged. Webhooks carry the changes.
-    // Measured three times: one change at a time, as changes usually come; seven at
-    // once; and twenty at once, more than a mapping's batch of ten, as under load.
+    // Measured in five rounds: one change at a time, as changes usually come; seven at
+    // once; twenty at once, more than a mapping's batch of ten, as under load; and one
+    // at a time twice more, on twins synced four and five times before, whose records
+    // have grown (their recent steps).
     let edits = 7.min(a_keys.len() - 1);
     let mut measured = Vec::new();
-    for (round, at_once) in [(1, 1), (2, edits), (3, UNDER_LOAD)] {
+    let rounds = [
+        (1, 1, "one at a time"),
+        (2, edits, "seven at once"),
+        (3, UNDER_LOAD, "twenty at once (full batches)"),
+        (4, 1, "one at a time, twins synced 4 times before"),
+        (5, 1, "one at a time, twins synced 5 times before"),
+    ];
+    for (round, at_once, what) in rounds {
         if round == 3 {
             // Items enough for twenty edits at once, synced before the measurement.
             for i in a_keys.len()..=UNDER_LOAD {
@@ -508,7 +517,7 @@ async fn demo_converges_through_the_functions_on_moto() {
             assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(60)).await);
         }
         let after = Snapshot::take(&counter, &p, &tracker_calls);
-        measured.push(after.per_change(&before, changes as f64, at_once));
+        measured.push(after.per_change(&before, changes as f64, at_once, what));
     }
     for m in &measured {
         println!("aws per change: {}", serde_json::to_string(m).unwrap());
@@ -724,6 +733,8 @@ struct Snapshot {
 /// What one change cost, as counted, and its price per million changes.
 #[derive(Debug, serde::Serialize)]
 struct Measured {
+    /// Which round: how the changes came, and to which twins.
+    round: &'static str,
     changes_at_once: usize,
     operations: std::collections::BTreeMap<String, f64>,
     /// By "{operation} {record kind}": where the DynamoDB requests go.
@@ -758,7 +769,13 @@ impl Snapshot {
         }
     }
 
-    fn per_change(&self, before: &Snapshot, changes: f64, at_once: usize) -> Measured {
+    fn per_change(
+        &self,
+        before: &Snapshot,
+        changes: f64,
+        at_once: usize,
+        round: &'static str,
+    ) -> Measured {
         let per_change = |now: &std::collections::BTreeMap<String, u64>,
                           then: &std::collections::BTreeMap<String, u64>| {
             now.iter()
@@ -820,6 +837,7 @@ impl Snapshot {
         };
         let bill = cost::per_million(&counts, &cost::LIST_PRICES, &cost::DURATION);
         Measured {
+            round,
             changes_at_once: at_once,
             operations,
             dynamodb_records,

@@ -204,6 +204,16 @@ const TRACKER_LATENCY: Duration = Duration::from_millis(50);
 /// batch of ten, so that the functions are handed full batches, as under load.
 const UNDER_LOAD: usize = 20;
 
+/// What a round of the cost's measurement needs before it counts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Before {
+    Nothing,
+    /// Items enough for its changes, each on an item of its own.
+    MoreItems,
+    /// A description of a page on each item it edits.
+    LongDescriptions,
+}
+
 struct Harness {
     _moto: emulator::Moto,
     p: Process,
@@ -481,40 +491,44 @@ async fn demo_converges_through_the_functions_on_moto() {
     // record holds five near-copies of its item, each replica record one.
     let edits = 7.min(a_keys.len() - 1);
     let mut measured = Vec::new();
+    // (changes, made at once, what comes first, the round's name)
+    #[rustfmt::skip]
     let rounds = [
-        (1, 1, "one at a time"),
-        (2, edits, "seven at once"),
-        (3, UNDER_LOAD, "twenty at once (full batches)"),
-        (4, 1, "one at a time, twins synced 4 times before"),
-        (5, 1, "one at a time, twins synced 5 times before"),
-        (6, 1, "one at a time, items with a 1.7 KB description"),
+        (edits, 1, Before::Nothing, "one at a time"),
+        (edits, edits, Before::Nothing, "seven at once"),
+        (UNDER_LOAD, UNDER_LOAD, Before::MoreItems, "twenty at once (full batches)"),
+        (edits, 1, Before::Nothing, "one at a time, twins synced 4 times before"),
+        (edits, 1, Before::Nothing, "one at a time, twins synced 5 times before"),
+        (edits, 1, Before::LongDescriptions, "one at a time, items with a 1.7 KB description"),
     ];
-    for (round, at_once, what) in rounds {
-        if round == 6 {
-            // The description, synced before the measurement.
-            let description = include_str!("../../../tests/fixtures/aws/long-description.md");
-            for key in &a_keys[1..=edits] {
-                let update = ItemUpdate {
-                    description: Some(format!("{description}\nFiled as {key}.")),
-                    ..Default::default()
-                };
-                a.update_item(key, &update).await.unwrap();
+    for (round, (changes, at_once, before_round, what)) in (1..).zip(rounds) {
+        // What the round needs first, synced before the measurement.
+        match before_round {
+            Before::Nothing => {}
+            Before::MoreItems => {
+                for i in a_keys.len()..=changes {
+                    let body = demo::item_body(PROJECT_A, i, "sync");
+                    a_keys.push(
+                        demo::create_item(&http, &p.sandbox_urls["a"], body)
+                            .await
+                            .unwrap(),
+                    );
+                }
             }
+            Before::LongDescriptions => {
+                let description = include_str!("../../../tests/fixtures/aws/long-description.md");
+                for key in &a_keys[1..=changes] {
+                    let update = ItemUpdate {
+                        description: Some(format!("{description}\nFiled as {key}.")),
+                        ..Default::default()
+                    };
+                    a.update_item(key, &update).await.unwrap();
+                }
+            }
+        }
+        if before_round != Before::Nothing {
             assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(120)).await);
         }
-        if round == 3 {
-            // Items enough for twenty edits at once, synced before the measurement.
-            for i in a_keys.len()..=UNDER_LOAD {
-                let body = demo::item_body(PROJECT_A, i, "sync");
-                a_keys.push(
-                    demo::create_item(&http, &p.sandbox_urls["a"], body)
-                        .await
-                        .unwrap(),
-                );
-            }
-            assert!(drive_until_quiet(&functions, &p.webhooks(), Duration::from_secs(120)).await);
-        }
-        let changes = at_once.max(edits);
         let before = Snapshot::take(&counter, &p, &tracker_calls);
         for chunk in a_keys[1..=changes].chunks(at_once) {
             for key in chunk {

@@ -41,6 +41,7 @@ mod scheduler;
 mod servicenow;
 mod support;
 mod sync_status;
+mod transport_lists;
 mod versions;
 mod webhooks;
 mod zendesk;

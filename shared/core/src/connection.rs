@@ -105,6 +105,11 @@ pub struct Link {
     /// [`crate::DEFAULT_MAX_TRANSPORT_BODY`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer_max_body: Option<u64>,
+    /// The most transport messages the other node said one delivery may carry, learnt
+    /// from the invitation or the handshake; a node that never said takes one a request
+    /// (an older node reads a list as a malformed message).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer_batch_max: Option<u32>,
 }
 
 /// A rotation answered: its id and our public half.
@@ -129,6 +134,7 @@ impl Link {
             previous_until_ms: 0,
             last_rotation: None,
             peer_max_body: None,
+            peer_batch_max: None,
         }
     }
 
@@ -136,6 +142,12 @@ impl Link {
     pub fn peer_max_body(&self) -> u64 {
         self.peer_max_body
             .unwrap_or(crate::DEFAULT_MAX_TRANSPORT_BODY)
+    }
+
+    /// The most messages one delivery to the other node may carry (one, unless it said).
+    pub fn peer_batch_max(&self) -> usize {
+        self.peer_batch_max
+            .map_or(1, |max| max.clamp(1, crate::TRANSPORT_BATCH_MAX) as usize)
     }
 
     /// Forgets the previous secret once its grace period is over; says whether it did.

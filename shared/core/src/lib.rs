@@ -43,7 +43,7 @@ pub use merge::{
 pub use message::{
     AckMessage, ChangeEvent, ControlAnswer, ControlMessage, ControlOp, DEFAULT_MAX_TRANSPORT_BODY,
     DryRunReplica, DryRunRequest, DryRunResult, MAX_MAX_TRANSPORT_BODY, MIN_MAX_TRANSPORT_BODY,
-    ReplicaMessage, TransportMessage,
+    ReplicaMessage, TRANSPORT_BATCH_MAX, TransportMessage,
 };
 pub use removal::{Enrollment, RemovalPolicy, RemovalSettings};
 pub use timeline::{RECENT_STEPS, TwinStep, timeline};

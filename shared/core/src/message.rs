@@ -238,6 +238,11 @@ pub const DEFAULT_MAX_TRANSPORT_BODY: u64 = 1 << 20;
 /// comments would not pass; above 64 MiB one request would hold a node's memory.
 pub const MIN_MAX_TRANSPORT_BODY: u64 = 64 << 10;
 pub const MAX_MAX_TRANSPORT_BODY: u64 = 64 << 20;
+/// The most transport messages one delivery carries, and what a node says it takes: a
+/// transport batch's messages for one connection go in one signed request, and the
+/// receiving node queues them with one batch send, which takes ten (SQS's
+/// `SendMessageBatch`).
+pub const TRANSPORT_BATCH_MAX: u32 = 10;
 
 /// What travels between nodes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

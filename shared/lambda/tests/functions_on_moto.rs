@@ -63,6 +63,7 @@ fn as_function_urls(cached: Arc<HashMap<String, Arc<PerInvocation>>>) -> RouterD
                 // The other node's deliveries (`/v1/…`) reach the transport function's
                 // URL, the trackers' webhooks the ingest function's.
                 let function = if request.uri().path().starts_with("/v1/") {
+                    URL_DELIVERIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     "transport URL"
                 } else {
                     "ingest URL"
@@ -76,6 +77,10 @@ fn as_function_urls(cached: Arc<HashMap<String, Arc<PerInvocation>>>) -> RouterD
         ))
     })
 }
+
+/// Requests to the nodes' transport function URLs (deliveries from the other node),
+/// each an invocation: one per delivered list of messages, not per message.
+static URL_DELIVERIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Lambda invocations the driver made (one per batch handed to a function).
 static INVOCATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -323,14 +328,18 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
     // Deliveries go over HTTP to the other node's listener, signed and verified as
     // between two deployments (the receiving side reads its connection and writes the
     // nonce), each one a new invocation of the other node's transport function URL.
-    // The demo's in-process connections get the link an invitation makes.
+    // The demo's in-process connections get the link an invitation makes, with the
+    // batch of messages a delivery may carry that the handshake agrees.
     for (from, to) in [("node-a", "node-b"), ("node-b", "node-a")] {
         let (node, other) = (p.node(from).unwrap(), p.node(to).unwrap());
         let mut connection = node.connections.get(CONNECTION).await.unwrap().unwrap();
-        connection.link = Some(Link::established(
-            ConnectionKind::Public,
-            Secret("moto-link-secret-0123456789abcdef".into()),
-        ));
+        connection.link = Some(Link {
+            peer_batch_max: Some(twinsync_core::TRANSPORT_BATCH_MAX),
+            ..Link::established(
+                ConnectionKind::Public,
+                Secret("moto-link-secret-0123456789abcdef".into()),
+            )
+        });
         let connection = node.connections.update(&connection).await.unwrap();
         let url = other.public_url().expect("the other node listens");
         node.add_peer(to, Arc::new(HttpPeer::new(node, &connection, &url)));
@@ -753,6 +762,7 @@ struct Snapshot {
     units: std::collections::BTreeMap<&'static str, f64>,
     handled: std::collections::BTreeMap<String, (u64, u64)>,
     webhooks: u64,
+    url_deliveries: u64,
     tracker_calls: u64,
     tracker_waited: Duration,
     /// Time webhooks waited in ingest for the applies of their items.
@@ -789,6 +799,7 @@ impl Snapshot {
             units: counter.units(),
             handled: HANDLED.lock().unwrap().clone(),
             webhooks: deliveries::total(&p.webhooks()).finished,
+            url_deliveries: URL_DELIVERIES.load(std::sync::atomic::Ordering::Relaxed),
             tracker_calls: trackers.iter().sum(),
             tracker_waited: trackers_metered.waited(),
             apply_waited: ["node-a", "node-b"]
@@ -844,9 +855,9 @@ impl Snapshot {
                 .map(|(_, v)| pick(v))
                 .sum()
         };
-        // Every transport message handled is a request to the other node's transport
-        // function URL; every webhook delivery one to the ingest function URL.
-        let deliveries = sum(|v| v.1, &|k: &str| k.ends_with(queues::TRANSPORT));
+        // Every delivery (a list of up to ten messages) is a request to the other node's
+        // transport function URL; every webhook delivery one to the ingest function URL.
+        let deliveries = (self.url_deliveries - before.url_deliveries) as f64 / changes;
         let webhooks = (self.webhooks - before.webhooks) as f64 / changes;
         let counts = cost::PerChange {
             queue_invocations: sum(|v| v.0, &|_: &str| true),

@@ -7,12 +7,13 @@
 //! [`crate::dead_letters`]).
 
 use crate::handlers::dispatch;
+use crate::handlers::transport::{self, Delivery, Together};
 use crate::{Node, NodeError, NodeSettings, dead_letters};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 use tracing::Instrument;
-use twinsync_ports::QueueMessage;
+use twinsync_ports::{QueueMessage, queues};
 
 pub use crate::dead_letters::dead_letter;
 
@@ -75,11 +76,17 @@ pub fn backoff_ms(settings: &NodeSettings, receive_count: u32, error: Option<&No
 /// begun yet, whichever its group.
 pub async fn process_batch(node: &Node, queue: &str, batch: &[QueueMessage]) -> Vec<Outcome> {
     let groups = fifo_groups(batch);
+    // Transport's deliveries go together, several to a request, before the handling.
+    let together = if queue == queues::TRANSPORT {
+        transport::deliver_together(node, batch).await
+    } else {
+        Together::default()
+    };
     // The wait a batch-wide stop asks for; never held across an await.
     let stopped: Mutex<Option<i64>> = Mutex::new(None);
     let runs = groups
         .iter()
-        .map(|members| process_group(node, queue, batch, members, &stopped));
+        .map(|members| process_group(node, queue, batch, members, &stopped, &together));
     let mut outcomes: Vec<(usize, Outcome)> = futures::future::join_all(runs)
         .await
         .into_iter()
@@ -112,18 +119,22 @@ async fn process_group(
     batch: &[QueueMessage],
     members: &[usize],
     stopped: &Mutex<Option<i64>>,
+    together: &Together,
 ) -> Vec<(usize, Outcome)> {
     let mut outcomes = Vec::with_capacity(members.len());
     let mut group_stopped = false;
     for &index in members {
         let message = &batch[index];
+        let delivered = together.of(&message.id).cloned();
+        // A message at the other node already is done whatever stopped the batch.
+        let arrived = matches!(delivered, Some(Ok(())));
         let batch_stop = *stopped.lock().unwrap_or_else(|e| e.into_inner());
-        let outcome = if let Some(after_ms) = batch_stop {
+        let outcome = if let Some(after_ms) = batch_stop.filter(|_| !arrived) {
             Outcome::NotProcessed { after_ms }
         } else if group_stopped {
             Outcome::NotProcessed { after_ms: 0 }
         } else {
-            let (outcome, stop) = handle(node, queue, message).await;
+            let (outcome, stop) = handle(node, queue, message, delivered).await;
             match stop {
                 Stop::None => {}
                 Stop::Batch { after_ms } => {
@@ -150,13 +161,19 @@ async fn process_group(
 
 /// Runs the handler of one message in a span with its queue and trace id. A panic is
 /// caught here: it fails this message, not the batch or the worker.
-async fn handle(node: &Node, queue: &str, message: &QueueMessage) -> (Outcome, Stop) {
+async fn handle(
+    node: &Node,
+    queue: &str,
+    message: &QueueMessage,
+    delivered: Option<Delivery>,
+) -> (Outcome, Stop) {
     let span = tracing::info_span!("message", queue, trace_id = %trace_id_of(&message.body));
     let age_ms = node.now_ms().saturating_sub(message.sent_ms).max(0);
     metrics::histogram!("QueueAge", "queue" => queue.to_string()).record(age_ms as f64);
     let started = std::time::Instant::now();
     let result = AssertUnwindSafe(
-        dispatch(node, queue, &message.body, message.receive_count).instrument(span.clone()),
+        dispatch(node, queue, &message.body, message.receive_count, delivered)
+            .instrument(span.clone()),
     )
     .catch_unwind()
     .await;

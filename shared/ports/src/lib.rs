@@ -81,10 +81,40 @@ pub use queue::*;
 pub use stores::*;
 pub use tracker::*;
 
+/// What the other node made of one message of a delivery that carried several.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivered {
+    /// Queued there.
+    Accepted,
+    /// Refused for good, with the reason (a message that node cannot read): trying again
+    /// would not help.
+    Refused(String),
+}
+
 /// The other node of a connection, as the transport handler sees it.
 #[async_trait]
 pub trait Peer: Send + Sync {
     async fn deliver(&self, message: &TransportMessage) -> PortResult<()>;
+    /// The most messages one delivery may carry (`deliver_all`); one where the other node
+    /// takes them one by one.
+    fn batch_max(&self) -> usize {
+        1
+    }
+    /// Delivers messages of one connection in their order, as few to a request as the
+    /// other node takes, and says what became of each. An error is the whole delivery's:
+    /// every message is tried again (the other node's deduplication drops those that
+    /// arrived). By default each goes on its own.
+    async fn deliver_all(&self, messages: &[TransportMessage]) -> PortResult<Vec<Delivered>> {
+        let mut answers = Vec::with_capacity(messages.len());
+        for message in messages {
+            answers.push(match self.deliver(message).await {
+                Ok(()) => Delivered::Accepted,
+                Err(PortError::Rejected(reason)) => Delivered::Refused(reason),
+                Err(e) => return Err(e),
+            });
+        }
+        Ok(answers)
+    }
     /// A Test Run's question (`DryRunRequest` as JSON) to the other node, answered with
     /// its `DryRunResult`s; nothing is written there.
     async fn dry_run(&self, _request: &serde_json::Value) -> PortResult<serde_json::Value> {

@@ -40,6 +40,9 @@ pub struct Invitation {
     /// The largest transport body the initiating node takes (its `max_replica_bytes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_body: Option<u64>,
+    /// The most transport messages one delivery to the initiating node may carry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_max: Option<u32>,
 }
 
 // The secret never reaches a log through Debug.
@@ -139,6 +142,7 @@ mod tests {
     fn sample() -> Invitation {
         Invitation {
             max_body: None,
+            batch_max: None,
             secret: crate::new_secret(),
             connection_id: "c-1".into(),
             connection_type: "public".into(),
@@ -165,6 +169,7 @@ mod tests {
     fn sample_with_secret(secret: &str) -> Invitation {
         Invitation {
             max_body: None,
+            batch_max: None,
             secret: secret.into(),
             ..sample()
         }

@@ -146,7 +146,7 @@ impl Peer for SimPeer {
         // The other node crashing while it takes the message is a failed request here.
         tokio::select! {
             biased;
-            taken = receive_transport(&target, &headers, &body) => taken.map_err(|e| {
+            taken = receive_transport(&target, &headers, &body) => taken.map(|_| ()).map_err(|e| {
                 peer_refusal(&target.id, e.status(), &e.to_string())
             }),
             _ = effects.wait_crash() => Err(PortError::Unavailable("the other node went down".into())),

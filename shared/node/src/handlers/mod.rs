@@ -32,12 +32,20 @@ pub struct HeldMessage {
 }
 
 /// Runs the handler of `queue` on one message body.
-/// `receive_count` is 1 on a message's first delivery.
-pub async fn dispatch(node: &Node, queue: &str, body: &str, receive_count: u32) -> NodeResult<()> {
+/// `receive_count` is 1 on a message's first delivery; `delivered` is a transport
+/// message's delivery made with the rest of its batch, if it was.
+pub async fn dispatch(
+    node: &Node,
+    queue: &str,
+    body: &str,
+    receive_count: u32,
+    delivered: Option<transport::Delivery>,
+) -> NodeResult<()> {
     match queue {
         queues::OUTGOING => outgoing::handle(node, parse::<ChangeEvent>(body)?).await,
         queues::TRANSPORT => {
-            transport::handle(node, parse::<TransportMessage>(body)?, receive_count).await
+            let message = parse::<TransportMessage>(body)?;
+            transport::handle(node, message, receive_count, delivered).await
         }
         queues::INCOMING => match parse::<TransportMessage>(body)? {
             TransportMessage::Replica(r) => incoming::handle(node, r).await,

@@ -168,6 +168,7 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
             previous_until_ms: 0,
             last_rotation: None,
             peer_max_body: None,
+            peer_batch_max: None,
         },
     };
     let connection = new_connection(node, req, joining, first_version(kind, None, triggers))?;
@@ -192,6 +193,7 @@ pub async fn invite(node: &Node, req: &LinkRequest) -> NodeResult<(Connection, S
         instance_id: req.instance.clone(),
         expires_ms: expires,
         max_body: Some(node.settings.max_replica_bytes),
+        batch_max: Some(twinsync_core::TRANSPORT_BATCH_MAX),
     }
     .encode();
     Ok((connection, code))
@@ -214,6 +216,10 @@ pub struct Handshake {
     /// acceptors do not send it, and take the default.
     #[serde(default)]
     pub max_body: Option<u64>,
+    /// The most transport messages one delivery to the acceptor may carry. Older
+    /// acceptors do not send it, and take one a request.
+    #[serde(default)]
+    pub batch_max: Option<u32>,
 }
 
 /// Accept: checks the code and the request, proves knowledge of the secret to the
@@ -238,6 +244,7 @@ pub async fn accept(node: &Node, code: &str, req: &LinkRequest) -> NodeResult<Co
             product_version: PRODUCT_VERSION.into(),
             acceptor_tracker: Some(kind.to_string()),
             max_body: Some(node.settings.max_replica_bytes),
+            batch_max: Some(twinsync_core::TRANSPORT_BATCH_MAX),
         },
     )
     .await?;
@@ -303,6 +310,7 @@ fn accepted_link(invitation: &Invitation, req: &LinkRequest) -> Link {
         peer_url: Some(invitation.node_url.clone()),
         pulls: private,
         peer_max_body: invitation.max_body,
+        peer_batch_max: invitation.batch_max,
         ..Link::established(kind, Secret(invitation.secret.clone()))
     }
 }
@@ -418,6 +426,7 @@ pub async fn receive_handshake(
     link.invitation_used = true;
     link.peer_url = hs.acceptor_url.clone();
     link.peer_max_body = hs.max_body;
+    link.peer_batch_max = hs.batch_max;
     connection.remote_node = hs.acceptor_node.clone();
     let remote = hs
         .acceptor_tracker

@@ -17,7 +17,7 @@ pub use dry_run::serve_dry_run;
 pub use invite::{Handshake, LinkRequest, accept, invite, receive_handshake};
 pub use local::{LocalRequest, create_local, mirror_id};
 pub(crate) use peer::check_size;
-pub use peer::{HttpPeer, receive_transport};
+pub use peer::{DeliveryAnswer, HttpPeer, Received, Refusal, receive_transport};
 pub use pull::{
     PULL_ACK_PATH, PULL_PATH, PullAck, PullRequest, PulledMessage, pull_once, serve_pull,
     serve_pull_ack,

@@ -214,8 +214,12 @@ async fn transport_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<impl IntoResponse> {
-    crate::link::receive_transport(&node, &header_pairs(&headers), &body)
+    let received = crate::link::receive_transport(&node, &header_pairs(&headers), &body)
         .await
         .map_err(link_error)?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))))
+    let answer = match received {
+        crate::link::Received::One => json!({ "accepted": true }),
+        crate::link::Received::List(answer) => json!(answer),
+    };
+    Ok((StatusCode::ACCEPTED, Json(answer)))
 }

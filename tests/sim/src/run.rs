@@ -3,7 +3,7 @@
 //! world settles without faults and [`crate::oracle::check`] judges it.
 
 use crate::oracle::{Field, Record, check};
-use crate::world::{POLL_INTERVAL_MS, World};
+use crate::world::{Deliveries, POLL_INTERVAL_MS, World};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -48,10 +48,14 @@ pub enum Generator {
     /// V5, plus a person's edit of a custom field (a number, or cleared), the merge's
     /// field kind the others did not reach.
     V6,
+    /// V6 with deliveries that carry lists, as nodes agree in the handshake: a batch's
+    /// messages go to the other node in one signed request, taken (or lost to a crash
+    /// or a cut link) together. The draws are V6's; what they do differs.
+    V7,
 }
 
 impl Generator {
-    pub const LATEST: Generator = Generator::V6;
+    pub const LATEST: Generator = Generator::V7;
 
     /// The range a step's roll is drawn from: the kinds V2 adds sit above V1's 100.
     fn rolls(self) -> u32 {
@@ -60,7 +64,15 @@ impl Generator {
             Generator::V2 => 112,
             Generator::V3 => 115,
             Generator::V4 => 118,
-            Generator::V5 | Generator::V6 => 121,
+            Generator::V5 | Generator::V6 | Generator::V7 => 121,
+        }
+    }
+
+    /// How the nodes deliver: lists from V7 on.
+    pub(crate) fn deliveries(self) -> Deliveries {
+        match self {
+            Generator::V7 => Deliveries::Lists,
+            _ => Deliveries::OneByOne,
         }
     }
 
@@ -68,7 +80,7 @@ impl Generator {
     /// only changes the draws of the generator that adds it).
     pub(crate) fn edited_fields(self) -> &'static [crate::oracle::Field] {
         match self {
-            Generator::V6 => &crate::oracle::FIELDS,
+            Generator::V6 | Generator::V7 => &crate::oracle::FIELDS,
             _ => &crate::oracle::FIELDS[..crate::oracle::FIELDS_BEFORE_V6],
         }
     }
@@ -167,7 +179,7 @@ const START_MS: i64 = 1_790_000_000_000;
 
 impl Sim {
     async fn run(seed: u64, size: Size) -> Report {
-        let world = match World::new(START_MS).await {
+        let world = match World::new(START_MS, size.generator.deliveries()).await {
             Ok(w) => w,
             Err(e) => {
                 return Report {

@@ -12,13 +12,23 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use twinsync_core::{
     Clock, ConnectionKind, ConnectorKind, Link, ManualClock, NodeHelperMaps, Secret,
-    TransportMessage,
+    TRANSPORT_BATCH_MAX, TransportMessage,
 };
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
 use twinsync_node::config::{ConnectionSection, InstanceSection, NodeSection, TriggerSection};
-use twinsync_node::link::{TRANSPORT_PATH, peer_refusal, receive_transport};
+use twinsync_node::link::{Received, TRANSPORT_PATH, peer_refusal, receive_transport};
 use twinsync_node::{Node, NodeSettings};
-use twinsync_ports::{Decorated, Peer, PortError, PortResult, Tracker};
+use twinsync_ports::{Decorated, Delivered, Peer, PortError, PortResult, Tracker};
+
+/// How one node's messages reach the other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Deliveries {
+    /// Each message in a request of its own, as to a node that never said it takes lists.
+    #[default]
+    OneByOne,
+    /// A batch's messages as one list, as the nodes agree in the handshake.
+    Lists,
+}
 
 /// The connection between the two nodes.
 pub const CONNECTION: &str = "sim";
@@ -48,6 +58,7 @@ pub struct Side {
 /// the seed ends.
 #[derive(Default)]
 pub struct SimPeer {
+    deliveries: Deliveries,
     target: Mutex<Option<(Weak<Node>, Arc<Effects>)>>,
     /// The node that sends through this peer: it signs with its secret.
     sender: Mutex<Option<Weak<Node>>>,
@@ -130,9 +141,10 @@ pub async fn signed_headers(
     Ok((headers, secret))
 }
 
-#[async_trait]
-impl Peer for SimPeer {
-    async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
+impl SimPeer {
+    /// `body` signed by the sending node and taken by the other node's transport route,
+    /// as over HTTP.
+    async fn post(&self, body: Vec<u8>) -> PortResult<Received> {
         let now = self
             .clock
             .lock()
@@ -140,16 +152,42 @@ impl Peer for SimPeer {
             .as_ref()
             .map_or(0, |c| c.now_ms());
         let (target, effects) = self.reachable(now)?;
-        let body = serde_json::to_vec(message).map_err(|e| PortError::Rejected(e.to_string()))?;
         let sender = self.sender()?;
         let (headers, _) = signed_headers(&sender, TRANSPORT_PATH, &body).await?;
         // The other node crashing while it takes the message is a failed request here.
         tokio::select! {
             biased;
-            taken = receive_transport(&target, &headers, &body) => taken.map(|_| ()).map_err(|e| {
+            taken = receive_transport(&target, &headers, &body) => taken.map_err(|e| {
                 peer_refusal(&target.id, e.status(), &e.to_string())
             }),
             _ = effects.wait_crash() => Err(PortError::Unavailable("the other node went down".into())),
+        }
+    }
+}
+
+#[async_trait]
+impl Peer for SimPeer {
+    async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
+        let body = serde_json::to_vec(message).map_err(|e| PortError::Rejected(e.to_string()))?;
+        self.post(body).await.map(|_| ())
+    }
+
+    fn batch_max(&self) -> usize {
+        match self.deliveries {
+            Deliveries::OneByOne => 1,
+            Deliveries::Lists => TRANSPORT_BATCH_MAX as usize,
+        }
+    }
+
+    async fn deliver_all(&self, messages: &[TransportMessage]) -> PortResult<Vec<Delivered>> {
+        let body = serde_json::to_vec(messages).map_err(|e| PortError::Rejected(e.to_string()))?;
+        match self.post(body).await? {
+            Received::List(answer) => answer
+                .per_message(messages.len())
+                .map_err(PortError::Unavailable),
+            Received::One => Err(PortError::Unavailable(
+                "a list answered as one message".into(),
+            )),
         }
     }
 }
@@ -304,7 +342,7 @@ pub struct World {
 }
 
 impl World {
-    pub async fn new(start_ms: i64) -> Result<World, String> {
+    pub async fn new(start_ms: i64, deliveries: Deliveries) -> Result<World, String> {
         let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
         let dir = temp.path().to_path_buf();
         let clock = ManualClock::new(start_ms);
@@ -323,7 +361,10 @@ impl World {
             ));
             let effects = Effects::new();
             let node = Arc::new(build(&section, &dir, &clock, &tracker, &effects).await?);
-            let inbound = Arc::new(SimPeer::default());
+            let inbound = Arc::new(SimPeer {
+                deliveries,
+                ..SimPeer::default()
+            });
             *inbound.clock.lock().unwrap_or_else(|p| p.into_inner()) = Some(shared.clone());
             inbound.set_target(&node, effects.clone());
             sides.push(Side {

@@ -37,6 +37,7 @@ fn open_seeds() -> Vec<(u64, usize, Generator, String)> {
                 "v4" => Some(Generator::V4),
                 "v5" => Some(Generator::V5),
                 "v6" => Some(Generator::V6),
+                "v7" => Some(Generator::V7),
                 _ => None,
             };
             let (generator, what) = match rest.split_once(' ') {
@@ -498,7 +499,9 @@ fn a_world_lets_its_nodes_go() {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let world = twinsync_sim::world::World::new(0).await.expect("world");
+        let world = twinsync_sim::world::World::new(0, Default::default())
+            .await
+            .expect("world");
         let nodes: Vec<_> = world
             .sides
             .iter()

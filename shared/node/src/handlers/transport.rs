@@ -68,7 +68,9 @@ async fn deliver_connection(
         return Vec::new();
     }
     let (ids, messages): (Vec<String>, Vec<TransportMessage>) = members.into_iter().unzip();
-    match peer.deliver_all(&messages).await {
+    let delivered = peer.deliver_all(&messages).await;
+    tracing::debug!(connection = %connection.id, messages = messages.len(), ok = delivered.is_ok(), "delivered together");
+    match delivered {
         Ok(answers) if answers.len() == ids.len() => ids
             .into_iter()
             .zip(answers)

@@ -5,7 +5,7 @@ use crate::handlers::receive;
 use async_trait::async_trait;
 use std::sync::{Arc, Weak};
 use twinsync_core::TransportMessage;
-use twinsync_ports::{Peer, PortError, PortResult};
+use twinsync_ports::{Delivered, Peer, PortError, PortResult};
 
 /// A node in the same process: delivery is an enqueue on its side, no network hop.
 /// It holds a weak reference so two nodes pointing at each other can still be dropped.
@@ -29,6 +29,41 @@ impl Peer for LocalPeer {
             .upgrade()
             .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))?;
         receive::accept(&node, message).await
+    }
+
+    /// A batch's messages are queued there together, as a list over HTTP would be.
+    fn batch_max(&self) -> usize {
+        twinsync_core::TRANSPORT_BATCH_MAX as usize
+    }
+
+    async fn deliver_all(&self, messages: &[TransportMessage]) -> PortResult<Vec<Delivered>> {
+        let node = self
+            .target
+            .upgrade()
+            .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))?;
+        let Some(first) = messages.first() else {
+            return Ok(Vec::new());
+        };
+        let connection = node
+            .connections
+            .get(first.connection_id())
+            .await?
+            .ok_or_else(|| {
+                PortError::Rejected(format!("unknown connection {}", first.connection_id()))
+            })?;
+        // One connection's messages come together; any other is refused on its own.
+        let (mut ours, mut answers) = (Vec::new(), Vec::new());
+        for message in messages {
+            if message.connection_id() == connection.id {
+                ours.push(message.clone());
+                answers.push(Delivered::Accepted);
+            } else {
+                let reason = "message is for another connection".to_string();
+                answers.push(Delivered::Refused(reason));
+            }
+        }
+        receive::accept_all(&node, &connection, &ours).await?;
+        Ok(answers)
     }
 
     async fn dry_run(&self, request: &serde_json::Value) -> PortResult<serde_json::Value> {

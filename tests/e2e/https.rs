@@ -131,7 +131,13 @@ async fn connectors_reach_https_trackers_only_through_a_trusted_ca() {
 /// A node whose public listener speaks HTTPS with a certificate from `ca`, trusting `ca`
 /// when it calls other nodes. Its sandbox is polled (the sandbox's webhook sender does not
 /// trust the test CA).
-fn node_config(node: &str, sandbox: &str, project: &str, dir: &Path, ca: &TestCa) -> ProcessConfig {
+pub(crate) fn node_config(
+    node: &str,
+    sandbox: &str,
+    project: &str,
+    dir: &Path,
+    ca: &TestCa,
+) -> ProcessConfig {
     let (cert, key) = ca.server_pem(&["localhost", "127.0.0.1"]);
     std::fs::write(dir.join("node.crt"), cert).unwrap();
     std::fs::write(dir.join("node.key"), key).unwrap();
@@ -195,22 +201,14 @@ async fn nodes_invite_accept_and_sync_over_https() {
     assert!(pa.node_urls["node-a"].starts_with("https://"));
     assert!(pb.node_urls["node-b"].starts_with("https://"));
     let (admin_a, admin_b) = (Admin::of(&pa, "node-a"), Admin::of(&pb, "node-b"));
-    let (status, invited) = admin_a
-        .post(
-            "/api/connections/invite",
-            json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{invited}");
-    let conn = invited["connection"].as_str().unwrap().to_string();
     // The handshake goes to A's https URL; B trusts the CA through its node ca_file.
-    let (status, accepted) = admin_b
-        .post(
-            "/api/connections/accept",
-            json!({"code": invited["code"], "instance": "sandbox-b", "target_project": "SUPPORT"}),
+    let conn = admin_a
+        .connect(
+            &admin_b,
+            json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync"}),
+            json!({"instance": "sandbox-b", "target_project": "SUPPORT"}),
         )
         .await;
-    assert_eq!(status, 201, "{accepted}");
 
     let http = reqwest::Client::new();
     for i in 0..3 {

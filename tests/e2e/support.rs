@@ -130,6 +130,22 @@ impl Admin {
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
+
+    /// Invites `other` with `invite` and has it accept with `accept` (the code added);
+    /// the connection's id.
+    pub async fn connect(
+        &self,
+        other: &Admin,
+        invite: serde_json::Value,
+        mut accept: serde_json::Value,
+    ) -> String {
+        let (status, invited) = self.post("/api/connections/invite", invite).await;
+        assert_eq!(status, 201, "{invited}");
+        accept["code"] = invited["code"].clone();
+        let (status, accepted) = other.post("/api/connections/accept", accept).await;
+        assert_eq!(status, 201, "{accepted}");
+        invited["connection"].as_str().unwrap().to_string()
+    }
 }
 
 /// Makes `removals` the removal policy of `connection` on `node`, in a new active version.

@@ -11,61 +11,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use twinsync_cli::demo;
-use twinsync_core::{ConnectorKind, Link, TRANSPORT_BATCH_MAX, TransportMessage};
+use twinsync_core::{Link, TRANSPORT_BATCH_MAX, TransportMessage};
 use twinsync_local::process::{Process, ProcessOptions, RouterDecorator};
 use twinsync_local::runner::{Driver, RunnerSettings, run_once};
 use twinsync_node::Node;
-use twinsync_node::config::{
-    InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection, TlsSection,
-};
 use twinsync_node::link::{Received, TRANSPORT_PATH, receive_transport};
 use twinsync_ports::queues;
 use twinsync_tls::test_ca::TestCa;
 
+use crate::https::node_config;
 use crate::support::{Admin, synced_twins, until};
-
-fn node_config(node: &str, sandbox: &str, project: &str, dir: &Path, ca: &TestCa) -> ProcessConfig {
-    let (cert, key) = ca.server_pem(&["localhost", "127.0.0.1"]);
-    std::fs::write(dir.join("node.crt"), cert).unwrap();
-    std::fs::write(dir.join("node.key"), key).unwrap();
-    ProcessConfig {
-        sandbox: vec![SandboxSection {
-            id: sandbox.into(),
-            listen: "127.0.0.1:0".into(),
-            db: None,
-            token: None,
-            projects: vec![ProjectSection {
-                key: project.into(),
-                name: project.into(),
-                statuses: None,
-                priorities: None,
-            }],
-            budget: None,
-        }],
-        node: vec![NodeSection {
-            ca_file: Some(ca.write_ca(dir)),
-            tls: Some(TlsSection {
-                cert_file: "node.crt".into(),
-                key_file: "node.key".into(),
-            }),
-            id: node.into(),
-            data_dir: node.into(),
-            listen: "127.0.0.1:0".into(),
-            admin_listen: "127.0.0.1:0".into(),
-            // The sandbox sends no webhooks here: the scheduler's polls find the changes.
-            poll_interval_ms: 300,
-            instance: vec![InstanceSection {
-                id: format!("sandbox-{sandbox}"),
-                connector: ConnectorKind::Sandbox,
-                base_url: format!("sandbox:{sandbox}"),
-                webhook_secret: format!("secret-of-{sandbox}-0123456789"),
-                register_webhook: false,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    }
-}
 
 /// Counts the requests to each node's transport route.
 fn counting(requests: Arc<AtomicUsize>) -> RouterDecorator {
@@ -151,21 +106,13 @@ async fn deliveries_carry_ten_messages_a_request_over_https() {
     let (pb, to_b) = start("node-b", "b", "SUPPORT", db.path(), &ca).await;
     assert!(pb.node_urls["node-b"].starts_with("https://"));
     let (admin_a, admin_b) = (Admin::of(&pa, "node-a"), Admin::of(&pb, "node-b"));
-    let (status, invited) = admin_a
-        .post(
-            "/api/connections/invite",
+    let conn = admin_a
+        .connect(
+            &admin_b,
             json!({"instance": "sandbox-a", "target_project": "DEMO", "trigger": "labels = sync"}),
+            json!({"instance": "sandbox-b", "target_project": "SUPPORT"}),
         )
         .await;
-    assert_eq!(status, 201, "{invited}");
-    let conn = invited["connection"].as_str().unwrap().to_string();
-    let (status, accepted) = admin_b
-        .post(
-            "/api/connections/accept",
-            json!({"code": invited["code"], "instance": "sandbox-b", "target_project": "SUPPORT"}),
-        )
-        .await;
-    assert_eq!(status, 201, "{accepted}");
     let (a, b) = (pa.nodes[0].clone(), pb.nodes[0].clone());
     // Each side learnt from the other (invitation, handshake) that it takes lists of ten.
     for node in [&a, &b] {

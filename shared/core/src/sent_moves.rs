@@ -4,6 +4,8 @@
 //! other side's value over ours ([`Twin::supersede_moves`]). Pure, like
 //! [`crate::twin_state`].
 
+use crate::item::Item;
+use crate::merge::changed_fields;
 use crate::twin::{SentMoves, Twin};
 
 impl Twin {
@@ -92,6 +94,17 @@ impl Twin {
             .chain(answered);
         for changed in moves.flatten() {
             changed.retain(|f| !fields.contains(f));
+        }
+        // Nor can our last send's value come back as our echo there: the other side keeps
+        // its own against it, so that value in a later replica of theirs is a person's
+        // edit there. Taken for our echo, it was kept out here and the other side's older
+        // value went back over it (simulation seed 1929 of V6 at 300 steps). A send with
+        // no base echoes every field it carried, as `take_view` reads it.
+        if let Some(sent) = self.sent_item.as_ref() {
+            let echoes = self
+                .sent_changed
+                .get_or_insert_with(|| changed_fields(&Item::default(), sent));
+            echoes.retain(|f| !fields.contains(f));
         }
     }
 

@@ -157,7 +157,9 @@ pub struct Twin {
     /// Empty once the ack of that send is taken as the other side's previous replica:
     /// `previous` then says what it made of each field (seed 2632 of V5). Likewise
     /// narrowed to the fields a replica built on that send showed at the send's value,
-    /// when it showed one of its own (`Twin::answered_by_replica`, seed 55066 of V6).
+    /// when it showed one of its own (`Twin::answered_by_replica`, seed 55066 of V6),
+    /// and without the fields an apply took the other side's value over ours in
+    /// (`Twin::supersede_moves`, seed 1929 of V6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sent_changed: Option<Vec<String>>,
     /// The merge fields the last send changed from the state it was built on: its base,

@@ -600,6 +600,73 @@ mod tests {
         }
     }
 
+    /// Simulation seed 1929 of V6 at 300 steps: our send (no base yet) set In Progress,
+    /// and the apply of their crossing replica took their Done over it. Their ack's view
+    /// then showed our In Progress, as a view does where the acker kept its own value, and
+    /// kept it as our echo: their person's later In Progress was taken for ours coming
+    /// back, and our Done went over it. The status is no echo of ours any more, whether
+    /// the ack comes before the apply or after it; what the apply did not take stays one.
+    #[test]
+    fn an_apply_that_took_their_value_over_ours_ends_our_echo_of_it() {
+        let item = |status: &str| Item {
+            summary: "ours".into(),
+            status: Some(crate::item::Named::new(status)),
+            ..Item::default()
+        };
+        let status = ["status".to_string()];
+        let priority = ["priority".to_string()];
+        // (what, base, fields the apply took over ours, the ack first) -> `sent_changed`
+        // after the apply and the ack
+        type Case<'a> = (&'a str, Option<Item>, &'a [String], bool, &'a [&'a str]);
+        let table: [Case; 6] = [
+            (
+                "nothing taken over ours",
+                None,
+                &[],
+                false,
+                &["summary", "status"],
+            ),
+            ("their status taken", None, &status, false, &["summary"]),
+            (
+                "their status taken after the ack",
+                None,
+                &status,
+                true,
+                &["summary"],
+            ),
+            ("with a base", Some(item("Open")), &status, false, &[]),
+            (
+                "with a base, nothing taken",
+                Some(item("Open")),
+                &[],
+                false,
+                &["status"],
+            ),
+            (
+                "a field the send did not move",
+                Some(item("Open")),
+                &priority,
+                false,
+                &["status"],
+            ),
+        ];
+        for (what, base, taken, ack_first, want) in table {
+            let mut t = twin();
+            t.base_item = base;
+            let sent = item("In Progress");
+            t.record_send(json!({}), &sent, 2_000);
+            if ack_first {
+                t.record_ack_viewed(&ack(1, None), Some(&sent), 2_100);
+                t.supersede_moves(taken);
+            } else {
+                t.supersede_moves(taken);
+                t.record_ack_viewed(&ack(1, None), Some(&sent), 2_100);
+            }
+            let want: Vec<String> = want.iter().map(|f| f.to_string()).collect();
+            assert_eq!(t.sent_changed, Some(want), "{what}");
+        }
+    }
+
     /// Simulation seed 22273 of V6 at 300 steps: a send repeating a value the send before
     /// it carried moves nothing a replica built on that send lacks, though it still
     /// differs from the base. Where the sender applied that send only after building its

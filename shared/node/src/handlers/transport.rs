@@ -22,10 +22,11 @@ impl Together {
 }
 
 /// Delivers a transport batch's messages for each connection whose other node takes
-/// several to a request (`Peer::batch_max`) together: one signed request for up to ten,
-/// where one a message was four requests per change under load (session 50's cost).
-/// Each message is then handled as before, with its delivery made; a connection paused,
-/// a peer that takes one at a time or a lone message is left to the handler.
+/// several to a request (`Peer::batch_max`) together: one signed request for up to ten.
+/// On AWS each request is an invocation of the other node's function URL and a send
+/// there, so one a message made those two per change under any load. Each message is
+/// then handled as before, with its delivery made; a connection paused, a peer that
+/// takes one at a time or a lone message is left to the handler.
 pub async fn deliver_together(node: &Node, batch: &[QueueMessage]) -> Together {
     let mut by_connection: Vec<(String, Vec<(String, TransportMessage)>)> = Vec::new();
     for queued in batch {
@@ -79,6 +80,8 @@ async fn deliver_connection(
                 Delivered::Refused(reason) => (id, Err(PortError::Rejected(reason))),
             })
             .collect(),
+        // An answer that does not add up: each goes again on its own, and the other
+        // node's deduplication drops what had arrived.
         Ok(_) => Vec::new(),
         Err(e) => ids.into_iter().map(|id| (id, Err(e.clone()))).collect(),
     }

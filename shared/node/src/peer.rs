@@ -19,15 +19,18 @@ impl LocalPeer {
             target: Arc::downgrade(target),
         }
     }
+
+    fn node(&self) -> PortResult<Arc<Node>> {
+        self.target
+            .upgrade()
+            .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))
+    }
 }
 
 #[async_trait]
 impl Peer for LocalPeer {
     async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
-        let node = self
-            .target
-            .upgrade()
-            .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))?;
+        let node = self.node()?;
         receive::accept(&node, message).await
     }
 
@@ -37,20 +40,11 @@ impl Peer for LocalPeer {
     }
 
     async fn deliver_all(&self, messages: &[TransportMessage]) -> PortResult<Vec<Delivered>> {
-        let node = self
-            .target
-            .upgrade()
-            .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))?;
+        let node = self.node()?;
         let Some(first) = messages.first() else {
             return Ok(Vec::new());
         };
-        let connection = node
-            .connections
-            .get(first.connection_id())
-            .await?
-            .ok_or_else(|| {
-                PortError::Rejected(format!("unknown connection {}", first.connection_id()))
-            })?;
+        let connection = receive::connection_of(&node, first.connection_id()).await?;
         // One connection's messages come together; any other is refused on its own.
         let (mut ours, mut answers) = (Vec::new(), Vec::new());
         for message in messages {
@@ -67,10 +61,7 @@ impl Peer for LocalPeer {
     }
 
     async fn dry_run(&self, request: &serde_json::Value) -> PortResult<serde_json::Value> {
-        let node = self
-            .target
-            .upgrade()
-            .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))?;
+        let node = self.node()?;
         let request = serde_json::from_value(request.clone())
             .map_err(|e| PortError::Rejected(e.to_string()))?;
         let results = crate::preview::apply_here(&node, &request)

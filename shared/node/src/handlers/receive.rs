@@ -10,14 +10,17 @@ use twinsync_ports::{NewMessage, PortError, queues};
 /// Receiving side: a message from another node goes to the `incoming` queue, or to the
 /// connection's held queue while it is paused here.
 pub async fn accept(node: &Node, message: &TransportMessage) -> Result<(), PortError> {
-    let connection = node
-        .connections
-        .get(message.connection_id())
-        .await?
-        .ok_or_else(|| {
-            PortError::Rejected(format!("unknown connection {}", message.connection_id()))
-        })?;
+    let connection = connection_of(node, message.connection_id()).await?;
     accept_all(node, &connection, std::slice::from_ref(message)).await
+}
+
+/// The connection a message from another node names; one this node does not know
+/// refuses it for good.
+pub async fn connection_of(node: &Node, id: &str) -> Result<Connection, PortError> {
+    node.connections
+        .get(id)
+        .await?
+        .ok_or_else(|| PortError::Rejected(format!("unknown connection {id}")))
 }
 
 /// Queues `messages` of `connection` in their order: several with one batch send, so a

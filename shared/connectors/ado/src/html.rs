@@ -1,51 +1,19 @@
 //! Rich text: Azure DevOps keeps descriptions and (by default) comments as HTML; the
-//! domain keeps Markdown. `pulldown-cmark` renders Markdown to HTML and `htmd` turns HTML
-//! back into Markdown, so a round trip keeps headings, emphasis, lists, links and code.
+//! domain keeps Markdown. `twinsync-html` converts both ways, so a round trip keeps
+//! headings, emphasis, lists, links, code and tables.
 
 /// Markdown as the HTML Azure DevOps shows.
 pub fn from_markdown(markdown: &str) -> String {
-    if markdown.trim().is_empty() {
-        return String::new();
-    }
-    let mut options = pulldown_cmark::Options::empty();
-    options.insert(pulldown_cmark::Options::ENABLE_STRIKETHROUGH);
-    options.insert(pulldown_cmark::Options::ENABLE_TABLES);
-    let parser = pulldown_cmark::Parser::new_ext(markdown, options);
-    let mut html = String::new();
-    pulldown_cmark::html::push_html(&mut html, parser);
-    html.trim_end().to_string()
+    twinsync_html::from_markdown(markdown)
 }
 
-/// HTML from Azure DevOps as Markdown. Text that is not HTML passes through as it is.
+/// HTML from Azure DevOps as Markdown. Text that is not HTML passes through as it is:
+/// a field set through the API as plain text keeps its characters unescaped.
 pub fn to_markdown(html: &str) -> String {
-    if html.trim().is_empty() {
-        return String::new();
-    }
     if !html.contains('<') {
         return html.trim().to_string();
     }
-    let converter = htmd::HtmlToMarkdown::builder()
-        .options(htmd::options::Options {
-            heading_style: htmd::options::HeadingStyle::Atx,
-            code_block_style: htmd::options::CodeBlockStyle::Fenced,
-            bullet_list_marker: htmd::options::BulletListMarker::Dash,
-            ul_bullet_spacing: 1,
-            ol_number_spacing: 1,
-            ..Default::default()
-        })
-        .build();
-    match converter.convert(html) {
-        // A line break Azure DevOps' editor leaves at the end of a line is no break.
-        Ok(md) => md
-            .lines()
-            .map(str::trim_end)
-            .collect::<Vec<_>>()
-            .join("\n")
-            .trim()
-            .to_string(),
-        // A parser failure keeps the text readable rather than losing it.
-        Err(_) => html.to_string(),
-    }
+    twinsync_html::to_markdown(html)
 }
 
 #[cfg(test)]

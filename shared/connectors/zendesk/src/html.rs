@@ -1,14 +1,11 @@
 //! Zendesk keeps comments as HTML (`html_body`) and derives a plain `body` from it; the
-//! domain speaks Markdown. Markdown becomes HTML with pulldown-cmark and HTML becomes
-//! Markdown with htmd.
+//! domain speaks Markdown. `twinsync-html` converts both ways.
 //!
 //! Zendesk sanitizes `html_body`: HTML comments and unknown attributes are dropped, so a
 //! hidden marker would not survive. The connector's markers are a last paragraph of
 //! plain text, `[twinsync-origin: X]` (a synced comment), `[twinsync-description]` (a
 //! note that carries a new description) or `[twinsync-edit: ID]` (a note that quotes an
 //! edit of comment ID), found again in the plain `body`.
-
-use pulldown_cmark::{Options, Parser};
 
 /// What the last line of a comment says about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,7 +32,7 @@ impl Marker {
     }
 
     fn parse(line: &str) -> Option<Marker> {
-        // htmd escapes brackets; the plain body does not.
+        // Markdown escapes brackets; the plain body does not.
         let line = line.trim().replace('\\', "");
         let inner = line.strip_prefix("[twinsync-")?.strip_suffix(']')?;
         match inner.split_once(": ") {
@@ -52,15 +49,7 @@ impl Marker {
 
 /// Markdown as HTML for `html_body`.
 pub fn to_html(markdown: &str) -> String {
-    let mut out = String::new();
-    pulldown_cmark::html::push_html(
-        &mut out,
-        Parser::new_ext(
-            markdown,
-            Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TABLES,
-        ),
-    );
-    out.trim_end().to_string()
+    twinsync_html::from_markdown(markdown)
 }
 
 /// `markdown` as HTML with `marker` as its last paragraph.
@@ -78,11 +67,9 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// Zendesk's comment HTML as Markdown; unreadable HTML is kept as its text.
+/// Zendesk's comment HTML as Markdown.
 pub fn to_markdown(html: &str) -> String {
-    htmd::convert(html)
-        .map(|m| m.trim().to_string())
-        .unwrap_or_else(|_| html.to_string())
+    twinsync_html::to_markdown(html)
 }
 
 /// Splits text into what the user wrote and the connector's marker, if its last

@@ -1,7 +1,8 @@
 //! Deliveries carry lists: the messages of a transport batch for one connection go to the
 //! other node in one signed HTTPS request (ten at most, as both nodes agreed in the
 //! handshake), and the other node queues them together, refusing any it cannot read on
-//! its own. A node that never said it takes lists gets one message a request.
+//! its own. A link made before the other node said it takes lists gets one message a
+//! request until that node's answer to one says so.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -125,7 +126,8 @@ async fn deliveries_carry_ten_messages_a_request_over_https() {
         );
     }
 
-    // A peer that never said it takes lists (an older node) gets one message a request.
+    // A link made before B said it takes lists (as with an older node, or a connection
+    // made before lists) gets one message a request.
     set_batch_max(&a, &conn, None).await;
     create(&pa, 0, 3).await;
     drain(&a, queues::OUTGOING).await;
@@ -134,8 +136,15 @@ async fn deliveries_carry_ten_messages_a_request_over_https() {
     assert_eq!(to_b.load(Ordering::SeqCst), 3, "one request a message");
     assert_eq!(depth(&b, queues::INCOMING).await, 3);
 
+    // B's answers said it takes lists: A noted it on the connection, once.
+    let link = a.connection(&conn).await.unwrap().link.unwrap();
+    assert_eq!(
+        link.peer_batch_max,
+        Some(TRANSPORT_BATCH_MAX),
+        "learnt from B's answers"
+    );
+
     // Twelve replicas at once: one request for the batch of ten, one for the other two.
-    set_batch_max(&a, &conn, Some(TRANSPORT_BATCH_MAX)).await;
     create(&pa, 3, 12).await;
     drain(&a, queues::OUTGOING).await;
     assert_eq!(depth(&a, queues::TRANSPORT).await, 12);

@@ -100,6 +100,11 @@ pub trait Peer: Send + Sync {
     fn batch_max(&self) -> usize {
         1
     }
+    /// How many messages a delivery may carry, as the other node's answers to this peer's
+    /// deliveries said; none when they did not say (an older node's) or none was made.
+    fn batch_max_said(&self) -> Option<u32> {
+        None
+    }
     /// Delivers messages of one connection in their order, as few to a request as the
     /// other node takes, and says what became of each. An error is the whole delivery's:
     /// every message is tried again (the other node's deduplication drops those that

@@ -271,6 +271,47 @@ async fn deliver(
                 .await?;
             Ok(())
         }
-        Destination::Peer(peer) => peer.deliver(message).await,
+        Destination::Peer(peer) => {
+            peer.deliver(message).await?;
+            if let Some(max) = peer.batch_max_said() {
+                learn_batch_max(node, connection, max).await;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Notes on the connection how many messages its other node takes to a request, where
+/// its link predates lists (made before that node said it in the handshake): one write,
+/// once, and later deliveries go together. A failed write is tried at the next delivery.
+async fn learn_batch_max(node: &Node, connection: &Connection, max: u32) {
+    let never_said = |c: &Connection| c.link.as_ref().is_some_and(|l| l.peer_batch_max.is_none());
+    if !never_said(connection) {
+        return;
+    }
+    for _ in 0..4 {
+        let mut current = match node.connections.get(&connection.id).await {
+            Ok(Some(c)) if never_said(&c) => c,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(connection = %connection.id, error = %e, "the other node's list size not noted");
+                return;
+            }
+        };
+        if let Some(link) = current.link.as_mut() {
+            link.peer_batch_max = Some(max);
+        }
+        current.updated_ms = node.now_ms();
+        match node.connections.update(&current).await {
+            Ok(_) => {
+                tracing::info!(connection = %connection.id, max, "the other node takes several messages a request; later deliveries go together");
+                return;
+            }
+            Err(PortError::Conflict(_)) => continue,
+            Err(e) => {
+                tracing::warn!(connection = %connection.id, error = %e, "the other node's list size not noted");
+                return;
+            }
+        }
     }
 }

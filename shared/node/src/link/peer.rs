@@ -7,6 +7,7 @@ use crate::Node;
 use crate::handlers::receive;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU32, Ordering};
 use twinsync_connector_kit::outbound;
 use twinsync_core::{Connection, Link, TRANSPORT_BATCH_MAX, TransportMessage};
 use twinsync_ports::{Delivered, Peer, PortError, PortResult};
@@ -24,6 +25,8 @@ pub struct HttpPeer {
     peer_max_body: u64,
     /// The most messages the other node said one request may carry.
     peer_batch_max: usize,
+    /// What the other node's answers to single deliveries said of it (0: nothing).
+    said_batch_max: AtomicU32,
 }
 
 impl HttpPeer {
@@ -41,6 +44,7 @@ impl HttpPeer {
                 l.peer_max_body()
             }),
             peer_batch_max: link.map_or(1, Link::peer_batch_max),
+            said_batch_max: AtomicU32::new(0),
         }
     }
 }
@@ -62,11 +66,19 @@ impl Peer for HttpPeer {
     async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
         let body = serde_json::to_vec(message).map_err(|e| PortError::Rejected(e.to_string()))?;
         check_size(body.len(), self.peer_max_body, &self.url)?;
-        self.post(body).await.map(|_| ())
+        let answer = self.post(body).await?;
+        if let Some(max) = batch_max_in(&answer) {
+            self.said_batch_max.store(max, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn batch_max(&self) -> usize {
         self.peer_batch_max
+    }
+
+    fn batch_max_said(&self) -> Option<u32> {
+        Some(self.said_batch_max.load(Ordering::Relaxed)).filter(|m| *m > 0)
     }
 
     /// One signed request for as many messages as the other node takes in one (its
@@ -92,6 +104,20 @@ impl Peer for HttpPeer {
         }
         Ok(answers)
     }
+}
+
+/// How many messages a request may carry, as the other node's answer to a single
+/// delivery says (`{"accepted": true, "batch_max": 10}`), capped at what this node
+/// sends; none where it does not say (an older node's answer, or any other text).
+fn batch_max_in(answer: &str) -> Option<u32> {
+    #[derive(Deserialize)]
+    struct SingleAnswer {
+        batch_max: Option<u32>,
+    }
+    let said = serde_json::from_str::<SingleAnswer>(answer)
+        .ok()?
+        .batch_max?;
+    (said > 1).then_some(said.min(TRANSPORT_BATCH_MAX))
 }
 
 /// A request's share of a delivery's messages.
@@ -335,6 +361,27 @@ mod tests {
         ];
         for (sizes, max_body, batch_max, want) in table {
             assert_eq!(plan(sizes, max_body, batch_max), want, "{sizes:?}");
+        }
+    }
+
+    #[test]
+    fn single_answers_table() {
+        // The other node's answer to one message -> how many a request may carry.
+        let table = [
+            (r#"{"accepted":true,"batch_max":10}"#, Some(10)),
+            (
+                r#"{"accepted":true,"batch_max":50}"#,
+                Some(TRANSPORT_BATCH_MAX),
+            ),
+            (r#"{"accepted":true}"#, None),
+            (r#"{"accepted":true,"batch_max":1}"#, None),
+            (r#"{"accepted":true,"batch_max":0}"#, None),
+            (r#"{"accepted":true,"batch_max":"ten"}"#, None),
+            ("", None),
+            ("accepted", None),
+        ];
+        for (answer, want) in table {
+            assert_eq!(batch_max_in(answer), want, "{answer}");
         }
     }
 

@@ -218,7 +218,12 @@ async fn transport_in(
         .await
         .map_err(link_error)?;
     let answer = match received {
-        crate::link::Received::One => json!({ "accepted": true }),
+        // How many one request may carry, so that a node whose link predates lists
+        // learns it from any delivery (link::HttpPeer::batch_max_said).
+        crate::link::Received::One => json!({
+            "accepted": true,
+            "batch_max": twinsync_core::TRANSPORT_BATCH_MAX,
+        }),
         crate::link::Received::List(answer) => json!(answer),
     };
     Ok((StatusCode::ACCEPTED, Json(answer)))

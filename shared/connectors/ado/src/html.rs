@@ -20,24 +20,8 @@ pub fn to_markdown(html: &str) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn markdown_round_trips_through_html() {
-        let cases = [
-            "Plain text",
-            "# Title\n\nA **bold** and *italic* word.",
-            "- one\n- two",
-            "1. first\n2. second",
-            "A [link](https://example.com/x).",
-            "```\nlet x = 1;\n```",
-            "Two\n\nparagraphs",
-        ];
-        for md in cases {
-            let html = from_markdown(md);
-            assert!(html.contains('<'), "{md:?} -> {html}");
-            assert_eq!(to_markdown(&html), md, "{html}");
-        }
-    }
-
+    // The round trips of every kind of markup are twinsync-html's tests; here, what is
+    // Azure DevOps' own: its editor's lines and plain text set through the API.
     #[test]
     fn ado_html_reads_as_markdown() {
         assert_eq!(

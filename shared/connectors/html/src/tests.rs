@@ -154,3 +154,19 @@ fn debug_raw() {
     eprintln!("{ev:?}");
     eprintln!("{:?}", write(&ev));
 }
+
+/// Nesting far deeper than people write keeps its words, and the walk stays linear in
+/// the input: each element past the bound is its words only.
+#[test]
+fn deep_nesting_keeps_its_words() {
+    for (open, close) in [
+        ("<div>", "</div>"),
+        ("<ul><li>", "</li></ul>"),
+        ("<b><i>", "</i></b>"),
+    ] {
+        let depth = 20_000;
+        let html = format!("{}deep words{}", open.repeat(depth), close.repeat(depth));
+        let markdown = to_markdown(&html);
+        assert!(markdown.contains("deep words"), "{open}: {markdown:.200}");
+    }
+}

@@ -115,7 +115,15 @@ struct Walker {
     table: Option<Table>,
     /// Tables inside the table's cells: their rows and cells become spaces.
     inner_tables: usize,
+    /// Elements opened past [`MAX_OPEN`]: their words only, their end tags skipped.
+    too_deep: usize,
 }
+
+/// How many elements may be open at once; deeper ones keep their words, not their
+/// shape. HTML people write nests far less, and the bound keeps each step's work small
+/// whatever the input (the walk looks through the open elements at each block's edge).
+/// It is the Jira connector's too (`adf::MAX_DEPTH`), whose documents take this text.
+const MAX_OPEN: usize = 32;
 
 impl Walker {
     fn token(&mut self, token: Token) {
@@ -242,6 +250,11 @@ impl Walker {
 
     fn start(&mut self, tag: &StartTag<()>) {
         let name: &[u8] = &tag.name;
+        if self.html.len() >= MAX_OPEN && !is_void(name) && !is_hidden(name) {
+            self.too_deep += 1;
+            self.space = self.space || !self.fresh;
+            return;
+        }
         if is_hidden(name) {
             self.mode = Mode::Hidden {
                 name: name.to_vec(),
@@ -337,6 +350,10 @@ impl Walker {
     }
 
     fn end(&mut self, name: &[u8]) {
+        if self.too_deep > 0 {
+            self.too_deep -= 1;
+            return;
+        }
         if self.table.is_some() && self.inner_tables > 0 && name == b"table" {
             self.inner_tables -= 1;
             return;

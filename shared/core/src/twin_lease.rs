@@ -421,6 +421,7 @@ mod tests {
                 previous: json!({"v": 1}),
                 version: 1,
                 applied_in: None,
+                built_on: None,
                 source_twin: "r1".into(),
                 source_key: "B-1".into(),
                 source_url: String::new(),

@@ -41,6 +41,11 @@ pub struct Applied {
     /// How many of our replicas the sender had applied when it built this one
     /// ([`Twin::applied_of_ours`]).
     pub applied_in: Option<u64>,
+    /// Our send that replica was built on, as our outgoing rules make it, where it is
+    /// the other side's first replica and no previous one is known
+    /// ([`Twin::first_replica_built_on`]): the names it shares with that send are ours
+    /// coming back, not its own additions ([`Twin::note_crossing`]).
+    pub built_on: Option<Value>,
     /// The sender's twin record the version counts on (empty from old senders).
     pub source_twin: String,
     pub source_key: String,
@@ -182,6 +187,7 @@ impl Twin {
             &applied.view,
             &applied.own,
             applied.applied_in,
+            applied.built_on.as_ref(),
         );
         self.baseline = Some(applied.view);
         self.baseline_version = applied.baseline_version;
@@ -269,6 +275,15 @@ impl Twin {
                 .filter(|_| self.sent_in_version == self.in_version);
         }
         self.earlier_send_up_to(seen).map(|e| &e.item)
+    }
+
+    /// Our send a first replica of the other side's was built on (`applied_in`), where
+    /// no previous replica of theirs is known and nothing came in here yet: the merge
+    /// takes it as the other side's previous state ([`Twin::send_seen_unacked`]), and so
+    /// does [`Twin::note_crossing`], through [`Applied::built_on`].
+    pub fn first_replica_built_on(&self, applied_in: Option<u64>) -> Option<&Item> {
+        let first = self.previous.is_none() && self.in_version == 0;
+        first.then(|| self.send_seen_unacked(applied_in)).flatten()
     }
 
     /// Our earlier unacknowledged send `version`, with nothing applied here since it;
@@ -1344,6 +1359,7 @@ mod tests {
             previous,
             version,
             applied_in: None,
+            built_on: None,
             source_twin: "r1".into(),
             source_key: "B-1".into(),
             source_url: "https://b/1".into(),
@@ -1822,6 +1838,104 @@ mod tests {
         }
     }
 
+    /// Simulation seeds 46184 and 57023 of V6 at 300 steps: our v1 carried e, r and b, a
+    /// person here removed b (v2, v3) and set it again (v4). Their first replica, built on
+    /// our v1, repeats its e, r and b; the ack of our v3 shows b removed there, as they
+    /// took our removal. Measured against our v1 the replica moved no name, so `previous`
+    /// follows the view; noted as added, b stayed in `previous`, and their next replica
+    /// without it removed our person's b again. A name the replica did move from our send
+    /// keeps its place where the view shows it as before, and without our send known
+    /// every name of the replica still counts as added.
+    #[test]
+    fn a_first_replica_built_on_our_send_moved_only_the_names_it_changed_from_it() {
+        let labels = |names: &[&str]| json!({ "labels": names });
+        let (ours, ours_less) = (labels(&["e", "r", "b"]), labels(&["e", "r"]));
+        // (what, our v1 as sent, if known, their first replica, the ack of v3's view)
+        // -> previous
+        type Case = (&'static str, Option<Value>, Value, Value, Value);
+        let table: [Case; 4] = [
+            (
+                "it repeats our send",
+                Some(ours.clone()),
+                ours.clone(),
+                ours_less.clone(),
+                ours_less.clone(),
+            ),
+            (
+                "our send not known",
+                None,
+                ours.clone(),
+                ours_less.clone(),
+                ours.clone(),
+            ),
+            (
+                "it added a name to our send's",
+                Some(ours_less.clone()),
+                ours.clone(),
+                ours_less.clone(),
+                labels(&["e", "r", "b"]),
+            ),
+            (
+                "it removed a name of our send's",
+                Some(ours.clone()),
+                ours_less.clone(),
+                ours.clone(),
+                ours_less.clone(),
+            ),
+        ];
+        for (what, built_on, replica, view, want) in table {
+            let mut t = twin();
+            t.record_send(ours.clone(), &Item::default(), 1);
+            for at in 2..=3 {
+                t.record_send(ours_less.clone(), &Item::default(), at);
+            }
+            t.record_apply(
+                Applied {
+                    view: ours.clone(),
+                    own: ours.clone(),
+                    applied_in: Some(1),
+                    built_on,
+                    ..applied(replica, 1)
+                },
+                4,
+            );
+            t.record_send(ours.clone(), &Item::default(), 5);
+            let mut a = ack(3, None);
+            a.remote_view = Some(view);
+            a.remote_out_version = 1;
+            t.record_ack(&a, 6);
+            assert_eq!(t.previous, Some(want), "{what}");
+        }
+    }
+
+    /// The send a first replica was built on: our unacknowledged send it names, while no
+    /// replica of theirs is known here.
+    #[test]
+    fn a_first_replica_is_built_on_the_unacknowledged_send_it_names() {
+        let item = |summary: &str| Item {
+            summary: summary.into(),
+            ..Item::default()
+        };
+        // (what, applied_in, a previous replica known) -> the send's summary
+        let table = [
+            ("built on our v1", Some(1), false, Some("v1")),
+            ("built on our v2", Some(2), false, Some("v2")),
+            ("built on none of ours", Some(0), false, None),
+            ("an older sender", None, false, None),
+            ("a previous replica known", Some(2), true, None),
+        ];
+        for (what, applied_in, known, want) in table {
+            let mut t = twin();
+            t.record_send(json!({"summary": "v1"}), &item("v1"), 1);
+            t.record_send(json!({"summary": "v2"}), &item("v2"), 2);
+            if known {
+                t.previous = Some(json!({"summary": "v1"}));
+            }
+            let got = t.first_replica_built_on(applied_in);
+            assert_eq!(got.map(|i| i.summary.as_str()), want, "{what}");
+        }
+    }
+
     /// Simulation seed 1060 of V5: the other side's v1, built before it applied any of
     /// our unacknowledged sends, added `blue`; a person there removed it before those
     /// sends reached it, so each ack's view lacks `blue`. Every one of those sends was
@@ -1898,6 +2012,7 @@ mod tests {
                 previous: json!({"summary": "theirs"}),
                 version: 5,
                 applied_in: None,
+                built_on: None,
                 source_twin: "r9".into(),
                 source_key: "B-1".into(),
                 source_url: "https://b/1".into(),

@@ -438,6 +438,14 @@ fn regression_seeds_pass() {
         // ours coming back, and their older value went over it (found by session 51's
         // sweep of V7; it fails on session 50's code with V6 too).
         (1929, 300),
+        // Their first replica, built on our first send before its ack came, repeated that
+        // send's labels, and every one was noted as their addition: a label our person
+        // removed, which they took, stayed in `previous` over the ack's view, and their
+        // next replica without it removed it here again after our person had set it back
+        // (found by session 44's sweep of 44,000..47,000 and session 46's of
+        // 56,000..59,000).
+        (46184, 300),
+        (57023, 300),
         // Their Relink made a record here, and the node crashed before it answered; an
         // operator here then unlinked and relinked the pair, and the Relink delivered
         // again linked one more record: the pair crossed three ways (31916), or ended

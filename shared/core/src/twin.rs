@@ -78,6 +78,11 @@ pub struct ViewNotTaken {
     /// of V6 at 300 steps).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub answered: Vec<SentMoves>,
+    /// The view of an earlier ack that this one replaced while the replica it waited for
+    /// was still on its way (the oldest such): taken when that replica is applied, and
+    /// this view waits on for its own (simulation seed 48991 of V6 at 300 steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub earlier: Option<Box<ViewNotTaken>>,
 }
 
 /// What one of our sends moved, kept past its ack for [`ViewNotTaken::answered`]: its
@@ -197,9 +202,11 @@ pub struct Twin {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_sends: Vec<EarlierSend>,
     /// The latest ack's view, where it could not be taken; dropped by the next apply or
-    /// a view taken. A field it shows at our acked send's value, which a later replica
-    /// built on that send still has, is that send coming back, not the other side's
-    /// change (`Twin::view_held_for`, `MergeContext::held_at_ack`; simulation seed 1351 of V6).
+    /// a view taken (one kept beside an earlier view waits on past the apply of that
+    /// view's replica, [`ViewNotTaken::earlier`]). A field it shows at our acked send's
+    /// value, which a later replica built on that send still has, is that send coming
+    /// back, not the other side's change (`Twin::view_held_for`,
+    /// `MergeContext::held_at_ack`; simulation seed 1351 of V6).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view_not_taken: Option<ViewNotTaken>,
     pub comment_links: Vec<CommentLink>,

@@ -200,13 +200,18 @@ impl Twin {
         // the replica stood for the other side's state, and a person's edit there back
         // to the replica's value, made after it took ours, looked like no change here
         // (simulation seed 32995 of V6 at 300 steps).
+        // Where a later ack's view replaced the one this replica waited for, that one is
+        // taken now and the later one waits on for its own replica (seed 48991 of V6).
         match self.view_not_taken.take() {
-            Some(held) if held.remote_out_version == applied.version => {
-                let crossed = self.crossed_since(held.acked).cloned();
-                // Not mapped to our terms here, so no echo of that send is kept.
-                self.take_view(&held.view, None, held.acked, crossed.as_ref());
+            Some(held) if held.remote_out_version == applied.version => self.take_held(&held),
+            Some(mut held) => {
+                let earlier = held.earlier.take();
+                if let Some(earlier) = earlier.filter(|e| e.remote_out_version == applied.version) {
+                    self.take_held(&earlier);
+                    self.view_not_taken = Some(held);
+                }
             }
-            _ => {}
+            None => {}
         }
         if !applied.source_twin.is_empty() {
             self.remote_twin = Some(applied.source_twin);
@@ -1933,6 +1938,73 @@ mod tests {
             }
             let got = t.first_replica_built_on(applied_in);
             assert_eq!(got.map(|i| i.summary.as_str()), want, "{what}");
+        }
+    }
+
+    /// Simulation seed 48991 of V6 at 300 steps: the acks of our v2 and v3 came before
+    /// their replicas v1 and v2, and neither view could be taken. The view of v3's ack
+    /// replaced v2's, and the apply of their v1 dropped it, so their v2 was measured
+    /// against their v1, from before they took our v2 (its red), and their person's
+    /// removal of red looked like no change. Now the earlier view waits for its replica
+    /// beside the later one: their v1's apply takes it, and the later view waits on for
+    /// their v2. With one view only, or a third, the rest stays as before.
+    #[test]
+    fn a_view_held_for_an_earlier_replica_outlives_a_later_ack() {
+        let summary = |s: &str| json!({ "summary": s });
+        // (what, our sends (one more than the acks answer: the ack of our last send keeps
+        // a crossing replica's value), the acks not taken: acked, remote_out_version,
+        // view) -> previous after their v1, after their v2
+        type Case = (
+            &'static str,
+            u64,
+            &'static [(u64, u64, &'static str)],
+            &'static str,
+            &'static str,
+        );
+        let table: [Case; 3] = [
+            (
+                "both views before their replicas",
+                4,
+                &[(2, 1, "v2"), (3, 2, "v3")],
+                "v2",
+                "v3",
+            ),
+            ("only the later view", 4, &[(3, 2, "v3")], "r1", "r2"),
+            (
+                "three views",
+                5,
+                &[(2, 1, "v2"), (3, 2, "v3"), (4, 3, "v4")],
+                "v2",
+                "r2",
+            ),
+        ];
+        for (what, sends, acks, after_first, after_second) in table {
+            let mut t = twin();
+            for at in 1..=sends {
+                t.record_send(summary("ours"), &Item::default(), at as i64);
+            }
+            let mut a = ack(1, None);
+            a.remote_view = Some(summary("a"));
+            t.record_ack(&a, 10);
+            for (acked, remote_out_version, view) in acks {
+                let mut a = ack(*acked, None);
+                a.remote_view = Some(summary(view));
+                a.remote_out_version = *remote_out_version;
+                t.record_ack(&a, 11);
+            }
+            for (version, want) in [(1, after_first), (2, after_second)] {
+                let replica = summary(&format!("r{version}"));
+                t.record_apply(
+                    Applied {
+                        view: replica.clone(),
+                        own: replica.clone(),
+                        applied_in: Some(1),
+                        ..applied(replica, version)
+                    },
+                    12,
+                );
+                assert_eq!(t.previous, Some(summary(want)), "{what}: their v{version}");
+            }
         }
     }
 

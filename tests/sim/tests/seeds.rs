@@ -446,6 +446,12 @@ fn regression_seeds_pass() {
         // 56,000..59,000).
         (46184, 300),
         (57023, 300),
+        // The acks of our v2 and v3 came before their replicas v1 and v2, and neither
+        // view could be taken; v3's replaced v2's, and their v1's apply dropped it. Their
+        // v2 was then measured against their v1, from before they took our v2's label,
+        // and their person's removal of it looked like no change: each node kept its own
+        // side (found by session 44's sweep of 47,000..50,000).
+        (48991, 300),
         // Their Relink made a record here, and the node crashed before it answered; an
         // operator here then unlinked and relinked the pair, and the Relink delivered
         // again linked one more record: the pair crossed three ways (31916), or ended

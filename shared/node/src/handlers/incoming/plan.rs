@@ -42,6 +42,18 @@ pub(super) struct Plan {
     pub(super) outcome: MergeOutcome,
 }
 
+impl Plan {
+    /// The send a first replica was built on, in the replica's terms: what the replica
+    /// only repeats of it is no change of the other side's. Those rules ran on that item
+    /// when it was sent; should they fail now, the replica is compared with nothing.
+    pub(super) fn built_on(&self, twin: &Twin, applied_in: Option<u64>) -> Option<Value> {
+        let sent = twin.first_replica_built_on(applied_in)?;
+        self.rules
+            .outgoing(&crate::handlers::annotate(sent, Some(twin)))
+            .ok()
+    }
+}
+
 /// The local item before a first sync creates it: nothing but its project.
 fn not_created(connection: &Connection) -> Item {
     Item {

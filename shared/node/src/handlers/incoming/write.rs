@@ -407,12 +407,7 @@ async fn record(
         "applied"
     );
     let applied_in = twin.applied_of_ours(message.applied_in, message.applied_twin.as_deref());
-    // The send a first replica was built on, in the replica's terms: what the replica
-    // only repeats of it is no change of the other side's. Those rules ran on that item
-    // when it was sent; should they fail now, the replica is compared with nothing.
-    let built_on = twin
-        .first_replica_built_on(applied_in)
-        .and_then(|sent| plan.rules.outgoing(&annotate(sent, Some(&twin))).ok());
+    let built_on = plan.built_on(&twin, applied_in);
     twin.supersede_moves(&outcome.superseded);
     twin.record_apply(
         twinsync_core::Applied {

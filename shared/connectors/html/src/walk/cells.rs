@@ -9,7 +9,6 @@ use pulldown_cmark::TagEnd;
 impl Walker {
     pub(super) fn open_table(&mut self) {
         self.end_leaf();
-        self.flush();
         self.table = Some(Table::new(self.md.len()));
         self.element(b"table", Shape::Table);
     }
@@ -21,9 +20,7 @@ impl Walker {
             t.open_cell(start, self.md.len());
         }
         self.md.push(TagEnd::TableCell);
-        self.fresh = true;
-        self.space = false;
-        self.line_break = false;
+        self.new_block();
     }
 
     pub(super) fn close_cell(&mut self) {
@@ -47,9 +44,7 @@ impl Walker {
             // A table with no cells leaves the words around it as they were.
             if !events.is_empty() {
                 self.out.extend(events);
-                self.fresh = true;
-                self.space = false;
-                self.line_break = false;
+                self.new_block();
             }
         }
         self.inner_tables = 0;

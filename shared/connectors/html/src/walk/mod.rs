@@ -327,11 +327,12 @@ impl Walker {
                 self.element(name, Shape::Cell);
             }
             // Blocks inside a cell are its words: a Markdown cell holds one line.
-            b"br" | b"hr" | b"p" | b"div" | b"ul" | b"ol" | b"li" | b"blockquote" => {
-                self.space = true;
-                self.element(name, Shape::Transparent);
-            }
-            _ if heading(name).is_some() || is_section(name) => {
+            _ if matches!(
+                name,
+                b"br" | b"hr" | b"p" | b"ul" | b"ol" | b"li" | b"blockquote"
+            ) || heading(name).is_some()
+                || is_section(name) =>
+            {
                 self.space = true;
                 self.element(name, Shape::Transparent);
             }

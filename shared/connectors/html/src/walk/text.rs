@@ -2,6 +2,7 @@
 
 use super::names::{attribute, is_inline, is_span, takes_inline};
 use super::{Ev, Shape, Walker};
+use crate::table::Table;
 use html5gum::StartTag;
 use pulldown_cmark::{CowStr, Event, LinkType, Tag, TagEnd};
 
@@ -26,10 +27,15 @@ impl Walker {
         let end = tag.to_end();
         self.push(Event::Start(tag));
         self.md.push(end);
+        self.new_block();
+        depth
+    }
+
+    /// A block begins: nothing inline in it yet, and no space or break owed.
+    pub(super) fn new_block(&mut self) {
         self.fresh = true;
         self.space = false;
         self.line_break = false;
-        depth
     }
 
     pub(super) fn close_to(&mut self, depth: usize) {
@@ -42,18 +48,17 @@ impl Walker {
             }
         }
         while self.md.len() > depth {
+            // A cell's events are the table's to write; closing it truncates the stack
+            // to where the cell began.
+            if self.md.last() == Some(&TagEnd::TableCell)
+                && self.table.as_ref().is_some_and(Table::in_cell)
+            {
+                self.close_cell();
+                continue;
+            }
             match self.md.pop() {
-                // A cell's events are the table's to write.
-                Some(TagEnd::TableCell) => {
-                    self.md.push(TagEnd::TableCell);
-                    let before = self.md.len();
-                    self.close_cell();
-                    if self.md.len() >= before {
-                        self.md.pop();
-                    }
-                }
+                Some(TagEnd::TableCell) | None => {}
                 Some(end) => self.close_one(end),
-                None => break,
             }
         }
     }

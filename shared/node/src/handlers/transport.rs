@@ -285,33 +285,28 @@ async fn deliver(
 /// its link predates lists (made before that node said it in the handshake): one write,
 /// once, and later deliveries go together. A failed write is tried at the next delivery.
 async fn learn_batch_max(node: &Node, connection: &Connection, max: u32) {
-    let never_said = |c: &Connection| c.link.as_ref().is_some_and(|l| l.peer_batch_max.is_none());
-    if !never_said(connection) {
+    if connection
+        .link
+        .as_ref()
+        .is_none_or(|l| l.peer_batch_max.is_some())
+    {
         return;
     }
-    for _ in 0..4 {
-        let mut current = match node.connections.get(&connection.id).await {
-            Ok(Some(c)) if never_said(&c) => c,
-            Ok(_) => return,
-            Err(e) => {
-                tracing::warn!(connection = %connection.id, error = %e, "the other node's list size not noted");
-                return;
-            }
-        };
-        if let Some(link) = current.link.as_mut() {
+    let now = node.now_ms();
+    let noted = crate::versions::change(node, &connection.id, |c| {
+        if let Some(link) = c.link.as_mut() {
             link.peer_batch_max = Some(max);
         }
-        current.updated_ms = node.now_ms();
-        match node.connections.update(&current).await {
-            Ok(_) => {
-                tracing::info!(connection = %connection.id, max, "the other node takes several messages a request; later deliveries go together");
-                return;
-            }
-            Err(PortError::Conflict(_)) => continue,
-            Err(e) => {
-                tracing::warn!(connection = %connection.id, error = %e, "the other node's list size not noted");
-                return;
-            }
+        c.updated_ms = now;
+        Ok(())
+    })
+    .await;
+    match noted {
+        Ok(()) => {
+            tracing::info!(connection = %connection.id, max, "the other node takes several messages a request; later deliveries go together")
+        }
+        Err(e) => {
+            tracing::warn!(connection = %connection.id, error = %e, "the other node's list size not noted")
         }
     }
 }

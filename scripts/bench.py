@@ -115,7 +115,8 @@ def main():
     row("bulk under 100 requests/minute: achieved / budget", round(rate["achieved_over_budget"], 3), "x",
         ">= 0.95", rate["achieved_over_budget"] >= 0.95 and rate["failures"] == 0,
         f"{rate['items']} items in {rate['seconds']:.0f} s, {rate['served']} requests of {rate['allowed']:.0f} allowed, "
-        f"{rate['refused']} answered 429, {rate['failures']} failures")
+        f"{rate['refused']} answered 429, {rate['failures']} failures; per item: "
+        + ", ".join(f"{op} {n / rate['items']:.2f}" for op, n in sorted(rate["calls"].items())))
 
     subprocess.run(["cargo", "bench", "--locked", "-p", "twinsync-rules", "--bench", "rules", "--",
                     "--warm-up-time", "1", "--measurement-time", "3"], cwd=ROOT, check=True,

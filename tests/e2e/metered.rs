@@ -135,3 +135,27 @@ async fn an_edit_or_a_comment_costs_one_read_and_one_conditional_write() {
     );
     assert_eq!(comment.values().sum::<f64>(), 2.0, "{comment:?}");
 }
+
+/// A create that the rate limit holds back is retried without a search: the tracker
+/// refused it whole, so there is no item to look for by origin marker. Twelve items at
+/// once into a budget of two a second, four at once: node B's own budget sends some
+/// creates back to the queue (it holds a worker at most two seconds), and before, each
+/// retry searched first and spent twice the budget per item.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_the_rate_limit_held_back_is_retried_without_a_search() {
+    let report = twinsync_cli::rate::measure(&twinsync_cli::rate::RateArgs {
+        items: 12,
+        requests_per_minute: 120,
+        burst: 4,
+        json: false,
+    })
+    .await
+    .unwrap();
+    let calls = &report.calls;
+    assert_eq!((report.synced, report.failures), (12, 0), "{report:?}");
+    // A create the sandbox answered 429 reached it too (its clock and node B's budget
+    // are two clocks), and counts.
+    let creates = calls.get("create_item on sandbox-b").copied().unwrap_or(0);
+    assert!(creates >= 12, "{calls:?}");
+    assert_eq!(calls.get("find_by_origin on sandbox-b"), None, "{calls:?}");
+}

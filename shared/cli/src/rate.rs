@@ -10,8 +10,11 @@
 
 use crate::demo;
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use twinsync_local::metered::{CallCounts, MeteredTracker};
 use twinsync_local::process::{Process, ProcessOptions};
 use twinsync_node::Node;
 use twinsync_ports::{TwinQuery, queues};
@@ -50,24 +53,35 @@ pub struct RateReport {
     pub failures: u64,
     /// Every item has its twin on B.
     pub synced: usize,
+    /// The requests node B made of sandbox B in that time, by operation: what each item
+    /// cost of the budget.
+    pub calls: BTreeMap<String, u64>,
 }
 
 pub async fn run(args: RateArgs) -> Result<ExitCode, String> {
     let report = measure(&args).await?;
     crate::print_report(&report, args.json, |report| {
-        vec![format!(
-            "{} items into a tracker allowing {}/min (burst {}): {:.0} s, {} requests served, {} refused, {:.2} of the budget, {} failures, {} of {} synced",
-            report.items,
-            report.requests_per_minute,
-            report.burst,
-            report.seconds,
-            report.served,
-            report.refused,
-            report.achieved_over_budget,
-            report.failures,
-            report.synced,
-            report.items
-        )]
+        let calls: Vec<String> = report
+            .calls
+            .iter()
+            .map(|(operation, n)| format!("{operation} {n}"))
+            .collect();
+        vec![
+            format!(
+                "{} items into a tracker allowing {}/min (burst {}): {:.0} s, {} requests served, {} refused, {:.2} of the budget, {} failures, {} of {} synced",
+                report.items,
+                report.requests_per_minute,
+                report.burst,
+                report.seconds,
+                report.served,
+                report.refused,
+                report.achieved_over_budget,
+                report.failures,
+                report.synced,
+                report.items
+            ),
+            format!("calls in that time: {}", calls.join(", ")),
+        ]
     })?;
     Ok(if report.failures == 0 && report.synced == report.items {
         ExitCode::SUCCESS
@@ -92,10 +106,19 @@ pub async fn measure(args: &RateArgs) -> Result<RateReport, String> {
             instance.budget = Some(budget);
         }
     }
-    let process = Process::start(&config, dir.path(), ProcessOptions::default())
+    // Counted, not slowed: the budget is the only limit here.
+    let counts = Arc::new(CallCounts::default());
+    let options = ProcessOptions {
+        tracker_decorator: Some({
+            let counts = counts.clone();
+            Arc::new(move |inner| MeteredTracker::wrap(inner, Duration::ZERO, counts.clone()))
+        }),
+        ..ProcessOptions::default()
+    };
+    let process = Process::start(&config, dir.path(), options)
         .await
         .map_err(|e| e.to_string())?;
-    let result = bulk_under_budget(&process, args.items.max(1), budget).await;
+    let result = bulk_under_budget(&process, args.items.max(1), budget, &counts).await;
     process.stop().await;
     result
 }
@@ -104,6 +127,7 @@ async fn bulk_under_budget(
     process: &Process,
     items: usize,
     budget: Budget,
+    counts: &CallCounts,
 ) -> Result<RateReport, String> {
     let url_a = process.sandbox_urls.get("a").ok_or("sandbox a missing")?;
     let requests = process
@@ -117,6 +141,7 @@ async fn bulk_under_budget(
     ))
     .await;
     let before = requests.counts();
+    let calls_before = counts.snapshot();
     let started = Instant::now();
     let http = reqwest::Client::new();
     demo::for_each_limited(items, 16, |i| {
@@ -136,6 +161,11 @@ async fn bulk_under_budget(
     }
     let seconds = started.elapsed().as_secs_f64();
     let after = requests.counts();
+    let calls = counts
+        .since(&calls_before)
+        .into_iter()
+        .filter(|(operation, _)| operation.ends_with(" on sandbox-b"))
+        .collect();
     if !process.wait_quiet(Duration::from_secs(600)).await {
         return Err("the nodes did not settle".into());
     }
@@ -157,6 +187,7 @@ async fn bulk_under_budget(
         achieved_over_budget: served as f64 / allowed.max(1.0),
         failures,
         synced: synced_twins(node_b).await?,
+        calls,
     })
 }
 

@@ -255,6 +255,14 @@ pub struct Twin {
     /// steps). Dropped when an apply is recorded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub apply_attempts: Vec<ApplyAttempt>,
+    /// Every apply of this twin so far failed before its tracker could create an item:
+    /// the first had no item to look for by origin marker, and the tracker refused each
+    /// create whole (a 429, or our own rate budget before the request left). Its retry
+    /// creates without looking either, so a create held back by a rate limit costs no
+    /// search of the budget it waits for. Each lease clears it, so an apply that crashes
+    /// after its create leaves the next one looking.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub created_nothing: bool,
     /// The queue a message about this twin was dead-lettered from, while the twin's Error
     /// is that dead letter: processing the message once redriven clears it (and the
     /// Error), and so does any newer send, apply or ack, whose status says more.
@@ -338,6 +346,7 @@ impl Twin {
             first_apply_version: 0,
             first_apply_replica: None,
             apply_attempts: Vec::new(),
+            created_nothing: false,
             dead_letter: None,
             recent_steps: Vec::new(),
             revision: 0,

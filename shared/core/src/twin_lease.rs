@@ -87,16 +87,35 @@ impl Twin {
     /// Takes the lease for `lease_ms` to apply the replica `version` (`replica`, as it
     /// came): the outgoing side waits meanwhile, so the tracker's echo of the write meets
     /// the new baseline. The first replica an apply takes it for is kept while the twin
-    /// links no item: its attempt may create one and stop before linking it.
+    /// links no item: its attempt may create one and stop before linking it. After
+    /// applies that created nothing (`Twin::created_nothing`), this one is the first
+    /// that may create the item.
     pub fn take_lease(&mut self, version: u64, replica: &Value, now_ms: i64, lease_ms: i64) {
         self.applying_until_ms = now_ms.saturating_add(lease_ms);
         self.lease_released = false;
-        if self.first_apply_version == 0 {
+        if self.first_apply_version == 0 || self.created_nothing {
             self.first_apply_version = version;
-            if self.local_key.is_none() && self.in_version == 0 {
-                self.first_apply_replica = Some(replica.clone());
-            }
+            self.first_apply_replica =
+                (self.local_key.is_none() && self.in_version == 0).then(|| replica.clone());
         }
+        self.created_nothing = false;
+    }
+
+    /// Notes that the apply holding the lease created nothing, for sure, when it failed:
+    /// `looked_for_none` says it had no item to look for by origin marker (nor had any
+    /// apply before it), and `refused_whole` that the tracker refused its create whole.
+    /// Only a twin that links no item and has no apply recorded keeps the note; the
+    /// failed apply is then no attempt to remember (`Twin::keep_attempt`).
+    pub fn note_created_nothing(&mut self, looked_for_none: bool, refused_whole: bool) -> bool {
+        self.created_nothing =
+            looked_for_none && refused_whole && self.local_key.is_none() && self.in_version == 0;
+        self.created_nothing
+    }
+
+    /// Whether the next apply may create the item without looking for one an earlier
+    /// apply made: each one before created nothing.
+    pub fn nothing_to_look_for(&self) -> bool {
+        self.created_nothing && self.local_key.is_none() && self.in_version == 0
     }
 
     /// Keeps the replica of an apply that failed, with the write that gives its lease
@@ -193,6 +212,62 @@ mod tests {
 
     fn twin() -> Twin {
         Twin::new("t1".into(), "c1".into(), 1_000)
+    }
+
+    /// A create the tracker refused whole leaves nothing to look for (the rate-limited
+    /// creates of `twinsync rate-bench` each searched by origin marker on their retry).
+    #[test]
+    fn a_create_refused_whole_is_retried_without_looking() {
+        // What the failed apply left on the twin.
+        #[derive(Debug)]
+        enum Left {
+            Nothing,
+            Linked,
+            Applied,
+        }
+        // (looked for none, refused whole, left) -> noted
+        let table = [
+            (true, true, Left::Nothing, true),
+            // it looked (a wiped store, an unpairing): the item may be there
+            (false, true, Left::Nothing, false),
+            // a timeout, or a create of several requests: the item may be there
+            (true, false, Left::Nothing, false),
+            (false, false, Left::Nothing, false),
+            // the create went through and was linked before a later call failed
+            (true, true, Left::Linked, false),
+            (true, true, Left::Applied, false),
+        ];
+        for (looked_for_none, refused_whole, left, want) in table {
+            let mut t = twin();
+            t.take_lease(1, &json!({"v": 1}), 5_000, 30_000);
+            match left {
+                Left::Nothing => {}
+                Left::Linked => t.local_key = Some("SUPPORT-1".into()),
+                Left::Applied => t.in_version = 1,
+            }
+            let row = format!("{looked_for_none} {refused_whole} {left:?}");
+            assert_eq!(
+                t.note_created_nothing(looked_for_none, refused_whole),
+                want,
+                "{row}"
+            );
+            assert_eq!(t.nothing_to_look_for(), want, "{row}");
+        }
+        // The retry (of a newer replica, here) is the first that may create the item:
+        // an item found after it crashed was made from its replica, not the first's.
+        let mut t = twin();
+        t.take_lease(1, &json!({"v": 1}), 5_000, 30_000);
+        assert!(t.note_created_nothing(true, true));
+        t.take_lease(2, &json!({"v": 2}), 6_000, 30_000);
+        assert!(!t.nothing_to_look_for(), "the lease clears it");
+        assert_eq!(t.first_apply_version, 2);
+        assert_eq!(t.created_from(2, &Value::Null), Some(&json!({"v": 2})));
+        // Without the note, the first apply's replica stays the one that created it.
+        let mut t = twin();
+        t.take_lease(1, &json!({"v": 1}), 5_000, 30_000);
+        t.take_lease(2, &json!({"v": 2}), 6_000, 30_000);
+        assert_eq!(t.first_apply_version, 1);
+        assert_eq!(t.created_from(2, &Value::Null), Some(&json!({"v": 1})));
     }
 
     #[test]

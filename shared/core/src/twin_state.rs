@@ -226,6 +226,7 @@ impl Twin {
         // The item is linked and has a base now: what created it no longer counts.
         self.first_apply_replica = None;
         self.apply_attempts.clear();
+        self.created_nothing = false;
         self.updated_ms = now_ms;
     }
 

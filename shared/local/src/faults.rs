@@ -334,6 +334,9 @@ impl Tracker for FaultyTracker {
     fn write_answer(&self) -> twinsync_ports::WriteAnswer {
         self.inner.write_answer()
     }
+    fn create_refused_whole(&self, error: &PortError) -> bool {
+        self.inner.create_refused_whole(error)
+    }
     async fn has_project(&self, project: &str) -> PortResult<Option<bool>> {
         self.inner.has_project(project).await
     }

@@ -137,6 +137,9 @@ impl Tracker for MeteredTracker {
     fn write_answer(&self) -> twinsync_ports::WriteAnswer {
         self.inner.write_answer()
     }
+    fn create_refused_whole(&self, error: &twinsync_ports::PortError) -> bool {
+        self.inner.create_refused_whole(error)
+    }
     fn throttled_ms(&self) -> u64 {
         self.inner.throttled_ms()
     }

@@ -187,6 +187,14 @@ pub trait Tracker: Send + Sync {
     ) -> PortResult<Item> {
         self.create_item(project, item, origin).await
     }
+    /// Whether a create that failed with `error` surely created nothing: its create is
+    /// one request, and the tracker (a 429) or our own rate budget refused it whole. A
+    /// failed apply's retry then creates without looking for the item by its origin
+    /// marker first. Where a create takes several requests, or where the failure may
+    /// follow the tracker's write (a timeout, a 500), an item may exist: false.
+    fn create_refused_whole(&self, _error: &PortError) -> bool {
+        false
+    }
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item>;
     /// Whether `update_item_if` holds its condition.
     fn preconditions(&self) -> Preconditions {

@@ -295,6 +295,12 @@ impl Tracker for SandboxTracker {
         Ok(created)
     }
 
+    /// The create is one POST, never retried here: refused with a 429, or by the gate
+    /// before it left, it made nothing.
+    fn create_refused_whole(&self, error: &PortError) -> bool {
+        matches!(error, PortError::RateLimited { .. })
+    }
+
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         self.patch_item(key, None, update).await
     }

@@ -48,6 +48,11 @@ impl Tracker for SimTracker {
         self.answer(fault, created).await
     }
 
+    /// As the sandbox's: a 429 comes before anything is done.
+    fn create_refused_whole(&self, error: &PortError) -> bool {
+        matches!(error, PortError::RateLimited { .. })
+    }
+
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         let fault = self.begin(Call::Write).await?;
         self.spring(key);

@@ -378,11 +378,13 @@ async fn apply(
         });
     }
     let found = match reserved {
+        Reserved::Earlier if twin.nothing_to_look_for() => FoundItem::NoneMade,
         Reserved::Earlier => twin
             .created_from(message.version, &message.hub_issue)
             .map_or(FoundItem::Unknown, |r| FoundItem::EarlierAttempt(r.clone())),
         Reserved::Now => found_on_reserve(node, connection, message).await?,
     };
+    let looked_for_none = found == FoundItem::NoneMade;
     // Hold off our own outgoing handler until the write and the new baseline are stored.
     twin.take_lease(
         message.version,
@@ -411,8 +413,17 @@ async fn apply(
                 };
                 t.give_back_lease(failure, node.now_ms(), node.settings.visibility_ms);
                 // A retryable failure may have come after the write (its answer lost); a
-                // permanent one (the rules refused, the tracker refused) wrote nothing.
-                if let ApplyFailure::Retryable { .. } = failure {
+                // permanent one (the rules refused, the tracker refused) wrote nothing,
+                // and so did a create the tracker refused whole.
+                let refused_whole = match &e {
+                    NodeError::Port(port) => node
+                        .tracker(&connection.local_instance)
+                        .is_ok_and(|tracker| tracker.create_refused_whole(port)),
+                    _ => false,
+                };
+                if let ApplyFailure::Retryable { .. } = failure
+                    && !t.note_created_nothing(looked_for_none, refused_whole)
+                {
                     t.keep_attempt(ApplyAttempt {
                         version: message.version,
                         source_twin: message.source_twin.clone(),

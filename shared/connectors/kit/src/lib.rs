@@ -103,10 +103,53 @@ impl RateGate {
     }
 }
 
+/// The error of a call a create makes after its creating request went through (a
+/// status's transition, a read-back): the item exists, so a rate limit here must not
+/// read as the create refused whole (`Tracker::create_refused_whole`), which would let
+/// the retry create a second item without looking for the first. It is still retried,
+/// as the tracker being unavailable; the gate holds every later call for the wait.
+pub fn after_create(error: PortError) -> PortError {
+    match error {
+        PortError::RateLimited { retry_after_ms } => PortError::Unavailable(format!(
+            "rate limited after the item was created; retry after {retry_after_ms} ms"
+        )),
+        e => e,
+    }
+}
+
+/// Whether a one-request create (its calls before are reads) that failed with `error`
+/// created nothing: refused with a 429 or by the gate before it left. Calls after the
+/// creating request map their errors with [`after_create`].
+pub fn refused_whole(error: &PortError) -> bool {
+    matches!(error, PortError::RateLimited { .. })
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn after_a_create_a_rate_limit_is_no_refusal_of_it() {
+        let limited = || PortError::RateLimited {
+            retry_after_ms: 1_500,
+        };
+        // (error, refused whole as it came, refused whole once the item exists)
+        let table = [
+            (limited(), true, false),
+            (PortError::Unavailable("502".into()), false, false),
+            (PortError::Rejected("400".into()), false, false),
+        ];
+        for (error, before, after) in table {
+            assert_eq!(refused_whole(&error), before, "{error}");
+            let later = after_create(error);
+            assert_eq!(refused_whole(&later), after, "{later}");
+            assert!(
+                later.is_retryable() || matches!(later, PortError::Rejected(_)),
+                "{later}"
+            );
+        }
+    }
 
     #[tokio::test]
     async fn a_block_holds_every_request_and_counts_the_wait() {

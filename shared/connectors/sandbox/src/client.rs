@@ -298,7 +298,7 @@ impl Tracker for SandboxTracker {
     /// The create is one POST, never retried here: refused with a 429, or by the gate
     /// before it left, it made nothing.
     fn create_refused_whole(&self, error: &PortError) -> bool {
-        matches!(error, PortError::RateLimited { .. })
+        twinsync_connector_kit::refused_whole(error)
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {

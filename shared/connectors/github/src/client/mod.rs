@@ -271,10 +271,18 @@ impl Tracker for GithubTracker {
                     &self.url(&format!("/repos/{repo}/issues/{}", issue.number)),
                     Some(&close),
                 )
-                .await?;
+                .await
+                .map_err(twinsync_connector_kit::after_create)?;
             issue = Self::issue(closed)?;
         }
         Ok(self.item(&issue, &[], &SyncAuthor::Nobody))
+    }
+
+    /// The create's one POST refused whole (a 429 or a secondary limit, or our budget
+    /// before it left) made nothing; the calls before it are reads, the close after it
+    /// maps its errors with `after_create`.
+    fn create_refused_whole(&self, error: &PortError) -> bool {
+        twinsync_connector_kit::refused_whole(error)
     }
 
     /// Edits the issue; the answer has no comments (read the item for those).

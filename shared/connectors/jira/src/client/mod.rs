@@ -242,25 +242,9 @@ impl Tracker for JiraTracker {
             .map_err(|e| self.explain_create(e, &search, project))?;
         let key = answer::id_in("Jira", &created, "key", IdKind::Text)?;
         if let Some(target) = item.status_name() {
-            let initial = self.initial_status.lock().await.get(project).cloned();
-            if initial
-                .as_deref()
-                .is_none_or(|s| !s.eq_ignore_ascii_case(target))
-                && !self.transition(&key, target).await?
-            {
-                // No transition to it: the issue may already be there (the initial status).
-                let now = self.get_item(&key).await?;
-                let status = now.as_ref().and_then(|i| i.status_name()).unwrap_or("");
-                if !status.is_empty() {
-                    self.initial_status
-                        .lock()
-                        .await
-                        .insert(project.to_string(), status.to_string());
-                }
-                if !status.eq_ignore_ascii_case(target) {
-                    return Err(Self::no_transition(&key, target));
-                }
-            }
+            self.move_new_issue(&key, project, target)
+                .await
+                .map_err(twinsync_connector_kit::after_create)?;
         }
         Ok(Item {
             url: format!("{}/browse/{key}", self.config.base_url),
@@ -269,6 +253,13 @@ impl Tracker for JiraTracker {
             origin: Some(origin.to_string()),
             ..item.clone()
         })
+    }
+
+    /// The create's one request refused whole (a 429, or our budget before it left) made
+    /// nothing; the calls before it are reads, those after it map their errors with
+    /// `after_create`.
+    fn create_refused_whole(&self, error: &PortError) -> bool {
+        twinsync_connector_kit::refused_whole(error)
     }
 
     /// Edits the issue (fields in one PUT, the status by a transition); the answer is the

@@ -2,7 +2,7 @@
 
 use super::JiraTracker;
 use serde_json::json;
-use twinsync_ports::{PortError, PortResult};
+use twinsync_ports::{PortError, PortResult, Tracker};
 
 impl JiraTracker {
     /// Moves the issue to `target` through the workflow: the transition that reaches it.
@@ -32,6 +32,38 @@ impl JiraTracker {
         )
         .await?;
         Ok(true)
+    }
+
+    /// Moves an issue just created to `target`, unless the project's new issues start
+    /// there (learnt from the first create that found no transition to it).
+    pub(super) async fn move_new_issue(
+        &self,
+        key: &str,
+        project: &str,
+        target: &str,
+    ) -> PortResult<()> {
+        let initial = self.initial_status.lock().await.get(project).cloned();
+        if initial
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case(target))
+            || self.transition(key, target).await?
+        {
+            return Ok(());
+        }
+        // No transition to it: the issue may already be there (the initial status).
+        let now = self.get_item(key).await?;
+        let status = now.as_ref().and_then(|i| i.status_name()).unwrap_or("");
+        if !status.is_empty() {
+            self.initial_status
+                .lock()
+                .await
+                .insert(project.to_string(), status.to_string());
+        }
+        if status.eq_ignore_ascii_case(target) {
+            Ok(())
+        } else {
+            Err(Self::no_transition(key, target))
+        }
     }
 
     pub(super) fn no_transition(key: &str, target: &str) -> PortError {

@@ -73,14 +73,21 @@ pub async fn register_webhooks(
         .filter(|i| i.register_webhook && i.connector == ConnectorKind::Sandbox)
     {
         let base = resolve_url(&inst.base_url, sandbox_urls)?;
-        register_webhook(
-            http,
-            &base,
-            inst.token.as_deref(),
-            &format!("{node_url}/webhooks/{}/{}", inst.connector, inst.id),
-            &inst.webhook_secret,
-        )
-        .await?;
+        let hook = format!("{node_url}/webhooks/{}/{}", inst.connector, inst.id);
+        let token = inst.token.as_deref();
+        match patiently(|| register_webhook(http, &base, token, &hook, &inst.webhook_secret)).await
+        {
+            Ok(()) => {}
+            // As for the other trackers below: busy or down now is no reason not to start.
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(instance = %inst.id, %hook, error = %e, "webhook not registered; polling brings the changes until the next start");
+            }
+            Err(e) => {
+                return Err(NodeError::config(format!(
+                    "registering the webhook on {base} failed: {e}"
+                )));
+            }
+        }
     }
     for inst in section
         .instance
@@ -117,19 +124,16 @@ async fn register_webhook(
     token: Option<&str>,
     url: &str,
     secret: &str,
-) -> NodeResult<()> {
+) -> Result<(), PortError> {
     let auth = |r: reqwest::RequestBuilder| match token {
         Some(t) => r.bearer_auth(t),
         None => r,
     };
-    let unavailable = |e: reqwest::Error| NodeError::Port(PortError::Unavailable(e.to_string()));
-    let existing: serde_json::Value = auth(http.get(format!("{base}/api/webhooks")))
-        .send()
-        .await
-        .map_err(unavailable)?
+    let existing: serde_json::Value = answer(auth(http.get(format!("{base}/api/webhooks"))))
+        .await?
         .json()
         .await
-        .map_err(unavailable)?;
+        .map_err(|e| PortError::Unavailable(e.to_string()))?;
     let list = existing
         .as_array()
         .or_else(|| existing.get("webhooks").and_then(|w| w.as_array()))
@@ -157,19 +161,39 @@ async fn register_webhook(
         }
     }
     if !known {
-        let resp = auth(http.post(format!("{base}/api/webhooks")))
-            .json(&serde_json::json!({ "url": url, "secret": secret }))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        if !resp.status().is_success() {
-            return Err(NodeError::config(format!(
-                "registering the webhook on {base} failed: {}",
-                resp.text().await.unwrap_or_default()
-            )));
-        }
+        answer(
+            auth(http.post(format!("{base}/api/webhooks")))
+                .json(&serde_json::json!({ "url": url, "secret": secret })),
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// Sends a request to the sandbox's webhook API; a refusal is an error of its kind: a
+/// 429 or a 5xx is retried, anything else is the operator's to fix.
+async fn answer(request: reqwest::RequestBuilder) -> Result<reqwest::Response, PortError> {
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| PortError::Unavailable(e.to_string()))?;
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let wait = twinsync_connector_kit::http::retry_after_ms(
+        resp.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        twinsync_connector_kit::now_ms(),
+    );
+    let text = resp.text().await.unwrap_or_default();
+    Err(match status.as_u16() {
+        429 => PortError::RateLimited {
+            retry_after_ms: wait.unwrap_or(twinsync_connector_kit::http::MIN_WAIT_MS),
+        },
+        s => twinsync_connector_kit::http::status_error(s, "the sandbox", &text),
+    })
 }
 
 /// Checks the one-time setup of each tracker of `section` (`Tracker::check_setup`). A

@@ -14,11 +14,10 @@ use twinsync_ports::{
     ChangeSignal, ItemPage, PortError, PortResult, SyncMark, Tracker, WebhookError,
 };
 
+mod create;
 mod fields;
 mod request;
 mod status;
-
-use fields::find_id;
 
 /// Names Redmine knows by id: looked up once, on first use.
 #[derive(Debug, Clone, Default)]
@@ -209,54 +208,13 @@ impl Tracker for RedmineTracker {
     }
 
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
-        let mut fields = self
-            .fields(
-                Some(&item.summary),
-                Some(&item.description),
-                item.status_name(),
-                item.priority_name(),
-            )
-            .await?;
-        fields.insert("project_id".into(), json!(project));
-        let l = self.lookups().await?;
-        let tracker = match &self.config.tracker {
-            Some(t) => find_id(&l.trackers, "tracker", t)?,
-            None => l.trackers.first().map(|t| t.id).unwrap_or(1),
-        };
-        fields.insert("tracker_id".into(), json!(tracker));
-        let custom = (!item.custom_fields.is_empty()).then_some(&item.custom_fields);
-        self.people_and_custom(
-            &mut fields,
-            item.assignee.as_ref().map(Some),
-            custom,
-            Some(origin),
-        )
-        .await?;
-        let created: Value = self
-            .json(
-                self.http
-                    .post(self.url("/issues.json"))
-                    .json(&json!({ "issue": fields })),
-            )
-            .await?;
-        let id = answer::id_in("Redmine", &created["issue"], "id", IdKind::Number)?;
-        let made = self.full(&id).await?;
-        // Redmine starts a new issue in the tracker's default status whatever the create
-        // asked for (its workflow only offers the others as transitions): move it there.
-        match item.status_name() {
-            Some(status) if made.status_name() != Some(status) => {
-                self.update_item(
-                    &id,
-                    &ItemUpdate {
-                        status: Some(status.to_string()),
-                        ..ItemUpdate::default()
-                    },
-                )
-                .await?;
-                self.full(&id).await
-            }
-            _ => Ok(made),
-        }
+        self.create(project, item, origin).await
+    }
+
+    /// The create is one POST; the reads before it look up ids, and the read-back and
+    /// the status's update after it map their errors with `after_create`.
+    fn create_refused_whole(&self, error: &PortError) -> bool {
+        twinsync_connector_kit::refused_whole(error)
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {

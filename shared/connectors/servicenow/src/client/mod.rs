@@ -317,6 +317,13 @@ impl Tracker for ServiceNowTracker {
         Ok(created)
     }
 
+    /// The create is one POST, after reads, and nothing follows it; `send` repeats a
+    /// request only after a 401, which wrote nothing, and says `RateLimited` only for a
+    /// 429 or our own budget.
+    fn create_refused_whole(&self, error: &PortError) -> bool {
+        twinsync_connector_kit::refused_whole(error)
+    }
+
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         let body = self.fields(update).await?;
         if body.as_object().is_some_and(|b| !b.is_empty()) {

@@ -452,6 +452,11 @@ fn regression_seeds_pass() {
         // and their person's removal of it looked like no change: each node kept its own
         // side (found by session 44's sweep of 47,000..50,000).
         (48991, 300),
+        // Our apply of their first replica created and linked the item, then failed; a
+        // pause held its retry back, and their later replica, measured against no
+        // previous one, took a description and a severity our person had set, which
+        // they never changed (found by the sweep of 47,000..50,000 for 48991's fix).
+        (49514, 300),
         // Their Relink made a record here, and the node crashed before it answered; an
         // operator here then unlinked and relinked the pair, and the Relink delivered
         // again linked one more record: the pair crossed three ways (31916), or ended

@@ -211,7 +211,8 @@ pub(super) async fn plan(
         // The replica that created the item is the remote's previous one too, as if its
         // apply had been recorded: only what the replica in hand says otherwise is the
         // remote's change, and a person's edit of the new item stays whatever the policy.
-        None => created_here,
+        // So it is where that create linked the item before the apply stopped.
+        None => created_here.or_else(|| twin.created_unrecorded().cloned()),
     };
     // Crossing first replicas share no base: an empty one makes every field both sides
     // set differently a conflict, which the policy decides alike on both nodes. It stands

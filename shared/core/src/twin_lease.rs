@@ -528,11 +528,11 @@ mod tests {
     }
 
     /// Simulation seed 49514 of V6 at 300 steps: our apply of their v1 created the item,
-    /// linked it and failed after (a 500); a pause held its retry back,
-    /// and their v3 came first. With no previous replica, v3 counted as their change of
-    /// every field, and newest wins gave them the description and the severity a person
-    /// had set here, which they never changed. The item that create made stands for
-    /// their previous replica, as if the apply had been recorded.
+    /// linked it and failed after (a 500); a pause held its retry back, and their v3
+    /// came first. With no previous replica, v3 counted as their change of every field,
+    /// and newest wins gave them the description and the severity a person had set
+    /// here, which they never changed. The item that create made stands for their
+    /// previous replica, as if the apply had been recorded.
     #[test]
     fn an_item_an_unrecorded_apply_created_stands_for_their_previous_replica() {
         use crate::connection::{ConflictPolicy, ConflictSettings};

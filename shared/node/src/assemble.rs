@@ -181,19 +181,11 @@ async fn answer(request: reqwest::RequestBuilder) -> Result<reqwest::Response, P
     if status.is_success() {
         return Ok(resp);
     }
-    let wait = twinsync_connector_kit::http::retry_after_ms(
-        resp.headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
-        twinsync_connector_kit::now_ms(),
-    );
+    let headers = resp.headers().clone();
     let text = resp.text().await.unwrap_or_default();
-    Err(match status.as_u16() {
-        429 => PortError::RateLimited {
-            retry_after_ms: wait.unwrap_or(twinsync_connector_kit::http::MIN_WAIT_MS),
-        },
-        s => twinsync_connector_kit::http::status_error(s, "the sandbox", &text),
-    })
+    Err(twinsync_sandbox::client::status_error(
+        status, &headers, &text,
+    ))
 }
 
 /// Checks the one-time setup of each tracker of `section` (`Tracker::check_setup`). A

@@ -53,8 +53,9 @@ fn sync_field(mark: &SyncMark) -> Value {
     })
 }
 
-/// Maps an HTTP failure to the ports' error, keeping the server's reason.
-fn status_error(
+/// Maps an HTTP failure of the sandbox's API to the ports' error, keeping the server's
+/// reason (the node's webhook registration reads its answers with it too).
+pub fn status_error(
     status: reqwest::StatusCode,
     headers: &reqwest::header::HeaderMap,
     body: &str,

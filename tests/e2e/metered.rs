@@ -99,13 +99,14 @@ async fn the_metered_tracker_counts_and_delays_only_real_calls() {
     server.stop().await;
 }
 
-/// An edit or a comment costs the receiving sandbox one write and no read: the merge
-/// plans on the item as the last apply left it, and the update or the comment's add
-/// holds only while the item is still at that version (`If-Match`); the sandbox answers
-/// either with the whole item, which stands for the read-back. A create shows the sync
+/// An edit, a comment or an attachment costs the receiving sandbox one write and no
+/// read: the merge plans on the item as the last apply left it, and the update or the
+/// comment's or attachment's add holds only while the item is still at that version
+/// (`If-Match`); the sandbox answers each with the whole item, which stands for the
+/// read-back. A create shows the sync
 /// status with the create, so B's status costs no call of its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_edit_or_a_comment_costs_one_read_and_one_conditional_write() {
+async fn an_edit_a_comment_or_a_file_costs_one_read_and_one_conditional_write() {
     let report = twinsync_cli::latency::measure(5, Duration::ZERO)
         .await
         .unwrap();
@@ -134,6 +135,13 @@ async fn an_edit_or_a_comment_costs_one_read_and_one_conditional_write() {
         "{comment:?}"
     );
     assert_eq!(comment.values().sum::<f64>(), 2.0, "{comment:?}");
+    let attachment = &report.attachment.calls;
+    assert_eq!(
+        attachment.get("add_attachment on sandbox-b"),
+        Some(&1.0),
+        "{attachment:?}"
+    );
+    assert_eq!(attachment.values().sum::<f64>(), 2.0, "{attachment:?}");
 }
 
 /// A create that the rate limit holds back is retried without a search: the tracker

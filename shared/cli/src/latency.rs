@@ -30,7 +30,7 @@ use twinsync_ports::{Decorated, NewMessage, PortResult, Queue, QueueHooks, SendO
 
 #[derive(clap::Args, Debug)]
 pub struct LatencyArgs {
-    /// How many creates, edits and comments to time, one at a time.
+    /// How many creates, edits, comments and attachments to time, one at a time.
     #[arg(long, default_value_t = 200)]
     pub changes: usize,
     /// Each tracker API request takes this long (ms), as across the internet.
@@ -68,6 +68,44 @@ pub struct LatencyReport {
     pub create: Figures,
     pub edit: Figures,
     pub comment: Figures,
+    pub attachment: Figures,
+}
+
+/// A change made to each created item in turn, by the sandbox's own HTTP API.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Edit,
+    Comment,
+    /// A file on sandbox A's own host: the other node fetches attachments only from the
+    /// replica's source tracker.
+    Attachment,
+}
+
+impl Kind {
+    fn request(
+        self,
+        http: &reqwest::Client,
+        url: &str,
+        key: &str,
+        i: usize,
+    ) -> reqwest::RequestBuilder {
+        match self {
+            Kind::Edit => http
+                .patch(format!("{url}/api/items/{key}"))
+                .json(&json!({ "summary": format!("Edited for the latency bench ({i})") })),
+            Kind::Comment => http
+                .post(format!("{url}/api/items/{key}/comments"))
+                .json(&json!({ "body": format!("A comment for the latency bench ({i})") })),
+            Kind::Attachment => http
+                .post(format!("{url}/api/items/{key}/attachments"))
+                .json(&json!({
+                    "filename": format!("latency-{i}.log"),
+                    "mimeType": "text/plain",
+                    "size": 2048,
+                    "url": format!("{url}/files/latency-{i}.log"),
+                })),
+        }
+    }
 }
 
 /// Start and end instants of the changes seen so far, by trace id.
@@ -222,6 +260,7 @@ pub async fn run(args: LatencyArgs) -> Result<ExitCode, String> {
             ("create", &report.create),
             ("edit", &report.edit),
             ("comment", &report.comment),
+            ("attachment", &report.attachment),
         ]
         .into_iter()
         .map(|(kind, f)| {
@@ -245,8 +284,8 @@ pub async fn run(args: LatencyArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Times `n` creates, then `n` edits and `n` comments of the created items, one at a
-/// time, with trackers answering after `latency`.
+/// Times `n` creates, then `n` edits, `n` comments and `n` attachments of the created
+/// items, one at a time, with trackers answering after `latency`.
 pub async fn measure(n: usize, latency: Duration) -> Result<LatencyReport, String> {
     let probe = Arc::new(Probe::default());
     let counts = Arc::new(CallCounts::default());
@@ -309,33 +348,30 @@ async fn changes(
         keys.push(demo::create_item(&http, &url, body).await?);
         probe.wait_for(i + 1, timeout).await?;
     }
-    let created = settle().await?;
+    let mut counted = settle().await?;
     let create = figures(probe.durations(0, n), latency, counts.since(&start));
-    for (i, key) in keys.iter().enumerate() {
-        let change = json!({ "summary": format!("Edited for the latency bench ({i})") });
-        demo::send_change(http.patch(format!("{url}/api/items/{key}")).json(&change)).await?;
-        probe.wait_for(n + i + 1, timeout).await?;
+    let mut changed = Vec::with_capacity(3);
+    for (round, kind) in [Kind::Edit, Kind::Comment, Kind::Attachment]
+        .into_iter()
+        .enumerate()
+    {
+        let done = n * (round + 1);
+        for (i, key) in keys.iter().enumerate() {
+            demo::send_change(kind.request(&http, &url, key, i)).await?;
+            probe.wait_for(done + i + 1, timeout).await?;
+        }
+        let settled = settle().await?;
+        let calls = counts.since(&counted);
+        changed.push(figures(probe.durations(done, done + n), latency, calls));
+        counted = settled;
     }
-    let edited = settle().await?;
-    let edit = figures(probe.durations(n, 2 * n), latency, counts.since(&created));
-    for (i, key) in keys.iter().enumerate() {
-        let comment = json!({ "body": format!("A comment for the latency bench ({i})") });
-        demo::send_change(
-            http.post(format!("{url}/api/items/{key}/comments"))
-                .json(&comment),
-        )
-        .await?;
-        probe.wait_for(2 * n + i + 1, timeout).await?;
-    }
-    settle().await?;
+    let mut changed = changed.into_iter();
+    let mut next = || changed.next().ok_or("a kind of change was not timed");
     Ok(LatencyReport {
         tracker_latency_ms: u64::try_from(latency.as_millis()).unwrap_or(u64::MAX),
         create,
-        edit,
-        comment: figures(
-            probe.durations(2 * n, 3 * n),
-            latency,
-            counts.since(&edited),
-        ),
+        edit: next()?,
+        comment: next()?,
+        attachment: next()?,
     })
 }

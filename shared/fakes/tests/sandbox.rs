@@ -6,7 +6,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use axum::routing::post;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use twinsync_core::{Attachment, Item, ItemUpdate, Named, User};
 use twinsync_fakes::sandbox::testing;
@@ -568,7 +568,6 @@ async fn an_update_holds_its_if_match_version() {
 async fn a_comment_holds_its_if_match_version_and_may_answer_with_the_item() {
     let sb = testing::start(&["DEMO"]).await.unwrap();
     let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
-    let http = reqwest::Client::new();
     t.create_item("DEMO", &item("First", &[]), "")
         .await
         .unwrap();
@@ -588,10 +587,30 @@ async fn a_comment_holds_its_if_match_version_and_may_answer_with_the_item() {
     assert!(matches!(stale, Err(PortError::Conflict(_))), "{stale:?}");
     let gone = t.add_comment_if("DEMO-9", 1, "x", None, None).await;
     assert!(matches!(gone, Err(PortError::NotFound(_))), "{gone:?}");
+    post_with_if_match(&sb, "comments", "comment", json!({"body": "b"})).await;
+    let item = t.get_item("DEMO-1").await.unwrap().unwrap();
+    assert_eq!(
+        (item.comments.len(), item.version),
+        (3, 4),
+        "refused adds add nothing"
+    );
+    sb.stop().await;
+}
+
+/// Adds to DEMO-1 (at version 2, no child yet) by plain HTTP with each `If-Match` and
+/// `answer` the route must take or refuse: two of them are added, at versions 3 and 4.
+async fn post_with_if_match(
+    sb: &twinsync_fakes::sandbox::RunningSandbox,
+    route: &str,
+    child: &str,
+    body: Value,
+) {
+    let http = reqwest::Client::new();
+    let plain = format!("?answer={child}");
     // (query, If-Match, status)
     let posts = [
         ("", "\"2\"", 201),
-        ("?answer=comment", "*", 201),
+        (plain.as_str(), "*", 201),
         ("?answer=everything", "*", 400),
         ("?answer=item&extra=1", "*", 400),
         ("?answer=item", "\"2\"", 412),
@@ -599,17 +618,50 @@ async fn a_comment_holds_its_if_match_version_and_may_answer_with_the_item() {
     ];
     for (query, tag, status) in posts {
         let resp = http
-            .post(format!("{}/api/items/DEMO-1/comments{query}", sb.base_url))
+            .post(format!("{}/api/items/DEMO-1/{route}{query}", sb.base_url))
             .header("if-match", tag)
-            .json(&json!({"body": "b"}))
+            .json(&body)
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), status, "{query} If-Match: {tag}");
+        assert_eq!(resp.status(), status, "{route}{query} If-Match: {tag}");
     }
+}
+
+/// An attachment's add takes the same `If-Match` and `?answer=item` as a comment's.
+#[tokio::test]
+async fn an_attachment_holds_its_if_match_version_and_may_answer_with_the_item() {
+    let sb = testing::start(&["DEMO"]).await.unwrap();
+    let t = testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
+    t.create_item("DEMO", &item("First", &[]), "")
+        .await
+        .unwrap();
+    let file = Attachment {
+        filename: "trace.log".into(),
+        mime_type: "text/plain".into(),
+        size: 12,
+        url: format!("{}/files/trace.log", sb.base_url),
+        ..Attachment::default()
+    };
+    let added = t.add_attachment_if("DEMO-1", 1, &file).await.unwrap();
+    let item = added.item.expect("the whole item");
+    assert_eq!(item.version, 2);
+    assert_eq!(item.attachments, vec![added.attachment.clone()]);
+    assert_eq!(added.attachment.filename, "trace.log");
+    assert_eq!(
+        item,
+        t.get_item("DEMO-1").await.unwrap().unwrap(),
+        "as a read"
+    );
+    let stale = t.add_attachment_if("DEMO-1", 1, &file).await;
+    assert!(matches!(stale, Err(PortError::Conflict(_))), "{stale:?}");
+    let gone = t.add_attachment_if("DEMO-9", 1, &file).await;
+    assert!(matches!(gone, Err(PortError::NotFound(_))), "{gone:?}");
+    let body = json!({"filename": "b.txt", "url": file.url});
+    post_with_if_match(&sb, "attachments", "attachment", body).await;
     let item = t.get_item("DEMO-1").await.unwrap().unwrap();
     assert_eq!(
-        (item.comments.len(), item.version),
+        (item.attachments.len(), item.version),
         (3, 4),
         "refused adds add nothing"
     );

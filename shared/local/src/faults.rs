@@ -397,6 +397,15 @@ impl Tracker for FaultyTracker {
             .add_comment_if(key, version, body, author, origin)
             .await
     }
+    async fn add_attachment_if(
+        &self,
+        key: &str,
+        version: u64,
+        attachment: &Attachment,
+    ) -> PortResult<twinsync_ports::AttachmentAdded> {
+        self.reachable(key)?;
+        self.inner.add_attachment_if(key, version, attachment).await
+    }
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
         self.reachable(key)?;
         self.inner.update_comment(key, comment_id, body).await

@@ -212,6 +212,16 @@ impl Tracker for MeteredTracker {
             .add_comment_if(key, version, body, author, origin);
         self.metered("add_comment", add).await
     }
+    async fn add_attachment_if(
+        &self,
+        key: &str,
+        version: u64,
+        attachment: &Attachment,
+    ) -> PortResult<twinsync_ports::AttachmentAdded> {
+        // The same request as an add, with a precondition: it counts as one.
+        let add = self.inner.add_attachment_if(key, version, attachment);
+        self.metered("add_attachment", add).await
+    }
     async fn update_comment(&self, key: &str, comment_id: &str, body: &str) -> PortResult<()> {
         self.metered(
             "update_comment",

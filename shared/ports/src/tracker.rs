@@ -109,7 +109,8 @@ pub enum WriteAnswer {
 }
 
 /// Which writes of a tracker can be made conditional on the item's version, as HTTP's
-/// `If-Match` makes them (`Tracker::update_item_if`, `Tracker::add_comment_if`).
+/// `If-Match` makes them (`Tracker::update_item_if`, `Tracker::add_comment_if`,
+/// `Tracker::add_attachment_if`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Preconditions {
     /// None: the node reads the item before it merges and writes.
@@ -119,8 +120,17 @@ pub enum Preconditions {
     /// (`PortError::Conflict`) once the item has moved past it: the node may plan on
     /// the item as its last write left it and read only when the update is refused.
     Updates,
-    /// Updates and comment adds both.
-    UpdatesAndComments,
+    /// Updates, comment adds and attachment adds.
+    UpdatesAndAdds,
+}
+
+/// What a conditional attachment add answers (`Tracker::add_attachment_if`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttachmentAdded {
+    pub attachment: Attachment,
+    /// The whole item as the attachment left it, where the tracker answers with it: it
+    /// stands for a read-back.
+    pub item: Option<Item>,
 }
 
 /// What a conditional comment add answers (`Tracker::add_comment_if`).
@@ -223,7 +233,7 @@ pub trait Tracker: Send + Sync {
         origin: Option<&str>,
     ) -> PortResult<Comment>;
     /// Adds a comment only while the item is still at `version`, as `update_item_if`
-    /// updates (called only where `preconditions` says `Version`); the answer carries the
+    /// updates (called only where `preconditions` says `UpdatesAndAdds`); the answer carries the
     /// item as the comment left it where the tracker gives it.
     async fn add_comment_if(
         &self,
@@ -255,6 +265,19 @@ pub trait Tracker: Send + Sync {
         )))
     }
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment>;
+    /// Adds an attachment only while the item is still at `version`, as `add_comment_if`
+    /// adds a comment (called only where `preconditions` says `UpdatesAndAdds`).
+    async fn add_attachment_if(
+        &self,
+        key: &str,
+        _version: u64,
+        _attachment: &Attachment,
+    ) -> PortResult<AttachmentAdded> {
+        Err(PortError::Rejected(format!(
+            "{}: {key}: this tracker's attachment adds take no precondition",
+            self.kind()
+        )))
+    }
     /// Deletes an item, for the `delete` removal policy. An item already gone is no error.
     /// Trackers whose API cannot delete items refuse, and the policy closes it instead.
     async fn delete_item(&self, key: &str) -> PortResult<()> {

@@ -102,6 +102,16 @@ fn comment_body(body: &str, author: Option<&User>, origin: Option<&str>) -> Valu
     })
 }
 
+/// An attachment as the sandbox's attachment add takes it.
+fn attachment_body(attachment: &Attachment) -> Value {
+    json!({
+        "filename": attachment.filename,
+        "mimeType": attachment.mime_type,
+        "size": attachment.size,
+        "url": attachment.url,
+    })
+}
+
 /// An item's version as the strong entity tag `If-Match` names.
 fn if_match(version: u64) -> String {
     format!("\"{version}\"")
@@ -306,10 +316,10 @@ impl Tracker for SandboxTracker {
         self.patch_item(key, None, update).await
     }
 
-    /// The sandbox takes the item's version as an `If-Match` entity tag and answers
-    /// 412 once the item has moved past it.
+    /// The sandbox takes the item's version as an `If-Match` entity tag on updates,
+    /// comment adds and attachment adds, and answers 412 once the item has moved past it.
     fn preconditions(&self) -> twinsync_ports::Preconditions {
-        twinsync_ports::Preconditions::UpdatesAndComments
+        twinsync_ports::Preconditions::UpdatesAndAdds
     }
 
     async fn update_item_if(
@@ -379,19 +389,39 @@ impl Tracker for SandboxTracker {
     }
 
     async fn add_attachment(&self, key: &str, attachment: &Attachment) -> PortResult<Attachment> {
+        let url = self.url(&format!("/api/items/{key}/attachments"));
         let a: WireAttachment = self
-            .call(
-                self.http
-                    .post(self.url(&format!("/api/items/{key}/attachments")))
-                    .json(&json!({
-                        "filename": attachment.filename,
-                        "mimeType": attachment.mime_type,
-                        "size": attachment.size,
-                        "url": attachment.url,
-                    })),
-            )
+            .call(self.http.post(url).json(&attachment_body(attachment)))
             .await?;
         Ok(a.into())
+    }
+
+    /// With the item's version as `If-Match`, and the whole item in the answer
+    /// (`?answer=item`), which stands for a read-back.
+    async fn add_attachment_if(
+        &self,
+        key: &str,
+        version: u64,
+        attachment: &Attachment,
+    ) -> PortResult<twinsync_ports::AttachmentAdded> {
+        #[derive(serde::Deserialize)]
+        struct Added {
+            attachment: WireAttachment,
+            item: WireItem,
+        }
+        let url = self.url(&format!("/api/items/{key}/attachments?answer=item"));
+        let added: Added = self
+            .call(
+                self.http
+                    .post(url)
+                    .header(reqwest::header::IF_MATCH, if_match(version))
+                    .json(&attachment_body(attachment)),
+            )
+            .await?;
+        Ok(twinsync_ports::AttachmentAdded {
+            attachment: added.attachment.into(),
+            item: Some(added.item.into()),
+        })
     }
 
     /// The sandbox's sync field (`PUT /api/items/{key}/sync`): metadata, so no webhook

@@ -24,8 +24,8 @@ pub(super) struct NewComment {
     origin: Option<String>,
 }
 
-/// What a comment's add answers with: the comment, or with `?answer=item` the comment
-/// and the whole item as it left it.
+/// What a comment's or an attachment's add answers with: the child added, or with
+/// `?answer=item` the child and the whole item as it left it.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AddAnswer {
@@ -151,22 +151,37 @@ pub(super) struct NewAttachment {
 pub(super) async fn add_attachment(
     State(s): State<Arc<AppState>>,
     Path(key): Path<String>,
+    wanted: Result<Query<AddAnswer>, QueryRejection>,
+    headers: HeaderMap,
     body: Result<Json<NewAttachment>, JsonRejection>,
-) -> ApiResult<impl IntoResponse> {
+) -> ApiResult<Response> {
     let Json(a) = body?;
     if a.filename.trim().is_empty() {
         return Err(bad("filename is required"));
     }
+    let Query(wanted) = wanted.map_err(|e| bad(format!("invalid query: {}", e.body_text())))?;
+    let with_item = match wanted.answer.as_deref() {
+        None | Some("attachment") => false,
+        Some("item") => true,
+        Some(other) => return Err(bad(format!("answer={other:?} is not attachment or item"))),
+    };
     let (item, id) = add_child(
         &s,
         &key,
-        None,
+        super::items::if_match(&headers)?,
         "attachment.created",
         "INSERT INTO attachments (item_key, filename, mime_type, size, url) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING seq",
         params![key, a.filename, a.mime_type, a.size as i64, a.url],
     )?;
-    let attachment = item.attachments.into_iter().find(|x| x.id == id);
-    Ok((StatusCode::CREATED, Json(attachment)))
+    let attachment = item.attachments.iter().find(|x| x.id == id).cloned();
+    Ok(match with_item {
+        true => (
+            StatusCode::CREATED,
+            Json(json!({ "attachment": attachment, "item": item })),
+        )
+            .into_response(),
+        false => (StatusCode::CREATED, Json(attachment)).into_response(),
+    })
 }
 
 /// Adds a child row to item `key` with `insert` (which returns the row's `seq`), moves

@@ -5,8 +5,8 @@ use super::{Call, SimTracker, bad, found};
 use async_trait::async_trait;
 use twinsync_core::{Attachment, Clock, Comment, ConnectorKind, Filter, Item, ItemUpdate, User};
 use twinsync_ports::{
-    ChangeSignal, CommentAdded, ItemPage, PortError, PortResult, Preconditions, Tracker,
-    WebhookError, WriteAnswer,
+    AttachmentAdded, ChangeSignal, CommentAdded, ItemPage, PortError, PortResult, Preconditions,
+    Tracker, WebhookError, WriteAnswer,
 };
 
 #[async_trait]
@@ -61,7 +61,7 @@ impl Tracker for SimTracker {
     }
 
     fn preconditions(&self) -> Preconditions {
-        Preconditions::UpdatesAndComments
+        Preconditions::UpdatesAndAdds
     }
 
     /// As the sandbox server's `If-Match`: a person's edit that lands first moves the
@@ -145,6 +145,29 @@ impl Tracker for SimTracker {
         self.spring(key);
         let stored = self.attach_file(key, attachment)?;
         self.answer(fault, stored).await
+    }
+
+    /// As the sandbox server's: refused once the item moved past `version`, answered
+    /// with the item as the attachment left it.
+    async fn add_attachment_if(
+        &self,
+        key: &str,
+        version: u64,
+        attachment: &Attachment,
+    ) -> PortResult<AttachmentAdded> {
+        let fault = self.begin(Call::Write).await?;
+        self.spring(key);
+        self.still_at(key, version)?;
+        let stored = self.attach_file(key, attachment)?;
+        let item = found(&self.state(), key)?;
+        self.answer(
+            fault,
+            AttachmentAdded {
+                attachment: stored,
+                item: Some(item),
+            },
+        )
+        .await
     }
 
     async fn find_by_origin(&self, project: &str, origin: &str) -> PortResult<Option<Item>> {

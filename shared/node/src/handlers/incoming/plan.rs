@@ -6,6 +6,7 @@ use crate::handlers::brief;
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
 use std::sync::Arc;
+use twinsync_connector_kit::target::same_origin;
 use twinsync_core::{
     Connection, Item, ItemUpdate, MergeContext, MergeOutcome, ReplicaMessage, SendsCounted,
     SentSeen, SinceSent, Twin, merge_items, shown_as_written,
@@ -68,9 +69,16 @@ impl Plan {
         self.current.update_to(&self.outcome.merged)
     }
 
+    /// Whether `attachment` is fetched from where the replica says: the peer's own
+    /// tracker only, since the replica's content may name any URL.
+    pub(super) fn fetches(&self, attachment: &twinsync_core::Attachment) -> bool {
+        same_origin(&attachment.url, &self.source_url)
+    }
+
     /// Whether the apply's first write can hold the precondition, in the order
-    /// `write_item` writes: the update, else a new comment where the tracker's comment
-    /// adds take one. Without such a write nothing checks the item planned on.
+    /// `write_item` writes: the update, else a new comment, else a new attachment, where
+    /// the tracker's adds take one. Without such a write nothing checks the item planned
+    /// on.
     pub(super) fn first_write_checks(&self, preconditions: Preconditions) -> bool {
         if self.first_sync || preconditions == Preconditions::None {
             return false;
@@ -80,7 +88,7 @@ impl Plan {
         }
         for comment in &self.outcome.merged.comments {
             if comment.id.is_empty() {
-                return !comment.internal && preconditions == Preconditions::UpdatesAndComments;
+                return !comment.internal && preconditions == Preconditions::UpdatesAndAdds;
             }
             if self
                 .current
@@ -91,7 +99,13 @@ impl Plan {
                 return false;
             }
         }
-        false
+        preconditions == Preconditions::UpdatesAndAdds
+            && self
+                .outcome
+                .merged
+                .attachments
+                .iter()
+                .any(|a| a.id.is_empty() && self.fetches(a))
     }
 }
 
@@ -109,7 +123,7 @@ pub(super) enum Source {
 /// that it is still so when it is written.
 fn last_apply(tracker: &dyn Tracker, twin: &Twin, source: Source) -> Option<Item> {
     match (source, tracker.preconditions()) {
-        (Source::LastApply, Preconditions::Updates | Preconditions::UpdatesAndComments) => twin
+        (Source::LastApply, Preconditions::Updates | Preconditions::UpdatesAndAdds) => twin
             .local_item
             .clone()
             .filter(|item| twin.local_key.as_deref() == Some(item.key.as_str())),

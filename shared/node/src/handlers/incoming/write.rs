@@ -6,7 +6,6 @@
 use crate::handlers::{annotate, brief, to_body};
 use crate::{Node, NodeError, NodeResult};
 use serde_json::Value;
-use twinsync_connector_kit::target::same_origin;
 use twinsync_core::settle::{
     overlay, without_concurrent_comments, without_concurrent_edits, without_edits_since_create,
     without_unsent_attachments, without_unsent_comments,
@@ -233,8 +232,7 @@ async fn write_item(
         if !attachment.id.is_empty() {
             continue;
         }
-        // The replica's content may name any URL; only the peer's own tracker is fetched.
-        if !same_origin(&attachment.url, &plan.source_url) {
+        if !plan.fetches(attachment) {
             tracing::warn!(
                 item = %key,
                 url = %attachment.url,
@@ -243,8 +241,19 @@ async fn write_item(
             );
             continue;
         }
-        tracker.add_attachment(&key, attachment).await?;
-        written = written.then(None, whole);
+        match condition.take() {
+            None => {
+                tracker.add_attachment(&key, attachment).await?;
+                written = written.then(None, whole);
+            }
+            Some(version) => {
+                let added = tracker.add_attachment_if(&key, version, attachment);
+                let Some(added) = moved_on(added.await)? else {
+                    return Ok(None);
+                };
+                written = written.then(added.item, WriteAnswer::WholeItem);
+            }
+        }
     }
     Ok(Some((key, written)))
 }
@@ -396,7 +405,7 @@ async fn record(
     // Kept only where the next apply can write on condition that it still holds.
     twin.local_item = match plan.tracker.preconditions() {
         Preconditions::None => None,
-        Preconditions::Updates | Preconditions::UpdatesAndComments => Some(after.clone()),
+        Preconditions::Updates | Preconditions::UpdatesAndAdds => Some(after.clone()),
     };
     tracing::debug!(
         twin = %twin.id,

@@ -4,9 +4,9 @@
 Usage: scripts/bench [ITEMS] [CHANGES]   (the bash wrapper builds the release binary)
 
 Figures, each with its goal (issue "Serverless at the physical limit"):
-- latency: webhook received -> twin written, creates, edits and comments one at a time,
-  p50/p99 with 0 ms trackers (the pipeline's overhead), and p50 at 50 ms per tracker call
-  set against the floor (the two calls a change cannot do without, one after the other);
+- latency: webhook received -> twin written, creates, edits, comments and attachments
+  one at a time, p50/p99 with 0 ms trackers (the pipeline's overhead), and p50 at 50 ms
+  per tracker call set against the floor (the two calls a change cannot do without, one after the other);
 - tracker API calls per change, by operation, set against the vendor's minimum (2);
 - resume: a paused connection holding 100 x 100 changes, seconds to drain, in order;
 - bulk under a budget: 40 items into a sandbox allowing 100 requests a minute, the share
@@ -35,7 +35,7 @@ import subprocess
 import sys
 
 # The kinds of change `twinsync latency` times, and the tracker latency of the WAN run.
-KINDS = ("create", "edit", "comment")
+KINDS = ("create", "edit", "comment", "attachment")
 WAN_MS = 50
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TARGET = os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target")

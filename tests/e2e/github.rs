@@ -245,7 +245,8 @@ async fn rate_limits_become_waits_not_failures() {
         assert_eq!(
             err,
             PortError::RateLimited {
-                retry_after_ms: wait
+                retry_after_ms: wait,
+                refused: twinsync_ports::Refusal::Whole,
             },
             "{fault:?}"
         );
@@ -260,7 +261,7 @@ async fn rate_limits_become_waits_not_failures() {
     // asking until the reset instead of collecting 403s.
     let mut limited = 0;
     for _ in 0..10 {
-        if let Err(PortError::RateLimited { retry_after_ms }) = t.get_item(&key).await {
+        if let Err(PortError::RateLimited { retry_after_ms, .. }) = t.get_item(&key).await {
             assert!(retry_after_ms > 60_000, "waits for the hourly reset");
             limited += 1;
         }

@@ -244,7 +244,7 @@ async fn the_connector_reports_githubs_refusals_clearly() {
         last = writer.find_by_origin(REPO, "o-missing").await;
     }
     assert!(
-        matches!(last, Err(PortError::RateLimited { retry_after_ms }) if retry_after_ms <= 61_000),
+        matches!(last, Err(PortError::RateLimited { retry_after_ms, .. }) if retry_after_ms <= 61_000),
         "{last:?}"
     );
     // The search limit holds searches only: other calls go on at once.

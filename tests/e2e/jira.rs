@@ -288,7 +288,8 @@ async fn rate_limits_become_waits_and_auth_is_checked() {
     assert_eq!(
         err,
         PortError::RateLimited {
-            retry_after_ms: 3_000
+            retry_after_ms: 3_000,
+            refused: twinsync_ports::Refusal::Whole,
         }
     );
     // Until the wait is over, no request goes out at all.

@@ -562,7 +562,7 @@ async fn limits_wait_and_sessions_are_renewed() {
 
     fake.inject([Fault::RequestLimit(Some(2))]);
     match sf.get_item(&key).await {
-        Err(PortError::RateLimited { retry_after_ms }) => assert_eq!(retry_after_ms, 2_000),
+        Err(PortError::RateLimited { retry_after_ms, .. }) => assert_eq!(retry_after_ms, 2_000),
         other => panic!("{other:?}"),
     }
     // Every call waits out the limit, not just the refused one.
@@ -574,11 +574,13 @@ async fn limits_wait_and_sessions_are_renewed() {
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert!(sf.get_item(&key).await.unwrap().is_some());
 
+    // A 503 with Retry-After is a wait too, but no proof that nothing was written.
     fake.inject([Fault::Unavailable(1)]);
     assert!(matches!(
         sf.get_item(&key).await,
         Err(PortError::RateLimited {
-            retry_after_ms: 1_000
+            retry_after_ms: 1_000,
+            refused: twinsync_ports::Refusal::Unknown,
         })
     ));
     tokio::time::sleep(Duration::from_millis(1_100)).await;
@@ -588,7 +590,7 @@ async fn limits_wait_and_sessions_are_renewed() {
     fake.set_api_usage(14_000);
     let mut slowed = false;
     for _ in 0..3 {
-        if let Err(PortError::RateLimited { retry_after_ms }) = sf.get_item(&key).await {
+        if let Err(PortError::RateLimited { retry_after_ms, .. }) = sf.get_item(&key).await {
             assert!(retry_after_ms <= 2_000);
             slowed = true;
             break;
@@ -1055,4 +1057,39 @@ async fn salesforce_and_sandbox_sync_through_comments_a_race_a_restart_and_a_bur
     assert!(origins.values().all(|n| *n == 1), "{origins:?}");
     assert_eq!(fake.cases().len(), 9);
     p.stop().await;
+}
+
+/// A create the org's limit refused made nothing, and says so, so its retry may create
+/// without looking for the Case by origin marker (`Tracker::create_refused_whole`); a
+/// 503 asks for the same wait but proves nothing, so its retry looks first.
+#[tokio::test]
+async fn a_create_refused_by_the_limit_made_nothing_a_503_may_have() {
+    let fake = FakeSalesforce::start("127.0.0.1:0", options())
+        .await
+        .unwrap();
+    let sf = tracker(&fake);
+    // The first create reads what later ones keep (the session, fields, record types).
+    sf.create_item("Case", &new_item("Warm"), "twinsync:c:W-1")
+        .await
+        .unwrap();
+    // (fault, answered, refused whole)
+    let table = [
+        (Fault::RequestLimit(Some(1)), 403, true),
+        (Fault::Unavailable(1), 503, false),
+    ];
+    for (i, (fault, status, whole)) in table.into_iter().enumerate() {
+        let origin = format!("twinsync:c:H-{i}");
+        fake.inject([fault]);
+        let err = sf
+            .create_item("Case", &new_item("Held"), &origin)
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry_after_ms(), Some(1_000), "{err}");
+        assert_eq!(sf.create_refused_whole(&err), whole, "{status}: {err}");
+        let refused = fake.exchanges().pop().unwrap();
+        assert_eq!((refused.method.as_str(), refused.status), ("POST", status));
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let found = sf.find_by_origin("Case", &origin).await.unwrap();
+        assert_eq!(found, None, "{status}");
+    }
 }

@@ -486,7 +486,7 @@ async fn rate_limits_wait_and_oauth_tokens_are_renewed() {
     let t = tracker(&fake);
     fake.inject([Fault::TooManyRequests(3)]);
     match t.get_item("INC0010001").await {
-        Err(PortError::RateLimited { retry_after_ms }) => assert_eq!(retry_after_ms, 3_000),
+        Err(PortError::RateLimited { retry_after_ms, .. }) => assert_eq!(retry_after_ms, 3_000),
         other => panic!("{other:?}"),
     }
     // Every further call waits too, without reaching the instance.
@@ -502,7 +502,7 @@ async fn rate_limits_wait_and_oauth_tokens_are_renewed() {
     let windowed = tracker(&fake);
     fake.inject([Fault::WindowExhausted(2)]);
     match windowed.get_item("INC0010001").await {
-        Err(PortError::RateLimited { retry_after_ms }) => {
+        Err(PortError::RateLimited { retry_after_ms, .. }) => {
             assert!(
                 (1_000..=2_000).contains(&retry_after_ms),
                 "{retry_after_ms}"

@@ -436,7 +436,7 @@ async fn the_incremental_export_pages_filters_and_keeps_its_own_limit() {
     // The fake allows three exports a minute: the fourth call within it is a 429 that
     // becomes a wait.
     match again {
-        Err(PortError::RateLimited { retry_after_ms }) => assert!(retry_after_ms >= 1_000),
+        Err(PortError::RateLimited { retry_after_ms, .. }) => assert!(retry_after_ms >= 1_000),
         other => panic!("{other:?}"),
     }
 
@@ -486,7 +486,7 @@ async fn rate_limits_become_waits_and_auth_is_checked() {
         .key;
     fake.inject([Fault::TooManyRequests(3)]);
     match zd.get_item(&key).await {
-        Err(PortError::RateLimited { retry_after_ms }) => assert_eq!(retry_after_ms, 3_000),
+        Err(PortError::RateLimited { retry_after_ms, .. }) => assert_eq!(retry_after_ms, 3_000),
         other => panic!("{other:?}"),
     }
     let seen = fake.exchanges().len();
@@ -504,7 +504,7 @@ async fn rate_limits_become_waits_and_auth_is_checked() {
     assert_eq!(limited.has_project("Support").await.unwrap(), Some(true));
     let seen = fake.exchanges().len();
     match limited.get_item(&key).await {
-        Err(PortError::RateLimited { retry_after_ms }) => {
+        Err(PortError::RateLimited { retry_after_ms, .. }) => {
             assert!(
                 (1_000..=2_000).contains(&retry_after_ms),
                 "{retry_after_ms}"
@@ -1235,4 +1235,30 @@ async fn a_redacted_comment_is_removed_and_a_removal_redacts() {
     })
     .await;
     p.stop().await;
+}
+
+/// A create the rate limit refused made nothing, and says so: its retry may create
+/// without looking for the ticket by origin marker (`Tracker::create_refused_whole`).
+#[tokio::test]
+async fn a_create_refused_by_the_rate_limit_made_nothing() {
+    let fake = FakeZendesk::start("127.0.0.1:0", options()).await.unwrap();
+    let zd = tracker(&fake);
+    // The first create reads what later ones keep (groups, users, fields).
+    zd.create_item("Support", &new_item("Warm"), "twinsync:c:W-1")
+        .await
+        .unwrap();
+    fake.inject([Fault::TooManyRequests(1)]);
+    let err = zd
+        .create_item("Support", &new_item("Held"), "twinsync:c:H-1")
+        .await
+        .unwrap_err();
+    assert!(zd.create_refused_whole(&err), "{err}");
+    let refused = fake.exchanges().pop().unwrap();
+    assert_eq!((refused.method.as_str(), refused.status), ("POST", 429));
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let found = zd
+        .find_by_origin("Support", "twinsync:c:H-1")
+        .await
+        .unwrap();
+    assert_eq!(found, None);
 }

@@ -81,6 +81,7 @@ impl From<AwsError> for PortError {
             // SQS and DynamoDB back off for about a second; the SDK has retried already.
             AwsError::Throttled { .. } => PortError::RateLimited {
                 retry_after_ms: 1_000,
+                refused: twinsync_ports::Refusal::Whole,
             },
             AwsError::Unavailable { .. } => PortError::Unavailable(e.to_string()),
             AwsError::Conflict { what } => PortError::Conflict(what),

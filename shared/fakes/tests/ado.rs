@@ -596,7 +596,8 @@ async fn rate_limits_become_waits() {
     assert_eq!(
         err,
         PortError::RateLimited {
-            retry_after_ms: 2_000
+            retry_after_ms: 2_000,
+            refused: twinsync_ports::Refusal::Whole,
         }
     );
     // Held until the wait is over, without another call.
@@ -788,4 +789,27 @@ async fn the_sync_status_is_one_hyperlink_kept_current() {
             .comments
             .is_empty()
     );
+}
+
+/// A create the rate limit refused made nothing, and says so: its retry may create
+/// without looking for the item by origin marker (`Tracker::create_refused_whole`).
+#[tokio::test]
+async fn a_create_refused_by_the_rate_limit_made_nothing() {
+    let fake = fake().await;
+    let ado = tracker(&fake);
+    // The first create reads what later ones keep (the states, the identity).
+    ado.create_item(PROJECT, &item("Warm"), "twinsync:c:W-1")
+        .await
+        .unwrap();
+    fake.inject([Fault::TooManyRequests(1)]);
+    let err = ado
+        .create_item(PROJECT, &item("Held"), "twinsync:c:H-1")
+        .await
+        .unwrap_err();
+    assert!(ado.create_refused_whole(&err), "{err}");
+    let refused = fake.exchanges().pop().unwrap();
+    assert_eq!((refused.method.as_str(), refused.status), ("POST", 429));
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let found = ado.find_by_origin(PROJECT, "twinsync:c:H-1").await.unwrap();
+    assert_eq!(found, None);
 }

@@ -298,7 +298,7 @@ async fn token_auth_and_rate_limits() {
         }
     }
     assert!(
-        matches!(limited, Some(PortError::RateLimited { retry_after_ms }) if retry_after_ms >= 1000),
+        matches!(limited, Some(PortError::RateLimited { retry_after_ms, .. }) if retry_after_ms >= 1000),
         "{limited:?}"
     );
     // The burst of two (the project and one read) passed; the next read was refused.
@@ -342,7 +342,7 @@ async fn a_budget_holds_later_calls_after_a_429() {
     assert!(t.get_item("DEMO-1").await.is_ok());
     let refused = t.get_item("DEMO-1").await;
     assert!(
-        matches!(refused, Err(PortError::RateLimited { retry_after_ms }) if retry_after_ms >= 1000),
+        matches!(refused, Err(PortError::RateLimited { retry_after_ms, .. }) if retry_after_ms >= 1000),
         "{refused:?}"
     );
     let held = t.get_item("DEMO-1").await;

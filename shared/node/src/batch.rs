@@ -402,6 +402,7 @@ mod tests {
         };
         let limited = NodeError::Port(twinsync_ports::PortError::RateLimited {
             retry_after_ms: 10_000_000,
+            refused: twinsync_ports::Refusal::Whole,
         });
         // (settings, receive count, error) -> backoff
         let table = [

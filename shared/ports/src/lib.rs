@@ -19,7 +19,11 @@ pub enum PortError {
     #[error("unavailable: {0}")]
     Unavailable(String),
     #[error("rate limited; retry after {retry_after_ms} ms")]
-    RateLimited { retry_after_ms: u64 },
+    RateLimited {
+        retry_after_ms: u64,
+        /// Whether the tracker surely carried out none of the request.
+        refused: Refusal,
+    },
     /// The other end refused the request for good (bad input, permission, validation).
     #[error("rejected: {0}")]
     Rejected(String),
@@ -62,9 +66,34 @@ impl PortError {
     /// How long to wait before the next try, if the other end said so.
     pub fn retry_after_ms(&self) -> Option<u64> {
         match self {
-            PortError::RateLimited { retry_after_ms } => Some(*retry_after_ms),
+            PortError::RateLimited { retry_after_ms, .. } => Some(*retry_after_ms),
             _ => None,
         }
+    }
+}
+
+/// How much of a request answered with a wait (`PortError::RateLimited`) the other end
+/// may have carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// None of it: a 429, a tracker's own "limit exceeded", or our budget before the
+    /// request left.
+    Whole,
+    /// Perhaps some: a 503 with `Retry-After` may come from a server that wrote before it
+    /// failed, and a wait met after a create's first request finds the item made.
+    Unknown,
+}
+
+impl PortError {
+    /// Whether the request surely did nothing: refused whole by a rate limit.
+    pub fn refused_whole(&self) -> bool {
+        matches!(
+            self,
+            PortError::RateLimited {
+                refused: Refusal::Whole,
+                ..
+            }
+        )
     }
 }
 

@@ -164,6 +164,7 @@ impl SimTracker {
         match fault {
             Some(TrackerFault::RateLimited) => Err(PortError::RateLimited {
                 retry_after_ms: 1_000,
+                refused: twinsync_ports::Refusal::Whole,
             }),
             Some(TrackerFault::Unavailable) => Err(PortError::Unavailable("500".into())),
             Some(TrackerFault::AnswerLost) if kind == Call::Write => {

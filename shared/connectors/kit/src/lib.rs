@@ -14,7 +14,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use std::num::NonZeroU32;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
-use twinsync_ports::PortError;
+use twinsync_ports::{PortError, Refusal};
 
 pub use shown::ShownMarks;
 
@@ -91,6 +91,18 @@ impl RateGate {
         self.throttled_ms.fetch_add(wait_ms, Ordering::Relaxed);
         PortError::RateLimited {
             retry_after_ms: wait_ms,
+            refused: Refusal::Whole,
+        }
+    }
+
+    /// The error for a tracker's request for a wait that does not say the request was
+    /// refused (a 503 with `Retry-After`): a wait all the same, counted as throttled,
+    /// but not proof that nothing was written.
+    pub fn asked_to_wait(&self, wait_ms: u64) -> PortError {
+        self.throttled_ms.fetch_add(wait_ms, Ordering::Relaxed);
+        PortError::RateLimited {
+            retry_after_ms: wait_ms,
+            refused: Refusal::Unknown,
         }
     }
 
@@ -106,22 +118,16 @@ impl RateGate {
 /// The error of a call a create makes after its creating request went through (a
 /// status's transition, a read-back): the item exists, so a rate limit here must not
 /// read as the create refused whole (`Tracker::create_refused_whole`), which would let
-/// the retry create a second item without looking for the first. It is still retried,
-/// as the tracker being unavailable; the gate holds every later call for the wait.
+/// the retry create a second item without looking for the first. It stays a wait; the
+/// gate holds every later call for it.
 pub fn after_create(error: PortError) -> PortError {
     match error {
-        PortError::RateLimited { retry_after_ms } => PortError::Unavailable(format!(
-            "rate limited after the item was created; retry after {retry_after_ms} ms"
-        )),
+        PortError::RateLimited { retry_after_ms, .. } => PortError::RateLimited {
+            retry_after_ms,
+            refused: Refusal::Unknown,
+        },
         e => e,
     }
-}
-
-/// Whether a one-request create (its calls before are reads) that failed with `error`
-/// created nothing: refused with a 429 or by the gate before it left. Calls after the
-/// creating request map their errors with [`after_create`].
-pub fn refused_whole(error: &PortError) -> bool {
-    matches!(error, PortError::RateLimited { .. })
 }
 
 #[cfg(test)]
@@ -131,23 +137,21 @@ mod tests {
 
     #[test]
     fn after_a_create_a_rate_limit_is_no_refusal_of_it() {
-        let limited = || PortError::RateLimited {
-            retry_after_ms: 1_500,
-        };
+        let n = |v| NonZeroU32::new(v).unwrap();
+        let gate = RateGate::per_minute(n(600), n(2));
         // (error, refused whole as it came, refused whole once the item exists)
         let table = [
-            (limited(), true, false),
+            (gate.throttled(1_500), true, false),
+            (gate.asked_to_wait(1_500), false, false),
             (PortError::Unavailable("502".into()), false, false),
             (PortError::Rejected("400".into()), false, false),
         ];
         for (error, before, after) in table {
-            assert_eq!(refused_whole(&error), before, "{error}");
-            let later = after_create(error);
-            assert_eq!(refused_whole(&later), after, "{later}");
-            assert!(
-                later.is_retryable() || matches!(later, PortError::Rejected(_)),
-                "{later}"
-            );
+            assert_eq!(error.refused_whole(), before, "{error}");
+            let later = after_create(error.clone());
+            assert_eq!(later.refused_whole(), after, "{later}");
+            // A wait stays a wait.
+            assert_eq!(later.retry_after_ms(), error.retry_after_ms(), "{later}");
         }
     }
 
@@ -160,7 +164,7 @@ mod tests {
         gate.block_until(now_ms() + 5_000);
         gate.block_until(now_ms() + 1_000); // An earlier end does not shorten the block.
         match gate.admit().await {
-            Err(PortError::RateLimited { retry_after_ms }) => {
+            Err(PortError::RateLimited { retry_after_ms, .. }) => {
                 assert!(
                     (4_000..=5_000).contains(&retry_after_ms),
                     "{retry_after_ms}"

@@ -71,6 +71,7 @@ pub fn status_error(
                 now_ms(),
             )
             .unwrap_or(http::MIN_WAIT_MS),
+            refused: twinsync_ports::Refusal::Whole,
         },
         // An update's `If-Match` no longer holds: the item moved on since it was read.
         412 => PortError::Conflict(format!("sandbox: {reason}")),
@@ -309,7 +310,7 @@ impl Tracker for SandboxTracker {
     /// The create is one POST, never retried here: refused with a 429, or by the gate
     /// before it left, it made nothing.
     fn create_refused_whole(&self, error: &PortError) -> bool {
-        twinsync_connector_kit::refused_whole(error)
+        error.refused_whole()
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {

@@ -50,7 +50,7 @@ impl Tracker for SimTracker {
 
     /// As the sandbox's: a 429 comes before anything is done.
     fn create_refused_whole(&self, error: &PortError) -> bool {
-        matches!(error, PortError::RateLimited { .. })
+        error.refused_whole()
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {

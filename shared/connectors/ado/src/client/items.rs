@@ -184,7 +184,11 @@ impl AdoTracker {
         let created = self.patch(reqwest::Method::POST, &url, ops).await?;
         answer::id_in("Azure DevOps", &created, "id", IdKind::Number)?;
         self.remember(&created);
-        let own = self.own_id().await?;
+        // The item exists from here on: a wait is no refusal of the create.
+        let own = self
+            .own_id()
+            .await
+            .map_err(twinsync_connector_kit::after_create)?;
         Ok(mapping::to_item(&self.config.org_url, &created, &[], &own))
     }
 

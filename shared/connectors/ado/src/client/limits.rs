@@ -8,6 +8,7 @@
 
 use reqwest::header::HeaderMap;
 use twinsync_connector_kit::{RateGate, http, now_ms};
+use twinsync_ports::PortError;
 
 /// The wait after a 429 that names none.
 const DEFAULT_RETRY_MS: u64 = 10_000;
@@ -16,14 +17,15 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
-/// Reads the limits of an answer with `status`; the wait when the call itself was
-/// refused for the rate, `None` when its answer stands.
+/// Reads the limits of an answer with `status`; the error that waits when the call itself
+/// was refused for the rate (a 429 refused it whole; a 503 says less), `None` when its
+/// answer stands.
 pub(super) fn read(
     gate: &RateGate,
     instance: &str,
     status: u16,
     headers: &HeaderMap,
-) -> Option<u64> {
+) -> Option<PortError> {
     let now = now_ms();
     let retry_after = http::retry_after_ms(header(headers, "retry-after"), now);
     let resource = header(headers, "x-ratelimit-resource").unwrap_or("");
@@ -41,7 +43,10 @@ pub(super) fn read(
         // Every further call waits too: the refused ones count against the limit.
         gate.block_until(now.saturating_add(wait as i64));
         tracing::warn!(%instance, status, resource, wait_ms = wait, "Azure DevOps rate limit");
-        return Some(wait);
+        return Some(match status {
+            429 => gate.throttled(wait),
+            _ => gate.asked_to_wait(wait),
+        });
     }
     if let Some(wait) = retry_after {
         gate.block_until(now.saturating_add(wait as i64));
@@ -63,7 +68,6 @@ mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
     use std::num::NonZeroU32;
-    use twinsync_ports::PortError;
 
     fn gate() -> RateGate {
         let n = |v| NonZeroU32::new(v).unwrap_or(NonZeroU32::MIN);
@@ -102,16 +106,33 @@ mod tests {
                 ("x-ratelimit-resource", "WorkItemTracking"),
             ]),
         );
-        assert_eq!(wait, Some(3_000));
+        assert_eq!(
+            wait.as_ref().and_then(PortError::retry_after_ms),
+            Some(3_000)
+        );
+        assert!(
+            wait.is_some_and(|e| e.refused_whole()),
+            "a 429 refused the call whole"
+        );
         assert!(matches!(
             g.admit().await,
             Err(PortError::RateLimited { .. })
         ));
         // A 429 without a wait waits the default.
+        let waited = |status, pairs| read(&gate(), "i", status, &headers(pairs));
+        let wait = waited(429, &[]);
         assert_eq!(
-            read(&gate(), "i", 429, &headers(&[])),
+            wait.as_ref().and_then(PortError::retry_after_ms),
             Some(DEFAULT_RETRY_MS)
         );
+        // A 503 with a wait is a wait too, but no proof that nothing was written.
+        let wait = waited(503, &[("retry-after", "2")]);
+        assert_eq!(
+            wait.as_ref().and_then(PortError::retry_after_ms),
+            Some(2_000)
+        );
+        assert!(wait.is_some_and(|e| !e.refused_whole()));
+        assert_eq!(waited(503, &[]), None, "a 503 without one is an outage");
         // A used-up window holds the next calls until its reset; the answer stands.
         let g = gate();
         let reset = (now_ms() / 1_000 + 30).to_string();

@@ -136,13 +136,13 @@ impl AdoTracker {
                 ))
             })?;
         let status = resp.status().as_u16();
-        let wait = limits::read(&self.gate, &self.instance, status, resp.headers());
+        let refused = limits::read(&self.gate, &self.instance, status, resp.headers());
         let text = resp
             .text()
             .await
             .map_err(|e| PortError::Unavailable(e.to_string()))?;
-        if let Some(wait) = wait {
-            return Err(self.gate.throttled(wait));
+        if let Some(refused) = refused {
+            return Err(refused);
         }
         match status {
             200..=299 => {
@@ -247,6 +247,12 @@ impl Tracker for AdoTracker {
     async fn create_item(&self, project: &str, item: &Item, origin: &str) -> PortResult<Item> {
         let project = self.project_or_default(project).to_string();
         self.create(&project, item, origin).await
+    }
+
+    /// A create is one POST after reads (the identity is read after it, and its wait
+    /// maps with `after_create`); a 429 or the gate refused it whole.
+    fn create_refused_whole(&self, error: &PortError) -> bool {
+        error.refused_whole()
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {

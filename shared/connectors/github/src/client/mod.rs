@@ -282,7 +282,7 @@ impl Tracker for GithubTracker {
     /// before it left) made nothing; the calls before it are reads, the close after it
     /// maps its errors with `after_create`.
     fn create_refused_whole(&self, error: &PortError) -> bool {
-        twinsync_connector_kit::refused_whole(error)
+        error.refused_whole()
     }
 
     /// Edits the issue; the answer has no comments (read the item for those).

@@ -259,7 +259,7 @@ impl Tracker for JiraTracker {
     /// nothing; the calls before it are reads, those after it map their errors with
     /// `after_create`.
     fn create_refused_whole(&self, error: &PortError) -> bool {
-        twinsync_connector_kit::refused_whole(error)
+        error.refused_whole()
     }
 
     /// Edits the issue (fields in one PUT, the status by a transition); the answer is the

@@ -214,7 +214,7 @@ impl Tracker for RedmineTracker {
     /// The create is one POST; the reads before it look up ids, and the read-back and
     /// the status's update after it map their errors with `after_create`.
     fn create_refused_whole(&self, error: &PortError) -> bool {
-        twinsync_connector_kit::refused_whole(error)
+        error.refused_whole()
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {

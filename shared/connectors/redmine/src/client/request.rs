@@ -45,6 +45,7 @@ impl RedmineTracker {
             409 => Err(PortError::Conflict(text)),
             429 => Err(PortError::RateLimited {
                 retry_after_ms: retry_after_ms.unwrap_or(http::MIN_WAIT_MS),
+                refused: twinsync_ports::Refusal::Whole,
             }),
             s if s >= 500 => Err(PortError::Unavailable(format!(
                 "redmine {}: {status}",

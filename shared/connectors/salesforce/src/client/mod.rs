@@ -177,7 +177,11 @@ impl SalesforceTracker {
                     // Refused calls count against the allocation too: every call waits.
                     self.gate.block_until(now.saturating_add(wait as i64));
                     tracing::warn!(instance = %self.instance, wait_ms = wait, status, %code, "Salesforce rate limit");
-                    return Err(self.gate.throttled(wait));
+                    // A 503 is a wait too, but no proof that nothing was written.
+                    return Err(match status {
+                        503 => self.gate.asked_to_wait(wait),
+                        _ => self.gate.throttled(wait),
+                    });
                 }
                 s => return Err(http::status_error(s, &what, &format!("{code}: {message}"))),
             }

@@ -72,6 +72,13 @@ impl Tracker for SalesforceTracker {
         Ok(created)
     }
 
+    /// A create is one POST after reads (a 401 before it wrote nothing; the reads after
+    /// it map a wait with `after_create`); a 429, `REQUEST_LIMIT_EXCEEDED` or the gate
+    /// refused it whole.
+    fn create_refused_whole(&self, error: &PortError) -> bool {
+        error.refused_whole()
+    }
+
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
         let body = self.fields(update).await?;
         if !body.is_empty() {

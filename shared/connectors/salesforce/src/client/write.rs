@@ -99,9 +99,11 @@ impl SalesforceTracker {
                 "Salesforce created a Case without an Id".into(),
             ));
         }
-        self.refresh_seen(&id).await?;
+        // The Case exists from here on: a wait is no refusal of the create.
+        let after_create = twinsync_connector_kit::after_create;
+        self.refresh_seen(&id).await.map_err(after_create)?;
         Ok(Item {
-            url: mapping::case_url(&self.instance_url().await?, &id),
+            url: mapping::case_url(&self.instance_url().await.map_err(after_create)?, &id),
             key: id,
             project: record_type.unwrap_or_else(|| mapping::NO_RECORD_TYPE.into()),
             origin: Some(origin.to_string()),

@@ -321,7 +321,7 @@ impl Tracker for ServiceNowTracker {
     /// request only after a 401, which wrote nothing, and says `RateLimited` only for a
     /// 429 or our own budget.
     fn create_refused_whole(&self, error: &PortError) -> bool {
-        twinsync_connector_kit::refused_whole(error)
+        error.refused_whole()
     }
 
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {

@@ -213,10 +213,11 @@ impl ZendeskTracker {
                 tracing::warn!(instance = %self.instance, wait_ms = wait, "Zendesk rate limit");
                 Err(gate.throttled(wait))
             }
+            // A wait all the same, but no proof that nothing was written.
             503 if retry_after_ms.is_some() => {
                 let wait = retry_after_ms.unwrap_or(DEFAULT_RETRY_MS);
                 gate.block_until(now_ms().saturating_add(wait as i64));
-                Err(gate.throttled(wait))
+                Err(gate.asked_to_wait(wait))
             }
             s => Err(http::status_error(
                 s,

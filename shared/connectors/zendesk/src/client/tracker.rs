@@ -184,6 +184,11 @@ impl Tracker for ZendeskTracker {
         })
     }
 
+    /// A create is one POST after reads; a 429 or the gate refused it whole.
+    fn create_refused_whole(&self, error: &PortError) -> bool {
+        error.refused_whole()
+    }
+
     /// One safe update with the fields; a new description is an internal note (the
     /// first comment cannot be edited).
     async fn update_item(&self, key: &str, update: &ItemUpdate) -> PortResult<Item> {
@@ -368,7 +373,7 @@ impl Tracker for ZendeskTracker {
         loop {
             match self.subscribe(url).await {
                 Ok(()) => return Ok(true),
-                Err(PortError::RateLimited { retry_after_ms }) if tries < 5 => {
+                Err(PortError::RateLimited { retry_after_ms, .. }) if tries < 5 => {
                     tries += 1;
                     let wait = retry_after_ms.min(10_000);
                     tokio::time::sleep(std::time::Duration::from_millis(wait)).await;

@@ -1092,4 +1092,16 @@ async fn a_create_refused_by_the_limit_made_nothing_a_503_may_have() {
         let found = sf.find_by_origin("Case", &origin).await.unwrap();
         assert_eq!(found, None, "{status}");
     }
+    // A limit met by the read after the create's POST: the Case exists, so the error
+    // must not say the create was refused whole, or its retry would make a second one.
+    fake.inject([Fault::Pass, Fault::RequestLimit(Some(1))]);
+    let err = sf
+        .create_item("Case", &new_item("Made"), "twinsync:c:M-1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after_ms(), Some(1_000), "{err}");
+    assert!(!sf.create_refused_whole(&err), "{err}");
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let found = sf.find_by_origin("Case", "twinsync:c:M-1").await.unwrap();
+    assert!(found.is_some(), "the Case was made");
 }

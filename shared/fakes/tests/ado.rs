@@ -812,4 +812,28 @@ async fn a_create_refused_by_the_rate_limit_made_nothing() {
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
     let found = ado.find_by_origin(PROJECT, "twinsync:c:H-1").await.unwrap();
     assert_eq!(found, None);
+
+    // A limit met by the identity's read after the POST (a new connector's first create,
+    // of an item with no state to look up): the work item exists, so the error must not
+    // say the create was refused whole, or its retry would make a second one.
+    let fresh = tracker(&fake);
+    let stateless = Item {
+        status: None,
+        ..item("Made")
+    };
+    fake.inject([Fault::Pass, Fault::TooManyRequests(1)]);
+    let err = fresh
+        .create_item(PROJECT, &stateless, "twinsync:c:M-1")
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_after_ms(), Some(1_000), "{err}");
+    assert!(!fresh.create_refused_whole(&err), "{err}");
+    let refused = fake.exchanges().pop().unwrap();
+    assert_eq!((refused.method.as_str(), refused.status), ("GET", 429));
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let found = fresh
+        .find_by_origin(PROJECT, "twinsync:c:M-1")
+        .await
+        .unwrap();
+    assert!(found.is_some(), "the work item was made");
 }

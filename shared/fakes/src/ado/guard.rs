@@ -139,8 +139,8 @@ pub(super) async fn guard(
         let fault = fake
             .traffic
             .next_fault(fake.options.every_nth_429, || Fault::TooManyRequests(1));
-        let mut response = match fault {
-            Some(fault) => fault_answer(fault),
+        let mut response = match fault.and_then(fault_answer) {
+            Some(refused) => refused,
             // Azure DevOps answers a missing or wrong PAT with a bare 401.
             None if who.is_empty() => StatusCode::UNAUTHORIZED.into_response(),
             None => match version_problem(&method, &template, &query, &accept) {
@@ -162,9 +162,9 @@ pub(super) async fn guard(
     fake.traffic.record(&matched, request, answer).await
 }
 
-/// Azure DevOps' answer for an injected fault.
-fn fault_answer(fault: Fault) -> Response {
-    match fault {
+/// Azure DevOps' answer for an injected fault; none when it lets the request pass.
+fn fault_answer(fault: Fault) -> Option<Response> {
+    Some(match fault {
         Fault::TooManyRequests(s) => {
             let mut r = error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -184,7 +184,8 @@ fn fault_answer(fault: Fault) -> Response {
             "ServiceUnavailableException",
             "Service Unavailable",
         ),
-    }
+        Fault::Pass => return None,
+    })
 }
 
 /// The email of the caller the guard let through.

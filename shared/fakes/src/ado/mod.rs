@@ -60,6 +60,8 @@ pub enum Fault {
     TooManyRequests(u64),
     /// 503, as in an incident.
     Unavailable,
+    /// No fault: the request passes (to aim a later fault at a later request).
+    Pass,
 }
 
 /// A running fake Azure DevOps.

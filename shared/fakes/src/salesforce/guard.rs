@@ -89,17 +89,17 @@ pub(super) async fn guard(
                 r.headers_mut().insert("retry-after", HeaderValue::from(s));
                 r
             }
-            None if who.is_empty() => error(
+            None | Some(Fault::Pass) if who.is_empty() => error(
                 StatusCode::UNAUTHORIZED,
                 "INVALID_SESSION_ID",
                 "Session expired or invalid",
             ),
-            None if used > max => error(
+            None | Some(Fault::Pass) if used > max => error(
                 StatusCode::FORBIDDEN,
                 "REQUEST_LIMIT_EXCEEDED",
                 "TotalRequests Limit exceeded.",
             ),
-            None => {
+            None | Some(Fault::Pass) => {
                 request.headers_mut().insert(
                     "x-fake-caller",
                     HeaderValue::from_str(&who).unwrap_or(HeaderValue::from_static("")),

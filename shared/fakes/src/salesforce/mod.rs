@@ -85,6 +85,8 @@ pub enum Fault {
     RequestLimit(Option<u64>),
     /// 503 with `Retry-After` seconds.
     Unavailable(u64),
+    /// No fault: the request passes (to aim a later fault at a later request).
+    Pass,
 }
 
 /// A running fake Salesforce.

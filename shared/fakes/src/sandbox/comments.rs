@@ -32,6 +32,43 @@ pub(super) struct AddAnswer {
     answer: Option<String>,
 }
 
+/// What an add was asked to answer with.
+#[derive(Clone, Copy)]
+enum Answer {
+    Child,
+    ChildAndItem,
+}
+
+impl AddAnswer {
+    /// Reads `?answer=`: `child` (the default) or `item`.
+    fn read(wanted: Result<Query<AddAnswer>, QueryRejection>, child: &str) -> ApiResult<Answer> {
+        let Query(wanted) = wanted.map_err(|e| bad(format!("invalid query: {}", e.body_text())))?;
+        match wanted.answer.as_deref() {
+            None => Ok(Answer::Child),
+            Some(asked) if asked == child => Ok(Answer::Child),
+            Some("item") => Ok(Answer::ChildAndItem),
+            Some(other) => Err(bad(format!("answer={other:?} is not {child} or item"))),
+        }
+    }
+}
+
+/// A 201 with the child added, alone or under `child` beside the item as it left it.
+fn added<T: serde::Serialize>(
+    answer: Answer,
+    child: &str,
+    added: Option<T>,
+    item: WireItem,
+) -> Response {
+    match answer {
+        Answer::ChildAndItem => (
+            StatusCode::CREATED,
+            Json(json!({ child: added, "item": item })),
+        )
+            .into_response(),
+        Answer::Child => (StatusCode::CREATED, Json(added)).into_response(),
+    }
+}
+
 pub(super) async fn add_comment(
     State(s): State<Arc<AppState>>,
     Path(key): Path<String>,
@@ -43,12 +80,7 @@ pub(super) async fn add_comment(
     if c.body.trim().is_empty() {
         return Err(bad("comment body is required"));
     }
-    let Query(wanted) = wanted.map_err(|e| bad(format!("invalid query: {}", e.body_text())))?;
-    let with_item = match wanted.answer.as_deref() {
-        None | Some("comment") => false,
-        Some("item") => true,
-        Some(other) => return Err(bad(format!("answer={other:?} is not comment or item"))),
-    };
+    let answer = AddAnswer::read(wanted, "comment")?;
     let (item, id) = add_child(
         &s,
         &key,
@@ -64,14 +96,7 @@ pub(super) async fn add_comment(
         ],
     )?;
     let comment = item.comments.iter().find(|c| c.id == id).cloned();
-    Ok(match with_item {
-        true => (
-            StatusCode::CREATED,
-            Json(json!({ "comment": comment, "item": item })),
-        )
-            .into_response(),
-        false => (StatusCode::CREATED, Json(comment)).into_response(),
-    })
+    Ok(added(answer, "comment", comment, item))
 }
 
 #[derive(Deserialize)]
@@ -159,12 +184,7 @@ pub(super) async fn add_attachment(
     if a.filename.trim().is_empty() {
         return Err(bad("filename is required"));
     }
-    let Query(wanted) = wanted.map_err(|e| bad(format!("invalid query: {}", e.body_text())))?;
-    let with_item = match wanted.answer.as_deref() {
-        None | Some("attachment") => false,
-        Some("item") => true,
-        Some(other) => return Err(bad(format!("answer={other:?} is not attachment or item"))),
-    };
+    let answer = AddAnswer::read(wanted, "attachment")?;
     let (item, id) = add_child(
         &s,
         &key,
@@ -174,14 +194,7 @@ pub(super) async fn add_attachment(
         params![key, a.filename, a.mime_type, a.size as i64, a.url],
     )?;
     let attachment = item.attachments.iter().find(|x| x.id == id).cloned();
-    Ok(match with_item {
-        true => (
-            StatusCode::CREATED,
-            Json(json!({ "attachment": attachment, "item": item })),
-        )
-            .into_response(),
-        false => (StatusCode::CREATED, Json(attachment)).into_response(),
-    })
+    Ok(added(answer, "attachment", attachment, item))
 }
 
 /// Adds a child row to item `key` with `insert` (which returns the row's `seq`), moves

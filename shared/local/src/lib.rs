@@ -8,4 +8,5 @@ pub mod metered;
 pub mod process;
 pub mod quiet;
 pub mod runner;
+pub mod runtimes;
 pub mod serve;

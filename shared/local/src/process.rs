@@ -4,6 +4,8 @@
 //! `twinsync up` and `twinsync demo` both go through here.
 
 use crate::runner::{Runner, RunnerSettings};
+use crate::runtimes::NodeRuntimes;
+pub use crate::runtimes::Placement;
 pub use crate::serve::AdminEndpoint;
 use crate::serve::serve_node;
 use std::collections::HashMap;
@@ -37,6 +39,8 @@ pub struct ProcessOptions {
     /// Wraps each node's public router, e.g. to serve its requests the way Lambda's
     /// function URLs do in the emulator tests.
     pub public_decorator: Option<RouterDecorator>,
+    /// Whether the nodes share the caller's runtime or each has its own.
+    pub placement: Placement,
 }
 
 /// Wraps the public router of the node named by the first argument.
@@ -57,6 +61,7 @@ impl Default for ProcessOptions {
             ports: None,
             admin_token: None,
             public_decorator: None,
+            placement: Placement::default(),
         }
     }
 }
@@ -87,6 +92,8 @@ pub struct Process {
     sandboxes: Vec<twinsync_fakes::sandbox::RunningSandbox>,
     runners: Vec<Runner>,
     servers: Vec<JoinHandle<()>>,
+    /// Dropped last: the tasks above run on them.
+    runtimes: NodeRuntimes,
 }
 
 impl Process {
@@ -112,6 +119,7 @@ impl Process {
     ) -> NodeResult<Process> {
         let runner = options.runner.clone();
         let http = reqwest::Client::new();
+        let runtimes = NodeRuntimes::build(config, options.placement)?;
         let mut sandboxes = Vec::new();
         let mut sandbox_urls = HashMap::new();
         let mut sandbox_requests = HashMap::new();
@@ -120,20 +128,24 @@ impl Process {
             if let Some(parent) = db_path.as_ref().and_then(|p| p.parent()) {
                 std::fs::create_dir_all(parent).map_err(NodeError::config)?;
             }
-            let running = twinsync_fakes::sandbox::spawn(
-                &s.listen,
-                twinsync_fakes::sandbox::SandboxServerConfig {
-                    db_path,
-                    token: s.token.clone(),
-                    rate_limit: s.budget.map(|b| twinsync_fakes::sandbox::RateLimit {
-                        per_minute: b.requests_per_minute,
-                        burst: b.burst,
-                    }),
-                    ..Default::default()
-                },
-            )
-            .await
-            .map_err(NodeError::config)?;
+            let sandbox = twinsync_fakes::sandbox::SandboxServerConfig {
+                db_path,
+                token: s.token.clone(),
+                rate_limit: s.budget.map(|b| twinsync_fakes::sandbox::RateLimit {
+                    per_minute: b.requests_per_minute,
+                    burst: b.burst,
+                }),
+                ..Default::default()
+            };
+            let listen = s.listen.clone();
+            let home = NodeRuntimes::home_of_sandbox(config, &s.id);
+            let running = runtimes
+                .run(home, async move {
+                    twinsync_fakes::sandbox::spawn(&listen, sandbox)
+                        .await
+                        .map_err(NodeError::config)
+                })
+                .await?;
             let url = running.base_url.clone();
             for p in &s.projects {
                 let mut body = serde_json::json!({ "key": p.key, "name": p.name });
@@ -175,24 +187,28 @@ impl Process {
             ));
         }
         for (i, a) in nodes.iter().enumerate() {
-            for b in nodes.iter().skip(i + 1) {
-                link_local(a, b);
+            for (j, b) in nodes.iter().enumerate().skip(i + 1) {
+                link_local((a, runtimes.handle(i)), (b, runtimes.handle(j)));
             }
         }
 
         let mut node_urls = HashMap::new();
         let mut admin = HashMap::new();
         let mut servers = Vec::new();
-        for (node, section) in nodes.iter().zip(&config.node) {
+        for (i, (node, section)) in nodes.iter().zip(&config.node).enumerate() {
             let data_dir = base_dir.join(&section.data_dir);
-            let served = serve_node(
-                node,
-                section,
-                (base_dir, &data_dir),
+            let (node_there, section_there, base_dir) =
+                (node.clone(), section.clone(), base_dir.to_path_buf());
+            let (token, decorate) = (
                 options.admin_token.clone(),
-                options.public_decorator.as_ref(),
-            )
-            .await?;
+                options.public_decorator.clone(),
+            );
+            let served = runtimes
+                .run(Some(i), async move {
+                    let dirs = (base_dir.as_path(), data_dir.as_path());
+                    serve_node(&node_there, &section_there, dirs, token, decorate.as_ref()).await
+                })
+                .await?;
             servers.extend(served.servers);
             let url = served.public_url;
             node.set_public_url(&url);
@@ -206,7 +222,10 @@ impl Process {
         let runners = nodes
             .iter()
             .zip(&config.node)
-            .map(|(n, s)| {
+            .enumerate()
+            .map(|(i, (n, s))| {
+                // The runner's consumers are tasks of the node's own runtime.
+                let _entered = runtimes.enter(i);
                 Runner::start(
                     n.clone(),
                     RunnerSettings {
@@ -225,6 +244,7 @@ impl Process {
             sandboxes,
             runners,
             servers,
+            runtimes,
         })
     }
 
@@ -239,6 +259,8 @@ impl Process {
         for s in self.sandboxes {
             s.stop().await;
         }
+        // What is left on the nodes' own runtimes (idle connections) goes with them.
+        drop(self.runtimes);
     }
 
     /// Stops everything at once, as a crash would: messages in hand stay in flight.
@@ -252,6 +274,8 @@ impl Process {
         for s in self.sandboxes {
             s.stop().await;
         }
+        // What is left on the nodes' own runtimes (idle connections) goes with them.
+        drop(self.runtimes);
     }
 }
 

@@ -3,20 +3,35 @@
 use crate::Node;
 use crate::handlers::receive;
 use async_trait::async_trait;
+use std::future::Future;
 use std::sync::{Arc, Weak};
+use tokio::runtime::Handle;
 use twinsync_core::TransportMessage;
 use twinsync_ports::{Delivered, Peer, PortError, PortResult};
 
 /// A node in the same process: delivery is an enqueue on its side, no network hop.
 /// It holds a weak reference so two nodes pointing at each other can still be dropped.
+/// When the target runs on a runtime of its own (`twinsync_local`'s one runtime per node),
+/// the enqueue runs there, so a node's database is only ever worked on by its own threads.
 pub struct LocalPeer {
     target: Weak<Node>,
+    runtime: Option<Handle>,
 }
 
 impl LocalPeer {
+    /// A peer whose work runs on the caller's runtime.
     pub fn new(target: &Arc<Node>) -> Self {
         Self {
             target: Arc::downgrade(target),
+            runtime: None,
+        }
+    }
+
+    /// A peer whose work runs on `runtime`, the target node's own.
+    pub fn on(target: &Arc<Node>, runtime: Handle) -> Self {
+        Self {
+            target: Arc::downgrade(target),
+            runtime: Some(runtime),
         }
     }
 
@@ -25,13 +40,30 @@ impl LocalPeer {
             .upgrade()
             .ok_or_else(|| PortError::Unavailable("the local node has stopped".into()))
     }
+
+    /// Runs `work` with the target node, on its runtime when it has one of its own.
+    async fn there<T, F, Fut>(&self, work: F) -> PortResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Node>) -> Fut,
+        Fut: Future<Output = PortResult<T>> + Send + 'static,
+    {
+        let job = work(self.node()?);
+        match &self.runtime {
+            None => job.await,
+            Some(runtime) => runtime.spawn(job).await.map_err(|e| {
+                PortError::Unavailable(format!("the local node's runtime has stopped: {e}"))
+            })?,
+        }
+    }
 }
 
 #[async_trait]
 impl Peer for LocalPeer {
     async fn deliver(&self, message: &TransportMessage) -> PortResult<()> {
-        let node = self.node()?;
-        receive::accept(&node, message).await
+        let message = message.clone();
+        self.there(|node| async move { receive::accept(&node, &message).await })
+            .await
     }
 
     /// A batch's messages are queued there together, as a list over HTTP would be.
@@ -40,39 +72,55 @@ impl Peer for LocalPeer {
     }
 
     async fn deliver_all(&self, messages: &[TransportMessage]) -> PortResult<Vec<Delivered>> {
-        let node = self.node()?;
-        let Some(first) = messages.first() else {
-            return Ok(Vec::new());
-        };
-        let connection = receive::connection_of(&node, first.connection_id()).await?;
-        // One connection's messages come together; any other is refused on its own.
-        let (mut ours, mut answers) = (Vec::new(), Vec::new());
-        for message in messages {
-            if message.connection_id() == connection.id {
-                ours.push(message.clone());
-                answers.push(Delivered::Accepted);
-            } else {
-                let reason = "message is for another connection".to_string();
-                answers.push(Delivered::Refused(reason));
-            }
-        }
-        receive::accept_all(&node, &connection, &ours).await?;
-        Ok(answers)
+        let messages = messages.to_vec();
+        self.there(|node| async move { accept_list(&node, &messages).await })
+            .await
     }
 
     async fn dry_run(&self, request: &serde_json::Value) -> PortResult<serde_json::Value> {
-        let node = self.node()?;
         let request = serde_json::from_value(request.clone())
             .map_err(|e| PortError::Rejected(e.to_string()))?;
-        let results = crate::preview::apply_here(&node, &request)
-            .await
-            .map_err(|e| PortError::Rejected(e.to_string()))?;
-        serde_json::to_value(results).map_err(|e| PortError::Rejected(e.to_string()))
+        self.there(|node| async move {
+            let results = crate::preview::apply_here(&node, &request)
+                .await
+                .map_err(|e| PortError::Rejected(e.to_string()))?;
+            serde_json::to_value(results).map_err(|e| PortError::Rejected(e.to_string()))
+        })
+        .await
     }
 }
 
-/// Connects two in-process nodes both ways.
-pub fn link_local(a: &Arc<Node>, b: &Arc<Node>) {
-    a.add_peer(&b.id, Arc::new(LocalPeer::new(b)));
-    b.add_peer(&a.id, Arc::new(LocalPeer::new(a)));
+/// Queues one connection's messages of a delivered list together; any other is refused
+/// on its own.
+async fn accept_list(node: &Node, messages: &[TransportMessage]) -> PortResult<Vec<Delivered>> {
+    let Some(first) = messages.first() else {
+        return Ok(Vec::new());
+    };
+    let connection = receive::connection_of(node, first.connection_id()).await?;
+    let (mut ours, mut answers) = (Vec::new(), Vec::new());
+    for message in messages {
+        if message.connection_id() == connection.id {
+            ours.push(message.clone());
+            answers.push(Delivered::Accepted);
+        } else {
+            let reason = "message is for another connection".to_string();
+            answers.push(Delivered::Refused(reason));
+        }
+    }
+    receive::accept_all(node, &connection, &ours).await?;
+    Ok(answers)
+}
+
+/// A node of this process and the runtime it runs on, when it has one of its own.
+pub type LocalNode<'a> = (&'a Arc<Node>, Option<Handle>);
+
+/// Connects two in-process nodes both ways; what a peer does on its target runs on the
+/// target's runtime when it has one.
+pub fn link_local(a: LocalNode<'_>, b: LocalNode<'_>) {
+    let peer = |(node, runtime): LocalNode<'_>| match runtime {
+        Some(runtime) => LocalPeer::on(node, runtime),
+        None => LocalPeer::new(node),
+    };
+    a.0.add_peer(&b.0.id, Arc::new(peer((b.0, b.1.clone()))));
+    b.0.add_peer(&a.0.id, Arc::new(peer(a)));
 }

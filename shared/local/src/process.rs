@@ -18,7 +18,7 @@ use twinsync_node::assemble::{
     NodeOptions, NodePorts, build_node_on, check_trackers, register_webhooks,
 };
 pub use twinsync_node::assemble::{QueueDecorator, TrackerDecorator};
-use twinsync_node::config::{NodeSection, ProcessConfig};
+use twinsync_node::config::{NodeSection, ProcessConfig, SandboxSection};
 use twinsync_node::peer::link_local;
 use twinsync_node::{Node, NodeError, NodeResult, NodeSettings};
 
@@ -124,53 +124,9 @@ impl Process {
         let mut sandbox_urls = HashMap::new();
         let mut sandbox_requests = HashMap::new();
         for s in &config.sandbox {
-            let db_path = s.db.as_ref().map(|p| base_dir.join(p));
-            if let Some(parent) = db_path.as_ref().and_then(|p| p.parent()) {
-                std::fs::create_dir_all(parent).map_err(NodeError::config)?;
-            }
-            let sandbox = twinsync_fakes::sandbox::SandboxServerConfig {
-                db_path,
-                token: s.token.clone(),
-                rate_limit: s.budget.map(|b| twinsync_fakes::sandbox::RateLimit {
-                    per_minute: b.requests_per_minute,
-                    burst: b.burst,
-                }),
-                ..Default::default()
-            };
-            let listen = s.listen.clone();
             let home = NodeRuntimes::home_of_sandbox(config, &s.id);
-            let running = runtimes
-                .run(home, async move {
-                    twinsync_fakes::sandbox::spawn(&listen, sandbox)
-                        .await
-                        .map_err(NodeError::config)
-                })
-                .await?;
-            let url = running.base_url.clone();
-            for p in &s.projects {
-                let mut body = serde_json::json!({ "key": p.key, "name": p.name });
-                if let Some(st) = &p.statuses {
-                    body["statuses"] = serde_json::json!(st);
-                }
-                if let Some(pr) = &p.priorities {
-                    body["priorities"] = serde_json::json!(pr);
-                }
-                let mut req = http.post(format!("{url}/api/projects")).json(&body);
-                if let Some(t) = &s.token {
-                    req = req.bearer_auth(t);
-                }
-                let resp = req.send().await.map_err(NodeError::config)?;
-                // 409: the project exists from an earlier run.
-                if !resp.status().is_success() && resp.status().as_u16() != 409 {
-                    return Err(NodeError::config(format!(
-                        "sandbox {}: creating project {} failed: {}",
-                        s.id,
-                        p.key,
-                        resp.text().await.unwrap_or_default()
-                    )));
-                }
-            }
-            sandbox_urls.insert(s.id.clone(), url);
+            let running = start_sandbox(s, base_dir, &runtimes, home, &http).await?;
+            sandbox_urls.insert(s.id.clone(), running.base_url.clone());
             sandbox_requests.insert(s.id.clone(), running.requests.clone());
             sandboxes.push(running);
         }
@@ -277,6 +233,62 @@ impl Process {
         // What is left on the nodes' own runtimes (idle connections) goes with them.
         drop(self.runtimes);
     }
+}
+
+/// Starts the sandbox tracker `s` on the runtime of its node (`home`), with its projects.
+async fn start_sandbox(
+    s: &SandboxSection,
+    base_dir: &Path,
+    runtimes: &NodeRuntimes,
+    home: Option<usize>,
+    http: &reqwest::Client,
+) -> NodeResult<twinsync_fakes::sandbox::RunningSandbox> {
+    let db_path = s.db.as_ref().map(|p| base_dir.join(p));
+    if let Some(parent) = db_path.as_ref().and_then(|p| p.parent()) {
+        std::fs::create_dir_all(parent).map_err(NodeError::config)?;
+    }
+    let sandbox = twinsync_fakes::sandbox::SandboxServerConfig {
+        db_path,
+        token: s.token.clone(),
+        rate_limit: s.budget.map(|b| twinsync_fakes::sandbox::RateLimit {
+            per_minute: b.requests_per_minute,
+            burst: b.burst,
+        }),
+        ..Default::default()
+    };
+    let listen = s.listen.clone();
+    let running = runtimes
+        .run(home, async move {
+            twinsync_fakes::sandbox::spawn(&listen, sandbox)
+                .await
+                .map_err(NodeError::config)
+        })
+        .await?;
+    let url = &running.base_url;
+    for p in &s.projects {
+        let mut body = serde_json::json!({ "key": p.key, "name": p.name });
+        if let Some(st) = &p.statuses {
+            body["statuses"] = serde_json::json!(st);
+        }
+        if let Some(pr) = &p.priorities {
+            body["priorities"] = serde_json::json!(pr);
+        }
+        let mut req = http.post(format!("{url}/api/projects")).json(&body);
+        if let Some(t) = &s.token {
+            req = req.bearer_auth(t);
+        }
+        let resp = req.send().await.map_err(NodeError::config)?;
+        // 409: the project exists from an earlier run.
+        if !resp.status().is_success() && resp.status().as_u16() != 409 {
+            return Err(NodeError::config(format!(
+                "sandbox {}: creating project {} failed: {}",
+                s.id,
+                p.key,
+                resp.text().await.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(running)
 }
 
 async fn build_node(

@@ -19,19 +19,12 @@ pub struct LocalPeer {
 }
 
 impl LocalPeer {
-    /// A peer whose work runs on the caller's runtime.
-    pub fn new(target: &Arc<Node>) -> Self {
+    /// A peer whose work runs on `runtime`, the target node's own, or on the caller's
+    /// when `None`.
+    pub fn new(target: &Arc<Node>, runtime: Option<Handle>) -> Self {
         Self {
             target: Arc::downgrade(target),
-            runtime: None,
-        }
-    }
-
-    /// A peer whose work runs on `runtime`, the target node's own.
-    pub fn on(target: &Arc<Node>, runtime: Handle) -> Self {
-        Self {
-            target: Arc::downgrade(target),
-            runtime: Some(runtime),
+            runtime,
         }
     }
 
@@ -73,7 +66,7 @@ impl Peer for LocalPeer {
 
     async fn deliver_all(&self, messages: &[TransportMessage]) -> PortResult<Vec<Delivered>> {
         let messages = messages.to_vec();
-        self.there(|node| async move { accept_list(&node, &messages).await })
+        self.there(|node| async move { accept_list(&node, messages).await })
             .await
     }
 
@@ -92,7 +85,7 @@ impl Peer for LocalPeer {
 
 /// Queues one connection's messages of a delivered list together; any other is refused
 /// on its own.
-async fn accept_list(node: &Node, messages: &[TransportMessage]) -> PortResult<Vec<Delivered>> {
+async fn accept_list(node: &Node, messages: Vec<TransportMessage>) -> PortResult<Vec<Delivered>> {
     let Some(first) = messages.first() else {
         return Ok(Vec::new());
     };
@@ -100,7 +93,7 @@ async fn accept_list(node: &Node, messages: &[TransportMessage]) -> PortResult<V
     let (mut ours, mut answers) = (Vec::new(), Vec::new());
     for message in messages {
         if message.connection_id() == connection.id {
-            ours.push(message.clone());
+            ours.push(message);
             answers.push(Delivered::Accepted);
         } else {
             let reason = "message is for another connection".to_string();
@@ -117,10 +110,6 @@ pub type LocalNode<'a> = (&'a Arc<Node>, Option<Handle>);
 /// Connects two in-process nodes both ways; what a peer does on its target runs on the
 /// target's runtime when it has one.
 pub fn link_local(a: LocalNode<'_>, b: LocalNode<'_>) {
-    let peer = |(node, runtime): LocalNode<'_>| match runtime {
-        Some(runtime) => LocalPeer::on(node, runtime),
-        None => LocalPeer::new(node),
-    };
-    a.0.add_peer(&b.0.id, Arc::new(peer((b.0, b.1.clone()))));
-    b.0.add_peer(&a.0.id, Arc::new(peer(a)));
+    a.0.add_peer(&b.0.id, Arc::new(LocalPeer::new(b.0, b.1)));
+    b.0.add_peer(&a.0.id, Arc::new(LocalPeer::new(a.0, a.1)));
 }

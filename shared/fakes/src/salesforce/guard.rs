@@ -68,38 +68,19 @@ pub(super) async fn guard(
             }
             data.api_usage
         };
-        let mut response = match fault {
-            Some(Fault::RequestLimit(wait)) => {
-                let mut r = error(
-                    StatusCode::FORBIDDEN,
-                    "REQUEST_LIMIT_EXCEEDED",
-                    "TotalRequests Limit exceeded.",
-                );
-                if let Some(s) = wait {
-                    r.headers_mut().insert("retry-after", HeaderValue::from(s));
-                }
-                r
-            }
-            Some(Fault::Unavailable(s)) => {
-                let mut r = error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "SERVER_UNAVAILABLE",
-                    "Server temporarily unavailable",
-                );
-                r.headers_mut().insert("retry-after", HeaderValue::from(s));
-                r
-            }
-            None | Some(Fault::Pass) if who.is_empty() => error(
+        let mut response = match fault.and_then(fault_answer) {
+            Some(refused) => refused,
+            None if who.is_empty() => error(
                 StatusCode::UNAUTHORIZED,
                 "INVALID_SESSION_ID",
                 "Session expired or invalid",
             ),
-            None | Some(Fault::Pass) if used > max => error(
+            None if used > max => error(
                 StatusCode::FORBIDDEN,
                 "REQUEST_LIMIT_EXCEEDED",
                 "TotalRequests Limit exceeded.",
             ),
-            None | Some(Fault::Pass) => {
+            None => {
                 request.headers_mut().insert(
                     "x-fake-caller",
                     HeaderValue::from_str(&who).unwrap_or(HeaderValue::from_static("")),
@@ -113,6 +94,33 @@ pub(super) async fn guard(
         (who, response)
     };
     fake.traffic.record(&matched, request, answer).await
+}
+
+/// Salesforce's answer for an injected fault; none when it lets the request pass.
+fn fault_answer(fault: Fault) -> Option<Response> {
+    Some(match fault {
+        Fault::RequestLimit(wait) => {
+            let mut r = error(
+                StatusCode::FORBIDDEN,
+                "REQUEST_LIMIT_EXCEEDED",
+                "TotalRequests Limit exceeded.",
+            );
+            if let Some(s) = wait {
+                r.headers_mut().insert("retry-after", HeaderValue::from(s));
+            }
+            r
+        }
+        Fault::Unavailable(s) => {
+            let mut r = error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "SERVER_UNAVAILABLE",
+                "Server temporarily unavailable",
+            );
+            r.headers_mut().insert("retry-after", HeaderValue::from(s));
+            r
+        }
+        Fault::Pass => return None,
+    })
 }
 
 /// The User Id the guard let through.

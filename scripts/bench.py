@@ -103,7 +103,7 @@ def main():
             "<= 1.10", f["p50_over_floor"] <= 1.10, f"p50 {f['p50_ms']:.0f} ms, floor {f['floor_ms']:.0f} ms")
     for kind in KINDS:
         f = wan[kind]
-        calls = ", ".join(f"{op} {n:.2f}" for op, n in f["calls"].items())
+        calls = f"minimum {f['minimum_calls']} calls; " + ", ".join(f"{op} {n:.2f}" for op, n in f["calls"].items())
         row(f"tracker API calls per change / vendor minimum, {kind}", round(f["calls_over_minimum"], 2), "x",
             "1.00", f["calls_over_minimum"] <= 1.0, calls)
 

@@ -11,6 +11,7 @@ use twinsync_core::{Attachment, Item, ItemUpdate, Named, User};
 use twinsync_fakes::jira::{FakeJira, FakeOptions, Fault};
 use twinsync_jira::mapping::{ORIGIN_PROPERTY, to_item};
 use twinsync_jira::{JiraConfig, JiraTracker, webhook};
+use twinsync_node::handlers::scheduler::{self, PollIntervals, Polling};
 use twinsync_ports::{PortError, Tracker};
 
 const EMAIL: &str = "bot@example.com";
@@ -727,7 +728,7 @@ async fn the_scheduler_keeps_the_webhook_alive_and_metrics_show_the_connector() 
     // nothing.
     let node = p.node("node-j").unwrap().clone();
     for _ in 0..3 {
-        twinsync_node::handlers::scheduler::tick(&node, 10_000)
+        scheduler::tick(&node, &Polling::new(PollIntervals::every(10_000)))
             .await
             .unwrap();
     }

@@ -15,6 +15,7 @@ use twinsync_node::config::{
     ConnectionSection, InstanceSection, NodeSection, ProcessConfig, ProjectSection, SandboxSection,
     TriggerSection,
 };
+use twinsync_node::handlers::scheduler::{self, PollIntervals, Polling};
 use twinsync_ports::TwinQuery;
 
 use crate::support::{synced_twins, until};
@@ -1006,7 +1007,7 @@ async fn redmine_rules_pair_with_jira_and_github() {
     assert!(wait_quiet(&p.nodes, &webhooks, Duration::from_secs(120)).await);
     let before = sent().await;
     for node in &p.nodes {
-        twinsync_node::handlers::scheduler::tick(node, 0)
+        scheduler::tick(node, &Polling::new(PollIntervals::every(0)))
             .await
             .unwrap();
     }

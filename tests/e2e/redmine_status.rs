@@ -13,6 +13,7 @@ use std::time::Duration;
 use twinsync_cli::demo;
 use twinsync_core::{Twin, TwinStatus};
 use twinsync_local::process::{Process, ProcessOptions};
+use twinsync_node::handlers::scheduler::{self, PollIntervals, Polling};
 use twinsync_node::{Node, operations, versions};
 
 /// The ids of the two status fields `scripts/redmine-up` makes.
@@ -112,7 +113,7 @@ async fn replicas_sent(node: &Node) -> usize {
 async fn poll_and_settle(p: &Process) {
     assert!(p.wait_quiet(Duration::from_secs(60)).await, "no settle");
     for node in &p.nodes {
-        twinsync_node::handlers::scheduler::tick(node, 0)
+        scheduler::tick(node, &Polling::new(PollIntervals::every(0)))
             .await
             .unwrap();
     }

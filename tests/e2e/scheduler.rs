@@ -218,3 +218,87 @@ async fn a_plan_only_connection_syncs_on_its_plan_alone() {
     assert_eq!(drain(&node).await, vec!["DEMO-1"]);
     sb.stop().await;
 }
+
+/// A connection whose webhook the node registered is polled at once on a process's first
+/// tick, then only on the long interval; one whose changes only polling brings, on the
+/// short one. The items here send no webhook to the node: each is a change a lost webhook
+/// would hide, which only a poll brings.
+#[tokio::test]
+async fn webhooks_make_polling_a_safety_net() {
+    use scheduler::{Arrival, PollIntervals, Polling};
+    let clock = ManualClock::new(twinsync_core::SystemClock.now_ms());
+    let (node, _tracker, sb) = setup(&clock, vec![]).await;
+    let t: &twinsync_sandbox::SandboxTracker =
+        &testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
+    let intervals = PollIntervals {
+        polls_ms: 10_000,
+        webhooks_ms: 300_000,
+    };
+    let tick = async |polling: &Polling| {
+        scheduler::tick(&node, polling).await.unwrap();
+        let mut keys = drain(&node).await;
+        keys.sort();
+        keys
+    };
+    Arrival::Webhooks.record(&node, "sb").await.unwrap();
+    let process = Polling::new(intervals);
+    t.create_raw(&body("s1", "sync")).await.unwrap();
+    assert_eq!(
+        tick(&process).await,
+        vec!["DEMO-1"],
+        "at once on the first tick"
+    );
+    t.create_raw(&body("s2", "sync")).await.unwrap();
+    clock.advance_ms(10_000);
+    assert!(tick(&process).await.is_empty(), "not on the short interval");
+    clock.advance_ms(289_999);
+    assert!(tick(&process).await.is_empty());
+    clock.advance_ms(1);
+    assert_eq!(tick(&process).await, vec!["DEMO-2"], "on the long interval");
+
+    // A restarted process polls at once: webhooks sent while none listened are lost.
+    t.create_raw(&body("s3", "sync")).await.unwrap();
+    clock.advance_ms(1_000);
+    assert!(tick(&process).await.is_empty());
+    assert_eq!(tick(&Polling::new(intervals)).await, vec!["DEMO-3"]);
+
+    // Without the webhook (its registration failed at the last start), the short one.
+    Arrival::Polls.record(&node, "sb").await.unwrap();
+    t.create_raw(&body("s4", "sync")).await.unwrap();
+    clock.advance_ms(9_999);
+    assert!(tick(&process).await.is_empty());
+    clock.advance_ms(1);
+    assert_eq!(tick(&process).await, vec!["DEMO-4"]);
+    sb.stop().await;
+}
+
+/// A process records how each instance's changes arrive as it registers webhooks, and
+/// its first tick polls every connection fed by them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_process_records_its_webhooks_and_polls_once() {
+    use scheduler::Arrival;
+    use twinsync_local::process::{Process, ProcessOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = twinsync_cli::demo::config("a-webhook-secret-0123456789");
+    config.node[1].instance[0].register_webhook = false;
+    let p = Process::start(&config, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let (a, b) = (p.nodes[0].clone(), p.nodes[1].clone());
+    assert_eq!(
+        Arrival::of(&a, &config.node[0].instance[0].id)
+            .await
+            .unwrap(),
+        Arrival::Webhooks
+    );
+    assert_eq!(
+        Arrival::of(&b, &config.node[1].instance[0].id)
+            .await
+            .unwrap(),
+        Arrival::Polls
+    );
+    let polled =
+        twinsync_local::quiet::wait_first_polls(&p.nodes, std::time::Duration::from_secs(30));
+    assert!(polled.await, "each connection polled once");
+    p.stop().await;
+}

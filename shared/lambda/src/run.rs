@@ -13,6 +13,8 @@ use aws_lambda_events::sqs::SqsEvent;
 use lambda_runtime::{LambdaEvent, service_fn};
 use std::str::FromStr;
 use std::sync::Arc;
+use twinsync_node::config::DEFAULT_WEBHOOK_POLL_MS;
+use twinsync_node::handlers::scheduler::{PollIntervals, Polling};
 
 /// The six handlers of a node on AWS, by the names the SAM template gives them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -188,13 +190,16 @@ async fn run_scheduler() -> Result<(), Error> {
     let f = Arc::new(node_from_env().await?);
     let metrics = init_metrics("scheduler", &f.node.id)?;
     // Polling triggers are due every minute at most on AWS: the schedule's rate.
-    let poll_interval_ms = var("TWINSYNC_POLL_INTERVAL_MS")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(60_000);
+    let interval =
+        |name: &str, default: i64| var(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+    let polling = Arc::new(Polling::new(PollIntervals {
+        polls_ms: interval("TWINSYNC_POLL_INTERVAL_MS", 60_000),
+        webhooks_ms: interval("TWINSYNC_WEBHOOK_POLL_INTERVAL_MS", DEFAULT_WEBHOOK_POLL_MS),
+    }));
     let handler = service_fn(move |_: LambdaEvent<serde_json::Value>| {
-        let f = f.clone();
+        let (f, polling) = (f.clone(), polling.clone());
         async move {
-            let report = twinsync_node::handlers::scheduler::tick(&f.node, poll_interval_ms)
+            let report = twinsync_node::handlers::scheduler::tick(&f.node, &polling)
                 .await
                 .map_err(|e| Box::new(e) as Error)?;
             // Bulk jobs go on for most of the minute until the next tick.

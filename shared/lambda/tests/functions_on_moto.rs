@@ -307,7 +307,6 @@ async fn two_stacks_with(adjust: impl FnOnce(&mut ProcessOptions)) -> Harness {
             // the changes, and its calls are not a change's cost.
             driver: Driver::Functions,
             scheduler_every_ms: 60_000,
-            poll_interval_ms: 60_000,
             ..RunnerSettings::default()
         },
         ports: Some(factory),

@@ -185,7 +185,7 @@ impl Process {
                 Runner::start(
                     n.clone(),
                     RunnerSettings {
-                        poll_interval_ms: s.poll_interval_ms,
+                        poll_intervals: s.poll_intervals(),
                         ..runner.clone()
                     },
                 )

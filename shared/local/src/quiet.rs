@@ -126,3 +126,31 @@ pub async fn wait_polled(
     }
     false
 }
+
+/// Waits until every connection of `nodes` has been polled at least once (a fresh node's
+/// first tick polls each at once): a measurement that starts after it counts no start-up
+/// poll against the changes it makes.
+pub async fn wait_first_polls(nodes: &[Arc<Node>], timeout: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if all_polled(nodes).await {
+            return true;
+        }
+        tokio::time::sleep(RECHECK).await;
+    }
+    false
+}
+
+async fn all_polled(nodes: &[Arc<Node>]) -> bool {
+    for node in nodes {
+        let Ok(connections) = node.connections.list().await else {
+            return false;
+        };
+        for c in connections {
+            if !matches!(scheduler::last_poll_ms(node, &c.id).await, Ok(Some(_))) {
+                return false;
+            }
+        }
+    }
+    true
+}

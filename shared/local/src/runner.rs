@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use twinsync_node::Node;
 use twinsync_node::batch::{Outcome, dead_letter, panic_message, process_batch};
+use twinsync_node::config::NodeSection;
 use twinsync_node::handlers::scheduler;
 use twinsync_ports::{Wait, queues};
 
@@ -23,7 +24,8 @@ pub struct RunnerSettings {
     /// queues that cannot notify (and for writers in another process).
     pub idle_ms: u64,
     pub scheduler_every_ms: u64,
-    pub poll_interval_ms: i64,
+    /// How often the scheduler polls, by how an instance's changes arrive.
+    pub poll_intervals: scheduler::PollIntervals,
     pub driver: Driver,
 }
 
@@ -45,7 +47,7 @@ impl Default for RunnerSettings {
             batch_size: 10,
             idle_ms: 1_000,
             scheduler_every_ms: 1_000,
-            poll_interval_ms: 10_000,
+            poll_intervals: NodeSection::default().poll_intervals(),
             driver: Driver::Runner,
         }
     }
@@ -277,8 +279,9 @@ async fn pull(node: Arc<Node>, stop: Stop) {
 }
 
 async fn schedule(node: Arc<Node>, settings: RunnerSettings, stop: Stop) {
+    let polling = scheduler::Polling::new(settings.poll_intervals);
     while !stop.is_set() {
-        if let Err(e) = scheduler::tick(&node, settings.poll_interval_ms).await {
+        if let Err(e) = scheduler::tick(&node, &polling).await {
             tracing::warn!(error = %e, "scheduler tick failed");
         }
         // Bulk jobs take what is left of the scheduler's turn.

@@ -5,6 +5,7 @@
 //! server is needed for it.
 
 use crate::config::{ConnectionSection, NodeSection};
+use crate::handlers::polling::Arrival;
 use crate::{Node, NodeError, NodeResult, NodeSettings};
 use std::collections::HashMap;
 use std::path::Path;
@@ -56,7 +57,8 @@ pub fn resolve_url(base_url: &str, sandboxes: &HashMap<String, String>) -> NodeR
 
 /// Subscribes `node_url`'s `/webhooks/{connector}/{instance}` to each instance of
 /// `section` that asks for it (`register_webhook`). Run by the local process at start and
-/// by the AWS console, where `node_url` is the ingest function's URL.
+/// by the AWS console, where `node_url` is the ingest function's URL. Records how each
+/// instance's changes arrive ([`Arrival`]), which sets how often the scheduler polls it.
 pub async fn register_webhooks(
     http: &reqwest::Client,
     node: &Node,
@@ -77,10 +79,11 @@ pub async fn register_webhooks(
         let token = inst.token.as_deref();
         match patiently(|| register_webhook(http, &base, token, &hook, &inst.webhook_secret)).await
         {
-            Ok(()) => {}
+            Ok(()) => Arrival::Webhooks.record(node, &inst.id).await?,
             // As for the other trackers below: busy or down now is no reason not to start.
             Err(e) if e.is_retryable() => {
                 tracing::warn!(instance = %inst.id, %hook, error = %e, "webhook not registered; polling brings the changes until the next start");
+                Arrival::Polls.record(node, &inst.id).await?;
             }
             Err(e) => {
                 return Err(NodeError::config(format!(
@@ -113,7 +116,15 @@ pub async fn register_webhooks(
             node.connections
                 .set_meta(&format!("webhook:{}", inst.id), &hook)
                 .await?;
+            Arrival::Webhooks.record(node, &inst.id).await?;
+        } else {
+            Arrival::Polls.record(node, &inst.id).await?;
         }
+    }
+    // A webhook the operator set up on the tracker may or may not be there (a secret is
+    // configured either way), so polling keeps the short interval.
+    for inst in section.instance.iter().filter(|i| !i.register_webhook) {
+        Arrival::Polls.record(node, &inst.id).await?;
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 //! world settles without faults and [`crate::oracle::check`] judges it.
 
 use crate::oracle::{Field, Record, check};
-use crate::world::{Deliveries, POLL_INTERVAL_MS, World};
+use crate::world::{Deliveries, World};
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -434,7 +434,8 @@ impl Sim {
 
     async fn tick(&mut self, side: usize) -> Result<(), String> {
         let node = self.world.sides[side].node.clone();
-        let work = scheduler::tick(&node, POLL_INTERVAL_MS);
+        let polling = self.world.sides[side].polling.clone();
+        let work = scheduler::tick(&node, &polling);
         if let Some(r) = self.guarded(side, work).await? {
             let name = self.world.sides[side].name;
             match r {

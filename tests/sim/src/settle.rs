@@ -53,7 +53,8 @@ impl Sim {
                     }
                 }
                 let node = self.world.sides[side].node.clone();
-                let report = scheduler::tick(&node, POLL_INTERVAL_MS)
+                let polling = self.world.sides[side].polling.clone();
+                let report = scheduler::tick(&node, &polling)
                     .await
                     .map_err(|e| e.to_string())?;
                 done += report.polled_changes + report.resumed_messages;

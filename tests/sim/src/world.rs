@@ -16,6 +16,7 @@ use twinsync_core::{
 };
 use twinsync_node::assemble::{NodeOptions, NodePorts, build_node_on};
 use twinsync_node::config::{ConnectionSection, InstanceSection, NodeSection, TriggerSection};
+use twinsync_node::handlers::scheduler::Polling;
 use twinsync_node::link::{Received, TRANSPORT_PATH, peer_refusal, receive_transport};
 use twinsync_node::{Node, NodeSettings};
 use twinsync_ports::{Decorated, Delivered, Peer, PortError, PortResult, Tracker};
@@ -49,6 +50,8 @@ pub struct Side {
     pub effects: Arc<Effects>,
     /// How the other node reaches this one.
     pub inbound: Arc<SimPeer>,
+    /// The scheduler's polling state of the node's current process.
+    pub polling: Arc<Polling>,
     section: NodeSection,
 }
 
@@ -377,6 +380,7 @@ impl World {
                 node,
                 effects,
                 inbound,
+                polling: Arc::new(Polling::new(section.poll_intervals())),
                 section,
             });
         }
@@ -419,6 +423,7 @@ impl World {
         let side = &mut self.sides[i];
         side.node = node;
         side.effects = effects;
+        side.polling = Arc::new(Polling::new(side.section.poll_intervals()));
         Ok(())
     }
 }

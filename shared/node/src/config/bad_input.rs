@@ -29,7 +29,7 @@ fn load(file: &str) -> Result<(), String> {
 #[test]
 fn bad_config_files_are_refused_saying_where() {
     // The file, then what the message must contain besides the file's name.
-    let cases: [(&str, &[&str]); 14] = [
+    let cases: [(&str, &[&str]); 16] = [
         (
             "unknown-key.toml",
             &["unknown field `poll_intervall_ms`", "line 8"],
@@ -70,6 +70,14 @@ fn bad_config_files_are_refused_saying_where() {
             "syntax-error-rules.toml",
             &["connection demo", "incoming", "line 2", "syntax-error.rhai"],
         ),
+        (
+            "poll-interval-zero.toml",
+            &["node[0].poll_interval_ms", "more than 0", "line 8"],
+        ),
+        (
+            "webhook-poll-shorter.toml",
+            &["node[0].webhook_poll_interval_ms", "shorter than", "line 9"],
+        ),
         ("good.toml", &[]),
     ];
     let mut wrong = Vec::new();
@@ -108,7 +116,7 @@ fn as_json(file: &str) -> String {
 #[test]
 fn bad_configs_as_json_are_refused_for_the_same_reason() {
     // The file, then what the JSON reader's message must contain besides its path.
-    let cases: [(&str, &[&str]); 7] = [
+    let cases: [(&str, &[&str]); 9] = [
         ("unknown-key.toml", &["unknown field `poll_intervall_ms`"]),
         ("wrong-type.toml", &["invalid type"]),
         ("missing-required.toml", &["missing field `connector`"]),
@@ -122,6 +130,11 @@ fn bad_configs_as_json_are_refused_for_the_same_reason() {
             &["node[0].connection[0].instance", "sandbox-z"],
         ),
         ("empty.toml", &["missing field `node`"]),
+        ("poll-interval-zero.toml", &["node[0].poll_interval_ms"]),
+        (
+            "webhook-poll-shorter.toml",
+            &["node[0].webhook_poll_interval_ms"],
+        ),
     ];
     let mut wrong = Vec::new();
     for (file, wants) in cases {

@@ -85,6 +85,9 @@ impl ProcessConfig {
             if let Err((key, needle, message)) = node.check_network() {
                 return Err(invalid(format!("node[{n}].{key}"), &needle, message));
             }
+            if let Err((key, message)) = node.check_poll_intervals() {
+                return Err(invalid(format!("node[{n}].{key}"), &key, message));
+            }
             if let Some(hours) = node.retry_budget_hours
                 && !(hours > 0.0 && hours <= MAX_RETRY_BUDGET_HOURS)
             {
@@ -254,6 +257,31 @@ impl ProcessConfig {
 }
 
 impl NodeSection {
+    /// Both poll intervals more than 0, and the one behind webhooks no shorter than the
+    /// one without: it only catches what a lost webhook would hide.
+    fn check_poll_intervals(&self) -> Result<(), (String, String)> {
+        let intervals = self.poll_intervals();
+        for (key, ms) in [
+            ("poll_interval_ms", intervals.polls_ms),
+            ("webhook_poll_interval_ms", intervals.webhooks_ms),
+        ] {
+            if ms <= 0 {
+                return Err((key.into(), format!("{ms}: must be more than 0 ms")));
+            }
+        }
+        if intervals.webhooks_ms < intervals.polls_ms {
+            return Err((
+                "webhook_poll_interval_ms".into(),
+                format!(
+                    "{} is shorter than poll_interval_ms ({}): with webhooks, polling only \
+                     catches a lost one, so it runs no more often than without",
+                    intervals.webhooks_ms, intervals.polls_ms
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// The listeners and the public URL: the admin API on loopback unless allowed, a
     /// public URL that is https (or http where it may be), and one at all when the public
     /// listener is not on loopback. An error is (key, text to find its line by, message).

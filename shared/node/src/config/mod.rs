@@ -17,6 +17,7 @@ pub use trackers::{
     ZendeskSection,
 };
 
+use crate::handlers::polling::PollIntervals;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use twinsync_core::{
@@ -87,8 +88,14 @@ pub struct NodeSection {
     pub public_url: Option<String>,
     #[serde(default)]
     pub allow_http_public_url: bool,
+    /// How often the triggers are polled and the twins swept, in ms, for an instance
+    /// whose changes only polling brings.
     #[serde(default = "default_poll")]
     pub poll_interval_ms: i64,
+    /// The same for an instance whose webhook is registered (or set up by hand): polling
+    /// then only catches a lost webhook. 5 minutes when absent (or `poll_interval_ms`,
+    /// if that is longer).
+    pub webhook_poll_interval_ms: Option<i64>,
     /// How long a failing message is retried before it is dead-lettered and its twin
     /// shows Error (24 hours when absent; at most 14 days, what a queue keeps).
     pub retry_budget_hours: Option<f64>,
@@ -124,6 +131,7 @@ impl Default for NodeSection {
             public_url: None,
             allow_http_public_url: false,
             poll_interval_ms: default_poll(),
+            webhook_poll_interval_ms: None,
             retry_budget_hours: None,
             max_replica_bytes: None,
             instance: vec![],
@@ -151,6 +159,16 @@ impl NodeSection {
         self.retry_budget_hours
             .map(|hours| (hours * 3_600_000.0).round() as i64)
     }
+
+    /// How often the scheduler polls, by how an instance's changes arrive.
+    pub fn poll_intervals(&self) -> PollIntervals {
+        PollIntervals {
+            polls_ms: self.poll_interval_ms,
+            webhooks_ms: self
+                .webhook_poll_interval_ms
+                .unwrap_or(DEFAULT_WEBHOOK_POLL_MS.max(self.poll_interval_ms)),
+        }
+    }
 }
 
 fn default_listen() -> String {
@@ -160,6 +178,9 @@ fn default_listen() -> String {
 fn default_poll() -> i64 {
     10_000
 }
+
+/// `webhook_poll_interval_ms` when a config does not set it.
+pub const DEFAULT_WEBHOOK_POLL_MS: i64 = 300_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -6,6 +6,7 @@ pub mod control;
 pub mod incoming;
 pub mod ingest;
 pub mod outgoing;
+pub mod polling;
 pub mod receive;
 pub mod scheduler;
 pub mod transport;

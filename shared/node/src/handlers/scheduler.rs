@@ -2,10 +2,9 @@
 //! and clean-up. On AWS an EventBridge schedule calls [`tick`] every minute; the local
 //! runner calls it every second.
 
-use crate::handlers::ingest::queue_changes;
 use crate::{Node, NodeResult, bulk};
 use twinsync_core::{Connection, ConnectionStatus};
-use twinsync_ports::{ChangeSignal, PollCursor, TwinOrder, TwinQuery, queues};
+use twinsync_ports::queues;
 
 /// What one tick did, for logs and metrics.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -18,16 +17,15 @@ pub struct TickReport {
     pub removed_queues: usize,
 }
 
+use super::polling::record_poll;
+pub use super::polling::{
+    Arrival, PollIntervals, Polling, Refusals, SinceStart, TWINS_SWEEP, TWINS_SWEEP_MARGIN_MS,
+    last_poll_ms, poll, poll_due,
+};
 pub use crate::pause::{
     HELD_QUEUE_KEPT_MS, HELD_QUEUE_SWEEP_MS, REREAD_AFTER_PAUSE_MS, after_pause,
     held_queue_watched, paused_key, resume,
 };
-
-/// The cursor id of the sweep that polls items already under sync.
-pub const TWINS_SWEEP: &str = "__twins";
-
-/// How far before the oldest twin the sweep of twins starts on its first poll.
-pub const TWINS_SWEEP_MARGIN_MS: i64 = 5 * 60_000;
 
 /// Runs everything that is due. Errors of one connection do not stop the others.
 /// After a rotation's grace period the old secret is dropped from the store, not only
@@ -52,7 +50,7 @@ enum Forgot {
     Nothing,
 }
 
-pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> {
+pub async fn tick(node: &Node, polling: &Polling) -> NodeResult<TickReport> {
     let mut report = TickReport::default();
     let now = node.now_ms();
     for connection in node.connections.list().await? {
@@ -97,28 +95,55 @@ pub async fn tick(node: &Node, poll_interval_ms: i64) -> NodeResult<TickReport> 
                 }
             }
         }
-        let key = format!("poll:{}", connection.id);
-        let last = node
-            .connections
-            .get_meta(&key)
-            .await?
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(0);
-        if now - last >= poll_interval_ms {
-            let mark = node.ingest_gate.refused();
-            match poll(node, &connection).await {
-                Ok(n) => {
-                    report.polled_changes += n;
-                    node.ingest_gate.poll_covers(&connection.id, mark);
-                }
-                Err(e) => tracing::warn!(connection = %connection.id, error = %e, "poll failed"),
-            }
-            node.connections.set_meta(&key, &now.to_string()).await?;
-        }
+        report.polled_changes += poll_if_due(node, &connection, polling, now).await?;
     }
     refresh_webhooks(node, now).await;
     report.purged = node.connections.purge_expired(now).await?;
     Ok(report)
+}
+
+/// Polls `connection` if its poll is due ([`poll_due`]); returns the changes it queued.
+async fn poll_if_due(
+    node: &Node,
+    connection: &Connection,
+    polling: &Polling,
+    now: i64,
+) -> NodeResult<usize> {
+    let last = last_poll_ms(node, &connection.id).await?.unwrap_or(0);
+    let arrival = Arrival::of(node, &connection.local_instance).await?;
+    let refusals = if node
+        .ingest_gate
+        .covered_by(std::slice::from_ref(&connection.id))
+    {
+        Refusals::Covered
+    } else {
+        Refusals::Waiting
+    };
+    let since_start = polling.since_start(&connection.id);
+    if !poll_due(
+        arrival,
+        since_start,
+        refusals,
+        now - last,
+        polling.intervals,
+    ) {
+        return Ok(0);
+    }
+    let mark = node.ingest_gate.refused();
+    let queued = match poll(node, connection).await {
+        Ok(n) => {
+            node.ingest_gate.poll_covers(&connection.id, mark);
+            polling.record(&connection.id, SinceStart::Polled);
+            n
+        }
+        Err(e) => {
+            tracing::warn!(connection = %connection.id, error = %e, "poll failed");
+            polling.record(&connection.id, SinceStart::PollFailed);
+            0
+        }
+    };
+    record_poll(node, &connection.id, now).await?;
+    Ok(queued)
 }
 
 /// Refreshes the webhooks registered at start-up where they expire, when due.
@@ -246,107 +271,4 @@ pub async fn refusals_polled(node: &Node) -> NodeResult<bool> {
         .map(|c| c.id)
         .collect();
     Ok(node.ingest_gate.covered_by(&polling))
-}
-
-/// Polls each active trigger since its cursor, and sweeps items already under sync.
-/// Where the sweep of twins starts on its first poll: no twin changed before the oldest
-/// one existed (less a margin for the tracker's clock). From the beginning of time, it
-/// read every item of a shared tracker one by one (134 Redmine issues, 30 s, while the
-/// trigger polls waited).
-async fn first_sweep_since(node: &Node, connection_id: &str) -> NodeResult<i64> {
-    let oldest = node
-        .twins
-        .list(&TwinQuery {
-            connection_id: Some(connection_id.to_string()),
-            order: TwinOrder::Oldest,
-            limit: 1,
-            ..TwinQuery::default()
-        })
-        .await?;
-    let now = node.now_ms();
-    let from = oldest.first().map_or(now, |t| t.created_ms.min(now));
-    Ok(from - TWINS_SWEEP_MARGIN_MS)
-}
-
-pub async fn poll(node: &Node, connection: &Connection) -> NodeResult<usize> {
-    // Without live sync, only plans, bulk jobs and operations bring changes.
-    if !connection.active_version().is_some_and(|v| v.live) {
-        return Ok(0);
-    }
-    let mut queued = 0;
-    for trigger in connection.triggers().iter().filter(|t| t.active) {
-        queued += poll_query(node, connection, &trigger.id, &trigger.query, false).await?;
-    }
-    queued += poll_query(node, connection, TWINS_SWEEP, "", true).await?;
-    Ok(queued)
-}
-
-async fn poll_query(
-    node: &Node,
-    connection: &Connection,
-    cursor_id: &str,
-    query: &str,
-    only_twins: bool,
-) -> NodeResult<usize> {
-    let tracker = node.tracker(&connection.local_instance)?;
-    let cursor = match node.connections.cursor(&connection.id, cursor_id).await? {
-        Some(c) => c,
-        None if only_twins => PollCursor {
-            since_ms: first_sweep_since(node, &connection.id).await?,
-            seen: Vec::new(),
-        },
-        None => PollCursor::default(),
-    };
-    let mut next = cursor.clone();
-    let mut page = None;
-    let mut signals = Vec::new();
-    loop {
-        let result = tracker.search_updated(query, cursor.since_ms, page).await?;
-        for item in result.items {
-            let seen = (item.key.clone(), item.version);
-            if item.updated_ms > next.since_ms {
-                next.since_ms = item.updated_ms;
-                next.seen.clear();
-            }
-            if item.updated_ms == next.since_ms && !next.seen.contains(&seen) {
-                next.seen.push(seen.clone());
-            }
-            if item.updated_ms == cursor.since_ms && cursor.seen.contains(&seen) {
-                continue;
-            }
-            if only_twins
-                && node
-                    .twins
-                    .find_by_local(&connection.id, &item.key)
-                    .await?
-                    .is_none()
-            {
-                continue;
-            }
-            tracing::debug!(item = %item.key, version = item.version, updated_ms = item.updated_ms, "poll found a change");
-            signals.push(ChangeSignal {
-                delivery_id: format!("poll:{}:{}", item.key, item.version),
-                item_key: item.key,
-                project: item.project,
-                version: item.version,
-                origin: item.origin,
-            });
-        }
-        match result.next {
-            Some(token) => page = Some(token),
-            None => break,
-        }
-    }
-    let queued = if signals.is_empty() {
-        0
-    } else {
-        queue_changes(node, connection, &signals, false).await?
-    };
-    // The cursor moves only after the changes are queued: a crash re-polls, never skips.
-    if next != cursor {
-        node.connections
-            .set_cursor(&connection.id, cursor_id, &PollCursor { ..next })
-            .await?;
-    }
-    Ok(queued)
 }

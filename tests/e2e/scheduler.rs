@@ -302,3 +302,62 @@ async fn a_started_process_records_its_webhooks_and_polls_once() {
     assert!(polled.await, "each connection polled once");
     p.stop().await;
 }
+
+/// A delivery that fails verification (a secret that does not match, a stranger) means
+/// the registered webhook may bring nothing: polling goes back to the short interval
+/// until a delivery verifies again.
+#[tokio::test]
+async fn a_refused_delivery_sends_polling_back_to_the_short_interval() {
+    use scheduler::{Arrival, PollIntervals, Polling};
+    use twinsync_node::handlers::ingest;
+    use twinsync_sandbox::webhook::{self, WebhookItem, WebhookPayload};
+    let clock = ManualClock::new(twinsync_core::SystemClock.now_ms());
+    let (node, _tracker, sb) = setup(&clock, vec![]).await;
+    let t: &twinsync_sandbox::SandboxTracker =
+        &testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
+    let intervals = PollIntervals {
+        polls_ms: 10_000,
+        webhooks_ms: 300_000,
+    };
+    let deliver = async |secret: &str, key: &str| {
+        let ts = clock.now_ms() / 1000;
+        let body = serde_json::to_vec(&WebhookPayload {
+            event: "item.updated".into(),
+            delivery_id: format!("d-{ts}-{key}"),
+            timestamp: ts,
+            item: WebhookItem {
+                key: key.into(),
+                project: "DEMO".into(),
+                version: 1,
+                updated_ms: clock.now_ms(),
+                origin: None,
+            },
+        })
+        .unwrap();
+        let headers = vec![
+            (webhook::SIGNATURE.into(), webhook::sign(secret, ts, &body)),
+            (webhook::TIMESTAMP.into(), ts.to_string()),
+            (webhook::DELIVERY.into(), format!("d-{ts}-{key}-{secret}")),
+        ];
+        ingest::webhook(&node, "sandbox", "sb", &headers, &body).await
+    };
+    Arrival::Webhooks.record(&node, "sb").await.unwrap();
+    let process = Polling::new(intervals);
+    scheduler::tick(&node, &process).await.unwrap();
+
+    assert!(deliver("not-the-secret-0123", "DEMO-1").await.is_err());
+    assert_eq!(Arrival::of(&node, "sb").await.unwrap(), Arrival::Polls);
+    t.create_raw(&body("s1", "sync")).await.unwrap();
+    clock.advance_ms(10_000);
+    scheduler::tick(&node, &process).await.unwrap();
+    assert_eq!(drain(&node).await, vec!["DEMO-1"], "on the short interval");
+
+    assert_eq!(deliver("sandbox-secret-0123", "DEMO-1").await.unwrap(), 1);
+    assert_eq!(Arrival::of(&node, "sb").await.unwrap(), Arrival::Webhooks);
+    drain(&node).await;
+    t.create_raw(&body("s2", "sync")).await.unwrap();
+    clock.advance_ms(10_000);
+    scheduler::tick(&node, &process).await.unwrap();
+    assert!(drain(&node).await.is_empty(), "the long interval again");
+    sb.stop().await;
+}

@@ -1,5 +1,6 @@
 //! ingest: a tracker's webhook (or a poll) becomes ChangeEvents on the `outgoing` queue.
 
+use crate::handlers::arrival::{self, Delivery};
 use crate::handlers::to_body;
 use crate::{Node, NodeError, NodeResult};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -45,6 +46,9 @@ pub struct IngestGate {
     covered: Mutex<HashMap<String, u64>>,
     /// Time webhooks spent waiting for an apply of their item ([`after_apply`]), in ms.
     apply_waited_ms: AtomicU64,
+    /// Instance -> how its last delivery noted by this process went
+    /// ([`arrival::note_delivery`]), so the record is read only when that changes.
+    noted: Mutex<HashMap<String, Delivery>>,
 }
 
 impl IngestGate {
@@ -59,6 +63,20 @@ impl IngestGate {
             refused: AtomicU64::new(0),
             covered: Mutex::new(HashMap::new()),
             apply_waited_ms: AtomicU64::new(0),
+            noted: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `delivery` differs from the last one noted for `instance` here.
+    fn changed(&self, instance: &str, delivery: Delivery) -> bool {
+        self.noted
+            .lock()
+            .map_or(true, |n| n.get(instance) != Some(&delivery))
+    }
+
+    fn noted(&self, instance: &str, delivery: Delivery) {
+        if let Ok(mut noted) = self.noted.lock() {
+            noted.insert(instance.to_string(), delivery);
         }
     }
 
@@ -137,7 +155,19 @@ pub async fn webhook(
             claimed: connector.to_string(),
         });
     }
-    let signals = tracker.verify_webhook(headers, body, node.now_ms())?;
+    let verified = tracker.verify_webhook(headers, body, node.now_ms());
+    let delivery = match verified {
+        Ok(_) => Delivery::Verified,
+        Err(_) => Delivery::Refused,
+    };
+    if node.ingest_gate.changed(instance, delivery) {
+        // A failed note keeps the webhook's answer: the next delivery notes it again.
+        match arrival::note_delivery(node, instance, delivery).await {
+            Ok(()) => node.ingest_gate.noted(instance, delivery),
+            Err(e) => tracing::warn!(%instance, error = %e, "noting the webhook delivery failed"),
+        }
+    }
+    let signals = verified?;
     // Counted after the signature: a stranger's flood cannot use the tracker's budget up.
     node.ingest_gate.admit(instance)?;
     Ok(signals_to_changes(node, instance, &signals, false).await?)

@@ -1,6 +1,7 @@
 //! The handlers of the message flow, one module each, in flow order.
 
 pub mod ack;
+pub mod arrival;
 mod brief;
 pub mod control;
 pub mod incoming;

@@ -2,54 +2,13 @@
 //! under sync. Where a tracker's webhook brings the changes, polling only catches what a
 //! lost webhook would hide, so it runs far less often ([`PollIntervals`]).
 
+pub use crate::handlers::arrival::Arrival;
 use crate::handlers::ingest::queue_changes;
 use crate::{Node, NodeResult};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use twinsync_core::Connection;
 use twinsync_ports::{ChangeSignal, PollCursor, TwinOrder, TwinQuery};
-
-/// How changes of an instance's items reach the node, as recorded when it started
-/// (`assemble::register_webhooks`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arrival {
-    /// The node registered its webhook on the tracker at start.
-    Webhooks,
-    /// Polling may be all that brings them: the tracker has no webhooks, the node does
-    /// not register one (one set up by hand may or may not be there), or its
-    /// registration failed at start.
-    Polls,
-}
-
-impl Arrival {
-    fn meta_key(instance: &str) -> String {
-        format!("arrival:{instance}")
-    }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Arrival::Webhooks => "webhooks",
-            Arrival::Polls => "polls",
-        }
-    }
-
-    /// What the node recorded for `instance`; polls when nothing is recorded (a node
-    /// that never registered, or one from before the record existed).
-    pub async fn of(node: &Node, instance: &str) -> NodeResult<Arrival> {
-        let recorded = node.connections.get_meta(&Self::meta_key(instance)).await?;
-        Ok(match recorded.as_deref() {
-            Some("webhooks") => Arrival::Webhooks,
-            _ => Arrival::Polls,
-        })
-    }
-
-    pub async fn record(self, node: &Node, instance: &str) -> NodeResult<()> {
-        node.connections
-            .set_meta(&Self::meta_key(instance), self.as_str())
-            .await?;
-        Ok(())
-    }
-}
 
 /// How often a connection is polled, by how its changes arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +43,17 @@ pub enum SinceStart {
 pub enum Refusals {
     Covered,
     Waiting,
+}
+
+impl Refusals {
+    /// Whether a poll of `connection_id` has covered every refusal so far.
+    pub fn of(node: &Node, connection_id: &str) -> Refusals {
+        if node.ingest_gate.covered_by(&[connection_id.to_string()]) {
+            Refusals::Covered
+        } else {
+            Refusals::Waiting
+        }
+    }
 }
 
 /// Whether a connection's poll is due, `since_last_ms` after its last one began.

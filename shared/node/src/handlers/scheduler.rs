@@ -2,9 +2,19 @@
 //! and clean-up. On AWS an EventBridge schedule calls [`tick`] every minute; the local
 //! runner calls it every second.
 
+use super::polling::record_poll;
 use crate::{Node, NodeResult, bulk};
 use twinsync_core::{Connection, ConnectionStatus};
 use twinsync_ports::queues;
+
+pub use super::polling::{
+    Arrival, PollIntervals, Polling, Refusals, SinceStart, TWINS_SWEEP, TWINS_SWEEP_MARGIN_MS,
+    last_poll_ms, poll, poll_due,
+};
+pub use crate::pause::{
+    HELD_QUEUE_KEPT_MS, HELD_QUEUE_SWEEP_MS, REREAD_AFTER_PAUSE_MS, after_pause,
+    held_queue_watched, paused_key, resume,
+};
 
 /// What one tick did, for logs and metrics.
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
@@ -17,17 +27,6 @@ pub struct TickReport {
     pub removed_queues: usize,
 }
 
-use super::polling::record_poll;
-pub use super::polling::{
-    Arrival, PollIntervals, Polling, Refusals, SinceStart, TWINS_SWEEP, TWINS_SWEEP_MARGIN_MS,
-    last_poll_ms, poll, poll_due,
-};
-pub use crate::pause::{
-    HELD_QUEUE_KEPT_MS, HELD_QUEUE_SWEEP_MS, REREAD_AFTER_PAUSE_MS, after_pause,
-    held_queue_watched, paused_key, resume,
-};
-
-/// Runs everything that is due. Errors of one connection do not stop the others.
 /// After a rotation's grace period the old secret is dropped from the store, not only
 /// ignored: a later leak of the store does not reveal it.
 async fn forget_expired_secret(
@@ -50,6 +49,7 @@ enum Forgot {
     Nothing,
 }
 
+/// Runs everything that is due. Errors of one connection do not stop the others.
 pub async fn tick(node: &Node, polling: &Polling) -> NodeResult<TickReport> {
     let mut report = TickReport::default();
     let now = node.now_ms();
@@ -111,14 +111,7 @@ async fn poll_if_due(
 ) -> NodeResult<usize> {
     let last = last_poll_ms(node, &connection.id).await?.unwrap_or(0);
     let arrival = Arrival::of(node, &connection.local_instance).await?;
-    let refusals = if node
-        .ingest_gate
-        .covered_by(std::slice::from_ref(&connection.id))
-    {
-        Refusals::Covered
-    } else {
-        Refusals::Waiting
-    };
+    let refusals = Refusals::of(node, &connection.id);
     let since_start = polling.since_start(&connection.id);
     if !poll_due(
         arrival,

@@ -219,21 +219,24 @@ async fn a_plan_only_connection_syncs_on_its_plan_alone() {
     sb.stop().await;
 }
 
+/// The scheduler's intervals in the polling tests: 10 s without webhooks, 5 min with.
+const INTERVALS: scheduler::PollIntervals = scheduler::PollIntervals {
+    polls_ms: 10_000,
+    webhooks_ms: 300_000,
+};
+
 /// A connection whose webhook the node registered is polled at once on a process's first
 /// tick, then only on the long interval; one whose changes only polling brings, on the
 /// short one. The items here send no webhook to the node: each is a change a lost webhook
 /// would hide, which only a poll brings.
 #[tokio::test]
 async fn webhooks_make_polling_a_safety_net() {
-    use scheduler::{Arrival, PollIntervals, Polling};
+    use scheduler::{Arrival, Polling};
     let clock = ManualClock::new(twinsync_core::SystemClock.now_ms());
     let (node, _tracker, sb) = setup(&clock, vec![]).await;
     let t: &twinsync_sandbox::SandboxTracker =
         &testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
-    let intervals = PollIntervals {
-        polls_ms: 10_000,
-        webhooks_ms: 300_000,
-    };
+    let intervals = INTERVALS;
     let tick = async |polling: &Polling| {
         scheduler::tick(&node, polling).await.unwrap();
         let mut keys = drain(&node).await;
@@ -308,17 +311,14 @@ async fn a_started_process_records_its_webhooks_and_polls_once() {
 /// until a delivery verifies again.
 #[tokio::test]
 async fn a_refused_delivery_sends_polling_back_to_the_short_interval() {
-    use scheduler::{Arrival, PollIntervals, Polling};
+    use scheduler::{Arrival, Polling};
     use twinsync_node::handlers::ingest;
     use twinsync_sandbox::webhook::{self, WebhookItem, WebhookPayload};
     let clock = ManualClock::new(twinsync_core::SystemClock.now_ms());
     let (node, _tracker, sb) = setup(&clock, vec![]).await;
     let t: &twinsync_sandbox::SandboxTracker =
         &testing::tracker("sb", &sb, "sandbox-secret-0123", None).unwrap();
-    let intervals = PollIntervals {
-        polls_ms: 10_000,
-        webhooks_ms: 300_000,
-    };
+    let intervals = INTERVALS;
     let deliver = async |secret: &str, key: &str| {
         let ts = clock.now_ms() / 1000;
         let body = serde_json::to_vec(&WebhookPayload {

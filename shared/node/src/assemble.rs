@@ -5,7 +5,7 @@
 //! server is needed for it.
 
 use crate::config::{ConnectionSection, NodeSection};
-use crate::handlers::polling::Arrival;
+use crate::handlers::arrival::Arrival;
 use crate::{Node, NodeError, NodeResult, NodeSettings};
 use std::collections::HashMap;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! under sync. Where a tracker's webhook brings the changes, polling only catches what a
 //! lost webhook would hide, so it runs far less often ([`PollIntervals`]).
 
-pub use crate::handlers::arrival::Arrival;
+use crate::handlers::arrival::Arrival;
 use crate::handlers::ingest::queue_changes;
 use crate::{Node, NodeResult};
 use std::collections::HashMap;
@@ -95,7 +95,7 @@ impl Polling {
         }
     }
 
-    pub(crate) fn since_start(&self, connection_id: &str) -> SinceStart {
+    fn since_start(&self, connection_id: &str) -> SinceStart {
         self.outcomes
             .lock()
             .ok()
@@ -103,11 +103,48 @@ impl Polling {
             .unwrap_or(SinceStart::NotPolled)
     }
 
-    pub(crate) fn record(&self, connection_id: &str, outcome: SinceStart) {
+    fn record(&self, connection_id: &str, outcome: SinceStart) {
         if let Ok(mut outcomes) = self.outcomes.lock() {
             outcomes.insert(connection_id.to_string(), outcome);
         }
     }
+}
+
+/// Polls `connection` if its poll is due ([`poll_due`]); returns the changes it queued.
+pub(crate) async fn poll_if_due(
+    node: &Node,
+    connection: &Connection,
+    polling: &Polling,
+    now: i64,
+) -> NodeResult<usize> {
+    let last = last_poll_ms(node, &connection.id).await?.unwrap_or(0);
+    let arrival = Arrival::of(node, &connection.local_instance).await?;
+    let refusals = Refusals::of(node, &connection.id);
+    let since_start = polling.since_start(&connection.id);
+    if !poll_due(
+        arrival,
+        since_start,
+        refusals,
+        now - last,
+        polling.intervals,
+    ) {
+        return Ok(0);
+    }
+    let mark = node.ingest_gate.refused();
+    let queued = match poll(node, connection).await {
+        Ok(n) => {
+            node.ingest_gate.poll_covers(&connection.id, mark);
+            polling.record(&connection.id, SinceStart::Polled);
+            n
+        }
+        Err(e) => {
+            tracing::warn!(connection = %connection.id, error = %e, "poll failed");
+            polling.record(&connection.id, SinceStart::PollFailed);
+            0
+        }
+    };
+    record_poll(node, &connection.id, now).await?;
+    Ok(queued)
 }
 
 /// When the last poll of `connection_id` began (by any process), if there was one.
@@ -119,7 +156,7 @@ pub async fn last_poll_ms(node: &Node, connection_id: &str) -> NodeResult<Option
         .and_then(|v| v.parse::<i64>().ok()))
 }
 
-pub(crate) async fn record_poll(node: &Node, connection_id: &str, began_ms: i64) -> NodeResult<()> {
+async fn record_poll(node: &Node, connection_id: &str, began_ms: i64) -> NodeResult<()> {
     node.connections
         .set_meta(&last_poll_key(connection_id), &began_ms.to_string())
         .await?;

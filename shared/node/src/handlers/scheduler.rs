@@ -2,14 +2,15 @@
 //! and clean-up. On AWS an EventBridge schedule calls [`tick`] every minute; the local
 //! runner calls it every second.
 
-use super::polling::record_poll;
+use super::polling::poll_if_due;
 use crate::{Node, NodeResult, bulk};
 use twinsync_core::{Connection, ConnectionStatus};
 use twinsync_ports::queues;
 
+pub use super::arrival::Arrival;
 pub use super::polling::{
-    Arrival, PollIntervals, Polling, Refusals, SinceStart, TWINS_SWEEP, TWINS_SWEEP_MARGIN_MS,
-    last_poll_ms, poll, poll_due,
+    PollIntervals, Polling, Refusals, SinceStart, TWINS_SWEEP, TWINS_SWEEP_MARGIN_MS, last_poll_ms,
+    poll, poll_due,
 };
 pub use crate::pause::{
     HELD_QUEUE_KEPT_MS, HELD_QUEUE_SWEEP_MS, REREAD_AFTER_PAUSE_MS, after_pause,
@@ -100,43 +101,6 @@ pub async fn tick(node: &Node, polling: &Polling) -> NodeResult<TickReport> {
     refresh_webhooks(node, now).await;
     report.purged = node.connections.purge_expired(now).await?;
     Ok(report)
-}
-
-/// Polls `connection` if its poll is due ([`poll_due`]); returns the changes it queued.
-async fn poll_if_due(
-    node: &Node,
-    connection: &Connection,
-    polling: &Polling,
-    now: i64,
-) -> NodeResult<usize> {
-    let last = last_poll_ms(node, &connection.id).await?.unwrap_or(0);
-    let arrival = Arrival::of(node, &connection.local_instance).await?;
-    let refusals = Refusals::of(node, &connection.id);
-    let since_start = polling.since_start(&connection.id);
-    if !poll_due(
-        arrival,
-        since_start,
-        refusals,
-        now - last,
-        polling.intervals,
-    ) {
-        return Ok(0);
-    }
-    let mark = node.ingest_gate.refused();
-    let queued = match poll(node, connection).await {
-        Ok(n) => {
-            node.ingest_gate.poll_covers(&connection.id, mark);
-            polling.record(&connection.id, SinceStart::Polled);
-            n
-        }
-        Err(e) => {
-            tracing::warn!(connection = %connection.id, error = %e, "poll failed");
-            polling.record(&connection.id, SinceStart::PollFailed);
-            0
-        }
-    };
-    record_poll(node, &connection.id, now).await?;
-    Ok(queued)
 }
 
 /// Refreshes the webhooks registered at start-up where they expire, when due.

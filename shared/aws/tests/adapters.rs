@@ -385,6 +385,47 @@ struct ReplaceCase {
     left: Vec<String>,
 }
 
+/// A case of `tests/fixtures/store/replica-history-cases.json` (the SQLite store's test
+/// reads it too): the replicas written, one millisecond apart, and those kept.
+#[derive(serde::Deserialize)]
+struct HistoryCase {
+    what: String,
+    written: Vec<(String, u64)>,
+    kept: Vec<(String, u64)>,
+}
+
+/// A twin's history keeps the newest REPLICA_HISTORY of each direction: each put takes
+/// its version's place in the ring, replacing the record there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_replica_history_keeps_the_newest_of_each_direction() {
+    let (_moto, config, resources) = emulator::start("htest").await;
+    let (_, twins, _) = ports(&config, &resources);
+    let path = emulator::repo_root().join("tests/fixtures/store/replica-history-cases.json");
+    let cases: Vec<HistoryCase> =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (case, c) in cases.iter().enumerate() {
+        let id = format!("t{case}");
+        for (at, (direction, version)) in c.written.iter().enumerate() {
+            let record = ReplicaRecord {
+                twin_id: id.clone(),
+                direction: direction.clone(),
+                version: *version,
+                replica: serde_json::json!({ "summary": format!("{direction} v{version}") }),
+                at_ms: at as i64,
+            };
+            twins.add_replica(&record).await.unwrap();
+        }
+        let kept: Vec<(String, u64)> = twins
+            .replicas(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.direction, r.version))
+            .collect();
+        assert_eq!(kept, c.kept, "{}", c.what);
+    }
+}
+
 /// A Relink replaces unlinked twins with the new pair's in one transaction: all of it,
 /// or nothing when a key is held by a twin it does not replace (simulation seed 2473).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,7 +12,7 @@ use serde::Serialize;
 use twinsync_core::{
     Connection, ConnectionStatus, ControlOp, MatchOn, SyncEventKind, Twin, TwinStatus,
 };
-use twinsync_ports::queues;
+use twinsync_ports::{REPLICA_HISTORY, queues};
 
 /// What an item operation did, in words: the API returns it and the CLI prints it.
 #[derive(Debug, Clone, Serialize)]
@@ -255,7 +255,7 @@ pub async fn undo(
         .find(|r| r.direction == "out" && r.version == version)
         .ok_or_else(|| {
             NodeError::Operation(format!(
-                "{local_key} has no replica v{version} in its history (`twinsync twins` shows the versions sent)"
+                "{local_key} has no replica v{version} in its history, which keeps the newest {REPLICA_HISTORY} sent (`twinsync twins` shows them)"
             ))
         })?;
     let tracker = node.tracker(&connection.local_instance)?;

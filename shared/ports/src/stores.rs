@@ -5,6 +5,11 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use twinsync_core::{Connection, SyncEvent, Twin};
 
+/// How many replicas a twin's history keeps in each direction: the newest. A twin that
+/// syncs for years would otherwise keep every replica it ever sent or applied, each a
+/// whole copy of the item, and every look at its history would read them all.
+pub const REPLICA_HISTORY: u64 = 50;
+
 /// One replica in a twin's history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReplicaRecord {
@@ -14,6 +19,20 @@ pub struct ReplicaRecord {
     pub version: u64,
     pub replica: serde_json::Value,
     pub at_ms: i64,
+}
+
+impl ReplicaRecord {
+    /// The record's place in its direction's ring of [`REPLICA_HISTORY`] places. A twin's
+    /// versions go up by one a replica, so the newest of a direction each have a place of
+    /// their own, and a store that keys records by it replaces the oldest with the newest.
+    pub fn slot(&self) -> u64 {
+        self.version % REPLICA_HISTORY
+    }
+
+    /// History order: oldest first, by time, then direction and version.
+    pub fn history_order(a: &ReplicaRecord, b: &ReplicaRecord) -> std::cmp::Ordering {
+        (a.at_ms, &a.direction, a.version).cmp(&(b.at_ms, &b.direction, b.version))
+    }
 }
 
 /// A page of twins for listings.
@@ -127,6 +146,8 @@ pub trait TwinStore: Send + Sync {
         twin_id: Option<&str>,
         limit: usize,
     ) -> PortResult<Vec<SyncEvent>>;
+    /// Adds a replica to its twin's history, which keeps the newest [`REPLICA_HISTORY`]
+    /// of its direction: an older one goes as a newer comes.
     async fn add_replica(&self, record: &ReplicaRecord) -> PortResult<()>;
     /// Oldest first.
     async fn replicas(&self, twin_id: &str) -> PortResult<Vec<ReplicaRecord>>;

@@ -33,7 +33,7 @@ impl std::fmt::Debug for Db {
     }
 }
 
-const SCHEMA_VERSION: i64 = 6;
+const SCHEMA_VERSION: i64 = 7;
 
 /// The longest a write waits for the writer that began its group to commit it.
 const GROUP_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
@@ -125,7 +125,7 @@ CREATE TABLE IF NOT EXISTS meta (
 /// The changes from each schema version to the next, applied in order to a database made
 /// by an older build: `MIGRATIONS[i]` takes version `i + 1` to `i + 2`. The schema above
 /// stays the first version's, so a new database goes through the same steps.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     // 2: the retry budget counts time, not receives: when each message was first
     // received, and whether an operator redrove it from its dead-letter queue.
     "ALTER TABLE messages ADD COLUMN first_receive_ms INTEGER;
@@ -197,6 +197,20 @@ const MIGRATIONS: [&str; 5] = [
          DELETE FROM twins_text WHERE rowid = old.rowid;
          DELETE FROM twins_text_waiting WHERE id = old.rowid;
      END;",
+    // 7: a twin's replica history keeps the newest `REPLICA_HISTORY` (50) of each
+    // direction, as a ring: each record has its version's place (`ReplicaRecord::slot`),
+    // and a new one replaces the one there. Of what older builds kept, the newest record
+    // of each place stays. The ring's index also finds a twin's records, which a history
+    // of at most 100 sorts by `seq` in no time, so the old index goes (one index a write).
+    "ALTER TABLE replicas ADD COLUMN direction TEXT NOT NULL DEFAULT '';
+     ALTER TABLE replicas ADD COLUMN slot INTEGER NOT NULL DEFAULT 0;
+     UPDATE replicas SET
+         direction = coalesce(json_extract(body, '$.direction'), ''),
+         slot = coalesce(json_extract(body, '$.version'), 0) % 50;
+     DELETE FROM replicas WHERE seq NOT IN (
+         SELECT max(seq) FROM replicas GROUP BY twin_id, direction, slot);
+     CREATE UNIQUE INDEX replicas_slot ON replicas(twin_id, direction, slot);
+     DROP INDEX IF EXISTS replicas_twin;",
 ];
 
 /// Brings a database at schema version `from` to [`SCHEMA_VERSION`], each step in a

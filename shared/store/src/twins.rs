@@ -251,11 +251,15 @@ impl TwinStore for SqliteTwinStore {
 
     async fn add_replica(&self, record: &ReplicaRecord) -> PortResult<()> {
         let body = to_json(record)?;
+        let slot = record.slot() as i64;
         self.db
             .write(|conn| {
+                // The record takes its version's place in the ring (as on DynamoDB): the
+                // one it replaces is REPLICA_HISTORY versions older, or a retry's own.
                 conn.execute_cached(
-                    "INSERT INTO replicas (twin_id, body) VALUES (?1, ?2)",
-                    params![record.twin_id, body],
+                    "INSERT OR REPLACE INTO replicas (twin_id, direction, slot, body)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![record.twin_id, record.direction, slot, body],
                 )
                 .map_err(port_err)
             })

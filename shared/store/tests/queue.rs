@@ -308,7 +308,7 @@ async fn a_version_1_database_is_migrated_with_its_messages() {
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 6);
+    assert_eq!(version, 7);
 }
 
 #[tokio::test]

@@ -646,3 +646,101 @@ async fn a_replace_deletes_and_inserts_in_one_write() {
         }
     }
 }
+
+/// A replica-history case (`tests/fixtures/store/replica-history-cases.json`, which the
+/// DynamoDB store's test reads too): the (direction, version) of each replica written,
+/// one millisecond apart, and those the history keeps, oldest first.
+#[derive(serde::Deserialize)]
+struct HistoryCase {
+    what: String,
+    written: Vec<(String, u64)>,
+    kept: Vec<(String, u64)>,
+}
+
+fn history_cases() -> Vec<HistoryCase> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/store/replica-history-cases.json");
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn replica(twin_id: &str, (direction, version): &(String, u64), at_ms: i64) -> ReplicaRecord {
+    ReplicaRecord {
+        twin_id: twin_id.into(),
+        direction: direction.clone(),
+        version: *version,
+        replica: serde_json::json!({ "summary": format!("{direction} v{version}") }),
+        at_ms,
+    }
+}
+
+/// A twin's history keeps the newest REPLICA_HISTORY of each direction.
+#[tokio::test]
+async fn a_replica_history_keeps_the_newest_of_each_direction() {
+    let (_, twins, _) = open_in_memory(Arc::new(ManualClock::new(0))).unwrap();
+    for (case, c) in history_cases().iter().enumerate() {
+        let id = format!("t{case}");
+        for (at, written) in c.written.iter().enumerate() {
+            twins
+                .add_replica(&replica(&id, written, at as i64))
+                .await
+                .unwrap();
+        }
+        let kept: Vec<(String, u64)> = twins
+            .replicas(&id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.direction, r.version))
+            .collect();
+        assert_eq!(kept, c.kept, "{}", c.what);
+    }
+}
+
+/// A database an older build wrote, whose histories were never trimmed, keeps the newest
+/// record of each place in the ring when it is opened: the newest 50 of each direction.
+#[tokio::test]
+async fn an_untrimmed_replica_history_is_trimmed_when_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("node.db");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/store/schema-v1.sql");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(&std::fs::read_to_string(fixture).unwrap())
+            .unwrap();
+        let written = (1..=60).map(|v| ("out", v)).chain([("in", 1), ("in", 2)]);
+        for (at, (direction, version)) in written.enumerate() {
+            let record = replica("t", &(direction.to_string(), version), at as i64);
+            conn.execute(
+                "INSERT INTO replicas (twin_id, body) VALUES ('t', ?1)",
+                [serde_json::to_string(&record).unwrap()],
+            )
+            .unwrap();
+        }
+    }
+    let clock = Arc::new(ManualClock::new(0));
+    let (_, twins, _) = twinsync_store::open_node_store(&path, clock, Default::default()).unwrap();
+    let kept: Vec<(String, u64)> = twins
+        .replicas("t")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.direction, r.version))
+        .collect();
+    let mut want: Vec<(String, u64)> = (11..=60).map(|v| ("out".to_string(), v)).collect();
+    want.extend([("in".to_string(), 1), ("in".to_string(), 2)]);
+    assert_eq!(kept, want);
+    assert_eq!(
+        twinsync_ports::REPLICA_HISTORY,
+        50,
+        "the migration's own number"
+    );
+    // The next replica takes its place in the ring the migration left.
+    twins
+        .add_replica(&replica("t", &("out".into(), 61), 99))
+        .await
+        .unwrap();
+    let history = twins.replicas("t").await.unwrap();
+    assert_eq!(history.len(), 52);
+    assert_eq!(history.first().map(|r| r.version), Some(12));
+}

@@ -9,7 +9,10 @@
 //!   holds an item. A twin and its keys are written in one transaction whose puts require
 //!   the keys to be free: that is the exactly-one-twin reservation, across any number of
 //!   concurrent Lambda invocations.
-//! - `twin#{id}` / `replica#{at}#{direction}#{version}`: the replica history.
+//! - `twin#{id}` / `replica#{direction}#{slot}`: the replica history, the newest
+//!   `REPLICA_HISTORY` of each direction, each at its version's place in a ring
+//!   (`ReplicaRecord::slot`), so a new one replaces the oldest. Before 2026-12-07 they
+//!   were `replica#{at}#{direction}#{version}`, one per replica, never replaced.
 //! - `events#{connection}` / `{at}#{uuid}` and `twin#{id}` / `event#{at}#{uuid}`: sync
 //!   events, expiring after 30 days (`expires_at`, the table's TTL attribute).
 //!

@@ -413,14 +413,12 @@ impl TwinStore for DynamoTwinStore {
     }
 
     async fn add_replica(&self, record: &ReplicaRecord) -> PortResult<()> {
+        // Keyed by its place in the direction's ring, so the put replaces the record
+        // REPLICA_HISTORY versions older in the same write: the history stays bounded
+        // without a delete, whose write unit would double the record's cost.
         let mut item = key(
             format!("twin#{}", record.twin_id),
-            format!(
-                "replica#{:015}#{}#{:012}",
-                record.at_ms.max(0),
-                record.direction,
-                record.version
-            ),
+            format!("replica#{}#{:03}", record.direction, record.slot()),
         );
         put_doc(&mut item, record)?;
         self.put_plain(item).await
@@ -438,6 +436,10 @@ impl TwinStore for DynamoTwinStore {
         });
         let what = format!("replicas of twin {twin_id}");
         let records = all_items(&self.client, "Query", &what, input).await?;
-        records.iter().map(doc).collect()
+        // The keys are places in a ring, not times: records written before the ring
+        // (`replica#{at}#…`) sort among them by time too.
+        let mut history: Vec<ReplicaRecord> = records.iter().map(doc).collect::<PortResult<_>>()?;
+        history.sort_by(ReplicaRecord::history_order);
+        Ok(history)
     }
 }

@@ -304,6 +304,20 @@ async fn a_started_process_records_its_webhooks_and_polls_once() {
         twinsync_local::quiet::wait_first_polls(&p.nodes, std::time::Duration::from_secs(30));
     assert!(polled.await, "each connection polled once");
     p.stop().await;
+
+    // A webhook the config says was set up by hand counts as registered.
+    config.node[1].instance[0].webhook_by_hand = true;
+    let p = Process::start(&config, dir.path(), ProcessOptions::default())
+        .await
+        .unwrap();
+    let b = p.nodes[1].clone();
+    assert_eq!(
+        Arrival::of(&b, &config.node[1].instance[0].id)
+            .await
+            .unwrap(),
+        Arrival::Webhooks
+    );
+    p.stop().await;
 }
 
 /// A delivery that fails verification (a secret that does not match, a stranger) means
@@ -359,5 +373,16 @@ async fn a_refused_delivery_sends_polling_back_to_the_short_interval() {
     clock.advance_ms(10_000);
     scheduler::tick(&node, &process).await.unwrap();
     assert!(drain(&node).await.is_empty(), "the long interval again");
+
+    // The node records its webhooks afresh (a start elsewhere) while refused deliveries
+    // keep coming: this process notes them again within a minute.
+    assert!(deliver("not-the-secret-0123", "DEMO-1").await.is_err());
+    Arrival::Webhooks.record(&node, "sb").await.unwrap();
+    clock.advance_ms(30_000);
+    assert!(deliver("not-the-secret-0123", "DEMO-1").await.is_err());
+    assert_eq!(Arrival::of(&node, "sb").await.unwrap(), Arrival::Webhooks);
+    clock.advance_ms(30_000);
+    assert!(deliver("not-the-secret-0123", "DEMO-1").await.is_err());
+    assert_eq!(Arrival::of(&node, "sb").await.unwrap(), Arrival::Polls);
     sb.stop().await;
 }

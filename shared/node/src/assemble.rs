@@ -122,9 +122,14 @@ pub async fn register_webhooks(
         }
     }
     // A webhook the operator set up on the tracker may or may not be there (a secret is
-    // configured either way), so polling keeps the short interval.
+    // configured either way), so polling keeps the short interval unless the config
+    // says it is there (`webhook_by_hand`).
     for inst in section.instance.iter().filter(|i| !i.register_webhook) {
-        Arrival::Polls.record(node, &inst.id).await?;
+        let arrival = match inst.webhook_by_hand {
+            true => Arrival::Webhooks,
+            false => Arrival::Polls,
+        };
+        arrival.record(node, &inst.id).await?;
     }
     Ok(())
 }

@@ -29,7 +29,7 @@ fn load(file: &str) -> Result<(), String> {
 #[test]
 fn bad_config_files_are_refused_saying_where() {
     // The file, then what the message must contain besides the file's name.
-    let cases: [(&str, &[&str]); 16] = [
+    let cases: [(&str, &[&str]); 18] = [
         (
             "unknown-key.toml",
             &["unknown field `poll_intervall_ms`", "line 8"],
@@ -78,6 +78,17 @@ fn bad_config_files_are_refused_saying_where() {
             "webhook-poll-shorter.toml",
             &["node[0].webhook_poll_interval_ms", "shorter than", "line 9"],
         ),
+        (
+            "webhook-by-hand-registered.toml",
+            &[
+                "node[0].instance[0].webhook_by_hand",
+                "register_webhook = false",
+            ],
+        ),
+        (
+            "webhook-by-hand-unsigned.toml",
+            &["node[0].instance[0].webhook_by_hand", "webhook_secret"],
+        ),
         ("good.toml", &[]),
     ];
     let mut wrong = Vec::new();
@@ -116,7 +127,7 @@ fn as_json(file: &str) -> String {
 #[test]
 fn bad_configs_as_json_are_refused_for_the_same_reason() {
     // The file, then what the JSON reader's message must contain besides its path.
-    let cases: [(&str, &[&str]); 9] = [
+    let cases: [(&str, &[&str]); 11] = [
         ("unknown-key.toml", &["unknown field `poll_intervall_ms`"]),
         ("wrong-type.toml", &["invalid type"]),
         ("missing-required.toml", &["missing field `connector`"]),
@@ -134,6 +145,14 @@ fn bad_configs_as_json_are_refused_for_the_same_reason() {
         (
             "webhook-poll-shorter.toml",
             &["node[0].webhook_poll_interval_ms"],
+        ),
+        (
+            "webhook-by-hand-registered.toml",
+            &["node[0].instance[0].webhook_by_hand"],
+        ),
+        (
+            "webhook-by-hand-unsigned.toml",
+            &["node[0].instance[0].webhook_by_hand"],
         ),
     ];
     let mut wrong = Vec::new();

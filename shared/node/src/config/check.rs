@@ -192,6 +192,13 @@ impl ProcessConfig {
                         ),
                     ));
                 }
+                if let Some(problem) = by_hand_problem(inst) {
+                    return Err(invalid(
+                        format!("node[{n}].instance[{i}].webhook_by_hand"),
+                        &inst.id,
+                        problem.into(),
+                    ));
+                }
                 if let Some(problem) = webhook_problem(inst) {
                     return Err(invalid(
                         format!("node[{n}].instance[{i}].webhook_secret"),
@@ -315,6 +322,25 @@ impl NodeSection {
                 None => Ok(()),
             },
         }
+    }
+}
+
+/// What is wrong with a webhook declared set up by hand, if anything.
+fn by_hand_problem(inst: &InstanceSection) -> Option<&'static str> {
+    match inst {
+        i if !i.webhook_by_hand => None,
+        i if i.register_webhook => Some(
+            "webhook_by_hand is for a webhook you set up on the tracker yourself: set register_webhook = false",
+        ),
+        i if i.connector == ConnectorKind::Redmine => {
+            Some("redmine sends no webhooks: polling brings its changes")
+        }
+        // A delivery that fails its secret is how the node learns the webhook brings
+        // nothing, and goes back to polling on the short interval.
+        i if i.webhook_secret.is_empty() => Some(
+            "webhook_by_hand needs the webhook's webhook_secret: deliveries that fail it send polling back to the short interval",
+        ),
+        _ => None,
     }
 }
 

@@ -210,6 +210,11 @@ pub struct InstanceSection {
     /// Subscribe this node's webhook URL on the tracker at start.
     #[serde(default = "yes")]
     pub register_webhook: bool,
+    /// With `register_webhook = false`: the operator set the node's webhook up on the
+    /// tracker, so polling is a safety net and takes `webhook_poll_interval_ms`, as for a
+    /// registered one. Without it the node cannot tell whether one is there.
+    #[serde(default)]
+    pub webhook_by_hand: bool,
     /// GitHub: the repository, app credentials, users directory and budget.
     #[serde(default)]
     pub github: Option<GithubSection>,
@@ -255,6 +260,7 @@ impl Default for InstanceSection {
             tracker: None,
             text_formatting: None,
             register_webhook: true,
+            webhook_by_hand: false,
             github: None,
             jira: None,
             ado: None,

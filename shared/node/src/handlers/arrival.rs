@@ -8,11 +8,12 @@ use crate::{Node, NodeResult};
 /// (`assemble::register_webhooks`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Arrival {
-    /// The node registered its webhook on the tracker at start.
+    /// The node registered its webhook on the tracker at start, or the config says one
+    /// was set up by hand (`webhook_by_hand`).
     Webhooks,
     /// Polling may be all that brings them: the tracker has no webhooks, the node does
-    /// not register one (one set up by hand may or may not be there), or its
-    /// registration failed at start.
+    /// not register one (one set up by hand, undeclared, may or may not be there), or
+    /// its registration failed at start.
     Polls,
 }
 

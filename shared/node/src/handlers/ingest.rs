@@ -47,9 +47,18 @@ pub struct IngestGate {
     /// Time webhooks spent waiting for an apply of their item ([`after_apply`]), in ms.
     apply_waited_ms: AtomicU64,
     /// Instance -> how its last delivery noted by this process went
-    /// ([`arrival::note_delivery`]), so the record is read only when that changes.
-    noted: Mutex<HashMap<String, Delivery>>,
+    /// ([`arrival::note_delivery`]) and when, so the record is read only when that
+    /// changes or the note is older than [`NOTE_AGAIN_AFTER_MS`].
+    noted: Mutex<HashMap<String, (Delivery, i64)>>,
 }
+
+/// How long a process trusts its last note of an instance's deliveries. Someone else
+/// may change the record meanwhile: a node started again records its webhooks afresh,
+/// and another Lambda instance notes its own deliveries. Noting again once a minute
+/// (one record read) bounds how long the record can disagree with deliveries that keep
+/// coming: refused ones poll again on the short interval, verified ones go back to the
+/// long one.
+const NOTE_AGAIN_AFTER_MS: i64 = 60_000;
 
 impl IngestGate {
     /// At least one delivery a minute and one at once: a zero in the settings would
@@ -67,16 +76,18 @@ impl IngestGate {
         }
     }
 
-    /// Whether `delivery` differs from the last one noted for `instance` here.
-    fn changed(&self, instance: &str, delivery: Delivery) -> bool {
-        self.noted
-            .lock()
-            .map_or(true, |n| n.get(instance) != Some(&delivery))
+    /// Whether `delivery` is to be noted for `instance`: it differs from the last one
+    /// noted here, or that note is a minute old.
+    fn to_note(&self, instance: &str, delivery: Delivery, now_ms: i64) -> bool {
+        self.noted.lock().map_or(true, |n| match n.get(instance) {
+            Some(&(last, at_ms)) => last != delivery || now_ms - at_ms >= NOTE_AGAIN_AFTER_MS,
+            None => true,
+        })
     }
 
-    fn noted(&self, instance: &str, delivery: Delivery) {
+    fn noted(&self, instance: &str, delivery: Delivery, now_ms: i64) {
         if let Ok(mut noted) = self.noted.lock() {
-            noted.insert(instance.to_string(), delivery);
+            noted.insert(instance.to_string(), (delivery, now_ms));
         }
     }
 
@@ -160,10 +171,11 @@ pub async fn webhook(
         Ok(_) => Delivery::Verified,
         Err(_) => Delivery::Refused,
     };
-    if node.ingest_gate.changed(instance, delivery) {
+    let now_ms = node.now_ms();
+    if node.ingest_gate.to_note(instance, delivery, now_ms) {
         // A failed note keeps the webhook's answer: the next delivery notes it again.
         match arrival::note_delivery(node, instance, delivery).await {
-            Ok(()) => node.ingest_gate.noted(instance, delivery),
+            Ok(()) => node.ingest_gate.noted(instance, delivery, now_ms),
             Err(e) => tracing::warn!(%instance, error = %e, "noting the webhook delivery failed"),
         }
     }

@@ -110,15 +110,32 @@ impl Polling {
     }
 }
 
+/// Each instance's [`Arrival`] as one tick read it: connections on the same instance
+/// share the read.
+#[derive(Default)]
+pub(crate) struct Arrivals(HashMap<String, Arrival>);
+
+impl Arrivals {
+    async fn of(&mut self, node: &Node, instance: &str) -> NodeResult<Arrival> {
+        if let Some(arrival) = self.0.get(instance) {
+            return Ok(*arrival);
+        }
+        let arrival = Arrival::of(node, instance).await?;
+        self.0.insert(instance.to_string(), arrival);
+        Ok(arrival)
+    }
+}
+
 /// Polls `connection` if its poll is due ([`poll_due`]); returns the changes it queued.
 pub(crate) async fn poll_if_due(
     node: &Node,
     connection: &Connection,
     polling: &Polling,
+    arrivals: &mut Arrivals,
     now: i64,
 ) -> NodeResult<usize> {
     let last = last_poll_ms(node, &connection.id).await?.unwrap_or(0);
-    let arrival = Arrival::of(node, &connection.local_instance).await?;
+    let arrival = arrivals.of(node, &connection.local_instance).await?;
     let refusals = Refusals::of(node, &connection.id);
     let since_start = polling.since_start(&connection.id);
     if !poll_due(

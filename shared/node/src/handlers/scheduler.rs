@@ -2,7 +2,7 @@
 //! and clean-up. On AWS an EventBridge schedule calls [`tick`] every minute; the local
 //! runner calls it every second.
 
-use super::polling::poll_if_due;
+use super::polling::{Arrivals, poll_if_due};
 use crate::{Node, NodeResult, bulk};
 use twinsync_core::{Connection, ConnectionStatus};
 use twinsync_ports::queues;
@@ -54,6 +54,7 @@ enum Forgot {
 pub async fn tick(node: &Node, polling: &Polling) -> NodeResult<TickReport> {
     let mut report = TickReport::default();
     let now = node.now_ms();
+    let mut arrivals = Arrivals::default();
     for connection in node.connections.list().await? {
         if !ticked(&connection) {
             continue;
@@ -96,7 +97,8 @@ pub async fn tick(node: &Node, polling: &Polling) -> NodeResult<TickReport> {
                 }
             }
         }
-        report.polled_changes += poll_if_due(node, &connection, polling, now).await?;
+        report.polled_changes +=
+            poll_if_due(node, &connection, polling, &mut arrivals, now).await?;
     }
     refresh_webhooks(node, now).await;
     report.purged = node.connections.purge_expired(now).await?;

@@ -19,11 +19,23 @@ pub(crate) async fn change<T>(
     connection_id: &str,
     change: impl Fn(&mut Connection) -> Result<T, CoreError>,
 ) -> NodeResult<T> {
+    let changed = change_if(node, connection_id, |c| change(c).map(Some)).await?;
+    changed.ok_or_else(|| NodeError::Operation(format!("connection {connection_id} unchanged")))
+}
+
+/// The same for a change that may find nothing to do (`None`), which stores nothing.
+pub(crate) async fn change_if<T>(
+    node: &Node,
+    connection_id: &str,
+    change: impl Fn(&mut Connection) -> Result<Option<T>, CoreError>,
+) -> NodeResult<Option<T>> {
     for _ in 0..8 {
         let mut connection = node.connection(connection_id).await?;
-        let out = change(&mut connection).map_err(NodeError::from_core)?;
+        let Some(out) = change(&mut connection).map_err(NodeError::from_core)? else {
+            return Ok(None);
+        };
         match node.connections.update(&connection).await {
-            Ok(_) => return Ok(out),
+            Ok(_) => return Ok(Some(out)),
             Err(PortError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
         }

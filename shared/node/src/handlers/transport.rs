@@ -1,7 +1,7 @@
 //! transport: deliver replicas and acks to the other node, and accept the other node's.
 
 use crate::handlers::{outgoing, send_or_hold, to_body};
-use crate::{Node, NodeError, NodeResult};
+use crate::{Node, NodeResult};
 use std::collections::HashMap;
 use std::sync::Arc;
 use twinsync_core::{Connection, ConnectionStatus, SyncEventKind, TransportMessage};
@@ -170,47 +170,32 @@ pub async fn set_status(
     to: ConnectionStatus,
     reason: Option<String>,
 ) -> NodeResult<()> {
-    for _ in 0..8 {
-        let mut connection = node.connection(connection_id).await?;
-        if connection.status == to && connection.status_reason == reason {
-            return Ok(());
+    let now = node.now_ms();
+    let changed = crate::versions::change_if(node, connection_id, |c| {
+        if c.status == to && c.status_reason == reason {
+            return Ok(None);
         }
-        let from = connection.status;
-        connection
-            .transition(to, reason.clone())
-            .map_err(|e| NodeError::Operation(e.to_string()))?;
-        connection.updated_ms = node.now_ms();
-        match node.connections.update(&connection).await {
-            Ok(_) => {
-                if to == ConnectionStatus::Deactivated {
-                    // When the pause began: a resume after the held queue's retention
-                    // reads every twin again (pause::after_pause).
-                    node.connections
-                        .set_meta(
-                            &crate::pause::paused_key(connection_id),
-                            &node.now_ms().to_string(),
-                        )
-                        .await?;
-                }
-                node.event(
-                    connection_id,
-                    None,
-                    SyncEventKind::ConnectionStatus,
-                    format!(
-                        "{} -> {}{}",
-                        from.as_str(),
-                        to.as_str(),
-                        reason.map(|r| format!(": {r}")).unwrap_or_default()
-                    ),
-                )
-                .await;
-                return Ok(());
-            }
-            Err(PortError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
-        }
+        let from = c.status;
+        c.transition(to, reason.clone())?;
+        c.updated_ms = now;
+        Ok(Some(from))
+    })
+    .await?;
+    let Some(from) = changed else {
+        return Ok(());
+    };
+    if to == ConnectionStatus::Deactivated {
+        // When the pause began: a resume after the held queue's retention reads every
+        // twin again (pause::after_pause).
+        node.connections
+            .set_meta(&crate::pause::paused_key(connection_id), &now.to_string())
+            .await?;
     }
-    Err(PortError::Conflict(format!("connection {connection_id} is changing too often")).into())
+    let reason = reason.map(|r| format!(": {r}")).unwrap_or_default();
+    let detail = format!("{} -> {}{reason}", from.as_str(), to.as_str());
+    node.event(connection_id, None, SyncEventKind::ConnectionStatus, detail)
+        .await;
+    Ok(())
 }
 
 /// Where a connection's messages go.

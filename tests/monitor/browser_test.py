@@ -103,6 +103,7 @@ def main(binary, artifacts):
         wait_text(driver, "#pair-title", "DEMO-1")
         wait_text(driver, "#pair-title", twin_key)
         wait_text(driver, "#view", "Printer on fire, floor 3")
+        wait_text(driver, "#view", "The newest 50 sent and 50 received are kept.")
         click(driver, "#show-diff")
         wait_text(driver, "#view", "Diff:")
         diff = [r.text for r in driver.find_elements(By.CSS_SELECTOR, "tr.change")]

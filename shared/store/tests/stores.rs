@@ -519,17 +519,23 @@ async fn the_text_index_takes_twins_in_batches_and_before_a_search() {
     );
 }
 
+/// A database file as schema version 1 made it, open for the test to fill.
+fn schema_v1_database(dir: &tempfile::TempDir) -> (std::path::PathBuf, rusqlite::Connection) {
+    let path = dir.path().join("node.db");
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/store/schema-v1.sql");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(&std::fs::read_to_string(fixture).unwrap())
+        .unwrap();
+    (path, conn)
+}
+
 /// A database from before the search (schema 2) gets every twin's search text.
 #[tokio::test]
 async fn a_schema_2_database_gets_search_text_for_its_twins() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.db");
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/store/schema-v1.sql");
+    let (path, conn) = schema_v1_database(&dir);
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(&std::fs::read_to_string(fixture).unwrap())
-            .unwrap();
         let old = searchable("9", 5, "Old Printer", Some("Remote: Refused"));
         conn.execute(
             "INSERT INTO twins (id, connection_id, local_key, remote_key, status, revision, created_ms, body)
@@ -538,6 +544,7 @@ async fn a_schema_2_database_gets_search_text_for_its_twins() {
         )
         .unwrap();
     }
+    drop(conn);
     let db = twinsync_store::Db::open(&path).unwrap();
     let twins = twinsync_store::SqliteTwinStore::new(db);
     for text in ["old printer", "refused"] {
@@ -701,13 +708,8 @@ async fn a_replica_history_keeps_the_newest_of_each_direction() {
 #[tokio::test]
 async fn an_untrimmed_replica_history_is_trimmed_when_migrated() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("node.db");
-    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/store/schema-v1.sql");
+    let (path, conn) = schema_v1_database(&dir);
     {
-        let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(&std::fs::read_to_string(fixture).unwrap())
-            .unwrap();
         let written = (1..=60).map(|v| ("out", v)).chain([("in", 1), ("in", 2)]);
         for (at, (direction, version)) in written.enumerate() {
             let record = replica("t", &(direction.to_string(), version), at as i64);
@@ -718,6 +720,7 @@ async fn an_untrimmed_replica_history_is_trimmed_when_migrated() {
             .unwrap();
         }
     }
+    drop(conn);
     let clock = Arc::new(ManualClock::new(0));
     let (_, twins, _) = twinsync_store::open_node_store(&path, clock, Default::default()).unwrap();
     let kept: Vec<(String, u64)> = twins

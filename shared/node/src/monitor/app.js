@@ -271,9 +271,12 @@ function pairView(main, id) {
     fill(fields, table(["field", `this side (${v.local_instance}, last sent)`, `other side (${v.remote_node}, last received)`],
       v.fields.map((f) => h("tr", { class: f.same ? "" : "differs" }, h("td", {}, f.field),
         h("td", {}, short(f.here)), h("td", {}, short(f.there)))), "No replica yet."));
-    if (!built || history.dataset.count !== String(v.history.length)) {
+    // Rebuilt when a replica comes, told by the newest one: a full history keeps its length.
+    const newest = v.history[v.history.length - 1];
+    const kept = newest ? [v.history.length, newest.direction, newest.version, newest.at_ms].join("|") : "";
+    if (!built || history.dataset.sig !== kept) {
       built = true;
-      history.dataset.count = String(v.history.length);
+      history.dataset.sig = kept;
       fill(history, historyTable(v, id, diff));
     }
     fill(events, table(["at", "kind", "detail"], v.events.map((e) => h("tr", { class: "event " + e.kind.toLowerCase() },
@@ -300,7 +303,8 @@ function historyTable(v, id, diff) {
           "The two replicas are the same."));
     } catch (e) { fill(diff, h("p", { class: "error" }, e.message)); }
   } }, "Show diff");
-  return [table(["from", "to", "direction", "version", "at"], rows), show];
+  const limit = h("p", { class: "hint" }, `The newest ${v.history_limit} sent and ${v.history_limit} received are kept.`);
+  return [table(["from", "to", "direction", "version", "at"], rows), limit, show];
 }
 
 function connectionView(main, id) {

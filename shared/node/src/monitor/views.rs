@@ -298,6 +298,8 @@ pub struct PairView {
     pub local_error: Option<String>,
     pub fields: Vec<PairField>,
     pub history: Vec<HistoryEntry>,
+    /// How many replicas of each direction the history keeps: the newest.
+    pub history_limit: u64,
     /// The pair's events, newest first.
     #[schema(value_type = Vec<Object>)]
     pub events: Vec<SyncEvent>,
@@ -339,6 +341,7 @@ pub async fn pair(node: &Node, twin_id: &str) -> NodeResult<PairView> {
         local_item,
         local_error,
         history,
+        history_limit: twinsync_ports::REPLICA_HISTORY,
         events,
     })
 }

@@ -297,6 +297,13 @@ function historyTable(v, id, diff) {
     const to = document.querySelector("input[name=to]:checked").value;
     try {
       const d = await api("GET", `/api/twins/${encodeURIComponent(id)}/diff?from=${from}&to=${to}`);
+      // The diff names replicas by their place in the history, and a full history moves
+      // up by one as a replica comes: what came back must be what was picked.
+      const same = (e, r) => r && e.direction === r.direction && e.version === r.version;
+      if (!same(d.from, v.history[from]) || !same(d.to, v.history[to])) {
+        fill(diff, h("p", { class: "error" }, "A replica came in meanwhile and the history moved on: pick the two again."));
+        return;
+      }
       fill(diff, h("h3", {}, `Diff: ${d.from.direction} v${d.from.version} → ${d.to.direction} v${d.to.version}`),
         table(["field", "change", "before", "after"], d.changes.map((c) => h("tr", { class: "change " + c.change },
           h("td", {}, c.field), h("td", {}, c.change), h("td", {}, short(c.before)), h("td", {}, short(c.after)))),

@@ -62,7 +62,8 @@ pub enum Delivery {
 /// Notes a delivery for an instance whose webhook the node registered. A refused one (a
 /// secret that does not match, a stranger) means the webhook may bring nothing, so
 /// polling goes back to the short interval until a delivery verifies again. Callers
-/// note only a delivery whose outcome differs from the last one they noted.
+/// note a delivery whose outcome differs from the last one they noted, and again once
+/// their note is a minute old (`ingest::NOTE_AGAIN_AFTER_MS`).
 pub async fn note_delivery(node: &Node, instance: &str, delivery: Delivery) -> NodeResult<()> {
     let key = meta_key(instance);
     let recorded = node.connections.get_meta(&key).await?;

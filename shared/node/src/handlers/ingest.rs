@@ -166,12 +166,12 @@ pub async fn webhook(
             claimed: connector.to_string(),
         });
     }
-    let verified = tracker.verify_webhook(headers, body, node.now_ms());
+    let now_ms = node.now_ms();
+    let verified = tracker.verify_webhook(headers, body, now_ms);
     let delivery = match verified {
         Ok(_) => Delivery::Verified,
         Err(_) => Delivery::Refused,
     };
-    let now_ms = node.now_ms();
     if node.ingest_gate.to_note(instance, delivery, now_ms) {
         // A failed note keeps the webhook's answer: the next delivery notes it again.
         match arrival::note_delivery(node, instance, delivery).await {

@@ -46,9 +46,12 @@ pub enum Refusals {
 }
 
 impl Refusals {
-    /// Whether a poll of `connection_id` has covered every refusal so far.
-    pub fn of(node: &Node, connection_id: &str) -> Refusals {
-        if node.ingest_gate.covered_by(&[connection_id.to_string()]) {
+    /// Whether a poll of `connection` has covered every refusal so far.
+    pub fn of(node: &Node, connection: &Connection) -> Refusals {
+        if node
+            .ingest_gate
+            .covered_by(std::slice::from_ref(&connection.id))
+        {
             Refusals::Covered
         } else {
             Refusals::Waiting
@@ -136,7 +139,7 @@ pub(crate) async fn poll_if_due(
 ) -> NodeResult<usize> {
     let last = last_poll_ms(node, &connection.id).await?.unwrap_or(0);
     let arrival = arrivals.of(node, &connection.local_instance).await?;
-    let refusals = Refusals::of(node, &connection.id);
+    let refusals = Refusals::of(node, connection);
     let since_start = polling.since_start(&connection.id);
     if !poll_due(
         arrival,

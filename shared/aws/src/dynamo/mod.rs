@@ -2,9 +2,9 @@
 //! partition key `pk` and sort key `sk` (see `infra/template.yaml`).
 //!
 //! twins table:
-//! - `twin#{id}` / `twin`: the twin as JSON in `doc`, with `revision`, `connection_id`,
-//!   `status`, `local_key`, `remote_key` and `created_ms` beside it for conditions and
-//!   filters. Every update is conditional on `revision`.
+//! - `twin#{id}` / `twin`: the twin as its document (`document.rs`), with `revision`,
+//!   `connection_id`, `status`, `local_key`, `remote_key` and `created_ms` beside it for
+//!   conditions and filters. Every update is conditional on `revision`.
 //! - `local#{connection}#{key}` / `key` and `remote#{connection}#{key}` / `key`: which twin
 //!   holds an item. A twin and its keys are written in one transaction whose puts require
 //!   the keys to be free: that is the exactly-one-twin reservation, across any number of
@@ -27,11 +27,12 @@ use crate::json::JsonClient;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::io::{Read as _, Write as _};
-use twinsync_ports::{PortError, PortResult};
+use twinsync_ports::PortResult;
 
 mod attr;
+mod document;
 pub use attr::Attr;
+pub(super) use document::{doc, put_doc};
 
 pub(super) type Record = HashMap<String, Attr>;
 
@@ -55,43 +56,6 @@ pub(super) fn get_s<'a>(r: &'a Record, name: &str) -> Option<&'a str> {
         Some(Attr::S(v)) => Some(v),
         _ => None,
     }
-}
-
-/// A record's document: `doc` (JSON text) or `docz` (the JSON gzip-compressed).
-pub(super) fn doc<T: serde::de::DeserializeOwned>(r: &Record) -> PortResult<T> {
-    let unreadable =
-        |e: &dyn std::fmt::Display| PortError::Storage(format!("unreadable record: {e}"));
-    if let Some(Attr::B(z)) = r.get("docz") {
-        let mut json = Vec::new();
-        flate2::read::GzDecoder::new(z.as_slice())
-            .read_to_end(&mut json)
-            .map_err(|e| unreadable(&e))?;
-        return serde_json::from_slice(&json).map_err(|e| unreadable(&e));
-    }
-    let body = get_s(r, "doc").ok_or_else(|| PortError::Storage("record without a doc".into()))?;
-    serde_json::from_str(body).map_err(|e| unreadable(&e))
-}
-
-/// Documents up to this size are stored as text; larger ones compressed, which takes
-/// twin records (four near-copies of an item) from 2.2 KB to under 1 KB: a write unit
-/// is 1 KB, so this is most of what a twin's write costs.
-const COMPRESS_ABOVE: usize = 400;
-
-/// Puts `v` into `record` as its document (see [`doc`]).
-pub(super) fn put_doc<T: serde::Serialize>(record: &mut Record, v: &T) -> PortResult<()> {
-    let json = serde_json::to_vec(v).map_err(|e| PortError::Storage(e.to_string()))?;
-    if json.len() <= COMPRESS_ABOVE {
-        let text = String::from_utf8(json).map_err(|e| PortError::Storage(e.to_string()))?;
-        record.insert("doc".into(), s(text));
-        return Ok(());
-    }
-    let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    z.write_all(&json)
-        .and_then(|()| z.finish())
-        .map(|bytes| {
-            record.insert("docz".into(), Attr::B(bytes));
-        })
-        .map_err(|e| PortError::Storage(format!("cannot compress a record: {e}")))
 }
 
 /// How a store reads a record.

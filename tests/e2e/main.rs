@@ -29,6 +29,7 @@ mod jobs;
 mod large_replicas;
 mod local_connection;
 mod metered;
+mod monitor_diff;
 mod nodes;
 mod operations;
 mod outages;

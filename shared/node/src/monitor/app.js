@@ -287,23 +287,17 @@ function pairView(main, id) {
 function historyTable(v, id, diff) {
   if (!v.history.length) return h("p", { class: "empty" }, "No replica sent or received yet.");
   const n = v.history.length;
-  const rows = v.history.map((r) => h("tr", {},
-    h("td", {}, h("input", { type: "radio", name: "from", value: r.index, checked: r.index === Math.max(n - 2, 0), "aria-label": "from " + r.index })),
-    h("td", {}, h("input", { type: "radio", name: "to", value: r.index, checked: r.index === n - 1, "aria-label": "to " + r.index })),
+  const rows = v.history.map((r, i) => h("tr", {},
+    h("td", {}, h("input", { type: "radio", name: "from", value: r.id, checked: i === Math.max(n - 2, 0), "aria-label": "from " + r.id })),
+    h("td", {}, h("input", { type: "radio", name: "to", value: r.id, checked: i === n - 1, "aria-label": "to " + r.id })),
     h("td", {}, r.direction === "out" ? "sent" : "received"), h("td", { class: "num" }, "v" + r.version),
     h("td", {}, when(r.at_ms))));
   const show = h("button", { id: "show-diff", onclick: async () => {
     const from = document.querySelector("input[name=from]:checked").value;
     const to = document.querySelector("input[name=to]:checked").value;
     try {
-      const d = await api("GET", `/api/twins/${encodeURIComponent(id)}/diff?from=${from}&to=${to}`);
-      // The diff names replicas by their place in the history, and a full history moves
-      // up by one as a replica comes: what came back must be what was picked.
-      const same = (e, r) => r && e.direction === r.direction && e.version === r.version;
-      if (!same(d.from, v.history[from]) || !same(d.to, v.history[to])) {
-        fill(diff, h("p", { class: "error" }, "A replica came in meanwhile and the history moved on: pick the two again."));
-        return;
-      }
+      // By id, not by place: a full history moves up by one as a replica comes.
+      const d = await api("GET", `/api/twins/${encodeURIComponent(id)}/diff?from=${encodeURIComponent(from)}&to=${encodeURIComponent(to)}`);
       fill(diff, h("h3", {}, `Diff: ${d.from.direction} v${d.from.version} → ${d.to.direction} v${d.to.version}`),
         table(["field", "change", "before", "after"], d.changes.map((c) => h("tr", { class: "change " + c.change },
           h("td", {}, c.field), h("td", {}, c.change), h("td", {}, short(c.before)), h("td", {}, short(c.after)))),

@@ -6,6 +6,7 @@
 //! [`views`] with DOM text nodes only; the page's Content-Security-Policy allows no inline
 //! script.
 
+pub mod diff;
 pub mod views;
 
 use crate::Node;

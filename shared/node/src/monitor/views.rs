@@ -7,8 +7,10 @@ use crate::router::scope::Scope;
 use crate::{Node, NodeError, NodeResult};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use twinsync_core::{FieldDiff, Job, SyncEvent, Twin, TwinStatus, replica_diff};
-use twinsync_ports::{QueueDepth, TwinCursor, TwinOrder, TwinQuery, queues};
+use twinsync_core::{Job, SyncEvent, Twin, TwinStatus};
+use twinsync_ports::{
+    QueueDepth, REPLICA_HISTORY, ReplicaRecord, TwinCursor, TwinOrder, TwinQuery, queues,
+};
 use utoipa::{IntoParams, ToSchema};
 
 /// A page of the search holds at most this many twins.
@@ -274,14 +276,27 @@ pub struct PairField {
     pub same: bool,
 }
 
-/// One replica in a pair's history: index (for the diff), direction and version.
+/// One replica in a pair's history: its id (for the diff), direction and version.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HistoryEntry {
-    pub index: usize,
+    /// `{direction}-{version}` (`out-3`): names the replica for the diff wherever it moves
+    /// in the history, which moves up by one as a replica comes once it is full.
+    pub id: String,
     /// "out": sent by this node; "in": received and applied here.
     pub direction: String,
     pub version: u64,
     pub at_ms: i64,
+}
+
+impl HistoryEntry {
+    pub(super) fn of(r: &ReplicaRecord) -> Self {
+        HistoryEntry {
+            id: format!("{}-{}", r.direction, r.version),
+            direction: r.direction.clone(),
+            version: r.version,
+            at_ms: r.at_ms,
+        }
+    }
 }
 
 /// A sync pair: both items, field by field, the history and the timeline.
@@ -321,16 +336,7 @@ pub async fn pair(node: &Node, twin_id: &str) -> NodeResult<PairView> {
         None => (None, Some("the item is not made yet".into())),
     };
     let replicas = node.twins.replicas(twin_id).await?;
-    let history = replicas
-        .iter()
-        .enumerate()
-        .map(|(index, r)| HistoryEntry {
-            index,
-            direction: r.direction.clone(),
-            version: r.version,
-            at_ms: r.at_ms,
-        })
-        .collect();
+    let history = replicas.iter().map(HistoryEntry::of).collect();
     let events = node.timeline(&twin, 200).await?;
     Ok(PairView {
         fields: side_by_side(twin.baseline.as_ref(), twin.previous.as_ref()),
@@ -341,7 +347,7 @@ pub async fn pair(node: &Node, twin_id: &str) -> NodeResult<PairView> {
         local_item,
         local_error,
         history,
-        history_limit: twinsync_ports::REPLICA_HISTORY,
+        history_limit: REPLICA_HISTORY,
         events,
     })
 }
@@ -367,64 +373,11 @@ fn side_by_side(here: Option<&Value>, there: Option<&Value>) -> Vec<PairField> {
         .collect()
 }
 
-async fn find(node: &Node, twin_id: &str) -> NodeResult<Twin> {
+pub(super) async fn find(node: &Node, twin_id: &str) -> NodeResult<Twin> {
     node.twins
         .get(twin_id)
         .await?
         .ok_or_else(|| NodeError::NotFound(format!("no twin {twin_id}")))
-}
-
-/// Two replicas of a pair's history to compare, by their index in it.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct DiffParams {
-    /// The index in the pair's history of the older side of the diff.
-    #[param(minimum = 0, maximum = 1000000)]
-    pub from: usize,
-    #[param(minimum = 0, maximum = 1000000)]
-    pub to: usize,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ReplicaDiff {
-    pub from: HistoryEntry,
-    pub to: HistoryEntry,
-    #[schema(value_type = Value)]
-    pub from_replica: Value,
-    #[schema(value_type = Value)]
-    pub to_replica: Value,
-    #[schema(value_type = Vec<Object>)]
-    pub changes: Vec<FieldDiff>,
-}
-
-/// The fields that differ between two replicas of the pair's history (sent or received,
-/// in any order).
-pub async fn diff(node: &Node, twin_id: &str, p: &DiffParams) -> NodeResult<ReplicaDiff> {
-    find(node, twin_id).await?;
-    let replicas = node.twins.replicas(twin_id).await?;
-    let pick = |index: usize| {
-        replicas.get(index).ok_or_else(|| {
-            NodeError::NotFound(format!(
-                "twin {twin_id} has {} replicas; there is no index {index}",
-                replicas.len()
-            ))
-        })
-    };
-    let (a, b) = (pick(p.from)?, pick(p.to)?);
-    let entry = |index: usize, r: &twinsync_ports::ReplicaRecord| HistoryEntry {
-        index,
-        direction: r.direction.clone(),
-        version: r.version,
-        at_ms: r.at_ms,
-    };
-    Ok(ReplicaDiff {
-        changes: replica_diff(&a.replica, &b.replica),
-        from: entry(p.from, a),
-        to: entry(p.to, b),
-        from_replica: a.replica.clone(),
-        to_replica: b.replica.clone(),
-    })
 }
 
 /// What Retry did: dead-lettered messages of the pair sent back, or, with none, a fresh

@@ -5,9 +5,9 @@ use super::ApiResult;
 use super::admin::NoArguments;
 use super::scope::Scope;
 use crate::Node;
+use crate::monitor::diff::{self, DiffParams, ReplicaDiff};
 use crate::monitor::views::{
-    self, DeadLetter, DiffParams, Overview, PairView, ReplicaDiff, Retried, SearchPage,
-    SearchParams,
+    self, DeadLetter, Overview, PairView, Retried, SearchPage, SearchParams,
 };
 use axum::extract::{Extension, Path, Query, State};
 use axum::routing::{get, post};
@@ -67,7 +67,7 @@ pub(super) async fn diff(
     Path(id): Path<String>,
     Query(p): Query<DiffParams>,
 ) -> ApiResult<Json<ReplicaDiff>> {
-    Ok(Json(views::diff(&node, &id, &p).await?))
+    Ok(Json(diff::diff(&node, &id, &p).await?))
 }
 
 /// Retry an errored pair: its dead letters go back to their queues, or its item is sent

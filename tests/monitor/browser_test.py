@@ -25,7 +25,7 @@ from nodes import WAIT_S, cli, connected_pair, stop_all, until
 REFUSE = 'if replica.summary.contains("refused") { throw "node B takes no summary with refused"; }\n'
 
 
-def browser():
+def browser(root):
     options = webdriver.ChromeOptions()
     options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
@@ -33,7 +33,12 @@ def browser():
                 "--disable-component-update", "--disable-sync"):
         options.add_argument(arg)
     driver_path = shutil.which("chromedriver") or "/usr/bin/chromedriver"
-    return webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
+    # Chromium's own temporary folders (org.chromium.Chromium.*) go under the test's
+    # folder, which is removed at the end: in /tmp they were left by every run.
+    tmp = os.path.join(root, "chromium-tmp")
+    os.makedirs(tmp, exist_ok=True)
+    service = Service(executable_path=driver_path, env={**os.environ, "TMPDIR": tmp})
+    return webdriver.Chrome(service=service, options=options)
 
 
 def text_of(driver, css):
@@ -82,7 +87,7 @@ def main(binary, artifacts):
         cli(binary, "workspace", "assign", "--data-dir", a.data_dir, "--integration", "demo-support",
             a.api("GET", "/api/connections")[0]["id"])
 
-        driver = browser()
+        driver = browser(root)
         driver.get(cli(binary, "monitor", "--data-dir", a.data_dir))
         wait_text(driver, "#view", "A and B")
         wait_text(driver, "#view", "3 / 10")

@@ -229,8 +229,9 @@ mod tests {
 
     #[test]
     fn a_bad_ca_file_is_a_clear_error() {
-        let dir = std::env::temp_dir().join(format!("kit-ca-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        // Removed when the test ends: each CI run left a folder behind.
+        let dir = tempfile::tempdir().unwrap();
+        let dir = dir.path();
         let not_pem = dir.join("not.pem");
         std::fs::write(&not_pem, "hello").unwrap();
         let cases = [

@@ -4,3 +4,4 @@
 mod adapters;
 mod answers;
 mod emulator;
+mod routes;

@@ -235,6 +235,32 @@ impl From<StoredConnection> for Connection {
     }
 }
 
+/// What a webhook decides on about a connection: whether a change on `local_instance`
+/// is queued for it. Stores that pay per byte read keep it beside the connection, so a
+/// webhook lists these instead of every connection with every version's scripts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionRoute {
+    pub id: String,
+    pub local_instance: String,
+    pub status: ConnectionStatus,
+    /// Whether its active version takes webhooks (true before one is activated).
+    pub live: bool,
+    /// The connection's revision it was made from.
+    pub revision: u64,
+}
+
+impl ConnectionRoute {
+    pub fn of(connection: &Connection) -> Self {
+        ConnectionRoute {
+            id: connection.id.clone(),
+            local_instance: connection.local_instance.clone(),
+            status: connection.status,
+            live: connection.active_version().is_none_or(|v| v.live),
+            revision: connection.revision,
+        }
+    }
+}
+
 impl Connection {
     /// The version in production, if one was activated.
     pub fn active_version(&self) -> Option<&ConfigVersion> {
@@ -377,6 +403,71 @@ pub enum FileChange {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_route_says_what_a_webhook_decides_on() {
+        let version = |status, live| ConfigVersion {
+            status,
+            live,
+            ..ConfigVersion::default()
+        };
+        // (status, versions, live in the route)
+        let cases = [
+            (ConnectionStatus::Active, vec![], true),
+            (
+                ConnectionStatus::Pending,
+                vec![version(VersionStatus::Active, true)],
+                true,
+            ),
+            (
+                ConnectionStatus::Active,
+                vec![version(VersionStatus::Active, false)],
+                false,
+            ),
+            (
+                ConnectionStatus::Deactivated,
+                vec![
+                    version(VersionStatus::Archived, false),
+                    version(VersionStatus::Active, true),
+                ],
+                true,
+            ),
+            (
+                ConnectionStatus::Error,
+                vec![version(VersionStatus::Draft, false)],
+                true,
+            ),
+        ];
+        for (status, versions, live) in cases {
+            let connection = Connection {
+                id: "c1".into(),
+                name: "C".into(),
+                local_node: "a".into(),
+                remote_node: "b".into(),
+                local_instance: "jira".into(),
+                target_project: "P".into(),
+                status,
+                status_reason: None,
+                versions,
+                link: None,
+                revision: 7,
+                updated_ms: 0,
+            };
+            let route = ConnectionRoute::of(&connection);
+            assert_eq!(
+                route,
+                ConnectionRoute {
+                    id: "c1".into(),
+                    local_instance: "jira".into(),
+                    status,
+                    live,
+                    revision: 7,
+                },
+                "{status:?} {:?}",
+                connection.versions
+            );
+        }
+    }
 
     #[test]
     fn the_old_secret_is_forgotten_when_its_grace_ends() {

@@ -28,9 +28,9 @@ pub mod workspace;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use connection::{
-    ConfigVersion, ConflictPolicy, ConflictSettings, Connection, ConnectionKind, ConnectionStatus,
-    FileChange, Link, NodeHelperMaps, RotationRecord, Secret, SyncPlan, VersionOrigin,
-    VersionStatus,
+    ConfigVersion, ConflictPolicy, ConflictSettings, Connection, ConnectionKind, ConnectionRoute,
+    ConnectionStatus, FileChange, Link, NodeHelperMaps, RotationRecord, Secret, SyncPlan,
+    VersionOrigin, VersionStatus,
 };
 pub use connector::ConnectorKind;
 pub use diff::{DiffKind, FieldDiff, replica_diff, same_content};

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
-use twinsync_core::Connection;
+use twinsync_core::{Connection, ConnectionRoute};
 use twinsync_ports::{ConnectionStore, PollCursor, PortError, PortResult};
 
 /// One connection's record as this invocation read it, or the read under way.
@@ -25,6 +25,7 @@ fn answered(connection: Option<Connection>) -> Slot {
 struct Seen {
     by_id: HashMap<String, Slot>,
     all: Option<Vec<Connection>>,
+    routes: Option<Vec<ConnectionRoute>>,
 }
 
 /// A [`ConnectionStore`] that reads each connection once between two [`Self::begin`]s.
@@ -51,6 +52,7 @@ impl PerInvocation {
     fn remember(&self, id: &str, connection: Option<Connection>) {
         if let Ok(mut seen) = self.seen.lock() {
             seen.all = None;
+            seen.routes = None;
             seen.by_id.insert(id.to_string(), answered(connection));
         }
     }
@@ -58,6 +60,7 @@ impl PerInvocation {
     fn forget(&self, id: &str) {
         if let Ok(mut seen) = self.seen.lock() {
             seen.all = None;
+            seen.routes = None;
             seen.by_id.remove(id);
         }
     }
@@ -92,6 +95,25 @@ impl ConnectionStore for PerInvocation {
             seen.all = Some(all.clone());
         }
         Ok(all)
+    }
+
+    async fn routes(&self) -> PortResult<Vec<ConnectionRoute>> {
+        if let Some(routes) = self.seen.lock().ok().and_then(|s| s.routes.clone()) {
+            return Ok(routes);
+        }
+        let routes = self.inner.routes().await?;
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.routes = Some(routes.clone());
+        }
+        Ok(routes)
+    }
+
+    async fn check_routes(&self, connections: &[Connection]) -> PortResult<usize> {
+        let changed = self.inner.check_routes(connections).await;
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.routes = None;
+        }
+        changed
     }
 
     async fn insert(&self, connection: &Connection) -> PortResult<()> {
@@ -300,5 +322,24 @@ mod tests {
         assert_eq!(cached.get("c").await.unwrap().unwrap().name, "mine");
         cached.begin();
         assert_eq!(cached.get("c").await.unwrap().unwrap().name, "third");
+
+        // Routes the same way: read once an invocation, and its own writes replace them.
+        let route = |routes: Vec<ConnectionRoute>| (routes[0].status, routes[0].revision);
+        let before = cached.get("c").await.unwrap().unwrap();
+        assert_eq!(
+            route(cached.routes().await.unwrap()),
+            (ConnectionStatus::Active, before.revision)
+        );
+        let mut elsewhere = store.get("c").await.unwrap().unwrap();
+        elsewhere.name = "fourth".into();
+        let elsewhere = store.update(&elsewhere).await.unwrap();
+        assert_eq!(route(cached.routes().await.unwrap()).1, before.revision);
+        let mut paused = elsewhere.clone();
+        paused.status = ConnectionStatus::Deactivated;
+        let paused = cached.update(&paused).await.unwrap();
+        assert_eq!(
+            route(cached.routes().await.unwrap()),
+            (ConnectionStatus::Deactivated, paused.revision)
+        );
     }
 }

@@ -3,7 +3,7 @@
 use crate::PortResult;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use twinsync_core::{Connection, SyncEvent, Twin};
+use twinsync_core::{Connection, ConnectionRoute, SyncEvent, Twin};
 
 /// How many replicas a twin's history keeps in each direction: the newest. A twin that
 /// syncs for years would otherwise keep every replica it ever sent or applied, each a
@@ -168,6 +168,17 @@ pub struct PollCursor {
 pub trait ConnectionStore: Send + Sync {
     async fn get(&self, id: &str) -> PortResult<Option<Connection>>;
     async fn list(&self) -> PortResult<Vec<Connection>>;
+    /// What a webhook decides on of every connection, as strongly as [`Self::list`]. A
+    /// store whose reads cost by the byte keeps these apart from the connections.
+    async fn routes(&self) -> PortResult<Vec<ConnectionRoute>> {
+        Ok(self.list().await?.iter().map(ConnectionRoute::of).collect())
+    }
+    /// Puts right the routes that do not say what `connections` (a strongly consistent
+    /// listing just read) say, as a connection written by an older build leaves them;
+    /// how many it changed. A store that derives its routes has nothing to do.
+    async fn check_routes(&self, _connections: &[Connection]) -> PortResult<usize> {
+        Ok(0)
+    }
     /// `Conflict` if the id exists.
     async fn insert(&self, connection: &Connection) -> PortResult<()>;
     /// Conditional on `connection.revision`; returns the stored record, revision bumped.

@@ -1,12 +1,16 @@
 //! Connections, polling cursors, transport nonces and scheduler state on the connections
 //! table.
 
-use super::{Read, Record, all_items, doc, get_record, get_s, key, n, now_seconds, put_doc, s};
+use super::{
+    Read, Record, all_items, doc, get_record, get_s, key, n, now_seconds, put_doc, s, transact,
+};
 use crate::json::JsonClient;
 use async_trait::async_trait;
 use serde_json::{Value, json};
-use twinsync_core::Connection;
+use twinsync_core::{Connection, ConnectionRoute};
 use twinsync_ports::{ConnectionStore, PollCursor, PortError, PortResult};
+
+mod routes;
 
 #[derive(Debug, Clone)]
 pub struct DynamoConnectionStore {
@@ -66,46 +70,66 @@ impl ConnectionStore for DynamoConnectionStore {
         records.iter().map(doc).collect()
     }
 
+    async fn routes(&self) -> PortResult<Vec<ConnectionRoute>> {
+        routes::list(self).await
+    }
+
+    async fn check_routes(&self, connections: &[Connection]) -> PortResult<usize> {
+        routes::check(self, connections).await
+    }
+
+    /// The connection and its route, in one transaction.
     async fn insert(&self, connection: &Connection) -> PortResult<()> {
-        self.put(
-            Self::connection_record(connection)?,
-            Some(("attribute_not_exists(pk)", Record::new())),
-        )
-        .await
-        .map_err(|e| match e {
-            PortError::Conflict(_) => {
-                PortError::Conflict(format!("connection {} exists", connection.id))
-            }
-            e => e,
-        })
+        let items = vec![
+            json!({ "Put": {
+                "TableName": self.table,
+                "Item": Self::connection_record(connection)?,
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }}),
+            routes::put(&self.table, connection)?,
+        ];
+        let what = format!("insert connection {}", connection.id);
+        transact(&self.client, &what, items)
+            .await
+            .map_err(|e| match e {
+                PortError::Conflict(_) => {
+                    PortError::Conflict(format!("connection {} exists", connection.id))
+                }
+                e => e,
+            })
     }
 
     async fn update(&self, connection: &Connection) -> PortResult<Connection> {
         let mut stored = connection.clone();
         stored.revision = connection.revision + 1;
-        self.put(
-            Self::connection_record(&stored)?,
-            Some((
-                "revision = :rev",
-                Record::from([(":rev".to_string(), n(connection.revision))]),
-            )),
-        )
-        .await
-        .map_err(|e| match e {
-            PortError::Conflict(_) => PortError::Conflict(format!(
-                "connection {} changed since revision {}",
-                connection.id, connection.revision
-            )),
-            e => e,
-        })?;
+        let items = vec![
+            json!({ "Put": {
+                "TableName": self.table,
+                "Item": Self::connection_record(&stored)?,
+                "ConditionExpression": "revision = :rev",
+                "ExpressionAttributeValues": { ":rev": n(connection.revision) },
+            }}),
+            routes::put(&self.table, &stored)?,
+        ];
+        let what = format!("update connection {}", connection.id);
+        transact(&self.client, &what, items)
+            .await
+            .map_err(|e| match e {
+                PortError::Conflict(_) => PortError::Conflict(format!(
+                    "connection {} changed since revision {}",
+                    connection.id, connection.revision
+                )),
+                e => e,
+            })?;
         Ok(stored)
     }
 
     async fn delete(&self, id: &str) -> PortResult<()> {
-        let input = json!({ "TableName": self.table, "Key": key("connection", id) });
-        let what = format!("delete connection {id}");
-        let _: Value = self.client.call("DeleteItem", &what, input).await?;
-        Ok(())
+        let items = vec![
+            json!({ "Delete": { "TableName": self.table, "Key": key("connection", id) } }),
+            routes::delete(&self.table, id),
+        ];
+        transact(&self.client, &format!("delete connection {id}"), items).await
     }
 
     async fn cursor(

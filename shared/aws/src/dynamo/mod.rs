@@ -19,6 +19,9 @@
 //! connections table:
 //! - `connection` / `{id}`: connections (one partition: there are few, and a listing is a
 //!   strongly consistent query).
+//! - `route` / `c#{id}`: what a webhook decides on of each connection (`ConnectionRoute`),
+//!   written in the same transaction as its connection, and `route` / `complete` once
+//!   every connection has one (`connections/routes.rs`).
 //! - `cursor#{connection}` / `{trigger}`: polling cursors.
 //! - `nonce#{nonce}` / `nonce`: transport nonces until `expires_at` (TTL).
 //! - `meta` / `{key}`: small scheduler state.
@@ -142,6 +145,18 @@ pub(super) async fn all_items(
         .into_iter()
         .flat_map(|p| p.items)
         .collect())
+}
+
+/// One transaction. Its token makes a retry of a transaction that went through (its
+/// answer lost) succeed again instead of failing its own conditions, as the SDK's
+/// idempotency token did.
+pub(super) async fn transact(client: &JsonClient, what: &str, items: Vec<Value>) -> PortResult<()> {
+    let input = json!({
+        "TransactItems": items,
+        "ClientRequestToken": uuid::Uuid::new_v4().to_string(),
+    });
+    let _: Value = client.call("TransactWriteItems", what, input).await?;
+    Ok(())
 }
 
 pub(super) fn now_seconds() -> i64 {

@@ -77,16 +77,8 @@ impl DynamoTwinStore {
         Ok(r)
     }
 
-    /// One transaction. Its token makes a retry of a transaction that went through (its
-    /// answer lost) succeed again instead of failing its own conditions, as the SDK's
-    /// idempotency token did.
     async fn transact(&self, what: String, items: Vec<Value>) -> PortResult<()> {
-        let input = json!({
-            "TransactItems": items,
-            "ClientRequestToken": uuid::Uuid::new_v4().to_string(),
-        });
-        let _: Value = self.client.call("TransactWriteItems", &what, input).await?;
-        Ok(())
+        super::transact(&self.client, &what, items).await
     }
 
     async fn delete_item(&self, what: &str, pk: &str, sk: &str) -> PortResult<()> {

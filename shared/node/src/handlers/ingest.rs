@@ -198,15 +198,17 @@ pub async fn signals_to_changes(
         0 => None,
         ms => Some(tokio::time::Instant::now() + Duration::from_millis(ms)),
     };
-    let connections = node.connections.list().await?;
+    // Routes, not connections: each webhook reads them, and a connection's record holds
+    // every version's scripts.
+    let routes = node.connections.routes().await?;
     let mut queued = 0;
-    for connection in connections
+    for route in routes
         .iter()
         .filter(|c| c.local_instance == instance && c.status != ConnectionStatus::Pending)
         // A connection without live sync takes no webhook; its plans read the items.
-        .filter(|c| force || c.active_version().is_none_or(|v| v.live))
+        .filter(|c| force || c.live)
     {
-        queued += queue_checked(node, connection, signals, force, deadline).await?;
+        queued += queue_checked(node, (&route.id, instance), signals, force, deadline).await?;
     }
     Ok(queued)
 }
@@ -218,19 +220,20 @@ pub async fn queue_changes(
     signals: &[ChangeSignal],
     force: bool,
 ) -> NodeResult<usize> {
-    queue_checked(node, connection, signals, force, None).await
+    let on = (connection.id.as_str(), connection.local_instance.as_str());
+    queue_checked(node, on, signals, force, None).await
 }
 
-/// Queues one ChangeEvent per signal for one connection; a signal whose item our
-/// incoming handler is writing waits for the write until `deadline`, if any.
+/// Queues one ChangeEvent per signal for one connection (its id and instance); a signal
+/// whose item our incoming handler is writing waits for the write until `deadline`, if
+/// any.
 async fn queue_checked(
     node: &Node,
-    connection: &Connection,
+    (connection, instance): (&str, &str),
     signals: &[ChangeSignal],
     force: bool,
     deadline: Option<tokio::time::Instant>,
 ) -> NodeResult<usize> {
-    let instance = connection.local_instance.as_str();
     {
         let mut batch = Vec::with_capacity(signals.len());
         let mut traces = Vec::with_capacity(signals.len());
@@ -243,7 +246,7 @@ async fn queue_checked(
                 },
             };
             let event = ChangeEvent {
-                connection_id: connection.id.clone(),
+                connection_id: connection.to_string(),
                 instance: instance.to_string(),
                 item_key: s.item_key.clone(),
                 observed_version: s.version,
@@ -256,12 +259,9 @@ async fn queue_checked(
             // A signal without a version (a deletion, a comment's edit) is news each time
             // it is delivered: only a redelivery of the same delivery is a duplicate.
             let dedup_id = match (force, s.version) {
-                (true, _) => format!("{}:{}:force:{}", connection.id, s.item_key, s.delivery_id),
-                (false, 0) => format!(
-                    "{}:{}:unversioned:{}",
-                    connection.id, s.item_key, s.delivery_id
-                ),
-                (false, version) => format!("{}:{}:{version}", connection.id, s.item_key),
+                (true, _) => format!("{connection}:{}:force:{}", s.item_key, s.delivery_id),
+                (false, 0) => format!("{connection}:{}:unversioned:{}", s.item_key, s.delivery_id),
+                (false, version) => format!("{connection}:{}:{version}", s.item_key),
             };
             traces.push((s.item_key.clone(), event.trace_id.clone()));
             batch.push(NewMessage {
@@ -276,7 +276,7 @@ async fn queue_checked(
         }
         node.queue.send_batch(queues::OUTGOING, batch).await?;
         for (key, m) in traces {
-            tracing::info!(connection = %connection.id, item = %key, trace_id = %m, "change queued");
+            tracing::info!(connection = %connection, item = %key, trace_id = %m, "change queued");
         }
         Ok(queued)
     }
@@ -298,7 +298,7 @@ enum Seen {
 /// lookup queues the change, as before.
 async fn seen(
     node: &Node,
-    connection: &Connection,
+    connection: &str,
     signal: &ChangeSignal,
     deadline: Option<tokio::time::Instant>,
 ) -> Seen {
@@ -306,11 +306,7 @@ async fn seen(
         // No lookup: it could not tell an echo, and would cost more than it saves.
         return Seen::News { twin_id: None };
     }
-    match node
-        .twins
-        .find_by_local(&connection.id, &signal.item_key)
-        .await
-    {
+    match node.twins.find_by_local(connection, &signal.item_key).await {
         Ok(Some(t)) => {
             let t = match deadline {
                 Some(deadline) => after_apply(node, t, deadline).await,
@@ -318,7 +314,7 @@ async fn seen(
             };
             let echo = t.applying_until_ms <= node.now_ms() && !t.is_news(signal.version);
             if echo {
-                tracing::debug!(connection = %connection.id, item = %signal.item_key, version = signal.version, "own write; not queued");
+                tracing::debug!(connection = %connection, item = %signal.item_key, version = signal.version, "own write; not queued");
                 return Seen::Echo;
             }
             Seen::News {
@@ -327,7 +323,7 @@ async fn seen(
         }
         Ok(None) => Seen::News { twin_id: None },
         Err(e) => {
-            tracing::warn!(connection = %connection.id, item = %signal.item_key, error = %e, "twin lookup failed; the change is queued");
+            tracing::warn!(connection = %connection, item = %signal.item_key, error = %e, "twin lookup failed; the change is queued");
             Seen::News { twin_id: None }
         }
     }

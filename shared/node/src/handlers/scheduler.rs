@@ -55,7 +55,8 @@ pub async fn tick(node: &Node, polling: &Polling) -> NodeResult<TickReport> {
     let mut report = TickReport::default();
     let now = node.now_ms();
     let mut arrivals = Arrivals::default();
-    for connection in node.connections.list().await? {
+    let connections = node.connections.list().await?;
+    for connection in connections.iter().cloned() {
         if !ticked(&connection) {
             continue;
         }
@@ -99,6 +100,12 @@ pub async fn tick(node: &Node, polling: &Polling) -> NodeResult<TickReport> {
         }
         report.polled_changes +=
             poll_if_due(node, &connection, polling, &mut arrivals, now).await?;
+    }
+    // A route an older build left behind (a deploy's minutes) heals within a tick.
+    match node.connections.check_routes(&connections).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(routes = n, "connection routes put right"),
+        Err(e) => tracing::warn!(error = %e, "checking the connection routes failed"),
     }
     refresh_webhooks(node, now).await;
     report.purged = node.connections.purge_expired(now).await?;

@@ -56,28 +56,28 @@ pub async fn tick(node: &Node, polling: &Polling) -> NodeResult<TickReport> {
     let now = node.now_ms();
     let mut arrivals = Arrivals::default();
     let connections = node.connections.list().await?;
-    for connection in connections.iter().cloned() {
-        if !ticked(&connection) {
+    for connection in &connections {
+        if !ticked(connection) {
             continue;
         }
         // The rest waits for the next tick: the connection's revision has moved.
-        match forget_expired_secret(node, &connection, now).await {
+        match forget_expired_secret(node, connection, now).await {
             Ok(Forgot::Yes) => continue,
             Ok(Forgot::Nothing) => {}
             Err(e) => {
                 tracing::warn!(connection = %connection.id, error = %e, "forgetting the old secret failed")
             }
         }
-        match run_due_plans(node, &connection, now).await {
+        match run_due_plans(node, connection, now).await {
             Ok(n) => report.plan_runs += n,
             Err(e) => tracing::warn!(connection = %connection.id, error = %e, "plan run failed"),
         }
-        if connection.status == ConnectionStatus::Active && held_queue_watched(&connection, now) {
-            match resume(node, &connection).await {
+        if connection.status == ConnectionStatus::Active && held_queue_watched(connection, now) {
+            match resume(node, connection).await {
                 Ok(n) => report.resumed_messages += n,
                 Err(e) => tracing::warn!(connection = %connection.id, error = %e, "resume failed"),
             }
-            match after_pause(node, &connection).await {
+            match after_pause(node, connection).await {
                 Ok(n) => report.resumed_messages += n,
                 Err(e) => {
                     tracing::warn!(connection = %connection.id, error = %e, "re-reading after a pause failed")
@@ -98,8 +98,7 @@ pub async fn tick(node: &Node, polling: &Polling) -> NodeResult<TickReport> {
                 }
             }
         }
-        report.polled_changes +=
-            poll_if_due(node, &connection, polling, &mut arrivals, now).await?;
+        report.polled_changes += poll_if_due(node, connection, polling, &mut arrivals, now).await?;
     }
     // A route an older build left behind (a deploy's minutes) heals within a tick.
     match node.connections.check_routes(&connections).await {

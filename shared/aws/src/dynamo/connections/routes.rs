@@ -8,11 +8,11 @@
 //!
 //! Every write of a connection writes its route in the same transaction. Tables written
 //! before routes existed have none: until the `complete` marker is there, a listing of
-//! routes reads the connections instead, and puts the routes they lack (each only if
-//! absent, so a newer route written meanwhile stays) and then the marker; a route whose
-//! connection was deleted meanwhile is deleted after. This happens once per table.
+//! routes reads the connections instead, puts the routes they lack ([`check`]) and then
+//! the marker. This happens once per table. The scheduler runs the same check each tick,
+//! which puts right a route an older build's write left behind during a deploy.
 
-use super::super::{Record, all_items, doc, get_s, key, n, put_doc, s};
+use super::super::{Record, all_items, doc, get_s, key, n, put_doc, s, transact};
 use super::DynamoConnectionStore;
 use serde_json::{Value, json};
 use twinsync_core::{Connection, ConnectionRoute};
@@ -65,15 +65,12 @@ pub(super) async fn list(store: &DynamoConnectionStore) -> PortResult<Vec<Connec
         return records.iter().map(doc).collect();
     }
     let connections = store.list().await?;
-    for connection in &connections {
-        put_if_absent(store, connection).await?;
-    }
+    check(store, &connections).await?;
     let marker = json!({ "TableName": store.table, "Item": key(PK, COMPLETE) });
     let _: Value = store
         .client
         .call("PutItem", "put routes marker", marker)
         .await?;
-    remove_orphans(store).await?;
     tracing::info!(
         connections = connections.len(),
         "connection routes written for a table that had none"
@@ -81,102 +78,71 @@ pub(super) async fn list(store: &DynamoConnectionStore) -> PortResult<Vec<Connec
     Ok(connections.iter().map(ConnectionRoute::of).collect())
 }
 
-async fn put_if_absent(store: &DynamoConnectionStore, connection: &Connection) -> PortResult<()> {
-    conditional_put(store, connection, Newer::Absent).await
-}
-
-/// Which stored route a put may replace.
-enum Newer {
-    /// None: a route is there only if a write of its connection put it, the newer one.
-    Absent,
-    /// One of a revision up to the connection's.
-    UpToRevision,
-}
-
-/// Puts a connection's route over what `newer` allows; a route written since stays.
-async fn conditional_put(
-    store: &DynamoConnectionStore,
-    connection: &Connection,
-    newer: Newer,
-) -> PortResult<()> {
-    let mut input = json!({ "TableName": store.table, "Item": item(connection)? });
-    match newer {
-        Newer::Absent => input["ConditionExpression"] = json!("attribute_not_exists(pk)"),
-        Newer::UpToRevision => {
-            input["ConditionExpression"] = json!("attribute_not_exists(pk) OR revision <= :rev");
-            input["ExpressionAttributeValues"] = json!({ ":rev": n(connection.revision) });
+/// A transaction's check that connection `id` is stored at `revision`, or is gone.
+fn connection_is(table: &str, id: &str, revision: Option<u64>) -> Value {
+    let mut check = json!({ "TableName": table, "Key": key("connection", id) });
+    match revision {
+        Some(revision) => {
+            check["ConditionExpression"] = json!("revision = :rev");
+            check["ExpressionAttributeValues"] = json!({ ":rev": n(revision) });
         }
+        None => check["ConditionExpression"] = json!("attribute_not_exists(pk)"),
     }
-    let answer = store
-        .client
-        .call::<Value>("PutItem", "put route", input)
-        .await;
-    lost_race_is_fine(answer)
+    json!({ "ConditionCheck": check })
 }
 
-/// A condition that failed means another write got there first, with newer news.
-fn lost_race_is_fine(answer: Result<Value, crate::AwsError>) -> PortResult<()> {
-    match answer.map_err(PortError::from) {
-        Ok(_) | Err(PortError::Conflict(_)) => Ok(()),
+/// Writes `items` with the check before them; false when the check failed: a write of
+/// the connection came between, and put its own route.
+async fn while_unchanged(
+    store: &DynamoConnectionStore,
+    what: &str,
+    items: Vec<Value>,
+) -> PortResult<bool> {
+    match transact(&store.client, what, items).await {
+        Ok(()) => Ok(true),
+        Err(PortError::Conflict(_)) => Ok(false),
         Err(other) => Err(other),
     }
 }
 
-/// Deletes routes whose connection is gone: one deleted between the listing above and
-/// the put of its route. Routes are listed before the connections, so a connection
-/// inserted meanwhile is either in both or in neither.
-async fn remove_orphans(store: &DynamoConnectionStore) -> PortResult<()> {
-    let (records, _) = stored(store).await?;
-    let connections = store.list().await?;
-    for record in &records {
-        let route: ConnectionRoute = doc(record)?;
-        if connections.iter().all(|c| c.id != route.id) {
-            remove(store, &route).await?;
-        }
-    }
-    Ok(())
-}
-
-/// Deletes a route whose connection is gone, unless it was written again meanwhile.
-async fn remove(store: &DynamoConnectionStore, route: &ConnectionRoute) -> PortResult<()> {
-    let input = json!({
-        "TableName": store.table,
-        "Key": key(PK, sk(&route.id)),
-        "ConditionExpression": "revision = :rev",
-        "ExpressionAttributeValues": { ":rev": n(route.revision) },
-    });
-    let what = format!("delete the route of gone connection {}", route.id);
-    lost_race_is_fine(store.client.call::<Value>("DeleteItem", &what, input).await)
-}
-
 /// Puts right the routes that differ from `connections`, a strongly consistent listing
-/// read before them (see `ConnectionStore::check_routes`); how many it changed. A route
-/// newer than the listing stays, and a route without a connection in it is removed only
-/// once a read of that connection finds none.
+/// (see `ConnectionStore::check_routes`); how many it changed. Each put or delete is in
+/// a transaction with a check of its connection, so it happens only while the
+/// connection is still as listed (a put) or gone (a delete): a write of a connection
+/// since the listing, which wrote its own route, is never undone, and no route is left
+/// for a connection deleted meanwhile.
 pub(super) async fn check(
     store: &DynamoConnectionStore,
     connections: &[Connection],
 ) -> PortResult<usize> {
     let (records, _) = stored(store).await?;
     let held: Vec<ConnectionRoute> = records.iter().map(doc).collect::<PortResult<_>>()?;
+    let table = store.table.as_str();
     let mut changed = 0;
     for connection in connections {
         let want = ConnectionRoute::of(connection);
         let route = held.iter().find(|r| r.id == want.id);
+        // A route newer than the listing was written with a newer connection.
         if route.is_some_and(|r| *r == want || r.revision > want.revision) {
             continue;
         }
-        conditional_put(store, connection, Newer::UpToRevision).await?;
-        changed += 1;
+        let items = vec![
+            connection_is(table, &connection.id, Some(connection.revision)),
+            put(table, connection)?,
+        ];
+        let what = format!("put the route of connection {}", connection.id);
+        changed += usize::from(while_unchanged(store, &what, items).await?);
     }
     for route in held
         .iter()
         .filter(|r| connections.iter().all(|c| c.id != r.id))
     {
-        if store.get(&route.id).await?.is_none() {
-            remove(store, route).await?;
-            changed += 1;
-        }
+        let items = vec![
+            connection_is(table, &route.id, None),
+            delete(table, &route.id),
+        ];
+        let what = format!("delete the route of gone connection {}", route.id);
+        changed += usize::from(while_unchanged(store, &what, items).await?);
     }
     Ok(changed)
 }
